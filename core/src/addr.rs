@@ -1,0 +1,67 @@
+//! Host and port parsing, and name resolution off the loop thread.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+
+use crate::error::{Error, Result};
+
+/// Checks a user-supplied port (0 to 65535).
+pub fn port(port: i64) -> Result<u16> {
+    u16::try_from(port).map_err(|_| Error::EINVAL)
+}
+
+/// Parses an IP literal (`127.0.0.1`, `::1`, `[::1]`); `localhost` is
+/// 127.0.0.1. `None` for anything else (a name to resolve).
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    bare.parse().ok()
+}
+
+/// A socket address for a host that must be an IP literal (or `localhost`):
+/// binding and `send_to` never block on name resolution.
+pub fn literal(host: &str, port_number: i64) -> Result<SocketAddr> {
+    let port = port(port_number)?;
+    ip_literal(host).map(|ip| SocketAddr::new(ip, port)).ok_or(Error::EINVAL)
+}
+
+/// Resolves a host name with the system resolver. Blocking: call it off the
+/// loop thread.
+pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|_| Error::EDNS)?.collect();
+    if addrs.is_empty() {
+        return Err(Error::EDNS);
+    }
+    Ok(addrs)
+}
+
+/// Checks a host string a user passed: not empty, no NUL, not absurdly long.
+pub(crate) fn check_host(host: &str) -> Result<()> {
+    if host.is_empty() || host.len() > 253 + 2 || host.contains('\0') {
+        return Err(Error::EINVAL);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_ports() {
+        assert_eq!(literal("127.0.0.1", 80).unwrap().to_string(), "127.0.0.1:80");
+        assert_eq!(literal("[::1]", 0).unwrap().to_string(), "[::1]:0");
+        assert_eq!(literal("::1", 65535).unwrap().port(), 65535);
+        assert_eq!(literal("localhost", 1).unwrap().to_string(), "127.0.0.1:1");
+        assert_eq!(literal("127.0.0.1", 70000), Err(Error::EINVAL));
+        assert_eq!(literal("127.0.0.1", -1), Err(Error::EINVAL));
+        assert_eq!(literal("example.invalid", 1), Err(Error::EINVAL));
+        assert_eq!(literal("1.2.3", 1), Err(Error::EINVAL));
+    }
+
+    #[test]
+    fn invalid_names_fail_resolution() {
+        assert_eq!(resolve("no-such-host.invalid", 80), Err(Error::EDNS));
+    }
+}

@@ -1,0 +1,58 @@
+//! The events of one poll and the arena their bytes live in.
+
+use parking_lot::MutexGuard;
+
+use crate::event::Event;
+use crate::event_loop::Poller;
+
+/// Arena bytes after which a poll stops reading (the rest waits for the next
+/// poll), so one busy loop never holds more than this much input at once.
+pub(crate) const ARENA_BUDGET: usize = 4 << 20;
+
+/// Where servicing writes events: the poll's batch, its arena, its capacity.
+pub(crate) struct Out<'a> {
+    pub arena: &'a mut Vec<u8>,
+    pub events: &'a mut Vec<Event>,
+    pub cap: usize,
+}
+
+impl Out<'_> {
+    /// No room for another data event (the caller's array or the arena is full).
+    pub fn full(&self) -> bool {
+        self.events.len() >= self.cap || self.arena.len() >= ARENA_BUDGET
+    }
+
+    /// Adds an event without data. It may pass `cap`: the loop moves such
+    /// overflow to the next poll, which is safe because it carries no bytes.
+    pub fn push(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    /// Adds an event whose bytes are `arena[start..start + len]`. Callers
+    /// check [`Out::full`] first.
+    pub fn push_data(&mut self, mut event: Event, start: usize, len: usize) {
+        event.data_start = start;
+        event.data_len = len;
+        self.events.push(event);
+    }
+}
+
+/// The events one poll returned. Holding a batch keeps other callers from
+/// polling this loop (they get `EBUSY`); every other operation stays available.
+pub struct Batch<'a> {
+    pub(crate) guard: MutexGuard<'a, Poller>,
+}
+
+impl Batch<'_> {
+    /// The events, in order per handle.
+    pub fn events(&self) -> &[Event] {
+        &self.guard.batch
+    }
+
+    /// The bytes of an event of this batch (empty for events without data).
+    /// They stay in place, at the same address, until the next poll of this
+    /// loop: the C API hands that pointer out.
+    pub fn data(&self, event: &Event) -> &[u8] {
+        self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
+    }
+}

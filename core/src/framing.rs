@@ -1,0 +1,175 @@
+//! Framing: how a connection's byte stream is cut into `Data` events.
+
+use crate::error::{Error, Result};
+
+/// Longest delimiter accepted by [`Framing::delimited`].
+pub const MAX_DELIMITER: usize = 8;
+
+/// Largest frame any framed mode may be set to accept (1 GiB).
+pub const MAX_FRAME_LIMIT: usize = 1 << 30;
+
+/// How incoming bytes are delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Raw chunks as they arrive (the default).
+    Stream,
+    /// Frames end with `delimiter` (delivered without it), at most `max` bytes.
+    Delimited { delimiter: [u8; MAX_DELIMITER], delimiter_len: u8, max: u32 },
+    /// Frames of exactly `size` bytes.
+    Fixed { size: u32 },
+    /// Frames preceded by a 1-, 2- or 4-byte big-endian length (delivered
+    /// without it), at most `max` bytes.
+    LengthPrefixed { header: u8, max: u32 },
+}
+
+/// What [`Framing::next`] found at the front of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// A frame: its payload is `buf[start..start + len]`; `consumed` bytes are used up.
+    Frame { start: usize, len: usize, consumed: usize },
+    /// Not enough bytes yet.
+    Incomplete,
+}
+
+fn check_max(max: usize) -> Result<u32> {
+    if max == 0 || max > MAX_FRAME_LIMIT {
+        return Err(Error::EINVAL);
+    }
+    Ok(max as u32)
+}
+
+impl Framing {
+    /// Delimiter framing; `delimiter` is 1 to 8 bytes, `max` 1 byte to 1 GiB.
+    pub fn delimited(delimiter: &[u8], max: usize) -> Result<Framing> {
+        if delimiter.is_empty() || delimiter.len() > MAX_DELIMITER {
+            return Err(Error::EINVAL);
+        }
+        let mut bytes = [0; MAX_DELIMITER];
+        bytes[..delimiter.len()].copy_from_slice(delimiter);
+        Ok(Framing::Delimited {
+            delimiter: bytes,
+            delimiter_len: delimiter.len() as u8,
+            max: check_max(max)?,
+        })
+    }
+
+    /// Fixed-size framing; `size` is 1 byte to 1 GiB.
+    pub fn fixed(size: usize) -> Result<Framing> {
+        Ok(Framing::Fixed { size: check_max(size)? })
+    }
+
+    /// Length-prefixed framing with a `header`-byte (1, 2 or 4) big-endian
+    /// length; `max` 1 byte to 1 GiB.
+    pub fn length_prefixed(header: usize, max: usize) -> Result<Framing> {
+        if !matches!(header, 1 | 2 | 4) {
+            return Err(Error::EINVAL);
+        }
+        Ok(Framing::LengthPrefixed { header: header as u8, max: check_max(max)? })
+    }
+
+    /// Finds the next frame at the front of `buf`. An oversized frame is
+    /// `EMSGSIZE` as soon as it is known to be oversized, so a peer can never
+    /// make the connection buffer more than `max` bytes.
+    pub(crate) fn next(&self, buf: &[u8]) -> Result<Next> {
+        match *self {
+            Framing::Stream if buf.is_empty() => Ok(Next::Incomplete),
+            Framing::Stream => Ok(Next::Frame { start: 0, len: buf.len(), consumed: buf.len() }),
+            Framing::Delimited { ref delimiter, delimiter_len, max } => {
+                let delimiter = &delimiter[..delimiter_len as usize];
+                let window = buf.len().min(max as usize + delimiter.len());
+                let found = match delimiter {
+                    [byte] => memchr::memchr(*byte, &buf[..window]),
+                    _ => memchr::memmem::find(&buf[..window], delimiter),
+                };
+                match found {
+                    Some(len) if len <= max as usize => {
+                        Ok(Next::Frame { start: 0, len, consumed: len + delimiter.len() })
+                    }
+                    Some(_) => Err(Error::EMSGSIZE),
+                    None if buf.len() >= max as usize + delimiter.len() => Err(Error::EMSGSIZE),
+                    None => Ok(Next::Incomplete),
+                }
+            }
+            Framing::Fixed { size } => {
+                let size = size as usize;
+                Ok(if buf.len() >= size {
+                    Next::Frame { start: 0, len: size, consumed: size }
+                } else {
+                    Next::Incomplete
+                })
+            }
+            Framing::LengthPrefixed { header, max } => {
+                let header = header as usize;
+                if buf.len() < header {
+                    return Ok(Next::Incomplete);
+                }
+                let len = buf[..header].iter().fold(0usize, |n, &b| (n << 8) | b as usize);
+                if len > max as usize {
+                    return Err(Error::EMSGSIZE);
+                }
+                Ok(if buf.len() >= header + len {
+                    Next::Frame { start: header, len, consumed: header + len }
+                } else {
+                    Next::Incomplete
+                })
+            }
+        }
+    }
+
+    /// The bytes a trailing partial frame still holds at end of stream are
+    /// delivered as a last frame only in delimiter mode (a last line without
+    /// its newline); in fixed and length-prefixed modes they are incomplete
+    /// and dropped.
+    pub(crate) fn delivers_tail(&self) -> bool {
+        matches!(self, Framing::Delimited { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(framing: &Framing, mut buf: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        while let Next::Frame { start, len, consumed } = framing.next(buf)? {
+            out.push(buf[start..start + len].to_vec());
+            buf = &buf[consumed..];
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn delimiter_frames_exclude_the_delimiter() {
+        let f = Framing::delimited(b"\n", 10).unwrap();
+        assert_eq!(frames(&f, b"ab\n\ncd\nef").unwrap(), [b"ab".to_vec(), vec![], b"cd".to_vec()]);
+        let f = Framing::delimited(b"\r\n", 10).unwrap();
+        assert_eq!(frames(&f, b"a\r\nb\r").unwrap(), [b"a".to_vec()]);
+    }
+
+    #[test]
+    fn oversized_frames_fail_early() {
+        let f = Framing::delimited(b"\n", 4).unwrap();
+        assert_eq!(frames(&f, b"abcd\n").unwrap(), [b"abcd".to_vec()]);
+        assert_eq!(f.next(b"abcde"), Err(Error::EMSGSIZE));
+        assert_eq!(f.next(b"abcd"), Ok(Next::Incomplete));
+        let f = Framing::length_prefixed(4, 100).unwrap();
+        assert_eq!(f.next(&[0, 0, 0, 101]), Err(Error::EMSGSIZE));
+    }
+
+    #[test]
+    fn length_prefixed_and_fixed() {
+        let f = Framing::length_prefixed(2, 100).unwrap();
+        assert_eq!(frames(&f, &[0, 2, 7, 8, 0, 0, 0, 1]).unwrap(), [vec![7, 8], vec![]]);
+        let f = Framing::fixed(3).unwrap();
+        assert_eq!(frames(&f, b"abcdefg").unwrap(), [b"abc".to_vec(), b"def".to_vec()]);
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        assert!(Framing::delimited(b"", 10).is_err());
+        assert!(Framing::delimited(b"123456789", 10).is_err());
+        assert!(Framing::delimited(b"\n", 0).is_err());
+        assert!(Framing::length_prefixed(3, 10).is_err());
+        assert!(Framing::fixed(MAX_FRAME_LIMIT + 1).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! netcore's engine: an event-driven TCP/UDP loop on top of mio.
+//!
+//! The model (SPEC §1): a [`Loop`] owns sockets named by integer [`Handle`]s;
+//! every I/O result is an [`Event`], delivered in order per handle by
+//! [`Loop::poll`] (a batch, whose bytes stay in place until the next poll),
+//! by [`Loop::run`] (a callback per event), or through the descriptor of
+//! [`Loop::fd`] when another loop drives this one. Every operation is safe
+//! from any thread. This crate knows nothing of C, Python or Node: the FFI
+//! crate and the bindings map it into each language.
+
+mod addr;
+mod batch;
+mod error;
+mod event;
+mod event_loop;
+mod framing;
+mod handle;
+mod options;
+mod sys;
+mod tcp;
+mod udp;
+
+pub use addr::{ip_literal, literal as socket_addr, port as check_port};
+pub use batch::Batch;
+pub use error::{Error, Result};
+pub use event::{Event, EventKind};
+pub use event_loop::{HandleKind, Loop};
+pub use framing::{Framing, MAX_DELIMITER, MAX_FRAME_LIMIT};
+pub use handle::Handle;
+pub use options::SockOption;
+pub use tcp::conn::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+pub use tcp::listener::BindOptions;

@@ -1,0 +1,69 @@
+//! The few raw socket calls std and mio do not offer in the form needed here
+//! (Unix only): gather sends that never raise SIGPIPE, and reads straight into
+//! a vector's spare capacity.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// Most buffers handed to one `sendmsg`.
+pub const MAX_IOV: usize = 64;
+
+fn check(ret: isize) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Sends the buffers in one `sendmsg` (at most [`MAX_IOV`] of them are used).
+/// `MSG_NOSIGNAL` keeps a closed peer from killing a C host with SIGPIPE.
+pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+    let count = bufs.len().min(MAX_IOV);
+    for (slot, buf) in iov.iter_mut().zip(bufs) {
+        slot.iov_base = buf.as_ptr() as *mut libc::c_void;
+        slot.iov_len = buf.len();
+    }
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
+    loop {
+        // SAFETY: every iovec points into a live slice of `bufs`, which the
+        // kernel only reads.
+        let ret = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
+        match check(ret) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Receives up to `max` bytes appended to `buf` (which grows as needed).
+pub fn recv_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    loop {
+        // SAFETY: the kernel writes at most `max` bytes into spare capacity
+        // reserved above; only the bytes it reports are marked initialised.
+        let ret = unsafe { libc::recv(fd, spare.as_mut_ptr() as *mut libc::c_void, max, 0) };
+        match check(ret) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(n) => {
+                // SAFETY: `n <= max` bytes were just written by the kernel.
+                unsafe { buf.set_len(buf.len() + n) };
+                return Ok(n);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Bytes waiting in a socket's receive queue.
+pub fn bytes_readable(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let ret = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    check(ret as isize).map(|_| n.max(0) as usize)
+}

@@ -1,0 +1,4 @@
+//! TCP: listeners and connections.
+
+pub(crate) mod conn;
+pub(crate) mod listener;

@@ -1,0 +1,93 @@
+//! UDP sockets: datagrams in and out, with backpressure reported as `EAGAIN`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use mio::net::UdpSocket;
+use socket2::{SockRef, Type};
+
+use crate::batch::Out;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::handle::Handle;
+use crate::sys;
+use crate::tcp::conn::{Step, READ_CHUNK};
+use crate::tcp::listener::{bound_socket, BindOptions};
+
+/// A bound UDP socket and its state in the loop.
+pub(crate) struct Udp {
+    pub sock: UdpSocket,
+    pub userdata: u64,
+    pub readable: bool,
+    pub write_ready: bool,
+    pub queued: bool,
+    /// A send was refused with `EAGAIN`: report `Writable` once the kernel has room.
+    want_writable: bool,
+}
+
+impl Udp {
+    pub fn bind(addr: SocketAddr, opts: &BindOptions, userdata: u64) -> Result<Udp> {
+        let sock = bound_socket(addr, Type::DGRAM, opts)?;
+        Ok(Udp {
+            sock: UdpSocket::from_std(sock.into()),
+            userdata,
+            readable: false,
+            write_ready: false,
+            queued: false,
+            want_writable: false,
+        })
+    }
+
+    /// Sends one datagram made of `bufs`, to `to` or to the connected peer.
+    pub fn send(&mut self, to: Option<SocketAddr>, bufs: &[&[u8]]) -> Result<()> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Err(Error::EINVAL);
+        }
+        let result = match to {
+            Some(addr) => match bufs {
+                [one] => self.sock.send_to(one, addr).map(drop),
+                _ => self.sock.send_to(&bufs.concat(), addr).map(drop),
+            },
+            None => sys::send_vectored(self.sock.as_raw_fd(), bufs).map(drop),
+        };
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.want_writable = true;
+                Err(Error::EAGAIN)
+            }
+            other => other.map_err(Error::from),
+        }
+    }
+
+    /// Reports `Writable` if it is owed and receives datagrams into the arena.
+    pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) -> Step {
+        if self.write_ready && self.want_writable {
+            self.want_writable = false;
+            out.push(Event::new(EventKind::Writable, handle, self.userdata));
+        }
+        self.write_ready = false;
+        while self.readable {
+            if out.full() {
+                return Step::Requeue;
+            }
+            let start = out.arena.len();
+            out.arena.reserve(READ_CHUNK);
+            let spare = &mut out.arena.spare_capacity_mut()[..READ_CHUNK];
+            match SockRef::from(&self.sock).recv_from(spare) {
+                Ok((len, from)) => {
+                    // SAFETY: recv_from initialised `len` bytes of spare capacity.
+                    unsafe { out.arena.set_len(start + len) };
+                    let event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
+                    out.push_data(event, start, len);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ICMP errors (e.g. port unreachable on a connected socket)
+                // are reported without closing the socket.
+                Err(e) => out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e.into()))),
+            }
+        }
+        Step::Idle
+    }
+}

@@ -1,0 +1,569 @@
+//! The C ABI of netcore (`libnetcore.so`, `libnetcore.a`, `include/netcore.h`).
+//!
+//! Thin plumbing over `netcore-core`: every exported function checks its
+//! pointers, converts its arguments, calls the core inside a panic boundary
+//! and maps the result to a negative `NC_E*` code. The header is generated
+//! from this crate by `tools/gen-header` and documents every function.
+
+// Every exported function dereferences caller pointers under the contract its
+// documentation states; the `# Safety` sections live in the header docs.
+#![allow(clippy::missing_safety_doc)]
+
+mod boundary;
+mod types;
+
+use std::ffi::{c_char, c_int, c_void};
+use std::time::Duration;
+
+use netcore_core::{BindOptions, Error, Framing, Loop, SockOption};
+
+use boundary::{bytes_arg, ffi_boundary, handle_arg, handle_status, loop_ref, status, str_arg};
+pub use types::*;
+
+/// The library version, e.g. `"0.1.0"`. A static string.
+#[no_mangle]
+pub extern "C" fn nc_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// Creates an event loop. Returns NULL if the system is out of descriptors or
+/// memory. The caller owns the loop and destroys it with `nc_loop_free`.
+#[no_mangle]
+pub extern "C" fn nc_loop_new() -> *mut nc_loop {
+    ffi_boundary! {
+        match Loop::new() {
+            Ok(inner) => Box::into_raw(Box::new(nc_loop { inner })),
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Destroys a loop and closes every handle on it at once (queued data is
+/// dropped: close connections and poll until `NC_EV_CLOSED` first to flush
+/// them). NULL is ignored. No other thread may be using the loop, and the
+/// pointer is invalid afterwards: using it then is the caller's bug, as with
+/// `free`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
+    ffi_boundary! {
+        if !loop_.is_null() {
+            // SAFETY: a loop from nc_loop_new, freed once, per the contract.
+            drop(unsafe { Box::from_raw(loop_) });
+        }
+    }
+}
+
+/// Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
+/// events and stores up to `max` of them in `events`. Returns the number
+/// stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
+/// or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), or `NC_EBUSY`
+/// if another thread is polling this loop. Event data stays valid until the
+/// next `nc_poll` on this loop. Events not returned wait for the next poll.
+#[no_mangle]
+pub unsafe extern "C" fn nc_poll(loop_: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        let lp = match unsafe { loop_ref(loop_) } {
+            Ok(lp) => lp,
+            Err(e) => return e.code(),
+        };
+        if events.is_null() || max == 0 || timeout_ms < -1 {
+            return Error::EINVAL.code();
+        }
+        let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
+        let batch = match lp.poll(max.min(c_int::MAX as usize), timeout) {
+            Ok(batch) => batch,
+            Err(e) => return e.code(),
+        };
+        for (i, event) in batch.events().iter().enumerate() {
+            // SAFETY: `events` has room for `max` entries and i < max.
+            unsafe { events.add(i).write(nc_event::new(event, batch.data(event))) };
+        }
+        batch.events().len() as c_int
+    }
+}
+
+/// Polls in a loop and calls `cb(loop, event, arg)` for each event until
+/// `nc_stop` is called (from the callback or any thread). Returns 0 after
+/// `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
+/// thread is polling, or another negative code if polling failed.
+#[no_mangle]
+pub unsafe extern "C" fn nc_run(loop_: *mut nc_loop, cb: nc_event_cb, arg: *mut c_void) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        let lp = match unsafe { loop_ref(loop_) } {
+            Ok(lp) => lp,
+            Err(e) => return e.code(),
+        };
+        let Some(cb) = cb else { return Error::EINVAL.code() };
+        status(lp.run(|event, data| {
+            let event = nc_event::new(event, data);
+            // SAFETY: a C callback the caller supplied, given a valid event.
+            unsafe { cb(loop_, &event, arg) };
+        }))
+    }
+}
+
+/// Makes the current `nc_run` return after the callback batch in progress
+/// (or the next `nc_run` return at once). Any thread. Returns 0 or `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_stop(loop_: *mut nc_loop) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::stop)) }
+}
+
+/// Interrupts a blocking `nc_poll` (it returns 0 or the events it has). Any
+/// thread. Returns 0 or `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_wake(loop_: *mut nc_loop) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::wake)) }
+}
+
+/// Embedding: a descriptor that is readable while the loop has events to
+/// deliver. Watch it for readability in a host loop (epoll, select, libuv,
+/// asyncio) and call `nc_poll` with timeout 0 when it is; after handling
+/// events, sleep at most `nc_next_timeout` milliseconds. The loop owns the
+/// descriptor: do not read or close it. Returns it, or `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_loop_fd(loop_: *mut nc_loop) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { unsafe { loop_ref(loop_) }.map_or_else(Error::code, |lp| lp.fd()) }
+}
+
+/// Embedding: milliseconds a host loop may wait before polling again: 0 if
+/// events are ready now, -1 if only new I/O (signalled on `nc_loop_fd`) can
+/// produce events. `NC_EINVAL` for a NULL loop.
+#[no_mangle]
+pub unsafe extern "C" fn nc_next_timeout(loop_: *mut nc_loop) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        match unsafe { loop_ref(loop_) } {
+            Ok(lp) => lp.next_timeout().map_or(-1, |t| t.as_millis().min(c_int::MAX as u128) as c_int),
+            Err(e) => e.code(),
+        }
+    }
+}
+
+fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
+    if flags & !(NC_REUSEPORT | NC_IPV6ONLY) != 0 || backlog < 0 {
+        return Err(Error::EINVAL);
+    }
+    let defaults = BindOptions::default();
+    Ok(BindOptions {
+        backlog: if backlog == 0 { defaults.backlog } else { backlog },
+        reuse_port: flags & NC_REUSEPORT != 0,
+        ipv6_only: flags & NC_IPV6ONLY != 0,
+    })
+}
+
+/// Listens for TCP connections on `host` (an IPv4 or IPv6 literal such as
+/// `"127.0.0.1"`, `"::1"`, `"0.0.0.0"`, or `"localhost"` = 127.0.0.1) and
+/// `port` (0..65535; 0 picks a free port, read it back with
+/// `nc_local_addr`). `backlog` 0 means 1024; `flags` is `NC_REUSEPORT` |
+/// `NC_IPV6ONLY` or 0. SO_REUSEADDR is always set. Each connection arrives as
+/// `NC_EV_ACCEPTED` and starts with this listener's `userdata`. Returns the
+/// listener handle, or `NC_EINVAL` (NULL, unparsable host, port or backlog
+/// out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ...
+#[no_mangle]
+pub unsafe extern "C" fn nc_tcp_listen(
+    loop_: *mut nc_loop,
+    host: *const c_char,
+    port: c_int,
+    backlog: c_int,
+    flags: u32,
+    userdata: *mut c_void,
+) -> nc_handle {
+    ffi_boundary! {
+        handle_status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
+            lp.tcp_listen(host, port as i64, &bind_options(backlog, flags)?, userdata as usize as u64)
+        })())
+    }
+}
+
+/// Starts a TCP connection to `host` (an IP literal, or a name resolved on a
+/// helper thread) and `port` (1..65535). Never blocks. Every resolved address
+/// is tried in turn; the outcome arrives as `NC_EV_CONNECTED`, or as
+/// `NC_EV_CONNECT_FAILED` (`error`: `NC_EDNS`, `NC_ECONNREFUSED`,
+/// `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the
+/// connection is established is queued. Returns the connection handle, or
+/// `NC_EINVAL` (NULL, empty host, port out of range).
+#[no_mangle]
+pub unsafe extern "C" fn nc_tcp_connect(loop_: *mut nc_loop, host: *const c_char, port: c_int, userdata: *mut c_void) -> nc_handle {
+    ffi_boundary! {
+        handle_status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
+            lp.tcp_connect(host, port as i64, userdata as usize as u64)
+        })())
+    }
+}
+
+/// Binds a UDP socket on `host` (an IP literal or `"localhost"`) and `port`
+/// (0 = any). `flags` as for `nc_tcp_listen`. Datagrams arrive as
+/// `NC_EV_DATAGRAM`. Returns the handle or a negative code as for `nc_tcp_listen`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_udp_bind(
+    loop_: *mut nc_loop,
+    host: *const c_char,
+    port: c_int,
+    flags: u32,
+    userdata: *mut c_void,
+) -> nc_handle {
+    ffi_boundary! {
+        handle_status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
+            lp.udp_bind(host, port as i64, &bind_options(0, flags)?, userdata as usize as u64)
+        })())
+    }
+}
+
+/// Sets a UDP socket's default peer (an IP literal and port): `nc_send` then
+/// sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
+/// `NC_EBADHANDLE` or `NC_EWRONGKIND`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_udp_connect(loop_: *mut nc_loop, handle: nc_handle, host: *const c_char, port: c_int) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
+            lp.udp_connect(handle_arg(handle), host, port as i64)
+        })())
+    }
+}
+
+/// Sends `len` bytes (copied before returning when they cannot go out at
+/// once). On a connection the bytes are queued whole or refused whole:
+/// `NC_EAGAIN` when the queue would pass its high-water mark (nothing is
+/// queued; `NC_EV_WRITABLE` follows once it drains). A message larger than
+/// the mark is accepted only when the queue is empty. On a connected UDP
+/// socket: one datagram. Returns 0, or `NC_EINVAL` (NULL data, `len` 0),
+/// `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE` (after `nc_shutdown`),
+/// `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
+#[no_mangle]
+pub unsafe extern "C" fn nc_send(loop_: *mut nc_loop, handle: nc_handle, data: *const c_void, len: usize) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, data) = unsafe { (loop_ref(loop_)?, bytes_arg(data, len)?) };
+            lp.send(handle_arg(handle), data)
+        })())
+    }
+}
+
+/// Gather send: the `count` buffers go out as one message, in one system
+/// call when possible, with the same whole-or-`NC_EAGAIN` rule as `nc_send`.
+/// Returns as `nc_send`; `NC_EINVAL` also for NULL `bufs`, `count` 0 or
+/// above 1024, or a NULL buffer with a non-zero length.
+#[no_mangle]
+pub unsafe extern "C" fn nc_sendv(loop_: *mut nc_loop, handle: nc_handle, bufs: *const nc_buf, count: usize) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, `loop_` is NULL or live.
+            let lp = unsafe { loop_ref(loop_)? };
+            if bufs.is_null() || count == 0 || count > 1024 {
+                return Err(Error::EINVAL);
+            }
+            // SAFETY: `bufs` points to `count` nc_buf per the contract.
+            let bufs = unsafe { std::slice::from_raw_parts(bufs, count) };
+            let slices = bufs
+                .iter()
+                // SAFETY: each buffer points to `len` readable bytes.
+                .map(|b| unsafe { bytes_arg(b.data, b.len) })
+                .collect::<Result<Vec<&[u8]>, Error>>()?;
+            lp.send_vectored(handle_arg(handle), &slices)
+        })())
+    }
+}
+
+/// Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
+/// (1..65535) from a UDP socket. Returns 0, or `NC_EAGAIN` (the kernel has
+/// no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
+/// `NC_EWRONGKIND`, ...
+#[no_mangle]
+pub unsafe extern "C" fn nc_send_to(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    host: *const c_char,
+    port: c_int,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host, data) = unsafe { (loop_ref(loop_)?, str_arg(host)?, bytes_arg(data, len)?) };
+            lp.send_to(handle_arg(handle), host, port as i64, data)
+        })())
+    }
+}
+
+/// Closes a handle gracefully. A connection stops reading, sends everything
+/// queued, sends its FIN, waits briefly for the peer's, then
+/// `NC_EV_CLOSED` arrives. Listeners and UDP sockets close at once (their
+/// `NC_EV_CLOSED` comes with the next poll). Returns 0, `NC_EBADHANDLE`, or
+/// `NC_ECLOSED` if the connection is already closing.
+#[no_mangle]
+pub unsafe extern "C" fn nc_close(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.close(handle_arg(handle)))) }
+}
+
+/// Closes a handle at once. A connection drops its queue and sends a reset
+/// (RST). `NC_EV_CLOSED` comes with the next poll. Returns 0 or `NC_EBADHANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_close_reset(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.close_reset(handle_arg(handle)))) }
+}
+
+/// Half-closes a connection: the FIN goes out once everything queued is
+/// sent; reading goes on until the peer's EOF, after which the connection
+/// closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`). Later sends fail
+/// with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
+/// `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_shutdown(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.shutdown(handle_arg(handle)))) }
+}
+
+/// Stops reading a connection: the kernel buffers, then the peer is slowed
+/// by TCP flow control. A reset, or the peer's close once all its data was
+/// delivered, is still reported. Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_pause(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.pause(handle_arg(handle)))) }
+}
+
+/// Resumes reading a paused connection. Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_resume(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.resume(handle_arg(handle)))) }
+}
+
+fn set_framing(loop_: *mut nc_loop, handle: nc_handle, framing: Result<Framing, Error>) -> c_int {
+    // SAFETY: the exported callers pass their `loop_` argument on, under their contract.
+    status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_framing(handle_arg(handle), framing?)))
+}
+
+/// Framing: deliver raw chunks as they arrive (the default). Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_frame_stream(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    ffi_boundary! { set_framing(loop_, handle, Ok(Framing::Stream)) }
+}
+
+/// Framing: one `NC_EV_DATA` per frame ending with the `delim_len`-byte
+/// delimiter (1..8 bytes, e.g. `"\n"`), delivered without it. A frame longer
+/// than `max_frame` bytes (1..2^30) is `NC_EV_ERROR` with `NC_EMSGSIZE`, then
+/// the connection closes. At EOF, trailing bytes without a delimiter are
+/// delivered as a last frame. Returns 0 or `NC_EINVAL`, ...
+#[no_mangle]
+pub unsafe extern "C" fn nc_frame_delimited(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    delim: *const c_void,
+    delim_len: usize,
+    max_frame: usize,
+) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `delim` points to `delim_len` bytes.
+        let framing = unsafe { bytes_arg(delim, delim_len) }.and_then(|d| Framing::delimited(d, max_frame));
+        set_framing(loop_, handle, framing)
+    }
+}
+
+/// Framing: one `NC_EV_DATA` per `size` bytes (1..2^30). Bytes of an
+/// incomplete last frame at EOF are dropped. Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_frame_fixed(loop_: *mut nc_loop, handle: nc_handle, size: usize) -> c_int {
+    ffi_boundary! { set_framing(loop_, handle, Framing::fixed(size)) }
+}
+
+/// Framing: each frame is a `header_bytes`-byte (1, 2 or 4) big-endian
+/// length followed by that many bytes; `NC_EV_DATA` carries the payload
+/// only. A length above `max_frame` (1..2^30) is `NC_EV_ERROR` with
+/// `NC_EMSGSIZE`, then the connection closes (nothing of it is buffered).
+/// Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_frame_length_prefixed(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    header_bytes: c_int,
+    max_frame: usize,
+) -> c_int {
+    ffi_boundary! {
+        let framing = usize::try_from(header_bytes)
+            .map_err(|_| Error::EINVAL)
+            .and_then(|h| Framing::length_prefixed(h, max_frame));
+        set_framing(loop_, handle, framing)
+    }
+}
+
+/// Sets option `opt` (`NC_OPT_*`) to `value`, range-checked (see each
+/// option). Returns 0, or `NC_EINVAL` (unknown option, value out of range),
+/// `NC_EWRONGKIND` (e.g. a watermark on UDP), `NC_ENOTCONN` (a socket option
+/// on a connection still connecting), `NC_EBADHANDLE`, ...
+#[no_mangle]
+pub unsafe extern "C" fn nc_setopt(loop_: *mut nc_loop, handle: nc_handle, opt: c_int, value: i64) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, `loop_` is NULL or live.
+            let lp = unsafe { loop_ref(loop_)? };
+            lp.set_option(handle_arg(handle), SockOption::from_raw(opt)?, value)
+        })())
+    }
+}
+
+/// Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_getopt(loop_: *mut nc_loop, handle: nc_handle, opt: c_int, value: *mut i64) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, `loop_` is NULL or live and `value` NULL or writable.
+            let (lp, out) = unsafe { (loop_ref(loop_)?, value.as_mut().ok_or(Error::EINVAL)?) };
+            *out = lp.get_option(handle_arg(handle), SockOption::from_raw(opt)?)?;
+            Ok(())
+        })())
+    }
+}
+
+/// Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
+/// `NC_EBADHANDLE`, or `NC_ENOTCONN` (a connection still resolving).
+#[no_mangle]
+pub unsafe extern "C" fn nc_local_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, out) = unsafe { (loop_ref(loop_)?, addr.as_mut().ok_or(Error::EINVAL)?) };
+            *out = nc_addr::from_socket_addr(Some(lp.local_addr(handle_arg(handle))?));
+            Ok(())
+        })())
+    }
+}
+
+/// Stores the peer address of a connection or connected UDP socket in
+/// `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
+/// `NC_EWRONGKIND` (a listener).
+#[no_mangle]
+pub unsafe extern "C" fn nc_peer_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, out) = unsafe { (loop_ref(loop_)?, addr.as_mut().ok_or(Error::EINVAL)?) };
+            *out = nc_addr::from_socket_addr(Some(lp.peer_addr(handle_arg(handle))?));
+            Ok(())
+        })())
+    }
+}
+
+/// Formats an address as `"ip:port"` or `"[ip6]:port"` into `buf` (`size`
+/// bytes, NUL-terminated; `NC_ADDRSTRLEN` always suffices). Returns the
+/// length without the NUL, `NC_EINVAL` (NULL, unknown family) or
+/// `NC_ENOBUFS` (too small; nothing written). Thread-safe, needs no loop.
+#[no_mangle]
+pub unsafe extern "C" fn nc_addr_format(addr: *const nc_addr, buf: *mut c_char, size: usize) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `addr` is NULL or valid.
+        let Some(addr) = (unsafe { addr.as_ref() }) else { return Error::EINVAL.code() };
+        if buf.is_null() {
+            return Error::EINVAL.code();
+        }
+        let text = match addr.to_socket_addr() {
+            Ok(a) => a.to_string(),
+            Err(e) => return e.code(),
+        };
+        if text.len() >= size {
+            return Error::ENOBUFS.code();
+        }
+        // SAFETY: `buf` has `size` > text.len() writable bytes per the contract.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
+            *buf.add(text.len()) = 0;
+        }
+        text.len() as c_int
+    }
+}
+
+/// Sets the user data returned in the handle's events. netcore never
+/// dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_set_userdata(loop_: *mut nc_loop, handle: nc_handle, userdata: *mut c_void) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_userdata(handle_arg(handle), userdata as usize as u64)))
+    }
+}
+
+/// Stores the handle's user data in `*userdata`. Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_get_userdata(loop_: *mut nc_loop, handle: nc_handle, userdata: *mut *mut c_void) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, out) = unsafe { (loop_ref(loop_)?, userdata.as_mut().ok_or(Error::EINVAL)?) };
+            *out = lp.userdata(handle_arg(handle))? as usize as *mut c_void;
+            Ok(())
+        })())
+    }
+}
+
+/// The kind of a live handle (`NC_KIND_*`), or `NC_EBADHANDLE`/`NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_handle_kind(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        match unsafe { loop_ref(loop_) }.and_then(|lp| lp.kind(handle_arg(handle))) {
+            Ok(kind) => kind as c_int,
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/// The errno-style name of a code, e.g. `"ECONNREFUSED"`; `"EUNKNOWN"` for
+/// codes netcore does not define, `"OK"` for 0 and positive values. A static
+/// string: never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
+    ffi_boundary! {
+        match Error::from_code(code) {
+            Some(e) => e.name_cstr().as_ptr(),
+            None => c"OK".as_ptr(),
+        }
+    }
+}
+
+/// A short description of a code, e.g. `"connection refused"`. A static
+/// string: never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn nc_strerror(code: c_int) -> *const c_char {
+    ffi_boundary! {
+        match Error::from_code(code) {
+            Some(e) => e.message_cstr().as_ptr(),
+            None => c"success".as_ptr(),
+        }
+    }
+}
+
+/// The name of an event kind, e.g. `"data"`; `"unknown"` otherwise. Static.
+#[no_mangle]
+pub extern "C" fn nc_event_name(kind: c_int) -> *const c_char {
+    let name: &'static std::ffi::CStr = match kind {
+        x if x == nc_event_kind::NC_EV_ACCEPTED as c_int => c"accepted",
+        x if x == nc_event_kind::NC_EV_CONNECTED as c_int => c"connected",
+        x if x == nc_event_kind::NC_EV_CONNECT_FAILED as c_int => c"connect_failed",
+        x if x == nc_event_kind::NC_EV_DATA as c_int => c"data",
+        x if x == nc_event_kind::NC_EV_EOF as c_int => c"eof",
+        x if x == nc_event_kind::NC_EV_WRITABLE as c_int => c"writable",
+        x if x == nc_event_kind::NC_EV_CLOSED as c_int => c"closed",
+        x if x == nc_event_kind::NC_EV_DATAGRAM as c_int => c"datagram",
+        x if x == nc_event_kind::NC_EV_ERROR as c_int => c"error",
+        _ => c"unknown",
+    };
+    name.as_ptr()
+}

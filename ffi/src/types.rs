@@ -1,0 +1,300 @@
+//! The C-visible types and constants.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_int, c_void};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+
+use netcore_core::{Error, Event, Loop};
+
+/// A handle: a positive integer naming a socket of one loop. Functions that
+/// create handles return a negative `NC_E*` code instead on failure. A
+/// closed handle is never reused for another socket (`NC_EBADHANDLE`).
+pub type nc_handle = i64;
+
+/// An event loop. Created by `nc_loop_new`, destroyed by `nc_loop_free`.
+pub struct nc_loop {
+    pub(crate) inner: Loop,
+}
+
+/// No address (`nc_addr.family`).
+pub const NC_AF_NONE: u16 = 0;
+/// An IPv4 address (`nc_addr.family`): `ip[0..4]` holds it.
+pub const NC_AF_INET: u16 = 4;
+/// An IPv6 address (`nc_addr.family`): `ip` holds all 16 bytes.
+pub const NC_AF_INET6: u16 = 6;
+/// Buffer size that fits any address formatted by `nc_addr_format`, NUL included.
+pub const NC_ADDRSTRLEN: usize = 64;
+
+/// A socket address, plain data.
+#[repr(C)]
+#[derive(Copy, Clone, Default)]
+pub struct nc_addr {
+    /// `NC_AF_NONE`, `NC_AF_INET` or `NC_AF_INET6`.
+    pub family: u16,
+    /// Port in host byte order.
+    pub port: u16,
+    /// IPv6 scope id (0 for IPv4).
+    pub scope_id: u32,
+    /// Address bytes in network order (IPv4 uses the first 4).
+    pub ip: [u8; 16],
+}
+
+impl nc_addr {
+    pub(crate) fn from_socket_addr(addr: Option<SocketAddr>) -> nc_addr {
+        let mut out = nc_addr::default();
+        match addr {
+            Some(SocketAddr::V4(a)) => {
+                out.family = NC_AF_INET;
+                out.ip[..4].copy_from_slice(&a.ip().octets());
+                out.port = a.port();
+            }
+            Some(SocketAddr::V6(a)) => {
+                out.family = NC_AF_INET6;
+                out.ip = a.ip().octets();
+                out.port = a.port();
+                out.scope_id = a.scope_id();
+            }
+            None => {}
+        }
+        out
+    }
+
+    pub(crate) fn to_socket_addr(self) -> Result<SocketAddr, Error> {
+        match self.family {
+            NC_AF_INET => {
+                let ip = Ipv4Addr::new(self.ip[0], self.ip[1], self.ip[2], self.ip[3]);
+                Ok(SocketAddr::new(IpAddr::V4(ip), self.port))
+            }
+            NC_AF_INET6 => {
+                let ip = Ipv6Addr::from(self.ip);
+                Ok(SocketAddr::V6(SocketAddrV6::new(ip, self.port, 0, self.scope_id)))
+            }
+            _ => Err(Error::EINVAL),
+        }
+    }
+}
+
+/// One buffer of a gather send (`nc_sendv`).
+#[repr(C)]
+pub struct nc_buf {
+    /// The bytes (may be NULL only when `len` is 0).
+    pub data: *const c_void,
+    /// Their number.
+    pub len: usize,
+}
+
+/// An event, filled in by `nc_poll` or passed to the `nc_run` callback.
+#[repr(C)]
+pub struct nc_event {
+    /// What happened: one of `NC_EV_*`.
+    pub kind: c_int,
+    /// 0, or the negative `NC_E*` code for `NC_EV_CONNECT_FAILED`,
+    /// `NC_EV_ERROR` and an abnormal `NC_EV_CLOSED`.
+    pub error: c_int,
+    /// The handle the event is about (for `NC_EV_ACCEPTED`: the new connection).
+    pub handle: nc_handle,
+    /// For `NC_EV_ACCEPTED`: the listener. Otherwise 0.
+    pub listener: nc_handle,
+    /// The handle's user data (an accepted connection starts with its listener's).
+    pub userdata: *mut c_void,
+    /// For `NC_EV_DATA` and `NC_EV_DATAGRAM`: the bytes, owned by the loop and
+    /// valid until the next `nc_poll` on it (or until the `nc_run` callback
+    /// returns). NULL when `len` is 0.
+    pub data: *const u8,
+    /// Number of bytes at `data`.
+    pub len: usize,
+    /// The peer (`NC_EV_ACCEPTED`, `NC_EV_CONNECTED`) or sender (`NC_EV_DATAGRAM`).
+    pub addr: nc_addr,
+}
+
+impl nc_event {
+    pub(crate) fn new(event: &Event, data: &[u8]) -> nc_event {
+        nc_event {
+            kind: event.kind as c_int,
+            error: event.error.map_or(0, Error::code),
+            handle: event.handle.raw(),
+            listener: event.listener.map_or(0, |h| h.raw()),
+            userdata: event.userdata as usize as *mut c_void,
+            data: if data.is_empty() { std::ptr::null() } else { data.as_ptr() },
+            len: data.len(),
+            addr: nc_addr::from_socket_addr(event.addr),
+        }
+    }
+}
+
+/// Called by `nc_run` for each event. `event` and its data are valid only
+/// during the call. The callback may call any `nc_*` function except
+/// `nc_poll`/`nc_run` on the same loop (they return `NC_EBUSY`) and
+/// `nc_loop_free`.
+pub type nc_event_cb = Option<unsafe extern "C" fn(loop_: *mut nc_loop, event: *const nc_event, arg: *mut c_void)>;
+
+/// Event kinds (`nc_event.kind`).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum nc_event_kind {
+    /// A listener accepted a connection (`handle`: the new one, `listener`, `addr`: the peer).
+    NC_EV_ACCEPTED = 1,
+    /// An outgoing connection is established (`addr`: the peer).
+    NC_EV_CONNECTED = 2,
+    /// An outgoing connection failed after every address was tried (`error`); `NC_EV_CLOSED` follows.
+    NC_EV_CONNECT_FAILED = 3,
+    /// Bytes arrived (`data`, `len`): a chunk in stream mode, a whole frame otherwise.
+    NC_EV_DATA = 4,
+    /// The peer half-closed: no more data will arrive.
+    NC_EV_EOF = 5,
+    /// The send queue fell to its low-water mark after a send returned `NC_EAGAIN`.
+    NC_EV_WRITABLE = 6,
+    /// The handle is gone: the last event of every handle, exactly once;
+    /// `error` is set when the end was abnormal. The handle is stale from now on.
+    NC_EV_CLOSED = 7,
+    /// A UDP datagram arrived (`data`, `len`; `addr`: the sender).
+    NC_EV_DATAGRAM = 8,
+    /// An error on the handle (`error`), e.g. `NC_EMSGSIZE` before the connection
+    /// closes, or a descriptor shortage on a listener (it retries by itself).
+    NC_EV_ERROR = 9,
+}
+
+/// `nc_tcp_listen` / `nc_udp_bind` flag: set SO_REUSEPORT.
+pub const NC_REUSEPORT: u32 = 1;
+/// `nc_tcp_listen` / `nc_udp_bind` flag: an IPv6 socket accepts IPv6 only.
+pub const NC_IPV6ONLY: u32 = 2;
+
+/// Options for `nc_setopt` / `nc_getopt`.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum nc_option {
+    /// Option (`nc_setopt`): TCP_NODELAY, 0 or 1. On by default.
+    NC_OPT_NODELAY = 1,
+    /// Option: TCP keepalive, 0 = off or the idle seconds before probes (1..32767).
+    NC_OPT_KEEPALIVE = 2,
+    /// Option: SO_RCVBUF in bytes (1..2^30); the kernel may round it.
+    NC_OPT_RCVBUF = 3,
+    /// Option: SO_SNDBUF in bytes (1..2^30); the kernel may round it.
+    NC_OPT_SNDBUF = 4,
+    /// Option: send-queue high-water mark in bytes (1..2^30, >= the low-water mark). Default 1 MiB.
+    NC_OPT_HIGH_WATER = 5,
+    /// Option: send-queue low-water mark in bytes (0..the high-water mark). Default 256 KiB.
+    NC_OPT_LOW_WATER = 6,
+    /// Option: SO_BROADCAST on a UDP socket, 0 or 1.
+    NC_OPT_BROADCAST = 7,
+}
+
+/// What a handle names (`nc_handle_kind`).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum nc_kind {
+    /// Handle kind (`nc_handle_kind`): a TCP listener.
+    NC_KIND_TCP_LISTENER = 1,
+    /// Handle kind: a TCP connection.
+    NC_KIND_TCP = 2,
+    /// Handle kind: a UDP socket.
+    NC_KIND_UDP = 3,
+}
+
+/// Error codes: negative; OS errors are the negated Linux errno value.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum nc_error {
+    /// Operation not permitted.
+    NC_EPERM = -1,
+    /// Interrupted by a signal.
+    NC_EINTR = -4,
+    /// Out of memory.
+    NC_ENOMEM = -12,
+    /// Permission denied.
+    NC_EACCES = -13,
+    /// The loop is being polled by another caller.
+    NC_EBUSY = -16,
+    /// Invalid argument: NULL pointer, out-of-range value, unparsable address.
+    NC_EINVAL = -22,
+    /// The system file table is full.
+    NC_ENFILE = -23,
+    /// The process is out of file descriptors.
+    NC_EMFILE = -24,
+    /// The send queue is above its high-water mark (wait for `NC_EV_WRITABLE`), or the kernel refused a datagram.
+    NC_EAGAIN = -11,
+    /// Broken pipe: our side is shut down, or the peer is gone.
+    NC_EPIPE = -32,
+    /// A message or frame is too large.
+    NC_EMSGSIZE = -90,
+    /// Address family not supported.
+    NC_EAFNOSUPPORT = -97,
+    /// Address already in use.
+    NC_EADDRINUSE = -98,
+    /// Address not available on this machine.
+    NC_EADDRNOTAVAIL = -99,
+    /// Network unreachable.
+    NC_ENETUNREACH = -101,
+    /// Connection aborted.
+    NC_ECONNABORTED = -103,
+    /// Connection reset by peer.
+    NC_ECONNRESET = -104,
+    /// No buffer space (also: the output buffer of `nc_addr_format` is too small).
+    NC_ENOBUFS = -105,
+    /// Not connected.
+    NC_ENOTCONN = -107,
+    /// Timed out.
+    NC_ETIMEDOUT = -110,
+    /// Connection refused.
+    NC_ECONNREFUSED = -111,
+    /// Host unreachable.
+    NC_EHOSTUNREACH = -113,
+    /// Unknown, closed or stale handle.
+    NC_EBADHANDLE = -3001,
+    /// Name resolution failed.
+    NC_EDNS = -3002,
+    /// The handle is closing: no more operations are accepted on it.
+    NC_ECLOSED = -3003,
+    /// Wrong kind of handle for the operation (e.g. sending on a listener).
+    NC_EWRONGKIND = -3004,
+    /// Internal bug caught at the API boundary (please report it).
+    NC_EPANIC = -3005,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_constants_match_the_core() {
+        let pairs = [
+            (nc_error::NC_EPERM, Error::EPERM),
+            (nc_error::NC_EINTR, Error::EINTR),
+            (nc_error::NC_ENOMEM, Error::ENOMEM),
+            (nc_error::NC_EACCES, Error::EACCES),
+            (nc_error::NC_EBUSY, Error::EBUSY),
+            (nc_error::NC_EINVAL, Error::EINVAL),
+            (nc_error::NC_ENFILE, Error::ENFILE),
+            (nc_error::NC_EMFILE, Error::EMFILE),
+            (nc_error::NC_EAGAIN, Error::EAGAIN),
+            (nc_error::NC_EPIPE, Error::EPIPE),
+            (nc_error::NC_EMSGSIZE, Error::EMSGSIZE),
+            (nc_error::NC_EAFNOSUPPORT, Error::EAFNOSUPPORT),
+            (nc_error::NC_EADDRINUSE, Error::EADDRINUSE),
+            (nc_error::NC_EADDRNOTAVAIL, Error::EADDRNOTAVAIL),
+            (nc_error::NC_ENETUNREACH, Error::ENETUNREACH),
+            (nc_error::NC_ECONNABORTED, Error::ECONNABORTED),
+            (nc_error::NC_ECONNRESET, Error::ECONNRESET),
+            (nc_error::NC_ENOBUFS, Error::ENOBUFS),
+            (nc_error::NC_ENOTCONN, Error::ENOTCONN),
+            (nc_error::NC_ETIMEDOUT, Error::ETIMEDOUT),
+            (nc_error::NC_ECONNREFUSED, Error::ECONNREFUSED),
+            (nc_error::NC_EHOSTUNREACH, Error::EHOSTUNREACH),
+            (nc_error::NC_EBADHANDLE, Error::EBADHANDLE),
+            (nc_error::NC_EDNS, Error::EDNS),
+            (nc_error::NC_ECLOSED, Error::ECLOSED),
+            (nc_error::NC_EWRONGKIND, Error::EWRONGKIND),
+            (nc_error::NC_EPANIC, Error::EPANIC),
+        ];
+        assert_eq!(pairs.len(), Error::ALL.len(), "every core code has a C constant");
+        for (c, core) in pairs {
+            assert_eq!(c as c_int, core.code(), "{}", core.name());
+        }
+        use netcore_core::{EventKind, HandleKind, SockOption};
+        assert_eq!(nc_event_kind::NC_EV_ACCEPTED as c_int, EventKind::Accepted as c_int);
+        assert_eq!(nc_event_kind::NC_EV_ERROR as c_int, EventKind::Error as c_int);
+        assert_eq!(nc_event_kind::NC_EV_DATAGRAM as c_int, EventKind::Datagram as c_int);
+        assert_eq!(nc_error::NC_OPT_BROADCAST, SockOption::Broadcast as c_int);
+        assert_eq!(nc_error::NC_KIND_UDP, HandleKind::Udp as c_int);
+    }
+}
