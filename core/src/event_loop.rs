@@ -472,9 +472,11 @@ impl Loop {
             state.service(handle, &mut out);
         }
         if out.events.len() > max {
+            // Overflow is newer than anything still pending, and carries no
+            // bytes (data events are only added below `max`).
             let overflow = out.events.split_off(max);
             debug_assert!(overflow.iter().all(|e| e.data_len == 0));
-            state.pending.splice(0..0, overflow);
+            state.pending.extend(overflow);
         }
         // Left-over work must keep the embed fd readable.
         if state.has_work() {
