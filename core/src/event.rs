@@ -31,6 +31,18 @@ pub enum EventKind {
     /// A non-fatal or about-to-be-fatal error on the handle (e.g. `EMSGSIZE`
     /// before the connection is closed).
     Error = 9,
+    /// A timer expired. A one-shot timer's `Closed` follows.
+    Timer = 10,
+    /// A connection saw no successful read or write for its idle timeout.
+    Idle = 11,
+    /// The bytes of a send made with a token reached the kernel; `value` is the token.
+    Sent = 12,
+    /// An auto-reconnecting connection was lost (or an attempt failed) and
+    /// will try again; `value` is the attempt number (1, 2, ...), `error` why.
+    Reconnecting = 13,
+    /// A listener's graceful shutdown is over (every connection is closed);
+    /// its `Closed` follows.
+    ShutdownComplete = 14,
 }
 
 /// One event. Its bytes, if any, are read with [`crate::Batch::data`].
@@ -48,6 +60,8 @@ pub struct Event {
     pub userdata: u64,
     /// Peer (`Accepted`, `Connected`) or sender (`Datagram`) address.
     pub addr: Option<SocketAddr>,
+    /// The token (`Sent`) or attempt number (`Reconnecting`); 0 otherwise.
+    pub value: u64,
     pub(crate) data_start: usize,
     pub(crate) data_len: usize,
 }
@@ -61,6 +75,7 @@ impl Event {
             error: None,
             userdata,
             addr: None,
+            value: 0,
             data_start: 0,
             data_len: 0,
         }
@@ -73,6 +88,11 @@ impl Event {
 
     pub(crate) fn with_addr(mut self, addr: Option<SocketAddr>) -> Event {
         self.addr = addr;
+        self
+    }
+
+    pub(crate) fn with_value(mut self, value: u64) -> Event {
+        self.value = value;
         self
     }
 

@@ -55,7 +55,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub fn new() -> Self {
-        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     /// Stores `value` and returns its new handle.
@@ -67,7 +71,10 @@ impl<T> Slab<T> {
                 if index == u32::MAX {
                     return Err(Error::ENOMEM);
                 }
-                self.slots.push(Slot { generation: 1, value: None });
+                self.slots.push(Slot {
+                    generation: 1,
+                    value: None,
+                });
                 index
             }
         };
@@ -109,6 +116,11 @@ impl<T> Slab<T> {
         Ok(value)
     }
 
+    /// Number of slots (live or free): the bound for `handle_at` indexes.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Number of live values.
     pub fn len(&self) -> usize {
         self.len
@@ -138,7 +150,11 @@ mod tests {
         let mut slab: Slab<u8> = Slab::new();
         slab.insert(1).unwrap();
         for raw in [0, -1, i64::MIN, i64::MAX, 1 << 32, 12345] {
-            assert_eq!(slab.get_mut(Handle::from_raw(raw)).err(), Some(Error::EBADHANDLE), "{raw}");
+            assert_eq!(
+                slab.get_mut(Handle::from_raw(raw)).err(),
+                Some(Error::EBADHANDLE),
+                "{raw}"
+            );
         }
     }
 }

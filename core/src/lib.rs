@@ -10,18 +10,23 @@
 
 mod addr;
 mod batch;
+mod connect;
 mod error;
 mod event;
 mod event_loop;
 mod framing;
 mod handle;
 mod options;
+mod server;
+mod state;
 mod sys;
 mod tcp;
+mod timer;
 mod udp;
 
 pub use addr::{ip_literal, literal as socket_addr, port as check_port};
 pub use batch::Batch;
+pub use connect::{ConnectOptions, Family, DEFAULT_ATTEMPT_DELAY, MAX_BACKOFF_STEPS};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use event_loop::{HandleKind, Loop};

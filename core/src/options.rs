@@ -24,24 +24,47 @@ pub enum SockOption {
     LowWater = 6,
     /// SO_BROADCAST (UDP), 0 or 1.
     Broadcast = 7,
+    /// SO_LINGER in seconds: -1 = off (the default), 0 = reset on close, 1 to 32767.
+    Linger = 8,
+    /// Multicast loopback (UDP), 0 or 1.
+    MulticastLoop = 9,
+    /// Multicast TTL / hop limit (UDP), 0 to 255.
+    MulticastTtl = 10,
 }
 
 const GIB: i64 = 1 << 30;
+
+fn is_v6(sock: &SockRef<'_>) -> bool {
+    sock.local_addr().is_ok_and(|a| a.is_ipv6())
+}
 
 impl SockOption {
     /// The option for its C value.
     pub fn from_raw(raw: i32) -> Result<SockOption> {
         use SockOption::*;
-        [NoDelay, KeepAlive, RecvBuffer, SendBuffer, HighWater, LowWater, Broadcast]
-            .into_iter()
-            .find(|o| *o as i32 == raw)
-            .ok_or(Error::EINVAL)
+        [
+            NoDelay,
+            KeepAlive,
+            RecvBuffer,
+            SendBuffer,
+            HighWater,
+            LowWater,
+            Broadcast,
+            Linger,
+            MulticastLoop,
+            MulticastTtl,
+        ]
+        .into_iter()
+        .find(|o| *o as i32 == raw)
+        .ok_or(Error::EINVAL)
     }
 
     /// Checks `value` against the option's range.
     pub(crate) fn check(self, value: i64) -> Result<()> {
         let range = match self {
-            SockOption::NoDelay | SockOption::Broadcast => 0..=1,
+            SockOption::NoDelay | SockOption::Broadcast | SockOption::MulticastLoop => 0..=1,
+            SockOption::Linger => -1..=32767,
+            SockOption::MulticastTtl => 0..=255,
             SockOption::KeepAlive => 0..=32767,
             SockOption::RecvBuffer | SockOption::SendBuffer | SockOption::HighWater => 1..=GIB,
             SockOption::LowWater => 0..=GIB,
@@ -66,6 +89,13 @@ impl SockOption {
             SockOption::RecvBuffer => sock.set_recv_buffer_size(value as usize)?,
             SockOption::SendBuffer => sock.set_send_buffer_size(value as usize)?,
             SockOption::Broadcast => sock.set_broadcast(value != 0)?,
+            SockOption::Linger => {
+                sock.set_linger((value >= 0).then(|| Duration::from_secs(value as u64)))?
+            }
+            SockOption::MulticastLoop if is_v6(&sock) => sock.set_multicast_loop_v6(value != 0)?,
+            SockOption::MulticastLoop => sock.set_multicast_loop_v4(value != 0)?,
+            SockOption::MulticastTtl if is_v6(&sock) => sock.set_multicast_hops_v6(value as u32)?,
+            SockOption::MulticastTtl => sock.set_multicast_ttl_v4(value as u32)?,
             SockOption::HighWater | SockOption::LowWater => return Err(Error::EWRONGKIND),
         }
         Ok(())
@@ -80,13 +110,24 @@ impl SockOption {
             SockOption::RecvBuffer => sock.recv_buffer_size()? as i64,
             SockOption::SendBuffer => sock.send_buffer_size()? as i64,
             SockOption::Broadcast => sock.broadcast()? as i64,
+            SockOption::Linger => sock.linger()?.map_or(-1, |d| d.as_secs() as i64),
+            SockOption::MulticastLoop if is_v6(&sock) => sock.multicast_loop_v6()? as i64,
+            SockOption::MulticastLoop => sock.multicast_loop_v4()? as i64,
+            SockOption::MulticastTtl if is_v6(&sock) => sock.multicast_hops_v6()? as i64,
+            SockOption::MulticastTtl => sock.multicast_ttl_v4()? as i64,
             SockOption::HighWater | SockOption::LowWater => return Err(Error::EWRONGKIND),
         })
     }
 
-    /// Whether the option applies to TCP (connections and listeners) or UDP sockets.
-    pub(crate) fn applies_to_udp(self) -> bool {
-        matches!(self, SockOption::RecvBuffer | SockOption::SendBuffer | SockOption::Broadcast)
+    /// `EWRONGKIND` unless the option applies to this kind of socket.
+    pub(crate) fn check_kind(self, udp: bool) -> Result<()> {
+        use SockOption::*;
+        let ok = match self {
+            RecvBuffer | SendBuffer => true,
+            Broadcast | MulticastLoop | MulticastTtl => udp,
+            NoDelay | KeepAlive | Linger | HighWater | LowWater => !udp,
+        };
+        ok.then_some(()).ok_or(Error::EWRONGKIND)
     }
 }
 

@@ -2,17 +2,20 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::os::fd::AsRawFd;
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
 use crate::batch::Out;
+use crate::connect::{Connecting, Dial};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
 use crate::sys;
+use crate::timer::IdleTimeout;
 
 /// Default high-water mark of the send queue.
 pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
@@ -21,14 +24,14 @@ pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
 /// Most bytes one `recv` asks for.
 pub const READ_CHUNK: usize = 64 << 10;
 
-/// Where an outgoing connection stands before it is established.
-pub(crate) struct Connecting {
-    /// Addresses still to try, in resolver order.
-    pub addrs: Vec<SocketAddr>,
-    /// Index of the next address to try.
-    pub next: usize,
-    /// Why the last attempt failed (reported if every attempt fails).
-    pub last_error: Error,
+/// Send tokens waiting for their bytes to reach the kernel.
+struct Tokens {
+    /// Bytes accepted by `send` since tokens were first used (plus what was
+    /// queued then), and bytes handed to the kernel since.
+    accepted: u64,
+    sent: u64,
+    /// (value of `accepted` after the message, token), oldest first.
+    waiting: VecDeque<(u64, u64)>,
 }
 
 /// What the loop must do with a connection after servicing it.
@@ -47,8 +50,14 @@ pub(crate) struct Conn {
     pub sock: Option<TcpStream>,
     pub userdata: u64,
     pub framing: Framing,
+    /// How an outgoing connection was made (for attempts and reconnects).
+    pub dial: Option<Box<Dial>>,
     /// Set while resolving or connecting.
     pub connecting: Option<Box<Connecting>>,
+    /// The listener that accepted this connection.
+    pub listener: Option<Handle>,
+    pub idle: Option<Box<IdleTimeout>>,
+    tokens: Option<Box<Tokens>>,
     /// Unframed bytes kept between reads: a partial frame, or frames the
     /// last batch had no room for. Empty (unallocated) when idle.
     rem: Vec<u8>,
@@ -89,7 +98,11 @@ impl Conn {
             sock,
             userdata,
             framing: Framing::Stream,
+            dial: None,
             connecting: None,
+            listener: None,
+            idle: None,
+            tokens: None,
             rem: Vec::new(),
             out: VecDeque::new(),
             out_offset: 0,
@@ -128,8 +141,15 @@ impl Conn {
 
     /// Queues the buffers whole or refuses them whole (`EAGAIN` above the
     /// high-water mark; a message larger than the mark is accepted only into
-    /// an empty queue). Sends at once when nothing is queued.
-    pub fn send(&mut self, bufs: &[&[u8]]) -> Result<()> {
+    /// an empty queue). Sends at once when nothing is queued. With a `token`,
+    /// a `Sent` event reports when the last of these bytes reached the kernel.
+    pub fn send(
+        &mut self,
+        handle: Handle,
+        bufs: &[&[u8]],
+        token: Option<u64>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         if self.shut_requested {
             return Err(Error::EPIPE);
         }
@@ -141,6 +161,20 @@ impl Conn {
             self.want_writable = true;
             return Err(Error::EAGAIN);
         }
+        if let Some(token) = token {
+            let queued = self.out_bytes as u64;
+            let tokens = self.tokens.get_or_insert_with(|| {
+                Box::new(Tokens {
+                    accepted: queued,
+                    sent: 0,
+                    waiting: VecDeque::new(),
+                })
+            });
+            tokens.accepted += total as u64;
+            tokens.waiting.push_back((tokens.accepted, token));
+        } else if let Some(tokens) = &mut self.tokens {
+            tokens.accepted += total as u64;
+        }
         let mut sent = 0;
         if self.out_bytes == 0 && self.is_connected() {
             if let Some(sock) = &self.sock {
@@ -150,6 +184,7 @@ impl Conn {
                     Err(e) => return Err(e.into()),
                 };
             }
+            self.record_sent(handle, sent, events);
         }
         if sent == total {
             return Ok(());
@@ -166,14 +201,42 @@ impl Conn {
         // A partial send that did not hit EAGAIN (more buffers than one call
         // takes) arms no writable edge: keep sending until the kernel says so.
         if sent > 0 {
-            self.flush()?;
+            self.flush(handle, events)?;
         }
         Ok(())
     }
 
+    /// Accounts for bytes handed to the kernel: idle timer, send tokens.
+    fn record_sent(&mut self, handle: Handle, n: usize, events: &mut Vec<Event>) {
+        if n == 0 {
+            return;
+        }
+        self.touch();
+        let Some(tokens) = &mut self.tokens else {
+            return;
+        };
+        tokens.sent += n as u64;
+        while let Some(&(end, token)) = tokens.waiting.front() {
+            if end > tokens.sent {
+                break;
+            }
+            tokens.waiting.pop_front();
+            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+        }
+    }
+
+    /// Notes successful I/O for the idle timeout.
+    fn touch(&mut self) {
+        if let Some(idle) = &mut self.idle {
+            idle.last_io = Instant::now();
+        }
+    }
+
     /// Sends queued bytes until the queue is empty or the kernel would block.
-    fn flush(&mut self) -> Result<()> {
-        let Some(sock) = &self.sock else { return Ok(()) };
+    fn flush(&mut self, handle: Handle, events: &mut Vec<Event>) -> Result<()> {
+        let Some(sock) = &self.sock else {
+            return Ok(());
+        };
         let fd = sock.as_raw_fd();
         while self.out_bytes > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
@@ -184,7 +247,10 @@ impl Conn {
             }
             slices[0] = &slices[0][self.out_offset..];
             match sys::send_vectored(fd, &slices[..count]) {
-                Ok(n) => self.consume(n),
+                Ok(n) => {
+                    self.consume(n);
+                    self.record_sent(handle, n, events);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
             }
@@ -235,6 +301,24 @@ impl Conn {
         }
     }
 
+    /// Forgets the lost connection before a reconnect: unsent bytes and
+    /// their tokens are dropped; framing, options and user data stay.
+    pub fn reset_for_reconnect(&mut self) {
+        self.sock = None;
+        self.rem = Vec::new();
+        self.out = VecDeque::new();
+        self.out_offset = 0;
+        self.out_bytes = 0;
+        self.tokens = None;
+        self.readable = false;
+        self.write_ready = false;
+        self.read_closed = false;
+        self.peer_eof = false;
+        self.want_writable = false;
+        self.shut_requested = false;
+        self.shut_done = false;
+    }
+
     /// Why `Closed` should report the connection ended.
     pub fn close_reason(&self) -> Option<Error> {
         self.close_reason
@@ -251,7 +335,7 @@ impl Conn {
     pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) -> Step {
         if self.write_ready {
             self.write_ready = false;
-            if let Err(e) = self.flush() {
+            if let Err(e) = self.flush(handle, out.events) {
                 return Step::Finish(Some(e));
             }
         }
@@ -290,13 +374,18 @@ impl Conn {
         }
         self.read_closed
             && self.rem.is_empty()
-            && self.sock.as_ref().is_some_and(|s| sys::bytes_readable(s.as_raw_fd()).ok() == Some(0))
+            && self
+                .sock
+                .as_ref()
+                .is_some_and(|s| sys::bytes_readable(s.as_raw_fd()).ok() == Some(0))
     }
 
     /// Reads into the loop's arena and cuts frames there (no copy); only an
     /// unframed remainder is kept on the connection.
     fn read(&mut self, handle: Handle, out: &mut Out<'_>) -> Step {
-        let Some(sock) = &self.sock else { return Step::Idle };
+        let Some(sock) = &self.sock else {
+            return Step::Idle;
+        };
         let fd = sock.as_raw_fd();
         let mut pos = out.arena.len();
         out.arena.extend_from_slice(&self.rem);
@@ -307,13 +396,23 @@ impl Conn {
             }
             while !self.closing && !self.paused && !out.full() {
                 match self.framing.next(&out.arena[pos..]) {
-                    Ok(Next::Frame { start, len, consumed }) => {
-                        out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos + start, len);
+                    Ok(Next::Frame {
+                        start,
+                        len,
+                        consumed,
+                    }) => {
+                        out.push_data(
+                            Event::new(EventKind::Data, handle, self.userdata),
+                            pos + start,
+                            len,
+                        );
                         pos += consumed;
                     }
                     Ok(Next::Incomplete) => break,
                     Err(e) => {
-                        out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e)));
+                        out.push(
+                            Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e)),
+                        );
                         self.start_close(Some(e));
                     }
                 }
@@ -331,7 +430,11 @@ impl Conn {
                     if !self.closing {
                         let tail = out.arena.len() - pos;
                         if tail > 0 && self.framing.delivers_tail() {
-                            out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos, tail);
+                            out.push_data(
+                                Event::new(EventKind::Data, handle, self.userdata),
+                                pos,
+                                tail,
+                            );
                         }
                         out.push(Event::new(EventKind::Eof, handle, self.userdata));
                     }
@@ -340,8 +443,12 @@ impl Conn {
                 }
                 // A short read drained the socket: the next byte brings a new
                 // edge. After the peer's FIN, read on until 0 to see the EOF.
-                Ok(n) if n < READ_CHUNK && !self.read_closed => self.readable = false,
-                Ok(_) => {}
+                Ok(n) => {
+                    self.touch();
+                    if n < READ_CHUNK && !self.read_closed {
+                        self.readable = false;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) => break Step::Finish(Some(e.into())),
             }

@@ -20,13 +20,21 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { backlog: 1024, reuse_port: false, ipv6_only: false }
+        BindOptions {
+            backlog: 1024,
+            reuse_port: false,
+            ipv6_only: false,
+        }
     }
 }
 
 /// Creates a non-blocking socket of `ty`, sets the options and binds it.
 pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Result<Socket> {
-    let protocol = if ty == Type::STREAM { Protocol::TCP } else { Protocol::UDP };
+    let protocol = if ty == Type::STREAM {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
     let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     sock.set_nonblocking(true)?;
     if ty == Type::STREAM {
@@ -44,7 +52,8 @@ pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Re
 
 /// A listening socket and its state in the loop.
 pub(crate) struct Listener {
-    pub sock: TcpListener,
+    /// `None` once a graceful shutdown has stopped accepting.
+    pub sock: Option<TcpListener>,
     pub userdata: u64,
     /// The kernel may have connections for us.
     pub readable: bool,
@@ -53,6 +62,13 @@ pub(crate) struct Listener {
     /// An accept failed for lack of descriptors and was reported; cleared by
     /// the next success, so one shortage is one `Error` event.
     pub starved: bool,
+    /// Most connections open at once (0 = no cap); at the cap, accepting
+    /// pauses and clients wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Connections accepted here and not yet closed.
+    pub active: usize,
+    /// A graceful shutdown is in progress.
+    pub draining: bool,
 }
 
 impl Listener {
@@ -63,11 +79,14 @@ impl Listener {
         let sock = bound_socket(addr, Type::STREAM, opts)?;
         sock.listen(opts.backlog)?;
         Ok(Listener {
-            sock: TcpListener::from_std(sock.into()),
+            sock: Some(TcpListener::from_std(sock.into())),
             userdata,
             readable: false,
             queued: false,
             starved: false,
+            max_connections: 0,
+            active: 0,
+            draining: false,
         })
     }
 }

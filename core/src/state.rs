@@ -1,0 +1,385 @@
+//! A loop's mutable state: the slab of sockets and timers, the ready queue,
+//! deadlines, and the servicing that turns readiness into events.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Registry, Token, Waker};
+use parking_lot::Mutex;
+
+use crate::addr;
+use crate::batch::Out;
+use crate::connect::Attempt;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::handle::{Handle, Slab};
+use crate::tcp::conn::{Conn, Step};
+use crate::tcp::listener::Listener;
+use crate::timer::{Deadlines, Due, Timer};
+use crate::udp::Udp;
+
+/// How long a graceful close waits for the peer's EOF after our FIN before
+/// closing anyway (reading and discarding meanwhile, so the kernel never
+/// answers late input with a reset that could destroy data still in flight).
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// What a handle names.
+pub(crate) enum Entry {
+    Listener(Listener),
+    Conn(Conn),
+    Udp(Udp),
+    Timer(Timer),
+    /// An internal socket racing to connect for a `Conn` (never seen by users).
+    Attempt(Attempt),
+}
+
+impl Entry {
+    fn queued(&mut self) -> &mut bool {
+        match self {
+            Entry::Listener(l) => &mut l.queued,
+            Entry::Conn(c) => &mut c.queued,
+            Entry::Udp(u) => &mut u.queued,
+            Entry::Timer(t) => &mut t.queued,
+            Entry::Attempt(a) => &mut a.queued,
+        }
+    }
+
+    /// The user value (attempts have none of their own).
+    pub fn userdata(&mut self) -> Option<&mut u64> {
+        match self {
+            Entry::Listener(l) => Some(&mut l.userdata),
+            Entry::Conn(c) => Some(&mut c.userdata),
+            Entry::Udp(u) => Some(&mut u.userdata),
+            Entry::Timer(t) => Some(&mut t.userdata),
+            Entry::Attempt(_) => None,
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) {
+        // Dropping the socket removes it from epoll anyway; this is belt and braces.
+        let _ = match self {
+            Entry::Listener(l) => l.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
+            Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
+            Entry::Udp(u) => registry.deregister(&mut u.sock),
+            Entry::Attempt(a) => registry.deregister(&mut a.sock),
+            Entry::Timer(_) => Ok(()),
+        };
+    }
+}
+
+/// The poll token of a handle: its slab index.
+pub(crate) fn token(handle: Handle) -> Token {
+    Token(handle.index().unwrap_or(usize::MAX - 1))
+}
+
+/// Everything operations touch, behind one short-held lock.
+pub(crate) struct State {
+    pub slab: Slab<Entry>,
+    pub registry: Registry,
+    pub waker: Arc<Waker>,
+    /// Itself, for resolver threads to report back (weak: they never keep a loop alive).
+    pub me: Weak<Mutex<State>>,
+    /// Events produced outside a poll (by operations), delivered by the next poll.
+    pub pending: Vec<Event>,
+    /// Handles with work to do, serviced in order by the next poll.
+    pub ready: VecDeque<Handle>,
+    pub deadlines: Deadlines,
+    /// Results from resolver threads.
+    pub resolved: Vec<(Handle, Result<Vec<SocketAddr>>)>,
+    /// The waker has fired since the last poll began.
+    pub notified: bool,
+}
+
+impl State {
+    pub fn new(registry: Registry, waker: Arc<Waker>, me: Weak<Mutex<State>>) -> State {
+        State {
+            slab: Slab::new(),
+            registry,
+            waker,
+            me,
+            pending: Vec::new(),
+            ready: VecDeque::new(),
+            deadlines: Deadlines::new(),
+            resolved: Vec::new(),
+            notified: false,
+        }
+    }
+
+    /// Wakes the poller (once per poll).
+    pub fn notify(&mut self) {
+        if !self.notified {
+            self.notified = true;
+            // A failed wake means the eventfd is saturated: a wake is pending anyway.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Work is waiting that needs no new readiness event.
+    pub fn has_work(&self) -> bool {
+        !self.pending.is_empty() || !self.ready.is_empty() || !self.resolved.is_empty()
+    }
+
+    /// Runs `f` with the pending-event queue as its sink, waking the poller
+    /// if it queued anything.
+    pub fn with_pending<R>(&mut self, f: impl FnOnce(&mut State, &mut Vec<Event>) -> R) -> R {
+        let mut pending = std::mem::take(&mut self.pending);
+        let before = pending.len();
+        let result = f(self, &mut pending);
+        let added = pending.len() > before;
+        self.pending = pending;
+        if added {
+            self.notify();
+        }
+        result
+    }
+
+    /// Puts a handle in the ready queue (once).
+    pub fn requeue(&mut self, handle: Handle) {
+        if let Ok(entry) = self.slab.get_mut(handle) {
+            if !std::mem::replace(entry.queued(), true) {
+                self.ready.push_back(handle);
+            }
+        }
+    }
+
+    /// Queues a handle from an operation, waking the poller.
+    pub fn schedule(&mut self, handle: Handle) {
+        self.requeue(handle);
+        self.notify();
+    }
+
+    fn register(&mut self, handle: Handle) -> Result<()> {
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let registry = &self.registry;
+        let result = match self.slab.get_mut(handle)? {
+            Entry::Listener(l) => l.sock.as_mut().map_or(Ok(()), |s| {
+                registry.register(s, token(handle), Interest::READABLE)
+            }),
+            Entry::Conn(c) => c
+                .sock
+                .as_mut()
+                .map_or(Ok(()), |s| registry.register(s, token(handle), both)),
+            Entry::Udp(u) => registry.register(&mut u.sock, token(handle), both),
+            Entry::Attempt(a) => registry.register(&mut a.sock, token(handle), both),
+            Entry::Timer(_) => Ok(()),
+        };
+        result.map_err(Error::from)
+    }
+
+    /// Inserts and registers a new entry.
+    pub fn add(&mut self, entry: Entry) -> Result<Handle> {
+        let handle = self.slab.insert(entry)?;
+        if let Err(e) = self.register(handle) {
+            let _ = self.slab.remove(handle);
+            return Err(e);
+        }
+        Ok(handle)
+    }
+
+    /// Removes a handle and reports its one `Closed` event.
+    pub fn finish(&mut self, handle: Handle, reason: Option<Error>, events: &mut Vec<Event>) {
+        self.abort_attempts(handle);
+        let Ok(mut entry) = self.slab.remove(handle) else {
+            return;
+        };
+        entry.deregister(&self.registry);
+        if let Some(&mut userdata) = entry.userdata() {
+            events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
+        }
+        if let Entry::Conn(Conn {
+            listener: Some(listener),
+            ..
+        }) = entry
+        {
+            self.connection_gone(listener, events);
+        }
+    }
+
+    /// The entry a user's handle names (internal attempts are not reachable).
+    pub fn entry(&mut self, handle: Handle) -> Result<&mut Entry> {
+        match self.slab.get_mut(handle)? {
+            Entry::Attempt(_) => Err(Error::EBADHANDLE),
+            entry => Ok(entry),
+        }
+    }
+
+    /// A connection that is open and not closing.
+    pub fn conn(&mut self, handle: Handle) -> Result<&mut Conn> {
+        match self.entry(handle)? {
+            Entry::Conn(c) if c.closing => Err(Error::ECLOSED),
+            Entry::Conn(c) => Ok(c),
+            _ => Err(Error::EWRONGKIND),
+        }
+    }
+
+    /// Resolves a host name on a helper thread; the result comes back
+    /// through `resolved` and a wake.
+    pub fn spawn_resolver(&mut self, handle: Handle, host: String, port: u16) -> Result<()> {
+        let me = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name("netcore-resolve".into())
+            .spawn(move || {
+                let result = addr::resolve(&host, port);
+                if let Some(state) = me.upgrade() {
+                    let mut state = state.lock();
+                    state.resolved.push((handle, result));
+                    state.notify();
+                }
+            });
+        spawned.map(drop).map_err(|_| Error::ENOMEM)
+    }
+
+    /// Records readiness from mio and queues the handle.
+    pub fn on_readiness(&mut self, event: &mio::event::Event) {
+        let Some(handle) = self.slab.handle_at(event.token().0) else {
+            return;
+        };
+        let Ok(entry) = self.slab.get_mut(handle) else {
+            return;
+        };
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+        match entry {
+            Entry::Listener(l) => l.readable = true,
+            Entry::Conn(c) => {
+                c.readable |= readable;
+                c.read_closed |= event.is_read_closed();
+                c.write_ready |= writable;
+            }
+            Entry::Udp(u) => {
+                u.readable |= readable;
+                u.write_ready |= writable;
+            }
+            Entry::Attempt(_) | Entry::Timer(_) => {}
+        }
+        self.requeue(handle);
+    }
+
+    /// Does the work one ready handle allows.
+    pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) {
+        let Ok(entry) = self.slab.get_mut(handle) else {
+            return;
+        };
+        *entry.queued() = false;
+        let step = match entry {
+            Entry::Listener(_) => return self.accept(handle, out),
+            Entry::Attempt(_) => return self.attempt_ready(handle, out.events),
+            Entry::Timer(_) => return,
+            Entry::Udp(u) => u.service(handle, out),
+            // Resolving, connecting, or waiting to reconnect: nothing to do yet.
+            Entry::Conn(c) if !c.is_connected() => return,
+            Entry::Conn(c) => {
+                let step = c.service(handle, out);
+                if step == Step::Idle && c.lingering() && !c.linger_armed {
+                    c.linger_armed = true;
+                    self.deadlines
+                        .push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
+                }
+                // With auto-reconnect, the peer's EOF is a loss like any other.
+                if step == Step::Idle
+                    && c.peer_eof
+                    && c.dial
+                        .as_ref()
+                        .is_some_and(|d| !d.opts.reconnect.is_empty())
+                {
+                    Step::Finish(None)
+                } else {
+                    step
+                }
+            }
+        };
+        match step {
+            Step::Idle => {}
+            Step::Requeue => self.requeue(handle),
+            Step::Finish(reason) => {
+                if !self.schedule_reconnect(handle, reason, out.events) {
+                    self.finish(handle, reason, out.events);
+                }
+            }
+        }
+    }
+
+    /// Runs every deadline that is due.
+    pub fn fire_deadlines(&mut self, events: &mut Vec<Event>) {
+        let now = Instant::now();
+        while let Some((when, handle, due, epoch)) = self.deadlines.pop_due(now) {
+            match due {
+                Due::Timer => self.fire_timer(handle, when, epoch, now, events),
+                Due::Idle => self.fire_idle(handle, epoch, now, events),
+                Due::Linger => match self.slab.get_mut(handle) {
+                    Ok(Entry::Conn(c)) if c.lingering() => {
+                        let reason = c.close_reason();
+                        self.finish(handle, reason, events);
+                    }
+                    _ => {}
+                },
+                Due::AcceptRetry => self.requeue(handle),
+                Due::Drain => self.drain_expired(handle, events),
+                Due::ConnectTimeout | Due::NextAttempt | Due::Reconnect => {
+                    self.fire_connect_deadline(handle, due, epoch, events)
+                }
+            }
+        }
+    }
+
+    fn fire_timer(
+        &mut self,
+        handle: Handle,
+        when: Instant,
+        epoch: u32,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let Ok(Entry::Timer(timer)) = self.slab.get_mut(handle) else {
+            return;
+        };
+        if timer.epoch != epoch {
+            return;
+        }
+        events.push(Event::new(EventKind::Timer, handle, timer.userdata));
+        match timer.rearm(when, now) {
+            Some(next) => self.deadlines.push(next, handle, Due::Timer, epoch),
+            None => self.finish(handle, None, events),
+        }
+    }
+
+    fn fire_idle(&mut self, handle: Handle, epoch: u32, now: Instant, events: &mut Vec<Event>) {
+        let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
+            return;
+        };
+        let userdata = conn.userdata;
+        let Some(idle) = conn.idle.as_deref_mut().filter(|i| i.epoch == epoch) else {
+            return;
+        };
+        if now >= idle.expiry() {
+            idle.last_fired = Some(now);
+            events.push(Event::new(EventKind::Idle, handle, userdata));
+        }
+        let next = idle.expiry();
+        self.deadlines.push(next, handle, Due::Idle, epoch);
+    }
+
+    /// How long a poll may sleep.
+    pub fn poll_timeout(&self, requested: Option<Duration>) -> Option<Duration> {
+        if self.has_work() {
+            return Some(Duration::ZERO);
+        }
+        let next = self
+            .deadlines
+            .next()
+            .map(|when| when.saturating_duration_since(Instant::now()));
+        match (requested, next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Hands resolver results to their connections.
+    pub fn take_resolved(&mut self, events: &mut Vec<Event>) {
+        for (handle, result) in std::mem::take(&mut self.resolved) {
+            self.resolved_addrs(handle, result, events);
+        }
+    }
+}

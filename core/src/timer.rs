@@ -1,0 +1,146 @@
+//! Deadlines (one binary heap for every timed thing in a loop: O(log n) per
+//! timer) and user timers.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use crate::handle::Handle;
+
+/// Why a deadline was set. Firing checks that the reason still holds: a
+/// deadline is never removed early, it is just ignored when stale (its
+/// `epoch` no longer matches its owner's).
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) enum Due {
+    /// A user timer expires.
+    Timer,
+    /// A connection's idle timeout may have passed.
+    Idle,
+    /// A graceful close has waited long enough for the peer's EOF.
+    Linger,
+    /// A listener out of descriptors may accept again.
+    AcceptRetry,
+    /// A connection attempt has not finished in time.
+    ConnectTimeout,
+    /// Happy Eyeballs: time to start the next attempt alongside the others.
+    NextAttempt,
+    /// Auto-reconnect: the backoff delay is over.
+    Reconnect,
+    /// Graceful server shutdown: force-close what is left.
+    Drain,
+}
+
+/// The deadline heap.
+pub(crate) struct Deadlines {
+    heap: BinaryHeap<Reverse<(Instant, Handle, Due, u32)>>,
+}
+
+impl Deadlines {
+    pub fn new() -> Self {
+        Deadlines {
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// Adds a deadline for `handle`, tagged with the owner's current `epoch`.
+    pub fn push(&mut self, when: Instant, handle: Handle, due: Due, epoch: u32) {
+        self.heap.push(Reverse((when, handle, due, epoch)));
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((when, ..))| *when)
+    }
+
+    /// Removes and returns a deadline that is due at `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Handle, Due, u32)> {
+        if self.next()? > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse(item)| item)
+    }
+}
+
+/// A user timer: one-shot or repeating.
+pub(crate) struct Timer {
+    pub userdata: u64,
+    /// When it fires next.
+    pub due: Instant,
+    /// The period of a repeating timer.
+    pub repeat: Option<Duration>,
+    /// Bumped when the timer is re-armed, so earlier deadlines go stale.
+    pub epoch: u32,
+    pub queued: bool,
+}
+
+impl Timer {
+    /// The next expiry of a repeating timer after one at `fired`: one period
+    /// later, or one period from `now` if the loop fell behind (no bursts of
+    /// catch-up events).
+    pub fn rearm(&mut self, fired: Instant, now: Instant) -> Option<Instant> {
+        let period = self.repeat?;
+        let next = fired + period;
+        self.due = if next > now { next } else { now + period };
+        Some(self.due)
+    }
+}
+
+/// A connection's idle timeout.
+pub(crate) struct IdleTimeout {
+    pub timeout: Duration,
+    /// The last successful read or write (or when the timeout was set).
+    pub last_io: Instant,
+    /// The last time `Idle` fired: it re-arms from there.
+    pub last_fired: Option<Instant>,
+    pub epoch: u32,
+}
+
+impl IdleTimeout {
+    /// When the timeout expires next.
+    pub fn expiry(&self) -> Instant {
+        self.last_io.max(self.last_fired.unwrap_or(self.last_io)) + self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_pop_in_time_order() {
+        let mut d = Deadlines::new();
+        let t0 = Instant::now();
+        let h = Handle::from_raw(1 << 32 | 1);
+        d.push(t0 + Duration::from_millis(20), h, Due::Timer, 0);
+        d.push(t0 + Duration::from_millis(10), h, Due::Idle, 0);
+        assert_eq!(d.next(), Some(t0 + Duration::from_millis(10)));
+        assert!(d.pop_due(t0).is_none());
+        assert_eq!(
+            d.pop_due(t0 + Duration::from_millis(15)).map(|x| x.2),
+            Some(Due::Idle)
+        );
+        assert_eq!(
+            d.pop_due(t0 + Duration::from_millis(30)).map(|x| x.2),
+            Some(Due::Timer)
+        );
+        assert!(d.pop_due(t0 + Duration::from_secs(1)).is_none());
+    }
+
+    #[test]
+    fn repeating_timers_do_not_burst_after_a_stall() {
+        let t0 = Instant::now();
+        let period = Duration::from_millis(10);
+        let mut t = Timer {
+            userdata: 0,
+            due: t0,
+            repeat: Some(period),
+            epoch: 0,
+            queued: false,
+        };
+        assert_eq!(t.rearm(t0, t0), Some(t0 + period));
+        let late = t0 + Duration::from_millis(100);
+        assert_eq!(t.rearm(t0 + period, late), Some(late + period));
+        t.repeat = None;
+        assert_eq!(t.rearm(t0, t0), None);
+    }
+}
