@@ -15,10 +15,7 @@ pub fn ip_literal(host: &str) -> Option<IpAddr> {
     if host.eq_ignore_ascii_case("localhost") {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     bare.parse().ok()
 }
 
@@ -26,18 +23,13 @@ pub fn ip_literal(host: &str) -> Option<IpAddr> {
 /// binding and `send_to` never block on name resolution.
 pub fn literal(host: &str, port_number: i64) -> Result<SocketAddr> {
     let port = port(port_number)?;
-    ip_literal(host)
-        .map(|ip| SocketAddr::new(ip, port))
-        .ok_or(Error::EINVAL)
+    ip_literal(host).map(|ip| SocketAddr::new(ip, port)).ok_or(Error::EINVAL)
 }
 
 /// Resolves a host name with the system resolver. Blocking: call it off the
 /// loop thread.
 pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| Error::EDNS)?
-        .collect();
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|_| Error::EDNS)?.collect();
     if addrs.is_empty() {
         return Err(Error::EDNS);
     }
@@ -58,10 +50,7 @@ mod tests {
 
     #[test]
     fn literals_and_ports() {
-        assert_eq!(
-            literal("127.0.0.1", 80).unwrap().to_string(),
-            "127.0.0.1:80"
-        );
+        assert_eq!(literal("127.0.0.1", 80).unwrap().to_string(), "127.0.0.1:80");
         assert_eq!(literal("[::1]", 0).unwrap().to_string(), "[::1]:0");
         assert_eq!(literal("::1", 65535).unwrap().port(), 65535);
         assert_eq!(literal("localhost", 1).unwrap().to_string(), "127.0.0.1:1");

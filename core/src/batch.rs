@@ -53,9 +53,6 @@ impl Batch<'_> {
     /// They stay in place, at the same address, until the next poll of this
     /// loop: the C API hands that pointer out.
     pub fn data(&self, event: &Event) -> &[u8] {
-        self.guard
-            .arena
-            .get(event.data_start..event.data_start + event.data_len)
-            .unwrap_or(&[])
+        self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
     }
 }

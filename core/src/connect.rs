@@ -51,13 +51,8 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     pub(crate) fn check(&self) -> Result<()> {
-        let delay_ok = self
-            .attempt_delay
-            .is_none_or(|d| d <= Duration::from_secs(60));
-        if self.reconnect.len() > MAX_BACKOFF_STEPS
-            || !delay_ok
-            || self.timeout == Some(Duration::ZERO)
-        {
+        let delay_ok = self.attempt_delay.is_none_or(|d| d <= Duration::from_secs(60));
+        if self.reconnect.len() > MAX_BACKOFF_STEPS || !delay_ok || self.timeout == Some(Duration::ZERO) {
             return Err(Error::EINVAL);
         }
         let family_ok = match (self.family, self.local_addr) {
@@ -74,10 +69,7 @@ impl ConnectOptions {
             Family::V4 => addr.is_ipv4(),
             Family::V6 => addr.is_ipv6(),
         };
-        family_ok
-            && self
-                .local_addr
-                .is_none_or(|local| local.is_ipv4() == addr.is_ipv4())
+        family_ok && self.local_addr.is_none_or(|local| local.is_ipv4() == addr.is_ipv4())
     }
 }
 
@@ -162,18 +154,12 @@ impl State {
         };
         dial.epoch = dial.epoch.wrapping_add(1);
         let (epoch, port, timeout) = (dial.epoch, dial.port, dial.opts.timeout);
-        let literal =
-            addr::ip_literal(&dial.host).filter(|_| !dial.host.eq_ignore_ascii_case("localhost"));
+        let literal = addr::ip_literal(&dial.host).filter(|_| !dial.host.eq_ignore_ascii_case("localhost"));
         let host = dial.host.clone();
-        conn.connecting = Some(Box::new(Connecting {
-            addrs: Vec::new(),
-            next: 0,
-            last_error: Error::EDNS,
-            attempts: Vec::new(),
-        }));
+        conn.connecting =
+            Some(Box::new(Connecting { addrs: Vec::new(), next: 0, last_error: Error::EDNS, attempts: Vec::new() }));
         if let Some(timeout) = timeout {
-            self.deadlines
-                .push(Instant::now() + timeout, handle, Due::ConnectTimeout, epoch);
+            self.deadlines.push(Instant::now() + timeout, handle, Due::ConnectTimeout, epoch);
         }
         match literal {
             Some(ip) => self.resolved_addrs(handle, Ok(vec![SocketAddr::new(ip, port)]), events),
@@ -183,12 +169,7 @@ impl State {
     }
 
     /// Takes a resolver result and starts attempting.
-    pub(crate) fn resolved_addrs(
-        &mut self,
-        handle: Handle,
-        result: Result<Vec<SocketAddr>>,
-        events: &mut Vec<Event>,
-    ) {
+    pub(crate) fn resolved_addrs(&mut self, handle: Handle, result: Result<Vec<SocketAddr>>, events: &mut Vec<Event>) {
         let Some((dial, Some(connecting))) = self.dial(handle) else {
             return;
         };
@@ -197,8 +178,7 @@ impl State {
         }
         match result {
             Ok(addrs) => {
-                let allowed: Vec<SocketAddr> =
-                    addrs.into_iter().filter(|a| dial.opts.allows(a)).collect();
+                let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| dial.opts.allows(a)).collect();
                 if allowed.is_empty() {
                     connecting.last_error = Error::EADDRNOTAVAIL;
                 }
@@ -225,30 +205,17 @@ impl State {
             };
             connecting.next += 1;
             let more = connecting.next < connecting.addrs.len();
-            let (epoch, delay, local) = (
-                dial.epoch,
-                dial.opts.attempt_delay.unwrap_or(DEFAULT_ATTEMPT_DELAY),
-                dial.opts.local_addr,
-            );
-            let started = start_socket(addr, local).and_then(|sock| {
-                self.add(Entry::Attempt(Attempt {
-                    owner: handle,
-                    sock,
-                    queued: false,
-                }))
-            });
+            let (epoch, delay, local) =
+                (dial.epoch, dial.opts.attempt_delay.unwrap_or(DEFAULT_ATTEMPT_DELAY), dial.opts.local_addr);
+            let started = start_socket(addr, local)
+                .and_then(|sock| self.add(Entry::Attempt(Attempt { owner: handle, sock, queued: false })));
             match started {
                 Ok(attempt) => {
                     if let Some((_, Some(connecting))) = self.dial(handle) {
                         connecting.attempts.push(attempt);
                     }
                     if more {
-                        self.deadlines.push(
-                            Instant::now() + delay,
-                            handle,
-                            Due::NextAttempt,
-                            epoch,
-                        );
+                        self.deadlines.push(Instant::now() + delay, handle, Due::NextAttempt, epoch);
                     }
                     return;
                 }
@@ -306,13 +273,7 @@ impl State {
         }
     }
 
-    fn attempt_won(
-        &mut self,
-        owner: Handle,
-        attempt: Handle,
-        peer: SocketAddr,
-        events: &mut Vec<Event>,
-    ) {
+    fn attempt_won(&mut self, owner: Handle, attempt: Handle, peer: SocketAddr, events: &mut Vec<Event>) {
         let Ok(Entry::Attempt(mut won)) = self.slab.remove(attempt) else {
             return;
         };
@@ -321,10 +282,7 @@ impl State {
         }
         self.abort_attempts(owner);
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) =
-            self.registry
-                .reregister(&mut won.sock, crate::state::token(owner), interest)
-        {
+        if let Err(e) = self.registry.reregister(&mut won.sock, crate::state::token(owner), interest) {
             return self.connect_failed(owner, e.into(), events);
         }
         let _ = won.sock.set_nodelay(true);
@@ -351,21 +309,14 @@ impl State {
             return;
         }
         if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {
-            events.push(
-                Event::new(EventKind::ConnectFailed, handle, conn.userdata).with_error(Some(error)),
-            );
+            events.push(Event::new(EventKind::ConnectFailed, handle, conn.userdata).with_error(Some(error)));
         }
         self.finish(handle, Some(error), events);
     }
 
     /// If the connection auto-reconnects (and the user has not closed it):
     /// forget the lost socket, report `Reconnecting` and arm the backoff.
-    pub(crate) fn schedule_reconnect(
-        &mut self,
-        handle: Handle,
-        error: Option<Error>,
-        events: &mut Vec<Event>,
-    ) -> bool {
+    pub(crate) fn schedule_reconnect(&mut self, handle: Handle, error: Option<Error>, events: &mut Vec<Event>) -> bool {
         let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
             return false;
         };
@@ -387,34 +338,24 @@ impl State {
         conn.connecting = None;
         let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
         events.push(event.with_value(attempt as u64));
-        self.deadlines
-            .push(Instant::now() + delay, handle, Due::Reconnect, epoch);
+        self.deadlines.push(Instant::now() + delay, handle, Due::Reconnect, epoch);
         true
     }
 
     /// Whether a deadline tagged `epoch` still belongs to the connection's
     /// current connect cycle or backoff.
     pub(crate) fn dial_epoch_is(&mut self, handle: Handle, epoch: u32) -> bool {
-        self.dial(handle)
-            .is_some_and(|(dial, _)| dial.epoch == epoch)
+        self.dial(handle).is_some_and(|(dial, _)| dial.epoch == epoch)
     }
 
     /// Runs a connect-related deadline.
-    pub(crate) fn fire_connect_deadline(
-        &mut self,
-        handle: Handle,
-        due: Due,
-        epoch: u32,
-        events: &mut Vec<Event>,
-    ) {
+    pub(crate) fn fire_connect_deadline(&mut self, handle: Handle, due: Due, epoch: u32, events: &mut Vec<Event>) {
         if !self.dial_epoch_is(handle, epoch) {
             return;
         }
         let connecting = matches!(self.dial(handle), Some((_, Some(_))));
         match due {
-            Due::ConnectTimeout if connecting => {
-                self.connect_failed(handle, Error::ETIMEDOUT, events)
-            }
+            Due::ConnectTimeout if connecting => self.connect_failed(handle, Error::ETIMEDOUT, events),
             Due::NextAttempt if connecting => self.start_attempt(handle, events),
             Due::Reconnect if !connecting => {
                 if let Err(e) = self.begin_connect(handle, events) {
@@ -441,10 +382,7 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let mut opts = ConnectOptions {
-            reconnect: vec![Duration::from_millis(1); 9],
-            ..Default::default()
-        };
+        let mut opts = ConnectOptions { reconnect: vec![Duration::from_millis(1); 9], ..Default::default() };
         assert_eq!(opts.check(), Err(Error::EINVAL));
         opts.reconnect.truncate(8);
         assert_eq!(opts.check(), Ok(()));

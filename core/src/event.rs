@@ -68,17 +68,7 @@ pub struct Event {
 
 impl Event {
     pub(crate) fn new(kind: EventKind, handle: Handle, userdata: u64) -> Event {
-        Event {
-            kind,
-            handle,
-            listener: None,
-            error: None,
-            userdata,
-            addr: None,
-            value: 0,
-            data_start: 0,
-            data_len: 0,
-        }
+        Event { kind, handle, listener: None, error: None, userdata, addr: None, value: 0, data_start: 0, data_len: 0 }
     }
 
     pub(crate) fn with_error(mut self, error: Option<Error>) -> Event {

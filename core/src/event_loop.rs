@@ -87,20 +87,8 @@ impl Loop {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let fd = poll.as_raw_fd();
         let state = Arc::new_cyclic(|me| Mutex::new(State::new(registry, waker, me.clone())));
-        let poller = Poller {
-            poll,
-            events: mio::Events::with_capacity(1024),
-            arena: Vec::new(),
-            batch: Vec::new(),
-        };
-        Ok(Loop {
-            shared: Arc::new(Shared {
-                state,
-                poller: Mutex::new(poller),
-                fd,
-                stop: AtomicBool::new(false),
-            }),
-        })
+        let poller = Poller { poll, events: mio::Events::with_capacity(1024), arena: Vec::new(), batch: Vec::new() };
+        Ok(Loop { shared: Arc::new(Shared { state, poller: Mutex::new(poller), fd, stop: AtomicBool::new(false) }) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -135,11 +123,7 @@ impl Loop {
                 state.on_readiness(event);
             }
         }
-        let mut out = Out {
-            arena: &mut poller.arena,
-            events: &mut poller.batch,
-            cap: max,
-        };
+        let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max };
         let from_pending = state.pending.len().min(max);
         out.events.extend(state.pending.drain(..from_pending));
         state.take_resolved(out.events);
@@ -209,13 +193,7 @@ impl Loop {
     }
 
     /// Listens for TCP connections on `host` (an IP literal or `localhost`) and `port` (0 = any).
-    pub fn tcp_listen(
-        &self,
-        host: &str,
-        port: i64,
-        opts: &BindOptions,
-        userdata: u64,
-    ) -> Result<Handle> {
+    pub fn tcp_listen(&self, host: &str, port: i64, opts: &BindOptions, userdata: u64) -> Result<Handle> {
         let addr = addr::literal(host, port)?;
         let listener = Listener::bind(addr, opts, userdata)?;
         self.state().add(Entry::Listener(listener))
@@ -230,13 +208,7 @@ impl Loop {
 
     /// [`Loop::tcp_connect`] with options: timeout, address family, local
     /// address, attempt delay, auto-reconnect.
-    pub fn tcp_connect_with(
-        &self,
-        host: &str,
-        port: i64,
-        opts: &ConnectOptions,
-        userdata: u64,
-    ) -> Result<Handle> {
+    pub fn tcp_connect_with(&self, host: &str, port: i64, opts: &ConnectOptions, userdata: u64) -> Result<Handle> {
         addr::check_host(host)?;
         let port = addr::port(port)?;
         if port == 0 {
@@ -244,14 +216,8 @@ impl Loop {
         }
         opts.check()?;
         let mut conn = Conn::new(None, userdata);
-        conn.dial = Some(Box::new(Dial {
-            host: host.to_owned(),
-            port,
-            opts: opts.clone(),
-            epoch: 0,
-            backoff: 0,
-            attempt: 0,
-        }));
+        conn.dial =
+            Some(Box::new(Dial { host: host.to_owned(), port, opts: opts.clone(), epoch: 0, backoff: 0, attempt: 0 }));
         let mut state = self.state();
         let handle = state.slab.insert(Entry::Conn(conn))?;
         let started = state.with_pending(|state, events| state.begin_connect(handle, events));
@@ -263,13 +229,7 @@ impl Loop {
     }
 
     /// Binds a UDP socket on `host` (an IP literal or `localhost`) and `port` (0 = any).
-    pub fn udp_bind(
-        &self,
-        host: &str,
-        port: i64,
-        opts: &BindOptions,
-        userdata: u64,
-    ) -> Result<Handle> {
+    pub fn udp_bind(&self, host: &str, port: i64, opts: &BindOptions, userdata: u64) -> Result<Handle> {
         let addr = addr::literal(host, port)?;
         let udp = Udp::bind(addr, opts, userdata)?;
         self.state().add(Entry::Udp(udp))
@@ -287,16 +247,8 @@ impl Loop {
     /// Joins (`join` true) or leaves a multicast group on a UDP socket.
     /// `interface` is the local IPv4 address of the interface (IPv4 groups;
     /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups).
-    pub fn udp_multicast(
-        &self,
-        handle: Handle,
-        group: &str,
-        interface: &str,
-        join: bool,
-    ) -> Result<()> {
-        let group = addr::ip_literal(group)
-            .filter(|g| g.is_multicast())
-            .ok_or(Error::EINVAL)?;
+    pub fn udp_multicast(&self, handle: Handle, group: &str, interface: &str, join: bool) -> Result<()> {
+        let group = addr::ip_literal(group).filter(|g| g.is_multicast()).ok_or(Error::EINVAL)?;
         let mut state = self.state();
         let Entry::Udp(u) = state.entry(handle)? else {
             return Err(Error::EWRONGKIND);
@@ -325,24 +277,13 @@ impl Loop {
     /// Starts a timer: a `Timer` event after `delay`, then every `repeat` if
     /// given (a one-shot timer's `Closed` follows its `Timer`). Cancel with
     /// [`Loop::close`].
-    pub fn timer_start(
-        &self,
-        delay: Duration,
-        repeat: Option<Duration>,
-        userdata: u64,
-    ) -> Result<Handle> {
+    pub fn timer_start(&self, delay: Duration, repeat: Option<Duration>, userdata: u64) -> Result<Handle> {
         if repeat == Some(Duration::ZERO) {
             return Err(Error::EINVAL);
         }
         let due = Instant::now() + delay;
         let mut state = self.state();
-        let handle = state.slab.insert(Entry::Timer(Timer {
-            userdata,
-            due,
-            repeat,
-            epoch: 0,
-            queued: false,
-        }))?;
+        let handle = state.slab.insert(Entry::Timer(Timer { userdata, due, repeat, epoch: 0, queued: false }))?;
         state.deadlines.push(due, handle, Due::Timer, 0);
         state.notify();
         Ok(handle)
@@ -361,12 +302,7 @@ impl Loop {
     /// [`Loop::send_vectored`] with an optional token: a `Sent` event
     /// carrying it follows once the last of these bytes reached the kernel
     /// (TCP only).
-    pub fn send_with_token(
-        &self,
-        handle: Handle,
-        bufs: &[&[u8]],
-        token: Option<u64>,
-    ) -> Result<()> {
+    pub fn send_with_token(&self, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
         let mut state = self.state();
         match state.entry(handle)? {
             Entry::Udp(u) if token.is_none() => u.send(None, bufs),
@@ -473,14 +409,8 @@ impl Loop {
         let mut state = self.state();
         let conn = state.conn(handle)?;
         let epoch = conn.idle.as_ref().map_or(0, |i| i.epoch.wrapping_add(1));
-        conn.idle = timeout.map(|timeout| {
-            Box::new(IdleTimeout {
-                timeout,
-                last_io: Instant::now(),
-                last_fired: None,
-                epoch,
-            })
-        });
+        conn.idle =
+            timeout.map(|timeout| Box::new(IdleTimeout { timeout, last_io: Instant::now(), last_fired: None, epoch }));
         if let Some(expiry) = conn.idle.as_ref().map(|i| i.expiry()) {
             state.deadlines.push(expiry, handle, Due::Idle, epoch);
             state.notify();
@@ -519,13 +449,9 @@ impl Loop {
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
-                SockOption::HighWater if (value as u64) < c.low_water as u64 => {
-                    return Err(Error::EINVAL)
-                }
+                SockOption::HighWater if (value as u64) < c.low_water as u64 => return Err(Error::EINVAL),
                 SockOption::HighWater => return Ok(c.high_water = value as u32),
-                SockOption::LowWater if value as u64 > c.high_water as u64 => {
-                    return Err(Error::EINVAL)
-                }
+                SockOption::LowWater if value as u64 > c.high_water as u64 => return Err(Error::EINVAL),
                 SockOption::LowWater => return Ok(c.low_water = value as u32),
                 _ => {}
             }
@@ -551,26 +477,14 @@ impl Loop {
 
     /// Sets a raw socket option (`setsockopt(level, name, value)`); the
     /// error is the OS's errno, negated.
-    pub fn set_raw_option(
-        &self,
-        handle: Handle,
-        level: i32,
-        name: i32,
-        value: &[u8],
-    ) -> Result<()> {
+    pub fn set_raw_option(&self, handle: Handle, level: i32, name: i32, value: &[u8]) -> Result<()> {
         let mut state = self.state();
         let fd = sock_ref(state.entry(handle)?)?.as_raw_fd();
         crate::sys::setsockopt(fd, level, name, value).map_err(Error::from)
     }
 
     /// Reads a raw socket option into `value`; returns the length the OS wrote.
-    pub fn get_raw_option(
-        &self,
-        handle: Handle,
-        level: i32,
-        name: i32,
-        value: &mut [u8],
-    ) -> Result<usize> {
+    pub fn get_raw_option(&self, handle: Handle, level: i32, name: i32, value: &mut [u8]) -> Result<usize> {
         let mut state = self.state();
         let fd = sock_ref(state.entry(handle)?)?.as_raw_fd();
         crate::sys::getsockopt(fd, level, name, value).map_err(Error::from)
@@ -611,11 +525,7 @@ impl Loop {
     /// The handle's user value.
     pub fn userdata(&self, handle: Handle) -> Result<u64> {
         let mut state = self.state();
-        state
-            .entry(handle)?
-            .userdata()
-            .map(|u| *u)
-            .ok_or(Error::EBADHANDLE)
+        state.entry(handle)?.userdata().map(|u| *u).ok_or(Error::EBADHANDLE)
     }
 
     /// The handle's kind: for bindings that dispatch by kind.

@@ -14,11 +14,7 @@ pub enum Framing {
     /// Raw chunks as they arrive (the default).
     Stream,
     /// Frames end with `delimiter` (delivered without it), at most `max` bytes.
-    Delimited {
-        delimiter: [u8; MAX_DELIMITER],
-        delimiter_len: u8,
-        max: u32,
-    },
+    Delimited { delimiter: [u8; MAX_DELIMITER], delimiter_len: u8, max: u32 },
     /// Frames of exactly `size` bytes.
     Fixed { size: u32 },
     /// Frames preceded by a 1-, 2- or 4-byte big-endian length (delivered
@@ -30,11 +26,7 @@ pub enum Framing {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
     /// A frame: its payload is `buf[start..start + len]`; `consumed` bytes are used up.
-    Frame {
-        start: usize,
-        len: usize,
-        consumed: usize,
-    },
+    Frame { start: usize, len: usize, consumed: usize },
     /// Not enough bytes yet.
     Incomplete,
 }
@@ -54,18 +46,12 @@ impl Framing {
         }
         let mut bytes = [0; MAX_DELIMITER];
         bytes[..delimiter.len()].copy_from_slice(delimiter);
-        Ok(Framing::Delimited {
-            delimiter: bytes,
-            delimiter_len: delimiter.len() as u8,
-            max: check_max(max)?,
-        })
+        Ok(Framing::Delimited { delimiter: bytes, delimiter_len: delimiter.len() as u8, max: check_max(max)? })
     }
 
     /// Fixed-size framing; `size` is 1 byte to 1 GiB.
     pub fn fixed(size: usize) -> Result<Framing> {
-        Ok(Framing::Fixed {
-            size: check_max(size)?,
-        })
+        Ok(Framing::Fixed { size: check_max(size)? })
     }
 
     /// Length-prefixed framing with a `header`-byte (1, 2 or 4) big-endian
@@ -74,10 +60,7 @@ impl Framing {
         if !matches!(header, 1 | 2 | 4) {
             return Err(Error::EINVAL);
         }
-        Ok(Framing::LengthPrefixed {
-            header: header as u8,
-            max: check_max(max)?,
-        })
+        Ok(Framing::LengthPrefixed { header: header as u8, max: check_max(max)? })
     }
 
     /// Finds the next frame at the front of `buf`. An oversized frame is
@@ -86,16 +69,8 @@ impl Framing {
     pub(crate) fn next(&self, buf: &[u8]) -> Result<Next> {
         match *self {
             Framing::Stream if buf.is_empty() => Ok(Next::Incomplete),
-            Framing::Stream => Ok(Next::Frame {
-                start: 0,
-                len: buf.len(),
-                consumed: buf.len(),
-            }),
-            Framing::Delimited {
-                ref delimiter,
-                delimiter_len,
-                max,
-            } => {
+            Framing::Stream => Ok(Next::Frame { start: 0, len: buf.len(), consumed: buf.len() }),
+            Framing::Delimited { ref delimiter, delimiter_len, max } => {
                 let delimiter = &delimiter[..delimiter_len as usize];
                 let window = buf.len().min(max as usize + delimiter.len());
                 let found = match delimiter {
@@ -103,11 +78,9 @@ impl Framing {
                     _ => memchr::memmem::find(&buf[..window], delimiter),
                 };
                 match found {
-                    Some(len) if len <= max as usize => Ok(Next::Frame {
-                        start: 0,
-                        len,
-                        consumed: len + delimiter.len(),
-                    }),
+                    Some(len) if len <= max as usize => {
+                        Ok(Next::Frame { start: 0, len, consumed: len + delimiter.len() })
+                    }
                     Some(_) => Err(Error::EMSGSIZE),
                     None if buf.len() >= max as usize + delimiter.len() => Err(Error::EMSGSIZE),
                     None => Ok(Next::Incomplete),
@@ -116,11 +89,7 @@ impl Framing {
             Framing::Fixed { size } => {
                 let size = size as usize;
                 Ok(if buf.len() >= size {
-                    Next::Frame {
-                        start: 0,
-                        len: size,
-                        consumed: size,
-                    }
+                    Next::Frame { start: 0, len: size, consumed: size }
                 } else {
                     Next::Incomplete
                 })
@@ -130,18 +99,12 @@ impl Framing {
                 if buf.len() < header {
                     return Ok(Next::Incomplete);
                 }
-                let len = buf[..header]
-                    .iter()
-                    .fold(0usize, |n, &b| (n << 8) | b as usize);
+                let len = buf[..header].iter().fold(0usize, |n, &b| (n << 8) | b as usize);
                 if len > max as usize {
                     return Err(Error::EMSGSIZE);
                 }
                 Ok(if buf.len() >= header + len {
-                    Next::Frame {
-                        start: header,
-                        len,
-                        consumed: header + len,
-                    }
+                    Next::Frame { start: header, len, consumed: header + len }
                 } else {
                     Next::Incomplete
                 })
@@ -164,12 +127,7 @@ mod tests {
 
     fn frames(framing: &Framing, mut buf: &[u8]) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        while let Next::Frame {
-            start,
-            len,
-            consumed,
-        } = framing.next(buf)?
-        {
+        while let Next::Frame { start, len, consumed } = framing.next(buf)? {
             out.push(buf[start..start + len].to_vec());
             buf = &buf[consumed..];
         }
@@ -179,10 +137,7 @@ mod tests {
     #[test]
     fn delimiter_frames_exclude_the_delimiter() {
         let f = Framing::delimited(b"\n", 10).unwrap();
-        assert_eq!(
-            frames(&f, b"ab\n\ncd\nef").unwrap(),
-            [b"ab".to_vec(), vec![], b"cd".to_vec()]
-        );
+        assert_eq!(frames(&f, b"ab\n\ncd\nef").unwrap(), [b"ab".to_vec(), vec![], b"cd".to_vec()]);
         let f = Framing::delimited(b"\r\n", 10).unwrap();
         assert_eq!(frames(&f, b"a\r\nb\r").unwrap(), [b"a".to_vec()]);
     }
@@ -200,15 +155,9 @@ mod tests {
     #[test]
     fn length_prefixed_and_fixed() {
         let f = Framing::length_prefixed(2, 100).unwrap();
-        assert_eq!(
-            frames(&f, &[0, 2, 7, 8, 0, 0, 0, 1]).unwrap(),
-            [vec![7, 8], vec![]]
-        );
+        assert_eq!(frames(&f, &[0, 2, 7, 8, 0, 0, 0, 1]).unwrap(), [vec![7, 8], vec![]]);
         let f = Framing::fixed(3).unwrap();
-        assert_eq!(
-            frames(&f, b"abcdefg").unwrap(),
-            [b"abc".to_vec(), b"def".to_vec()]
-        );
+        assert_eq!(frames(&f, b"abcdefg").unwrap(), [b"abc".to_vec(), b"def".to_vec()]);
     }
 
     #[test]

@@ -55,11 +55,7 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub fn new() -> Self {
-        Slab {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
+        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
     }
 
     /// Stores `value` and returns its new handle.
@@ -71,10 +67,7 @@ impl<T> Slab<T> {
                 if index == u32::MAX {
                     return Err(Error::ENOMEM);
                 }
-                self.slots.push(Slot {
-                    generation: 1,
-                    value: None,
-                });
+                self.slots.push(Slot { generation: 1, value: None });
                 index
             }
         };
@@ -88,9 +81,7 @@ impl<T> Slab<T> {
     pub fn get_mut(&mut self, handle: Handle) -> Result<&mut T> {
         let slot = handle.index().and_then(|i| self.slots.get_mut(i));
         match slot {
-            Some(slot) if slot.generation == handle.generation() => {
-                slot.value.as_mut().ok_or(Error::EBADHANDLE)
-            }
+            Some(slot) if slot.generation == handle.generation() => slot.value.as_mut().ok_or(Error::EBADHANDLE),
             _ => Err(Error::EBADHANDLE),
         }
     }
@@ -150,11 +141,7 @@ mod tests {
         let mut slab: Slab<u8> = Slab::new();
         slab.insert(1).unwrap();
         for raw in [0, -1, i64::MIN, i64::MAX, 1 << 32, 12345] {
-            assert_eq!(
-                slab.get_mut(Handle::from_raw(raw)).err(),
-                Some(Error::EBADHANDLE),
-                "{raw}"
-            );
+            assert_eq!(slab.get_mut(Handle::from_raw(raw)).err(), Some(Error::EBADHANDLE), "{raw}");
         }
     }
 }

@@ -89,9 +89,7 @@ impl SockOption {
             SockOption::RecvBuffer => sock.set_recv_buffer_size(value as usize)?,
             SockOption::SendBuffer => sock.set_send_buffer_size(value as usize)?,
             SockOption::Broadcast => sock.set_broadcast(value != 0)?,
-            SockOption::Linger => {
-                sock.set_linger((value >= 0).then(|| Duration::from_secs(value as u64)))?
-            }
+            SockOption::Linger => sock.set_linger((value >= 0).then(|| Duration::from_secs(value as u64)))?,
             SockOption::MulticastLoop if is_v6(&sock) => sock.set_multicast_loop_v6(value != 0)?,
             SockOption::MulticastLoop => sock.set_multicast_loop_v4(value != 0)?,
             SockOption::MulticastTtl if is_v6(&sock) => sock.set_multicast_hops_v6(value as u32)?,

@@ -17,14 +17,7 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 fn is_transient_accept_error(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(
-            libc::ECONNABORTED
-                | libc::EINTR
-                | libc::EPROTO
-                | libc::EPERM
-                | libc::ENETDOWN
-                | libc::EHOSTUNREACH
-        )
+        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM | libc::ENETDOWN | libc::EHOSTUNREACH)
     )
 }
 
@@ -54,8 +47,7 @@ impl State {
                         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
                             l.active += 1;
                         }
-                        let mut event =
-                            Event::new(EventKind::Accepted, handle, userdata).with_addr(Some(peer));
+                        let mut event = Event::new(EventKind::Accepted, handle, userdata).with_addr(Some(peer));
                         event.listener = Some(listener);
                         out.push(event);
                     }
@@ -69,17 +61,9 @@ impl State {
                     // Out of descriptors or memory: try again shortly instead
                     // of spinning on a backlog we cannot drain.
                     if !std::mem::replace(&mut l.starved, true) {
-                        out.push(
-                            Event::new(EventKind::Error, listener, userdata)
-                                .with_error(Some(e.into())),
-                        );
+                        out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(e.into())));
                     }
-                    self.deadlines.push(
-                        Instant::now() + ACCEPT_RETRY,
-                        listener,
-                        Due::AcceptRetry,
-                        0,
-                    );
+                    self.deadlines.push(Instant::now() + ACCEPT_RETRY, listener, Due::AcceptRetry, 0);
                     return;
                 }
             }
@@ -106,12 +90,7 @@ impl State {
     /// at once), close every connection of this listener gracefully, reset
     /// whatever is left after `drain`, then report `ShutdownComplete` and
     /// `Closed` for the listener.
-    pub(crate) fn shutdown_server(
-        &mut self,
-        listener: Handle,
-        drain: Duration,
-        events: &mut Vec<Event>,
-    ) -> Result<()> {
+    pub(crate) fn shutdown_server(&mut self, listener: Handle, drain: Duration, events: &mut Vec<Event>) -> Result<()> {
         let Entry::Listener(l) = self.slab.get_mut(listener)? else {
             return Err(Error::EWRONGKIND);
         };
@@ -136,8 +115,7 @@ impl State {
                 }
             }
         }
-        self.deadlines
-            .push(Instant::now() + drain, listener, Due::Drain, 0);
+        self.deadlines.push(Instant::now() + drain, listener, Due::Drain, 0);
         Ok(())
     }
 
@@ -152,9 +130,7 @@ impl State {
     }
 
     fn connections_of(&mut self, listener: Handle) -> Vec<Handle> {
-        let handles: Vec<Handle> = (0..self.slab.capacity())
-            .filter_map(|i| self.slab.handle_at(i))
-            .collect();
+        let handles: Vec<Handle> = (0..self.slab.capacity()).filter_map(|i| self.slab.handle_at(i)).collect();
         handles
             .into_iter()
             .filter(|&h| matches!(self.slab.get_mut(h), Ok(Entry::Conn(c)) if c.listener == Some(listener)))

@@ -154,13 +154,10 @@ impl State {
         let both = Interest::READABLE | Interest::WRITABLE;
         let registry = &self.registry;
         let result = match self.slab.get_mut(handle)? {
-            Entry::Listener(l) => l.sock.as_mut().map_or(Ok(()), |s| {
-                registry.register(s, token(handle), Interest::READABLE)
-            }),
-            Entry::Conn(c) => c
-                .sock
-                .as_mut()
-                .map_or(Ok(()), |s| registry.register(s, token(handle), both)),
+            Entry::Listener(l) => {
+                l.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), Interest::READABLE))
+            }
+            Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), both)),
             Entry::Udp(u) => registry.register(&mut u.sock, token(handle), both),
             Entry::Attempt(a) => registry.register(&mut a.sock, token(handle), both),
             Entry::Timer(_) => Ok(()),
@@ -188,11 +185,7 @@ impl State {
         if let Some(&mut userdata) = entry.userdata() {
             events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
         }
-        if let Entry::Conn(Conn {
-            listener: Some(listener),
-            ..
-        }) = entry
-        {
+        if let Entry::Conn(Conn { listener: Some(listener), .. }) = entry {
             self.connection_gone(listener, events);
         }
     }
@@ -218,16 +211,14 @@ impl State {
     /// through `resolved` and a wake.
     pub fn spawn_resolver(&mut self, handle: Handle, host: String, port: u16) -> Result<()> {
         let me = self.me.clone();
-        let spawned = std::thread::Builder::new()
-            .name("netcore-resolve".into())
-            .spawn(move || {
-                let result = addr::resolve(&host, port);
-                if let Some(state) = me.upgrade() {
-                    let mut state = state.lock();
-                    state.resolved.push((handle, result));
-                    state.notify();
-                }
-            });
+        let spawned = std::thread::Builder::new().name("netcore-resolve".into()).spawn(move || {
+            let result = addr::resolve(&host, port);
+            if let Some(state) = me.upgrade() {
+                let mut state = state.lock();
+                state.resolved.push((handle, result));
+                state.notify();
+            }
+        });
         spawned.map(drop).map_err(|_| Error::ENOMEM)
     }
 
@@ -274,16 +265,10 @@ impl State {
                 let step = c.service(handle, out);
                 if step == Step::Idle && c.lingering() && !c.linger_armed {
                     c.linger_armed = true;
-                    self.deadlines
-                        .push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
+                    self.deadlines.push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
                 }
                 // With auto-reconnect, the peer's EOF is a loss like any other.
-                if step == Step::Idle
-                    && c.peer_eof
-                    && c.dial
-                        .as_ref()
-                        .is_some_and(|d| !d.opts.reconnect.is_empty())
-                {
+                if step == Step::Idle && c.peer_eof && c.dial.as_ref().is_some_and(|d| !d.opts.reconnect.is_empty()) {
                     Step::Finish(None)
                 } else {
                     step
@@ -324,14 +309,7 @@ impl State {
         }
     }
 
-    fn fire_timer(
-        &mut self,
-        handle: Handle,
-        when: Instant,
-        epoch: u32,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) {
+    fn fire_timer(&mut self, handle: Handle, when: Instant, epoch: u32, now: Instant, events: &mut Vec<Event>) {
         let Ok(Entry::Timer(timer)) = self.slab.get_mut(handle) else {
             return;
         };
@@ -366,10 +344,7 @@ impl State {
         if self.has_work() {
             return Some(Duration::ZERO);
         }
-        let next = self
-            .deadlines
-            .next()
-            .map(|when| when.saturating_duration_since(Instant::now()));
+        let next = self.deadlines.next().map(|when| when.saturating_duration_since(Instant::now()));
         match (requested, next) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -19,10 +19,7 @@ fn check(ret: isize) -> io::Result<usize> {
 /// Sends the buffers in one `sendmsg` (at most [`MAX_IOV`] of them are used).
 /// `MSG_NOSIGNAL` keeps a closed peer from killing a C host with SIGPIPE.
 pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
-    let mut iov = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX_IOV];
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
     let count = bufs.len().min(MAX_IOV);
     for (slot, buf) in iov.iter_mut().zip(bufs) {
         slot.iov_base = buf.as_ptr() as *mut libc::c_void;
@@ -73,27 +70,16 @@ pub fn bytes_readable(fd: RawFd) -> io::Result<usize> {
 
 /// `setsockopt` with raw bytes.
 pub fn setsockopt(fd: RawFd, level: i32, name: i32, value: &[u8]) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(value.len())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let len = libc::socklen_t::try_from(value.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: the kernel reads `len` bytes from `value`.
-    let ret =
-        unsafe { libc::setsockopt(fd, level, name, value.as_ptr() as *const libc::c_void, len) };
+    let ret = unsafe { libc::setsockopt(fd, level, name, value.as_ptr() as *const libc::c_void, len) };
     check(ret as isize).map(drop)
 }
 
 /// `getsockopt` into raw bytes; returns the length the kernel wrote.
 pub fn getsockopt(fd: RawFd, level: i32, name: i32, value: &mut [u8]) -> io::Result<usize> {
-    let mut len = libc::socklen_t::try_from(value.len())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut len = libc::socklen_t::try_from(value.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: the kernel writes at most `len` bytes into `value` and updates `len`.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            value.as_mut_ptr() as *mut libc::c_void,
-            &mut len,
-        )
-    };
+    let ret = unsafe { libc::getsockopt(fd, level, name, value.as_mut_ptr() as *mut libc::c_void, &mut len) };
     check(ret as isize).map(|_| len as usize)
 }

@@ -37,9 +37,7 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     pub fn new() -> Self {
-        Deadlines {
-            heap: BinaryHeap::new(),
-        }
+        Deadlines { heap: BinaryHeap::new() }
     }
 
     /// Adds a deadline for `handle`, tagged with the owner's current `epoch`.
@@ -115,14 +113,8 @@ mod tests {
         d.push(t0 + Duration::from_millis(10), h, Due::Idle, 0);
         assert_eq!(d.next(), Some(t0 + Duration::from_millis(10)));
         assert!(d.pop_due(t0).is_none());
-        assert_eq!(
-            d.pop_due(t0 + Duration::from_millis(15)).map(|x| x.2),
-            Some(Due::Idle)
-        );
-        assert_eq!(
-            d.pop_due(t0 + Duration::from_millis(30)).map(|x| x.2),
-            Some(Due::Timer)
-        );
+        assert_eq!(d.pop_due(t0 + Duration::from_millis(15)).map(|x| x.2), Some(Due::Idle));
+        assert_eq!(d.pop_due(t0 + Duration::from_millis(30)).map(|x| x.2), Some(Due::Timer));
         assert!(d.pop_due(t0 + Duration::from_secs(1)).is_none());
     }
 
@@ -130,13 +122,7 @@ mod tests {
     fn repeating_timers_do_not_burst_after_a_stall() {
         let t0 = Instant::now();
         let period = Duration::from_millis(10);
-        let mut t = Timer {
-            userdata: 0,
-            due: t0,
-            repeat: Some(period),
-            epoch: 0,
-            queued: false,
-        };
+        let mut t = Timer { userdata: 0, due: t0, repeat: Some(period), epoch: 0, queued: false };
         assert_eq!(t.rearm(t0, t0), Some(t0 + period));
         let late = t0 + Duration::from_millis(100);
         assert_eq!(t.rearm(t0 + period, late), Some(late + period));

@@ -78,17 +78,14 @@ impl Udp {
                 Ok((len, from)) => {
                     // SAFETY: recv_from initialised `len` bytes of spare capacity.
                     unsafe { out.arena.set_len(start + len) };
-                    let event = Event::new(EventKind::Datagram, handle, self.userdata)
-                        .with_addr(from.as_socket());
+                    let event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
                     out.push_data(event, start, len);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // ICMP errors (e.g. port unreachable on a connected socket)
                 // are reported without closing the socket.
-                Err(e) => out.push(
-                    Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e.into())),
-                ),
+                Err(e) => out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e.into()))),
             }
         }
         Step::Idle

@@ -21,11 +21,7 @@ fn poll_until(lp: &Loop, mut done: impl FnMut(&[Got]) -> bool) -> Vec<Got> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
     while !done(&seen) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out; events so far: {:?}",
-            kinds(&seen)
-        );
+        assert!(Instant::now() < deadline, "timed out; events so far: {:?}", kinds(&seen));
         let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
         for e in batch.events() {
             seen.push(Got {
@@ -49,9 +45,7 @@ fn has(got: &[Got], kind: EventKind, handle: Handle) -> bool {
 }
 
 fn listen(lp: &Loop) -> (Handle, u16) {
-    let l = lp
-        .tcp_listen("127.0.0.1", 0, &BindOptions::default(), 7)
-        .unwrap();
+    let l = lp.tcp_listen("127.0.0.1", 0, &BindOptions::default(), 7).unwrap();
     let port = lp.local_addr(l).unwrap().port();
     assert_ne!(port, 0);
     (l, port)
@@ -65,17 +59,11 @@ fn echo_between_a_std_client_and_the_loop() {
     let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
     let accepted = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap();
     assert_eq!(accepted.event.listener, Some(listener));
-    assert_eq!(
-        accepted.event.userdata, 7,
-        "inherits the listener's userdata"
-    );
+    assert_eq!(accepted.event.userdata, 7, "inherits the listener's userdata");
     let conn = accepted.handle;
     client.write_all(b"hello").unwrap();
     let got = poll_until(&lp, |g| g.iter().map(|e| e.data.len()).sum::<usize>() >= 5);
-    assert_eq!(
-        got.iter().flat_map(|e| e.data.clone()).collect::<Vec<u8>>(),
-        b"hello"
-    );
+    assert_eq!(got.iter().flat_map(|e| e.data.clone()).collect::<Vec<u8>>(), b"hello");
     lp.send(conn, b"world").unwrap();
     let mut buf = [0; 5];
     client.read_exact(&mut buf).unwrap();
@@ -84,10 +72,7 @@ fn echo_between_a_std_client_and_the_loop() {
     poll_until(&lp, |g| has(g, EventKind::Eof, conn));
     lp.close(conn).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, conn));
-    assert_eq!(
-        got.iter().filter(|e| e.kind == EventKind::Closed).count(),
-        1
-    );
+    assert_eq!(got.iter().filter(|e| e.kind == EventKind::Closed).count(), 1);
     assert_eq!(lp.send(conn, b"x"), Err(Error::EBADHANDLE));
 }
 
@@ -99,24 +84,10 @@ fn loop_to_loop_connect_send_close() {
     lp.send(client, b"queued before connect").unwrap();
     let got = poll_until(&lp, |g| {
         has(g, EventKind::Connected, client)
-            && has(
-                g,
-                EventKind::Data,
-                g.iter()
-                    .find(|e| e.kind == EventKind::Accepted)
-                    .map_or(client, |e| e.handle),
-            )
+            && has(g, EventKind::Data, g.iter().find(|e| e.kind == EventKind::Accepted).map_or(client, |e| e.handle))
     });
-    let server = got
-        .iter()
-        .find(|e| e.kind == EventKind::Accepted)
-        .unwrap()
-        .handle;
-    let data: Vec<u8> = got
-        .iter()
-        .filter(|e| e.handle == server)
-        .flat_map(|e| e.data.clone())
-        .collect();
+    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    let data: Vec<u8> = got.iter().filter(|e| e.handle == server).flat_map(|e| e.data.clone()).collect();
     assert_eq!(data, b"queued before connect");
     assert_eq!(lp.get_option(client, SockOption::NoDelay), Ok(1));
     lp.close(client).unwrap();
@@ -124,11 +95,7 @@ fn loop_to_loop_connect_send_close() {
     let got = poll_until(&lp, |g| has(g, EventKind::Eof, server));
     assert!(
         !has(&got, EventKind::Closed, client)
-            || got
-                .iter()
-                .filter(|e| e.kind == EventKind::Closed && e.handle == client)
-                .count()
-                == 1
+            || got.iter().filter(|e| e.kind == EventKind::Closed && e.handle == client).count() == 1
     );
     lp.close(server).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
@@ -142,14 +109,8 @@ fn connect_refused_and_dns_failure() {
     lp.close(listener).unwrap();
     let refused = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
     let dns = lp.tcp_connect("no-such-host.invalid", 80, 0).unwrap();
-    let got = poll_until(&lp, |g| {
-        has(g, EventKind::Closed, refused) && has(g, EventKind::Closed, dns)
-    });
-    let failed = |h| {
-        got.iter()
-            .find(|e| e.kind == EventKind::ConnectFailed && e.handle == h)
-            .map(|e| e.error)
-    };
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, refused) && has(g, EventKind::Closed, dns));
+    let failed = |h| got.iter().find(|e| e.kind == EventKind::ConnectFailed && e.handle == h).map(|e| e.error);
     assert_eq!(failed(refused), Some(Some(Error::ECONNREFUSED)));
     assert_eq!(failed(dns), Some(Some(Error::EDNS)));
     assert!(has(&got, EventKind::Closed, listener));
@@ -162,23 +123,15 @@ fn delimiter_framing_and_oversized_frames() {
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
     let conn = got[0].handle;
-    lp.set_framing(conn, Framing::delimited(b"\n", 8).unwrap())
-        .unwrap();
+    lp.set_framing(conn, Framing::delimited(b"\n", 8).unwrap()).unwrap();
     client.write_all(b"one\ntwo\nthr").unwrap();
     client.flush().unwrap();
     std::thread::sleep(Duration::from_millis(20));
     client.write_all(b"ee\n0123456789abc").unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, conn));
-    let frames: Vec<&[u8]> = got
-        .iter()
-        .filter(|e| e.kind == EventKind::Data)
-        .map(|e| e.data.as_slice())
-        .collect();
+    let frames: Vec<&[u8]> = got.iter().filter(|e| e.kind == EventKind::Data).map(|e| e.data.as_slice()).collect();
     assert_eq!(frames, [&b"one"[..], b"two", b"three"]);
-    let error = got
-        .iter()
-        .find(|e| e.kind == EventKind::Error)
-        .map(|e| e.error);
+    let error = got.iter().find(|e| e.kind == EventKind::Error).map(|e| e.error);
     assert_eq!(error, Some(Some(Error::EMSGSIZE)));
     let closed = got.iter().find(|e| e.kind == EventKind::Closed).unwrap();
     assert_eq!(closed.error, Some(Error::EMSGSIZE));
@@ -191,8 +144,7 @@ fn backpressure_eagain_then_writable() {
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
     let conn = got[0].handle;
-    lp.set_option(conn, SockOption::HighWater, 256 << 10)
-        .unwrap();
+    lp.set_option(conn, SockOption::HighWater, 256 << 10).unwrap();
     lp.set_option(conn, SockOption::LowWater, 64 << 10).unwrap();
     let chunk: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
     let mut sent = 0usize;

@@ -191,7 +191,12 @@ pub unsafe extern "C" fn nc_tcp_listen(
 /// connection is established is queued. Returns the connection handle, or
 /// `NC_EINVAL` (NULL, empty host, port out of range).
 #[no_mangle]
-pub unsafe extern "C" fn nc_tcp_connect(loop_: *mut nc_loop, host: *const c_char, port: c_int, userdata: *mut c_void) -> nc_handle {
+pub unsafe extern "C" fn nc_tcp_connect(
+    loop_: *mut nc_loop,
+    host: *const c_char,
+    port: c_int,
+    userdata: *mut c_void,
+) -> nc_handle {
     ffi_boundary! {
         handle_status((|| {
             // SAFETY: per the contract, pointers are NULL or valid.
@@ -225,7 +230,12 @@ pub unsafe extern "C" fn nc_udp_bind(
 /// sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
 /// `NC_EBADHANDLE` or `NC_EWRONGKIND`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_udp_connect(loop_: *mut nc_loop, handle: nc_handle, host: *const c_char, port: c_int) -> c_int {
+pub unsafe extern "C" fn nc_udp_connect(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    host: *const c_char,
+    port: c_int,
+) -> c_int {
     ffi_boundary! {
         status((|| {
             // SAFETY: per the contract, pointers are NULL or valid.

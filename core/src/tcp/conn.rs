@@ -143,13 +143,7 @@ impl Conn {
     /// high-water mark; a message larger than the mark is accepted only into
     /// an empty queue). Sends at once when nothing is queued. With a `token`,
     /// a `Sent` event reports when the last of these bytes reached the kernel.
-    pub fn send(
-        &mut self,
-        handle: Handle,
-        bufs: &[&[u8]],
-        token: Option<u64>,
-        events: &mut Vec<Event>,
-    ) -> Result<()> {
+    pub fn send(&mut self, handle: Handle, bufs: &[&[u8]], token: Option<u64>, events: &mut Vec<Event>) -> Result<()> {
         if self.shut_requested {
             return Err(Error::EPIPE);
         }
@@ -163,13 +157,9 @@ impl Conn {
         }
         if let Some(token) = token {
             let queued = self.out_bytes as u64;
-            let tokens = self.tokens.get_or_insert_with(|| {
-                Box::new(Tokens {
-                    accepted: queued,
-                    sent: 0,
-                    waiting: VecDeque::new(),
-                })
-            });
+            let tokens = self
+                .tokens
+                .get_or_insert_with(|| Box::new(Tokens { accepted: queued, sent: 0, waiting: VecDeque::new() }));
             tokens.accepted += total as u64;
             tokens.waiting.push_back((tokens.accepted, token));
         } else if let Some(tokens) = &mut self.tokens {
@@ -374,10 +364,7 @@ impl Conn {
         }
         self.read_closed
             && self.rem.is_empty()
-            && self
-                .sock
-                .as_ref()
-                .is_some_and(|s| sys::bytes_readable(s.as_raw_fd()).ok() == Some(0))
+            && self.sock.as_ref().is_some_and(|s| sys::bytes_readable(s.as_raw_fd()).ok() == Some(0))
     }
 
     /// Reads into the loop's arena and cuts frames there (no copy); only an
@@ -396,23 +383,13 @@ impl Conn {
             }
             while !self.closing && !self.paused && !out.full() {
                 match self.framing.next(&out.arena[pos..]) {
-                    Ok(Next::Frame {
-                        start,
-                        len,
-                        consumed,
-                    }) => {
-                        out.push_data(
-                            Event::new(EventKind::Data, handle, self.userdata),
-                            pos + start,
-                            len,
-                        );
+                    Ok(Next::Frame { start, len, consumed }) => {
+                        out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos + start, len);
                         pos += consumed;
                     }
                     Ok(Next::Incomplete) => break,
                     Err(e) => {
-                        out.push(
-                            Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e)),
-                        );
+                        out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e)));
                         self.start_close(Some(e));
                     }
                 }
@@ -430,11 +407,7 @@ impl Conn {
                     if !self.closing {
                         let tail = out.arena.len() - pos;
                         if tail > 0 && self.framing.delivers_tail() {
-                            out.push_data(
-                                Event::new(EventKind::Data, handle, self.userdata),
-                                pos,
-                                tail,
-                            );
+                            out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos, tail);
                         }
                         out.push(Event::new(EventKind::Eof, handle, self.userdata));
                     }

@@ -20,21 +20,13 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions {
-            backlog: 1024,
-            reuse_port: false,
-            ipv6_only: false,
-        }
+        BindOptions { backlog: 1024, reuse_port: false, ipv6_only: false }
     }
 }
 
 /// Creates a non-blocking socket of `ty`, sets the options and binds it.
 pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Result<Socket> {
-    let protocol = if ty == Type::STREAM {
-        Protocol::TCP
-    } else {
-        Protocol::UDP
-    };
+    let protocol = if ty == Type::STREAM { Protocol::TCP } else { Protocol::UDP };
     let sock = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     sock.set_nonblocking(true)?;
     if ty == Type::STREAM {
