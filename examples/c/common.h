@@ -1,0 +1,215 @@
+/*
+ * Helpers shared by the netcore C examples (header-only: each example is
+ * built from a single .c file). Include this header first: it selects the
+ * POSIX feature level the examples need under -std=c11 -pedantic.
+ */
+#ifndef NETCORE_EXAMPLES_COMMON_H
+#define NETCORE_EXAMPLES_COMMON_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <netcore.h>
+
+/* Longest host string the examples accept (an IPv6 literal fits easily). */
+#define EX_HOSTLEN 256
+
+/* How long a server waits, after SIGINT/SIGTERM, for its connections to
+ * finish closing gracefully before it gives up on them. */
+#define EX_SHUTDOWN_MS 5000
+
+/* Poll timeout of the examples' loops: signals are only flagged by the
+ * handler (strictly async-signal-safe); the main loop looks at the flag at
+ * least this often. A signal also interrupts nc_poll, which then returns 0. */
+#define EX_POLL_MS 100
+
+/* ---- ports and addresses ---------------------------------------------- */
+
+/* Parses a decimal port, 0..65535. Returns it, or -1. */
+static inline int ex_parse_port(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 5)
+        return -1;
+    long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= 65535 ? (int)v : -1;
+}
+
+/*
+ * Parses "PORT", "HOST:PORT" or "[IPV6]:PORT" into host (without brackets)
+ * and port. When the host is missing, default_host is used; when it is NULL
+ * a host is required. An unbracketed IPv6 literal is rejected (its port
+ * would be ambiguous). Returns 0, or -1 with a message in err.
+ */
+static inline int ex_parse_host_port(const char *arg, const char *default_host,
+                                     char *host, size_t host_size, int *port,
+                                     char *err, size_t err_size)
+{
+    const char *port_str;
+    size_t host_len;
+    const char *host_start;
+
+    if (arg[0] == '[') {
+        const char *close = strchr(arg, ']');
+        if (close == NULL || close[1] != ':') {
+            snprintf(err, err_size, "'%s': expected [IPV6]:PORT", arg);
+            return -1;
+        }
+        host_start = arg + 1;
+        host_len = (size_t)(close - host_start);
+        port_str = close + 2;
+    } else {
+        const char *colon = strrchr(arg, ':');
+        if (colon == NULL) {
+            if (default_host == NULL) {
+                snprintf(err, err_size, "'%s': expected HOST:PORT", arg);
+                return -1;
+            }
+            host_start = default_host;
+            host_len = strlen(default_host);
+            port_str = arg;
+        } else {
+            if (memchr(arg, ':', (size_t)(colon - arg)) != NULL) {
+                snprintf(err, err_size, "'%s': write an IPv6 address as [ADDR]:PORT", arg);
+                return -1;
+            }
+            host_start = arg;
+            host_len = (size_t)(colon - arg);
+            port_str = colon + 1;
+        }
+    }
+    if (host_len == 0 || host_len >= host_size) {
+        snprintf(err, err_size, "'%s': bad host", arg);
+        return -1;
+    }
+    memcpy(host, host_start, host_len);
+    host[host_len] = '\0';
+    *port = ex_parse_port(port_str);
+    if (*port < 0) {
+        snprintf(err, err_size, "'%s': bad port (0..65535)", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Splits an address into a host string (IPv6 without brackets, usable as
+ * the host argument of nc_send_to / nc_tcp_connect) and a port, by
+ * formatting it with nc_addr_format ("ip:port" or "[ip6]:port") and cutting
+ * at the last colon. Returns 0, or a negative NC_E* code.
+ */
+static inline int ex_addr_split(const nc_addr *addr, char *host, size_t host_size, int *port)
+{
+    char text[NC_ADDRSTRLEN];
+    int n = nc_addr_format(addr, text, sizeof text);
+    if (n < 0)
+        return n;
+    char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        return NC_EINVAL;
+    *colon = '\0';
+    const char *h = text;
+    if (h[0] == '[') {
+        h++;
+        size_t hl = strlen(h);
+        if (hl == 0 || h[hl - 1] != ']')
+            return NC_EINVAL;
+        text[hl] = '\0'; /* h == text + 1, so this drops the ']' */
+    }
+    if (strlen(h) >= host_size)
+        return NC_ENOBUFS;
+    strcpy(host, h);
+    *port = ex_parse_port(colon + 1);
+    return *port < 0 ? NC_EINVAL : 0;
+}
+
+/* Formats an address into buf (NC_ADDRSTRLEN bytes), "?" if it cannot. */
+static inline const char *ex_addr_str(const nc_addr *addr, char *buf)
+{
+    if (nc_addr_format(addr, buf, NC_ADDRSTRLEN) < 0)
+        strcpy(buf, "?");
+    return buf;
+}
+
+/*
+ * Prints the one line a server writes on stdout once it is ready,
+ * "listening on HOST:PORT", with the real (OS-assigned) port, and flushes
+ * it so a parent process reading a pipe sees it at once. Returns 0 or a
+ * negative NC_E* code.
+ */
+static inline int ex_print_listening(nc_loop *loop, nc_handle handle)
+{
+    nc_addr local;
+    char text[NC_ADDRSTRLEN];
+    int rc = nc_local_addr(loop, handle, &local);
+    if (rc == 0)
+        rc = nc_addr_format(&local, text, sizeof text);
+    if (rc < 0)
+        return rc;
+    printf("listening on %s\n", text);
+    fflush(stdout);
+    return 0;
+}
+
+/* Prints "PROG: WHAT: ENAME (description)" on stderr. */
+static inline void ex_report(const char *prog, const char *what, int code)
+{
+    fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, nc_errname(code), nc_strerror(code));
+}
+
+/* ---- signals and time ------------------------------------------------- */
+
+/* Number of SIGINT/SIGTERM received so far. Only the handler writes it. */
+static inline volatile sig_atomic_t *ex_stop_count(void)
+{
+    static volatile sig_atomic_t count;
+    return &count;
+}
+
+/* The handler does nothing but count: strictly async-signal-safe. */
+static inline void ex_on_stop_signal(int sig)
+{
+    (void)sig;
+    volatile sig_atomic_t *count = ex_stop_count();
+    if (*count < 100)
+        *count = *count + 1;
+}
+
+/*
+ * Installs ex_on_stop_signal for SIGINT and SIGTERM, without SA_RESTART so
+ * that a signal also cuts a blocking nc_poll short. Returns 0 or -1.
+ */
+static inline int ex_install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ex_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* Milliseconds on a monotonic clock. */
+static inline int64_t ex_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif /* NETCORE_EXAMPLES_COMMON_H */

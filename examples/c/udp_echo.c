@@ -1,0 +1,185 @@
+/*
+ * udp_echo — sends every datagram back to its sender.
+ *
+ *   usage: udp_echo [HOST:]PORT         (HOST defaults to 127.0.0.1; PORT 0
+ *                                        picks a free port; IPv6 as [::1]:PORT)
+ *
+ * Prints "listening on HOST:PORT" once bound, echoes until SIGINT or
+ * SIGTERM, then closes the socket and exits 0.
+ *
+ * The sender's address arrives in nc_event.addr; nc_send_to takes a host
+ * string and a port, so the address is split with ex_addr_split
+ * (common.h). When the kernel has no room for a reply (NC_EAGAIN) the
+ * reply is kept, with the ones after it, and sent on NC_EV_WRITABLE; that
+ * backlog is bounded (UDP may drop, but this program says when it does).
+ */
+#include "common.h"
+
+#define PROG "udp_echo"
+#define MAX_EVENTS 256
+#define BACKLOG_MAX 1024 /* replies kept while the kernel has no room */
+
+typedef struct reply {
+    char host[NC_ADDRSTRLEN];
+    int port;
+    size_t len;
+    unsigned char *data;
+} reply;
+
+typedef struct udp_echo {
+    nc_loop *loop;
+    nc_handle sock; /* 0 once its NC_EV_CLOSED arrived */
+    reply backlog[BACKLOG_MAX]; /* a ring, oldest at head */
+    size_t head, count;
+    unsigned long dropped;
+} udp_echo;
+
+static void keep(udp_echo *u, const char *host, int port, const uint8_t *data, size_t len)
+{
+    unsigned char *copy = malloc(len);
+    if (u->count == BACKLOG_MAX || copy == NULL) {
+        free(copy);
+        if (u->dropped++ % 1000 == 0)
+            fprintf(stderr, PROG ": reply backlog full, dropped %lu datagram(s)\n", u->dropped);
+        return;
+    }
+    reply *r = &u->backlog[(u->head + u->count++) % BACKLOG_MAX];
+    strcpy(r->host, host);
+    r->port = port;
+    r->len = len;
+    r->data = memcpy(copy, data, len);
+}
+
+/* Sends kept replies, oldest first, until the kernel says NC_EAGAIN again. */
+static void flush_backlog(udp_echo *u)
+{
+    while (u->count > 0) {
+        reply *r = &u->backlog[u->head];
+        int rc = nc_send_to(u->loop, u->sock, r->host, r->port, r->data, r->len);
+        if (rc == NC_EAGAIN)
+            return;
+        if (rc < 0)
+            ex_report(PROG, "send_to", rc);
+        free(r->data);
+        u->head = (u->head + 1) % BACKLOG_MAX;
+        u->count--;
+    }
+}
+
+static void on_datagram(udp_echo *u, const nc_event *ev)
+{
+    char host[NC_ADDRSTRLEN];
+    int port;
+    int rc = ex_addr_split(&ev->addr, host, sizeof host, &port);
+    if (rc < 0) {
+        ex_report(PROG, "sender address", rc);
+        return;
+    }
+    if (ev->len == 0) /* netcore sends no empty datagrams (NC_EINVAL) */
+        return;
+    if (u->count > 0) { /* keep the order: queue behind the backlog */
+        keep(u, host, port, ev->data, ev->len);
+        return;
+    }
+    rc = nc_send_to(u->loop, u->sock, host, port, ev->data, ev->len);
+    if (rc == NC_EAGAIN) {
+        keep(u, host, port, ev->data, ev->len);
+    } else if (rc < 0) {
+        char what[NC_ADDRSTRLEN + 16];
+        snprintf(what, sizeof what, "reply to %s:%d", host, port);
+        ex_report(PROG, what, rc);
+    }
+}
+
+static void on_event(udp_echo *u, const nc_event *ev)
+{
+    switch (ev->kind) {
+    case NC_EV_DATAGRAM:
+        on_datagram(u, ev);
+        break;
+    case NC_EV_WRITABLE:
+        flush_backlog(u);
+        break;
+    case NC_EV_ERROR: /* e.g. an ICMP error for an earlier reply: harmless */
+        ex_report(PROG, "socket", ev->error);
+        break;
+    case NC_EV_CLOSED:
+        u->sock = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    char host[EX_HOSTLEN], err[EX_HOSTLEN + 64];
+    int port;
+    if (argc != 2) {
+        fprintf(stderr, "usage: " PROG " [HOST:]PORT\n");
+        return 2;
+    }
+    if (ex_parse_host_port(argv[1], "127.0.0.1", host, sizeof host, &port, err, sizeof err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 2;
+    }
+    if (ex_install_stop_handlers() != 0) {
+        perror(PROG ": sigaction");
+        return 1;
+    }
+
+    static udp_echo u;
+    u.loop = nc_loop_new();
+    if (u.loop == NULL) {
+        fprintf(stderr, PROG ": nc_loop_new failed\n");
+        return 1;
+    }
+    u.sock = nc_udp_bind(u.loop, host, port, 0, NULL);
+    if (u.sock < 0) {
+        char what[EX_HOSTLEN + 32];
+        snprintf(what, sizeof what, "cannot bind %s", argv[1]);
+        ex_report(PROG, what, (int)u.sock);
+        nc_loop_free(u.loop);
+        return 1;
+    }
+    int rc = ex_print_listening(u.loop, u.sock);
+    if (rc < 0) {
+        ex_report(PROG, "local address", rc);
+        nc_loop_free(u.loop);
+        return 1;
+    }
+
+    static nc_event events[MAX_EVENTS];
+    int status = 0;
+    while (*ex_stop_count() == 0) {
+        int n = nc_poll(u.loop, events, MAX_EVENTS, EX_POLL_MS);
+        if (n < 0) {
+            ex_report(PROG, "nc_poll", n);
+            status = 1;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            on_event(&u, &events[i]);
+    }
+
+    /* A UDP socket closes at once; its NC_EV_CLOSED comes with the next poll. */
+    if (u.count > 0)
+        fprintf(stderr, PROG ": %zu queued repl%s not sent\n", u.count, u.count == 1 ? "y" : "ies");
+    nc_close(u.loop, u.sock);
+    int64_t deadline = ex_now_ms() + 1000;
+    while (u.sock > 0 && ex_now_ms() < deadline) {
+        int n = nc_poll(u.loop, events, MAX_EVENTS, EX_POLL_MS);
+        if (n < 0)
+            break;
+        for (int i = 0; i < n; i++)
+            if (events[i].kind == NC_EV_CLOSED)
+                u.sock = 0;
+    }
+    nc_loop_free(u.loop);
+    while (u.count > 0) {
+        free(u.backlog[u.head].data);
+        u.head = (u.head + 1) % BACKLOG_MAX;
+        u.count--;
+    }
+    return status;
+}
