@@ -161,8 +161,12 @@ impl State {
         if let Some(timeout) = timeout {
             self.deadlines.push(Instant::now() + timeout, handle, Due::ConnectTimeout, epoch);
         }
-        match literal {
-            Some(ip) => self.resolved_addrs(handle, Ok(vec![SocketAddr::new(ip, port)]), events),
+        let known = literal.map(|ip| vec![ip]).or_else(|| self.static_hosts.get(&host.to_ascii_lowercase()).cloned());
+        match known {
+            Some(ips) => {
+                let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+                self.resolved_addrs(handle, Ok(addrs), events)
+            }
             None => self.spawn_resolver(handle, host, port)?,
         }
         Ok(())

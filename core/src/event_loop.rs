@@ -228,6 +228,21 @@ impl Loop {
         Ok(handle)
     }
 
+    /// Answers `name` with `addresses` (in this order) for this loop's
+    /// connections, without the system resolver — like a hosts-file entry.
+    /// An empty list removes the entry.
+    pub fn set_host_addresses(&self, name: &str, addresses: &[std::net::IpAddr]) -> Result<()> {
+        addr::check_host(name)?;
+        let mut state = self.state();
+        let name = name.to_ascii_lowercase();
+        if addresses.is_empty() {
+            state.static_hosts.remove(&name);
+        } else {
+            state.static_hosts.insert(name, addresses.to_vec());
+        }
+        Ok(())
+    }
+
     /// Binds a UDP socket on `host` (an IP literal or `localhost`) and `port` (0 = any).
     pub fn udp_bind(&self, host: &str, port: i64, opts: &BindOptions, userdata: u64) -> Result<Handle> {
         let addr = addr::literal(host, port)?;

@@ -1,8 +1,8 @@
 //! A loop's mutable state: the slab of sockets and timers, the ready queue,
 //! deadlines, and the servicing that turns readiness into events.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub resolved: Vec<(Handle, Result<Vec<SocketAddr>>)>,
     /// The waker has fired since the last poll began.
     pub notified: bool,
+    /// Names answered without the system resolver (lower-case name → addresses).
+    pub static_hosts: HashMap<String, Vec<IpAddr>>,
 }
 
 impl State {
@@ -104,6 +106,7 @@ impl State {
             deadlines: Deadlines::new(),
             resolved: Vec::new(),
             notified: false,
+            static_hosts: HashMap::new(),
         }
     }
 

@@ -2,54 +2,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netcore_core::{BindOptions, Error, Event, EventKind, Framing, Handle, Loop, SockOption};
+use netcore_core::{Error, EventKind, Framing, Loop, SockOption};
 
-/// An owned copy of an event with its bytes.
-#[derive(Debug, Clone)]
-struct Got {
-    kind: EventKind,
-    handle: Handle,
-    error: Option<Error>,
-    data: Vec<u8>,
-    event: Event,
-}
-
-/// Polls until `done` says so, for at most 10 s; returns every event seen.
-fn poll_until(lp: &Loop, mut done: impl FnMut(&[Got]) -> bool) -> Vec<Got> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while !done(&seen) {
-        assert!(Instant::now() < deadline, "timed out; events so far: {:?}", kinds(&seen));
-        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
-        for e in batch.events() {
-            seen.push(Got {
-                kind: e.kind,
-                handle: e.handle,
-                error: e.error,
-                data: batch.data(e).to_vec(),
-                event: e.clone(),
-            });
-        }
-    }
-    seen
-}
-
-fn kinds(got: &[Got]) -> Vec<(EventKind, Option<Error>)> {
-    got.iter().map(|g| (g.kind, g.error)).collect()
-}
-
-fn has(got: &[Got], kind: EventKind, handle: Handle) -> bool {
-    got.iter().any(|g| g.kind == kind && g.handle == handle)
-}
-
-fn listen(lp: &Loop) -> (Handle, u16) {
-    let l = lp.tcp_listen("127.0.0.1", 0, &BindOptions::default(), 7).unwrap();
-    let port = lp.local_addr(l).unwrap().port();
-    assert_ne!(port, 0);
-    (l, port)
-}
+mod common;
+use common::*;
 
 #[test]
 fn echo_between_a_std_client_and_the_loop() {
