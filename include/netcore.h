@@ -67,6 +67,21 @@
 #define NC_ADDRSTRLEN 64
 
 /**
+ * `nc_connect_opts.family`: any address family (Happy Eyeballs between them).
+ */
+#define NC_FAMILY_ANY 0
+
+/**
+ * `nc_connect_opts.family`: IPv4 only.
+ */
+#define NC_FAMILY_IPV4 4
+
+/**
+ * `nc_connect_opts.family`: IPv6 only.
+ */
+#define NC_FAMILY_IPV6 6
+
+/**
  * `nc_tcp_listen` / `nc_udp_bind` flag: set SO_REUSEPORT.
  */
 #define NC_REUSEPORT 1
@@ -232,6 +247,28 @@ typedef enum nc_event_kind {
    * closes, or a descriptor shortage on a listener (it retries by itself).
    */
   NC_EV_ERROR = 9,
+  /**
+   * A timer expired (`userdata`: the timer's). A one-shot timer's `NC_EV_CLOSED` follows.
+   */
+  NC_EV_TIMER = 10,
+  /**
+   * A connection saw no successful read or write for its idle timeout
+   * (`nc_set_idle_timeout`); it fires again after each further timeout.
+   */
+  NC_EV_IDLE = 11,
+  /**
+   * The bytes of a `nc_sendv_token` send reached the kernel (`value`: the token).
+   */
+  NC_EV_SENT = 12,
+  /**
+   * An auto-reconnecting connection was lost or failed to connect and will
+   * try again (`value`: attempt number, `error`: why).
+   */
+  NC_EV_RECONNECTING = 13,
+  /**
+   * A listener's `nc_shutdown_server` is over; its `NC_EV_CLOSED` follows.
+   */
+  NC_EV_SHUTDOWN_COMPLETE = 14,
 } nc_event_kind;
 
 /**
@@ -266,6 +303,18 @@ typedef enum nc_option {
    * Option: SO_BROADCAST on a UDP socket, 0 or 1.
    */
   NC_OPT_BROADCAST = 7,
+  /**
+   * Option: SO_LINGER in seconds: -1 = off (default), 0 = reset on close, 1..32767.
+   */
+  NC_OPT_LINGER = 8,
+  /**
+   * Option: multicast loopback on a UDP socket, 0 or 1.
+   */
+  NC_OPT_MULTICAST_LOOP = 9,
+  /**
+   * Option: multicast TTL / hop limit on a UDP socket, 0..255.
+   */
+  NC_OPT_MULTICAST_TTL = 10,
 } nc_option;
 
 /**
@@ -284,6 +333,10 @@ typedef enum nc_kind {
    * Handle kind: a UDP socket.
    */
   NC_KIND_UDP = 3,
+  /**
+   * A timer.
+   */
+  NC_KIND_TIMER = 4,
 } nc_kind;
 
 /**
@@ -359,6 +412,10 @@ typedef struct nc_event {
    * The peer (`NC_EV_ACCEPTED`, `NC_EV_CONNECTED`) or sender (`NC_EV_DATAGRAM`).
    */
   struct nc_addr addr;
+  /**
+   * `NC_EV_SENT`: the token; `NC_EV_RECONNECTING`: the attempt number (1, 2, ...). Otherwise 0.
+   */
+  uint64_t value;
 } nc_event;
 
 /**
@@ -382,6 +439,49 @@ typedef struct nc_buf {
    */
   size_t len;
 } nc_buf;
+
+/**
+ * Options for `nc_tcp_connect_ex`. Zero-initialise it (`= {0}`) and set
+ * what you need: every zero field means the default.
+ */
+typedef struct nc_connect_opts {
+  /**
+   * Give up with `NC_ETIMEDOUT` after this many milliseconds, resolution
+   * and every attempt included (0 = no timeout).
+   */
+  uint32_t timeout_ms;
+  /**
+   * `NC_FAMILY_ANY`, `NC_FAMILY_IPV4` or `NC_FAMILY_IPV6`.
+   */
+  int family;
+  /**
+   * Bind the client socket to this IP literal first (NULL = any).
+   */
+  const char *local_host;
+  /**
+   * ... and this port (0 = any).
+   */
+  int local_port;
+  /**
+   * Happy Eyeballs: start the next address after this many milliseconds
+   * while earlier attempts are still in flight (0 = 250 ms; max 60000).
+   */
+  uint32_t attempt_delay_ms;
+  /**
+   * Auto-reconnect delays in milliseconds (NULL/0 = no auto-reconnect): up
+   * to 8; the last repeats; the index resets after a successful connection.
+   * When the connection is lost (reset, EOF) or an attempt fails,
+   * `NC_EV_RECONNECTING` is reported instead of `NC_EV_CLOSED`; bytes
+   * still queued at the loss are dropped, bytes sent while reconnecting
+   * are queued (up to the high-water mark) and go out after `NC_EV_CONNECTED`.
+   * `nc_close` stops reconnecting.
+   */
+  const uint32_t *reconnect_ms;
+  /**
+   * Number of entries at `reconnect_ms`.
+   */
+  size_t reconnect_count;
+} nc_connect_opts;
 
 #ifdef __cplusplus
 extern "C" {
@@ -671,6 +771,133 @@ const char *nc_strerror(int code);
  * The name of an event kind, e.g. `"data"`; `"unknown"` otherwise. Static.
  */
 const char *nc_event_name(int kind);
+
+/**
+ * Starts a timer: `NC_EV_TIMER` after `delay_ms`, then every `repeat_ms`
+ * if it is not 0. A one-shot timer's `NC_EV_CLOSED` follows its
+ * `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
+ * live in one heap per loop: O(log n) each. Returns the timer handle or
+ * `NC_EINVAL`.
+ */
+nc_handle nc_timer_start(struct nc_loop *loop_,
+                         uint64_t delay_ms,
+                         uint64_t repeat_ms,
+                         void *userdata);
+
+/**
+ * Sets a connection's idle timeout: `NC_EV_IDLE` after `timeout_ms`
+ * without a successful read or write, and again after each further
+ * timeout; any I/O resets it; the application decides whether to close.
+ * 0 turns it off. Returns 0 or a negative code.
+ */
+int nc_set_idle_timeout(struct nc_loop *loop_, nc_handle handle, uint64_t timeout_ms);
+
+/**
+ * `nc_tcp_connect` with options (`opts` may be NULL; see `nc_connect_opts`):
+ * connect timeout, forced address family, local bind address, Happy
+ * Eyeballs attempt delay, auto-reconnect. When a name has several
+ * addresses, attempts start staggered by the attempt delay, families
+ * alternating (RFC 8305); the first to connect wins and the others are
+ * closed. Returns the connection handle or `NC_EINVAL`.
+ */
+nc_handle nc_tcp_connect_ex(struct nc_loop *loop_,
+                            const char *host,
+                            int port,
+                            const struct nc_connect_opts *opts,
+                            void *userdata);
+
+/**
+ * Answers the name `host` with the `count` IP literals in `addrs` (in that
+ * order) for this loop's connections, instead of the system resolver —
+ * like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
+ */
+int nc_set_host_addresses(struct nc_loop *loop_,
+                          const char *host,
+                          const char *const *addrs,
+                          size_t count);
+
+/**
+ * Caps the connections a listener keeps open at once (0 = no cap). At the
+ * cap it stops accepting (clients wait in the kernel backlog) and resumes
+ * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+ */
+int nc_set_max_connections(struct nc_loop *loop_, nc_handle listener, size_t max);
+
+/**
+ * Graceful server shutdown: the listener stops accepting at once, every
+ * connection it accepted is closed gracefully (queued data is delivered),
+ * and whatever is still open after `drain_ms` is reset (its `NC_EV_CLOSED`
+ * has `NC_ETIMEDOUT`). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED`
+ * arrive for the listener. Returns 0, `NC_ECLOSED` (already shutting
+ * down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+ */
+int nc_shutdown_server(struct nc_loop *loop_, nc_handle listener, uint64_t drain_ms);
+
+/**
+ * `nc_sendv` with a token: once the last of these bytes is handed to the
+ * kernel, `NC_EV_SENT` arrives with `value` = `token` (tokens arrive in
+ * send order). TCP connections only. Returns as `nc_sendv`.
+ */
+int nc_sendv_token(struct nc_loop *loop_,
+                   nc_handle handle,
+                   const struct nc_buf *bufs,
+                   size_t count,
+                   uint64_t token);
+
+/**
+ * Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
+ * event's sender). Returns as `nc_send_to`.
+ */
+int nc_send_to_addr(struct nc_loop *loop_,
+                    nc_handle handle,
+                    const struct nc_addr *addr,
+                    const void *data,
+                    size_t len);
+
+/**
+ * Joins (`join` 1) or leaves (`join` 0) the multicast group `group` (an IP
+ * literal) on a UDP socket. `iface` is the local IPv4 address of the
+ * interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
+ * index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
+ * `NC_EINVAL`, `NC_EWRONGKIND`, or the OS error.
+ */
+int nc_udp_multicast(struct nc_loop *loop_,
+                     nc_handle handle,
+                     const char *group,
+                     const char *iface,
+                     int join);
+
+/**
+ * Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
+ * for options netcore does not name. Returns 0 or the negated errno
+ * (e.g. -ENOPROTOOPT), or `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+ */
+int nc_setsockopt(struct nc_loop *loop_,
+                  nc_handle handle,
+                  int level,
+                  int name,
+                  const void *value,
+                  size_t len);
+
+/**
+ * Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
+ * set to the length the OS wrote. Returns 0 or the negated errno, or
+ * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+ */
+int nc_getsockopt(struct nc_loop *loop_,
+                  nc_handle handle,
+                  int level,
+                  int name,
+                  void *value,
+                  size_t *len);
+
+/**
+ * The socket's file descriptor, for system calls netcore does not wrap.
+ * The loop keeps owning it: do not close it, read or write it. Returns it,
+ * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
+ * connection still connecting), `NC_EINVAL`.
+ */
+int nc_fd(struct nc_loop *loop_, nc_handle handle);
 
 #ifdef __cplusplus
 }  // extern "C"

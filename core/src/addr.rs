@@ -1,6 +1,6 @@
 //! Host and port parsing, and name resolution off the loop thread.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
 use crate::error::{Error, Result};
 
@@ -20,10 +20,25 @@ pub fn ip_literal(host: &str) -> Option<IpAddr> {
 }
 
 /// A socket address for a host that must be an IP literal (or `localhost`):
-/// binding and `send_to` never block on name resolution.
+/// binding and `send_to` never block on name resolution. An IPv6 literal
+/// may carry a zone, as a number or an interface name (`fe80::1%2`,
+/// `[fe80::1%eth0]`), as `nc_addr_format` writes it.
 pub fn literal(host: &str, port_number: i64) -> Result<SocketAddr> {
     let port = port(port_number)?;
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if let Some((ip, zone)) = bare.split_once('%') {
+        let ip: Ipv6Addr = ip.parse().map_err(|_| Error::EINVAL)?;
+        let scope = zone.parse().ok().or_else(|| interface_index(zone)).ok_or(Error::EINVAL)?;
+        return Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)));
+    }
     ip_literal(host).map(|ip| SocketAddr::new(ip, port)).ok_or(Error::EINVAL)
+}
+
+fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated name; the call only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
 }
 
 /// Resolves a host name with the system resolver. Blocking: call it off the
@@ -58,6 +73,9 @@ mod tests {
         assert_eq!(literal("127.0.0.1", -1), Err(Error::EINVAL));
         assert_eq!(literal("example.invalid", 1), Err(Error::EINVAL));
         assert_eq!(literal("1.2.3", 1), Err(Error::EINVAL));
+        assert_eq!(literal("fe80::1%2", 9).unwrap().to_string(), "[fe80::1%2]:9");
+        assert_eq!(literal("[fe80::1%lo]", 9).unwrap().to_string(), "[fe80::1%1]:9");
+        assert_eq!(literal("fe80::1%no-such-if", 9), Err(Error::EINVAL));
     }
 
     #[test]

@@ -334,14 +334,16 @@ impl Loop {
 
     /// Sends one datagram to `host` (an IP literal or `localhost`) and `port`.
     pub fn send_to(&self, handle: Handle, host: &str, port: i64, data: &[u8]) -> Result<()> {
-        let mut state = self.state();
-        let Entry::Udp(u) = state.entry(handle)? else {
-            return Err(Error::EWRONGKIND);
-        };
-        let addr = addr::literal(host, port)?;
+        self.send_to_addr(handle, addr::literal(host, port)?, data)
+    }
+
+    /// Sends one datagram to `addr` (e.g. the sender of a `Datagram` event).
+    pub fn send_to_addr(&self, handle: Handle, addr: SocketAddr, data: &[u8]) -> Result<()> {
         if addr.port() == 0 {
             return Err(Error::EINVAL);
         }
+        let mut state = self.state();
+        let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
         u.send(Some(addr), &[data])
     }
 
@@ -465,9 +467,15 @@ impl Loop {
         if let Entry::Conn(c) = entry {
             match option {
                 SockOption::HighWater if (value as u64) < c.low_water as u64 => return Err(Error::EINVAL),
-                SockOption::HighWater => return Ok(c.high_water = value as u32),
+                SockOption::HighWater => {
+                    c.high_water = value as u32;
+                    return Ok(());
+                }
                 SockOption::LowWater if value as u64 > c.high_water as u64 => return Err(Error::EINVAL),
-                SockOption::LowWater => return Ok(c.low_water = value as u32),
+                SockOption::LowWater => {
+                    c.low_water = value as u32;
+                    return Ok(());
+                }
                 _ => {}
             }
         }

@@ -10,6 +10,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod boundary;
+mod control;
 mod types;
 
 use std::ffi::{c_char, c_int, c_void};
@@ -272,21 +273,26 @@ pub unsafe extern "C" fn nc_send(loop_: *mut nc_loop, handle: nc_handle, data: *
 pub unsafe extern "C" fn nc_sendv(loop_: *mut nc_loop, handle: nc_handle, bufs: *const nc_buf, count: usize) -> c_int {
     ffi_boundary! {
         status((|| {
-            // SAFETY: per the contract, `loop_` is NULL or live.
-            let lp = unsafe { loop_ref(loop_)? };
-            if bufs.is_null() || count == 0 || count > 1024 {
-                return Err(Error::EINVAL);
-            }
-            // SAFETY: `bufs` points to `count` nc_buf per the contract.
-            let bufs = unsafe { std::slice::from_raw_parts(bufs, count) };
-            let slices = bufs
-                .iter()
-                // SAFETY: each buffer points to `len` readable bytes.
-                .map(|b| unsafe { bytes_arg(b.data, b.len) })
-                .collect::<Result<Vec<&[u8]>, Error>>()?;
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, slices) = unsafe { (loop_ref(loop_)?, buf_slices(bufs, count)?) };
             lp.send_vectored(handle_arg(handle), &slices)
         })())
     }
+}
+
+/// The byte slices of an `nc_buf` array: NULL `bufs`, `count` 0 or above
+/// 1024, or a NULL buffer with a length is `EINVAL`.
+///
+/// # Safety
+/// `bufs` is NULL or points to `count` buffers, each valid for its length.
+unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u8]>, Error> {
+    if bufs.is_null() || count == 0 || count > 1024 {
+        return Err(Error::EINVAL);
+    }
+    // SAFETY: `bufs` points to `count` nc_buf per the contract.
+    let bufs = unsafe { std::slice::from_raw_parts(bufs, count) };
+    // SAFETY: each buffer points to `len` readable bytes per the contract.
+    bufs.iter().map(|b| unsafe { bytes_arg(b.data, b.len) }).collect()
 }
 
 /// Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
@@ -573,6 +579,11 @@ pub extern "C" fn nc_event_name(kind: c_int) -> *const c_char {
         x if x == nc_event_kind::NC_EV_CLOSED as c_int => c"closed",
         x if x == nc_event_kind::NC_EV_DATAGRAM as c_int => c"datagram",
         x if x == nc_event_kind::NC_EV_ERROR as c_int => c"error",
+        x if x == nc_event_kind::NC_EV_TIMER as c_int => c"timer",
+        x if x == nc_event_kind::NC_EV_IDLE as c_int => c"idle",
+        x if x == nc_event_kind::NC_EV_SENT as c_int => c"sent",
+        x if x == nc_event_kind::NC_EV_RECONNECTING as c_int => c"reconnecting",
+        x if x == nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int => c"shutdown_complete",
         _ => c"unknown",
     };
     name.as_ptr()

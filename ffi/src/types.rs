@@ -1,7 +1,7 @@
 //! The C-visible types and constants.
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use netcore_core::{Error, Event, Loop};
@@ -105,6 +105,8 @@ pub struct nc_event {
     pub len: usize,
     /// The peer (`NC_EV_ACCEPTED`, `NC_EV_CONNECTED`) or sender (`NC_EV_DATAGRAM`).
     pub addr: nc_addr,
+    /// `NC_EV_SENT`: the token; `NC_EV_RECONNECTING`: the attempt number (1, 2, ...). Otherwise 0.
+    pub value: u64,
 }
 
 impl nc_event {
@@ -118,6 +120,7 @@ impl nc_event {
             data: if data.is_empty() { std::ptr::null() } else { data.as_ptr() },
             len: data.len(),
             addr: nc_addr::from_socket_addr(event.addr),
+            value: event.value,
         }
     }
 }
@@ -152,6 +155,53 @@ pub enum nc_event_kind {
     /// An error on the handle (`error`), e.g. `NC_EMSGSIZE` before the connection
     /// closes, or a descriptor shortage on a listener (it retries by itself).
     NC_EV_ERROR = 9,
+    /// A timer expired (`userdata`: the timer's). A one-shot timer's `NC_EV_CLOSED` follows.
+    NC_EV_TIMER = 10,
+    /// A connection saw no successful read or write for its idle timeout
+    /// (`nc_set_idle_timeout`); it fires again after each further timeout.
+    NC_EV_IDLE = 11,
+    /// The bytes of a `nc_sendv_token` send reached the kernel (`value`: the token).
+    NC_EV_SENT = 12,
+    /// An auto-reconnecting connection was lost or failed to connect and will
+    /// try again (`value`: attempt number, `error`: why).
+    NC_EV_RECONNECTING = 13,
+    /// A listener's `nc_shutdown_server` is over; its `NC_EV_CLOSED` follows.
+    NC_EV_SHUTDOWN_COMPLETE = 14,
+}
+
+/// `nc_connect_opts.family`: any address family (Happy Eyeballs between them).
+pub const NC_FAMILY_ANY: c_int = 0;
+/// `nc_connect_opts.family`: IPv4 only.
+pub const NC_FAMILY_IPV4: c_int = 4;
+/// `nc_connect_opts.family`: IPv6 only.
+pub const NC_FAMILY_IPV6: c_int = 6;
+
+/// Options for `nc_tcp_connect_ex`. Zero-initialise it (`= {0}`) and set
+/// what you need: every zero field means the default.
+#[repr(C)]
+pub struct nc_connect_opts {
+    /// Give up with `NC_ETIMEDOUT` after this many milliseconds, resolution
+    /// and every attempt included (0 = no timeout).
+    pub timeout_ms: u32,
+    /// `NC_FAMILY_ANY`, `NC_FAMILY_IPV4` or `NC_FAMILY_IPV6`.
+    pub family: c_int,
+    /// Bind the client socket to this IP literal first (NULL = any).
+    pub local_host: *const c_char,
+    /// ... and this port (0 = any).
+    pub local_port: c_int,
+    /// Happy Eyeballs: start the next address after this many milliseconds
+    /// while earlier attempts are still in flight (0 = 250 ms; max 60000).
+    pub attempt_delay_ms: u32,
+    /// Auto-reconnect delays in milliseconds (NULL/0 = no auto-reconnect): up
+    /// to 8; the last repeats; the index resets after a successful connection.
+    /// When the connection is lost (reset, EOF) or an attempt fails,
+    /// `NC_EV_RECONNECTING` is reported instead of `NC_EV_CLOSED`; bytes
+    /// still queued at the loss are dropped, bytes sent while reconnecting
+    /// are queued (up to the high-water mark) and go out after `NC_EV_CONNECTED`.
+    /// `nc_close` stops reconnecting.
+    pub reconnect_ms: *const u32,
+    /// Number of entries at `reconnect_ms`.
+    pub reconnect_count: usize,
 }
 
 /// `nc_tcp_listen` / `nc_udp_bind` flag: set SO_REUSEPORT.
@@ -177,6 +227,12 @@ pub enum nc_option {
     NC_OPT_LOW_WATER = 6,
     /// Option: SO_BROADCAST on a UDP socket, 0 or 1.
     NC_OPT_BROADCAST = 7,
+    /// Option: SO_LINGER in seconds: -1 = off (default), 0 = reset on close, 1..32767.
+    NC_OPT_LINGER = 8,
+    /// Option: multicast loopback on a UDP socket, 0 or 1.
+    NC_OPT_MULTICAST_LOOP = 9,
+    /// Option: multicast TTL / hop limit on a UDP socket, 0..255.
+    NC_OPT_MULTICAST_TTL = 10,
 }
 
 /// What a handle names (`nc_handle_kind`).
@@ -189,6 +245,8 @@ pub enum nc_kind {
     NC_KIND_TCP = 2,
     /// Handle kind: a UDP socket.
     NC_KIND_UDP = 3,
+    /// A timer.
+    NC_KIND_TIMER = 4,
 }
 
 /// Error codes: negative; OS errors are the negated Linux errno value.
@@ -294,7 +352,10 @@ mod tests {
         assert_eq!(nc_event_kind::NC_EV_ACCEPTED as c_int, EventKind::Accepted as c_int);
         assert_eq!(nc_event_kind::NC_EV_ERROR as c_int, EventKind::Error as c_int);
         assert_eq!(nc_event_kind::NC_EV_DATAGRAM as c_int, EventKind::Datagram as c_int);
-        assert_eq!(nc_error::NC_OPT_BROADCAST, SockOption::Broadcast as c_int);
-        assert_eq!(nc_error::NC_KIND_UDP, HandleKind::Udp as c_int);
+        assert_eq!(nc_option::NC_OPT_BROADCAST as c_int, SockOption::Broadcast as c_int);
+        assert_eq!(nc_kind::NC_KIND_UDP as c_int, HandleKind::Udp as c_int);
+        assert_eq!(nc_kind::NC_KIND_TIMER as c_int, HandleKind::Timer as c_int);
+        assert_eq!(nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int, EventKind::ShutdownComplete as c_int);
+        assert_eq!(nc_option::NC_OPT_MULTICAST_TTL as c_int, SockOption::MulticastTtl as c_int);
     }
 }

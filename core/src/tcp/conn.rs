@@ -356,7 +356,7 @@ impl Conn {
     /// the kernel holds nothing but the peer's FIN or an error, so a peer
     /// close is noticed while paused.
     fn should_read(&self) -> bool {
-        if self.peer_eof || !(self.readable || !self.rem.is_empty()) {
+        if self.peer_eof || (!self.readable && self.rem.is_empty()) {
             return false;
         }
         if !self.paused || self.closing {

@@ -1,0 +1,289 @@
+//! Timers, timeouts, resilience, server control and low-level options.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use netcore_core::{ConnectOptions, Error, Family};
+
+use crate::boundary::{bytes_arg, ffi_boundary, handle_arg, handle_status, loop_ref, status, str_arg};
+use crate::types::*;
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+/// Starts a timer: `NC_EV_TIMER` after `delay_ms`, then every `repeat_ms`
+/// if it is not 0. A one-shot timer's `NC_EV_CLOSED` follows its
+/// `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
+/// live in one heap per loop: O(log n) each. Returns the timer handle or
+/// `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_timer_start(
+    loop_: *mut nc_loop,
+    delay_ms: u64,
+    repeat_ms: u64,
+    userdata: *mut c_void,
+) -> nc_handle {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        handle_status(unsafe { loop_ref(loop_) }.and_then(|lp| {
+            let repeat = (repeat_ms > 0).then(|| millis(repeat_ms));
+            lp.timer_start(millis(delay_ms), repeat, userdata as usize as u64)
+        }))
+    }
+}
+
+/// Sets a connection's idle timeout: `NC_EV_IDLE` after `timeout_ms`
+/// without a successful read or write, and again after each further
+/// timeout; any I/O resets it; the application decides whether to close.
+/// 0 turns it off. Returns 0 or a negative code.
+#[no_mangle]
+pub unsafe extern "C" fn nc_set_idle_timeout(loop_: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
+    ffi_boundary! {
+        let timeout = (timeout_ms > 0).then(|| millis(timeout_ms));
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_idle_timeout(handle_arg(handle), timeout)))
+    }
+}
+
+/// Converts C connect options (NULL = defaults).
+///
+/// # Safety
+/// `opts` is NULL or valid, with valid strings and arrays inside.
+unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions, Error> {
+    // SAFETY: per the contract.
+    let Some(opts) = (unsafe { opts.as_ref() }) else { return Ok(ConnectOptions::default()) };
+    let family = match opts.family {
+        NC_FAMILY_ANY => Family::Any,
+        NC_FAMILY_IPV4 => Family::V4,
+        NC_FAMILY_IPV6 => Family::V6,
+        _ => return Err(Error::EINVAL),
+    };
+    let local_addr = if opts.local_host.is_null() {
+        None
+    } else {
+        // SAFETY: a NUL-terminated string per the contract.
+        Some(netcore_core::socket_addr(unsafe { str_arg(opts.local_host)? }, opts.local_port as i64)?)
+    };
+    if opts.reconnect_count > netcore_core::MAX_BACKOFF_STEPS
+        || (opts.reconnect_ms.is_null() && opts.reconnect_count > 0)
+    {
+        return Err(Error::EINVAL);
+    }
+    let reconnect = if opts.reconnect_count == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: `reconnect_ms` points to `reconnect_count` values per the contract.
+        unsafe { std::slice::from_raw_parts(opts.reconnect_ms, opts.reconnect_count) }
+            .iter()
+            .map(|&ms| millis(ms as u64))
+            .collect()
+    };
+    Ok(ConnectOptions {
+        timeout: (opts.timeout_ms > 0).then(|| millis(opts.timeout_ms as u64)),
+        family,
+        local_addr,
+        attempt_delay: (opts.attempt_delay_ms > 0).then(|| millis(opts.attempt_delay_ms as u64)),
+        reconnect,
+    })
+}
+
+/// `nc_tcp_connect` with options (`opts` may be NULL; see `nc_connect_opts`):
+/// connect timeout, forced address family, local bind address, Happy
+/// Eyeballs attempt delay, auto-reconnect. When a name has several
+/// addresses, attempts start staggered by the attempt delay, families
+/// alternating (RFC 8305); the first to connect wins and the others are
+/// closed. Returns the connection handle or `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_tcp_connect_ex(
+    loop_: *mut nc_loop,
+    host: *const c_char,
+    port: c_int,
+    opts: *const nc_connect_opts,
+    userdata: *mut c_void,
+) -> nc_handle {
+    ffi_boundary! {
+        handle_status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host, opts) = unsafe { (loop_ref(loop_)?, str_arg(host)?, connect_options(opts)?) };
+            lp.tcp_connect_with(host, port as i64, &opts, userdata as usize as u64)
+        })())
+    }
+}
+
+/// Answers the name `host` with the `count` IP literals in `addrs` (in that
+/// order) for this loop's connections, instead of the system resolver —
+/// like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_set_host_addresses(
+    loop_: *mut nc_loop,
+    host: *const c_char,
+    addrs: *const *const c_char,
+    count: usize,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
+            if count > 64 || (addrs.is_null() && count > 0) {
+                return Err(Error::EINVAL);
+            }
+            let ips = (0..count)
+                .map(|i| {
+                    // SAFETY: `addrs` holds `count` strings per the contract.
+                    let text = unsafe { str_arg(*addrs.add(i))? };
+                    netcore_core::ip_literal(text).ok_or(Error::EINVAL)
+                })
+                .collect::<Result<Vec<IpAddr>, Error>>()?;
+            lp.set_host_addresses(host, &ips)
+        })())
+    }
+}
+
+/// Caps the connections a listener keeps open at once (0 = no cap). At the
+/// cap it stops accepting (clients wait in the kernel backlog) and resumes
+/// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_set_max_connections(loop_: *mut nc_loop, listener: nc_handle, max: usize) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_max_connections(handle_arg(listener), max))) }
+}
+
+/// Graceful server shutdown: the listener stops accepting at once, every
+/// connection it accepted is closed gracefully (queued data is delivered),
+/// and whatever is still open after `drain_ms` is reset (its `NC_EV_CLOSED`
+/// has `NC_ETIMEDOUT`). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED`
+/// arrive for the listener. Returns 0, `NC_ECLOSED` (already shutting
+/// down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_shutdown_server(loop_: *mut nc_loop, listener: nc_handle, drain_ms: u64) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.shutdown_server(handle_arg(listener), millis(drain_ms))))
+    }
+}
+
+/// `nc_sendv` with a token: once the last of these bytes is handed to the
+/// kernel, `NC_EV_SENT` arrives with `value` = `token` (tokens arrive in
+/// send order). TCP connections only. Returns as `nc_sendv`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_sendv_token(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    bufs: *const nc_buf,
+    count: usize,
+    token: u64,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, slices) = unsafe { (loop_ref(loop_)?, crate::buf_slices(bufs, count)?) };
+            lp.send_with_token(handle_arg(handle), &slices, Some(token))
+        })())
+    }
+}
+
+/// Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
+/// event's sender). Returns as `nc_send_to`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_send_to_addr(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    addr: *const nc_addr,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, addr, data) = unsafe { (loop_ref(loop_)?, addr.as_ref().ok_or(Error::EINVAL)?, bytes_arg(data, len)?) };
+            lp.send_to_addr(handle_arg(handle), addr.to_socket_addr()?, data)
+        })())
+    }
+}
+
+/// Joins (`join` 1) or leaves (`join` 0) the multicast group `group` (an IP
+/// literal) on a UDP socket. `iface` is the local IPv4 address of the
+/// interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
+/// index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
+/// `NC_EINVAL`, `NC_EWRONGKIND`, or the OS error.
+#[no_mangle]
+pub unsafe extern "C" fn nc_udp_multicast(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    group: *const c_char,
+    iface: *const c_char,
+    join: c_int,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, group, iface) = unsafe { (loop_ref(loop_)?, str_arg(group)?, str_arg(iface)?) };
+            lp.udp_multicast(handle_arg(handle), group, iface, join != 0)
+        })())
+    }
+}
+
+/// Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
+/// for options netcore does not name. Returns 0 or the negated errno
+/// (e.g. -ENOPROTOOPT), or `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_setsockopt(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, value) = unsafe { (loop_ref(loop_)?, bytes_arg(value, len)?) };
+            lp.set_raw_option(handle_arg(handle), level, name, value)
+        })())
+    }
+}
+
+/// Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
+/// set to the length the OS wrote. Returns 0 or the negated errno, or
+/// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_getsockopt(
+    loop_: *mut nc_loop,
+    handle: nc_handle,
+    level: c_int,
+    name: c_int,
+    value: *mut c_void,
+    len: *mut usize,
+) -> c_int {
+    ffi_boundary! {
+        status((|| {
+            // SAFETY: per the contract, pointers are NULL or valid.
+            let (lp, len) = unsafe { (loop_ref(loop_)?, len.as_mut().ok_or(Error::EINVAL)?) };
+            if value.is_null() {
+                return Err(Error::EINVAL);
+            }
+            // SAFETY: `value` has `*len` writable bytes per the contract.
+            let buf = unsafe { std::slice::from_raw_parts_mut(value as *mut u8, *len) };
+            *len = lp.get_raw_option(handle_arg(handle), level, name, buf)?;
+            Ok(())
+        })())
+    }
+}
+
+/// The socket's file descriptor, for system calls netcore does not wrap.
+/// The loop keeps owning it: do not close it, read or write it. Returns it,
+/// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
+/// connection still connecting), `NC_EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn nc_fd(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
+    ffi_boundary! {
+        // SAFETY: per the contract, `loop_` is NULL or live.
+        match unsafe { loop_ref(loop_) }.and_then(|lp| lp.raw_fd(handle_arg(handle))) {
+            Ok(fd) => fd,
+            Err(e) => e.code(),
+        }
+    }
+}
