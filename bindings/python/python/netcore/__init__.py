@@ -1,0 +1,235 @@
+"""netcore: event-driven TCP/UDP networking with integer handles and events.
+
+netcore's engine is Rust (on mio); this package maps the same model the C
+library has into Python.
+
+The model
+---------
+Loop
+    A :class:`Loop` owns sockets. It never blocks except inside an explicit
+    ``poll`` or ``run`` call, and many loops may exist in one process. Use it as
+    a context manager (``with netcore.Loop() as loop:``) or call ``close()``.
+
+Handles
+    Every socket is a positive ``int`` handle returned by ``listen``,
+    ``connect`` or ``udp_bind`` (accepted connections arrive in events). A
+    closed or stale handle is never reused for another socket: using it raises
+    :class:`BadHandleError`. Any Python object can ride along with a handle:
+    ``set_userdata(handle, obj)`` (or ``userdata=`` at creation) and it comes
+    back as ``event.userdata``; it is dropped after the handle's ``"closed"``
+    event, and connections accepted by a listener start with the listener's.
+
+Events
+    Every I/O result is an :class:`Event` with ``kind`` (a ``str``), ``handle``,
+    ``listener``, ``data`` (``bytes``), ``addr`` (``(host, port)``), ``error``
+    (an exception instance, not raised) and ``userdata``. Kinds (also module
+    constants, e.g. ``netcore.DATA == "data"``):
+
+    ================  ========================================================
+    ``accepted``      a listener accepted ``handle``; ``listener``, ``addr``
+    ``connected``     an outgoing connection is up; ``addr`` is the peer
+    ``connect_failed`` it failed for good (``error``); ``closed`` follows
+    ``data``          bytes: a raw chunk, or one whole frame (see framing)
+    ``eof``           the peer half-closed: nothing more will arrive
+    ``writable``      the send queue drained after a send raised EAGAIN
+    ``closed``        the handle is gone (exactly once); ``error`` if abnormal
+    ``datagram``      a UDP datagram; ``addr`` is the sender
+    ``error``         e.g. an oversized frame (EMSGSIZE) before the close
+    ================  ========================================================
+
+    Events of one handle arrive in order.
+
+Three ways to consume events
+----------------------------
+1. **poll**: ``loop.poll(timeout=None, max_events=1024) -> list[Event]``; one
+   native call per batch. ``timeout`` is in seconds (None waits, 0 never does).
+2. **run**: ``loop.run(callback)`` calls ``callback(event)`` for each event
+   until ``loop.stop()``.
+3. **embed**: ``loop.fileno()`` is readable while events are pending and
+   ``loop.next_timeout()`` says how long a host loop may sleep; poll with
+   timeout 0 when either fires. :mod:`netcore.aio` does this for asyncio with
+   no extra thread: ``netcore.aio.attach(loop, callback)``.
+
+Sending
+-------
+``send(handle, data)`` takes ``bytes``, ``bytearray``, ``memoryview`` or any
+C-contiguous buffer, read in place. It never blocks and never sends part of a
+message: the bytes are queued whole, or refused whole with
+:class:`BlockingIOError` (EAGAIN) when the send queue is above its high-water
+mark (option ``HIGH_WATER``); a ``"writable"`` event follows once it falls to
+``LOW_WATER``. ``sendv(handle, [buffers])`` sends several buffers as one
+message; ``send_to(handle, data, (host, port))`` sends a UDP datagram.
+``close(handle)`` flushes everything queued, then sends FIN;
+``close_reset(handle)`` drops the queue and resets; ``shutdown(handle)``
+half-closes. ``pause``/``resume`` stop and restart reading.
+
+Framing
+-------
+``set_framing(handle, mode, ...)`` with mode ``"stream"`` (raw chunks, the
+default), ``"delimited"`` (``delimiter=b"\\n"``), ``"fixed"`` (``size=N``) or
+``"length_prefixed"`` (``header=1|2|4``, big-endian); the shortcuts
+``frame_delimited``, ``frame_fixed`` and ``frame_length_prefixed`` do the same.
+Framed modes take ``max_frame`` (default 1 MiB): a larger frame is an
+``"error"`` event with :class:`MessageTooLongError` (EMSGSIZE), then
+``"closed"``.
+
+Options and addresses
+---------------------
+``set_option(handle, netcore.NODELAY, 1)`` / ``get_option`` with ``NODELAY``,
+``KEEPALIVE``, ``RCVBUF``, ``SNDBUF``, ``HIGH_WATER``, ``LOW_WATER``,
+``BROADCAST`` (or their names as strings, ``"nodelay"``...).
+``local_address(handle)`` / ``peer_address(handle)`` return ``(host, port)``.
+
+Errors
+------
+Every error is a :class:`netcore.Error` (an :class:`OSError`) with ``errno``,
+``strerror``, ``name`` (``"ECONNREFUSED"``) and ``code`` (the same name).
+Errors the OS knows are also the matching builtin class:
+``ConnectionRefusedError``, ``ConnectionResetError``, ``TimeoutError``,
+``BrokenPipeError``, ``BlockingIOError`` (EAGAIN)... with ``errno`` set.
+netcore-only codes have their own classes, with ``errno`` set to the negative
+netcore code: :class:`BadHandleError` (EBADHANDLE), :class:`DNSError` (EDNS),
+:class:`ClosedError` (ECLOSED), :class:`WrongKindError` (EWRONGKIND),
+:class:`InternalError` (EPANIC). Wrong argument types raise ``TypeError``;
+bad values (port 70000, an unparsable address, an out-of-range option) raise
+:class:`InvalidArgumentError`, which is also a ``ValueError``.
+
+Threads
+-------
+Every method may be called from any thread. One thread at a time polls a loop
+(another gets :class:`BusyError`); ``wake()`` interrupts a blocking ``poll``
+from any thread. The GIL is released while netcore waits (and during large
+sends of immutable data), and Ctrl+C interrupts a blocking ``poll``/``run``
+with ``KeyboardInterrupt`` within 50 ms. netcore starts no thread of its own,
+except a short-lived one per host *name* passed to ``connect`` (name
+resolution); IP literals never start one.
+
+Example
+-------
+::
+
+    import netcore
+
+    with netcore.Loop() as loop:
+        server = loop.listen("127.0.0.1", 0)
+        print("listening on", loop.local_address(server))
+        while True:
+            for ev in loop.poll():
+                if ev.kind == netcore.DATA:
+                    loop.send(ev.handle, ev.data)      # echo
+                elif ev.kind == netcore.EOF:
+                    loop.close(ev.handle)
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from netcore._errors import (
+    AddressInUseError,
+    AddressNotAvailableError,
+    BadHandleError,
+    BlockingIOError,
+    BrokenPipeError,
+    BusyError,
+    ClosedError,
+    ConnectionAbortedError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    DNSError,
+    Error,
+    HostUnreachableError,
+    InternalError,
+    InterruptedError,
+    InvalidArgumentError,
+    MessageTooLongError,
+    NetworkUnreachableError,
+    NotConnectedError,
+    PermissionError,
+    ResourceError,
+    TimeoutError,
+    WrongKindError,
+    error_class,
+)
+from netcore._netcore import (
+    BROADCAST,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_LOW_WATER,
+    HIGH_WATER,
+    KEEPALIVE,
+    LOW_WATER,
+    MAX_DELIMITER,
+    MAX_FRAME_LIMIT,
+    NODELAY,
+    RCVBUF,
+    SNDBUF,
+    Closing,
+    Event,
+    Loop,
+    __version__,
+)
+
+#: Event kinds (the values of :attr:`Event.kind`).
+ACCEPTED: Final[Literal["accepted"]] = "accepted"
+CONNECTED: Final[Literal["connected"]] = "connected"
+CONNECT_FAILED: Final[Literal["connect_failed"]] = "connect_failed"
+DATA: Final[Literal["data"]] = "data"
+EOF: Final[Literal["eof"]] = "eof"
+WRITABLE: Final[Literal["writable"]] = "writable"
+CLOSED: Final[Literal["closed"]] = "closed"
+DATAGRAM: Final[Literal["datagram"]] = "datagram"
+ERROR: Final[Literal["error"]] = "error"
+
+__all__ = [
+    "Loop",
+    "Event",
+    "Closing",
+    "__version__",
+    # event kinds
+    "ACCEPTED",
+    "CONNECTED",
+    "CONNECT_FAILED",
+    "DATA",
+    "EOF",
+    "WRITABLE",
+    "CLOSED",
+    "DATAGRAM",
+    "ERROR",
+    # options
+    "NODELAY",
+    "KEEPALIVE",
+    "RCVBUF",
+    "SNDBUF",
+    "HIGH_WATER",
+    "LOW_WATER",
+    "BROADCAST",
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_LOW_WATER",
+    "MAX_FRAME_LIMIT",
+    "MAX_DELIMITER",
+    # errors
+    "Error",
+    "error_class",
+    "InvalidArgumentError",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "ConnectionAbortedError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "TimeoutError",
+    "InterruptedError",
+    "PermissionError",
+    "AddressInUseError",
+    "AddressNotAvailableError",
+    "HostUnreachableError",
+    "NetworkUnreachableError",
+    "NotConnectedError",
+    "MessageTooLongError",
+    "ResourceError",
+    "BusyError",
+    "BadHandleError",
+    "DNSError",
+    "ClosedError",
+    "WrongKindError",
+    "InternalError",
+]

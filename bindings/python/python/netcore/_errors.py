@@ -1,0 +1,201 @@
+"""netcore's exception classes (re-exported by :mod:`netcore`).
+
+Every error netcore raises, or reports in an event's ``error`` attribute, is a
+:class:`netcore.Error`, itself an :class:`OSError`. Errors the operating system
+also knows are *also* instances of the matching builtin class, so code written
+for :mod:`socket` or :mod:`asyncio` catches them as usual::
+
+    netcore.ConnectionRefusedError  -> builtins.ConnectionRefusedError
+    netcore.ConnectionResetError    -> builtins.ConnectionResetError
+    netcore.TimeoutError            -> builtins.TimeoutError
+    netcore.BrokenPipeError         -> builtins.BrokenPipeError
+    netcore.BlockingIOError         -> builtins.BlockingIOError  (EAGAIN)
+    netcore.InvalidArgumentError    -> builtins.ValueError        (EINVAL)
+
+Attributes of every instance:
+
+``errno``
+    the OS ``errno`` (e.g. ``errno.ECONNREFUSED``) for codes the OS knows; the
+    negative netcore code (e.g. -3001) for netcore-only codes.
+``strerror``
+    a short description, plus what was wrong when netcore knows it.
+``name`` / ``code``
+    the errno-style name, e.g. ``"ECONNREFUSED"`` or ``"EBADHANDLE"``
+    (``code`` mirrors Node's ``err.code``).
+``netcore_code``
+    the negative netcore code shared with the C API (``-errno`` for OS codes).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "Error",
+    "InvalidArgumentError",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "ConnectionAbortedError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "TimeoutError",
+    "InterruptedError",
+    "PermissionError",
+    "AddressInUseError",
+    "AddressNotAvailableError",
+    "HostUnreachableError",
+    "NetworkUnreachableError",
+    "NotConnectedError",
+    "MessageTooLongError",
+    "ResourceError",
+    "BusyError",
+    "BadHandleError",
+    "DNSError",
+    "ClosedError",
+    "WrongKindError",
+    "InternalError",
+]
+
+
+class Error(OSError):
+    """Base class of every netcore error (an :class:`OSError`)."""
+
+    #: The errno-style name, e.g. ``"ECONNREFUSED"``.
+    name: str = "EUNKNOWN"
+    #: Same as :attr:`name` (Node-style ``err.code``).
+    code: str = "EUNKNOWN"
+    #: The negative netcore code shared with the C API.
+    netcore_code: int = 0
+
+
+class InvalidArgumentError(Error, ValueError):
+    """EINVAL: an argument is out of range or unparsable (also a ValueError)."""
+
+
+class BlockingIOError(Error, builtins.BlockingIOError):
+    """EAGAIN: the send queue is full; wait for the handle's "writable" event."""
+
+
+class BrokenPipeError(Error, builtins.BrokenPipeError):
+    """EPIPE: our side is shut down, or the peer is gone."""
+
+
+class ConnectionAbortedError(Error, builtins.ConnectionAbortedError):
+    """ECONNABORTED: the connection was aborted."""
+
+
+class ConnectionRefusedError(Error, builtins.ConnectionRefusedError):
+    """ECONNREFUSED: nothing listens at the address."""
+
+
+class ConnectionResetError(Error, builtins.ConnectionResetError):
+    """ECONNRESET: the peer reset the connection."""
+
+
+class TimeoutError(Error, builtins.TimeoutError):
+    """ETIMEDOUT: the operation timed out."""
+
+
+class InterruptedError(Error, builtins.InterruptedError):
+    """EINTR: interrupted by a signal."""
+
+
+class PermissionError(Error, builtins.PermissionError):
+    """EACCES / EPERM: not permitted (e.g. a privileged port)."""
+
+
+class AddressInUseError(Error):
+    """EADDRINUSE: the address is already in use (errno.EADDRINUSE)."""
+
+
+class AddressNotAvailableError(Error):
+    """EADDRNOTAVAIL: the address does not belong to this machine."""
+
+
+class HostUnreachableError(Error):
+    """EHOSTUNREACH: no route to the host."""
+
+
+class NetworkUnreachableError(Error):
+    """ENETUNREACH: the network is unreachable."""
+
+
+class NotConnectedError(Error):
+    """ENOTCONN: the socket is not connected (yet)."""
+
+
+class MessageTooLongError(Error):
+    """EMSGSIZE: a frame or datagram is larger than allowed."""
+
+
+class ResourceError(Error):
+    """EMFILE / ENFILE / ENOMEM / ENOBUFS: out of descriptors or memory."""
+
+
+class BusyError(Error):
+    """EBUSY: another thread is polling this loop."""
+
+
+class BadHandleError(Error):
+    """EBADHANDLE: the handle is unknown, closed or stale."""
+
+
+class DNSError(Error):
+    """EDNS: the host name could not be resolved."""
+
+
+class ClosedError(Error):
+    """ECLOSED: the handle is closing (or the loop is closed)."""
+
+
+class WrongKindError(Error):
+    """EWRONGKIND: the handle is of the wrong kind for this operation."""
+
+
+class InternalError(Error):
+    """EPANIC: an internal bug was caught at the API boundary."""
+
+
+_BY_NAME: dict[str, type[Error]] = {
+    "EINVAL": InvalidArgumentError,
+    "EAGAIN": BlockingIOError,
+    "EPIPE": BrokenPipeError,
+    "ECONNABORTED": ConnectionAbortedError,
+    "ECONNREFUSED": ConnectionRefusedError,
+    "ECONNRESET": ConnectionResetError,
+    "ETIMEDOUT": TimeoutError,
+    "EINTR": InterruptedError,
+    "EACCES": PermissionError,
+    "EPERM": PermissionError,
+    "EADDRINUSE": AddressInUseError,
+    "EADDRNOTAVAIL": AddressNotAvailableError,
+    "EHOSTUNREACH": HostUnreachableError,
+    "ENETUNREACH": NetworkUnreachableError,
+    "ENOTCONN": NotConnectedError,
+    "EMSGSIZE": MessageTooLongError,
+    "EMFILE": ResourceError,
+    "ENFILE": ResourceError,
+    "ENOMEM": ResourceError,
+    "ENOBUFS": ResourceError,
+    "EBUSY": BusyError,
+    "EBADHANDLE": BadHandleError,
+    "EDNS": DNSError,
+    "ECLOSED": ClosedError,
+    "EWRONGKIND": WrongKindError,
+    "EPANIC": InternalError,
+}
+
+
+def error_class(name: str) -> type[Error]:
+    """The exception class for an errno-style name (``Error`` if none is specific)."""
+    return _BY_NAME.get(name, Error)
+
+
+def _make(code: int, name: str, message: str, errno: int, detail: str | None) -> Error:
+    """Called by the native module: the exception for a netcore code."""
+    strerror = message if not detail else f"{message}: {detail}"
+    exc = error_class(name)(errno, strerror)
+    exc.name = name
+    exc.code = name
+    exc.netcore_code = code
+    return exc

@@ -1,0 +1,223 @@
+"""Type stubs for netcore's native module (re-exported by ``netcore``)."""
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Final, Literal, Self, TypeAlias, final, overload
+
+from typing_extensions import Buffer
+
+__version__: Final[str]
+
+NODELAY: Final[int]
+KEEPALIVE: Final[int]
+RCVBUF: Final[int]
+SNDBUF: Final[int]
+HIGH_WATER: Final[int]
+LOW_WATER: Final[int]
+BROADCAST: Final[int]
+DEFAULT_HIGH_WATER: Final[int]
+DEFAULT_LOW_WATER: Final[int]
+MAX_FRAME_LIMIT: Final[int]
+MAX_DELIMITER: Final[int]
+ERROR_CODES: Final[list[tuple[int, str, str]]]
+
+EventKind: TypeAlias = Literal[
+    "accepted",
+    "connected",
+    "connect_failed",
+    "data",
+    "eof",
+    "writable",
+    "closed",
+    "datagram",
+    "error",
+]
+"""The values of ``Event.kind``."""
+
+Address: TypeAlias = tuple[str, int]
+"""``(host, port)``; host is an IP literal such as ``"127.0.0.1"`` or ``"::1"``."""
+
+OptionName: TypeAlias = Literal[
+    "nodelay",
+    "keepalive",
+    "rcvbuf",
+    "sndbuf",
+    "high_water",
+    "low_water",
+    "broadcast",
+    "NODELAY",
+    "KEEPALIVE",
+    "RCVBUF",
+    "SNDBUF",
+    "HIGH_WATER",
+    "LOW_WATER",
+    "BROADCAST",
+]
+
+FramingMode: TypeAlias = Literal["stream", "delimited", "fixed", "length_prefixed"]
+
+@final
+class Event:
+    """One event from a netcore loop (read-only)."""
+
+    __match_args__: Final = ("kind", "handle", "data")
+    @property
+    def kind(self) -> EventKind:
+        """What happened."""
+    @property
+    def handle(self) -> int:
+        """The handle it happened to."""
+    @property
+    def listener(self) -> int | None:
+        """For "accepted": the listener that accepted the connection."""
+    @property
+    def data(self) -> bytes | None:
+        """For "data" and "datagram": the bytes (a frame in framed modes)."""
+    @property
+    def addr(self) -> Address | None:
+        """Peer ("accepted", "connected") or sender ("datagram") address."""
+    @property
+    def error(self) -> OSError | None:
+        """For "connect_failed", "error" and an abnormal "closed": the
+        exception (a netcore.Error), not raised."""
+    @property
+    def userdata(self) -> Any:
+        """The handle's user data, or None."""
+
+@final
+class Closing:
+    """Context manager returned by ``Loop.closing(handle)``."""
+
+    def __enter__(self) -> int: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool: ...
+
+class Loop:
+    """An event loop: owns sockets named by integer handles and reports every
+    I/O result as an Event. A context manager (closed on exit)."""
+
+    def __init__(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool: ...
+    @property
+    def closed(self) -> bool:
+        """Whether close() (the loop's) was called."""
+
+    # ---- consuming events -------------------------------------------------
+    def poll(self, timeout: float | None = None, max_events: int = 1024) -> list[Event]:
+        """Waits up to ``timeout`` seconds (None = until something happens,
+        0 = not at all) and returns up to ``max_events`` events. Returns [] on
+        timeout or after wake(). KeyboardInterrupt arrives within 50 ms."""
+    def run(self, callback: Callable[[Event], object], max_events: int = 256) -> None:
+        """Calls ``callback(event)`` for every event until stop()."""
+    def stop(self) -> None:
+        """Makes the current (or next) run() return after its current batch."""
+    def wake(self) -> None:
+        """Interrupts a blocking poll() from any thread."""
+    def fileno(self) -> int:
+        """A descriptor that is readable while events are pending."""
+    def next_timeout(self) -> float | None:
+        """Seconds until poll(0) is due even without I/O (0.0 = now; None = never)."""
+    def handle_count(self) -> int:
+        """Number of open handles."""
+
+    # ---- closing ------------------------------------------------------------
+    @overload
+    def close(self) -> None:
+        """Closes the loop and every handle on it at once."""
+    @overload
+    def close(self, handle: int, /) -> None:
+        """Closes a handle gracefully (flush, then FIN); "closed" follows."""
+    def close_reset(self, handle: int) -> None:
+        """Closes a handle at once; a connection resets (RST)."""
+    def shutdown(self, handle: int) -> None:
+        """Half-closes a connection (FIN once the queue is sent)."""
+    def closing(self, handle: int) -> Closing:
+        """A context manager that closes ``handle`` gracefully on exit."""
+
+    # ---- creating handles -----------------------------------------------
+    def listen(
+        self,
+        host: str,
+        port: int,
+        *,
+        backlog: int = 1024,
+        reuse_port: bool = False,
+        ipv6_only: bool = False,
+        userdata: object = None,
+    ) -> int:
+        """Listens for TCP connections; returns the listener handle."""
+    def connect(self, host: str, port: int, *, userdata: object = None) -> int:
+        """Starts a TCP connection; returns its handle at once."""
+    def udp_bind(
+        self,
+        host: str,
+        port: int,
+        *,
+        reuse_port: bool = False,
+        ipv6_only: bool = False,
+        userdata: object = None,
+    ) -> int:
+        """Binds a UDP socket; returns its handle."""
+    def udp_connect(self, handle: int, host: str, port: int) -> None:
+        """Sets a UDP socket's default peer."""
+
+    # ---- data ---------------------------------------------------------------
+    def send(self, handle: int, data: Buffer) -> None:
+        """Queues data whole or raises BlockingIOError (EAGAIN)."""
+    def sendv(self, handle: int, buffers: Iterable[Buffer]) -> None:
+        """Sends several buffers as one message (writev)."""
+    def send_to(self, handle: int, data: Buffer, addr: Address) -> None:
+        """Sends one UDP datagram to ``(host, port)``."""
+    def pause(self, handle: int) -> None:
+        """Stops reading from a connection."""
+    def resume(self, handle: int) -> None:
+        """Resumes reading from a paused connection."""
+
+    # ---- framing ------------------------------------------------------------
+    def set_framing(
+        self,
+        handle: int,
+        mode: FramingMode,
+        *,
+        delimiter: Buffer | None = None,
+        size: int | None = None,
+        header: Literal[1, 2, 4] | None = None,
+        max_frame: int | None = None,
+    ) -> None:
+        """Sets how a connection's input is cut into "data" events."""
+    def frame_delimited(self, handle: int, delimiter: Buffer, max_frame: int | None = None) -> None:
+        """Frames end with ``delimiter`` (1 to 8 bytes); max_frame defaults to 1 MiB."""
+    def frame_fixed(self, handle: int, size: int) -> None:
+        """Frames of exactly ``size`` bytes."""
+    def frame_length_prefixed(
+        self, handle: int, header_bytes: Literal[1, 2, 4], max_frame: int | None = None
+    ) -> None:
+        """Frames preceded by a 1-, 2- or 4-byte big-endian length."""
+
+    # ---- options, addresses, user data --------------------------------------
+    def set_option(self, handle: int, option: int | OptionName, value: int | bool) -> None:
+        """Sets an option (range-checked)."""
+    def get_option(self, handle: int, option: int | OptionName) -> int:
+        """Reads an option back."""
+    def local_address(self, handle: int) -> Address:
+        """The local (host, port)."""
+    def peer_address(self, handle: int) -> Address:
+        """The peer's (host, port)."""
+    def kind(self, handle: int) -> str:
+        """"tcp_listener", "tcp_connection" or "udp"."""
+    def set_userdata(self, handle: int, obj: object) -> None:
+        """Attaches any object to a handle (None removes it)."""
+    def get_userdata(self, handle: int) -> Any:
+        """The object attached to a live handle, or None."""

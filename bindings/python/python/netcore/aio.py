@@ -1,0 +1,179 @@
+"""asyncio integration: drive a netcore :class:`~netcore.Loop` from a running
+asyncio event loop, in the same thread, with no extra thread.
+
+::
+
+    import asyncio, netcore, netcore.aio
+
+    async def main() -> None:
+        nc = netcore.Loop()
+        server = nc.listen("127.0.0.1", 8000)
+
+        def on_event(ev: netcore.Event) -> None:
+            if ev.kind == "data" and ev.data is not None:
+                nc.send(ev.handle, ev.data)
+
+        with netcore.aio.attach(nc, on_event):
+            await asyncio.sleep(3600)     # ordinary asyncio code runs meanwhile
+
+How it works: the netcore loop's descriptor (``fileno()``) is registered with
+``add_reader``; whenever it is readable the driver calls ``poll(0)`` and hands
+every event to the callback, in order. Afterwards it asks ``next_timeout()``:
+0 means more events are ready (dispatch again with ``call_soon``), a positive
+number is a netcore timer (dispatch again with ``call_later``), ``None`` means
+only new I/O can produce events (wait for the descriptor).
+
+The callback runs in the asyncio thread, like any asyncio callback, and may
+call every netcore method (``send``, ``close``...) and asyncio APIs
+(``create_task``, ``Future.set_result``...). An exception it raises is passed
+to the asyncio loop's exception handler, and dispatch goes on with the next
+event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+
+from netcore._errors import ClosedError
+from netcore._netcore import Event, Loop
+
+__all__ = ["AsyncioDriver", "attach"]
+
+
+class AsyncioDriver:
+    """Delivers a netcore loop's events to ``callback`` from an asyncio loop.
+
+    Created by :func:`attach`. Use it as a context manager, or call
+    :meth:`close` to detach (the netcore loop itself stays open).
+    """
+
+    def __init__(
+        self,
+        nc_loop: Loop,
+        callback: Callable[[Event], object],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        max_events: int = 1024,
+    ) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._nc = nc_loop
+        self._callback = callback
+        self._aloop = loop if loop is not None else asyncio.get_running_loop()
+        self._max_events = max_events
+        self._fd = nc_loop.fileno()
+        self._timer: asyncio.Handle | None = None
+        self._closed = False
+        self._dispatching = False
+        self._aloop.add_reader(self._fd, self._on_readable)
+        # Events may be pending already (e.g. sends made before attaching).
+        self._schedule(0.0)
+
+    @property
+    def nc_loop(self) -> Loop:
+        """The netcore loop being driven."""
+        return self._nc
+
+    @property
+    def closed(self) -> bool:
+        """Whether the driver is detached."""
+        return self._closed
+
+    def close(self) -> None:
+        """Detaches from the asyncio loop (idempotent). Events not yet
+        dispatched stay in the netcore loop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_timer()
+        try:
+            self._aloop.remove_reader(self._fd)
+        except (OSError, ValueError, RuntimeError):
+            # The asyncio loop is closed or the descriptor is already gone.
+            pass
+
+    def __enter__(self) -> AsyncioDriver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def dispatch(self) -> int:
+        """Polls once without waiting and delivers the events now; returns
+        how many were delivered. Called by the driver itself; call it directly
+        only to flush events synchronously."""
+        if self._closed or self._dispatching:
+            return 0
+        self._cancel_timer()
+        self._dispatching = True
+        count = 0
+        try:
+            try:
+                events = self._nc.poll(0, self._max_events)
+            except ClosedError:
+                self.close()
+                return 0
+            for ev in events:
+                count += 1
+                try:
+                    self._callback(ev)
+                except Exception as exc:  # noqa: BLE001 - reported, like asyncio callbacks
+                    self._aloop.call_exception_handler(
+                        {
+                            "message": "exception in netcore event callback",
+                            "exception": exc,
+                            "event": ev,
+                        }
+                    )
+        finally:
+            self._dispatching = False
+        if not self._closed:
+            try:
+                self._schedule(self._nc.next_timeout())
+            except ClosedError:
+                self.close()
+        return count
+
+    # ---- internals ----------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        self.dispatch()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.dispatch()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self, delay: float | None) -> None:
+        self._cancel_timer()
+        if delay is None or self._closed:
+            return
+        if delay <= 0:
+            self._timer = self._aloop.call_soon(self._on_timer)
+        else:
+            self._timer = self._aloop.call_later(delay, self._on_timer)
+
+
+def attach(
+    nc_loop: Loop,
+    callback: Callable[[Event], object],
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    max_events: int = 1024,
+) -> AsyncioDriver:
+    """Attaches ``nc_loop`` to the running asyncio loop (or ``loop``):
+    ``callback(event)`` is called for each of its events from now on.
+    Returns the :class:`AsyncioDriver`; close it (or leave its ``with``
+    block) to detach."""
+    return AsyncioDriver(nc_loop, callback, loop=loop, max_events=max_events)

@@ -1,0 +1,73 @@
+//! netcore error codes to Python exceptions.
+//!
+//! The exception classes live in `netcore/_errors.py` (so they can inherit
+//! from both `netcore.Error` and the matching builtin `OSError` subclass);
+//! this module calls its factory `_make(code, name, message, errno, detail)`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use netcore_core as nc;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+static FACTORY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The `errno` an exception carries: the OS errno for codes the OS knows,
+/// the (negative) netcore code for netcore-only codes.
+fn errno_of(e: nc::Error) -> i32 {
+    e.errno().unwrap_or(e.code())
+}
+
+/// An exception instance (not raised) for a netcore error, with an optional
+/// detail appended to its message.
+pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
+    let made = FACTORY
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py.import("netcore._errors")?.getattr("_make")?.unbind())
+        })
+        .and_then(|f| f.bind(py).call1((e.code(), e.name(), e.message(), errno_of(e), detail)));
+    match made {
+        Ok(value) => value,
+        // The package's Python half is missing or broken: still say what failed.
+        Err(_) => {
+            let message = match detail {
+                Some(d) => format!("{}: {} ({d})", e.name(), e.message()),
+                None => format!("{}: {}", e.name(), e.message()),
+            };
+            PyOSError::new_err((errno_of(e), message)).into_value(py).into_any().into_bound(py)
+        }
+    }
+}
+
+/// The exception to raise for a netcore error.
+pub fn to_pyerr(py: Python<'_>, e: nc::Error) -> PyErr {
+    PyErr::from_value(error_value(py, e, None))
+}
+
+/// The exception to raise for a netcore error, with a detail.
+pub fn to_pyerr_detail(py: Python<'_>, e: nc::Error, detail: &str) -> PyErr {
+    PyErr::from_value(error_value(py, e, Some(detail)))
+}
+
+/// `EINVAL` with a message saying which argument is wrong: raised as
+/// `netcore.InvalidArgumentError`, which is also a `ValueError`.
+pub fn invalid(py: Python<'_>, detail: &str) -> PyErr {
+    to_pyerr_detail(py, nc::Error::EINVAL, detail)
+}
+
+/// Runs a core call, turning a panic into `EPANIC` (never unwinding into Python).
+pub fn guard<T>(f: impl FnOnce() -> nc::Result<T>) -> nc::Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(nc::Error::EPANIC))
+}
+
+/// Extension: `.py_err(py)?` on core results.
+pub trait IntoPyResult<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for nc::Result<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_pyerr(py, e))
+    }
+}

@@ -1,0 +1,132 @@
+//! `netcore.Event`: one I/O result, a light immutable object.
+
+use std::net::SocketAddr;
+
+use netcore_core as nc;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::errors::error_value;
+
+/// Event kinds as the strings Python sees, indexed by the core's numeric kind.
+pub const KIND_NAMES: [&str; 10] =
+    ["", "accepted", "connected", "connect_failed", "data", "eof", "writable", "closed", "datagram", "error"];
+
+static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+
+fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
+    let all = KIND_STRINGS.get_or_init(py, || KIND_NAMES.iter().map(|n| PyString::intern(py, n).unbind()).collect());
+    all.get(kind as usize).unwrap_or(&all[0]).clone_ref(py)
+}
+
+/// An `(host, port)` tuple.
+pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
+    (addr.ip().to_string(), addr.port()).into_pyobject(py)
+}
+
+/// One event from a netcore loop (read-only).
+///
+/// kind      what happened: "accepted", "connected", "connect_failed", "data",
+///           "eof", "writable", "closed", "datagram" or "error"
+/// handle    the handle it happened to
+/// listener  for "accepted": the listener that accepted; otherwise None
+/// data      for "data" and "datagram": the bytes; otherwise None
+/// addr      (host, port): the peer for "accepted"/"connected", the sender for
+///           "datagram"; otherwise None
+/// error     the exception (not raised) for "connect_failed", "error" and an
+///           abnormal "closed"; otherwise None
+/// userdata  the handle's user data (see Loop.set_userdata), or None
+#[pyclass(frozen, module = "netcore", name = "Event")]
+pub struct Event {
+    #[pyo3(get)]
+    kind: Py<PyString>,
+    #[pyo3(get)]
+    handle: i64,
+    #[pyo3(get)]
+    listener: Option<i64>,
+    #[pyo3(get)]
+    data: Option<Py<PyBytes>>,
+    #[pyo3(get)]
+    addr: Option<Py<PyTuple>>,
+    #[pyo3(get)]
+    error: Option<Py<PyAny>>,
+    #[pyo3(get)]
+    userdata: Option<Py<PyAny>>,
+}
+
+impl Event {
+    /// Builds the Python event for a core event and its bytes.
+    pub fn build<'py>(
+        py: Python<'py>,
+        ev: &nc::Event,
+        bytes: &[u8],
+        userdata: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, Event>> {
+        let data = match ev.kind {
+            nc::EventKind::Data | nc::EventKind::Datagram => Some(PyBytes::new(py, bytes).unbind()),
+            _ => None,
+        };
+        let addr = match ev.addr {
+            Some(a) => Some(addr_tuple(py, a)?.unbind()),
+            None => None,
+        };
+        let error = ev.error.map(|e| error_value(py, e, None).unbind());
+        Bound::new(
+            py,
+            Event {
+                kind: kind_string(py, ev.kind),
+                handle: ev.handle.raw(),
+                listener: ev.listener.map(|l| l.raw()),
+                data,
+                addr,
+                error,
+                userdata,
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Event {
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str) {
+        ("kind", "handle", "data")
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let mut s = format!("<netcore.Event {} handle={}", self.kind.bind(py).to_str()?, self.handle);
+        if let Some(l) = self.listener {
+            s.push_str(&format!(" listener={l}"));
+        }
+        if let Some(d) = &self.data {
+            let bytes = d.bind(py).as_bytes();
+            let shown = &bytes[..bytes.len().min(32)];
+            let repr = PyBytes::new(py, shown).repr()?;
+            let more = if bytes.len() > 32 { "..." } else { "" };
+            s.push_str(&format!(" data={repr}{more} ({} bytes)", bytes.len()));
+        }
+        if let Some(a) = &self.addr {
+            s.push_str(&format!(" addr={}", a.bind(py).repr()?));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!(" error={}", e.bind(py).repr()?));
+        }
+        if let Some(u) = &self.userdata {
+            s.push_str(&format!(" userdata={}", u.bind(py).repr()?));
+        }
+        s.push('>');
+        Ok(s)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(u) = &self.userdata {
+            visit.call(u)?;
+        }
+        if let Some(e) = &self.error {
+            visit.call(e)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,891 @@
+//! `netcore.Loop`: the core loop with Python's edges.
+//!
+//! Waiting happens without the GIL, in slices of at most [`SLICE`], with
+//! `check_signals` between slices so Ctrl+C raises `KeyboardInterrupt`
+//! promptly. A poll's events are turned into Python objects in one pass
+//! after the GIL is re-acquired, while the core batch still holds their bytes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use netcore_core as nc;
+use parking_lot::Mutex;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
+
+use crate::args::{addr_arg, handle_arg, host_arg, option_value_arg, port_arg, size_arg, BytesArg};
+use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
+use crate::event::{addr_tuple, Event};
+
+/// Longest stretch spent waiting without looking at signals.
+const SLICE: Duration = Duration::from_millis(50);
+/// Sends of at least this many immutable bytes release the GIL.
+const DETACH_SEND: usize = 64 << 10;
+/// Default largest frame for delimited and length-prefixed framing.
+const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// Option names accepted by `set_option`/`get_option`, with their constants.
+pub const OPTIONS: [(&str, nc::SockOption); 7] = [
+    ("NODELAY", nc::SockOption::NoDelay),
+    ("KEEPALIVE", nc::SockOption::KeepAlive),
+    ("RCVBUF", nc::SockOption::RecvBuffer),
+    ("SNDBUF", nc::SockOption::SendBuffer),
+    ("HIGH_WATER", nc::SockOption::HighWater),
+    ("LOW_WATER", nc::SockOption::LowWater),
+    ("BROADCAST", nc::SockOption::Broadcast),
+];
+
+fn option_arg(obj: &Bound<'_, PyAny>) -> PyResult<nc::SockOption> {
+    if let Ok(name) = obj.cast::<PyString>() {
+        let name = name.to_str()?;
+        return OPTIONS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, o)| *o)
+            .ok_or_else(|| invalid(obj.py(), &format!("unknown option {name:?}")));
+    }
+    let raw = size_arg(obj, "option").map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(obj.py()) {
+            PyTypeError::new_err("option must be a str name or an int constant (netcore.NODELAY, ...)")
+        } else {
+            e
+        }
+    })?;
+    i32::try_from(raw)
+        .ok()
+        .and_then(|r| nc::SockOption::from_raw(r).ok())
+        .ok_or_else(|| invalid(obj.py(), &format!("unknown option {raw}")))
+}
+
+fn kind_name(kind: nc::HandleKind) -> String {
+    #[allow(unreachable_patterns)]
+    match kind {
+        nc::HandleKind::TcpListener => "tcp_listener".into(),
+        nc::HandleKind::TcpConnection => "tcp_connection".into(),
+        nc::HandleKind::Udp => "udp".into(),
+        // Kinds added to the core later keep their Rust name, lowercased.
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn count_arg(obj: Option<&Bound<'_, PyAny>>, default: usize, what: &str) -> PyResult<usize> {
+    match obj {
+        None => Ok(default),
+        Some(o) => size_arg(o, what),
+    }
+}
+
+/// An event loop: owns sockets named by integer handles and reports every
+/// I/O result as an Event. See the package docstring for the model.
+///
+/// Usable as a context manager (closed on exit). Every method may be called
+/// from any thread; one thread at a time polls (others get BusyError).
+#[pyclass(frozen, subclass, weakref, module = "netcore", name = "Loop")]
+pub struct PyLoop {
+    /// `None` once closed.
+    inner: Mutex<Option<nc::Loop>>,
+    /// User data per handle. Locked only around plain Rust work and
+    /// reference-count increments: never while Python code could run.
+    objects: Mutex<HashMap<i64, Py<PyAny>>>,
+    /// Events already converted but not yet delivered (a `run` callback
+    /// raised): the next poll or run delivers them first.
+    backlog: Mutex<VecDeque<Py<Event>>>,
+    /// `stop()` was called: the current or next `run` returns.
+    stop: AtomicBool,
+    /// `wake()` was called: the current or next blocking `poll` returns.
+    woken: AtomicBool,
+}
+
+impl PyLoop {
+    fn lp(&self, py: Python<'_>) -> PyResult<nc::Loop> {
+        match &*self.inner.lock() {
+            Some(lp) => Ok(lp.clone()),
+            None => Err(to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")),
+        }
+    }
+
+    fn take_backlog(&self, py: Python<'_>, max: usize) -> Option<Vec<Py<Event>>> {
+        let mut backlog = self.backlog.lock();
+        if backlog.is_empty() {
+            return None;
+        }
+        let n = max.min(backlog.len());
+        let out: Vec<Py<Event>> = backlog.drain(..n).collect();
+        let _ = py;
+        Some(out)
+    }
+
+    /// Turns a core batch into Python events, attaching user data (and
+    /// dropping a handle's user data with its `closed` event).
+    fn convert<'py>(&self, py: Python<'py>, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
+        let events = batch.events();
+        let mut userdata: Vec<Option<Py<PyAny>>> = Vec::new();
+        {
+            let mut objects = self.objects.lock();
+            if !objects.is_empty() {
+                userdata.reserve(events.len());
+                for ev in events {
+                    let h = ev.handle.raw();
+                    let value = match ev.kind {
+                        nc::EventKind::Closed => objects.remove(&h),
+                        nc::EventKind::Accepted => {
+                            // A connection starts with its listener's user data.
+                            let inherited = ev.listener.and_then(|l| objects.get(&l.raw())).map(|o| o.clone_ref(py));
+                            match inherited {
+                                Some(o) => {
+                                    let mine = objects.entry(h).or_insert(o);
+                                    Some(mine.clone_ref(py))
+                                }
+                                None => objects.get(&h).map(|o| o.clone_ref(py)),
+                            }
+                        }
+                        _ => objects.get(&h).map(|o| o.clone_ref(py)),
+                    };
+                    userdata.push(value);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(events.len());
+        let mut userdata = userdata.into_iter();
+        for ev in events {
+            let u = userdata.next().flatten();
+            out.push(Event::build(py, ev, batch.data(ev), u)?);
+        }
+        Ok(out)
+    }
+
+    /// Waits up to `deadline` (None = until events, a wake, or a signal) for
+    /// one batch. Returns an empty batch on timeout or wake.
+    fn wait_batch<'py>(
+        &self,
+        py: Python<'py>,
+        lp: &nc::Loop,
+        max: usize,
+        deadline: Option<Instant>,
+        honour_wake: bool,
+    ) -> PyResult<Vec<Bound<'py, Event>>> {
+        loop {
+            let slice = match deadline {
+                None => SLICE,
+                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            };
+            let batch = py.detach(|| guard(|| lp.poll(max, Some(slice)))).py_err(py)?;
+            if !batch.events().is_empty() {
+                let events = self.convert(py, &batch);
+                drop(batch);
+                return events;
+            }
+            drop(batch);
+            if honour_wake && self.woken.swap(false, Ordering::AcqRel) {
+                return Ok(Vec::new());
+            }
+            if !honour_wake && self.stop.load(Ordering::Acquire) {
+                return Ok(Vec::new());
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Creates a handle with `create`, storing `userdata` for it atomically
+    /// with respect to event delivery (no event of the new handle can be
+    /// converted before its user data is in place).
+    fn create(
+        &self,
+        py: Python<'_>,
+        userdata: Option<&Bound<'_, PyAny>>,
+        create: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
+    ) -> PyResult<i64> {
+        let lp = self.lp(py)?;
+        let userdata = userdata.filter(|u| !u.is_none());
+        let Some(obj) = userdata else {
+            return guard(|| create(&lp)).map(|h| h.raw()).py_err(py);
+        };
+        let obj = obj.clone().unbind();
+        let old = {
+            let mut objects = self.objects.lock();
+            match guard(|| create(&lp)) {
+                Ok(h) => Ok((h.raw(), objects.insert(h.raw(), obj))),
+                Err(e) => Err((e, obj)),
+            }
+        };
+        match old {
+            Ok((h, replaced)) => {
+                drop(replaced);
+                Ok(h)
+            }
+            Err((e, obj)) => {
+                drop(obj);
+                Err(to_pyerr(py, e))
+            }
+        }
+    }
+
+    fn send_bytes(&self, py: Python<'_>, handle: nc::Handle, data: &BytesArg<'_>) -> PyResult<()> {
+        let lp = self.lp(py)?;
+        let bytes = data.as_slice();
+        let result = if bytes.len() >= DETACH_SEND && data.immutable() {
+            py.detach(|| guard(|| lp.send(handle, bytes)))
+        } else {
+            guard(|| lp.send(handle, bytes))
+        };
+        match result {
+            Err(nc::Error::EINVAL) if bytes.is_empty() => Err(invalid(py, "nothing to send (empty data)")),
+            other => other.py_err(py),
+        }
+    }
+
+    fn framing(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, framing: nc::Result<nc::Framing>, detail: &str) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
+        let lp = self.lp(py)?;
+        guard(|| lp.set_framing(h, framing)).py_err(py)
+    }
+}
+
+fn max_frame_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    match obj {
+        None => Ok(DEFAULT_MAX_FRAME),
+        Some(o) if o.is_none() => Ok(DEFAULT_MAX_FRAME),
+        Some(o) => size_arg(o, "max_frame"),
+    }
+}
+
+fn frame_range_detail(what: &str) -> String {
+    format!("{what} must be 1 byte to {} bytes", nc::MAX_FRAME_LIMIT)
+}
+
+#[pymethods]
+impl PyLoop {
+    /// Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of resources.
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let lp = guard(nc::Loop::new).py_err(py)?;
+        Ok(PyLoop {
+            inner: Mutex::new(Some(lp)),
+            objects: Mutex::new(HashMap::new()),
+            backlog: Mutex::new(VecDeque::new()),
+            stop: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits up to `timeout` seconds (None = until something happens, 0 = not
+    /// at all) and returns up to `max_events` events, in order per handle.
+    /// Returns [] on timeout or when wake() interrupted the wait. The GIL is
+    /// released while waiting; a signal handler that raises (Ctrl+C:
+    /// KeyboardInterrupt) interrupts the wait within 50 ms.
+    #[pyo3(signature = (timeout=None, max_events=None))]
+    fn poll<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        max_events: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let max = count_arg(max_events, 1024, "max_events")?;
+        if max == 0 {
+            return Err(invalid(py, "max_events must be at least 1"));
+        }
+        let deadline = match timeout.filter(|t| !t.is_none()) {
+            None => None,
+            Some(t) => {
+                let secs: f64 = t.extract().map_err(|_| {
+                    PyTypeError::new_err("timeout must be a number of seconds or None")
+                })?;
+                if !(secs >= 0.0) {
+                    return Err(invalid(py, &format!("timeout {secs} must be >= 0 (or None)")));
+                }
+                // Far-future timeouts are waits without a deadline.
+                Duration::try_from_secs_f64(secs).ok().and_then(|d| Instant::now().checked_add(d))
+            }
+        };
+        if let Some(events) = self.take_backlog(py, max) {
+            return PyList::new(py, events);
+        }
+        let lp = self.lp(py)?;
+        let events = self.wait_batch(py, &lp, max, deadline, true)?;
+        PyList::new(py, events)
+    }
+
+    /// Polls and calls `callback(event)` for every event until stop() is
+    /// called (from the callback, a signal handler or another thread) or the
+    /// loop is closed. An exception from the callback stops run() and
+    /// propagates; the batch's remaining events are kept for the next
+    /// poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
+    #[pyo3(signature = (callback, max_events=None))]
+    fn run(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err("callback must be callable"));
+        }
+        let max = count_arg(max_events, 256, "max_events")?;
+        if max == 0 {
+            return Err(invalid(py, "max_events must be at least 1"));
+        }
+        loop {
+            if self.stop.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let events: Vec<Py<Event>> = match self.take_backlog(py, max) {
+                Some(events) => events,
+                None => {
+                    let Ok(lp) = self.lp(py) else { return Ok(()) };
+                    let events = self.wait_batch(py, &lp, max, None, false)?;
+                    events.into_iter().map(Bound::unbind).collect()
+                }
+            };
+            let mut iter = events.into_iter();
+            while let Some(ev) = iter.next() {
+                if let Err(e) = callback.call1((ev,)) {
+                    let rest: Vec<Py<Event>> = iter.collect();
+                    {
+                        let mut backlog = self.backlog.lock();
+                        for (i, ev) in rest.into_iter().enumerate() {
+                            backlog.insert(i, ev);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Makes the current (or next) run() return after its current batch.
+    /// Safe from any thread and from signal handlers; a no-op once closed.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(lp) = &*self.inner.lock() {
+            lp.wake();
+        }
+    }
+
+    /// Interrupts a blocking poll() (which returns []), from any thread. A
+    /// wake with no poll waiting makes the next poll() return at once. A no-op
+    /// once closed.
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(lp) = &*self.inner.lock() {
+            lp.wake();
+        }
+    }
+
+    /// The loop's pollable descriptor, readable while events are pending:
+    /// watch it (asyncio add_reader, selectors, ...) and call poll(0) when it
+    /// is readable. Do not read or close it.
+    fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
+        Ok(self.lp(py)?.fd())
+    }
+
+    /// Seconds a host loop may wait before calling poll(0) again even if
+    /// fileno() stays quiet: 0.0 when events are pending, None when only new
+    /// I/O can produce events.
+    fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        if !self.backlog.lock().is_empty() {
+            return Ok(Some(0.0));
+        }
+        Ok(self.lp(py)?.next_timeout().map(|d| d.as_secs_f64()))
+    }
+
+    /// Closes the loop (no argument) or a handle (one argument).
+    ///
+    /// close(): closes every handle at once (queued data is dropped) and
+    /// frees the loop; later calls raise ClosedError. Close connections and
+    /// poll until their "closed" events first to flush them. Idempotent.
+    ///
+    /// close(handle): closes gracefully. A connection sends everything
+    /// queued, then its FIN, then waits (briefly) for the peer's; "closed"
+    /// follows. Listeners and UDP sockets close at once. Raises ClosedError if
+    /// the connection is already closing, BadHandleError if it is gone.
+    #[pyo3(signature = (*args))]
+    fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        match args.len() {
+            0 => {
+                let inner = self.inner.lock().take();
+                let objects = std::mem::take(&mut *self.objects.lock());
+                let backlog = std::mem::take(&mut *self.backlog.lock());
+                drop(inner);
+                drop(objects);
+                drop(backlog);
+                Ok(())
+            }
+            1 => {
+                let h = handle_arg(&args.get_item(0)?)?;
+                let lp = self.lp(py)?;
+                guard(|| lp.close(h)).py_err(py)
+            }
+            n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
+        }
+    }
+
+    /// Whether close() was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.lock().is_none()
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py, &PyTuple::empty(py))?;
+        Ok(false)
+    }
+
+    /// Number of open handles.
+    fn handle_count(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.lp(py)?.handle_count())
+    }
+
+    /// Listens for TCP connections on host (an IP literal or "localhost") and
+    /// port (0 = any; read it back with local_address). SO_REUSEADDR is always
+    /// set. Each connection arrives as an "accepted" event and starts with
+    /// this listener's user data. Returns the listener handle.
+    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None))]
+    fn listen(
+        &self,
+        py: Python<'_>,
+        host: &Bound<'_, PyAny>,
+        port: &Bound<'_, PyAny>,
+        backlog: Option<&Bound<'_, PyAny>>,
+        reuse_port: bool,
+        ipv6_only: bool,
+        userdata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        let host = host_arg(host)?;
+        let port = port_arg(port)?;
+        let backlog = count_arg(backlog, 1024, "backlog")?;
+        if !(1..=65535).contains(&backlog) {
+            return Err(invalid(py, &format!("backlog {backlog} is out of range (1 to 65535)")));
+        }
+        check_literal(py, &host)?;
+        let opts = nc::BindOptions { backlog: backlog as i32, reuse_port, ipv6_only };
+        self.create(py, userdata, |lp| lp.tcp_listen(&host, port, &opts, 1))
+    }
+
+    /// Starts a TCP connection to host (an IP literal, or a name resolved off
+    /// the loop thread) and port (1 to 65535). Never blocks: the result
+    /// arrives as "connected", or "connect_failed" (error: DNSError,
+    /// ConnectionRefusedError, ...) followed by "closed". Data sent before
+    /// "connected" is queued. Returns the connection handle.
+    #[pyo3(signature = (host, port, *, userdata=None))]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        host: &Bound<'_, PyAny>,
+        port: &Bound<'_, PyAny>,
+        userdata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        let host = host_arg(host)?;
+        let port = port_arg(port)?;
+        if port == 0 {
+            return Err(invalid(py, "cannot connect to port 0"));
+        }
+        self.create(py, userdata, |lp| lp.tcp_connect(&host, port, 1))
+    }
+
+    /// Binds a UDP socket on host (an IP literal or "localhost") and port
+    /// (0 = any). Datagrams arrive as "datagram" events with the sender's
+    /// address. Returns the handle.
+    #[pyo3(signature = (host, port, *, reuse_port=false, ipv6_only=false, userdata=None))]
+    fn udp_bind(
+        &self,
+        py: Python<'_>,
+        host: &Bound<'_, PyAny>,
+        port: &Bound<'_, PyAny>,
+        reuse_port: bool,
+        ipv6_only: bool,
+        userdata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        let host = host_arg(host)?;
+        let port = port_arg(port)?;
+        check_literal(py, &host)?;
+        let opts = nc::BindOptions { backlog: 1024, reuse_port, ipv6_only };
+        self.create(py, userdata, |lp| lp.udp_bind(&host, port, &opts, 1))
+    }
+
+    /// Sets a UDP socket's default peer (an IP literal and port): send() then
+    /// sends there, and only that peer's datagrams are received.
+    fn udp_connect(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, host: &Bound<'_, PyAny>, port: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let host = host_arg(host)?;
+        let port = port_arg(port)?;
+        check_literal(py, &host)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.udp_connect(h, &host, port)).py_err(py)
+    }
+
+    /// Sends data (bytes, bytearray, memoryview or any C-contiguous buffer;
+    /// read in place, not copied unless it must be queued) on a connection or
+    /// a connected UDP socket. The message is queued whole or refused whole:
+    /// BlockingIOError (EAGAIN) when the send queue is above its high-water
+    /// mark, and a "writable" event follows once it drains. Never blocks.
+    fn send(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let data = BytesArg::new(data)?;
+        self.send_bytes(py, h, &data)
+    }
+
+    /// Sends several buffers as one message (one writev): queued whole or
+    /// refused whole, as send().
+    fn sendv(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, buffers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        if buffers.is_instance_of::<pyo3::types::PyBytes>() || buffers.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("buffers must be a list of bytes-like objects"));
+        }
+        let iter = buffers
+            .try_iter()
+            .map_err(|_| PyTypeError::new_err("buffers must be an iterable of bytes-like objects"))?;
+        let mut held = Vec::new();
+        for item in iter {
+            held.push(BytesArg::new(&item?)?);
+        }
+        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        if total == 0 {
+            return Err(invalid(py, "nothing to send (empty buffers)"));
+        }
+        let lp = self.lp(py)?;
+        let result = if total >= DETACH_SEND && held.iter().all(|b| b.immutable()) {
+            py.detach(|| guard(|| lp.send_vectored(h, &slices)))
+        } else {
+            guard(|| lp.send_vectored(h, &slices))
+        };
+        result.py_err(py)
+    }
+
+    /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
+    /// BlockingIOError if the kernel has no room (a "writable" event follows).
+    fn send_to(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>, addr: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let data = BytesArg::new(data)?;
+        let (host, port) = addr_arg(addr)?;
+        check_literal(py, &host)?;
+        if port == 0 {
+            return Err(invalid(py, "cannot send to port 0"));
+        }
+        let bytes = data.as_slice();
+        if bytes.is_empty() {
+            return Err(invalid(py, "nothing to send (empty data)"));
+        }
+        let lp = self.lp(py)?;
+        guard(|| lp.send_to(h, &host, port, bytes)).py_err(py)
+    }
+
+    /// Closes at once: a connection drops its queue and resets (RST).
+    /// "closed" comes with the next poll.
+    fn close_reset(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.close_reset(h)).py_err(py)
+    }
+
+    /// Half-closes a connection: FIN once everything queued is sent; reading
+    /// goes on until the peer's EOF. Later sends raise BrokenPipeError.
+    fn shutdown(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.shutdown(h)).py_err(py)
+    }
+
+    /// Stops reading from a connection (a peer close is still noticed).
+    fn pause(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.pause(h)).py_err(py)
+    }
+
+    /// Resumes reading from a paused connection.
+    fn resume(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.resume(h)).py_err(py)
+    }
+
+    /// Sets how a connection's input is cut into "data" events:
+    ///
+    ///   set_framing(h, "stream")                       raw chunks (default)
+    ///   set_framing(h, "delimited", delimiter=b"\n", max_frame=1 MiB)
+    ///   set_framing(h, "fixed", size=N)
+    ///   set_framing(h, "length_prefixed", header=1|2|4, max_frame=1 MiB)
+    ///
+    /// Delimited frames are delivered without the delimiter (1 to 8 bytes);
+    /// length-prefixed frames without their big-endian length header. A frame
+    /// over max_frame (1 byte to 1 GiB) is an "error" event (MessageTooLongError,
+    /// EMSGSIZE) and the connection closes.
+    #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_framing(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        mode: &Bound<'_, PyAny>,
+        delimiter: Option<&Bound<'_, PyAny>>,
+        size: Option<&Bound<'_, PyAny>>,
+        header: Option<&Bound<'_, PyAny>>,
+        max_frame: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mode = mode
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("framing mode must be a str"))?
+            .to_str()?
+            .to_owned();
+        let given = |o: Option<&Bound<'_, PyAny>>| o.is_some_and(|o| !o.is_none());
+        let reject = |names: &[(&str, bool)]| -> PyResult<()> {
+            match names.iter().find(|(_, g)| *g) {
+                Some((n, _)) => Err(PyTypeError::new_err(format!("{mode:?} framing takes no {n} argument"))),
+                None => Ok(()),
+            }
+        };
+        match mode.as_str() {
+            "stream" => {
+                reject(&[("delimiter", given(delimiter)), ("size", given(size)), ("header", given(header)), ("max_frame", given(max_frame))])?;
+                self.framing(py, handle, Ok(nc::Framing::Stream), "")
+            }
+            "delimited" => {
+                reject(&[("size", given(size)), ("header", given(header))])?;
+                let Some(d) = delimiter.filter(|d| !d.is_none()) else {
+                    return Err(PyTypeError::new_err("delimited framing needs delimiter="));
+                };
+                self.frame_delimited(py, handle, d, max_frame)
+            }
+            "fixed" => {
+                reject(&[("delimiter", given(delimiter)), ("header", given(header)), ("max_frame", given(max_frame))])?;
+                let Some(s) = size.filter(|s| !s.is_none()) else {
+                    return Err(PyTypeError::new_err("fixed framing needs size="));
+                };
+                self.frame_fixed(py, handle, s)
+            }
+            "length_prefixed" => {
+                reject(&[("delimiter", given(delimiter)), ("size", given(size))])?;
+                let Some(hd) = header.filter(|h| !h.is_none()) else {
+                    return Err(PyTypeError::new_err("length_prefixed framing needs header="));
+                };
+                self.frame_length_prefixed(py, handle, hd, max_frame)
+            }
+            other => Err(invalid(
+                py,
+                &format!("unknown framing mode {other:?} (stream, delimited, fixed, length_prefixed)"),
+            )),
+        }
+    }
+
+    /// Delimiter framing: frames end with `delimiter` (1 to 8 bytes, not
+    /// included in the data), at most max_frame bytes (default 1 MiB). At end
+    /// of stream a last unterminated frame is still delivered.
+    #[pyo3(signature = (handle, delimiter, max_frame=None))]
+    fn frame_delimited(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        delimiter: &Bound<'_, PyAny>,
+        max_frame: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let d = BytesArg::new(delimiter)?;
+        let max = max_frame_arg(max_frame)?;
+        let detail = if d.as_slice().is_empty() || d.as_slice().len() > nc::MAX_DELIMITER {
+            format!("delimiter must be 1 to {} bytes", nc::MAX_DELIMITER)
+        } else {
+            frame_range_detail("max_frame")
+        };
+        let framing = nc::Framing::delimited(d.as_slice(), max);
+        self.framing(py, handle, framing, &detail)
+    }
+
+    /// Fixed-size framing: every frame is exactly `size` bytes (1 B to 1 GiB).
+    fn frame_fixed(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, size: &Bound<'_, PyAny>) -> PyResult<()> {
+        let size = size_arg(size, "size")?;
+        self.framing(py, handle, nc::Framing::fixed(size), &frame_range_detail("size"))
+    }
+
+    /// Length-prefixed framing: each frame is preceded by a `header_bytes`
+    /// (1, 2 or 4) big-endian length, not included in the data; at most
+    /// max_frame bytes (default 1 MiB).
+    #[pyo3(signature = (handle, header_bytes, max_frame=None))]
+    fn frame_length_prefixed(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        header_bytes: &Bound<'_, PyAny>,
+        max_frame: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let header = size_arg(header_bytes, "header_bytes")?;
+        let max = max_frame_arg(max_frame)?;
+        let detail = if matches!(header, 1 | 2 | 4) {
+            frame_range_detail("max_frame")
+        } else {
+            format!("header_bytes must be 1, 2 or 4, not {header}")
+        };
+        self.framing(py, handle, nc::Framing::length_prefixed(header, max), &detail)
+    }
+
+    /// Sets an option: `option` is a constant (netcore.NODELAY, KEEPALIVE,
+    /// RCVBUF, SNDBUF, HIGH_WATER, LOW_WATER, BROADCAST) or its name as a str
+    /// ("nodelay", ...); value is an int or bool, range-checked
+    /// (InvalidArgumentError when out of range).
+    fn set_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, option: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let opt = option_arg(option)?;
+        let v = option_value_arg(value)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.set_option(h, opt, v)).map_err(|e| match e {
+            nc::Error::EINVAL => invalid(py, &format!("value {v} is out of range for option {opt:?}")),
+            e => to_pyerr(py, e),
+        })
+    }
+
+    /// Reads an option back (as set_option names it).
+    fn get_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, option: &Bound<'_, PyAny>) -> PyResult<i64> {
+        let h = handle_arg(handle)?;
+        let opt = option_arg(option)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.get_option(h, opt)).py_err(py)
+    }
+
+    /// The local address of a handle as (host, port).
+    fn local_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        let addr = guard(|| lp.local_addr(h)).py_err(py)?;
+        addr_tuple(py, addr)
+    }
+
+    /// The peer address of a connection (or connected UDP socket) as (host, port).
+    fn peer_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        let addr = guard(|| lp.peer_addr(h)).py_err(py)?;
+        addr_tuple(py, addr)
+    }
+
+    /// The kind of a live handle: "tcp_listener", "tcp_connection" or "udp".
+    fn kind(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<String> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.kind(h)).map(kind_name).py_err(py)
+    }
+
+    /// Attaches any Python object to a handle (None removes it). It is
+    /// returned as `userdata` in the handle's events and dropped after the
+    /// handle's "closed" event. Connections accepted by a listener start with
+    /// the listener's user data.
+    fn set_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        let value = (!obj.is_none()).then(|| obj.clone().unbind());
+        let old = {
+            // Checked under the lock: a "closed" event converted after this
+            // block finds the object and drops it.
+            let mut objects = self.objects.lock();
+            match guard(|| lp.kind(h)) {
+                Ok(_) => Ok(match value {
+                    Some(v) => objects.insert(h.raw(), v),
+                    None => objects.remove(&h.raw()),
+                }),
+                Err(e) => Err((e, value)),
+            }
+        };
+        match old {
+            Ok(old) => {
+                drop(old);
+                Ok(())
+            }
+            Err((e, value)) => {
+                drop(value);
+                Err(to_pyerr(py, e))
+            }
+        }
+    }
+
+    /// The object attached to a live handle, or None.
+    fn get_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.kind(h)).py_err(py)?;
+        Ok(self.objects.lock().get(&h.raw()).map(|o| o.clone_ref(py)))
+    }
+
+    /// A context manager that closes `handle` gracefully on exit (ignoring
+    /// a handle that is already gone): `with loop.closing(loop.connect(...)) as h:`.
+    fn closing(slf: Bound<'_, Self>, handle: &Bound<'_, PyAny>) -> PyResult<Closing> {
+        let h = handle_arg(handle)?;
+        Ok(Closing { lp: slf.unbind(), handle: h.raw() })
+    }
+
+    fn __repr__(&self) -> String {
+        match &*self.inner.lock() {
+            Some(lp) => format!("<netcore.Loop fd={} handles={}>", lp.fd(), lp.handle_count()),
+            None => "<netcore.Loop closed>".to_owned(),
+        }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Under-reporting is safe for the collector; never block here.
+        if let Some(objects) = self.objects.try_lock() {
+            for o in objects.values() {
+                visit.call(o)?;
+            }
+        }
+        if let Some(backlog) = self.backlog.try_lock() {
+            for e in backlog.iter() {
+                visit.call(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let objects = std::mem::take(&mut *self.objects.lock());
+        let backlog = std::mem::take(&mut *self.backlog.lock());
+        drop(objects);
+        drop(backlog);
+    }
+}
+
+/// Rejects host names where only IP literals are accepted, with a clear message.
+fn check_literal(py: Python<'_>, host: &str) -> PyResult<()> {
+    if nc::ip_literal(host).is_none() {
+        return Err(invalid(
+            py,
+            &format!("{host:?} is not an IP address (only connect() resolves names)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Returned by Loop.closing(handle).
+#[pyclass(frozen, module = "netcore", name = "Closing")]
+pub struct Closing {
+    lp: Py<PyLoop>,
+    handle: i64,
+}
+
+#[pymethods]
+impl Closing {
+    fn __enter__(&self) -> i64 {
+        self.handle
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        let lp = self.lp.get();
+        if let Ok(inner) = lp.lp(py) {
+            let h = nc::Handle::from_raw(self.handle);
+            match guard(|| inner.close(h)) {
+                Ok(()) | Err(nc::Error::EBADHANDLE | nc::Error::ECLOSED) => {}
+                Err(e) => return Err(to_pyerr(py, e)),
+            }
+        }
+        Ok(false)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.lp)
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the Python binding into a fresh virtual environment and runs its
+# tests: pytest on tests/python and mypy --strict on examples/python.
+# Run from anywhere; works from the repository root. Exit status is non-zero
+# on any failure.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+python="${PYTHON:-python3}"
+venv="build/venv-python"
+
+mkdir -p build
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+
+python -m pip install --quiet --upgrade pip
+# maturin comes from PyPI through the build backend; the extension is
+# compiled locally by cargo.
+python -m pip install --quiet ./bindings/python pytest mypy
+
+echo "== pytest tests/python"
+python -m pytest -q tests/python
+
+echo "== mypy --strict examples/python"
+python -m mypy --strict examples/python
