@@ -1,0 +1,377 @@
+// Type declarations for `require('netcore')` (hand-written; the generated
+// declarations of the native layer are in native.d.ts).
+
+/// <reference types="node" />
+
+import { EventEmitter } from 'node:events'
+
+/**
+ * A handle: a positive integer naming a listener, connection, UDP socket or
+ * timer of one loop. Never reused for another object: a closed or stale
+ * handle is rejected with an Error whose code is 'EBADHANDLE'.
+ */
+export type Handle = number
+
+/** A socket address, as Node's `net` reports them. */
+export interface AddressInfo {
+  address: string
+  port: number
+  family: 'IPv4' | 'IPv6'
+}
+
+/**
+ * The errors netcore throws and reports, shaped like Node's own system
+ * errors: `message` is `"<syscall> <CODE>[ <host>:<port>]"`, e.g.
+ * `connect ECONNREFUSED 127.0.0.1:9`.
+ */
+export interface NetcoreError extends Error {
+  /** The errno-style name: 'ECONNREFUSED', 'EBADHANDLE', 'EDNS', 'EMSGSIZE', ... */
+  code: string
+  /** The negative code (the negated errno for errors the OS knows, e.g. -111). */
+  errno: number
+  /** What was being done: 'connect', 'send', 'read', 'accept', 'listen', ... */
+  syscall: string
+  /** A short description of the code. */
+  description: string
+  address?: string
+  port?: number
+}
+
+/** The kind of an event, and the name it is emitted under. */
+export type EventType =
+  | 'accepted'
+  | 'connected'
+  | 'connect_failed'
+  | 'data'
+  | 'eof'
+  | 'writable'
+  | 'closed'
+  | 'datagram'
+  | 'error'
+  | 'timer'
+  | 'idle'
+  | 'sent'
+  | 'reconnecting'
+  | 'shutdown_complete'
+
+/** One event. Every field is present; those that do not apply are undefined. */
+export interface NetcoreEvent<T extends EventType = EventType> {
+  type: T
+  /** The handle the event is about ('accepted': the new connection). */
+  handle: Handle
+  /** 'accepted': the listener that accepted the connection. */
+  listener: Handle | undefined
+  /**
+   * 'data': one chunk (stream framing) or one whole frame; 'datagram': one
+   * datagram. Small payloads may share memory with others of the same batch,
+   * as Node's pooled Buffers do: copy (`Buffer.from(data)`) what you keep
+   * for long.
+   */
+  data: Buffer | undefined
+  /** 'accepted' / 'connected': the peer; 'datagram': the sender. */
+  address: AddressInfo | undefined
+  /** 'connect_failed', 'error', 'reconnecting', and 'closed' when the end was abnormal. */
+  error: NetcoreError | undefined
+  /** The handle's user data (an accepted connection starts with its listener's). */
+  userdata: unknown
+  /** 'sent': the send token; 'reconnecting': the attempt number (1, 2, ...). */
+  value: number | undefined
+}
+
+export interface DataEvent extends NetcoreEvent<'data'> {
+  data: Buffer
+}
+export interface DatagramEvent extends NetcoreEvent<'datagram'> {
+  data: Buffer
+  address: AddressInfo
+}
+export interface AcceptedEvent extends NetcoreEvent<'accepted'> {
+  listener: Handle
+  address: AddressInfo
+}
+export interface ConnectedEvent extends NetcoreEvent<'connected'> {
+  address: AddressInfo
+}
+export interface ErrorEvent<T extends EventType = 'error'> extends NetcoreEvent<T> {
+  error: NetcoreError
+}
+export interface ValueEvent<T extends EventType> extends NetcoreEvent<T> {
+  value: number
+}
+
+/** The events a Loop emits, with their listener arguments. */
+export interface LoopEvents {
+  /** A listener accepted a connection (`ev.handle`, from `ev.listener`, peer `ev.address`). */
+  accepted: [ev: AcceptedEvent]
+  /** An outgoing connection is established. */
+  connected: [ev: ConnectedEvent]
+  /** An outgoing connection failed for good; 'closed' follows. */
+  connect_failed: [ev: ErrorEvent<'connect_failed'>]
+  data: [ev: DataEvent]
+  /** The peer half-closed: no more data will arrive. Close (or shut down) when done. */
+  eof: [ev: NetcoreEvent<'eof'>]
+  /** The send queue drained to its low-water mark after a send returned false. */
+  writable: [ev: NetcoreEvent<'writable'>]
+  /** Same event as 'writable', under Node's name. */
+  drain: [ev: NetcoreEvent<'writable'>]
+  /** The handle is gone (exactly once); `ev.error` is set when the end was abnormal. */
+  closed: [ev: NetcoreEvent<'closed'>]
+  datagram: [ev: DatagramEvent]
+  /**
+   * An error on a handle (e.g. EMSGSIZE for an oversized frame, before its
+   * 'closed'; EMFILE on a listener). Unlike most emitters, a Loop without an
+   * 'error' listener does not throw: the event is dropped ('closed' carries
+   * the reason anyway).
+   */
+  error: [ev: ErrorEvent<'error'>]
+  timer: [ev: NetcoreEvent<'timer'>]
+  /** A connection saw no I/O for its idle timeout (see setIdleTimeout). */
+  idle: [ev: NetcoreEvent<'idle'>]
+  /** The bytes of a send made with a token reached the kernel (`ev.value` is the token). */
+  sent: [ev: ValueEvent<'sent'>]
+  /** An auto-reconnecting connection was lost and will try again (`ev.value`: attempt). */
+  reconnecting: [ev: ValueEvent<'reconnecting'>]
+  /** A listener's graceful shutdown (shutdownServer) is over; its 'closed' follows. */
+  shutdown_complete: [ev: NetcoreEvent<'shutdown_complete'>]
+}
+
+/** Names accepted by onHandle(): every event, plus 'drain' (= 'writable'). */
+export type HandleEventName = keyof LoopEvents
+
+export interface ListenOptions {
+  /** Listen backlog, 1 to 65535 (default 1024). */
+  backlog?: number
+  /** SO_REUSEPORT (default false). SO_REUSEADDR is always on. */
+  reusePort?: boolean
+  /** For an IPv6 address: IPv6 only, no IPv4-mapped peers (default false). */
+  ipv6Only?: boolean
+  /** At most this many open connections (0 = no cap): at the cap, accepting pauses. */
+  maxConnections?: number
+  /** Initial user data (inherited by accepted connections). */
+  userdata?: unknown
+}
+
+export interface ConnectOptions {
+  /** Connect timeout in milliseconds, name resolution included (ETIMEDOUT). */
+  timeout?: number
+  /** Address family: 4 / 'IPv4' or 6 / 'IPv6' only; 0 (default) = both, Happy Eyeballs. */
+  family?: 0 | 4 | 6 | 'IPv4' | 'IPv6'
+  /** Bind the socket to this local IP address first. */
+  localAddress?: string
+  /** With localAddress: the local port (default 0 = any). */
+  localPort?: number
+  /** Happy Eyeballs delay between staggered attempts, in ms (default 250). */
+  attemptDelay?: number
+  /**
+   * Auto-reconnect delays in ms (at most 8; the last repeats; the schedule
+   * restarts after a successful connection). Closing the handle stops it.
+   */
+  reconnect?: number[]
+  userdata?: unknown
+}
+
+export interface UdpBindOptions {
+  reusePort?: boolean
+  ipv6Only?: boolean
+  userdata?: unknown
+}
+
+export interface SendOptions {
+  /** Encoding of a string `data` (default 'utf8'). */
+  encoding?: BufferEncoding
+  /** A 'sent' event with this value follows once the bytes reached the kernel (TCP). */
+  token?: number
+}
+
+/** Bytes to send: strings are sent as UTF-8 (or `encoding`). */
+export type Data = string | Buffer | Uint8Array | ArrayBufferView | ArrayBuffer
+
+export type Framing =
+  | 'stream'
+  | { mode: 'stream' }
+  /** Frames end with `delimiter` (default '\n', 1 to 8 bytes), delivered without it; maxFrame default 64 KiB. */
+  | { mode: 'delimited'; delimiter?: string | Uint8Array; maxFrame?: number }
+  /** Frames of exactly `size` bytes (1 byte to 1 GiB). */
+  | { mode: 'fixed'; size: number }
+  /** Frames after a 1-, 2- or 4-byte (default 4) big-endian length, delivered without it; maxFrame default 16 MiB. */
+  | { mode: 'length-prefixed' | 'lengthPrefixed'; header?: 1 | 2 | 4; maxFrame?: number }
+
+/** Options for setOption/getOption, with the values each takes. */
+export interface SocketOptions {
+  /** TCP_NODELAY (on by default). */
+  noDelay: boolean
+  /** TCP keepalive: 0 / false = off, else the idle seconds before probes (1 to 32767; true = 60). */
+  keepAlive: number
+  /** SO_RCVBUF in bytes (1 to 1 GiB; the kernel may round it). */
+  recvBufferSize: number
+  /** SO_SNDBUF in bytes (1 to 1 GiB). */
+  sendBufferSize: number
+  /** Send-queue high-water mark in bytes (1 to 1 GiB, >= lowWaterMark; default 1 MiB). */
+  highWaterMark: number
+  /** Send-queue low-water mark in bytes (0 to highWaterMark; default 256 KiB). */
+  lowWaterMark: number
+  /** SO_BROADCAST (UDP). */
+  broadcast: boolean
+  /** SO_LINGER seconds: -1 / false = off (default), 0 = reset on close, up to 32767. */
+  linger: number
+  /** IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP (UDP). */
+  multicastLoopback: boolean
+  /** Multicast TTL / hop limit, 0 to 255 (UDP). */
+  multicastTtl: number
+}
+export type SocketOptionName = keyof SocketOptions
+
+export type HandleKind = 'listener' | 'connection' | 'udp' | 'timer'
+
+/**
+ * An event loop: owns sockets and timers named by integer handles and emits
+ * their events (see LoopEvents). Its I/O runs on a thread of its own; events
+ * reach JavaScript in batches and never block Node's event loop.
+ *
+ * The process stays alive while the loop has open handles (each is ref'd,
+ * as Node's sockets are), unless `unref()` / `unrefHandle()` say otherwise.
+ */
+export declare class Loop extends EventEmitter<LoopEvents> {
+  constructor()
+
+  /** Number of open handles (those whose 'closed' has not been delivered). */
+  readonly handleCount: number
+  /** Whether the loop was closed with `close()`. */
+  readonly closed: boolean
+
+  /** Keep the process alive while this loop has open handles (the default). */
+  ref(): this
+  /** Let the process exit even with open handles. */
+  unref(): this
+  refHandle(handle: Handle): this
+  unrefHandle(handle: Handle): this
+
+  /**
+   * Listens for TCP connections on `host` (an IP literal, '[::1]' or
+   * 'localhost') and `port` (0 = any free port; read it back with
+   * localAddress). Throws an Error with code 'EINVAL' for a host that is not
+   * an IP literal, 'EADDRINUSE', ...; a RangeError for a bad port.
+   */
+  listen(host: string, port: number, options?: ListenOptions): Handle
+  /** listen(), with the bound address. */
+  listenAsync(host: string, port: number, options?: ListenOptions): Promise<{ handle: Handle; address: AddressInfo }>
+
+  /**
+   * Starts connecting (names are resolved off the loop thread). The result is
+   * a 'connected' event, or 'connect_failed' then 'closed'. The handle can
+   * be sent to at once: bytes are queued until the connection is up.
+   */
+  connect(host: string, port: number, options?: ConnectOptions): Handle
+  /**
+   * connect(), resolving on 'connected' with the peer address, rejecting
+   * with the error (e.g. code 'ECONNREFUSED', 'EDNS', 'ETIMEDOUT') on
+   * 'connect_failed'.
+   */
+  connectAsync(host: string, port: number, options?: ConnectOptions): Promise<{ handle: Handle; address: AddressInfo }>
+
+  /** Binds a UDP socket (port 0 = any). */
+  udpBind(host: string, port: number, options?: UdpBindOptions): Handle
+  /** Sets a UDP socket's default peer (then send() works on it). */
+  udpConnect(handle: Handle, host: string, port: number): void
+
+  /** A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close(). */
+  setTimer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
+
+  /**
+   * Sends on a connection or connected UDP socket. Never blocks and never
+   * sends part of a message: returns true when the bytes were queued whole,
+   * and **false when they were refused whole** (the send queue is above its
+   * high-water mark: EAGAIN) — unlike `socket.write()`, the refused bytes
+   * are NOT queued: keep them and send them again on 'writable' / 'drain'.
+   * Other failures throw (e.g. 'EBADHANDLE', 'ECLOSED', 'EPIPE', 'EINVAL'
+   * for empty data).
+   */
+  send(handle: Handle, data: Data, options?: BufferEncoding | SendOptions): boolean
+  /** Gather send: the buffers go as one message, queued whole or refused whole (false). */
+  sendv(handle: Handle, buffers: Data[], options?: { token?: number }): boolean
+  /** Sends one datagram to host (an IP literal) and port; false = EAGAIN (not sent). */
+  sendTo(handle: Handle, data: Data, host: string, port: number): boolean
+
+  /**
+   * With a handle: closes it gracefully — a connection sends everything
+   * queued, then FIN; 'closed' follows. Listeners, UDP sockets and timers
+   * close at once. Throws 'ECLOSED' if the connection is already closing.
+   *
+   * Without arguments: closes the loop — stops its thread, resets every open
+   * handle at once and delivers no further event; pending connectAsync
+   * promises reject with 'ECLOSED'.
+   */
+  close(handle: Handle): void
+  close(): void
+  /** Closes at once: a connection drops its queue and resets (RST). Like `socket.destroy()`. */
+  closeReset(handle: Handle): void
+  /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */
+  shutdown(handle: Handle): void
+  /**
+   * Stops reading. No 'data' or 'eof' for this handle is emitted after
+   * pause() returns; events already on their way are held and delivered in
+   * order after resume() (or just before 'closed'). A peer close is still
+   * noticed while paused.
+   */
+  pause(handle: Handle): void
+  resume(handle: Handle): void
+
+  /** How incoming bytes are cut into 'data' events. Oversized frames: 'error' (EMSGSIZE), then 'closed'. */
+  setFraming(handle: Handle, framing: Framing): void
+  /** 'idle' after `timeout` ms without I/O, and again after each further `timeout`; 0 / null = off. */
+  setIdleTimeout(handle: Handle, timeout: number | null): void
+  /** Caps a listener's open connections (0 = no cap). */
+  setMaxConnections(handle: Handle, max: number): void
+  /**
+   * Graceful server shutdown: stop accepting, close the listener's
+   * connections gracefully, reset what is left after `drainTimeout` ms
+   * (default 5000); then 'shutdown_complete' and 'closed' for the listener.
+   */
+  shutdownServer(handle: Handle, drainTimeout?: number): void
+
+  /**
+   * Sets an option. Wrong types throw TypeError, values out of range
+   * RangeError; an option that does not apply to the handle throws
+   * 'EWRONGKIND', a high-water mark below the low-water mark 'EINVAL'.
+   */
+  setOption<K extends SocketOptionName>(handle: Handle, name: K, value: SocketOptions[K] | boolean): void
+  getOption<K extends SocketOptionName>(handle: Handle, name: K): SocketOptions[K]
+  /** setsockopt(level, name, value); a number is passed as a C int. */
+  setRawOption(handle: Handle, level: number, name: number, value: number | Uint8Array): void
+  /** getsockopt(level, name) into `size` bytes (default 4). */
+  getRawOption(handle: Handle, level: number, name: number, size?: number): Buffer
+  /** The socket's file descriptor (the loop keeps owning it). */
+  fd(handle: Handle): number
+  kind(handle: Handle): HandleKind
+  localAddress(handle: Handle): AddressInfo
+  remoteAddress(handle: Handle): AddressInfo
+  /** Joins a multicast group (UDP); `iface`: local IPv4 address or IPv6 interface index. */
+  addMembership(handle: Handle, group: string, iface?: string | number): void
+  dropMembership(handle: Handle, group: string, iface?: string | number): void
+
+  /** Any JavaScript value, returned as `ev.userdata`; released once 'closed' was delivered. */
+  setUserdata(handle: Handle, value: unknown): void
+  getUserdata(handle: Handle): unknown
+
+  /**
+   * Listeners for one handle's events, called before the loop's own. For
+   * 'accepted', the handle is the listener. Released when the handle closes.
+   */
+  onHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this
+  offHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this
+}
+
+/** The process-wide default loop (created on first use). */
+export declare function defaultLoop(): Loop
+/** A new, independent loop (with its own I/O thread). */
+export declare function createLoop(): Loop
+/** The name of a netcore error code ('EBADHANDLE' for -3001). */
+export declare function errorName(code: number): string
+/** netcore's error codes by name, e.g. `codes.EAGAIN === -11`. */
+export declare const codes: Readonly<Record<string, number>>
+export declare const limits: Readonly<{
+  maxDelimiter: number
+  maxFrame: number
+  defaultHighWater: number
+  defaultLowWater: number
+}>
