@@ -1,0 +1,307 @@
+/*
+ * A tiny test harness for the netcore C API.
+ *
+ * Every test is a `void test_NAME(void)` function listed in TEST_LIST below
+ * (name + quick flag). `c_tests` runs them all, `c_tests --quick` only the
+ * quick ones (the subset run under valgrind), `c_tests NAME...` the named
+ * ones. Each prints `ok NAME` or `FAIL NAME: file:line: message`; the run
+ * ends with `N passed, N failed`.
+ *
+ * ASSERT_* macros stop the test at the first failure (longjmp back to the
+ * runner, which then frees every loop, descriptor and allocation the test
+ * registered). EXPECT_* macros record a failure and carry on: use them in
+ * nc_run callbacks and helper threads, where a longjmp would skip frames of
+ * the library or another thread.
+ *
+ * Everything a test creates through t_loop(), t_fd(), t_alloc() is released
+ * by the runner after the test, pass or fail, so valgrind sees no leaks.
+ */
+#ifndef NETCORE_TEST_HARNESS_H
+#define NETCORE_TEST_HARNESS_H
+
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <netcore.h>
+
+/* ---------------------------------------------------------------- the list */
+
+/* X(name, quick): quick = 1 runs under --quick (valgrind). */
+#define TEST_LIST(X)                              \
+    /* test_tcp.c */                              \
+    X(tcp_echo_1b, 1)                             \
+    X(tcp_echo_1k, 1)                             \
+    X(tcp_echo_64k, 1)                            \
+    X(tcp_echo_16m, 0)                            \
+    X(tcp_echo_1000_connections, 0)               \
+    X(tcp_echo_ipv6, 1)                           \
+    X(tcp_sendv_gather, 1)                        \
+    X(tcp_send_before_connected_is_queued, 1)     \
+    X(tcp_backpressure_posix_reader, 1)           \
+    X(tcp_backpressure_paused_reader, 1)          \
+    X(tcp_backpressure_big_message_rule, 1)       \
+    X(tcp_graceful_close_32m, 0)                  \
+    X(tcp_graceful_close_flushes_queue, 1)        \
+    X(tcp_close_reset_posix_peer, 1)              \
+    X(tcp_close_reset_netcore_peer, 1)            \
+    X(tcp_half_close_client_first, 1)             \
+    X(tcp_half_close_server_first, 1)             \
+    X(tcp_half_close_posix_peer, 1)               \
+    X(tcp_closed_exactly_once, 1)                 \
+    X(tcp_stale_handle_not_reused, 1)             \
+    X(tcp_pause_resume, 1)                        \
+    X(tcp_pause_peer_close_noticed, 1)            \
+    X(tcp_pause_peer_reset_noticed, 1)            \
+    X(tcp_pause_unread_then_close, 1)             \
+    X(tcp_userdata, 1)                            \
+    X(tcp_options, 1)                             \
+    X(tcp_addresses, 1)                           \
+    X(tcp_loop_free_with_open_handles, 1)         \
+    /* test_framing.c */                          \
+    X(frame_stream_split, 1)                      \
+    X(frame_delimited_1byte, 1)                   \
+    X(frame_delimited_multibyte, 1)               \
+    X(frame_delimited_many_per_read, 1)           \
+    X(frame_delimited_tail_at_eof, 1)             \
+    X(frame_delimited_oversize, 1)                \
+    X(frame_fixed, 1)                             \
+    X(frame_fixed_partial_at_eof_dropped, 1)      \
+    X(frame_length_prefixed_1, 1)                 \
+    X(frame_length_prefixed_2, 1)                 \
+    X(frame_length_prefixed_4, 1)                 \
+    X(frame_length_prefixed_oversize, 1)          \
+    X(frame_length_prefixed_huge_declared, 1)     \
+    X(frame_switch_mode_midstream, 1)             \
+    /* test_udp.c */                              \
+    X(udp_round_trip, 1)                          \
+    X(udp_round_trip_ipv6, 1)                     \
+    X(udp_connected, 1)                           \
+    X(udp_close_and_kinds, 1)                     \
+    /* test_errors.c */                           \
+    X(err_connect_refused, 1)                     \
+    X(err_dns_invalid, 1)                         \
+    X(err_addr_format, 1)                         \
+    X(err_names, 1)                               \
+    X(err_null_loop, 1)                           \
+    X(err_null_pointers, 1)                       \
+    X(err_bad_handles, 1)                         \
+    X(err_wrong_kind, 1)                          \
+    X(err_bad_addresses, 1)                       \
+    X(err_bad_values, 1)                          \
+    X(err_framing_params, 1)                      \
+    X(err_listen_addr_in_use, 1)                  \
+    /* test_threads.c */                          \
+    X(thr_send_close_from_other_thread, 1)        \
+    X(thr_wake_interrupts_poll, 1)                \
+    X(thr_concurrent_poll_ebusy, 1)               \
+    X(thr_run_stop_from_callback, 1)              \
+    X(thr_run_stop_from_other_thread, 1)          \
+    X(thr_many_threads_send, 1)                   \
+    X(embed_loop_fd_accept, 1)                    \
+    X(embed_loop_fd_data, 1)                      \
+    X(embed_next_timeout, 1)
+
+#define DECLARE_TEST(name, quick) void test_##name(void);
+TEST_LIST(DECLARE_TEST)
+#undef DECLARE_TEST
+
+/* ------------------------------------------------------------ assertions */
+
+void t_fail_at(const char *file, int line, int fatal, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+int t_failed(void);
+/* Human-readable "-22 (EINVAL)" for a code; static buffer ring, valid for a few calls. */
+const char *t_code(long long code);
+
+#define T_FAIL_(fatal, ...) t_fail_at(__FILE__, __LINE__, fatal, __VA_ARGS__)
+
+#define ASSERT_(fatal, expr)                                              \
+    do {                                                                  \
+        if (!(expr)) T_FAIL_(fatal, "assertion failed: %s", #expr);       \
+    } while (0)
+#define ASSERT(expr) ASSERT_(1, expr)
+#define EXPECT(expr) ASSERT_(0, expr)
+
+#define ASSERT_MSG(expr, ...)                                             \
+    do {                                                                  \
+        if (!(expr)) T_FAIL_(1, __VA_ARGS__);                             \
+    } while (0)
+
+#define ASSERT_EQ_(fatal, a, b)                                           \
+    do {                                                                  \
+        long long a_ = (long long)(a), b_ = (long long)(b);               \
+        if (a_ != b_)                                                     \
+            T_FAIL_(fatal, "%s == %s failed: %lld != %lld", #a, #b, a_, b_); \
+    } while (0)
+#define ASSERT_EQ(a, b) ASSERT_EQ_(1, a, b)
+#define EXPECT_EQ(a, b) ASSERT_EQ_(0, a, b)
+
+/* A call that must return exactly `code` (0, or an NC_E* code). */
+#define ASSERT_RC_(fatal, call, code)                                     \
+    do {                                                                  \
+        long long rc_ = (long long)(call), want_ = (long long)(code);     \
+        if (rc_ != want_)                                                 \
+            T_FAIL_(fatal, "%s returned %s, expected %s", #call, t_code(rc_), \
+                    t_code(want_));                                       \
+    } while (0)
+#define ASSERT_RC(call, code) ASSERT_RC_(1, call, code)
+#define EXPECT_RC(call, code) ASSERT_RC_(0, call, code)
+#define ASSERT_OK(call) ASSERT_RC_(1, call, 0)
+#define EXPECT_OK(call) ASSERT_RC_(0, call, 0)
+
+/* An error code value (e.g. ev.error) that must equal `code`. */
+#define ASSERT_CODE(val, code) ASSERT_RC(val, code)
+#define EXPECT_CODE(val, code) EXPECT_RC(val, code)
+
+/* A call that must return a valid handle (> 0); evaluates to it. */
+nc_handle t_handle_at(const char *file, int line, const char *expr, nc_handle h);
+#define ASSERT_HANDLE(call) t_handle_at(__FILE__, __LINE__, #call, (call))
+
+/* --------------------------------------------------- resources and timing */
+
+/* Timeouts are multiplied by this (10 under valgrind). */
+extern int t_slow;
+#define T_MS(ms) ((ms) * t_slow)
+
+nc_loop *t_loop(void);        /* nc_loop_new, freed after the test */
+void t_loop_free(nc_loop *l); /* free now (e.g. to test it) */
+int t_fd(int fd);             /* registers a descriptor; returns it */
+void t_close(int fd);         /* closes and unregisters */
+void *t_alloc(size_t n);      /* zeroed; freed after the test */
+void t_free(void *p);         /* free now */
+
+int64_t now_ms(void);
+void sleep_ms(int ms);
+
+/* ---------------------------------------------------------------- peers
+ *
+ * A `peer` is the userdata of a netcore handle in most tests: the generic
+ * dispatcher records every event on it (counts per kind, close error,
+ * received bytes, frames), checks received stream bytes against a pattern,
+ * and runs behaviours: echo (with NC_EAGAIN handling via nc_pause /
+ * NC_EV_WRITABLE), close-on-EOF, accepting (a listener's peer creates a
+ * child peer for each accepted connection from its `child` template).
+ */
+
+#define MAX_KIND 16
+
+typedef struct peer peer;
+typedef void (*peer_hook)(peer *p, nc_loop *loop, const nc_event *ev);
+
+struct peer {
+    uint32_t magic;
+    nc_handle h;
+    const char *name;
+    peer_hook hook;     /* called after the built-in handling */
+    void *arg;          /* for hooks */
+
+    int ev[MAX_KIND];   /* events seen, by kind */
+    int close_error;    /* error of NC_EV_CLOSED */
+    int connect_error;  /* error of NC_EV_CONNECT_FAILED */
+    int last_error;     /* error of the last NC_EV_ERROR */
+    int kinds_log[64];  /* first 64 event kinds, in order */
+    int nlog;
+    int after_closed;   /* events that arrived after NC_EV_CLOSED */
+    nc_addr addr;       /* of the last ACCEPTED / CONNECTED / DATAGRAM */
+
+    /* receiving */
+    size_t rx_total;    /* bytes received */
+    int verify;         /* check bytes against pattern(seed, offset) */
+    uint32_t seed;
+    long long bad_at;   /* first mismatching offset, -1 if none */
+    int store;          /* keep bytes in rx */
+    uint8_t *rx;
+    size_t rx_len, rx_cap;
+    size_t *frame_len;  /* with store: length of each DATA event */
+    size_t nframes, frames_cap;
+
+    /* behaviours */
+    int echo;           /* send every DATA back */
+    int close_on_eof;   /* nc_close on NC_EV_EOF */
+    int shutdown_on_eof; /* nc_shutdown on NC_EV_EOF */
+    uint8_t *pend;      /* echo bytes refused with NC_EAGAIN */
+    size_t pend_len, pend_cap;
+    int echo_paused;
+    int send_errors;    /* unexpected send failures */
+    int last_send_error;
+
+    /* listener: template for accepted children, and the children */
+    peer *child;
+    peer **kids;
+    size_t nkids, kids_cap;
+    int framing;        /* for children: 0 stream, else set by hook */
+};
+
+peer *peer_new(const char *name);
+/* The event dispatcher: ev->userdata must be a peer (or NULL: ignored but counted). */
+void dispatch(nc_loop *loop, const nc_event *ev);
+extern int t_unclaimed_events;
+
+/* pattern byte at `offset` of a stream with `seed` */
+static inline uint8_t pattern(uint32_t seed, size_t offset) {
+    return (uint8_t)((offset * 31u + 7u + seed * 131u) & 0xff);
+}
+void fill_pattern(uint8_t *buf, size_t len, uint32_t seed, size_t offset);
+
+/* Polls `loop`, dispatching events, until pred(arg) is true or timeout_ms
+ * (scaled by t_slow) passes. Returns 1 if pred became true. Bounded in both
+ * wall time and iterations. pred may be NULL: poll for the whole time. */
+typedef int (*pred_fn)(void *arg);
+int poll_until(nc_loop *loop, pred_fn pred, void *arg, int timeout_ms);
+/* Polls for `ms` milliseconds, dispatching events. */
+void poll_for(nc_loop *loop, int ms);
+
+/* common predicates on a peer */
+int p_closed(void *p);
+int p_connected(void *p);
+int p_eof(void *p);
+int p_has_kid(void *p);
+/* assert helpers that poll for a condition */
+#define POLL_ASSERT(loop, pred, arg, ms)                                  \
+    ASSERT_MSG(poll_until((loop), (pred), (arg), (ms)),                   \
+               "timed out after %d ms waiting for %s(%s)", (ms), #pred, #arg)
+
+/* wait for rx_total >= n */
+int wait_rx(nc_loop *loop, peer *p, size_t n, int timeout_ms);
+
+/* A netcore listener on host:0 whose children echo; returns its peer (h, port set). */
+peer *echo_server(nc_loop *loop, const char *host, int *port);
+peer *listener_peer(nc_loop *loop, const char *host, int *port, peer *child_template);
+/* Connect + wait for NC_EV_CONNECTED; returns the client peer. */
+peer *connect_peer(nc_loop *loop, const char *host, int port, const char *name);
+/* After connect_peer to a listener_peer: wait for its first/next accepted child. */
+peer *wait_kid(nc_loop *loop, peer *listener, size_t index);
+
+int count_kind(const peer *p, int kind);
+
+/* ------------------------------------------------------------ POSIX peers */
+
+int posix_listen(const char *ip, int *port); /* blocking listening socket */
+int posix_connect(const char *ip, int port); /* blocking, TCP_NODELAY */
+int posix_accept(int lfd, int timeout_ms);   /* -1 on timeout */
+int set_nonblock(int fd, int on);
+/* send everything (blocking fd), or -1 */
+int send_all(int fd, const void *buf, size_t len);
+/* Sends `len` bytes in pieces of sizes cycling through `pieces` (0-terminated),
+ * polling `loop` `gap_ms` between pieces so each lands in its own read. */
+int send_pieces(nc_loop *loop, int fd, const uint8_t *buf, size_t len, const size_t *pieces,
+                int gap_ms);
+/* Reads from a blocking/non-blocking fd up to `len` bytes within timeout,
+ * polling `loop` (may be NULL) meanwhile. Returns bytes read, stops at EOF. */
+long recv_some(nc_loop *loop, int fd, uint8_t *buf, size_t len, int timeout_ms, int *eof,
+               int *err);
+
+/* ------------------------------------------------------------------ misc */
+
+/* formats an nc_addr's ip (no port) into buf */
+const char *addr_ip(const nc_addr *a, char *buf, size_t size);
+int local_port(nc_loop *loop, nc_handle h);
+
+#endif

@@ -1,0 +1,500 @@
+/* Errors: connect failures, names, and the bad-input table. */
+#include "harness.h"
+
+#include <limits.h>
+#include <string.h>
+
+void test_err_connect_refused(void) {
+    nc_loop *loop = t_loop();
+    peer *l = peer_new("listener");
+    l->h = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, l));
+    int port = local_port(loop, l->h);
+    ASSERT_OK(nc_close(loop, l->h));
+    POLL_ASSERT(loop, p_closed, l, 5000);
+    peer *c = peer_new("client");
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, c));
+    POLL_ASSERT(loop, p_closed, c, 5000);
+    poll_for(loop, 20);
+    ASSERT_EQ(c->ev[NC_EV_CONNECTED], 0);
+    ASSERT_EQ(c->ev[NC_EV_CONNECT_FAILED], 1);
+    ASSERT_CODE(c->connect_error, NC_ECONNREFUSED);
+    ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);
+    ASSERT_EQ(c->nlog, 2);
+    ASSERT_EQ(c->kinds_log[0], NC_EV_CONNECT_FAILED);
+    ASSERT_EQ(c->kinds_log[1], NC_EV_CLOSED);
+    ASSERT_CODE(c->close_error, NC_ECONNREFUSED);
+    ASSERT_RC(nc_send(loop, c->h, "x", 1), NC_EBADHANDLE);
+
+    /* IPv6 too */
+    peer *c6 = peer_new("client6");
+    c6->h = ASSERT_HANDLE(nc_tcp_connect(loop, "::1", port, c6));
+    POLL_ASSERT(loop, p_closed, c6, 5000);
+    ASSERT_EQ(c6->ev[NC_EV_CONNECT_FAILED], 1);
+    ASSERT_CODE(c6->connect_error, NC_ECONNREFUSED);
+}
+
+void test_err_dns_invalid(void) {
+    nc_loop *loop = t_loop();
+    peer *c = peer_new("client");
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", 80, c));
+    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
+    nc_addr a;
+    ASSERT_RC(nc_peer_addr(loop, c->h, &a), NC_ENOTCONN);
+    POLL_ASSERT(loop, p_closed, c, 20000);
+    poll_for(loop, 20);
+    ASSERT_EQ(c->ev[NC_EV_CONNECTED], 0);
+    ASSERT_EQ(c->ev[NC_EV_CONNECT_FAILED], 1);
+    ASSERT_CODE(c->connect_error, NC_EDNS);
+    ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);
+    ASSERT_EQ(c->kinds_log[0], NC_EV_CONNECT_FAILED);
+}
+
+void test_err_addr_format(void) {
+    nc_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = NC_AF_INET;
+    a.port = 8080;
+    a.ip[0] = 127;
+    a.ip[3] = 1;
+    char buf[NC_ADDRSTRLEN];
+    ASSERT_EQ(nc_addr_format(&a, buf, sizeof buf), 14);
+    ASSERT_MSG(strcmp(buf, "127.0.0.1:8080") == 0, "got \"%s\"", buf);
+    /* exactly enough room: the length plus the NUL */
+    char small[15];
+    ASSERT_EQ(nc_addr_format(&a, small, 15), 14);
+    ASSERT(strcmp(small, "127.0.0.1:8080") == 0);
+    /* one byte short: NC_ENOBUFS, nothing written */
+    memset(small, 'Z', sizeof small);
+    ASSERT_RC(nc_addr_format(&a, small, 14), NC_ENOBUFS);
+    for (size_t i = 0; i < sizeof small; i++) ASSERT_MSG(small[i] == 'Z', "byte %zu written", i);
+    ASSERT_RC(nc_addr_format(&a, small, 1), NC_ENOBUFS);
+    ASSERT_RC(nc_addr_format(&a, small, 0), NC_ENOBUFS);
+    ASSERT(small[0] == 'Z');
+
+    memset(&a, 0, sizeof a);
+    a.family = NC_AF_INET6;
+    a.port = 443;
+    a.ip[15] = 1;
+    ASSERT_EQ(nc_addr_format(&a, buf, sizeof buf), 9);
+    ASSERT_MSG(strcmp(buf, "[::1]:443") == 0, "got \"%s\"", buf);
+    ASSERT_RC(nc_addr_format(&a, buf, 9), NC_ENOBUFS);
+
+    /* the longest address fits NC_ADDRSTRLEN */
+    memset(a.ip, 0xab, sizeof a.ip);
+    a.port = 65535;
+    a.scope_id = 4294967295u;
+    int n = nc_addr_format(&a, buf, sizeof buf);
+    ASSERT_MSG(n > 0 && n < NC_ADDRSTRLEN, "returned %s", t_code(n));
+    ASSERT_EQ((int)strlen(buf), n);
+
+    /* bad input */
+    ASSERT_RC(nc_addr_format(NULL, buf, sizeof buf), NC_EINVAL);
+    ASSERT_RC(nc_addr_format(&a, NULL, sizeof buf), NC_EINVAL);
+    a.family = NC_AF_NONE;
+    ASSERT_RC(nc_addr_format(&a, buf, sizeof buf), NC_EINVAL);
+    a.family = 99;
+    ASSERT_RC(nc_addr_format(&a, buf, sizeof buf), NC_EINVAL);
+}
+
+void test_err_names(void) {
+    static const struct {
+        int code;
+        const char *name;
+    } codes[] = {
+        {NC_EPERM, "EPERM"},
+        {NC_EINTR, "EINTR"},
+        {NC_ENOMEM, "ENOMEM"},
+        {NC_EACCES, "EACCES"},
+        {NC_EBUSY, "EBUSY"},
+        {NC_EINVAL, "EINVAL"},
+        {NC_ENFILE, "ENFILE"},
+        {NC_EMFILE, "EMFILE"},
+        {NC_EAGAIN, "EAGAIN"},
+        {NC_EPIPE, "EPIPE"},
+        {NC_EMSGSIZE, "EMSGSIZE"},
+        {NC_EAFNOSUPPORT, "EAFNOSUPPORT"},
+        {NC_EADDRINUSE, "EADDRINUSE"},
+        {NC_EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+        {NC_ENETUNREACH, "ENETUNREACH"},
+        {NC_ECONNABORTED, "ECONNABORTED"},
+        {NC_ECONNRESET, "ECONNRESET"},
+        {NC_ENOBUFS, "ENOBUFS"},
+        {NC_ENOTCONN, "ENOTCONN"},
+        {NC_ETIMEDOUT, "ETIMEDOUT"},
+        {NC_ECONNREFUSED, "ECONNREFUSED"},
+        {NC_EHOSTUNREACH, "EHOSTUNREACH"},
+        {NC_EBADHANDLE, "EBADHANDLE"},
+        {NC_EDNS, "EDNS"},
+        {NC_ECLOSED, "ECLOSED"},
+        {NC_EWRONGKIND, "EWRONGKIND"},
+        {NC_EPANIC, "EPANIC"},
+    };
+    size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *name = nc_errname(codes[i].code);
+        const char *msg = nc_strerror(codes[i].code);
+        ASSERT_MSG(name != NULL, "nc_errname(%d) is NULL", codes[i].code);
+        ASSERT_MSG(strcmp(name, codes[i].name) == 0, "nc_errname(%d) is \"%s\", expected \"%s\"",
+                   codes[i].code, name, codes[i].name);
+        ASSERT_MSG(msg != NULL && msg[0] != 0, "nc_strerror(%d) is empty", codes[i].code);
+        ASSERT_MSG(strcmp(msg, nc_strerror(NC_EINVAL - 1000)) != 0,
+                   "nc_strerror(%s) is the unknown-code text", codes[i].name);
+        ASSERT(nc_errname(codes[i].code) == name); /* static */
+        for (size_t k = 0; k < i; k++) ASSERT(strcmp(msg, nc_strerror(codes[k].code)) != 0);
+    }
+    ASSERT(strcmp(nc_errname(NC_ECONNREFUSED), "ECONNREFUSED") == 0);
+    /* OS errors are negated errno values */
+    ASSERT_EQ(NC_ECONNREFUSED, -111);
+    ASSERT(NC_EBADHANDLE < -3000);
+    /* unknown codes */
+    int unknown[] = {-2, -9999, -3000, -3006, -4000, INT_MIN, -200};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const char *name = nc_errname(unknown[i]);
+        const char *msg = nc_strerror(unknown[i]);
+        ASSERT_MSG(name != NULL && strcmp(name, "EUNKNOWN") == 0, "nc_errname(%d) is \"%s\"",
+                   unknown[i], name ? name : "(null)");
+        ASSERT_MSG(msg != NULL && msg[0] != 0, "nc_strerror(%d) is empty", unknown[i]);
+    }
+    int ok[] = {0, 1, 42, INT_MAX};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ASSERT_MSG(strcmp(nc_errname(ok[i]), "OK") == 0, "nc_errname(%d) is \"%s\"", ok[i],
+                   nc_errname(ok[i]));
+        ASSERT(nc_strerror(ok[i]) != NULL);
+    }
+    /* event names and the version */
+    static const struct {
+        int kind;
+        const char *name;
+    } kinds[] = {{NC_EV_ACCEPTED, "accepted"}, {NC_EV_CONNECTED, "connected"},
+                 {NC_EV_CONNECT_FAILED, "connect_failed"}, {NC_EV_DATA, "data"},
+                 {NC_EV_EOF, "eof"}, {NC_EV_WRITABLE, "writable"}, {NC_EV_CLOSED, "closed"},
+                 {NC_EV_DATAGRAM, "datagram"}, {NC_EV_ERROR, "error"}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        ASSERT_MSG(strcmp(nc_event_name(kinds[i].kind), kinds[i].name) == 0,
+                   "nc_event_name(%d) is \"%s\"", kinds[i].kind, nc_event_name(kinds[i].kind));
+    ASSERT(strcmp(nc_event_name(0), "unknown") == 0);
+    ASSERT(strcmp(nc_event_name(99), "unknown") == 0);
+    ASSERT(strcmp(nc_event_name(-1), "unknown") == 0);
+    ASSERT(nc_version() != NULL && nc_version()[0] != 0);
+}
+
+static void dummy_cb(nc_loop *loop, const nc_event *ev, void *arg) {
+    (void)loop;
+    (void)ev;
+    (void)arg;
+}
+
+/* Every function that takes a loop rejects NULL with NC_EINVAL. */
+void test_err_null_loop(void) {
+    nc_event ev[4];
+    nc_addr a;
+    int64_t v;
+    void *ud;
+    nc_buf b = {"x", 1};
+    struct {
+        const char *what;
+        long long rc;
+    } calls[] = {
+        {"nc_poll", nc_poll(NULL, ev, 4, 0)},
+        {"nc_run", nc_run(NULL, dummy_cb, NULL)},
+        {"nc_stop", nc_stop(NULL)},
+        {"nc_wake", nc_wake(NULL)},
+        {"nc_loop_fd", nc_loop_fd(NULL)},
+        {"nc_next_timeout", nc_next_timeout(NULL)},
+        {"nc_tcp_listen", nc_tcp_listen(NULL, "127.0.0.1", 0, 0, 0, NULL)},
+        {"nc_tcp_connect", nc_tcp_connect(NULL, "127.0.0.1", 80, NULL)},
+        {"nc_udp_bind", nc_udp_bind(NULL, "127.0.0.1", 0, 0, NULL)},
+        {"nc_udp_connect", nc_udp_connect(NULL, 1, "127.0.0.1", 80)},
+        {"nc_send", nc_send(NULL, 1, "x", 1)},
+        {"nc_sendv", nc_sendv(NULL, 1, &b, 1)},
+        {"nc_send_to", nc_send_to(NULL, 1, "127.0.0.1", 80, "x", 1)},
+        {"nc_close", nc_close(NULL, 1)},
+        {"nc_close_reset", nc_close_reset(NULL, 1)},
+        {"nc_shutdown", nc_shutdown(NULL, 1)},
+        {"nc_pause", nc_pause(NULL, 1)},
+        {"nc_resume", nc_resume(NULL, 1)},
+        {"nc_frame_stream", nc_frame_stream(NULL, 1)},
+        {"nc_frame_delimited", nc_frame_delimited(NULL, 1, "\n", 1, 100)},
+        {"nc_frame_fixed", nc_frame_fixed(NULL, 1, 4)},
+        {"nc_frame_length_prefixed", nc_frame_length_prefixed(NULL, 1, 4, 100)},
+        {"nc_setopt", nc_setopt(NULL, 1, NC_OPT_NODELAY, 1)},
+        {"nc_getopt", nc_getopt(NULL, 1, NC_OPT_NODELAY, &v)},
+        {"nc_local_addr", nc_local_addr(NULL, 1, &a)},
+        {"nc_peer_addr", nc_peer_addr(NULL, 1, &a)},
+        {"nc_set_userdata", nc_set_userdata(NULL, 1, NULL)},
+        {"nc_get_userdata", nc_get_userdata(NULL, 1, &ud)},
+        {"nc_handle_kind", nc_handle_kind(NULL, 1)},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        ASSERT_MSG(calls[i].rc == NC_EINVAL, "%s(NULL loop) returned %s, expected NC_EINVAL",
+                   calls[i].what, t_code(calls[i].rc));
+    nc_loop_free(NULL);
+}
+
+/* A connected pair on a loop, to check that rejected calls change nothing. */
+typedef struct {
+    nc_loop *loop;
+    peer *srv, *c, *k;
+} pair;
+
+static void make_pair(pair *p) {
+    p->loop = t_loop();
+    int port;
+    peer *tmpl = peer_new("server");
+    tmpl->store = 1;
+    p->srv = listener_peer(p->loop, "127.0.0.1", &port, tmpl);
+    p->c = connect_peer(p->loop, "127.0.0.1", port, "client");
+    p->k = wait_kid(p->loop, p->srv, 0);
+}
+
+/* The pair still works: bytes sent by the client arrive unchanged at the server. */
+static void pair_still_works(pair *p, const char *msg) {
+    size_t before = p->k->rx_len, n = strlen(msg);
+    ASSERT_OK(nc_send(p->loop, p->c->h, msg, n));
+    ASSERT(wait_rx(p->loop, p->k, before + n, 5000));
+    ASSERT(memcmp(p->k->rx + before, msg, n) == 0);
+}
+
+void test_err_null_pointers(void) {
+    pair p;
+    make_pair(&p);
+    nc_loop *loop = p.loop;
+    nc_handle h = p.c->h;
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    nc_buf nullbuf[2] = {{"ab", 2}, {NULL, 3}};
+    nc_buf ok1 = {"x", 1};
+    struct {
+        const char *what;
+        long long rc;
+    } calls[] = {
+        {"nc_poll(events NULL)", nc_poll(loop, NULL, 4, 0)},
+        {"nc_run(cb NULL)", nc_run(loop, NULL, NULL)},
+        {"nc_tcp_listen(host NULL)", nc_tcp_listen(loop, NULL, 0, 0, 0, NULL)},
+        {"nc_tcp_connect(host NULL)", nc_tcp_connect(loop, NULL, 80, NULL)},
+        {"nc_tcp_connect(host \"\")", nc_tcp_connect(loop, "", 80, NULL)},
+        {"nc_udp_bind(host NULL)", nc_udp_bind(loop, NULL, 0, 0, NULL)},
+        {"nc_udp_connect(host NULL)", nc_udp_connect(loop, u, NULL, 80)},
+        {"nc_send(data NULL, len 5)", nc_send(loop, h, NULL, 5)},
+        {"nc_send(data NULL, len 0)", nc_send(loop, h, NULL, 0)},
+        {"nc_sendv(bufs NULL)", nc_sendv(loop, h, NULL, 1)},
+        {"nc_sendv(count 0)", nc_sendv(loop, h, &ok1, 0)},
+        {"nc_sendv(count 1025)", nc_sendv(loop, h, &ok1, 1025)},
+        {"nc_sendv(buf NULL, len 3)", nc_sendv(loop, h, nullbuf, 2)},
+        {"nc_send_to(host NULL)", nc_send_to(loop, u, NULL, 80, "x", 1)},
+        {"nc_send_to(data NULL)", nc_send_to(loop, u, "127.0.0.1", 80, NULL, 1)},
+        {"nc_frame_delimited(delim NULL)", nc_frame_delimited(loop, h, NULL, 1, 100)},
+        {"nc_getopt(value NULL)", nc_getopt(loop, h, NC_OPT_NODELAY, NULL)},
+        {"nc_local_addr(addr NULL)", nc_local_addr(loop, h, NULL)},
+        {"nc_peer_addr(addr NULL)", nc_peer_addr(loop, h, NULL)},
+        {"nc_get_userdata(out NULL)", nc_get_userdata(loop, h, NULL)},
+        {"nc_addr_format(addr NULL)", nc_addr_format(NULL, (char[8]){0}, 8)},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        ASSERT_MSG(calls[i].rc == NC_EINVAL, "%s returned %s, expected NC_EINVAL", calls[i].what,
+                   t_code(calls[i].rc));
+    poll_for(loop, 20);
+    ASSERT_EQ(p.k->rx_len, 0); /* the partial gather sent nothing */
+    ASSERT_EQ(p.c->ev[NC_EV_CLOSED], 0);
+    pair_still_works(&p, "still fine");
+}
+
+void test_err_bad_handles(void) {
+    pair p;
+    make_pair(&p);
+    nc_loop *loop = p.loop;
+    /* a closed handle */
+    nc_handle closed = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    ASSERT_OK(nc_close(loop, closed));
+    poll_for(loop, 20);
+    nc_handle bad[] = {0, -1, 123456789, INT64_MAX, INT64_MIN, (int64_t)1 << 32, -3001, closed,
+                       p.c->h + ((int64_t)1 << 32)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nc_handle h = bad[i];
+        nc_addr a;
+        int64_t v;
+        void *ud;
+        nc_buf b = {"x", 1};
+        struct {
+            const char *what;
+            long long rc;
+        } calls[] = {
+            {"nc_udp_connect", nc_udp_connect(loop, h, "127.0.0.1", 80)},
+            {"nc_send", nc_send(loop, h, "x", 1)},
+            {"nc_sendv", nc_sendv(loop, h, &b, 1)},
+            {"nc_send_to", nc_send_to(loop, h, "127.0.0.1", 80, "x", 1)},
+            {"nc_close", nc_close(loop, h)},
+            {"nc_close_reset", nc_close_reset(loop, h)},
+            {"nc_shutdown", nc_shutdown(loop, h)},
+            {"nc_pause", nc_pause(loop, h)},
+            {"nc_resume", nc_resume(loop, h)},
+            {"nc_frame_stream", nc_frame_stream(loop, h)},
+            {"nc_frame_delimited", nc_frame_delimited(loop, h, "\n", 1, 100)},
+            {"nc_frame_fixed", nc_frame_fixed(loop, h, 4)},
+            {"nc_frame_length_prefixed", nc_frame_length_prefixed(loop, h, 2, 100)},
+            {"nc_setopt", nc_setopt(loop, h, NC_OPT_NODELAY, 1)},
+            {"nc_getopt", nc_getopt(loop, h, NC_OPT_NODELAY, &v)},
+            {"nc_local_addr", nc_local_addr(loop, h, &a)},
+            {"nc_peer_addr", nc_peer_addr(loop, h, &a)},
+            {"nc_set_userdata", nc_set_userdata(loop, h, NULL)},
+            {"nc_get_userdata", nc_get_userdata(loop, h, &ud)},
+            {"nc_handle_kind", nc_handle_kind(loop, h)},
+        };
+        for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++)
+            ASSERT_MSG(calls[k].rc == NC_EBADHANDLE,
+                       "%s(handle %lld) returned %s, expected NC_EBADHANDLE", calls[k].what,
+                       (long long)h, t_code(calls[k].rc));
+    }
+    poll_for(loop, 20);
+    ASSERT_EQ(p.c->ev[NC_EV_CLOSED], 0);
+    ASSERT_EQ(p.k->ev[NC_EV_CLOSED], 0);
+    pair_still_works(&p, "unharmed");
+}
+
+void test_err_wrong_kind(void) {
+    pair p;
+    make_pair(&p);
+    nc_loop *loop = p.loop;
+    nc_handle l = p.srv->h, c = p.c->h;
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    ASSERT_EQ(nc_handle_kind(loop, l), NC_KIND_TCP_LISTENER);
+    ASSERT_EQ(nc_handle_kind(loop, c), NC_KIND_TCP);
+    ASSERT_EQ(nc_handle_kind(loop, p.k->h), NC_KIND_TCP);
+    ASSERT_EQ(nc_handle_kind(loop, u), NC_KIND_UDP);
+    nc_buf b = {"x", 1};
+    nc_addr a;
+    ASSERT_RC(nc_send(loop, l, "x", 1), NC_EWRONGKIND);
+    ASSERT_RC(nc_sendv(loop, l, &b, 1), NC_EWRONGKIND);
+    ASSERT_RC(nc_send_to(loop, c, "127.0.0.1", 80, "x", 1), NC_EWRONGKIND);
+    ASSERT_RC(nc_send_to(loop, l, "127.0.0.1", 80, "x", 1), NC_EWRONGKIND);
+    ASSERT_RC(nc_udp_connect(loop, c, "127.0.0.1", 80), NC_EWRONGKIND);
+    ASSERT_RC(nc_udp_connect(loop, l, "127.0.0.1", 80), NC_EWRONGKIND);
+    ASSERT_RC(nc_shutdown(loop, l), NC_EWRONGKIND);
+    ASSERT_RC(nc_shutdown(loop, u), NC_EWRONGKIND);
+    ASSERT_RC(nc_pause(loop, l), NC_EWRONGKIND);
+    ASSERT_RC(nc_resume(loop, l), NC_EWRONGKIND);
+    ASSERT_RC(nc_frame_stream(loop, l), NC_EWRONGKIND);
+    ASSERT_RC(nc_frame_delimited(loop, u, "\n", 1, 10), NC_EWRONGKIND);
+    ASSERT_RC(nc_frame_length_prefixed(loop, l, 2, 10), NC_EWRONGKIND);
+    ASSERT_RC(nc_peer_addr(loop, l, &a), NC_EWRONGKIND);
+    ASSERT_RC(nc_setopt(loop, c, NC_OPT_BROADCAST, 1), NC_EWRONGKIND);
+    ASSERT_RC(nc_setopt(loop, u, NC_OPT_HIGH_WATER, 100), NC_EWRONGKIND);
+    /* nothing changed */
+    ASSERT_EQ(nc_handle_kind(loop, l), NC_KIND_TCP_LISTENER);
+    pair_still_works(&p, "same as before");
+}
+
+void test_err_bad_addresses(void) {
+    nc_loop *loop = t_loop();
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    const char *bad_hosts[] = {"300.1.1.1", "not an ip", "", "1.2.3", "127.0.0.1:80",
+                               "::1::2", "[::1", "example.com", " 127.0.0.1"};
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
+        const char *h = bad_hosts[i];
+        long long rc = nc_tcp_listen(loop, h, 0, 0, 0, NULL);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_tcp_listen(\"%s\") returned %s", h, t_code(rc));
+        rc = nc_udp_bind(loop, h, 0, 0, NULL);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_udp_bind(\"%s\") returned %s", h, t_code(rc));
+        rc = nc_send_to(loop, u, h, 9, "x", 1);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_send_to(\"%s\") returned %s", h, t_code(rc));
+        rc = nc_udp_connect(loop, u, h, 9);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_udp_connect(\"%s\") returned %s", h, t_code(rc));
+    }
+    int bad_ports[] = {70000, -1, 65536, INT_MIN, INT_MAX};
+    for (size_t i = 0; i < sizeof bad_ports / sizeof bad_ports[0]; i++) {
+        int port = bad_ports[i];
+        long long rc = nc_tcp_listen(loop, "127.0.0.1", port, 0, 0, NULL);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_tcp_listen(port %d) returned %s", port, t_code(rc));
+        rc = nc_tcp_connect(loop, "127.0.0.1", port, NULL);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_tcp_connect(port %d) returned %s", port, t_code(rc));
+        rc = nc_udp_bind(loop, "127.0.0.1", port, 0, NULL);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_udp_bind(port %d) returned %s", port, t_code(rc));
+        rc = nc_send_to(loop, u, "127.0.0.1", port, "x", 1);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_send_to(port %d) returned %s", port, t_code(rc));
+        rc = nc_udp_connect(loop, u, "127.0.0.1", port);
+        ASSERT_MSG(rc == NC_EINVAL, "nc_udp_connect(port %d) returned %s", port, t_code(rc));
+    }
+    /* port 0 is "any" for listen/bind, but not a destination */
+    ASSERT_RC(nc_tcp_connect(loop, "127.0.0.1", 0, NULL), NC_EINVAL);
+    ASSERT_RC(nc_send_to(loop, u, "127.0.0.1", 0, "x", 1), NC_EINVAL);
+    /* listen flags and backlog */
+    ASSERT_RC(nc_tcp_listen(loop, "127.0.0.1", 0, -1, 0, NULL), NC_EINVAL);
+    ASSERT_RC(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0x80, NULL), NC_EINVAL);
+    ASSERT_RC(nc_udp_bind(loop, "127.0.0.1", 0, 0x80, NULL), NC_EINVAL);
+    /* nothing was created: the only handle is still the UDP socket */
+    nc_event ev[8];
+    ASSERT_EQ(nc_poll(loop, ev, 8, 0), 0);
+    ASSERT_EQ(nc_handle_kind(loop, u), NC_KIND_UDP);
+}
+
+void test_err_bad_values(void) {
+    pair p;
+    make_pair(&p);
+    nc_loop *loop = p.loop;
+    nc_event ev[4];
+    int64_t v;
+    ASSERT_RC(nc_send(loop, p.c->h, "x", 0), NC_EINVAL);
+    ASSERT_RC(nc_poll(loop, ev, 0, 0), NC_EINVAL);
+    ASSERT_RC(nc_poll(loop, ev, 4, -2), NC_EINVAL);
+    ASSERT_RC(nc_poll(loop, ev, 4, INT_MIN), NC_EINVAL);
+    ASSERT_RC(nc_setopt(loop, p.c->h, 12345, 1), NC_EINVAL);
+    ASSERT_RC(nc_getopt(loop, p.c->h, 12345, &v), NC_EINVAL);
+    ASSERT_RC(nc_setopt(loop, p.c->h, NC_OPT_NODELAY, 7), NC_EINVAL);
+    ASSERT_RC(nc_setopt(loop, p.c->h, NC_OPT_HIGH_WATER, -1), NC_EINVAL);
+    ASSERT_RC(nc_setopt(loop, p.srv->h, NC_OPT_KEEPALIVE, 40000), NC_EINVAL);
+    poll_for(loop, 20);
+    ASSERT_EQ(p.k->rx_len, 0);
+    pair_still_works(&p, "ok");
+}
+
+void test_err_framing_params(void) {
+    pair p;
+    make_pair(&p);
+    nc_loop *loop = p.loop;
+    nc_handle h = p.k->h;
+    /* the limits themselves are fine */
+    ASSERT_OK(nc_frame_delimited(loop, h, "12345678", 8, (size_t)1 << 30));
+    ASSERT_OK(nc_frame_fixed(loop, h, (size_t)1 << 30));
+    ASSERT_OK(nc_frame_length_prefixed(loop, h, 1, (size_t)1 << 30));
+    ASSERT_OK(nc_frame_stream(loop, h));
+    ASSERT_RC(nc_frame_delimited(loop, h, "\n", 0, 100), NC_EINVAL);
+    ASSERT_RC(nc_frame_delimited(loop, h, "123456789", 9, 100), NC_EINVAL);
+    ASSERT_RC(nc_frame_delimited(loop, h, "\n", 1, 0), NC_EINVAL);
+    ASSERT_RC(nc_frame_delimited(loop, h, "\n", 1, ((size_t)1 << 30) + 1), NC_EINVAL);
+    ASSERT_RC(nc_frame_delimited(loop, h, "\n", 1, SIZE_MAX), NC_EINVAL);
+    ASSERT_RC(nc_frame_fixed(loop, h, 0), NC_EINVAL);
+    ASSERT_RC(nc_frame_fixed(loop, h, ((size_t)1 << 30) + 1), NC_EINVAL);
+    int headers[] = {0, 3, 5, 8, -1, -4, INT_MIN};
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++)
+        ASSERT_MSG(nc_frame_length_prefixed(loop, h, headers[i], 100) == NC_EINVAL,
+                   "header_bytes %d accepted", headers[i]);
+    ASSERT_RC(nc_frame_length_prefixed(loop, h, 4, 0), NC_EINVAL);
+    ASSERT_RC(nc_frame_length_prefixed(loop, h, 2, ((size_t)1 << 30) + 1), NC_EINVAL);
+    /* after the rejections the connection is still in stream mode */
+    pair_still_works(&p, "a\nb\n");
+    ASSERT_EQ(p.k->rx_len, 4);
+}
+
+void test_err_listen_addr_in_use(void) {
+    nc_loop *loop = t_loop();
+    nc_handle a = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, NULL));
+    int port = local_port(loop, a);
+    ASSERT_RC(nc_tcp_listen(loop, "127.0.0.1", port, 0, 0, NULL), NC_EADDRINUSE);
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    ASSERT_RC(nc_udp_bind(loop, "127.0.0.1", local_port(loop, u), 0, NULL), NC_EADDRINUSE);
+    /* with SO_REUSEPORT on both, two listeners share a port */
+    nc_handle r1 = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", 0, 0, NC_REUSEPORT, NULL));
+    int rport = local_port(loop, r1);
+    nc_handle r2 = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", rport, 0, NC_REUSEPORT, NULL));
+    ASSERT(r2 != r1);
+    /* an IPv6-only listener */
+    nc_handle v6 = ASSERT_HANDLE(nc_tcp_listen(loop, "::1", 0, 16, NC_IPV6ONLY, NULL));
+    ASSERT_EQ(nc_handle_kind(loop, v6), NC_KIND_TCP_LISTENER);
+    /* after closing, the port can be listened on again (SO_REUSEADDR) */
+    peer *pa = peer_new("a");
+    ASSERT_OK(nc_set_userdata(loop, a, pa));
+    pa->h = a;
+    ASSERT_OK(nc_close(loop, a));
+    POLL_ASSERT(loop, p_closed, pa, 5000);
+    nc_handle again = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", port, 0, 0, NULL));
+    ASSERT_EQ(local_port(loop, again), port);
+}

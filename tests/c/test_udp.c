@@ -1,0 +1,123 @@
+/* UDP: datagrams with sender addresses, connected UDP, close. */
+#include "harness.h"
+
+#include <string.h>
+
+static int addr_is(const nc_addr *a, int family, const char *ip, int port) {
+    char buf[NC_ADDRSTRLEN];
+    addr_ip(a, buf, sizeof buf);
+    return a->family == family && strcmp(buf, ip) == 0 && a->port == port;
+}
+
+typedef struct {
+    peer *p;
+    int n;
+} dgram_wait;
+static int dgrams_reached(void *arg) {
+    dgram_wait *w = arg;
+    return w->p->ev[NC_EV_DATAGRAM] >= w->n;
+}
+static void wait_dgrams(nc_loop *loop, peer *p, int n) {
+    dgram_wait w = {p, n};
+    POLL_ASSERT(loop, dgrams_reached, &w, 5000);
+}
+
+static void round_trip(const char *ip, int family) {
+    nc_loop *loop = t_loop();
+    peer *a = peer_new("a"), *b = peer_new("b");
+    a->store = b->store = 1;
+    a->h = ASSERT_HANDLE(nc_udp_bind(loop, ip, 0, 0, a));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, ip, 0, 0, b));
+    ASSERT_EQ(nc_handle_kind(loop, a->h), NC_KIND_UDP);
+    int pa = local_port(loop, a->h), pb = local_port(loop, b->h);
+    ASSERT(pa > 0 && pb > 0 && pa != pb);
+
+    ASSERT_OK(nc_send_to(loop, a->h, ip, pb, "ping", 4));
+    wait_dgrams(loop, b, 1);
+    ASSERT_EQ(b->rx_len, 4);
+    ASSERT(memcmp(b->rx, "ping", 4) == 0);
+    ASSERT_MSG(addr_is(&b->addr, family, ip, pa), "sender address is not a's (port %d)",
+               b->addr.port);
+
+    /* reply to the address the datagram came from */
+    char from[NC_ADDRSTRLEN];
+    addr_ip(&b->addr, from, sizeof from);
+    ASSERT_OK(nc_send_to(loop, b->h, from, b->addr.port, "pong", 4));
+    wait_dgrams(loop, a, 1);
+    ASSERT(memcmp(a->rx, "pong", 4) == 0);
+    ASSERT(addr_is(&a->addr, family, ip, pb));
+
+    /* boundaries are kept: one event per datagram, exact sizes */
+    static uint8_t big[60000];
+    fill_pattern(big, sizeof big, 51, 0);
+    ASSERT_OK(nc_send_to(loop, a->h, ip, pb, big, 1));
+    ASSERT_OK(nc_send_to(loop, a->h, ip, pb, big, 1200));
+    ASSERT_OK(nc_send_to(loop, a->h, ip, pb, big, sizeof big));
+    wait_dgrams(loop, b, 4);
+    ASSERT_EQ(b->nframes, 4);
+    ASSERT_EQ(b->frame_len[1], 1);
+    ASSERT_EQ(b->frame_len[2], 1200);
+    ASSERT_EQ(b->frame_len[3], sizeof big);
+    ASSERT(memcmp(b->rx + 4 + 1 + 1200, big, sizeof big) == 0);
+    ASSERT_EQ(b->ev[NC_EV_ERROR], 0);
+}
+
+void test_udp_round_trip(void) { round_trip("127.0.0.1", NC_AF_INET); }
+void test_udp_round_trip_ipv6(void) { round_trip("::1", NC_AF_INET6); }
+
+void test_udp_connected(void) {
+    nc_loop *loop = t_loop();
+    peer *a = peer_new("a"), *b = peer_new("b"), *c = peer_new("c");
+    a->store = b->store = 1;
+    a->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, a));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, b));
+    c->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, c));
+    int pa = local_port(loop, a->h), pb = local_port(loop, b->h);
+    nc_addr peer_addr;
+    ASSERT_OK(nc_udp_connect(loop, a->h, "127.0.0.1", pb));
+    ASSERT_OK(nc_peer_addr(loop, a->h, &peer_addr));
+    ASSERT(addr_is(&peer_addr, NC_AF_INET, "127.0.0.1", pb));
+
+    ASSERT_OK(nc_send(loop, a->h, "hello", 5));
+    nc_buf parts[2] = {{"wor", 3}, {"ld", 2}};
+    ASSERT_OK(nc_sendv(loop, a->h, parts, 2));
+    wait_dgrams(loop, b, 2);
+    ASSERT_EQ(b->nframes, 2);
+    ASSERT(memcmp(b->rx, "helloworld", 10) == 0);
+    ASSERT_EQ(b->frame_len[1], 5);
+    ASSERT(addr_is(&b->addr, NC_AF_INET, "127.0.0.1", pa));
+    ASSERT_RC(nc_send(loop, a->h, "x", 0), NC_EINVAL);
+
+    /* the connected peer's datagrams arrive; others are filtered */
+    ASSERT_OK(nc_send_to(loop, c->h, "127.0.0.1", pa, "intruder", 8));
+    ASSERT_OK(nc_send_to(loop, b->h, "127.0.0.1", pa, "back", 4));
+    wait_dgrams(loop, a, 1);
+    poll_for(loop, 100);
+    ASSERT_EQ(a->ev[NC_EV_DATAGRAM], 1);
+    ASSERT_EQ(a->rx_len, 4);
+    ASSERT(memcmp(a->rx, "back", 4) == 0);
+    ASSERT(addr_is(&a->addr, NC_AF_INET, "127.0.0.1", pb));
+}
+
+void test_udp_close_and_kinds(void) {
+    nc_loop *loop = t_loop();
+    peer *u = peer_new("udp");
+    u->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, u));
+    nc_addr a;
+    ASSERT_OK(nc_local_addr(loop, u->h, &a));
+    ASSERT(a.family == NC_AF_INET && a.port != 0);
+    ASSERT_RC(nc_shutdown(loop, u->h), NC_EWRONGKIND);
+    ASSERT_RC(nc_pause(loop, u->h), NC_EWRONGKIND);
+    ASSERT_RC(nc_resume(loop, u->h), NC_EWRONGKIND);
+    ASSERT_RC(nc_frame_fixed(loop, u->h, 4), NC_EWRONGKIND);
+    ASSERT_OK(nc_close(loop, u->h));
+    POLL_ASSERT(loop, p_closed, u, 5000);
+    poll_for(loop, 20);
+    ASSERT_EQ(u->ev[NC_EV_CLOSED], 1);
+    ASSERT_CODE(u->close_error, 0);
+    ASSERT_RC(nc_send_to(loop, u->h, "127.0.0.1", 9, "x", 1), NC_EBADHANDLE);
+    ASSERT_RC(nc_close(loop, u->h), NC_EBADHANDLE);
+    /* the port is free again */
+    nc_handle again = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", a.port, 0, NULL));
+    ASSERT(again != u->h);
+}
