@@ -133,3 +133,15 @@ impl<'py> BytesArg<'py> {
         }
     }
 }
+
+/// A duration in seconds (int or float, finite, >= 0).
+pub fn secs_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<std::time::Duration> {
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))));
+    }
+    let secs: f64 = obj
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| invalid(obj.py(), &format!("{what} {secs} must be a finite number of seconds >= 0")))
+}

@@ -11,8 +11,23 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::errors::error_value;
 
 /// Event kinds as the strings Python sees, indexed by the core's numeric kind.
-pub const KIND_NAMES: [&str; 10] =
-    ["", "accepted", "connected", "connect_failed", "data", "eof", "writable", "closed", "datagram", "error"];
+pub const KIND_NAMES: [&str; 15] = [
+    "",
+    "accepted",
+    "connected",
+    "connect_failed",
+    "data",
+    "eof",
+    "writable",
+    "closed",
+    "datagram",
+    "error",
+    "timer",
+    "idle",
+    "sent",
+    "reconnecting",
+    "shutdown_complete",
+];
 
 static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
@@ -29,7 +44,8 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 /// One event from a netcore loop (read-only).
 ///
 /// kind      what happened: "accepted", "connected", "connect_failed", "data",
-///           "eof", "writable", "closed", "datagram" or "error"
+///           "eof", "writable", "closed", "datagram", "error", "timer",
+///           "idle", "sent", "reconnecting" or "shutdown_complete"
 /// handle    the handle it happened to
 /// listener  for "accepted": the listener that accepted; otherwise None
 /// data      for "data" and "datagram": the bytes; otherwise None
@@ -38,6 +54,7 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 /// error     the exception (not raised) for "connect_failed", "error" and an
 ///           abnormal "closed"; otherwise None
 /// userdata  the handle's user data (see Loop.set_userdata), or None
+/// value     the token for "sent", the attempt number for "reconnecting"; else 0
 #[pyclass(frozen, module = "netcore", name = "Event")]
 pub struct Event {
     #[pyo3(get)]
@@ -54,6 +71,8 @@ pub struct Event {
     error: Option<Py<PyAny>>,
     #[pyo3(get)]
     userdata: Option<Py<PyAny>>,
+    #[pyo3(get)]
+    value: u64,
 }
 
 impl Event {
@@ -83,6 +102,7 @@ impl Event {
                 addr,
                 error,
                 userdata,
+                value: ev.value,
             },
         )
     }
@@ -112,6 +132,9 @@ impl Event {
         }
         if let Some(e) = &self.error {
             s.push_str(&format!(" error={}", e.bind(py).repr()?));
+        }
+        if self.value != 0 {
+            s.push_str(&format!(" value={}", self.value));
         }
         if let Some(u) = &self.userdata {
             s.push_str(&format!(" userdata={}", u.bind(py).repr()?));

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::Mutex;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::args::{addr_arg, handle_arg, host_arg, option_value_arg, port_arg, size_arg, BytesArg};
+use crate::args::{addr_arg, handle_arg, host_arg, option_value_arg, port_arg, secs_arg, size_arg, BytesArg};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 
@@ -226,18 +226,43 @@ impl PyLoop {
         }
     }
 
-    fn send_bytes(&self, py: Python<'_>, handle: nc::Handle, data: &BytesArg<'_>) -> PyResult<()> {
-        let lp = self.lp(py)?;
-        let bytes = data.as_slice();
-        let result = if bytes.len() >= DETACH_SEND && data.immutable() {
-            py.detach(|| guard(|| lp.send(handle, bytes)))
-        } else {
-            guard(|| lp.send(handle, bytes))
-        };
-        match result {
-            Err(nc::Error::EINVAL) if bytes.is_empty() => Err(invalid(py, "nothing to send (empty data)")),
-            other => other.py_err(py),
+    /// Sends buffers as one message; large immutable ones without the GIL.
+    fn send_bytes(&self, py: Python<'_>, handle: nc::Handle, held: &[BytesArg<'_>], token: Option<u64>) -> PyResult<()> {
+        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        if total == 0 {
+            return Err(invalid(py, "nothing to send (empty data)"));
         }
+        let lp = self.lp(py)?;
+        let send = || guard(|| match token {
+            None => lp.send_vectored(handle, &slices),
+            Some(t) => lp.send_with_token(handle, &slices, Some(t)),
+        });
+        let result = if total >= DETACH_SEND && held.iter().all(|b| b.immutable()) { py.detach(send) } else { send() };
+        result.py_err(py)
+    }
+
+    fn multicast(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        interface: Option<&Bound<'_, PyAny>>,
+        join: bool,
+    ) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let group = host_arg(group)?;
+        let ip = nc::ip_literal(&group)
+            .filter(|ip| ip.is_multicast())
+            .ok_or_else(|| invalid(py, &format!("{group:?} is not a multicast group address")))?;
+        let interface = match interface.filter(|i| !i.is_none()) {
+            None if ip.is_ipv4() => "0.0.0.0".to_owned(),
+            None => "0".to_owned(),
+            Some(i) if i.is_instance_of::<pyo3::types::PyInt>() => size_arg(i, "interface")?.to_string(),
+            Some(i) => host_arg(i)?,
+        };
+        let lp = self.lp(py)?;
+        guard(|| lp.udp_multicast(h, &group, &interface, join)).py_err(py)
     }
 
     fn framing(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, framing: nc::Result<nc::Framing>, detail: &str) -> PyResult<()> {
@@ -245,6 +270,23 @@ impl PyLoop {
         let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
         let lp = self.lp(py)?;
         guard(|| lp.set_framing(h, framing)).py_err(py)
+    }
+}
+
+/// An optional argument that was given and is not None.
+fn present<'a, 'py>(o: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    o.filter(|o| !o.is_none())
+}
+
+fn token_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) => {
+            if !o.is_instance_of::<pyo3::types::PyInt>() || o.is_instance_of::<pyo3::types::PyBool>() {
+                return Err(PyTypeError::new_err("token must be an int"));
+            }
+            o.extract::<u64>().map(Some).map_err(|_| invalid(o.py(), "token must be 0 to 2**64-1"))
+        }
     }
 }
 
@@ -472,22 +514,150 @@ impl PyLoop {
     /// Starts a TCP connection to host (an IP literal, or a name resolved off
     /// the loop thread) and port (1 to 65535). Never blocks: the result
     /// arrives as "connected", or "connect_failed" (error: DNSError,
-    /// ConnectionRefusedError, ...) followed by "closed". Data sent before
-    /// "connected" is queued. Returns the connection handle.
-    #[pyo3(signature = (host, port, *, userdata=None))]
+    /// ConnectionRefusedError, TimeoutError, ...) followed by "closed". Data
+    /// sent before "connected" is queued. Returns the connection handle.
+    ///
+    /// Options: timeout (seconds, resolution and every attempt included),
+    /// family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
+    /// first), attempt_delay (seconds between Happy Eyeballs attempts,
+    /// default 0.25), reconnect (up to 8 delays in seconds: auto-reconnect on
+    /// unexpected loss, the last delay repeating; "reconnecting" events).
+    #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None))]
+    #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
         py: Python<'_>,
         host: &Bound<'_, PyAny>,
         port: &Bound<'_, PyAny>,
         userdata: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        family: Option<&Bound<'_, PyAny>>,
+        local_address: Option<&Bound<'_, PyAny>>,
+        attempt_delay: Option<&Bound<'_, PyAny>>,
+        reconnect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
         let host = host_arg(host)?;
         let port = port_arg(port)?;
         if port == 0 {
             return Err(invalid(py, "cannot connect to port 0"));
         }
-        self.create(py, userdata, |lp| lp.tcp_connect(&host, port, 1))
+        let mut opts = nc::ConnectOptions::default();
+        if let Some(t) = present(timeout) {
+            let t = secs_arg(t, "timeout")?;
+            if t.is_zero() {
+                return Err(invalid(py, "timeout must be > 0 (or None)"));
+            }
+            opts.timeout = Some(t);
+        }
+        if let Some(f) = present(family) {
+            let name: String = f.extract().map_err(|_| PyTypeError::new_err("family must be \"any\", \"ipv4\" or \"ipv6\""))?;
+            opts.family = match name.as_str() {
+                "any" => nc::Family::Any,
+                "ipv4" | "4" => nc::Family::V4,
+                "ipv6" | "6" => nc::Family::V6,
+                other => return Err(invalid(py, &format!("family {other:?} is not \"any\", \"ipv4\" or \"ipv6\""))),
+            };
+        }
+        if let Some(a) = present(local_address) {
+            let (h, p) = addr_arg(a)?;
+            check_literal(py, &h)?;
+            opts.local_addr = Some(guard(|| nc::socket_addr(&h, p)).py_err(py)?);
+        }
+        if let Some(d) = present(attempt_delay) {
+            opts.attempt_delay = Some(secs_arg(d, "attempt_delay")?);
+        }
+        if let Some(r) = present(reconnect) {
+            let iter = r.try_iter().map_err(|_| PyTypeError::new_err("reconnect must be a sequence of delays in seconds"))?;
+            for d in iter {
+                opts.reconnect.push(secs_arg(&d?, "reconnect delay")?);
+            }
+            if opts.reconnect.len() > nc::MAX_BACKOFF_STEPS {
+                return Err(invalid(py, &format!("reconnect takes at most {} delays", nc::MAX_BACKOFF_STEPS)));
+            }
+        }
+        let result = self.create(py, userdata, |lp| lp.tcp_connect_with(&host, port, &opts, 1));
+        match result {
+            Err(e) if e.is_instance_of::<PyValueError>(py) && opts != nc::ConnectOptions::default() => Err(invalid(
+                py,
+                "bad connect options (attempt_delay at most 60 s; local_address of the family asked for)",
+            )),
+            other => other,
+        }
+    }
+
+    /// Answers host name `name` with `addresses` (IP literals, tried in this
+    /// order) for this loop's connect() calls, without the system resolver,
+    /// like a hosts-file entry. An empty list removes the entry.
+    fn set_host_addresses(&self, py: Python<'_>, name: &Bound<'_, PyAny>, addresses: &Bound<'_, PyAny>) -> PyResult<()> {
+        let name = host_arg(name)?;
+        if addresses.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("addresses must be a list of IP address strings"));
+        }
+        let mut ips = Vec::new();
+        let iter = addresses.try_iter().map_err(|_| PyTypeError::new_err("addresses must be a list of IP address strings"))?;
+        for a in iter {
+            let a = host_arg(&a?)?;
+            ips.push(nc::ip_literal(&a).ok_or_else(|| invalid(py, &format!("{a:?} is not an IP address")))?);
+        }
+        let lp = self.lp(py)?;
+        guard(|| lp.set_host_addresses(&name, &ips)).py_err(py)
+    }
+
+    /// Starts a timer: a "timer" event after `delay` seconds, then every
+    /// `repeat` seconds if given. A one-shot timer's "closed" follows its
+    /// "timer" event; cancel any timer with close(handle). Returns its handle.
+    #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
+    fn timer(
+        &self,
+        py: Python<'_>,
+        delay: &Bound<'_, PyAny>,
+        repeat: Option<&Bound<'_, PyAny>>,
+        userdata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        let delay = secs_arg(delay, "delay")?;
+        let repeat = match repeat.filter(|r| !r.is_none()) {
+            None => None,
+            Some(r) => {
+                let r = secs_arg(r, "repeat")?;
+                if r.is_zero() {
+                    return Err(invalid(py, "repeat must be > 0 (or None)"));
+                }
+                Some(r)
+            }
+        };
+        self.create(py, userdata, |lp| lp.timer_start(delay, repeat, 1))
+    }
+
+    /// Fires an "idle" event after `timeout` seconds without a successful
+    /// read or write on a connection, and again after each further timeout.
+    /// None turns it off.
+    fn set_idle_timeout(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, timeout: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let t = if timeout.is_none() { None } else { Some(secs_arg(timeout, "timeout")?) };
+        if t.is_some_and(|t| t.is_zero()) {
+            return Err(invalid(py, "timeout must be > 0 (or None)"));
+        }
+        let lp = self.lp(py)?;
+        guard(|| lp.set_idle_timeout(h, t)).py_err(py)
+    }
+
+    /// Caps a listener's open connections (0 = no cap): at the cap it stops
+    /// accepting (clients wait in the kernel backlog) and resumes below it.
+    fn set_max_connections(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, max: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(listener)?;
+        let max = size_arg(max, "max")?;
+        let lp = self.lp(py)?;
+        guard(|| lp.set_max_connections(h, max)).py_err(py)
+    }
+
+    /// Graceful server shutdown: stop accepting, close the listener's
+    /// connections gracefully, reset whatever is left after `drain` seconds;
+    /// then "shutdown_complete" and "closed" for the listener.
+    fn shutdown_server(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, drain: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(listener)?;
+        let drain = secs_arg(drain, "drain")?;
+        let lp = self.lp(py)?;
+        guard(|| lp.shutdown_server(h, drain)).py_err(py)
     }
 
     /// Binds a UDP socket on host (an IP literal or "localhost") and port
@@ -526,15 +696,22 @@ impl PyLoop {
     /// a connected UDP socket. The message is queued whole or refused whole:
     /// BlockingIOError (EAGAIN) when the send queue is above its high-water
     /// mark, and a "writable" event follows once it drains. Never blocks.
-    fn send(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    ///
+    /// With `token` (an int, 0 to 2**64-1; TCP only), a "sent" event whose
+    /// `value` is the token follows once the last of these bytes reached the
+    /// kernel.
+    #[pyo3(signature = (handle, data, token=None))]
+    fn send(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>, token: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let data = BytesArg::new(data)?;
-        self.send_bytes(py, h, &data)
+        let token = token_arg(token)?;
+        self.send_bytes(py, h, &[data], token)
     }
 
     /// Sends several buffers as one message (one writev): queued whole or
-    /// refused whole, as send().
-    fn sendv(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, buffers: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// refused whole, as send(); `token` as for send().
+    #[pyo3(signature = (handle, buffers, token=None))]
+    fn sendv(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, buffers: &Bound<'_, PyAny>, token: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let h = handle_arg(handle)?;
         if buffers.is_instance_of::<pyo3::types::PyBytes>() || buffers.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err("buffers must be a list of bytes-like objects"));
@@ -546,18 +723,8 @@ impl PyLoop {
         for item in iter {
             held.push(BytesArg::new(&item?)?);
         }
-        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
-        let total: usize = slices.iter().map(|s| s.len()).sum();
-        if total == 0 {
-            return Err(invalid(py, "nothing to send (empty buffers)"));
-        }
-        let lp = self.lp(py)?;
-        let result = if total >= DETACH_SEND && held.iter().all(|b| b.immutable()) {
-            py.detach(|| guard(|| lp.send_vectored(h, &slices)))
-        } else {
-            guard(|| lp.send_vectored(h, &slices))
-        };
-        result.py_err(py)
+        let token = token_arg(token)?;
+        self.send_bytes(py, h, &held, token)
     }
 
     /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
@@ -746,6 +913,62 @@ impl PyLoop {
         let opt = option_arg(option)?;
         let lp = self.lp(py)?;
         guard(|| lp.get_option(h, opt)).py_err(py)
+    }
+
+    /// Joins a multicast group on a UDP socket. `interface`: the local IPv4
+    /// address of the interface for IPv4 groups ("0.0.0.0" = any), an
+    /// interface index (int) for IPv6 groups (0 = any).
+    #[pyo3(signature = (handle, group, interface=None))]
+    fn udp_join(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, group: &Bound<'_, PyAny>, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.multicast(py, handle, group, interface, true)
+    }
+
+    /// Leaves a multicast group joined with udp_join.
+    #[pyo3(signature = (handle, group, interface=None))]
+    fn udp_leave(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, group: &Bound<'_, PyAny>, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.multicast(py, handle, group, interface, false)
+    }
+
+    /// setsockopt(level, name, value) on a handle's socket: value is an int
+    /// (a C int) or bytes-like. Errors are the OS's.
+    fn set_raw_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, level: i32, name: i32, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        if value.is_instance_of::<pyo3::types::PyInt>() {
+            let v: i32 = value.extract().map_err(|_| invalid(py, "option value does not fit a C int"))?;
+            return guard(|| lp.set_raw_option(h, level, name, &v.to_ne_bytes())).py_err(py);
+        }
+        let bytes = BytesArg::new(value)?;
+        guard(|| lp.set_raw_option(h, level, name, bytes.as_slice())).py_err(py)
+    }
+
+    /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
+    /// buflen 0 returns a C int, otherwise up to buflen bytes.
+    #[pyo3(signature = (handle, level, name, buflen=0))]
+    fn get_raw_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
+        let h = handle_arg(handle)?;
+        if buflen > 1024 {
+            return Err(invalid(py, "buflen must be 0 to 1024"));
+        }
+        let lp = self.lp(py)?;
+        if buflen == 0 {
+            let mut buf = [0u8; 4];
+            let n = guard(|| lp.get_raw_option(h, level, name, &mut buf)).py_err(py)?;
+            let mut full = [0u8; 4];
+            full[..n.min(4)].copy_from_slice(&buf[..n.min(4)]);
+            return Ok(i32::from_ne_bytes(full).into_pyobject(py)?.into_any().unbind());
+        }
+        let mut buf = vec![0u8; buflen];
+        let n = guard(|| lp.get_raw_option(h, level, name, &mut buf)).py_err(py)?;
+        Ok(pyo3::types::PyBytes::new(py, &buf[..n.min(buflen)]).into_any().unbind())
+    }
+
+    /// The socket descriptor behind a handle, for calls netcore does not
+    /// wrap. netcore owns it: do not close it or change its blocking mode.
+    fn raw_fd(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<i32> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| lp.raw_fd(h)).py_err(py)
     }
 
     /// The local address of a handle as (host, port).

@@ -6,13 +6,16 @@ library has into Python.
 The model
 ---------
 Loop
-    A :class:`Loop` owns sockets. It never blocks except inside an explicit
-    ``poll`` or ``run`` call, and many loops may exist in one process. Use it as
-    a context manager (``with netcore.Loop() as loop:``) or call ``close()``.
+    A :class:`Loop` owns sockets and timers. It never blocks except inside an
+    explicit ``poll`` or ``run`` call, and many loops may exist in one process.
+    Use it as a context manager (``with netcore.Loop() as loop:``) or call
+    ``loop.close()`` (no argument: closes the loop and every handle at once;
+    ``loop.close(handle)`` closes one handle gracefully).
 
 Handles
-    Every socket is a positive ``int`` handle returned by ``listen``,
-    ``connect`` or ``udp_bind`` (accepted connections arrive in events). A
+    Every socket and timer is a positive ``int`` handle returned by
+    ``listen``, ``connect``, ``udp_bind`` or ``timer`` (accepted connections
+    arrive in events); ``with loop.closing(handle):`` closes one on exit. A
     closed or stale handle is never reused for another socket: using it raises
     :class:`BadHandleError`. Any Python object can ride along with a handle:
     ``set_userdata(handle, obj)`` (or ``userdata=`` at creation) and it comes
@@ -35,9 +38,15 @@ Events
     ``closed``        the handle is gone (exactly once); ``error`` if abnormal
     ``datagram``      a UDP datagram; ``addr`` is the sender
     ``error``         e.g. an oversized frame (EMSGSIZE) before the close
+    ``timer``         a timer (``loop.timer(delay, repeat)``) expired
+    ``idle``          no I/O for the connection's idle timeout
+    ``sent``          bytes sent with ``token=`` reached the kernel (``value``)
+    ``reconnecting``  an auto-reconnecting connection retries (``value``: attempt)
+    ``shutdown_complete`` a listener's ``shutdown_server`` drain is over
     ================  ========================================================
 
-    Events of one handle arrive in order.
+    Events of one handle arrive in order. ``event.value`` carries the token of
+    ``sent`` and the attempt number of ``reconnecting`` (0 otherwise).
 
 Three ways to consume events
 ----------------------------
@@ -72,6 +81,16 @@ default), ``"delimited"`` (``delimiter=b"\\n"``), ``"fixed"`` (``size=N``) or
 Framed modes take ``max_frame`` (default 1 MiB): a larger frame is an
 ``"error"`` event with :class:`MessageTooLongError` (EMSGSIZE), then
 ``"closed"``.
+
+Clients, timers and servers
+---------------------------
+``connect(host, port, timeout=, family=, local_address=, attempt_delay=,
+reconnect=[delays])`` (Happy Eyeballs; names resolved off the loop thread;
+``set_host_addresses`` answers names without the resolver);
+``timer(delay, repeat=None)``; ``set_idle_timeout(handle, seconds)``;
+``set_max_connections(listener, n)``; ``shutdown_server(listener, drain)``;
+``udp_join``/``udp_leave`` (multicast); ``set_raw_option``/``get_raw_option``
+and ``raw_fd`` for everything else. Durations are in seconds (float).
 
 Options and addresses
 ---------------------
@@ -179,6 +198,11 @@ WRITABLE: Final[Literal["writable"]] = "writable"
 CLOSED: Final[Literal["closed"]] = "closed"
 DATAGRAM: Final[Literal["datagram"]] = "datagram"
 ERROR: Final[Literal["error"]] = "error"
+TIMER: Final[Literal["timer"]] = "timer"
+IDLE: Final[Literal["idle"]] = "idle"
+SENT: Final[Literal["sent"]] = "sent"
+RECONNECTING: Final[Literal["reconnecting"]] = "reconnecting"
+SHUTDOWN_COMPLETE: Final[Literal["shutdown_complete"]] = "shutdown_complete"
 
 __all__ = [
     "Loop",
@@ -195,6 +219,11 @@ __all__ = [
     "CLOSED",
     "DATAGRAM",
     "ERROR",
+    "TIMER",
+    "IDLE",
+    "SENT",
+    "RECONNECTING",
+    "SHUTDOWN_COMPLETE",
     # options
     "NODELAY",
     "KEEPALIVE",

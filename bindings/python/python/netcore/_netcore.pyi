@@ -31,6 +31,11 @@ EventKind: TypeAlias = Literal[
     "closed",
     "datagram",
     "error",
+    "timer",
+    "idle",
+    "sent",
+    "reconnecting",
+    "shutdown_complete",
 ]
 """The values of ``Event.kind``."""
 
@@ -83,6 +88,9 @@ class Event:
     @property
     def userdata(self) -> Any:
         """The handle's user data, or None."""
+    @property
+    def value(self) -> int:
+        """The token for "sent", the attempt number for "reconnecting"; else 0."""
 
 @final
 class Closing:
@@ -158,8 +166,29 @@ class Loop:
         userdata: object = None,
     ) -> int:
         """Listens for TCP connections; returns the listener handle."""
-    def connect(self, host: str, port: int, *, userdata: object = None) -> int:
+    def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        userdata: object = None,
+        timeout: float | None = None,
+        family: Literal["any", "ipv4", "ipv6"] | None = None,
+        local_address: Address | None = None,
+        attempt_delay: float | None = None,
+        reconnect: Iterable[float] | None = None,
+    ) -> int:
         """Starts a TCP connection; returns its handle at once."""
+    def set_host_addresses(self, name: str, addresses: Iterable[str]) -> None:
+        """Answers ``name`` with these IP addresses for connect() (no resolver)."""
+    def timer(self, delay: float, repeat: float | None = None, *, userdata: object = None) -> int:
+        """Starts a timer ("timer" events); cancel it with close(handle)."""
+    def set_idle_timeout(self, handle: int, timeout: float | None) -> None:
+        """"idle" events after ``timeout`` seconds without I/O (None = off)."""
+    def set_max_connections(self, listener: int, max: int) -> None:
+        """Caps a listener's open connections (0 = no cap)."""
+    def shutdown_server(self, listener: int, drain: float) -> None:
+        """Graceful server shutdown; "shutdown_complete" then "closed"."""
     def udp_bind(
         self,
         host: str,
@@ -174,9 +203,9 @@ class Loop:
         """Sets a UDP socket's default peer."""
 
     # ---- data ---------------------------------------------------------------
-    def send(self, handle: int, data: Buffer) -> None:
+    def send(self, handle: int, data: Buffer, token: int | None = None) -> None:
         """Queues data whole or raises BlockingIOError (EAGAIN)."""
-    def sendv(self, handle: int, buffers: Iterable[Buffer]) -> None:
+    def sendv(self, handle: int, buffers: Iterable[Buffer], token: int | None = None) -> None:
         """Sends several buffers as one message (writev)."""
     def send_to(self, handle: int, data: Buffer, addr: Address) -> None:
         """Sends one UDP datagram to ``(host, port)``."""
@@ -211,12 +240,26 @@ class Loop:
         """Sets an option (range-checked)."""
     def get_option(self, handle: int, option: int | OptionName) -> int:
         """Reads an option back."""
+    def udp_join(self, handle: int, group: str, interface: str | int | None = None) -> None:
+        """Joins a multicast group."""
+    def udp_leave(self, handle: int, group: str, interface: str | int | None = None) -> None:
+        """Leaves a multicast group."""
+    def set_raw_option(self, handle: int, level: int, name: int, value: int | Buffer) -> None:
+        """setsockopt on the handle's socket."""
+    @overload
+    def get_raw_option(self, handle: int, level: int, name: int) -> int:
+        """getsockopt returning a C int."""
+    @overload
+    def get_raw_option(self, handle: int, level: int, name: int, buflen: int) -> int | bytes:
+        """getsockopt returning up to ``buflen`` bytes (an int when 0)."""
+    def raw_fd(self, handle: int) -> int:
+        """The socket descriptor behind a handle (netcore owns it)."""
     def local_address(self, handle: int) -> Address:
         """The local (host, port)."""
     def peer_address(self, handle: int) -> Address:
         """The peer's (host, port)."""
     def kind(self, handle: int) -> str:
-        """"tcp_listener", "tcp_connection" or "udp"."""
+        """"tcp_listener", "tcp_connection", "udp" or "timer"."""
     def set_userdata(self, handle: int, obj: object) -> None:
         """Attaches any object to a handle (None removes it)."""
     def get_userdata(self, handle: int) -> Any:
