@@ -1,0 +1,172 @@
+"""asyncio integration: a netcore loop driven by a running asyncio loop,
+with no extra thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+import netcore
+import netcore.aio
+
+
+def echo_handler(nc: netcore.Loop, listener: int) -> Callable[[netcore.Event], None]:
+    pending: dict[int, list[bytes]] = {}
+
+    def on_event(ev: netcore.Event) -> None:
+        h = ev.handle
+        if ev.kind == "data" and ev.data is not None:
+            if h in pending:
+                pending[h].append(ev.data)
+                return
+            try:
+                nc.send(h, ev.data)
+            except BlockingIOError:
+                pending[h] = [ev.data]
+                nc.pause(h)
+        elif ev.kind == "writable":
+            q = pending.get(h, [])
+            while q:
+                try:
+                    nc.send(h, q[0])
+                except BlockingIOError:
+                    return
+                q.pop(0)
+            pending.pop(h, None)
+            nc.resume(h)
+        elif ev.kind == "eof":
+            nc.close(h)
+
+    return on_event
+
+
+def test_netcore_server_asyncio_client_one_loop() -> None:
+    threads_before = threading.active_count()
+
+    async def main() -> tuple[bytes, int, int]:
+        with netcore.Loop() as nc:
+            listener = nc.listen("127.0.0.1", 0)
+            port = nc.local_address(listener)[1]
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            tick_task = asyncio.create_task(ticker())
+            with netcore.aio.attach(nc, echo_handler(nc, listener)) as driver:
+                assert not driver.closed
+                reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+                payload = os.urandom(4 * 1024 * 1024)
+                writer.write(payload)
+                await writer.drain()
+                got = await asyncio.wait_for(reader.readexactly(len(payload)), 30)
+                writer.write(b"bye")
+                writer.write_eof()
+                tail = await asyncio.wait_for(reader.read(), 5)  # until the server's FIN
+                writer.close()
+                await writer.wait_closed()
+                threads_during = threading.active_count()
+            assert driver.closed
+            tick_task.cancel()
+            assert got == payload and tail == b"bye"
+            return got, ticks, threads_during
+
+    _, ticks, threads_during = asyncio.run(main())
+    assert ticks > 0, "ordinary asyncio code ran alongside"
+    assert threads_during == threads_before, "netcore started no thread"
+    assert threading.active_count() == threads_before
+
+
+def test_netcore_timer_through_call_later() -> None:
+    async def main() -> float:
+        with netcore.Loop() as nc:
+            fired = asyncio.get_running_loop().create_future()
+            start = time.monotonic()
+
+            def on_event(ev: netcore.Event) -> None:
+                if ev.kind == "timer" and not fired.done():
+                    fired.set_result(time.monotonic() - start)
+
+            with netcore.aio.attach(nc, on_event):
+                nc.timer(0.15)
+                # the timer was armed after attaching: the next dispatch picks
+                # up the new deadline
+                return await asyncio.wait_for(fired, 5)
+
+    elapsed = asyncio.run(main())
+    assert 0.1 < elapsed < 2.0
+
+
+def test_netcore_client_asyncio_server() -> None:
+    async def main() -> bytes:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            data = await reader.readline()
+            writer.write(data.upper())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with netcore.Loop() as nc:
+            done = asyncio.get_running_loop().create_future()
+            got = bytearray()
+
+            def on_event(ev: netcore.Event) -> None:
+                if ev.kind == "connected":
+                    nc.send(ev.handle, b"hello asyncio\n")
+                elif ev.kind == "data" and ev.data is not None:
+                    got.extend(ev.data)
+                elif ev.kind == "closed" and not done.done():
+                    done.set_result(bytes(got))
+                elif ev.kind == "eof":
+                    nc.close(ev.handle)
+
+            with netcore.aio.attach(nc, on_event):
+                nc.connect("127.0.0.1", port)
+                result = await asyncio.wait_for(done, 5)
+        server.close()
+        await server.wait_closed()
+        return result
+
+    assert asyncio.run(main()) == b"HELLO ASYNCIO\n"
+
+
+def test_callback_exception_goes_to_exception_handler() -> None:
+    async def main() -> list[dict[str, object]]:
+        errors: list[dict[str, object]] = []
+        aloop = asyncio.get_running_loop()
+        aloop.set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        with netcore.Loop() as nc:
+            seen: list[object] = []
+
+            def on_event(ev: netcore.Event) -> None:
+                seen.append(ev.userdata)
+                if ev.kind == "timer" and ev.userdata == 0:
+                    raise RuntimeError("boom")
+
+            with netcore.aio.attach(nc, on_event):
+                nc.timer(0, userdata=0)
+                nc.timer(0.05, userdata=1)
+                for _ in range(100):
+                    await asyncio.sleep(0.01)
+                    if 1 in seen:
+                        break
+            assert 1 in seen, "dispatch went on after the exception"
+        return errors
+
+    errors = asyncio.run(main())
+    assert len(errors) == 1 and isinstance(errors[0]["exception"], RuntimeError)
+
+
+def test_attach_needs_running_loop() -> None:
+    with netcore.Loop() as nc:
+        with pytest.raises(RuntimeError):
+            netcore.aio.attach(nc, lambda ev: None)
