@@ -1,0 +1,47 @@
+// Node `net` anchor of the benchmark suite: a TCP echo server written the way
+// Node's `net` documentation teaches it (net.createServer with a connection
+// listener that pipes the socket into itself, socket.pipe(socket)), with the
+// `noDelay: true` server option.
+//
+//   usage: node node_net_echo.js [HOST:]PORT
+//
+// Same contract as netcore's example servers: prints one line
+// "listening on HOST:PORT" once it accepts connections, echoes raw bytes,
+// exits 0 on SIGINT or SIGTERM.
+'use strict';
+
+const net = require('node:net');
+
+function parseAddr(arg) {
+  let m = /^\[(.+)\]:(\d+)$/.exec(arg);
+  if (m) return [m[1], Number(m[2])];
+  m = /^(.*):(\d+)$/.exec(arg);
+  if (m) return [m[1], Number(m[2])];
+  if (/^\d+$/.test(arg)) return ['127.0.0.1', Number(arg)];
+  return null;
+}
+
+const parsed = process.argv.length === 3 ? parseAddr(process.argv[2]) : null;
+if (parsed === null) {
+  console.error('usage: node_net_echo.js [HOST:]PORT');
+  process.exit(2);
+}
+const [host, port] = parsed;
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.on('error', () => {}); // a peer reset is not the server's failure
+  socket.pipe(socket);
+});
+
+server.listen({ host, port, backlog: 1024 }, () => {
+  const a = server.address();
+  const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  console.log(`listening on ${shown}:${a.port}`);
+});
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    server.close();
+    process.exit(0);
+  });
+}
