@@ -103,7 +103,7 @@ class Closing:
         exc: BaseException | None,
         tb: TracebackType | None,
         /,
-    ) -> bool: ...
+    ) -> None: ...
 
 class Loop:
     """An event loop: owns sockets named by integer handles and reports every
@@ -117,7 +117,7 @@ class Loop:
         exc: BaseException | None,
         tb: TracebackType | None,
         /,
-    ) -> bool: ...
+    ) -> None: ...
     @property
     def closed(self) -> bool:
         """Whether close() (the loop's) was called."""

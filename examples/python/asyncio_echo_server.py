@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""asyncio_echo_server: the echo server, driven by asyncio through netcore.aio.
+
+    usage: asyncio_echo_server.py [HOST:]PORT [--stats SECONDS]
+
+Same contract as echo_server.py: prints "listening on HOST:PORT" (with the
+real port), echoes raw bytes on every connection, exits 0 on SIGINT or
+SIGTERM after closing its handles gracefully.
+
+The netcore loop is attached to the running asyncio loop (add_reader on its
+descriptor, no extra thread), so ordinary asyncio code runs alongside: here a
+periodic task that reports the traffic on stderr every --stats seconds
+(default 5), and the shutdown itself, which awaits an asyncio.Future that the
+netcore callback resolves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import netcore
+import netcore.aio
+from _common import SHUTDOWN_SECONDS, format_addr, parse_host_port
+
+PROG = "asyncio_echo_server"
+
+
+class Echo:
+    """Echo logic as a netcore event callback (flow control as in echo_server.py)."""
+
+    def __init__(self, loop: netcore.Loop, listener: int, listener_closed: asyncio.Future[None]) -> None:
+        self.loop = loop
+        self.listener = listener
+        self.listener_closed = listener_closed
+        self.unsent: dict[int, list[bytes]] = {}
+        self.eof: set[int] = set()
+        self.connections = 0
+        self.bytes_echoed = 0
+
+    def __call__(self, ev: netcore.Event) -> None:
+        h = ev.handle
+        if ev.kind == netcore.ACCEPTED:
+            self.connections += 1
+        elif ev.kind == netcore.DATA and ev.data is not None:
+            self.echo(h, ev.data)
+        elif ev.kind == netcore.WRITABLE:
+            self.flush(h)
+        elif ev.kind == netcore.EOF:
+            if h in self.unsent:
+                self.eof.add(h)
+            else:
+                self.close(h)
+        elif ev.kind == netcore.CLOSED:
+            self.unsent.pop(h, None)
+            self.eof.discard(h)
+            if h == self.listener:
+                if not self.listener_closed.done():
+                    self.listener_closed.set_result(None)
+            else:
+                self.connections -= 1
+
+    def echo(self, h: int, data: bytes) -> None:
+        if h in self.unsent:
+            self.unsent[h].append(data)
+            return
+        try:
+            self.loop.send(h, data)
+            self.bytes_echoed += len(data)
+        except BlockingIOError:
+            self.unsent[h] = [data]
+            self.loop.pause(h)
+        except netcore.Error:
+            pass
+
+    def flush(self, h: int) -> None:
+        queue = self.unsent.get(h)
+        if queue is None:
+            return
+        while queue:
+            try:
+                self.loop.send(h, queue[0])
+                self.bytes_echoed += len(queue[0])
+            except BlockingIOError:
+                return
+            except netcore.Error:
+                break
+            queue.pop(0)
+        del self.unsent[h]
+        if h in self.eof:
+            self.eof.discard(h)
+            self.close(h)
+        else:
+            try:
+                self.loop.resume(h)
+            except netcore.Error:
+                pass
+
+    def close(self, h: int) -> None:
+        try:
+            self.loop.close(h)
+        except netcore.Error:
+            pass
+
+
+async def report(echo: Echo, every: float) -> None:
+    """Ordinary asyncio code, running alongside netcore in the same thread."""
+    while True:
+        await asyncio.sleep(every)
+        print(f"{PROG}: {echo.connections} connections, {echo.bytes_echoed} bytes echoed", file=sys.stderr)
+
+
+async def serve(host: str, port: int, stats: float) -> int:
+    aloop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        aloop.add_signal_handler(sig, stop.set)
+    with netcore.Loop() as nc:
+        try:
+            listener = nc.listen(host, port)
+        except OSError as e:
+            print(f"{PROG}: cannot listen on {host}:{port}: {e}", file=sys.stderr)
+            return 1
+        listener_closed: asyncio.Future[None] = aloop.create_future()
+        echo = Echo(nc, listener, listener_closed)
+        with netcore.aio.attach(nc, echo):
+            print(f"listening on {format_addr(nc.local_address(listener))}", flush=True)
+            reporter = asyncio.create_task(report(echo, stats))
+            await stop.wait()
+            reporter.cancel()
+            # Graceful: stop accepting, flush and close every connection
+            # (reset after SHUTDOWN_SECONDS), then the listener's "closed".
+            nc.shutdown_server(listener, SHUTDOWN_SECONDS)
+            try:
+                await asyncio.wait_for(listener_closed, SHUTDOWN_SECONDS + 2)
+            except asyncio.TimeoutError:
+                print(f"{PROG}: shutdown did not finish in time", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description="netcore echo server on asyncio")
+    parser.add_argument("address", metavar="[HOST:]PORT")
+    parser.add_argument("--stats", type=float, default=5.0, metavar="SECONDS", help="report interval")
+    args = parser.parse_args(argv[1:])
+    try:
+        host, port = parse_host_port(args.address, "127.0.0.1")
+    except ValueError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    return asyncio.run(serve(host, port, args.stats))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""echo_server: echoes raw bytes on every connection.
+
+    usage: echo_server.py [HOST:]PORT    (HOST defaults to 127.0.0.1; PORT 0
+                                          picks a free port; IPv6 as [::1]:PORT)
+
+Prints "listening on HOST:PORT" (with the real port) once it accepts
+connections, then serves until SIGINT or SIGTERM, closes every handle
+gracefully (queued bytes are flushed, connections left after 5 s are reset)
+and exits 0.
+
+Flow control: send() never blocks. When a connection's send queue is above its
+high-water mark, send() raises BlockingIOError (EAGAIN): the server keeps the
+unsent bytes, pauses reading from that connection (so a client that does not
+read cannot make it buffer without bound), and on the connection's "writable"
+event sends them and resumes reading.
+
+This example consumes events with Loop.run(callback); see chat_server.py for
+Loop.poll() and asyncio_echo_server.py for the asyncio integration.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import netcore
+from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, parse_host_port
+
+PROG = "echo_server"
+
+
+class EchoServer:
+    def __init__(self, loop: netcore.Loop, host: str, port: int) -> None:
+        self.loop = loop
+        self.listener = loop.listen(host, port)
+        # Bytes refused with EAGAIN, per connection, waiting for "writable".
+        self.unsent: dict[int, list[bytes]] = {}
+        # Connections whose peer sent EOF while bytes were still unsent.
+        self.eof: set[int] = set()
+        self.listener_closed = False
+
+    def on_event(self, ev: netcore.Event) -> None:
+        h = ev.handle
+        if ev.kind == netcore.DATA and ev.data is not None:
+            self.echo(h, ev.data)
+        elif ev.kind == netcore.WRITABLE:
+            self.flush(h)
+        elif ev.kind == netcore.EOF:
+            # The client is done sending: close once everything is echoed.
+            if h in self.unsent:
+                self.eof.add(h)
+            else:
+                self.close(h)
+        elif ev.kind == netcore.ERROR and ev.error is not None:
+            print(f"{PROG}: handle {h}: {ev.error}", file=sys.stderr)
+        elif ev.kind == netcore.CLOSED:
+            self.unsent.pop(h, None)
+            self.eof.discard(h)
+            if h == self.listener:
+                self.listener_closed = True
+
+    def echo(self, h: int, data: bytes) -> None:
+        queue = self.unsent.get(h)
+        if queue is not None:  # already waiting for "writable": keep order
+            queue.append(data)
+            return
+        try:
+            self.loop.send(h, data)
+        except BlockingIOError:
+            self.unsent[h] = [data]
+            self.loop.pause(h)
+        except netcore.Error:
+            pass  # the connection is closing or gone: its "closed" follows
+
+    def flush(self, h: int) -> None:
+        queue = self.unsent.get(h)
+        if queue is None:
+            return
+        while queue:
+            try:
+                self.loop.send(h, queue[0])
+            except BlockingIOError:
+                return  # still full: another "writable" will come
+            except netcore.Error:
+                break
+            queue.pop(0)
+        del self.unsent[h]
+        if h in self.eof:
+            self.eof.discard(h)
+            self.close(h)
+        else:
+            try:
+                self.loop.resume(h)
+            except netcore.Error:
+                pass
+
+    def close(self, h: int) -> None:
+        try:
+            self.loop.close(h)
+        except netcore.Error:
+            pass  # already closing or gone
+
+    def shutdown(self) -> None:
+        """Stops accepting, closes every connection gracefully (reset after
+        SHUTDOWN_SECONDS) and waits for the listener's "closed"."""
+        self.loop.shutdown_server(self.listener, SHUTDOWN_SECONDS)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS + 2
+        while not self.listener_closed and time.monotonic() < deadline:
+            for ev in self.loop.poll(0.1):
+                self.on_event(ev)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(f"usage: {PROG} [HOST:]PORT", file=sys.stderr)
+        return 2
+    try:
+        host, port = parse_host_port(argv[1], "127.0.0.1")
+    except ValueError as e:
+        die(PROG, str(e))
+    with netcore.Loop() as loop:
+        try:
+            server = EchoServer(loop, host, port)
+        except OSError as e:
+            die(PROG, f"cannot listen on {argv[1]}: {e}")
+        on_stop_signals(loop.stop)
+        print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
+        loop.run(server.on_event)  # until SIGINT/SIGTERM calls loop.stop()
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

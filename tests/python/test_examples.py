@@ -1,0 +1,243 @@
+"""The Python examples, and interoperation with the C examples (the model is
+the same on both sides of the wire)."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import netcore
+from conftest import C_EXAMPLES, EXAMPLES, Pump, run_env
+
+
+def read_line(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> bytes:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = b""
+    fd = proc.stdout.fileno()
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no line from {proc.args} within {timeout} s (got {line!r})")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 1)
+            if not chunk:
+                raise AssertionError(f"{proc.args} exited early: {line!r}, rc={proc.poll()}")
+            line += chunk
+    return line
+
+
+@contextmanager
+def server(cmd: list[str], address: str = "0") -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """Starts a server example, yields (process, host, port) from its
+    "listening on HOST:PORT" line, and kills it if still running at the end."""
+    proc = subprocess.Popen([*cmd, address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=run_env())
+    try:
+        line = read_line(proc).decode().strip()
+        assert line.startswith("listening on "), line
+        hostport = line.removeprefix("listening on ")
+        host, _, port = hostport.rpartition(":")
+        yield proc, host.strip("[]"), int(port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int) -> tuple[int, bytes]:
+    proc.send_signal(sig)
+    rc = proc.wait(15)
+    assert proc.stdout is not None
+    rest = proc.stdout.read()
+    return rc, rest
+
+
+def py(name: str) -> list[str]:
+    return [sys.executable, str(EXAMPLES / name)]
+
+
+def c_example(name: str) -> Path:
+    path = C_EXAMPLES / name
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"{path} is missing: run `make examples` at the repository root to build the C examples")
+    return path
+
+
+def echo_over_socket(host: str, port: int, payload: bytes) -> bytes:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect((host, port))
+        got = bytearray()
+        view = memoryview(payload)
+        sent = 0
+        s.setblocking(False)
+        deadline = time.monotonic() + 30
+        while len(got) < len(payload):
+            assert time.monotonic() < deadline, "echo timed out"
+            want_write = [s] if sent < len(payload) else []
+            r, w, _ = select.select([s], want_write, [], 1)
+            if w:
+                sent += s.send(view[sent : sent + 65536])
+            if r:
+                chunk = s.recv(1 << 20)
+                assert chunk, "server closed early"
+                got += chunk
+        s.shutdown(socket.SHUT_WR)
+        s.setblocking(True)
+        assert s.recv(1) == b""  # the server closes after our EOF
+        return bytes(got)
+
+
+@pytest.mark.parametrize("example", ["echo_server.py", "asyncio_echo_server.py"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_python_echo_servers(example: str, sig: int) -> None:
+    with server(py(example)) as (proc, host, port):
+        assert host == "127.0.0.1" and port > 0
+        payload = os.urandom(3 * 1024 * 1024)
+        assert echo_over_socket(host, port, payload) == payload
+        # a client still connected at shutdown is closed gracefully
+        idle = socket.create_connection((host, port), timeout=10)
+        time.sleep(0.1)
+        proc.send_signal(sig)
+        assert idle.recv(1) == b""  # FIN, not a reset
+        idle.close()
+        rc = proc.wait(15)
+        assert proc.stdout is not None
+        rest = proc.stdout.read()
+        assert rc == 0
+        assert rest == b"", "exactly one line on stdout"
+
+
+def test_echo_server_explicit_host_and_ipv6() -> None:
+    with server(py("echo_server.py"), "127.0.0.1:0") as (proc, host, port):
+        assert echo_over_socket(host, port, b"x") == b"x"
+        assert stop(proc, signal.SIGTERM)[0] == 0
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        return
+    with server(py("echo_server.py"), "[::1]:0") as (proc, host, port):
+        assert host == "::1"
+        assert echo_over_socket(host, port, b"six") == b"six"
+        assert stop(proc, signal.SIGINT)[0] == 0
+
+
+def test_echo_server_bad_arguments() -> None:
+    for args in (["70000"], ["nope:1"], ["::1:80"], []):
+        rc = subprocess.run([*py("echo_server.py"), *args], capture_output=True, timeout=30, env=run_env()).returncode
+        assert rc != 0
+
+
+def test_python_echo_client_against_python_server() -> None:
+    with server(py("echo_server.py")) as (proc, host, port):
+        out = subprocess.run(
+            [*py("echo_client.py"), f"{host}:{port}", "hello", "big world"],
+            capture_output=True,
+            timeout=30,
+            env=run_env(),
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"hello\nbig world\n"
+        out = subprocess.run(
+            [*py("echo_client.py"), f"{host}:{port}"], input=b"from\nstdin\n", capture_output=True, timeout=30, env=run_env()
+        )
+        assert out.stdout == b"from\nstdin\n"
+        assert stop(proc, signal.SIGINT)[0] == 0
+
+
+def test_echo_client_connect_refused() -> None:
+    from conftest import free_port
+
+    out = subprocess.run(
+        [*py("echo_client.py"), f"127.0.0.1:{free_port()}", "x"], capture_output=True, timeout=30, env=run_env()
+    )
+    assert out.returncode == 1
+    assert b"refused" in out.stderr
+
+
+def chat_clients(host: str, port: int, n: int) -> list[socket.socket]:
+    clients = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
+    time.sleep(0.2)
+    return clients
+
+
+def test_python_chat_server() -> None:
+    with server(py("chat_server.py")) as (proc, host, port):
+        a, b, c = chat_clients(host, port, 3)
+        try:
+            a.sendall(b"hello room\n")
+            name = "%s:%d" % a.getsockname()[:2]
+            for other in (b, c):
+                assert other.recv(4096) == f"{name}: hello room\n".encode()
+            b.sendall(b"one\ntwo\n")
+            bname = "%s:%d" % b.getsockname()[:2]
+            want = f"{bname}: one\n{bname}: two\n".encode()
+            got = b""
+            while len(got) < len(want):
+                got += a.recv(4096)
+            assert got == want
+        finally:
+            for s in (a, b, c):
+                s.close()
+        rc, rest = stop(proc, signal.SIGTERM)
+        assert rc == 0 and rest == b""
+
+
+def test_python_client_against_c_echo_server() -> None:
+    binary = c_example("echo_server")
+    with server([str(binary)]) as (proc, host, port):
+        with netcore.Loop() as lp:
+            pump = Pump(lp)
+            conns = [lp.connect(host, port) for _ in range(10)]
+            payloads = {h: os.urandom(100_000 + i) for i, h in enumerate(conns)}
+            for h, data in payloads.items():
+                lp.send(h, data)
+            pump.until(lambda: all(len(pump.received[h]) >= len(d) for h, d in payloads.items()), timeout=30)
+            for h, data in payloads.items():
+                assert bytes(pump.received[h]) == data
+                lp.close(h)
+            pump.until(lambda: all(h in pump.closed for h in conns))
+        assert stop(proc, signal.SIGINT)[0] == 0
+
+
+def test_c_echo_client_against_python_echo_server() -> None:
+    binary = c_example("echo_client")
+    with server(py("echo_server.py")) as (proc, host, port):
+        out = subprocess.run([str(binary), f"{host}:{port}", "from C", "to Python"], capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"from C\nto Python\n"
+        assert stop(proc, signal.SIGTERM)[0] == 0
+
+
+def test_python_client_against_c_chat_server() -> None:
+    binary = c_example("chat_server")
+    with server([str(binary)]) as (proc, host, port):
+        with netcore.Loop() as lp:
+            pump = Pump(lp)
+            alice, bob = lp.connect(host, port), lp.connect(host, port)
+            for h in (alice, bob):
+                lp.frame_delimited(h, b"\n", 65536)
+            pump.until(lambda: "connected" in pump.kinds(alice) and "connected" in pump.kinds(bob))
+            time.sleep(0.1)
+            lp.send(alice, b"hi from python\n")
+            pump.until(lambda: any(e.kind == "data" for e in pump.by_handle[bob]))
+            line = pump.first(bob, "data").data
+            name = "%s:%d" % lp.local_address(alice)
+            assert line == f"{name}: hi from python".encode()
+        assert stop(proc, signal.SIGINT)[0] == 0
