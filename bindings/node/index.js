@@ -677,7 +677,8 @@ class Loop extends EventEmitter {
     let v = value
     if (typeof v === 'boolean') {
       if (!option.bool && name !== 'keepAlive' && name !== 'linger') throw invalidArgType('value', 'of type number', value)
-      v = v ? (option.bool ? 1 : option.on) : option.off
+      if (option.bool) v = v ? 1 : 0
+      else v = v ? option.on : option.off
     }
     if (typeof v !== 'number') throw invalidArgType('value', option.bool ? 'of type boolean' : 'of type number', value)
     if (!Number.isInteger(v) || v < option.min || v > option.max) throw outOfRange(name, `an integer >= ${option.min} and <= ${option.max}`, value)
@@ -782,9 +783,10 @@ class Loop extends EventEmitter {
 
   onHandle(handle, event, listener) {
     this._checkOpen()
-    const state = this._state(checkHandle(handle))
+    checkHandle(handle)
     checkString(event, 'event')
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener)
+    const state = this._state(handle)
     if (state.listeners === null) state.listeners = new Map()
     const list = state.listeners.get(event)
     if (list) list.push(listener)
@@ -865,7 +867,10 @@ class Loop extends EventEmitter {
         state ? state.userdata : undefined,
         value,
       )
-      if (state !== undefined && (kind === KIND.DATA || kind === KIND.EOF) && (state.paused || state.held)) {
+      // While paused, 'data' is held back (and 'eof' behind held data, to keep
+      // the order; with nothing held, 'eof' goes out at once: a peer close
+      // is noticed while paused).
+      if (state !== undefined && (kind === KIND.DATA ? state.paused || state.held : kind === KIND.EOF && state.held)) {
         if (state.held) state.held.push(ev)
         else state.held = [ev]
         continue

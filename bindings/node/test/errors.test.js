@@ -1,0 +1,215 @@
+'use strict'
+// Errors and bad input. The documented contract (index.d.ts):
+// - a wrong argument type throws TypeError (code ERR_INVALID_ARG_TYPE or
+//   ERR_INVALID_ARG_VALUE), a number out of range RangeError (ERR_OUT_OF_RANGE,
+//   ERR_SOCKET_BAD_PORT);
+// - what only the core can judge throws an Error with a netcore code:
+//   EINVAL (e.g. a host that is not an IP literal where one is required),
+//   EBADHANDLE (unknown, stale or closed handle), ECLOSED (handle closing,
+//   or the loop closed), EWRONGKIND (operation not for this kind of handle);
+// - connection failures arrive as events / rejections with .code and .errno.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { newLoop, nextEvent } = require('../testlib/helpers')
+const { codes, createLoop, errorName } = require('netcore')
+
+test('connect refused: connect_failed then closed, .code ECONNREFUSED, Node-style message', async (t) => {
+  const loop = newLoop(t)
+  const h = loop.connect('127.0.0.1', 9)
+  const failedEvent = nextEvent(loop, 'connect_failed', { handle: h })
+  const closedEvent = nextEvent(loop, 'closed', { handle: h })
+  const failed = await failedEvent
+  assert.ok(failed.error instanceof Error)
+  assert.equal(failed.error.code, 'ECONNREFUSED')
+  assert.equal(failed.error.errno, -111)
+  assert.equal(failed.error.syscall, 'connect')
+  assert.equal(failed.error.message, 'connect ECONNREFUSED 127.0.0.1:9')
+  assert.equal(failed.error.address, '127.0.0.1')
+  assert.equal(failed.error.port, 9)
+  const closed = await closedEvent
+  assert.equal(closed.error.code, 'ECONNREFUSED')
+  await assert.rejects(loop.connectAsync('127.0.0.1', 9), { code: 'ECONNREFUSED', errno: -111 })
+})
+
+test('a .invalid host fails with EDNS', async (t) => {
+  const loop = newLoop(t)
+  await assert.rejects(loop.connectAsync('no-such-host.invalid', 80), (err) => {
+    assert.equal(err.code, 'EDNS')
+    assert.equal(err.errno, codes.EDNS)
+    assert.equal(err.message, 'connect EDNS no-such-host.invalid:80')
+    return true
+  })
+})
+
+test('connect timeout: ETIMEDOUT (a capped listener with a full backlog lets SYNs go unanswered)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { backlog: 1, maxConnections: 1 })
+  const port = loop.localAddress(listener).port
+  let accepted = 0
+  loop.onHandle(listener, 'accepted', () => accepted++)
+  const results = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      loop.connectAsync('127.0.0.1', port, { timeout: 400 }).then(
+        (r) => r,
+        (e) => e,
+      ),
+    ),
+  )
+  const timedOut = results.filter((r) => r instanceof Error)
+  assert.ok(timedOut.length >= 1, 'some connections wait in vain')
+  for (const err of timedOut) {
+    assert.equal(err.code, 'ETIMEDOUT')
+    assert.equal(err.errno, -110)
+    assert.equal(err.message, `connect ETIMEDOUT 127.0.0.1:${port}`)
+  }
+  assert.equal(accepted, 1, 'the cap holds')
+})
+
+test('wrong argument types throw TypeError', (t) => {
+  const loop = newLoop(t)
+  const typeError = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }
+  assert.throws(() => loop.listen(8080, '127.0.0.1'), typeError)
+  assert.throws(() => loop.listen('127.0.0.1', {}), typeError)
+  assert.throws(() => loop.listen('127.0.0.1', 0, 'opts'), typeError)
+  assert.throws(() => loop.listen('127.0.0.1', 0, { backlog: '10' }), typeError)
+  assert.throws(() => loop.listen('127.0.0.1', 0, { reusePort: 1 }), typeError)
+  assert.throws(() => loop.connect(null, 80), typeError)
+  assert.throws(() => loop.connect('127.0.0.1', 80, { reconnect: 100 }), typeError)
+  assert.throws(() => loop.send('1', 'x'), typeError)
+  assert.throws(() => loop.send(1, 42), typeError)
+  assert.throws(() => loop.send(1, { length: 1 }), typeError)
+  assert.throws(() => loop.sendv(1, 'x'), typeError)
+  assert.throws(() => loop.sendv(1, ['x', 5]), typeError)
+  assert.throws(() => loop.close(undefined), typeError)
+  assert.throws(() => loop.close('all'), typeError)
+  assert.throws(() => loop.setOption(1, 'noDelay', 'yes'), typeError)
+  assert.throws(() => loop.setOption(1, 42, 1), typeError)
+  assert.throws(() => loop.setOption(1, 'highWaterMark', true), typeError)
+  assert.throws(() => loop.onHandle(1, 'data', 'not a function'), { name: 'TypeError' })
+  assert.throws(() => loop.setTimer('10'), typeError)
+  assert.throws(() => loop.setOption(1, 'noSuchOption', 1), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => loop.connect('127.0.0.1', 80, { family: 5 }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+test('out-of-range values throw RangeError', (t) => {
+  const loop = newLoop(t)
+  const badPort = { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' }
+  assert.throws(() => loop.listen('127.0.0.1', 70000), badPort)
+  assert.throws(() => loop.listen('127.0.0.1', -1), badPort)
+  assert.throws(() => loop.listen('127.0.0.1', 1.5), badPort)
+  assert.throws(() => loop.connect('127.0.0.1', 0), badPort)
+  assert.throws(() => loop.connect('127.0.0.1', 70000), badPort)
+  assert.throws(() => loop.udpBind('127.0.0.1', 65536), badPort)
+  assert.throws(() => loop.listen('127.0.0.1', 0, { backlog: 0 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => loop.connect('127.0.0.1', 80, { timeout: -5 }), { name: 'RangeError' })
+  assert.throws(() => loop.connect('127.0.0.1', 80, { reconnect: new Array(9).fill(10) }), { name: 'RangeError' })
+  assert.throws(() => loop.setTimer(-1), { name: 'RangeError' })
+  assert.throws(() => loop.setTimer(10, 0.0001 - 1), { name: 'RangeError' })
+  const listener = loop.listen('127.0.0.1', 0)
+  const outOfRange = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }
+  assert.throws(() => loop.setOption(listener, 'noDelay', 2), outOfRange)
+  assert.throws(() => loop.setOption(listener, 'keepAlive', 40000), outOfRange)
+  assert.throws(() => loop.setOption(listener, 'recvBufferSize', 0), outOfRange)
+  assert.throws(() => loop.setOption(listener, 'highWaterMark', 2 ** 30 + 1), outOfRange)
+  assert.throws(() => loop.setOption(listener, 'linger', -2), outOfRange)
+  assert.throws(() => loop.setOption(listener, 'recvBufferSize', 1.5), outOfRange)
+})
+
+test('bad addresses: EINVAL where an IP literal is required', (t) => {
+  const loop = newLoop(t)
+  const einval = { code: 'EINVAL', errno: -22 }
+  assert.throws(() => loop.listen('not an address', 0), einval)
+  assert.throws(() => loop.listen('1.2.3', 0), einval)
+  assert.throws(() => loop.listen('', 0), einval)
+  assert.throws(() => loop.udpBind('example.com', 0), einval)
+  assert.throws(() => loop.connect('', 80), einval)
+  assert.throws(() => loop.connect('x'.repeat(300), 80), einval)
+  assert.throws(() => loop.connect('127.0.0.1', 80, { localAddress: 'nowhere' }), einval)
+  assert.throws(() => loop.connect('127.0.0.1', 80, { family: 6, localAddress: '127.0.0.1' }), einval)
+  assert.throws(() => loop.listen('127.0.0.1\0', 0), einval)
+  const err = (() => {
+    try {
+      loop.listen('bogus', 1234)
+    } catch (e) {
+      return e
+    }
+  })()
+  assert.equal(err.message, 'listen EINVAL bogus:1234')
+  assert.equal(err.syscall, 'listen')
+})
+
+test('address in use: EADDRINUSE', (t) => {
+  const loop = newLoop(t)
+  const a = loop.listen('127.0.0.1', 0)
+  const port = loop.localAddress(a).port
+  assert.throws(() => loop.listen('127.0.0.1', port), { code: 'EADDRINUSE', errno: -98 })
+})
+
+test('closed, stale and unknown handles: EBADHANDLE; wrong kinds: EWRONGKIND', async (t) => {
+  const loop = newLoop(t)
+  const ebadhandle = { code: 'EBADHANDLE', errno: codes.EBADHANDLE }
+  for (const h of [0, -1, 1.5, 12345, Number.MAX_SAFE_INTEGER, 2 ** 60, NaN, Infinity]) {
+    assert.throws(() => loop.send(h, 'x'), ebadhandle, String(h))
+    assert.throws(() => loop.close(h), ebadhandle, String(h))
+    assert.throws(() => loop.localAddress(h), ebadhandle, String(h))
+    assert.throws(() => loop.setUserdata(h, 1), ebadhandle, String(h))
+  }
+  const u = loop.udpBind('127.0.0.1', 0)
+  loop.close(u)
+  await nextEvent(loop, 'closed', { handle: u })
+  // Stale: the handle was closed and its 'closed' delivered.
+  for (const op of [
+    () => loop.send(u, 'x'),
+    () => loop.sendTo(u, 'x', '127.0.0.1', 9),
+    () => loop.close(u),
+    () => loop.closeReset(u),
+    () => loop.pause(u),
+    () => loop.localAddress(u),
+    () => loop.getOption(u, 'recvBufferSize'),
+    () => loop.getUserdata(u),
+    () => loop.kind(u),
+  ]) {
+    assert.throws(op, ebadhandle)
+  }
+  // A new handle never takes the old number.
+  const u2 = loop.udpBind('127.0.0.1', 0)
+  assert.notEqual(u2, u)
+  assert.throws(() => loop.send(u, 'x'), ebadhandle)
+
+  const listener = loop.listen('127.0.0.1', 0)
+  assert.throws(() => loop.send(listener, 'x'), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.remoteAddress(listener), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.setMaxConnections(u2, 1), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.send(listener, ''), (err) => err.code === 'EWRONGKIND' || err.code === 'EINVAL')
+})
+
+test('empty sends are EINVAL', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  assert.throws(() => loop.send(handle, ''), { code: 'EINVAL' })
+  assert.throws(() => loop.send(handle, Buffer.alloc(0)), { code: 'EINVAL' })
+  assert.throws(() => loop.sendv(handle, []), { code: 'EINVAL' })
+})
+
+test('a closed loop: every call throws ECLOSED; close() twice is fine; pending connects reject', async () => {
+  const loop = createLoop()
+  const listener = loop.listen('127.0.0.1', 0)
+  const pending = loop.connectAsync('no-such-host.invalid', 80)
+  loop.close()
+  loop.close()
+  assert.equal(loop.closed, true)
+  await assert.rejects(pending, { code: 'ECLOSED' })
+  assert.throws(() => loop.listen('127.0.0.1', 0), { code: 'ECLOSED' })
+  assert.throws(() => loop.send(listener, 'x'), { code: 'ECLOSED' })
+  assert.throws(() => loop.localAddress(listener), { code: 'ECLOSED' })
+  assert.equal(loop.handleCount, 0)
+})
+
+test('errorName and codes', () => {
+  assert.equal(errorName(codes.EBADHANDLE), 'EBADHANDLE')
+  assert.equal(errorName(-111), 'ECONNREFUSED')
+  assert.equal(codes.EAGAIN, -11)
+  assert.equal(codes.EDNS, -3002)
+  assert.equal(errorName(-71), 'EPROTO') // an OS code netcore does not name itself
+})

@@ -1,0 +1,144 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { newLoop, nextEvent, until } = require('../testlib/helpers')
+
+/**
+ * A listener whose accepted connection gets `framing`; the client sends
+ * `pieces` one by one (with a pause between, so frames arrive split) and
+ * closes. Resolves with the frames, errors and close event seen by the server.
+ */
+async function frames(t, framing, pieces, { gapMs = 15 } = {}) {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const port = loop.localAddress(listener).port
+  const seen = { frames: [], errors: [], closed: null, eof: false }
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.setFraming(ev.handle, framing)
+    loop.onHandle(ev.handle, 'data', (d) => seen.frames.push(Buffer.from(d.data)))
+    loop.onHandle(ev.handle, 'error', (e) => seen.errors.push(e.error))
+    loop.onHandle(ev.handle, 'eof', () => {
+      seen.eof = true
+      loop.close(ev.handle)
+    })
+    loop.onHandle(ev.handle, 'closed', (c) => (seen.closed = c))
+  })
+  const { handle } = await loop.connectAsync('127.0.0.1', port)
+  for (const piece of pieces) {
+    loop.send(handle, piece)
+    await new Promise((resolve) => setTimeout(resolve, gapMs))
+  }
+  loop.shutdown(handle)
+  loop.onHandle(handle, 'eof', () => loop.close(handle))
+  await until(() => seen.closed !== null, 'the server side to close')
+  return seen
+}
+
+const text = (bufs) => bufs.map((b) => b.toString())
+
+test('stream framing delivers raw chunks', async (t) => {
+  const seen = await frames(t, 'stream', ['abc', 'def'])
+  assert.equal(Buffer.concat(seen.frames).toString(), 'abcdef')
+})
+
+test('delimited framing: split frames, several frames per read, empty frames, last line without newline', async (t) => {
+  const seen = await frames(t, { mode: 'delimited', delimiter: '\n', maxFrame: 100 }, ['he', 'llo\nwor', 'ld\n\nx\ny', 'z'])
+  assert.deepEqual(text(seen.frames), ['hello', 'world', '', 'x', 'yz'])
+  assert.deepEqual(seen.errors, [])
+})
+
+test('delimited framing with a multi-byte delimiter split across reads', async (t) => {
+  const seen = await frames(t, { mode: 'delimited', delimiter: '\r\n', maxFrame: 100 }, ['one\r', '\ntwo\r\nthr', 'ee\r', '\n'])
+  assert.deepEqual(text(seen.frames), ['one', 'two', 'three'])
+})
+
+test('fixed framing: split and joined frames, incomplete tail dropped', async (t) => {
+  const seen = await frames(t, { mode: 'fixed', size: 4 }, ['ab', 'cdefgh', 'ijklm', 'no'])
+  // "mno" is incomplete and dropped at EOF.
+  assert.deepEqual(text(seen.frames), ['abcd', 'efgh', 'ijkl'])
+})
+
+for (const header of [1, 2, 4]) {
+  test(`length-prefixed framing (${header}-byte header), split header and payload`, async (t) => {
+    const frame = (payload) => {
+      const h = Buffer.alloc(header)
+      h.writeUIntBE(payload.length, 0, header)
+      return Buffer.concat([h, Buffer.from(payload)])
+    }
+    const wire = Buffer.concat([frame('first'), frame(''), frame('x'.repeat(200)), frame('last')])
+    // Split in awkward places: inside the header, inside payloads.
+    const cuts = [1, 3, 9, 40, wire.length - 2, wire.length]
+    const pieces = []
+    let from = 0
+    for (const cut of cuts) {
+      pieces.push(wire.subarray(from, cut))
+      from = cut
+    }
+    const seen = await frames(t, { mode: 'length-prefixed', header, maxFrame: 1000 }, pieces)
+    assert.deepEqual(text(seen.frames), ['first', '', 'x'.repeat(200), 'last'])
+  })
+}
+
+test('oversized delimited frame: error EMSGSIZE, then closed with it', async (t) => {
+  const seen = await frames(t, { mode: 'delimited', maxFrame: 8 }, ['ok\n', '123456789'])
+  assert.deepEqual(text(seen.frames), ['ok'])
+  assert.equal(seen.errors.length, 1)
+  assert.equal(seen.errors[0].code, 'EMSGSIZE')
+  assert.ok(seen.errors[0] instanceof Error)
+  assert.equal(seen.closed.error.code, 'EMSGSIZE')
+})
+
+test('oversized length-prefixed frame: error EMSGSIZE, then closed', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const errors = []
+  loop.on('error', (ev) => errors.push(ev))
+  const accepted = nextEvent(loop, 'accepted')
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  const server = (await accepted).handle
+  loop.setFraming(server, { mode: 'length-prefixed', header: 2, maxFrame: 100 })
+  const closed = nextEvent(loop, 'closed', { handle: server })
+  const clientEof = nextEvent(loop, 'eof', { handle })
+  loop.onHandle(handle, 'eof', () => loop.close(handle)) // so the server's close need not linger
+  loop.send(handle, Buffer.from([0x01, 0x00])) // announces 256 bytes
+  const ev = await closed
+  assert.equal(ev.error.code, 'EMSGSIZE')
+  assert.equal(errors.length, 1)
+  assert.equal(errors[0].handle, server)
+  assert.equal(errors[0].error.code, 'EMSGSIZE')
+  // The client sees the server's end of the connection.
+  await clientEof
+})
+
+test('framing can change mid-stream (header line, then fixed records)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const got = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.setFraming(ev.handle, { mode: 'delimited' })
+    loop.onHandle(ev.handle, 'data', (d) => {
+      got.push(d.data.toString())
+      if (got.length === 1) loop.setFraming(ev.handle, { mode: 'fixed', size: 3 })
+    })
+  })
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  loop.send(handle, 'HEADER\naaabbbccc')
+  await until(() => got.length === 4, 'four frames')
+  assert.deepEqual(got, ['HEADER', 'aaa', 'bbb', 'ccc'])
+})
+
+test('bad framing arguments', (t) => {
+  const loop = newLoop(t)
+  const udp = loop.udpBind('127.0.0.1', 0)
+  const conn = loop.connect('127.0.0.1', 9)
+  assert.throws(() => loop.setFraming(conn, { mode: 'lines' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => loop.setFraming(conn, 42), { name: 'TypeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'fixed', size: 0 }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'fixed' }), { name: 'TypeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'fixed', size: 2 ** 30 + 1 }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'delimited', delimiter: '' }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'delimited', delimiter: '123456789' }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'delimited', maxFrame: 0 }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(conn, { mode: 'length-prefixed', header: 3 }), { name: 'RangeError' })
+  assert.throws(() => loop.setFraming(udp, 'stream'), { code: 'EWRONGKIND' })
+})

@@ -1,0 +1,96 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { newLoop, nextEvent, until } = require('../testlib/helpers')
+
+test('UDP: sendTo, datagram events with the sender address, connected send', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const b = loop.udpBind('127.0.0.1', 0)
+  const aAddr = loop.localAddress(a)
+  const bAddr = loop.localAddress(b)
+  assert.equal(aAddr.family, 'IPv4')
+  assert.ok(aAddr.port > 0)
+  assert.equal(loop.kind(a), 'udp')
+
+  const got = nextEvent(loop, 'datagram', { handle: b })
+  assert.equal(loop.sendTo(a, 'ping', '127.0.0.1', bAddr.port), true)
+  const ev = await got
+  assert.equal(ev.data.toString(), 'ping')
+  assert.deepEqual(ev.address, { address: '127.0.0.1', port: aAddr.port, family: 'IPv4' })
+
+  // Reply through a connected socket: send() without an address.
+  loop.udpConnect(b, '127.0.0.1', aAddr.port)
+  assert.deepEqual(loop.remoteAddress(b), { address: '127.0.0.1', port: aAddr.port, family: 'IPv4' })
+  const back = nextEvent(loop, 'datagram', { handle: a })
+  assert.equal(loop.send(b, Buffer.from('pong')), true)
+  assert.equal((await back).data.toString(), 'pong')
+})
+
+test('UDP: datagram boundaries are kept, sizes up to 60,000 bytes, one event per datagram', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const b = loop.udpBind('127.0.0.1', 0)
+  loop.setOption(b, 'recvBufferSize', 4 * 1024 * 1024)
+  const port = loop.localAddress(b).port
+  const sizes = [1, 100, 1472, 9000, 60000]
+  const got = []
+  loop.onHandle(b, 'datagram', (ev) => got.push(Buffer.from(ev.data)))
+  for (const [i, n] of sizes.entries()) loop.sendTo(a, Buffer.alloc(n, i + 1), '127.0.0.1', port)
+  await until(() => got.length === sizes.length, 'every datagram')
+  assert.deepEqual(
+    got.map((d) => d.length),
+    sizes,
+  )
+  got.forEach((d, i) => assert.ok(d.every((byte) => byte === i + 1)))
+})
+
+test('UDP over IPv6 (::1)', async (t) => {
+  const loop = newLoop(t)
+  let a
+  try {
+    a = loop.udpBind('::1', 0)
+  } catch (err) {
+    return t.skip(`no IPv6 loopback: ${err.code}`)
+  }
+  const b = loop.udpBind('[::1]', 0)
+  const got = nextEvent(loop, 'datagram', { handle: b })
+  loop.sendTo(a, 'v6', '::1', loop.localAddress(b).port)
+  const ev = await got
+  assert.equal(ev.data.toString(), 'v6')
+  assert.equal(ev.address.family, 'IPv6')
+  assert.equal(ev.address.address, '::1')
+  assert.equal(ev.address.port, loop.localAddress(a).port)
+})
+
+test('UDP errors: bad ports, names instead of IP literals, TCP-only calls', (t) => {
+  const loop = newLoop(t)
+  const u = loop.udpBind('127.0.0.1', 0)
+  assert.throws(() => loop.sendTo(u, 'x', '127.0.0.1', 0), { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' })
+  assert.throws(() => loop.sendTo(u, 'x', '127.0.0.1', 70000), { name: 'RangeError' })
+  assert.throws(() => loop.sendTo(u, 'x', 'example.invalid', 9), { code: 'EINVAL' })
+  assert.throws(() => loop.sendTo(u, 42, '127.0.0.1', 9), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => loop.send(u, 'not connected'), (err) => err.code === 'EDESTADDRREQ' || err.code === 'ENOTCONN')
+  assert.throws(() => loop.shutdown(u), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.setOption(u, 'noDelay', true), { code: 'EWRONGKIND' })
+  loop.setOption(u, 'broadcast', true)
+  assert.equal(loop.getOption(u, 'broadcast'), true)
+})
+
+test('UDP multicast membership and options', (t) => {
+  const loop = newLoop(t)
+  const u = loop.udpBind('0.0.0.0', 0)
+  loop.setOption(u, 'multicastTtl', 1)
+  assert.equal(loop.getOption(u, 'multicastTtl'), 1)
+  loop.setOption(u, 'multicastLoopback', true)
+  assert.equal(loop.getOption(u, 'multicastLoopback'), true)
+  try {
+    loop.addMembership(u, '239.255.0.1', '127.0.0.1')
+    loop.dropMembership(u, '239.255.0.1', '127.0.0.1')
+  } catch (err) {
+    // Some sandboxes have no multicast-capable interface.
+    t.diagnostic(`multicast join not available here: ${err.code}`)
+  }
+  assert.throws(() => loop.addMembership(u, '10.0.0.1'), { code: 'EINVAL' }) // not a multicast group
+  assert.throws(() => loop.setOption(u, 'multicastTtl', 256), { name: 'RangeError' })
+})
