@@ -1,0 +1,40 @@
+'use strict'
+// Shared bits of the Node examples: loading netcore and parsing [HOST:]PORT.
+
+/** The binding: `require('netcore')` when installed, else the one in this repository. */
+function loadNetcore() {
+  try {
+    return require('../../bindings/node')
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err
+    return require('netcore')
+  }
+}
+
+/**
+ * Splits "HOST:PORT", "[IPV6]:PORT" or (when defaultHost is given) "PORT"
+ * into { host, port }. Throws an Error with a usage-friendly message.
+ */
+function parseHostPort(arg, defaultHost) {
+  let host = defaultHost
+  let port = arg
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(arg)
+  if (bracketed) {
+    host = bracketed[1]
+    port = bracketed[2]
+  } else if (arg.includes(':')) {
+    const i = arg.lastIndexOf(':')
+    host = arg.slice(0, i)
+    port = arg.slice(i + 1)
+  }
+  if (host === undefined || host === '') throw new Error(`'${arg}': expected HOST:PORT`)
+  if (!/^\d+$/.test(port) || Number(port) > 65535) throw new Error(`'${arg}': bad port (0..65535)`)
+  return { host, port: Number(port) }
+}
+
+/** "ip:port", or "[ip6]:port" for IPv6, as the C examples print addresses. */
+function formatAddress({ address, port, family }) {
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`
+}
+
+module.exports = { loadNetcore, parseHostPort, formatAddress }
