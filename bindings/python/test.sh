@@ -13,12 +13,22 @@ venv="build/venv-python"
 
 mkdir -p build
 if [ ! -x "$venv/bin/python" ]; then
-    "$python" -m venv "$venv"
+    if ! "$python" -m venv "$venv"; then
+        # Debian ships venv/ensurepip separately (python3-venv).
+        rm -rf "$venv"
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "python3 -m venv failed: installing python3-venv" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2 \
+                || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2; }
+            "$python" -m venv "$venv"
+        else
+            echo "error: '$python -m venv' failed; install python3-venv" >&2
+            exit 1
+        fi
+    fi
 fi
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-
-python -m pip install --quiet --upgrade pip
 # maturin comes from PyPI through the build backend; the extension is
 # compiled locally by cargo.
 python -m pip install --quiet ./bindings/python pytest mypy

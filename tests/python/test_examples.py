@@ -241,3 +241,27 @@ def test_python_client_against_c_chat_server() -> None:
             name = "%s:%d" % lp.local_address(alice)
             assert line == f"{name}: hi from python".encode()
         assert stop(proc, signal.SIGINT)[0] == 0
+
+
+@pytest.mark.parametrize("which", ["python", "c"])
+def test_chat_client_example(which: str) -> None:
+    cmd = py("chat_server.py") if which == "python" else [str(c_example("chat_server"))]
+    with server(cmd) as (proc, host, port):
+        with socket.create_connection((host, port), timeout=10) as listener:
+            time.sleep(0.1)
+            out = subprocess.run(
+                [*py("chat_client.py"), f"{host}:{port}", "--linger", "0.3", "--pause", "0", "one", "two"],
+                capture_output=True,
+                timeout=30,
+                env=run_env(),
+            )
+            assert out.returncode == 0, out.stderr
+            got = b""
+            while got.count(b"\n") < 2:
+                chunk = listener.recv(4096)
+                assert chunk
+                got += chunk
+            lines = got.decode().splitlines()
+            assert [line.split(": ", 1)[1] for line in lines] == ["one", "two"]
+            listener.sendall(b"answer\n")
+        assert stop(proc, signal.SIGTERM)[0] == 0
