@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("lines", nargs="*", metavar="LINE")
     parser.add_argument("--linger", type=float, default=1.0, metavar="SECONDS")
     parser.add_argument("--pause", type=float, default=0.2, metavar="SECONDS")
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_intermixed_args(argv[1:])
     try:
         host, port = parse_host_port(args.address, None)
     except ValueError as e:
