@@ -59,6 +59,7 @@
     X(tcp_pause_unread_then_close, 1)             \
     X(tcp_userdata, 1)                            \
     X(tcp_options, 1)                             \
+    X(tcp_options_while_connecting, 1)            \
     X(tcp_addresses, 1)                           \
     X(tcp_loop_free_with_open_handles, 1)         \
     /* test_framing.c */                          \
@@ -76,10 +77,14 @@
     X(frame_length_prefixed_oversize, 1)          \
     X(frame_length_prefixed_huge_declared, 1)     \
     X(frame_switch_mode_midstream, 1)             \
+    X(frame_set_before_connected, 1)              \
+    X(frame_poll_data_stable, 1)                  \
     /* test_udp.c */                              \
     X(udp_round_trip, 1)                          \
     X(udp_round_trip_ipv6, 1)                     \
     X(udp_connected, 1)                           \
+    X(udp_sendv_many_buffers, 1)                  \
+    X(udp_send_unconnected, 1)                    \
     X(udp_close_and_kinds, 1)                     \
     /* test_errors.c */                           \
     X(err_connect_refused, 1)                     \
@@ -101,6 +106,7 @@
     X(thr_run_stop_from_callback, 1)              \
     X(thr_run_stop_from_other_thread, 1)          \
     X(thr_many_threads_send, 1)                   \
+    X(thr_close_race, 1)                          \
     X(embed_loop_fd_accept, 1)                    \
     X(embed_loop_fd_data, 1)                      \
     X(embed_next_timeout, 1)
@@ -266,7 +272,7 @@ int p_has_kid(void *p);
 /* assert helpers that poll for a condition */
 #define POLL_ASSERT(loop, pred, arg, ms)                                  \
     ASSERT_MSG(poll_until((loop), (pred), (arg), (ms)),                   \
-               "timed out after %d ms waiting for %s(%s)", (ms), #pred, #arg)
+               "timed out after %d ms waiting for %s(%s)", T_MS(ms), #pred, #arg)
 
 /* wait for rx_total >= n */
 int wait_rx(nc_loop *loop, peer *p, size_t n, int timeout_ms);

@@ -297,7 +297,40 @@ static void eof_actions(peer *p, nc_loop *loop) {
     }
 }
 
+/* Invariants every event must satisfy, whatever the test. */
+static void check_event(peer *p, const nc_event *ev) {
+    const char *who = p->name ? p->name : "?";
+    const char *kind = nc_event_name(ev->kind);
+    if (p->ev[NC_EV_CLOSED] > 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: event %s after NC_EV_CLOSED", who, kind);
+    if (ev->kind == NC_EV_DATA || ev->kind == NC_EV_DATAGRAM) {
+        if (ev->len == 0 && ev->data != NULL)
+            t_fail_at(__FILE__, __LINE__, 0, "%s: %s with len 0 has data != NULL", who, kind);
+        if (ev->len > 0 && ev->data == NULL)
+            t_fail_at(__FILE__, __LINE__, 0, "%s: %s with len %zu has data NULL", who, kind,
+                      ev->len);
+    }
+    if (ev->kind == NC_EV_DATA && p->ev[NC_EV_EOF] > 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_DATA after NC_EV_EOF", who);
+    if (ev->kind == NC_EV_EOF && p->ev[NC_EV_EOF] > 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: a second NC_EV_EOF", who);
+    if (ev->kind == NC_EV_CONNECTED && (p->ev[NC_EV_CONNECTED] || p->ev[NC_EV_CONNECT_FAILED]))
+        t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_CONNECTED after a connect outcome", who);
+    if (ev->kind != NC_EV_ACCEPTED && ev->listener != 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: %s has listener %lld (must be 0)", who, kind,
+                  (long long)ev->listener);
+    if (ev->kind != NC_EV_CONNECT_FAILED && ev->kind != NC_EV_ERROR && ev->kind != NC_EV_CLOSED &&
+        ev->error != 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: %s carries error %s", who, kind, t_code(ev->error));
+    if ((ev->kind == NC_EV_CONNECT_FAILED || ev->kind == NC_EV_ERROR) && ev->error >= 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: %s without an error code", who, kind);
+    if (p->h && ev->handle != p->h)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: event for handle %lld, expected %lld", who,
+                  (long long)ev->handle, (long long)p->h);
+}
+
 static void record(peer *p, nc_loop *loop, const nc_event *ev) {
+    check_event(p, ev);
     if (p->ev[NC_EV_CLOSED] > 0) p->after_closed++;
     if (ev->kind >= 0 && ev->kind < MAX_KIND) p->ev[ev->kind]++;
     if (p->nlog < 64) p->kinds_log[p->nlog++] = ev->kind;
@@ -642,13 +675,17 @@ const char *addr_ip(const nc_addr *a, char *buf, size_t size) {
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t wd_deadline; /* 0: no test running */
 
+static int wd_quit;
+
 static void *watchdog(void *arg) {
     (void)arg;
     for (;;) {
-        sleep_ms(200);
+        sleep_ms(50);
         pthread_mutex_lock(&wd_lock);
         int64_t d = wd_deadline;
+        int quit = wd_quit;
         pthread_mutex_unlock(&wd_lock);
+        if (quit) break;
         if (d && now_ms() > d) {
             printf("FAIL %s: watchdog: the test exceeded its time bound (hung?)\n", cur_name);
             printf("%d passed, %d failed\n", passed, failed + 1);
@@ -715,7 +752,6 @@ int main(int argc, char **argv) {
     }
     pthread_t wd;
     pthread_create(&wd, NULL, watchdog, NULL);
-    pthread_detach(wd);
     for (size_t k = 0; k < NTESTS; k++) {
         const test_case *t = &tests[k];
         if (named) {
@@ -728,6 +764,10 @@ int main(int argc, char **argv) {
         }
         run_one(t);
     }
+    pthread_mutex_lock(&wd_lock);
+    wd_quit = 1;
+    pthread_mutex_unlock(&wd_lock);
+    pthread_join(wd, NULL);
     free(res);
     free(all_peers);
     printf("%d passed, %d failed\n", passed, failed);

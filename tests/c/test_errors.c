@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 
 void test_err_connect_refused(void) {
     nc_loop *loop = t_loop();
@@ -39,7 +40,11 @@ void test_err_dns_invalid(void) {
     c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", 80, c));
     ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
     nc_addr a;
+    /* still resolving (results are taken in by nc_poll) */
     ASSERT_RC(nc_peer_addr(loop, c->h, &a), NC_ENOTCONN);
+    ASSERT_RC(nc_local_addr(loop, c->h, &a), NC_ENOTCONN);
+    ASSERT_RC(nc_setopt(loop, c->h, NC_OPT_NODELAY, 1), NC_ENOTCONN);
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 5000000));
     POLL_ASSERT(loop, p_closed, c, 20000);
     poll_for(loop, 20);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 0);
@@ -191,6 +196,14 @@ void test_err_null_loop(void) {
     int64_t v;
     void *ud;
     nc_buf b = {"x", 1};
+    const char *hosts[1] = {"127.0.0.1"};
+    int one = 1;
+    size_t onelen = sizeof one;
+    memset(&a, 0, sizeof a);
+    a.family = NC_AF_INET;
+    a.port = 9;
+    a.ip[0] = 127;
+    a.ip[3] = 1;
     struct {
         const char *what;
         long long rc;
@@ -224,6 +237,18 @@ void test_err_null_loop(void) {
         {"nc_set_userdata", nc_set_userdata(NULL, 1, NULL)},
         {"nc_get_userdata", nc_get_userdata(NULL, 1, &ud)},
         {"nc_handle_kind", nc_handle_kind(NULL, 1)},
+        {"nc_timer_start", nc_timer_start(NULL, 10, 0, NULL)},
+        {"nc_set_idle_timeout", nc_set_idle_timeout(NULL, 1, 100)},
+        {"nc_tcp_connect_ex", nc_tcp_connect_ex(NULL, "127.0.0.1", 80, NULL, NULL)},
+        {"nc_set_host_addresses", nc_set_host_addresses(NULL, "x.test", hosts, 1)},
+        {"nc_set_max_connections", nc_set_max_connections(NULL, 1, 10)},
+        {"nc_shutdown_server", nc_shutdown_server(NULL, 1, 100)},
+        {"nc_sendv_token", nc_sendv_token(NULL, 1, &b, 1, 7)},
+        {"nc_send_to_addr", nc_send_to_addr(NULL, 1, &a, "x", 1)},
+        {"nc_udp_multicast", nc_udp_multicast(NULL, 1, "239.1.2.3", "0.0.0.0", 1)},
+        {"nc_setsockopt", nc_setsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
+        {"nc_getsockopt", nc_getsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
+        {"nc_fd", nc_fd(NULL, 1)},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
         ASSERT_MSG(calls[i].rc == NC_EINVAL, "%s(NULL loop) returned %s, expected NC_EINVAL",
@@ -314,6 +339,14 @@ void test_err_bad_handles(void) {
         int64_t v;
         void *ud;
         nc_buf b = {"x", 1};
+        int one = 1;
+        size_t onelen = sizeof one;
+        nc_addr dest;
+        memset(&dest, 0, sizeof dest);
+        dest.family = NC_AF_INET;
+        dest.port = 9;
+        dest.ip[0] = 127;
+        dest.ip[3] = 1;
         struct {
             const char *what;
             long long rc;
@@ -338,6 +371,15 @@ void test_err_bad_handles(void) {
             {"nc_set_userdata", nc_set_userdata(loop, h, NULL)},
             {"nc_get_userdata", nc_get_userdata(loop, h, &ud)},
             {"nc_handle_kind", nc_handle_kind(loop, h)},
+            {"nc_set_idle_timeout", nc_set_idle_timeout(loop, h, 100)},
+            {"nc_set_max_connections", nc_set_max_connections(loop, h, 10)},
+            {"nc_shutdown_server", nc_shutdown_server(loop, h, 100)},
+            {"nc_sendv_token", nc_sendv_token(loop, h, &b, 1, 7)},
+            {"nc_send_to_addr", nc_send_to_addr(loop, h, &dest, "x", 1)},
+            {"nc_udp_multicast", nc_udp_multicast(loop, h, "239.1.2.3", "0.0.0.0", 1)},
+            {"nc_setsockopt", nc_setsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
+            {"nc_getsockopt", nc_getsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
+            {"nc_fd", nc_fd(loop, h)},
         };
         for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++)
             ASSERT_MSG(calls[k].rc == NC_EBADHANDLE,

@@ -403,3 +403,65 @@ void test_frame_switch_mode_midstream(void) {
     const char *want3[] = {"a", "b", "01234", "56789", "tail"};
     expect_frames(k, want3, 5);
 }
+
+/* Framing set on an outgoing connection before it is established applies. */
+void test_frame_set_before_connected(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    peer *c = peer_new("client");
+    c->store = 1;
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, c));
+    ASSERT_OK(nc_frame_length_prefixed(loop, c->h, 2, 100));
+    int fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    uint8_t buf[64];
+    size_t lens[] = {3, 0, 10};
+    size_t len = build_lp(buf, 2, lens, 3);
+    ASSERT(send_pieces(loop, fd, buf, len, ODD, 1) == 0);
+    wait_frames(loop, c, 3);
+    ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
+    ASSERT_EQ(c->nframes, 3);
+    check_lp(c, lens, 3, 0);
+}
+
+/* The bytes of every event of a batch stay valid until the next nc_poll,
+ * whatever else is called on the loop meanwhile. */
+void test_frame_poll_data_stable(void) {
+    nc_loop *loop = t_loop();
+    int fd;
+    fspec f = {F_DELIM, "\n", 1, 0, 0, 100};
+    peer *k = framed(loop, &f, &fd);
+    enum { N = 300 };
+    char *buf = t_alloc(N * 32);
+    size_t len = 0;
+    for (int i = 0; i < N; i++) len += (size_t)sprintf(buf + len, "line %d %.*s\n", i, i % 20,
+                                                       "abcdefghijklmnopqrstuvwxyz");
+    ASSERT(send_all(fd, buf, len) == 0);
+    nc_event evs[64];
+    int next = 0, batches = 0;
+    int64_t deadline = now_ms() + T_MS(10000);
+    while (next < N && now_ms() < deadline) {
+        int n = nc_poll(loop, evs, 64, 20);
+        ASSERT(n >= 0);
+        if (n == 0) continue;
+        batches++;
+        /* unrelated calls between the poll and the use of its data */
+        ASSERT_OK(nc_send(loop, k->h, "x", 1));
+        ASSERT_OK(nc_wake(loop));
+        ASSERT(nc_next_timeout(loop) >= -1);
+        int64_t v;
+        ASSERT_OK(nc_getopt(loop, k->h, NC_OPT_NODELAY, &v));
+        for (int i = 0; i < n; i++) {
+            ASSERT_EQ(evs[i].handle, k->h);
+            ASSERT_EQ(evs[i].kind, NC_EV_DATA);
+            char want[64];
+            int wl = sprintf(want, "line %d %.*s", next, next % 20, "abcdefghijklmnopqrstuvwxyz");
+            ASSERT_MSG(evs[i].len == (size_t)wl && memcmp(evs[i].data, want, (size_t)wl) == 0,
+                       "frame %d: wrong bytes after other calls", next);
+            next++;
+        }
+    }
+    ASSERT_EQ(next, N);
+    ASSERT(batches >= N / 64);
+}

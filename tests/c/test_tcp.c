@@ -41,6 +41,8 @@ static void echo_n(const char *host, size_t n, uint32_t seed, int timeout_ms) {
     peer *kid = srv->kids[0];
     ASSERT_EQ(kid->rx_total, n);
     ASSERT_EQ(kid->send_errors, 0);
+    /* no send of the client was refused: no NC_EV_WRITABLE is owed */
+    ASSERT_EQ(c->ev[NC_EV_WRITABLE], 0);
     close_pair(loop, c, kid);
     ASSERT_EQ(t_unclaimed_events, 0);
 }
@@ -138,6 +140,23 @@ void test_tcp_sendv_gather(void) {
     /* all-empty gather: nothing to send */
     nc_buf empty[2] = {{NULL, 0}, {buf, 0}};
     ASSERT_RC(nc_sendv(loop, c->h, empty, 2), NC_EINVAL);
+    /* the most buffers one call takes (1024), of varied sizes */
+    enum { NB = 1024 };
+    nc_buf *many = t_alloc(NB * sizeof *many);
+    uint8_t *src = t_alloc(NB * 8);
+    size_t total = 0;
+    for (size_t i = 0; i < NB; i++) {
+        size_t len = i % 8; /* 0..7 bytes, some empty */
+        many[i].data = len ? src + total : NULL;
+        many[i].len = len;
+        total += len;
+    }
+    fill_pattern(src, total, 9, sizeof buf);
+    ASSERT_OK(nc_sendv(loop, c->h, many, NB));
+    ASSERT_MSG(wait_rx(loop, c, sizeof buf + total, 5000), "echoed %zu of %zu bytes",
+               c->rx_total, sizeof buf + total);
+    ASSERT_EQ(c->rx_total, sizeof buf + total);
+    ASSERT_MSG(c->bad_at < 0, "byte %lld differs", c->bad_at);
     close_pair(loop, c, srv->kids[0]);
 }
 
@@ -404,6 +423,26 @@ void test_tcp_close_reset_posix_peer(void) {
     recv_some(NULL, fd, rb, sizeof rb, 5000, &eof, &err);
     ASSERT_MSG(err == ECONNRESET, "peer read: eof %d, error %d (%s); expected ECONNRESET", eof,
                err, strerror(err));
+
+    /* with a queue that the peer is not reading: dropped, and the peer sees the reset */
+    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
+    int fd2 = posix_accept(lfd, 5000);
+    ASSERT(fd2 >= 0);
+    size_t queued = fill_until_eagain(loop, d->h, 2, 64 * 1024, (size_t)512 << 20);
+    ASSERT_OK(nc_close_reset(loop, d->h));
+    POLL_ASSERT(loop, p_closed, d, 5000);
+    uint8_t *sink = t_alloc(1 << 20);
+    size_t got = 0;
+    int64_t deadline = now_ms() + T_MS(10000);
+    eof = err = 0;
+    while (!eof && !err && now_ms() < deadline && got <= queued) {
+        long r = recv_some(NULL, fd2, sink, 1 << 20, 100, &eof, &err);
+        got += (size_t)r;
+    }
+    ASSERT_MSG(err == ECONNRESET, "peer read %zu of %zu queued bytes, eof %d, error %d (%s); "
+                                  "expected ECONNRESET",
+               got, queued, eof, err, strerror(err));
+    ASSERT_MSG(got < queued, "the reset delivered the whole queue (%zu bytes)", got);
 }
 
 void test_tcp_close_reset_netcore_peer(void) {
@@ -476,12 +515,17 @@ void test_tcp_half_close_posix_peer(void) {
     nc_loop *loop = t_loop();
     int port;
     int lfd = posix_listen("127.0.0.1", &port);
-    /* netcore shuts first */
+    /* netcore shuts first, right after queuing 4 MiB: all of it, then EOF */
     peer *c = connect_peer(loop, "127.0.0.1", port, "client");
     c->store = 1;
     int fd = posix_accept(lfd, 5000);
     ASSERT(fd >= 0);
+    size_t total = 4u << 20;
+    uint8_t *buf = t_alloc(total);
+    fill_pattern(buf, total, 33, 0);
+    ASSERT_OK(nc_send(loop, c->h, buf, total));
     ASSERT_OK(nc_shutdown(loop, c->h));
+    posix_read_verify(loop, fd, total, 33, 0, 20000);
     uint8_t rb[16];
     int eof = 0, err = 0;
     long r = recv_some(loop, fd, rb, sizeof rb, 5000, &eof, &err);
@@ -586,6 +630,19 @@ void test_tcp_closed_exactly_once(void) {
     ASSERT_OK(nc_close_reset(loop, e2->h));
     closed_once(loop, e2);
 
+    /* closed while connecting, with data queued, and the connection is refused */
+    peer *gone = peer_new("gone-listener");
+    gone->h = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, gone));
+    int gone_port = local_port(loop, gone->h);
+    ASSERT_OK(nc_close(loop, gone->h));
+    closed_once(loop, gone);
+    peer *e3 = peer_new("close-refused-with-queue");
+    e3->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", gone_port, e3));
+    ASSERT_OK(nc_send(loop, e3->h, "queued", 6));
+    ASSERT_OK(nc_close(loop, e3->h));
+    closed_once(loop, e3);
+    ASSERT_EQ(e3->ev[NC_EV_CONNECTED], 0);
+
     /* closed while resolving a name */
     peer *f = peer_new("close-while-resolving");
     f->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", port, f));
@@ -604,6 +661,33 @@ void test_tcp_closed_exactly_once(void) {
     POLL_ASSERT(loop, p_eof, g, 5000);
     ASSERT_OK(nc_close(loop, g->h));
     closed_once(loop, g);
+
+    /* the peer resets while we have a queue: closed once, with an error */
+    peer *q = connect_peer(loop, "127.0.0.1", port, "reset-with-queue");
+    fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    fill_until_eagain(loop, q->h, 1, 64 * 1024, (size_t)512 << 20);
+    struct linger lg = {1, 0};
+    ASSERT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    t_close(fd);
+    closed_once(loop, q);
+    ASSERT_MSG(q->close_error < 0, "abnormal end, but NC_EV_CLOSED has error %s",
+               t_code(q->close_error));
+
+    /* closing a paused connection with unread input */
+    peer *r = connect_peer(loop, "127.0.0.1", port, "paused-unread");
+    fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    ASSERT_OK(nc_pause(loop, r->h));
+    ASSERT(send_all(fd, "unread input", 12) == 0);
+    poll_for(loop, 30);
+    ASSERT_OK(nc_close(loop, r->h));
+    uint8_t rb[4];
+    int eof = 0, err = 0;
+    recv_some(loop, fd, rb, sizeof rb, 5000, &eof, &err);
+    ASSERT_MSG(eof, "the peer did not see our FIN (error %d)", err);
+    t_close(fd);
+    closed_once(loop, r);
 
     /* the listener itself, and a UDP socket */
     ASSERT_OK(nc_close(loop, srv->h));
@@ -900,7 +984,7 @@ void test_tcp_options(void) {
     ASSERT_RC(nc_getopt(loop, c->h, NC_OPT_BROADCAST, &v), NC_EWRONGKIND);
     ASSERT_RC(nc_setopt(loop, srv->h, NC_OPT_BROADCAST, 1), NC_EWRONGKIND);
     /* unknown options */
-    int unknown[] = {0, 8, 99, -1, 1000000};
+    int unknown[] = {0, -1, 1000, 1000000, INT32_MIN};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         ASSERT_RC(nc_setopt(loop, c->h, unknown[i], 1), NC_EINVAL);
         ASSERT_RC(nc_getopt(loop, c->h, unknown[i], &v), NC_EINVAL);
@@ -983,6 +1067,39 @@ void test_tcp_addresses(void) {
     /* an IPv6 literal in brackets */
     peer *c6b = connect_peer(loop, "[::1]", port, "client6b");
     (void)c6b;
+}
+
+/* Socket options set while connecting are kept once connected (or refused
+ * with NC_ENOTCONN, as documented) - never silently reverted. */
+void test_tcp_options_while_connecting(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    (void)lfd;
+    peer *c = peer_new("client");
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, c));
+    int nodelay_rc = nc_setopt(loop, c->h, NC_OPT_NODELAY, 0);
+    int keep_rc = nc_setopt(loop, c->h, NC_OPT_KEEPALIVE, 77);
+    ASSERT_MSG(nodelay_rc == 0 || nodelay_rc == NC_ENOTCONN, "NODELAY while connecting: %s",
+               t_code(nodelay_rc));
+    ASSERT_MSG(keep_rc == 0 || keep_rc == NC_ENOTCONN, "KEEPALIVE while connecting: %s",
+               t_code(keep_rc));
+    /* queue options are not socket options: always accepted */
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 3000000));
+    POLL_ASSERT(loop, p_connected, c, 5000);
+    ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
+    int64_t v = -1;
+    ASSERT_OK(nc_getopt(loop, c->h, NC_OPT_NODELAY, &v));
+    if (nodelay_rc == 0)
+        ASSERT_MSG(v == 0, "nc_setopt(NODELAY, 0) returned 0 while connecting, but NODELAY is "
+                           "%lld once connected",
+                   (long long)v);
+    else
+        ASSERT_EQ(v, 1);
+    ASSERT_OK(nc_getopt(loop, c->h, NC_OPT_KEEPALIVE, &v));
+    if (keep_rc == 0) ASSERT_EQ(v, 77);
+    ASSERT_OK(nc_getopt(loop, c->h, NC_OPT_HIGH_WATER, &v));
+    ASSERT_EQ(v, 3000000);
 }
 
 /* Freeing a loop with everything still open (valgrind checks for leaks). */

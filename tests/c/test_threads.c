@@ -593,3 +593,83 @@ void test_embed_next_timeout(void) {
     POLL_ASSERT(loop, p_closed, c, 5000);
     ASSERT_EQ(nc_next_timeout(loop), -1);
 }
+
+/* ------------------------------- closes racing with traffic, from a thread */
+
+#define RACE_N 40
+
+typedef struct {
+    nc_loop *loop;
+    nc_handle h[RACE_N];
+    int rc[RACE_N];
+    int send_rc[RACE_N];
+} closer;
+
+static void *close_thread(void *arg) {
+    closer *c = arg;
+    uint8_t buf[8192];
+    memset(buf, 'r', sizeof buf);
+    for (int i = 0; i < RACE_N; i++) {
+        c->send_rc[i] = nc_send(c->loop, c->h[i], buf, sizeof buf);
+        switch (i % 3) {
+        case 0: c->rc[i] = nc_close(c->loop, c->h[i]); break;
+        case 1: c->rc[i] = nc_close_reset(c->loop, c->h[i]); break;
+        default: c->rc[i] = nc_shutdown(c->loop, c->h[i]); break;
+        }
+        if (i % 4 == 0) sleep_ms(1);
+    }
+    return NULL;
+}
+
+typedef struct {
+    peer **p;
+    size_t n;
+} plist;
+static int plist_closed(void *arg) {
+    plist *l = arg;
+    for (size_t i = 0; i < l->n; i++)
+        if (!l->p[i]->ev[NC_EV_CLOSED]) return 0;
+    return 1;
+}
+
+/* Every handle gets exactly one NC_EV_CLOSED when closes race with traffic. */
+void test_thr_close_race(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = echo_server(loop, "127.0.0.1", &port);
+    peer *c[RACE_N];
+    closer cl;
+    memset(&cl, 0, sizeof cl);
+    cl.loop = loop;
+    for (int i = 0; i < RACE_N; i++) {
+        c[i] = connect_peer(loop, "127.0.0.1", port, "client");
+        c[i]->shutdown_on_eof = 0;
+        cl.h[i] = c[i]->h;
+        uint8_t buf[32768];
+        memset(buf, 'a', sizeof buf);
+        ASSERT_OK(nc_send(loop, c[i]->h, buf, sizeof buf));
+    }
+    poll_for(loop, 5);
+    pthread_t t;
+    ASSERT(pthread_create(&t, NULL, close_thread, &cl) == 0);
+    /* keep polling while the other thread closes */
+    poll_for(loop, 200);
+    pthread_join(t, NULL);
+    plist pl = {c, RACE_N};
+    int ok = poll_until(loop, plist_closed, &pl, 10000);
+    for (int i = 0; i < RACE_N; i++) {
+        ASSERT_MSG(cl.send_rc[i] == 0, "client %d: send returned %s", i, t_code(cl.send_rc[i]));
+        ASSERT_MSG(cl.rc[i] == 0, "client %d: close returned %s", i, t_code(cl.rc[i]));
+    }
+    ASSERT_MSG(ok, "not every client got NC_EV_CLOSED");
+    ASSERT_EQ(srv->nkids, RACE_N);
+    plist kl = {srv->kids, srv->nkids};
+    POLL_ASSERT(loop, plist_closed, &kl, 10000);
+    poll_for(loop, 50);
+    for (int i = 0; i < RACE_N; i++) {
+        ASSERT_MSG(c[i]->ev[NC_EV_CLOSED] == 1, "client %d: %d NC_EV_CLOSED", i,
+                   c[i]->ev[NC_EV_CLOSED]);
+        ASSERT_MSG(srv->kids[i]->ev[NC_EV_CLOSED] == 1, "server side %d: %d NC_EV_CLOSED", i,
+                   srv->kids[i]->ev[NC_EV_CLOSED]);
+    }
+}

@@ -60,9 +60,23 @@ static void round_trip(const char *ip, int family) {
     ASSERT_EQ(b->frame_len[3], sizeof big);
     ASSERT(memcmp(b->rx + 4 + 1 + 1200, big, sizeof big) == 0);
     ASSERT_EQ(b->ev[NC_EV_ERROR], 0);
+    /* too large for one datagram */
+    static uint8_t huge[70000];
+    ASSERT_RC(nc_send_to(loop, a->h, ip, pb, huge, sizeof huge), NC_EMSGSIZE);
 }
 
-void test_udp_round_trip(void) { round_trip("127.0.0.1", NC_AF_INET); }
+void test_udp_round_trip(void) {
+    round_trip("127.0.0.1", NC_AF_INET);
+    /* "localhost" is 127.0.0.1 for send_to too */
+    nc_loop *loop = t_loop();
+    peer *b = peer_new("b");
+    b->store = 1;
+    nc_handle a = ASSERT_HANDLE(nc_udp_bind(loop, "localhost", 0, 0, NULL));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, b));
+    ASSERT_OK(nc_send_to(loop, a, "localhost", local_port(loop, b->h), "hi", 2));
+    wait_dgrams(loop, b, 1);
+    ASSERT(addr_is(&b->addr, NC_AF_INET, "127.0.0.1", local_port(loop, a)));
+}
 void test_udp_round_trip_ipv6(void) { round_trip("::1", NC_AF_INET6); }
 
 void test_udp_connected(void) {
@@ -120,4 +134,49 @@ void test_udp_close_and_kinds(void) {
     /* the port is free again */
     nc_handle again = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", a.port, 0, NULL));
     ASSERT(again != u->h);
+}
+
+/* A gather send on connected UDP is one datagram, whatever the number of
+ * buffers (up to the documented 1024). */
+void test_udp_sendv_many_buffers(void) {
+    nc_loop *loop = t_loop();
+    peer *b = peer_new("b");
+    b->store = 1;
+    nc_handle a = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, b));
+    ASSERT_OK(nc_udp_connect(loop, a, "127.0.0.1", local_port(loop, b->h)));
+    static const int counts[] = {64, 65, 100, 1024};
+    static uint8_t src[1024 * 10];
+    static nc_buf bufs[1024];
+    fill_pattern(src, sizeof src, 52, 0);
+    size_t off = 0;
+    for (int t = 0; t < 4; t++) {
+        int nb = counts[t];
+        for (int i = 0; i < nb; i++) {
+            bufs[i].data = src + i * 10;
+            bufs[i].len = 10;
+        }
+        ASSERT_OK(nc_sendv(loop, a, bufs, (size_t)nb));
+        wait_dgrams(loop, b, t + 1);
+        ASSERT_MSG(b->frame_len[t] == (size_t)nb * 10,
+                   "nc_sendv of %d 10-byte buffers on connected UDP arrived as a %zu-byte "
+                   "datagram (expected %d)",
+                   nb, b->frame_len[t], nb * 10);
+        ASSERT(memcmp(b->rx + off, src, (size_t)nb * 10) == 0);
+        off += b->frame_len[t];
+    }
+}
+
+/* nc_send on a UDP socket without a default peer fails with a code from
+ * netcore's taxonomy (one nc_errname knows). */
+void test_udp_send_unconnected(void) {
+    nc_loop *loop = t_loop();
+    nc_handle a = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    int rc = nc_send(loop, a, "x", 1);
+    ASSERT_MSG(rc < 0, "nc_send on an unconnected UDP socket returned %d", rc);
+    ASSERT_MSG(strcmp(nc_errname(rc), "EUNKNOWN") != 0,
+               "nc_send on an unconnected UDP socket returned %d, which nc_errname calls "
+               "\"%s\" (expected a netcore code such as NC_ENOTCONN)",
+               rc, nc_errname(rc));
+    ASSERT_EQ(nc_handle_kind(loop, a), NC_KIND_UDP);
 }
