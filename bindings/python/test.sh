@@ -34,7 +34,7 @@ fi
 python -m pip install --quiet ./bindings/python pytest mypy
 
 echo "== pytest tests/python"
-python -m pytest -q tests/python
+python -m pytest -q -o cache_dir=build/.pytest_cache tests/python
 
 echo "== mypy --strict examples/python"
-python -m mypy --strict examples/python
+python -m mypy --strict --cache-dir build/.mypy_cache examples/python

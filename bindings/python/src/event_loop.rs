@@ -339,7 +339,7 @@ impl PyLoop {
                 let secs: f64 = t.extract().map_err(|_| {
                     PyTypeError::new_err("timeout must be a number of seconds or None")
                 })?;
-                if !(secs >= 0.0) {
+                if secs.is_nan() || secs < 0.0 {
                     return Err(invalid(py, &format!("timeout {secs} must be >= 0 (or None)")));
                 }
                 // Far-future timeouts are waits without a deadline.
@@ -490,6 +490,7 @@ impl PyLoop {
     /// set. Each connection arrives as an "accepted" event and starts with
     /// this listener's user data. Returns the listener handle.
     #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None))]
+    #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
         py: Python<'_>,
