@@ -1,0 +1,104 @@
+'use strict'
+// The Node examples (examples/node), driven as a user would: as processes.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { newLoop, roundTrip, until, randomBytes, sha } = require('../testlib/helpers')
+const { NODE_EXAMPLES, startServer, run, stop } = require('../testlib/procs')
+
+const node = (script, ...args) => [process.execPath, path.join(NODE_EXAMPLES, script), ...args]
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  test(`echo_server.js: one listening line, echoes 8 MiB with backpressure, exits 0 on ${signal}`, async (t) => {
+    const server = await startServer(node('echo_server.js', '0'))
+    t.after(() => server.child.kill('SIGKILL'))
+    assert.equal(server.host, '127.0.0.1')
+    assert.ok(server.port > 0)
+    const loop = newLoop(t)
+    const payload = randomBytes(8 * 1024 * 1024)
+    // Everything is sent before anything is read back: the server's queue
+    // fills up and it must hold, pause and resume.
+    const { data } = await roundTrip(loop, '127.0.0.1', server.port, payload, { chunk: 1024 * 1024 })
+    assert.equal(sha(data), sha(payload))
+    // A connection still open at the signal is closed gracefully.
+    const { handle } = await loop.connectAsync('127.0.0.1', server.port)
+    const closed = new Promise((resolve) =>
+      loop.onHandle(handle, 'eof', (ev) => {
+        loop.close(handle) // so the server's graceful close need not wait for us
+        resolve(ev)
+      }),
+    )
+    const result = await stop(server, signal)
+    assert.deepEqual(result, { code: 0, signal: null })
+    await closed
+    assert.equal(server.stdout(), `listening on 127.0.0.1:${server.port}\n`)
+  })
+}
+
+test('echo_server.js: usage errors exit 2, a port in use exits 1', async (t) => {
+  const usage = await run(node('echo_server.js'))
+  assert.equal(usage.code, 2)
+  assert.match(usage.stderr, /usage: echo_server \[HOST:\]PORT/)
+  const bad = await run(node('echo_server.js', '127.0.0.1:99999'))
+  assert.equal(bad.code, 2)
+  const loop = newLoop(t)
+  const taken = loop.listen('127.0.0.1', 0)
+  const inUse = await run(node('echo_server.js', `127.0.0.1:${loop.localAddress(taken).port}`))
+  assert.equal(inUse.code, 1)
+  assert.match(inUse.stderr, /EADDRINUSE/)
+})
+
+test('echo_server.js on [::1] and echo_client.js against it', async (t) => {
+  let server
+  try {
+    server = await startServer(node('echo_server.js', '[::1]:0'))
+  } catch (err) {
+    return t.skip(`no IPv6 loopback: ${err.message}`)
+  }
+  t.after(() => server.child.kill('SIGKILL'))
+  assert.equal(server.host, '::1')
+  const r = await run(node('echo_client.js', `[::1]:${server.port}`, 'hello', 'wide world'))
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'hello\nwide world\n')
+  const lines = await run(node('echo_client.js', `[::1]:${server.port}`), { input: 'from\nstdin\n' })
+  assert.equal(lines.stdout, 'from\nstdin\n')
+  assert.deepEqual(await stop(server), { code: 0, signal: null })
+})
+
+test('echo_client.js: a refused connection exits 1 with the reason', async () => {
+  const r = await run(node('echo_client.js', '127.0.0.1:9', 'x'))
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /cannot connect to 127\.0\.0\.1:9: ECONNREFUSED/)
+})
+
+test('chat_server.js: lines go to every other client as "<peer>: <line>"', async (t) => {
+  const server = await startServer(node('chat_server.js', '127.0.0.1:0'))
+  t.after(() => server.child.kill('SIGKILL'))
+  const loop = newLoop(t)
+  const clients = []
+  for (let i = 0; i < 3; i++) {
+    const { handle } = await loop.connectAsync('127.0.0.1', server.port)
+    loop.setFraming(handle, { mode: 'delimited' })
+    const c = { handle, name: (() => { const a = loop.localAddress(handle); return `${a.address}:${a.port}` })(), lines: [] }
+    loop.onHandle(handle, 'data', (ev) => c.lines.push(ev.data.toString()))
+    clients.push(c)
+  }
+  await until(() => (server.stderr().match(/joined/g) || []).length === 3, 'three joins')
+  loop.send(clients[0].handle, 'hi all\n')
+  loop.send(clients[1].handle, 'hello\r\n')
+  await until(() => clients[2].lines.length === 2 && clients[0].lines.length === 1 && clients[1].lines.length === 1, 'the broadcast')
+  assert.deepEqual(clients[0].lines, [`${clients[1].name}: hello`])
+  assert.deepEqual(clients[1].lines, [`${clients[0].name}: hi all`])
+  assert.deepEqual(clients[2].lines.sort(), [`${clients[0].name}: hi all`, `${clients[1].name}: hello`].sort())
+  const eofs = clients.map(
+    (c) =>
+      new Promise((resolve) =>
+        loop.onHandle(c.handle, 'eof', () => {
+          loop.close(c.handle)
+          resolve()
+        }),
+      ),
+  )
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
+  await Promise.all(eofs)
+})
