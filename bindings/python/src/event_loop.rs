@@ -322,7 +322,7 @@ impl PyLoop {
     /// Returns [] on timeout or when wake() interrupted the wait. The GIL is
     /// released while waiting; a signal handler that raises (Ctrl+C:
     /// KeyboardInterrupt) interrupts the wait within 50 ms.
-    #[pyo3(signature = (timeout=None, max_events=None))]
+    #[pyo3(signature = (timeout=None, max_events=None), text_signature = "(self, /, timeout=None, max_events=1024)")]
     fn poll<'py>(
         &self,
         py: Python<'py>,
@@ -359,7 +359,7 @@ impl PyLoop {
     /// loop is closed. An exception from the callback stops run() and
     /// propagates; the batch's remaining events are kept for the next
     /// poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
-    #[pyo3(signature = (callback, max_events=None))]
+    #[pyo3(signature = (callback, max_events=None), text_signature = "(self, /, callback, max_events=256)")]
     fn run(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err("callback must be callable"));
@@ -489,7 +489,10 @@ impl PyLoop {
     /// port (0 = any; read it back with local_address). SO_REUSEADDR is always
     /// set. Each connection arrives as an "accepted" event and starts with
     /// this listener's user data. Returns the listener handle.
-    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None))]
+    #[pyo3(
+        signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None),
+        text_signature = "(self, /, host, port, *, backlog=1024, reuse_port=False, ipv6_only=False, userdata=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
