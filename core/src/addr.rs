@@ -41,9 +41,19 @@ fn interface_index(name: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// Names under the reserved `.invalid` domain never resolve (RFC 6761): they
+/// fail at once, without asking any name server.
+pub(crate) fn is_reserved_invalid(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "invalid" || host.ends_with(".invalid")
+}
+
 /// Resolves a host name with the system resolver. Blocking: call it off the
 /// loop thread.
 pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    if is_reserved_invalid(host) {
+        return Err(Error::EDNS);
+    }
     let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|_| Error::EDNS)?.collect();
     if addrs.is_empty() {
         return Err(Error::EDNS);
@@ -80,6 +90,8 @@ mod tests {
 
     #[test]
     fn invalid_names_fail_resolution() {
+        assert!(is_reserved_invalid("No-Such-Host.INVALID."));
+        assert!(!is_reserved_invalid("invalid.example"));
         assert_eq!(resolve("no-such-host.invalid", 80), Err(Error::EDNS));
     }
 }

@@ -167,6 +167,7 @@ impl State {
                 let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
                 self.resolved_addrs(handle, Ok(addrs), events)
             }
+            None if addr::is_reserved_invalid(&host) => self.resolved_addrs(handle, Err(Error::EDNS), events),
             None => self.spawn_resolver(handle, host, port)?,
         }
         Ok(())

@@ -123,3 +123,15 @@ fn backpressure_eagain_then_writable() {
     let received = reader.join().unwrap();
     assert!(received.chunks(65536).all(|c| c == &chunk[..]));
 }
+
+#[test]
+fn a_paused_connection_still_notices_the_peer_closing() {
+    let lp = Loop::new().unwrap();
+    let (_l, port) = listen(&lp);
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let conn = poll_until(&lp, |g| !g.is_empty())[0].handle;
+    lp.pause(conn).unwrap();
+    drop(client);
+    let got = poll_until(&lp, |g| has(g, EventKind::Eof, conn));
+    assert!(!has(&got, EventKind::Data, conn));
+}

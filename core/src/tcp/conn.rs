@@ -397,7 +397,8 @@ impl Conn {
             if out.full() && !self.closing {
                 break Step::Requeue;
             }
-            if !self.readable || (self.paused && !self.closing) {
+            // Paused, reading goes on only to see the peer's FIN (`should_read`).
+            if !self.readable || (self.paused && !self.closing && !self.read_closed) {
                 break Step::Idle;
             }
             match sys::recv_append(fd, out.arena, READ_CHUNK) {
