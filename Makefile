@@ -16,7 +16,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples header check-header install demo test test-rust test-c test-valgrind clean
+.PHONY: all lib examples header check-header install demo test test-rust test-c test-valgrind test-python clean
 
 all: lib examples
 
@@ -49,7 +49,7 @@ install: lib
 demo: all
 	python3 examples/demo.py $(BUILD)/examples
 
-test: all check-header test-rust test-c test-valgrind
+test: all check-header test-rust test-c test-valgrind test-python
 
 test-rust:
 	$(CARGO) test --workspace --release
@@ -68,6 +68,10 @@ test-c:
 test-valgrind: test-c
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	  --quiet $(BUILD)/tests/c_tests --quick
+
+# Builds the Python package into build/venv-python, runs pytest and mypy.
+test-python: all
+	bash bindings/python/test.sh
 
 clean:
 	$(CARGO) clean

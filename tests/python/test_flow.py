@@ -125,11 +125,6 @@ def test_half_close_server_side(loop: netcore.Loop) -> None:
     pump.until(lambda: client in pump.closed and server in pump.closed)
 
 
-@pytest.mark.xfail(
-    reason="core bug: a paused connection whose kernel buffer holds only the peer's FIN "
-    "never reads it (Conn::read breaks on `paused` before recv although should_read allowed it)",
-    strict=False,
-)
 def test_pause_still_notices_peer_close(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     server, client = connected_pair(loop, pump)
