@@ -215,3 +215,25 @@ test('listenAsync, defaultLoop, createLoop, new Loop(), ref/unref chaining', asy
   d.close()
   await assert.rejects(a.listenAsync('127.0.0.1', 0), { code: 'ECLOSED' })
 })
+
+test('closing the loop from inside an event listener stops delivery at once', async () => {
+  const loop = createLoop()
+  const listener = loop.listen('127.0.0.1', 0)
+  let after = 0
+  let closedInside = false
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  loop.onHandle(listener, 'accepted', (ev) => loop.setFraming(ev.handle, { mode: 'fixed', size: 1 }))
+  loop.on('data', () => {
+    if (closedInside) after++
+    else {
+      closedInside = true
+      loop.close() // joins the I/O thread from inside its own batch: must not deadlock
+    }
+  })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  loop.send(handle, 'abcdefgh') // eight one-byte frames, most likely in one batch
+  await until(() => closedInside, 'the first frame')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(after, 0)
+  assert.equal(loop.closed, true)
+})
