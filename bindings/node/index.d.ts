@@ -274,6 +274,13 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /** Sets a UDP socket's default peer (then send() works on it). */
   udpConnect(handle: Handle, host: string, port: number): void
 
+  /**
+   * Answers `name` with `addresses` (IP literals, tried in this order, Happy
+   * Eyeballs style) for this loop's connections without asking the system
+   * resolver, like a hosts-file entry. An empty list removes the entry.
+   */
+  setHostAddresses(name: string, addresses: string[]): void
+
   /** A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close(). */
   setTimer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
 

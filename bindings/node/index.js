@@ -475,6 +475,19 @@ class Loop extends EventEmitter {
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
   }
 
+  /**
+   * Answers `name` with `addresses` (IP literals, tried in this order,
+   * Happy Eyeballs style) for this loop's connections, without the system
+   * resolver, like a hosts-file entry. An empty list removes the entry.
+   */
+  setHostAddresses(name, addresses) {
+    this._checkOpen()
+    checkString(name, 'name')
+    if (!Array.isArray(addresses)) throw invalidArgType('addresses', 'an array of strings', addresses)
+    addresses.forEach((a, i) => checkString(a, `addresses[${i}]`))
+    this._void(0, this._native.setHostAddresses(name, addresses), 'setHostAddresses', name)
+  }
+
   setTimer(delay, repeat, options) {
     this._checkOpen()
     checkMillis(delay, 'delay')

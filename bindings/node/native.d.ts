@@ -32,6 +32,11 @@ export declare class NativeLoop {
    * 0 (any), 4 or 6; an empty `local_host` means no local bind.
    */
   connect(host: string, port: number, timeoutMs: number, family: number, localHost: string, localPort: number, attemptDelayMs: number, reconnectMs: Array<number>): number
+  /**
+   * Answers `name` with these IP literals for this loop's connections (an
+   * empty list removes the entry).
+   */
+  setHostAddresses(name: string, addresses: Array<string>): number
   /** A timer: `delay_ms`, then every `repeat_ms` if > 0. */
   timer(delayMs: number, repeatMs: number): number
   /** `timeout_ms` <= 0 turns the idle timeout off. */

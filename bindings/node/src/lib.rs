@@ -527,6 +527,20 @@ impl NativeLoop {
     self.shared.create(|id| self.shared.core.tcp_connect_with(&host, to_i64(port), &opts, id))
   }
 
+  /// Answers `name` with these IP literals for this loop's connections (an
+  /// empty list removes the entry).
+  #[napi]
+  pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
+    let mut ips = Vec::with_capacity(addresses.len());
+    for a in &addresses {
+      match netcore_core::ip_literal(a) {
+        Some(ip) => ips.push(ip),
+        None => return NcError::EINVAL.code(),
+      }
+    }
+    code_of(self.shared.core.set_host_addresses(&name, &ips))
+  }
+
   /// A timer: `delay_ms`, then every `repeat_ms` if > 0.
   #[napi]
   pub fn timer(&self, delay_ms: f64, repeat_ms: f64) -> f64 {

@@ -81,9 +81,7 @@ test('half close: shutdown() sends FIN, reading goes on', async (t) => {
   await until(() => loop.handleCount === 0, 'both handles closed')
 })
 
-// Core gap (reported): Conn::read() returns before recv() while paused, so
-// the FIN that should_read() lets through is never read and no Eof comes.
-test('peer close is noticed while paused', { todo: 'core: a paused connection does not read the peer FIN' }, async (t) => {
+test('peer close is noticed while paused', async (t) => {
   const loop = newLoop(t)
   const { client, server } = await pair(loop)
   loop.pause(server)

@@ -63,3 +63,18 @@ test('a dual-stack listener on :: sees IPv4 peers as IPv4-mapped addresses', asy
   const v6only = loop.listen('::1', 0, { ipv6Only: true })
   assert.equal(loop.localAddress(v6only).family, 'IPv6')
 })
+
+test('Happy Eyeballs through a static host entry: ::1 refused, 127.0.0.1 answers', async (t) => {
+  if (!hasIpv6(t)) return t.skip('no IPv6 loopback on this machine')
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const port = loop.localAddress(listener).port
+  loop.setHostAddresses('dual.test', ['::1', '127.0.0.1'])
+  const { address } = await loop.connectAsync('dual.test', port, { attemptDelay: 50 })
+  assert.deepEqual(address, { address: '127.0.0.1', port, family: 'IPv4' })
+  // Restricted to IPv6, the same name has nothing that answers.
+  await assert.rejects(loop.connectAsync('dual.test', port, { family: 6 }), { code: 'ECONNREFUSED' })
+  loop.setHostAddresses('dual.test', [])
+  assert.throws(() => loop.setHostAddresses('x.test', ['not-an-ip']), { code: 'EINVAL' })
+  assert.throws(() => loop.setHostAddresses('x.test', '127.0.0.1'), { name: 'TypeError' })
+})
