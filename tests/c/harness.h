@@ -60,8 +60,10 @@
     X(tcp_userdata, 1)                            \
     X(tcp_options, 1)                             \
     X(tcp_options_while_connecting, 1)            \
+    X(tcp_connect_by_name, 1)                     \
     X(tcp_addresses, 1)                           \
     X(tcp_loop_free_with_open_handles, 1)         \
+    X(tcp_no_sigpipe, 1)                          \
     /* test_framing.c */                          \
     X(frame_stream_split, 1)                      \
     X(frame_delimited_1byte, 1)                   \
@@ -89,6 +91,7 @@
     /* test_errors.c */                           \
     X(err_connect_refused, 1)                     \
     X(err_dns_invalid, 1)                         \
+    X(err_connect_handle_live_until_closed, 1)    \
     X(err_addr_format, 1)                         \
     X(err_names, 1)                               \
     X(err_null_loop, 1)                           \
@@ -107,6 +110,7 @@
     X(thr_run_stop_from_other_thread, 1)          \
     X(thr_many_threads_send, 1)                   \
     X(thr_close_race, 1)                          \
+    X(thr_poll_forever_no_spurious_return, 1)     \
     X(embed_loop_fd_accept, 1)                    \
     X(embed_loop_fd_data, 1)                      \
     X(embed_next_timeout, 1)

@@ -38,13 +38,6 @@ void test_err_dns_invalid(void) {
     nc_loop *loop = t_loop();
     peer *c = peer_new("client");
     c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", 80, c));
-    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
-    nc_addr a;
-    /* still resolving (results are taken in by nc_poll) */
-    ASSERT_RC(nc_peer_addr(loop, c->h, &a), NC_ENOTCONN);
-    ASSERT_RC(nc_local_addr(loop, c->h, &a), NC_ENOTCONN);
-    ASSERT_RC(nc_setopt(loop, c->h, NC_OPT_NODELAY, 1), NC_ENOTCONN);
-    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 5000000));
     POLL_ASSERT(loop, p_closed, c, 20000);
     poll_for(loop, 20);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 0);
@@ -52,6 +45,30 @@ void test_err_dns_invalid(void) {
     ASSERT_CODE(c->connect_error, NC_EDNS);
     ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);
     ASSERT_EQ(c->kinds_log[0], NC_EV_CONNECT_FAILED);
+}
+
+/* The handle nc_tcp_connect returns is live until its NC_EV_CLOSED is
+ * delivered ("the handle is stale from now on"), even when the outcome is
+ * already known (a reserved .invalid name fails without a name server). */
+void test_err_connect_handle_live_until_closed(void) {
+    nc_loop *loop = t_loop();
+    peer *c = peer_new("client");
+    peer *other = peer_new("other");
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", 80, c));
+    long long kind = nc_handle_kind(loop, c->h);
+    long long ud = nc_set_userdata(loop, c->h, other);
+    long long fr = nc_frame_delimited(loop, c->h, "\n", 1, 100);
+    POLL_ASSERT(loop, p_closed, c, 20000);
+    poll_for(loop, 20);
+    int closed = c->ev[NC_EV_CLOSED] + other->ev[NC_EV_CLOSED];
+    ASSERT_MSG(kind == NC_KIND_TCP,
+               "nc_handle_kind on the handle just returned by nc_tcp_connect: %s (no "
+               "NC_EV_CLOSED delivered yet)",
+               t_code(kind));
+    ASSERT_RC(ud, 0);
+    ASSERT_RC(fr, 0);
+    ASSERT_EQ(closed, 1);
+    ASSERT_EQ(other->ev[NC_EV_CLOSED], 1); /* the userdata set before the event */
 }
 
 void test_err_addr_format(void) {

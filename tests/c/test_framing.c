@@ -142,7 +142,7 @@ void test_frame_delimited_many_per_read(void) {
     fspec f = {F_DELIM, "\n", 1, 0, 0, 64};
     peer *k = framed(loop, &f, &fd);
     enum { N = 1000 };
-    char *buf = t_alloc(N * 16);
+    char *buf = t_alloc(N * 24);
     size_t len = 0;
     for (int i = 0; i < N; i++) len += (size_t)sprintf(buf + len, "frame %d\n", i);
     ASSERT(send_all(fd, buf, len) == 0);
@@ -156,6 +156,25 @@ void test_frame_delimited_many_per_read(void) {
         ASSERT_MSG(k->frame_len[i] == (size_t)wl && memcmp(at, want, (size_t)wl) == 0,
                    "frame %d wrong", i);
         at += k->frame_len[i];
+    }
+
+    /* the same with a multi-byte delimiter */
+    nc_loop *loop2 = t_loop();
+    fspec f2 = {F_DELIM, "<>\r\n", 4, 0, 0, 64};
+    int fd2;
+    peer *k2 = framed(loop2, &f2, &fd2);
+    len = 0;
+    for (int i = 0; i < N; i++) len += (size_t)sprintf(buf + len, "frame <%d><>\r\n", i);
+    ASSERT(send_all(fd2, buf, len) == 0);
+    wait_frames(loop2, k2, N);
+    ASSERT_EQ(k2->nframes, N);
+    at = k2->rx;
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        int wl = sprintf(want, "frame <%d>", i);
+        ASSERT_MSG(k2->frame_len[i] == (size_t)wl && memcmp(at, want, (size_t)wl) == 0,
+                   "frame %d wrong", i);
+        at += k2->frame_len[i];
     }
 }
 

@@ -643,9 +643,9 @@ void test_tcp_closed_exactly_once(void) {
     closed_once(loop, e3);
     ASSERT_EQ(e3->ev[NC_EV_CONNECTED], 0);
 
-    /* closed while resolving a name */
+    /* closed while resolving a name (names go to a resolver thread) */
     peer *f = peer_new("close-while-resolving");
-    f->h = ASSERT_HANDLE(nc_tcp_connect(loop, "nosuchhost.invalid", port, f));
+    f->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, f));
     ASSERT_OK(nc_close(loop, f->h));
     closed_once(loop, f);
     poll_for(loop, 100);
@@ -1069,6 +1069,34 @@ void test_tcp_addresses(void) {
     (void)c6b;
 }
 
+/* Connecting by name: a resolver thread answers, the result is taken in by
+ * nc_poll; until then there is no socket (NC_ENOTCONN) but data is queued. */
+void test_tcp_connect_by_name(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = echo_server(loop, "127.0.0.1", &port);
+    peer *c = peer_new("client");
+    c->verify = 1;
+    c->seed = 34;
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, c));
+    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
+    nc_addr a;
+    ASSERT_RC(nc_peer_addr(loop, c->h, &a), NC_ENOTCONN);
+    ASSERT_RC(nc_local_addr(loop, c->h, &a), NC_ENOTCONN);
+    ASSERT_RC(nc_setopt(loop, c->h, NC_OPT_NODELAY, 1), NC_ENOTCONN);
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 5000000));
+    uint8_t buf[5000];
+    fill_pattern(buf, sizeof buf, 34, 0);
+    ASSERT_OK(nc_send(loop, c->h, buf, sizeof buf));
+    POLL_ASSERT(loop, p_connected, c, 10000);
+    ASSERT_MSG(c->ev[NC_EV_CONNECTED] == 1, "connect to localhost failed: %s",
+               t_code(c->connect_error));
+    ASSERT(addr_is(&c->addr, NC_AF_INET, "127.0.0.1", port));
+    ASSERT(wait_rx(loop, c, sizeof buf, 5000));
+    ASSERT_MSG(c->bad_at < 0, "byte %lld differs", c->bad_at);
+    close_pair(loop, c, srv->kids[0]);
+}
+
 /* Socket options set while connecting are kept once connected (or refused
  * with NC_ENOTCONN, as documented) - never silently reverted. */
 void test_tcp_options_while_connecting(void) {
@@ -1129,4 +1157,35 @@ void test_tcp_loop_free_with_open_handles(void) {
     nc_handle l = ASSERT_HANDLE(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, NULL));
     ASSERT_EQ(nc_handle_kind(loop, l), NC_KIND_TCP_LISTENER);
     nc_loop_free(NULL);
+}
+
+/* Sending to a peer that is gone returns an error; no SIGPIPE is raised
+ * (the runner counts SIGPIPEs and fails any test that saw one). */
+void test_tcp_no_sigpipe(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    /* direct sends after the peer closed */
+    peer *c = connect_peer(loop, "127.0.0.1", port, "client");
+    int fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    t_close(fd);
+    int rc = 0;
+    for (int i = 0; i < 50 && rc == 0; i++) {
+        rc = nc_send(loop, c->h, "data", 4);
+        if (rc == 0) poll_for(loop, 5);
+    }
+    ASSERT_MSG(rc != 0 || c->ev[NC_EV_CLOSED], "sends to a closed peer kept succeeding");
+    if (rc != 0)
+        ASSERT_MSG(rc == NC_EPIPE || rc == NC_ECONNRESET || rc == NC_ECLOSED || rc == NC_EBADHANDLE,
+                   "send to a closed peer returned %s", t_code(rc));
+    /* queued bytes flushed by the loop after the peer reset */
+    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
+    fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    fill_until_eagain(loop, d->h, 3, 64 * 1024, (size_t)512 << 20);
+    t_close(fd); /* unread data: the kernel answers with a reset */
+    POLL_ASSERT(loop, p_closed, d, 5000);
+    ASSERT_MSG(d->close_error < 0, "abnormal end, but NC_EV_CLOSED has error %s",
+               t_code(d->close_error));
 }

@@ -7,11 +7,15 @@
  * the helper makes some I/O on the loop so the test can fail instead of hang. */
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int fd_readable(int fd, int timeout_ms) {
     struct pollfd pfd = {fd, POLLIN, 0};
@@ -672,4 +676,45 @@ void test_thr_close_race(void) {
         ASSERT_MSG(srv->kids[i]->ev[NC_EV_CLOSED] == 1, "server side %d: %d NC_EV_CLOSED", i,
                    srv->kids[i]->ev[NC_EV_CLOSED]);
     }
+}
+
+/* nc_poll(-1) waits until there is an event, a wake or a signal: it does not
+ * return 0 on its own (here: after a new socket's first readiness). */
+static void *late_datagram_thread(void *arg) {
+    int *port = arg;
+    sleep_ms(300);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0) return NULL;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)*port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sendto(s, "late", 4, 0, (struct sockaddr *)&sin, sizeof sin);
+    close(s);
+    return NULL;
+}
+
+void test_thr_poll_forever_no_spurious_return(void) {
+    nc_loop *loop = t_loop();
+    peer *u = peer_new("udp");
+    u->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, u));
+    int port = local_port(loop, u->h);
+    pthread_t t;
+    ASSERT(pthread_create(&t, NULL, late_datagram_thread, &port) == 0);
+    nc_event evs[8];
+    int64_t t0 = now_ms();
+    int n = nc_poll(loop, evs, 8, -1);
+    int64_t elapsed = now_ms() - t0;
+    int spurious = n == 0;
+    /* make sure the datagram is consumed before the thread is gone */
+    for (int i = 0; i < 8 && n >= 0; i++) {
+        for (int k = 0; k < n; k++) dispatch(loop, &evs[k]);
+        if (u->ev[NC_EV_DATAGRAM]) break;
+        n = nc_poll(loop, evs, 8, T_MS(1000));
+    }
+    pthread_join(t, NULL);
+    ASSERT_MSG(!spurious, "nc_poll(-1) returned 0 after %lld ms with no event, wake or signal",
+               (long long)elapsed);
+    ASSERT_EQ(u->ev[NC_EV_DATAGRAM], 1);
 }
