@@ -61,6 +61,7 @@
     X(tcp_options, 1)                             \
     X(tcp_options_while_connecting, 1)            \
     X(tcp_connect_by_name, 1)                     \
+    X(tcp_listener_close_keeps_connections, 1)    \
     X(tcp_addresses, 1)                           \
     X(tcp_loop_free_with_open_handles, 1)         \
     X(tcp_no_sigpipe, 1)                          \

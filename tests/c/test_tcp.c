@@ -372,6 +372,27 @@ void test_tcp_graceful_close_32m(void) { graceful_close_posix(32u << 20, 1u << 2
 /* Graceful close right after queuing, with a netcore peer. */
 void test_tcp_graceful_close_flushes_queue(void) {
     graceful_close_posix(4u << 20, 256u << 10, 20000);
+    {
+        /* closed before the connection is established: the data still goes out */
+        nc_loop *l0 = t_loop();
+        int p0;
+        int lfd = posix_listen("127.0.0.1", &p0);
+        peer *e = peer_new("early");
+        e->h = ASSERT_HANDLE(nc_tcp_connect(l0, "127.0.0.1", p0, e));
+        ASSERT_OK(nc_send(l0, e->h, "before connect", 14));
+        ASSERT_OK(nc_close(l0, e->h));
+        int fd = posix_accept(lfd, 5000);
+        ASSERT(fd >= 0);
+        uint8_t rb[32];
+        int eof = 0, err = 0;
+        long r = recv_some(l0, fd, rb, sizeof rb, 5000, &eof, &err);
+        ASSERT_MSG(r == 14 && memcmp(rb, "before connect", 14) == 0 && eof,
+                   "peer read %ld bytes, eof %d, error %s", r, eof, strerror(err));
+        t_close(fd);
+        POLL_ASSERT(l0, p_closed, e, 5000);
+        poll_for(l0, 20);
+        ASSERT_EQ(e->ev[NC_EV_CLOSED], 1);
+    }
     nc_loop *loop = t_loop();
     int port;
     peer *tmpl = peer_new("reader");
@@ -559,6 +580,25 @@ void test_tcp_half_close_posix_peer(void) {
     ASSERT_CODE(d->close_error, 0);
     r = recv_some(loop, fd, rb, sizeof rb, 5000, &eof, &err);
     ASSERT_MSG(r == 0 && eof, "peer read %ld bytes, eof %d, error %s", r, eof, strerror(err));
+    t_close(fd);
+
+    /* shut down before the connection is even established: data, then FIN */
+    peer *e = peer_new("client3");
+    e->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, e));
+    ASSERT_OK(nc_send(loop, e->h, "early", 5));
+    ASSERT_OK(nc_shutdown(loop, e->h));
+    ASSERT_RC(nc_send(loop, e->h, "x", 1), NC_EPIPE);
+    fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    r = recv_some(loop, fd, rb, sizeof rb, 5000, &eof, &err);
+    ASSERT_MSG(r == 5 && memcmp(rb, "early", 5) == 0 && eof,
+               "peer read %ld bytes, eof %d, error %s", r, eof, strerror(err));
+    ASSERT_EQ(e->ev[NC_EV_CONNECTED], 1);
+    ASSERT(send_all(fd, "ok", 2) == 0);
+    ASSERT(shutdown(fd, SHUT_WR) == 0);
+    POLL_ASSERT(loop, p_closed, e, 5000);
+    ASSERT_EQ(e->rx_total, 2);
+    ASSERT_CODE(e->close_error, 0);
 }
 
 /* --------------------------------------------------- closed exactly once */
@@ -1067,6 +1107,30 @@ void test_tcp_addresses(void) {
     /* an IPv6 literal in brackets */
     peer *c6b = connect_peer(loop, "[::1]", port, "client6b");
     (void)c6b;
+}
+
+/* Closing a listener leaves the connections it accepted open. */
+void test_tcp_listener_close_keeps_connections(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = echo_server(loop, "127.0.0.1", &port);
+    peer *c = connect_peer(loop, "127.0.0.1", port, "client");
+    peer *k = wait_kid(loop, srv, 0);
+    ASSERT_OK(nc_close(loop, srv->h));
+    POLL_ASSERT(loop, p_closed, srv, 5000);
+    c->verify = 1;
+    c->seed = 35;
+    uint8_t buf[1000];
+    fill_pattern(buf, sizeof buf, 35, 0);
+    ASSERT_OK(nc_send(loop, c->h, buf, sizeof buf));
+    ASSERT(wait_rx(loop, c, sizeof buf, 5000));
+    ASSERT_MSG(c->bad_at < 0, "byte %lld differs", c->bad_at);
+    /* and new connections are refused */
+    peer *d = peer_new("late");
+    d->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, d));
+    POLL_ASSERT(loop, p_closed, d, 5000);
+    ASSERT_CODE(d->connect_error, NC_ECONNREFUSED);
+    close_pair(loop, c, k);
 }
 
 /* Connecting by name: a resolver thread answers, the result is taken in by
