@@ -309,6 +309,14 @@ impl State {
     /// A connect cycle failed: reconnect later if asked to, else report
     /// `ConnectFailed` and `Closed`.
     pub(crate) fn connect_failed(&mut self, handle: Handle, error: Error, events: &mut Vec<Event>) {
+        if self.defer_connect_failures {
+            if let Some((dial, Some(connecting))) = self.dial(handle) {
+                connecting.last_error = error;
+                let epoch = dial.epoch;
+                self.deadlines.push(Instant::now(), handle, Due::ConnectFailed, epoch);
+                return;
+            }
+        }
         self.abort_attempts(handle);
         if self.schedule_reconnect(handle, Some(error), events) {
             return;
@@ -343,7 +351,7 @@ impl State {
         conn.connecting = None;
         let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
         events.push(event.with_value(attempt as u64));
-        self.deadlines.push(Instant::now() + delay, handle, Due::Reconnect, epoch);
+        self.deadlines.push(Instant::now() + delay, handle, Due::Dial, epoch);
         true
     }
 
@@ -362,7 +370,11 @@ impl State {
         match due {
             Due::ConnectTimeout if connecting => self.connect_failed(handle, Error::ETIMEDOUT, events),
             Due::NextAttempt if connecting => self.start_attempt(handle, events),
-            Due::Reconnect if !connecting => {
+            Due::ConnectFailed if connecting => {
+                let error = self.dial(handle).and_then(|(_, c)| c.map(|c| c.last_error)).unwrap_or(Error::EDNS);
+                self.connect_failed(handle, error, events)
+            }
+            Due::Dial if !connecting => {
                 if let Err(e) = self.begin_connect(handle, events) {
                     self.connect_failed(handle, e, events);
                 }

@@ -131,6 +131,8 @@ impl Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         match e.raw_os_error() {
+            // A UDP send without a destination: "not connected" in netcore's terms.
+            Some(libc::EDESTADDRREQ) => Error::ENOTCONN,
             Some(errno) if errno > 0 => Error(-errno),
             _ => match e.kind() {
                 io::ErrorKind::WouldBlock => Error::EAGAIN,

@@ -47,6 +47,8 @@ struct Shared {
     poller: Mutex<Poller>,
     fd: RawFd,
     stop: AtomicBool,
+    /// `wake` was called: the current or next poll returns.
+    woken: AtomicBool,
 }
 
 /// An event loop. Cheap to clone (clones share the loop); `Send + Sync`.
@@ -88,7 +90,15 @@ impl Loop {
         let fd = poll.as_raw_fd();
         let state = Arc::new_cyclic(|me| Mutex::new(State::new(registry, waker, me.clone())));
         let poller = Poller { poll, events: mio::Events::with_capacity(1024), arena: Vec::new(), batch: Vec::new() };
-        Ok(Loop { shared: Arc::new(Shared { state, poller: Mutex::new(poller), fd, stop: AtomicBool::new(false) }) })
+        Ok(Loop {
+            shared: Arc::new(Shared {
+                state,
+                poller: Mutex::new(poller),
+                fd,
+                stop: AtomicBool::new(false),
+                woken: AtomicBool::new(false),
+            }),
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -103,20 +113,38 @@ impl Loop {
             return Err(Error::EINVAL);
         }
         let mut guard = self.shared.poller.try_lock().ok_or(Error::EBUSY)?;
-        let poller = &mut *guard;
+        let until = timeout.and_then(|t| Instant::now().checked_add(t));
+        // Readiness that yields no event (a first writable edge, a stale
+        // deadline) must not end the wait: go round until an event, the
+        // timeout, a signal or an explicit wake.
+        loop {
+            let interrupted = self.poll_once(&mut guard, max, until)?;
+            let woken = self.shared.woken.swap(false, Ordering::AcqRel);
+            let expired = until.is_some_and(|until| Instant::now() >= until);
+            if !guard.batch.is_empty() || interrupted || woken || expired || timeout == Some(Duration::ZERO) {
+                return Ok(Batch { guard });
+            }
+        }
+    }
+
+    /// One wait and one round of servicing. Returns whether a signal
+    /// interrupted the wait.
+    fn poll_once(&self, poller: &mut Poller, max: usize, until: Option<Instant>) -> Result<bool> {
         poller.arena.clear();
         poller.batch.clear();
-        let timeout = {
+        let wait = {
             let mut state = self.state();
             state.notified = false;
-            state.poll_timeout(timeout)
+            state.poll_timeout(until.map(|u| u.saturating_duration_since(Instant::now())))
         };
-        if let Err(e) = poller.poll.poll(&mut poller.events, timeout) {
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e.into());
+        let interrupted = match poller.poll.poll(&mut poller.events, wait) {
+            Ok(()) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                poller.events.clear();
+                true
             }
-            poller.events.clear();
-        }
+            Err(e) => return Err(e.into()),
+        };
         let mut state = self.state();
         for event in poller.events.iter() {
             if event.token() != WAKER {
@@ -145,8 +173,7 @@ impl Loop {
         if state.has_work() {
             state.notify();
         }
-        drop(state);
-        Ok(Batch { guard })
+        Ok(interrupted)
     }
 
     /// Polls and calls `f` for each event, until [`Loop::stop`] is called.
@@ -167,8 +194,10 @@ impl Loop {
         self.wake();
     }
 
-    /// Interrupts a blocking poll from any thread.
+    /// Interrupts a blocking poll from any thread: it returns, with no
+    /// events if none are ready.
     pub fn wake(&self) {
+        self.shared.woken.store(true, Ordering::Release);
         // Forced: the poller may be asleep even with `notified` set by an
         // operation whose wake it already consumed.
         let state = self.state();
@@ -220,7 +249,12 @@ impl Loop {
             Some(Box::new(Dial { host: host.to_owned(), port, opts: opts.clone(), epoch: 0, backoff: 0, attempt: 0 }));
         let mut state = self.state();
         let handle = state.slab.insert(Entry::Conn(conn))?;
+        // A failure known at once (an unreachable literal, a `.invalid`
+        // name) is reported by the next poll: the handle stays live until
+        // its `Closed` is delivered.
+        state.defer_connect_failures = true;
         let started = state.with_pending(|state, events| state.begin_connect(handle, events));
+        state.defer_connect_failures = false;
         if let Err(e) = started {
             let _ = state.slab.remove(handle);
             return Err(e);

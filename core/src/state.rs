@@ -92,6 +92,9 @@ pub(crate) struct State {
     pub notified: bool,
     /// Names answered without the system resolver (lower-case name → addresses).
     pub static_hosts: HashMap<String, Vec<IpAddr>>,
+    /// Set while an operation starts a connection: a failure is then
+    /// reported by the next poll instead of closing the new handle at once.
+    pub defer_connect_failures: bool,
 }
 
 impl State {
@@ -107,6 +110,7 @@ impl State {
             resolved: Vec::new(),
             notified: false,
             static_hosts: HashMap::new(),
+            defer_connect_failures: false,
         }
     }
 
@@ -308,7 +312,7 @@ impl State {
                 },
                 Due::AcceptRetry => self.requeue(handle),
                 Due::Drain => self.drain_expired(handle, events),
-                Due::ConnectTimeout | Due::NextAttempt | Due::Reconnect => {
+                Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed => {
                     self.fire_connect_deadline(handle, due, epoch, events)
                 }
             }

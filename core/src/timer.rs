@@ -24,8 +24,11 @@ pub(crate) enum Due {
     ConnectTimeout,
     /// Happy Eyeballs: time to start the next attempt alongside the others.
     NextAttempt,
-    /// Auto-reconnect: the backoff delay is over.
-    Reconnect,
+    /// Start a connect cycle: a new connection's first, or a reconnect once
+    /// the backoff delay is over.
+    Dial,
+    /// A connect cycle failed inside the operation that started it: report it.
+    ConnectFailed,
     /// Graceful server shutdown: force-close what is left.
     Drain,
 }

@@ -44,11 +44,18 @@ impl Udp {
         if bufs.iter().all(|b| b.is_empty()) {
             return Err(Error::EINVAL);
         }
+        // A datagram must go out in one call: join what one call cannot take.
+        let joined: Vec<u8>;
+        let joined_slice: [&[u8]; 1];
+        let bufs = if bufs.len() > sys::MAX_IOV || (to.is_some() && bufs.len() > 1) {
+            joined = bufs.concat();
+            joined_slice = [&joined];
+            &joined_slice[..]
+        } else {
+            bufs
+        };
         let result = match to {
-            Some(addr) => match bufs {
-                [one] => self.sock.send_to(one, addr).map(drop),
-                _ => self.sock.send_to(&bufs.concat(), addr).map(drop),
-            },
+            Some(addr) => self.sock.send_to(bufs[0], addr).map(drop),
             None => sys::send_vectored(self.sock.as_raw_fd(), bufs).map(drop),
         };
         match result {

@@ -58,7 +58,7 @@ void test_err_connect_handle_live_until_closed(void) {
     long long kind = nc_handle_kind(loop, c->h);
     long long ud = nc_set_userdata(loop, c->h, other);
     long long fr = nc_frame_delimited(loop, c->h, "\n", 1, 100);
-    POLL_ASSERT(loop, p_closed, c, 20000);
+    POLL_ASSERT(loop, p_closed, other, 20000); /* events carry the new userdata */
     poll_for(loop, 20);
     int closed = c->ev[NC_EV_CLOSED] + other->ev[NC_EV_CLOSED];
     ASSERT_MSG(kind == NC_KIND_TCP,
