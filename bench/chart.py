@@ -1,0 +1,101 @@
+"""Draws bench/chart.png from a bench/run.py results file: the main table —
+echo throughput per server (ping-pong, 50 connections, three message sizes)
+and user-space instructions per echo (callgrind).
+
+    usage: python3 chart.py RESULTS.json OUT.png
+
+Run by bench/run.py with an interpreter that has matplotlib.
+"""
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ORDER = ["netcore-c", "libuv", "netcore-py", "uvloop", "asyncio", "netcore-node", "node-net"]
+SIZE_COLORS = ["#9ecae1", "#4292c6", "#08519c"]
+
+
+def size_label(n):
+    return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} B"
+
+
+def main(src, dst):
+    res = json.load(open(src))
+    summary = res.get("summary", {})
+    servers = [s for s in ORDER if s in res.get("servers", {})] or ORDER
+    roles = {n: v.get("role") for n, v in res.get("servers", {}).items()}
+    langs = {n: v.get("lang") for n, v in res.get("servers", {}).items()}
+    sizes = res.get("config", {}).get("echo_sizes", [64, 512, 16384])
+    meta = res.get("meta", {})
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6.2), gridspec_kw={"width_ratios": [1.7, 1]})
+    x = range(len(servers))
+    width = 0.8 / len(sizes)
+    ymax = 0
+    for i, size in enumerate(sizes):
+        comp = summary.get(f"echo{size}", {})
+        vals = [(comp.get(s) or {}).get("rps") for s in servers]
+        xs = [xi - 0.4 + width * (i + 0.5) for xi in x]
+        ax1.bar(xs, [v or 0 for v in vals], width, label=size_label(size), color=SIZE_COLORS[i % 3],
+                edgecolor="black", linewidth=0.4)
+        for xx, v in zip(xs, vals):
+            if v:
+                ymax = max(ymax, v)
+                ax1.text(xx, v, f"{v / 1000:.0f}k", ha="center", va="bottom", fontsize=7.5, rotation=90)
+    for xi, s in zip(x, servers):
+        if not any((summary.get(f"echo{sz}", {}).get(s) or {}).get("rps") for sz in sizes):
+            ax1.text(xi, 0, "not\navailable", ha="center", va="bottom", fontsize=8, color="#a00")
+    ax1.set_ylim(0, (ymax or 1) * 1.18)
+    ax1.set_xticks(list(x))
+    ax1.set_xticklabels([f"{s}\n({langs.get(s, '')})" for s in servers], fontsize=9)
+    for lbl, s in zip(ax1.get_xticklabels(), servers):
+        if roles.get(s) == "netcore":
+            lbl.set_fontweight("bold")
+    ax1.set_ylabel("echoed messages per second (median)")
+    ax1.set_title(f"Echo throughput — ping-pong, {res.get('config', {}).get('echo_conns', 50)} connections "
+                  "(higher is better)", fontsize=11)
+    ax1.legend(title="message size", fontsize=9)
+    ax1.grid(axis="y", alpha=0.3)
+    ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
+
+    cg = summary.get("callgrind", {})
+    vals = [(cg.get(s) or {}).get("per_echo") for s in servers]
+    colors = ["#08519c" if roles.get(s) == "netcore" else "#fd8d3c" for s in servers]
+    ax2.bar(list(x), [v or 0 for v in vals], 0.65, color=colors, edgecolor="black", linewidth=0.4)
+    top = max([v for v in vals if v] or [1])
+    for xi, v in zip(x, vals):
+        if v:
+            ax2.text(xi, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8.5)
+        else:
+            ax2.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=8, color="#a00")
+    ax2.set_ylim(0, top * 1.15)
+    ax2.set_xticks(list(x))
+    ax2.set_xticklabels(servers, rotation=35, ha="right", fontsize=9)
+    for lbl, s in zip(ax2.get_xticklabels(), servers):
+        if roles.get(s) == "netcore":
+            lbl.set_fontweight("bold")
+    cfg = res.get("config", {})
+    ax2.set_title(f"User-space instructions per echo\ncallgrind, {cfg.get('cg_conns', 8)} connections × "
+                  f"{cfg.get('cg_size', 512)} B (lower is better)", fontsize=11)
+    ax2.set_ylabel("instructions per echoed message")
+    ax2.grid(axis="y", alpha=0.3)
+    ax2.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax2.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#08519c"), plt.Rectangle((0, 0), 1, 1, color="#fd8d3c")],
+               labels=["netcore", "anchor"], fontsize=9)
+
+    runs = cfg.get("runs", "?")
+    smoke = " — SMOKE RUN, figures not meaningful" if meta.get("smoke") else ""
+    fig.suptitle(f"netcore vs libuv, uvloop, asyncio, Node net — {meta.get('date', '')}, {meta.get('nproc', '?')} × "
+                 f"{meta.get('cpu_model', '?')}, medians of {runs} runs{smoke}", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(dst, dpi=110)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: chart.py RESULTS.json OUT.png")
+    main(sys.argv[1], sys.argv[2])
