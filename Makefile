@@ -76,3 +76,13 @@ test-python: all
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# Benchmark suite against libuv, asyncio, uvloop and Node's net (bench/run.py):
+#   make bench         full run (~20 min), regenerates bench/RESULTS.md and bench/chart.png
+#   make bench-smoke   seconds-long run of every code path; non-zero exit on any error
+.PHONY: bench bench-smoke
+bench:
+	python3 bench/run.py
+
+bench-smoke:
+	python3 bench/run.py --smoke
