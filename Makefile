@@ -16,7 +16,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples header check-header install demo test test-rust test-c test-valgrind test-python clean
+.PHONY: all lib examples header check-header install demo test test-rust test-c test-valgrind test-python test-node clean
 
 all: lib examples
 
@@ -49,7 +49,7 @@ install: lib
 demo: all
 	python3 examples/demo.py $(BUILD)/examples
 
-test: all check-header test-rust test-c test-valgrind test-python
+test: all check-header test-rust test-c test-valgrind test-python test-node
 
 test-rust:
 	$(CARGO) test --workspace --release
@@ -72,6 +72,10 @@ test-valgrind: test-c
 # Builds the Python package into build/venv-python, runs pytest and mypy.
 test-python: all
 	bash bindings/python/test.sh
+
+# Builds the Node addon from source (npm ci), runs node --test and tsc --strict.
+test-node: all
+	bash bindings/node/test.sh
 
 clean:
 	$(CARGO) clean
