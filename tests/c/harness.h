@@ -114,7 +114,26 @@
     X(thr_poll_forever_no_spurious_return, 1)     \
     X(embed_loop_fd_accept, 1)                    \
     X(embed_loop_fd_data, 1)                      \
-    X(embed_next_timeout, 1)
+    X(embed_next_timeout, 1)                      \
+    /* test_control.c */                          \
+    X(ctl_timer_order, 1)                         \
+    X(ctl_timer_repeat, 1)                        \
+    X(ctl_timer_cancel, 1)                        \
+    X(ctl_timer_10000, 0)                         \
+    X(ctl_idle_timeout, 1)                        \
+    X(ctl_connect_timeout, 1)                     \
+    X(ctl_happy_eyeballs, 1)                      \
+    X(ctl_reconnect, 1)                           \
+    X(ctl_reconnect_close_during_backoff, 1)      \
+    X(ctl_max_connections, 1)                     \
+    X(ctl_emfile, 0)                              \
+    X(ctl_shutdown_server, 1)                     \
+    X(ctl_shutdown_server_no_connections, 1)      \
+    X(ctl_send_tokens, 1)                         \
+    X(ctl_raw_options_and_fd, 1)                  \
+    X(ctl_linger, 1)                              \
+    X(ctl_reuseport_two_loops, 1)                 \
+    X(ctl_udp_multicast, 1)
 
 #define DECLARE_TEST(name, quick) void test_##name(void);
 TEST_LIST(DECLARE_TEST)
@@ -220,6 +239,8 @@ struct peer {
     int kinds_log[64];  /* first 64 event kinds, in order */
     int nlog;
     int after_closed;   /* events that arrived after NC_EV_CLOSED */
+    int last_kind;      /* kind of the last event */
+    int conn_eofs;      /* NC_EV_EOF since the last NC_EV_RECONNECTING */
     nc_addr addr;       /* of the last ACCEPTED / CONNECTED / DATAGRAM */
 
     /* receiving */

@@ -310,17 +310,27 @@ static void check_event(peer *p, const nc_event *ev) {
             t_fail_at(__FILE__, __LINE__, 0, "%s: %s with len %zu has data NULL", who, kind,
                       ev->len);
     }
-    if (ev->kind == NC_EV_DATA && p->ev[NC_EV_EOF] > 0)
+    /* EOF is per connection: an auto-reconnecting handle starts afresh */
+    if (ev->kind == NC_EV_DATA && p->conn_eofs > 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_DATA after NC_EV_EOF", who);
-    if (ev->kind == NC_EV_EOF && p->ev[NC_EV_EOF] > 0)
+    if (ev->kind == NC_EV_EOF && p->conn_eofs > 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: a second NC_EV_EOF", who);
-    if (ev->kind == NC_EV_CONNECTED && (p->ev[NC_EV_CONNECTED] || p->ev[NC_EV_CONNECT_FAILED]))
+    /* a second NC_EV_CONNECTED only after NC_EV_RECONNECTING */
+    if (ev->kind == NC_EV_CONNECTED && (p->ev[NC_EV_CONNECTED] || p->ev[NC_EV_CONNECT_FAILED]) &&
+        p->last_kind != NC_EV_RECONNECTING)
         t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_CONNECTED after a connect outcome", who);
+    if (ev->kind == NC_EV_RECONNECTING && p->ev[NC_EV_CONNECT_FAILED])
+        t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_RECONNECTING after NC_EV_CONNECT_FAILED", who);
+    if (ev->kind == NC_EV_RECONNECTING && ev->value == 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: NC_EV_RECONNECTING with attempt number 0", who);
+    if (ev->kind != NC_EV_SENT && ev->kind != NC_EV_RECONNECTING && ev->value != 0)
+        t_fail_at(__FILE__, __LINE__, 0, "%s: %s carries value %llu (must be 0)", who, kind,
+                  (unsigned long long)ev->value);
     if (ev->kind != NC_EV_ACCEPTED && ev->listener != 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s has listener %lld (must be 0)", who, kind,
                   (long long)ev->listener);
     if (ev->kind != NC_EV_CONNECT_FAILED && ev->kind != NC_EV_ERROR && ev->kind != NC_EV_CLOSED &&
-        ev->error != 0)
+        ev->kind != NC_EV_RECONNECTING && ev->error != 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s carries error %s", who, kind, t_code(ev->error));
     if ((ev->kind == NC_EV_CONNECT_FAILED || ev->kind == NC_EV_ERROR) && ev->error >= 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s without an error code", who, kind);
@@ -334,6 +344,9 @@ static void record(peer *p, nc_loop *loop, const nc_event *ev) {
     if (p->ev[NC_EV_CLOSED] > 0) p->after_closed++;
     if (ev->kind >= 0 && ev->kind < MAX_KIND) p->ev[ev->kind]++;
     if (p->nlog < 64) p->kinds_log[p->nlog++] = ev->kind;
+    p->last_kind = ev->kind;
+    if (ev->kind == NC_EV_EOF) p->conn_eofs++;
+    if (ev->kind == NC_EV_RECONNECTING) p->conn_eofs = 0;
     switch (ev->kind) {
     case NC_EV_ACCEPTED:
     case NC_EV_CONNECTED:
