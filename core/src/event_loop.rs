@@ -357,10 +357,14 @@ impl Loop {
             Entry::Udp(u) if token.is_none() => u.send(None, bufs),
             Entry::Conn(_) => {
                 state.conn(handle)?;
-                state.with_pending(|state, events| match state.slab.get_mut(handle) {
+                let result = state.with_pending(|state, events| match state.slab.get_mut(handle) {
                     Ok(Entry::Conn(c)) => c.send(handle, bufs, token, events),
                     _ => Err(Error::EBADHANDLE),
-                })
+                });
+                if matches!(state.slab.get_mut(handle), Ok(Entry::Conn(c)) if c.has_failed()) {
+                    state.schedule(handle);
+                }
+                result
             }
             _ => Err(Error::EWRONGKIND),
         }

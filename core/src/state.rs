@@ -244,6 +244,7 @@ impl State {
             Entry::Conn(c) => {
                 c.readable |= readable;
                 c.read_closed |= event.is_read_closed();
+                c.error_seen |= event.is_error();
                 c.write_ready |= writable;
             }
             Entry::Udp(u) => {

@@ -135,3 +135,19 @@ fn a_paused_connection_still_notices_the_peer_closing() {
     let got = poll_until(&lp, |g| has(g, EventKind::Eof, conn));
     assert!(!has(&got, EventKind::Data, conn));
 }
+
+#[test]
+fn a_reset_after_eof_is_still_reported() {
+    let lp = Loop::new().unwrap();
+    let (_l, port) = listen(&lp);
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
+    let got =
+        poll_until(&lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
+    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    lp.shutdown(server).unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Eof, client));
+    lp.close_reset(server).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
+    let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == client).unwrap();
+    assert_eq!(closed.error, Some(Error::ECONNRESET));
+}

@@ -90,6 +90,10 @@ pub(crate) struct Conn {
     pub closing: bool,
     /// The deadline for the peer's EOF after a graceful close is set.
     pub linger_armed: bool,
+    /// The kernel flagged an error (e.g. a reset) on the socket.
+    pub error_seen: bool,
+    /// A send failed for good (reset, broken pipe): close with this reason.
+    failed: Option<Error>,
 }
 
 impl Conn {
@@ -121,6 +125,8 @@ impl Conn {
             shut_done: false,
             closing: false,
             linger_armed: false,
+            error_seen: false,
+            failed: None,
         }
     }
 
@@ -171,7 +177,11 @@ impl Conn {
                 sent = match sys::send_vectored(sock.as_raw_fd(), bufs) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        let error = Error::from(e);
+                        self.failed = Some(error);
+                        return Err(error);
+                    }
                 };
             }
             self.record_sent(handle, sent, events);
@@ -314,6 +324,11 @@ impl Conn {
         self.close_reason
     }
 
+    /// A send failed for good: the connection must be closed by the loop.
+    pub fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// Whether a graceful close is waiting only for the peer's EOF.
     pub fn lingering(&self) -> bool {
         self.closing && self.shut_done && !self.peer_eof
@@ -323,6 +338,17 @@ impl Conn {
     /// frames input, advances shutdown. Connection attempts are handled by the
     /// loop before this is called.
     pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) -> Step {
+        if let Some(error) = self.failed.take() {
+            return Step::Finish(Some(error));
+        }
+        // After the peer's EOF nothing is read any more, so a later reset
+        // shows only as an error flag: report it instead of missing it.
+        if self.peer_eof && std::mem::take(&mut self.error_seen) {
+            if let Some(Ok(Some(_))) = self.sock.as_ref().map(|s| s.take_error()) {
+                // Linux says EPIPE for a reset in this state; it is the peer's reset.
+                return Step::Finish(Some(Error::ECONNRESET));
+            }
+        }
         if self.write_ready {
             self.write_ready = false;
             if let Err(e) = self.flush(handle, out.events) {
