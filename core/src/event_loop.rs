@@ -259,6 +259,8 @@ impl Loop {
             let _ = state.slab.remove(handle);
             return Err(e);
         }
+        // A poller asleep in another thread must see the new deadlines.
+        state.notify();
         Ok(handle)
     }
 

@@ -151,3 +151,20 @@ fn a_reset_after_eof_is_still_reported() {
     let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == client).unwrap();
     assert_eq!(closed.error, Some(Error::ECONNRESET));
 }
+
+#[test]
+fn a_connect_from_another_thread_wakes_a_poll_waiting_forever() {
+    let lp = Loop::new().unwrap();
+    let other = lp.clone();
+    let connector = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        other.tcp_connect("nosuchhost.invalid", 80, 0).unwrap()
+    });
+    let mut seen = Vec::new();
+    while !seen.iter().any(|k| *k == EventKind::Closed) {
+        let batch = lp.poll(16, None).unwrap();
+        seen.extend(batch.events().iter().map(|e| e.kind));
+    }
+    connector.join().unwrap();
+    assert_eq!(seen, [EventKind::ConnectFailed, EventKind::Closed]);
+}
