@@ -215,25 +215,8 @@ int main(int argc, char **argv)
     }
 
     static room r; /* 32 KiB of client pointers: not on the stack */
-    r.loop = nc_loop_new();
-    if (r.loop == NULL) {
-        fprintf(stderr, PROG ": nc_loop_new failed\n");
+    if (ex_open_server(PROG, argv[1], host, port, 1, &r.loop, &r.listener) != 0)
         return 1;
-    }
-    r.listener = nc_tcp_listen(r.loop, host, port, 0, 0, NULL);
-    if (r.listener < 0) {
-        char what[EX_HOSTLEN + 32];
-        snprintf(what, sizeof what, "cannot listen on %s", argv[1]);
-        ex_report(PROG, what, (int)r.listener);
-        nc_loop_free(r.loop);
-        return 1;
-    }
-    int rc = ex_print_listening(r.loop, r.listener);
-    if (rc < 0) {
-        ex_report(PROG, "local address", rc);
-        nc_loop_free(r.loop);
-        return 1;
-    }
 
     static nc_event events[MAX_EVENTS];
     int status = 0;

@@ -172,6 +172,35 @@ static inline void ex_report(const char *prog, const char *what, int code)
 
 /* ---- signals and time ------------------------------------------------- */
 
+/* Creates a loop and a TCP listener (tcp != 0) or a UDP socket on
+ * host:port, then prints the "listening on" line. `spec` is the argument as
+ * the user wrote it, for messages. Returns 0, or 1 after reporting why (and
+ * freeing the loop). */
+static inline int ex_open_server(const char *prog, const char *spec, const char *host, int port, int tcp,
+                                 nc_loop **loop, nc_handle *handle)
+{
+    *loop = nc_loop_new();
+    if (*loop == NULL) {
+        fprintf(stderr, "%s: nc_loop_new failed\n", prog);
+        return 1;
+    }
+    *handle = tcp ? nc_tcp_listen(*loop, host, port, 0, 0, NULL) : nc_udp_bind(*loop, host, port, 0, NULL);
+    if (*handle < 0) {
+        char what[EX_HOSTLEN + 32];
+        snprintf(what, sizeof what, "cannot %s %s", tcp ? "listen on" : "bind", spec);
+        ex_report(prog, what, (int)*handle);
+        nc_loop_free(*loop);
+        return 1;
+    }
+    int rc = ex_print_listening(*loop, *handle);
+    if (rc < 0) {
+        ex_report(prog, "local address", rc);
+        nc_loop_free(*loop);
+        return 1;
+    }
+    return 0;
+}
+
 /* Number of SIGINT/SIGTERM received so far. Only the handler writes it. */
 static inline volatile sig_atomic_t *ex_stop_count(void)
 {

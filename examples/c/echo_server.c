@@ -302,25 +302,8 @@ int main(int argc, char **argv)
 
     server s;
     memset(&s, 0, sizeof s);
-    s.loop = nc_loop_new();
-    if (s.loop == NULL) {
-        fprintf(stderr, PROG ": nc_loop_new failed\n");
+    if (ex_open_server(PROG, argv[1], host, port, 1, &s.loop, &s.listener) != 0)
         return 1;
-    }
-    s.listener = nc_tcp_listen(s.loop, host, port, 0, 0, NULL);
-    if (s.listener < 0) {
-        char what[EX_HOSTLEN + 32];
-        snprintf(what, sizeof what, "cannot listen on %s", argv[1]);
-        ex_report(PROG, what, (int)s.listener);
-        nc_loop_free(s.loop);
-        return 1;
-    }
-    int rc = ex_print_listening(s.loop, s.listener);
-    if (rc < 0) {
-        ex_report(PROG, "local address", rc);
-        nc_loop_free(s.loop);
-        return 1;
-    }
 
     static nc_event events[MAX_EVENTS];
     int status = 0;

@@ -129,25 +129,8 @@ int main(int argc, char **argv)
     }
 
     static udp_echo u;
-    u.loop = nc_loop_new();
-    if (u.loop == NULL) {
-        fprintf(stderr, PROG ": nc_loop_new failed\n");
+    if (ex_open_server(PROG, argv[1], host, port, 0, &u.loop, &u.sock) != 0)
         return 1;
-    }
-    u.sock = nc_udp_bind(u.loop, host, port, 0, NULL);
-    if (u.sock < 0) {
-        char what[EX_HOSTLEN + 32];
-        snprintf(what, sizeof what, "cannot bind %s", argv[1]);
-        ex_report(PROG, what, (int)u.sock);
-        nc_loop_free(u.loop);
-        return 1;
-    }
-    int rc = ex_print_listening(u.loop, u.sock);
-    if (rc < 0) {
-        ex_report(PROG, "local address", rc);
-        nc_loop_free(u.loop);
-        return 1;
-    }
 
     static nc_event events[MAX_EVENTS];
     int status = 0;
