@@ -7,15 +7,30 @@ Starts `chat_server 127.0.0.1:0`, reads the port from its
 "listening on HOST:PORT" line, connects alice, bob and carol with plain
 Python sockets, lets them take turns saying a few lines and checks that
 every client received every line of every other client (and none of its
-own), in order, as "<peer-addr>: <line>". Then it sends SIGINT to the
-server and checks that it closes the clients gracefully and exits 0.
+own), in order, as "<peer-addr>: <line>". Then two netcore clients join
+the room while alice, bob and carol are still there: the Python binding's
+examples/python/chat_client.py (run by build/venv-python/bin/python) and a
+few lines of Node on the Node binding (bindings/node). Each says one line,
+which the others must receive; alice answers it, and the netcore client
+must print her answer. Last, it sends SIGINT to the server and checks that
+it closes the clients gracefully and exits 0.
+
+The binding clients are skipped, with a note, when their binding is not
+built yet (`make test` builds both), so the demo also works on a fresh
+clone; once built, any failure of theirs fails the demo. Environment
+overrides: NETCORE_DEMO_PYTHON (the venv's python), NETCORE_DEMO_NODE (the
+node executable), NETCORE_DEMO_NODE_BINDING (the bindings/node directory).
 
 Standard library only. Every wait has a timeout: the demo never hangs.
 Exits 0 on success, 1 on any failure.
 """
 
+import glob
 import os
 import queue
+import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +52,30 @@ SCRIPT = [
     ("carol", "ciao"),
 ]
 NAMES = ["alice", "bob", "carol"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT_TIMEOUT = 10.0  # seconds a binding client may take from start to exit
+
+# A netcore chat client on the Node binding, run as
+# `node -e NODE_CLIENT BINDING_DIR HOST PORT LINE`: connects, says LINE,
+# prints every line the room sends for 1 s, then closes gracefully. Exits 1
+# if the connection fails or ends abnormally.
+NODE_CLIENT = r"""
+const [binding, host, port, line] = process.argv.slice(1)
+const { createLoop } = require(binding)
+const loop = createLoop()
+const conn = loop.connect(host, Number(port))
+loop.setFraming(conn, { mode: 'delimited', delimiter: '\n', maxFrame: 65536 })
+const fail = (why) => { console.error(`node client: ${why}`); process.exitCode = 1; loop.close() }
+loop.on('connected', () => {
+  loop.send(conn, `${line}\n`)
+  setTimeout(() => loop.close(conn), 1000)
+})
+loop.on('data', (ev) => console.log(ev.data.toString()))
+loop.on('connect_failed', (ev) => fail(`cannot connect: ${ev.error.message}`))
+loop.on('closed', (ev) => { if (ev.error) fail(`connection ended: ${ev.error.message}`) })
+setTimeout(() => fail('still running after 5 s'), 5000).unref()
+"""
 
 
 class DemoError(Exception):
@@ -112,6 +151,49 @@ class Client:
             pass
 
 
+def shown_path(path):
+    """`path` relative to the current directory when it is below it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def python_client(host, port, line):
+    """The command line of examples/python/chat_client.py saying `line`, and
+    how to show it; or (None, None, why it is skipped)."""
+    default = os.path.join(ROOT, "build", "venv-python", "bin", "python")
+    python = os.environ.get("NETCORE_DEMO_PYTHON", default)
+    hint = "run `make test` first (or `bash bindings/python/test.sh`) to build it"
+    if not os.access(python, os.X_OK):
+        return None, None, f"{python} not found: {hint}"
+    try:
+        probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('netcore') is None)"
+        probed = subprocess.run([python, "-c", probe], capture_output=True, timeout=TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DemoError(f"cannot run {python}: {e}") from None
+    if probed.returncode != 0:
+        return None, None, f"netcore is not installed in {python}: {hint}"
+    script = os.path.join(ROOT, "examples", "python", "chat_client.py")
+    args = [f"{host}:{port}", "--linger", "0.5", line]
+    shown = shlex.join([shown_path(python), shown_path(script)] + args)
+    return [python, script] + args, shown, None
+
+
+def node_client(host, port, line):
+    """The command line of the NODE_CLIENT script saying `line`, and how to
+    show it; or (None, None, why it is skipped)."""
+    node = os.environ.get("NETCORE_DEMO_NODE", "node")
+    binding = os.environ.get("NETCORE_DEMO_NODE_BINDING", os.path.join(ROOT, "bindings", "node"))
+    hint = "run `make test` first (or `cd bindings/node && npm ci`) to build it"
+    if shutil.which(node) is None:
+        return None, None, f"{node} not found (the Node binding needs Node >= 20.17)"
+    if not glob.glob(os.path.join(binding, "netcore.*.node")):
+        return None, None, f"the Node addon is not built in {binding}: {hint}"
+    args = [host, str(port), line]
+    shown = (f'{node} -e "$NODE_CLIENT" {shlex.join([shown_path(binding)] + args)}'
+             "   # NODE_CLIENT: see examples/demo.py")
+    return [node, "-e", NODE_CLIENT, os.path.abspath(binding)] + args, shown, None
+
+
 def run(build_dir):
     server_exe = os.path.join(build_dir, "chat_server")
     if not os.access(server_exe, os.X_OK):
@@ -135,6 +217,56 @@ def run(build_dir):
             log.append(line)
             if what in line:
                 return line
+
+    def netcore_client(label, argv, shown, line):
+        """Runs one binding client through the room: it joins and says
+        `line`, everyone receives it, alice answers, and the client must
+        have printed her answer when it exits."""
+        print(f"$ {shown}")
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            try:
+                addr = re.search(r"(\S+) joined", server_log(" joined")).group(1)
+            except DemoError as e:
+                proc.kill()
+                _, err = proc.communicate(timeout=TIMEOUT)
+                why = err.decode(errors="replace").strip()
+                raise DemoError(f"the {label} client did not join ({e}): {why}") from None
+            print(f"{label:>6} connected from {addr}")
+            print(f"{label:>6} says     : {line}")
+            for name in NAMES:
+                got = clients[name].read_line()
+                if got != f"{addr}: {line}":
+                    raise DemoError(f"{name} received {got!r}, expected {addr}: {line!r}")
+                if name == "alice":
+                    print(f"{name:>6} receives : [{label}] {got.partition(': ')[2]}")
+            alice = clients["alice"]
+            reply = f"welcome, {label}!"
+            alice.say(reply)
+            print(f"{'alice':>6} says     : {reply}")
+            for name in ("bob", "carol"):
+                got = clients[name].read_line()
+                if got != f"{alice.addr}: {reply}":
+                    raise DemoError(f"{name} received {got!r}, expected {alice.addr}: {reply!r}")
+            try:
+                out, err = proc.communicate(timeout=CLIENT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise DemoError(f"the {label} client ran for {CLIENT_TIMEOUT:.0f}s") from None
+            printed = out.decode(errors="replace").splitlines()
+            for got in printed:
+                sender, _, said = got.partition(": ")
+                print(f"{label:>6} receives : [{by_addr.get(sender, sender)}] {said}")
+            if proc.returncode != 0:
+                raise DemoError(f"the {label} client exited with status {proc.returncode}: "
+                                f"{err.decode(errors='replace').strip()}")
+            if printed != [f"{alice.addr}: {reply}"]:
+                raise DemoError(f"the {label} client printed {printed!r}, expected {reply!r}")
+            server_log(f"{addr} left")
+            print(f"{label:>6} left the room")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
 
     try:
         first = next_line(out_lines, "the 'listening on' line", time.monotonic() + TIMEOUT)
@@ -188,6 +320,24 @@ def run(build_dir):
                   f"expected {len(wanted)} from the others: {'ok' if ok else 'MISMATCH'}")
             if not ok:
                 raise DemoError(f"{name} received {clients[name].received!r}, expected {wanted!r}")
+
+        # Two netcore clients, one per binding, join while alice, bob and
+        # carol are still in the room.
+        print("\n--- netcore clients: Python and Node bindings ---")
+        ran = []
+        for label, make_client, line in (
+            ("python", python_client, "hello from Python, on netcore"),
+            ("node", node_client, "hello from Node, on netcore"),
+        ):
+            argv, shown, skipped = make_client(host, port, line)
+            if skipped:
+                print(f"{label:>6}: skipped: {skipped}")
+                continue
+            netcore_client(label, argv, shown, line)
+            ran.append(label)
+        if ran:
+            print(f"alice, bob and carol received the line of {' and '.join(ran)}; "
+                  f"{' and '.join(ran)} received alice's answer: ok")
 
         print("\n--- shutdown ---")
         print("sending SIGINT to the server")
