@@ -1,7 +1,9 @@
 # netcore — build, install, demo and test.
 #   make            library (release) and C examples
-#   make demo       build everything, run the chat demo
-#   make test       build everything, run every test (Rust, header, C, valgrind)
+#   make demo       build everything (library, C examples, Python and Node
+#                   bindings), run the chat demo
+#   make test       build everything, run every test (Rust, header check, C,
+#                   valgrind, Python, Node)
 #   make install PREFIX=/some/dir
 #   make header     regenerate include/netcore.h after changing ffi/src
 
@@ -16,7 +18,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples header check-header install demo test test-rust test-c test-valgrind test-python test-node clean
+.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-valgrind test-python test-node clean
 
 all: lib examples
 
@@ -46,8 +48,13 @@ install: lib
 	ln -sf libnetcore.so.0 $(PREFIX)/lib/libnetcore.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' netcore.pc.in > $(PREFIX)/lib/pkgconfig/netcore.pc
 
-demo: all
+demo: all bindings
 	python3 examples/demo.py $(BUILD)/examples
+
+# The Python package (into build/venv-python) and the Node addon, built from source.
+bindings: lib
+	bash bindings/python/test.sh --build-only
+	bash bindings/node/test.sh --build-only
 
 test: all check-header test-rust test-c test-valgrind test-python test-node
 

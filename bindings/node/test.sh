@@ -3,7 +3,8 @@
 # top-level `make test` (from the repository root) or by hand from anywhere.
 #   npm ci (no prebuilt downloads: the addon is compiled here by cargo),
 #   npm run build, node --test test/, tsc --noEmit --strict on the typings
-#   and examples/node/example.ts.
+#   and examples/node/example.ts. With --build-only it stops after the build
+#   (for `make demo`).
 # The C interop tests use build/examples (`make examples`); they are skipped
 # with a reason when it is missing. Exits non-zero on any failure.
 set -euo pipefail
@@ -14,6 +15,9 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 npm ci --no-audit --no-fund
 npm run build
+if [ "${1:-}" = "--build-only" ]; then
+    exit 0
+fi
 npm test
 npx tsc --noEmit --strict -p .
 echo "node binding: tests and type check passed"

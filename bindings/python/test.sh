@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python binding into a fresh virtual environment and runs its
 # tests: pytest on tests/python and mypy --strict on examples/python.
+# With --build-only it stops once the package is installed (for `make demo`).
 # Run from anywhere; works from the repository root. Exit status is non-zero
 # on any failure.
 set -euo pipefail
@@ -32,6 +33,9 @@ fi
 # maturin comes from PyPI through the build backend; the extension is
 # compiled locally by cargo.
 python -m pip install --quiet ./bindings/python pytest mypy
+if [ "${1:-}" = "--build-only" ]; then
+    exit 0
+fi
 
 echo "== pytest tests/python"
 python -m pytest -q -o cache_dir=build/.pytest_cache tests/python
