@@ -72,7 +72,7 @@ def main(src, dst):
             ax2.text(xi, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8.5)
         else:
             ax2.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=8, color="#a00")
-    ax2.set_ylim(0, top * 1.15)
+    ax2.set_ylim(0, top * 1.3)
     ax2.set_xticks(list(x))
     ax2.set_xticklabels(servers, rotation=35, ha="right", fontsize=9)
     for lbl, s in zip(ax2.get_xticklabels(), servers):
@@ -85,7 +85,7 @@ def main(src, dst):
     ax2.grid(axis="y", alpha=0.3)
     ax2.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax2.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#08519c"), plt.Rectangle((0, 0), 1, 1, color="#fd8d3c")],
-               labels=["netcore", "anchor"], fontsize=9)
+               labels=["netcore", "anchor"], fontsize=9, loc="upper left")
 
     runs = cfg.get("runs", "?")
     smoke = " — SMOKE RUN, figures not meaningful" if meta.get("smoke") else ""

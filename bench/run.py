@@ -562,16 +562,18 @@ def preflight(servers: list[Server], smoke: bool) -> None:
 
 
 def bench_echo(servers, cfg, res, budget):
+    """Every round runs every (size, server) pair, so a change in the
+    machine's load over time hits every size and every server alike."""
     out = res.setdefault("echo", {})
-    for size in cfg["echo_sizes"]:
-        cell = out.setdefault(str(size), {})
-        for rnd in range(cfg["runs"]):
+    for rnd in range(cfg["runs"]):
+        for size in cfg["echo_sizes"]:
             if not budget.check(f"echo {size} B round {rnd + 1}"):
                 return
+            cell = out.setdefault(str(size), {})
             for s in rotate(servers, rnd):
                 what = f"echo {size} B {s.name} run {rnd + 1}"
 
-                def go(rs):
+                def go(rs, size=size, what=what):
                     c0 = rs.cpu_seconds()
                     r = loadgen(rs.addr, ["--mode", "pingpong", "--conns", cfg["echo_conns"], "--size", size,
                                           "--duration", cfg["echo_duration"], "--warmup", cfg["echo_warmup"]],
@@ -961,7 +963,8 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
     w(f"## 1. Echo throughput and latency")
     w("")
     w(f"Ping-pong, {cfg['echo_conns']} connections, one message in flight per connection, "
-      f"{cfg['echo_duration']} s measured after {cfg['echo_warmup']} s warm-up; every echoed byte checked.")
+      f"{cfg['echo_duration']} s measured after {cfg['echo_warmup']} s warm-up; every echoed byte checked. "
+      "Each round runs every size with every server, so load changes on the machine hit all cells alike.")
     for size in cfg["echo_sizes"]:
         comp = f"echo{size}"
         w("")
