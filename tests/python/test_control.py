@@ -1024,12 +1024,6 @@ def test_linger_through_raw_so_linger(loop: netcore.Loop) -> None:
         assert so_linger(loop, h)[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: the Python binding exports no LINGER option (no netcore.LINGER, 'linger' is an unknown "
-    "option name, not in the stubs); the core's NC_OPT_LINGER is reachable only as the bare number 8",
-)
 def test_linger_option_get_set_range(loop: netcore.Loop) -> None:
     linger: int = getattr(netcore, "LINGER")
     pump = Pump(loop)
@@ -1056,12 +1050,6 @@ def test_linger_option_get_set_range(loop: netcore.Loop) -> None:
         loop.set_option(t, linger, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: the Python binding exports no MULTICAST_LOOP / MULTICAST_TTL options (the core's "
-    "NC_OPT_MULTICAST_LOOP = 9 and NC_OPT_MULTICAST_TTL = 10 are reachable only as bare numbers)",
-)
 def test_multicast_loop_and_ttl_options(loop: netcore.Loop) -> None:
     mc_loop: int = getattr(netcore, "MULTICAST_LOOP")
     mc_ttl: int = getattr(netcore, "MULTICAST_TTL")

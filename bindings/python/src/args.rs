@@ -72,14 +72,11 @@ pub fn host_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// A `(host, port)` address tuple.
 pub fn addr_arg(obj: &Bound<'_, PyAny>) -> PyResult<(String, i64)> {
-    let tuple = obj.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(format!("address must be a (host, port) tuple, not {}", type_name(obj)))
-    })?;
+    let tuple = obj
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err(format!("address must be a (host, port) tuple, not {}", type_name(obj))))?;
     if tuple.len() != 2 {
-        return Err(PyTypeError::new_err(format!(
-            "address must be a (host, port) tuple, got {} items",
-            tuple.len()
-        )));
+        return Err(PyTypeError::new_err(format!("address must be a (host, port) tuple, got {} items", tuple.len())));
     }
     Ok((host_arg(&tuple.get_item(0)?)?, port_arg(&tuple.get_item(1)?)?))
 }
@@ -100,9 +97,8 @@ impl<'py> BytesArg<'py> {
         if obj.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err("data must be a bytes-like object, not str (encode it first)"));
         }
-        let buf = PyUntypedBuffer::get(obj).map_err(|_| {
-            PyTypeError::new_err(format!("data must be a bytes-like object, not {}", type_name(obj)))
-        })?;
+        let buf = PyUntypedBuffer::get(obj)
+            .map_err(|_| PyTypeError::new_err(format!("data must be a bytes-like object, not {}", type_name(obj))))?;
         if !buf.is_c_contiguous() {
             return Err(PyTypeError::new_err("data must be a C-contiguous buffer"));
         }

@@ -23,9 +23,7 @@ fn errno_of(e: nc::Error) -> i32 {
 /// detail appended to its message.
 pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
     let made = FACTORY
-        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py.import("netcore._errors")?.getattr("_make")?.unbind())
-        })
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> { Ok(py.import("netcore._errors")?.getattr("_make")?.unbind()) })
         .and_then(|f| f.bind(py).call1((e.code(), e.name(), e.message(), errno_of(e), detail)));
     match made {
         Ok(value) => value,

@@ -28,7 +28,7 @@ const DETACH_SEND: usize = 64 << 10;
 const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 /// Option names accepted by `set_option`/`get_option`, with their constants.
-pub const OPTIONS: [(&str, nc::SockOption); 7] = [
+pub const OPTIONS: [(&str, nc::SockOption); 10] = [
     ("NODELAY", nc::SockOption::NoDelay),
     ("KEEPALIVE", nc::SockOption::KeepAlive),
     ("RCVBUF", nc::SockOption::RecvBuffer),
@@ -36,6 +36,9 @@ pub const OPTIONS: [(&str, nc::SockOption); 7] = [
     ("HIGH_WATER", nc::SockOption::HighWater),
     ("LOW_WATER", nc::SockOption::LowWater),
     ("BROADCAST", nc::SockOption::Broadcast),
+    ("LINGER", nc::SockOption::Linger),
+    ("MULTICAST_LOOP", nc::SockOption::MulticastLoop),
+    ("MULTICAST_TTL", nc::SockOption::MulticastTtl),
 ];
 
 fn option_arg(obj: &Bound<'_, PyAny>) -> PyResult<nc::SockOption> {
@@ -227,17 +230,25 @@ impl PyLoop {
     }
 
     /// Sends buffers as one message; large immutable ones without the GIL.
-    fn send_bytes(&self, py: Python<'_>, handle: nc::Handle, held: &[BytesArg<'_>], token: Option<u64>) -> PyResult<()> {
+    fn send_bytes(
+        &self,
+        py: Python<'_>,
+        handle: nc::Handle,
+        held: &[BytesArg<'_>],
+        token: Option<u64>,
+    ) -> PyResult<()> {
         let slices: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
         let total: usize = slices.iter().map(|s| s.len()).sum();
         if total == 0 {
             return Err(invalid(py, "nothing to send (empty data)"));
         }
         let lp = self.lp(py)?;
-        let send = || guard(|| match token {
-            None => lp.send_vectored(handle, &slices),
-            Some(t) => lp.send_with_token(handle, &slices, Some(t)),
-        });
+        let send = || {
+            guard(|| match token {
+                None => lp.send_vectored(handle, &slices),
+                Some(t) => lp.send_with_token(handle, &slices, Some(t)),
+            })
+        };
         let result = if total >= DETACH_SEND && held.iter().all(|b| b.immutable()) { py.detach(send) } else { send() };
         result.py_err(py)
     }
@@ -265,7 +276,13 @@ impl PyLoop {
         guard(|| lp.udp_multicast(h, &group, &interface, join)).py_err(py)
     }
 
-    fn framing(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, framing: nc::Result<nc::Framing>, detail: &str) -> PyResult<()> {
+    fn framing(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        framing: nc::Result<nc::Framing>,
+        detail: &str,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
         let lp = self.lp(py)?;
@@ -336,9 +353,8 @@ impl PyLoop {
         let deadline = match timeout.filter(|t| !t.is_none()) {
             None => None,
             Some(t) => {
-                let secs: f64 = t.extract().map_err(|_| {
-                    PyTypeError::new_err("timeout must be a number of seconds or None")
-                })?;
+                let secs: f64 =
+                    t.extract().map_err(|_| PyTypeError::new_err("timeout must be a number of seconds or None"))?;
                 if secs.is_nan() || secs < 0.0 {
                     return Err(invalid(py, &format!("timeout {secs} must be >= 0 (or None)")));
                 }
@@ -554,7 +570,8 @@ impl PyLoop {
             opts.timeout = Some(t);
         }
         if let Some(f) = present(family) {
-            let name: String = f.extract().map_err(|_| PyTypeError::new_err("family must be \"any\", \"ipv4\" or \"ipv6\""))?;
+            let name: String =
+                f.extract().map_err(|_| PyTypeError::new_err("family must be \"any\", \"ipv4\" or \"ipv6\""))?;
             opts.family = match name.as_str() {
                 "any" => nc::Family::Any,
                 "ipv4" | "4" => nc::Family::V4,
@@ -571,7 +588,8 @@ impl PyLoop {
             opts.attempt_delay = Some(secs_arg(d, "attempt_delay")?);
         }
         if let Some(r) = present(reconnect) {
-            let iter = r.try_iter().map_err(|_| PyTypeError::new_err("reconnect must be a sequence of delays in seconds"))?;
+            let iter =
+                r.try_iter().map_err(|_| PyTypeError::new_err("reconnect must be a sequence of delays in seconds"))?;
             for d in iter {
                 opts.reconnect.push(secs_arg(&d?, "reconnect delay")?);
             }
@@ -592,13 +610,19 @@ impl PyLoop {
     /// Answers host name `name` with `addresses` (IP literals, tried in this
     /// order) for this loop's connect() calls, without the system resolver,
     /// like a hosts-file entry. An empty list removes the entry.
-    fn set_host_addresses(&self, py: Python<'_>, name: &Bound<'_, PyAny>, addresses: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_host_addresses(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        addresses: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let name = host_arg(name)?;
         if addresses.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err("addresses must be a list of IP address strings"));
         }
         let mut ips = Vec::new();
-        let iter = addresses.try_iter().map_err(|_| PyTypeError::new_err("addresses must be a list of IP address strings"))?;
+        let iter =
+            addresses.try_iter().map_err(|_| PyTypeError::new_err("addresses must be a list of IP address strings"))?;
         for a in iter {
             let a = host_arg(&a?)?;
             ips.push(nc::ip_literal(&a).ok_or_else(|| invalid(py, &format!("{a:?} is not an IP address")))?);
@@ -686,7 +710,13 @@ impl PyLoop {
 
     /// Sets a UDP socket's default peer (an IP literal and port): send() then
     /// sends there, and only that peer's datagrams are received.
-    fn udp_connect(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, host: &Bound<'_, PyAny>, port: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn udp_connect(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        host: &Bound<'_, PyAny>,
+        port: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let host = host_arg(host)?;
         let port = port_arg(port)?;
@@ -705,7 +735,13 @@ impl PyLoop {
     /// `value` is the token follows once the last of these bytes reached the
     /// kernel.
     #[pyo3(signature = (handle, data, token=None))]
-    fn send(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>, token: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn send(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let data = BytesArg::new(data)?;
         let token = token_arg(token)?;
@@ -715,7 +751,13 @@ impl PyLoop {
     /// Sends several buffers as one message (one writev): queued whole or
     /// refused whole, as send(); `token` as for send().
     #[pyo3(signature = (handle, buffers, token=None))]
-    fn sendv(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, buffers: &Bound<'_, PyAny>, token: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn sendv(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        buffers: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         if buffers.is_instance_of::<pyo3::types::PyBytes>() || buffers.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err("buffers must be a list of bytes-like objects"));
@@ -733,7 +775,13 @@ impl PyLoop {
 
     /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
     /// BlockingIOError if the kernel has no room (a "writable" event follows).
-    fn send_to(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>, addr: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn send_to(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+        addr: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let data = BytesArg::new(data)?;
         let (host, port) = addr_arg(addr)?;
@@ -816,7 +864,12 @@ impl PyLoop {
         };
         match mode.as_str() {
             "stream" => {
-                reject(&[("delimiter", given(delimiter)), ("size", given(size)), ("header", given(header)), ("max_frame", given(max_frame))])?;
+                reject(&[
+                    ("delimiter", given(delimiter)),
+                    ("size", given(size)),
+                    ("header", given(header)),
+                    ("max_frame", given(max_frame)),
+                ])?;
                 self.framing(py, handle, Ok(nc::Framing::Stream), "")
             }
             "delimited" => {
@@ -840,10 +893,9 @@ impl PyLoop {
                 };
                 self.frame_length_prefixed(py, handle, hd, max_frame)
             }
-            other => Err(invalid(
-                py,
-                &format!("unknown framing mode {other:?} (stream, delimited, fixed, length_prefixed)"),
-            )),
+            other => {
+                Err(invalid(py, &format!("unknown framing mode {other:?} (stream, delimited, fixed, length_prefixed)")))
+            }
         }
     }
 
@@ -897,10 +949,17 @@ impl PyLoop {
     }
 
     /// Sets an option: `option` is a constant (netcore.NODELAY, KEEPALIVE,
-    /// RCVBUF, SNDBUF, HIGH_WATER, LOW_WATER, BROADCAST) or its name as a str
+    /// RCVBUF, SNDBUF, HIGH_WATER, LOW_WATER, BROADCAST, LINGER,
+    /// MULTICAST_LOOP, MULTICAST_TTL) or its name as a str
     /// ("nodelay", ...); value is an int or bool, range-checked
     /// (InvalidArgumentError when out of range).
-    fn set_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, option: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_option(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        option: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let opt = option_arg(option)?;
         let v = option_value_arg(value)?;
@@ -923,19 +982,38 @@ impl PyLoop {
     /// address of the interface for IPv4 groups ("0.0.0.0" = any), an
     /// interface index (int) for IPv6 groups (0 = any).
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_join(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, group: &Bound<'_, PyAny>, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn udp_join(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        interface: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.multicast(py, handle, group, interface, true)
     }
 
     /// Leaves a multicast group joined with udp_join.
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_leave(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, group: &Bound<'_, PyAny>, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn udp_leave(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        group: &Bound<'_, PyAny>,
+        interface: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.multicast(py, handle, group, interface, false)
     }
 
     /// setsockopt(level, name, value) on a handle's socket: value is an int
     /// (a C int) or bytes-like. Errors are the OS's.
-    fn set_raw_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, level: i32, name: i32, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_raw_option(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        level: i32,
+        name: i32,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let lp = self.lp(py)?;
         if value.is_instance_of::<pyo3::types::PyInt>() {
@@ -949,7 +1027,14 @@ impl PyLoop {
     /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
     /// buflen 0 returns a C int, otherwise up to buflen bytes.
     #[pyo3(signature = (handle, level, name, buflen=0))]
-    fn get_raw_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
+    fn get_raw_option(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        level: i32,
+        name: i32,
+        buflen: usize,
+    ) -> PyResult<Py<PyAny>> {
         let h = handle_arg(handle)?;
         if buflen > 1024 {
             return Err(invalid(py, "buflen must be 0 to 1024"));
@@ -1078,10 +1163,7 @@ impl PyLoop {
 /// Rejects host names where only IP literals are accepted, with a clear message.
 fn check_literal(py: Python<'_>, host: &str) -> PyResult<()> {
     if nc::ip_literal(host).is_none() {
-        return Err(invalid(
-            py,
-            &format!("{host:?} is not an IP address (only connect() resolves names)"),
-        ));
+        return Err(invalid(py, &format!("{host:?} is not an IP address (only connect() resolves names)")));
     }
     Ok(())
 }

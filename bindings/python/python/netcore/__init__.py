@@ -96,7 +96,8 @@ Options and addresses
 ---------------------
 ``set_option(handle, netcore.NODELAY, 1)`` / ``get_option`` with ``NODELAY``,
 ``KEEPALIVE``, ``RCVBUF``, ``SNDBUF``, ``HIGH_WATER``, ``LOW_WATER``,
-``BROADCAST`` (or their names as strings, ``"nodelay"``...).
+``BROADCAST``, ``LINGER`` (seconds; -1 = off), ``MULTICAST_LOOP``,
+``MULTICAST_TTL`` (or their names as strings, ``"nodelay"``...).
 ``local_address(handle)`` / ``peer_address(handle)`` return ``(host, port)``.
 
 Errors
@@ -172,6 +173,9 @@ from netcore._errors import (
 )
 from netcore._netcore import (
     BROADCAST,
+    LINGER,
+    MULTICAST_LOOP,
+    MULTICAST_TTL,
     DEFAULT_HIGH_WATER,
     DEFAULT_LOW_WATER,
     HIGH_WATER,
@@ -232,6 +236,9 @@ __all__ = [
     "HIGH_WATER",
     "LOW_WATER",
     "BROADCAST",
+    "LINGER",
+    "MULTICAST_LOOP",
+    "MULTICAST_TTL",
     "DEFAULT_HIGH_WATER",
     "DEFAULT_LOW_WATER",
     "MAX_FRAME_LIMIT",

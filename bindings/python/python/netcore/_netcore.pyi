@@ -15,6 +15,9 @@ SNDBUF: Final[int]
 HIGH_WATER: Final[int]
 LOW_WATER: Final[int]
 BROADCAST: Final[int]
+LINGER: Final[int]
+MULTICAST_LOOP: Final[int]
+MULTICAST_TTL: Final[int]
 DEFAULT_HIGH_WATER: Final[int]
 DEFAULT_LOW_WATER: Final[int]
 MAX_FRAME_LIMIT: Final[int]
@@ -50,6 +53,9 @@ OptionName: TypeAlias = Literal[
     "high_water",
     "low_water",
     "broadcast",
+    "linger",
+    "multicast_loop",
+    "multicast_ttl",
     "NODELAY",
     "KEEPALIVE",
     "RCVBUF",
@@ -57,6 +63,9 @@ OptionName: TypeAlias = Literal[
     "HIGH_WATER",
     "LOW_WATER",
     "BROADCAST",
+    "LINGER",
+    "MULTICAST_LOOP",
+    "MULTICAST_TTL",
 ]
 
 FramingMode: TypeAlias = Literal["stream", "delimited", "fixed", "length_prefixed"]
