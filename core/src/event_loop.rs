@@ -113,29 +113,35 @@ impl Loop {
             return Err(Error::EINVAL);
         }
         let mut guard = self.shared.poller.try_lock().ok_or(Error::EBUSY)?;
-        let until = timeout.and_then(|t| Instant::now().checked_add(t));
+        let start = timeout.filter(|t| !t.is_zero()).map(|_| Instant::now());
+        let mut wait = timeout;
         // Readiness that yields no event (a first writable edge, a stale
         // deadline) must not end the wait: go round until an event, the
         // timeout, a signal or an explicit wake.
         loop {
-            let interrupted = self.poll_once(&mut guard, max, until)?;
+            let interrupted = self.poll_once(&mut guard, max, wait)?;
             let woken = self.shared.woken.swap(false, Ordering::AcqRel);
-            let expired = until.is_some_and(|until| Instant::now() >= until);
-            if !guard.batch.is_empty() || interrupted || woken || expired || timeout == Some(Duration::ZERO) {
+            if !guard.batch.is_empty() || interrupted || woken || timeout == Some(Duration::ZERO) {
                 return Ok(Batch { guard });
+            }
+            if let (Some(timeout), Some(start)) = (timeout, start) {
+                match timeout.checked_sub(start.elapsed()) {
+                    Some(left) if !left.is_zero() => wait = Some(left),
+                    _ => return Ok(Batch { guard }),
+                }
             }
         }
     }
 
-    /// One wait and one round of servicing. Returns whether a signal
-    /// interrupted the wait.
-    fn poll_once(&self, poller: &mut Poller, max: usize, until: Option<Instant>) -> Result<bool> {
+    /// One wait of at most `wait` and one round of servicing. Returns
+    /// whether a signal interrupted the wait.
+    fn poll_once(&self, poller: &mut Poller, max: usize, wait: Option<Duration>) -> Result<bool> {
         poller.arena.clear();
         poller.batch.clear();
         let wait = {
             let mut state = self.state();
             state.notified = false;
-            state.poll_timeout(until.map(|u| u.saturating_duration_since(Instant::now())))
+            state.poll_timeout(wait)
         };
         let interrupted = match poller.poll.poll(&mut poller.events, wait) {
             Ok(()) => false,
@@ -146,12 +152,9 @@ impl Loop {
             Err(e) => return Err(e.into()),
         };
         let mut state = self.state();
-        for event in poller.events.iter() {
-            if event.token() != WAKER {
-                state.on_readiness(event);
-            }
-        }
         let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max };
+        // Oldest first: events of operations, resolver results, deadlines,
+        // work left from earlier polls, then the new readiness.
         let from_pending = state.pending.len().min(max);
         out.events.extend(state.pending.drain(..from_pending));
         state.take_resolved(out.events);
@@ -161,6 +164,18 @@ impl Loop {
                 break;
             };
             state.service(handle, &mut out);
+        }
+        for event in poller.events.iter() {
+            if event.token() == WAKER {
+                continue;
+            }
+            if let Some(handle) = state.on_readiness(event) {
+                if out.full() {
+                    state.requeue(handle);
+                } else {
+                    state.service(handle, &mut out);
+                }
+            }
         }
         if out.events.len() > max {
             // Overflow is newer than anything still pending, and carries no
@@ -354,22 +369,24 @@ impl Loop {
     /// carrying it follows once the last of these bytes reached the kernel
     /// (TCP only).
     pub fn send_with_token(&self, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
-        let mut state = self.state();
-        match state.entry(handle)? {
-            Entry::Udp(u) if token.is_none() => u.send(None, bufs),
-            Entry::Conn(_) => {
-                state.conn(handle)?;
-                let result = state.with_pending(|state, events| match state.slab.get_mut(handle) {
-                    Ok(Entry::Conn(c)) => c.send(handle, bufs, token, events),
-                    _ => Err(Error::EBADHANDLE),
-                });
-                if matches!(state.slab.get_mut(handle), Ok(Entry::Conn(c)) if c.has_failed()) {
-                    state.schedule(handle);
-                }
-                result
-            }
-            _ => Err(Error::EWRONGKIND),
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let conn = match state.slab.get_mut(handle)? {
+            Entry::Conn(c) if c.closing => return Err(Error::ECLOSED),
+            Entry::Conn(c) => c,
+            Entry::Udp(u) if token.is_none() => return u.send(None, bufs),
+            Entry::Attempt(_) => return Err(Error::EBADHANDLE),
+            _ => return Err(Error::EWRONGKIND),
+        };
+        let queued_events = state.pending.len();
+        let result = conn.send(handle, bufs, token, &mut state.pending);
+        if conn.has_failed() {
+            state.requeue(handle);
+            state.notify();
+        } else if state.pending.len() > queued_events {
+            state.notify();
         }
+        result
     }
 
     /// Sends one datagram to `host` (an IP literal or `localhost`) and `port`.

@@ -229,14 +229,11 @@ impl State {
         spawned.map(drop).map_err(|_| Error::ENOMEM)
     }
 
-    /// Records readiness from mio and queues the handle.
-    pub fn on_readiness(&mut self, event: &mio::event::Event) {
-        let Some(handle) = self.slab.handle_at(event.token().0) else {
-            return;
-        };
-        let Ok(entry) = self.slab.get_mut(handle) else {
-            return;
-        };
+    /// Records readiness from mio. Returns the handle to service, unless it
+    /// is already waiting in the ready queue.
+    pub fn on_readiness(&mut self, event: &mio::event::Event) -> Option<Handle> {
+        let handle = self.slab.handle_at(event.token().0)?;
+        let entry = self.slab.get_mut(handle).ok()?;
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match entry {
@@ -253,7 +250,7 @@ impl State {
             }
             Entry::Attempt(_) | Entry::Timer(_) => {}
         }
-        self.requeue(handle);
+        (!*entry.queued()).then_some(handle)
     }
 
     /// Does the work one ready handle allows.

@@ -19,20 +19,35 @@ fn check(ret: isize) -> io::Result<usize> {
 /// Sends the buffers in one `sendmsg` (at most [`MAX_IOV`] of them are used).
 /// `MSG_NOSIGNAL` keeps a closed peer from killing a C host with SIGPIPE.
 pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
-    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+    if let [one] = bufs {
+        return send(fd, one);
+    }
     let count = bufs.len().min(MAX_IOV);
-    for (slot, buf) in iov.iter_mut().zip(bufs) {
-        slot.iov_base = buf.as_ptr() as *mut libc::c_void;
-        slot.iov_len = buf.len();
+    // Only the first `count` entries are initialised and handed to the kernel.
+    let mut iov = [const { std::mem::MaybeUninit::<libc::iovec>::uninit() }; MAX_IOV];
+    for (slot, buf) in iov.iter_mut().zip(&bufs[..count]) {
+        slot.write(libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() });
     }
     // SAFETY: msghdr is plain data; zeroed is a valid empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iov = iov.as_mut_ptr() as *mut libc::iovec;
     msg.msg_iovlen = count as _;
     loop {
-        // SAFETY: every iovec points into a live slice of `bufs`, which the
-        // kernel only reads.
+        // SAFETY: the first `count` iovecs are initialised and point into
+        // live slices of `bufs`, which the kernel only reads.
         let ret = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
+        match check(ret) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Sends one buffer (`MSG_NOSIGNAL`, as [`send_vectored`]).
+fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: the kernel reads `buf.len()` bytes of a live slice.
+        let ret = unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
         match check(ret) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,

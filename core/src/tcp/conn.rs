@@ -207,8 +207,9 @@ impl Conn {
     }
 
     /// Accounts for bytes handed to the kernel: idle timer, send tokens.
+    #[inline]
     fn record_sent(&mut self, handle: Handle, n: usize, events: &mut Vec<Event>) {
-        if n == 0 {
+        if n == 0 || (self.idle.is_none() && self.tokens.is_none()) {
             return;
         }
         self.touch();
@@ -349,8 +350,7 @@ impl Conn {
                 return Step::Finish(Some(Error::ECONNRESET));
             }
         }
-        if self.write_ready {
-            self.write_ready = false;
+        if std::mem::take(&mut self.write_ready) && self.out_bytes > 0 {
             if let Err(e) = self.flush(handle, out.events) {
                 return Step::Finish(Some(e));
             }
@@ -401,8 +401,10 @@ impl Conn {
         };
         let fd = sock.as_raw_fd();
         let mut pos = out.arena.len();
-        out.arena.extend_from_slice(&self.rem);
-        self.rem = Vec::new();
+        if !self.rem.is_empty() {
+            out.arena.extend_from_slice(&self.rem);
+            self.rem = Vec::new();
+        }
         let step = loop {
             if self.closing {
                 pos = out.arena.len();
