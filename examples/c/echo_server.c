@@ -4,283 +4,250 @@
  *   usage: echo_server [HOST:]PORT      (HOST defaults to 127.0.0.1; PORT 0
  *                                        picks a free port; IPv6 as [::1]:PORT)
  *
- * Prints "listening on HOST:PORT" once it accepts connections, then serves
- * until SIGINT or SIGTERM, closes every handle gracefully and exits 0.
+ * Prints "listening on HOST:PORT" once it accepts connections, then serves.
+ * The first SIGINT or SIGTERM shuts down gracefully: no new connections,
+ * every connection is flushed and closed (those still open after 5 s are
+ * reset), then it exits 0. A second signal exits 0 at once.
+ *
+ * Memory: an idle connection costs this program nothing. It keeps no list
+ * of connections and allocates nothing when one is accepted (netcore's own
+ * bookkeeping is all there is), and the shutdown is one call,
+ * nc_shutdown_server. State exists only for a connection whose peer does
+ * not read fast enough (below).
  *
  * Flow control: nc_send never blocks; when a connection's send queue is
- * full it refuses the bytes whole with NC_EAGAIN. The server then keeps the
- * refused bytes itself, stops reading that connection (nc_pause) so the
- * peer is slowed down by TCP, and on NC_EV_WRITABLE sends them again and
- * resumes reading. No byte is ever dropped.
+ * full it refuses the bytes whole with NC_EAGAIN. The server then allocates
+ * a `held` buffer for that connection (attached with nc_set_userdata),
+ * keeps the refused bytes and any later ones there in order, and stops
+ * reading the connection (nc_pause) so TCP slows the peer down. On
+ * NC_EV_WRITABLE it sends them again; once all went out it frees the buffer
+ * and resumes reading. No byte is ever dropped, not even at shutdown: the
+ * held buffers are chained in a list (only those), which is handed to
+ * netcore before nc_shutdown_server flushes and closes the connections.
  */
 #include "common.h"
 
 #define PROG "echo_server"
 #define MAX_EVENTS 256
-/* Largest piece of the held-back bytes handed to nc_send at once. */
+/* Largest piece of held bytes handed to nc_send at once: smaller than the
+ * room NC_EV_WRITABLE promises (high-water minus low-water mark). */
 #define RESEND_CHUNK (64 * 1024)
 
-typedef struct conn {
+/* Bytes a connection's send queue refused, waiting for NC_EV_WRITABLE.
+ * Exists only while there are such bytes; it is the handle's userdata. */
+typedef struct held {
     nc_handle handle;
-    size_t index;           /* position in server.conns */
-    unsigned char *held;    /* bytes refused with NC_EAGAIN, oldest first */
-    size_t held_len, held_cap;
-    int paused;             /* nc_pause is in effect */
-    int close_when_flushed; /* peer sent EOF, or we are shutting down */
-    int closing;            /* nc_close was called */
-} conn;
+    struct held *prev, *next; /* every held buffer, for the shutdown */
+    unsigned char *data;      /* bytes [start, end) are still to be sent */
+    size_t start, end, cap;
+    int eof;                  /* the peer sent EOF: close once flushed */
+} held;
 
 typedef struct server {
     nc_loop *loop;
-    nc_handle listener; /* 0 once its NC_EV_CLOSED arrived */
-    conn **conns;
-    size_t nconns, cap;
-    int stopping;
+    nc_handle listener;
+    held *busy;        /* connections with held bytes (usually none) */
+    nc_event events[MAX_EVENTS];
+    int next, count;   /* events[next..count) are still to be handled */
+    unsigned long timed_out;
 } server;
 
-static int conns_add(server *s, conn *c)
+/*
+ * Attaches h (or NULL) to a connection. nc_poll copies each handle's
+ * userdata into its events when it collects them, so events of this
+ * connection later in the current batch still carry the old value: update
+ * them too. Every event then tells the truth, and no lookup is needed.
+ */
+static void set_held(server *s, nc_handle handle, held *h)
 {
-    if (s->nconns == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        conn **grown = realloc(s->conns, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        s->conns = grown;
-        s->cap = cap;
+    nc_set_userdata(s->loop, handle, h);
+    for (int i = s->next; i < s->count; i++)
+        if (s->events[i].handle == handle)
+            s->events[i].userdata = h;
+}
+
+static held *held_new(server *s, nc_handle handle)
+{
+    held *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->handle = handle;
+    h->next = s->busy;
+    if (s->busy != NULL)
+        s->busy->prev = h;
+    s->busy = h;
+    set_held(s, handle, h);
+    return h;
+}
+
+/* Forgets a connection's held bytes (flushed, or the connection is gone). */
+static void held_free(server *s, held *h)
+{
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        s->busy = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+    free(h->data);
+    free(h);
+}
+
+/* Appends bytes after those already held (order matters). */
+static int held_append(held *h, const unsigned char *data, size_t len)
+{
+    if (h->end + len > h->cap && h->start > 0) { /* reuse the sent part */
+        memmove(h->data, h->data + h->start, h->end - h->start);
+        h->end -= h->start;
+        h->start = 0;
     }
-    c->index = s->nconns;
-    s->conns[s->nconns++] = c;
-    return 0;
-}
-
-static void conns_remove(server *s, conn *c)
-{
-    conn *last = s->conns[--s->nconns];
-    s->conns[c->index] = last;
-    last->index = c->index;
-}
-
-static void conn_free(conn *c)
-{
-    free(c->held);
-    free(c);
-}
-
-static void close_conn(server *s, conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    int rc = nc_close(s->loop, c->handle);
-    if (rc < 0 && rc != NC_ECLOSED)
-        ex_report(PROG, "nc_close", rc);
-}
-
-/* Keeps bytes nc_send refused, after any already held (order matters). */
-static int hold(conn *c, const unsigned char *data, size_t len)
-{
-    if (c->held_len + len > c->held_cap) {
-        size_t cap = c->held_cap ? c->held_cap : 4096;
-        while (cap < c->held_len + len)
+    if (h->end + len > h->cap) {
+        size_t cap = h->cap ? h->cap : 64 * 1024;
+        while (cap < h->end + len)
             cap *= 2;
-        unsigned char *grown = realloc(c->held, cap);
+        unsigned char *grown = realloc(h->data, cap);
         if (grown == NULL)
             return -1;
-        c->held = grown;
-        c->held_cap = cap;
+        h->data = grown;
+        h->cap = cap;
     }
-    memcpy(c->held + c->held_len, data, len);
-    c->held_len += len;
+    memcpy(h->data + h->end, data, len);
+    h->end += len;
     return 0;
 }
 
-/* A send failed for good (e.g. the peer reset): drop the connection now. */
-static void fail_conn(server *s, conn *c, int rc)
+/* A send failed for another reason than a full queue. */
+static void send_failed(server *s, nc_handle handle, int rc)
 {
+    if (rc == NC_ECLOSED) /* already closing (shutdown): NC_EV_CLOSED follows */
+        return;
     if (rc != NC_ECONNRESET && rc != NC_EPIPE)
         ex_report(PROG, "send", rc);
-    c->closing = 1;
-    nc_close_reset(s->loop, c->handle); /* NC_EV_CLOSED follows */
+    nc_close_reset(s->loop, handle); /* NC_EV_CLOSED follows, frees h */
 }
 
-static void echo(server *s, conn *c, const unsigned char *data, size_t len)
+/* NC_EV_DATA: send the bytes back, or hold them if the queue is full. */
+static void echo(server *s, const nc_event *ev)
 {
-    if (len == 0 || c->closing)
+    held *h = ev->userdata;
+    if (ev->len == 0)
         return;
-    if (c->held_len == 0) {
-        int rc = nc_send(s->loop, c->handle, data, len);
+    if (h == NULL) { /* the common case: nothing held, try to send */
+        int rc = nc_send(s->loop, ev->handle, ev->data, ev->len);
         if (rc == 0)
             return;
         if (rc != NC_EAGAIN) {
-            fail_conn(s, c, rc);
+            send_failed(s, ev->handle, rc);
             return;
         }
+        /* Refused: from now on this connection needs state. */
+        h = held_new(s, ev->handle);
+        if (h == NULL) {
+            fprintf(stderr, PROG ": out of memory, dropping a connection\n");
+            nc_close_reset(s->loop, ev->handle);
+            return;
+        }
+        int prc = nc_pause(s->loop, ev->handle);
+        if (prc < 0)
+            ex_report(PROG, "nc_pause", prc);
     }
-    /* The queue is full (or bytes are already held): keep these too and
-     * stop reading until NC_EV_WRITABLE. More data events for this
-     * connection may still be in the current batch; they land here. */
-    if (hold(c, data, len) != 0) {
+    /* Behind held bytes, or just refused: hold these (in order). */
+    if (held_append(h, ev->data, ev->len) != 0) {
         fprintf(stderr, PROG ": out of memory, dropping a connection\n");
-        fail_conn(s, c, NC_ENOMEM);
-        return;
-    }
-    if (!c->paused) {
-        int rc = nc_pause(s->loop, c->handle);
-        if (rc == 0)
-            c->paused = 1;
-        else
-            ex_report(PROG, "nc_pause", rc);
+        nc_close_reset(s->loop, ev->handle); /* NC_EV_CLOSED frees h */
     }
 }
 
-/* Sends the held bytes again (on NC_EV_WRITABLE), resumes when all went. */
-static void resend(server *s, conn *c)
+/* NC_EV_WRITABLE: send the held bytes again; when all went, free them and
+ * resume reading (or close, if the peer already sent EOF). */
+static void resend(server *s, nc_handle handle, held *h)
 {
-    size_t off = 0;
-    while (off < c->held_len) {
-        size_t n = c->held_len - off;
+    while (h->start < h->end) {
+        size_t n = h->end - h->start;
         if (n > RESEND_CHUNK)
             n = RESEND_CHUNK;
-        int rc = nc_send(s->loop, c->handle, c->held + off, n);
+        int rc = nc_send(s->loop, handle, h->data + h->start, n);
         if (rc == NC_EAGAIN)
-            break; /* another NC_EV_WRITABLE will come */
+            return; /* full again: another NC_EV_WRITABLE will come */
         if (rc < 0) {
-            fail_conn(s, c, rc);
+            send_failed(s, handle, rc);
             return;
         }
-        off += n;
+        h->start += n;
     }
-    memmove(c->held, c->held + off, c->held_len - off);
-    c->held_len -= off;
-    if (c->held_len > 0)
-        return;
-    free(c->held);
-    c->held = NULL;
-    c->held_cap = 0;
-    if (c->close_when_flushed) {
-        close_conn(s, c);
-    } else if (c->paused) {
-        int rc = nc_resume(s->loop, c->handle);
-        if (rc < 0)
-            ex_report(PROG, "nc_resume", rc);
-        c->paused = 0;
-    }
-}
-
-static void on_accepted(server *s, const nc_event *ev)
-{
-    conn *c = calloc(1, sizeof *c);
-    if (c == NULL || conns_add(s, c) != 0) {
-        free(c);
-        fprintf(stderr, PROG ": out of memory, refusing a connection\n");
-        nc_close_reset(s->loop, ev->handle);
-        return;
-    }
-    c->handle = ev->handle;
-    int rc = nc_set_userdata(s->loop, ev->handle, c);
-    if (rc < 0) { /* the connection is already gone */
-        ex_report(PROG, "nc_set_userdata", rc);
-        conns_remove(s, c);
-        conn_free(c);
-        return;
-    }
-    if (s->stopping) {
-        c->close_when_flushed = 1;
-        close_conn(s, c);
-    }
-}
-
-/* The connection state of an event: its userdata, set when it was accepted. */
-static conn *conn_of(server *s, const nc_event *ev)
-{
-    if (ev->userdata != NULL)
-        return ev->userdata;
-    void *ud = NULL;
-    nc_get_userdata(s->loop, ev->handle, &ud);
-    return ud;
+    int eof = h->eof;
+    set_held(s, handle, NULL);
+    held_free(s, h);
+    int rc = eof ? nc_close(s->loop, handle) : nc_resume(s->loop, handle);
+    if (rc < 0)
+        ex_report(PROG, eof ? "nc_close" : "nc_resume", rc);
 }
 
 static void on_event(server *s, const nc_event *ev)
 {
-    if (ev->kind == NC_EV_ACCEPTED) {
-        on_accepted(s, ev);
-        return;
-    }
+    held *h = ev->userdata; /* NULL unless this connection holds bytes */
     if (ev->handle == s->listener) {
         if (ev->kind == NC_EV_ERROR) /* e.g. out of descriptors: it retries */
             ex_report(PROG, "listener", ev->error);
         else if (ev->kind == NC_EV_CLOSED)
-            s->listener = 0;
+            s->listener = 0; /* the end of a shutdown */
         return;
     }
-    conn *c = conn_of(s, ev);
-    if (ev->kind == NC_EV_CLOSED) {
-        if (c == NULL)
-            return; /* a connection refused in on_accepted */
-        if (ev->error != 0 && ev->error != NC_ECONNRESET)
-            ex_report(PROG, "connection closed", ev->error);
-        conns_remove(s, c);
-        conn_free(c);
-        return;
-    }
-    if (c == NULL)
-        return;
     switch (ev->kind) {
+    case NC_EV_ACCEPTED: /* nothing to do: a new connection needs no state */
+        break;
     case NC_EV_DATA:
-        echo(s, c, ev->data, ev->len);
+        echo(s, ev);
         break;
     case NC_EV_WRITABLE:
-        resend(s, c);
+        if (h != NULL)
+            resend(s, ev->handle, h);
         break;
     case NC_EV_EOF: /* the peer is done sending: finish echoing, then close */
-        c->close_when_flushed = 1;
-        if (c->held_len == 0)
-            close_conn(s, c);
+        if (h != NULL)
+            h->eof = 1; /* resend() closes once the held bytes are out */
+        else
+            nc_close(s->loop, ev->handle);
         break;
     case NC_EV_ERROR:
         ex_report(PROG, "connection", ev->error);
+        break;
+    case NC_EV_CLOSED:
+        if (h != NULL)
+            held_free(s, h);
+        if (ev->error == NC_ETIMEDOUT) /* reset at the end of the drain */
+            s->timed_out++;
+        else if (ev->error != 0 && ev->error != NC_ECONNRESET)
+            ex_report(PROG, "connection closed", ev->error);
         break;
     default:
         break;
     }
 }
 
-static int poll_once(server *s, nc_event *events)
+/*
+ * First signal: hand every held byte to netcore (raising the connection's
+ * high-water mark so that they fit), then let nc_shutdown_server stop
+ * accepting and close every connection gracefully. It needs no list of
+ * connections: netcore knows them.
+ */
+static int begin_shutdown(server *s)
 {
-    int n = nc_poll(s->loop, events, MAX_EVENTS, EX_POLL_MS);
-    if (n < 0) {
-        ex_report(PROG, "nc_poll", n);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        on_event(s, &events[i]);
-    return 0;
-}
-
-/* Closes everything gracefully and waits (bounded) for every NC_EV_CLOSED. */
-static void shut_down(server *s, nc_event *events)
-{
-    s->stopping = 1;
-    if (s->listener > 0)
-        nc_close(s->loop, s->listener);
-    for (size_t i = 0; i < s->nconns; i++) {
-        conn *c = s->conns[i];
-        c->close_when_flushed = 1;
-        if (c->held_len == 0) /* otherwise it closes once its bytes are out */
-            close_conn(s, c);
-    }
-    sig_atomic_t signals = *ex_stop_count();
-    int64_t deadline = ex_now_ms() + EX_SHUTDOWN_MS;
-    while ((s->listener > 0 || s->nconns > 0) && ex_now_ms() < deadline) {
-        if (*ex_stop_count() != signals) {
-            fprintf(stderr, PROG ": second signal, not waiting any longer\n");
-            break;
+    while (s->busy != NULL) {
+        held *h = s->busy;
+        if (h->start < h->end) {
+            nc_setopt(s->loop, h->handle, NC_OPT_HIGH_WATER, (int64_t)1 << 30);
+            int rc = nc_send(s->loop, h->handle, h->data + h->start, h->end - h->start);
+            if (rc < 0 && rc != NC_ECLOSED) /* ECLOSED: it was being dropped */
+                ex_report(PROG, "flushing at shutdown", rc);
         }
-        if (poll_once(s, events) != 0)
-            break;
+        set_held(s, h->handle, NULL);
+        held_free(s, h);
     }
-    if (s->nconns > 0)
-        fprintf(stderr, PROG ": %zu connection(s) did not close in time, dropping them\n", s->nconns);
+    int rc = nc_shutdown_server(s->loop, s->listener, EX_SHUTDOWN_MS);
+    if (rc < 0)
+        ex_report(PROG, "nc_shutdown_server", rc);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -300,23 +267,41 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    server s;
-    memset(&s, 0, sizeof s);
+    static server s; /* the event array is large: not on the stack */
     if (ex_open_server(PROG, argv[1], host, port, 1, &s.loop, &s.listener) != 0)
         return 1;
 
-    static nc_event events[MAX_EVENTS];
-    int status = 0;
-    while (*ex_stop_count() == 0) {
-        if (poll_once(&s, events) != 0) {
+    int status = 0, shutting_down = 0;
+    while (s.listener != 0) { /* until the listener's NC_EV_CLOSED */
+        sig_atomic_t signals = *ex_stop_count();
+        if (signals >= 2) {
+            fprintf(stderr, PROG ": second signal, closing everything now\n");
+            break;
+        }
+        if (signals == 1 && !shutting_down) {
+            shutting_down = 1;
+            if (begin_shutdown(&s) < 0) {
+                status = 1;
+                break;
+            }
+        }
+        /* A signal interrupts the wait: nc_poll then returns 0. */
+        int n = nc_poll(s.loop, s.events, MAX_EVENTS, EX_POLL_MS);
+        if (n < 0) {
+            ex_report(PROG, "nc_poll", n);
             status = 1;
             break;
         }
+        s.count = n;
+        for (s.next = 0; s.next < s.count;) {
+            const nc_event *ev = &s.events[s.next++];
+            on_event(&s, ev);
+        }
     }
-    shut_down(&s, events);
-    nc_loop_free(s.loop);
-    for (size_t i = 0; i < s.nconns; i++)
-        conn_free(s.conns[i]);
-    free(s.conns);
+    if (s.timed_out > 0)
+        fprintf(stderr, PROG ": %lu connection(s) did not close in time and were reset\n", s.timed_out);
+    nc_loop_free(s.loop); /* closes whatever is still open, at once */
+    while (s.busy != NULL)
+        held_free(&s, s.busy);
     return status;
 }

@@ -5,7 +5,8 @@
 
 Same contract as echo_server.py: prints "listening on HOST:PORT" (with the
 real port), echoes raw bytes on every connection, exits 0 on SIGINT or
-SIGTERM after closing its handles gracefully.
+SIGTERM after closing its handles gracefully; a second signal closes
+everything at once.
 
 The netcore loop is attached to the running asyncio loop (add_reader on its
 descriptor, no extra thread), so ordinary asyncio code runs alongside: here a
@@ -114,9 +115,17 @@ async def report(echo: Echo, every: float) -> None:
 
 async def serve(host: str, port: int, stats: float) -> int:
     aloop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # the first SIGINT/SIGTERM: shut down gracefully
+    forced: asyncio.Future[None] = aloop.create_future()  # the second: stop waiting
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+        elif not forced.done():
+            forced.set_result(None)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        aloop.add_signal_handler(sig, stop.set)
+        aloop.add_signal_handler(sig, on_signal)
     with netcore.Loop() as nc:
         try:
             listener = nc.listen(host, port)
@@ -133,10 +142,13 @@ async def serve(host: str, port: int, stats: float) -> int:
             # Graceful: stop accepting, flush and close every connection
             # (reset after SHUTDOWN_SECONDS), then the listener's "closed".
             nc.shutdown_server(listener, SHUTDOWN_SECONDS)
-            try:
-                await asyncio.wait_for(listener_closed, SHUTDOWN_SECONDS + 2)
-            except asyncio.TimeoutError:
+            await asyncio.wait([listener_closed, forced], timeout=SHUTDOWN_SECONDS + 2,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if forced.done():
+                print(f"{PROG}: second signal, not waiting any longer", file=sys.stderr)
+            elif not listener_closed.done():
                 print(f"{PROG}: shutdown did not finish in time", file=sys.stderr)
+        # Leaving the `with` blocks closes whatever is still open, at once.
     return 0
 
 

@@ -8,7 +8,7 @@ Prints "listening on HOST:PORT" once it accepts connections. Every line a
 client sends (cut by netcore's delimiter framing, "\\n", at most 64 KiB) is sent
 to every OTHER connected client as "<peer-addr>: <line>\\n", in one gather send
 (sendv). Joins and leaves are logged on stderr. On SIGINT or SIGTERM it closes
-every handle gracefully and exits 0.
+every handle gracefully and exits 0; a second signal closes everything at once.
 
 A client whose send queue is full (it does not read what it is sent) is
 disconnected rather than allowed to make the server buffer without bound.
@@ -35,6 +35,7 @@ class Room:
         self.names: dict[int, bytes] = {}  # connection -> "ip:port"
         self.listener_closed = False
         self.stopping = False
+        self.forced = False  # a second signal: stop waiting for the shutdown
 
     def on_event(self, ev: netcore.Event) -> None:
         h = ev.handle
@@ -84,15 +85,18 @@ class Room:
                 self.on_event(ev)
 
     def stop(self) -> None:
+        self.forced = self.stopping
         self.stopping = True
         self.loop.wake()
 
     def shutdown(self) -> None:
         self.loop.shutdown_server(self.listener, SHUTDOWN_SECONDS)
         deadline = time.monotonic() + SHUTDOWN_SECONDS + 2
-        while not self.listener_closed and time.monotonic() < deadline:
+        while not self.listener_closed and not self.forced and time.monotonic() < deadline:
             for ev in self.loop.poll(0.1):
                 self.on_event(ev)
+        if self.forced:
+            print(f"{PROG}: second signal, not waiting any longer", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

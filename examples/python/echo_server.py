@@ -7,7 +7,7 @@
 Prints "listening on HOST:PORT" (with the real port) once it accepts
 connections, then serves until SIGINT or SIGTERM, closes every handle
 gracefully (queued bytes are flushed, connections left after 5 s are reset)
-and exits 0.
+and exits 0. A second signal stops waiting: everything is closed at once.
 
 Flow control: send() never blocks. When a connection's send queue is above its
 high-water mark, send() raises BlockingIOError (EAGAIN): the server keeps the
@@ -39,6 +39,13 @@ class EchoServer:
         # Connections whose peer sent EOF while bytes were still unsent.
         self.eof: set[int] = set()
         self.listener_closed = False
+        self.signals = 0  # SIGINT/SIGTERM received so far
+
+    def on_signal(self) -> None:
+        """First signal: run() returns and shutdown() starts. Second: shutdown()
+        stops waiting (leaving the `with` block then closes everything)."""
+        self.signals += 1
+        self.loop.stop()
 
     def on_event(self, ev: netcore.Event) -> None:
         h = ev.handle
@@ -106,9 +113,11 @@ class EchoServer:
         SHUTDOWN_SECONDS) and waits for the listener's "closed"."""
         self.loop.shutdown_server(self.listener, SHUTDOWN_SECONDS)
         deadline = time.monotonic() + SHUTDOWN_SECONDS + 2
-        while not self.listener_closed and time.monotonic() < deadline:
+        while not self.listener_closed and self.signals < 2 and time.monotonic() < deadline:
             for ev in self.loop.poll(0.1):
                 self.on_event(ev)
+        if self.signals >= 2:
+            print(f"{PROG}: second signal, not waiting any longer", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
@@ -124,7 +133,7 @@ def main(argv: list[str]) -> int:
             server = EchoServer(loop, host, port)
         except OSError as e:
             die(PROG, f"cannot listen on {argv[1]}: {e}")
-        on_stop_signals(loop.stop)
+        on_stop_signals(server.on_signal)
         print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
         loop.run(server.on_event)  # until SIGINT/SIGTERM calls loop.stop()
         server.shutdown()
