@@ -174,3 +174,21 @@ fn a_connect_from_another_thread_wakes_a_poll_waiting_forever() {
     connector.join().unwrap();
     assert_eq!(seen, [EventKind::ConnectFailed, EventKind::Closed]);
 }
+
+#[test]
+fn a_paused_connection_with_unread_bytes_still_notices_a_reset() {
+    let lp = Loop::new().unwrap();
+    let (_l, port) = listen(&lp);
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
+    let got =
+        poll_until(&lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
+    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    lp.pause(client).unwrap();
+    lp.send(server, b"unread").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    lp.close_reset(server).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
+    assert!(!has(&got, EventKind::Data, client));
+    let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == client).unwrap();
+    assert_eq!(closed.error, Some(Error::ECONNRESET));
+}

@@ -23,6 +23,9 @@ pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
 pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
 /// Most bytes one `recv` asks for.
 pub const READ_CHUNK: usize = 64 << 10;
+/// Most reads from one connection in one turn: a fast sender cannot fill a
+/// poll's arena alone, and a `pause` takes effect within 256 KiB.
+const READS_PER_TURN: u32 = 4;
 
 /// Send tokens waiting for their bytes to reach the kernel.
 struct Tokens {
@@ -342,11 +345,12 @@ impl Conn {
         if let Some(error) = self.failed.take() {
             return Step::Finish(Some(error));
         }
-        // After the peer's EOF nothing is read any more, so a later reset
-        // shows only as an error flag: report it instead of missing it.
-        if self.peer_eof && std::mem::take(&mut self.error_seen) {
+        // After the peer's EOF, or while paused, nothing is read, so a reset
+        // shows only as an error flag: report it instead of missing it (the
+        // kernel drops unread bytes on a reset anyway).
+        if (self.peer_eof || (self.paused && !self.closing)) && std::mem::take(&mut self.error_seen) {
             if let Some(Ok(Some(_))) = self.sock.as_ref().map(|s| s.take_error()) {
-                // Linux says EPIPE for a reset in this state; it is the peer's reset.
+                // Linux says EPIPE for a reset after EOF; it is the peer's reset.
                 return Step::Finish(Some(Error::ECONNRESET));
             }
         }
@@ -405,6 +409,7 @@ impl Conn {
             out.arena.extend_from_slice(&self.rem);
             self.rem = Vec::new();
         }
+        let mut reads = 0;
         let step = loop {
             if self.closing {
                 pos = out.arena.len();
@@ -429,6 +434,10 @@ impl Conn {
             if !self.readable || (self.paused && !self.closing && !self.read_closed) {
                 break Step::Idle;
             }
+            if reads == READS_PER_TURN {
+                break Step::Requeue;
+            }
+            reads += 1;
             match sys::recv_append(fd, out.arena, READ_CHUNK) {
                 Ok(0) => {
                     self.readable = false;
