@@ -318,6 +318,9 @@ class Loop extends EventEmitter {
     if (rc !== 0 && !((rc === CODES.ECLOSED || rc === CODES.EBADHANDLE) && this[kState].has(handle))) {
       throw netcoreError(rc, 'close')
     }
+    // A timer event already on its way to JS must not fire after close().
+    const state = this[kState].get(handle)
+    if (state !== undefined) state.closeCalled = true
   }
 
   _closeLoop() {
@@ -888,6 +891,7 @@ class Loop extends EventEmitter {
         else state.held = [ev]
         continue
       }
+      if (kind === KIND.TIMER && state !== undefined && state.closeCalled) continue
       if (kind === KIND.CLOSED && state !== undefined && state.held) this._flushHeld(id, state, true)
       this._emitEvent(id, state, ev)
       if (this._closed) return
