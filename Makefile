@@ -3,7 +3,7 @@
 #   make demo       build everything (library, C examples, Python and Node
 #                   bindings), run the chat demo
 #   make test       build everything, run every test (Rust, header check, C,
-#                   valgrind, Python, Node)
+#                   valgrind, Python, Node, benchmark smoke run)
 #   make install PREFIX=/some/dir
 #   make header     regenerate include/netcore.h after changing ffi/src
 
@@ -56,7 +56,7 @@ bindings: lib
 	bash bindings/python/test.sh --build-only
 	bash bindings/node/test.sh --build-only
 
-test: all check-header test-rust test-c test-valgrind test-python test-node
+test: all check-header test-rust test-c test-valgrind test-python test-node bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace --release

@@ -12,8 +12,11 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::sys;
-use crate::tcp::conn::{Step, READ_CHUNK};
+use crate::tcp::conn::Step;
 use crate::tcp::listener::{bound_socket, BindOptions};
+
+/// Room for the largest UDP payload.
+const MAX_DATAGRAM: usize = 64 << 10;
 
 /// A bound UDP socket and its state in the loop.
 pub(crate) struct Udp {
@@ -79,8 +82,8 @@ impl Udp {
                 return Step::Requeue;
             }
             let start = out.arena.len();
-            out.arena.reserve(READ_CHUNK);
-            let spare = &mut out.arena.spare_capacity_mut()[..READ_CHUNK];
+            out.arena.reserve(MAX_DATAGRAM);
+            let spare = &mut out.arena.spare_capacity_mut()[..MAX_DATAGRAM];
             match SockRef::from(&self.sock).recv_from(spare) {
                 Ok((len, from)) => {
                     // SAFETY: recv_from initialised `len` bytes of spare capacity.

@@ -21,10 +21,11 @@ use crate::timer::IdleTimeout;
 pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
 /// Default low-water mark: `Writable` fires once the queue is back at or below it.
 pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
-/// Most bytes one `recv` asks for.
-pub const READ_CHUNK: usize = 64 << 10;
+/// Most bytes one `recv` asks for (large reads: fewer system calls in bulk
+/// transfers; the arena is loop-wide, so idle connections do not pay for it).
+pub const READ_CHUNK: usize = 256 << 10;
 /// Most reads from one connection in one turn: a fast sender cannot fill a
-/// poll's arena alone, and a `pause` takes effect within 256 KiB.
+/// poll's arena alone, and a `pause` takes effect within 1 MiB.
 const READS_PER_TURN: u32 = 4;
 
 /// Send tokens waiting for their bytes to reach the kernel.
