@@ -139,11 +139,7 @@ fn a_paused_connection_still_notices_the_peer_closing() {
 #[test]
 fn a_reset_after_eof_is_still_reported() {
     let lp = Loop::new().unwrap();
-    let (_l, port) = listen(&lp);
-    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
-    let got =
-        poll_until(&lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
-    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    let (client, server) = connected_pair(&lp);
     lp.shutdown(server).unwrap();
     poll_until(&lp, |g| has(g, EventKind::Eof, client));
     lp.close_reset(server).unwrap();
@@ -178,11 +174,7 @@ fn a_connect_from_another_thread_wakes_a_poll_waiting_forever() {
 #[test]
 fn a_paused_connection_with_unread_bytes_still_notices_a_reset() {
     let lp = Loop::new().unwrap();
-    let (_l, port) = listen(&lp);
-    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
-    let got =
-        poll_until(&lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
-    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    let (client, server) = connected_pair(&lp);
     lp.pause(client).unwrap();
     lp.send(server, b"unread").unwrap();
     std::thread::sleep(Duration::from_millis(50));

@@ -49,3 +49,12 @@ pub fn listen(lp: &Loop) -> (Handle, u16) {
     assert_ne!(port, 0);
     (l, port)
 }
+
+/// A connection made by the loop to its own listener: (client, server side).
+pub fn connected_pair(lp: &Loop) -> (Handle, Handle) {
+    let (_listener, port) = listen(lp);
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
+    let got =
+        poll_until(lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
+    (client, got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle)
+}
