@@ -28,11 +28,13 @@ import netcore
 from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, parse_host_port
 
 PROG = "echo_server"
+DATA, WRITABLE, EOF, ERROR, CLOSED = netcore.DATA, netcore.WRITABLE, netcore.EOF, netcore.ERROR, netcore.CLOSED
 
 
 class EchoServer:
     def __init__(self, loop: netcore.Loop, host: str, port: int) -> None:
         self.loop = loop
+        self.send = loop.send
         self.listener = loop.listen(host, port)
         # Bytes refused with EAGAIN, per connection, waiting for "writable".
         self.unsent: dict[int, list[bytes]] = {}
@@ -49,31 +51,35 @@ class EchoServer:
 
     def on_event(self, ev: netcore.Event) -> None:
         h = ev.handle
-        if ev.kind == netcore.DATA and ev.data is not None:
-            self.echo(h, ev.data)
-        elif ev.kind == netcore.WRITABLE:
+        kind = ev.kind
+        if kind == DATA:
+            data = ev.data
+            if data is not None:
+                self.echo(h, data)
+        elif kind == WRITABLE:
             self.flush(h)
-        elif ev.kind == netcore.EOF:
+        elif kind == EOF:
             # The client is done sending: close once everything is echoed.
             if h in self.unsent:
                 self.eof.add(h)
             else:
                 self.close(h)
-        elif ev.kind == netcore.ERROR and ev.error is not None:
+        elif kind == ERROR and ev.error is not None:
             print(f"{PROG}: handle {h}: {ev.error}", file=sys.stderr)
-        elif ev.kind == netcore.CLOSED:
+        elif kind == CLOSED:
             self.unsent.pop(h, None)
             self.eof.discard(h)
             if h == self.listener:
                 self.listener_closed = True
 
     def echo(self, h: int, data: bytes) -> None:
-        queue = self.unsent.get(h)
-        if queue is not None:  # already waiting for "writable": keep order
-            queue.append(data)
-            return
+        if self.unsent:  # some connection waits for "writable"
+            queue = self.unsent.get(h)
+            if queue is not None:  # this one: keep the order
+                queue.append(data)
+                return
         try:
-            self.loop.send(h, data)
+            self.send(h, data)
         except BlockingIOError:
             self.unsent[h] = [data]
             self.loop.pause(h)
