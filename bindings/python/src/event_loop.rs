@@ -110,6 +110,19 @@ impl PyLoop {
         }
     }
 
+    /// Runs one core operation on a handle: argument checked, panics caught,
+    /// errors mapped to exceptions.
+    fn on_handle<T>(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, PyAny>,
+        op: impl FnOnce(&nc::Loop, nc::Handle) -> nc::Result<T>,
+    ) -> PyResult<T> {
+        let h = handle_arg(handle)?;
+        let lp = self.lp(py)?;
+        guard(|| op(&lp, h)).py_err(py)
+    }
+
     fn take_backlog(&self, py: Python<'_>, max: usize) -> Option<Vec<Py<Event>>> {
         let mut backlog = self.backlog.lock();
         if backlog.is_empty() {
@@ -800,31 +813,23 @@ impl PyLoop {
     /// Closes at once: a connection drops its queue and resets (RST).
     /// "closed" comes with the next poll.
     fn close_reset(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.close_reset(h)).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.close_reset(h))
     }
 
     /// Half-closes a connection: FIN once everything queued is sent; reading
     /// goes on until the peer's EOF. Later sends raise BrokenPipeError.
     fn shutdown(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.shutdown(h)).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.shutdown(h))
     }
 
     /// Stops reading from a connection (a peer close is still noticed).
     fn pause(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.pause(h)).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.pause(h))
     }
 
     /// Resumes reading from a paused connection.
     fn resume(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.resume(h)).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.resume(h))
     }
 
     /// Sets how a connection's input is cut into "data" events:
@@ -1055,32 +1060,24 @@ impl PyLoop {
     /// The socket descriptor behind a handle, for calls netcore does not
     /// wrap. netcore owns it: do not close it or change its blocking mode.
     fn raw_fd(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<i32> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.raw_fd(h)).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.raw_fd(h))
     }
 
     /// The local address of a handle as (host, port).
     fn local_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        let addr = guard(|| lp.local_addr(h)).py_err(py)?;
+        let addr = self.on_handle(py, handle, |lp, h| lp.local_addr(h))?;
         addr_tuple(py, addr)
     }
 
     /// The peer address of a connection (or connected UDP socket) as (host, port).
     fn peer_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        let addr = guard(|| lp.peer_addr(h)).py_err(py)?;
+        let addr = self.on_handle(py, handle, |lp, h| lp.peer_addr(h))?;
         addr_tuple(py, addr)
     }
 
     /// The kind of a live handle: "tcp_listener", "tcp_connection" or "udp".
     fn kind(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<String> {
-        let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.kind(h)).map(kind_name).py_err(py)
+        self.on_handle(py, handle, |lp, h| lp.kind(h)).map(kind_name)
     }
 
     /// Attaches any Python object to a handle (None removes it). It is
