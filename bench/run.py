@@ -296,7 +296,7 @@ class Server:
         log(f"{self.name}: not available: {why}")
 
 
-def setup_servers(smoke: bool) -> list[Server]:
+def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     node = shutil.which("node")
     ex_py = ROOT / "examples" / "python" / "echo_server.py"
     ex_node = ROOT / "examples" / "node" / "echo_server.js"
@@ -316,7 +316,8 @@ def setup_servers(smoke: bool) -> list[Server]:
         except RuntimeError as e:
             log(f"uvloop: {e}")
     netcore_py = py
-    if not smoke and (ROOT / "bindings" / "python" / "pyproject.toml").exists() and VENV_PY.exists():
+    rebuild_py = not smoke and (wanted is None or "netcore-py" in wanted)
+    if rebuild_py and (ROOT / "bindings" / "python" / "pyproject.toml").exists() and VENV_PY.exists():
         # Always reinstall: measure the binding as it is in this tree.
         try:
             sh([py, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", ROOT / "bindings" / "python"], 1800)
@@ -1134,9 +1135,9 @@ def main() -> int:
         log(f"build failed: {e}")
         return 2
     try:
-        servers = setup_servers(args.smoke)
-        if args.servers:
-            keep = set(args.servers.split(","))
+        keep = set(args.servers.split(",")) if args.servers else None
+        servers = setup_servers(args.smoke, keep)
+        if keep:
             servers = [s for s in servers if s.name in keep]
         preflight(servers, args.smoke)
         avail = [s for s in servers if s.available]
