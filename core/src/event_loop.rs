@@ -169,13 +169,7 @@ impl Loop {
             if event.token() == WAKER {
                 continue;
             }
-            if let Some(handle) = state.on_readiness(event) {
-                if out.full() {
-                    state.requeue(handle);
-                } else {
-                    state.service(handle, &mut out);
-                }
-            }
+            state.on_readiness(event, &mut out);
         }
         if out.events.len() > max {
             // Overflow is newer than anything still pending, and carries no

@@ -86,11 +86,12 @@ impl<T> Slab<T> {
         }
     }
 
-    /// The live handle stored at `index`, if any (used to map poll tokens).
-    pub fn handle_at(&self, index: usize) -> Option<Handle> {
-        let slot = self.slots.get(index)?;
-        slot.value.as_ref()?;
-        Some(Handle::new(index as u32, slot.generation))
+    /// The live handle stored at `index` and its value, if any (used to map
+    /// poll tokens).
+    pub fn at_mut(&mut self, index: usize) -> Option<(Handle, &mut T)> {
+        let slot = self.slots.get_mut(index)?;
+        let value = slot.value.as_mut()?;
+        Some((Handle::new(index as u32, slot.generation), value))
     }
 
     /// Removes and returns the value; the handle is stale from now on.
@@ -107,7 +108,7 @@ impl<T> Slab<T> {
         Ok(value)
     }
 
-    /// Number of slots (live or free): the bound for `handle_at` indexes.
+    /// Number of slots (live or free): the bound for `at_mut` indexes.
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }

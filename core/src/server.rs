@@ -130,10 +130,11 @@ impl State {
     }
 
     fn connections_of(&mut self, listener: Handle) -> Vec<Handle> {
-        let handles: Vec<Handle> = (0..self.slab.capacity()).filter_map(|i| self.slab.handle_at(i)).collect();
-        handles
-            .into_iter()
-            .filter(|&h| matches!(self.slab.get_mut(h), Ok(Entry::Conn(c)) if c.listener == Some(listener)))
+        (0..self.slab.capacity())
+            .filter_map(|i| match self.slab.at_mut(i) {
+                Some((h, Entry::Conn(c))) if c.listener == Some(listener) => Some(h),
+                _ => None,
+            })
             .collect()
     }
 }

@@ -74,6 +74,13 @@ pub(crate) fn token(handle: Handle) -> Token {
     Token(handle.index().unwrap_or(usize::MAX - 1))
 }
 
+/// What servicing a handle asks of the state once the entry is released.
+enum Work {
+    Accept,
+    Attempt,
+    Done(Step),
+}
+
 /// Everything operations touch, behind one short-held lock.
 pub(crate) struct State {
     pub slab: Slab<Entry>,
@@ -229,11 +236,13 @@ impl State {
         spawned.map(drop).map_err(|_| Error::ENOMEM)
     }
 
-    /// Records readiness from mio. Returns the handle to service, unless it
-    /// is already waiting in the ready queue.
-    pub fn on_readiness(&mut self, event: &mio::event::Event) -> Option<Handle> {
-        let handle = self.slab.handle_at(event.token().0)?;
-        let entry = self.slab.get_mut(handle).ok()?;
+    /// Records readiness from mio and services the handle at once, unless it
+    /// is already waiting in the ready queue (or the batch is full: then it
+    /// joins the queue).
+    pub fn on_readiness(&mut self, event: &mio::event::Event, out: &mut Out<'_>) {
+        let Some((handle, entry)) = self.slab.at_mut(event.token().0) else {
+            return;
+        };
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match entry {
@@ -250,40 +259,67 @@ impl State {
             }
             Entry::Attempt(_) | Entry::Timer(_) => {}
         }
-        (!*entry.queued()).then_some(handle)
+        let queued = entry.queued();
+        if *queued {
+            return;
+        }
+        if out.full() {
+            *queued = true;
+            self.ready.push_back(handle);
+            return;
+        }
+        let work = Self::work(handle, entry, out, &mut self.deadlines);
+        self.finish_work(handle, work, out);
     }
 
-    /// Does the work one ready handle allows.
+    /// Does the work one handle from the ready queue allows.
     pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) {
         let Ok(entry) = self.slab.get_mut(handle) else {
             return;
         };
         *entry.queued() = false;
-        let step = match entry {
-            Entry::Listener(_) => return self.accept(handle, out),
-            Entry::Attempt(_) => return self.attempt_ready(handle, out.events),
-            Entry::Timer(_) => return,
-            Entry::Udp(u) => u.service(handle, out),
+        let work = Self::work(handle, entry, out, &mut self.deadlines);
+        self.finish_work(handle, work, out);
+    }
+
+    /// The part of servicing that needs only the entry itself.
+    #[inline]
+    fn work(handle: Handle, entry: &mut Entry, out: &mut Out<'_>, deadlines: &mut Deadlines) -> Work {
+        match entry {
+            Entry::Listener(_) => Work::Accept,
+            Entry::Attempt(_) => Work::Attempt,
+            Entry::Timer(_) => Work::Done(Step::Idle),
+            Entry::Udp(u) => Work::Done(u.service(handle, out)),
             // Resolving, connecting, or waiting to reconnect: nothing to do yet.
-            Entry::Conn(c) if !c.is_connected() => return,
+            Entry::Conn(c) if !c.is_connected() => Work::Done(Step::Idle),
             Entry::Conn(c) => {
                 let step = c.service(handle, out);
-                if step == Step::Idle && c.lingering() && !c.linger_armed {
+                if step != Step::Idle {
+                    return Work::Done(step);
+                }
+                if c.lingering() && !c.linger_armed {
                     c.linger_armed = true;
-                    self.deadlines.push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
+                    deadlines.push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
                 }
                 // With auto-reconnect, the peer's EOF is a loss like any other.
-                if step == Step::Idle && c.peer_eof && c.dial.as_ref().is_some_and(|d| !d.opts.reconnect.is_empty()) {
-                    Step::Finish(None)
+                if c.peer_eof && c.dial.as_ref().is_some_and(|d| !d.opts.reconnect.is_empty()) {
+                    Work::Done(Step::Finish(None))
                 } else {
-                    step
+                    Work::Done(Step::Idle)
                 }
             }
-        };
-        match step {
-            Step::Idle => {}
-            Step::Requeue => self.requeue(handle),
-            Step::Finish(reason) => {
+        }
+    }
+
+    /// The part of servicing that needs the whole state.
+    #[inline]
+    fn finish_work(&mut self, handle: Handle, work: Work, out: &mut Out<'_>) {
+        match work {
+            Work::Accept => self.accept(handle, out),
+            Work::Attempt => self.attempt_ready(handle, out.events),
+            Work::Done(Step::Idle) => {}
+            Work::Done(Step::Requeue) => self.requeue(handle),
+            Work::Done(Step::Finish(reason)) => {
                 if !self.schedule_reconnect(handle, reason, out.events) {
                     self.finish(handle, reason, out.events);
                 }

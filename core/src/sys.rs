@@ -44,7 +44,8 @@ pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
 }
 
 /// Sends one buffer (`MSG_NOSIGNAL`, as [`send_vectored`]).
-fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+#[inline]
+pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     loop {
         // SAFETY: the kernel reads `buf.len()` bytes of a live slice.
         let ret = unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };

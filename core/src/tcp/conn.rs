@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -47,6 +47,16 @@ pub(crate) enum Step {
     Requeue,
     /// The connection is finished: drop it and report `Closed` with this reason.
     Finish(Option<Error>),
+}
+
+/// What one read brought.
+enum Recv {
+    Bytes(usize),
+    /// Nothing to read now (`EAGAIN`).
+    Drained,
+    /// The peer's EOF.
+    Eof,
+    Failed(Error),
 }
 
 /// One TCP connection (accepted or outgoing).
@@ -153,7 +163,35 @@ impl Conn {
     /// high-water mark; a message larger than the mark is accepted only into
     /// an empty queue). Sends at once when nothing is queued. With a `token`,
     /// a `Sent` event reports when the last of these bytes reached the kernel.
+    #[inline]
     pub fn send(&mut self, handle: Handle, bufs: &[&[u8]], token: Option<u64>, events: &mut Vec<Event>) -> Result<()> {
+        // The common case first: one buffer into an empty queue with nothing
+        // to account for (no tokens, no idle timer) goes straight to the kernel.
+        if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
+            if self.out_bytes == 0
+                && self.tokens.is_none()
+                && self.idle.is_none()
+                && !self.shut_requested
+                && self.connecting.is_none()
+                && !one.is_empty()
+            {
+                let attempt = sys::send(sock.as_raw_fd(), one);
+                if matches!(attempt, Ok(n) if n == one.len()) {
+                    return Ok(());
+                }
+                return self.after_direct_send(handle, bufs, one.len(), attempt, events);
+            }
+        }
+        self.send_general(handle, bufs, token, events)
+    }
+
+    fn send_general(
+        &mut self,
+        handle: Handle,
+        bufs: &[&[u8]],
+        token: Option<u64>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         if self.shut_requested {
             return Err(Error::EPIPE);
         }
@@ -175,21 +213,34 @@ impl Conn {
         } else if let Some(tokens) = &mut self.tokens {
             tokens.accepted += total as u64;
         }
-        let mut sent = 0;
-        if self.out_bytes == 0 && self.is_connected() {
-            if let Some(sock) = &self.sock {
-                sent = match sys::send_vectored(sock.as_raw_fd(), bufs) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(e) => {
-                        let error = Error::from(e);
-                        self.failed = Some(error);
-                        return Err(error);
-                    }
-                };
+        match &self.sock {
+            Some(sock) if self.out_bytes == 0 && self.connecting.is_none() => {
+                let attempt = sys::send_vectored(sock.as_raw_fd(), bufs);
+                self.after_direct_send(handle, bufs, total, attempt, events)
             }
-            self.record_sent(handle, sent, events);
+            _ => self.after_direct_send(handle, bufs, total, Ok(0), events),
         }
+    }
+
+    /// Accounts for what a direct send (if any) took and queues the rest.
+    fn after_direct_send(
+        &mut self,
+        handle: Handle,
+        bufs: &[&[u8]],
+        total: usize,
+        attempt: io::Result<usize>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let sent = match attempt {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                let error = Error::from(e);
+                self.failed = Some(error);
+                return Err(error);
+            }
+        };
+        self.record_sent(handle, sent, events);
         if sent == total {
             return Ok(());
         }
@@ -349,7 +400,8 @@ impl Conn {
         // After the peer's EOF, or while paused, nothing is read, so a reset
         // shows only as an error flag: report it instead of missing it (the
         // kernel drops unread bytes on a reset anyway).
-        if (self.peer_eof || (self.paused && !self.closing)) && std::mem::take(&mut self.error_seen) {
+        if self.error_seen && (self.peer_eof || (self.paused && !self.closing)) {
+            self.error_seen = false;
             if let Some(Ok(Some(_))) = self.sock.as_ref().map(|s| s.take_error()) {
                 // Linux says EPIPE for a reset after EOF; it is the peer's reset.
                 return Step::Finish(Some(Error::ECONNRESET));
@@ -370,15 +422,18 @@ impl Conn {
                 return step;
             }
         }
-        if self.out_bytes == 0 && self.shut_requested && !self.shut_done {
-            if let Some(sock) = &self.sock {
-                // ENOTCONN here means the peer already reset; reading reports it.
-                let _ = sock.shutdown(Shutdown::Write);
+        // (Our FIN is only ever sent after it was requested.)
+        if self.shut_requested {
+            if self.out_bytes == 0 && !self.shut_done {
+                if let Some(sock) = &self.sock {
+                    // ENOTCONN here means the peer already reset; reading reports it.
+                    let _ = sock.shutdown(Shutdown::Write);
+                }
+                self.shut_done = true;
             }
-            self.shut_done = true;
-        }
-        if self.shut_done && self.peer_eof {
-            return Step::Finish(self.close_reason);
+            if self.shut_done && self.peer_eof {
+                return Step::Finish(self.close_reason);
+            }
         }
         Step::Idle
     }
@@ -405,6 +460,9 @@ impl Conn {
             return Step::Idle;
         };
         let fd = sock.as_raw_fd();
+        if matches!(self.framing, Framing::Stream) && self.rem.is_empty() && !self.paused && !self.closing {
+            return self.read_stream(fd, handle, out);
+        }
         let mut pos = out.arena.len();
         if !self.rem.is_empty() {
             out.arena.extend_from_slice(&self.rem);
@@ -439,10 +497,9 @@ impl Conn {
                 break Step::Requeue;
             }
             reads += 1;
-            match sys::recv_append(fd, out.arena, READ_CHUNK) {
-                Ok(0) => {
-                    self.readable = false;
-                    self.peer_eof = true;
+            match self.recv(fd, out.arena) {
+                Recv::Bytes(_) | Recv::Drained => {}
+                Recv::Eof => {
                     if !self.closing {
                         let tail = out.arena.len() - pos;
                         if tail > 0 && self.framing.delivers_tail() {
@@ -453,21 +510,64 @@ impl Conn {
                     pos = out.arena.len();
                     break Step::Idle;
                 }
-                // A short read drained the socket: the next byte brings a new
-                // edge. After the peer's FIN, read on until 0 to see the EOF.
-                Ok(n) => {
-                    self.touch();
-                    if n < READ_CHUNK && !self.read_closed {
-                        self.readable = false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
-                Err(e) => break Step::Finish(Some(e.into())),
+                Recv::Failed(e) => break Step::Finish(Some(e)),
             }
         };
         if pos < out.arena.len() {
             self.rem = out.arena[pos..].to_vec();
         }
         step
+    }
+
+    /// [`Conn::read`] for the common case, stream framing with nothing kept
+    /// back: every read is one `Data` event, straight from the arena.
+    fn read_stream(&mut self, fd: RawFd, handle: Handle, out: &mut Out<'_>) -> Step {
+        for _ in 0..READS_PER_TURN {
+            if out.full() {
+                return Step::Requeue;
+            }
+            let pos = out.arena.len();
+            match self.recv(fd, out.arena) {
+                Recv::Bytes(n) => {
+                    out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos, n);
+                    if !self.readable {
+                        return Step::Idle;
+                    }
+                }
+                Recv::Drained => return Step::Idle,
+                Recv::Eof => {
+                    out.push(Event::new(EventKind::Eof, handle, self.userdata));
+                    return Step::Idle;
+                }
+                Recv::Failed(e) => return Step::Finish(Some(e)),
+            }
+        }
+        Step::Requeue
+    }
+
+    /// One read into the arena, keeping the readiness flags in step.
+    #[inline]
+    fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>) -> Recv {
+        match sys::recv_append(fd, arena, READ_CHUNK) {
+            Ok(0) => {
+                self.readable = false;
+                self.peer_eof = true;
+                Recv::Eof
+            }
+            // A short read drained the socket: the next byte brings a new
+            // edge. After the peer's FIN, read on until 0 to see the EOF.
+            Ok(n) => {
+                self.touch();
+                if n < READ_CHUNK && !self.read_closed {
+                    self.readable = false;
+                }
+                Recv::Bytes(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Recv::Drained
+            }
+            Err(e) => Recv::Failed(e.into()),
+        }
     }
 }
