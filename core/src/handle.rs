@@ -79,8 +79,11 @@ impl<T> Slab<T> {
 
     /// The value a live handle names.
     pub fn get_mut(&mut self, handle: Handle) -> Result<&mut T> {
-        let slot = handle.index().and_then(|i| self.slots.get_mut(i));
-        match slot {
+        // Branch-free form of `handle.index()`: index bits of 0 wrap to an
+        // index no slot has, and a negative handle's generation (>= 2^31)
+        // matches no slot's.
+        let index = (handle.0 as u32 as usize).wrapping_sub(1);
+        match self.slots.get_mut(index) {
             Some(slot) if slot.generation == handle.generation() => slot.value.as_mut().ok_or(Error::EBADHANDLE),
             _ => Err(Error::EBADHANDLE),
         }

@@ -283,7 +283,7 @@ impl State {
     }
 
     /// The part of servicing that needs only the entry itself.
-    #[inline]
+    #[inline(always)]
     fn work(handle: Handle, entry: &mut Entry, out: &mut Out<'_>, deadlines: &mut Deadlines) -> Work {
         match entry {
             Entry::Listener(_) => Work::Accept,
@@ -312,7 +312,7 @@ impl State {
     }
 
     /// The part of servicing that needs the whole state.
-    #[inline]
+    #[inline(always)]
     fn finish_work(&mut self, handle: Handle, work: Work, out: &mut Out<'_>) {
         match work {
             Work::Accept => self.accept(handle, out),

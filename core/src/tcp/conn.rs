@@ -546,7 +546,7 @@ impl Conn {
     }
 
     /// One read into the arena, keeping the readiness flags in step.
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>) -> Recv {
         match sys::recv_append(fd, arena, READ_CHUNK) {
             Ok(0) => {
