@@ -10,21 +10,29 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A netcore loop and its poll thread. Methods return 0 or a negative netcore
- * error code (handle-creating ones a positive id or a negative code): the
- * JavaScript layer turns codes into `Error`s with `.code`, so no exception is
- * built on the hot path.
+ * A netcore loop driven from Node's event loop. Methods return 0 or a
+ * negative netcore error code (handle-creating ones a positive id or a
+ * negative code): the JavaScript layer turns codes into `Error`s with
+ * `.code`, so no exception is built on the hot path.
  */
 export declare class NativeLoop {
   /**
-   * Creates the loop and starts its poll thread. `on_batch(meta, buffers,
-   * addresses)` is called on the JavaScript thread once per batch. The loop
-   * starts unreferenced: it keeps the process alive only after `setRef(true)`.
+   * Creates the loop and starts watching it from libuv. `on_batch(count,
+   * pool, extra, addresses)` is called on the JavaScript thread once per
+   * batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
+   * listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
+   * 1]`), offset, length, address index (-1 none), port, family (4 or 6),
+   * value). `meta` must hold at least 1024 * 11 numbers and must not be
+   * detached. The loop starts unreferenced: it keeps the process alive only
+   * after `setRef(true)`.
    */
-  constructor(onBatch: (meta: Float64Array, buffers: Buffer[], addresses: string[]) => void)
+  constructor(onBatch: (count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void, meta: Float64Array)
   /** Keeps (true) or stops keeping (false) the process alive for this loop. */
   setRef(referenced: boolean): void
-  /** Stops and joins the poll thread and closes every handle at once (reset). */
+  /**
+   * Stops watching the loop and closes every handle at once (reset). Safe
+   * from inside the batch callback: no further batch is delivered.
+   */
   close(): void
   listen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
   /**

@@ -1,45 +1,58 @@
 //! netcore for Node: the native half of `require('netcore')`.
 //!
 //! This crate is deliberately thin. It owns one netcore [`Loop`] per
-//! `NativeLoop`, a thread that polls it, and the translation between netcore's
-//! handles and the numbers JavaScript sees. Everything Node-flavoured (the
-//! EventEmitter, argument checking, `Error` objects with `.code`, Promises,
-//! ref counting of open handles) lives in the hand-written `index.js`.
+//! `NativeLoop`, drives it from Node's own event loop, and translates between
+//! netcore's handles and the numbers JavaScript sees. Everything
+//! Node-flavoured (the EventEmitter, argument checking, `Error` objects with
+//! `.code`, Promises, ref counting of open handles) lives in the hand-written
+//! `index.js`.
 //!
-//! # How events reach JavaScript (and why this way)
+//! # How events reach JavaScript
 //!
-//! Each loop gets a dedicated thread that blocks in `Loop::poll(MAX, None)`
-//! and hands every non-empty batch to JavaScript through ONE threadsafe
-//! function call (not one call per event). The alternative, watching the
-//! loop's embed fd from Node's own libuv loop, would avoid the thread hop, but
-//! Node-API has no way to register a file descriptor with libuv (a `uv_poll_t`
-//! needs the `uv_loop_t*`, which `napi_get_uv_event_loop` exposes only as an
-//! opaque pointer with no ABI guarantee, and it breaks under worker threads and
-//! Electron). The thread is also faster where it matters: polling, reading and
-//! framing run on the second core while JavaScript handles the previous
-//! batch, and the JS thread pays one `uv_async` wake-up per batch, not per
-//! event. Node's event loop never waits on netcore: every call it makes
-//! (`send`, `close`, ...) takes the loop's short operation lock only.
+//! On the JavaScript thread, with no thread of our own. The core loop has an
+//! embed descriptor (its epoll fd: readable while it has something to do,
+//! wakes from other threads included) and a next-deadline query. Node-API
+//! hands out the environment's real `uv_loop_t*` (`napi_get_uv_event_loop`,
+//! documented for use with libuv's own functions, one per environment, so
+//! worker threads get theirs) and Node exports libuv's `uv_*` symbols, which
+//! this addon declares (`mod uv`) and which resolve when it is loaded. So each
+//! loop has a `uv_poll_t` on the embed fd and a `uv_timer_t` armed to the
+//! core's next deadline; when either fires, [`Driver::drive`] polls the core
+//! with a zero timeout and calls the JavaScript batch callback once for the
+//! whole batch, through `napi_make_callback` (a callback scope: promise
+//! continuations and `process.nextTick` callbacks run after each batch, as
+//! after any Node I/O callback). `ref()` / `unref()` are `uv_ref` /
+//! `uv_unref` on both handles; closing the loop (or the environment's
+//! teardown, through a cleanup hook) `uv_close`s them.
 //!
-//! Measured on the 2-core development machine (64-byte ping-pong echo,
-//! client and server in one process): with 100 connections netcore moved
-//! about 82k messages/s against 77k for Node's `net`, with ~80% of the CPU
-//! time in the kernel's TCP stack and ~15% in node, the addon and JIT code
-//! together. The price of the thread hop shows on a single connection's
-//! round trip (about 14k messages/s against 73k): each message crosses two
-//! threads. The embed-fd design would avoid that hop and is the way to go if
-//! Node-API ever exposes fd watching.
+//! Why: this binding used to poll on a thread of its own and hand each batch
+//! over through a threadsafe function (a mutex, a queue and a `uv_async` wake
+//! per batch, plus the poll thread's own wake-ups). Under callgrind (512-byte
+//! ping-pong echo, 8 connections, examples/node/echo_server.js) that design
+//! cost ~13,900 user-space instructions per echo against ~18,200 for Node's
+//! `net`; the thread hop and the per-batch allocations were ~3,100 of it in
+//! the addon plus ~1,700 in malloc/free. Driven from libuv the figure is
+//! given in bench/RESULTS.md (section 2) and the table at the end of this
+//! note.
 //!
-//! Flow control: at most [`IN_FLIGHT`] batches may be queued for JavaScript
-//! at once; the poll thread waits for JavaScript to finish one before polling
-//! again, so a slow consumer slows reading (and the kernel's windows do the
-//! rest) instead of growing an unbounded queue.
+//! Flow control needs no accounting now: the next poll happens only after
+//! JavaScript returned from the previous batch, so a slow consumer slows
+//! reading (and the kernel's windows do the rest).
 //!
-//! Data: each event's bytes are copied once out of the loop's arena (which is
-//! reused by the next poll) into memory that becomes the Buffer's backing store
-//! without a further copy. Small payloads share 64 KiB slabs (JavaScript sees
-//! `subarray` views, as Node's pooled Buffers are); payloads of 16 KiB and
-//! more get a Buffer of their own so a retained chunk never pins its neighbours.
+//! # Data
+//!
+//! Each event's bytes are copied once out of the core's arena (which the next
+//! poll reuses) into memory JavaScript owns. Payloads under 16 KiB are packed
+//! into a 64 KiB pool Buffer that lives across batches (JavaScript makes
+//! `Buffer.from(pool.buffer, offset, length)` views, as Node's own pooled
+//! Buffers are): no allocation per event and none per batch until a pool is
+//! full. A region once handed out is never written again; a new pool starts
+//! when the current one has no room. Payloads of 16 KiB and more get a Buffer
+//! of their own, so a retained chunk never pins its neighbours.
+//!
+//! The per-event numbers go into one `Float64Array` that JavaScript allocated
+//! once and passed to the constructor ([`STRIDE`] numbers per event): nothing
+//! is allocated for them per batch.
 //!
 //! # Handles
 //!
@@ -53,35 +66,82 @@
 
 #![deny(clippy::all)]
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_void;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::os::raw::c_int;
+use std::ptr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
   BindOptions, ConnectOptions, Error as NcError, EventKind, Family, Framing, Handle, Loop, SockOption,
 };
-use parking_lot::{Condvar, Mutex};
 
 /// Most events one poll returns (and one JavaScript call receives).
 const MAX_EVENTS: usize = 1024;
-/// Batches that may wait for JavaScript at once (see the module docs).
-const IN_FLIGHT: usize = 2;
-/// Numbers per event in the `meta` array handed to JavaScript.
+/// Numbers per event in the `meta` array JavaScript reads.
 const STRIDE: usize = 11;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 16 << 10;
-/// Size of the slabs small payloads are packed into.
-const SLAB: usize = 64 << 10;
+/// Size of the pools small payloads are packed into.
+const POOL: usize = 64 << 10;
+/// How long the driver waits before polling again after the core failed to poll.
+const BACKOFF_MS: u64 = 50;
 /// Largest id JavaScript can hold exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// The part of libuv's API the driver uses. Node exports these symbols; they
+/// resolve against the running `node` when the addon is loaded.
+mod uv {
+  use std::ffi::c_void;
+  use std::os::raw::c_int;
+
+  /// `UV_POLL` and `UV_TIMER` in `uv_handle_type` (stable across libuv 1.x).
+  pub const POLL: c_int = 8;
+  pub const TIMER: c_int = 13;
+  /// `UV_READABLE` in `uv_poll_event`.
+  pub const READABLE: c_int = 1;
+
+  pub type PollCb = unsafe extern "C" fn(*mut c_void, c_int, c_int);
+  pub type TimerCb = unsafe extern "C" fn(*mut c_void);
+  pub type CloseCb = unsafe extern "C" fn(*mut c_void);
+
+  extern "C" {
+    pub fn uv_handle_size(kind: c_int) -> usize;
+    pub fn uv_poll_init(event_loop: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
+    pub fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+    pub fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    pub fn uv_timer_init(event_loop: *mut c_void, handle: *mut c_void) -> c_int;
+    pub fn uv_timer_start(handle: *mut c_void, cb: TimerCb, timeout: u64, repeat: u64) -> c_int;
+    pub fn uv_timer_stop(handle: *mut c_void) -> c_int;
+    pub fn uv_close(handle: *mut c_void, cb: Option<CloseCb>);
+    pub fn uv_ref(handle: *mut c_void);
+    pub fn uv_unref(handle: *mut c_void);
+    pub fn malloc(size: usize) -> *mut c_void;
+    pub fn free(ptr: *mut c_void);
+  }
+
+  /// libuv handles start with `void* data`: the driver's address goes there.
+  ///
+  /// # Safety
+  /// `handle` is a live libuv handle.
+  pub unsafe fn set_data(handle: *mut c_void, data: *const c_void) {
+    *(handle as *mut *const c_void) = data;
+  }
+
+  /// # Safety
+  /// `handle` is a live libuv handle.
+  pub unsafe fn data(handle: *mut c_void) -> *const c_void {
+    *(handle as *const *const c_void)
+  }
+}
 
 /// Identity hashing for the id map: ids are sequential integers.
 #[derive(Default)]
@@ -103,69 +163,6 @@ impl Hasher for IdHasher {
 }
 
 type IdMap = HashMap<u64, Handle, BuildHasherDefault<IdHasher>>;
-
-/// What the poll thread and the JavaScript thread share.
-struct Shared {
-  core: Loop,
-  ids: Mutex<IdMap>,
-  next_id: AtomicU64,
-  stop: AtomicBool,
-  in_flight: Mutex<usize>,
-  drained: Condvar,
-}
-
-impl Shared {
-  fn alloc_id(&self) -> u64 {
-    self.next_id.fetch_add(1, Ordering::Relaxed)
-  }
-
-  fn handle(&self, id: f64) -> std::result::Result<Handle, NcError> {
-    if !((1.0..=MAX_SAFE_INTEGER).contains(&id) && id.fract() == 0.0) {
-      return Err(NcError::EBADHANDLE);
-    }
-    self.ids.lock().get(&(id as u64)).copied().ok_or(NcError::EBADHANDLE)
-  }
-
-  /// Creates a handle under the map lock, so its `Closed` event (which the
-  /// poll thread may see at once, e.g. for a connect that fails at the first
-  /// attempt) cannot be converted before the id is in the map.
-  fn create(&self, make: impl FnOnce(u64) -> netcore_core::Result<Handle>) -> f64 {
-    let mut ids = self.ids.lock();
-    let id = self.alloc_id();
-    match make(id) {
-      Ok(handle) => {
-        ids.insert(id, handle);
-        id as f64
-      }
-      Err(e) => f64::from(e.code()),
-    }
-  }
-}
-
-/// Releases one in-flight slot when JavaScript is done with a batch (or the
-/// batch is dropped undelivered).
-struct InFlight(Arc<Shared>);
-
-impl Drop for InFlight {
-  fn drop(&mut self) {
-    let mut n = self.0.in_flight.lock();
-    *n = n.saturating_sub(1);
-    self.0.drained.notify_all();
-  }
-}
-
-/// One poll's events, ready to cross to the JavaScript thread.
-struct RawBatch {
-  /// `STRIDE` numbers per event: kind, id, listener id, error code, buffer
-  /// index (-1 = no data), offset, length, address index (-1 = none), port,
-  /// address family (4 or 6), value (send token or reconnect attempt).
-  meta: Vec<f64>,
-  bufs: Vec<Vec<u8>>,
-  addrs: Vec<String>,
-}
-
-type BatchArgs = FnArgs<(Float64Array, Vec<Buffer>, Vec<String>)>;
-type BatchFn = ThreadsafeFunction<RawBatch, Unknown<'static>, BatchArgs, Status, false>;
 
 fn code_of(result: netcore_core::Result<()>) -> i32 {
   match result {
@@ -197,29 +194,147 @@ fn to_usize(value: f64) -> usize {
   }
 }
 
-impl RawBatch {
-  /// Copies a poll's events out of the loop's arena (which the next poll
-  /// reuses) and maps handles to ids.
-  fn convert(shared: &Shared, batch: &netcore_core::Batch<'_>) -> RawBatch {
+fn napi_error(what: &str) -> Error {
+  Error::new(Status::GenericFailure, format!("netcore: {what}"))
+}
+
+/// The pool small payloads are copied into (see the module docs).
+struct Pool {
+  /// Strong reference to the pool's Buffer.
+  buffer: sys::napi_ref,
+  data: *mut u8,
+  used: usize,
+}
+
+/// Where one batch's values go while it is converted.
+struct BatchOut {
+  /// The pool in use when the batch's first small payload came (buffer index 0).
+  pool: sys::napi_value,
+  /// Index of the pool small payloads now go to (0, or into `extra`).
+  pool_index: Option<usize>,
+  /// Buffers 1.. of the batch: later pools and payloads with a Buffer of their own.
+  extra: Vec<sys::napi_value>,
+  addrs: Vec<sys::napi_value>,
+}
+
+/// A loop and everything the JavaScript thread drives it with. Shared (`Rc`)
+/// by the `NativeLoop`, both libuv handles (until their close callbacks) and
+/// the environment cleanup hook (until the loop is closed).
+struct Driver {
+  env: sys::napi_env,
+  core: Loop,
+  ids: RefCell<IdMap>,
+  next_id: Cell<u64>,
+  /// `uv_poll_t` on the core's embed fd, `uv_timer_t` for its deadlines
+  /// (memory from `malloc`, freed by their close callbacks).
+  poll: *mut c_void,
+  timer: *mut c_void,
+  /// The batch callback (also the receiver and async resource of each call).
+  callback: Cell<sys::napi_ref>,
+  async_context: Cell<sys::napi_async_context>,
+  /// The `Float64Array` events are described in, and its memory.
+  meta_ref: Cell<sys::napi_ref>,
+  meta: *mut f64,
+  pool: RefCell<Option<Pool>>,
+  /// The `Rc` the cleanup hook holds (null once removed).
+  hook: Cell<*const Driver>,
+  closed: Cell<bool>,
+  referenced: Cell<bool>,
+  /// Polling failed: the fd watch is stopped until the timer restarts it.
+  backoff: Cell<bool>,
+}
+
+impl Driver {
+  fn alloc_id(&self) -> u64 {
+    let id = self.next_id.get();
+    self.next_id.set(id + 1);
+    id
+  }
+
+  fn handle(&self, id: f64) -> std::result::Result<Handle, NcError> {
+    if !((1.0..=MAX_SAFE_INTEGER).contains(&id) && id.fract() == 0.0) {
+      return Err(NcError::EBADHANDLE);
+    }
+    self.ids.borrow().get(&(id as u64)).copied().ok_or(NcError::EBADHANDLE)
+  }
+
+  /// Creates a handle whose user value is a new id: the id, or a negative code.
+  fn create(&self, make: impl FnOnce(u64) -> netcore_core::Result<Handle>) -> f64 {
+    let id = self.alloc_id();
+    match make(id) {
+      Ok(handle) => {
+        self.ids.borrow_mut().insert(id, handle);
+        id as f64
+      }
+      Err(e) => f64::from(e.code()),
+    }
+  }
+
+  /// One turn: polls the core without waiting, hands the batch to
+  /// JavaScript, re-arms the deadline timer. Called from libuv callbacks only.
+  fn drive(&self) {
+    if self.closed.get() {
+      return;
+    }
+    let env = self.env;
+    let mut scope = ptr::null_mut();
+    // SAFETY: on the JavaScript thread, outside any other N-API call.
+    if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+      return;
+    }
+    let mut out = BatchOut { pool: ptr::null_mut(), pool_index: None, extra: Vec::new(), addrs: Vec::new() };
+    let count = match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
+      Ok(batch) => self.convert(&batch, &mut out),
+      Err(e) => {
+        // Only a broken epoll instance gets here: report it, stop watching
+        // the fd for a while instead of spinning on it.
+        let code = f64::from(e.code());
+        self.write_meta(0, &[f64::from(EventKind::Error as i32), 0.0, 0.0, code, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0]);
+        self.backoff.set(true);
+        // SAFETY: live handles (the loop is not closed).
+        unsafe {
+          uv::uv_poll_stop(self.poll);
+          uv::uv_timer_start(self.timer, on_timer, BACKOFF_MS, 0);
+        }
+        1
+      }
+    };
+    if count > 0 {
+      self.deliver(count, &out);
+    }
+    // SAFETY: the scope opened above.
+    unsafe { sys::napi_close_handle_scope(env, scope) };
+    if !self.closed.get() && !self.backoff.get() {
+      self.arm_timer();
+    }
+  }
+
+  /// Writes the numbers of event `index` (< MAX_EVENTS).
+  fn write_meta(&self, index: usize, values: &[f64; STRIDE]) {
+    debug_assert!(index < MAX_EVENTS);
+    // SAFETY: `meta` holds MAX_EVENTS * STRIDE numbers while `meta_ref`
+    // keeps the array alive (until close, after which nothing polls).
+    unsafe { ptr::copy_nonoverlapping(values.as_ptr(), self.meta.add(index * STRIDE), STRIDE) };
+  }
+
+  /// Describes a poll's events in `meta` and copies their bytes out of the
+  /// core's arena. Returns the number of events.
+  fn convert(&self, batch: &netcore_core::Batch<'_>, out: &mut BatchOut) -> usize {
     let events = batch.events();
-    let mut out = RawBatch { meta: Vec::with_capacity(events.len() * STRIDE), bufs: Vec::new(), addrs: Vec::new() };
-    let mut slab: Option<usize> = None;
-    // Small-payload bytes not yet packed: sizes each slab no larger than needed.
-    let mut small_left: usize = events.iter().map(|e| e.data_len()).filter(|&n| n < OWN_BUFFER).sum();
-    for event in events {
+    for (index, event) in events.iter().enumerate().take(MAX_EVENTS) {
       let mut id = event.userdata;
       let mut listener = 0u64;
+      let mut error = event.error.map_or(0, |e| e.code());
       match event.kind {
         EventKind::Accepted => {
           // The new connection inherited the listener's user value (its id).
           listener = id;
-          let mut ids = shared.ids.lock();
-          id = shared.alloc_id();
-          ids.insert(id, event.handle);
-          let _ = shared.core.set_userdata(event.handle, id);
+          id = self.alloc_id();
+          self.ids.borrow_mut().insert(id, event.handle);
+          let _ = self.core.set_userdata(event.handle, id);
         }
         EventKind::Closed => {
-          let mut ids = shared.ids.lock();
+          let mut ids = self.ids.borrow_mut();
           if ids.get(&id) == Some(&event.handle) {
             ids.remove(&id);
           }
@@ -229,104 +344,276 @@ impl RawBatch {
       let data = batch.data(event);
       let (buf, offset) = if data.is_empty() {
         (-1.0, 0.0)
-      } else if data.len() >= OWN_BUFFER {
-        out.bufs.push(data.to_vec());
-        ((out.bufs.len() - 1) as f64, 0.0)
       } else {
-        let index = match slab {
-          Some(i) if out.bufs[i].len() + data.len() <= SLAB => i,
-          _ => {
-            out.bufs.push(Vec::with_capacity(SLAB.min(small_left)));
-            out.bufs.len() - 1
+        match self.place(data, out) {
+          Some((buf, offset)) => (buf as f64, offset as f64),
+          None => {
+            error = NcError::ENOMEM.code();
+            (-1.0, 0.0)
           }
-        };
-        slab = Some(index);
-        let offset = out.bufs[index].len();
-        out.bufs[index].extend_from_slice(data);
-        small_left -= data.len();
-        (index as f64, offset as f64)
+        }
       };
       let (addr, port, family) = match event.addr {
-        Some(a) => {
-          out.addrs.push(a.ip().to_string());
-          ((out.addrs.len() - 1) as f64, f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 })
-        }
+        Some(a) => match self.string(&a.ip().to_string()) {
+          Some(s) => {
+            out.addrs.push(s);
+            ((out.addrs.len() - 1) as f64, f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 })
+          }
+          None => (-1.0, 0.0, 0.0),
+        },
         None => (-1.0, 0.0, 0.0),
       };
-      out.meta.extend_from_slice(&[
-        f64::from(event.kind as i32),
-        id as f64,
-        listener as f64,
-        f64::from(event.error.map_or(0, |e| e.code())),
-        buf,
-        offset,
-        data.len() as f64,
-        addr,
-        port,
-        family,
-        event.value as f64,
-      ]);
+      self.write_meta(
+        index,
+        &[
+          f64::from(event.kind as i32),
+          id as f64,
+          listener as f64,
+          f64::from(error),
+          buf,
+          offset,
+          data.len() as f64,
+          addr,
+          port,
+          family,
+          event.value as f64,
+        ],
+      );
     }
-    out
+    events.len().min(MAX_EVENTS)
+  }
+
+  /// Copies a payload into memory JavaScript owns: (buffer index, offset),
+  /// or `None` if no Buffer could be made (out of memory).
+  fn place(&self, data: &[u8], out: &mut BatchOut) -> Option<(usize, usize)> {
+    let env = self.env;
+    if data.len() >= OWN_BUFFER {
+      let mut value = ptr::null_mut();
+      let mut copy = ptr::null_mut();
+      // SAFETY: on the JavaScript thread inside a handle scope; `data` is valid.
+      let status =
+        unsafe { sys::napi_create_buffer_copy(env, data.len(), data.as_ptr().cast(), &mut copy, &mut value) };
+      if status != sys::Status::napi_ok {
+        return None;
+      }
+      out.extra.push(value);
+      return Some((out.extra.len(), 0));
+    }
+    let mut pool = self.pool.borrow_mut();
+    let fits = matches!(&*pool, Some(p) if p.used + data.len() <= POOL);
+    if !fits {
+      let mut value = ptr::null_mut();
+      let mut memory = ptr::null_mut();
+      let mut reference = ptr::null_mut();
+      // SAFETY: as above; the new Buffer is kept alive by the reference.
+      unsafe {
+        if sys::napi_create_buffer(env, POOL, &mut memory, &mut value) != sys::Status::napi_ok
+          || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
+        {
+          return None;
+        }
+      }
+      if let Some(old) = pool.replace(Pool { buffer: reference, data: memory.cast(), used: 0 }) {
+        // SAFETY: our own reference; views JavaScript made keep the old pool alive.
+        unsafe { sys::napi_delete_reference(env, old.buffer) };
+      }
+      out.pool_index = Some(if out.pool.is_null() {
+        out.pool = value;
+        0
+      } else {
+        out.extra.push(value);
+        out.extra.len()
+      });
+    } else if out.pool_index.is_none() {
+      let p = pool.as_ref()?;
+      // SAFETY: a live reference, inside a handle scope.
+      if unsafe { sys::napi_get_reference_value(env, p.buffer, &mut out.pool) } != sys::Status::napi_ok {
+        return None;
+      }
+      out.pool_index = Some(0);
+    }
+    let p = pool.as_mut()?;
+    let offset = p.used;
+    // SAFETY: the pool holds POOL bytes and offset + len <= POOL (checked
+    // above); this region was never handed out.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.data.add(offset), data.len()) };
+    p.used += data.len();
+    Some((out.pool_index?, offset))
+  }
+
+  fn string(&self, s: &str) -> Option<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    // SAFETY: on the JavaScript thread inside a handle scope.
+    let status = unsafe { sys::napi_create_string_utf8(self.env, s.as_ptr().cast(), s.len() as isize, &mut value) };
+    (status == sys::Status::napi_ok).then_some(value)
+  }
+
+  fn array(&self, items: &[sys::napi_value]) -> sys::napi_value {
+    let mut array = ptr::null_mut();
+    // SAFETY: on the JavaScript thread inside a handle scope.
+    unsafe {
+      if items.is_empty()
+        || sys::napi_create_array_with_length(self.env, items.len(), &mut array) != sys::Status::napi_ok
+      {
+        sys::napi_get_undefined(self.env, &mut array);
+        return array;
+      }
+      for (i, &item) in items.iter().enumerate() {
+        sys::napi_set_element(self.env, array, i as u32, item);
+      }
+    }
+    array
+  }
+
+  /// Calls `onBatch(count, pool, extra, addresses)` in a callback scope. An
+  /// exception it lets through becomes an uncaught exception, as one thrown
+  /// by any Node I/O callback does.
+  fn deliver(&self, count: usize, out: &BatchOut) {
+    let env = self.env;
+    // SAFETY: on the JavaScript thread inside a handle scope, with live references.
+    unsafe {
+      let mut func = ptr::null_mut();
+      if sys::napi_get_reference_value(env, self.callback.get(), &mut func) != sys::Status::napi_ok || func.is_null() {
+        return;
+      }
+      let mut undefined = ptr::null_mut();
+      sys::napi_get_undefined(env, &mut undefined);
+      let mut n = ptr::null_mut();
+      sys::napi_create_uint32(env, count as u32, &mut n);
+      let pool = if out.pool.is_null() { undefined } else { out.pool };
+      let extra = if out.extra.is_empty() { undefined } else { self.array(&out.extra) };
+      let addrs = if out.addrs.is_empty() { undefined } else { self.array(&out.addrs) };
+      let argv = [n, pool, extra, addrs];
+      let mut result = ptr::null_mut();
+      let status =
+        sys::napi_make_callback(env, self.async_context.get(), func, func, argv.len(), argv.as_ptr(), &mut result);
+      if status != sys::Status::napi_ok {
+        let mut pending = false;
+        sys::napi_is_exception_pending(env, &mut pending);
+        if pending {
+          let mut err = ptr::null_mut();
+          sys::napi_get_and_clear_last_exception(env, &mut err);
+          sys::napi_fatal_exception(env, err);
+        }
+      }
+    }
+  }
+
+  /// Arms the timer to the core's next deadline (rounded up to libuv's
+  /// milliseconds), or stops it when there is none.
+  fn arm_timer(&self) {
+    // SAFETY: a live handle (the loop is not closed).
+    unsafe {
+      match self.core.next_timeout() {
+        Some(d) => {
+          let ms = d.as_nanos().div_ceil(1_000_000).min(u128::from(u32::MAX)) as u64;
+          uv::uv_timer_start(self.timer, on_timer, ms, 0);
+        }
+        None => {
+          uv::uv_timer_stop(self.timer);
+        }
+      }
+    }
+  }
+
+  fn set_ref(&self, referenced: bool) {
+    if self.closed.get() || self.referenced.replace(referenced) == referenced {
+      return;
+    }
+    // SAFETY: live handles (the loop is not closed).
+    unsafe {
+      if referenced {
+        uv::uv_ref(self.poll);
+        uv::uv_ref(self.timer);
+      } else {
+        uv::uv_unref(self.poll);
+        uv::uv_unref(self.timer);
+      }
+    }
+  }
+
+  /// Closes the libuv handles, drops the JavaScript references and resets
+  /// every open handle. Idempotent; safe from inside a batch callback.
+  fn close(&self) {
+    if self.closed.replace(true) {
+      return;
+    }
+    let env = self.env;
+    // SAFETY: on the JavaScript thread; each handle and reference is
+    // released exactly once (guarded by `closed`).
+    unsafe {
+      uv::uv_close(self.poll, Some(on_closed));
+      uv::uv_close(self.timer, Some(on_closed));
+      let hook = self.hook.replace(ptr::null());
+      if !hook.is_null() {
+        sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), hook as *mut c_void);
+        drop(Rc::from_raw(hook));
+      }
+      sys::napi_delete_reference(env, self.callback.replace(ptr::null_mut()));
+      sys::napi_delete_reference(env, self.meta_ref.replace(ptr::null_mut()));
+      if let Some(pool) = self.pool.borrow_mut().take() {
+        sys::napi_delete_reference(env, pool.buffer);
+      }
+      sys::napi_async_destroy(env, self.async_context.replace(ptr::null_mut()));
+    }
+    let handles: Vec<Handle> = self.ids.borrow_mut().drain().map(|(_, h)| h).collect();
+    for handle in handles {
+      let _ = self.core.close_reset(handle);
+    }
   }
 }
 
-/// The poll thread: waits for room, polls, converts, hands the batch over.
-fn poll_thread(shared: Arc<Shared>, tsfn: Arc<BatchFn>) {
-  loop {
-    {
-      let mut n = shared.in_flight.lock();
-      while *n >= IN_FLIGHT && !shared.stop.load(Ordering::Acquire) {
-        shared.drained.wait_for(&mut n, Duration::from_millis(200));
-        if tsfn.aborted() {
-          return;
-        }
-      }
-    }
-    if shared.stop.load(Ordering::Acquire) {
-      return;
-    }
-    let raw = match shared.core.poll(MAX_EVENTS, None) {
-      Ok(batch) => RawBatch::convert(&shared, &batch),
-      Err(e) => {
-        // Only a broken epoll instance gets here; report it and back off.
-        std::thread::sleep(Duration::from_millis(50));
-        RawBatch {
-          meta: vec![
-            f64::from(EventKind::Error as i32),
-            0.0,
-            0.0,
-            f64::from(e.code()),
-            -1.0,
-            0.0,
-            0.0,
-            -1.0,
-            0.0,
-            0.0,
-            0.0,
-          ],
-          bufs: Vec::new(),
-          addrs: Vec::new(),
-        }
-      }
-    };
-    if shared.stop.load(Ordering::Acquire) {
-      return;
-    }
-    if raw.meta.is_empty() {
-      continue;
-    }
-    *shared.in_flight.lock() += 1;
-    let slot = InFlight(shared.clone());
-    let status = tsfn.call_with_return_value(raw, ThreadsafeFunctionCallMode::NonBlocking, move |_, _| {
-      drop(slot);
-      Ok(())
-    });
-    if status != Status::Ok {
-      // The environment is going away (process exit or worker teardown).
-      return;
-    }
+/// Recovers the driver of a libuv handle.
+///
+/// # Safety
+/// `handle` is one of a driver's handles, not yet closed (its `Rc` lives).
+unsafe fn driver<'a>(handle: *mut c_void) -> &'a Driver {
+  &*(uv::data(handle) as *const Driver)
+}
+
+/// Runs one turn, keeping a panic (a bug) from unwinding into libuv.
+fn turn(driver: &Driver) {
+  let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.drive()));
+}
+
+unsafe extern "C" fn on_poll(handle: *mut c_void, _status: c_int, _events: c_int) {
+  // An error status (the fd went bad) shows up as a failed poll: drive reports it.
+  turn(driver(handle));
+}
+
+unsafe extern "C" fn on_timer(handle: *mut c_void) {
+  let d = driver(handle);
+  if d.backoff.replace(false) {
+    uv::uv_poll_start(d.poll, uv::READABLE, on_poll);
   }
+  turn(d);
+}
+
+/// The close callback of both handles: releases the handle's `Rc` and memory.
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
+  drop(Rc::from_raw(uv::data(handle) as *const Driver));
+  uv::free(handle);
+}
+
+/// The environment is going away (worker exit, process teardown) with the
+/// loop still open: close it so libuv can close its own loop.
+unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
+  let d = &*(arg as *const Driver);
+  d.close();
+}
+
+/// Allocates and initialises one libuv handle; on failure nothing is left over.
+unsafe fn new_handle(kind: c_int, init: impl FnOnce(*mut c_void) -> c_int) -> Result<*mut c_void> {
+  let memory = uv::malloc(uv::uv_handle_size(kind));
+  if memory.is_null() {
+    return Err(napi_error("out of memory"));
+  }
+  let rc = init(memory);
+  if rc != 0 {
+    uv::free(memory);
+    return Err(napi_error(&format!("cannot watch the loop from libuv (error {rc})")));
+  }
+  Ok(memory)
 }
 
 /// The address of a socket, as JavaScript sees it.
@@ -381,104 +668,134 @@ pub fn limits() -> Limits {
   }
 }
 
-/// A netcore loop and its poll thread. Methods return 0 or a negative netcore
-/// error code (handle-creating ones a positive id or a negative code): the
-/// JavaScript layer turns codes into `Error`s with `.code`, so no exception is
-/// built on the hot path.
+/// A netcore loop driven from Node's event loop. Methods return 0 or a
+/// negative netcore error code (handle-creating ones a positive id or a
+/// negative code): the JavaScript layer turns codes into `Error`s with
+/// `.code`, so no exception is built on the hot path.
 #[napi]
 pub struct NativeLoop {
-  shared: Arc<Shared>,
-  tsfn: Arc<BatchFn>,
-  thread: Option<JoinHandle<()>>,
-  referenced: bool,
+  d: Rc<Driver>,
 }
 
 #[napi]
 impl NativeLoop {
-  /// Creates the loop and starts its poll thread. `on_batch(meta, buffers,
-  /// addresses)` is called on the JavaScript thread once per batch. The loop
-  /// starts unreferenced: it keeps the process alive only after `setRef(true)`.
+  /// Creates the loop and starts watching it from libuv. `on_batch(count,
+  /// pool, extra, addresses)` is called on the JavaScript thread once per
+  /// batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
+  /// listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
+  /// 1]`), offset, length, address index (-1 none), port, family (4 or 6),
+  /// value). `meta` must hold at least 1024 * 11 numbers and must not be
+  /// detached. The loop starts unreferenced: it keeps the process alive only
+  /// after `setRef(true)`.
   #[napi(constructor)]
   pub fn new(
     env: Env,
-    #[napi(ts_arg_type = "(meta: Float64Array, buffers: Buffer[], addresses: string[]) => void")] on_batch: Function<
-      'static,
-      BatchArgs,
-      Unknown<'static>,
-    >,
+    #[napi(
+      ts_arg_type = "(count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void"
+    )]
+    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
+    #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
   ) -> Result<Self> {
-    let core = Loop::new().map_err(|e| Error::new(Status::GenericFailure, format!("netcore: {e}")))?;
-    let tsfn: BatchFn =
-      on_batch.build_threadsafe_function::<RawBatch>().callee_handled::<false>().build_callback(|ctx| {
-        let RawBatch { meta, bufs, addrs } = ctx.value;
-        let bufs = bufs.into_iter().map(Buffer::from).collect();
-        Ok(FnArgs::from((Float64Array::new(meta), bufs, addrs)))
-      })?;
-    // SAFETY: on the JavaScript thread, with a live threadsafe function.
-    unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) };
-    let tsfn = Arc::new(tsfn);
-    let shared = Arc::new(Shared {
-      core,
-      ids: Mutex::new(IdMap::default()),
-      next_id: AtomicU64::new(1),
-      stop: AtomicBool::new(false),
-      in_flight: Mutex::new(0),
-      drained: Condvar::new(),
-    });
-    let thread = {
-      let shared = shared.clone();
-      let tsfn = tsfn.clone();
-      std::thread::Builder::new()
-        .name("netcore-poll".into())
-        .spawn(move || poll_thread(shared, tsfn))
-        .map_err(|e| Error::new(Status::GenericFailure, format!("netcore: cannot start the poll thread: {e}")))?
-    };
-    Ok(NativeLoop { shared, tsfn, thread: Some(thread), referenced: false })
+    let raw_env = env.raw();
+    let func = on_batch.raw();
+    // SAFETY: N-API calls on the JavaScript thread with values of this call.
+    unsafe {
+      let mut kind = sys::TypedarrayType::int8_array;
+      let mut length = 0usize;
+      let mut data = ptr::null_mut();
+      let mut array_buffer = ptr::null_mut();
+      let mut offset = 0usize;
+      let status = sys::napi_get_typedarray_info(
+        raw_env,
+        meta.raw(),
+        &mut kind,
+        &mut length,
+        &mut data,
+        &mut array_buffer,
+        &mut offset,
+      );
+      if status != sys::Status::napi_ok || kind != sys::TypedarrayType::float64_array || length < MAX_EVENTS * STRIDE {
+        return Err(Error::new(Status::InvalidArg, "netcore: meta must be a Float64Array of 1024 * 11 numbers"));
+      }
+      let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
+      let mut uv_loop = ptr::null_mut();
+      if sys::napi_get_uv_event_loop(raw_env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
+        return Err(napi_error("no libuv loop for this environment"));
+      }
+      let uv_loop = uv_loop.cast::<c_void>();
+      let fd = core.fd();
+      let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
+      let timer = match new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h)) {
+        Ok(t) => t,
+        Err(e) => {
+          uv::uv_close(poll, Some(uv::free));
+          return Err(e);
+        }
+      };
+      // From here on, `Driver::close` releases everything.
+      let d = Rc::new(Driver {
+        env: raw_env,
+        core,
+        ids: RefCell::new(IdMap::default()),
+        next_id: Cell::new(1),
+        poll,
+        timer,
+        callback: Cell::new(ptr::null_mut()),
+        async_context: Cell::new(ptr::null_mut()),
+        meta_ref: Cell::new(ptr::null_mut()),
+        meta: data.cast(),
+        pool: RefCell::new(None),
+        hook: Cell::new(ptr::null()),
+        closed: Cell::new(false),
+        referenced: Cell::new(true),
+        backoff: Cell::new(false),
+      });
+      uv::set_data(poll, Rc::into_raw(d.clone()).cast());
+      uv::set_data(timer, Rc::into_raw(d.clone()).cast());
+      d.set_ref(false);
+      let mut callback = ptr::null_mut();
+      let mut meta_ref = ptr::null_mut();
+      let mut context = ptr::null_mut();
+      let mut name = ptr::null_mut();
+      let label = "netcore.Loop";
+      let ok = sys::napi_create_reference(raw_env, func, 1, &mut callback) == sys::Status::napi_ok
+        && sys::napi_create_reference(raw_env, meta.raw(), 1, &mut meta_ref) == sys::Status::napi_ok
+        && sys::napi_create_string_utf8(raw_env, label.as_ptr().cast(), label.len() as isize, &mut name)
+          == sys::Status::napi_ok
+        && sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok;
+      d.callback.set(callback);
+      d.meta_ref.set(meta_ref);
+      d.async_context.set(context);
+      let hook = Rc::into_raw(d.clone());
+      d.hook.set(hook);
+      let ok = ok
+        && sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), hook as *mut c_void) == sys::Status::napi_ok
+        && uv::uv_poll_start(poll, uv::READABLE, on_poll) == 0;
+      if !ok {
+        d.close();
+        return Err(napi_error("cannot set up the loop's driver"));
+      }
+      Ok(NativeLoop { d })
+    }
   }
 
   /// Keeps (true) or stops keeping (false) the process alive for this loop.
   #[napi]
-  pub fn set_ref(&mut self, env: Env, referenced: bool) {
-    if referenced == self.referenced || self.thread.is_none() {
-      return;
-    }
-    self.referenced = referenced;
-    // SAFETY: on the JavaScript thread; the function lives while `self.tsfn` does.
-    unsafe {
-      if referenced {
-        sys::napi_ref_threadsafe_function(env.raw(), self.tsfn.raw());
-      } else {
-        sys::napi_unref_threadsafe_function(env.raw(), self.tsfn.raw());
-      }
-    }
+  pub fn set_ref(&self, referenced: bool) {
+    self.d.set_ref(referenced);
   }
 
-  /// Stops and joins the poll thread and closes every handle at once (reset).
+  /// Stops watching the loop and closes every handle at once (reset). Safe
+  /// from inside the batch callback: no further batch is delivered.
   #[napi]
-  pub fn close(&mut self, env: Env) {
-    self.set_ref(env, false);
-    self.shutdown();
-  }
-
-  fn shutdown(&mut self) {
-    let Some(thread) = self.thread.take() else { return };
-    self.shared.stop.store(true, Ordering::Release);
-    {
-      let _n = self.shared.in_flight.lock();
-      self.shared.drained.notify_all();
-    }
-    self.shared.core.wake();
-    let _ = thread.join();
-    let handles: Vec<Handle> = self.shared.ids.lock().drain().map(|(_, h)| h).collect();
-    for handle in handles {
-      let _ = self.shared.core.close_reset(handle);
-    }
+  pub fn close(&self) {
+    self.d.close();
   }
 
   #[napi]
   pub fn listen(&self, host: String, port: f64, backlog: i32, reuse_port: bool, ipv6_only: bool) -> f64 {
     let opts = BindOptions { backlog, reuse_port, ipv6_only };
-    self.shared.create(|id| self.shared.core.tcp_listen(&host, to_i64(port), &opts, id))
+    self.d.create(|id| self.d.core.tcp_listen(&host, to_i64(port), &opts, id))
   }
 
   /// `timeout_ms` and `attempt_delay_ms` < 0 mean the default; `family` is
@@ -524,7 +841,7 @@ impl NativeLoop {
       attempt_delay: millis(attempt_delay_ms),
       reconnect,
     };
-    self.shared.create(|id| self.shared.core.tcp_connect_with(&host, to_i64(port), &opts, id))
+    self.d.create(|id| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, id))
   }
 
   /// Answers `name` with these IP literals for this loop's connections (an
@@ -538,7 +855,7 @@ impl NativeLoop {
         None => return NcError::EINVAL.code(),
       }
     }
-    code_of(self.shared.core.set_host_addresses(&name, &ips))
+    code_of(self.d.core.set_host_addresses(&name, &ips))
   }
 
   /// A timer: `delay_ms`, then every `repeat_ms` if > 0.
@@ -546,42 +863,42 @@ impl NativeLoop {
   pub fn timer(&self, delay_ms: f64, repeat_ms: f64) -> f64 {
     let Some(delay) = millis(delay_ms) else { return f64::from(NcError::EINVAL.code()) };
     let repeat = if repeat_ms > 0.0 { millis(repeat_ms) } else { None };
-    self.shared.create(|id| self.shared.core.timer_start(delay, repeat, id))
+    self.d.create(|id| self.d.core.timer_start(delay, repeat, id))
   }
 
   /// `timeout_ms` <= 0 turns the idle timeout off.
   #[napi]
   pub fn set_idle_timeout(&self, id: f64, timeout_ms: f64) -> i32 {
     let timeout = if timeout_ms > 0.0 { millis(timeout_ms) } else { None };
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.set_idle_timeout(h, timeout)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.set_idle_timeout(h, timeout)))
   }
 
   #[napi]
   pub fn set_max_connections(&self, id: f64, max: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.set_max_connections(h, to_usize(max))))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.set_max_connections(h, to_usize(max))))
   }
 
   #[napi]
   pub fn shutdown_server(&self, id: f64, drain_ms: f64) -> i32 {
     let Some(drain) = millis(drain_ms) else { return NcError::EINVAL.code() };
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.shutdown_server(h, drain)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.shutdown_server(h, drain)))
   }
 
   #[napi]
   pub fn multicast(&self, id: f64, group: String, interface: String, join: bool) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.udp_multicast(h, &group, &interface, join)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.udp_multicast(h, &group, &interface, join)))
   }
 
   #[napi]
   pub fn set_raw_option(&self, id: f64, level: i32, name: i32, value: &[u8]) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.set_raw_option(h, level, name, value)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.set_raw_option(h, level, name, value)))
   }
 
   /// The option's bytes, or a negative error code.
   #[napi]
   pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
     let mut value = vec![0u8; size.min(1 << 16) as usize];
-    match self.shared.handle(id).and_then(|h| self.shared.core.get_raw_option(h, level, name, &mut value)) {
+    match self.d.handle(id).and_then(|h| self.d.core.get_raw_option(h, level, name, &mut value)) {
       Ok(n) => {
         value.truncate(n);
         Either::A(value.into())
@@ -593,7 +910,7 @@ impl NativeLoop {
   /// The socket's file descriptor (>= 0) or a negative error code.
   #[napi]
   pub fn fd(&self, id: f64) -> i32 {
-    match self.shared.handle(id).and_then(|h| self.shared.core.raw_fd(h)) {
+    match self.d.handle(id).and_then(|h| self.d.core.raw_fd(h)) {
       Ok(fd) => fd,
       Err(e) => e.code(),
     }
@@ -602,29 +919,29 @@ impl NativeLoop {
   #[napi]
   pub fn udp_bind(&self, host: String, port: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
     let opts = BindOptions { reuse_port, ipv6_only, ..BindOptions::default() };
-    self.shared.create(|id| self.shared.core.udp_bind(&host, to_i64(port), &opts, id))
+    self.d.create(|id| self.d.core.udp_bind(&host, to_i64(port), &opts, id))
   }
 
   #[napi]
   pub fn udp_connect(&self, id: f64, host: String, port: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.udp_connect(h, &host, to_i64(port))))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.udp_connect(h, &host, to_i64(port))))
   }
 
   /// Sends a Buffer or Uint8Array (borrowed for the call: queued bytes are copied by the core).
   #[napi]
   pub fn send(&self, id: f64, data: &[u8]) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.send(h, data)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.send(h, data)))
   }
 
   /// Sends a string as UTF-8.
   #[napi]
   pub fn send_string(&self, id: f64, data: String) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.send(h, data.as_bytes())))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.send(h, data.as_bytes())))
   }
 
   #[napi]
   pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.send_vectored(h, &bufs)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.send_vectored(h, &bufs)))
   }
 
   /// Sends with a token: a `Sent` event carrying it follows once the bytes
@@ -635,37 +952,37 @@ impl NativeLoop {
     if token < 0 {
       return NcError::EINVAL.code();
     }
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.send_with_token(h, &bufs, Some(token as u64))))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.send_with_token(h, &bufs, Some(token as u64))))
   }
 
   #[napi]
   pub fn send_to(&self, id: f64, host: String, port: f64, data: &[u8]) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.send_to(h, &host, to_i64(port), data)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.send_to(h, &host, to_i64(port), data)))
   }
 
   #[napi]
   pub fn close_handle(&self, id: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.close(h)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.close(h)))
   }
 
   #[napi]
   pub fn close_reset(&self, id: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.close_reset(h)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.close_reset(h)))
   }
 
   #[napi]
   pub fn shutdown_handle(&self, id: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.shutdown(h)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.shutdown(h)))
   }
 
   #[napi]
   pub fn pause(&self, id: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.pause(h)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.pause(h)))
   }
 
   #[napi]
   pub fn resume(&self, id: f64) -> i32 {
-    code_of(self.shared.handle(id).and_then(|h| self.shared.core.resume(h)))
+    code_of(self.d.handle(id).and_then(|h| self.d.core.resume(h)))
   }
 
   /// mode: 0 stream, 1 delimited, 2 fixed, 3 length-prefixed.
@@ -678,13 +995,13 @@ impl NativeLoop {
       3 => Framing::length_prefixed(header as usize, to_usize(max)),
       _ => Err(NcError::EINVAL),
     };
-    code_of(framing.and_then(|f| self.shared.handle(id).and_then(|h| self.shared.core.set_framing(h, f))))
+    code_of(framing.and_then(|f| self.d.handle(id).and_then(|h| self.d.core.set_framing(h, f))))
   }
 
   #[napi]
   pub fn set_option(&self, id: f64, option: i32, value: f64) -> i32 {
     let result = SockOption::from_raw(option)
-      .and_then(|o| self.shared.handle(id).and_then(|h| self.shared.core.set_option(h, o, to_i64(value))));
+      .and_then(|o| self.d.handle(id).and_then(|h| self.d.core.set_option(h, o, to_i64(value))));
     code_of(result)
   }
 
@@ -693,7 +1010,7 @@ impl NativeLoop {
   #[napi]
   pub fn get_option(&self, id: f64, option: i32) -> Vec<f64> {
     let result =
-      SockOption::from_raw(option).and_then(|o| self.shared.handle(id).and_then(|h| self.shared.core.get_option(h, o)));
+      SockOption::from_raw(option).and_then(|o| self.d.handle(id).and_then(|h| self.d.core.get_option(h, o)));
     match result {
       Ok(v) => vec![0.0, v as f64],
       Err(e) => vec![f64::from(e.code()), 0.0],
@@ -702,7 +1019,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn local_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.shared.handle(id).and_then(|h| self.shared.core.local_addr(h)) {
+    match self.d.handle(id).and_then(|h| self.d.core.local_addr(h)) {
       Ok(a) => Either::A(address_info(a)),
       Err(e) => Either::B(e.code()),
     }
@@ -710,7 +1027,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn remote_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.shared.handle(id).and_then(|h| self.shared.core.peer_addr(h)) {
+    match self.d.handle(id).and_then(|h| self.d.core.peer_addr(h)) {
       Ok(a) => Either::A(address_info(a)),
       Err(e) => Either::B(e.code()),
     }
@@ -719,7 +1036,7 @@ impl NativeLoop {
   /// 1 listener, 2 connection, 3 UDP, 4 timer, or a negative error code.
   #[napi]
   pub fn kind(&self, id: f64) -> i32 {
-    match self.shared.handle(id).and_then(|h| self.shared.core.kind(h)) {
+    match self.d.handle(id).and_then(|h| self.d.core.kind(h)) {
       Ok(kind) => kind as i32,
       Err(e) => e.code(),
     }
@@ -728,13 +1045,14 @@ impl NativeLoop {
   /// Open handles, as the core counts them.
   #[napi]
   pub fn handle_count(&self) -> u32 {
-    self.shared.core.handle_count() as u32
+    self.d.core.handle_count() as u32
   }
 }
 
 impl Drop for NativeLoop {
   fn drop(&mut self) {
-    // Reached when JavaScript garbage-collects a loop it never closed.
-    self.shutdown();
+    // Reached when JavaScript garbage-collects a closed loop (an open one is
+    // kept alive by its callback's reference) or at environment teardown.
+    self.d.close();
   }
 }
