@@ -15,8 +15,10 @@ unsent bytes, pauses reading from that connection (so a client that does not
 read cannot make it buffer without bound), and on the connection's "writable"
 event sends them and resumes reading.
 
-This example consumes events with Loop.run(callback); see chat_server.py for
-Loop.poll() and asyncio_echo_server.py for the asyncio integration.
+This example consumes events with Loop.run(callback, on_data=...): "data"
+events come as on_data(handle, bytes), without an Event object; see
+chat_server.py for Loop.poll() and asyncio_echo_server.py for the asyncio
+integration.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class EchoServer:
         self.loop.stop()
 
     def on_event(self, ev: netcore.Event) -> None:
+        """Every event but "data" while run() serves; every event during shutdown()."""
         h = ev.handle
         kind = ev.kind
         if kind == DATA:
@@ -73,6 +76,7 @@ class EchoServer:
                 self.listener_closed = True
 
     def echo(self, h: int, data: bytes) -> None:
+        """run()'s on_data: echoes, or keeps the bytes while h waits for "writable"."""
         if self.unsent:  # some connection waits for "writable"
             queue = self.unsent.get(h)
             if queue is not None:  # this one: keep the order
@@ -141,7 +145,7 @@ def main(argv: list[str]) -> int:
             die(PROG, f"cannot listen on {argv[1]}: {e}")
         on_stop_signals(server.on_signal)
         print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
-        loop.run(server.on_event)  # until SIGINT/SIGTERM calls loop.stop()
+        loop.run(server.on_event, on_data=server.echo)  # until SIGINT/SIGTERM calls loop.stop()
         server.shutdown()
     return 0
 

@@ -57,16 +57,16 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 /// value     the token for "sent", the attempt number for "reconnecting"; else 0
 #[pyclass(frozen, module = "netcore", name = "Event")]
 pub struct Event {
-    #[pyo3(get)]
-    kind: Py<PyString>,
+    kind: nc::EventKind,
     #[pyo3(get)]
     handle: i64,
     #[pyo3(get)]
     listener: Option<i64>,
     #[pyo3(get)]
     data: Option<Py<PyBytes>>,
-    #[pyo3(get)]
-    addr: Option<Py<PyTuple>>,
+    /// Converted to a tuple only when read: most servers never look at the
+    /// peer address of an accepted connection.
+    address: Option<SocketAddr>,
     #[pyo3(get)]
     error: Option<Py<PyAny>>,
     #[pyo3(get)]
@@ -87,24 +87,28 @@ impl Event {
             nc::EventKind::Data | nc::EventKind::Datagram => Some(PyBytes::new(py, bytes).unbind()),
             _ => None,
         };
-        let addr = match ev.addr {
-            Some(a) => Some(addr_tuple(py, a)?.unbind()),
-            None => None,
-        };
         let error = ev.error.map(|e| error_value(py, e, None).unbind());
         Bound::new(
             py,
             Event {
-                kind: kind_string(py, ev.kind),
+                kind: ev.kind,
                 handle: ev.handle.raw(),
                 listener: ev.listener.map(|l| l.raw()),
                 data,
-                addr,
+                address: ev.addr,
                 error,
                 userdata,
                 value: ev.value,
             },
         )
+    }
+
+    /// The handle and bytes of a "data" event (`None` for other kinds).
+    pub fn data_event(&self) -> Option<(i64, &Py<PyBytes>)> {
+        match (self.kind, &self.data) {
+            (nc::EventKind::Data, Some(d)) => Some((self.handle, d)),
+            _ => None,
+        }
     }
 }
 
@@ -115,8 +119,21 @@ impl Event {
         ("kind", "handle", "data")
     }
 
+    /// What happened (see the class docstring for the kinds).
+    #[getter]
+    fn kind(&self, py: Python<'_>) -> Py<PyString> {
+        kind_string(py, self.kind)
+    }
+
+    /// (host, port): the peer for "accepted"/"connected", the sender for
+    /// "datagram"; otherwise None.
+    #[getter]
+    fn addr<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        self.address.map(|a| addr_tuple(py, a)).transpose()
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let mut s = format!("<netcore.Event {} handle={}", self.kind.bind(py).to_str()?, self.handle);
+        let mut s = format!("<netcore.Event {} handle={}", kind_string(py, self.kind).bind(py).to_str()?, self.handle);
         if let Some(l) = self.listener {
             s.push_str(&format!(" listener={l}"));
         }
@@ -127,8 +144,8 @@ impl Event {
             let more = if bytes.len() > 32 { "..." } else { "" };
             s.push_str(&format!(" data={repr}{more} ({} bytes)", bytes.len()));
         }
-        if let Some(a) = &self.addr {
-            s.push_str(&format!(" addr={}", a.bind(py).repr()?));
+        if let Some(a) = self.addr(py)? {
+            s.push_str(&format!(" addr={}", a.repr()?));
         }
         if let Some(e) = &self.error {
             s.push_str(&format!(" error={}", e.bind(py).repr()?));

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netcore_core as nc;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::args::{addr_arg, handle_arg, host_arg, option_value_arg, port_arg, secs_arg, size_arg, BytesArg};
@@ -88,8 +88,11 @@ fn count_arg(obj: Option<&Bound<'_, PyAny>>, default: usize, what: &str) -> PyRe
 /// from any thread; one thread at a time polls (others get BusyError).
 #[pyclass(frozen, subclass, weakref, module = "netcore", name = "Loop")]
 pub struct PyLoop {
-    /// `None` once closed.
-    inner: Mutex<Option<nc::Loop>>,
+    /// `None` once closed. Operations hold the read lock only around the
+    /// core call itself, with the GIL held and no Python code running, so a
+    /// `close()` (the only writer, also under the GIL) never waits for them;
+    /// anything that releases the GIL (polls, large sends) works on a clone.
+    inner: RwLock<Option<nc::Loop>>,
     /// User data per handle. Locked only around plain Rust work and
     /// reference-count increments: never while Python code could run.
     objects: Mutex<HashMap<i64, Py<PyAny>>>,
@@ -103,11 +106,30 @@ pub struct PyLoop {
 }
 
 impl PyLoop {
-    fn lp(&self, py: Python<'_>) -> PyResult<nc::Loop> {
-        match &*self.inner.lock() {
-            Some(lp) => Ok(lp.clone()),
-            None => Err(to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")),
-        }
+    /// The error for any use of a closed loop.
+    fn closed_error(py: Python<'_>) -> PyErr {
+        to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")
+    }
+
+    /// Runs one core operation on the loop (panics caught) and returns its
+    /// unmapped result; `Err` only if the loop is closed.
+    fn core_result<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<nc::Result<T>> {
+        // The lock is released before any error is turned into a Python
+        // exception (which runs Python code).
+        let result = self.inner.read().as_ref().map(|lp| guard(|| op(lp)));
+        result.ok_or_else(|| Self::closed_error(py))
+    }
+
+    /// Runs one core operation on the loop: panics caught, errors mapped to
+    /// exceptions.
+    fn core<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<T> {
+        self.core_result(py, op)?.py_err(py)
+    }
+
+    /// A clone of the core loop, for work done without the GIL.
+    fn owned(&self, py: Python<'_>) -> PyResult<nc::Loop> {
+        let lp = self.inner.read().clone();
+        lp.ok_or_else(|| Self::closed_error(py))
     }
 
     /// Runs one core operation on a handle: argument checked, panics caught,
@@ -119,91 +141,98 @@ impl PyLoop {
         op: impl FnOnce(&nc::Loop, nc::Handle) -> nc::Result<T>,
     ) -> PyResult<T> {
         let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| op(&lp, h)).py_err(py)
+        self.core(py, |lp| op(lp, h))
     }
 
-    fn take_backlog(&self, py: Python<'_>, max: usize) -> Option<Vec<Py<Event>>> {
+    fn take_backlog(&self, max: usize) -> Option<Vec<Py<Event>>> {
         let mut backlog = self.backlog.lock();
         if backlog.is_empty() {
             return None;
         }
         let n = max.min(backlog.len());
-        let out: Vec<Py<Event>> = backlog.drain(..n).collect();
-        let _ = py;
-        Some(out)
+        Some(backlog.drain(..n).collect())
     }
 
-    /// Turns a core batch into Python events, attaching user data (and
-    /// dropping a handle's user data with its `closed` event).
-    fn convert<'py>(&self, py: Python<'py>, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
-        let events = batch.events();
-        let mut userdata: Vec<Option<Py<PyAny>>> = Vec::new();
-        {
-            let mut objects = self.objects.lock();
-            if !objects.is_empty() {
-                userdata.reserve(events.len());
-                for ev in events {
-                    let h = ev.handle.raw();
-                    let value = match ev.kind {
-                        nc::EventKind::Closed => objects.remove(&h),
-                        nc::EventKind::Accepted => {
-                            // A connection starts with its listener's user data.
-                            let inherited = ev.listener.and_then(|l| objects.get(&l.raw())).map(|o| o.clone_ref(py));
-                            match inherited {
-                                Some(o) => {
-                                    let mine = objects.entry(h).or_insert(o);
-                                    Some(mine.clone_ref(py))
-                                }
-                                None => objects.get(&h).map(|o| o.clone_ref(py)),
-                            }
-                        }
-                        _ => objects.get(&h).map(|o| o.clone_ref(py)),
-                    };
-                    userdata.push(value);
+    /// Puts undelivered events back in front of the backlog, in order.
+    fn keep(&self, events: impl IntoIterator<Item = Py<Event>>) {
+        let mut backlog = self.backlog.lock();
+        for (i, ev) in events.into_iter().enumerate() {
+            backlog.insert(i, ev);
+        }
+    }
+
+    /// The user data an event carries. A handle's user data is dropped with
+    /// its `closed` event; an accepted connection starts with its listener's.
+    fn userdata_of(py: Python<'_>, objects: &mut HashMap<i64, Py<PyAny>>, ev: &nc::Event) -> Option<Py<PyAny>> {
+        if objects.is_empty() {
+            return None;
+        }
+        let h = ev.handle.raw();
+        match ev.kind {
+            nc::EventKind::Closed => objects.remove(&h),
+            nc::EventKind::Accepted => {
+                let inherited = ev.listener.and_then(|l| objects.get(&l.raw())).map(|o| o.clone_ref(py));
+                match inherited {
+                    Some(o) => Some(objects.entry(h).or_insert(o).clone_ref(py)),
+                    None => objects.get(&h).map(|o| o.clone_ref(py)),
                 }
             }
+            _ => objects.get(&h).map(|o| o.clone_ref(py)),
         }
-        let mut out = Vec::with_capacity(events.len());
-        let mut userdata = userdata.into_iter();
-        for ev in events {
-            let u = userdata.next().flatten();
-            out.push(Event::build(py, ev, batch.data(ev), u)?);
-        }
-        Ok(out)
+    }
+
+    /// Turns core events of a batch into Python events, with their user data.
+    fn convert<'py>(
+        &self,
+        py: Python<'py>,
+        batch: &nc::Batch<'_>,
+        events: &[nc::Event],
+    ) -> PyResult<Vec<Bound<'py, Event>>> {
+        let userdata: Vec<Option<Py<PyAny>>> = {
+            let mut objects = self.objects.lock();
+            events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
+        };
+        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, ev, batch.data(ev), u)).collect()
     }
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
-    /// one batch. Returns an empty batch on timeout or wake.
-    fn wait_batch<'py>(
+    /// one batch; `None` on timeout, on a wake (`honour_wake`) or on stop()
+    /// (otherwise). With `eager`, the first poll does not wait and keeps the
+    /// GIL: when events are likely pending, they come without a GIL hand-off.
+    fn wait<'a>(
         &self,
-        py: Python<'py>,
-        lp: &nc::Loop,
+        py: Python<'_>,
+        lp: &'a nc::Loop,
         max: usize,
         deadline: Option<Instant>,
         honour_wake: bool,
-    ) -> PyResult<Vec<Bound<'py, Event>>> {
+        eager: bool,
+    ) -> PyResult<Option<nc::Batch<'a>>> {
+        let mut blocking = !eager;
         loop {
-            let slice = match deadline {
-                None => SLICE,
-                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            let batch = if blocking {
+                let slice = match deadline {
+                    None => SLICE,
+                    Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+                };
+                py.detach(|| guard(|| lp.poll(max, Some(slice)))).py_err(py)?
+            } else {
+                guard(|| lp.poll(max, Some(Duration::ZERO))).py_err(py)?
             };
-            let batch = py.detach(|| guard(|| lp.poll(max, Some(slice)))).py_err(py)?;
             if !batch.events().is_empty() {
-                let events = self.convert(py, &batch);
-                drop(batch);
-                return events;
+                return Ok(Some(batch));
             }
             drop(batch);
+            blocking = true;
             if honour_wake && self.woken.swap(false, Ordering::AcqRel) {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             if !honour_wake && self.stop.load(Ordering::Acquire) {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             py.check_signals()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Vec::new());
+                return Ok(None);
             }
         }
     }
@@ -217,53 +246,97 @@ impl PyLoop {
         userdata: Option<&Bound<'_, PyAny>>,
         create: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
     ) -> PyResult<i64> {
-        let lp = self.lp(py)?;
-        let userdata = userdata.filter(|u| !u.is_none());
-        let Some(obj) = userdata else {
-            return guard(|| create(&lp)).map(|h| h.raw()).py_err(py);
+        let Some(obj) = present(userdata) else {
+            return self.core(py, create).map(|h| h.raw());
         };
-        let obj = obj.clone().unbind();
-        let old = {
+        // Both the object (if not stored) and the one it replaces are dropped
+        // after the locks are released.
+        let mut obj = Some(obj.clone().unbind());
+        let made = self.core_result(py, |lp| {
             let mut objects = self.objects.lock();
-            match guard(|| create(&lp)) {
-                Ok(h) => Ok((h.raw(), objects.insert(h.raw(), obj))),
-                Err(e) => Err((e, obj)),
-            }
-        };
-        match old {
-            Ok((h, replaced)) => {
-                drop(replaced);
-                Ok(h)
-            }
-            Err((e, obj)) => {
-                drop(obj);
-                Err(to_pyerr(py, e))
-            }
-        }
+            let h = create(lp)?;
+            Ok((h.raw(), obj.take().and_then(|o| objects.insert(h.raw(), o))))
+        })?;
+        drop(obj);
+        let (h, replaced) = made.py_err(py)?;
+        drop(replaced);
+        Ok(h)
     }
 
     /// Sends buffers as one message; large immutable ones without the GIL.
-    fn send_bytes(
+    fn send_slices(
         &self,
         py: Python<'_>,
         handle: nc::Handle,
-        held: &[BytesArg<'_>],
+        slices: &[&[u8]],
+        immutable: bool,
         token: Option<u64>,
     ) -> PyResult<()> {
-        let slices: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
         let total: usize = slices.iter().map(|s| s.len()).sum();
         if total == 0 {
             return Err(invalid(py, "nothing to send (empty data)"));
         }
-        let lp = self.lp(py)?;
-        let send = || {
-            guard(|| match token {
-                None => lp.send_vectored(handle, &slices),
-                Some(t) => lp.send_with_token(handle, &slices, Some(t)),
-            })
+        let send = |lp: &nc::Loop| match token {
+            None => lp.send_vectored(handle, slices),
+            Some(t) => lp.send_with_token(handle, slices, Some(t)),
         };
-        let result = if total >= DETACH_SEND && held.iter().all(|b| b.immutable()) { py.detach(send) } else { send() };
-        result.py_err(py)
+        if total >= DETACH_SEND && immutable {
+            let lp = self.owned(py)?;
+            py.detach(|| guard(|| send(&lp))).py_err(py)
+        } else {
+            self.core(py, send)
+        }
+    }
+
+    /// Calls run()'s callbacks for a batch, straight from the core's
+    /// buffers. If one raises, the rest of the batch is kept for later.
+    fn deliver(
+        &self,
+        py: Python<'_>,
+        batch: &nc::Batch<'_>,
+        callback: &Bound<'_, PyAny>,
+        on_data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let events = batch.events();
+        for (i, ev) in events.iter().enumerate() {
+            let delivered = match on_data {
+                Some(f) if ev.kind == nc::EventKind::Data => {
+                    f.call1((ev.handle.raw(), PyBytes::new(py, batch.data(ev))))
+                }
+                _ => {
+                    let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
+                    Event::build(py, ev, batch.data(ev), userdata).and_then(|e| callback.call1((e,)))
+                }
+            };
+            if let Err(e) = delivered {
+                let rest = self.convert(py, batch, &events[i + 1..])?;
+                self.keep(rest.into_iter().map(Bound::unbind));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls run()'s callbacks for events kept from an earlier batch.
+    fn deliver_kept(
+        &self,
+        py: Python<'_>,
+        events: Vec<Py<Event>>,
+        callback: &Bound<'_, PyAny>,
+        on_data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut iter = events.into_iter();
+        while let Some(ev) = iter.next() {
+            let delivered = match (on_data, ev.get().data_event()) {
+                (Some(f), Some((h, data))) => f.call1((h, data.clone_ref(py))),
+                _ => callback.call1((&ev,)),
+            };
+            if let Err(e) = delivered {
+                self.keep(iter);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn multicast(
@@ -285,8 +358,7 @@ impl PyLoop {
             Some(i) if i.is_instance_of::<pyo3::types::PyInt>() => size_arg(i, "interface")?.to_string(),
             Some(i) => host_arg(i)?,
         };
-        let lp = self.lp(py)?;
-        guard(|| lp.udp_multicast(h, &group, &interface, join)).py_err(py)
+        self.core(py, |lp| lp.udp_multicast(h, &group, &interface, join))
     }
 
     fn framing(
@@ -298,8 +370,7 @@ impl PyLoop {
     ) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
-        let lp = self.lp(py)?;
-        guard(|| lp.set_framing(h, framing)).py_err(py)
+        self.core(py, |lp| lp.set_framing(h, framing))
     }
 }
 
@@ -339,7 +410,7 @@ impl PyLoop {
     fn new(py: Python<'_>) -> PyResult<Self> {
         let lp = guard(nc::Loop::new).py_err(py)?;
         Ok(PyLoop {
-            inner: Mutex::new(Some(lp)),
+            inner: RwLock::new(Some(lp)),
             objects: Mutex::new(HashMap::new()),
             backlog: Mutex::new(VecDeque::new()),
             stop: AtomicBool::new(false),
@@ -363,6 +434,7 @@ impl PyLoop {
         if max == 0 {
             return Err(invalid(py, "max_events must be at least 1"));
         }
+        let mut nowait = false;
         let deadline = match timeout.filter(|t| !t.is_none()) {
             None => None,
             Some(t) => {
@@ -371,15 +443,19 @@ impl PyLoop {
                 if secs.is_nan() || secs < 0.0 {
                     return Err(invalid(py, &format!("timeout {secs} must be >= 0 (or None)")));
                 }
+                nowait = secs == 0.0;
                 // Far-future timeouts are waits without a deadline.
                 Duration::try_from_secs_f64(secs).ok().and_then(|d| Instant::now().checked_add(d))
             }
         };
-        if let Some(events) = self.take_backlog(py, max) {
+        if let Some(events) = self.take_backlog(max) {
             return PyList::new(py, events);
         }
-        let lp = self.lp(py)?;
-        let events = self.wait_batch(py, &lp, max, deadline, true)?;
+        let lp = self.owned(py)?;
+        let events = match self.wait(py, &lp, max, deadline, true, nowait)? {
+            Some(batch) => self.convert(py, &batch, batch.events())?,
+            None => Vec::new(),
+        };
         PyList::new(py, events)
     }
 
@@ -388,38 +464,47 @@ impl PyLoop {
     /// loop is closed. An exception from the callback stops run() and
     /// propagates; the batch's remaining events are kept for the next
     /// poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
-    #[pyo3(signature = (callback, max_events=None), text_signature = "(self, /, callback, max_events=256)")]
-    fn run(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    ///
+    /// With `on_data`, every "data" event is delivered as
+    /// `on_data(handle, data)` (data: bytes) instead, without an Event object
+    /// (like asyncio's data_received); the other kinds still go to callback.
+    /// Exceptions from on_data behave as the callback's.
+    #[pyo3(
+        signature = (callback, max_events=None, *, on_data=None),
+        text_signature = "(self, /, callback, max_events=256, *, on_data=None)"
+    )]
+    fn run(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        max_events: Option<&Bound<'_, PyAny>>,
+        on_data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err("callback must be callable"));
+        }
+        let on_data = present(on_data);
+        if on_data.is_some_and(|f| !f.is_callable()) {
+            return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
         let max = count_arg(max_events, 256, "max_events")?;
         if max == 0 {
             return Err(invalid(py, "max_events must be at least 1"));
         }
+        // The last poll returned events: more are likely pending already.
+        let mut busy = false;
         loop {
             if self.stop.swap(false, Ordering::AcqRel) {
                 return Ok(());
             }
-            let events: Vec<Py<Event>> = match self.take_backlog(py, max) {
-                Some(events) => events,
-                None => {
-                    let Ok(lp) = self.lp(py) else { return Ok(()) };
-                    let events = self.wait_batch(py, &lp, max, None, false)?;
-                    events.into_iter().map(Bound::unbind).collect()
-                }
-            };
-            let mut iter = events.into_iter();
-            while let Some(ev) = iter.next() {
-                if let Err(e) = callback.call1((ev,)) {
-                    let rest: Vec<Py<Event>> = iter.collect();
-                    {
-                        let mut backlog = self.backlog.lock();
-                        for (i, ev) in rest.into_iter().enumerate() {
-                            backlog.insert(i, ev);
-                        }
-                    }
-                    return Err(e);
+            if let Some(events) = self.take_backlog(max) {
+                self.deliver_kept(py, events, callback, on_data)?;
+            } else {
+                let Ok(lp) = self.owned(py) else { return Ok(()) };
+                let batch = self.wait(py, &lp, max, None, false, busy)?;
+                busy = batch.is_some();
+                if let Some(batch) = batch {
+                    self.deliver(py, &batch, callback, on_data)?;
                 }
             }
             py.check_signals()?;
@@ -430,7 +515,7 @@ impl PyLoop {
     /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(lp) = &*self.inner.lock() {
+        if let Some(lp) = &*self.inner.read() {
             lp.wake();
         }
     }
@@ -440,7 +525,7 @@ impl PyLoop {
     /// once closed.
     fn wake(&self) {
         self.woken.store(true, Ordering::Release);
-        if let Some(lp) = &*self.inner.lock() {
+        if let Some(lp) = &*self.inner.read() {
             lp.wake();
         }
     }
@@ -449,7 +534,7 @@ impl PyLoop {
     /// watch it (asyncio add_reader, selectors, ...) and call poll(0) when it
     /// is readable. Do not read or close it.
     fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
-        Ok(self.lp(py)?.fd())
+        self.core(py, |lp| Ok(lp.fd()))
     }
 
     /// Seconds a host loop may wait before calling poll(0) again even if
@@ -459,7 +544,7 @@ impl PyLoop {
         if !self.backlog.lock().is_empty() {
             return Ok(Some(0.0));
         }
-        Ok(self.lp(py)?.next_timeout().map(|d| d.as_secs_f64()))
+        self.core(py, |lp| Ok(lp.next_timeout().map(|d| d.as_secs_f64())))
     }
 
     /// Closes the loop (no argument) or a handle (one argument).
@@ -476,7 +561,7 @@ impl PyLoop {
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {
             0 => {
-                let inner = self.inner.lock().take();
+                let inner = self.inner.write().take();
                 let objects = std::mem::take(&mut *self.objects.lock());
                 let backlog = std::mem::take(&mut *self.backlog.lock());
                 drop(inner);
@@ -486,8 +571,7 @@ impl PyLoop {
             }
             1 => {
                 let h = handle_arg(&args.get_item(0)?)?;
-                let lp = self.lp(py)?;
-                guard(|| lp.close(h)).py_err(py)
+                self.core(py, |lp| lp.close(h))
             }
             n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
         }
@@ -496,7 +580,7 @@ impl PyLoop {
     /// Whether close() was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.lock().is_none()
+        self.inner.read().is_none()
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -511,7 +595,7 @@ impl PyLoop {
 
     /// Number of open handles.
     fn handle_count(&self, py: Python<'_>) -> PyResult<usize> {
-        Ok(self.lp(py)?.handle_count())
+        self.core(py, |lp| Ok(lp.handle_count()))
     }
 
     /// Listens for TCP connections on host (an IP literal or "localhost") and
@@ -640,8 +724,7 @@ impl PyLoop {
             let a = host_arg(&a?)?;
             ips.push(nc::ip_literal(&a).ok_or_else(|| invalid(py, &format!("{a:?} is not an IP address")))?);
         }
-        let lp = self.lp(py)?;
-        guard(|| lp.set_host_addresses(&name, &ips)).py_err(py)
+        self.core(py, |lp| lp.set_host_addresses(&name, &ips))
     }
 
     /// Starts a timer: a "timer" event after `delay` seconds, then every
@@ -678,8 +761,7 @@ impl PyLoop {
         if t.is_some_and(|t| t.is_zero()) {
             return Err(invalid(py, "timeout must be > 0 (or None)"));
         }
-        let lp = self.lp(py)?;
-        guard(|| lp.set_idle_timeout(h, t)).py_err(py)
+        self.core(py, |lp| lp.set_idle_timeout(h, t))
     }
 
     /// Caps a listener's open connections (0 = no cap): at the cap it stops
@@ -687,8 +769,7 @@ impl PyLoop {
     fn set_max_connections(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, max: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = handle_arg(listener)?;
         let max = size_arg(max, "max")?;
-        let lp = self.lp(py)?;
-        guard(|| lp.set_max_connections(h, max)).py_err(py)
+        self.core(py, |lp| lp.set_max_connections(h, max))
     }
 
     /// Graceful server shutdown: stop accepting, close the listener's
@@ -697,8 +778,7 @@ impl PyLoop {
     fn shutdown_server(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, drain: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = handle_arg(listener)?;
         let drain = secs_arg(drain, "drain")?;
-        let lp = self.lp(py)?;
-        guard(|| lp.shutdown_server(h, drain)).py_err(py)
+        self.core(py, |lp| lp.shutdown_server(h, drain))
     }
 
     /// Binds a UDP socket on host (an IP literal or "localhost") and port
@@ -734,8 +814,7 @@ impl PyLoop {
         let host = host_arg(host)?;
         let port = port_arg(port)?;
         check_literal(py, &host)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.udp_connect(h, &host, port)).py_err(py)
+        self.core(py, |lp| lp.udp_connect(h, &host, port))
     }
 
     /// Sends data (bytes, bytearray, memoryview or any C-contiguous buffer;
@@ -758,7 +837,7 @@ impl PyLoop {
         let h = handle_arg(handle)?;
         let data = BytesArg::new(data)?;
         let token = token_arg(token)?;
-        self.send_bytes(py, h, &[data], token)
+        self.send_slices(py, h, &[data.as_slice()], data.immutable(), token)
     }
 
     /// Sends several buffers as one message (one writev): queued whole or
@@ -783,7 +862,8 @@ impl PyLoop {
             held.push(BytesArg::new(&item?)?);
         }
         let token = token_arg(token)?;
-        self.send_bytes(py, h, &held, token)
+        let slices: Vec<&[u8]> = held.iter().map(BytesArg::as_slice).collect();
+        self.send_slices(py, h, &slices, held.iter().all(BytesArg::immutable), token)
     }
 
     /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
@@ -806,8 +886,7 @@ impl PyLoop {
         if bytes.is_empty() {
             return Err(invalid(py, "nothing to send (empty data)"));
         }
-        let lp = self.lp(py)?;
-        guard(|| lp.send_to(h, &host, port, bytes)).py_err(py)
+        self.core(py, |lp| lp.send_to(h, &host, port, bytes))
     }
 
     /// Closes at once: a connection drops its queue and resets (RST).
@@ -968,8 +1047,7 @@ impl PyLoop {
         let h = handle_arg(handle)?;
         let opt = option_arg(option)?;
         let v = option_value_arg(value)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.set_option(h, opt, v)).map_err(|e| match e {
+        self.core_result(py, |lp| lp.set_option(h, opt, v))?.map_err(|e| match e {
             nc::Error::EINVAL => invalid(py, &format!("value {v} is out of range for option {opt:?}")),
             e => to_pyerr(py, e),
         })
@@ -979,8 +1057,7 @@ impl PyLoop {
     fn get_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, option: &Bound<'_, PyAny>) -> PyResult<i64> {
         let h = handle_arg(handle)?;
         let opt = option_arg(option)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.get_option(h, opt)).py_err(py)
+        self.core(py, |lp| lp.get_option(h, opt))
     }
 
     /// Joins a multicast group on a UDP socket. `interface`: the local IPv4
@@ -1020,13 +1097,12 @@ impl PyLoop {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
         if value.is_instance_of::<pyo3::types::PyInt>() {
             let v: i32 = value.extract().map_err(|_| invalid(py, "option value does not fit a C int"))?;
-            return guard(|| lp.set_raw_option(h, level, name, &v.to_ne_bytes())).py_err(py);
+            return self.core(py, |lp| lp.set_raw_option(h, level, name, &v.to_ne_bytes()));
         }
         let bytes = BytesArg::new(value)?;
-        guard(|| lp.set_raw_option(h, level, name, bytes.as_slice())).py_err(py)
+        self.core(py, |lp| lp.set_raw_option(h, level, name, bytes.as_slice()))
     }
 
     /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
@@ -1044,16 +1120,15 @@ impl PyLoop {
         if buflen > 1024 {
             return Err(invalid(py, "buflen must be 0 to 1024"));
         }
-        let lp = self.lp(py)?;
         if buflen == 0 {
             let mut buf = [0u8; 4];
-            let n = guard(|| lp.get_raw_option(h, level, name, &mut buf)).py_err(py)?;
+            let n = self.core(py, |lp| lp.get_raw_option(h, level, name, &mut buf))?;
             let mut full = [0u8; 4];
             full[..n.min(4)].copy_from_slice(&buf[..n.min(4)]);
             return Ok(i32::from_ne_bytes(full).into_pyobject(py)?.into_any().unbind());
         }
         let mut buf = vec![0u8; buflen];
-        let n = guard(|| lp.get_raw_option(h, level, name, &mut buf)).py_err(py)?;
+        let n = self.core(py, |lp| lp.get_raw_option(h, level, name, &mut buf))?;
         Ok(pyo3::types::PyBytes::new(py, &buf[..n.min(buflen)]).into_any().unbind())
     }
 
@@ -1086,37 +1161,27 @@ impl PyLoop {
     /// the listener's user data.
     fn set_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        let value = (!obj.is_none()).then(|| obj.clone().unbind());
-        let old = {
-            // Checked under the lock: a "closed" event converted after this
-            // block finds the object and drops it.
+        // Checked under the lock: a "closed" event converted after this finds
+        // the object and drops it. The object that is not kept (replaced,
+        // removed, or refused) is dropped after the locks are released.
+        let mut value = (!obj.is_none()).then(|| obj.clone().unbind());
+        let old = self.core_result(py, |lp| {
             let mut objects = self.objects.lock();
-            match guard(|| lp.kind(h)) {
-                Ok(_) => Ok(match value {
-                    Some(v) => objects.insert(h.raw(), v),
-                    None => objects.remove(&h.raw()),
-                }),
-                Err(e) => Err((e, value)),
-            }
-        };
-        match old {
-            Ok(old) => {
-                drop(old);
-                Ok(())
-            }
-            Err((e, value)) => {
-                drop(value);
-                Err(to_pyerr(py, e))
-            }
-        }
+            lp.kind(h)?;
+            Ok(match value.take() {
+                Some(v) => objects.insert(h.raw(), v),
+                None => objects.remove(&h.raw()),
+            })
+        })?;
+        drop(value);
+        drop(old.py_err(py)?);
+        Ok(())
     }
 
     /// The object attached to a live handle, or None.
     fn get_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         let h = handle_arg(handle)?;
-        let lp = self.lp(py)?;
-        guard(|| lp.kind(h)).py_err(py)?;
+        self.core(py, |lp| lp.kind(h))?;
         Ok(self.objects.lock().get(&h.raw()).map(|o| o.clone_ref(py)))
     }
 
@@ -1128,7 +1193,7 @@ impl PyLoop {
     }
 
     fn __repr__(&self) -> String {
-        match &*self.inner.lock() {
+        match &*self.inner.read() {
             Some(lp) => format!("<netcore.Loop fd={} handles={}>", lp.fd(), lp.handle_count()),
             None => "<netcore.Loop closed>".to_owned(),
         }
@@ -1180,15 +1245,12 @@ impl Closing {
 
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        let lp = self.lp.get();
-        if let Ok(inner) = lp.lp(py) {
-            let h = nc::Handle::from_raw(self.handle);
-            match guard(|| inner.close(h)) {
-                Ok(()) | Err(nc::Error::EBADHANDLE | nc::Error::ECLOSED) => {}
-                Err(e) => return Err(to_pyerr(py, e)),
-            }
+        let h = nc::Handle::from_raw(self.handle);
+        // A closed loop, or a handle already gone or closing: nothing to do.
+        match self.lp.get().core_result(py, |lp| lp.close(h)) {
+            Err(_) | Ok(Ok(()) | Err(nc::Error::EBADHANDLE | nc::Error::ECLOSED)) => Ok(false),
+            Ok(Err(e)) => Err(to_pyerr(py, e)),
         }
-        Ok(false)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

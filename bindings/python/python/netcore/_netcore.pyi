@@ -136,8 +136,18 @@ class Loop:
         """Waits up to ``timeout`` seconds (None = until something happens,
         0 = not at all) and returns up to ``max_events`` events. Returns [] on
         timeout or after wake(). KeyboardInterrupt arrives within 50 ms."""
-    def run(self, callback: Callable[[Event], object], max_events: int = 256) -> None:
-        """Calls ``callback(event)`` for every event until stop()."""
+    def run(
+        self,
+        callback: Callable[[Event], object],
+        max_events: int = 256,
+        *,
+        on_data: Callable[[int, bytes], object] | None = None,
+    ) -> None:
+        """Calls ``callback(event)`` for every event until stop(). With
+        ``on_data``, every "data" event comes as ``on_data(handle, data)``
+        instead (no Event object: the fast path for stream servers). An
+        exception from either stops run() and propagates; the batch's other
+        events are kept for the next poll()/run()."""
     def stop(self) -> None:
         """Makes the current (or next) run() return after its current batch."""
     def wake(self) -> None:
