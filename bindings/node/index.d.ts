@@ -225,8 +225,10 @@ export type HandleKind = 'listener' | 'connection' | 'udp' | 'timer'
 
 /**
  * An event loop: owns sockets and timers named by integer handles and emits
- * their events (see LoopEvents). Its I/O runs on a thread of its own; events
- * reach JavaScript in batches and never block Node's event loop.
+ * their events (see LoopEvents). Node's own event loop drives it (no extra
+ * thread): events reach JavaScript in batches, one call per batch, and
+ * promise continuations and `process.nextTick` callbacks queued by a batch
+ * run before the next one. It never blocks Node's event loop.
  *
  * The process stays alive while the loop has open handles (each is ref'd,
  * as Node's sockets are), unless `unref()` / `unrefHandle()` say otherwise.
@@ -257,7 +259,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   listenAsync(host: string, port: number, options?: ListenOptions): Promise<{ handle: Handle; address: AddressInfo }>
 
   /**
-   * Starts connecting (names are resolved off the loop thread). The result is
+   * Starts connecting (names are resolved off the JavaScript thread). The result is
    * a 'connected' event, or 'connect_failed' then 'closed'. The handle can
    * be sent to at once: bytes are queued until the connection is up.
    */
@@ -304,7 +306,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * queued, then FIN; 'closed' follows. Listeners, UDP sockets and timers
    * close at once. Throws 'ECLOSED' if the connection is already closing.
    *
-   * Without arguments: closes the loop — stops its thread, resets every open
+   * Without arguments: closes the loop — stops watching it, resets every open
    * handle at once and delivers no further event; pending connectAsync
    * promises reject with 'ECLOSED'.
    */
@@ -370,7 +372,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
 
 /** The process-wide default loop (created on first use). */
 export declare function defaultLoop(): Loop
-/** A new, independent loop (with its own I/O thread). */
+/** A new, independent loop. */
 export declare function createLoop(): Loop
 /** The name of a netcore error code ('EBADHANDLE' for -3001). */
 export declare function errorName(code: number): string

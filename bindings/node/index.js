@@ -281,6 +281,7 @@ class Loop extends EventEmitter {
     this._nativeRef = false
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     this._native = new native.NativeLoop((count, pool, extra, addrs) => this._onBatch(count, pool, extra, addrs), this._meta)
+    this._send = this._native.sendFunction()
   }
 
   // -- life cycle ------------------------------------------------------------
@@ -524,6 +525,13 @@ class Loop extends EventEmitter {
   // -- sending -----------------------------------------------------------------
 
   send(handle, data, options) {
+    if (options === undefined && typeof handle === 'number' && isUint8Array(data) && !this._closed) {
+      // The common case, kept short: a Buffer to a handle, no options.
+      const rc = this._send(handle, data)
+      if (rc === 0) return true
+      if (rc === CODES.EAGAIN) return false
+      throw this._error(handle, rc, 'send')
+    }
     this._checkOpen()
     checkHandle(handle)
     let encoding
@@ -542,7 +550,7 @@ class Loop extends EventEmitter {
     } else if (typeof bytes === 'string') {
       rc = this._native.sendString(handle, bytes)
     } else {
-      rc = this._native.send(handle, bytes)
+      rc = this._send(handle, bytes)
     }
     if (rc === 0) return true
     if (rc === CODES.EAGAIN) return false

@@ -30,6 +30,13 @@ export declare class NativeLoop {
   /** Keeps (true) or stops keeping (false) the process alive for this loop. */
   setRef(referenced: boolean): void
   /**
+   * `send(id, bytes)` for this loop as a plain function: `bytes` must be a
+   * Uint8Array; returns 0 or a negative netcore code. Unlike a method call it
+   * skips the wrapper's per-call work (unwrapping `this`, tracking the
+   * borrowed bytes), which cost more than the send itself.
+   */
+  sendFunction(): (id: number, data: Uint8Array) => number
+  /**
    * Stops watching the loop and closes every handle at once (reset). Safe
    * from inside the batch callback: no further batch is delivered.
    */
@@ -59,8 +66,6 @@ export declare class NativeLoop {
   fd(id: number): number
   udpBind(host: string, port: number, reusePort: boolean, ipv6Only: boolean): number
   udpConnect(id: number, host: string, port: number): number
-  /** Sends a Buffer or Uint8Array (borrowed for the call: queued bytes are copied by the core). */
-  send(id: number, data: Uint8Array): number
   /** Sends a string as UTF-8. */
   sendString(id: number, data: string): number
   sendv(id: number, bufs: Array<Uint8Array>): number

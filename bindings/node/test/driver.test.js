@@ -1,0 +1,158 @@
+'use strict'
+// How the loop is driven: from Node's own event loop (a libuv poll handle on
+// the core's embed fd and a libuv timer for its deadlines), each batch
+// delivered inside a callback scope. These tests pin what that promises.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
+const { spawn } = require('node:child_process')
+const { newLoop, echoServer, until } = require('../testlib/helpers')
+
+const ROOT = path.resolve(__dirname, '..')
+
+test('promise continuations and nextTick callbacks queued by a batch run before the next batch', async (t) => {
+  const loop = newLoop(t)
+  const timer = loop.setTimer(1, 1)
+  const order = []
+  let fired = 0
+  let violations = 0
+  loop.on('timer', async (ev) => {
+    if (ev.handle !== timer) return
+    const n = ++fired
+    // Everything the previous event queued must have run by now.
+    if (order.length !== (n - 1) * 3) violations++
+    order.push(`timer ${n}`)
+    process.nextTick(() => order.push(`tick ${n}`))
+    await null
+    order.push(`await ${n}`)
+  })
+  await until(() => fired >= 30, '30 timer events')
+  loop.close(timer)
+  assert.equal(violations, 0, order.join(', '))
+  assert.deepEqual(order.slice(0, 6), ['timer 1', 'tick 1', 'await 1', 'timer 2', 'tick 2', 'await 2'])
+})
+
+test('a timer set from inside an event listener fires, and one set far out does not hold back I/O', async (t) => {
+  const loop = newLoop(t)
+  const far = loop.setTimer(60000)
+  const server = echoServer(loop)
+  const { handle } = await loop.connectAsync('127.0.0.1', server.port)
+  const got = []
+  loop.onHandle(handle, 'data', () => {
+    got.push('data')
+    const inner = loop.setTimer(5)
+    loop.onHandle(inner, 'timer', () => got.push('timer'))
+  })
+  loop.send(handle, 'x')
+  await until(() => got.length === 2, "the echo and the timer set in its 'data' listener")
+  assert.deepEqual(got, ['data', 'timer'])
+  loop.close(far)
+})
+
+test('data Buffers keep their bytes after later batches (pool regions are never reused)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const FRAME = 100
+  const COUNT = 2000 // 200,000 bytes: several 64 KiB pools
+  const kept = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.setFraming(ev.handle, { mode: 'fixed', size: FRAME })
+    loop.onHandle(ev.handle, 'data', (d) => kept.push(d.data))
+  })
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  const frame = (i) => Buffer.alloc(FRAME, `${i % 10}${String.fromCharCode(65 + (i % 26))}${i}|`)
+  for (let i = 0; i < COUNT; i += 50) {
+    // Several sends per batch, batches spread over time.
+    for (let j = i; j < i + 50; j++) loop.send(handle, frame(j))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await until(() => kept.length === COUNT, `${COUNT} frames`)
+  const bad = kept.findIndex((d, i) => !d.equals(frame(i)))
+  assert.equal(bad, -1, `frame ${bad} changed after it was delivered`)
+  assert.ok(kept.every((d) => d.length === FRAME))
+})
+
+test('closing the loop from inside a listener, then opening another one, works', async () => {
+  const { createLoop } = require('netcore')
+  const first = createLoop()
+  const t1 = first.setTimer(1)
+  let inside = false
+  first.on('timer', (ev) => {
+    if (ev.handle !== t1) return
+    first.close()
+    inside = true
+  })
+  await until(() => inside, 'the timer')
+  assert.equal(first.closed, true)
+  const second = createLoop()
+  try {
+    const t2 = second.setTimer(1)
+    const ev = await new Promise((resolve) => second.on('timer', resolve))
+    assert.equal(ev.handle, t2)
+  } finally {
+    second.close()
+  }
+})
+
+/** Runs `code` in a worker thread; resolves with its messages and exit code. */
+function runWorker(code) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { root: ROOT } })
+    const messages = []
+    worker.on('message', (m) => messages.push(m))
+    worker.on('error', reject)
+    worker.on('exit', (exitCode) => resolve({ messages, exitCode }))
+  })
+}
+
+const WORKER_PRELUDE = `
+  const { workerData, parentPort } = require('node:worker_threads')
+  const { createLoop } = require(workerData.root)
+  const loop = createLoop()
+  const l = loop.listen('127.0.0.1', 0)
+  loop.on('data', (ev) => {
+    if (ev.userdata === 'client') parentPort.postMessage(ev.data.toString())
+    else loop.send(ev.handle, ev.data)
+  })
+  loop.connectAsync('127.0.0.1', loop.localAddress(l).port, { userdata: 'client' })
+    .then(({ handle }) => loop.send(handle, 'ping from a worker'))
+`
+
+test('a loop in a worker thread echoes, and the worker exits with it still open', async () => {
+  // process.exit() in the worker tears its environment down with the
+  // listener and both connections open: the cleanup hook closes the loop.
+  const r = await runWorker(`${WORKER_PRELUDE}
+    loop.on('data', (ev) => { if (ev.userdata === 'client') setImmediate(() => process.exit(0)) })`)
+  assert.deepEqual(r.messages, ['ping from a worker'])
+  assert.equal(r.exitCode, 0)
+})
+
+test('a worker whose loop is unref()ed ends by itself once its work is done', async () => {
+  const r = await runWorker(`${WORKER_PRELUDE}
+    loop.on('data', (ev) => { if (ev.userdata === 'client') loop.unref() })`)
+  assert.deepEqual(r.messages, ['ping from a worker'])
+  assert.equal(r.exitCode, 0)
+})
+
+test('process exit with loops still open (closed or not) is clean', async () => {
+  const code = `
+    const { createLoop } = require('netcore')
+    const a = createLoop(); a.listen('127.0.0.1', 0); a.setTimer(100000); a.unref()
+    const b = createLoop(); b.setTimer(10); b.on('timer', () => { b.close(); console.log('done') })`
+  const r = await new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
+    child.on('exit', (exitCode, signal) => {
+      clearTimeout(kill)
+      resolve({ exitCode, signal, stdout, stderr })
+    })
+  })
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'done')
+})
