@@ -397,6 +397,9 @@ impl State {
 
     /// Hands resolver results to their connections.
     pub fn take_resolved(&mut self, events: &mut Vec<Event>) {
+        if self.resolved.is_empty() {
+            return;
+        }
         for (handle, result) in std::mem::take(&mut self.resolved) {
             self.resolved_addrs(handle, result, events);
         }
