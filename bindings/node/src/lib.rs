@@ -202,14 +202,18 @@ fn napi_error(what: &str) -> Error {
 struct Pool {
   /// Strong reference to the pool's Buffer.
   buffer: sys::napi_ref,
-  data: *mut u8,
+  /// Bytes handed out so far (never written again).
   used: usize,
 }
 
 /// Where one batch's values go while it is converted.
 struct BatchOut {
+  /// The event numbers' memory (MAX_EVENTS * STRIDE numbers).
+  meta: *mut f64,
   /// The pool in use when the batch's first small payload came (buffer index 0).
   pool: sys::napi_value,
+  /// The current pool's memory, checked for this batch (null: not yet).
+  pool_data: *mut u8,
   /// Index of the pool small payloads now go to (0, or into `extra`).
   pool_index: Option<usize>,
   /// Buffers 1.. of the batch: later pools and payloads with a Buffer of their own.
@@ -232,9 +236,8 @@ struct Driver {
   /// The batch callback (also the receiver and async resource of each call).
   callback: Cell<sys::napi_ref>,
   async_context: Cell<sys::napi_async_context>,
-  /// The `Float64Array` events are described in, and its memory.
+  /// The `Float64Array` events are described in.
   meta_ref: Cell<sys::napi_ref>,
-  meta: *mut f64,
   pool: RefCell<Option<Pool>>,
   /// The `Rc` the cleanup hook holds (null once removed).
   hook: Cell<*const Driver>,
@@ -282,21 +285,35 @@ impl Driver {
     if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
       return;
     }
-    let mut out = BatchOut { pool: ptr::null_mut(), pool_index: None, extra: Vec::new(), addrs: Vec::new() };
-    let count = match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
-      Ok(batch) => self.convert(&batch, &mut out),
-      Err(e) => {
-        // Only a broken epoll instance gets here: report it, stop watching
-        // the fd for a while instead of spinning on it.
-        let code = f64::from(e.code());
-        self.write_meta(0, &[f64::from(EventKind::Error as i32), 0.0, 0.0, code, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0]);
-        self.backoff.set(true);
-        // SAFETY: live handles (the loop is not closed).
-        unsafe {
-          uv::uv_poll_stop(self.poll);
-          uv::uv_timer_start(self.timer, on_timer, BACKOFF_MS, 0);
+    let mut out = BatchOut {
+      meta: ptr::null_mut(),
+      pool: ptr::null_mut(),
+      pool_data: ptr::null_mut(),
+      pool_index: None,
+      extra: Vec::new(),
+      addrs: Vec::new(),
+    };
+    let count = match self.meta_array() {
+      // Only JavaScript detaching the private meta array gets here: poll
+      // nothing (no event is lost) and do not spin on the fd either.
+      None => {
+        self.back_off();
+        0
+      }
+      Some(meta) => {
+        out.meta = meta;
+        match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
+          Ok(batch) => self.convert(&batch, &mut out),
+          Err(e) => {
+            // Only a broken epoll instance gets here: report it, and stop
+            // watching the fd for a while instead of spinning on it.
+            let code = f64::from(e.code());
+            let error = [f64::from(EventKind::Error as i32), 0.0, 0.0, code, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0];
+            write_meta(&out, 0, &error);
+            self.back_off();
+            1
+          }
         }
-        1
       }
     };
     if count > 0 {
@@ -309,12 +326,39 @@ impl Driver {
     }
   }
 
-  /// Writes the numbers of event `index` (< MAX_EVENTS).
-  fn write_meta(&self, index: usize, values: &[f64; STRIDE]) {
-    debug_assert!(index < MAX_EVENTS);
-    // SAFETY: `meta` holds MAX_EVENTS * STRIDE numbers while `meta_ref`
-    // keeps the array alive (until close, after which nothing polls).
-    unsafe { ptr::copy_nonoverlapping(values.as_ptr(), self.meta.add(index * STRIDE), STRIDE) };
+  /// Stops watching the fd; the timer restarts it after [`BACKOFF_MS`].
+  fn back_off(&self) {
+    self.backoff.set(true);
+    // SAFETY: live handles (the loop is not closed).
+    unsafe {
+      uv::uv_poll_stop(self.poll);
+      uv::uv_timer_start(self.timer, on_timer, BACKOFF_MS, 0);
+    }
+  }
+
+  /// The memory of the meta array, checked again for every batch (an
+  /// ArrayBuffer can be detached from JavaScript).
+  fn meta_array(&self) -> Option<*mut f64> {
+    let mut value = ptr::null_mut();
+    let mut kind = sys::TypedarrayType::int8_array;
+    let mut length = 0usize;
+    let mut data = ptr::null_mut();
+    // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
+    let ok = unsafe {
+      sys::napi_get_reference_value(self.env, self.meta_ref.get(), &mut value) == sys::Status::napi_ok
+        && !value.is_null()
+        && sys::napi_get_typedarray_info(
+          self.env,
+          value,
+          &mut kind,
+          &mut length,
+          &mut data,
+          ptr::null_mut(),
+          ptr::null_mut(),
+        ) == sys::Status::napi_ok
+    };
+    (ok && kind == sys::TypedarrayType::float64_array && length >= MAX_EVENTS * STRIDE && !data.is_null())
+      .then_some(data.cast())
   }
 
   /// Describes a poll's events in `meta` and copies their bytes out of the
@@ -363,7 +407,8 @@ impl Driver {
         },
         None => (-1.0, 0.0, 0.0),
       };
-      self.write_meta(
+      write_meta(
+        out,
         index,
         &[
           f64::from(event.kind as i32),
@@ -400,7 +445,29 @@ impl Driver {
       return Some((out.extra.len(), 0));
     }
     let mut pool = self.pool.borrow_mut();
-    let fits = matches!(&*pool, Some(p) if p.used + data.len() <= POOL);
+    if out.pool_data.is_null() {
+      // The first small payload of this batch: check that the pool is still
+      // ours to write into (JavaScript may have transferred its ArrayBuffer).
+      if let Some(p) = pool.as_ref() {
+        let mut value = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        let mut length = 0usize;
+        // SAFETY: a live reference, inside a handle scope.
+        let ok = unsafe {
+          sys::napi_get_reference_value(env, p.buffer, &mut value) == sys::Status::napi_ok
+            && sys::napi_get_buffer_info(env, value, &mut data, &mut length) == sys::Status::napi_ok
+        };
+        if ok && length == POOL && !data.is_null() {
+          out.pool = value;
+          out.pool_data = data.cast();
+          out.pool_index = Some(0);
+        } else if let Some(old) = pool.take() {
+          // SAFETY: our own reference.
+          unsafe { sys::napi_delete_reference(env, old.buffer) };
+        }
+      }
+    }
+    let fits = !out.pool_data.is_null() && matches!(&*pool, Some(p) if p.used + data.len() <= POOL);
     if !fits {
       let mut value = ptr::null_mut();
       let mut memory = ptr::null_mut();
@@ -413,10 +480,11 @@ impl Driver {
           return None;
         }
       }
-      if let Some(old) = pool.replace(Pool { buffer: reference, data: memory.cast(), used: 0 }) {
+      if let Some(old) = pool.replace(Pool { buffer: reference, used: 0 }) {
         // SAFETY: our own reference; views JavaScript made keep the old pool alive.
         unsafe { sys::napi_delete_reference(env, old.buffer) };
       }
+      out.pool_data = memory.cast();
       out.pool_index = Some(if out.pool.is_null() {
         out.pool = value;
         0
@@ -424,19 +492,13 @@ impl Driver {
         out.extra.push(value);
         out.extra.len()
       });
-    } else if out.pool_index.is_none() {
-      let p = pool.as_ref()?;
-      // SAFETY: a live reference, inside a handle scope.
-      if unsafe { sys::napi_get_reference_value(env, p.buffer, &mut out.pool) } != sys::Status::napi_ok {
-        return None;
-      }
-      out.pool_index = Some(0);
     }
     let p = pool.as_mut()?;
     let offset = p.used;
-    // SAFETY: the pool holds POOL bytes and offset + len <= POOL (checked
-    // above); this region was never handed out.
-    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.data.add(offset), data.len()) };
+    // SAFETY: `pool_data` is the current pool's memory, checked for this
+    // batch (JavaScript does not run during a conversion), POOL bytes long,
+    // and offset + len <= POOL; this region was never handed out.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), out.pool_data.add(offset), data.len()) };
     p.used += data.len();
     Some((out.pool_index?, offset))
   }
@@ -561,6 +623,14 @@ impl Driver {
       let _ = self.core.close_reset(handle);
     }
   }
+}
+
+/// Writes the numbers of event `index` (< MAX_EVENTS) of a batch.
+fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
+  debug_assert!(index < MAX_EVENTS);
+  // SAFETY: `out.meta` holds MAX_EVENTS * STRIDE numbers, checked at the
+  // start of this batch (JavaScript does not run during a conversion).
+  unsafe { ptr::copy_nonoverlapping(values.as_ptr(), out.meta.add(index * STRIDE), STRIDE) };
 }
 
 /// Recovers the driver of a libuv handle.
@@ -746,16 +816,14 @@ impl NativeLoop {
       let mut kind = sys::TypedarrayType::int8_array;
       let mut length = 0usize;
       let mut data = ptr::null_mut();
-      let mut array_buffer = ptr::null_mut();
-      let mut offset = 0usize;
       let status = sys::napi_get_typedarray_info(
         raw_env,
         meta.raw(),
         &mut kind,
         &mut length,
         &mut data,
-        &mut array_buffer,
-        &mut offset,
+        ptr::null_mut(),
+        ptr::null_mut(),
       );
       if status != sys::Status::napi_ok || kind != sys::TypedarrayType::float64_array || length < MAX_EVENTS * STRIDE {
         return Err(Error::new(Status::InvalidArg, "netcore: meta must be a Float64Array of 1024 * 11 numbers"));
@@ -786,7 +854,6 @@ impl NativeLoop {
         callback: Cell::new(ptr::null_mut()),
         async_context: Cell::new(ptr::null_mut()),
         meta_ref: Cell::new(ptr::null_mut()),
-        meta: data.cast(),
         pool: RefCell::new(None),
         hook: Cell::new(ptr::null()),
         closed: Cell::new(false),

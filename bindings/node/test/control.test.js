@@ -169,7 +169,7 @@ test('timers: one-shots fire once each, in deadline order, never early, then clo
   const t0 = performance.now()
   const delays = [60, 20, 0, 40, 90]
   const timers = delays.map((d, i) => loop.setTimer(d, undefined, { userdata: i }))
-  // (a 0 ms timer may already have fired and closed on the loop thread: ask a later one)
+  // (a 0 ms timer may already have fired and closed: ask a later one)
   assert.equal(loop.kind(timers[4]), 'timer')
   assert.equal(new Set(timers).size, timers.length, 'distinct handles')
   await until(() => log.index(timers[4], 'closed') >= 0, 'the 90 ms timer to close')
@@ -259,13 +259,10 @@ test('timers: close() cancels pending one-shot and repeating timers', T, async (
 
 // index.d.ts: "Cancel with close()"; netcore.h: "nc_close cancels a timer
 // (then NC_EV_CLOSED)"; the C suite checks that even a due timer closed
-// before the next poll never fires. In Node the loop thread polls on its
-// own: a timer that came due while JavaScript was busy has its 'timer'
-// event on the way, and close() does not stop it: the event is emitted
-// after close() returned. (Minimal repro: `h = loop.setTimer(0)`, block the
-// JS thread ~30 ms, `loop.close(h)`: 'timer' for h follows.) The binding
-// would have to drop in-flight 'timer' events of a handle close() was
-// called on, as it holds back 'data' after pause().
+// before the next poll never fires. In Node the same holds for a timer that
+// came due while JavaScript was busy (the core is polled only between
+// JavaScript callbacks), and for one whose 'timer' event is later in the
+// batch being delivered when close() is called: the binding drops it.
 test(
   'timers: close() cancels a due timer whose event JavaScript has not seen yet',
   T,
@@ -278,7 +275,7 @@ test(
     }
     const oneShot = loop.setTimer(0)
     const repeating = loop.setTimer(0, 1000)
-    busy(30) // both come due on the loop thread meanwhile
+    busy(30) // both come due meanwhile
     loop.close(oneShot)
     loop.close(repeating)
     await until(() => log.of(oneShot, 'closed').length === 1 && log.of(repeating, 'closed').length === 1, 'both timers to close')

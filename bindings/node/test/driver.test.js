@@ -73,6 +73,31 @@ test('data Buffers keep their bytes after later batches (pool regions are never 
   assert.ok(kept.every((d) => d.length === FRAME))
 })
 
+test("transferring a data Buffer's ArrayBuffer away (detaching the pool) does not disturb later events", async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const got = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.setFraming(ev.handle, { mode: 'fixed', size: 10 })
+    loop.onHandle(ev.handle, 'data', (d) => {
+      got.push(Buffer.from(d.data).toString())
+      if (got.length === 1) {
+        const ab = d.data.buffer
+        structuredClone(ab, { transfer: [ab] })
+        assert.equal(d.data.length, 0, 'detached')
+      }
+    })
+  })
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  const frames = Array.from({ length: 20 }, (_, i) => String(i).padStart(10, '.'))
+  for (const f of frames) {
+    loop.send(handle, Buffer.from(f))
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+  await until(() => got.length === frames.length, `${frames.length} frames`)
+  assert.deepEqual(got, frames)
+})
+
 test('closing the loop from inside a listener, then opening another one, works', async () => {
   const { createLoop } = require('netcore')
   const first = createLoop()

@@ -227,7 +227,7 @@ test('closing the loop from inside an event listener stops delivery at once', as
     if (closedInside) after++
     else {
       closedInside = true
-      loop.close() // joins the I/O thread from inside its own batch: must not deadlock
+      loop.close() // from inside its own batch: no further event may follow
     }
   })
   await new Promise((resolve) => setTimeout(resolve, 20))
