@@ -25,15 +25,33 @@
 //! `uv_unref` on both handles; closing the loop (or the environment's
 //! teardown, through a cleanup hook) `uv_close`s them.
 //!
-//! Why: this binding used to poll on a thread of its own and hand each batch
-//! over through a threadsafe function (a mutex, a queue and a `uv_async` wake
-//! per batch, plus the poll thread's own wake-ups). Under callgrind (512-byte
-//! ping-pong echo, 8 connections, examples/node/echo_server.js) that design
-//! cost ~13,900 user-space instructions per echo against ~18,200 for Node's
-//! `net`; the thread hop and the per-batch allocations were ~3,100 of it in
-//! the addon plus ~1,700 in malloc/free. Driven from libuv the figure is
-//! given in bench/RESULTS.md (section 2) and the table at the end of this
-//! note.
+//! Why, measured (callgrind, user-space instructions per echo: 512-byte
+//! ping-pong, 8 connections, 40,000 messages minus an 8-message baseline,
+//! `bench/run.py --only callgrind`, Node 20.20; Node's `net` server measured
+//! ~18,300 in the same runs):
+//!
+//! | design | instructions/echo | vs `net` |
+//! |---|---|---|
+//! | poll thread + threadsafe function, one external Buffer per batch | 13,897 | 0.76x |
+//! | libuv driver (this), pool Buffer, meta array allocated once | ~9,100 (one run) | 0.50x |
+//! | + `send` as a plain N-API function ([`NativeLoop::send_function`]) | 5,845 | 0.32x |
+//!
+//! The thread design paid per batch for a mutex, a queue, a `uv_async` wake,
+//! the poll thread's own wake-ups and a `Float64Array` plus an external Buffer
+//! with a finalizer (~3,100 instructions in the addon and ~1,700 in
+//! malloc/free per echo, as batches are small with 8 ping-pong connections).
+//! After the driver change the largest single cost was napi-rs's wrapper
+//! around `send(id, bytes)`: unwrapping `this` and registering and releasing
+//! the borrowed bytes took ~3,000 instructions, more than the send itself;
+//! the plain function costs ~450 (N-API argument calls included). What
+//! remains (same workload, ~5,500 in total by `callgrind_annotate`): V8
+//! builtins ~1,400 (inline-cache misses, one `Buffer` view per data event,
+//! `Map` lookups of handle state), TurboFan compiling the hot functions
+//! ~1,200 (warm-up: 40,000 echoes take a quarter of a second), JIT code ~700,
+//! V8 runtime and API ~750, N-API ~300, the callback scope ~140, the core's
+//! poll and send ~390, this crate ~300, memcpy and malloc ~160. Throughput
+//! (bench/run.py, 50 connections, same run): 1.46x `net` at 64 B, 1.44x at
+//! 512 B, 1.31x at 16 KiB.
 //!
 //! Flow control needs no accounting now: the next poll happens only after
 //! JavaScript returned from the previous batch, so a slow consumer slows
@@ -47,12 +65,14 @@
 //! `Buffer.from(pool.buffer, offset, length)` views, as Node's own pooled
 //! Buffers are): no allocation per event and none per batch until a pool is
 //! full. A region once handed out is never written again; a new pool starts
-//! when the current one has no room. Payloads of 16 KiB and more get a Buffer
-//! of their own, so a retained chunk never pins its neighbours.
+//! when the current one has no room, or when JavaScript detached it (by
+//! transferring a view's ArrayBuffer): the pool's memory is looked up again
+//! for every batch. Payloads of 16 KiB and more get a Buffer of their own, so
+//! a retained chunk never pins its neighbours.
 //!
 //! The per-event numbers go into one `Float64Array` that JavaScript allocated
 //! once and passed to the constructor ([`STRIDE`] numbers per event): nothing
-//! is allocated for them per batch.
+//! is allocated for them per batch (its memory, too, is looked up per batch).
 //!
 //! # Handles
 //!
