@@ -666,9 +666,14 @@ fn turn(driver: &Driver) {
   let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.drive()));
 }
 
-unsafe extern "C" fn on_poll(handle: *mut c_void, _status: c_int, _events: c_int) {
-  // An error status (the fd went bad) shows up as a failed poll: drive reports it.
-  turn(driver(handle));
+unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, _events: c_int) {
+  let d = driver(handle);
+  if status < 0 {
+    // libuv stopped the watch (POLLERR): poll once more (a broken epoll
+    // instance is reported as an error event), retry the watch later.
+    d.back_off();
+  }
+  turn(d);
 }
 
 unsafe extern "C" fn on_timer(handle: *mut c_void) {
