@@ -11,23 +11,43 @@ const { newLoop, echoServer, until } = require('../testlib/helpers')
 
 const ROOT = path.resolve(__dirname, '..')
 
+/** Runs `code` in a child Node; resolves { exitCode, signal, stdout, stderr } (killed after 5 s). */
+function runChild(code) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
+    child.on('exit', (exitCode, signal) => {
+      clearTimeout(kill)
+      resolve({ exitCode, signal, stdout, stderr })
+    })
+  })
+}
+
 test('promise continuations and nextTick callbacks queued by a batch run before the next batch', async (t) => {
   const loop = newLoop(t)
   const timer = loop.setTimer(1, 1)
   const order = []
   let fired = 0
   let violations = 0
-  loop.on('timer', async (ev) => {
-    if (ev.handle !== timer) return
-    const n = ++fired
-    // Everything the previous event queued must have run by now.
-    if (order.length !== (n - 1) * 3) violations++
-    order.push(`timer ${n}`)
-    process.nextTick(() => order.push(`tick ${n}`))
-    await null
-    order.push(`await ${n}`)
+  // Waits on the events themselves: no Node timer of the test's own runs in
+  // between.
+  await new Promise((resolve) => {
+    loop.on('timer', async (ev) => {
+      if (ev.handle !== timer) return
+      const n = ++fired
+      // Everything the previous event queued must have run by now.
+      if (order.length !== (n - 1) * 3) violations++
+      order.push(`timer ${n}`)
+      process.nextTick(() => order.push(`tick ${n}`))
+      if (n === 30) resolve()
+      await null
+      order.push(`await ${n}`)
+    })
   })
-  await until(() => fired >= 30, '30 timer events')
   loop.close(timer)
   assert.equal(violations, 0, order.join(', '))
   assert.deepEqual(order.slice(0, 6), ['timer 1', 'tick 1', 'await 1', 'timer 2', 'tick 2', 'await 2'])
@@ -165,19 +185,25 @@ test('process exit with loops still open (closed or not) is clean', async () => 
     const { createLoop } = require('netcore')
     const a = createLoop(); a.listen('127.0.0.1', 0); a.setTimer(100000); a.unref()
     const b = createLoop(); b.setTimer(10); b.on('timer', () => { b.close(); console.log('done') })`
-  const r = await new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
-    child.on('exit', (exitCode, signal) => {
-      clearTimeout(kill)
-      resolve({ exitCode, signal, stdout, stderr })
-    })
-  })
+  const r = await runChild(code)
   assert.equal(r.signal, null, r.stderr)
   assert.equal(r.exitCode, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'done')
+})
+
+test("with an 'uncaughtException' handler, events keep coming after a listener threw", async () => {
+  const code = `
+    const { createLoop } = require('netcore')
+    process.on('uncaughtException', (e) => console.log('caught ' + e.message))
+    const loop = createLoop()
+    let n = 0
+    loop.setTimer(1, 5)
+    loop.on('timer', () => {
+      n++
+      if (n === 2) throw new Error('boom')
+      if (n === 4) { loop.close(); console.log('done') }
+    })`
+  const r = await runChild(code)
+  assert.equal(r.exitCode, 0, r.stderr)
+  assert.deepEqual(r.stdout.trim().split('\n'), ['caught boom', 'done'])
 })
