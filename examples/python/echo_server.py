@@ -36,7 +36,6 @@ DATA, WRITABLE, EOF, ERROR, CLOSED = netcore.DATA, netcore.WRITABLE, netcore.EOF
 class EchoServer:
     def __init__(self, loop: netcore.Loop, host: str, port: int) -> None:
         self.loop = loop
-        self.send = loop.send
         self.listener = loop.listen(host, port)
         # Bytes refused with EAGAIN, per connection, waiting for "writable".
         self.unsent: dict[int, list[bytes]] = {}
@@ -83,7 +82,7 @@ class EchoServer:
                 queue.append(data)
                 return
         try:
-            self.send(h, data)
+            self.loop.send(h, data)
         except BlockingIOError:
             self.unsent[h] = [data]
             self.loop.pause(h)

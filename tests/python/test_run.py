@@ -144,3 +144,21 @@ def test_accepted_address_is_read_lazily(loop: netcore.Loop) -> None:
     assert accepted.addr == loop.peer_address(accepted.handle)
     assert "addr=('127.0.0.1', " in repr(accepted)
     assert pump.first(c, "connected").addr == loop.local_address(listener)
+
+
+def test_on_data_may_keep_its_arguments(loop: netcore.Loop) -> None:
+    """The argument tuple is reused between calls only when nothing kept it."""
+    s, c = connected_pair(loop)
+    loop.frame_fixed(c, 1)
+    loop.send(s, b"xyz")
+    time.sleep(0.05)
+    kept: list[tuple[object, ...]] = []
+
+    def on_data(*args: object) -> None:
+        kept.append(args)
+        if len(kept) == 3:
+            loop.stop()
+
+    loop.run(lambda ev: None, on_data=on_data)
+    assert kept == [(c, b"x"), (c, b"y"), (c, b"z")]
+    assert len({id(a) for a in kept}) == 3

@@ -16,7 +16,8 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// An `int` (not a `bool`) as an `i64`; `None` if it does not fit.
 fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<i64>> {
-    if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() {
+    // A plain int is the common case and the cheapest check.
+    if !obj.is_exact_instance_of::<PyInt>() && (!obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>()) {
         return Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj))));
     }
     Ok(obj.extract::<i64>().ok())

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
@@ -298,14 +299,13 @@ impl PyLoop {
         on_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let events = batch.events();
+        let mut data_call = on_data.map(DataCall::new);
         for (i, ev) in events.iter().enumerate() {
-            let delivered = match on_data {
-                Some(f) if ev.kind == nc::EventKind::Data => {
-                    f.call1((ev.handle.raw(), PyBytes::new(py, batch.data(ev))))
-                }
+            let delivered = match &mut data_call {
+                Some(f) if ev.kind == nc::EventKind::Data => f.call(ev.handle.raw(), PyBytes::new(py, batch.data(ev))),
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, ev, batch.data(ev), userdata).and_then(|e| callback.call1((e,)))
+                    Event::build(py, ev, batch.data(ev), userdata).and_then(|e| callback.call1((e,))).map(drop)
                 }
             };
             if let Err(e) = delivered {
@@ -371,6 +371,44 @@ impl PyLoop {
         let h = handle_arg(handle)?;
         let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
         self.core(py, |lp| lp.set_framing(h, framing))
+    }
+}
+
+/// Calls run()'s `on_data(handle, data)` for the data events of one batch
+/// with a single argument tuple, reused while nothing else holds it: the
+/// limited API has no vectorcall before Python 3.12, and a new tuple per call
+/// costs about as much as the rest of the call.
+struct DataCall<'a, 'py> {
+    f: &'a Bound<'py, PyAny>,
+    args: Option<Bound<'py, PyTuple>>,
+}
+
+impl<'a, 'py> DataCall<'a, 'py> {
+    fn new(f: &'a Bound<'py, PyAny>) -> Self {
+        DataCall { f, args: None }
+    }
+
+    fn call(&mut self, handle: i64, data: Bound<'py, PyBytes>) -> PyResult<()> {
+        let py = self.f.py();
+        let handle = handle.into_pyobject(py)?;
+        let args = match self.args.take() {
+            // The callee did not keep the tuple (as *args, say): reuse it.
+            // SAFETY: `args` is a live object.
+            Some(args) if unsafe { ffi::Py_REFCNT(args.as_ptr()) } == 1 => args,
+            // SAFETY: PyTuple_New returns a new reference (or NULL with an
+            // exception set) to a tuple.
+            _ => unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))?.cast_into_unchecked::<PyTuple>() },
+        };
+        // SAFETY: `args` is a 2-tuple referenced only by us, the one case in
+        // which PyTuple_SetItem may fill or replace its items; it takes over
+        // the new item's reference and releases the old item.
+        unsafe {
+            ffi::PyTuple_SetItem(args.as_ptr(), 0, handle.into_ptr());
+            ffi::PyTuple_SetItem(args.as_ptr(), 1, data.into_ptr());
+        }
+        let result = self.f.call1(&args);
+        self.args = Some(args);
+        result.map(drop)
     }
 }
 
