@@ -221,3 +221,11 @@ def test_error_class_table() -> None:
     assert issubclass(netcore.Error, OSError)
     for cls in (netcore.BadHandleError, netcore.DNSError, netcore.ClosedError, netcore.WrongKindError):
         assert issubclass(cls, netcore.Error)
+
+
+def test_package_exports_every_error_class() -> None:
+    from netcore import _errors
+
+    assert set(_errors.__all__) <= set(netcore.__all__)
+    assert len(netcore.__all__) == len(set(netcore.__all__))
+    assert all(hasattr(netcore, name) for name in netcore.__all__)

@@ -53,7 +53,9 @@ Three ways to consume events
 1. **poll**: ``loop.poll(timeout=None, max_events=1024) -> list[Event]``; one
    native call per batch. ``timeout`` is in seconds (None waits, 0 never does).
 2. **run**: ``loop.run(callback)`` calls ``callback(event)`` for each event
-   until ``loop.stop()``.
+   until ``loop.stop()``. With ``on_data=fn`` every ``"data"`` event comes as
+   ``fn(handle, data)`` instead, without an Event object: the fast path for
+   stream servers (asyncio's ``data_received``, Node's ``'data'``).
 3. **embed**: ``loop.fileno()`` is readable while events are pending and
    ``loop.next_timeout()`` says how long a host loop may sleep; poll with
    timeout 0 when either fires. :mod:`netcore.aio` does this for asyncio with
@@ -208,6 +210,8 @@ SENT: Final[Literal["sent"]] = "sent"
 RECONNECTING: Final[Literal["reconnecting"]] = "reconnecting"
 SHUTDOWN_COMPLETE: Final[Literal["shutdown_complete"]] = "shutdown_complete"
 
+# Listed in full (the error classes repeat _errors.__all__): mypy --strict
+# does not count names added with `__all__ += _errors.__all__` as exported.
 __all__ = [
     "Loop",
     "Event",
