@@ -54,25 +54,25 @@ class EchoServer:
         """Every event but "data" while run() serves; every event during shutdown()."""
         h = ev.handle
         kind = ev.kind
-        if kind == DATA:
-            data = ev.data
-            if data is not None:
-                self.echo(h, data)
-        elif kind == WRITABLE:
-            self.flush(h)
-        elif kind == EOF:
+        if kind == EOF:
             # The client is done sending: close once everything is echoed.
             if h in self.unsent:
                 self.eof.add(h)
             else:
                 self.close(h)
-        elif kind == ERROR and ev.error is not None:
-            print(f"{PROG}: handle {h}: {ev.error}", file=sys.stderr)
         elif kind == CLOSED:
             self.unsent.pop(h, None)
             self.eof.discard(h)
             if h == self.listener:
                 self.listener_closed = True
+        elif kind == WRITABLE:
+            self.flush(h)
+        elif kind == DATA:
+            data = ev.data
+            if data is not None:
+                self.echo(h, data)
+        elif kind == ERROR and ev.error is not None:
+            print(f"{PROG}: handle {h}: {ev.error}", file=sys.stderr)
 
     def echo(self, h: int, data: bytes) -> None:
         """run()'s on_data: echoes, or keeps the bytes while h waits for "writable"."""

@@ -299,13 +299,18 @@ impl PyLoop {
         on_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let events = batch.events();
-        let mut data_call = on_data.map(DataCall::new);
+        let mut event_args = Args::<1>::default();
+        let mut data_args = Args::<2>::default();
         for (i, ev) in events.iter().enumerate() {
-            let delivered = match &mut data_call {
-                Some(f) if ev.kind == nc::EventKind::Data => f.call(ev.handle.raw(), PyBytes::new(py, batch.data(ev))),
+            let delivered = match on_data {
+                Some(f) if ev.kind == nc::EventKind::Data => {
+                    let Ok(handle) = ev.handle.raw().into_pyobject(py);
+                    data_args.call(f, [handle.into_any(), PyBytes::new(py, batch.data(ev)).into_any()])
+                }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, ev, batch.data(ev), userdata).and_then(|e| callback.call1((e,))).map(drop)
+                    Event::build(py, ev, batch.data(ev), userdata)
+                        .and_then(|e| event_args.call(callback, [e.into_any()]))
                 }
             };
             if let Err(e) = delivered {
@@ -374,40 +379,42 @@ impl PyLoop {
     }
 }
 
-/// Calls run()'s `on_data(handle, data)` for the data events of one batch
-/// with a single argument tuple, reused while nothing else holds it: the
-/// limited API has no vectorcall before Python 3.12, and a new tuple per call
-/// costs about as much as the rest of the call.
-struct DataCall<'a, 'py> {
-    f: &'a Bound<'py, PyAny>,
-    args: Option<Bound<'py, PyTuple>>,
+/// An argument tuple for run()'s callbacks, reused from call to call while
+/// nothing else holds it: the limited API has no vectorcall before Python
+/// 3.12, and a new tuple per call costs about as much as the rest of the call.
+struct Args<'py, const N: usize> {
+    tuple: Option<Bound<'py, PyTuple>>,
 }
 
-impl<'a, 'py> DataCall<'a, 'py> {
-    fn new(f: &'a Bound<'py, PyAny>) -> Self {
-        DataCall { f, args: None }
+impl<const N: usize> Default for Args<'_, N> {
+    fn default() -> Self {
+        Args { tuple: None }
     }
+}
 
-    fn call(&mut self, handle: i64, data: Bound<'py, PyBytes>) -> PyResult<()> {
-        let py = self.f.py();
-        let handle = handle.into_pyobject(py)?;
-        let args = match self.args.take() {
+impl<'py, const N: usize> Args<'py, N> {
+    /// Calls `f(*items)`; the items stay referenced until the next call or
+    /// until `self` is dropped.
+    fn call(&mut self, f: &Bound<'py, PyAny>, items: [Bound<'py, PyAny>; N]) -> PyResult<()> {
+        let py = f.py();
+        let tuple = match self.tuple.take() {
             // The callee did not keep the tuple (as *args, say): reuse it.
-            // SAFETY: `args` is a live object.
-            Some(args) if unsafe { ffi::Py_REFCNT(args.as_ptr()) } == 1 => args,
+            // SAFETY: `tuple` is a live object.
+            Some(tuple) if unsafe { ffi::Py_REFCNT(tuple.as_ptr()) } == 1 => tuple,
             // SAFETY: PyTuple_New returns a new reference (or NULL with an
             // exception set) to a tuple.
-            _ => unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))?.cast_into_unchecked::<PyTuple>() },
+            _ => unsafe {
+                Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(N as ffi::Py_ssize_t))?.cast_into_unchecked()
+            },
         };
-        // SAFETY: `args` is a 2-tuple referenced only by us, the one case in
-        // which PyTuple_SetItem may fill or replace its items; it takes over
-        // the new item's reference and releases the old item.
-        unsafe {
-            ffi::PyTuple_SetItem(args.as_ptr(), 0, handle.into_ptr());
-            ffi::PyTuple_SetItem(args.as_ptr(), 1, data.into_ptr());
+        for (i, item) in items.into_iter().enumerate() {
+            // SAFETY: `tuple` has N items and is referenced only by us, the
+            // one case in which PyTuple_SetItem may fill or replace its items;
+            // it takes over the new item's reference and releases the old one.
+            unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
         }
-        let result = self.f.call1(&args);
-        self.args = Some(args);
+        let result = f.call1(&tuple);
+        self.tuple = Some(tuple);
         result.map(drop)
     }
 }
