@@ -60,15 +60,18 @@
 //! # Data
 //!
 //! Each event's bytes are copied once out of the core's arena (which the next
-//! poll reuses) into memory JavaScript owns. Payloads under 16 KiB are packed
-//! into a 64 KiB pool Buffer that lives across batches (JavaScript makes
+//! poll reuses) into memory JavaScript owns. Payloads under 32 KiB are packed
+//! into a 128 KiB pool Buffer that lives across batches (JavaScript makes
 //! `Buffer.from(pool.buffer, offset, length)` views, as Node's own pooled
 //! Buffers are): no allocation per event and none per batch until a pool is
 //! full. A region once handed out is never written again; a new pool starts
 //! when the current one has no room, or when JavaScript detached it (by
 //! transferring a view's ArrayBuffer): the pool's memory is looked up again
-//! for every batch. Payloads of 16 KiB and more get a Buffer of their own, so
-//! a retained chunk never pins its neighbours.
+//! for every batch. Payloads of 32 KiB and more get a Buffer of their own, so
+//! a retained large chunk never pins its neighbours and a retained small one
+//! pins one pool at most. (The limits were 16 KiB and a 64 KiB pool: a 16 KiB
+//! echo then cost ~12,100 instructions besides its memcpy, ~4,000 of them
+//! making its own Buffer in C++ and malloc; pooled, ~8,100.)
 //!
 //! The per-event numbers go into one `Float64Array` that JavaScript allocated
 //! once and passed to the constructor ([`STRIDE`] numbers per event): nothing
@@ -109,9 +112,9 @@ const MAX_EVENTS: usize = 1024;
 /// Numbers per event in the `meta` array JavaScript reads.
 const STRIDE: usize = 11;
 /// Payloads at least this large get a Buffer of their own.
-const OWN_BUFFER: usize = 16 << 10;
+const OWN_BUFFER: usize = 32 << 10;
 /// Size of the pools small payloads are packed into.
-const POOL: usize = 64 << 10;
+const POOL: usize = 128 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
 /// Largest id JavaScript can hold exactly.

@@ -70,28 +70,32 @@ test('a timer set from inside an event listener fires, and one set far out does 
   loop.close(far)
 })
 
-test('data Buffers keep their bytes after later batches (pool regions are never reused)', async (t) => {
-  const loop = newLoop(t)
-  const listener = loop.listen('127.0.0.1', 0)
-  const FRAME = 100
-  const COUNT = 2000 // 200,000 bytes: several 64 KiB pools
-  const kept = []
-  loop.onHandle(listener, 'accepted', (ev) => {
-    loop.setFraming(ev.handle, { mode: 'fixed', size: FRAME })
-    loop.onHandle(ev.handle, 'data', (d) => kept.push(d.data))
+for (const [FRAME, COUNT] of [
+  [100, 3000], // 300,000 bytes
+  [20000, 60], // 1,200,000 bytes: still pooled (under 32 KiB), several per pool
+  [40000, 20], // Buffers of their own
+]) {
+  test(`data Buffers keep their bytes after later batches (${FRAME}-byte frames; pool regions are never reused)`, async (t) => {
+    const loop = newLoop(t)
+    const listener = loop.listen('127.0.0.1', 0)
+    const kept = []
+    loop.onHandle(listener, 'accepted', (ev) => {
+      loop.setFraming(ev.handle, { mode: 'fixed', size: FRAME })
+      loop.onHandle(ev.handle, 'data', (d) => kept.push(d.data))
+    })
+    const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+    const frame = (i) => Buffer.alloc(FRAME, `${i % 10}${String.fromCharCode(65 + (i % 26))}${i}|`)
+    const step = Math.max(1, Math.floor(COUNT / 40))
+    for (let i = 0; i < COUNT; i += step) {
+      // Several sends per batch, batches spread over time.
+      for (let j = i; j < Math.min(i + step, COUNT); j++) assert.equal(loop.send(handle, frame(j)), true)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await until(() => kept.length === COUNT, `${COUNT} frames`)
+    const bad = kept.findIndex((d, i) => !d.equals(frame(i)))
+    assert.equal(bad, -1, `frame ${bad} changed after it was delivered`)
   })
-  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
-  const frame = (i) => Buffer.alloc(FRAME, `${i % 10}${String.fromCharCode(65 + (i % 26))}${i}|`)
-  for (let i = 0; i < COUNT; i += 50) {
-    // Several sends per batch, batches spread over time.
-    for (let j = i; j < i + 50; j++) loop.send(handle, frame(j))
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  await until(() => kept.length === COUNT, `${COUNT} frames`)
-  const bad = kept.findIndex((d, i) => !d.equals(frame(i)))
-  assert.equal(bad, -1, `frame ${bad} changed after it was delivered`)
-  assert.ok(kept.every((d) => d.length === FRAME))
-})
+}
 
 test("transferring a data Buffer's ArrayBuffer away (detaching the pool) does not disturb later events", async (t) => {
   const loop = newLoop(t)
