@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | poll thread + threadsafe function, one external Buffer per batch | 13,897 | 0.76x |
 //! | libuv driver (this), pool Buffer, meta array allocated once | ~9,100 (one run) | 0.50x |
-//! | + `send` as a plain N-API function ([`NativeLoop::send_function`]) | 5,845 | 0.32x |
+//! | + `send` as a plain N-API function ([`NativeLoop::send_function`]) | 5,845 / 5,937 (two runs) | 0.32x |
 //!
 //! The thread design paid per batch for a mutex, a queue, a `uv_async` wake,
 //! the poll thread's own wake-ups and a `Float64Array` plus an external Buffer
@@ -49,9 +49,18 @@
 //! `Map` lookups of handle state), TurboFan compiling the hot functions
 //! ~1,200 (warm-up: 40,000 echoes take a quarter of a second), JIT code ~700,
 //! V8 runtime and API ~750, N-API ~300, the callback scope ~140, the core's
-//! poll and send ~390, this crate ~300, memcpy and malloc ~160. Throughput
-//! (bench/run.py, 50 connections, same run): 1.46x `net` at 64 B, 1.44x at
-//! 512 B, 1.31x at 16 KiB.
+//! poll and send ~390, this crate ~300, memcpy and malloc ~160.
+//!
+//! Against `net` on the wall clock (bench/run.py, several partial runs on a
+//! shared 2-core machine, so noisy): echo with 50 connections 1.42-1.77x at
+//! 64 B, 1.44-1.74x at 512 B, 1.21-1.31x at 16 KiB; memory per idle
+//! connection 1,653 B against 7,009 B; accept+close churn 1.00-1.08x (the
+//! load generator is the limit: every server does ~14,100/s); single
+//! connection bulk 0.91-1.02x, within noise, as with the thread design (the
+//! old and new bindings measured alike side by side). Bulk's one remaining
+//! user-space cost is the copy out of the core's arena (under callgrind one
+//! memcpy instruction per byte and little else); removing it needs the core
+//! to read large payloads into memory it hands over instead of its arena.
 //!
 //! Flow control needs no accounting now: the next poll happens only after
 //! JavaScript returned from the previous batch, so a slow consumer slows
