@@ -162,3 +162,18 @@ def test_on_data_may_keep_its_arguments(loop: netcore.Loop) -> None:
     loop.run(lambda ev: None, on_data=on_data)
     assert kept == [(c, b"x"), (c, b"y"), (c, b"z")]
     assert len({id(a) for a in kept}) == 3
+
+
+def test_poll_from_a_run_callback_is_busy(loop: netcore.Loop) -> None:
+    loop.timer(0)
+    errors: list[BaseException] = []
+
+    def on_event(ev: netcore.Event) -> None:
+        try:
+            loop.poll(0)
+        except netcore.BusyError as e:
+            errors.append(e)
+        loop.stop()
+
+    loop.run(on_event)
+    assert errors  # "timer", and the one-shot timer's "closed" in the same batch

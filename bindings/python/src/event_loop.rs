@@ -513,7 +513,8 @@ impl PyLoop {
     /// With `on_data`, every "data" event is delivered as
     /// `on_data(handle, data)` (data: bytes) instead, without an Event object
     /// (like asyncio's data_received); the other kinds still go to callback.
-    /// Exceptions from on_data behave as the callback's.
+    /// Exceptions from on_data behave as the callback's. The callbacks run
+    /// while run() holds the loop's poll: poll() from them raises BusyError.
     #[pyo3(
         signature = (callback, max_events=None, *, on_data=None),
         text_signature = "(self, /, callback, max_events=256, *, on_data=None)"

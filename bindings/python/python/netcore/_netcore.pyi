@@ -147,7 +147,8 @@ class Loop:
         ``on_data``, every "data" event comes as ``on_data(handle, data)``
         instead (no Event object: the fast path for stream servers). An
         exception from either stops run() and propagates; the batch's other
-        events are kept for the next poll()/run()."""
+        events are kept for the next poll()/run(). poll() from the callbacks
+        raises BusyError."""
     def stop(self) -> None:
         """Makes the current (or next) run() return after its current batch."""
     def wake(self) -> None:
