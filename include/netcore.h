@@ -817,6 +817,15 @@ int nc_set_host_addresses(struct nc_loop *loop_,
                           size_t count);
 
 /**
+ * Sets the most bytes one read of a TCP connection of this loop asks for,
+ * and so the largest `NC_EV_DATA` chunk in stream framing: 4096 to 4 MiB,
+ * default 256 KiB. Hosts that copy every chunk into a fresh allocation of
+ * their own may prefer 64 KiB (below glibc's mmap threshold). Any thread.
+ * Returns 0, or `NC_EINVAL` (NULL `loop_`, `bytes` out of range).
+ */
+int nc_set_read_size(struct nc_loop *loop_, size_t bytes);
+
+/**
  * Caps the connections a listener keeps open at once (0 = no cap). At the
  * cap it stops accepting (clients wait in the kernel backlog) and resumes
  * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.

@@ -14,6 +14,8 @@ pub(crate) struct Out<'a> {
     pub arena: &'a mut Vec<u8>,
     pub events: &'a mut Vec<Event>,
     pub cap: usize,
+    /// Most bytes one read asks for.
+    pub read_size: usize,
 }
 
 impl Out<'_> {

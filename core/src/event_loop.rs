@@ -31,6 +31,9 @@ use crate::timer::{Due, IdleTimeout, Timer};
 use crate::udp::Udp;
 
 const WAKER: Token = Token(usize::MAX);
+/// Bounds of [`Loop::set_read_size`].
+const MIN_READ_SIZE: usize = 4 << 10;
+const MAX_READ_SIZE: usize = 4 << 20;
 /// Events handed to one callback round of [`Loop::run`].
 const RUN_BATCH: usize = 256;
 
@@ -152,7 +155,8 @@ impl Loop {
             Err(e) => return Err(e.into()),
         };
         let mut state = self.state();
-        let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max };
+        let read_size = state.read_size;
+        let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max, read_size };
         // Oldest first: events of operations, resolver results, deadlines,
         // work left from earlier polls, then the new readiness.
         let from_pending = state.pending.len().min(max);
@@ -223,6 +227,19 @@ impl Loop {
     /// pending, `None` when only new I/O can produce events.
     pub fn next_timeout(&self) -> Option<Duration> {
         self.state().poll_timeout(None)
+    }
+
+    /// Sets the most bytes one read of a TCP connection asks for, and so the
+    /// largest `Data` chunk in stream framing: 4 KiB to 4 MiB (`EINVAL`
+    /// otherwise); default 256 KiB. Smaller reads suit hosts that copy every
+    /// chunk into a fresh block of their own (below the allocator's mmap
+    /// threshold, such blocks come from reused memory instead of new pages).
+    pub fn set_read_size(&self, bytes: usize) -> Result<()> {
+        if !(MIN_READ_SIZE..=MAX_READ_SIZE).contains(&bytes) {
+            return Err(Error::EINVAL);
+        }
+        self.state().read_size = bytes;
+        Ok(())
     }
 
     /// Number of open handles.

@@ -15,7 +15,7 @@ use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::{Handle, Slab};
-use crate::tcp::conn::{Conn, Step};
+use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{Deadlines, Due, Timer};
 use crate::udp::Udp;
@@ -102,6 +102,8 @@ pub(crate) struct State {
     /// Set while an operation starts a connection: a failure is then
     /// reported by the next poll instead of closing the new handle at once.
     pub defer_connect_failures: bool,
+    /// Most bytes one TCP read asks for ([`crate::Loop::set_read_size`]).
+    pub read_size: usize,
 }
 
 impl State {
@@ -118,6 +120,7 @@ impl State {
             notified: false,
             static_hosts: HashMap::new(),
             defer_connect_failures: false,
+            read_size: DEFAULT_READ_SIZE,
         }
     }
 

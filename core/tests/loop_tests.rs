@@ -184,3 +184,22 @@ fn a_paused_connection_with_unread_bytes_still_notices_a_reset() {
     let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == client).unwrap();
     assert_eq!(closed.error, Some(Error::ECONNRESET));
 }
+
+#[test]
+fn the_read_size_bounds_every_data_chunk() {
+    let lp = Loop::new().unwrap();
+    for bad in [0, 4095, (4 << 20) + 1] {
+        assert_eq!(lp.set_read_size(bad), Err(Error::EINVAL), "{bad}");
+    }
+    lp.set_read_size(4096).unwrap();
+    let (client, server) = connected_pair(&lp);
+    let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    lp.send(client, &sent).unwrap();
+    let got =
+        poll_until(&lp, |g| g.iter().filter(|e| e.handle == server).map(|e| e.data.len()).sum::<usize>() >= sent.len());
+    let chunks: Vec<&Got> = got.iter().filter(|e| e.kind == EventKind::Data && e.handle == server).collect();
+    assert!(chunks.iter().all(|e| e.data.len() <= 4096), "a chunk above the read size");
+    assert!(chunks.len() >= sent.len() / 4096, "{} chunks", chunks.len());
+    let received: Vec<u8> = chunks.iter().flat_map(|e| e.data.iter().copied()).collect();
+    assert_eq!(received, sent);
+}

@@ -141,6 +141,17 @@ pub unsafe extern "C" fn nc_set_host_addresses(
     }
 }
 
+/// Sets the most bytes one read of a TCP connection of this loop asks for,
+/// and so the largest `NC_EV_DATA` chunk in stream framing: 4096 to 4 MiB,
+/// default 256 KiB. Hosts that copy every chunk into a fresh allocation of
+/// their own may prefer 64 KiB (below glibc's mmap threshold). Any thread.
+/// Returns 0, or `NC_EINVAL` (NULL `loop_`, `bytes` out of range).
+#[no_mangle]
+pub unsafe extern "C" fn nc_set_read_size(loop_: *mut nc_loop, bytes: usize) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_read_size(bytes))) }
+}
+
 /// Caps the connections a listener keeps open at once (0 = no cap). At the
 /// cap it stops accepting (clients wait in the kernel backlog) and resumes
 /// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.

@@ -67,6 +67,7 @@
     X(tcp_no_sigpipe, 1)                          \
     /* test_framing.c */                          \
     X(frame_stream_split, 1)                      \
+    X(frame_stream_read_size, 1)                      \
     X(frame_delimited_1byte, 1)                   \
     X(frame_delimited_multibyte, 1)               \
     X(frame_delimited_many_per_read, 1)           \

@@ -96,6 +96,30 @@ void test_frame_stream_split(void) {
     for (size_t i = 0; i < k->nframes; i++) ASSERT(k->frame_len[i] > 0);
 }
 
+/* nc_set_read_size bounds every stream chunk; bad sizes are refused. */
+void test_frame_stream_read_size(void) {
+    nc_loop *loop = t_loop();
+    ASSERT_RC(nc_set_read_size(NULL, 65536), NC_EINVAL);
+    ASSERT_RC(nc_set_read_size(loop, 4095), NC_EINVAL);
+    ASSERT_RC(nc_set_read_size(loop, ((size_t)4 << 20) + 1), NC_EINVAL);
+    ASSERT_OK(nc_set_read_size(loop, 4096));
+    int fd;
+    fspec f = {F_STREAM, NULL, 0, 0, 0, 0};
+    peer *k = framed(loop, &f, &fd);
+    k->verify = 1;
+    k->seed = 43;
+    enum { N = 60000 }; /* fits in loopback socket buffers: one blocking send */
+    uint8_t *buf = t_alloc(N);
+    fill_pattern(buf, N, 43, 0);
+    ASSERT(send_all(fd, buf, N) == 0);
+    ASSERT(wait_rx(loop, k, N, 5000));
+    ASSERT_EQ(k->rx_total, N);
+    ASSERT_MSG(k->bad_at < 0, "byte %lld differs", k->bad_at);
+    ASSERT_MSG(k->nframes >= N / 4096, "%zu chunks for %d bytes", k->nframes, N);
+    for (size_t i = 0; i < k->nframes; i++)
+        ASSERT_MSG(k->frame_len[i] <= 4096, "chunk %zu has %zu bytes", i, k->frame_len[i]);
+}
+
 void test_frame_delimited_1byte(void) {
     nc_loop *loop = t_loop();
     int fd;

@@ -55,12 +55,14 @@
 //! shared 2-core machine, so noisy): echo with 50 connections 1.42-1.77x at
 //! 64 B, 1.44-1.74x at 512 B, 1.21-1.31x at 16 KiB; memory per idle
 //! connection 1,653 B against 7,009 B; accept+close churn 1.00-1.08x (the
-//! load generator is the limit: every server does ~14,100/s); single
-//! connection bulk 0.91-1.02x, within noise, as with the thread design (the
-//! old and new bindings measured alike side by side). Bulk's one remaining
-//! user-space cost is the copy out of the core's arena (under callgrind one
-//! memcpy instruction per byte and little else); removing it needs the core
-//! to read large payloads into memory it hands over instead of its arena.
+//! load generator is the limit: every server does ~14,100/s). Single
+//! connection bulk was 0.91-1.02x with the core's default 256 KiB reads: each
+//! payload's Buffer was a fresh block above glibc's mmap threshold and most
+//! runs faulted in new pages for them; with 64 KiB reads ([`READ_SIZE`], as
+//! Node's own sockets read) it measured 1.10x (median of 5, same run), and
+//! steadier than `net`. Bulk's remaining user-space cost is the copy out of
+//! the core's arena (under callgrind one memcpy instruction per byte and
+//! little else).
 //!
 //! Flow control needs no accounting now: the next poll happens only after
 //! JavaScript returned from the previous batch, so a slow consumer slows
@@ -120,6 +122,13 @@ use netcore_core::{
 const MAX_EVENTS: usize = 1024;
 /// Numbers per event in the `meta` array JavaScript reads.
 const STRIDE: usize = 11;
+/// Most bytes per read, as Node's own sockets read. Every payload is copied
+/// into a Buffer; at the core's default 256 KiB, each large one is a block
+/// above glibc's mmap threshold, and the heap trimming that follows made the
+/// process fault in fresh pages for most of them (single-connection bulk echo,
+/// same machine and run: 3,600-15,100 page faults per 100 MiB and 1,540-2,290
+/// MiB/s, against 330-790 faults and 2,380-2,720 MiB/s with 64 KiB reads).
+const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
 /// Size of the pools small payloads are packed into.
@@ -866,6 +875,7 @@ impl NativeLoop {
         return Err(Error::new(Status::InvalidArg, "netcore: meta must be a Float64Array of 1024 * 11 numbers"));
       }
       let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
+      core.set_read_size(READ_SIZE).map_err(|e| napi_error(&e.to_string()))?;
       let mut uv_loop = ptr::null_mut();
       if sys::napi_get_uv_event_loop(raw_env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
         return Err(napi_error("no libuv loop for this environment"));

@@ -21,11 +21,12 @@ use crate::timer::IdleTimeout;
 pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
 /// Default low-water mark: `Writable` fires once the queue is back at or below it.
 pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
-/// Most bytes one `recv` asks for (large reads: fewer system calls in bulk
-/// transfers; the arena is loop-wide, so idle connections do not pay for it).
-pub const READ_CHUNK: usize = 256 << 10;
+/// Default of the most bytes one `recv` asks for (large reads: fewer system
+/// calls in bulk transfers; the arena is loop-wide, so idle connections do
+/// not pay for it). See [`crate::Loop::set_read_size`].
+pub const DEFAULT_READ_SIZE: usize = 256 << 10;
 /// Most reads from one connection in one turn: a fast sender cannot fill a
-/// poll's arena alone, and a `pause` takes effect within 1 MiB.
+/// poll's arena alone, and a `pause` takes effect within 4 read sizes.
 const READS_PER_TURN: u32 = 4;
 
 /// Send tokens waiting for their bytes to reach the kernel.
@@ -497,7 +498,7 @@ impl Conn {
                 break Step::Requeue;
             }
             reads += 1;
-            match self.recv(fd, out.arena) {
+            match self.recv(fd, out.arena, out.read_size) {
                 Recv::Bytes(_) | Recv::Drained => {}
                 Recv::Eof => {
                     if !self.closing {
@@ -527,7 +528,7 @@ impl Conn {
                 return Step::Requeue;
             }
             let pos = out.arena.len();
-            match self.recv(fd, out.arena) {
+            match self.recv(fd, out.arena, out.read_size) {
                 Recv::Bytes(n) => {
                     out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos, n);
                     if !self.readable {
@@ -547,8 +548,8 @@ impl Conn {
 
     /// One read into the arena, keeping the readiness flags in step.
     #[inline(always)]
-    fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>) -> Recv {
-        match sys::recv_append(fd, arena, READ_CHUNK) {
+    fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>, read_size: usize) -> Recv {
+        match sys::recv_append(fd, arena, read_size) {
             Ok(0) => {
                 self.readable = false;
                 self.peer_eof = true;
@@ -558,7 +559,7 @@ impl Conn {
             // edge. After the peer's FIN, read on until 0 to see the EOF.
             Ok(n) => {
                 self.touch();
-                if n < READ_CHUNK && !self.read_closed {
+                if n < read_size && !self.read_closed {
                     self.readable = false;
                 }
                 Recv::Bytes(n)
