@@ -881,6 +881,15 @@ impl PyLoop {
         token: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let h = handle_arg(handle)?;
+        // The common case (what an echo sends back): small bytes, no token.
+        if token.is_none() {
+            if let Ok(bytes) = data.cast_exact::<PyBytes>() {
+                let bytes = bytes.as_bytes();
+                if !bytes.is_empty() && bytes.len() < DETACH_SEND {
+                    return self.core(py, |lp| lp.send(h, bytes));
+                }
+            }
+        }
         let data = BytesArg::new(data)?;
         let token = token_arg(token)?;
         self.send_slices(py, h, &[data.as_slice()], data.immutable(), token)
