@@ -67,7 +67,9 @@ impl<T> Slab<T> {
                 if index == u32::MAX {
                     return Err(Error::ENOMEM);
                 }
-                self.slots.push(Slot { generation: 1, value: None });
+                // Generation 0 first: a slot's first handle is just its
+                // index + 1, a small integer (cheap to box in Python).
+                self.slots.push(Slot { generation: 0, value: None });
                 index
             }
         };
