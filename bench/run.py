@@ -60,7 +60,10 @@ VENV_PY = VENV / "bin" / "python"
 # ---- run lengths -------------------------------------------------------------
 
 FULL = dict(
-    runs=5,
+    # Medians of 7 rounds: the shared machine's noise is bimodal (whole runs
+    # of every server drop to about half speed), and 5 rounds let one unlucky
+    # round decide a verdict.
+    runs=7,
     echo_sizes=[64, 512, 16384],
     echo_conns=50,
     echo_duration=3.0,
@@ -1105,7 +1108,7 @@ def make_chart(json_path: Path, png: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="seconds-long run of every code path")
-    ap.add_argument("--runs", type=int, help="rounds per comparison (default 5; smoke 1)")
+    ap.add_argument("--runs", type=int, help="rounds per comparison (default 7; smoke 1)")
     ap.add_argument("--no-setup", action="store_true", help="skip apt-get, builds and installs")
     ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind); "
                                    "the report then goes to build/bench/partial/")
