@@ -522,15 +522,19 @@ class Loop extends EventEmitter {
     return netcoreError(rc, syscall, address, port)
   }
 
+  /** A send's status: true (queued), false (refused whole: EAGAIN), or throws. */
+  _sendResult(handle, rc, address, port) {
+    if (rc === 0) return true
+    if (rc === CODES.EAGAIN) return false
+    throw this._error(handle, rc, 'send', address, port)
+  }
+
   // -- sending -----------------------------------------------------------------
 
   send(handle, data, options) {
     if (options === undefined && typeof handle === 'number' && isUint8Array(data) && !this._closed) {
       // The common case, kept short: a Buffer to a handle, no options.
-      const rc = this._send(handle, data)
-      if (rc === 0) return true
-      if (rc === CODES.EAGAIN) return false
-      throw this._error(handle, rc, 'send')
+      return this._sendResult(handle, this._send(handle, data))
     }
     this._checkOpen()
     checkHandle(handle)
@@ -552,9 +556,7 @@ class Loop extends EventEmitter {
     } else {
       rc = this._send(handle, bytes)
     }
-    if (rc === 0) return true
-    if (rc === CODES.EAGAIN) return false
-    throw this._error(handle, rc, 'send')
+    return this._sendResult(handle, rc)
   }
 
   sendv(handle, buffers, options) {
@@ -567,9 +569,7 @@ class Loop extends EventEmitter {
       opts.token === undefined
         ? this._native.sendv(handle, bufs)
         : this._native.sendToken(handle, bufs, checkInt(opts.token, 'options.token', 0, Number.MAX_SAFE_INTEGER))
-    if (rc === 0) return true
-    if (rc === CODES.EAGAIN) return false
-    throw this._error(handle, rc, 'send')
+    return this._sendResult(handle, rc)
   }
 
   sendTo(handle, data, host, port) {
@@ -578,10 +578,7 @@ class Loop extends EventEmitter {
     const bytes = toBuffer(data, 'data')
     checkString(host, 'host')
     checkPort(port, false)
-    const rc = this._native.sendTo(handle, host, port, bytes)
-    if (rc === 0) return true
-    if (rc === CODES.EAGAIN) return false
-    throw this._error(handle, rc, 'send', host, port)
+    return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
   }
 
   // -- closing, flow -------------------------------------------------------------
