@@ -436,9 +436,7 @@ void test_ctl_connect_timeout(void) {
     int fds_before = count_fds();
     ASSERT(fds_before > 0);
     peer *c = peer_new("client");
-    nc_connect_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.timeout_ms = 300;
+    nc_connect_opts opts = {.timeout_ms = 300};
     int64_t t0 = now_ms();
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     /* still connecting: no descriptor for the caller yet */
@@ -486,9 +484,7 @@ void test_ctl_happy_eyeballs(void) {
     int fds_before = count_fds();
 
     peer *c = peer_new("dual");
-    nc_connect_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.attempt_delay_ms = 100;
+    nc_connect_opts opts = {.attempt_delay_ms = 100};
     int64_t t0 = now_ms();
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
@@ -513,10 +509,7 @@ void test_ctl_happy_eyeballs(void) {
 
     /* IPv6 only: only the stalled address is tried */
     peer *c6 = peer_new("v6");
-    nc_connect_opts o6;
-    memset(&o6, 0, sizeof o6);
-    o6.family = NC_FAMILY_IPV6;
-    o6.timeout_ms = 300;
+    nc_connect_opts o6 = {.family = NC_FAMILY_IPV6, .timeout_ms = 300};
     c6->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &o6, c6));
     POLL_ASSERT(loop, p_closed, c6, 5000);
     ASSERT_EQ(c6->ev[NC_EV_CONNECTED], 0);
@@ -528,10 +521,7 @@ void test_ctl_happy_eyeballs(void) {
 
     /* IPv4 only, bound to 127.0.0.1 */
     peer *c4 = peer_new("v4");
-    nc_connect_opts o4;
-    memset(&o4, 0, sizeof o4);
-    o4.family = NC_FAMILY_IPV4;
-    o4.local_host = "127.0.0.1";
+    nc_connect_opts o4 = {.family = NC_FAMILY_IPV4, .local_host = "127.0.0.1"};
     c4->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &o4, c4));
     POLL_ASSERT(loop, p_connected, c4, 5000);
     ASSERT_MSG(c4->ev[NC_EV_CONNECTED] == 1, "connect failed: %s", t_code(c4->connect_error));
@@ -589,10 +579,7 @@ void test_ctl_reconnect(void) {
     c->hook = log_hook;
     c->store = 1;
     static const uint32_t backoff[] = {50, 120};
-    nc_connect_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.reconnect_ms = backoff;
-    opts.reconnect_count = 2;
+    nc_connect_opts opts = {.reconnect_ms = backoff, .reconnect_count = 2};
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
@@ -671,10 +658,7 @@ void test_ctl_reconnect_close_during_backoff(void) {
     peer *c = peer_new("client");
     c->hook = log_hook;
     static const uint32_t backoff[] = {400};
-    nc_connect_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.reconnect_ms = backoff;
-    opts.reconnect_count = 1;
+    nc_connect_opts opts = {.reconnect_ms = backoff, .reconnect_count = 1};
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
     peer *k = wait_kid(loop, srv, 0);
