@@ -16,6 +16,17 @@ fn check(ret: isize) -> io::Result<usize> {
     }
 }
 
+/// Runs a system call until a signal does not interrupt it.
+#[inline(always)]
+fn retrying(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        match check(call()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Sends the buffers in one `sendmsg` (at most [`MAX_IOV`] of them are used).
 /// `MSG_NOSIGNAL` keeps a closed peer from killing a C host with SIGPIPE.
 pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
@@ -32,28 +43,16 @@ pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr() as *mut libc::iovec;
     msg.msg_iovlen = count as _;
-    loop {
-        // SAFETY: the first `count` iovecs are initialised and point into
-        // live slices of `bufs`, which the kernel only reads.
-        let ret = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
-        match check(ret) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: the first `count` iovecs are initialised and point into live
+    // slices of `bufs`, which the kernel only reads.
+    retrying(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
 }
 
 /// Sends one buffer (`MSG_NOSIGNAL`, as [`send_vectored`]).
 #[inline]
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: the kernel reads `buf.len()` bytes of a live slice.
-        let ret = unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
-        match check(ret) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+    // SAFETY: the kernel reads `buf.len()` bytes of a live slice.
+    retrying(|| unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 /// Receives up to `max` bytes appended to `buf` (which grows as needed).
@@ -61,20 +60,12 @@ pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 pub fn recv_append(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     buf.reserve(max);
     let spare = buf.spare_capacity_mut();
-    loop {
-        // SAFETY: the kernel writes at most `max` bytes into spare capacity
-        // reserved above; only the bytes it reports are marked initialised.
-        let ret = unsafe { libc::recv(fd, spare.as_mut_ptr() as *mut libc::c_void, max, 0) };
-        match check(ret) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => {
-                // SAFETY: `n <= max` bytes were just written by the kernel.
-                unsafe { buf.set_len(buf.len() + n) };
-                return Ok(n);
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    // SAFETY: the kernel writes at most `max` bytes into spare capacity
+    // reserved above; only the bytes it reports are marked initialised.
+    let n = retrying(|| unsafe { libc::recv(fd, spare.as_mut_ptr() as *mut libc::c_void, max, 0) })?;
+    // SAFETY: `n <= max` bytes were just written by the kernel.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }
 
 /// Bytes waiting in a socket's receive queue.
