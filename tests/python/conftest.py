@@ -40,6 +40,12 @@ def has_ipv6() -> bool:
         return False
 
 
+def listen_local(loop: netcore.Loop) -> tuple[int, int]:
+    """A listener on 127.0.0.1 with a free port: (handle, port)."""
+    listener = loop.listen("127.0.0.1", 0)
+    return listener, loop.local_address(listener)[1]
+
+
 def free_port() -> int:
     """A port nothing listens on (bound then released)."""
     with socket.socket() as s:

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 import netcore
-from conftest import WAIT, Pump, has_ipv6, run_env
+from conftest import WAIT, Pump, has_ipv6, listen_local, run_env
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc/self/fd (Linux)"
@@ -335,8 +335,7 @@ def test_idle_timeout_fires_on_silent_peer_not_on_busy_ones(
 ) -> None:
     pump = Pump(loop)
     log = Log(pump)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     silent_c = posix_connect(sockets, port)
     reading_c = posix_connect(sockets, port)  # the server reads: this client sends
     writing_c = posix_connect(sockets, port)  # the server writes
@@ -428,8 +427,7 @@ def test_connect_timeout_against_full_backlog(loop: netcore.Loop) -> None:
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback on this machine")
 def test_happy_eyeballs_family_and_local_address(loop: netcore.Loop) -> None:
     pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     with stalled_listener("::1", port, ipv6_only=True):
         loop.set_host_addresses("dual.test", ["::1", "127.0.0.1"])
         fds_before = count_fds()
@@ -481,8 +479,7 @@ def test_reconnect_server_goes_away_and_comes_back(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     log = Log(pump)
     close_on_eof(pump)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     c = loop.connect("127.0.0.1", port, reconnect=[0.05, 0.12])
     pump.until(lambda: "connected" in pump.kinds(c) and len(accepted_on(pump, listener)) == 1)
     k1 = accepted_on(pump, listener)[0].handle
@@ -543,8 +540,7 @@ def test_reconnect_server_goes_away_and_comes_back(loop: netcore.Loop) -> None:
 def test_reconnect_close_during_backoff_stops_it(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     log = Log(pump)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     c = loop.connect("127.0.0.1", port, reconnect=[0.4])
     pump.until(lambda: "connected" in pump.kinds(c) and len(accepted_on(pump, listener)) == 1)
     loop.close_reset(accepted_on(pump, listener)[0].handle)
@@ -578,8 +574,7 @@ def test_max_connections_eleventh_waits_until_one_closes(
 ) -> None:
     pump = Pump(loop)
     close_on_eof(pump)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     loop.set_max_connections(listener, 10)
     clients = [posix_connect(sockets, port) for _ in range(12)]
     pump.until(lambda: len(accepted_on(pump, listener)) == 10)
@@ -824,8 +819,7 @@ def test_shutdown_server_drains_readers_and_resets_stuck(
 ) -> None:
     pump = Pump(loop)
     log = Log(pump)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     reader_c = posix_connect(sockets, port, rcvbuf=4096)
     stuck_c = posix_connect(sockets, port, rcvbuf=4096)
     pump.until(lambda: len(accepted_on(pump, listener)) == 2)
@@ -885,8 +879,7 @@ def test_shutdown_server_drains_readers_and_resets_stuck(
 
 def test_shutdown_server_with_nothing_open(loop: netcore.Loop) -> None:
     pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     c = loop.connect("127.0.0.1", port)
     pump.until(lambda: "connected" in pump.kinds(c))
     with pytest.raises(netcore.WrongKindError):

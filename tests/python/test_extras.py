@@ -11,7 +11,7 @@ import weakref
 import pytest
 
 import netcore
-from conftest import Pump, free_port
+from conftest import Pump, free_port, listen_local
 from test_framing import connected_pair
 
 
@@ -159,8 +159,7 @@ def test_static_host_addresses(loop: netcore.Loop) -> None:
 
 def test_connect_options(loop: netcore.Loop) -> None:
     pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     c = loop.connect("127.0.0.1", port, timeout=5, family="ipv4", local_address=("127.0.0.1", 0), attempt_delay=0.1)
     pump.until(lambda: "connected" in pump.kinds(c))
     with pytest.raises(ValueError):

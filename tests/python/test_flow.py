@@ -10,7 +10,7 @@ import time
 import pytest
 
 import netcore
-from conftest import Pump
+from conftest import Pump, listen_local
 from test_framing import connected_pair
 
 
@@ -67,8 +67,7 @@ def test_graceful_close_delivers_32_mib(loop: netcore.Loop) -> None:
 
 
 def test_hard_close_resets_peer(loop: netcore.Loop) -> None:
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     pump = Pump(loop)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as peer:
         pump.until(lambda: len(pump.of_kind("accepted")) == 1)

@@ -8,13 +8,12 @@ import struct
 import pytest
 
 import netcore
-from conftest import Pump
+from conftest import Pump, listen_local
 
 
 def connected_pair(loop: netcore.Loop, pump: Pump) -> tuple[int, int]:
     """(server side, client side) of one connection on `loop`."""
-    listener = loop.listen("127.0.0.1", 0)
-    port = loop.local_address(listener)[1]
+    listener, port = listen_local(loop)
     client = loop.connect("127.0.0.1", port)
     pump.until(lambda: len(pump.of_kind("accepted")) == 1 and "connected" in pump.kinds(client))
     server = pump.of_kind("accepted")[0].handle
