@@ -72,6 +72,17 @@ static int count_fds(void) {
     return n - 1; /* the directory's own descriptor */
 }
 
+/* connect(2) of `fd` to 127.0.0.1:port: 0, or -1 with errno (no ASSERT:
+ * also used where a failure must not skip cleanup). */
+static int connect_loopback(int fd, int port) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return connect(fd, (struct sockaddr *)&sin, sizeof sin);
+}
+
 /* The local port of a POSIX socket. */
 static int sock_port(int fd) {
     struct sockaddr_storage ss;
@@ -945,12 +956,7 @@ void test_ctl_emfile(void) {
     for (int i = 0; i < EM_FLOOD; i++) {
         /* plain blocking connects: they complete in the kernel backlog */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sin;
-        memset(&sin, 0, sizeof sin);
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons((uint16_t)port);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        if (fd < 0 || connect_loopback(fd, port) != 0) {
             snprintf(failure, sizeof failure, "flood connect %d: %s", i, strerror(errno));
             if (fd >= 0) close(fd);
             goto reap;
@@ -973,12 +979,7 @@ void test_ctl_emfile(void) {
     {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         t_fd(fd);
-        struct sockaddr_in sin;
-        memset(&sin, 0, sizeof sin);
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons((uint16_t)port);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        if (fd < 0 || connect_loopback(fd, port) != 0) {
             snprintf(failure, sizeof failure, "new client connect: %s", strerror(errno));
             goto reap;
         }
@@ -1088,13 +1089,7 @@ static int small_rcvbuf_client(int port) {
     ASSERT(fd >= 0);
     int sz = 4096;
     ASSERT(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz) == 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_MSG(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s",
-               strerror(errno));
+    ASSERT_MSG(connect_loopback(fd, port) == 0, "connect: %s", strerror(errno));
     return fd;
 }
 
@@ -1134,12 +1129,7 @@ void test_ctl_shutdown_server(void) {
     /* no longer accepting: refused at once */
     {
         int fd = t_fd(socket(AF_INET, SOCK_STREAM, 0));
-        struct sockaddr_in sin;
-        memset(&sin, 0, sizeof sin);
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons((uint16_t)port);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+        int rc = connect_loopback(fd, port);
         ASSERT_MSG(rc != 0 && errno == ECONNREFUSED,
                    "a connect after nc_shutdown_server %s", rc == 0 ? "succeeded" : strerror(errno));
         t_close(fd);
