@@ -128,7 +128,8 @@
     X(ctl_reconnect_close_during_backoff, 1)      \
     X(ctl_max_connections, 1)                     \
     X(ctl_emfile, 0)                              \
-    X(ctl_shutdown_server, 1)                     \
+    X(ctl_shutdown_server_flushes_readers, 1)     \
+    X(ctl_shutdown_server_resets_stuck_after_drain, 1) \
     X(ctl_shutdown_server_no_connections, 1)      \
     X(ctl_send_tokens, 1)                         \
     X(ctl_raw_options_and_fd, 1)                  \

@@ -1093,39 +1093,55 @@ static int small_rcvbuf_client(int port) {
     return fd;
 }
 
-/* nc_shutdown_server: accepting stops at once (new connects are refused);
- * a connection with MiBs queued delivers them all to its reading client and
- * closes cleanly; a stuck (non-reading) one is reset at the drain timeout
- * (NC_EV_CLOSED with NC_ETIMEDOUT); then NC_EV_SHUTDOWN_COMPLETE and
- * NC_EV_CLOSED arrive for the listener. */
-void test_ctl_shutdown_server(void) {
-    nc_loop *loop = t_loop();
+/* Checks that the listener's last two events are NC_EV_SHUTDOWN_COMPLETE
+ * then NC_EV_CLOSED (error 0), and that the completion came after `conn`'s
+ * NC_EV_CLOSED. */
+static void assert_shutdown_completed_after(const peer *srv, const peer *conn) {
+    ASSERT_MSG(srv->nlog == 2 && srv->kinds_log[0] == NC_EV_SHUTDOWN_COMPLETE &&
+                   srv->kinds_log[1] == NC_EV_CLOSED,
+               "listener events: %d (last %s)", srv->nlog, nc_event_name(srv->last_kind));
+    ASSERT_CODE(srv->close_error, 0);
+    ASSERT_EQ(conn->ev[NC_EV_CLOSED], 1);
+    ASSERT(log_index(log_find(srv, NC_EV_SHUTDOWN_COMPLETE, 0)) >
+           log_index(log_find(conn, NC_EV_CLOSED, 0)));
+}
+
+/* A plain server with one accepted connection from a small-buffered POSIX
+ * client (*client_fd), named `name`, with `len` pattern bytes (seed 77)
+ * queued toward that client: its send buffer is 4 KiB, so nearly all of them
+ * wait in netcore's queue. Returns the listener's peer; *conn the connection's. */
+static peer *server_with_queued_client(nc_loop *loop, int *port, int *client_fd, peer **conn,
+                                       const char *name, size_t len) {
     log_reset();
-    int port;
-    peer *srv = plain_server(loop, "127.0.0.1", &port);
-    int reader_fd = small_rcvbuf_client(port);
-    int stuck_fd = small_rcvbuf_client(port);
-    wait_nkids(loop, srv, 2);
-    peer *to_reader = kid_of(srv, reader_fd);
-    peer *to_stuck = kid_of(srv, stuck_fd);
-    to_reader->name = "to_reader";
-    to_stuck->name = "to_stuck";
-    enum { BIG = 8 << 20 };
-    uint8_t *big = t_alloc(BIG);
-    fill_pattern(big, BIG, 77, 0);
-    peer *both[2] = {to_reader, to_stuck};
-    for (int i = 0; i < 2; i++) {
-        ASSERT_OK(nc_setopt(loop, both[i]->h, NC_OPT_HIGH_WATER, 16 << 20));
-        ASSERT_OK(nc_setopt(loop, both[i]->h, NC_OPT_SNDBUF, 4096));
-        ASSERT_OK(nc_send(loop, both[i]->h, big, BIG / 2));
-        ASSERT_OK(nc_send(loop, both[i]->h, big + BIG / 2, BIG / 2));
-    }
-    t_free(big);
-    poll_for(loop, 50);
-    int drain = T_MS(1000);
-    int64_t t0 = now_ms();
-    ASSERT_OK(nc_shutdown_server(loop, srv->h, (uint64_t)drain));
-    ASSERT_RC(nc_shutdown_server(loop, srv->h, (uint64_t)drain), NC_ECLOSED);
+    peer *srv = plain_server(loop, "127.0.0.1", port);
+    *client_fd = small_rcvbuf_client(*port);
+    wait_nkids(loop, srv, 1);
+    *conn = kid_of(srv, *client_fd);
+    (*conn)->name = name;
+    uint8_t *bytes = t_alloc(len);
+    fill_pattern(bytes, len, 77, 0);
+    ASSERT_OK(nc_setopt(loop, (*conn)->h, NC_OPT_HIGH_WATER, 16 << 20));
+    ASSERT_OK(nc_setopt(loop, (*conn)->h, NC_OPT_SNDBUF, 4096));
+    ASSERT_OK(nc_send(loop, (*conn)->h, bytes, len));
+    t_free(bytes);
+    poll_for(loop, 20);
+    return srv;
+}
+
+/* nc_shutdown_server: accepting stops at once (new connects are refused); a
+ * connection with far more queued than the socket buffers hold delivers all
+ * of it to its reading client and closes cleanly (error 0, not ETIMEDOUT:
+ * the drain is far longer than the hang guard, so it plays no part); then
+ * NC_EV_SHUTDOWN_COMPLETE and NC_EV_CLOSED arrive for the listener, without
+ * waiting for the drain. */
+void test_ctl_shutdown_server_flushes_readers(void) {
+    nc_loop *loop = t_loop();
+    enum { QUEUED = 1 << 20 };
+    int port, reader_fd;
+    peer *to_reader;
+    peer *srv = server_with_queued_client(loop, &port, &reader_fd, &to_reader, "to_reader", QUEUED);
+    ASSERT_OK(nc_shutdown_server(loop, srv->h, 3600 * 1000));
+    ASSERT_RC(nc_shutdown_server(loop, srv->h, 3600 * 1000), NC_ECLOSED);
     /* no longer accepting: refused at once */
     {
         int fd = t_fd(socket(AF_INET, SOCK_STREAM, 0));
@@ -1138,41 +1154,51 @@ void test_ctl_shutdown_server(void) {
     memset(&rd, 0, sizeof rd);
     rd.fd = reader_fd;
     rd.seed = 77;
-    rd.timeout_ms = T_MS(20000);
+    rd.timeout_ms = T_MS(60000); /* hang guard only */
     pthread_t th;
     ASSERT(pthread_create(&th, NULL, reader_thread, &rd) == 0);
-    int done = poll_until(loop, p_closed, srv, drain + 10000);
+    int done = poll_until(loop, p_closed, srv, 30000);
     pthread_join(th, NULL);
-    int64_t elapsed = now_ms() - t0;
     ASSERT_MSG(done, "the listener did not close");
-    ASSERT_MSG(atomic_load(&rd.got) == BIG, "the reading client got %zu of %d bytes",
-               (size_t)atomic_load(&rd.got), BIG);
+    ASSERT_MSG(atomic_load(&rd.got) == QUEUED, "the reading client got %zu of %d bytes",
+               (size_t)atomic_load(&rd.got), QUEUED);
     ASSERT_MSG(rd.bad_at < 0, "byte %lld differs", rd.bad_at);
     ASSERT_MSG(rd.eof && !rd.err, "the reading client: eof %d, errno %d", rd.eof, rd.err);
-    ASSERT_EQ(to_reader->ev[NC_EV_CLOSED], 1);
     ASSERT_CODE(to_reader->close_error, 0);
-    ASSERT_EQ(to_stuck->ev[NC_EV_CLOSED], 1);
-    ASSERT_CODE(to_stuck->close_error, NC_ETIMEDOUT);
-    ASSERT_MSG(elapsed >= drain - 1 && elapsed < drain + T_MS(3000),
-               "the shutdown took %lld ms, drain %d ms", (long long)elapsed, drain);
-    /* listener: SHUTDOWN_COMPLETE then CLOSED, after both connections closed */
-    ASSERT_MSG(srv->nlog == 2 && srv->kinds_log[0] == NC_EV_SHUTDOWN_COMPLETE &&
-                   srv->kinds_log[1] == NC_EV_CLOSED,
-               "listener events: %d (last %s)", srv->nlog, nc_event_name(srv->last_kind));
-    ASSERT_CODE(srv->close_error, 0);
-    int i_done = log_index(log_find(srv, NC_EV_SHUTDOWN_COMPLETE, 0));
-    ASSERT(i_done > log_index(log_find(to_reader, NC_EV_CLOSED, 0)));
-    ASSERT(i_done > log_index(log_find(to_stuck, NC_EV_CLOSED, 0)));
-    /* the stuck client sees the reset */
-    uint8_t buf[65536];
-    int eof, err;
-    long got;
-    do got = recv_some(NULL, stuck_fd, buf, sizeof buf, 2000, &eof, &err);
-    while (got > 0 && !err && !eof);
-    ASSERT_MSG(err == ECONNRESET, "the stuck client: errno %d, eof %d", err, eof);
+    assert_shutdown_completed_after(srv, to_reader);
     poll_for(loop, 20);
     ASSERT_EQ(srv->after_closed, 0);
     ASSERT_RC(nc_shutdown_server(loop, srv->h, 10), NC_EBADHANDLE);
+}
+
+/* nc_shutdown_server: a connection whose client never reads is reset when
+ * the drain runs out — NC_EV_CLOSED with NC_ETIMEDOUT, not before the drain
+ * (lower bound only), the client sees ECONNRESET — and the listener's
+ * NC_EV_SHUTDOWN_COMPLETE and NC_EV_CLOSED follow. */
+void test_ctl_shutdown_server_resets_stuck_after_drain(void) {
+    nc_loop *loop = t_loop();
+    int port, stuck_fd;
+    peer *to_stuck;
+    peer *srv = server_with_queued_client(loop, &port, &stuck_fd, &to_stuck, "to_stuck", 1 << 20);
+    enum { DRAIN = 300 };
+    int64_t t0 = now_ms();
+    ASSERT_OK(nc_shutdown_server(loop, srv->h, DRAIN));
+    POLL_ASSERT(loop, p_closed, srv, 30000);
+    int64_t elapsed = now_ms() - t0;
+    ASSERT_CODE(to_stuck->close_error, NC_ETIMEDOUT);
+    ASSERT_MSG(elapsed >= DRAIN - 1, "the stuck connection was reset after %lld ms, drain %d ms",
+               (long long)elapsed, DRAIN);
+    assert_shutdown_completed_after(srv, to_stuck);
+    /* the stuck client sees the reset once it reads what had arrived */
+    uint8_t buf[65536];
+    int eof, err;
+    long got;
+    int reads = 0;
+    do got = recv_some(NULL, stuck_fd, buf, sizeof buf, 5000, &eof, &err);
+    while (got > 0 && !err && !eof && ++reads < 10000);
+    ASSERT_MSG(err == ECONNRESET, "the stuck client: errno %d, eof %d", err, eof);
+    poll_for(loop, 20);
+    ASSERT_EQ(srv->after_closed, 0);
 }
 
 /* With nothing open, a shutdown completes at once; a connection is no listener. */
