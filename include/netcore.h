@@ -82,6 +82,16 @@
 #define NC_FAMILY_IPV6 6
 
 /**
+ * The longest duration netcore honours, in milliseconds (100 years of 365
+ * days). The one rule for every duration argument (`nc_timer_start`,
+ * `nc_set_idle_timeout`, `nc_shutdown_server`, `nc_connect_opts`): a longer
+ * one is accepted and means "never" (a timer that never fires, no idle
+ * event, no connect timeout, a reconnect that never starts, a drain that is
+ * never forced).
+ */
+#define NC_MAX_DURATION_MS 3153600000000
+
+/**
  * `nc_tcp_listen` / `nc_udp_bind` flag: set SO_REUSEPORT.
  */
 #define NC_REUSEPORT 1
@@ -776,8 +786,9 @@ const char *nc_event_name(int kind);
  * Starts a timer: `NC_EV_TIMER` after `delay_ms`, then every `repeat_ms`
  * if it is not 0. A one-shot timer's `NC_EV_CLOSED` follows its
  * `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
- * live in one heap per loop: O(log n) each. Returns the timer handle or
- * `NC_EINVAL`.
+ * live in one heap per loop: O(log n) each. A delay or period beyond
+ * `NC_MAX_DURATION_MS` is never: the timer stays open without firing
+ * (again) until `nc_close`. Returns the timer handle or `NC_EINVAL`.
  */
 nc_handle nc_timer_start(struct nc_loop *loop_,
                          uint64_t delay_ms,
@@ -788,7 +799,8 @@ nc_handle nc_timer_start(struct nc_loop *loop_,
  * Sets a connection's idle timeout: `NC_EV_IDLE` after `timeout_ms`
  * without a successful read or write, and again after each further
  * timeout; any I/O resets it; the application decides whether to close.
- * 0 turns it off. Returns 0 or a negative code.
+ * 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
+ * a negative code.
  */
 int nc_set_idle_timeout(struct nc_loop *loop_, nc_handle handle, uint64_t timeout_ms);
 
@@ -836,9 +848,10 @@ int nc_set_max_connections(struct nc_loop *loop_, nc_handle listener, size_t max
  * Graceful server shutdown: the listener stops accepting at once, every
  * connection it accepted is closed gracefully (queued data is delivered),
  * and whatever is still open after `drain_ms` is reset (its `NC_EV_CLOSED`
- * has `NC_ETIMEDOUT`). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED`
- * arrive for the listener. Returns 0, `NC_ECLOSED` (already shutting
- * down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+ * has `NC_ETIMEDOUT`; a `drain_ms` beyond `NC_MAX_DURATION_MS` is never
+ * forced). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED` arrive for the
+ * listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
+ * (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
  */
 int nc_shutdown_server(struct nc_loop *loop_, nc_handle listener, uint64_t drain_ms);
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::state::{Entry, State};
-use crate::timer::Due;
+use crate::timer::{later, Due};
 
 /// Default delay between staggered attempts (RFC 8305 "Connection Attempt Delay").
 pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -35,7 +35,7 @@ pub enum Family {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// Give up (`ETIMEDOUT`) if not connected within this time, resolution
-    /// and every attempt included.
+    /// and every attempt included (beyond [`crate::MAX_DURATION`]: never).
     pub timeout: Option<Duration>,
     /// Address families allowed.
     pub family: Family,
@@ -45,7 +45,9 @@ pub struct ConnectOptions {
     /// in flight (default 250 ms).
     pub attempt_delay: Option<Duration>,
     /// Auto-reconnect delays: empty = off; up to 8, the last repeats, the
-    /// index resets after a successful connection.
+    /// index resets after a successful connection. A delay beyond
+    /// [`crate::MAX_DURATION`] never ends: the connection stays reconnecting
+    /// until it is closed.
     pub reconnect: Vec<Duration>,
 }
 
@@ -159,7 +161,7 @@ impl State {
         conn.connecting =
             Some(Box::new(Connecting { addrs: Vec::new(), next: 0, last_error: Error::EDNS, attempts: Vec::new() }));
         if let Some(timeout) = timeout {
-            self.deadlines.push(Instant::now() + timeout, handle, Due::ConnectTimeout, epoch);
+            self.deadlines.push(later(Instant::now(), timeout), handle, Due::ConnectTimeout, epoch);
         }
         let known = literal.map(|ip| vec![ip]).or_else(|| self.static_hosts.get(&host.to_ascii_lowercase()).cloned());
         match known {
@@ -220,7 +222,7 @@ impl State {
                         connecting.attempts.push(attempt);
                     }
                     if more {
-                        self.deadlines.push(Instant::now() + delay, handle, Due::NextAttempt, epoch);
+                        self.deadlines.push(later(Instant::now(), delay), handle, Due::NextAttempt, epoch);
                     }
                     return;
                 }
@@ -313,7 +315,7 @@ impl State {
             if let Some((dial, Some(connecting))) = self.dial(handle) {
                 connecting.last_error = error;
                 let epoch = dial.epoch;
-                self.deadlines.push(Instant::now(), handle, Due::ConnectFailed, epoch);
+                self.deadlines.push(Some(Instant::now()), handle, Due::ConnectFailed, epoch);
                 return;
             }
         }
@@ -351,7 +353,7 @@ impl State {
         conn.connecting = None;
         let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
         events.push(event.with_value(attempt as u64));
-        self.deadlines.push(Instant::now() + delay, handle, Due::Dial, epoch);
+        self.deadlines.push(later(Instant::now(), delay), handle, Due::Dial, epoch);
         true
     }
 

@@ -27,7 +27,7 @@ use crate::options::SockOption;
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
 use crate::tcp::listener::{BindOptions, Listener};
-use crate::timer::{Due, IdleTimeout, Timer};
+use crate::timer::{later, Due, IdleTimeout, Timer};
 use crate::udp::Udp;
 
 const WAKER: Token = Token(usize::MAX);
@@ -353,14 +353,15 @@ impl Loop {
 
     /// Starts a timer: a `Timer` event after `delay`, then every `repeat` if
     /// given (a one-shot timer's `Closed` follows its `Timer`). Cancel with
-    /// [`Loop::close`].
+    /// [`Loop::close`]. A delay or period beyond [`crate::MAX_DURATION`] is
+    /// never: such a timer stays open without firing (again) until closed.
     pub fn timer_start(&self, delay: Duration, repeat: Option<Duration>, userdata: u64) -> Result<Handle> {
         if repeat == Some(Duration::ZERO) {
             return Err(Error::EINVAL);
         }
-        let due = Instant::now() + delay;
+        let due = later(Instant::now(), delay);
         let mut state = self.state();
-        let handle = state.slab.insert(Entry::Timer(Timer { userdata, due, repeat, epoch: 0, queued: false }))?;
+        let handle = state.slab.insert(Entry::Timer(Timer { userdata, repeat, epoch: 0, queued: false }))?;
         state.deadlines.push(due, handle, Due::Timer, 0);
         state.notify();
         Ok(handle)
@@ -486,7 +487,8 @@ impl Loop {
     }
 
     /// Fires `Idle` after `timeout` without a successful read or write, and
-    /// again after each further `timeout` (`None` turns it off).
+    /// again after each further `timeout` (`None` turns it off; beyond
+    /// [`crate::MAX_DURATION`] it never fires).
     pub fn set_idle_timeout(&self, handle: Handle, timeout: Option<Duration>) -> Result<()> {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::EINVAL);
@@ -496,8 +498,8 @@ impl Loop {
         let epoch = conn.idle.as_ref().map_or(0, |i| i.epoch.wrapping_add(1));
         conn.idle =
             timeout.map(|timeout| Box::new(IdleTimeout { timeout, last_io: Instant::now(), last_fired: None, epoch }));
-        if let Some(expiry) = conn.idle.as_ref().map(|i| i.expiry()) {
-            state.deadlines.push(expiry, handle, Due::Idle, epoch);
+        if let Some(expiry) = conn.idle.as_ref().and_then(|i| i.expiry()) {
+            state.deadlines.push(Some(expiry), handle, Due::Idle, epoch);
             state.notify();
         }
         Ok(())
@@ -519,7 +521,9 @@ impl Loop {
 
     /// Graceful server shutdown: stop accepting, close the listener's
     /// connections gracefully, reset what is left after `drain`; then
-    /// `ShutdownComplete` and `Closed` for the listener.
+    /// `ShutdownComplete` and `Closed` for the listener. A `drain` beyond
+    /// [`crate::MAX_DURATION`] is never forced: the shutdown completes when
+    /// the last connection has closed.
     pub fn shutdown_server(&self, listener: Handle, drain: Duration) -> Result<()> {
         let mut state = self.state();
         state.with_pending(|state, events| state.shutdown_server(listener, drain, events))?;

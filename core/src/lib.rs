@@ -35,3 +35,4 @@ pub use handle::Handle;
 pub use options::SockOption;
 pub use tcp::conn::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use tcp::listener::BindOptions;
+pub use timer::MAX_DURATION;

@@ -9,7 +9,7 @@ use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
-use crate::timer::Due;
+use crate::timer::{later, Due};
 
 /// How long a listener out of descriptors waits before accepting again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -63,7 +63,7 @@ impl State {
                     if !std::mem::replace(&mut l.starved, true) {
                         out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(e.into())));
                     }
-                    self.deadlines.push(Instant::now() + ACCEPT_RETRY, listener, Due::AcceptRetry, 0);
+                    self.deadlines.push(later(Instant::now(), ACCEPT_RETRY), listener, Due::AcceptRetry, 0);
                     return;
                 }
             }
@@ -88,8 +88,8 @@ impl State {
 
     /// Graceful server shutdown: stop accepting (the listening socket closes
     /// at once), close every connection of this listener gracefully, reset
-    /// whatever is left after `drain`, then report `ShutdownComplete` and
-    /// `Closed` for the listener.
+    /// whatever is left after `drain` (never beyond [`crate::MAX_DURATION`]),
+    /// then report `ShutdownComplete` and `Closed` for the listener.
     pub(crate) fn shutdown_server(&mut self, listener: Handle, drain: Duration, events: &mut Vec<Event>) -> Result<()> {
         let Entry::Listener(l) = self.slab.get_mut(listener)? else {
             return Err(Error::EWRONGKIND);
@@ -115,7 +115,7 @@ impl State {
                 }
             }
         }
-        self.deadlines.push(Instant::now() + drain, listener, Due::Drain, 0);
+        self.deadlines.push(later(Instant::now(), drain), listener, Due::Drain, 0);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::event::{Event, EventKind};
 use crate::handle::{Handle, Slab};
 use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
-use crate::timer::{Deadlines, Due, Timer};
+use crate::timer::{later, next_expiry, Deadlines, Due, Timer};
 use crate::udp::Udp;
 
 /// How long a graceful close waits for the peer's EOF after our FIN before
@@ -302,7 +302,7 @@ impl State {
                 }
                 if c.lingering() && !c.linger_armed {
                     c.linger_armed = true;
-                    deadlines.push(Instant::now() + CLOSE_LINGER, handle, Due::Linger, 0);
+                    deadlines.push(later(Instant::now(), CLOSE_LINGER), handle, Due::Linger, 0);
                 }
                 // With auto-reconnect, the peer's EOF is a loss like any other.
                 if c.peer_eof && c.dial.as_ref().is_some_and(|d| !d.opts.reconnect.is_empty()) {
@@ -364,8 +364,8 @@ impl State {
             return;
         }
         events.push(Event::new(EventKind::Timer, handle, timer.userdata));
-        match timer.rearm(when, now) {
-            Some(next) => self.deadlines.push(next, handle, Due::Timer, epoch),
+        match timer.repeat {
+            Some(period) => self.deadlines.push(next_expiry(when, now, period), handle, Due::Timer, epoch),
             None => self.finish(handle, None, events),
         }
     }
@@ -378,7 +378,7 @@ impl State {
         let Some(idle) = conn.idle.as_deref_mut().filter(|i| i.epoch == epoch) else {
             return;
         };
-        if now >= idle.expiry() {
+        if idle.expiry().is_some_and(|expiry| now >= expiry) {
             idle.last_fired = Some(now);
             events.push(Event::new(EventKind::Idle, handle, userdata));
         }

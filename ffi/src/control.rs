@@ -16,8 +16,9 @@ fn millis(ms: u64) -> Duration {
 /// Starts a timer: `NC_EV_TIMER` after `delay_ms`, then every `repeat_ms`
 /// if it is not 0. A one-shot timer's `NC_EV_CLOSED` follows its
 /// `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
-/// live in one heap per loop: O(log n) each. Returns the timer handle or
-/// `NC_EINVAL`.
+/// live in one heap per loop: O(log n) each. A delay or period beyond
+/// `NC_MAX_DURATION_MS` is never: the timer stays open without firing
+/// (again) until `nc_close`. Returns the timer handle or `NC_EINVAL`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_timer_start(
     loop_: *mut nc_loop,
@@ -37,7 +38,8 @@ pub unsafe extern "C" fn nc_timer_start(
 /// Sets a connection's idle timeout: `NC_EV_IDLE` after `timeout_ms`
 /// without a successful read or write, and again after each further
 /// timeout; any I/O resets it; the application decides whether to close.
-/// 0 turns it off. Returns 0 or a negative code.
+/// 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
+/// a negative code.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_idle_timeout(loop_: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
     ffi_boundary! {
@@ -164,9 +166,10 @@ pub unsafe extern "C" fn nc_set_max_connections(loop_: *mut nc_loop, listener: n
 /// Graceful server shutdown: the listener stops accepting at once, every
 /// connection it accepted is closed gracefully (queued data is delivered),
 /// and whatever is still open after `drain_ms` is reset (its `NC_EV_CLOSED`
-/// has `NC_ETIMEDOUT`). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED`
-/// arrive for the listener. Returns 0, `NC_ECLOSED` (already shutting
-/// down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+/// has `NC_ETIMEDOUT`; a `drain_ms` beyond `NC_MAX_DURATION_MS` is never
+/// forced). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED` arrive for the
+/// listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
+/// (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_shutdown_server(loop_: *mut nc_loop, listener: nc_handle, drain_ms: u64) -> c_int {
     ffi_boundary! {

@@ -176,6 +176,15 @@ pub const NC_FAMILY_IPV4: c_int = 4;
 /// `nc_connect_opts.family`: IPv6 only.
 pub const NC_FAMILY_IPV6: c_int = 6;
 
+/// The longest duration netcore honours, in milliseconds (100 years of 365
+/// days). The one rule for every duration argument (`nc_timer_start`,
+/// `nc_set_idle_timeout`, `nc_shutdown_server`, `nc_connect_opts`): a longer
+/// one is accepted and means "never" (a timer that never fires, no idle
+/// event, no connect timeout, a reconnect that never starts, a drain that is
+/// never forced).
+pub const NC_MAX_DURATION_MS: u64 = 3_153_600_000_000;
+const _: () = assert!(NC_MAX_DURATION_MS as u128 == netcore_core::MAX_DURATION.as_millis());
+
 /// Options for `nc_tcp_connect_ex`. Zero-initialise it (`= {0}`) and set
 /// what you need: every zero field means the default.
 #[repr(C)]

@@ -135,7 +135,12 @@
     X(ctl_raw_options_and_fd, 1)                  \
     X(ctl_linger, 1)                              \
     X(ctl_reuseport_two_loops, 1)                 \
-    X(ctl_udp_multicast, 1)
+    X(ctl_udp_multicast, 1)                       \
+    /* test_timing.c */                           \
+    X(timing_huge_timer_durations_mean_never, 1)  \
+    X(timing_huge_idle_timeout_never_fires, 1)    \
+    X(timing_huge_shutdown_drain_completes_when_clients_close, 1) \
+    X(timing_longest_connect_options_are_honoured, 1)
 
 #define DECLARE_TEST(name, quick) void test_##name(void);
 TEST_LIST(DECLARE_TEST)
@@ -304,6 +309,12 @@ int p_has_kid(void *p);
 
 /* wait for rx_total >= n */
 int wait_rx(nc_loop *loop, peer *p, size_t n, int timeout_ms);
+/* Polls until p has seen n events of `kind`; returns whether it did. */
+int wait_kind(nc_loop *loop, peer *p, int kind, int n, int timeout_ms);
+#define WAIT_KIND(loop, p, kind, n, ms)                                                  \
+    ASSERT_MSG(wait_kind((loop), (p), (kind), (n), (ms)),                                 \
+               "%s: %d x %s expected within %d ms, saw %d", (p)->name, (n),              \
+               nc_event_name(kind), T_MS(ms), (p)->ev[(kind)])
 
 /* A netcore listener on host:0 whose children echo; returns its peer (h, port set). */
 peer *echo_server(nc_loop *loop, const char *host, int *port);

@@ -489,6 +489,19 @@ static int rx_reached(void *arg) {
     rx_wait *w = arg;
     return w->p->rx_total >= w->n || w->p->ev[NC_EV_CLOSED] > 0;
 }
+typedef struct {
+    peer *p;
+    int kind, n;
+} kind_wait;
+static int kind_reached(void *arg) {
+    kind_wait *w = arg;
+    return w->p->ev[w->kind] >= w->n;
+}
+int wait_kind(nc_loop *loop, peer *p, int kind, int n, int timeout_ms) {
+    kind_wait w = {p, kind, n};
+    return poll_until(loop, kind_reached, &w, timeout_ms);
+}
+
 int wait_rx(nc_loop *loop, peer *p, size_t n, int timeout_ms) {
     rx_wait w = {p, n};
     poll_until(loop, rx_reached, &w, timeout_ms);

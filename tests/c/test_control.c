@@ -115,24 +115,6 @@ static void wait_nkids(nc_loop *loop, peer *l, size_t n) {
                l->nkids, n);
 }
 
-typedef struct {
-    peer *p;
-    int kind, n;
-} kind_wait;
-static int kind_reached(void *arg) {
-    kind_wait *w = arg;
-    return w->p->ev[w->kind] >= w->n;
-}
-/* Polls until p has seen n events of `kind`; returns whether it did. */
-static int wait_kind(nc_loop *loop, peer *p, int kind, int n, int timeout_ms) {
-    kind_wait w = {p, kind, n};
-    return poll_until(loop, kind_reached, &w, timeout_ms);
-}
-#define WAIT_KIND(loop, p, kind, n, ms)                                                  \
-    ASSERT_MSG(wait_kind((loop), (p), (kind), (n), (ms)),                                 \
-               "%s: %d x %s expected within %d ms, saw %d", (p)->name, (n),              \
-               nc_event_name(kind), T_MS(ms), (p)->ev[(kind)])
-
 /* A non-blocking connect that has not completed after `ms`: -1 if it has. */
 static int try_connect_nb(const char *ip, int port, int ms, int *completed) {
     struct sockaddr_storage ss;
