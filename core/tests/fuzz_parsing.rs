@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use netcore_core::{
     check_port, ip_literal, socket_addr, BindOptions, ConnectOptions, Error, EventKind, Family, Framing, Handle,
-    HandleKind, Loop, SockOption, MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_FRAME_LIMIT,
+    HandleKind, Loop, SockOption, MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_DURATION, MAX_FRAME_LIMIT,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -219,10 +219,8 @@ fn option_value() -> impl Strategy<Value = i64> {
     ]
 }
 
-/// Durations around the limits the core documents.
-// Issue 10 item 3, pending on main: add Duration::MAX and `u64::MAX`
-// milliseconds here once every duration is range-checked at the entry
-// (today they panic in `Instant + Duration`).
+/// Durations: zero, short, at the attempt-delay limit, and far beyond
+/// anything a deadline can hold (which means "never", issue 10 item 3).
 fn duration() -> impl Strategy<Value = Duration> {
     prop_oneof![
         Just(Duration::ZERO),
@@ -230,6 +228,10 @@ fn duration() -> impl Strategy<Value = Duration> {
         Just(Duration::from_secs(60)),
         Just(Duration::from_secs(60) + Duration::from_nanos(1)),
         (0u64..=86_400_000).prop_map(Duration::from_millis),
+        Just(MAX_DURATION),
+        Just(MAX_DURATION + Duration::from_nanos(1)),
+        Just(Duration::from_millis(u64::MAX)),
+        Just(Duration::MAX),
     ]
 }
 
