@@ -20,15 +20,23 @@ fn count(got: &[Got], kind: EventKind, handle: Handle) -> usize {
 #[test]
 fn timers_fire_in_order_repeat_and_cancel() {
     let lp = Loop::new().unwrap();
+    let started = Instant::now();
     let late = lp.timer_start(ms(60), None, 2).unwrap();
     let early = lp.timer_start(ms(20), None, 1).unwrap();
+    // Deadlines count from each start: only a stall of 40 ms between the two
+    // starts could make `late` due first, and then either order is right.
+    let starts_apart = started.elapsed();
     let repeating = lp.timer_start(ms(10), Some(ms(10)), 3).unwrap();
     let cancelled = lp.timer_start(ms(30), None, 4).unwrap();
     lp.close(cancelled).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, late) && count(g, EventKind::Timer, repeating) >= 5);
     let fired: Vec<Handle> =
         got.iter().filter(|g| g.kind == EventKind::Timer && g.handle != repeating).map(|g| g.handle).collect();
-    assert_eq!(fired, [early, late]);
+    if starts_apart < ms(40) {
+        assert_eq!(fired, [early, late]);
+    } else {
+        assert!(fired == [early, late] || fired == [late, early], "{fired:?}");
+    }
     assert_eq!(count(&got, EventKind::Timer, cancelled), 0);
     assert_eq!(count(&got, EventKind::Closed, cancelled), 1);
     assert_eq!(count(&got, EventKind::Closed, early), 1, "one-shot timers close after firing");
@@ -36,27 +44,26 @@ fn timers_fire_in_order_repeat_and_cancel() {
     assert_eq!(lp.timer_start(ms(1), Some(Duration::ZERO), 0), Err(Error::EINVAL));
 }
 
+/// How late a timer fires is the machine's business; early is a bug.
 #[test]
-fn ten_thousand_timers_fire_within_their_slack() {
+fn ten_thousand_timers_all_fire_none_early() {
     let lp = Loop::new().unwrap();
     let start = Instant::now();
     let n = 10_000u64;
     for i in 0..n {
         lp.timer_start(ms(i % 200), None, i).unwrap();
     }
-    let mut latest_lateness = Duration::ZERO;
     let mut fired = 0;
-    let deadline = start + Duration::from_secs(10);
+    let deadline = start + Duration::from_secs(60); // hang guard
     while fired < n {
         assert!(Instant::now() < deadline, "only {fired} fired");
         let batch = lp.poll(1024, Some(ms(50))).unwrap();
         for e in batch.events().iter().filter(|e| e.kind == EventKind::Timer) {
             let due = start + ms(e.userdata % 200);
-            latest_lateness = latest_lateness.max(Instant::now().saturating_duration_since(due));
+            assert!(Instant::now() >= due, "timer {} fired before its delay", e.userdata);
             fired += 1;
         }
     }
-    assert!(latest_lateness < ms(500), "a timer fired {latest_lateness:?} late");
 }
 
 #[test]
@@ -78,15 +85,23 @@ fn idle_timeout_fires_on_silence_and_not_on_traffic() {
     }
     let start = Instant::now();
     let mut seen = Vec::new();
+    // Traffic every ~30 ms; a loaded machine may leave a longer gap, after
+    // which an idle event on the busy connection would be right.
+    let (mut longest_gap, mut last_io) = (Duration::ZERO, start);
     while start.elapsed() < ms(500) {
         busy_peer.write_all(b"x").unwrap();
         let batch = lp.poll(64, Some(ms(30))).unwrap();
         for e in batch.events() {
             seen.push(Got { kind: e.kind, handle: e.handle, error: e.error, data: vec![], event: e.clone() });
         }
+        longest_gap = longest_gap.max(last_io.elapsed());
+        last_io = Instant::now();
     }
     assert!(count(&seen, EventKind::Idle, silent) >= 2, "idle re-arms: {:?}", kinds(&seen));
-    assert_eq!(count(&seen, EventKind::Idle, busy), 0);
+    assert!(
+        count(&seen, EventKind::Idle, busy) == 0 || longest_gap >= ms(150),
+        "idle events on a connection with traffic every {longest_gap:?} at most"
+    );
 }
 
 #[test]
@@ -99,12 +114,12 @@ fn connect_timeout_against_a_full_backlog() {
     let port = unpolled.local_addr(listener).unwrap().port();
     let _fillers = fill_backlog(unpolled.local_addr(listener).unwrap());
     let opts = ConnectOptions { timeout: Some(ms(300)), ..Default::default() };
-    let client = lp.tcp_connect_with("127.0.0.1", port as i64, &opts, 0).unwrap();
     let start = Instant::now();
+    let client = lp.tcp_connect_with("127.0.0.1", port as i64, &opts, 0).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
     let failed = got.iter().find(|g| g.kind == EventKind::ConnectFailed).map(|g| g.error);
     assert_eq!(failed, Some(Some(Error::ETIMEDOUT)));
-    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(start.elapsed() >= ms(300), "timed out before its timeout");
     assert_eq!(lp.handle_count(), 0, "no attempt leaked");
 }
 
@@ -209,26 +224,25 @@ fn connection_cap_holds_the_eleventh_client() {
     drop(clients);
 }
 
+/// A listener and one accepted connection with `len` bytes queued toward its
+/// client (whose socket is returned): (listener, port, client, server side).
+fn server_with_queued_client(lp: &Loop, len: usize) -> (Handle, u16, TcpStream, Handle) {
+    let (listener, port) = listen(lp);
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let conn = poll_until(lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted))[0].handle;
+    lp.set_option(conn, SockOption::HighWater, 8 << 20).unwrap();
+    lp.send(conn, &vec![7u8; len]).unwrap();
+    (listener, port, client, conn)
+}
+
+/// Accepting stops at once; a reading client gets all 4 MiB queued for it
+/// and its connection closes cleanly, then the shutdown completes. The drain
+/// (an hour) plays no part: the test does not race it.
 #[test]
-fn graceful_server_shutdown_drains_then_forces() {
+fn graceful_server_shutdown_flushes_readers() {
     let lp = Loop::new().unwrap();
-    let (listener, port) = listen(&lp);
-    let mut reader = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let stuck = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let got = poll_until(&lp, |g| g.iter().filter(|e| e.kind == EventKind::Accepted).count() == 2);
-    let reader_port = reader.local_addr().unwrap().port();
-    let accepted: Vec<Handle> = got.iter().filter(|e| e.kind == EventKind::Accepted).map(|e| e.handle).collect();
-    let (to_reader, to_stuck) = if lp.peer_addr(accepted[0]).unwrap().port() == reader_port {
-        (accepted[0], accepted[1])
-    } else {
-        (accepted[1], accepted[0])
-    };
-    let payload = vec![7u8; 4 << 20];
-    for h in [to_reader, to_stuck] {
-        lp.set_option(h, SockOption::HighWater, 8 << 20).unwrap();
-        lp.send(h, &payload).unwrap();
-    }
-    lp.shutdown_server(listener, ms(500)).unwrap();
+    let (listener, port, mut reader, to_reader) = server_with_queued_client(&lp, 4 << 20);
+    lp.shutdown_server(listener, Duration::from_secs(3600)).unwrap();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer accepting");
     let drain = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -238,9 +252,23 @@ fn graceful_server_shutdown_drains_then_forces() {
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, listener));
     assert_eq!(drain.join().unwrap(), 4 << 20, "the reading client got everything");
     assert!(has(&got, EventKind::ShutdownComplete, listener));
+    let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == to_reader).unwrap();
+    assert_eq!(closed.error, None, "the reader's connection closed cleanly");
+}
+
+/// A client that never reads is reset when the drain runs out (not before),
+/// then the shutdown completes.
+#[test]
+fn graceful_server_shutdown_resets_stuck_after_drain() {
+    let lp = Loop::new().unwrap();
+    let (listener, _port, _stuck, to_stuck) = server_with_queued_client(&lp, 4 << 20);
+    let start = Instant::now();
+    lp.shutdown_server(listener, ms(300)).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, listener));
+    assert!(start.elapsed() >= ms(300), "forced before the drain ran out");
+    assert!(has(&got, EventKind::ShutdownComplete, listener));
     let stuck_closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == to_stuck).unwrap();
     assert_eq!(stuck_closed.error, Some(Error::ETIMEDOUT), "the stuck one was forced");
-    drop(stuck);
 }
 
 #[test]
@@ -275,10 +303,16 @@ fn raw_options_fd_linger_and_reuseport() {
     let other = Loop::new().unwrap();
     let b = other.tcp_listen("127.0.0.1", port as i64, &opts, 0).unwrap();
     assert!(lp.raw_fd(a).unwrap() >= 0);
-    let one = 1i32.to_ne_bytes();
-    lp.set_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one).err();
-    other.set_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one).unwrap();
+    // Each loop sets a raw option on its own listener; the other keeps its own value.
+    let (one, zero) = (1i32.to_ne_bytes(), 0i32.to_ne_bytes());
+    lp.set_raw_option(a, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one).unwrap();
+    other.set_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &zero).unwrap();
     let mut out = [0u8; 4];
+    assert_eq!(lp.get_raw_option(a, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &mut out), Ok(4));
+    assert_eq!(i32::from_ne_bytes(out), 1);
+    assert_eq!(other.get_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &mut out), Ok(4));
+    assert_eq!(i32::from_ne_bytes(out), 0);
+    other.set_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &one).unwrap();
     assert_eq!(other.get_raw_option(b, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &mut out), Ok(4));
     assert_eq!(i32::from_ne_bytes(out), 1);
     assert_eq!(

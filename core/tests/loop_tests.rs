@@ -50,11 +50,8 @@ fn loop_to_loop_connect_send_close() {
     assert_eq!(lp.get_option(client, SockOption::NoDelay), Ok(1));
     lp.close(client).unwrap();
     assert_eq!(lp.close(client), Err(Error::ECLOSED));
-    let got = poll_until(&lp, |g| has(g, EventKind::Eof, server));
-    assert!(
-        !has(&got, EventKind::Closed, client)
-            || got.iter().filter(|e| e.kind == EventKind::Closed && e.handle == client).count() == 1
-    );
+    let got = poll_until(&lp, |g| has(g, EventKind::Eof, server) && has(g, EventKind::Closed, client));
+    assert_eq!(got.iter().filter(|e| e.kind == EventKind::Closed && e.handle == client).count(), 1);
     lp.close(server).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
     assert!(got.iter().all(|e| e.error.is_none()), "{:?}", kinds(&got));
@@ -156,17 +153,18 @@ fn a_connect_from_another_thread_wakes_a_poll_waiting_forever() {
         std::thread::sleep(Duration::from_millis(100));
         other.tcp_connect("nosuchhost.invalid", 80, 0).unwrap()
     });
-    let start = std::time::Instant::now();
     let mut seen = Vec::new();
     for _ in 0..10 {
         if seen.contains(&EventKind::Closed) {
             break;
         }
         // A long wait: only a wake from the connecting thread ends it early.
-        let batch = lp.poll(16, Some(Duration::from_secs(5))).unwrap();
+        let wait = Duration::from_secs(60);
+        let start = std::time::Instant::now();
+        let batch = lp.poll(16, Some(wait)).unwrap();
+        assert!(start.elapsed() < wait, "the poll was not woken");
         seen.extend(batch.events().iter().map(|e| e.kind));
     }
-    assert!(start.elapsed() < Duration::from_secs(2), "the poll was not woken");
     connector.join().unwrap();
     assert_eq!(seen, [EventKind::ConnectFailed, EventKind::Closed]);
 }

@@ -186,32 +186,44 @@ static peer *timer_peer(nc_loop *loop, uint64_t delay, uint64_t repeat, const ch
 }
 
 /* One-shot timers fire once each, in deadline order, never early; each
- * one's NC_EV_CLOSED follows its NC_EV_TIMER and the handle is then stale. */
+ * one's NC_EV_CLOSED follows its NC_EV_TIMER and the handle is then stale.
+ * A deadline is the start plus the delay: each start is bracketed by clock
+ * readings, and two timers' order is checked whenever the brackets tell
+ * their deadlines apart (all pairs, unless the machine stalls between
+ * starts for about the 20 ms that separate the delays). */
 void test_ctl_timer_order(void) {
     nc_loop *loop = t_loop();
     log_reset();
-    int64_t t0 = now_ms();
     static const uint64_t delays[] = {60, 20, 0, 40, 90};
     enum { N = sizeof delays / sizeof delays[0] };
     peer *t[N];
+    int64_t before[N], after[N];
     static const char *names[N] = {"t60", "t20", "t0", "t40", "t90"};
-    for (int i = 0; i < N; i++) t[i] = timer_peer(loop, delays[i], 0, names[i]);
-    /* fired in delay order: 0, 20, 40, 60, 90 */
-    static const int order[N] = {2, 1, 3, 0, 4};
+    for (int i = 0; i < N; i++) {
+        before[i] = now_ms();
+        t[i] = timer_peer(loop, delays[i], 0, names[i]);
+        after[i] = now_ms();
+    }
     POLL_ASSERT(loop, p_closed, t[4], 5000);
     poll_for(loop, 20);
-    int k = 0;
+    int pos[N], k = 0;
+    for (int i = 0; i < N; i++) pos[i] = -1;
     for (int i = 0; i < g_nlog; i++) {
         if (g_log[i].kind != NC_EV_TIMER) continue;
-        ASSERT_MSG(k < N, "more timer events than timers");
-        ASSERT_MSG(g_log[i].p == t[order[k]], "timer event %d is %s, expected %s", k,
-                   g_log[i].p->name, t[order[k]]->name);
-        ASSERT_MSG(g_log[i].t - t0 >= (int64_t)delays[order[k]] - 1,
+        int j = 0;
+        while (j < N && g_log[i].p != t[j]) j++;
+        ASSERT_MSG(j < N && pos[j] < 0, "timer event %d is not the first of one of the timers", k);
+        ASSERT_MSG(g_log[i].t - before[j] >= (int64_t)delays[j] - 1,
                    "%s fired after %lld ms, before its delay", g_log[i].p->name,
-                   (long long)(g_log[i].t - t0));
-        k++;
+                   (long long)(g_log[i].t - before[j]));
+        pos[j] = k++;
     }
     ASSERT_EQ(k, N);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (after[i] + (int64_t)delays[i] < before[j] + (int64_t)delays[j])
+                ASSERT_MSG(pos[i] < pos[j], "%s (deadline first) fired after %s", names[i],
+                           names[j]);
     for (int i = 0; i < N; i++) {
         ASSERT_MSG(t[i]->nlog == 2 && t[i]->kinds_log[0] == NC_EV_TIMER &&
                        t[i]->kinds_log[1] == NC_EV_CLOSED,
@@ -231,7 +243,8 @@ void test_ctl_timer_order(void) {
     ASSERT_EQ(t_unclaimed_events, 0);
 }
 
-/* A repeating timer fires every repeat_ms (never early) until nc_close. */
+/* A repeating timer fires every repeat_ms (never early; how late is not
+ * asserted) until nc_close. */
 void test_ctl_timer_repeat(void) {
     nc_loop *loop = t_loop();
     log_reset();
@@ -245,8 +258,6 @@ void test_ctl_timer_repeat(void) {
         int64_t due = 10 + 25 * n;
         ASSERT_MSG(e->t - t0 >= due - 1, "firing %d came after %lld ms, before %lld ms", n,
                    (long long)(e->t - t0), (long long)due);
-        ASSERT_MSG(e->t - t0 <= due + T_MS(500), "firing %d came after %lld ms (due at %lld)",
-                   n, (long long)(e->t - t0), (long long)due);
     }
     /* cancel: NC_EV_CLOSED, then nothing more */
     ASSERT_OK(nc_close(loop, r->h));
@@ -264,11 +275,12 @@ void test_ctl_timer_repeat(void) {
 void test_ctl_timer_cancel(void) {
     nc_loop *loop = t_loop();
     log_reset();
-    peer *a = timer_peer(loop, 50, 0, "one-shot");
+    /* the cancelled timers are due long after their close, however slow the
+     * machine (b is due at once, but is closed before any poll) */
+    peer *a = timer_peer(loop, 60000, 0, "one-shot");
     peer *b = timer_peer(loop, 0, 0, "due-now");
-    peer *c = timer_peer(loop, 30, 30, "repeating");
+    peer *c = timer_peer(loop, 60000, 30, "repeating");
     peer *keep = timer_peer(loop, 120, 0, "kept");
-    /* b is due at once, but is cancelled before any poll */
     ASSERT_OK(nc_close(loop, b->h));
     poll_for(loop, 10);
     ASSERT_OK(nc_close(loop, a->h));
@@ -290,7 +302,7 @@ void test_ctl_timer_cancel(void) {
 }
 
 /* 10,000 timers with delays spread over 0..200 ms all fire once, none early,
- * none more than 500 ms late, and each then closes. */
+ * and each then closes (how late is the machine's business: not asserted). */
 void test_ctl_timer_10000(void) {
     enum { N = 10000 };
     nc_loop *loop = t_loop();
@@ -306,8 +318,6 @@ void test_ctl_timer_10000(void) {
     int64_t created = now_ms() - t0;
     nc_event *evs = t_alloc(1024 * sizeof *evs);
     int nfired = 0, nclosed = 0, early = 0, twice = 0, bad = 0;
-    int64_t worst = 0;
-    int worst_i = -1;
     int64_t deadline = now_ms() + T_MS(10000);
     while (nclosed < N && now_ms() < deadline) {
         int n = nc_poll(loop, evs, 1024, 50);
@@ -324,10 +334,6 @@ void test_ctl_timer_10000(void) {
                 if (fired[i]++) twice++;
                 nfired++;
                 if (t < delay[i] - 1) early++;
-                if (t - delay[i] > worst) {
-                    worst = t - delay[i];
-                    worst_i = i;
-                }
             } else if (evs[k].kind == NC_EV_CLOSED) {
                 if (!fired[i] || closed[i]) bad++;
                 closed[i]++;
@@ -343,8 +349,6 @@ void test_ctl_timer_10000(void) {
     ASSERT_EQ(twice, 0);
     ASSERT_EQ(bad, 0);
     ASSERT_MSG(early == 0, "%d timers fired before their delay", early);
-    ASSERT_MSG(worst < T_MS(500), "timer %d (delay %d ms) fired %lld ms late", worst_i,
-               worst_i >= 0 ? delay[worst_i] : -1, (long long)worst);
 }
 
 /* ------------------------------------------------------- idle timeout */
@@ -371,16 +375,22 @@ void test_ctl_idle_timeout(void) {
     ASSERT_OK(nc_set_idle_timeout(loop, silent->h, IDLE));
     ASSERT_OK(nc_set_idle_timeout(loop, reading->h, IDLE));
     ASSERT_OK(nc_set_idle_timeout(loop, writing->h, IDLE));
+    /* I/O every ~20 ms; a loaded machine may leave longer gaps, and an idle
+     * event after a gap of IDLE ms or more would be right: count those */
+    int64_t longest_gap = 0, last_io = t0;
     while (now_ms() - t0 < 700) {
         ASSERT(send_all(reading_fd, "x", 1) == 0);
         ASSERT_OK(nc_send(loop, writing->h, "y", 1));
         poll_for(loop, 20);
+        int64_t t = now_ms();
+        if (t - last_io > longest_gap) longest_gap = t - last_io;
+        last_io = t;
     }
     int64_t elapsed = now_ms() - t0;
-    ASSERT_MSG(reading->ev[NC_EV_IDLE] == 0, "a connection receiving data got %d idle events",
-               reading->ev[NC_EV_IDLE]);
-    ASSERT_MSG(writing->ev[NC_EV_IDLE] == 0, "a connection sending data got %d idle events",
-               writing->ev[NC_EV_IDLE]);
+    ASSERT_MSG(reading->ev[NC_EV_IDLE] == 0 || longest_gap >= IDLE,
+               "a connection receiving data got %d idle events", reading->ev[NC_EV_IDLE]);
+    ASSERT_MSG(writing->ev[NC_EV_IDLE] == 0 || longest_gap >= IDLE,
+               "a connection sending data got %d idle events", writing->ev[NC_EV_IDLE]);
     int n = silent->ev[NC_EV_IDLE];
     ASSERT_MSG(n >= 2 && n <= elapsed / IDLE + 1,
                "the silent connection got %d idle events in %lld ms (timeout %d ms)", n,
@@ -435,14 +445,13 @@ void test_ctl_connect_timeout(void) {
     /* still connecting: no descriptor for the caller yet */
     ASSERT_RC(nc_fd(loop, c->h), NC_ENOTCONN);
     POLL_ASSERT(loop, p_closed, c, 5000);
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = now_ms() - t0; /* no upper bound: a loaded machine may be late */
     ASSERT_MSG(c->ev[NC_EV_CONNECT_FAILED] == 1, "connect_failed %d times, connected %d",
                c->ev[NC_EV_CONNECT_FAILED], c->ev[NC_EV_CONNECTED]);
     ASSERT_CODE(c->connect_error, NC_ETIMEDOUT);
     ASSERT_EQ(c->nlog, 2);
     ASSERT_EQ(c->kinds_log[0], NC_EV_CONNECT_FAILED);
-    ASSERT_MSG(elapsed >= 299 && elapsed < T_MS(3000), "timed out after %lld ms (timeout 300)",
-               (long long)elapsed);
+    ASSERT_MSG(elapsed >= 299, "timed out after %lld ms (timeout 300)", (long long)elapsed);
     poll_for(loop, 50);
     ASSERT_EQ(c->after_closed, 0);
     int fds_after = count_fds();
@@ -641,6 +650,15 @@ void test_ctl_reconnect(void) {
     ASSERT_CODE(c->close_error, 0);
 }
 
+/* Logs the event, then closes the handle on its first NC_EV_RECONNECTING:
+ * within the same batch, so the backoff cannot run out first however slow
+ * the machine. */
+static void close_on_reconnecting(peer *p, nc_loop *loop, const nc_event *ev) {
+    log_hook(p, loop, ev);
+    if (ev->kind == NC_EV_RECONNECTING && p->ev[NC_EV_RECONNECTING] == 1)
+        EXPECT_OK(nc_close(loop, p->h));
+}
+
 /* nc_close during the backoff stops reconnecting: exactly one NC_EV_CLOSED,
  * nothing after it, and no further attempt reaches the (present) listener. */
 void test_ctl_reconnect_close_during_backoff(void) {
@@ -649,7 +667,7 @@ void test_ctl_reconnect_close_during_backoff(void) {
     int port;
     peer *srv = plain_server(loop, "127.0.0.1", &port);
     peer *c = peer_new("client");
-    c->hook = log_hook;
+    c->hook = close_on_reconnecting;
     static const uint32_t backoff[] = {400};
     nc_connect_opts opts = {.reconnect_ms = backoff, .reconnect_count = 1};
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
@@ -657,9 +675,6 @@ void test_ctl_reconnect_close_during_backoff(void) {
     peer *k = wait_kid(loop, srv, 0);
     ASSERT_OK(nc_close_reset(loop, k->h));
     WAIT_KIND(loop, c, NC_EV_RECONNECTING, 1, 5000);
-    const log_entry *r = log_find(c, NC_EV_RECONNECTING, 0);
-    ASSERT_MSG(now_ms() - r->t < 300, "too slow to close within the backoff");
-    ASSERT_OK(nc_close(loop, c->h));
     POLL_ASSERT(loop, p_closed, c, 5000);
     poll_for(loop, 700); /* well past the 400 ms backoff */
     ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);

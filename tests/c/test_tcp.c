@@ -223,28 +223,36 @@ static void posix_read_verify(nc_loop *loop, int fd, size_t n, uint32_t seed, si
 
 static int p_writable(void *p) { return ((peer *)p)->ev[NC_EV_WRITABLE] > 0; }
 
+/* Socket buffers are 4 KiB on both sides, so while the reader does not read
+ * the kernel can take only a few KiB off netcore's queue, however long the
+ * loop runs; a 256 KiB message is then refused (the queue stays within
+ * 256 KiB of the 1 MiB mark), with no NC_EV_WRITABLE. */
 void test_tcp_backpressure_posix_reader(void) {
     nc_loop *loop = t_loop();
     int port;
     int lfd = posix_listen("127.0.0.1", &port);
+    int small = 4096;
+    ASSERT(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
     peer *c = connect_peer(loop, "127.0.0.1", port, "client");
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_SNDBUF, small));
     int fd = posix_accept(lfd, 5000);
     ASSERT(fd >= 0);
     /* the reader does not read: the kernel buffers fill, then the queue */
     size_t sent = fill_until_eagain(loop, c->h, 21, 64 * 1024, (size_t)512 << 20);
-    ASSERT(sent >= ((size_t)1 << 20));
+    ASSERT(sent >= ((size_t)1 << 20) - 64 * 1024);
     poll_for(loop, 50);
     ASSERT_EQ(c->ev[NC_EV_WRITABLE], 0);
     /* still refused: the queue is above the mark */
-    uint8_t big[64 * 1024];
-    fill_pattern(big, sizeof big, 21, sent);
-    ASSERT_RC(nc_send(loop, c->h, big, sizeof big), NC_EAGAIN);
+    enum { MORE = 256 * 1024 };
+    uint8_t *more = t_alloc(MORE);
+    fill_pattern(more, MORE, 21, sent);
+    ASSERT_RC(nc_send(loop, c->h, more, MORE), NC_EAGAIN);
     /* the reader resumes: every byte arrives in order, then WRITABLE */
     posix_read_verify(loop, fd, sent, 21, 0, 30000);
     POLL_ASSERT(loop, p_writable, c, 5000);
     ASSERT_EQ(c->ev[NC_EV_WRITABLE], 1);
-    ASSERT_OK(nc_send(loop, c->h, big, sizeof big));
-    posix_read_verify(loop, fd, sizeof big, 21, sent, 10000);
+    ASSERT_OK(nc_send(loop, c->h, more, MORE));
+    posix_read_verify(loop, fd, MORE, 21, sent, 10000);
     ASSERT_EQ(c->ev[NC_EV_CLOSED], 0);
 }
 

@@ -122,7 +122,7 @@ static void *wake_thread(void *arg) {
     atomic_store(&w->started, 1);
     sleep_ms(w->delay_ms);
     w->wake_rc = nc_wake(w->loop);
-    int64_t deadline = now_ms() + T_MS(5000);
+    int64_t deadline = now_ms() + T_MS(10000); /* hang guard */
     while (!atomic_load(&w->done)) {
         if (now_ms() > deadline) {
             atomic_store(&w->rescued, 1);
@@ -147,9 +147,7 @@ void test_thr_wake_interrupts_poll(void) {
         pthread_t t;
         ASSERT(pthread_create(&t, NULL, wake_thread, &w) == 0);
         nc_event evs[8];
-        int64_t t0 = now_ms();
         int n = nc_poll(loop, evs, 8, -1);
-        int64_t elapsed = now_ms() - t0;
         atomic_store(&w.done, 1);
         pthread_join(t, NULL);
         ASSERT_MSG(!atomic_load(&w.rescued), "round %d: nc_wake did not interrupt nc_poll(-1)",
@@ -157,12 +155,11 @@ void test_thr_wake_interrupts_poll(void) {
         ASSERT_RC(w.wake_rc, 0);
         ASSERT_MSG(n == 0, "round %d: nc_poll returned %s after a wake, expected 0", round,
                    t_code(n));
-        ASSERT_MSG(elapsed < T_MS(3000), "round %d: the wake took %lld ms", round,
-                   (long long)elapsed);
         /* drain whatever the rescue may have produced */
         poll_for(loop, 5);
     }
-    /* a finite timeout is cut short too */
+    /* a finite timeout is cut short too: the poll returns before its own
+     * timeout, with no event (the rescue's datagram would be one) */
     waker w;
     memset(&w, 0, sizeof w);
     w.loop = loop;
@@ -173,12 +170,14 @@ void test_thr_wake_interrupts_poll(void) {
     ASSERT(pthread_create(&t, NULL, wake_thread, &w) == 0);
     nc_event evs[8];
     int64_t t0 = now_ms();
-    int n = nc_poll(loop, evs, 8, 20000);
+    int n = nc_poll(loop, evs, 8, T_MS(60000));
     int64_t elapsed = now_ms() - t0;
     atomic_store(&w.done, 1);
     pthread_join(t, NULL);
+    ASSERT_MSG(!atomic_load(&w.rescued), "nc_wake did not interrupt nc_poll(%d)", T_MS(60000));
     ASSERT_EQ(n, 0);
-    ASSERT_MSG(elapsed < T_MS(3000), "the wake took %lld ms", (long long)elapsed);
+    ASSERT_MSG(elapsed < T_MS(60000), "nc_poll waited out its timeout (%lld ms)",
+               (long long)elapsed);
 }
 
 /* ----------------------------------------------------------- EBUSY polls */
@@ -351,14 +350,11 @@ void test_thr_run_stop_from_callback(void) {
     r2.n = (size_t)-1;
     s.flag = &r2.rescue;
     ASSERT(pthread_create(&t, NULL, stop_thread, &s) == 0);
-    int64_t t0 = now_ms();
     rc = nc_run(loop, run_cb, &r2);
-    int64_t elapsed = now_ms() - t0;
     atomic_store(&s.done, 1);
     pthread_join(t, NULL);
     ASSERT_RC(rc, 0);
-    ASSERT_MSG(!atomic_load(&s.rescued) && elapsed < T_MS(2000),
-               "nc_run after nc_stop took %lld ms", (long long)elapsed);
+    ASSERT_MSG(!atomic_load(&s.rescued), "nc_run after nc_stop did not return at once");
     /* the loop polls normally afterwards */
     nc_event evs[4];
     ASSERT(nc_poll(loop, evs, 4, 0) >= 0);
@@ -391,8 +387,8 @@ void test_thr_run_stop_from_other_thread(void) {
         s.stop_after_ms = 100;
         s.flag = &r.rescue;
         pthread_t t;
+        int64_t t0 = now_ms(); /* before the thread starts its 100 ms */
         ASSERT(pthread_create(&t, NULL, stop_thread, &s) == 0);
-        int64_t t0 = now_ms();
         int rc = nc_run(loop, count_cb, &r);
         int64_t elapsed = now_ms() - t0;
         atomic_store(&s.done, 1);
@@ -401,8 +397,8 @@ void test_thr_run_stop_from_other_thread(void) {
         ASSERT_RC(s.stop_rc, 0);
         ASSERT_MSG(!atomic_load(&s.rescued), "round %d: nc_stop from another thread did not "
                                              "end nc_run", round);
-        ASSERT_MSG(elapsed >= 50 && elapsed < T_MS(5000), "round %d: nc_run took %lld ms", round,
-                   (long long)elapsed);
+        ASSERT_MSG(elapsed >= 99, "round %d: nc_run returned after %lld ms, before the stop",
+                   round, (long long)elapsed);
     }
     ASSERT_EQ(c->rx_total, 4);
 }
