@@ -283,7 +283,13 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    */
   setHostAddresses(name: string, addresses: string[]): void
 
-  /** A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close(). */
+  /**
+   * A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close().
+   * Every duration in this API is milliseconds from 0 to 2^31 (about 24.8 days):
+   * negative, NaN, Infinity or longer is a RangeError that changes nothing
+   * (the core would treat a duration beyond its MAX_DURATION as "never";
+   * for "never", close the timer or leave the option out).
+   */
   setTimer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
 
   /**

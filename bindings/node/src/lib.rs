@@ -222,9 +222,11 @@ fn to_i64(value: f64) -> i64 {
   }
 }
 
-/// Milliseconds from JavaScript; negative (or not finite) means "none".
+/// Milliseconds from JavaScript; negative (or NaN) means "none". index.js
+/// allows at most 2^31; anything beyond the core's `MAX_DURATION` (Infinity
+/// included) becomes the longest `Duration`, which the core treats as never.
 fn millis(ms: f64) -> Option<Duration> {
-  (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms.min(1.0e12) / 1000.0))
+  (ms >= 0.0).then(|| Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX))
 }
 
 fn to_usize(value: f64) -> usize {

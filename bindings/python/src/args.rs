@@ -131,7 +131,9 @@ impl<'py> BytesArg<'py> {
     }
 }
 
-/// A duration in seconds (int or float, finite, >= 0).
+/// A duration in seconds (int or float, >= 0; NaN and negatives are
+/// ValueError). Anything beyond the core's `MAX_DURATION` (`inf` included)
+/// means "never", which the core decides: it gets the longest `Duration`.
 pub fn secs_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<std::time::Duration> {
     if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))));
@@ -139,6 +141,9 @@ pub fn secs_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<std::time::Durat
     let secs: f64 = obj
         .extract()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))))?;
-    std::time::Duration::try_from_secs_f64(secs)
-        .map_err(|_| invalid(obj.py(), &format!("{what} {secs} must be a finite number of seconds >= 0")))
+    if secs.is_nan() || secs < 0.0 {
+        return Err(invalid(obj.py(), &format!("{what} {secs} must be a number of seconds >= 0")));
+    }
+    // Only an overflow is left to fail: far beyond MAX_DURATION, so never.
+    Ok(std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX))
 }

@@ -685,6 +685,7 @@ impl PyLoop {
     /// first), attempt_delay (seconds between Happy Eyeballs attempts,
     /// default 0.25), reconnect (up to 8 delays in seconds: auto-reconnect on
     /// unexpected loss, the last delay repeating; "reconnecting" events).
+    /// Durations beyond MAX_DURATION mean never.
     #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
@@ -775,7 +776,8 @@ impl PyLoop {
 
     /// Starts a timer: a "timer" event after `delay` seconds, then every
     /// `repeat` seconds if given. A one-shot timer's "closed" follows its
-    /// "timer" event; cancel any timer with close(handle). Returns its handle.
+    /// "timer" event; cancel any timer with close(handle). A delay or repeat
+    /// beyond MAX_DURATION means never (the timer stays open). Returns its handle.
     #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
     fn timer(
         &self,
@@ -800,7 +802,7 @@ impl PyLoop {
 
     /// Fires an "idle" event after `timeout` seconds without a successful
     /// read or write on a connection, and again after each further timeout.
-    /// None turns it off.
+    /// None turns it off; beyond MAX_DURATION it never fires.
     fn set_idle_timeout(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, timeout: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = handle_arg(handle)?;
         let t = if timeout.is_none() { None } else { Some(secs_arg(timeout, "timeout")?) };
@@ -819,8 +821,9 @@ impl PyLoop {
     }
 
     /// Graceful server shutdown: stop accepting, close the listener's
-    /// connections gracefully, reset whatever is left after `drain` seconds;
-    /// then "shutdown_complete" and "closed" for the listener.
+    /// connections gracefully, reset whatever is left after `drain` seconds
+    /// (beyond MAX_DURATION: never); then "shutdown_complete" and "closed" for
+    /// the listener.
     fn shutdown_server(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, drain: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = handle_arg(listener)?;
         let drain = secs_arg(drain, "drain")?;

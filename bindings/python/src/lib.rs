@@ -26,6 +26,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_LOW_WATER", nc::DEFAULT_LOW_WATER)?;
     m.add("MAX_FRAME_LIMIT", nc::MAX_FRAME_LIMIT)?;
     m.add("MAX_DELIMITER", nc::MAX_DELIMITER)?;
+    m.add("MAX_DURATION", nc::MAX_DURATION.as_secs_f64())?;
     // The error taxonomy: (code, name, message), for the Python half's tables.
     let codes: Vec<(i32, &str, &str)> = nc::Error::ALL.iter().map(|e| (e.code(), e.name(), e.message())).collect();
     m.add("ERROR_CODES", codes)?;

@@ -184,6 +184,7 @@ from netcore._netcore import (
     KEEPALIVE,
     LOW_WATER,
     MAX_DELIMITER,
+    MAX_DURATION,
     MAX_FRAME_LIMIT,
     NODELAY,
     RCVBUF,
@@ -247,6 +248,7 @@ __all__ = [
     "DEFAULT_LOW_WATER",
     "MAX_FRAME_LIMIT",
     "MAX_DELIMITER",
+    "MAX_DURATION",
     # errors
     "Error",
     "error_class",

@@ -22,6 +22,9 @@ DEFAULT_HIGH_WATER: Final[int]
 DEFAULT_LOW_WATER: Final[int]
 MAX_FRAME_LIMIT: Final[int]
 MAX_DELIMITER: Final[int]
+#: Longest duration honoured, in seconds (100 years): every longer delay,
+#: period or timeout (``math.inf`` included) means "never".
+MAX_DURATION: Final[float]
 ERROR_CODES: Final[list[tuple[int, str, str]]]
 
 EventKind: TypeAlias = Literal[
@@ -198,17 +201,21 @@ class Loop:
         attempt_delay: float | None = None,
         reconnect: Iterable[float] | None = None,
     ) -> int:
-        """Starts a TCP connection; returns its handle at once."""
+        """Starts a TCP connection; returns its handle at once. A timeout or
+        reconnect delay beyond MAX_DURATION means never."""
     def set_host_addresses(self, name: str, addresses: Iterable[str]) -> None:
         """Answers ``name`` with these IP addresses for connect() (no resolver)."""
     def timer(self, delay: float, repeat: float | None = None, *, userdata: object = None) -> int:
-        """Starts a timer ("timer" events); cancel it with close(handle)."""
+        """Starts a timer ("timer" events); cancel it with close(handle). A
+        delay or repeat beyond MAX_DURATION means never (the timer stays open)."""
     def set_idle_timeout(self, handle: int, timeout: float | None) -> None:
-        """"idle" events after ``timeout`` seconds without I/O (None = off)."""
+        """"idle" events after ``timeout`` seconds without I/O (None = off;
+        beyond MAX_DURATION: never)."""
     def set_max_connections(self, listener: int, max: int) -> None:
         """Caps a listener's open connections (0 = no cap)."""
     def shutdown_server(self, listener: int, drain: float) -> None:
-        """Graceful server shutdown; "shutdown_complete" then "closed"."""
+        """Graceful server shutdown; "shutdown_complete" then "closed". A
+        ``drain`` beyond MAX_DURATION is never forced."""
     def udp_bind(
         self,
         host: str,
