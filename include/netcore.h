@@ -5,7 +5,8 @@
  *   A loop (nc_loop) owns sockets. Each socket is named by a handle
  *   (nc_handle, a positive int64_t); functions that create one return a
  *   negative NC_E* code instead on failure. A closed handle stays invalid
- *   for good (NC_EBADHANDLE): it never names another socket later.
+ *   for good (NC_EBADHANDLE): it never names another socket later, and a
+ *   handle of another live loop names nothing in this one (NC_EBADHANDLE).
  *   Every I/O result is an event (nc_event), in order per handle, consumed in
  *   one of three ways:
  *     - nc_poll: fill an array, waiting up to a timeout;
@@ -355,9 +356,11 @@ typedef enum nc_kind {
 typedef struct nc_loop nc_loop;
 
 /**
- * A handle: a positive integer naming a socket of one loop. Functions that
- * create handles return a negative `NC_E*` code instead on failure. A
- * closed handle is never reused for another socket (`NC_EBADHANDLE`).
+ * A handle: a positive integer naming a socket of one loop, below 2^53 (exact
+ * in a double or a JavaScript number). Functions that create handles return
+ * a negative `NC_E*` code instead on failure. A closed handle is never
+ * reused for another socket, and a handle of one loop names nothing in
+ * another while both are alive: both get `NC_EBADHANDLE`.
  */
 typedef int64_t nc_handle;
 
@@ -504,7 +507,9 @@ const char *nc_version(void);
 
 /**
  * Creates an event loop. Returns NULL if the system is out of descriptors or
- * memory. The caller owns the loop and destroys it with `nc_loop_free`.
+ * memory, or if 1024 loops are already alive in the process (each live loop
+ * has its own handle tag; freeing a loop releases its tag). The caller owns
+ * the loop and destroys it with `nc_loop_free`.
  */
 struct nc_loop *nc_loop_new(void);
 

@@ -218,6 +218,7 @@ impl State {
                 .and_then(|sock| self.add(Entry::Attempt(Attempt { owner: handle, sock, queued: false })));
             match started {
                 Ok(attempt) => {
+                    self.attempts += 1;
                     if let Some((_, Some(connecting))) = self.dial(handle) {
                         connecting.attempts.push(attempt);
                     }
@@ -265,6 +266,7 @@ impl State {
 
     fn drop_attempt(&mut self, attempt: Handle) {
         if let Ok(Entry::Attempt(mut a)) = self.slab.remove(attempt) {
+            self.attempts -= 1;
             let _ = self.registry.deregister(&mut a.sock);
         }
     }
@@ -284,6 +286,7 @@ impl State {
         let Ok(Entry::Attempt(mut won)) = self.slab.remove(attempt) else {
             return;
         };
+        self.attempts -= 1;
         if let Some((_, Some(connecting))) = self.dial(owner) {
             connecting.attempts.retain(|&h| h != attempt);
         }

@@ -22,7 +22,7 @@ use crate::connect::{ConnectOptions, Dial};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::framing::Framing;
-use crate::handle::Handle;
+use crate::handle::{Handle, LoopTag};
 use crate::options::SockOption;
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
@@ -85,13 +85,16 @@ fn sock_ref(entry: &mut Entry) -> Result<SockRef<'_>> {
 }
 
 impl Loop {
-    /// Creates a loop.
+    /// Creates a loop. At most [`crate::MAX_LOOPS`] (1024) loops may be alive
+    /// in a process at once (each has its own handle tag): creating one more
+    /// fails with `EMFILE` until one is dropped.
     pub fn new() -> Result<Loop> {
+        let tag = LoopTag::take()?;
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let fd = poll.as_raw_fd();
-        let state = Arc::new_cyclic(|me| Mutex::new(State::new(registry, waker, me.clone())));
+        let state = Arc::new_cyclic(|me| Mutex::new(State::new(tag, registry, waker, me.clone())));
         let poller = Poller { poll, events: mio::Events::with_capacity(1024), arena: Vec::new(), batch: Vec::new() };
         Ok(Loop {
             shared: Arc::new(Shared {
@@ -242,9 +245,10 @@ impl Loop {
         Ok(())
     }
 
-    /// Number of open handles.
+    /// Number of handles the user holds: those whose `Closed` has not been
+    /// delivered yet (internal connection attempts are not counted).
     pub fn handle_count(&self) -> usize {
-        self.state().slab.len()
+        self.state().user_handles()
     }
 
     /// Listens for TCP connections on `host` (an IP literal or `localhost`) and `port` (0 = any).

@@ -14,7 +14,7 @@ use crate::batch::Out;
 use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
-use crate::handle::{Handle, Slab};
+use crate::handle::{Handle, LoopTag, Slab};
 use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{later, next_expiry, Deadlines, Due, Timer};
@@ -104,12 +104,14 @@ pub(crate) struct State {
     pub defer_connect_failures: bool,
     /// Most bytes one TCP read asks for ([`crate::Loop::set_read_size`]).
     pub read_size: usize,
+    /// Internal connection attempts in the slab (not counted as user handles).
+    pub attempts: usize,
 }
 
 impl State {
-    pub fn new(registry: Registry, waker: Arc<Waker>, me: Weak<Mutex<State>>) -> State {
+    pub fn new(tag: LoopTag, registry: Registry, waker: Arc<Waker>, me: Weak<Mutex<State>>) -> State {
         State {
-            slab: Slab::new(),
+            slab: Slab::new(tag),
             registry,
             waker,
             me,
@@ -121,7 +123,13 @@ impl State {
             static_hosts: HashMap::new(),
             defer_connect_failures: false,
             read_size: DEFAULT_READ_SIZE,
+            attempts: 0,
         }
+    }
+
+    /// Handles a user holds: every slab entry but internal attempts.
+    pub fn user_handles(&self) -> usize {
+        self.slab.len() - self.attempts
     }
 
     /// Wakes the poller (once per poll).

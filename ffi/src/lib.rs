@@ -28,7 +28,9 @@ pub extern "C" fn nc_version() -> *const c_char {
 }
 
 /// Creates an event loop. Returns NULL if the system is out of descriptors or
-/// memory. The caller owns the loop and destroys it with `nc_loop_free`.
+/// memory, or if 1024 loops are already alive in the process (each live loop
+/// has its own handle tag; freeing a loop releases its tag). The caller owns
+/// the loop and destroys it with `nc_loop_free`.
 #[no_mangle]
 pub extern "C" fn nc_loop_new() -> *mut nc_loop {
     ffi_boundary! {

@@ -6,9 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use netcore_core::{Error, Event, Loop};
 
-/// A handle: a positive integer naming a socket of one loop. Functions that
-/// create handles return a negative `NC_E*` code instead on failure. A
-/// closed handle is never reused for another socket (`NC_EBADHANDLE`).
+/// A handle: a positive integer naming a socket of one loop, below 2^53 (exact
+/// in a double or a JavaScript number). Functions that create handles return
+/// a negative `NC_E*` code instead on failure. A closed handle is never
+/// reused for another socket, and a handle of one loop names nothing in
+/// another while both are alive: both get `NC_EBADHANDLE`.
 pub type nc_handle = i64;
 
 /// An event loop. Created by `nc_loop_new`, destroyed by `nc_loop_free`.

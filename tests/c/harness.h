@@ -99,6 +99,7 @@
     X(err_null_loop, 1)                           \
     X(err_null_pointers, 1)                       \
     X(err_bad_handles, 1)                         \
+    X(err_handle_of_another_loop, 1)              \
     X(err_wrong_kind, 1)                          \
     X(err_bad_addresses, 1)                       \
     X(err_bad_values, 1)                          \
@@ -325,6 +326,10 @@ peer *connect_peer(nc_loop *loop, const char *host, int port, const char *name);
 peer *wait_kid(nc_loop *loop, peer *listener, size_t index);
 
 int count_kind(const peer *p, int kind);
+
+/* Every call that takes a handle returns `code` for `h` (test_errors.c);
+ * `identity` 0 leaves out nc_handle_kind and the userdata calls. */
+void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identity);
 
 /* ------------------------------------------------------------ POSIX peers */
 

@@ -206,6 +206,15 @@ static void dummy_cb(nc_loop *loop, const nc_event *ev, void *arg) {
     (void)arg;
 }
 
+/* 127.0.0.1:9 (discard), a destination for calls that must fail first. */
+static void loopback_port9(nc_addr *a) {
+    memset(a, 0, sizeof *a);
+    a->family = NC_AF_INET;
+    a->port = 9;
+    a->ip[0] = 127;
+    a->ip[3] = 1;
+}
+
 /* Every function that takes a loop rejects NULL with NC_EINVAL. */
 void test_err_null_loop(void) {
     nc_event ev[4];
@@ -216,11 +225,7 @@ void test_err_null_loop(void) {
     const char *hosts[1] = {"127.0.0.1"};
     int one = 1;
     size_t onelen = sizeof one;
-    memset(&a, 0, sizeof a);
-    a.family = NC_AF_INET;
-    a.port = 9;
-    a.ip[0] = 127;
-    a.ip[3] = 1;
+    loopback_port9(&a);
     struct {
         const char *what;
         long long rc;
@@ -340,6 +345,56 @@ void test_err_null_pointers(void) {
     pair_still_works(&p, "still fine");
 }
 
+/* Every call that takes a handle returns `code` for `h`; `identity` 0 leaves
+ * out the calls a closing handle still answers (kind, userdata). */
+void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identity) {
+    nc_addr a;
+    int64_t v;
+    void *ud;
+    nc_buf b = {"x", 1};
+    int one = 1;
+    size_t onelen = sizeof one;
+    nc_addr dest;
+    loopback_port9(&dest);
+    struct {
+        const char *what;
+        long long rc;
+    } calls[] = {
+        {"nc_udp_connect", nc_udp_connect(loop, h, "127.0.0.1", 80)},
+        {"nc_send", nc_send(loop, h, "x", 1)},
+        {"nc_sendv", nc_sendv(loop, h, &b, 1)},
+        {"nc_send_to", nc_send_to(loop, h, "127.0.0.1", 80, "x", 1)},
+        {"nc_close", nc_close(loop, h)},
+        {"nc_close_reset", nc_close_reset(loop, h)},
+        {"nc_shutdown", nc_shutdown(loop, h)},
+        {"nc_pause", nc_pause(loop, h)},
+        {"nc_resume", nc_resume(loop, h)},
+        {"nc_frame_stream", nc_frame_stream(loop, h)},
+        {"nc_frame_delimited", nc_frame_delimited(loop, h, "\n", 1, 100)},
+        {"nc_frame_fixed", nc_frame_fixed(loop, h, 4)},
+        {"nc_frame_length_prefixed", nc_frame_length_prefixed(loop, h, 2, 100)},
+        {"nc_setopt", nc_setopt(loop, h, NC_OPT_NODELAY, 1)},
+        {"nc_getopt", nc_getopt(loop, h, NC_OPT_NODELAY, &v)},
+        {"nc_local_addr", nc_local_addr(loop, h, &a)},
+        {"nc_peer_addr", nc_peer_addr(loop, h, &a)},
+        {"nc_set_idle_timeout", nc_set_idle_timeout(loop, h, 100)},
+        {"nc_set_max_connections", nc_set_max_connections(loop, h, 10)},
+        {"nc_shutdown_server", nc_shutdown_server(loop, h, 100)},
+        {"nc_sendv_token", nc_sendv_token(loop, h, &b, 1, 7)},
+        {"nc_send_to_addr", nc_send_to_addr(loop, h, &dest, "x", 1)},
+        {"nc_udp_multicast", nc_udp_multicast(loop, h, "239.1.2.3", "0.0.0.0", 1)},
+        {"nc_setsockopt", nc_setsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
+        {"nc_getsockopt", nc_getsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
+        {"nc_fd", nc_fd(loop, h)},
+        {"nc_set_userdata", identity ? nc_set_userdata(loop, h, NULL) : code},
+        {"nc_get_userdata", identity ? nc_get_userdata(loop, h, &ud) : code},
+        {"nc_handle_kind", identity ? nc_handle_kind(loop, h) : code},
+    };
+    for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++)
+        ASSERT_MSG(calls[k].rc == code, "%s(handle %lld) returned %s, expected %s", calls[k].what,
+                   (long long)h, t_code(calls[k].rc), t_code(code));
+}
+
 void test_err_bad_handles(void) {
     pair p;
     make_pair(&p);
@@ -349,64 +404,50 @@ void test_err_bad_handles(void) {
     ASSERT_OK(nc_close(loop, closed));
     poll_for(loop, 20);
     nc_handle bad[] = {0, -1, 123456789, INT64_MAX, INT64_MIN, (int64_t)1 << 32, -3001, closed,
-                       p.c->h + ((int64_t)1 << 32)};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        nc_handle h = bad[i];
-        nc_addr a;
-        int64_t v;
-        void *ud;
-        nc_buf b = {"x", 1};
-        int one = 1;
-        size_t onelen = sizeof one;
-        nc_addr dest;
-        memset(&dest, 0, sizeof dest);
-        dest.family = NC_AF_INET;
-        dest.port = 9;
-        dest.ip[0] = 127;
-        dest.ip[3] = 1;
-        struct {
-            const char *what;
-            long long rc;
-        } calls[] = {
-            {"nc_udp_connect", nc_udp_connect(loop, h, "127.0.0.1", 80)},
-            {"nc_send", nc_send(loop, h, "x", 1)},
-            {"nc_sendv", nc_sendv(loop, h, &b, 1)},
-            {"nc_send_to", nc_send_to(loop, h, "127.0.0.1", 80, "x", 1)},
-            {"nc_close", nc_close(loop, h)},
-            {"nc_close_reset", nc_close_reset(loop, h)},
-            {"nc_shutdown", nc_shutdown(loop, h)},
-            {"nc_pause", nc_pause(loop, h)},
-            {"nc_resume", nc_resume(loop, h)},
-            {"nc_frame_stream", nc_frame_stream(loop, h)},
-            {"nc_frame_delimited", nc_frame_delimited(loop, h, "\n", 1, 100)},
-            {"nc_frame_fixed", nc_frame_fixed(loop, h, 4)},
-            {"nc_frame_length_prefixed", nc_frame_length_prefixed(loop, h, 2, 100)},
-            {"nc_setopt", nc_setopt(loop, h, NC_OPT_NODELAY, 1)},
-            {"nc_getopt", nc_getopt(loop, h, NC_OPT_NODELAY, &v)},
-            {"nc_local_addr", nc_local_addr(loop, h, &a)},
-            {"nc_peer_addr", nc_peer_addr(loop, h, &a)},
-            {"nc_set_userdata", nc_set_userdata(loop, h, NULL)},
-            {"nc_get_userdata", nc_get_userdata(loop, h, &ud)},
-            {"nc_handle_kind", nc_handle_kind(loop, h)},
-            {"nc_set_idle_timeout", nc_set_idle_timeout(loop, h, 100)},
-            {"nc_set_max_connections", nc_set_max_connections(loop, h, 10)},
-            {"nc_shutdown_server", nc_shutdown_server(loop, h, 100)},
-            {"nc_sendv_token", nc_sendv_token(loop, h, &b, 1, 7)},
-            {"nc_send_to_addr", nc_send_to_addr(loop, h, &dest, "x", 1)},
-            {"nc_udp_multicast", nc_udp_multicast(loop, h, "239.1.2.3", "0.0.0.0", 1)},
-            {"nc_setsockopt", nc_setsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
-            {"nc_getsockopt", nc_getsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
-            {"nc_fd", nc_fd(loop, h)},
-        };
-        for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++)
-            ASSERT_MSG(calls[k].rc == NC_EBADHANDLE,
-                       "%s(handle %lld) returned %s, expected NC_EBADHANDLE", calls[k].what,
-                       (long long)h, t_code(calls[k].rc));
-    }
+                       p.c->h + ((int64_t)1 << 32), p.c->h | ((int64_t)1 << 53)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_every_call_rejects(loop, bad[i], NC_EBADHANDLE, 1);
     poll_for(loop, 20);
     ASSERT_EQ(p.c->ev[NC_EV_CLOSED], 0);
     ASSERT_EQ(p.k->ev[NC_EV_CLOSED], 0);
     pair_still_works(&p, "unharmed");
+}
+
+/* Two loops hand out the same slot numbers, but never the same handle: each
+ * loop rejects the other's with NC_EBADHANDLE, and nothing changes on either. */
+void test_err_handle_of_another_loop(void) {
+    pair a, b;
+    make_pair(&a);
+    make_pair(&b);
+    nc_handle ua = ASSERT_HANDLE(nc_udp_bind(a.loop, "127.0.0.1", 0, 0, NULL));
+    nc_handle ta = ASSERT_HANDLE(nc_timer_start(a.loop, 3600 * 1000, 0, NULL));
+    nc_handle ub = ASSERT_HANDLE(nc_udp_bind(b.loop, "127.0.0.1", 0, 0, NULL));
+    nc_handle tb = ASSERT_HANDLE(nc_timer_start(b.loop, 3600 * 1000, 0, NULL));
+    nc_handle on_a[] = {a.srv->h, a.c->h, a.k->h, ua, ta};
+    nc_handle on_b[] = {b.srv->h, b.c->h, b.k->h, ub, tb};
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_MSG(on_a[i] > 0 && on_a[i] < ((int64_t)1 << 53), "handle %lld", (long long)on_a[i]);
+        ASSERT_MSG(on_b[i] > 0 && on_b[i] < ((int64_t)1 << 53), "handle %lld", (long long)on_b[i]);
+        ASSERT(on_a[i] != on_b[i]);
+        ASSERT_EQ(nc_handle_kind(a.loop, on_a[i]), nc_handle_kind(b.loop, on_b[i]));
+    }
+    for (size_t i = 0; i < 5; i++) {
+        expect_every_call_rejects(b.loop, on_a[i], NC_EBADHANDLE, 1);
+        expect_every_call_rejects(a.loop, on_b[i], NC_EBADHANDLE, 1);
+    }
+    poll_for(a.loop, 20);
+    poll_for(b.loop, 20);
+    pair *pairs[] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(pairs[i]->srv->ev[NC_EV_CLOSED], 0);
+        ASSERT_EQ(pairs[i]->c->ev[NC_EV_CLOSED], 0);
+        ASSERT_EQ(pairs[i]->k->ev[NC_EV_CLOSED], 0);
+        ASSERT_EQ(nc_handle_kind(pairs[i]->loop, pairs[i]->srv->h), NC_KIND_TCP_LISTENER);
+    }
+    ASSERT_EQ(nc_handle_kind(a.loop, ua), NC_KIND_UDP);
+    ASSERT_EQ(nc_handle_kind(b.loop, tb), NC_KIND_TIMER);
+    pair_still_works(&a, "loop a unharmed");
+    pair_still_works(&b, "loop b unharmed");
 }
 
 void test_err_wrong_kind(void) {

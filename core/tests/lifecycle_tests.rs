@@ -1,0 +1,95 @@
+//! Handle lifetimes: loop-scoped handles, the time between a close and its
+//! `Closed`, and closing a loop.
+
+use std::time::Duration;
+
+use netcore_core::{BindOptions, Error, EventKind, Framing, Handle, Loop, SockOption};
+
+mod common;
+use common::*;
+
+/// One of each kind of handle on a loop: listener, both ends of a
+/// connection, a UDP socket, a timer.
+fn one_of_each(lp: &Loop) -> Vec<Handle> {
+    let (listener, port) = listen(lp);
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
+    let got =
+        poll_until(lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
+    let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    let udp = lp.udp_bind("127.0.0.1", 0, &BindOptions::default(), 3).unwrap();
+    let timer = lp.timer_start(Duration::from_secs(3600), None, 4).unwrap();
+    vec![listener, client, server, udp, timer]
+}
+
+/// Every operation that takes a handle, each returning its error (if any).
+fn every_operation(lp: &Loop, h: Handle) -> Vec<(&'static str, Option<Error>)> {
+    let mut buf = [0u8; 4];
+    vec![
+        ("send", lp.send(h, b"x").err()),
+        ("send_with_token", lp.send_with_token(h, &[b"x"], Some(1)).err()),
+        ("send_to", lp.send_to(h, "127.0.0.1", 9, b"x").err()),
+        ("udp_connect", lp.udp_connect(h, "127.0.0.1", 9).err()),
+        ("udp_multicast", lp.udp_multicast(h, "239.1.2.3", "0.0.0.0", true).err()),
+        ("pause", lp.pause(h).err()),
+        ("resume", lp.resume(h).err()),
+        ("shutdown", lp.shutdown(h).err()),
+        ("set_framing", lp.set_framing(h, Framing::fixed(4).unwrap()).err()),
+        ("set_idle_timeout", lp.set_idle_timeout(h, Some(Duration::from_secs(60))).err()),
+        ("set_max_connections", lp.set_max_connections(h, 3).err()),
+        ("shutdown_server", lp.shutdown_server(h, Duration::from_secs(1)).err()),
+        ("set_option", lp.set_option(h, SockOption::NoDelay, 0).err()),
+        ("get_option", lp.get_option(h, SockOption::NoDelay).err()),
+        ("set_raw_option", lp.set_raw_option(h, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &1i32.to_ne_bytes()).err()),
+        ("get_raw_option", lp.get_raw_option(h, libc::SOL_SOCKET, libc::SO_KEEPALIVE, &mut buf).err()),
+        ("raw_fd", lp.raw_fd(h).err()),
+        ("local_addr", lp.local_addr(h).err()),
+        ("peer_addr", lp.peer_addr(h).err()),
+        ("set_userdata", lp.set_userdata(h, 99).err()),
+        ("userdata", lp.userdata(h).err()),
+        ("kind", lp.kind(h).err()),
+        ("close", lp.close(h).err()),
+        ("close_reset", lp.close_reset(h).err()),
+    ]
+}
+
+#[test]
+fn a_handle_of_another_loop_is_rejected_by_every_operation_and_changes_nothing() {
+    let (a, b) = (Loop::new().unwrap(), Loop::new().unwrap());
+    let on_a = one_of_each(&a);
+    let on_b = one_of_each(&b);
+    for (&ha, &hb) in on_a.iter().zip(&on_b) {
+        assert_eq!(ha.raw() & 0x3f_ffff, hb.raw() & 0x3f_ffff, "same slot in both loops");
+        assert_ne!(ha, hb, "but different handles");
+    }
+    let kinds_before: Vec<_> = on_b.iter().map(|&h| (b.kind(h), b.userdata(h))).collect();
+    for &ha in &on_a {
+        assert!(ha.raw() > 0 && ha.raw() < 1 << 53, "{}", ha.raw());
+        for (op, error) in every_operation(&b, ha) {
+            assert_eq!(error, Some(Error::EBADHANDLE), "{op} with loop A's handle {} on loop B", ha.raw());
+        }
+    }
+    assert_eq!(b.handle_count(), 5);
+    let kinds_after: Vec<_> = on_b.iter().map(|&h| (b.kind(h), b.userdata(h))).collect();
+    assert_eq!(kinds_before, kinds_after, "loop B is unchanged");
+    let none_closed = b.poll(64, Some(Duration::ZERO)).unwrap().events().iter().all(|e| e.kind != EventKind::Closed);
+    assert!(none_closed, "nothing of loop B closed");
+    // Loop B's own handles still work.
+    b.send(on_b[1], b"ok").unwrap();
+    poll_until(&b, |g| has(g, EventKind::Data, on_b[2]));
+    // And so do loop A's, on loop A.
+    assert_eq!(a.handle_count(), 5);
+    a.send(on_a[2], b"ok").unwrap();
+    poll_until(&a, |g| has(g, EventKind::Data, on_a[1]));
+}
+
+#[test]
+fn internal_connection_attempts_are_not_counted_as_handles() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = listen(&lp);
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 0).unwrap();
+    assert_eq!(lp.handle_count(), 2, "the listener and the connection, not its attempt");
+    let got =
+        poll_until(&lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
+    assert!(got.iter().any(|e| e.kind == EventKind::Accepted));
+    assert_eq!(lp.handle_count(), 3);
+}
