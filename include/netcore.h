@@ -562,9 +562,11 @@ int nc_wake(struct nc_loop *loop_);
 int nc_loop_fd(struct nc_loop *loop_);
 
 /**
- * Embedding: milliseconds a host loop may wait before polling again: 0 if
- * events are ready now, -1 if only new I/O (signalled on `nc_loop_fd`) can
- * produce events. `NC_EINVAL` for a NULL loop.
+ * Embedding: milliseconds a host loop may wait before polling again,
+ * rounded up (a deadline 0.3 ms away is 1, so the host never wakes early
+ * and spins): 0 only if events are ready now, -1 if only new I/O (signalled
+ * on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
+ * NULL loop.
  */
 int nc_next_timeout(struct nc_loop *loop_);
 

@@ -227,9 +227,13 @@ impl Loop {
     }
 
     /// How long a host loop may sleep before polling again: zero when work is
-    /// pending, `None` when only new I/O can produce events.
+    /// pending, `None` when only new I/O can produce events. Rounded up to a
+    /// whole millisecond: a host that sleeps in milliseconds then never wakes
+    /// before the deadline only to find nothing due and spin until it is.
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.state().poll_timeout(None)
+        let wait = self.state().poll_timeout(None)?;
+        let millis = wait.as_nanos().div_ceil(1_000_000);
+        Some(Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX)))
     }
 
     /// Sets the most bytes one read of a TCP connection asks for, and so the

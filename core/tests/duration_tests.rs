@@ -138,3 +138,12 @@ fn a_shutdown_drain_beyond_the_maximum_completes_when_the_clients_close() {
         assert_eq!(lp.handle_count(), 0);
     }
 }
+
+#[test]
+fn next_timeout_is_rounded_up_to_whole_milliseconds() {
+    let lp = Loop::new().unwrap();
+    lp.timer_start(Duration::from_micros(4_500), None, 0).unwrap();
+    let wait = lp.next_timeout().unwrap();
+    assert_eq!(wait.subsec_nanos() % 1_000_000, 0, "{wait:?} is whole milliseconds");
+    assert!(wait >= ms(1) && wait <= ms(5), "{wait:?}: never zero before the deadline, never past it");
+}

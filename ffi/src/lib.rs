@@ -134,9 +134,11 @@ pub unsafe extern "C" fn nc_loop_fd(loop_: *mut nc_loop) -> c_int {
     ffi_boundary! { unsafe { loop_ref(loop_) }.map_or_else(Error::code, |lp| lp.fd()) }
 }
 
-/// Embedding: milliseconds a host loop may wait before polling again: 0 if
-/// events are ready now, -1 if only new I/O (signalled on `nc_loop_fd`) can
-/// produce events. `NC_EINVAL` for a NULL loop.
+/// Embedding: milliseconds a host loop may wait before polling again,
+/// rounded up (a deadline 0.3 ms away is 1, so the host never wakes early
+/// and spins): 0 only if events are ready now, -1 if only new I/O (signalled
+/// on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
+/// NULL loop.
 #[no_mangle]
 pub unsafe extern "C" fn nc_next_timeout(loop_: *mut nc_loop) -> c_int {
     ffi_boundary! {

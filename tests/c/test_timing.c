@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <string.h>
 
 /* Polls without waiting until no event is left (bounded). */
@@ -116,4 +117,32 @@ void test_timing_longest_connect_options_are_honoured(void) {
     POLL_ASSERT(loop, p_closed, c, 5000);
     ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
+}
+
+/* nc_next_timeout rounds up: a host loop that sleeps in poll(2) on
+ * nc_loop_fd for nc_next_timeout ms, then calls nc_poll(loop, .., 0), wakes
+ * about once per tick of a 5 ms timer instead of spinning with timeout 0
+ * before each deadline (a count bound, not a time bound). */
+void test_timing_next_timeout_rounds_up_so_a_host_loop_does_not_spin(void) {
+    enum { TICKS = 40, MAX_POLLS = 3 * TICKS + 5 };
+    nc_loop *loop = t_loop();
+    peer *p = peer_new("tick");
+    p->h = ASSERT_HANDLE(nc_timer_start(loop, 5, 5, p));
+    int first = nc_next_timeout(loop);
+    ASSERT_MSG(first >= 1 && first <= 5, "a 5 ms timer: nc_next_timeout %d", first);
+    struct pollfd pfd = {.fd = nc_loop_fd(loop), .events = POLLIN};
+    int polls = 0;
+    int64_t give_up = now_ms() + T_MS(20000);
+    while (p->ev[NC_EV_TIMER] < TICKS && polls < 100 * MAX_POLLS && now_ms() < give_up) {
+        int wait = nc_next_timeout(loop);
+        ASSERT_MSG(wait >= 0, "a repeating timer is pending: nc_next_timeout %d", wait);
+        poll(&pfd, 1, wait);
+        polls++;
+        nc_event evs[16];
+        int n = nc_poll(loop, evs, 16, 0);
+        ASSERT_MSG(n >= 0, "nc_poll: %s", t_code(n));
+        for (int k = 0; k < n; k++) dispatch(loop, &evs[k]);
+    }
+    ASSERT_MSG(p->ev[NC_EV_TIMER] >= TICKS, "%d ticks after %d polls", p->ev[NC_EV_TIMER], polls);
+    ASSERT_MSG(polls <= MAX_POLLS, "%d host polls for %d ticks of a 5 ms timer", polls, TICKS);
 }

@@ -1,9 +1,11 @@
 """Durations and deadlines: the core's MAX_DURATION rule (a longer duration
 is accepted and means "never"; negative and NaN durations are ValueError and
-change nothing), on real loopback sockets with bounded waits."""
+change nothing), and a host loop (asyncio) that does not spin before a
+deadline; on real loopback sockets with bounded waits."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 import sys
@@ -11,7 +13,8 @@ import sys
 import pytest
 
 import netcore
-from conftest import Pump, listen_local
+import netcore.aio
+from conftest import WAIT, Pump, listen_local
 
 
 def count(pump: Pump, handle: int, kind: str) -> int:
@@ -128,3 +131,39 @@ def test_shutdown_server_with_a_drain_beyond_max_duration_completes_when_clients
     assert pump.kinds(listener) == ["shutdown_complete", "closed"]
     assert pump.closed[listener].error is None
     assert loop.handle_count() == 0
+
+
+class CountingLoop(netcore.Loop):
+    """A loop that counts the driver's polls (the asyncio driver calls poll
+    through the instance)."""
+
+    polls = 0
+
+    def poll(self, *args: object, **kwargs: object) -> list[netcore.Event]:
+        self.polls += 1
+        return super().poll(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_asyncio_driver_polls_about_once_per_timer_tick() -> None:
+    ticks, most = 40, 3 * 40 + 5
+
+    async def main() -> tuple[int, int]:
+        with CountingLoop() as nc:
+            fired = 0
+            done = asyncio.get_running_loop().create_future()
+
+            def on_event(ev: netcore.Event) -> None:
+                nonlocal fired
+                if ev.kind == "timer":
+                    fired += 1
+                    if fired == ticks and not done.done():
+                        done.set_result(None)
+
+            with netcore.aio.attach(nc, on_event):
+                nc.timer(0.005, 0.005)
+                await asyncio.wait_for(done, WAIT)
+            return fired, nc.polls
+
+    fired, polls = asyncio.run(main())
+    assert fired >= ticks
+    assert polls <= most, f"{polls} polls for {ticks} ticks of a 5 ms timer"

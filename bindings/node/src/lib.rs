@@ -604,14 +604,14 @@ impl Driver {
     }
   }
 
-  /// Arms the timer to the core's next deadline (rounded up to libuv's
-  /// milliseconds), or stops it when there is none.
+  /// Arms the timer to the core's next deadline (which the core rounds up to
+  /// whole milliseconds), or stops it when there is none.
   fn arm_timer(&self) {
     // SAFETY: a live handle (the loop is not closed).
     unsafe {
       match self.core.next_timeout() {
         Some(d) => {
-          let ms = d.as_nanos().div_ceil(1_000_000).min(u128::from(u32::MAX)) as u64;
+          let ms = d.as_millis().min(u128::from(u32::MAX)) as u64;
           uv::uv_timer_start(self.timer, on_timer, ms, 0);
         }
         None => {

@@ -584,8 +584,9 @@ impl PyLoop {
     }
 
     /// Seconds a host loop may wait before calling poll(0) again even if
-    /// fileno() stays quiet: 0.0 when events are pending, None when only new
-    /// I/O can produce events.
+    /// fileno() stays quiet, rounded up to whole milliseconds (a host never
+    /// wakes early and spins): 0.0 only when events are pending, None when
+    /// only new I/O can produce events.
     fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
         if !self.backlog.lock().is_empty() {
             return Ok(Some(0.0));

@@ -159,7 +159,8 @@ class Loop:
     def fileno(self) -> int:
         """A descriptor that is readable while events are pending."""
     def next_timeout(self) -> float | None:
-        """Seconds until poll(0) is due even without I/O (0.0 = now; None = never)."""
+        """Seconds until poll(0) is due even without I/O, rounded up to whole
+        milliseconds (0.0 = now; None = never)."""
     def handle_count(self) -> int:
         """Number of open handles."""
 
