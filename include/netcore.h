@@ -622,9 +622,10 @@ int nc_udp_connect(struct nc_loop *loop_, nc_handle handle, const char *host, in
  * `NC_EAGAIN` when the queue would pass its high-water mark (nothing is
  * queued; `NC_EV_WRITABLE` follows once it drains). A message larger than
  * the mark is accepted only when the queue is empty. On a connected UDP
- * socket: one datagram. Returns 0, or `NC_EINVAL` (NULL data, `len` 0),
- * `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE` (after `nc_shutdown`),
- * `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
+ * socket: one datagram (`len` 0 sends a zero-length one; `data` may then
+ * be NULL). Returns 0, or `NC_EINVAL` (NULL data with a non-zero `len`;
+ * `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
+ * (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
  */
 int nc_send(struct nc_loop *loop_, nc_handle handle, const void *data, size_t len);
 
@@ -638,7 +639,8 @@ int nc_sendv(struct nc_loop *loop_, nc_handle handle, const struct nc_buf *bufs,
 
 /**
  * Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
- * (1..65535) from a UDP socket. Returns 0, or `NC_EAGAIN` (the kernel has
+ * (1..65535) from a UDP socket; `len` 0 (`data` may then be NULL) sends a
+ * zero-length datagram. Returns 0, or `NC_EAGAIN` (the kernel has
  * no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
  * `NC_EWRONGKIND`, ...
  */

@@ -111,13 +111,20 @@ impl Loop {
         self.shared.state.lock()
     }
 
+    /// The range of a poll's `max`: at least 1 (`EINVAL` otherwise). Hosts
+    /// that poll later (an embedding driver) check their count up front.
+    pub fn check_max_events(max: usize) -> Result<()> {
+        if max == 0 {
+            return Err(Error::EINVAL);
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` (`None` = forever, zero = not at all) and returns
     /// up to `max` events (at least 1). `EBUSY` if another caller is polling.
     /// A signal interrupting the wait returns an empty batch.
     pub fn poll(&self, max: usize, timeout: Option<Duration>) -> Result<Batch<'_>> {
-        if max == 0 {
-            return Err(Error::EINVAL);
-        }
+        Self::check_max_events(max)?;
         let mut guard = self.shared.poller.try_lock().ok_or(Error::EBUSY)?;
         let start = timeout.filter(|t| !t.is_zero()).map(|_| Instant::now());
         let mut wait = timeout;
@@ -381,6 +388,8 @@ impl Loop {
     }
 
     /// Sends several buffers as one message: queued whole or refused whole.
+    /// No bytes at all is `EINVAL` on a connection; on UDP, buffers that are
+    /// all empty make a zero-length datagram (no buffer at all is `EINVAL`).
     pub fn send_vectored(&self, handle: Handle, bufs: &[&[u8]]) -> Result<()> {
         self.send_with_token(handle, bufs, None)
     }

@@ -43,8 +43,10 @@ impl Udp {
     }
 
     /// Sends one datagram made of `bufs`, to `to` or to the connected peer.
+    /// Empty buffers make a zero-length datagram, a valid one; only a call
+    /// with no buffer at all is `EINVAL`.
     pub fn send(&mut self, to: Option<SocketAddr>, bufs: &[&[u8]]) -> Result<()> {
-        if bufs.iter().all(|b| b.is_empty()) {
+        if bufs.is_empty() {
             return Err(Error::EINVAL);
         }
         // A datagram must go out in one call: join what one call cannot take.

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use netcore_core::{Error, EventKind, Framing, Loop, SockOption};
+use netcore_core::{BindOptions, Error, EventKind, Framing, Loop, SockOption};
 
 mod common;
 use common::*;
@@ -200,4 +200,25 @@ fn the_read_size_bounds_every_data_chunk() {
     assert!(chunks.len() >= sent.len() / 4096, "{} chunks", chunks.len());
     let received: Vec<u8> = chunks.iter().flat_map(|e| e.data.iter().copied()).collect();
     assert_eq!(received, sent);
+}
+
+#[test]
+fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() {
+    let lp = Loop::new().unwrap();
+    let opts = BindOptions::default();
+    let a = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
+    let b = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
+    let b_port = lp.local_addr(b).unwrap().port() as i64;
+    lp.send_to(a, "127.0.0.1", b_port, b"").unwrap();
+    lp.udp_connect(a, "127.0.0.1", b_port).unwrap();
+    lp.send(a, b"").unwrap();
+    lp.send_vectored(a, &[b"", b""]).unwrap();
+    assert_eq!(lp.send_vectored(a, &[]), Err(Error::EINVAL), "no buffer at all is not a datagram");
+    let got = poll_until(&lp, |g| g.iter().filter(|e| e.kind == EventKind::Datagram).count() >= 3);
+    let datagrams: Vec<&Got> = got.iter().filter(|e| e.kind == EventKind::Datagram).collect();
+    assert_eq!(datagrams.len(), 3);
+    assert!(datagrams.iter().all(|d| d.handle == b && d.data.is_empty()));
+    let (client, _server) = connected_pair(&lp);
+    assert_eq!(lp.send(client, b""), Err(Error::EINVAL));
+    assert_eq!(lp.send_vectored(client, &[b"", b""]), Err(Error::EINVAL));
 }

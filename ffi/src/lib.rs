@@ -255,9 +255,10 @@ pub unsafe extern "C" fn nc_udp_connect(
 /// `NC_EAGAIN` when the queue would pass its high-water mark (nothing is
 /// queued; `NC_EV_WRITABLE` follows once it drains). A message larger than
 /// the mark is accepted only when the queue is empty. On a connected UDP
-/// socket: one datagram. Returns 0, or `NC_EINVAL` (NULL data, `len` 0),
-/// `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE` (after `nc_shutdown`),
-/// `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
+/// socket: one datagram (`len` 0 sends a zero-length one; `data` may then
+/// be NULL). Returns 0, or `NC_EINVAL` (NULL data with a non-zero `len`;
+/// `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
+/// (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
 #[no_mangle]
 pub unsafe extern "C" fn nc_send(loop_: *mut nc_loop, handle: nc_handle, data: *const c_void, len: usize) -> c_int {
     ffi_boundary! {
@@ -300,7 +301,8 @@ unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u
 }
 
 /// Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
-/// (1..65535) from a UDP socket. Returns 0, or `NC_EAGAIN` (the kernel has
+/// (1..65535) from a UDP socket; `len` 0 (`data` may then be NULL) sends a
+/// zero-length datagram. Returns 0, or `NC_EAGAIN` (the kernel has
 /// no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
 /// `NC_EWRONGKIND`, ...
 #[no_mangle]

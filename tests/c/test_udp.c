@@ -100,7 +100,6 @@ void test_udp_connected(void) {
     ASSERT(memcmp(b->rx, "helloworld", 10) == 0);
     ASSERT_EQ(b->frame_len[1], 5);
     ASSERT(addr_is(&b->addr, NC_AF_INET, "127.0.0.1", pa));
-    ASSERT_RC(nc_send(loop, a->h, "x", 0), NC_EINVAL);
 
     /* the connected peer's datagrams arrive; others are filtered */
     ASSERT_OK(nc_send_to(loop, c->h, "127.0.0.1", pa, "intruder", 8));
@@ -134,6 +133,29 @@ void test_udp_close_and_kinds(void) {
     /* the port is free again */
     nc_handle again = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", a.port, 0, NULL));
     ASSERT(again != u->h);
+}
+
+/* A zero-length datagram is a valid UDP datagram: nc_send_to, nc_send and
+ * nc_sendv of no bytes each send one, and it arrives as an empty
+ * NC_EV_DATAGRAM (a TCP send of no bytes stays NC_EINVAL: test_errors.c). */
+void test_udp_empty_datagram_is_sent_and_received(void) {
+    nc_loop *loop = t_loop();
+    peer *b = peer_new("b");
+    b->store = 1;
+    nc_handle a = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, b));
+    int pb = local_port(loop, b->h);
+    ASSERT_OK(nc_send_to(loop, a, "127.0.0.1", pb, "", 0));
+    ASSERT_OK(nc_send_to(loop, a, "127.0.0.1", pb, NULL, 0));
+    ASSERT_OK(nc_udp_connect(loop, a, "127.0.0.1", pb));
+    ASSERT_OK(nc_send(loop, a, "x", 0));
+    nc_buf empty[2] = {{"", 0}, {NULL, 0}};
+    ASSERT_OK(nc_sendv(loop, a, empty, 2));
+    wait_dgrams(loop, b, 4);
+    ASSERT_EQ(b->nframes, 4);
+    for (size_t i = 0; i < 4; i++) ASSERT_EQ(b->frame_len[i], 0);
+    ASSERT_EQ(b->rx_len, 0);
+    ASSERT_EQ(b->ev[NC_EV_ERROR], 0);
 }
 
 /* A gather send on connected UDP is one datagram, whatever the number of

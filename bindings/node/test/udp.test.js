@@ -94,3 +94,18 @@ test('UDP multicast membership and options', (t) => {
   assert.throws(() => loop.addMembership(u, '10.0.0.1'), { code: 'EINVAL' }) // not a multicast group
   assert.throws(() => loop.setOption(u, 'multicastTtl', 256), { name: 'RangeError' })
 })
+
+test('UDP: a zero-length datagram is sent (sendTo, send, sendv) and arrives as an empty datagram event', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const b = loop.udpBind('127.0.0.1', 0)
+  const port = loop.localAddress(b).port
+  const got = []
+  loop.onHandle(b, 'datagram', (ev) => got.push(ev.data.length))
+  assert.equal(loop.sendTo(a, Buffer.alloc(0), '127.0.0.1', port), true)
+  loop.udpConnect(a, '127.0.0.1', port)
+  assert.equal(loop.send(a, Buffer.alloc(0)), true)
+  assert.equal(loop.sendv(a, [Buffer.alloc(0), new Uint8Array(0)]), true)
+  await until(() => got.length === 3, 'three empty datagrams')
+  assert.deepEqual(got, [0, 0, 0])
+})
