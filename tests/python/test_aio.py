@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -170,3 +171,126 @@ def test_attach_needs_running_loop() -> None:
     with netcore.Loop() as nc:
         with pytest.raises(RuntimeError):
             netcore.aio.attach(nc, lambda ev: None)
+
+
+def test_keyboard_interrupt_in_a_callback_propagates_and_the_rest_of_the_batch_follows() -> None:
+    aloop = asyncio.new_event_loop()
+    try:
+        with netcore.Loop() as nc:
+            for i in range(5):
+                nc.timer(0, userdata=i)  # all due now: one batch
+            seen: list[int] = []
+
+            def on_event(ev: netcore.Event) -> None:
+                if ev.kind == "timer":
+                    seen.append(ev.userdata)
+                    if len(seen) == 2:
+                        raise KeyboardInterrupt
+
+            driver = netcore.aio.AsyncioDriver(nc, on_event, loop=aloop)
+            guard = aloop.call_later(10, aloop.stop)  # hang guard only
+            with pytest.raises(KeyboardInterrupt):
+                aloop.run_forever()
+            guard.cancel()
+            assert len(seen) == 2
+
+            async def rest() -> None:
+                for _ in range(500):
+                    if len(seen) == 5:
+                        return
+                    await asyncio.sleep(0.01)
+
+            aloop.run_until_complete(rest())
+            driver.close()
+            assert sorted(seen) == [0, 1, 2, 3, 4]
+    finally:
+        aloop.close()
+
+
+def test_cancelled_error_in_a_callback_is_reported_and_dispatch_goes_on() -> None:
+    async def main() -> tuple[list[int], list[dict[str, object]]]:
+        errors: list[dict[str, object]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        seen: list[int] = []
+        with netcore.Loop() as nc:
+            for i in range(3):
+                nc.timer(0, userdata=i)
+
+            def on_event(ev: netcore.Event) -> None:
+                if ev.kind == "timer":
+                    seen.append(ev.userdata)
+                    if len(seen) == 1:
+                        raise asyncio.CancelledError
+
+            with netcore.aio.attach(nc, on_event):
+                for _ in range(500):
+                    if len(seen) == 3:
+                        break
+                    await asyncio.sleep(0.01)
+        return seen, errors
+
+    seen, errors = asyncio.run(main())
+    assert sorted(seen) == [0, 1, 2]
+    assert len(errors) == 1 and isinstance(errors[0]["exception"], asyncio.CancelledError)
+
+
+def test_closing_the_netcore_loop_unregisters_its_descriptor_from_asyncio() -> None:
+    async def main() -> bytes:
+        aloop = asyncio.get_running_loop()
+        nc = netcore.Loop()
+        fd = nc.fileno()
+        driver = netcore.aio.attach(nc, lambda ev: None)
+        nc.close()
+        assert driver.closed
+        # The lowest free number goes to the next descriptor: take sockets
+        # until one reuses the netcore loop's number.
+        pairs: list[tuple[socket.socket, socket.socket]] = []
+        try:
+            for _ in range(8):
+                pairs.append(socket.socketpair())
+                if fd in (pairs[-1][0].fileno(), pairs[-1][1].fileno()):
+                    break
+            a, b = pairs[-1]
+            mine, peer = (a, b) if a.fileno() == fd else (b, a)
+            assert mine.fileno() == fd, "no socket reused the descriptor number"
+            mine.setblocking(False)
+            receiving = asyncio.ensure_future(aloop.sock_recv(mine, 16))
+            await asyncio.sleep(0)  # sock_recv now waits on the descriptor
+            peer.send(b"woken")
+            return await asyncio.wait_for(receiving, 5)
+        finally:
+            for x, y in pairs:
+                x.close()
+                y.close()
+
+    assert asyncio.run(main()) == b"woken"
+
+
+def test_closing_the_netcore_loop_from_another_thread_detaches_the_driver() -> None:
+    async def main() -> bool:
+        nc = netcore.Loop()
+        driver = netcore.aio.attach(nc, lambda ev: None)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the first dispatch is over: only the reader is left
+        await asyncio.to_thread(nc.close)
+        for _ in range(100):
+            if driver.closed:
+                break
+            await asyncio.sleep(0.01)
+        return driver.closed
+
+    assert asyncio.run(main())
+
+
+def test_attach_rejects_max_events_below_one() -> None:
+    async def main() -> None:
+        with netcore.Loop() as nc:
+            for bad in (0, -1):
+                with pytest.raises(netcore.InvalidArgumentError, match="max_events"):
+                    netcore.aio.attach(nc, lambda ev: None, max_events=bad)
+            with pytest.raises(TypeError):
+                netcore.aio.attach(nc, lambda ev: None, max_events=1.5)  # type: ignore[arg-type]
+            with netcore.aio.attach(nc, lambda ev: None, max_events=1) as driver:
+                assert not driver.closed
+
+    asyncio.run(main())

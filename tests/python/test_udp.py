@@ -77,3 +77,17 @@ def test_udp_ipv6(loop: netcore.Loop) -> None:
     pump.until(lambda: any(e.kind == "datagram" for e in pump.by_handle[b]))
     d = pump.first(b, "datagram")
     assert d.data == b"six" and d.addr == loop.local_address(a)
+
+
+def test_an_empty_datagram_is_sent_and_received(loop: netcore.Loop) -> None:
+    pump = Pump(loop)
+    a = loop.udp_bind("127.0.0.1", 0)
+    b = loop.udp_bind("127.0.0.1", 0)
+    loop.send_to(a, b"", loop.local_address(b))
+    loop.send_to(a, bytearray(), loop.local_address(b))
+    loop.udp_connect(a, *loop.local_address(b))
+    loop.send(a, b"")
+    loop.sendv(a, [b"", memoryview(b"")])
+    pump.until(lambda: len(pump.of_kind("datagram")) >= 4, what="four empty datagrams")
+    got = pump.of_kind("datagram")
+    assert [(d.handle, d.data, d.addr) for d in got] == [(b, b"", loop.local_address(a))] * 4

@@ -4,9 +4,9 @@
 
 use netcore_core as nc;
 use pyo3::buffer::PyUntypedBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 
 use crate::errors::{invalid, to_pyerr_detail};
 
@@ -14,13 +14,31 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// An `int` (not a `bool`) as an `i64`; `None` if it does not fit.
-fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<i64>> {
-    // A plain int is the common case and the cheapest check.
-    if !obj.is_exact_instance_of::<PyInt>() && (!obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>()) {
-        return Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj))));
+/// An integer argument with `operator.index` semantics: an `int`, a `bool`
+/// (as Python's socket module takes it) or any object with `__index__` (a
+/// numpy integer, say). `None` if it does not fit in `T`.
+pub fn index_arg<'py, T>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Option<T>>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    match obj.extract::<T>() {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Ok(None),
+        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => {
+            Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj))))
+        }
+        Err(e) => Err(e),
     }
-    Ok(obj.extract::<i64>().ok())
+}
+
+/// Whether an object is an integer for `operator.index` (has `__index__`).
+pub fn is_index(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: PyIndex_Check only reads the type's slots of a live object.
+    unsafe { pyo3::ffi::PyIndex_Check(obj.as_ptr()) != 0 }
+}
+
+fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<i64>> {
+    index_arg(obj, what)
 }
 
 /// A handle argument. Integers no loop ever hands out (0, negative, huge)
@@ -48,11 +66,8 @@ pub fn size_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
     }
 }
 
-/// An option value: an `int` or a `bool`.
+/// An option value: an `int` or a `bool` (or anything with `__index__`).
 pub fn option_value_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(b.is_true() as i64);
-    }
     match int_arg(obj, "option value")? {
         Some(v) => Ok(v),
         None => Err(invalid(obj.py(), &format!("option value {obj} is out of range"))),
@@ -82,9 +97,10 @@ pub fn addr_arg(obj: &Bound<'_, PyAny>) -> PyResult<(String, i64)> {
     Ok((host_arg(&tuple.get_item(0)?)?, port_arg(&tuple.get_item(1)?)?))
 }
 
-/// Bytes borrowed from a Python object without a copy: `bytes` directly,
-/// anything else through the buffer protocol (bytearray, memoryview, array,
-/// mmap, numpy arrays, ...), which must be C-contiguous.
+/// Bytes borrowed from a Python object without a copy: an exact `bytes`
+/// directly, anything else through the buffer protocol (bytearray,
+/// memoryview, array, mmap, numpy arrays, bytes subclasses...), which must
+/// be C-contiguous.
 pub enum BytesArg<'py> {
     Bytes(Bound<'py, PyBytes>),
     Buffer(PyUntypedBuffer),
@@ -92,7 +108,7 @@ pub enum BytesArg<'py> {
 
 impl<'py> BytesArg<'py> {
     pub fn new(obj: &Bound<'py, PyAny>) -> PyResult<BytesArg<'py>> {
-        if let Ok(b) = obj.cast::<PyBytes>() {
+        if let Ok(b) = obj.cast_exact::<PyBytes>() {
             return Ok(BytesArg::Bytes(b.clone()));
         }
         if obj.is_instance_of::<PyString>() {
@@ -106,12 +122,12 @@ impl<'py> BytesArg<'py> {
         Ok(BytesArg::Buffer(buf))
     }
 
-    /// Whether the bytes cannot change while we read them without the GIL.
+    /// Whether the bytes cannot change while we read them without the GIL:
+    /// only an exact `bytes`. A read-only buffer promises nothing about its
+    /// memory (a read-only memoryview of a bytearray changes with the
+    /// bytearray), so any other buffer is read with the GIL held.
     pub fn immutable(&self) -> bool {
-        match self {
-            BytesArg::Bytes(_) => true,
-            BytesArg::Buffer(b) => b.readonly(),
-        }
+        matches!(self, BytesArg::Bytes(_))
     }
 
     pub fn as_slice(&self) -> &[u8] {

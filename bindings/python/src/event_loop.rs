@@ -11,19 +11,22 @@ use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyResourceWarning, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::args::{addr_arg, handle_arg, host_arg, option_value_arg, port_arg, secs_arg, size_arg, BytesArg};
+use crate::args::{
+    addr_arg, handle_arg, host_arg, index_arg, is_index, option_value_arg, port_arg, secs_arg, size_arg, BytesArg,
+};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 
 /// Longest stretch spent waiting without looking at signals.
 const SLICE: Duration = Duration::from_millis(50);
-/// Sends of at least this many immutable bytes release the GIL.
+/// Sends of at least this many bytes from an exact `bytes` (the only
+/// buffer no thread can change) release the GIL.
 const DETACH_SEND: usize = 64 << 10;
 /// Default largest frame for delimited and length-prefixed framing.
 const DEFAULT_MAX_FRAME: usize = 1 << 20;
@@ -82,6 +85,20 @@ fn count_arg(obj: Option<&Bound<'_, PyAny>>, default: usize, what: &str) -> PyRe
     }
 }
 
+/// A poll's `max_events`, in the range the core sets.
+fn max_events_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, default: usize) -> PyResult<usize> {
+    let max = count_arg(obj, default, "max_events")?;
+    nc::Loop::check_max_events(max).map_err(|e| to_pyerr_detail(py, e, "max_events must be at least 1"))?;
+    Ok(max)
+}
+
+/// Checks a `max_events` for a later poll (netcore.aio.attach) and returns
+/// it as an int: InvalidArgumentError if it is out of range.
+#[pyfunction]
+pub fn _check_max_events(py: Python<'_>, max_events: &Bound<'_, PyAny>) -> PyResult<usize> {
+    max_events_arg(py, Some(max_events), 0)
+}
+
 /// An event loop: owns sockets named by integer handles and reports every
 /// I/O result as an Event. See the package docstring for the model.
 ///
@@ -104,6 +121,9 @@ pub struct PyLoop {
     stop: AtomicBool,
     /// `wake()` was called: the current or next blocking `poll` returns.
     woken: AtomicBool,
+    /// Called when the loop closes, before its descriptor does (netcore.aio
+    /// unregisters its reader, so a reused descriptor number is not watched).
+    close_hooks: Mutex<Vec<Py<PyAny>>>,
 }
 
 impl PyLoop {
@@ -265,6 +285,8 @@ impl PyLoop {
     }
 
     /// Sends buffers as one message; large immutable ones without the GIL.
+    /// No bytes at all is the core's to judge: `EINVAL` on a connection, a
+    /// zero-length datagram on UDP.
     fn send_slices(
         &self,
         py: Python<'_>,
@@ -274,19 +296,20 @@ impl PyLoop {
         token: Option<u64>,
     ) -> PyResult<()> {
         let total: usize = slices.iter().map(|s| s.len()).sum();
-        if total == 0 {
-            return Err(invalid(py, "nothing to send (empty data)"));
-        }
         let send = |lp: &nc::Loop| match token {
             None => lp.send_vectored(handle, slices),
             Some(t) => lp.send_with_token(handle, slices, Some(t)),
         };
-        if total >= DETACH_SEND && immutable {
+        let result = if total >= DETACH_SEND && immutable {
             let lp = self.owned(py)?;
-            py.detach(|| guard(|| send(&lp))).py_err(py)
+            py.detach(|| guard(|| send(&lp)))
         } else {
-            self.core(py, send)
-        }
+            self.core_result(py, send)?
+        };
+        result.map_err(|e| match e {
+            nc::Error::EINVAL if total == 0 => invalid(py, "nothing to send (empty data)"),
+            e => to_pyerr(py, e),
+        })
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
@@ -360,7 +383,7 @@ impl PyLoop {
         let interface = match interface.filter(|i| !i.is_none()) {
             None if ip.is_ipv4() => "0.0.0.0".to_owned(),
             None => "0".to_owned(),
-            Some(i) if i.is_instance_of::<pyo3::types::PyInt>() => size_arg(i, "interface")?.to_string(),
+            Some(i) if is_index(i) => size_arg(i, "interface")?.to_string(),
             Some(i) => host_arg(i)?,
         };
         self.core(py, |lp| lp.udp_multicast(h, &group, &interface, join))
@@ -427,12 +450,10 @@ fn present<'a, 'py>(o: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, P
 fn token_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     match obj.filter(|o| !o.is_none()) {
         None => Ok(None),
-        Some(o) => {
-            if !o.is_instance_of::<pyo3::types::PyInt>() || o.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(PyTypeError::new_err("token must be an int"));
-            }
-            o.extract::<u64>().map(Some).map_err(|_| invalid(o.py(), "token must be 0 to 2**64-1"))
-        }
+        Some(o) => match index_arg::<u64>(o, "token")? {
+            Some(t) => Ok(Some(t)),
+            None => Err(invalid(o.py(), "token must be 0 to 2**64-1")),
+        },
     }
 }
 
@@ -450,9 +471,18 @@ fn frame_range_detail(what: &str) -> String {
 
 #[pymethods]
 impl PyLoop {
-    /// Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of resources.
+    /// Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of
+    /// resources. Takes no arguments; a subclass's `__init__` may take its
+    /// own (they are left to it, as object.__new__ does).
     #[new]
-    fn new(py: Python<'_>) -> PyResult<Self> {
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs))]
+    fn new(cls: &Bound<'_, PyType>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let py = cls.py();
+        let given = !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty());
+        if given && cls.getattr("__init__")?.is(py.get_type::<PyAny>().getattr("__init__")?) {
+            return Err(PyTypeError::new_err("Loop() takes no arguments"));
+        }
         let lp = guard(nc::Loop::new).py_err(py)?;
         Ok(PyLoop {
             inner: RwLock::new(Some(lp)),
@@ -460,6 +490,7 @@ impl PyLoop {
             backlog: Mutex::new(VecDeque::new()),
             stop: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            close_hooks: Mutex::new(Vec::new()),
         })
     }
 
@@ -475,10 +506,7 @@ impl PyLoop {
         timeout: Option<&Bound<'py, PyAny>>,
         max_events: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let max = count_arg(max_events, 1024, "max_events")?;
-        if max == 0 {
-            return Err(invalid(py, "max_events must be at least 1"));
-        }
+        let max = max_events_arg(py, max_events, 1024)?;
         let mut nowait = false;
         let deadline = match timeout.filter(|t| !t.is_none()) {
             None => None,
@@ -533,10 +561,7 @@ impl PyLoop {
         if on_data.is_some_and(|f| !f.is_callable()) {
             return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
-        let max = count_arg(max_events, 256, "max_events")?;
-        if max == 0 {
-            return Err(invalid(py, "max_events must be at least 1"));
-        }
+        let max = max_events_arg(py, max_events, 256)?;
         // The last poll returned events: more are likely pending already.
         let mut busy = false;
         loop {
@@ -608,6 +633,13 @@ impl PyLoop {
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {
             0 => {
+                // The hooks run first, while the descriptor is still open.
+                let hooks = std::mem::take(&mut *self.close_hooks.lock());
+                for hook in hooks {
+                    if let Err(e) = hook.bind(py).call0() {
+                        e.write_unraisable(py, Some(hook.bind(py)));
+                    }
+                }
                 let inner = self.inner.write().take();
                 let objects = std::mem::take(&mut *self.objects.lock());
                 let backlog = std::mem::take(&mut *self.backlog.lock());
@@ -622,6 +654,28 @@ impl PyLoop {
             }
             n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
         }
+    }
+
+    /// Private (netcore.aio): `hook()` is called when the loop closes, in
+    /// the closing thread, before the loop's descriptor closes.
+    fn _add_close_hook(&self, py: Python<'_>, hook: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.closed() {
+            return Err(Self::closed_error(py));
+        }
+        self.close_hooks.lock().push(hook.clone().unbind());
+        Ok(())
+    }
+
+    /// Private (netcore.aio): forgets a hook given to _add_close_hook (the
+    /// same object).
+    fn _remove_close_hook(&self, hook: &Bound<'_, PyAny>) {
+        let removed: Vec<Py<PyAny>> = {
+            let mut hooks = self.close_hooks.lock();
+            let (gone, kept) = std::mem::take(&mut *hooks).into_iter().partition(|h| h.is(hook));
+            *hooks = kept;
+            gone
+        };
+        drop(removed);
     }
 
     /// Whether close() was called.
@@ -941,11 +995,7 @@ impl PyLoop {
         if port == 0 {
             return Err(invalid(py, "cannot send to port 0"));
         }
-        let bytes = data.as_slice();
-        if bytes.is_empty() {
-            return Err(invalid(py, "nothing to send (empty data)"));
-        }
-        self.core(py, |lp| lp.send_to(h, &host, port, bytes))
+        self.core(py, |lp| lp.send_to(h, &host, port, data.as_slice()))
     }
 
     /// Closes at once: a connection drops its queue and resets (RST).
@@ -1156,8 +1206,9 @@ impl PyLoop {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let h = handle_arg(handle)?;
-        if value.is_instance_of::<pyo3::types::PyInt>() {
-            let v: i32 = value.extract().map_err(|_| invalid(py, "option value does not fit a C int"))?;
+        if is_index(value) {
+            let v: i32 =
+                index_arg(value, "option value")?.ok_or_else(|| invalid(py, "option value does not fit a C int"))?;
             return self.core(py, |lp| lp.set_raw_option(h, level, name, &v.to_ne_bytes()));
         }
         let bytes = BytesArg::new(value)?;
@@ -1270,14 +1321,46 @@ impl PyLoop {
                 visit.call(e)?;
             }
         }
+        if let Some(hooks) = self.close_hooks.try_lock() {
+            for h in hooks.iter() {
+                visit.call(h)?;
+            }
+        }
         Ok(())
     }
 
     fn __clear__(&self) {
         let objects = std::mem::take(&mut *self.objects.lock());
         let backlog = std::mem::take(&mut *self.backlog.lock());
+        let hooks = std::mem::take(&mut *self.close_hooks.lock());
         drop(objects);
         drop(backlog);
+        drop(hooks);
+    }
+}
+
+/// A loop collected while open warns, as asyncio's loops and sockets do,
+/// and is closed.
+impl Drop for PyLoop {
+    fn drop(&mut self) {
+        let Some(lp) = self.inner.get_mut().take() else { return };
+        let message = format!("unclosed netcore.Loop fd={} handles={}", lp.fd(), lp.handle_count());
+        drop(lp);
+        // Deallocation holds the GIL; at interpreter shutdown there may be
+        // no one left to warn.
+        Python::try_attach(|py| {
+            let Ok(message) = std::ffi::CString::new(message) else { return };
+            // A deallocation may happen while an exception is propagating:
+            // keep it across the warning.
+            let pending = PyErr::take(py);
+            let category = py.get_type::<PyResourceWarning>();
+            if let Err(e) = PyErr::warn(py, &category, &message, 1) {
+                e.write_unraisable(py, None);
+            }
+            if let Some(e) = pending {
+                e.restore(py);
+            }
+        });
     }
 }
 

@@ -19,6 +19,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::PyLoop>()?;
     m.add_class::<event::Event>()?;
     m.add_class::<event_loop::Closing>()?;
+    m.add_function(wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
     for (name, opt) in event_loop::OPTIONS {
         m.add(name, opt as i32)?;
     }

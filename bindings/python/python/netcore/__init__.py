@@ -109,6 +109,9 @@ Every error is a :class:`netcore.Error` (an :class:`OSError`) with ``errno``,
 Errors the OS knows are also the matching builtin class:
 ``ConnectionRefusedError``, ``ConnectionResetError``, ``TimeoutError``,
 ``BrokenPipeError``, ``BlockingIOError`` (EAGAIN)... with ``errno`` set.
+``netcore.TimeoutError`` and the other classes named like a builtin are
+subclasses of it, reachable as attributes but left out of ``__all__``:
+``from netcore import *`` never shadows a builtin.
 netcore-only codes have their own classes, with ``errno`` set to the negative
 netcore code: :class:`BadHandleError` (EBADHANDLE), :class:`DNSError` (EDNS),
 :class:`ClosedError` (ECLOSED), :class:`WrongKindError` (EWRONGKIND),
@@ -121,7 +124,8 @@ Threads
 Every method may be called from any thread. One thread at a time polls a loop
 (another gets :class:`BusyError`); ``wake()`` interrupts a blocking ``poll``
 from any thread. The GIL is released while netcore waits (and during large
-sends of immutable data), and Ctrl+C interrupts a blocking ``poll``/``run``
+sends of ``bytes``; any other buffer, which another thread could change, is
+read with the GIL held), and Ctrl+C interrupts a blocking ``poll``/``run``
 with ``KeyboardInterrupt`` within 50 ms. netcore starts no thread of its own,
 except a short-lived one per host *name* passed to ``connect`` (name
 resolution); IP literals never start one.
@@ -151,28 +155,33 @@ from netcore._errors import (
     AddressInUseError,
     AddressNotAvailableError,
     BadHandleError,
-    BlockingIOError,
-    BrokenPipeError,
     BusyError,
     ClosedError,
-    ConnectionAbortedError,
-    ConnectionRefusedError,
-    ConnectionResetError,
     DNSError,
     Error,
     HostUnreachableError,
     InternalError,
-    InterruptedError,
     InvalidArgumentError,
     MessageTooLongError,
     NetworkUnreachableError,
     NotConnectedError,
-    PermissionError,
     ResourceError,
-    TimeoutError,
     WrongKindError,
     error_class,
 )
+
+# These eight are subclasses of the builtin classes of the same names: they
+# are attributes (netcore.TimeoutError) but not in __all__, so that
+# `from netcore import *` does not shadow the builtins. The `X as X` form
+# marks them as re-exported for type checkers.
+from netcore._errors import BlockingIOError as BlockingIOError
+from netcore._errors import BrokenPipeError as BrokenPipeError
+from netcore._errors import ConnectionAbortedError as ConnectionAbortedError
+from netcore._errors import ConnectionRefusedError as ConnectionRefusedError
+from netcore._errors import ConnectionResetError as ConnectionResetError
+from netcore._errors import InterruptedError as InterruptedError
+from netcore._errors import PermissionError as PermissionError
+from netcore._errors import TimeoutError as TimeoutError
 from netcore._netcore import (
     BROADCAST,
     LINGER,
@@ -213,6 +222,7 @@ SHUTDOWN_COMPLETE: Final[Literal["shutdown_complete"]] = "shutdown_complete"
 
 # Listed in full (the error classes repeat _errors.__all__): mypy --strict
 # does not count names added with `__all__ += _errors.__all__` as exported.
+# Names of builtins are left out (see the imports above).
 __all__ = [
     "Loop",
     "Event",
@@ -253,14 +263,6 @@ __all__ = [
     "Error",
     "error_class",
     "InvalidArgumentError",
-    "BlockingIOError",
-    "BrokenPipeError",
-    "ConnectionAbortedError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "TimeoutError",
-    "InterruptedError",
-    "PermissionError",
     "AddressInUseError",
     "AddressNotAvailableError",
     "HostUnreachableError",

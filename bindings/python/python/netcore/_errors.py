@@ -30,17 +30,11 @@ from __future__ import annotations
 
 import builtins
 
+# The classes named like builtins (TimeoutError, ...) are left out, so that
+# a star import never shadows the builtins.
 __all__ = [
     "Error",
     "InvalidArgumentError",
-    "BlockingIOError",
-    "BrokenPipeError",
-    "ConnectionAbortedError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "TimeoutError",
-    "InterruptedError",
-    "PermissionError",
     "AddressInUseError",
     "AddressNotAvailableError",
     "HostUnreachableError",

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeAlias, final, overload
+from typing import Any, Final, Literal, Self, SupportsIndex, TypeAlias, final, overload
 
 from typing_extensions import Buffer
 
@@ -26,6 +26,10 @@ MAX_DELIMITER: Final[int]
 #: period or timeout (``math.inf`` included) means "never".
 MAX_DURATION: Final[float]
 ERROR_CODES: Final[list[tuple[int, str, str]]]
+
+def _check_max_events(max_events: SupportsIndex) -> int:
+    """Private (netcore.aio): ``max_events`` as an int, or
+    InvalidArgumentError if a poll would refuse it."""
 
 EventKind: TypeAlias = Literal[
     "accepted",
@@ -119,7 +123,8 @@ class Closing:
 
 class Loop:
     """An event loop: owns sockets named by integer handles and reports every
-    I/O result as an Event. A context manager (closed on exit)."""
+    I/O result as an Event. A context manager (closed on exit). A loop
+    collected while open warns (ResourceWarning) and is closed."""
 
     def __init__(self) -> None: ...
     def __enter__(self) -> Self: ...
@@ -135,14 +140,14 @@ class Loop:
         """Whether close() (the loop's) was called."""
 
     # ---- consuming events -------------------------------------------------
-    def poll(self, timeout: float | None = None, max_events: int = 1024) -> list[Event]:
+    def poll(self, timeout: float | None = None, max_events: SupportsIndex = 1024) -> list[Event]:
         """Waits up to ``timeout`` seconds (None = until something happens,
         0 = not at all) and returns up to ``max_events`` events. Returns [] on
         timeout or after wake(). KeyboardInterrupt arrives within 50 ms."""
     def run(
         self,
         callback: Callable[[Event], object],
-        max_events: int = 256,
+        max_events: SupportsIndex = 256,
         *,
         on_data: Callable[[int, bytes], object] | None = None,
     ) -> None:
@@ -163,6 +168,10 @@ class Loop:
         milliseconds (0.0 = now; None = never)."""
     def handle_count(self) -> int:
         """Number of open handles."""
+    def _add_close_hook(self, hook: Callable[[], object], /) -> None:
+        """Private (netcore.aio): ``hook()`` runs when the loop closes."""
+    def _remove_close_hook(self, hook: Callable[[], object], /) -> None:
+        """Private (netcore.aio): forgets a hook (the same object)."""
 
     # ---- closing ------------------------------------------------------------
     @overload
@@ -182,9 +191,9 @@ class Loop:
     def listen(
         self,
         host: str,
-        port: int,
+        port: SupportsIndex,
         *,
-        backlog: int = 1024,
+        backlog: SupportsIndex = 1024,
         reuse_port: bool = False,
         ipv6_only: bool = False,
         userdata: object = None,
@@ -193,7 +202,7 @@ class Loop:
     def connect(
         self,
         host: str,
-        port: int,
+        port: SupportsIndex,
         *,
         userdata: object = None,
         timeout: float | None = None,
@@ -212,7 +221,7 @@ class Loop:
     def set_idle_timeout(self, handle: int, timeout: float | None) -> None:
         """"idle" events after ``timeout`` seconds without I/O (None = off;
         beyond MAX_DURATION: never)."""
-    def set_max_connections(self, listener: int, max: int) -> None:
+    def set_max_connections(self, listener: int, max: SupportsIndex) -> None:
         """Caps a listener's open connections (0 = no cap)."""
     def shutdown_server(self, listener: int, drain: float) -> None:
         """Graceful server shutdown; "shutdown_complete" then "closed". A
@@ -220,22 +229,22 @@ class Loop:
     def udp_bind(
         self,
         host: str,
-        port: int,
+        port: SupportsIndex,
         *,
         reuse_port: bool = False,
         ipv6_only: bool = False,
         userdata: object = None,
     ) -> int:
         """Binds a UDP socket; returns its handle."""
-    def udp_connect(self, handle: int, host: str, port: int) -> None:
+    def udp_connect(self, handle: int, host: str, port: SupportsIndex) -> None:
         """Sets a UDP socket's default peer."""
 
     # ---- data ---------------------------------------------------------------
-    def send(self, handle: int, data: Buffer, token: int | None = None) -> None:
+    def send(self, handle: int, data: Buffer, token: SupportsIndex | None = None) -> None:
         """Queues data whole or raises BlockingIOError (EAGAIN)."""
-    def sendv(self, handle: int, buffers: Iterable[Buffer], token: int | None = None) -> None:
+    def sendv(self, handle: int, buffers: Iterable[Buffer], token: SupportsIndex | None = None) -> None:
         """Sends several buffers as one message (writev)."""
-    def send_to(self, handle: int, data: Buffer, addr: Address) -> None:
+    def send_to(self, handle: int, data: Buffer, addr: tuple[str, SupportsIndex]) -> None:
         """Sends one UDP datagram to ``(host, port)``."""
     def pause(self, handle: int) -> None:
         """Stops reading from a connection."""
@@ -249,22 +258,22 @@ class Loop:
         mode: FramingMode,
         *,
         delimiter: Buffer | None = None,
-        size: int | None = None,
+        size: SupportsIndex | None = None,
         header: Literal[1, 2, 4] | None = None,
-        max_frame: int | None = None,
+        max_frame: SupportsIndex | None = None,
     ) -> None:
         """Sets how a connection's input is cut into "data" events."""
-    def frame_delimited(self, handle: int, delimiter: Buffer, max_frame: int | None = None) -> None:
+    def frame_delimited(self, handle: int, delimiter: Buffer, max_frame: SupportsIndex | None = None) -> None:
         """Frames end with ``delimiter`` (1 to 8 bytes); max_frame defaults to 1 MiB."""
-    def frame_fixed(self, handle: int, size: int) -> None:
+    def frame_fixed(self, handle: int, size: SupportsIndex) -> None:
         """Frames of exactly ``size`` bytes."""
     def frame_length_prefixed(
-        self, handle: int, header_bytes: Literal[1, 2, 4], max_frame: int | None = None
+        self, handle: int, header_bytes: Literal[1, 2, 4], max_frame: SupportsIndex | None = None
     ) -> None:
         """Frames preceded by a 1-, 2- or 4-byte big-endian length."""
 
     # ---- options, addresses, user data --------------------------------------
-    def set_option(self, handle: int, option: int | OptionName, value: int | bool) -> None:
+    def set_option(self, handle: int, option: int | OptionName, value: SupportsIndex) -> None:
         """Sets an option (range-checked)."""
     def get_option(self, handle: int, option: int | OptionName) -> int:
         """Reads an option back."""
@@ -272,7 +281,9 @@ class Loop:
         """Joins a multicast group."""
     def udp_leave(self, handle: int, group: str, interface: str | int | None = None) -> None:
         """Leaves a multicast group."""
-    def set_raw_option(self, handle: int, level: int, name: int, value: int | Buffer) -> None:
+    def set_raw_option(
+        self, handle: int, level: SupportsIndex, name: SupportsIndex, value: SupportsIndex | Buffer
+    ) -> None:
         """setsockopt on the handle's socket."""
     @overload
     def get_raw_option(self, handle: int, level: int, name: int) -> int:

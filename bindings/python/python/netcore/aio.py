@@ -25,9 +25,16 @@ only new I/O can produce events (wait for the descriptor).
 
 The callback runs in the asyncio thread, like any asyncio callback, and may
 call every netcore method (``send``, ``close``...) and asyncio APIs
-(``create_task``, ``Future.set_result``...). An exception it raises is passed
-to the asyncio loop's exception handler, and dispatch goes on with the next
-event.
+(``create_task``, ``Future.set_result``...). Its exceptions are treated as
+asyncio treats those of its own callbacks: ``KeyboardInterrupt`` and
+``SystemExit`` propagate (out of ``run_until_complete``/``asyncio.run``) and
+the rest of the batch is kept, delivered first when the asyncio loop runs
+again; any other exception, ``CancelledError`` included, is passed to the
+asyncio loop's exception handler and dispatch goes on with the next event.
+
+Closing the netcore loop detaches the driver at once (its descriptor is
+unregistered before it closes, so a later socket that gets the same number is
+not mistaken for it).
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from types import TracebackType
+from typing import SupportsIndex
 
 from netcore._errors import ClosedError
-from netcore._netcore import Event, Loop
+from netcore._netcore import Event, Loop, _check_max_events
 
 __all__ = ["AsyncioDriver", "attach"]
 
@@ -55,18 +63,23 @@ class AsyncioDriver:
         callback: Callable[[Event], object],
         *,
         loop: asyncio.AbstractEventLoop | None = None,
-        max_events: int = 1024,
+        max_events: SupportsIndex = 1024,
     ) -> None:
         if not callable(callback):
             raise TypeError("callback must be callable")
         self._nc = nc_loop
         self._callback = callback
         self._aloop = loop if loop is not None else asyncio.get_running_loop()
-        self._max_events = max_events
+        self._max_events = _check_max_events(max_events)
         self._fd = nc_loop.fileno()
         self._timer: asyncio.Handle | None = None
         self._closed = False
         self._dispatching = False
+        # Events left over when a callback raised KeyboardInterrupt/SystemExit.
+        self._pending: list[Event] = []
+        # One object, so that close() can take it back.
+        self._close_hook = self._loop_closed
+        nc_loop._add_close_hook(self._close_hook)
         self._aloop.add_reader(self._fd, self._on_readable)
         # Events may be pending already (e.g. sends made before attaching).
         self._schedule(0.0)
@@ -83,11 +96,14 @@ class AsyncioDriver:
 
     def close(self) -> None:
         """Detaches from the asyncio loop (idempotent). Events not yet
-        dispatched stay in the netcore loop."""
+        dispatched stay in the netcore loop (a batch interrupted by
+        KeyboardInterrupt is dropped with the driver)."""
         if self._closed:
             return
         self._closed = True
+        self._pending = []
         self._cancel_timer()
+        self._nc._remove_close_hook(self._close_hook)
         try:
             self._aloop.remove_reader(self._fd)
         except (OSError, ValueError, RuntimeError):
@@ -115,16 +131,23 @@ class AsyncioDriver:
         self._dispatching = True
         count = 0
         try:
-            try:
-                events = self._nc.poll(0, self._max_events)
-            except ClosedError:
-                self.close()
-                return 0
-            for ev in events:
+            events, self._pending = self._pending, []
+            if not events:
+                try:
+                    events = self._nc.poll(0, self._max_events)
+                except ClosedError:
+                    self.close()
+                    return 0
+            for i, ev in enumerate(events):
                 count += 1
                 try:
                     self._callback(ev)
-                except Exception as exc:  # noqa: BLE001 - reported, like asyncio callbacks
+                except (SystemExit, KeyboardInterrupt):
+                    # As asyncio does with its ready callbacks: propagate,
+                    # and run the rest on the next round.
+                    self._pending = events[i + 1 :]
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - reported, like asyncio callbacks
                     self._aloop.call_exception_handler(
                         {
                             "message": "exception in netcore event callback",
@@ -134,14 +157,38 @@ class AsyncioDriver:
                     )
         finally:
             self._dispatching = False
-        if not self._closed:
-            try:
-                self._schedule(self._nc.next_timeout())
-            except ClosedError:
-                self.close()
+            self._reschedule()
         return count
 
     # ---- internals ----------------------------------------------------------
+
+    def _reschedule(self) -> None:
+        """Arms the next dispatch: now if events are left over, else when
+        netcore's next timer is due (the descriptor covers new I/O)."""
+        if self._closed:
+            return
+        if self._pending:
+            self._schedule(0.0)
+            return
+        try:
+            delay = self._nc.next_timeout()
+        except ClosedError:
+            self.close()
+            return
+        self._schedule(delay)
+
+    def _loop_closed(self) -> None:
+        """The netcore loop is closing (its descriptor is still open): detach
+        now if this thread may touch the asyncio loop, else as soon as the
+        asyncio loop runs."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._aloop or not self._aloop.is_running():
+            self.close()
+        else:
+            self._aloop.call_soon_threadsafe(self.close)
 
     def _on_readable(self) -> None:
         self.dispatch()
@@ -170,10 +217,11 @@ def attach(
     callback: Callable[[Event], object],
     *,
     loop: asyncio.AbstractEventLoop | None = None,
-    max_events: int = 1024,
+    max_events: SupportsIndex = 1024,
 ) -> AsyncioDriver:
     """Attaches ``nc_loop`` to the running asyncio loop (or ``loop``):
     ``callback(event)`` is called for each of its events from now on.
     Returns the :class:`AsyncioDriver`; close it (or leave its ``with``
-    block) to detach."""
+    block) to detach. ``max_events`` (events per poll) must be at least 1
+    (:class:`~netcore.InvalidArgumentError` otherwise)."""
     return AsyncioDriver(nc_loop, callback, loop=loop, max_events=max_events)
