@@ -12,6 +12,12 @@ import { EventEmitter } from 'node:events'
  */
 export type Handle = number
 
+/**
+ * A port: an integer, or a string of decimal digits ('8080'), as Node's
+ * `net` accepts them.
+ */
+export type Port = number | string
+
 /** A socket address, as Node's `net` reports them. */
 export interface AddressInfo {
   address: string
@@ -159,7 +165,7 @@ export interface ConnectOptions {
   /** Bind the socket to this local IP address first. */
   localAddress?: string
   /** With localAddress: the local port (default 0 = any). */
-  localPort?: number
+  localPort?: Port
   /** Happy Eyeballs delay between staggered attempts, in ms (default 250). */
   attemptDelay?: number
   /**
@@ -232,6 +238,19 @@ export type HandleKind = 'listener' | 'connection' | 'udp' | 'timer'
  *
  * The process stays alive while the loop has open handles (each is ref'd,
  * as Node's sockets are), unless `unref()` / `unrefHandle()` say otherwise.
+ * A loop with open handles stays alive for their events even when nothing
+ * refers to it (as an open Node socket does); one without any that nothing
+ * refers to is garbage-collected and closed, descriptors included.
+ *
+ * Listeners: one that throws does not keep the event from the others (nor
+ * the batch from the other handles); its exception is uncaught, as one
+ * thrown by a Node I/O callback is (the process 'uncaughtException'). The
+ * loop's own listeners (`loop.on`) run in the async context the loop was
+ * created in, like any EventEmitter's; onHandle() listeners in the one they
+ * were added in.
+ *
+ * A bug caught in the native layer (a Rust panic) throws an Error with
+ * code 'EPANIC' instead of aborting the process.
  */
 export declare class Loop extends EventEmitter<LoopEvents> {
   constructor()
@@ -254,27 +273,27 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * localAddress). Throws an Error with code 'EINVAL' for a host that is not
    * an IP literal, 'EADDRINUSE', ...; a RangeError for a bad port.
    */
-  listen(host: string, port: number, options?: ListenOptions): Handle
+  listen(host: string, port: Port, options?: ListenOptions): Handle
   /** listen(), with the bound address. */
-  listenAsync(host: string, port: number, options?: ListenOptions): Promise<{ handle: Handle; address: AddressInfo }>
+  listenAsync(host: string, port: Port, options?: ListenOptions): Promise<{ handle: Handle; address: AddressInfo }>
 
   /**
    * Starts connecting (names are resolved off the JavaScript thread). The result is
    * a 'connected' event, or 'connect_failed' then 'closed'. The handle can
    * be sent to at once: bytes are queued until the connection is up.
    */
-  connect(host: string, port: number, options?: ConnectOptions): Handle
+  connect(host: string, port: Port, options?: ConnectOptions): Handle
   /**
    * connect(), resolving on 'connected' with the peer address, rejecting
    * with the error (e.g. code 'ECONNREFUSED', 'EDNS', 'ETIMEDOUT') on
    * 'connect_failed'.
    */
-  connectAsync(host: string, port: number, options?: ConnectOptions): Promise<{ handle: Handle; address: AddressInfo }>
+  connectAsync(host: string, port: Port, options?: ConnectOptions): Promise<{ handle: Handle; address: AddressInfo }>
 
   /** Binds a UDP socket (port 0 = any). */
-  udpBind(host: string, port: number, options?: UdpBindOptions): Handle
+  udpBind(host: string, port: Port, options?: UdpBindOptions): Handle
   /** Sets a UDP socket's default peer (then send() works on it). */
-  udpConnect(handle: Handle, host: string, port: number): void
+  udpConnect(handle: Handle, host: string, port: Port): void
 
   /**
    * Answers `name` with `addresses` (IP literals, tried in this order, Happy
@@ -300,12 +319,17 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * are NOT queued: keep them and send them again on 'writable' / 'drain'.
    * Other failures throw (e.g. 'EBADHANDLE', 'ECLOSED', 'EPIPE', 'EINVAL'
    * for empty data).
+   *
+   * The bytes are read before send() returns (written, or copied into the
+   * queue) and never later: a view of a SharedArrayBuffer may be changed by
+   * another thread as soon as the call returned (not during it: that is a
+   * data race, as any read of memory another thread writes).
    */
   send(handle: Handle, data: Data, options?: BufferEncoding | SendOptions): boolean
   /** Gather send: the buffers go as one message, queued whole or refused whole (false). */
   sendv(handle: Handle, buffers: Data[], options?: { token?: number }): boolean
   /** Sends one datagram to host (an IP literal) and port; false = EAGAIN (not sent). */
-  sendTo(handle: Handle, data: Data, host: string, port: number): boolean
+  sendTo(handle: Handle, data: Data, host: string, port: Port): boolean
 
   /**
    * With a handle: closes it gracefully — a connection sends everything
@@ -371,6 +395,10 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Listeners for one handle's events, called before the loop's own. For
    * 'accepted', the handle is the listener. Released when the handle closes.
+   * An unknown event name throws a TypeError (code 'ERR_INVALID_ARG_VALUE',
+   * listing the valid ones). Each listener runs in the async context it was
+   * added in (AsyncLocalStorage stores included), as a setTimeout() callback
+   * does.
    */
   onHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this
   offHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this

@@ -18,9 +18,11 @@
 // - native calls return 0 or a negative netcore code; codes become Error
 //   objects with `.code` / `.errno` / `.syscall` here, as Node's `net` does.
 
+const { AsyncResource } = require('node:async_hooks')
 const { EventEmitter } = require('node:events')
 const os = require('node:os')
 const util = require('node:util')
+const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
@@ -213,6 +215,8 @@ const STRIDE = 11 // numbers per event in a batch's meta array (src/lib.rs)
 const MAX_EVENTS = 1024 // events per batch at most (src/lib.rs)
 const EMPTY = Buffer.alloc(0)
 const HANDLE_KINDS = ['unknown', 'listener', 'connection', 'udp', 'timer']
+/** The names onHandle() accepts: every event, plus 'drain' (emitted with 'writable'). */
+const HANDLE_EVENTS = new Set([...EVENT_NAMES.slice(1), 'drain'])
 
 /** One event: every field is present (undefined when it does not apply). */
 class NetcoreEvent {
@@ -260,6 +264,21 @@ function syscallFor(kind, state) {
   return 'read'
 }
 
+/**
+ * Called by the native loop with each new pool Buffer: transferring its
+ * ArrayBuffer would detach the bytes of every other event in it, so it is
+ * copied instead, as Node's own pools are. (Module-level: a closure made in
+ * the constructor would keep the Loop alive; see hold() in src/lib.rs.)
+ */
+function markPool(pool) {
+  markAsUntransferable(pool.buffer)
+}
+
+/** A native method's 0, or throws its code (EPANIC: it caught a panic). */
+function checkNative(rc, syscall) {
+  if (rc !== 0) throw netcoreError(rc, syscall)
+}
+
 function rethrowLater(err) {
   process.nextTick(() => {
     throw err
@@ -280,8 +299,16 @@ class Loop extends EventEmitter {
     this._closed = false
     this._nativeRef = false
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
-    this._native = new native.NativeLoop((count, pool, extra, addrs) => this._onBatch(count, pool, extra, addrs), this._meta)
-    this._send = this._native.sendFunction()
+    // The native loop references the batch callback only weakly while no
+    // handle is open (so that a dropped loop can be collected): the Loop
+    // keeps it alive.
+    this._batchCallback = (count, pool, extra, addrs) => this._onBatch(count, pool, extra, addrs)
+    try {
+      this._native = new native.NativeLoop(this._batchCallback, this._meta, markPool)
+      this._send = this._native.sendFunction()
+    } catch (err) {
+      throw err.message === 'netcore: EPANIC' ? netcoreError(CODES.EPANIC, 'createLoop') : err
+    }
   }
 
   // -- life cycle ------------------------------------------------------------
@@ -332,7 +359,7 @@ class Loop extends EventEmitter {
   _closeLoop() {
     if (this._closed) return
     this._closed = true
-    this._native.close()
+    checkNative(this._native.close(), 'close')
     this._nativeRef = false
     const states = [...this[kState].values()]
     this[kState].clear()
@@ -347,7 +374,7 @@ class Loop extends EventEmitter {
     const want = !this._closed && this._refed && this._refCount > 0
     if (want !== this._nativeRef) {
       this._nativeRef = want
-      this._native.setRef(want)
+      checkNative(this._native.setRef(want), 'ref')
     }
   }
 
@@ -363,6 +390,9 @@ class Loop extends EventEmitter {
   _open(id, kind, userdata, host, port) {
     const state = new HandleState(kind, userdata, host, port)
     this[kState].set(id, state)
+    // A loop with open handles stays alive for their events; without any, a
+    // loop nothing refers to is collected (which closes it).
+    if (this[kState].size === 1) checkNative(this._native.hold(true), 'hold')
     this._refCount++
     this._updateRef()
     return state
@@ -370,6 +400,7 @@ class Loop extends EventEmitter {
 
   _release(id, state) {
     this[kState].delete(id)
+    if (this[kState].size === 0) checkNative(this._native.hold(false), 'hold')
     if (state.refed) {
       this._refCount--
       this._updateRef()
@@ -414,7 +445,7 @@ class Loop extends EventEmitter {
   listen(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    checkPort(port, true)
+    port = checkPort(port, true)
     const opts = checkOptions(options)
     const backlog = opts.backlog === undefined ? 1024 : checkInt(opts.backlog, 'options.backlog', 1, 65535)
     const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
@@ -434,7 +465,7 @@ class Loop extends EventEmitter {
   connect(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    checkPort(port, false)
+    port = checkPort(port, false)
     const opts = checkOptions(options)
     const timeout = opts.timeout === undefined || opts.timeout === null ? -1 : checkMillis(opts.timeout, 'options.timeout', 1)
     let family = 0
@@ -467,7 +498,7 @@ class Loop extends EventEmitter {
   udpBind(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    checkPort(port, true)
+    port = checkPort(port, true)
     const opts = checkOptions(options)
     const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
     const ipv6Only = opts.ipv6Only === undefined ? false : checkBool(opts.ipv6Only, 'options.ipv6Only')
@@ -480,7 +511,7 @@ class Loop extends EventEmitter {
     this._checkOpen()
     checkHandle(handle)
     checkString(host, 'host')
-    checkPort(port, true)
+    port = checkPort(port, true)
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
   }
 
@@ -577,7 +608,7 @@ class Loop extends EventEmitter {
     checkHandle(handle)
     const bytes = toBuffer(data, 'data')
     checkString(host, 'host')
-    checkPort(port, false)
+    port = checkPort(port, false)
     return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
   }
 
@@ -807,16 +838,24 @@ class Loop extends EventEmitter {
     return this._state(checkHandle(handle)).userdata
   }
 
+  /**
+   * Adds a listener for one handle's `event` (a name of EVENT_NAMES or
+   * 'drain'; anything else throws, as it would never fire). The listener runs
+   * in the async context active here (AsyncLocalStorage stores included), as
+   * a callback passed to setTimeout() does.
+   */
   onHandle(handle, event, listener) {
     this._checkOpen()
     checkHandle(handle)
     checkString(event, 'event')
+    if (!HANDLE_EVENTS.has(event)) throw invalidArgValue('event', event, `must be one of ${[...HANDLE_EVENTS].join(', ')}`)
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener)
     const state = this._state(handle)
     if (state.listeners === null) state.listeners = new Map()
+    const entry = { listener, scope: new AsyncResource('netcore.listener') }
     const list = state.listeners.get(event)
-    if (list) list.push(listener)
-    else state.listeners.set(event, [listener])
+    if (list) list.push(entry)
+    else state.listeners.set(event, [entry])
     return this
   }
 
@@ -825,7 +864,7 @@ class Loop extends EventEmitter {
     if (!state || !state.listeners) return this
     const list = state.listeners.get(event)
     if (!list) return this
-    const i = list.lastIndexOf(listener)
+    const i = list.findLastIndex((entry) => entry.listener === listener)
     if (i >= 0) list.splice(i, 1)
     if (list.length === 0) state.listeners.delete(event)
     return this
@@ -910,32 +949,61 @@ class Loop extends EventEmitter {
     }
   }
 
+  /**
+   * emit(), except that a listener that throws does not keep the others from
+   * running: as in Node, the exception is uncaught (rethrown on the next
+   * tick), and every other listener and the rest of the batch still get the
+   * event. Listeners run in the loop's async context, as an EventEmitter's do.
+   */
+  _emitEach(type, ev) {
+    const handler = this._events[type]
+    if (handler === undefined) return
+    if (typeof handler === 'function') {
+      try {
+        handler.call(this, ev)
+      } catch (err) {
+        rethrowLater(err)
+      }
+      return
+    }
+    for (const fn of handler.slice()) {
+      try {
+        fn.call(this, ev)
+      } catch (err) {
+        rethrowLater(err)
+      }
+    }
+  }
+
+  /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
+  _callHandleListeners(list, ev) {
+    for (const entry of list.slice()) {
+      try {
+        entry.scope.runInAsyncScope(entry.listener, this, ev)
+      } catch (err) {
+        rethrowLater(err)
+      }
+    }
+  }
+
   _emitEvent(id, state, ev) {
     const type = ev.type
-    try {
-      // Per-handle listeners first ('accepted' goes to the listener's).
-      const owner = type === 'accepted' ? this[kState].get(ev.listener) : state
-      if (owner !== undefined && owner.listeners !== null) {
-        const list = owner.listeners.get(type)
-        if (list !== undefined) {
-          for (const fn of list.slice()) fn.call(this, ev)
-        }
-        if (type === 'writable') {
-          const drain = owner.listeners.get('drain')
-          if (drain !== undefined) for (const fn of drain.slice()) fn.call(this, ev)
-        }
+    // Per-handle listeners first ('accepted' goes to the listener's).
+    const owner = type === 'accepted' ? this[kState].get(ev.listener) : state
+    if (owner !== undefined && owner.listeners !== null) {
+      const list = owner.listeners.get(type)
+      if (list !== undefined) this._callHandleListeners(list, ev)
+      if (type === 'writable') {
+        const drain = owner.listeners.get('drain')
+        if (drain !== undefined) this._callHandleListeners(drain, ev)
       }
-      if (type === 'error') {
-        if (this.listenerCount('error') > 0) this.emit('error', ev)
-        else if (id === 0) process.emitWarning(ev.error)
-      } else {
-        this.emit(type, ev)
-        if (type === 'writable') this.emit('drain', ev)
-      }
-    } catch (err) {
-      // As in Node, a throwing listener is an uncaught exception; the rest of
-      // the batch is still delivered so no handle misses its events.
-      rethrowLater(err)
+    }
+    if (type === 'error') {
+      if (this.listenerCount('error') > 0) this._emitEach('error', ev)
+      else if (id === 0) process.emitWarning(ev.error)
+    } else {
+      this._emitEach(type, ev)
+      if (type === 'writable') this._emitEach('drain', ev)
     }
     if (state === undefined) return
     switch (type) {

@@ -23,12 +23,23 @@ export declare class NativeLoop {
    * listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
    * 1]`), offset, length, address index (-1 none), port, family (4 or 6),
    * value). `meta` must hold at least 1024 * 11 numbers and must not be
-   * detached. The loop starts unreferenced: it keeps the process alive only
-   * after `setRef(true)`.
+   * detached. `on_pool(pool)` is called with each new pool Buffer (to mark
+   * it untransferable). The loop starts unreferenced (it keeps the process
+   * alive only after `setRef(true)`) and not held (collectable once
+   * JavaScript drops it, until `hold(true)`).
    */
-  constructor(onBatch: (count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void, meta: Float64Array)
-  /** Keeps (true) or stops keeping (false) the process alive for this loop. */
-  setRef(referenced: boolean): void
+  constructor(onBatch: (count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void, meta: Float64Array, onPool: (pool: Buffer) => void)
+  /**
+   * Keeps (true) or stops keeping (false) the process alive for this loop.
+   * Returns 0 (or EPANIC).
+   */
+  setRef(referenced: boolean): number
+  /**
+   * Keeps (true) the JavaScript side of the loop alive while it has open
+   * handles, or lets it be collected (false), which closes the loop.
+   * Returns 0 (or EPANIC).
+   */
+  hold(held: boolean): number
   /**
    * `send(id, bytes)` for this loop as a plain function: `bytes` must be a
    * Uint8Array; returns 0 or a negative netcore code. Unlike a method call it
@@ -39,8 +50,9 @@ export declare class NativeLoop {
   /**
    * Stops watching the loop and closes every handle at once (reset). Safe
    * from inside the batch callback: no further batch is delivered.
+   * Returns 0 (or EPANIC).
    */
-  close(): void
+  close(): number
   listen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
   /**
    * `timeout_ms` and `attempt_delay_ms` < 0 mean the default; `family` is

@@ -69,7 +69,11 @@ function broadcast(from, line) {
     try {
       queued = loop.sendv(handle, parts)
     } catch (err) {
-      queued = false
+      // The peer reset (ECONNRESET, EPIPE), or netcore noticed that first and
+      // is closing the connection (ECLOSED): 'closed' follows either way.
+      to.closing = true
+      if (err.code !== 'ECLOSED') loop.closeReset(handle)
+      continue
     }
     if (!queued) {
       process.stderr.write(`${PROG}: ${to.name} is not reading, dropping it\n`)

@@ -55,10 +55,15 @@ function closeConn(handle, conn) {
   }
 }
 
-/** A send failed for good (e.g. the peer reset): drop the connection now. */
+/**
+ * A send failed for good: drop the connection now. A peer reset shows as
+ * ECONNRESET or EPIPE, or as ECLOSED when netcore noticed it first and is
+ * already closing the connection ('closed' follows).
+ */
 function failConn(handle, conn, err) {
-  if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') process.stderr.write(`${PROG}: send: ${err.message}\n`)
   conn.closing = true
+  if (err.code === 'ECLOSED') return
+  if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') process.stderr.write(`${PROG}: send: ${err.message}\n`)
   loop.closeReset(handle)
 }
 

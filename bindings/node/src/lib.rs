@@ -64,6 +64,12 @@
 //! the core's arena (under callgrind one memcpy instruction per byte and
 //! little else).
 //!
+//! A loop's JavaScript object is reachable from its batch callback, which
+//! the driver references: strongly while the loop has open handles (their
+//! events must reach it, as an active Node socket stays alive), weakly
+//! otherwise, so a loop dropped without `close()` is collected and its
+//! `NativeLoop`'s finalizer closes the core loop and frees its descriptors.
+//!
 //! Flow control needs no accounting now: the next poll happens only after
 //! JavaScript returned from the previous batch, so a slow consumer slows
 //! reading (and the kernel's windows do the rest).
@@ -76,9 +82,11 @@
 //! `Buffer.from(pool.buffer, offset, length)` views, as Node's own pooled
 //! Buffers are): no allocation per event and none per batch until a pool is
 //! full. A region once handed out is never written again; a new pool starts
-//! when the current one has no room, or when JavaScript detached it (by
-//! transferring a view's ArrayBuffer): the pool's memory is looked up again
-//! for every batch. Payloads of 32 KiB and more get a Buffer of their own, so
+//! when the current one has no room. Each pool's ArrayBuffer is marked
+//! untransferable (`markAsUntransferable`, as Node marks its own pools), so
+//! `postMessage` / `structuredClone` copy it instead of detaching every other
+//! event's bytes; should it be detached all the same, the pool's memory is
+//! looked up again for every batch and a new pool starts. Payloads of 32 KiB and more get a Buffer of their own, so
 //! a retained large chunk never pins its neighbours and a retained small one
 //! pins one pool at most. (The limits were 16 KiB and a 64 KiB pool: a 16 KiB
 //! echo then cost ~12,100 instructions besides its memcpy, ~4,000 of them
@@ -205,6 +213,47 @@ impl Hasher for IdHasher {
 
 type IdMap = HashMap<u64, Handle, BuildHasherDefault<IdHasher>>;
 
+/// What a native method returns when it caught a panic (a bug): its usual way
+/// of reporting an error, with `EPANIC`, which JavaScript throws as an Error
+/// with that code. No panic unwinds into V8 or libuv.
+trait Panicked {
+  fn panicked() -> Self;
+}
+
+impl<T> Panicked for netcore_core::Result<T> {
+  fn panicked() -> Self {
+    Err(NcError::EPANIC)
+  }
+}
+
+impl Panicked for i32 {
+  fn panicked() -> Self {
+    NcError::EPANIC.code()
+  }
+}
+
+impl Panicked for f64 {
+  fn panicked() -> Self {
+    f64::from(NcError::EPANIC.code())
+  }
+}
+
+impl<T> Panicked for Result<T> {
+  /// For the few methods that throw instead of returning a code: index.js
+  /// turns this message into an Error with code `EPANIC`.
+  fn panicked() -> Self {
+    Err(Error::new(Status::GenericFailure, PANIC_MESSAGE))
+  }
+}
+
+/// The message of the napi Error a panic in a throwing method becomes.
+const PANIC_MESSAGE: &str = "netcore: EPANIC";
+
+/// Runs `f`, turning a panic into `T`'s `EPANIC` value.
+fn guarded<T: Panicked>(f: impl FnOnce() -> T) -> T {
+  std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| T::panicked())
+}
+
 fn code_of(result: netcore_core::Result<()>) -> i32 {
   match result {
     Ok(()) => 0,
@@ -262,6 +311,8 @@ struct BatchOut {
   /// Buffers 1.. of the batch: later pools and payloads with a Buffer of their own.
   extra: Vec<sys::napi_value>,
   addrs: Vec<sys::napi_value>,
+  /// Pools created for this batch, marked once it is converted.
+  new_pools: Vec<sys::napi_value>,
 }
 
 /// A loop and everything the JavaScript thread drives it with. Shared (`Rc`)
@@ -277,7 +328,14 @@ struct Driver {
   poll: *mut c_void,
   timer: *mut c_void,
   /// The batch callback (also the receiver and async resource of each call).
+  /// Weak while the loop has no open handle: the callback reaches the
+  /// JavaScript Loop, so a strong reference would keep a dropped loop (and
+  /// through its `NativeLoop`, this driver and its descriptors) alive forever.
   callback: Cell<sys::napi_ref>,
+  /// Whether `callback` is strong (see [`Driver::hold`]).
+  held: Cell<bool>,
+  /// Called with each new pool Buffer (to mark its memory untransferable).
+  on_pool: Cell<sys::napi_ref>,
   async_context: Cell<sys::napi_async_context>,
   /// The `Float64Array` events are described in.
   meta_ref: Cell<sys::napi_ref>,
@@ -304,10 +362,16 @@ impl Driver {
     self.ids.borrow().get(&(id as u64)).copied().ok_or(NcError::EBADHANDLE)
   }
 
+  /// Runs `op` with the core handle `id` names (EBADHANDLE if none); a panic
+  /// (a bug) becomes EPANIC.
+  fn on<T>(&self, id: f64, op: impl FnOnce(Handle) -> netcore_core::Result<T>) -> netcore_core::Result<T> {
+    guarded(|| self.handle(id).and_then(op))
+  }
+
   /// Creates a handle whose user value is a new id: the id, or a negative code.
   fn create(&self, make: impl FnOnce(u64) -> netcore_core::Result<Handle>) -> f64 {
     let id = self.alloc_id();
-    match make(id) {
+    match guarded(|| make(id)) {
       Ok(handle) => {
         self.ids.borrow_mut().insert(id, handle);
         id as f64
@@ -322,12 +386,7 @@ impl Driver {
     if self.closed.get() {
       return;
     }
-    let env = self.env;
-    let mut scope = ptr::null_mut();
-    // SAFETY: on the JavaScript thread, outside any other N-API call.
-    if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
-      return;
-    }
+    let Some(_scope) = HandleScope::open(self.env) else { return };
     let mut out = BatchOut {
       meta: ptr::null_mut(),
       pool: ptr::null_mut(),
@@ -335,6 +394,7 @@ impl Driver {
       pool_index: None,
       extra: Vec::new(),
       addrs: Vec::new(),
+      new_pools: Vec::new(),
     };
     let count = match self.meta_array() {
       // Only JavaScript detaching the private meta array gets here: poll
@@ -359,11 +419,13 @@ impl Driver {
         }
       }
     };
-    if count > 0 {
+    // Outside the conversion (JavaScript runs), before anything sees the pools.
+    for &pool in &out.new_pools {
+      self.mark_pool(pool);
+    }
+    if count > 0 && !self.closed.get() {
       self.deliver(count, &out);
     }
-    // SAFETY: the scope opened above.
-    unsafe { sys::napi_close_handle_scope(env, scope) };
     if !self.closed.get() && !self.backoff.get() {
       self.arm_timer();
     }
@@ -527,6 +589,7 @@ impl Driver {
         // SAFETY: our own reference; views JavaScript made keep the old pool alive.
         unsafe { sys::napi_delete_reference(env, old.buffer) };
       }
+      out.new_pools.push(value);
       out.pool_data = memory.cast();
       out.pool_index = Some(if out.pool.is_null() {
         out.pool = value;
@@ -544,6 +607,32 @@ impl Driver {
     unsafe { ptr::copy_nonoverlapping(data.as_ptr(), out.pool_data.add(offset), data.len()) };
     p.used += data.len();
     Some((out.pool_index?, offset))
+  }
+
+  /// Calls `onPool(pool)`, which marks the pool's ArrayBuffer untransferable
+  /// as Node marks its own pools: transferring it (`structuredClone(ev.data.buffer,
+  /// { transfer })`) would detach every other event's bytes in it.
+  fn mark_pool(&self, pool: sys::napi_value) {
+    let env = self.env;
+    // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
+    unsafe {
+      let mut func = ptr::null_mut();
+      let mut undefined = ptr::null_mut();
+      let mut result = ptr::null_mut();
+      sys::napi_get_undefined(env, &mut undefined);
+      if sys::napi_get_reference_value(env, self.on_pool.get(), &mut func) != sys::Status::napi_ok
+        || func.is_null()
+        || sys::napi_call_function(env, undefined, func, 1, &pool, &mut result) != sys::Status::napi_ok
+      {
+        // Marking cannot fail for a fresh Buffer; should it, the pool stays
+        // usable (only transferable) and the batch goes on.
+        let mut pending = false;
+        sys::napi_is_exception_pending(env, &mut pending);
+        if pending {
+          sys::napi_get_and_clear_last_exception(env, &mut result);
+        }
+      }
+    }
   }
 
   fn string(&self, s: &str) -> Option<sys::napi_value> {
@@ -621,6 +710,24 @@ impl Driver {
     }
   }
 
+  /// Makes the batch callback's reference strong (`true`: the loop has open
+  /// handles, whose events must reach it) or weak (`false`: an unreferenced
+  /// loop may be collected, which closes it).
+  fn hold(&self, held: bool) {
+    if self.closed.get() || self.held.replace(held) == held {
+      return;
+    }
+    let mut count = 0;
+    // SAFETY: on the JavaScript thread, with a live reference (not closed).
+    unsafe {
+      if held {
+        sys::napi_reference_ref(self.env, self.callback.get(), &mut count);
+      } else {
+        sys::napi_reference_unref(self.env, self.callback.get(), &mut count);
+      }
+    }
+  }
+
   fn set_ref(&self, referenced: bool) {
     if self.closed.get() || self.referenced.replace(referenced) == referenced {
       return;
@@ -655,6 +762,7 @@ impl Driver {
         drop(Rc::from_raw(hook));
       }
       sys::napi_delete_reference(env, self.callback.replace(ptr::null_mut()));
+      sys::napi_delete_reference(env, self.on_pool.replace(ptr::null_mut()));
       sys::napi_delete_reference(env, self.meta_ref.replace(ptr::null_mut()));
       if let Some(pool) = self.pool.borrow_mut().take() {
         sys::napi_delete_reference(env, pool.buffer);
@@ -665,6 +773,28 @@ impl Driver {
     for handle in handles {
       let _ = self.core.close_reset(handle);
     }
+  }
+}
+
+/// A handle scope, closed when dropped (also while a panic unwinds).
+struct HandleScope {
+  env: sys::napi_env,
+  scope: sys::napi_handle_scope,
+}
+
+impl HandleScope {
+  fn open(env: sys::napi_env) -> Option<Self> {
+    let mut scope = ptr::null_mut();
+    // SAFETY: on the JavaScript thread, outside any other N-API call.
+    (unsafe { sys::napi_open_handle_scope(env, &mut scope) } == sys::Status::napi_ok)
+      .then_some(HandleScope { env, scope })
+  }
+}
+
+impl Drop for HandleScope {
+  fn drop(&mut self) {
+    // SAFETY: the scope opened in `open`, innermost (scopes nest with the calls).
+    unsafe { sys::napi_close_handle_scope(self.env, self.scope) };
   }
 }
 
@@ -684,47 +814,50 @@ unsafe fn driver<'a>(handle: *mut c_void) -> &'a Driver {
   &*(uv::data(handle) as *const Driver)
 }
 
-/// Runs one turn, keeping a panic (a bug) from unwinding into libuv.
-fn turn(driver: &Driver) {
-  let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.drive()));
+/// Runs a callback from libuv or Node, keeping a panic (a bug) from
+/// unwinding into C.
+fn no_unwind(f: impl FnOnce()) {
+  let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
 unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, _events: c_int) {
-  let d = driver(handle);
-  if status < 0 {
-    // libuv stopped the watch (POLLERR): poll once more (a broken epoll
-    // instance is reported as an error event), retry the watch later.
-    d.back_off();
-  }
-  turn(d);
+  no_unwind(|| {
+    let d = driver(handle);
+    if status < 0 {
+      // libuv stopped the watch (POLLERR): poll once more (a broken epoll
+      // instance is reported as an error event), retry the watch later.
+      d.back_off();
+    }
+    d.drive();
+  })
 }
 
 unsafe extern "C" fn on_timer(handle: *mut c_void) {
-  let d = driver(handle);
-  if d.backoff.replace(false) {
-    uv::uv_poll_start(d.poll, uv::READABLE, on_poll);
-  }
-  turn(d);
+  no_unwind(|| {
+    let d = driver(handle);
+    if d.backoff.replace(false) {
+      uv::uv_poll_start(d.poll, uv::READABLE, on_poll);
+    }
+    d.drive();
+  })
 }
 
 /// The close callback of both handles: releases the handle's `Rc` and memory.
 unsafe extern "C" fn on_closed(handle: *mut c_void) {
-  drop(Rc::from_raw(uv::data(handle) as *const Driver));
+  no_unwind(|| drop(Rc::from_raw(uv::data(handle) as *const Driver)));
   uv::free(handle);
 }
 
 /// The environment is going away (worker exit, process teardown) with the
 /// loop still open: close it so libuv can close its own loop.
 unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
-  let d = &*(arg as *const Driver);
-  d.close();
+  no_unwind(|| (*(arg as *const Driver)).close());
 }
 
 /// `send(id, bytes)` bound to one loop: a plain N-API function (see
 /// [`NativeLoop::send_function`]). Returns 0 or a negative netcore code.
 unsafe extern "C" fn raw_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| send_call(env, info)))
-    .unwrap_or_else(|_| NcError::EPANIC.code());
+  let code = guarded(|| send_call(env, info));
   let mut result = ptr::null_mut();
   sys::napi_create_int32(env, code, &mut result);
   result
@@ -760,7 +893,7 @@ unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> i32 {
 
 /// Finalizer of a bound function: releases its `Rc` of the driver.
 unsafe extern "C" fn release_driver(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-  drop(Rc::from_raw(data as *const Driver));
+  no_unwind(|| drop(Rc::from_raw(data as *const Driver)));
 }
 
 /// Allocates and initialises one libuv handle; on failure nothing is left over.
@@ -803,11 +936,15 @@ pub struct ErrorInfo {
 
 /// Every error code netcore defines, with its name and description.
 #[napi]
-pub fn error_table() -> Vec<ErrorInfo> {
-  NcError::ALL
-    .iter()
-    .map(|e| ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() })
-    .collect()
+pub fn error_table() -> Result<Vec<ErrorInfo>> {
+  guarded(|| {
+    Ok(
+      NcError::ALL
+        .iter()
+        .map(|e| ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() })
+        .collect(),
+    )
+  })
 }
 
 /// Limits the JavaScript layer checks arguments against.
@@ -846,8 +983,10 @@ impl NativeLoop {
   /// listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
   /// 1]`), offset, length, address index (-1 none), port, family (4 or 6),
   /// value). `meta` must hold at least 1024 * 11 numbers and must not be
-  /// detached. The loop starts unreferenced: it keeps the process alive only
-  /// after `setRef(true)`.
+  /// detached. `on_pool(pool)` is called with each new pool Buffer (to mark
+  /// it untransferable). The loop starts unreferenced (it keeps the process
+  /// alive only after `setRef(true)`) and not held (collectable once
+  /// JavaScript drops it, until `hold(true)`).
   #[napi(constructor)]
   pub fn new(
     env: Env,
@@ -856,6 +995,16 @@ impl NativeLoop {
     )]
     on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
+    #[napi(ts_arg_type = "(pool: Buffer) => void")] on_pool: Function<'_, Unknown<'_>, Unknown<'_>>,
+  ) -> Result<Self> {
+    guarded(|| Self::create(env, on_batch, meta, on_pool))
+  }
+
+  fn create(
+    env: Env,
+    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
+    meta: Unknown<'_>,
+    on_pool: Function<'_, Unknown<'_>, Unknown<'_>>,
   ) -> Result<Self> {
     let raw_env = env.raw();
     let func = on_batch.raw();
@@ -901,6 +1050,8 @@ impl NativeLoop {
         poll,
         timer,
         callback: Cell::new(ptr::null_mut()),
+        held: Cell::new(false),
+        on_pool: Cell::new(ptr::null_mut()),
         async_context: Cell::new(ptr::null_mut()),
         meta_ref: Cell::new(ptr::null_mut()),
         pool: RefCell::new(None),
@@ -913,16 +1064,19 @@ impl NativeLoop {
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
       d.set_ref(false);
       let mut callback = ptr::null_mut();
+      let mut pool_callback = ptr::null_mut();
       let mut meta_ref = ptr::null_mut();
       let mut context = ptr::null_mut();
       let mut name = ptr::null_mut();
       let label = "netcore.Loop";
-      let ok = sys::napi_create_reference(raw_env, func, 1, &mut callback) == sys::Status::napi_ok
+      let ok = sys::napi_create_reference(raw_env, func, 0, &mut callback) == sys::Status::napi_ok
+        && sys::napi_create_reference(raw_env, on_pool.raw(), 1, &mut pool_callback) == sys::Status::napi_ok
         && sys::napi_create_reference(raw_env, meta.raw(), 1, &mut meta_ref) == sys::Status::napi_ok
         && sys::napi_create_string_utf8(raw_env, label.as_ptr().cast(), label.len() as isize, &mut name)
           == sys::Status::napi_ok
         && sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok;
       d.callback.set(callback);
+      d.on_pool.set(pool_callback);
       d.meta_ref.set(meta_ref);
       d.async_context.set(context);
       let hook = Rc::into_raw(d.clone());
@@ -939,9 +1093,24 @@ impl NativeLoop {
   }
 
   /// Keeps (true) or stops keeping (false) the process alive for this loop.
+  /// Returns 0 (or EPANIC).
   #[napi]
-  pub fn set_ref(&self, referenced: bool) {
-    self.d.set_ref(referenced);
+  pub fn set_ref(&self, referenced: bool) -> i32 {
+    guarded(|| {
+      self.d.set_ref(referenced);
+      0
+    })
+  }
+
+  /// Keeps (true) the JavaScript side of the loop alive while it has open
+  /// handles, or lets it be collected (false), which closes the loop.
+  /// Returns 0 (or EPANIC).
+  #[napi]
+  pub fn hold(&self, held: bool) -> i32 {
+    guarded(|| {
+      self.d.hold(held);
+      0
+    })
   }
 
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
@@ -950,6 +1119,10 @@ impl NativeLoop {
   /// borrowed bytes), which cost more than the send itself.
   #[napi(ts_return_type = "(id: number, data: Uint8Array) => number")]
   pub fn send_function(&self, env: Env) -> Result<Unknown<'static>> {
+    guarded(|| self.make_send_function(env))
+  }
+
+  fn make_send_function(&self, env: Env) -> Result<Unknown<'static>> {
     let raw_env = env.raw();
     let data = Rc::into_raw(self.d.clone()) as *mut c_void;
     let name = "send";
@@ -971,9 +1144,13 @@ impl NativeLoop {
 
   /// Stops watching the loop and closes every handle at once (reset). Safe
   /// from inside the batch callback: no further batch is delivered.
+  /// Returns 0 (or EPANIC).
   #[napi]
-  pub fn close(&self) {
-    self.d.close();
+  pub fn close(&self) -> i32 {
+    guarded(|| {
+      self.d.close();
+      0
+    })
   }
 
   #[napi]
@@ -997,49 +1174,53 @@ impl NativeLoop {
     attempt_delay_ms: f64,
     reconnect_ms: Vec<f64>,
   ) -> f64 {
-    let family = match family {
-      0 => Family::Any,
-      4 => Family::V4,
-      6 => Family::V6,
-      _ => return f64::from(NcError::EINVAL.code()),
-    };
-    let local_addr = if local_host.is_empty() {
-      None
-    } else {
-      match netcore_core::socket_addr(&local_host, to_i64(local_port)) {
-        Ok(a) => Some(a),
-        Err(e) => return f64::from(e.code()),
+    guarded(|| {
+      let family = match family {
+        0 => Family::Any,
+        4 => Family::V4,
+        6 => Family::V6,
+        _ => return f64::from(NcError::EINVAL.code()),
+      };
+      let local_addr = if local_host.is_empty() {
+        None
+      } else {
+        match netcore_core::socket_addr(&local_host, to_i64(local_port)) {
+          Ok(a) => Some(a),
+          Err(e) => return f64::from(e.code()),
+        }
+      };
+      let mut reconnect = Vec::with_capacity(reconnect_ms.len());
+      for ms in reconnect_ms {
+        match millis(ms) {
+          Some(d) => reconnect.push(d),
+          None => return f64::from(NcError::EINVAL.code()),
+        }
       }
-    };
-    let mut reconnect = Vec::with_capacity(reconnect_ms.len());
-    for ms in reconnect_ms {
-      match millis(ms) {
-        Some(d) => reconnect.push(d),
-        None => return f64::from(NcError::EINVAL.code()),
-      }
-    }
-    let opts = ConnectOptions {
-      timeout: millis(timeout_ms),
-      family,
-      local_addr,
-      attempt_delay: millis(attempt_delay_ms),
-      reconnect,
-    };
-    self.d.create(|id| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, id))
+      let opts = ConnectOptions {
+        timeout: millis(timeout_ms),
+        family,
+        local_addr,
+        attempt_delay: millis(attempt_delay_ms),
+        reconnect,
+      };
+      self.d.create(|id| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, id))
+    })
   }
 
   /// Answers `name` with these IP literals for this loop's connections (an
   /// empty list removes the entry).
   #[napi]
   pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
-    let mut ips = Vec::with_capacity(addresses.len());
-    for a in &addresses {
-      match netcore_core::ip_literal(a) {
-        Some(ip) => ips.push(ip),
-        None => return NcError::EINVAL.code(),
+    guarded(|| {
+      let mut ips = Vec::with_capacity(addresses.len());
+      for a in &addresses {
+        match netcore_core::ip_literal(a) {
+          Some(ip) => ips.push(ip),
+          None => return NcError::EINVAL.code(),
+        }
       }
-    }
-    code_of(self.d.core.set_host_addresses(&name, &ips))
+      code_of(self.d.core.set_host_addresses(&name, &ips))
+    })
   }
 
   /// A timer: `delay_ms`, then every `repeat_ms` if > 0.
@@ -1054,35 +1235,35 @@ impl NativeLoop {
   #[napi]
   pub fn set_idle_timeout(&self, id: f64, timeout_ms: f64) -> i32 {
     let timeout = if timeout_ms > 0.0 { millis(timeout_ms) } else { None };
-    code_of(self.d.handle(id).and_then(|h| self.d.core.set_idle_timeout(h, timeout)))
+    code_of(self.d.on(id, |h| self.d.core.set_idle_timeout(h, timeout)))
   }
 
   #[napi]
   pub fn set_max_connections(&self, id: f64, max: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.set_max_connections(h, to_usize(max))))
+    code_of(self.d.on(id, |h| self.d.core.set_max_connections(h, to_usize(max))))
   }
 
   #[napi]
   pub fn shutdown_server(&self, id: f64, drain_ms: f64) -> i32 {
     let Some(drain) = millis(drain_ms) else { return NcError::EINVAL.code() };
-    code_of(self.d.handle(id).and_then(|h| self.d.core.shutdown_server(h, drain)))
+    code_of(self.d.on(id, |h| self.d.core.shutdown_server(h, drain)))
   }
 
   #[napi]
   pub fn multicast(&self, id: f64, group: String, interface: String, join: bool) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.udp_multicast(h, &group, &interface, join)))
+    code_of(self.d.on(id, |h| self.d.core.udp_multicast(h, &group, &interface, join)))
   }
 
   #[napi]
   pub fn set_raw_option(&self, id: f64, level: i32, name: i32, value: &[u8]) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.set_raw_option(h, level, name, value)))
+    code_of(self.d.on(id, |h| self.d.core.set_raw_option(h, level, name, value)))
   }
 
   /// The option's bytes, or a negative error code.
   #[napi]
   pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
     let mut value = vec![0u8; size.min(1 << 16) as usize];
-    match self.d.handle(id).and_then(|h| self.d.core.get_raw_option(h, level, name, &mut value)) {
+    match self.d.on(id, |h| self.d.core.get_raw_option(h, level, name, &mut value)) {
       Ok(n) => {
         value.truncate(n);
         Either::A(value.into())
@@ -1094,7 +1275,7 @@ impl NativeLoop {
   /// The socket's file descriptor (>= 0) or a negative error code.
   #[napi]
   pub fn fd(&self, id: f64) -> i32 {
-    match self.d.handle(id).and_then(|h| self.d.core.raw_fd(h)) {
+    match self.d.on(id, |h| self.d.core.raw_fd(h)) {
       Ok(fd) => fd,
       Err(e) => e.code(),
     }
@@ -1108,18 +1289,18 @@ impl NativeLoop {
 
   #[napi]
   pub fn udp_connect(&self, id: f64, host: String, port: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.udp_connect(h, &host, to_i64(port))))
+    code_of(self.d.on(id, |h| self.d.core.udp_connect(h, &host, to_i64(port))))
   }
 
   /// Sends a string as UTF-8.
   #[napi]
   pub fn send_string(&self, id: f64, data: String) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.send(h, data.as_bytes())))
+    code_of(self.d.on(id, |h| self.d.core.send(h, data.as_bytes())))
   }
 
   #[napi]
   pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.send_vectored(h, &bufs)))
+    code_of(self.d.on(id, |h| self.d.core.send_vectored(h, &bufs)))
   }
 
   /// Sends with a token: a `Sent` event carrying it follows once the bytes
@@ -1130,56 +1311,56 @@ impl NativeLoop {
     if token < 0 {
       return NcError::EINVAL.code();
     }
-    code_of(self.d.handle(id).and_then(|h| self.d.core.send_with_token(h, &bufs, Some(token as u64))))
+    code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, Some(token as u64))))
   }
 
   #[napi]
   pub fn send_to(&self, id: f64, host: String, port: f64, data: &[u8]) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.send_to(h, &host, to_i64(port), data)))
+    code_of(self.d.on(id, |h| self.d.core.send_to(h, &host, to_i64(port), data)))
   }
 
   #[napi]
   pub fn close_handle(&self, id: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.close(h)))
+    code_of(self.d.on(id, |h| self.d.core.close(h)))
   }
 
   #[napi]
   pub fn close_reset(&self, id: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.close_reset(h)))
+    code_of(self.d.on(id, |h| self.d.core.close_reset(h)))
   }
 
   #[napi]
   pub fn shutdown_handle(&self, id: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.shutdown(h)))
+    code_of(self.d.on(id, |h| self.d.core.shutdown(h)))
   }
 
   #[napi]
   pub fn pause(&self, id: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.pause(h)))
+    code_of(self.d.on(id, |h| self.d.core.pause(h)))
   }
 
   #[napi]
   pub fn resume(&self, id: f64) -> i32 {
-    code_of(self.d.handle(id).and_then(|h| self.d.core.resume(h)))
+    code_of(self.d.on(id, |h| self.d.core.resume(h)))
   }
 
   /// mode: 0 stream, 1 delimited, 2 fixed, 3 length-prefixed.
   #[napi]
   pub fn set_framing(&self, id: f64, mode: u32, delimiter: &[u8], size: f64, header: u32, max: f64) -> i32 {
-    let framing = match mode {
+    let framing = guarded(|| match mode {
       0 => Ok(Framing::Stream),
       1 => Framing::delimited(delimiter, to_usize(max)),
       2 => Framing::fixed(to_usize(size)),
       3 => Framing::length_prefixed(header as usize, to_usize(max)),
       _ => Err(NcError::EINVAL),
-    };
-    code_of(framing.and_then(|f| self.d.handle(id).and_then(|h| self.d.core.set_framing(h, f))))
+    });
+    code_of(framing.and_then(|f| self.d.on(id, |h| self.d.core.set_framing(h, f))))
   }
 
   #[napi]
   pub fn set_option(&self, id: f64, option: i32, value: f64) -> i32 {
-    let result = SockOption::from_raw(option)
-      .and_then(|o| self.d.handle(id).and_then(|h| self.d.core.set_option(h, o, to_i64(value))));
+    let result = guarded(|| SockOption::from_raw(option))
+      .and_then(|o| self.d.on(id, |h| self.d.core.set_option(h, o, to_i64(value))));
     code_of(result)
   }
 
@@ -1187,8 +1368,7 @@ impl NativeLoop {
   /// negative themselves: linger -1 means off).
   #[napi]
   pub fn get_option(&self, id: f64, option: i32) -> Vec<f64> {
-    let result =
-      SockOption::from_raw(option).and_then(|o| self.d.handle(id).and_then(|h| self.d.core.get_option(h, o)));
+    let result = guarded(|| SockOption::from_raw(option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
     match result {
       Ok(v) => vec![0.0, v as f64],
       Err(e) => vec![f64::from(e.code()), 0.0],
@@ -1197,7 +1377,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn local_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.d.handle(id).and_then(|h| self.d.core.local_addr(h)) {
+    match self.d.on(id, |h| self.d.core.local_addr(h)) {
       Ok(a) => Either::A(address_info(a)),
       Err(e) => Either::B(e.code()),
     }
@@ -1205,7 +1385,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn remote_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.d.handle(id).and_then(|h| self.d.core.peer_addr(h)) {
+    match self.d.on(id, |h| self.d.core.peer_addr(h)) {
       Ok(a) => Either::A(address_info(a)),
       Err(e) => Either::B(e.code()),
     }
@@ -1214,7 +1394,7 @@ impl NativeLoop {
   /// 1 listener, 2 connection, 3 UDP, 4 timer, or a negative error code.
   #[napi]
   pub fn kind(&self, id: f64) -> i32 {
-    match self.d.handle(id).and_then(|h| self.d.core.kind(h)) {
+    match self.d.on(id, |h| self.d.core.kind(h)) {
       Ok(kind) => kind as i32,
       Err(e) => e.code(),
     }
@@ -1222,15 +1402,16 @@ impl NativeLoop {
 
   /// Open handles, as the core counts them.
   #[napi]
-  pub fn handle_count(&self) -> u32 {
-    self.d.core.handle_count() as u32
+  pub fn handle_count(&self) -> i32 {
+    guarded(|| self.d.core.handle_count() as i32)
   }
 }
 
 impl Drop for NativeLoop {
   fn drop(&mut self) {
-    // Reached when JavaScript garbage-collects a closed loop (an open one is
-    // kept alive by its callback's reference) or at environment teardown.
-    self.d.close();
+    // Reached when JavaScript garbage-collects a loop (one with open handles
+    // is held by its callback's reference; see `hold`) or at environment
+    // teardown.
+    no_unwind(|| self.d.close());
   }
 }

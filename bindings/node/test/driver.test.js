@@ -97,18 +97,19 @@ for (const [FRAME, COUNT] of [
   })
 }
 
-test("transferring a data Buffer's ArrayBuffer away (detaching the pool) does not disturb later events", async (t) => {
+test("transferring a data Buffer's pooled ArrayBuffer copies it: the events kept and later ones are intact", async (t) => {
   const loop = newLoop(t)
   const listener = loop.listen('127.0.0.1', 0)
-  const got = []
+  const kept = [] // the events' own views, not copies
+  let transferred
   loop.onHandle(listener, 'accepted', (ev) => {
     loop.setFraming(ev.handle, { mode: 'fixed', size: 10 })
     loop.onHandle(ev.handle, 'data', (d) => {
-      got.push(Buffer.from(d.data).toString())
-      if (got.length === 1) {
+      kept.push(d.data)
+      if (kept.length === 2) {
         const ab = d.data.buffer
-        structuredClone(ab, { transfer: [ab] })
-        assert.equal(d.data.length, 0, 'detached')
+        transferred = structuredClone(ab, { transfer: [ab] })
+        assert.equal(d.data.buffer.byteLength, transferred.byteLength, 'not detached: copied')
       }
     })
   })
@@ -118,8 +119,12 @@ test("transferring a data Buffer's ArrayBuffer away (detaching the pool) does no
     loop.send(handle, Buffer.from(f))
     await new Promise((resolve) => setTimeout(resolve, 1))
   }
-  await until(() => got.length === frames.length, `${frames.length} frames`)
-  assert.deepEqual(got, frames)
+  await until(() => kept.length === frames.length, `${frames.length} frames`)
+  assert.deepEqual(
+    kept.map((d) => d.toString()),
+    frames,
+  )
+  assert.equal(Buffer.from(transferred, kept[1].byteOffset, 10).toString(), frames[1], 'the copy has the bytes too')
 })
 
 test('closing the loop from inside a listener, then opening another one, works', async () => {

@@ -2,6 +2,7 @@
 // The Node examples (examples/node), driven as a user would: as processes.
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const path = require('node:path')
 const { newLoop, roundTrip, until, randomBytes, sha } = require('../testlib/helpers')
 const { NODE_EXAMPLES, startServer, run, stop } = require('../testlib/procs')
@@ -109,4 +110,51 @@ test('chat_server.js: lines go to every other client as "<peer>: <line>"', async
   )
   assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
   await Promise.all(eofs)
+})
+
+test('echo_server.js survives clients that reset mid-echo and keeps echoing to others', async (t) => {
+  const server = await startServer(node('echo_server.js', '0'))
+  t.after(() => server.child.kill('SIGKILL'))
+  const loop = newLoop(t)
+  // Each client sends more than the socket buffers hold and resets at once:
+  // the server's echo sends then meet the reset (ECONNRESET / EPIPE).
+  const payload = randomBytes(1024 * 1024)
+  for (let i = 0; i < 20; i++) {
+    const { handle } = await loop.connectAsync('127.0.0.1', server.port)
+    loop.send(handle, payload)
+    const echoed = new Promise((resolve) => loop.onHandle(handle, 'data', resolve))
+    await echoed
+    loop.closeReset(handle)
+  }
+  const { data } = await roundTrip(loop, '127.0.0.1', server.port, Buffer.from('still echoing'))
+  assert.equal(data.toString(), 'still echoing')
+  assert.equal(server.stderr(), '')
+  assert.deepEqual(await stop(server), { code: 0, signal: null })
+})
+
+test("the README quickstart's echo server survives a client that resets mid-echo", async () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
+  const quickstart = /## Quickstart\n\n```js\n([\s\S]*?)```/.exec(readme)[1]
+  // Before the sample's own client connects, a client of ours sends 1 MiB
+  // and resets once the echo started: the sample's next echo sends fail.
+  const prelude = `
+    const netcore = require('netcore')
+    const newLoop = netcore.createLoop
+    netcore.createLoop = () => {
+      const loop = newLoop()
+      const connectAsync = loop.connectAsync.bind(loop)
+      loop.connectAsync = async (host, port, options) => {
+        const { handle } = await connectAsync(host, port)
+        loop.send(handle, Buffer.alloc(1024 * 1024))
+        await new Promise((resolve) => loop.onHandle(handle, 'data', resolve))
+        loop.closeReset(handle)
+        return connectAsync(host, port, options)
+      }
+      return loop
+    }
+  `
+  const r = await run([process.execPath, '-e', prelude + quickstart], { cwd: path.join(__dirname, '..'), ms: 20000 })
+  assert.equal(r.stderr, '')
+  assert.equal(r.code, 0)
+  assert.match(r.stdout, /^listening on [\s\S]*\nechoed: hello\n$/)
 })

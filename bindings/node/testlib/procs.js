@@ -53,9 +53,9 @@ function startServer(argv, { ms = 10000 } = {}) {
 }
 
 /** Runs a program to completion (killed after `ms`): { code, signal, stdout, stderr }. */
-function run(argv, { input, ms = 10000 } = {}) {
+function run(argv, { input, ms = 10000, cwd } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

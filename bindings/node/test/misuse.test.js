@@ -1,0 +1,201 @@
+'use strict'
+// Promises kept under misuse (issue 10): memory JavaScript can reach, loops
+// nobody closes, listeners that throw, bad arguments, async context, panics.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
+const { AsyncLocalStorage } = require('node:async_hooks')
+const { newLoop, nextEvent, until, withTimeout, WAIT_MS } = require('../testlib/helpers')
+const { run } = require('../testlib/procs')
+
+const ROOT = path.resolve(__dirname, '..')
+
+/** Runs `code` in a child Node (in this package, so `require('netcore')` works) with `flags`. */
+function runChild(code, flags = []) {
+  return run([process.execPath, ...flags, '-e', code], { cwd: ROOT, ms: 20000 })
+}
+
+/** A connected pair on `loop`: { client, server } handles, accepted and connected. */
+async function pair(loop) {
+  const listener = loop.listen('127.0.0.1', 0)
+  const accepted = nextEvent(loop, 'accepted', { filter: (ev) => ev.listener === listener })
+  const { handle: client } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  const server = (await accepted).handle
+  loop.close(listener)
+  return { client, server }
+}
+
+test('loops dropped without close() are collected and their descriptors freed', async () => {
+  // --expose-gc in a child: 300 loops (a third with a handle closed before
+  // they are dropped), then a bounded number of collections.
+  const code = `
+    const fs = require('node:fs')
+    const { createLoop } = require('netcore')
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const base = fds()
+    ;(function () {
+      for (let i = 0; i < 300; i++) {
+        const loop = createLoop()
+        if (i % 3 === 0) loop.close(loop.listen('127.0.0.1', 0))
+      }
+    })()
+    const created = fds() - base
+    ;(async () => {
+      for (let i = 0; i < 20 && fds() - base > 10; i++) {
+        globalThis.gc()
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      console.log(JSON.stringify({ created, left: fds() - base }))
+    })()`
+  const r = await runChild(code, ['--expose-gc'])
+  assert.equal(r.code, 0, r.stderr)
+  const { created, left } = JSON.parse(r.stdout)
+  assert.ok(created >= 600, `300 loops hold descriptors (${created})`)
+  assert.ok(left <= 10, `descriptors left after collection: ${left}`)
+})
+
+test('a loop is not collected while it has open handles, nor while JavaScript refers to it', async () => {
+  // The first loop is dropped with a timer pending; the second is kept and
+  // goes through collections with no handle open before it starts one.
+  const code = `
+    const { createLoop } = require('netcore')
+    ;(function () {
+      const loop = createLoop()
+      loop.onHandle(loop.setTimer(100), 'timer', () => console.log('dropped loop fired'))
+    })()
+    const kept = createLoop()
+    globalThis.gc()
+    setTimeout(() => {
+      globalThis.gc()
+      kept.onHandle(kept.setTimer(1), 'timer', () => console.log('kept loop fired'))
+    }, 200)`
+  const r = await runChild(code, ['--expose-gc'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'dropped loop fired\nkept loop fired\n')
+})
+
+test('a listener that throws does not silence the other listeners of that event', async () => {
+  // Per-handle and loop listeners alike; each throw is an uncaught exception.
+  const code = `
+    const { createLoop } = require('netcore')
+    const caught = []
+    process.on('uncaughtException', (e) => caught.push(e.message))
+    const loop = createLoop()
+    const calls = []
+    const t = loop.setTimer(1)
+    loop.onHandle(t, 'timer', () => { calls.push('h1'); throw new Error('h1') })
+    loop.onHandle(t, 'timer', () => calls.push('h2'))
+    loop.on('timer', () => { calls.push('l1'); throw new Error('l1') })
+    loop.on('timer', () => calls.push('l2'))
+    loop.onHandle(t, 'closed', () => setImmediate(() => console.log(JSON.stringify({ calls, caught }))))`
+  const r = await runChild(code)
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(JSON.parse(r.stdout), { calls: ['h1', 'h2', 'l1', 'l2'], caught: ['h1', 'l1'] })
+})
+
+test('onHandle() rejects an unknown event name, listing the valid ones', (t) => {
+  const loop = newLoop(t)
+  const timer = loop.setTimer(10000)
+  for (const name of ['close', 'end', 'connect', 'Data', '']) {
+    assert.throws(
+      () => loop.onHandle(timer, name, () => {}),
+      (err) => {
+        assert.equal(err.code, 'ERR_INVALID_ARG_VALUE')
+        assert.ok(err instanceof TypeError)
+        assert.match(err.message, /accepted, connected, connect_failed, data, eof, writable, closed, .*, drain/)
+        return true
+      },
+      name,
+    )
+  }
+  for (const name of ['timer', 'closed', 'drain', 'shutdown_complete']) loop.onHandle(timer, name, () => {})
+})
+
+test('numeric-string ports are accepted by every port argument, as net accepts them', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', '0')
+  const port = String(loop.localAddress(listener).port)
+  const accepted = nextEvent(loop, 'accepted')
+  const { handle } = await loop.connectAsync('127.0.0.1', port, { localPort: '0' })
+  await accepted
+  assert.equal(loop.remoteAddress(handle).port, Number(port))
+  const rx = loop.udpBind('127.0.0.1', '0')
+  const rxPort = String(loop.localAddress(rx).port)
+  const tx = loop.udpBind('127.0.0.1', 0)
+  const datagram = nextEvent(loop, 'datagram', { handle: rx })
+  assert.equal(loop.sendTo(tx, 'to', '127.0.0.1', rxPort), true)
+  assert.equal((await datagram).data.toString(), 'to')
+  loop.udpConnect(tx, '127.0.0.1', rxPort)
+  assert.equal(loop.remoteAddress(tx).port, Number(rxPort))
+  assert.throws(() => loop.listen('127.0.0.1', '80a'), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => loop.connect('127.0.0.1', '70000'), { code: 'ERR_SOCKET_BAD_PORT' })
+})
+
+test('onHandle listeners run in the AsyncLocalStorage context they were added in; loop listeners in the loop\'s', async (t) => {
+  const als = new AsyncLocalStorage()
+  const loop = als.run('loop', () => newLoop(t))
+  const seen = []
+  const done = als.run('request', () => {
+    const timer = loop.setTimer(1)
+    loop.onHandle(timer, 'timer', () => seen.push(`handle ${als.getStore()}`))
+    loop.on('timer', () => seen.push(`loop ${als.getStore()}`))
+    return new Promise((resolve) => loop.onHandle(timer, 'closed', resolve))
+  })
+  await withTimeout(done, WAIT_MS, "the timer's closed event")
+  assert.deepEqual(seen, ['handle request', 'loop loop'])
+})
+
+test('send() reads a SharedArrayBuffer view before it returns: a worker overwriting it after each send changes nothing sent', async (t) => {
+  // The worker fills the shared bytes with value k only after the main
+  // thread sent value k - 1 (Atomics handshake), while the receiver does
+  // not read: the sends queue in the core, so any bytes it kept referring to
+  // would change on the wire.
+  const SIZE = 64 * 1024
+  const COUNT = 64
+  const sab = new SharedArrayBuffer(SIZE)
+  const flag = new Int32Array(new SharedArrayBuffer(4))
+  const worker = new Worker(
+    `const { workerData: { sab, flag, count } } = require('node:worker_threads')
+     const bytes = new Uint8Array(sab)
+     for (let k = 1; k <= count; k++) {
+       // Until the main thread sent message k - 1 (the flag is 2k - 2).
+       for (let v; (v = Atomics.load(flag, 0)) !== 2 * k - 2; ) Atomics.wait(flag, 0, v)
+       bytes.fill(k)
+       Atomics.store(flag, 0, 2 * k - 1)
+       Atomics.notify(flag, 0)
+     }`,
+    { eval: true, workerData: { sab, flag, count: COUNT } },
+  )
+  t.after(() => worker.terminate())
+  const loop = newLoop(t)
+  const { client, server } = await pair(loop)
+  loop.pause(server)
+  // A small send buffer and a reader that does not read: most of the 4 MiB
+  // waits in the core's queue.
+  loop.setOption(client, 'sendBufferSize', 4096)
+  loop.setOption(client, 'highWaterMark', SIZE * COUNT * 2)
+  const view = new Uint8Array(sab)
+  for (let k = 1; k <= COUNT; k++) {
+    Atomics.store(flag, 0, 2 * k - 2)
+    Atomics.notify(flag, 0)
+    assert.notEqual(Atomics.wait(flag, 0, 2 * k - 2, WAIT_MS), 'timed-out', `the worker wrote message ${k}`)
+    assert.equal(loop.send(client, view), true)
+  }
+  const chunks = []
+  let total = 0
+  loop.onHandle(server, 'data', (ev) => {
+    chunks.push(Buffer.from(ev.data))
+    total += ev.data.length
+  })
+  loop.resume(server)
+  await until(() => total === SIZE * COUNT, 'every byte sent')
+  const all = Buffer.concat(chunks)
+  for (let k = 1; k <= COUNT; k++) {
+    const message = all.subarray((k - 1) * SIZE, k * SIZE)
+    assert.ok(
+      message.every((b) => b === k),
+      `message ${k} is uniform (first differing byte: ${message.find((b) => b !== k)})`,
+    )
+  }
+})
