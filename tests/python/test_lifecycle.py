@@ -1,0 +1,90 @@
+"""Handle lifetimes: handles belong to their loop, what a count of handles
+counts."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+import netcore
+from conftest import Pump, listen_local
+
+
+def one_of_each(loop: netcore.Loop) -> list[int]:
+    """A listener, both ends of a connection, a UDP socket and a timer."""
+    pump = Pump(loop)
+    listener, port = listen_local(loop)
+    client = loop.connect("127.0.0.1", port)
+    pump.until(lambda: "connected" in pump.kinds(client) and bool(pump.of_kind("accepted")))
+    server = pump.of_kind("accepted")[0].handle
+    return [listener, client, server, loop.udp_bind("127.0.0.1", 0), loop.timer(3600)]
+
+
+def every_operation(loop: netcore.Loop) -> dict[str, Callable[[int], object]]:
+    """Every Loop method that takes a handle, called with one."""
+    keepalive = (socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    return {
+        "send": lambda h: loop.send(h, b"x"),
+        "send token": lambda h: loop.send(h, b"x", token=1),
+        "sendv": lambda h: loop.sendv(h, [b"x", b"y"]),
+        "send_to": lambda h: loop.send_to(h, b"x", ("127.0.0.1", 9)),
+        "udp_connect": lambda h: loop.udp_connect(h, "127.0.0.1", 9),
+        "udp_join": lambda h: loop.udp_join(h, "239.1.2.3"),
+        "udp_leave": lambda h: loop.udp_leave(h, "239.1.2.3"),
+        "pause": loop.pause,
+        "resume": loop.resume,
+        "shutdown": loop.shutdown,
+        "set_framing": lambda h: loop.set_framing(h, "fixed", size=4),
+        "frame_delimited": lambda h: loop.frame_delimited(h, b"\n"),
+        "frame_fixed": lambda h: loop.frame_fixed(h, 4),
+        "frame_length_prefixed": lambda h: loop.frame_length_prefixed(h, 2),
+        "set_idle_timeout": lambda h: loop.set_idle_timeout(h, 60),
+        "set_max_connections": lambda h: loop.set_max_connections(h, 3),
+        "shutdown_server": lambda h: loop.shutdown_server(h, 1),
+        "set_option": lambda h: loop.set_option(h, netcore.NODELAY, 0),
+        "get_option": lambda h: loop.get_option(h, netcore.NODELAY),
+        "set_raw_option": lambda h: loop.set_raw_option(h, *keepalive, 1),
+        "get_raw_option": lambda h: loop.get_raw_option(h, *keepalive),
+        "raw_fd": loop.raw_fd,
+        "local_address": loop.local_address,
+        "peer_address": loop.peer_address,
+        "kind": loop.kind,
+        "set_userdata": lambda h: loop.set_userdata(h, "theirs"),
+        "get_userdata": loop.get_userdata,
+        "close": loop.close,
+        "close_reset": loop.close_reset,
+    }
+
+
+def test_a_handle_of_another_loop_is_bad_for_every_operation_and_changes_nothing() -> None:
+    with netcore.Loop() as a, netcore.Loop() as b:
+        on_a = one_of_each(a)
+        on_b = one_of_each(b)
+        for h in on_b:
+            b.set_userdata(h, "mine")
+        before = [(b.kind(h), b.get_userdata(h)) for h in on_b]
+        for ha in on_a:
+            assert 0 < ha < 2**53 and ha not in on_b
+            for name, op in every_operation(b).items():
+                with pytest.raises(netcore.BadHandleError):
+                    op(ha)
+                    pytest.fail(f"{name} took loop A's handle {ha} on loop B")
+        assert [(b.kind(h), b.get_userdata(h)) for h in on_b] == before
+        assert [e for e in b.poll(0) if e.kind == "closed"] == [], "nothing of loop B closed"
+        assert a.handle_count() == b.handle_count() == 5
+        # Both loops still work with their own handles.
+        for lp, (_, client, server, _, _) in ((a, on_a), (b, on_b)):
+            pump = Pump(lp)
+            lp.send(client, b"ok")
+            pump.until(lambda: pump.received[server] == b"ok")
+
+
+def test_handle_count_ignores_internal_connection_attempts(loop: netcore.Loop) -> None:
+    pump = Pump(loop)
+    _listener, port = listen_local(loop)
+    client = loop.connect("127.0.0.1", port)
+    assert loop.handle_count() == 2, "the listener and the connection, not its attempt"
+    pump.until(lambda: "connected" in pump.kinds(client) and bool(pump.of_kind("accepted")))
+    assert loop.handle_count() == 3
