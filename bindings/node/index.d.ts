@@ -6,9 +6,10 @@
 import { EventEmitter } from 'node:events'
 
 /**
- * A handle: a positive integer naming a listener, connection, UDP socket or
- * timer of one loop. Never reused for another object: a closed or stale
- * handle is rejected with an Error whose code is 'EBADHANDLE'.
+ * A handle: a positive integer (below 2^53) naming a listener, connection,
+ * UDP socket or timer of one loop. Never reused for another object: a
+ * closed or stale handle, or another loop's, is rejected with an Error whose
+ * code is 'EBADHANDLE'.
  */
 export type Handle = number
 

@@ -359,6 +359,7 @@ class Loop extends EventEmitter {
   _closeLoop() {
     if (this._closed) return
     this._closed = true
+    for (const handle of this[kState].keys()) this._native.closeReset(handle)
     checkNative(this._native.close(), 'close')
     this._nativeRef = false
     const states = [...this[kState].values()]

@@ -98,20 +98,15 @@
 //!
 //! # Handles
 //!
-//! netcore's handles pack a slot index and a 31-bit generation into 63 bits,
-//! more than a JavaScript number holds exactly. JavaScript therefore sees
-//! small ids of its own, allocated from a counter that never repeats (2^53
-//! would take centuries to exhaust), mapped here to the core's handles. The id
-//! is also stored as the core handle's user value, so events name their id
-//! without a lookup. An id leaves the map when its `Closed` event is
-//! converted; any later use is `EBADHANDLE`.
+//! JavaScript sees the core's handles themselves: they are loop-scoped and
+//! below 2^53, so exact in a JavaScript number, and the core rejects a stale
+//! handle or another loop's with `EBADHANDLE`. A number that is not a
+//! positive integer below 2^53 is `EBADHANDLE` here, before the core.
 
 #![deny(clippy::all)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::os::raw::c_int;
 use std::ptr;
@@ -191,27 +186,6 @@ mod uv {
     *(handle as *const *const c_void)
   }
 }
-
-/// Identity hashing for the id map: ids are sequential integers.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-  fn finish(&self) -> u64 {
-    self.0
-  }
-  fn write(&mut self, bytes: &[u8]) {
-    for &b in bytes {
-      self.0 = (self.0 << 8) | u64::from(b);
-    }
-  }
-  fn write_u64(&mut self, n: u64) {
-    // Spread sequential ids over the table (Fibonacci hashing).
-    self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-  }
-}
-
-type IdMap = HashMap<u64, Handle, BuildHasherDefault<IdHasher>>;
 
 /// What a native method returns when it caught a panic (a bug): its usual way
 /// of reporting an error, with `EPANIC`, which JavaScript throws as an Error
@@ -321,8 +295,6 @@ struct BatchOut {
 struct Driver {
   env: sys::napi_env,
   core: Loop,
-  ids: RefCell<IdMap>,
-  next_id: Cell<u64>,
   /// `uv_poll_t` on the core's embed fd, `uv_timer_t` for its deadlines
   /// (memory from `malloc`, freed by their close callbacks).
   poll: *mut c_void,
@@ -349,17 +321,11 @@ struct Driver {
 }
 
 impl Driver {
-  fn alloc_id(&self) -> u64 {
-    let id = self.next_id.get();
-    self.next_id.set(id + 1);
-    id
-  }
-
   fn handle(&self, id: f64) -> std::result::Result<Handle, NcError> {
     if !((1.0..=MAX_SAFE_INTEGER).contains(&id) && id.fract() == 0.0) {
       return Err(NcError::EBADHANDLE);
     }
-    self.ids.borrow().get(&(id as u64)).copied().ok_or(NcError::EBADHANDLE)
+    Ok(Handle::from_raw(id as i64))
   }
 
   /// Runs `op` with the core handle `id` names (EBADHANDLE if none); a panic
@@ -368,14 +334,10 @@ impl Driver {
     guarded(|| self.handle(id).and_then(op))
   }
 
-  /// Creates a handle whose user value is a new id: the id, or a negative code.
-  fn create(&self, make: impl FnOnce(u64) -> netcore_core::Result<Handle>) -> f64 {
-    let id = self.alloc_id();
-    match guarded(|| make(id)) {
-      Ok(handle) => {
-        self.ids.borrow_mut().insert(id, handle);
-        id as f64
-      }
+  /// Creates a handle: the handle, or a negative code.
+  fn create(&self, make: impl FnOnce() -> netcore_core::Result<Handle>) -> f64 {
+    match guarded(make) {
+      Ok(handle) => handle.raw() as f64,
       Err(e) => f64::from(e.code()),
     }
   }
@@ -471,25 +433,8 @@ impl Driver {
   fn convert(&self, batch: &netcore_core::Batch<'_>, out: &mut BatchOut) -> usize {
     let events = batch.events();
     for (index, event) in events.iter().enumerate().take(MAX_EVENTS) {
-      let mut id = event.userdata;
-      let mut listener = 0u64;
+      let listener = event.listener.map_or(0, Handle::raw);
       let mut error = event.error.map_or(0, |e| e.code());
-      match event.kind {
-        EventKind::Accepted => {
-          // The new connection inherited the listener's user value (its id).
-          listener = id;
-          id = self.alloc_id();
-          self.ids.borrow_mut().insert(id, event.handle);
-          let _ = self.core.set_userdata(event.handle, id);
-        }
-        EventKind::Closed => {
-          let mut ids = self.ids.borrow_mut();
-          if ids.get(&id) == Some(&event.handle) {
-            ids.remove(&id);
-          }
-        }
-        _ => {}
-      }
       let data = batch.data(event);
       let (buf, offset) = if data.is_empty() {
         (-1.0, 0.0)
@@ -517,7 +462,7 @@ impl Driver {
         index,
         &[
           f64::from(event.kind as i32),
-          id as f64,
+          event.handle.raw() as f64,
           listener as f64,
           f64::from(error),
           buf,
@@ -744,8 +689,9 @@ impl Driver {
     }
   }
 
-  /// Closes the libuv handles, drops the JavaScript references and resets
-  /// every open handle. Idempotent; safe from inside a batch callback.
+  /// Closes the libuv handles and drops the JavaScript references (the core
+  /// loop and its sockets go with the last `Rc`; index.js resets the handles
+  /// it knows first). Idempotent; safe from inside a batch callback.
   fn close(&self) {
     if self.closed.replace(true) {
       return;
@@ -768,10 +714,6 @@ impl Driver {
         sys::napi_delete_reference(env, pool.buffer);
       }
       sys::napi_async_destroy(env, self.async_context.replace(ptr::null_mut()));
-    }
-    let handles: Vec<Handle> = self.ids.borrow_mut().drain().map(|(_, h)| h).collect();
-    for handle in handles {
-      let _ = self.core.close_reset(handle);
     }
   }
 }
@@ -1045,8 +987,6 @@ impl NativeLoop {
       let d = Rc::new(Driver {
         env: raw_env,
         core,
-        ids: RefCell::new(IdMap::default()),
-        next_id: Cell::new(1),
         poll,
         timer,
         callback: Cell::new(ptr::null_mut()),
@@ -1142,8 +1082,8 @@ impl NativeLoop {
     }
   }
 
-  /// Stops watching the loop and closes every handle at once (reset). Safe
-  /// from inside the batch callback: no further batch is delivered.
+  /// Stops watching the loop: no further batch is delivered (index.js resets
+  /// its open handles first). Safe from inside the batch callback.
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn close(&self) -> i32 {
@@ -1156,7 +1096,7 @@ impl NativeLoop {
   #[napi]
   pub fn listen(&self, host: String, port: f64, backlog: i32, reuse_port: bool, ipv6_only: bool) -> f64 {
     let opts = BindOptions { backlog, reuse_port, ipv6_only };
-    self.d.create(|id| self.d.core.tcp_listen(&host, to_i64(port), &opts, id))
+    self.d.create(|| self.d.core.tcp_listen(&host, to_i64(port), &opts, 0))
   }
 
   /// `timeout_ms` and `attempt_delay_ms` < 0 mean the default; `family` is
@@ -1203,7 +1143,7 @@ impl NativeLoop {
         attempt_delay: millis(attempt_delay_ms),
         reconnect,
       };
-      self.d.create(|id| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, id))
+      self.d.create(|| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0))
     })
   }
 
@@ -1228,7 +1168,7 @@ impl NativeLoop {
   pub fn timer(&self, delay_ms: f64, repeat_ms: f64) -> f64 {
     let Some(delay) = millis(delay_ms) else { return f64::from(NcError::EINVAL.code()) };
     let repeat = if repeat_ms > 0.0 { millis(repeat_ms) } else { None };
-    self.d.create(|id| self.d.core.timer_start(delay, repeat, id))
+    self.d.create(|| self.d.core.timer_start(delay, repeat, 0))
   }
 
   /// `timeout_ms` <= 0 turns the idle timeout off.
@@ -1284,7 +1224,7 @@ impl NativeLoop {
   #[napi]
   pub fn udp_bind(&self, host: String, port: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
     let opts = BindOptions { reuse_port, ipv6_only, ..BindOptions::default() };
-    self.d.create(|id| self.d.core.udp_bind(&host, to_i64(port), &opts, id))
+    self.d.create(|| self.d.core.udp_bind(&host, to_i64(port), &opts, 0))
   }
 
   #[napi]

@@ -199,3 +199,81 @@ test('send() reads a SharedArrayBuffer view before it returns: a worker overwrit
     )
   }
 })
+
+/** A listener, an accepted and a connecting connection, a UDP socket and a timer on `loop`, in this order. */
+async function everyKind(loop) {
+  const listener = loop.listen('127.0.0.1', 0)
+  const accepted = nextEvent(loop, 'accepted', { filter: (ev) => ev.listener === listener })
+  const { handle: client } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  const server = (await accepted).handle
+  return { listener, client, server, udp: loop.udpBind('127.0.0.1', 0), timer: loop.setTimer(60000) }
+}
+
+/** Every Loop method that takes a handle, called with `h` and otherwise valid arguments. */
+const HANDLE_METHODS = {
+  close: (loop, h) => loop.close(h),
+  closeReset: (loop, h) => loop.closeReset(h),
+  shutdown: (loop, h) => loop.shutdown(h),
+  pause: (loop, h) => loop.pause(h),
+  resume: (loop, h) => loop.resume(h),
+  send: (loop, h) => loop.send(h, Buffer.from('x')),
+  'send (string, token)': (loop, h) => loop.send(h, 'x', { token: 1 }),
+  sendv: (loop, h) => loop.sendv(h, ['x', 'y']),
+  sendTo: (loop, h) => loop.sendTo(h, 'x', '127.0.0.1', 9),
+  udpConnect: (loop, h) => loop.udpConnect(h, '127.0.0.1', 9),
+  setFraming: (loop, h) => loop.setFraming(h, 'stream'),
+  setIdleTimeout: (loop, h) => loop.setIdleTimeout(h, 1000),
+  setMaxConnections: (loop, h) => loop.setMaxConnections(h, 5),
+  shutdownServer: (loop, h) => loop.shutdownServer(h, 10),
+  setOption: (loop, h) => loop.setOption(h, 'noDelay', true),
+  getOption: (loop, h) => loop.getOption(h, 'noDelay'),
+  setRawOption: (loop, h) => loop.setRawOption(h, 1, 9, 1),
+  getRawOption: (loop, h) => loop.getRawOption(h, 1, 9),
+  fd: (loop, h) => loop.fd(h),
+  kind: (loop, h) => loop.kind(h),
+  localAddress: (loop, h) => loop.localAddress(h),
+  remoteAddress: (loop, h) => loop.remoteAddress(h),
+  addMembership: (loop, h) => loop.addMembership(h, '224.0.0.251', '127.0.0.1'),
+  dropMembership: (loop, h) => loop.dropMembership(h, '224.0.0.251', '127.0.0.1'),
+  setUserdata: (loop, h) => loop.setUserdata(h, 1),
+  getUserdata: (loop, h) => loop.getUserdata(h),
+  onHandle: (loop, h) => loop.onHandle(h, 'data', () => {}),
+  refHandle: (loop, h) => loop.refHandle(h),
+  unrefHandle: (loop, h) => loop.unrefHandle(h),
+}
+
+test("another loop's handles are EBADHANDLE for every method, and both loops' sockets are unharmed", async (t) => {
+  const a = newLoop(t)
+  const b = newLoop(t)
+  // The same kinds in the same order: the same slots in each loop.
+  const mine = await everyKind(a)
+  const theirs = await everyKind(b)
+  for (const [kind, h] of Object.entries(theirs)) {
+    assert.ok(!Object.values(mine).includes(h), `${kind}: the loops' handles differ`)
+    for (const [name, call] of Object.entries(HANDLE_METHODS)) {
+      assert.throws(() => call(a, h), { code: 'EBADHANDLE' }, `a.${name}(b's ${kind})`)
+    }
+  }
+  for (const [loop, handles] of [
+    [a, mine],
+    [b, theirs],
+  ]) {
+    assert.equal(loop.kind(handles.listener), 'listener')
+    assert.equal(loop.kind(handles.timer), 'timer')
+    const received = nextEvent(loop, 'data', { handle: handles.server })
+    assert.equal(loop.send(handles.client, 'still mine'), true)
+    assert.equal((await received).data.toString(), 'still mine')
+  }
+})
+
+test("closing a loop resets its connections at once: the peer's connection is reset", async (t) => {
+  const serving = newLoop(t)
+  const peer = newLoop(t)
+  const listener = serving.listen('127.0.0.1', 0)
+  const accepted = nextEvent(serving, 'accepted')
+  const { handle } = await peer.connectAsync('127.0.0.1', serving.localAddress(listener).port)
+  await accepted
+  const closed = nextEvent(peer, 'closed', { handle })
+  serving.close()
+  assert.equal((await closed).error.code, 'ECONNRESET')
+})
