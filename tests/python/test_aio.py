@@ -100,10 +100,10 @@ def test_netcore_timer_through_call_later() -> None:
                 nc.timer(0.15)
                 # the timer was armed after attaching: the next dispatch picks
                 # up the new deadline
-                return await asyncio.wait_for(fired, 5)
+                return await asyncio.wait_for(fired, 60)  # a hang guard
 
     elapsed = asyncio.run(main())
-    assert 0.1 < elapsed < 2.0
+    assert elapsed >= 0.149, f"the 0.15 s timer fired after {elapsed:.3f} s"
 
 
 def test_netcore_client_asyncio_server() -> None:
@@ -156,7 +156,7 @@ def test_callback_exception_goes_to_exception_handler() -> None:
             with netcore.aio.attach(nc, on_event):
                 nc.timer(0, userdata=0)
                 nc.timer(0.05, userdata=1)
-                for _ in range(100):
+                for _ in range(6000):  # a 60 s hang guard
                     await asyncio.sleep(0.01)
                     if 1 in seen:
                         break

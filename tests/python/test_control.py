@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
+import itertools
 import json
 import os
 import select
@@ -212,15 +213,28 @@ def test_timers_fire_in_deadline_order_never_early(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     log = Log(pump)
     delays = [0.06, 0.02, 0.0, 0.04, 0.09]
-    t0 = time.monotonic()
-    handles = [loop.timer(d, userdata=d) for d in delays]
+    # each start bracketed by clock readings: a deadline is its start plus its delay
+    before: list[float] = []
+    after: list[float] = []
+    handles: list[int] = []
+    for d in delays:
+        before.append(time.monotonic())
+        handles.append(loop.timer(d, userdata=d))
+        after.append(time.monotonic())
     for h in handles:
         assert loop.kind(h) == "timer"
     pump.until(lambda: all(h in pump.closed for h in handles), what="every timer to close")
     pump.settle(0.02)
-    fired = [e for _, e in log.entries if e.kind == "timer"]
-    assert [e.userdata for e in fired] == sorted(delays)
-    for h, d in zip(handles, delays):
+    fired = [e.handle for _, e in log.entries if e.kind == "timer"]
+    assert sorted(fired) == sorted(handles), "each timer fires once"
+    # the order of two timers is checked whenever the brackets tell their
+    # deadlines apart: every pair, unless the machine stalled ~20 ms between starts
+    for i, j in itertools.permutations(range(len(delays)), 2):
+        if after[i] + delays[i] < before[j] + delays[j]:
+            assert fired.index(handles[i]) < fired.index(handles[j]), (
+                f"the {delays[i]} s timer fired after the {delays[j]} s one"
+            )
+    for h, d, t0 in zip(handles, delays, before):
         assert pump.kinds(h) == ["timer", "closed"], f"timer {d}: {pump.kinds(h)}"
         assert pump.closed[h].error is None
         (t,) = log.times(h, "timer")
@@ -249,7 +263,6 @@ def test_repeating_timer_fires_until_closed(loop: netcore.Loop) -> None:
     for n, t in enumerate(log.times(r, "timer")[:6]):
         due = 0.01 + 0.025 * n
         assert t - t0 >= due - 0.001, f"firing {n} after {t - t0:.4f} s, due at {due:.3f} s"
-        assert t - t0 <= due + 0.5, f"firing {n} after {t - t0:.4f} s, due at {due:.3f} s"
     # cancel: "closed", then nothing more
     loop.close(r)
     pump.until(lambda: r in pump.closed)
@@ -262,9 +275,10 @@ def test_repeating_timer_fires_until_closed(loop: netcore.Loop) -> None:
 
 def test_timer_cancel_by_close(loop: netcore.Loop) -> None:
     pump = Pump(loop)
-    one_shot = loop.timer(0.05)
+    # the cancelled timers are due long after their close, however slow the machine
+    one_shot = loop.timer(60)
     due_now = loop.timer(0)
-    repeating = loop.timer(0.03, 0.03)
+    repeating = loop.timer(60, 0.03)
     kept = loop.timer(0.12)
     loop.close(due_now)  # due at once, cancelled before any poll
     pump.settle(0.01)
@@ -280,7 +294,8 @@ def test_timer_cancel_by_close(loop: netcore.Loop) -> None:
     assert pump.kinds(kept) == ["timer", "closed"]
 
 
-def test_ten_thousand_timers_fire_within_their_slack(loop: netcore.Loop) -> None:
+def test_ten_thousand_timers_all_fire_none_early(loop: netcore.Loop) -> None:
+    """How late is the machine's business: not asserted; early is a bug."""
     n = 10_000
     delays = [((i * 7919) % 201) / 1000 for i in range(n)]  # 0..200 ms, shuffled
     index: dict[int, int] = {}
@@ -294,7 +309,6 @@ def test_ten_thousand_timers_fire_within_their_slack(loop: netcore.Loop) -> None
     closed = [0] * n
     early: list[int] = []
     bad: list[str] = []
-    worst, worst_i = 0.0, -1
     nclosed = 0
     deadline = time.monotonic() + WAIT
     while nclosed < n and time.monotonic() < deadline:
@@ -308,9 +322,6 @@ def test_ten_thousand_timers_fire_within_their_slack(loop: netcore.Loop) -> None
                 fired[i] += 1
                 if now < started[i] + delays[i] - 0.001:
                     early.append(i)
-                late = now - (started[i] + delays[i])
-                if late > worst:
-                    worst, worst_i = late, i
             elif ev.kind == "closed":
                 if fired[i] != 1 or closed[i]:
                     bad.append(f"timer {i}: closed after {fired[i]} firings ({closed[i]} closes)")
@@ -323,7 +334,6 @@ def test_ten_thousand_timers_fire_within_their_slack(loop: netcore.Loop) -> None
     assert nclosed == n, f"{nclosed} of {n} closed"
     assert not bad, bad[:5]
     assert not early, f"{len(early)} timers fired early, e.g. {early[:5]}"
-    assert worst < 0.5, f"timer {worst_i} (delay {delays[worst_i]} s) fired {worst:.3f} s late"
     assert loop.handle_count() == 0
 
 
@@ -347,13 +357,18 @@ def test_idle_timeout_fires_on_silent_peer_not_on_busy_ones(
     t0 = time.monotonic()
     for h in (silent, reading, writing):
         loop.set_idle_timeout(h, idle)
+    # I/O every ~20 ms; a loaded machine may leave a longer gap, after which
+    # an idle event on a busy connection would be right
+    longest_gap, last_io = 0.0, t0
     while time.monotonic() - t0 < 0.7:
         reading_c.sendall(b"x")
         loop.send(writing, b"y")
         pump.settle(0.02)
+        longest_gap, last_io = max(longest_gap, time.monotonic() - last_io), time.monotonic()
     elapsed = time.monotonic() - t0
-    assert count(pump, reading, "idle") == 0, "a connection receiving data went idle"
-    assert count(pump, writing, "idle") == 0, "a connection sending data went idle"
+    busy = longest_gap < idle
+    assert count(pump, reading, "idle") == 0 or not busy, "a connection receiving data went idle"
+    assert count(pump, writing, "idle") == 0 or not busy, "a connection sending data went idle"
     n = count(pump, silent, "idle")
     assert 2 <= n <= elapsed / idle + 1, f"{n} idle events in {elapsed:.3f} s (timeout {idle} s)"
     prev = t0
@@ -405,7 +420,7 @@ def test_connect_timeout_against_full_backlog(loop: netcore.Loop) -> None:
         err = pump.first(c, "connect_failed").error
         assert isinstance(err, TimeoutError) and isinstance(err, netcore.TimeoutError), repr(err)
         assert err.errno == errno.ETIMEDOUT
-        assert 0.299 <= elapsed < 3.0, f"timed out after {elapsed:.3f} s (timeout 0.3 s)"
+        assert elapsed >= 0.299, f"timed out after {elapsed:.3f} s (timeout 0.3 s)"
         pump.settle(0.05)
         assert pump.kinds(c) == ["connect_failed", "closed"]
         assert count_fds() == fds_before, "a descriptor leaked from the timed-out connect"
@@ -539,14 +554,17 @@ def test_reconnect_server_goes_away_and_comes_back(loop: netcore.Loop) -> None:
 
 def test_reconnect_close_during_backoff_stops_it(loop: netcore.Loop) -> None:
     pump = Pump(loop)
-    log = Log(pump)
     listener, port = listen_local(loop)
     c = loop.connect("127.0.0.1", port, reconnect=[0.4])
+
+    def close_on_reconnecting(ev: netcore.Event) -> None:
+        # in the same batch as the event: the backoff cannot run out first
+        if ev.handle == c and ev.kind == "reconnecting":
+            loop.close(c)
+
+    pump.hooks.append(close_on_reconnecting)
     pump.until(lambda: "connected" in pump.kinds(c) and len(accepted_on(pump, listener)) == 1)
     loop.close_reset(accepted_on(pump, listener)[0].handle)
-    pump.until(lambda: "reconnecting" in pump.kinds(c), timeout=5)
-    assert time.monotonic() - log.times(c, "reconnecting")[0] < 0.3, "too slow to close within the backoff"
-    loop.close(c)
     pump.until(lambda: c in pump.closed)
     pump.settle(0.7)  # well past the 0.4 s backoff
     assert count(pump, c, "closed") == 1
@@ -814,56 +832,78 @@ def test_emfile_no_spin_and_serves_again(sockets: list[socket.socket]) -> None:
 # -------------------------------------------------------- graceful shutdown
 
 
-def test_shutdown_server_drains_readers_and_resets_stuck(
-    loop: netcore.Loop, sockets: list[socket.socket]
-) -> None:
+def server_with_queued_client(
+    loop: netcore.Loop, pump: Pump, sockets: list[socket.socket], data: bytes
+) -> tuple[int, int, socket.socket, int]:
+    """A listener and one accepted connection whose client has a 4 KiB receive
+    buffer, with `data` queued toward it behind a 4 KiB send buffer (so nearly
+    all of it waits in netcore's queue): (listener, port, client, connection)."""
+    listener, port = listen_local(loop)
+    client = posix_connect(sockets, port, rcvbuf=4096)
+    pump.until(lambda: len(accepted_on(pump, listener)) == 1)
+    conn = conn_for(pump, listener, client)
+    loop.set_option(conn, netcore.HIGH_WATER, 16 << 20)
+    loop.set_option(conn, netcore.SNDBUF, 4096)
+    loop.send(conn, data)
+    pump.settle(0.02)
+    return listener, port, client, conn
+
+
+def test_shutdown_server_flushes_readers(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
+    """Accepting stops at once; a reading client gets all that was queued and
+    its connection closes cleanly; then shutdown_complete and closed, without
+    waiting for the drain (an hour: the test does not race it)."""
     pump = Pump(loop)
     log = Log(pump)
-    listener, port = listen_local(loop)
-    reader_c = posix_connect(sockets, port, rcvbuf=4096)
-    stuck_c = posix_connect(sockets, port, rcvbuf=4096)
-    pump.until(lambda: len(accepted_on(pump, listener)) == 2)
-    to_reader = conn_for(pump, listener, reader_c)
-    to_stuck = conn_for(pump, listener, stuck_c)
-    big = pattern(8 << 20)
-    half = len(big) // 2
-    for h in (to_reader, to_stuck):
-        loop.set_option(h, netcore.HIGH_WATER, 16 << 20)
-        loop.set_option(h, netcore.SNDBUF, 4096)
-        loop.send(h, big[:half])
-        loop.send(h, big[half:])
-    pump.settle(0.05)
-    drain = 1.0
-    t0 = time.monotonic()
-    loop.shutdown_server(listener, drain)
+    data = pattern(1 << 20)
+    listener, port, reader_c, to_reader = server_with_queued_client(loop, pump, sockets, data)
+    loop.shutdown_server(listener, 3600)
     with pytest.raises(netcore.ClosedError):
-        loop.shutdown_server(listener, drain)
+        loop.shutdown_server(listener, 3600)
     # no longer accepting: refused at once
     with pytest.raises(ConnectionRefusedError):
         posix_connect(sockets, port)
-    rd = Reader(reader_c, timeout=20)
+    rd = Reader(reader_c, timeout=WAIT)
     rd.start()
-    pump.until(lambda: listener in pump.closed, timeout=drain + 10, what="the listener to close")
-    rd.join(25)
-    elapsed = time.monotonic() - t0
-    assert rd.got == len(big), f"the reading client got {rd.got} of {len(big)} bytes"
-    assert rd.data == big, "the reading client got different bytes"
+    pump.until(lambda: listener in pump.closed, what="the listener to close")
+    rd.join(WAIT)
+    assert rd.got == len(data), f"the reading client got {rd.got} of {len(data)} bytes"
+    assert rd.data == data, "the reading client got different bytes"
     assert rd.eof and rd.error is None, f"the reading client: eof {rd.eof}, error {rd.error!r}"
     assert count(pump, to_reader, "closed") == 1 and pump.closed[to_reader].error is None
-    stuck_err = pump.closed[to_stuck].error
-    assert isinstance(stuck_err, TimeoutError) and stuck_err.errno == errno.ETIMEDOUT, repr(stuck_err)
-    assert drain - 0.001 <= elapsed < drain + 3, f"the shutdown took {elapsed:.3f} s, drain {drain} s"
-    # the listener: shutdown_complete then closed, after both connections closed
+    # the listener: shutdown_complete then closed, after the connection closed
     assert pump.kinds(listener) == ["shutdown_complete", "closed"]
     assert pump.closed[listener].error is None
-    done = log.index(listener, "shutdown_complete")
-    assert done > log.index(to_reader, "closed")
-    assert done > log.index(to_stuck, "closed")
-    # the stuck client sees the reset
-    stuck_c.settimeout(2)
+    assert log.index(listener, "shutdown_complete") > log.index(to_reader, "closed")
+    pump.settle(0.02)
+    assert pump.kinds(listener) == ["shutdown_complete", "closed"]
+    with pytest.raises(netcore.BadHandleError):
+        loop.shutdown_server(listener, 0.01)
+
+
+def test_shutdown_server_resets_stuck_after_drain(
+    loop: netcore.Loop, sockets: list[socket.socket]
+) -> None:
+    """A client that never reads is reset when the drain runs out (not
+    before): closed with TimeoutError, the client sees the reset, then
+    shutdown_complete and closed."""
+    pump = Pump(loop)
+    log = Log(pump)
+    listener, _, stuck_c, to_stuck = server_with_queued_client(loop, pump, sockets, pattern(1 << 20))
+    drain = 0.3
+    t0 = time.monotonic()
+    loop.shutdown_server(listener, drain)
+    pump.until(lambda: listener in pump.closed, what="the listener to close")
+    elapsed = time.monotonic() - t0
+    stuck_err = pump.closed[to_stuck].error
+    assert isinstance(stuck_err, TimeoutError) and stuck_err.errno == errno.ETIMEDOUT, repr(stuck_err)
+    assert elapsed >= drain - 0.001, f"reset after {elapsed:.3f} s, before the {drain} s drain"
+    assert pump.kinds(listener) == ["shutdown_complete", "closed"]
+    assert log.index(listener, "shutdown_complete") > log.index(to_stuck, "closed")
+    # the stuck client sees the reset (bounded: 4 KiB reads of at most the 1 MiB sent)
+    stuck_c.settimeout(WAIT)
     reset = False
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    for _ in range(1000):
         try:
             if not stuck_c.recv(65536):
                 break
@@ -871,10 +911,6 @@ def test_shutdown_server_drains_readers_and_resets_stuck(
             reset = True
             break
     assert reset, "the stuck client was not reset"
-    pump.settle(0.02)
-    assert pump.kinds(listener) == ["shutdown_complete", "closed"]
-    with pytest.raises(netcore.BadHandleError):
-        loop.shutdown_server(listener, 0.01)
 
 
 def test_shutdown_server_with_nothing_open(loop: netcore.Loop) -> None:
@@ -892,8 +928,8 @@ def test_shutdown_server_with_nothing_open(loop: netcore.Loop) -> None:
     pump.until(lambda: k in pump.closed)
     t0 = time.monotonic()
     loop.shutdown_server(listener, 60)
-    pump.until(lambda: listener in pump.closed, timeout=2)
-    assert time.monotonic() - t0 < 2
+    pump.until(lambda: listener in pump.closed)
+    assert time.monotonic() - t0 < 60, "the shutdown waited for the drain"
     assert pump.kinds(listener) == ["shutdown_complete", "closed"]
     # the port is free again
     again = loop.listen("127.0.0.1", port)

@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 
 import netcore
-from conftest import C_EXAMPLES, EXAMPLES, Pump, run_env
+from conftest import C_EXAMPLES, EXAMPLES, WAIT, Pump, run_env
 
 
-def read_line(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> bytes:
-    assert proc.stdout is not None
+def read_line(proc: subprocess.Popen[bytes], timeout: float = WAIT, stderr: bool = False) -> bytes:
+    """The next line of the process's stdout (or stderr); `timeout` is a hang guard."""
+    stream = proc.stderr if stderr else proc.stdout
+    assert stream is not None
     deadline = time.monotonic() + timeout
     line = b""
-    fd = proc.stdout.fileno()
+    fd = stream.fileno()
     while not line.endswith(b"\n"):
         left = deadline - time.monotonic()
         if left <= 0:
@@ -57,6 +59,18 @@ def server(cmd: list[str], address: str = "0") -> Iterator[tuple[subprocess.Pope
             proc.stdout.close()
         if proc.stderr:
             proc.stderr.close()
+
+
+def wait_joined(proc: subprocess.Popen[bytes], n: int) -> None:
+    """Waits until a chat server (C or Python) logged n "NAME joined (K online)"
+    lines on stderr: those clients are registered and get every broadcast."""
+    joined = 0
+    for _ in range(1000):  # bounded; each read_line has its own hang guard
+        if joined == n:
+            return
+        if b" joined (" in read_line(proc, stderr=True):
+            joined += 1
+    raise AssertionError(f"{joined} of {n} joins logged")
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int) -> tuple[int, bytes]:
@@ -112,8 +126,9 @@ def test_python_echo_servers(example: str, sig: int) -> None:
         payload = os.urandom(3 * 1024 * 1024)
         assert echo_over_socket(host, port, payload) == payload
         # a client still connected at shutdown is closed gracefully
-        idle = socket.create_connection((host, port), timeout=10)
-        time.sleep(0.1)
+        idle = socket.create_connection((host, port), timeout=WAIT)
+        idle.sendall(b"?")  # its echo proves the server accepted it
+        assert idle.recv(1) == b"?"
         proc.send_signal(sig)
         assert idle.recv(1) == b""  # FIN, not a reset
         idle.close()
@@ -171,15 +186,15 @@ def test_echo_client_connect_refused() -> None:
     assert b"refused" in out.stderr
 
 
-def chat_clients(host: str, port: int, n: int) -> list[socket.socket]:
-    clients = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
-    time.sleep(0.2)
+def chat_clients(proc: subprocess.Popen[bytes], host: str, port: int, n: int) -> list[socket.socket]:
+    clients = [socket.create_connection((host, port), timeout=WAIT) for _ in range(n)]
+    wait_joined(proc, n)
     return clients
 
 
 def test_python_chat_server() -> None:
     with server(py("chat_server.py")) as (proc, host, port):
-        a, b, c = chat_clients(host, port, 3)
+        a, b, c = chat_clients(proc, host, port, 3)
         try:
             a.sendall(b"hello room\n")
             name = "%s:%d" % a.getsockname()[:2]
@@ -234,7 +249,7 @@ def test_python_client_against_c_chat_server() -> None:
             for h in (alice, bob):
                 lp.frame_delimited(h, b"\n", 65536)
             pump.until(lambda: "connected" in pump.kinds(alice) and "connected" in pump.kinds(bob))
-            time.sleep(0.1)
+            wait_joined(proc, 2)
             lp.send(alice, b"hi from python\n")
             pump.until(lambda: any(e.kind == "data" for e in pump.by_handle[bob]))
             line = pump.first(bob, "data").data
@@ -247,8 +262,8 @@ def test_python_client_against_c_chat_server() -> None:
 def test_chat_client_example(which: str) -> None:
     cmd = py("chat_server.py") if which == "python" else [str(c_example("chat_server"))]
     with server(cmd) as (proc, host, port):
-        with socket.create_connection((host, port), timeout=10) as listener:
-            time.sleep(0.1)
+        with socket.create_connection((host, port), timeout=WAIT) as listener:
+            wait_joined(proc, 1)
             out = subprocess.run(
                 [*py("chat_client.py"), f"{host}:{port}", "--linger", "0.3", "--pause", "0", "one", "two"],
                 capture_output=True,

@@ -39,13 +39,13 @@ function countFds() {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-/** A bounded await. */
-function bounded(promise, what, ms = 10000) {
+/** A bounded await (the bound is a hang guard). */
+function bounded(promise, what, ms = 30000) {
   return withTimeout(promise, ms, what)
 }
 
 /** Resolves with the Error a promise rejects with (fails if it resolves); bounded. */
-async function rejection(promise, what, ms = 10000) {
+async function rejection(promise, what, ms = 30000) {
   try {
     await withTimeout(promise, ms, what)
   } catch (err) {
@@ -166,23 +166,37 @@ function server(loop, options) {
 test('timers: one-shots fire once each, in deadline order, never early, then close', T, async (t) => {
   const loop = newLoop(t)
   const log = recordAll(loop)
-  const t0 = performance.now()
   const delays = [60, 20, 0, 40, 90]
-  const timers = delays.map((d, i) => loop.setTimer(d, undefined, { userdata: i }))
+  // each start bracketed by clock readings: a deadline is its start plus its delay
+  const before = []
+  const after = []
+  const timers = delays.map((d, i) => {
+    before.push(performance.now())
+    const h = loop.setTimer(d, undefined, { userdata: i })
+    after.push(performance.now())
+    return h
+  })
   // (a 0 ms timer may already have fired and closed: ask a later one)
   assert.equal(loop.kind(timers[4]), 'timer')
   assert.equal(new Set(timers).size, timers.length, 'distinct handles')
   await until(() => log.index(timers[4], 'closed') >= 0, 'the 90 ms timer to close')
   await sleep(20)
   const fired = log.filter((e) => e.type === 'timer')
-  assert.deepEqual(
-    fired.map((e) => e.ev.userdata),
-    [2, 1, 3, 0, 4],
-    'fired in deadline order (0, 20, 40, 60, 90 ms)',
-  )
+  const pos = fired.map((e) => e.ev.userdata)
+  assert.deepEqual([...pos].sort(), [0, 1, 2, 3, 4], 'each timer fired once')
+  // the order of two timers is checked whenever the brackets tell their
+  // deadlines apart: every pair, unless the machine stalled ~20 ms between starts
+  for (let i = 0; i < delays.length; i++) {
+    for (let j = 0; j < delays.length; j++) {
+      if (after[i] + delays[i] < before[j] + delays[j]) {
+        assert.ok(pos.indexOf(i) < pos.indexOf(j), `the ${delays[i]} ms timer fired after the ${delays[j]} ms one`)
+      }
+    }
+  }
   for (const e of fired) {
-    const delay = delays[e.ev.userdata]
-    assert.ok(e.t - t0 >= delay - 1, `the ${delay} ms timer fired after ${(e.t - t0).toFixed(1)} ms`)
+    const i = e.ev.userdata
+    const since = e.t - before[i]
+    assert.ok(since >= delays[i] - 1, `the ${delays[i]} ms timer fired after ${since.toFixed(1)} ms`)
   }
   for (const h of timers) {
     assert.deepEqual(
@@ -204,7 +218,7 @@ test('timers: one-shots fire once each, in deadline order, never early, then clo
   assert.equal(loop.handleCount, 0)
 })
 
-test('timers: a repeating timer fires every period (never early, never far late) until closed', T, async (t) => {
+test('timers: a repeating timer fires every period (never early) until closed', T, async (t) => {
   const loop = newLoop(t)
   const log = recordAll(loop)
   const t0 = performance.now()
@@ -217,7 +231,6 @@ test('timers: a repeating timer fires every period (never early, never far late)
     .forEach((e, n) => {
       const due = 10 + 25 * n
       assert.ok(e.t - t0 >= due - 1, `firing ${n} after ${(e.t - t0).toFixed(1)} ms, due at ${due}`)
-      assert.ok(e.t - t0 <= due + 500, `firing ${n} after ${(e.t - t0).toFixed(1)} ms, due at ${due}`)
     })
   // cancel: 'closed', then nothing more
   loop.close(r)
@@ -234,8 +247,9 @@ test('timers: a repeating timer fires every period (never early, never far late)
 test('timers: close() cancels pending one-shot and repeating timers', T, async (t) => {
   const loop = newLoop(t)
   const log = recordAll(loop)
-  const oneShot = loop.setTimer(50)
-  const repeating = loop.setTimer(30, 30)
+  // the cancelled timers are due long after their close, however slow the machine
+  const oneShot = loop.setTimer(60000)
+  const repeating = loop.setTimer(60000, 30)
   const kept = loop.setTimer(120)
   await sleep(10)
   loop.close(oneShot)
@@ -293,7 +307,8 @@ test(
   },
 )
 
-test('timers: 10,000 timers over 0..200 ms all fire once, none early, none 500 ms late', T, async (t) => {
+// How late a timer fires is the machine's business; early is a bug.
+test('timers: 10,000 timers over 0..200 ms all fire once, none early', T, async (t) => {
   const loop = newLoop(t)
   const N = 10000
   const delay = new Map() // handle -> delay
@@ -301,7 +316,6 @@ test('timers: 10,000 timers over 0..200 ms all fire once, none early, none 500 m
   let closed = 0
   let early = 0
   let bad = 0
-  let worst = 0
   let t0 = 0
   loop.on('timer', (ev) => {
     const now = performance.now()
@@ -309,7 +323,6 @@ test('timers: 10,000 timers over 0..200 ms all fire once, none early, none 500 m
     if (d === undefined) return bad++
     fired.set(ev.handle, (fired.get(ev.handle) || 0) + 1)
     if (now - t0 < d - 1) early++
-    worst = Math.max(worst, now - t0 - d)
   })
   loop.on('closed', (ev) => {
     if (!fired.has(ev.handle)) bad++
@@ -321,7 +334,7 @@ test('timers: 10,000 timers over 0..200 ms all fire once, none early, none 500 m
     delay.set(loop.setTimer(d), d)
   }
   const created = performance.now() - t0
-  await until(() => closed >= N, `${N} timers to fire and close`, 15000)
+  await until(() => closed >= N, `${N} timers to fire and close`)
   await sleep(50)
   assert.equal(delay.size, N)
   assert.equal(fired.size, N, `${fired.size} of ${N} timers fired (creating them took ${created.toFixed(0)} ms)`)
@@ -329,7 +342,6 @@ test('timers: 10,000 timers over 0..200 ms all fire once, none early, none 500 m
   assert.equal(closed, N)
   assert.equal(bad, 0)
   assert.equal(early, 0, `${early} timers fired early`)
-  assert.ok(worst < 500, `the latest timer arrived ${worst.toFixed(0)} ms after its due time`)
   assert.equal(loop.handleCount, 0)
 })
 
@@ -353,19 +365,32 @@ test('idle timeout: fires and re-fires on a silent connection, never on a busy o
   const IDLE = 200
   const t0 = performance.now()
   for (const h of [silent, reading, writing]) loop.setIdleTimeout(h, IDLE)
+  // I/O every ~20 ms; a loaded machine may leave a longer gap, after which
+  // an idle event on a busy connection would be right
+  let longestGap = 0
+  let lastIo = t0
   const busy = setInterval(() => {
     loop.send(readingClient, 'x')
     loop.send(writing, 'y')
+    const now = performance.now()
+    longestGap = Math.max(longestGap, now - lastIo)
+    lastIo = now
   }, 20)
   try {
     await sleep(700)
   } finally {
     clearInterval(busy)
   }
-  assert.equal(idles.get(reading).length, 0, 'a connection receiving data is not idle')
-  assert.equal(idles.get(writing).length, 0, 'a connection sending data is not idle')
+  const elapsed = performance.now() - t0
+  longestGap = Math.max(longestGap, performance.now() - lastIo)
+  const gapless = longestGap < IDLE
+  assert.ok(idles.get(reading).length === 0 || !gapless, 'a connection receiving data is not idle')
+  assert.ok(idles.get(writing).length === 0 || !gapless, 'a connection sending data is not idle')
   const n = idles.get(silent).length
-  assert.ok(n >= 2 && n <= 4, `${n} idle events in 700 ms with a ${IDLE} ms timeout (fires, then re-arms)`)
+  assert.ok(
+    n >= 2 && n <= elapsed / IDLE + 1,
+    `${n} idle events in ${elapsed.toFixed(0)} ms with a ${IDLE} ms timeout (fires, then re-arms)`,
+  )
   idles.get(silent).forEach((at, i) => {
     assert.ok(at - t0 >= (i + 1) * IDLE - 1, `idle event ${i} after ${(at - t0).toFixed(0)} ms: too early`)
   })
@@ -420,7 +445,7 @@ test('connect timeout: SYNs unanswered (full backlog) -> connect_failed ETIMEDOU
   assert.equal(err.syscall, 'connect')
   assert.equal(err.address, '127.0.0.1')
   assert.equal(err.port, port)
-  assert.ok(elapsed >= 299 && elapsed < 3000, `timed out after ${elapsed.toFixed(0)} ms (timeout 300)`)
+  assert.ok(elapsed >= 299, `timed out after ${elapsed.toFixed(0)} ms (timeout 300)`)
   await sleep(50)
   assert.equal(log.of(h).length, 2, 'nothing after closed')
   assert.equal(countFds(), before, 'descriptors open before the connect and after it failed')
@@ -589,11 +614,10 @@ test('auto-reconnect: close() during the backoff stops it: exactly one closed, n
   const log = recordAll(loop)
   const srv = server(loop)
   const c = loop.connect('127.0.0.1', srv.port, { reconnect: [400] })
+  // closed from the listener, in the same batch as the event: the backoff cannot run out first
+  loop.onHandle(c, 'reconnecting', () => loop.close(c))
   await until(() => log.of(c, 'connected').length === 1 && srv.conns.length === 1, 'the connection')
   loop.closeReset(srv.conns[0].handle)
-  await until(() => log.of(c, 'reconnecting').length === 1, 'the reconnecting event')
-  assert.ok(performance.now() - log.of(c, 'reconnecting')[0].t < 300, 'too slow to close within the backoff')
-  loop.close(c)
   await until(() => log.of(c, 'closed').length === 1, 'the client to close')
   await sleep(700) // well past the 400 ms backoff
   assert.deepEqual(
@@ -643,7 +667,7 @@ test('max connections: with a cap of 10 the 11th and 12th clients wait, and are 
   // the server closes one: the 11th comes in
   const first = srv.conns[0]
   loop.close(first.handle)
-  await until(() => srv.conns.length === 11, 'the 11th accepted', 5000)
+  await until(() => srv.conns.length === 11, 'the 11th accepted')
   assert.ok(log.index(first.handle, 'closed') < log.findIndex((e) => e.type === 'accepted' && e.handle === srv.conns[10].handle))
   await sleep(100)
   assert.equal(srv.conns.length, 11, 'one closed: exactly one more accepted')
@@ -652,7 +676,7 @@ test('max connections: with a cap of 10 the 11th and 12th clients wait, and are 
   const second = srv.conns[1]
   const secondClient = clients.find((h) => conn(h) === second)
   loop.close(secondClient)
-  await until(() => srv.conns.length === 12, 'the 12th accepted', 5000)
+  await until(() => srv.conns.length === 12, 'the 12th accepted')
   for (const h of waiting) {
     const k = conn(h)
     await until(() => srv.text(k) === `from ${h}`, 'the bytes of a client that waited')
@@ -668,32 +692,36 @@ test('max connections: with a cap of 10 the 11th and 12th clients wait, and are 
 
 // ---------------------------------------------------- graceful shutdown
 
-test('graceful server shutdown: a reading client gets everything, a stuck one is reset at the drain timeout', T, async (t) => {
-  const loop = newLoop(t)
-  const log = recordAll(loop)
+/**
+ * A listener and one connection of ours to it, paused (it reads nothing for
+ * now), with `bytes` queued toward it by the server side behind a small
+ * kernel send buffer, so the data stays queued in netcore. (Shrinking
+ * SO_RCVBUF on an established connection would stall TCP itself, so the
+ * client keeps its default buffers.) Returns { listener, port, client, toClient }.
+ */
+async function serverWithQueuedClient(loop, bytes) {
   const listener = loop.listen('127.0.0.1', 0)
   const port = loop.localAddress(listener).port
-  const accepted = new Map() // client port -> server-side handle
-  loop.onHandle(listener, 'accepted', (ev) => accepted.set(ev.address.port, ev.handle))
-  const reader = (await bounded(loop.connectAsync('127.0.0.1', port), 'connect')).handle
-  const stuck = (await bounded(loop.connectAsync('127.0.0.1', port), 'connect')).handle
-  await until(() => accepted.size === 2, 'two accepted')
-  const toReader = accepted.get(loop.localAddress(reader).port)
-  const toStuck = accepted.get(loop.localAddress(stuck).port)
+  let toClient
+  loop.onHandle(listener, 'accepted', (ev) => {
+    toClient = ev.handle
+  })
+  const client = (await bounded(loop.connectAsync('127.0.0.1', port), 'connect')).handle
+  await until(() => toClient !== undefined, 'the accept')
+  loop.pause(client)
+  loop.setOption(toClient, 'highWaterMark', 16 * 1024 * 1024)
+  loop.setOption(toClient, 'sendBufferSize', 65536)
+  assert.equal(loop.send(toClient, bytes), true)
+  await sleep(20)
+  return { listener, port, client, toClient }
+}
 
-  // Neither client reads for now, and the server side has a small kernel
-  // send buffer: the data stays queued in netcore. (Shrinking SO_RCVBUF on
-  // an established connection would stall TCP itself, so the clients keep
-  // their default buffers.)
-  for (const h of [reader, stuck]) loop.pause(h)
-  const BIG = 8 * 1024 * 1024
+test('graceful server shutdown: a reading client gets everything queued, closes cleanly, no wait for the drain', T, async (t) => {
+  const loop = newLoop(t)
+  const log = recordAll(loop)
+  const BIG = 1024 * 1024
   const big = randomBytes(BIG)
-  for (const h of [toReader, toStuck]) {
-    loop.setOption(h, 'highWaterMark', 16 * 1024 * 1024)
-    loop.setOption(h, 'sendBufferSize', 65536)
-    assert.equal(loop.send(h, big.subarray(0, BIG / 2)), true)
-    assert.equal(loop.send(h, big.subarray(BIG / 2)), true)
-  }
+  const { listener, port, client: reader, toClient: toReader } = await serverWithQueuedClient(loop, big)
   const received = []
   let receivedBytes = 0
   loop.onHandle(reader, 'data', (ev) => {
@@ -701,10 +729,9 @@ test('graceful server shutdown: a reading client gets everything, a stuck one is
     receivedBytes += ev.data.length
   })
   loop.onHandle(reader, 'eof', () => loop.close(reader))
-  await sleep(50)
 
-  const DRAIN = 1500
-  const t0 = performance.now()
+  // an hour: the drain plays no part, the test does not race it
+  const DRAIN = 3600 * 1000
   loop.shutdownServer(listener, DRAIN)
   assert.throws(() => loop.shutdownServer(listener, DRAIN), { code: 'ECLOSED' })
   // accepting stopped: a new client is refused
@@ -712,34 +739,46 @@ test('graceful server shutdown: a reading client gets everything, a stuck one is
   assert.equal(refused.code, 'ECONNREFUSED')
   // the reader reads now
   loop.resume(reader)
-  await until(() => log.of(listener, 'closed').length === 1, 'the listener to close', DRAIN + 10000)
-  const elapsed = performance.now() - t0
-
+  await until(() => log.of(listener, 'closed').length === 1, 'the listener to close')
   await until(() => log.of(reader, 'closed').length === 1, 'the reader to close')
   assert.equal(receivedBytes, BIG, `the reading client got ${receivedBytes} of ${BIG} bytes`)
   assert.equal(sha(Buffer.concat(received)), sha(big), 'the bytes are the ones sent')
   assert.equal(log.of(reader, 'eof').length, 1, 'then a clean end')
   assert.equal(log.of(toReader, 'closed').length, 1)
   assert.equal(log.of(toReader, 'closed')[0].ev.error, undefined, 'the drained connection closes cleanly')
-  assert.equal(log.of(toStuck, 'closed').length, 1)
-  const stuckErr = log.of(toStuck, 'closed')[0].ev.error
-  assert.equal(stuckErr?.code, 'ETIMEDOUT', 'the stuck connection is force-closed at the drain timeout')
-  assert.ok(elapsed >= DRAIN - 1 && elapsed < DRAIN + 3000, `the shutdown took ${elapsed.toFixed(0)} ms, drain ${DRAIN} ms`)
-  // the listener: shutdown_complete then closed, after both connections closed
+  // the listener: shutdown_complete then closed, after the connection closed
   assert.deepEqual(
     log.of(listener).map((e) => e.type),
     ['shutdown_complete', 'closed'],
   )
   assert.equal(log.of(listener, 'closed')[0].ev.error, undefined)
-  const done = log.index(listener, 'shutdown_complete')
-  assert.ok(done > log.index(toReader, 'closed'))
-  assert.ok(done > log.index(toStuck, 'closed'))
-  // the stuck client notices the reset even while paused (its unread bytes are dropped by the kernel)
-  await until(() => log.of(stuck, 'closed').length === 1, 'the stuck client to close')
-  assert.equal(log.of(stuck, 'closed')[0].ev.error?.code, 'ECONNRESET')
+  assert.ok(log.index(listener, 'shutdown_complete') > log.index(toReader, 'closed'))
   await sleep(20)
   assert.equal(log.of(listener).length, 2, 'nothing after closed')
   assert.throws(() => loop.shutdownServer(listener, 10), { code: 'EBADHANDLE' })
+})
+
+test('graceful server shutdown: a stuck client is reset when the drain runs out, not before', T, async (t) => {
+  const loop = newLoop(t)
+  const log = recordAll(loop)
+  const { listener, client: stuck, toClient: toStuck } = await serverWithQueuedClient(loop, randomBytes(1024 * 1024))
+  const DRAIN = 300
+  const t0 = performance.now()
+  loop.shutdownServer(listener, DRAIN)
+  await until(() => log.of(listener, 'closed').length === 1, 'the listener to close')
+  const elapsed = performance.now() - t0
+  assert.equal(log.of(toStuck, 'closed').length, 1)
+  const stuckErr = log.of(toStuck, 'closed')[0].ev.error
+  assert.equal(stuckErr?.code, 'ETIMEDOUT', 'the stuck connection is force-closed at the drain timeout')
+  assert.ok(elapsed >= DRAIN - 1, `the stuck connection was reset after ${elapsed.toFixed(0)} ms, drain ${DRAIN} ms`)
+  assert.deepEqual(
+    log.of(listener).map((e) => e.type),
+    ['shutdown_complete', 'closed'],
+  )
+  assert.ok(log.index(listener, 'shutdown_complete') > log.index(toStuck, 'closed'))
+  // the stuck client notices the reset even while paused (its unread bytes are dropped by the kernel)
+  await until(() => log.of(stuck, 'closed').length === 1, 'the stuck client to close')
+  assert.equal(log.of(stuck, 'closed')[0].ev.error?.code, 'ECONNRESET')
 })
 
 test('graceful server shutdown with nothing open completes at once; the port is free again', T, async (t) => {
@@ -756,8 +795,8 @@ test('graceful server shutdown with nothing open completes at once; the port is 
   await until(() => log.of(k, 'closed').length === 1, 'the accepted connection to close')
   const t0 = performance.now()
   loop.shutdownServer(listener, 60000)
-  await until(() => log.of(listener, 'closed').length === 1, 'the listener to close', 2000)
-  assert.ok(performance.now() - t0 < 2000)
+  await until(() => log.of(listener, 'closed').length === 1, 'the listener to close')
+  assert.ok(performance.now() - t0 < 60000, 'the shutdown waited for the drain')
   assert.deepEqual(
     log.of(listener).map((e) => e.type),
     ['shutdown_complete', 'closed'],

@@ -11,7 +11,7 @@ const { newLoop, echoServer, until } = require('../testlib/helpers')
 
 const ROOT = path.resolve(__dirname, '..')
 
-/** Runs `code` in a child Node; resolves { exitCode, signal, stdout, stderr } (killed after 5 s). */
+/** Runs `code` in a child Node; resolves { exitCode, signal, stdout, stderr } (killed after a 30 s hang guard). */
 function runChild(code) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -19,7 +19,7 @@ function runChild(code) {
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
+    const kill = setTimeout(() => child.kill('SIGKILL'), 30000)
     child.on('exit', (exitCode, signal) => {
       clearTimeout(kill)
       resolve({ exitCode, signal, stdout, stderr })

@@ -8,8 +8,13 @@ const path = require('node:path')
 
 const ROOT = path.resolve(__dirname, '..')
 
-/** Runs `code` in a child Node; resolves { code, signal, ms, stdout, stderr, killed }. */
-function runNode(code, { killAfterMs = 5000 } = {}) {
+/**
+ * Runs `code` in a child Node; resolves { code, signal, ms, stdout, stderr, killed }.
+ * The child is killed after a 30 s hang guard, or, with `killAfterReadyMs`,
+ * that long after it printed "ready": whether it was still alive then does
+ * not depend on how fast the machine started it.
+ */
+function runNode(code, { killAfterReadyMs } = {}) {
   return new Promise((resolve) => {
     const started = Date.now()
     const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -18,10 +23,21 @@ function runNode(code, { killAfterMs = 5000 } = {}) {
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
     let killed = false
-    const timer = setTimeout(() => {
+    const kill = () => {
       killed = true
       child.kill('SIGKILL')
-    }, killAfterMs)
+    }
+    let timer = setTimeout(kill, 30000)
+    if (killAfterReadyMs !== undefined) {
+      let armed = false
+      child.stdout.on('data', () => {
+        if (!armed && /^ready$/m.test(stdout)) {
+          armed = true
+          clearTimeout(timer)
+          timer = setTimeout(kill, killAfterReadyMs)
+        }
+      })
+    }
     child.on('exit', (exitCode, signal) => {
       clearTimeout(timer)
       resolve({ code: exitCode, signal, ms: Date.now() - started, stdout, stderr, killed })
@@ -37,7 +53,7 @@ test('a script with one listener that it closes exits by itself', async () => {
     const h = loop.listen('127.0.0.1', 0)
     console.log('port', loop.localAddress(h).port)
     loop.close(h)`)
-  assert.equal(r.killed, false, `still running after 5 s; stderr: ${r.stderr}`)
+  assert.equal(r.killed, false, `still running after 30 s; stderr: ${r.stderr}`)
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /^port \d+/)
 })
@@ -54,7 +70,8 @@ test('the same with the default loop, closing on a later tick', async () => {
 test('an open listener keeps the process alive', async () => {
   const r = await runNode(`${PRELUDE}
     const loop = createLoop()
-    loop.listen('127.0.0.1', 0)`, { killAfterMs: 1500 })
+    loop.listen('127.0.0.1', 0)
+    console.log('ready')`, { killAfterReadyMs: 1000 })
   assert.equal(r.killed, true, 'the process exited with a listener open')
 })
 
@@ -75,7 +92,8 @@ test('loop.unref() and unrefHandle() let the process exit with handles open', as
     const loop = createLoop()
     const h = loop.listen('127.0.0.1', 0)
     loop.unref()
-    loop.ref()`, { killAfterMs: 1500 })
+    loop.ref()
+    console.log('ready')`, { killAfterReadyMs: 1000 })
   assert.equal(c.killed, true, 'ref() after unref() keeps it alive again')
 })
 

@@ -64,8 +64,8 @@ test('Node clients in the C chat_server', async (t) => {
     loop.onHandle(handle, 'data', (ev) => c.lines.push(ev.data.toString()))
     clients.push(c)
   }
-  await until(() => (server.stderr().match(/joined|join/g) || []).length >= 2, 'two joins', 3000).catch(() => {})
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // the server logs "NAME joined (N online)" once it registered a client
+  await until(() => (server.stderr().match(/ joined \(/g) || []).length >= 2, 'two joins')
   loop.send(clients[0].handle, 'hello from node\n')
   await until(() => clients[1].lines.length === 1, 'the broadcast')
   assert.deepEqual(clients[1].lines, [`${clients[0].name}: hello from node`])
