@@ -343,7 +343,11 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    */
   close(handle: Handle): void
   close(): void
-  /** Closes at once: a connection drops its queue and resets (RST). Like `socket.destroy()`. */
+  /**
+   * Closes at once: a connection drops its queue and resets (RST). Like
+   * `socket.destroy()`. No event but 'closed' follows for the handle, not
+   * even data that had already arrived.
+   */
   closeReset(handle: Handle): void
   /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */
   shutdown(handle: Handle): void

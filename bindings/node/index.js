@@ -246,6 +246,8 @@ class HandleState {
     this.held = null // events held back while paused (see pause())
     this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
+    this.closeCalled = false // close() was called: no further 'timer' event
+    this.reset = false // closeReset() was called: no further event but 'closed'
   }
 }
 
@@ -621,7 +623,10 @@ class Loop extends EventEmitter {
     const rc = this._native.closeReset(handle)
     if (rc !== 0 && !(rc === CODES.EBADHANDLE && this[kState].has(handle))) throw netcoreError(rc, 'close')
     const state = this[kState].get(handle)
-    if (state) state.held = null
+    if (state) {
+      state.held = null
+      state.reset = true
+    }
   }
 
   shutdown(handle) {
@@ -882,6 +887,9 @@ class Loop extends EventEmitter {
       const kind = meta[o]
       const id = meta[o + 1]
       let state = handles.get(id)
+      // Events already on their way when the handle was reset (or a timer
+      // closed) are dropped: after closeReset() only 'closed' comes.
+      if (state !== undefined && (state.reset ? kind !== KIND.CLOSED : kind === KIND.TIMER && state.closeCalled)) continue
       let listenerId
       let data
       let address
@@ -943,7 +951,6 @@ class Loop extends EventEmitter {
         else state.held = [ev]
         continue
       }
-      if (kind === KIND.TIMER && state !== undefined && state.closeCalled) continue
       if (kind === KIND.CLOSED && state !== undefined && state.held) this._flushHeld(id, state, true)
       this._emitEvent(id, state, ev)
       if (this._closed) return
