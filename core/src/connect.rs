@@ -161,7 +161,7 @@ impl State {
         conn.connecting =
             Some(Box::new(Connecting { addrs: Vec::new(), next: 0, last_error: Error::EDNS, attempts: Vec::new() }));
         if let Some(timeout) = timeout {
-            self.deadlines.push(later(Instant::now(), timeout), handle, Due::ConnectTimeout, epoch);
+            self.arm(later(Instant::now(), timeout), handle, Due::ConnectTimeout, epoch);
         }
         let known = literal.map(|ip| vec![ip]).or_else(|| self.static_hosts.get(&host.to_ascii_lowercase()).cloned());
         match known {
@@ -223,7 +223,7 @@ impl State {
                         connecting.attempts.push(attempt);
                     }
                     if more {
-                        self.deadlines.push(later(Instant::now(), delay), handle, Due::NextAttempt, epoch);
+                        self.arm(later(Instant::now(), delay), handle, Due::NextAttempt, epoch);
                     }
                     return;
                 }
@@ -318,7 +318,7 @@ impl State {
             if let Some((dial, Some(connecting))) = self.dial(handle) {
                 connecting.last_error = error;
                 let epoch = dial.epoch;
-                self.deadlines.push(Some(Instant::now()), handle, Due::ConnectFailed, epoch);
+                self.arm(Some(Instant::now()), handle, Due::ConnectFailed, epoch);
                 return;
             }
         }
@@ -356,7 +356,7 @@ impl State {
         conn.connecting = None;
         let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
         events.push(event.with_value(attempt as u64));
-        self.deadlines.push(later(Instant::now(), delay), handle, Due::Dial, epoch);
+        self.arm(later(Instant::now(), delay), handle, Due::Dial, epoch);
         true
     }
 

@@ -256,6 +256,13 @@ impl Loop {
         Ok(())
     }
 
+    /// Deadlines the loop holds, live or stale (cancelled, re-armed) and not
+    /// yet dropped: at most about twice the live ones. For tests that check
+    /// cancellations do not pile up.
+    pub fn deadline_count(&self) -> usize {
+        self.state().deadlines.len()
+    }
+
     /// Number of handles the user holds: those whose `Closed` has not been
     /// delivered yet (internal connection attempts are not counted).
     pub fn handle_count(&self) -> usize {
@@ -377,7 +384,7 @@ impl Loop {
         let due = later(Instant::now(), delay);
         let mut state = self.state();
         let handle = state.slab.insert(Entry::Timer(Timer { userdata, repeat, epoch: 0, queued: false }))?;
-        state.deadlines.push(due, handle, Due::Timer, 0);
+        state.arm(due, handle, Due::Timer, 0);
         state.notify();
         Ok(handle)
     }
@@ -511,12 +518,14 @@ impl Loop {
             return Err(Error::EINVAL);
         }
         let mut state = self.state();
+        let epoch = state.idle_epoch.wrapping_add(1);
         let conn = state.conn(handle)?;
-        let epoch = conn.idle.as_ref().map_or(0, |i| i.epoch.wrapping_add(1));
         conn.idle =
             timeout.map(|timeout| Box::new(IdleTimeout { timeout, last_io: Instant::now(), last_fired: None, epoch }));
-        if let Some(expiry) = conn.idle.as_ref().and_then(|i| i.expiry()) {
-            state.deadlines.push(Some(expiry), handle, Due::Idle, epoch);
+        let expiry = conn.idle.as_ref().and_then(|i| i.expiry());
+        state.idle_epoch = epoch;
+        if let Some(expiry) = expiry {
+            state.arm(Some(expiry), handle, Due::Idle, epoch);
             state.notify();
         }
         Ok(())

@@ -63,7 +63,7 @@ impl State {
                     if !std::mem::replace(&mut l.starved, true) {
                         out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(e.into())));
                     }
-                    self.deadlines.push(later(Instant::now(), ACCEPT_RETRY), listener, Due::AcceptRetry, 0);
+                    self.arm(later(Instant::now(), ACCEPT_RETRY), listener, Due::AcceptRetry, 0);
                     return;
                 }
             }
@@ -115,7 +115,7 @@ impl State {
                 }
             }
         }
-        self.deadlines.push(later(Instant::now(), drain), listener, Due::Drain, 0);
+        self.arm(later(Instant::now(), drain), listener, Due::Drain, 0);
         Ok(())
     }
 

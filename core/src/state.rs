@@ -17,7 +17,7 @@ use crate::event::{Event, EventKind};
 use crate::handle::{Handle, LoopTag, Slab};
 use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
-use crate::timer::{later, next_expiry, Deadlines, Due, Timer};
+use crate::timer::{later, next_expiry, Deadline, Deadlines, Due, Timer};
 use crate::udp::Udp;
 
 /// How long a graceful close waits for the peer's EOF after our FIN before
@@ -106,6 +106,26 @@ pub(crate) struct State {
     pub read_size: usize,
     /// Internal connection attempts in the slab (not counted as user handles).
     pub attempts: usize,
+    /// The last idle-timeout epoch handed out: loop-wide, so a timeout
+    /// turned off and on again never shares an epoch with its old deadline.
+    pub idle_epoch: u32,
+}
+
+/// Whether a deadline still matters: its owner exists and is still waiting
+/// for it (the same checks firing makes, so dropping a stale one early
+/// changes nothing but memory).
+fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline) -> bool {
+    match (slab.get_mut(handle), due) {
+        (Ok(Entry::Timer(t)), Due::Timer) => t.epoch == epoch,
+        (Ok(Entry::Conn(c)), Due::Idle) => c.idle.as_ref().is_some_and(|i| i.epoch == epoch),
+        (Ok(Entry::Conn(c)), Due::Linger) => c.lingering(),
+        (Ok(Entry::Conn(c)), Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed) => {
+            c.dial.as_ref().is_some_and(|d| d.epoch == epoch)
+        }
+        (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.sock.is_some(),
+        (Ok(Entry::Listener(l)), Due::Drain) => l.draining,
+        _ => false,
+    }
 }
 
 impl State {
@@ -124,12 +144,21 @@ impl State {
             defer_connect_failures: false,
             read_size: DEFAULT_READ_SIZE,
             attempts: 0,
+            idle_epoch: 0,
         }
     }
 
     /// Handles a user holds: every slab entry but internal attempts.
     pub fn user_handles(&self) -> usize {
         self.slab.len() - self.attempts
+    }
+
+    /// Adds a deadline (none if `when` is never), compacting the heap when
+    /// stale deadlines of cancelled or re-armed owners have piled up.
+    pub fn arm(&mut self, when: Option<Instant>, handle: Handle, due: Due, epoch: u32) {
+        self.deadlines.push(when, handle, due, epoch);
+        let slab = &mut self.slab;
+        self.deadlines.compact(|d| deadline_is_live(slab, d));
     }
 
     /// Wakes the poller (once per poll).
@@ -373,7 +402,7 @@ impl State {
         }
         events.push(Event::new(EventKind::Timer, handle, timer.userdata));
         match timer.repeat {
-            Some(period) => self.deadlines.push(next_expiry(when, now, period), handle, Due::Timer, epoch),
+            Some(period) => self.arm(next_expiry(when, now, period), handle, Due::Timer, epoch),
             None => self.finish(handle, None, events),
         }
     }
@@ -391,14 +420,17 @@ impl State {
             events.push(Event::new(EventKind::Idle, handle, userdata));
         }
         let next = idle.expiry();
-        self.deadlines.push(next, handle, Due::Idle, epoch);
+        self.arm(next, handle, Due::Idle, epoch);
     }
 
-    /// How long a poll may sleep.
-    pub fn poll_timeout(&self, requested: Option<Duration>) -> Option<Duration> {
+    /// How long a poll may sleep: until the next live deadline (stale ones
+    /// at the head are dropped first).
+    pub fn poll_timeout(&mut self, requested: Option<Duration>) -> Option<Duration> {
         if self.has_work() {
             return Some(Duration::ZERO);
         }
+        let slab = &mut self.slab;
+        self.deadlines.prune(|d| deadline_is_live(slab, d));
         let next = self.deadlines.next().map(|when| when.saturating_duration_since(Instant::now()));
         match (requested, next) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -26,8 +26,9 @@ pub(crate) fn later(from: Instant, delay: Duration) -> Option<Instant> {
 }
 
 /// Why a deadline was set. Firing checks that the reason still holds: a
-/// deadline is never removed early, it is just ignored when stale (its
-/// `epoch` no longer matches its owner's).
+/// cancelled or re-armed deadline is not searched for and removed, it goes
+/// stale (its owner is gone or its `epoch` no longer matches) and is dropped
+/// when it reaches the head of the heap or when the heap is compacted.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Due {
     /// A user timer expires.
@@ -51,14 +52,62 @@ pub(crate) enum Due {
     Drain,
 }
 
-/// The deadline heap.
+/// One deadline: when, whose, why, and the owner's epoch when it was set.
+pub(crate) type Deadline = (Instant, Handle, Due, u32);
+
+/// Below this many deadlines the heap is never compacted.
+const MIN_COMPACT: usize = 64;
+
+/// The deadline heap. Stale deadlines are dropped lazily, but never pile up:
+/// the heap holds at most about twice the live deadlines (plus
+/// `MIN_COMPACT`), whatever the number of cancellations and their timeouts.
 pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<(Instant, Handle, Due, u32)>>,
+    heap: BinaryHeap<Reverse<Deadline>>,
+    /// The size after the last compaction (or pruning): compacting again
+    /// only once the heap has doubled keeps the cost amortised O(1) per push.
+    compacted: usize,
 }
 
 impl Deadlines {
     pub fn new() -> Self {
-        Deadlines { heap: BinaryHeap::new() }
+        Deadlines { heap: BinaryHeap::new(), compacted: 0 }
+    }
+
+    /// Deadlines held, live or stale.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Drops stale deadlines from the head, so that [`Deadlines::next`] is a
+    /// live one (a cancelled timer's expiry is not reported as a deadline).
+    pub fn prune(&mut self, mut live: impl FnMut(&Deadline) -> bool) {
+        let before = self.heap.len();
+        while self.heap.peek().is_some_and(|Reverse(d)| !live(d)) {
+            self.heap.pop();
+        }
+        if self.heap.len() < before {
+            self.compacted = self.compacted.min(self.heap.len());
+            self.fit();
+        }
+    }
+
+    /// Keeps only live deadlines, once the heap has doubled since the last
+    /// compaction.
+    pub fn compact(&mut self, mut live: impl FnMut(&Deadline) -> bool) {
+        if self.heap.len() < 2 * self.compacted.max(MIN_COMPACT) {
+            return;
+        }
+        self.heap.retain(|Reverse(d)| live(d));
+        self.compacted = self.heap.len();
+        self.fit();
+    }
+
+    /// Returns memory a burst of deadlines left behind.
+    fn fit(&mut self) {
+        let room = 2 * self.heap.len().max(MIN_COMPACT);
+        if self.heap.capacity() > 2 * room {
+            self.heap.shrink_to(room);
+        }
     }
 
     /// Adds a deadline for `handle`, tagged with the owner's current `epoch`;
@@ -75,7 +124,7 @@ impl Deadlines {
     }
 
     /// Removes and returns a deadline that is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Handle, Due, u32)> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<Deadline> {
         if self.next()? > now {
             return None;
         }
@@ -140,6 +189,46 @@ mod tests {
         assert_eq!(d.pop_due(t0 + Duration::from_millis(30)).map(|x| x.2), Some(Due::Timer));
         assert!(d.pop_due(t0 + Duration::from_secs(1)).is_none());
         assert_eq!(d.next(), None, "a deadline that is never is not kept");
+    }
+
+    /// Start-and-cancel churn: one live deadline among many cancelled ones.
+    #[test]
+    fn cancelled_deadlines_do_not_pile_up() {
+        let mut d = Deadlines::new();
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let live = Handle::from_raw(1);
+        d.push(Some(t0 + hour), live, Due::Timer, 0);
+        for i in 0..200_000u32 {
+            // Each push is a timer cancelled at once: only `live` stays live.
+            d.push(Some(t0 + hour + Duration::from_nanos(i as u64)), Handle::from_raw(2), Due::Timer, i);
+            d.compact(|&(_, h, ..)| h == live);
+            assert!(d.len() <= 2 * MIN_COMPACT, "{} deadlines held after {i} cancellations", d.len());
+        }
+        assert!(d.heap.capacity() <= 8 * MIN_COMPACT, "capacity {} after the churn", d.heap.capacity());
+        d.prune(|&(_, h, ..)| h == live);
+        assert_eq!(d.next(), Some(t0 + hour), "the live deadline is kept");
+        d.prune(|_| false);
+        assert_eq!((d.next(), d.len()), (None, 0), "nothing live: nothing reported");
+    }
+
+    /// Compaction runs once per doubling of the heap: amortised O(1) per push.
+    #[test]
+    fn live_deadlines_survive_compaction_in_order() {
+        let mut d = Deadlines::new();
+        let t0 = Instant::now();
+        let mut checked = 0;
+        for i in (0..10_000u64).rev() {
+            d.push(Some(t0 + Duration::from_millis(i)), Handle::from_raw(1), Due::Timer, i as u32);
+            d.compact(|_| {
+                checked += 1;
+                true
+            });
+        }
+        assert!(checked <= 2 * 10_000, "compaction checked {checked} deadlines for 10,000 pushes");
+        for i in 0..10_000u64 {
+            assert_eq!(d.pop_due(t0 + Duration::from_secs(60)).map(|x| x.3), Some(i as u32));
+        }
     }
 
     #[test]

@@ -147,3 +147,53 @@ fn next_timeout_is_rounded_up_to_whole_milliseconds() {
     assert_eq!(wait.subsec_nanos() % 1_000_000, 0, "{wait:?} is whole milliseconds");
     assert!(wait >= ms(1) && wait <= ms(5), "{wait:?}: never zero before the deadline, never past it");
 }
+
+/// Drains every event there is without waiting (the `Closed` of cancelled
+/// timers), so the pending queue does not grow with the test.
+fn drain(lp: &Loop) {
+    while !lp.poll(1024, Some(Duration::ZERO)).unwrap().events().is_empty() {}
+}
+
+#[test]
+fn cancelled_timers_leave_no_deadline_behind() {
+    let lp = Loop::new().unwrap();
+    let hour = Duration::from_secs(3600);
+    for i in 0..200_000 {
+        let t = lp.timer_start(hour, None, 0).unwrap();
+        lp.close(t).unwrap();
+        if i % 1000 == 0 {
+            drain(&lp);
+            assert!(lp.deadline_count() <= 256, "{} deadlines after {i} cancellations", lp.deadline_count());
+        }
+    }
+    drain(&lp);
+    assert_eq!(lp.next_timeout(), None, "a cancelled timer's expiry is no deadline");
+    assert_eq!(lp.deadline_count(), 0);
+    // A live timer among cancelled ones is still the one reported.
+    let kept = lp.timer_start(hour * 2, None, 0).unwrap();
+    for _ in 0..1000 {
+        let t = lp.timer_start(hour, None, 0).unwrap();
+        lp.close(t).unwrap();
+    }
+    drain(&lp);
+    assert!(lp.next_timeout().is_some_and(|t| t > hour), "{:?}", lp.next_timeout());
+    lp.close(kept).unwrap();
+    drain(&lp);
+    assert_eq!(lp.next_timeout(), None);
+}
+
+#[test]
+fn re_armed_idle_timeouts_leave_no_deadline_behind() {
+    let lp = Loop::new().unwrap();
+    let (client, _server) = connected_pair(&lp);
+    settle(&lp);
+    let hour = Duration::from_secs(3600);
+    for i in 0..20_000u64 {
+        // Re-armed, and turned off and on again: each makes the last one stale.
+        let timeout = if i % 3 == 2 { None } else { Some(hour + ms(i)) };
+        lp.set_idle_timeout(client, timeout).unwrap();
+        assert!(lp.deadline_count() <= 256, "{} deadlines after {i} re-arms", lp.deadline_count());
+    }
+    lp.set_idle_timeout(client, None).unwrap();
+    assert_eq!(lp.next_timeout(), None, "the idle timeout is off: no deadline");
+}

@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <string.h>
 
@@ -145,4 +146,42 @@ void test_timing_next_timeout_rounds_up_so_a_host_loop_does_not_spin(void) {
     }
     ASSERT_MSG(p->ev[NC_EV_TIMER] >= TICKS, "%d ticks after %d polls", p->ev[NC_EV_TIMER], polls);
     ASSERT_MSG(polls <= MAX_POLLS, "%d host polls for %d ticks of a 5 ms timer", polls, TICKS);
+}
+
+/* Heap bytes in use (glibc). */
+static size_t heap_in_use(void) { return mallinfo2().uordblks; }
+
+/* Cancelled timers leave nothing behind: 200,000 one-hour timers started
+ * and cancelled keep the heap within 1 MiB (it grew by 8 MiB when each kept
+ * its deadline until expiry) and nc_next_timeout reports no deadline. */
+void test_timing_cancelled_timers_leave_no_deadline_behind(void) {
+    enum { N = 200000, MAX_GROWTH = 1 << 20 };
+    const uint64_t hour_ms = 3600 * 1000;
+    nc_loop *loop = t_loop();
+    nc_event evs[256];
+    size_t before = 0;
+    for (int i = 0; i < N; i++) {
+        nc_handle t = ASSERT_HANDLE(nc_timer_start(loop, hour_ms, 0, NULL));
+        ASSERT_OK(nc_close(loop, t));
+        if (i % 1000 == 999) {
+            /* deliver the NC_EV_CLOSED of the cancelled timers */
+            while (nc_poll(loop, evs, 256, 0) > 0) {
+            }
+            if (i == 999) before = heap_in_use();
+        }
+    }
+    ASSERT_EQ(nc_next_timeout(loop), -1);
+    size_t after = heap_in_use();
+    ASSERT_MSG(after < before + MAX_GROWTH, "the heap grew by %zu bytes over %d cancelled timers",
+               after - before, N);
+    /* a live timer among cancelled ones is the deadline reported */
+    nc_handle kept = ASSERT_HANDLE(nc_timer_start(loop, 2 * hour_ms, 0, NULL));
+    for (int i = 0; i < 1000; i++) ASSERT_OK(nc_close(loop, ASSERT_HANDLE(nc_timer_start(loop, hour_ms, 0, NULL))));
+    while (nc_poll(loop, evs, 256, 0) > 0) {
+    }
+    ASSERT_MSG(nc_next_timeout(loop) > (int)(hour_ms), "nc_next_timeout %d", nc_next_timeout(loop));
+    ASSERT_OK(nc_close(loop, kept));
+    while (nc_poll(loop, evs, 256, 0) > 0) {
+    }
+    ASSERT_EQ(nc_next_timeout(loop), -1);
 }

@@ -167,3 +167,18 @@ def test_the_asyncio_driver_polls_about_once_per_timer_tick() -> None:
     fired, polls = asyncio.run(main())
     assert fired >= ticks
     assert polls <= most, f"{polls} polls for {ticks} ticks of a 5 ms timer"
+
+
+def test_cancelled_timers_are_no_deadline_and_a_live_one_still_is(loop: netcore.Loop) -> None:
+    pump = Pump(loop)
+    kept = loop.timer(7200)
+    for _ in range(20_000):
+        loop.close(loop.timer(3600))
+        pump.step(0)
+    settle(pump)
+    next_timeout = loop.next_timeout()
+    assert next_timeout is not None and next_timeout > 3600, "the live timer is the deadline"
+    loop.close(kept)
+    settle(pump)
+    assert loop.next_timeout() is None, "a cancelled timer's expiry is no deadline"
+    assert loop.handle_count() == 0
