@@ -1,9 +1,13 @@
 """Handle lifetimes: handles belong to their loop, what a count of handles
-counts."""
+counts, closing a loop that is being waited on."""
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -88,3 +92,61 @@ def test_handle_count_ignores_internal_connection_attempts(loop: netcore.Loop) -
     assert loop.handle_count() == 2, "the listener and the connection, not its attempt"
     pump.until(lambda: "connected" in pump.kinds(client) and bool(pump.of_kind("accepted")))
     assert loop.handle_count() == 3
+
+
+def closed_while_waiting(wait: Callable[[netcore.Loop], object], close_from: str) -> None:
+    """Runs `wait` on a loop with a listener while the loop is closed from
+    another thread or from a signal handler: it must raise ClosedError, and
+    the listener must be gone (a client is refused, nothing is accepted)."""
+    lp = netcore.Loop()
+    _listener, port = listen_local(lp)
+    if close_from == "thread":
+        closer = threading.Timer(0.1, lp.close)
+        previous = None
+    else:
+        previous = signal.signal(signal.SIGUSR1, lambda _s, _f: lp.close())
+        closer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+    closer.start()
+    try:
+        with pytest.raises(netcore.ClosedError):
+            result = wait(lp)
+            pytest.fail(f"returned {result!r} after the loop closed")
+    finally:
+        closer.join()
+        if previous is not None:
+            signal.signal(signal.SIGUSR1, previous)
+    assert lp.closed
+    with socket.socket() as client:
+        assert client.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
+
+
+@pytest.mark.parametrize("close_from", ["thread", "signal"])
+def test_closing_the_loop_ends_a_waiting_poll_with_closed_error(close_from: str) -> None:
+    # The 10 s timeout only guards against a hang.
+    closed_while_waiting(lambda lp: lp.poll(10), close_from)
+
+
+@pytest.mark.parametrize("close_from", ["thread", "signal"])
+def test_closing_the_loop_ends_a_waiting_run_with_closed_error(close_from: str) -> None:
+    def run(lp: netcore.Loop) -> None:
+        guard = threading.Timer(10, lp.stop)  # hang guard only
+        guard.start()
+        try:
+            lp.run(lambda ev: pytest.fail(f"event after close: {ev}"))
+        finally:
+            guard.cancel()
+
+    closed_while_waiting(run, close_from)
+
+
+def test_closing_the_loop_from_a_run_callback_ends_run_with_closed_error(loop: netcore.Loop) -> None:
+    loop.timer(0)
+    seen: list[str] = []
+
+    def on_event(ev: netcore.Event) -> None:
+        seen.append(ev.kind)
+        loop.close()
+
+    with pytest.raises(netcore.ClosedError):
+        loop.run(on_event)
+    assert seen == ["timer"]

@@ -121,6 +121,9 @@ pub struct PyLoop {
     stop: AtomicBool,
     /// `wake()` was called: the current or next blocking `poll` returns.
     woken: AtomicBool,
+    /// `close()` was called (set before anything else it does): a wait in
+    /// progress raises ClosedError and run() delivers nothing more.
+    done: AtomicBool,
     /// Called when the loop closes, before its descriptor does (netcore.aio
     /// unregisters its reader, so a reused descriptor number is not watched).
     close_hooks: Mutex<Vec<Py<PyAny>>>,
@@ -130,6 +133,14 @@ impl PyLoop {
     /// The error for any use of a closed loop.
     fn closed_error(py: Python<'_>) -> PyErr {
         to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")
+    }
+
+    /// ClosedError once close() was called.
+    fn check_open(&self, py: Python<'_>) -> PyResult<()> {
+        if self.done.load(Ordering::Acquire) {
+            return Err(Self::closed_error(py));
+        }
+        Ok(())
     }
 
     /// Runs one core operation on the loop (panics caught) and returns its
@@ -218,7 +229,7 @@ impl PyLoop {
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
     /// one batch; `None` on timeout, on a wake (`honour_wake`) or on stop()
-    /// (otherwise). With `eager`, the first poll does not wait and keeps the
+    /// (otherwise); ClosedError once the loop is closed. With `eager`, the first poll does not wait and keeps the
     /// GIL: when events are likely pending, they come without a GIL hand-off.
     fn wait<'a>(
         &self,
@@ -240,6 +251,12 @@ impl PyLoop {
             } else {
                 guard(|| lp.poll(max, Some(Duration::ZERO))).py_err(py)?
             };
+            // Closed while waiting (another thread, a signal handler): what
+            // the wait gathered is dropped with the loop.
+            if let Err(e) = self.check_open(py) {
+                drop(batch);
+                return Err(e);
+            }
             if !batch.events().is_empty() {
                 return Ok(Some(batch));
             }
@@ -313,7 +330,8 @@ impl PyLoop {
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
-    /// buffers. If one raises, the rest of the batch is kept for later.
+    /// buffers. If one raises, the rest of the batch is kept for later; if
+    /// one closes the loop, the rest is dropped with it (ClosedError).
     fn deliver(
         &self,
         py: Python<'_>,
@@ -337,10 +355,13 @@ impl PyLoop {
                 }
             };
             if let Err(e) = delivered {
-                let rest = self.convert(py, batch, &events[i + 1..])?;
-                self.keep(rest.into_iter().map(Bound::unbind));
+                if !self.done.load(Ordering::Acquire) {
+                    let rest = self.convert(py, batch, &events[i + 1..])?;
+                    self.keep(rest.into_iter().map(Bound::unbind));
+                }
                 return Err(e);
             }
+            self.check_open(py)?;
         }
         Ok(())
     }
@@ -360,9 +381,12 @@ impl PyLoop {
                 _ => callback.call1((&ev,)),
             };
             if let Err(e) = delivered {
-                self.keep(iter);
+                if !self.done.load(Ordering::Acquire) {
+                    self.keep(iter);
+                }
                 return Err(e);
             }
+            self.check_open(py)?;
         }
         Ok(())
     }
@@ -490,6 +514,7 @@ impl PyLoop {
             backlog: Mutex::new(VecDeque::new()),
             stop: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            done: AtomicBool::new(false),
             close_hooks: Mutex::new(Vec::new()),
         })
     }
@@ -533,8 +558,9 @@ impl PyLoop {
     }
 
     /// Polls and calls `callback(event)` for every event until stop() is
-    /// called (from the callback, a signal handler or another thread) or the
-    /// loop is closed. An exception from the callback stops run() and
+    /// called (from the callback, a signal handler or another thread).
+    /// Closing the loop (from the same places) ends it with ClosedError,
+    /// delivering nothing more. An exception from the callback stops run() and
     /// propagates; the batch's remaining events are kept for the next
     /// poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
     ///
@@ -571,7 +597,7 @@ impl PyLoop {
             if let Some(events) = self.take_backlog(max) {
                 self.deliver_kept(py, events, callback, on_data)?;
             } else {
-                let Ok(lp) = self.owned(py) else { return Ok(()) };
+                let lp = self.owned(py)?;
                 let batch = self.wait(py, &lp, max, None, false, busy)?;
                 busy = batch.is_some();
                 if let Some(batch) = batch {
@@ -624,6 +650,8 @@ impl PyLoop {
     /// close(): closes every handle at once (queued data is dropped) and
     /// frees the loop; later calls raise ClosedError. Close connections and
     /// poll until their "closed" events first to flush them. Idempotent.
+    /// A poll() or run() waiting in another thread (or interrupted by the
+    /// signal handler that closes the loop) raises ClosedError.
     ///
     /// close(handle): closes gracefully. A connection sends everything
     /// queued, then its FIN, then waits (briefly) for the peer's; "closed"
@@ -633,6 +661,7 @@ impl PyLoop {
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {
             0 => {
+                self.done.store(true, Ordering::Release);
                 // The hooks run first, while the descriptor is still open.
                 let hooks = std::mem::take(&mut *self.close_hooks.lock());
                 for hook in hooks {
@@ -641,6 +670,11 @@ impl PyLoop {
                     }
                 }
                 let inner = self.inner.write().take();
+                // A poll waiting in another thread holds its own reference:
+                // woken, it sees the loop closed and lets it go.
+                if let Some(lp) = &inner {
+                    lp.wake();
+                }
                 let objects = std::mem::take(&mut *self.objects.lock());
                 let backlog = std::mem::take(&mut *self.backlog.lock());
                 drop(inner);

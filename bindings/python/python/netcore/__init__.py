@@ -123,7 +123,8 @@ Threads
 -------
 Every method may be called from any thread. One thread at a time polls a loop
 (another gets :class:`BusyError`); ``wake()`` interrupts a blocking ``poll``
-from any thread. The GIL is released while netcore waits (and during large
+from any thread, and ``close()`` (from any thread or a signal handler) ends a
+waiting ``poll``/``run`` with :class:`ClosedError`, delivering nothing more. The GIL is released while netcore waits (and during large
 sends of ``bytes``; any other buffer, which another thread could change, is
 read with the GIL held), and Ctrl+C interrupts a blocking ``poll``/``run``
 with ``KeyboardInterrupt`` within 50 ms. netcore starts no thread of its own,

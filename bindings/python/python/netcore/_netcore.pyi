@@ -143,7 +143,8 @@ class Loop:
     def poll(self, timeout: float | None = None, max_events: SupportsIndex = 1024) -> list[Event]:
         """Waits up to ``timeout`` seconds (None = until something happens,
         0 = not at all) and returns up to ``max_events`` events. Returns [] on
-        timeout or after wake(). KeyboardInterrupt arrives within 50 ms."""
+        timeout or after wake(). KeyboardInterrupt arrives within 50 ms.
+        ClosedError if the loop is closed, also while this waits."""
     def run(
         self,
         callback: Callable[[Event], object],
@@ -156,7 +157,8 @@ class Loop:
         instead (no Event object: the fast path for stream servers). An
         exception from either stops run() and propagates; the batch's other
         events are kept for the next poll()/run(). poll() from the callbacks
-        raises BusyError."""
+        raises BusyError. Closing the loop (from a callback, another thread or
+        a signal handler) ends run() with ClosedError."""
     def stop(self) -> None:
         """Makes the current (or next) run() return after its current batch."""
     def wake(self) -> None:
@@ -176,7 +178,8 @@ class Loop:
     # ---- closing ------------------------------------------------------------
     @overload
     def close(self) -> None:
-        """Closes the loop and every handle on it at once."""
+        """Closes the loop and every handle on it at once; a poll() or run()
+        waiting in another thread raises ClosedError."""
     @overload
     def close(self, handle: int, /) -> None:
         """Closes a handle gracefully (flush, then FIN); "closed" follows."""
