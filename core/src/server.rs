@@ -31,8 +31,9 @@ impl State {
             let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) else {
                 return;
             };
-            if l.max_connections > 0 && l.active >= l.max_connections {
-                // `readable` stays set: accepting resumes when one closes.
+            if (l.max_connections > 0 && l.active >= l.max_connections) || l.retry_armed {
+                // `readable` stays set: accepting resumes when one closes,
+                // or when the retry is due.
                 return;
             }
             let Some(sock) = l.sock.as_ref() else { return };
@@ -63,10 +64,19 @@ impl State {
                     if !std::mem::replace(&mut l.starved, true) {
                         out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(e.into())));
                     }
+                    l.retry_armed = true;
                     self.arm(later(Instant::now(), ACCEPT_RETRY), listener, Due::AcceptRetry, 0);
                     return;
                 }
             }
+        }
+    }
+
+    /// The accept retry of a listener out of descriptors is due: accept again.
+    pub(crate) fn retry_accept(&mut self, listener: Handle) {
+        if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
+            l.retry_armed = false;
+            self.requeue(listener);
         }
     }
 

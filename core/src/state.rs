@@ -122,7 +122,7 @@ fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline)
         (Ok(Entry::Conn(c)), Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed) => {
             c.dial.as_ref().is_some_and(|d| d.epoch == epoch)
         }
-        (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.sock.is_some(),
+        (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed,
         (Ok(Entry::Listener(l)), Due::Drain) => l.draining,
         _ => false,
     }
@@ -384,7 +384,7 @@ impl State {
                     }
                     _ => {}
                 },
-                Due::AcceptRetry => self.requeue(handle),
+                Due::AcceptRetry => self.retry_accept(handle),
                 Due::Drain => self.drain_expired(handle, events),
                 Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed => {
                     self.fire_connect_deadline(handle, due, epoch, events)

@@ -61,6 +61,10 @@ pub(crate) struct Listener {
     pub active: usize,
     /// A graceful shutdown is in progress.
     pub draining: bool,
+    /// An accept failed for lack of descriptors and a retry is armed:
+    /// accepting waits for it (readiness alone does not retry), so a starved
+    /// listener has one retry timer, not one per connection arriving.
+    pub retry_armed: bool,
 }
 
 impl Listener {
@@ -79,6 +83,7 @@ impl Listener {
             max_connections: 0,
             active: 0,
             draining: false,
+            retry_armed: false,
         })
     }
 }
