@@ -24,10 +24,31 @@ impl Out<'_> {
         self.events.len() >= self.cap || self.arena.len() >= ARENA_BUDGET
     }
 
+    /// Whether a frame of `len` bytes kept on a connection may be copied in:
+    /// it must fit the budget, except that any frame may go into an empty
+    /// arena (so a frame larger than the budget is delivered alone).
+    pub fn fits(&self, len: usize) -> bool {
+        self.events.len() < self.cap && (self.arena.is_empty() || self.arena.len() + len <= ARENA_BUDGET)
+    }
+
+    /// Takes no more data events this poll: a kept frame that did not fit
+    /// waits for the next poll's empty arena, and nothing overtakes it.
+    pub fn stop_data(&mut self) {
+        self.cap = self.cap.min(self.events.len());
+    }
+
     /// Adds an event without data. It may pass `cap`: the loop moves such
     /// overflow to the next poll, which is safe because it carries no bytes.
     pub fn push(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    /// Adds an event with a copy of `bytes` (kept on a connection) at the
+    /// end of the arena. Callers check [`Out::fits`] first.
+    pub fn push_copy(&mut self, event: Event, bytes: &[u8]) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(bytes);
+        self.push_data(event, start, bytes.len());
     }
 
     /// Adds an event whose bytes are `arena[start..start + len]`. Callers
@@ -38,6 +59,20 @@ impl Out<'_> {
         self.events.push(event);
     }
 }
+
+/// Empties the arena for a new poll. Memory a frame larger than the budget
+/// left behind is given back, so one big frame does not stay the loop's
+/// footprint.
+pub(crate) fn reset_arena(arena: &mut Vec<u8>) {
+    arena.clear();
+    if arena.capacity() > ARENA_KEEP {
+        *arena = Vec::new();
+    }
+}
+
+/// The arena capacity kept between polls: the budget plus the largest read
+/// (4 MiB), with room for the allocator's doubling.
+const ARENA_KEEP: usize = 4 * ARENA_BUDGET;
 
 /// The events one poll returned. Holding a batch keeps other callers from
 /// polling this loop (they get `EBUSY`); every other operation stays available.

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, MutexGuard};
 use socket2::SockRef;
 
 use crate::addr;
-use crate::batch::{Batch, Out};
+use crate::batch::{reset_arena, Batch, Out};
 use crate::connect::{ConnectOptions, Dial};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -149,7 +149,7 @@ impl Loop {
     /// One wait of at most `wait` and one round of servicing. Returns
     /// whether a signal interrupted the wait.
     fn poll_once(&self, poller: &mut Poller, max: usize, wait: Option<Duration>) -> Result<bool> {
-        poller.arena.clear();
+        reset_arena(&mut poller.arena);
         poller.batch.clear();
         let wait = {
             let mut state = self.state();
@@ -503,7 +503,7 @@ impl Loop {
     pub fn set_framing(&self, handle: Handle, framing: Framing) -> Result<()> {
         let mut state = self.state();
         let conn = state.conn(handle)?;
-        conn.framing = framing;
+        conn.set_framing(framing);
         if conn.has_buffered_work() {
             state.schedule(handle);
         }

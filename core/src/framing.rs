@@ -24,11 +24,23 @@ pub enum Framing {
 
 /// What [`Framing::next`] found at the front of a buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Next {
+pub enum Next {
     /// A frame: its payload is `buf[start..start + len]`; `consumed` bytes are used up.
-    Frame { start: usize, len: usize, consumed: usize },
+    Frame {
+        /// Where the payload starts (after a length header).
+        start: usize,
+        /// The payload's length (without header or delimiter).
+        len: usize,
+        /// The bytes the frame takes in `buf`, header and delimiter included.
+        consumed: usize,
+    },
     /// Not enough bytes yet.
     Incomplete,
+}
+
+/// The big-endian length a length-prefixed frame's header declares.
+fn declared_len(header: &[u8]) -> usize {
+    header.iter().fold(0, |n, &b| (n << 8) | b as usize)
 }
 
 fn check_max(max: usize) -> Result<u32> {
@@ -66,17 +78,25 @@ impl Framing {
     /// Finds the next frame at the front of `buf`. An oversized frame is
     /// `EMSGSIZE` as soon as it is known to be oversized, so a peer can never
     /// make the connection buffer more than `max` bytes.
-    pub(crate) fn next(&self, buf: &[u8]) -> Result<Next> {
+    ///
+    /// `scanned` is how many bytes at the front of `buf` an earlier call
+    /// found [`Next::Incomplete`] (0 if none): a delimiter search resumes
+    /// there, so a frame arriving in many reads is searched once, not once
+    /// per read.
+    pub fn next(&self, buf: &[u8], scanned: usize) -> Result<Next> {
         match *self {
             Framing::Stream if buf.is_empty() => Ok(Next::Incomplete),
             Framing::Stream => Ok(Next::Frame { start: 0, len: buf.len(), consumed: buf.len() }),
             Framing::Delimited { ref delimiter, delimiter_len, max } => {
                 let delimiter = &delimiter[..delimiter_len as usize];
                 let window = buf.len().min(max as usize + delimiter.len());
+                // A delimiter may straddle the end of what was scanned.
+                let from = scanned.saturating_sub(delimiter.len() - 1).min(window);
                 let found = match delimiter {
-                    [byte] => memchr::memchr(*byte, &buf[..window]),
-                    _ => memchr::memmem::find(&buf[..window], delimiter),
-                };
+                    [byte] => memchr::memchr(*byte, &buf[from..window]),
+                    _ => memchr::memmem::find(&buf[from..window], delimiter),
+                }
+                .map(|at| from + at);
                 match found {
                     Some(len) if len <= max as usize => {
                         Ok(Next::Frame { start: 0, len, consumed: len + delimiter.len() })
@@ -99,7 +119,7 @@ impl Framing {
                 if buf.len() < header {
                     return Ok(Next::Incomplete);
                 }
-                let len = buf[..header].iter().fold(0usize, |n, &b| (n << 8) | b as usize);
+                let len = declared_len(&buf[..header]);
                 if len > max as usize {
                     return Err(Error::EMSGSIZE);
                 }
@@ -108,6 +128,24 @@ impl Framing {
                 } else {
                     Next::Incomplete
                 })
+            }
+        }
+    }
+
+    /// The most bytes the incomplete frame at the front of `buf` can still
+    /// take: reading more into a frame's own buffer would only read the
+    /// frames after it (or an oversized frame, for a delimiter).
+    pub(crate) fn room(&self, buf: &[u8]) -> usize {
+        match *self {
+            Framing::Stream => usize::MAX,
+            Framing::Delimited { delimiter_len, max, .. } => {
+                (max as usize + delimiter_len as usize).saturating_sub(buf.len())
+            }
+            Framing::Fixed { size } => (size as usize).saturating_sub(buf.len()),
+            Framing::LengthPrefixed { header, max } => {
+                let header = header as usize;
+                let len = buf.get(..header).map_or(max as usize, declared_len);
+                (header + len).saturating_sub(buf.len())
             }
         }
     }
@@ -127,7 +165,7 @@ mod tests {
 
     fn frames(framing: &Framing, mut buf: &[u8]) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        while let Next::Frame { start, len, consumed } = framing.next(buf)? {
+        while let Next::Frame { start, len, consumed } = framing.next(buf, 0)? {
             out.push(buf[start..start + len].to_vec());
             buf = &buf[consumed..];
         }
@@ -146,10 +184,10 @@ mod tests {
     fn oversized_frames_fail_early() {
         let f = Framing::delimited(b"\n", 4).unwrap();
         assert_eq!(frames(&f, b"abcd\n").unwrap(), [b"abcd".to_vec()]);
-        assert_eq!(f.next(b"abcde"), Err(Error::EMSGSIZE));
-        assert_eq!(f.next(b"abcd"), Ok(Next::Incomplete));
+        assert_eq!(f.next(b"abcde", 0), Err(Error::EMSGSIZE));
+        assert_eq!(f.next(b"abcd", 0), Ok(Next::Incomplete));
         let f = Framing::length_prefixed(4, 100).unwrap();
-        assert_eq!(f.next(&[0, 0, 0, 101]), Err(Error::EMSGSIZE));
+        assert_eq!(f.next(&[0, 0, 0, 101], 0), Err(Error::EMSGSIZE));
     }
 
     #[test]

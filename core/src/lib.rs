@@ -30,7 +30,7 @@ pub use connect::{ConnectOptions, Family, DEFAULT_ATTEMPT_DELAY, MAX_BACKOFF_STE
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use event_loop::{HandleKind, Loop};
-pub use framing::{Framing, MAX_DELIMITER, MAX_FRAME_LIMIT};
+pub use framing::{Framing, Next, MAX_DELIMITER, MAX_FRAME_LIMIT};
 pub use handle::{Handle, MAX_LOOPS};
 pub use options::SockOption;
 pub use tcp::conn::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};

@@ -191,9 +191,18 @@ impl State {
 
     /// Puts a handle in the ready queue (once).
     pub fn requeue(&mut self, handle: Handle) {
+        self.enqueue(handle, false);
+    }
+
+    /// Puts a handle in the ready queue (once), at the front if `first`.
+    fn enqueue(&mut self, handle: Handle, first: bool) {
         if let Ok(entry) = self.slab.get_mut(handle) {
             if !std::mem::replace(entry.queued(), true) {
-                self.ready.push_back(handle);
+                if first {
+                    self.ready.push_front(handle);
+                } else {
+                    self.ready.push_back(handle);
+                }
             }
         }
     }
@@ -359,6 +368,7 @@ impl State {
             Work::Attempt => self.attempt_ready(handle, out.events),
             Work::Done(Step::Idle) => {}
             Work::Done(Step::Requeue) => self.requeue(handle),
+            Work::Done(Step::RequeueFirst) => self.enqueue(handle, true),
             Work::Done(Step::Finish(reason)) => {
                 if !self.schedule_reconnect(handle, reason, out.events) {
                     self.finish(handle, reason, out.events);

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use netcore_core::{BindOptions, Error, Event, EventKind, Handle, Loop};
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+
+use netcore_core::{BindOptions, Error, Event, EventKind, Framing, Handle, Loop};
 
 /// An owned copy of an event with its bytes.
 #[derive(Debug, Clone)]
@@ -22,18 +25,25 @@ pub fn poll_until(lp: &Loop, mut done: impl FnMut(&[Got]) -> bool) -> Vec<Got> {
     let mut seen = Vec::new();
     while !done(&seen) {
         assert!(Instant::now() < deadline, "timed out; events so far: {:?}", kinds(&seen));
-        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
-        for e in batch.events() {
-            seen.push(Got {
-                kind: e.kind,
-                handle: e.handle,
-                error: e.error,
-                data: batch.data(e).to_vec(),
-                event: e.clone(),
-            });
-        }
+        poll_into(lp, 64, Some(Duration::from_millis(50)), &mut seen);
     }
     seen
+}
+
+/// Polls once (at most `max` events, waiting at most `wait`), appending
+/// copies of the events to `seen`; returns how many came.
+pub fn poll_into(lp: &Loop, max: usize, wait: Option<Duration>, seen: &mut Vec<Got>) -> usize {
+    let batch = lp.poll(max, wait).unwrap();
+    for e in batch.events() {
+        seen.push(Got {
+            kind: e.kind,
+            handle: e.handle,
+            error: e.error,
+            data: batch.data(e).to_vec(),
+            event: e.clone(),
+        });
+    }
+    batch.events().len()
 }
 
 pub fn kinds(got: &[Got]) -> Vec<(EventKind, Option<Error>)> {
@@ -58,4 +68,52 @@ pub fn connected_pair(lp: &Loop) -> (Handle, Handle) {
     let got =
         poll_until(lp, |g| has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted));
     (client, got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle)
+}
+
+/// A non-blocking std client connected to a listener of `lp`, and the
+/// accepted connection, whose input is cut with `framing`.
+pub fn framed_pair(lp: &Loop, framing: Framing) -> (TcpStream, Handle) {
+    let (_listener, port) = listen(lp);
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let got = poll_until(lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
+    let conn = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    lp.set_framing(conn, framing).unwrap();
+    client.set_nonblocking(true).unwrap();
+    (client, conn)
+}
+
+/// Writes `bytes` to a non-blocking `stream` in pieces of the sizes in
+/// `pieces` (cycled), polling the loop (at most `max` events a poll) after
+/// each piece and whenever the kernel is full; events go to `seen`.
+/// Bounded: fails after 60 s without the kernel taking a byte.
+pub fn write_polling(
+    lp: &Loop,
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    pieces: &[usize],
+    max: usize,
+    seen: &mut Vec<Got>,
+) {
+    let mut sent = 0;
+    let mut stalled_since = Instant::now();
+    for &piece in pieces.iter().cycle() {
+        if sent == bytes.len() {
+            break;
+        }
+        let end = bytes.len().min(sent + piece.max(1));
+        while sent < end {
+            match stream.write(&bytes[sent..end]) {
+                Ok(n) => {
+                    sent += n;
+                    stalled_since = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(stalled_since.elapsed() < Duration::from_secs(60), "the loop stopped reading");
+                    poll_into(lp, max, Some(Duration::from_millis(5)), seen);
+                }
+                Err(e) => panic!("write failed after {sent} bytes: {e}"),
+            }
+        }
+        poll_into(lp, max, Some(Duration::ZERO), seen);
+    }
 }
