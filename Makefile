@@ -6,6 +6,7 @@
 #                   valgrind, Python, Node, benchmark smoke run)
 #   make install PREFIX=/some/dir
 #   make header     regenerate include/netcore.h after changing ffi/src
+#   make fuzz       every fuzz target with many cases (a few minutes)
 
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
@@ -18,7 +19,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-valgrind test-python test-node clean
+.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-valgrind test-python test-node fuzz clean
 
 all: lib examples
 
@@ -83,6 +84,24 @@ test-python: all
 # Builds the Node addon from source (npm ci), runs node --test and tsc --strict.
 test-node: all
 	bash bindings/node/test.sh
+
+# Fuzz targets: proptest properties in the test suites (stable Rust has no
+# libFuzzer). `make test` runs each with its own small default; `make fuzz`
+# runs each with many cases (a few minutes in all) and prints the executions
+# per target. FUZZ_CASES=N runs N cases of every target instead.
+#   package:target:cases
+FUZZ_TARGETS := netcore-core:fuzz_parsing:200000 netcore-ffi:fuzz_c_api:20000 netcore-core:fuzz_framing:20000
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	@for spec in $(FUZZ_TARGETS); do \
+	  pkg=$${spec%%:*}; rest=$${spec#*:}; target=$${rest%%:*}; cases=$${FUZZ_CASES:-$${rest#*:}}; \
+	  dir=$$(echo $$pkg | sed 's/netcore-//'); \
+	  if [ ! -f $$dir/tests/$$target.rs ]; then echo "fuzz $$target: not present, skipped"; continue; fi; \
+	  echo "fuzz $$target: $$cases cases ..."; \
+	  NETCORE_FUZZ_CASES=$$cases $(CARGO) test -q --release -p $$pkg --test $$target -- --nocapture \
+	    > $(BUILD)/fuzz/$$target.log 2>&1 || { tail -n 60 $(BUILD)/fuzz/$$target.log; exit 1; }; \
+	  grep '^fuzz ' $(BUILD)/fuzz/$$target.log; \
+	done
 
 clean:
 	$(CARGO) clean

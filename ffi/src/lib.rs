@@ -19,6 +19,7 @@ use std::time::Duration;
 use netcore_core::{BindOptions, Error, Framing, Loop, SockOption};
 
 use boundary::{bytes_arg, ffi_boundary, handle_arg, handle_status, loop_ref, status, str_arg};
+pub use control::*;
 pub use types::*;
 
 /// The library version, e.g. `"0.1.0"`. A static string.
