@@ -3,6 +3,7 @@ counts, closing a loop that is being waited on."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 import netcore
+import netcore.aio
 from conftest import Pump, listen_local
 
 
@@ -59,6 +61,7 @@ def every_operation(loop: netcore.Loop) -> dict[str, Callable[[int], object]]:
         "get_userdata": loop.get_userdata,
         "close": loop.close,
         "close_reset": loop.close_reset,
+        "closing": loop.closing,
     }
 
 
@@ -150,3 +153,56 @@ def test_closing_the_loop_from_a_run_callback_ends_run_with_closed_error(loop: n
     with pytest.raises(netcore.ClosedError):
         loop.run(on_event)
     assert seen == ["timer"]
+
+
+def framed_bytes_pending(loop: netcore.Loop, peer: socket.socket) -> int:
+    """A connection framed one byte per "data" event whose peer has sent six
+    bytes at once: one read, one batch of six "data" events. Returns the
+    connection's handle."""
+    pump = Pump(loop)
+    pump.until(lambda: bool(pump.of_kind("accepted")))
+    server = pump.of_kind("accepted")[0].handle
+    loop.frame_fixed(server, 1)
+    peer.sendall(b"abcdef")
+    return server
+
+
+@pytest.mark.parametrize("consumer", ["run", "run after a raise", "netcore.aio"])
+def test_no_event_of_a_handle_but_closed_after_close_reset_returned(loop: netcore.Loop, consumer: str) -> None:
+    _listener, port = listen_local(loop)
+    with socket.create_connection(("127.0.0.1", port)) as peer:
+        server = framed_bytes_pending(loop, peer)
+        seen: list[str] = []
+
+        def on_event(ev: netcore.Event) -> None:
+            if ev.handle != server:
+                return
+            seen.append(ev.kind)
+            if ev.kind == "closed":
+                loop.stop()
+            elif seen == ["data"]:
+                loop.close_reset(server)
+                if consumer == "run after a raise":
+                    raise RuntimeError("the rest of the batch is kept")
+
+        guard = threading.Timer(10, loop.stop)  # hang guard only
+        guard.start()
+        try:
+            if consumer == "netcore.aio":
+
+                async def drive() -> None:
+                    with netcore.aio.attach(loop, on_event):
+                        for _ in range(500):
+                            if "closed" in seen:
+                                return
+                            await asyncio.sleep(0.01)
+
+                asyncio.run(drive())
+            else:
+                if consumer == "run after a raise":
+                    with pytest.raises(RuntimeError):
+                        loop.run(on_event)
+                loop.run(on_event)
+        finally:
+            guard.cancel()
+    assert seen == ["data", "closed"]

@@ -121,6 +121,11 @@ pub struct PyLoop {
     stop: AtomicBool,
     /// `wake()` was called: the current or next blocking `poll` returns.
     woken: AtomicBool,
+    /// Handles the user closed since the last poll: the rest of a batch that
+    /// run() delivers skips their events but "closed".
+    closed_since_poll: Mutex<Vec<i64>>,
+    /// `closed_since_poll` is not empty (checked per event without a lock).
+    any_closed_since_poll: AtomicBool,
     /// `close()` was called (set before anything else it does): a wait in
     /// progress raises ClosedError and run() delivers nothing more.
     done: AtomicBool,
@@ -185,6 +190,47 @@ impl PyLoop {
         Some(backlog.drain(..n).collect())
     }
 
+    /// Records that the user closed `h`: events of it not yet delivered (in
+    /// the backlog, or later in the batch run() delivers) are dropped, but
+    /// its "closed".
+    fn closed_by_user(&self, h: nc::Handle) {
+        let h = h.raw();
+        let dropped: VecDeque<Py<Event>> = {
+            let mut backlog = self.backlog.lock();
+            let (gone, kept) = std::mem::take(&mut *backlog).into_iter().partition(|e| e.get().before_closed_of(h));
+            *backlog = kept;
+            gone
+        };
+        self.closed_since_poll.lock().push(h);
+        self.any_closed_since_poll.store(true, Ordering::Release);
+        drop(dropped);
+    }
+
+    /// Closes a handle gracefully; `Err` only if the loop is closed.
+    fn close_handle(&self, py: Python<'_>, h: nc::Handle) -> PyResult<nc::Result<()>> {
+        let result = self.core_result(py, |lp| lp.close(h))?;
+        if result.is_ok() {
+            self.closed_by_user(h);
+        }
+        Ok(result)
+    }
+
+    /// Whether run() skips an event: `before_closed_of(h)` says whether it
+    /// is an event of `h` other than its "closed", and the user closed such
+    /// an `h` since the poll.
+    fn skipped(&self, before_closed_of: impl Fn(i64) -> bool) -> bool {
+        self.any_closed_since_poll.load(Ordering::Acquire)
+            && self.closed_since_poll.lock().iter().any(|&h| before_closed_of(h))
+    }
+
+    /// Forgets the handles closed before a new poll (whose batch has no
+    /// events of them but their "closed").
+    fn new_poll(&self) {
+        if self.any_closed_since_poll.swap(false, Ordering::AcqRel) {
+            self.closed_since_poll.lock().clear();
+        }
+    }
+
     /// Puts undelivered events back in front of the backlog, in order.
     fn keep(&self, events: impl IntoIterator<Item = Py<Event>>) {
         let mut backlog = self.backlog.lock();
@@ -242,6 +288,7 @@ impl PyLoop {
     ) -> PyResult<Option<nc::Batch<'a>>> {
         let mut blocking = !eager;
         loop {
+            self.new_poll();
             let batch = if blocking {
                 let slice = match deadline {
                     None => SLICE,
@@ -330,7 +377,7 @@ impl PyLoop {
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
-    /// buffers. If one raises, the rest of the batch is kept for later; if
+    /// buffers, and returns how many it called. If one raises, the rest of the batch is kept for later; if
     /// one closes the loop, the rest is dropped with it (ClosedError).
     fn deliver(
         &self,
@@ -338,11 +385,15 @@ impl PyLoop {
         batch: &nc::Batch<'_>,
         callback: &Bound<'_, PyAny>,
         on_data: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> PyResult<usize> {
         let events = batch.events();
+        let mut count = 0;
         let mut event_args = Args::<1>::default();
         let mut data_args = Args::<2>::default();
         for (i, ev) in events.iter().enumerate() {
+            if self.skipped(|h| ev.handle.raw() == h && ev.kind != nc::EventKind::Closed) {
+                continue;
+            }
             let delivered = match on_data {
                 Some(f) if ev.kind == nc::EventKind::Data => {
                     let Ok(handle) = ev.handle.raw().into_pyobject(py);
@@ -357,38 +408,46 @@ impl PyLoop {
             if let Err(e) = delivered {
                 if !self.done.load(Ordering::Acquire) {
                     let rest = self.convert(py, batch, &events[i + 1..])?;
-                    self.keep(rest.into_iter().map(Bound::unbind));
+                    let rest = rest.into_iter().filter(|e| !self.skipped(|h| e.get().before_closed_of(h)));
+                    self.keep(rest.map(Bound::unbind));
                 }
                 return Err(e);
             }
+            count += 1;
             self.check_open(py)?;
         }
-        Ok(())
+        Ok(count)
     }
 
-    /// Calls run()'s callbacks for events kept from an earlier batch.
+    /// Calls run()'s callbacks for events kept from an earlier batch, and
+    /// returns how many it called.
     fn deliver_kept(
         &self,
         py: Python<'_>,
         events: Vec<Py<Event>>,
         callback: &Bound<'_, PyAny>,
         on_data: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> PyResult<usize> {
+        let mut count = 0;
         let mut iter = events.into_iter();
         while let Some(ev) = iter.next() {
+            if self.skipped(|h| ev.get().before_closed_of(h)) {
+                continue;
+            }
             let delivered = match (on_data, ev.get().data_event()) {
                 (Some(f), Some((h, data))) => f.call1((h, data.clone_ref(py))),
                 _ => callback.call1((&ev,)),
             };
             if let Err(e) = delivered {
                 if !self.done.load(Ordering::Acquire) {
-                    self.keep(iter);
+                    self.keep(iter.filter(|e| !self.skipped(|h| e.get().before_closed_of(h))));
                 }
                 return Err(e);
             }
+            count += 1;
             self.check_open(py)?;
         }
-        Ok(())
+        Ok(count)
     }
 
     fn multicast(
@@ -515,6 +574,8 @@ impl PyLoop {
             stop: AtomicBool::new(false),
             woken: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            closed_since_poll: Mutex::new(Vec::new()),
+            any_closed_since_poll: AtomicBool::new(false),
             close_hooks: Mutex::new(Vec::new()),
         })
     }
@@ -608,6 +669,23 @@ impl PyLoop {
         }
     }
 
+    /// Private (netcore.aio): one round of run() without waiting: the events
+    /// kept from an earlier round, or one poll(0) batch, each passed to
+    /// `callback`. An exception from it propagates and the rest of the batch
+    /// is kept for the next round. Returns how many events were delivered.
+    fn _dispatch(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let max = max_events_arg(py, Some(max_events), 0)?;
+        if let Some(events) = self.take_backlog(max) {
+            return self.deliver_kept(py, events, callback, None);
+        }
+        let lp = self.owned(py)?;
+        let delivered = match self.wait(py, &lp, max, Some(Instant::now()), true, true)? {
+            Some(batch) => self.deliver(py, &batch, callback, None),
+            None => Ok(0),
+        };
+        delivered
+    }
+
     /// Makes the current (or next) run() return after its current batch.
     /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
@@ -684,7 +762,7 @@ impl PyLoop {
             }
             1 => {
                 let h = handle_arg(&args.get_item(0)?)?;
-                self.core(py, |lp| lp.close(h))
+                self.close_handle(py, h)?.py_err(py)
             }
             n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
         }
@@ -1033,9 +1111,14 @@ impl PyLoop {
     }
 
     /// Closes at once: a connection drops its queue and resets (RST).
-    /// "closed" comes with the next poll.
+    /// "closed" comes with the next poll. From then on run() and netcore.aio
+    /// deliver no event of the handle but its "closed" (a list poll()
+    /// returned earlier is the caller's to finish); the same after close(handle).
     fn close_reset(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.on_handle(py, handle, |lp, h| lp.close_reset(h))
+        let h = handle_arg(handle)?;
+        self.core(py, |lp| lp.close_reset(h))?;
+        self.closed_by_user(h);
+        Ok(())
     }
 
     /// Half-closes a connection: FIN once everything queued is sent; reading
@@ -1329,10 +1412,12 @@ impl PyLoop {
         Ok(self.objects.lock().get(&h.raw()).map(|o| o.clone_ref(py)))
     }
 
-    /// A context manager that closes `handle` gracefully on exit (ignoring
-    /// a handle that is already gone): `with loop.closing(loop.connect(...)) as h:`.
+    /// A context manager that closes `handle` gracefully on exit (unless it
+    /// closed meanwhile): `with loop.closing(loop.connect(...)) as h:`. The
+    /// handle must be live here (BadHandleError otherwise).
     fn closing(slf: Bound<'_, Self>, handle: &Bound<'_, PyAny>) -> PyResult<Closing> {
         let h = handle_arg(handle)?;
+        slf.get().core(slf.py(), |lp| lp.kind(h))?;
         Ok(Closing { lp: slf.unbind(), handle: h.raw() })
     }
 
@@ -1422,8 +1507,9 @@ impl Closing {
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
         let h = nc::Handle::from_raw(self.handle);
-        // A closed loop, or a handle already gone or closing: nothing to do.
-        match self.lp.get().core_result(py, |lp| lp.close(h)) {
+        // A closed loop, or a handle (live when the block began) closing or
+        // gone since: nothing to do.
+        match self.lp.get().close_handle(py, h) {
             Err(_) | Ok(Ok(()) | Err(nc::Error::EBADHANDLE | nc::Error::ECLOSED)) => Ok(false),
             Ok(Err(e)) => Err(to_pyerr(py, e)),
         }

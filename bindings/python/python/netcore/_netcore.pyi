@@ -170,6 +170,9 @@ class Loop:
         milliseconds (0.0 = now; None = never)."""
     def handle_count(self) -> int:
         """Number of open handles."""
+    def _dispatch(self, callback: Callable[[Event], object], max_events: SupportsIndex, /) -> int:
+        """Private (netcore.aio): one round of run() without waiting; returns
+        how many events were delivered."""
     def _add_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): ``hook()`` runs when the loop closes."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:
@@ -184,7 +187,8 @@ class Loop:
     def close(self, handle: int, /) -> None:
         """Closes a handle gracefully (flush, then FIN); "closed" follows."""
     def close_reset(self, handle: int) -> None:
-        """Closes a handle at once; a connection resets (RST)."""
+        """Closes a handle at once; a connection resets (RST). run() and
+        netcore.aio deliver no more events of it but "closed"."""
     def shutdown(self, handle: int) -> None:
         """Half-closes a connection (FIN once the queue is sent)."""
     def closing(self, handle: int) -> Closing:

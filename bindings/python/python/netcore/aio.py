@@ -75,8 +75,6 @@ class AsyncioDriver:
         self._timer: asyncio.Handle | None = None
         self._closed = False
         self._dispatching = False
-        # Events left over when a callback raised KeyboardInterrupt/SystemExit.
-        self._pending: list[Event] = []
         # One object, so that close() can take it back.
         self._close_hook = self._loop_closed
         nc_loop._add_close_hook(self._close_hook)
@@ -96,12 +94,11 @@ class AsyncioDriver:
 
     def close(self) -> None:
         """Detaches from the asyncio loop (idempotent). Events not yet
-        dispatched stay in the netcore loop (a batch interrupted by
-        KeyboardInterrupt is dropped with the driver)."""
+        dispatched (the rest of a batch interrupted by KeyboardInterrupt
+        included) stay in the netcore loop."""
         if self._closed:
             return
         self._closed = True
-        self._pending = []
         self._cancel_timer()
         self._nc._remove_close_hook(self._close_hook)
         try:
@@ -129,46 +126,41 @@ class AsyncioDriver:
             return 0
         self._cancel_timer()
         self._dispatching = True
-        count = 0
         try:
-            events, self._pending = self._pending, []
-            if not events:
-                try:
-                    events = self._nc.poll(0, self._max_events)
-                except ClosedError:
-                    self.close()
-                    return 0
-            for i, ev in enumerate(events):
-                count += 1
-                try:
-                    self._callback(ev)
-                except (SystemExit, KeyboardInterrupt):
-                    # As asyncio does with its ready callbacks: propagate,
-                    # and run the rest on the next round.
-                    self._pending = events[i + 1 :]
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - reported, like asyncio callbacks
-                    self._aloop.call_exception_handler(
-                        {
-                            "message": "exception in netcore event callback",
-                            "exception": exc,
-                            "event": ev,
-                        }
-                    )
+            # The loop delivers as run() does (no event of a handle closed by
+            # a callback but its "closed"); an exception _deliver lets through
+            # propagates and the loop keeps the rest of the batch.
+            return self._nc._dispatch(self._deliver, self._max_events)
+        except ClosedError:
+            self.close()
+            return 0
         finally:
             self._dispatching = False
             self._reschedule()
-        return count
 
     # ---- internals ----------------------------------------------------------
 
+    def _deliver(self, ev: Event) -> None:
+        """Calls the callback as asyncio calls its own: KeyboardInterrupt and
+        SystemExit propagate (the rest of the batch waits for the next
+        round); anything else goes to the exception handler."""
+        try:
+            self._callback(ev)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported, like asyncio callbacks
+            self._aloop.call_exception_handler(
+                {
+                    "message": "exception in netcore event callback",
+                    "exception": exc,
+                    "event": ev,
+                }
+            )
+
     def _reschedule(self) -> None:
-        """Arms the next dispatch: now if events are left over, else when
-        netcore's next timer is due (the descriptor covers new I/O)."""
+        """Arms the next dispatch: when netcore's next timer is due, or now
+        if events are pending or kept (the descriptor covers new I/O)."""
         if self._closed:
-            return
-        if self._pending:
-            self._schedule(0.0)
             return
         try:
             delay = self._nc.next_timeout()
