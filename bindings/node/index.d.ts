@@ -352,10 +352,11 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */
   shutdown(handle: Handle): void
   /**
-   * Stops reading. No 'data' or 'eof' for this handle is emitted after
-   * pause() returns; events already on their way are held and delivered in
-   * order after resume() (or just before 'closed'). A peer close is still
-   * noticed while paused.
+   * Stops reading. No 'data' for this handle is emitted after pause()
+   * returns; events already on their way are held and delivered in order
+   * after resume() (or just before 'closed'). A peer close is still noticed
+   * while paused: 'eof' comes while paused once no byte is left before it
+   * (behind held data, it is held too).
    */
   pause(handle: Handle): void
   resume(handle: Handle): void

@@ -635,9 +635,11 @@ class Loop extends EventEmitter {
   }
 
   /**
-   * Stops reading. No 'data' or 'eof' event for this handle is emitted after
-   * pause() returns: events already on their way are held and delivered, in
-   * order, after resume() (or before 'closed').
+   * Stops reading. No 'data' event for this handle is emitted after pause()
+   * returns: events already on their way are held and delivered, in order,
+   * after resume() (or before 'closed'). 'eof' is held behind held data;
+   * with none, it comes while paused (the core notices a peer close while
+   * paused once no byte is left before it).
    */
   pause(handle) {
     this._checkOpen()
