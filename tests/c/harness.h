@@ -83,6 +83,12 @@
     X(frame_switch_mode_midstream, 1)             \
     X(frame_set_before_connected, 1)              \
     X(frame_poll_data_stable, 1)                  \
+    X(frame_length_prefixed_6m_and_20m_arrive_whole, 0) \
+    X(frame_delimited_6m_and_20m_arrive_whole, 0) \
+    X(frame_fixed_6m_and_20m_arrive_whole, 0)     \
+    X(frame_large_incomplete_frame_leaves_the_loop_idle, 0) \
+    X(frame_length_prefixed_one_over_the_limit_is_emsgsize, 1) \
+    X(frame_delimited_one_over_the_limit_is_emsgsize, 0) \
     /* test_udp.c */                              \
     X(udp_round_trip, 1)                          \
     X(udp_round_trip_ipv6, 1)                     \

@@ -3,7 +3,9 @@
  * writes in odd pieces, polling the loop between them so reads split. */
 #include "harness.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 enum { F_STREAM, F_DELIM, F_FIXED, F_LP };
@@ -507,4 +509,142 @@ void test_frame_poll_data_stable(void) {
     }
     ASSERT_EQ(next, N);
     ASSERT(batches >= N / 64);
+}
+
+/* ------------------------------------------ frames larger than a poll's arena */
+
+#define MIB ((size_t)1 << 20)
+
+/* Sends everything through a blocking `fd` without blocking: whenever the
+ * kernel is full, polls the loop (which reads the other end) instead. */
+static int send_polling(nc_loop *loop, int fd, const uint8_t *buf, size_t len) {
+    size_t off = 0;
+    int64_t stalled_since = now_ms();
+    while (off < len) {
+        ssize_t n = send(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            stalled_since = now_ms();
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+        if (now_ms() - stalled_since > T_MS(60000)) return -1; /* hang guard */
+        poll_for(loop, 2);
+    }
+    return 0;
+}
+
+/* Pattern bytes (seed) without the '\n' delimiter. */
+static uint8_t *big_payload(size_t len, uint32_t seed) {
+    uint8_t *p = t_alloc(len + 4);
+    fill_pattern(p, len, seed, 0);
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '\n') p[i] = '.';
+    return p;
+}
+
+/* The frame's wire form: a 4-byte length header, a '\n' after it, or as is. */
+static size_t big_wire(const fspec *f, const uint8_t *payload, size_t len, uint8_t **out) {
+    uint8_t *w = t_alloc(len + 4);
+    size_t off = 0;
+    if (f->mode == F_LP)
+        for (int b = 3; b >= 0; b--) w[off++] = (uint8_t)(len >> (8 * b));
+    memcpy(w + off, payload, len);
+    off += len;
+    if (f->mode == F_DELIM) w[off++] = '\n';
+    *out = w;
+    return off;
+}
+
+/* A 6 MiB and a 20 MiB frame arrive as one DATA event each, byte-exact. */
+static void big_frames_arrive_whole(int mode) {
+    static const size_t sizes[] = {6 * MIB, 20 * MIB};
+    for (size_t s = 0; s < 2; s++) {
+        nc_loop *loop = t_loop();
+        size_t size = sizes[s];
+        fspec f = {mode, "\n", 1, size, 4, 24 * MIB};
+        int fd;
+        peer *k = framed(loop, &f, &fd);
+        uint8_t *payload = big_payload(size, (uint32_t)s), *wire;
+        size_t len = big_wire(&f, payload, size, &wire);
+        ASSERT(send_polling(loop, fd, wire, len) == 0);
+        wait_frames(loop, k, 1);
+        poll_for(loop, 20);
+        ASSERT_EQ(k->nframes, 1);
+        ASSERT_EQ(k->frame_len[0], size);
+        ASSERT_MSG(memcmp(frame_at(k, 0), payload, size) == 0, "the %zu-byte frame differs", size);
+        ASSERT_EQ(k->ev[NC_EV_ERROR], 0);
+    }
+}
+
+void test_frame_length_prefixed_6m_and_20m_arrive_whole(void) { big_frames_arrive_whole(F_LP); }
+void test_frame_delimited_6m_and_20m_arrive_whole(void) { big_frames_arrive_whole(F_DELIM); }
+void test_frame_fixed_6m_and_20m_arrive_whole(void) { big_frames_arrive_whole(F_FIXED); }
+
+/* Bytes waiting in a socket's receive queue (FIONREAD) or send queue (TIOCOUTQ). */
+static int queued_bytes(int fd, unsigned long request) {
+    int n = -1;
+    ASSERT(ioctl(fd, request, &n) == 0);
+    return n;
+}
+
+/* The peer sends 5 MiB of an 8 MiB frame (more than a poll's arena) and
+ * stops. Once the loop has read it all, it has nothing to do until new input:
+ * nc_next_timeout says -1 and non-blocking polls return no events (no
+ * spinning on the kept half frame). Then the rest completes the frame. */
+void test_frame_large_incomplete_frame_leaves_the_loop_idle(void) {
+    nc_loop *loop = t_loop();
+    fspec f = {F_LP, NULL, 0, 0, 4, 16 * MIB};
+    int fd;
+    peer *k = framed(loop, &f, &fd);
+    uint8_t *payload = big_payload(8 * MIB, 7), *wire;
+    size_t len = big_wire(&f, payload, 8 * MIB, &wire);
+    size_t first = 4 + 5 * MIB;
+    ASSERT(send_polling(loop, fd, wire, first) == 0);
+    int kfd = nc_fd(loop, k->h);
+    ASSERT(kfd >= 0);
+    int polls = 0;
+    while (queued_bytes(fd, TIOCOUTQ) > 0 || queued_bytes(kfd, FIONREAD) > 0 ||
+           nc_next_timeout(loop) != -1) {
+        ASSERT_MSG(++polls < 2000, "still busy after %d polls (next timeout %d)", polls,
+                   nc_next_timeout(loop));
+        poll_for(loop, 20);
+    }
+    for (int i = 0; i < 50; i++) {
+        nc_event evs[8];
+        int n = nc_poll(loop, evs, 8, 0);
+        for (int e = 0; e < n; e++) dispatch(loop, &evs[e]);
+        ASSERT_MSG(n == 0, "non-blocking poll %d returned %d events", i, n);
+        ASSERT_EQ(nc_next_timeout(loop), -1);
+    }
+    ASSERT_EQ(k->nframes, 0);
+    ASSERT(send_polling(loop, fd, wire + first, len - first) == 0);
+    wait_frames(loop, k, 1);
+    ASSERT_EQ(k->frame_len[0], 8 * MIB);
+    ASSERT_MSG(memcmp(frame_at(k, 0), payload, 8 * MIB) == 0, "the frame differs");
+}
+
+/* A header declaring one byte over a 6 MiB limit: EMSGSIZE, then closed. */
+void test_frame_length_prefixed_one_over_the_limit_is_emsgsize(void) {
+    nc_loop *loop = t_loop();
+    fspec f = {F_LP, NULL, 0, 0, 4, 6 * MIB};
+    int fd;
+    peer *k = framed(loop, &f, &fd);
+    size_t over = 6 * MIB + 1;
+    uint8_t header[4] = {(uint8_t)(over >> 24), (uint8_t)(over >> 16), (uint8_t)(over >> 8),
+                         (uint8_t)over};
+    ASSERT(send_all(fd, header, sizeof header) == 0);
+    expect_msgsize_close(loop, k, fd, 0, 1);
+}
+
+/* 6 MiB + 1 bytes without the delimiter under a 6 MiB limit: EMSGSIZE, then closed. */
+void test_frame_delimited_one_over_the_limit_is_emsgsize(void) {
+    nc_loop *loop = t_loop();
+    fspec f = {F_DELIM, "\n", 1, 0, 0, 6 * MIB};
+    int fd;
+    peer *k = framed(loop, &f, &fd);
+    uint8_t *wire;
+    size_t len = big_wire(&f, big_payload(6 * MIB + 1, 3), 6 * MIB + 1, &wire);
+    ASSERT(send_polling(loop, fd, wire, len) == 0);
+    expect_msgsize_close(loop, k, fd, 0, 1);
 }
