@@ -22,17 +22,25 @@
  *   netcore's own codes are below -3000. Bad input (NULL pointers, unknown,
  *   closed or stale handles, wrong handle kinds, unparsable addresses,
  *   out-of-range values) returns an error and changes nothing. A Rust panic
- *   never crosses into C: it is caught and reported as NC_EPANIC.
+ *   never crosses into C: it is caught and reported as NC_EPANIC. Every
+ *   function that takes a loop returns NC_EINVAL for a NULL loop; each
+ *   function's comment lists its other codes ("..." where OS errors pass
+ *   through as they are).
  *
  * THREADS
  *   Every function may be called from any thread, concurrently. One thread
  *   at a time polls a loop (others get NC_EBUSY); nc_wake interrupts its
  *   wait. Using a loop after nc_loop_free is the caller's bug, as with free().
+ *   Event data (nc_event.data) of a batch stays valid until the next
+ *   nc_poll or nc_run on that loop by ANY thread: a program that polls one
+ *   loop from several threads must not poll it again while another thread
+ *   still reads the previous batch (hand the bytes over, or copy them, first).
  *
  * OWNERSHIP
  *   Buffers passed to netcore are only read during the call (what cannot be
  *   sent at once is copied). Event data belongs to the loop and is valid
- *   until the next nc_poll on that loop. Strings returned by netcore are
+ *   until the next nc_poll or nc_run on that loop, by any thread (see
+ *   THREADS). Strings returned by netcore are
  *   static. userdata pointers are stored and returned, never dereferenced.
  *
  * SIGNALS
@@ -526,9 +534,12 @@ void nc_loop_free(struct nc_loop *loop_);
  * Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
  * events and stores up to `max` of them in `events`. Returns the number
  * stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
- * or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), or `NC_EBUSY`
- * if another thread is polling this loop. Event data stays valid until the
- * next `nc_poll` on this loop. Events not returned wait for the next poll.
+ * or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
+ * if another thread is polling this loop, or another negative code if the
+ * system's poll failed. Event data stays valid until the next `nc_poll` or
+ * `nc_run` on this loop by any thread: with several polling threads, none
+ * may poll again while another still reads the previous batch. Events not
+ * returned wait for the next poll.
  */
 int nc_poll(struct nc_loop *loop_, struct nc_event *events, size_t max, int timeout_ms);
 
@@ -536,7 +547,9 @@ int nc_poll(struct nc_loop *loop_, struct nc_event *events, size_t max, int time
  * Polls in a loop and calls `cb(loop, event, arg)` for each event until
  * `nc_stop` is called (from the callback or any thread). Returns 0 after
  * `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
- * thread is polling, or another negative code if polling failed.
+ * thread is polling, or another negative code if polling failed. An
+ * event's data is valid during its callback (see `nc_poll` for other
+ * threads polling the same loop).
  */
 int nc_run(struct nc_loop *loop_, nc_event_cb cb, void *arg);
 
@@ -594,7 +607,8 @@ nc_handle nc_tcp_listen(struct nc_loop *loop_,
  * `NC_EV_CONNECT_FAILED` (`error`: `NC_EDNS`, `NC_ECONNREFUSED`,
  * `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the
  * connection is established is queued. Returns the connection handle, or
- * `NC_EINVAL` (NULL, empty host, port out of range).
+ * `NC_EINVAL` (NULL, empty host, port out of range) or `NC_ENOMEM` (out of
+ * memory, handles or resolver threads).
  */
 nc_handle nc_tcp_connect(struct nc_loop *loop_, const char *host, int port, void *userdata);
 
@@ -612,7 +626,8 @@ nc_handle nc_udp_bind(struct nc_loop *loop_,
 /**
  * Sets a UDP socket's default peer (an IP literal and port): `nc_send` then
  * sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
- * `NC_EBADHANDLE` or `NC_EWRONGKIND`.
+ * `NC_EBADHANDLE`, `NC_EWRONGKIND`, `NC_EAFNOSUPPORT` (an IPv6 peer for an
+ * IPv4 socket, or the reverse), or another OS error.
  */
 int nc_udp_connect(struct nc_loop *loop_, nc_handle handle, const char *host, int port);
 
@@ -738,14 +753,15 @@ int nc_getopt(struct nc_loop *loop_, nc_handle handle, int opt, int64_t *value);
 
 /**
  * Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
- * `NC_EBADHANDLE`, or `NC_ENOTCONN` (a connection still resolving).
+ * `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
+ * `NC_EWRONGKIND` (a timer).
  */
 int nc_local_addr(struct nc_loop *loop_, nc_handle handle, struct nc_addr *addr);
 
 /**
  * Stores the peer address of a connection or connected UDP socket in
  * `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
- * `NC_EWRONGKIND` (a listener).
+ * `NC_EWRONGKIND` (a listener or a timer).
  */
 int nc_peer_addr(struct nc_loop *loop_, nc_handle handle, struct nc_addr *addr);
 
@@ -774,15 +790,18 @@ int nc_get_userdata(struct nc_loop *loop_, nc_handle handle, void **userdata);
 int nc_handle_kind(struct nc_loop *loop_, nc_handle handle);
 
 /**
- * The errno-style name of a code, e.g. `"ECONNREFUSED"`; `"EUNKNOWN"` for
- * codes netcore does not define, `"OK"` for 0 and positive values. A static
+ * The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
+ * negated Linux errno value (e.g. `"ENOPROTOOPT"` from `nc_setsockopt`);
+ * `"EUNKNOWN"` for other negative codes, `"OK"` for 0 and positive values. A static
  * string: never free it. Thread-safe.
  */
 const char *nc_errname(int code);
 
 /**
- * A short description of a code, e.g. `"connection refused"`. A static
- * string: never free it. Thread-safe.
+ * A short description of a code, e.g. `"connection refused"` (for a Linux
+ * errno value netcore does not list, the C library's description, e.g.
+ * `"protocol not available"`); `"unknown error"` for other negative codes.
+ * A static string: never free it. Thread-safe.
  */
 const char *nc_strerror(int code);
 
@@ -797,7 +816,8 @@ const char *nc_event_name(int kind);
  * `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
  * live in one heap per loop: O(log n) each. A delay or period beyond
  * `NC_MAX_DURATION_MS` is never: the timer stays open without firing
- * (again) until `nc_close`. Returns the timer handle or `NC_EINVAL`.
+ * (again) until `nc_close`. Returns the timer handle, `NC_EINVAL` or
+ * `NC_ENOMEM` (out of memory or handles).
  */
 nc_handle nc_timer_start(struct nc_loop *loop_,
                          uint64_t delay_ms,
@@ -819,7 +839,8 @@ int nc_set_idle_timeout(struct nc_loop *loop_, nc_handle handle, uint64_t timeou
  * Eyeballs attempt delay, auto-reconnect. When a name has several
  * addresses, attempts start staggered by the attempt delay, families
  * alternating (RFC 8305); the first to connect wins and the others are
- * closed. Returns the connection handle or `NC_EINVAL`.
+ * closed. Returns the connection handle, or `NC_EINVAL` or `NC_ENOMEM` as
+ * `nc_tcp_connect`.
  */
 nc_handle nc_tcp_connect_ex(struct nc_loop *loop_,
                             const char *host,
@@ -890,7 +911,7 @@ int nc_send_to_addr(struct nc_loop *loop_,
  * literal) on a UDP socket. `iface` is the local IPv4 address of the
  * interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
  * index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
- * `NC_EINVAL`, `NC_EWRONGKIND`, or the OS error.
+ * `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
  */
 int nc_udp_multicast(struct nc_loop *loop_,
                      nc_handle handle,
@@ -901,7 +922,9 @@ int nc_udp_multicast(struct nc_loop *loop_,
 /**
  * Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
  * for options netcore does not name. Returns 0 or the negated errno
- * (e.g. -ENOPROTOOPT), or `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+ * (e.g. -ENOPROTOOPT; `nc_errname` names it), or
+ * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` (a connection
+ * still connecting: it has no socket yet).
  */
 int nc_setsockopt(struct nc_loop *loop_,
                   nc_handle handle,
@@ -913,7 +936,8 @@ int nc_setsockopt(struct nc_loop *loop_,
 /**
  * Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
  * set to the length the OS wrote. Returns 0 or the negated errno, or
- * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+ * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` as
+ * `nc_setsockopt`.
  */
 int nc_getsockopt(struct nc_loop *loop_,
                   nc_handle handle,

@@ -4,9 +4,10 @@
 //! carry the negated Linux `errno` value (as libuv does), so `-code` is a valid
 //! `errno` for them; codes that only netcore knows live below -3000.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
+use std::sync::OnceLock;
 
 /// A netcore error: one negative code from the shared taxonomy.
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
@@ -17,21 +18,23 @@ macro_rules! codes {
         impl Error {
             $($(#[$doc])* pub const $name: Error = Error($value);)*
 
-            /// The errno-style name, e.g. `"ECONNREFUSED"`, NUL-terminated
-            /// for the C API.
+            /// The errno-style name, e.g. `"ECONNREFUSED"` (any Linux
+            /// errno value has its name), NUL-terminated for the C API.
             pub fn name_cstr(self) -> &'static CStr {
                 let text: &'static str = match self {
                     $(Error::$name => concat!(stringify!($name), "\0"),)*
-                    _ => "EUNKNOWN\0",
+                    _ => os_errno(self.0).map_or("EUNKNOWN\0", |(_, name)| name),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"EUNKNOWN")
             }
 
-            /// A short human-readable description, NUL-terminated for the C API.
+            /// A short human-readable description (the C library's for a
+            /// Linux errno value outside the taxonomy), NUL-terminated for
+            /// the C API.
             pub fn message_cstr(self) -> &'static CStr {
                 let text: &'static str = match self {
                     $(Error::$name => concat!($message, "\0"),)*
-                    _ => "unknown error\0",
+                    _ => return os_message(self.0).unwrap_or(c"unknown error"),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"unknown error")
             }
@@ -97,6 +100,160 @@ codes! {
     EWRONGKIND = -3004, "wrong kind of handle for this operation";
     /// An internal bug was caught at the API boundary.
     EPANIC = -3005, "internal error (a panic was caught at the API boundary)";
+}
+
+/// Lists Linux errno constants by their libc names, as (value, "NAME\0").
+macro_rules! os_errnos {
+    ($($name:ident),* $(,)?) => {
+        &[$((libc::$name, concat!(stringify!($name), "\0"))),*]
+    };
+}
+
+/// Every Linux errno value outside the taxonomy above (aliases such as
+/// EWOULDBLOCK left out). The library passes OS errors through as negated
+/// errno values (raw socket options return whatever the kernel says), so
+/// each of them needs a name and a description too.
+const OS_ERRNOS: &[(i32, &str)] = os_errnos![
+    ENOENT,
+    ESRCH,
+    EIO,
+    ENXIO,
+    E2BIG,
+    ENOEXEC,
+    EBADF,
+    ECHILD,
+    EFAULT,
+    ENOTBLK,
+    EEXIST,
+    EXDEV,
+    ENODEV,
+    ENOTDIR,
+    EISDIR,
+    ENOTTY,
+    ETXTBSY,
+    EFBIG,
+    ENOSPC,
+    ESPIPE,
+    EROFS,
+    EMLINK,
+    EDOM,
+    ERANGE,
+    EDEADLK,
+    ENAMETOOLONG,
+    ENOLCK,
+    ENOSYS,
+    ENOTEMPTY,
+    ELOOP,
+    ENOMSG,
+    EIDRM,
+    ECHRNG,
+    EL2NSYNC,
+    EL3HLT,
+    EL3RST,
+    ELNRNG,
+    EUNATCH,
+    ENOCSI,
+    EL2HLT,
+    EBADE,
+    EBADR,
+    EXFULL,
+    ENOANO,
+    EBADRQC,
+    EBADSLT,
+    EBFONT,
+    ENOSTR,
+    ENODATA,
+    ETIME,
+    ENOSR,
+    ENONET,
+    ENOPKG,
+    EREMOTE,
+    ENOLINK,
+    EADV,
+    ESRMNT,
+    ECOMM,
+    EPROTO,
+    EMULTIHOP,
+    EDOTDOT,
+    EBADMSG,
+    EOVERFLOW,
+    ENOTUNIQ,
+    EBADFD,
+    EREMCHG,
+    ELIBACC,
+    ELIBBAD,
+    ELIBSCN,
+    ELIBMAX,
+    ELIBEXEC,
+    EILSEQ,
+    ERESTART,
+    ESTRPIPE,
+    EUSERS,
+    ENOTSOCK,
+    EDESTADDRREQ,
+    EPROTOTYPE,
+    ENOPROTOOPT,
+    EPROTONOSUPPORT,
+    ESOCKTNOSUPPORT,
+    EOPNOTSUPP,
+    EPFNOSUPPORT,
+    ENETDOWN,
+    ENETRESET,
+    EISCONN,
+    ESHUTDOWN,
+    ETOOMANYREFS,
+    EHOSTDOWN,
+    EALREADY,
+    EINPROGRESS,
+    ESTALE,
+    EUCLEAN,
+    ENOTNAM,
+    ENAVAIL,
+    EISNAM,
+    EREMOTEIO,
+    EDQUOT,
+    ENOMEDIUM,
+    EMEDIUMTYPE,
+    ECANCELED,
+    ENOKEY,
+    EKEYEXPIRED,
+    EKEYREVOKED,
+    EKEYREJECTED,
+    EOWNERDEAD,
+    ENOTRECOVERABLE,
+    ERFKILL,
+    EHWPOISON,
+];
+
+/// The [`OS_ERRNOS`] entry of a (negative) code.
+fn os_errno(code: i32) -> Option<(i32, &'static str)> {
+    OS_ERRNOS.iter().copied().find(|&(errno, _)| -errno == code)
+}
+
+/// The C library's description of an [`OS_ERRNOS`] code, made once for all
+/// of them (strerror_r is thread-safe; the strings then live as long as the
+/// process), its first letter lowercased like the taxonomy's messages.
+fn os_message(code: i32) -> Option<&'static CStr> {
+    static MESSAGES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
+    let messages = MESSAGES.get_or_init(|| {
+        OS_ERRNOS
+            .iter()
+            .map(|&(errno, _)| {
+                let mut buf = [0 as libc::c_char; 256];
+                // SAFETY: `buf` is writable for its length; the XSI
+                // strerror_r NUL-terminates it when it returns 0.
+                let ok = unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) } == 0;
+                // SAFETY: NUL-terminated (above), or untouched zeros.
+                let mut text =
+                    if ok { unsafe { CStr::from_ptr(buf.as_ptr()) }.to_bytes().to_vec() } else { Vec::new() };
+                if text.get(1).is_some_and(u8::is_ascii_lowercase) {
+                    text[0] = text[0].to_ascii_lowercase();
+                }
+                (-errno, CString::new(text).unwrap_or_default())
+            })
+            .collect()
+    });
+    messages.iter().find(|(c, text)| *c == code && !text.is_empty()).map(|(_, text)| text.as_c_str())
 }
 
 impl Error {
@@ -176,6 +333,28 @@ mod tests {
         }
         assert_eq!(Error::from_code(0), None);
         assert_eq!(Error(-9999).name(), "EUNKNOWN");
+    }
+
+    #[test]
+    fn every_linux_errno_has_a_name_and_a_description() {
+        // Linux numbers errno values 1..=133, leaving 41 and 58 unused.
+        for errno in (1..=libc::EHWPOISON).filter(|e| ![41, 58].contains(e)) {
+            let e = Error(-errno);
+            assert_ne!(e.name(), "EUNKNOWN", "errno {errno}");
+            assert_ne!(e.message(), "unknown error", "errno {errno} ({})", e.name());
+            assert_eq!(e.errno(), Some(errno));
+        }
+        assert_eq!(Error(-libc::ENOPROTOOPT).name(), "ENOPROTOOPT");
+        assert_eq!(Error(-libc::ENOPROTOOPT).message(), "protocol not available");
+        // each value once, none of them a taxonomy code
+        for (i, &(errno, _)) in OS_ERRNOS.iter().enumerate() {
+            assert!(OS_ERRNOS[..i].iter().all(|&(other, _)| other != errno), "errno {errno} twice");
+            assert!(Error::ALL.iter().all(|e| e.errno() != Some(errno)), "errno {errno} in the taxonomy");
+        }
+        for unused in [0, 41, 58, 134, 2999, 9999] {
+            assert_eq!(Error(-unused).name(), "EUNKNOWN");
+            assert_eq!(Error(-unused).message(), "unknown error");
+        }
     }
 
     #[test]

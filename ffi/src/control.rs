@@ -18,7 +18,8 @@ fn millis(ms: u64) -> Duration {
 /// `NC_EV_TIMER`; `nc_close` cancels a timer (then `NC_EV_CLOSED`). Timers
 /// live in one heap per loop: O(log n) each. A delay or period beyond
 /// `NC_MAX_DURATION_MS` is never: the timer stays open without firing
-/// (again) until `nc_close`. Returns the timer handle or `NC_EINVAL`.
+/// (again) until `nc_close`. Returns the timer handle, `NC_EINVAL` or
+/// `NC_ENOMEM` (out of memory or handles).
 #[no_mangle]
 pub unsafe extern "C" fn nc_timer_start(
     loop_: *mut nc_loop,
@@ -96,7 +97,8 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
 /// Eyeballs attempt delay, auto-reconnect. When a name has several
 /// addresses, attempts start staggered by the attempt delay, families
 /// alternating (RFC 8305); the first to connect wins and the others are
-/// closed. Returns the connection handle or `NC_EINVAL`.
+/// closed. Returns the connection handle, or `NC_EINVAL` or `NC_ENOMEM` as
+/// `nc_tcp_connect`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect_ex(
     loop_: *mut nc_loop,
@@ -221,7 +223,7 @@ pub unsafe extern "C" fn nc_send_to_addr(
 /// literal) on a UDP socket. `iface` is the local IPv4 address of the
 /// interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
 /// index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
-/// `NC_EINVAL`, `NC_EWRONGKIND`, or the OS error.
+/// `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_multicast(
     loop_: *mut nc_loop,
@@ -241,7 +243,9 @@ pub unsafe extern "C" fn nc_udp_multicast(
 
 /// Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
 /// for options netcore does not name. Returns 0 or the negated errno
-/// (e.g. -ENOPROTOOPT), or `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+/// (e.g. -ENOPROTOOPT; `nc_errname` names it), or
+/// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` (a connection
+/// still connecting: it has no socket yet).
 #[no_mangle]
 pub unsafe extern "C" fn nc_setsockopt(
     loop_: *mut nc_loop,
@@ -262,7 +266,8 @@ pub unsafe extern "C" fn nc_setsockopt(
 
 /// Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
 /// set to the length the OS wrote. Returns 0 or the negated errno, or
-/// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`.
+/// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` as
+/// `nc_setsockopt`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_getsockopt(
     loop_: *mut nc_loop,

@@ -60,9 +60,12 @@ pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
 /// Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
 /// events and stores up to `max` of them in `events`. Returns the number
 /// stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
-/// or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), or `NC_EBUSY`
-/// if another thread is polling this loop. Event data stays valid until the
-/// next `nc_poll` on this loop. Events not returned wait for the next poll.
+/// or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
+/// if another thread is polling this loop, or another negative code if the
+/// system's poll failed. Event data stays valid until the next `nc_poll` or
+/// `nc_run` on this loop by any thread: with several polling threads, none
+/// may poll again while another still reads the previous batch. Events not
+/// returned wait for the next poll.
 #[no_mangle]
 pub unsafe extern "C" fn nc_poll(loop_: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
     ffi_boundary! {
@@ -90,7 +93,9 @@ pub unsafe extern "C" fn nc_poll(loop_: *mut nc_loop, events: *mut nc_event, max
 /// Polls in a loop and calls `cb(loop, event, arg)` for each event until
 /// `nc_stop` is called (from the callback or any thread). Returns 0 after
 /// `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
-/// thread is polling, or another negative code if polling failed.
+/// thread is polling, or another negative code if polling failed. An
+/// event's data is valid during its callback (see `nc_poll` for other
+/// threads polling the same loop).
 #[no_mangle]
 pub unsafe extern "C" fn nc_run(loop_: *mut nc_loop, cb: nc_event_cb, arg: *mut c_void) -> c_int {
     ffi_boundary! {
@@ -195,7 +200,8 @@ pub unsafe extern "C" fn nc_tcp_listen(
 /// `NC_EV_CONNECT_FAILED` (`error`: `NC_EDNS`, `NC_ECONNREFUSED`,
 /// `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the
 /// connection is established is queued. Returns the connection handle, or
-/// `NC_EINVAL` (NULL, empty host, port out of range).
+/// `NC_EINVAL` (NULL, empty host, port out of range) or `NC_ENOMEM` (out of
+/// memory, handles or resolver threads).
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect(
     loop_: *mut nc_loop,
@@ -234,7 +240,8 @@ pub unsafe extern "C" fn nc_udp_bind(
 
 /// Sets a UDP socket's default peer (an IP literal and port): `nc_send` then
 /// sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
-/// `NC_EBADHANDLE` or `NC_EWRONGKIND`.
+/// `NC_EBADHANDLE`, `NC_EWRONGKIND`, `NC_EAFNOSUPPORT` (an IPv6 peer for an
+/// IPv4 socket, or the reverse), or another OS error.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_connect(
     loop_: *mut nc_loop,
@@ -457,7 +464,8 @@ pub unsafe extern "C" fn nc_getopt(loop_: *mut nc_loop, handle: nc_handle, opt: 
 }
 
 /// Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
-/// `NC_EBADHANDLE`, or `NC_ENOTCONN` (a connection still resolving).
+/// `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
+/// `NC_EWRONGKIND` (a timer).
 #[no_mangle]
 pub unsafe extern "C" fn nc_local_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
     ffi_boundary! {
@@ -472,7 +480,7 @@ pub unsafe extern "C" fn nc_local_addr(loop_: *mut nc_loop, handle: nc_handle, a
 
 /// Stores the peer address of a connection or connected UDP socket in
 /// `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
-/// `NC_EWRONGKIND` (a listener).
+/// `NC_EWRONGKIND` (a listener or a timer).
 #[no_mangle]
 pub unsafe extern "C" fn nc_peer_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
     ffi_boundary! {
@@ -548,8 +556,9 @@ pub unsafe extern "C" fn nc_handle_kind(loop_: *mut nc_loop, handle: nc_handle) 
     }
 }
 
-/// The errno-style name of a code, e.g. `"ECONNREFUSED"`; `"EUNKNOWN"` for
-/// codes netcore does not define, `"OK"` for 0 and positive values. A static
+/// The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
+/// negated Linux errno value (e.g. `"ENOPROTOOPT"` from `nc_setsockopt`);
+/// `"EUNKNOWN"` for other negative codes, `"OK"` for 0 and positive values. A static
 /// string: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
@@ -561,8 +570,10 @@ pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
     }
 }
 
-/// A short description of a code, e.g. `"connection refused"`. A static
-/// string: never free it. Thread-safe.
+/// A short description of a code, e.g. `"connection refused"` (for a Linux
+/// errno value netcore does not list, the C library's description, e.g.
+/// `"protocol not available"`); `"unknown error"` for other negative codes.
+/// A static string: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn nc_strerror(code: c_int) -> *const c_char {
     ffi_boundary! {

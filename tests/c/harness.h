@@ -103,6 +103,8 @@
     X(err_connect_handle_live_until_closed, 1)    \
     X(err_addr_format, 1)                         \
     X(err_names, 1)                               \
+    X(err_names_raw_errno, 1)                     \
+    X(err_documented_codes, 1)                    \
     X(err_null_loop, 1)                           \
     X(err_null_pointers, 1)                       \
     X(err_bad_handles, 1)                         \

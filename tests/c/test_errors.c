@@ -1,6 +1,8 @@
 /* Errors: connect failures, names, and the bad-input table. */
+#define _GNU_SOURCE 1 /* strerrorname_np: the C library's errno names */
 #include "harness.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -169,7 +171,7 @@ void test_err_names(void) {
     ASSERT_EQ(NC_ECONNREFUSED, -111);
     ASSERT(NC_EBADHANDLE < -3000);
     /* unknown codes */
-    int unknown[] = {-2, -9999, -3000, -3006, -4000, INT_MIN, -200};
+    int unknown[] = {-41, -58, -9999, -3000, -3006, -4000, INT_MIN, -200};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *name = nc_errname(unknown[i]);
         const char *msg = nc_strerror(unknown[i]);
@@ -216,6 +218,73 @@ static void loopback_port9(nc_addr *a) {
 }
 
 /* Every function that takes a loop rejects NULL with NC_EINVAL. */
+/* nc_errname / nc_strerror name every Linux errno value, as the C library
+ * does: the library passes OS errors through as negated errno values, e.g.
+ * a raw option the kernel does not know is -ENOPROTOOPT, "ENOPROTOOPT". */
+void test_err_names_raw_errno(void) {
+    nc_loop *loop = t_loop();
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    int one = 1;
+    size_t len = sizeof one;
+    int rc = nc_setsockopt(loop, u, SOL_SOCKET, 9999, &one, sizeof one);
+    ASSERT_CODE(rc, -ENOPROTOOPT);
+    ASSERT_MSG(strcmp(nc_errname(rc), "ENOPROTOOPT") == 0, "nc_errname(%d) is \"%s\"", rc,
+               nc_errname(rc));
+    ASSERT_MSG(strcmp(nc_strerror(rc), "protocol not available") == 0, "nc_strerror(%d) is \"%s\"",
+               rc, nc_strerror(rc));
+    rc = nc_getsockopt(loop, u, 9999, 1, &one, &len);
+    ASSERT_MSG(rc < 0 && rc > -3000 && strcmp(nc_errname(rc), strerrorname_np(-rc)) == 0,
+               "an unknown level: %s", t_code(rc));
+    /* every value Linux defines (1..EHWPOISON; 41 and 58 are unused) */
+    const char *unknown_text = nc_strerror(-9999);
+    int named = 0;
+    for (int e = 1; e <= EHWPOISON; e++) {
+        const char *want = strerrorname_np(e);
+        if (e == 41 || e == 58) {
+            ASSERT_MSG(want == NULL && strcmp(nc_errname(-e), "EUNKNOWN") == 0,
+                       "errno %d is unused", e);
+            continue;
+        }
+        ASSERT_MSG(want != NULL && strcmp(nc_errname(-e), want) == 0,
+                   "nc_errname(%d) is \"%s\", the C library says \"%s\"", -e, nc_errname(-e),
+                   want ? want : "(null)");
+        ASSERT_MSG(strcmp(nc_strerror(-e), unknown_text) != 0, "nc_strerror(%d) is \"%s\"", -e,
+                   nc_strerror(-e));
+        named++;
+    }
+    ASSERT_EQ(named, EHWPOISON - 2);
+}
+
+/* Codes the function comments list (they once did not): a timer has no
+ * addresses (NC_EWRONGKIND); multicast on a closed handle is
+ * NC_EBADHANDLE; raw options on a connection still resolving its name are
+ * NC_ENOTCONN; an IPv6 peer for an IPv4 UDP socket is NC_EAFNOSUPPORT.
+ * Each changes nothing. */
+void test_err_documented_codes(void) {
+    nc_loop *loop = t_loop();
+    nc_addr a;
+    nc_handle t = ASSERT_HANDLE(nc_timer_start(loop, 60000, 0, NULL));
+    ASSERT_RC(nc_local_addr(loop, t, &a), NC_EWRONGKIND);
+    ASSERT_RC(nc_peer_addr(loop, t, &a), NC_EWRONGKIND);
+    ASSERT_EQ(nc_handle_kind(loop, t), NC_KIND_TIMER);
+    nc_handle gone = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    ASSERT_OK(nc_close(loop, gone));
+    poll_for(loop, 20);
+    ASSERT_RC(nc_udp_multicast(loop, gone, "239.1.2.3", "127.0.0.1", 1), NC_EBADHANDLE);
+    /* a name is resolved on a helper thread; the result is taken up by a
+     * poll, so until the next poll the connection has no socket */
+    nc_handle resolving = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", 9, NULL));
+    int one = 1;
+    size_t len = sizeof one;
+    ASSERT_RC(nc_setsockopt(loop, resolving, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one),
+              NC_ENOTCONN);
+    ASSERT_RC(nc_getsockopt(loop, resolving, SOL_SOCKET, SO_KEEPALIVE, &one, &len), NC_ENOTCONN);
+    ASSERT_OK(nc_close_reset(loop, resolving));
+    nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    ASSERT_RC(nc_udp_connect(loop, u, "::1", 9), NC_EAFNOSUPPORT);
+    ASSERT_RC(nc_peer_addr(loop, u, &a), NC_ENOTCONN); /* still unconnected */
+}
+
 void test_err_null_loop(void) {
     nc_event ev[4];
     nc_addr a;
