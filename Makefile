@@ -7,6 +7,8 @@
 #   make install PREFIX=/some/dir
 #   make header     regenerate include/netcore.h after changing ffi/src
 #   make fuzz       every fuzz target with many cases (a few minutes)
+#   make soak       10 minutes of client swarms against the C, Python and Node
+#                   echo servers; writes SOAK.md (not part of make test)
 
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
@@ -19,7 +21,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-valgrind test-python test-node fuzz clean
+.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-valgrind test-python test-node fuzz soak clean
 
 all: lib examples
 
@@ -102,6 +104,14 @@ fuzz:
 	    > $(BUILD)/fuzz/$$target.log 2>&1 || { tail -n 60 $(BUILD)/fuzz/$$target.log; exit 1; }; \
 	  grep '^fuzz ' $(BUILD)/fuzz/$$target.log; \
 	done
+
+# Soak test (bench/soak.py): SOAK_SECS seconds (default 600) of SOAK_CONNS
+# (default 50) clients per server with random sizes, pauses, half-closes,
+# resets and reconnects against the C, Python and Node echo servers; every
+# byte checked, server RSS sampled every second. Writes SOAK.md (short runs:
+# build/soak/SOAK.md). Not part of `make test`.
+soak: all bindings
+	python3 bench/soak.py
 
 clean:
 	$(CARGO) clean
