@@ -353,7 +353,7 @@ fn input() -> impl Strategy<Value = Input> {
 #[test]
 fn random_addresses_options_and_framings_are_parsed_or_refused_cleanly() {
     let sockets = Sockets::new();
-    fuzz::run("fuzz_parsing", 1000, input(), |input| match input {
+    fuzz::run("parsing", 1000, input(), |input| match input {
         Input::Address(host, port) => check_addresses(host, port),
         Input::Framing { delimiter, header, a, b } => check_framing(delimiter, header, a, b),
         Input::Option { raw, value, on_udp } => check_option(&sockets, raw, value, on_udp),

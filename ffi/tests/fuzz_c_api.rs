@@ -7,7 +7,8 @@
 //! polled), stale (`NC_EV_CLOSED` polled), foreign (the other loop's) or
 //! junk; pointers NULL or valid; lengths 0, small and huge (never longer
 //! than the buffer passed); durations 0, short and huge. Invariants:
-//! - no call panics (`NC_EPANIC`) or crashes;
+//! - no call panics (`NC_EPANIC`) or crashes, and every error it returns
+//!   has a name (`nc_errname`);
 //! - a stale, foreign or junk handle is refused (`NC_EBADHANDLE`, or
 //!   `NC_EINVAL` for a bad argument checked first) and acts on nothing;
 //!   a closing handle gets `NC_ECLOSED`; a handle whose `NC_EV_CLOSED` was
@@ -675,7 +676,8 @@ impl World {
             Class::Closing => [ECLOSED, EINVAL, EWRONGKIND].contains(&rc) || !SLOT_KEPT_UNTIL_CLOSED,
             Class::Stale | Class::Foreign | Class::Unknown => rc == EBADHANDLE || rc == EINVAL,
         };
-        if rc == EPANIC || !ok {
+        check_code(what, rc)?;
+        if !ok {
             return fail(format!("{what} on {class:?} handle {h} returned {} ({rc})", name(rc)));
         }
         if let (Some(before), true) = (before, refused) {
@@ -694,7 +696,8 @@ impl World {
     /// Records a handle a call returned (`rc`), checking it is new.
     fn created(&mut self, rc: i64, kind: c_int) -> Result<(), TestCaseError> {
         self.calls += 1;
-        prop_assert!(rc != 0 && rc != EPANIC, "a creating call returned {}", rc);
+        check_code("a creating call", rc)?;
+        prop_assert!(rc != 0, "a creating call returned 0");
         if rc < 0 {
             return Ok(());
         }
@@ -1152,6 +1155,16 @@ fn check_null_loop() -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// No call panics, and every error it returns has a name (issue 10 item 6:
+/// also the OS errors of the raw option calls).
+fn check_code(what: &str, rc: i64) -> Result<(), TestCaseError> {
+    prop_assert!(rc != EPANIC, "{} panicked (NC_EPANIC)", what);
+    if rc < 0 {
+        prop_assert!(name(rc) != "EUNKNOWN", "{} returned {}, which nc_errname does not name", what, rc);
+    }
+    Ok(())
+}
+
 fn name(code: i64) -> String {
     let code = c_int::try_from(code).unwrap_or(c_int::MIN);
     // SAFETY: nc_errname returns a static string.
@@ -1175,5 +1188,5 @@ fn run_sequence(calls: &[Call]) -> Result<(), TestCaseError> {
 #[test]
 fn random_c_api_call_sequences_keep_every_promise() {
     let sequence = proptest::collection::vec(call(), 1..60);
-    fuzz::run("fuzz_c_api", 24, sequence, |calls| run_sequence(&calls));
+    fuzz::run("c_api", 24, sequence, |calls| run_sequence(&calls));
 }
