@@ -540,6 +540,8 @@ void nc_loop_free(struct nc_loop *loop_);
  * `nc_run` on this loop by any thread: with several polling threads, none
  * may poll again while another still reads the previous batch. Events not
  * returned wait for the next poll.
+ * A handle whose `NC_EV_CLOSED` a poll returned answers `NC_ECLOSED` until
+ * the next poll (while its events are handled), `NC_EBADHANDLE` from then on.
  */
 int nc_poll(struct nc_loop *loop_, struct nc_event *events, size_t max, int timeout_ms);
 
@@ -669,23 +671,33 @@ int nc_send_to(struct nc_loop *loop_,
 /**
  * Closes a handle gracefully. A connection stops reading, sends everything
  * queued, sends its FIN, waits briefly for the peer's, then
- * `NC_EV_CLOSED` arrives. Listeners and UDP sockets close at once (their
- * `NC_EV_CLOSED` comes with the next poll). Returns 0, `NC_EBADHANDLE`, or
- * `NC_ECLOSED` if the connection is already closing.
+ * `NC_EV_CLOSED` arrives. Listeners, UDP sockets and timers close at once
+ * (their `NC_EV_CLOSED` comes with the next poll). From this call until the
+ * poll after the one that returns `NC_EV_CLOSED`, calls on the handle
+ * return `NC_ECLOSED` (`nc_handle_kind` and the user data still answer;
+ * `nc_close_reset` still resets a connection closing gracefully); later,
+ * `NC_EBADHANDLE`. `nc_run` delivers no further event of the handle but
+ * `NC_EV_CLOSED`; events an `nc_poll` already copied into the caller's array
+ * are the caller's to skip. Returns 0, `NC_EBADHANDLE`, or `NC_ECLOSED` if
+ * the handle is already closing or closed.
  */
 int nc_close(struct nc_loop *loop_, nc_handle handle);
 
 /**
  * Closes a handle at once. A connection drops its queue and sends a reset
- * (RST). `NC_EV_CLOSED` comes with the next poll. Returns 0 or `NC_EBADHANDLE`.
+ * (RST). `NC_EV_CLOSED` comes with the next poll; until the poll after it,
+ * calls on the handle return `NC_ECLOSED`, as after `nc_close` (the same
+ * rules for `nc_run` and already polled events). Returns 0,
+ * `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed.
  */
 int nc_close_reset(struct nc_loop *loop_, nc_handle handle);
 
 /**
  * Half-closes a connection: the FIN goes out once everything queued is
  * sent; reading goes on until the peer's EOF, after which the connection
- * closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`). Later sends fail
- * with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
+ * closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`, in one batch: while
+ * `NC_EV_EOF` is handled the handle is closed, `nc_close` returns
+ * `NC_ECLOSED`). Later sends fail with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
  * `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
  */
 int nc_shutdown(struct nc_loop *loop_, nc_handle handle);
@@ -693,7 +705,7 @@ int nc_shutdown(struct nc_loop *loop_, nc_handle handle);
 /**
  * Stops reading a connection: the kernel buffers, then the peer is slowed
  * by TCP flow control. A reset, or the peer's close once all its data was
- * delivered, is still reported. Returns 0 or a negative code.
+ * delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a negative code.
  */
 int nc_pause(struct nc_loop *loop_, nc_handle handle);
 

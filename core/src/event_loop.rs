@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ struct Shared {
     stop: AtomicBool,
     /// `wake` was called: the current or next poll returns.
     woken: AtomicBool,
+    /// Counts the user's closes, so that [`Loop::run`] looks for events to
+    /// skip only after a callback closed something.
+    closes: AtomicUsize,
 }
 
 /// An event loop. Cheap to clone (clones share the loop); `Send + Sync`.
@@ -81,6 +84,7 @@ fn sock_ref(entry: &mut Entry) -> Result<SockRef<'_>> {
         Entry::Conn(c) => c.sock.as_ref().map(SockRef::from).ok_or(Error::ENOTCONN),
         Entry::Udp(u) => Ok(SockRef::from(&u.sock)),
         Entry::Timer(_) | Entry::Attempt(_) => Err(Error::EWRONGKIND),
+        Entry::Closed(_) => Err(Error::ECLOSED),
     }
 }
 
@@ -103,6 +107,7 @@ impl Loop {
                 fd,
                 stop: AtomicBool::new(false),
                 woken: AtomicBool::new(false),
+                closes: AtomicUsize::new(0),
             }),
         })
     }
@@ -154,6 +159,8 @@ impl Loop {
         let wait = {
             let mut state = self.state();
             state.notified = false;
+            state.release_delivered();
+            state.closed_by_user.clear();
             state.poll_timeout(wait)
         };
         let interrupted = match poller.poll.poll(&mut poller.events, wait) {
@@ -192,6 +199,7 @@ impl Loop {
             debug_assert!(overflow.iter().all(|e| e.data_len == 0));
             state.pending.extend(overflow);
         }
+        state.note_delivered(out.events);
         // Left-over work must keep the embed fd readable.
         if state.has_work() {
             state.notify();
@@ -201,14 +209,32 @@ impl Loop {
 
     /// Polls and calls `f` for each event, until [`Loop::stop`] is called.
     /// Operations on this loop may be called from `f`; polling may not (`EBUSY`).
+    /// Once `close` or `close_reset` of a handle returned, `f` gets no more
+    /// events of it but its `Closed` (the rest of the batch is skipped).
     pub fn run(&self, mut f: impl FnMut(&Event, &[u8])) -> Result<()> {
         while !self.shared.stop.swap(false, Ordering::AcqRel) {
             let batch = self.poll(RUN_BATCH, None)?;
+            let closes = self.shared.closes.load(Ordering::Relaxed);
             for event in batch.events() {
+                if self.shared.closes.load(Ordering::Relaxed) != closes && self.closed_since_poll(event) {
+                    continue;
+                }
                 f(event, batch.data(event));
             }
         }
         Ok(())
+    }
+
+    /// Whether the user closed the handle of `event` (not its `Closed`)
+    /// since the batch was polled.
+    fn closed_since_poll(&self, event: &Event) -> bool {
+        event.kind != crate::EventKind::Closed && self.state().closed_by_user.contains(&event.handle)
+    }
+
+    /// Records a close by the user, for [`Loop::run`].
+    fn closed_by_user(&self, state: &mut State, handle: Handle) {
+        state.closed_by_user.push(handle);
+        self.shared.closes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes the current (or next) [`Loop::run`] return after its current batch.
@@ -409,6 +435,7 @@ impl Loop {
         let state = &mut *guard;
         let conn = match state.slab.get_mut(handle)? {
             Entry::Conn(c) if c.closing => return Err(Error::ECLOSED),
+            Entry::Closed(_) => return Err(Error::ECLOSED),
             Entry::Conn(c) => c,
             Entry::Udp(u) if token.is_none() => return u.send(None, bufs),
             Entry::Attempt(_) => return Err(Error::EBADHANDLE),
@@ -442,13 +469,17 @@ impl Loop {
 
     /// Closes a handle gracefully: a connection sends everything queued, then
     /// its FIN; `Closed` follows once it is done. Listeners, UDP sockets and
-    /// timers close at once. `ECLOSED` if the connection is already closing.
+    /// timers close at once. `ECLOSED` if the handle is already closing or
+    /// closed (until its `Closed` was delivered; `EBADHANDLE` after).
+    /// Events of this batch not yet handled ([`Loop::run`]) are skipped
+    /// but `Closed`.
     pub fn close(&self, handle: Handle) -> Result<()> {
         let mut state = self.state();
         let conn = match state.entry(handle)? {
             Entry::Conn(_) => state.conn(handle)?,
             _ => {
                 state.with_pending(|state, events| state.finish(handle, None, events));
+                self.closed_by_user(&mut state, handle);
                 return Ok(());
             }
         };
@@ -459,16 +490,19 @@ impl Loop {
             conn.write_ready = true;
             state.schedule(handle);
         }
+        self.closed_by_user(&mut state, handle);
         Ok(())
     }
 
-    /// Closes a handle at once; a connection drops its queue and resets (RST).
+    /// Closes a handle at once; a connection drops its queue and resets (RST),
+    /// also while a graceful close is under way. `ECLOSED` once it is closed.
     pub fn close_reset(&self, handle: Handle) -> Result<()> {
         let mut state = self.state();
         if let Entry::Conn(c) = state.entry(handle)? {
             c.reset();
         }
         state.with_pending(|state, events| state.finish(handle, None, events));
+        self.closed_by_user(&mut state, handle);
         Ok(())
     }
 
@@ -639,24 +673,18 @@ impl Loop {
     /// Sets the user value returned in the handle's events.
     pub fn set_userdata(&self, handle: Handle, userdata: u64) -> Result<()> {
         let mut state = self.state();
-        *state.entry(handle)?.userdata().ok_or(Error::EBADHANDLE)? = userdata;
+        *state.identity(handle)?.userdata().ok_or(Error::EBADHANDLE)? = userdata;
         Ok(())
     }
 
     /// The handle's user value.
     pub fn userdata(&self, handle: Handle) -> Result<u64> {
         let mut state = self.state();
-        state.entry(handle)?.userdata().map(|u| *u).ok_or(Error::EBADHANDLE)
+        state.identity(handle)?.userdata().map(|u| *u).ok_or(Error::EBADHANDLE)
     }
 
     /// The handle's kind: for bindings that dispatch by kind.
     pub fn kind(&self, handle: Handle) -> Result<HandleKind> {
-        Ok(match self.state().entry(handle)? {
-            Entry::Listener(_) => HandleKind::TcpListener,
-            Entry::Conn(_) => HandleKind::TcpConnection,
-            Entry::Udp(_) => HandleKind::Udp,
-            Entry::Timer(_) => HandleKind::Timer,
-            Entry::Attempt(_) => unreachable!("State::entry never returns attempts"),
-        })
+        self.state().identity(handle)?.kind().ok_or(Error::EBADHANDLE)
     }
 }

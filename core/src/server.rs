@@ -101,7 +101,8 @@ impl State {
     /// whatever is left after `drain` (never beyond [`crate::MAX_DURATION`]),
     /// then report `ShutdownComplete` and `Closed` for the listener.
     pub(crate) fn shutdown_server(&mut self, listener: Handle, drain: Duration, events: &mut Vec<Event>) -> Result<()> {
-        let Entry::Listener(l) = self.slab.get_mut(listener)? else {
+        self.entry(listener)?;
+        let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) else {
             return Err(Error::EWRONGKIND);
         };
         if l.draining {

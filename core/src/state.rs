@@ -14,6 +14,7 @@ use crate::batch::Out;
 use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
+use crate::event_loop::HandleKind;
 use crate::handle::{Handle, LoopTag, Slab};
 use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
@@ -33,6 +34,17 @@ pub(crate) enum Entry {
     Timer(Timer),
     /// An internal socket racing to connect for a `Conn` (never seen by users).
     Attempt(Attempt),
+    /// A closed handle whose `Closed` event has not been handed out yet.
+    Closed(Tombstone),
+}
+
+/// What is left of a closed handle until a poll has handed out its `Closed`
+/// event: the handle stays reserved (operations get `ECLOSED`, not
+/// `EBADHANDLE`) and still answers its kind and user value. No socket.
+pub(crate) struct Tombstone {
+    userdata: u64,
+    kind: HandleKind,
+    queued: bool,
 }
 
 impl Entry {
@@ -43,7 +55,20 @@ impl Entry {
             Entry::Udp(u) => &mut u.queued,
             Entry::Timer(t) => &mut t.queued,
             Entry::Attempt(a) => &mut a.queued,
+            Entry::Closed(t) => &mut t.queued,
         }
+    }
+
+    /// What the user sees this handle as (attempts are not the user's).
+    pub fn kind(&self) -> Option<HandleKind> {
+        Some(match self {
+            Entry::Listener(_) => HandleKind::TcpListener,
+            Entry::Conn(_) => HandleKind::TcpConnection,
+            Entry::Udp(_) => HandleKind::Udp,
+            Entry::Timer(_) => HandleKind::Timer,
+            Entry::Closed(t) => t.kind,
+            Entry::Attempt(_) => return None,
+        })
     }
 
     /// The user value (attempts have none of their own).
@@ -53,6 +78,7 @@ impl Entry {
             Entry::Conn(c) => Some(&mut c.userdata),
             Entry::Udp(u) => Some(&mut u.userdata),
             Entry::Timer(t) => Some(&mut t.userdata),
+            Entry::Closed(t) => Some(&mut t.userdata),
             Entry::Attempt(_) => None,
         }
     }
@@ -64,7 +90,7 @@ impl Entry {
             Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
             Entry::Udp(u) => registry.deregister(&mut u.sock),
             Entry::Attempt(a) => registry.deregister(&mut a.sock),
-            Entry::Timer(_) => Ok(()),
+            Entry::Timer(_) | Entry::Closed(_) => Ok(()),
         };
     }
 }
@@ -109,6 +135,12 @@ pub(crate) struct State {
     /// The last idle-timeout epoch handed out: loop-wide, so a timeout
     /// turned off and on again never shares an epoch with its old deadline.
     pub idle_epoch: u32,
+    /// Handles the user closed since the last poll (see [`crate::Loop::run`]).
+    pub closed_by_user: Vec<Handle>,
+    /// Tombstones whose `Closed` event no poll has handed out yet.
+    undelivered_closes: usize,
+    /// Tombstones whose `Closed` the last poll handed out: freed by the next.
+    delivered_closes: Vec<Handle>,
 }
 
 /// Whether a deadline still matters: its owner exists and is still waiting
@@ -145,12 +177,16 @@ impl State {
             read_size: DEFAULT_READ_SIZE,
             attempts: 0,
             idle_epoch: 0,
+            closed_by_user: Vec::new(),
+            undelivered_closes: 0,
+            delivered_closes: Vec::new(),
         }
     }
 
-    /// Handles a user holds: every slab entry but internal attempts.
+    /// Handles a user holds: every slab entry but internal attempts and
+    /// closed handles whose `Closed` was handed out.
     pub fn user_handles(&self) -> usize {
-        self.slab.len() - self.attempts
+        self.slab.len() - self.attempts - self.delivered_closes.len()
     }
 
     /// Adds a deadline (none if `when` is never), compacting the heap when
@@ -223,7 +259,7 @@ impl State {
             Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), both)),
             Entry::Udp(u) => registry.register(&mut u.sock, token(handle), both),
             Entry::Attempt(a) => registry.register(&mut a.sock, token(handle), both),
-            Entry::Timer(_) => Ok(()),
+            Entry::Timer(_) | Entry::Closed(_) => Ok(()),
         };
         result.map_err(Error::from)
     }
@@ -238,23 +274,66 @@ impl State {
         Ok(handle)
     }
 
-    /// Removes a handle and reports its one `Closed` event.
+    /// Closes a handle (its socket at once) and reports its one `Closed`
+    /// event. The slot stays as a [`Tombstone`] until a poll has handed that
+    /// event out ([`State::release_delivered`]).
     pub fn finish(&mut self, handle: Handle, reason: Option<Error>, events: &mut Vec<Event>) {
         self.abort_attempts(handle);
-        let Ok(mut entry) = self.slab.remove(handle) else {
+        let Ok(entry) = self.slab.get_mut(handle) else {
             return;
         };
-        entry.deregister(&self.registry);
-        if let Some(&mut userdata) = entry.userdata() {
-            events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
+        let (Some(kind), Some(&mut userdata)) = (entry.kind(), entry.userdata()) else {
+            return;
+        };
+        if matches!(entry, Entry::Closed(_)) {
+            return;
         }
+        let queued = *entry.queued();
+        let mut entry = std::mem::replace(entry, Entry::Closed(Tombstone { userdata, kind, queued }));
+        entry.deregister(&self.registry);
+        events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
+        self.undelivered_closes += 1;
         if let Entry::Conn(Conn { listener: Some(listener), .. }) = entry {
             self.connection_gone(listener, events);
         }
     }
 
-    /// The entry a user's handle names (internal attempts are not reachable).
+    /// Notes the `Closed` events of a batch a poll is handing out: their
+    /// tombstones are freed by the next poll (while the batch is handled,
+    /// operations on them still get `ECLOSED`). Free when nothing closed.
+    pub fn note_delivered(&mut self, batch: &[Event]) {
+        if self.undelivered_closes == 0 {
+            return;
+        }
+        for event in batch.iter().filter(|e| e.kind == EventKind::Closed) {
+            self.delivered_closes.push(event.handle);
+            self.undelivered_closes -= 1;
+        }
+    }
+
+    /// Frees the tombstones whose `Closed` the previous poll handed out:
+    /// their handles are stale (`EBADHANDLE`) from now on.
+    pub fn release_delivered(&mut self) {
+        for handle in std::mem::take(&mut self.delivered_closes) {
+            if let Ok(Entry::Closed(_)) = self.slab.get_mut(handle) {
+                let _ = self.slab.remove(handle);
+            }
+        }
+    }
+
+    /// The entry a user's handle names: `ECLOSED` once it is closed (until
+    /// its `Closed` is delivered); internal attempts are not reachable.
     pub fn entry(&mut self, handle: Handle) -> Result<&mut Entry> {
+        match self.slab.get_mut(handle)? {
+            Entry::Attempt(_) => Err(Error::EBADHANDLE),
+            Entry::Closed(_) => Err(Error::ECLOSED),
+            entry => Ok(entry),
+        }
+    }
+
+    /// The entry of a user's handle, closed or not: for its kind and user
+    /// value, which stay readable until its `Closed` is delivered.
+    pub fn identity(&mut self, handle: Handle) -> Result<&mut Entry> {
         match self.slab.get_mut(handle)? {
             Entry::Attempt(_) => Err(Error::EBADHANDLE),
             entry => Ok(entry),
@@ -306,7 +385,7 @@ impl State {
                 u.readable |= readable;
                 u.write_ready |= writable;
             }
-            Entry::Attempt(_) | Entry::Timer(_) => {}
+            Entry::Attempt(_) | Entry::Timer(_) | Entry::Closed(_) => {}
         }
         let queued = entry.queued();
         if *queued {
@@ -337,7 +416,7 @@ impl State {
         match entry {
             Entry::Listener(_) => Work::Accept,
             Entry::Attempt(_) => Work::Attempt,
-            Entry::Timer(_) => Work::Done(Step::Idle),
+            Entry::Timer(_) | Entry::Closed(_) => Work::Done(Step::Idle),
             Entry::Udp(u) => Work::Done(u.service(handle, out)),
             // Resolving, connecting, or waiting to reconnect: nothing to do yet.
             Entry::Conn(c) if !c.is_connected() => Work::Done(Step::Idle),

@@ -93,3 +93,148 @@ fn internal_connection_attempts_are_not_counted_as_handles() {
     assert!(got.iter().any(|e| e.kind == EventKind::Accepted));
     assert_eq!(lp.handle_count(), 3);
 }
+
+/// Every operation of a closed handle whose `Closed` is not yet handed out
+/// (or is in the batch being handled) returns `ECLOSED`; its kind and user
+/// value still answer.
+fn assert_closing(lp: &Loop, h: Handle) {
+    let kind = lp.kind(h);
+    assert!(kind.is_ok(), "kind of a closing handle: {kind:?}");
+    let userdata = lp.userdata(h).unwrap();
+    for (op, error) in every_operation(lp, h) {
+        match op {
+            "kind" | "userdata" | "set_userdata" => assert_eq!(error, None, "{op}"),
+            _ => assert_eq!(error, Some(Error::ECLOSED), "{op} on closed handle {}", h.raw()),
+        }
+    }
+    lp.set_userdata(h, userdata).unwrap();
+}
+
+/// Polls until every handle of `hs` is closed, checking that each reports
+/// `ECLOSED` while the batch with its `Closed` is handled and `EBADHANDLE`
+/// from the next poll on, and that `Closed` came exactly once. Returns the
+/// events seen.
+fn closes_once(lp: &Loop, hs: &[Handle]) -> Vec<Got> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut got, mut delivered) = (Vec::new(), Vec::new());
+    let mut polls_after = 0;
+    while polls_after < 3 {
+        assert!(std::time::Instant::now() < deadline, "timed out; events so far: {:?}", kinds(&got));
+        let batch = lp.poll(64, Some(Duration::from_millis(10))).unwrap();
+        let new: Vec<Got> = batch
+            .events()
+            .iter()
+            .map(|e| Got { kind: e.kind, handle: e.handle, error: e.error, data: Vec::new(), event: e.clone() })
+            .collect();
+        drop(batch);
+        for &h in &delivered {
+            for (op, error) in every_operation(lp, h) {
+                assert_eq!(error, Some(Error::EBADHANDLE), "{op} after Closed was delivered");
+            }
+        }
+        for e in new.iter().filter(|e| e.kind == EventKind::Closed && hs.contains(&e.handle)) {
+            assert_closing(lp, e.handle);
+            delivered.push(e.handle);
+        }
+        got.extend(new);
+        if hs.iter().all(|&h| has(&got, EventKind::Closed, h)) {
+            polls_after += 1;
+        }
+    }
+    for &h in hs {
+        let closed = got.iter().filter(|e| e.kind == EventKind::Closed && e.handle == h).count();
+        assert_eq!(closed, 1, "Closed exactly once: {:?}", kinds(&got));
+    }
+    got
+}
+
+#[test]
+fn close_reset_keeps_the_handle_closed_not_stale_until_closed_is_delivered() {
+    let lp = Loop::new().unwrap();
+    let (client, _server) = connected_pair(&lp);
+    lp.close_reset(client).unwrap();
+    assert_closing(&lp, client);
+    let got = closes_once(&lp, &[client]);
+    assert!(!got.iter().any(|e| e.handle == client && e.kind != EventKind::Closed), "{:?}", kinds(&got));
+}
+
+#[test]
+fn a_graceful_close_reports_eclosed_until_closed_is_delivered() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    lp.close(client).unwrap();
+    for (op, error) in [
+        ("send", lp.send(client, b"x").err()),
+        ("pause", lp.pause(client).err()),
+        ("shutdown", lp.shutdown(client).err()),
+        ("close", lp.close(client).err()),
+    ] {
+        assert_eq!(error, Some(Error::ECLOSED), "{op} while closing");
+    }
+    poll_until(&lp, |g| has(g, EventKind::Eof, server));
+    lp.close(server).unwrap();
+    closes_once(&lp, &[client, server]);
+}
+
+#[test]
+fn shutdown_server_drain_keeps_handles_closed_not_stale_until_closed_is_delivered() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = listen(&lp);
+    // A peer that never closes: the drain timeout resets the connection.
+    let _peer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
+    let conn = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    lp.shutdown_server(listener, Duration::from_millis(50)).unwrap();
+    let got = closes_once(&lp, &[conn, listener]);
+    let of = |h| got.iter().filter(|e| e.handle == h).map(|e| (e.kind, e.error)).collect::<Vec<_>>();
+    assert_eq!(of(conn), [(EventKind::Closed, Some(Error::ETIMEDOUT))]);
+    assert_eq!(of(listener), [(EventKind::ShutdownComplete, None), (EventKind::Closed, None)]);
+}
+
+#[test]
+fn after_a_half_close_and_the_peers_eof_the_handle_is_closed_not_stale() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    lp.shutdown(client).unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Eof, server));
+    lp.close(server).unwrap();
+    let got = closes_once(&lp, &[client, server]);
+    let order: Vec<EventKind> = got.iter().filter(|e| e.handle == client).map(|e| e.kind).collect();
+    assert_eq!(order, [EventKind::Eof, EventKind::Closed]);
+}
+
+#[test]
+fn a_fired_one_shot_timer_is_closed_not_stale_until_closed_is_delivered() {
+    let lp = Loop::new().unwrap();
+    let timer = lp.timer_start(Duration::from_millis(1), None, 5).unwrap();
+    let got = closes_once(&lp, &[timer]);
+    let order: Vec<EventKind> = got.iter().filter(|e| e.handle == timer).map(|e| e.kind).collect();
+    assert_eq!(order, [EventKind::Timer, EventKind::Closed]);
+}
+
+#[test]
+fn run_delivers_nothing_but_closed_for_a_handle_after_close_reset_returned() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = listen(&lp);
+    let mut peer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
+    let conn = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+    lp.set_framing(conn, Framing::fixed(1).unwrap()).unwrap();
+    // Three one-byte frames from one read: three Data events in one batch.
+    std::io::Write::write_all(&mut peer, b"abc").unwrap();
+    let guard = lp.timer_start(Duration::from_secs(10), None, 0).unwrap();
+    let mut seen = Vec::new();
+    lp.run(|e, _| {
+        seen.push((e.kind, e.handle));
+        if e.handle == conn && e.kind == EventKind::Data {
+            lp.close_reset(conn).unwrap();
+        }
+        if (e.handle == conn && e.kind == EventKind::Closed) || e.handle == guard {
+            lp.stop();
+        }
+    })
+    .unwrap();
+    let of_conn: Vec<EventKind> = seen.iter().filter(|(_, h)| *h == conn).map(|(k, _)| *k).collect();
+    assert_eq!(of_conn, [EventKind::Data, EventKind::Closed], "all events: {seen:?}");
+    let _ = listener;
+}

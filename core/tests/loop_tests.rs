@@ -31,6 +31,8 @@ fn echo_between_a_std_client_and_the_loop() {
     lp.close(conn).unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, conn));
     assert_eq!(got.iter().filter(|e| e.kind == EventKind::Closed).count(), 1);
+    assert_eq!(lp.send(conn, b"x"), Err(Error::ECLOSED), "until the next poll");
+    drop(lp.poll(1, Some(Duration::ZERO)).unwrap());
     assert_eq!(lp.send(conn, b"x"), Err(Error::EBADHANDLE));
 }
 

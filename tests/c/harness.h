@@ -146,6 +146,14 @@
     X(ctl_linger, 1)                              \
     X(ctl_reuseport_two_loops, 1)                 \
     X(ctl_udp_multicast, 1)                       \
+    /* test_lifecycle.c */                        \
+    X(life_close_reset_eclosed_until_closed_delivered, 1) \
+    X(life_graceful_close_eclosed_until_closed_delivered, 1) \
+    X(life_shutdown_server_drain_eclosed_until_closed_delivered, 1) \
+    X(life_half_close_eof_eclosed_until_closed_delivered, 1) \
+    X(life_one_shot_timer_eclosed_until_closed_delivered, 1) \
+    X(life_run_no_data_after_close_reset, 1)      \
+    X(life_paused_connection_reports_eof_after_all_data, 1)                       \
     /* test_timing.c */                           \
     X(timing_huge_timer_durations_mean_never, 1)  \
     X(timing_huge_idle_timeout_never_fires, 1)    \
@@ -308,6 +316,8 @@ typedef int (*pred_fn)(void *arg);
 int poll_until(nc_loop *loop, pred_fn pred, void *arg, int timeout_ms);
 /* Polls for `ms` milliseconds, dispatching events. */
 void poll_for(nc_loop *loop, int ms);
+/* One poll with timeout 0, dispatching its events; returns their number. */
+int poll_now(nc_loop *loop);
 
 /* common predicates on a peer */
 int p_closed(void *p);

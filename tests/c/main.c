@@ -473,6 +473,14 @@ int poll_until(nc_loop *loop, pred_fn pred, void *arg, int timeout_ms) {
 /* not scaled: a pause between actions, not a bound */
 void poll_for(nc_loop *loop, int ms) { poll_until_abs(loop, NULL, NULL, now_ms() + ms); }
 
+int poll_now(nc_loop *loop) {
+    nc_event evs[64];
+    int rc = nc_poll(loop, evs, 64, 0);
+    if (rc < 0) t_fail_at(__FILE__, __LINE__, 1, "nc_poll returned %s", t_code(rc));
+    for (int i = 0; i < rc; i++) dispatch(loop, &evs[i]);
+    return rc;
+}
+
 int p_closed(void *p) { return ((peer *)p)->ev[NC_EV_CLOSED] > 0; }
 int p_connected(void *p) {
     peer *q = p;

@@ -443,7 +443,7 @@ void test_tcp_close_reset_posix_peer(void) {
     uint8_t buf[100000];
     fill_pattern(buf, sizeof buf, 0, 0);
     ASSERT_OK(nc_close_reset(loop, c->h));
-    ASSERT_RC(nc_send(loop, c->h, buf, 1), NC_EBADHANDLE);
+    ASSERT_RC(nc_send(loop, c->h, buf, 1), NC_ECLOSED);
     POLL_ASSERT(loop, p_closed, c, 5000);
     poll_for(loop, 20);
     ASSERT_EQ(c->ev[NC_EV_CLOSED], 1);
@@ -758,6 +758,8 @@ void test_tcp_stale_handle_not_reused(void) {
         for (int k = 0; k < i; k++) ASSERT_MSG(old[k] != u->h, "handle %lld reused", (long long)u->h);
         ASSERT_OK(nc_close(loop, u->h));
         POLL_ASSERT(loop, p_closed, u, 5000);
+        /* stale once the poll after the one that delivered NC_EV_CLOSED ran */
+        poll_now(loop);
         ASSERT_RC(nc_handle_kind(loop, u->h), NC_EBADHANDLE);
     }
     peer *live = peer_new("live");
