@@ -74,7 +74,10 @@ def test_hard_close_resets_peer(loop: netcore.Loop) -> None:
         conn = pump.of_kind("accepted")[0].handle
         loop.send(conn, b"x" * 1000)
         loop.close_reset(conn)
+        with pytest.raises(netcore.ClosedError):
+            loop.send(conn, b"until closed is delivered")
         pump.until(lambda: conn in pump.closed)
+        pump.step(0)  # a handle is gone from the poll after the one that delivered "closed"
         with pytest.raises(netcore.BadHandleError):
             loop.send(conn, b"after")
         with pytest.raises(ConnectionResetError):

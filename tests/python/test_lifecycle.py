@@ -206,3 +206,28 @@ def test_no_event_of_a_handle_but_closed_after_close_reset_returned(loop: netcor
         finally:
             guard.cancel()
     assert seen == ["data", "closed"]
+
+
+def test_a_handle_is_closed_error_from_close_reset_to_its_closed_event_then_bad_handle(loop: netcore.Loop) -> None:
+    handles = one_of_each(loop)
+    ops = every_operation(loop)
+    # A closed handle still answers what it was, until it is gone.
+    answering = {"kind", "get_userdata", "set_userdata", "closing"}
+    for h in handles:
+        loop.close_reset(h)
+        for name, op in ops.items():
+            if name in answering:
+                op(h)
+                continue
+            with pytest.raises(netcore.ClosedError):
+                op(h)
+                pytest.fail(f"{name} took handle {h} after close_reset")
+    pump = Pump(loop)
+    pump.until(lambda: all(h in pump.closed for h in handles), what="every closed event")
+    pump.step(0)  # the poll after the one that delivered "closed" frees the handles
+    for h in handles:
+        for name, op in ops.items():
+            with pytest.raises(netcore.BadHandleError):
+                op(h)
+                pytest.fail(f"{name} took handle {h} after its closed event")
+    assert loop.handle_count() == 0

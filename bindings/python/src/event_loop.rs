@@ -734,7 +734,8 @@ impl PyLoop {
     /// close(handle): closes gracefully. A connection sends everything
     /// queued, then its FIN, then waits (briefly) for the peer's; "closed"
     /// follows. Listeners and UDP sockets close at once. Raises ClosedError if
-    /// the connection is already closing, BadHandleError if it is gone.
+    /// the handle is already closing or closed (until its "closed" event was
+    /// delivered), BadHandleError once it is gone.
     #[pyo3(signature = (*args))]
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {

@@ -16,8 +16,12 @@ Handles
     Every socket and timer is a positive ``int`` handle returned by
     ``listen``, ``connect``, ``udp_bind`` or ``timer`` (accepted connections
     arrive in events); ``with loop.closing(handle):`` closes one on exit. A
-    closed or stale handle is never reused for another socket: using it raises
-    :class:`BadHandleError`. Any Python object can ride along with a handle:
+    handle belongs to its loop and is never reused for another socket. From
+    its close to its ``"closed"`` event every operation on it raises
+    :class:`ClosedError`; once that event is delivered (from the next poll),
+    and for another loop's handles, :class:`BadHandleError`. ``run()`` and
+    :mod:`netcore.aio` deliver nothing of a closed handle but its
+    ``"closed"``. Any Python object can ride along with a handle:
     ``set_userdata(handle, obj)`` (or ``userdata=`` at creation) and it comes
     back as ``event.userdata``; it is dropped after the handle's ``"closed"``
     event, and connections accepted by a listener start with the listener's.

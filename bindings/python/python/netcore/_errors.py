@@ -131,7 +131,8 @@ class BusyError(Error):
 
 
 class BadHandleError(Error):
-    """EBADHANDLE: the handle is unknown, closed or stale."""
+    """EBADHANDLE: the handle is unknown, of another loop, or gone (from the
+    poll after the one that delivered its "closed" event)."""
 
 
 class DNSError(Error):
@@ -139,7 +140,8 @@ class DNSError(Error):
 
 
 class ClosedError(Error):
-    """ECLOSED: the handle is closing (or the loop is closed)."""
+    """ECLOSED: the handle is closing or closed and its "closed" event is not
+    delivered yet (or the loop is closed)."""
 
 
 class WrongKindError(Error):
