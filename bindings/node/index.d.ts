@@ -335,7 +335,9 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * With a handle: closes it gracefully — a connection sends everything
    * queued, then FIN; 'closed' follows. Listeners, UDP sockets and timers
-   * close at once. Throws 'ECLOSED' if the connection is already closing.
+   * close at once. A no-op for a handle already closing ('closed' on its
+   * way); between a close and its 'closed' every other operation but kind()
+   * throws 'ECLOSED', after 'closed' 'EBADHANDLE'.
    *
    * Without arguments: closes the loop — stops watching it, resets every open
    * handle at once and delivers no further event; pending connectAsync

@@ -348,11 +348,9 @@ class Loop extends EventEmitter {
     if (arguments.length === 0) return this._closeLoop()
     this._checkOpen()
     const rc = this._native.closeHandle(checkHandle(handle))
-    // Closing a handle that is already closing (or closed, 'closed' still on
-    // its way) is a no-op, as socket.end() is in Node.
-    if (rc !== 0 && !((rc === CODES.ECLOSED || rc === CODES.EBADHANDLE) && this[kState].has(handle))) {
-      throw netcoreError(rc, 'close')
-    }
+    // Closing a handle that is already closing ('closed' still on its way)
+    // is a no-op, as socket.end() is in Node.
+    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
     // A timer event already on its way to JS must not fire after close().
     const state = this[kState].get(handle)
     if (state !== undefined) state.closeCalled = true
@@ -548,11 +546,13 @@ class Loop extends EventEmitter {
   }
 
   /**
-   * The Error for a native code. A handle the core no longer knows but whose
-   * 'closed' event is still on its way is closing, not unknown: ECLOSED.
+   * The Error for a native code. The core answers ECLOSED for a closed
+   * handle until its poll after the one that handed out 'closed'; for
+   * JavaScript the handle is gone once 'closed' was emitted (its state is
+   * released): EBADHANDLE, as for any stale handle.
    */
   _error(handle, rc, syscall, address, port) {
-    if (rc === CODES.EBADHANDLE && this[kState].has(handle)) rc = CODES.ECLOSED
+    if (rc === CODES.ECLOSED && !this[kState].has(handle)) rc = CODES.EBADHANDLE
     return netcoreError(rc, syscall, address, port)
   }
 
@@ -621,7 +621,8 @@ class Loop extends EventEmitter {
     this._checkOpen()
     checkHandle(handle)
     const rc = this._native.closeReset(handle)
-    if (rc !== 0 && !(rc === CODES.EBADHANDLE && this[kState].has(handle))) throw netcoreError(rc, 'close')
+    // So is resetting one, as socket.destroy() twice is.
+    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
     const state = this[kState].get(handle)
     if (state) {
       state.held = null
@@ -797,7 +798,10 @@ class Loop extends EventEmitter {
 
   kind(handle) {
     this._checkOpen()
-    const rc = this._native.kind(checkHandle(handle))
+    // The core still answers for a closed handle until its next poll; for
+    // JavaScript it is gone once 'closed' was emitted.
+    this._state(checkHandle(handle))
+    const rc = this._native.kind(handle)
     if (rc < 0) throw this._error(handle, rc, 'kind')
     return HANDLE_KINDS[rc] || 'unknown'
   }

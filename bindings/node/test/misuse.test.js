@@ -300,3 +300,27 @@ test("no event but 'closed' is emitted for a handle after closeReset(), not even
   assert.equal(reset, true)
   assert.deepEqual(after, [])
 })
+
+/** Methods that stay usable while a handle is closing: the close calls (no-ops), kind and the JavaScript-side state. */
+const USABLE_WHILE_CLOSING = new Set(['close', 'closeReset', 'kind', 'setUserdata', 'getUserdata', 'onHandle', 'refHandle', 'unrefHandle'])
+
+test("between closeReset() and 'closed' every other method throws ECLOSED (pause too); after 'closed', EBADHANDLE", async (t) => {
+  const loop = newLoop(t)
+  const { server } = await pair(loop)
+  const closed = nextEvent(loop, 'closed', { handle: server })
+  let duringClosed
+  loop.onHandle(server, 'closed', () => {
+    duringClosed = loop.kind(server)
+  })
+  loop.closeReset(server)
+  for (const [name, call] of Object.entries(HANDLE_METHODS)) {
+    if (USABLE_WHILE_CLOSING.has(name)) call(loop, server)
+    else assert.throws(() => call(loop, server), { code: 'ECLOSED' }, `${name} while closing`)
+  }
+  assert.equal(loop.kind(server), 'connection')
+  await closed
+  assert.equal(duringClosed, 'connection', "the handle is still the loop's in its 'closed' listeners")
+  for (const [name, call] of Object.entries(HANDLE_METHODS)) {
+    assert.throws(() => call(loop, server), { code: 'EBADHANDLE' }, `${name} after 'closed'`)
+  }
+})
