@@ -337,7 +337,9 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * queued, then FIN; 'closed' follows. Listeners, UDP sockets and timers
    * close at once. A no-op for a handle already closing ('closed' on its
    * way); between a close and its 'closed' every other operation but kind()
-   * throws 'ECLOSED', after 'closed' 'EBADHANDLE'.
+   * throws 'ECLOSED', after 'closed' 'EBADHANDLE'. Once close() or
+   * closeReset() returned, no event of the handle but 'closed' is emitted
+   * (events already on their way, or held while paused, are dropped).
    *
    * Without arguments: closes the loop — stops watching it, resets every open
    * handle at once and delivers no further event; pending connectAsync
@@ -348,7 +350,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Closes at once: a connection drops its queue and resets (RST). Like
    * `socket.destroy()`. No event but 'closed' follows for the handle, not
-   * even data that had already arrived.
+   * even data that had already arrived (see close()).
    */
   closeReset(handle: Handle): void
   /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */

@@ -246,8 +246,7 @@ class HandleState {
     this.held = null // events held back while paused (see pause())
     this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
-    this.closeCalled = false // close() was called: no further 'timer' event
-    this.reset = false // closeReset() was called: no further event but 'closed'
+    this.closing = false // close() or closeReset() returned: no further event but 'closed'
   }
 }
 
@@ -351,9 +350,20 @@ class Loop extends EventEmitter {
     // Closing a handle that is already closing ('closed' still on its way)
     // is a no-op, as socket.end() is in Node.
     if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    // A timer event already on its way to JS must not fire after close().
+    this._silence(handle)
+  }
+
+  /**
+   * Once close() or closeReset() returned, no event of the handle but
+   * 'closed' is emitted, as the core's run() promises: those already on
+   * their way (in this batch, or held while paused) are dropped.
+   */
+  _silence(handle) {
     const state = this[kState].get(handle)
-    if (state !== undefined) state.closeCalled = true
+    if (state !== undefined) {
+      state.closing = true
+      state.held = null
+    }
   }
 
   _closeLoop() {
@@ -623,11 +633,7 @@ class Loop extends EventEmitter {
     const rc = this._native.closeReset(handle)
     // So is resetting one, as socket.destroy() twice is.
     if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    const state = this[kState].get(handle)
-    if (state) {
-      state.held = null
-      state.reset = true
-    }
+    this._silence(handle)
   }
 
   shutdown(handle) {
@@ -893,9 +899,8 @@ class Loop extends EventEmitter {
       const kind = meta[o]
       const id = meta[o + 1]
       let state = handles.get(id)
-      // Events already on their way when the handle was reset (or a timer
-      // closed) are dropped: after closeReset() only 'closed' comes.
-      if (state !== undefined && (state.reset ? kind !== KIND.CLOSED : kind === KIND.TIMER && state.closeCalled)) continue
+      // See _silence().
+      if (state !== undefined && state.closing && kind !== KIND.CLOSED) continue
       let listenerId
       let data
       let address

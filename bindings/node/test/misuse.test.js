@@ -278,28 +278,31 @@ test("closing a loop resets its connections at once: the peer's connection is re
   assert.equal((await closed).error.code, 'ECONNRESET')
 })
 
-test("no event but 'closed' is emitted for a handle after closeReset(), not even data already received", async (t) => {
-  const loop = newLoop(t)
-  const { client, server } = await pair(loop)
-  // One byte per frame: the 4,096 bytes arrive as many 'data' events, most
-  // of them in the batch whose first one resets the connection.
-  loop.setFraming(server, { mode: 'fixed', size: 1 })
-  const after = []
-  let reset = false
-  loop.onHandle(server, 'data', () => {
-    if (reset) after.push('data')
-    else {
-      reset = true
-      loop.closeReset(server)
-    }
+for (const method of ['closeReset', 'close']) {
+  test(`no event but 'closed' is emitted for a handle after ${method}(), not even data already received`, async (t) => {
+    const loop = newLoop(t)
+    const { client, server } = await pair(loop)
+    // One byte per frame: the 4,096 bytes arrive as many 'data' events, most
+    // of them in the batch whose first one closes the connection.
+    loop.setFraming(server, { mode: 'fixed', size: 1 })
+    const after = []
+    let closing = false
+    loop.onHandle(server, 'data', () => {
+      if (closing) after.push('data')
+      else {
+        closing = true
+        loop[method](server)
+      }
+    })
+    for (const type of ['eof', 'error', 'writable']) loop.onHandle(server, type, () => after.push(type))
+    const closed = nextEvent(loop, 'closed', { handle: server })
+    loop.send(client, Buffer.alloc(4096, 1))
+    if (method === 'close') loop.close(client) // the server's graceful close waits for our EOF
+    await closed
+    assert.equal(closing, true)
+    assert.deepEqual(after, [])
   })
-  for (const type of ['eof', 'error', 'writable']) loop.onHandle(server, type, () => after.push(type))
-  const closed = nextEvent(loop, 'closed', { handle: server })
-  loop.send(client, Buffer.alloc(4096, 1))
-  await closed
-  assert.equal(reset, true)
-  assert.deepEqual(after, [])
-})
+}
 
 /** Methods that stay usable while a handle is closing: the close calls (no-ops), kind and the JavaScript-side state. */
 const USABLE_WHILE_CLOSING = new Set(['close', 'closeReset', 'kind', 'setUserdata', 'getUserdata', 'onHandle', 'refHandle', 'unrefHandle'])
