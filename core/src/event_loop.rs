@@ -243,6 +243,19 @@ impl Loop {
         self.wake();
     }
 
+    /// For hosts that deliver a batch themselves, as [`Loop::run`] does: the
+    /// count of the user's closes so far, taken when the batch was polled.
+    pub fn closes(&self) -> usize {
+        self.shared.closes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the host skips `event` of a batch polled when [`Loop::closes`]
+    /// was `closes`: the user closed its handle since (never its `Closed`).
+    /// Costs one atomic load unless something was closed.
+    pub fn skips(&self, event: &Event, closes: usize) -> bool {
+        self.closes() != closes && self.closed_since_poll(event)
+    }
+
     /// Interrupts a blocking poll from any thread: it returns, with no
     /// events if none are ready.
     pub fn wake(&self) {

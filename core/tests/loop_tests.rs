@@ -224,3 +224,30 @@ fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() 
     assert_eq!(lp.send(client, b""), Err(Error::EINVAL));
     assert_eq!(lp.send_vectored(client, &[b"", b""]), Err(Error::EINVAL));
 }
+
+#[test]
+fn a_host_delivering_a_batch_skips_the_events_of_a_handle_closed_since_the_poll() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    lp.set_framing(server, Framing::fixed(1).unwrap()).unwrap();
+    lp.send(client, b"abcdef").unwrap();
+    // One read of the six bytes: six one-byte frames in one batch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no batch with several frames");
+        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+        let closes = lp.closes();
+        let frames: Vec<_> =
+            batch.events().iter().filter(|e| e.handle == server && e.kind == EventKind::Data).collect();
+        if frames.len() < 2 {
+            continue;
+        }
+        assert!(!lp.skips(frames[0], closes), "nothing is closed yet");
+        lp.close_reset(server).unwrap();
+        assert!(frames[1..].iter().all(|e| lp.skips(e, closes)), "the rest of the batch is skipped");
+        break;
+    }
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+    let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == server).unwrap();
+    assert!(!lp.skips(&closed.event, 0), "a Closed is never skipped");
+}

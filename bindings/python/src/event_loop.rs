@@ -121,11 +121,6 @@ pub struct PyLoop {
     stop: AtomicBool,
     /// `wake()` was called: the current or next blocking `poll` returns.
     woken: AtomicBool,
-    /// Handles the user closed since the last poll: the rest of a batch that
-    /// run() delivers skips their events but "closed".
-    closed_since_poll: Mutex<Vec<i64>>,
-    /// `closed_since_poll` is not empty (checked per event without a lock).
-    any_closed_since_poll: AtomicBool,
     /// `close()` was called (set before anything else it does): a wait in
     /// progress raises ClosedError and run() delivers nothing more.
     done: AtomicBool,
@@ -190,9 +185,8 @@ impl PyLoop {
         Some(backlog.drain(..n).collect())
     }
 
-    /// Records that the user closed `h`: events of it not yet delivered (in
-    /// the backlog, or later in the batch run() delivers) are dropped, but
-    /// its "closed".
+    /// The user closed `h`: its kept events are dropped, but its "closed"
+    /// (the core skips the rest of a batch being delivered: `nc::Loop::skips`).
     fn closed_by_user(&self, h: nc::Handle) {
         let h = h.raw();
         let dropped: VecDeque<Py<Event>> = {
@@ -201,8 +195,6 @@ impl PyLoop {
             *backlog = kept;
             gone
         };
-        self.closed_since_poll.lock().push(h);
-        self.any_closed_since_poll.store(true, Ordering::Release);
         drop(dropped);
     }
 
@@ -213,22 +205,6 @@ impl PyLoop {
             self.closed_by_user(h);
         }
         Ok(result)
-    }
-
-    /// Whether run() skips an event: `before_closed_of(h)` says whether it
-    /// is an event of `h` other than its "closed", and the user closed such
-    /// an `h` since the poll.
-    fn skipped(&self, before_closed_of: impl Fn(i64) -> bool) -> bool {
-        self.any_closed_since_poll.load(Ordering::Acquire)
-            && self.closed_since_poll.lock().iter().any(|&h| before_closed_of(h))
-    }
-
-    /// Forgets the handles closed before a new poll (whose batch has no
-    /// events of them but their "closed").
-    fn new_poll(&self) {
-        if self.any_closed_since_poll.swap(false, Ordering::AcqRel) {
-            self.closed_since_poll.lock().clear();
-        }
     }
 
     /// Puts undelivered events back in front of the backlog, in order.
@@ -288,7 +264,6 @@ impl PyLoop {
     ) -> PyResult<Option<nc::Batch<'a>>> {
         let mut blocking = !eager;
         loop {
-            self.new_poll();
             let batch = if blocking {
                 let slice = match deadline {
                     None => SLICE,
@@ -382,16 +357,19 @@ impl PyLoop {
     fn deliver(
         &self,
         py: Python<'_>,
+        lp: &nc::Loop,
         batch: &nc::Batch<'_>,
         callback: &Bound<'_, PyAny>,
         on_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
         let events = batch.events();
+        // Events of handles a callback closes are skipped but their "closed".
+        let closes = lp.closes();
         let mut count = 0;
         let mut event_args = Args::<1>::default();
         let mut data_args = Args::<2>::default();
         for (i, ev) in events.iter().enumerate() {
-            if self.skipped(|h| ev.handle.raw() == h && ev.kind != nc::EventKind::Closed) {
+            if lp.skips(ev, closes) {
                 continue;
             }
             let delivered = match on_data {
@@ -407,9 +385,10 @@ impl PyLoop {
             };
             if let Err(e) = delivered {
                 if !self.done.load(Ordering::Acquire) {
-                    let rest = self.convert(py, batch, &events[i + 1..])?;
-                    let rest = rest.into_iter().filter(|e| !self.skipped(|h| e.get().before_closed_of(h)));
-                    self.keep(rest.map(Bound::unbind));
+                    let rest: Vec<nc::Event> =
+                        events[i + 1..].iter().filter(|e| !lp.skips(e, closes)).cloned().collect();
+                    let rest = self.convert(py, batch, &rest)?;
+                    self.keep(rest.into_iter().map(Bound::unbind));
                 }
                 return Err(e);
             }
@@ -419,31 +398,25 @@ impl PyLoop {
         Ok(count)
     }
 
-    /// Calls run()'s callbacks for events kept from an earlier batch, and
-    /// returns how many it called.
+    /// Calls run()'s callbacks for up to `max` events kept from an earlier
+    /// batch, taken one at a time (so a close drops the handle's kept events
+    /// still to come), and returns how many it called. If one raises, the
+    /// rest stays kept.
     fn deliver_kept(
         &self,
         py: Python<'_>,
-        events: Vec<Py<Event>>,
+        max: usize,
         callback: &Bound<'_, PyAny>,
         on_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
         let mut count = 0;
-        let mut iter = events.into_iter();
-        while let Some(ev) = iter.next() {
-            if self.skipped(|h| ev.get().before_closed_of(h)) {
-                continue;
-            }
+        while count < max {
+            let Some(ev) = self.backlog.lock().pop_front() else { break };
             let delivered = match (on_data, ev.get().data_event()) {
                 (Some(f), Some((h, data))) => f.call1((h, data.clone_ref(py))),
                 _ => callback.call1((&ev,)),
             };
-            if let Err(e) = delivered {
-                if !self.done.load(Ordering::Acquire) {
-                    self.keep(iter.filter(|e| !self.skipped(|h| e.get().before_closed_of(h))));
-                }
-                return Err(e);
-            }
+            delivered?;
             count += 1;
             self.check_open(py)?;
         }
@@ -574,8 +547,6 @@ impl PyLoop {
             stop: AtomicBool::new(false),
             woken: AtomicBool::new(false),
             done: AtomicBool::new(false),
-            closed_since_poll: Mutex::new(Vec::new()),
-            any_closed_since_poll: AtomicBool::new(false),
             close_hooks: Mutex::new(Vec::new()),
         })
     }
@@ -655,14 +626,14 @@ impl PyLoop {
             if self.stop.swap(false, Ordering::AcqRel) {
                 return Ok(());
             }
-            if let Some(events) = self.take_backlog(max) {
-                self.deliver_kept(py, events, callback, on_data)?;
+            if !self.backlog.lock().is_empty() {
+                self.deliver_kept(py, max, callback, on_data)?;
             } else {
                 let lp = self.owned(py)?;
                 let batch = self.wait(py, &lp, max, None, false, busy)?;
                 busy = batch.is_some();
                 if let Some(batch) = batch {
-                    self.deliver(py, &batch, callback, on_data)?;
+                    self.deliver(py, &lp, &batch, callback, on_data)?;
                 }
             }
             py.check_signals()?;
@@ -675,12 +646,12 @@ impl PyLoop {
     /// is kept for the next round. Returns how many events were delivered.
     fn _dispatch(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: &Bound<'_, PyAny>) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
-        if let Some(events) = self.take_backlog(max) {
-            return self.deliver_kept(py, events, callback, None);
+        if !self.backlog.lock().is_empty() {
+            return self.deliver_kept(py, max, callback, None);
         }
         let lp = self.owned(py)?;
         let delivered = match self.wait(py, &lp, max, Some(Instant::now()), true, true)? {
-            Some(batch) => self.deliver(py, &batch, callback, None),
+            Some(batch) => self.deliver(py, &lp, &batch, callback, None),
             None => Ok(0),
         };
         delivered
