@@ -30,7 +30,9 @@
  * THREADS
  *   Every function may be called from any thread, concurrently. One thread
  *   at a time polls a loop (others get NC_EBUSY); nc_wake interrupts its
- *   wait. Using a loop after nc_loop_free is the caller's bug, as with free().
+ *   wait. nc_loop_close stops a loop from any thread: its pollers return
+ *   NC_ECLOSED. Using a loop after nc_loop_free is the caller's bug, as with
+ *   free().
  *   Event data (nc_event.data) of a batch stays valid until the next
  *   nc_poll or nc_run on that loop by ANY thread: a program that polls one
  *   loop from several threads must not poll it again while another thread
@@ -522,11 +524,23 @@ const char *nc_version(void);
 struct nc_loop *nc_loop_new(void);
 
 /**
- * Destroys a loop and closes every handle on it at once (queued data is
- * dropped: close connections and poll until `NC_EV_CLOSED` first to flush
- * them). NULL is ignored. No other thread may be using the loop, and the
- * pointer is invalid afterwards: using it then is the caller's bug, as with
- * `free`.
+ * Closes a loop, from any thread (also while another thread polls or
+ * runs it): every handle closes at once (queued data is dropped, no
+ * `NC_EV_CLOSED` is delivered), an `nc_poll` or `nc_run` that is waiting,
+ * or starts later, returns `NC_ECLOSED`, and so does every later call on
+ * the loop but `nc_loop_free`. `nc_run` delivers no event after it. The
+ * memory stays until `nc_loop_free`, which is still required (and fine
+ * after this). Idempotent. Returns 0 or `NC_EINVAL` (NULL).
+ */
+int nc_loop_close(struct nc_loop *loop_);
+
+/**
+ * Destroys a loop and closes every handle on it at once, as
+ * `nc_loop_close` does (queued data is dropped: close connections and poll
+ * until `NC_EV_CLOSED` first to flush them). NULL is ignored. No other
+ * thread may be using the loop (stop them with `nc_loop_close` first), and
+ * the pointer is invalid afterwards: using it then is the caller's bug, as
+ * with `free`.
  */
 void nc_loop_free(struct nc_loop *loop_);
 
@@ -535,8 +549,9 @@ void nc_loop_free(struct nc_loop *loop_);
  * events and stores up to `max` of them in `events`. Returns the number
  * stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
  * or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
- * if another thread is polling this loop, or another negative code if the
- * system's poll failed. Event data stays valid until the next `nc_poll` or
+ * if another thread is polling this loop, `NC_ECLOSED` once the loop is
+ * closed (`nc_loop_close` from any thread also ends a wait), or another
+ * negative code if the system's poll failed. Event data stays valid until the next `nc_poll` or
  * `nc_run` on this loop by any thread: with several polling threads, none
  * may poll again while another still reads the previous batch. Events not
  * returned wait for the next poll.
@@ -549,7 +564,9 @@ int nc_poll(struct nc_loop *loop_, struct nc_event *events, size_t max, int time
  * Polls in a loop and calls `cb(loop, event, arg)` for each event until
  * `nc_stop` is called (from the callback or any thread). Returns 0 after
  * `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
- * thread is polling, or another negative code if polling failed. An
+ * thread is polling, `NC_ECLOSED` once the loop is closed (`nc_loop_close`,
+ * also from a callback: no event follows), or another negative code if
+ * polling failed. An
  * event's data is valid during its callback (see `nc_poll` for other
  * threads polling the same loop).
  */

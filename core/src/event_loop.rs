@@ -55,6 +55,8 @@ struct Shared {
     /// Counts the user's closes, so that [`Loop::run`] looks for events to
     /// skip only after a callback closed something.
     closes: AtomicUsize,
+    /// [`Loop::close_loop`] was called (set under the state lock).
+    closed: AtomicBool,
 }
 
 /// An event loop. Cheap to clone (clones share the loop); `Send + Sync`.
@@ -108,11 +110,22 @@ impl Loop {
                 stop: AtomicBool::new(false),
                 woken: AtomicBool::new(false),
                 closes: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
             }),
         })
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    /// The state, for operations: `ECLOSED` once the loop is closed.
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        let state = self.lock();
+        if self.is_closed() {
+            return Err(Error::ECLOSED);
+        }
+        Ok(state)
+    }
+
+    /// The state, closed or not.
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock()
     }
 
@@ -125,11 +138,38 @@ impl Loop {
         Ok(())
     }
 
+    /// Whether [`Loop::close_loop`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the loop, from any thread, at once: every socket closes (queued
+    /// data is dropped), nothing queued is delivered, and a poll or run that
+    /// is waiting, or starts later, returns `ECLOSED`, as does every later
+    /// operation. Idempotent. It never waits for a poller (only for the
+    /// short-held state lock, never held while user code runs), so it is
+    /// safe from a callback or a signal handler's host-language code. The
+    /// loop's memory and descriptor go when the last clone is dropped.
+    pub fn close_loop(&self) {
+        let mut state = self.lock();
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        state.close_all();
+        self.shared.closes.fetch_add(1, Ordering::Relaxed);
+        // A failed wake means the eventfd is saturated: a wake is pending anyway.
+        let _ = state.waker.wake();
+    }
+
     /// Waits up to `timeout` (`None` = forever, zero = not at all) and returns
-    /// up to `max` events (at least 1). `EBUSY` if another caller is polling.
+    /// up to `max` events (at least 1). `EBUSY` if another caller is polling,
+    /// `ECLOSED` once the loop is closed ([`Loop::close_loop`]; also ends a wait).
     /// A signal interrupting the wait returns an empty batch.
     pub fn poll(&self, max: usize, timeout: Option<Duration>) -> Result<Batch<'_>> {
         Self::check_max_events(max)?;
+        if self.is_closed() {
+            return Err(Error::ECLOSED);
+        }
         let mut guard = self.shared.poller.try_lock().ok_or(Error::EBUSY)?;
         let start = timeout.filter(|t| !t.is_zero()).map(|_| Instant::now());
         let mut wait = timeout;
@@ -157,7 +197,7 @@ impl Loop {
         reset_arena(&mut poller.arena);
         poller.batch.clear();
         let wait = {
-            let mut state = self.state();
+            let mut state = self.state()?;
             state.notified = false;
             state.release_delivered();
             state.closed_by_user.clear();
@@ -171,7 +211,7 @@ impl Loop {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut state = self.state();
+        let mut state = self.state()?;
         let read_size = state.read_size;
         let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max, read_size };
         // Oldest first: events of operations, resolver results, deadlines,
@@ -216,8 +256,13 @@ impl Loop {
             let batch = self.poll(RUN_BATCH, None)?;
             let closes = self.shared.closes.load(Ordering::Relaxed);
             for event in batch.events() {
-                if self.shared.closes.load(Ordering::Relaxed) != closes && self.closed_since_poll(event) {
-                    continue;
+                if self.shared.closes.load(Ordering::Relaxed) != closes {
+                    if self.is_closed() {
+                        return Err(Error::ECLOSED);
+                    }
+                    if self.closed_since_poll(event) {
+                        continue;
+                    }
                 }
                 f(event, batch.data(event));
             }
@@ -228,7 +273,7 @@ impl Loop {
     /// Whether the user closed the handle of `event` (not its `Closed`)
     /// since the batch was polled.
     fn closed_since_poll(&self, event: &Event) -> bool {
-        event.kind != crate::EventKind::Closed && self.state().closed_by_user.contains(&event.handle)
+        event.kind != crate::EventKind::Closed && self.lock().closed_by_user.contains(&event.handle)
     }
 
     /// Records a close by the user, for [`Loop::run`].
@@ -262,7 +307,7 @@ impl Loop {
         self.shared.woken.store(true, Ordering::Release);
         // Forced: the poller may be asleep even with `notified` set by an
         // operation whose wake it already consumed.
-        let state = self.state();
+        let state = self.lock();
         let _ = state.waker.wake();
     }
 
@@ -277,7 +322,7 @@ impl Loop {
     /// whole millisecond: a host that sleeps in milliseconds then never wakes
     /// before the deadline only to find nothing due and spin until it is.
     pub fn next_timeout(&self) -> Option<Duration> {
-        let wait = self.state().poll_timeout(None)?;
+        let wait = self.lock().poll_timeout(None)?;
         let millis = wait.as_nanos().div_ceil(1_000_000);
         Some(Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX)))
     }
@@ -291,7 +336,7 @@ impl Loop {
         if !(MIN_READ_SIZE..=MAX_READ_SIZE).contains(&bytes) {
             return Err(Error::EINVAL);
         }
-        self.state().read_size = bytes;
+        self.state()?.read_size = bytes;
         Ok(())
     }
 
@@ -299,20 +344,20 @@ impl Loop {
     /// yet dropped: at most about twice the live ones. For tests that check
     /// cancellations do not pile up.
     pub fn deadline_count(&self) -> usize {
-        self.state().deadlines.len()
+        self.lock().deadlines.len()
     }
 
     /// Number of handles the user holds: those whose `Closed` has not been
     /// delivered yet (internal connection attempts are not counted).
     pub fn handle_count(&self) -> usize {
-        self.state().user_handles()
+        self.lock().user_handles()
     }
 
     /// Listens for TCP connections on `host` (an IP literal or `localhost`) and `port` (0 = any).
     pub fn tcp_listen(&self, host: &str, port: i64, opts: &BindOptions, userdata: u64) -> Result<Handle> {
         let addr = addr::literal(host, port)?;
         let listener = Listener::bind(addr, opts, userdata)?;
-        self.state().add(Entry::Listener(listener))
+        self.state()?.add(Entry::Listener(listener))
     }
 
     /// Starts connecting to `host` (a name or IP literal) and `port`. Names are
@@ -334,7 +379,7 @@ impl Loop {
         let mut conn = Conn::new(None, userdata);
         conn.dial =
             Some(Box::new(Dial { host: host.to_owned(), port, opts: opts.clone(), epoch: 0, backoff: 0, attempt: 0 }));
-        let mut state = self.state();
+        let mut state = self.state()?;
         let handle = state.slab.insert(Entry::Conn(conn))?;
         // A failure known at once (an unreachable literal, a `.invalid`
         // name) is reported by the next poll: the handle stays live until
@@ -356,7 +401,7 @@ impl Loop {
     /// An empty list removes the entry.
     pub fn set_host_addresses(&self, name: &str, addresses: &[std::net::IpAddr]) -> Result<()> {
         addr::check_host(name)?;
-        let mut state = self.state();
+        let mut state = self.state()?;
         let name = name.to_ascii_lowercase();
         if addresses.is_empty() {
             state.static_hosts.remove(&name);
@@ -370,13 +415,13 @@ impl Loop {
     pub fn udp_bind(&self, host: &str, port: i64, opts: &BindOptions, userdata: u64) -> Result<Handle> {
         let addr = addr::literal(host, port)?;
         let udp = Udp::bind(addr, opts, userdata)?;
-        self.state().add(Entry::Udp(udp))
+        self.state()?.add(Entry::Udp(udp))
     }
 
     /// Sets a UDP socket's default peer (then `send` works on it).
     pub fn udp_connect(&self, handle: Handle, host: &str, port: i64) -> Result<()> {
         let addr = addr::literal(host, port)?;
-        match self.state().entry(handle)? {
+        match self.state()?.entry(handle)? {
             Entry::Udp(u) => Ok(u.sock.connect(addr)?),
             _ => Err(Error::EWRONGKIND),
         }
@@ -387,7 +432,7 @@ impl Loop {
     /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups).
     pub fn udp_multicast(&self, handle: Handle, group: &str, interface: &str, join: bool) -> Result<()> {
         let group = addr::ip_literal(group).filter(|g| g.is_multicast()).ok_or(Error::EINVAL)?;
-        let mut state = self.state();
+        let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else {
             return Err(Error::EWRONGKIND);
         };
@@ -421,7 +466,7 @@ impl Loop {
             return Err(Error::EINVAL);
         }
         let due = later(Instant::now(), delay);
-        let mut state = self.state();
+        let mut state = self.state()?;
         let handle = state.slab.insert(Entry::Timer(Timer { userdata, repeat, epoch: 0, queued: false }))?;
         state.arm(due, handle, Due::Timer, 0);
         state.notify();
@@ -444,7 +489,7 @@ impl Loop {
     /// carrying it follows once the last of these bytes reached the kernel
     /// (TCP only).
     pub fn send_with_token(&self, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
-        let mut guard = self.state();
+        let mut guard = self.state()?;
         let state = &mut *guard;
         let conn = match state.slab.get_mut(handle)? {
             Entry::Conn(c) if c.closing => return Err(Error::ECLOSED),
@@ -475,7 +520,7 @@ impl Loop {
         if addr.port() == 0 {
             return Err(Error::EINVAL);
         }
-        let mut state = self.state();
+        let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
         u.send(Some(addr), &[data])
     }
@@ -487,7 +532,7 @@ impl Loop {
     /// Events of this batch not yet handled ([`Loop::run`]) are skipped
     /// but `Closed`.
     pub fn close(&self, handle: Handle) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let conn = match state.entry(handle)? {
             Entry::Conn(_) => state.conn(handle)?,
             _ => {
@@ -510,7 +555,7 @@ impl Loop {
     /// Closes a handle at once; a connection drops its queue and resets (RST),
     /// also while a graceful close is under way. `ECLOSED` once it is closed.
     pub fn close_reset(&self, handle: Handle) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         if let Entry::Conn(c) = state.entry(handle)? {
             c.reset();
         }
@@ -521,7 +566,7 @@ impl Loop {
 
     /// Half-closes a connection: FIN once everything queued is sent; reading goes on.
     pub fn shutdown(&self, handle: Handle) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let conn = state.conn(handle)?;
         conn.request_shutdown()?;
         conn.write_ready = true;
@@ -531,13 +576,13 @@ impl Loop {
 
     /// Stops reading from a connection (the kernel buffers, then the peer waits).
     pub fn pause(&self, handle: Handle) -> Result<()> {
-        self.state().conn(handle)?.paused = true;
+        self.state()?.conn(handle)?.paused = true;
         Ok(())
     }
 
     /// Resumes reading from a paused connection.
     pub fn resume(&self, handle: Handle) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let conn = state.conn(handle)?;
         conn.paused = false;
         if conn.has_buffered_work() {
@@ -548,7 +593,7 @@ impl Loop {
 
     /// Sets how a connection's input is cut into `Data` events.
     pub fn set_framing(&self, handle: Handle, framing: Framing) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let conn = state.conn(handle)?;
         conn.set_framing(framing);
         if conn.has_buffered_work() {
@@ -564,7 +609,7 @@ impl Loop {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::EINVAL);
         }
-        let mut state = self.state();
+        let mut state = self.state()?;
         let epoch = state.idle_epoch.wrapping_add(1);
         let conn = state.conn(handle)?;
         conn.idle =
@@ -581,7 +626,7 @@ impl Loop {
     /// Caps a listener's open connections (0 = no cap): at the cap it stops
     /// accepting (clients wait in the backlog) and resumes below it.
     pub fn set_max_connections(&self, listener: Handle, max: usize) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let Entry::Listener(l) = state.entry(listener)? else {
             return Err(Error::EWRONGKIND);
         };
@@ -598,7 +643,7 @@ impl Loop {
     /// [`crate::MAX_DURATION`] is never forced: the shutdown completes when
     /// the last connection has closed.
     pub fn shutdown_server(&self, listener: Handle, drain: Duration) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         state.with_pending(|state, events| state.shutdown_server(listener, drain, events))?;
         state.notify();
         Ok(())
@@ -607,7 +652,7 @@ impl Loop {
     /// Sets an option; the value is range-checked first.
     pub fn set_option(&self, handle: Handle, option: SockOption, value: i64) -> Result<()> {
         option.check(value)?;
-        let mut state = self.state();
+        let mut state = self.state()?;
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
@@ -630,7 +675,7 @@ impl Loop {
 
     /// Reads an option back.
     pub fn get_option(&self, handle: Handle, option: SockOption) -> Result<i64> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
@@ -646,14 +691,14 @@ impl Loop {
     /// Sets a raw socket option (`setsockopt(level, name, value)`); the
     /// error is the OS's errno, negated.
     pub fn set_raw_option(&self, handle: Handle, level: i32, name: i32, value: &[u8]) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let fd = sock_ref(state.entry(handle)?)?.as_raw_fd();
         crate::sys::setsockopt(fd, level, name, value).map_err(Error::from)
     }
 
     /// Reads a raw socket option into `value`; returns the length the OS wrote.
     pub fn get_raw_option(&self, handle: Handle, level: i32, name: i32, value: &mut [u8]) -> Result<usize> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let fd = sock_ref(state.entry(handle)?)?.as_raw_fd();
         crate::sys::getsockopt(fd, level, name, value).map_err(Error::from)
     }
@@ -661,20 +706,20 @@ impl Loop {
     /// The socket's file descriptor, for calls netcore does not wrap. The
     /// loop keeps owning it: never close it, and do not read or write it.
     pub fn raw_fd(&self, handle: Handle) -> Result<RawFd> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         Ok(sock_ref(state.entry(handle)?)?.as_raw_fd())
     }
 
     /// The local address of a socket.
     pub fn local_addr(&self, handle: Handle) -> Result<SocketAddr> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let addr = sock_ref(state.entry(handle)?)?.local_addr()?;
         addr.as_socket().ok_or(Error::EAFNOSUPPORT)
     }
 
     /// The peer address of a connection or connected UDP socket.
     pub fn peer_addr(&self, handle: Handle) -> Result<SocketAddr> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         let entry = state.entry(handle)?;
         if matches!(entry, Entry::Listener(_)) {
             return Err(Error::EWRONGKIND);
@@ -685,19 +730,19 @@ impl Loop {
 
     /// Sets the user value returned in the handle's events.
     pub fn set_userdata(&self, handle: Handle, userdata: u64) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         *state.identity(handle)?.userdata().ok_or(Error::EBADHANDLE)? = userdata;
         Ok(())
     }
 
     /// The handle's user value.
     pub fn userdata(&self, handle: Handle) -> Result<u64> {
-        let mut state = self.state();
+        let mut state = self.state()?;
         state.identity(handle)?.userdata().map(|u| *u).ok_or(Error::EBADHANDLE)
     }
 
     /// The handle's kind: for bindings that dispatch by kind.
     pub fn kind(&self, handle: Handle) -> Result<HandleKind> {
-        self.state().identity(handle)?.kind().ok_or(Error::EBADHANDLE)
+        self.state()?.identity(handle)?.kind().ok_or(Error::EBADHANDLE)
     }
 }

@@ -165,6 +165,15 @@ impl<T> Slab<T> {
         Ok(value)
     }
 
+    /// Drops every value at once (their handles are stale from now on).
+    /// Generations restart, so only a slab that takes no more values may
+    /// be cleared: a closed loop's.
+    pub fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.len = 0;
+    }
+
     /// Number of slots (live or free): the bound for `at_mut` indexes.
     pub fn capacity(&self) -> usize {
         self.slots.len()

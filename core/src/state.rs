@@ -298,6 +298,20 @@ impl State {
         }
     }
 
+    /// Closes every socket and forgets every event, deadline and result not
+    /// yet delivered ([`crate::Loop::close_loop`]).
+    pub fn close_all(&mut self) {
+        self.slab.clear();
+        self.attempts = 0;
+        self.pending = Vec::new();
+        self.ready = VecDeque::new();
+        self.deadlines = Deadlines::new();
+        self.resolved = Vec::new();
+        self.closed_by_user = Vec::new();
+        self.undelivered_closes = 0;
+        self.delivered_closes = Vec::new();
+    }
+
     /// Notes the `Closed` events of a batch a poll is handing out: their
     /// tombstones are freed by the next poll (while the batch is handled,
     /// operations on them still get `ECLOSED`). Free when nothing closed.

@@ -238,3 +238,92 @@ fn run_delivers_nothing_but_closed_for_a_handle_after_close_reset_returned() {
     assert_eq!(of_conn, [EventKind::Data, EventKind::Closed], "all events: {seen:?}");
     let _ = listener;
 }
+
+/// Closes `lp` from another thread once `waiter` is about to wait on it, and
+/// returns what the waiter returned.
+fn close_from_another_thread<T: Send>(lp: &Loop, waiter: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiting = s.spawn(move || {
+            tx.send(()).unwrap();
+            waiter()
+        });
+        rx.recv().unwrap();
+        // Most likely asleep in its wait by now; either way it must end.
+        std::thread::sleep(Duration::from_millis(20));
+        lp.close_loop();
+        waiting.join().unwrap()
+    })
+}
+
+#[test]
+fn a_poll_waiting_forever_returns_eclosed_when_another_thread_closes_the_loop() {
+    let lp = Loop::new().unwrap();
+    let result = close_from_another_thread(&lp, || lp.poll(16, None).map(|b| b.events().len()));
+    assert_eq!(result.err(), Some(Error::ECLOSED));
+    assert_eq!(lp.poll(16, Some(Duration::ZERO)).err(), Some(Error::ECLOSED), "and every poll after");
+}
+
+#[test]
+fn a_run_returns_eclosed_when_another_thread_closes_the_loop() {
+    let lp = Loop::new().unwrap();
+    let mut events = 0;
+    let result = close_from_another_thread(&lp, || lp.run(|_, _| events += 1));
+    assert_eq!(result, Err(Error::ECLOSED));
+    assert_eq!(events, 0);
+    assert_eq!(lp.run(|_, _| ()), Err(Error::ECLOSED));
+}
+
+#[test]
+fn a_closed_loop_delivers_no_accepted_for_a_pending_client_and_closes_its_sockets() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = listen(&lp);
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    lp.close_loop();
+    assert_eq!(lp.poll(16, Some(Duration::from_millis(100))).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.local_addr(listener).err(), Some(Error::ECLOSED));
+    // The listening socket is gone, with the client still in its backlog.
+    client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut buf = [0u8; 1];
+    let read = std::io::Read::read(&mut client, &mut buf);
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nobody listens any more");
+}
+
+#[test]
+fn run_delivers_nothing_after_a_callback_closes_the_loop() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = listen(&lp);
+    let _clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Let all three wait in the backlog, so one batch accepts them all.
+    std::thread::sleep(Duration::from_millis(20));
+    let mut seen = Vec::new();
+    let result = lp.run(|e, _| {
+        seen.push(e.kind);
+        lp.close_loop();
+    });
+    assert_eq!(result, Err(Error::ECLOSED));
+    assert_eq!(seen, [EventKind::Accepted]);
+}
+
+#[test]
+fn every_operation_on_a_closed_loop_returns_eclosed() {
+    let lp = Loop::new().unwrap();
+    let handles = one_of_each(&lp);
+    lp.close_loop();
+    lp.close_loop();
+    assert_eq!(lp.handle_count(), 0);
+    assert!(lp.is_closed());
+    for &h in &handles {
+        for (op, error) in every_operation(&lp, h) {
+            assert_eq!(error, Some(Error::ECLOSED), "{op}");
+        }
+    }
+    let none = &BindOptions::default();
+    assert_eq!(lp.tcp_listen("127.0.0.1", 0, none, 0).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.tcp_connect("127.0.0.1", 9, 0).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.udp_bind("127.0.0.1", 0, none, 0).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.timer_start(Duration::from_millis(1), None, 0).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.set_read_size(64 << 10).err(), Some(Error::ECLOSED));
+    assert_eq!(lp.poll(1, Some(Duration::ZERO)).err(), Some(Error::ECLOSED));
+}

@@ -42,17 +42,33 @@ pub extern "C" fn nc_loop_new() -> *mut nc_loop {
     }
 }
 
-/// Destroys a loop and closes every handle on it at once (queued data is
-/// dropped: close connections and poll until `NC_EV_CLOSED` first to flush
-/// them). NULL is ignored. No other thread may be using the loop, and the
-/// pointer is invalid afterwards: using it then is the caller's bug, as with
-/// `free`.
+/// Closes a loop, from any thread (also while another thread polls or
+/// runs it): every handle closes at once (queued data is dropped, no
+/// `NC_EV_CLOSED` is delivered), an `nc_poll` or `nc_run` that is waiting,
+/// or starts later, returns `NC_ECLOSED`, and so does every later call on
+/// the loop but `nc_loop_free`. `nc_run` delivers no event after it. The
+/// memory stays until `nc_loop_free`, which is still required (and fine
+/// after this). Idempotent. Returns 0 or `NC_EINVAL` (NULL).
+#[no_mangle]
+pub unsafe extern "C" fn nc_loop_close(loop_: *mut nc_loop) -> c_int {
+    // SAFETY: per the contract, `loop_` is NULL or live.
+    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::close_loop)) }
+}
+
+/// Destroys a loop and closes every handle on it at once, as
+/// `nc_loop_close` does (queued data is dropped: close connections and poll
+/// until `NC_EV_CLOSED` first to flush them). NULL is ignored. No other
+/// thread may be using the loop (stop them with `nc_loop_close` first), and
+/// the pointer is invalid afterwards: using it then is the caller's bug, as
+/// with `free`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
     ffi_boundary! {
         if !loop_.is_null() {
             // SAFETY: a loop from nc_loop_new, freed once, per the contract.
-            drop(unsafe { Box::from_raw(loop_) });
+            let lp = unsafe { Box::from_raw(loop_) };
+            lp.inner.close_loop();
+            drop(lp);
         }
     }
 }
@@ -61,8 +77,9 @@ pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
 /// events and stores up to `max` of them in `events`. Returns the number
 /// stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
 /// or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
-/// if another thread is polling this loop, or another negative code if the
-/// system's poll failed. Event data stays valid until the next `nc_poll` or
+/// if another thread is polling this loop, `NC_ECLOSED` once the loop is
+/// closed (`nc_loop_close` from any thread also ends a wait), or another
+/// negative code if the system's poll failed. Event data stays valid until the next `nc_poll` or
 /// `nc_run` on this loop by any thread: with several polling threads, none
 /// may poll again while another still reads the previous batch. Events not
 /// returned wait for the next poll.
@@ -95,7 +112,9 @@ pub unsafe extern "C" fn nc_poll(loop_: *mut nc_loop, events: *mut nc_event, max
 /// Polls in a loop and calls `cb(loop, event, arg)` for each event until
 /// `nc_stop` is called (from the callback or any thread). Returns 0 after
 /// `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
-/// thread is polling, or another negative code if polling failed. An
+/// thread is polling, `NC_ECLOSED` once the loop is closed (`nc_loop_close`,
+/// also from a callback: no event follows), or another negative code if
+/// polling failed. An
 /// event's data is valid during its callback (see `nc_poll` for other
 /// threads polling the same loop).
 #[no_mangle]

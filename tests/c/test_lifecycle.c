@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -179,4 +180,72 @@ void test_life_paused_connection_reports_eof_after_all_data(void) {
     POLL_ASSERT(loop, p_eof, kid, 5000); /* still paused */
     ASSERT_EQ(kid->ev[NC_EV_EOF], 1);
     ASSERT_EQ(kid->rx_len, 3);
+}
+
+/* ------------------------------------------------------- nc_loop_close */
+
+typedef struct {
+    nc_loop *loop;
+    int run; /* nc_run instead of nc_poll(-1) */
+    int rc;
+    int events;
+} waiter;
+
+static void count_event(nc_loop *loop, const nc_event *ev, void *arg) {
+    (void)loop;
+    (void)ev;
+    ((waiter *)arg)->events++;
+}
+
+static void *wait_on_loop(void *arg) {
+    waiter *w = arg;
+    nc_event evs[8];
+    w->rc = w->run ? nc_run(w->loop, count_event, w) : nc_poll(w->loop, evs, 8, -1);
+    return NULL;
+}
+
+/* A thread waiting forever in nc_poll or nc_run returns NC_ECLOSED when
+ * another thread closes the loop. */
+static void closing_wakes(int run) {
+    nc_loop *loop = t_loop();
+    waiter w = {loop, run, 1, 0};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, wait_on_loop, &w), 0);
+    sleep_ms(20); /* most likely asleep in its wait by now; either way it must end */
+    ASSERT_OK(nc_loop_close(loop));
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_CODE(w.rc, NC_ECLOSED);
+    ASSERT_EQ(w.events, 0);
+    ASSERT_OK(nc_loop_close(loop)); /* idempotent */
+}
+
+void test_life_loop_close_wakes_poll_forever(void) { closing_wakes(0); }
+
+void test_life_loop_close_wakes_run(void) { closing_wakes(1); }
+
+/* A listener with a client waiting in its backlog: after nc_loop_close, no
+ * NC_EV_ACCEPTED, the listening socket is gone, every call returns NC_ECLOSED. */
+void test_life_loop_close_delivers_nothing_and_rejects_every_call(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
+    nc_handle t = ASSERT_HANDLE(nc_timer_start(loop, 0, 0, NULL));
+    int fd = t_fd(posix_connect("127.0.0.1", port));
+    ASSERT(fd >= 0);
+    ASSERT_OK(nc_loop_close(loop));
+    nc_event evs[8];
+    ASSERT_RC(nc_poll(loop, evs, 8, 100), NC_ECLOSED);
+    ASSERT_EQ(srv->nkids, 0);
+    expect_every_call_rejects(loop, srv->h, NC_ECLOSED, 1);
+    expect_every_call_rejects(loop, t, NC_ECLOSED, 1);
+    ASSERT_RC(nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, NULL), NC_ECLOSED);
+    ASSERT_RC(nc_tcp_connect(loop, "127.0.0.1", port, NULL), NC_ECLOSED);
+    ASSERT_RC(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL), NC_ECLOSED);
+    ASSERT_RC(nc_timer_start(loop, 1, 0, NULL), NC_ECLOSED);
+    ASSERT_RC(nc_run(loop, count_event, NULL), NC_ECLOSED);
+    /* the client in the backlog sees its connection end */
+    uint8_t b;
+    int eof = 0, err = 0;
+    recv_some(NULL, fd, &b, 1, 5000, &eof, &err);
+    ASSERT_MSG(eof || err, "the backlog's client is still connected");
 }
