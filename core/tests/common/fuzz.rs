@@ -32,7 +32,10 @@ pub fn run<S: Strategy>(
     strategy: S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) {
-    let config = Config { cases: cases(default_cases), failure_persistence: None, ..Config::default() };
+    // Shrinking replays the test; bound it (60 s) so that a failure whose
+    // replays each wait for a hang guard still ends in reasonable time.
+    let config =
+        Config { cases: cases(default_cases), failure_persistence: None, max_shrink_time: 60_000, ..Config::default() };
     let executions = AtomicU64::new(0);
     let result = TestRunner::new(config).run(&strategy, |input| {
         executions.fetch_add(1, Ordering::Relaxed);
