@@ -341,9 +341,10 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * closeReset() returned, no event of the handle but 'closed' is emitted
    * (events already on their way, or held while paused, are dropped).
    *
-   * Without arguments: closes the loop — stops watching it, resets every open
-   * handle at once and delivers no further event; pending connectAsync
-   * promises reject with 'ECLOSED'.
+   * Without arguments: closes the loop — every socket at once (what is
+   * queued is dropped; peers see their connections end), no further event,
+   * 'ECLOSED' from every later call; pending connectAsync promises reject
+   * with 'ECLOSED'.
    */
   close(handle: Handle): void
   close(): void

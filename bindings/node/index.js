@@ -340,8 +340,8 @@ class Loop extends EventEmitter {
 
   /**
    * `close(handle)`: closes a handle gracefully (see the docs in index.d.ts).
-   * `close()` with no argument: closes the loop: stops watching it, resets
-   * every open handle at once and delivers no further event.
+   * `close()` with no argument: closes the loop (the core's close): every
+   * socket at once, and no further event.
    */
   close(handle) {
     if (arguments.length === 0) return this._closeLoop()
@@ -369,7 +369,6 @@ class Loop extends EventEmitter {
   _closeLoop() {
     if (this._closed) return
     this._closed = true
-    for (const handle of this[kState].keys()) this._native.closeReset(handle)
     checkNative(this._native.close(), 'close')
     this._nativeRef = false
     const states = [...this[kState].values()]

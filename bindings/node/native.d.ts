@@ -48,8 +48,8 @@ export declare class NativeLoop {
    */
   sendFunction(): (id: number, data: Uint8Array) => number
   /**
-   * Stops watching the loop: no further batch is delivered (index.js resets
-   * its open handles first). Safe from inside the batch callback.
+   * Closes the loop: every handle at once (reset), and no further batch is
+   * delivered. Safe from inside the batch callback.
    * Returns 0 (or EPANIC).
    */
   close(): number

@@ -689,13 +689,15 @@ impl Driver {
     }
   }
 
-  /// Closes the libuv handles and drops the JavaScript references (the core
-  /// loop and its sockets go with the last `Rc`; index.js resets the handles
-  /// it knows first). Idempotent; safe from inside a batch callback.
+  /// Closes the core loop (every socket at once, nothing more is delivered),
+  /// the libuv handles and the JavaScript references (the core loop's memory
+  /// and descriptor go with the last `Rc`). Idempotent; safe from inside a
+  /// batch callback.
   fn close(&self) {
     if self.closed.replace(true) {
       return;
     }
+    self.core.close_loop();
     let env = self.env;
     // SAFETY: on the JavaScript thread; each handle and reference is
     // released exactly once (guarded by `closed`).
@@ -1082,8 +1084,8 @@ impl NativeLoop {
     }
   }
 
-  /// Stops watching the loop: no further batch is delivered (index.js resets
-  /// its open handles first). Safe from inside the batch callback.
+  /// Closes the loop: every handle at once (reset), and no further batch is
+  /// delivered. Safe from inside the batch callback.
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn close(&self) -> i32 {
