@@ -3,16 +3,19 @@
 //! loop with loopback peers (a listener, connections to it, a UDP socket,
 //! timers) and a second, foreign loop.
 //!
-//! Handles are live, closing (closed by us, `NC_EV_CLOSED` not yet
-//! polled), stale (`NC_EV_CLOSED` polled), foreign (the other loop's) or
-//! junk; pointers NULL or valid; lengths 0, small and huge (never longer
+//! Handles are live, closing (closed by us, until the poll after the one
+//! that delivered its `NC_EV_CLOSED`), stale (after that), foreign (the
+//! other loop's) or junk; pointers NULL or valid; lengths 0, small and huge (never longer
 //! than the buffer passed); durations 0, short and huge. Invariants:
 //! - no call panics (`NC_EPANIC`) or crashes, and every error it returns
 //!   has a name (`nc_errname`);
 //! - a stale, foreign or junk handle is refused (`NC_EBADHANDLE`, or
 //!   `NC_EINVAL` for a bad argument checked first) and acts on nothing;
-//!   a closing handle gets `NC_ECLOSED`; a handle whose `NC_EV_CLOSED` was
-//!   not yet polled is never `NC_EBADHANDLE`;
+//!   a closing handle gets `NC_ECLOSED` from every call but
+//!   `nc_handle_kind` and `nc_get/set_userdata` (and, while a graceful close
+//!   flushes a connection, the calls on its socket: `SOCKET_WHILE_FLUSHING`); a handle whose `NC_EV_CLOSED`
+//!   was not yet polled is never `NC_EBADHANDLE`; another loop refuses all
+//!   of ours;
 //! - a refused call on a live handle changes nothing we can read back (its
 //!   kind, user data and options);
 //! - every event names a handle the API handed out, `NC_EV_CLOSED` arrives
@@ -57,6 +60,21 @@ const REFUSALS: [nc_error; 9] = [
     nc_error::NC_EPIPE,
     nc_error::NC_EBADHANDLE,
 ];
+/// Calls that still answer on a closing handle: its kind and user data stay
+/// readable (and the user data settable) until its `NC_EV_CLOSED` is delivered.
+const IDENTITY_WHILE_CLOSING: [&str; 3] = ["nc_handle_kind", "nc_get_userdata", "nc_set_userdata"];
+/// Calls that still act on a connection closing gracefully, which keeps its
+/// socket until everything queued is sent: a reset (to give up waiting),
+/// its addresses, descriptor and socket options.
+const SOCKET_WHILE_FLUSHING: [&str; 7] = [
+    "nc_close_reset",
+    "nc_local_addr/nc_peer_addr",
+    "nc_getopt",
+    "nc_setopt",
+    "nc_fd",
+    "nc_setsockopt",
+    "nc_getsockopt",
+];
 /// Largest handle value a JavaScript number holds exactly.
 const MAX_EXACT: i64 = 1 << 53;
 /// The largest buffer a call is given.
@@ -69,17 +87,6 @@ const EV_ACCEPTED: c_int = nc_event_kind::NC_EV_ACCEPTED as c_int;
 const EV_CONNECTED: c_int = nc_event_kind::NC_EV_CONNECTED as c_int;
 const EV_DATA: c_int = nc_event_kind::NC_EV_DATA as c_int;
 const EV_CLOSED: c_int = nc_event_kind::NC_EV_CLOSED as c_int;
-// Fixes of issue 10 that are not on main yet. While one is `false`, the
-// invariant it makes true is not checked (each use says which); set it to
-// `true` when the fix lands.
-/// Item 1: a handle belongs to its loop; another loop's handles are never
-/// numbers this loop uses, and it refuses ours with `NC_EBADHANDLE`.
-const LOOP_SCOPED_HANDLES: bool = true;
-/// Item 2: a handle keeps its slot until its `NC_EV_CLOSED` is polled, so
-/// it is never `NC_EBADHANDLE` before, and every operation on a closing
-/// handle is `NC_ECLOSED` (today many still act on it, and a handle closed
-/// by us or by itself is `NC_EBADHANDLE` at once).
-const SLOT_KEPT_UNTIL_CLOSED: bool = false;
 /// The name `nc_set_host_addresses` maps to loopback; under `.invalid`, so
 /// that once unmapped it fails at once instead of asking a name server.
 const PEER_NAME: &str = "peer.invalid";
@@ -524,6 +531,9 @@ struct World {
     foreign_port: c_int,
     /// Zeroed bytes that every buffer argument points into.
     zeros: Vec<u8>,
+    /// Handles whose `NC_EV_CLOSED` the last poll handed out: `NC_ECLOSED`
+    /// until the next poll, stale after.
+    delivered: Vec<nc_handle>,
     /// Calls made (for the failure message).
     calls: usize,
 }
@@ -566,6 +576,7 @@ impl World {
             closed_port: closed_port(),
             foreign_port: 0,
             zeros: vec![0; HUGE],
+            delivered: Vec::new(),
             calls: 0,
         };
         prop_assert!(!w.a.is_null() && !w.b.is_null(), "loops are created");
@@ -597,7 +608,7 @@ impl World {
             // Issue 10 item 1: a handle belongs to its loop, so the other
             // loop's handles are never numbers this loop uses too.
             for &(h, _) in &w.foreign {
-                let ours = LOOP_SCOPED_HANDLES && w.known.contains_key(&h);
+                let ours = w.known.contains_key(&h);
                 prop_assert!(h > 0 && !ours, "foreign handle {} is also one of ours", h);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -620,6 +631,7 @@ impl World {
         match self.known.get(&h).map(|k| k.life) {
             Some(Life::Live) => Class::Live,
             Some(Life::Closing { .. }) => Class::Closing,
+            Some(Life::Closed) if self.delivered.contains(&h) => Class::Closing,
             Some(Life::Closed) => Class::Stale,
             None if self.foreign.iter().any(|(f, _)| *f == h) => Class::Foreign,
             None => Class::Unknown,
@@ -668,13 +680,18 @@ impl World {
         let h = self.resolve(target);
         let class = self.class(h);
         let before = (class == Class::Live).then(|| self.snapshot(h));
+        let flushing =
+            self.known.get(&h).is_some_and(|k| k.kind == KIND_TCP && k.life == Life::Closing { reset: false });
         let foreign_before = self.foreign_kinds();
         let rc = f(self, h);
         self.calls += 1;
         let refused = REFUSALS.iter().any(|&e| e as i64 == rc);
         let ok = match class {
-            Class::Live => rc != EBADHANDLE || !SLOT_KEPT_UNTIL_CLOSED,
-            Class::Closing => [ECLOSED, EINVAL, EWRONGKIND].contains(&rc) || !SLOT_KEPT_UNTIL_CLOSED,
+            Class::Live => rc != EBADHANDLE,
+            Class::Closing if flushing && SOCKET_WHILE_FLUSHING.contains(&what) => rc != EBADHANDLE,
+            Class::Closing => {
+                [ECLOSED, EINVAL, EWRONGKIND].contains(&rc) || (rc >= 0 && IDENTITY_WHILE_CLOSING.contains(&what))
+            }
             Class::Stale | Class::Foreign | Class::Unknown => rc == EBADHANDLE || rc == EINVAL,
         };
         check_code(what, rc)?;
@@ -734,6 +751,7 @@ impl World {
         }
         if e.kind == EV_CLOSED {
             known.life = Life::Closed;
+            self.delivered.push(e.handle);
         }
         Ok(())
     }
@@ -741,6 +759,7 @@ impl World {
     fn poll(&mut self, max: usize, timeout_ms: c_int) -> Result<Vec<Ev>, TestCaseError> {
         // SAFETY: an all-zero nc_event is valid (integers and NULL pointers).
         let mut events: Vec<nc_event> = (0..max).map(|_| unsafe { std::mem::zeroed() }).collect();
+        self.delivered.clear();
         // SAFETY: a live loop and room for `max` events.
         let n = unsafe { nc_poll(self.a, events.as_mut_ptr(), max, timeout_ms) };
         self.calls += 1;
@@ -796,8 +815,7 @@ impl World {
                 // SAFETY: a live loop.
                 let rc = unsafe { nc_close_reset(self.a, h) } as i64;
                 self.calls += 1;
-                let stale = !SLOT_KEPT_UNTIL_CLOSED && rc == EBADHANDLE;
-                prop_assert!(rc == 0 || rc == ECLOSED || stale, "resetting handle {} at the end: {}", h, name(rc));
+                prop_assert!(rc == 0 || rc == ECLOSED, "resetting handle {} at the end: {}", h, name(rc));
                 if rc == 0 {
                     self.known.entry(h).and_modify(|k| k.life = Life::Closing { reset: true });
                 }
@@ -833,6 +851,7 @@ impl World {
                 let timer = unsafe { nc_timer_start(a, 0, 0, null_mut()) };
                 self.created(timer, KIND_TIMER)?;
                 let mut got: Vec<Ev> = Vec::new();
+                self.delivered.clear();
                 let rc = unsafe { nc_run(a, Some(collect_and_stop), &mut got as *mut Vec<Ev> as *mut c_void) };
                 prop_assert_eq!(rc, 0, "nc_run");
                 prop_assert!(!got.is_empty(), "nc_run returned without an event");
@@ -1075,7 +1094,7 @@ impl World {
                 } as i64;
                 self.calls += 1;
                 // Issue 10 item 1: the other loop knows none of our handles.
-                if LOOP_SCOPED_HANDLES && ours != Class::Foreign {
+                if ours != Class::Foreign {
                     prop_assert_eq!(rc, EBADHANDLE, "the other loop acted on our {:?} handle {}", ours, h);
                     prop_assert_eq!(self.foreign_kinds(), foreign_before, "the other loop's handles are unchanged");
                     if let Some(before) = before {
