@@ -264,17 +264,21 @@ impl PyLoop {
     ) -> PyResult<Option<nc::Batch<'a>>> {
         let mut blocking = !eager;
         loop {
-            let batch = if blocking {
+            let polled = if blocking {
                 let slice = match deadline {
                     None => SLICE,
                     Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
                 };
-                py.detach(|| guard(|| lp.poll(max, Some(slice)))).py_err(py)?
+                py.detach(|| guard(|| lp.poll(max, Some(slice))))
             } else {
-                guard(|| lp.poll(max, Some(Duration::ZERO))).py_err(py)?
+                guard(|| lp.poll(max, Some(Duration::ZERO)))
             };
-            // Closed while waiting (another thread, a signal handler): what
-            // the wait gathered is dropped with the loop.
+            let batch = match polled {
+                Err(nc::Error::ECLOSED) => return Err(Self::closed_error(py)),
+                other => other.py_err(py)?,
+            };
+            // Closed (another thread, a signal handler) after the core's
+            // poll returned: what it gathered is dropped with the loop.
             if let Err(e) = self.check_open(py) {
                 drop(batch);
                 return Err(e);
@@ -720,10 +724,10 @@ impl PyLoop {
                     }
                 }
                 let inner = self.inner.write().take();
-                // A poll waiting in another thread holds its own reference:
-                // woken, it sees the loop closed and lets it go.
+                // Every socket closes now; a poll waiting in another thread
+                // (with its own reference) returns ECLOSED.
                 if let Some(lp) = &inner {
-                    lp.wake();
+                    lp.close_loop();
                 }
                 let objects = std::mem::take(&mut *self.objects.lock());
                 let backlog = std::mem::take(&mut *self.backlog.lock());
