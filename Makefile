@@ -97,6 +97,7 @@ test-c-sanitize:
 # A representative subset under valgrind: every API path but the big transfers.
 test-valgrind: test-c
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  --suppressions=tests/c/valgrind.supp \
 	  --quiet $(BUILD)/tests/c_tests --quick
 
 # Builds the Python package into build/venv-python, runs pytest and mypy.

@@ -170,7 +170,7 @@ impl State {
                 self.resolved_addrs(handle, Ok(addrs), events)
             }
             None if addr::is_reserved_invalid(&host) => self.resolved_addrs(handle, Err(Error::EDNS), events),
-            None => self.spawn_resolver(handle, host, port)?,
+            None => self.spawn_resolver(handle, epoch, host, port)?,
         }
         Ok(())
     }
@@ -358,6 +358,12 @@ impl State {
         events.push(event.with_value(attempt as u64));
         self.arm(later(Instant::now(), delay), handle, Due::Dial, epoch);
         true
+    }
+
+    /// Whether the connection still waits for the addresses of connect
+    /// cycle `epoch` (a resolver job for it is not cancelled).
+    pub(crate) fn wants_resolution(&mut self, handle: Handle, epoch: u32) -> bool {
+        matches!(self.dial(handle), Some((dial, Some(c))) if dial.epoch == epoch && c.addrs.is_empty())
     }
 
     /// Whether a deadline tagged `epoch` still belongs to the connection's

@@ -361,7 +361,8 @@ impl Loop {
     }
 
     /// Starts connecting to `host` (a name or IP literal) and `port`. Names are
-    /// resolved on a helper thread; the addresses are tried Happy-Eyeballs
+    /// resolved by the bounded resolver pool ([`crate::MAX_RESOLVER_THREADS`]
+    /// threads per process, a FIFO queue beyond; closing cancels a queued lookup); the addresses are tried Happy-Eyeballs
     /// style. The result arrives as `Connected`, or `ConnectFailed` then `Closed`.
     pub fn tcp_connect(&self, host: &str, port: i64, userdata: u64) -> Result<Handle> {
         self.tcp_connect_with(host, port, &ConnectOptions::default(), userdata)

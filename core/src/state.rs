@@ -2,20 +2,20 @@
 //! deadlines, and the servicing that turns readiness into events.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token, Waker};
 use parking_lot::Mutex;
 
-use crate::addr;
 use crate::batch::Out;
 use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::event_loop::HandleKind;
 use crate::handle::{Handle, LoopTag, Slab};
+use crate::resolver::{self, Resolved};
 use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{later, next_expiry, Deadline, Deadlines, Due, Timer};
@@ -120,7 +120,7 @@ pub(crate) struct State {
     pub ready: VecDeque<Handle>,
     pub deadlines: Deadlines,
     /// Results from resolver threads.
-    pub resolved: Vec<(Handle, Result<Vec<SocketAddr>>)>,
+    pub resolved: Vec<Resolved>,
     /// The waker has fired since the last poll began.
     pub notified: bool,
     /// Names answered without the system resolver (lower-case name → addresses).
@@ -363,19 +363,10 @@ impl State {
         }
     }
 
-    /// Resolves a host name on a helper thread; the result comes back
+    /// Resolves a host name in the resolver pool; the result comes back
     /// through `resolved` and a wake.
-    pub fn spawn_resolver(&mut self, handle: Handle, host: String, port: u16) -> Result<()> {
-        let me = self.me.clone();
-        let spawned = std::thread::Builder::new().name("netcore-resolve".into()).spawn(move || {
-            let result = addr::resolve(&host, port);
-            if let Some(state) = me.upgrade() {
-                let mut state = state.lock();
-                state.resolved.push((handle, result));
-                state.notify();
-            }
-        });
-        spawned.map(drop).map_err(|_| Error::ENOMEM)
+    pub fn spawn_resolver(&mut self, handle: Handle, epoch: u32, host: String, port: u16) -> Result<()> {
+        resolver::submit(resolver::Job { state: self.me.clone(), handle, epoch, host, port })
     }
 
     /// Records readiness from mio and services the handle at once, unless it
@@ -546,8 +537,10 @@ impl State {
         if self.resolved.is_empty() {
             return;
         }
-        for (handle, result) in std::mem::take(&mut self.resolved) {
-            self.resolved_addrs(handle, result, events);
+        for (handle, epoch, result) in std::mem::take(&mut self.resolved) {
+            if self.dial_epoch_is(handle, epoch) {
+                self.resolved_addrs(handle, result, events);
+            }
         }
     }
 }

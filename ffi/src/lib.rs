@@ -215,8 +215,10 @@ pub unsafe extern "C" fn nc_tcp_listen(
     }
 }
 
-/// Starts a TCP connection to `host` (an IP literal, or a name resolved on a
-/// helper thread) and `port` (1..65535). Never blocks. Every resolved address
+/// Starts a TCP connection to `host` (an IP literal, or a name resolved by
+/// a pool of at most 4 helper threads shared by the process: further names
+/// wait in a queue, and closing the handle meanwhile cancels the lookup) and
+/// `port` (1..65535). Never blocks. Every resolved address
 /// is tried in turn; the outcome arrives as `NC_EV_CONNECTED`, or as
 /// `NC_EV_CONNECT_FAILED` (`error`: `NC_EDNS`, `NC_ECONNREFUSED`,
 /// `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the

@@ -156,7 +156,9 @@
     X(life_paused_connection_reports_eof_after_all_data, 1)                 \
     X(life_loop_close_wakes_poll_forever, 1)      \
     X(life_loop_close_wakes_run, 1)               \
-    X(life_loop_close_delivers_nothing_and_rejects_every_call, 1)                       \
+    X(life_loop_close_delivers_nothing_and_rejects_every_call, 1)  \
+    X(life_resolver_burst_bounded, 1)             \
+    X(life_resolver_close_cancels_queued, 1)                       \
     /* test_timing.c */                           \
     X(timing_huge_timer_durations_mean_never, 1)  \
     X(timing_huge_idle_timeout_never_fires, 1)    \

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -248,4 +249,73 @@ void test_life_loop_close_delivers_nothing_and_rejects_every_call(void) {
     int eof = 0, err = 0;
     recv_some(NULL, fd, &b, 1, 5000, &eof, &err);
     ASSERT_MSG(eof || err, "the backlog's client is still connected");
+}
+
+/* ------------------------------------------------------------ resolver */
+
+#define BURST 200
+#define POOL_THREADS 4
+
+static int task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+typedef struct {
+    peer **clients;
+    int base, most;
+} burst;
+
+/* Every client has its outcome; samples the thread count meanwhile. */
+static int burst_done(void *arg) {
+    burst *b = arg;
+    int now = task_count();
+    if (now > b->most) b->most = now;
+    for (int i = 0; i < BURST; i++)
+        if (!b->clients[i]->ev[NC_EV_CONNECTED] && !b->clients[i]->ev[NC_EV_CLOSED]) return 0;
+    return 1;
+}
+
+/* A burst of connects to "localhost" (resolved by the system resolver) runs
+ * at most 4 resolver threads, and each connect gets exactly one outcome. */
+void test_life_resolver_burst_bounded(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
+    burst b = {t_alloc(BURST * sizeof(peer *)), task_count(), 0};
+    ASSERT(b.base > 0);
+    for (int i = 0; i < BURST; i++) {
+        b.clients[i] = peer_new("client");
+        b.clients[i]->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, b.clients[i]));
+    }
+    POLL_ASSERT(loop, burst_done, &b, 30000);
+    ASSERT_MSG(b.most <= b.base + POOL_THREADS, "%d threads, %d before the burst", b.most, b.base);
+    for (int i = 0; i < BURST; i++) {
+        ASSERT_EQ(b.clients[i]->ev[NC_EV_CONNECTED], 1);
+        ASSERT_EQ(b.clients[i]->ev[NC_EV_CONNECT_FAILED], 0);
+    }
+}
+
+/* Connects closed while their name waits for a resolver thread are
+ * cancelled: NC_EV_CLOSED once, nothing else. */
+void test_life_resolver_close_cancels_queued(void) {
+    nc_loop *loop = t_loop();
+    burst b = {t_alloc(BURST * sizeof(peer *)), task_count(), 0};
+    for (int i = 0; i < BURST; i++) {
+        b.clients[i] = peer_new("client");
+        b.clients[i]->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", 9, b.clients[i]));
+        ASSERT_OK(nc_close(loop, b.clients[i]->h));
+    }
+    POLL_ASSERT(loop, burst_done, &b, 30000);
+    poll_for(loop, 50); /* a late resolver result must bring nothing */
+    ASSERT_MSG(b.most <= b.base + POOL_THREADS, "%d threads, %d before", b.most, b.base);
+    for (int i = 0; i < BURST; i++) {
+        ASSERT_EQ(b.clients[i]->ev[NC_EV_CLOSED], 1);
+        ASSERT_EQ(b.clients[i]->nlog, 1);
+    }
 }

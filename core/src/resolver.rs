@@ -1,0 +1,103 @@
+//! Name resolution off the loop thread: a small process-wide pool of helper
+//! threads fed by one FIFO queue of jobs.
+//!
+//! At most [`MAX_RESOLVER_THREADS`] threads resolve at once, whatever the
+//! number of loops and connects: a burst of connects to names queues up
+//! instead of starting a thread each. A thread starts (lazily) when a job
+//! waits and no thread is idle, and exits after [`IDLE_EXIT`] without work.
+//! Jobs are cancellable: one whose connection was closed, or moved on to
+//! another connect cycle, before a thread took it is dropped unresolved, and
+//! a result for a connection that no longer waits for it is discarded.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Weak;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::addr;
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::state::State;
+
+/// Most resolver threads alive at once in a process.
+pub const MAX_RESOLVER_THREADS: usize = 4;
+/// How long an idle resolver thread waits for a job before it exits.
+const IDLE_EXIT: Duration = Duration::from_secs(5);
+
+/// One name to resolve for one connect cycle of a connection.
+pub(crate) struct Job {
+    /// The loop's state (weak: a queued job never keeps a loop alive).
+    pub state: Weak<parking_lot::Mutex<State>>,
+    pub handle: Handle,
+    /// The connect cycle that asked ([`crate::connect`]'s dial epoch).
+    pub epoch: u32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// What a finished job hands back to its loop.
+pub(crate) type Resolved = (Handle, u32, Result<Vec<SocketAddr>>);
+
+struct Pool {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool { jobs: VecDeque::new(), threads: 0, idle: 0 });
+static WORK: Condvar = Condvar::new();
+
+/// Queues a job, starting a thread if none is free and the pool has room.
+/// `ENOMEM` only if no thread exists and none can be started.
+pub(crate) fn submit(job: Job) -> Result<()> {
+    let mut pool = POOL.lock();
+    pool.jobs.push_back(job);
+    if pool.jobs.len() > pool.idle && pool.threads < MAX_RESOLVER_THREADS {
+        match std::thread::Builder::new().name("netcore-resolve".into()).spawn(work) {
+            Ok(_) => pool.threads += 1,
+            Err(_) if pool.threads == 0 => {
+                pool.jobs.pop_back();
+                return Err(Error::ENOMEM);
+            }
+            // The running threads will get to it.
+            Err(_) => {}
+        }
+    }
+    WORK.notify_one();
+    Ok(())
+}
+
+/// A pool thread: takes jobs in order until none came for [`IDLE_EXIT`].
+fn work() {
+    let mut pool = POOL.lock();
+    loop {
+        if let Some(job) = pool.jobs.pop_front() {
+            parking_lot::MutexGuard::unlocked(&mut pool, || run(job));
+            continue;
+        }
+        pool.idle += 1;
+        let timed_out = WORK.wait_for(&mut pool, IDLE_EXIT).timed_out();
+        pool.idle -= 1;
+        if timed_out && pool.jobs.is_empty() {
+            pool.threads -= 1;
+            return;
+        }
+    }
+}
+
+/// Resolves a job's name unless its connection stopped waiting, and hands
+/// the result to the loop.
+fn run(job: Job) {
+    let still_wanted = || job.state.upgrade().filter(|s| s.lock().wants_resolution(job.handle, job.epoch));
+    if still_wanted().is_none() {
+        return;
+    }
+    let result = addr::resolve(&job.host, job.port);
+    if let Some(state) = still_wanted() {
+        let mut state = state.lock();
+        state.resolved.push((job.handle, job.epoch, result));
+        state.notify();
+    }
+}
