@@ -113,7 +113,7 @@ test-node: all
 # runs each with many cases (a few minutes in all) and prints the executions
 # per target. FUZZ_CASES=N runs N cases of every target instead.
 #   package:target:cases
-FUZZ_TARGETS := netcore-core:fuzz_parsing:200000 netcore-ffi:fuzz_c_api:20000 netcore-core:fuzz_framing:20000
+FUZZ_TARGETS := netcore-core:fuzz_parsing:1000000 netcore-ffi:fuzz_c_api:100000 netcore-core:fuzz_framing:20000
 fuzz:
 	@mkdir -p $(BUILD)/fuzz
 	@for spec in $(FUZZ_TARGETS); do \
