@@ -557,8 +557,11 @@ impl Loop {
     /// also while a graceful close is under way. `ECLOSED` once it is closed.
     pub fn close_reset(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
-        if let Entry::Conn(c) = state.entry(handle)? {
-            c.reset();
+        match state.identity(handle)? {
+            Entry::Closed(_) => return Err(Error::ECLOSED),
+            // Also a connection closing gracefully: the reset bounds its close.
+            Entry::Conn(c) => c.reset(),
+            _ => {}
         }
         state.with_pending(|state, events| state.finish(handle, None, events));
         self.closed_by_user(&mut state, handle);

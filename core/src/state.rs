@@ -335,12 +335,14 @@ impl State {
         }
     }
 
-    /// The entry a user's handle names: `ECLOSED` once it is closed (until
-    /// its `Closed` is delivered); internal attempts are not reachable.
+    /// The entry a user's handle names: `ECLOSED` from the moment it is
+    /// closing (a connection's graceful close) or closed until its `Closed`
+    /// is delivered; internal attempts are not reachable.
     pub fn entry(&mut self, handle: Handle) -> Result<&mut Entry> {
         match self.slab.get_mut(handle)? {
             Entry::Attempt(_) => Err(Error::EBADHANDLE),
             Entry::Closed(_) => Err(Error::ECLOSED),
+            Entry::Conn(c) if c.closing => Err(Error::ECLOSED),
             entry => Ok(entry),
         }
     }
@@ -357,7 +359,6 @@ impl State {
     /// A connection that is open and not closing.
     pub fn conn(&mut self, handle: Handle) -> Result<&mut Conn> {
         match self.entry(handle)? {
-            Entry::Conn(c) if c.closing => Err(Error::ECLOSED),
             Entry::Conn(c) => Ok(c),
             _ => Err(Error::EWRONGKIND),
         }

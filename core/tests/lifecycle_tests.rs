@@ -327,3 +327,23 @@ fn every_operation_on_a_closed_loop_returns_eclosed() {
     assert_eq!(lp.set_read_size(64 << 10).err(), Some(Error::ECLOSED));
     assert_eq!(lp.poll(1, Some(Duration::ZERO)).err(), Some(Error::ECLOSED));
 }
+
+#[test]
+fn a_connection_closing_gracefully_refuses_everything_but_close_reset() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    lp.close(client).unwrap();
+    // Before any poll the close cannot have finished: still closing.
+    for (op, error) in every_operation(&lp, client) {
+        match op {
+            "kind" | "userdata" | "set_userdata" => assert_eq!(error, None, "{op}"),
+            // Runs last: it still resets a connection closing gracefully.
+            "close_reset" => assert_eq!(error, None, "close_reset while closing gracefully"),
+            _ => assert_eq!(error, Some(Error::ECLOSED), "{op} while closing gracefully"),
+        }
+    }
+    assert_eq!(lp.kind(client), Ok(netcore_core::HandleKind::TcpConnection));
+    let got = closes_once(&lp, &[client]);
+    assert!(got.iter().all(|e| e.handle != client || e.kind == EventKind::Closed), "{:?}", kinds(&got));
+    let _ = server;
+}
