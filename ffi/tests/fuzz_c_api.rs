@@ -12,8 +12,8 @@
 //! - a stale, foreign or junk handle is refused (`NC_EBADHANDLE`, or
 //!   `NC_EINVAL` for a bad argument checked first) and acts on nothing;
 //!   a closing handle gets `NC_ECLOSED` from every call but
-//!   `nc_handle_kind` and `nc_get/set_userdata` (and, while a graceful close
-//!   flushes a connection, the calls on its socket: `SOCKET_WHILE_FLUSHING`); a handle whose `NC_EV_CLOSED`
+//!   `nc_handle_kind` and `nc_get/set_userdata` (and `nc_close_reset`
+//!   while a graceful close still flushes a connection); a handle whose `NC_EV_CLOSED`
 //!   was not yet polled is never `NC_EBADHANDLE`; another loop refuses all
 //!   of ours;
 //! - a refused call on a live handle changes nothing we can read back (its
@@ -63,18 +63,6 @@ const REFUSALS: [nc_error; 9] = [
 /// Calls that still answer on a closing handle: its kind and user data stay
 /// readable (and the user data settable) until its `NC_EV_CLOSED` is delivered.
 const IDENTITY_WHILE_CLOSING: [&str; 3] = ["nc_handle_kind", "nc_get_userdata", "nc_set_userdata"];
-/// Calls that still act on a connection closing gracefully, which keeps its
-/// socket until everything queued is sent: a reset (to give up waiting),
-/// its addresses, descriptor and socket options.
-const SOCKET_WHILE_FLUSHING: [&str; 7] = [
-    "nc_close_reset",
-    "nc_local_addr/nc_peer_addr",
-    "nc_getopt",
-    "nc_setopt",
-    "nc_fd",
-    "nc_setsockopt",
-    "nc_getsockopt",
-];
 /// Largest handle value a JavaScript number holds exactly.
 const MAX_EXACT: i64 = 1 << 53;
 /// The largest buffer a call is given.
@@ -688,7 +676,8 @@ impl World {
         let refused = REFUSALS.iter().any(|&e| e as i64 == rc);
         let ok = match class {
             Class::Live => rc != EBADHANDLE,
-            Class::Closing if flushing && SOCKET_WHILE_FLUSHING.contains(&what) => rc != EBADHANDLE,
+            // A reset still ends a graceful close that waits for its peer.
+            Class::Closing if flushing && what == "nc_close_reset" => rc == 0 || rc == ECLOSED,
             Class::Closing => {
                 [ECLOSED, EINVAL, EWRONGKIND].contains(&rc) || (rc >= 0 && IDENTITY_WHILE_CLOSING.contains(&what))
             }
