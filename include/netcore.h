@@ -525,7 +525,8 @@ struct nc_loop *nc_loop_new(void);
 
 /**
  * Closes a loop, from any thread (also while another thread polls or
- * runs it): every handle closes at once (queued data is dropped, no
+ * runs it): every handle closes at once (queued data is dropped, and a
+ * connection that still had some is reset, so its peer sees the loss; no
  * `NC_EV_CLOSED` is delivered), an `nc_poll` or `nc_run` that is waiting,
  * or starts later, returns `NC_ECLOSED`, and so does every later call on
  * the loop but `nc_loop_free`. `nc_run` delivers no event after it. The

@@ -342,7 +342,8 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * (events already on their way, or held while paused, are dropped).
    *
    * Without arguments: closes the loop — every socket at once (what is
-   * queued is dropped; peers see their connections end), no further event,
+   * queued is dropped, and a connection that still had bytes queued is
+   * reset so its peer sees the loss), no further event,
    * 'ECLOSED' from every later call; pending connectAsync promises reject
    * with 'ECLOSED'.
    */

@@ -301,6 +301,15 @@ impl State {
     /// Closes every socket and forgets every event, deadline and result not
     /// yet delivered ([`crate::Loop::close_loop`]).
     pub fn close_all(&mut self) {
+        // A connection whose queue still holds bytes is reset, not closed
+        // with a FIN: its peer must not mistake the lost bytes for a clean end.
+        for index in 0..self.slab.capacity() {
+            if let Some((_, Entry::Conn(conn))) = self.slab.at_mut(index) {
+                if conn.queued_bytes() > 0 {
+                    conn.reset();
+                }
+            }
+        }
         self.slab.clear();
         self.attempts = 0;
         self.pending = Vec::new();

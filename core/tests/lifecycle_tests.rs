@@ -347,3 +347,27 @@ fn a_connection_closing_gracefully_refuses_everything_but_close_reset() {
     assert!(got.iter().all(|e| e.handle != client || e.kind == EventKind::Closed), "{:?}", kinds(&got));
     let _ = server;
 }
+
+#[test]
+fn closing_a_loop_resets_a_connection_that_still_had_bytes_queued() {
+    let lp = Loop::new().unwrap();
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    // Small buffers on both sides: most of the 4 MiB waits in netcore's queue.
+    lp.set_option(conn, SockOption::SendBuffer, 4096).unwrap();
+    lp.set_option(conn, SockOption::HighWater, 8 << 20).unwrap();
+    lp.send(conn, &vec![7u8; 4 << 20]).unwrap();
+    lp.close_loop();
+    // The client reads what reached its kernel, then must see the reset,
+    // not an end of stream that would pass for a complete transfer.
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    let outcome = loop {
+        match std::io::Read::read(&mut client, &mut buf) {
+            Ok(0) => break Ok(0),
+            Ok(_) => continue,
+            Err(e) => break Err(e.kind()),
+        }
+    };
+    assert_eq!(outcome, Err(std::io::ErrorKind::ConnectionReset));
+}

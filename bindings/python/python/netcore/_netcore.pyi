@@ -181,8 +181,9 @@ class Loop:
     # ---- closing ------------------------------------------------------------
     @overload
     def close(self) -> None:
-        """Closes the loop and every handle on it at once; a poll() or run()
-        waiting in another thread raises ClosedError."""
+        """Closes the loop and every handle on it at once (a connection that
+        still had bytes queued is reset, so its peer sees the loss); a poll()
+        or run() waiting in another thread raises ClosedError."""
     @overload
     def close(self, handle: int, /) -> None:
         """Closes a handle gracefully (flush, then FIN); "closed" follows."""
