@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import time
 from collections import defaultdict
@@ -13,6 +14,12 @@ from pathlib import Path
 import pytest
 
 import netcore
+
+# A run started in the background by a shell without job control inherits
+# SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the
+# Ctrl+C tests would wait forever for an interrupt that never comes.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "python"
