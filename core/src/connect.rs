@@ -8,6 +8,7 @@ use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::addr;
+use crate::dialer::interleave;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
@@ -65,7 +66,7 @@ impl ConnectOptions {
         family_ok.then_some(()).ok_or(Error::EINVAL)
     }
 
-    fn allows(&self, addr: &SocketAddr) -> bool {
+    pub(crate) fn allows(&self, addr: &SocketAddr) -> bool {
         let family_ok = match self.family {
             Family::Any => true,
             Family::V4 => addr.is_ipv4(),
@@ -105,21 +106,6 @@ pub(crate) struct Attempt {
     pub owner: Handle,
     pub sock: TcpStream,
     pub queued: bool,
-}
-
-/// Orders addresses for Happy Eyeballs: alternate families, starting with
-/// the resolver's first choice, keeping each family's own order.
-pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
-    let (mut a, mut b): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|x| x.is_ipv6() == first_v6);
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.drain(..), b.drain(..));
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return out,
-            (x, y) => out.extend(x.into_iter().chain(y)),
-        }
-    }
 }
 
 fn start_socket(addr: SocketAddr, local: Option<SocketAddr>) -> Result<TcpStream> {
@@ -398,15 +384,6 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn families_alternate_from_the_first() {
-        let v4 = |n: u8| SocketAddr::from(([127, 0, 0, n], 1));
-        let v6 = |n: u16| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, n], 1));
-        let order = interleave(vec![v6(1), v6(2), v4(1), v4(2), v4(3)]);
-        assert_eq!(order, vec![v6(1), v4(1), v6(2), v4(2), v4(3)]);
-        assert_eq!(interleave(vec![v4(1), v6(1)]), vec![v4(1), v6(1)]);
-    }
 
     #[test]
     fn options_are_checked() {

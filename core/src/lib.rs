@@ -11,6 +11,7 @@
 mod addr;
 mod batch;
 mod connect;
+mod dialer;
 mod error;
 mod event;
 mod event_loop;
