@@ -1,78 +1,18 @@
-//! The events of one poll and the arena their bytes live in.
+//! The events of one poll, handed to the caller with the lock that keeps
+//! their bytes in place.
 
+use mio::{Events, Poll};
 use parking_lot::MutexGuard;
 
 use crate::event::Event;
-use crate::event_loop::Poller;
 
-/// Arena bytes after which a poll stops reading (the rest waits for the next
-/// poll), so one busy loop never holds more than this much input at once.
-pub(crate) const ARENA_BUDGET: usize = 4 << 20;
-
-/// Where servicing writes events: the poll's batch, its arena, its capacity.
-pub(crate) struct Out<'a> {
-    pub arena: &'a mut Vec<u8>,
-    pub events: &'a mut Vec<Event>,
-    pub cap: usize,
-    /// Most bytes one read asks for.
-    pub read_size: usize,
+/// What only the polling caller touches: mio's poll, the batch and its arena.
+pub(crate) struct Poller {
+    pub poll: Poll,
+    pub events: Events,
+    pub arena: Vec<u8>,
+    pub batch: Vec<Event>,
 }
-
-impl Out<'_> {
-    /// No room for another data event (the caller's array or the arena is full).
-    pub fn full(&self) -> bool {
-        self.events.len() >= self.cap || self.arena.len() >= ARENA_BUDGET
-    }
-
-    /// Whether a frame of `len` bytes kept on a connection may be copied in:
-    /// it must fit the budget, except that any frame may go into an empty
-    /// arena (so a frame larger than the budget is delivered alone).
-    pub fn fits(&self, len: usize) -> bool {
-        self.events.len() < self.cap && (self.arena.is_empty() || self.arena.len() + len <= ARENA_BUDGET)
-    }
-
-    /// Takes no more data events this poll: a kept frame that did not fit
-    /// waits for the next poll's empty arena, and nothing overtakes it.
-    pub fn stop_data(&mut self) {
-        self.cap = self.cap.min(self.events.len());
-    }
-
-    /// Adds an event without data. It may pass `cap`: the loop moves such
-    /// overflow to the next poll, which is safe because it carries no bytes.
-    pub fn push(&mut self, event: Event) {
-        self.events.push(event);
-    }
-
-    /// Adds an event with a copy of `bytes` (kept on a connection) at the
-    /// end of the arena. Callers check [`Out::fits`] first.
-    pub fn push_copy(&mut self, event: Event, bytes: &[u8]) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(bytes);
-        self.push_data(event, start, bytes.len());
-    }
-
-    /// Adds an event whose bytes are `arena[start..start + len]`. Callers
-    /// check [`Out::full`] first.
-    pub fn push_data(&mut self, mut event: Event, start: usize, len: usize) {
-        event.data_start = start;
-        event.data_len = len;
-        self.events.push(event);
-    }
-}
-
-/// Empties the arena for a new poll. Memory a frame larger than the budget
-/// left behind is given back, so one big frame does not stay the loop's
-/// footprint.
-pub(crate) fn reset_arena(arena: &mut Vec<u8>) {
-    arena.clear();
-    if arena.capacity() > ARENA_KEEP {
-        *arena = Vec::new();
-    }
-}
-
-/// The arena capacity kept between polls: the budget plus the largest read
-/// (4 MiB), with room for the allocator's doubling.
-const ARENA_KEEP: usize = 4 * ARENA_BUDGET;
 
 /// The events one poll returned. Holding a batch keeps other callers from
 /// polling this loop (they get `EBUSY`); every other operation stays available.

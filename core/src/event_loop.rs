@@ -17,13 +17,14 @@ use parking_lot::{Mutex, MutexGuard};
 use socket2::SockRef;
 
 use crate::addr;
-use crate::batch::{reset_arena, Batch, Out};
+use crate::batch::{Batch, Poller};
 use crate::connect::{ConnectOptions, Dial};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::framing::Framing;
 use crate::handle::{Handle, LoopTag};
 use crate::options::SockOption;
+use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
 use crate::tcp::listener::{BindOptions, Listener};
@@ -36,14 +37,6 @@ const MIN_READ_SIZE: usize = 4 << 10;
 const MAX_READ_SIZE: usize = 4 << 20;
 /// Events handed to one callback round of [`Loop::run`].
 const RUN_BATCH: usize = 256;
-
-/// What only the polling caller touches: mio's poll, the batch and its arena.
-pub(crate) struct Poller {
-    poll: Poll,
-    events: mio::Events,
-    pub(crate) arena: Vec<u8>,
-    pub(crate) batch: Vec<Event>,
-}
 
 struct Shared {
     state: Arc<Mutex<State>>,

@@ -18,6 +18,7 @@ mod event_loop;
 mod framing;
 mod handle;
 mod options;
+mod out;
 mod resolver;
 mod server;
 mod state;

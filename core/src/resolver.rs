@@ -19,17 +19,27 @@ use parking_lot::{Condvar, Mutex};
 use crate::addr;
 use crate::error::{Error, Result};
 use crate::handle::Handle;
-use crate::state::State;
 
 /// Most resolver threads alive at once in a process.
 pub const MAX_RESOLVER_THREADS: usize = 4;
 /// How long an idle resolver thread waits for a job before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(5);
 
+/// The loop a job reports back to. The reactor implements it, so the pool
+/// never depends on the reactor.
+pub(crate) trait Requester: Send + Sync {
+    /// Whether connection `handle` still waits for the addresses of connect
+    /// cycle `epoch` (if not, the job is dropped unresolved).
+    fn wants(&self, handle: Handle, epoch: u32) -> bool;
+    /// Hands the result to the loop (which drops it if no longer wanted)
+    /// and wakes it.
+    fn deliver(&self, handle: Handle, epoch: u32, result: Result<Vec<SocketAddr>>);
+}
+
 /// One name to resolve for one connect cycle of a connection.
 pub(crate) struct Job {
-    /// The loop's state (weak: a queued job never keeps a loop alive).
-    pub state: Weak<parking_lot::Mutex<State>>,
+    /// The loop that asked (weak: a queued job never keeps a loop alive).
+    pub requester: Weak<dyn Requester>,
     pub handle: Handle,
     /// The connect cycle that asked ([`crate::connect`]'s dial epoch).
     pub epoch: u32,
@@ -90,14 +100,12 @@ fn work() {
 /// Resolves a job's name unless its connection stopped waiting, and hands
 /// the result to the loop.
 fn run(job: Job) {
-    let still_wanted = || job.state.upgrade().filter(|s| s.lock().wants_resolution(job.handle, job.epoch));
-    if still_wanted().is_none() {
+    let wanted = job.requester.upgrade().is_some_and(|r| r.wants(job.handle, job.epoch));
+    if !wanted {
         return;
     }
     let result = addr::resolve(&job.host, job.port);
-    if let Some(state) = still_wanted() {
-        let mut state = state.lock();
-        state.resolved.push((job.handle, job.epoch, result));
-        state.notify();
+    if let Some(requester) = job.requester.upgrade() {
+        requester.deliver(job.handle, job.epoch, result);
     }
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::batch::Out;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
+use crate::out::Out;
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
 use crate::timer::{later, Due};

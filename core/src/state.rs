@@ -2,21 +2,21 @@
 //! deadlines, and the servicing that turns readiness into events.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token, Waker};
 use parking_lot::Mutex;
 
-use crate::batch::Out;
 use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::event_loop::HandleKind;
 use crate::handle::{Handle, LoopTag, Slab};
+use crate::out::{Out, Step};
 use crate::resolver::{self, Resolved};
-use crate::tcp::conn::{Conn, Step, DEFAULT_READ_SIZE};
+use crate::tcp::conn::{Conn, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{later, next_expiry, Deadline, Deadlines, Due, Timer};
 use crate::udp::Udp;
@@ -376,7 +376,8 @@ impl State {
     /// Resolves a host name in the resolver pool; the result comes back
     /// through `resolved` and a wake.
     pub fn spawn_resolver(&mut self, handle: Handle, epoch: u32, host: String, port: u16) -> Result<()> {
-        resolver::submit(resolver::Job { state: self.me.clone(), handle, epoch, host, port })
+        let requester: Weak<dyn resolver::Requester> = self.me.clone();
+        resolver::submit(resolver::Job { requester, handle, epoch, host, port })
     }
 
     /// Records readiness from mio and services the handle at once, unless it
@@ -551,6 +552,20 @@ impl State {
             if self.dial_epoch_is(handle, epoch) {
                 self.resolved_addrs(handle, result, events);
             }
+        }
+    }
+}
+
+impl resolver::Requester for Mutex<State> {
+    fn wants(&self, handle: Handle, epoch: u32) -> bool {
+        self.lock().wants_resolution(handle, epoch)
+    }
+
+    fn deliver(&self, handle: Handle, epoch: u32, result: Result<Vec<SocketAddr>>) {
+        let mut state = self.lock();
+        if state.wants_resolution(handle, epoch) {
+            state.resolved.push((handle, epoch, result));
+            state.notify();
         }
     }
 }

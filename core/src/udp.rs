@@ -7,12 +7,11 @@ use std::os::fd::AsRawFd;
 use mio::net::UdpSocket;
 use socket2::{SockRef, Type};
 
-use crate::batch::Out;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
+use crate::out::{Out, Step};
 use crate::sys;
-use crate::tcp::conn::Step;
 use crate::tcp::listener::{bound_socket, BindOptions};
 
 /// Room for the largest UDP payload.

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::batch::Out;
 use crate::connect::{Connecting, Dial};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
+use crate::out::{Out, Step};
 use crate::sys;
 use crate::timer::IdleTimeout;
 
@@ -55,19 +55,6 @@ struct Tokens {
     sent: u64,
     /// (value of `accepted` after the message, token), oldest first.
     waiting: VecDeque<(u64, u64)>,
-}
-
-/// What the loop must do with a connection after servicing it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Nothing more until the next readiness event.
-    Idle,
-    /// Work is left (the batch filled up): service it again next poll.
-    Requeue,
-    /// A kept frame waits for an empty arena: service it first next poll.
-    RequeueFirst,
-    /// The connection is finished: drop it and report `Closed` with this reason.
-    Finish(Option<Error>),
 }
 
 /// What one read brought.
