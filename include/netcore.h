@@ -447,7 +447,7 @@ typedef struct nc_event {
  * `nc_poll`/`nc_run` on the same loop (they return `NC_EBUSY`) and
  * `nc_loop_free`.
  */
-typedef void (*nc_event_cb)(struct nc_loop *loop_, const struct nc_event *event, void *arg);
+typedef void (*nc_event_cb)(struct nc_loop *loop, const struct nc_event *event, void *arg);
 
 /**
  * One buffer of a gather send (`nc_sendv`).
@@ -533,7 +533,7 @@ struct nc_loop *nc_loop_new(void);
  * memory stays until `nc_loop_free`, which is still required (and fine
  * after this). Idempotent. Returns 0 or `NC_EINVAL` (NULL).
  */
-int nc_loop_close(struct nc_loop *loop_);
+int nc_loop_close(struct nc_loop *loop);
 
 /**
  * Destroys a loop and closes every handle on it at once, as
@@ -543,7 +543,7 @@ int nc_loop_close(struct nc_loop *loop_);
  * the pointer is invalid afterwards: using it then is the caller's bug, as
  * with `free`.
  */
-void nc_loop_free(struct nc_loop *loop_);
+void nc_loop_free(struct nc_loop *loop);
 
 /**
  * Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
@@ -559,31 +559,31 @@ void nc_loop_free(struct nc_loop *loop_);
  * A handle whose `NC_EV_CLOSED` a poll returned answers `NC_ECLOSED` until
  * the next poll (while its events are handled), `NC_EBADHANDLE` from then on.
  */
-int nc_poll(struct nc_loop *loop_, struct nc_event *events, size_t max, int timeout_ms);
+int nc_poll(struct nc_loop *loop, struct nc_event *events, size_t max, int timeout_ms);
 
 /**
  * Polls in a loop and calls `cb(loop, event, arg)` for each event until
  * `nc_stop` is called (from the callback or any thread). Returns 0 after
- * `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
+ * `nc_stop`, `NC_EINVAL` for NULL `loop` or `cb`, `NC_EBUSY` if another
  * thread is polling, `NC_ECLOSED` once the loop is closed (`nc_loop_close`,
  * also from a callback: no event follows), or another negative code if
  * polling failed. An
  * event's data is valid during its callback (see `nc_poll` for other
  * threads polling the same loop).
  */
-int nc_run(struct nc_loop *loop_, nc_event_cb cb, void *arg);
+int nc_run(struct nc_loop *loop, nc_event_cb cb, void *arg);
 
 /**
  * Makes the current `nc_run` return after the callback batch in progress
  * (or the next `nc_run` return at once). Any thread. Returns 0 or `NC_EINVAL`.
  */
-int nc_stop(struct nc_loop *loop_);
+int nc_stop(struct nc_loop *loop);
 
 /**
  * Interrupts a blocking `nc_poll` (it returns 0 or the events it has). Any
  * thread. Returns 0 or `NC_EINVAL`.
  */
-int nc_wake(struct nc_loop *loop_);
+int nc_wake(struct nc_loop *loop);
 
 /**
  * Embedding: a descriptor that is readable while the loop has events to
@@ -592,7 +592,7 @@ int nc_wake(struct nc_loop *loop_);
  * events, sleep at most `nc_next_timeout` milliseconds. The loop owns the
  * descriptor: do not read or close it. Returns it, or `NC_EINVAL`.
  */
-int nc_loop_fd(struct nc_loop *loop_);
+int nc_loop_fd(struct nc_loop *loop);
 
 /**
  * Embedding: milliseconds a host loop may wait before polling again,
@@ -601,7 +601,7 @@ int nc_loop_fd(struct nc_loop *loop_);
  * on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
  * NULL loop.
  */
-int nc_next_timeout(struct nc_loop *loop_);
+int nc_next_timeout(struct nc_loop *loop);
 
 /**
  * Listens for TCP connections on `host` (an IPv4 or IPv6 literal such as
@@ -613,7 +613,7 @@ int nc_next_timeout(struct nc_loop *loop_);
  * listener handle, or `NC_EINVAL` (NULL, unparsable host, port or backlog
  * out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ...
  */
-nc_handle nc_tcp_listen(struct nc_loop *loop_,
+nc_handle nc_tcp_listen(struct nc_loop *loop,
                         const char *host,
                         int port,
                         int backlog,
@@ -632,14 +632,14 @@ nc_handle nc_tcp_listen(struct nc_loop *loop_,
  * `NC_EINVAL` (NULL, empty host, port out of range) or `NC_ENOMEM` (out of
  * memory, handles or resolver threads).
  */
-nc_handle nc_tcp_connect(struct nc_loop *loop_, const char *host, int port, void *userdata);
+nc_handle nc_tcp_connect(struct nc_loop *loop, const char *host, int port, void *userdata);
 
 /**
  * Binds a UDP socket on `host` (an IP literal or `"localhost"`) and `port`
  * (0 = any). `flags` as for `nc_tcp_listen`. Datagrams arrive as
  * `NC_EV_DATAGRAM`. Returns the handle or a negative code as for `nc_tcp_listen`.
  */
-nc_handle nc_udp_bind(struct nc_loop *loop_,
+nc_handle nc_udp_bind(struct nc_loop *loop,
                       const char *host,
                       int port,
                       uint32_t flags,
@@ -651,7 +651,7 @@ nc_handle nc_udp_bind(struct nc_loop *loop_,
  * `NC_EBADHANDLE`, `NC_EWRONGKIND`, `NC_EAFNOSUPPORT` (an IPv6 peer for an
  * IPv4 socket, or the reverse), or another OS error.
  */
-int nc_udp_connect(struct nc_loop *loop_, nc_handle handle, const char *host, int port);
+int nc_udp_connect(struct nc_loop *loop, nc_handle handle, const char *host, int port);
 
 /**
  * Sends `len` bytes (copied before returning when they cannot go out at
@@ -664,7 +664,7 @@ int nc_udp_connect(struct nc_loop *loop_, nc_handle handle, const char *host, in
  * `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
  * (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
  */
-int nc_send(struct nc_loop *loop_, nc_handle handle, const void *data, size_t len);
+int nc_send(struct nc_loop *loop, nc_handle handle, const void *data, size_t len);
 
 /**
  * Gather send: the `count` buffers go out as one message, in one system
@@ -672,7 +672,7 @@ int nc_send(struct nc_loop *loop_, nc_handle handle, const void *data, size_t le
  * Returns as `nc_send`; `NC_EINVAL` also for NULL `bufs`, `count` 0 or
  * above 1024, or a NULL buffer with a non-zero length.
  */
-int nc_sendv(struct nc_loop *loop_, nc_handle handle, const struct nc_buf *bufs, size_t count);
+int nc_sendv(struct nc_loop *loop, nc_handle handle, const struct nc_buf *bufs, size_t count);
 
 /**
  * Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
@@ -681,7 +681,7 @@ int nc_sendv(struct nc_loop *loop_, nc_handle handle, const struct nc_buf *bufs,
  * no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
  * `NC_EWRONGKIND`, ...
  */
-int nc_send_to(struct nc_loop *loop_,
+int nc_send_to(struct nc_loop *loop,
                nc_handle handle,
                const char *host,
                int port,
@@ -701,7 +701,7 @@ int nc_send_to(struct nc_loop *loop_,
  * are the caller's to skip. Returns 0, `NC_EBADHANDLE`, or `NC_ECLOSED` if
  * the handle is already closing or closed.
  */
-int nc_close(struct nc_loop *loop_, nc_handle handle);
+int nc_close(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Closes a handle at once. A connection drops its queue and sends a reset
@@ -710,7 +710,7 @@ int nc_close(struct nc_loop *loop_, nc_handle handle);
  * rules for `nc_run` and already polled events). Returns 0,
  * `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed.
  */
-int nc_close_reset(struct nc_loop *loop_, nc_handle handle);
+int nc_close_reset(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Half-closes a connection: the FIN goes out once everything queued is
@@ -720,24 +720,24 @@ int nc_close_reset(struct nc_loop *loop_, nc_handle handle);
  * `NC_ECLOSED`). Later sends fail with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
  * `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
  */
-int nc_shutdown(struct nc_loop *loop_, nc_handle handle);
+int nc_shutdown(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Stops reading a connection: the kernel buffers, then the peer is slowed
  * by TCP flow control. A reset, or the peer's close once all its data was
  * delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a negative code.
  */
-int nc_pause(struct nc_loop *loop_, nc_handle handle);
+int nc_pause(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Resumes reading a paused connection. Returns 0 or a negative code.
  */
-int nc_resume(struct nc_loop *loop_, nc_handle handle);
+int nc_resume(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Framing: deliver raw chunks as they arrive (the default). Returns 0 or a negative code.
  */
-int nc_frame_stream(struct nc_loop *loop_, nc_handle handle);
+int nc_frame_stream(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Framing: one `NC_EV_DATA` per frame ending with the `delim_len`-byte
@@ -746,7 +746,7 @@ int nc_frame_stream(struct nc_loop *loop_, nc_handle handle);
  * the connection closes. At EOF, trailing bytes without a delimiter are
  * delivered as a last frame. Returns 0 or `NC_EINVAL`, ...
  */
-int nc_frame_delimited(struct nc_loop *loop_,
+int nc_frame_delimited(struct nc_loop *loop,
                        nc_handle handle,
                        const void *delim,
                        size_t delim_len,
@@ -756,7 +756,7 @@ int nc_frame_delimited(struct nc_loop *loop_,
  * Framing: one `NC_EV_DATA` per `size` bytes (1..2^30). Bytes of an
  * incomplete last frame at EOF are dropped. Returns 0 or a negative code.
  */
-int nc_frame_fixed(struct nc_loop *loop_, nc_handle handle, size_t size);
+int nc_frame_fixed(struct nc_loop *loop, nc_handle handle, size_t size);
 
 /**
  * Framing: each frame is a `header_bytes`-byte (1, 2 or 4) big-endian
@@ -765,7 +765,7 @@ int nc_frame_fixed(struct nc_loop *loop_, nc_handle handle, size_t size);
  * `NC_EMSGSIZE`, then the connection closes (nothing of it is buffered).
  * Returns 0 or a negative code.
  */
-int nc_frame_length_prefixed(struct nc_loop *loop_,
+int nc_frame_length_prefixed(struct nc_loop *loop,
                              nc_handle handle,
                              int header_bytes,
                              size_t max_frame);
@@ -776,26 +776,26 @@ int nc_frame_length_prefixed(struct nc_loop *loop_,
  * `NC_EWRONGKIND` (e.g. a watermark on UDP), `NC_ENOTCONN` (a socket option
  * on a connection still connecting), `NC_EBADHANDLE`, ...
  */
-int nc_setopt(struct nc_loop *loop_, nc_handle handle, int opt, int64_t value);
+int nc_setopt(struct nc_loop *loop, nc_handle handle, int opt, int64_t value);
 
 /**
  * Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
  */
-int nc_getopt(struct nc_loop *loop_, nc_handle handle, int opt, int64_t *value);
+int nc_getopt(struct nc_loop *loop, nc_handle handle, int opt, int64_t *value);
 
 /**
  * Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
  * `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
  * `NC_EWRONGKIND` (a timer).
  */
-int nc_local_addr(struct nc_loop *loop_, nc_handle handle, struct nc_addr *addr);
+int nc_local_addr(struct nc_loop *loop, nc_handle handle, struct nc_addr *addr);
 
 /**
  * Stores the peer address of a connection or connected UDP socket in
  * `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
  * `NC_EWRONGKIND` (a listener or a timer).
  */
-int nc_peer_addr(struct nc_loop *loop_, nc_handle handle, struct nc_addr *addr);
+int nc_peer_addr(struct nc_loop *loop, nc_handle handle, struct nc_addr *addr);
 
 /**
  * Formats an address as `"ip:port"` or `"[ip6]:port"` into `buf` (`size`
@@ -809,17 +809,17 @@ int nc_addr_format(const struct nc_addr *addr, char *buf, size_t size);
  * Sets the user data returned in the handle's events. netcore never
  * dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`.
  */
-int nc_set_userdata(struct nc_loop *loop_, nc_handle handle, void *userdata);
+int nc_set_userdata(struct nc_loop *loop, nc_handle handle, void *userdata);
 
 /**
  * Stores the handle's user data in `*userdata`. Returns 0 or a negative code.
  */
-int nc_get_userdata(struct nc_loop *loop_, nc_handle handle, void **userdata);
+int nc_get_userdata(struct nc_loop *loop, nc_handle handle, void **userdata);
 
 /**
  * The kind of a live handle (`NC_KIND_*`), or `NC_EBADHANDLE`/`NC_EINVAL`.
  */
-int nc_handle_kind(struct nc_loop *loop_, nc_handle handle);
+int nc_handle_kind(struct nc_loop *loop, nc_handle handle);
 
 /**
  * The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
@@ -851,7 +851,7 @@ const char *nc_event_name(int kind);
  * (again) until `nc_close`. Returns the timer handle, `NC_EINVAL` or
  * `NC_ENOMEM` (out of memory or handles).
  */
-nc_handle nc_timer_start(struct nc_loop *loop_,
+nc_handle nc_timer_start(struct nc_loop *loop,
                          uint64_t delay_ms,
                          uint64_t repeat_ms,
                          void *userdata);
@@ -863,7 +863,7 @@ nc_handle nc_timer_start(struct nc_loop *loop_,
  * 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
  * a negative code.
  */
-int nc_set_idle_timeout(struct nc_loop *loop_, nc_handle handle, uint64_t timeout_ms);
+int nc_set_idle_timeout(struct nc_loop *loop, nc_handle handle, uint64_t timeout_ms);
 
 /**
  * `nc_tcp_connect` with options (`opts` may be NULL; see `nc_connect_opts`):
@@ -874,7 +874,7 @@ int nc_set_idle_timeout(struct nc_loop *loop_, nc_handle handle, uint64_t timeou
  * closed. Returns the connection handle, or `NC_EINVAL` or `NC_ENOMEM` as
  * `nc_tcp_connect`.
  */
-nc_handle nc_tcp_connect_ex(struct nc_loop *loop_,
+nc_handle nc_tcp_connect_ex(struct nc_loop *loop,
                             const char *host,
                             int port,
                             const struct nc_connect_opts *opts,
@@ -885,7 +885,7 @@ nc_handle nc_tcp_connect_ex(struct nc_loop *loop_,
  * order) for this loop's connections, instead of the system resolver —
  * like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
  */
-int nc_set_host_addresses(struct nc_loop *loop_,
+int nc_set_host_addresses(struct nc_loop *loop,
                           const char *host,
                           const char *const *addrs,
                           size_t count);
@@ -895,16 +895,16 @@ int nc_set_host_addresses(struct nc_loop *loop_,
  * and so the largest `NC_EV_DATA` chunk in stream framing: 4096 to 4 MiB,
  * default 256 KiB. Hosts that copy every chunk into a fresh allocation of
  * their own may prefer 64 KiB (below glibc's mmap threshold). Any thread.
- * Returns 0, or `NC_EINVAL` (NULL `loop_`, `bytes` out of range).
+ * Returns 0, or `NC_EINVAL` (NULL `loop`, `bytes` out of range).
  */
-int nc_set_read_size(struct nc_loop *loop_, size_t bytes);
+int nc_set_read_size(struct nc_loop *loop, size_t bytes);
 
 /**
  * Caps the connections a listener keeps open at once (0 = no cap). At the
  * cap it stops accepting (clients wait in the kernel backlog) and resumes
  * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
  */
-int nc_set_max_connections(struct nc_loop *loop_, nc_handle listener, size_t max);
+int nc_set_max_connections(struct nc_loop *loop, nc_handle listener, size_t max);
 
 /**
  * Graceful server shutdown: the listener stops accepting at once, every
@@ -915,14 +915,14 @@ int nc_set_max_connections(struct nc_loop *loop_, nc_handle listener, size_t max
  * listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
  * (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
  */
-int nc_shutdown_server(struct nc_loop *loop_, nc_handle listener, uint64_t drain_ms);
+int nc_shutdown_server(struct nc_loop *loop, nc_handle listener, uint64_t drain_ms);
 
 /**
  * `nc_sendv` with a token: once the last of these bytes is handed to the
  * kernel, `NC_EV_SENT` arrives with `value` = `token` (tokens arrive in
  * send order). TCP connections only. Returns as `nc_sendv`.
  */
-int nc_sendv_token(struct nc_loop *loop_,
+int nc_sendv_token(struct nc_loop *loop,
                    nc_handle handle,
                    const struct nc_buf *bufs,
                    size_t count,
@@ -932,7 +932,7 @@ int nc_sendv_token(struct nc_loop *loop_,
  * Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
  * event's sender). Returns as `nc_send_to`.
  */
-int nc_send_to_addr(struct nc_loop *loop_,
+int nc_send_to_addr(struct nc_loop *loop,
                     nc_handle handle,
                     const struct nc_addr *addr,
                     const void *data,
@@ -945,7 +945,7 @@ int nc_send_to_addr(struct nc_loop *loop_,
  * index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
  * `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
  */
-int nc_udp_multicast(struct nc_loop *loop_,
+int nc_udp_multicast(struct nc_loop *loop,
                      nc_handle handle,
                      const char *group,
                      const char *iface,
@@ -958,7 +958,7 @@ int nc_udp_multicast(struct nc_loop *loop_,
  * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` (a connection
  * still connecting: it has no socket yet).
  */
-int nc_setsockopt(struct nc_loop *loop_,
+int nc_setsockopt(struct nc_loop *loop,
                   nc_handle handle,
                   int level,
                   int name,
@@ -971,7 +971,7 @@ int nc_setsockopt(struct nc_loop *loop_,
  * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` as
  * `nc_setsockopt`.
  */
-int nc_getsockopt(struct nc_loop *loop_,
+int nc_getsockopt(struct nc_loop *loop,
                   nc_handle handle,
                   int level,
                   int name,
@@ -984,7 +984,7 @@ int nc_getsockopt(struct nc_loop *loop_,
  * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
  * connection still connecting), `NC_EINVAL`.
  */
-int nc_fd(struct nc_loop *loop_, nc_handle handle);
+int nc_fd(struct nc_loop *loop, nc_handle handle);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use netcore_core::{ConnectOptions, Error, Family};
 
-use crate::boundary::{bytes_arg, ffi_boundary, handle_arg, handle_status, loop_ref, status, str_arg};
+use crate::boundary::{
+    boundary, handle_arg, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
+    userdata_arg,
+};
 use crate::types::*;
 
 fn millis(ms: u64) -> Duration {
@@ -22,17 +25,14 @@ fn millis(ms: u64) -> Duration {
 /// `NC_ENOMEM` (out of memory or handles).
 #[no_mangle]
 pub unsafe extern "C" fn nc_timer_start(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     delay_ms: u64,
     repeat_ms: u64,
     userdata: *mut c_void,
 ) -> nc_handle {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        handle_status(unsafe { loop_ref(loop_) }.and_then(|lp| {
-            let repeat = (repeat_ms > 0).then(|| millis(repeat_ms));
-            lp.timer_start(millis(delay_ms), repeat, userdata as usize as u64)
-        }))
+    boundary! {
+        let repeat = (repeat_ms > 0).then(|| millis(repeat_ms));
+        try_loop!(r#loop).timer_start(millis(delay_ms), repeat, userdata_arg(userdata))
     }
 }
 
@@ -42,11 +42,10 @@ pub unsafe extern "C" fn nc_timer_start(
 /// 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
 /// a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_set_idle_timeout(loop_: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
-    ffi_boundary! {
+pub unsafe extern "C" fn nc_set_idle_timeout(r#loop: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
+    boundary! {
         let timeout = (timeout_ms > 0).then(|| millis(timeout_ms));
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_idle_timeout(handle_arg(handle), timeout)))
+        try_loop!(r#loop).set_idle_timeout(handle_arg(handle), timeout)
     }
 }
 
@@ -66,23 +65,12 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
     let local_addr = if opts.local_host.is_null() {
         None
     } else {
-        // SAFETY: a NUL-terminated string per the contract.
-        Some(netcore_core::socket_addr(unsafe { str_arg(opts.local_host)? }, opts.local_port as i64)?)
+        Some(netcore_core::socket_addr(try_str!(opts.local_host), opts.local_port as i64)?)
     };
-    if opts.reconnect_count > netcore_core::MAX_BACKOFF_STEPS
-        || (opts.reconnect_ms.is_null() && opts.reconnect_count > 0)
-    {
+    if opts.reconnect_count > netcore_core::MAX_BACKOFF_STEPS {
         return Err(Error::EINVAL);
     }
-    let reconnect = if opts.reconnect_count == 0 {
-        Vec::new()
-    } else {
-        // SAFETY: `reconnect_ms` points to `reconnect_count` values per the contract.
-        unsafe { std::slice::from_raw_parts(opts.reconnect_ms, opts.reconnect_count) }
-            .iter()
-            .map(|&ms| millis(ms as u64))
-            .collect()
-    };
+    let reconnect = try_slice!(opts.reconnect_ms, opts.reconnect_count).iter().map(|&ms| millis(ms as u64)).collect();
     Ok(ConnectOptions {
         timeout: (opts.timeout_ms > 0).then(|| millis(opts.timeout_ms as u64)),
         family,
@@ -101,47 +89,46 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
 /// `nc_tcp_connect`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect_ex(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     host: *const c_char,
     port: c_int,
     opts: *const nc_connect_opts,
     userdata: *mut c_void,
 ) -> nc_handle {
-    ffi_boundary! {
-        handle_status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host, opts) = unsafe { (loop_ref(loop_)?, str_arg(host)?, connect_options(opts)?) };
-            lp.tcp_connect_with(host, port as i64, &opts, userdata as usize as u64)
-        })())
+    boundary! {
+        let (lp, host) = (try_loop!(r#loop), try_str!(host));
+        // SAFETY: per the contract, `opts` is NULL or valid.
+        let opts = unsafe { connect_options(opts) }?;
+        lp.tcp_connect_with(host, port as i64, &opts, userdata_arg(userdata))
     }
 }
+
+/// The most addresses `nc_set_host_addresses` takes for one name.
+const MAX_HOST_ADDRESSES: usize = 64;
 
 /// Answers the name `host` with the `count` IP literals in `addrs` (in that
 /// order) for this loop's connections, instead of the system resolver —
 /// like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_host_addresses(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     host: *const c_char,
     addrs: *const *const c_char,
     count: usize,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
-            if count > 64 || (addrs.is_null() && count > 0) {
-                return Err(Error::EINVAL);
-            }
-            let ips = (0..count)
-                .map(|i| {
-                    // SAFETY: `addrs` holds `count` strings per the contract.
-                    let text = unsafe { str_arg(*addrs.add(i))? };
-                    netcore_core::ip_literal(text).ok_or(Error::EINVAL)
-                })
-                .collect::<Result<Vec<IpAddr>, Error>>()?;
-            lp.set_host_addresses(host, &ips)
-        })())
+    boundary! {
+        let (lp, host) = (try_loop!(r#loop), try_str!(host));
+        if count > MAX_HOST_ADDRESSES {
+            return Err(Error::EINVAL);
+        }
+        let ips = try_slice!(addrs, count)
+            .iter()
+            .map(|&text| {
+                // SAFETY: each entry is a NUL-terminated string per the contract.
+                netcore_core::ip_literal(unsafe { str_arg(text, "addrs") }?).ok_or(Error::EINVAL)
+            })
+            .collect::<Result<Vec<IpAddr>, Error>>()?;
+        lp.set_host_addresses(host, &ips)
     }
 }
 
@@ -149,20 +136,18 @@ pub unsafe extern "C" fn nc_set_host_addresses(
 /// and so the largest `NC_EV_DATA` chunk in stream framing: 4096 to 4 MiB,
 /// default 256 KiB. Hosts that copy every chunk into a fresh allocation of
 /// their own may prefer 64 KiB (below glibc's mmap threshold). Any thread.
-/// Returns 0, or `NC_EINVAL` (NULL `loop_`, `bytes` out of range).
+/// Returns 0, or `NC_EINVAL` (NULL `loop`, `bytes` out of range).
 #[no_mangle]
-pub unsafe extern "C" fn nc_set_read_size(loop_: *mut nc_loop, bytes: usize) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_read_size(bytes))) }
+pub unsafe extern "C" fn nc_set_read_size(r#loop: *mut nc_loop, bytes: usize) -> c_int {
+    boundary! { try_loop!(r#loop).set_read_size(bytes) }
 }
 
 /// Caps the connections a listener keeps open at once (0 = no cap). At the
 /// cap it stops accepting (clients wait in the kernel backlog) and resumes
 /// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_set_max_connections(loop_: *mut nc_loop, listener: nc_handle, max: usize) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_max_connections(handle_arg(listener), max))) }
+pub unsafe extern "C" fn nc_set_max_connections(r#loop: *mut nc_loop, listener: nc_handle, max: usize) -> c_int {
+    boundary! { try_loop!(r#loop).set_max_connections(handle_arg(listener), max) }
 }
 
 /// Graceful server shutdown: the listener stops accepting at once, every
@@ -173,11 +158,8 @@ pub unsafe extern "C" fn nc_set_max_connections(loop_: *mut nc_loop, listener: n
 /// listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
 /// (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_shutdown_server(loop_: *mut nc_loop, listener: nc_handle, drain_ms: u64) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.shutdown_server(handle_arg(listener), millis(drain_ms))))
-    }
+pub unsafe extern "C" fn nc_shutdown_server(r#loop: *mut nc_loop, listener: nc_handle, drain_ms: u64) -> c_int {
+    boundary! { try_loop!(r#loop).shutdown_server(handle_arg(listener), millis(drain_ms)) }
 }
 
 /// `nc_sendv` with a token: once the last of these bytes is handed to the
@@ -185,18 +167,16 @@ pub unsafe extern "C" fn nc_shutdown_server(loop_: *mut nc_loop, listener: nc_ha
 /// send order). TCP connections only. Returns as `nc_sendv`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_sendv_token(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     bufs: *const nc_buf,
     count: usize,
     token: u64,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, slices) = unsafe { (loop_ref(loop_)?, crate::buf_slices(bufs, count)?) };
-            lp.send_with_token(handle_arg(handle), &slices, Some(token))
-        })())
+    boundary! {
+        let lp = try_loop!(r#loop);
+        // SAFETY: per the contract, `bufs` is NULL or holds `count` valid buffers.
+        lp.send_with_token(handle_arg(handle), &unsafe { crate::buf_slices(bufs, count) }?, Some(token))
     }
 }
 
@@ -204,18 +184,15 @@ pub unsafe extern "C" fn nc_sendv_token(
 /// event's sender). Returns as `nc_send_to`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_send_to_addr(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     addr: *const nc_addr,
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, addr, data) = unsafe { (loop_ref(loop_)?, addr.as_ref().ok_or(Error::EINVAL)?, bytes_arg(data, len)?) };
-            lp.send_to_addr(handle_arg(handle), addr.to_socket_addr()?, data)
-        })())
+    boundary! {
+        let (lp, addr, data) = (try_loop!(r#loop), try_ref!(addr), try_bytes!(data, len));
+        lp.send_to_addr(handle_arg(handle), addr.to_socket_addr()?, data)
     }
 }
 
@@ -226,18 +203,15 @@ pub unsafe extern "C" fn nc_send_to_addr(
 /// `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_multicast(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     group: *const c_char,
     iface: *const c_char,
     join: c_int,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, group, iface) = unsafe { (loop_ref(loop_)?, str_arg(group)?, str_arg(iface)?) };
-            lp.udp_multicast(handle_arg(handle), group, iface, join != 0)
-        })())
+    boundary! {
+        let (lp, group, iface) = (try_loop!(r#loop), try_str!(group), try_str!(iface));
+        lp.udp_multicast(handle_arg(handle), group, iface, join != 0)
     }
 }
 
@@ -248,19 +222,16 @@ pub unsafe extern "C" fn nc_udp_multicast(
 /// still connecting: it has no socket yet).
 #[no_mangle]
 pub unsafe extern "C" fn nc_setsockopt(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     level: c_int,
     name: c_int,
     value: *const c_void,
     len: usize,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, value) = unsafe { (loop_ref(loop_)?, bytes_arg(value, len)?) };
-            lp.set_raw_option(handle_arg(handle), level, name, value)
-        })())
+    boundary! {
+        let (lp, value) = (try_loop!(r#loop), try_bytes!(value, len));
+        lp.set_raw_option(handle_arg(handle), level, name, value)
     }
 }
 
@@ -270,25 +241,18 @@ pub unsafe extern "C" fn nc_setsockopt(
 /// `nc_setsockopt`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_getsockopt(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     level: c_int,
     name: c_int,
     value: *mut c_void,
     len: *mut usize,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, len) = unsafe { (loop_ref(loop_)?, len.as_mut().ok_or(Error::EINVAL)?) };
-            if value.is_null() {
-                return Err(Error::EINVAL);
-            }
-            // SAFETY: `value` has `*len` writable bytes per the contract.
-            let buf = unsafe { std::slice::from_raw_parts_mut(value as *mut u8, *len) };
-            *len = lp.get_raw_option(handle_arg(handle), level, name, buf)?;
-            Ok(())
-        })())
+    boundary! {
+        let (lp, len) = (try_loop!(r#loop), try_mut!(len));
+        let buf = try_slice_mut!(value, *len);
+        *len = lp.get_raw_option(handle_arg(handle), level, name, buf)?;
+        Ok(())
     }
 }
 
@@ -297,12 +261,6 @@ pub unsafe extern "C" fn nc_getsockopt(
 /// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
 /// connection still connecting), `NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_fd(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        match unsafe { loop_ref(loop_) }.and_then(|lp| lp.raw_fd(handle_arg(handle))) {
-            Ok(fd) => fd,
-            Err(e) => e.code(),
-        }
-    }
+pub unsafe extern "C" fn nc_fd(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).raw_fd(handle_arg(handle)) }
 }

@@ -18,14 +18,17 @@ use std::time::Duration;
 
 use netcore_core::{BindOptions, Error, Framing, Loop, SockOption};
 
-use boundary::{bytes_arg, ffi_boundary, handle_arg, handle_status, loop_ref, status, str_arg};
+use boundary::{
+    boundary, handle_arg, slice_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
+    userdata_arg,
+};
 pub use control::*;
 pub use types::*;
 
 /// The library version, e.g. `"0.1.0"`. A static string.
 #[no_mangle]
 pub extern "C" fn nc_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    boundary! { Ok(concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char) }
 }
 
 /// Creates an event loop. Returns NULL if the system is out of descriptors or
@@ -34,12 +37,7 @@ pub extern "C" fn nc_version() -> *const c_char {
 /// the loop and destroys it with `nc_loop_free`.
 #[no_mangle]
 pub extern "C" fn nc_loop_new() -> *mut nc_loop {
-    ffi_boundary! {
-        match Loop::new() {
-            Ok(inner) => Box::into_raw(Box::new(nc_loop { inner })),
-            Err(_) => std::ptr::null_mut(),
-        }
-    }
+    boundary! { Ok(Box::into_raw(Box::new(nc_loop { inner: Loop::new()? }))) }
 }
 
 /// Closes a loop, from any thread (also while another thread polls or
@@ -51,9 +49,11 @@ pub extern "C" fn nc_loop_new() -> *mut nc_loop {
 /// memory stays until `nc_loop_free`, which is still required (and fine
 /// after this). Idempotent. Returns 0 or `NC_EINVAL` (NULL).
 #[no_mangle]
-pub unsafe extern "C" fn nc_loop_close(loop_: *mut nc_loop) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::close_loop)) }
+pub unsafe extern "C" fn nc_loop_close(r#loop: *mut nc_loop) -> c_int {
+    boundary! {
+        try_loop!(r#loop).close_loop();
+        Ok(())
+    }
 }
 
 /// Destroys a loop and closes every handle on it at once, as
@@ -63,14 +63,14 @@ pub unsafe extern "C" fn nc_loop_close(loop_: *mut nc_loop) -> c_int {
 /// the pointer is invalid afterwards: using it then is the caller's bug, as
 /// with `free`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
-    ffi_boundary! {
-        if !loop_.is_null() {
+pub unsafe extern "C" fn nc_loop_free(r#loop: *mut nc_loop) {
+    boundary! {
+        if !r#loop.is_null() {
             // SAFETY: a loop from nc_loop_new, freed once, per the contract.
-            let lp = unsafe { Box::from_raw(loop_) };
+            let lp = unsafe { Box::from_raw(r#loop) };
             lp.inner.close_loop();
-            drop(lp);
         }
+        Ok(())
     }
 }
 
@@ -87,68 +87,61 @@ pub unsafe extern "C" fn nc_loop_free(loop_: *mut nc_loop) {
 /// A handle whose `NC_EV_CLOSED` a poll returned answers `NC_ECLOSED` until
 /// the next poll (while its events are handled), `NC_EBADHANDLE` from then on.
 #[no_mangle]
-pub unsafe extern "C" fn nc_poll(loop_: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        let lp = match unsafe { loop_ref(loop_) } {
-            Ok(lp) => lp,
-            Err(e) => return e.code(),
-        };
+pub unsafe extern "C" fn nc_poll(r#loop: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
+    boundary! {
+        let lp = try_loop!(r#loop);
         if events.is_null() || max == 0 || timeout_ms < -1 {
-            return Error::EINVAL.code();
+            return Err(Error::EINVAL);
         }
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
-        let batch = match lp.poll(max.min(c_int::MAX as usize), timeout) {
-            Ok(batch) => batch,
-            Err(e) => return e.code(),
-        };
+        let batch = lp.poll(max.min(c_int::MAX as usize), timeout)?;
         for (i, event) in batch.events().iter().enumerate() {
             // SAFETY: `events` has room for `max` entries and i < max.
             unsafe { events.add(i).write(nc_event::new(event, batch.data(event))) };
         }
-        batch.events().len() as c_int
+        Ok(batch.events().len() as c_int)
     }
 }
 
 /// Polls in a loop and calls `cb(loop, event, arg)` for each event until
 /// `nc_stop` is called (from the callback or any thread). Returns 0 after
-/// `nc_stop`, `NC_EINVAL` for NULL `loop_` or `cb`, `NC_EBUSY` if another
+/// `nc_stop`, `NC_EINVAL` for NULL `loop` or `cb`, `NC_EBUSY` if another
 /// thread is polling, `NC_ECLOSED` once the loop is closed (`nc_loop_close`,
 /// also from a callback: no event follows), or another negative code if
 /// polling failed. An
 /// event's data is valid during its callback (see `nc_poll` for other
 /// threads polling the same loop).
 #[no_mangle]
-pub unsafe extern "C" fn nc_run(loop_: *mut nc_loop, cb: nc_event_cb, arg: *mut c_void) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        let lp = match unsafe { loop_ref(loop_) } {
-            Ok(lp) => lp,
-            Err(e) => return e.code(),
-        };
-        let Some(cb) = cb else { return Error::EINVAL.code() };
-        status(lp.run(|event, data| {
+pub unsafe extern "C" fn nc_run(r#loop: *mut nc_loop, cb: nc_event_cb, arg: *mut c_void) -> c_int {
+    boundary! {
+        let lp = try_loop!(r#loop);
+        let Some(cb) = cb else { return Err(Error::EINVAL) };
+        lp.run(|event, data| {
             let event = nc_event::new(event, data);
             // SAFETY: a C callback the caller supplied, given a valid event.
-            unsafe { cb(loop_, &event, arg) };
-        }))
+            unsafe { cb(r#loop, &event, arg) };
+        })
     }
 }
 
 /// Makes the current `nc_run` return after the callback batch in progress
 /// (or the next `nc_run` return at once). Any thread. Returns 0 or `NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_stop(loop_: *mut nc_loop) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::stop)) }
+pub unsafe extern "C" fn nc_stop(r#loop: *mut nc_loop) -> c_int {
+    boundary! {
+        try_loop!(r#loop).stop();
+        Ok(())
+    }
 }
 
 /// Interrupts a blocking `nc_poll` (it returns 0 or the events it has). Any
 /// thread. Returns 0 or `NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_wake(loop_: *mut nc_loop) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.map(Loop::wake)) }
+pub unsafe extern "C" fn nc_wake(r#loop: *mut nc_loop) -> c_int {
+    boundary! {
+        try_loop!(r#loop).wake();
+        Ok(())
+    }
 }
 
 /// Embedding: a descriptor that is readable while the loop has events to
@@ -157,9 +150,8 @@ pub unsafe extern "C" fn nc_wake(loop_: *mut nc_loop) -> c_int {
 /// events, sleep at most `nc_next_timeout` milliseconds. The loop owns the
 /// descriptor: do not read or close it. Returns it, or `NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_loop_fd(loop_: *mut nc_loop) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { unsafe { loop_ref(loop_) }.map_or_else(Error::code, |lp| lp.fd()) }
+pub unsafe extern "C" fn nc_loop_fd(r#loop: *mut nc_loop) -> c_int {
+    boundary! { Ok(try_loop!(r#loop).fd()) }
 }
 
 /// Embedding: milliseconds a host loop may wait before polling again,
@@ -168,13 +160,10 @@ pub unsafe extern "C" fn nc_loop_fd(loop_: *mut nc_loop) -> c_int {
 /// on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
 /// NULL loop.
 #[no_mangle]
-pub unsafe extern "C" fn nc_next_timeout(loop_: *mut nc_loop) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        match unsafe { loop_ref(loop_) } {
-            Ok(lp) => lp.next_timeout().map_or(-1, |t| t.as_millis().min(c_int::MAX as u128) as c_int),
-            Err(e) => e.code(),
-        }
+pub unsafe extern "C" fn nc_next_timeout(r#loop: *mut nc_loop) -> c_int {
+    boundary! {
+        let timeout = try_loop!(r#loop).next_timeout();
+        Ok(timeout.map_or(-1, |t| t.as_millis().min(c_int::MAX as u128) as c_int))
     }
 }
 
@@ -200,19 +189,16 @@ fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
 /// out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ...
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_listen(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     host: *const c_char,
     port: c_int,
     backlog: c_int,
     flags: u32,
     userdata: *mut c_void,
 ) -> nc_handle {
-    ffi_boundary! {
-        handle_status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
-            lp.tcp_listen(host, port as i64, &bind_options(backlog, flags)?, userdata as usize as u64)
-        })())
+    boundary! {
+        let (lp, host) = (try_loop!(r#loop), try_str!(host));
+        lp.tcp_listen(host, port as i64, &bind_options(backlog, flags)?, userdata_arg(userdata))
     }
 }
 
@@ -228,18 +214,12 @@ pub unsafe extern "C" fn nc_tcp_listen(
 /// memory, handles or resolver threads).
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     host: *const c_char,
     port: c_int,
     userdata: *mut c_void,
 ) -> nc_handle {
-    ffi_boundary! {
-        handle_status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
-            lp.tcp_connect(host, port as i64, userdata as usize as u64)
-        })())
-    }
+    boundary! { try_loop!(r#loop).tcp_connect(try_str!(host), port as i64, userdata_arg(userdata)) }
 }
 
 /// Binds a UDP socket on `host` (an IP literal or `"localhost"`) and `port`
@@ -247,18 +227,15 @@ pub unsafe extern "C" fn nc_tcp_connect(
 /// `NC_EV_DATAGRAM`. Returns the handle or a negative code as for `nc_tcp_listen`.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_bind(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     host: *const c_char,
     port: c_int,
     flags: u32,
     userdata: *mut c_void,
 ) -> nc_handle {
-    ffi_boundary! {
-        handle_status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
-            lp.udp_bind(host, port as i64, &bind_options(0, flags)?, userdata as usize as u64)
-        })())
+    boundary! {
+        let (lp, host) = (try_loop!(r#loop), try_str!(host));
+        lp.udp_bind(host, port as i64, &bind_options(0, flags)?, userdata_arg(userdata))
     }
 }
 
@@ -268,18 +245,12 @@ pub unsafe extern "C" fn nc_udp_bind(
 /// IPv4 socket, or the reverse), or another OS error.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_connect(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     host: *const c_char,
     port: c_int,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host) = unsafe { (loop_ref(loop_)?, str_arg(host)?) };
-            lp.udp_connect(handle_arg(handle), host, port as i64)
-        })())
-    }
+    boundary! { try_loop!(r#loop).udp_connect(handle_arg(handle), try_str!(host), port as i64) }
 }
 
 /// Sends `len` bytes (copied before returning when they cannot go out at
@@ -292,14 +263,8 @@ pub unsafe extern "C" fn nc_udp_connect(
 /// `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
 /// (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
 #[no_mangle]
-pub unsafe extern "C" fn nc_send(loop_: *mut nc_loop, handle: nc_handle, data: *const c_void, len: usize) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, data) = unsafe { (loop_ref(loop_)?, bytes_arg(data, len)?) };
-            lp.send(handle_arg(handle), data)
-        })())
-    }
+pub unsafe extern "C" fn nc_send(r#loop: *mut nc_loop, handle: nc_handle, data: *const c_void, len: usize) -> c_int {
+    boundary! { try_loop!(r#loop).send(handle_arg(handle), try_bytes!(data, len)) }
 }
 
 /// Gather send: the `count` buffers go out as one message, in one system
@@ -307,29 +272,32 @@ pub unsafe extern "C" fn nc_send(loop_: *mut nc_loop, handle: nc_handle, data: *
 /// Returns as `nc_send`; `NC_EINVAL` also for NULL `bufs`, `count` 0 or
 /// above 1024, or a NULL buffer with a non-zero length.
 #[no_mangle]
-pub unsafe extern "C" fn nc_sendv(loop_: *mut nc_loop, handle: nc_handle, bufs: *const nc_buf, count: usize) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, slices) = unsafe { (loop_ref(loop_)?, buf_slices(bufs, count)?) };
-            lp.send_vectored(handle_arg(handle), &slices)
-        })())
+pub unsafe extern "C" fn nc_sendv(r#loop: *mut nc_loop, handle: nc_handle, bufs: *const nc_buf, count: usize) -> c_int {
+    boundary! {
+        let lp = try_loop!(r#loop);
+        // SAFETY: per the contract, `bufs` is NULL or holds `count` valid buffers.
+        lp.send_vectored(handle_arg(handle), &unsafe { buf_slices(bufs, count) }?)
     }
 }
 
+/// The most buffers one gather send takes: the slices are collected into a
+/// vector first, whose size the caller must not control unboundedly.
+const MAX_BUFS: usize = 1024;
+
 /// The byte slices of an `nc_buf` array: NULL `bufs`, `count` 0 or above
-/// 1024, or a NULL buffer with a length is `EINVAL`.
+/// [`MAX_BUFS`], or a NULL buffer with a length is `EINVAL`.
 ///
 /// # Safety
 /// `bufs` is NULL or points to `count` buffers, each valid for its length.
 unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u8]>, Error> {
-    if bufs.is_null() || count == 0 || count > 1024 {
+    if count == 0 || count > MAX_BUFS {
         return Err(Error::EINVAL);
     }
-    // SAFETY: `bufs` points to `count` nc_buf per the contract.
-    let bufs = unsafe { std::slice::from_raw_parts(bufs, count) };
-    // SAFETY: each buffer points to `len` readable bytes per the contract.
-    bufs.iter().map(|b| unsafe { bytes_arg(b.data, b.len) }).collect()
+    try_slice!(bufs, count)
+        .iter()
+        // SAFETY: each buffer points to `len` readable bytes per the contract.
+        .map(|b| unsafe { slice_arg(b.data as *const u8, b.len, "bufs") })
+        .collect()
 }
 
 /// Sends one datagram to `host` (an IP literal or `"localhost"`) and `port`
@@ -339,19 +307,16 @@ unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u
 /// `NC_EWRONGKIND`, ...
 #[no_mangle]
 pub unsafe extern "C" fn nc_send_to(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     host: *const c_char,
     port: c_int,
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, host, data) = unsafe { (loop_ref(loop_)?, str_arg(host)?, bytes_arg(data, len)?) };
-            lp.send_to(handle_arg(handle), host, port as i64, data)
-        })())
+    boundary! {
+        let (lp, host, data) = (try_loop!(r#loop), try_str!(host), try_bytes!(data, len));
+        lp.send_to(handle_arg(handle), host, port as i64, data)
     }
 }
 
@@ -367,9 +332,8 @@ pub unsafe extern "C" fn nc_send_to(
 /// are the caller's to skip. Returns 0, `NC_EBADHANDLE`, or `NC_ECLOSED` if
 /// the handle is already closing or closed.
 #[no_mangle]
-pub unsafe extern "C" fn nc_close(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.close(handle_arg(handle)))) }
+pub unsafe extern "C" fn nc_close(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).close(handle_arg(handle)) }
 }
 
 /// Closes a handle at once. A connection drops its queue and sends a reset
@@ -378,9 +342,8 @@ pub unsafe extern "C" fn nc_close(loop_: *mut nc_loop, handle: nc_handle) -> c_i
 /// rules for `nc_run` and already polled events). Returns 0,
 /// `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed.
 #[no_mangle]
-pub unsafe extern "C" fn nc_close_reset(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.close_reset(handle_arg(handle)))) }
+pub unsafe extern "C" fn nc_close_reset(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).close_reset(handle_arg(handle)) }
 }
 
 /// Half-closes a connection: the FIN goes out once everything queued is
@@ -390,36 +353,28 @@ pub unsafe extern "C" fn nc_close_reset(loop_: *mut nc_loop, handle: nc_handle) 
 /// `NC_ECLOSED`). Later sends fail with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
 /// `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_shutdown(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.shutdown(handle_arg(handle)))) }
+pub unsafe extern "C" fn nc_shutdown(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).shutdown(handle_arg(handle)) }
 }
 
 /// Stops reading a connection: the kernel buffers, then the peer is slowed
 /// by TCP flow control. A reset, or the peer's close once all its data was
 /// delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_pause(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.pause(handle_arg(handle)))) }
+pub unsafe extern "C" fn nc_pause(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).pause(handle_arg(handle)) }
 }
 
 /// Resumes reading a paused connection. Returns 0 or a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_resume(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    // SAFETY: per the contract, `loop_` is NULL or live.
-    ffi_boundary! { status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.resume(handle_arg(handle)))) }
-}
-
-fn set_framing(loop_: *mut nc_loop, handle: nc_handle, framing: Result<Framing, Error>) -> c_int {
-    // SAFETY: the exported callers pass their `loop_` argument on, under their contract.
-    status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_framing(handle_arg(handle), framing?)))
+pub unsafe extern "C" fn nc_resume(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).resume(handle_arg(handle)) }
 }
 
 /// Framing: deliver raw chunks as they arrive (the default). Returns 0 or a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_frame_stream(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    ffi_boundary! { set_framing(loop_, handle, Ok(Framing::Stream)) }
+pub unsafe extern "C" fn nc_frame_stream(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).set_framing(handle_arg(handle), Framing::Stream) }
 }
 
 /// Framing: one `NC_EV_DATA` per frame ending with the `delim_len`-byte
@@ -429,24 +384,26 @@ pub unsafe extern "C" fn nc_frame_stream(loop_: *mut nc_loop, handle: nc_handle)
 /// delivered as a last frame. Returns 0 or `NC_EINVAL`, ...
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_delimited(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     delim: *const c_void,
     delim_len: usize,
     max_frame: usize,
 ) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `delim` points to `delim_len` bytes.
-        let framing = unsafe { bytes_arg(delim, delim_len) }.and_then(|d| Framing::delimited(d, max_frame));
-        set_framing(loop_, handle, framing)
+    boundary! {
+        let lp = try_loop!(r#loop);
+        lp.set_framing(handle_arg(handle), Framing::delimited(try_bytes!(delim, delim_len), max_frame)?)
     }
 }
 
 /// Framing: one `NC_EV_DATA` per `size` bytes (1..2^30). Bytes of an
 /// incomplete last frame at EOF are dropped. Returns 0 or a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_frame_fixed(loop_: *mut nc_loop, handle: nc_handle, size: usize) -> c_int {
-    ffi_boundary! { set_framing(loop_, handle, Framing::fixed(size)) }
+pub unsafe extern "C" fn nc_frame_fixed(r#loop: *mut nc_loop, handle: nc_handle, size: usize) -> c_int {
+    boundary! {
+        let lp = try_loop!(r#loop);
+        lp.set_framing(handle_arg(handle), Framing::fixed(size)?)
+    }
 }
 
 /// Framing: each frame is a `header_bytes`-byte (1, 2 or 4) big-endian
@@ -456,16 +413,15 @@ pub unsafe extern "C" fn nc_frame_fixed(loop_: *mut nc_loop, handle: nc_handle, 
 /// Returns 0 or a negative code.
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_length_prefixed(
-    loop_: *mut nc_loop,
+    r#loop: *mut nc_loop,
     handle: nc_handle,
     header_bytes: c_int,
     max_frame: usize,
 ) -> c_int {
-    ffi_boundary! {
-        let framing = usize::try_from(header_bytes)
-            .map_err(|_| Error::EINVAL)
-            .and_then(|h| Framing::length_prefixed(h, max_frame));
-        set_framing(loop_, handle, framing)
+    boundary! {
+        let lp = try_loop!(r#loop);
+        let header_bytes = usize::try_from(header_bytes).map_err(|_| Error::EINVAL)?;
+        lp.set_framing(handle_arg(handle), Framing::length_prefixed(header_bytes, max_frame)?)
     }
 }
 
@@ -474,26 +430,17 @@ pub unsafe extern "C" fn nc_frame_length_prefixed(
 /// `NC_EWRONGKIND` (e.g. a watermark on UDP), `NC_ENOTCONN` (a socket option
 /// on a connection still connecting), `NC_EBADHANDLE`, ...
 #[no_mangle]
-pub unsafe extern "C" fn nc_setopt(loop_: *mut nc_loop, handle: nc_handle, opt: c_int, value: i64) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, `loop_` is NULL or live.
-            let lp = unsafe { loop_ref(loop_)? };
-            lp.set_option(handle_arg(handle), SockOption::from_raw(opt)?, value)
-        })())
-    }
+pub unsafe extern "C" fn nc_setopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: i64) -> c_int {
+    boundary! { try_loop!(r#loop).set_option(handle_arg(handle), SockOption::from_raw(opt)?, value) }
 }
 
 /// Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_getopt(loop_: *mut nc_loop, handle: nc_handle, opt: c_int, value: *mut i64) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, `loop_` is NULL or live and `value` NULL or writable.
-            let (lp, out) = unsafe { (loop_ref(loop_)?, value.as_mut().ok_or(Error::EINVAL)?) };
-            *out = lp.get_option(handle_arg(handle), SockOption::from_raw(opt)?)?;
-            Ok(())
-        })())
+pub unsafe extern "C" fn nc_getopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: *mut i64) -> c_int {
+    boundary! {
+        let (lp, out) = (try_loop!(r#loop), try_mut!(value));
+        *out = lp.get_option(handle_arg(handle), SockOption::from_raw(opt)?)?;
+        Ok(())
     }
 }
 
@@ -501,14 +448,11 @@ pub unsafe extern "C" fn nc_getopt(loop_: *mut nc_loop, handle: nc_handle, opt: 
 /// `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
 /// `NC_EWRONGKIND` (a timer).
 #[no_mangle]
-pub unsafe extern "C" fn nc_local_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, out) = unsafe { (loop_ref(loop_)?, addr.as_mut().ok_or(Error::EINVAL)?) };
-            *out = nc_addr::from_socket_addr(Some(lp.local_addr(handle_arg(handle))?));
-            Ok(())
-        })())
+pub unsafe extern "C" fn nc_local_addr(r#loop: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
+    boundary! {
+        let (lp, out) = (try_loop!(r#loop), try_mut!(addr));
+        *out = nc_addr::from_socket_addr(Some(lp.local_addr(handle_arg(handle))?));
+        Ok(())
     }
 }
 
@@ -516,14 +460,11 @@ pub unsafe extern "C" fn nc_local_addr(loop_: *mut nc_loop, handle: nc_handle, a
 /// `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
 /// `NC_EWRONGKIND` (a listener or a timer).
 #[no_mangle]
-pub unsafe extern "C" fn nc_peer_addr(loop_: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, out) = unsafe { (loop_ref(loop_)?, addr.as_mut().ok_or(Error::EINVAL)?) };
-            *out = nc_addr::from_socket_addr(Some(lp.peer_addr(handle_arg(handle))?));
-            Ok(())
-        })())
+pub unsafe extern "C" fn nc_peer_addr(r#loop: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
+    boundary! {
+        let (lp, out) = (try_loop!(r#loop), try_mut!(addr));
+        *out = nc_addr::from_socket_addr(Some(lp.peer_addr(handle_arg(handle))?));
+        Ok(())
     }
 }
 
@@ -533,61 +474,39 @@ pub unsafe extern "C" fn nc_peer_addr(loop_: *mut nc_loop, handle: nc_handle, ad
 /// `NC_ENOBUFS` (too small; nothing written). Thread-safe, needs no loop.
 #[no_mangle]
 pub unsafe extern "C" fn nc_addr_format(addr: *const nc_addr, buf: *mut c_char, size: usize) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `addr` is NULL or valid.
-        let Some(addr) = (unsafe { addr.as_ref() }) else { return Error::EINVAL.code() };
-        if buf.is_null() {
-            return Error::EINVAL.code();
+    boundary! {
+        let (addr, out) = (try_ref!(addr), try_slice_mut!(buf, size));
+        let text = addr.to_socket_addr()?.to_string();
+        if text.len() >= out.len() {
+            return Err(Error::ENOBUFS);
         }
-        let text = match addr.to_socket_addr() {
-            Ok(a) => a.to_string(),
-            Err(e) => return e.code(),
-        };
-        if text.len() >= size {
-            return Error::ENOBUFS.code();
-        }
-        // SAFETY: `buf` has `size` > text.len() writable bytes per the contract.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
-            *buf.add(text.len()) = 0;
-        }
-        text.len() as c_int
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out[text.len()] = 0;
+        Ok(text.len() as c_int)
     }
 }
 
 /// Sets the user data returned in the handle's events. netcore never
 /// dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_set_userdata(loop_: *mut nc_loop, handle: nc_handle, userdata: *mut c_void) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        status(unsafe { loop_ref(loop_) }.and_then(|lp| lp.set_userdata(handle_arg(handle), userdata as usize as u64)))
-    }
+pub unsafe extern "C" fn nc_set_userdata(r#loop: *mut nc_loop, handle: nc_handle, userdata: *mut c_void) -> c_int {
+    boundary! { try_loop!(r#loop).set_userdata(handle_arg(handle), userdata_arg(userdata)) }
 }
 
 /// Stores the handle's user data in `*userdata`. Returns 0 or a negative code.
 #[no_mangle]
-pub unsafe extern "C" fn nc_get_userdata(loop_: *mut nc_loop, handle: nc_handle, userdata: *mut *mut c_void) -> c_int {
-    ffi_boundary! {
-        status((|| {
-            // SAFETY: per the contract, pointers are NULL or valid.
-            let (lp, out) = unsafe { (loop_ref(loop_)?, userdata.as_mut().ok_or(Error::EINVAL)?) };
-            *out = lp.userdata(handle_arg(handle))? as usize as *mut c_void;
-            Ok(())
-        })())
+pub unsafe extern "C" fn nc_get_userdata(r#loop: *mut nc_loop, handle: nc_handle, userdata: *mut *mut c_void) -> c_int {
+    boundary! {
+        let (lp, out) = (try_loop!(r#loop), try_mut!(userdata));
+        *out = lp.userdata(handle_arg(handle))? as usize as *mut c_void;
+        Ok(())
     }
 }
 
 /// The kind of a live handle (`NC_KIND_*`), or `NC_EBADHANDLE`/`NC_EINVAL`.
 #[no_mangle]
-pub unsafe extern "C" fn nc_handle_kind(loop_: *mut nc_loop, handle: nc_handle) -> c_int {
-    ffi_boundary! {
-        // SAFETY: per the contract, `loop_` is NULL or live.
-        match unsafe { loop_ref(loop_) }.and_then(|lp| lp.kind(handle_arg(handle))) {
-            Ok(kind) => kind as c_int,
-            Err(e) => e.code(),
-        }
-    }
+pub unsafe extern "C" fn nc_handle_kind(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { Ok(try_loop!(r#loop).kind(handle_arg(handle))? as c_int) }
 }
 
 /// The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
@@ -596,12 +515,7 @@ pub unsafe extern "C" fn nc_handle_kind(loop_: *mut nc_loop, handle: nc_handle) 
 /// string: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
-    ffi_boundary! {
-        match Error::from_code(code) {
-            Some(e) => e.name_cstr().as_ptr(),
-            None => c"OK".as_ptr(),
-        }
-    }
+    boundary! { Ok(Error::from_code(code).map_or(c"OK", Error::name_cstr).as_ptr()) }
 }
 
 /// A short description of a code, e.g. `"connection refused"` (for a Linux
@@ -610,33 +524,30 @@ pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
 /// A static string: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn nc_strerror(code: c_int) -> *const c_char {
-    ffi_boundary! {
-        match Error::from_code(code) {
-            Some(e) => e.message_cstr().as_ptr(),
-            None => c"success".as_ptr(),
-        }
-    }
+    boundary! { Ok(Error::from_code(code).map_or(c"success", Error::message_cstr).as_ptr()) }
 }
 
 /// The name of an event kind, e.g. `"data"`; `"unknown"` otherwise. Static.
 #[no_mangle]
 pub extern "C" fn nc_event_name(kind: c_int) -> *const c_char {
-    let name: &'static std::ffi::CStr = match kind {
-        x if x == nc_event_kind::NC_EV_ACCEPTED as c_int => c"accepted",
-        x if x == nc_event_kind::NC_EV_CONNECTED as c_int => c"connected",
-        x if x == nc_event_kind::NC_EV_CONNECT_FAILED as c_int => c"connect_failed",
-        x if x == nc_event_kind::NC_EV_DATA as c_int => c"data",
-        x if x == nc_event_kind::NC_EV_EOF as c_int => c"eof",
-        x if x == nc_event_kind::NC_EV_WRITABLE as c_int => c"writable",
-        x if x == nc_event_kind::NC_EV_CLOSED as c_int => c"closed",
-        x if x == nc_event_kind::NC_EV_DATAGRAM as c_int => c"datagram",
-        x if x == nc_event_kind::NC_EV_ERROR as c_int => c"error",
-        x if x == nc_event_kind::NC_EV_TIMER as c_int => c"timer",
-        x if x == nc_event_kind::NC_EV_IDLE as c_int => c"idle",
-        x if x == nc_event_kind::NC_EV_SENT as c_int => c"sent",
-        x if x == nc_event_kind::NC_EV_RECONNECTING as c_int => c"reconnecting",
-        x if x == nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int => c"shutdown_complete",
-        _ => c"unknown",
-    };
-    name.as_ptr()
+    boundary! {
+        let name: &'static std::ffi::CStr = match kind {
+            x if x == nc_event_kind::NC_EV_ACCEPTED as c_int => c"accepted",
+            x if x == nc_event_kind::NC_EV_CONNECTED as c_int => c"connected",
+            x if x == nc_event_kind::NC_EV_CONNECT_FAILED as c_int => c"connect_failed",
+            x if x == nc_event_kind::NC_EV_DATA as c_int => c"data",
+            x if x == nc_event_kind::NC_EV_EOF as c_int => c"eof",
+            x if x == nc_event_kind::NC_EV_WRITABLE as c_int => c"writable",
+            x if x == nc_event_kind::NC_EV_CLOSED as c_int => c"closed",
+            x if x == nc_event_kind::NC_EV_DATAGRAM as c_int => c"datagram",
+            x if x == nc_event_kind::NC_EV_ERROR as c_int => c"error",
+            x if x == nc_event_kind::NC_EV_TIMER as c_int => c"timer",
+            x if x == nc_event_kind::NC_EV_IDLE as c_int => c"idle",
+            x if x == nc_event_kind::NC_EV_SENT as c_int => c"sent",
+            x if x == nc_event_kind::NC_EV_RECONNECTING as c_int => c"reconnecting",
+            x if x == nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int => c"shutdown_complete",
+            _ => c"unknown",
+        };
+        Ok(name.as_ptr())
+    }
 }

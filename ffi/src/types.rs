@@ -131,7 +131,7 @@ impl nc_event {
 /// during the call. The callback may call any `nc_*` function except
 /// `nc_poll`/`nc_run` on the same loop (they return `NC_EBUSY`) and
 /// `nc_loop_free`.
-pub type nc_event_cb = Option<unsafe extern "C" fn(loop_: *mut nc_loop, event: *const nc_event, arg: *mut c_void)>;
+pub type nc_event_cb = Option<unsafe extern "C" fn(r#loop: *mut nc_loop, event: *const nc_event, arg: *mut c_void)>;
 
 /// Event kinds (`nc_event.kind`).
 #[repr(C)]
