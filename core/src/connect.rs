@@ -1,19 +1,21 @@
-//! Establishing outgoing connections: resolution off the loop thread, Happy
-//! Eyeballs (RFC 8305) attempts, connect timeout, auto-reconnect.
+//! Outgoing connections: the options a connect takes, and the reactor's side
+//! of a [`Dialer`] — it carries out the dialer's actions (resolver jobs,
+//! attempt sockets as internal `Entry::Attempt` slab entries, events) and
+//! feeds it what happened (resolutions, attempt outcomes, deadlines, losses).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::addr;
-use crate::dialer::interleave;
+use crate::dialer::{Action, DialEvent, DialId, Dialer};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::state::{Entry, State};
-use crate::timer::{later, Due};
+use crate::tcp::attempt::{start_socket, Attempt, Dialing};
+use crate::timer::Due;
 
 /// Default delay between staggered attempts (RFC 8305 "Connection Attempt Delay").
 pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -76,308 +78,177 @@ impl ConnectOptions {
     }
 }
 
-/// What an outgoing connection was asked for; kept for reconnects.
-pub(crate) struct Dial {
-    pub host: String,
-    pub port: u16,
-    pub opts: ConnectOptions,
-    /// Tags the deadlines of the current connect cycle or backoff.
-    pub epoch: u32,
-    /// Next index into the reconnect schedule.
-    pub backoff: usize,
-    /// Reconnect attempts since the last success.
-    pub attempt: u32,
-}
-
-/// One connect cycle in progress.
-pub(crate) struct Connecting {
-    /// Addresses to try, families interleaved (RFC 8305 §4).
-    pub addrs: Vec<SocketAddr>,
-    /// Index of the next address to try.
-    pub next: usize,
-    /// Why the last attempt failed (reported if every attempt fails).
-    pub last_error: Error,
-    /// Attempts in flight (internal `Entry::Attempt` handles).
-    pub attempts: Vec<Handle>,
-}
-
-/// One socket racing to connect on behalf of a connection.
-pub(crate) struct Attempt {
-    pub owner: Handle,
-    pub sock: TcpStream,
-    pub queued: bool,
-}
-
-fn start_socket(addr: SocketAddr, local: Option<SocketAddr>) -> Result<TcpStream> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    sock.set_nonblocking(true)?;
-    if let Some(local) = local {
-        sock.bind(&local.into())?;
-    }
-    match sock.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(TcpStream::from_std(sock.into()))
-}
-
 impl State {
-    fn dial(&mut self, handle: Handle) -> Option<(&mut Dial, Option<&mut Connecting>)> {
+    fn dialing(&mut self, handle: Handle) -> Option<&mut Dialing> {
+        match self.slab.get_mut(handle) {
+            Ok(Entry::Conn(conn)) => conn.dialing.as_deref_mut(),
+            _ => None,
+        }
+    }
+
+    /// Feeds one input to an open connection's dialer, carries out the
+    /// actions it queued, arms its deadline if that changed, and reports the
+    /// outcomes it queued (those of earlier inputs first).
+    pub(crate) fn dial(&mut self, handle: Handle, events: &mut Vec<Event>, input: impl FnOnce(&mut Dialer, Instant)) {
+        self.dial_quietly(handle, input);
+        while let Some(event) = self.dialing(handle).and_then(|d| d.dialer.poll_event()) {
+            self.report(handle, event, events);
+        }
+    }
+
+    /// [`State::dial`] but for the reports, which stay queued in the dialer
+    /// (a user's connect call starts the I/O; the next poll reports).
+    pub(crate) fn dial_quietly(&mut self, handle: Handle, input: impl FnOnce(&mut Dialer, Instant)) {
         let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
+            return;
+        };
+        let closing = conn.closing;
+        let Some(dialing) = conn.dialing.as_deref_mut() else {
+            return;
+        };
+        if closing {
+            dialing.dialer.stop_reconnecting();
+        }
+        let epoch = dialing.dialer.epoch();
+        let now = Instant::now();
+        input(&mut dialing.dialer, now);
+        while let Some(action) = self.dialing(handle).and_then(|d| d.dialer.poll_action()) {
+            self.carry_out(handle, action, now);
+        }
+        if let Some(dialer) = self.dialing(handle).map(|d| &d.dialer).filter(|d| d.epoch() != epoch) {
+            let (when, epoch) = (dialer.poll_timeout(), dialer.epoch());
+            self.arm(when, handle, Due::Dial, epoch);
+        }
+    }
+
+    fn carry_out(&mut self, handle: Handle, action: Action, now: Instant) {
+        match action {
+            Action::Resolve { id, host, port } => {
+                let known = self.static_hosts.get(&host.to_ascii_lowercase());
+                let known = known.map(|ips| Ok(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect()));
+                let result = match known {
+                    Some(result) => result,
+                    None if addr::is_reserved_invalid(&host) => Err(Error::EDNS),
+                    None => match self.spawn_resolver(handle, id, host, port) {
+                        Ok(()) => return,
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Some(d) = self.dialing(handle) {
+                    d.dialer.handle_resolved(id, result, now);
+                }
+            }
+            Action::StartAttempt { id, addr, local } => {
+                let started = start_socket(addr, local)
+                    .and_then(|sock| self.add(Entry::Attempt(Attempt { owner: handle, id, sock, queued: false })));
+                match started {
+                    Ok(attempt) => {
+                        self.attempts += 1;
+                        if let Some(d) = self.dialing(handle) {
+                            d.add(id, attempt);
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(d) = self.dialing(handle) {
+                            d.dialer.handle_attempt_result(id, Err(e), now);
+                        }
+                    }
+                }
+            }
+            Action::AbortAttempt { id } => {
+                if let Some(mut sock) = self.take_attempt(handle, id) {
+                    let _ = self.registry.deregister(&mut sock);
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, handle: Handle, event: DialEvent, events: &mut Vec<Event>) {
+        match event {
+            DialEvent::Connected { id, peer } => {
+                let Some(sock) = self.take_attempt(handle, id) else {
+                    return;
+                };
+                let _ = sock.set_nodelay(true);
+                let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
+                    return;
+                };
+                conn.sock = Some(sock);
+                conn.write_ready = true;
+                conn.readable = true;
+                events.push(Event::new(EventKind::Connected, handle, conn.userdata).with_addr(Some(peer)));
+                self.requeue(handle);
+            }
+            DialEvent::Reconnecting { attempt, error } => {
+                let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
+                    return;
+                };
+                if let Some(mut sock) = conn.sock.take() {
+                    let _ = self.registry.deregister(&mut sock);
+                }
+                conn.reset_for_reconnect();
+                let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
+                events.push(event.with_value(attempt as u64));
+            }
+            DialEvent::Failed(error) => {
+                if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {
+                    events.push(Event::new(EventKind::ConnectFailed, handle, conn.userdata).with_error(Some(error)));
+                }
+                self.finish(handle, Some(error), events);
+            }
+            DialEvent::Closed(reason) => self.finish(handle, reason, events),
+        }
+    }
+
+    /// Takes attempt `id` of a connection out of the slab, with its socket.
+    fn take_attempt(&mut self, handle: Handle, id: DialId) -> Option<TcpStream> {
+        let attempt = self.dialing(handle)?.take(id)?;
+        let Ok(Entry::Attempt(attempt)) = self.slab.remove(attempt) else {
             return None;
         };
-        let dial = conn.dial.as_deref_mut()?;
-        Some((dial, conn.connecting.as_deref_mut()))
+        self.attempts -= 1;
+        Some(attempt.sock)
     }
 
-    /// Starts a connect cycle: resolve (literal at once, names on a helper
-    /// thread), arm the timeout, start the first attempt.
-    pub(crate) fn begin_connect(&mut self, handle: Handle, events: &mut Vec<Event>) -> Result<()> {
-        let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
-            return Err(Error::EBADHANDLE);
-        };
-        let Some(dial) = conn.dial.as_deref_mut() else {
-            return Err(Error::EINVAL);
-        };
-        dial.epoch = dial.epoch.wrapping_add(1);
-        let (epoch, port, timeout) = (dial.epoch, dial.port, dial.opts.timeout);
-        let literal = addr::ip_literal(&dial.host).filter(|_| !dial.host.eq_ignore_ascii_case("localhost"));
-        let host = dial.host.clone();
-        conn.connecting =
-            Some(Box::new(Connecting { addrs: Vec::new(), next: 0, last_error: Error::EDNS, attempts: Vec::new() }));
-        if let Some(timeout) = timeout {
-            self.arm(later(Instant::now(), timeout), handle, Due::ConnectTimeout, epoch);
-        }
-        let known = literal.map(|ip| vec![ip]).or_else(|| self.static_hosts.get(&host.to_ascii_lowercase()).cloned());
-        match known {
-            Some(ips) => {
-                let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
-                self.resolved_addrs(handle, Ok(addrs), events)
-            }
-            None if addr::is_reserved_invalid(&host) => self.resolved_addrs(handle, Err(Error::EDNS), events),
-            None => self.spawn_resolver(handle, epoch, host, port)?,
-        }
-        Ok(())
-    }
-
-    /// Takes a resolver result and starts attempting.
-    pub(crate) fn resolved_addrs(&mut self, handle: Handle, result: Result<Vec<SocketAddr>>, events: &mut Vec<Event>) {
-        let Some((dial, Some(connecting))) = self.dial(handle) else {
-            return;
-        };
-        if !connecting.addrs.is_empty() {
-            return;
-        }
-        match result {
-            Ok(addrs) => {
-                let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| dial.opts.allows(a)).collect();
-                if allowed.is_empty() {
-                    connecting.last_error = Error::EADDRNOTAVAIL;
-                }
-                connecting.addrs = interleave(allowed);
-            }
-            Err(e) => connecting.last_error = e,
-        }
-        self.start_attempt(handle, events);
-    }
-
-    /// Starts the next attempt (skipping addresses that fail at once), arms
-    /// the stagger delay, and fails the connection when nothing is left.
-    pub(crate) fn start_attempt(&mut self, handle: Handle, events: &mut Vec<Event>) {
-        loop {
-            let Some((dial, Some(connecting))) = self.dial(handle) else {
-                return;
-            };
-            let Some(&addr) = connecting.addrs.get(connecting.next) else {
-                if connecting.attempts.is_empty() {
-                    let error = connecting.last_error;
-                    self.connect_failed(handle, error, events);
-                }
-                return;
-            };
-            connecting.next += 1;
-            let more = connecting.next < connecting.addrs.len();
-            let (epoch, delay, local) =
-                (dial.epoch, dial.opts.attempt_delay.unwrap_or(DEFAULT_ATTEMPT_DELAY), dial.opts.local_addr);
-            let started = start_socket(addr, local)
-                .and_then(|sock| self.add(Entry::Attempt(Attempt { owner: handle, sock, queued: false })));
-            match started {
-                Ok(attempt) => {
-                    self.attempts += 1;
-                    if let Some((_, Some(connecting))) = self.dial(handle) {
-                        connecting.attempts.push(attempt);
-                    }
-                    if more {
-                        self.arm(later(Instant::now(), delay), handle, Due::NextAttempt, epoch);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    if let Some((_, Some(connecting))) = self.dial(handle) {
-                        connecting.last_error = e;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Checks an attempt after a readiness event: the first success wins and
-    /// the others are closed; a failure starts the next attempt at once.
+    /// Checks an attempt after a readiness event and reports its outcome to
+    /// the dialer. A connected socket is first registered for its
+    /// connection, which it becomes if the dialer picks it.
     pub(crate) fn attempt_ready(&mut self, attempt: Handle, events: &mut Vec<Event>) {
         let Ok(Entry::Attempt(a)) = self.slab.get_mut(attempt) else {
             return;
         };
-        let owner = a.owner;
+        let (owner, id) = (a.owner, a.id);
         let outcome = match a.sock.take_error() {
             Ok(Some(e)) | Err(e) => Err(Error::from(e)),
             Ok(None) => match a.sock.peer_addr() {
-                Ok(peer) => Ok(peer),
+                Ok(peer) => {
+                    let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                    self.registry
+                        .reregister(&mut a.sock, crate::state::token(owner), interest)
+                        .map(|()| peer)
+                        .map_err(Error::from)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
                 Err(e) => Err(e.into()),
             },
         };
-        match outcome {
-            Ok(peer) => self.attempt_won(owner, attempt, peer, events),
-            Err(e) => {
-                self.drop_attempt(attempt);
-                if let Some((_, Some(connecting))) = self.dial(owner) {
-                    connecting.attempts.retain(|&h| h != attempt);
-                    connecting.last_error = e;
-                }
-                self.start_attempt(owner, events);
-            }
+        self.dial(owner, events, |d, now| d.handle_attempt_result(id, outcome, now));
+    }
+
+    /// A connection ended (`reason`): an outgoing one's dialer decides
+    /// whether it reconnects instead.
+    pub(crate) fn lose(&mut self, handle: Handle, reason: Option<Error>, events: &mut Vec<Event>) {
+        if self.dialing(handle).is_some() {
+            self.dial(handle, events, |d, now| d.handle_lost(reason, now));
+        } else {
+            self.finish(handle, reason, events);
         }
     }
 
-    fn drop_attempt(&mut self, attempt: Handle) {
-        if let Ok(Entry::Attempt(mut a)) = self.slab.remove(attempt) {
-            self.attempts -= 1;
-            let _ = self.registry.deregister(&mut a.sock);
-        }
-    }
-
-    /// Closes every attempt of a connect cycle.
-    pub(crate) fn abort_attempts(&mut self, handle: Handle) {
-        let attempts = match self.dial(handle) {
-            Some((_, Some(connecting))) => std::mem::take(&mut connecting.attempts),
-            _ => return,
-        };
-        for attempt in attempts {
-            self.drop_attempt(attempt);
-        }
-    }
-
-    fn attempt_won(&mut self, owner: Handle, attempt: Handle, peer: SocketAddr, events: &mut Vec<Event>) {
-        let Ok(Entry::Attempt(mut won)) = self.slab.remove(attempt) else {
-            return;
-        };
-        self.attempts -= 1;
-        if let Some((_, Some(connecting))) = self.dial(owner) {
-            connecting.attempts.retain(|&h| h != attempt);
-        }
-        self.abort_attempts(owner);
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) = self.registry.reregister(&mut won.sock, crate::state::token(owner), interest) {
-            return self.connect_failed(owner, e.into(), events);
-        }
-        let _ = won.sock.set_nodelay(true);
-        let Ok(Entry::Conn(conn)) = self.slab.get_mut(owner) else {
-            return;
-        };
-        conn.sock = Some(won.sock);
-        conn.connecting = None;
-        conn.write_ready = true;
-        conn.readable = true;
-        if let Some(dial) = conn.dial.as_deref_mut() {
-            dial.backoff = 0;
-            dial.attempt = 0;
-        }
-        events.push(Event::new(EventKind::Connected, owner, conn.userdata).with_addr(Some(peer)));
-        self.requeue(owner);
-    }
-
-    /// A connect cycle failed: reconnect later if asked to, else report
-    /// `ConnectFailed` and `Closed`.
-    pub(crate) fn connect_failed(&mut self, handle: Handle, error: Error, events: &mut Vec<Event>) {
-        if self.defer_connect_failures {
-            if let Some((dial, Some(connecting))) = self.dial(handle) {
-                connecting.last_error = error;
-                let epoch = dial.epoch;
-                self.arm(Some(Instant::now()), handle, Due::ConnectFailed, epoch);
-                return;
-            }
-        }
-        self.abort_attempts(handle);
-        if self.schedule_reconnect(handle, Some(error), events) {
-            return;
-        }
-        if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {
-            events.push(Event::new(EventKind::ConnectFailed, handle, conn.userdata).with_error(Some(error)));
-        }
-        self.finish(handle, Some(error), events);
-    }
-
-    /// If the connection auto-reconnects (and the user has not closed it):
-    /// forget the lost socket, report `Reconnecting` and arm the backoff.
-    pub(crate) fn schedule_reconnect(&mut self, handle: Handle, error: Option<Error>, events: &mut Vec<Event>) -> bool {
-        let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
-            return false;
-        };
-        let Some(dial) = conn.dial.as_deref_mut() else {
-            return false;
-        };
-        if dial.opts.reconnect.is_empty() || conn.closing {
-            return false;
-        }
-        let delay = dial.opts.reconnect[dial.backoff.min(dial.opts.reconnect.len() - 1)];
-        dial.backoff += 1;
-        dial.attempt += 1;
-        dial.epoch = dial.epoch.wrapping_add(1);
-        let (epoch, attempt) = (dial.epoch, dial.attempt);
-        if let Some(mut sock) = conn.sock.take() {
-            let _ = self.registry.deregister(&mut sock);
-        }
-        conn.reset_for_reconnect();
-        conn.connecting = None;
-        let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
-        events.push(event.with_value(attempt as u64));
-        self.arm(later(Instant::now(), delay), handle, Due::Dial, epoch);
-        true
-    }
-
-    /// Whether the connection still waits for the addresses of connect
-    /// cycle `epoch` (a resolver job for it is not cancelled).
-    pub(crate) fn wants_resolution(&mut self, handle: Handle, epoch: u32) -> bool {
-        matches!(self.dial(handle), Some((dial, Some(c))) if dial.epoch == epoch && c.addrs.is_empty())
-    }
-
-    /// Whether a deadline tagged `epoch` still belongs to the connection's
-    /// current connect cycle or backoff.
-    pub(crate) fn dial_epoch_is(&mut self, handle: Handle, epoch: u32) -> bool {
-        self.dial(handle).is_some_and(|(dial, _)| dial.epoch == epoch)
-    }
-
-    /// Runs a connect-related deadline.
-    pub(crate) fn fire_connect_deadline(&mut self, handle: Handle, due: Due, epoch: u32, events: &mut Vec<Event>) {
-        if !self.dial_epoch_is(handle, epoch) {
-            return;
-        }
-        let connecting = matches!(self.dial(handle), Some((_, Some(_))));
-        match due {
-            Due::ConnectTimeout if connecting => self.connect_failed(handle, Error::ETIMEDOUT, events),
-            Due::NextAttempt if connecting => self.start_attempt(handle, events),
-            Due::ConnectFailed if connecting => {
-                let error = self.dial(handle).and_then(|(_, c)| c.map(|c| c.last_error)).unwrap_or(Error::EDNS);
-                self.connect_failed(handle, error, events)
-            }
-            Due::Dial if !connecting => {
-                if let Err(e) = self.begin_connect(handle, events) {
-                    self.connect_failed(handle, e, events);
-                }
-            }
-            _ => {}
-        }
+    /// Whether a connection still waits for resolution `id` (a resolver job
+    /// for it is not cancelled).
+    pub(crate) fn wants_resolution(&mut self, handle: Handle, id: DialId) -> bool {
+        self.dialing(handle).is_some_and(|d| d.dialer.is_resolving(id))
     }
 }
 

@@ -18,7 +18,8 @@ use socket2::SockRef;
 
 use crate::addr;
 use crate::batch::{Batch, Poller};
-use crate::connect::{ConnectOptions, Dial};
+use crate::connect::ConnectOptions;
+use crate::dialer::Dialer;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::framing::Framing;
@@ -26,6 +27,7 @@ use crate::handle::{Handle, LoopTag};
 use crate::options::SockOption;
 use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
+use crate::tcp::attempt::Dialing;
 use crate::tcp::conn::Conn;
 use crate::tcp::listener::{BindOptions, Listener};
 use crate::timer::{later, Due, IdleTimeout, Timer};
@@ -371,22 +373,14 @@ impl Loop {
         }
         opts.check()?;
         let mut conn = Conn::new(None, userdata);
-        conn.dial =
-            Some(Box::new(Dial { host: host.to_owned(), port, opts: opts.clone(), epoch: 0, backoff: 0, attempt: 0 }));
+        conn.dialing = Some(Dialing::new(Dialer::new(host.to_owned(), port, opts.clone())));
         let mut state = self.state()?;
         let handle = state.slab.insert(Entry::Conn(conn))?;
-        // A failure known at once (an unreachable literal, a `.invalid`
-        // name) is reported by the next poll: the handle stays live until
-        // its `Closed` is delivered.
-        state.defer_connect_failures = true;
-        let started = state.with_pending(|state, events| state.begin_connect(handle, events));
-        state.defer_connect_failures = false;
-        if let Err(e) = started {
-            let _ = state.slab.remove(handle);
-            return Err(e);
-        }
-        // A poller asleep in another thread must see the new deadlines.
-        state.notify();
+        state.dial_quietly(handle, |dialer, now| dialer.start(now));
+        // The next poll reports what the dialer has to say: even a failure
+        // known at once (an unreachable literal, a `.invalid` name) comes
+        // as events of a handle that is live until then.
+        state.schedule(handle);
         Ok(handle)
     }
 

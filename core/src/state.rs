@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token, Waker};
 use parking_lot::Mutex;
 
-use crate::connect::Attempt;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::event_loop::HandleKind;
 use crate::handle::{Handle, LoopTag, Slab};
 use crate::out::{Out, Step};
 use crate::resolver::{self, Resolved};
+use crate::tcp::attempt::Attempt;
 use crate::tcp::conn::{Conn, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{later, next_expiry, Deadline, Deadlines, Due, Timer};
@@ -104,6 +104,8 @@ pub(crate) fn token(handle: Handle) -> Token {
 enum Work {
     Accept,
     Attempt,
+    /// Carry out what a connection's dialer has queued.
+    Dial,
     Done(Step),
 }
 
@@ -125,9 +127,6 @@ pub(crate) struct State {
     pub notified: bool,
     /// Names answered without the system resolver (lower-case name → addresses).
     pub static_hosts: HashMap<String, Vec<IpAddr>>,
-    /// Set while an operation starts a connection: a failure is then
-    /// reported by the next poll instead of closing the new handle at once.
-    pub defer_connect_failures: bool,
     /// Most bytes one TCP read asks for ([`crate::Loop::set_read_size`]).
     pub read_size: usize,
     /// Internal connection attempts in the slab (not counted as user handles).
@@ -151,9 +150,7 @@ fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline)
         (Ok(Entry::Timer(t)), Due::Timer) => t.epoch == epoch,
         (Ok(Entry::Conn(c)), Due::Idle) => c.idle.as_ref().is_some_and(|i| i.epoch == epoch),
         (Ok(Entry::Conn(c)), Due::Linger) => c.lingering(),
-        (Ok(Entry::Conn(c)), Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed) => {
-            c.dial.as_ref().is_some_and(|d| d.epoch == epoch)
-        }
+        (Ok(Entry::Conn(c)), Due::Dial) => c.dialing.as_ref().is_some_and(|d| d.dialer.epoch() == epoch),
         (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed,
         (Ok(Entry::Listener(l)), Due::Drain) => l.draining,
         _ => false,
@@ -173,7 +170,6 @@ impl State {
             resolved: Vec::new(),
             notified: false,
             static_hosts: HashMap::new(),
-            defer_connect_failures: false,
             read_size: DEFAULT_READ_SIZE,
             attempts: 0,
             idle_epoch: 0,
@@ -278,7 +274,7 @@ impl State {
     /// event. The slot stays as a [`Tombstone`] until a poll has handed that
     /// event out ([`State::release_delivered`]).
     pub fn finish(&mut self, handle: Handle, reason: Option<Error>, events: &mut Vec<Event>) {
-        self.abort_attempts(handle);
+        self.dial_quietly(handle, |dialer, _| dialer.close());
         let Ok(entry) = self.slab.get_mut(handle) else {
             return;
         };
@@ -434,8 +430,8 @@ impl State {
             Entry::Attempt(_) => Work::Attempt,
             Entry::Timer(_) | Entry::Closed(_) => Work::Done(Step::Idle),
             Entry::Udp(u) => Work::Done(u.service(handle, out)),
-            // Resolving, connecting, or waiting to reconnect: nothing to do yet.
-            Entry::Conn(c) if !c.is_connected() => Work::Done(Step::Idle),
+            // Resolving, connecting, or waiting to reconnect: only the dialer works.
+            Entry::Conn(c) if !c.is_connected() => Work::Dial,
             Entry::Conn(c) => {
                 let step = c.service(handle, out);
                 if step != Step::Idle {
@@ -446,7 +442,7 @@ impl State {
                     deadlines.push(later(Instant::now(), CLOSE_LINGER), handle, Due::Linger, 0);
                 }
                 // With auto-reconnect, the peer's EOF is a loss like any other.
-                if c.peer_eof && c.dial.as_ref().is_some_and(|d| !d.opts.reconnect.is_empty()) {
+                if c.peer_eof && c.dialing.as_ref().is_some_and(|d| d.dialer.auto_reconnects()) {
                     Work::Done(Step::Finish(None))
                 } else {
                     Work::Done(Step::Idle)
@@ -461,14 +457,11 @@ impl State {
         match work {
             Work::Accept => self.accept(handle, out),
             Work::Attempt => self.attempt_ready(handle, out.events),
+            Work::Dial => self.dial(handle, out.events, |_, _| {}),
             Work::Done(Step::Idle) => {}
             Work::Done(Step::Requeue) => self.requeue(handle),
             Work::Done(Step::RequeueFirst) => self.enqueue(handle, true),
-            Work::Done(Step::Finish(reason)) => {
-                if !self.schedule_reconnect(handle, reason, out.events) {
-                    self.finish(handle, reason, out.events);
-                }
-            }
+            Work::Done(Step::Finish(reason)) => self.lose(handle, reason, out.events),
         }
     }
 
@@ -491,9 +484,7 @@ impl State {
                 },
                 Due::AcceptRetry => self.retry_accept(handle),
                 Due::Drain => self.drain_expired(handle, events),
-                Due::ConnectTimeout | Due::NextAttempt | Due::Dial | Due::ConnectFailed => {
-                    self.fire_connect_deadline(handle, due, epoch, events)
-                }
+                Due::Dial => self.dial(handle, events, |dialer, now| dialer.handle_timeout(now)),
             }
         }
     }
@@ -548,10 +539,8 @@ impl State {
         if self.resolved.is_empty() {
             return;
         }
-        for (handle, epoch, result) in std::mem::take(&mut self.resolved) {
-            if self.dial_epoch_is(handle, epoch) {
-                self.resolved_addrs(handle, result, events);
-            }
+        for (handle, id, result) in std::mem::take(&mut self.resolved) {
+            self.dial(handle, events, |dialer, now| dialer.handle_resolved(id, result, now));
         }
     }
 }

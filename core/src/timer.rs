@@ -39,15 +39,9 @@ pub(crate) enum Due {
     Linger,
     /// A listener out of descriptors may accept again.
     AcceptRetry,
-    /// A connection attempt has not finished in time.
-    ConnectTimeout,
-    /// Happy Eyeballs: time to start the next attempt alongside the others.
-    NextAttempt,
-    /// Start a connect cycle: a new connection's first, or a reconnect once
-    /// the backoff delay is over.
+    /// A connection's dialer has something due: the connect timeout, the
+    /// next staggered attempt, or the end of a reconnect backoff.
     Dial,
-    /// A connect cycle failed inside the operation that started it: report it.
-    ConnectFailed,
     /// Graceful server shutdown: force-close what is left.
     Drain,
 }

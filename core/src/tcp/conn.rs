@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::connect::{Connecting, Dial};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
 use crate::out::{Out, Step};
 use crate::sys;
+use crate::tcp::attempt::Dialing;
 use crate::timer::IdleTimeout;
 
 /// Default high-water mark of the send queue.
@@ -72,10 +72,8 @@ pub(crate) struct Conn {
     pub sock: Option<TcpStream>,
     pub userdata: u64,
     pub framing: Framing,
-    /// How an outgoing connection was made (for attempts and reconnects).
-    pub dial: Option<Box<Dial>>,
-    /// Set while resolving or connecting.
-    pub connecting: Option<Box<Connecting>>,
+    /// An outgoing connection's dialer (connects and reconnects).
+    pub dialing: Option<Box<Dialing>>,
     /// The listener that accepted this connection.
     pub listener: Option<Handle>,
     pub idle: Option<Box<IdleTimeout>>,
@@ -124,8 +122,7 @@ impl Conn {
             sock,
             userdata,
             framing: Framing::Stream,
-            dial: None,
-            connecting: None,
+            dialing: None,
             listener: None,
             idle: None,
             tokens: None,
@@ -152,9 +149,10 @@ impl Conn {
         }
     }
 
-    /// Established (not resolving or connecting).
+    /// Established (not resolving, connecting or waiting to reconnect: the
+    /// socket is set only once an attempt has won).
     pub fn is_connected(&self) -> bool {
-        self.connecting.is_none() && self.sock.is_some()
+        self.sock.is_some()
     }
 
     /// Bytes waiting in the send queue.
@@ -188,7 +186,6 @@ impl Conn {
                 && self.tokens.is_none()
                 && self.idle.is_none()
                 && !self.shut_requested
-                && self.connecting.is_none()
                 && !one.is_empty()
             {
                 let attempt = sys::send(sock.as_raw_fd(), one);
@@ -230,7 +227,7 @@ impl Conn {
             tokens.accepted += total as u64;
         }
         match &self.sock {
-            Some(sock) if self.out_bytes == 0 && self.connecting.is_none() => {
+            Some(sock) if self.out_bytes == 0 => {
                 let attempt = sys::send_vectored(sock.as_raw_fd(), bufs);
                 self.after_direct_send(handle, bufs, total, attempt, events)
             }

@@ -1,4 +1,5 @@
 //! TCP: listeners and connections.
 
+pub(crate) mod attempt;
 pub(crate) mod conn;
 pub(crate) mod listener;
