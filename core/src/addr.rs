@@ -2,11 +2,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Error, Result};
 
 /// Checks a user-supplied port (0 to 65535).
 pub fn port(port: i64) -> Result<u16> {
-    u16::try_from(port).map_err(|_| Error::EINVAL)
+    u16::try_from(port).map_err(|_| invalid!("port", "0 to 65535"))
 }
 
 /// Parses an IP literal (`127.0.0.1`, `::1`, `[::1]`); `localhost` is
@@ -27,11 +27,27 @@ pub fn literal(host: &str, port_number: i64) -> Result<SocketAddr> {
     let port = port(port_number)?;
     let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if let Some((ip, zone)) = bare.split_once('%') {
-        let ip: Ipv6Addr = ip.parse().map_err(|_| Error::EINVAL)?;
-        let scope = zone.parse().ok().or_else(|| interface_index(zone)).ok_or(Error::EINVAL)?;
+        let ip: Ipv6Addr = ip.parse().map_err(|_| not_a_literal())?;
+        let zone = zone.parse().ok().or_else(|| interface_index(zone));
+        let scope = zone.ok_or(invalid!("host", "an IPv6 zone that is an interface index or name"))?;
         return Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)));
     }
-    ip_literal(host).map(|ip| SocketAddr::new(ip, port)).ok_or(Error::EINVAL)
+    ip_literal(host).map(|ip| SocketAddr::new(ip, port)).ok_or_else(not_a_literal)
+}
+
+fn not_a_literal() -> Error {
+    invalid!("host", "an IP address (IPv6 with an optional %zone) or localhost")
+}
+
+/// The host part of an address as the surfaces print it: the IP, and for
+/// an IPv6 address with a scope its zone (`fe80::1%2`), so that a reply
+/// to a link-local peer leaves by the right interface. [`literal`] takes
+/// it back.
+pub fn host(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 => format!("{}%{}", v6.ip(), v6.scope_id()),
+        _ => addr.ip().to_string(),
+    }
 }
 
 fn interface_index(name: &str) -> Option<u32> {
@@ -64,7 +80,7 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
 /// Checks a host string a user passed: not empty, no NUL, not absurdly long.
 pub(crate) fn check_host(host: &str) -> Result<()> {
     if host.is_empty() || host.len() > 253 + 2 || host.contains('\0') {
-        return Err(Error::EINVAL);
+        return Err(invalid!("host", "a name or address of 1 to 255 bytes, without NUL"));
     }
     Ok(())
 }
@@ -86,6 +102,19 @@ mod tests {
         assert_eq!(literal("fe80::1%2", 9).unwrap().to_string(), "[fe80::1%2]:9");
         assert_eq!(literal("[fe80::1%lo]", 9).unwrap().to_string(), "[fe80::1%1]:9");
         assert_eq!(literal("fe80::1%no-such-if", 9), Err(Error::EINVAL));
+        assert_eq!(literal("127.0.0.1", 70000).unwrap_err().detail().map(|d| d.argument), Some("port"));
+        assert_eq!(literal("1.2.3", 1).unwrap_err().detail().map(|d| d.argument), Some("host"));
+    }
+
+    #[test]
+    fn the_host_of_an_address_keeps_its_zone_and_parses_back() {
+        for (text, port) in [("fe80::1%1", 9), ("fe80::1%4000000", 0), ("::1", 7), ("127.0.0.1", 65535)] {
+            let addr = literal(text, port).unwrap();
+            assert_eq!(host(&addr), text);
+            assert_eq!(literal(&host(&addr), port), Ok(addr));
+        }
+        let zoned = literal("fe80::1%1", 9).unwrap();
+        assert_eq!(zoned.to_string(), "[fe80::1%1]:9");
     }
 
     #[test]

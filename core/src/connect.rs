@@ -1,82 +1,21 @@
-//! Outgoing connections: the options a connect takes, and the reactor's side
+//! Outgoing connections: the reactor's side
 //! of a [`Dialer`] — it carries out the dialer's actions (resolver jobs,
 //! attempt sockets as internal `Entry::Attempt` slab entries, events) and
 //! feeds it what happened (resolutions, attempt outcomes, deadlines, losses).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
 use crate::addr;
 use crate::dialer::{Action, DialEvent, DialId, Dialer};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::state::{Entry, State};
 use crate::tcp::attempt::{start_socket, Attempt, Dialing};
 use crate::timer::Due;
-
-/// Default delay between staggered attempts (RFC 8305 "Connection Attempt Delay").
-pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
-/// Most delays in an auto-reconnect schedule.
-pub const MAX_BACKOFF_STEPS: usize = 8;
-
-/// Which address families a connection may use.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub enum Family {
-    /// Both, IPv6 first when the resolver says so (Happy Eyeballs).
-    #[default]
-    Any,
-    /// IPv4 only.
-    V4,
-    /// IPv6 only.
-    V6,
-}
-
-/// How to make an outgoing connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectOptions {
-    /// Give up (`ETIMEDOUT`) if not connected within this time, resolution
-    /// and every attempt included (beyond [`crate::MAX_DURATION`]: never).
-    pub timeout: Option<Duration>,
-    /// Address families allowed.
-    pub family: Family,
-    /// Bind the client socket to this local address first.
-    pub local_addr: Option<SocketAddr>,
-    /// Delay before starting the next attempt while earlier ones are still
-    /// in flight (default 250 ms).
-    pub attempt_delay: Option<Duration>,
-    /// Auto-reconnect delays: empty = off; up to 8, the last repeats, the
-    /// index resets after a successful connection. A delay beyond
-    /// [`crate::MAX_DURATION`] never ends: the connection stays reconnecting
-    /// until it is closed.
-    pub reconnect: Vec<Duration>,
-}
-
-impl ConnectOptions {
-    pub(crate) fn check(&self) -> Result<()> {
-        let delay_ok = self.attempt_delay.is_none_or(|d| d <= Duration::from_secs(60));
-        if self.reconnect.len() > MAX_BACKOFF_STEPS || !delay_ok || self.timeout == Some(Duration::ZERO) {
-            return Err(Error::EINVAL);
-        }
-        let family_ok = match (self.family, self.local_addr) {
-            (Family::V4, Some(a)) => a.is_ipv4(),
-            (Family::V6, Some(a)) => a.is_ipv6(),
-            _ => true,
-        };
-        family_ok.then_some(()).ok_or(Error::EINVAL)
-    }
-
-    pub(crate) fn allows(&self, addr: &SocketAddr) -> bool {
-        let family_ok = match self.family {
-            Family::Any => true,
-            Family::V4 => addr.is_ipv4(),
-            Family::V6 => addr.is_ipv6(),
-        };
-        family_ok && self.local_addr.is_none_or(|local| local.is_ipv4() == addr.is_ipv4())
-    }
-}
 
 impl State {
     fn dialing(&mut self, handle: Handle) -> Option<&mut Dialing> {
@@ -249,21 +188,5 @@ impl State {
     /// for it is not cancelled).
     pub(crate) fn wants_resolution(&mut self, handle: Handle, id: DialId) -> bool {
         self.dialing(handle).is_some_and(|d| d.dialer.is_resolving(id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_are_checked() {
-        let mut opts = ConnectOptions { reconnect: vec![Duration::from_millis(1); 9], ..Default::default() };
-        assert_eq!(opts.check(), Err(Error::EINVAL));
-        opts.reconnect.truncate(8);
-        assert_eq!(opts.check(), Ok(()));
-        opts.family = Family::V6;
-        opts.local_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        assert_eq!(opts.check(), Err(Error::EINVAL));
     }
 }

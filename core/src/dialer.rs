@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::addr;
-use crate::connect::{ConnectOptions, DEFAULT_ATTEMPT_DELAY};
+use crate::connect_options::{ConnectOptions, DEFAULT_ATTEMPT_DELAY};
 use crate::error::{Error, Result};
 use crate::timer::later;
 
@@ -382,7 +382,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::connect::Family;
+    use crate::connect_options::Family;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -9,21 +9,59 @@ use std::fmt;
 use std::io;
 use std::sync::OnceLock;
 
-/// A netcore error: one negative code from the shared taxonomy.
-#[derive(Copy, Clone, PartialEq, Eq, Hash)]
-pub struct Error(i32);
+/// A netcore error: one negative code from the shared taxonomy, and for a
+/// refused argument the detail of which one and what was expected.
+/// Errors compare and hash by code alone.
+#[derive(Copy, Clone)]
+pub struct Error {
+    code: i32,
+    detail: Option<&'static Detail>,
+}
+
+/// What was wrong with an argument: its name (as the C API, Python and Node
+/// all spell it) and what it must be.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Detail {
+    /// The argument or option, e.g. `"port"`.
+    pub argument: &'static str,
+    /// What it must be, e.g. `"0 to 65535"`.
+    pub expected: &'static str,
+}
+
+/// `EINVAL` with a [`Detail`]: `invalid!("port", "0 to 65535")`.
+macro_rules! invalid {
+    ($argument:expr, $expected:expr) => {{
+        static DETAIL: $crate::error::Detail = $crate::error::Detail { argument: $argument, expected: $expected };
+        $crate::error::Error::EINVAL.with_detail(&DETAIL)
+    }};
+}
+pub(crate) use invalid;
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.code == other.code
+    }
+}
+
+impl Eq for Error {}
+
+impl std::hash::Hash for Error {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.code.hash(state);
+    }
+}
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $value:expr, $message:literal;)*) => {
         impl Error {
-            $($(#[$doc])* pub const $name: Error = Error($value);)*
+            $($(#[$doc])* pub const $name: Error = Error::raw($value);)*
 
             /// The errno-style name, e.g. `"ECONNREFUSED"` (any Linux
             /// errno value has its name), NUL-terminated for the C API.
             pub fn name_cstr(self) -> &'static CStr {
-                let text: &'static str = match self {
-                    $(Error::$name => concat!(stringify!($name), "\0"),)*
-                    _ => os_errno(self.0).map_or("EUNKNOWN\0", |(_, name)| name),
+                let text: &'static str = match self.code {
+                    $(code if code == $value => concat!(stringify!($name), "\0"),)*
+                    _ => os_errno(self.code).map_or("EUNKNOWN\0", |(_, name)| name),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"EUNKNOWN")
             }
@@ -32,9 +70,9 @@ macro_rules! codes {
             /// Linux errno value outside the taxonomy), NUL-terminated for
             /// the C API.
             pub fn message_cstr(self) -> &'static CStr {
-                let text: &'static str = match self {
-                    $(Error::$name => concat!($message, "\0"),)*
-                    _ => return os_message(self.0).unwrap_or(c"unknown error"),
+                let text: &'static str = match self.code {
+                    $(code if code == $value => concat!($message, "\0"),)*
+                    _ => return os_message(self.code).unwrap_or(c"unknown error"),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"unknown error")
             }
@@ -267,21 +305,35 @@ impl Error {
         self.message_cstr().to_str().unwrap_or("unknown error")
     }
 
+    const fn raw(code: i32) -> Error {
+        Error { code, detail: None }
+    }
+
     /// The negative code.
     pub fn code(self) -> i32 {
-        self.0
+        self.code
+    }
+
+    /// Which argument was refused and what it must be, when known.
+    pub fn detail(self) -> Option<&'static Detail> {
+        self.detail
+    }
+
+    /// The same error, with `detail`.
+    pub const fn with_detail(self, detail: &'static Detail) -> Error {
+        Error { code: self.code, detail: Some(detail) }
     }
 
     /// The error for a code, if the code is negative (any negative code is kept
     /// as is, so unknown OS errors survive the round trip).
     pub fn from_code(code: i32) -> Option<Error> {
-        (code < 0).then_some(Error(code))
+        (code < 0).then_some(Error::raw(code))
     }
 
     /// The `errno` value for errors the operating system also knows, `None`
     /// for netcore-only codes.
     pub fn errno(self) -> Option<i32> {
-        (self.0 > -3000).then_some(-self.0)
+        (self.code > -3000).then_some(-self.code)
     }
 }
 
@@ -290,7 +342,7 @@ impl From<io::Error> for Error {
         match e.raw_os_error() {
             // A UDP send without a destination: "not connected" in netcore's terms.
             Some(libc::EDESTADDRREQ) => Error::ENOTCONN,
-            Some(errno) if errno > 0 => Error(-errno),
+            Some(errno) if errno > 0 => Error::raw(-errno),
             _ => match e.kind() {
                 io::ErrorKind::WouldBlock => Error::EAGAIN,
                 io::ErrorKind::InvalidInput => Error::EINVAL,
@@ -304,13 +356,21 @@ impl From<io::Error> for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.name(), self.0)
+        write!(f, "{}({})", self.name(), self.code)?;
+        match self.detail {
+            Some(d) => write!(f, "[{}: {}]", d.argument, d.expected),
+            None => Ok(()),
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name(), self.message())
+        write!(f, "{}: {}", self.name(), self.message())?;
+        match self.detail {
+            Some(d) => write!(f, " ({}: expected {})", d.argument, d.expected),
+            None => Ok(()),
+        }
     }
 }
 
@@ -332,29 +392,38 @@ mod tests {
             assert_ne!(e.message(), "unknown error");
         }
         assert_eq!(Error::from_code(0), None);
-        assert_eq!(Error(-9999).name(), "EUNKNOWN");
+        assert_eq!(Error::raw(-9999).name(), "EUNKNOWN");
     }
 
     #[test]
     fn every_linux_errno_has_a_name_and_a_description() {
         // Linux numbers errno values 1..=133, leaving 41 and 58 unused.
         for errno in (1..=libc::EHWPOISON).filter(|e| ![41, 58].contains(e)) {
-            let e = Error(-errno);
+            let e = Error::raw(-errno);
             assert_ne!(e.name(), "EUNKNOWN", "errno {errno}");
             assert_ne!(e.message(), "unknown error", "errno {errno} ({})", e.name());
             assert_eq!(e.errno(), Some(errno));
         }
-        assert_eq!(Error(-libc::ENOPROTOOPT).name(), "ENOPROTOOPT");
-        assert_eq!(Error(-libc::ENOPROTOOPT).message(), "protocol not available");
+        assert_eq!(Error::raw(-libc::ENOPROTOOPT).name(), "ENOPROTOOPT");
+        assert_eq!(Error::raw(-libc::ENOPROTOOPT).message(), "protocol not available");
         // each value once, none of them a taxonomy code
         for (i, &(errno, _)) in OS_ERRNOS.iter().enumerate() {
             assert!(OS_ERRNOS[..i].iter().all(|&(other, _)| other != errno), "errno {errno} twice");
             assert!(Error::ALL.iter().all(|e| e.errno() != Some(errno)), "errno {errno} in the taxonomy");
         }
         for unused in [0, 41, 58, 134, 2999, 9999] {
-            assert_eq!(Error(-unused).name(), "EUNKNOWN");
-            assert_eq!(Error(-unused).message(), "unknown error");
+            assert_eq!(Error::raw(-unused).name(), "EUNKNOWN");
+            assert_eq!(Error::raw(-unused).message(), "unknown error");
         }
+    }
+
+    #[test]
+    fn a_detail_names_the_argument_and_leaves_the_code_alone() {
+        let e = invalid!("port", "0 to 65535");
+        assert_eq!(e, Error::EINVAL);
+        assert_eq!(e.detail(), Some(&Detail { argument: "port", expected: "0 to 65535" }));
+        assert_eq!(e.to_string(), "EINVAL: invalid argument (port: expected 0 to 65535)");
+        assert_eq!(Error::EINVAL.detail(), None);
     }
 
     #[test]

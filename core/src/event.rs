@@ -4,45 +4,62 @@ use std::net::SocketAddr;
 
 use crate::error::Error;
 use crate::handle::Handle;
+use crate::names::named_enum;
 
-/// What happened. The numeric values are part of the C ABI.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-#[repr(i32)]
-pub enum EventKind {
-    /// A listener accepted a connection: `handle` is the new connection,
-    /// `listener` the listener, `addr` the peer.
-    Accepted = 1,
-    /// An outgoing connection is established; `addr` is the peer.
-    Connected = 2,
-    /// An outgoing connection failed for good (every address was tried);
-    /// `error` says why. A `Closed` event follows.
-    ConnectFailed = 3,
-    /// Bytes arrived: one chunk in stream mode, one whole frame otherwise.
-    Data = 4,
-    /// The peer half-closed its side: no more data will arrive.
-    Eof = 5,
-    /// The send queue fell to the low-water mark after a send was refused with `EAGAIN`.
-    Writable = 6,
-    /// The handle is gone (exactly once per handle); `error` is set when the
-    /// end was abnormal (reset, oversized frame, ...).
-    Closed = 7,
-    /// A UDP datagram arrived; `addr` is the sender.
-    Datagram = 8,
-    /// A non-fatal or about-to-be-fatal error on the handle (e.g. `EMSGSIZE`
-    /// before the connection is closed).
-    Error = 9,
-    /// A timer expired. A one-shot timer's `Closed` follows.
-    Timer = 10,
-    /// A connection saw no successful read or write for its idle timeout.
-    Idle = 11,
-    /// The bytes of a send made with a token reached the kernel; `value` is the token.
-    Sent = 12,
-    /// An auto-reconnecting connection was lost (or an attempt failed) and
-    /// will try again; `value` is the attempt number (1, 2, ...), `error` why.
-    Reconnecting = 13,
-    /// A listener's graceful shutdown is over (every connection is closed);
-    /// its `Closed` follows.
-    ShutdownComplete = 14,
+named_enum! {
+    argument: "event";
+    /// What happened. The numeric values are part of the C ABI.
+    pub enum EventKind {
+        /// A listener accepted a connection: `handle` is the new connection,
+        /// `listener` the listener, `addr` the peer.
+        Accepted = 1, "accepted";
+        /// An outgoing connection is established; `addr` is the peer.
+        Connected = 2, "connected";
+        /// An outgoing connection failed for good (every address was tried);
+        /// `error` says why. A `Closed` event follows.
+        ConnectFailed = 3, "connect_failed";
+        /// Bytes arrived: one chunk in stream mode, one whole frame otherwise.
+        Data = 4, "data";
+        /// The peer half-closed its side: no more data will arrive.
+        Eof = 5, "eof";
+        /// The send queue fell to the low-water mark after a send was refused with `EAGAIN`.
+        Writable = 6, "writable";
+        /// The handle is gone (exactly once per handle); `error` is set when the
+        /// end was abnormal (reset, oversized frame, ...).
+        Closed = 7, "closed";
+        /// A UDP datagram arrived; `addr` is the sender.
+        Datagram = 8, "datagram";
+        /// A non-fatal or about-to-be-fatal error on the handle (e.g. `EMSGSIZE`
+        /// before the connection is closed).
+        Error = 9, "error";
+        /// A timer expired. A one-shot timer's `Closed` follows.
+        Timer = 10, "timer";
+        /// A connection saw no successful read or write for its idle timeout.
+        Idle = 11, "idle";
+        /// The bytes of a send made with a token reached the kernel; `value` is the token.
+        Sent = 12, "sent";
+        /// An auto-reconnecting connection was lost (or an attempt failed) and
+        /// will try again; `value` is the attempt number (1, 2, ...), `error` why.
+        Reconnecting = 13, "reconnecting";
+        /// A listener's graceful shutdown is over (every connection is closed);
+        /// its `Closed` follows.
+        ShutdownComplete = 14, "shutdown_complete";
+    }
+}
+
+named_enum! {
+    argument: "kind";
+    /// What a handle names. The numeric values are part of the C ABI.
+    pub enum HandleKind {
+        /// A TCP listener.
+        TcpListener = 1, "tcp_listener";
+        /// A TCP connection (accepted or outgoing).
+        TcpConnection = 2, "tcp_connection";
+        /// A UDP socket.
+        Udp = 3, "udp";
+        /// A timer.
+        Timer = 4, "timer";
+    }
 }
 
 /// One event. Its bytes, if any, are read with [`crate::Batch::data`].

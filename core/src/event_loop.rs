@@ -18,10 +18,10 @@ use socket2::SockRef;
 
 use crate::addr;
 use crate::batch::{Batch, Poller};
-use crate::connect::ConnectOptions;
+use crate::connect_options::ConnectOptions;
 use crate::dialer::Dialer;
-use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::error::{invalid, Error, Result};
+use crate::event::{Event, HandleKind};
 use crate::framing::Framing;
 use crate::handle::{Handle, LoopTag};
 use crate::options::SockOption;
@@ -58,20 +58,6 @@ struct Shared {
 #[derive(Clone)]
 pub struct Loop {
     shared: Arc<Shared>,
-}
-
-/// What a handle names. The numeric values are part of the C ABI.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-#[repr(i32)]
-pub enum HandleKind {
-    /// A TCP listener.
-    TcpListener = 1,
-    /// A TCP connection (accepted or outgoing).
-    TcpConnection = 2,
-    /// A UDP socket.
-    Udp = 3,
-    /// A timer.
-    Timer = 4,
 }
 
 /// A socket behind a handle, for option calls.
@@ -128,7 +114,7 @@ impl Loop {
     /// that poll later (an embedding driver) check their count up front.
     pub fn check_max_events(max: usize) -> Result<()> {
         if max == 0 {
-            return Err(Error::EINVAL);
+            return Err(invalid!("max_events", "at least 1"));
         }
         Ok(())
     }
@@ -329,7 +315,7 @@ impl Loop {
     /// threshold, such blocks come from reused memory instead of new pages).
     pub fn set_read_size(&self, bytes: usize) -> Result<()> {
         if !(MIN_READ_SIZE..=MAX_READ_SIZE).contains(&bytes) {
-            return Err(Error::EINVAL);
+            return Err(invalid!("read_size", "4096 to 4194304 bytes"));
         }
         self.state()?.read_size = bytes;
         Ok(())
@@ -369,7 +355,7 @@ impl Loop {
         addr::check_host(host)?;
         let port = addr::port(port)?;
         if port == 0 {
-            return Err(Error::EINVAL);
+            return Err(invalid!("port", "1 to 65535"));
         }
         opts.check()?;
         let mut conn = Conn::new(None, userdata);
@@ -419,14 +405,16 @@ impl Loop {
     /// `interface` is the local IPv4 address of the interface (IPv4 groups;
     /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups).
     pub fn udp_multicast(&self, handle: Handle, group: &str, interface: &str, join: bool) -> Result<()> {
-        let group = addr::ip_literal(group).filter(|g| g.is_multicast()).ok_or(Error::EINVAL)?;
+        let group = addr::ip_literal(group).filter(|g| g.is_multicast());
+        let group = group.ok_or(invalid!("group", "a multicast IP address"))?;
         let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else {
             return Err(Error::EWRONGKIND);
         };
         let result = match group {
             std::net::IpAddr::V4(g) => {
-                let iface = interface.parse().map_err(|_| Error::EINVAL)?;
+                let iface =
+                    interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?;
                 if join {
                     u.sock.join_multicast_v4(&g, &iface)
                 } else {
@@ -434,7 +422,8 @@ impl Loop {
                 }
             }
             std::net::IpAddr::V6(g) => {
-                let index: u32 = interface.parse().map_err(|_| Error::EINVAL)?;
+                let index =
+                    interface.parse().map_err(|_| invalid!("interface", "an interface index for an IPv6 group"))?;
                 if join {
                     u.sock.join_multicast_v6(&g, index)
                 } else {
@@ -451,7 +440,7 @@ impl Loop {
     /// never: such a timer stays open without firing (again) until closed.
     pub fn timer_start(&self, delay: Duration, repeat: Option<Duration>, userdata: u64) -> Result<Handle> {
         if repeat == Some(Duration::ZERO) {
-            return Err(Error::EINVAL);
+            return Err(invalid!("repeat", "more than 0, or none"));
         }
         let due = later(Instant::now(), delay);
         let mut state = self.state()?;
@@ -506,7 +495,7 @@ impl Loop {
     /// Sends one datagram to `addr` (e.g. the sender of a `Datagram` event).
     pub fn send_to_addr(&self, handle: Handle, addr: SocketAddr, data: &[u8]) -> Result<()> {
         if addr.port() == 0 {
-            return Err(Error::EINVAL);
+            return Err(invalid!("port", "1 to 65535"));
         }
         let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
@@ -598,7 +587,7 @@ impl Loop {
     /// [`crate::MAX_DURATION`] it never fires).
     pub fn set_idle_timeout(&self, handle: Handle, timeout: Option<Duration>) -> Result<()> {
         if timeout == Some(Duration::ZERO) {
-            return Err(Error::EINVAL);
+            return Err(invalid!("timeout", "more than 0, or none"));
         }
         let mut state = self.state()?;
         let epoch = state.idle_epoch.wrapping_add(1);
@@ -647,12 +636,12 @@ impl Loop {
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
-                SockOption::HighWater if (value as u64) < c.low_water as u64 => return Err(Error::EINVAL),
+                SockOption::HighWater if (value as u64) < c.low_water as u64 => return Err(option.refused()),
                 SockOption::HighWater => {
                     c.high_water = value as u32;
                     return Ok(());
                 }
-                SockOption::LowWater if value as u64 > c.high_water as u64 => return Err(Error::EINVAL),
+                SockOption::LowWater if value as u64 > c.high_water as u64 => return Err(option.refused()),
                 SockOption::LowWater => {
                     c.low_water = value as u32;
                     return Ok(());
@@ -660,7 +649,9 @@ impl Loop {
                 _ => {}
             }
         }
-        option.check_kind(matches!(entry, Entry::Udp(_)))?;
+        if !entry.kind().is_some_and(|kind| option.applies_to(kind)) {
+            return Err(Error::EWRONGKIND);
+        }
         option.set_on(sock_ref(entry)?, value)
     }
 
@@ -675,7 +666,9 @@ impl Loop {
                 _ => {}
             }
         }
-        option.check_kind(matches!(entry, Entry::Udp(_)))?;
+        if !entry.kind().is_some_and(|kind| option.applies_to(kind)) {
+            return Err(Error::EWRONGKIND);
+        }
         option.get_from(sock_ref(entry)?)
     }
 

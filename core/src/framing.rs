@@ -1,12 +1,63 @@
 //! Framing: how a connection's byte stream is cut into `Data` events.
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Detail, Error, Result};
+use crate::names::named_enum;
 
 /// Longest delimiter accepted by [`Framing::delimited`].
 pub const MAX_DELIMITER: usize = 8;
 
 /// Largest frame any framed mode may be set to accept (1 GiB).
 pub const MAX_FRAME_LIMIT: usize = 1 << 30;
+
+/// Largest frame of delimited and length-prefixed framing when none is given (1 MiB).
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// Delimiter of delimited framing when none is given.
+pub const DEFAULT_DELIMITER: &[u8] = b"\n";
+
+/// Length-header size of length-prefixed framing when none is given (bytes).
+pub const DEFAULT_LENGTH_HEADER: usize = 4;
+
+named_enum! {
+    argument: "mode";
+    /// The framing modes, by name. The numeric values are part of the C ABI.
+    pub enum FramingMode {
+        /// Raw chunks as they arrive (the default).
+        Stream = 0, "stream";
+        /// Frames end with a delimiter.
+        Delimited = 1, "delimited";
+        /// Frames of one fixed size.
+        Fixed = 2, "fixed";
+        /// Frames preceded by a big-endian length.
+        LengthPrefixed = 3, "length_prefixed";
+    }
+}
+
+/// A framing's parameters as a binding receives them: each one given or
+/// not. [`Framing::build`] applies the defaults and checks the rest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FramingParams<'a> {
+    /// Delimited: the delimiter (default [`DEFAULT_DELIMITER`]).
+    pub delimiter: Option<&'a [u8]>,
+    /// Fixed: the frame size (required).
+    pub size: Option<usize>,
+    /// Length-prefixed: the header size, 1, 2 or 4 (default [`DEFAULT_LENGTH_HEADER`]).
+    pub header: Option<usize>,
+    /// Delimited and length-prefixed: the largest frame (default [`DEFAULT_MAX_FRAME`]).
+    pub max_frame: Option<usize>,
+}
+
+/// The [`FramingParams`] in order, for the error of a parameter given to a
+/// mode that does not take it.
+static NOT_TAKEN: [Detail; 4] = {
+    const NONE: &str = "not given (this framing mode does not take it)";
+    [
+        Detail { argument: "delimiter", expected: NONE },
+        Detail { argument: "size", expected: NONE },
+        Detail { argument: "header", expected: NONE },
+        Detail { argument: "max_frame", expected: NONE },
+    ]
+};
 
 /// How incoming bytes are delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +96,7 @@ fn declared_len(header: &[u8]) -> usize {
 
 fn check_max(max: usize) -> Result<u32> {
     if max == 0 || max > MAX_FRAME_LIMIT {
-        return Err(Error::EINVAL);
+        return Err(invalid!("max_frame", "1 to 1073741824 bytes"));
     }
     Ok(max as u32)
 }
@@ -54,7 +105,7 @@ impl Framing {
     /// Delimiter framing; `delimiter` is 1 to 8 bytes, `max` 1 byte to 1 GiB.
     pub fn delimited(delimiter: &[u8], max: usize) -> Result<Framing> {
         if delimiter.is_empty() || delimiter.len() > MAX_DELIMITER {
-            return Err(Error::EINVAL);
+            return Err(invalid!("delimiter", "1 to 8 bytes"));
         }
         let mut bytes = [0; MAX_DELIMITER];
         bytes[..delimiter.len()].copy_from_slice(delimiter);
@@ -63,16 +114,53 @@ impl Framing {
 
     /// Fixed-size framing; `size` is 1 byte to 1 GiB.
     pub fn fixed(size: usize) -> Result<Framing> {
-        Ok(Framing::Fixed { size: check_max(size)? })
+        if size == 0 || size > MAX_FRAME_LIMIT {
+            return Err(invalid!("size", "1 to 1073741824 bytes"));
+        }
+        Ok(Framing::Fixed { size: size as u32 })
     }
 
     /// Length-prefixed framing with a `header`-byte (1, 2 or 4) big-endian
     /// length; `max` 1 byte to 1 GiB.
     pub fn length_prefixed(header: usize, max: usize) -> Result<Framing> {
         if !matches!(header, 1 | 2 | 4) {
-            return Err(Error::EINVAL);
+            return Err(invalid!("header", "1, 2 or 4 bytes"));
         }
         Ok(Framing::LengthPrefixed { header: header as u8, max: check_max(max)? })
+    }
+
+    /// The framing of `mode` with `params`, defaults filled in. A parameter
+    /// the mode does not take is `EINVAL` naming it, as is a fixed framing
+    /// without a size.
+    pub fn build(mode: FramingMode, params: FramingParams<'_>) -> Result<Framing> {
+        use FramingMode::*;
+        let FramingParams { delimiter, size, header, max_frame } = params;
+        let given_and_taken = [
+            (delimiter.is_some(), mode == Delimited),
+            (size.is_some(), mode == Fixed),
+            (header.is_some(), mode == LengthPrefixed),
+            (max_frame.is_some(), matches!(mode, Delimited | LengthPrefixed)),
+        ];
+        if let Some(i) = given_and_taken.iter().position(|&(given, taken)| given && !taken) {
+            return Err(Error::EINVAL.with_detail(&NOT_TAKEN[i]));
+        }
+        let max = max_frame.unwrap_or(DEFAULT_MAX_FRAME);
+        match mode {
+            Stream => Ok(Framing::Stream),
+            Delimited => Framing::delimited(delimiter.unwrap_or(DEFAULT_DELIMITER), max),
+            Fixed => Framing::fixed(size.ok_or(invalid!("size", "the frame size (fixed framing needs one)"))?),
+            LengthPrefixed => Framing::length_prefixed(header.unwrap_or(DEFAULT_LENGTH_HEADER), max),
+        }
+    }
+
+    /// The mode of this framing.
+    pub fn mode(&self) -> FramingMode {
+        match self {
+            Framing::Stream => FramingMode::Stream,
+            Framing::Delimited { .. } => FramingMode::Delimited,
+            Framing::Fixed { .. } => FramingMode::Fixed,
+            Framing::LengthPrefixed { .. } => FramingMode::LengthPrefixed,
+        }
     }
 
     /// Finds the next frame at the front of `buf`. An oversized frame is
@@ -162,6 +250,28 @@ impl Framing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_fills_in_the_defaults_and_names_what_it_refuses() {
+        let params = FramingParams::default();
+        assert_eq!(Framing::build(FramingMode::Stream, params), Ok(Framing::Stream));
+        assert_eq!(Framing::build(FramingMode::Delimited, params), Framing::delimited(b"\n", DEFAULT_MAX_FRAME));
+        assert_eq!(Framing::build(FramingMode::LengthPrefixed, params), Framing::length_prefixed(4, DEFAULT_MAX_FRAME));
+        let refused = |mode, params| Framing::build(mode, params).unwrap_err().detail().map(|d| d.argument);
+        assert_eq!(refused(FramingMode::Fixed, params), Some("size"));
+        assert_eq!(refused(FramingMode::Fixed, FramingParams { size: Some(0), ..params }), Some("size"));
+        assert_eq!(refused(FramingMode::Stream, FramingParams { max_frame: Some(9), ..params }), Some("max_frame"));
+        assert_eq!(refused(FramingMode::Delimited, FramingParams { header: Some(2), ..params }), Some("header"));
+        assert_eq!(
+            refused(FramingMode::Delimited, FramingParams { delimiter: Some(b""), ..params }),
+            Some("delimiter")
+        );
+        assert_eq!(refused(FramingMode::LengthPrefixed, FramingParams { header: Some(3), ..params }), Some("header"));
+        for &mode in FramingMode::ALL {
+            let params = if mode == FramingMode::Fixed { FramingParams { size: Some(8), ..params } } else { params };
+            assert_eq!(Framing::build(mode, params).map(|f| f.mode()), Ok(mode));
+        }
+    }
 
     fn frames(framing: &Framing, mut buf: &[u8]) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();

@@ -11,12 +11,14 @@
 mod addr;
 mod batch;
 mod connect;
+mod connect_options;
 mod dialer;
 mod error;
 mod event;
 mod event_loop;
 mod framing;
 mod handle;
+mod names;
 mod options;
 mod out;
 mod resolver;
@@ -27,16 +29,19 @@ mod tcp;
 mod timer;
 mod udp;
 
-pub use addr::{ip_literal, literal as socket_addr, port as check_port};
+pub use addr::{host as addr_host, ip_literal, literal as socket_addr, port as check_port};
 pub use batch::Batch;
-pub use connect::{ConnectOptions, Family, DEFAULT_ATTEMPT_DELAY, MAX_BACKOFF_STEPS};
-pub use error::{Error, Result};
-pub use event::{Event, EventKind};
-pub use event_loop::{HandleKind, Loop};
-pub use framing::{Framing, Next, MAX_DELIMITER, MAX_FRAME_LIMIT};
+pub use connect_options::{ConnectOptions, Family, DEFAULT_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY, MAX_BACKOFF_STEPS};
+pub use error::{Detail, Error, Result};
+pub use event::{Event, EventKind, HandleKind};
+pub use event_loop::Loop;
+pub use framing::{
+    Framing, FramingMode, FramingParams, Next, DEFAULT_DELIMITER, DEFAULT_LENGTH_HEADER, DEFAULT_MAX_FRAME,
+    MAX_DELIMITER, MAX_FRAME_LIMIT,
+};
 pub use handle::{Handle, MAX_LOOPS};
 pub use options::SockOption;
 pub use resolver::MAX_RESOLVER_THREADS;
 pub use tcp::conn::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
-pub use tcp::listener::BindOptions;
+pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG};
 pub use timer::MAX_DURATION;

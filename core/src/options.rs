@@ -1,35 +1,40 @@
 //! Socket and queue options, with the range each value must fall in.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
+use crate::event::HandleKind;
+use crate::names::named_enum;
 
-/// An option settable with `set_option`. The numeric values are part of the C ABI.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-#[repr(i32)]
-pub enum SockOption {
-    /// TCP_NODELAY, 0 or 1 (on by default).
-    NoDelay = 1,
-    /// TCP keepalive: 0 = off, else the idle seconds before probes (1 to 32767).
-    KeepAlive = 2,
-    /// SO_RCVBUF in bytes (1 to 1 GiB; the kernel may round it).
-    RecvBuffer = 3,
-    /// SO_SNDBUF in bytes (1 to 1 GiB; the kernel may round it).
-    SendBuffer = 4,
-    /// Send-queue high-water mark in bytes (1 to 1 GiB, at least the low-water mark).
-    HighWater = 5,
-    /// Send-queue low-water mark in bytes (0 to the high-water mark).
-    LowWater = 6,
-    /// SO_BROADCAST (UDP), 0 or 1.
-    Broadcast = 7,
-    /// SO_LINGER in seconds: -1 = off (the default), 0 = reset on close, 1 to 32767.
-    Linger = 8,
-    /// Multicast loopback (UDP), 0 or 1.
-    MulticastLoop = 9,
-    /// Multicast TTL / hop limit (UDP), 0 to 255.
-    MulticastTtl = 10,
+named_enum! {
+    argument: "option";
+    /// An option settable with `set_option`. The numeric values are part of
+    /// the C ABI; [`SockOption::range`] gives each one's values.
+    pub enum SockOption {
+        /// TCP_NODELAY, 0 or 1 (on by default).
+        NoDelay = 1, "nodelay";
+        /// TCP keepalive: 0 = off, else the idle seconds before probes (1 to 32767).
+        KeepAlive = 2, "keepalive";
+        /// SO_RCVBUF in bytes (1 to 1 GiB; the kernel may round it).
+        RecvBuffer = 3, "rcvbuf";
+        /// SO_SNDBUF in bytes (1 to 1 GiB; the kernel may round it).
+        SendBuffer = 4, "sndbuf";
+        /// Send-queue high-water mark in bytes (1 to 1 GiB, at least the low-water mark).
+        HighWater = 5, "high_water";
+        /// Send-queue low-water mark in bytes (0 to the high-water mark).
+        LowWater = 6, "low_water";
+        /// SO_BROADCAST (UDP), 0 or 1.
+        Broadcast = 7, "broadcast";
+        /// SO_LINGER in seconds: -1 = off (the default), 0 = reset on close, 1 to 32767.
+        Linger = 8, "linger";
+        /// Multicast loopback (UDP), 0 or 1.
+        MulticastLoop = 9, "multicast_loop";
+        /// Multicast TTL / hop limit (UDP), 0 to 255.
+        MulticastTtl = 10, "multicast_ttl";
+    }
 }
 
 const GIB: i64 = 1 << 30;
@@ -38,41 +43,60 @@ fn is_v6(sock: &SockRef<'_>) -> bool {
     sock.local_addr().is_ok_and(|a| a.is_ipv6())
 }
 
-impl SockOption {
-    /// The option for its C value.
-    pub fn from_raw(raw: i32) -> Result<SockOption> {
-        use SockOption::*;
-        [
-            NoDelay,
-            KeepAlive,
-            RecvBuffer,
-            SendBuffer,
-            HighWater,
-            LowWater,
-            Broadcast,
-            Linger,
-            MulticastLoop,
-            MulticastTtl,
-        ]
-        .into_iter()
-        .find(|o| *o as i32 == raw)
-        .ok_or(Error::EINVAL)
-    }
+/// What each option's value must be, in [`SockOption::ALL`] order.
+static DETAILS: [Detail; 10] = [
+    Detail { argument: SockOption::NoDelay.name(), expected: "0 or 1" },
+    Detail { argument: SockOption::KeepAlive.name(), expected: "0 (off) or 1 to 32767 seconds" },
+    Detail { argument: SockOption::RecvBuffer.name(), expected: "1 to 1073741824 bytes" },
+    Detail { argument: SockOption::SendBuffer.name(), expected: "1 to 1073741824 bytes" },
+    Detail { argument: SockOption::HighWater.name(), expected: "1 to 1073741824 bytes, at least the low-water mark" },
+    Detail { argument: SockOption::LowWater.name(), expected: "0 to the high-water mark" },
+    Detail { argument: SockOption::Broadcast.name(), expected: "0 or 1" },
+    Detail { argument: SockOption::Linger.name(), expected: "-1 (off), 0 (reset on close) or 1 to 32767 seconds" },
+    Detail { argument: SockOption::MulticastLoop.name(), expected: "0 or 1" },
+    Detail { argument: SockOption::MulticastTtl.name(), expected: "0 to 255" },
+];
 
-    /// Checks `value` against the option's range.
-    pub(crate) fn check(self, value: i64) -> Result<()> {
-        let range = match self {
+impl SockOption {
+    /// The values the option takes (the water marks also depend on each other).
+    pub fn range(self) -> RangeInclusive<i64> {
+        match self {
             SockOption::NoDelay | SockOption::Broadcast | SockOption::MulticastLoop => 0..=1,
             SockOption::Linger => -1..=32767,
             SockOption::MulticastTtl => 0..=255,
             SockOption::KeepAlive => 0..=32767,
             SockOption::RecvBuffer | SockOption::SendBuffer | SockOption::HighWater => 1..=GIB,
             SockOption::LowWater => 0..=GIB,
-        };
-        if range.contains(&value) {
+        }
+    }
+
+    /// Whether the option is an on/off switch (0 or 1).
+    pub fn is_bool(self) -> bool {
+        self.range() == (0..=1)
+    }
+
+    /// Whether the option applies to handles of `kind`.
+    pub fn applies_to(self, kind: HandleKind) -> bool {
+        use SockOption::*;
+        match self {
+            RecvBuffer | SendBuffer => kind != HandleKind::Timer,
+            Broadcast | MulticastLoop | MulticastTtl => kind == HandleKind::Udp,
+            NoDelay | KeepAlive | Linger => matches!(kind, HandleKind::TcpConnection | HandleKind::TcpListener),
+            HighWater | LowWater => kind == HandleKind::TcpConnection,
+        }
+    }
+
+    /// What the option's value must be, for an `EINVAL`.
+    pub(crate) fn refused(self) -> Error {
+        Error::EINVAL.with_detail(&DETAILS[self as usize - 1])
+    }
+
+    /// Checks `value` against the option's range.
+    pub(crate) fn check(self, value: i64) -> Result<()> {
+        if self.range().contains(&value) {
             Ok(())
         } else {
-            Err(Error::EINVAL)
+            Err(self.refused())
         }
     }
 
@@ -116,17 +140,6 @@ impl SockOption {
             SockOption::HighWater | SockOption::LowWater => return Err(Error::EWRONGKIND),
         })
     }
-
-    /// `EWRONGKIND` unless the option applies to this kind of socket.
-    pub(crate) fn check_kind(self, udp: bool) -> Result<()> {
-        use SockOption::*;
-        let ok = match self {
-            RecvBuffer | SendBuffer => true,
-            Broadcast | MulticastLoop | MulticastTtl => udp,
-            NoDelay | KeepAlive | Linger | HighWater | LowWater => !udp,
-        };
-        ok.then_some(()).ok_or(Error::EWRONGKIND)
-    }
 }
 
 #[cfg(test)]
@@ -140,7 +153,18 @@ mod tests {
         assert!(SockOption::RecvBuffer.check(0).is_err());
         assert!(SockOption::HighWater.check(GIB + 1).is_err());
         assert!(SockOption::LowWater.check(0).is_ok());
-        assert_eq!(SockOption::from_raw(99), Err(Error::EINVAL));
-        assert_eq!(SockOption::from_raw(5), Ok(SockOption::HighWater));
+        assert_eq!(SockOption::from_raw(99), None);
+        assert_eq!(SockOption::from_raw(5), Some(SockOption::HighWater));
+        assert_eq!(SockOption::parse("nodelay"), Ok(SockOption::NoDelay));
+        assert!(SockOption::parse("NODELAY").unwrap_err().detail().is_some_and(|d| d.expected.contains("high_water")));
+    }
+
+    #[test]
+    fn every_option_has_its_own_detail() {
+        for &option in SockOption::ALL {
+            let detail = option.refused().detail().map(|d| d.argument);
+            assert_eq!(detail, Some(option.name()));
+            assert_eq!(option.is_bool(), DETAILS[option as usize - 1].expected == "0 or 1");
+        }
     }
 }

@@ -10,8 +10,7 @@ use mio::{Interest, Registry, Token, Waker};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind};
-use crate::event_loop::HandleKind;
+use crate::event::{Event, EventKind, HandleKind};
 use crate::handle::{Handle, LoopTag, Slab};
 use crate::out::{Out, Step};
 use crate::resolver::{self, Resolved};

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use mio::net::UdpSocket;
 use socket2::{SockRef, Type};
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::out::{Out, Step};
@@ -46,7 +46,7 @@ impl Udp {
     /// with no buffer at all is `EINVAL`.
     pub fn send(&mut self, to: Option<SocketAddr>, bufs: &[&[u8]]) -> Result<()> {
         if bufs.is_empty() {
-            return Err(Error::EINVAL);
+            return Err(invalid!("data", "at least one buffer"));
         }
         // A datagram must go out in one call: join what one call cannot take.
         let joined: Vec<u8>;

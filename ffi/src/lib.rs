@@ -431,7 +431,7 @@ pub unsafe extern "C" fn nc_frame_length_prefixed(
 /// on a connection still connecting), `NC_EBADHANDLE`, ...
 #[no_mangle]
 pub unsafe extern "C" fn nc_setopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: i64) -> c_int {
-    boundary! { try_loop!(r#loop).set_option(handle_arg(handle), SockOption::from_raw(opt)?, value) }
+    boundary! { try_loop!(r#loop).set_option(handle_arg(handle), SockOption::parse_raw(opt)?, value) }
 }
 
 /// Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
@@ -439,7 +439,7 @@ pub unsafe extern "C" fn nc_setopt(r#loop: *mut nc_loop, handle: nc_handle, opt:
 pub unsafe extern "C" fn nc_getopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: *mut i64) -> c_int {
     boundary! {
         let (lp, out) = (try_loop!(r#loop), try_mut!(value));
-        *out = lp.get_option(handle_arg(handle), SockOption::from_raw(opt)?)?;
+        *out = lp.get_option(handle_arg(handle), SockOption::parse_raw(opt)?)?;
         Ok(())
     }
 }

@@ -1301,7 +1301,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn set_option(&self, id: f64, option: i32, value: f64) -> i32 {
-    let result = guarded(|| SockOption::from_raw(option))
+    let result = guarded(|| SockOption::parse_raw(option))
       .and_then(|o| self.d.on(id, |h| self.d.core.set_option(h, o, to_i64(value))));
     code_of(result)
   }
@@ -1310,7 +1310,7 @@ impl NativeLoop {
   /// negative themselves: linger -1 means off).
   #[napi]
   pub fn get_option(&self, id: f64, option: i32) -> Vec<f64> {
-    let result = guarded(|| SockOption::from_raw(option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
+    let result = guarded(|| SockOption::parse_raw(option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
     match result {
       Ok(v) => vec![0.0, v as f64],
       Err(e) => vec![f64::from(e.code()), 0.0],

@@ -63,7 +63,7 @@ fn option_arg(obj: &Bound<'_, PyAny>) -> PyResult<nc::SockOption> {
     })?;
     i32::try_from(raw)
         .ok()
-        .and_then(|r| nc::SockOption::from_raw(r).ok())
+        .and_then(|r| nc::SockOption::from_raw(r))
         .ok_or_else(|| invalid(obj.py(), &format!("unknown option {raw}")))
 }
 
@@ -1486,8 +1486,8 @@ impl Closing {
         // A closed loop, or a handle (live when the block began) closing or
         // gone since: nothing to do.
         match self.lp.get().close_handle(py, h) {
-            Err(_) | Ok(Ok(()) | Err(nc::Error::EBADHANDLE | nc::Error::ECLOSED)) => Ok(false),
-            Ok(Err(e)) => Err(to_pyerr(py, e)),
+            Ok(Err(e)) if e != nc::Error::EBADHANDLE && e != nc::Error::ECLOSED => Err(to_pyerr(py, e)),
+            _ => Ok(false),
         }
     }
 

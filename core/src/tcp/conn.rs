@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
@@ -210,7 +210,7 @@ impl Conn {
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
-            return Err(Error::EINVAL);
+            return Err(invalid!("data", "at least 1 byte"));
         }
         if self.out_bytes > 0 && self.out_bytes + total > self.high_water as usize {
             self.want_writable = true;

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use mio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Result};
+
+/// The listen backlog when none is given (a `backlog` of 0).
+pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// Options for binding a listener or a UDP socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct BindOptions {
-    /// Listen backlog (TCP only), 1 to 65535.
+    /// Listen backlog (TCP only): 1 to 65535, or 0 for [`DEFAULT_BACKLOG`].
     pub backlog: i32,
     /// Set SO_REUSEPORT so several sockets can share the port.
     pub reuse_port: bool,
@@ -20,7 +23,7 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { backlog: 1024, reuse_port: false, ipv6_only: false }
+        BindOptions { backlog: 0, reuse_port: false, ipv6_only: false }
     }
 }
 
@@ -69,11 +72,13 @@ pub(crate) struct Listener {
 
 impl Listener {
     pub fn bind(addr: SocketAddr, opts: &BindOptions, userdata: u64) -> Result<Listener> {
-        if !(1..=65535).contains(&opts.backlog) {
-            return Err(Error::EINVAL);
-        }
+        let backlog = match opts.backlog {
+            0 => DEFAULT_BACKLOG,
+            n if (1..=65535).contains(&n) => n,
+            _ => return Err(invalid!("backlog", "0 (the default, 1024) or 1 to 65535")),
+        };
         let sock = bound_socket(addr, Type::STREAM, opts)?;
-        sock.listen(opts.backlog)?;
+        sock.listen(backlog)?;
         Ok(Listener {
             sock: Some(TcpListener::from_std(sock.into())),
             userdata,

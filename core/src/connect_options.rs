@@ -1,0 +1,156 @@
+//! How to make an outgoing connection: the options, their defaults and
+//! limits, and a builder that checks each one as it is given.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::addr;
+use crate::error::{invalid, Result};
+use crate::names::named_enum;
+
+/// Default delay between staggered attempts (RFC 8305 "Connection Attempt Delay").
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// Longest delay between staggered attempts.
+pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(60);
+/// Most delays in an auto-reconnect schedule.
+pub const MAX_BACKOFF_STEPS: usize = 8;
+
+named_enum! {
+    argument: "family";
+    /// Which address families a connection may use. The numeric values are
+    /// part of the C ABI (`NC_FAMILY_*`).
+    pub enum Family {
+        /// Both, IPv6 first when the resolver says so (Happy Eyeballs).
+        Any = 0, "any";
+        /// IPv4 only.
+        V4 = 4, "ipv4";
+        /// IPv6 only.
+        V6 = 6, "ipv6";
+    }
+}
+
+impl Default for Family {
+    fn default() -> Family {
+        Family::Any
+    }
+}
+
+/// How to make an outgoing connection. Build it with the `with_*` methods,
+/// which check each value as it is given; [`crate::Loop::connect`] checks
+/// the whole again (fields are public).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Give up (`ETIMEDOUT`) if not connected within this time, resolution
+    /// and every attempt included (beyond [`crate::MAX_DURATION`]: never).
+    pub timeout: Option<Duration>,
+    /// Address families allowed.
+    pub family: Family,
+    /// Bind the client socket to this local address first.
+    pub local_addr: Option<SocketAddr>,
+    /// Delay before starting the next attempt while earlier ones are still
+    /// in flight (default [`DEFAULT_ATTEMPT_DELAY`], at most [`MAX_ATTEMPT_DELAY`]).
+    pub attempt_delay: Option<Duration>,
+    /// Auto-reconnect delays: empty = off; up to [`MAX_BACKOFF_STEPS`], the
+    /// last repeats, the index resets after a successful connection. A
+    /// delay beyond [`crate::MAX_DURATION`] never ends: the connection stays
+    /// reconnecting until it is closed.
+    pub reconnect: Vec<Duration>,
+}
+
+impl ConnectOptions {
+    /// With a connect timeout (more than zero).
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<ConnectOptions> {
+        if timeout.is_zero() {
+            return Err(invalid!("timeout", "more than 0"));
+        }
+        self.timeout = Some(timeout);
+        Ok(self)
+    }
+
+    /// With the families allowed.
+    pub fn with_family(mut self, family: Family) -> ConnectOptions {
+        self.family = family;
+        self
+    }
+
+    /// With a local address to bind first: `host` an IP literal (or
+    /// `localhost`), `port` 0 to 65535 (0 = any).
+    pub fn with_local_address(mut self, host: &str, port: i64) -> Result<ConnectOptions> {
+        self.local_addr = Some(addr::literal(host, port)?);
+        Ok(self)
+    }
+
+    /// With a Happy Eyeballs attempt delay (at most [`MAX_ATTEMPT_DELAY`]).
+    pub fn with_attempt_delay(mut self, delay: Duration) -> Result<ConnectOptions> {
+        if delay > MAX_ATTEMPT_DELAY {
+            return Err(invalid!("attempt_delay", "at most 60 seconds"));
+        }
+        self.attempt_delay = Some(delay);
+        Ok(self)
+    }
+
+    /// With an auto-reconnect schedule (at most [`MAX_BACKOFF_STEPS`] delays).
+    pub fn with_reconnect(mut self, delays: impl IntoIterator<Item = Duration>) -> Result<ConnectOptions> {
+        self.reconnect = delays.into_iter().take(MAX_BACKOFF_STEPS + 1).collect();
+        if self.reconnect.len() > MAX_BACKOFF_STEPS {
+            return Err(invalid!("reconnect", "at most 8 delays"));
+        }
+        Ok(self)
+    }
+
+    /// Checks the whole: each value in range, and a local address of a
+    /// family the connection may use.
+    pub(crate) fn check(&self) -> Result<()> {
+        let mut checked = ConnectOptions { family: self.family, ..ConnectOptions::default() };
+        if let Some(timeout) = self.timeout {
+            checked = checked.with_timeout(timeout)?;
+        }
+        if let Some(delay) = self.attempt_delay {
+            checked = checked.with_attempt_delay(delay)?;
+        }
+        checked.with_reconnect(self.reconnect.iter().copied())?;
+        if self.local_addr.is_some_and(|local| !self.allows_family(&local)) {
+            return Err(invalid!("local_address", "an address of the family asked for"));
+        }
+        Ok(())
+    }
+
+    fn allows_family(&self, addr: &SocketAddr) -> bool {
+        match self.family {
+            Family::Any => true,
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
+        }
+    }
+
+    /// Whether a connection may be attempted to `addr`.
+    pub(crate) fn allows(&self, addr: &SocketAddr) -> bool {
+        self.allows_family(addr) && self.local_addr.is_none_or(|local| local.is_ipv4() == addr.is_ipv4())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builder_names_the_value_it_refuses() {
+        let refused = |r: Result<ConnectOptions>| r.unwrap_err().detail().map(|d| d.argument);
+        let opts = ConnectOptions::default;
+        assert_eq!(refused(opts().with_timeout(Duration::ZERO)), Some("timeout"));
+        assert_eq!(refused(opts().with_attempt_delay(Duration::from_secs(61))), Some("attempt_delay"));
+        assert_eq!(refused(opts().with_reconnect([Duration::ZERO; 9])), Some("reconnect"));
+        assert_eq!(refused(opts().with_local_address("::1", 70000)), Some("port"));
+        let v4_with_v6_local = opts().with_family(Family::V4).with_local_address("::1", 0).unwrap();
+        assert_eq!(v4_with_v6_local.check().unwrap_err().detail().map(|d| d.argument), Some("local_address"));
+        let fine = opts().with_timeout(Duration::from_secs(1)).and_then(|o| o.with_reconnect([Duration::ZERO; 8]));
+        assert_eq!(fine.map(|o| o.check()), Ok(Ok(())));
+    }
+
+    #[test]
+    fn families_are_named_by_their_c_values() {
+        assert_eq!(Family::from_raw(4), Some(Family::V4));
+        assert_eq!(Family::parse("ipv6"), Ok(Family::V6));
+        assert_eq!(Family::default(), Family::Any);
+    }
+}
