@@ -25,7 +25,45 @@ use boundary::{
 pub use control::*;
 pub use types::*;
 
-/// The library version, e.g. `"0.1.0"`. A static string.
+/// The major version of this header. Releases with the same major version
+/// are compatible: a program built against one runs with a later one.
+pub const NC_VERSION_MAJOR: u32 = 0;
+/// The minor version of this header (0..255).
+pub const NC_VERSION_MINOR: u32 = 1;
+/// The patch version of this header (0..255).
+pub const NC_VERSION_PATCH: u32 = 0;
+/// The version of this header as one number, `(major << 16) | (minor << 8) |
+/// patch`: compare it with `nc_version_hex()`, the library's.
+pub const NC_VERSION_HEX: u32 = (NC_VERSION_MAJOR << 16) | (NC_VERSION_MINOR << 8) | NC_VERSION_PATCH;
+
+/// A decimal version component of Cargo's package version, at compile time.
+const fn version_part(digits: &str) -> u32 {
+    let (bytes, mut value, mut i) = (digits.as_bytes(), 0, 0);
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "a version component is decimal");
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
+
+// The header's constants are literals (cbindgen copies them), and the crate
+// version is the one truth: building fails when they disagree.
+const _: () = assert!(NC_VERSION_MAJOR == version_part(env!("CARGO_PKG_VERSION_MAJOR")));
+const _: () = assert!(NC_VERSION_MINOR == version_part(env!("CARGO_PKG_VERSION_MINOR")));
+const _: () = assert!(NC_VERSION_PATCH == version_part(env!("CARGO_PKG_VERSION_PATCH")));
+const _: () = assert!(NC_VERSION_MINOR < 256 && NC_VERSION_PATCH < 256, "NC_VERSION_HEX packs them in a byte each");
+
+/// The version of the library that is running, as `NC_VERSION_HEX` packs
+/// it: a program compares it with the `NC_VERSION_HEX` it was built
+/// against (e.g. refusing another major version). Any thread.
+#[no_mangle]
+pub extern "C" fn nc_version_hex() -> u32 {
+    boundary! { Ok(NC_VERSION_HEX) }
+}
+
+/// The library version, e.g. `"0.1.0"`. Returns a static string (never
+/// free it). Any thread.
 #[no_mangle]
 pub extern "C" fn nc_version() -> *const c_char {
     boundary! { Ok(concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char) }

@@ -260,105 +260,12 @@ pub enum nc_kind {
     NC_KIND_TIMER = 4,
 }
 
-/// Error codes: negative; OS errors are the negated Linux errno value.
-#[repr(C)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum nc_error {
-    /// Operation not permitted.
-    NC_EPERM = -1,
-    /// Interrupted by a signal.
-    NC_EINTR = -4,
-    /// Out of memory.
-    NC_ENOMEM = -12,
-    /// Permission denied.
-    NC_EACCES = -13,
-    /// The loop is being polled by another caller.
-    NC_EBUSY = -16,
-    /// Invalid argument: NULL pointer, out-of-range value, unparsable address.
-    NC_EINVAL = -22,
-    /// The system file table is full.
-    NC_ENFILE = -23,
-    /// The process is out of file descriptors.
-    NC_EMFILE = -24,
-    /// The send queue is above its high-water mark (wait for `NC_EV_WRITABLE`), or the kernel refused a datagram.
-    NC_EAGAIN = -11,
-    /// Broken pipe: our side is shut down, or the peer is gone.
-    NC_EPIPE = -32,
-    /// A message or frame is too large.
-    NC_EMSGSIZE = -90,
-    /// Address family not supported.
-    NC_EAFNOSUPPORT = -97,
-    /// Address already in use.
-    NC_EADDRINUSE = -98,
-    /// Address not available on this machine.
-    NC_EADDRNOTAVAIL = -99,
-    /// Network unreachable.
-    NC_ENETUNREACH = -101,
-    /// Connection aborted.
-    NC_ECONNABORTED = -103,
-    /// Connection reset by peer.
-    NC_ECONNRESET = -104,
-    /// No buffer space (also: the output buffer of `nc_addr_format` is too small).
-    NC_ENOBUFS = -105,
-    /// Not connected.
-    NC_ENOTCONN = -107,
-    /// Timed out.
-    NC_ETIMEDOUT = -110,
-    /// Connection refused.
-    NC_ECONNREFUSED = -111,
-    /// Host unreachable.
-    NC_EHOSTUNREACH = -113,
-    /// Unknown, closed or stale handle.
-    NC_EBADHANDLE = -3001,
-    /// Name resolution failed.
-    NC_EDNS = -3002,
-    /// The handle is closing: no more operations are accepted on it.
-    NC_ECLOSED = -3003,
-    /// Wrong kind of handle for the operation (e.g. sending on a listener).
-    NC_EWRONGKIND = -3004,
-    /// Internal bug caught at the API boundary (please report it).
-    NC_EPANIC = -3005,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn c_constants_match_the_core() {
-        let pairs = [
-            (nc_error::NC_EPERM, Error::EPERM),
-            (nc_error::NC_EINTR, Error::EINTR),
-            (nc_error::NC_ENOMEM, Error::ENOMEM),
-            (nc_error::NC_EACCES, Error::EACCES),
-            (nc_error::NC_EBUSY, Error::EBUSY),
-            (nc_error::NC_EINVAL, Error::EINVAL),
-            (nc_error::NC_ENFILE, Error::ENFILE),
-            (nc_error::NC_EMFILE, Error::EMFILE),
-            (nc_error::NC_EAGAIN, Error::EAGAIN),
-            (nc_error::NC_EPIPE, Error::EPIPE),
-            (nc_error::NC_EMSGSIZE, Error::EMSGSIZE),
-            (nc_error::NC_EAFNOSUPPORT, Error::EAFNOSUPPORT),
-            (nc_error::NC_EADDRINUSE, Error::EADDRINUSE),
-            (nc_error::NC_EADDRNOTAVAIL, Error::EADDRNOTAVAIL),
-            (nc_error::NC_ENETUNREACH, Error::ENETUNREACH),
-            (nc_error::NC_ECONNABORTED, Error::ECONNABORTED),
-            (nc_error::NC_ECONNRESET, Error::ECONNRESET),
-            (nc_error::NC_ENOBUFS, Error::ENOBUFS),
-            (nc_error::NC_ENOTCONN, Error::ENOTCONN),
-            (nc_error::NC_ETIMEDOUT, Error::ETIMEDOUT),
-            (nc_error::NC_ECONNREFUSED, Error::ECONNREFUSED),
-            (nc_error::NC_EHOSTUNREACH, Error::EHOSTUNREACH),
-            (nc_error::NC_EBADHANDLE, Error::EBADHANDLE),
-            (nc_error::NC_EDNS, Error::EDNS),
-            (nc_error::NC_ECLOSED, Error::ECLOSED),
-            (nc_error::NC_EWRONGKIND, Error::EWRONGKIND),
-            (nc_error::NC_EPANIC, Error::EPANIC),
-        ];
-        assert_eq!(pairs.len(), Error::ALL.len(), "every core code has a C constant");
-        for (c, core) in pairs {
-            assert_eq!(c as c_int, core.code(), "{}", core.name());
-        }
         use netcore_core::{EventKind, HandleKind, SockOption};
         assert_eq!(nc_event_kind::NC_EV_ACCEPTED as c_int, EventKind::Accepted as c_int);
         assert_eq!(nc_event_kind::NC_EV_ERROR as c_int, EventKind::Error as c_int);

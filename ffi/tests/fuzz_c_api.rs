@@ -36,6 +36,7 @@ use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
 use netcore::*;
+use netcore_core::Error;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
@@ -43,26 +44,25 @@ use proptest::test_runner::TestCaseError;
 #[path = "../../core/tests/common/fuzz.rs"]
 mod fuzz;
 
-const EBADHANDLE: i64 = nc_error::NC_EBADHANDLE as i64;
-const EINVAL: i64 = nc_error::NC_EINVAL as i64;
-const ECLOSED: i64 = nc_error::NC_ECLOSED as i64;
-const EWRONGKIND: i64 = nc_error::NC_EWRONGKIND as i64;
-const EPANIC: i64 = nc_error::NC_EPANIC as i64;
 /// Codes that mean "refused as asked": such a call must have changed nothing.
-const REFUSALS: [nc_error; 9] = [
-    nc_error::NC_EINVAL,
-    nc_error::NC_EWRONGKIND,
-    nc_error::NC_EAGAIN,
-    nc_error::NC_EMSGSIZE,
-    nc_error::NC_ENOBUFS,
-    nc_error::NC_ENOTCONN,
-    nc_error::NC_ECLOSED,
-    nc_error::NC_EPIPE,
-    nc_error::NC_EBADHANDLE,
+const REFUSALS: [Error; 9] = [
+    Error::EINVAL,
+    Error::EWRONGKIND,
+    Error::EAGAIN,
+    Error::EMSGSIZE,
+    Error::ENOBUFS,
+    Error::ENOTCONN,
+    Error::ECLOSED,
+    Error::EPIPE,
+    Error::EBADHANDLE,
 ];
 /// Calls that still answer on a closing handle: its kind and user data stay
 /// readable (and the user data settable) until its `NC_EV_CLOSED` is delivered.
 const IDENTITY_WHILE_CLOSING: [&str; 3] = ["nc_handle_kind", "nc_get_userdata", "nc_set_userdata"];
+/// A code as the fuzz target compares return values (handles are `i64`).
+fn code(error: Error) -> i64 {
+    error.code() as i64
+}
 /// Largest handle value a JavaScript number holds exactly.
 const MAX_EXACT: i64 = 1 << 53;
 /// The largest buffer a call is given.
@@ -673,15 +673,18 @@ impl World {
         let foreign_before = self.foreign_kinds();
         let rc = f(self, h);
         self.calls += 1;
-        let refused = REFUSALS.iter().any(|&e| e as i64 == rc);
+        let refused = REFUSALS.iter().any(|&e| code(e) == rc);
         let ok = match class {
-            Class::Live => rc != EBADHANDLE,
+            Class::Live => rc != code(Error::EBADHANDLE),
             // A reset still ends a graceful close that waits for its peer.
-            Class::Closing if flushing && what == "nc_close_reset" => rc == 0 || rc == ECLOSED,
+            Class::Closing if flushing && what == "nc_close_reset" => rc == 0 || rc == code(Error::ECLOSED),
             Class::Closing => {
-                [ECLOSED, EINVAL, EWRONGKIND].contains(&rc) || (rc >= 0 && IDENTITY_WHILE_CLOSING.contains(&what))
+                [code(Error::ECLOSED), code(Error::EINVAL), code(Error::EWRONGKIND)].contains(&rc)
+                    || (rc >= 0 && IDENTITY_WHILE_CLOSING.contains(&what))
             }
-            Class::Stale | Class::Foreign | Class::Unknown => rc == EBADHANDLE || rc == EINVAL,
+            Class::Stale | Class::Foreign | Class::Unknown => {
+                rc == code(Error::EBADHANDLE) || rc == code(Error::EINVAL)
+            }
         };
         check_code(what, rc)?;
         if !ok {
@@ -804,7 +807,7 @@ impl World {
                 // SAFETY: a live loop.
                 let rc = unsafe { nc_close_reset(self.a, h) } as i64;
                 self.calls += 1;
-                prop_assert!(rc == 0 || rc == ECLOSED, "resetting handle {} at the end: {}", h, name(rc));
+                prop_assert!(rc == 0 || rc == code(Error::ECLOSED), "resetting handle {} at the end: {}", h, name(rc));
                 if rc == 0 {
                     self.known.entry(h).and_modify(|k| k.life = Life::Closing { reset: true });
                 }
@@ -834,7 +837,7 @@ impl World {
                     1 => unsafe { nc_poll(a, &mut event, 0, 0) },
                     _ => unsafe { nc_poll(a, &mut event, 1, -2) },
                 };
-                prop_assert_eq!(rc as i64, EINVAL, "nc_poll with a bad argument");
+                prop_assert_eq!(rc as i64, code(Error::EINVAL), "nc_poll with a bad argument");
             }
             Call::Run => {
                 let timer = unsafe { nc_timer_start(a, 0, 0, null_mut()) };
@@ -1018,7 +1021,7 @@ impl World {
             Call::ReadSize(bytes) => {
                 let rc = unsafe { nc_set_read_size(a, *bytes) } as i64;
                 let valid = (4096..=4 << 20).contains(bytes);
-                prop_assert_eq!(rc, if valid { 0 } else { EINVAL }, "nc_set_read_size({})", bytes);
+                prop_assert_eq!(rc, if valid { 0 } else { code(Error::EINVAL) }, "nc_set_read_size({})", bytes);
             }
             Call::HostAddresses(host_name, addrs, count) => {
                 let host = CText::new(host_name);
@@ -1030,7 +1033,7 @@ impl World {
                     None => (if ptrs.is_empty() { null() } else { ptrs.as_ptr() }, ptrs.len()),
                 };
                 let rc = unsafe { nc_set_host_addresses(a, host.ptr(), ptr, count) } as i64;
-                prop_assert!(rc == 0 || rc == EINVAL, "nc_set_host_addresses: {}", name(rc));
+                prop_assert!(rc == 0 || rc == code(Error::EINVAL), "nc_set_host_addresses: {}", name(rc));
             }
             Call::Multicast(t, group, iface, join) => {
                 let (group, iface) = (CText::new(group), CText::new(iface));
@@ -1084,7 +1087,7 @@ impl World {
                 self.calls += 1;
                 // Issue 10 item 1: the other loop knows none of our handles.
                 if ours != Class::Foreign {
-                    prop_assert_eq!(rc, EBADHANDLE, "the other loop acted on our {:?} handle {}", ours, h);
+                    prop_assert_eq!(rc, code(Error::EBADHANDLE), "the other loop acted on our {:?} handle {}", ours, h);
                     prop_assert_eq!(self.foreign_kinds(), foreign_before, "the other loop's handles are unchanged");
                     if let Some(before) = before {
                         prop_assert_eq!(self.snapshot(h), before, "our handle {} is unchanged", h);
@@ -1126,10 +1129,10 @@ fn check_addr_format(addr: &nc_addr, size: Option<usize>) -> Result<(), TestCase
     let rc = unsafe { nc_addr_format(addr, ptr, buf.len()) };
     let known_family = matches!(addr.family, NC_AF_INET | NC_AF_INET6);
     if size.is_none() || !known_family {
-        prop_assert_eq!(rc as i64, EINVAL, "nc_addr_format without a buffer or family");
+        prop_assert_eq!(rc as i64, code(Error::EINVAL), "nc_addr_format without a buffer or family");
         return Ok(());
     }
-    if rc == nc_error::NC_ENOBUFS as c_int {
+    if rc == Error::ENOBUFS.code() {
         prop_assert!(buf.iter().all(|&b| b == 0x55), "nothing written when the buffer is too small");
         return Ok(());
     }
@@ -1169,7 +1172,7 @@ fn check_null_loop() -> Result<(), TestCaseError> {
         ]
     };
     for (what, rc) in codes {
-        prop_assert_eq!(rc, EINVAL, "{} with a NULL loop", what);
+        prop_assert_eq!(rc, code(Error::EINVAL), "{} with a NULL loop", what);
     }
     // SAFETY: NULL is documented as ignored.
     unsafe { nc_loop_free(null_mut()) };
@@ -1179,7 +1182,7 @@ fn check_null_loop() -> Result<(), TestCaseError> {
 /// No call panics, and every error it returns has a name (issue 10 item 6:
 /// also the OS errors of the raw option calls).
 fn check_code(what: &str, rc: i64) -> Result<(), TestCaseError> {
-    prop_assert!(rc != EPANIC, "{} panicked (NC_EPANIC)", what);
+    prop_assert!(rc != code(Error::EPANIC), "{} panicked (NC_EPANIC)", what);
     if rc < 0 {
         prop_assert!(name(rc) != "EUNKNOWN", "{} returned {}, which nc_errname does not name", what, rc);
     }

@@ -159,6 +159,9 @@
     X(life_loop_close_delivers_nothing_and_rejects_every_call, 1)  \
     X(life_resolver_burst_bounded, 1)             \
     X(life_resolver_close_cancels_queued, 1)                       \
+    /* test_abi.c */                              \
+    X(abi_version_header_matches_library, 1)      \
+    X(abi_error_codes_are_negated_errno_values, 1) \
     /* test_timing.c */                           \
     X(timing_huge_timer_durations_mean_never, 1)  \
     X(timing_huge_idle_timeout_never_fires, 1)    \
