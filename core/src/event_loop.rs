@@ -635,17 +635,10 @@ impl Loop {
         let mut state = self.state()?;
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
+            // The range check above keeps both marks within u32.
             match option {
-                SockOption::HighWater if (value as u64) < c.low_water as u64 => return Err(option.refused()),
-                SockOption::HighWater => {
-                    c.high_water = value as u32;
-                    return Ok(());
-                }
-                SockOption::LowWater if value as u64 > c.high_water as u64 => return Err(option.refused()),
-                SockOption::LowWater => {
-                    c.low_water = value as u32;
-                    return Ok(());
-                }
+                SockOption::HighWater => return c.sendq.set_high_water(value as u32).map_err(|_| option.refused()),
+                SockOption::LowWater => return c.sendq.set_low_water(value as u32).map_err(|_| option.refused()),
                 _ => {}
             }
         }
@@ -661,8 +654,8 @@ impl Loop {
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
-                SockOption::HighWater => return Ok(c.high_water as i64),
-                SockOption::LowWater => return Ok(c.low_water as i64),
+                SockOption::HighWater => return Ok(c.sendq.high_water() as i64),
+                SockOption::LowWater => return Ok(c.sendq.low_water() as i64),
                 _ => {}
             }
         }

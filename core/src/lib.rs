@@ -22,6 +22,7 @@ mod names;
 mod options;
 mod out;
 mod resolver;
+mod sendq;
 mod server;
 mod state;
 mod sys;
@@ -42,6 +43,6 @@ pub use framing::{
 pub use handle::{Handle, MAX_LOOPS};
 pub use options::SockOption;
 pub use resolver::MAX_RESOLVER_THREADS;
-pub use tcp::conn::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+pub use sendq::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG};
 pub use timer::MAX_DURATION;

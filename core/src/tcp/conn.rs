@@ -1,6 +1,5 @@
 //! A TCP connection: its send queue, framing remainder and life cycle.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
@@ -8,19 +7,16 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::error::{invalid, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
 use crate::out::{Out, Step};
+use crate::sendq::SendQueue;
 use crate::sys;
 use crate::tcp::attempt::Dialing;
 use crate::timer::IdleTimeout;
 
-/// Default high-water mark of the send queue.
-pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
-/// Default low-water mark: `Writable` fires once the queue is back at or below it.
-pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
 /// Default of the most bytes one `recv` asks for (large reads: fewer system
 /// calls in bulk transfers; the arena is loop-wide, so idle connections do
 /// not pay for it). See [`crate::Loop::set_read_size`].
@@ -47,16 +43,6 @@ struct Kept {
     scanned: usize,
 }
 
-/// Send tokens waiting for their bytes to reach the kernel.
-struct Tokens {
-    /// Bytes accepted by `send` since tokens were first used (plus what was
-    /// queued then), and bytes handed to the kernel since.
-    accepted: u64,
-    sent: u64,
-    /// (value of `accepted` after the message, token), oldest first.
-    waiting: VecDeque<(u64, u64)>,
-}
-
 /// What one read brought.
 enum Recv {
     Bytes(usize),
@@ -77,16 +63,11 @@ pub(crate) struct Conn {
     /// The listener that accepted this connection.
     pub listener: Option<Handle>,
     pub idle: Option<Box<IdleTimeout>>,
-    tokens: Option<Box<Tokens>>,
     /// Input kept between reads (boxed: an idle connection carries one
     /// pointer, and none while nothing is kept).
     kept: Option<Box<Kept>>,
-    out: VecDeque<Vec<u8>>,
-    /// Bytes of `out.front()` already sent.
-    out_offset: usize,
-    out_bytes: usize,
-    pub high_water: u32,
-    pub low_water: u32,
+    /// What the kernel has not taken yet.
+    pub sendq: SendQueue,
     /// Why the connection is closing, reported in `Closed`.
     close_reason: Option<Error>,
     /// The kernel may have bytes (or an EOF or error) for us.
@@ -100,8 +81,6 @@ pub(crate) struct Conn {
     pub paused: bool,
     /// In the loop's ready queue.
     pub queued: bool,
-    /// A send was refused with `EAGAIN`: report `Writable` when the queue drains.
-    want_writable: bool,
     /// Shut our side down once the queue is flushed.
     shut_requested: bool,
     /// Our FIN is sent.
@@ -125,13 +104,8 @@ impl Conn {
             dialing: None,
             listener: None,
             idle: None,
-            tokens: None,
             kept: None,
-            out: VecDeque::new(),
-            out_offset: 0,
-            out_bytes: 0,
-            high_water: DEFAULT_HIGH_WATER,
-            low_water: DEFAULT_LOW_WATER,
+            sendq: SendQueue::new(),
             close_reason: None,
             readable: false,
             write_ready: false,
@@ -139,7 +113,6 @@ impl Conn {
             peer_eof: false,
             paused: false,
             queued: false,
-            want_writable: false,
             shut_requested: false,
             shut_done: false,
             closing: false,
@@ -157,7 +130,7 @@ impl Conn {
 
     /// Bytes waiting in the send queue.
     pub fn queued_bytes(&self) -> usize {
-        self.out_bytes
+        self.sendq.len()
     }
 
     /// Whether servicing could make progress without a new readiness event.
@@ -182,17 +155,12 @@ impl Conn {
         // The common case first: one buffer into an empty queue with nothing
         // to account for (no tokens, no idle timer) goes straight to the kernel.
         if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
-            if self.out_bytes == 0
-                && self.tokens.is_none()
-                && self.idle.is_none()
-                && !self.shut_requested
-                && !one.is_empty()
-            {
+            if self.sendq.is_idle() && self.idle.is_none() && !self.shut_requested && !one.is_empty() {
                 let attempt = sys::send(sock.as_raw_fd(), one);
                 if matches!(attempt, Ok(n) if n == one.len()) {
                     return Ok(());
                 }
-                return self.after_direct_send(handle, bufs, one.len(), attempt, events);
+                return self.after_direct_send(handle, bufs, None, attempt, events);
             }
         }
         self.send_general(handle, bufs, token, events)
@@ -209,29 +177,13 @@ impl Conn {
             return Err(Error::EPIPE);
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if total == 0 {
-            return Err(invalid!("data", "at least 1 byte"));
-        }
-        if self.out_bytes > 0 && self.out_bytes + total > self.high_water as usize {
-            self.want_writable = true;
-            return Err(Error::EAGAIN);
-        }
-        if let Some(token) = token {
-            let queued = self.out_bytes as u64;
-            let tokens = self
-                .tokens
-                .get_or_insert_with(|| Box::new(Tokens { accepted: queued, sent: 0, waiting: VecDeque::new() }));
-            tokens.accepted += total as u64;
-            tokens.waiting.push_back((tokens.accepted, token));
-        } else if let Some(tokens) = &mut self.tokens {
-            tokens.accepted += total as u64;
-        }
+        self.sendq.admit(total)?;
         match &self.sock {
-            Some(sock) if self.out_bytes == 0 => {
+            Some(sock) if self.sendq.len() == 0 => {
                 let attempt = sys::send_vectored(sock.as_raw_fd(), bufs);
-                self.after_direct_send(handle, bufs, total, attempt, events)
+                self.after_direct_send(handle, bufs, token, attempt, events)
             }
-            _ => self.after_direct_send(handle, bufs, total, Ok(0), events),
+            _ => self.after_direct_send(handle, bufs, token, Ok(0), events),
         }
     }
 
@@ -240,7 +192,7 @@ impl Conn {
         &mut self,
         handle: Handle,
         bufs: &[&[u8]],
-        total: usize,
+        token: Option<u64>,
         attempt: io::Result<usize>,
         events: &mut Vec<Event>,
     ) -> Result<()> {
@@ -253,45 +205,18 @@ impl Conn {
                 return Err(error);
             }
         };
-        self.record_sent(handle, sent, events);
-        if sent == total {
-            return Ok(());
+        if sent > 0 {
+            self.touch();
         }
-        let mut rest = Vec::with_capacity(total - sent);
-        let mut skip = sent;
-        for buf in bufs {
-            let from = skip.min(buf.len());
-            rest.extend_from_slice(&buf[from..]);
-            skip -= from;
+        if let Some(token) = self.sendq.push(bufs, sent, token) {
+            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
         }
-        self.out_bytes += rest.len();
-        self.out.push_back(rest);
         // A partial send that did not hit EAGAIN (more buffers than one call
         // takes) arms no writable edge: keep sending until the kernel says so.
-        if sent > 0 {
+        if sent > 0 && self.sendq.len() > 0 {
             self.flush(handle, events)?;
         }
         Ok(())
-    }
-
-    /// Accounts for bytes handed to the kernel: idle timer, send tokens.
-    #[inline]
-    fn record_sent(&mut self, handle: Handle, n: usize, events: &mut Vec<Event>) {
-        if n == 0 || (self.idle.is_none() && self.tokens.is_none()) {
-            return;
-        }
-        self.touch();
-        let Some(tokens) = &mut self.tokens else {
-            return;
-        };
-        tokens.sent += n as u64;
-        while let Some(&(end, token)) = tokens.waiting.front() {
-            if end > tokens.sent {
-                break;
-            }
-            tokens.waiting.pop_front();
-            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-        }
     }
 
     /// Notes successful I/O for the idle timeout.
@@ -307,42 +232,23 @@ impl Conn {
             return Ok(());
         };
         let fd = sock.as_raw_fd();
-        while self.out_bytes > 0 {
+        while self.sendq.len() > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(&self.out) {
-                *slot = chunk;
-                count += 1;
-            }
-            slices[0] = &slices[0][self.out_offset..];
+            let count = self.sendq.slices(&mut slices);
             match sys::send_vectored(fd, &slices[..count]) {
                 Ok(n) => {
-                    self.consume(n);
-                    self.record_sent(handle, n, events);
+                    if n > 0 {
+                        self.touch();
+                    }
+                    for token in self.sendq.consume(n) {
+                        events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
             }
         }
-        if self.out_bytes == 0 && self.out.capacity() > 0 {
-            self.out = VecDeque::new();
-        }
         Ok(())
-    }
-
-    fn consume(&mut self, mut n: usize) {
-        self.out_bytes -= n;
-        while n > 0 {
-            let Some(front) = self.out.front() else { break };
-            let left = front.len() - self.out_offset;
-            if n < left {
-                self.out_offset += n;
-                break;
-            }
-            n -= left;
-            self.out.pop_front();
-            self.out_offset = 0;
-        }
     }
 
     /// Graceful close: refuse new sends, flush, FIN, wait for the peer's EOF.
@@ -375,15 +281,11 @@ impl Conn {
     pub fn reset_for_reconnect(&mut self) {
         self.sock = None;
         self.kept = None;
-        self.out = VecDeque::new();
-        self.out_offset = 0;
-        self.out_bytes = 0;
-        self.tokens = None;
+        self.sendq.clear();
         self.readable = false;
         self.write_ready = false;
         self.read_closed = false;
         self.peer_eof = false;
-        self.want_writable = false;
         self.shut_requested = false;
         self.shut_done = false;
     }
@@ -420,13 +322,12 @@ impl Conn {
                 return Step::Finish(Some(Error::ECONNRESET));
             }
         }
-        if std::mem::take(&mut self.write_ready) && self.out_bytes > 0 {
+        if std::mem::take(&mut self.write_ready) && self.sendq.len() > 0 {
             if let Err(e) = self.flush(handle, out.events) {
                 return Step::Finish(Some(e));
             }
         }
-        if self.want_writable && self.out_bytes <= self.low_water as usize && !self.closing {
-            self.want_writable = false;
+        if !self.closing && self.sendq.writable_due() {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         if self.should_read() {
@@ -437,7 +338,7 @@ impl Conn {
         }
         // (Our FIN is only ever sent after it was requested.)
         if self.shut_requested {
-            if self.out_bytes == 0 && !self.shut_done {
+            if self.sendq.len() == 0 && !self.shut_done {
                 // After the peer's EOF the connection ends below, and closing
                 // the socket sends the FIN (nothing is left unread): one
                 // system call fewer per connection.

@@ -1,0 +1,331 @@
+//! A connection's send queue, with no socket: the bytes the kernel has not
+//! taken yet, the water marks that bound them, and the send tokens that
+//! report when a message's last byte was taken.
+//!
+//! A message is admitted whole or refused whole ([`SendQueue::admit`]); the
+//! caller may hand a prefix of it to the kernel at once and [`push`] the rest.
+//! As the kernel takes bytes ([`consume`]), the tokens of the messages whose
+//! last byte went are returned, oldest first. The queue never holds more
+//! than the high-water mark, except one message larger than the mark
+//! accepted into an empty queue. See docs/design.md, "Sending".
+//!
+//! [`push`]: SendQueue::push
+//! [`consume`]: SendQueue::consume
+
+use std::collections::VecDeque;
+
+use crate::error::{invalid, Error, Result};
+
+/// Default high-water mark of the send queue.
+pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
+/// Default low-water mark: `Writable` fires once the queue is back at or below it.
+pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
+
+/// Send tokens waiting for their message's last byte to be consumed.
+struct Tokens {
+    /// Bytes pushed since tokens were first used (plus what was queued
+    /// then), and bytes consumed since.
+    pushed: u64,
+    consumed: u64,
+    /// (value of `pushed` after the message, token), oldest first.
+    waiting: VecDeque<(u64, u64)>,
+}
+
+/// The bytes of accepted messages the kernel has not taken yet.
+pub(crate) struct SendQueue {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of `chunks.front()` already consumed.
+    offset: usize,
+    len: usize,
+    high_water: u32,
+    low_water: u32,
+    /// A message was refused with `EAGAIN`: `Writable` is owed once the
+    /// queue is back at the low-water mark.
+    want_writable: bool,
+    /// Boxed: a connection that never uses tokens carries one null pointer.
+    tokens: Option<Box<Tokens>>,
+}
+
+impl SendQueue {
+    pub fn new() -> SendQueue {
+        SendQueue {
+            chunks: VecDeque::new(),
+            offset: 0,
+            len: 0,
+            high_water: DEFAULT_HIGH_WATER,
+            low_water: DEFAULT_LOW_WATER,
+            want_writable: false,
+            tokens: None,
+        }
+    }
+
+    /// Bytes queued.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing queued and no token waiting: a send may go straight to the
+    /// kernel with nothing to account for.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.len == 0 && self.tokens.is_none()
+    }
+
+    pub fn high_water(&self) -> u32 {
+        self.high_water
+    }
+
+    pub fn low_water(&self) -> u32 {
+        self.low_water
+    }
+
+    /// Sets the high-water mark: `EINVAL` below the low-water mark.
+    pub fn set_high_water(&mut self, bytes: u32) -> Result<()> {
+        if bytes < self.low_water {
+            return Err(Error::EINVAL);
+        }
+        self.high_water = bytes;
+        Ok(())
+    }
+
+    /// Sets the low-water mark: `EINVAL` above the high-water mark.
+    pub fn set_low_water(&mut self, bytes: u32) -> Result<()> {
+        if bytes > self.high_water {
+            return Err(Error::EINVAL);
+        }
+        self.low_water = bytes;
+        Ok(())
+    }
+
+    /// Whether a message of `total` bytes may be sent: `EINVAL` for no
+    /// bytes; `EAGAIN` if it would take a non-empty queue above the
+    /// high-water mark (then `Writable` is owed). A message larger than the
+    /// mark is accepted into an empty queue, so any message can be sent.
+    #[inline]
+    pub fn admit(&mut self, total: usize) -> Result<()> {
+        if total == 0 {
+            return Err(invalid!("data", "at least 1 byte"));
+        }
+        if self.len > 0 && self.len + total > self.high_water as usize {
+            self.want_writable = true;
+            return Err(Error::EAGAIN);
+        }
+        Ok(())
+    }
+
+    /// Queues an admitted message made of `bufs`, of which the kernel
+    /// already took the first `sent` bytes (only possible into an empty
+    /// queue). With a `token`: returns it if the message went whole (it is
+    /// due at once), else keeps it until [`SendQueue::consume`] takes the
+    /// message's last byte.
+    pub fn push(&mut self, bufs: &[&[u8]], sent: usize, token: Option<u64>) -> Option<u64> {
+        debug_assert!(sent == 0 || self.len == 0, "bytes go to the kernel in order");
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let rest = total - sent;
+        if let Some(token) = token.filter(|_| rest > 0) {
+            let queued = self.len as u64;
+            let tokens = self
+                .tokens
+                .get_or_insert_with(|| Box::new(Tokens { pushed: queued, consumed: 0, waiting: VecDeque::new() }));
+            tokens.waiting.push_back((tokens.pushed + rest as u64, token));
+        }
+        if let Some(tokens) = &mut self.tokens {
+            tokens.pushed += rest as u64;
+        }
+        if rest > 0 {
+            let mut chunk = Vec::with_capacity(rest);
+            let mut skip = sent;
+            for buf in bufs {
+                let from = skip.min(buf.len());
+                chunk.extend_from_slice(&buf[from..]);
+                skip -= from;
+            }
+            self.len += rest;
+            self.chunks.push_back(chunk);
+        }
+        token.filter(|_| rest == 0)
+    }
+
+    /// The queued bytes, oldest first, as up to `slices.len()` slices (for
+    /// one gather write); returns how many were filled.
+    pub fn slices<'a>(&'a self, slices: &mut [&'a [u8]]) -> usize {
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+            *slot = chunk;
+            count += 1;
+        }
+        if count > 0 {
+            slices[0] = &slices[0][self.offset..];
+        }
+        count
+    }
+
+    /// The kernel took the first `n` queued bytes: they are dropped, and
+    /// the tokens of the messages that ended within them are returned,
+    /// oldest first. An emptied queue gives its memory back.
+    pub fn consume(&mut self, n: usize) -> Fired<'_> {
+        debug_assert!(n <= self.len);
+        self.len -= n;
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.chunks.front() else { break };
+            let rest = front.len() - self.offset;
+            if left < rest {
+                self.offset += left;
+                break;
+            }
+            left -= rest;
+            self.chunks.pop_front();
+            self.offset = 0;
+        }
+        if self.len == 0 && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
+        if let Some(tokens) = &mut self.tokens {
+            tokens.consumed += n as u64;
+        }
+        Fired { tokens: self.tokens.as_deref_mut() }
+    }
+
+    /// Whether `Writable` is due: a message was refused and the queue is
+    /// back at the low-water mark. Answers yes once per refusal.
+    #[inline]
+    pub fn writable_due(&mut self) -> bool {
+        let due = self.want_writable && self.len <= self.low_water as usize;
+        if due {
+            self.want_writable = false;
+        }
+        due
+    }
+
+    /// Drops every queued byte and waiting token (the connection was lost);
+    /// the water marks stay.
+    pub fn clear(&mut self) {
+        *self = SendQueue { high_water: self.high_water, low_water: self.low_water, ..SendQueue::new() };
+    }
+}
+
+/// The tokens [`SendQueue::consume`] made due, oldest first.
+pub(crate) struct Fired<'a> {
+    tokens: Option<&'a mut Tokens>,
+}
+
+impl Iterator for Fired<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let tokens = self.tokens.as_deref_mut()?;
+        match tokens.waiting.front() {
+            Some(&(end, token)) if end <= tokens.consumed => {
+                tokens.waiting.pop_front();
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(high: u32, low: u32) -> SendQueue {
+        let mut q = SendQueue::new();
+        q.set_low_water(0).unwrap();
+        q.set_high_water(high).unwrap();
+        q.set_low_water(low).unwrap();
+        q
+    }
+
+    fn drain(q: &mut SendQueue) -> Vec<u8> {
+        let mut slices: [&[u8]; 4] = [&[]; 4];
+        let count = q.slices(&mut slices);
+        slices[..count].concat()
+    }
+
+    #[test]
+    fn messages_are_admitted_whole_or_refused_whole() {
+        let mut q = queue(10, 4);
+        assert_eq!(q.admit(0), Err(Error::EINVAL), "no bytes is not a message");
+        assert_eq!(q.admit(25), Ok(()), "a message above the mark fits an empty queue");
+        q.push(&[b"0123456789", b"abcdefghijklmno"], 0, None);
+        assert_eq!(q.len(), 25);
+        assert_eq!(q.admit(1), Err(Error::EAGAIN), "nothing more above the mark");
+        assert_eq!(q.len(), 25, "a refused message changes nothing");
+        q.consume(20).count();
+        assert_eq!(q.admit(6), Err(Error::EAGAIN), "5 + 6 would pass 10");
+        assert_eq!(q.admit(5), Ok(()), "5 + 5 reaches the mark");
+    }
+
+    #[test]
+    fn bytes_come_out_in_order_after_a_partial_direct_send() {
+        let mut q = queue(100, 10);
+        q.push(&[b"abc", b"defg"], 2, None);
+        q.push(&[b"hij"], 0, None);
+        assert_eq!(drain(&mut q), b"cdefghij");
+        q.consume(3).count();
+        assert_eq!(drain(&mut q), b"fghij");
+        q.consume(5).count();
+        assert_eq!((q.len(), drain(&mut q)), (0, vec![]));
+        assert!(q.is_idle());
+    }
+
+    #[test]
+    fn tokens_fire_when_their_last_byte_is_consumed() {
+        let mut q = queue(100, 10);
+        assert_eq!(q.push(&[b"whole"], 5, Some(1)), Some(1), "sent whole: due at once");
+        assert_eq!(q.push(&[b"abcd"], 1, Some(2)), None);
+        assert_eq!(q.push(&[b"ef"], 0, None), None);
+        assert_eq!(q.push(&[b"gh"], 0, Some(3)), None);
+        assert!(!q.is_idle(), "tokens wait");
+        assert_eq!(q.consume(2).collect::<Vec<_>>(), Vec::<u64>::new(), "1 byte of message 2 left");
+        assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(q.consume(3).collect::<Vec<_>>(), vec![], "message 3's last byte is left");
+        assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn tokens_after_untracked_bytes_count_from_the_queue() {
+        let mut q = queue(100, 10);
+        q.push(&[b"untracked"], 0, None);
+        q.push(&[b"x"], 0, Some(7));
+        assert_eq!(q.consume(9).collect::<Vec<_>>(), vec![]);
+        assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![7]);
+    }
+
+    #[test]
+    fn writable_is_owed_once_per_refusal_at_the_low_water_mark() {
+        let mut q = queue(10, 4);
+        q.push(&[b"0123456789"], 0, None);
+        assert!(!q.writable_due(), "nothing was refused");
+        assert_eq!(q.admit(1), Err(Error::EAGAIN));
+        q.consume(5).count();
+        assert!(!q.writable_due(), "5 bytes is above the low-water mark");
+        q.consume(1).count();
+        assert!(q.writable_due());
+        assert!(!q.writable_due(), "once");
+    }
+
+    #[test]
+    fn water_marks_keep_their_order() {
+        let mut q = queue(10, 4);
+        assert_eq!(q.set_high_water(3), Err(Error::EINVAL));
+        assert_eq!(q.set_low_water(11), Err(Error::EINVAL));
+        assert_eq!((q.high_water(), q.low_water()), (10, 4));
+        assert_eq!(q.set_low_water(10), Ok(()));
+    }
+
+    #[test]
+    fn clearing_drops_bytes_and_tokens_but_keeps_the_marks() {
+        let mut q = queue(10, 4);
+        q.push(&[b"abc"], 0, Some(1));
+        assert_eq!(q.admit(20), Err(Error::EAGAIN));
+        q.clear();
+        assert!(q.is_idle());
+        assert!(!q.writable_due(), "the owed Writable went with the bytes");
+        assert_eq!((q.high_water(), q.low_water()), (10, 4));
+        q.push(&[b"d"], 0, Some(2));
+        assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![2], "old tokens do not fire");
+    }
+}
