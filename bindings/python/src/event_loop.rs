@@ -274,7 +274,7 @@ impl PyLoop {
                 guard(|| lp.poll(max, Some(Duration::ZERO)))
             };
             let batch = match polled {
-                Err(nc::Error::ECLOSED) => return Err(Self::closed_error(py)),
+                Err(e) if e == nc::Error::ECLOSED => return Err(Self::closed_error(py)),
                 other => other.py_err(py)?,
             };
             // Closed (another thread, a signal handler) after the core's
@@ -350,7 +350,7 @@ impl PyLoop {
             self.core_result(py, send)?
         };
         result.map_err(|e| match e {
-            nc::Error::EINVAL if total == 0 => invalid(py, "nothing to send (empty data)"),
+            e if e == nc::Error::EINVAL && total == 0 => invalid(py, "nothing to send (empty data)"),
             e => to_pyerr(py, e),
         })
     }
@@ -1250,7 +1250,7 @@ impl PyLoop {
         let opt = option_arg(option)?;
         let v = option_value_arg(value)?;
         self.core_result(py, |lp| lp.set_option(h, opt, v))?.map_err(|e| match e {
-            nc::Error::EINVAL => invalid(py, &format!("value {v} is out of range for option {opt:?}")),
+            e if e == nc::Error::EINVAL => invalid(py, &format!("value {v} is out of range for option {opt:?}")),
             e => to_pyerr(py, e),
         })
     }
