@@ -1,7 +1,7 @@
-//! Outgoing connections: the reactor's side
-//! of a [`Dialer`] — it carries out the dialer's actions (resolver jobs,
-//! attempt sockets as internal `Entry::Attempt` slab entries, events) and
-//! feeds it what happened (resolutions, attempt outcomes, deadlines, losses).
+//! Outgoing connections: the reactor's side of a [`Dialer`]. It carries out
+//! the dialer's actions (resolver jobs, attempt sockets as internal
+//! `Entry::Attempt` slab entries), reports its outcomes as events, and feeds
+//! it what happened (resolutions, attempt outcomes, deadlines, losses).
 
 use std::net::SocketAddr;
 use std::time::Instant;

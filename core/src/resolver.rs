@@ -28,12 +28,12 @@ const IDLE_EXIT: Duration = Duration::from_secs(5);
 /// The loop a job reports back to. The reactor implements it, so the pool
 /// never depends on the reactor.
 pub(crate) trait Requester: Send + Sync {
-    /// Whether connection `handle` still waits for the addresses of connect
-    /// cycle `epoch` (if not, the job is dropped unresolved).
-    fn wants(&self, handle: Handle, epoch: u32) -> bool;
+    /// Whether connection `handle` still waits for the addresses of its
+    /// dialer's resolution `id` (if not, the job is dropped unresolved).
+    fn wants(&self, handle: Handle, id: u32) -> bool;
     /// Hands the result to the loop (which drops it if no longer wanted)
     /// and wakes it.
-    fn deliver(&self, handle: Handle, epoch: u32, result: Result<Vec<SocketAddr>>);
+    fn deliver(&self, handle: Handle, id: u32, result: Result<Vec<SocketAddr>>);
 }
 
 /// One name to resolve for one connect cycle of a connection.
@@ -41,8 +41,8 @@ pub(crate) struct Job {
     /// The loop that asked (weak: a queued job never keeps a loop alive).
     pub requester: Weak<dyn Requester>,
     pub handle: Handle,
-    /// The connect cycle that asked ([`crate::connect`]'s dial epoch).
-    pub epoch: u32,
+    /// The dialer's id for this resolution (one per connect cycle).
+    pub id: u32,
     pub host: String,
     pub port: u16,
 }
@@ -100,12 +100,12 @@ fn work() {
 /// Resolves a job's name unless its connection stopped waiting, and hands
 /// the result to the loop.
 fn run(job: Job) {
-    let wanted = job.requester.upgrade().is_some_and(|r| r.wants(job.handle, job.epoch));
+    let wanted = job.requester.upgrade().is_some_and(|r| r.wants(job.handle, job.id));
     if !wanted {
         return;
     }
     let result = addr::resolve(&job.host, job.port);
     if let Some(requester) = job.requester.upgrade() {
-        requester.deliver(job.handle, job.epoch, result);
+        requester.deliver(job.handle, job.id, result);
     }
 }

@@ -370,9 +370,9 @@ impl State {
 
     /// Resolves a host name in the resolver pool; the result comes back
     /// through `resolved` and a wake.
-    pub fn spawn_resolver(&mut self, handle: Handle, epoch: u32, host: String, port: u16) -> Result<()> {
+    pub fn spawn_resolver(&mut self, handle: Handle, id: u32, host: String, port: u16) -> Result<()> {
         let requester: Weak<dyn resolver::Requester> = self.me.clone();
-        resolver::submit(resolver::Job { requester, handle, epoch, host, port })
+        resolver::submit(resolver::Job { requester, handle, id, host, port })
     }
 
     /// Records readiness from mio and services the handle at once, unless it
@@ -545,14 +545,14 @@ impl State {
 }
 
 impl resolver::Requester for Mutex<State> {
-    fn wants(&self, handle: Handle, epoch: u32) -> bool {
-        self.lock().wants_resolution(handle, epoch)
+    fn wants(&self, handle: Handle, id: u32) -> bool {
+        self.lock().wants_resolution(handle, id)
     }
 
-    fn deliver(&self, handle: Handle, epoch: u32, result: Result<Vec<SocketAddr>>) {
+    fn deliver(&self, handle: Handle, id: u32, result: Result<Vec<SocketAddr>>) {
         let mut state = self.lock();
-        if state.wants_resolution(handle, epoch) {
-            state.resolved.push((handle, epoch, result));
+        if state.wants_resolution(handle, id) {
+            state.resolved.push((handle, id, result));
             state.notify();
         }
     }
