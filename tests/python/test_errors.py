@@ -91,7 +91,8 @@ def test_bad_values_are_value_errors(loop: netcore.Loop) -> None:
         lambda: loop.listen("1.2.3", 0),
         lambda: loop.listen("example.invalid", 0),
         lambda: loop.listen("", 0),
-        lambda: loop.listen("127.0.0.1", 0, backlog=0),
+        lambda: loop.listen("127.0.0.1", 0, backlog=-1),
+        lambda: loop.listen("127.0.0.1", 0, backlog=70000),
         lambda: loop.udp_bind("::1::2", 0),
         lambda: loop.connect("127.0.0.1", 0),
         lambda: loop.connect("127.0.0.1", 70000),
@@ -116,8 +117,26 @@ def test_bad_values_are_value_errors(loop: netcore.Loop) -> None:
         err = info.value
         assert isinstance(err, netcore.InvalidArgumentError), repr(err)
         assert isinstance(err, netcore.Error) and err.errno == errno.EINVAL and err.name == "EINVAL"
-    with pytest.raises(ValueError, match="70000"):
+    # the message is the core's: which argument, what it must be
+    with pytest.raises(ValueError, match=r"port: expected 0 to 65535"):
         loop.listen("127.0.0.1", 70000)
+    with pytest.raises(ValueError, match=r"keepalive: expected 0 \(off\) or 1 to 32767 seconds"):
+        loop.set_option(listener, netcore.KEEPALIVE, 40000)
+
+
+def test_the_real_cause_shows(loop: netcore.Loop) -> None:
+    with pytest.raises(netcore.InvalidArgumentError, match="host: expected a name or address of 1 to 255 bytes"):
+        loop.connect("a" * 300 + ".test", 80)
+    with pytest.raises(netcore.InvalidArgumentError, match="host: expected an IP address"):
+        loop.listen("example.invalid", 0)
+    with pytest.raises(netcore.InvalidArgumentError, match="attempt_delay: expected at most 60 seconds"):
+        loop.connect("127.0.0.1", 9, attempt_delay=61)
+
+
+def test_backlog_none_and_0_are_the_default(loop: netcore.Loop) -> None:
+    assert netcore.DEFAULT_BACKLOG == 1024
+    for backlog in (None, 0, 1, 65535):
+        loop.close(loop.listen("127.0.0.1", 0, backlog=backlog))
 
 
 def test_empty_send_is_value_error(loop: netcore.Loop) -> None:

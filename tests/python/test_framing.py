@@ -48,6 +48,19 @@ def test_delimited_split_and_batched(loop: netcore.Loop) -> None:
     assert frames(pump, server) == [b"hello", b"world", b"", b"a", b"b", b"c"]
 
 
+def test_parameters_left_out_take_the_core_defaults(loop: netcore.Loop) -> None:
+    pump = Pump(loop)
+    server, client = connected_pair(loop, pump)
+    assert netcore.DEFAULT_DELIMITER == b"\n" and netcore.DEFAULT_LENGTH_HEADER == 4
+    loop.set_framing(server, "delimited")
+    loop.send(client, b"one\ntwo\n")
+    pump.until(lambda: len(frames(pump, server)) == 2)
+    loop.set_framing(server, "length_prefixed")
+    loop.send(client, struct.pack(">I", 3) + b"abc")
+    pump.until(lambda: len(frames(pump, server)) == 3)
+    assert frames(pump, server) == [b"one", b"two", b"abc"]
+
+
 def test_delimited_tail_at_eof(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     server, client = connected_pair(loop, pump)
@@ -139,10 +152,14 @@ def test_bad_framing_arguments(loop: netcore.Loop) -> None:
         loop.frame_length_prefixed(server, 3, 10)
     with pytest.raises(ValueError):
         loop.set_framing(server, "lines")  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        loop.set_framing(server, "delimited")
-    with pytest.raises(TypeError):
+    with pytest.raises(netcore.InvalidArgumentError, match="size: expected not given"):
         loop.set_framing(server, "stream", size=3)
+    with pytest.raises(netcore.InvalidArgumentError, match="delimiter: expected not given"):
+        loop.set_framing(server, "fixed", size=3, delimiter=b"x")
+    with pytest.raises(netcore.InvalidArgumentError, match="size: expected the frame size"):
+        loop.set_framing(server, "fixed")
+    with pytest.raises(netcore.InvalidArgumentError, match="mode: expected one of: stream delimited"):
+        loop.set_framing(server, "lines")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         loop.frame_delimited(server, "\n", 10)  # type: ignore[arg-type]
 

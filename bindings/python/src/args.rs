@@ -1,6 +1,11 @@
-//! Argument conversion: wrong types are `TypeError`, bad values are
-//! `netcore.InvalidArgumentError` (a `ValueError`), handles that cannot name
-//! anything are `netcore.BadHandleError`.
+//! Argument conversion: Python objects to the core's types, as `#[pyfunction]`
+//! argument types. A wrong type is `TypeError`; a value is the core's to judge
+//! (its error names the argument and what it must be). An integer beyond the
+//! Rust type is saturated, so the core refuses it with its own message; only
+//! what the type cannot hold at all (a negative count, a negative or NaN
+//! duration) is refused here.
+
+use std::time::Duration;
 
 use netcore_core as nc;
 use pyo3::buffer::PyUntypedBuffer;
@@ -8,27 +13,16 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 
-use crate::errors::{invalid, to_pyerr_detail};
+use crate::errors::{invalid, IntoPyResult};
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+/// The name of an object's type, for messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// An integer argument with `operator.index` semantics: an `int`, a `bool`
-/// (as Python's socket module takes it) or any object with `__index__` (a
-/// numpy integer, say). `None` if it does not fit in `T`.
-pub fn index_arg<'py, T>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Option<T>>
-where
-    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
-{
-    match obj.extract::<T>() {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Ok(None),
-        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => {
-            Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj))))
-        }
-        Err(e) => Err(e),
-    }
+/// A `TypeError` saying what an argument must be.
+pub fn must_be(what: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("expected {what}, not {}", type_name(obj)))
 }
 
 /// Whether an object is an integer for `operator.index` (has `__index__`).
@@ -37,65 +31,130 @@ pub fn is_index(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { pyo3::ffi::PyIndex_Check(obj.as_ptr()) != 0 }
 }
 
-fn int_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<i64>> {
-    index_arg(obj, what)
+/// An integer type an [`Int`] can saturate to.
+pub trait Saturating: Copy + for<'a, 'py> FromPyObject<'a, 'py, Error = PyErr> {
+    /// The most negative value, `None` for an unsigned type.
+    const MIN: Option<Self>;
+    const MAX: Self;
+}
+
+macro_rules! saturating {
+    ($($t:ty: $min:expr),*) => { $(impl Saturating for $t { const MIN: Option<Self> = $min; const MAX: Self = <$t>::MAX; })* };
+}
+saturating!(i32: Some(i32::MIN), i64: Some(i64::MIN), u64: None, usize: None);
+
+/// An integer argument with `operator.index` semantics: an `int`, a `bool`
+/// (as Python's socket module takes it) or any object with `__index__` (a
+/// numpy integer, say), saturated to `T`'s range. A negative value for an
+/// unsigned `T` is refused (no saturation would keep its meaning).
+pub struct Int<T>(pub T);
+
+impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        match obj.extract::<T>() {
+            Ok(v) => Ok(Int(v)),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => match (obj.lt(0)?, T::MIN) {
+                (false, _) => Ok(Int(T::MAX)),
+                (true, Some(min)) => Ok(Int(min)),
+                (true, None) => Err(invalid(obj.py(), &format!("expected a non-negative integer, got {}", &*obj))),
+            },
+            Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A handle argument. Integers no loop ever hands out (0, negative, huge)
 /// are accepted here; the loop rejects them with `BadHandleError`.
-pub fn handle_arg(obj: &Bound<'_, PyAny>) -> PyResult<nc::Handle> {
-    match int_arg(obj, "handle")? {
-        Some(raw) => Ok(nc::Handle::from_raw(raw)),
-        None => Err(to_pyerr_detail(obj.py(), nc::Error::EBADHANDLE, "handle out of range")),
+pub struct Hd(pub nc::Handle);
+
+impl FromPyObject<'_, '_> for Hd {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        Int::<i64>::extract(obj).map(|Int(raw)| Hd(nc::Handle::from_raw(raw)))
     }
 }
 
-/// A port argument, 0 to 65535.
-pub fn port_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match int_arg(obj, "port")? {
-        Some(port) if (0..=65535).contains(&port) => Ok(port),
-        _ => Err(invalid(obj.py(), &format!("port {} is out of range (0 to 65535)", obj))),
+/// A duration in seconds (int or float; NaN and negatives are
+/// ValueError). Anything beyond the core's `MAX_DURATION` (`inf` included)
+/// means "never", which the core decides: it gets the longest `Duration`.
+pub struct Secs(pub Duration);
+
+impl FromPyObject<'_, '_> for Secs {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let secs: f64 = match obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
+            true => Err(must_be("a number of seconds", &obj))?,
+            false => obj.extract().map_err(|_| must_be("a number of seconds", &obj))?,
+        };
+        if secs.is_nan() || secs < 0.0 {
+            return Err(invalid(obj.py(), &format!("expected a number of seconds >= 0, got {secs}")));
+        }
+        // Only an overflow is left to fail: far beyond MAX_DURATION, so never.
+        Ok(Secs(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
     }
 }
 
-/// A non-negative size or count argument.
-pub fn size_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
-    match int_arg(obj, what)? {
-        Some(v) if v >= 0 => Ok(v as usize),
-        _ => Err(invalid(obj.py(), &format!("{what} {obj} is out of range"))),
-    }
-}
+/// A `str` argument (a host, a name).
+pub struct Text(pub String);
 
-/// An option value: an `int` or a `bool` (or anything with `__index__`).
-pub fn option_value_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match int_arg(obj, "option value")? {
-        Some(v) => Ok(v),
-        None => Err(invalid(obj.py(), &format!("option value {obj} is out of range"))),
-    }
-}
+impl FromPyObject<'_, '_> for Text {
+    type Error = PyErr;
 
-/// A host argument: a `str` without NUL characters.
-pub fn host_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    let s = obj
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("host must be a str, not {}", type_name(obj))))?;
-    let s = s.to_str()?.to_owned();
-    if s.is_empty() || s.contains('\0') {
-        return Err(invalid(obj.py(), &format!("bad host {s:?}")));
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let s = obj.cast::<PyString>().map_err(|_| must_be("a str", &obj))?;
+        Ok(Text(s.to_str()?.to_owned()))
     }
-    Ok(s)
 }
 
 /// A `(host, port)` address tuple.
-pub fn addr_arg(obj: &Bound<'_, PyAny>) -> PyResult<(String, i64)> {
-    let tuple = obj
-        .cast::<PyTuple>()
-        .map_err(|_| PyTypeError::new_err(format!("address must be a (host, port) tuple, not {}", type_name(obj))))?;
-    if tuple.len() != 2 {
-        return Err(PyTypeError::new_err(format!("address must be a (host, port) tuple, got {} items", tuple.len())));
+pub struct Addr(pub String, pub i64);
+
+impl FromPyObject<'_, '_> for Addr {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let tuple = tuple.ok_or_else(|| must_be("a (host, port) tuple", &obj))?;
+        Ok(Addr(tuple.get_item(0)?.extract::<Text>()?.0, tuple.get_item(1)?.extract::<Int<i64>>()?.0))
     }
-    Ok((host_arg(&tuple.get_item(0)?)?, port_arg(&tuple.get_item(1)?)?))
 }
+
+/// A socket option: a constant (`netcore.NODELAY`) or its name in either case.
+pub struct Opt(pub nc::SockOption);
+
+impl FromPyObject<'_, '_> for Opt {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let parsed = match obj.cast::<PyString>() {
+            Ok(name) => nc::SockOption::parse(&name.to_str()?.to_ascii_lowercase()),
+            Err(_) if is_index(&obj) => nc::SockOption::parse_raw(obj.extract::<Int<i32>>()?.0),
+            Err(_) => return Err(must_be("an option constant (netcore.NODELAY, ...) or its name", &obj)),
+        };
+        parsed.py_err(obj.py()).map(Opt)
+    }
+}
+
+/// A value of one of the core's named enumerations (a framing mode, a family).
+pub struct Named<T>(pub T);
+
+macro_rules! named {
+    ($($t:ty),*) => {$(
+        impl FromPyObject<'_, '_> for Named<$t> {
+            type Error = PyErr;
+
+            fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+                <$t>::parse(&obj.extract::<Text>()?.0).py_err(obj.py()).map(Named)
+            }
+        }
+    )*};
+}
+named!(nc::FramingMode, nc::Family);
 
 /// Bytes borrowed from a Python object without a copy: an exact `bytes`
 /// directly, anything else through the buffer protocol (bytearray,
@@ -106,22 +165,25 @@ pub enum BytesArg<'py> {
     Buffer(PyUntypedBuffer),
 }
 
-impl<'py> BytesArg<'py> {
-    pub fn new(obj: &Bound<'py, PyAny>) -> PyResult<BytesArg<'py>> {
+impl<'py> FromPyObject<'_, 'py> for BytesArg<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
         if let Ok(b) = obj.cast_exact::<PyBytes>() {
-            return Ok(BytesArg::Bytes(b.clone()));
+            return Ok(BytesArg::Bytes(b.to_owned()));
         }
         if obj.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("data must be a bytes-like object, not str (encode it first)"));
+            return Err(PyTypeError::new_err("expected a bytes-like object, not str (encode it first)"));
         }
-        let buf = PyUntypedBuffer::get(obj)
-            .map_err(|_| PyTypeError::new_err(format!("data must be a bytes-like object, not {}", type_name(obj))))?;
+        let buf = PyUntypedBuffer::get(&obj).map_err(|_| must_be("a bytes-like object", &obj))?;
         if !buf.is_c_contiguous() {
-            return Err(PyTypeError::new_err("data must be a C-contiguous buffer"));
+            return Err(PyTypeError::new_err("expected a C-contiguous buffer"));
         }
         Ok(BytesArg::Buffer(buf))
     }
+}
 
+impl BytesArg<'_> {
     /// Whether the bytes cannot change while we read them without the GIL:
     /// only an exact `bytes`. A read-only buffer promises nothing about its
     /// memory (a read-only memoryview of a bytearray changes with the
@@ -147,19 +209,14 @@ impl<'py> BytesArg<'py> {
     }
 }
 
-/// A duration in seconds (int or float, >= 0; NaN and negatives are
-/// ValueError). Anything beyond the core's `MAX_DURATION` (`inf` included)
-/// means "never", which the core decides: it gets the longest `Duration`.
-pub fn secs_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<std::time::Duration> {
-    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))));
+/// The items of an iterable argument (not a str or bytes, which iterate
+/// too but are surely a mistake), each converted.
+pub fn items<'py, T>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<T>>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+        return Err(must_be(what, obj));
     }
-    let secs: f64 = obj
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a number of seconds, not {}", type_name(obj))))?;
-    if secs.is_nan() || secs < 0.0 {
-        return Err(invalid(obj.py(), &format!("{what} {secs} must be a number of seconds >= 0")));
-    }
-    // Only an overflow is left to fail: far beyond MAX_DURATION, so never.
-    Ok(std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX))
+    obj.try_iter().map_err(|_| must_be(what, obj))?.map(|item| item?.extract()).collect()
 }

@@ -19,9 +19,12 @@ fn errno_of(e: nc::Error) -> i32 {
     e.errno().unwrap_or(e.code())
 }
 
-/// An exception instance (not raised) for a netcore error, with an optional
-/// detail appended to its message.
+/// An exception instance (not raised) for a netcore error, with a detail
+/// appended to its message: `detail` if given, else the core's (which
+/// argument was refused and what it must be).
 pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
+    let core_detail = e.detail().map(|d| format!("{}: expected {}", d.argument, d.expected));
+    let detail = detail.or(core_detail.as_deref());
     let made = FACTORY
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> { Ok(py.import("netcore._errors")?.getattr("_make")?.unbind()) })
         .and_then(|f| f.bind(py).call1((e.code(), e.name(), e.message(), errno_of(e), detail)));
@@ -48,7 +51,7 @@ pub fn to_pyerr_detail(py: Python<'_>, e: nc::Error, detail: &str) -> PyErr {
     PyErr::from_value(error_value(py, e, Some(detail)))
 }
 
-/// `EINVAL` with a message saying which argument is wrong: raised as
+/// `EINVAL` for a value no conversion can hold: raised as
 /// `netcore.InvalidArgumentError`, which is also a `ValueError`.
 pub fn invalid(py: Python<'_>, detail: &str) -> PyErr {
     to_pyerr_detail(py, nc::Error::EINVAL, detail)

@@ -10,35 +10,25 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::errors::error_value;
 
-/// Event kinds as the strings Python sees, indexed by the core's numeric kind.
-pub const KIND_NAMES: [&str; 15] = [
-    "",
-    "accepted",
-    "connected",
-    "connect_failed",
-    "data",
-    "eof",
-    "writable",
-    "closed",
-    "datagram",
-    "error",
-    "timer",
-    "idle",
-    "sent",
-    "reconnecting",
-    "shutdown_complete",
-];
-
+/// The kinds' names, interned once, indexed by the core's numeric kind.
 static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
 fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
-    let all = KIND_STRINGS.get_or_init(py, || KIND_NAMES.iter().map(|n| PyString::intern(py, n).unbind()).collect());
-    all.get(kind as usize).unwrap_or(&all[0]).clone_ref(py)
+    let all = KIND_STRINGS.get_or_init(py, || {
+        let len = nc::EventKind::ALL.iter().map(|&k| k as usize + 1).max().unwrap_or(0);
+        let mut names = vec![""; len];
+        for &k in nc::EventKind::ALL {
+            names[k as usize] = k.name();
+        }
+        names.iter().map(|n| PyString::intern(py, n).unbind()).collect()
+    });
+    all[kind as usize].clone_ref(py)
 }
 
-/// An `(host, port)` tuple.
+/// An `(host, port)` tuple, the host as the core formats it (an IPv6
+/// zone kept: `("fe80::1%2", 9)`).
 pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
-    (addr.ip().to_string(), addr.port()).into_pyobject(py)
+    (nc::addr_host(&addr), addr.port()).into_pyobject(py)
 }
 
 /// One event from a netcore loop (read-only).

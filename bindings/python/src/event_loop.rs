@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyResourceWarning, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyResourceWarning, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::args::{
-    addr_arg, handle_arg, host_arg, index_arg, is_index, option_value_arg, port_arg, secs_arg, size_arg, BytesArg,
-};
+use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 
@@ -28,74 +26,18 @@ const SLICE: Duration = Duration::from_millis(50);
 /// Sends of at least this many bytes from an exact `bytes` (the only
 /// buffer no thread can change) release the GIL.
 const DETACH_SEND: usize = 64 << 10;
-/// Default largest frame for delimited and length-prefixed framing.
-const DEFAULT_MAX_FRAME: usize = 1 << 20;
-
-/// Option names accepted by `set_option`/`get_option`, with their constants.
-pub const OPTIONS: [(&str, nc::SockOption); 10] = [
-    ("NODELAY", nc::SockOption::NoDelay),
-    ("KEEPALIVE", nc::SockOption::KeepAlive),
-    ("RCVBUF", nc::SockOption::RecvBuffer),
-    ("SNDBUF", nc::SockOption::SendBuffer),
-    ("HIGH_WATER", nc::SockOption::HighWater),
-    ("LOW_WATER", nc::SockOption::LowWater),
-    ("BROADCAST", nc::SockOption::Broadcast),
-    ("LINGER", nc::SockOption::Linger),
-    ("MULTICAST_LOOP", nc::SockOption::MulticastLoop),
-    ("MULTICAST_TTL", nc::SockOption::MulticastTtl),
-];
-
-fn option_arg(obj: &Bound<'_, PyAny>) -> PyResult<nc::SockOption> {
-    if let Ok(name) = obj.cast::<PyString>() {
-        let name = name.to_str()?;
-        return OPTIONS
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, o)| *o)
-            .ok_or_else(|| invalid(obj.py(), &format!("unknown option {name:?}")));
-    }
-    let raw = size_arg(obj, "option").map_err(|e| {
-        if e.is_instance_of::<PyTypeError>(obj.py()) {
-            PyTypeError::new_err("option must be a str name or an int constant (netcore.NODELAY, ...)")
-        } else {
-            e
-        }
-    })?;
-    i32::try_from(raw)
-        .ok()
-        .and_then(|r| nc::SockOption::from_raw(r))
-        .ok_or_else(|| invalid(obj.py(), &format!("unknown option {raw}")))
-}
-
-fn kind_name(kind: nc::HandleKind) -> String {
-    #[allow(unreachable_patterns)]
-    match kind {
-        nc::HandleKind::TcpListener => "tcp_listener".into(),
-        nc::HandleKind::TcpConnection => "tcp_connection".into(),
-        nc::HandleKind::Udp => "udp".into(),
-        // Kinds added to the core later keep their Rust name, lowercased.
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-fn count_arg(obj: Option<&Bound<'_, PyAny>>, default: usize, what: &str) -> PyResult<usize> {
-    match obj {
-        None => Ok(default),
-        Some(o) => size_arg(o, what),
-    }
-}
 
 /// A poll's `max_events`, in the range the core sets.
-fn max_events_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, default: usize) -> PyResult<usize> {
-    let max = count_arg(obj, default, "max_events")?;
-    nc::Loop::check_max_events(max).map_err(|e| to_pyerr_detail(py, e, "max_events must be at least 1"))?;
+fn max_events_arg(py: Python<'_>, max: Option<Int<usize>>, default: usize) -> PyResult<usize> {
+    let max = max.map_or(default, |m| m.0);
+    nc::Loop::check_max_events(max).py_err(py)?;
     Ok(max)
 }
 
 /// Checks a `max_events` for a later poll (netcore.aio.attach) and returns
 /// it as an int: InvalidArgumentError if it is out of range.
 #[pyfunction]
-pub fn _check_max_events(py: Python<'_>, max_events: &Bound<'_, PyAny>) -> PyResult<usize> {
+pub fn _check_max_events(py: Python<'_>, max_events: Int<usize>) -> PyResult<usize> {
     max_events_arg(py, Some(max_events), 0)
 }
 
@@ -162,18 +104,6 @@ impl PyLoop {
     fn owned(&self, py: Python<'_>) -> PyResult<nc::Loop> {
         let lp = self.inner.read().clone();
         lp.ok_or_else(|| Self::closed_error(py))
-    }
-
-    /// Runs one core operation on a handle: argument checked, panics caught,
-    /// errors mapped to exceptions.
-    fn on_handle<T>(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        op: impl FnOnce(&nc::Loop, nc::Handle) -> nc::Result<T>,
-    ) -> PyResult<T> {
-        let h = handle_arg(handle)?;
-        self.core(py, |lp| op(lp, h))
     }
 
     fn take_backlog(&self, max: usize) -> Option<Vec<Py<Event>>> {
@@ -310,7 +240,7 @@ impl PyLoop {
         userdata: Option<&Bound<'_, PyAny>>,
         create: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
     ) -> PyResult<i64> {
-        let Some(obj) = present(userdata) else {
+        let Some(obj) = userdata.filter(|o| !o.is_none()) else {
             return self.core(py, create).map(|h| h.raw());
         };
         // Both the object (if not stored) and the one it replaces are dropped
@@ -328,8 +258,6 @@ impl PyLoop {
     }
 
     /// Sends buffers as one message; large immutable ones without the GIL.
-    /// No bytes at all is the core's to judge: `EINVAL` on a connection, a
-    /// zero-length datagram on UDP.
     fn send_slices(
         &self,
         py: Python<'_>,
@@ -349,10 +277,7 @@ impl PyLoop {
         } else {
             self.core_result(py, send)?
         };
-        result.map_err(|e| match e {
-            e if e == nc::Error::EINVAL && total == 0 => invalid(py, "nothing to send (empty data)"),
-            e => to_pyerr(py, e),
-        })
+        result.py_err(py)
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
@@ -427,38 +352,29 @@ impl PyLoop {
         Ok(count)
     }
 
+    /// Joins or leaves a multicast group; `interface` None is any (the
+    /// spelling the core takes for the group's family).
     fn multicast(
         &self,
         py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        group: &Bound<'_, PyAny>,
+        handle: Hd,
+        group: Text,
         interface: Option<&Bound<'_, PyAny>>,
         join: bool,
     ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let group = host_arg(group)?;
-        let ip = nc::ip_literal(&group)
-            .filter(|ip| ip.is_multicast())
-            .ok_or_else(|| invalid(py, &format!("{group:?} is not a multicast group address")))?;
         let interface = match interface.filter(|i| !i.is_none()) {
-            None if ip.is_ipv4() => "0.0.0.0".to_owned(),
-            None => "0".to_owned(),
-            Some(i) if is_index(i) => size_arg(i, "interface")?.to_string(),
-            Some(i) => host_arg(i)?,
+            None if nc::ip_literal(&group.0).is_some_and(|ip| ip.is_ipv6()) => "0".to_owned(),
+            None => "0.0.0.0".to_owned(),
+            Some(i) if is_index(i) => i.extract::<Int<u64>>()?.0.to_string(),
+            Some(i) => i.extract::<Text>()?.0,
         };
-        self.core(py, |lp| lp.udp_multicast(h, &group, &interface, join))
+        self.core(py, |lp| lp.udp_multicast(handle.0, &group.0, &interface, join))
     }
 
-    fn framing(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        framing: nc::Result<nc::Framing>,
-        detail: &str,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let framing = framing.map_err(|e| to_pyerr_detail(py, e, detail))?;
-        self.core(py, |lp| lp.set_framing(h, framing))
+    /// Sets a framing the core builds from `mode` and `params`.
+    fn frame(&self, py: Python<'_>, handle: Hd, mode: nc::FramingMode, params: nc::FramingParams<'_>) -> PyResult<()> {
+        let framing = nc::Framing::build(mode, params).py_err(py)?;
+        self.core(py, |lp| lp.set_framing(handle.0, framing))
     }
 }
 
@@ -502,33 +418,6 @@ impl<'py, const N: usize> Args<'py, N> {
     }
 }
 
-/// An optional argument that was given and is not None.
-fn present<'a, 'py>(o: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-    o.filter(|o| !o.is_none())
-}
-
-fn token_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
-    match obj.filter(|o| !o.is_none()) {
-        None => Ok(None),
-        Some(o) => match index_arg::<u64>(o, "token")? {
-            Some(t) => Ok(Some(t)),
-            None => Err(invalid(o.py(), "token must be 0 to 2**64-1")),
-        },
-    }
-}
-
-fn max_frame_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
-    match obj {
-        None => Ok(DEFAULT_MAX_FRAME),
-        Some(o) if o.is_none() => Ok(DEFAULT_MAX_FRAME),
-        Some(o) => size_arg(o, "max_frame"),
-    }
-}
-
-fn frame_range_detail(what: &str) -> String {
-    format!("{what} must be 1 byte to {} bytes", nc::MAX_FRAME_LIMIT)
-}
-
 #[pymethods]
 impl PyLoop {
     /// Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of
@@ -564,24 +453,13 @@ impl PyLoop {
     fn poll<'py>(
         &self,
         py: Python<'py>,
-        timeout: Option<&Bound<'py, PyAny>>,
-        max_events: Option<&Bound<'py, PyAny>>,
+        timeout: Option<Secs>,
+        max_events: Option<Int<usize>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let max = max_events_arg(py, max_events, 1024)?;
-        let mut nowait = false;
-        let deadline = match timeout.filter(|t| !t.is_none()) {
-            None => None,
-            Some(t) => {
-                let secs: f64 =
-                    t.extract().map_err(|_| PyTypeError::new_err("timeout must be a number of seconds or None"))?;
-                if secs.is_nan() || secs < 0.0 {
-                    return Err(invalid(py, &format!("timeout {secs} must be >= 0 (or None)")));
-                }
-                nowait = secs == 0.0;
-                // Far-future timeouts are waits without a deadline.
-                Duration::try_from_secs_f64(secs).ok().and_then(|d| Instant::now().checked_add(d))
-            }
-        };
+        let nowait = timeout.as_ref().is_some_and(|t| t.0.is_zero());
+        // Far-future timeouts are waits without a deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t.0));
         if let Some(events) = self.take_backlog(max) {
             return PyList::new(py, events);
         }
@@ -613,13 +491,13 @@ impl PyLoop {
         &self,
         py: Python<'_>,
         callback: &Bound<'_, PyAny>,
-        max_events: Option<&Bound<'_, PyAny>>,
+        max_events: Option<Int<usize>>,
         on_data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err("callback must be callable"));
         }
-        let on_data = present(on_data);
+        let on_data = on_data.filter(|f| !f.is_none());
         if on_data.is_some_and(|f| !f.is_callable()) {
             return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
@@ -648,7 +526,7 @@ impl PyLoop {
     /// kept from an earlier round, or one poll(0) batch, each passed to
     /// `callback`. An exception from it propagates and the rest of the batch
     /// is kept for the next round. Returns how many events were delivered.
-    fn _dispatch(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn _dispatch(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: Int<usize>) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
         if !self.backlog.lock().is_empty() {
             return self.deliver_kept(py, max, callback, None);
@@ -737,7 +615,7 @@ impl PyLoop {
                 Ok(())
             }
             1 => {
-                let h = handle_arg(&args.get_item(0)?)?;
+                let h = args.get_item(0)?.extract::<Hd>()?.0;
                 self.close_handle(py, h)?.py_err(py)
             }
             n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
@@ -789,32 +667,23 @@ impl PyLoop {
 
     /// Listens for TCP connections on host (an IP literal or "localhost") and
     /// port (0 = any; read it back with local_address). SO_REUSEADDR is always
-    /// set. Each connection arrives as an "accepted" event and starts with
-    /// this listener's user data. Returns the listener handle.
-    #[pyo3(
-        signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None),
-        text_signature = "(self, /, host, port, *, backlog=1024, reuse_port=False, ipv6_only=False, userdata=None)"
-    )]
+    /// set. backlog None or 0 is DEFAULT_BACKLOG. Each connection arrives as
+    /// an "accepted" event and starts with this listener's user data. Returns
+    /// the listener handle.
+    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None))]
     #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
         py: Python<'_>,
-        host: &Bound<'_, PyAny>,
-        port: &Bound<'_, PyAny>,
-        backlog: Option<&Bound<'_, PyAny>>,
+        host: Text,
+        port: Int<i64>,
+        backlog: Option<Int<i32>>,
         reuse_port: bool,
         ipv6_only: bool,
         userdata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
-        let host = host_arg(host)?;
-        let port = port_arg(port)?;
-        let backlog = count_arg(backlog, 1024, "backlog")?;
-        if !(1..=65535).contains(&backlog) {
-            return Err(invalid(py, &format!("backlog {backlog} is out of range (1 to 65535)")));
-        }
-        check_literal(py, &host)?;
-        let opts = nc::BindOptions { backlog: backlog as i32, reuse_port, ipv6_only };
-        self.create(py, userdata, |lp| lp.tcp_listen(&host, port, &opts, 1))
+        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
+        self.create(py, userdata, |lp| lp.tcp_listen(&host.0, port.0, &opts, 1))
     }
 
     /// Starts a TCP connection to host (an IP literal, or a name resolved off
@@ -826,95 +695,50 @@ impl PyLoop {
     /// Options: timeout (seconds, resolution and every attempt included),
     /// family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
     /// first), attempt_delay (seconds between Happy Eyeballs attempts,
-    /// default 0.25), reconnect (up to 8 delays in seconds: auto-reconnect on
-    /// unexpected loss, the last delay repeating; "reconnecting" events).
-    /// Durations beyond MAX_DURATION mean never.
+    /// default DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
+    /// delays in seconds: auto-reconnect on unexpected loss, the last delay
+    /// repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
+    /// never.
     #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
         py: Python<'_>,
-        host: &Bound<'_, PyAny>,
-        port: &Bound<'_, PyAny>,
+        host: Text,
+        port: Int<i64>,
         userdata: Option<&Bound<'_, PyAny>>,
-        timeout: Option<&Bound<'_, PyAny>>,
-        family: Option<&Bound<'_, PyAny>>,
-        local_address: Option<&Bound<'_, PyAny>>,
-        attempt_delay: Option<&Bound<'_, PyAny>>,
+        timeout: Option<Secs>,
+        family: Option<Named<nc::Family>>,
+        local_address: Option<Addr>,
+        attempt_delay: Option<Secs>,
         reconnect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
-        let host = host_arg(host)?;
-        let port = port_arg(port)?;
-        if port == 0 {
-            return Err(invalid(py, "cannot connect to port 0"));
+        let mut opts = nc::ConnectOptions::default().with_family(family.map_or(nc::Family::default(), |f| f.0));
+        if let Some(Secs(t)) = timeout {
+            opts = opts.with_timeout(t).py_err(py)?;
         }
-        let mut opts = nc::ConnectOptions::default();
-        if let Some(t) = present(timeout) {
-            let t = secs_arg(t, "timeout")?;
-            if t.is_zero() {
-                return Err(invalid(py, "timeout must be > 0 (or None)"));
-            }
-            opts.timeout = Some(t);
+        if let Some(Addr(host, port)) = local_address {
+            opts = opts.with_local_address(&host, port).py_err(py)?;
         }
-        if let Some(f) = present(family) {
-            let name: String =
-                f.extract().map_err(|_| PyTypeError::new_err("family must be \"any\", \"ipv4\" or \"ipv6\""))?;
-            opts.family = match name.as_str() {
-                "any" => nc::Family::Any,
-                "ipv4" | "4" => nc::Family::V4,
-                "ipv6" | "6" => nc::Family::V6,
-                other => return Err(invalid(py, &format!("family {other:?} is not \"any\", \"ipv4\" or \"ipv6\""))),
-            };
+        if let Some(Secs(d)) = attempt_delay {
+            opts = opts.with_attempt_delay(d).py_err(py)?;
         }
-        if let Some(a) = present(local_address) {
-            let (h, p) = addr_arg(a)?;
-            check_literal(py, &h)?;
-            opts.local_addr = Some(guard(|| nc::socket_addr(&h, p)).py_err(py)?);
+        if let Some(r) = reconnect {
+            let delays = items::<Secs>(r, "a sequence of delays in seconds")?;
+            opts = opts.with_reconnect(delays.into_iter().map(|d| d.0)).py_err(py)?;
         }
-        if let Some(d) = present(attempt_delay) {
-            opts.attempt_delay = Some(secs_arg(d, "attempt_delay")?);
-        }
-        if let Some(r) = present(reconnect) {
-            let iter =
-                r.try_iter().map_err(|_| PyTypeError::new_err("reconnect must be a sequence of delays in seconds"))?;
-            for d in iter {
-                opts.reconnect.push(secs_arg(&d?, "reconnect delay")?);
-            }
-            if opts.reconnect.len() > nc::MAX_BACKOFF_STEPS {
-                return Err(invalid(py, &format!("reconnect takes at most {} delays", nc::MAX_BACKOFF_STEPS)));
-            }
-        }
-        let result = self.create(py, userdata, |lp| lp.tcp_connect_with(&host, port, &opts, 1));
-        match result {
-            Err(e) if e.is_instance_of::<PyValueError>(py) && opts != nc::ConnectOptions::default() => Err(invalid(
-                py,
-                "bad connect options (attempt_delay at most 60 s; local_address of the family asked for)",
-            )),
-            other => other,
-        }
+        self.create(py, userdata, |lp| lp.tcp_connect_with(&host.0, port.0, &opts, 1))
     }
 
     /// Answers host name `name` with `addresses` (IP literals, tried in this
     /// order) for this loop's connect() calls, without the system resolver,
     /// like a hosts-file entry. An empty list removes the entry.
-    fn set_host_addresses(
-        &self,
-        py: Python<'_>,
-        name: &Bound<'_, PyAny>,
-        addresses: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let name = host_arg(name)?;
-        if addresses.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("addresses must be a list of IP address strings"));
-        }
-        let mut ips = Vec::new();
-        let iter =
-            addresses.try_iter().map_err(|_| PyTypeError::new_err("addresses must be a list of IP address strings"))?;
-        for a in iter {
-            let a = host_arg(&a?)?;
-            ips.push(nc::ip_literal(&a).ok_or_else(|| invalid(py, &format!("{a:?} is not an IP address")))?);
-        }
-        self.core(py, |lp| lp.set_host_addresses(&name, &ips))
+    fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ips = items::<Text>(addresses, "a list of IP address strings")?
+            .iter()
+            .map(|a| nc::socket_addr(&a.0, 0).map(|a| a.ip()).py_err(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        self.core(py, |lp| lp.set_host_addresses(&name.0, &ips))
     }
 
     /// Starts a timer: a "timer" event after `delay` seconds, then every
@@ -925,52 +749,33 @@ impl PyLoop {
     fn timer(
         &self,
         py: Python<'_>,
-        delay: &Bound<'_, PyAny>,
-        repeat: Option<&Bound<'_, PyAny>>,
+        delay: Secs,
+        repeat: Option<Secs>,
         userdata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
-        let delay = secs_arg(delay, "delay")?;
-        let repeat = match repeat.filter(|r| !r.is_none()) {
-            None => None,
-            Some(r) => {
-                let r = secs_arg(r, "repeat")?;
-                if r.is_zero() {
-                    return Err(invalid(py, "repeat must be > 0 (or None)"));
-                }
-                Some(r)
-            }
-        };
-        self.create(py, userdata, |lp| lp.timer_start(delay, repeat, 1))
+        self.create(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
     }
 
     /// Fires an "idle" event after `timeout` seconds without a successful
     /// read or write on a connection, and again after each further timeout.
     /// None turns it off; beyond MAX_DURATION it never fires.
-    fn set_idle_timeout(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, timeout: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let t = if timeout.is_none() { None } else { Some(secs_arg(timeout, "timeout")?) };
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(invalid(py, "timeout must be > 0 (or None)"));
-        }
-        self.core(py, |lp| lp.set_idle_timeout(h, t))
+    #[pyo3(signature = (handle, timeout))]
+    fn set_idle_timeout(&self, py: Python<'_>, handle: Hd, timeout: Option<Secs>) -> PyResult<()> {
+        self.core(py, |lp| lp.set_idle_timeout(handle.0, timeout.map(|t| t.0)))
     }
 
     /// Caps a listener's open connections (0 = no cap): at the cap it stops
     /// accepting (clients wait in the kernel backlog) and resumes below it.
-    fn set_max_connections(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, max: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(listener)?;
-        let max = size_arg(max, "max")?;
-        self.core(py, |lp| lp.set_max_connections(h, max))
+    fn set_max_connections(&self, py: Python<'_>, listener: Hd, max: Int<usize>) -> PyResult<()> {
+        self.core(py, |lp| lp.set_max_connections(listener.0, max.0))
     }
 
     /// Graceful server shutdown: stop accepting, close the listener's
     /// connections gracefully, reset whatever is left after `drain` seconds
     /// (beyond MAX_DURATION: never); then "shutdown_complete" and "closed" for
     /// the listener.
-    fn shutdown_server(&self, py: Python<'_>, listener: &Bound<'_, PyAny>, drain: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(listener)?;
-        let drain = secs_arg(drain, "drain")?;
-        self.core(py, |lp| lp.shutdown_server(h, drain))
+    fn shutdown_server(&self, py: Python<'_>, listener: Hd, drain: Secs) -> PyResult<()> {
+        self.core(py, |lp| lp.shutdown_server(listener.0, drain.0))
     }
 
     /// Binds a UDP socket on host (an IP literal or "localhost") and port
@@ -980,33 +785,20 @@ impl PyLoop {
     fn udp_bind(
         &self,
         py: Python<'_>,
-        host: &Bound<'_, PyAny>,
-        port: &Bound<'_, PyAny>,
+        host: Text,
+        port: Int<i64>,
         reuse_port: bool,
         ipv6_only: bool,
         userdata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
-        let host = host_arg(host)?;
-        let port = port_arg(port)?;
-        check_literal(py, &host)?;
-        let opts = nc::BindOptions { backlog: 1024, reuse_port, ipv6_only };
-        self.create(py, userdata, |lp| lp.udp_bind(&host, port, &opts, 1))
+        let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
+        self.create(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
     }
 
     /// Sets a UDP socket's default peer (an IP literal and port): send() then
     /// sends there, and only that peer's datagrams are received.
-    fn udp_connect(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        host: &Bound<'_, PyAny>,
-        port: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let host = host_arg(host)?;
-        let port = port_arg(port)?;
-        check_literal(py, &host)?;
-        self.core(py, |lp| lp.udp_connect(h, &host, port))
+    fn udp_connect(&self, py: Python<'_>, handle: Hd, host: Text, port: Int<i64>) -> PyResult<()> {
+        self.core(py, |lp| lp.udp_connect(handle.0, &host.0, port.0))
     }
 
     /// Sends data (bytes, bytearray, memoryview or any C-contiguous buffer;
@@ -1019,98 +811,57 @@ impl PyLoop {
     /// `value` is the token follows once the last of these bytes reached the
     /// kernel.
     #[pyo3(signature = (handle, data, token=None))]
-    fn send(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        data: &Bound<'_, PyAny>,
-        token: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
+    fn send(&self, py: Python<'_>, handle: Hd, data: &Bound<'_, PyAny>, token: Option<Int<u64>>) -> PyResult<()> {
         // The common case (what an echo sends back): small bytes, no token.
-        if token.is_none() {
-            if let Ok(bytes) = data.cast_exact::<PyBytes>() {
-                let bytes = bytes.as_bytes();
-                if !bytes.is_empty() && bytes.len() < DETACH_SEND {
-                    return self.core(py, |lp| lp.send(h, bytes));
-                }
+        if let (Ok(bytes), None) = (data.cast_exact::<PyBytes>(), &token) {
+            let bytes = bytes.as_bytes();
+            if bytes.len() < DETACH_SEND {
+                return self.core(py, |lp| lp.send(handle.0, bytes));
             }
         }
-        let data = BytesArg::new(data)?;
-        let token = token_arg(token)?;
-        self.send_slices(py, h, &[data.as_slice()], data.immutable(), token)
+        let data: BytesArg = data.extract()?;
+        self.send_slices(py, handle.0, &[data.as_slice()], data.immutable(), token.map(|t| t.0))
     }
 
     /// Sends several buffers as one message (one writev): queued whole or
     /// refused whole, as send(); `token` as for send().
     #[pyo3(signature = (handle, buffers, token=None))]
-    fn sendv(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        buffers: &Bound<'_, PyAny>,
-        token: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        if buffers.is_instance_of::<pyo3::types::PyBytes>() || buffers.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("buffers must be a list of bytes-like objects"));
-        }
-        let iter = buffers
-            .try_iter()
-            .map_err(|_| PyTypeError::new_err("buffers must be an iterable of bytes-like objects"))?;
-        let mut held = Vec::new();
-        for item in iter {
-            held.push(BytesArg::new(&item?)?);
-        }
-        let token = token_arg(token)?;
+    fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Bound<'_, PyAny>, token: Option<Int<u64>>) -> PyResult<()> {
+        let held = items::<BytesArg>(buffers, "an iterable of bytes-like objects")?;
         let slices: Vec<&[u8]> = held.iter().map(BytesArg::as_slice).collect();
-        self.send_slices(py, h, &slices, held.iter().all(BytesArg::immutable), token)
+        self.send_slices(py, handle.0, &slices, held.iter().all(BytesArg::immutable), token.map(|t| t.0))
     }
 
     /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
     /// BlockingIOError if the kernel has no room (a "writable" event follows).
-    fn send_to(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        data: &Bound<'_, PyAny>,
-        addr: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let data = BytesArg::new(data)?;
-        let (host, port) = addr_arg(addr)?;
-        check_literal(py, &host)?;
-        if port == 0 {
-            return Err(invalid(py, "cannot send to port 0"));
-        }
-        self.core(py, |lp| lp.send_to(h, &host, port, data.as_slice()))
+    fn send_to(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, addr: Addr) -> PyResult<()> {
+        self.core(py, |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice()))
     }
 
     /// Closes at once: a connection drops its queue and resets (RST).
     /// "closed" comes with the next poll. From then on run() and netcore.aio
     /// deliver no event of the handle but its "closed" (a list poll()
     /// returned earlier is the caller's to finish); the same after close(handle).
-    fn close_reset(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        self.core(py, |lp| lp.close_reset(h))?;
-        self.closed_by_user(h);
+    fn close_reset(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
+        self.core(py, |lp| lp.close_reset(handle.0))?;
+        self.closed_by_user(handle.0);
         Ok(())
     }
 
     /// Half-closes a connection: FIN once everything queued is sent; reading
     /// goes on until the peer's EOF. Later sends raise BrokenPipeError.
-    fn shutdown(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.on_handle(py, handle, |lp, h| lp.shutdown(h))
+    fn shutdown(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
+        self.core(py, |lp| lp.shutdown(handle.0))
     }
 
     /// Stops reading from a connection (a peer close is still noticed).
-    fn pause(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.on_handle(py, handle, |lp, h| lp.pause(h))
+    fn pause(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
+        self.core(py, |lp| lp.pause(handle.0))
     }
 
     /// Resumes reading from a paused connection.
-    fn resume(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.on_handle(py, handle, |lp, h| lp.resume(h))
+    fn resume(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
+        self.core(py, |lp| lp.resume(handle.0))
     }
 
     /// Sets how a connection's input is cut into "data" events:
@@ -1118,120 +869,66 @@ impl PyLoop {
     ///   set_framing(h, "stream")                       raw chunks (default)
     ///   set_framing(h, "delimited", delimiter=b"\n", max_frame=1 MiB)
     ///   set_framing(h, "fixed", size=N)
-    ///   set_framing(h, "length_prefixed", header=1|2|4, max_frame=1 MiB)
+    ///   set_framing(h, "length_prefixed", header=4, max_frame=1 MiB)
     ///
-    /// Delimited frames are delivered without the delimiter (1 to 8 bytes);
-    /// length-prefixed frames without their big-endian length header. A frame
-    /// over max_frame (1 byte to 1 GiB) is an "error" event (MessageTooLongError,
-    /// EMSGSIZE) and the connection closes.
+    /// Delimited frames are delivered without the delimiter (1 to 8 bytes;
+    /// default DEFAULT_DELIMITER); length-prefixed frames without their
+    /// big-endian length header (1, 2 or 4 bytes; default
+    /// DEFAULT_LENGTH_HEADER). A frame over max_frame (1 byte to
+    /// MAX_FRAME_LIMIT; default DEFAULT_MAX_FRAME) is an "error" event
+    /// (MessageTooLongError, EMSGSIZE) and the connection closes. A parameter
+    /// the mode does not take is InvalidArgumentError.
     #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn set_framing(
         &self,
         py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        mode: &Bound<'_, PyAny>,
-        delimiter: Option<&Bound<'_, PyAny>>,
-        size: Option<&Bound<'_, PyAny>>,
-        header: Option<&Bound<'_, PyAny>>,
-        max_frame: Option<&Bound<'_, PyAny>>,
+        handle: Hd,
+        mode: Named<nc::FramingMode>,
+        delimiter: Option<BytesArg<'_>>,
+        size: Option<Int<usize>>,
+        header: Option<Int<usize>>,
+        max_frame: Option<Int<usize>>,
     ) -> PyResult<()> {
-        let mode = mode
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("framing mode must be a str"))?
-            .to_str()?
-            .to_owned();
-        let given = |o: Option<&Bound<'_, PyAny>>| o.is_some_and(|o| !o.is_none());
-        let reject = |names: &[(&str, bool)]| -> PyResult<()> {
-            match names.iter().find(|(_, g)| *g) {
-                Some((n, _)) => Err(PyTypeError::new_err(format!("{mode:?} framing takes no {n} argument"))),
-                None => Ok(()),
-            }
-        };
-        match mode.as_str() {
-            "stream" => {
-                reject(&[
-                    ("delimiter", given(delimiter)),
-                    ("size", given(size)),
-                    ("header", given(header)),
-                    ("max_frame", given(max_frame)),
-                ])?;
-                self.framing(py, handle, Ok(nc::Framing::Stream), "")
-            }
-            "delimited" => {
-                reject(&[("size", given(size)), ("header", given(header))])?;
-                let Some(d) = delimiter.filter(|d| !d.is_none()) else {
-                    return Err(PyTypeError::new_err("delimited framing needs delimiter="));
-                };
-                self.frame_delimited(py, handle, d, max_frame)
-            }
-            "fixed" => {
-                reject(&[("delimiter", given(delimiter)), ("header", given(header)), ("max_frame", given(max_frame))])?;
-                let Some(s) = size.filter(|s| !s.is_none()) else {
-                    return Err(PyTypeError::new_err("fixed framing needs size="));
-                };
-                self.frame_fixed(py, handle, s)
-            }
-            "length_prefixed" => {
-                reject(&[("delimiter", given(delimiter)), ("size", given(size))])?;
-                let Some(hd) = header.filter(|h| !h.is_none()) else {
-                    return Err(PyTypeError::new_err("length_prefixed framing needs header="));
-                };
-                self.frame_length_prefixed(py, handle, hd, max_frame)
-            }
-            other => {
-                Err(invalid(py, &format!("unknown framing mode {other:?} (stream, delimited, fixed, length_prefixed)")))
-            }
-        }
+        let delimiter = delimiter.as_ref().map(BytesArg::as_slice);
+        let (size, header, max_frame) = (size.map(|s| s.0), header.map(|h| h.0), max_frame.map(|m| m.0));
+        self.frame(py, handle, mode.0, nc::FramingParams { delimiter, size, header, max_frame })
     }
 
-    /// Delimiter framing: frames end with `delimiter` (1 to 8 bytes, not
-    /// included in the data), at most max_frame bytes (default 1 MiB). At end
-    /// of stream a last unterminated frame is still delivered.
+    /// set_framing(handle, "delimited", delimiter=delimiter, max_frame=max_frame).
     #[pyo3(signature = (handle, delimiter, max_frame=None))]
     fn frame_delimited(
         &self,
         py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        delimiter: &Bound<'_, PyAny>,
-        max_frame: Option<&Bound<'_, PyAny>>,
+        handle: Hd,
+        delimiter: BytesArg<'_>,
+        max_frame: Option<Int<usize>>,
     ) -> PyResult<()> {
-        let d = BytesArg::new(delimiter)?;
-        let max = max_frame_arg(max_frame)?;
-        let detail = if d.as_slice().is_empty() || d.as_slice().len() > nc::MAX_DELIMITER {
-            format!("delimiter must be 1 to {} bytes", nc::MAX_DELIMITER)
-        } else {
-            frame_range_detail("max_frame")
+        let params = nc::FramingParams {
+            delimiter: Some(delimiter.as_slice()),
+            max_frame: max_frame.map(|m| m.0),
+            ..Default::default()
         };
-        let framing = nc::Framing::delimited(d.as_slice(), max);
-        self.framing(py, handle, framing, &detail)
+        self.frame(py, handle, nc::FramingMode::Delimited, params)
     }
 
-    /// Fixed-size framing: every frame is exactly `size` bytes (1 B to 1 GiB).
-    fn frame_fixed(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, size: &Bound<'_, PyAny>) -> PyResult<()> {
-        let size = size_arg(size, "size")?;
-        self.framing(py, handle, nc::Framing::fixed(size), &frame_range_detail("size"))
+    /// set_framing(handle, "fixed", size=size).
+    fn frame_fixed(&self, py: Python<'_>, handle: Hd, size: Int<usize>) -> PyResult<()> {
+        self.frame(py, handle, nc::FramingMode::Fixed, nc::FramingParams { size: Some(size.0), ..Default::default() })
     }
 
-    /// Length-prefixed framing: each frame is preceded by a `header_bytes`
-    /// (1, 2 or 4) big-endian length, not included in the data; at most
-    /// max_frame bytes (default 1 MiB).
+    /// set_framing(handle, "length_prefixed", header=header_bytes, max_frame=max_frame).
     #[pyo3(signature = (handle, header_bytes, max_frame=None))]
     fn frame_length_prefixed(
         &self,
         py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        header_bytes: &Bound<'_, PyAny>,
-        max_frame: Option<&Bound<'_, PyAny>>,
+        handle: Hd,
+        header_bytes: Int<usize>,
+        max_frame: Option<Int<usize>>,
     ) -> PyResult<()> {
-        let header = size_arg(header_bytes, "header_bytes")?;
-        let max = max_frame_arg(max_frame)?;
-        let detail = if matches!(header, 1 | 2 | 4) {
-            frame_range_detail("max_frame")
-        } else {
-            format!("header_bytes must be 1, 2 or 4, not {header}")
-        };
-        self.framing(py, handle, nc::Framing::length_prefixed(header, max), &detail)
+        let params =
+            nc::FramingParams { header: Some(header_bytes.0), max_frame: max_frame.map(|m| m.0), ..Default::default() };
+        self.frame(py, handle, nc::FramingMode::LengthPrefixed, params)
     }
 
     /// Sets an option: `option` is a constant (netcore.NODELAY, KEEPALIVE,
@@ -1239,52 +936,26 @@ impl PyLoop {
     /// MULTICAST_LOOP, MULTICAST_TTL) or its name as a str
     /// ("nodelay", ...); value is an int or bool, range-checked
     /// (InvalidArgumentError when out of range).
-    fn set_option(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        option: &Bound<'_, PyAny>,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        let opt = option_arg(option)?;
-        let v = option_value_arg(value)?;
-        self.core_result(py, |lp| lp.set_option(h, opt, v))?.map_err(|e| match e {
-            e if e == nc::Error::EINVAL => invalid(py, &format!("value {v} is out of range for option {opt:?}")),
-            e => to_pyerr(py, e),
-        })
+    fn set_option(&self, py: Python<'_>, handle: Hd, option: Opt, value: Int<i64>) -> PyResult<()> {
+        self.core(py, |lp| lp.set_option(handle.0, option.0, value.0))
     }
 
     /// Reads an option back (as set_option names it).
-    fn get_option(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, option: &Bound<'_, PyAny>) -> PyResult<i64> {
-        let h = handle_arg(handle)?;
-        let opt = option_arg(option)?;
-        self.core(py, |lp| lp.get_option(h, opt))
+    fn get_option(&self, py: Python<'_>, handle: Hd, option: Opt) -> PyResult<i64> {
+        self.core(py, |lp| lp.get_option(handle.0, option.0))
     }
 
     /// Joins a multicast group on a UDP socket. `interface`: the local IPv4
     /// address of the interface for IPv4 groups ("0.0.0.0" = any), an
     /// interface index (int) for IPv6 groups (0 = any).
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_join(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        group: &Bound<'_, PyAny>,
-        interface: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    fn udp_join(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.multicast(py, handle, group, interface, true)
     }
 
     /// Leaves a multicast group joined with udp_join.
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_leave(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        group: &Bound<'_, PyAny>,
-        interface: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    fn udp_leave(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.multicast(py, handle, group, interface, false)
     }
 
@@ -1293,77 +964,66 @@ impl PyLoop {
     fn set_raw_option(
         &self,
         py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
+        handle: Hd,
         level: i32,
         name: i32,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let h = handle_arg(handle)?;
-        if is_index(value) {
-            let v: i32 =
-                index_arg(value, "option value")?.ok_or_else(|| invalid(py, "option value does not fit a C int"))?;
-            return self.core(py, |lp| lp.set_raw_option(h, level, name, &v.to_ne_bytes()));
-        }
-        let bytes = BytesArg::new(value)?;
-        self.core(py, |lp| lp.set_raw_option(h, level, name, bytes.as_slice()))
+        let (int, bytes);
+        let value: &[u8] = if is_index(value) {
+            int = value.extract::<i32>()?.to_ne_bytes();
+            &int
+        } else {
+            bytes = value.extract::<BytesArg>()?;
+            bytes.as_slice()
+        };
+        self.core(py, |lp| lp.set_raw_option(handle.0, level, name, value))
     }
 
     /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
-    /// buflen 0 returns a C int, otherwise up to buflen bytes.
+    /// buflen 0 returns a C int, otherwise up to buflen (at most 1024) bytes.
     #[pyo3(signature = (handle, level, name, buflen=0))]
-    fn get_raw_option(
-        &self,
-        py: Python<'_>,
-        handle: &Bound<'_, PyAny>,
-        level: i32,
-        name: i32,
-        buflen: usize,
-    ) -> PyResult<Py<PyAny>> {
-        let h = handle_arg(handle)?;
+    fn get_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
         if buflen > 1024 {
             return Err(invalid(py, "buflen must be 0 to 1024"));
         }
-        if buflen == 0 {
-            let mut buf = [0u8; 4];
-            let n = self.core(py, |lp| lp.get_raw_option(h, level, name, &mut buf))?;
-            let mut full = [0u8; 4];
-            full[..n.min(4)].copy_from_slice(&buf[..n.min(4)]);
-            return Ok(i32::from_ne_bytes(full).into_pyobject(py)?.into_any().unbind());
+        let mut buf = vec![0u8; if buflen == 0 { 4 } else { buflen }];
+        let n = self.core(py, |lp| lp.get_raw_option(handle.0, level, name, &mut buf))?.min(buf.len());
+        if buflen > 0 {
+            return Ok(PyBytes::new(py, &buf[..n]).into_any().unbind());
         }
-        let mut buf = vec![0u8; buflen];
-        let n = self.core(py, |lp| lp.get_raw_option(h, level, name, &mut buf))?;
-        Ok(pyo3::types::PyBytes::new(py, &buf[..n.min(buflen)]).into_any().unbind())
+        buf[n..].fill(0);
+        let int = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        Ok(int.into_pyobject(py)?.into_any().unbind())
     }
 
     /// The socket descriptor behind a handle, for calls netcore does not
     /// wrap. netcore owns it: do not close it or change its blocking mode.
-    fn raw_fd(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<i32> {
-        self.on_handle(py, handle, |lp, h| lp.raw_fd(h))
+    fn raw_fd(&self, py: Python<'_>, handle: Hd) -> PyResult<i32> {
+        self.core(py, |lp| lp.raw_fd(handle.0))
     }
 
     /// The local address of a handle as (host, port).
-    fn local_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-        let addr = self.on_handle(py, handle, |lp, h| lp.local_addr(h))?;
-        addr_tuple(py, addr)
+    fn local_address<'py>(&self, py: Python<'py>, handle: Hd) -> PyResult<Bound<'py, PyTuple>> {
+        addr_tuple(py, self.core(py, |lp| lp.local_addr(handle.0))?)
     }
 
     /// The peer address of a connection (or connected UDP socket) as (host, port).
-    fn peer_address<'py>(&self, py: Python<'py>, handle: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-        let addr = self.on_handle(py, handle, |lp, h| lp.peer_addr(h))?;
-        addr_tuple(py, addr)
+    fn peer_address<'py>(&self, py: Python<'py>, handle: Hd) -> PyResult<Bound<'py, PyTuple>> {
+        addr_tuple(py, self.core(py, |lp| lp.peer_addr(handle.0))?)
     }
 
-    /// The kind of a live handle: "tcp_listener", "tcp_connection" or "udp".
-    fn kind(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<String> {
-        self.on_handle(py, handle, |lp, h| lp.kind(h)).map(kind_name)
+    /// The kind of a live handle: "tcp_listener", "tcp_connection", "udp" or "timer".
+    fn kind(&self, py: Python<'_>, handle: Hd) -> PyResult<&'static str> {
+        self.core(py, |lp| lp.kind(handle.0)).map(nc::HandleKind::name)
     }
 
     /// Attaches any Python object to a handle (None removes it). It is
     /// returned as `userdata` in the handle's events and dropped after the
     /// handle's "closed" event. Connections accepted by a listener start with
     /// the listener's user data.
-    fn set_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = handle_arg(handle)?;
+    fn set_userdata(&self, py: Python<'_>, handle: Hd, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = handle.0;
         // Checked under the lock: a "closed" event converted after this finds
         // the object and drops it. The object that is not kept (replaced,
         // removed, or refused) is dropped after the locks are released.
@@ -1382,19 +1042,17 @@ impl PyLoop {
     }
 
     /// The object attached to a live handle, or None.
-    fn get_userdata(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        let h = handle_arg(handle)?;
-        self.core(py, |lp| lp.kind(h))?;
-        Ok(self.objects.lock().get(&h.raw()).map(|o| o.clone_ref(py)))
+    fn get_userdata(&self, py: Python<'_>, handle: Hd) -> PyResult<Option<Py<PyAny>>> {
+        self.core(py, |lp| lp.kind(handle.0))?;
+        Ok(self.objects.lock().get(&handle.0.raw()).map(|o| o.clone_ref(py)))
     }
 
     /// A context manager that closes `handle` gracefully on exit (unless it
     /// closed meanwhile): `with loop.closing(loop.connect(...)) as h:`. The
     /// handle must be live here (BadHandleError otherwise).
-    fn closing(slf: Bound<'_, Self>, handle: &Bound<'_, PyAny>) -> PyResult<Closing> {
-        let h = handle_arg(handle)?;
-        slf.get().core(slf.py(), |lp| lp.kind(h))?;
-        Ok(Closing { lp: slf.unbind(), handle: h.raw() })
+    fn closing(slf: Bound<'_, Self>, handle: Hd) -> PyResult<Closing> {
+        slf.get().core(slf.py(), |lp| lp.kind(handle.0))?;
+        Ok(Closing { lp: slf.unbind(), handle: handle.0.raw() })
     }
 
     fn __repr__(&self) -> String {
@@ -1457,14 +1115,6 @@ impl Drop for PyLoop {
             }
         });
     }
-}
-
-/// Rejects host names where only IP literals are accepted, with a clear message.
-fn check_literal(py: Python<'_>, host: &str) -> PyResult<()> {
-    if nc::ip_literal(host).is_none() {
-        return Err(invalid(py, &format!("{host:?} is not an IP address (only connect() resolves names)")));
-    }
-    Ok(())
 }
 
 /// Returned by Loop.closing(handle).

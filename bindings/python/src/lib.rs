@@ -2,7 +2,9 @@
 //!
 //! It maps the core's loop/handle/event model onto Python objects; the
 //! pure-Python half (`netcore/__init__.py`, `_errors.py`, `aio.py`) adds the
-//! exception classes, constants and asyncio integration.
+//! exception classes and asyncio integration. Every name, default and limit
+//! comes from the core's tables (`nc::EventKind::ALL`, `nc::SockOption::ALL`,
+//! ...): this module converts, it decides nothing.
 
 mod args;
 mod errors;
@@ -11,25 +13,64 @@ mod event_loop;
 
 use netcore_core as nc;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::args::{Int, Text};
+use crate::errors::IntoPyResult;
+
+/// Parses `(host, port)` as the loop does and returns it in the form the
+/// loop reports addresses: `("::1", 80)` for `("[::1]", 80)`,
+/// `("fe80::1%2", 9)` for `("fe80::1%eth0", 9)` (an IPv6 zone as its
+/// interface index), `("127.0.0.1", 1)` for `("localhost", 1)`. Like
+/// `socket.getaddrinfo`'s normal form, without resolving names:
+/// InvalidArgumentError for anything but an IP literal or a port out of range.
+#[pyfunction]
+fn parse_address(py: Python<'_>, host: Text, port: Int<i64>) -> PyResult<Bound<'_, PyTuple>> {
+    let addr = nc::socket_addr(&host.0, port.0).py_err(py)?;
+    event::addr_tuple(py, addr)
+}
+
+/// The names of a core enumeration's values, in numeric order.
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|&v| name(v)).collect()
+}
 
 /// Native core of the netcore package; import `netcore` instead.
 #[pymodule]
 fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // `add` also lists a name in `__all__`, `setattr` leaves it out.
+    m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<event_loop::PyLoop>()?;
     m.add_class::<event::Event>()?;
     m.add_class::<event_loop::Closing>()?;
-    m.add_function(wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
-    for (name, opt) in event_loop::OPTIONS {
-        m.add(name, opt as i32)?;
+    m.add_function(wrap_pyfunction!(parse_address, m)?)?;
+    m.setattr("_check_max_events", wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
+    // Event kinds (netcore.DATA == "data") and options (netcore.NODELAY).
+    for &kind in nc::EventKind::ALL {
+        m.add(kind.name().to_uppercase(), kind.name())?;
     }
-    m.add("DEFAULT_HIGH_WATER", nc::DEFAULT_HIGH_WATER)?;
-    m.add("DEFAULT_LOW_WATER", nc::DEFAULT_LOW_WATER)?;
-    m.add("MAX_FRAME_LIMIT", nc::MAX_FRAME_LIMIT)?;
-    m.add("MAX_DELIMITER", nc::MAX_DELIMITER)?;
-    m.add("MAX_DURATION", nc::MAX_DURATION.as_secs_f64())?;
+    for &option in nc::SockOption::ALL {
+        m.add(option.name().to_uppercase(), option as i32)?;
+    }
+    // Defaults and limits, under the core's names.
+    macro_rules! export {
+        ($($name:ident $(. $convert:ident())?),*) => {$(
+            m.add(stringify!($name), nc::$name$(.$convert())?)?;
+        )*};
+    }
+    export!(DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_BACKLOG, DEFAULT_MAX_FRAME, DEFAULT_DELIMITER);
+    export!(DEFAULT_LENGTH_HEADER, MAX_FRAME_LIMIT, MAX_DELIMITER, MAX_BACKOFF_STEPS);
+    export!(MAX_DURATION.as_secs_f64(), DEFAULT_ATTEMPT_DELAY.as_secs_f64(), MAX_ATTEMPT_DELAY.as_secs_f64());
+    // The core's full lists, for the vocabulary test and for tools.
+    m.setattr("EVENT_KINDS", names(nc::EventKind::ALL, nc::EventKind::name))?;
+    m.setattr("HANDLE_KINDS", names(nc::HandleKind::ALL, nc::HandleKind::name))?;
+    m.setattr("FRAMING_MODES", names(nc::FramingMode::ALL, nc::FramingMode::name))?;
+    m.setattr("FAMILIES", names(nc::Family::ALL, nc::Family::name))?;
+    let options =
+        nc::SockOption::ALL.iter().map(|&o| (o.name(), o as i32, *o.range().start(), *o.range().end(), o.is_bool()));
+    m.setattr("OPTIONS", options.collect::<Vec<_>>())?;
     // The error taxonomy: (code, name, message), for the Python half's tables.
     let codes: Vec<(i32, &str, &str)> = nc::Error::ALL.iter().map(|e| (e.code(), e.name(), e.message())).collect();
-    m.add("ERROR_CODES", codes)?;
+    m.setattr("ERROR_CODES", codes)?;
     Ok(())
 }

@@ -84,9 +84,10 @@ Framing
 default), ``"delimited"`` (``delimiter=b"\\n"``), ``"fixed"`` (``size=N``) or
 ``"length_prefixed"`` (``header=1|2|4``, big-endian); the shortcuts
 ``frame_delimited``, ``frame_fixed`` and ``frame_length_prefixed`` do the same.
-Framed modes take ``max_frame`` (default 1 MiB): a larger frame is an
-``"error"`` event with :class:`MessageTooLongError` (EMSGSIZE), then
-``"closed"``.
+A parameter left out takes the core's default (``DEFAULT_DELIMITER``,
+``DEFAULT_LENGTH_HEADER``); framed modes take ``max_frame`` (default
+``DEFAULT_MAX_FRAME``, 1 MiB): a larger frame is an ``"error"`` event with
+:class:`MessageTooLongError` (EMSGSIZE), then ``"closed"``.
 
 Clients, timers and servers
 ---------------------------
@@ -104,7 +105,11 @@ Options and addresses
 ``KEEPALIVE``, ``RCVBUF``, ``SNDBUF``, ``HIGH_WATER``, ``LOW_WATER``,
 ``BROADCAST``, ``LINGER`` (seconds; -1 = off), ``MULTICAST_LOOP``,
 ``MULTICAST_TTL`` (or their names as strings, ``"nodelay"``...).
-``local_address(handle)`` / ``peer_address(handle)`` return ``(host, port)``.
+``local_address(handle)`` / ``peer_address(handle)`` and events' ``addr``
+return ``(host, port)`` with the host an IP literal; an IPv6 address with a
+scope keeps its zone (``("fe80::1%2", 9)``), so a reply to a link-local peer
+leaves by the right interface. ``parse_address(host, port)`` turns any
+address the loop accepts into that form.
 
 Errors
 ------
@@ -121,7 +126,8 @@ netcore code: :class:`BadHandleError` (EBADHANDLE), :class:`DNSError` (EDNS),
 :class:`ClosedError` (ECLOSED), :class:`WrongKindError` (EWRONGKIND),
 :class:`InternalError` (EPANIC). Wrong argument types raise ``TypeError``;
 bad values (port 70000, an unparsable address, an out-of-range option) raise
-:class:`InvalidArgumentError`, which is also a ``ValueError``.
+:class:`InvalidArgumentError`, which is also a ``ValueError``; its message
+names the argument and what it must be (``port: expected 0 to 65535``).
 
 Threads
 -------
@@ -154,31 +160,11 @@ Example
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
-from netcore._errors import (
-    AddressInUseError,
-    AddressNotAvailableError,
-    BadHandleError,
-    BusyError,
-    ClosedError,
-    DNSError,
-    Error,
-    HostUnreachableError,
-    InternalError,
-    InvalidArgumentError,
-    MessageTooLongError,
-    NetworkUnreachableError,
-    NotConnectedError,
-    ResourceError,
-    WrongKindError,
-    error_class,
-)
-
-# These eight are subclasses of the builtin classes of the same names: they
-# are attributes (netcore.TimeoutError) but not in __all__, so that
-# `from netcore import *` does not shadow the builtins. The `X as X` form
-# marks them as re-exported for type checkers.
+# The exception classes. The eight named like builtins (TimeoutError, ...)
+# are subclasses of those builtins: attributes (netcore.TimeoutError) but not
+# in __all__, so that `from netcore import *` does not shadow the builtins.
+# The `X as X` form marks them as re-exported for type checkers.
+from netcore._errors import *  # noqa: F403
 from netcore._errors import BlockingIOError as BlockingIOError
 from netcore._errors import BrokenPipeError as BrokenPipeError
 from netcore._errors import ConnectionAbortedError as ConnectionAbortedError
@@ -187,98 +173,13 @@ from netcore._errors import ConnectionResetError as ConnectionResetError
 from netcore._errors import InterruptedError as InterruptedError
 from netcore._errors import PermissionError as PermissionError
 from netcore._errors import TimeoutError as TimeoutError
-from netcore._netcore import (
-    BROADCAST,
-    LINGER,
-    MULTICAST_LOOP,
-    MULTICAST_TTL,
-    DEFAULT_HIGH_WATER,
-    DEFAULT_LOW_WATER,
-    HIGH_WATER,
-    KEEPALIVE,
-    LOW_WATER,
-    MAX_DELIMITER,
-    MAX_DURATION,
-    MAX_FRAME_LIMIT,
-    NODELAY,
-    RCVBUF,
-    SNDBUF,
-    Closing,
-    Event,
-    Loop,
-    __version__,
-)
+from netcore._errors import __all__ as _error_names
 
-#: Event kinds (the values of :attr:`Event.kind`).
-ACCEPTED: Final[Literal["accepted"]] = "accepted"
-CONNECTED: Final[Literal["connected"]] = "connected"
-CONNECT_FAILED: Final[Literal["connect_failed"]] = "connect_failed"
-DATA: Final[Literal["data"]] = "data"
-EOF: Final[Literal["eof"]] = "eof"
-WRITABLE: Final[Literal["writable"]] = "writable"
-CLOSED: Final[Literal["closed"]] = "closed"
-DATAGRAM: Final[Literal["datagram"]] = "datagram"
-ERROR: Final[Literal["error"]] = "error"
-TIMER: Final[Literal["timer"]] = "timer"
-IDLE: Final[Literal["idle"]] = "idle"
-SENT: Final[Literal["sent"]] = "sent"
-RECONNECTING: Final[Literal["reconnecting"]] = "reconnecting"
-SHUTDOWN_COMPLETE: Final[Literal["shutdown_complete"]] = "shutdown_complete"
+# Loop, Event, parse_address, the event kinds (netcore.DATA == "data"), the
+# options (netcore.NODELAY) and the core's defaults and limits: the native
+# module sets them from the core's tables.
+from netcore._netcore import *  # noqa: F403
+from netcore._netcore import __all__ as _native_names
+from netcore._netcore import __version__ as __version__
 
-# Listed in full (the error classes repeat _errors.__all__): mypy --strict
-# does not count names added with `__all__ += _errors.__all__` as exported.
-# Names of builtins are left out (see the imports above).
-__all__ = [
-    "Loop",
-    "Event",
-    "Closing",
-    "__version__",
-    # event kinds
-    "ACCEPTED",
-    "CONNECTED",
-    "CONNECT_FAILED",
-    "DATA",
-    "EOF",
-    "WRITABLE",
-    "CLOSED",
-    "DATAGRAM",
-    "ERROR",
-    "TIMER",
-    "IDLE",
-    "SENT",
-    "RECONNECTING",
-    "SHUTDOWN_COMPLETE",
-    # options
-    "NODELAY",
-    "KEEPALIVE",
-    "RCVBUF",
-    "SNDBUF",
-    "HIGH_WATER",
-    "LOW_WATER",
-    "BROADCAST",
-    "LINGER",
-    "MULTICAST_LOOP",
-    "MULTICAST_TTL",
-    "DEFAULT_HIGH_WATER",
-    "DEFAULT_LOW_WATER",
-    "MAX_FRAME_LIMIT",
-    "MAX_DELIMITER",
-    "MAX_DURATION",
-    # errors
-    "Error",
-    "error_class",
-    "InvalidArgumentError",
-    "AddressInUseError",
-    "AddressNotAvailableError",
-    "HostUnreachableError",
-    "NetworkUnreachableError",
-    "NotConnectedError",
-    "MessageTooLongError",
-    "ResourceError",
-    "BusyError",
-    "BadHandleError",
-    "DNSError",
-    "ClosedError",
-    "WrongKindError",
-    "InternalError",
-]
+__all__ = ["__version__", *_native_names, *_error_names]

@@ -34,6 +34,7 @@ import builtins
 # a star import never shadows the builtins.
 __all__ = [
     "Error",
+    "error_class",
     "InvalidArgumentError",
     "AddressInUseError",
     "AddressNotAvailableError",
@@ -60,126 +61,157 @@ class Error(OSError):
     code: str = "EUNKNOWN"
     #: The negative netcore code shared with the C API.
     netcore_code: int = 0
+    #: The codes (errno-style names) raised as this class.
+    codes: tuple[str, ...] = ()
 
 
 class InvalidArgumentError(Error, ValueError):
     """EINVAL: an argument is out of range or unparsable (also a ValueError)."""
 
+    codes = ("EINVAL",)
+
 
 class BlockingIOError(Error, builtins.BlockingIOError):
     """EAGAIN: the send queue is full; wait for the handle's "writable" event."""
+
+    codes = ("EAGAIN",)
 
 
 class BrokenPipeError(Error, builtins.BrokenPipeError):
     """EPIPE: our side is shut down, or the peer is gone."""
 
+    codes = ("EPIPE",)
+
 
 class ConnectionAbortedError(Error, builtins.ConnectionAbortedError):
     """ECONNABORTED: the connection was aborted."""
+
+    codes = ("ECONNABORTED",)
 
 
 class ConnectionRefusedError(Error, builtins.ConnectionRefusedError):
     """ECONNREFUSED: nothing listens at the address."""
 
+    codes = ("ECONNREFUSED",)
+
 
 class ConnectionResetError(Error, builtins.ConnectionResetError):
     """ECONNRESET: the peer reset the connection."""
+
+    codes = ("ECONNRESET",)
 
 
 class TimeoutError(Error, builtins.TimeoutError):
     """ETIMEDOUT: the operation timed out."""
 
+    codes = ("ETIMEDOUT",)
+
 
 class InterruptedError(Error, builtins.InterruptedError):
     """EINTR: interrupted by a signal."""
+
+    codes = ("EINTR",)
 
 
 class PermissionError(Error, builtins.PermissionError):
     """EACCES / EPERM: not permitted (e.g. a privileged port)."""
 
+    codes = ("EACCES", "EPERM")
+
 
 class AddressInUseError(Error):
     """EADDRINUSE: the address is already in use (errno.EADDRINUSE)."""
+
+    codes = ("EADDRINUSE",)
 
 
 class AddressNotAvailableError(Error):
     """EADDRNOTAVAIL: the address does not belong to this machine."""
 
+    codes = ("EADDRNOTAVAIL",)
+
 
 class HostUnreachableError(Error):
     """EHOSTUNREACH: no route to the host."""
+
+    codes = ("EHOSTUNREACH",)
 
 
 class NetworkUnreachableError(Error):
     """ENETUNREACH: the network is unreachable."""
 
+    codes = ("ENETUNREACH",)
+
 
 class NotConnectedError(Error):
     """ENOTCONN: the socket is not connected (yet)."""
+
+    codes = ("ENOTCONN",)
 
 
 class MessageTooLongError(Error):
     """EMSGSIZE: a frame or datagram is larger than allowed."""
 
+    codes = ("EMSGSIZE",)
+
 
 class ResourceError(Error):
     """EMFILE / ENFILE / ENOMEM / ENOBUFS: out of descriptors or memory."""
 
+    codes = ("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")
+
 
 class BusyError(Error):
     """EBUSY: another thread is polling this loop."""
+
+    codes = ("EBUSY",)
 
 
 class BadHandleError(Error):
     """EBADHANDLE: the handle is unknown, of another loop, or gone (from the
     poll after the one that delivered its "closed" event)."""
 
+    codes = ("EBADHANDLE",)
+
 
 class DNSError(Error):
     """EDNS: the host name could not be resolved."""
+
+    codes = ("EDNS",)
 
 
 class ClosedError(Error):
     """ECLOSED: the handle is closing or closed and its "closed" event is not
     delivered yet (or the loop is closed)."""
 
+    codes = ("ECLOSED",)
+
 
 class WrongKindError(Error):
     """EWRONGKIND: the handle is of the wrong kind for this operation."""
+
+    codes = ("EWRONGKIND",)
 
 
 class InternalError(Error):
     """EPANIC: an internal bug was caught at the API boundary."""
 
+    codes = ("EPANIC",)
 
-_BY_NAME: dict[str, type[Error]] = {
-    "EINVAL": InvalidArgumentError,
-    "EAGAIN": BlockingIOError,
-    "EPIPE": BrokenPipeError,
-    "ECONNABORTED": ConnectionAbortedError,
-    "ECONNREFUSED": ConnectionRefusedError,
-    "ECONNRESET": ConnectionResetError,
-    "ETIMEDOUT": TimeoutError,
-    "EINTR": InterruptedError,
-    "EACCES": PermissionError,
-    "EPERM": PermissionError,
-    "EADDRINUSE": AddressInUseError,
-    "EADDRNOTAVAIL": AddressNotAvailableError,
-    "EHOSTUNREACH": HostUnreachableError,
-    "ENETUNREACH": NetworkUnreachableError,
-    "ENOTCONN": NotConnectedError,
-    "EMSGSIZE": MessageTooLongError,
-    "EMFILE": ResourceError,
-    "ENFILE": ResourceError,
-    "ENOMEM": ResourceError,
-    "ENOBUFS": ResourceError,
-    "EBUSY": BusyError,
-    "EBADHANDLE": BadHandleError,
-    "EDNS": DNSError,
-    "ECLOSED": ClosedError,
-    "EWRONGKIND": WrongKindError,
-    "EPANIC": InternalError,
-}
+
+def _by_name() -> dict[str, type[Error]]:
+    """Each code's class, from the classes' ``codes``; a code the core does
+    not define (a class that drifted from the core) fails the import."""
+    from netcore._netcore import ERROR_CODES
+
+    known = {name for _, name, _ in ERROR_CODES}
+    table = {name: cls for cls in Error.__subclasses__() for name in cls.codes}
+    if not table.keys() <= known:
+        raise ImportError(f"netcore: error classes for unknown codes {sorted(table.keys() - known)}")
+    return table
+
+
+_BY_NAME = _by_name()
 
 
 def error_class(name: str) -> type[Error]:
@@ -188,8 +220,10 @@ def error_class(name: str) -> type[Error]:
 
 
 def _make(code: int, name: str, message: str, errno: int, detail: str | None) -> Error:
-    """Called by the native module: the exception for a netcore code."""
-    strerror = message if not detail else f"{message}: {detail}"
+    """Called by the native module: the exception for a netcore code, its
+    message the core's, with the core's detail (which argument, what was
+    expected) when it has one."""
+    strerror = message if not detail else f"{message} ({detail})"
     exc = error_class(name)(errno, strerror)
     exc.name = name
     exc.code = name

@@ -8,6 +8,66 @@ from typing_extensions import Buffer
 
 __version__: Final[str]
 
+__all__ = [
+    "Loop",
+    "Event",
+    "Closing",
+    "parse_address",
+    "ACCEPTED",
+    "CONNECTED",
+    "CONNECT_FAILED",
+    "DATA",
+    "EOF",
+    "WRITABLE",
+    "CLOSED",
+    "DATAGRAM",
+    "ERROR",
+    "TIMER",
+    "IDLE",
+    "SENT",
+    "RECONNECTING",
+    "SHUTDOWN_COMPLETE",
+    "NODELAY",
+    "KEEPALIVE",
+    "RCVBUF",
+    "SNDBUF",
+    "HIGH_WATER",
+    "LOW_WATER",
+    "BROADCAST",
+    "LINGER",
+    "MULTICAST_LOOP",
+    "MULTICAST_TTL",
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_LOW_WATER",
+    "DEFAULT_BACKLOG",
+    "DEFAULT_MAX_FRAME",
+    "DEFAULT_DELIMITER",
+    "DEFAULT_LENGTH_HEADER",
+    "MAX_FRAME_LIMIT",
+    "MAX_DELIMITER",
+    "MAX_BACKOFF_STEPS",
+    "MAX_DURATION",
+    "DEFAULT_ATTEMPT_DELAY",
+    "MAX_ATTEMPT_DELAY",
+]
+
+# Event kinds: the values of Event.kind.
+ACCEPTED: Final = "accepted"
+CONNECTED: Final = "connected"
+CONNECT_FAILED: Final = "connect_failed"
+DATA: Final = "data"
+EOF: Final = "eof"
+WRITABLE: Final = "writable"
+CLOSED: Final = "closed"
+DATAGRAM: Final = "datagram"
+ERROR: Final = "error"
+TIMER: Final = "timer"
+IDLE: Final = "idle"
+SENT: Final = "sent"
+RECONNECTING: Final = "reconnecting"
+SHUTDOWN_COMPLETE: Final = "shutdown_complete"
+
+# Options for set_option/get_option (the core's numbers).
 NODELAY: Final[int]
 KEEPALIVE: Final[int]
 RCVBUF: Final[int]
@@ -18,14 +78,44 @@ BROADCAST: Final[int]
 LINGER: Final[int]
 MULTICAST_LOOP: Final[int]
 MULTICAST_TTL: Final[int]
+
+# The core's defaults and limits.
 DEFAULT_HIGH_WATER: Final[int]
 DEFAULT_LOW_WATER: Final[int]
+#: The listen backlog when none (or 0) is given.
+DEFAULT_BACKLOG: Final[int]
+#: Largest frame of delimited and length-prefixed framing when none is given.
+DEFAULT_MAX_FRAME: Final[int]
+#: Delimiter of delimited framing when none is given.
+DEFAULT_DELIMITER: Final[bytes]
+#: Length-header size (bytes) of length-prefixed framing when none is given.
+DEFAULT_LENGTH_HEADER: Final[int]
 MAX_FRAME_LIMIT: Final[int]
 MAX_DELIMITER: Final[int]
+#: Most delays in connect()'s reconnect schedule.
+MAX_BACKOFF_STEPS: Final[int]
 #: Longest duration honoured, in seconds (100 years): every longer delay,
 #: period or timeout (``math.inf`` included) means "never".
 MAX_DURATION: Final[float]
+#: Seconds between Happy Eyeballs attempts when connect() gets no attempt_delay.
+DEFAULT_ATTEMPT_DELAY: Final[float]
+#: Longest attempt_delay connect() takes, in seconds.
+MAX_ATTEMPT_DELAY: Final[float]
+
+# The core's full lists (not in __all__): names in numeric order; options as
+# (name, constant, lowest, highest, is_bool); errors as (code, name, message).
+EVENT_KINDS: Final[list[str]]
+HANDLE_KINDS: Final[list[str]]
+FRAMING_MODES: Final[list[str]]
+FAMILIES: Final[list[str]]
+OPTIONS: Final[list[tuple[str, int, int, int, bool]]]
 ERROR_CODES: Final[list[tuple[int, str, str]]]
+
+def parse_address(host: str, port: SupportsIndex) -> Address:
+    """``(host, port)`` parsed as the loop parses it and returned in the
+    form the loop reports addresses (``("fe80::1%1", 9)`` for
+    ``("[fe80::1%lo]", 9)``); InvalidArgumentError for anything but an IP
+    literal (or "localhost") and a port 0 to 65535."""
 
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
@@ -50,7 +140,8 @@ EventKind: TypeAlias = Literal[
 """The values of ``Event.kind``."""
 
 Address: TypeAlias = tuple[str, int]
-"""``(host, port)``; host is an IP literal such as ``"127.0.0.1"`` or ``"::1"``."""
+"""``(host, port)``; host is an IP literal such as ``"127.0.0.1"``, ``"::1"``
+or ``"fe80::1%2"`` (an IPv6 zone as its interface index)."""
 
 OptionName: TypeAlias = Literal[
     "nodelay",
@@ -76,6 +167,11 @@ OptionName: TypeAlias = Literal[
 ]
 
 FramingMode: TypeAlias = Literal["stream", "delimited", "fixed", "length_prefixed"]
+
+HandleKind: TypeAlias = Literal["tcp_listener", "tcp_connection", "udp", "timer"]
+"""What ``Loop.kind`` returns."""
+
+Family: TypeAlias = Literal["any", "ipv4", "ipv6"]
 
 @final
 class Event:
@@ -201,12 +297,13 @@ class Loop:
         host: str,
         port: SupportsIndex,
         *,
-        backlog: SupportsIndex = 1024,
+        backlog: SupportsIndex | None = None,
         reuse_port: bool = False,
         ipv6_only: bool = False,
         userdata: object = None,
     ) -> int:
-        """Listens for TCP connections; returns the listener handle."""
+        """Listens for TCP connections; returns the listener handle. backlog
+        None or 0 is DEFAULT_BACKLOG."""
     def connect(
         self,
         host: str,
@@ -214,7 +311,7 @@ class Loop:
         *,
         userdata: object = None,
         timeout: float | None = None,
-        family: Literal["any", "ipv4", "ipv6"] | None = None,
+        family: Family | None = None,
         local_address: Address | None = None,
         attempt_delay: float | None = None,
         reconnect: Iterable[float] | None = None,
@@ -267,12 +364,12 @@ class Loop:
         *,
         delimiter: Buffer | None = None,
         size: SupportsIndex | None = None,
-        header: Literal[1, 2, 4] | None = None,
+        header: SupportsIndex | None = None,
         max_frame: SupportsIndex | None = None,
     ) -> None:
         """Sets how a connection's input is cut into "data" events."""
     def frame_delimited(self, handle: int, delimiter: Buffer, max_frame: SupportsIndex | None = None) -> None:
-        """Frames end with ``delimiter`` (1 to 8 bytes); max_frame defaults to 1 MiB."""
+        """Frames end with ``delimiter`` (1 to 8 bytes); max_frame defaults to DEFAULT_MAX_FRAME."""
     def frame_fixed(self, handle: int, size: SupportsIndex) -> None:
         """Frames of exactly ``size`` bytes."""
     def frame_length_prefixed(
@@ -305,7 +402,7 @@ class Loop:
         """The local (host, port)."""
     def peer_address(self, handle: int) -> Address:
         """The peer's (host, port)."""
-    def kind(self, handle: int) -> str:
+    def kind(self, handle: int) -> HandleKind:
         """"tcp_listener", "tcp_connection", "udp" or "timer"."""
     def set_userdata(self, handle: int, obj: object) -> None:
         """Attaches any object to a handle (None removes it)."""
