@@ -52,20 +52,20 @@ __all__ = [
 ]
 
 # Event kinds: the values of Event.kind.
-ACCEPTED: Final = "accepted"
-CONNECTED: Final = "connected"
-CONNECT_FAILED: Final = "connect_failed"
-DATA: Final = "data"
-EOF: Final = "eof"
-WRITABLE: Final = "writable"
-CLOSED: Final = "closed"
-DATAGRAM: Final = "datagram"
-ERROR: Final = "error"
-TIMER: Final = "timer"
-IDLE: Final = "idle"
-SENT: Final = "sent"
-RECONNECTING: Final = "reconnecting"
-SHUTDOWN_COMPLETE: Final = "shutdown_complete"
+ACCEPTED: Final[EventKind]
+CONNECTED: Final[EventKind]
+CONNECT_FAILED: Final[EventKind]
+DATA: Final[EventKind]
+EOF: Final[EventKind]
+WRITABLE: Final[EventKind]
+CLOSED: Final[EventKind]
+DATAGRAM: Final[EventKind]
+ERROR: Final[EventKind]
+TIMER: Final[EventKind]
+IDLE: Final[EventKind]
+SENT: Final[EventKind]
+RECONNECTING: Final[EventKind]
+SHUTDOWN_COMPLETE: Final[EventKind]
 
 # Options for set_option/get_option (the core's numbers).
 NODELAY: Final[int]
@@ -143,6 +143,7 @@ Address: TypeAlias = tuple[str, int]
 """``(host, port)``; host is an IP literal such as ``"127.0.0.1"``, ``"::1"``
 or ``"fe80::1%2"`` (an IPv6 zone as its interface index)."""
 
+# Option names as the core spells them (set_option also takes them upper-cased).
 OptionName: TypeAlias = Literal[
     "nodelay",
     "keepalive",
@@ -154,16 +155,6 @@ OptionName: TypeAlias = Literal[
     "linger",
     "multicast_loop",
     "multicast_ttl",
-    "NODELAY",
-    "KEEPALIVE",
-    "RCVBUF",
-    "SNDBUF",
-    "HIGH_WATER",
-    "LOW_WATER",
-    "BROADCAST",
-    "LINGER",
-    "MULTICAST_LOOP",
-    "MULTICAST_TTL",
 ]
 
 FramingMode: TypeAlias = Literal["stream", "delimited", "fixed", "length_prefixed"]
