@@ -403,7 +403,8 @@ impl Loop {
 
     /// Joins (`join` true) or leaves a multicast group on a UDP socket.
     /// `interface` is the local IPv4 address of the interface (IPv4 groups;
-    /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups).
+    /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups;
+    /// `0` = any); empty is any, for either family.
     pub fn udp_multicast(&self, handle: Handle, group: &str, interface: &str, join: bool) -> Result<()> {
         let group = addr::ip_literal(group).filter(|g| g.is_multicast());
         let group = group.ok_or(invalid!("group", "a multicast IP address"))?;
@@ -413,8 +414,10 @@ impl Loop {
         };
         let result = match group {
             std::net::IpAddr::V4(g) => {
-                let iface =
-                    interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?;
+                let iface = match interface {
+                    "" => std::net::Ipv4Addr::UNSPECIFIED,
+                    _ => interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?,
+                };
                 if join {
                     u.sock.join_multicast_v4(&g, &iface)
                 } else {
@@ -422,8 +425,12 @@ impl Loop {
                 }
             }
             std::net::IpAddr::V6(g) => {
-                let index =
-                    interface.parse().map_err(|_| invalid!("interface", "an interface index for an IPv6 group"))?;
+                let index = match interface {
+                    "" => 0,
+                    _ => {
+                        interface.parse().map_err(|_| invalid!("interface", "an interface index for an IPv6 group"))?
+                    }
+                };
                 if join {
                     u.sock.join_multicast_v6(&g, index)
                 } else {
