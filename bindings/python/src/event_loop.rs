@@ -21,6 +21,9 @@ use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Te
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 
+/// Any Python object.
+type Obj<'py> = Bound<'py, PyAny>;
+
 /// Longest stretch spent waiting without looking at signals.
 const SLICE: Duration = Duration::from_millis(50);
 /// Sends of at least this many bytes from an exact `bytes` (the only
@@ -237,7 +240,7 @@ impl PyLoop {
     fn create(
         &self,
         py: Python<'_>,
-        userdata: Option<&Bound<'_, PyAny>>,
+        userdata: Option<&Obj<'_>>,
         create: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
     ) -> PyResult<i64> {
         let Some(obj) = userdata.filter(|o| !o.is_none()) else {
@@ -288,8 +291,8 @@ impl PyLoop {
         py: Python<'_>,
         lp: &nc::Loop,
         batch: &nc::Batch<'_>,
-        callback: &Bound<'_, PyAny>,
-        on_data: Option<&Bound<'_, PyAny>>,
+        callback: &Obj<'_>,
+        on_data: Option<&Obj<'_>>,
     ) -> PyResult<usize> {
         let events = batch.events();
         // Events of handles a callback closes are skipped but their "closed".
@@ -335,8 +338,8 @@ impl PyLoop {
         &self,
         py: Python<'_>,
         max: usize,
-        callback: &Bound<'_, PyAny>,
-        on_data: Option<&Bound<'_, PyAny>>,
+        callback: &Obj<'_>,
+        on_data: Option<&Obj<'_>>,
     ) -> PyResult<usize> {
         let mut count = 0;
         while count < max {
@@ -352,29 +355,22 @@ impl PyLoop {
         Ok(count)
     }
 
-    /// Joins or leaves a multicast group; `interface` None is any (the
-    /// spelling the core takes for the group's family).
+    /// Joins or leaves a multicast group; `interface` None is the core's
+    /// default (any).
     fn multicast(
         &self,
         py: Python<'_>,
         handle: Hd,
         group: Text,
-        interface: Option<&Bound<'_, PyAny>>,
+        interface: Option<&Obj<'_>>,
         join: bool,
     ) -> PyResult<()> {
         let interface = match interface.filter(|i| !i.is_none()) {
-            None if nc::ip_literal(&group.0).is_some_and(|ip| ip.is_ipv6()) => "0".to_owned(),
-            None => "0.0.0.0".to_owned(),
+            None => String::new(),
             Some(i) if is_index(i) => i.extract::<Int<u64>>()?.0.to_string(),
             Some(i) => i.extract::<Text>()?.0,
         };
         self.core(py, |lp| lp.udp_multicast(handle.0, &group.0, &interface, join))
-    }
-
-    /// Sets a framing the core builds from `mode` and `params`.
-    fn frame(&self, py: Python<'_>, handle: Hd, mode: nc::FramingMode, params: nc::FramingParams<'_>) -> PyResult<()> {
-        let framing = nc::Framing::build(mode, params).py_err(py)?;
-        self.core(py, |lp| lp.set_framing(handle.0, framing))
     }
 }
 
@@ -490,9 +486,9 @@ impl PyLoop {
     fn run(
         &self,
         py: Python<'_>,
-        callback: &Bound<'_, PyAny>,
+        callback: &Obj<'_>,
         max_events: Option<Int<usize>>,
-        on_data: Option<&Bound<'_, PyAny>>,
+        on_data: Option<&Obj<'_>>,
     ) -> PyResult<()> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err("callback must be callable"));
@@ -526,7 +522,7 @@ impl PyLoop {
     /// kept from an earlier round, or one poll(0) batch, each passed to
     /// `callback`. An exception from it propagates and the rest of the batch
     /// is kept for the next round. Returns how many events were delivered.
-    fn _dispatch(&self, py: Python<'_>, callback: &Bound<'_, PyAny>, max_events: Int<usize>) -> PyResult<usize> {
+    fn _dispatch(&self, py: Python<'_>, callback: &Obj<'_>, max_events: Int<usize>) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
         if !self.backlog.lock().is_empty() {
             return self.deliver_kept(py, max, callback, None);
@@ -624,7 +620,7 @@ impl PyLoop {
 
     /// Private (netcore.aio): `hook()` is called when the loop closes, in
     /// the closing thread, before the loop's descriptor closes.
-    fn _add_close_hook(&self, py: Python<'_>, hook: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn _add_close_hook(&self, py: Python<'_>, hook: &Obj<'_>) -> PyResult<()> {
         if self.closed() {
             return Err(Self::closed_error(py));
         }
@@ -634,7 +630,7 @@ impl PyLoop {
 
     /// Private (netcore.aio): forgets a hook given to _add_close_hook (the
     /// same object).
-    fn _remove_close_hook(&self, hook: &Bound<'_, PyAny>) {
+    fn _remove_close_hook(&self, hook: &Obj<'_>) {
         let removed: Vec<Py<PyAny>> = {
             let mut hooks = self.close_hooks.lock();
             let (gone, kept) = std::mem::take(&mut *hooks).into_iter().partition(|h| h.is(hook));
@@ -680,7 +676,7 @@ impl PyLoop {
         backlog: Option<Int<i32>>,
         reuse_port: bool,
         ipv6_only: bool,
-        userdata: Option<&Bound<'_, PyAny>>,
+        userdata: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
         self.create(py, userdata, |lp| lp.tcp_listen(&host.0, port.0, &opts, 1))
@@ -706,12 +702,12 @@ impl PyLoop {
         py: Python<'_>,
         host: Text,
         port: Int<i64>,
-        userdata: Option<&Bound<'_, PyAny>>,
+        userdata: Option<&Obj<'_>>,
         timeout: Option<Secs>,
         family: Option<Named<nc::Family>>,
         local_address: Option<Addr>,
         attempt_delay: Option<Secs>,
-        reconnect: Option<&Bound<'_, PyAny>>,
+        reconnect: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
         let mut opts = nc::ConnectOptions::default().with_family(family.map_or(nc::Family::default(), |f| f.0));
         if let Some(Secs(t)) = timeout {
@@ -733,7 +729,7 @@ impl PyLoop {
     /// Answers host name `name` with `addresses` (IP literals, tried in this
     /// order) for this loop's connect() calls, without the system resolver,
     /// like a hosts-file entry. An empty list removes the entry.
-    fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Obj<'_>) -> PyResult<()> {
         let ips = items::<Text>(addresses, "a list of IP address strings")?
             .iter()
             .map(|a| nc::socket_addr(&a.0, 0).map(|a| a.ip()).py_err(py))
@@ -746,13 +742,7 @@ impl PyLoop {
     /// "timer" event; cancel any timer with close(handle). A delay or repeat
     /// beyond MAX_DURATION means never (the timer stays open). Returns its handle.
     #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
-    fn timer(
-        &self,
-        py: Python<'_>,
-        delay: Secs,
-        repeat: Option<Secs>,
-        userdata: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<i64> {
+    fn timer(&self, py: Python<'_>, delay: Secs, repeat: Option<Secs>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.create(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
     }
 
@@ -789,7 +779,7 @@ impl PyLoop {
         port: Int<i64>,
         reuse_port: bool,
         ipv6_only: bool,
-        userdata: Option<&Bound<'_, PyAny>>,
+        userdata: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
         self.create(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
@@ -811,7 +801,7 @@ impl PyLoop {
     /// `value` is the token follows once the last of these bytes reached the
     /// kernel.
     #[pyo3(signature = (handle, data, token=None))]
-    fn send(&self, py: Python<'_>, handle: Hd, data: &Bound<'_, PyAny>, token: Option<Int<u64>>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Int<u64>>) -> PyResult<()> {
         // The common case (what an echo sends back): small bytes, no token.
         if let (Ok(bytes), None) = (data.cast_exact::<PyBytes>(), &token) {
             let bytes = bytes.as_bytes();
@@ -826,7 +816,7 @@ impl PyLoop {
     /// Sends several buffers as one message (one writev): queued whole or
     /// refused whole, as send(); `token` as for send().
     #[pyo3(signature = (handle, buffers, token=None))]
-    fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Bound<'_, PyAny>, token: Option<Int<u64>>) -> PyResult<()> {
+    fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Obj<'_>, token: Option<Int<u64>>) -> PyResult<()> {
         let held = items::<BytesArg>(buffers, "an iterable of bytes-like objects")?;
         let slices: Vec<&[u8]> = held.iter().map(BytesArg::as_slice).collect();
         self.send_slices(py, handle.0, &slices, held.iter().all(BytesArg::immutable), token.map(|t| t.0))
@@ -892,7 +882,9 @@ impl PyLoop {
     ) -> PyResult<()> {
         let delimiter = delimiter.as_ref().map(BytesArg::as_slice);
         let (size, header, max_frame) = (size.map(|s| s.0), header.map(|h| h.0), max_frame.map(|m| m.0));
-        self.frame(py, handle, mode.0, nc::FramingParams { delimiter, size, header, max_frame })
+        let framing =
+            nc::Framing::build(mode.0, nc::FramingParams { delimiter, size, header, max_frame }).py_err(py)?;
+        self.core(py, |lp| lp.set_framing(handle.0, framing))
     }
 
     /// set_framing(handle, "delimited", delimiter=delimiter, max_frame=max_frame).
@@ -904,17 +896,12 @@ impl PyLoop {
         delimiter: BytesArg<'_>,
         max_frame: Option<Int<usize>>,
     ) -> PyResult<()> {
-        let params = nc::FramingParams {
-            delimiter: Some(delimiter.as_slice()),
-            max_frame: max_frame.map(|m| m.0),
-            ..Default::default()
-        };
-        self.frame(py, handle, nc::FramingMode::Delimited, params)
+        self.set_framing(py, handle, Named(nc::FramingMode::Delimited), Some(delimiter), None, None, max_frame)
     }
 
     /// set_framing(handle, "fixed", size=size).
     fn frame_fixed(&self, py: Python<'_>, handle: Hd, size: Int<usize>) -> PyResult<()> {
-        self.frame(py, handle, nc::FramingMode::Fixed, nc::FramingParams { size: Some(size.0), ..Default::default() })
+        self.set_framing(py, handle, Named(nc::FramingMode::Fixed), None, Some(size), None, None)
     }
 
     /// set_framing(handle, "length_prefixed", header=header_bytes, max_frame=max_frame).
@@ -926,9 +913,7 @@ impl PyLoop {
         header_bytes: Int<usize>,
         max_frame: Option<Int<usize>>,
     ) -> PyResult<()> {
-        let params =
-            nc::FramingParams { header: Some(header_bytes.0), max_frame: max_frame.map(|m| m.0), ..Default::default() };
-        self.frame(py, handle, nc::FramingMode::LengthPrefixed, params)
+        self.set_framing(py, handle, Named(nc::FramingMode::LengthPrefixed), None, None, Some(header_bytes), max_frame)
     }
 
     /// Sets an option: `option` is a constant (netcore.NODELAY, KEEPALIVE,
@@ -949,26 +934,19 @@ impl PyLoop {
     /// address of the interface for IPv4 groups ("0.0.0.0" = any), an
     /// interface index (int) for IPv6 groups (0 = any).
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_join(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn udp_join(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Obj<'_>>) -> PyResult<()> {
         self.multicast(py, handle, group, interface, true)
     }
 
     /// Leaves a multicast group joined with udp_join.
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_leave(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn udp_leave(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Obj<'_>>) -> PyResult<()> {
         self.multicast(py, handle, group, interface, false)
     }
 
     /// setsockopt(level, name, value) on a handle's socket: value is an int
     /// (a C int) or bytes-like. Errors are the OS's.
-    fn set_raw_option(
-        &self,
-        py: Python<'_>,
-        handle: Hd,
-        level: i32,
-        name: i32,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn set_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, value: &Obj<'_>) -> PyResult<()> {
         let (int, bytes);
         let value: &[u8] = if is_index(value) {
             int = value.extract::<i32>()?.to_ne_bytes();
@@ -1022,7 +1000,7 @@ impl PyLoop {
     /// returned as `userdata` in the handle's events and dropped after the
     /// handle's "closed" event. Connections accepted by a listener start with
     /// the listener's user data.
-    fn set_userdata(&self, py: Python<'_>, handle: Hd, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_userdata(&self, py: Python<'_>, handle: Hd, obj: &Obj<'_>) -> PyResult<()> {
         let h = handle.0;
         // Checked under the lock: a "closed" event converted after this finds
         // the object and drops it. The object that is not kept (replaced,

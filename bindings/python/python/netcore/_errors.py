@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import builtins
 
+from netcore._netcore import ERROR_CODES
+
 # The classes named like builtins (TimeoutError, ...) are left out, so that
 # a star import never shadows the builtins.
 __all__ = [
@@ -51,6 +53,9 @@ __all__ = [
     "InternalError",
 ]
 
+#: The class of each code that has one, filled in as the classes are defined.
+_BY_NAME: dict[str, type[Error]] = {}
+
 
 class Error(OSError):
     """Base class of every netcore error (an :class:`OSError`)."""
@@ -64,154 +69,106 @@ class Error(OSError):
     #: The codes (errno-style names) raised as this class.
     codes: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, codes: tuple[str, ...] = (), **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.codes = codes
+        _BY_NAME.update(dict.fromkeys(codes, cls))
 
-class InvalidArgumentError(Error, ValueError):
+
+class InvalidArgumentError(Error, ValueError, codes=("EINVAL",)):
     """EINVAL: an argument is out of range or unparsable (also a ValueError)."""
 
-    codes = ("EINVAL",)
 
-
-class BlockingIOError(Error, builtins.BlockingIOError):
+class BlockingIOError(Error, builtins.BlockingIOError, codes=("EAGAIN",)):
     """EAGAIN: the send queue is full; wait for the handle's "writable" event."""
 
-    codes = ("EAGAIN",)
 
-
-class BrokenPipeError(Error, builtins.BrokenPipeError):
+class BrokenPipeError(Error, builtins.BrokenPipeError, codes=("EPIPE",)):
     """EPIPE: our side is shut down, or the peer is gone."""
 
-    codes = ("EPIPE",)
 
-
-class ConnectionAbortedError(Error, builtins.ConnectionAbortedError):
+class ConnectionAbortedError(Error, builtins.ConnectionAbortedError, codes=("ECONNABORTED",)):
     """ECONNABORTED: the connection was aborted."""
 
-    codes = ("ECONNABORTED",)
 
-
-class ConnectionRefusedError(Error, builtins.ConnectionRefusedError):
+class ConnectionRefusedError(Error, builtins.ConnectionRefusedError, codes=("ECONNREFUSED",)):
     """ECONNREFUSED: nothing listens at the address."""
 
-    codes = ("ECONNREFUSED",)
 
-
-class ConnectionResetError(Error, builtins.ConnectionResetError):
+class ConnectionResetError(Error, builtins.ConnectionResetError, codes=("ECONNRESET",)):
     """ECONNRESET: the peer reset the connection."""
 
-    codes = ("ECONNRESET",)
 
-
-class TimeoutError(Error, builtins.TimeoutError):
+class TimeoutError(Error, builtins.TimeoutError, codes=("ETIMEDOUT",)):
     """ETIMEDOUT: the operation timed out."""
 
-    codes = ("ETIMEDOUT",)
 
-
-class InterruptedError(Error, builtins.InterruptedError):
+class InterruptedError(Error, builtins.InterruptedError, codes=("EINTR",)):
     """EINTR: interrupted by a signal."""
 
-    codes = ("EINTR",)
 
-
-class PermissionError(Error, builtins.PermissionError):
+class PermissionError(Error, builtins.PermissionError, codes=("EACCES", "EPERM")):
     """EACCES / EPERM: not permitted (e.g. a privileged port)."""
 
-    codes = ("EACCES", "EPERM")
 
-
-class AddressInUseError(Error):
+class AddressInUseError(Error, codes=("EADDRINUSE",)):
     """EADDRINUSE: the address is already in use (errno.EADDRINUSE)."""
 
-    codes = ("EADDRINUSE",)
 
-
-class AddressNotAvailableError(Error):
+class AddressNotAvailableError(Error, codes=("EADDRNOTAVAIL",)):
     """EADDRNOTAVAIL: the address does not belong to this machine."""
 
-    codes = ("EADDRNOTAVAIL",)
 
-
-class HostUnreachableError(Error):
+class HostUnreachableError(Error, codes=("EHOSTUNREACH",)):
     """EHOSTUNREACH: no route to the host."""
 
-    codes = ("EHOSTUNREACH",)
 
-
-class NetworkUnreachableError(Error):
+class NetworkUnreachableError(Error, codes=("ENETUNREACH",)):
     """ENETUNREACH: the network is unreachable."""
 
-    codes = ("ENETUNREACH",)
 
-
-class NotConnectedError(Error):
+class NotConnectedError(Error, codes=("ENOTCONN",)):
     """ENOTCONN: the socket is not connected (yet)."""
 
-    codes = ("ENOTCONN",)
 
-
-class MessageTooLongError(Error):
+class MessageTooLongError(Error, codes=("EMSGSIZE",)):
     """EMSGSIZE: a frame or datagram is larger than allowed."""
 
-    codes = ("EMSGSIZE",)
 
-
-class ResourceError(Error):
+class ResourceError(Error, codes=("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")):
     """EMFILE / ENFILE / ENOMEM / ENOBUFS: out of descriptors or memory."""
 
-    codes = ("EMFILE", "ENFILE", "ENOMEM", "ENOBUFS")
 
-
-class BusyError(Error):
+class BusyError(Error, codes=("EBUSY",)):
     """EBUSY: another thread is polling this loop."""
 
-    codes = ("EBUSY",)
 
-
-class BadHandleError(Error):
+class BadHandleError(Error, codes=("EBADHANDLE",)):
     """EBADHANDLE: the handle is unknown, of another loop, or gone (from the
     poll after the one that delivered its "closed" event)."""
 
-    codes = ("EBADHANDLE",)
 
-
-class DNSError(Error):
+class DNSError(Error, codes=("EDNS",)):
     """EDNS: the host name could not be resolved."""
 
-    codes = ("EDNS",)
 
-
-class ClosedError(Error):
+class ClosedError(Error, codes=("ECLOSED",)):
     """ECLOSED: the handle is closing or closed and its "closed" event is not
     delivered yet (or the loop is closed)."""
 
-    codes = ("ECLOSED",)
 
-
-class WrongKindError(Error):
+class WrongKindError(Error, codes=("EWRONGKIND",)):
     """EWRONGKIND: the handle is of the wrong kind for this operation."""
 
-    codes = ("EWRONGKIND",)
 
-
-class InternalError(Error):
+class InternalError(Error, codes=("EPANIC",)):
     """EPANIC: an internal bug was caught at the API boundary."""
 
-    codes = ("EPANIC",)
 
-
-def _by_name() -> dict[str, type[Error]]:
-    """Each code's class, from the classes' ``codes``; a code the core does
-    not define (a class that drifted from the core) fails the import."""
-    from netcore._netcore import ERROR_CODES
-
-    known = {name for _, name, _ in ERROR_CODES}
-    table = {name: cls for cls in Error.__subclasses__() for name in cls.codes}
-    if not table.keys() <= known:
-        raise ImportError(f"netcore: error classes for unknown codes {sorted(table.keys() - known)}")
-    return table
-
-
-_BY_NAME = _by_name()
+# A code the core does not define (a class that drifted from the core) fails the import.
+_UNKNOWN = _BY_NAME.keys() - {name for _, name, _ in ERROR_CODES}
+if _UNKNOWN:
+    raise ImportError(f"netcore: error classes for unknown codes {sorted(_UNKNOWN)}")
 
 
 def error_class(name: str) -> type[Error]:
