@@ -241,7 +241,7 @@ impl Loop {
                     if self.is_closed() {
                         return Err(Error::ECLOSED);
                     }
-                    if self.closed_since_poll(event) {
+                    if self.skips(event, closes) {
                         continue;
                     }
                 }
@@ -249,12 +249,6 @@ impl Loop {
             }
         }
         Ok(())
-    }
-
-    /// Whether the user closed the handle of `event` (not its `Closed`)
-    /// since the batch was polled.
-    fn closed_since_poll(&self, event: &Event) -> bool {
-        event.kind != crate::EventKind::Closed && self.lock().closed_by_user.contains(&event.handle)
     }
 
     /// Records a close by the user, for [`Loop::run`].
@@ -279,7 +273,13 @@ impl Loop {
     /// was `closes`: the user closed its handle since (never its `Closed`).
     /// Costs one atomic load unless something was closed.
     pub fn skips(&self, event: &Event, closes: usize) -> bool {
-        self.closes() != closes && self.closed_since_poll(event)
+        self.skips_kind(event.kind, event.handle, closes)
+    }
+
+    /// [`Loop::skips`] for a host that keeps only an event's kind and handle
+    /// while it delivers a batch (Node hands the batch over as numbers).
+    pub fn skips_kind(&self, kind: crate::EventKind, handle: Handle, closes: usize) -> bool {
+        self.closes() != closes && kind != crate::EventKind::Closed && self.lock().closed_by_user.contains(&handle)
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no
