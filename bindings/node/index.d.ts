@@ -19,7 +19,11 @@ export type Handle = number
  */
 export type Port = number | string
 
-/** A socket address, as Node's `net` reports them. */
+/**
+ * A socket address, as Node's `net` reports them; an IPv6 address keeps its
+ * zone ('fe80::1%2'), so a reply to a link-local peer leaves by the right
+ * interface.
+ */
 export interface AddressInfo {
   address: string
   port: number
@@ -146,7 +150,7 @@ export interface LoopEvents {
 export type HandleEventName = keyof LoopEvents
 
 export interface ListenOptions {
-  /** Listen backlog, 1 to 65535 (default 1024). */
+  /** Listen backlog, 1 to 65535; 0 or none = the core's default (`vocabulary.defaults.backlog`). */
   backlog?: number
   /** SO_REUSEPORT (default false). SO_REUSEADDR is always on. */
   reusePort?: boolean
@@ -161,8 +165,12 @@ export interface ListenOptions {
 export interface ConnectOptions {
   /** Connect timeout in milliseconds, name resolution included (ETIMEDOUT). */
   timeout?: number
-  /** Address family: 4 / 'IPv4' or 6 / 'IPv6' only; 0 (default) = both, Happy Eyeballs. */
-  family?: 0 | 4 | 6 | 'IPv4' | 'IPv6'
+  /**
+   * Address family, the core's value or name (`vocabulary.families`): 4 /
+   * 'ipv4' or 6 / 'ipv6' only; 0 / 'any' (default) = both, Happy Eyeballs.
+   * `net`'s 'IPv4' / 'IPv6' are accepted too.
+   */
+  family?: 0 | 4 | 6 | 'any' | 'ipv4' | 'ipv6' | 'IPv4' | 'IPv6'
   /** Bind the socket to this local IP address first. */
   localAddress?: string
   /** With localAddress: the local port (default 0 = any). */
@@ -196,39 +204,44 @@ export type Data = string | Buffer | Uint8Array | ArrayBufferView | ArrayBuffer
 export type Framing =
   | 'stream'
   | { mode: 'stream' }
-  /** Frames end with `delimiter` (default '\n', 1 to 8 bytes), delivered without it; maxFrame default 64 KiB. */
+  /** Frames end with `delimiter` (default '\n', 1 to 8 bytes), delivered without it; maxFrame default 1 MiB (`vocabulary.defaults`). */
   | { mode: 'delimited'; delimiter?: string | Uint8Array; maxFrame?: number }
   /** Frames of exactly `size` bytes (1 byte to 1 GiB). */
   | { mode: 'fixed'; size: number }
-  /** Frames after a 1-, 2- or 4-byte (default 4) big-endian length, delivered without it; maxFrame default 16 MiB. */
-  | { mode: 'length-prefixed' | 'lengthPrefixed'; header?: 1 | 2 | 4; maxFrame?: number }
+  /** Frames after a 1-, 2- or 4-byte (default 4) big-endian length, delivered without it; maxFrame default 1 MiB. */
+  | { mode: 'length_prefixed'; header?: 1 | 2 | 4; maxFrame?: number }
 
-/** Options for setOption/getOption, with the values each takes. */
+/**
+ * Options for setOption/getOption (the core's names, as in C and Python), with
+ * the values each takes (`vocabulary.options` has each one's range). A value
+ * out of range throws EINVAL with `.argument` (the option) and `.expected`.
+ */
 export interface SocketOptions {
   /** TCP_NODELAY (on by default). */
-  noDelay: boolean
-  /** TCP keepalive: 0 / false = off, else the idle seconds before probes (1 to 32767; true = 60). */
-  keepAlive: number
+  nodelay: boolean
+  /** TCP keepalive: 0 = off, else the idle seconds before probes (1 to 32767). */
+  keepalive: number
   /** SO_RCVBUF in bytes (1 to 1 GiB; the kernel may round it). */
-  recvBufferSize: number
+  rcvbuf: number
   /** SO_SNDBUF in bytes (1 to 1 GiB). */
-  sendBufferSize: number
-  /** Send-queue high-water mark in bytes (1 to 1 GiB, >= lowWaterMark; default 1 MiB). */
-  highWaterMark: number
-  /** Send-queue low-water mark in bytes (0 to highWaterMark; default 256 KiB). */
-  lowWaterMark: number
+  sndbuf: number
+  /** Send-queue high-water mark in bytes (1 to 1 GiB, >= low_water; default 1 MiB). */
+  high_water: number
+  /** Send-queue low-water mark in bytes (0 to high_water; default 256 KiB). */
+  low_water: number
   /** SO_BROADCAST (UDP). */
   broadcast: boolean
-  /** SO_LINGER seconds: -1 / false = off (default), 0 = reset on close, up to 32767. */
+  /** SO_LINGER seconds: -1 = off (default), 0 = reset on close, up to 32767. */
   linger: number
   /** IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP (UDP). */
-  multicastLoopback: boolean
+  multicast_loop: boolean
   /** Multicast TTL / hop limit, 0 to 255 (UDP). */
-  multicastTtl: number
+  multicast_ttl: number
 }
 export type SocketOptionName = keyof SocketOptions
 
-export type HandleKind = 'listener' | 'connection' | 'udp' | 'timer'
+/** What a handle names (the core's names, as in C and Python). */
+export type HandleKind = 'tcp_listener' | 'tcp_connection' | 'udp' | 'timer'
 
 /**
  * An event loop: owns sockets and timers named by integer handles and emits
@@ -271,8 +284,9 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Listens for TCP connections on `host` (an IP literal, '[::1]' or
    * 'localhost') and `port` (0 = any free port; read it back with
-   * localAddress). Throws an Error with code 'EINVAL' for a host that is not
-   * an IP literal, 'EADDRINUSE', ...; a RangeError for a bad port.
+   * localAddress). Throws an Error with code 'EINVAL' (and the core's
+   * `.argument` / `.expected`) for a host that is not an IP literal or a port
+   * out of range, 'EADDRINUSE', ....
    */
   listen(host: string, port: Port, options?: ListenOptions): Handle
   /** listen(), with the bound address. */
@@ -305,10 +319,9 @@ export declare class Loop extends EventEmitter<LoopEvents> {
 
   /**
    * A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close().
-   * Every duration in this API is milliseconds from 0 to 2^31 (about 24.8 days):
-   * negative, NaN, Infinity or longer is a RangeError that changes nothing
-   * (the core would treat a duration beyond its MAX_DURATION as "never";
-   * for "never", close the timer or leave the option out).
+   * Every duration in this API is milliseconds, not negative: negative or
+   * NaN is a RangeError that changes nothing; one beyond the core's
+   * MAX_DURATION (Infinity included) means "never".
    */
   setTimer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
 
@@ -381,11 +394,12 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   shutdownServer(handle: Handle, drainTimeout?: number): void
 
   /**
-   * Sets an option. Wrong types throw TypeError, values out of range
-   * RangeError; an option that does not apply to the handle throws
-   * 'EWRONGKIND', a high-water mark below the low-water mark 'EINVAL'.
+   * Sets an option. Wrong types throw TypeError; an unknown name or a value
+   * out of range throws 'EINVAL' with the core's `.argument` / `.expected`;
+   * an option that does not apply to the handle throws 'EWRONGKIND', a
+   * high-water mark below the low-water mark 'EINVAL'.
    */
-  setOption<K extends SocketOptionName>(handle: Handle, name: K, value: SocketOptions[K] | boolean): void
+  setOption<K extends SocketOptionName>(handle: Handle, name: K, value: SocketOptions[K] | number): void
   getOption<K extends SocketOptionName>(handle: Handle, name: K): SocketOptions[K]
   /** setsockopt(level, name, value); a number is passed as a C int. */
   setRawOption(handle: Handle, level: number, name: number, value: number | Uint8Array): void
@@ -424,9 +438,42 @@ export declare function createLoop(): Loop
 export declare function errorName(code: number): string
 /** netcore's error codes by name, e.g. `codes.EAGAIN === -11`. */
 export declare const codes: Readonly<Record<string, number>>
-export declare const limits: Readonly<{
-  maxDelimiter: number
-  maxFrame: number
-  defaultHighWater: number
-  defaultLowWater: number
+/** A value of one of the core's named enums. */
+export interface Named {
+  name: string
+  value: number
+}
+/**
+ * The core's vocabulary, which every argument and event of this module uses:
+ * event kinds, handle kinds, socket options (with their ranges), framing
+ * modes and address families by name and number, and the defaults.
+ */
+export declare const vocabulary: Readonly<{
+  events: Named[]
+  handleKinds: Named[]
+  options: Array<Named & { min: number; max: number; isBool: boolean; appliesTo: HandleKind[] }>
+  framingModes: Named[]
+  families: Named[]
+  defaults: {
+    /** The listen backlog a `backlog` of 0 (or none) means. */
+    backlog: number
+    maxFrame: number
+    maxFrameLimit: number
+    delimiter: string
+    maxDelimiter: number
+    lengthHeader: number
+    highWater: number
+    lowWater: number
+    attemptDelayMs: number
+    maxReconnectSteps: number
+  }
 }>
+/**
+ * Parses an address as every method that takes one does (an IP literal, IPv6
+ * with an optional zone as a number or interface name, or 'localhost') and
+ * formats it as every address netcore returns (events, localAddress,
+ * remoteAddress): `parseAddress('[fe80::1%lo]', 9)` is
+ * `{ address: 'fe80::1%1', port: 9, family: 'IPv6' }`. Throws EINVAL (with
+ * `.argument`) for anything else.
+ */
+export declare function parseAddress(host: string, port: number | string): AddressInfo

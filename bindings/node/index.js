@@ -36,7 +36,19 @@ for (const e of native.errorTable()) {
   ERRORS.set(e.code, e)
   CODES[e.name] = e.code
 }
-const LIMITS = native.limits()
+// The core's vocabulary (event kinds, handle kinds, options, framing modes,
+// families, defaults), read once: this file keeps no table of its own.
+const VOCABULARY = native.vocabulary()
+/** names[value] = name, for a list of the core's { name, value }. */
+function byNumber(list) {
+  const names = []
+  for (const { name, value } of list) names[value] = name
+  return names
+}
+const EVENT_NAMES = byNumber(VOCABULARY.events)
+const HANDLE_KINDS = byNumber(VOCABULARY.handleKinds)
+const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
+const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 
 function errorName(code) {
   const known = ERRORS.get(code)
@@ -61,13 +73,17 @@ function errorDescription(code) {
 /**
  * An Error like the ones Node's `net` throws: message `syscall CODE host:port`,
  * `.code` ('ECONNREFUSED'), `.errno` (negative, e.g. -111), `.syscall`, and
- * `.address` / `.port` when an address is involved.
+ * `.address` / `.port` when an address is involved. With the core's detail of
+ * a refused argument, the message ends with it (`(port: expected 0 to
+ * 65535)`), and `.argument` / `.expected` carry it.
  */
-function netcoreError(code, syscall, address, port) {
+function netcoreError(code, syscall, address, port, detail) {
   const name = errorName(code)
   let message = `${syscall} ${name}`
   if (address !== undefined) message += port !== undefined ? ` ${address}:${port}` : ` ${address}`
+  if (detail) message += ` (${detail.argument}: expected ${detail.expected})`
   const err = new Error(message)
+  if (detail) Object.assign(err, detail)
   err.errno = code
   err.code = name
   err.syscall = syscall
@@ -102,21 +118,21 @@ function invalidArgValue(name, value, reason) {
   return err
 }
 
+/** The Error for a code a native call just returned, with the core's detail. */
+function nativeError(code, syscall, address, port) {
+  return netcoreError(code, syscall, address, port, native.errorDetail())
+}
+
 function outOfRange(name, range, value) {
   const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`)
   err.code = 'ERR_OUT_OF_RANGE'
   return err
 }
 
-function badPort(name, value, allowZero) {
-  const err = new RangeError(`${name} should be >${allowZero ? '=' : ''} 0 and < 65536. Received ${util.inspect(value)}.`)
-  err.code = 'ERR_SOCKET_BAD_PORT'
-  return err
-}
-
 // ---------------------------------------------------------------------------
-// Argument checks (TypeError for a wrong type, RangeError for a value out of
-// range; everything else the core judges and reports with a netcore code).
+// Argument conversion (TypeError for a wrong type, RangeError for a number
+// JavaScript cannot convert; every value's meaning and range the core judges
+// and reports with a netcore code and detail).
 
 function checkHandle(handle) {
   if (typeof handle !== 'number') throw invalidArgType('handle', 'of type number', handle)
@@ -128,11 +144,15 @@ function checkString(value, name) {
   return value
 }
 
-function checkPort(port, allowZero, name = 'Port') {
+/** A port: a number or a numeric string, as `net` accepts. */
+function checkPort(port, name = 'port') {
   if (typeof port === 'string' && port.trim() !== '' && /^\d+$/.test(port.trim())) port = Number(port)
-  if (typeof port !== 'number') throw invalidArgType('port', 'of type number', port)
-  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw badPort(name, port, allowZero)
-  return port
+  return checkNumber(port, name)
+}
+
+function checkNumber(value, name) {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  return value
 }
 
 function checkInt(value, name, min, max) {
@@ -141,10 +161,15 @@ function checkInt(value, name, min, max) {
   return value
 }
 
-function checkMillis(value, name, min = 0) {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
-  if (!Number.isFinite(value) || value < min || value > 2 ** 31) throw outOfRange(name, `>= ${min} and <= 2147483648 (milliseconds)`, value)
-  return value
+/** Milliseconds: a number, not negative (Infinity: never). */
+function checkMillis(value, name) {
+  if (checkNumber(value, name) >= 0) return value
+  throw outOfRange(name, '>= 0 (milliseconds)', value)
+}
+
+/** Optional milliseconds: undefined for undefined or null. */
+function optionalMillis(value, name) {
+  return value === undefined || value === null ? undefined : checkMillis(value, name)
 }
 
 function checkBool(value, name) {
@@ -156,6 +181,26 @@ function checkOptions(opts, name = 'options') {
   if (opts === undefined || opts === null) return {}
   if (typeof opts !== 'object') throw invalidArgType(name, 'of type object', opts)
   return opts
+}
+
+/** A send token: an integer JavaScript holds exactly, not negative. */
+function checkToken(token) {
+  return checkInt(token, 'options.token', 0, Number.MAX_SAFE_INTEGER)
+}
+
+/** A family: a number (the core's value) or a name (the core's, or `net`'s 'IPv4' / 'IPv6'). */
+function familyOf(family) {
+  if (family === undefined || family === null) return 0
+  if (typeof family === 'number') return family
+  const value = FAMILIES.get(checkString(family, 'options.family').toLowerCase())
+  return value === undefined ? -1 : value
+}
+
+/** The flags of listen() and udpBind(). */
+function bindFlags(opts) {
+  const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
+  const ipv6Only = opts.ipv6Only === undefined ? false : checkBool(opts.ipv6Only, 'options.ipv6Only')
+  return { reusePort, ipv6Only }
 }
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
@@ -177,46 +222,13 @@ function toBuffer(data, name) {
 // ---------------------------------------------------------------------------
 // Events
 
-// Event kinds, by the core's numeric value (EventKind in core/src/event.rs).
-const KIND = {
-  ACCEPTED: 1,
-  CONNECTED: 2,
-  CONNECT_FAILED: 3,
-  DATA: 4,
-  EOF: 5,
-  WRITABLE: 6,
-  CLOSED: 7,
-  DATAGRAM: 8,
-  ERROR: 9,
-  TIMER: 10,
-  IDLE: 11,
-  SENT: 12,
-  RECONNECTING: 13,
-  SHUTDOWN_COMPLETE: 14,
-}
-const EVENT_NAMES = [
-  'unknown',
-  'accepted',
-  'connected',
-  'connect_failed',
-  'data',
-  'eof',
-  'writable',
-  'closed',
-  'datagram',
-  'error',
-  'timer',
-  'idle',
-  'sent',
-  'reconnecting',
-  'shutdown_complete',
-]
+// Event kinds by name (upper case), for the delivery loop.
+const KIND = Object.fromEntries(VOCABULARY.events.map(({ name, value }) => [name.toUpperCase(), value]))
 const STRIDE = 11 // numbers per event in a batch's meta array (src/lib.rs)
 const MAX_EVENTS = 1024 // events per batch at most (src/lib.rs)
 const EMPTY = Buffer.alloc(0)
-const HANDLE_KINDS = ['unknown', 'listener', 'connection', 'udp', 'timer']
 /** The names onHandle() accepts: every event, plus 'drain' (emitted with 'writable'). */
-const HANDLE_EVENTS = new Set([...EVENT_NAMES.slice(1), 'drain'])
+const HANDLE_EVENTS = new Set([...VOCABULARY.events.map((e) => e.name), 'drain'])
 
 /** One event: every field is present (undefined when it does not apply). */
 class NetcoreEvent {
@@ -240,13 +252,12 @@ class HandleState {
     this.host = host
     this.port = port
     this.refed = true
-    this.connected = kind !== 'connection'
+    this.connected = kind !== 'tcp_connection'
     this.listeners = null // Map<event, Function[]>
     this.paused = false
     this.held = null // events held back while paused (see pause())
     this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
-    this.closing = false // close() or closeReset() returned: no further event but 'closed'
   }
 }
 
@@ -259,7 +270,7 @@ function addressOf(addrs, meta, o) {
 function syscallFor(kind, state) {
   if (kind === KIND.CONNECT_FAILED || kind === KIND.RECONNECTING) return 'connect'
   if (!state) return 'poll'
-  if (state.kind === 'listener') return 'accept'
+  if (state.kind === 'tcp_listener') return 'accept'
   if (state.kind === 'udp') return 'recv'
   if (!state.connected) return 'connect'
   return 'read'
@@ -299,6 +310,7 @@ class Loop extends EventEmitter {
     this._refed = true // loop-level ref()/unref()
     this._closed = false
     this._nativeRef = false
+    this._closedInBatch = false // a handle was closed during the batch being delivered
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
@@ -355,15 +367,14 @@ class Loop extends EventEmitter {
 
   /**
    * Once close() or closeReset() returned, no event of the handle but
-   * 'closed' is emitted, as the core's run() promises: those already on
-   * their way (in this batch, or held while paused) are dropped.
+   * 'closed' is emitted, as the core's run() promises: those held while
+   * paused are dropped, and the rest of the batch asks the core which of its
+   * events to skip (Loop::skips).
    */
   _silence(handle) {
+    this._closedInBatch = true
     const state = this[kState].get(handle)
-    if (state !== undefined) {
-      state.closing = true
-      state.held = null
-    }
+    if (state !== undefined) state.held = null
   }
 
   _closeLoop() {
@@ -424,7 +435,7 @@ class Loop extends EventEmitter {
   }
 
   _created(rc, syscall, host, port) {
-    if (rc < 0) throw netcoreError(rc, syscall, host, port)
+    if (rc < 0) throw nativeError(rc, syscall, host, port)
     return rc
   }
 
@@ -455,14 +466,13 @@ class Loop extends EventEmitter {
   listen(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    port = checkPort(port, true)
+    port = checkPort(port)
     const opts = checkOptions(options)
-    const backlog = opts.backlog === undefined ? 1024 : checkInt(opts.backlog, 'options.backlog', 1, 65535)
-    const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
-    const ipv6Only = opts.ipv6Only === undefined ? false : checkBool(opts.ipv6Only, 'options.ipv6Only')
+    const backlog = opts.backlog === undefined ? 0 : checkNumber(opts.backlog, 'options.backlog')
     const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
+    const { reusePort, ipv6Only } = bindFlags(opts)
     const id = this._created(this._native.listen(host, port, backlog, reusePort, ipv6Only), 'listen', host, port)
-    this._open(id, 'listener', opts.userdata, host, port)
+    this._open(id, 'tcp_listener', opts.userdata, host, port)
     if (max > 0) this._native.setMaxConnections(id, max)
     return id
   }
@@ -475,26 +485,21 @@ class Loop extends EventEmitter {
   connect(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    port = checkPort(port, false)
+    port = checkPort(port)
     const opts = checkOptions(options)
-    const timeout = opts.timeout === undefined || opts.timeout === null ? -1 : checkMillis(opts.timeout, 'options.timeout', 1)
-    let family = 0
-    if (opts.family !== undefined && opts.family !== null && opts.family !== 0) {
-      family = { 4: 4, 6: 6, IPv4: 4, IPv6: 6 }[opts.family]
-      if (family === undefined) throw invalidArgValue('options.family', opts.family, 'must be 0, 4, 6, "IPv4" or "IPv6"')
-    }
-    const localHost = opts.localAddress === undefined ? '' : checkString(opts.localAddress, 'options.localAddress')
-    const localPort = opts.localPort === undefined ? 0 : checkPort(opts.localPort, true, 'options.localPort')
-    const delay = opts.attemptDelay === undefined ? -1 : checkMillis(opts.attemptDelay, 'options.attemptDelay')
-    let reconnect = []
+    const localHost = opts.localAddress === undefined ? undefined : checkString(opts.localAddress, 'options.localAddress')
+    const localPort = opts.localPort === undefined ? 0 : checkPort(opts.localPort, 'options.localPort')
+    let reconnect
     if (opts.reconnect !== undefined && opts.reconnect !== null && opts.reconnect !== false) {
       if (!Array.isArray(opts.reconnect)) throw invalidArgType('options.reconnect', 'an array of numbers', opts.reconnect)
-      if (opts.reconnect.length > 8) throw outOfRange('options.reconnect.length', '<= 8', opts.reconnect.length)
       reconnect = opts.reconnect.map((ms, i) => checkMillis(ms, `options.reconnect[${i}]`))
     }
+    const timeout = optionalMillis(opts.timeout, 'options.timeout')
+    const delay = optionalMillis(opts.attemptDelay, 'options.attemptDelay')
+    const family = familyOf(opts.family)
     const rc = this._native.connect(host, port, timeout, family, localHost, localPort, delay, reconnect)
     const id = this._created(rc, 'connect', host, port)
-    this._open(id, 'connection', opts.userdata, host, port)
+    this._open(id, 'tcp_connection', opts.userdata, host, port)
     return id
   }
 
@@ -508,10 +513,9 @@ class Loop extends EventEmitter {
   udpBind(host, port, options) {
     this._checkOpen()
     checkString(host, 'host')
-    port = checkPort(port, true)
+    port = checkPort(port)
     const opts = checkOptions(options)
-    const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
-    const ipv6Only = opts.ipv6Only === undefined ? false : checkBool(opts.ipv6Only, 'options.ipv6Only')
+    const { reusePort, ipv6Only } = bindFlags(opts)
     const id = this._created(this._native.udpBind(host, port, reusePort, ipv6Only), 'bind', host, port)
     this._open(id, 'udp', opts.userdata, host, port)
     return id
@@ -521,7 +525,7 @@ class Loop extends EventEmitter {
     this._checkOpen()
     checkHandle(handle)
     checkString(host, 'host')
-    port = checkPort(port, true)
+    port = checkPort(port)
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
   }
 
@@ -541,8 +545,7 @@ class Loop extends EventEmitter {
   setTimer(delay, repeat, options) {
     this._checkOpen()
     checkMillis(delay, 'delay')
-    if (repeat !== undefined && repeat !== null && repeat !== 0) checkMillis(repeat, 'repeat', 1)
-    else repeat = 0
+    repeat = repeat === 0 ? undefined : optionalMillis(repeat, 'repeat')
     const opts = checkOptions(options)
     const id = this._created(this._native.timer(delay, repeat), 'timer')
     this._open(id, 'timer', opts.userdata)
@@ -562,7 +565,7 @@ class Loop extends EventEmitter {
    */
   _error(handle, rc, syscall, address, port) {
     if (rc === CODES.ECLOSED && !this[kState].has(handle)) rc = CODES.EBADHANDLE
-    return netcoreError(rc, syscall, address, port)
+    return nativeError(rc, syscall, address, port)
   }
 
   /** A send's status: true (queued), false (refused whole: EAGAIN), or throws. */
@@ -592,8 +595,7 @@ class Loop extends EventEmitter {
     const bytes = toBytes(data, 'data', encoding)
     let rc
     if (token !== undefined) {
-      checkInt(token, 'options.token', 0, Number.MAX_SAFE_INTEGER)
-      rc = this._native.sendToken(handle, [typeof bytes === 'string' ? Buffer.from(bytes) : bytes], token)
+      rc = this._native.sendv(handle, [typeof bytes === 'string' ? Buffer.from(bytes) : bytes], checkToken(token))
     } else if (typeof bytes === 'string') {
       rc = this._native.sendString(handle, bytes)
     } else {
@@ -608,11 +610,8 @@ class Loop extends EventEmitter {
     if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an array', buffers)
     const bufs = buffers.map((b, i) => toBuffer(b, `buffers[${i}]`))
     const opts = checkOptions(options)
-    const rc =
-      opts.token === undefined
-        ? this._native.sendv(handle, bufs)
-        : this._native.sendToken(handle, bufs, checkInt(opts.token, 'options.token', 0, Number.MAX_SAFE_INTEGER))
-    return this._sendResult(handle, rc)
+    const token = opts.token === undefined ? undefined : checkToken(opts.token)
+    return this._sendResult(handle, this._native.sendv(handle, bufs, token))
   }
 
   sendTo(handle, data, host, port) {
@@ -620,7 +619,7 @@ class Loop extends EventEmitter {
     checkHandle(handle)
     const bytes = toBuffer(data, 'data')
     checkString(host, 'host')
-    port = checkPort(port, false)
+    port = checkPort(port)
     return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
   }
 
@@ -682,46 +681,20 @@ class Loop extends EventEmitter {
     checkHandle(handle)
     if (typeof framing === 'string') framing = { mode: framing }
     if (framing === null || typeof framing !== 'object') throw invalidArgType('framing', 'of type object', framing)
-    const maxFrame = (fallback) =>
-      framing.maxFrame === undefined ? fallback : checkInt(framing.maxFrame, 'framing.maxFrame', 1, LIMITS.maxFrame)
-    let rc
-    switch (framing.mode) {
-      case 'stream':
-        rc = this._native.setFraming(handle, 0, EMPTY, 0, 0, 0)
-        break
-      case 'delimited': {
-        const delimiter = framing.delimiter === undefined ? Buffer.from('\n') : toBuffer(framing.delimiter, 'framing.delimiter')
-        if (delimiter.length < 1 || delimiter.length > LIMITS.maxDelimiter) {
-          throw outOfRange('framing.delimiter.length', `>= 1 and <= ${LIMITS.maxDelimiter} bytes`, delimiter.length)
-        }
-        rc = this._native.setFraming(handle, 1, delimiter, 0, 0, maxFrame(64 * 1024))
-        break
-      }
-      case 'fixed': {
-        const size = checkInt(framing.size, 'framing.size', 1, LIMITS.maxFrame)
-        rc = this._native.setFraming(handle, 2, EMPTY, size, 0, 0)
-        break
-      }
-      case 'length-prefixed':
-      case 'lengthPrefixed': {
-        const header = framing.header === undefined ? 4 : framing.header
-        if (header !== 1 && header !== 2 && header !== 4) {
-          if (typeof header !== 'number') throw invalidArgType('framing.header', 'of type number', header)
-          throw outOfRange('framing.header', '1, 2 or 4', header)
-        }
-        rc = this._native.setFraming(handle, 3, EMPTY, 0, header, maxFrame(16 * 1024 * 1024))
-        break
-      }
-      default:
-        throw invalidArgValue('framing.mode', framing.mode, "must be 'stream', 'delimited', 'fixed' or 'length-prefixed'")
-    }
+    checkString(framing.mode, 'framing.mode')
+    const delimiter = framing.delimiter === undefined ? undefined : toBuffer(framing.delimiter, 'framing.delimiter')
+    // The core's parameters, camelCase (max_frame: maxFrame); each one given or not.
+    const [size, header, maxFrame] = ['size', 'header', 'maxFrame'].map((key) =>
+      framing[key] === undefined ? undefined : checkNumber(framing[key], `framing.${key}`),
+    )
+    const rc = this._native.setFraming(handle, framing.mode, delimiter, size, header, maxFrame)
     this._void(handle, rc, 'setFraming')
   }
 
   setIdleTimeout(handle, timeout) {
     this._checkOpen()
     checkHandle(handle)
-    const ms = timeout === null || timeout === undefined || timeout === 0 ? 0 : checkMillis(timeout, 'timeout', 1)
+    const ms = timeout === 0 ? undefined : optionalMillis(timeout, 'timeout')
     this._void(handle, this._native.setIdleTimeout(handle, ms), 'setIdleTimeout')
   }
 
@@ -744,25 +717,20 @@ class Loop extends EventEmitter {
   setOption(handle, name, value) {
     this._checkOpen()
     checkHandle(handle)
-    const option = optionFor(name)
-    let v = value
-    if (typeof v === 'boolean') {
-      if (!option.bool && name !== 'keepAlive' && name !== 'linger') throw invalidArgType('value', 'of type number', value)
-      if (option.bool) v = v ? 1 : 0
-      else v = v ? option.on : option.off
-    }
-    if (typeof v !== 'number') throw invalidArgType('value', option.bool ? 'of type boolean' : 'of type number', value)
-    if (!Number.isInteger(v) || v < option.min || v > option.max) throw outOfRange(name, `an integer >= ${option.min} and <= ${option.max}`, value)
-    this._void(handle, this._native.setOption(handle, option.id, v), 'setsockopt')
+    const option = OPTIONS.get(checkString(name, 'name'))
+    const isBool = option !== undefined && option.isBool
+    if (typeof value === 'boolean' && isBool) value = value ? 1 : 0
+    if (typeof value !== 'number') throw invalidArgType('value', isBool ? 'of type boolean' : 'of type number', value)
+    this._void(handle, this._native.setOption(handle, name, value), 'setsockopt')
   }
 
   getOption(handle, name) {
     this._checkOpen()
     checkHandle(handle)
-    const option = optionFor(name)
-    const [rc, value] = this._native.getOption(handle, option.id)
-    if (rc !== 0) throw this._error(handle, rc, 'getsockopt')
-    return option.bool ? value !== 0 : value
+    const option = OPTIONS.get(checkString(name, 'name'))
+    const value = this._native.getOption(handle, name)
+    if (typeof value !== 'number') throw this._error(handle, value[0], 'getsockopt')
+    return option.isBool ? value !== 0 : value
   }
 
   setRawOption(handle, level, name, value) {
@@ -808,7 +776,7 @@ class Loop extends EventEmitter {
     this._state(checkHandle(handle))
     const rc = this._native.kind(handle)
     if (rc < 0) throw this._error(handle, rc, 'kind')
-    return HANDLE_KINDS[rc] || 'unknown'
+    return HANDLE_KINDS[rc]
   }
 
   localAddress(handle) {
@@ -891,6 +859,7 @@ class Loop extends EventEmitter {
 
   _onBatch(count, pool, extra, addrs) {
     if (this._closed) return
+    this._closedInBatch = false
     const handles = this[kState]
     const meta = this._meta
     const end = count * STRIDE
@@ -899,7 +868,7 @@ class Loop extends EventEmitter {
       const id = meta[o + 1]
       let state = handles.get(id)
       // See _silence().
-      if (state !== undefined && state.closing && kind !== KIND.CLOSED) continue
+      if (this._closedInBatch && this._native.skips(id, kind)) continue
       let listenerId
       let data
       let address
@@ -923,7 +892,7 @@ class Loop extends EventEmitter {
           listenerId = meta[o + 2]
           address = addressOf(addrs, meta, o)
           const parent = handles.get(listenerId)
-          state = this._open(id, 'connection', parent ? parent.userdata : undefined)
+          state = this._open(id, 'tcp_connection', parent ? parent.userdata : undefined)
           state.connected = true
           break
         }
@@ -1051,30 +1020,6 @@ class Loop extends EventEmitter {
 }
 
 // ---------------------------------------------------------------------------
-// Options
-
-const GIB = 2 ** 30
-const OPTIONS = {
-  noDelay: { id: 1, min: 0, max: 1, bool: true },
-  keepAlive: { id: 2, min: 0, max: 32767, on: 60, off: 0 },
-  recvBufferSize: { id: 3, min: 1, max: GIB },
-  sendBufferSize: { id: 4, min: 1, max: GIB },
-  highWaterMark: { id: 5, min: 1, max: GIB },
-  lowWaterMark: { id: 6, min: 0, max: GIB },
-  broadcast: { id: 7, min: 0, max: 1, bool: true },
-  linger: { id: 8, min: -1, max: 32767, on: 0, off: -1 },
-  multicastLoopback: { id: 9, min: 0, max: 1, bool: true },
-  multicastTtl: { id: 10, min: 0, max: 255 },
-}
-
-function optionFor(name) {
-  if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name)
-  const option = Object.prototype.hasOwnProperty.call(OPTIONS, name) ? OPTIONS[name] : undefined
-  if (!option) throw invalidArgValue('name', name, `must be one of ${Object.keys(OPTIONS).join(', ')}`)
-  return option
-}
-
-// ---------------------------------------------------------------------------
 // Exports
 
 let defaultLoopInstance = null
@@ -1083,6 +1028,17 @@ let defaultLoopInstance = null
 function defaultLoop() {
   if (defaultLoopInstance === null) defaultLoopInstance = new Loop()
   return defaultLoopInstance
+}
+
+/**
+ * Parses an address as every method that takes one does (an IP literal, IPv6
+ * with an optional zone, or localhost) and formats it as every address netcore
+ * returns: `parseAddress('[fe80::1%lo]', 9)` is `{ address: 'fe80::1%1', port: 9, family: 'IPv6' }`.
+ */
+function parseAddress(host, port) {
+  const result = native.parseAddress(checkString(host, 'host'), checkPort(port))
+  if (typeof result === 'number') throw nativeError(result, 'parseAddress', host, port)
+  return result
 }
 
 /** A new, independent loop. */
@@ -1096,5 +1052,6 @@ module.exports = {
   defaultLoop,
   errorName,
   codes: Object.freeze({ ...CODES }),
-  limits: Object.freeze({ ...LIMITS }),
+  parseAddress,
+  vocabulary: VOCABULARY,
 }

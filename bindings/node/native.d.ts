@@ -53,21 +53,22 @@ export declare class NativeLoop {
    * Returns 0 (or EPANIC).
    */
   close(): number
+  /** `backlog` 0 means the core's default. */
   listen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
   /**
-   * `timeout_ms` and `attempt_delay_ms` < 0 mean the default; `family` is
-   * 0 (any), 4 or 6; an empty `local_host` means no local bind.
+   * Each option left out (undefined) is the core's default; `family` is a
+   * [`Family`] value.
    */
-  connect(host: string, port: number, timeoutMs: number, family: number, localHost: string, localPort: number, attemptDelayMs: number, reconnectMs: Array<number>): number
+  connect(host: string, port: number, timeoutMs: number | undefined | null, family: number, localHost: string | undefined | null, localPort: number, attemptDelayMs?: number | undefined | null, reconnectMs?: Array<number> | undefined | null): number
   /**
    * Answers `name` with these IP literals for this loop's connections (an
    * empty list removes the entry).
    */
   setHostAddresses(name: string, addresses: Array<string>): number
-  /** A timer: `delay_ms`, then every `repeat_ms` if > 0. */
-  timer(delayMs: number, repeatMs: number): number
-  /** `timeout_ms` <= 0 turns the idle timeout off. */
-  setIdleTimeout(id: number, timeoutMs: number): number
+  /** A timer: `delay_ms`, then every `repeat_ms` if given. */
+  timer(delayMs: number, repeatMs?: number | undefined | null): number
+  /** No `timeout_ms` turns the idle timeout off. */
+  setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number
   shutdownServer(id: number, drainMs: number): number
   multicast(id: number, group: string, interface: string, join: boolean): number
@@ -80,30 +81,38 @@ export declare class NativeLoop {
   udpConnect(id: number, host: string, port: number): number
   /** Sends a string as UTF-8. */
   sendString(id: number, data: string): number
-  sendv(id: number, bufs: Array<Uint8Array>): number
   /**
-   * Sends with a token: a `Sent` event carrying it follows once the bytes
-   * reached the kernel.
+   * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
+   * the bytes reached the kernel.
    */
-  sendToken(id: number, bufs: Array<Uint8Array>, token: number): number
+  sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
   sendTo(id: number, host: string, port: number, data: Uint8Array): number
   closeHandle(id: number): number
   closeReset(id: number): number
   shutdownHandle(id: number): number
   pause(id: number): number
   resume(id: number): number
-  /** mode: 0 stream, 1 delimited, 2 fixed, 3 length-prefixed. */
-  setFraming(id: number, mode: number, delimiter: Uint8Array, size: number, header: number, max: number): number
-  setOption(id: number, option: number, value: number): number
   /**
-   * `[0, value]`, or `[code, 0]` with a negative error code (values may be
+   * `mode` is a [`FramingMode`] name; each parameter is given or not
+   * (undefined), as [`Framing::build`] takes them.
+   */
+  setFraming(id: number, mode: string, delimiter?: Buffer | undefined | null, size?: number | undefined | null, header?: number | undefined | null, maxFrame?: number | undefined | null): number
+  /** `option` is a [`SockOption`] name. */
+  setOption(id: number, option: string, value: number): number
+  /**
+   * The option's value, or a negative error code in an array (values may be
    * negative themselves: linger -1 means off).
    */
-  getOption(id: number, option: number): Array<number>
+  getOption(id: number, option: string): number | Array<number>
   localAddress(id: number): AddressInfo | number
   remoteAddress(id: number): AddressInfo | number
-  /** 1 listener, 2 connection, 3 UDP, 4 timer, or a negative error code. */
+  /** A [`HandleKind`] value, or a negative error code. */
   kind(id: number): number
+  /**
+   * Whether the batch being delivered skips its event of `kind` for handle
+   * `id`: the handle was closed since the batch was polled ([`Loop::skips`]).
+   */
+  skips(id: number, kind: number): boolean
   /** Open handles, as the core counts them. */
   handleCount(): number
 }
@@ -115,6 +124,33 @@ export interface AddressInfo {
   family: string
 }
 
+/** The core's defaults and limits. */
+export interface Defaults {
+  /** The listen backlog a `backlog` of 0 means. */
+  backlog: number
+  maxFrame: number
+  maxFrameLimit: number
+  delimiter: string
+  maxDelimiter: number
+  lengthHeader: number
+  highWater: number
+  lowWater: number
+  attemptDelayMs: number
+  maxReconnectSteps: number
+}
+
+/** What was wrong with an argument (`Detail` in the core). */
+export interface DetailInfo {
+  argument: string
+  expected: string
+}
+
+/**
+ * The detail of the error the last failed native call on this thread
+ * returned as a code, if it has one.
+ */
+export declare function errorDetail(): DetailInfo | null
+
 /** One entry of the error table (`errorTable()`). */
 export interface ErrorInfo {
   code: number
@@ -125,12 +161,41 @@ export interface ErrorInfo {
 /** Every error code netcore defines, with its name and description. */
 export declare function errorTable(): Array<ErrorInfo>
 
-export declare function limits(): Limits
+/** A value of one of the core's named enums. */
+export interface Named {
+  name: string
+  value: number
+}
 
-/** Limits the JavaScript layer checks arguments against. */
-export interface Limits {
-  maxDelimiter: number
-  maxFrame: number
-  defaultHighWater: number
-  defaultLowWater: number
+/** A socket option: its name, number and values (`SockOption` in the core). */
+export interface OptionInfo {
+  name: string
+  value: number
+  min: number
+  max: number
+  isBool: boolean
+  /** The handle kinds it applies to. */
+  appliesTo: Array<string>
+}
+
+/**
+ * Parses an address as every method that takes one does (an IP literal,
+ * IPv6 with an optional zone, or `localhost`) and formats it as every
+ * address this binding returns; a negative error code if it is not one.
+ */
+export declare function parseAddress(host: string, port: number): AddressInfo | number
+
+export declare function vocabulary(): Vocabulary
+
+/**
+ * The core's vocabulary: every event kind, handle kind, option, framing
+ * mode and family by name and number, and the defaults.
+ */
+export interface Vocabulary {
+  events: Array<Named>
+  handleKinds: Array<Named>
+  options: Array<OptionInfo>
+  framingModes: Array<Named>
+  families: Array<Named>
+  defaults: Defaults
 }

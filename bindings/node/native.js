@@ -836,5 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeLoop = nativeBinding.NativeLoop
+module.exports.errorDetail = nativeBinding.errorDetail
 module.exports.errorTable = nativeBinding.errorTable
-module.exports.limits = nativeBinding.limits
+module.exports.parseAddress = nativeBinding.parseAddress
+module.exports.vocabulary = nativeBinding.vocabulary

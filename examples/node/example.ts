@@ -36,7 +36,7 @@ function flush(h: Handle, c: Conn): void {
 loop.onHandle(listener, 'accepted', (ev) => {
   const conn: Conn = { held: [], paused: false, peerDone: false }
   conns.set(ev.handle, conn)
-  loop.setOption(ev.handle, 'keepAlive', 60)
+  loop.setOption(ev.handle, 'keepalive', 60)
   loop.onHandle(ev.handle, 'data', (d) => {
     if (conn.held.length === 0 && loop.send(d.handle, d.data)) return
     conn.held.push(Buffer.from(d.data)) // data may share memory: copy what we keep

@@ -118,7 +118,8 @@ use napi::sys;
 use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
-  BindOptions, ConnectOptions, Error as NcError, EventKind, Family, Framing, Handle, Loop, SockOption,
+  addr_host, BindOptions, ConnectOptions, Detail, Error as NcError, EventKind, Family, Framing, FramingMode,
+  FramingParams, Handle, HandleKind, Loop, SockOption,
 };
 
 /// Most events one poll returns (and one JavaScript call receives).
@@ -212,6 +213,12 @@ impl Panicked for f64 {
   }
 }
 
+impl<T> Panicked for Either<T, i32> {
+  fn panicked() -> Self {
+    Either::B(NcError::EPANIC.code())
+  }
+}
+
 impl<T> Panicked for Result<T> {
   /// For the few methods that throw instead of returning a code: index.js
   /// turns this message into an Error with code `EPANIC`.
@@ -228,28 +235,41 @@ fn guarded<T: Panicked>(f: impl FnOnce() -> T) -> T {
   std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| T::panicked())
 }
 
+thread_local! {
+  /// The detail of the last error a native call returned as a code (see [`error_detail`]).
+  static DETAIL: Cell<Option<&'static Detail>> = const { Cell::new(None) };
+}
+
+/// An error's code, for JavaScript; its detail is kept for [`error_detail`].
+fn fail(e: NcError) -> i32 {
+  DETAIL.with(|d| d.set(e.detail()));
+  e.code()
+}
+
 fn code_of(result: netcore_core::Result<()>) -> i32 {
-  match result {
-    Ok(()) => 0,
-    Err(e) => e.code(),
-  }
+  result.map_or_else(fail, |()| 0)
+}
+
+/// A value for JavaScript, or a negative code (see [`fail`]).
+fn either<T, U>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> U) -> Either<U, i32> {
+  result.map_or_else(|e| Either::B(fail(e)), |v| Either::A(f(v)))
 }
 
 fn to_i64(value: f64) -> i64 {
-  // Callers pass integers checked in JavaScript; anything else becomes an
-  // out-of-range value the core rejects with EINVAL.
+  // Anything but an integer becomes a value out of every range the core
+  // accepts (-1 would not do: linger -1 means off).
   if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e15 {
     value as i64
   } else {
-    -1
+    i64::MIN
   }
 }
 
-/// Milliseconds from JavaScript; negative (or NaN) means "none". index.js
-/// allows at most 2^31; anything beyond the core's `MAX_DURATION` (Infinity
-/// included) becomes the longest `Duration`, which the core treats as never.
-fn millis(ms: f64) -> Option<Duration> {
-  (ms >= 0.0).then(|| Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX))
+/// Milliseconds from JavaScript (index.js checks they are not negative);
+/// anything beyond the core's `MAX_DURATION` (Infinity included) becomes the
+/// longest `Duration`, which the core treats as never.
+fn millis(ms: f64) -> Duration {
+  Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
 fn to_usize(value: f64) -> usize {
@@ -318,6 +338,8 @@ struct Driver {
   referenced: Cell<bool>,
   /// Polling failed: the fd watch is stopped until the timer restarts it.
   backoff: Cell<bool>,
+  /// [`Loop::closes`] when the batch being delivered was polled.
+  closes: Cell<usize>,
 }
 
 impl Driver {
@@ -338,7 +360,7 @@ impl Driver {
   fn create(&self, make: impl FnOnce() -> netcore_core::Result<Handle>) -> f64 {
     match guarded(make) {
       Ok(handle) => handle.raw() as f64,
-      Err(e) => f64::from(e.code()),
+      Err(e) => f64::from(fail(e)),
     }
   }
 
@@ -368,7 +390,10 @@ impl Driver {
       Some(meta) => {
         out.meta = meta;
         match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
-          Ok(batch) => self.convert(&batch, &mut out),
+          Ok(batch) => {
+            self.closes.set(self.core.closes());
+            self.convert(&batch, &mut out)
+          }
           Err(e) => {
             // Only a broken epoll instance gets here: report it, and stop
             // watching the fd for a while instead of spinning on it.
@@ -448,7 +473,7 @@ impl Driver {
         }
       };
       let (addr, port, family) = match event.addr {
-        Some(a) => match self.string(&a.ip().to_string()) {
+        Some(a) => match self.string(&addr_host(&a)) {
           Some(s) => {
             out.addrs.push(s);
             ((out.addrs.len() - 1) as f64, f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 })
@@ -864,10 +889,18 @@ pub struct AddressInfo {
 
 fn address_info(addr: SocketAddr) -> AddressInfo {
   AddressInfo {
-    address: addr.ip().to_string(),
+    address: addr_host(&addr),
     port: u32::from(addr.port()),
     family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned(),
   }
+}
+
+/// Parses an address as every method that takes one does (an IP literal,
+/// IPv6 with an optional zone, or `localhost`) and formats it as every
+/// address this binding returns; a negative error code if it is not one.
+#[napi]
+pub fn parse_address(host: String, port: f64) -> Either<AddressInfo, i32> {
+  guarded(|| either(netcore_core::socket_addr(&host, to_i64(port)), address_info))
 }
 
 /// One entry of the error table (`errorTable()`).
@@ -891,22 +924,99 @@ pub fn error_table() -> Result<Vec<ErrorInfo>> {
   })
 }
 
-/// Limits the JavaScript layer checks arguments against.
+/// What was wrong with an argument (`Detail` in the core).
 #[napi(object)]
-pub struct Limits {
-  pub max_delimiter: u32,
+pub struct DetailInfo {
+  pub argument: String,
+  pub expected: String,
+}
+
+/// The detail of the error the last failed native call on this thread
+/// returned as a code, if it has one.
+#[napi]
+pub fn error_detail() -> Option<DetailInfo> {
+  DETAIL.with(Cell::get).map(|d| DetailInfo { argument: d.argument.to_owned(), expected: d.expected.to_owned() })
+}
+
+/// A value of one of the core's named enums.
+#[napi(object)]
+pub struct Named {
+  pub name: String,
+  pub value: i32,
+}
+
+fn named<T: Copy>(all: &[T], name_value: impl Fn(T) -> (&'static str, i32)) -> Vec<Named> {
+  all.iter().map(|&v| name_value(v)).map(|(name, value)| Named { name: name.to_owned(), value }).collect()
+}
+
+/// A socket option: its name, number and values (`SockOption` in the core).
+#[napi(object)]
+pub struct OptionInfo {
+  pub name: String,
+  pub value: i32,
+  pub min: f64,
+  pub max: f64,
+  pub is_bool: bool,
+  /// The handle kinds it applies to.
+  pub applies_to: Vec<String>,
+}
+
+/// The core's defaults and limits.
+#[napi(object)]
+pub struct Defaults {
+  /// The listen backlog a `backlog` of 0 means.
+  pub backlog: u32,
   pub max_frame: f64,
-  pub default_high_water: u32,
-  pub default_low_water: u32,
+  pub max_frame_limit: f64,
+  pub delimiter: String,
+  pub max_delimiter: u32,
+  pub length_header: u32,
+  pub high_water: u32,
+  pub low_water: u32,
+  pub attempt_delay_ms: f64,
+  pub max_reconnect_steps: u32,
+}
+
+/// The core's vocabulary: every event kind, handle kind, option, framing
+/// mode and family by name and number, and the defaults.
+#[napi(object)]
+pub struct Vocabulary {
+  pub events: Vec<Named>,
+  pub handle_kinds: Vec<Named>,
+  pub options: Vec<OptionInfo>,
+  pub framing_modes: Vec<Named>,
+  pub families: Vec<Named>,
+  pub defaults: Defaults,
 }
 
 #[napi]
-pub fn limits() -> Limits {
-  Limits {
-    max_delimiter: netcore_core::MAX_DELIMITER as u32,
-    max_frame: netcore_core::MAX_FRAME_LIMIT as f64,
-    default_high_water: netcore_core::DEFAULT_HIGH_WATER,
-    default_low_water: netcore_core::DEFAULT_LOW_WATER,
+pub fn vocabulary() -> Vocabulary {
+  let option = |o: SockOption| OptionInfo {
+    name: o.name().to_owned(),
+    value: o as i32,
+    min: *o.range().start() as f64,
+    max: *o.range().end() as f64,
+    is_bool: o.is_bool(),
+    applies_to: HandleKind::ALL.iter().filter(|&&k| o.applies_to(k)).map(|k| k.name().to_owned()).collect(),
+  };
+  Vocabulary {
+    events: named(EventKind::ALL, |v| (v.name(), v as i32)),
+    handle_kinds: named(HandleKind::ALL, |v| (v.name(), v as i32)),
+    options: SockOption::ALL.iter().map(|&o| option(o)).collect(),
+    framing_modes: named(FramingMode::ALL, |v| (v.name(), v as i32)),
+    families: named(Family::ALL, |v| (v.name(), v as i32)),
+    defaults: Defaults {
+      backlog: netcore_core::DEFAULT_BACKLOG as u32,
+      max_frame: netcore_core::DEFAULT_MAX_FRAME as f64,
+      max_frame_limit: netcore_core::MAX_FRAME_LIMIT as f64,
+      delimiter: String::from_utf8_lossy(netcore_core::DEFAULT_DELIMITER).into_owned(),
+      max_delimiter: netcore_core::MAX_DELIMITER as u32,
+      length_header: netcore_core::DEFAULT_LENGTH_HEADER as u32,
+      high_water: netcore_core::DEFAULT_HIGH_WATER,
+      low_water: netcore_core::DEFAULT_LOW_WATER,
+      attempt_delay_ms: netcore_core::DEFAULT_ATTEMPT_DELAY.as_secs_f64() * 1000.0,
+      max_reconnect_steps: netcore_core::MAX_BACKOFF_STEPS as u32,
+    },
   }
 }
 
@@ -1001,6 +1111,7 @@ impl NativeLoop {
         closed: Cell::new(false),
         referenced: Cell::new(true),
         backoff: Cell::new(false),
+        closes: Cell::new(0),
       });
       uv::set_data(poll, Rc::into_raw(d.clone()).cast());
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
@@ -1095,89 +1206,67 @@ impl NativeLoop {
     })
   }
 
+  /// `backlog` 0 means the core's default.
   #[napi]
-  pub fn listen(&self, host: String, port: f64, backlog: i32, reuse_port: bool, ipv6_only: bool) -> f64 {
+  pub fn listen(&self, host: String, port: f64, backlog: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
+    let backlog = i32::try_from(to_i64(backlog)).unwrap_or(-1);
     let opts = BindOptions { backlog, reuse_port, ipv6_only };
     self.d.create(|| self.d.core.tcp_listen(&host, to_i64(port), &opts, 0))
   }
 
-  /// `timeout_ms` and `attempt_delay_ms` < 0 mean the default; `family` is
-  /// 0 (any), 4 or 6; an empty `local_host` means no local bind.
+  /// Each option left out (undefined) is the core's default; `family` is a
+  /// [`Family`] value.
   #[napi]
   #[allow(clippy::too_many_arguments)]
   pub fn connect(
     &self,
     host: String,
     port: f64,
-    timeout_ms: f64,
-    family: u32,
-    local_host: String,
+    timeout_ms: Option<f64>,
+    family: i32,
+    local_host: Option<String>,
     local_port: f64,
-    attempt_delay_ms: f64,
-    reconnect_ms: Vec<f64>,
+    attempt_delay_ms: Option<f64>,
+    reconnect_ms: Option<Vec<f64>>,
   ) -> f64 {
-    guarded(|| {
-      let family = match family {
-        0 => Family::Any,
-        4 => Family::V4,
-        6 => Family::V6,
-        _ => return f64::from(NcError::EINVAL.code()),
-      };
-      let local_addr = if local_host.is_empty() {
-        None
-      } else {
-        match netcore_core::socket_addr(&local_host, to_i64(local_port)) {
-          Ok(a) => Some(a),
-          Err(e) => return f64::from(e.code()),
-        }
-      };
-      let mut reconnect = Vec::with_capacity(reconnect_ms.len());
-      for ms in reconnect_ms {
-        match millis(ms) {
-          Some(d) => reconnect.push(d),
-          None => return f64::from(NcError::EINVAL.code()),
-        }
+    let opts = guarded(|| {
+      let mut opts = ConnectOptions::default().with_family(Family::parse_raw(family)?);
+      if let Some(ms) = timeout_ms {
+        opts = opts.with_timeout(millis(ms))?;
       }
-      let opts = ConnectOptions {
-        timeout: millis(timeout_ms),
-        family,
-        local_addr,
-        attempt_delay: millis(attempt_delay_ms),
-        reconnect,
-      };
-      self.d.create(|| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0))
-    })
+      if let Some(local_host) = &local_host {
+        opts = opts.with_local_address(local_host, to_i64(local_port))?;
+      }
+      if let Some(ms) = attempt_delay_ms {
+        opts = opts.with_attempt_delay(millis(ms))?;
+      }
+      opts.with_reconnect(reconnect_ms.iter().flatten().map(|&ms| millis(ms)))
+    });
+    match opts {
+      Ok(opts) => self.d.create(|| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0)),
+      Err(e) => f64::from(fail(e)),
+    }
   }
 
   /// Answers `name` with these IP literals for this loop's connections (an
   /// empty list removes the entry).
   #[napi]
   pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
-    guarded(|| {
-      let mut ips = Vec::with_capacity(addresses.len());
-      for a in &addresses {
-        match netcore_core::ip_literal(a) {
-          Some(ip) => ips.push(ip),
-          None => return NcError::EINVAL.code(),
-        }
-      }
-      code_of(self.d.core.set_host_addresses(&name, &ips))
-    })
+    let ips: netcore_core::Result<Vec<_>> =
+      addresses.iter().map(|a| netcore_core::socket_addr(a, 0).map(|a| a.ip())).collect();
+    code_of(guarded(|| ips.and_then(|ips| self.d.core.set_host_addresses(&name, &ips))))
   }
 
-  /// A timer: `delay_ms`, then every `repeat_ms` if > 0.
+  /// A timer: `delay_ms`, then every `repeat_ms` if given.
   #[napi]
-  pub fn timer(&self, delay_ms: f64, repeat_ms: f64) -> f64 {
-    let Some(delay) = millis(delay_ms) else { return f64::from(NcError::EINVAL.code()) };
-    let repeat = if repeat_ms > 0.0 { millis(repeat_ms) } else { None };
-    self.d.create(|| self.d.core.timer_start(delay, repeat, 0))
+  pub fn timer(&self, delay_ms: f64, repeat_ms: Option<f64>) -> f64 {
+    self.d.create(|| self.d.core.timer_start(millis(delay_ms), repeat_ms.map(millis), 0))
   }
 
-  /// `timeout_ms` <= 0 turns the idle timeout off.
+  /// No `timeout_ms` turns the idle timeout off.
   #[napi]
-  pub fn set_idle_timeout(&self, id: f64, timeout_ms: f64) -> i32 {
-    let timeout = if timeout_ms > 0.0 { millis(timeout_ms) } else { None };
-    code_of(self.d.on(id, |h| self.d.core.set_idle_timeout(h, timeout)))
+  pub fn set_idle_timeout(&self, id: f64, timeout_ms: Option<f64>) -> i32 {
+    code_of(self.d.on(id, |h| self.d.core.set_idle_timeout(h, timeout_ms.map(millis))))
   }
 
   #[napi]
@@ -1187,8 +1276,7 @@ impl NativeLoop {
 
   #[napi]
   pub fn shutdown_server(&self, id: f64, drain_ms: f64) -> i32 {
-    let Some(drain) = millis(drain_ms) else { return NcError::EINVAL.code() };
-    code_of(self.d.on(id, |h| self.d.core.shutdown_server(h, drain)))
+    code_of(self.d.on(id, |h| self.d.core.shutdown_server(h, millis(drain_ms))))
   }
 
   #[napi]
@@ -1205,22 +1293,14 @@ impl NativeLoop {
   #[napi]
   pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
     let mut value = vec![0u8; size.min(1 << 16) as usize];
-    match self.d.on(id, |h| self.d.core.get_raw_option(h, level, name, &mut value)) {
-      Ok(n) => {
-        value.truncate(n);
-        Either::A(value.into())
-      }
-      Err(e) => Either::B(e.code()),
-    }
+    let result = self.d.on(id, |h| self.d.core.get_raw_option(h, level, name, &mut value));
+    either(result, |n| value[..n].to_vec().into())
   }
 
   /// The socket's file descriptor (>= 0) or a negative error code.
   #[napi]
   pub fn fd(&self, id: f64) -> i32 {
-    match self.d.on(id, |h| self.d.core.raw_fd(h)) {
-      Ok(fd) => fd,
-      Err(e) => e.code(),
-    }
+    self.d.on(id, |h| self.d.core.raw_fd(h)).unwrap_or_else(fail)
   }
 
   #[napi]
@@ -1240,20 +1320,12 @@ impl NativeLoop {
     code_of(self.d.on(id, |h| self.d.core.send(h, data.as_bytes())))
   }
 
+  /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
+  /// the bytes reached the kernel.
   #[napi]
-  pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.send_vectored(h, &bufs)))
-  }
-
-  /// Sends with a token: a `Sent` event carrying it follows once the bytes
-  /// reached the kernel.
-  #[napi]
-  pub fn send_token(&self, id: f64, bufs: Vec<&[u8]>, token: f64) -> i32 {
-    let token = to_i64(token);
-    if token < 0 {
-      return NcError::EINVAL.code();
-    }
-    code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, Some(token as u64))))
+  pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>, token: Option<f64>) -> i32 {
+    let token = token.map(|t| u64::try_from(to_i64(t)).unwrap_or(u64::MAX));
+    code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token)))
   }
 
   #[napi]
@@ -1286,60 +1358,65 @@ impl NativeLoop {
     code_of(self.d.on(id, |h| self.d.core.resume(h)))
   }
 
-  /// mode: 0 stream, 1 delimited, 2 fixed, 3 length-prefixed.
+  /// `mode` is a [`FramingMode`] name; each parameter is given or not
+  /// (undefined), as [`Framing::build`] takes them.
   #[napi]
-  pub fn set_framing(&self, id: f64, mode: u32, delimiter: &[u8], size: f64, header: u32, max: f64) -> i32 {
-    let framing = guarded(|| match mode {
-      0 => Ok(Framing::Stream),
-      1 => Framing::delimited(delimiter, to_usize(max)),
-      2 => Framing::fixed(to_usize(size)),
-      3 => Framing::length_prefixed(header as usize, to_usize(max)),
-      _ => Err(NcError::EINVAL),
+  pub fn set_framing(
+    &self,
+    id: f64,
+    mode: String,
+    delimiter: Option<Buffer>,
+    size: Option<f64>,
+    header: Option<f64>,
+    max_frame: Option<f64>,
+  ) -> i32 {
+    let framing = guarded(|| {
+      let [size, header, max_frame] = [size, header, max_frame].map(|n| n.map(to_usize));
+      let params = FramingParams { delimiter: delimiter.as_deref(), size, header, max_frame };
+      Framing::build(FramingMode::parse(&mode)?, params)
     });
     code_of(framing.and_then(|f| self.d.on(id, |h| self.d.core.set_framing(h, f))))
   }
 
+  /// `option` is a [`SockOption`] name.
   #[napi]
-  pub fn set_option(&self, id: f64, option: i32, value: f64) -> i32 {
-    let result = guarded(|| SockOption::parse_raw(option))
-      .and_then(|o| self.d.on(id, |h| self.d.core.set_option(h, o, to_i64(value))));
-    code_of(result)
+  pub fn set_option(&self, id: f64, option: String, value: f64) -> i32 {
+    let option = guarded(|| SockOption::parse(&option));
+    code_of(option.and_then(|o| self.d.on(id, |h| self.d.core.set_option(h, o, to_i64(value)))))
   }
 
-  /// `[0, value]`, or `[code, 0]` with a negative error code (values may be
+  /// The option's value, or a negative error code in an array (values may be
   /// negative themselves: linger -1 means off).
   #[napi]
-  pub fn get_option(&self, id: f64, option: i32) -> Vec<f64> {
-    let result = guarded(|| SockOption::parse_raw(option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
-    match result {
-      Ok(v) => vec![0.0, v as f64],
-      Err(e) => vec![f64::from(e.code()), 0.0],
-    }
+  pub fn get_option(&self, id: f64, option: String) -> Either<f64, Vec<i32>> {
+    let result = guarded(|| SockOption::parse(&option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
+    result.map_or_else(|e| Either::B(vec![fail(e)]), |v| Either::A(v as f64))
   }
 
   #[napi]
   pub fn local_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.d.on(id, |h| self.d.core.local_addr(h)) {
-      Ok(a) => Either::A(address_info(a)),
-      Err(e) => Either::B(e.code()),
-    }
+    either(self.d.on(id, |h| self.d.core.local_addr(h)), address_info)
   }
 
   #[napi]
   pub fn remote_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    match self.d.on(id, |h| self.d.core.peer_addr(h)) {
-      Ok(a) => Either::A(address_info(a)),
-      Err(e) => Either::B(e.code()),
-    }
+    either(self.d.on(id, |h| self.d.core.peer_addr(h)), address_info)
   }
 
-  /// 1 listener, 2 connection, 3 UDP, 4 timer, or a negative error code.
+  /// A [`HandleKind`] value, or a negative error code.
   #[napi]
   pub fn kind(&self, id: f64) -> i32 {
-    match self.d.on(id, |h| self.d.core.kind(h)) {
-      Ok(kind) => kind as i32,
-      Err(e) => e.code(),
-    }
+    self.d.on(id, |h| self.d.core.kind(h)).map_or_else(fail, |kind| kind as i32)
+  }
+
+  /// Whether the batch being delivered skips its event of `kind` for handle
+  /// `id`: the handle was closed since the batch was polled ([`Loop::skips`]).
+  #[napi]
+  pub fn skips(&self, id: f64, kind: i32) -> bool {
+    let closes = self.d.closes.get();
+    let skips: netcore_core::Result<bool> =
+      guarded(|| Ok(self.d.core.skips_kind(EventKind::parse_raw(kind)?, self.d.handle(id)?, closes)));
+    skips == Ok(true)
   }
 
   /// Open handles, as the core counts them.

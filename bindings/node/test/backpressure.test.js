@@ -11,10 +11,10 @@ test('backpressure: send refused (false) above the high-water mark, then writabl
   const server = (await accepted).handle
   loop.pause(server) // the server does not read: the client's queue fills up
 
-  loop.setOption(handle, 'highWaterMark', 256 * 1024)
-  loop.setOption(handle, 'lowWaterMark', 64 * 1024)
-  assert.equal(loop.getOption(handle, 'highWaterMark'), 256 * 1024)
-  loop.setOption(handle, 'sendBufferSize', 64 * 1024) // keep the kernel from absorbing everything
+  loop.setOption(handle, 'high_water', 256 * 1024)
+  loop.setOption(handle, 'low_water', 64 * 1024)
+  assert.equal(loop.getOption(handle, 'high_water'), 256 * 1024)
+  loop.setOption(handle, 'sndbuf', 64 * 1024) // keep the kernel from absorbing everything
 
   const payload = randomBytes(24 * 1024 * 1024)
   const CHUNK = 64 * 1024
@@ -76,9 +76,9 @@ test('a send larger than the high-water mark is accepted into an empty queue, re
   const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
   const server = (await accepted).handle
   loop.pause(server)
-  loop.setOption(handle, 'lowWaterMark', 1024)
-  loop.setOption(handle, 'highWaterMark', 4096)
-  loop.setOption(handle, 'sendBufferSize', 4096)
+  loop.setOption(handle, 'low_water', 1024)
+  loop.setOption(handle, 'high_water', 4096)
+  loop.setOption(handle, 'sndbuf', 4096)
   const big = Buffer.alloc(8 * 1024 * 1024, 1)
   assert.equal(loop.send(handle, big), true)
   assert.equal(loop.send(handle, 'x'), false)

@@ -15,7 +15,7 @@ async function pair(loop) {
 test('graceful close delivers everything queued before it (32 MiB)', async (t) => {
   const loop = newLoop(t)
   const { client, server } = await pair(loop)
-  loop.setOption(client, 'highWaterMark', 64 * 1024 * 1024)
+  loop.setOption(client, 'high_water', 64 * 1024 * 1024)
   const payload = randomBytes(32 * 1024 * 1024)
   for (let off = 0; off < payload.length; off += 1024 * 1024) {
     assert.equal(loop.send(client, payload.subarray(off, off + 1024 * 1024)), true)

@@ -13,7 +13,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { spawn } = require('node:child_process')
 const { newLoop, nextEvent, until, withTimeout, randomBytes, sha } = require('../testlib/helpers')
-const { codes } = require('netcore')
+const { codes, vocabulary } = require('netcore')
 
 const LINUX = process.platform === 'linux'
 const T = { timeout: 60000, skip: LINUX ? false : 'Linux only (/proc, socket option numbers)' }
@@ -119,22 +119,7 @@ function stalledListener(t, host, port = 0) {
  */
 function recordAll(loop) {
   const log = []
-  for (const type of [
-    'accepted',
-    'connected',
-    'connect_failed',
-    'data',
-    'eof',
-    'writable',
-    'closed',
-    'datagram',
-    'error',
-    'timer',
-    'idle',
-    'sent',
-    'reconnecting',
-    'shutdown_complete',
-  ]) {
+  for (const { name: type } of vocabulary.events) {
     loop.on(type, (ev) => log.push({ type, handle: ev.handle, ev, t: performance.now() }))
   }
   log.of = (handle, type) => log.filter((e) => e.handle === handle && (type === undefined || e.type === type))
@@ -464,7 +449,7 @@ test('connect timeout: SYNs unanswered (full backlog) -> connect_failed ETIMEDOU
   assert.equal(log.of(handle, 'closed').length, 0)
   assert.equal(loop.send(handle, 'alive'), true)
   await until(() => srv.conns.length === 1 && srv.text(srv.conns[0]) === 'alive', "the server to get 'alive'")
-  assert.throws(() => loop.connect('127.0.0.1', port, { timeout: 0 }), { name: 'RangeError' })
+  assert.throws(() => loop.connect('127.0.0.1', port, { timeout: 0 }), { code: 'EINVAL', argument: 'timeout' })
 })
 
 // ---------------------------------------------------------- Happy Eyeballs
@@ -534,7 +519,7 @@ test('Happy Eyeballs: ::1 stalls, 127.0.0.1 wins after the attempt delay, the lo
 
   // an IPv4 local address cannot go with IPv6 only
   assert.throws(() => loop.connect('dual.test', port, { family: 6, localAddress: '127.0.0.1' }), { code: 'EINVAL' })
-  assert.throws(() => loop.connect('dual.test', port, { family: 5 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => loop.connect('dual.test', port, { family: 5 }), { code: 'EINVAL', argument: 'family' })
   // removing the entry: the name no longer resolves (.test is reserved)
   loop.setHostAddresses('dual.test', [])
   const gone = await rejection(loop.connectAsync('dual.test', port), 'the connect to a removed name', 15000)
@@ -639,7 +624,7 @@ test('auto-reconnect: close() during the backoff stops it: exactly one closed, n
   loop.closeReset(srv.conns[1].handle)
   await until(() => log.of(plain, 'closed').length === 1, 'the plain client to close')
   assert.equal(log.of(plain, 'reconnecting').length, 0)
-  assert.throws(() => loop.connect('127.0.0.1', srv.port, { reconnect: new Array(9).fill(10) }), { name: 'RangeError' })
+  assert.throws(() => loop.connect('127.0.0.1', srv.port, { reconnect: new Array(9).fill(10) }), { code: 'EINVAL', argument: 'reconnect' })
 })
 
 // ---------------------------------------------------------- connection cap
@@ -714,8 +699,8 @@ async function serverWithQueuedClient(loop, bytes) {
   const client = (await bounded(loop.connectAsync('127.0.0.1', port), 'connect')).handle
   await until(() => toClient !== undefined, 'the accept')
   loop.pause(client)
-  loop.setOption(toClient, 'highWaterMark', 16 * 1024 * 1024)
-  loop.setOption(toClient, 'sendBufferSize', 65536)
+  loop.setOption(toClient, 'high_water', 16 * 1024 * 1024)
+  loop.setOption(toClient, 'sndbuf', 65536)
   assert.equal(loop.send(toClient, bytes), true)
   await sleep(20)
   return { listener, port, client, toClient }
@@ -844,10 +829,10 @@ test("send tokens: 'sent' in send order, and only once the bytes left for the ke
   // The client does not read, the kernel buffers are bounded (a fixed
   // SO_RCVBUF, set before any data, turns autotuning off; it grows the
   // buffer, so TCP does not stall): the big send stays queued in netcore.
-  loop.setOption(client, 'recvBufferSize', 256 * 1024)
+  loop.setOption(client, 'rcvbuf', 256 * 1024)
   loop.pause(client)
-  loop.setOption(k, 'highWaterMark', 64 * 1024 * 1024)
-  loop.setOption(k, 'sendBufferSize', 65536)
+  loop.setOption(k, 'high_water', 64 * 1024 * 1024)
+  loop.setOption(k, 'sndbuf', 65536)
   let got = 0
   loop.onHandle(client, 'data', (ev) => (got += ev.data.length))
   let readAtToken2 = -1
@@ -930,7 +915,7 @@ test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options
   // a TCP-level option: TCP_NODELAY is on by default
   assert.notEqual(int(loop.getRawOption(c, IPPROTO_TCP, TCP_NODELAY)), 0)
   loop.setRawOption(c, IPPROTO_TCP, TCP_NODELAY, 0)
-  assert.equal(loop.getOption(c, 'noDelay'), false, 'the raw and named options agree')
+  assert.equal(loop.getOption(c, 'nodelay'), false, 'the raw and named options agree')
   // the connection still works
   await until(() => srv.conns.length === 1, 'the accept')
   loop.send(c, 'ok')
@@ -954,13 +939,9 @@ test('linger: -1 (off, default), 0, 1..32767 s, round trip and as SO_LINGER; out
       assert.equal(raw.readInt32LE(0) !== 0, v >= 0, `SO_LINGER l_onoff for ${v}`)
       if (v >= 0) assert.equal(raw.readInt32LE(4), v, `SO_LINGER l_linger for ${v}`)
     }
-    loop.setOption(h, 'linger', true)
-    assert.equal(loop.getOption(h, 'linger'), 0)
-    loop.setOption(h, 'linger', false)
-    assert.equal(loop.getOption(h, 'linger'), -1)
     loop.setOption(h, 'linger', 3)
     for (const bad of [-2, 32768, -100, 1.5, Number.MAX_SAFE_INTEGER]) {
-      assert.throws(() => loop.setOption(h, 'linger', bad), { name: 'RangeError' }, `linger ${bad}`)
+      assert.throws(() => loop.setOption(h, 'linger', bad), { code: 'EINVAL', argument: 'linger' }, `linger ${bad}`)
     }
     assert.throws(() => loop.setOption(h, 'linger', '3'), { name: 'TypeError' })
     assert.equal(loop.getOption(h, 'linger'), 3, 'unchanged by refused values')
@@ -1010,11 +991,11 @@ test('UDP multicast on loopback: join on 127.0.0.1, receive, reply, leave', T, a
   loop.addMembership(rx, group, '127.0.0.1')
   const tx = loop.udpBind('127.0.0.1', 0)
   const tport = loop.localAddress(tx).port
-  loop.setOption(tx, 'multicastLoopback', true)
-  assert.equal(loop.getOption(tx, 'multicastLoopback'), true)
-  loop.setOption(tx, 'multicastTtl', 3)
-  assert.equal(loop.getOption(tx, 'multicastTtl'), 3)
-  assert.throws(() => loop.setOption(tx, 'multicastTtl', 256), { name: 'RangeError' })
+  loop.setOption(tx, 'multicast_loop', true)
+  assert.equal(loop.getOption(tx, 'multicast_loop'), true)
+  loop.setOption(tx, 'multicast_ttl', 3)
+  assert.equal(loop.getOption(tx, 'multicast_ttl'), 3)
+  assert.throws(() => loop.setOption(tx, 'multicast_ttl', 256), { code: 'EINVAL', argument: 'multicast_ttl' })
   // IP_MULTICAST_IF = 127.0.0.1 (a struct in_addr, network order), raw
   loop.setRawOption(tx, IPPROTO_IP, IP_MULTICAST_IF, Buffer.from([127, 0, 0, 1]))
   assert.deepEqual([...loop.getRawOption(tx, IPPROTO_IP, IP_MULTICAST_IF)], [127, 0, 0, 1])

@@ -2,6 +2,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { newLoop, echoServer, roundTrip, nextEvent, randomBytes } = require('../testlib/helpers')
+const { parseAddress } = require('netcore')
 
 function hasIpv6(t) {
   const loop = newLoop(t)
@@ -77,4 +78,29 @@ test('Happy Eyeballs through a static host entry: ::1 refused, 127.0.0.1 answers
   loop.setHostAddresses('dual.test', [])
   assert.throws(() => loop.setHostAddresses('x.test', ['not-an-ip']), { code: 'EINVAL' })
   assert.throws(() => loop.setHostAddresses('x.test', '127.0.0.1'), { name: 'TypeError' })
+})
+
+test('parseAddress: an IPv6 zone round-trips (as a number or an interface name, bracketed or not)', () => {
+  // Parsing and formatting only: nothing is sent to a link-local address.
+  for (const host of ['fe80::1%1', '[fe80::1%1]', 'fe80::1%lo']) {
+    assert.deepEqual(parseAddress(host, 9), { address: 'fe80::1%1', port: 9, family: 'IPv6' }, host)
+  }
+  assert.deepEqual(parseAddress('fe80::1%1', '9'), { address: 'fe80::1%1', port: 9, family: 'IPv6' })
+  assert.deepEqual(parseAddress('::1', 0), { address: '::1', port: 0, family: 'IPv6' })
+  assert.deepEqual(parseAddress('localhost', 80), { address: '127.0.0.1', port: 80, family: 'IPv4' })
+  assert.throws(() => parseAddress('fe80::1%no-such-interface', 9), { code: 'EINVAL', argument: 'host' })
+  assert.throws(() => parseAddress('example.com', 9), { code: 'EINVAL', argument: 'host' })
+  assert.throws(() => parseAddress('::1', 65536), { code: 'EINVAL', argument: 'port' })
+  assert.throws(() => parseAddress(1, 9), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('event and socket addresses use the same conversion: a datagram from ::1 reports ::1', async (t) => {
+  const loop = newLoop(t)
+  const rx = loop.udpBind('::1', 0)
+  const tx = loop.udpBind('::1', 0)
+  const datagram = nextEvent(loop, 'datagram', { handle: rx })
+  loop.sendTo(tx, 'hi', '::1', loop.localAddress(rx).port)
+  const { address } = await datagram
+  assert.deepEqual(address, parseAddress('::1', loop.localAddress(tx).port))
+  assert.deepEqual(loop.localAddress(tx), address)
 })

@@ -1,7 +1,8 @@
 'use strict'
-// Durations and deadlines through the JS API: every duration is 0..2^31 ms;
-// anything else (negative, NaN, Infinity, beyond 2^31 or 2^53) is a
-// RangeError that changes nothing; the longest allowed durations work.
+// Durations and deadlines through the JS API: a duration is a number of
+// milliseconds, not negative; anything else (negative, NaN) is a RangeError
+// that changes nothing; the core treats one beyond its MAX_DURATION as never
+// (Infinity included); long durations work.
 //
 // Loopback only; every wait is bounded (helpers' until / nextEvent).
 
@@ -10,9 +11,9 @@ const assert = require('node:assert/strict')
 const { newLoop, nextEvent } = require('../testlib/helpers')
 
 const T = { timeout: 60000 }
-const BAD = [-1, -0.5, NaN, Infinity, -Infinity, 2 ** 31 + 1, 2 ** 53, 2 ** 64]
+const BAD = [-1, -0.5, NaN, -Infinity]
 
-test('durations: negative, NaN, Infinity and huge durations throw RangeError and change nothing', T, async (t) => {
+test('durations: negative and NaN durations throw RangeError and change nothing', T, async (t) => {
   const loop = newLoop(t)
   const listener = loop.listen('127.0.0.1', 0)
   const port = loop.localAddress(listener).port
@@ -39,10 +40,11 @@ test('durations: negative, NaN, Infinity and huge durations throw RangeError and
   await nextEvent(loop, 'connected', { handle: again })
 })
 
-test('durations: the longest allowed timer, idle timeout and drain are accepted and cancellable', T, async (t) => {
+test('durations: long and never-ending timers, idle timeouts and drains are accepted and cancellable', T, async (t) => {
   const loop = newLoop(t)
   const longest = 2 ** 31
   const timer = loop.setTimer(longest, longest)
+  loop.close(loop.setTimer(Infinity, 2 ** 64))
   const listener = loop.listen('127.0.0.1', 0)
   const accepted = nextEvent(loop, 'accepted')
   const client = loop.connect('127.0.0.1', loop.localAddress(listener).port, { timeout: longest, reconnect: [longest] })

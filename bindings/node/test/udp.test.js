@@ -31,7 +31,7 @@ test('UDP: datagram boundaries are kept, sizes up to 60,000 bytes, one event per
   const loop = newLoop(t)
   const a = loop.udpBind('127.0.0.1', 0)
   const b = loop.udpBind('127.0.0.1', 0)
-  loop.setOption(b, 'recvBufferSize', 4 * 1024 * 1024)
+  loop.setOption(b, 'rcvbuf', 4 * 1024 * 1024)
   const port = loop.localAddress(b).port
   const sizes = [1, 100, 1472, 9000, 60000]
   const got = []
@@ -66,13 +66,12 @@ test('UDP over IPv6 (::1)', async (t) => {
 test('UDP errors: bad ports, names instead of IP literals, TCP-only calls', (t) => {
   const loop = newLoop(t)
   const u = loop.udpBind('127.0.0.1', 0)
-  assert.throws(() => loop.sendTo(u, 'x', '127.0.0.1', 0), { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' })
-  assert.throws(() => loop.sendTo(u, 'x', '127.0.0.1', 70000), { name: 'RangeError' })
+  assert.throws(() => loop.sendTo(u, 'x', '127.0.0.1', 70000), { code: 'EINVAL', argument: 'port' })
   assert.throws(() => loop.sendTo(u, 'x', 'example.invalid', 9), { code: 'EINVAL' })
   assert.throws(() => loop.sendTo(u, 42, '127.0.0.1', 9), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => loop.send(u, 'not connected'), (err) => err.code === 'EDESTADDRREQ' || err.code === 'ENOTCONN')
   assert.throws(() => loop.shutdown(u), { code: 'EWRONGKIND' })
-  assert.throws(() => loop.setOption(u, 'noDelay', true), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.setOption(u, 'nodelay', true), { code: 'EWRONGKIND' })
   loop.setOption(u, 'broadcast', true)
   assert.equal(loop.getOption(u, 'broadcast'), true)
 })
@@ -80,10 +79,10 @@ test('UDP errors: bad ports, names instead of IP literals, TCP-only calls', (t) 
 test('UDP multicast membership and options', (t) => {
   const loop = newLoop(t)
   const u = loop.udpBind('0.0.0.0', 0)
-  loop.setOption(u, 'multicastTtl', 1)
-  assert.equal(loop.getOption(u, 'multicastTtl'), 1)
-  loop.setOption(u, 'multicastLoopback', true)
-  assert.equal(loop.getOption(u, 'multicastLoopback'), true)
+  loop.setOption(u, 'multicast_ttl', 1)
+  assert.equal(loop.getOption(u, 'multicast_ttl'), 1)
+  loop.setOption(u, 'multicast_loop', true)
+  assert.equal(loop.getOption(u, 'multicast_loop'), true)
   try {
     loop.addMembership(u, '239.255.0.1', '127.0.0.1')
     loop.dropMembership(u, '239.255.0.1', '127.0.0.1')
@@ -92,7 +91,7 @@ test('UDP multicast membership and options', (t) => {
     t.diagnostic(`multicast join not available here: ${err.code}`)
   }
   assert.throws(() => loop.addMembership(u, '10.0.0.1'), { code: 'EINVAL' }) // not a multicast group
-  assert.throws(() => loop.setOption(u, 'multicastTtl', 256), { name: 'RangeError' })
+  assert.throws(() => loop.setOption(u, 'multicast_ttl', 256), { code: 'EINVAL', argument: 'multicast_ttl' })
 })
 
 test('UDP: a zero-length datagram is sent (sendTo, send, sendv) and arrives as an empty datagram event', async (t) => {
