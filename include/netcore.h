@@ -58,6 +58,16 @@
 #include <stdint.h>
 
 /**
+ * Initialiser of a `struct nc_connect_opts` (C99; C++20): sets `size` to
+ * the struct's size in the program's header version and every other field
+ * to 0, which means the default:
+ *
+ *     struct nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+ *     opts.timeout_ms = 5000;
+ */
+#define NC_CONNECT_OPTS_INIT { .size = sizeof(struct nc_connect_opts) }
+
+/**
  * Error codes (the core's table): negative; OS errors are the negated
  * Linux errno value, netcore's own codes are below -3000.
  */
@@ -215,6 +225,21 @@ typedef enum nc_error {
 #define NC_ADDRSTRLEN 64
 
 /**
+ * The last event kind: kinds are numbered 1 to `NC_EV_LAST`.
+ */
+#define NC_EV_LAST 14
+
+/**
+ * The last option: options are numbered 1 to `NC_OPT_LAST`.
+ */
+#define NC_OPT_LAST 10
+
+/**
+ * The last handle kind: kinds are numbered 1 to `NC_KIND_LAST`.
+ */
+#define NC_KIND_LAST 4
+
+/**
  * `nc_connect_opts.family`: any address family (Happy Eyeballs between them).
  */
 #define NC_FAMILY_ANY 0
@@ -370,9 +395,9 @@ typedef enum nc_kind {
    */
   NC_KIND_TCP_LISTENER = 1,
   /**
-   * Handle kind: a TCP connection.
+   * Handle kind: a TCP connection (accepted or outgoing).
    */
-  NC_KIND_TCP = 2,
+  NC_KIND_TCP_CONNECTION = 2,
   /**
    * Handle kind: a UDP socket.
    */
@@ -487,10 +512,21 @@ typedef struct nc_buf {
 } nc_buf;
 
 /**
- * Options for `nc_tcp_connect_ex`. Zero-initialise it (`= {0}`) and set
- * what you need: every zero field means the default.
+ * Options for `nc_tcp_connect_ex`. Initialise it with
+ * `NC_CONNECT_OPTS_INIT`, which sets `size` and leaves every other field 0
+ * (the default), then set what you need: `struct nc_connect_opts opts =
+ * NC_CONNECT_OPTS_INIT; opts.timeout_ms = 5000;`. The struct may gain
+ * fields at its end in later versions; `size` tells the library which
+ * version the program was built with.
  */
 typedef struct nc_connect_opts {
+  /**
+   * `sizeof(struct nc_connect_opts)` as the program sees it (set by
+   * `NC_CONNECT_OPTS_INIT`). A smaller size, or a larger one whose extra
+   * bytes (fields this library does not know) are not all 0, is
+   * `NC_EINVAL`; so is a size above 4096.
+   */
+  size_t size;
   /**
    * Give up with `NC_ETIMEDOUT` after this many milliseconds, resolution
    * and every attempt included (0 = no timeout).
@@ -830,11 +866,24 @@ int nc_peer_addr(struct nc_loop *loop, nc_handle handle, struct nc_addr *addr);
 
 /**
  * Formats an address as `"ip:port"` or `"[ip6]:port"` into `buf` (`size`
- * bytes, NUL-terminated; `NC_ADDRSTRLEN` always suffices). Returns the
+ * bytes, NUL-terminated; `NC_ADDRSTRLEN` always suffices). An IPv6
+ * address with a scope keeps it as a zone, `"[fe80::1%2]:port"`, which
+ * `nc_addr_parse` and every function taking a host read back. Returns the
  * length without the NUL, `NC_EINVAL` (NULL, unknown family) or
- * `NC_ENOBUFS` (too small; nothing written). Thread-safe, needs no loop.
+ * `NC_ENOBUFS` (too small; nothing written). Any thread; needs no loop.
  */
 int nc_addr_format(const struct nc_addr *addr, char *buf, size_t size);
+
+/**
+ * Parses `host`, an IP literal (an IPv6 one in brackets or not, with an
+ * optional zone as an interface index or name: `"fe80::1%2"`,
+ * `"[fe80::1%eth0]"`) or `"localhost"`, and `port` (0..65535) into
+ * `*addr`, as the functions that take a host and a port do; never
+ * resolves a name. Returns 0 or `NC_EINVAL` (NULL, not a literal, unknown
+ * interface, port out of range; `nc_last_error_detail` says which), and
+ * then leaves `*addr` as it was. Any thread; needs no loop.
+ */
+int nc_addr_parse(const char *host, int port, struct nc_addr *addr);
 
 /**
  * Sets the user data returned in the handle's events. netcore never
@@ -869,9 +918,36 @@ const char *nc_errname(int code);
 const char *nc_strerror(int code);
 
 /**
- * The name of an event kind, e.g. `"data"`; `"unknown"` otherwise. Static.
+ * The name of an event kind (`NC_EV_*`), e.g. `"data"` for `NC_EV_DATA`:
+ * the name Python and Node use too; `"unknown"` for any other number.
+ * Returns a static string (never free it). Any thread.
  */
 const char *nc_event_name(int kind);
+
+/**
+ * The name of a handle kind (`NC_KIND_*`), e.g. `"tcp_connection"`, as
+ * Python and Node name it; `"unknown"` for any other number. Returns a
+ * static string (never free it). Any thread.
+ */
+const char *nc_handle_kind_name(int kind);
+
+/**
+ * The name of an option (`NC_OPT_*`), e.g. `"nodelay"`, as Python and
+ * Node name it; `"unknown"` for any other number. Returns a static string
+ * (never free it). Any thread.
+ */
+const char *nc_option_name(int opt);
+
+/**
+ * The detail of the last error an `nc_*` call returned on the calling
+ * thread: which argument was refused and what it must be, e.g.
+ * `"port: expected 0 to 65535"`; `""` when that error carried no detail
+ * (or no call failed yet). Like `errno`, a successful call leaves it as
+ * it is: read it right after the call that failed. Returns a string the
+ * library owns, valid until the next `nc_last_error_detail` on the same
+ * thread. Any thread; each thread sees its own last error.
+ */
+const char *nc_last_error_detail(void);
 
 /**
  * Starts a timer: `NC_EV_TIMER` after `delay_ms`, then every `repeat_ms`

@@ -8,18 +8,24 @@
 //! ([`CReturn`]), and a panic into `NC_EPANIC` (or NULL, or `"EPANIC"`), so
 //! no panic crosses into C.
 //!
+//! An error also records its detail (which argument, what it must be) for
+//! `nc_last_error_detail`, per thread; a success costs nothing and records
+//! nothing.
+//!
 //! The argument macros (`try_loop!`, `try_ref!`, `try_mut!`, `try_str!`,
 //! `try_bytes!`, `try_slice!`, `try_slice_mut!`) turn a raw pointer into a
-//! reference or slice, NULL into `EINVAL` naming the argument. They expand to
+//! reference or slice, NULL into `EINVAL` whose detail names the argument as
+//! the header spells it. They expand to
 //! calls of `unsafe fn`s without an `unsafe` block, on purpose: they compile
 //! only in the body of an `unsafe extern "C" fn`, whose documented contract
 //! (every pointer is NULL or valid for what its documentation says) is what
 //! makes them sound. A safe function cannot use them.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use netcore_core::{Error, Handle, Loop};
+use netcore_core::{Detail, Error, Handle, Loop};
 
 use crate::types::{nc_handle, nc_loop};
 
@@ -97,9 +103,38 @@ impl IntoC<nc_handle> for Handle {
 pub(crate) fn run<T: IntoC<R>, R: CReturn>(body: impl FnOnce() -> Result<T, Error>) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value.into_c(),
-        Ok(Err(error)) => R::from_error(error),
-        Err(_) => R::from_error(Error::EPANIC),
+        Ok(Err(error)) => fail(error),
+        Err(_) => fail(Error::EPANIC),
     }
+}
+
+/// The failure path of [`run`]: records the error's detail, kept out of
+/// line so the success path stays as small as it was.
+#[cold]
+#[inline(never)]
+fn fail<R: CReturn>(error: Error) -> R {
+    LAST_DETAIL.with(|last| last.set(error.detail()));
+    R::from_error(error)
+}
+
+thread_local! {
+    /// The detail of the last error an `nc_*` call returned on this thread.
+    static LAST_DETAIL: Cell<Option<&'static Detail>> = const { Cell::new(None) };
+    /// `nc_last_error_detail`'s text, kept until its next call on this thread.
+    static DETAIL_TEXT: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// The detail of the last error returned on this thread, as
+/// `"argument: expected ..."` (empty if it had none), NUL-terminated and
+/// valid until the next call on this thread.
+pub(crate) fn last_error_detail() -> *const c_char {
+    let text =
+        LAST_DETAIL.with(Cell::get).map_or_else(String::new, |d| format!("{}: expected {}", d.argument, d.expected));
+    DETAIL_TEXT.with(|slot| {
+        // Core details are static text without NUL bytes.
+        *slot.borrow_mut() = CString::new(text).unwrap_or_default();
+        slot.borrow().as_ptr()
+    })
 }
 
 /// The body of every exported function: a block that returns
@@ -111,16 +146,40 @@ macro_rules! boundary {
 }
 pub(crate) use boundary;
 
-/// The error for a NULL or otherwise unusable pointer argument `name`.
-pub(crate) fn null_arg(name: &'static str) -> Error {
-    let _ = name;
-    Error::EINVAL
+/// `EINVAL` whose detail names `argument` and says what it must be (both
+/// static text): `invalid!("max", "at least 1")`.
+macro_rules! invalid {
+    ($argument:expr, $expected:expr) => {{
+        static DETAIL: ::netcore_core::Detail = ::netcore_core::Detail { argument: $argument, expected: $expected };
+        ::netcore_core::Error::EINVAL.with_detail(&DETAIL)
+    }};
 }
+pub(crate) use invalid;
+
+/// An argument's name as the header prints it: `r#loop` is `loop`.
+pub(crate) const fn unraw(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+            Ok(bare) => bare,
+            Err(_) => name,
+        },
+        _ => name,
+    }
+}
+
+/// What a pointer argument must be, for the macros' error details.
+pub(crate) const NOT_NULL: &str = "a valid pointer, not NULL";
+/// What a string argument must be.
+pub(crate) const A_STRING: &str = "a NUL-terminated UTF-8 string, not NULL";
+/// What a buffer argument must be.
+pub(crate) const A_BUFFER: &str = "a valid pointer (NULL only with a length of 0)";
 
 /// `&Loop` from a `*mut nc_loop` argument; NULL is `EINVAL`.
 macro_rules! try_loop {
     ($ptr:expr) => {
-        $crate::boundary::loop_arg($ptr, stringify!($ptr))?
+        $crate::boundary::loop_arg($ptr).ok_or_else(|| {
+            $crate::boundary::invalid!($crate::boundary::unraw(stringify!($ptr)), "a loop from nc_loop_new, not NULL")
+        })?
     };
 }
 pub(crate) use try_loop;
@@ -128,7 +187,8 @@ pub(crate) use try_loop;
 /// `&T` from a `*const T` argument; NULL is `EINVAL`.
 macro_rules! try_ref {
     ($ptr:expr) => {
-        $crate::boundary::ref_arg($ptr, stringify!($ptr))?
+        $crate::boundary::ref_arg($ptr)
+            .ok_or_else(|| $crate::boundary::invalid!(stringify!($ptr), $crate::boundary::NOT_NULL))?
     };
 }
 pub(crate) use try_ref;
@@ -136,7 +196,8 @@ pub(crate) use try_ref;
 /// `&mut T` from a `*mut T` argument; NULL is `EINVAL`.
 macro_rules! try_mut {
     ($ptr:expr) => {
-        $crate::boundary::mut_arg($ptr, stringify!($ptr))?
+        $crate::boundary::mut_arg($ptr)
+            .ok_or_else(|| $crate::boundary::invalid!(stringify!($ptr), $crate::boundary::NOT_NULL))?
     };
 }
 pub(crate) use try_mut;
@@ -145,7 +206,8 @@ pub(crate) use try_mut;
 /// UTF-8 is `EINVAL`.
 macro_rules! try_str {
     ($ptr:expr) => {
-        $crate::boundary::str_arg($ptr, stringify!($ptr))?
+        $crate::boundary::str_arg($ptr)
+            .ok_or_else(|| $crate::boundary::invalid!(stringify!($ptr), $crate::boundary::A_STRING))?
     };
 }
 pub(crate) use try_str;
@@ -153,7 +215,7 @@ pub(crate) use try_str;
 /// `&[u8]` from a `*const c_void` and a length; NULL is allowed with length 0.
 macro_rules! try_bytes {
     ($ptr:expr, $len:expr) => {
-        $crate::boundary::slice_arg($ptr as *const u8, $len, stringify!($ptr))?
+        $crate::boundary::try_slice!($ptr as *const u8, $len, stringify!($ptr))
     };
 }
 pub(crate) use try_bytes;
@@ -161,7 +223,11 @@ pub(crate) use try_bytes;
 /// `&[T]` from a `*const T` and a count; NULL is allowed with count 0.
 macro_rules! try_slice {
     ($ptr:expr, $len:expr) => {
-        $crate::boundary::slice_arg($ptr, $len, stringify!($ptr))?
+        $crate::boundary::try_slice!($ptr, $len, stringify!($ptr))
+    };
+    ($ptr:expr, $len:expr, $name:expr) => {
+        $crate::boundary::slice_arg($ptr, $len)
+            .ok_or_else(|| $crate::boundary::invalid!($name, $crate::boundary::A_BUFFER))?
     };
 }
 pub(crate) use try_slice;
@@ -169,7 +235,8 @@ pub(crate) use try_slice;
 /// `&mut [u8]` from a `*mut c_void` and a length; NULL is `EINVAL`.
 macro_rules! try_slice_mut {
     ($ptr:expr, $len:expr) => {
-        $crate::boundary::slice_mut_arg($ptr as *mut u8, $len, stringify!($ptr))?
+        $crate::boundary::slice_mut_arg($ptr as *mut u8, $len)
+            .ok_or_else(|| $crate::boundary::invalid!(stringify!($ptr), $crate::boundary::NOT_NULL))?
     };
 }
 pub(crate) use try_slice_mut;
@@ -178,66 +245,66 @@ pub(crate) use try_slice_mut;
 ///
 /// # Safety
 /// `ptr` is NULL or a live loop from `nc_loop_new`.
-pub(crate) unsafe fn loop_arg<'a>(ptr: *const nc_loop, name: &'static str) -> Result<&'a Loop, Error> {
+pub(crate) unsafe fn loop_arg<'a>(ptr: *const nc_loop) -> Option<&'a Loop> {
     // SAFETY: NULL or live, per the caller's contract.
-    unsafe { ref_arg(ptr, name) }.map(|lp| &lp.inner)
+    unsafe { ptr.as_ref() }.map(|lp| &lp.inner)
 }
 
 /// See [`try_ref!`].
 ///
 /// # Safety
 /// `ptr` is NULL or valid for reads of a `T` for `'a`.
-pub(crate) unsafe fn ref_arg<'a, T>(ptr: *const T, name: &'static str) -> Result<&'a T, Error> {
+pub(crate) unsafe fn ref_arg<'a, T>(ptr: *const T) -> Option<&'a T> {
     // SAFETY: NULL or valid, per the caller's contract.
-    unsafe { ptr.as_ref() }.ok_or_else(|| null_arg(name))
+    unsafe { ptr.as_ref() }
 }
 
 /// See [`try_mut!`].
 ///
 /// # Safety
 /// `ptr` is NULL or valid for writes of a `T` for `'a`, and not aliased.
-pub(crate) unsafe fn mut_arg<'a, T>(ptr: *mut T, name: &'static str) -> Result<&'a mut T, Error> {
+pub(crate) unsafe fn mut_arg<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
     // SAFETY: NULL or valid, per the caller's contract.
-    unsafe { ptr.as_mut() }.ok_or_else(|| null_arg(name))
+    unsafe { ptr.as_mut() }
 }
 
 /// See [`try_str!`].
 ///
 /// # Safety
 /// `ptr` is NULL or a NUL-terminated string that outlives `'a`.
-pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &'static str) -> Result<&'a str, Error> {
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char) -> Option<&'a str> {
     if ptr.is_null() {
-        return Err(null_arg(name));
+        return None;
     }
     // SAFETY: non-null and NUL-terminated per the caller's contract.
-    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| null_arg(name))
+    unsafe { CStr::from_ptr(ptr) }.to_str().ok()
 }
 
 /// See [`try_slice!`].
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable `T`s that outlive `'a`.
-pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize, name: &'static str) -> Result<&'a [T], Error> {
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(null_arg(name)) };
+        return (len == 0).then_some(&[]);
     }
     if len.checked_mul(size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
-        return Err(null_arg(name));
+        return None;
     }
     // SAFETY: non-null, `len` readable elements per the caller's contract.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// See [`try_slice_mut!`].
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` writable bytes, not aliased, for `'a`.
-pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize, name: &'static str) -> Result<&'a mut [u8], Error> {
+pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize) -> Option<&'a mut [u8]> {
     if ptr.is_null() || len > isize::MAX as usize {
-        return Err(null_arg(name));
+        return None;
     }
     // SAFETY: non-null, `len` writable bytes per the caller's contract.
-    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
 /// A handle argument.

@@ -4,11 +4,11 @@ use std::ffi::{c_char, c_int, c_void};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use netcore_core::{ConnectOptions, Error, Family};
+use netcore_core::{ConnectOptions, Error, Family, MAX_BACKOFF_STEPS};
 
 use crate::boundary::{
-    boundary, handle_arg, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
-    userdata_arg,
+    boundary, handle_arg, invalid, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
+    userdata_arg, A_STRING,
 };
 use crate::types::*;
 
@@ -49,35 +49,49 @@ pub unsafe extern "C" fn nc_set_idle_timeout(r#loop: *mut nc_loop, handle: nc_ha
     }
 }
 
-/// Converts C connect options (NULL = defaults).
+/// The largest `nc_connect_opts.size` taken: the struct will never grow
+/// this far, so a garbage size is refused before any byte past the known
+/// fields is read.
+const MAX_OPTS_SIZE: usize = 4096;
+
+/// Converts C connect options (NULL = defaults) with the core's builder,
+/// which checks each value.
 ///
 /// # Safety
-/// `opts` is NULL or valid, with valid strings and arrays inside.
+/// `opts` is NULL or valid for its `size` bytes, with valid strings and
+/// arrays inside.
 unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions, Error> {
-    // SAFETY: per the contract.
-    let Some(opts) = (unsafe { opts.as_ref() }) else { return Ok(ConnectOptions::default()) };
-    let family = match opts.family {
-        NC_FAMILY_ANY => Family::Any,
-        NC_FAMILY_IPV4 => Family::V4,
-        NC_FAMILY_IPV6 => Family::V6,
-        _ => return Err(Error::EINVAL),
-    };
-    let local_addr = if opts.local_host.is_null() {
-        None
-    } else {
-        Some(netcore_core::socket_addr(try_str!(opts.local_host), opts.local_port as i64)?)
-    };
-    if opts.reconnect_count > netcore_core::MAX_BACKOFF_STEPS {
-        return Err(Error::EINVAL);
+    if opts.is_null() {
+        return Ok(ConnectOptions::default());
     }
-    let reconnect = try_slice!(opts.reconnect_ms, opts.reconnect_count).iter().map(|&ms| millis(ms as u64)).collect();
-    Ok(ConnectOptions {
-        timeout: (opts.timeout_ms > 0).then(|| millis(opts.timeout_ms as u64)),
-        family,
-        local_addr,
-        attempt_delay: (opts.attempt_delay_ms > 0).then(|| millis(opts.attempt_delay_ms as u64)),
-        reconnect,
-    })
+    // SAFETY: every version of the struct starts with `size`.
+    let size = unsafe { opts.cast::<usize>().read() };
+    let known = size_of::<nc_connect_opts>();
+    if size < known || size > MAX_OPTS_SIZE {
+        return Err(invalid!("opts.size", "sizeof(struct nc_connect_opts), as NC_CONNECT_OPTS_INIT sets it"));
+    }
+    // SAFETY: the program's struct has `size` bytes, per the contract.
+    let unknown = unsafe { std::slice::from_raw_parts(opts.cast::<u8>().add(known), size - known) };
+    if unknown.iter().any(|&b| b != 0) {
+        return Err(invalid!("opts", "0 in every field this library version does not know"));
+    }
+    // SAFETY: `size` >= the struct's size: a whole, valid struct per the contract.
+    let opts = unsafe { &*opts };
+    let mut options = ConnectOptions::default().with_family(Family::parse_raw(opts.family)?);
+    if opts.timeout_ms > 0 {
+        options = options.with_timeout(millis(opts.timeout_ms as u64))?;
+    }
+    if !opts.local_host.is_null() {
+        options = options.with_local_address(try_str!(opts.local_host), opts.local_port as i64)?;
+    }
+    if opts.attempt_delay_ms > 0 {
+        options = options.with_attempt_delay(millis(opts.attempt_delay_ms as u64))?;
+    }
+    // Checked before the array is read: `reconnect_count` bounds the reading.
+    if opts.reconnect_count > MAX_BACKOFF_STEPS {
+        return Err(invalid!("opts.reconnect_count", "0 to 8"));
+    }
+    options.with_reconnect(try_slice!(opts.reconnect_ms, opts.reconnect_count).iter().map(|&ms| millis(ms as u64)))
 }
 
 /// `nc_tcp_connect` with options (`opts` may be NULL; see `nc_connect_opts`):
@@ -119,13 +133,14 @@ pub unsafe extern "C" fn nc_set_host_addresses(
     boundary! {
         let (lp, host) = (try_loop!(r#loop), try_str!(host));
         if count > MAX_HOST_ADDRESSES {
-            return Err(Error::EINVAL);
+            return Err(invalid!("count", "0 to 64"));
         }
         let ips = try_slice!(addrs, count)
             .iter()
             .map(|&text| {
                 // SAFETY: each entry is a NUL-terminated string per the contract.
-                netcore_core::ip_literal(unsafe { str_arg(text, "addrs") }?).ok_or(Error::EINVAL)
+                let text = unsafe { str_arg(text) }.ok_or_else(|| invalid!("addrs", A_STRING))?;
+                netcore_core::ip_literal(text).ok_or_else(|| invalid!("addrs", "IP addresses"))
             })
             .collect::<Result<Vec<IpAddr>, Error>>()?;
         lp.set_host_addresses(host, &ips)

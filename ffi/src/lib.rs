@@ -13,14 +13,14 @@ mod boundary;
 mod control;
 mod types;
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::time::Duration;
 
-use netcore_core::{BindOptions, Error, Framing, Loop, SockOption};
+use netcore_core::{BindOptions, Error, EventKind, Framing, HandleKind, Loop, SockOption};
 
 use boundary::{
-    boundary, handle_arg, slice_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
-    userdata_arg,
+    boundary, handle_arg, invalid, slice_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
+    userdata_arg, A_BUFFER, NOT_NULL,
 };
 pub use control::*;
 pub use types::*;
@@ -128,8 +128,14 @@ pub unsafe extern "C" fn nc_loop_free(r#loop: *mut nc_loop) {
 pub unsafe extern "C" fn nc_poll(r#loop: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
     boundary! {
         let lp = try_loop!(r#loop);
-        if events.is_null() || max == 0 || timeout_ms < -1 {
-            return Err(Error::EINVAL);
+        if events.is_null() {
+            return Err(invalid!("events", NOT_NULL));
+        }
+        if max == 0 {
+            return Err(invalid!("max", "at least 1"));
+        }
+        if timeout_ms < -1 {
+            return Err(invalid!("timeout_ms", "-1 (forever) or more"));
         }
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         let batch = lp.poll(max.min(c_int::MAX as usize), timeout)?;
@@ -153,7 +159,7 @@ pub unsafe extern "C" fn nc_poll(r#loop: *mut nc_loop, events: *mut nc_event, ma
 pub unsafe extern "C" fn nc_run(r#loop: *mut nc_loop, cb: nc_event_cb, arg: *mut c_void) -> c_int {
     boundary! {
         let lp = try_loop!(r#loop);
-        let Some(cb) = cb else { return Err(Error::EINVAL) };
+        let Some(cb) = cb else { return Err(invalid!("cb", "a callback, not NULL")) };
         lp.run(|event, data| {
             let event = nc_event::new(event, data);
             // SAFETY: a C callback the caller supplied, given a valid event.
@@ -205,16 +211,12 @@ pub unsafe extern "C" fn nc_next_timeout(r#loop: *mut nc_loop) -> c_int {
     }
 }
 
+/// Bind options from C arguments (the core checks the backlog).
 fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
-    if flags & !(NC_REUSEPORT | NC_IPV6ONLY) != 0 || backlog < 0 {
-        return Err(Error::EINVAL);
+    if flags & !(NC_REUSEPORT | NC_IPV6ONLY) != 0 {
+        return Err(invalid!("flags", "0, NC_REUSEPORT, NC_IPV6ONLY or both"));
     }
-    let defaults = BindOptions::default();
-    Ok(BindOptions {
-        backlog: if backlog == 0 { defaults.backlog } else { backlog },
-        reuse_port: flags & NC_REUSEPORT != 0,
-        ipv6_only: flags & NC_IPV6ONLY != 0,
-    })
+    Ok(BindOptions { backlog, reuse_port: flags & NC_REUSEPORT != 0, ipv6_only: flags & NC_IPV6ONLY != 0 })
 }
 
 /// Listens for TCP connections on `host` (an IPv4 or IPv6 literal such as
@@ -329,12 +331,12 @@ const MAX_BUFS: usize = 1024;
 /// `bufs` is NULL or points to `count` buffers, each valid for its length.
 unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u8]>, Error> {
     if count == 0 || count > MAX_BUFS {
-        return Err(Error::EINVAL);
+        return Err(invalid!("count", "1 to 1024"));
     }
     try_slice!(bufs, count)
         .iter()
         // SAFETY: each buffer points to `len` readable bytes per the contract.
-        .map(|b| unsafe { slice_arg(b.data as *const u8, b.len, "bufs") })
+        .map(|b| unsafe { slice_arg(b.data as *const u8, b.len) }.ok_or_else(|| invalid!("bufs", A_BUFFER)))
         .collect()
 }
 
@@ -458,7 +460,7 @@ pub unsafe extern "C" fn nc_frame_length_prefixed(
 ) -> c_int {
     boundary! {
         let lp = try_loop!(r#loop);
-        let header_bytes = usize::try_from(header_bytes).map_err(|_| Error::EINVAL)?;
+        let header_bytes = usize::try_from(header_bytes).map_err(|_| invalid!("header_bytes", "1, 2 or 4"))?;
         lp.set_framing(handle_arg(handle), Framing::length_prefixed(header_bytes, max_frame)?)
     }
 }
@@ -507,9 +509,11 @@ pub unsafe extern "C" fn nc_peer_addr(r#loop: *mut nc_loop, handle: nc_handle, a
 }
 
 /// Formats an address as `"ip:port"` or `"[ip6]:port"` into `buf` (`size`
-/// bytes, NUL-terminated; `NC_ADDRSTRLEN` always suffices). Returns the
+/// bytes, NUL-terminated; `NC_ADDRSTRLEN` always suffices). An IPv6
+/// address with a scope keeps it as a zone, `"[fe80::1%2]:port"`, which
+/// `nc_addr_parse` and every function taking a host read back. Returns the
 /// length without the NUL, `NC_EINVAL` (NULL, unknown family) or
-/// `NC_ENOBUFS` (too small; nothing written). Thread-safe, needs no loop.
+/// `NC_ENOBUFS` (too small; nothing written). Any thread; needs no loop.
 #[no_mangle]
 pub unsafe extern "C" fn nc_addr_format(addr: *const nc_addr, buf: *mut c_char, size: usize) -> c_int {
     boundary! {
@@ -521,6 +525,22 @@ pub unsafe extern "C" fn nc_addr_format(addr: *const nc_addr, buf: *mut c_char, 
         out[..text.len()].copy_from_slice(text.as_bytes());
         out[text.len()] = 0;
         Ok(text.len() as c_int)
+    }
+}
+
+/// Parses `host`, an IP literal (an IPv6 one in brackets or not, with an
+/// optional zone as an interface index or name: `"fe80::1%2"`,
+/// `"[fe80::1%eth0]"`) or `"localhost"`, and `port` (0..65535) into
+/// `*addr`, as the functions that take a host and a port do; never
+/// resolves a name. Returns 0 or `NC_EINVAL` (NULL, not a literal, unknown
+/// interface, port out of range; `nc_last_error_detail` says which), and
+/// then leaves `*addr` as it was. Any thread; needs no loop.
+#[no_mangle]
+pub unsafe extern "C" fn nc_addr_parse(host: *const c_char, port: c_int, addr: *mut nc_addr) -> c_int {
+    boundary! {
+        let (host, out) = (try_str!(host), try_mut!(addr));
+        *out = nc_addr::from_socket_addr(Some(netcore_core::socket_addr(host, port as i64)?));
+        Ok(())
     }
 }
 
@@ -565,27 +585,41 @@ pub extern "C" fn nc_strerror(code: c_int) -> *const c_char {
     boundary! { Ok(Error::from_code(code).map_or(c"success", Error::message_cstr).as_ptr()) }
 }
 
-/// The name of an event kind, e.g. `"data"`; `"unknown"` otherwise. Static.
+/// The name of an event kind (`NC_EV_*`), e.g. `"data"` for `NC_EV_DATA`:
+/// the name Python and Node use too; `"unknown"` for any other number.
+/// Returns a static string (never free it). Any thread.
 #[no_mangle]
 pub extern "C" fn nc_event_name(kind: c_int) -> *const c_char {
-    boundary! {
-        let name: &'static std::ffi::CStr = match kind {
-            x if x == nc_event_kind::NC_EV_ACCEPTED as c_int => c"accepted",
-            x if x == nc_event_kind::NC_EV_CONNECTED as c_int => c"connected",
-            x if x == nc_event_kind::NC_EV_CONNECT_FAILED as c_int => c"connect_failed",
-            x if x == nc_event_kind::NC_EV_DATA as c_int => c"data",
-            x if x == nc_event_kind::NC_EV_EOF as c_int => c"eof",
-            x if x == nc_event_kind::NC_EV_WRITABLE as c_int => c"writable",
-            x if x == nc_event_kind::NC_EV_CLOSED as c_int => c"closed",
-            x if x == nc_event_kind::NC_EV_DATAGRAM as c_int => c"datagram",
-            x if x == nc_event_kind::NC_EV_ERROR as c_int => c"error",
-            x if x == nc_event_kind::NC_EV_TIMER as c_int => c"timer",
-            x if x == nc_event_kind::NC_EV_IDLE as c_int => c"idle",
-            x if x == nc_event_kind::NC_EV_SENT as c_int => c"sent",
-            x if x == nc_event_kind::NC_EV_RECONNECTING as c_int => c"reconnecting",
-            x if x == nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int => c"shutdown_complete",
-            _ => c"unknown",
-        };
-        Ok(name.as_ptr())
-    }
+    boundary! { Ok(EventKind::from_raw(kind).map_or(UNKNOWN, EventKind::name_cstr).as_ptr()) }
+}
+
+/// The name of a handle kind (`NC_KIND_*`), e.g. `"tcp_connection"`, as
+/// Python and Node name it; `"unknown"` for any other number. Returns a
+/// static string (never free it). Any thread.
+#[no_mangle]
+pub extern "C" fn nc_handle_kind_name(kind: c_int) -> *const c_char {
+    boundary! { Ok(HandleKind::from_raw(kind).map_or(UNKNOWN, HandleKind::name_cstr).as_ptr()) }
+}
+
+/// The name of an option (`NC_OPT_*`), e.g. `"nodelay"`, as Python and
+/// Node name it; `"unknown"` for any other number. Returns a static string
+/// (never free it). Any thread.
+#[no_mangle]
+pub extern "C" fn nc_option_name(opt: c_int) -> *const c_char {
+    boundary! { Ok(SockOption::from_raw(opt).map_or(UNKNOWN, SockOption::name_cstr).as_ptr()) }
+}
+
+/// What the name functions return for a number no table has.
+const UNKNOWN: &CStr = c"unknown";
+
+/// The detail of the last error an `nc_*` call returned on the calling
+/// thread: which argument was refused and what it must be, e.g.
+/// `"port: expected 0 to 65535"`; `""` when that error carried no detail
+/// (or no call failed yet). Like `errno`, a successful call leaves it as
+/// it is: read it right after the call that failed. Returns a string the
+/// library owns, valid until the next `nc_last_error_detail` on the same
+/// thread. Any thread; each thread sees its own last error.
+#[no_mangle]
+pub extern "C" fn nc_last_error_detail() -> *const c_char {
+    boundary! { Ok(boundary::last_error_detail()) }
 }

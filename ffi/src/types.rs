@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use netcore_core::{Error, Event, Loop};
+use netcore_core::{Error, Event, EventKind, HandleKind, Loop, SockOption};
 
 /// A handle: a positive integer naming a socket of one loop, below 2^53 (exact
 /// in a double or a JavaScript number). Functions that create handles return
@@ -171,6 +171,18 @@ pub enum nc_event_kind {
     NC_EV_SHUTDOWN_COMPLETE = 14,
 }
 
+/// The last event kind: kinds are numbered 1 to `NC_EV_LAST`.
+pub const NC_EV_LAST: c_int = 14;
+/// The last option: options are numbered 1 to `NC_OPT_LAST`.
+pub const NC_OPT_LAST: c_int = 10;
+/// The last handle kind: kinds are numbered 1 to `NC_KIND_LAST`.
+pub const NC_KIND_LAST: c_int = 4;
+// The core's tables are numbered 1 to their length; the C enums mirror them
+// (ffi/tests/vocabulary.rs checks each constant both ways).
+const _: () = assert!(NC_EV_LAST as usize == EventKind::ALL.len() && EventKind::ALL[0] as c_int == 1);
+const _: () = assert!(NC_OPT_LAST as usize == SockOption::ALL.len() && SockOption::ALL[0] as c_int == 1);
+const _: () = assert!(NC_KIND_LAST as usize == HandleKind::ALL.len() && HandleKind::ALL[0] as c_int == 1);
+
 /// `nc_connect_opts.family`: any address family (Happy Eyeballs between them).
 pub const NC_FAMILY_ANY: c_int = 0;
 /// `nc_connect_opts.family`: IPv4 only.
@@ -187,10 +199,19 @@ pub const NC_FAMILY_IPV6: c_int = 6;
 pub const NC_MAX_DURATION_MS: u64 = 3_153_600_000_000;
 const _: () = assert!(NC_MAX_DURATION_MS as u128 == netcore_core::MAX_DURATION.as_millis());
 
-/// Options for `nc_tcp_connect_ex`. Zero-initialise it (`= {0}`) and set
-/// what you need: every zero field means the default.
+/// Options for `nc_tcp_connect_ex`. Initialise it with
+/// `NC_CONNECT_OPTS_INIT`, which sets `size` and leaves every other field 0
+/// (the default), then set what you need: `struct nc_connect_opts opts =
+/// NC_CONNECT_OPTS_INIT; opts.timeout_ms = 5000;`. The struct may gain
+/// fields at its end in later versions; `size` tells the library which
+/// version the program was built with.
 #[repr(C)]
 pub struct nc_connect_opts {
+    /// `sizeof(struct nc_connect_opts)` as the program sees it (set by
+    /// `NC_CONNECT_OPTS_INIT`). A smaller size, or a larger one whose extra
+    /// bytes (fields this library does not know) are not all 0, is
+    /// `NC_EINVAL`; so is a size above 4096.
+    pub size: usize,
     /// Give up with `NC_ETIMEDOUT` after this many milliseconds, resolution
     /// and every attempt included (0 = no timeout).
     pub timeout_ms: u32,
@@ -252,28 +273,10 @@ pub enum nc_option {
 pub enum nc_kind {
     /// Handle kind (`nc_handle_kind`): a TCP listener.
     NC_KIND_TCP_LISTENER = 1,
-    /// Handle kind: a TCP connection.
-    NC_KIND_TCP = 2,
+    /// Handle kind: a TCP connection (accepted or outgoing).
+    NC_KIND_TCP_CONNECTION = 2,
     /// Handle kind: a UDP socket.
     NC_KIND_UDP = 3,
     /// A timer.
     NC_KIND_TIMER = 4,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c_constants_match_the_core() {
-        use netcore_core::{EventKind, HandleKind, SockOption};
-        assert_eq!(nc_event_kind::NC_EV_ACCEPTED as c_int, EventKind::Accepted as c_int);
-        assert_eq!(nc_event_kind::NC_EV_ERROR as c_int, EventKind::Error as c_int);
-        assert_eq!(nc_event_kind::NC_EV_DATAGRAM as c_int, EventKind::Datagram as c_int);
-        assert_eq!(nc_option::NC_OPT_BROADCAST as c_int, SockOption::Broadcast as c_int);
-        assert_eq!(nc_kind::NC_KIND_UDP as c_int, HandleKind::Udp as c_int);
-        assert_eq!(nc_kind::NC_KIND_TIMER as c_int, HandleKind::Timer as c_int);
-        assert_eq!(nc_event_kind::NC_EV_SHUTDOWN_COMPLETE as c_int, EventKind::ShutdownComplete as c_int);
-        assert_eq!(nc_option::NC_OPT_MULTICAST_TTL as c_int, SockOption::MulticastTtl as c_int);
-    }
 }

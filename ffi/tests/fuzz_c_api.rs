@@ -68,7 +68,7 @@ const MAX_EXACT: i64 = 1 << 53;
 /// The largest buffer a call is given.
 const HUGE: usize = (4 << 20) + 1;
 const KIND_LISTENER: c_int = nc_kind::NC_KIND_TCP_LISTENER as c_int;
-const KIND_TCP: c_int = nc_kind::NC_KIND_TCP as c_int;
+const KIND_TCP: c_int = nc_kind::NC_KIND_TCP_CONNECTION as c_int;
 const KIND_UDP: c_int = nc_kind::NC_KIND_UDP as c_int;
 const KIND_TIMER: c_int = nc_kind::NC_KIND_TIMER as c_int;
 const EV_ACCEPTED: c_int = nc_event_kind::NC_EV_ACCEPTED as c_int;
@@ -877,6 +877,7 @@ impl World {
                     Some(o) => {
                         let local = CText::new(&o.local_host);
                         let c = nc_connect_opts {
+                            size: size_of::<nc_connect_opts>(),
                             timeout_ms: o.timeout_ms,
                             family: o.family,
                             local_host: local.ptr(),

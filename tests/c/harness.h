@@ -162,6 +162,10 @@
     /* test_abi.c */                              \
     X(abi_version_header_matches_library, 1)      \
     X(abi_error_codes_are_negated_errno_values, 1) \
+    X(abi_connect_opts_size_is_checked, 1)       \
+    X(abi_vocabulary_walks_every_kind_option_and_event, 1) \
+    X(abi_last_error_detail_names_the_argument, 1) \
+    X(abi_ipv6_zones_round_trip, 1)               \
     /* test_timing.c */                           \
     X(timing_huge_timer_durations_mean_never, 1)  \
     X(timing_huge_idle_timeout_never_fires, 1)    \

@@ -443,7 +443,8 @@ void test_ctl_connect_timeout(void) {
     int fds_before = count_fds();
     ASSERT(fds_before > 0);
     peer *c = peer_new("client");
-    nc_connect_opts opts = {.timeout_ms = 300};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.timeout_ms = 300;
     int64_t t0 = now_ms();
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     /* still connecting: no descriptor for the caller yet */
@@ -490,7 +491,8 @@ void test_ctl_happy_eyeballs(void) {
     int fds_before = count_fds();
 
     peer *c = peer_new("dual");
-    nc_connect_opts opts = {.attempt_delay_ms = 100};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.attempt_delay_ms = 100;
     int64_t t0 = now_ms();
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
@@ -515,7 +517,9 @@ void test_ctl_happy_eyeballs(void) {
 
     /* IPv6 only: only the stalled address is tried */
     peer *c6 = peer_new("v6");
-    nc_connect_opts o6 = {.family = NC_FAMILY_IPV6, .timeout_ms = 300};
+    nc_connect_opts o6 = NC_CONNECT_OPTS_INIT;
+    o6.family = NC_FAMILY_IPV6;
+    o6.timeout_ms = 300;
     c6->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &o6, c6));
     POLL_ASSERT(loop, p_closed, c6, 5000);
     ASSERT_EQ(c6->ev[NC_EV_CONNECTED], 0);
@@ -527,7 +531,9 @@ void test_ctl_happy_eyeballs(void) {
 
     /* IPv4 only, bound to 127.0.0.1 */
     peer *c4 = peer_new("v4");
-    nc_connect_opts o4 = {.family = NC_FAMILY_IPV4, .local_host = "127.0.0.1"};
+    nc_connect_opts o4 = NC_CONNECT_OPTS_INIT;
+    o4.family = NC_FAMILY_IPV4;
+    o4.local_host = "127.0.0.1";
     c4->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "dual.test", port, &o4, c4));
     POLL_ASSERT(loop, p_connected, c4, 5000);
     ASSERT_MSG(c4->ev[NC_EV_CONNECTED] == 1, "connect failed: %s", t_code(c4->connect_error));
@@ -585,7 +591,9 @@ void test_ctl_reconnect(void) {
     c->hook = log_hook;
     c->store = 1;
     static const uint32_t backoff[] = {50, 120};
-    nc_connect_opts opts = {.reconnect_ms = backoff, .reconnect_count = 2};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.reconnect_ms = backoff;
+    opts.reconnect_count = 2;
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
@@ -674,7 +682,9 @@ void test_ctl_reconnect_close_during_backoff(void) {
     peer *c = peer_new("client");
     c->hook = close_on_reconnecting;
     static const uint32_t backoff[] = {400};
-    nc_connect_opts opts = {.reconnect_ms = backoff, .reconnect_count = 1};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.reconnect_ms = backoff;
+    opts.reconnect_count = 1;
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);
     peer *k = wait_kid(loop, srv, 0);

@@ -63,7 +63,7 @@ void test_err_connect_handle_live_until_closed(void) {
     POLL_ASSERT(loop, p_closed, other, 20000); /* events carry the new userdata */
     poll_for(loop, 20);
     int closed = c->ev[NC_EV_CLOSED] + other->ev[NC_EV_CLOSED];
-    ASSERT_MSG(kind == NC_KIND_TCP,
+    ASSERT_MSG(kind == NC_KIND_TCP_CONNECTION,
                "nc_handle_kind on the handle just returned by nc_tcp_connect: %s (no "
                "NC_EV_CLOSED delivered yet)",
                t_code(kind));
@@ -526,8 +526,8 @@ void test_err_wrong_kind(void) {
     nc_handle l = p.srv->h, c = p.c->h;
     nc_handle u = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
     ASSERT_EQ(nc_handle_kind(loop, l), NC_KIND_TCP_LISTENER);
-    ASSERT_EQ(nc_handle_kind(loop, c), NC_KIND_TCP);
-    ASSERT_EQ(nc_handle_kind(loop, p.k->h), NC_KIND_TCP);
+    ASSERT_EQ(nc_handle_kind(loop, c), NC_KIND_TCP_CONNECTION);
+    ASSERT_EQ(nc_handle_kind(loop, p.k->h), NC_KIND_TCP_CONNECTION);
     ASSERT_EQ(nc_handle_kind(loop, u), NC_KIND_UDP);
     nc_buf b = {"x", 1};
     nc_addr a;

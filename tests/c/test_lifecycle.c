@@ -57,7 +57,7 @@ void test_life_close_reset_eclosed_until_closed_delivered(void) {
     void *ud = NULL;
     ASSERT_OK(nc_get_userdata(loop, c->h, &ud));
     ASSERT(ud == c);
-    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
+    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP_CONNECTION);
     closes_once(loop, &c, 1);
     ASSERT_EQ(c->nlog, 2); /* connected, closed */
 }

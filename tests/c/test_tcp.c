@@ -1153,7 +1153,7 @@ void test_tcp_connect_by_name(void) {
     c->verify = 1;
     c->seed = 34;
     c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, c));
-    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP);
+    ASSERT_EQ(nc_handle_kind(loop, c->h), NC_KIND_TCP_CONNECTION);
     nc_addr a;
     ASSERT_RC(nc_peer_addr(loop, c->h, &a), NC_ENOTCONN);
     ASSERT_RC(nc_local_addr(loop, c->h, &a), NC_ENOTCONN);

@@ -104,7 +104,10 @@ void test_timing_longest_connect_options_are_honoured(void) {
     int port;
     peer *srv = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
     static const uint32_t reconnect[] = {UINT32_MAX};
-    nc_connect_opts opts = {.timeout_ms = UINT32_MAX, .reconnect_ms = reconnect, .reconnect_count = 1};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.timeout_ms = UINT32_MAX;
+    opts.reconnect_ms = reconnect;
+    opts.reconnect_count = 1;
     peer *c = peer_new("client");
     c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
     POLL_ASSERT(loop, p_connected, c, 5000);

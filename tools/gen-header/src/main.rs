@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    config.after_includes = Some(error_enum());
+    config.after_includes = Some(config.after_includes.take().unwrap_or_default() + &error_enum());
     let bindings = match cbindgen::generate_with_config(&crate_dir, config) {
         Ok(bindings) => bindings,
         Err(e) => {
