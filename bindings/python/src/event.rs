@@ -33,9 +33,8 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 
 /// One event from a netcore loop (read-only).
 ///
-/// kind      what happened: "accepted", "connected", "connect_failed", "data",
-///           "eof", "writable", "closed", "datagram", "error", "timer",
-///           "idle", "sent", "reconnecting" or "shutdown_complete"
+/// kind      what happened: one of the event kinds, each also a module
+///           constant ("data" is netcore.DATA; see help(netcore))
 /// handle    the handle it happened to
 /// listener  for "accepted": the listener that accepted; otherwise None
 /// data      for "data" and "datagram": the bytes; otherwise None

@@ -6,6 +6,7 @@
 //! after the GIL is re-acquired, while the core batch still holds their bytes.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::take;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,7 @@ impl PyLoop {
         let h = h.raw();
         let dropped: VecDeque<Py<Event>> = {
             let mut backlog = self.backlog.lock();
-            let (gone, kept) = std::mem::take(&mut *backlog).into_iter().partition(|e| e.get().before_closed_of(h));
+            let (gone, kept) = take(&mut *backlog).into_iter().partition(|e| e.get().before_closed_of(h));
             *backlog = kept;
             gone
         };
@@ -138,6 +139,25 @@ impl PyLoop {
             self.closed_by_user(h);
         }
         Ok(result)
+    }
+
+    /// Sets `flag` (stop or woken) and wakes a poll waiting for it; a no-op
+    /// wake once closed.
+    fn raise_and_wake(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        if let Some(lp) = &*self.inner.read() {
+            lp.wake();
+        }
+    }
+
+    /// Drops every Python object the loop holds: user data, kept events,
+    /// close hooks. Their destructors may run Python code, so they run after
+    /// the locks are released.
+    fn drop_objects(&self) {
+        let objects = take(&mut *self.objects.lock());
+        let backlog = take(&mut *self.backlog.lock());
+        let hooks = take(&mut *self.close_hooks.lock());
+        drop((objects, backlog, hooks));
     }
 
     /// Puts undelivered events back in front of the backlog, in order.
@@ -538,20 +558,14 @@ impl PyLoop {
     /// Makes the current (or next) run() return after its current batch.
     /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(lp) = &*self.inner.read() {
-            lp.wake();
-        }
+        self.raise_and_wake(&self.stop);
     }
 
     /// Interrupts a blocking poll() (which returns []), from any thread. A
     /// wake with no poll waiting makes the next poll() return at once. A no-op
     /// once closed.
     fn wake(&self) {
-        self.woken.store(true, Ordering::Release);
-        if let Some(lp) = &*self.inner.read() {
-            lp.wake();
-        }
+        self.raise_and_wake(&self.woken);
     }
 
     /// The loop's pollable descriptor, readable while events are pending:
@@ -591,7 +605,7 @@ impl PyLoop {
             0 => {
                 self.done.store(true, Ordering::Release);
                 // The hooks run first, while the descriptor is still open.
-                let hooks = std::mem::take(&mut *self.close_hooks.lock());
+                let hooks = take(&mut *self.close_hooks.lock());
                 for hook in hooks {
                     if let Err(e) = hook.bind(py).call0() {
                         e.write_unraisable(py, Some(hook.bind(py)));
@@ -603,11 +617,8 @@ impl PyLoop {
                 if let Some(lp) = &inner {
                     lp.close_loop();
                 }
-                let objects = std::mem::take(&mut *self.objects.lock());
-                let backlog = std::mem::take(&mut *self.backlog.lock());
                 drop(inner);
-                drop(objects);
-                drop(backlog);
+                self.drop_objects();
                 Ok(())
             }
             1 => {
@@ -633,7 +644,7 @@ impl PyLoop {
     fn _remove_close_hook(&self, hook: &Obj<'_>) {
         let removed: Vec<Py<PyAny>> = {
             let mut hooks = self.close_hooks.lock();
-            let (gone, kept) = std::mem::take(&mut *hooks).into_iter().partition(|h| h.is(hook));
+            let (gone, kept) = take(&mut *hooks).into_iter().partition(|h| h.is(hook));
             *hooks = kept;
             gone
         };
@@ -916,11 +927,10 @@ impl PyLoop {
         self.set_framing(py, handle, Named(nc::FramingMode::LengthPrefixed), None, None, Some(header_bytes), max_frame)
     }
 
-    /// Sets an option: `option` is a constant (netcore.NODELAY, KEEPALIVE,
-    /// RCVBUF, SNDBUF, HIGH_WATER, LOW_WATER, BROADCAST, LINGER,
-    /// MULTICAST_LOOP, MULTICAST_TTL) or its name as a str
-    /// ("nodelay", ...); value is an int or bool, range-checked
-    /// (InvalidArgumentError when out of range).
+    /// Sets an option: `option` is a constant (netcore.NODELAY, ...; see
+    /// help(netcore) for them all) or its name as a str ("nodelay", ...);
+    /// value is an int or bool, range-checked (InvalidArgumentError naming
+    /// the option and its range when out of range).
     fn set_option(&self, py: Python<'_>, handle: Hd, option: Opt, value: Int<i64>) -> PyResult<()> {
         self.core(py, |lp| lp.set_option(handle.0, option.0, value.0))
     }
@@ -1061,12 +1071,7 @@ impl PyLoop {
     }
 
     fn __clear__(&self) {
-        let objects = std::mem::take(&mut *self.objects.lock());
-        let backlog = std::mem::take(&mut *self.backlog.lock());
-        let hooks = std::mem::take(&mut *self.close_hooks.lock());
-        drop(objects);
-        drop(backlog);
-        drop(hooks);
+        self.drop_objects();
     }
 }
 
