@@ -41,7 +41,7 @@ impl State {
         let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
             return;
         };
-        let closing = conn.closing;
+        let closing = conn.is_closing();
         let Some(dialing) = conn.dialing.as_deref_mut() else {
             return;
         };
@@ -112,26 +112,23 @@ impl State {
                 let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
                     return;
                 };
-                conn.sock = Some(sock);
-                conn.write_ready = true;
-                conn.readable = true;
-                events.push(Event::new(EventKind::Connected, handle, conn.userdata).with_addr(Some(peer)));
+                conn.connected(sock);
+                events.push(Event::new(EventKind::Connected, handle, conn.userdata()).with_addr(Some(peer)));
                 self.requeue(handle);
             }
             DialEvent::Reconnecting { attempt, error } => {
                 let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
                     return;
                 };
-                if let Some(mut sock) = conn.sock.take() {
+                if let Some(mut sock) = conn.reset_for_reconnect() {
                     let _ = self.registry.deregister(&mut sock);
                 }
-                conn.reset_for_reconnect();
-                let event = Event::new(EventKind::Reconnecting, handle, conn.userdata).with_error(error);
+                let event = Event::new(EventKind::Reconnecting, handle, conn.userdata()).with_error(error);
                 events.push(event.with_value(attempt as u64));
             }
             DialEvent::Failed(error) => {
                 if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {
-                    events.push(Event::new(EventKind::ConnectFailed, handle, conn.userdata).with_error(Some(error)));
+                    events.push(Event::new(EventKind::ConnectFailed, handle, conn.userdata()).with_error(Some(error)));
                 }
                 self.finish(handle, Some(error), events);
             }

@@ -64,7 +64,7 @@ pub struct Loop {
 fn sock_ref(entry: &mut Entry) -> Result<SockRef<'_>> {
     match entry {
         Entry::Listener(l) => l.sock.as_ref().map(SockRef::from).ok_or(Error::ECLOSED),
-        Entry::Conn(c) => c.sock.as_ref().map(SockRef::from).ok_or(Error::ENOTCONN),
+        Entry::Conn(c) => c.sock().map(SockRef::from).ok_or(Error::ENOTCONN),
         Entry::Udp(u) => Ok(SockRef::from(&u.sock)),
         Entry::Timer(_) | Entry::Attempt(_) => Err(Error::EWRONGKIND),
         Entry::Closed(_) => Err(Error::ECLOSED),
@@ -358,8 +358,7 @@ impl Loop {
             return Err(invalid!("port", "1 to 65535"));
         }
         opts.check()?;
-        let mut conn = Conn::new(None, userdata);
-        conn.dialing = Some(Dialing::new(Dialer::new(host.to_owned(), port, opts.clone())));
+        let conn = Conn::dialing(Dialing::new(Dialer::new(host.to_owned(), port, opts.clone())), userdata);
         let mut state = self.state()?;
         let handle = state.slab.insert(Entry::Conn(conn))?;
         state.dial_quietly(handle, |dialer, now| dialer.start(now));
@@ -476,7 +475,7 @@ impl Loop {
         let mut guard = self.state()?;
         let state = &mut *guard;
         let conn = match state.slab.get_mut(handle)? {
-            Entry::Conn(c) if c.closing => return Err(Error::ECLOSED),
+            Entry::Conn(c) if c.is_closing() => return Err(Error::ECLOSED),
             Entry::Closed(_) => return Err(Error::ECLOSED),
             Entry::Conn(c) => c,
             Entry::Udp(u) if token.is_none() => return u.send(None, bufs),
@@ -529,7 +528,7 @@ impl Loop {
         if !conn.is_connected() && conn.queued_bytes() == 0 {
             state.with_pending(|state, events| state.finish(handle, None, events));
         } else {
-            conn.write_ready = true;
+            conn.want_flush();
             state.schedule(handle);
         }
         self.closed_by_user(&mut state, handle);
@@ -556,14 +555,14 @@ impl Loop {
         let mut state = self.state()?;
         let conn = state.conn(handle)?;
         conn.request_shutdown()?;
-        conn.write_ready = true;
+        conn.want_flush();
         state.schedule(handle);
         Ok(())
     }
 
     /// Stops reading from a connection (the kernel buffers, then the peer waits).
     pub fn pause(&self, handle: Handle) -> Result<()> {
-        self.state()?.conn(handle)?.paused = true;
+        self.state()?.conn(handle)?.set_paused(true);
         Ok(())
     }
 
@@ -571,8 +570,7 @@ impl Loop {
     pub fn resume(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
         let conn = state.conn(handle)?;
-        conn.paused = false;
-        if conn.has_buffered_work() {
+        if conn.set_paused(false) {
             state.schedule(handle);
         }
         Ok(())
@@ -599,9 +597,10 @@ impl Loop {
         let mut state = self.state()?;
         let epoch = state.idle_epoch.wrapping_add(1);
         let conn = state.conn(handle)?;
-        conn.idle =
-            timeout.map(|timeout| Box::new(IdleTimeout { timeout, last_io: Instant::now(), last_fired: None, epoch }));
-        let expiry = conn.idle.as_ref().and_then(|i| i.expiry());
+        conn.set_idle(
+            timeout.map(|timeout| Box::new(IdleTimeout { timeout, last_io: Instant::now(), last_fired: None, epoch })),
+        );
+        let expiry = conn.idle_mut().and_then(|i| i.expiry());
         state.idle_epoch = epoch;
         if let Some(expiry) = expiry {
             state.arm(Some(expiry), handle, Due::Idle, epoch);
@@ -644,8 +643,8 @@ impl Loop {
         if let Entry::Conn(c) = entry {
             // The range check above keeps both marks within u32.
             match option {
-                SockOption::HighWater => return c.sendq.set_high_water(value as u32).map_err(|_| option.refused()),
-                SockOption::LowWater => return c.sendq.set_low_water(value as u32).map_err(|_| option.refused()),
+                SockOption::HighWater => return c.set_high_water(value as u32).map_err(|_| option.refused()),
+                SockOption::LowWater => return c.set_low_water(value as u32).map_err(|_| option.refused()),
                 _ => {}
             }
         }
@@ -661,8 +660,8 @@ impl Loop {
         let entry = state.entry(handle)?;
         if let Entry::Conn(c) = entry {
             match option {
-                SockOption::HighWater => return Ok(c.sendq.high_water() as i64),
-                SockOption::LowWater => return Ok(c.sendq.low_water() as i64),
+                SockOption::HighWater => return Ok(c.sendq().high_water() as i64),
+                SockOption::LowWater => return Ok(c.sendq().low_water() as i64),
                 _ => {}
             }
         }

@@ -74,6 +74,14 @@ pub(crate) fn reset_arena(arena: &mut Vec<u8>) {
 /// (4 MiB), with room for the allocator's doubling.
 const ARENA_KEEP: usize = 4 * ARENA_BUDGET;
 
+/// What a poller event says of a socket: (readable, writable). An error or
+/// a hang-up counts as both, so that the next read or write reports it.
+#[inline(always)]
+pub(crate) fn readiness(event: &mio::event::Event) -> (bool, bool) {
+    let error = event.is_error();
+    (event.is_readable() || event.is_read_closed() || error, event.is_writable() || event.is_write_closed() || error)
+}
+
 /// What the reactor must do with a socket after servicing it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {

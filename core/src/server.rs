@@ -42,9 +42,7 @@ impl State {
                 Ok((sock, peer)) => {
                     l.starved = false;
                     let _ = sock.set_nodelay(true);
-                    let mut conn = Conn::new(Some(sock), userdata);
-                    conn.listener = Some(listener);
-                    if let Ok(handle) = self.add(Entry::Conn(conn)) {
+                    if let Ok(handle) = self.add(Entry::Conn(Conn::accepted(sock, userdata, listener))) {
                         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
                             l.active += 1;
                         }
@@ -119,9 +117,9 @@ impl State {
         }
         for handle in self.connections_of(listener) {
             if let Ok(Entry::Conn(c)) = self.slab.get_mut(handle) {
-                if !c.closing {
+                if !c.is_closing() {
                     c.start_close(None);
-                    c.write_ready = true;
+                    c.want_flush();
                     self.requeue(handle);
                 }
             }
@@ -143,7 +141,7 @@ impl State {
     fn connections_of(&mut self, listener: Handle) -> Vec<Handle> {
         (0..self.slab.capacity())
             .filter_map(|i| match self.slab.at_mut(i) {
-                Some((h, Entry::Conn(c))) if c.listener == Some(listener) => Some(h),
+                Some((h, Entry::Conn(c))) if c.listener() == Some(listener) => Some(h),
                 _ => None,
             })
             .collect()

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, HandleKind};
 use crate::handle::{Handle, LoopTag, Slab};
-use crate::out::{Out, Step};
+use crate::out::{readiness, Out, Step};
 use crate::resolver::{self, Resolved};
 use crate::tcp::attempt::Attempt;
 use crate::tcp::conn::{Conn, DEFAULT_READ_SIZE};
@@ -50,7 +50,7 @@ impl Entry {
     fn queued(&mut self) -> &mut bool {
         match self {
             Entry::Listener(l) => &mut l.queued,
-            Entry::Conn(c) => &mut c.queued,
+            Entry::Conn(c) => c.queued_mut(),
             Entry::Udp(u) => &mut u.queued,
             Entry::Timer(t) => &mut t.queued,
             Entry::Attempt(a) => &mut a.queued,
@@ -74,7 +74,7 @@ impl Entry {
     pub fn userdata(&mut self) -> Option<&mut u64> {
         match self {
             Entry::Listener(l) => Some(&mut l.userdata),
-            Entry::Conn(c) => Some(&mut c.userdata),
+            Entry::Conn(c) => Some(c.userdata_mut()),
             Entry::Udp(u) => Some(&mut u.userdata),
             Entry::Timer(t) => Some(&mut t.userdata),
             Entry::Closed(t) => Some(&mut t.userdata),
@@ -86,11 +86,19 @@ impl Entry {
         // Dropping the socket removes it from epoll anyway; this is belt and braces.
         let _ = match self {
             Entry::Listener(l) => l.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
-            Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
+            Entry::Conn(c) => c.sock_mut().map_or(Ok(()), |s| registry.deregister(s)),
             Entry::Udp(u) => registry.deregister(&mut u.sock),
             Entry::Attempt(a) => registry.deregister(&mut a.sock),
             Entry::Timer(_) | Entry::Closed(_) => Ok(()),
         };
+    }
+
+    /// The listener that accepted a connection.
+    fn conn_listener(&self) -> Option<Handle> {
+        match self {
+            Entry::Conn(c) => c.listener(),
+            _ => None,
+        }
     }
 }
 
@@ -147,7 +155,7 @@ pub(crate) struct State {
 fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline) -> bool {
     match (slab.get_mut(handle), due) {
         (Ok(Entry::Timer(t)), Due::Timer) => t.epoch == epoch,
-        (Ok(Entry::Conn(c)), Due::Idle) => c.idle.as_ref().is_some_and(|i| i.epoch == epoch),
+        (Ok(Entry::Conn(c)), Due::Idle) => c.idle_mut().is_some_and(|i| i.epoch == epoch),
         (Ok(Entry::Conn(c)), Due::Linger) => c.lingering(),
         (Ok(Entry::Conn(c)), Due::Dial) => c.dialing.as_ref().is_some_and(|d| d.dialer.epoch() == epoch),
         (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed,
@@ -251,7 +259,7 @@ impl State {
             Entry::Listener(l) => {
                 l.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), Interest::READABLE))
             }
-            Entry::Conn(c) => c.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), both)),
+            Entry::Conn(c) => c.sock_mut().map_or(Ok(()), |s| registry.register(s, token(handle), both)),
             Entry::Udp(u) => registry.register(&mut u.sock, token(handle), both),
             Entry::Attempt(a) => registry.register(&mut a.sock, token(handle), both),
             Entry::Timer(_) | Entry::Closed(_) => Ok(()),
@@ -288,7 +296,7 @@ impl State {
         entry.deregister(&self.registry);
         events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
         self.undelivered_closes += 1;
-        if let Entry::Conn(Conn { listener: Some(listener), .. }) = entry {
+        if let Some(listener) = entry.conn_listener() {
             self.connection_gone(listener, events);
         }
     }
@@ -346,7 +354,7 @@ impl State {
         match self.slab.get_mut(handle)? {
             Entry::Attempt(_) => Err(Error::EBADHANDLE),
             Entry::Closed(_) => Err(Error::ECLOSED),
-            Entry::Conn(c) if c.closing => Err(Error::ECLOSED),
+            Entry::Conn(c) if c.is_closing() => Err(Error::ECLOSED),
             entry => Ok(entry),
         }
     }
@@ -382,17 +390,11 @@ impl State {
         let Some((handle, entry)) = self.slab.at_mut(event.token().0) else {
             return;
         };
-        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-        let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         match entry {
             Entry::Listener(l) => l.readable = true,
-            Entry::Conn(c) => {
-                c.readable |= readable;
-                c.read_closed |= event.is_read_closed();
-                c.error_seen |= event.is_error();
-                c.write_ready |= writable;
-            }
+            Entry::Conn(c) => c.on_readiness(event),
             Entry::Udp(u) => {
+                let (readable, writable) = readiness(event);
                 u.readable |= readable;
                 u.write_ready |= writable;
             }
@@ -436,12 +438,11 @@ impl State {
                 if step != Step::Idle {
                     return Work::Done(step);
                 }
-                if c.lingering() && !c.linger_armed {
-                    c.linger_armed = true;
+                if c.arm_linger() {
                     deadlines.push(later(Instant::now(), CLOSE_LINGER), handle, Due::Linger, 0);
                 }
                 // With auto-reconnect, the peer's EOF is a loss like any other.
-                if c.peer_eof && c.dialing.as_ref().is_some_and(|d| d.dialer.auto_reconnects()) {
+                if c.peer_eof() && c.dialing.as_ref().is_some_and(|d| d.dialer.auto_reconnects()) {
                     Work::Done(Step::Finish(None))
                 } else {
                     Work::Done(Step::Idle)
@@ -506,8 +507,8 @@ impl State {
         let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
             return;
         };
-        let userdata = conn.userdata;
-        let Some(idle) = conn.idle.as_deref_mut().filter(|i| i.epoch == epoch) else {
+        let userdata = conn.userdata();
+        let Some(idle) = conn.idle_mut().filter(|i| i.epoch == epoch) else {
             return;
         };
         if idle.expiry().is_some_and(|expiry| now >= expiry) {

@@ -1,4 +1,11 @@
-//! A TCP connection: its send queue, framing remainder and life cycle.
+//! A TCP connection as a state machine: its [`Phase`], send queue, framing
+//! remainder and readiness, changed only through its methods. It does no
+//! bookkeeping of the loop (no slab, no registry): servicing writes events
+//! to an [`Out`] and returns a [`Step`] for the reactor to carry out.
+//!
+//! All socket I/O goes through two methods, [`Conn::transmit`] (bytes out)
+//! and `Conn::recv` (bytes in): that is where a TLS session will sit, between
+//! the socket and the send queue / framing (docs/design.md, "Where TLS sits").
 
 use std::io;
 use std::net::Shutdown;
@@ -11,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
 use crate::handle::Handle;
-use crate::out::{Out, Step};
+use crate::out::{readiness, Out, Step};
 use crate::sendq::SendQueue;
 use crate::sys;
 use crate::tcp::attempt::Dialing;
@@ -43,6 +50,73 @@ struct Kept {
     scanned: usize,
 }
 
+/// Where a connection is in its life. Whether its socket exists yet (an
+/// outgoing connection resolving, connecting or waiting to reconnect) is
+/// not part of the phase: what the user asks meanwhile (sends, a shutdown,
+/// a close) is recorded here and carried out once it is connected.
+///
+/// ```text
+///  Open ──shutdown──▶ FinQueued ──flushed: FIN──▶ HalfClosedLocal ──EOF──▶ Done
+///  Open ──close─────▶ Closing ───flushed: FIN──▶ Lingering(Armed) ──EOF──▶ Finished
+///  (peer's EOF first: PeerClosed, FinQueuedPeerClosed, ClosingPeerClosed,
+///   whose flushed queue leads to Done or Finished without a FIN of our own)
+///  close after shutdown: FinQueued* → Closing*, HalfClosedLocal → Lingering,
+///  Done → Finished
+/// ```
+///
+/// Each discriminant is the set of facts that hold ([`PEER_EOF`], [`FIN`],
+/// [`CLOSING`], [`FIN_SENT`], [`ARMED`]), so the questions servicing asks on
+/// every turn are one bit test each.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Both directions open.
+    Open = 0,
+    /// The peer's EOF was read; we may still send.
+    PeerClosed = PEER_EOF,
+    /// `shutdown` asked for our FIN: it goes once the queue is flushed
+    /// (reading goes on).
+    FinQueued = FIN,
+    /// [`Phase::FinQueued`] after the peer's EOF.
+    FinQueuedPeerClosed = FIN | PEER_EOF,
+    /// Our FIN is sent after `shutdown`; reading goes on.
+    HalfClosedLocal = FIN | FIN_SENT,
+    /// Both directions are closed without a `close`: kept input is
+    /// delivered (a pause holds it), then the connection ends.
+    Done = FIN | FIN_SENT | PEER_EOF,
+    /// `close` was called: sends are refused and input discarded; the
+    /// queue is flushed, then our FIN goes.
+    Closing = FIN | CLOSING,
+    /// [`Phase::Closing`] after the peer's EOF.
+    ClosingPeerClosed = FIN | CLOSING | PEER_EOF,
+    /// `close`: our FIN is sent; input is discarded until the peer's EOF, so
+    /// that the kernel never answers late input with a reset.
+    Lingering = FIN | CLOSING | FIN_SENT,
+    /// [`Phase::Lingering`] once the reactor armed its deadline (the wait
+    /// for the peer's EOF is bounded).
+    LingeringArmed = FIN | CLOSING | FIN_SENT | ARMED,
+    /// `close`: both directions are closed; the connection ends now.
+    Finished = FIN | CLOSING | FIN_SENT | PEER_EOF,
+}
+
+/// [`Phase`] fact: the peer's EOF was read.
+const PEER_EOF: u8 = 1;
+/// [`Phase`] fact: our FIN was asked for (`shutdown` or `close`): sends are refused.
+const FIN: u8 = 2;
+/// [`Phase`] fact: the user closed the handle.
+const CLOSING: u8 = 4;
+/// [`Phase`] fact: our FIN is sent (or our side is done with the socket).
+const FIN_SENT: u8 = 8;
+/// [`Phase`] fact: the linger deadline is armed.
+const ARMED: u8 = 16;
+
+impl Phase {
+    #[inline(always)]
+    fn has(self, fact: u8) -> bool {
+        self as u8 & fact != 0
+    }
+}
+
 /// What one read brought.
 enum Recv {
     Bytes(usize),
@@ -55,48 +129,50 @@ enum Recv {
 
 /// One TCP connection (accepted or outgoing).
 pub(crate) struct Conn {
-    pub sock: Option<TcpStream>,
-    pub userdata: u64,
-    pub framing: Framing,
+    sock: Option<TcpStream>,
+    userdata: u64,
+    framing: Framing,
     /// An outgoing connection's dialer (connects and reconnects).
     pub dialing: Option<Box<Dialing>>,
     /// The listener that accepted this connection.
-    pub listener: Option<Handle>,
-    pub idle: Option<Box<IdleTimeout>>,
+    listener: Option<Handle>,
+    idle: Option<Box<IdleTimeout>>,
     /// Input kept between reads (boxed: an idle connection carries one
     /// pointer, and none while nothing is kept).
     kept: Option<Box<Kept>>,
     /// What the kernel has not taken yet.
-    pub sendq: SendQueue,
+    sendq: SendQueue,
+    phase: Phase,
     /// Why the connection is closing, reported in `Closed`.
     close_reason: Option<Error>,
     /// The kernel may have bytes (or an EOF or error) for us.
-    pub readable: bool,
+    readable: bool,
     /// The kernel signalled send space (or a connect result).
-    pub write_ready: bool,
+    write_ready: bool,
     /// The peer's FIN was signalled: read until 0 even after short reads.
-    pub read_closed: bool,
-    /// The peer's EOF was read.
-    pub peer_eof: bool,
-    pub paused: bool,
-    /// In the loop's ready queue.
-    pub queued: bool,
-    /// Shut our side down once the queue is flushed.
-    shut_requested: bool,
-    /// Our FIN is sent.
-    shut_done: bool,
-    /// The user closed the handle: sends are refused and input is discarded.
-    pub closing: bool,
-    /// The deadline for the peer's EOF after a graceful close is set.
-    pub linger_armed: bool,
+    read_closed: bool,
     /// The kernel flagged an error (e.g. a reset) on the socket.
-    pub error_seen: bool,
+    error_seen: bool,
+    /// The user paused reading.
+    paused: bool,
+    /// In the loop's ready queue (the reactor's bookkeeping).
+    queued: bool,
     /// A send failed for good (reset, broken pipe): close with this reason.
     failed: Option<Error>,
 }
 
 impl Conn {
-    pub fn new(sock: Option<TcpStream>, userdata: u64) -> Conn {
+    /// A connection accepted by `listener`.
+    pub fn accepted(sock: TcpStream, userdata: u64, listener: Handle) -> Conn {
+        Conn { listener: Some(listener), ..Conn::new(Some(sock), userdata) }
+    }
+
+    /// An outgoing connection, with no socket until its dialer connects it.
+    pub fn dialing(dialing: Box<Dialing>, userdata: u64) -> Conn {
+        Conn { dialing: Some(dialing), ..Conn::new(None, userdata) }
+    }
+
+    fn new(sock: Option<TcpStream>, userdata: u64) -> Conn {
         Conn {
             sock,
             userdata,
@@ -106,20 +182,139 @@ impl Conn {
             idle: None,
             kept: None,
             sendq: SendQueue::new(),
+            phase: Phase::Open,
             close_reason: None,
             readable: false,
             write_ready: false,
             read_closed: false,
-            peer_eof: false,
+            error_seen: false,
             paused: false,
             queued: false,
-            shut_requested: false,
-            shut_done: false,
-            closing: false,
-            linger_armed: false,
-            error_seen: false,
             failed: None,
         }
+    }
+
+    /// The socket (none while an outgoing connection is not connected).
+    pub fn sock(&self) -> Option<&TcpStream> {
+        self.sock.as_ref()
+    }
+
+    /// The socket, to register or deregister it.
+    pub fn sock_mut(&mut self) -> Option<&mut TcpStream> {
+        self.sock.as_mut()
+    }
+
+    /// The dialer connected the connection on `sock`: it is serviced as if
+    /// readable and writable (input may already wait, and what was sent,
+    /// shut down or closed meanwhile is carried out).
+    pub fn connected(&mut self, sock: TcpStream) {
+        self.sock = Some(sock);
+        self.write_ready = true;
+        self.readable = true;
+    }
+
+    /// The user value.
+    pub fn userdata(&self) -> u64 {
+        self.userdata
+    }
+
+    /// The user value, to change it.
+    pub fn userdata_mut(&mut self) -> &mut u64 {
+        &mut self.userdata
+    }
+
+    /// Whether the connection is in the loop's ready queue (the reactor's flag).
+    #[inline]
+    pub fn queued_mut(&mut self) -> &mut bool {
+        &mut self.queued
+    }
+
+    /// The listener that accepted this connection.
+    pub fn listener(&self) -> Option<Handle> {
+        self.listener
+    }
+
+    /// The idle timeout, if one is set.
+    pub fn idle_mut(&mut self) -> Option<&mut IdleTimeout> {
+        self.idle.as_deref_mut()
+    }
+
+    /// Sets or clears the idle timeout.
+    pub fn set_idle(&mut self, idle: Option<Box<IdleTimeout>>) {
+        self.idle = idle;
+    }
+
+    /// The send queue (its length and water marks).
+    pub fn sendq(&self) -> &SendQueue {
+        &self.sendq
+    }
+
+    /// Sets the send queue's high-water mark (`EINVAL` below the low one).
+    pub fn set_high_water(&mut self, bytes: u32) -> Result<()> {
+        self.sendq.set_high_water(bytes)
+    }
+
+    /// Sets the send queue's low-water mark (`EINVAL` above the high one).
+    pub fn set_low_water(&mut self, bytes: u32) -> Result<()> {
+        self.sendq.set_low_water(bytes)
+    }
+
+    /// Records readiness reported by the poller.
+    #[inline(always)]
+    pub fn on_readiness(&mut self, event: &mio::event::Event) {
+        let (readable, writable) = readiness(event);
+        self.readable |= readable;
+        self.read_closed |= event.is_read_closed();
+        self.error_seen |= event.is_error();
+        self.write_ready |= writable;
+    }
+
+    /// Makes the next service try to flush and advance a shutdown or close
+    /// even without a new writable edge.
+    pub fn want_flush(&mut self) {
+        self.write_ready = true;
+    }
+
+    /// Stops (`true`) or resumes reading; returns whether resuming left
+    /// input to deliver without a new readiness event.
+    pub fn set_paused(&mut self, paused: bool) -> bool {
+        self.paused = paused;
+        self.has_buffered_work()
+    }
+
+    /// Whether the user closed the connection (gracefully or not yet done):
+    /// every operation but `close_reset` answers `ECLOSED`.
+    #[inline]
+    pub fn is_closing(&self) -> bool {
+        self.phase.has(CLOSING)
+    }
+
+    /// Whether our FIN was asked for (`shutdown` or `close`).
+    #[inline]
+    fn fin_requested(&self) -> bool {
+        self.phase.has(FIN)
+    }
+
+    /// Whether the peer's EOF was read.
+    #[inline]
+    pub fn peer_eof(&self) -> bool {
+        self.phase.has(PEER_EOF)
+    }
+
+    /// The peer's EOF was read.
+    fn on_peer_eof(&mut self) {
+        self.phase = match self.phase {
+            Phase::Open => Phase::PeerClosed,
+            Phase::FinQueued => Phase::FinQueuedPeerClosed,
+            Phase::HalfClosedLocal => Phase::Done,
+            Phase::Closing => Phase::ClosingPeerClosed,
+            Phase::Lingering | Phase::LingeringArmed => Phase::Finished,
+            seen @ (Phase::PeerClosed
+            | Phase::FinQueuedPeerClosed
+            | Phase::Done
+            | Phase::ClosingPeerClosed
+            | Phase::Finished) => seen,
+        };
     }
 
     /// Established (not resolving, connecting or waiting to reconnect: the
@@ -155,8 +350,8 @@ impl Conn {
         // The common case first: one buffer into an empty queue with nothing
         // to account for (no tokens, no idle timer) goes straight to the kernel.
         if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
-            if self.sendq.is_idle() && self.idle.is_none() && !self.shut_requested && !one.is_empty() {
-                let attempt = sys::send(sock.as_raw_fd(), one);
+            if self.sendq.is_idle() && self.idle.is_none() && !self.fin_requested() && !one.is_empty() {
+                let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 if matches!(attempt, Ok(n) if n == one.len()) {
                     return Ok(());
                 }
@@ -173,14 +368,14 @@ impl Conn {
         token: Option<u64>,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        if self.shut_requested {
+        if self.fin_requested() {
             return Err(Error::EPIPE);
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         self.sendq.admit(total)?;
         match &self.sock {
             Some(sock) if self.sendq.len() == 0 => {
-                let attempt = sys::send_vectored(sock.as_raw_fd(), bufs);
+                let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 self.after_direct_send(handle, bufs, token, attempt, events)
             }
             _ => self.after_direct_send(handle, bufs, token, Ok(0), events),
@@ -226,6 +421,16 @@ impl Conn {
         }
     }
 
+    /// Bytes out: the one place the connection writes to its socket (a TLS
+    /// session would take the plaintext here and write records).
+    #[inline(always)]
+    fn transmit(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
+        match bufs {
+            [one] => sys::send(fd, one),
+            _ => sys::send_vectored(fd, bufs),
+        }
+    }
+
     /// Sends queued bytes until the queue is empty or the kernel would block.
     fn flush(&mut self, handle: Handle, events: &mut Vec<Event>) -> Result<()> {
         let Some(sock) = &self.sock else {
@@ -235,7 +440,7 @@ impl Conn {
         while self.sendq.len() > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
             let count = self.sendq.slices(&mut slices);
-            match sys::send_vectored(fd, &slices[..count]) {
+            match Self::transmit(fd, &slices[..count]) {
                 Ok(n) => {
                     if n > 0 {
                         self.touch();
@@ -253,18 +458,28 @@ impl Conn {
 
     /// Graceful close: refuse new sends, flush, FIN, wait for the peer's EOF.
     pub fn start_close(&mut self, reason: Option<Error>) {
-        self.closing = true;
-        self.shut_requested = true;
         self.close_reason = self.close_reason.or(reason);
         self.kept = None;
+        self.phase = match self.phase {
+            Phase::Open | Phase::FinQueued => Phase::Closing,
+            Phase::PeerClosed | Phase::FinQueuedPeerClosed => Phase::ClosingPeerClosed,
+            Phase::HalfClosedLocal => Phase::Lingering,
+            Phase::Done => Phase::Finished,
+            closing @ (Phase::Closing
+            | Phase::ClosingPeerClosed
+            | Phase::Lingering
+            | Phase::LingeringArmed
+            | Phase::Finished) => closing,
+        };
     }
 
-    /// Half-close: FIN once everything queued is sent.
+    /// Half-close: FIN once everything queued is sent (`EPIPE` if asked before).
     pub fn request_shutdown(&mut self) -> Result<()> {
-        if self.shut_requested {
-            return Err(Error::EPIPE);
-        }
-        self.shut_requested = true;
+        self.phase = match self.phase {
+            Phase::Open => Phase::FinQueued,
+            Phase::PeerClosed => Phase::FinQueuedPeerClosed,
+            _ => return Err(Error::EPIPE),
+        };
         Ok(())
     }
 
@@ -276,18 +491,17 @@ impl Conn {
         }
     }
 
-    /// Forgets the lost connection before a reconnect: unsent bytes and
-    /// their tokens are dropped; framing, options and user data stay.
-    pub fn reset_for_reconnect(&mut self) {
-        self.sock = None;
+    /// Forgets the lost connection before a reconnect and returns its
+    /// socket: unsent bytes and their tokens are dropped, the phase is open
+    /// again; framing, options and user data stay.
+    pub fn reset_for_reconnect(&mut self) -> Option<TcpStream> {
         self.kept = None;
         self.sendq.clear();
         self.readable = false;
         self.write_ready = false;
         self.read_closed = false;
-        self.peer_eof = false;
-        self.shut_requested = false;
-        self.shut_done = false;
+        self.phase = Phase::Open;
+        self.sock.take()
     }
 
     /// Why `Closed` should report the connection ended.
@@ -302,7 +516,17 @@ impl Conn {
 
     /// Whether a graceful close is waiting only for the peer's EOF.
     pub fn lingering(&self) -> bool {
-        self.closing && self.shut_done && !self.peer_eof
+        matches!(self.phase, Phase::Lingering | Phase::LingeringArmed)
+    }
+
+    /// Whether a lingering close still needs its deadline: true once, and
+    /// the caller arms it.
+    pub fn arm_linger(&mut self) -> bool {
+        let unarmed = self.phase == Phase::Lingering;
+        if unarmed {
+            self.phase = Phase::LingeringArmed;
+        }
+        unarmed
     }
 
     /// Does all the work readiness allows: sends queued bytes, reads and
@@ -315,7 +539,7 @@ impl Conn {
         // After the peer's EOF, or while paused, nothing is read, so a reset
         // shows only as an error flag: report it instead of missing it (the
         // kernel drops unread bytes on a reset anyway).
-        if self.error_seen && (self.peer_eof || (self.paused && !self.closing)) {
+        if self.error_seen && (self.peer_eof() || (self.paused && !self.is_closing())) {
             self.error_seen = false;
             if let Some(Ok(Some(_))) = self.sock.as_ref().map(|s| s.take_error()) {
                 // Linux says EPIPE for a reset after EOF; it is the peer's reset.
@@ -327,7 +551,8 @@ impl Conn {
                 return Step::Finish(Some(e));
             }
         }
-        if !self.closing && self.sendq.writable_due() {
+        // (A closing connection owes no `Writable`: it takes no more sends.)
+        if self.sendq.writable_due() && !self.is_closing() {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         if self.should_read() {
@@ -336,24 +561,36 @@ impl Conn {
                 return step;
             }
         }
-        // (Our FIN is only ever sent after it was requested.)
-        if self.shut_requested {
-            if self.sendq.len() == 0 && !self.shut_done {
-                // After the peer's EOF the connection ends below, and closing
-                // the socket sends the FIN (nothing is left unread): one
-                // system call fewer per connection.
-                if let (Some(sock), false) = (&self.sock, self.peer_eof) {
-                    // ENOTCONN here means the peer already reset; reading reports it.
-                    let _ = sock.shutdown(Shutdown::Write);
-                }
-                self.shut_done = true;
-            }
-            // (Kept input is delivered before the end: only a pause holds it.)
-            if self.shut_done && self.peer_eof && self.kept.is_none() {
-                return Step::Finish(self.close_reason);
-            }
+        if self.phase.has(FIN) {
+            return self.advance_fin();
         }
         Step::Idle
+    }
+
+    /// After `shutdown` or `close`: sends our FIN once the queue is flushed,
+    /// and ends the connection once both directions are closed.
+    fn advance_fin(&mut self) -> Step {
+        if !self.phase.has(FIN_SENT) && self.sendq.len() == 0 {
+            // After the peer's EOF the connection ends below, and closing
+            // the socket sends the FIN (nothing is left unread): one
+            // system call fewer per connection.
+            if let (Some(sock), false) = (&self.sock, self.peer_eof()) {
+                // ENOTCONN here means the peer already reset; reading reports it.
+                let _ = sock.shutdown(Shutdown::Write);
+            }
+            self.phase = match self.phase {
+                Phase::FinQueued => Phase::HalfClosedLocal,
+                Phase::FinQueuedPeerClosed => Phase::Done,
+                Phase::Closing => Phase::Lingering,
+                _ => Phase::Finished,
+            };
+        }
+        match self.phase {
+            Phase::Finished => Step::Finish(self.close_reason),
+            // (Kept input is delivered before the end: only a pause holds it.)
+            Phase::Done if self.kept.is_none() => Step::Finish(self.close_reason),
+            _ => Step::Idle,
+        }
     }
 
     /// Reading goes on unless paused (kept input is delivered even after the
@@ -361,10 +598,10 @@ impl Conn {
     /// nothing but the peer's FIN or an error, so a peer close is noticed
     /// while paused.
     fn should_read(&self) -> bool {
-        if self.kept.is_none() && (self.peer_eof || !self.readable) {
+        if self.kept.is_none() && (!self.readable || self.peer_eof()) {
             return false;
         }
-        if !self.paused || self.closing {
+        if !self.paused || self.is_closing() {
             return true;
         }
         self.read_closed
@@ -380,18 +617,18 @@ impl Conn {
             return Step::Idle;
         };
         let fd = sock.as_raw_fd();
-        if matches!(self.framing, Framing::Stream) && self.kept.is_none() && !self.paused && !self.closing {
+        if matches!(self.framing, Framing::Stream) && self.kept.is_none() && !self.paused && !self.is_closing() {
             return self.read_stream(fd, handle, out);
         }
         let mut reads = 0;
         loop {
-            if !self.paused && !self.closing {
+            if !self.paused && !self.is_closing() {
                 if let Some(step) = self.deliver_kept(handle, out) {
                     return step;
                 }
             }
             // Paused, reading goes on only to see the peer's FIN (`should_read`).
-            if !self.readable || (self.paused && !self.closing && (!self.read_closed || self.kept.is_some())) {
+            if !self.readable || (self.paused && !self.is_closing() && (!self.read_closed || self.kept.is_some())) {
                 return Step::Idle;
             }
             if reads == READS_PER_TURN {
@@ -401,7 +638,7 @@ impl Conn {
             let got = match self.kept.take() {
                 Some(kept) if kept.buf.len() - kept.start > COPY_BACK_LIMIT => self.read_kept(fd, kept, out.read_size),
                 kept => {
-                    if out.full() && !self.closing {
+                    if out.full() && !self.is_closing() {
                         self.kept = kept;
                         return Step::Requeue;
                     }
@@ -411,7 +648,7 @@ impl Conn {
             match got {
                 Recv::Bytes(_) | Recv::Drained => {}
                 // With input kept, `deliver_kept` reports the EOF after it.
-                Recv::Eof if self.kept.is_none() && !self.closing => {
+                Recv::Eof if self.kept.is_none() && !self.is_closing() => {
                     out.push(Event::new(EventKind::Eof, handle, self.userdata));
                 }
                 Recv::Eof => {}
@@ -425,6 +662,7 @@ impl Conn {
     /// the tail and `Eof`. `None` once at most the start of a frame is left;
     /// otherwise the step that waits for room in a later poll.
     fn deliver_kept(&mut self, handle: Handle, out: &mut Out<'_>) -> Option<Step> {
+        let peer_eof = self.peer_eof();
         let kept = self.kept.as_deref_mut()?;
         let data = Event::new(EventKind::Data, handle, self.userdata);
         loop {
@@ -457,7 +695,7 @@ impl Conn {
             }
             kept.scanned = 0;
         }
-        if self.peer_eof {
+        if peer_eof {
             let tail = &kept.buf[kept.start..];
             if !tail.is_empty() && self.framing.delivers_tail() {
                 if !out.fits(tail.len()) {
@@ -499,7 +737,7 @@ impl Conn {
             scanned = kept.scanned;
         }
         let got = self.recv(fd, out.arena, out.read_size);
-        if self.closing {
+        if self.is_closing() {
             out.arena.truncate(pos);
             return got;
         }
@@ -555,13 +793,15 @@ impl Conn {
         Step::Requeue
     }
 
-    /// One read into the arena, keeping the readiness flags in step.
+    /// Bytes in: the one place the connection reads its socket (a TLS
+    /// session would read records here and append the plaintext), keeping
+    /// the readiness flags and the phase in step.
     #[inline(always)]
     fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>, read_size: usize) -> Recv {
         match sys::recv_append(fd, arena, read_size) {
             Ok(0) => {
                 self.readable = false;
-                self.peer_eof = true;
+                self.on_peer_eof();
                 Recv::Eof
             }
             // A short read drained the socket: the next byte brings a new
@@ -579,5 +819,69 @@ impl Conn {
             }
             Err(e) => Recv::Failed(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(phase: Phase) -> Conn {
+        Conn { phase, ..Conn::new(None, 0) }
+    }
+
+    #[test]
+    fn shutdown_is_asked_once_and_remembers_the_peers_eof() {
+        let mut c = conn(Phase::Open);
+        assert_eq!(c.request_shutdown(), Ok(()));
+        assert_eq!(c.phase, Phase::FinQueued);
+        assert_eq!(c.request_shutdown(), Err(Error::EPIPE));
+        c.on_peer_eof();
+        assert_eq!(c.phase, Phase::FinQueuedPeerClosed);
+        assert!(c.peer_eof() && !c.is_closing());
+        let mut c = conn(Phase::PeerClosed);
+        assert_eq!(c.request_shutdown(), Ok(()));
+        assert_eq!(c.phase, Phase::FinQueuedPeerClosed);
+    }
+
+    #[test]
+    fn close_from_every_phase_refuses_operations_from_then_on() {
+        let cases = [
+            (Phase::Open, Phase::Closing),
+            (Phase::PeerClosed, Phase::ClosingPeerClosed),
+            (Phase::FinQueuedPeerClosed, Phase::ClosingPeerClosed),
+            (Phase::HalfClosedLocal, Phase::Lingering),
+            (Phase::LingeringArmed, Phase::LingeringArmed),
+            (Phase::Done, Phase::Finished),
+        ];
+        for (from, to) in cases {
+            let mut c = conn(from);
+            c.start_close(None);
+            assert_eq!(c.phase, to, "close from {from:?}");
+            assert!(c.is_closing(), "{from:?}");
+            assert_eq!(c.request_shutdown(), Err(Error::EPIPE), "{from:?}");
+        }
+    }
+
+    #[test]
+    fn the_peers_eof_ends_a_lingering_close_and_a_half_closed_connection() {
+        let mut c = conn(Phase::Lingering);
+        assert!(c.arm_linger(), "the deadline is armed once");
+        assert!(!c.arm_linger());
+        c.on_peer_eof();
+        assert_eq!(c.phase, Phase::Finished);
+        let mut c = conn(Phase::HalfClosedLocal);
+        c.on_peer_eof();
+        assert_eq!(c.phase, Phase::Done);
+        assert!(!c.is_closing(), "a shutdown connection is not closed by the user");
+    }
+
+    #[test]
+    fn a_reconnect_reopens_the_phase_and_empties_the_queue() {
+        let mut c = conn(Phase::FinQueuedPeerClosed);
+        c.sendq.push(&[b"unsent"], 0, Some(1));
+        assert!(c.reset_for_reconnect().is_none(), "no socket yet");
+        assert_eq!(c.phase, Phase::Open);
+        assert!(c.sendq().is_idle());
     }
 }
