@@ -20,7 +20,6 @@
 
 const { AsyncResource } = require('node:async_hooks')
 const { EventEmitter } = require('node:events')
-const os = require('node:os')
 const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
@@ -30,12 +29,7 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 // ---------------------------------------------------------------------------
 // Errors
 
-const ERRORS = new Map()
-const CODES = Object.create(null)
-for (const e of native.errorTable()) {
-  ERRORS.set(e.code, e)
-  CODES[e.name] = e.code
-}
+const CODES = Object.fromEntries(native.errorTable().map((e) => [e.name, e.code]))
 // The core's vocabulary (event kinds, handle kinds, options, framing modes,
 // families, defaults), read once: this file keeps no table of its own.
 const VOCABULARY = native.vocabulary()
@@ -50,24 +44,9 @@ const HANDLE_KINDS = byNumber(VOCABULARY.handleKinds)
 const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 
+/** The core's name of an error code ('EBADHANDLE' for -3001, 'ECONNREFUSED' for -111). */
 function errorName(code) {
-  const known = ERRORS.get(code)
-  if (known) return known.name
-  try {
-    return util.getSystemErrorName(code)
-  } catch {
-    return 'EUNKNOWN'
-  }
-}
-
-function errorDescription(code) {
-  const known = ERRORS.get(code)
-  if (known) return known.message
-  try {
-    return util.getSystemErrorMap().get(code)[1]
-  } catch {
-    return 'unknown error'
-  }
+  return native.errorInfo(code).name
 }
 
 /**
@@ -78,7 +57,7 @@ function errorDescription(code) {
  * 65535)`), and `.argument` / `.expected` carry it.
  */
 function netcoreError(code, syscall, address, port, detail) {
-  const name = errorName(code)
+  const { name, message: description } = native.errorInfo(code)
   let message = `${syscall} ${name}`
   if (address !== undefined) message += port !== undefined ? ` ${address}:${port}` : ` ${address}`
   if (detail) message += ` (${detail.argument}: expected ${detail.expected})`
@@ -89,7 +68,7 @@ function netcoreError(code, syscall, address, port, detail) {
   err.syscall = syscall
   if (address !== undefined) err.address = address
   if (port !== undefined) err.port = port
-  err.description = errorDescription(code)
+  err.description = description
   return err
 }
 
@@ -328,16 +307,12 @@ class Loop extends EventEmitter {
 
   /** Keeps the process alive while this loop has open ref'd handles (the default). */
   ref() {
-    this._refed = true
-    this._updateRef()
-    return this
+    return this._updateRef(true)
   }
 
   /** Lets the process exit even while this loop has open handles. */
   unref() {
-    this._refed = false
-    this._updateRef()
-    return this
+    return this._updateRef(false)
   }
 
   /** Number of open handles (those whose 'closed' event has not been delivered). */
@@ -357,21 +332,19 @@ class Loop extends EventEmitter {
    */
   close(handle) {
     if (arguments.length === 0) return this._closeLoop()
-    this._checkOpen()
-    const rc = this._native.closeHandle(checkHandle(handle))
-    // Closing a handle that is already closing ('closed' still on its way)
-    // is a no-op, as socket.end() is in Node.
-    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    this._silence(handle)
+    this._silence(handle, this._native.closeHandle(this._use(handle)))
   }
 
   /**
-   * Once close() or closeReset() returned, no event of the handle but
-   * 'closed' is emitted, as the core's run() promises: those held while
-   * paused are dropped, and the rest of the batch asks the core which of its
-   * events to skip (Loop::skips).
+   * After close() or closeReset(): closing a handle that is already closing
+   * ('closed' still on its way) is a no-op, as socket.end() and
+   * socket.destroy() twice are in Node. Once either returned, no event of
+   * the handle but 'closed' is emitted, as the core's run() promises: those
+   * held while paused are dropped, and the rest of the batch asks the core
+   * which of its events to skip (Loop::skips).
    */
-  _silence(handle) {
+  _silence(handle, rc) {
+    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
     this._closedInBatch = true
     const state = this[kState].get(handle)
     if (state !== undefined) state.held = null
@@ -391,12 +364,21 @@ class Loop extends EventEmitter {
     if (this === defaultLoopInstance) defaultLoopInstance = null
   }
 
-  _updateRef() {
-    const want = !this._closed && this._refed && this._refCount > 0
+  /** Keeps the process alive or not as ref()/unref() and the open ref'd handles say. */
+  _updateRef(refed = this._refed) {
+    this._refed = refed
+    const want = !this._closed && refed && this._refCount > 0
     if (want !== this._nativeRef) {
       this._nativeRef = want
       checkNative(this._native.setRef(want), 'ref')
     }
+    return this
+  }
+
+  /** Checks that the loop is open and `handle` a number; returns it. */
+  _use(handle) {
+    this._checkOpen()
+    return checkHandle(handle)
   }
 
   _checkOpen() {
@@ -440,22 +422,18 @@ class Loop extends EventEmitter {
   }
 
   refHandle(handle) {
-    this._checkOpen()
-    const state = this._state(checkHandle(handle))
-    if (!state.refed) {
-      state.refed = true
-      this._refCount++
-      this._updateRef()
-    }
-    return this
+    return this._refHandle(handle, true)
   }
 
   unrefHandle(handle) {
-    this._checkOpen()
-    const state = this._state(checkHandle(handle))
-    if (state.refed) {
-      state.refed = false
-      this._refCount--
+    return this._refHandle(handle, false)
+  }
+
+  _refHandle(handle, refed) {
+    const state = this._state(this._use(handle))
+    if (state.refed !== refed) {
+      state.refed = refed
+      this._refCount += refed ? 1 : -1
       this._updateRef()
     }
     return this
@@ -522,8 +500,7 @@ class Loop extends EventEmitter {
   }
 
   udpConnect(handle, host, port) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkString(host, 'host')
     port = checkPort(port)
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
@@ -557,6 +534,12 @@ class Loop extends EventEmitter {
     if (rc !== 0) throw this._error(handle, rc, syscall, address, port)
   }
 
+  /** A native call's result, or throws the negative code it returned instead. */
+  _value(handle, result, syscall) {
+    if (typeof result === 'number' && result < 0) throw this._error(handle, result, syscall)
+    return result
+  }
+
   /**
    * The Error for a native code. The core answers ECLOSED for a closed
    * handle until its poll after the one that handed out 'closed'; for
@@ -582,8 +565,7 @@ class Loop extends EventEmitter {
       // The common case, kept short: a Buffer to a handle, no options.
       return this._sendResult(handle, this._send(handle, data))
     }
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     let encoding
     let token
     if (typeof options === 'string') encoding = options
@@ -605,8 +587,7 @@ class Loop extends EventEmitter {
   }
 
   sendv(handle, buffers, options) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an array', buffers)
     const bufs = buffers.map((b, i) => toBuffer(b, `buffers[${i}]`))
     const opts = checkOptions(options)
@@ -615,8 +596,7 @@ class Loop extends EventEmitter {
   }
 
   sendTo(handle, data, host, port) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     const bytes = toBuffer(data, 'data')
     checkString(host, 'host')
     port = checkPort(port)
@@ -626,17 +606,11 @@ class Loop extends EventEmitter {
   // -- closing, flow -------------------------------------------------------------
 
   closeReset(handle) {
-    this._checkOpen()
-    checkHandle(handle)
-    const rc = this._native.closeReset(handle)
-    // So is resetting one, as socket.destroy() twice is.
-    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    this._silence(handle)
+    this._silence(handle, this._native.closeReset(this._use(handle)))
   }
 
   shutdown(handle) {
-    this._checkOpen()
-    this._void(handle, this._native.shutdownHandle(checkHandle(handle)), 'shutdown')
+    this._void(handle, this._native.shutdownHandle(this._use(handle)), 'shutdown')
   }
 
   /**
@@ -647,15 +621,13 @@ class Loop extends EventEmitter {
    * paused once no byte is left before it).
    */
   pause(handle) {
-    this._checkOpen()
-    this._void(handle, this._native.pause(checkHandle(handle)), 'pause')
+    this._void(handle, this._native.pause(this._use(handle)), 'pause')
     const state = this[kState].get(handle)
     if (state) state.paused = true
   }
 
   resume(handle) {
-    this._checkOpen()
-    this._void(handle, this._native.resume(checkHandle(handle)), 'resume')
+    this._void(handle, this._native.resume(this._use(handle)), 'resume')
     const state = this[kState].get(handle)
     if (state) {
       state.paused = false
@@ -677,8 +649,7 @@ class Loop extends EventEmitter {
   }
 
   setFraming(handle, framing) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     if (typeof framing === 'string') framing = { mode: framing }
     if (framing === null || typeof framing !== 'object') throw invalidArgType('framing', 'of type object', framing)
     checkString(framing.mode, 'framing.mode')
@@ -692,22 +663,19 @@ class Loop extends EventEmitter {
   }
 
   setIdleTimeout(handle, timeout) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     const ms = timeout === 0 ? undefined : optionalMillis(timeout, 'timeout')
     this._void(handle, this._native.setIdleTimeout(handle, ms), 'setIdleTimeout')
   }
 
   setMaxConnections(handle, max) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkInt(max, 'max', 0, 2 ** 32 - 1)
     this._void(handle, this._native.setMaxConnections(handle, max), 'setMaxConnections')
   }
 
   shutdownServer(handle, drainTimeout) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     const ms = drainTimeout === undefined ? 5000 : checkMillis(drainTimeout, 'drainTimeout')
     this._void(handle, this._native.shutdownServer(handle, ms), 'shutdownServer')
   }
@@ -715,8 +683,7 @@ class Loop extends EventEmitter {
   // -- options, addresses --------------------------------------------------------
 
   setOption(handle, name, value) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     const option = OPTIONS.get(checkString(name, 'name'))
     const isBool = option !== undefined && option.isBool
     if (typeof value === 'boolean' && isBool) value = value ? 1 : 0
@@ -725,8 +692,7 @@ class Loop extends EventEmitter {
   }
 
   getOption(handle, name) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     const option = OPTIONS.get(checkString(name, 'name'))
     const value = this._native.getOption(handle, name)
     if (typeof value !== 'number') throw this._error(handle, value[0], 'getsockopt')
@@ -734,17 +700,13 @@ class Loop extends EventEmitter {
   }
 
   setRawOption(handle, level, name, value) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkInt(level, 'level', -(2 ** 31), 2 ** 31 - 1)
     checkInt(name, 'name', -(2 ** 31), 2 ** 31 - 1)
     let bytes
     if (typeof value === 'number') {
       checkInt(value, 'value', -(2 ** 31), 2 ** 31 - 1)
-      bytes = Buffer.alloc(4)
-      // A C int, in the machine's byte order.
-      if (os.endianness() === 'LE') bytes.writeInt32LE(value)
-      else bytes.writeInt32BE(value)
+      bytes = new Uint8Array(Int32Array.of(value).buffer) // a C int, in the machine's byte order
     } else {
       bytes = toBuffer(value, 'value')
     }
@@ -752,45 +714,30 @@ class Loop extends EventEmitter {
   }
 
   getRawOption(handle, level, name, size = 4) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkInt(level, 'level', -(2 ** 31), 2 ** 31 - 1)
     checkInt(name, 'name', -(2 ** 31), 2 ** 31 - 1)
     checkInt(size, 'size', 1, 65536)
-    const result = this._native.getRawOption(handle, level, name, size)
-    if (typeof result === 'number') throw this._error(handle, result, 'getsockopt')
-    return result
+    return this._value(handle, this._native.getRawOption(handle, level, name, size), 'getsockopt')
   }
 
   fd(handle) {
-    this._checkOpen()
-    const rc = this._native.fd(checkHandle(handle))
-    if (rc < 0) throw this._error(handle, rc, 'fd')
-    return rc
+    return this._value(handle, this._native.fd(this._use(handle)), 'fd')
   }
 
   kind(handle) {
-    this._checkOpen()
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.
-    this._state(checkHandle(handle))
-    const rc = this._native.kind(handle)
-    if (rc < 0) throw this._error(handle, rc, 'kind')
-    return HANDLE_KINDS[rc]
+    this._state(this._use(handle))
+    return HANDLE_KINDS[this._value(handle, this._native.kind(handle), 'kind')]
   }
 
   localAddress(handle) {
-    this._checkOpen()
-    const result = this._native.localAddress(checkHandle(handle))
-    if (typeof result === 'number') throw this._error(handle, result, 'getsockname')
-    return result
+    return this._value(handle, this._native.localAddress(this._use(handle)), 'getsockname')
   }
 
   remoteAddress(handle) {
-    this._checkOpen()
-    const result = this._native.remoteAddress(checkHandle(handle))
-    if (typeof result === 'number') throw this._error(handle, result, 'getpeername')
-    return result
+    return this._value(handle, this._native.remoteAddress(this._use(handle)), 'getpeername')
   }
 
   addMembership(handle, group, iface) {
@@ -802,12 +749,10 @@ class Loop extends EventEmitter {
   }
 
   _multicast(handle, group, iface, join) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkString(group, 'group')
-    if (iface === undefined) iface = group.includes(':') ? '0' : '0.0.0.0'
-    else if (typeof iface === 'number') iface = String(checkInt(iface, 'interface', 0, 2 ** 32 - 1))
-    else checkString(iface, 'interface')
+    // No interface: '' (the core's default for the group's family); an index as a number or a string.
+    iface = iface === undefined ? '' : typeof iface === 'number' ? String(iface) : checkString(iface, 'interface')
     this._void(handle, this._native.multicast(handle, group, iface, join), join ? 'addMembership' : 'dropMembership')
   }
 
@@ -830,8 +775,7 @@ class Loop extends EventEmitter {
    * a callback passed to setTimeout() does.
    */
   onHandle(handle, event, listener) {
-    this._checkOpen()
-    checkHandle(handle)
+    this._use(handle)
     checkString(event, 'event')
     if (!HANDLE_EVENTS.has(event)) throw invalidArgValue('event', event, `must be one of ${[...HANDLE_EVENTS].join(', ')}`)
     if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener)

@@ -151,6 +151,12 @@ export interface DetailInfo {
  */
 export declare function errorDetail(): DetailInfo | null
 
+/**
+ * The name and description of a negative code: netcore's own or any errno
+ * (JavaScript asks for error codes only; any other number gets EINVAL's).
+ */
+export declare function errorInfo(code: number): ErrorInfo
+
 /** One entry of the error table (`errorTable()`). */
 export interface ErrorInfo {
   code: number

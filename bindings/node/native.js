@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeLoop = nativeBinding.NativeLoop
 module.exports.errorDetail = nativeBinding.errorDetail
+module.exports.errorInfo = nativeBinding.errorInfo
 module.exports.errorTable = nativeBinding.errorTable
 module.exports.parseAddress = nativeBinding.parseAddress
 module.exports.vocabulary = nativeBinding.vocabulary

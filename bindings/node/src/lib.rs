@@ -1,11 +1,13 @@
 //! netcore for Node: the native half of `require('netcore')`.
 //!
 //! This crate is deliberately thin. It owns one netcore [`Loop`] per
-//! `NativeLoop`, drives it from Node's own event loop, and translates between
-//! netcore's handles and the numbers JavaScript sees. Everything
-//! Node-flavoured (the EventEmitter, argument checking, `Error` objects with
-//! `.code`, Promises, ref counting of open handles) lives in the hand-written
-//! `index.js`.
+//! `NativeLoop`, drives it from Node's own event loop, and converts between
+//! the core's types and JavaScript's: handles are numbers, errors negative
+//! codes (with the core's detail kept for [`error_detail`]), the core's
+//! vocabulary is exported once ([`vocabulary`]). Everything Node-flavoured
+//! (the EventEmitter, type checks, `Error` objects with `.code`, Promises,
+//! ref counting of open handles) lives in the hand-written `index.js`. Why
+//! the design is what it is, measured: `bench/node-binding.md`.
 //!
 //! # How events reach JavaScript
 //!
@@ -13,84 +15,40 @@
 //! embed descriptor (its epoll fd: readable while it has something to do,
 //! wakes from other threads included) and a next-deadline query. Node-API
 //! hands out the environment's real `uv_loop_t*` (`napi_get_uv_event_loop`,
-//! documented for use with libuv's own functions, one per environment, so
-//! worker threads get theirs) and Node exports libuv's `uv_*` symbols, which
-//! this addon declares (`mod uv`) and which resolve when it is loaded. So each
-//! loop has a `uv_poll_t` on the embed fd and a `uv_timer_t` armed to the
-//! core's next deadline; when either fires, [`Driver::drive`] polls the core
-//! with a zero timeout and calls the JavaScript batch callback once for the
-//! whole batch, through `napi_make_callback` (a callback scope: promise
+//! one per environment, so worker threads get theirs) and Node exports
+//! libuv's `uv_*` symbols, which this addon declares (`mod uv`). So each loop
+//! has a `uv_poll_t` on the embed fd and a `uv_timer_t` armed to the core's
+//! next deadline; when either fires, [`Driver::drive`] polls the core with a
+//! zero timeout and calls the JavaScript batch callback once for the whole
+//! batch, through `napi_make_callback` (a callback scope: promise
 //! continuations and `process.nextTick` callbacks run after each batch, as
 //! after any Node I/O callback). `ref()` / `unref()` are `uv_ref` /
 //! `uv_unref` on both handles; closing the loop (or the environment's
-//! teardown, through a cleanup hook) `uv_close`s them.
-//!
-//! Why, measured (callgrind, user-space instructions per echo: 512-byte
-//! ping-pong, 8 connections, 40,000 messages minus an 8-message baseline,
-//! `bench/run.py --only callgrind`, Node 20.20; Node's `net` server measured
-//! ~18,300 in the same runs):
-//!
-//! | design | instructions/echo | vs `net` |
-//! |---|---|---|
-//! | poll thread + threadsafe function, one external Buffer per batch | 13,897 | 0.76x |
-//! | libuv driver (this), pool Buffer, meta array allocated once | ~9,100 (one run) | 0.50x |
-//! | + `send` as a plain N-API function ([`NativeLoop::send_function`]) | 5,845 / 5,937 (two runs) | 0.32x |
-//!
-//! The thread design paid per batch for a mutex, a queue, a `uv_async` wake,
-//! the poll thread's own wake-ups and a `Float64Array` plus an external Buffer
-//! with a finalizer (~3,100 instructions in the addon and ~1,700 in
-//! malloc/free per echo, as batches are small with 8 ping-pong connections).
-//! After the driver change the largest single cost was napi-rs's wrapper
-//! around `send(id, bytes)`: unwrapping `this` and registering and releasing
-//! the borrowed bytes took ~3,000 instructions, more than the send itself;
-//! the plain function costs ~450 (N-API argument calls included). What
-//! remains (same workload, ~5,500 in total by `callgrind_annotate`): V8
-//! builtins ~1,400 (inline-cache misses, one `Buffer` view per data event,
-//! `Map` lookups of handle state), TurboFan compiling the hot functions
-//! ~1,200 (warm-up: 40,000 echoes take a quarter of a second), JIT code ~700,
-//! V8 runtime and API ~750, N-API ~300, the callback scope ~140, the core's
-//! poll and send ~390, this crate ~300, memcpy and malloc ~160.
-//!
-//! Against `net` on the wall clock (bench/run.py, several partial runs on a
-//! shared 2-core machine, so noisy): echo with 50 connections 1.42-1.77x at
-//! 64 B, 1.44-1.74x at 512 B, 1.21-1.31x at 16 KiB; memory per idle
-//! connection 1,653 B against 7,009 B; accept+close churn 1.00-1.08x (the
-//! load generator is the limit: every server does ~14,100/s). Single
-//! connection bulk was 0.91-1.02x with the core's default 256 KiB reads: each
-//! payload's Buffer was a fresh block above glibc's mmap threshold and most
-//! runs faulted in new pages for them; with 64 KiB reads ([`READ_SIZE`], as
-//! Node's own sockets read) it measured 1.10x (median of 5, same run), and
-//! steadier than `net`. Bulk's remaining user-space cost is the copy out of
-//! the core's arena (under callgrind one memcpy instruction per byte and
-//! little else).
+//! teardown, through a cleanup hook) `uv_close`s them. `send` is a plain
+//! N-API function ([`NativeLoop::send_function`]): napi-rs's method wrapper
+//! cost more than the send itself.
 //!
 //! A loop's JavaScript object is reachable from its batch callback, which
 //! the driver references: strongly while the loop has open handles (their
 //! events must reach it, as an active Node socket stays alive), weakly
 //! otherwise, so a loop dropped without `close()` is collected and its
 //! `NativeLoop`'s finalizer closes the core loop and frees its descriptors.
-//!
-//! Flow control needs no accounting now: the next poll happens only after
-//! JavaScript returned from the previous batch, so a slow consumer slows
-//! reading (and the kernel's windows do the rest).
+//! The next poll happens only after JavaScript returned from the previous
+//! batch, so a slow consumer slows reading (the kernel's windows do the rest).
 //!
 //! # Data
 //!
 //! Each event's bytes are copied once out of the core's arena (which the next
-//! poll reuses) into memory JavaScript owns. Payloads under 32 KiB are packed
-//! into a 128 KiB pool Buffer that lives across batches (JavaScript makes
-//! `Buffer.from(pool.buffer, offset, length)` views, as Node's own pooled
-//! Buffers are): no allocation per event and none per batch until a pool is
-//! full. A region once handed out is never written again; a new pool starts
-//! when the current one has no room. Each pool's ArrayBuffer is marked
-//! untransferable (`markAsUntransferable`, as Node marks its own pools), so
-//! `postMessage` / `structuredClone` copy it instead of detaching every other
-//! event's bytes; should it be detached all the same, the pool's memory is
-//! looked up again for every batch and a new pool starts. Payloads of 32 KiB and more get a Buffer of their own, so
-//! a retained large chunk never pins its neighbours and a retained small one
-//! pins one pool at most. (The limits were 16 KiB and a 64 KiB pool: a 16 KiB
-//! echo then cost ~12,100 instructions besides its memcpy, ~4,000 of them
-//! making its own Buffer in C++ and malloc; pooled, ~8,100.)
+//! poll reuses) into memory JavaScript owns. Payloads under [`OWN_BUFFER`]
+//! are packed into a [`POOL`]-byte pool Buffer that lives across batches
+//! (JavaScript makes views of it, as of Node's own pooled Buffers); a region
+//! once handed out is never written again, and a new pool starts when the
+//! current one has no room. Each pool's ArrayBuffer is marked untransferable
+//! (as Node marks its own pools), so `postMessage` / `structuredClone` copy it
+//! instead of detaching every other event's bytes; should it be detached all
+//! the same, the pool's memory is looked up again for every batch and a new
+//! pool starts. Larger payloads get a Buffer of their own, so a retained
+//! large chunk never pins its neighbours.
 //!
 //! The per-event numbers go into one `Float64Array` that JavaScript allocated
 //! once and passed to the constructor ([`STRIDE`] numbers per event): nothing
@@ -126,12 +84,9 @@ use netcore_core::{
 const MAX_EVENTS: usize = 1024;
 /// Numbers per event in the `meta` array JavaScript reads.
 const STRIDE: usize = 11;
-/// Most bytes per read, as Node's own sockets read. Every payload is copied
-/// into a Buffer; at the core's default 256 KiB, each large one is a block
-/// above glibc's mmap threshold, and the heap trimming that follows made the
-/// process fault in fresh pages for most of them (single-connection bulk echo,
-/// same machine and run: 3,600-15,100 page faults per 100 MiB and 1,540-2,290
-/// MiB/s, against 330-790 faults and 2,380-2,720 MiB/s with 64 KiB reads).
+/// Most bytes per read, as Node's own sockets read: every payload is copied
+/// into a Buffer, and larger ones, above glibc's mmap threshold, made the
+/// process fault in fresh pages for most of them (`bench/node-binding.md`).
 const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
@@ -911,17 +866,21 @@ pub struct ErrorInfo {
   pub message: String,
 }
 
+fn info(e: NcError) -> ErrorInfo {
+  ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() }
+}
+
 /// Every error code netcore defines, with its name and description.
 #[napi]
-pub fn error_table() -> Result<Vec<ErrorInfo>> {
-  guarded(|| {
-    Ok(
-      NcError::ALL
-        .iter()
-        .map(|e| ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() })
-        .collect(),
-    )
-  })
+pub fn error_table() -> Vec<ErrorInfo> {
+  NcError::ALL.iter().map(|&e| info(e)).collect()
+}
+
+/// The name and description of a negative code: netcore's own or any errno
+/// (JavaScript asks for error codes only; any other number gets EINVAL's).
+#[napi]
+pub fn error_info(code: i32) -> ErrorInfo {
+  info(NcError::from_code(code).unwrap_or(NcError::EINVAL))
 }
 
 /// What was wrong with an argument (`Detail` in the core).
