@@ -67,31 +67,16 @@ export declare class NativeLoop {
   setHostAddresses(name: string, addresses: Array<string>): number
   /** A timer: `delay_ms`, then every `repeat_ms` if given. */
   timer(delayMs: number, repeatMs?: number | undefined | null): number
-  /** No `timeout_ms` turns the idle timeout off. */
-  setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
-  setMaxConnections(id: number, max: number): number
-  shutdownServer(id: number, drainMs: number): number
-  multicast(id: number, group: string, interface: string, join: boolean): number
-  setRawOption(id: number, level: number, name: number, value: Uint8Array): number
   /** The option's bytes, or a negative error code. */
   getRawOption(id: number, level: number, name: number, size: number): Buffer | number
   /** The socket's file descriptor (>= 0) or a negative error code. */
   fd(id: number): number
   udpBind(host: string, port: number, reusePort: boolean, ipv6Only: boolean): number
-  udpConnect(id: number, host: string, port: number): number
-  /** Sends a string as UTF-8. */
-  sendString(id: number, data: string): number
   /**
    * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
    * the bytes reached the kernel.
    */
   sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
-  sendTo(id: number, host: string, port: number, data: Uint8Array): number
-  closeHandle(id: number): number
-  closeReset(id: number): number
-  shutdownHandle(id: number): number
-  pause(id: number): number
-  resume(id: number): number
   /**
    * `mode` is a [`FramingMode`] name; each parameter is given or not
    * (undefined), as [`Framing::build`] takes them.
@@ -115,6 +100,21 @@ export declare class NativeLoop {
   skips(id: number, kind: number): boolean
   /** Open handles, as the core counts them. */
   handleCount(): number
+  /** r" No `timeout_ms` turns the idle timeout off. */
+  setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
+  setMaxConnections(id: number, max: number): number
+  shutdownServer(id: number, drainMs: number): number
+  multicast(id: number, group: string, interface: string, join: boolean): number
+  setRawOption(id: number, level: number, name: number, value: Uint8Array): number
+  udpConnect(id: number, host: string, port: number): number
+  /** r" Sends a string as UTF-8. */
+  sendString(id: number, data: string): number
+  sendTo(id: number, host: string, port: number, data: Uint8Array): number
+  closeHandle(id: number): number
+  closeReset(id: number): number
+  shutdownHandle(id: number): number
+  pause(id: number): number
+  resume(id: number): number
 }
 
 /** The address of a socket, as JavaScript sees it. */

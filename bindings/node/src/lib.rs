@@ -1222,32 +1222,6 @@ impl NativeLoop {
     self.d.create(|| self.d.core.timer_start(millis(delay_ms), repeat_ms.map(millis), 0))
   }
 
-  /// No `timeout_ms` turns the idle timeout off.
-  #[napi]
-  pub fn set_idle_timeout(&self, id: f64, timeout_ms: Option<f64>) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.set_idle_timeout(h, timeout_ms.map(millis))))
-  }
-
-  #[napi]
-  pub fn set_max_connections(&self, id: f64, max: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.set_max_connections(h, to_usize(max))))
-  }
-
-  #[napi]
-  pub fn shutdown_server(&self, id: f64, drain_ms: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.shutdown_server(h, millis(drain_ms))))
-  }
-
-  #[napi]
-  pub fn multicast(&self, id: f64, group: String, interface: String, join: bool) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.udp_multicast(h, &group, &interface, join)))
-  }
-
-  #[napi]
-  pub fn set_raw_option(&self, id: f64, level: i32, name: i32, value: &[u8]) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.set_raw_option(h, level, name, value)))
-  }
-
   /// The option's bytes, or a negative error code.
   #[napi]
   pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
@@ -1268,53 +1242,12 @@ impl NativeLoop {
     self.d.create(|| self.d.core.udp_bind(&host, to_i64(port), &opts, 0))
   }
 
-  #[napi]
-  pub fn udp_connect(&self, id: f64, host: String, port: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.udp_connect(h, &host, to_i64(port))))
-  }
-
-  /// Sends a string as UTF-8.
-  #[napi]
-  pub fn send_string(&self, id: f64, data: String) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.send(h, data.as_bytes())))
-  }
-
   /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
   /// the bytes reached the kernel.
   #[napi]
   pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>, token: Option<f64>) -> i32 {
     let token = token.map(|t| u64::try_from(to_i64(t)).unwrap_or(u64::MAX));
     code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token)))
-  }
-
-  #[napi]
-  pub fn send_to(&self, id: f64, host: String, port: f64, data: &[u8]) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.send_to(h, &host, to_i64(port), data)))
-  }
-
-  #[napi]
-  pub fn close_handle(&self, id: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.close(h)))
-  }
-
-  #[napi]
-  pub fn close_reset(&self, id: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.close_reset(h)))
-  }
-
-  #[napi]
-  pub fn shutdown_handle(&self, id: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.shutdown(h)))
-  }
-
-  #[napi]
-  pub fn pause(&self, id: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.pause(h)))
-  }
-
-  #[napi]
-  pub fn resume(&self, id: f64) -> i32 {
-    code_of(self.d.on(id, |h| self.d.core.resume(h)))
   }
 
   /// `mode` is a [`FramingMode`] name; each parameter is given or not
@@ -1383,6 +1316,41 @@ impl NativeLoop {
   pub fn handle_count(&self) -> i32 {
     guarded(|| self.d.core.handle_count() as i32)
   }
+}
+
+/// Methods that run one core operation on the handle `id`; each returns 0 or
+/// a negative code. Written `name(arguments) => operation(arguments after the handle)`.
+macro_rules! handle_methods {
+  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $op:ident($($value:expr),*);)*) => {
+    #[napi]
+    impl NativeLoop {
+      $(
+        $(#[$doc])*
+        #[napi]
+        pub fn $name(&self, id: f64, $($arg: $ty),*) -> i32 {
+          code_of(self.d.on(id, |h| self.d.core.$op(h, $($value),*)))
+        }
+      )*
+    }
+  };
+}
+
+handle_methods! {
+  /// No `timeout_ms` turns the idle timeout off.
+  set_idle_timeout(timeout_ms: Option<f64>) => set_idle_timeout(timeout_ms.map(millis));
+  set_max_connections(max: f64) => set_max_connections(to_usize(max));
+  shutdown_server(drain_ms: f64) => shutdown_server(millis(drain_ms));
+  multicast(group: String, interface: String, join: bool) => udp_multicast(&group, &interface, join);
+  set_raw_option(level: i32, name: i32, value: &[u8]) => set_raw_option(level, name, value);
+  udp_connect(host: String, port: f64) => udp_connect(&host, to_i64(port));
+  /// Sends a string as UTF-8.
+  send_string(data: String) => send(data.as_bytes());
+  send_to(host: String, port: f64, data: &[u8]) => send_to(&host, to_i64(port), data);
+  close_handle() => close();
+  close_reset() => close_reset();
+  shutdown_handle() => shutdown();
+  pause() => pause();
+  resume() => resume();
 }
 
 impl Drop for NativeLoop {
