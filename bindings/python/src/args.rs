@@ -66,6 +66,25 @@ impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
     }
 }
 
+/// A send token: any `u64`, taken exactly (a value no token can be is
+/// refused, never saturated into another token).
+pub struct Token(pub u64);
+
+impl FromPyObject<'_, '_> for Token {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        match obj.extract::<u64>() {
+            Ok(token) => Ok(Token(token)),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+                Err(invalid(obj.py(), &format!("expected a token from 0 to 2**64-1, got {}", &*obj)))
+            }
+            Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A handle argument. Integers no loop ever hands out (0, negative, huge)
 /// are accepted here; the loop rejects them with `BadHandleError`.
 pub struct Hd(pub nc::Handle);

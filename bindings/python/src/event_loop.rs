@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text};
+use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text, Token};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 
@@ -812,7 +812,7 @@ impl PyLoop {
     /// `value` is the token follows once the last of these bytes reached the
     /// kernel.
     #[pyo3(signature = (handle, data, token=None))]
-    fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Int<u64>>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
         // The common case (what an echo sends back): small bytes, no token.
         if let (Ok(bytes), None) = (data.cast_exact::<PyBytes>(), &token) {
             let bytes = bytes.as_bytes();
@@ -827,7 +827,7 @@ impl PyLoop {
     /// Sends several buffers as one message (one writev): queued whole or
     /// refused whole, as send(); `token` as for send().
     #[pyo3(signature = (handle, buffers, token=None))]
-    fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Obj<'_>, token: Option<Int<u64>>) -> PyResult<()> {
+    fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
         let held = items::<BytesArg>(buffers, "an iterable of bytes-like objects")?;
         let slices: Vec<&[u8]> = held.iter().map(BytesArg::as_slice).collect();
         self.send_slices(py, handle.0, &slices, held.iter().all(BytesArg::immutable), token.map(|t| t.0))
