@@ -25,7 +25,14 @@
  *   never crosses into C: it is caught and reported as NC_EPANIC. Every
  *   function that takes a loop returns NC_EINVAL for a NULL loop; each
  *   function's comment lists its other codes ("..." where OS errors pass
- *   through as they are).
+ *   through as they are). After an NC_EINVAL, nc_last_error_detail() says
+ *   which argument was refused and what it must be (per thread, as errno).
+ *
+ * VERSIONS
+ *   NC_VERSION_HEX is the header's version, nc_version_hex() the running
+ *   library's; the same major version means compatible. Option structs
+ *   (nc_connect_opts) start with their size: initialise them with their
+ *   *_INIT macro, so a later library knows which fields the program has.
  *
  * THREADS
  *   Every function may be called from any thread, concurrently. One thread
@@ -586,7 +593,7 @@ const char *nc_version(void);
  * Creates an event loop. Returns NULL if the system is out of descriptors or
  * memory, or if 1024 loops are already alive in the process (each live loop
  * has its own handle tag; freeing a loop releases its tag). The caller owns
- * the loop and destroys it with `nc_loop_free`.
+ * the loop and destroys it with `nc_loop_free`. Any thread.
  */
 struct nc_loop *nc_loop_new(void);
 
@@ -657,16 +664,17 @@ int nc_wake(struct nc_loop *loop);
  * deliver. Watch it for readability in a host loop (epoll, select, libuv,
  * asyncio) and call `nc_poll` with timeout 0 when it is; after handling
  * events, sleep at most `nc_next_timeout` milliseconds. The loop owns the
- * descriptor: do not read or close it. Returns it, or `NC_EINVAL`.
+ * descriptor: do not read or close it. Returns it, or `NC_EINVAL`. Any
+ * thread.
  */
 int nc_loop_fd(struct nc_loop *loop);
 
 /**
  * Embedding: milliseconds a host loop may wait before polling again,
  * rounded up (a deadline 0.3 ms away is 1, so the host never wakes early
- * and spins): 0 only if events are ready now, -1 if only new I/O (signalled
- * on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
- * NULL loop.
+ * and spins). Returns 0 only if events are ready now, -1 if only new I/O
+ * (signalled on `nc_loop_fd`) can produce events, at most `INT_MAX`; or
+ * `NC_EINVAL` for a NULL loop. Any thread.
  */
 int nc_next_timeout(struct nc_loop *loop);
 
@@ -678,7 +686,9 @@ int nc_next_timeout(struct nc_loop *loop);
  * `NC_IPV6ONLY` or 0. SO_REUSEADDR is always set. Each connection arrives as
  * `NC_EV_ACCEPTED` and starts with this listener's `userdata`. Returns the
  * listener handle, or `NC_EINVAL` (NULL, unparsable host, port or backlog
- * out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ...
+ * out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ... `host` is
+ * only read during the call. `userdata` is stored and returned in events,
+ * never dereferenced. Any thread.
  */
 nc_handle nc_tcp_listen(struct nc_loop *loop,
                         const char *host,
@@ -697,14 +707,18 @@ nc_handle nc_tcp_listen(struct nc_loop *loop,
  * `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the
  * connection is established is queued. Returns the connection handle, or
  * `NC_EINVAL` (NULL, empty host, port out of range) or `NC_ENOMEM` (out of
- * memory, handles or resolver threads).
+ * memory, handles or resolver threads). `host` is only read during the call.
+ * `userdata` is stored and returned in events, never dereferenced. Any
+ * thread.
  */
 nc_handle nc_tcp_connect(struct nc_loop *loop, const char *host, int port, void *userdata);
 
 /**
  * Binds a UDP socket on `host` (an IP literal or `"localhost"`) and `port`
  * (0 = any). `flags` as for `nc_tcp_listen`. Datagrams arrive as
- * `NC_EV_DATAGRAM`. Returns the handle or a negative code as for `nc_tcp_listen`.
+ * `NC_EV_DATAGRAM`. Returns the handle or a negative code as for
+ * `nc_tcp_listen`. `host` is only read during the call. `userdata` is stored
+ * and returned in events, never dereferenced. Any thread.
  */
 nc_handle nc_udp_bind(struct nc_loop *loop,
                       const char *host,
@@ -716,7 +730,8 @@ nc_handle nc_udp_bind(struct nc_loop *loop,
  * Sets a UDP socket's default peer (an IP literal and port): `nc_send` then
  * sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
  * `NC_EBADHANDLE`, `NC_EWRONGKIND`, `NC_EAFNOSUPPORT` (an IPv6 peer for an
- * IPv4 socket, or the reverse), or another OS error.
+ * IPv4 socket, or the reverse), or another OS error. `host` is only read
+ * during the call. Any thread.
  */
 int nc_udp_connect(struct nc_loop *loop, nc_handle handle, const char *host, int port);
 
@@ -729,7 +744,7 @@ int nc_udp_connect(struct nc_loop *loop, nc_handle handle, const char *host, int
  * socket: one datagram (`len` 0 sends a zero-length one; `data` may then
  * be NULL). Returns 0, or `NC_EINVAL` (NULL data with a non-zero `len`;
  * `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
- * (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
+ * (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ... Any thread.
  */
 int nc_send(struct nc_loop *loop, nc_handle handle, const void *data, size_t len);
 
@@ -737,7 +752,8 @@ int nc_send(struct nc_loop *loop, nc_handle handle, const void *data, size_t len
  * Gather send: the `count` buffers go out as one message, in one system
  * call when possible, with the same whole-or-`NC_EAGAIN` rule as `nc_send`.
  * Returns as `nc_send`; `NC_EINVAL` also for NULL `bufs`, `count` 0 or
- * above 1024, or a NULL buffer with a non-zero length.
+ * above 1024, or a NULL buffer with a non-zero length. The buffers are only
+ * read during the call (what cannot go out at once is copied). Any thread.
  */
 int nc_sendv(struct nc_loop *loop, nc_handle handle, const struct nc_buf *bufs, size_t count);
 
@@ -746,7 +762,8 @@ int nc_sendv(struct nc_loop *loop, nc_handle handle, const struct nc_buf *bufs, 
  * (1..65535) from a UDP socket; `len` 0 (`data` may then be NULL) sends a
  * zero-length datagram. Returns 0, or `NC_EAGAIN` (the kernel has
  * no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
- * `NC_EWRONGKIND`, ...
+ * `NC_EWRONGKIND`, ... `host` is only read during the call. The bytes are
+ * only read during the call. Any thread.
  */
 int nc_send_to(struct nc_loop *loop,
                nc_handle handle,
@@ -766,7 +783,7 @@ int nc_send_to(struct nc_loop *loop,
  * `NC_EBADHANDLE`. `nc_run` delivers no further event of the handle but
  * `NC_EV_CLOSED`; events an `nc_poll` already copied into the caller's array
  * are the caller's to skip. Returns 0, `NC_EBADHANDLE`, or `NC_ECLOSED` if
- * the handle is already closing or closed.
+ * the handle is already closing or closed. Any thread.
  */
 int nc_close(struct nc_loop *loop, nc_handle handle);
 
@@ -775,7 +792,8 @@ int nc_close(struct nc_loop *loop, nc_handle handle);
  * (RST). `NC_EV_CLOSED` comes with the next poll; until the poll after it,
  * calls on the handle return `NC_ECLOSED`, as after `nc_close` (the same
  * rules for `nc_run` and already polled events). Returns 0,
- * `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed.
+ * `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed. Any
+ * thread.
  */
 int nc_close_reset(struct nc_loop *loop, nc_handle handle);
 
@@ -785,24 +803,27 @@ int nc_close_reset(struct nc_loop *loop, nc_handle handle);
  * closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`, in one batch: while
  * `NC_EV_EOF` is handled the handle is closed, `nc_close` returns
  * `NC_ECLOSED`). Later sends fail with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
- * `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
+ * `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`. Any thread.
  */
 int nc_shutdown(struct nc_loop *loop, nc_handle handle);
 
 /**
  * Stops reading a connection: the kernel buffers, then the peer is slowed
  * by TCP flow control. A reset, or the peer's close once all its data was
- * delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a negative code.
+ * delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a
+ * negative code. Any thread.
  */
 int nc_pause(struct nc_loop *loop, nc_handle handle);
 
 /**
- * Resumes reading a paused connection. Returns 0 or a negative code.
+ * Resumes reading a paused connection. Returns 0 or a negative code. Any
+ * thread.
  */
 int nc_resume(struct nc_loop *loop, nc_handle handle);
 
 /**
- * Framing: deliver raw chunks as they arrive (the default). Returns 0 or a negative code.
+ * Framing: deliver raw chunks as they arrive (the default). Returns 0 or a
+ * negative code. Any thread.
  */
 int nc_frame_stream(struct nc_loop *loop, nc_handle handle);
 
@@ -811,7 +832,8 @@ int nc_frame_stream(struct nc_loop *loop, nc_handle handle);
  * delimiter (1..8 bytes, e.g. `"\n"`), delivered without it. A frame longer
  * than `max_frame` bytes (1..2^30) is `NC_EV_ERROR` with `NC_EMSGSIZE`, then
  * the connection closes. At EOF, trailing bytes without a delimiter are
- * delivered as a last frame. Returns 0 or `NC_EINVAL`, ...
+ * delivered as a last frame. Returns 0 or `NC_EINVAL`, ... `delim` is copied
+ * during the call. Any thread.
  */
 int nc_frame_delimited(struct nc_loop *loop,
                        nc_handle handle,
@@ -822,6 +844,7 @@ int nc_frame_delimited(struct nc_loop *loop,
 /**
  * Framing: one `NC_EV_DATA` per `size` bytes (1..2^30). Bytes of an
  * incomplete last frame at EOF are dropped. Returns 0 or a negative code.
+ * Any thread.
  */
 int nc_frame_fixed(struct nc_loop *loop, nc_handle handle, size_t size);
 
@@ -830,7 +853,7 @@ int nc_frame_fixed(struct nc_loop *loop, nc_handle handle, size_t size);
  * length followed by that many bytes; `NC_EV_DATA` carries the payload
  * only. A length above `max_frame` (1..2^30) is `NC_EV_ERROR` with
  * `NC_EMSGSIZE`, then the connection closes (nothing of it is buffered).
- * Returns 0 or a negative code.
+ * Returns 0 or a negative code. Any thread.
  */
 int nc_frame_length_prefixed(struct nc_loop *loop,
                              nc_handle handle,
@@ -841,26 +864,28 @@ int nc_frame_length_prefixed(struct nc_loop *loop,
  * Sets option `opt` (`NC_OPT_*`) to `value`, range-checked (see each
  * option). Returns 0, or `NC_EINVAL` (unknown option, value out of range),
  * `NC_EWRONGKIND` (e.g. a watermark on UDP), `NC_ENOTCONN` (a socket option
- * on a connection still connecting), `NC_EBADHANDLE`, ...
+ * on a connection still connecting), `NC_EBADHANDLE`, ... Any thread.
  */
 int nc_setopt(struct nc_loop *loop, nc_handle handle, int opt, int64_t value);
 
 /**
- * Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
+ * Reads option `opt` into `*value`. Returns 0 or a negative code as
+ * `nc_setopt`. Writes `*value` only on success. Any thread.
  */
 int nc_getopt(struct nc_loop *loop, nc_handle handle, int opt, int64_t *value);
 
 /**
  * Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
  * `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
- * `NC_EWRONGKIND` (a timer).
+ * `NC_EWRONGKIND` (a timer). Writes `*addr` only on success. Any thread.
  */
 int nc_local_addr(struct nc_loop *loop, nc_handle handle, struct nc_addr *addr);
 
 /**
  * Stores the peer address of a connection or connected UDP socket in
  * `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
- * `NC_EWRONGKIND` (a listener or a timer).
+ * `NC_EWRONGKIND` (a listener or a timer). Writes `*addr` only on success.
+ * Any thread.
  */
 int nc_peer_addr(struct nc_loop *loop, nc_handle handle, struct nc_addr *addr);
 
@@ -887,17 +912,19 @@ int nc_addr_parse(const char *host, int port, struct nc_addr *addr);
 
 /**
  * Sets the user data returned in the handle's events. netcore never
- * dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`.
+ * dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`. Any thread.
  */
 int nc_set_userdata(struct nc_loop *loop, nc_handle handle, void *userdata);
 
 /**
- * Stores the handle's user data in `*userdata`. Returns 0 or a negative code.
+ * Stores the handle's user data in `*userdata`. Returns 0 or a negative
+ * code. Writes `*userdata` only on success. Any thread.
  */
 int nc_get_userdata(struct nc_loop *loop, nc_handle handle, void **userdata);
 
 /**
- * The kind of a live handle (`NC_KIND_*`), or `NC_EBADHANDLE`/`NC_EINVAL`.
+ * Returns the kind of a live handle (`NC_KIND_*`; `nc_handle_kind_name`
+ * names it), or `NC_EBADHANDLE`/`NC_EINVAL`. Any thread.
  */
 int nc_handle_kind(struct nc_loop *loop, nc_handle handle);
 
@@ -905,7 +932,7 @@ int nc_handle_kind(struct nc_loop *loop, nc_handle handle);
  * The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
  * negated Linux errno value (e.g. `"ENOPROTOOPT"` from `nc_setsockopt`);
  * `"EUNKNOWN"` for other negative codes, `"OK"` for 0 and positive values. A static
- * string: never free it. Thread-safe.
+ * string: never free it. Any thread.
  */
 const char *nc_errname(int code);
 
@@ -913,7 +940,7 @@ const char *nc_errname(int code);
  * A short description of a code, e.g. `"connection refused"` (for a Linux
  * errno value netcore does not list, the C library's description, e.g.
  * `"protocol not available"`); `"unknown error"` for other negative codes.
- * A static string: never free it. Thread-safe.
+ * A static string: never free it. Any thread.
  */
 const char *nc_strerror(int code);
 
@@ -956,7 +983,8 @@ const char *nc_last_error_detail(void);
  * live in one heap per loop: O(log n) each. A delay or period beyond
  * `NC_MAX_DURATION_MS` is never: the timer stays open without firing
  * (again) until `nc_close`. Returns the timer handle, `NC_EINVAL` or
- * `NC_ENOMEM` (out of memory or handles).
+ * `NC_ENOMEM` (out of memory or handles). `userdata` is stored and returned
+ * in events, never dereferenced. Any thread.
  */
 nc_handle nc_timer_start(struct nc_loop *loop,
                          uint64_t delay_ms,
@@ -968,7 +996,7 @@ nc_handle nc_timer_start(struct nc_loop *loop,
  * without a successful read or write, and again after each further
  * timeout; any I/O resets it; the application decides whether to close.
  * 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
- * a negative code.
+ * a negative code. Any thread.
  */
 int nc_set_idle_timeout(struct nc_loop *loop, nc_handle handle, uint64_t timeout_ms);
 
@@ -979,7 +1007,9 @@ int nc_set_idle_timeout(struct nc_loop *loop, nc_handle handle, uint64_t timeout
  * addresses, attempts start staggered by the attempt delay, families
  * alternating (RFC 8305); the first to connect wins and the others are
  * closed. Returns the connection handle, or `NC_EINVAL` or `NC_ENOMEM` as
- * `nc_tcp_connect`.
+ * `nc_tcp_connect`. `host` is only read during the call. `opts` and what it
+ * points to are only read during the call. `userdata` is stored and returned
+ * in events, never dereferenced. Any thread.
  */
 nc_handle nc_tcp_connect_ex(struct nc_loop *loop,
                             const char *host,
@@ -990,7 +1020,8 @@ nc_handle nc_tcp_connect_ex(struct nc_loop *loop,
 /**
  * Answers the name `host` with the `count` IP literals in `addrs` (in that
  * order) for this loop's connections, instead of the system resolver —
- * like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
+ * like a hosts-file entry. `count` 0 removes the entry. Returns 0 or
+ * `NC_EINVAL`. The strings are copied during the call. Any thread.
  */
 int nc_set_host_addresses(struct nc_loop *loop,
                           const char *host,
@@ -1009,7 +1040,8 @@ int nc_set_read_size(struct nc_loop *loop, size_t bytes);
 /**
  * Caps the connections a listener keeps open at once (0 = no cap). At the
  * cap it stops accepting (clients wait in the kernel backlog) and resumes
- * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+ * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any
+ * thread.
  */
 int nc_set_max_connections(struct nc_loop *loop, nc_handle listener, size_t max);
 
@@ -1020,14 +1052,15 @@ int nc_set_max_connections(struct nc_loop *loop, nc_handle listener, size_t max)
  * has `NC_ETIMEDOUT`; a `drain_ms` beyond `NC_MAX_DURATION_MS` is never
  * forced). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED` arrive for the
  * listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
- * (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+ * (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any thread.
  */
 int nc_shutdown_server(struct nc_loop *loop, nc_handle listener, uint64_t drain_ms);
 
 /**
  * `nc_sendv` with a token: once the last of these bytes is handed to the
  * kernel, `NC_EV_SENT` arrives with `value` = `token` (tokens arrive in
- * send order). TCP connections only. Returns as `nc_sendv`.
+ * send order). TCP connections only. Returns as `nc_sendv`. The buffers are
+ * only read during the call. Any thread.
  */
 int nc_sendv_token(struct nc_loop *loop,
                    nc_handle handle,
@@ -1037,7 +1070,8 @@ int nc_sendv_token(struct nc_loop *loop,
 
 /**
  * Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
- * event's sender). Returns as `nc_send_to`.
+ * event's sender). Returns as `nc_send_to`. `addr` and the bytes are only
+ * read during the call. Any thread.
  */
 int nc_send_to_addr(struct nc_loop *loop,
                     nc_handle handle,
@@ -1050,7 +1084,8 @@ int nc_send_to_addr(struct nc_loop *loop,
  * literal) on a UDP socket. `iface` is the local IPv4 address of the
  * interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
  * index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
- * `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
+ * `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error. The
+ * strings are only read during the call. Any thread.
  */
 int nc_udp_multicast(struct nc_loop *loop,
                      nc_handle handle,
@@ -1063,7 +1098,8 @@ int nc_udp_multicast(struct nc_loop *loop,
  * for options netcore does not name. Returns 0 or the negated errno
  * (e.g. -ENOPROTOOPT; `nc_errname` names it), or
  * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` (a connection
- * still connecting: it has no socket yet).
+ * still connecting: it has no socket yet). `value` is only read during the
+ * call. Any thread.
  */
 int nc_setsockopt(struct nc_loop *loop,
                   nc_handle handle,
@@ -1076,7 +1112,7 @@ int nc_setsockopt(struct nc_loop *loop,
  * Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
  * set to the length the OS wrote. Returns 0 or the negated errno, or
  * `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` as
- * `nc_setsockopt`.
+ * `nc_setsockopt`. Writes `value` and `*len` only on success. Any thread.
  */
 int nc_getsockopt(struct nc_loop *loop,
                   nc_handle handle,
@@ -1089,7 +1125,7 @@ int nc_getsockopt(struct nc_loop *loop,
  * The socket's file descriptor, for system calls netcore does not wrap.
  * The loop keeps owning it: do not close it, read or write it. Returns it,
  * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
- * connection still connecting), `NC_EINVAL`.
+ * connection still connecting), `NC_EINVAL`. Any thread.
  */
 int nc_fd(struct nc_loop *loop, nc_handle handle);
 

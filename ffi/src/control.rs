@@ -22,7 +22,8 @@ fn millis(ms: u64) -> Duration {
 /// live in one heap per loop: O(log n) each. A delay or period beyond
 /// `NC_MAX_DURATION_MS` is never: the timer stays open without firing
 /// (again) until `nc_close`. Returns the timer handle, `NC_EINVAL` or
-/// `NC_ENOMEM` (out of memory or handles).
+/// `NC_ENOMEM` (out of memory or handles). `userdata` is stored and returned
+/// in events, never dereferenced. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_timer_start(
     r#loop: *mut nc_loop,
@@ -40,7 +41,7 @@ pub unsafe extern "C" fn nc_timer_start(
 /// without a successful read or write, and again after each further
 /// timeout; any I/O resets it; the application decides whether to close.
 /// 0 turns it off; beyond `NC_MAX_DURATION_MS` it never fires. Returns 0 or
-/// a negative code.
+/// a negative code. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_idle_timeout(r#loop: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
     boundary! {
@@ -100,7 +101,9 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
 /// addresses, attempts start staggered by the attempt delay, families
 /// alternating (RFC 8305); the first to connect wins and the others are
 /// closed. Returns the connection handle, or `NC_EINVAL` or `NC_ENOMEM` as
-/// `nc_tcp_connect`.
+/// `nc_tcp_connect`. `host` is only read during the call. `opts` and what it
+/// points to are only read during the call. `userdata` is stored and returned
+/// in events, never dereferenced. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect_ex(
     r#loop: *mut nc_loop,
@@ -122,7 +125,8 @@ const MAX_HOST_ADDRESSES: usize = 64;
 
 /// Answers the name `host` with the `count` IP literals in `addrs` (in that
 /// order) for this loop's connections, instead of the system resolver —
-/// like a hosts-file entry. `count` 0 removes the entry. Returns 0 or `NC_EINVAL`.
+/// like a hosts-file entry. `count` 0 removes the entry. Returns 0 or
+/// `NC_EINVAL`. The strings are copied during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_host_addresses(
     r#loop: *mut nc_loop,
@@ -159,7 +163,8 @@ pub unsafe extern "C" fn nc_set_read_size(r#loop: *mut nc_loop, bytes: usize) ->
 
 /// Caps the connections a listener keeps open at once (0 = no cap). At the
 /// cap it stops accepting (clients wait in the kernel backlog) and resumes
-/// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+/// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any
+/// thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_max_connections(r#loop: *mut nc_loop, listener: nc_handle, max: usize) -> c_int {
     boundary! { try_loop!(r#loop).set_max_connections(handle_arg(listener), max) }
@@ -171,7 +176,7 @@ pub unsafe extern "C" fn nc_set_max_connections(r#loop: *mut nc_loop, listener: 
 /// has `NC_ETIMEDOUT`; a `drain_ms` beyond `NC_MAX_DURATION_MS` is never
 /// forced). Then `NC_EV_SHUTDOWN_COMPLETE` and `NC_EV_CLOSED` arrive for the
 /// listener, once its last connection has closed. Returns 0, `NC_ECLOSED`
-/// (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`.
+/// (already shutting down), `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_shutdown_server(r#loop: *mut nc_loop, listener: nc_handle, drain_ms: u64) -> c_int {
     boundary! { try_loop!(r#loop).shutdown_server(handle_arg(listener), millis(drain_ms)) }
@@ -179,7 +184,8 @@ pub unsafe extern "C" fn nc_shutdown_server(r#loop: *mut nc_loop, listener: nc_h
 
 /// `nc_sendv` with a token: once the last of these bytes is handed to the
 /// kernel, `NC_EV_SENT` arrives with `value` = `token` (tokens arrive in
-/// send order). TCP connections only. Returns as `nc_sendv`.
+/// send order). TCP connections only. Returns as `nc_sendv`. The buffers are
+/// only read during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_sendv_token(
     r#loop: *mut nc_loop,
@@ -196,7 +202,8 @@ pub unsafe extern "C" fn nc_sendv_token(
 }
 
 /// Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
-/// event's sender). Returns as `nc_send_to`.
+/// event's sender). Returns as `nc_send_to`. `addr` and the bytes are only
+/// read during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_send_to_addr(
     r#loop: *mut nc_loop,
@@ -215,7 +222,8 @@ pub unsafe extern "C" fn nc_send_to_addr(
 /// literal) on a UDP socket. `iface` is the local IPv4 address of the
 /// interface for an IPv4 group (`"0.0.0.0"` = default) or the interface
 /// index as a decimal string for an IPv6 group (`"0"` = default). Returns 0,
-/// `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error.
+/// `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS error. The
+/// strings are only read during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_multicast(
     r#loop: *mut nc_loop,
@@ -234,7 +242,8 @@ pub unsafe extern "C" fn nc_udp_multicast(
 /// for options netcore does not name. Returns 0 or the negated errno
 /// (e.g. -ENOPROTOOPT; `nc_errname` names it), or
 /// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` (a connection
-/// still connecting: it has no socket yet).
+/// still connecting: it has no socket yet). `value` is only read during the
+/// call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_setsockopt(
     r#loop: *mut nc_loop,
@@ -253,7 +262,7 @@ pub unsafe extern "C" fn nc_setsockopt(
 /// Raw `getsockopt`: reads into `value` (`*len` bytes of room); `*len` is
 /// set to the length the OS wrote. Returns 0 or the negated errno, or
 /// `NC_EINVAL`/`NC_EBADHANDLE`/`NC_EWRONGKIND`/`NC_ENOTCONN` as
-/// `nc_setsockopt`.
+/// `nc_setsockopt`. Writes `value` and `*len` only on success. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_getsockopt(
     r#loop: *mut nc_loop,
@@ -274,7 +283,7 @@ pub unsafe extern "C" fn nc_getsockopt(
 /// The socket's file descriptor, for system calls netcore does not wrap.
 /// The loop keeps owning it: do not close it, read or write it. Returns it,
 /// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a
-/// connection still connecting), `NC_EINVAL`.
+/// connection still connecting), `NC_EINVAL`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_fd(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).raw_fd(handle_arg(handle)) }

@@ -72,7 +72,7 @@ pub extern "C" fn nc_version() -> *const c_char {
 /// Creates an event loop. Returns NULL if the system is out of descriptors or
 /// memory, or if 1024 loops are already alive in the process (each live loop
 /// has its own handle tag; freeing a loop releases its tag). The caller owns
-/// the loop and destroys it with `nc_loop_free`.
+/// the loop and destroys it with `nc_loop_free`. Any thread.
 #[no_mangle]
 pub extern "C" fn nc_loop_new() -> *mut nc_loop {
     boundary! { Ok(Box::into_raw(Box::new(nc_loop { inner: Loop::new()? }))) }
@@ -192,7 +192,8 @@ pub unsafe extern "C" fn nc_wake(r#loop: *mut nc_loop) -> c_int {
 /// deliver. Watch it for readability in a host loop (epoll, select, libuv,
 /// asyncio) and call `nc_poll` with timeout 0 when it is; after handling
 /// events, sleep at most `nc_next_timeout` milliseconds. The loop owns the
-/// descriptor: do not read or close it. Returns it, or `NC_EINVAL`.
+/// descriptor: do not read or close it. Returns it, or `NC_EINVAL`. Any
+/// thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_loop_fd(r#loop: *mut nc_loop) -> c_int {
     boundary! { Ok(try_loop!(r#loop).fd()) }
@@ -200,9 +201,9 @@ pub unsafe extern "C" fn nc_loop_fd(r#loop: *mut nc_loop) -> c_int {
 
 /// Embedding: milliseconds a host loop may wait before polling again,
 /// rounded up (a deadline 0.3 ms away is 1, so the host never wakes early
-/// and spins): 0 only if events are ready now, -1 if only new I/O (signalled
-/// on `nc_loop_fd`) can produce events; at most `INT_MAX`. `NC_EINVAL` for a
-/// NULL loop.
+/// and spins). Returns 0 only if events are ready now, -1 if only new I/O
+/// (signalled on `nc_loop_fd`) can produce events, at most `INT_MAX`; or
+/// `NC_EINVAL` for a NULL loop. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_next_timeout(r#loop: *mut nc_loop) -> c_int {
     boundary! {
@@ -226,7 +227,9 @@ fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
 /// `NC_IPV6ONLY` or 0. SO_REUSEADDR is always set. Each connection arrives as
 /// `NC_EV_ACCEPTED` and starts with this listener's `userdata`. Returns the
 /// listener handle, or `NC_EINVAL` (NULL, unparsable host, port or backlog
-/// out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ...
+/// out of range, unknown flag), `NC_EADDRINUSE`, `NC_EACCES`, ... `host` is
+/// only read during the call. `userdata` is stored and returned in events,
+/// never dereferenced. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_listen(
     r#loop: *mut nc_loop,
@@ -251,7 +254,9 @@ pub unsafe extern "C" fn nc_tcp_listen(
 /// `NC_ENETUNREACH`, ...) followed by `NC_EV_CLOSED`. Data sent before the
 /// connection is established is queued. Returns the connection handle, or
 /// `NC_EINVAL` (NULL, empty host, port out of range) or `NC_ENOMEM` (out of
-/// memory, handles or resolver threads).
+/// memory, handles or resolver threads). `host` is only read during the call.
+/// `userdata` is stored and returned in events, never dereferenced. Any
+/// thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tcp_connect(
     r#loop: *mut nc_loop,
@@ -264,7 +269,9 @@ pub unsafe extern "C" fn nc_tcp_connect(
 
 /// Binds a UDP socket on `host` (an IP literal or `"localhost"`) and `port`
 /// (0 = any). `flags` as for `nc_tcp_listen`. Datagrams arrive as
-/// `NC_EV_DATAGRAM`. Returns the handle or a negative code as for `nc_tcp_listen`.
+/// `NC_EV_DATAGRAM`. Returns the handle or a negative code as for
+/// `nc_tcp_listen`. `host` is only read during the call. `userdata` is stored
+/// and returned in events, never dereferenced. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_bind(
     r#loop: *mut nc_loop,
@@ -282,7 +289,8 @@ pub unsafe extern "C" fn nc_udp_bind(
 /// Sets a UDP socket's default peer (an IP literal and port): `nc_send` then
 /// sends there and only its datagrams are received. Returns 0, `NC_EINVAL`,
 /// `NC_EBADHANDLE`, `NC_EWRONGKIND`, `NC_EAFNOSUPPORT` (an IPv6 peer for an
-/// IPv4 socket, or the reverse), or another OS error.
+/// IPv4 socket, or the reverse), or another OS error. `host` is only read
+/// during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_udp_connect(
     r#loop: *mut nc_loop,
@@ -301,7 +309,7 @@ pub unsafe extern "C" fn nc_udp_connect(
 /// socket: one datagram (`len` 0 sends a zero-length one; `data` may then
 /// be NULL). Returns 0, or `NC_EINVAL` (NULL data with a non-zero `len`;
 /// `len` 0 on a connection), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EPIPE`
-/// (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ...
+/// (after `nc_shutdown`), `NC_EWRONGKIND`, `NC_ECONNRESET`, ... Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_send(r#loop: *mut nc_loop, handle: nc_handle, data: *const c_void, len: usize) -> c_int {
     boundary! { try_loop!(r#loop).send(handle_arg(handle), try_bytes!(data, len)) }
@@ -310,7 +318,8 @@ pub unsafe extern "C" fn nc_send(r#loop: *mut nc_loop, handle: nc_handle, data: 
 /// Gather send: the `count` buffers go out as one message, in one system
 /// call when possible, with the same whole-or-`NC_EAGAIN` rule as `nc_send`.
 /// Returns as `nc_send`; `NC_EINVAL` also for NULL `bufs`, `count` 0 or
-/// above 1024, or a NULL buffer with a non-zero length.
+/// above 1024, or a NULL buffer with a non-zero length. The buffers are only
+/// read during the call (what cannot go out at once is copied). Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_sendv(r#loop: *mut nc_loop, handle: nc_handle, bufs: *const nc_buf, count: usize) -> c_int {
     boundary! {
@@ -344,7 +353,8 @@ unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u
 /// (1..65535) from a UDP socket; `len` 0 (`data` may then be NULL) sends a
 /// zero-length datagram. Returns 0, or `NC_EAGAIN` (the kernel has
 /// no room: retry after `NC_EV_WRITABLE`), `NC_EMSGSIZE`, `NC_EINVAL`,
-/// `NC_EWRONGKIND`, ...
+/// `NC_EWRONGKIND`, ... `host` is only read during the call. The bytes are
+/// only read during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_send_to(
     r#loop: *mut nc_loop,
@@ -370,7 +380,7 @@ pub unsafe extern "C" fn nc_send_to(
 /// `NC_EBADHANDLE`. `nc_run` delivers no further event of the handle but
 /// `NC_EV_CLOSED`; events an `nc_poll` already copied into the caller's array
 /// are the caller's to skip. Returns 0, `NC_EBADHANDLE`, or `NC_ECLOSED` if
-/// the handle is already closing or closed.
+/// the handle is already closing or closed. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_close(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).close(handle_arg(handle)) }
@@ -380,7 +390,8 @@ pub unsafe extern "C" fn nc_close(r#loop: *mut nc_loop, handle: nc_handle) -> c_
 /// (RST). `NC_EV_CLOSED` comes with the next poll; until the poll after it,
 /// calls on the handle return `NC_ECLOSED`, as after `nc_close` (the same
 /// rules for `nc_run` and already polled events). Returns 0,
-/// `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed.
+/// `NC_EBADHANDLE`, or `NC_ECLOSED` if the handle is already closed. Any
+/// thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_close_reset(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).close_reset(handle_arg(handle)) }
@@ -391,7 +402,7 @@ pub unsafe extern "C" fn nc_close_reset(r#loop: *mut nc_loop, handle: nc_handle)
 /// closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`, in one batch: while
 /// `NC_EV_EOF` is handled the handle is closed, `nc_close` returns
 /// `NC_ECLOSED`). Later sends fail with `NC_EPIPE`. Returns 0, `NC_EPIPE` if already shut down,
-/// `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
+/// `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_shutdown(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).shutdown(handle_arg(handle)) }
@@ -399,19 +410,22 @@ pub unsafe extern "C" fn nc_shutdown(r#loop: *mut nc_loop, handle: nc_handle) ->
 
 /// Stops reading a connection: the kernel buffers, then the peer is slowed
 /// by TCP flow control. A reset, or the peer's close once all its data was
-/// delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a negative code.
+/// delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a
+/// negative code. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_pause(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).pause(handle_arg(handle)) }
 }
 
-/// Resumes reading a paused connection. Returns 0 or a negative code.
+/// Resumes reading a paused connection. Returns 0 or a negative code. Any
+/// thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_resume(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).resume(handle_arg(handle)) }
 }
 
-/// Framing: deliver raw chunks as they arrive (the default). Returns 0 or a negative code.
+/// Framing: deliver raw chunks as they arrive (the default). Returns 0 or a
+/// negative code. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_stream(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).set_framing(handle_arg(handle), Framing::Stream) }
@@ -421,7 +435,8 @@ pub unsafe extern "C" fn nc_frame_stream(r#loop: *mut nc_loop, handle: nc_handle
 /// delimiter (1..8 bytes, e.g. `"\n"`), delivered without it. A frame longer
 /// than `max_frame` bytes (1..2^30) is `NC_EV_ERROR` with `NC_EMSGSIZE`, then
 /// the connection closes. At EOF, trailing bytes without a delimiter are
-/// delivered as a last frame. Returns 0 or `NC_EINVAL`, ...
+/// delivered as a last frame. Returns 0 or `NC_EINVAL`, ... `delim` is copied
+/// during the call. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_delimited(
     r#loop: *mut nc_loop,
@@ -438,6 +453,7 @@ pub unsafe extern "C" fn nc_frame_delimited(
 
 /// Framing: one `NC_EV_DATA` per `size` bytes (1..2^30). Bytes of an
 /// incomplete last frame at EOF are dropped. Returns 0 or a negative code.
+/// Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_fixed(r#loop: *mut nc_loop, handle: nc_handle, size: usize) -> c_int {
     boundary! {
@@ -450,7 +466,7 @@ pub unsafe extern "C" fn nc_frame_fixed(r#loop: *mut nc_loop, handle: nc_handle,
 /// length followed by that many bytes; `NC_EV_DATA` carries the payload
 /// only. A length above `max_frame` (1..2^30) is `NC_EV_ERROR` with
 /// `NC_EMSGSIZE`, then the connection closes (nothing of it is buffered).
-/// Returns 0 or a negative code.
+/// Returns 0 or a negative code. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_frame_length_prefixed(
     r#loop: *mut nc_loop,
@@ -468,13 +484,14 @@ pub unsafe extern "C" fn nc_frame_length_prefixed(
 /// Sets option `opt` (`NC_OPT_*`) to `value`, range-checked (see each
 /// option). Returns 0, or `NC_EINVAL` (unknown option, value out of range),
 /// `NC_EWRONGKIND` (e.g. a watermark on UDP), `NC_ENOTCONN` (a socket option
-/// on a connection still connecting), `NC_EBADHANDLE`, ...
+/// on a connection still connecting), `NC_EBADHANDLE`, ... Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_setopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: i64) -> c_int {
     boundary! { try_loop!(r#loop).set_option(handle_arg(handle), SockOption::parse_raw(opt)?, value) }
 }
 
-/// Reads option `opt` into `*value`. Returns 0 or a negative code as `nc_setopt`.
+/// Reads option `opt` into `*value`. Returns 0 or a negative code as
+/// `nc_setopt`. Writes `*value` only on success. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_getopt(r#loop: *mut nc_loop, handle: nc_handle, opt: c_int, value: *mut i64) -> c_int {
     boundary! {
@@ -486,7 +503,7 @@ pub unsafe extern "C" fn nc_getopt(r#loop: *mut nc_loop, handle: nc_handle, opt:
 
 /// Stores a socket's local address in `*addr`. Returns 0, `NC_EINVAL`,
 /// `NC_EBADHANDLE`, `NC_ENOTCONN` (a connection still resolving) or
-/// `NC_EWRONGKIND` (a timer).
+/// `NC_EWRONGKIND` (a timer). Writes `*addr` only on success. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_local_addr(r#loop: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
     boundary! {
@@ -498,7 +515,8 @@ pub unsafe extern "C" fn nc_local_addr(r#loop: *mut nc_loop, handle: nc_handle, 
 
 /// Stores the peer address of a connection or connected UDP socket in
 /// `*addr`. Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ENOTCONN` or
-/// `NC_EWRONGKIND` (a listener or a timer).
+/// `NC_EWRONGKIND` (a listener or a timer). Writes `*addr` only on success.
+/// Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_peer_addr(r#loop: *mut nc_loop, handle: nc_handle, addr: *mut nc_addr) -> c_int {
     boundary! {
@@ -545,13 +563,14 @@ pub unsafe extern "C" fn nc_addr_parse(host: *const c_char, port: c_int, addr: *
 }
 
 /// Sets the user data returned in the handle's events. netcore never
-/// dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`.
+/// dereferences it. Returns 0 or `NC_EBADHANDLE`/`NC_EINVAL`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_userdata(r#loop: *mut nc_loop, handle: nc_handle, userdata: *mut c_void) -> c_int {
     boundary! { try_loop!(r#loop).set_userdata(handle_arg(handle), userdata_arg(userdata)) }
 }
 
-/// Stores the handle's user data in `*userdata`. Returns 0 or a negative code.
+/// Stores the handle's user data in `*userdata`. Returns 0 or a negative
+/// code. Writes `*userdata` only on success. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_get_userdata(r#loop: *mut nc_loop, handle: nc_handle, userdata: *mut *mut c_void) -> c_int {
     boundary! {
@@ -561,7 +580,8 @@ pub unsafe extern "C" fn nc_get_userdata(r#loop: *mut nc_loop, handle: nc_handle
     }
 }
 
-/// The kind of a live handle (`NC_KIND_*`), or `NC_EBADHANDLE`/`NC_EINVAL`.
+/// Returns the kind of a live handle (`NC_KIND_*`; `nc_handle_kind_name`
+/// names it), or `NC_EBADHANDLE`/`NC_EINVAL`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_handle_kind(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { Ok(try_loop!(r#loop).kind(handle_arg(handle))? as c_int) }
@@ -570,7 +590,7 @@ pub unsafe extern "C" fn nc_handle_kind(r#loop: *mut nc_loop, handle: nc_handle)
 /// The errno-style name of a code, e.g. `"ECONNREFUSED"`, also for any
 /// negated Linux errno value (e.g. `"ENOPROTOOPT"` from `nc_setsockopt`);
 /// `"EUNKNOWN"` for other negative codes, `"OK"` for 0 and positive values. A static
-/// string: never free it. Thread-safe.
+/// string: never free it. Any thread.
 #[no_mangle]
 pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
     boundary! { Ok(Error::from_code(code).map_or(c"OK", Error::name_cstr).as_ptr()) }
@@ -579,7 +599,7 @@ pub extern "C" fn nc_errname(code: c_int) -> *const c_char {
 /// A short description of a code, e.g. `"connection refused"` (for a Linux
 /// errno value netcore does not list, the C library's description, e.g.
 /// `"protocol not available"`); `"unknown error"` for other negative codes.
-/// A static string: never free it. Thread-safe.
+/// A static string: never free it. Any thread.
 #[no_mangle]
 pub extern "C" fn nc_strerror(code: c_int) -> *const c_char {
     boundary! { Ok(Error::from_code(code).map_or(c"success", Error::message_cstr).as_ptr()) }
