@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use netcore_core::{Error, Event, EventKind, HandleKind, Loop, SockOption};
 
+use crate::boundary::invalid;
+
 /// A handle: a positive integer naming a socket of one loop, below 2^53 (exact
 /// in a double or a JavaScript number). Functions that create handles return
 /// a negative `NC_E*` code instead on failure. A closed handle is never
@@ -71,7 +73,7 @@ impl nc_addr {
                 let ip = Ipv6Addr::from(self.ip);
                 Ok(SocketAddr::V6(SocketAddrV6::new(ip, self.port, 0, self.scope_id)))
             }
-            _ => Err(Error::EINVAL),
+            _ => Err(invalid!("addr.family", "NC_AF_INET or NC_AF_INET6")),
         }
     }
 }

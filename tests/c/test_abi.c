@@ -183,6 +183,11 @@ void test_abi_last_error_detail_names_the_argument(void) {
     ASSERT_MSG(strncmp(nc_last_error_detail(), "loop:", 5) == 0, "detail \"%s\"", nc_last_error_detail());
     ASSERT_RC(nc_setopt(loop, l, NC_OPT_LAST + 1, 1), NC_EINVAL);
     ASSERT_MSG(strncmp(nc_last_error_detail(), "option:", 7) == 0, "detail \"%s\"", nc_last_error_detail());
+    nc_addr none;
+    char buf[NC_ADDRSTRLEN];
+    memset(&none, 0, sizeof none);
+    ASSERT_RC(nc_addr_format(&none, buf, sizeof buf), NC_EINVAL);
+    ASSERT_MSG(strncmp(nc_last_error_detail(), "addr.family:", 12) == 0, "detail \"%s\"", nc_last_error_detail());
     /* an error without a detail clears it */
     ASSERT_RC(nc_close(loop, l + 1000), NC_EBADHANDLE);
     ASSERT_MSG(strcmp(nc_last_error_detail(), "") == 0, "detail \"%s\"", nc_last_error_detail());
