@@ -1,4 +1,4 @@
-//! The error taxonomy shared by every surface (SPEC §3).
+//! The error taxonomy shared by every surface (docs/design.md, "Errors").
 //!
 //! Codes are negative integers. Errors that the operating system also knows
 //! carry the negated Linux `errno` value (as libuv does), so `-code` is a valid

@@ -1,6 +1,6 @@
 //! netcore's engine: an event-driven TCP/UDP loop on top of mio.
 //!
-//! The model (SPEC §1): a [`Loop`] owns sockets named by integer [`Handle`]s;
+//! The model (docs/design.md): a [`Loop`] owns sockets named by integer [`Handle`]s;
 //! every I/O result is an [`Event`], delivered in order per handle by
 //! [`Loop::poll`] (a batch, whose bytes stay in place until the next poll),
 //! by [`Loop::run`] (a callback per event), or through the descriptor of

@@ -1,5 +1,8 @@
-//! A loop's mutable state: the slab of sockets and timers, the ready queue,
-//! deadlines, and the servicing that turns readiness into events.
+//! The reactor: a loop's mutable state (the slab of sockets and timers, the
+//! registry, the ready queue, the deadlines) and the servicing that turns
+//! readiness into calls on the per-socket state machines and carries out the
+//! [`Step`]s they return. `connect.rs` (outgoing connections) and `server.rs`
+//! (listeners) extend it. See docs/design.md, "Layers".
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -562,7 +565,8 @@ impl resolver::Requester for Mutex<State> {
 #[cfg(test)]
 mod tests {
     /// An idle connection's whole user-space state is its slab slot (no read
-    /// buffer, no queue): keep it within the SPEC's "low hundreds of bytes".
+    /// buffer, no queue): keep it within the low hundreds of bytes
+    /// (docs/design.md, "Bounded buffers").
     #[test]
     fn an_idle_connection_fits_in_a_small_slot() {
         assert!(std::mem::size_of::<Option<super::Entry>>() <= 200);

@@ -31,8 +31,7 @@ pub const DEFAULT_READ_SIZE: usize = 256 << 10;
 /// Most reads from one connection in one turn: a fast sender cannot fill a
 /// poll's arena alone, and a `pause` takes effect within one read. One read
 /// also keeps a bulk transfer's bytes in cache between the read and the
-/// host's copy and send (Python bulk echo, same run: 20-41 against 26-43
-/// CPU ms per 100 MiB with 4 reads per turn, and fewer page faults).
+/// host's copy and send (measurements: bench/NOTES.md).
 const READS_PER_TURN: u32 = 1;
 /// A kept incomplete frame up to this size is copied in front of the next
 /// read into the arena, where frames are then cut without a copy. A larger
