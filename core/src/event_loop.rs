@@ -63,9 +63,9 @@ pub struct Loop {
 /// A socket behind a handle, for option calls.
 fn sock_ref(entry: &mut Entry) -> Result<SockRef<'_>> {
     match entry {
-        Entry::Listener(l) => l.sock.as_ref().map(SockRef::from).ok_or(Error::ECLOSED),
+        Entry::Listener(l) => l.sock().map(SockRef::from).ok_or(Error::ECLOSED),
         Entry::Conn(c) => c.sock().map(SockRef::from).ok_or(Error::ENOTCONN),
-        Entry::Udp(u) => Ok(SockRef::from(&u.sock)),
+        Entry::Udp(u) => Ok(SockRef::from(u.sock())),
         Entry::Timer(_) | Entry::Attempt(_) => Err(Error::EWRONGKIND),
         Entry::Closed(_) => Err(Error::ECLOSED),
     }
@@ -395,7 +395,7 @@ impl Loop {
     pub fn udp_connect(&self, handle: Handle, host: &str, port: i64) -> Result<()> {
         let addr = addr::literal(host, port)?;
         match self.state()?.entry(handle)? {
-            Entry::Udp(u) => Ok(u.sock.connect(addr)?),
+            Entry::Udp(u) => Ok(u.sock().connect(addr)?),
             _ => Err(Error::EWRONGKIND),
         }
     }
@@ -418,9 +418,9 @@ impl Loop {
                     _ => interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?,
                 };
                 if join {
-                    u.sock.join_multicast_v4(&g, &iface)
+                    u.sock().join_multicast_v4(&g, &iface)
                 } else {
-                    u.sock.leave_multicast_v4(&g, &iface)
+                    u.sock().leave_multicast_v4(&g, &iface)
                 }
             }
             std::net::IpAddr::V6(g) => {
@@ -431,9 +431,9 @@ impl Loop {
                     }
                 };
                 if join {
-                    u.sock.join_multicast_v6(&g, index)
+                    u.sock().join_multicast_v6(&g, index)
                 } else {
-                    u.sock.leave_multicast_v6(&g, index)
+                    u.sock().leave_multicast_v6(&g, index)
                 }
             }
         };
@@ -616,8 +616,7 @@ impl Loop {
         let Entry::Listener(l) = state.entry(listener)? else {
             return Err(Error::EWRONGKIND);
         };
-        l.max_connections = max;
-        if l.readable {
+        if l.set_max_connections(max) {
             state.schedule(listener);
         }
         Ok(())

@@ -9,17 +9,11 @@ use crate::handle::Handle;
 use crate::out::Out;
 use crate::state::{Entry, State};
 use crate::tcp::conn::Conn;
+use crate::tcp::listener::{Accepted, Drain, Gone};
 use crate::timer::{later, Due};
 
 /// How long a listener out of descriptors waits before accepting again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-fn is_transient_accept_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM | libc::ENETDOWN | libc::EHOSTUNREACH)
-    )
-}
 
 impl State {
     /// Accepts while the backlog, the batch and the connection cap allow.
@@ -31,38 +25,24 @@ impl State {
             let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) else {
                 return;
             };
-            if (l.max_connections > 0 && l.active >= l.max_connections) || l.retry_armed {
-                // `readable` stays set: accepting resumes when one closes,
-                // or when the retry is due.
-                return;
-            }
-            let Some(sock) = l.sock.as_ref() else { return };
-            let userdata = l.userdata;
-            match sock.accept() {
-                Ok((sock, peer)) => {
-                    l.starved = false;
-                    let _ = sock.set_nodelay(true);
+            let userdata = l.userdata();
+            match l.accept() {
+                Accepted::Conn(sock, peer) => {
                     if let Ok(handle) = self.add(Entry::Conn(Conn::accepted(sock, userdata, listener))) {
                         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
-                            l.active += 1;
+                            l.count_connection();
                         }
                         let mut event = Event::new(EventKind::Accepted, handle, userdata).with_addr(Some(peer));
                         event.listener = Some(listener);
                         out.push(event);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    l.readable = false;
-                    return;
-                }
-                Err(e) if is_transient_accept_error(&e) => {}
-                Err(e) => {
-                    // Out of descriptors or memory: try again shortly instead
-                    // of spinning on a backlog we cannot drain.
-                    if !std::mem::replace(&mut l.starved, true) {
-                        out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(e.into())));
+                Accepted::Skip => {}
+                Accepted::Stop => return,
+                Accepted::Starved(error) => {
+                    if let Some(error) = error {
+                        out.push(Event::new(EventKind::Error, listener, userdata).with_error(Some(error)));
                     }
-                    l.retry_armed = true;
                     self.arm(later(Instant::now(), ACCEPT_RETRY), listener, Due::AcceptRetry, 0);
                     return;
                 }
@@ -73,8 +53,9 @@ impl State {
     /// The accept retry of a listener out of descriptors is due: accept again.
     pub(crate) fn retry_accept(&mut self, listener: Handle) {
         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
-            l.retry_armed = false;
-            self.requeue(listener);
+            if l.retry_due() {
+                self.requeue(listener);
+            }
         }
     }
 
@@ -84,13 +65,18 @@ impl State {
         let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) else {
             return;
         };
-        l.active = l.active.saturating_sub(1);
-        if l.draining && l.active == 0 {
-            let event = Event::new(EventKind::ShutdownComplete, listener, l.userdata);
-            events.push(event);
+        match l.connection_gone() {
+            Gone::ShutdownComplete => self.shutdown_complete(listener, events),
+            Gone::Resume => self.requeue(listener),
+            Gone::Nothing => {}
+        }
+    }
+
+    /// Reports `ShutdownComplete`, then closes the listener.
+    fn shutdown_complete(&mut self, listener: Handle, events: &mut Vec<Event>) {
+        if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
+            events.push(Event::new(EventKind::ShutdownComplete, listener, l.userdata()));
             self.finish(listener, None, events);
-        } else if l.readable {
-            self.requeue(listener);
         }
     }
 
@@ -103,16 +89,12 @@ impl State {
         let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) else {
             return Err(Error::EWRONGKIND);
         };
-        if l.draining {
-            return Err(Error::ECLOSED);
-        }
-        l.draining = true;
-        if let Some(mut sock) = l.sock.take() {
+        let (sock, left) = l.start_shutdown()?;
+        if let Some(mut sock) = sock {
             let _ = self.registry.deregister(&mut sock);
         }
-        if l.active == 0 {
-            l.active = 1;
-            self.connection_gone(listener, events);
+        if left == Drain::Complete {
+            self.shutdown_complete(listener, events);
             return Ok(());
         }
         for handle in self.connections_of(listener) {

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, HandleKind};
 use crate::handle::{Handle, LoopTag, Slab};
-use crate::out::{readiness, Out, Step};
+use crate::out::{Out, Step};
 use crate::resolver::{self, Resolved};
 use crate::tcp::attempt::Attempt;
 use crate::tcp::conn::{Conn, DEFAULT_READ_SIZE};
@@ -52,9 +52,9 @@ pub(crate) struct Tombstone {
 impl Entry {
     fn queued(&mut self) -> &mut bool {
         match self {
-            Entry::Listener(l) => &mut l.queued,
+            Entry::Listener(l) => l.queued_mut(),
             Entry::Conn(c) => c.queued_mut(),
-            Entry::Udp(u) => &mut u.queued,
+            Entry::Udp(u) => u.queued_mut(),
             Entry::Timer(t) => &mut t.queued,
             Entry::Attempt(a) => &mut a.queued,
             Entry::Closed(t) => &mut t.queued,
@@ -76,9 +76,9 @@ impl Entry {
     /// The user value (attempts have none of their own).
     pub fn userdata(&mut self) -> Option<&mut u64> {
         match self {
-            Entry::Listener(l) => Some(&mut l.userdata),
+            Entry::Listener(l) => Some(l.userdata_mut()),
             Entry::Conn(c) => Some(c.userdata_mut()),
-            Entry::Udp(u) => Some(&mut u.userdata),
+            Entry::Udp(u) => Some(u.userdata_mut()),
             Entry::Timer(t) => Some(&mut t.userdata),
             Entry::Closed(t) => Some(&mut t.userdata),
             Entry::Attempt(_) => None,
@@ -88,9 +88,9 @@ impl Entry {
     fn deregister(&mut self, registry: &Registry) {
         // Dropping the socket removes it from epoll anyway; this is belt and braces.
         let _ = match self {
-            Entry::Listener(l) => l.sock.as_mut().map_or(Ok(()), |s| registry.deregister(s)),
+            Entry::Listener(l) => l.sock_mut().map_or(Ok(()), |s| registry.deregister(s)),
             Entry::Conn(c) => c.sock_mut().map_or(Ok(()), |s| registry.deregister(s)),
-            Entry::Udp(u) => registry.deregister(&mut u.sock),
+            Entry::Udp(u) => registry.deregister(u.sock_mut()),
             Entry::Attempt(a) => registry.deregister(&mut a.sock),
             Entry::Timer(_) | Entry::Closed(_) => Ok(()),
         };
@@ -161,8 +161,8 @@ fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline)
         (Ok(Entry::Conn(c)), Due::Idle) => c.idle_mut().is_some_and(|i| i.epoch == epoch),
         (Ok(Entry::Conn(c)), Due::Linger) => c.lingering(),
         (Ok(Entry::Conn(c)), Due::Dial) => c.dialing.as_ref().is_some_and(|d| d.dialer.epoch() == epoch),
-        (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed,
-        (Ok(Entry::Listener(l)), Due::Drain) => l.draining,
+        (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed(),
+        (Ok(Entry::Listener(l)), Due::Drain) => l.is_draining(),
         _ => false,
     }
 }
@@ -260,10 +260,10 @@ impl State {
         let registry = &self.registry;
         let result = match self.slab.get_mut(handle)? {
             Entry::Listener(l) => {
-                l.sock.as_mut().map_or(Ok(()), |s| registry.register(s, token(handle), Interest::READABLE))
+                l.sock_mut().map_or(Ok(()), |s| registry.register(s, token(handle), Interest::READABLE))
             }
             Entry::Conn(c) => c.sock_mut().map_or(Ok(()), |s| registry.register(s, token(handle), both)),
-            Entry::Udp(u) => registry.register(&mut u.sock, token(handle), both),
+            Entry::Udp(u) => registry.register(u.sock_mut(), token(handle), both),
             Entry::Attempt(a) => registry.register(&mut a.sock, token(handle), both),
             Entry::Timer(_) | Entry::Closed(_) => Ok(()),
         };
@@ -394,13 +394,9 @@ impl State {
             return;
         };
         match entry {
-            Entry::Listener(l) => l.readable = true,
+            Entry::Listener(l) => l.on_readiness(),
             Entry::Conn(c) => c.on_readiness(event),
-            Entry::Udp(u) => {
-                let (readable, writable) = readiness(event);
-                u.readable |= readable;
-                u.write_ready |= writable;
-            }
+            Entry::Udp(u) => u.on_readiness(event),
             Entry::Attempt(_) | Entry::Timer(_) | Entry::Closed(_) => {}
         }
         let queued = entry.queued();

@@ -10,7 +10,7 @@ use socket2::{SockRef, Type};
 use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
-use crate::out::{Out, Step};
+use crate::out::{readiness, Out, Step};
 use crate::sys;
 use crate::tcp::listener::{bound_socket, BindOptions};
 
@@ -19,11 +19,14 @@ const MAX_DATAGRAM: usize = 64 << 10;
 
 /// A bound UDP socket and its state in the loop.
 pub(crate) struct Udp {
-    pub sock: UdpSocket,
-    pub userdata: u64,
-    pub readable: bool,
-    pub write_ready: bool,
-    pub queued: bool,
+    sock: UdpSocket,
+    userdata: u64,
+    /// The kernel may have datagrams (or an error) for us.
+    readable: bool,
+    /// The kernel signalled send space.
+    write_ready: bool,
+    /// In the loop's ready queue (the reactor's flag).
+    queued: bool,
     /// A send was refused with `EAGAIN`: report `Writable` once the kernel has room.
     want_writable: bool,
 }
@@ -39,6 +42,33 @@ impl Udp {
             queued: false,
             want_writable: false,
         })
+    }
+
+    /// The socket (for options, `connect` and multicast membership).
+    pub fn sock(&self) -> &UdpSocket {
+        &self.sock
+    }
+
+    /// The socket, to register or deregister it.
+    pub fn sock_mut(&mut self) -> &mut UdpSocket {
+        &mut self.sock
+    }
+
+    /// The user value, to read or change it.
+    pub fn userdata_mut(&mut self) -> &mut u64 {
+        &mut self.userdata
+    }
+
+    /// Whether the socket is in the loop's ready queue (the reactor's flag).
+    pub fn queued_mut(&mut self) -> &mut bool {
+        &mut self.queued
+    }
+
+    /// Records readiness reported by the poller.
+    pub fn on_readiness(&mut self, event: &mio::event::Event) {
+        let (readable, writable) = readiness(event);
+        self.readable |= readable;
+        self.write_ready |= writable;
     }
 
     /// Sends one datagram made of `bufs`, to `to` or to the connected peer.

@@ -1,11 +1,12 @@
 //! A TCP listener: bound with the options the user asked for.
 
+use std::io;
 use std::net::SocketAddr;
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::error::{invalid, Result};
+use crate::error::{invalid, Error, Result};
 
 /// The listen backlog when none is given (a `backlog` of 0).
 pub const DEFAULT_BACKLOG: i32 = 1024;
@@ -45,29 +46,71 @@ pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Re
     Ok(sock)
 }
 
-/// A listening socket and its state in the loop.
+/// What one accept brought.
+pub(crate) enum Accepted {
+    /// A connection (`TCP_NODELAY` set) from this peer.
+    Conn(TcpStream, SocketAddr),
+    /// Nothing more now: the backlog is empty, the cap is reached, the
+    /// retry after a shortage is not due yet, or the listener is draining.
+    Stop,
+    /// The peer gave up before it was accepted: try the next one.
+    Skip,
+    /// Out of descriptors or memory: accepting waits for a retry, which the
+    /// caller arms; the error is `Some` for the first failure of a shortage
+    /// (one shortage is one `Error` event).
+    Starved(Option<Error>),
+}
+
+/// What a graceful shutdown leaves to do.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// No connection is open: the shutdown is complete.
+    Complete,
+    /// Connections are open: close them and wait for them (or the drain timeout).
+    Waiting,
+}
+
+/// What the loop does after a connection of a listener closed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Gone {
+    Nothing,
+    /// Connections wait in the backlog and the cap may allow one more.
+    Resume,
+    /// That was the last connection of a graceful shutdown.
+    ShutdownComplete,
+}
+
+/// A listening socket and its state in the loop: accepting, the connection
+/// cap, descriptor shortages and graceful shutdown, without the loop.
 pub(crate) struct Listener {
     /// `None` once a graceful shutdown has stopped accepting.
-    pub sock: Option<TcpListener>,
-    pub userdata: u64,
+    sock: Option<TcpListener>,
+    userdata: u64,
     /// The kernel may have connections for us.
-    pub readable: bool,
-    /// In the loop's ready queue.
-    pub queued: bool,
+    readable: bool,
+    /// In the loop's ready queue (the reactor's flag).
+    queued: bool,
     /// An accept failed for lack of descriptors and was reported; cleared by
     /// the next success, so one shortage is one `Error` event.
-    pub starved: bool,
+    starved: bool,
     /// Most connections open at once (0 = no cap); at the cap, accepting
     /// pauses and clients wait in the kernel backlog.
-    pub max_connections: usize,
+    max_connections: usize,
     /// Connections accepted here and not yet closed.
-    pub active: usize,
+    active: usize,
     /// A graceful shutdown is in progress.
-    pub draining: bool,
+    draining: bool,
     /// An accept failed for lack of descriptors and a retry is armed:
     /// accepting waits for it (readiness alone does not retry), so a starved
     /// listener has one retry timer, not one per connection arriving.
-    pub retry_armed: bool,
+    retry_armed: bool,
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM | libc::ENETDOWN | libc::EHOSTUNREACH)
+    )
 }
 
 impl Listener {
@@ -90,5 +133,113 @@ impl Listener {
             draining: false,
             retry_armed: false,
         })
+    }
+
+    /// The listening socket (none once a shutdown stopped accepting).
+    pub fn sock(&self) -> Option<&TcpListener> {
+        self.sock.as_ref()
+    }
+
+    /// The listening socket, to register or deregister it.
+    pub fn sock_mut(&mut self) -> Option<&mut TcpListener> {
+        self.sock.as_mut()
+    }
+
+    /// The user value.
+    pub fn userdata(&self) -> u64 {
+        self.userdata
+    }
+
+    /// The user value, to change it.
+    pub fn userdata_mut(&mut self) -> &mut u64 {
+        &mut self.userdata
+    }
+
+    /// Whether the listener is in the loop's ready queue (the reactor's flag).
+    pub fn queued_mut(&mut self) -> &mut bool {
+        &mut self.queued
+    }
+
+    /// The poller reported pending connections.
+    pub fn on_readiness(&mut self) {
+        self.readable = true;
+    }
+
+    /// Accepts one connection if the cap and a shortage allow.
+    pub fn accept(&mut self) -> Accepted {
+        if (self.max_connections > 0 && self.active >= self.max_connections) || self.retry_armed {
+            // `readable` stays set: accepting resumes when one closes, or
+            // when the retry is due.
+            return Accepted::Stop;
+        }
+        let Some(sock) = &self.sock else {
+            return Accepted::Stop;
+        };
+        match sock.accept() {
+            Ok((sock, peer)) => {
+                self.starved = false;
+                let _ = sock.set_nodelay(true);
+                Accepted::Conn(sock, peer)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Accepted::Stop
+            }
+            Err(e) if is_transient_accept_error(&e) => Accepted::Skip,
+            Err(e) => {
+                // Out of descriptors or memory: try again shortly instead of
+                // spinning on a backlog we cannot drain.
+                self.retry_armed = true;
+                Accepted::Starved((!std::mem::replace(&mut self.starved, true)).then(|| e.into()))
+            }
+        }
+    }
+
+    /// A connection accepted here was added to the loop.
+    pub fn count_connection(&mut self) {
+        self.active += 1;
+    }
+
+    /// Whether an accept retry is armed (its deadline is live).
+    pub fn retry_armed(&self) -> bool {
+        self.retry_armed
+    }
+
+    /// The accept retry is due: returns whether accepting should resume.
+    pub fn retry_due(&mut self) -> bool {
+        std::mem::take(&mut self.retry_armed)
+    }
+
+    /// Caps the open connections (0 = no cap); returns whether accepting
+    /// should resume (connections are waiting).
+    pub fn set_max_connections(&mut self, max: usize) -> bool {
+        self.max_connections = max;
+        self.readable
+    }
+
+    /// Whether a graceful shutdown is under way (its drain deadline is live).
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Starts a graceful shutdown: accepting stops, and the listening socket
+    /// is returned to be deregistered and closed. `ECLOSED` if one is under way.
+    pub fn start_shutdown(&mut self) -> Result<(Option<TcpListener>, Drain)> {
+        if self.draining {
+            return Err(Error::ECLOSED);
+        }
+        self.draining = true;
+        let drain = if self.active == 0 { Drain::Complete } else { Drain::Waiting };
+        Ok((self.sock.take(), drain))
+    }
+
+    /// A connection accepted here closed: what the loop should do.
+    pub fn connection_gone(&mut self) -> Gone {
+        self.active = self.active.saturating_sub(1);
+        match (self.draining, self.active, self.readable) {
+            (true, 0, _) => Gone::ShutdownComplete,
+            (false, _, true) => Gone::Resume,
+            _ => Gone::Nothing,
+        }
     }
 }
