@@ -101,11 +101,13 @@ impl IntoC<nc_handle> for Handle {
 /// Runs an exported function's body: see the module documentation.
 #[inline(always)]
 pub(crate) fn run<T: IntoC<R>, R: CReturn>(body: impl FnOnce() -> Result<T, Error>) -> R {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => value.into_c(),
-        Ok(Err(error)) => fail(error),
-        Err(_) => fail(Error::EPANIC),
-    }
+    // The conversion happens inside the unwind guard, so only the small C
+    // value (not the `Result`) crosses it.
+    let guarded = AssertUnwindSafe(|| match body() {
+        Ok(value) => value.into_c(),
+        Err(error) => fail(error),
+    });
+    catch_unwind(guarded).unwrap_or_else(|_| fail(Error::EPANIC))
 }
 
 /// The failure path of [`run`]: records the error's detail, kept out of
@@ -315,4 +317,41 @@ pub(crate) fn handle_arg(raw: nc_handle) -> Handle {
 /// A user-data argument, stored as the core's `u64`.
 pub(crate) fn userdata_arg(ptr: *mut c_void) -> u64 {
     ptr as usize as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boundary_converts_results_and_catches_panics() {
+        assert_eq!(run::<(), c_int>(|| Ok(())), 0);
+        assert_eq!(run::<c_int, c_int>(|| Ok(7)), 7);
+        assert_eq!(run::<Handle, nc_handle>(|| Ok(Handle::from_raw(42))), 42);
+        assert_eq!(run::<(), c_int>(|| Err(Error::EBADHANDLE)), Error::EBADHANDLE.code());
+        assert_eq!(run::<Handle, nc_handle>(|| Err(Error::EINVAL)), Error::EINVAL.code() as nc_handle);
+        assert!(run::<*mut u8, *mut u8>(|| Err(Error::ENOMEM)).is_null());
+        assert_eq!(run::<(), c_int>(|| panic!("a bug")), Error::EPANIC.code());
+        assert!(run::<*mut u8, *mut u8>(|| panic!("a bug")).is_null());
+        let name = run::<*const c_char, *const c_char>(|| panic!("a bug"));
+        assert_eq!(name, Error::EPANIC.name_cstr().as_ptr());
+    }
+
+    #[test]
+    fn an_error_records_its_detail_and_a_success_keeps_it() {
+        let detail = || LAST_DETAIL.with(Cell::get).map(|d| d.argument);
+        run::<(), c_int>(|| Err(invalid!("port", "0 to 65535")));
+        assert_eq!(detail(), Some("port"));
+        run::<(), c_int>(|| Ok(()));
+        assert_eq!(detail(), Some("port"));
+        let text = last_error_detail();
+        assert_eq!(
+            DETAIL_TEXT.with(|t| (t.borrow().as_ptr(), t.borrow().clone())),
+            (text, c"port: expected 0 to 65535".into())
+        );
+        run::<(), c_int>(|| Err(Error::EBADHANDLE));
+        assert_eq!(detail(), None);
+        assert_eq!(unraw("r#loop"), "loop");
+        assert_eq!(unraw("host"), "host");
+    }
 }
