@@ -1,5 +1,5 @@
 //! The boundary every exported function goes through, and the argument
-//! checks it shares.
+//! checks it shares (docs/design.md, "The C boundary").
 //!
 //! Every `extern "C"` function's body is one [`boundary!`] block (a test in
 //! `ffi/tests/boundary.rs` reads the sources and fails otherwise). Inside
