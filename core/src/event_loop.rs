@@ -475,7 +475,6 @@ impl Loop {
         let mut guard = self.state()?;
         let state = &mut *guard;
         let conn = match state.slab.get_mut(handle)? {
-            Entry::Conn(c) if c.is_closing() => return Err(Error::ECLOSED),
             Entry::Closed(_) => return Err(Error::ECLOSED),
             Entry::Conn(c) => c,
             Entry::Udp(u) if token.is_none() => return u.send(None, bufs),

@@ -367,6 +367,11 @@ impl Conn {
         token: Option<u64>,
         events: &mut Vec<Event>,
     ) -> Result<()> {
+        // (The fast path above is only taken before any FIN was asked for,
+        // so closing connections all come here.)
+        if self.is_closing() {
+            return Err(Error::ECLOSED);
+        }
         if self.fin_requested() {
             return Err(Error::EPIPE);
         }
