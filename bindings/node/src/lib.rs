@@ -386,26 +386,8 @@ impl Driver {
   /// The memory of the meta array, checked again for every batch (an
   /// ArrayBuffer can be detached from JavaScript).
   fn meta_array(&self) -> Option<*mut f64> {
-    let mut value = ptr::null_mut();
-    let mut kind = sys::TypedarrayType::int8_array;
-    let mut length = 0usize;
-    let mut data = ptr::null_mut();
     // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
-    let ok = unsafe {
-      sys::napi_get_reference_value(self.env, self.meta_ref.get(), &mut value) == sys::Status::napi_ok
-        && !value.is_null()
-        && sys::napi_get_typedarray_info(
-          self.env,
-          value,
-          &mut kind,
-          &mut length,
-          &mut data,
-          ptr::null_mut(),
-          ptr::null_mut(),
-        ) == sys::Status::napi_ok
-    };
-    (ok && kind == sys::TypedarrayType::float64_array && length >= MAX_EVENTS * STRIDE && !data.is_null())
-      .then_some(data.cast())
+    unsafe { meta_memory(self.env, reference_value(self.env, self.meta_ref.get())?) }
   }
 
   /// Describes a poll's events in `meta` and copies their bytes out of the
@@ -479,14 +461,13 @@ impl Driver {
       // The first small payload of this batch: check that the pool is still
       // ours to write into (JavaScript may have transferred its ArrayBuffer).
       if let Some(p) = pool.as_ref() {
-        let mut value = ptr::null_mut();
         let mut data = ptr::null_mut();
         let mut length = 0usize;
         // SAFETY: a live reference, inside a handle scope.
-        let ok = unsafe {
-          sys::napi_get_reference_value(env, p.buffer, &mut value) == sys::Status::napi_ok
-            && sys::napi_get_buffer_info(env, value, &mut data, &mut length) == sys::Status::napi_ok
-        };
+        let value = unsafe { reference_value(env, p.buffer) }.unwrap_or(ptr::null_mut());
+        // SAFETY: as above, with the reference's value.
+        let ok = !value.is_null()
+          && unsafe { sys::napi_get_buffer_info(env, value, &mut data, &mut length) } == sys::Status::napi_ok;
         if ok && length == POOL && !data.is_null() {
           out.pool = value;
           out.pool_data = data.cast();
@@ -541,21 +522,14 @@ impl Driver {
     let env = self.env;
     // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
     unsafe {
-      let mut func = ptr::null_mut();
-      let mut undefined = ptr::null_mut();
       let mut result = ptr::null_mut();
-      sys::napi_get_undefined(env, &mut undefined);
-      if sys::napi_get_reference_value(env, self.on_pool.get(), &mut func) != sys::Status::napi_ok
-        || func.is_null()
-        || sys::napi_call_function(env, undefined, func, 1, &pool, &mut result) != sys::Status::napi_ok
-      {
+      let called = reference_value(env, self.on_pool.get()).is_some_and(|func| {
+        sys::napi_call_function(env, undefined(env), func, 1, &pool, &mut result) == sys::Status::napi_ok
+      });
+      if !called {
         // Marking cannot fail for a fresh Buffer; should it, the pool stays
         // usable (only transferable) and the batch goes on.
-        let mut pending = false;
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-          sys::napi_get_and_clear_last_exception(env, &mut result);
-        }
+        take_exception(env);
       }
     }
   }
@@ -574,8 +548,7 @@ impl Driver {
       if items.is_empty()
         || sys::napi_create_array_with_length(self.env, items.len(), &mut array) != sys::Status::napi_ok
       {
-        sys::napi_get_undefined(self.env, &mut array);
-        return array;
+        return undefined(self.env);
       }
       for (i, &item) in items.iter().enumerate() {
         sys::napi_set_element(self.env, array, i as u32, item);
@@ -591,12 +564,8 @@ impl Driver {
     let env = self.env;
     // SAFETY: on the JavaScript thread inside a handle scope, with live references.
     unsafe {
-      let mut func = ptr::null_mut();
-      if sys::napi_get_reference_value(env, self.callback.get(), &mut func) != sys::Status::napi_ok || func.is_null() {
-        return;
-      }
-      let mut undefined = ptr::null_mut();
-      sys::napi_get_undefined(env, &mut undefined);
+      let Some(func) = reference_value(env, self.callback.get()) else { return };
+      let undefined = undefined(env);
       let mut n = ptr::null_mut();
       sys::napi_create_uint32(env, count as u32, &mut n);
       let pool = if out.pool.is_null() { undefined } else { out.pool };
@@ -606,14 +575,8 @@ impl Driver {
       let mut result = ptr::null_mut();
       let status =
         sys::napi_make_callback(env, self.async_context.get(), func, func, argv.len(), argv.as_ptr(), &mut result);
-      if status != sys::Status::napi_ok {
-        let mut pending = false;
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-          let mut err = ptr::null_mut();
-          sys::napi_get_and_clear_last_exception(env, &mut err);
-          sys::napi_fatal_exception(env, err);
-        }
+      if let Some(err) = (status != sys::Status::napi_ok).then(|| take_exception(env)).flatten() {
+        sys::napi_fatal_exception(env, err);
       }
     }
   }
@@ -730,6 +693,64 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
   unsafe { ptr::copy_nonoverlapping(values.as_ptr(), out.meta.add(index * STRIDE), STRIDE) };
 }
 
+/// The value of a reference, if it is alive.
+///
+/// # Safety
+/// On the JavaScript thread inside a handle scope; `reference` is live.
+unsafe fn reference_value(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  let status = sys::napi_get_reference_value(env, reference, &mut value);
+  (status == sys::Status::napi_ok && !value.is_null()).then_some(value)
+}
+
+/// A typed array's kind, length and memory.
+///
+/// # Safety
+/// On the JavaScript thread inside a handle scope; `value` is live.
+unsafe fn typed_array(
+  env: sys::napi_env,
+  value: sys::napi_value,
+) -> Option<(sys::napi_typedarray_type, usize, *mut c_void)> {
+  let (mut kind, mut length, mut data) = (sys::TypedarrayType::int8_array, 0usize, ptr::null_mut());
+  let status =
+    sys::napi_get_typedarray_info(env, value, &mut kind, &mut length, &mut data, ptr::null_mut(), ptr::null_mut());
+  (status == sys::Status::napi_ok).then_some((kind, length, data))
+}
+
+/// The memory of a meta array: a `Float64Array` of at least MAX_EVENTS * STRIDE numbers.
+///
+/// # Safety
+/// As [`typed_array`].
+unsafe fn meta_memory(env: sys::napi_env, value: sys::napi_value) -> Option<*mut f64> {
+  match typed_array(env, value)? {
+    (sys::TypedarrayType::float64_array, length, data) if length >= MAX_EVENTS * STRIDE && !data.is_null() => {
+      Some(data.cast())
+    }
+    _ => None,
+  }
+}
+
+/// `undefined`.
+///
+/// # Safety
+/// On the JavaScript thread inside a handle scope.
+unsafe fn undefined(env: sys::napi_env) -> sys::napi_value {
+  let mut value = ptr::null_mut();
+  sys::napi_get_undefined(env, &mut value);
+  value
+}
+
+/// Takes the pending exception, if there is one.
+///
+/// # Safety
+/// On the JavaScript thread.
+unsafe fn take_exception(env: sys::napi_env) -> Option<sys::napi_value> {
+  let mut pending = false;
+  let mut err = ptr::null_mut();
+  sys::napi_is_exception_pending(env, &mut pending);
+  (pending && sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok).then_some(err)
+}
+
 /// Recovers the driver of a libuv handle.
 ///
 /// # Safety
@@ -803,14 +824,9 @@ unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> i32 {
   if sys::napi_get_value_double(env, argv[0], &mut id) != sys::Status::napi_ok {
     return NcError::EBADHANDLE.code();
   }
-  let mut kind = sys::TypedarrayType::int8_array;
-  let mut len = 0usize;
-  let mut bytes = ptr::null_mut();
-  let status =
-    sys::napi_get_typedarray_info(env, argv[1], &mut kind, &mut len, &mut bytes, ptr::null_mut(), ptr::null_mut());
-  if status != sys::Status::napi_ok || kind != sys::TypedarrayType::uint8_array {
+  let Some((sys::TypedarrayType::uint8_array, len, bytes)) = typed_array(env, argv[1]) else {
     return NcError::EINVAL.code();
-  }
+  };
   let bytes = if len == 0 || bytes.is_null() { &[][..] } else { std::slice::from_raw_parts(bytes as *const u8, len) };
   code_of(d.handle(id).and_then(|h| d.core.send(h, bytes)))
 }
@@ -1023,19 +1039,7 @@ impl NativeLoop {
     let func = on_batch.raw();
     // SAFETY: N-API calls on the JavaScript thread with values of this call.
     unsafe {
-      let mut kind = sys::TypedarrayType::int8_array;
-      let mut length = 0usize;
-      let mut data = ptr::null_mut();
-      let status = sys::napi_get_typedarray_info(
-        raw_env,
-        meta.raw(),
-        &mut kind,
-        &mut length,
-        &mut data,
-        ptr::null_mut(),
-        ptr::null_mut(),
-      );
-      if status != sys::Status::napi_ok || kind != sys::TypedarrayType::float64_array || length < MAX_EVENTS * STRIDE {
+      if meta_memory(raw_env, meta.raw()).is_none() {
         return Err(Error::new(Status::InvalidArg, "netcore: meta must be a Float64Array of 1024 * 11 numbers"));
       }
       let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
