@@ -13,6 +13,16 @@ const path = require('node:path')
 const { newLoop, nextEvent } = require('../testlib/helpers')
 const { vocabulary } = require('netcore')
 
+/** A listener and a client connected to it. */
+async function connected(loop) {
+  const listener = loop.listen('127.0.0.1', 0)
+  const accepted = nextEvent(loop, 'accepted')
+  const client = loop.connect('127.0.0.1', loop.localAddress(listener).port)
+  await nextEvent(loop, 'connected', { handle: client })
+  await accepted
+  return { listener, client }
+}
+
 const DTS = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
 
 test('the vocabulary lists every kind, option, mode and family once, by number', () => {
@@ -66,11 +76,7 @@ test('events are emitted under the core names (timer, closed, accepted, connecte
 
 test('every handle kind is what kind() returns for such a handle', async (t) => {
   const loop = newLoop(t)
-  const listener = loop.listen('127.0.0.1', 0)
-  const accepted = nextEvent(loop, 'accepted')
-  const client = loop.connect('127.0.0.1', loop.localAddress(listener).port)
-  await nextEvent(loop, 'connected', { handle: client })
-  await accepted
+  const { listener, client } = await connected(loop)
   const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0), timer: loop.setTimer(60000) }
   for (const { name } of vocabulary.handleKinds) {
     assert.ok(name in handles, `a handle of kind ${name} was made`)
@@ -81,11 +87,7 @@ test('every handle kind is what kind() returns for such a handle', async (t) => 
 
 test('every option name is accepted by setOption/getOption on a handle it applies to, at both ends of its range', async (t) => {
   const loop = newLoop(t)
-  const listener = loop.listen('127.0.0.1', 0)
-  const accepted = nextEvent(loop, 'accepted')
-  const client = loop.connect('127.0.0.1', loop.localAddress(listener).port)
-  await nextEvent(loop, 'connected', { handle: client })
-  await accepted
+  const { listener, client } = await connected(loop)
   const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0) }
   for (const option of vocabulary.options) {
     assert.ok(DTS.includes(`  ${option.name}: `), `index.d.ts types the option ${option.name}`)
@@ -143,11 +145,7 @@ test('defaults are the core\'s: backlog 0 means its default, the water marks are
   assert.equal(defaults.backlog, 1024)
   loop.listen('127.0.0.1', 0, { backlog: 0 })
   loop.listen('127.0.0.1', 0)
-  const listener = loop.listen('127.0.0.1', 0)
-  const accepted = nextEvent(loop, 'accepted')
-  const client = loop.connect('127.0.0.1', loop.localAddress(listener).port)
-  await nextEvent(loop, 'connected', { handle: client })
-  await accepted
+  const { listener, client } = await connected(loop)
   assert.equal(loop.getOption(client, 'high_water'), defaults.highWater)
   assert.equal(loop.getOption(client, 'low_water'), defaults.lowWater)
   assert.ok(defaults.attemptDelayMs > 0)
