@@ -33,9 +33,10 @@ const CODES = Object.fromEntries(native.errorTable().map((e) => [e.name, e.code]
 // The core's vocabulary (event kinds, handle kinds, options, framing modes,
 // families, defaults), read once: this file keeps no table of its own.
 const VOCABULARY = native.vocabulary()
-/** names[value] = name, for a list of the core's { name, value }. */
+/** names[value] = name ('' for numbers without one), for a list of the core's { name, value }. */
 function byNumber(list) {
-  const names = []
+  // A packed array (no holes): the delivery loop indexes it for every event.
+  const names = Array.from({ length: Math.max(...list.map((v) => v.value)) + 1 }, () => '')
   for (const { name, value } of list) names[value] = name
   return names
 }
