@@ -36,7 +36,7 @@ impl Default for Family {
 }
 
 /// How to make an outgoing connection. Build it with the `with_*` methods,
-/// which check each value as it is given; [`crate::Loop::connect`] checks
+/// which check each value as it is given; [`crate::Loop::tcp_connect_with`] checks
 /// the whole again (fields are public).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectOptions {

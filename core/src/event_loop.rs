@@ -457,6 +457,7 @@ impl Loop {
     }
 
     /// Sends bytes on a connection (or a connected UDP socket).
+    #[inline]
     pub fn send(&self, handle: Handle, data: &[u8]) -> Result<()> {
         self.send_vectored(handle, &[data])
     }
@@ -464,6 +465,7 @@ impl Loop {
     /// Sends several buffers as one message: queued whole or refused whole.
     /// No bytes at all is `EINVAL` on a connection; on UDP, buffers that are
     /// all empty make a zero-length datagram (no buffer at all is `EINVAL`).
+    #[inline]
     pub fn send_vectored(&self, handle: Handle, bufs: &[&[u8]]) -> Result<()> {
         self.send_with_token(handle, bufs, None)
     }
