@@ -389,9 +389,10 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Graceful server shutdown: stop accepting, close the listener's
    * connections gracefully, reset what is left after `drainTimeout` ms
-   * (default 5000); then 'shutdown_complete' and 'closed' for the listener.
+   * (required, as in C and Python; Infinity: never forced); then
+   * 'shutdown_complete' and 'closed' for the listener.
    */
-  shutdownServer(handle: Handle, drainTimeout?: number): void
+  shutdownServer(handle: Handle, drainTimeout: number): void
 
   /**
    * Sets an option. Wrong types throw TypeError; an unknown name or a value

@@ -677,8 +677,7 @@ class Loop extends EventEmitter {
 
   shutdownServer(handle, drainTimeout) {
     this._use(handle)
-    const ms = drainTimeout === undefined ? 5000 : checkMillis(drainTimeout, 'drainTimeout')
-    this._void(handle, this._native.shutdownServer(handle, ms), 'shutdownServer')
+    this._void(handle, this._native.shutdownServer(handle, checkMillis(drainTimeout, 'drainTimeout')), 'shutdownServer')
   }
 
   // -- options, addresses --------------------------------------------------------

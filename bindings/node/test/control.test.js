@@ -778,6 +778,8 @@ test('graceful server shutdown with nothing open completes at once; the port is 
   const port = loop.localAddress(listener).port
   const { handle } = await bounded(loop.connectAsync('127.0.0.1', port), 'connect')
   assert.throws(() => loop.shutdownServer(handle, 10), { code: 'EWRONGKIND' })
+  // the drain has no default, as in C and Python: it must be given
+  assert.throws(() => loop.shutdownServer(listener), { code: 'ERR_INVALID_ARG_TYPE' })
   await until(() => log.filter((e) => e.type === 'accepted').length === 1, 'the accept')
   const k = log.find((e) => e.type === 'accepted').handle
   loop.onHandle(k, 'eof', () => loop.close(k))
