@@ -7,16 +7,19 @@
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
+use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 
 /// A netcore error: one negative code from the shared taxonomy, and for a
-/// refused argument the detail of which one and what was expected.
-/// Errors compare and hash by code alone.
+/// refused argument (`EINVAL`) the detail of which one and what was
+/// expected. Errors compare and hash by code alone.
+///
+/// One machine word, so that results and events stay as small as a bare
+/// code keeps them (the echo path returns and stores errors everywhere): an
+/// odd word is a code (`-code << 1 | 1`); an even word is the address of a
+/// `'static` [`Detail`] (aligned, so even), and the error is `EINVAL`.
 #[derive(Copy, Clone)]
-pub struct Error {
-    code: i32,
-    detail: Option<&'static Detail>,
-}
+pub struct Error(NonZeroUsize);
 
 /// What was wrong with an argument: its name (as the C API, Python and Node
 /// all spell it) and what it must be.
@@ -32,14 +35,14 @@ pub struct Detail {
 macro_rules! invalid {
     ($argument:expr, $expected:expr) => {{
         static DETAIL: $crate::error::Detail = $crate::error::Detail { argument: $argument, expected: $expected };
-        $crate::error::Error::EINVAL.with_detail(&DETAIL)
+        $crate::error::Error::invalid(&DETAIL)
     }};
 }
 pub(crate) use invalid;
 
 impl PartialEq for Error {
     fn eq(&self, other: &Error) -> bool {
-        self.code == other.code
+        self.code() == other.code()
     }
 }
 
@@ -47,7 +50,7 @@ impl Eq for Error {}
 
 impl std::hash::Hash for Error {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.code.hash(state);
+        self.code().hash(state);
     }
 }
 
@@ -59,9 +62,9 @@ macro_rules! codes {
             /// The errno-style name, e.g. `"ECONNREFUSED"` (any Linux
             /// errno value has its name), NUL-terminated for the C API.
             pub fn name_cstr(self) -> &'static CStr {
-                let text: &'static str = match self.code {
+                let text: &'static str = match self.code() {
                     $(code if code == $value => concat!(stringify!($name), "\0"),)*
-                    _ => os_errno(self.code).map_or("EUNKNOWN\0", |(_, name)| name),
+                    _ => os_errno(self.code()).map_or("EUNKNOWN\0", |(_, name)| name),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"EUNKNOWN")
             }
@@ -70,9 +73,9 @@ macro_rules! codes {
             /// Linux errno value outside the taxonomy), NUL-terminated for
             /// the C API.
             pub fn message_cstr(self) -> &'static CStr {
-                let text: &'static str = match self.code {
+                let text: &'static str = match self.code() {
                     $(code if code == $value => concat!($message, "\0"),)*
-                    _ => return os_message(self.code).unwrap_or(c"unknown error"),
+                    _ => return os_message(self.code()).unwrap_or(c"unknown error"),
                 };
                 CStr::from_bytes_with_nul(text.as_bytes()).unwrap_or(c"unknown error")
             }
@@ -305,23 +308,44 @@ impl Error {
         self.message_cstr().to_str().unwrap_or("unknown error")
     }
 
+    /// The error of a (negative) code.
     const fn raw(code: i32) -> Error {
-        Error { code, detail: None }
+        let word = ((-(code as i64)) as usize) << 1 | 1;
+        match NonZeroUsize::new(word) {
+            Some(word) => Error(word),
+            None => panic!("an odd word is never zero"),
+        }
     }
 
     /// The negative code.
+    #[inline]
     pub fn code(self) -> i32 {
-        self.code
+        match self.detail() {
+            Some(_) => -libc::EINVAL,
+            None => -((self.0.get() >> 1) as i64) as i32,
+        }
     }
 
     /// Which argument was refused and what it must be, when known.
+    #[inline]
     pub fn detail(self) -> Option<&'static Detail> {
-        self.detail
+        let word = self.0.get();
+        if word & 1 == 1 {
+            return None;
+        }
+        // SAFETY: an even word is only ever made by `Error::invalid` from a
+        // `&'static Detail`, whose provenance it exposed.
+        Some(unsafe { &*std::ptr::with_exposed_provenance::<Detail>(word) })
     }
 
-    /// The same error, with `detail`.
-    pub const fn with_detail(self, detail: &'static Detail) -> Error {
-        Error { code: self.code, detail: Some(detail) }
+    /// `EINVAL` with `detail`: which argument was refused, and why.
+    pub fn invalid(detail: &'static Detail) -> Error {
+        let word = (detail as *const Detail).expose_provenance();
+        debug_assert!(word & 1 == 0, "a Detail is aligned");
+        match NonZeroUsize::new(word) {
+            Some(word) => Error(word),
+            None => Error::EINVAL,
+        }
     }
 
     /// The error for a code, if the code is negative (any negative code is kept
@@ -333,7 +357,8 @@ impl Error {
     /// The `errno` value for errors the operating system also knows, `None`
     /// for netcore-only codes.
     pub fn errno(self) -> Option<i32> {
-        (self.code > -3000).then_some(-self.code)
+        let code = self.code();
+        (code > -3000).then_some(-code)
     }
 }
 
@@ -356,8 +381,8 @@ impl From<io::Error> for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.name(), self.code)?;
-        match self.detail {
+        write!(f, "{}({})", self.name(), self.code())?;
+        match self.detail() {
             Some(d) => write!(f, "[{}: {}]", d.argument, d.expected),
             None => Ok(()),
         }
@@ -367,7 +392,7 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.name(), self.message())?;
-        match self.detail {
+        match self.detail() {
             Some(d) => write!(f, " ({}: expected {})", d.argument, d.expected),
             None => Ok(()),
         }
@@ -414,6 +439,18 @@ mod tests {
         for unused in [0, 41, 58, 134, 2999, 9999] {
             assert_eq!(Error::raw(-unused).name(), "EUNKNOWN");
             assert_eq!(Error::raw(-unused).message(), "unknown error");
+        }
+    }
+
+    #[test]
+    fn an_error_is_one_word_and_an_optional_one_too() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
+        assert_eq!(size_of::<Option<Error>>(), size_of::<usize>());
+        assert_eq!(size_of::<std::result::Result<(), Error>>(), size_of::<usize>());
+        for code in [-1, -libc::EINVAL, -3005, i32::MIN, -9999] {
+            assert_eq!(Error::raw(code).code(), code);
+            assert_eq!(Error::raw(code).detail(), None);
         }
     }
 

@@ -142,7 +142,7 @@ impl Framing {
             (max_frame.is_some(), matches!(mode, Delimited | LengthPrefixed)),
         ];
         if let Some(i) = given_and_taken.iter().position(|&(given, taken)| given && !taken) {
-            return Err(Error::EINVAL.with_detail(&NOT_TAKEN[i]));
+            return Err(Error::invalid(&NOT_TAKEN[i]));
         }
         let max = max_frame.unwrap_or(DEFAULT_MAX_FRAME);
         match mode {

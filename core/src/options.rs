@@ -88,7 +88,7 @@ impl SockOption {
 
     /// What the option's value must be, for an `EINVAL`.
     pub(crate) fn refused(self) -> Error {
-        Error::EINVAL.with_detail(&DETAILS[self as usize - 1])
+        Error::invalid(&DETAILS[self as usize - 1])
     }
 
     /// Checks `value` against the option's range.

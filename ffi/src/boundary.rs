@@ -153,7 +153,7 @@ pub(crate) use boundary;
 macro_rules! invalid {
     ($argument:expr, $expected:expr) => {{
         static DETAIL: ::netcore_core::Detail = ::netcore_core::Detail { argument: $argument, expected: $expected };
-        ::netcore_core::Error::EINVAL.with_detail(&DETAIL)
+        ::netcore_core::Error::invalid(&DETAIL)
     }};
 }
 pub(crate) use invalid;
