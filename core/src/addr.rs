@@ -77,6 +77,20 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
+/// The most addresses one name may be answered with
+/// ([`crate::Loop::set_host_addresses`]).
+pub const MAX_HOST_ADDRESSES: usize = 64;
+
+/// Parses the addresses a name is answered with: at most
+/// [`MAX_HOST_ADDRESSES`], each an IP literal (no zone: the answer is an
+/// IP, and a scope has nowhere to go). One check for every surface.
+pub fn ip_addresses<S: AsRef<str>>(texts: &[S]) -> Result<Vec<IpAddr>> {
+    if texts.len() > MAX_HOST_ADDRESSES {
+        return Err(invalid!("addresses", "at most 64 addresses"));
+    }
+    texts.iter().map(|t| ip_literal(t.as_ref()).ok_or(invalid!("addresses", "IP addresses (no zone)"))).collect()
+}
+
 /// Checks a host string a user passed: not empty, no NUL, not absurdly long.
 pub(crate) fn check_host(host: &str) -> Result<()> {
     if host.is_empty() || host.len() > 253 + 2 || host.contains('\0') {

@@ -60,6 +60,15 @@ pub struct Loop {
     shared: Arc<Shared>,
 }
 
+/// The socket a kernel-level option is set on: `EWRONGKIND` unless the
+/// option applies to the handle's kind.
+fn option_sock(entry: &mut Entry, option: SockOption) -> Result<SockRef<'_>> {
+    if !entry.kind().is_some_and(|kind| option.applies_to(kind)) {
+        return Err(Error::EWRONGKIND);
+    }
+    sock_ref(entry)
+}
+
 /// A socket behind a handle, for option calls.
 fn sock_ref(entry: &mut Entry) -> Result<SockRef<'_>> {
     match entry {
@@ -648,10 +657,7 @@ impl Loop {
                 _ => {}
             }
         }
-        if !entry.kind().is_some_and(|kind| option.applies_to(kind)) {
-            return Err(Error::EWRONGKIND);
-        }
-        option.set_on(sock_ref(entry)?, value)
+        option.set_on(option_sock(entry, option)?, value)
     }
 
     /// Reads an option back.
@@ -665,10 +671,7 @@ impl Loop {
                 _ => {}
             }
         }
-        if !entry.kind().is_some_and(|kind| option.applies_to(kind)) {
-            return Err(Error::EWRONGKIND);
-        }
-        option.get_from(sock_ref(entry)?)
+        option.get_from(option_sock(entry, option)?)
     }
 
     /// Sets a raw socket option (`setsockopt(level, name, value)`); the

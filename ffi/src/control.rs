@@ -1,7 +1,6 @@
 //! Timers, timeouts, resilience, server control and low-level options.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::net::IpAddr;
 use std::time::Duration;
 
 use netcore_core::{ConnectOptions, Error, Family, MAX_BACKOFF_STEPS};
@@ -120,9 +119,6 @@ pub unsafe extern "C" fn nc_tcp_connect_ex(
     }
 }
 
-/// The most addresses `nc_set_host_addresses` takes for one name.
-const MAX_HOST_ADDRESSES: usize = 64;
-
 /// Answers the name `host` with the `count` IP literals in `addrs` (in that
 /// order) for this loop's connections, instead of the system resolver —
 /// like a hosts-file entry. `count` 0 removes the entry. Returns 0 or
@@ -136,18 +132,17 @@ pub unsafe extern "C" fn nc_set_host_addresses(
 ) -> c_int {
     boundary! {
         let (lp, host) = (try_loop!(r#loop), try_str!(host));
-        if count > MAX_HOST_ADDRESSES {
+        if count > netcore_core::MAX_HOST_ADDRESSES {
             return Err(invalid!("count", "0 to 64"));
         }
-        let ips = try_slice!(addrs, count)
+        let texts = try_slice!(addrs, count)
             .iter()
             .map(|&text| {
                 // SAFETY: each entry is a NUL-terminated string per the contract.
-                let text = unsafe { str_arg(text) }.ok_or_else(|| invalid!("addrs", A_STRING))?;
-                netcore_core::ip_literal(text).ok_or_else(|| invalid!("addrs", "IP addresses"))
+                unsafe { str_arg(text) }.ok_or_else(|| invalid!("addrs", A_STRING))
             })
-            .collect::<Result<Vec<IpAddr>, Error>>()?;
-        lp.set_host_addresses(host, &ips)
+            .collect::<Result<Vec<&str>, Error>>()?;
+        lp.set_host_addresses(host, &netcore_core::ip_addresses(&texts)?)
     }
 }
 

@@ -1034,6 +1034,9 @@ def test_raw_options_round_trip_and_errno(loop: netcore.Loop) -> None:
     assert loop.get_raw_option(c, socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     with pytest.raises(ValueError):
         loop.get_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, 4096)
+    # an int value must fit a C int
+    with pytest.raises(netcore.InvalidArgumentError, match="C int"):
+        loop.set_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, 2**40)
     # the connection still works
     server = accepted_on(pump, listener)[0].handle
     loop.send(c, b"ok")

@@ -1215,8 +1215,7 @@ impl NativeLoop {
   /// empty list removes the entry).
   #[napi]
   pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
-    let ips: netcore_core::Result<Vec<_>> =
-      addresses.iter().map(|a| netcore_core::socket_addr(a, 0).map(|a| a.ip())).collect();
+    let ips = netcore_core::ip_addresses(&addresses);
     code_of(guarded(|| ips.and_then(|ips| self.d.core.set_host_addresses(&name, &ips))))
   }
 

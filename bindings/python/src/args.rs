@@ -1,9 +1,9 @@
 //! Argument conversion: Python objects to the core's types, as `#[pyfunction]`
 //! argument types. A wrong type is `TypeError`; a value is the core's to judge
 //! (its error names the argument and what it must be). An integer beyond the
-//! Rust type is saturated, so the core refuses it with its own message; only
-//! what the type cannot hold at all (a negative count, a negative or NaN
-//! duration) is refused here.
+//! Rust type is saturated, so the core judges the type's extreme instead
+//! (refused where the range ends below it); only what the type cannot hold
+//! at all (a negative count, a negative or NaN duration) is refused here.
 
 use std::time::Duration;
 

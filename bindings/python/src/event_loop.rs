@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyResourceWarning, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
@@ -741,10 +741,9 @@ impl PyLoop {
     /// order) for this loop's connect() calls, without the system resolver,
     /// like a hosts-file entry. An empty list removes the entry.
     fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Obj<'_>) -> PyResult<()> {
-        let ips = items::<Text>(addresses, "a list of IP address strings")?
-            .iter()
-            .map(|a| nc::socket_addr(&a.0, 0).map(|a| a.ip()).py_err(py))
-            .collect::<PyResult<Vec<_>>>()?;
+        let texts: Vec<String> =
+            items::<Text>(addresses, "a list of IP address strings")?.into_iter().map(|t| t.0).collect();
+        let ips = nc::ip_addresses(&texts).py_err(py)?;
         self.core(py, |lp| lp.set_host_addresses(&name.0, &ips))
     }
 
@@ -959,7 +958,11 @@ impl PyLoop {
     fn set_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, value: &Obj<'_>) -> PyResult<()> {
         let (int, bytes);
         let value: &[u8] = if is_index(value) {
-            int = value.extract::<i32>()?.to_ne_bytes();
+            let value = value.extract::<i32>().map_err(|e| match e.is_instance_of::<PyOverflowError>(py) {
+                true => invalid(py, "value: expected a C int"),
+                false => e,
+            })?;
+            int = value.to_ne_bytes();
             &int
         } else {
             bytes = value.extract::<BytesArg>()?;

@@ -2,9 +2,11 @@
 //!
 //! It maps the core's loop/handle/event model onto Python objects; the
 //! pure-Python half (`netcore/__init__.py`, `_errors.py`, `aio.py`) adds the
-//! exception classes and asyncio integration. Every name, default and limit
-//! comes from the core's tables (`nc::EventKind::ALL`, `nc::SockOption::ALL`,
-//! ...): this module converts, it decides nothing.
+//! exception classes and asyncio integration. The names, defaults and limits
+//! of the core's vocabulary come from its tables (`nc::EventKind::ALL`,
+//! `nc::SockOption::ALL`, ...); what is left here is Python's own: how many
+//! events a poll returns by default, how long a wait goes without looking at
+//! signals, which sends release the GIL.
 
 mod args;
 mod errors;

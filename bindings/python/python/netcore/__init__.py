@@ -109,7 +109,8 @@ Options and addresses
 return ``(host, port)`` with the host an IP literal; an IPv6 address with a
 scope keeps its zone (``("fe80::1%2", 9)``), so a reply to a link-local peer
 leaves by the right interface. ``parse_address(host, port)`` turns any
-address the loop accepts into that form.
+address the loop accepts without resolving (an IP literal or ``localhost``)
+into that form.
 
 Errors
 ------
@@ -126,8 +127,9 @@ netcore code: :class:`BadHandleError` (EBADHANDLE), :class:`DNSError` (EDNS),
 :class:`ClosedError` (ECLOSED), :class:`WrongKindError` (EWRONGKIND),
 :class:`InternalError` (EPANIC). Wrong argument types raise ``TypeError``;
 bad values (port 70000, an unparsable address, an out-of-range option) raise
-:class:`InvalidArgumentError`, which is also a ``ValueError``; its message
-names the argument and what it must be (``port: expected 0 to 65535``).
+:class:`InvalidArgumentError`, which is also a ``ValueError``; when the core
+refuses the value, its message names the argument and what it must be
+(``port: expected 0 to 65535``).
 
 Threads
 -------
