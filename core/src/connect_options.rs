@@ -57,7 +57,40 @@ pub struct ConnectOptions {
     pub reconnect: Vec<Duration>,
 }
 
+/// The parts of a [`ConnectOptions`], each given or not, as a binding
+/// receives them: [`ConnectOptions::build`] checks them and fills in the rest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectParams<'a> {
+    /// See [`ConnectOptions::timeout`].
+    pub timeout: Option<Duration>,
+    /// See [`ConnectOptions::family`].
+    pub family: Family,
+    /// A local address to bind first: an IP literal (or `localhost`) and a
+    /// port, 0 to 65535 (0 = any).
+    pub local_address: Option<(&'a str, i64)>,
+    /// See [`ConnectOptions::attempt_delay`].
+    pub attempt_delay: Option<Duration>,
+    /// See [`ConnectOptions::reconnect`].
+    pub reconnect: &'a [Duration],
+}
+
 impl ConnectOptions {
+    /// Options from their parts, each checked as the `with_*` method of the
+    /// same name checks it.
+    pub fn build(params: ConnectParams<'_>) -> Result<ConnectOptions> {
+        let mut options = ConnectOptions::default().with_family(params.family);
+        if let Some(timeout) = params.timeout {
+            options = options.with_timeout(timeout)?;
+        }
+        if let Some((host, port)) = params.local_address {
+            options = options.with_local_address(host, port)?;
+        }
+        if let Some(delay) = params.attempt_delay {
+            options = options.with_attempt_delay(delay)?;
+        }
+        options.with_reconnect(params.reconnect.iter().copied())
+    }
+
     /// With a connect timeout (more than zero).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<ConnectOptions> {
         if timeout.is_zero() {
@@ -132,6 +165,32 @@ impl ConnectOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_checks_every_part_it_is_given() {
+        let refused =
+            |params: ConnectParams<'_>| ConnectOptions::build(params).unwrap_err().detail().map(|d| d.argument);
+        let none = ConnectParams::default();
+        assert_eq!(ConnectOptions::build(none), Ok(ConnectOptions::default()));
+        assert_eq!(refused(ConnectParams { timeout: Some(Duration::ZERO), ..none }), Some("timeout"));
+        assert_eq!(refused(ConnectParams { local_address: Some(("::1", -1)), ..none }), Some("port"));
+        let slow = Some(Duration::from_secs(61));
+        assert_eq!(refused(ConnectParams { attempt_delay: slow, ..none }), Some("attempt_delay"));
+        assert_eq!(refused(ConnectParams { reconnect: &[Duration::ZERO; 9], ..none }), Some("reconnect"));
+        let all = ConnectParams {
+            timeout: Some(Duration::from_secs(1)),
+            family: Family::V6,
+            local_address: Some(("::1", 0)),
+            attempt_delay: Some(Duration::from_millis(10)),
+            reconnect: &[Duration::from_millis(5)],
+        };
+        let built = ConnectOptions::build(all).unwrap();
+        assert_eq!((built.timeout, built.family, built.attempt_delay), (all.timeout, Family::V6, all.attempt_delay));
+        assert_eq!(
+            (built.local_addr.map(|a| a.to_string()), built.reconnect),
+            (Some("[::1]:0".into()), vec![all.reconnect[0]])
+        );
+    }
 
     #[test]
     fn the_builder_names_the_value_it_refuses() {

@@ -31,6 +31,13 @@ pub struct Detail {
     pub expected: &'static str,
 }
 
+/// `argument: expected ...`, as every surface shows it (`port: expected 0 to 65535`).
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: expected {}", self.argument, self.expected)
+    }
+}
+
 /// `EINVAL` with a [`Detail`]: `invalid!("port", "0 to 65535")`.
 macro_rules! invalid {
     ($argument:expr, $expected:expr) => {{
@@ -393,7 +400,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.name(), self.message())?;
         match self.detail() {
-            Some(d) => write!(f, " ({}: expected {})", d.argument, d.expected),
+            Some(d) => write!(f, " ({d})"),
             None => Ok(()),
         }
     }

@@ -34,7 +34,9 @@ pub use addr::{
     host as addr_host, ip_addresses, ip_literal, literal as socket_addr, port as check_port, MAX_HOST_ADDRESSES,
 };
 pub use batch::Batch;
-pub use connect_options::{ConnectOptions, Family, DEFAULT_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY, MAX_BACKOFF_STEPS};
+pub use connect_options::{
+    ConnectOptions, ConnectParams, Family, DEFAULT_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY, MAX_BACKOFF_STEPS,
+};
 pub use error::{Detail, Error, Result};
 pub use event::{Event, EventKind, HandleKind};
 pub use event_loop::Loop;

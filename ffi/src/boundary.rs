@@ -130,8 +130,7 @@ thread_local! {
 /// `"argument: expected ..."` (empty if it had none), NUL-terminated and
 /// valid until the next call on this thread.
 pub(crate) fn last_error_detail() -> *const c_char {
-    let text =
-        LAST_DETAIL.with(Cell::get).map_or_else(String::new, |d| format!("{}: expected {}", d.argument, d.expected));
+    let text = LAST_DETAIL.with(Cell::get).map_or_else(String::new, Detail::to_string);
     DETAIL_TEXT.with(|slot| {
         // Core details are static text without NUL bytes.
         *slot.borrow_mut() = CString::new(text).unwrap_or_default();

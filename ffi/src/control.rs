@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
-use netcore_core::{ConnectOptions, Error, Family, MAX_BACKOFF_STEPS};
+use netcore_core::{ConnectOptions, ConnectParams, Error, Family, MAX_BACKOFF_STEPS};
 
 use crate::boundary::{
     boundary, handle_arg, invalid, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
@@ -77,21 +77,24 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
     }
     // SAFETY: `size` >= the struct's size: a whole, valid struct per the contract.
     let opts = unsafe { &*opts };
-    let mut options = ConnectOptions::default().with_family(Family::parse_raw(opts.family)?);
-    if opts.timeout_ms > 0 {
-        options = options.with_timeout(millis(opts.timeout_ms as u64))?;
-    }
-    if !opts.local_host.is_null() {
-        options = options.with_local_address(try_str!(opts.local_host), opts.local_port as i64)?;
-    }
-    if opts.attempt_delay_ms > 0 {
-        options = options.with_attempt_delay(millis(opts.attempt_delay_ms as u64))?;
-    }
     // Checked before the array is read: `reconnect_count` bounds the reading.
     if opts.reconnect_count > MAX_BACKOFF_STEPS {
         return Err(invalid!("opts.reconnect_count", "0 to 8"));
     }
-    options.with_reconnect(try_slice!(opts.reconnect_ms, opts.reconnect_count).iter().map(|&ms| millis(ms as u64)))
+    let reconnect: Vec<Duration> =
+        try_slice!(opts.reconnect_ms, opts.reconnect_count).iter().map(|&ms| millis(ms as u64)).collect();
+    ConnectOptions::build(ConnectParams {
+        // 0 leaves a value out (the core's default).
+        timeout: (opts.timeout_ms > 0).then(|| millis(opts.timeout_ms as u64)),
+        family: Family::parse_raw(opts.family)?,
+        local_address: if opts.local_host.is_null() {
+            None
+        } else {
+            Some((try_str!(opts.local_host), opts.local_port as i64))
+        },
+        attempt_delay: (opts.attempt_delay_ms > 0).then(|| millis(opts.attempt_delay_ms as u64)),
+        reconnect: &reconnect,
+    })
 }
 
 /// `nc_tcp_connect` with options (`opts` may be NULL; see `nc_connect_opts`):

@@ -76,8 +76,8 @@ use napi::sys;
 use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
-  addr_host, BindOptions, ConnectOptions, Detail, Error as NcError, EventKind, Family, Framing, FramingMode,
-  FramingParams, Handle, HandleKind, Loop, SockOption,
+  addr_host, BindOptions, ConnectOptions, ConnectParams, Detail, Error as NcError, EventKind, Family, Framing,
+  FramingMode, FramingParams, Handle, HandleKind, Loop, SockOption,
 };
 
 /// Most events one poll returns (and one JavaScript call receives).
@@ -1192,18 +1192,15 @@ impl NativeLoop {
     attempt_delay_ms: Option<f64>,
     reconnect_ms: Option<Vec<f64>>,
   ) -> f64 {
+    let reconnect: Vec<Duration> = reconnect_ms.iter().flatten().map(|&ms| millis(ms)).collect();
     let opts = guarded(|| {
-      let mut opts = ConnectOptions::default().with_family(Family::parse_raw(family)?);
-      if let Some(ms) = timeout_ms {
-        opts = opts.with_timeout(millis(ms))?;
-      }
-      if let Some(local_host) = &local_host {
-        opts = opts.with_local_address(local_host, to_i64(local_port))?;
-      }
-      if let Some(ms) = attempt_delay_ms {
-        opts = opts.with_attempt_delay(millis(ms))?;
-      }
-      opts.with_reconnect(reconnect_ms.iter().flatten().map(|&ms| millis(ms)))
+      ConnectOptions::build(ConnectParams {
+        timeout: timeout_ms.map(millis),
+        family: Family::parse_raw(family)?,
+        local_address: local_host.as_deref().map(|host| (host, to_i64(local_port))),
+        attempt_delay: attempt_delay_ms.map(millis),
+        reconnect: &reconnect,
+      })
     });
     match opts {
       Ok(opts) => self.d.create(|| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0)),

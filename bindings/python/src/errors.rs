@@ -23,7 +23,7 @@ fn errno_of(e: nc::Error) -> i32 {
 /// appended to its message: `detail` if given, else the core's (which
 /// argument was refused and what it must be).
 pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
-    let core_detail = e.detail().map(|d| format!("{}: expected {}", d.argument, d.expected));
+    let core_detail = e.detail().map(nc::Detail::to_string);
     let detail = detail.or(core_detail.as_deref());
     let made = FACTORY
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> { Ok(py.import("netcore._errors")?.getattr("_make")?.unbind()) })

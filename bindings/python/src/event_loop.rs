@@ -720,20 +720,18 @@ impl PyLoop {
         attempt_delay: Option<Secs>,
         reconnect: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
-        let mut opts = nc::ConnectOptions::default().with_family(family.map_or(nc::Family::default(), |f| f.0));
-        if let Some(Secs(t)) = timeout {
-            opts = opts.with_timeout(t).py_err(py)?;
-        }
-        if let Some(Addr(host, port)) = local_address {
-            opts = opts.with_local_address(&host, port).py_err(py)?;
-        }
-        if let Some(Secs(d)) = attempt_delay {
-            opts = opts.with_attempt_delay(d).py_err(py)?;
-        }
-        if let Some(r) = reconnect {
-            let delays = items::<Secs>(r, "a sequence of delays in seconds")?;
-            opts = opts.with_reconnect(delays.into_iter().map(|d| d.0)).py_err(py)?;
-        }
+        let reconnect: Vec<Duration> = match reconnect {
+            Some(r) => items::<Secs>(r, "a sequence of delays in seconds")?.into_iter().map(|d| d.0).collect(),
+            None => Vec::new(),
+        };
+        let opts = nc::ConnectOptions::build(nc::ConnectParams {
+            timeout: timeout.map(|t| t.0),
+            family: family.map_or(nc::Family::default(), |f| f.0),
+            local_address: local_address.as_ref().map(|Addr(host, port)| (host.as_str(), *port)),
+            attempt_delay: attempt_delay.map(|d| d.0),
+            reconnect: &reconnect,
+        })
+        .py_err(py)?;
         self.create(py, userdata, |lp| lp.tcp_connect_with(&host.0, port.0, &opts, 1))
     }
 
