@@ -13,7 +13,7 @@
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
 CC       ?= cc
-VERSION  := 0.1.0
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml)
 RELEASE  := target/release
 BUILD    := build
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl

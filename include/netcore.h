@@ -75,6 +75,12 @@
 #define NC_CONNECT_OPTS_INIT { .size = sizeof(struct nc_connect_opts) }
 
 /**
+ * The earlier name of `NC_KIND_TCP_CONNECTION` (deprecated: kept so that
+ * programs written against it still compile).
+ */
+#define NC_KIND_TCP NC_KIND_TCP_CONNECTION
+
+/**
  * Error codes (the core's table): negative; OS errors are the negated
  * Linux errno value, netcore's own codes are below -3000.
  */
@@ -621,9 +627,9 @@ void nc_loop_free(struct nc_loop *loop);
 
 /**
  * Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
- * events and stores up to `max` of them in `events`. Returns the number
+ * events and stores up to `max_events` of them in `events`. Returns the number
  * stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
- * or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
+ * or `NC_EINVAL` (NULL pointer, `max_events` 0, timeout below -1), `NC_EBUSY`
  * if another thread is polling this loop, `NC_ECLOSED` once the loop is
  * closed (`nc_loop_close` from any thread also ends a wait), or another
  * negative code if the system's poll failed. Event data stays valid until the next `nc_poll` or
@@ -633,7 +639,7 @@ void nc_loop_free(struct nc_loop *loop);
  * A handle whose `NC_EV_CLOSED` a poll returned answers `NC_ECLOSED` until
  * the next poll (while its events are handled), `NC_EBADHANDLE` from then on.
  */
-int nc_poll(struct nc_loop *loop, struct nc_event *events, size_t max, int timeout_ms);
+int nc_poll(struct nc_loop *loop, struct nc_event *events, size_t max_events, int timeout_ms);
 
 /**
  * Polls in a loop and calls `cb(loop, event, arg)` for each event until

@@ -38,11 +38,14 @@ impl fmt::Display for Detail {
     }
 }
 
-/// `EINVAL` with a [`Detail`]: `invalid!("port", "0 to 65535")`.
+/// `EINVAL` with a static [`Detail`]: `invalid!("port", "0 to 65535")`.
+/// Exported so that the C layer and the bindings refuse their own
+/// arguments (a pointer, a buffer) in the same words and the same shape.
+#[macro_export]
 macro_rules! invalid {
     ($argument:expr, $expected:expr) => {{
-        static DETAIL: $crate::error::Detail = $crate::error::Detail { argument: $argument, expected: $expected };
-        $crate::error::Error::invalid(&DETAIL)
+        static DETAIL: $crate::Detail = $crate::Detail { argument: $argument, expected: $expected };
+        $crate::Error::invalid(&DETAIL)
     }};
 }
 pub(crate) use invalid;

@@ -147,15 +147,7 @@ macro_rules! boundary {
 }
 pub(crate) use boundary;
 
-/// `EINVAL` whose detail names `argument` and says what it must be (both
-/// static text): `invalid!("max", "at least 1")`.
-macro_rules! invalid {
-    ($argument:expr, $expected:expr) => {{
-        static DETAIL: ::netcore_core::Detail = ::netcore_core::Detail { argument: $argument, expected: $expected };
-        ::netcore_core::Error::invalid(&DETAIL)
-    }};
-}
-pub(crate) use invalid;
+pub(crate) use netcore_core::invalid;
 
 /// An argument's name as the header prints it: `r#loop` is `loop`.
 pub(crate) const fn unraw(name: &'static str) -> &'static str {

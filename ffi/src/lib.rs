@@ -38,13 +38,10 @@ pub const NC_VERSION_HEX: u32 = (NC_VERSION_MAJOR << 16) | (NC_VERSION_MINOR << 
 
 /// A decimal version component of Cargo's package version, at compile time.
 const fn version_part(digits: &str) -> u32 {
-    let (bytes, mut value, mut i) = (digits.as_bytes(), 0, 0);
-    while i < bytes.len() {
-        assert!(bytes[i].is_ascii_digit(), "a version component is decimal");
-        value = value * 10 + (bytes[i] - b'0') as u32;
-        i += 1;
+    match u32::from_str_radix(digits, 10) {
+        Ok(value) => value,
+        Err(_) => panic!("a version component is decimal"),
     }
-    value
 }
 
 // The header's constants are literals (cbindgen copies them), and the crate
@@ -113,9 +110,9 @@ pub unsafe extern "C" fn nc_loop_free(r#loop: *mut nc_loop) {
 }
 
 /// Waits up to `timeout_ms` milliseconds (-1 = forever, 0 = not at all) for
-/// events and stores up to `max` of them in `events`. Returns the number
+/// events and stores up to `max_events` of them in `events`. Returns the number
 /// stored (0 on timeout or when a signal or `nc_wake` interrupted the wait),
-/// or `NC_EINVAL` (NULL pointer, `max` 0, timeout below -1), `NC_EBUSY`
+/// or `NC_EINVAL` (NULL pointer, `max_events` 0, timeout below -1), `NC_EBUSY`
 /// if another thread is polling this loop, `NC_ECLOSED` once the loop is
 /// closed (`nc_loop_close` from any thread also ends a wait), or another
 /// negative code if the system's poll failed. Event data stays valid until the next `nc_poll` or
@@ -125,22 +122,25 @@ pub unsafe extern "C" fn nc_loop_free(r#loop: *mut nc_loop) {
 /// A handle whose `NC_EV_CLOSED` a poll returned answers `NC_ECLOSED` until
 /// the next poll (while its events are handled), `NC_EBADHANDLE` from then on.
 #[no_mangle]
-pub unsafe extern "C" fn nc_poll(r#loop: *mut nc_loop, events: *mut nc_event, max: usize, timeout_ms: c_int) -> c_int {
+pub unsafe extern "C" fn nc_poll(
+    r#loop: *mut nc_loop,
+    events: *mut nc_event,
+    max_events: usize,
+    timeout_ms: c_int,
+) -> c_int {
     boundary! {
         let lp = try_loop!(r#loop);
         if events.is_null() {
             return Err(invalid!("events", NOT_NULL));
         }
-        if max == 0 {
-            return Err(invalid!("max", "at least 1"));
-        }
         if timeout_ms < -1 {
             return Err(invalid!("timeout_ms", "-1 (forever) or more"));
         }
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
-        let batch = lp.poll(max.min(c_int::MAX as usize), timeout)?;
+        // The core refuses 0; the count returned must fit the return type.
+        let batch = lp.poll(max_events.min(c_int::MAX as usize), timeout)?;
         for (i, event) in batch.events().iter().enumerate() {
-            // SAFETY: `events` has room for `max` entries and i < max.
+            // SAFETY: `events` has room for `max_events` entries and i < max_events.
             unsafe { events.add(i).write(nc_event::new(event, batch.data(event))) };
         }
         Ok(batch.events().len() as c_int)

@@ -154,6 +154,8 @@ void test_abi_vocabulary_walks_every_kind_option_and_event(void) {
     EVENT_KINDS(CHECK_EVENT)
     OPTIONS(CHECK_OPTION)
     HANDLE_KINDS(CHECK_KIND)
+    /* The deprecated earlier name still compiles, as the same kind. */
+    ASSERT_EQ(NC_KIND_TCP, NC_KIND_TCP_CONNECTION);
 }
 
 static void *read_detail_elsewhere(void *out) {

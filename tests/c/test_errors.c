@@ -603,6 +603,7 @@ void test_err_bad_values(void) {
     int64_t v;
     ASSERT_RC(nc_send(loop, p.c->h, "x", 0), NC_EINVAL);
     ASSERT_RC(nc_poll(loop, ev, 0, 0), NC_EINVAL);
+    ASSERT_MSG(strncmp(nc_last_error_detail(), "max_events:", 11) == 0, "detail \"%s\"", nc_last_error_detail());
     ASSERT_RC(nc_poll(loop, ev, 4, -2), NC_EINVAL);
     ASSERT_RC(nc_poll(loop, ev, 4, INT_MIN), NC_EINVAL);
     ASSERT_RC(nc_setopt(loop, p.c->h, 12345, 1), NC_EINVAL);
