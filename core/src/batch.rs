@@ -2,9 +2,10 @@
 //! their bytes in place.
 
 use mio::{Events, Poll};
-use parking_lot::MutexGuard;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::event::Event;
+use crate::state::State;
 
 /// What only the polling caller touches: mio's poll, the batch and its arena.
 pub(crate) struct Poller {
@@ -18,6 +19,7 @@ pub(crate) struct Poller {
 /// polling this loop (they get `EBUSY`); every other operation stays available.
 pub struct Batch<'a> {
     pub(crate) guard: MutexGuard<'a, Poller>,
+    pub(crate) state: &'a Mutex<State>,
 }
 
 impl Batch<'_> {
@@ -31,5 +33,19 @@ impl Batch<'_> {
     /// loop: the C API hands that pointer out.
     pub fn data(&self, event: &Event) -> &[u8] {
         self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
+    }
+
+    /// Hands the events from index `from` on back to the loop, undelivered,
+    /// for a host whose consumer stopped mid-batch (a callback raised): the
+    /// next poll returns them first and alone, bytes included (copied out of
+    /// the arena that poll reuses; at most one batch's worth is ever kept).
+    /// The close rule holds throughout: an event of a handle the user closed
+    /// since the poll, or closes while it waits, is dropped (never its
+    /// `Closed`, which counts as undelivered: the handle answers `ECLOSED`
+    /// until a poll hands it out again). Nothing is kept once the loop is
+    /// closed.
+    pub fn keep_from(self, from: usize) {
+        let rest = self.guard.batch.get(from..).unwrap_or(&[]);
+        self.state.lock().keep(rest.iter().map(|e| (e, self.data(e))));
     }
 }

@@ -37,8 +37,12 @@ const WAKER: Token = Token(usize::MAX);
 /// Bounds of [`Loop::set_read_size`].
 const MIN_READ_SIZE: usize = 4 << 10;
 const MAX_READ_SIZE: usize = 4 << 20;
-/// Events handed to one callback round of [`Loop::run`].
-const RUN_BATCH: usize = 256;
+/// Events a poll returns at most when the host leaves the number to
+/// netcore (the default of the bindings' `poll`).
+pub const DEFAULT_MAX_EVENTS: usize = 1024;
+/// Events handed to one callback round of [`Loop::run`] (and of the
+/// bindings' `run`, by default).
+pub const RUN_MAX_EVENTS: usize = 256;
 
 struct Shared {
     state: Arc<Mutex<State>>,
@@ -154,7 +158,8 @@ impl Loop {
     /// Waits up to `timeout` (`None` = forever, zero = not at all) and returns
     /// up to `max` events (at least 1). `EBUSY` if another caller is polling,
     /// `ECLOSED` once the loop is closed ([`Loop::close_loop`]; also ends a wait).
-    /// A signal interrupting the wait returns an empty batch.
+    /// A signal interrupting the wait returns an empty batch. Events handed
+    /// back with [`Batch::keep_from`] come first, in a batch of their own.
     pub fn poll(&self, max: usize, timeout: Option<Duration>) -> Result<Batch<'_>> {
         Self::check_max_events(max)?;
         if self.is_closed() {
@@ -170,12 +175,12 @@ impl Loop {
             let interrupted = self.poll_once(&mut guard, max, wait)?;
             let woken = self.shared.woken.swap(false, Ordering::AcqRel);
             if !guard.batch.is_empty() || interrupted || woken || timeout == Some(Duration::ZERO) {
-                return Ok(Batch { guard });
+                return Ok(Batch { guard, state: &self.shared.state });
             }
             if let (Some(timeout), Some(start)) = (timeout, start) {
                 match timeout.checked_sub(start.elapsed()) {
                     Some(left) if !left.is_zero() => wait = Some(left),
-                    _ => return Ok(Batch { guard }),
+                    _ => return Ok(Batch { guard, state: &self.shared.state }),
                 }
             }
         }
@@ -186,41 +191,48 @@ impl Loop {
     fn poll_once(&self, poller: &mut Poller, max: usize, wait: Option<Duration>) -> Result<bool> {
         reset_arena(&mut poller.arena);
         poller.batch.clear();
-        let wait = {
+        let (wait, kept) = {
             let mut state = self.state()?;
             state.notified = false;
             state.release_delivered();
             state.closed_by_user.clear();
-            state.poll_timeout(wait)
+            (state.poll_timeout(wait), !state.kept.is_empty())
         };
-        let interrupted = match poller.poll.poll(&mut poller.events, wait) {
-            Ok(()) => false,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                poller.events.clear();
-                true
-            }
-            Err(e) => return Err(e.into()),
-        };
+        // Events a host handed back go out alone, before anything new:
+        // readiness waits in mio's poll until they are delivered.
+        let interrupted = !kept
+            && match poller.poll.poll(&mut poller.events, wait) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    poller.events.clear();
+                    true
+                }
+                Err(e) => return Err(e.into()),
+            };
         let mut state = self.state()?;
         let read_size = state.read_size;
         let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max, read_size };
-        // Oldest first: events of operations, resolver results, deadlines,
-        // work left from earlier polls, then the new readiness.
-        let from_pending = state.pending.len().min(max);
-        out.events.extend(state.pending.drain(..from_pending));
-        state.take_resolved(out.events);
-        state.fire_deadlines(out.events);
-        while !out.full() {
-            let Some(handle) = state.ready.pop_front() else {
-                break;
-            };
-            state.service(handle, &mut out);
-        }
-        for event in poller.events.iter() {
-            if event.token() == WAKER {
-                continue;
+        if kept {
+            state.take_kept(&mut out);
+        } else {
+            // Oldest first: events of operations, resolver results, deadlines,
+            // work left from earlier polls, then the new readiness.
+            let from_pending = state.pending.len().min(max);
+            out.events.extend(state.pending.drain(..from_pending));
+            state.take_resolved(out.events);
+            state.fire_deadlines(out.events);
+            while !out.full() {
+                let Some(handle) = state.ready.pop_front() else {
+                    break;
+                };
+                state.service(handle, &mut out);
             }
-            state.on_readiness(event, &mut out);
+            for event in poller.events.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                state.on_readiness(event, &mut out);
+            }
         }
         if out.events.len() > max {
             // Overflow is newer than anything still pending, and carries no
@@ -243,7 +255,7 @@ impl Loop {
     /// events of it but its `Closed` (the rest of the batch is skipped).
     pub fn run(&self, mut f: impl FnMut(&Event, &[u8])) -> Result<()> {
         while !self.shared.stop.swap(false, Ordering::AcqRel) {
-            let batch = self.poll(RUN_BATCH, None)?;
+            let batch = self.poll(RUN_MAX_EVENTS, None)?;
             let closes = self.shared.closes.load(Ordering::Relaxed);
             for event in batch.events() {
                 if self.shared.closes.load(Ordering::Relaxed) != closes {
@@ -263,6 +275,7 @@ impl Loop {
     /// Records a close by the user, for [`Loop::run`].
     fn closed_by_user(&self, state: &mut State, handle: Handle) {
         state.closed_by_user.push(handle);
+        state.kept.retain(|(event, _)| event.handle != handle || event.kind == crate::EventKind::Closed);
         self.shared.closes.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -523,7 +536,7 @@ impl Loop {
     /// timers close at once. `ECLOSED` if the handle is already closing or
     /// closed (until its `Closed` was delivered; `EBADHANDLE` after).
     /// Events of this batch not yet handled ([`Loop::run`]) are skipped
-    /// but `Closed`.
+    /// but `Closed`, and so are the handle's kept ones ([`Batch::keep_from`]).
     pub fn close(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
         let conn = match state.entry(handle)? {

@@ -146,6 +146,9 @@ pub(crate) struct State {
     pub idle_epoch: u32,
     /// Handles the user closed since the last poll (see [`crate::Loop::run`]).
     pub closed_by_user: Vec<Handle>,
+    /// Events a host handed back undelivered, oldest first, with their bytes
+    /// ([`crate::Batch::keep_from`]): the next poll returns them alone.
+    pub kept: VecDeque<(Event, Box<[u8]>)>,
     /// Tombstones whose `Closed` event no poll has handed out yet.
     undelivered_closes: usize,
     /// Tombstones whose `Closed` the last poll handed out: freed by the next.
@@ -184,6 +187,7 @@ impl State {
             attempts: 0,
             idle_epoch: 0,
             closed_by_user: Vec::new(),
+            kept: VecDeque::new(),
             undelivered_closes: 0,
             delivered_closes: Vec::new(),
         }
@@ -214,7 +218,7 @@ impl State {
 
     /// Work is waiting that needs no new readiness event.
     pub fn has_work(&self) -> bool {
-        !self.pending.is_empty() || !self.ready.is_empty() || !self.resolved.is_empty()
+        !self.pending.is_empty() || !self.ready.is_empty() || !self.resolved.is_empty() || !self.kept.is_empty()
     }
 
     /// Runs `f` with the pending-event queue as its sink, waking the poller
@@ -323,6 +327,7 @@ impl State {
         self.deadlines = Deadlines::new();
         self.resolved = Vec::new();
         self.closed_by_user = Vec::new();
+        self.kept = VecDeque::new();
         self.undelivered_closes = 0;
         self.delivered_closes = Vec::new();
     }
@@ -337,6 +342,39 @@ impl State {
         for event in batch.iter().filter(|e| e.kind == EventKind::Closed) {
             self.delivered_closes.push(event.handle);
             self.undelivered_closes -= 1;
+        }
+    }
+
+    /// Takes back undelivered events of the batch being handled, in order and
+    /// ahead of those kept earlier (which are younger: a poll that returns
+    /// kept events returns nothing else). Events of a handle the user closed
+    /// since that poll are dropped but its `Closed`, which counts as not
+    /// handed out; so are those of a handle no longer in the slab (the loop
+    /// was closed, which empties it).
+    pub fn keep<'b>(&mut self, events: impl DoubleEndedIterator<Item = (&'b Event, &'b [u8])>) {
+        for (event, bytes) in events.rev() {
+            let is_closed = event.kind == EventKind::Closed;
+            if (!is_closed && self.closed_by_user.contains(&event.handle)) || self.slab.get_mut(event.handle).is_err() {
+                continue;
+            }
+            if let Some(i) = self.delivered_closes.iter().position(|&h| h == event.handle).filter(|_| is_closed) {
+                self.delivered_closes.swap_remove(i);
+                self.undelivered_closes += 1;
+            }
+            self.kept.push_front((event.clone(), bytes.into()));
+        }
+        if !self.kept.is_empty() {
+            self.notify();
+        }
+    }
+
+    /// Moves kept events into a poll's batch, oldest first, as many as fit.
+    pub fn take_kept(&mut self, out: &mut Out) {
+        while !out.full() {
+            let Some((event, bytes)) = self.kept.pop_front() else {
+                break;
+            };
+            out.push_copy(event, &bytes);
         }
     }
 

@@ -2,9 +2,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use netcore_core::{BindOptions, Error, EventKind, Framing, Loop, SockOption};
+use netcore_core::{Batch, BindOptions, Error, EventKind, Framing, Handle, HandleKind, Loop, SockOption};
 
 mod common;
 use common::*;
@@ -225,29 +225,124 @@ fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() 
     assert_eq!(lp.send_vectored(client, &[b"", b""]), Err(Error::EINVAL));
 }
 
+/// Sends six bytes to `server`, cut into one-byte frames, and polls until
+/// one batch holds several of them; passes `f` that batch and the index of
+/// its first frame.
+fn with_frames<T>(lp: &Loop, client: Handle, server: Handle, f: impl FnOnce(Batch<'_>, usize) -> T) -> T {
+    lp.set_framing(server, Framing::fixed(1).unwrap()).unwrap();
+    lp.send(client, b"abcdef").unwrap();
+    // One read of the six bytes: six one-byte frames in one batch.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no batch with several frames");
+        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+        let frames = batch.events().iter().filter(|e| e.handle == server && e.kind == EventKind::Data).count();
+        if frames >= 2 {
+            let first = batch.events().iter().position(|e| e.handle == server).unwrap();
+            return f(batch, first);
+        }
+    }
+}
+
+/// (kind, handle, bytes) of each event of a batch.
+fn owned(batch: &Batch<'_>) -> Vec<(EventKind, Handle, Vec<u8>)> {
+    batch.events().iter().map(|e| (e.kind, e.handle, batch.data(e).to_vec())).collect()
+}
+
 #[test]
 fn a_host_delivering_a_batch_skips_the_events_of_a_handle_closed_since_the_poll() {
     let lp = Loop::new().unwrap();
     let (client, server) = connected_pair(&lp);
-    lp.set_framing(server, Framing::fixed(1).unwrap()).unwrap();
-    lp.send(client, b"abcdef").unwrap();
-    // One read of the six bytes: six one-byte frames in one batch.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "no batch with several frames");
-        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+    with_frames(&lp, client, server, |batch, first| {
         let closes = lp.closes();
-        let frames: Vec<_> =
-            batch.events().iter().filter(|e| e.handle == server && e.kind == EventKind::Data).collect();
-        if frames.len() < 2 {
-            continue;
-        }
-        assert!(!lp.skips(frames[0], closes), "nothing is closed yet");
+        let frames = &batch.events()[first..];
+        assert!(!lp.skips(&frames[0], closes), "nothing is closed yet");
         lp.close_reset(server).unwrap();
         assert!(frames[1..].iter().all(|e| lp.skips(e, closes)), "the rest of the batch is skipped");
-        break;
-    }
+    });
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
     let closed = got.iter().find(|e| e.kind == EventKind::Closed && e.handle == server).unwrap();
     assert!(!lp.skips(&closed.event, 0), "a Closed is never skipped");
+}
+
+#[test]
+fn events_kept_from_a_batch_come_back_first_alone_and_with_their_bytes() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    let rest = with_frames(&lp, client, server, |batch, first| {
+        let rest = owned(&batch)[first + 1..].to_vec();
+        batch.keep_from(first + 1);
+        rest
+    });
+    assert!(rest.len() >= 1 && rest.iter().all(|(_, h, data)| *h == server && data.len() == 1));
+    // New input is ready too; the kept events still come first, by themselves.
+    lp.send(client, b"g").unwrap();
+    assert_eq!(lp.next_timeout(), Some(Duration::ZERO), "kept events are pending");
+    let batch = lp.poll(64, None).unwrap();
+    assert_eq!(owned(&batch), rest);
+    drop(batch);
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, server));
+    assert_eq!(got.iter().filter(|e| e.handle == server).map(|e| e.data.clone()).collect::<Vec<_>>(), [b"g"]);
+}
+
+#[test]
+fn kept_events_come_back_at_most_max_a_poll_in_order() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    let all = with_frames(&lp, client, server, |batch, first| {
+        let all = owned(&batch)[first..].to_vec();
+        batch.keep_from(first);
+        all
+    });
+    let mut again = Vec::new();
+    for _ in 0..all.len() {
+        let batch = lp.poll(1, Some(Duration::ZERO)).unwrap();
+        assert_eq!(batch.events().len(), 1);
+        again.extend(owned(&batch));
+    }
+    assert_eq!(again, all);
+    assert_eq!(lp.next_timeout(), None, "nothing kept is left");
+}
+
+#[test]
+fn a_kept_event_of_a_handle_the_user_closes_is_dropped_but_its_closed() {
+    for close_before_keeping in [false, true] {
+        let lp = Loop::new().unwrap();
+        let (client, server) = connected_pair(&lp);
+        with_frames(&lp, client, server, |batch, first| {
+            if close_before_keeping {
+                lp.close_reset(server).unwrap();
+            }
+            batch.keep_from(first);
+        });
+        if !close_before_keeping {
+            lp.close_reset(server).unwrap();
+        }
+        let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+        let of_server: Vec<EventKind> = got.iter().filter(|e| e.handle == server).map(|e| e.kind).collect();
+        assert_eq!(of_server, [EventKind::Closed], "closed before keeping: {close_before_keeping}");
+    }
+}
+
+#[test]
+fn a_kept_closed_leaves_its_handle_closed_until_a_poll_hands_it_out_again() {
+    let lp = Loop::new().unwrap();
+    let timer = lp.timer_start(Duration::ZERO, None, 0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the timer never fired");
+        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+        if let Some(closed) = batch.events().iter().position(|e| e.handle == timer && e.kind == EventKind::Closed) {
+            batch.keep_from(closed);
+            break;
+        }
+    }
+    assert_eq!(lp.handle_count(), 1, "its Closed is not delivered");
+    let batch = lp.poll(64, Some(Duration::ZERO)).unwrap();
+    assert_eq!(owned(&batch), [(EventKind::Closed, timer, Vec::new())]);
+    assert_eq!(lp.kind(timer), Ok(HandleKind::Timer), "its Closed is being handled");
+    drop(batch);
+    drop(lp.poll(64, Some(Duration::ZERO)).unwrap());
+    assert_eq!(lp.kind(timer), Err(Error::EBADHANDLE));
+    assert_eq!(lp.handle_count(), 0);
 }

@@ -91,19 +91,6 @@ impl Event {
             },
         )
     }
-
-    /// Whether this is an event of `handle` other than its "closed".
-    pub fn before_closed_of(&self, handle: i64) -> bool {
-        self.handle == handle && self.kind != nc::EventKind::Closed
-    }
-
-    /// The handle and bytes of a "data" event (`None` for other kinds).
-    pub fn data_event(&self) -> Option<(i64, &Py<PyBytes>)> {
-        match (self.kind, &self.data) {
-            (nc::EventKind::Data, Some(d)) => Some((self.handle, d)),
-            _ => None,
-        }
-    }
 }
 
 #[pymethods]

@@ -5,7 +5,7 @@
 //! promptly. A poll's events are turned into Python objects in one pass
 //! after the GIL is re-acquired, while the core batch still holds their bytes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::mem::take;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,9 +60,6 @@ pub struct PyLoop {
     /// User data per handle. Locked only around plain Rust work and
     /// reference-count increments: never while Python code could run.
     objects: Mutex<HashMap<i64, Py<PyAny>>>,
-    /// Events already converted but not yet delivered (a `run` callback
-    /// raised): the next poll or run delivers them first.
-    backlog: Mutex<VecDeque<Py<Event>>>,
     /// `stop()` was called: the current or next `run` returns.
     stop: AtomicBool,
     /// `wake()` was called: the current or next blocking `poll` returns.
@@ -110,37 +107,6 @@ impl PyLoop {
         lp.ok_or_else(|| Self::closed_error(py))
     }
 
-    fn take_backlog(&self, max: usize) -> Option<Vec<Py<Event>>> {
-        let mut backlog = self.backlog.lock();
-        if backlog.is_empty() {
-            return None;
-        }
-        let n = max.min(backlog.len());
-        Some(backlog.drain(..n).collect())
-    }
-
-    /// The user closed `h`: its kept events are dropped, but its "closed"
-    /// (the core skips the rest of a batch being delivered: `nc::Loop::skips`).
-    fn closed_by_user(&self, h: nc::Handle) {
-        let h = h.raw();
-        let dropped: VecDeque<Py<Event>> = {
-            let mut backlog = self.backlog.lock();
-            let (gone, kept) = take(&mut *backlog).into_iter().partition(|e| e.get().before_closed_of(h));
-            *backlog = kept;
-            gone
-        };
-        drop(dropped);
-    }
-
-    /// Closes a handle gracefully; `Err` only if the loop is closed.
-    fn close_handle(&self, py: Python<'_>, h: nc::Handle) -> PyResult<nc::Result<()>> {
-        let result = self.core_result(py, |lp| lp.close(h))?;
-        if result.is_ok() {
-            self.closed_by_user(h);
-        }
-        Ok(result)
-    }
-
     /// Sets `flag` (stop or woken) and wakes a poll waiting for it; a no-op
     /// wake once closed.
     fn raise_and_wake(&self, flag: &AtomicBool) {
@@ -150,22 +116,13 @@ impl PyLoop {
         }
     }
 
-    /// Drops every Python object the loop holds: user data, kept events,
-    /// close hooks. Their destructors may run Python code, so they run after
-    /// the locks are released.
+    /// Drops every Python object the loop holds: user data, close hooks.
+    /// Their destructors may run Python code, so they run after the locks
+    /// are released.
     fn drop_objects(&self) {
         let objects = take(&mut *self.objects.lock());
-        let backlog = take(&mut *self.backlog.lock());
         let hooks = take(&mut *self.close_hooks.lock());
-        drop((objects, backlog, hooks));
-    }
-
-    /// Puts undelivered events back in front of the backlog, in order.
-    fn keep(&self, events: impl IntoIterator<Item = Py<Event>>) {
-        let mut backlog = self.backlog.lock();
-        for (i, ev) in events.into_iter().enumerate() {
-            backlog.insert(i, ev);
-        }
+        drop((objects, hooks));
     }
 
     /// The user data an event carries. A handle's user data is dropped with
@@ -188,13 +145,9 @@ impl PyLoop {
         }
     }
 
-    /// Turns core events of a batch into Python events, with their user data.
-    fn convert<'py>(
-        &self,
-        py: Python<'py>,
-        batch: &nc::Batch<'_>,
-        events: &[nc::Event],
-    ) -> PyResult<Vec<Bound<'py, Event>>> {
+    /// Turns the events of a batch into Python events, with their user data.
+    fn convert<'py>(&self, py: Python<'py>, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
+        let events = batch.events();
         let userdata: Vec<Option<Py<PyAny>>> = {
             let mut objects = self.objects.lock();
             events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
@@ -304,13 +257,14 @@ impl PyLoop {
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
-    /// buffers, and returns how many it called. If one raises, the rest of the batch is kept for later; if
-    /// one closes the loop, the rest is dropped with it (ClosedError).
+    /// buffers, and returns how many it called. If one raises, the core
+    /// keeps the rest of the batch for the next poll; if one closes the
+    /// loop, the rest is dropped with it (ClosedError).
     fn deliver(
         &self,
         py: Python<'_>,
         lp: &nc::Loop,
-        batch: &nc::Batch<'_>,
+        batch: nc::Batch<'_>,
         callback: &Obj<'_>,
         on_data: Option<&Obj<'_>>,
     ) -> PyResult<usize> {
@@ -336,39 +290,9 @@ impl PyLoop {
                 }
             };
             if let Err(e) = delivered {
-                if !self.done.load(Ordering::Acquire) {
-                    let rest: Vec<nc::Event> =
-                        events[i + 1..].iter().filter(|e| !lp.skips(e, closes)).cloned().collect();
-                    let rest = self.convert(py, batch, &rest)?;
-                    self.keep(rest.into_iter().map(Bound::unbind));
-                }
+                batch.keep_from(i + 1);
                 return Err(e);
             }
-            count += 1;
-            self.check_open(py)?;
-        }
-        Ok(count)
-    }
-
-    /// Calls run()'s callbacks for up to `max` events kept from an earlier
-    /// batch, taken one at a time (so a close drops the handle's kept events
-    /// still to come), and returns how many it called. If one raises, the
-    /// rest stays kept.
-    fn deliver_kept(
-        &self,
-        py: Python<'_>,
-        max: usize,
-        callback: &Obj<'_>,
-        on_data: Option<&Obj<'_>>,
-    ) -> PyResult<usize> {
-        let mut count = 0;
-        while count < max {
-            let Some(ev) = self.backlog.lock().pop_front() else { break };
-            let delivered = match (on_data, ev.get().data_event()) {
-                (Some(f), Some((h, data))) => f.call1((h, data.clone_ref(py))),
-                _ => callback.call1((&ev,)),
-            };
-            delivered?;
             count += 1;
             self.check_open(py)?;
         }
@@ -452,7 +376,6 @@ impl PyLoop {
         Ok(PyLoop {
             inner: RwLock::new(Some(lp)),
             objects: Mutex::new(HashMap::new()),
-            backlog: Mutex::new(VecDeque::new()),
             stop: AtomicBool::new(false),
             woken: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -472,16 +395,13 @@ impl PyLoop {
         timeout: Option<Secs>,
         max_events: Option<Int<usize>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let max = max_events_arg(py, max_events, 1024)?;
+        let max = max_events_arg(py, max_events, nc::DEFAULT_MAX_EVENTS)?;
         let nowait = timeout.as_ref().is_some_and(|t| t.0.is_zero());
         // Far-future timeouts are waits without a deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t.0));
-        if let Some(events) = self.take_backlog(max) {
-            return PyList::new(py, events);
-        }
         let lp = self.owned(py)?;
         let events = match self.wait(py, &lp, max, deadline, true, nowait)? {
-            Some(batch) => self.convert(py, &batch, batch.events())?,
+            Some(batch) => self.convert(py, &batch)?,
             None => Vec::new(),
         };
         PyList::new(py, events)
@@ -517,39 +437,32 @@ impl PyLoop {
         if on_data.is_some_and(|f| !f.is_callable()) {
             return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
-        let max = max_events_arg(py, max_events, 256)?;
+        let max = max_events_arg(py, max_events, nc::RUN_MAX_EVENTS)?;
         // The last poll returned events: more are likely pending already.
         let mut busy = false;
         loop {
             if self.stop.swap(false, Ordering::AcqRel) {
                 return Ok(());
             }
-            if !self.backlog.lock().is_empty() {
-                self.deliver_kept(py, max, callback, on_data)?;
-            } else {
-                let lp = self.owned(py)?;
-                let batch = self.wait(py, &lp, max, None, false, busy)?;
-                busy = batch.is_some();
-                if let Some(batch) = batch {
-                    self.deliver(py, &lp, &batch, callback, on_data)?;
-                }
+            let lp = self.owned(py)?;
+            let batch = self.wait(py, &lp, max, None, false, busy)?;
+            busy = batch.is_some();
+            if let Some(batch) = batch {
+                self.deliver(py, &lp, batch, callback, on_data)?;
             }
             py.check_signals()?;
         }
     }
 
-    /// Private (netcore.aio): one round of run() without waiting: the events
-    /// kept from an earlier round, or one poll(0) batch, each passed to
-    /// `callback`. An exception from it propagates and the rest of the batch
-    /// is kept for the next round. Returns how many events were delivered.
+    /// Private (netcore.aio): one round of run() without waiting: one
+    /// poll(0) batch, each event passed to `callback`. An exception from it
+    /// propagates and the rest of the batch is kept for the next round.
+    /// Returns how many events were delivered.
     fn _dispatch(&self, py: Python<'_>, callback: &Obj<'_>, max_events: Int<usize>) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
-        if !self.backlog.lock().is_empty() {
-            return self.deliver_kept(py, max, callback, None);
-        }
         let lp = self.owned(py)?;
         let delivered = match self.wait(py, &lp, max, Some(Instant::now()), true, true)? {
-            Some(batch) => self.deliver(py, &lp, &batch, callback, None),
+            Some(batch) => self.deliver(py, &lp, batch, callback, None),
             None => Ok(0),
         };
         delivered
@@ -580,9 +493,6 @@ impl PyLoop {
     /// wakes early and spins): 0.0 only when events are pending, None when
     /// only new I/O can produce events.
     fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
-        if !self.backlog.lock().is_empty() {
-            return Ok(Some(0.0));
-        }
         self.core(py, |lp| Ok(lp.next_timeout().map(|d| d.as_secs_f64())))
     }
 
@@ -623,7 +533,7 @@ impl PyLoop {
             }
             1 => {
                 let h = args.get_item(0)?.extract::<Hd>()?.0;
-                self.close_handle(py, h)?.py_err(py)
+                self.core(py, |lp| lp.close(h))
             }
             n => Err(PyTypeError::new_err(format!("close() takes at most 1 argument ({n} given)"))),
         }
@@ -841,9 +751,7 @@ impl PyLoop {
     /// deliver no event of the handle but its "closed" (a list poll()
     /// returned earlier is the caller's to finish); the same after close(handle).
     fn close_reset(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
-        self.core(py, |lp| lp.close_reset(handle.0))?;
-        self.closed_by_user(handle.0);
-        Ok(())
+        self.core(py, |lp| lp.close_reset(handle.0))
     }
 
     /// Half-closes a connection: FIN once everything queued is sent; reading
@@ -1058,11 +966,6 @@ impl PyLoop {
                 visit.call(o)?;
             }
         }
-        if let Some(backlog) = self.backlog.try_lock() {
-            for e in backlog.iter() {
-                visit.call(e)?;
-            }
-        }
         if let Some(hooks) = self.close_hooks.try_lock() {
             for h in hooks.iter() {
                 visit.call(h)?;
@@ -1119,7 +1022,7 @@ impl Closing {
         let h = nc::Handle::from_raw(self.handle);
         // A closed loop, or a handle (live when the block began) closing or
         // gone since: nothing to do.
-        match self.lp.get().close_handle(py, h) {
+        match self.lp.get().core_result(py, |lp| lp.close(h)) {
             Ok(Err(e)) if e != nc::Error::EBADHANDLE && e != nc::Error::ECLOSED => Err(to_pyerr(py, e)),
             _ => Ok(false),
         }
