@@ -27,11 +27,11 @@ def stub_literals(alias: str) -> list[str]:
     raise AssertionError(f"{alias} is not in {STUB}")
 
 
-def stub_all() -> list[str]:
-    for node in ast.parse(STUB.read_text()).body:
+def stub_all(stub: Path = STUB) -> list[str]:
+    for node in ast.parse(stub.read_text()).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             return list(ast.literal_eval(node.value))
-    raise AssertionError(f"__all__ is not in {STUB}")
+    raise AssertionError(f"__all__ is not in {stub}")
 
 
 def test_the_core_lists_are_complete() -> None:
@@ -127,6 +127,18 @@ def test_the_stub_declares_the_native_module_s_exports() -> None:
     assert stub_all() == _netcore.__all__
     assert set(_netcore.__all__) <= set(netcore.__all__)
     assert all(hasattr(netcore, name) for name in netcore.__all__)
+
+
+def test_the_errors_stub_declares_every_class_with_its_bases() -> None:
+    stub = Path(_errors.__file__).with_name("_errors.pyi")
+    assert stub_all(stub) == _errors.__all__
+    declared = {
+        node.name: [ast.unparse(base).removeprefix("builtins.") for base in node.bases]
+        for node in ast.parse(stub.read_text()).body
+        if isinstance(node, ast.ClassDef)
+    }
+    runtime = {cls.__name__: [base.__name__ for base in cls.__bases__] for cls in netcore.Error.__subclasses__()}
+    assert declared == {"Error": ["OSError"], **runtime}
 
 
 def test_every_error_class_names_core_codes_and_every_code_has_a_class() -> None:

@@ -713,7 +713,8 @@ impl PyLoop {
     /// read in place, not copied unless it must be queued) on a connection or
     /// a connected UDP socket. The message is queued whole or refused whole:
     /// BlockingIOError (EAGAIN) when the send queue is above its high-water
-    /// mark, and a "writable" event follows once it drains. Never blocks.
+    /// mark (option HIGH_WATER), and a "writable" event follows once it
+    /// falls to LOW_WATER. Never blocks; large `bytes` go without the GIL.
     ///
     /// With `token` (an int, 0 to 2**64-1; TCP only), a "sent" event whose
     /// `value` is the token follows once the last of these bytes reached the
@@ -834,8 +835,8 @@ impl PyLoop {
 
     /// Sets an option: `option` is a constant (netcore.NODELAY, ...; see
     /// help(netcore) for them all) or its name as a str ("nodelay", ...);
-    /// value is an int or bool, range-checked (InvalidArgumentError naming
-    /// the option and its range when out of range).
+    /// value is an int or bool (LINGER: seconds, -1 = off), range-checked
+    /// (InvalidArgumentError naming the option and its range).
     fn set_option(&self, py: Python<'_>, handle: Hd, option: Opt, value: Int<i64>) -> PyResult<()> {
         self.core(py, |lp| lp.set_option(handle.0, option.0, value.0))
     }

@@ -23,7 +23,8 @@ use crate::errors::IntoPyResult;
 /// Parses `(host, port)` as the loop does and returns it in the form the
 /// loop reports addresses: `("::1", 80)` for `("[::1]", 80)`,
 /// `("fe80::1%2", 9)` for `("fe80::1%eth0", 9)` (an IPv6 zone as its
-/// interface index), `("127.0.0.1", 1)` for `("localhost", 1)`. Like
+/// interface index, so a reply to a link-local peer leaves by the right
+/// interface), `("127.0.0.1", 1)` for `("localhost", 1)`. Like
 /// `socket.getaddrinfo`'s normal form, without resolving names:
 /// InvalidArgumentError for anything but an IP literal or a port out of range.
 #[pyfunction]
