@@ -29,14 +29,15 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 // ---------------------------------------------------------------------------
 // Errors
 
-const CODES = Object.fromEntries(native.errorTable().map((e) => [e.name, e.code]))
+const ERRORS = new Map(native.errorTable().map((e) => [e.code, e]))
+const CODES = Object.fromEntries([...ERRORS.values()].map((e) => [e.name, e.code]))
 // The core's vocabulary (event kinds, handle kinds, options, framing modes,
 // families, defaults), read once: this file keeps no table of its own.
 const VOCABULARY = native.vocabulary()
-/** names[value] = name ('' for numbers without one), for a list of the core's { name, value }. */
+/** names[value] = name ('unknown' for numbers without one), for a list of the core's { name, value }. */
 function byNumber(list) {
   // A packed array (no holes): the delivery loop indexes it for every event.
-  const names = Array.from({ length: Math.max(...list.map((v) => v.value)) + 1 }, () => '')
+  const names = Array.from({ length: Math.max(...list.map((v) => v.value)) + 1 }, () => 'unknown')
   for (const { name, value } of list) names[value] = name
   return names
 }
@@ -45,9 +46,15 @@ const HANDLE_KINDS = byNumber(VOCABULARY.handleKinds)
 const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 
-/** The core's name of an error code ('EBADHANDLE' for -3001, 'ECONNREFUSED' for -111). */
+/** The core's name and description of a code; other errnos are asked for once each. */
+function errorInfo(code) {
+  let info = ERRORS.get(code)
+  if (info === undefined) ERRORS.set(code, (info = native.errorInfo(code)))
+  return info
+}
+
 function errorName(code) {
-  return native.errorInfo(code).name
+  return errorInfo(code).name
 }
 
 /**
@@ -58,7 +65,7 @@ function errorName(code) {
  * 65535)`), and `.argument` / `.expected` carry it.
  */
 function netcoreError(code, syscall, address, port, detail) {
-  const { name, message: description } = native.errorInfo(code)
+  const { name, message: description } = errorInfo(code)
   let message = `${syscall} ${name}`
   if (address !== undefined) message += port !== undefined ? ` ${address}:${port}` : ` ${address}`
   if (detail) message += ` (${detail.argument}: expected ${detail.expected})`
@@ -290,7 +297,7 @@ class Loop extends EventEmitter {
     this._refed = true // loop-level ref()/unref()
     this._closed = false
     this._nativeRef = false
-    this._closedInBatch = false // a handle was closed during the batch being delivered
+    this._closedNow = new Set() // handles closed by the user during the batch being delivered
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
@@ -341,12 +348,13 @@ class Loop extends EventEmitter {
    * ('closed' still on its way) is a no-op, as socket.end() and
    * socket.destroy() twice are in Node. Once either returned, no event of
    * the handle but 'closed' is emitted, as the core's run() promises: those
-   * held while paused are dropped, and the rest of the batch asks the core
-   * which of its events to skip (Loop::skips).
+   * held while paused are dropped, and the rest of the batch skips them by
+   * the core's rule (Loop::skips: the handles whose close succeeded since
+   * the batch was polled).
    */
   _silence(handle, rc) {
-    if (rc !== 0 && !(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    this._closedInBatch = true
+    if (rc === 0) this._closedNow.add(handle)
+    else if (!(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
     const state = this[kState].get(handle)
     if (state !== undefined) state.held = null
   }
@@ -803,7 +811,8 @@ class Loop extends EventEmitter {
 
   _onBatch(count, pool, extra, addrs) {
     if (this._closed) return
-    this._closedInBatch = false
+    const closedNow = this._closedNow
+    closedNow.clear()
     const handles = this[kState]
     const meta = this._meta
     const end = count * STRIDE
@@ -812,7 +821,7 @@ class Loop extends EventEmitter {
       const id = meta[o + 1]
       let state = handles.get(id)
       // See _silence().
-      if (this._closedInBatch && this._native.skips(id, kind)) continue
+      if (closedNow.size !== 0 && kind !== KIND.CLOSED && closedNow.has(id)) continue
       let listenerId
       let data
       let address
@@ -857,7 +866,7 @@ class Loop extends EventEmitter {
         error = netcoreError(code, syscallFor(kind, state), state && state.host, state && state.port)
       }
       const ev = new NetcoreEvent(
-        EVENT_NAMES[kind] || 'unknown',
+        EVENT_NAMES[kind],
         id,
         listenerId,
         data,

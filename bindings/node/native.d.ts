@@ -93,11 +93,6 @@ export declare class NativeLoop {
   remoteAddress(id: number): AddressInfo | number
   /** A [`HandleKind`] value, or a negative error code. */
   kind(id: number): number
-  /**
-   * Whether the batch being delivered skips its event of `kind` for handle
-   * `id`: the handle was closed since the batch was polled ([`Loop::skips`]).
-   */
-  skips(id: number, kind: number): boolean
   /** Open handles, as the core counts them. */
   handleCount(): number
   /** r" No `timeout_ms` turns the idle timeout off. */
@@ -152,8 +147,8 @@ export interface DetailInfo {
 export declare function errorDetail(): DetailInfo | null
 
 /**
- * The name and description of a negative code: netcore's own or any errno
- * (JavaScript asks for error codes only; any other number gets EINVAL's).
+ * The name and description of any other negative code (an errno from the
+ * system); any other number gets EINVAL's.
  */
 export declare function errorInfo(code: number): ErrorInfo
 

@@ -143,66 +143,28 @@ mod uv {
   }
 }
 
-/// What a native method returns when it caught a panic (a bug): its usual way
-/// of reporting an error, with `EPANIC`, which JavaScript throws as an Error
-/// with that code. No panic unwinds into V8 or libuv.
-trait Panicked {
-  fn panicked() -> Self;
-}
-
-impl<T> Panicked for netcore_core::Result<T> {
-  fn panicked() -> Self {
-    Err(NcError::EPANIC)
-  }
-}
-
-impl Panicked for i32 {
-  fn panicked() -> Self {
-    NcError::EPANIC.code()
-  }
-}
-
-impl Panicked for f64 {
-  fn panicked() -> Self {
-    f64::from(NcError::EPANIC.code())
-  }
-}
-
-impl<T> Panicked for Either<T, i32> {
-  fn panicked() -> Self {
-    Either::B(NcError::EPANIC.code())
-  }
-}
-
-impl<T> Panicked for Result<T> {
-  /// For the few methods that throw instead of returning a code: index.js
-  /// turns this message into an Error with code `EPANIC`.
-  fn panicked() -> Self {
-    Err(Error::new(Status::GenericFailure, PANIC_MESSAGE))
-  }
-}
-
-/// The message of the napi Error a panic in a throwing method becomes.
-const PANIC_MESSAGE: &str = "netcore: EPANIC";
-
-/// Runs `f`, turning a panic into `T`'s `EPANIC` value.
-fn guarded<T: Panicked>(f: impl FnOnce() -> T) -> T {
-  std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| T::panicked())
+/// Runs `f`, turning a panic (a bug) into `EPANIC`: no panic unwinds into V8
+/// or libuv. Each native method converts the result as it reports errors.
+fn guarded<T>(f: impl FnOnce() -> netcore_core::Result<T>) -> netcore_core::Result<T> {
+  std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(NcError::EPANIC))
 }
 
 thread_local! {
-  /// The detail of the last error a native call returned as a code (see [`error_detail`]).
+  /// The detail of the error the last failed native call returned as a code
+  /// (see [`error_detail`]): every code goes through [`fail`], which sets or
+  /// clears it, and it is read once.
   static DETAIL: Cell<Option<&'static Detail>> = const { Cell::new(None) };
 }
 
-/// An error's code, for JavaScript; its detail is kept for [`error_detail`].
+/// An error's code, for JavaScript; its detail (or none) is kept for [`error_detail`].
 fn fail(e: NcError) -> i32 {
   DETAIL.with(|d| d.set(e.detail()));
   e.code()
 }
 
-fn code_of(result: netcore_core::Result<()>) -> i32 {
-  result.map_or_else(fail, |()| 0)
+/// 0, or a negative code (see [`fail`]).
+fn code_of<T>(result: netcore_core::Result<T>) -> i32 {
+  result.map_or_else(fail, |_| 0)
 }
 
 /// A value for JavaScript, or a negative code (see [`fail`]).
@@ -293,8 +255,6 @@ struct Driver {
   referenced: Cell<bool>,
   /// Polling failed: the fd watch is stopped until the timer restarts it.
   backoff: Cell<bool>,
-  /// [`Loop::closes`] when the batch being delivered was polled.
-  closes: Cell<usize>,
 }
 
 impl Driver {
@@ -345,10 +305,7 @@ impl Driver {
       Some(meta) => {
         out.meta = meta;
         match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
-          Ok(batch) => {
-            self.closes.set(self.core.closes());
-            self.convert(&batch, &mut out)
-          }
+          Ok(batch) => self.convert(&batch, &mut out),
           Err(e) => {
             // Only a broken epoll instance gets here: report it, and stop
             // watching the fd for a while instead of spinning on it.
@@ -802,13 +759,13 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 /// `send(id, bytes)` bound to one loop: a plain N-API function (see
 /// [`NativeLoop::send_function`]). Returns 0 or a negative netcore code.
 unsafe extern "C" fn raw_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-  let code = guarded(|| send_call(env, info));
+  let code = code_of(guarded(|| send_call(env, info)));
   let mut result = ptr::null_mut();
   sys::napi_create_int32(env, code, &mut result);
   result
 }
 
-unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> i32 {
+unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> netcore_core::Result<()> {
   let mut argc = 2usize;
   let mut argv = [ptr::null_mut(); 2];
   let mut data = ptr::null_mut();
@@ -816,19 +773,19 @@ unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> i32 {
     || argc < 2
     || data.is_null()
   {
-    return NcError::EINVAL.code();
+    return Err(NcError::EINVAL);
   }
   // The function's own `Rc` (released by its finalizer) keeps the driver alive.
   let d = &*(data as *const Driver);
   let mut id = 0.0;
   if sys::napi_get_value_double(env, argv[0], &mut id) != sys::Status::napi_ok {
-    return NcError::EBADHANDLE.code();
+    return Err(NcError::EBADHANDLE);
   }
   let Some((sys::TypedarrayType::uint8_array, len, bytes)) = typed_array(env, argv[1]) else {
-    return NcError::EINVAL.code();
+    return Err(NcError::EINVAL);
   };
   let bytes = if len == 0 || bytes.is_null() { &[][..] } else { std::slice::from_raw_parts(bytes as *const u8, len) };
-  code_of(d.handle(id).and_then(|h| d.core.send(h, bytes)))
+  d.handle(id).and_then(|h| d.core.send(h, bytes))
 }
 
 /// Finalizer of a bound function: releases its `Rc` of the driver.
@@ -871,7 +828,7 @@ fn address_info(addr: SocketAddr) -> AddressInfo {
 /// address this binding returns; a negative error code if it is not one.
 #[napi]
 pub fn parse_address(host: String, port: f64) -> Either<AddressInfo, i32> {
-  guarded(|| either(netcore_core::socket_addr(&host, to_i64(port)), address_info))
+  either(guarded(|| netcore_core::socket_addr(&host, to_i64(port))), address_info)
 }
 
 /// One entry of the error table (`errorTable()`).
@@ -892,8 +849,8 @@ pub fn error_table() -> Vec<ErrorInfo> {
   NcError::ALL.iter().map(|&e| info(e)).collect()
 }
 
-/// The name and description of a negative code: netcore's own or any errno
-/// (JavaScript asks for error codes only; any other number gets EINVAL's).
+/// The name and description of any other negative code (an errno from the
+/// system); any other number gets EINVAL's.
 #[napi]
 pub fn error_info(code: i32) -> ErrorInfo {
   info(NcError::from_code(code).unwrap_or(NcError::EINVAL))
@@ -910,7 +867,7 @@ pub struct DetailInfo {
 /// returned as a code, if it has one.
 #[napi]
 pub fn error_detail() -> Option<DetailInfo> {
-  DETAIL.with(Cell::get).map(|d| DetailInfo { argument: d.argument.to_owned(), expected: d.expected.to_owned() })
+  DETAIL.with(Cell::take).map(|d| DetailInfo { argument: d.argument.to_owned(), expected: d.expected.to_owned() })
 }
 
 /// A value of one of the core's named enums.
@@ -1026,7 +983,7 @@ impl NativeLoop {
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
     #[napi(ts_arg_type = "(pool: Buffer) => void")] on_pool: Function<'_, Unknown<'_>, Unknown<'_>>,
   ) -> Result<Self> {
-    guarded(|| Self::create(env, on_batch, meta, on_pool))
+    guarded(|| Ok(Self::create(env, on_batch, meta, on_pool))).unwrap_or_else(|e| Err(napi_error(e.name())))
   }
 
   fn create(
@@ -1074,7 +1031,6 @@ impl NativeLoop {
         closed: Cell::new(false),
         referenced: Cell::new(true),
         backoff: Cell::new(false),
-        closes: Cell::new(0),
       });
       uv::set_data(poll, Rc::into_raw(d.clone()).cast());
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
@@ -1112,10 +1068,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn set_ref(&self, referenced: bool) -> i32 {
-    guarded(|| {
-      self.d.set_ref(referenced);
-      0
-    })
+    code_of(guarded(|| Ok(self.d.set_ref(referenced))))
   }
 
   /// Keeps (true) the JavaScript side of the loop alive while it has open
@@ -1123,10 +1076,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn hold(&self, held: bool) -> i32 {
-    guarded(|| {
-      self.d.hold(held);
-      0
-    })
+    code_of(guarded(|| Ok(self.d.hold(held))))
   }
 
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
@@ -1135,7 +1085,7 @@ impl NativeLoop {
   /// borrowed bytes), which cost more than the send itself.
   #[napi(ts_return_type = "(id: number, data: Uint8Array) => number")]
   pub fn send_function(&self, env: Env) -> Result<Unknown<'static>> {
-    guarded(|| self.make_send_function(env))
+    guarded(|| Ok(self.make_send_function(env))).unwrap_or_else(|e| Err(napi_error(e.name())))
   }
 
   fn make_send_function(&self, env: Env) -> Result<Unknown<'static>> {
@@ -1163,10 +1113,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn close(&self) -> i32 {
-    guarded(|| {
-      self.d.close();
-      0
-    })
+    code_of(guarded(|| Ok(self.d.close())))
   }
 
   /// `backlog` 0 means the core's default.
@@ -1227,7 +1174,10 @@ impl NativeLoop {
   pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
     let mut value = vec![0u8; size.min(1 << 16) as usize];
     let result = self.d.on(id, |h| self.d.core.get_raw_option(h, level, name, &mut value));
-    either(result, |n| value[..n].to_vec().into())
+    either(result, |n| {
+      value.truncate(n);
+      value.into()
+    })
   }
 
   /// The socket's file descriptor (>= 0) or a negative error code.
@@ -1246,8 +1196,9 @@ impl NativeLoop {
   /// the bytes reached the kernel.
   #[napi]
   pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>, token: Option<f64>) -> i32 {
-    let token = token.map(|t| u64::try_from(to_i64(t)).unwrap_or(u64::MAX));
-    code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token)))
+    // JavaScript numbers hold integers exactly below 2^53 (index.js checks the range).
+    let token = token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose();
+    code_of(token.and_then(|token| self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token))))
   }
 
   /// `mode` is a [`FramingMode`] name; each parameter is given or not
@@ -1301,20 +1252,10 @@ impl NativeLoop {
     self.d.on(id, |h| self.d.core.kind(h)).map_or_else(fail, |kind| kind as i32)
   }
 
-  /// Whether the batch being delivered skips its event of `kind` for handle
-  /// `id`: the handle was closed since the batch was polled ([`Loop::skips`]).
-  #[napi]
-  pub fn skips(&self, id: f64, kind: i32) -> bool {
-    let closes = self.d.closes.get();
-    let skips: netcore_core::Result<bool> =
-      guarded(|| Ok(self.d.core.skips_kind(EventKind::parse_raw(kind)?, self.d.handle(id)?, closes)));
-    skips == Ok(true)
-  }
-
   /// Open handles, as the core counts them.
   #[napi]
   pub fn handle_count(&self) -> i32 {
-    guarded(|| self.d.core.handle_count() as i32)
+    guarded(|| Ok(self.d.core.handle_count() as i32)).unwrap_or_else(fail)
   }
 }
 

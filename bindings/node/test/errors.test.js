@@ -123,6 +123,24 @@ test('values the core refuses throw EINVAL with its detail; negative durations R
   )
 })
 
+test("an error's detail is read once: a later error without one reports none", () => {
+  // The native layer directly: index.js reads the detail right after each
+  // failed call, so only a call that leaves it unread can show a stale one.
+  const native = require('../native.js')
+  const lp = new native.NativeLoop(() => {}, new Float64Array(1024 * 11), () => {})
+  try {
+    assert.equal(native.parseAddress('127.0.0.1', 70000), codes.EINVAL)
+    assert.deepEqual(native.errorDetail(), { argument: 'port', expected: '0 to 65535' })
+    assert.equal(native.errorDetail(), null, 'read once')
+    assert.equal(native.parseAddress('127.0.0.1', 70000), codes.EINVAL) // its detail left unread
+    assert.equal(lp.sendFunction()(1, 'not bytes'), codes.EINVAL)
+    assert.equal(native.errorDetail(), null, "the send's EINVAL has no detail")
+    assert.equal(lp.sendv(1, [Buffer.from('x')], 0.5), codes.EINVAL, 'a token that is not an integer')
+  } finally {
+    lp.close()
+  }
+})
+
 test('bad addresses: EINVAL where an IP literal is required', (t) => {
   const loop = newLoop(t)
   const einval = { code: 'EINVAL', errno: -22 }
