@@ -318,7 +318,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   setHostAddresses(name: string, addresses: string[]): void
 
   /**
-   * A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given. Cancel with close().
+   * A timer: a 'timer' event after `delay` ms, then every `repeat` ms if given and not 0. Cancel with close().
    * Every duration in this API is milliseconds, not negative: negative or
    * NaN is a RangeError that changes nothing; one beyond the core's
    * MAX_DURATION (Infinity included) means "never".

@@ -57,13 +57,7 @@ function errorName(code) {
   return errorInfo(code).name
 }
 
-/**
- * An Error like the ones Node's `net` throws: message `syscall CODE host:port`,
- * `.code` ('ECONNREFUSED'), `.errno` (negative, e.g. -111), `.syscall`, and
- * `.address` / `.port` when an address is involved. With the core's detail of
- * a refused argument, the message ends with it (`(port: expected 0 to
- * 65535)`), and `.argument` / `.expected` carry it.
- */
+/** An Error like the ones Node's `net` throws (its shape: NetcoreError in index.d.ts). */
 function netcoreError(code, syscall, address, port, detail) {
   const { name, message: description } = errorInfo(code)
   let message = `${syscall} ${name}`
@@ -313,31 +307,22 @@ class Loop extends EventEmitter {
 
   // -- life cycle ------------------------------------------------------------
 
-  /** Keeps the process alive while this loop has open ref'd handles (the default). */
   ref() {
     return this._updateRef(true)
   }
 
-  /** Lets the process exit even while this loop has open handles. */
   unref() {
     return this._updateRef(false)
   }
 
-  /** Number of open handles (those whose 'closed' event has not been delivered). */
   get handleCount() {
     return this[kState].size
   }
 
-  /** Whether `close()` (of the loop) was called. */
   get closed() {
     return this._closed
   }
 
-  /**
-   * `close(handle)`: closes a handle gracefully (see the docs in index.d.ts).
-   * `close()` with no argument: closes the loop (the core's close): every
-   * socket at once, and no further event.
-   */
   close(handle) {
     if (arguments.length === 0) return this._closeLoop()
     this._silence(handle, this._native.closeHandle(this._use(handle)))
@@ -515,11 +500,6 @@ class Loop extends EventEmitter {
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
   }
 
-  /**
-   * Answers `name` with `addresses` (IP literals, tried in this order,
-   * Happy Eyeballs style) for this loop's connections, without the system
-   * resolver, like a hosts-file entry. An empty list removes the entry.
-   */
   setHostAddresses(name, addresses) {
     this._checkOpen()
     checkString(name, 'name')
@@ -531,7 +511,7 @@ class Loop extends EventEmitter {
   setTimer(delay, repeat, options) {
     this._checkOpen()
     checkMillis(delay, 'delay')
-    repeat = repeat === 0 ? undefined : optionalMillis(repeat, 'repeat')
+    repeat = optionalMillis(repeat, 'repeat')
     const opts = checkOptions(options)
     const id = this._created(this._native.timer(delay, repeat), 'timer')
     this._open(id, 'timer', opts.userdata)
@@ -622,13 +602,7 @@ class Loop extends EventEmitter {
     this._void(handle, this._native.shutdownHandle(this._use(handle)), 'shutdown')
   }
 
-  /**
-   * Stops reading. No 'data' event for this handle is emitted after pause()
-   * returns: events already on their way are held and delivered, in order,
-   * after resume() (or before 'closed'). 'eof' is held behind held data;
-   * with none, it comes while paused (the core notices a peer close while
-   * paused once no byte is left before it).
-   */
+  // Events already on their way when pause() returns are held (see _onBatch).
   pause(handle) {
     this._void(handle, this._native.pause(this._use(handle)), 'pause')
     const state = this[kState].get(handle)
@@ -673,8 +647,7 @@ class Loop extends EventEmitter {
 
   setIdleTimeout(handle, timeout) {
     this._use(handle)
-    const ms = timeout === 0 ? undefined : optionalMillis(timeout, 'timeout')
-    this._void(handle, this._native.setIdleTimeout(handle, ms), 'setIdleTimeout')
+    this._void(handle, this._native.setIdleTimeout(handle, optionalMillis(timeout, 'timeout')), 'setIdleTimeout')
   }
 
   setMaxConnections(handle, max) {
@@ -776,12 +749,7 @@ class Loop extends EventEmitter {
     return this._state(checkHandle(handle)).userdata
   }
 
-  /**
-   * Adds a listener for one handle's `event` (a name of EVENT_NAMES or
-   * 'drain'; anything else throws, as it would never fire). The listener runs
-   * in the async context active here (AsyncLocalStorage stores included), as
-   * a callback passed to setTimeout() does.
-   */
+  // An unknown event name throws: its listener would never run.
   onHandle(handle, event, listener) {
     this._use(handle)
     checkString(event, 'event')
@@ -977,24 +945,17 @@ class Loop extends EventEmitter {
 
 let defaultLoopInstance = null
 
-/** The process-wide default loop (created on first use). */
 function defaultLoop() {
   if (defaultLoopInstance === null) defaultLoopInstance = new Loop()
   return defaultLoopInstance
 }
 
-/**
- * Parses an address as every method that takes one does (an IP literal, IPv6
- * with an optional zone, or localhost) and formats it as every address netcore
- * returns: `parseAddress('[fe80::1%lo]', 9)` is `{ address: 'fe80::1%1', port: 9, family: 'IPv6' }`.
- */
 function parseAddress(host, port) {
   const result = native.parseAddress(checkString(host, 'host'), checkPort(port))
   if (typeof result === 'number') throw nativeError(result, 'parseAddress', host, port)
   return result
 }
 
-/** A new, independent loop. */
 function createLoop() {
   return new Loop()
 }

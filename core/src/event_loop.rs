@@ -292,16 +292,15 @@ impl Loop {
     }
 
     /// Whether the host skips `event` of a batch polled when [`Loop::closes`]
-    /// was `closes`: the user closed its handle since (never its `Closed`).
-    /// Costs one atomic load unless something was closed.
+    /// was `closes`. The rule: every event but `Closed` of a handle whose
+    /// [`Loop::close`] or [`Loop::close_reset`] succeeded since the batch was
+    /// polled. A host that makes every close itself may keep that set of
+    /// handles instead (the Node binding does). Costs one atomic load unless
+    /// something was closed.
     pub fn skips(&self, event: &Event, closes: usize) -> bool {
-        self.skips_kind(event.kind, event.handle, closes)
-    }
-
-    /// [`Loop::skips`] for a host that keeps only an event's kind and handle
-    /// while it delivers a batch (Node hands the batch over as numbers).
-    pub fn skips_kind(&self, kind: crate::EventKind, handle: Handle, closes: usize) -> bool {
-        self.closes() != closes && kind != crate::EventKind::Closed && self.lock().closed_by_user.contains(&handle)
+        self.closes() != closes
+            && event.kind != crate::EventKind::Closed
+            && self.lock().closed_by_user.contains(&event.handle)
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no
@@ -463,13 +462,12 @@ impl Loop {
     }
 
     /// Starts a timer: a `Timer` event after `delay`, then every `repeat` if
-    /// given (a one-shot timer's `Closed` follows its `Timer`). Cancel with
+    /// given and not zero (a zero `repeat` is none, as 0 is in every binding:
+    /// a one-shot timer, whose `Closed` follows its `Timer`). Cancel with
     /// [`Loop::close`]. A delay or period beyond [`crate::MAX_DURATION`] is
     /// never: such a timer stays open without firing (again) until closed.
     pub fn timer_start(&self, delay: Duration, repeat: Option<Duration>, userdata: u64) -> Result<Handle> {
-        if repeat == Some(Duration::ZERO) {
-            return Err(invalid!("repeat", "more than 0, or none"));
-        }
+        let repeat = repeat.filter(|r| !r.is_zero());
         let due = later(Instant::now(), delay);
         let mut state = self.state()?;
         let handle = state.slab.insert(Entry::Timer(Timer { userdata, repeat, epoch: 0, queued: false }))?;
@@ -611,12 +609,10 @@ impl Loop {
     }
 
     /// Fires `Idle` after `timeout` without a successful read or write, and
-    /// again after each further `timeout` (`None` turns it off; beyond
-    /// [`crate::MAX_DURATION`] it never fires).
+    /// again after each further `timeout` (`None` or zero turns it off, as 0
+    /// does in every binding; beyond [`crate::MAX_DURATION`] it never fires).
     pub fn set_idle_timeout(&self, handle: Handle, timeout: Option<Duration>) -> Result<()> {
-        if timeout == Some(Duration::ZERO) {
-            return Err(invalid!("timeout", "more than 0, or none"));
-        }
+        let timeout = timeout.filter(|t| !t.is_zero());
         let mut state = self.state()?;
         let epoch = state.idle_epoch.wrapping_add(1);
         let conn = state.conn(handle)?;

@@ -1,5 +1,6 @@
 //! Durations and deadlines: the one rule for durations beyond
-//! `MAX_DURATION` ("never", accepted, no panic), on real loopback sockets.
+//! `MAX_DURATION` ("never", accepted, no panic) and for a zero period or
+//! idle timeout (none), on real loopback sockets.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -196,4 +197,18 @@ fn re_armed_idle_timeouts_leave_no_deadline_behind() {
     }
     lp.set_idle_timeout(client, None).unwrap();
     assert_eq!(lp.next_timeout(), None, "the idle timeout is off: no deadline");
+}
+
+#[test]
+fn a_zero_repeat_is_a_one_shot_timer_and_a_zero_idle_timeout_is_off() {
+    let lp = Loop::new().unwrap();
+    let once = lp.timer_start(ms(1), Some(Duration::ZERO), 0).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, once));
+    assert_eq!(got.iter().filter(|g| g.kind == EventKind::Timer).count(), 1, "fired once, then closed");
+    let (client, _server) = connected_pair(&lp);
+    settle(&lp);
+    lp.set_idle_timeout(client, Some(ms(10))).unwrap();
+    assert!(lp.next_timeout().is_some(), "the idle timeout is on");
+    lp.set_idle_timeout(client, Some(Duration::ZERO)).unwrap();
+    assert_eq!(lp.next_timeout(), None, "a zero idle timeout is off: no deadline");
 }

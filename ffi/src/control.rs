@@ -31,8 +31,7 @@ pub unsafe extern "C" fn nc_timer_start(
     userdata: *mut c_void,
 ) -> nc_handle {
     boundary! {
-        let repeat = (repeat_ms > 0).then(|| millis(repeat_ms));
-        try_loop!(r#loop).timer_start(millis(delay_ms), repeat, userdata_arg(userdata))
+        try_loop!(r#loop).timer_start(millis(delay_ms), Some(millis(repeat_ms)), userdata_arg(userdata))
     }
 }
 
@@ -44,8 +43,7 @@ pub unsafe extern "C" fn nc_timer_start(
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_idle_timeout(r#loop: *mut nc_loop, handle: nc_handle, timeout_ms: u64) -> c_int {
     boundary! {
-        let timeout = (timeout_ms > 0).then(|| millis(timeout_ms));
-        try_loop!(r#loop).set_idle_timeout(handle_arg(handle), timeout)
+        try_loop!(r#loop).set_idle_timeout(handle_arg(handle), Some(millis(timeout_ms)))
     }
 }
 

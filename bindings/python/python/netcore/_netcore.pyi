@@ -313,9 +313,10 @@ class Loop:
         """Answers ``name`` with these IP addresses for connect() (no resolver)."""
     def timer(self, delay: float, repeat: float | None = None, *, userdata: object = None) -> int:
         """Starts a timer ("timer" events); cancel it with close(handle). A
-        delay or repeat beyond MAX_DURATION means never (the timer stays open)."""
+        repeat of None or 0 fires once; a delay or repeat beyond MAX_DURATION
+        means never (the timer stays open)."""
     def set_idle_timeout(self, handle: int, timeout: float | None) -> None:
-        """"idle" events after ``timeout`` seconds without I/O (None = off;
+        """"idle" events after ``timeout`` seconds without I/O (None or 0 = off;
         beyond MAX_DURATION: never)."""
     def set_max_connections(self, listener: int, max: SupportsIndex) -> None:
         """Caps a listener's open connections (0 = no cap)."""
