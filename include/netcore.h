@@ -193,6 +193,50 @@ typedef enum nc_error {
    * Internal error (a panic was caught at the API boundary).
    */
   NC_EPANIC = -3005,
+  /**
+   * Operation not supported (e.g. TLS in a build without it).
+   */
+  NC_EOPNOTSUPP = -95,
+  /**
+   * TLS: the peer's certificate is not issued by a trusted authority.
+   */
+  NC_ETLSUNKNOWNCA = -3101,
+  /**
+   * TLS: the peer's certificate has expired or is not valid yet.
+   */
+  NC_ETLSEXPIRED = -3102,
+  /**
+   * TLS: the peer's certificate is not valid for the name asked for.
+   */
+  NC_ETLSBADNAME = -3103,
+  /**
+   * TLS: the peer's certificate is unacceptable.
+   */
+  NC_ETLSBADCERT = -3104,
+  /**
+   * TLS: the peer sent a fatal alert.
+   */
+  NC_ETLSALERT = -3105,
+  /**
+   * TLS: no version, cipher suite or ALPN protocol in common with the peer.
+   */
+  NC_ETLSNOSHARED = -3106,
+  /**
+   * TLS: the peer does not speak TLS.
+   */
+  NC_ETLSNOTTLS = -3107,
+  /**
+   * TLS: the peer closed without close_notify (truncated).
+   */
+  NC_ETLSTRUNCATED = -3108,
+  /**
+   * TLS: the handshake timed out.
+   */
+  NC_ETLSTIMEDOUT = -3109,
+  /**
+   * TLS: protocol error (bad record or unexpected message).
+   */
+  NC_ETLSPROTOCOL = -3110,
 } nc_error;
 
 /**

@@ -151,6 +151,33 @@ codes! {
     EWRONGKIND = -3004, "wrong kind of handle for this operation";
     /// An internal bug was caught at the API boundary.
     EPANIC = -3005, "internal error (a panic was caught at the API boundary)";
+    /// Not supported: e.g. a TLS operation in a build without TLS.
+    EOPNOTSUPP = -libc::EOPNOTSUPP, "operation not supported (e.g. TLS in a build without it)";
+    /// TLS: the peer's certificate is not issued by a trusted authority.
+    ETLSUNKNOWNCA = -3101, "TLS: the peer's certificate is not issued by a trusted authority";
+    /// TLS: the peer's certificate has expired or is not valid yet.
+    ETLSEXPIRED = -3102, "TLS: the peer's certificate has expired or is not valid yet";
+    /// TLS: the peer's certificate is not valid for the server name asked for.
+    ETLSBADNAME = -3103, "TLS: the peer's certificate is not valid for the name asked for";
+    /// TLS: another certificate problem (bad signature or encoding, revoked,
+    /// wrong usage, unsupported, or none when one is required).
+    ETLSBADCERT = -3104, "TLS: the peer's certificate is unacceptable";
+    /// TLS: the peer sent a fatal alert (its number is in the connection's
+    /// TLS failure record).
+    ETLSALERT = -3105, "TLS: the peer sent a fatal alert";
+    /// TLS: no protocol version, cipher suite, key exchange group or ALPN
+    /// protocol in common with the peer.
+    ETLSNOSHARED = -3106, "TLS: no version, cipher suite or ALPN protocol in common with the peer";
+    /// TLS: the peer does not speak TLS (e.g. plaintext to a TLS port).
+    ETLSNOTTLS = -3107, "TLS: the peer does not speak TLS";
+    /// TLS: the peer closed the connection without close_notify (the
+    /// handshake or the data may be cut short).
+    ETLSTRUNCATED = -3108, "TLS: the peer closed without close_notify (truncated)";
+    /// TLS: the handshake did not finish within its timeout.
+    ETLSTIMEDOUT = -3109, "TLS: the handshake timed out";
+    /// TLS: the peer broke the protocol (a record that does not decrypt, an
+    /// unexpected or malformed message).
+    ETLSPROTOCOL = -3110, "TLS: protocol error (bad record or unexpected message)";
 }
 
 /// Lists Linux errno constants by their libc names, as (value, "NAME\0").
@@ -246,7 +273,6 @@ const OS_ERRNOS: &[(i32, &str)] = os_errnos![
     ENOPROTOOPT,
     EPROTONOSUPPORT,
     ESOCKTNOSUPPORT,
-    EOPNOTSUPP,
     EPFNOSUPPORT,
     ENETDOWN,
     ENETRESET,

@@ -28,6 +28,7 @@ mod state;
 mod sys;
 mod tcp;
 mod timer;
+mod tls;
 mod udp;
 
 pub use addr::{
@@ -50,3 +51,9 @@ pub use resolver::MAX_RESOLVER_THREADS;
 pub use sendq::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG};
 pub use timer::MAX_DURATION;
+pub use tls::{
+    supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem, Roots,
+    ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
+};
+#[cfg(feature = "tls")]
+pub use tls::{Session as TlsSession, TlsEvent};
