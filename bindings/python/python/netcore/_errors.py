@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import ssl
 
 from netcore._netcore import ERROR_CODES
 
@@ -76,6 +77,14 @@ _CLASSES: list[tuple[str, type[Exception] | None, str, str]] = [
      "yet (or the loop is closed)."),
     ("WrongKindError", None, "EWRONGKIND", "the handle is of the wrong kind for this operation."),
     ("InternalError", None, "EPANIC", "an internal bug was caught at the API boundary."),
+    ("NotSupportedError", None, "EOPNOTSUPP", "not supported (e.g. TLS in a build without it)."),
+    ("TLSError", ssl.SSLError, "ETLSALERT ETLSNOSHARED ETLSNOTTLS ETLSPROTOCOL", "the TLS handshake or session "
+     "failed (also an ssl.SSLError)."),
+    ("TLSCertificateError", ssl.SSLCertVerificationError, "ETLSUNKNOWNCA ETLSEXPIRED ETLSBADNAME ETLSBADCERT",
+     "the peer's certificate was refused (also an ssl.SSLCertVerificationError)."),
+    ("TLSEOFError", ssl.SSLEOFError, "ETLSTRUNCATED", "the peer closed without close_notify (also an "
+     "ssl.SSLEOFError)."),
+    ("TLSTimeoutError", builtins.TimeoutError, "ETLSTIMEDOUT", "the TLS handshake timed out (also a TimeoutError)."),
 ]
 
 #: The class of each code that has one.
