@@ -439,12 +439,47 @@ export declare function createLoop(): Loop
 export declare function errorName(code: number): string
 /** netcore's error codes by name, e.g. `codes.EAGAIN === -11`. */
 export declare const codes: Readonly<Record<string, number>>
+/** A value of one of the core's named enums. */
+export interface Named {
+  name: string
+  value: number
+}
+/** A socket option: its name, number and range, and the handle kinds it applies to. */
+export interface OptionInfo extends Named {
+  min: number
+  max: number
+  isBool: boolean
+  appliesTo: HandleKind[]
+}
+/** The core's defaults and limits. */
+export interface Defaults {
+  /** The listen backlog a `backlog` of 0 means. */
+  backlog: number
+  maxFrame: number
+  maxFrameLimit: number
+  delimiter: string
+  maxDelimiter: number
+  lengthHeader: number
+  highWater: number
+  lowWater: number
+  attemptDelayMs: number
+  maxReconnectSteps: number
+}
+/** See {@link vocabulary}. */
+export interface Vocabulary {
+  events: Named[]
+  handleKinds: Named[]
+  options: OptionInfo[]
+  framingModes: Named[]
+  families: Named[]
+  defaults: Defaults
+}
 /**
  * The core's vocabulary, which every argument and event of this module uses:
  * event kinds, handle kinds, socket options (with their ranges), framing
  * modes and address families by name and number, and the defaults.
  */
-export declare const vocabulary: Readonly<import('./native').Vocabulary>
+export declare const vocabulary: Readonly<Vocabulary>
 /**
  * Parses an address as every method that takes one does (an IP literal, IPv6
  * with an optional zone as a number or interface name, or 'localhost') and

@@ -32,8 +32,12 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 const ERRORS = new Map(native.errorTable().map((e) => [e.code, e]))
 const CODES = Object.fromEntries([...ERRORS.values()].map((e) => [e.name, e.code]))
 // The core's vocabulary (event kinds, handle kinds, options, framing modes,
-// families, defaults), read once: this file keeps no table of its own.
-const VOCABULARY = native.vocabulary()
+// families, defaults), read once, its keys camelCase: this file keeps no table of its own.
+const VOCABULARY = JSON.parse(native.vocabularyJson(), (key, value) =>
+  value === null || typeof value !== 'object' || Array.isArray(value)
+    ? value
+    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c) => c.toUpperCase()), v])),
+)
 /** names[value] = name ('unknown' for numbers without one), for a list of the core's { name, value }. */
 function byNumber(list) {
   // A packed array (no holes): the delivery loop indexes it for every event.
@@ -62,9 +66,9 @@ function netcoreError(code, syscall, address, port, detail) {
   const { name, message: description } = errorInfo(code)
   let message = `${syscall} ${name}`
   if (address !== undefined) message += port !== undefined ? ` ${address}:${port}` : ` ${address}`
-  if (detail) message += ` (${detail.argument}: expected ${detail.expected})`
+  if (detail) message += ` (${detail.text})`
   const err = new Error(message)
-  if (detail) Object.assign(err, detail)
+  if (detail) Object.assign(err, { argument: detail.argument, expected: detail.expected })
   err.errno = code
   err.code = name
   err.syscall = syscall
@@ -87,16 +91,19 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
-function invalidArgType(name, expected, actual) {
-  const err = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
-  err.code = 'ERR_INVALID_ARG_TYPE'
+/** An Error of Node's own kinds for a bad argument (ERR_INVALID_ARG_TYPE, ...). */
+function argError(Type, code, message) {
+  const err = new Type(message)
+  err.code = code
   return err
 }
 
+function invalidArgType(name, expected, actual) {
+  return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
+}
+
 function invalidArgValue(name, value, reason) {
-  const err = new TypeError(`The argument '${name}' ${reason}. Received ${util.inspect(value)}`)
-  err.code = 'ERR_INVALID_ARG_VALUE'
-  return err
+  return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${util.inspect(value)}`)
 }
 
 /** The Error for a code a native call just returned, with the core's detail. */
@@ -105,9 +112,7 @@ function nativeError(code, syscall, address, port) {
 }
 
 function outOfRange(name, range, value) {
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`)
-  err.code = 'ERR_OUT_OF_RANGE'
-  return err
+  return argError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`)
 }
 
 // ---------------------------------------------------------------------------
@@ -115,47 +120,37 @@ function outOfRange(name, range, value) {
 // JavaScript cannot convert; every value's meaning and range the core judges
 // and reports with a netcore code and detail).
 
-function checkHandle(handle) {
-  if (typeof handle !== 'number') throw invalidArgType('handle', 'of type number', handle)
-  return handle
+/** `value` if `typeof` says it is a `type`. */
+function check(value, name, type) {
+  if (typeof value !== type) throw invalidArgType(name, `of type ${type}`, value)
+  return value
 }
 
-function checkString(value, name) {
-  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value)
-  return value
+/** `opts[key]` if it is a `type`, or `dflt` when it is undefined. */
+function opt(opts, key, type, dflt) {
+  return opts[key] === undefined ? dflt : check(opts[key], `options.${key}`, type)
 }
 
 /** A port: a number or a numeric string, as `net` accepts. */
 function checkPort(port, name = 'port') {
   if (typeof port === 'string' && port.trim() !== '' && /^\d+$/.test(port.trim())) port = Number(port)
-  return checkNumber(port, name)
-}
-
-function checkNumber(value, name) {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
-  return value
+  return check(port, name, 'number')
 }
 
 function checkInt(value, name, min, max) {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value)
+  if (!Number.isInteger(check(value, name, 'number')) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value)
   return value
 }
 
 /** Milliseconds: a number, not negative (Infinity: never). */
 function checkMillis(value, name) {
-  if (checkNumber(value, name) >= 0) return value
+  if (check(value, name, 'number') >= 0) return value
   throw outOfRange(name, '>= 0 (milliseconds)', value)
 }
 
 /** Optional milliseconds: undefined for undefined or null. */
 function optionalMillis(value, name) {
   return value === undefined || value === null ? undefined : checkMillis(value, name)
-}
-
-function checkBool(value, name) {
-  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value)
-  return value
 }
 
 function checkOptions(opts, name = 'options') {
@@ -173,20 +168,18 @@ function checkToken(token) {
 function familyOf(family) {
   if (family === undefined || family === null) return 0
   if (typeof family === 'number') return family
-  const value = FAMILIES.get(checkString(family, 'options.family').toLowerCase())
+  const value = FAMILIES.get(check(family, 'options.family', 'string').toLowerCase())
   return value === undefined ? -1 : value
-}
-
-/** The flags of listen() and udpBind(). */
-function bindFlags(opts) {
-  const reusePort = opts.reusePort === undefined ? false : checkBool(opts.reusePort, 'options.reusePort')
-  const ipv6Only = opts.ipv6Only === undefined ? false : checkBool(opts.ipv6Only, 'options.ipv6Only')
-  return { reusePort, ipv6Only }
 }
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
 
 /** Bytes for the native layer: Uint8Array views (no copy) or a string. */
+/** reusePort and ipv6Only, as listen() and udpBind() pass them. */
+function bindFlags(opts) {
+  return [opt(opts, 'reusePort', 'boolean', false), opt(opts, 'ipv6Only', 'boolean', false)]
+}
+
 function toBytes(data, name = 'data', encoding) {
   if (isUint8Array(data)) return data
   if (typeof data === 'string') return encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(data, encoding) : data
@@ -372,7 +365,7 @@ class Loop extends EventEmitter {
   /** Checks that the loop is open and `handle` a number; returns it. */
   _use(handle) {
     this._checkOpen()
-    return checkHandle(handle)
+    return check(handle, 'handle', 'number')
   }
 
   _checkOpen() {
@@ -410,8 +403,10 @@ class Loop extends EventEmitter {
     return state
   }
 
-  _created(rc, syscall, host, port) {
+  /** The handle a native call created, now open here; or throws the code it returned. */
+  _created(rc, kind, syscall, userdata, host, port) {
     if (rc < 0) throw nativeError(rc, syscall, host, port)
+    this._open(rc, kind, userdata, host, port)
     return rc
   }
 
@@ -437,14 +432,12 @@ class Loop extends EventEmitter {
 
   listen(host, port, options) {
     this._checkOpen()
-    checkString(host, 'host')
+    check(host, 'host', 'string')
     port = checkPort(port)
     const opts = checkOptions(options)
-    const backlog = opts.backlog === undefined ? 0 : checkNumber(opts.backlog, 'options.backlog')
     const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
-    const { reusePort, ipv6Only } = bindFlags(opts)
-    const id = this._created(this._native.listen(host, port, backlog, reusePort, ipv6Only), 'listen', host, port)
-    this._open(id, 'tcp_listener', opts.userdata, host, port)
+    const rc = this._native.listen(host, port, opt(opts, 'backlog', 'number', 0), ...bindFlags(opts))
+    const id = this._created(rc, 'tcp_listener', 'listen', opts.userdata, host, port)
     if (max > 0) this._native.setMaxConnections(id, max)
     return id
   }
@@ -456,10 +449,10 @@ class Loop extends EventEmitter {
 
   connect(host, port, options) {
     this._checkOpen()
-    checkString(host, 'host')
+    check(host, 'host', 'string')
     port = checkPort(port)
     const opts = checkOptions(options)
-    const localHost = opts.localAddress === undefined ? undefined : checkString(opts.localAddress, 'options.localAddress')
+    const localHost = opt(opts, 'localAddress', 'string', undefined)
     const localPort = opts.localPort === undefined ? 0 : checkPort(opts.localPort, 'options.localPort')
     let reconnect
     if (opts.reconnect !== undefined && opts.reconnect !== null && opts.reconnect !== false) {
@@ -470,9 +463,7 @@ class Loop extends EventEmitter {
     const delay = optionalMillis(opts.attemptDelay, 'options.attemptDelay')
     const family = familyOf(opts.family)
     const rc = this._native.connect(host, port, timeout, family, localHost, localPort, delay, reconnect)
-    const id = this._created(rc, 'connect', host, port)
-    this._open(id, 'tcp_connection', opts.userdata, host, port)
-    return id
+    return this._created(rc, 'tcp_connection', 'connect', opts.userdata, host, port)
   }
 
   connectAsync(host, port, options) {
@@ -484,27 +475,24 @@ class Loop extends EventEmitter {
 
   udpBind(host, port, options) {
     this._checkOpen()
-    checkString(host, 'host')
+    check(host, 'host', 'string')
     port = checkPort(port)
     const opts = checkOptions(options)
-    const { reusePort, ipv6Only } = bindFlags(opts)
-    const id = this._created(this._native.udpBind(host, port, reusePort, ipv6Only), 'bind', host, port)
-    this._open(id, 'udp', opts.userdata, host, port)
-    return id
+    return this._created(this._native.udpBind(host, port, ...bindFlags(opts)), 'udp', 'bind', opts.userdata, host, port)
   }
 
   udpConnect(handle, host, port) {
     this._use(handle)
-    checkString(host, 'host')
+    check(host, 'host', 'string')
     port = checkPort(port)
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
   }
 
   setHostAddresses(name, addresses) {
     this._checkOpen()
-    checkString(name, 'name')
+    check(name, 'name', 'string')
     if (!Array.isArray(addresses)) throw invalidArgType('addresses', 'an array of strings', addresses)
-    addresses.forEach((a, i) => checkString(a, `addresses[${i}]`))
+    addresses.forEach((a, i) => check(a, `addresses[${i}]`, 'string'))
     this._void(0, this._native.setHostAddresses(name, addresses), 'setHostAddresses', name)
   }
 
@@ -513,9 +501,7 @@ class Loop extends EventEmitter {
     checkMillis(delay, 'delay')
     repeat = optionalMillis(repeat, 'repeat')
     const opts = checkOptions(options)
-    const id = this._created(this._native.timer(delay, repeat), 'timer')
-    this._open(id, 'timer', opts.userdata)
-    return id
+    return this._created(this._native.timer(delay, repeat), 'timer', 'timer', opts.userdata)
   }
 
   /** Throws for a failed native call (0 = success). */
@@ -587,7 +573,7 @@ class Loop extends EventEmitter {
   sendTo(handle, data, host, port) {
     this._use(handle)
     const bytes = toBuffer(data, 'data')
-    checkString(host, 'host')
+    check(host, 'host', 'string')
     port = checkPort(port)
     return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
   }
@@ -635,11 +621,11 @@ class Loop extends EventEmitter {
     this._use(handle)
     if (typeof framing === 'string') framing = { mode: framing }
     if (framing === null || typeof framing !== 'object') throw invalidArgType('framing', 'of type object', framing)
-    checkString(framing.mode, 'framing.mode')
+    check(framing.mode, 'framing.mode', 'string')
     const delimiter = framing.delimiter === undefined ? undefined : toBuffer(framing.delimiter, 'framing.delimiter')
     // The core's parameters, camelCase (max_frame: maxFrame); each one given or not.
     const [size, header, maxFrame] = ['size', 'header', 'maxFrame'].map((key) =>
-      framing[key] === undefined ? undefined : checkNumber(framing[key], `framing.${key}`),
+      framing[key] === undefined ? undefined : check(framing[key], `framing.${key}`, 'number'),
     )
     const rc = this._native.setFraming(handle, framing.mode, delimiter, size, header, maxFrame)
     this._void(handle, rc, 'setFraming')
@@ -665,7 +651,7 @@ class Loop extends EventEmitter {
 
   setOption(handle, name, value) {
     this._use(handle)
-    const option = OPTIONS.get(checkString(name, 'name'))
+    const option = OPTIONS.get(check(name, 'name', 'string'))
     const isBool = option !== undefined && option.isBool
     if (typeof value === 'boolean' && isBool) value = value ? 1 : 0
     if (typeof value !== 'number') throw invalidArgType('value', isBool ? 'of type boolean' : 'of type number', value)
@@ -674,7 +660,7 @@ class Loop extends EventEmitter {
 
   getOption(handle, name) {
     this._use(handle)
-    const option = OPTIONS.get(checkString(name, 'name'))
+    const option = OPTIONS.get(check(name, 'name', 'string'))
     const value = this._native.getOption(handle, name)
     if (typeof value !== 'number') throw this._error(handle, value[0], 'getsockopt')
     return option.isBool ? value !== 0 : value
@@ -731,9 +717,9 @@ class Loop extends EventEmitter {
 
   _multicast(handle, group, iface, join) {
     this._use(handle)
-    checkString(group, 'group')
+    check(group, 'group', 'string')
     // No interface: '' (the core's default for the group's family); an index as a number or a string.
-    iface = iface === undefined ? '' : typeof iface === 'number' ? String(iface) : checkString(iface, 'interface')
+    iface = iface === undefined ? '' : typeof iface === 'number' ? String(iface) : check(iface, 'interface', 'string')
     this._void(handle, this._native.multicast(handle, group, iface, join), join ? 'addMembership' : 'dropMembership')
   }
 
@@ -741,20 +727,20 @@ class Loop extends EventEmitter {
 
   setUserdata(handle, value) {
     this._checkOpen()
-    this._state(checkHandle(handle)).userdata = value
+    this._state(check(handle, 'handle', 'number')).userdata = value
   }
 
   getUserdata(handle) {
     this._checkOpen()
-    return this._state(checkHandle(handle)).userdata
+    return this._state(check(handle, 'handle', 'number')).userdata
   }
 
   // An unknown event name throws: its listener would never run.
   onHandle(handle, event, listener) {
     this._use(handle)
-    checkString(event, 'event')
+    check(event, 'event', 'string')
     if (!HANDLE_EVENTS.has(event)) throw invalidArgValue('event', event, `must be one of ${[...HANDLE_EVENTS].join(', ')}`)
-    if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener)
+    check(listener, 'listener', 'function')
     const state = this._state(handle)
     if (state.listeners === null) state.listeners = new Map()
     const entry = { listener, scope: new AsyncResource('netcore.listener') }
@@ -765,7 +751,7 @@ class Loop extends EventEmitter {
   }
 
   offHandle(handle, event, listener) {
-    const state = this[kState].get(checkHandle(handle))
+    const state = this[kState].get(check(handle, 'handle', 'number'))
     if (!state || !state.listeners) return this
     const list = state.listeners.get(event)
     if (!list) return this
@@ -951,7 +937,7 @@ function defaultLoop() {
 }
 
 function parseAddress(host, port) {
-  const result = native.parseAddress(checkString(host, 'host'), checkPort(port))
+  const result = native.parseAddress(check(host, 'host', 'string'), checkPort(port))
   if (typeof result === 'number') throw nativeError(result, 'parseAddress', host, port)
   return result
 }

@@ -119,25 +119,12 @@ export interface AddressInfo {
   family: string
 }
 
-/** The core's defaults and limits. */
-export interface Defaults {
-  /** The listen backlog a `backlog` of 0 means. */
-  backlog: number
-  maxFrame: number
-  maxFrameLimit: number
-  delimiter: string
-  maxDelimiter: number
-  lengthHeader: number
-  highWater: number
-  lowWater: number
-  attemptDelayMs: number
-  maxReconnectSteps: number
-}
-
 /** What was wrong with an argument (`Detail` in the core). */
 export interface DetailInfo {
   argument: string
   expected: string
+  /** Both, as the core words them (`port: expected 0 to 65535`). */
+  text: string
 }
 
 /**
@@ -162,23 +149,6 @@ export interface ErrorInfo {
 /** Every error code netcore defines, with its name and description. */
 export declare function errorTable(): Array<ErrorInfo>
 
-/** A value of one of the core's named enums. */
-export interface Named {
-  name: string
-  value: number
-}
-
-/** A socket option: its name, number and values (`SockOption` in the core). */
-export interface OptionInfo {
-  name: string
-  value: number
-  min: number
-  max: number
-  isBool: boolean
-  /** The handle kinds it applies to. */
-  appliesTo: Array<string>
-}
-
 /**
  * Parses an address as every method that takes one does (an IP literal,
  * IPv6 with an optional zone, or `localhost`) and formats it as every
@@ -186,17 +156,5 @@ export interface OptionInfo {
  */
 export declare function parseAddress(host: string, port: number): AddressInfo | number
 
-export declare function vocabulary(): Vocabulary
-
-/**
- * The core's vocabulary: every event kind, handle kind, option, framing
- * mode and family by name and number, and the defaults.
- */
-export interface Vocabulary {
-  events: Array<Named>
-  handleKinds: Array<Named>
-  options: Array<OptionInfo>
-  framingModes: Array<Named>
-  families: Array<Named>
-  defaults: Defaults
-}
+/** The core's vocabulary ([`netcore_core::vocabulary_json`]), which index.js parses once. */
+export declare function vocabularyJson(): string

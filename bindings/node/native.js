@@ -840,4 +840,4 @@ module.exports.errorDetail = nativeBinding.errorDetail
 module.exports.errorInfo = nativeBinding.errorInfo
 module.exports.errorTable = nativeBinding.errorTable
 module.exports.parseAddress = nativeBinding.parseAddress
-module.exports.vocabulary = nativeBinding.vocabulary
+module.exports.vocabularyJson = nativeBinding.vocabularyJson

@@ -30,6 +30,7 @@ mod tcp;
 mod timer;
 mod tls;
 mod udp;
+mod vocabulary;
 
 pub use addr::{
     host as addr_host, ip_addresses, ip_literal, literal as socket_addr, port as check_port, MAX_HOST_ADDRESSES,
@@ -57,3 +58,4 @@ pub use tls::{
 };
 #[cfg(feature = "tls")]
 pub use tls::{Session as TlsSession, TlsEvent};
+pub use vocabulary::vocabulary_json;

@@ -77,7 +77,7 @@ use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
   addr_host, BindOptions, ConnectOptions, ConnectParams, Detail, Error as NcError, EventKind, Family, Framing,
-  FramingMode, FramingParams, Handle, HandleKind, Loop, SockOption,
+  FramingMode, FramingParams, Handle, Loop, SockOption,
 };
 
 /// Most events one poll returns (and one JavaScript call receives).
@@ -189,12 +189,9 @@ fn millis(ms: f64) -> Duration {
   Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
+/// As [`to_i64`]: anything else than a count becomes a value out of every range.
 fn to_usize(value: f64) -> usize {
-  if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value < 9.0e15 {
-    value as usize
-  } else {
-    usize::MAX
-  }
+  usize::try_from(to_i64(value)).unwrap_or(usize::MAX)
 }
 
 fn napi_error(what: &str) -> Error {
@@ -609,9 +606,9 @@ impl Driver {
         sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), hook as *mut c_void);
         drop(Rc::from_raw(hook));
       }
-      sys::napi_delete_reference(env, self.callback.replace(ptr::null_mut()));
-      sys::napi_delete_reference(env, self.on_pool.replace(ptr::null_mut()));
-      sys::napi_delete_reference(env, self.meta_ref.replace(ptr::null_mut()));
+      for reference in [&self.callback, &self.on_pool, &self.meta_ref] {
+        sys::napi_delete_reference(env, reference.replace(ptr::null_mut()));
+      }
       if let Some(pool) = self.pool.borrow_mut().take() {
         sys::napi_delete_reference(env, pool.buffer);
       }
@@ -861,95 +858,25 @@ pub fn error_info(code: i32) -> ErrorInfo {
 pub struct DetailInfo {
   pub argument: String,
   pub expected: String,
+  /// Both, as the core words them (`port: expected 0 to 65535`).
+  pub text: String,
 }
 
 /// The detail of the error the last failed native call on this thread
 /// returned as a code, if it has one.
 #[napi]
 pub fn error_detail() -> Option<DetailInfo> {
-  DETAIL.with(Cell::take).map(|d| DetailInfo { argument: d.argument.to_owned(), expected: d.expected.to_owned() })
+  DETAIL.with(Cell::take).map(|d| DetailInfo {
+    argument: d.argument.to_owned(),
+    expected: d.expected.to_owned(),
+    text: d.to_string(),
+  })
 }
 
-/// A value of one of the core's named enums.
-#[napi(object)]
-pub struct Named {
-  pub name: String,
-  pub value: i32,
-}
-
-fn named<T: Copy>(all: &[T], name_value: impl Fn(T) -> (&'static str, i32)) -> Vec<Named> {
-  all.iter().map(|&v| name_value(v)).map(|(name, value)| Named { name: name.to_owned(), value }).collect()
-}
-
-/// A socket option: its name, number and values (`SockOption` in the core).
-#[napi(object)]
-pub struct OptionInfo {
-  pub name: String,
-  pub value: i32,
-  pub min: f64,
-  pub max: f64,
-  pub is_bool: bool,
-  /// The handle kinds it applies to.
-  pub applies_to: Vec<String>,
-}
-
-/// The core's defaults and limits.
-#[napi(object)]
-pub struct Defaults {
-  /// The listen backlog a `backlog` of 0 means.
-  pub backlog: u32,
-  pub max_frame: f64,
-  pub max_frame_limit: f64,
-  pub delimiter: String,
-  pub max_delimiter: u32,
-  pub length_header: u32,
-  pub high_water: u32,
-  pub low_water: u32,
-  pub attempt_delay_ms: f64,
-  pub max_reconnect_steps: u32,
-}
-
-/// The core's vocabulary: every event kind, handle kind, option, framing
-/// mode and family by name and number, and the defaults.
-#[napi(object)]
-pub struct Vocabulary {
-  pub events: Vec<Named>,
-  pub handle_kinds: Vec<Named>,
-  pub options: Vec<OptionInfo>,
-  pub framing_modes: Vec<Named>,
-  pub families: Vec<Named>,
-  pub defaults: Defaults,
-}
-
+/// The core's vocabulary ([`netcore_core::vocabulary_json`]), which index.js parses once.
 #[napi]
-pub fn vocabulary() -> Vocabulary {
-  let option = |o: SockOption| OptionInfo {
-    name: o.name().to_owned(),
-    value: o as i32,
-    min: *o.range().start() as f64,
-    max: *o.range().end() as f64,
-    is_bool: o.is_bool(),
-    applies_to: HandleKind::ALL.iter().filter(|&&k| o.applies_to(k)).map(|k| k.name().to_owned()).collect(),
-  };
-  Vocabulary {
-    events: named(EventKind::ALL, |v| (v.name(), v as i32)),
-    handle_kinds: named(HandleKind::ALL, |v| (v.name(), v as i32)),
-    options: SockOption::ALL.iter().map(|&o| option(o)).collect(),
-    framing_modes: named(FramingMode::ALL, |v| (v.name(), v as i32)),
-    families: named(Family::ALL, |v| (v.name(), v as i32)),
-    defaults: Defaults {
-      backlog: netcore_core::DEFAULT_BACKLOG as u32,
-      max_frame: netcore_core::DEFAULT_MAX_FRAME as f64,
-      max_frame_limit: netcore_core::MAX_FRAME_LIMIT as f64,
-      delimiter: String::from_utf8_lossy(netcore_core::DEFAULT_DELIMITER).into_owned(),
-      max_delimiter: netcore_core::MAX_DELIMITER as u32,
-      length_header: netcore_core::DEFAULT_LENGTH_HEADER as u32,
-      high_water: netcore_core::DEFAULT_HIGH_WATER,
-      low_water: netcore_core::DEFAULT_LOW_WATER,
-      attempt_delay_ms: netcore_core::DEFAULT_ATTEMPT_DELAY.as_secs_f64() * 1000.0,
-      max_reconnect_steps: netcore_core::MAX_BACKOFF_STEPS as u32,
-    },
-  }
+pub fn vocabulary_json() -> String {
+  netcore_core::vocabulary_json()
 }
 
 /// A netcore loop driven from Node's event loop. Methods return 0 or a

@@ -130,7 +130,7 @@ test("an error's detail is read once: a later error without one reports none", (
   const lp = new native.NativeLoop(() => {}, new Float64Array(1024 * 11), () => {})
   try {
     assert.equal(native.parseAddress('127.0.0.1', 70000), codes.EINVAL)
-    assert.deepEqual(native.errorDetail(), { argument: 'port', expected: '0 to 65535' })
+    assert.deepEqual(native.errorDetail(), { argument: 'port', expected: '0 to 65535', text: 'port: expected 0 to 65535' })
     assert.equal(native.errorDetail(), null, 'read once')
     assert.equal(native.parseAddress('127.0.0.1', 70000), codes.EINVAL) // its detail left unread
     assert.equal(lp.sendFunction()(1, 'not bytes'), codes.EINVAL)
