@@ -766,7 +766,7 @@ class Loop extends EventEmitter {
   _onBatch(count, pool, extra, addrs) {
     if (this._closed) return
     const closedNow = this._closedNow
-    closedNow.clear()
+    if (closedNow.size !== 0) closedNow.clear()
     const handles = this[kState]
     const meta = this._meta
     const end = count * STRIDE
@@ -851,32 +851,20 @@ class Loop extends EventEmitter {
    */
   _emitEach(type, ev) {
     const handler = this._events[type]
-    if (handler === undefined) return
-    if (typeof handler === 'function') {
-      try {
-        handler.call(this, ev)
-      } catch (err) {
-        rethrowLater(err)
-      }
-      return
-    }
-    for (const fn of handler.slice()) {
-      try {
-        fn.call(this, ev)
-      } catch (err) {
-        rethrowLater(err)
-      }
-    }
+    if (typeof handler === 'function') this._callSafely(handler, ev)
+    else if (handler !== undefined) for (const fn of handler.slice()) this._callSafely(fn, ev)
   }
 
   /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
   _callHandleListeners(list, ev) {
-    for (const entry of list.slice()) {
-      try {
-        entry.scope.runInAsyncScope(entry.listener, this, ev)
-      } catch (err) {
-        rethrowLater(err)
-      }
+    for (const { scope, listener } of list.slice()) this._callSafely((e) => scope.runInAsyncScope(listener, this, e), ev)
+  }
+
+  _callSafely(fn, ev) {
+    try {
+      fn.call(this, ev)
+    } catch (err) {
+      rethrowLater(err)
     }
   }
 
@@ -900,29 +888,14 @@ class Loop extends EventEmitter {
       if (type === 'writable') this._emitEach('drain', ev)
     }
     if (state === undefined) return
-    switch (type) {
-      case 'connected':
-        if (state.pending) {
-          state.pending.resolve({ handle: id, address: ev.address })
-          state.pending = null
-        }
-        break
-      case 'connect_failed':
-        if (state.pending) {
-          state.pending.reject(ev.error)
-          state.pending = null
-        }
-        break
-      case 'closed':
-        if (state.pending) {
-          state.pending.reject(ev.error || netcoreError(CODES.ECLOSED, 'connect', state.host, state.port))
-          state.pending = null
-        }
-        this._release(id, state)
-        break
-      default:
-        break
+    // connectAsync()'s promise settles with the first of these ('connect_failed' always has an error).
+    if (state.pending !== null && (type === 'connected' || type === 'connect_failed' || type === 'closed')) {
+      const { resolve, reject } = state.pending
+      state.pending = null
+      if (type === 'connected') resolve({ handle: id, address: ev.address })
+      else reject(ev.error || netcoreError(CODES.ECLOSED, 'connect', state.host, state.port))
     }
+    if (type === 'closed') this._release(id, state)
   }
 }
 
