@@ -268,6 +268,14 @@ impl Driver {
     guarded(|| self.handle(id).and_then(op))
   }
 
+  /// Runs `op`, which cannot fail but for a panic (a bug): 0 or EPANIC.
+  fn run(&self, op: impl FnOnce(&Self)) -> i32 {
+    code_of(guarded(|| {
+      op(self);
+      Ok(())
+    }))
+  }
+
   /// Creates a handle: the handle, or a negative code.
   fn create(&self, make: impl FnOnce() -> netcore_core::Result<Handle>) -> f64 {
     match guarded(make) {
@@ -995,7 +1003,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn set_ref(&self, referenced: bool) -> i32 {
-    code_of(guarded(|| Ok(self.d.set_ref(referenced))))
+    self.d.run(|d| d.set_ref(referenced))
   }
 
   /// Keeps (true) the JavaScript side of the loop alive while it has open
@@ -1003,7 +1011,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn hold(&self, held: bool) -> i32 {
-    code_of(guarded(|| Ok(self.d.hold(held))))
+    self.d.run(|d| d.hold(held))
   }
 
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
@@ -1040,7 +1048,7 @@ impl NativeLoop {
   /// Returns 0 (or EPANIC).
   #[napi]
   pub fn close(&self) -> i32 {
-    code_of(guarded(|| Ok(self.d.close())))
+    self.d.run(|d| d.close())
   }
 
   /// `backlog` 0 means the core's default.
