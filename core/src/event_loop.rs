@@ -256,20 +256,44 @@ impl Loop {
     pub fn run(&self, mut f: impl FnMut(&Event, &[u8])) -> Result<()> {
         while !self.shared.stop.swap(false, Ordering::AcqRel) {
             let batch = self.poll(RUN_MAX_EVENTS, None)?;
-            let closes = self.shared.closes.load(Ordering::Relaxed);
-            for event in batch.events() {
-                if self.shared.closes.load(Ordering::Relaxed) != closes {
-                    if self.is_closed() {
-                        return Err(Error::ECLOSED);
-                    }
-                    if self.skips(event, closes) {
-                        continue;
-                    }
-                }
-                f(event, batch.data(event));
-            }
+            self.deliver(batch, |event, data| {
+                f(event, data);
+                true
+            })?;
         }
         Ok(())
+    }
+
+    /// Calls `f` for each event of `batch` as [`Loop::run`] does, for hosts
+    /// that poll themselves: events of a handle the user closed since the
+    /// poll are skipped but its `Closed`, and `ECLOSED` ends the delivery
+    /// once the loop is closed (by `f` or anyone). When `f` returns `false`
+    /// (a host's callback raised), the events after that one are kept for
+    /// the next poll ([`Batch::keep_from`]). Returns how many events `f` got.
+    pub fn deliver(&self, batch: Batch<'_>, mut f: impl FnMut(&Event, &[u8]) -> bool) -> Result<usize> {
+        let closes = self.closes();
+        let mut count = 0;
+        for (i, event) in batch.events().iter().enumerate() {
+            // One atomic load per event unless something was closed.
+            if self.closes() != closes {
+                if self.is_closed() {
+                    return Err(Error::ECLOSED);
+                }
+                if self.skips(event, closes) {
+                    continue;
+                }
+            }
+            count += 1;
+            if !f(event, batch.data(event)) {
+                batch.keep_from(i + 1);
+                break;
+            }
+        }
+        // The last callback closed the loop.
+        if self.closes() != closes && self.is_closed() {
+            return Err(Error::ECLOSED);
+        }
+        Ok(count)
     }
 
     /// Records a close by the user, for [`Loop::run`].
@@ -285,8 +309,9 @@ impl Loop {
         self.wake();
     }
 
-    /// For hosts that deliver a batch themselves, as [`Loop::run`] does: the
-    /// count of the user's closes so far, taken when the batch was polled.
+    /// For hosts that deliver a batch themselves without
+    /// [`Loop::deliver`]: the count of the user's closes so far, taken when
+    /// the batch was polled.
     pub fn closes(&self) -> usize {
         self.shared.closes.load(Ordering::Relaxed)
     }

@@ -325,6 +325,51 @@ fn a_kept_event_of_a_handle_the_user_closes_is_dropped_but_its_closed() {
 }
 
 #[test]
+fn deliver_keeps_the_events_after_a_refusal_for_the_next_poll() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    let rest = with_frames(&lp, client, server, |batch, first| {
+        let rest = owned(&batch)[first + 2..].to_vec();
+        let mut given = 0;
+        let count = lp.deliver(batch, |_, _| {
+            given += 1;
+            given < first + 2
+        });
+        assert_eq!(count, Ok(first + 2), "up to the server's second frame, refused");
+        rest
+    });
+    assert_eq!(owned(&lp.poll(64, Some(Duration::ZERO)).unwrap()), rest);
+}
+
+#[test]
+fn deliver_skips_the_rest_of_a_handle_closed_by_the_host_and_stops_when_the_loop_closes() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = connected_pair(&lp);
+    with_frames(&lp, client, server, |batch, _| {
+        let mut of_server = 0;
+        let delivered = lp.deliver(batch, |event, _| {
+            if event.handle == server {
+                of_server += 1;
+                lp.close_reset(server).unwrap();
+            }
+            true
+        });
+        assert!(delivered.is_ok());
+        assert_eq!(of_server, 1, "the server's other frames are skipped");
+    });
+    let (client, server) = connected_pair(&lp);
+    with_frames(&lp, client, server, |batch, _| {
+        let mut given = 0;
+        let delivered = lp.deliver(batch, |_, _| {
+            given += 1;
+            lp.close_loop();
+            true
+        });
+        assert_eq!((delivered, given), (Err(Error::ECLOSED), 1));
+    });
+}
+
+#[test]
 fn a_kept_closed_leaves_its_handle_closed_until_a_poll_hands_it_out_again() {
     let lp = Loop::new().unwrap();
     let timer = lp.timer_start(Duration::ZERO, None, 0).unwrap();

@@ -78,6 +78,14 @@ impl PyLoop {
         to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")
     }
 
+    /// A core result with ECLOSED as the closed loop's ClosedError.
+    fn loop_result<T>(py: Python<'_>, result: nc::Result<T>) -> PyResult<T> {
+        match result {
+            Err(e) if e == nc::Error::ECLOSED => Err(Self::closed_error(py)),
+            other => other.py_err(py),
+        }
+    }
+
     /// ClosedError once close() was called.
     fn check_open(&self, py: Python<'_>) -> PyResult<()> {
         if self.done.load(Ordering::Acquire) {
@@ -179,10 +187,7 @@ impl PyLoop {
             } else {
                 guard(|| lp.poll(max, Some(Duration::ZERO)))
             };
-            let batch = match polled {
-                Err(e) if e == nc::Error::ECLOSED => return Err(Self::closed_error(py)),
-                other => other.py_err(py)?,
-            };
+            let batch = Self::loop_result(py, polled)?;
             // Closed (another thread, a signal handler) after the core's
             // poll returned: what it gathered is dropped with the loop.
             if let Err(e) = self.check_open(py) {
@@ -257,9 +262,10 @@ impl PyLoop {
     }
 
     /// Calls run()'s callbacks for a batch, straight from the core's
-    /// buffers, and returns how many it called. If one raises, the core
-    /// keeps the rest of the batch for the next poll; if one closes the
-    /// loop, the rest is dropped with it (ClosedError).
+    /// buffers, as the core delivers (`nc::Loop::deliver`), and returns how
+    /// many it called. If one raises, the core keeps the rest of the batch
+    /// for the next poll; if one closes the loop, the rest goes with it
+    /// (ClosedError).
     fn deliver(
         &self,
         py: Python<'_>,
@@ -268,35 +274,26 @@ impl PyLoop {
         callback: &Obj<'_>,
         on_data: Option<&Obj<'_>>,
     ) -> PyResult<usize> {
-        let events = batch.events();
-        // Events of handles a callback closes are skipped but their "closed".
-        let closes = lp.closes();
-        let mut count = 0;
         let mut event_args = Args::<1>::default();
         let mut data_args = Args::<2>::default();
-        for (i, ev) in events.iter().enumerate() {
-            if lp.skips(ev, closes) {
-                continue;
-            }
-            let delivered = match on_data {
+        let mut raised = None;
+        let delivered = lp.deliver(batch, |ev, data| {
+            let called = match on_data {
                 Some(f) if ev.kind == nc::EventKind::Data => {
                     let Ok(handle) = ev.handle.raw().into_pyobject(py);
-                    data_args.call(f, [handle.into_any(), PyBytes::new(py, batch.data(ev)).into_any()])
+                    data_args.call(f, [handle.into_any(), PyBytes::new(py, data).into_any()])
                 }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, ev, batch.data(ev), userdata)
-                        .and_then(|e| event_args.call(callback, [e.into_any()]))
+                    Event::build(py, ev, data, userdata).and_then(|e| event_args.call(callback, [e.into_any()]))
                 }
             };
-            if let Err(e) = delivered {
-                batch.keep_from(i + 1);
-                return Err(e);
-            }
-            count += 1;
-            self.check_open(py)?;
+            called.map_err(|e| raised = Some(e)).is_ok()
+        });
+        match (raised, delivered) {
+            (Some(e), _) => Err(e),
+            (None, delivered) => Self::loop_result(py, delivered),
         }
-        Ok(count)
     }
 
     /// Joins or leaves a multicast group; `interface` None is the core's
@@ -334,6 +331,7 @@ impl<const N: usize> Default for Args<'_, N> {
 impl<'py, const N: usize> Args<'py, N> {
     /// Calls `f(*items)`; the items stay referenced until the next call or
     /// until `self` is dropped.
+    #[inline(always)]
     fn call(&mut self, f: &Bound<'py, PyAny>, items: [Bound<'py, PyAny>; N]) -> PyResult<()> {
         let py = f.py();
         let tuple = match self.tuple.take() {
