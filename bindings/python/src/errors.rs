@@ -7,38 +7,24 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use netcore_core as nc;
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 static FACTORY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// The `errno` an exception carries: the OS errno for codes the OS knows,
-/// the (negative) netcore code for netcore-only codes.
-fn errno_of(e: nc::Error) -> i32 {
-    e.errno().unwrap_or(e.code())
-}
-
 /// An exception instance (not raised) for a netcore error, with a detail
 /// appended to its message: `detail` if given, else the core's (which
-/// argument was refused and what it must be).
+/// argument was refused and what it must be). Its `errno` is the OS errno
+/// for codes the OS knows, the (negative) netcore code for the others. If
+/// the package's Python half is broken, the exception is what broke it.
 pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
     let core_detail = e.detail().map(nc::Detail::to_string);
     let detail = detail.or(core_detail.as_deref());
-    let made = FACTORY
+    let errno = e.errno().unwrap_or(e.code());
+    FACTORY
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> { Ok(py.import("netcore._errors")?.getattr("_make")?.unbind()) })
-        .and_then(|f| f.bind(py).call1((e.code(), e.name(), e.message(), errno_of(e), detail)));
-    match made {
-        Ok(value) => value,
-        // The package's Python half is missing or broken: still say what failed.
-        Err(_) => {
-            let message = match detail {
-                Some(d) => format!("{}: {} ({d})", e.name(), e.message()),
-                None => format!("{}: {}", e.name(), e.message()),
-            };
-            PyOSError::new_err((errno_of(e), message)).into_value(py).into_any().into_bound(py)
-        }
-    }
+        .and_then(|f| f.bind(py).call1((e.code(), e.name(), e.message(), errno, detail)))
+        .unwrap_or_else(|broken| broken.into_value(py).into_bound(py).into_any())
 }
 
 /// The exception to raise for a netcore error.

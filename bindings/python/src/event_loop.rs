@@ -1,9 +1,5 @@
-//! `netcore.Loop`: the core loop with Python's edges.
-//!
-//! Waiting happens without the GIL, in slices of at most [`SLICE`], with
-//! `check_signals` between slices so Ctrl+C raises `KeyboardInterrupt`
-//! promptly. A poll's events are turned into Python objects in one pass
-//! after the GIL is re-acquired, while the core batch still holds their bytes.
+//! `netcore.Loop`: the core loop with Python's edges (the GIL, signals,
+//! user data as Python objects, callbacks that raise).
 
 use std::collections::HashMap;
 use std::mem::take;
@@ -25,7 +21,8 @@ use crate::event::{addr_tuple, Event};
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
 
-/// Longest stretch spent waiting without looking at signals.
+/// Longest stretch spent waiting without the GIL and without looking at
+/// signals (Ctrl+C raises KeyboardInterrupt within it).
 const SLICE: Duration = Duration::from_millis(50);
 /// Sends of at least this many bytes from an exact `bytes` (the only
 /// buffer no thread can change) release the GIL.
@@ -45,11 +42,8 @@ pub fn _check_max_events(py: Python<'_>, max_events: Int<usize>) -> PyResult<usi
     max_events_arg(py, Some(max_events), 0)
 }
 
-/// An event loop: owns sockets named by integer handles and reports every
-/// I/O result as an Event. See the package docstring for the model.
-///
-/// Usable as a context manager (closed on exit). Every method may be called
-/// from any thread; one thread at a time polls (others get BusyError).
+/// An event loop: see help(netcore) for the model. Closed on leaving a
+/// `with` block.
 #[pyclass(frozen, subclass, weakref, module = "netcore", name = "Loop")]
 pub struct PyLoop {
     /// `None` once closed. Operations hold the read lock only around the
