@@ -206,29 +206,31 @@ impl PyLoop {
         }
     }
 
-    /// Creates a handle with `create`, storing `userdata` for it atomically
-    /// with respect to event delivery (no event of the new handle can be
-    /// converted before its user data is in place).
-    fn create(
+    /// Runs `op` and stores `userdata` (None removes it) for the handle it
+    /// names (a new one, or one checked live), atomically with respect to
+    /// event delivery: no event of the handle is converted in between, and a
+    /// "closed" converted later finds the object and drops it.
+    fn attach(
         &self,
         py: Python<'_>,
         userdata: Option<&Obj<'_>>,
-        create: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
+        op: impl FnOnce(&nc::Loop) -> nc::Result<nc::Handle>,
     ) -> PyResult<i64> {
-        let Some(obj) = userdata.filter(|o| !o.is_none()) else {
-            return self.core(py, create).map(|h| h.raw());
-        };
-        // Both the object (if not stored) and the one it replaces are dropped
-        // after the locks are released.
-        let mut obj = Some(obj.clone().unbind());
+        // The object not kept (refused, or the one replaced) is dropped after
+        // the locks are released.
+        let mut value = userdata.filter(|o| !o.is_none()).map(|o| o.clone().unbind());
         let made = self.core_result(py, |lp| {
             let mut objects = self.objects.lock();
-            let h = create(lp)?;
-            Ok((h.raw(), obj.take().and_then(|o| objects.insert(h.raw(), o))))
+            let h = op(lp)?.raw();
+            let old = match value.take() {
+                Some(v) => objects.insert(h, v),
+                None => objects.remove(&h),
+            };
+            Ok((h, old))
         })?;
-        drop(obj);
-        let (h, replaced) = made.py_err(py)?;
-        drop(replaced);
+        drop(value);
+        let (h, old) = made.py_err(py)?;
+        drop(old);
         Ok(h)
     }
 
@@ -592,7 +594,7 @@ impl PyLoop {
         userdata: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
-        self.create(py, userdata, |lp| lp.tcp_listen(&host.0, port.0, &opts, 1))
+        self.attach(py, userdata, |lp| lp.tcp_listen(&host.0, port.0, &opts, 1))
     }
 
     /// Starts a TCP connection to host (an IP literal, or a name resolved off
@@ -634,7 +636,7 @@ impl PyLoop {
             reconnect: &reconnect,
         })
         .py_err(py)?;
-        self.create(py, userdata, |lp| lp.tcp_connect_with(&host.0, port.0, &opts, 1))
+        self.attach(py, userdata, |lp| lp.tcp_connect_with(&host.0, port.0, &opts, 1))
     }
 
     /// Answers host name `name` with `addresses` (IP literals, tried in this
@@ -653,7 +655,7 @@ impl PyLoop {
     /// beyond MAX_DURATION means never (the timer stays open). Returns its handle.
     #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
     fn timer(&self, py: Python<'_>, delay: Secs, repeat: Option<Secs>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
-        self.create(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
+        self.attach(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
     }
 
     /// Fires an "idle" event after `timeout` seconds without a successful
@@ -692,7 +694,7 @@ impl PyLoop {
         userdata: Option<&Obj<'_>>,
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
-        self.create(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
+        self.attach(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
     }
 
     /// Sets a UDP socket's default peer (an IP literal and port): send() then
@@ -913,22 +915,7 @@ impl PyLoop {
     /// handle's "closed" event. Connections accepted by a listener start with
     /// the listener's user data.
     fn set_userdata(&self, py: Python<'_>, handle: Hd, obj: &Obj<'_>) -> PyResult<()> {
-        let h = handle.0;
-        // Checked under the lock: a "closed" event converted after this finds
-        // the object and drops it. The object that is not kept (replaced,
-        // removed, or refused) is dropped after the locks are released.
-        let mut value = (!obj.is_none()).then(|| obj.clone().unbind());
-        let old = self.core_result(py, |lp| {
-            let mut objects = self.objects.lock();
-            lp.kind(h)?;
-            Ok(match value.take() {
-                Some(v) => objects.insert(h.raw(), v),
-                None => objects.remove(&h.raw()),
-            })
-        })?;
-        drop(value);
-        drop(old.py_err(py)?);
-        Ok(())
+        self.attach(py, Some(obj), |lp| lp.kind(handle.0).map(|_| handle.0)).map(drop)
     }
 
     /// The object attached to a live handle, or None.
