@@ -244,10 +244,7 @@ impl PyLoop {
         token: Option<u64>,
     ) -> PyResult<()> {
         let total: usize = slices.iter().map(|s| s.len()).sum();
-        let send = |lp: &nc::Loop| match token {
-            None => lp.send_vectored(handle, slices),
-            Some(t) => lp.send_with_token(handle, slices, Some(t)),
-        };
+        let send = |lp: &nc::Loop| lp.send_with_token(handle, slices, token);
         let result = if total >= DETACH_SEND && immutable {
             let lp = self.owned(py)?;
             py.detach(|| guard(|| send(&lp)))
