@@ -93,8 +93,6 @@ export declare class NativeLoop {
   remoteAddress(id: number): AddressInfo | number
   /** A [`HandleKind`] value, or a negative error code. */
   kind(id: number): number
-  /** Open handles, as the core counts them. */
-  handleCount(): number
   /** r" No `timeout_ms` turns the idle timeout off. */
   setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number

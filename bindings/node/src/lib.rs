@@ -1186,12 +1186,6 @@ impl NativeLoop {
   pub fn kind(&self, id: f64) -> i32 {
     self.d.on(id, |h| self.d.core.kind(h)).map_or_else(fail, |kind| kind as i32)
   }
-
-  /// Open handles, as the core counts them.
-  #[napi]
-  pub fn handle_count(&self) -> i32 {
-    guarded(|| Ok(self.d.core.handle_count() as i32)).unwrap_or_else(fail)
-  }
 }
 
 /// Methods that run one core operation on the handle `id`; each returns 0 or
