@@ -229,6 +229,14 @@ test('timers: a repeating timer fires every period (never early) until closed', 
   assert.throws(() => loop.setTimer(10, -1), { name: 'RangeError' })
 })
 
+test('timers: a repeat of 0 is a one-shot timer (the core says so, as in C)', T, async (t) => {
+  const loop = newLoop(t)
+  const log = recordAll(loop)
+  const once = loop.setTimer(1, 0)
+  await until(() => log.of(once, 'closed').length === 1, 'the one-shot timer to close')
+  assert.deepEqual(log.of(once).map((e) => e.type), ['timer', 'closed'])
+})
+
 test('timers: close() cancels pending one-shot and repeating timers', T, async (t) => {
   const loop = newLoop(t)
   const log = recordAll(loop)
