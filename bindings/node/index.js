@@ -550,15 +550,8 @@ class Loop extends EventEmitter {
       token = options.token
     }
     const bytes = toBytes(data, 'data', encoding)
-    let rc
-    if (token !== undefined) {
-      rc = this._native.sendv(handle, [typeof bytes === 'string' ? Buffer.from(bytes) : bytes], checkToken(token))
-    } else if (typeof bytes === 'string') {
-      rc = this._native.sendString(handle, bytes)
-    } else {
-      rc = this._send(handle, bytes)
-    }
-    return this._sendResult(handle, rc)
+    if (token !== undefined) return this.sendv(handle, [bytes], { token })
+    return this._sendResult(handle, typeof bytes === 'string' ? this._native.sendString(handle, bytes) : this._send(handle, bytes))
   }
 
   sendv(handle, buffers, options) {

@@ -372,7 +372,8 @@ impl Driver {
         }
       };
       let (addr, port, family) = match event.addr {
-        Some(a) => match self.string(&addr_host(&a)) {
+        // SAFETY: on the JavaScript thread inside a handle scope.
+        Some(a) => match unsafe { string(self.env, &addr_host(&a)) } {
           Some(s) => {
             out.addrs.push(s);
             ((out.addrs.len() - 1) as f64, f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 })
@@ -444,14 +445,13 @@ impl Driver {
     if !fits {
       let mut value = ptr::null_mut();
       let mut memory = ptr::null_mut();
-      let mut reference = ptr::null_mut();
       // SAFETY: as above; the new Buffer is kept alive by the reference.
-      unsafe {
-        if sys::napi_create_buffer(env, POOL, &mut memory, &mut value) != sys::Status::napi_ok
-          || sys::napi_create_reference(env, value, 1, &mut reference) != sys::Status::napi_ok
-        {
-          return None;
-        }
+      let reference = match unsafe { sys::napi_create_buffer(env, POOL, &mut memory, &mut value) } {
+        sys::Status::napi_ok => unsafe { reference(env, value, 1) },
+        _ => return None,
+      };
+      if reference.is_null() {
+        return None;
       }
       if let Some(old) = pool.replace(Pool { buffer: reference, used: 0 }) {
         // SAFETY: our own reference; views JavaScript made keep the old pool alive.
@@ -494,13 +494,6 @@ impl Driver {
         take_exception(env);
       }
     }
-  }
-
-  fn string(&self, s: &str) -> Option<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    // SAFETY: on the JavaScript thread inside a handle scope.
-    let status = unsafe { sys::napi_create_string_utf8(self.env, s.as_ptr().cast(), s.len() as isize, &mut value) };
-    (status == sys::Status::napi_ok).then_some(value)
   }
 
   fn array(&self, items: &[sys::napi_value]) -> sys::napi_value {
@@ -690,6 +683,26 @@ unsafe fn meta_memory(env: sys::napi_env, value: sys::napi_value) -> Option<*mut
     }
     _ => None,
   }
+}
+
+/// A new string.
+///
+/// # Safety
+/// On the JavaScript thread inside a handle scope.
+unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
+  let mut value = ptr::null_mut();
+  let status = sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value);
+  (status == sys::Status::napi_ok).then_some(value)
+}
+
+/// A new reference to `value` (weak for a `count` of 0), or null if none could be made.
+///
+/// # Safety
+/// On the JavaScript thread; `value` is live.
+unsafe fn reference(env: sys::napi_env, value: sys::napi_value, count: u32) -> sys::napi_ref {
+  let mut reference = ptr::null_mut();
+  sys::napi_create_reference(env, value, count, &mut reference);
+  reference
 }
 
 /// `undefined`.
@@ -970,21 +983,13 @@ impl NativeLoop {
       uv::set_data(poll, Rc::into_raw(d.clone()).cast());
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
       d.set_ref(false);
-      let mut callback = ptr::null_mut();
-      let mut pool_callback = ptr::null_mut();
-      let mut meta_ref = ptr::null_mut();
+      d.callback.set(reference(raw_env, func, 0));
+      d.on_pool.set(reference(raw_env, on_pool.raw(), 1));
+      d.meta_ref.set(reference(raw_env, meta.raw(), 1));
       let mut context = ptr::null_mut();
-      let mut name = ptr::null_mut();
-      let label = "netcore.Loop";
-      let ok = sys::napi_create_reference(raw_env, func, 0, &mut callback) == sys::Status::napi_ok
-        && sys::napi_create_reference(raw_env, on_pool.raw(), 1, &mut pool_callback) == sys::Status::napi_ok
-        && sys::napi_create_reference(raw_env, meta.raw(), 1, &mut meta_ref) == sys::Status::napi_ok
-        && sys::napi_create_string_utf8(raw_env, label.as_ptr().cast(), label.len() as isize, &mut name)
-          == sys::Status::napi_ok
-        && sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok;
-      d.callback.set(callback);
-      d.on_pool.set(pool_callback);
-      d.meta_ref.set(meta_ref);
+      let ok = [&d.callback, &d.on_pool, &d.meta_ref].iter().all(|r| !r.get().is_null())
+        && string(raw_env, "netcore.Loop")
+          .is_some_and(|name| sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok);
       d.async_context.set(context);
       let hook = Rc::into_raw(d.clone());
       d.hook.set(hook);
