@@ -10,7 +10,7 @@
 //   `_onBatch` turns each event into an object and emits it, on the loop and
 //   on the handle's own listeners;
 // - handles are plain numbers; their JavaScript-side state (user data,
-//   listeners, pause buffer) lives in `loop._handles` and is released when
+//   listeners, pause buffer) lives in `loop[kState]` and is released when
 //   the handle's 'closed' event has been delivered;
 // - the process is kept alive while any ref'd handle is open, as Node's own
 //   sockets and timers do; `ref()` / `unref()` work on the loop and on
