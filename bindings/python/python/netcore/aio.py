@@ -1,7 +1,37 @@
-"""asyncio integration: drive a netcore :class:`~netcore.Loop` from a running
-asyncio event loop, in the same thread, with no extra thread.
+"""asyncio with netcore: asyncio's own TCP shapes over netcore, and a driver
+that runs a raw netcore :class:`~netcore.Loop` inside an asyncio loop. Both
+live in the asyncio thread, with no extra thread.
 
-::
+asyncio's shapes, under asyncio's names, so a program switches by changing
+one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
+``loop.create_server`` -> ``netcore.aio.create_server``)::
+
+    import asyncio, netcore.aio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await netcore.aio.start_server(handle, "127.0.0.1", 8000)
+        async with server:
+            await server.serve_forever()
+
+- :func:`create_server` / :func:`create_connection`: any ``asyncio.Protocol``
+  over a :class:`Transport` that behaves as asyncio's (``write`` never loses
+  bytes, ``pause_writing``/``resume_writing`` at the water marks,
+  ``pause_reading``, ``write_eof``, ``abort``, ``get_extra_info``...);
+  :class:`Server` as asyncio's (``async with``, ``serve_forever``...).
+- :func:`start_server` / :func:`open_connection`: asyncio's own
+  ``StreamReader``/``StreamWriter`` on that transport.
+- :class:`EventLoop` (:func:`new_event_loop`, :class:`EventLoopPolicy`):
+  an asyncio loop whose ``create_server``/``create_connection`` are these,
+  so code that calls the loop's methods (``asyncio.start_server``, uvicorn)
+  runs unchanged. Not supported yet: ``ssl=`` and ``sock=`` (the loop falls
+  back to asyncio's own for them), UDP endpoints.
+
+The raw model, driven from asyncio (:func:`attach`)::
 
     import asyncio, netcore, netcore.aio
 
@@ -47,7 +77,19 @@ from typing import SupportsIndex
 from netcore._errors import ClosedError
 from netcore._netcore import Event, Loop, _check_max_events
 
-__all__ = ["AsyncioDriver", "attach"]
+__all__ = [
+    "AsyncioDriver",
+    "EventLoop",
+    "EventLoopPolicy",
+    "Server",
+    "Transport",
+    "attach",
+    "create_connection",
+    "create_server",
+    "new_event_loop",
+    "open_connection",
+    "start_server",
+]
 
 
 class AsyncioDriver:
@@ -217,3 +259,17 @@ def attach(
     block) to detach. ``max_events`` (events per poll) must be at least 1
     (:class:`~netcore.InvalidArgumentError` otherwise)."""
     return AsyncioDriver(nc_loop, callback, loop=loop, max_events=max_events)
+
+
+# Imported last: that module uses attach from here.
+from netcore._aio_net import (  # noqa: E402
+    EventLoop,
+    EventLoopPolicy,
+    Server,
+    Transport,
+    create_connection,
+    create_server,
+    new_event_loop,
+    open_connection,
+    start_server,
+)

@@ -1,0 +1,961 @@
+"""Private to :mod:`netcore.aio`: asyncio's TCP shapes (``create_server``,
+``create_connection``, a Transport, a Server) over netcore handles.
+
+Every asyncio loop that uses them gets one netcore loop (a :class:`_Hub`),
+attached with :func:`netcore.aio.attach`, that routes each event to the
+object owning its handle; the hub closes itself once nothing of it is open.
+
+How asyncio's write buffering maps onto netcore's whole-or-reject sends: the
+transport's water marks *are* the connection's netcore marks (options
+``HIGH_WATER``/``LOW_WATER``). ``write()`` hands the bytes to netcore while
+it accepts them; a refused message (the queue would pass the high mark, so
+asyncio's buffer would be above it too) goes to a Python overflow queue and
+``pause_writing()`` is called at once, inside ``write()``. Every later write
+joins the overflow, in order. netcore's ``writable`` (its queue fell to the
+low mark) moves the overflow back into netcore; once it is empty
+``resume_writing()`` is called. ``get_write_buffer_size()`` reports the
+overflow: netcore's own queue (at most the high mark) is not visible from
+Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from netcore._errors import Error, InvalidArgumentError
+from netcore._netcore import DEFAULT_LOW_WATER, HIGH_WATER, LOW_WATER, Event, Loop, parse_address
+
+if TYPE_CHECKING:
+    from netcore._netcore import Family
+    from netcore.aio import AsyncioDriver
+
+__all__ = [
+    "EventLoop",
+    "EventLoopPolicy",
+    "Server",
+    "Transport",
+    "create_connection",
+    "create_server",
+    "new_event_loop",
+    "open_connection",
+    "start_server",
+]
+
+# asyncio's defaults (selector_events / transports).
+_DEFAULT_HIGH = 64 * 1024
+_DEFAULT_LOW = _DEFAULT_HIGH // 4
+# The widest water mark netcore takes (its option range).
+_MAX_MARK = 1 << 30
+# Overflow chunks grow up to this size, so that a flush is few sends.
+_CHUNK = 64 * 1024
+# As asyncio's: warn once this many writes were dropped after the loss.
+_LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+# asyncio's Server.wait_closed waits for the connections only since 3.12.1.
+_WAIT_FOR_CONNECTIONS = sys.version_info >= (3, 12, 1)
+
+# Held after the data and EOF a paused protocol has still to read, when
+# netcore closed the connection meanwhile (both directions were done).
+_LOST = object()
+
+# asyncio's logger: its transports' warnings go there.
+_logger = logging.getLogger("asyncio")
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
+
+
+class _Hub:
+    """The netcore loop of one asyncio loop, and who owns each handle."""
+
+    def __init__(self, aloop: asyncio.AbstractEventLoop) -> None:
+        self.aloop = aloop
+        self.nc = Loop()
+        self.owners: dict[int, Transport | Server] = {}
+        self.closed = False
+        # Imported here: netcore.aio imports this module.
+        from netcore.aio import attach
+
+        self.driver: AsyncioDriver = attach(self.nc, self._on_event, loop=aloop)
+
+    def _on_event(self, ev: Event) -> None:
+        if ev.kind == "accepted":
+            server = self.owners.get(ev.listener or 0)
+            if isinstance(server, Server):
+                server._accept(ev.handle, ev.addr)
+            else:
+                self.reset(ev.handle)
+            return
+        owner = self.owners.get(ev.handle)
+        if owner is not None:
+            owner._event(ev)
+
+    def reset(self, handle: int) -> None:
+        """Closes ``handle`` at once unless it is closing already."""
+        try:
+            self.nc.close_reset(handle)
+        except Error:
+            pass
+
+    def forget(self, handle: int) -> None:
+        """``handle`` is gone (its "closed" event came)."""
+        del self.owners[handle]
+        self.release_soon()
+
+    def release_soon(self) -> None:
+        """Closes the netcore loop on the next turn if nothing of it is open
+        by then."""
+        if not self.owners:
+            self.aloop.call_soon(self.release)
+
+    def release(self) -> None:
+        """Closes the netcore loop if nothing of it is open."""
+        if self.owners or self.closed:
+            return
+        self.closed = True
+        if _hubs.get(self.aloop) is self:
+            del _hubs[self.aloop]
+        self.driver.close()
+        self.nc.close()
+
+
+def _hub() -> _Hub:
+    """The running asyncio loop's hub (made on first use)."""
+    aloop = asyncio.get_running_loop()
+    hub = _hubs.get(aloop)
+    if hub is None:
+        hub = _hubs[aloop] = _Hub(aloop)
+    return hub
+
+
+def _sockaddr(addr: tuple[str, int]) -> tuple[Any, ...]:
+    """netcore's ``(host, port)`` as the socket module gives it: a 4-tuple
+    (host, port, flowinfo, scope_id) for IPv6."""
+    host, port = addr
+    if ":" not in host:
+        return (host, port)
+    host, _, zone = host.partition("%")
+    return (host, port, 0, int(zone) if zone.isdigit() else 0)
+
+
+class _TransportSocket:
+    """What ``get_extra_info('socket')`` and ``Server.sockets`` return, as
+    asyncio's TransportSocket: the socket's addresses and options, without
+    the calls that would take it from netcore (netcore owns it)."""
+
+    __slots__ = ("_nc", "_handle", "_family")
+
+    def __init__(self, nc: Loop, handle: int, family: int) -> None:
+        self._nc = nc
+        self._handle = handle
+        self._family = family
+
+    @property
+    def family(self) -> int:
+        return self._family
+
+    @property
+    def type(self) -> int:
+        return socket.SOCK_STREAM
+
+    @property
+    def proto(self) -> int:
+        return socket.IPPROTO_TCP
+
+    def fileno(self) -> int:
+        return self._nc.raw_fd(self._handle)
+
+    def getpeername(self) -> tuple[Any, ...]:
+        return _sockaddr(self._nc.peer_address(self._handle))
+
+    def getsockname(self) -> tuple[Any, ...]:
+        return _sockaddr(self._nc.local_address(self._handle))
+
+    def getsockopt(self, level: int, name: int, buflen: int = 0) -> int | bytes:
+        return self._nc.get_raw_option(self._handle, level, name, buflen)
+
+    def setsockopt(self, level: int, name: int, value: int | bytes) -> None:
+        self._nc.set_raw_option(self._handle, level, name, value)
+
+    def __repr__(self) -> str:
+        return f"<netcore.aio socket handle={self._handle} family={self._family}>"
+
+
+class Transport(asyncio.Transport):
+    """A TCP connection as asyncio's ``Transport``: what ``create_server``
+    and ``create_connection`` hand to the protocol. Behaves as asyncio's
+    socket transport (see the module notes for write buffering)."""
+
+    def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
+        super().__init__()
+        self._hub = hub
+        self._nc = hub.nc
+        self._aloop = hub.aloop
+        self._handle = handle
+        self._peername = peername
+        self._server = server
+        self._protocol: asyncio.BaseProtocol | None = None
+        # Set by create_connection until "connected" or "connect_failed".
+        self._connect_waiter: asyncio.Future[None] | None = None
+        # Data (bytes), EOF (None) and _LOST, not delivered yet: before the
+        # protocol reads, while reading is paused, or behind earlier items.
+        self._held: collections.deque[bytes | object] | None = None
+        self._reading = False
+        # close(), abort() or a fatal error: nothing more is read.
+        self._read_stopped = False
+        self._paused = False
+        self._flush_scheduled = False
+        self._closing = False
+        self._conn_lost = 0
+        self._lost_called = False
+        self._eof_written = False
+        self._nc_closed = False
+        self._overflow: collections.deque[bytearray] | None = None
+        self._overflow_size = 0
+        self._protocol_paused = False
+        self._high = _DEFAULT_HIGH
+        self._low = _DEFAULT_LOW
+        hub.owners[handle] = self
+        self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
+
+    def __repr__(self) -> str:
+        state = " closing" if self._closing else ""
+        return f"<netcore.aio.Transport handle={self._handle}{state}>"
+
+    # ---- asyncio.BaseTransport ---------------------------------------------
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``peername``, ``sockname`` (socket-module tuples) and ``socket``
+        (an object with ``getpeername``/``getsockname``/``getsockopt``...)."""
+        try:
+            if name == "peername":
+                if self._peername is None:
+                    self._peername = self._nc.peer_address(self._handle)
+                return _sockaddr(self._peername)
+            if name == "sockname":
+                return _sockaddr(self._nc.local_address(self._handle))
+            if name == "socket":
+                peer = self._peername or self._nc.peer_address(self._handle)
+                family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
+                return _TransportSocket(self._nc, self._handle, family)
+        except (Error, OSError):
+            return default
+        return default
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Stops reading, sends everything buffered, then closes;
+        ``connection_lost(None)`` follows once (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._read_stopped = True
+        self._held = None
+        if self._nc_closed:
+            self._lose(None)
+        elif self._overflow is None:
+            self._close_handle()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[return-value]
+
+    # ---- asyncio.ReadTransport ---------------------------------------------
+
+    def is_reading(self) -> bool:
+        return not self._paused and not self._closing
+
+    def pause_reading(self) -> None:
+        """No ``data_received`` from now until ``resume_reading()``."""
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        try:
+            self._nc.pause(self._handle)
+        except Error:
+            pass
+
+    def resume_reading(self) -> None:
+        """Reading goes on; held data comes on a later turn, as asyncio's."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        try:
+            self._nc.resume(self._handle)
+        except Error:
+            pass
+        if self._held:
+            self._schedule_flush()
+
+    # ---- asyncio.WriteTransport --------------------------------------------
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """As asyncio's (default high 64 KiB, low high // 4); the marks are
+        also netcore's for this connection."""
+        if high is None:
+            high = 4 * low if low is not None else _DEFAULT_HIGH
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._set_marks(high, low, old_low=self._low)
+        self._high, self._low = high, low
+        self._maybe_pause_protocol()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low, self._high)
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes waiting in the transport's overflow queue (see the module
+        notes: netcore's own queue is not counted)."""
+        return self._overflow_size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Sends ``data`` or buffers it; never loses bytes (see the module
+        notes); ``pause_writing()`` is called in here when the buffer passes
+        the high mark."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self._conn_lost or self._nc_closed:
+            self._conn_lost += 1
+            if self._conn_lost >= _LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                _logger.warning("socket.send() raised exception.")
+            return
+        if self._overflow is None:
+            try:
+                self._nc.send(self._handle, data)
+                return
+            except BlockingIOError:
+                self._overflow = collections.deque()
+            except Error as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+        self._buffer(data)
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Writes the buffers in order, as one message."""
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        """Half-closes once everything buffered is sent."""
+        if self._closing or self._eof_written:
+            return
+        self._eof_written = True
+        if self._overflow is None:
+            self._shutdown()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def abort(self) -> None:
+        """Closes at once (reset), dropping what is buffered;
+        ``connection_lost(None)`` follows."""
+        self._force_close(None)
+
+    # ---- events ------------------------------------------------------------
+
+    def _event(self, ev: Event) -> None:
+        kind = ev.kind
+        if kind == "data":
+            data = ev.data
+            assert data is not None
+            if self._reading and not self._paused and self._held is None:
+                self._data_received(data)
+            elif not self._read_stopped:
+                self._hold(data)
+        elif kind == "eof":
+            if self._reading and not self._paused and self._held is None:
+                self._aloop.call_soon(self._eof_received)
+            elif not self._read_stopped:
+                self._hold(None)
+        elif kind == "writable":
+            self._flush_overflow()
+        elif kind == "closed":
+            self._nc_closed = True
+            self._hub.forget(self._handle)
+            self._overflow = None
+            waiter = self._connect_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ev.error or ConnectionResetError("connection closed"))
+            if self._held and ev.error is None and not self._read_stopped:
+                self._held.append(_LOST)
+            else:
+                self._held = None
+                self._lose(ev.error)
+        elif kind == "connected":
+            self._peername = ev.addr
+            waiter = self._connect_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        elif kind == "connect_failed":
+            waiter = self._connect_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ev.error or ConnectionError("connect failed"))
+
+    def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
+        """Gives the connection to ``protocol``: ``connection_made`` on the
+        next turn, reading on the one after, as asyncio does."""
+        self._protocol = protocol
+        if self._server is not None:
+            self._server._attach()
+        self._aloop.call_soon(protocol.connection_made, self)
+        self._aloop.call_soon(self._start_reading)
+        if waiter is not None:
+            self._aloop.call_soon(_set_result_unless_cancelled, waiter)
+
+    def _start_reading(self) -> None:
+        if self._read_stopped:
+            return
+        self._reading = True
+        if self._held and not self._paused:
+            self._flush_held()
+
+    def _data_received(self, data: bytes) -> None:
+        try:
+            self._protocol.data_received(data)  # type: ignore[union-attr]
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _eof_received(self) -> None:
+        if self._read_stopped or self._lost_called:
+            return
+        if self._paused:
+            held = self._held = self._held or collections.deque()
+            held.appendleft(None)
+            return
+        try:
+            keep_open = self._protocol.eof_received()  # type: ignore[union-attr]
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+        elif self._held:
+            self._schedule_flush()
+
+    def _hold(self, item: bytes | object) -> None:
+        if self._held is None:
+            self._held = collections.deque()
+        self._held.append(item)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._aloop.call_soon(self._flush_held)
+
+    def _flush_held(self) -> None:
+        """Delivers held data (a held EOF on a later turn, then a held
+        loss) while the protocol reads."""
+        self._flush_scheduled = False
+        held = self._held
+        while held and self._reading and not self._paused and not self._read_stopped:
+            item = held.popleft()
+            if item is None:
+                self._aloop.call_soon(self._eof_received)
+                break
+            if item is _LOST:
+                self._held = None
+                self._lose(None)
+                return
+            assert isinstance(item, bytes)
+            self._data_received(item)
+        if self._held is held and held is not None and not held:
+            self._held = None
+
+    # ---- writing internals -------------------------------------------------
+
+    def _buffer(self, data: bytes | bytearray | memoryview) -> None:
+        overflow = self._overflow
+        assert overflow is not None
+        if overflow and len(overflow[-1]) < _CHUNK:
+            overflow[-1] += data
+        else:
+            overflow.append(bytearray(data))
+        self._overflow_size += len(data)
+
+    def _flush_overflow(self) -> None:
+        """netcore's queue fell to the low mark: hand it the overflow."""
+        overflow = self._overflow
+        if overflow is None:
+            return
+        while overflow:
+            try:
+                self._nc.send(self._handle, overflow[0])
+            except BlockingIOError:
+                return
+            except Error as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            self._overflow_size -= len(overflow.popleft())
+        self._overflow = None
+        self._maybe_resume_protocol()
+        if self._closing:
+            self._close_handle()
+        elif self._eof_written:
+            self._shutdown()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self._overflow is None or self._protocol is None:
+            return
+        self._protocol_paused = True
+        self._flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if not self._protocol_paused or self._overflow_size > self._low:
+            return
+        self._protocol_paused = False
+        self._flow_control("resume_writing")
+
+    def _flow_control(self, name: str) -> None:
+        """Calls the protocol's ``pause_writing`` or ``resume_writing``;
+        an exception goes to the loop's handler, as asyncio's."""
+        try:
+            getattr(self._protocol, name)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._aloop.call_exception_handler(
+                {
+                    "message": f"protocol.{name}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _set_marks(self, high: int, low: int, *, old_low: int) -> None:
+        """Sets netcore's marks (within its range), in the order that keeps
+        low <= high at every step (``old_low``: netcore's low mark now)."""
+        high = min(max(high, 1), _MAX_MARK)
+        low = min(low, high)
+        first, second = ((HIGH_WATER, high), (LOW_WATER, low)) if high >= old_low else ((LOW_WATER, low), (HIGH_WATER, high))
+        try:
+            self._nc.set_option(self._handle, first[0], first[1])
+            self._nc.set_option(self._handle, second[0], second[1])
+        except Error:
+            pass
+
+    # ---- closing internals -------------------------------------------------
+
+    def _shutdown(self) -> None:
+        try:
+            self._nc.shutdown(self._handle)
+        except Error as exc:
+            self._fatal_error(exc, "Fatal error on socket transport")
+
+    def _close_handle(self) -> None:
+        """Graceful netcore close: "closed" (then connection_lost) follows
+        once everything queued is sent."""
+        if self._nc_closed:
+            return
+        self._nc_closed = True
+        try:
+            self._nc.close(self._handle)
+        except Error:
+            pass
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        self._closing = True
+        self._read_stopped = True
+        self._held = None
+        self._overflow = None
+        self._overflow_size = 0
+        if not self._nc_closed:
+            self._nc_closed = True
+            self._hub.reset(self._handle)
+        self._lose(exc)
+
+    def _fatal_error(self, exc: BaseException, message: str) -> None:
+        if not isinstance(exc, OSError):
+            self._aloop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+            )
+        self._force_close(exc)
+
+    def _lose(self, exc: BaseException | None) -> None:
+        """Schedules ``connection_lost(exc)``, once."""
+        if self._conn_lost:
+            return
+        self._conn_lost = 1
+        self._closing = True
+        self._aloop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        if self._lost_called:
+            return
+        self._lost_called = True
+        protocol, self._protocol = self._protocol, None
+        try:
+            if protocol is not None:
+                # asyncio passes any BaseException too (typeshed says Exception).
+                protocol.connection_lost(exc)  # type: ignore[arg-type]
+        finally:
+            if protocol is not None and self._server is not None:
+                self._server._detach()
+            self._server = None
+
+
+def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Server(asyncio.AbstractServer):
+    """A listening server as asyncio's ``Server``: what
+    :func:`create_server` returns (``sockets``, ``close``, ``wait_closed``,
+    ``is_serving``, ``start_serving``, ``serve_forever``, ``async with``)."""
+
+    def __init__(self, hub: _Hub, protocol_factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self._hub = hub
+        self._aloop = hub.aloop
+        self._factory = protocol_factory
+        self._listeners: list[int] | None = []
+        self._families: dict[int, int] = {}
+        self._serving = False
+        self._active_count = 0
+        self._waiters: list[asyncio.Future[None]] | None = []
+        self._serving_forever_fut: asyncio.Future[None] | None = None
+        # Connections accepted before start_serving().
+        self._waiting: list[tuple[int, tuple[str, int] | None]] = []
+
+    def __repr__(self) -> str:
+        return f"<netcore.aio.Server sockets={self.sockets!r}>"
+
+    def _listen(self, host: str, port: int, backlog: int, reuse_port: bool) -> None:
+        v6 = ":" in host
+        handle = self._hub.nc.listen(host, port, backlog=backlog, reuse_port=reuse_port, ipv6_only=v6)
+        assert self._listeners is not None
+        self._listeners.append(handle)
+        self._families[handle] = socket.AF_INET6 if v6 else socket.AF_INET
+        self._hub.owners[handle] = self
+
+    def _event(self, ev: Event) -> None:
+        if ev.kind == "closed":
+            self._hub.forget(ev.handle)
+
+    def _accept(self, handle: int, addr: tuple[str, int] | None) -> None:
+        if self._listeners is None:
+            self._hub.reset(handle)
+            return
+        if not self._serving:
+            self._waiting.append((handle, addr))
+            return
+        transport = Transport(self._hub, handle, addr, self)
+        try:
+            protocol = self._factory()
+        except (SystemExit, KeyboardInterrupt):
+            transport._force_close(None)
+            raise
+        except BaseException as exc:
+            transport._force_close(None)
+            self._aloop.call_exception_handler(
+                {"message": "Error on transport creation for incoming connection", "exception": exc}
+            )
+            return
+        transport._start(protocol)
+
+    def _attach(self) -> None:
+        self._active_count += 1
+
+    def _detach(self) -> None:
+        self._active_count -= 1
+        if self._active_count == 0 and self._listeners is None:
+            self._wakeup()
+
+    def _wakeup(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    @property
+    def sockets(self) -> tuple[_TransportSocket, ...]:
+        """The listening sockets (empty once closed)."""
+        if self._listeners is None:
+            return ()
+        return tuple(_TransportSocket(self._hub.nc, h, self._families[h]) for h in self._listeners)
+
+    def close(self) -> None:
+        """Stops listening; open connections stay."""
+        listeners, self._listeners = self._listeners, None
+        if listeners is None:
+            return
+        for handle in listeners:
+            try:
+                self._hub.nc.close(handle)
+            except Error:
+                pass
+        waiting, self._waiting = self._waiting, []
+        for handle, _ in waiting:
+            self._hub.reset(handle)
+        self._serving = False
+        if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
+            self._serving_forever_fut.cancel()
+            self._serving_forever_fut = None
+        if self._active_count == 0:
+            self._wakeup()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._aloop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        """Hands connections to the protocol factory from now on (those
+        accepted meanwhile first)."""
+        if self._serving or self._listeners is None:
+            return
+        self._serving = True
+        waiting, self._waiting = self._waiting, []
+        for handle, addr in waiting:
+            self._accept(handle, addr)
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever_fut is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._listeners is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        await self.start_serving()
+        self._serving_forever_fut = self._aloop.create_future()
+        try:
+            await self._serving_forever_fut
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever_fut = None
+
+    async def wait_closed(self) -> None:
+        """As the running Python's asyncio: from 3.12.1 waits for close()
+        and every connection to end; before, returns at once once closed."""
+        if self._waiters is None:
+            return
+        if self._listeners is None and not _WAIT_FOR_CONNECTIONS:
+            return
+        waiter = self._aloop.create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        parse_address(host, 0)
+    except InvalidArgumentError:
+        return False
+    return True
+
+
+async def _listen_hosts(
+    hub: _Hub, host: str | Sequence[str] | None, port: int, family: int, flags: int
+) -> list[str]:
+    """The IP literals to listen on for asyncio's ``host`` argument."""
+    if host is None or host == "":
+        if family == socket.AF_INET:
+            return ["0.0.0.0"]
+        if family == socket.AF_INET6:
+            return ["::"]
+        return ["0.0.0.0", "::"]
+    hosts = [host] if isinstance(host, str) else list(host)
+    out: list[str] = []
+    for name in hosts:
+        if _is_literal(name):
+            out.append(name)
+            continue
+        infos = await hub.aloop.getaddrinfo(name, port, family=family, type=socket.SOCK_STREAM, flags=flags)
+        out.extend(str(info[4][0]) for info in infos)
+    return list(dict.fromkeys(out))
+
+
+async def create_server(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    host: str | Sequence[str] | None = None,
+    port: int | None = None,
+    *,
+    family: int = socket.AF_UNSPEC,
+    flags: int = socket.AI_PASSIVE,
+    sock: socket.socket | None = None,
+    backlog: int = 100,
+    ssl: Any = None,
+    reuse_address: bool | None = None,
+    reuse_port: bool | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    start_serving: bool = True,
+) -> Server:
+    """``loop.create_server`` over netcore: listens on ``host`` (an IP
+    literal, a name, a list of them, or None/"" for every interface) and
+    ``port``; each connection gets ``protocol_factory()`` and a
+    :class:`Transport`. Not supported yet: ``ssl=``, ``sock=``,
+    ``reuse_address=False`` (netcore always sets SO_REUSEADDR)."""
+    del ssl_handshake_timeout, ssl_shutdown_timeout
+    if ssl is not None:
+        raise NotImplementedError("netcore.aio: ssl= is not supported yet")
+    if sock is not None:
+        raise NotImplementedError("netcore.aio: sock= is not supported yet")
+    if reuse_address is False:
+        raise NotImplementedError("netcore.aio: netcore always sets SO_REUSEADDR")
+    hub = _hub()
+    server = Server(hub, protocol_factory)
+    try:
+        hosts = await _listen_hosts(hub, host, port or 0, family, flags)
+        for name in hosts:
+            try:
+                server._listen(name, port or 0, backlog, bool(reuse_port))
+            except OSError:
+                # No IPv6 on this machine: the wildcard listens on IPv4 only.
+                if host in (None, "") and name == "::" and server._listeners:
+                    continue
+                raise
+    except BaseException:
+        server.close()
+        hub.release_soon()
+        raise
+    if start_serving:
+        await server.start_serving()
+    return server
+
+
+async def create_connection(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    ssl: Any = None,
+    family: int = 0,
+    proto: int = 0,
+    flags: int = 0,
+    sock: socket.socket | None = None,
+    local_addr: tuple[str, int] | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    happy_eyeballs_delay: float | None = None,
+    interleave: int | None = None,
+    all_errors: bool = False,
+) -> tuple[Transport, asyncio.BaseProtocol]:
+    """``loop.create_connection`` over netcore: connects to ``host`` (name
+    resolution and Happy Eyeballs by netcore) and ``port``, then returns
+    ``(transport, protocol_factory())`` once ``connection_made`` ran.
+    Cancelled, it closes the connection. Not supported yet: ``ssl=``,
+    ``sock=``."""
+    del proto, flags, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
+    if ssl is not None:
+        raise NotImplementedError("netcore.aio: ssl= is not supported yet")
+    if sock is not None:
+        raise NotImplementedError("netcore.aio: sock= is not supported yet")
+    if host is None or port is None:
+        raise ValueError("host and port was not specified and no sock specified")
+    families: dict[int, Family] = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
+    fam = families.get(family)
+    hub = _hub()
+    try:
+        handle = hub.nc.connect(
+            host, port, family=fam, local_address=local_addr, attempt_delay=happy_eyeballs_delay
+        )
+    except BaseException:
+        hub.release_soon()
+        raise
+    transport = Transport(hub, handle, None, None)
+    transport._connect_waiter = hub.aloop.create_future()
+    try:
+        await transport._connect_waiter
+        transport._connect_waiter = None
+        protocol = protocol_factory()
+        ready: asyncio.Future[None] = hub.aloop.create_future()
+        transport._start(protocol, ready)
+        await ready
+    except BaseException:
+        transport._force_close(None)
+        raise
+    return transport, protocol
+
+
+async def open_connection(
+    host: str | None = None, port: int | None = None, *, limit: int = 2**16, **kwds: Any
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` over netcore: asyncio's own
+    ``StreamReader``/``StreamWriter`` on a :class:`Transport` (``kwds`` as
+    :func:`create_connection`'s)."""
+    aloop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=aloop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=aloop)
+    transport, _ = await create_connection(lambda: protocol, host, port, **kwds)
+    writer = asyncio.StreamWriter(transport, protocol, reader, aloop)
+    return reader, writer
+
+
+async def start_server(
+    client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+    host: str | Sequence[str] | None = None,
+    port: int | None = None,
+    *,
+    limit: int = 2**16,
+    **kwds: Any,
+) -> Server:
+    """``asyncio.start_server`` over netcore: ``client_connected_cb(reader,
+    writer)`` (a function or a coroutine function) per connection, with
+    asyncio's own streams (``kwds`` as :func:`create_server`'s)."""
+    aloop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.StreamReaderProtocol:
+        reader = asyncio.StreamReader(limit=limit, loop=aloop)
+        return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=aloop)
+
+    return await create_server(factory, host, port, **kwds)
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector event loop with netcore's TCP:
+    ``loop.create_server`` and ``loop.create_connection`` (and so
+    ``asyncio.start_server`` and ``asyncio.open_connection``) are
+    :func:`create_server` and :func:`create_connection`; what those do not
+    support yet (``ssl=``, ``sock=``) and everything else is asyncio's own."""
+
+    async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
+        if kwds.get("ssl") is not None or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
+            return await super().create_server(protocol_factory, host, port, **kwds)
+        return await create_server(protocol_factory, host, port, **kwds)
+
+    async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
+        if kwds.get("ssl") is not None or kwds.get("sock") is not None:
+            return await super().create_connection(protocol_factory, host, port, **kwds)
+        return await create_connection(protocol_factory, host, port, **kwds)
+
+
+def new_event_loop() -> EventLoop:
+    """A new :class:`EventLoop` (for ``asyncio.Runner(loop_factory=...)``,
+    uvicorn's ``loop=`` setting, ...)."""
+    return EventLoop()
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """The default policy with :class:`EventLoop` as its loop:
+    ``asyncio.set_event_loop_policy(netcore.aio.EventLoopPolicy())`` makes
+    ``asyncio.run`` use netcore's TCP."""
+
+    def new_event_loop(self) -> EventLoop:
+        return EventLoop()

@@ -1,0 +1,602 @@
+"""netcore.aio's asyncio shapes: the Transport contract item by item, the
+Server, and asyncio's streams over them (real loopback sockets; peers are
+plain asyncio or the socket module)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+import netcore.aio
+from conftest import WAIT, free_port
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs ``main()`` in a fresh asyncio loop, bounded by WAIT (a hang
+    guard), and checks that netcore's hub let go of everything it opened."""
+    import netcore._aio_net as net
+
+    async def bounded() -> T:
+        result = await asyncio.wait_for(main(), WAIT)
+        # The hub closes itself once its last handle's "closed" came.
+        for _ in range(1000):
+            if asyncio.get_running_loop() not in net._hubs:
+                break
+            await asyncio.sleep(0.01)
+        assert asyncio.get_running_loop() not in net._hubs, "netcore handles left open"
+        return result
+
+    return asyncio.run(bounded())
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    """Waits (bounded by WAIT, in loop turns) for ``cond()``."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+class Recorder(asyncio.Protocol):
+    """Records every callback in order; ``lost`` completes on
+    connection_lost."""
+
+    def __init__(self, eof_result: bool | None = None) -> None:
+        self.calls: list[str] = []
+        self.data = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self.eof_result = eof_result
+        self.reading_paused = False
+        self.in_write = False
+        self.pause_in_write: list[bool] = []
+
+    @property
+    def tr(self) -> asyncio.Transport:
+        """The transport (once connection_made ran)."""
+        assert self.transport is not None
+        return self.transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.calls.append("made")
+
+    def data_received(self, data: bytes) -> None:
+        assert not self.reading_paused, "data_received while reading is paused"
+        assert "eof" not in self.calls, "data after eof"
+        if not self.calls or self.calls[-1] != "data":
+            self.calls.append("data")
+        self.data += data
+
+    def eof_received(self) -> bool | None:
+        self.calls.append("eof")
+        return self.eof_result
+
+    def pause_writing(self) -> None:
+        self.calls.append("pause")
+        self.pause_in_write.append(self.in_write)
+
+    def resume_writing(self) -> None:
+        self.calls.append("resume")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.calls.append("lost")
+        assert not self.lost.done(), "connection_lost twice"
+        self.lost.set_result(exc)
+
+
+async def serve(factory: Callable[[], asyncio.BaseProtocol], **kwds: Any) -> tuple[netcore.aio.Server, int]:
+    server = await netcore.aio.create_server(factory, "127.0.0.1", 0, **kwds)
+    port = server.sockets[0].getsockname()[1]
+    return server, port
+
+
+async def one_connection(
+    make: Callable[[], Recorder] = Recorder,
+) -> tuple[netcore.aio.Server, Recorder, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A netcore server with one connection from a plain asyncio client:
+    (server, the server side's Recorder, client reader, client writer)."""
+    protocols: list[Recorder] = []
+
+    def factory() -> Recorder:
+        protocols.append(make())
+        return protocols[-1]
+
+    server, port = await serve(factory)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await until(lambda: bool(protocols) and protocols[0].transport is not None, "connection_made")
+    return server, protocols[0], reader, writer
+
+
+async def shut(server: asyncio.AbstractServer) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+async def read_end(reader: asyncio.StreamReader) -> None:
+    """Reads the end of a connection the other side closed or reset."""
+    try:
+        assert await reader.read() == b""
+    except ConnectionResetError:
+        pass
+
+
+async def close_all(server: netcore.aio.Server, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    await shut(server)
+
+
+# ---- the protocol's callbacks ------------------------------------------------
+
+
+def test_callbacks_come_in_asyncio_order_and_eof_closes_by_default() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        writer.write(b"hello")
+        writer.write_eof()
+        assert await proto.lost is None
+        assert proto.calls == ["made", "data", "eof", "lost"]
+        assert bytes(proto.data) == b"hello"
+        # eof_received returned None: the transport closed itself.
+        assert await reader.read() == b""
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_eof_received_true_keeps_the_transport_open_for_writing() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection(lambda: Recorder(eof_result=True))
+        writer.write_eof()
+        await until(lambda: "eof" in proto.calls, "eof_received")
+        assert proto.transport is not None and not proto.transport.is_closing()
+        proto.transport.write(b"after eof")
+        proto.transport.close()
+        assert await reader.read() == b"after eof"
+        assert await proto.lost is None
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_eof_comes_after_the_tasks_data_received_started() -> None:
+    """Request and FIN in one batch: a task started by data_received still
+    answers before eof_received closes the transport (asyncio sees EOF on a
+    later turn)."""
+
+    class Answerer(Recorder):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            asyncio.get_running_loop().create_task(self.answer())
+
+        async def answer(self) -> None:
+            assert self.transport is not None
+            self.transport.write(b"answer")
+
+    async def main() -> None:
+        server, port = await serve(Answerer)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"question")
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+            got = b""
+            while True:
+                chunk = await asyncio.get_running_loop().sock_recv(sock, 1024)
+                if not chunk:
+                    break
+                got += chunk
+        assert got == b"answer"
+        await shut(server)
+
+    run(main)
+
+
+def test_no_data_received_while_reading_is_paused() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        transport.pause_reading()
+        transport.pause_reading()  # idempotent
+        proto.reading_paused = True
+        assert not transport.is_reading()
+        writer.write(b"x" * 100_000)
+        writer.write_eof()
+        await writer.drain()
+        # Give netcore every chance to deliver (the assertion is in
+        # data_received): the client's bytes are sent by now.
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert proto.calls == ["made"]
+        proto.reading_paused = False
+        transport.resume_reading()
+        assert await proto.lost is None
+        assert bytes(proto.data) == b"x" * 100_000
+        assert proto.calls == ["made", "data", "eof", "lost"]
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_an_exception_in_data_received_is_reported_and_closes() -> None:
+    class Failing(Recorder):
+        def data_received(self, data: bytes) -> None:
+            raise ValueError("boom")
+
+    async def main() -> None:
+        contexts: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        server, proto, reader, writer = await one_connection(Failing)
+        writer.write(b"hi")
+        exc = await proto.lost
+        assert isinstance(exc, ValueError)
+        assert len(contexts) == 1 and contexts[0]["exception"] is exc
+        assert "data_received" in contexts[0]["message"]
+        # The transport was reset: the client sees the end.
+        await read_end(reader)
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_a_protocol_factory_that_raises_leaks_nothing() -> None:
+    def factory() -> asyncio.Protocol:
+        raise RuntimeError("no protocol")
+
+    async def main() -> None:
+        contexts: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        server, port = await serve(factory)
+        # The connection is reset: the client sees it while connecting or
+        # while reading.
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await reader.read() == b""
+            writer.close()
+        except ConnectionResetError:
+            pass
+        await until(lambda: bool(contexts), "the report")
+        assert [type(c["exception"]) for c in contexts] == [RuntimeError]
+        await shut(server)
+
+        # The client side: the connection is closed, the error propagates.
+        server, port = await serve(Recorder)
+        with pytest.raises(RuntimeError, match="no protocol"):
+            await netcore.aio.create_connection(factory, "127.0.0.1", port)
+        await shut(server)
+
+    run(main)
+
+
+# ---- writing ---------------------------------------------------------------
+
+
+def test_write_buffers_pauses_inside_write_and_never_loses_bytes() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
+        sent = bytearray()
+        chunk = bytes(range(256)) * 256  # 64 KiB
+        # The client does not read yet: the kernel's buffers, then netcore's
+        # queue fill, then write() buffers and pauses the protocol.
+        for i in range(4096):
+            piece = bytes([i % 251]) + chunk
+            proto.in_write = True
+            transport.write(piece)
+            proto.in_write = False
+            sent += piece
+            if "pause" in proto.calls:
+                break
+        assert proto.calls[-1] == "pause" and proto.pause_in_write == [True]
+        assert transport.get_write_buffer_size() > 0
+        # write() keeps taking bytes while paused.
+        for _ in range(3):
+            transport.write(chunk)
+            sent += chunk
+        transport.close()
+        got = await reader.readexactly(len(sent))
+        assert got == bytes(sent)
+        assert await reader.read() == b""
+        # (netcore ends its close when the peer's FIN comes.)
+        writer.close()
+        assert await proto.lost is None
+        assert proto.calls == ["made", "pause", "resume", "lost"]
+        assert transport.get_write_buffer_size() == 0
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_write_after_write_eof_raises_and_after_close_is_dropped() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        assert transport.can_write_eof()
+        transport.writelines([b"one ", bytearray(b"two "), memoryview(b"three")])
+        transport.write_eof()
+        with pytest.raises(RuntimeError):
+            transport.write(b"x")
+        assert await reader.read() == b"one two three"
+        transport.close()
+        transport.close()  # idempotent
+        assert transport.is_closing()
+        writer.close()
+        assert await proto.lost is None
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_abort_drops_the_buffer_and_calls_connection_lost_once() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        transport.abort()
+        transport.abort()
+        transport.close()
+        assert transport.is_closing()
+        assert await proto.lost is None
+        assert proto.calls == ["made", "lost"]
+        transport.write(b"dropped")  # after the loss: dropped, no error
+        with pytest.raises(TypeError):
+            transport.write("text")  # type: ignore[arg-type]
+        await read_end(reader)
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_write_buffer_limits_and_protocol() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        assert isinstance(transport, netcore.aio.Transport)
+        transport.set_write_buffer_limits(high=1000)
+        assert transport.get_write_buffer_limits() == (250, 1000)
+        transport.set_write_buffer_limits(low=100)
+        assert transport.get_write_buffer_limits() == (100, 400)
+        transport.set_write_buffer_limits()
+        assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
+        with pytest.raises(ValueError):
+            transport.set_write_buffer_limits(high=10, low=20)
+        other = Recorder()
+        transport.set_protocol(other)
+        assert transport.get_protocol() is other
+        transport.set_protocol(proto)
+        await close_all(server, writer)
+        assert await proto.lost is None
+
+    run(main)
+
+
+def test_extra_info_names_both_ends() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        client_name = writer.get_extra_info("sockname")
+        assert transport.get_extra_info("peername") == client_name
+        assert transport.get_extra_info("sockname") == writer.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        assert sock.getpeername() == client_name
+        assert sock.family == socket.AF_INET
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert transport.get_extra_info("sslcontext") is None
+        assert transport.get_extra_info("nothing", 42) == 42
+        await close_all(server, writer)
+        assert await proto.lost is None
+
+    run(main)
+
+
+# ---- connecting ------------------------------------------------------------
+
+
+def test_create_connection_talks_to_an_asyncio_server() -> None:
+    async def main() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.read())
+            writer.close()
+
+        plain = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = plain.sockets[0].getsockname()[1]
+        transport, proto = await netcore.aio.create_connection(Recorder, "127.0.0.1", port)
+        assert isinstance(proto, Recorder) and proto.calls == ["made"]
+        assert transport.get_extra_info("peername") == ("127.0.0.1", port)
+        transport.write(b"ping")
+        transport.write_eof()
+        assert await proto.lost is None
+        assert bytes(proto.data) == b"ping"
+        assert proto.calls == ["made", "data", "eof", "lost"]
+        await shut(plain)
+
+    run(main)
+
+
+def test_create_connection_refused() -> None:
+    async def main() -> None:
+        with pytest.raises(ConnectionRefusedError):
+            await netcore.aio.create_connection(Recorder, "127.0.0.1", free_port())
+
+    run(main)
+
+
+def test_cancelled_create_connection_closes_the_connection() -> None:
+    async def main() -> None:
+        server_side: list[Recorder] = []
+
+        def factory() -> Recorder:
+            server_side.append(Recorder())
+            return server_side[-1]
+
+        server, port = await serve(factory)
+        for _ in range(3):
+            task = asyncio.ensure_future(netcore.aio.create_connection(Recorder, "127.0.0.1", port))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        # Whatever the server accepted ends.
+        for proto in server_side:
+            await proto.lost
+        await shut(server)
+
+    run(main)
+
+
+# ---- the server ----------------------------------------------------------------
+
+
+def test_server_lifecycle() -> None:
+    async def main() -> None:
+        server, port = await serve(Recorder, start_serving=False)
+        assert not server.is_serving()
+        assert server.get_loop() is asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with server:
+            await server.start_serving()
+            assert server.is_serving()
+            writer.write(b"x")
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+        assert not server.is_serving() and server.sockets == ()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+
+        server, port = await serve(Recorder)
+        task = asyncio.ensure_future(server.serve_forever())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError):
+            await server.serve_forever()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not server.is_serving()
+
+    run(main)
+
+
+def test_server_on_every_interface_and_ipv6() -> None:
+    async def main() -> None:
+        server = await netcore.aio.create_server(Recorder, None, 0, family=socket.AF_INET)
+        assert server.sockets[0].getsockname()[0] == "0.0.0.0"
+        server.close()
+        try:
+            server6 = await netcore.aio.create_server(Recorder, "::1", 0)
+        except OSError:
+            pytest.skip("no IPv6 loopback")
+        name = server6.sockets[0].getsockname()
+        assert server6.sockets[0].family == socket.AF_INET6 and name[0] == "::1" and len(name) == 4
+        transport, proto = await netcore.aio.create_connection(Recorder, "::1", name[1])
+        assert len(transport.get_extra_info("peername")) == 4
+        transport.close()
+        assert await proto.lost is None  # type: ignore[attr-defined]
+        await shut(server6)
+
+    run(main)
+
+
+def test_unsupported_arguments_are_refused() -> None:
+    async def main() -> None:
+        with pytest.raises(NotImplementedError):
+            await netcore.aio.create_server(Recorder, "127.0.0.1", 0, ssl=object())
+        with pytest.raises(NotImplementedError):
+            await netcore.aio.create_connection(Recorder, "127.0.0.1", 1, sock=socket.socket())
+        with pytest.raises(ValueError):
+            await netcore.aio.create_connection(Recorder)
+
+    run(main)
+
+
+# ---- streams -------------------------------------------------------------------
+
+
+def test_streams_readline_readexactly_drain_wait_closed() -> None:
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            line = await reader.readline()
+            size = int(await reader.readexactly(8))
+            writer.write(line.upper())
+            for _ in range(size // 65536):
+                writer.write(b"z" * 65536)
+                await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        server = await netcore.aio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await netcore.aio.open_connection("127.0.0.1", port)
+        assert isinstance(writer.transport, netcore.aio.Transport)
+        size = 16 * 1024 * 1024
+        writer.write(b"hello\n%08d" % size)
+        await writer.drain()
+        assert await reader.readline() == b"HELLO\n"
+        # Read slowly at first: the server's drain() has to wait.
+        await asyncio.sleep(0)
+        body = await reader.read()
+        assert len(body) == size and body == b"z" * size
+        writer.close()
+        await writer.wait_closed()
+        async with server:
+            pass
+
+    run(main)
+
+
+def test_a_cancelled_stream_reader_closes_cleanly() -> None:
+    async def main() -> None:
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            closed.set_result(None)
+
+        server = await netcore.aio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await netcore.aio.open_connection("127.0.0.1", port)
+        task = asyncio.ensure_future(reader.read(10))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        writer.close()
+        await writer.wait_closed()
+        await closed
+        await shut(server)
+        with pytest.raises(ConnectionRefusedError):
+            await netcore.aio.open_connection("127.0.0.1", port)
+
+    run(main)
+
+
+def test_drain_raises_after_the_connection_is_lost() -> None:
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.transport.abort()
+
+        server = await netcore.aio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await netcore.aio.open_connection("127.0.0.1", port)
+        await read_end(reader)
+        await until(lambda: writer.transport.is_closing(), "the loss")
+        with pytest.raises(ConnectionResetError):
+            writer.write(b"x")
+            await writer.drain()
+        await shut(server)
+
+    run(main)
+
