@@ -284,7 +284,7 @@ typedef enum nc_error {
 /**
  * The last event kind: kinds are numbered 1 to `NC_EV_LAST`.
  */
-#define NC_EV_LAST 14
+#define NC_EV_LAST 16
 
 /**
  * The last option: options are numbered 1 to `NC_OPT_LAST`.
@@ -395,6 +395,17 @@ typedef enum nc_event_kind {
    * A listener's `nc_shutdown_server` is over; its `NC_EV_CLOSED` follows.
    */
   NC_EV_SHUTDOWN_COMPLETE = 14,
+  /**
+   * A connection's TLS handshake finished (exactly one `NC_EV_TLS_READY`
+   * or `NC_EV_TLS_FAILED` per handshake). The C functions that start TLS
+   * are not in this version of the ABI yet.
+   */
+  NC_EV_TLS_READY = 15,
+  /**
+   * A connection's TLS handshake failed (`error`: an `NC_ETLS*` code);
+   * `NC_EV_CLOSED` follows.
+   */
+  NC_EV_TLS_FAILED = 16,
 } nc_event_kind;
 
 /**

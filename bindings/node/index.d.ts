@@ -64,6 +64,8 @@ export type EventType =
   | 'sent'
   | 'reconnecting'
   | 'shutdown_complete'
+  | 'tls_ready'
+  | 'tls_failed'
 
 /** One event. Every field is present; those that do not apply are undefined. */
 export interface NetcoreEvent<T extends EventType = EventType> {
@@ -144,6 +146,10 @@ export interface LoopEvents {
   reconnecting: [ev: ValueEvent<'reconnecting'>]
   /** A listener's graceful shutdown (shutdownServer) is over; its 'closed' follows. */
   shutdown_complete: [ev: NetcoreEvent<'shutdown_complete'>]
+  /** A connection's TLS handshake finished (TLS is not in this binding yet). */
+  tls_ready: [ev: NetcoreEvent<'tls_ready'>]
+  /** A connection's TLS handshake failed (`ev.error`); its 'closed' follows. */
+  tls_failed: [ev: ErrorEvent<'tls_failed'>]
 }
 
 /** Names accepted by onHandle(): every event, plus 'drain' (= 'writable'). */

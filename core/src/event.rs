@@ -44,6 +44,14 @@ named_enum! {
         /// A listener's graceful shutdown is over (every connection is closed);
         /// its `Closed` follows.
         ShutdownComplete = 14, "shutdown_complete";
+        /// A connection's TLS handshake finished (exactly one `TlsReady` or
+        /// `TlsFailed` per handshake); what it negotiated is read with
+        /// [`crate::Loop::tls_info`]. Data sent before it went after it.
+        TlsReady = 15, "tls_ready";
+        /// A connection's TLS handshake failed; `error` says why (an `ETLS*`
+        /// code; the peer's alert number and a description are read with
+        /// [`crate::Loop::tls_failure`]). A `Closed` follows.
+        TlsFailed = 16, "tls_failed";
     }
 }
 

@@ -28,9 +28,10 @@ use crate::options::SockOption;
 use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
 use crate::tcp::attempt::Dialing;
-use crate::tcp::conn::Conn;
+use crate::tcp::conn::{Conn, Role};
 use crate::tcp::listener::{BindOptions, Listener};
 use crate::timer::{later, Due, IdleTimeout, Timer};
+use crate::tls::{ClientConfig, Failure as TlsFailure, ServerConfig, TlsInfo};
 use crate::udp::Udp;
 
 const WAKER: Token = Token(usize::MAX);
@@ -764,5 +765,67 @@ impl Loop {
     /// The handle's kind: for bindings that dispatch by kind.
     pub fn kind(&self, handle: Handle) -> Result<HandleKind> {
         self.state()?.identity(handle)?.kind().ok_or(Error::EBADHANDLE)
+    }
+
+    /// Sets (`None`: clears) the TLS config of a listener's later accepts:
+    /// each connection it accepts from then on starts a TLS handshake, and
+    /// reports `TlsReady` or `TlsFailed` after `Accepted`. Connections
+    /// accepted before keep theirs, so setting a new config rotates the
+    /// certificate for new clients.
+    pub fn set_listener_tls(&self, listener: Handle, config: Option<ServerConfig>) -> Result<()> {
+        let mut state = self.state()?;
+        let Entry::Listener(l) = state.entry(listener)? else {
+            return Err(Error::EWRONGKIND);
+        };
+        l.set_tls(config);
+        Ok(())
+    }
+
+    /// Starts TLS as a client on a connection, verifying the server against
+    /// `server_name` (a DNS name, also sent as SNI, or an IP address):
+    /// right after `tcp_connect` (the handshake follows the connection) or
+    /// on a live connection (STARTTLS). `TlsReady` or `TlsFailed` follows;
+    /// data sent meanwhile waits for the handshake. Refused (`EINVAL`) if
+    /// the connection already speaks TLS or keeps input not yet delivered
+    /// (plaintext after the upgrade point), `EPIPE` after a shutdown.
+    pub fn start_tls_client(&self, handle: Handle, config: &ClientConfig, server_name: &str) -> Result<()> {
+        self.start_tls(handle, Role::Client(config, server_name))
+    }
+
+    /// Starts TLS as a server on a live connection (STARTTLS); see
+    /// [`Loop::start_tls_client`].
+    pub fn start_tls_server(&self, handle: Handle, config: &ServerConfig) -> Result<()> {
+        self.start_tls(handle, Role::Server(config))
+    }
+
+    fn start_tls(&self, handle: Handle, role: Role<'_>) -> Result<()> {
+        let mut state = self.state()?;
+        let deadline = state.conn(handle)?.start_tls(role, Instant::now())?;
+        state.arm(deadline, handle, Due::Handshake, 0);
+        state.schedule(handle);
+        Ok(())
+    }
+
+    /// What a connection's TLS handshake negotiated: `None` before it is
+    /// over, or on a connection without TLS.
+    pub fn tls_info(&self, handle: Handle) -> Result<Option<TlsInfo>> {
+        Ok(self.state()?.conn(handle)?.tls_info())
+    }
+
+    /// The peer's certificate chain (DER, leaf first), copied: empty when
+    /// the peer sent none, before the handshake is over, or without TLS.
+    pub fn tls_peer_certificates(&self, handle: Handle) -> Result<Vec<Vec<u8>>> {
+        Ok(self.state()?.conn(handle)?.tls_peer_certificates())
+    }
+
+    /// Why a connection's TLS failed (the error, the peer's alert number,
+    /// a description), if it did: readable from the `TlsFailed` or `Closed`
+    /// event until the poll after the one that delivered `Closed`.
+    pub fn tls_failure(&self, handle: Handle) -> Result<Option<TlsFailure>> {
+        match self.state()?.identity(handle)? {
+            Entry::Conn(c) => Ok(c.tls_failure()),
+            Entry::Closed(t) => Ok(t.tls_failure().cloned()),
+            _ => Err(Error::EWRONGKIND),
+        }
     }
 }

@@ -52,10 +52,11 @@ pub use resolver::MAX_RESOLVER_THREADS;
 pub use sendq::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG};
 pub use timer::MAX_DURATION;
+#[cfg(feature = "tls")]
+pub use tls::Session as TlsSession;
+pub use tls::TlsEvent;
 pub use tls::{
     supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem, Roots,
     ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
 };
-#[cfg(feature = "tls")]
-pub use tls::{Session as TlsSession, TlsEvent};
 pub use vocabulary::vocabulary_json;

@@ -8,7 +8,7 @@ use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::out::Out;
 use crate::state::{Entry, State};
-use crate::tcp::conn::Conn;
+use crate::tcp::conn::{Conn, Role};
 use crate::tcp::listener::{Accepted, Drain, Gone};
 use crate::timer::{later, Due};
 
@@ -28,7 +28,17 @@ impl State {
             let userdata = l.userdata();
             match l.accept() {
                 Accepted::Conn(sock, peer) => {
-                    if let Ok(handle) = self.add(Entry::Conn(Conn::accepted(sock, userdata, listener))) {
+                    let mut conn = Conn::accepted(sock, userdata, listener);
+                    // A TLS listener's connection starts its handshake at once;
+                    // a session that cannot start (out of memory) closes it.
+                    let tls = l.tls().map(|config| conn.start_tls(Role::Server(config), Instant::now()));
+                    if let Some(Err(_)) = tls {
+                        continue;
+                    }
+                    if let Ok(handle) = self.add(Entry::Conn(conn)) {
+                        if let Some(Ok(deadline)) = tls {
+                            self.arm(deadline, handle, Due::Handshake, 0);
+                        }
                         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
                             l.count_connection();
                         }

@@ -21,6 +21,7 @@ use crate::tcp::attempt::Attempt;
 use crate::tcp::conn::{Conn, DEFAULT_READ_SIZE};
 use crate::tcp::listener::Listener;
 use crate::timer::{later, next_expiry, Deadline, Deadlines, Due, Timer};
+use crate::tls::Failure as TlsFailure;
 use crate::udp::Udp;
 
 /// How long a graceful close waits for the peer's EOF after our FIN before
@@ -47,6 +48,15 @@ pub(crate) struct Tombstone {
     userdata: u64,
     kind: HandleKind,
     queued: bool,
+    /// Why TLS failed, for [`crate::Loop::tls_failure`] until `Closed` is delivered.
+    tls_failure: Option<Box<TlsFailure>>,
+}
+
+impl Tombstone {
+    /// Why the connection's TLS failed, if it did.
+    pub fn tls_failure(&self) -> Option<&TlsFailure> {
+        self.tls_failure.as_deref()
+    }
 }
 
 impl Entry {
@@ -166,6 +176,7 @@ fn deadline_is_live(slab: &mut Slab<Entry>, &(_, handle, due, epoch): &Deadline)
         (Ok(Entry::Conn(c)), Due::Dial) => c.dialing.as_ref().is_some_and(|d| d.dialer.epoch() == epoch),
         (Ok(Entry::Listener(l)), Due::AcceptRetry) => l.retry_armed(),
         (Ok(Entry::Listener(l)), Due::Drain) => l.is_draining(),
+        (Ok(Entry::Conn(c)), Due::Handshake) => c.tls_deadline().is_some(),
         _ => false,
     }
 }
@@ -299,7 +310,12 @@ impl State {
             return;
         }
         let queued = *entry.queued();
-        let mut entry = std::mem::replace(entry, Entry::Closed(Tombstone { userdata, kind, queued }));
+        let tls_failure = match entry {
+            Entry::Conn(c) => c.tls_failure().map(Box::new),
+            _ => None,
+        };
+        let tombstone = Tombstone { userdata, kind, queued, tls_failure };
+        let mut entry = std::mem::replace(entry, Entry::Closed(tombstone));
         entry.deregister(&self.registry);
         events.push(Event::new(EventKind::Closed, handle, userdata).with_error(reason));
         self.undelivered_closes += 1;
@@ -522,6 +538,13 @@ impl State {
                 Due::AcceptRetry => self.retry_accept(handle),
                 Due::Drain => self.drain_expired(handle, events),
                 Due::Dial => self.dial(handle, events, |dialer, now| dialer.handle_timeout(now)),
+                Due::Handshake => {
+                    if let Ok(Entry::Conn(c)) = self.slab.get_mut(handle) {
+                        if let Some(error) = c.tls_timeout(handle, now, events) {
+                            self.lose(handle, Some(error), events);
+                        }
+                    }
+                }
             }
         }
     }

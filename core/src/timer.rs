@@ -44,6 +44,8 @@ pub(crate) enum Due {
     Dial,
     /// Graceful server shutdown: force-close what is left.
     Drain,
+    /// A connection's TLS handshake may be late.
+    Handshake,
 }
 
 /// One deadline: when, whose, why, and the owner's epoch when it was set.

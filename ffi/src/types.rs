@@ -171,10 +171,17 @@ pub enum nc_event_kind {
     NC_EV_RECONNECTING = 13,
     /// A listener's `nc_shutdown_server` is over; its `NC_EV_CLOSED` follows.
     NC_EV_SHUTDOWN_COMPLETE = 14,
+    /// A connection's TLS handshake finished (exactly one `NC_EV_TLS_READY`
+    /// or `NC_EV_TLS_FAILED` per handshake). The C functions that start TLS
+    /// are not in this version of the ABI yet.
+    NC_EV_TLS_READY = 15,
+    /// A connection's TLS handshake failed (`error`: an `NC_ETLS*` code);
+    /// `NC_EV_CLOSED` follows.
+    NC_EV_TLS_FAILED = 16,
 }
 
 /// The last event kind: kinds are numbered 1 to `NC_EV_LAST`.
-pub const NC_EV_LAST: c_int = 14;
+pub const NC_EV_LAST: c_int = 16;
 /// The last option: options are numbered 1 to `NC_OPT_LAST`.
 pub const NC_OPT_LAST: c_int = 10;
 /// The last handle kind: kinds are numbered 1 to `NC_KIND_LAST`.

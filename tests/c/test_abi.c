@@ -131,7 +131,7 @@ static void check_constant(const char *(*name_of)(int), int value, const char *c
  * or stringised, so stdio's EOF macro does not expand). */
 #define EVENT_KINDS(X)                                                                               \
     X(ACCEPTED) X(CONNECTED) X(CONNECT_FAILED) X(DATA) X(EOF) X(WRITABLE) X(CLOSED) X(DATAGRAM) \
-    X(ERROR) X(TIMER) X(IDLE) X(SENT) X(RECONNECTING) X(SHUTDOWN_COMPLETE)
+    X(ERROR) X(TIMER) X(IDLE) X(SENT) X(RECONNECTING) X(SHUTDOWN_COMPLETE) X(TLS_READY) X(TLS_FAILED)
 #define OPTIONS(X)                                                                             \
     X(NODELAY) X(KEEPALIVE) X(RCVBUF) X(SNDBUF) X(HIGH_WATER) X(LOW_WATER) X(BROADCAST) X(LINGER) \
     X(MULTICAST_LOOP) X(MULTICAST_TTL)

@@ -35,7 +35,7 @@ def stub_all(stub: Path = STUB) -> list[str]:
 
 
 def test_the_core_lists_are_complete() -> None:
-    assert len(_netcore.EVENT_KINDS) == 14 and "shutdown_complete" in _netcore.EVENT_KINDS
+    assert len(_netcore.EVENT_KINDS) == 16 and "tls_failed" in _netcore.EVENT_KINDS
     assert _netcore.HANDLE_KINDS == ["tcp_listener", "tcp_connection", "udp", "timer"]
     assert _netcore.FRAMING_MODES == ["stream", "delimited", "fixed", "length_prefixed"]
     assert _netcore.FAMILIES == ["any", "ipv4", "ipv6"]

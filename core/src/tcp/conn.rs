@@ -4,8 +4,13 @@
 //! to an [`Out`] and returns a [`Step`] for the reactor to carry out.
 //!
 //! All socket I/O goes through two methods, [`Conn::transmit`] (bytes out)
-//! and `Conn::recv` (bytes in): that is where a TLS session will sit, between
-//! the socket and the send queue / framing (docs/design.md, "Where TLS sits").
+//! and `Conn::recv` (bytes in), or, on a TLS connection, their counterparts
+//! in `secure`, between the socket and the send queue / framing
+//! (docs/design.md, "TLS").
+
+mod secure;
+
+pub(crate) use secure::Role;
 
 use std::io;
 use std::net::Shutdown;
@@ -158,6 +163,9 @@ pub(crate) struct Conn {
     queued: bool,
     /// A send failed for good (reset, broken pipe): close with this reason.
     failed: Option<Error>,
+    /// The TLS session of a connection that speaks TLS (boxed: a plaintext
+    /// connection carries one null pointer).
+    tls: Option<Box<secure::Secure>>,
 }
 
 impl Conn {
@@ -190,6 +198,7 @@ impl Conn {
             paused: false,
             queued: false,
             failed: None,
+            tls: None,
         }
     }
 
@@ -349,7 +358,12 @@ impl Conn {
         // The common case first: one buffer into an empty queue with nothing
         // to account for (no tokens, no idle timer) goes straight to the kernel.
         if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
-            if self.sendq.is_idle() && self.idle.is_none() && !self.fin_requested() && !one.is_empty() {
+            if self.sendq.is_idle()
+                && self.idle.is_none()
+                && !self.fin_requested()
+                && !one.is_empty()
+                && self.tls.is_none()
+            {
                 let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 if matches!(attempt, Ok(n) if n == one.len()) {
                     return Ok(());
@@ -378,9 +392,15 @@ impl Conn {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         self.sendq.admit(total)?;
         match &self.sock {
-            Some(sock) if self.sendq.len() == 0 => {
+            Some(sock) if self.sendq.len() == 0 && self.tls.is_none() => {
                 let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 self.after_direct_send(handle, bufs, token, attempt, events)
+            }
+            // Under TLS the bytes are queued, then encrypted as the session
+            // takes them (after the handshake).
+            _ if self.tls.is_some() => {
+                self.after_direct_send(handle, bufs, token, Ok(0), events)?;
+                self.flush(handle, events)
             }
             _ => self.after_direct_send(handle, bufs, token, Ok(0), events),
         }
@@ -425,8 +445,8 @@ impl Conn {
         }
     }
 
-    /// Bytes out: the one place the connection writes to its socket (a TLS
-    /// session would take the plaintext here and write records).
+    /// Bytes out: the one place a plaintext connection writes to its socket
+    /// (a TLS connection writes records in `flush_tls`).
     #[inline(always)]
     fn transmit(fd: RawFd, bufs: &[&[u8]]) -> io::Result<usize> {
         match bufs {
@@ -440,6 +460,9 @@ impl Conn {
         let Some(sock) = &self.sock else {
             return Ok(());
         };
+        if self.tls.is_some() {
+            return self.flush_tls(handle, events);
+        }
         let fd = sock.as_raw_fd();
         while self.sendq.len() > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
@@ -499,6 +522,7 @@ impl Conn {
     /// socket: unsent bytes and their tokens are dropped, the phase is open
     /// again; framing, options and user data stay.
     pub fn reset_for_reconnect(&mut self) -> Option<TcpStream> {
+        self.restart_tls();
         self.kept = None;
         self.sendq.clear();
         self.readable = false;
@@ -550,7 +574,7 @@ impl Conn {
                 return Step::Finish(Some(Error::ECONNRESET));
             }
         }
-        if std::mem::take(&mut self.write_ready) && self.sendq.len() > 0 {
+        if std::mem::take(&mut self.write_ready) && (self.sendq.len() > 0 || self.tls.is_some()) {
             if let Err(e) = self.flush(handle, out.events) {
                 return Step::Finish(Some(e));
             }
@@ -561,6 +585,9 @@ impl Conn {
         }
         if self.should_read() {
             let step = self.read(handle, out);
+            if self.tls.is_some() {
+                return self.after_tls_input(handle, step, out);
+            }
             if step != Step::Idle {
                 return step;
             }
@@ -575,6 +602,10 @@ impl Conn {
     /// and ends the connection once both directions are closed.
     fn advance_fin(&mut self) -> Step {
         if !self.phase.has(FIN_SENT) && self.sendq.len() == 0 {
+            // Under TLS, close_notify goes before the FIN.
+            if self.tls.is_some() && !self.tls_close_flushed() {
+                return Step::Idle;
+            }
             // After the peer's EOF the connection ends below, and closing
             // the socket sends the FIN (nothing is left unread): one
             // system call fewer per connection.
@@ -621,7 +652,12 @@ impl Conn {
             return Step::Idle;
         };
         let fd = sock.as_raw_fd();
-        if matches!(self.framing, Framing::Stream) && self.kept.is_none() && !self.paused && !self.is_closing() {
+        if matches!(self.framing, Framing::Stream)
+            && self.kept.is_none()
+            && !self.paused
+            && !self.is_closing()
+            && self.tls.is_none()
+        {
             return self.read_stream(fd, handle, out);
         }
         let mut reads = 0;
@@ -725,7 +761,7 @@ impl Conn {
         }
         let room = self.framing.room(&kept.buf).min(read_size);
         debug_assert!(room > 0, "only an incomplete frame is read into");
-        let got = self.recv(fd, &mut kept.buf, room);
+        let got = self.recv_any(fd, &mut kept.buf, room);
         self.kept = Some(kept);
         got
     }
@@ -740,7 +776,11 @@ impl Conn {
             out.arena.extend_from_slice(&kept.buf[kept.start..]);
             scanned = kept.scanned;
         }
-        let got = self.recv(fd, out.arena, out.read_size);
+        let got = self.recv_any(fd, out.arena, out.read_size);
+        if self.tls.is_some() {
+            // `TlsReady` before the data that came with the handshake's end.
+            self.tls_events(handle, out.events);
+        }
         if self.is_closing() {
             out.arena.truncate(pos);
             return got;
@@ -797,9 +837,18 @@ impl Conn {
         Step::Requeue
     }
 
-    /// Bytes in: the one place the connection reads its socket (a TLS
-    /// session would read records here and append the plaintext), keeping
-    /// the readiness flags and the phase in step.
+    /// Bytes in, plaintext or TLS (framed input and TLS connections take
+    /// this path; stream framing without TLS reads with `recv` directly).
+    fn recv_any(&mut self, fd: RawFd, buf: &mut Vec<u8>, size: usize) -> Recv {
+        if self.tls.is_some() {
+            return self.recv_tls(fd, buf, size);
+        }
+        self.recv(fd, buf, size)
+    }
+
+    /// Bytes in: the one place a plaintext connection reads its socket
+    /// (`recv_tls` is TLS's), keeping the readiness flags and the phase in
+    /// step.
     #[inline(always)]
     fn recv(&mut self, fd: RawFd, arena: &mut Vec<u8>, read_size: usize) -> Recv {
         match sys::recv_append(fd, arena, read_size) {

@@ -7,6 +7,7 @@ use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{invalid, Error, Result};
+use crate::tls::ServerConfig;
 
 /// The listen backlog when none is given (a `backlog` of 0).
 pub const DEFAULT_BACKLOG: i32 = 1024;
@@ -104,6 +105,9 @@ pub(crate) struct Listener {
     /// accepting waits for it (readiness alone does not retry), so a starved
     /// listener has one retry timer, not one per connection arriving.
     retry_armed: bool,
+    /// The TLS config of connections accepted from now on (boxed: a
+    /// plaintext listener carries one null pointer).
+    tls: Option<Box<ServerConfig>>,
 }
 
 fn is_transient_accept_error(e: &io::Error) -> bool {
@@ -132,6 +136,7 @@ impl Listener {
             active: 0,
             draining: false,
             retry_armed: false,
+            tls: None,
         })
     }
 
@@ -153,6 +158,17 @@ impl Listener {
     /// The user value, to change it.
     pub fn userdata_mut(&mut self) -> &mut u64 {
         &mut self.userdata
+    }
+
+    /// The TLS config of connections accepted from now on.
+    pub fn tls(&self) -> Option<&ServerConfig> {
+        self.tls.as_deref()
+    }
+
+    /// Sets (or, with `None`, clears) the TLS config of later accepts;
+    /// connections accepted before keep theirs.
+    pub fn set_tls(&mut self, config: Option<ServerConfig>) {
+        self.tls = config.map(Box::new);
     }
 
     /// Whether the listener is in the loop's ready queue (the reactor's flag).

@@ -21,7 +21,11 @@ mod config;
 #[cfg(feature = "tls")]
 mod session;
 #[cfg(feature = "tls")]
-pub use session::{Session, TlsEvent};
+pub use session::Session;
+#[cfg(not(feature = "tls"))]
+mod unsupported;
+#[cfg(not(feature = "tls"))]
+pub use unsupported::Session;
 
 #[cfg(all(feature = "tls", not(any(feature = "ring", feature = "aws-lc-rs"))))]
 compile_error!("the `tls` feature needs a crypto provider: enable `ring` (the default) or `aws-lc-rs`");
@@ -233,6 +237,17 @@ impl ClientConfig {
     pub fn handshake_timeout(&self) -> Duration {
         self.handshake_timeout
     }
+}
+
+/// What a session has to report to its connection's user, once each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsEvent {
+    /// The handshake finished: [`Session::info`] says what was negotiated.
+    Ready,
+    /// The handshake failed: the error (an `ETLS*` code), with details in
+    /// [`Session::failure`]. Nothing more is sent or delivered but the
+    /// alert already queued.
+    Failed(Error),
 }
 
 /// What a finished handshake negotiated.

@@ -20,20 +20,9 @@ use std::time::Instant;
 use rustls::{CertificateError, Connection, HandshakeKind, InvalidMessage};
 use rustls_pki_types::ServerName;
 
-use super::{ClientConfig, Failure, ServerConfig, TlsInfo, TlsVersion};
+use super::{ClientConfig, Failure, ServerConfig, TlsEvent, TlsInfo, TlsVersion};
 use crate::error::{invalid, Error, Result};
 use crate::timer;
-
-/// What a session has to report to its connection's user, once each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TlsEvent {
-    /// The handshake finished: [`Session::info`] says what was negotiated.
-    Ready,
-    /// The handshake or the session failed: the error (an `ETLS*` code),
-    /// with details in [`Session::failure`]. Nothing more is sent or
-    /// delivered but the alert already queued.
-    Failed(Error),
-}
 
 /// Where the session is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -149,8 +138,10 @@ impl Session {
     }
 
     /// The event owed to the user, once: exactly one `Ready` or `Failed`
-    /// per handshake (a session that fails after `Ready` reports `Failed`
-    /// too).
+    /// per handshake. A failure after `Ready` (a TLS 1.3 client learns only
+    /// after its Finished that the server refused its certificate) is no
+    /// event: it is the error `handle_input` or `handle_eof` returns, and
+    /// [`Session::failure`] has it.
     pub fn poll_event(&mut self) -> Option<TlsEvent> {
         self.event.take()
     }
@@ -256,9 +247,11 @@ impl Session {
         if let Some(failure) = &self.failure {
             return failure.error;
         }
+        if self.state == State::Handshaking {
+            self.event = Some(TlsEvent::Failed(error));
+        }
         self.state = State::Failed;
         self.deadline = None;
-        self.event = Some(TlsEvent::Failed(error));
         self.failure = Some(Box::new(Failure { error, alert, reason }));
         error
     }

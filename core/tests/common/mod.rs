@@ -1,6 +1,8 @@
 //! Helpers shared by the core's integration tests.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::time::{Duration, Instant};
 
 use std::io::{ErrorKind, Write};

@@ -42,6 +42,8 @@ Events
     ``sent``          bytes sent with ``token=`` reached the kernel (``value``)
     ``reconnecting``  an auto-reconnecting connection retries (``value``: attempt)
     ``shutdown_complete`` a listener's ``shutdown_server`` drain is over
+    ``tls_ready``     a TLS handshake finished (TLS is not in this binding yet)
+    ``tls_failed``    a TLS handshake failed (``error``); ``closed`` follows
     ================  ========================================================
 
     Three ways to consume them: ``loop.poll(timeout)`` returns a list;

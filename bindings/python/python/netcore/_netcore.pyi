@@ -27,6 +27,8 @@ __all__ = [
     "SENT",
     "RECONNECTING",
     "SHUTDOWN_COMPLETE",
+    "TLS_READY",
+    "TLS_FAILED",
     "NODELAY",
     "KEEPALIVE",
     "RCVBUF",
@@ -66,6 +68,8 @@ IDLE: Final[EventKind]
 SENT: Final[EventKind]
 RECONNECTING: Final[EventKind]
 SHUTDOWN_COMPLETE: Final[EventKind]
+TLS_READY: Final[EventKind]
+TLS_FAILED: Final[EventKind]
 
 # Options for set_option/get_option (the core's numbers).
 NODELAY: Final[int]
@@ -136,6 +140,8 @@ EventKind: TypeAlias = Literal[
     "sent",
     "reconnecting",
     "shutdown_complete",
+    "tls_ready",
+    "tls_failed",
 ]
 """The values of ``Event.kind``."""
 

@@ -1,0 +1,280 @@
+//! A connection's TLS: the session between the socket and the send queue /
+//! framing (docs/design.md, "TLS"). Plaintext waits in the send queue (its
+//! water marks and tokens count plaintext) until the handshake is over,
+//! then the session takes it as its records leave; input is read as
+//! ciphertext into a per-thread buffer and decrypted into the arena, where
+//! framing cuts it as usual.
+
+use std::cell::RefCell;
+use std::io;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::{Conn, Recv};
+use crate::error::{invalid, Error, Result};
+use crate::event::{Event, EventKind};
+use crate::handle::Handle;
+use crate::out::{Out, Step};
+use crate::sys;
+use crate::tls::{ClientConfig, Failure, ServerConfig, Session, TlsEvent, TlsInfo};
+
+thread_local! {
+    /// Ciphertext of one read, before it is decrypted into the arena: one
+    /// buffer per thread that services TLS connections, at most a read's
+    /// size (`Loop::set_read_size`), so idle connections hold none.
+    static CIPHERTEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How a connection starts TLS.
+pub(crate) enum Role<'a> {
+    /// As a client verifying the server against this name.
+    Client(&'a ClientConfig, &'a str),
+    /// As a server.
+    Server(&'a ServerConfig),
+}
+
+/// The TLS state of a connection.
+pub(crate) struct Secure {
+    session: Session,
+    /// Tokens of messages the session took whose records are not all
+    /// written yet: they fire once they are.
+    tokens: Vec<u64>,
+    /// close_notify is queued: no more plaintext goes in.
+    closing: bool,
+    /// A client's config and server name, for the fresh session a
+    /// reconnect needs.
+    client: Option<(ClientConfig, String)>,
+}
+
+impl Conn {
+    /// Starts TLS on this connection (accepted by a TLS listener, connecting
+    /// with TLS, or STARTTLS on a live one) and returns the handshake
+    /// deadline for the reactor to arm. Refused if the connection already
+    /// speaks TLS, is shutting down, or keeps input not yet delivered
+    /// (plaintext that came after the upgrade point must not be taken for
+    /// protected data). Bytes queued before stay queued and go encrypted
+    /// after the handshake.
+    pub fn start_tls(&mut self, role: Role<'_>, now: Instant) -> Result<Option<Instant>> {
+        if self.tls.is_some() {
+            return Err(invalid!("handle", "a connection that does not speak TLS yet"));
+        }
+        if self.fin_requested() {
+            return Err(Error::EPIPE);
+        }
+        if self.kept.is_some() {
+            return Err(invalid!(
+                "handle",
+                "a connection with no undelivered input (bytes after the upgrade point are already buffered)"
+            ));
+        }
+        let (session, client) = match role {
+            Role::Client(config, name) => {
+                (Session::client(config, name, now)?, Some((config.clone(), name.to_owned())))
+            }
+            Role::Server(config) => (Session::server(config, now)?, None),
+        };
+        let deadline = session.poll_timeout();
+        self.tls = Some(Box::new(Secure { session, tokens: Vec::new(), closing: false, client }));
+        // The ClientHello (a client's) goes at the next service.
+        self.write_ready = true;
+        Ok(deadline)
+    }
+
+    /// A reconnect starts a fresh client session (resumption may shorten
+    /// it); the handshake deadline restarts with it.
+    pub(super) fn restart_tls(&mut self) {
+        let Some(secure) = self.tls.as_deref_mut() else {
+            return;
+        };
+        // The config and name made a session before, so they make one
+        // again; were that to fail, the old session stays (never plaintext).
+        let fresh =
+            secure.client.as_ref().and_then(|(config, name)| Session::client(config, name, Instant::now()).ok());
+        if let Some(session) = fresh {
+            secure.session = session;
+            secure.tokens.clear();
+            secure.closing = false;
+        }
+    }
+
+    /// The handshake deadline, while one is pending.
+    pub fn tls_deadline(&self) -> Option<Instant> {
+        self.tls.as_ref().and_then(|t| t.session.poll_timeout())
+    }
+
+    /// The handshake deadline passed: the error to close with (after
+    /// pushing `TlsFailed`), if the handshake is indeed late.
+    pub fn tls_timeout(&mut self, handle: Handle, now: Instant, events: &mut Vec<Event>) -> Option<Error> {
+        let secure = self.tls.as_deref_mut()?;
+        secure.session.handle_timeout(now);
+        self.tls_events(handle, events);
+        self.tls.as_ref().and_then(|t| t.session.failure()).map(|f| f.error)
+    }
+
+    /// What the handshake negotiated (`None` before it is over, or without TLS).
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.tls.as_ref().and_then(|t| t.session.info())
+    }
+
+    /// The peer's certificate chain, copied (empty without one).
+    pub fn tls_peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.tls.as_ref().map_or_else(Vec::new, |t| t.session.peer_certificates())
+    }
+
+    /// Why TLS failed, if it did.
+    pub fn tls_failure(&self) -> Option<Failure> {
+        self.tls.as_ref().and_then(|t| t.session.failure()).cloned()
+    }
+
+    /// Pushes the session's `TlsReady` or `TlsFailed`, if one is due.
+    pub(super) fn tls_events(&mut self, handle: Handle, events: &mut Vec<Event>) {
+        let Some(event) = self.tls.as_deref_mut().and_then(|t| t.session.poll_event()) else {
+            return;
+        };
+        events.push(match event {
+            TlsEvent::Ready => Event::new(EventKind::TlsReady, handle, self.userdata),
+            TlsEvent::Failed(e) => Event::new(EventKind::TlsFailed, handle, self.userdata).with_error(Some(e)),
+        });
+    }
+
+    /// After reading: the session's event, then its answer (handshake
+    /// records) and the plaintext that waited for the handshake, then the
+    /// shutdown or close under way.
+    pub(super) fn after_tls_input(&mut self, handle: Handle, step: Step, out: &mut Out<'_>) -> Step {
+        self.tls_events(handle, out.events);
+        if step != Step::Idle {
+            return step;
+        }
+        if let Err(e) = self.flush(handle, out.events) {
+            return Step::Finish(Some(e));
+        }
+        if self.sendq.writable_due() && !self.is_closing() {
+            out.push(Event::new(EventKind::Writable, handle, self.userdata));
+        }
+        if self.phase.has(super::FIN) {
+            return self.advance_fin();
+        }
+        Step::Idle
+    }
+
+    /// Writes the session's records, and hands it queued plaintext once the
+    /// handshake is over, until the kernel would block or nothing is left.
+    /// Tokens fire once the records of their messages are written.
+    pub(super) fn flush_tls(&mut self, handle: Handle, events: &mut Vec<Event>) -> Result<()> {
+        let (Some(sock), Some(secure)) = (&self.sock, self.tls.as_deref_mut()) else {
+            return Ok(());
+        };
+        let mut writer: &TcpStream = sock;
+        let mut wrote = false;
+        let result = loop {
+            if secure.session.wants_write() {
+                match secure.session.write_tls(&mut writer) {
+                    Ok(n) => wrote |= n > 0,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                    Err(e) => break Err(Error::from(e)),
+                }
+                if secure.session.wants_write() {
+                    break Ok(());
+                }
+            }
+            for token in secure.tokens.drain(..) {
+                events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+            }
+            if self.sendq.len() == 0 || !secure.session.is_ready() || secure.closing {
+                break Ok(());
+            }
+            let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
+            let count = self.sendq.slices(&mut slices);
+            let taken = match secure.session.write_plaintext(&slices[..count]) {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            secure.tokens.extend(self.sendq.consume(taken));
+            if taken == 0 {
+                break Ok(());
+            }
+        };
+        if wrote {
+            self.touch();
+        }
+        result
+    }
+
+    /// For a shutdown or close: queues close_notify once the data is
+    /// written, and says whether it is written too (then the FIN may go).
+    /// A failed session sends none; a socket error gives up on it.
+    pub(super) fn tls_close_flushed(&mut self) -> bool {
+        let (Some(sock), Some(secure)) = (&self.sock, self.tls.as_deref_mut()) else {
+            return true;
+        };
+        if !secure.closing {
+            if secure.session.wants_write() {
+                // flush_tls finishes the data (and fires its tokens) first.
+                return false;
+            }
+            secure.closing = true;
+            secure.session.close();
+        }
+        let mut writer: &TcpStream = sock;
+        match secure.session.write_tls(&mut writer) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => true,
+            _ => !secure.session.wants_write(),
+        }
+    }
+
+    /// One read of ciphertext, decrypted onto the end of `buf` (framing
+    /// cuts it there): `Bytes(0)` when the records held no data (handshake,
+    /// alerts). The peer's EOF without close_notify is `ETLSTRUNCATED`,
+    /// unless we sent close_notify or closed first. A failure writes the
+    /// alert rustls queued, once, so the peer learns why.
+    pub(super) fn recv_tls(&mut self, fd: std::os::fd::RawFd, buf: &mut Vec<u8>, size: usize) -> Recv {
+        let before = buf.len();
+        let Some(secure) = self.tls.as_deref_mut() else {
+            return Recv::Drained;
+        };
+        let (read, input) = CIPHERTEXT.with_borrow_mut(|ciphertext| {
+            ciphertext.clear();
+            let read = sys::recv_append(fd, ciphertext, size);
+            let input = match read {
+                Ok(n) if n > 0 => secure.session.handle_input(ciphertext, buf),
+                _ => Ok(()),
+            };
+            (read, input)
+        });
+        match (read, input) {
+            (Ok(0), _) => {
+                self.readable = false;
+                let closing = self.is_closing();
+                let clean = self
+                    .tls
+                    .as_deref_mut()
+                    .is_none_or(|secure| secure.closing || closing || secure.session.handle_eof().is_ok());
+                if !clean {
+                    return Recv::Failed(Error::ETLSTRUNCATED);
+                }
+                self.on_peer_eof();
+                Recv::Eof
+            }
+            (Ok(n), Ok(())) => {
+                self.touch();
+                if n < size && !self.read_closed {
+                    self.readable = false;
+                }
+                Recv::Bytes(buf.len() - before)
+            }
+            (Ok(_), Err(e)) => {
+                if let (Some(sock), Some(secure)) = (&self.sock, self.tls.as_deref_mut()) {
+                    let mut writer: &TcpStream = sock;
+                    let _ = secure.session.write_tls(&mut writer);
+                }
+                Recv::Failed(e)
+            }
+            (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Recv::Drained
+            }
+            (Err(e), _) => Recv::Failed(e.into()),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! TLS on real sockets (loopback): a netcore listener with a server config,
+//! netcore clients with a client config, the OpenSSL command line as a peer
+//! nobody here wrote, and the failures a peer can cause. Certificates come
+//! from tests/tls/make-certs.sh.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{has, kinds, listen, poll_into, poll_until, Got};
+use netcore_core::{
+    ClientConfig, ClientOptions, Error, EventKind, Framing, Handle, Loop, Pem, Roots, ServerConfig, ServerOptions,
+    TlsSession, TlsVersion,
+};
+
+/// The directory of the test certificates (made once per test process)
+/// and their contents.
+fn certs() -> &'static (std::path::PathBuf, HashMap<String, Vec<u8>>) {
+    static CERTS: OnceLock<(std::path::PathBuf, HashMap<String, Vec<u8>>)> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{}", std::process::id()));
+        let files = common::certs::make(&dir);
+        (dir, files)
+    })
+}
+
+fn pem(name: &str) -> &'static [u8] {
+    certs().1.get(name).unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn server_config(alpn: &[&[u8]], timeout: Duration) -> ServerConfig {
+    let options = ServerOptions {
+        alpn,
+        handshake_timeout: timeout,
+        ..ServerOptions::new(Pem::Memory(pem("server.pem")), Pem::Memory(pem("server.key")))
+    };
+    ServerConfig::new(&options).expect("server config")
+}
+
+fn client_config(ca: &str, alpn: &[&[u8]]) -> ClientConfig {
+    let options = ClientOptions {
+        roots: Roots { system: false, ca: Some(Pem::Memory(pem(ca))) },
+        alpn,
+        ..ClientOptions::default()
+    };
+    ClientConfig::new(&options).expect("client config")
+}
+
+/// A TLS listener on 127.0.0.1.
+fn tls_listener(lp: &Loop, config: ServerConfig) -> (Handle, u16) {
+    let (listener, port) = listen(lp);
+    lp.set_listener_tls(listener, Some(config)).expect("a TLS listener");
+    (listener, port)
+}
+
+fn accepted(got: &[Got]) -> Option<Handle> {
+    got.iter().find(|e| e.kind == EventKind::Accepted).map(|e| e.handle)
+}
+
+fn event(got: &[Got], kind: EventKind, handle: Handle) -> Option<&Got> {
+    got.iter().find(|e| e.kind == kind && e.handle == handle)
+}
+
+/// Sends `data` on `handle`, or keeps it in `backlog` until `Writable`.
+fn send_or_keep(lp: &Loop, handle: Handle, data: &[u8], backlog: &mut Vec<u8>) {
+    if backlog.is_empty() {
+        match lp.send(handle, data) {
+            Ok(()) => return,
+            Err(e) if e == Error::EAGAIN => {}
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    backlog.extend_from_slice(data);
+}
+
+#[test]
+fn a_tls_client_and_server_echo_every_byte_keep_tokens_and_close_with_close_notify() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[b"echo/1"], Duration::from_secs(30)));
+    let client = lp.tcp_connect("localhost", port as i64, 1).unwrap();
+    lp.start_tls_client(client, &client_config("ca.pem", &[b"echo/1"]), "localhost").unwrap();
+    // Sent before the handshake (even before the connection): it waits.
+    let message: Vec<u8> = [1usize, 16383, 16384, 16385, 1 << 20]
+        .iter()
+        .flat_map(|&n| (0..n).map(move |i| (i % 251) as u8 ^ (n as u8)))
+        .collect();
+    lp.send_with_token(client, &[&message], Some(42)).unwrap();
+    let mut server = None;
+    let (mut echoed, mut backlog, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while echoed.len() < message.len() {
+        assert!(Instant::now() < deadline, "echo stalled at {} bytes: {:?}", echoed.len(), kinds(&seen));
+        let start = seen.len();
+        poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut seen);
+        for got in seen[start..].to_vec() {
+            match got.kind {
+                EventKind::Accepted => server = Some(got.handle),
+                EventKind::Data if Some(got.handle) == server => send_or_keep(&lp, got.handle, &got.data, &mut backlog),
+                EventKind::Data if got.handle == client => echoed.extend_from_slice(&got.data),
+                EventKind::Writable if Some(got.handle) == server => {
+                    let pending = std::mem::take(&mut backlog);
+                    send_or_keep(&lp, got.handle, &pending, &mut backlog);
+                }
+                EventKind::Closed | EventKind::TlsFailed => panic!("{:?}", kinds(&seen)),
+                _ => {}
+            }
+        }
+    }
+    assert!(echoed == message, "every byte came back in order");
+    let server = server.expect("accepted");
+    for handle in [client, server] {
+        assert_eq!(seen.iter().filter(|e| e.kind == EventKind::TlsReady && e.handle == handle).count(), 1);
+        let info = lp.tls_info(handle).unwrap().expect("ready");
+        assert_eq!(info.version, TlsVersion::Tls13);
+        assert_eq!(info.alpn.as_deref(), Some(&b"echo/1"[..]));
+    }
+    let ready = seen.iter().position(|e| e.kind == EventKind::TlsReady && e.handle == server).unwrap();
+    let first_data = seen.iter().position(|e| e.kind == EventKind::Data && e.handle == server).unwrap();
+    assert!(ready < first_data, "TlsReady comes before the data");
+    assert!(seen.iter().any(|e| e.kind == EventKind::Sent && e.handle == client && e.event.value == 42));
+    assert_eq!(lp.tls_peer_certificates(client).unwrap().len(), 1, "the server's leaf");
+    assert!(lp.tls_peer_certificates(server).unwrap().is_empty(), "no client certificate");
+    // Graceful close: close_notify then FIN; the server sees a clean EOF.
+    lp.close(client).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Eof, server));
+    assert!(!got.iter().any(|e| e.error.is_some()), "{:?}", kinds(&got));
+    lp.close(server).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server) && has(g, EventKind::Closed, client));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
+    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, None);
+}
+
+#[test]
+fn an_unknown_ca_fails_both_ends_once_with_the_alert_recorded() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+    lp.start_tls_client(client, &client_config("other-ca.pem", &[]), "localhost").unwrap();
+    // The failure record is read when `TlsFailed` is handled (it stays
+    // readable until the poll after the one that delivered `Closed`).
+    let (mut got, mut failures) = (Vec::new(), HashMap::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(has(&got, EventKind::Closed, client) && accepted(&got).is_some_and(|s| has(&got, EventKind::Closed, s))) {
+        assert!(Instant::now() < deadline, "{:?}", kinds(&got));
+        let start = got.len();
+        poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut got);
+        for e in got[start..].iter().filter(|e| e.kind == EventKind::TlsFailed) {
+            failures.insert(e.handle, lp.tls_failure(e.handle).unwrap().expect("a record"));
+        }
+    }
+    let server = accepted(&got).unwrap();
+    assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSUNKNOWNCA));
+    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSUNKNOWNCA));
+    assert_eq!(event(&got, EventKind::TlsFailed, server).unwrap().error, Some(Error::ETLSALERT));
+    assert!(!has(&got, EventKind::TlsReady, client) && !has(&got, EventKind::TlsReady, server));
+    assert_eq!((failures[&server].error, failures[&server].alert), (Error::ETLSALERT, Some(48)), "unknown_ca");
+    assert_eq!(failures[&client].error, Error::ETLSUNKNOWNCA);
+    assert!(!failures[&client].reason.is_empty());
+    poll_into(&lp, 64, Some(Duration::ZERO), &mut Vec::new());
+    assert_eq!(lp.tls_failure(server).err(), Some(Error::EBADHANDLE), "released after Closed was delivered");
+}
+
+#[test]
+fn plaintext_to_a_tls_port_is_etlsnottls_and_the_connection_closes() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    peer.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let got = poll_until(&lp, |g| accepted(g).is_some_and(|s| has(g, EventKind::Closed, s)));
+    let server = accepted(&got).unwrap();
+    assert_eq!(event(&got, EventKind::TlsFailed, server).unwrap().error, Some(Error::ETLSNOTTLS));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSNOTTLS));
+    assert!(!has(&got, EventKind::Data, server), "nothing of it is delivered");
+}
+
+#[test]
+fn a_silent_peer_is_etlstimedout_after_the_handshake_timeout() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_millis(200)));
+    let _peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let got = poll_until(&lp, |g| accepted(g).is_some_and(|s| has(g, EventKind::Closed, s)));
+    let server = accepted(&got).unwrap();
+    assert_eq!(event(&got, EventKind::TlsFailed, server).unwrap().error, Some(Error::ETLSTIMEDOUT));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSTIMEDOUT));
+}
+
+/// Drives a sans-I/O client session over a blocking std socket with a short
+/// read timeout, polling the loop between steps, until `done` (bounded).
+fn drive(
+    lp: &Loop,
+    stream: &mut TcpStream,
+    session: &mut TlsSession,
+    seen: &mut Vec<Got>,
+    done: impl Fn(&TlsSession, &[Got]) -> bool,
+) -> Vec<u8> {
+    let mut plaintext = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    while !done(session, seen) {
+        assert!(Instant::now() < deadline, "stalled: {:?}", kinds(seen));
+        session.write_tls(stream).unwrap();
+        let mut buf = [0u8; 65536];
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => session.handle_input(&buf[..n], &mut plaintext).unwrap(),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("{e}"),
+        }
+        poll_into(lp, 64, Some(Duration::from_millis(5)), seen);
+    }
+    plaintext
+}
+
+#[test]
+fn a_fin_without_close_notify_after_data_closes_with_etlstruncated() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let config = client_config("ca.pem", &[]);
+    let mut session = TlsSession::client(&config, "localhost", Instant::now()).unwrap();
+    session.write_plaintext(&[b"some data"]).unwrap();
+    let mut seen = Vec::new();
+    drive(&lp, &mut stream, &mut session, &mut seen, |_, g| g.iter().any(|e| e.kind == EventKind::Data));
+    let server = accepted(&seen).unwrap();
+    assert_eq!(event(&seen, EventKind::Data, server).unwrap().data, b"some data");
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSTRUNCATED));
+    assert!(!has(&got, EventKind::TlsFailed, server), "the handshake had succeeded: one TlsReady, no TlsFailed");
+    assert!(!has(&got, EventKind::Eof, server), "a truncated stream is no clean EOF");
+}
+
+/// `openssl s_client` against a netcore server that greets and closes:
+/// OpenSSL gets the bytes and no "unexpected eof" (close_notify was sent).
+#[test]
+fn openssl_s_client_reads_the_greeting_and_sees_close_notify_with_tls12_and_tls13() {
+    let ca = certs().0.join("ca.pem");
+    for version in ["-tls1_2", "-tls1_3"] {
+        let lp = Loop::new().unwrap();
+        let (_listener, port) = tls_listener(&lp, server_config(&[b"x-netcore"], Duration::from_secs(30)));
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost"])
+            .args(["-verify_return_error", "-brief", "-ign_eof", "-alpn", "x-netcore", version, "-CAfile"])
+            .arg(&ca)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl runs");
+        let mut server = None;
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            assert!(Instant::now() < deadline, "s_client did not finish: {:?}", kinds(&seen));
+            let start = seen.len();
+            poll_into(&lp, 64, Some(Duration::from_millis(20)), &mut seen);
+            for got in &seen[start..] {
+                match got.kind {
+                    EventKind::Accepted => server = Some(got.handle),
+                    EventKind::TlsReady => {
+                        lp.send(got.handle, b"hello from netcore\n").unwrap();
+                        lp.close(got.handle).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "{version}: {err}");
+        assert!(out.contains("hello from netcore"), "{version}: {out} / {err}");
+        assert!(!err.to_lowercase().contains("unexpected eof"), "{version}: close_notify was missing: {err}");
+        let protocol = if version == "-tls1_2" { "TLSv1.2" } else { "TLSv1.3" };
+        assert!(err.contains(protocol), "{version}: {err}");
+        let server = server.expect("accepted");
+        let got = poll_until(&lp, |g| has(g, EventKind::Closed, server) || has(&seen, EventKind::Closed, server));
+        let closed = event(&got, EventKind::Closed, server).or(event(&seen, EventKind::Closed, server)).unwrap();
+        assert_eq!(closed.error, None, "{version}");
+    }
+}
+
+/// STARTTLS (SMTP-style): plaintext lines, then both ends upgrade the live
+/// connection; what follows is protected. A server keeping input after the
+/// command (plaintext after the upgrade point) is refused the upgrade.
+#[test]
+fn starttls_upgrades_a_live_connection_and_is_refused_over_buffered_plaintext() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = common::connected_pair(&lp);
+    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"STARTTLS\n").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, server));
+    assert_eq!(event(&got, EventKind::Data, server).unwrap().data, b"STARTTLS");
+    lp.send(server, b"220 go ahead\n").unwrap();
+    lp.start_tls_server(server, &server_config(&[], Duration::from_secs(30))).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, client));
+    assert_eq!(
+        event(&got, EventKind::Data, client).unwrap().data,
+        b"220 go ahead\n",
+        "sent before the upgrade: plaintext"
+    );
+    lp.start_tls_client(client, &client_config("ca.pem", &[]), "localhost").unwrap();
+    lp.send(client, b"AUTH secret\n").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, server));
+    assert!(has(&got, EventKind::TlsReady, server) && has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
+    assert_eq!(event(&got, EventKind::Data, server).unwrap().data, b"AUTH secret");
+    assert!(lp.tls_info(server).unwrap().is_some());
+    let again = lp.start_tls_server(server, &server_config(&[], Duration::from_secs(30))).err();
+    assert_eq!(again, Some(Error::EINVAL), "already TLS");
+
+    // "STARTTLS\npartial" in one write: the start of the next line is kept.
+    let (client, server) = common::connected_pair(&lp);
+    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"STARTTLS\nINJECTED").unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Data, server));
+    let refused = lp.start_tls_server(server, &server_config(&[], Duration::from_secs(30))).unwrap_err();
+    assert_eq!(refused, Error::EINVAL);
+    assert!(refused.detail().expect("a detail").expected.contains("already buffered"), "{refused}");
+    assert_eq!(lp.tls_info(server).unwrap(), None, "still plaintext");
+}
