@@ -17,7 +17,7 @@ import pytest
 import netcore._aio_net
 import netcore.aio
 from conftest import WAIT, free_port
-from unmodified import asyncio_docs
+from unmodified import asyncio_docs, asyncio_docs_udp
 
 
 @pytest.fixture
@@ -171,3 +171,40 @@ async def plain_asyncio_client(port: int) -> bytes:
     writer.close()
     await writer.wait_closed()
     return data
+
+
+def test_the_docs_udp_echo_examples(netcore_policy: None, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio_docs_udp.PORT = free_udp_port()
+
+    async def main() -> None:
+        contexts: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        server = await serving(asyncio_docs_udp.server_main)
+        for _ in range(3):
+            await asyncio_docs_udp.client_main()  # type: ignore[no-untyped-call]
+        await stop(server)
+        # The docs' server protocol has no connection_lost: asyncio reports
+        # that AttributeError when the transport closes, and so does netcore.aio.
+        await until_reported(contexts)
+        assert [type(c["exception"]) for c in contexts] == [AttributeError]
+
+    asyncio.run(asyncio.wait_for(main(), WAIT))
+    out = capsys.readouterr().out
+    assert out.count("Send: Hello World!") == 3
+    assert out.count("Received: Hello World!") == 3
+    assert out.count("Received 'Hello World!' from ('127.0.0.1', ") == 3
+    assert out.count("Connection closed") == 3
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def until_reported(contexts: list[dict[str, Any]]) -> None:
+    for _ in range(1000):
+        if contexts:
+            return
+        await asyncio.sleep(0.005)

@@ -36,17 +36,7 @@ if TYPE_CHECKING:
     from netcore._netcore import Family
     from netcore.aio import AsyncioDriver
 
-__all__ = [
-    "EventLoop",
-    "EventLoopPolicy",
-    "Server",
-    "Transport",
-    "create_connection",
-    "create_server",
-    "new_event_loop",
-    "open_connection",
-    "start_server",
-]
+__all__ = ["Server", "Transport", "create_connection", "create_server", "open_connection", "start_server"]
 
 # asyncio's defaults (selector_events / transports).
 _DEFAULT_HIGH = 64 * 1024
@@ -76,7 +66,7 @@ class _Hub:
     def __init__(self, aloop: asyncio.AbstractEventLoop) -> None:
         self.aloop = aloop
         self.nc = Loop()
-        self.owners: dict[int, Transport | Server] = {}
+        self.owners: dict[int, _Endpoint | Server] = {}
         self.closed = False
         # Imported here: netcore.aio imports this module.
         from netcore.aio import attach
@@ -148,12 +138,13 @@ class _TransportSocket:
     asyncio's TransportSocket: the socket's addresses and options, without
     the calls that would take it from netcore (netcore owns it)."""
 
-    __slots__ = ("_nc", "_handle", "_family")
+    __slots__ = ("_nc", "_handle", "_family", "_type")
 
-    def __init__(self, nc: Loop, handle: int, family: int) -> None:
+    def __init__(self, nc: Loop, handle: int, family: int, type: int = socket.SOCK_STREAM) -> None:
         self._nc = nc
         self._handle = handle
         self._family = family
+        self._type = type
 
     @property
     def family(self) -> int:
@@ -161,11 +152,11 @@ class _TransportSocket:
 
     @property
     def type(self) -> int:
-        return socket.SOCK_STREAM
+        return self._type
 
     @property
     def proto(self) -> int:
-        return socket.IPPROTO_TCP
+        return socket.IPPROTO_TCP if self._type == socket.SOCK_STREAM else socket.IPPROTO_UDP
 
     def fileno(self) -> int:
         return self._nc.raw_fd(self._handle)
@@ -186,41 +177,137 @@ class _TransportSocket:
         return f"<netcore.aio socket handle={self._handle} family={self._family}>"
 
 
-class Transport(asyncio.Transport):
-    """A TCP connection as asyncio's ``Transport``: what ``create_server``
-    and ``create_connection`` hand to the protocol. Behaves as asyncio's
-    socket transport (see the module notes for write buffering)."""
+class _Endpoint:
+    """What the TCP and UDP transports share: their handle in the hub, the
+    protocol, flow-control calls and the one ``connection_lost``."""
 
-    def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
+    def __init__(self, hub: _Hub, handle: int) -> None:
         super().__init__()
         self._hub = hub
         self._nc = hub.nc
         self._aloop = hub.aloop
         self._handle = handle
+        self._protocol: Any = None
+        self._closing = False
+        self._conn_lost = 0
+        self._lost_called = False
+        # netcore's close (or close_reset) was called, or "closed" came.
+        self._nc_closed = False
+        self._protocol_paused = False
+        self._reading = False
+        hub.owners[handle] = self
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def _event(self, ev: Event) -> None:
+        raise NotImplementedError
+
+    def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
+        """Gives the endpoint to ``protocol``: ``connection_made`` on the
+        next turn, reading on the one after, as asyncio does."""
+        self._protocol = protocol
+        self._aloop.call_soon(protocol.connection_made, self)  # type: ignore[arg-type]
+        self._aloop.call_soon(self._start_reading)
+        if waiter is not None:
+            self._aloop.call_soon(_set_result_unless_cancelled, waiter)
+
+    def _start_reading(self) -> None:
+        self._reading = True
+
+    def _dropped(self) -> None:
+        """A write after the loss: dropped, and logged from the fifth on, as
+        asyncio does."""
+        self._conn_lost += 1
+        if self._conn_lost >= _LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+            _logger.warning("socket.send() raised exception.")
+
+    def _call_protocol(self, name: str, *args: Any) -> None:
+        """Calls ``protocol.<name>(*args)`` (``pause_writing``,
+        ``error_received``...); an exception goes to the loop's handler, as
+        asyncio's."""
+        try:
+            getattr(self._protocol, name)(*args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._aloop.call_exception_handler(
+                {
+                    "message": f"protocol.{name}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _quiet(self, op: Callable[[int], object]) -> None:
+        """``op(handle)``, ignoring netcore's errors (the handle is closing
+        or gone: its "closed" tells the rest)."""
+        try:
+            op(self._handle)
+        except Error:
+            pass
+
+    def _close_handle(self) -> None:
+        """Graceful netcore close: "closed" (then connection_lost) follows
+        once everything queued is sent."""
+        if not self._nc_closed:
+            self._nc_closed = True
+            self._quiet(self._nc.close)
+
+    def _lose(self, exc: BaseException | None) -> None:
+        """Schedules ``connection_lost(exc)``, once."""
+        if self._conn_lost:
+            return
+        self._conn_lost = 1
+        self._closing = True
+        self._aloop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        if self._lost_called:
+            return
+        self._lost_called = True
+        protocol, self._protocol = self._protocol, None
+        try:
+            if protocol is not None:
+                protocol.connection_lost(exc)
+        finally:
+            if protocol is not None:
+                self._detached()
+
+    def _detached(self) -> None:
+        """The protocol got its connection_lost."""
+
+
+class Transport(_Endpoint, asyncio.Transport):
+    """A TCP connection as asyncio's ``Transport``: what ``create_server``
+    and ``create_connection`` hand to the protocol. Behaves as asyncio's
+    socket transport (see the module notes for write buffering)."""
+
+    def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
+        super().__init__(hub, handle)
         self._peername = peername
         self._server = server
-        self._protocol: asyncio.BaseProtocol | None = None
         # Set by create_connection until "connected" or "connect_failed".
         self._connect_waiter: asyncio.Future[None] | None = None
         # Data (bytes), EOF (None) and _LOST, not delivered yet: before the
         # protocol reads, while reading is paused, or behind earlier items.
         self._held: collections.deque[bytes | object] | None = None
-        self._reading = False
         # close(), abort() or a fatal error: nothing more is read.
         self._read_stopped = False
         self._paused = False
         self._flush_scheduled = False
-        self._closing = False
-        self._conn_lost = 0
-        self._lost_called = False
         self._eof_written = False
-        self._nc_closed = False
         self._overflow: collections.deque[bytearray] | None = None
         self._overflow_size = 0
-        self._protocol_paused = False
         self._high = _DEFAULT_HIGH
         self._low = _DEFAULT_LOW
-        hub.owners[handle] = self
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
@@ -247,9 +334,6 @@ class Transport(asyncio.Transport):
             return default
         return default
 
-    def is_closing(self) -> bool:
-        return self._closing
-
     def close(self) -> None:
         """Stops reading, sends everything buffered, then closes;
         ``connection_lost(None)`` follows once (idempotent)."""
@@ -263,12 +347,6 @@ class Transport(asyncio.Transport):
         elif self._overflow is None:
             self._close_handle()
 
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[return-value]
-
     # ---- asyncio.ReadTransport ---------------------------------------------
 
     def is_reading(self) -> bool:
@@ -279,20 +357,14 @@ class Transport(asyncio.Transport):
         if self._closing or self._paused:
             return
         self._paused = True
-        try:
-            self._nc.pause(self._handle)
-        except Error:
-            pass
+        self._quiet(self._nc.pause)
 
     def resume_reading(self) -> None:
         """Reading goes on; held data comes on a later turn, as asyncio's."""
         if self._closing or not self._paused:
             return
         self._paused = False
-        try:
-            self._nc.resume(self._handle)
-        except Error:
-            pass
+        self._quiet(self._nc.resume)
         if self._held:
             self._schedule_flush()
 
@@ -330,9 +402,7 @@ class Transport(asyncio.Transport):
         if not data:
             return
         if self._conn_lost or self._nc_closed:
-            self._conn_lost += 1
-            if self._conn_lost >= _LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                _logger.warning("socket.send() raised exception.")
+            self._dropped()
             return
         if self._overflow is None:
             try:
@@ -407,15 +477,9 @@ class Transport(asyncio.Transport):
                 waiter.set_exception(ev.error or ConnectionError("connect failed"))
 
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
-        """Gives the connection to ``protocol``: ``connection_made`` on the
-        next turn, reading on the one after, as asyncio does."""
-        self._protocol = protocol
         if self._server is not None:
             self._server._attach()
-        self._aloop.call_soon(protocol.connection_made, self)
-        self._aloop.call_soon(self._start_reading)
-        if waiter is not None:
-            self._aloop.call_soon(_set_result_unless_cancelled, waiter)
+        super()._start(protocol, waiter)
 
     def _start_reading(self) -> None:
         if self._read_stopped:
@@ -426,7 +490,7 @@ class Transport(asyncio.Transport):
 
     def _data_received(self, data: bytes) -> None:
         try:
-            self._protocol.data_received(data)  # type: ignore[union-attr]
+            self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -440,7 +504,7 @@ class Transport(asyncio.Transport):
             held.appendleft(None)
             return
         try:
-            keep_open = self._protocol.eof_received()  # type: ignore[union-attr]
+            keep_open = self._protocol.eof_received()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -516,30 +580,13 @@ class Transport(asyncio.Transport):
         if self._protocol_paused or self._overflow is None or self._protocol is None:
             return
         self._protocol_paused = True
-        self._flow_control("pause_writing")
+        self._call_protocol("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if not self._protocol_paused or self._overflow_size > self._low:
             return
         self._protocol_paused = False
-        self._flow_control("resume_writing")
-
-    def _flow_control(self, name: str) -> None:
-        """Calls the protocol's ``pause_writing`` or ``resume_writing``;
-        an exception goes to the loop's handler, as asyncio's."""
-        try:
-            getattr(self._protocol, name)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._aloop.call_exception_handler(
-                {
-                    "message": f"protocol.{name}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        self._call_protocol("resume_writing")
 
     def _set_marks(self, high: int, low: int, *, old_low: int) -> None:
         """Sets netcore's marks (within its range), in the order that keeps
@@ -561,17 +608,6 @@ class Transport(asyncio.Transport):
         except Error as exc:
             self._fatal_error(exc, "Fatal error on socket transport")
 
-    def _close_handle(self) -> None:
-        """Graceful netcore close: "closed" (then connection_lost) follows
-        once everything queued is sent."""
-        if self._nc_closed:
-            return
-        self._nc_closed = True
-        try:
-            self._nc.close(self._handle)
-        except Error:
-            pass
-
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
@@ -592,26 +628,9 @@ class Transport(asyncio.Transport):
             )
         self._force_close(exc)
 
-    def _lose(self, exc: BaseException | None) -> None:
-        """Schedules ``connection_lost(exc)``, once."""
-        if self._conn_lost:
-            return
-        self._conn_lost = 1
-        self._closing = True
-        self._aloop.call_soon(self._call_connection_lost, exc)
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        if self._lost_called:
-            return
-        self._lost_called = True
-        protocol, self._protocol = self._protocol, None
-        try:
-            if protocol is not None:
-                # asyncio passes any BaseException too (typeshed says Exception).
-                protocol.connection_lost(exc)  # type: ignore[arg-type]
-        finally:
-            if protocol is not None and self._server is not None:
-                self._server._detach()
+    def _detached(self) -> None:
+        if self._server is not None:
+            self._server._detach()
             self._server = None
 
 
@@ -782,12 +801,17 @@ async def _listen_hosts(
     hosts = [host] if isinstance(host, str) else list(host)
     out: list[str] = []
     for name in hosts:
-        if _is_literal(name):
-            out.append(name)
-            continue
-        infos = await hub.aloop.getaddrinfo(name, port, family=family, type=socket.SOCK_STREAM, flags=flags)
-        out.extend(str(info[4][0]) for info in infos)
+        out += await _literals(hub, name, port, family, socket.SOCK_STREAM, flags)
     return list(dict.fromkeys(out))
+
+
+async def _literals(hub: _Hub, host: str, port: int, family: int, type: int, flags: int = 0) -> list[str]:
+    """``host`` as IP literals: itself if it is one, else what the
+    system resolver says (off the loop thread, as asyncio resolves)."""
+    if _is_literal(host):
+        return [host]
+    infos = await hub.aloop.getaddrinfo(host, port, family=family, type=type, flags=flags)
+    return [str(info[4][0]) for info in infos]
 
 
 async def create_server(
@@ -927,35 +951,3 @@ async def start_server(
 
     return await create_server(factory, host, port, **kwds)
 
-
-class EventLoop(asyncio.SelectorEventLoop):
-    """asyncio's selector event loop with netcore's TCP:
-    ``loop.create_server`` and ``loop.create_connection`` (and so
-    ``asyncio.start_server`` and ``asyncio.open_connection``) are
-    :func:`create_server` and :func:`create_connection`; what those do not
-    support yet (``ssl=``, ``sock=``) and everything else is asyncio's own."""
-
-    async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if kwds.get("ssl") is not None or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
-            return await super().create_server(protocol_factory, host, port, **kwds)
-        return await create_server(protocol_factory, host, port, **kwds)
-
-    async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if kwds.get("ssl") is not None or kwds.get("sock") is not None:
-            return await super().create_connection(protocol_factory, host, port, **kwds)
-        return await create_connection(protocol_factory, host, port, **kwds)
-
-
-def new_event_loop() -> EventLoop:
-    """A new :class:`EventLoop` (for ``asyncio.Runner(loop_factory=...)``,
-    uvicorn's ``loop=`` setting, ...)."""
-    return EventLoop()
-
-
-class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """The default policy with :class:`EventLoop` as its loop:
-    ``asyncio.set_event_loop_policy(netcore.aio.EventLoopPolicy())`` makes
-    ``asyncio.run`` use netcore's TCP."""
-
-    def new_event_loop(self) -> EventLoop:
-        return EventLoop()

@@ -25,11 +25,15 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   :class:`Server` as asyncio's (``async with``, ``serve_forever``...).
 - :func:`start_server` / :func:`open_connection`: asyncio's own
   ``StreamReader``/``StreamWriter`` on that transport.
+- :func:`create_datagram_endpoint`: any ``asyncio.DatagramProtocol`` over a
+  :class:`DatagramTransport` (``sendto`` queues what the kernel has no room
+  for; OS errors go to ``error_received``).
 - :class:`EventLoop` (:func:`new_event_loop`, :class:`EventLoopPolicy`):
-  an asyncio loop whose ``create_server``/``create_connection`` are these,
-  so code that calls the loop's methods (``asyncio.start_server``, uvicorn)
-  runs unchanged. Not supported yet: ``ssl=`` and ``sock=`` (the loop falls
-  back to asyncio's own for them), UDP endpoints.
+  an asyncio loop whose ``create_server``/``create_connection``/
+  ``create_datagram_endpoint`` are these, so code that calls the loop's
+  methods (``asyncio.start_server``, uvicorn) runs unchanged. Not supported
+  yet: ``ssl=`` and ``sock=`` (the loop falls back to asyncio's own for
+  them), Unix sockets.
 
 The raw model, driven from asyncio (:func:`attach`)::
 
@@ -79,12 +83,14 @@ from netcore._netcore import Event, Loop, _check_max_events
 
 __all__ = [
     "AsyncioDriver",
+    "DatagramTransport",
     "EventLoop",
     "EventLoopPolicy",
     "Server",
     "Transport",
     "attach",
     "create_connection",
+    "create_datagram_endpoint",
     "create_server",
     "new_event_loop",
     "open_connection",
@@ -261,15 +267,14 @@ def attach(
     return AsyncioDriver(nc_loop, callback, loop=loop, max_events=max_events)
 
 
-# Imported last: that module uses attach from here.
+# Imported last: these modules use attach from here.
+from netcore._aio_loop import EventLoop, EventLoopPolicy, new_event_loop  # noqa: E402
 from netcore._aio_net import (  # noqa: E402
-    EventLoop,
-    EventLoopPolicy,
     Server,
     Transport,
     create_connection,
     create_server,
-    new_event_loop,
     open_connection,
     start_server,
 )
+from netcore._aio_udp import DatagramTransport, create_datagram_endpoint  # noqa: E402

@@ -1,0 +1,52 @@
+"""Private to :mod:`netcore.aio`: an asyncio event loop whose TCP and UDP
+endpoints are netcore's, for code that calls the loop's own methods."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from netcore._aio_net import create_connection, create_server
+from netcore._aio_udp import create_datagram_endpoint
+
+__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector event loop with netcore's TCP and UDP:
+    ``loop.create_server``, ``loop.create_connection`` (and so
+    ``asyncio.start_server`` and ``asyncio.open_connection``) and
+    ``loop.create_datagram_endpoint`` are netcore.aio's; what those do not
+    support yet (``ssl=``, ``sock=``) and everything else is asyncio's own."""
+
+    async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
+        if kwds.get("ssl") is not None or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
+            return await super().create_server(protocol_factory, host, port, **kwds)
+        return await create_server(protocol_factory, host, port, **kwds)
+
+    async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
+        if kwds.get("ssl") is not None or kwds.get("sock") is not None:
+            return await super().create_connection(protocol_factory, host, port, **kwds)
+        return await create_connection(protocol_factory, host, port, **kwds)
+
+    async def create_datagram_endpoint(
+        self, protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwds: Any
+    ) -> Any:
+        if kwds.get("sock") is not None:
+            return await super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
+        return await create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
+
+
+def new_event_loop() -> EventLoop:
+    """A new :class:`EventLoop` (for ``asyncio.Runner(loop_factory=...)``,
+    uvicorn's ``loop=`` setting, ...)."""
+    return EventLoop()
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """The default policy with :class:`EventLoop` as its loop:
+    ``asyncio.set_event_loop_policy(netcore.aio.EventLoopPolicy())`` makes
+    ``asyncio.run`` use netcore's TCP."""
+
+    def new_event_loop(self) -> EventLoop:
+        return EventLoop()
