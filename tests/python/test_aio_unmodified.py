@@ -100,6 +100,9 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[[], Any], send: Call
             break
     loop = type(asyncio.get_running_loop()).__name__
     body = f"{scope['method']} {scope['path']} {size} on {loop}".encode()
+    if scope["path"] == "/big":
+        # Past every water mark: uvicorn waits on pause_writing/resume_writing.
+        body = b"b" * (8 << 20)
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -130,10 +133,13 @@ def test_uvicorn_h11_serves_an_asgi_app_over_netcore() -> None:
             conn.request("GET", "/hello")
             response = conn.getresponse()
             answers.append((response.status, response.read()))
-            # Keep-alive, and a body past every water mark.
+            # Keep-alive, and bodies past every water mark both ways.
             conn.request("POST", "/upload", body=b"u" * (4 << 20))
             response = conn.getresponse()
             answers.append((response.status, response.read()))
+            conn.request("GET", "/big")
+            response = conn.getresponse()
+            answers.append((response.status, response.read() == b"b" * (8 << 20)))
             conn.close()
             # A client that half-closes after its request still gets the
             # answer (the EOF must not overtake the request's task).
@@ -157,9 +163,10 @@ def test_uvicorn_h11_serves_an_asgi_app_over_netcore() -> None:
     assert not thread.is_alive()
     assert answers[0] == (200, b"GET /hello 0 on EventLoop")
     assert answers[1] == (200, b"POST /upload 4194304 on EventLoop")
-    assert answers[2].startswith(b"HTTP/1.1 200 OK\r\n") and answers[2].endswith(b"GET /half 0 on EventLoop")
-    assert answers[3].startswith(b"HTTP/1.1 200 OK\r\n") and answers[3].endswith(b"GET /streams 0 on EventLoop")
-    assert len(answers) == 4
+    assert answers[2] == (200, True)
+    assert answers[3].startswith(b"HTTP/1.1 200 OK\r\n") and answers[3].endswith(b"GET /half 0 on EventLoop")
+    assert answers[4].startswith(b"HTTP/1.1 200 OK\r\n") and answers[4].endswith(b"GET /streams 0 on EventLoop")
+    assert len(answers) == 5
 
 
 async def plain_asyncio_client(port: int) -> bytes:
