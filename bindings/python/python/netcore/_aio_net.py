@@ -72,18 +72,23 @@ class _Hub:
         from netcore.aio import attach
 
         self.driver: AsyncioDriver = attach(self.nc, self._on_event, loop=aloop)
+        # Events straight to _on_event, without the driver's per-event
+        # exception wrapper: the transports report their protocols'
+        # exceptions themselves, and anything else (a bug here) goes to
+        # asyncio's handler with the rest of the batch kept for next time.
+        self.driver._deliver = self._on_event  # type: ignore[method-assign]
 
     def _on_event(self, ev: Event) -> None:
-        if ev.kind == "accepted":
+        owner = self.owners.get(ev.handle)
+        if owner is not None:
+            owner._event(ev)
+        elif ev.kind == "accepted":
+            # A new handle: its listener's server takes it.
             server = self.owners.get(ev.listener or 0)
             if isinstance(server, Server):
                 server._accept(ev.handle, ev.addr)
             else:
                 self.reset(ev.handle)
-            return
-        owner = self.owners.get(ev.handle)
-        if owner is not None:
-            owner._event(ev)
 
     def reset(self, handle: int) -> None:
         """Closes ``handle`` at once unless it is closing already."""
@@ -177,9 +182,26 @@ class _TransportSocket:
         return f"<netcore.aio socket handle={self._handle} family={self._family}>"
 
 
-class _Endpoint:
+class _Endpoint(asyncio.BaseTransport):
     """What the TCP and UDP transports share: their handle in the hub, the
-    protocol, flow-control calls and the one ``connection_lost``."""
+    protocol, flow-control calls and the one ``connection_lost``. Slots
+    throughout: a connection's transport costs a few hundred bytes, not a
+    dict."""
+
+    __slots__ = (
+        "_hub",
+        "_nc",
+        "_aloop",
+        "_handle",
+        "_protocol",
+        "_closing",
+        "_conn_lost",
+        "_lost_called",
+        "_nc_closed",
+        "_protocol_paused",
+        "_reading",
+        "__weakref__",
+    )
 
     def __init__(self, hub: _Hub, handle: int) -> None:
         super().__init__()
@@ -213,7 +235,7 @@ class _Endpoint:
         """Gives the endpoint to ``protocol``: ``connection_made`` on the
         next turn, reading on the one after, as asyncio does."""
         self._protocol = protocol
-        self._aloop.call_soon(protocol.connection_made, self)  # type: ignore[arg-type]
+        self._aloop.call_soon(protocol.connection_made, self)
         self._aloop.call_soon(self._start_reading)
         if waiter is not None:
             self._aloop.call_soon(_set_result_unless_cancelled, waiter)
@@ -289,6 +311,21 @@ class Transport(_Endpoint, asyncio.Transport):
     """A TCP connection as asyncio's ``Transport``: what ``create_server``
     and ``create_connection`` hand to the protocol. Behaves as asyncio's
     socket transport (see the module notes for write buffering)."""
+
+    __slots__ = (
+        "_peername",
+        "_server",
+        "_connect_waiter",
+        "_held",
+        "_read_stopped",
+        "_paused",
+        "_flush_scheduled",
+        "_eof_written",
+        "_overflow",
+        "_overflow_size",
+        "_high",
+        "_low",
+    )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
         super().__init__(hub, handle)

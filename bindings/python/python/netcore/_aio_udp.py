@@ -12,7 +12,16 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from netcore._aio_net import _DEFAULT_HIGH, _DEFAULT_LOW, _Endpoint, _Hub, _hub, _literals, _sockaddr, _TransportSocket
+from netcore._aio_net import (
+    _DEFAULT_HIGH,
+    _DEFAULT_LOW,
+    _Endpoint,
+    _Hub,
+    _hub,
+    _literals,
+    _sockaddr,
+    _TransportSocket,
+)
 from netcore._errors import Error
 from netcore._netcore import BROADCAST, Event
 
@@ -24,6 +33,8 @@ _Addr = tuple[Any, ...]
 class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
     """A UDP socket as asyncio's ``DatagramTransport``: what
     :func:`create_datagram_endpoint` hands to the protocol."""
+
+    __slots__ = ("_address", "_held", "_buffer", "_buffer_size")
 
     def __init__(self, hub: _Hub, handle: int, remote: tuple[str, int] | None) -> None:
         super().__init__(hub, handle)
