@@ -5,6 +5,7 @@ plain asyncio or the socket module)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -600,3 +601,45 @@ def test_drain_raises_after_the_connection_is_lost() -> None:
 
     run(main)
 
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="none")
+
+
+def test_callbacks_run_in_their_creators_context() -> None:
+    """As asyncio: a server's connections see the context create_server was
+    called in, a client's callbacks that of its create_connection caller
+    (not that of whoever used netcore first)."""
+
+    class Seer(Recorder):
+        """Records the context variable in data_received; a server-side
+        Seer answers with it."""
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self.calls.append(REQUEST_ID.get())
+            if data == b"who?":
+                self.tr.write(REQUEST_ID.get().encode())
+                self.tr.close()
+
+    async def start() -> tuple[netcore.aio.Server, int]:
+        REQUEST_ID.set("server")
+        return await serve(Seer)
+
+    async def ask(name: str, port: int) -> Seer:
+        REQUEST_ID.set(name)
+        transport, proto = await netcore.aio.create_connection(Seer, "127.0.0.1", port)
+        assert isinstance(proto, Seer)
+        transport.write(b"who?")
+        assert await proto.lost is None
+        return proto
+
+    async def main() -> None:
+        server, port = await asyncio.ensure_future(start())
+        a, b = await asyncio.gather(ask("a", port), ask("b", port))
+        assert a.calls == ["made", "data", "a", "eof", "lost"] and bytes(a.data) == b"server"
+        assert b.calls == ["made", "data", "b", "eof", "lost"] and bytes(b.data) == b"server"
+        assert REQUEST_ID.get() == "none"
+        await shut(server)
+
+    run(main)

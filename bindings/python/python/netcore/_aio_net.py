@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
 import socket
 import sys
@@ -79,14 +80,15 @@ class _Hub:
         self.driver._deliver = self._on_event  # type: ignore[method-assign]
 
     def _on_event(self, ev: Event) -> None:
+        # Each owner's callbacks run in its own context, as asyncio's do.
         owner = self.owners.get(ev.handle)
         if owner is not None:
-            owner._event(ev)
+            owner._context.run(owner._event, ev)
         elif ev.kind == "accepted":
             # A new handle: its listener's server takes it.
             server = self.owners.get(ev.listener or 0)
             if isinstance(server, Server):
-                server._accept(ev.handle, ev.addr)
+                server._context.run(server._accept, ev.handle, ev.addr)
             else:
                 self.reset(ev.handle)
 
@@ -200,6 +202,7 @@ class _Endpoint(asyncio.BaseTransport):
         "_nc_closed",
         "_protocol_paused",
         "_reading",
+        "_context",
         "__weakref__",
     )
 
@@ -217,6 +220,9 @@ class _Endpoint(asyncio.BaseTransport):
         self._nc_closed = False
         self._protocol_paused = False
         self._reading = False
+        # A copy of the creator's context (create_connection's caller, or
+        # the server's): the protocol's callbacks run in it.
+        self._context = contextvars.copy_context()
         hub.owners[handle] = self
 
     def is_closing(self) -> bool:
@@ -693,6 +699,8 @@ class Server(asyncio.AbstractServer):
         self._serving_forever_fut: asyncio.Future[None] | None = None
         # Connections accepted before start_serving().
         self._waiting: list[tuple[int, tuple[str, int] | None]] = []
+        # The context of create_server's caller: each connection gets a copy.
+        self._context = contextvars.copy_context()
 
     def __repr__(self) -> str:
         return f"<netcore.aio.Server sockets={self.sockets!r}>"
@@ -785,7 +793,7 @@ class Server(asyncio.AbstractServer):
         self._serving = True
         waiting, self._waiting = self._waiting, []
         for handle, addr in waiting:
-            self._accept(handle, addr)
+            self._context.run(self._accept, handle, addr)
 
     async def serve_forever(self) -> None:
         if self._serving_forever_fut is not None:
