@@ -328,3 +328,114 @@ fn starttls_upgrades_a_live_connection_and_is_refused_over_buffered_plaintext() 
     assert!(refused.detail().expect("a detail").expected.contains("already buffered"), "{refused}");
     assert_eq!(lp.tls_info(server).unwrap(), None, "still plaintext");
 }
+
+/// Bytes queued before STARTTLS (the kernel was full) still go first, as
+/// plaintext; the handshake and the protected data follow them.
+#[test]
+fn bytes_queued_before_starttls_go_first_as_plaintext() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = listen(&lp);
+    let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let got = poll_until(&lp, |g| accepted(g).is_some());
+    let server = accepted(&got).unwrap();
+    // Fill the kernel until a send is refused: the rest waits in the queue.
+    let chunk: Vec<u8> = (0..65536u32).map(|i| (i % 253) as u8).collect();
+    let (mut plaintext, mut refused) = (Vec::new(), false);
+    for _ in 0..4096 {
+        match lp.send(server, &chunk) {
+            Ok(()) => plaintext.extend_from_slice(&chunk),
+            Err(e) if e == Error::EAGAIN => {
+                refused = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused, "the queue filled (above its high-water mark, so bytes are queued)");
+    lp.start_tls_server(server, &server_config(&[], Duration::from_secs(30))).unwrap();
+    // The peer reads it all as plaintext (the loop flushes as room comes).
+    let mut received = vec![0u8; plaintext.len()];
+    let mut seen = Vec::new();
+    let mut filled = 0;
+    peer.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while filled < received.len() {
+        assert!(Instant::now() < deadline, "plaintext stalled at {filled}");
+        match peer.read(&mut received[filled..]) {
+            Ok(0) => panic!("EOF"),
+            Ok(n) => filled += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("{e}"),
+        }
+        poll_into(&lp, 64, Some(Duration::ZERO), &mut seen);
+    }
+    assert!(received == plaintext, "the queued bytes, unencrypted and in order");
+    // Then TLS: the peer's client session handshakes with the server.
+    let config = client_config("ca.pem", &[]);
+    let mut session = TlsSession::client(&config, "localhost", Instant::now()).unwrap();
+    session.write_plaintext(&[b"after"]).unwrap();
+    drive(&lp, &mut peer, &mut session, &mut seen, |_, g| has(g, EventKind::Data, server));
+    assert!(has(&seen, EventKind::TlsReady, server));
+    assert_eq!(event(&seen, EventKind::Data, server).unwrap().data, b"after");
+}
+
+/// A netcore client with a client certificate against `openssl s_server`
+/// requiring one (`-Verify 1`), in its line-reversing mode.
+#[test]
+fn a_netcore_client_with_a_certificate_talks_to_openssl_s_server() {
+    let dir = &certs().0;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-naccept", "1", "-rev", "-Verify", "1"])
+        .arg("-cert")
+        .arg(dir.join("server.pem"))
+        .arg("-key")
+        .arg(dir.join("server.key"))
+        .arg("-CAfile")
+        .arg(dir.join("ca.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    // s_server prints ACCEPT once it listens.
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rx.recv_timeout(Duration::from_secs(60)).expect("s_server starts").contains("ACCEPT") {
+        assert!(Instant::now() < deadline, "s_server did not listen");
+    }
+    let options = ClientOptions {
+        roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
+        cert_chain: Some(Pem::Memory(pem("client.pem"))),
+        key: Some(Pem::Memory(pem("client.key"))),
+        ..ClientOptions::default()
+    };
+    let lp = Loop::new().unwrap();
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+    lp.start_tls_client(client, &ClientConfig::new(&options).unwrap(), "127.0.0.1").unwrap();
+    lp.set_framing(client, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"netcore\n").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, client) || has(g, EventKind::Closed, client));
+    assert!(has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
+    assert_eq!(event(&got, EventKind::Data, client).unwrap().data, b"erocten", "s_server reversed the line");
+    lp.close(client).unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Closed, client));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "s_server did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reader.join().unwrap();
+}

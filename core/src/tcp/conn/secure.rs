@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -42,6 +43,9 @@ pub(crate) struct Secure {
     tokens: Vec<u64>,
     /// close_notify is queued: no more plaintext goes in.
     closing: bool,
+    /// Bytes at the front of the send queue that were queued before TLS
+    /// started (STARTTLS): they go as plaintext, before the handshake.
+    plaintext_first: usize,
     /// A client's config and server name, for the fresh session a
     /// reconnect needs.
     client: Option<(ClientConfig, String)>,
@@ -53,8 +57,8 @@ impl Conn {
     /// deadline for the reactor to arm. Refused if the connection already
     /// speaks TLS, is shutting down, or keeps input not yet delivered
     /// (plaintext that came after the upgrade point must not be taken for
-    /// protected data). Bytes queued before stay queued and go encrypted
-    /// after the handshake.
+    /// protected data). Bytes queued before go first, as plaintext (e.g. the
+    /// "220 ready" an SMTP server sends before its STARTTLS).
     pub fn start_tls(&mut self, role: Role<'_>, now: Instant) -> Result<Option<Instant>> {
         if self.tls.is_some() {
             return Err(invalid!("handle", "a connection that does not speak TLS yet"));
@@ -75,7 +79,8 @@ impl Conn {
             Role::Server(config) => (Session::server(config, now)?, None),
         };
         let deadline = session.poll_timeout();
-        self.tls = Some(Box::new(Secure { session, tokens: Vec::new(), closing: false, client }));
+        let plaintext_first = self.sendq.len();
+        self.tls = Some(Box::new(Secure { session, tokens: Vec::new(), closing: false, plaintext_first, client }));
         // The ClientHello (a client's) goes at the next service.
         self.write_ready = true;
         Ok(deadline)
@@ -95,6 +100,7 @@ impl Conn {
             secure.session = session;
             secure.tokens.clear();
             secure.closing = false;
+            secure.plaintext_first = 0;
         }
     }
 
@@ -167,7 +173,26 @@ impl Conn {
         };
         let mut writer: &TcpStream = sock;
         let mut wrote = false;
+        while secure.plaintext_first > 0 {
+            let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
+            let count = self.sendq.slices(&mut slices);
+            let count = truncate(&mut slices[..count], secure.plaintext_first);
+            match Conn::transmit(sock.as_raw_fd(), &slices[..count]) {
+                Ok(n) => {
+                    wrote |= n > 0;
+                    secure.plaintext_first -= n;
+                    for token in self.sendq.consume(n) {
+                        events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let result = loop {
+            if secure.plaintext_first > 0 {
+                break Ok(());
+            }
             if secure.session.wants_write() {
                 match secure.session.write_tls(&mut writer) {
                     Ok(n) => wrote |= n > 0,
@@ -277,4 +302,16 @@ impl Conn {
             (Err(e), _) => Recv::Failed(e.into()),
         }
     }
+}
+
+/// Shortens `slices` to their first `budget` bytes; returns how many are left.
+fn truncate(slices: &mut [&[u8]], mut budget: usize) -> usize {
+    for (i, slice) in slices.iter_mut().enumerate() {
+        if slice.len() >= budget {
+            *slice = &slice[..budget];
+            return i + 1;
+        }
+        budget -= slice.len();
+    }
+    slices.len()
 }
