@@ -280,6 +280,42 @@ def test_a_protocol_factory_that_raises_leaks_nothing() -> None:
     run(main)
 
 
+def test_a_buffered_protocol_reads_into_its_own_buffer() -> None:
+    class Buffered(asyncio.BufferedProtocol):
+        """Reads into a 7-byte buffer; echoes what it got at EOF."""
+
+        def __init__(self) -> None:
+            self.buffer = bytearray(7)
+            self.got = bytearray()
+            self.transport: asyncio.Transport | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def get_buffer(self, sizehint: int) -> bytearray:
+            assert sizehint > 0
+            return self.buffer
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.got += self.buffer[:nbytes]
+
+        def eof_received(self) -> None:
+            assert self.transport is not None
+            self.transport.write(self.got)
+
+    async def main() -> None:
+        server, port = await serve(Buffered)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sent = bytes(range(256)) * 400
+        writer.write(sent)
+        writer.write_eof()
+        assert await reader.read() == sent
+        await close_all(server, writer)
+
+    run(main)
+
+
 # ---- writing ---------------------------------------------------------------
 
 
@@ -485,6 +521,34 @@ def test_server_lifecycle() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not server.is_serving()
+
+    run(main)
+
+
+def test_server_close_clients_and_abort_clients() -> None:
+    async def main() -> None:
+        protocols: list[Recorder] = []
+
+        def factory() -> Recorder:
+            protocols.append(Recorder())
+            return protocols[-1]
+
+        server, port = await serve(factory)
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+        await until(lambda: len(protocols) == 4 and all(p.transport for p in protocols), "4 connections")
+        waiter = asyncio.ensure_future(server.wait_closed())
+        server.close()
+        server.close_clients()
+        for reader, writer in clients[:2]:
+            assert await reader.read() == b""
+            writer.close()
+        server.abort_clients()
+        for reader, writer in clients[2:]:
+            await read_end(reader)
+            writer.close()
+        for proto in protocols:
+            assert await proto.lost is None
+        await waiter
 
     run(main)
 

@@ -521,7 +521,7 @@ class Transport(_Endpoint, asyncio.Transport):
 
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         if self._server is not None:
-            self._server._attach()
+            self._server._attach(self)
         super()._start(protocol, waiter)
 
     def _start_reading(self) -> None:
@@ -532,8 +532,12 @@ class Transport(_Endpoint, asyncio.Transport):
             self._flush_held()
 
     def _data_received(self, data: bytes) -> None:
+        protocol = self._protocol
         try:
-            self._protocol.data_received(data)
+            if isinstance(protocol, asyncio.BufferedProtocol):
+                _feed_buffered(protocol, data)
+            else:
+                protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -673,8 +677,22 @@ class Transport(_Endpoint, asyncio.Transport):
 
     def _detached(self) -> None:
         if self._server is not None:
-            self._server._detach()
+            self._server._detach(self)
             self._server = None
+
+
+def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
+    """Gives ``data`` to a BufferedProtocol: into the buffers its
+    ``get_buffer`` returns, each followed by ``buffer_updated(n)``."""
+    view = memoryview(data)
+    while view:
+        buf = memoryview(protocol.get_buffer(len(view))).cast("B")
+        if not buf:
+            raise RuntimeError("get_buffer() returned an empty buffer")
+        n = min(len(buf), len(view))
+        buf[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
@@ -694,7 +712,8 @@ class Server(asyncio.AbstractServer):
         self._listeners: list[int] | None = []
         self._families: dict[int, int] = {}
         self._serving = False
-        self._active_count = 0
+        # The connections whose protocol has not had connection_lost yet.
+        self._clients: set[Transport] = set()
         self._waiters: list[asyncio.Future[None]] | None = []
         self._serving_forever_fut: asyncio.Future[None] | None = None
         # Connections accepted before start_serving().
@@ -738,13 +757,23 @@ class Server(asyncio.AbstractServer):
             return
         transport._start(protocol)
 
-    def _attach(self) -> None:
-        self._active_count += 1
+    def _attach(self, transport: Transport) -> None:
+        self._clients.add(transport)
 
-    def _detach(self) -> None:
-        self._active_count -= 1
-        if self._active_count == 0 and self._listeners is None:
+    def _detach(self, transport: Transport) -> None:
+        self._clients.discard(transport)
+        if not self._clients and self._listeners is None:
             self._wakeup()
+
+    def close_clients(self) -> None:
+        """Closes every connection gracefully (asyncio 3.13's)."""
+        for transport in list(self._clients):
+            transport.close()
+
+    def abort_clients(self) -> None:
+        """Closes every connection at once (asyncio 3.13's)."""
+        for transport in list(self._clients):
+            transport.abort()
 
     def _wakeup(self) -> None:
         waiters, self._waiters = self._waiters, None
@@ -776,7 +805,7 @@ class Server(asyncio.AbstractServer):
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
             self._serving_forever_fut = None
-        if self._active_count == 0:
+        if not self._clients:
             self._wakeup()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:

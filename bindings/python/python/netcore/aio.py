@@ -19,7 +19,7 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
             await server.serve_forever()
 
 - :func:`create_server` / :func:`create_connection`: any ``asyncio.Protocol``
-  over a :class:`Transport` that behaves as asyncio's (``write`` never loses
+  (or ``BufferedProtocol``) over a :class:`Transport` that behaves as asyncio's (``write`` never loses
   bytes, ``pause_writing``/``resume_writing`` at the water marks,
   ``pause_reading``, ``write_eof``, ``abort``, ``get_extra_info``...);
   :class:`Server` as asyncio's (``async with``, ``serve_forever``...).
