@@ -86,6 +86,21 @@ def test_the_docs_streams_echo_examples(netcore_policy: None, capsys: pytest.Cap
     assert out.count("Close the connection") == 10
 
 
+def test_netcore_aio_run_replaces_asyncio_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """The streams examples as a program would run them, asyncio.run
+    swapped for netcore.aio.run: both ends on netcore."""
+    asyncio_docs.PORT = free_port()
+
+    async def main() -> str:
+        server = await serving(asyncio_docs.streams_server_main)
+        await asyncio_docs.tcp_echo_client("Hello run!")  # type: ignore[no-untyped-call]
+        await stop(server)
+        return type(asyncio.get_running_loop()).__name__
+
+    assert netcore.aio.run(asyncio.wait_for(main(), WAIT)) == "EventLoop"
+    assert "Received: 'Hello run!'" in capsys.readouterr().out
+
+
 # ---- uvicorn (h11) ------------------------------------------------------------
 
 

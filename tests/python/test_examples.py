@@ -118,7 +118,7 @@ def echo_over_socket(host: str, port: int, payload: bytes) -> bytes:
         return bytes(got)
 
 
-@pytest.mark.parametrize("example", ["echo_server.py", "asyncio_echo_server.py"])
+@pytest.mark.parametrize("example", ["echo_server.py", "asyncio_echo_server.py", "streams_echo_server.py"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_python_echo_servers(example: str, sig: int) -> None:
     with server(py(example)) as (proc, host, port):

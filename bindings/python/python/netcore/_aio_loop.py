@@ -4,12 +4,15 @@ endpoints are netcore's, for code that calls the loop's own methods."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from netcore._aio_net import create_connection, create_server
 from netcore._aio_udp import create_datagram_endpoint
 
-__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop"]
+__all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
+
+_T = TypeVar("_T")
 
 
 class EventLoop(asyncio.SelectorEventLoop):
@@ -50,3 +53,11 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
     def new_event_loop(self) -> EventLoop:
         return EventLoop()
+
+
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
+    """``asyncio.run`` on a new :class:`EventLoop`: ``netcore.aio.run(main())``
+    in place of ``asyncio.run(main())`` runs a whole program's TCP and UDP
+    on netcore."""
+    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)

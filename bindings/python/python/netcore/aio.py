@@ -28,7 +28,7 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
 - :func:`create_datagram_endpoint`: any ``asyncio.DatagramProtocol`` over a
   :class:`DatagramTransport` (``sendto`` queues what the kernel has no room
   for; OS errors go to ``error_received``).
-- :class:`EventLoop` (:func:`new_event_loop`, :class:`EventLoopPolicy`):
+- :class:`EventLoop` (:func:`run`, :func:`new_event_loop`, :class:`EventLoopPolicy`):
   an asyncio loop whose ``create_server``/``create_connection``/
   ``create_datagram_endpoint`` are these, so code that calls the loop's
   methods (``asyncio.start_server``, uvicorn) runs unchanged. Not supported
@@ -94,6 +94,7 @@ __all__ = [
     "create_server",
     "new_event_loop",
     "open_connection",
+    "run",
     "start_server",
 ]
 
@@ -268,7 +269,7 @@ def attach(
 
 
 # Imported last: these modules use attach from here.
-from netcore._aio_loop import EventLoop, EventLoopPolicy, new_event_loop  # noqa: E402
+from netcore._aio_loop import EventLoop, EventLoopPolicy, new_event_loop, run  # noqa: E402
 from netcore._aio_net import (  # noqa: E402
     Server,
     Transport,
