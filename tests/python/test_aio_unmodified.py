@@ -101,6 +101,29 @@ def test_netcore_aio_run_replaces_asyncio_run(capsys: pytest.CaptureFixture[str]
     assert "Received: 'Hello run!'" in capsys.readouterr().out
 
 
+def test_closing_the_event_loop_closes_what_netcore_still_has_open() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> socket.socket:
+        loops.append(asyncio.get_running_loop())
+        server = await netcore.aio.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        client = socket.create_connection(("127.0.0.1", server.sockets[0].getsockname()[1]), timeout=WAIT)
+        hub = netcore._aio_net._hubs[loops[0]]
+        for _ in range(1000):
+            if len(hub.owners) == 2:  # the listener and the accepted connection
+                break
+            await asyncio.sleep(0.005)
+        assert len(hub.owners) == 2
+        return client  # server and connection left open
+
+    with netcore.aio.run(asyncio.wait_for(main(), WAIT)) as client:
+        assert loops[0].is_closed() and loops[0] not in netcore._aio_net._hubs
+        try:
+            assert client.recv(1) == b""
+        except ConnectionResetError:
+            pass
+
+
 # ---- uvicorn (h11) ------------------------------------------------------------
 
 

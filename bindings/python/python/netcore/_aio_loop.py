@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from netcore._aio_net import create_connection, create_server
+from netcore._aio_net import _hubs, create_connection, create_server
 from netcore._aio_udp import create_datagram_endpoint
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
@@ -38,6 +38,15 @@ class EventLoop(asyncio.SelectorEventLoop):
         if kwds.get("sock") is not None:
             return await super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
         return await create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
+
+    def close(self) -> None:
+        """Closes netcore's side too: whatever this loop still has open
+        there is closed at once (connections reset), as a closed selector
+        loop leaves no socket to serve."""
+        hub = _hubs.get(self)
+        if hub is not None:
+            hub.release(force=True)
+        super().close()
 
 
 def new_event_loop() -> EventLoop:

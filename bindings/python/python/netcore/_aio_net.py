@@ -110,9 +110,10 @@ class _Hub:
         if not self.owners:
             self.aloop.call_soon(self.release)
 
-    def release(self) -> None:
-        """Closes the netcore loop if nothing of it is open."""
-        if self.owners or self.closed:
+    def release(self, force: bool = False) -> None:
+        """Closes the netcore loop if nothing of it is open (or, with
+        ``force``, closes whatever is open at once)."""
+        if (self.owners and not force) or self.closed:
             return
         self.closed = True
         if _hubs.get(self.aloop) is self:
