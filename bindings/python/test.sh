@@ -32,8 +32,8 @@ fi
 . "$venv/bin/activate"
 # maturin comes from PyPI through the build backend; the extension is
 # compiled locally by cargo.
-# uvicorn and h11 (pinned): the asyncio layer runs their HTTP server unchanged.
-python -m pip install --quiet ./bindings/python pytest mypy "uvicorn==0.54.0" "h11==0.16.0"
+# uvicorn, h11 and websockets (pinned): netcore.aio runs their servers unchanged.
+python -m pip install --quiet ./bindings/python pytest mypy "uvicorn==0.54.0" "h11==0.16.0" "websockets==15.0.1"
 if [ "${1:-}" = "--build-only" ]; then
     exit 0
 fi

@@ -1,7 +1,8 @@
 """Code written for asyncio by others runs unchanged over netcore.aio: the
-Python documentation's echo examples (Protocol and streams) and uvicorn's
-h11 HTTP protocol serving an ASGI app, each on :class:`netcore.aio.EventLoop`
-(whose create_server/create_connection are netcore's)."""
+Python documentation's echo examples (Protocol, streams, UDP), uvicorn's h11
+HTTP protocol serving an ASGI app, and websockets, each on
+:class:`netcore.aio.EventLoop` (whose create_server, create_connection and
+create_datagram_endpoint are netcore's)."""
 
 from __future__ import annotations
 
@@ -253,3 +254,42 @@ async def until_reported(contexts: list[dict[str, Any]]) -> None:
         if contexts:
             return
         await asyncio.sleep(0.005)
+
+
+# ---- websockets ----------------------------------------------------------------
+
+
+def test_websockets_echo_over_netcore() -> None:
+    """websockets' asyncio implementation (its Connection is an
+    asyncio.Protocol; serve and connect call the loop's create_server and
+    create_connection), both ends on netcore.aio.EventLoop."""
+    pytest.importorskip("websockets")
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import ServerConnection, serve
+
+    server_transports: list[object] = []
+
+    # The echo server of websockets' documentation.
+    async def echo(websocket: ServerConnection) -> None:
+        server_transports.append(websocket.transport)
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}") as ws:
+                await ws.send("Hello world!")
+                assert await ws.recv() == "Hello world!"
+                big = bytes(range(256)) * 3000  # 768 KB, past every water mark
+                await ws.send(big)
+                assert await ws.recv() == big
+                for i in range(100):
+                    await ws.send(f"message {i}")
+                for i in range(100):
+                    assert await ws.recv() == f"message {i}"
+                assert isinstance(ws.transport, netcore.aio.Transport)
+            assert ws.close_code == 1000
+        assert len(server_transports) == 1 and isinstance(server_transports[0], netcore.aio.Transport)
+
+    netcore.aio.run(asyncio.wait_for(main(), WAIT))
