@@ -325,7 +325,7 @@ def test_write_buffers_pauses_inside_write_and_never_loses_bytes() -> None:
         transport = proto.tr
         assert transport.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
         sent = bytearray()
-        chunk = bytes(range(256)) * 256  # 64 KiB
+        chunk = bytes(range(256)) * 255  # below the high mark with its prefix
         # The client does not read yet: the kernel's buffers, then netcore's
         # queue fill, then write() buffers and pauses the protocol.
         for i in range(4096):
@@ -352,6 +352,28 @@ def test_write_buffers_pauses_inside_write_and_never_loses_bytes() -> None:
         assert proto.calls == ["made", "pause", "resume", "lost"]
         assert transport.get_write_buffer_size() == 0
         await close_all(server, writer)
+
+    run(main)
+
+
+def test_a_write_larger_than_the_high_mark_pauses_until_the_kernel_has_it() -> None:
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        big = bytes(range(256)) * 4096  # 1 MiB
+        proto.in_write = True
+        transport.write(big)
+        proto.in_write = False
+        assert proto.calls == ["made", "pause"] and proto.pause_in_write == [True]
+        assert transport.get_write_buffer_size() == len(big)
+        assert await reader.readexactly(len(big)) == big
+        await until(lambda: "resume" in proto.calls, "resume_writing")
+        assert transport.get_write_buffer_size() == 0
+        transport.write(b"small")  # below the mark: no pause
+        assert await reader.readexactly(5) == b"small"
+        assert proto.calls == ["made", "pause", "resume"]
+        await close_all(server, writer)
+        assert await proto.lost is None
 
     run(main)
 

@@ -13,9 +13,11 @@ asyncio's buffer would be above it too) goes to a Python overflow queue and
 ``pause_writing()`` is called at once, inside ``write()``. Every later write
 joins the overflow, in order. netcore's ``writable`` (its queue fell to the
 low mark) moves the overflow back into netcore; once it is empty
-``resume_writing()`` is called. ``get_write_buffer_size()`` reports the
-overflow: netcore's own queue (at most the high mark) is not visible from
-Python.
+``resume_writing()`` is called. A single message larger than the high mark
+(netcore takes it whole into an empty queue) is sent with a token and
+pauses the protocol until its ``sent`` event. ``get_write_buffer_size()``
+reports the overflow and such a message: the rest of netcore's own queue
+(at most the high mark) is not visible from Python.
 """
 
 from __future__ import annotations
@@ -332,6 +334,8 @@ class Transport(_Endpoint, asyncio.Transport):
         "_overflow_size",
         "_high",
         "_low",
+        "_big_token",
+        "_big_size",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -352,6 +356,10 @@ class Transport(_Endpoint, asyncio.Transport):
         self._overflow_size = 0
         self._high = _DEFAULT_HIGH
         self._low = _DEFAULT_LOW
+        # The token of the last message larger than the high mark, and its
+        # size until its "sent" came.
+        self._big_token = 0
+        self._big_size = 0
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
@@ -431,9 +439,10 @@ class Transport(_Endpoint, asyncio.Transport):
         return (self._low, self._high)
 
     def get_write_buffer_size(self) -> int:
-        """Bytes waiting in the transport's overflow queue (see the module
-        notes: netcore's own queue is not counted)."""
-        return self._overflow_size
+        """Bytes waiting in the transport's overflow queue, plus a message
+        larger than the high mark until netcore handed it to the kernel (see
+        the module notes: netcore's own queue is not counted otherwise)."""
+        return self._overflow_size + self._big_size
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Sends ``data`` or buffers it; never loses bytes (see the module
@@ -450,7 +459,10 @@ class Transport(_Endpoint, asyncio.Transport):
             return
         if self._overflow is None:
             try:
-                self._nc.send(self._handle, data)
+                if len(data) <= self._high:
+                    self._nc.send(self._handle, data)
+                    return
+                self._send_big(data)
                 return
             except BlockingIOError:
                 self._overflow = collections.deque()
@@ -515,6 +527,10 @@ class Transport(_Endpoint, asyncio.Transport):
             waiter = self._connect_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        elif kind == "sent":
+            if ev.value == self._big_token:
+                self._big_size = 0
+                self._maybe_resume_protocol()
         elif kind == "connect_failed":
             waiter = self._connect_waiter
             if waiter is not None and not waiter.done():
@@ -624,14 +640,24 @@ class Transport(_Endpoint, asyncio.Transport):
         elif self._eof_written:
             self._shutdown()
 
+    def _send_big(self, data: bytes | bytearray | memoryview) -> None:
+        """Sends a message larger than the high mark (netcore takes it into
+        an empty queue) with a token, and pauses the protocol until its
+        "sent": what the kernel did not take may be above the mark, where
+        asyncio pauses too."""
+        self._big_token += 1
+        self._nc.send(self._handle, data, token=self._big_token)
+        self._big_size = len(data)
+        self._maybe_pause_protocol()
+
     def _maybe_pause_protocol(self) -> None:
-        if self._protocol_paused or self._overflow is None or self._protocol is None:
+        if self._protocol_paused or (self._overflow is None and not self._big_size) or self._protocol is None:
             return
         self._protocol_paused = True
         self._call_protocol("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._overflow_size > self._low:
+        if not self._protocol_paused or self._overflow is not None or self._big_size:
             return
         self._protocol_paused = False
         self._call_protocol("resume_writing")
