@@ -98,7 +98,7 @@ fn a_tls_client_and_server_echo_every_byte_keep_tokens_and_close_with_close_noti
         assert!(Instant::now() < deadline, "echo stalled at {} bytes: {:?}", echoed.len(), kinds(&seen));
         let start = seen.len();
         poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut seen);
-        for got in seen[start..].to_vec() {
+        for got in &seen[start..] {
             match got.kind {
                 EventKind::Accepted => server = Some(got.handle),
                 EventKind::Data if Some(got.handle) == server => send_or_keep(&lp, got.handle, &got.data, &mut backlog),
@@ -519,4 +519,23 @@ fn backpressure_tokens_and_pause_resume_hold_under_tls() {
         seen.iter().filter(|e| e.kind == EventKind::Sent && e.handle == client).map(|e| e.event.value).collect();
     assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens fire in order");
     assert!(has(&seen, EventKind::Writable, client), "Writable after the refusal");
+}
+
+/// Half-close under TLS: `shutdown` sends close_notify then the FIN; the
+/// peer sees a clean `Eof` and can still answer, and the answer arrives.
+#[test]
+fn a_tls_half_close_lets_the_peer_answer_after_a_clean_eof() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = tls_pair(&lp);
+    lp.send(client, b"question").unwrap();
+    lp.shutdown(client).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Eof, server));
+    assert_eq!(event(&got, EventKind::Data, server).unwrap().data, b"question");
+    lp.send(server, b"answer").unwrap();
+    lp.close(server).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client) && has(g, EventKind::Closed, server));
+    assert_eq!(event(&got, EventKind::Data, client).map(|e| e.data.clone()), Some(b"answer".to_vec()));
+    assert!(has(&got, EventKind::Eof, client), "the server's close_notify and FIN: a clean EOF");
+    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, None);
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
 }
