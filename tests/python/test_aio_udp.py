@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+import netcore
 import netcore.aio
 from conftest import WAIT, has_ipv6
 from test_aio_transport import run
@@ -98,6 +100,33 @@ def test_unconnected_endpoint_talks_to_anyone(peer: socket.socket) -> None:
         for i in range(10):
             assert await proto.received.get() == (b"%d" % i, peer.getsockname())
         transport.abort()
+        assert await proto.lost is None
+
+    run(main)
+
+
+def test_an_exception_in_datagram_received_is_reported_and_reading_goes_on(peer: socket.socket) -> None:
+    class Failing(Datagrams):
+        def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
+            super().datagram_received(data, addr)
+            if data == b"boom":
+                # netcore's own ClosedError must not be taken for the hub's
+                # loop closing.
+                raise netcore.ClosedError("boom")
+
+    async def main() -> None:
+        contexts: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        transport, proto = await netcore.aio.create_datagram_endpoint(Failing, local_addr=("127.0.0.1", 0))
+        assert isinstance(proto, Failing)
+        local = transport.get_extra_info("sockname")
+        peer.sendto(b"boom", local)
+        assert (await proto.received.get())[0] == b"boom"
+        peer.sendto(b"after", local)
+        assert (await proto.received.get())[0] == b"after"
+        assert [type(c["exception"]) for c in contexts] == [netcore.ClosedError]
+        assert not transport.is_closing()
+        transport.close()
         assert await proto.lost is None
 
     run(main)

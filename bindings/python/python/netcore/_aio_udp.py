@@ -131,7 +131,7 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
         for data, addr in held or ():
             if self._closing:
                 break
-            self._protocol.datagram_received(data, addr)
+            self._call_protocol("datagram_received", data, addr)
 
     def _event(self, ev: Event) -> None:
         kind = ev.kind
@@ -139,7 +139,7 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
             assert ev.data is not None and ev.addr is not None
             if self._reading:
                 if not self._closing:
-                    self._protocol.datagram_received(ev.data, _sockaddr(ev.addr))
+                    self._call_protocol("datagram_received", ev.data, _sockaddr(ev.addr))
             elif self._held is not None:
                 self._held.append((ev.data, _sockaddr(ev.addr)))
         elif kind == "writable":
