@@ -495,3 +495,5 @@ export declare const vocabulary: Readonly<Vocabulary>
  * `.argument`) for anything else.
  */
 export declare function parseAddress(host: string, port: number | string): AddressInfo
+/** Node's `net` API on netcore's loop (see net.d.ts). */
+export * as net from './net'

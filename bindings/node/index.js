@@ -921,3 +921,4 @@ module.exports = {
   parseAddress,
   vocabulary: VOCABULARY,
 }
+Object.defineProperty(module.exports, 'net', { enumerable: true, get: () => require('./net.js') })

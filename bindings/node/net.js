@@ -1,0 +1,701 @@
+'use strict'
+// `require('netcore').net`: Node's `net` API (Socket, Server, createServer,
+// connect / createConnection) on netcore's loop, so code written for `net`
+// runs by changing its `require`.
+//
+// How it maps onto the raw model (index.js):
+// - a Socket is a real stream.Duplex (not a net.Socket: that one reads Node's
+//   native stream state) over one netcore connection handle; a Server is an
+//   EventEmitter over one listener handle;
+// - events reach them through ONE set of listeners per Loop (a Map from
+//   handle to object), not per-handle listeners: each Socket/Server runs its
+//   events in its own AsyncResource (AsyncLocalStorage: a client socket sees
+//   the store of its connect(), an accepted one that of its server's listen());
+// - netcore's sends are whole-or-reject: a refused chunk and its callback
+//   are held until netcore's 'writable', so no byte is dropped and the
+//   Writable's own buffer (and write() returning false, 'drain') does the rest;
+// - push() returning false pauses the handle, _read() resumes it;
+// - network failures arrive as 'error' events (on nextTick when the native
+//   call failed at once); wrong argument types still throw, as in `net`.
+
+const { Duplex } = require('node:stream')
+const { EventEmitter } = require('node:events')
+const { AsyncResource } = require('node:async_hooks')
+const nodeNet = require('node:net')
+const netcore = require('./index.js')
+
+// ---------------------------------------------------------------------------
+// One dispatcher per Loop
+
+/** Socket methods by netcore event name (the connection's events). */
+const SOCKET_EVENTS = {
+  connected: '_ncConnected',
+  connect_failed: '_ncFailed',
+  data: '_ncData',
+  eof: '_ncEof',
+  writable: '_ncWritable',
+  closed: '_ncClosed',
+  error: '_ncFailed',
+  idle: '_ncIdle',
+}
+
+const dispatchers = new WeakMap()
+
+/** The handle -> Socket/Server maps of `loop`, its listeners installed on first use. */
+function dispatcherOf(loop) {
+  let d = dispatchers.get(loop)
+  if (d !== undefined) return d
+  d = { sockets: new Map(), servers: new Map() }
+  const { sockets, servers } = d
+  for (const [type, method] of Object.entries(SOCKET_EVENTS)) {
+    loop.on(type, (ev) => {
+      const socket = sockets.get(ev.handle)
+      if (socket !== undefined) socket._scope.runInAsyncScope(socket[method], socket, ev)
+      // A loop-level error (handle 0) is a warning when nobody else listens, as without this layer.
+      else if (type === 'error' && ev.handle === 0 && loop.listenerCount('error') === 1) process.emitWarning(ev.error)
+    })
+  }
+  loop.on('accepted', (ev) => {
+    const server = servers.get(ev.listener)
+    if (server !== undefined) server._scope.runInAsyncScope(server._ncAccepted, server, ev)
+  })
+  dispatchers.set(loop, d)
+  return d
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function nodeError(Type, code, message) {
+  const err = new Type(message)
+  err.code = code
+  return err
+}
+
+function abortError(signal) {
+  const err = new Error('The operation was aborted', { cause: signal.reason })
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}
+
+/** Errors that are the caller's mistake (thrown at once); the rest are the network's ('error' event). */
+function isArgumentError(err) {
+  return err instanceof TypeError || err instanceof RangeError
+}
+
+/** Calls `onAbort` when `signal` aborts (on nextTick if it already has); returns the undo. */
+function watchSignal(signal, onAbort) {
+  if (signal === undefined || signal === null) return () => {}
+  if (typeof signal !== 'object' || !('aborted' in signal)) {
+    throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal')
+  }
+  if (signal.aborted) {
+    process.nextTick(onAbort)
+    return () => {}
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  return () => signal.removeEventListener('abort', onAbort)
+}
+
+// Marks an [options, cb] pair connect() already normalized for socket.connect(), as net does.
+const kNormalized = Symbol('netcore.net.normalized')
+
+/** `net`'s reading of (port[, host][, cb]) or (options[, cb]): [options, cb]. */
+function normalizeArgs(args) {
+  const last = args[args.length - 1]
+  const cb = typeof last === 'function' ? last : null
+  const arg0 = args[0]
+  let options
+  if (arg0 !== null && typeof arg0 === 'object') options = arg0
+  else if (typeof arg0 === 'string' && Number.isNaN(Number(arg0))) options = { path: arg0 }
+  else {
+    options = { port: typeof arg0 === 'function' ? undefined : arg0 }
+    if (typeof args[1] === 'string') options.host = args[1]
+  }
+  const normalized = [options, cb]
+  normalized[kNormalized] = true
+  return normalized
+}
+
+function unixUnsupported(path) {
+  if (path === undefined) return
+  throw nodeError(Error, 'ERR_NOT_SUPPORTED', `netcore.net: Unix domain sockets are not supported yet (path ${String(path)})`)
+}
+
+/** `net`'s keepalive delay (ms, 0 = the system's) as the core's idle seconds. */
+function keepAliveSeconds(enable, initialDelay) {
+  if (!enable) return 0
+  const seconds = Math.floor((Number(initialDelay) || 0) / 1000)
+  // 0 means "the system's default" in `net`: Linux's tcp_keepalive_time (the core cannot leave it unset).
+  return seconds >= 1 ? seconds : 7200
+}
+
+function emitClose(socket) {
+  socket.emit('close', socket._hadError)
+  const server = socket._server
+  if (server !== null) {
+    server._connections--
+    server._emitCloseIfDrained()
+  }
+}
+
+function destroyedError() {
+  return nodeError(Error, 'ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed')
+}
+
+// ---------------------------------------------------------------------------
+// Socket
+
+/**
+ * A TCP connection as a stream.Duplex with net.Socket's events and methods.
+ * `options.loop` (netcore's own) picks the Loop (default: defaultLoop()).
+ */
+class Socket extends Duplex {
+  constructor(options) {
+    if (typeof options === 'number') options = { fd: options }
+    options = options === undefined || options === null ? {} : options
+    if (options.fd !== undefined) unixUnsupported(`fd ${options.fd}`)
+    super({
+      allowHalfOpen: Boolean(options.allowHalfOpen),
+      emitClose: false, // 'close' carries hadError and comes after netcore's 'closed', as net's does
+      autoDestroy: true,
+      decodeStrings: false, // strings go to netcore as they are (it encodes UTF-8 itself)
+      highWaterMark: options.highWaterMark,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    })
+    this._loop = options.loop || netcore.defaultLoop()
+    this._h = null // the netcore handle, once connect() or accept made one
+    this._scope = null // the AsyncResource the socket's events run in
+    this._server = null
+    this.server = null
+    this.connecting = false
+    this._closing = false // netcore close() / closeReset() called
+    this._handleClosed = false // netcore 'closed' delivered (or there never was a handle)
+    this._closeEmitted = false
+    this._hadError = false
+    this._reset = false
+    this._held = null // { data, encoding, cb, vector } refused by netcore, sent again on 'writable'
+    this._nativePaused = false
+    this._finalCb = null // _final() waiting for 'connect'
+    this._peer = null
+    this._local = null
+    this._bytesRead = 0
+    this._bytesSent = 0
+    this._timeoutMs = undefined
+    this._pendingOptions = [] // [name, value] set before the connection was up
+    this._refed = true
+    this._unwatchSignal = null
+  }
+
+  // -- connecting ------------------------------------------------------------
+
+  connect(...args) {
+    const [options, cb] = args[0] !== null && typeof args[0] === 'object' && args[0][kNormalized] ? args[0] : normalizeArgs(args)
+    unixUnsupported(options.path)
+    if (this._h !== null || this.destroyed) {
+      throw nodeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
+    }
+    if (options.port === undefined || options.port === null) {
+      throw nodeError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified')
+    }
+    const host = options.host || 'localhost'
+    if (cb !== null) this.once('connect', cb)
+    this._scope = new AsyncResource('netcore.net.Socket')
+    const connectOptions = { family: options.family === 0 ? undefined : options.family }
+    if (options.localAddress !== undefined) connectOptions.localAddress = options.localAddress
+    if (options.localPort !== undefined) connectOptions.localPort = options.localPort
+    if (options.noDelay !== undefined) this.setNoDelay(options.noDelay)
+    if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay)
+    let handle
+    try {
+      handle = this._loop.connect(host, options.port, connectOptions)
+    } catch (err) {
+      if (isArgumentError(err)) throw err
+      process.nextTick(() => this.destroy(err))
+      return this
+    }
+    this.connecting = true
+    this._attach(handle)
+    if (options.signal !== undefined) {
+      this._unwatchSignal = watchSignal(options.signal, () => this.destroy(abortError(options.signal)))
+    }
+    // Writes made before connect() are queued by netcore until the connection is up.
+    this._sendHeld()
+    return this
+  }
+
+  /** Takes a netcore connection handle (connecting, or accepted with `peer`). */
+  _attach(handle, peer) {
+    this._h = handle
+    dispatcherOf(this._loop).sockets.set(handle, this)
+    if (peer !== undefined) this._peer = peer
+    if (!this._refed) this._loop.unrefHandle(handle)
+    if (this._timeoutMs) this._loop.setIdleTimeout(handle, this._timeoutMs)
+    if (!this.connecting) this._applyOptions()
+  }
+
+  /** Options set while connecting, now that the socket is up (the core answers ENOTCONN before). */
+  _applyOptions() {
+    const pending = this._pendingOptions
+    this._pendingOptions = []
+    for (const [name, value] of pending) this._setOption(name, value)
+  }
+
+  _setOption(name, value) {
+    if (this._h === null || this.connecting) this._pendingOptions.push([name, value])
+    else if (!this._closing && !this._handleClosed) this._loop.setOption(this._h, name, value)
+  }
+
+  // -- netcore events (run in this socket's async scope) ----------------------
+
+  _ncConnected(ev) {
+    this.connecting = false
+    this._peer = ev.address
+    if (this._unwatchSignal !== null) {
+      this._unwatchSignal()
+      this._unwatchSignal = null
+    }
+    this._applyOptions()
+    if (this._finalCb !== null) {
+      const cb = this._finalCb
+      this._finalCb = null
+      this._final(cb)
+    }
+    this.emit('connect')
+    this.emit('ready')
+  }
+
+  _ncFailed(ev) {
+    this.connecting = false
+    this.destroy(ev.error)
+  }
+
+  _ncData(ev) {
+    if (this.destroyed) return
+    this._bytesRead += ev.data.length
+    if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
+      this._nativePaused = true
+      this._loop.pause(this._h)
+    }
+  }
+
+  _ncEof() {
+    if (!this.destroyed) this.push(null)
+  }
+
+  _ncWritable() {
+    this._sendHeld()
+  }
+
+  _ncIdle() {
+    this.emit('timeout')
+  }
+
+  _ncClosed(ev) {
+    dispatcherOf(this._loop).sockets.delete(this._h)
+    this._handleClosed = true
+    this.connecting = false
+    if (!this.destroyed) this.destroy(ev.error)
+    else this._emitCloseIfDone()
+  }
+
+  // -- Duplex implementation --------------------------------------------------
+
+  _read() {
+    if (this._nativePaused && !this._closing && !this._handleClosed) {
+      this._nativePaused = false
+      this._loop.resume(this._h)
+    }
+  }
+
+  _write(data, encoding, cb) {
+    this._send({ data, encoding, cb, vector: false })
+  }
+
+  _writev(chunks, cb) {
+    this._send({ data: chunks, encoding: undefined, cb, vector: true })
+  }
+
+  /** Sends `item` now, or holds it (netcore refused it whole, or there is no connection yet). */
+  _send(item) {
+    this._held = item
+    if (this._h !== null) this._sendHeld()
+  }
+
+  /** Sends the held item; its callback runs once netcore took every byte of it. */
+  _sendHeld() {
+    const item = this._held
+    if (item === null || this._handleClosed) return
+    let sent
+    try {
+      sent = this._sendNow(item)
+    } catch (err) {
+      this._held = null
+      item.cb(err)
+      return
+    }
+    if (sent) {
+      this._held = null
+      item.cb()
+    }
+  }
+
+  /** One netcore send (sendv for a batch); true when queued whole, false when refused whole. */
+  _sendNow(item) {
+    const loop = this._loop
+    if (!item.vector) {
+      const { data, encoding } = item
+      const bytes = typeof data === 'string' ? Buffer.byteLength(data, encoding) : data.length
+      if (bytes === 0) return true // netcore rejects empty sends; `net` accepts them as no-ops
+      const ok = typeof data === 'string' ? loop.send(this._h, data, encoding) : loop.send(this._h, data)
+      if (ok) this._bytesSent += bytes
+      return ok
+    }
+    const buffers = item.data.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    const bytes = buffers.reduce((sum, b) => sum + b.length, 0)
+    if (bytes === 0) return true
+    const ok = loop.sendv(this._h, buffers.filter((b) => b.length > 0))
+    if (ok) this._bytesSent += bytes
+    return ok
+  }
+
+  _final(cb) {
+    if (this._h === null || this.connecting) {
+      this._finalCb = cb
+      return
+    }
+    if (this._closing || this._handleClosed) return cb()
+    try {
+      this._loop.shutdown(this._h) // FIN once everything queued is sent
+    } catch (err) {
+      return cb(err)
+    }
+    cb()
+  }
+
+  _destroy(err, cb) {
+    this._hadError = err !== null && err !== undefined
+    if (this._unwatchSignal !== null) {
+      this._unwatchSignal()
+      this._unwatchSignal = null
+    }
+    const held = this._held
+    this._held = null
+    if (this._h === null) this._handleClosed = true
+    else if (!this._closing && !this._handleClosed) {
+      this._closing = true
+      try {
+        if (this._reset) this._loop.closeReset(this._h)
+        else this._loop.close(this._h) // graceful: what netcore already queued still goes, then FIN
+      } catch {
+        // The handle is already on its way out ('closed' follows).
+      }
+    }
+    cb(err)
+    // A write still held gets its callback (after destroy's, so it starts no second 'error').
+    if (held !== null) held.cb(err || destroyedError())
+    this._emitCloseIfDone()
+  }
+
+  /** 'close' once destroyed and netcore's 'closed' came (or there was no handle). */
+  _emitCloseIfDone() {
+    if (this._handleClosed && this.destroyed && !this._closeEmitted) {
+      this._closeEmitted = true
+      process.nextTick(emitClose, this)
+    }
+  }
+
+  // -- net.Socket's methods ---------------------------------------------------
+
+  /** Closes with a reset (RST) instead of a FIN, as net.Socket's resetAndDestroy(). */
+  resetAndDestroy() {
+    this._reset = true
+    return this.destroy()
+  }
+
+  destroySoon() {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', this.destroy)
+  }
+
+  /**
+   * 'timeout' after `timeout` ms without I/O (netcore's idle timeout: it
+   * repeats every `timeout` ms while idle); 0 turns it off.
+   */
+  setTimeout(timeout, callback) {
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${timeout}`)
+    }
+    this._timeoutMs = timeout
+    if (typeof callback === 'function') {
+      if (timeout === 0) this.removeListener('timeout', callback)
+      else this.once('timeout', callback)
+    }
+    if (this._h !== null && !this._closing && !this._handleClosed) this._loop.setIdleTimeout(this._h, timeout === 0 ? null : timeout)
+    return this
+  }
+
+  get timeout() {
+    return this._timeoutMs
+  }
+
+  setNoDelay(noDelay = true) {
+    this._setOption('nodelay', Boolean(noDelay))
+    return this
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0) {
+    this._setOption('keepalive', keepAliveSeconds(enable, initialDelay))
+    return this
+  }
+
+  ref() {
+    this._refed = true
+    if (this._h !== null && !this._handleClosed) this._loop.refHandle(this._h)
+    return this
+  }
+
+  unref() {
+    this._refed = false
+    if (this._h !== null && !this._handleClosed) this._loop.unrefHandle(this._h)
+    return this
+  }
+
+  address() {
+    if (this._local === null && this._h !== null && !this.connecting && !this._closing && !this._handleClosed) {
+      try {
+        this._local = this._loop.localAddress(this._h)
+      } catch {
+        return {}
+      }
+    }
+    return this._local === null ? {} : { ...this._local }
+  }
+
+  get localAddress() {
+    return this.address().address
+  }
+
+  get localPort() {
+    return this.address().port
+  }
+
+  get localFamily() {
+    return this.address().family
+  }
+
+  get remoteAddress() {
+    return this._peer === null ? undefined : this._peer.address
+  }
+
+  get remotePort() {
+    return this._peer === null ? undefined : this._peer.port
+  }
+
+  get remoteFamily() {
+    return this._peer === null ? undefined : this._peer.family
+  }
+
+  get bytesRead() {
+    return this._bytesRead
+  }
+
+  /** Bytes handed to netcore plus those still in the stream's buffer, as net counts them. */
+  get bytesWritten() {
+    return this._bytesSent + this.writableLength
+  }
+
+  get bufferSize() {
+    return this.writableLength
+  }
+
+  get pending() {
+    return this._h === null || this.connecting
+  }
+
+  get readyState() {
+    if (this.connecting) return 'opening'
+    if (this.readable && this.writable) return 'open'
+    if (this.readable) return 'readOnly'
+    if (this.writable) return 'writeOnly'
+    return 'closed'
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+/** A TCP server with net.Server's events and methods. `options.loop` picks the Loop. */
+class Server extends EventEmitter {
+  constructor(options, connectionListener) {
+    super()
+    if (typeof options === 'function') {
+      connectionListener = options
+      options = {}
+    }
+    options = options === undefined || options === null ? {} : options
+    this._loop = options.loop || netcore.defaultLoop()
+    this.allowHalfOpen = Boolean(options.allowHalfOpen)
+    this.pauseOnConnect = Boolean(options.pauseOnConnect)
+    this.noDelay = options.noDelay
+    this.keepAlive = Boolean(options.keepAlive)
+    this.keepAliveInitialDelay = options.keepAliveInitialDelay || 0
+    this.maxConnections = undefined
+    this._h = null
+    this._scope = null
+    this._connections = 0
+    this._address = null
+    this._refed = true
+    this._unwatchSignal = null
+    if (typeof connectionListener === 'function') this.on('connection', connectionListener)
+  }
+
+  get listening() {
+    return this._h !== null
+  }
+
+  /** (port[, host][, backlog][, cb]), (options[, cb]) or ([cb]); failures are 'error' events. */
+  listen(...args) {
+    const [options, cb] = normalizeArgs(args)
+    unixUnsupported(options.path)
+    if (this._h !== null) throw nodeError(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.')
+    const backlogArg = [args[1], args[2]].find((a) => typeof a === 'number')
+    const backlog = options.backlog !== undefined ? options.backlog : backlogArg
+    const port = options.port === undefined || options.port === null ? 0 : options.port
+    if (cb !== null) this.once('listening', cb)
+    this._scope = new AsyncResource('netcore.net.Server')
+    const flags = { backlog, ipv6Only: Boolean(options.ipv6Only), reusePort: Boolean(options.reusePort) }
+    let handle
+    try {
+      handle = this._listen(options.host, port, flags)
+    } catch (err) {
+      if (isArgumentError(err)) throw err
+      process.nextTick(() => this.emit('error', err))
+      return this
+    }
+    this._h = handle
+    dispatcherOf(this._loop).servers.set(handle, this)
+    if (!this._refed) this._loop.unrefHandle(handle)
+    this._address = this._loop.localAddress(handle)
+    if (options.signal !== undefined) this._unwatchSignal = watchSignal(options.signal, () => this.close())
+    process.nextTick(() => {
+      if (this._h === handle) this.emit('listening')
+    })
+    return this
+  }
+
+  /** No host: every IPv6 and IPv4 address ('::'), or every IPv4 one where IPv6 is missing, as net does. */
+  _listen(host, port, flags) {
+    if (host !== undefined && host !== null) return this._loop.listen(host, port, flags)
+    try {
+      return this._loop.listen('::', port, flags)
+    } catch (err) {
+      if (err.code !== 'EAFNOSUPPORT' && err.code !== 'EADDRNOTAVAIL') throw err
+      return this._loop.listen('0.0.0.0', port, flags)
+    }
+  }
+
+  _ncAccepted(ev) {
+    if (this.maxConnections !== undefined && this.maxConnections !== null && this._connections >= this.maxConnections) {
+      this._loop.close(ev.handle)
+      this.emit('drop', {
+        localAddress: this._address.address,
+        localPort: this._address.port,
+        localFamily: this._address.family,
+        remoteAddress: ev.address.address,
+        remotePort: ev.address.port,
+        remoteFamily: ev.address.family,
+      })
+      return
+    }
+    const socket = new Socket({ allowHalfOpen: this.allowHalfOpen, loop: this._loop })
+    socket._scope = new AsyncResource('netcore.net.Socket') // in this server's scope: its store
+    socket._server = this
+    socket.server = this
+    socket._attach(ev.handle, ev.address)
+    this._connections++
+    if (this.pauseOnConnect) {
+      socket._nativePaused = true
+      this._loop.pause(ev.handle)
+      socket.pause()
+    }
+    if (this.noDelay !== undefined) socket.setNoDelay(this.noDelay)
+    if (this.keepAlive) socket.setKeepAlive(true, this.keepAliveInitialDelay)
+    this.emit('connection', socket)
+  }
+
+  /** Stops listening; 'close' (and `cb`) once every connection closed too. */
+  close(cb) {
+    if (typeof cb === 'function') {
+      if (this._h === null) {
+        this.once('close', () => cb(nodeError(Error, 'ERR_SERVER_NOT_RUNNING', 'Server is not running.')))
+      } else this.once('close', cb)
+    }
+    if (this._h !== null) {
+      dispatcherOf(this._loop).servers.delete(this._h)
+      if (!this._loop.closed) this._loop.close(this._h) // a closed loop closed its handles
+      this._h = null
+      if (this._unwatchSignal !== null) this._unwatchSignal()
+      this._unwatchSignal = null
+    }
+    this._emitCloseIfDrained()
+    return this
+  }
+
+  _emitCloseIfDrained() {
+    if (this._h !== null || this._connections > 0) return
+    process.nextTick(() => this.emit('close'))
+  }
+
+  address() {
+    return this._h === null ? null : { ...this._address }
+  }
+
+  getConnections(cb) {
+    process.nextTick(cb, null, this._connections)
+    return this
+  }
+
+  ref() {
+    this._refed = true
+    if (this._h !== null) this._loop.refHandle(this._h)
+    return this
+  }
+
+  unref() {
+    this._refed = false
+    if (this._h !== null) this._loop.unrefHandle(this._h)
+    return this
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Functions
+
+function createServer(options, connectionListener) {
+  return new Server(options, connectionListener)
+}
+
+/** connect(port[, host][, cb]) or connect(options[, cb]): a connecting Socket. */
+function connect(...args) {
+  const normalized = normalizeArgs(args)
+  const [options] = normalized
+  const socket = new Socket(options)
+  if (options.timeout) socket.setTimeout(options.timeout)
+  return socket.connect(normalized)
+}
+
+module.exports = {
+  Socket,
+  Stream: Socket,
+  Server,
+  createServer,
+  connect,
+  createConnection: connect,
+  isIP: nodeNet.isIP,
+  isIPv4: nodeNet.isIPv4,
+  isIPv6: nodeNet.isIPv6,
+}

@@ -1,0 +1,515 @@
+'use strict'
+// require('netcore').net: the Duplex contract of net.Socket item by item
+// (event orders measured on Node's own sockets, write() / 'drain', pause on
+// push() === false, gather sends, pipe()), the Server, and code nobody here
+// wrote running on it: Node's own http server, and the echo server and
+// client of Node's `net` docs. The peers are often Node's own `net`, so
+// every check is against the real thing.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const nodeNet = require('node:net')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { once } = require('node:events')
+const { AsyncLocalStorage } = require('node:async_hooks')
+const { Readable, Writable } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const { createLoop, net } = require('netcore')
+const { until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
+const { run } = require('../testlib/procs')
+
+/** events.once() options bounding the wait (a hang guard, never asserted on). */
+const bounded = () => ({ signal: AbortSignal.timeout(WAIT_MS) })
+
+/** Resolves on `emitter`'s next `name` event, whatever comes before it (events.once() rejects on 'error'). */
+function next(emitter, name) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for '${name}'`)), WAIT_MS)
+    emitter.once(name, (...args) => {
+      clearTimeout(timer)
+      resolve(args)
+    })
+  })
+}
+
+/** A server of `createServer` (netcore's or Node's) on 127.0.0.1:0, closed after the test: { server, port }. */
+async function listenWith(createServer, t, options, onConnection) {
+  const server = createServer(options, onConnection)
+  t.after(() => server.close())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening', bounded())
+  return { server, port: server.address().port }
+}
+
+/** A netcore `net` server (see listenWith). */
+const listen = (...args) => listenWith(net.createServer, ...args)
+/** A Node `net` server, the reference peer (see listenWith). */
+const nodeListen = (...args) => listenWith(nodeNet.createServer, ...args)
+
+/** The names of `socket`'s events as they come: 'error:CODE', 'close(hadError)'. */
+function record(socket) {
+  const events = []
+  for (const name of ['connect', 'ready', 'data', 'end', 'finish', 'close', 'error', 'timeout']) {
+    socket.on(name, (arg) => {
+      if (name === 'error') events.push(`error:${arg.code}`)
+      else if (name === 'close') events.push(`close(${arg})`)
+      else if (name !== 'data' || events.at(-1) !== 'data') events.push(name) // runs of 'data' count once
+    })
+  }
+  return events
+}
+
+/** A port nothing listens on (a Node server's, closed). */
+async function closedPort(t) {
+  const { server, port } = await nodeListen(t)
+  server.close()
+  await once(server, 'close', bounded())
+  return port
+}
+
+function collect(readable) {
+  const chunks = []
+  readable.on('data', (d) => chunks.push(d))
+  return { data: () => Buffer.concat(chunks), ended: once(readable, 'end', bounded()) }
+}
+
+// -- event order ---------------------------------------------------------------
+
+test('the peer ends: data, end, finish, close(false), as net', async (t) => {
+  const { server, port } = await listen(t)
+  const accepted = once(server, 'connection', bounded())
+  const peer = nodeNet.connect(port, '127.0.0.1', () => peer.end('abc'))
+  const [socket] = await accepted
+  const events = record(socket)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['data', 'end', 'finish', 'close(false)'])
+  assert.equal(socket.bytesRead, 3)
+  assert.equal(socket.readyState, 'closed')
+})
+
+test('a client that ends first: connect, ready, finish, end, close(false)', async (t) => {
+  const { port } = await nodeListen(t, (s) => s.resume().on('end', () => s.end()))
+  const socket = net.connect(port, '127.0.0.1', () => socket.end('bye'))
+  const events = record(socket)
+  assert.equal(socket.connecting, true)
+  assert.equal(socket.pending, true)
+  assert.equal(socket.readyState, 'opening')
+  await once(socket, 'connect', bounded())
+  assert.equal(socket.connecting, false)
+  assert.equal(socket.pending, false)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['connect', 'ready', 'finish', 'end', 'close(false)'])
+  assert.equal(socket.bytesWritten, 3)
+})
+
+test('reset by the peer: error(ECONNRESET), close(true), no end', async (t) => {
+  const { port } = await nodeListen(t, (s) => s.once('data', () => s.resetAndDestroy()))
+  const socket = net.connect(port, '127.0.0.1', () => socket.write('x'))
+  const events = record(socket)
+  socket.on('error', () => {})
+  await next(socket, 'close')
+  assert.deepEqual(events, ['connect', 'ready', 'error:ECONNRESET', 'close(true)'])
+})
+
+test('refused: error(ECONNREFUSED) as an event with net\'s fields, close(true), no connect', async (t) => {
+  const port = await closedPort(t)
+  const socket = net.connect({ port, host: '127.0.0.1' })
+  const events = record(socket)
+  const closed = next(socket, 'close')
+  const [err] = await next(socket, 'error')
+  assert.equal(err.code, 'ECONNREFUSED')
+  assert.equal(err.syscall, 'connect')
+  assert.equal(err.address, '127.0.0.1')
+  assert.equal(err.port, port)
+  await closed
+  assert.deepEqual(events, ['error:ECONNREFUSED', 'close(true)'])
+})
+
+test('destroy(): close(false); destroy(err): error, close(true)', async (t) => {
+  const { port } = await nodeListen(t, (s) => s.resume())
+  const plain = net.connect(port, '127.0.0.1')
+  await once(plain, 'connect', bounded())
+  const plainEvents = record(plain)
+  plain.destroy()
+  await next(plain, 'close')
+  assert.deepEqual(plainEvents, ['close(false)'])
+
+  const failed = net.connect(port, '127.0.0.1')
+  await once(failed, 'connect', bounded())
+  const failedEvents = record(failed)
+  failed.destroy(Object.assign(new Error('boom'), { code: 'EBOOM' }))
+  await next(failed, 'close')
+  assert.deepEqual(failedEvents, ['error:EBOOM', 'close(true)'])
+})
+
+// -- writing -------------------------------------------------------------------
+
+test('write() returns false once netcore refuses, then drain, and every byte arrives', async (t) => {
+  let peer
+  const { port } = await nodeListen(t, { pauseOnConnect: true }, (s) => (peer = s))
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect', bounded())
+  await until(() => peer !== undefined, 'the peer socket')
+  const sent = []
+  let ok = true
+  // The peer does not read: kernel buffers and netcore's queue fill up (bounded: 128 MiB).
+  while (ok && sent.length < 2048) {
+    const chunk = randomBytes(64 * 1024)
+    sent.push(chunk)
+    ok = socket.write(chunk)
+  }
+  assert.equal(ok, false, 'write() returned false before 128 MiB')
+  const total = sent.length * 64 * 1024
+  assert.equal(socket.bytesWritten, total)
+  assert.ok(socket.writableLength > 0)
+  const drained = once(socket, 'drain', bounded())
+  const received = collect(peer)
+  peer.resume()
+  await drained
+  socket.end()
+  await received.ended
+  assert.equal(received.data().length, total)
+  assert.equal(sha(received.data()), sha(Buffer.concat(sent)))
+})
+
+test('_writev: corked writes go as one gather send', async (t) => {
+  let peer
+  const { port } = await nodeListen(t, (s) => (peer = s))
+  const loop = createLoop()
+  t.after(() => loop.close())
+  const sendv = loop.sendv
+  const calls = []
+  loop.sendv = function (handle, buffers, options) {
+    calls.push(buffers.length)
+    return sendv.call(this, handle, buffers, options)
+  }
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  await until(() => peer !== undefined, 'the peer socket')
+  const received = collect(peer)
+  socket.cork()
+  socket.write('one ')
+  socket.write(Buffer.from('two '))
+  socket.write('three', 'latin1')
+  socket.uncork()
+  socket.end()
+  await received.ended
+  assert.deepEqual(calls, [3])
+  assert.equal(received.data().toString(), 'one two three')
+})
+
+test('write callbacks: called once each, in order; write() after end is an error event', async (t) => {
+  const { port } = await nodeListen(t, (s) => s.resume())
+  const socket = net.connect(port, '127.0.0.1')
+  const order = []
+  for (let i = 0; i < 5; i++) socket.write(`w${i}`, () => order.push(i))
+  await once(socket, 'connect', bounded())
+  await until(() => order.length === 5, 'every write callback')
+  assert.deepEqual(order, [0, 1, 2, 3, 4])
+  socket.end()
+  socket.write('late', (err) => order.push(err.code))
+  const [err] = await next(socket, 'error')
+  assert.equal(err.code, 'ERR_STREAM_WRITE_AFTER_END')
+  assert.deepEqual(order.slice(5), ['ERR_STREAM_WRITE_AFTER_END'])
+})
+
+// -- reading -------------------------------------------------------------------
+
+test('push() === false pauses the handle; reading again resumes it, nothing lost', async (t) => {
+  const loop = createLoop()
+  t.after(() => loop.close())
+  let pauses = 0
+  const pause = loop.pause
+  loop.pause = function (handle) {
+    pauses++
+    return pause.call(this, handle)
+  }
+  const { server, port } = await listen(t, { loop })
+  const accepted = once(server, 'connection', bounded())
+  const payload = randomBytes(4 * 1024 * 1024)
+  const peer = nodeNet.connect(port, '127.0.0.1', () => peer.end(payload))
+  const [socket] = await accepted
+  // Nobody reads: the Readable's buffer fills to its high-water mark, then the handle pauses.
+  await until(() => pauses > 0, 'loop.pause() on the full Readable')
+  assert.ok(socket.readableLength >= socket.readableHighWaterMark)
+  const received = collect(socket)
+  await received.ended
+  assert.equal(sha(received.data()), sha(payload))
+  assert.equal(socket.bytesRead, payload.length)
+})
+
+test('pipe(): an echo server made with socket.pipe(socket), fed by pipeline()', async (t) => {
+  const { port } = await listen(t, (socket) => socket.pipe(socket))
+  const client = net.connect(port, '127.0.0.1')
+  const chunks = Array.from({ length: 64 }, () => randomBytes(16 * 1024))
+  const echoed = collect(client)
+  await pipeline(Readable.from(chunks), client).catch(() => {}) // ends the client when done
+  await echoed.ended
+  assert.equal(sha(echoed.data()), sha(Buffer.concat(chunks)))
+})
+
+test('pipeline() from a socket into a Writable', async (t) => {
+  const payload = randomBytes(1024 * 1024)
+  const { port } = await nodeListen(t, (s) => s.end(payload))
+  const socket = net.connect(port, '127.0.0.1')
+  const chunks = []
+  await pipeline(
+    socket,
+    new Writable({
+      write(chunk, _enc, cb) {
+        chunks.push(chunk)
+        cb()
+      },
+    }),
+  )
+  assert.equal(sha(Buffer.concat(chunks)), sha(payload))
+})
+
+test('allowHalfOpen: the peer ends, the socket still writes, then ends itself', async (t) => {
+  const { server, port } = await listen(t, { allowHalfOpen: true })
+  const accepted = once(server, 'connection', bounded())
+  const peer = nodeNet.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => peer.end('question'))
+  const answer = collect(peer)
+  const [socket] = await accepted
+  socket.resume()
+  await once(socket, 'end', bounded())
+  assert.equal(socket.writable, true)
+  assert.equal(socket.readyState, 'writeOnly')
+  const closed = next(socket, 'close')
+  socket.end('answer')
+  await answer.ended
+  assert.equal(answer.data().toString(), 'answer')
+  await closed
+})
+
+// -- socket options and addresses ----------------------------------------------
+
+test('addresses, setNoDelay, setKeepAlive, setTimeout', async (t) => {
+  const { server, port } = await listen(t)
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect(port, '127.0.0.1')
+  assert.equal(socket.setNoDelay(true), socket) // before the connection: applied once it is up
+  assert.equal(socket.setKeepAlive(true, 30000), socket)
+  await once(socket, 'connect', bounded())
+  const [peer] = await accepted
+  assert.equal(socket.remoteAddress, '127.0.0.1')
+  assert.equal(socket.remotePort, port)
+  assert.equal(socket.remoteFamily, 'IPv4')
+  assert.deepEqual(socket.address(), { address: '127.0.0.1', port: socket.localPort, family: 'IPv4' })
+  assert.equal(peer.remotePort, socket.localPort)
+  assert.equal(peer.localPort, port)
+  assert.equal(socket._loop.getOption(socket._h, 'keepalive'), 30)
+  assert.equal(socket._loop.getOption(socket._h, 'nodelay'), true)
+  socket.setNoDelay(false)
+  assert.equal(socket._loop.getOption(socket._h, 'nodelay'), false)
+  let timeouts = 0
+  socket.setTimeout(20, () => timeouts++)
+  assert.equal(socket.timeout, 20)
+  await once(socket, 'timeout', bounded())
+  assert.equal(timeouts, 1)
+  assert.equal(socket.destroyed, false, "'timeout' only tells; it does not close")
+  socket.destroy()
+  peer.destroy()
+})
+
+test('AsyncLocalStorage: a client socket keeps connect()\'s store; accepted ones the store of listen()', async (t) => {
+  const als = new AsyncLocalStorage()
+  const seen = []
+  const server = net.createServer((socket) => {
+    seen.push(`connection:${als.getStore()}`)
+    socket.on('data', () => seen.push(`server data:${als.getStore()}`))
+    socket.on('end', () => socket.end())
+  })
+  t.after(() => server.close())
+  als.run('listen', () => server.listen(0, '127.0.0.1'))
+  await once(server, 'listening', bounded())
+  const socket = als.run('connect', () => net.connect(server.address().port, '127.0.0.1'))
+  socket.on('connect', () => {
+    seen.push(`connect:${als.getStore()}`)
+    socket.end('x')
+  })
+  await als.run('elsewhere', () => next(socket, 'close'))
+  assert.deepEqual(seen.sort(), ['connect:connect', 'connection:listen', 'server data:listen'])
+})
+
+// -- servers ---------------------------------------------------------------------
+
+test('listen on a port in use: an error event, no throw', async (t) => {
+  const { port } = await nodeListen(t)
+  const server = net.createServer()
+  assert.doesNotThrow(() => server.listen(port, '127.0.0.1'))
+  const [err] = await next(server, 'error')
+  assert.equal(err.code, 'EADDRINUSE')
+  assert.equal(server.listening, false)
+})
+
+test('listen forms: (port, host, backlog, cb), options, no host (every address), and net\'s argument errors', async (t) => {
+  const a = net.createServer()
+  t.after(() => a.close())
+  await new Promise((resolve) => a.listen(0, '127.0.0.1', 16, resolve))
+  assert.equal(a.address().family, 'IPv4')
+  const b = net.createServer()
+  t.after(() => b.close())
+  await new Promise((resolve) => b.listen({ port: 0, host: '::1' }, resolve))
+  assert.deepEqual(b.address(), { address: '::1', port: b.address().port, family: 'IPv6' })
+  const c = net.createServer()
+  t.after(() => c.close())
+  await new Promise((resolve) => c.listen(resolve))
+  assert.equal(c.address().address, '::')
+  // '::' takes IPv4 peers too, as net's default does.
+  const peer = nodeNet.connect(c.address().port, '127.0.0.1')
+  const [socket] = await once(c, 'connection', bounded())
+  assert.equal(socket.remoteAddress, '::ffff:127.0.0.1')
+  peer.destroy()
+  socket.destroy()
+  assert.throws(() => a.listen(0), { code: 'ERR_SERVER_ALREADY_LISTEN' })
+  assert.throws(() => net.createServer().listen({ path: '/tmp/x.sock' }), { code: 'ERR_NOT_SUPPORTED' })
+})
+
+test('close(cb) waits for the connections; getConnections; close when not running', async (t) => {
+  const { server, port } = await listen(t)
+  const order = []
+  const peer = nodeNet.connect(port, '127.0.0.1')
+  const [socket] = await once(server, 'connection', bounded())
+  socket.resume().on('close', () => order.push('socket close'))
+  const [err, count] = await next({ once: (_, cb) => server.getConnections(cb) }, 'count')
+  assert.equal(err, null)
+  assert.equal(count, 1)
+  const closed = next(server, 'close')
+  server.close((...args) => order.push(`close callback(${args})`))
+  assert.equal(server.listening, false)
+  assert.equal(server.address(), null)
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(order, [], 'still open: close() waits')
+  peer.end()
+  await closed
+  assert.deepEqual(order, ['socket close', 'close callback()'])
+  const [notRunning] = await next({ once: (_, cb) => server.close(cb) }, 'close callback')
+  assert.equal(notRunning.code, 'ERR_SERVER_NOT_RUNNING')
+})
+
+test('maxConnections: connections past it are dropped (drop event)', async (t) => {
+  const { server, port } = await listen(t, {}, (socket) => socket.resume())
+  server.maxConnections = 1
+  const accepted = once(server, 'connection', bounded())
+  const first = nodeNet.connect(port, '127.0.0.1')
+  await accepted
+  const second = nodeNet.connect(port, '127.0.0.1')
+  second.on('error', () => {})
+  const [drop] = await once(server, 'drop', bounded())
+  assert.equal(drop.localPort, port)
+  assert.equal(drop.remotePort, second.localPort)
+  await next(second, 'close')
+  const [socket] = await accepted
+  const closed = next(socket, 'close')
+  first.destroy()
+  await closed
+})
+
+test('AbortSignal: aborting closes a server; an aborted connect is an AbortError event', async (t) => {
+  const controller = new AbortController()
+  const server = net.createServer()
+  server.listen({ port: 0, host: '127.0.0.1', signal: controller.signal })
+  await once(server, 'listening', bounded())
+  controller.abort()
+  await once(server, 'close', bounded())
+  assert.equal(server.listening, false)
+
+  const { port } = await nodeListen(t)
+  const socket = net.connect({ port, host: '127.0.0.1', signal: AbortSignal.abort() })
+  const events = record(socket)
+  const closed = next(socket, 'close')
+  const [err] = await next(socket, 'error')
+  assert.equal(err.name, 'AbortError')
+  await closed
+  assert.deepEqual(events, ['error:ABORT_ERR', 'close(true)'])
+})
+
+test('unref(): a listening server does not keep the process alive; ref() does', async () => {
+  const index = JSON.stringify(path.join(__dirname, '..', 'index.js'))
+  const script = (call) =>
+    `const s = require(${index}).net.createServer(); s.listen(0, '127.0.0.1', () => { s.${call}(); console.log('listening') })`
+  const unrefd = await run([process.execPath, '-e', script('unref')])
+  assert.equal(unrefd.code, 0, unrefd.stderr)
+  assert.equal(unrefd.stdout, 'listening\n')
+  const refd = await run([process.execPath, '-e', script('ref')], { ms: 1000 })
+  assert.equal(refd.signal, 'SIGKILL', 'kept alive until killed')
+})
+
+// -- code nobody here wrote ------------------------------------------------------
+
+test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
+  const big = randomBytes(1024 * 1024)
+  const httpServer = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (d) => chunks.push(d))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      if (req.url === '/big') return res.end(big)
+      res.setHeader('content-type', 'text/plain')
+      res.end(`${req.method} ${req.url} ${body.length} ${sha(body)}`)
+    })
+  })
+  const sockets = new Set()
+  const { port } = await listen(t, (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    httpServer.emit('connection', socket)
+  })
+  t.after(() => sockets.forEach((s) => s.destroy()))
+  const base = `http://127.0.0.1:${port}`
+
+  const got = await new Promise((resolve, reject) => {
+    http.get(`${base}/hello`, { agent: false }, (res) => {
+      const chunks = []
+      res.on('data', (d) => chunks.push(d))
+      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body: Buffer.concat(chunks).toString() }))
+    }).on('error', reject)
+  })
+  assert.deepEqual(got, { status: 200, type: 'text/plain', body: `GET /hello 0 ${sha(Buffer.alloc(0))}` })
+
+  const posted = await fetch(`${base}/upload`, { method: 'POST', body: big })
+  assert.equal(posted.status, 200)
+  assert.equal(await posted.text(), `POST /upload ${big.length} ${sha(big)}`)
+  const downloaded = await fetch(`${base}/big`)
+  assert.equal(sha(Buffer.from(await downloaded.arrayBuffer())), sha(big))
+
+  // Keep-alive: three requests, one connection.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  let connections = 0
+  const onConn = () => connections++
+  httpServer.on('connection', onConn)
+  for (let i = 0; i < 3; i++) {
+    const status = await new Promise((resolve, reject) => {
+      http.get(`${base}/k${i}`, { agent }, (res) => res.resume().on('end', () => resolve(res.statusCode))).on('error', reject)
+    })
+    assert.equal(status, 200)
+  }
+  httpServer.off('connection', onConn)
+  assert.equal(connections, 1)
+})
+
+test("Node's net docs: the echo server and client, unchanged but for the require", async () => {
+  const server = spawn(process.execPath, [path.join(__dirname, '..', 'testlib', 'net_docs_server.js')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  try {
+    let out = ''
+    server.stdout.on('data', (d) => (out += d))
+    await until(() => /port (\d+)\n/.test(out), 'the docs server to print its port')
+    const port = /port (\d+)\n/.exec(out)[1]
+    const client = await run([process.execPath, path.join(__dirname, '..', 'testlib', 'net_docs_client.js'), port])
+    assert.equal(client.code, 0, client.stderr)
+    const lines = client.stdout.split('\n').filter((l) => l !== '')
+    assert.equal(lines[0], 'connected to server!')
+    assert.equal(lines[1], 'hello\r')
+    assert.equal(lines.at(-1), 'disconnected from server')
+    await until(() => out.includes('client disconnected'), 'the docs server to see the client leave')
+    assert.deepEqual(out.split('\n').slice(0, 3), ['server bound', `port ${port}`, 'client connected'])
+  } finally {
+    server.kill('SIGKILL')
+  }
+})
