@@ -497,3 +497,5 @@ export declare const vocabulary: Readonly<Vocabulary>
 export declare function parseAddress(host: string, port: number | string): AddressInfo
 /** Node's `net` API on netcore's loop (see net.d.ts). */
 export * as net from './net'
+/** Node's `dgram` API on netcore's UDP sockets (see dgram.d.ts). */
+export * as dgram from './dgram'

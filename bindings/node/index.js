@@ -922,3 +922,4 @@ module.exports = {
   vocabulary: VOCABULARY,
 }
 Object.defineProperty(module.exports, 'net', { enumerable: true, get: () => require('./net.js') })
+Object.defineProperty(module.exports, 'dgram', { enumerable: true, get: () => require('./dgram.js') })

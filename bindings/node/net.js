@@ -23,80 +23,10 @@ const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-
-// ---------------------------------------------------------------------------
-// One dispatcher per Loop
-
-/** Socket methods by netcore event name (the connection's events). */
-const SOCKET_EVENTS = {
-  connected: '_ncConnected',
-  connect_failed: '_ncFailed',
-  data: '_ncData',
-  eof: '_ncEof',
-  writable: '_ncWritable',
-  closed: '_ncClosed',
-  error: '_ncFailed',
-  idle: '_ncIdle',
-}
-
-const dispatchers = new WeakMap()
-
-/** The handle -> Socket/Server maps of `loop`, its listeners installed on first use. */
-function dispatcherOf(loop) {
-  let d = dispatchers.get(loop)
-  if (d !== undefined) return d
-  d = { sockets: new Map(), servers: new Map() }
-  const { sockets, servers } = d
-  for (const [type, method] of Object.entries(SOCKET_EVENTS)) {
-    loop.on(type, (ev) => {
-      const socket = sockets.get(ev.handle)
-      if (socket !== undefined) socket._scope.runInAsyncScope(socket[method], socket, ev)
-      // A loop-level error (handle 0) is a warning when nobody else listens, as without this layer.
-      else if (type === 'error' && ev.handle === 0 && loop.listenerCount('error') === 1) process.emitWarning(ev.error)
-    })
-  }
-  loop.on('accepted', (ev) => {
-    const server = servers.get(ev.listener)
-    if (server !== undefined) server._scope.runInAsyncScope(server._ncAccepted, server, ev)
-  })
-  dispatchers.set(loop, d)
-  return d
-}
+const { dispatcherOf, nodeError, abortError, isArgumentError, watchSignal, setRef } = require('./layer.js')
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-function nodeError(Type, code, message) {
-  const err = new Type(message)
-  err.code = code
-  return err
-}
-
-function abortError(signal) {
-  const err = new Error('The operation was aborted', { cause: signal.reason })
-  err.name = 'AbortError'
-  err.code = 'ABORT_ERR'
-  return err
-}
-
-/** Errors that are the caller's mistake (thrown at once); the rest are the network's ('error' event). */
-function isArgumentError(err) {
-  return err instanceof TypeError || err instanceof RangeError
-}
-
-/** Calls `onAbort` when `signal` aborts (on nextTick if it already has); returns the undo. */
-function watchSignal(signal, onAbort) {
-  if (signal === undefined || signal === null) return () => {}
-  if (typeof signal !== 'object' || !('aborted' in signal)) {
-    throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal')
-  }
-  if (signal.aborted) {
-    process.nextTick(onAbort)
-    return () => {}
-  }
-  signal.addEventListener('abort', onAbort, { once: true })
-  return () => signal.removeEventListener('abort', onAbort)
-}
 
 // Marks an [options, cb] pair connect() already normalized for socket.connect(), as net does.
 const kNormalized = Symbol('netcore.net.normalized')
@@ -453,15 +383,11 @@ class Socket extends Duplex {
   }
 
   ref() {
-    this._refed = true
-    if (this._h !== null && !this._handleClosed) this._loop.refHandle(this._h)
-    return this
+    return setRef(this, true, !this._handleClosed)
   }
 
   unref() {
-    this._refed = false
-    if (this._h !== null && !this._handleClosed) this._loop.unrefHandle(this._h)
-    return this
+    return setRef(this, false, !this._handleClosed)
   }
 
   address() {
@@ -660,15 +586,11 @@ class Server extends EventEmitter {
   }
 
   ref() {
-    this._refed = true
-    if (this._h !== null) this._loop.refHandle(this._h)
-    return this
+    return setRef(this, true, true)
   }
 
   unref() {
-    this._refed = false
-    if (this._h !== null) this._loop.unrefHandle(this._h)
-    return this
+    return setRef(this, false, true)
   }
 }
 

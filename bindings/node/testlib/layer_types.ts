@@ -1,6 +1,6 @@
-// Type-checked by `tsc -p .` (tsconfig.json): the `net` layer's declarations
-// used as Node's own `net` would be.
-import { net } from 'netcore'
+// Type-checked by `tsc -p .` (tsconfig.json): the `net` and `dgram` layers' declarations
+// used as Node's own modules would be.
+import { dgram, net } from 'netcore'
 
 const server: net.Server = net.createServer({ pauseOnConnect: false }, (socket) => {
   socket.setNoDelay(true).setKeepAlive(true, 1000).setTimeout(5000)
@@ -17,3 +17,6 @@ server.listen({ port: 0, host: '127.0.0.1', signal: AbortSignal.timeout(1000) },
   const remote: string | undefined = client.remoteAddress
   void remote
 })
+
+const udp = dgram.createSocket('udp4', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address, (err, bytes) => void [err, bytes]))
+udp.bind(0, '127.0.0.1', () => udp.close())

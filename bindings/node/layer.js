@@ -1,0 +1,98 @@
+'use strict'
+// What the familiar layers (net.js, dgram.js) share: the event dispatch and
+// Node-style errors. Dispatch: ONE set of listeners per Loop hands each
+// event to the object that owns its handle (a Map lookup), instead of
+// per-handle listeners; each object runs its events in its own
+// AsyncResource (`_scope`), so AsyncLocalStorage stores follow sockets as
+// they do with Node's own.
+
+/** The owner's method for each netcore event (an owner implements those its handle can get). */
+const METHODS = {
+  connected: '_ncConnected',
+  connect_failed: '_ncFailed',
+  data: '_ncData',
+  datagram: '_ncDatagram',
+  eof: '_ncEof',
+  writable: '_ncWritable',
+  closed: '_ncClosed',
+  error: '_ncFailed',
+  idle: '_ncIdle',
+}
+
+const dispatchers = new WeakMap()
+
+/**
+ * `loop`'s maps, its listeners installed on first use: `sockets` (handle ->
+ * owner of a connection or UDP socket) and `servers` (listener handle ->
+ * owner, which gets 'accepted' as `_ncAccepted`).
+ */
+function dispatcherOf(loop) {
+  let d = dispatchers.get(loop)
+  if (d !== undefined) return d
+  d = { sockets: new Map(), servers: new Map() }
+  const { sockets, servers } = d
+  for (const [type, method] of Object.entries(METHODS)) {
+    loop.on(type, (ev) => {
+      const socket = sockets.get(ev.handle)
+      if (socket !== undefined) socket._scope.runInAsyncScope(socket[method], socket, ev)
+      // A loop-level error (handle 0) is a warning when nobody else listens, as without these layers.
+      else if (type === 'error' && ev.handle === 0 && loop.listenerCount('error') === 1) process.emitWarning(ev.error)
+    })
+  }
+  loop.on('accepted', (ev) => {
+    const server = servers.get(ev.listener)
+    if (server !== undefined) server._scope.runInAsyncScope(server._ncAccepted, server, ev)
+  })
+  dispatchers.set(loop, d)
+  return d
+}
+
+/**
+ * ref() / unref() of a layer object: remembered in `_refed` (applied when a
+ * handle comes), and applied to its handle `_h` now if it has one still `open`.
+ */
+function setRef(owner, refed, open) {
+  owner._refed = refed
+  if (owner._h !== null && open) {
+    if (refed) owner._loop.refHandle(owner._h)
+    else owner._loop.unrefHandle(owner._h)
+  }
+  return owner
+}
+
+// ---------------------------------------------------------------------------
+// Errors and AbortSignals, as Node's own modules make them
+
+function nodeError(Type, code, message) {
+  const err = new Type(message)
+  err.code = code
+  return err
+}
+
+function abortError(signal) {
+  const err = new Error('The operation was aborted', { cause: signal.reason })
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}
+
+/** Errors that are the caller's mistake (thrown at once); the rest are the network's ('error' event). */
+function isArgumentError(err) {
+  return err instanceof TypeError || err instanceof RangeError
+}
+
+/** Calls `onAbort` when `signal` aborts (on nextTick if it already has); returns the undo. */
+function watchSignal(signal, onAbort) {
+  if (signal === undefined || signal === null) return () => {}
+  if (typeof signal !== 'object' || !('aborted' in signal)) {
+    throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal')
+  }
+  if (signal.aborted) {
+    process.nextTick(onAbort)
+    return () => {}
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  return () => signal.removeEventListener('abort', onAbort)
+}
+
+module.exports = { dispatcherOf, setRef, nodeError, abortError, isArgumentError, watchSignal }
