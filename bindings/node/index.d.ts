@@ -410,7 +410,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   getOption<K extends SocketOptionName>(handle: Handle, name: K): SocketOptions[K]
   /** setsockopt(level, name, value); a number is passed as a C int. */
   setRawOption(handle: Handle, level: number, name: number, value: number | Uint8Array): void
-  /** getsockopt(level, name) into `size` bytes (default 4). */
+  /** getsockopt(level, name) into `size` bytes (default 4, at most `vocabulary.defaults.maxRawOptionSize`). */
   getRawOption(handle: Handle, level: number, name: number, size?: number): Buffer
   /** The socket's file descriptor (the loop keeps owning it). */
   fd(handle: Handle): number
@@ -470,6 +470,8 @@ export interface Defaults {
   lowWater: number
   attemptDelayMs: number
   maxReconnectSteps: number
+  /** The largest `size` getRawOption takes. */
+  maxRawOptionSize: number
 }
 /** See {@link vocabulary}. */
 export interface Vocabulary {

@@ -677,7 +677,7 @@ class Loop extends EventEmitter {
     this._use(handle)
     checkInt(level, 'level', -(2 ** 31), 2 ** 31 - 1)
     checkInt(name, 'name', -(2 ** 31), 2 ** 31 - 1)
-    checkInt(size, 'size', 1, 65536)
+    check(size, 'size', 'number')
     return this._value(handle, this._native.getRawOption(handle, level, name, size), 'getsockopt')
   }
 

@@ -38,6 +38,9 @@ const WAKER: Token = Token(usize::MAX);
 /// Bounds of [`Loop::set_read_size`].
 const MIN_READ_SIZE: usize = 4 << 10;
 const MAX_READ_SIZE: usize = 4 << 20;
+/// Largest raw option value [`Loop::raw_option`] reads (as Python's
+/// `socket.getsockopt`; no socket option is larger).
+pub const MAX_RAW_OPTION_SIZE: usize = 1024;
 /// Events a poll returns at most when the host leaves the number to
 /// netcore (the default of the bindings' `poll`).
 pub const DEFAULT_MAX_EVENTS: usize = 1024;
@@ -722,6 +725,19 @@ impl Loop {
         let mut state = self.state()?;
         let fd = sock_ref(state.entry(handle)?)?.as_raw_fd();
         crate::sys::getsockopt(fd, level, name, value).map_err(Error::from)
+    }
+
+    /// Reads a raw socket option of at most `size` bytes (1 to
+    /// [`MAX_RAW_OPTION_SIZE`]) and returns the bytes the OS wrote: for a
+    /// host that allocates the buffer itself.
+    pub fn raw_option(&self, handle: Handle, level: i32, name: i32, size: usize) -> Result<Vec<u8>> {
+        if !(1..=MAX_RAW_OPTION_SIZE).contains(&size) {
+            return Err(invalid!("size", "1 to 1024 bytes"));
+        }
+        let mut value = vec![0; size];
+        let written = self.get_raw_option(handle, level, name, &mut value)?;
+        value.truncate(written);
+        Ok(value)
     }
 
     /// The socket's file descriptor, for calls netcore does not wrap. The

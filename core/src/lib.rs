@@ -41,7 +41,7 @@ pub use connect_options::{
 };
 pub use error::{Detail, Error, Result};
 pub use event::{Event, EventKind, HandleKind};
-pub use event_loop::{Loop, DEFAULT_MAX_EVENTS, RUN_MAX_EVENTS};
+pub use event_loop::{Loop, DEFAULT_MAX_EVENTS, MAX_RAW_OPTION_SIZE, RUN_MAX_EVENTS};
 pub use framing::{
     Framing, FramingMode, FramingParams, Next, DEFAULT_DELIMITER, DEFAULT_LENGTH_HEADER, DEFAULT_MAX_FRAME,
     MAX_DELIMITER, MAX_FRAME_LIMIT,

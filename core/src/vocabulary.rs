@@ -5,7 +5,7 @@
 use crate::{
     EventKind, Family, FramingMode, HandleKind, SockOption, DEFAULT_ATTEMPT_DELAY, DEFAULT_BACKLOG, DEFAULT_DELIMITER,
     DEFAULT_HIGH_WATER, DEFAULT_LENGTH_HEADER, DEFAULT_LOW_WATER, DEFAULT_MAX_FRAME, MAX_BACKOFF_STEPS, MAX_DELIMITER,
-    MAX_FRAME_LIMIT,
+    MAX_FRAME_LIMIT, MAX_RAW_OPTION_SIZE,
 };
 
 /// A JSON array of `item` for each of `all`.
@@ -26,7 +26,7 @@ fn named<T: Copy>(all: &[T], name_value: impl Fn(T) -> (&'static str, i32)) -> S
 /// "max", "is_bool", "applies_to": [handle kind names]}`; and the defaults
 /// and limits (`backlog`, `max_frame`, `max_frame_limit`, `delimiter`,
 /// `max_delimiter`, `length_header`, `high_water`, `low_water`,
-/// `attempt_delay_ms`, `max_reconnect_steps`), in one JSON object with the
+/// `attempt_delay_ms`, `max_reconnect_steps`, `max_raw_option_size`), in one JSON object with the
 /// keys `events`, `handle_kinds`, `options`, `framing_modes`, `families`
 /// and `defaults`.
 pub fn vocabulary_json() -> String {
@@ -55,6 +55,7 @@ pub fn vocabulary_json() -> String {
         ("low_water", DEFAULT_LOW_WATER.to_string()),
         ("attempt_delay_ms", DEFAULT_ATTEMPT_DELAY.as_millis().to_string()),
         ("max_reconnect_steps", MAX_BACKOFF_STEPS.to_string()),
+        ("max_raw_option_size", MAX_RAW_OPTION_SIZE.to_string()),
     ];
     format!(
         r#"{{"events":{},"handle_kinds":{},"options":{},"framing_modes":{},"families":{},"defaults":{{{}}}}}"#,

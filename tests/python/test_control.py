@@ -1031,8 +1031,10 @@ def test_raw_options_round_trip_and_errno(loop: netcore.Loop) -> None:
             s.detach()  # netcore owns it
     # a TCP-level option, on by default
     assert loop.get_raw_option(c, socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    with pytest.raises(ValueError):
-        loop.get_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, 4096)
+    # the core's one limit on a raw option's size, as socket.getsockopt's
+    assert len(loop.get_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, netcore.MAX_RAW_OPTION_SIZE)) == 4
+    with pytest.raises(netcore.InvalidArgumentError, match="size: expected 1 to 1024 bytes"):
+        loop.get_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, netcore.MAX_RAW_OPTION_SIZE + 1)
     # an int value must fit a C int
     with pytest.raises(netcore.InvalidArgumentError, match="C int"):
         loop.set_raw_option(c, socket.SOL_SOCKET, socket.SO_KEEPALIVE, 2**40)

@@ -1111,13 +1111,8 @@ impl NativeLoop {
 
   /// The option's bytes, or a negative error code.
   #[napi]
-  pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: u32) -> Either<Buffer, i32> {
-    let mut value = vec![0u8; size.min(1 << 16) as usize];
-    let result = self.d.on(id, |h| self.d.core.get_raw_option(h, level, name, &mut value));
-    either(result, |n| {
-      value.truncate(n);
-      value.into()
-    })
+  pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: f64) -> Either<Buffer, i32> {
+    either(self.d.on(id, |h| self.d.core.raw_option(h, level, name, to_usize(size))), Buffer::from)
   }
 
   /// The socket's file descriptor (>= 0) or a negative error code.

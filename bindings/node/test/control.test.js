@@ -905,6 +905,12 @@ test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options
     const wide = loop.getRawOption(h, SOL_SOCKET, SO_KEEPALIVE, 16)
     assert.equal(wide.length, 4)
     assert.equal(int(wide), 0)
+    // the core's one limit on the size
+    const max = vocabulary.defaults.maxRawOptionSize
+    assert.equal(loop.getRawOption(h, SOL_SOCKET, SO_KEEPALIVE, max).length, 4)
+    for (const size of [0, max + 1]) {
+      assert.throws(() => loop.getRawOption(h, SOL_SOCKET, SO_KEEPALIVE, size), { code: 'EINVAL', argument: 'size' })
+    }
     // unknown options: the OS's errno
     for (const call of [() => loop.setRawOption(h, SOL_SOCKET, 9999, 1), () => loop.getRawOption(h, SOL_SOCKET, 9999)]) {
       assert.throws(call, (err) => {

@@ -870,19 +870,17 @@ impl PyLoop {
     }
 
     /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
-    /// buflen 0 returns a C int, otherwise up to buflen (at most 1024) bytes.
+    /// buflen 0 returns a C int, otherwise up to buflen (at most
+    /// MAX_RAW_OPTION_SIZE) bytes.
     #[pyo3(signature = (handle, level, name, buflen=0))]
     fn get_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
-        if buflen > 1024 {
-            return Err(invalid(py, "buflen must be 0 to 1024"));
-        }
-        let mut buf = vec![0u8; if buflen == 0 { 4 } else { buflen }];
-        let n = self.core(py, |lp| lp.get_raw_option(handle.0, level, name, &mut buf))?.min(buf.len());
+        let mut value =
+            self.core(py, |lp| lp.raw_option(handle.0, level, name, if buflen == 0 { 4 } else { buflen }))?;
         if buflen > 0 {
-            return Ok(PyBytes::new(py, &buf[..n]).into_any().unbind());
+            return Ok(PyBytes::new(py, &value).into_any().unbind());
         }
-        buf[n..].fill(0);
-        let int = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        value.resize(4, 0);
+        let int = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
         Ok(int.into_pyobject(py)?.into_any().unbind())
     }
 

@@ -48,6 +48,7 @@ __all__ = [
     "MAX_FRAME_LIMIT",
     "MAX_DELIMITER",
     "MAX_BACKOFF_STEPS",
+    "MAX_RAW_OPTION_SIZE",
     "MAX_DURATION",
     "DEFAULT_ATTEMPT_DELAY",
     "MAX_ATTEMPT_DELAY",
@@ -98,6 +99,7 @@ MAX_FRAME_LIMIT: Final[int]
 MAX_DELIMITER: Final[int]
 #: Most delays in connect()'s reconnect schedule.
 MAX_BACKOFF_STEPS: Final[int]
+MAX_RAW_OPTION_SIZE: Final[int]
 #: Longest duration honoured, in seconds (100 years): every longer delay,
 #: period or timeout (``math.inf`` included) means "never".
 MAX_DURATION: Final[float]
