@@ -21,7 +21,7 @@ EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
 EXAMPLES := echo_server echo_client chat_server udp_echo
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
-.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-c-sanitize test-valgrind test-python test-node fuzz soak clean
+.PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-c-sanitize test-valgrind test-python test-node test-packages fuzz soak clean
 
 all: lib examples
 
@@ -59,7 +59,7 @@ bindings: lib
 	bash bindings/python/test.sh --build-only
 	bash bindings/node/test.sh --build-only
 
-test: all check-header test-rust test-c test-c-sanitize test-valgrind test-python test-node bench-smoke
+test: all check-header test-rust test-c test-c-sanitize test-valgrind test-python test-node test-packages bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace --release
@@ -107,6 +107,11 @@ test-python: all
 # Builds the Node addon from source (npm ci), runs node --test and tsc --strict.
 test-node: all
 	bash bindings/node/test.sh
+
+# The wheel and the npm tarball install and run where no Rust toolchain is
+# on PATH (after test-python and test-node built them).
+test-packages: test-python test-node
+	bash tests/packaging/install.sh
 
 # Fuzz targets: proptest properties in the test suites (stable Rust has no
 # libFuzzer). `make test` runs each with its own small default; `make fuzz`
