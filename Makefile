@@ -63,6 +63,7 @@ test: all check-header test-rust test-c test-c-sanitize test-valgrind test-pytho
 
 test-rust:
 	$(CARGO) test --workspace --release
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p netcore-core
 
 # The C tests build against the installed header and shared library, found
 # through pkg-config, as a user's program would.

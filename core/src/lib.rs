@@ -7,6 +7,39 @@
 //! [`Loop::fd`] when another loop drives this one. Every operation is safe
 //! from any thread. This crate knows nothing of C, Python or Node: the FFI
 //! crate and the bindings map it into each language.
+//!
+//! # Example
+//!
+//! An echo over loopback: a listener, a client, one message and its echo
+//! (a whole server: `examples/rust/echo_server.rs`).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use netcore_core::{BindOptions, EventKind, Loop};
+//!
+//! let lp = Loop::new()?;
+//! let listener = lp.tcp_listen("127.0.0.1", 0, &BindOptions::default(), 0)?;
+//! let port = lp.local_addr(listener)?.port();
+//! let client = lp.tcp_connect("127.0.0.1", port.into(), 0)?;
+//! lp.send(client, b"ping")?; // queued until the connection is up
+//! let mut echoed = Vec::new();
+//! for _ in 0..100 {
+//!     let batch = lp.poll(64, Some(Duration::from_millis(100)))?;
+//!     for ev in batch.events() {
+//!         match ev.kind {
+//!             EventKind::Data if ev.handle == client => echoed.extend_from_slice(batch.data(ev)),
+//!             EventKind::Data => lp.send(ev.handle, batch.data(ev))?, // the server's side
+//!             _ => {}
+//!         }
+//!     }
+//!     if echoed == b"ping" {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(echoed, b"ping");
+//! # Ok::<(), netcore_core::Error>(())
+//! ```
 
 mod addr;
 mod batch;
