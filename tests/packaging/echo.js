@@ -2,6 +2,9 @@
 // One loopback echo with an installed netcore tarball (tests/packaging/install.sh).
 const assert = require('node:assert/strict')
 const netcore = require('netcore')
+// The layers load from the tarball too (their files are in package.json's "files").
+assert.equal(typeof netcore.net.createServer, 'function')
+assert.equal(typeof netcore.dgram.createSocket, 'function')
 
 const loop = netcore.createLoop()
 const listener = loop.listen('127.0.0.1', 0)
