@@ -274,20 +274,22 @@ class Socket extends Duplex {
 
   /** One netcore send (sendv for a batch); true when queued whole, false when refused whole. */
   _sendNow(item) {
-    const loop = this._loop
-    if (!item.vector) {
-      const { data, encoding } = item
-      const bytes = typeof data === 'string' ? Buffer.byteLength(data, encoding) : data.length
-      if (bytes === 0) return true // netcore rejects empty sends; `net` accepts them as no-ops
-      const ok = typeof data === 'string' ? loop.send(this._h, data, encoding) : loop.send(this._h, data)
-      if (ok) this._bytesSent += bytes
-      return ok
-    }
-    const buffers = item.data.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
-    const bytes = buffers.reduce((sum, b) => sum + b.length, 0)
-    if (bytes === 0) return true
-    const ok = loop.sendv(this._h, buffers.filter((b) => b.length > 0))
-    if (ok) this._bytesSent += bytes
+    if (!item.vector) return this._sendOne(item.data, item.encoding)
+    // Empty chunks carry nothing (http ends a response with one, for its callback).
+    const chunks = item.data.filter(({ chunk }) => chunk.length !== 0)
+    if (chunks.length <= 1) return chunks.length === 0 || this._sendOne(chunks[0].chunk, chunks[0].encoding)
+    const buffers = chunks.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    const ok = this._loop.sendv(this._h, buffers)
+    if (ok) this._bytesSent += buffers.reduce((sum, b) => sum + b.length, 0)
+    return ok
+  }
+
+  /** One chunk: a string goes as it is (netcore encodes UTF-8 itself, no Buffer made here). */
+  _sendOne(data, encoding) {
+    if (data.length === 0) return true // netcore rejects empty sends; `net` accepts them as no-ops
+    const isString = typeof data === 'string'
+    const ok = isString ? this._loop.send(this._h, data, encoding) : this._loop.send(this._h, data)
+    if (ok) this._bytesSent += isString ? Buffer.byteLength(data, encoding) : data.length
     return ok
   }
 

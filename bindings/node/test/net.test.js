@@ -215,6 +215,52 @@ test('write callbacks: called once each, in order; write() after end is an error
   assert.deepEqual(order.slice(5), ['ERR_STREAM_WRITE_AFTER_END'])
 })
 
+test('new Socket(), written to before connect(): the bytes go once it connects, in order', async (t) => {
+  let peer
+  const { port } = await nodeListen(t, (s) => (peer = s))
+  const socket = new net.Socket()
+  assert.equal(socket.pending, true)
+  assert.equal(socket.readyState, 'open') // as a new net.Socket's
+  socket.write('before ')
+  socket.connect(port, '127.0.0.1')
+  socket.write('while connecting ')
+  await once(socket, 'connect', bounded())
+  socket.end('after')
+  await until(() => peer !== undefined, 'the peer socket')
+  const received = collect(peer)
+  await received.ended
+  assert.equal(received.data().toString(), 'before while connecting after')
+})
+
+test('an http response ending with an empty chunk: one send, nothing empty sent', async (t) => {
+  let peer
+  const { port } = await nodeListen(t, (s) => (peer = s))
+  const loop = createLoop()
+  t.after(() => loop.close())
+  const calls = []
+  for (const name of ['send', 'sendv']) {
+    const original = loop[name]
+    loop[name] = function (...args) {
+      calls.push(name)
+      return original.apply(this, args)
+    }
+  }
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  socket.cork()
+  socket.write('héllo', 'utf8')
+  socket.write('', 'latin1')
+  socket.write(Buffer.alloc(0))
+  socket.uncork()
+  socket.end()
+  await until(() => peer !== undefined, 'the peer socket')
+  const received = collect(peer)
+  await received.ended
+  assert.deepEqual(calls, ['send'])
+  assert.equal(received.data().toString(), 'héllo')
+  assert.equal(socket.bytesWritten, Buffer.byteLength('héllo'))
+})
+
 // -- reading -------------------------------------------------------------------
 
 test('push() === false pauses the handle; reading again resumes it, nothing lost', async (t) => {
