@@ -53,7 +53,7 @@ export declare class Socket extends Duplex {
   connect(options: TcpSocketConnectOpts, connectionListener?: () => void): this
   connect(port: number | string, host?: string, connectionListener?: () => void): this
   connect(port: number | string, connectionListener?: () => void): this
-  /** 'timeout' after `timeout` ms without I/O (repeating while idle); 0 turns it off. */
+  /** 'timeout' once after `timeout` ms without I/O, again only after more I/O; 0 turns it off. */
   setTimeout(timeout: number, callback?: () => void): this
   setNoDelay(noDelay?: boolean): this
   setKeepAlive(enable?: boolean, initialDelay?: number): this

@@ -114,6 +114,7 @@ class Socket extends Duplex {
     this._bytesRead = 0
     this._bytesSent = 0
     this._timeoutMs = undefined
+    this._idleTold = false // 'timeout' emitted, no I/O since
     this._pendingOptions = [] // [name, value] set before the connection was up
     this._refed = true
     this._unwatchSignal = null
@@ -204,6 +205,7 @@ class Socket extends Duplex {
 
   _ncData(ev) {
     if (this.destroyed) return
+    this._idleTold = false
     this._bytesRead += ev.data.length
     if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
       this._nativePaused = true
@@ -219,7 +221,10 @@ class Socket extends Duplex {
     this._sendHeld()
   }
 
+  /** netcore repeats 'idle' while idle; net's 'timeout' comes once, then again only after I/O. */
   _ncIdle() {
+    if (this._idleTold) return
+    this._idleTold = true
     this.emit('timeout')
   }
 
@@ -268,6 +273,7 @@ class Socket extends Duplex {
     }
     if (sent) {
       this._held = null
+      this._idleTold = false
       item.cb()
     }
   }
@@ -354,14 +360,15 @@ class Socket extends Duplex {
   }
 
   /**
-   * 'timeout' after `timeout` ms without I/O (netcore's idle timeout: it
-   * repeats every `timeout` ms while idle); 0 turns it off.
+   * 'timeout' once after `timeout` ms without I/O (netcore's idle timeout),
+   * again only after more I/O; 0 turns it off.
    */
   setTimeout(timeout, callback) {
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
       throw nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${timeout}`)
     }
     this._timeoutMs = timeout
+    this._idleTold = false
     if (typeof callback === 'function') {
       if (timeout === 0) this.removeListener('timeout', callback)
       else this.once('timeout', callback)

@@ -17,7 +17,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const { Readable, Writable } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const { createLoop, net } = require('netcore')
-const { until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
+const { nextEvent, until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
 const { run } = require('../testlib/procs')
 
 /** events.once() options bounding the wait (a hang guard, never asserted on). */
@@ -332,7 +332,7 @@ test('allowHalfOpen: the peer ends, the socket still writes, then ends itself', 
 
 // -- socket options and addresses ----------------------------------------------
 
-test('addresses, setNoDelay, setKeepAlive, setTimeout', async (t) => {
+test('addresses, setNoDelay, setKeepAlive', async (t) => {
   const { server, port } = await listen(t)
   const accepted = once(server, 'connection', bounded())
   const socket = net.connect(port, '127.0.0.1')
@@ -350,12 +350,31 @@ test('addresses, setNoDelay, setKeepAlive, setTimeout', async (t) => {
   assert.equal(socket._loop.getOption(socket._h, 'nodelay'), true)
   socket.setNoDelay(false)
   assert.equal(socket._loop.getOption(socket._h, 'nodelay'), false)
+  socket.destroy()
+  peer.destroy()
+})
+
+test("setTimeout: 'timeout' once per idle period, as net (netcore's idle repeats), again after I/O", async (t) => {
+  const loop = createLoop()
+  t.after(() => loop.close())
+  const { server, port } = await listen(t, { loop })
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  const [peer] = await accepted
   let timeouts = 0
   socket.setTimeout(20, () => timeouts++)
+  socket.on('timeout', () => timeouts++)
   assert.equal(socket.timeout, 20)
-  await once(socket, 'timeout', bounded())
-  assert.equal(timeouts, 1)
+  await next(socket, 'timeout')
+  assert.equal(timeouts, 2, 'the callback and the listener, once each')
+  // netcore's next 'idle' for the handle: no second 'timeout' without I/O.
+  await nextEvent(loop, 'idle', { handle: socket._h })
+  assert.equal(timeouts, 2)
   assert.equal(socket.destroyed, false, "'timeout' only tells; it does not close")
+  peer.write('activity')
+  await next(socket, 'timeout')
+  assert.equal(timeouts, 3)
   socket.destroy()
   peer.destroy()
 })
