@@ -61,7 +61,9 @@ class Socket extends EventEmitter {
     this._queue = [] // { data, port, host, ready, cb } not taken by netcore yet, in order
     this._refed = true
     if (typeof listener === 'function') this.on('message', listener)
-    watchSignal(options.signal, () => this.close())
+    this._unwatchSignal = watchSignal(options.signal, () => {
+      if (!this._closed) this.close()
+    })
   }
 
   /** bind([port][, address][, cb]) or bind(options[, cb]). */
@@ -226,6 +228,7 @@ class Socket extends EventEmitter {
   close(cb) {
     if (this._closed) throw notRunning()
     this._closed = true
+    this._unwatchSignal()
     if (typeof cb === 'function') this.once('close', cb)
     const queue = this._queue
     this._queue = []

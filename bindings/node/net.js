@@ -184,10 +184,6 @@ class Socket extends Duplex {
   _ncConnected(ev) {
     this.connecting = false
     this._peer = ev.address
-    if (this._unwatchSignal !== null) {
-      this._unwatchSignal()
-      this._unwatchSignal = null
-    }
     this._applyOptions()
     if (this._finalCb !== null) {
       const cb = this._finalCb
@@ -328,7 +324,8 @@ class Socket extends Duplex {
         if (this._reset) this._loop.closeReset(this._h)
         else this._loop.close(this._h) // graceful: what netcore already queued still goes, then FIN
       } catch {
-        // The handle is already on its way out ('closed' follows).
+        // The handle is already on its way out ('closed' follows), or its loop was closed (nothing follows).
+        if (this._loop.closed) this._handleClosed = true
       }
     }
     cb(err)

@@ -150,3 +150,14 @@ test('options: broadcast, buffer sizes; AsyncLocalStorage: messages see the stor
   assert.equal(await store, 'created')
   assert.equal(socket.getSendQueueCount(), 0)
 })
+
+test('signal: aborting closes the socket', async () => {
+  const controller = new AbortController()
+  const socket = dgram.createSocket({ type: 'udp4', signal: controller.signal })
+  socket.bind(0, '127.0.0.1')
+  await once(socket, 'listening', bounded())
+  const closed = once(socket, 'close', bounded())
+  controller.abort()
+  await closed
+  assert.throws(() => socket.address(), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
+})

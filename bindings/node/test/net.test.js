@@ -490,6 +490,16 @@ test('AbortSignal: aborting closes a server; an aborted connect is an AbortError
   assert.equal(err.name, 'AbortError')
   await closed
   assert.deepEqual(events, ['error:ABORT_ERR', 'close(true)'])
+
+  // Aborting later destroys a connected socket too, as net's.
+  const later = new AbortController()
+  const connected = net.connect({ port, host: '127.0.0.1', signal: later.signal })
+  await once(connected, 'connect', bounded())
+  const laterEvents = record(connected)
+  const laterClosed = next(connected, 'close')
+  later.abort()
+  await laterClosed
+  assert.deepEqual(laterEvents, ['error:ABORT_ERR', 'close(true)'])
 })
 
 test('unref(): a listening server does not keep the process alive; ref() does', async () => {
