@@ -144,6 +144,19 @@ test('destroy(): close(false); destroy(err): error, close(true)', async (t) => {
   assert.deepEqual(failedEvents, ['error:EBOOM', 'close(true)'])
 })
 
+test("destroy() after the socket's loop was closed still emits close(false)", async (t) => {
+  const { port } = await nodeListen(t, (s) => s.resume())
+  const loop = createLoop()
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  loop.close()
+  const events = record(socket)
+  const closed = next(socket, 'close')
+  socket.destroy()
+  await closed
+  assert.deepEqual(events, ['close(false)'])
+})
+
 // -- writing -------------------------------------------------------------------
 
 test('write() returns false once netcore refuses, then drain, and every byte arrives', async (t) => {
