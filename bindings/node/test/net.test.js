@@ -580,6 +580,35 @@ test("Node's http server serves requests over netcore sockets (http.get, fetch, 
   assert.equal(connections, 1)
 })
 
+test("Node's http server: a 16 MiB response streamed with write()/'drain' arrives whole; handlers keep listen()'s AsyncLocalStorage store", async (t) => {
+  const als = new AsyncLocalStorage()
+  const chunks = Array.from({ length: 256 }, () => randomBytes(64 * 1024))
+  const stores = []
+  const httpServer = http.createServer(async (req, res) => {
+    stores.push(als.getStore())
+    for (const chunk of chunks) {
+      if (!res.write(chunk)) await once(res, 'drain', bounded())
+    }
+    res.end()
+  })
+  const sockets = new Set()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    httpServer.emit('connection', socket)
+  })
+  t.after(() => {
+    server.close()
+    sockets.forEach((s) => s.destroy())
+  })
+  als.run('listen', () => server.listen(0, '127.0.0.1'))
+  await once(server, 'listening', bounded())
+  const response = await fetch(`http://127.0.0.1:${server.address().port}/stream`)
+  const body = Buffer.from(await response.arrayBuffer())
+  assert.equal(body.length, 16 * 1024 * 1024)
+  assert.equal(sha(body), sha(Buffer.concat(chunks)))
+  assert.deepEqual(stores, ['listen'])
+})
+
 test("Node's net docs: the echo server and client, unchanged but for the require", async () => {
   const server = spawn(process.execPath, [path.join(__dirname, '..', 'testlib', 'net_docs_server.js')], {
     stdio: ['ignore', 'pipe', 'pipe'],
