@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["netcore-c", "libuv", "netcore-py", "uvloop", "asyncio", "netcore-node", "node-net"]
+ORDER = ["netcore-c", "libuv", "netcore-py", "uvloop", "asyncio", "netcore-node", "netcore-node-net", "node-net"]
 SIZE_COLORS = ["#9ecae1", "#4292c6", "#08519c"]
 
 

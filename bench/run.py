@@ -97,7 +97,12 @@ SMOKE = dict(
 )
 
 # The language peers netcore is compared with, and the issue's targets.
-PEERS = {"netcore-c": ["libuv"], "netcore-py": ["uvloop", "asyncio"], "netcore-node": ["node-net"]}
+PEERS = {
+    "netcore-c": ["libuv"],
+    "netcore-py": ["uvloop", "asyncio"],
+    "netcore-node": ["node-net"],
+    "netcore-node-net": ["node-net"],
+}
 # (netcore server, peer, max ratio of instructions/echo, max ratio of idle bytes, absolute idle bytes)
 TARGETS = [
     ("netcore-c", "libuv", 0.5, None, 256),
@@ -365,6 +370,10 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
                "examples/node/echo_server.js (netcore Node binding)"),
         Server("node-net", "Node", "anchor", [node or "node", BENCH / "anchors" / "node_net_echo.js"],
                "bench/anchors/node_net_echo.js (net.createServer, noDelay)"),
+        # The same anchor code on require('netcore').net: the `net`-compatible layer (issue 13).
+        Server("netcore-node-net", "Node", "netcore",
+               [node or "node", BENCH / "anchors" / "node_net_echo.js", "--netcore"],
+               "bench/anchors/node_net_echo.js --netcore (the same code on require('netcore').net)"),
     ]
     by = {s.name: s for s in servers}
     if libuv_err:
@@ -376,12 +385,13 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     if sh([py, "-c", "import uvloop"], 60, check=False, quiet=True).returncode != 0:
         by["uvloop"].unavailable(f"uvloop is not installed in {py}" + (" (smoke runs do not install it)" if smoke else ""))
     if not node:
-        for n in ("netcore-node", "node-net"):
+        for n in ("netcore-node", "netcore-node-net", "node-net"):
             by[n].unavailable("node is not installed")
+    elif sh([node, "-e", "require(process.argv[1])", node_dir], 60, check=False, quiet=True).returncode != 0:
+        for n in ("netcore-node", "netcore-node-net"):
+            by[n].unavailable("the netcore Node binding does not load (bindings/node not built)")
     elif not ex_node.exists():
         by["netcore-node"].unavailable("examples/node/echo_server.js does not exist yet")
-    elif sh([node, "-e", "require(process.argv[1])", node_dir], 60, check=False, quiet=True).returncode != 0:
-        by["netcore-node"].unavailable("the netcore Node binding does not load (bindings/node not built)")
 
     # Versions.
     by["netcore-c"].version = netcore_version()
@@ -398,6 +408,7 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     by["node-net"].version = f"Node {nodev}"
     by["netcore-py"].version += f" on {first_line([netcore_py, '--version'])}"
     by["netcore-node"].version += f" on Node {nodev}"
+    by["netcore-node-net"].version = by["netcore-node"].version
     return servers
 
 

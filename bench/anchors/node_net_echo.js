@@ -3,14 +3,19 @@
 // listener that pipes the socket into itself, socket.pipe(socket)), with the
 // `noDelay: true` server option.
 //
-//   usage: node node_net_echo.js [HOST:]PORT
+//   usage: node node_net_echo.js [--netcore] [HOST:]PORT
+//
+// With --netcore the same code runs on require('netcore').net (netcore's
+// `net`-compatible layer) instead of require('node:net').
 //
 // Same contract as netcore's example servers: prints one line
 // "listening on HOST:PORT" once it accepts connections, echoes raw bytes,
 // exits 0 on SIGINT or SIGTERM.
 'use strict';
 
-const net = require('node:net');
+const onNetcore = process.argv[2] === '--netcore';
+if (onNetcore) process.argv.splice(2, 1);
+const net = onNetcore ? require('../../bindings/node').net : require('node:net');
 
 function parseAddr(arg) {
   let m = /^\[(.+)\]:(\d+)$/.exec(arg);
@@ -23,7 +28,7 @@ function parseAddr(arg) {
 
 const parsed = process.argv.length === 3 ? parseAddr(process.argv[2]) : null;
 if (parsed === null) {
-  console.error('usage: node_net_echo.js [HOST:]PORT');
+  console.error('usage: node_net_echo.js [--netcore] [HOST:]PORT');
   process.exit(2);
 }
 const [host, port] = parsed;
