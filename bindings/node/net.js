@@ -242,7 +242,20 @@ class Socket extends Duplex {
   }
 
   _write(data, encoding, cb) {
-    this._send({ data, encoding, cb, vector: false })
+    if (this._held !== null || this._h === null || this._handleClosed) return this._send({ data, encoding, cb, vector: false })
+    // The common case, without the held item's object: netcore takes the chunk at once.
+    let sent
+    try {
+      sent = this._sendOne(data, encoding)
+    } catch (err) {
+      return cb(err)
+    }
+    if (!sent) {
+      this._held = { data, encoding, cb, vector: false } // refused whole: sent again on 'writable'
+      return
+    }
+    this._idleTold = false
+    cb()
   }
 
   _writev(chunks, cb) {
