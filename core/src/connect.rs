@@ -114,6 +114,11 @@ impl State {
                 };
                 conn.connected(sock);
                 events.push(Event::new(EventKind::Connected, handle, conn.userdata()).with_addr(Some(peer)));
+                // A TLS client's handshake is timed from here.
+                let tls_deadline = conn.tls_connected(Instant::now());
+                if tls_deadline.is_some() {
+                    self.arm(tls_deadline, handle, Due::Handshake, 0);
+                }
                 self.requeue(handle);
             }
             DialEvent::Reconnecting { attempt, error } => {
@@ -125,11 +130,6 @@ impl State {
                 }
                 let event = Event::new(EventKind::Reconnecting, handle, conn.userdata()).with_error(error);
                 events.push(event.with_value(attempt as u64));
-                // A TLS connection starts a fresh session: its own handshake deadline.
-                let tls_deadline = conn.tls_deadline();
-                if tls_deadline.is_some() {
-                    self.arm(tls_deadline, handle, Due::Handshake, 0);
-                }
             }
             DialEvent::Failed(error) => {
                 if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {

@@ -190,6 +190,25 @@ fn a_silent_peer_is_etlstimedout_after_the_handshake_timeout() {
     assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSTIMEDOUT));
 }
 
+#[test]
+fn a_client_whose_server_stays_silent_is_etlstimedout_after_its_handshake_timeout() {
+    let lp = Loop::new().unwrap();
+    // A plain TCP server that accepts (in the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let options = ClientOptions {
+        roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
+        handshake_timeout: Duration::from_millis(200),
+        ..ClientOptions::default()
+    };
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+    lp.start_tls_client(client, &ClientConfig::new(&options).unwrap(), "localhost").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
+    assert!(has(&got, EventKind::Connected, client), "{:?}", kinds(&got));
+    assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
+    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
+}
+
 /// Drives a sans-I/O client session over a blocking std socket with a short
 /// read timeout, polling the loop between steps, until `done` (bounded).
 fn drive(
@@ -538,4 +557,30 @@ fn a_tls_half_close_lets_the_peer_answer_after_a_clean_eof() {
     assert!(has(&got, EventKind::Eof, client), "the server's close_notify and FIN: a clean EOF");
     assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, None);
     assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
+}
+
+#[test]
+fn a_reconnect_after_a_backoff_longer_than_the_handshake_timeout_gets_a_fresh_handshake() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let options = ClientOptions {
+        roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
+        handshake_timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let config = ClientConfig::new(&options).expect("client config");
+    // The backoff (3 s) is longer than the client's handshake timeout (1 s):
+    // the fresh session's handshake must be timed from its own connection.
+    let opts = netcore_core::ConnectOptions { reconnect: vec![Duration::from_secs(3)], ..Default::default() };
+    let client = lp.tcp_connect_with("127.0.0.1", port as i64, &opts, 1).unwrap();
+    lp.start_tls_client(client, &config, "localhost").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::TlsReady, client) && accepted(g).is_some());
+    let first = accepted(&got).unwrap();
+    lp.close_reset(first).unwrap();
+    let got = poll_until(&lp, |g| {
+        has(g, EventKind::TlsReady, client) || has(g, EventKind::TlsFailed, client) || has(g, EventKind::Closed, client)
+    });
+    assert!(has(&got, EventKind::Reconnecting, client), "{:?}", kinds(&got));
+    assert!(!has(&got, EventKind::TlsFailed, client), "the fresh handshake failed: {:?}", kinds(&got));
+    assert!(has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
 }

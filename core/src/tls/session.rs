@@ -128,6 +128,16 @@ impl Session {
         }
     }
 
+    /// Moves the handshake deadline (`None`: no deadline yet), while
+    /// handshaking: a client's handshake is timed from its connection, not
+    /// from when its session was made (a reconnect's fresh session waits
+    /// through the backoff and the connect first).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if self.state == State::Handshaking {
+            self.deadline = deadline;
+        }
+    }
+
     /// When [`Session::handle_timeout`] must be called next: the handshake
     /// deadline while handshaking, otherwise never.
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -86,8 +86,17 @@ impl Conn {
         Ok(deadline)
     }
 
+    /// The dialer connected this connection: a client's handshake is timed
+    /// from now. Returns the deadline for the reactor to arm.
+    pub fn tls_connected(&mut self, now: Instant) -> Option<Instant> {
+        let secure = self.tls.as_deref_mut()?;
+        let timeout = secure.client.as_ref()?.0.handshake_timeout();
+        secure.session.set_deadline(crate::timer::later(now, timeout));
+        secure.session.poll_timeout()
+    }
+
     /// A reconnect starts a fresh client session (resumption may shorten
-    /// it); the handshake deadline restarts with it.
+    /// it), timed from its connection ([`Conn::tls_connected`]).
     pub(super) fn restart_tls(&mut self) {
         let Some(secure) = self.tls.as_deref_mut() else {
             return;
@@ -96,7 +105,9 @@ impl Conn {
         // again; were that to fail, the old session stays (never plaintext).
         let fresh =
             secure.client.as_ref().and_then(|(config, name)| Session::client(config, name, Instant::now()).ok());
-        if let Some(session) = fresh {
+        if let Some(mut session) = fresh {
+            // Timed from its connection: no deadline through the backoff.
+            session.set_deadline(None);
             secure.session = session;
             secure.tokens.clear();
             secure.closing = false;
