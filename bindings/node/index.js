@@ -850,7 +850,13 @@ class Loop extends EventEmitter {
 
   /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
   _callHandleListeners(list, ev) {
-    for (const { scope, listener } of list.slice()) this._callSafely((e) => scope.runInAsyncScope(listener, this, e), ev)
+    for (const { scope, listener } of list.slice()) {
+      try {
+        scope.runInAsyncScope(listener, this, ev)
+      } catch (err) {
+        rethrowLater(err)
+      }
+    }
   }
 
   _callSafely(fn, ev) {

@@ -86,6 +86,7 @@ pub const MAX_HOST_ADDRESSES: usize = 64;
 /// IP, and a scope has nowhere to go). One check for every surface.
 pub fn ip_addresses<S: AsRef<str>>(texts: &[S]) -> Result<Vec<IpAddr>> {
     if texts.len() > MAX_HOST_ADDRESSES {
+        const _: () = assert!(MAX_HOST_ADDRESSES == 64, "the detail below says so");
         return Err(invalid!("addresses", "at most 64 addresses"));
     }
     texts.iter().map(|t| ip_literal(t.as_ref()).ok_or(invalid!("addresses", "IP addresses (no zone)"))).collect()

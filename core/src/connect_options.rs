@@ -126,6 +126,7 @@ impl ConnectOptions {
     pub fn with_reconnect(mut self, delays: impl IntoIterator<Item = Duration>) -> Result<ConnectOptions> {
         self.reconnect = delays.into_iter().take(MAX_BACKOFF_STEPS + 1).collect();
         if self.reconnect.len() > MAX_BACKOFF_STEPS {
+            const _: () = assert!(MAX_BACKOFF_STEPS == 8, "the detail below says so");
             return Err(invalid!("reconnect", "at most 8 delays"));
         }
         Ok(self)

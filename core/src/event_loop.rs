@@ -303,7 +303,8 @@ impl Loop {
     /// Records a close by the user, for [`Loop::run`].
     fn closed_by_user(&self, state: &mut State, handle: Handle) {
         state.closed_by_user.push(handle);
-        state.kept.retain(|(event, _)| event.handle != handle || event.kind == crate::EventKind::Closed);
+        let kept = std::mem::take(&mut state.kept);
+        state.kept = kept.into_iter().filter(|(event, _)| !state.skips(event)).collect();
         self.shared.closes.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -327,9 +328,7 @@ impl Loop {
     /// handles instead (the Node binding does). Costs one atomic load unless
     /// something was closed.
     pub fn skips(&self, event: &Event, closes: usize) -> bool {
-        self.closes() != closes
-            && event.kind != crate::EventKind::Closed
-            && self.lock().closed_by_user.contains(&event.handle)
+        self.closes() != closes && self.lock().skips(event)
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no
@@ -732,6 +731,7 @@ impl Loop {
     /// host that allocates the buffer itself.
     pub fn raw_option(&self, handle: Handle, level: i32, name: i32, size: usize) -> Result<Vec<u8>> {
         if !(1..=MAX_RAW_OPTION_SIZE).contains(&size) {
+            const _: () = assert!(MAX_RAW_OPTION_SIZE == 1024, "the detail below says 1024");
             return Err(invalid!("size", "1 to 1024 bytes"));
         }
         let mut value = vec![0; size];
@@ -787,7 +787,8 @@ impl Loop {
     /// each connection it accepts from then on starts a TLS handshake, and
     /// reports `TlsReady` or `TlsFailed` after `Accepted`. Connections
     /// accepted before keep theirs, so setting a new config rotates the
-    /// certificate for new clients.
+    /// certificate for new clients. (A connection whose session rustls
+    /// refuses to start is dropped without an event.)
     pub fn set_listener_tls(&self, listener: Handle, config: Option<ServerConfig>) -> Result<()> {
         let mut state = self.state()?;
         let Entry::Listener(l) = state.entry(listener)? else {

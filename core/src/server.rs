@@ -30,7 +30,7 @@ impl State {
                 Accepted::Conn(sock, peer) => {
                     let mut conn = Conn::accepted(sock, userdata, listener);
                     // A TLS listener's connection starts its handshake at once;
-                    // a session that cannot start (out of memory) closes it.
+                    // a session rustls refuses to start drops it unreported.
                     let tls = l.tls().map(|config| conn.start_tls(Role::Server(config), Instant::now()));
                     if let Some(Err(_)) = tls {
                         continue;

@@ -361,6 +361,12 @@ impl State {
         }
     }
 
+    /// The close rule: the user closed `event`'s handle since the batch was
+    /// polled, so the host skips the event, unless it is the `Closed`.
+    pub fn skips(&self, event: &Event) -> bool {
+        event.kind != EventKind::Closed && self.closed_by_user.contains(&event.handle)
+    }
+
     /// Takes back undelivered events of the batch being handled, in order and
     /// ahead of those kept earlier (which are younger: a poll that returns
     /// kept events returns nothing else). Events of a handle the user closed
@@ -369,10 +375,10 @@ impl State {
     /// was closed, which empties it).
     pub fn keep<'b>(&mut self, events: impl DoubleEndedIterator<Item = (&'b Event, &'b [u8])>) {
         for (event, bytes) in events.rev() {
-            let is_closed = event.kind == EventKind::Closed;
-            if (!is_closed && self.closed_by_user.contains(&event.handle)) || self.slab.get_mut(event.handle).is_err() {
+            if self.skips(event) || self.slab.get_mut(event.handle).is_err() {
                 continue;
             }
+            let is_closed = event.kind == EventKind::Closed;
             if let Some(i) = self.delivered_closes.iter().position(|&h| h == event.handle).filter(|_| is_closed) {
                 self.delivered_closes.swap_remove(i);
                 self.undelivered_closes += 1;

@@ -77,6 +77,7 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
     let opts = unsafe { &*opts };
     // Checked before the array is read: `reconnect_count` bounds the reading.
     if opts.reconnect_count > MAX_BACKOFF_STEPS {
+        const _: () = assert!(MAX_BACKOFF_STEPS == 8, "the detail below says so");
         return Err(invalid!("opts.reconnect_count", "0 to 8"));
     }
     let reconnect: Vec<Duration> =

@@ -340,6 +340,7 @@ const MAX_BUFS: usize = 1024;
 /// `bufs` is NULL or points to `count` buffers, each valid for its length.
 unsafe fn buf_slices<'a>(bufs: *const nc_buf, count: usize) -> Result<Vec<&'a [u8]>, Error> {
     if count == 0 || count > MAX_BUFS {
+        const _: () = assert!(MAX_BUFS == 1024, "the detail below says so");
         return Err(invalid!("count", "1 to 1024"));
     }
     try_slice!(bufs, count)

@@ -136,9 +136,9 @@ def _hub() -> _Hub:
 def _sockaddr(addr: tuple[str, int]) -> tuple[Any, ...]:
     """netcore's ``(host, port)`` as the socket module gives it: a 4-tuple
     (host, port, flowinfo, scope_id) for IPv6."""
+    if ":" not in addr[0]:
+        return addr
     host, port = addr
-    if ":" not in host:
-        return (host, port)
     host, _, zone = host.partition("%")
     return (host, port, 0, int(zone) if zone.isdigit() else 0)
 
@@ -613,7 +613,7 @@ class Transport(_Endpoint, asyncio.Transport):
     def _buffer(self, data: bytes | bytearray | memoryview) -> None:
         overflow = self._overflow
         assert overflow is not None
-        if overflow and len(overflow[-1]) < _CHUNK:
+        if overflow and len(overflow[-1]) + len(data) <= _CHUNK:
             overflow[-1] += data
         else:
             overflow.append(bytearray(data))
@@ -626,7 +626,10 @@ class Transport(_Endpoint, asyncio.Transport):
             return
         while overflow:
             try:
-                self._nc.send(self._handle, overflow[0])
+                if len(overflow[0]) > self._high:
+                    self._send_big(overflow[0])
+                else:
+                    self._nc.send(self._handle, overflow[0])
             except BlockingIOError:
                 return
             except Error as exc:

@@ -72,12 +72,17 @@ impl Conn {
                 "a connection with no undelivered input (bytes after the upgrade point are already buffered)"
             ));
         }
-        let (session, client) = match role {
+        let (mut session, client) = match role {
             Role::Client(config, name) => {
                 (Session::client(config, name, now)?, Some((config.clone(), name.to_owned())))
             }
             Role::Server(config) => (Session::server(config, now)?, None),
         };
+        if !self.is_connected() {
+            // Still dialing: the handshake is timed from the connection
+            // ([`Conn::tls_connected`]), not through resolution and attempts.
+            session.set_deadline(None);
+        }
         let deadline = session.poll_timeout();
         let plaintext_first = self.sendq.len();
         self.tls = Some(Box::new(Secure { session, tokens: Vec::new(), closing: false, plaintext_first, client }));
