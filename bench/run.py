@@ -13,6 +13,12 @@ runs every comparison with every available echo server in turn:
   4. memory per idle connection (server RSS growth, 8,000 connections)
   5. single-connection bulk throughput
   6. accept + close churn (connections per second)
+  7. TLS (issue 12): netcore's TLS echo servers against an OpenSSL C server,
+     Node `tls`, asyncio and uvloop with ssl=: instructions per 512 B echo,
+     echo throughput at each size, bulk, full and resumed handshakes per
+     second, memory per idle TLS connection; TLS 1.3 with one cipher suite
+     and group chosen by the load generator, the test certificate
+     (ECDSA P-256) made at bench time by tests/tls/make-certs.sh
 
 Writes bench/RESULTS.md and bench/chart.png (the raw numbers go to
 build/bench/results.json). Servers that cannot run here (a binding not built
@@ -22,13 +28,17 @@ did not exit 0 on SIGINT, ...), 2 when the build failed.
 
   bench/run.py            full suite (about 20 minutes on 2 cores)
   bench/run.py --smoke    seconds-long run of every code path (C servers
-                          plus whatever is available; writes its report
-                          under build/bench/smoke/, not bench/)
+                          plus whatever is available; TLS through the C
+                          servers only; writes its report under
+                          build/bench/smoke/, not bench/)
+  bench/run.py --only tls the TLS table alone (report under build/bench/partial/)
 
 Every server follows one contract: `SERVER [HOST:]PORT` prints one line
 `listening on HOST:PORT` once it accepts connections, echoes raw bytes and
 exits 0 on SIGINT/SIGTERM. Servers are started on 127.0.0.1:0 and always
-killed at the end, also on errors.
+killed at the end, also on errors. The TLS servers also read their
+certificate chain and key from the PEM files named by NETCORE_TLS_CERT and
+NETCORE_TLS_KEY.
 """
 
 from __future__ import annotations
@@ -81,6 +91,15 @@ FULL = dict(
     churn_duration=3.0,
     callgrind_all=True,
     budget_s=40 * 60,
+    # TLS: fewer rounds (every connection is a handshake, and 8,000 idle TLS
+    # connections take seconds to open on the interpreters), one callgrind
+    # run of fewer echoes (the interpreters under valgrind are slow).
+    tls_runs=3,
+    tls_echo_sizes=[64, 512, 16384],
+    tls_idle_runs=1,
+    tls_cg_per_conn=2000,
+    tls_cg_runs=1,
+    tls_budget_s=35 * 60,
 )
 SMOKE = dict(
     FULL,
@@ -94,6 +113,10 @@ SMOKE = dict(
     churn_duration=0.25,
     callgrind_all=False,  # C servers only: the interpreters start slowly under valgrind
     budget_s=10 * 60,
+    # TLS in the smoke run: 512 B echo and handshakes through the C servers.
+    tls_runs=1,
+    tls_echo_sizes=[512],
+    tls_budget_s=2 * 60,
 )
 
 # The language peers netcore is compared with, and the issue's targets.
@@ -109,6 +132,20 @@ TARGETS = [
     ("netcore-py", "uvloop", 0.8, 0.5, None),
     ("netcore-node", "node-net", 0.5, 0.5, None),
 ]
+# TLS (issue 12): the peers in each language and the targets, as above.
+TLS_PEERS = {
+    "netcore-c-tls": ["openssl"],
+    "netcore-py-tls": ["uvloop-tls", "asyncio-tls"],
+    "netcore-node-tls": ["node-tls"],
+}
+TLS_TARGETS = [
+    ("netcore-c-tls", "openssl", 1.0, None, None),
+    ("netcore-py-tls", "uvloop-tls", 0.8, 1.0, None),
+    ("netcore-node-tls", "node-tls", 0.5, 0.5, None),
+]
+TLS_CERTS = BUILD / "tls-certs"
+# The load generator's TLS options: trust the test CA, offer one group.
+TLS_CLIENT = ["--tls", TLS_CERTS / "ca.pem", "--tls-group", "x25519"]
 # The issue's reference figures for simple anchors (512 B, 8 connections).
 REFERENCE = {
     "libuv": (1230, 270),
@@ -264,8 +301,12 @@ def ensure_apt() -> None:
         want.append("python3-matplotlib")
     if not shutil.which("pkg-config"):
         want.append("pkg-config")
+    if not Path("/usr/include/openssl/ssl.h").exists():
+        want.append("libssl-dev")  # the OpenSSL anchor of the TLS table
+    if not shutil.which("openssl"):
+        want.append("openssl")  # tests/tls/make-certs.sh
     if not want:
-        log("apt: libuv1-dev, valgrind, matplotlib present")
+        log("apt: libuv1-dev, libssl-dev, openssl, valgrind, matplotlib present")
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         log(f"apt: missing {want}, but cannot apt-get here (not root or no apt-get)")
@@ -287,7 +328,7 @@ def build(smoke: bool) -> None:
 class Server:
     """One echo server of the comparison."""
 
-    def __init__(self, name, lang, role, argv, what, cg_ok=True):
+    def __init__(self, name, lang, role, argv, what, cg_ok=True, env=None, client_args=()):
         self.name = name
         self.lang = lang
         self.role = role  # "netcore" or "anchor"
@@ -297,6 +338,8 @@ class Server:
         self.why = ""
         self.version = ""
         self.cg_ok = cg_ok
+        self.env = env or {}  # added to the server's environment
+        self.client_args = [str(a) for a in client_args]  # the load generator's options for it (TLS)
 
     def unavailable(self, why: str) -> None:
         self.available = False
@@ -412,6 +455,67 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     return servers
 
 
+def setup_tls_servers(plain: list[Server], smoke: bool) -> list[Server]:
+    """The TLS table's servers: netcore's TLS echo examples and the anchors,
+    all with the same certificate (made here) and the interpreters of their
+    plaintext counterparts; unavailable where those are."""
+    by = {s.name: s for s in plain}
+    node = by["node-net"].argv[0]
+    env = {"NETCORE_TLS_CERT": str(TLS_CERTS / "server.pem"), "NETCORE_TLS_KEY": str(TLS_CERTS / "server.key")}
+
+    def tls(name, lang, role, argv, what, twin):
+        srv = Server(name, lang, role, argv, what, env=env, client_args=TLS_CLIENT)
+        srv.version = by[twin].version
+        if not by[twin].available:
+            srv.unavailable(by[twin].why)
+        return srv
+
+    ex = ROOT / "examples"
+    openssl_bin = BUILD / "openssl_echo"
+    c_bin = ROOT / "build" / "examples" / "tls_echo_server"
+    servers = [
+        tls("netcore-c-tls", "C", "netcore", [c_bin], "examples/c/tls_echo_server.c (netcore C API)", "netcore-c"),
+        tls("openssl", "C", "anchor", [openssl_bin],
+            "bench/anchors/openssl_echo.c (OpenSSL, non-blocking SSL_accept/SSL_read/SSL_write over epoll)",
+            "netcore-c"),
+        tls("netcore-py-tls", "Python", "netcore", [by["netcore-py"].argv[0], ex / "python" / "tls_echo_server.py"],
+            "examples/python/tls_echo_server.py (netcore Python binding)", "netcore-py"),
+        tls("uvloop-tls", "Python", "anchor", [*by["uvloop"].argv, "--tls"],
+            "bench/anchors/uvloop_echo.py --tls (create_server(ssl=ctx) on uvloop)", "uvloop"),
+        tls("asyncio-tls", "Python", "anchor", [*by["asyncio"].argv, "--tls"],
+            "bench/anchors/asyncio_echo.py --tls (loop.create_server(ssl=ctx))", "asyncio"),
+        tls("netcore-node-tls", "Node", "netcore", [node, ex / "node" / "tls_echo_server.js"],
+            "examples/node/tls_echo_server.js (netcore Node binding)", "netcore-node"),
+        tls("node-tls", "Node", "anchor", [*by["node-net"].argv, "--tls"],
+            "bench/anchors/node_net_echo.js --tls (tls.createServer, noDelay)", "node-net"),
+    ]
+    if smoke:
+        servers = servers[:2]
+    tby = {s.name: s for s in servers}
+    for name, src in (("netcore-c-tls", "c/tls_echo_server.c"), ("netcore-py-tls", "python/tls_echo_server.py"),
+                      ("netcore-node-tls", "node/tls_echo_server.js")):
+        if name in tby and not (ex / src).exists():
+            tby[name].unavailable(f"examples/{src} does not exist yet")
+    if tby["netcore-c-tls"].available and not c_bin.exists():
+        tby["netcore-c-tls"].unavailable("build/examples/tls_echo_server was not built (make examples)")
+    try:
+        BUILD.mkdir(parents=True, exist_ok=True)
+        sh([os.environ.get("CC", "cc"), "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
+            BENCH / "anchors" / "openssl_echo.c", "-o", openssl_bin, "-lssl", "-lcrypto"], 300)
+        ossl = first_line(["openssl", "version"])
+        deb = first_line(["dpkg-query", "-W", "-f=${Version}", "libssl-dev"])
+        tby["openssl"].version = f"{ossl} (Debian libssl-dev {deb})"
+    except RuntimeError as e:
+        tby["openssl"].unavailable(f"OpenSSL anchor did not build ({str(e).splitlines()[0]}); needs libssl-dev")
+    try:
+        shutil.rmtree(TLS_CERTS, ignore_errors=True)
+        sh(["bash", ROOT / "tests" / "tls" / "make-certs.sh", TLS_CERTS], 120)
+    except RuntimeError as e:
+        for s in servers:
+            s.unavailable(f"no test certificate (tests/tls/make-certs.sh: {str(e).splitlines()[0]})")
+    return servers
+
+
 def netcore_version() -> str:
     rev = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
     return f"netcore 0.1.0 ({rev})"
@@ -438,7 +542,8 @@ class RunningServer:
         self.err_path = stem.with_suffix(".err")
         argv = M.pin(M.server_cpu) + (wrapper or []) + srv.argv + ["127.0.0.1:0"]
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = spawn(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+            self.proc = spawn(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
+                              env=dict(os.environ, **srv.env))
         self.pid = self.proc.pid
         deadline = time.monotonic() + start_timeout
         line = ""
@@ -496,10 +601,11 @@ class RunningServer:
         self.stop()
 
 
-def loadgen(addr: str, args: list, timeout: float, what: str) -> dict | None:
-    """Runs the load generator pinned to the client CPU; returns its JSON or
+def loadgen(rs: RunningServer, args: list, timeout: float, what: str) -> dict | None:
+    """Runs the load generator against a running server, pinned to the client
+    CPU, with the client options the server needs (TLS); returns its JSON or
     None (after recording an error)."""
-    argv = M.pin(M.client_cpu) + [LOADGEN, "--addr", addr] + [str(a) for a in args]
+    argv = M.pin(M.client_cpu) + [LOADGEN, "--addr", rs.addr] + rs.srv.client_args + [str(a) for a in args]
     try:
         r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
@@ -564,7 +670,7 @@ def preflight(servers: list[Server], smoke: bool) -> None:
         if not s.available:
             continue
         errs = len(ERRORS)
-        res = run_server(s, lambda rs: loadgen(rs.addr, ["--conns", 2, "--size", 64, "--messages", 20], 30,
+        res = run_server(s, lambda rs: loadgen(rs, ["--conns", 2, "--size", 64, "--messages", 20], 30,
                                                f"preflight {s.name}"), f"preflight {s.name}")
         if res is None or len(ERRORS) > errs:
             why = "; ".join(ERRORS[errs:])[:400]
@@ -590,7 +696,7 @@ def bench_echo(servers, cfg, res, budget):
 
                 def go(rs, size=size, what=what):
                     c0 = rs.cpu_seconds()
-                    r = loadgen(rs.addr, ["--mode", "pingpong", "--conns", cfg["echo_conns"], "--size", size,
+                    r = loadgen(rs, ["--mode", "pingpong", "--conns", cfg["echo_conns"], "--size", size,
                                           "--duration", cfg["echo_duration"], "--warmup", cfg["echo_warmup"]],
                                 cfg["echo_duration"] + cfg["echo_warmup"] + 60, what)
                     c1 = rs.cpu_seconds()
@@ -599,7 +705,7 @@ def bench_echo(servers, cfg, res, budget):
                     total = max(r["total_messages"], 1)
                     return dict(rps=r["requests_per_s"], mibs=r["mib_per_s"], p50=r["lat_p50_us"],
                                 p99=r["lat_p99_us"], cpu_s=c1 - c0, total_messages=r["total_messages"],
-                                cpu_per_M=(c1 - c0) / total * 1e6)
+                                cpu_per_M=(c1 - c0) / total * 1e6, tls=r.get("tls"))
 
                 r = run_server(s, go, what)
                 if r:
@@ -677,7 +783,7 @@ def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs) ->
         def go(rs, msgs=msgs, kind=kind):
             nonlocal load_time
             t = time.monotonic()
-            r = loadgen(rs.addr, ["--mode", "pingpong", "--conns", conns, "--size", size, "--messages", msgs],
+            r = loadgen(rs, ["--mode", "pingpong", "--conns", conns, "--size", size, "--messages", msgs],
                         900, what)
             if kind == "load":
                 load_time = time.monotonic() - t
@@ -703,7 +809,7 @@ def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs) ->
     entry = dict(ir_load=ir_load, ir_base=ir_base, echoes=echoes, per_echo=(ir_load - ir_base) / echoes,
                  files=[str(files["load"].relative_to(ROOT)), str(files["base"].relative_to(ROOT))])
     # Where the instructions go: per-function difference, per echo.
-    if s.role == "netcore" or s.name == "libuv":
+    if s.role == "netcore" or s.lang == "C":
         fl, fb = annotate(files["load"]), annotate(files["base"])
         diff: dict[str, float] = {}
         objs: dict[str, str] = {}
@@ -727,12 +833,13 @@ def bench_idle(servers, cfg, res, budget):
             what = f"idle {s.name} run {rnd + 1}"
 
             def go(rs):
-                if loadgen(rs.addr, ["--conns", 1, "--size", cfg["idle_size"], "--messages", 1], 30, what) is None:
+                if loadgen(rs, ["--conns", 1, "--size", cfg["idle_size"], "--messages", 1], 30, what) is None:
                     return None
                 time.sleep(0.2)
                 rss0 = rs.rss_kib()
-                argv = M.pin(M.client_cpu) + [LOADGEN, "--addr", rs.addr, "--mode", "idle", "--conns", n, "--size",
-                                              cfg["idle_size"], "--timeout", 120, "--hold-max", 300]
+                argv = M.pin(M.client_cpu) + [LOADGEN, "--addr", rs.addr, *rs.srv.client_args, "--mode", "idle",
+                                              "--conns", n, "--size", cfg["idle_size"], "--timeout", 120,
+                                              "--hold-max", 300]
                 p = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 try:
                     ready, _, _ = select.select([p.stdout], [], [], 150)
@@ -768,10 +875,35 @@ def bench_simple(servers, cfg, res, budget, key, args, metric, unit):
             return
         for s in rotate(servers, rnd):
             what = f"{key} {s.name} run {rnd + 1}"
-            r = run_server(s, lambda rs: loadgen(rs.addr, args, 90, what), what)
+            r = run_server(s, lambda rs: loadgen(rs, args, 90, what), what)
             if r:
-                out.setdefault(s.name, []).append(dict(value=r[metric], p50=r["lat_p50_us"], p99=r["lat_p99_us"]))
-                log(f"{what}: {r[metric]:.1f} {unit}")
+                out.setdefault(s.name, []).append(dict(value=r[metric], p50=r["lat_p50_us"], p99=r["lat_p99_us"],
+                                                       tls=r.get("tls"), tls_full=r.get("tls_full", 0),
+                                                       tls_resumed=r.get("tls_resumed", 0)))
+                log(f"{what}: {r[metric]:.1f} {unit}" + (f" ({r['tls_resumed']} resumed, {r['tls_full']} full)"
+                                                        if r.get("tls") else ""))
+
+
+def bench_tls(servers, cfg, res, smoke):
+    """The TLS table: the comparisons above through TLS (res["tls"] holds
+    them in the same shape), plus full and resumed handshakes per second
+    (churn mode: connect, handshake, echo 1 byte, close_notify, close)."""
+    out = res.setdefault("tls", {})
+    budget = Budget(cfg["tls_budget_s"])
+    tcfg = dict(cfg, runs=cfg["tls_runs"], echo_sizes=cfg["tls_echo_sizes"])
+    bench_echo(servers, tcfg, out, budget)
+    churn = ["--mode", "churn", "--conns", cfg["churn_workers"], "--duration", cfg["churn_duration"], "--warmup", 0.1]
+    for key, resumption in (("hs_full", "off"), ("hs_resumed", "on")):
+        bench_simple(servers, tcfg, out, budget, key, churn + ["--resumption", resumption], "requests_per_s",
+                     "handshakes/s")
+    if smoke:
+        return
+    bench_simple(servers, tcfg, out, budget, "bulk",
+                 ["--mode", "bulk", "--conns", 1, "--size", cfg["bulk_size"], "--window", cfg["bulk_window"],
+                  "--duration", cfg["bulk_duration"], "--warmup", 0.2], "mib_per_s", "MiB/s")
+    bench_idle(servers, dict(tcfg, runs=cfg["tls_idle_runs"]), out, budget)
+    bench_callgrind(servers, dict(tcfg, cg_per_conn=cfg["tls_cg_per_conn"], cg_runs=cfg["tls_cg_runs"]), out, budget,
+                    smoke)
 
 
 def smoke_extras(servers, cfg, res) -> None:
@@ -779,7 +911,7 @@ def smoke_extras(servers, cfg, res) -> None:
     corrupts a byte must make the load generator fail."""
     c = next((s for s in servers if s.name == "netcore-c" and s.available), None)
     if c:
-        r = run_server(c, lambda rs: loadgen(rs.addr, ["--mode", "pipeline", "--conns", 4, "--depth", 8, "--size", 512,
+        r = run_server(c, lambda rs: loadgen(rs, ["--mode", "pipeline", "--conns", 4, "--depth", 8, "--size", 512,
                                                        "--messages", 2000], 60, "smoke pipeline"), "smoke pipeline")
         if r is not None:
             log(f"smoke pipeline: {r['requests_per_s']:.0f} req/s")
@@ -815,8 +947,10 @@ def summarize(res: dict) -> dict:
                             for n, runs in cell.items()}
     s["idle"] = {n: {"bytes_per_conn": med(runs, "bytes_per_conn"), "n": len(runs)}
                  for n, runs in res.get("idle", {}).items()}
-    for key in ("bulk", "churn"):
-        s[key] = {n: {"value": med(runs, "value"), "p50": med(runs, "p50"), "p99": med(runs, "p99"), "n": len(runs)}
+    for key in ("bulk", "churn", "hs_full", "hs_resumed"):
+        s[key] = {n: {"value": med(runs, "value"), "p50": med(runs, "p50"), "p99": med(runs, "p99"), "n": len(runs),
+                      "resumed": sum(r.get("tls_resumed", 0) for r in runs),
+                      "handshakes": sum(r.get("tls_resumed", 0) + r.get("tls_full", 0) for r in runs)}
                   for n, runs in res.get(key, {}).items()}
     cg = {}
     for n, runs in res.get("callgrind_runs", {}).items():
@@ -845,16 +979,19 @@ def spread(res: dict, comp: str, server: str, key: str) -> tuple[float, float] |
     return min(vals), max(vals)
 
 
-def evaluate_targets(summary: dict, sizes: list[int], res: dict) -> list[tuple[str, str, str]]:
-    """[(target, measured, verdict)] for every goal of the issue and SPEC §5.
-    Throughput verdicts compare medians; when the two servers' run-to-run
-    ranges overlap the verdict says so (the machine is shared and noisy)."""
+def evaluate_targets(summary: dict, sizes: list[int], res: dict, targets=TARGETS, peers=PEERS,
+                     extra=(("bulk", "value", "bulk throughput"), ("churn", "value", "accept+close churn"))
+                     ) -> list[tuple[str, str, str]]:
+    """[(target, measured, verdict)] for every goal of the issue and SPEC §5
+    (or, given the TLS tables, issue 12's). Throughput verdicts compare
+    medians; when the two servers' run-to-run ranges overlap the verdict says
+    so (the machine is shared and noisy)."""
     rows = []
 
     def verdict(ok):
         return "MET" if ok else "NOT MET"
 
-    for nc, peer, ir_max, mem_max, mem_abs in TARGETS:
+    for nc, peer, ir_max, mem_max, mem_abs in targets:
         a = get(summary, "callgrind", nc, "per_echo")
         b = get(summary, "callgrind", peer, "per_echo")
         name = f"{nc}: instructions/echo ≤ {ir_max}× {peer}"
@@ -874,10 +1011,9 @@ def evaluate_targets(summary: dict, sizes: list[int], res: dict) -> list[tuple[s
                 rows.append((name, "not measured", "NOT MEASURED"))
             else:
                 rows.append((name, f"{a:,.0f} B vs {b:,.0f} B = {a / b:.2f}×", verdict(a <= mem_max * b)))
-    for nc, peers in PEERS.items():
-        for peer in peers:
-            comps = [(f"echo{sz}", "rps", f"echo throughput at {fmt_size(sz)}") for sz in sizes]
-            comps += [("bulk", "value", "bulk throughput"), ("churn", "value", "accept+close churn")]
+    for nc, their_peers in peers.items():
+        for peer in their_peers:
+            comps = [(f"echo{sz}", "rps", f"echo throughput at {fmt_size(sz)}") for sz in sizes] + list(extra)
             for comp, key, label in comps:
                 a, b = get(summary, comp, nc, key), get(summary, comp, peer, key)
                 name = f"{nc}: {label} ≥ {peer}"
@@ -907,9 +1043,9 @@ def fmt(v, spec=",.0f", none="—"):
     return none if v is None else format(v, spec)
 
 
-def ratio_text(summary, comp, server, key, higher_better=True):
+def ratio_text(summary, comp, server, key, higher_better=True, peers=PEERS):
     """'1.23× libuv' style ratios against the server's language peers."""
-    peers = PEERS.get(server)
+    peers = peers.get(server)
     if not peers:
         return ""
     a = get(summary, comp, server, key)
@@ -921,8 +1057,104 @@ def ratio_text(summary, comp, server, key, higher_better=True):
     return ", ".join(parts)
 
 
+def verdict_text(v: str) -> str:
+    return v.replace("NOT MEASURED", "not measured").replace("NOT MET", "**not met**").replace("MET", "met")
+
+
+def targets_block(targets) -> list[str]:
+    """The count of verdicts, the targets not met, and the table of all."""
+    met = sum(1 for t in targets if t[2].startswith("MET"))
+    miss = [t for t in targets if t[2].startswith("NOT MET")]
+    nm = sum(1 for t in targets if t[2] == "NOT MEASURED")
+    noisy = sum(1 for t in targets if "noise" in t[2])
+    L = [f"**{met} met, {len(miss)} not met, {nm} not measured** ({noisy} of the throughput verdicts are within "
+         "run-to-run noise: the two servers' ranges over the runs overlap)."]
+    if miss:
+        L += ["", "Not met: " + "; ".join(f"{t[0]} ({t[1]})" for t in miss) + "."]
+    L += ["", "| target | measured | verdict |", "|---|---|---|"]
+    L += [f"| {name} | {measured} | {verdict_text(v)} |" for name, measured, v in targets]
+    return L + [""]
+
+
+def tls_section(res: dict, servers: list[Server], cfg: dict, targets) -> list[str]:
+    """Section 7 of the report: the TLS table, its targets, and where the C
+    servers' instructions go."""
+    t = res.get("tls", {})
+    summary = t.get("summary", {})
+    sizes = cfg["tls_echo_sizes"]
+    L = []
+    w = L.append
+    w("## 7. TLS")
+    w("")
+    negotiated = set()
+    for key in ("echo", "bulk", "hs_full", "hs_resumed"):
+        for cell in t.get(key, {}).values() if key == "echo" else [t.get(key, {})]:
+            for runs in cell.values():
+                negotiated.update(r["tls"] for r in runs if r.get("tls"))
+    w("Issue 12's comparison. Every server has the same certificate and key (ECDSA P-256, made at bench time by "
+      "`tests/tls/make-certs.sh` under `build/bench/tls-certs/`, never downloaded); the load generator (a rustls "
+      "client with the ring provider, trusting only the test CA) offers only TLS 1.3, TLS13_AES_128_GCM_SHA256 "
+      "and X25519, so every server negotiates the same; negotiated in this run: "
+      + (", ".join(f"`{n}`" for n in sorted(negotiated)) or "nothing (no TLS run)") + ". Every echoed byte is checked "
+      f"after decryption. {cfg['tls_runs']} round(s), medians; server CPU pinned as above.")
+    w("")
+    w(f"- instructions: callgrind, {cfg['cg_conns']} connections × 512 B, {cfg['tls_cg_per_conn']:,} echoes per "
+      f"connection minus a baseline run with one (the handshakes cancel out), {cfg['tls_cg_runs']} run(s); "
+      "valgrind's emulated CPU has AES-NI but not VAES/AVX-512, so compare these only with each other.")
+    w(f"- echo: ping-pong, {cfg['echo_conns']} connections, {cfg['echo_duration']} s after {cfg['echo_warmup']} s "
+      "warm-up, requests/s; bulk: one connection, "
+      f"{fmt_size(cfg['bulk_size'])} writes, {cfg['bulk_window'] >> 20} MiB in flight, {cfg['bulk_duration']} s.")
+    w(f"- handshakes: {cfg['churn_workers']} client workers, each in a loop: connect, handshake, echo 1 byte, "
+      f"close_notify, close; {cfg['churn_duration']} s. Full: client session resumption off. Resumed: rustls's "
+      "client session cache offers the tickets of earlier connections; the share of handshakes the server "
+      "actually resumed is shown when it is under 100 %.")
+    w(f"- idle: server RSS growth with {cfg['idle_conns']:,} TLS connections open, each having echoed "
+      f"{cfg['idle_size']} bytes once, per connection ({cfg['tls_idle_runs']} run(s)).")
+    w("")
+    head = ["server", "instructions / 512 B echo"] + [f"echo {fmt_size(sz)} req/s" for sz in sizes]
+    head += ["bulk MiB/s", "full handshakes/s", "resumed handshakes/s", "bytes / idle TLS connection",
+             "target / met?"]
+    w("| " + " | ".join(head) + " |")
+    w("|" + "---|" * len(head))
+    for srv in servers:
+        n = srv.name
+        if not srv.available:
+            w(f"| {n} | **not available**: {srv.why} |" + " |" * (len(head) - 2))
+            continue
+        hs = get(summary, "hs_resumed", n, "handshakes")
+        share = get(summary, "hs_resumed", n, "resumed") / hs if hs else None
+        resumed = fmt(get(summary, "hs_resumed", n, "value"), ",.0f", "n/a")
+        if share is not None and share < 1:
+            resumed += f" ({share:.0%} resumed)"
+        mine = [(name[len(n) + 2:], v) for name, _, v in targets if name.startswith(n + ": ")]
+        verdicts = "; ".join(f"{k}: {verdict_text(v)}" for k, v in mine)
+        cells = [n, fmt(get(summary, "callgrind", n, "per_echo"), ",.0f", "n/a")]
+        cells += [fmt(get(summary, f"echo{sz}", n, "rps"), ",.0f", "n/a") for sz in sizes]
+        cells += [fmt(get(summary, "bulk", n, "value"), ",.0f", "n/a"),
+                  fmt(get(summary, "hs_full", n, "value"), ",.0f", "n/a"), resumed,
+                  fmt(get(summary, "idle", n, "bytes_per_conn"), ",.0f", "n/a"), verdicts or "(anchor)"]
+        w("| " + " | ".join(cells) + " |")
+    w("")
+    w("TLS targets (issue 12), from the medians above:")
+    w("")
+    L.extend(targets_block(targets))
+    cg = summary.get("callgrind", {})
+    for srv in servers:
+        d = cg.get(srv.name)
+        if srv.lang != "C" or not d or not d.get("top"):
+            continue
+        w(f"Where {srv.name}'s instructions go ({fmt(d['per_echo'])} per echo; exclusive, per echo, top 10):")
+        w("")
+        w("| Ir/echo | function |")
+        w("|---|---|")
+        for fn, v in d["top"][:10]:
+            w(f"| {v:,.1f} | `{fn.replace('|', '/')[:160]}` |")
+        w("")
+    return L
+
+
 def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cfg: dict, smoke: bool,
-                 chart_name: str, targets, json_path: Path) -> None:
+                 chart_name: str, targets, json_path: Path, tls_servers: list[Server], tls_targets) -> None:
     names = [s.name for s in servers]
     avail = [s for s in servers if s.available]
     meta = res["meta"]
@@ -958,22 +1190,7 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
     w("From issue 6 (instructions/echo and memory) and SPEC §5 (ahead of each peer in its language: "
       "throughput at each size, bulk, churn). Computed from the medians below.")
     w("")
-    met = sum(1 for t in targets if t[2].startswith("MET"))
-    miss = [t for t in targets if t[2].startswith("NOT MET")]
-    nm = sum(1 for t in targets if t[2] == "NOT MEASURED")
-    noisy = sum(1 for t in targets if "noise" in t[2])
-    w(f"**{met} met, {len(miss)} not met, {nm} not measured** ({noisy} of the throughput verdicts are within "
-      "run-to-run noise: the two servers' ranges over the runs overlap).")
-    if miss:
-        w("")
-        w("Not met: " + "; ".join(f"{t[0]} ({t[1]})" for t in miss) + ".")
-    w("")
-    w("| target | measured | verdict |")
-    w("|---|---|---|")
-    for name, measured, v in targets:
-        vv = v.replace("NOT MEASURED", "not measured").replace("NOT MET", "**not met**").replace("MET", "met")
-        w(f"| {name} | {measured} | {vv} |")
-    w("")
+    L.extend(targets_block(targets))
 
     w(f"## 1. Echo throughput and latency")
     w("")
@@ -1073,6 +1290,8 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
         w(f"| {n} | {fmt(d['value'])} | {fmt(d['p50'])} | {fmt(d['p99'])} | {ratio_text(summary, 'churn', n, 'value')} |")
     w("")
 
+    if tls_servers:
+        L.extend(tls_section(res, tls_servers, cfg, tls_targets))
     profs = [(n, cg[n]) for n in names if n in cg and cg[n].get("top")]
     if profs:
         w("## Where the instructions go")
@@ -1121,11 +1340,11 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="seconds-long run of every code path")
     ap.add_argument("--runs", type=int, help="rounds per comparison (default 7; smoke 1)")
     ap.add_argument("--no-setup", action="store_true", help="skip apt-get, builds and installs")
-    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind); "
-                                   "the report then goes to build/bench/partial/")
+    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls; tls is "
+                                   "the whole TLS table); the report then goes to build/bench/partial/")
     ap.add_argument("--servers", help="comma list of servers to run (same effect on the report location)")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind"}
+    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls"}
     partial = bool(args.only or args.servers)
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.runs:
@@ -1150,10 +1369,12 @@ def main() -> int:
         return 2
     try:
         keep = set(args.servers.split(",")) if args.servers else None
-        servers = setup_servers(args.smoke, keep)
-        if keep:
-            servers = [s for s in servers if s.name in keep]
-        preflight(servers, args.smoke)
+        # A TLS server needs what its plaintext twin needs (netcore-py-tls: the Python binding).
+        servers = setup_servers(args.smoke, keep and keep | {n.removesuffix("-tls") for n in keep})
+        tls_servers = setup_tls_servers(servers, args.smoke) if "tls" in only else []
+        servers = [s for s in servers if (keep is None or s.name in keep)] if only - {"tls"} else []
+        tls_servers = [s for s in tls_servers if keep is None or s.name in keep]
+        preflight(servers + tls_servers, args.smoke)
         avail = [s for s in servers if s.available]
         meta = dict(
             date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1168,6 +1389,9 @@ def main() -> int:
         res: dict = {"meta": meta, "config": cfg,
                      "servers": {s.name: dict(lang=s.lang, role=s.role, available=s.available, why=s.why,
                                               version=s.version) for s in servers}}
+        if tls_servers:
+            res["tls"] = {"servers": {s.name: dict(lang=s.lang, role=s.role, available=s.available, why=s.why,
+                                                   version=s.version) for s in tls_servers}}
         budget = Budget(cfg["budget_s"])
         if args.smoke:
             smoke_extras(servers, cfg, res)
@@ -1185,10 +1409,20 @@ def main() -> int:
             bench_idle(avail, cfg, res, budget)
         if "callgrind" in only:
             bench_callgrind(avail, cfg, res, budget, args.smoke)
+        if any(s.available for s in tls_servers):
+            bench_tls([s for s in tls_servers if s.available], cfg, res, args.smoke)
     finally:
         kill_all()
     summary = summarize(res)
     targets = evaluate_targets(summary, cfg["echo_sizes"], res)
+    tls_targets = []
+    if tls_servers:
+        res["tls"]["summary"] = summarize(res["tls"])
+        here = {s.name for s in tls_servers}
+        tls_targets = evaluate_targets(res["tls"]["summary"], cfg["tls_echo_sizes"], res["tls"],
+                                       [t for t in TLS_TARGETS if t[0] in here],
+                                       {k: v for k, v in TLS_PEERS.items() if k in here}, extra=())
+        res["tls"]["targets"] = tls_targets
     res["summary"] = summary
     res["targets"] = targets
     res["errors"] = ERRORS
@@ -1200,9 +1434,10 @@ def main() -> int:
     # The chart step may have added an error: write the report last.
     res["errors"] = ERRORS
     json_path.write_text(json.dumps(res, indent=1, default=str))
-    write_report(out_dir / "RESULTS.md", res, summary, servers, cfg, args.smoke, "chart.png", targets, json_path)
+    write_report(out_dir / "RESULTS.md", res, summary, servers, cfg, args.smoke, "chart.png", targets, json_path,
+                 tls_servers, tls_targets)
     log(f"wrote {out_dir / 'RESULTS.md'} and {out_dir / 'chart.png'}")
-    for name, measured, v in targets:
+    for name, measured, v in targets + tls_targets:
         if v != "NOT MEASURED":
             log(f"target {v}: {name}: {measured}")
     if ERRORS:

@@ -3,7 +3,14 @@ the asyncio documentation teaches it ("TCP Echo Server" with the Protocols
 API: an asyncio.Protocol whose data_received writes the bytes back, served by
 loop.create_server). asyncio's TCP transports set TCP_NODELAY themselves.
 
-    usage: python asyncio_echo.py [HOST:]PORT
+    usage: python asyncio_echo.py [--tls] [HOST:]PORT
+
+With --tls it serves TLS the way the asyncio and ssl documentation teach it:
+create_server(ssl=ctx) with ctx = ssl.create_default_context(
+ssl.Purpose.CLIENT_AUTH) and load_cert_chain() of the PEM files named by the
+environment variables NETCORE_TLS_CERT and NETCORE_TLS_KEY (the contract of
+netcore's TLS example servers). Versions and ciphers are the defaults; the
+load generator chooses them from the client side.
 
 Same contract as netcore's example servers: prints one line
 "listening on HOST:PORT" once it accepts connections, echoes raw bytes, exits
@@ -11,8 +18,12 @@ Same contract as netcore's example servers: prints one line
 """
 
 import asyncio
+import os
 import signal
+import ssl
 import sys
+
+USAGE = "usage: {} [--tls] [HOST:]PORT"
 
 
 class EchoServerProtocol(asyncio.Protocol):
@@ -33,13 +44,27 @@ def parse_addr(arg):
     return host, int(port)
 
 
-async def main(host, port):
+def parse_args(prog, argv):
+    """[--tls] [HOST:]PORT -> (host, port, ssl context or None); exits on bad usage."""
+    tls = argv[:1] == ["--tls"]
+    if tls:
+        argv = argv[1:]
+    if len(argv) != 1:
+        sys.exit(USAGE.format(prog))
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.environ["NETCORE_TLS_CERT"], os.environ["NETCORE_TLS_KEY"])
+    return (*parse_addr(argv[0]), ctx)
+
+
+async def main(host, port, ssl_context=None):
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
 
-    server = await loop.create_server(EchoServerProtocol, host, port, backlog=1024)
+    server = await loop.create_server(EchoServerProtocol, host, port, backlog=1024, ssl=ssl_context)
     name = server.sockets[0].getsockname()
     shown = f"[{name[0]}]" if ":" in name[0] else name[0]
     print(f"listening on {shown}:{name[1]}", flush=True)
@@ -48,6 +73,4 @@ async def main(host, port):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: asyncio_echo.py [HOST:]PORT")
-    asyncio.run(main(*parse_addr(sys.argv[1])))
+    asyncio.run(main(*parse_args("asyncio_echo.py", sys.argv[1:])))

@@ -3,19 +3,26 @@
 // listener that pipes the socket into itself, socket.pipe(socket)), with the
 // `noDelay: true` server option.
 //
-//   usage: node node_net_echo.js [--netcore] [HOST:]PORT
+//   usage: node node_net_echo.js [--netcore | --tls] [HOST:]PORT
 //
 // With --netcore the same code runs on require('netcore').net (netcore's
 // `net`-compatible layer) instead of require('node:net').
+//
+// With --tls it is the Node `tls` anchor: the same connection listener on
+// tls.createServer (as Node's `tls` documentation teaches it: `key` and
+// `cert` read with fs.readFileSync, here from the PEM files named by the
+// environment variables NETCORE_TLS_KEY and NETCORE_TLS_CERT, the contract
+// of netcore's TLS example servers), with the same `noDelay: true`. Versions
+// and ciphers are Node's defaults; the load generator chooses them from the
+// client side.
 //
 // Same contract as netcore's example servers: prints one line
 // "listening on HOST:PORT" once it accepts connections, echoes raw bytes,
 // exits 0 on SIGINT or SIGTERM.
 'use strict';
 
-const onNetcore = process.argv[2] === '--netcore';
-if (onNetcore) process.argv.splice(2, 1);
-const net = onNetcore ? require('../../bindings/node').net : require('node:net');
+const flag = ['--netcore', '--tls'].includes(process.argv[2]) ? process.argv.splice(2, 1)[0] : null;
+const net = flag === '--netcore' ? require('../../bindings/node').net : require('node:net');
 
 function parseAddr(arg) {
   let m = /^\[(.+)\]:(\d+)$/.exec(arg);
@@ -28,15 +35,27 @@ function parseAddr(arg) {
 
 const parsed = process.argv.length === 3 ? parseAddr(process.argv[2]) : null;
 if (parsed === null) {
-  console.error('usage: node_net_echo.js [--netcore] [HOST:]PORT');
+  console.error('usage: node_net_echo.js [--netcore | --tls] [HOST:]PORT');
   process.exit(2);
 }
 const [host, port] = parsed;
 
-const server = net.createServer({ noDelay: true }, (socket) => {
+function echo(socket) {
   socket.on('error', () => {}); // a peer reset is not the server's failure
   socket.pipe(socket);
-});
+}
+
+const server =
+  flag === '--tls'
+    ? require('node:tls').createServer(
+        {
+          noDelay: true,
+          key: require('node:fs').readFileSync(process.env.NETCORE_TLS_KEY),
+          cert: require('node:fs').readFileSync(process.env.NETCORE_TLS_CERT),
+        },
+        echo,
+      )
+    : net.createServer({ noDelay: true }, echo);
 
 server.listen({ host, port, backlog: 1024 }, () => {
   const a = server.address();

@@ -3,7 +3,9 @@ server (asyncio_echo.py, as in the asyncio documentation's "TCP Echo Server")
 run on uvloop the way uvloop's README teaches it: uvloop.run(main()). uvloop's
 TCP transports set TCP_NODELAY themselves.
 
-    usage: python uvloop_echo.py [HOST:]PORT
+    usage: python uvloop_echo.py [--tls] [HOST:]PORT
+
+--tls serves TLS as asyncio_echo.py --tls does (create_server(ssl=ctx)).
 
 Same contract as netcore's example servers: prints one line
 "listening on HOST:PORT" once it accepts connections, echoes raw bytes, exits
@@ -14,9 +16,7 @@ import sys
 
 import uvloop
 
-from asyncio_echo import main, parse_addr
+from asyncio_echo import main, parse_args
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: uvloop_echo.py [HOST:]PORT")
-    uvloop.run(main(*parse_addr(sys.argv[1])))
+    uvloop.run(main(*parse_args("uvloop_echo.py", sys.argv[1:])))

@@ -21,13 +21,27 @@
 //! A run lasts --duration seconds (after --warmup seconds that are not
 //! counted) or, for pingpong and pipeline, until --messages messages in total
 //! have been echoed. Every wait is bounded by --timeout.
+//!
+//! With --tls CAFILE every connection speaks TLS 1.3 (rustls, ring provider)
+//! to a server whose certificate chains to CAFILE, with one cipher suite
+//! (TLS13_AES_128_GCM_SHA256) and one key-exchange group (--tls-group), so
+//! every server is measured with the same choice; a connection counts as
+//! connected once its handshake is complete, and the checks apply to the
+//! plaintext. In churn mode each connection is then one handshake: full ones
+//! with --resumption off, resumed ones (session tickets kept by rustls's
+//! client session cache) with --resumption on; the report counts both kinds.
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::client::Resumption;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,7 +58,9 @@ usage: loadgen --addr HOST:PORT [--mode pingpong|pipeline|bulk|churn|idle]
                [--conns N] [--size BYTES] [--depth D] [--window BYTES]
                [--duration SECS | --messages COUNT] [--warmup SECS]
                [--concurrency N] [--hold-max SECS] [--timeout SECS]
-               [--idle-conns N]   (idle mode: same as --conns)";
+               [--idle-conns N]   (idle mode: same as --conns)
+               [--tls CAFILE [--tls-name NAME] [--tls-group x25519|p256]
+                [--resumption on|off]]";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -67,6 +83,25 @@ impl Mode {
     }
 }
 
+/// The key-exchange group a TLS client offers (the only one it offers).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Group {
+    X25519,
+    P256,
+}
+
+/// --tls and its companions.
+#[derive(Clone, Debug)]
+struct TlsOpts {
+    /// PEM file of the CA certificate(s) trusted, and nothing else.
+    ca: PathBuf,
+    /// Server name sent (SNI) and verified.
+    name: String,
+    group: Group,
+    /// Whether connections offer a session ticket from earlier ones.
+    resumption: bool,
+}
+
 #[derive(Clone, Debug)]
 struct Opts {
     addr: SocketAddr,
@@ -81,6 +116,7 @@ struct Opts {
     concurrency: usize,
     hold_max: f64,
     timeout: f64,
+    tls: Option<TlsOpts>,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
@@ -96,6 +132,10 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut concurrency = 64;
     let mut hold_max = 600.0;
     let mut timeout = None;
+    let mut tls_ca = None;
+    let mut tls_name = "localhost".to_string();
+    let mut tls_group = Group::X25519;
+    let mut resumption = true;
     let mut i = 0;
     while i < args.len() {
         let flag = args[i].as_str();
@@ -145,6 +185,22 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--concurrency" => concurrency = num(name, &value)?,
             "--hold-max" => hold_max = num(name, &value)?,
             "--timeout" => timeout = Some(num::<f64>(name, &value)?),
+            "--tls" => tls_ca = Some(PathBuf::from(value)),
+            "--tls-name" => tls_name = value,
+            "--tls-group" => {
+                tls_group = match value.as_str() {
+                    "x25519" => Group::X25519,
+                    "p256" => Group::P256,
+                    _ => return Err(format!("--tls-group: unknown group '{value}' (x25519 or p256)")),
+                }
+            }
+            "--resumption" => {
+                resumption = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--resumption: '{value}' is not on or off")),
+                }
+            }
             _ => return Err(format!("unknown option '{name}'")),
         }
         i += 1;
@@ -186,7 +242,82 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         (Some(d), _) => warmup + d + 30.0,
         (None, _) => 300.0,
     });
-    Ok(Opts { addr, mode, conns, size, depth, window, duration, messages, warmup, concurrency, hold_max, timeout })
+    let tls = tls_ca.map(|ca| TlsOpts { ca, name: tls_name, group: tls_group, resumption });
+    Ok(Opts { addr, mode, conns, size, depth, window, duration, messages, warmup, concurrency, hold_max, timeout, tls })
+}
+
+/// The one client configuration every TLS connection of a run shares (so
+/// rustls's session cache in it serves resumption): TLS 1.3 only,
+/// TLS13_AES_128_GCM_SHA256 only, the chosen group only, trusting only the CA
+/// file. The ring provider is passed explicitly, never installed as a
+/// process default.
+fn tls_config(t: &TlsOpts) -> Result<Arc<ClientConfig>, String> {
+    use rustls::crypto::ring as provider;
+    let file = t.ca.display();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&t.ca).map_err(|e| format!("--tls {file}: {e}"))? {
+        let cert = cert.map_err(|e| format!("--tls {file}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("--tls {file}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("--tls {file}: no certificate in the file"));
+    }
+    let group = match t.group {
+        Group::X25519 => provider::kx_group::X25519,
+        Group::P256 => provider::kx_group::SECP256R1,
+    };
+    let chosen = rustls::crypto::CryptoProvider {
+        cipher_suites: vec![provider::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        kx_groups: vec![group],
+        ..provider::default_provider()
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::new(chosen))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if !t.resumption {
+        config.resumption = Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+/// A TLS connection's record traffic: writes what rustls has queued and
+/// reads and processes what the socket holds, until the socket would block.
+/// Returns Ok(true) when the server closed the TCP connection.
+fn tls_pump(tls: &mut ClientConnection, stream: &mut TcpStream) -> Result<bool, String> {
+    loop {
+        tls_write(tls, stream)?;
+        match tls.read_tls(stream) {
+            Ok(0) => return Ok(true),
+            Ok(_) => tls_process(tls, stream)?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// Writes queued records until none is left or the socket would block.
+fn tls_write(tls: &mut ClientConnection, stream: &mut TcpStream) -> Result<(), String> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("write: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Processes the records read; on an error the alert rustls queued is sent
+/// (once, best effort) so the server learns why.
+fn tls_process(tls: &mut ClientConnection, stream: &mut TcpStream) -> Result<(), String> {
+    tls.process_new_packets().map(drop).map_err(|e| {
+        let _ = tls.write_tls(stream);
+        format!("TLS: {e}")
+    })
 }
 
 /// The pattern repeated far enough that any send or check of up to `max`
@@ -224,6 +355,10 @@ enum State {
 
 struct Conn {
     stream: TcpStream,
+    /// The TLS session over `stream` (--tls).
+    tls: Option<Box<ClientConnection>>,
+    /// TCP connected (with TLS, the handshake may still be running).
+    tcp_up: bool,
     generation: usize,
     seed: usize,
     state: State,
@@ -248,6 +383,11 @@ struct Stats {
     latencies_ns: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+    /// TLS handshakes completed, full and resumed
+    tls_full: u64,
+    tls_resumed: u64,
+    /// what the first TLS handshake negotiated: version, cipher suite, group
+    tls_params: Option<String>,
 }
 
 impl Stats {
@@ -261,6 +401,8 @@ impl Stats {
 
 struct Gen {
     o: Opts,
+    /// the TLS client configuration and server name (--tls)
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     poll: Poll,
     pat: Pattern,
     buf: Vec<u8>,
@@ -282,7 +424,17 @@ impl Gen {
     fn new(o: Opts) -> io::Result<Gen> {
         let max = o.size.max(READ_BUF);
         let now = Instant::now();
+        let tls = match &o.tls {
+            Some(t) => {
+                let config = tls_config(t).map_err(io::Error::other)?;
+                let name = ServerName::try_from(t.name.clone())
+                    .map_err(|e| io::Error::other(format!("--tls-name {}: {e}", t.name)))?;
+                Some((config, name))
+            }
+            None => None,
+        };
         Ok(Gen {
+            tls,
             poll: Poll::new()?,
             pat: Pattern::new(max),
             buf: vec![0; READ_BUF],
@@ -304,6 +456,12 @@ impl Gen {
 
     /// Opens a connection into `slot` (which must be empty).
     fn open(&mut self, slot: usize, target: u64) -> io::Result<()> {
+        let tls = match &self.tls {
+            Some((config, name)) => {
+                Some(Box::new(ClientConnection::new(config.clone(), name.clone()).map_err(io::Error::other)?))
+            }
+            None => None,
+        };
         let mut stream = TcpStream::connect(self.o.addr)?;
         self.generation = self.generation.wrapping_add(1) & ((1 << (usize::BITS - SLOT_BITS - 1)) - 1);
         let generation = self.generation;
@@ -316,6 +474,8 @@ impl Gen {
         self.next_id += 1;
         self.slots[slot] = Some(Conn {
             stream,
+            tls,
+            tcp_up: false,
             generation,
             seed: seed_of(id),
             state: State::Connecting,
@@ -332,6 +492,12 @@ impl Gen {
 
     fn close(&mut self, slot: usize) {
         if let Some(mut c) = self.slots[slot].take() {
+            if let Some(tls) = c.tls.as_mut() {
+                // A polite end (best effort): servers then see close_notify
+                // before the FIN, not a truncation.
+                tls.send_close_notify();
+                let _ = tls.write_tls(&mut c.stream);
+            }
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
     }
@@ -380,6 +546,22 @@ impl Gen {
     fn flush(&mut self, slot: usize) -> Result<(), String> {
         let chunk = self.o.size;
         let Some(c) = self.slots[slot].as_mut() else { return Ok(()) };
+        if let Some(tls) = c.tls.as_mut() {
+            // Plaintext into rustls only while its records leave: what it
+            // holds stays bounded by what the socket refuses.
+            loop {
+                tls_write(tls, &mut c.stream)?;
+                if tls.wants_write() || c.sent >= c.send_limit {
+                    return Ok(());
+                }
+                let n = ((c.send_limit - c.sent) as usize).min(chunk);
+                match tls.writer().write(self.pat.slice(c.seed, c.sent, n)) {
+                    Ok(0) => return Ok(()),
+                    Ok(k) => c.sent += k as u64,
+                    Err(e) => return Err(format!("TLS write: {e}")),
+                }
+            }
+        }
         while c.sent < c.send_limit {
             let n = ((c.send_limit - c.sent) as usize).min(chunk);
             match c.stream.write(self.pat.slice(c.seed, c.sent, n)) {
@@ -402,7 +584,23 @@ impl Gen {
     fn drain(&mut self, slot: usize) -> Result<bool, String> {
         loop {
             let Some(c) = self.slots[slot].as_mut() else { return Ok(false) };
-            let n = match c.stream.read(&mut self.buf) {
+            let got = match c.tls.as_mut() {
+                // Plaintext rustls holds first; records from the socket
+                // only when it holds none.
+                Some(tls) => match tls.reader().read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => match tls.read_tls(&mut c.stream) {
+                        Ok(0) => return Ok(true),
+                        Ok(_) => {
+                            tls_process(tls, &mut c.stream)?;
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    },
+                    other => other,
+                },
+                None => c.stream.read(&mut self.buf),
+            };
+            let n = match got {
                 Ok(0) => return Ok(true),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -458,18 +656,40 @@ impl Gen {
     /// Handles a connect completion. Returns Ok(true) once connected.
     fn check_connected(&mut self, slot: usize) -> Result<bool, String> {
         let Some(c) = self.slots[slot].as_mut() else { return Ok(false) };
-        if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
-            return Err(format!("connect: {e}"));
-        }
-        match c.stream.peer_addr() {
-            Ok(_) => {
-                let _ = c.stream.set_nodelay(true);
-                c.state = State::Open;
-                Ok(true)
+        if !c.tcp_up {
+            if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
+                return Err(format!("connect: {e}"));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(format!("connect: {e}")),
+            match c.stream.peer_addr() {
+                Ok(_) => {
+                    let _ = c.stream.set_nodelay(true);
+                    c.tcp_up = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
+                Err(e) => return Err(format!("connect: {e}")),
+            }
         }
+        if let Some(tls) = c.tls.as_mut() {
+            if tls_pump(tls, &mut c.stream)? {
+                return Err("server closed the connection during the TLS handshake".into());
+            }
+            if tls.is_handshaking() {
+                return Ok(false);
+            }
+            if tls.handshake_kind() == Some(HandshakeKind::Resumed) {
+                self.stats.tls_resumed += 1;
+            } else {
+                self.stats.tls_full += 1;
+            }
+            if self.stats.tls_params.is_none() {
+                let version = tls.protocol_version().map_or("?".into(), |v| format!("{v:?}"));
+                let suite = tls.negotiated_cipher_suite().map_or("?".into(), |s| format!("{:?}", s.suite()));
+                let group = tls.negotiated_key_exchange_group().map_or("?".into(), |g| format!("{:?}", g.name()));
+                self.stats.tls_params = Some(format!("{version} {suite} {group}"));
+            }
+        }
+        c.state = State::Open;
+        Ok(true)
     }
 
     fn slot_of(&self, token: Token) -> Option<usize> {
@@ -774,6 +994,9 @@ impl Gen {
             max,
             errors: self.stats.errors,
             first_error: self.stats.first_error.clone(),
+            tls_full: self.stats.tls_full,
+            tls_resumed: self.stats.tls_resumed,
+            tls_params: self.stats.tls_params.clone(),
         }
     }
 }
@@ -788,6 +1011,9 @@ struct Report {
     max: f64,
     errors: u64,
     first_error: Option<String>,
+    tls_full: u64,
+    tls_resumed: u64,
+    tls_params: Option<String>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -815,10 +1041,11 @@ fn to_json(o: &Opts, r: &Report) -> String {
     let per_s = if r.elapsed > 0.0 { r.completed as f64 / r.elapsed } else { 0.0 };
     let mib_s = if r.elapsed > 0.0 { r.bytes as f64 / r.elapsed / (1024.0 * 1024.0) } else { 0.0 };
     let err = r.first_error.as_deref().map_or("null".to_string(), json_str);
+    let tls = r.tls_params.as_deref().map_or("null".to_string(), json_str);
     format!(
         "{{\"mode\":\"{}\",\"addr\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"messages\":{},\"total_messages\":{},\"bytes\":{},\
          \"elapsed_s\":{:.4},\"requests_per_s\":{:.1},\"mib_per_s\":{:.2},\"lat_p50_us\":{:.1},\"lat_p99_us\":{:.1},\
-         \"lat_max_us\":{:.1},\"errors\":{},\"error\":{}}}",
+         \"lat_max_us\":{:.1},\"tls\":{},\"tls_full\":{},\"tls_resumed\":{},\"errors\":{},\"error\":{}}}",
         o.mode.name(),
         o.addr,
         o.conns,
@@ -833,6 +1060,9 @@ fn to_json(o: &Opts, r: &Report) -> String {
         r.p50,
         r.p99,
         r.max,
+        tls,
+        r.tls_full,
+        r.tls_resumed,
         r.errors,
         err
     )
@@ -887,6 +1117,9 @@ fn main() -> ExitCode {
                 max: 0.0,
                 errors: 1,
                 first_error: Some(e.to_string()),
+                tls_full: 0,
+                tls_resumed: 0,
+                tls_params: None,
             };
             println!("{}", to_json(&o, &r));
             eprintln!("loadgen: {e}");
@@ -933,6 +1166,30 @@ mod tests {
         assert!(parse_args(&args("--addr 127.0.0.1:9 --mode churn --messages 5")).is_err());
         assert!(parse_args(&args("--conns 3")).is_err());
         assert!(parse_args(&args("--addr 127.0.0.1:9 --size 0")).is_err());
+    }
+
+    #[test]
+    fn parses_tls_options() {
+        let o = parse_args(&args("--addr 127.0.0.1:9")).unwrap();
+        assert!(o.tls.is_none());
+        let o = parse_args(&args("--addr 127.0.0.1:9 --tls ca.pem --tls-group p256 --resumption off")).unwrap();
+        let t = o.tls.unwrap();
+        assert_eq!(
+            (t.ca, t.name.as_str(), t.group, t.resumption),
+            (PathBuf::from("ca.pem"), "localhost", Group::P256, false)
+        );
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --tls ca.pem --tls-group x448")).is_err());
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --tls ca.pem --resumption maybe")).is_err());
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let path = std::env::temp_dir().join(format!("loadgen-empty-ca-{}.pem", std::process::id()));
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let t = TlsOpts { ca: path.clone(), name: "localhost".into(), group: Group::X25519, resumption: true };
+        let err = tls_config(&t).err().unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(err.contains("no certificate"), "{err}");
     }
 
     #[test]
