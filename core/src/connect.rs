@@ -108,14 +108,16 @@ impl State {
                 let Some(sock) = self.take_attempt(handle, id) else {
                     return;
                 };
+                let connect_deadline = self.dialing(handle).and_then(|d| d.dialer.connect_deadline());
                 let _ = sock.set_nodelay(true);
                 let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
                     return;
                 };
                 conn.connected(sock);
                 events.push(Event::new(EventKind::Connected, handle, conn.userdata()).with_addr(Some(peer)));
-                // A TLS client's handshake is timed from here.
-                let tls_deadline = conn.tls_connected(Instant::now());
+                // A TLS client's handshake is timed from here, within
+                // what is left of the connect timeout.
+                let tls_deadline = conn.tls_connected(Instant::now(), connect_deadline);
                 if tls_deadline.is_some() {
                     self.arm(tls_deadline, handle, Due::Handshake, 0);
                 }

@@ -159,6 +159,13 @@ impl Dialer {
         self.events.pop_front()
     }
 
+    /// The current cycle's connect deadline (the connect timeout counted
+    /// from the start of resolution): once connected, what is left of it
+    /// still bounds the TLS handshake that follows.
+    pub fn connect_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// When [`Dialer::handle_timeout`] must be called next (`None`: only
     /// when another input arrives).
     pub fn poll_timeout(&self) -> Option<Instant> {

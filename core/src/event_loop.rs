@@ -28,7 +28,7 @@ use crate::options::SockOption;
 use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
 use crate::tcp::attempt::Dialing;
-use crate::tcp::conn::{Conn, Role};
+use crate::tcp::conn::{input_after_upgrade_point, Conn, Role};
 use crate::tcp::listener::{BindOptions, Listener};
 use crate::timer::{later, Due, IdleTimeout, Timer};
 use crate::tls::{ClientConfig, Failure as TlsFailure, ServerConfig, TlsInfo};
@@ -55,9 +55,9 @@ struct Shared {
     stop: AtomicBool,
     /// `wake` was called: the current or next poll returns.
     woken: AtomicBool,
-    /// Counts the user's closes, so that [`Loop::run`] looks for events to
-    /// skip only after a callback closed something.
-    closes: AtomicUsize,
+    /// Counts the user's closes and STARTTLS upgrades, so that
+    /// [`Loop::run`] screens events only after a callback made one.
+    interventions: AtomicUsize,
     /// [`Loop::close_loop`] was called (set under the state lock).
     closed: AtomicBool,
 }
@@ -107,7 +107,7 @@ impl Loop {
                 fd,
                 stop: AtomicBool::new(false),
                 woken: AtomicBool::new(false),
-                closes: AtomicUsize::new(0),
+                interventions: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -154,7 +154,7 @@ impl Loop {
             return;
         }
         state.close_all();
-        self.shared.closes.fetch_add(1, Ordering::Relaxed);
+        self.shared.interventions.fetch_add(1, Ordering::Relaxed);
         // A failed wake means the eventfd is saturated: a wake is pending anyway.
         let _ = state.waker.wake();
     }
@@ -200,6 +200,7 @@ impl Loop {
             state.notified = false;
             state.release_delivered();
             state.closed_by_user.clear();
+            state.upgraded_by_user.clear();
             (state.poll_timeout(wait), !state.kept.is_empty())
         };
         // Events a host handed back go out alone, before anything new:
@@ -269,21 +270,22 @@ impl Loop {
     }
 
     /// Calls `f` for each event of `batch` as [`Loop::run`] does, for hosts
-    /// that poll themselves: events of a handle the user closed since the
-    /// poll are skipped but its `Closed`, and `ECLOSED` ends the delivery
+    /// that poll themselves: events are screened by [`Loop::skips`] (those
+    /// of a handle the user closed since the poll but its `Closed`; input
+    /// after a STARTTLS upgrade point), and `ECLOSED` ends the delivery
     /// once the loop is closed (by `f` or anyone). When `f` returns `false`
     /// (a host's callback raised), the events after that one are kept for
     /// the next poll ([`Batch::keep_from`]). Returns how many events `f` got.
     pub fn deliver(&self, batch: Batch<'_>, mut f: impl FnMut(&Event, &[u8]) -> bool) -> Result<usize> {
-        let closes = self.closes();
+        let interventions = self.interventions();
         let mut count = 0;
         for (i, event) in batch.events().iter().enumerate() {
-            // One atomic load per event unless something was closed.
-            if self.closes() != closes {
+            // One atomic load per event unless something was closed or upgraded.
+            if self.interventions() != interventions {
                 if self.is_closed() {
                     return Err(Error::ECLOSED);
                 }
-                if self.skips(event, closes) {
+                if self.skips(event, interventions) {
                     continue;
                 }
             }
@@ -294,7 +296,7 @@ impl Loop {
             }
         }
         // The last callback closed the loop.
-        if self.closes() != closes && self.is_closed() {
+        if self.interventions() != interventions && self.is_closed() {
             return Err(Error::ECLOSED);
         }
         Ok(count)
@@ -302,10 +304,8 @@ impl Loop {
 
     /// Records a close by the user, for [`Loop::run`].
     fn closed_by_user(&self, state: &mut State, handle: Handle) {
-        state.closed_by_user.push(handle);
-        let kept = std::mem::take(&mut state.kept);
-        state.kept = kept.into_iter().filter(|(event, _)| !state.skips(event)).collect();
-        self.shared.closes.fetch_add(1, Ordering::Relaxed);
+        state.note_closed_by_user(handle);
+        self.shared.interventions.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes the current (or next) [`Loop::run`] return after its current batch.
@@ -315,20 +315,25 @@ impl Loop {
     }
 
     /// For hosts that deliver a batch themselves without
-    /// [`Loop::deliver`]: the count of the user's closes so far, taken when
-    /// the batch was polled.
-    pub fn closes(&self) -> usize {
-        self.shared.closes.load(Ordering::Relaxed)
+    /// [`Loop::deliver`]: the count of the user's closes and STARTTLS
+    /// upgrades so far, taken when the batch was polled.
+    pub fn interventions(&self) -> usize {
+        self.shared.interventions.load(Ordering::Relaxed)
     }
 
-    /// Whether the host skips `event` of a batch polled when [`Loop::closes`]
-    /// was `closes`. The rule: every event but `Closed` of a handle whose
-    /// [`Loop::close`] or [`Loop::close_reset`] succeeded since the batch was
-    /// polled. A host that makes every close itself may keep that set of
-    /// handles instead (the Node binding does). Costs one atomic load unless
-    /// something was closed.
-    pub fn skips(&self, event: &Event, closes: usize) -> bool {
-        self.closes() != closes && self.lock().skips(event)
+    /// Whether the host skips `event` of a batch polled when
+    /// [`Loop::interventions`] was `interventions`. The rules: every event
+    /// but `Closed` of a handle whose [`Loop::close`] or
+    /// [`Loop::close_reset`] succeeded since the batch was polled; and a
+    /// `Data` event of a connection upgraded to TLS since then
+    /// ([`Loop::start_tls_server`] on a live connection): plaintext that
+    /// came after the upgrade point, which closes the connection
+    /// (`TlsFailed`, then `Closed` with `ETLSPROTOCOL`). A host that makes
+    /// every close and upgrade itself may keep those sets of handles instead
+    /// and ask only about theirs (the Node binding does). Costs one atomic
+    /// load unless something was closed or upgraded.
+    pub fn skips(&self, event: &Event, interventions: usize) -> bool {
+        self.interventions() != interventions && self.lock().screen(event)
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no
@@ -804,7 +809,9 @@ impl Loop {
     /// on a live connection (STARTTLS). `TlsReady` or `TlsFailed` follows;
     /// data sent meanwhile waits for the handshake. Refused (`EINVAL`) if
     /// the connection already speaks TLS or keeps input not yet delivered
-    /// (plaintext after the upgrade point), `EPIPE` after a shutdown.
+    /// (plaintext after the upgrade point), `EPIPE` after a shutdown. On a
+    /// live connection, input of the batch being handled that comes after
+    /// the event in which TLS was started is refused ([`Loop::skips`]).
     pub fn start_tls_client(&self, handle: Handle, config: &ClientConfig, server_name: &str) -> Result<()> {
         self.start_tls(handle, Role::Client(config, server_name))
     }
@@ -817,9 +824,20 @@ impl Loop {
 
     fn start_tls(&self, handle: Handle, role: Role<'_>) -> Result<()> {
         let mut state = self.state()?;
-        let deadline = state.conn(handle)?.start_tls(role, Instant::now())?;
+        if state.keeps_data(handle) {
+            return Err(input_after_upgrade_point());
+        }
+        let conn = state.conn(handle)?;
+        let live = conn.is_connected();
+        let deadline = conn.start_tls(role, Instant::now())?;
         state.arm(deadline, handle, Due::Handshake, 0);
         state.schedule(handle);
+        if live {
+            // The batch being handled may hold more of its input (STARTTLS):
+            // the host's next look at it screens that out.
+            state.upgraded_by_user.push(handle);
+            self.shared.interventions.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 

@@ -156,6 +156,9 @@ pub(crate) struct State {
     pub idle_epoch: u32,
     /// Handles the user closed since the last poll (see [`crate::Loop::run`]).
     pub closed_by_user: Vec<Handle>,
+    /// Live connections the user upgraded to TLS (STARTTLS) since the last
+    /// poll: their later `Data` events in the batch are refused ([`State::screen`]).
+    pub upgraded_by_user: Vec<Handle>,
     /// Events a host handed back undelivered, oldest first, with their bytes
     /// ([`crate::Batch::keep_from`]): the next poll returns them alone.
     pub kept: VecDeque<(Event, Box<[u8]>)>,
@@ -198,6 +201,7 @@ impl State {
             attempts: 0,
             idle_epoch: 0,
             closed_by_user: Vec::new(),
+            upgraded_by_user: Vec::new(),
             kept: VecDeque::new(),
             undelivered_closes: 0,
             delivered_closes: Vec::new(),
@@ -343,6 +347,7 @@ impl State {
         self.deadlines = Deadlines::new();
         self.resolved = Vec::new();
         self.closed_by_user = Vec::new();
+        self.upgraded_by_user = Vec::new();
         self.kept = VecDeque::new();
         self.undelivered_closes = 0;
         self.delivered_closes = Vec::new();
@@ -367,6 +372,42 @@ impl State {
         event.kind != EventKind::Closed && self.closed_by_user.contains(&event.handle)
     }
 
+    /// Records a close by the user: the handle's later events of the batch,
+    /// and its kept ones, are skipped but `Closed`.
+    pub fn note_closed_by_user(&mut self, handle: Handle) {
+        self.closed_by_user.push(handle);
+        let kept = std::mem::take(&mut self.kept);
+        self.kept = kept.into_iter().filter(|(event, _)| !self.skips(event)).collect();
+    }
+
+    /// Whether the host skips `event` of the batch being handled: the close
+    /// rule ([`State::skips`]), and a `Data` event of a connection upgraded
+    /// to TLS since the poll. Its bytes came after the upgrade point in
+    /// plaintext (an injection, CVE-2021-23222's class), so the connection
+    /// is refused: `TlsFailed`, then `Closed` with `ETLSPROTOCOL`.
+    pub fn screen(&mut self, event: &Event) -> bool {
+        if self.skips(event) {
+            return true;
+        }
+        let handle = event.handle;
+        if event.kind != EventKind::Data || !self.upgraded_by_user.contains(&handle) {
+            return false;
+        }
+        self.with_pending(|state, events| {
+            if let Ok(Entry::Conn(conn)) = state.slab.get_mut(handle) {
+                let error = conn.refuse_plaintext_after_upgrade(handle, events);
+                state.finish(handle, Some(error), events);
+            }
+        });
+        self.note_closed_by_user(handle);
+        true
+    }
+
+    /// Whether events handed back undelivered hold input of `handle`.
+    pub fn keeps_data(&self, handle: Handle) -> bool {
+        self.kept.iter().any(|(event, _)| event.handle == handle && event.kind == EventKind::Data)
+    }
+
     /// Takes back undelivered events of the batch being handled, in order and
     /// ahead of those kept earlier (which are younger: a poll that returns
     /// kept events returns nothing else). Events of a handle the user closed
@@ -375,7 +416,7 @@ impl State {
     /// was closed, which empties it).
     pub fn keep<'b>(&mut self, events: impl DoubleEndedIterator<Item = (&'b Event, &'b [u8])>) {
         for (event, bytes) in events.rev() {
-            if self.skips(event) || self.slab.get_mut(event.handle).is_err() {
+            if self.screen(event) || self.slab.get_mut(event.handle).is_err() {
                 continue;
             }
             let is_closed = event.kind == EventKind::Closed;

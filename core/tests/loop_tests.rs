@@ -254,7 +254,7 @@ fn a_host_delivering_a_batch_skips_the_events_of_a_handle_closed_since_the_poll(
     let lp = Loop::new().unwrap();
     let (client, server) = connected_pair(&lp);
     with_frames(&lp, client, server, |batch, first| {
-        let closes = lp.closes();
+        let closes = lp.interventions();
         let frames = &batch.events()[first..];
         assert!(!lp.skips(&frames[0], closes), "nothing is closed yet");
         lp.close_reset(server).unwrap();

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{has, kinds, listen, poll_into, poll_until, Got};
 use netcore_core::{
-    ClientConfig, ClientOptions, Error, EventKind, Framing, Handle, Loop, Pem, Roots, ServerConfig, ServerOptions,
-    TlsSession, TlsVersion,
+    ClientConfig, ClientOptions, ConnectOptions, ConnectParams, Error, EventKind, Framing, Handle, Loop, Pem, Roots,
+    ServerConfig, ServerOptions, TlsSession, TlsVersion,
 };
 
 /// The directory of the test certificates (made once per test process)
@@ -190,23 +190,31 @@ fn a_silent_peer_is_etlstimedout_after_the_handshake_timeout() {
     assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSTIMEDOUT));
 }
 
+/// A silent server: the client's handshake fails ETLSTIMEDOUT after its
+/// handshake timeout, or sooner when the connect timeout ends first (it
+/// covers the handshake; an hour-long handshake timeout would outlast the
+/// test's guard).
 #[test]
-fn a_client_whose_server_stays_silent_is_etlstimedout_after_its_handshake_timeout() {
+fn a_client_whose_server_stays_silent_is_etlstimedout_by_its_handshake_or_connect_timeout() {
     let lp = Loop::new().unwrap();
     // A plain TCP server that accepts (in the kernel's backlog) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let options = ClientOptions {
-        roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
-        handshake_timeout: Duration::from_millis(200),
-        ..ClientOptions::default()
-    };
-    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
-    lp.start_tls_client(client, &ClientConfig::new(&options).unwrap(), "localhost").unwrap();
-    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
-    assert!(has(&got, EventKind::Connected, client), "{:?}", kinds(&got));
-    assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
-    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
+    let short = Duration::from_millis(200);
+    for (handshake_timeout, connect_timeout) in [(short, None), (Duration::from_secs(3600), Some(short))] {
+        let options = ClientOptions {
+            roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
+            handshake_timeout,
+            ..ClientOptions::default()
+        };
+        let connect = ConnectOptions::build(ConnectParams { timeout: connect_timeout, ..Default::default() }).unwrap();
+        let client = lp.tcp_connect_with("127.0.0.1", port as i64, &connect, 1).unwrap();
+        lp.start_tls_client(client, &ClientConfig::new(&options).unwrap(), "localhost").unwrap();
+        let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
+        assert!(has(&got, EventKind::Connected, client), "{:?}", kinds(&got));
+        assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
+        assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSTIMEDOUT));
+    }
 }
 
 /// Drives a sans-I/O client session over a blocking std socket with a short
@@ -346,6 +354,44 @@ fn starttls_upgrades_a_live_connection_and_is_refused_over_buffered_plaintext() 
     assert_eq!(refused, Error::EINVAL);
     assert!(refused.detail().expect("a detail").expected.contains("already buffered"), "{refused}");
     assert_eq!(lp.tls_info(server).unwrap(), None, "still plaintext");
+}
+
+/// "STARTTLS\nINJECTED\n" in one write: both lines are events of one
+/// batch, and the second came after the upgrade point in plaintext (the
+/// CVE-2021-23222 class). Upgrading while handling the first, the host
+/// never gets the second: the connection fails ETLSPROTOCOL instead.
+#[test]
+fn starttls_refuses_plaintext_cut_into_the_same_batch_after_the_upgrade_point() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = common::connected_pair(&lp);
+    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"STARTTLS\nINJECTED\n").unwrap();
+    let config = server_config(&[], Duration::from_secs(30));
+    let mut delivered = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !delivered.iter().any(|(kind, handle, _, _)| *kind == EventKind::Closed && *handle == server) {
+        assert!(Instant::now() < deadline, "timed out: {delivered:?}");
+        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+        lp.deliver(batch, |event, data| {
+            if event.kind == EventKind::Data && data == b"STARTTLS" {
+                lp.start_tls_server(server, &config).unwrap();
+            }
+            delivered.push((event.kind, event.handle, event.error, data.to_vec()));
+            true
+        })
+        .unwrap();
+    }
+    let of_server: Vec<_> = delivered.iter().filter(|e| e.1 == server).map(|e| (e.0, e.2, &e.3[..])).collect();
+    assert_eq!(
+        of_server,
+        [
+            (EventKind::Data, None, &b"STARTTLS"[..]),
+            (EventKind::TlsFailed, Some(Error::ETLSPROTOCOL), &b""[..]),
+            (EventKind::Closed, Some(Error::ETLSPROTOCOL), &b""[..]),
+        ]
+    );
+    let failure = lp.tls_failure(server).unwrap().expect("a failure record");
+    assert!(failure.reason.contains("upgrade point"), "{failure:?}");
 }
 
 /// Bytes queued before STARTTLS (the kernel was full) still go first, as

@@ -10,7 +10,7 @@
 
 mod secure;
 
-pub(crate) use secure::Role;
+pub(crate) use secure::{input_after_upgrade_point, Role};
 
 use std::io;
 use std::net::Shutdown;

@@ -12,8 +12,9 @@ use crate::tls::ServerConfig;
 /// The listen backlog when none is given (a `backlog` of 0).
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
-/// Options for binding a listener or a UDP socket.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// Options for binding a listener or a UDP socket (the default: backlog
+/// [`DEFAULT_BACKLOG`], no flags).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct BindOptions {
     /// Listen backlog (TCP only): 1 to 65535, or 0 for [`DEFAULT_BACKLOG`].
     pub backlog: i32,
@@ -21,12 +22,6 @@ pub struct BindOptions {
     pub reuse_port: bool,
     /// For an IPv6 address: accept IPv6 only (no IPv4-mapped peers).
     pub ipv6_only: bool,
-}
-
-impl Default for BindOptions {
-    fn default() -> Self {
-        BindOptions { backlog: 0, reuse_port: false, ipv6_only: false }
-    }
 }
 
 /// Creates a non-blocking socket of `ty`, sets the options and binds it.

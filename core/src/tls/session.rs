@@ -209,6 +209,13 @@ impl Session {
         }
     }
 
+    /// The connection refuses the session for a reason of its own (the
+    /// peer sent plaintext after the STARTTLS upgrade point): it fails with
+    /// `ETLSPROTOCOL` and that reason, as if the peer had broken the protocol.
+    pub fn refuse(&mut self, reason: &str) {
+        self.fail(Error::ETLSPROTOCOL, None, reason.to_owned());
+    }
+
     /// Whether the peer sent close_notify.
     pub fn received_close_notify(&self) -> bool {
         self.close_notify

@@ -47,6 +47,9 @@ impl Session {
     pub fn close(&mut self) {
         match *self {}
     }
+    pub fn refuse(&mut self, _: &str) {
+        match *self {}
+    }
     pub fn is_ready(&self) -> bool {
         match *self {}
     }

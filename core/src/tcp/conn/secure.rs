@@ -51,6 +51,12 @@ pub(crate) struct Secure {
     client: Option<(ClientConfig, String)>,
 }
 
+/// Why STARTTLS is refused while input the user has not seen is kept:
+/// it arrived after the upgrade point, so it must not pass for protected data.
+pub(crate) fn input_after_upgrade_point() -> Error {
+    invalid!("handle", "a connection with no undelivered input (bytes after the upgrade point are already buffered)")
+}
+
 impl Conn {
     /// Starts TLS on this connection (accepted by a TLS listener, connecting
     /// with TLS, or STARTTLS on a live one) and returns the handshake
@@ -67,10 +73,7 @@ impl Conn {
             return Err(Error::EPIPE);
         }
         if self.kept.is_some() {
-            return Err(invalid!(
-                "handle",
-                "a connection with no undelivered input (bytes after the upgrade point are already buffered)"
-            ));
+            return Err(input_after_upgrade_point());
         }
         let (mut session, client) = match role {
             Role::Client(config, name) => {
@@ -91,12 +94,28 @@ impl Conn {
         Ok(deadline)
     }
 
+    /// Refuses plaintext the peer sent after the STARTTLS upgrade point
+    /// (read, and cut into events of the batch being handled, before the
+    /// upgrade): the session fails with `ETLSPROTOCOL` (`TlsFailed` is
+    /// pushed) and the connection is reset. Returns the error to close with.
+    pub fn refuse_plaintext_after_upgrade(&mut self, handle: Handle, events: &mut Vec<Event>) -> Error {
+        if let Some(secure) = self.tls.as_deref_mut() {
+            secure.session.refuse("plaintext arrived after the STARTTLS upgrade point");
+        }
+        self.tls_events(handle, events);
+        self.reset();
+        Error::ETLSPROTOCOL
+    }
+
     /// The dialer connected this connection: a client's handshake is timed
-    /// from now. Returns the deadline for the reactor to arm.
-    pub fn tls_connected(&mut self, now: Instant) -> Option<Instant> {
+    /// from now, and must also end by `connect_deadline` (the connect
+    /// timeout covers the handshake). Returns the deadline for the reactor
+    /// to arm.
+    pub fn tls_connected(&mut self, now: Instant, connect_deadline: Option<Instant>) -> Option<Instant> {
         let secure = self.tls.as_deref_mut()?;
         let timeout = secure.client.as_ref()?.0.handshake_timeout();
-        secure.session.set_deadline(crate::timer::later(now, timeout));
+        let own = crate::timer::later(now, timeout);
+        secure.session.set_deadline(own.into_iter().chain(connect_deadline).min());
         secure.session.poll_timeout()
     }
 
