@@ -46,6 +46,22 @@ export interface NetcoreError extends Error {
   description: string
   address?: string
   port?: number
+  /** Bad configuration (code 'EINVAL'): the core's name of the argument ('cert', 'key', 'ca', 'client_ca', 'min_version', ...). */
+  argument?: string
+  /** Bad configuration: what the argument should be. */
+  expected?: string
+  /** TLS errors ('ETLS*'): the alert number the peer sent (e.g. 48 unknown_ca, 120 no_application_protocol). */
+  alert?: number
+  /** TLS errors: the TLS library's own description (also in `message`). */
+  reason?: string
+  /**
+   * TLS errors: Node's code for the same failure where it has one:
+   * 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' (ETLSUNKNOWNCA), 'CERT_HAS_EXPIRED',
+   * 'ERR_TLS_CERT_ALTNAME_INVALID' (ETLSBADNAME), 'ERR_SSL_WRONG_VERSION_NUMBER'
+   * (ETLSNOTTLS), 'ECONNRESET' (ETLSTRUNCATED), 'ERR_TLS_HANDSHAKE_TIMEOUT',
+   * and OpenSSL's name of a peer's alert ('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', ...).
+   */
+  nodeCode?: string
 }
 
 /** The kind of an event, and the name it is emitted under. */
@@ -87,8 +103,22 @@ export interface NetcoreEvent<T extends EventType = EventType> {
   error: NetcoreError | undefined
   /** The handle's user data (an accepted connection starts with its listener's). */
   userdata: unknown
-  /** 'sent': the send token; 'reconnecting': the attempt number (1, 2, ...). */
-  value: number | undefined
+  /** 'sent': the send token; 'reconnecting': the attempt number (1, 2, ...); 'tls_ready': a TlsInfo. */
+  value: number | TlsInfo | undefined
+}
+
+/** What a TLS handshake negotiated, as Node's TLSSocket names it. */
+export interface TlsInfo {
+  /** 'TLSv1.2' or 'TLSv1.3'. */
+  protocol: string
+  /** The cipher suite's IANA-style name, e.g. 'TLS13_AES_128_GCM_SHA256'. */
+  cipher: string
+  /** The ALPN protocol agreed on, or false. */
+  alpnProtocol: string | false
+  /** Whether the session was resumed. */
+  resumed: boolean
+  /** Whether the peer's certificate was verified (a server: whether the client sent one). */
+  authorized: boolean
 }
 
 export interface DataEvent extends NetcoreEvent<'data'> {
@@ -110,6 +140,10 @@ export interface ErrorEvent<T extends EventType = 'error'> extends NetcoreEvent<
 }
 export interface ValueEvent<T extends EventType> extends NetcoreEvent<T> {
   value: number
+}
+/** 'tls_ready': the TlsInfo fields on the event itself too. */
+export interface TlsReadyEvent extends NetcoreEvent<'tls_ready'>, TlsInfo {
+  value: TlsInfo
 }
 
 /** The events a Loop emits, with their listener arguments. */
@@ -146,9 +180,9 @@ export interface LoopEvents {
   reconnecting: [ev: ValueEvent<'reconnecting'>]
   /** A listener's graceful shutdown (shutdownServer) is over; its 'closed' follows. */
   shutdown_complete: [ev: NetcoreEvent<'shutdown_complete'>]
-  /** A connection's TLS handshake finished (TLS is not in this binding yet). */
-  tls_ready: [ev: NetcoreEvent<'tls_ready'>]
-  /** A connection's TLS handshake failed (`ev.error`); its 'closed' follows. */
+  /** A connection's TLS handshake finished (exactly one 'tls_ready' or 'tls_failed' per handshake), before the data that came with it. */
+  tls_ready: [ev: TlsReadyEvent]
+  /** A connection's TLS handshake failed (`ev.error`, code 'ETLS*', with `alert` / `reason` / `nodeCode`); its 'closed' follows with the same error. */
   tls_failed: [ev: ErrorEvent<'tls_failed'>]
 }
 
@@ -166,6 +200,8 @@ export interface ListenOptions {
   maxConnections?: number
   /** Initial user data (inherited by accepted connections). */
   userdata?: unknown
+  /** TLS on every accepted connection (a 'tls_ready' or 'tls_failed' follows 'accepted'): needs `cert` and `key`. */
+  tls?: SecureContext | SecureContextOptions
 }
 
 export interface ConnectOptions {
@@ -189,6 +225,47 @@ export interface ConnectOptions {
    */
   reconnect?: number[]
   userdata?: unknown
+  /** TLS once connected ('tls_ready' or 'tls_failed' follows 'connected'); data sent meanwhile waits for the handshake. */
+  tls?: SecureContext | SecureContextOptions
+  /** The name the server's certificate is verified against (and sent as SNI when not an IP); default `host`. */
+  servername?: string
+}
+
+/** PEM text: a string or bytes, or an array of them (joined). */
+export type Pem = string | Uint8Array | Array<string | Uint8Array>
+
+/**
+ * createSecureContext() options, named as Node's `tls.createSecureContext`
+ * / `tls.createServer` / `tls.connect` name them. The core validates the
+ * values: a bad one throws 'EINVAL' with `.argument` and `.expected`.
+ */
+export interface SecureContextOptions {
+  /** The certificate chain, leaf first (a server's; a client's for mutual TLS). */
+  cert?: Pem
+  /** The private key of the leaf (PKCS#8, PKCS#1 or SEC1; not encrypted). */
+  key?: Pem
+  /** CA certificates: a client trusts only these (default: the system's store); a server verifies client certificates with them. */
+  ca?: Pem
+  /** ALPN protocols in order of preference (a server refuses clients offering none of them). */
+  ALPNProtocols?: Array<string | Uint8Array>
+  /** The oldest version accepted (default 'TLSv1.2'). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** A server asks clients for a certificate (default false). */
+  requestCert?: boolean
+  /**
+   * With requestCert: false accepts clients without a certificate (optional
+   * authentication). A client always verifies its server: false throws
+   * 'ERR_NOT_SUPPORTED' when used to connect.
+   */
+  rejectUnauthorized?: boolean
+  /** How long a handshake may take, in ms (default 30000; Infinity: no limit). */
+  handshakeTimeout?: number
+}
+
+/** A TLS configuration, shared by every listener and connection given it (see createSecureContext). */
+export declare class SecureContext {
+  private constructor()
+  readonly rejectUnauthorized: boolean
 }
 
 export interface UdpBindOptions {
@@ -421,6 +498,23 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   addMembership(handle: Handle, group: string, iface?: string | number): void
   dropMembership(handle: Handle, group: string, iface?: string | number): void
 
+  /** Sets (null: clears) the TLS of a listener's later accepts (certificate rotation); accepted connections keep theirs. */
+  setSecureContext(listener: Handle, context: SecureContext | SecureContextOptions | null): void
+  /**
+   * STARTTLS on a live connection: as a server (`isServer`) or as a client
+   * verifying `servername` (default: the host connected to). Bytes queued
+   * before go first, in plaintext; 'tls_ready' or 'tls_failed' follows.
+   * Throws 'EINVAL' when the connection already speaks TLS or holds
+   * plaintext not yet delivered.
+   */
+  startTls(handle: Handle, context: SecureContext | SecureContextOptions, options?: { isServer?: boolean; servername?: string }): void
+  /** What the handshake negotiated; null before it is over or without TLS. */
+  tlsInfo(handle: Handle): TlsInfo | null
+  /** The peer's certificate; null if it sent none (or no TLS, or the handshake is not over). */
+  getPeerCertificate(handle: Handle): import('node:crypto').X509Certificate | null
+  /** The peer's certificate chain, leaf first. */
+  getPeerCertificateChain(handle: Handle): import('node:crypto').X509Certificate[]
+
   /** Any JavaScript value, returned as `ev.userdata`; released once 'closed' was delivered. */
   setUserdata(handle: Handle, value: unknown): void
   getUserdata(handle: Handle): unknown
@@ -436,6 +530,13 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   onHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this
   offHandle<K extends HandleEventName>(handle: Handle, event: K, listener: (...args: LoopEvents[K]) => void): this
 }
+
+/**
+ * A TLS configuration for listen() / connect() / setSecureContext() /
+ * startTls(). With `cert` or `key` the server side is built (and checked) at
+ * once; the client side on its first use.
+ */
+export declare function createSecureContext(options: SecureContextOptions): SecureContext
 
 /** The process-wide default loop (created on first use). */
 export declare function defaultLoop(): Loop

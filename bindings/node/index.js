@@ -23,6 +23,7 @@ const { EventEmitter } = require('node:events')
 const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
+const tlsLayer = require('./tls.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
@@ -436,9 +437,11 @@ class Loop extends EventEmitter {
     port = checkPort(port)
     const opts = checkOptions(options)
     const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
+    const secure = tlsLayer.listening(opts)
     const rc = this._native.listen(host, port, opt(opts, 'backlog', 'number', 0), ...bindFlags(opts))
     const id = this._created(rc, 'tcp_listener', 'listen', opts.userdata, host, port)
     if (max > 0) this._native.setMaxConnections(id, max)
+    if (secure !== undefined) this._startSecure(id, secure, 'listen')
     return id
   }
 
@@ -462,8 +465,11 @@ class Loop extends EventEmitter {
     const timeout = optionalMillis(opts.timeout, 'options.timeout')
     const delay = optionalMillis(opts.attemptDelay, 'options.attemptDelay')
     const family = familyOf(opts.family)
+    const secure = tlsLayer.connecting(opts, host)
     const rc = this._native.connect(host, port, timeout, family, localHost, localPort, delay, reconnect)
-    return this._created(rc, 'tcp_connection', 'connect', opts.userdata, host, port)
+    const id = this._created(rc, 'tcp_connection', 'connect', opts.userdata, host, port)
+    if (secure !== undefined) this._startSecure(id, secure, 'connect')
+    return id
   }
 
   connectAsync(host, port, options) {
@@ -800,6 +806,9 @@ class Loop extends EventEmitter {
           address = addressOf(addrs, meta, o)
           if (state) state.connected = true
           break
+        case KIND.TLS_READY:
+          value = this._native.tlsInfo(id)
+          break
         case KIND.SENT:
         case KIND.RECONNECTING:
           value = meta[o + 10]
@@ -810,7 +819,7 @@ class Loop extends EventEmitter {
       }
       const code = meta[o + 3]
       if (code !== 0) {
-        error = netcoreError(code, syscallFor(kind, state), state && state.host, state && state.port)
+        error = tlsLayer.withFailure(this, id, netcoreError(code, syscallFor(kind, state), state && state.host, state && state.port))
       }
       const ev = new NetcoreEvent(
         EVENT_NAMES[kind],
@@ -918,9 +927,13 @@ function createLoop() {
   return new Loop()
 }
 
+tlsLayer.install(Loop, NetcoreEvent, { argError, checkMillis, checkOptions, invalidArgType, nativeError, opt, toBuffer })
+
 module.exports = {
   Loop,
   createLoop,
+  createSecureContext: tlsLayer.createSecureContext,
+  SecureContext: tlsLayer.SecureContext,
   defaultLoop,
   errorName,
   codes: Object.freeze({ ...CODES }),

@@ -10,12 +10,36 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A client's TLS config (the core's [`ClientConfig`]), shared by every
+ * connection it is given to (and their resumption cache).
+ */
+export declare class ClientTls {}
+
+/**
  * A netcore loop driven from Node's event loop. Methods return 0 or a
  * negative netcore error code (handle-creating ones a positive id or a
  * negative code): the JavaScript layer turns codes into `Error`s with
  * `.code`, so no exception is built on the hot path.
  */
 export declare class NativeLoop {
+  /** Sets (`null`: clears) the config of a listener's later accepts. 0 or a negative code. */
+  setListenerTls(id: number, tls?: ServerTls | undefined | null): number
+  /** Starts TLS as a client (right after `connect`, or STARTTLS). 0 or a negative code. */
+  startTlsClient(id: number, tls: ClientTls, servername: string): number
+  /** Starts TLS as a server on a live connection (STARTTLS). 0 or a negative code. */
+  startTlsServer(id: number, tls: ServerTls): number
+  /**
+   * What the handshake negotiated; `null` before it is over or without
+   * TLS; a negative code for a bad handle.
+   */
+  tlsInfo(id: number): TlsInfoJs | undefined | null | number
+  /** The peer's certificate chain (DER, leaf first; copies), or a negative code. */
+  tlsPeerCertificates(id: number): Array<Buffer> | number
+  /**
+   * The failure record of the connection's TLS, if it failed (readable
+   * while its `tls_failed` or `closed` event is delivered).
+   */
+  tlsFailure(id: number): TlsFailureJs | null
   /**
    * Creates the loop and starts watching it from libuv. `on_batch(count,
    * pool, extra, addresses)` is called on the JavaScript thread once per
@@ -110,12 +134,24 @@ export declare class NativeLoop {
   resume(id: number): number
 }
 
+/**
+ * A server's TLS config (the core's [`ServerConfig`]), shared by every
+ * listener and connection it is given to.
+ */
+export declare class ServerTls {}
+
 /** The address of a socket, as JavaScript sees it. */
 export interface AddressInfo {
   address: string
   port: number
   family: string
 }
+
+/**
+ * Builds a client config (trust roots: `ca`, or the system's store
+ * without it): the config, or a negative code (with the core's detail).
+ */
+export declare function clientTls(options: TlsOptions): ClientTls | number
 
 /** What was wrong with an argument (`Detail` in the core). */
 export interface DetailInfo {
@@ -153,6 +189,58 @@ export declare function errorTable(): Array<ErrorInfo>
  * address this binding returns; a negative error code if it is not one.
  */
 export declare function parseAddress(host: string, port: number): AddressInfo | number
+
+/**
+ * Builds a server config (`cert` and `key` needed): the config, or a
+ * negative code (with the core's detail).
+ */
+export declare function serverTls(options: TlsOptions): ServerTls | number
+
+/** Why a connection's TLS failed, from the core's failure record. */
+export interface TlsFailureJs {
+  code: number
+  /** The alert number the peer sent, if it sent one. */
+  alert?: number
+  /** The TLS library's description. */
+  reason: string
+}
+
+/** What a finished handshake negotiated, in Node's words. */
+export interface TlsInfoJs {
+  /** `TLSv1.2` or `TLSv1.3`. */
+  protocol: string
+  /** The cipher suite's IANA-style name. */
+  cipher: string
+  /** The ALPN protocol agreed on (as UTF-8, lossily), or `false` (Node's value for none). */
+  alpnProtocol: string | boolean
+  resumed: boolean
+  /** Whether the peer's certificate was verified (a server: whether the client sent one). */
+  authorized: boolean
+}
+
+/**
+ * What a config is built from, in the core's vocabulary (PEM text in
+ * memory; `tls.js` joins Node's arrays of PEM blocks).
+ */
+export interface TlsOptions {
+  /** The certificate chain, leaf first (a server's, or a client's for mutual TLS). */
+  cert?: Buffer
+  /** The private key of the chain's leaf. */
+  key?: Buffer
+  /**
+   * CA certificates: a client's trust roots (none: the system's store),
+   * or the authorities a server verifies client certificates with.
+   */
+  ca?: Buffer
+  /** ALPN protocols in order of preference. */
+  alpn: Array<Buffer>
+  /** The oldest version: a [`TlsVersion`] name or its protocol name (`TLSv1.2`); none: the core's default. */
+  minVersion?: string
+  /** A [`ClientAuth`] name (servers only); none: the core's default. */
+  clientAuth?: string
+  /** Milliseconds; none: [`DEFAULT_HANDSHAKE_TIMEOUT`]. */
+  handshakeTimeout?: number
+}
 
 /** The core's vocabulary ([`netcore_core::vocabulary_json`]), which index.js parses once. */
 export declare function vocabularyJson(): string

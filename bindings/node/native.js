@@ -835,9 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.ClientTls = nativeBinding.ClientTls
 module.exports.NativeLoop = nativeBinding.NativeLoop
+module.exports.ServerTls = nativeBinding.ServerTls
+module.exports.clientTls = nativeBinding.clientTls
 module.exports.errorDetail = nativeBinding.errorDetail
 module.exports.errorInfo = nativeBinding.errorInfo
 module.exports.errorTable = nativeBinding.errorTable
 module.exports.parseAddress = nativeBinding.parseAddress
+module.exports.serverTls = nativeBinding.serverTls
 module.exports.vocabularyJson = nativeBinding.vocabularyJson

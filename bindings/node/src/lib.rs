@@ -80,6 +80,8 @@ use netcore_core::{
   FramingMode, FramingParams, Handle, Loop, SockOption,
 };
 
+mod tls;
+
 /// Most events one poll returns (and one JavaScript call receives).
 const MAX_EVENTS: usize = 1024;
 /// Numbers per event in the `meta` array JavaScript reads.

@@ -111,11 +111,11 @@ function echoServer(loop, host = '127.0.0.1', options) {
 }
 
 /**
- * Connects, sends `payload` (respecting backpressure), half-closes, and
- * resolves with everything received until 'closed'.
+ * Connects (with connect() `options`), sends `payload` (respecting
+ * backpressure), half-closes, and resolves with everything received until 'closed'.
  */
-async function roundTrip(loop, host, port, payload, { chunk = 256 * 1024 } = {}) {
-  const { handle } = await loop.connectAsync(host, port)
+async function roundTrip(loop, host, port, payload, { chunk = 256 * 1024, options } = {}) {
+  const { handle } = await loop.connectAsync(host, port, options)
   const received = []
   let total = 0
   loop.onHandle(handle, 'data', (ev) => {

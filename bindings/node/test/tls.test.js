@@ -1,0 +1,353 @@
+'use strict'
+// TLS in the raw model: netcore against netcore, Node's own `tls` (both
+// ways) and `openssl s_client`; the failure table, each case with its exact
+// code on both ends; STARTTLS; certificate rotation; backpressure.
+// Certificates: tests/tls/make-certs.sh into a temporary directory.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+const nodeTls = require('node:tls')
+const { spawn } = require('node:child_process')
+const { X509Certificate } = require('node:crypto')
+const { createSecureContext, SecureContext } = require('netcore')
+const { newLoop, nextEvent, until, echoServer, roundTrip, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
+const { pem, serverOptions, clientOptions } = require('../testlib/tls')
+
+/** Records a connection's TLS outcome in `out`: ready (the event), failed and closed (their errors, null for none). */
+function watch(loop, handle, out) {
+  loop.onHandle(handle, 'tls_ready', (ev) => (out.ready = ev))
+  loop.onHandle(handle, 'tls_failed', (ev) => (out.failed = ev.error))
+  loop.onHandle(handle, 'eof', () => loop.close(handle))
+  loop.onHandle(handle, 'closed', (ev) => (out.closed = ev.error || null))
+}
+
+/**
+ * A netcore TLS server and a netcore TLS client on one loop, each side's
+ * outcome recorded (see watch()) until both are closed.
+ */
+async function pair(t, serverOpts, clientOpts, connectOpts = {}) {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: createSecureContext(serverOpts) })
+  const server = {}
+  const client = {}
+  loop.onHandle(listener, 'accepted', (ev) => watch(loop, ev.handle, server))
+  const handle = loop.connect('localhost', loop.localAddress(listener).port, { tls: createSecureContext(clientOpts), ...connectOpts })
+  watch(loop, handle, client)
+  await until(() => server.closed !== undefined && client.closed !== undefined, 'both ends closed')
+  return { server, client }
+}
+
+/** Asserts a TLS error: netcore's code, Node's equivalent, the alert if one is expected. */
+function assertTlsError(err, code, nodeCode, alert) {
+  assert.ok(err, `an error ${code}`)
+  assert.equal(err.code, code, err.message)
+  assert.equal(err.nodeCode, nodeCode, err.message)
+  assert.equal(err.alert, alert, err.message)
+  assert.equal(typeof err.reason, 'string')
+}
+
+/** Sends `payload` in pieces as the handle's queue takes them ('drain' for the rest), then calls `done`. */
+function pump(loop, handle, payload, done) {
+  let off = 0
+  const more = () => {
+    while (off < payload.length) {
+      const piece = payload.subarray(off, off + 64 * 1024)
+      if (!loop.send(handle, piece)) return
+      off += piece.length
+    }
+    loop.offHandle(handle, 'drain', more)
+    done()
+  }
+  loop.onHandle(handle, 'drain', more)
+  more()
+}
+
+test('a netcore TLS client and server: bytes, ALPN, version, the peer certificate as a crypto.X509Certificate', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: createSecureContext(serverOptions('server', { ALPNProtocols: ['h2', 'echo/1'] })) })
+  const tls = createSecureContext(clientOptions({ ALPNProtocols: ['echo/1'] }))
+  const ready = nextEvent(loop, 'tls_ready', { filter: (ev) => loop.getUserdata(ev.handle) === 'client' })
+  const payload = randomBytes(3 * 1024 * 1024 + 1)
+  const trip = roundTrip(loop, 'localhost', port, payload, { options: { tls, userdata: 'client' } })
+  const ev = await ready
+  assert.equal(ev.alpnProtocol, 'echo/1')
+  assert.equal(ev.protocol, 'TLSv1.3')
+  assert.equal(ev.authorized, true)
+  assert.equal(ev.resumed, false)
+  assert.match(ev.cipher, /^TLS13_/)
+  assert.deepEqual(loop.tlsInfo(ev.handle), ev.value)
+  const cert = loop.getPeerCertificate(ev.handle)
+  assert.ok(cert instanceof X509Certificate)
+  assert.equal(cert.subject, 'CN=localhost')
+  assert.ok(cert.checkIssued(new X509Certificate(pem('ca'))))
+  assert.equal(loop.getPeerCertificateChain(ev.handle).length, 1)
+  const { data, closed } = await trip
+  assert.equal(sha(data), sha(payload))
+  assert.equal(closed.error, undefined)
+})
+
+test('a netcore TLS server and a client of Node\'s own tls: bytes both ways, ALPN, a client certificate', async (t) => {
+  const loop = newLoop(t)
+  const context = createSecureContext(serverOptions('server', { ALPNProtocols: ['h2', 'http/1.1'], ca: pem('ca'), requestCert: true, rejectUnauthorized: false }))
+  const { port } = echoServer(loop, '127.0.0.1', { tls: context })
+  let peer
+  const serverReady = nextEvent(loop, 'tls_ready')
+  loop.on('tls_ready', (ev) => (peer = loop.getPeerCertificate(ev.handle)))
+  const payload = randomBytes(1024 * 1024)
+  const socket = nodeTls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pem('ca'), cert: pem('client'), key: pem('client.key'), ALPNProtocols: ['http/1.1'] })
+  t.after(() => socket.destroy())
+  const chunks = []
+  socket.on('data', (d) => chunks.push(d))
+  await withTimeout(new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)), WAIT_MS, 'secureConnect')
+  assert.equal(socket.authorized, true, socket.authorizationError)
+  assert.equal(socket.alpnProtocol, 'http/1.1')
+  socket.end(payload)
+  await withTimeout(new Promise((resolve, reject) => socket.once('end', resolve).once('error', reject)), WAIT_MS, 'the echo')
+  assert.equal(sha(Buffer.concat(chunks)), sha(payload))
+  const ev = await serverReady
+  assert.equal(ev.authorized, true, 'the client sent a certificate the CA issued')
+  assert.equal(ev.alpnProtocol, 'http/1.1')
+  assert.equal(peer.subject, 'CN=netcore-test-client')
+})
+
+test('a netcore TLS client and a server of Node\'s own tls requiring a client certificate', async (t) => {
+  let seen
+  const server = nodeTls.createServer({ ...serverOptions(), ca: pem('ca'), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['echo/1'] }, (s) => {
+    seen = { authorized: s.authorized, cn: s.getPeerCertificate().subject.CN, alpn: s.alpnProtocol }
+    s.pipe(s)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const loop = newLoop(t)
+  const tls = createSecureContext(clientOptions({ cert: pem('client'), key: pem('client.key'), ALPNProtocols: ['echo/1'] }))
+  const ready = nextEvent(loop, 'tls_ready')
+  const payload = randomBytes(512 * 1024)
+  const { data } = await roundTrip(loop, '127.0.0.1', server.address().port, payload, { options: { tls, servername: 'localhost' } })
+  assert.equal(sha(data), sha(payload))
+  const ev = await ready
+  assert.equal(ev.alpnProtocol, 'echo/1')
+  assert.equal(ev.authorized, true)
+  assert.deepEqual(seen, { authorized: true, cn: 'netcore-test-client', alpn: 'echo/1' })
+})
+
+test('openssl s_client and a netcore TLS server: 2 MiB up and 6 MiB down sha256-checked, closed with close_notify', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const up = randomBytes(2 * 1024 * 1024)
+  const down = randomBytes(6 * 1024 * 1024)
+  const received = []
+  let total = 0
+  loop.onHandle(listener, 'accepted', ({ handle }) => {
+    loop.onHandle(handle, 'data', (ev) => {
+      received.push(Buffer.from(ev.data))
+      total += ev.data.length
+      if (total === up.length) pump(loop, handle, down, () => loop.close(handle))
+    })
+  })
+  const port = loop.localAddress(listener).port
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', require('../testlib/tls').certDir() + '/ca.pem', '-verify_return_error', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  t.after(() => child.kill('SIGKILL'))
+  const out = []
+  let stderr = ''
+  child.stdout.on('data', (d) => out.push(d))
+  child.stderr.on('data', (d) => (stderr += d))
+  child.stdin.end(up)
+  const code = await withTimeout(new Promise((resolve) => child.on('close', resolve)), WAIT_MS * 2, 'openssl s_client')
+  assert.equal(sha(Buffer.concat(received, total)), sha(up), 'the server got every byte')
+  assert.equal(sha(Buffer.concat(out)), sha(down), 'openssl got every byte')
+  assert.doesNotMatch(stderr, /unexpected eof/i)
+  assert.equal(code, 0, stderr)
+})
+
+// -- the failure table ---------------------------------------------------------------
+
+test('failure: a server certificate of an unknown CA (client ETLSUNKNOWNCA, server alert 48)', async (t) => {
+  const { server, client } = await pair(t, serverOptions('untrusted'), clientOptions())
+  assertTlsError(client.failed, 'ETLSUNKNOWNCA', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+  assert.equal(client.closed.code, 'ETLSUNKNOWNCA')
+  assertTlsError(server.failed, 'ETLSALERT', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 48)
+  assert.equal(client.ready, undefined)
+})
+
+test('failure: a certificate for another name (client ETLSBADNAME)', async (t) => {
+  const { server, client } = await pair(t, serverOptions('wrongname'), clientOptions())
+  assertTlsError(client.failed, 'ETLSBADNAME', 'ERR_TLS_CERT_ALTNAME_INVALID')
+  assertTlsError(server.failed, 'ETLSALERT', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 42)
+})
+
+test('failure: an expired certificate (client ETLSEXPIRED)', async (t) => {
+  const { server, client } = await pair(t, serverOptions('expired'), clientOptions())
+  assertTlsError(client.failed, 'ETLSEXPIRED', 'CERT_HAS_EXPIRED')
+  assertTlsError(server.failed, 'ETLSALERT', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED', 45)
+})
+
+test('failure: no ALPN protocol in common (server ETLSNOSHARED, client alert 120)', async (t) => {
+  const { server, client } = await pair(t, serverOptions('server', { ALPNProtocols: ['h2'] }), clientOptions({ ALPNProtocols: ['echo/1'] }))
+  assertTlsError(server.failed, 'ETLSNOSHARED', undefined)
+  assertTlsError(client.failed, 'ETLSALERT', 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', 120)
+})
+
+test('failure: a client without the certificate the server requires (server ETLSBADCERT, client alert 116)', async (t) => {
+  const { server, client } = await pair(t, serverOptions('server', { ca: pem('ca'), requestCert: true }), clientOptions())
+  assertTlsError(server.failed, 'ETLSBADCERT', undefined)
+  // A TLS 1.3 client learns it only after its Finished: its handshake was ready, the close reason says why.
+  assert.ok(client.ready)
+  assertTlsError(client.closed, 'ETLSALERT', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 116)
+})
+
+test('failure: plaintext to a TLS port (server ETLSNOTTLS)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const server = {}
+  loop.onHandle(listener, 'accepted', (ev) => watch(loop, ev.handle, server))
+  const socket = net.connect(loop.localAddress(listener).port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+  socket.on('error', () => {})
+  socket.resume()
+  t.after(() => socket.destroy())
+  await until(() => server.closed !== undefined, 'the server closed')
+  assertTlsError(server.failed, 'ETLSNOTTLS', 'ERR_SSL_WRONG_VERSION_NUMBER')
+  assert.equal(server.closed.code, 'ETLSNOTTLS')
+})
+
+test('failure: TLS to a plaintext port (client ETLSNOTTLS)', async (t) => {
+  const plain = net.createServer((s) => s.end('220 plaintext here\r\n'))
+  await new Promise((resolve) => plain.listen(0, '127.0.0.1', resolve))
+  t.after(() => plain.close())
+  const loop = newLoop(t)
+  const client = {}
+  watch(loop, loop.connect('127.0.0.1', plain.address().port, { tls: clientOptions() }), client)
+  await until(() => client.closed !== undefined, 'the client closed')
+  assertTlsError(client.failed, 'ETLSNOTTLS', 'ERR_SSL_WRONG_VERSION_NUMBER')
+})
+
+test('failure: a peer that stays silent (server ETLSTIMEDOUT after handshakeTimeout)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions('server', { handshakeTimeout: 100 }) })
+  const server = {}
+  loop.onHandle(listener, 'accepted', (ev) => watch(loop, ev.handle, server))
+  const socket = net.connect(loop.localAddress(listener).port, '127.0.0.1')
+  socket.on('error', () => {})
+  t.after(() => socket.destroy())
+  await until(() => server.closed !== undefined, 'the server closed')
+  assertTlsError(server.failed, 'ETLSTIMEDOUT', 'ERR_TLS_HANDSHAKE_TIMEOUT')
+})
+
+test('failure: a FIN without close_notify after data (server closed ETLSTRUNCATED)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const server = { data: '' }
+  loop.onHandle(listener, 'accepted', (ev) => {
+    watch(loop, ev.handle, server)
+    loop.onHandle(ev.handle, 'data', (d) => (server.data += d.data))
+  })
+  // Node's tls client through a relay that forwards its bytes, then ends
+  // the connection to netcore itself: the client never sent close_notify.
+  let upstream
+  const relay = net.createServer((down) => {
+    upstream = net.connect(loop.localAddress(listener).port, '127.0.0.1')
+    down.pipe(upstream)
+    upstream.pipe(down)
+    for (const s of [down, upstream]) s.on('error', () => {})
+  })
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve))
+  t.after(() => relay.close())
+  const socket = nodeTls.connect({ host: '127.0.0.1', port: relay.address().port, servername: 'localhost', ca: pem('ca') })
+  socket.on('error', () => {})
+  t.after(() => socket.destroy())
+  socket.write('cut short')
+  await until(() => server.data === 'cut short', 'the data')
+  upstream.unpipe()
+  upstream.end()
+  await until(() => server.closed !== undefined, 'the server closed')
+  assert.ok(server.ready)
+  assertTlsError(server.closed, 'ETLSTRUNCATED', 'ECONNRESET')
+})
+
+// -- STARTTLS, rotation, backpressure --------------------------------------------------
+
+test('STARTTLS: a live plaintext connection upgraded by both ends, then data under TLS', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const serverTls = createSecureContext(serverOptions())
+  const got = []
+  loop.onHandle(listener, 'accepted', ({ handle }) => {
+    loop.setFraming(handle, 'delimited')
+    loop.onHandle(handle, 'data', (ev) => {
+      got.push(ev.data.toString())
+      if (ev.data.toString() === 'STARTTLS') {
+        loop.send(handle, 'GO\n') // plaintext: queued before the upgrade, it goes first
+        loop.startTls(handle, serverTls, { isServer: true })
+      }
+    })
+  })
+  const { handle } = await loop.connectAsync('localhost', loop.localAddress(listener).port)
+  loop.setFraming(handle, 'delimited')
+  assert.equal(loop.tlsInfo(handle), null)
+  const go = nextEvent(loop, 'data', { handle })
+  loop.send(handle, 'STARTTLS\n')
+  assert.equal((await go).data.toString(), 'GO')
+  const ready = nextEvent(loop, 'tls_ready', { handle })
+  loop.startTls(handle, createSecureContext(clientOptions()))
+  loop.send(handle, 'secret\n')
+  assert.equal((await ready).protocol, 'TLSv1.3')
+  await until(() => got.length === 2, 'the line sent under TLS')
+  assert.deepEqual(got, ['STARTTLS', 'secret'])
+  assert.throws(() => loop.startTls(handle, createSecureContext(clientOptions())), { code: 'EINVAL' }, 'already TLS')
+})
+
+test('setSecureContext rotates a listener\'s certificate for later accepts', async (t) => {
+  const loop = newLoop(t)
+  const { listener, port } = echoServer(loop, '127.0.0.1', { tls: createSecureContext(serverOptions()) })
+  const issuer = async (ca) => {
+    const ready = nextEvent(loop, 'tls_ready', { filter: (ev) => loop.getUserdata(ev.handle) === ca })
+    const trip = roundTrip(loop, 'localhost', port, Buffer.from('hi'), { options: { tls: { ca: pem(ca) }, userdata: ca } })
+    const issuerName = loop.getPeerCertificate((await ready).handle).issuer
+    assert.equal((await trip).data.toString(), 'hi')
+    return issuerName
+  }
+  assert.equal(await issuer('ca'), 'CN=netcore test CA')
+  loop.setSecureContext(listener, serverOptions('untrusted'))
+  assert.equal(await issuer('other-ca'), 'CN=netcore untrusted CA')
+})
+
+test('backpressure under TLS: send() refuses above the high-water mark, drain, every byte echoed in order', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: serverOptions() })
+  const payload = randomBytes(8 * 1024 * 1024)
+  let refusals = 0
+  const { handle } = await loop.connectAsync('localhost', port, { tls: clientOptions() })
+  loop.setOption(handle, 'low_water', 32 * 1024)
+  loop.setOption(handle, 'high_water', 128 * 1024)
+  const received = []
+  let total = 0
+  loop.onHandle(handle, 'data', (ev) => {
+    received.push(Buffer.from(ev.data))
+    total += ev.data.length
+  })
+  loop.onHandle(handle, 'drain', () => refusals++)
+  const closed = nextEvent(loop, 'closed', { handle })
+  loop.onHandle(handle, 'eof', () => loop.close(handle))
+  pump(loop, handle, payload, () => loop.shutdown(handle))
+  assert.equal((await closed).error, undefined)
+  assert.ok(refusals > 0, 'some sends were refused and drained')
+  assert.equal(sha(Buffer.concat(received, total)), sha(payload))
+})
+
+// -- contexts ---------------------------------------------------------------------------
+
+test('createSecureContext: the core judges the values, type errors are Node\'s', () => {
+  assert.ok(createSecureContext(serverOptions()) instanceof SecureContext)
+  assert.throws(() => createSecureContext({ cert: pem('server'), key: pem('client.key') }), { code: 'EINVAL', argument: 'key' })
+  assert.throws(() => createSecureContext({ cert: 'not PEM', key: pem('server.key') }), { code: 'EINVAL', argument: 'cert' })
+  assert.throws(() => createSecureContext({ ...serverOptions(), minVersion: 'TLSv1.1' }), { code: 'EINVAL', argument: 'min_version' })
+  assert.throws(() => createSecureContext({ ...serverOptions(), requestCert: true }), { code: 'EINVAL', argument: 'client_ca' })
+  assert.throws(() => createSecureContext({ key: 5 }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => createSecureContext({ ALPNProtocols: 'h2' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => createSecureContext({ handshakeTimeout: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+  const loop = newLoop({ after: () => {} })
+  assert.throws(() => loop.connect('localhost', 1, { tls: { rejectUnauthorized: false } }), { code: 'ERR_NOT_SUPPORTED' })
+  assert.throws(() => loop.connect('localhost', 1, { tls: clientOptions({ ca: 'not PEM' }) }), { code: 'EINVAL', argument: 'ca' })
+  assert.throws(() => loop.listen('127.0.0.1', 0, { tls: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.equal(loop.handleCount, 0, 'nothing was created')
+  loop.close()
+})
