@@ -13,6 +13,8 @@ pub(crate) struct Poller {
     pub events: Events,
     pub arena: Vec<u8>,
     pub batch: Vec<Event>,
+    /// The poll that made this batch returned for a [`crate::Loop::wake`].
+    pub woken: bool,
 }
 
 /// The events one poll returned. Holding a batch keeps other callers from
@@ -26,6 +28,13 @@ impl Batch<'_> {
     /// The events, in order per handle.
     pub fn events(&self) -> &[Event] {
         &self.guard.batch
+    }
+
+    /// Whether a [`crate::Loop::wake`] (or [`crate::Loop::stop`]) ended the
+    /// poll, for hosts that poll in slices and must tell a wake from a
+    /// slice's end.
+    pub fn woken(&self) -> bool {
+        self.guard.woken
     }
 
     /// The bytes of an event of this batch (empty for events without data).

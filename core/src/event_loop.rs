@@ -99,7 +99,13 @@ impl Loop {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let fd = poll.as_raw_fd();
         let state = Arc::new_cyclic(|me| Mutex::new(State::new(tag, registry, waker, me.clone())));
-        let poller = Poller { poll, events: mio::Events::with_capacity(1024), arena: Vec::new(), batch: Vec::new() };
+        let poller = Poller {
+            poll,
+            events: mio::Events::with_capacity(1024),
+            arena: Vec::new(),
+            batch: Vec::new(),
+            woken: false,
+        };
         Ok(Loop {
             shared: Arc::new(Shared {
                 state,
@@ -178,6 +184,7 @@ impl Loop {
         loop {
             let interrupted = self.poll_once(&mut guard, max, wait)?;
             let woken = self.shared.woken.swap(false, Ordering::AcqRel);
+            guard.woken = woken;
             if !guard.batch.is_empty() || interrupted || woken || timeout == Some(Duration::ZERO) {
                 return Ok(Batch { guard, state: &self.shared.state });
             }
@@ -259,7 +266,7 @@ impl Loop {
     /// Once `close` or `close_reset` of a handle returned, `f` gets no more
     /// events of it but its `Closed` (the rest of the batch is skipped).
     pub fn run(&self, mut f: impl FnMut(&Event, &[u8])) -> Result<()> {
-        while !self.shared.stop.swap(false, Ordering::AcqRel) {
+        while !self.take_stop() {
             let batch = self.poll(RUN_MAX_EVENTS, None)?;
             self.deliver(batch, |event, data| {
                 f(event, data);
@@ -312,6 +319,12 @@ impl Loop {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.wake();
+    }
+
+    /// Consumes a [`Loop::stop`]: whether one was pending. Hosts that run
+    /// their own loop (the Python binding's `run`) return when it is.
+    pub fn take_stop(&self) -> bool {
+        self.shared.stop.swap(false, Ordering::AcqRel)
     }
 
     /// For hosts that deliver a batch themselves without

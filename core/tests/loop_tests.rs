@@ -391,3 +391,17 @@ fn a_kept_closed_leaves_its_handle_closed_until_a_poll_hands_it_out_again() {
     assert_eq!(lp.kind(timer), Err(Error::EBADHANDLE));
     assert_eq!(lp.handle_count(), 0);
 }
+
+#[test]
+fn a_batch_says_whether_a_wake_ended_its_poll_and_a_stop_is_taken_once() {
+    let lp = Loop::new().unwrap();
+    assert!(!lp.poll(16, Some(Duration::ZERO)).unwrap().woken(), "nothing woke it");
+    lp.wake();
+    assert!(lp.poll(16, Some(Duration::from_secs(60))).unwrap().woken());
+    assert!(!lp.poll(16, Some(Duration::from_millis(1))).unwrap().woken(), "a wake counts for one poll");
+    assert!(!lp.take_stop());
+    lp.stop();
+    assert!(lp.poll(16, Some(Duration::from_secs(60))).unwrap().woken(), "a stop wakes a poll");
+    assert!(lp.take_stop());
+    assert!(!lp.take_stop(), "a stop is taken once");
+}

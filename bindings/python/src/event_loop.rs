@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::mem::take;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netcore_core as nc;
@@ -54,13 +53,6 @@ pub struct PyLoop {
     /// User data per handle. Locked only around plain Rust work and
     /// reference-count increments: never while Python code could run.
     objects: Mutex<HashMap<i64, Py<PyAny>>>,
-    /// `stop()` was called: the current or next `run` returns.
-    stop: AtomicBool,
-    /// `wake()` was called: the current or next blocking `poll` returns.
-    woken: AtomicBool,
-    /// `close()` was called (set before anything else it does): a wait in
-    /// progress raises ClosedError and run() delivers nothing more.
-    done: AtomicBool,
     /// Called when the loop closes, before its descriptor does (netcore.aio
     /// unregisters its reader, so a reused descriptor number is not watched).
     close_hooks: Mutex<Vec<Py<PyAny>>>,
@@ -78,14 +70,6 @@ impl PyLoop {
             Err(e) if e == nc::Error::ECLOSED => Err(Self::closed_error(py)),
             other => other.py_err(py),
         }
-    }
-
-    /// ClosedError once close() was called.
-    fn check_open(&self, py: Python<'_>) -> PyResult<()> {
-        if self.done.load(Ordering::Acquire) {
-            return Err(Self::closed_error(py));
-        }
-        Ok(())
     }
 
     /// Runs one core operation on the loop (panics caught) and returns its
@@ -107,15 +91,6 @@ impl PyLoop {
     fn owned(&self, py: Python<'_>) -> PyResult<nc::Loop> {
         let lp = self.inner.read().clone();
         lp.ok_or_else(|| Self::closed_error(py))
-    }
-
-    /// Sets `flag` (stop or woken) and wakes a poll waiting for it; a no-op
-    /// wake once closed.
-    fn raise_and_wake(&self, flag: &AtomicBool) {
-        flag.store(true, Ordering::Release);
-        if let Some(lp) = &*self.inner.read() {
-            lp.wake();
-        }
     }
 
     /// Drops every Python object the loop holds: user data, close hooks.
@@ -158,16 +133,15 @@ impl PyLoop {
     }
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
-    /// one batch; `None` on timeout, on a wake (`honour_wake`) or on stop()
-    /// (otherwise); ClosedError once the loop is closed. With `eager`, the first poll does not wait and keeps the
-    /// GIL: when events are likely pending, they come without a GIL hand-off.
+    /// one batch; `None` on timeout or on a wake (wake() or stop());
+    /// ClosedError once the loop is closed. With `eager`, the first poll does
+    /// not wait and keeps the GIL: when events are likely pending, they come
+    /// without a GIL hand-off.
     fn wait<'a>(
-        &self,
         py: Python<'_>,
         lp: &'a nc::Loop,
         max: usize,
         deadline: Option<Instant>,
-        honour_wake: bool,
         eager: bool,
     ) -> PyResult<Option<nc::Batch<'a>>> {
         let mut blocking = !eager;
@@ -184,21 +158,18 @@ impl PyLoop {
             let batch = Self::loop_result(py, polled)?;
             // Closed (another thread, a signal handler) after the core's
             // poll returned: what it gathered is dropped with the loop.
-            if let Err(e) = self.check_open(py) {
+            if lp.is_closed() {
                 drop(batch);
-                return Err(e);
+                return Err(Self::closed_error(py));
             }
             if !batch.events().is_empty() {
                 return Ok(Some(batch));
             }
+            if batch.woken() {
+                return Ok(None);
+            }
             drop(batch);
             blocking = true;
-            if honour_wake && self.woken.swap(false, Ordering::AcqRel) {
-                return Ok(None);
-            }
-            if !honour_wake && self.stop.load(Ordering::Acquire) {
-                return Ok(None);
-            }
             py.check_signals()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
@@ -367,9 +338,6 @@ impl PyLoop {
         Ok(PyLoop {
             inner: RwLock::new(Some(lp)),
             objects: Mutex::new(HashMap::new()),
-            stop: AtomicBool::new(false),
-            woken: AtomicBool::new(false),
-            done: AtomicBool::new(false),
             close_hooks: Mutex::new(Vec::new()),
         })
     }
@@ -391,7 +359,7 @@ impl PyLoop {
         // Far-future timeouts are waits without a deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t.0));
         let lp = self.owned(py)?;
-        let events = match self.wait(py, &lp, max, deadline, true, nowait)? {
+        let events = match Self::wait(py, &lp, max, deadline, nowait)? {
             Some(batch) => self.convert(py, &batch)?,
             None => Vec::new(),
         };
@@ -432,11 +400,11 @@ impl PyLoop {
         // The last poll returned events: more are likely pending already.
         let mut busy = false;
         loop {
-            if self.stop.swap(false, Ordering::AcqRel) {
+            let lp = self.owned(py)?;
+            if lp.take_stop() {
                 return Ok(());
             }
-            let lp = self.owned(py)?;
-            let batch = self.wait(py, &lp, max, None, false, busy)?;
+            let batch = Self::wait(py, &lp, max, None, busy)?;
             busy = batch.is_some();
             if let Some(batch) = batch {
                 self.deliver(py, &lp, batch, callback, on_data)?;
@@ -452,7 +420,7 @@ impl PyLoop {
     fn _dispatch(&self, py: Python<'_>, callback: &Obj<'_>, max_events: Int<usize>) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
         let lp = self.owned(py)?;
-        let delivered = match self.wait(py, &lp, max, Some(Instant::now()), true, true)? {
+        let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
             Some(batch) => self.deliver(py, &lp, batch, callback, None),
             None => Ok(0),
         };
@@ -462,14 +430,18 @@ impl PyLoop {
     /// Makes the current (or next) run() return after its current batch.
     /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
-        self.raise_and_wake(&self.stop);
+        if let Some(lp) = &*self.inner.read() {
+            lp.stop();
+        }
     }
 
     /// Interrupts a blocking poll() (which returns []), from any thread. A
     /// wake with no poll waiting makes the next poll() return at once. A no-op
     /// once closed.
     fn wake(&self) {
-        self.raise_and_wake(&self.woken);
+        if let Some(lp) = &*self.inner.read() {
+            lp.wake();
+        }
     }
 
     /// The loop's pollable descriptor, readable while events are pending:
@@ -504,7 +476,6 @@ impl PyLoop {
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {
             0 => {
-                self.done.store(true, Ordering::Release);
                 // The hooks run first, while the descriptor is still open.
                 let hooks = take(&mut *self.close_hooks.lock());
                 for hook in hooks {
