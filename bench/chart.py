@@ -1,6 +1,7 @@
 """Draws bench/chart.png from a bench/run.py results file: the main table —
 echo throughput per server (ping-pong, 50 connections, three message sizes)
-and user-space instructions per echo (callgrind).
+and user-space instructions per echo (callgrind) — and, when the run has
+the TLS table, the same two panels for the TLS servers in a second row.
 
     usage: python3 chart.py RESULTS.json OUT.png
 
@@ -16,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ORDER = ["netcore-c", "libuv", "netcore-py", "uvloop", "asyncio", "netcore-node", "netcore-node-net", "node-net"]
+TLS_ORDER = ["netcore-c-tls", "openssl", "netcore-py-tls", "uvloop-tls", "asyncio-tls", "netcore-node-tls", "node-tls"]
 SIZE_COLORS = ["#9ecae1", "#4292c6", "#08519c"]
 
 
@@ -23,16 +25,13 @@ def size_label(n):
     return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} B"
 
 
-def main(src, dst):
-    res = json.load(open(src))
-    summary = res.get("summary", {})
-    servers = [s for s in ORDER if s in res.get("servers", {})] or ORDER
-    roles = {n: v.get("role") for n, v in res.get("servers", {}).items()}
-    langs = {n: v.get("lang") for n, v in res.get("servers", {}).items()}
-    sizes = res.get("config", {}).get("echo_sizes", [64, 512, 16384])
-    meta = res.get("meta", {})
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6.2), gridspec_kw={"width_ratios": [1.7, 1]})
+def panels(ax1, ax2, part, order, sizes, cfg, what):
+    """Echo throughput (ax1) and instructions per echo (ax2) of one table:
+    `part` is the results file (or its "tls" part), `what` names it."""
+    summary = part.get("summary", {})
+    servers = [s for s in order if s in part.get("servers", {})] or order
+    roles = {n: v.get("role") for n, v in part.get("servers", {}).items()}
+    langs = {n: v.get("lang") for n, v in part.get("servers", {}).items()}
     x = range(len(servers))
     width = 0.8 / len(sizes)
     ymax = 0
@@ -56,7 +55,7 @@ def main(src, dst):
         if roles.get(s) == "netcore":
             lbl.set_fontweight("bold")
     ax1.set_ylabel("echoed messages per second (median)")
-    ax1.set_title(f"Echo throughput — ping-pong, {res.get('config', {}).get('echo_conns', 50)} connections "
+    ax1.set_title(f"{what}echo throughput — ping-pong, {cfg.get('echo_conns', 50)} connections "
                   "(higher is better)", fontsize=11)
     ax1.legend(title="message size", fontsize=9)
     ax1.grid(axis="y", alpha=0.3)
@@ -78,8 +77,7 @@ def main(src, dst):
     for lbl, s in zip(ax2.get_xticklabels(), servers):
         if roles.get(s) == "netcore":
             lbl.set_fontweight("bold")
-    cfg = res.get("config", {})
-    ax2.set_title(f"User-space instructions per echo\ncallgrind, {cfg.get('cg_conns', 8)} connections × "
+    ax2.set_title(f"{what}user-space instructions per echo\ncallgrind, {cfg.get('cg_conns', 8)} connections × "
                   f"{cfg.get('cg_size', 512)} B (lower is better)", fontsize=11)
     ax2.set_ylabel("instructions per echoed message")
     ax2.grid(axis="y", alpha=0.3)
@@ -87,11 +85,30 @@ def main(src, dst):
     ax2.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#08519c"), plt.Rectangle((0, 0), 1, 1, color="#fd8d3c")],
                labels=["netcore", "anchor"], fontsize=9, loc="upper left")
 
-    runs = cfg.get("runs", "?")
+
+def main(src, dst):
+    res = json.load(open(src))
+    meta = res.get("meta", {})
+    cfg = res.get("config", {})
+    tls = res.get("tls")
+    rows = [(res, ORDER, cfg.get("echo_sizes", [64, 512, 16384]), "")] if res.get("servers") else []
+    if tls:
+        rows.append((tls, TLS_ORDER, cfg.get("tls_echo_sizes", [64, 512, 16384]), "TLS 1.3: "))
+    rows = rows or [(res, ORDER, [64, 512, 16384], "")]
+    fig, axes = plt.subplots(len(rows), 2, figsize=(15, 6.2 * len(rows)), gridspec_kw={"width_ratios": [1.7, 1]},
+                             squeeze=False)
+    for (ax1, ax2), (part, order, sizes, what) in zip(axes, rows):
+        panels(ax1, ax2, part, order, sizes, cfg, what)
+
+    runs = f"medians of {cfg.get('runs', '?')} runs"
+    peers = "libuv, uvloop, asyncio, Node net"
+    if tls:
+        peers += "; over TLS OpenSSL, uvloop/asyncio ssl=, Node tls"
+        runs += f" (TLS {cfg.get('tls_runs', '?')})"
     smoke = " — SMOKE RUN, figures not meaningful" if meta.get("smoke") else ""
-    fig.suptitle(f"netcore vs libuv, uvloop, asyncio, Node net — {meta.get('date', '')}, {meta.get('nproc', '?')} × "
-                 f"{meta.get('cpu_model', '?')}, medians of {runs} runs{smoke}", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.suptitle(f"netcore vs {peers}\n{meta.get('date', '')}, {meta.get('nproc', '?')} × "
+                 f"{meta.get('cpu_model', '?')}, {runs}{smoke}", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.08 / len(rows)))
     fig.savefig(dst, dpi=110)
 
 
