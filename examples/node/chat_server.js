@@ -15,7 +15,7 @@
 // dropped (closeReset) rather than allowed to make the server buffer
 // without bound.
 
-const { loadNetcore, parseHostPort, formatAddress } = require('./common')
+const { loadNetcore, serverTarget, formatAddress } = require('./common')
 const { createLoop } = loadNetcore()
 
 const PROG = 'chat_server'
@@ -24,17 +24,7 @@ const SHUTDOWN_MS = 5000
 const COLON = Buffer.from(': ')
 const NEWLINE = Buffer.from('\n')
 
-if (process.argv.length !== 3) {
-  process.stderr.write(`usage: ${PROG} [HOST:]PORT\n`)
-  process.exit(2)
-}
-let target
-try {
-  target = parseHostPort(process.argv[2], '127.0.0.1')
-} catch (err) {
-  process.stderr.write(`${PROG}: ${err.message}\n`)
-  process.exit(2)
-}
+const target = serverTarget(PROG)
 
 const loop = createLoop()
 let listener = 0

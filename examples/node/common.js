@@ -32,9 +32,26 @@ function parseHostPort(arg, defaultHost) {
   return { host, port: Number(port) }
 }
 
+/**
+ * A server's one argument, [HOST:]PORT (HOST defaults to 127.0.0.1), as
+ * { host, port }; prints the usage or the problem as PROG and exits 2 if it is wrong.
+ */
+function serverTarget(prog) {
+  if (process.argv.length !== 3) {
+    process.stderr.write(`usage: ${prog} [HOST:]PORT\n`)
+    process.exit(2)
+  }
+  try {
+    return parseHostPort(process.argv[2], '127.0.0.1')
+  } catch (err) {
+    process.stderr.write(`${prog}: ${err.message}\n`)
+    process.exit(2)
+  }
+}
+
 /** "ip:port", or "[ip6]:port" for IPv6, as the C examples print addresses. */
 function formatAddress({ address, port, family }) {
   return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`
 }
 
-module.exports = { loadNetcore, parseHostPort, formatAddress }
+module.exports = { loadNetcore, parseHostPort, serverTarget, formatAddress }

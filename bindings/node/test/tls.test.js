@@ -11,7 +11,8 @@ const { spawn } = require('node:child_process')
 const { X509Certificate } = require('node:crypto')
 const { createSecureContext, SecureContext } = require('netcore')
 const { newLoop, nextEvent, until, echoServer, roundTrip, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
-const { pem, serverOptions, clientOptions } = require('../testlib/tls')
+const { certDir, pem, serverOptions, clientOptions } = require('../testlib/tls')
+const { NODE_EXAMPLES, startServer, run, stop } = require('../testlib/procs')
 
 /** Records a connection's TLS outcome in `out`: ready (the event), failed and closed (their errors, null for none). */
 function watch(loop, handle, out) {
@@ -145,7 +146,7 @@ test('openssl s_client and a netcore TLS server: 2 MiB up and 6 MiB down sha256-
     })
   })
   const port = loop.localAddress(listener).port
-  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', require('../testlib/tls').certDir() + '/ca.pem', '-verify_return_error', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', `${certDir()}/ca.pem`, '-verify_return_error', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] })
   t.after(() => child.kill('SIGKILL'))
   const out = []
   let stderr = ''
@@ -350,4 +351,38 @@ test('createSecureContext: the core judges the values, type errors are Node\'s',
   assert.throws(() => loop.listen('127.0.0.1', 0, { tls: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.equal(loop.handleCount, 0, 'nothing was created')
   loop.close()
+})
+
+// -- the examples -----------------------------------------------------------------------
+
+test('tls_echo_server.js: listening line, echoes 1 MiB to Node\'s tls, tls_echo_client.js, exits 0 on SIGTERM', async (t) => {
+  const env = { ...process.env, NETCORE_TLS_CERT: `${certDir()}/server.pem`, NETCORE_TLS_KEY: `${certDir()}/server.key`, NETCORE_TLS_CA: `${certDir()}/ca.pem` }
+  const server = await startServer([process.execPath, `${NODE_EXAMPLES}/tls_echo_server.js`, '0'], { env })
+  t.after(() => server.child.kill('SIGKILL'))
+  const payload = randomBytes(1024 * 1024)
+  const socket = nodeTls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: pem('ca') })
+  t.after(() => socket.destroy())
+  const chunks = []
+  socket.on('data', (d) => chunks.push(d))
+  socket.end(payload)
+  await withTimeout(new Promise((resolve, reject) => socket.once('end', resolve).once('error', reject)), WAIT_MS, 'the echo')
+  assert.equal(sha(Buffer.concat(chunks)), sha(payload))
+  const client = await run([process.execPath, `${NODE_EXAMPLES}/tls_echo_client.js`, `localhost:${server.port}`, 'one', 'two'], { env })
+  assert.equal(client.code, 0, client.stderr)
+  assert.equal(client.stdout, 'one\ntwo\n')
+  assert.match(client.stderr, /TLSv1\.3 .* server CN=localhost issued by CN=netcore test CA/)
+  const refused = await run([process.execPath, `${NODE_EXAMPLES}/tls_echo_client.js`, `localhost:${server.port}`, 'x'], { env: { ...env, NETCORE_TLS_CA: `${certDir()}/other-ca.pem` } })
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /ETLSUNKNOWNCA .*\[Node: UNABLE_TO_VERIFY_LEAF_SIGNATURE\]/)
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
+})
+
+test('tls_echo_server.js without NETCORE_TLS_CERT / NETCORE_TLS_KEY exits 2, with a key that does not match exits 1', async () => {
+  const env = { ...process.env, NETCORE_TLS_CERT: '', NETCORE_TLS_KEY: '' }
+  const missing = await run([process.execPath, `${NODE_EXAMPLES}/tls_echo_server.js`, '0'], { env })
+  assert.equal(missing.code, 2)
+  assert.match(missing.stderr, /NETCORE_TLS_CERT and NETCORE_TLS_KEY/)
+  const mismatch = await run([process.execPath, `${NODE_EXAMPLES}/tls_echo_server.js`, '0'], { env: { ...env, NETCORE_TLS_CERT: `${certDir()}/server.pem`, NETCORE_TLS_KEY: `${certDir()}/client.key` } })
+  assert.equal(mismatch.code, 1)
+  assert.match(mismatch.stderr, /EINVAL \(key: /)
 })

@@ -24,11 +24,11 @@ function cExample(name) {
 /**
  * Starts a server (argv[0] is the program) and resolves once it printed
  * "listening on HOST:PORT": { child, host, port, exited (Promise of
- * { code, signal }), stderr() }.
+ * { code, signal }), stderr() }. `env`: its environment (default: ours).
  */
-function startServer(argv, { ms = 10000 } = {}) {
+function startServer(argv, { ms = 10000, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })))
@@ -53,9 +53,9 @@ function startServer(argv, { ms = 10000 } = {}) {
 }
 
 /** Runs a program to completion (killed after `ms`): { code, signal, stdout, stderr }. */
-function run(argv, { input, ms = 10000, cwd } = {}) {
+function run(argv, { input, ms = 10000, cwd, env } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
