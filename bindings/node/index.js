@@ -201,6 +201,7 @@ function toBuffer(data, name) {
 const KIND = Object.fromEntries(VOCABULARY.events.map(({ name, value }) => [name.toUpperCase(), value]))
 const STRIDE = 11 // numbers per event in a batch's meta array (src/lib.rs)
 const MAX_EVENTS = 1024 // events per batch at most (src/lib.rs)
+const POOL = 128 * 1024 // bytes per pool of small payloads (see newPool)
 const EMPTY = Buffer.alloc(0)
 /** The names onHandle() accepts: every event, plus 'drain' (emitted with 'writable'). */
 const HANDLE_EVENTS = new Set([...VOCABULARY.events.map((e) => e.name), 'drain'])
@@ -252,13 +253,14 @@ function syscallFor(kind, state) {
 }
 
 /**
- * Called by the native loop with each new pool Buffer: transferring its
- * ArrayBuffer would detach the bytes of every other event in it, so it is
- * copied instead, as Node's own pools are. (Module-level: a closure made in
- * the constructor would keep the Loop alive; see hold() in src/lib.rs.)
+ * A pool the native loop copies small payloads into (src/lib.rs). Transferring
+ * its ArrayBuffer would detach the bytes of every other event in it, so it is
+ * copied instead, as Node's own pools are.
  */
-function markPool(pool) {
+function newPool() {
+  const pool = Buffer.allocUnsafeSlow(POOL)
   markAsUntransferable(pool.buffer)
+  return pool
 }
 
 /** A native method's 0, or throws its code (EPANIC: it caught a panic). */
@@ -290,9 +292,10 @@ class Loop extends EventEmitter {
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
     // keeps it alive.
-    this._batchCallback = (count, pool, extra, addrs) => this._onBatch(count, pool, extra, addrs)
+    this._batchCallback = (count, extra, addrs, poolFull) => this._onBatch(count, extra, addrs, poolFull)
+    this._pool = undefined // the first payload asks for one
     try {
-      this._native = new native.NativeLoop(this._batchCallback, this._meta, markPool)
+      this._native = new native.NativeLoop(this._batchCallback, this._meta)
       this._send = this._native.sendFunction()
     } catch (err) {
       throw err.message === 'netcore: EPANIC' ? netcoreError(CODES.EPANIC, 'createLoop') : err
@@ -762,8 +765,10 @@ class Loop extends EventEmitter {
 
   // -- event delivery ----------------------------------------------------------------
 
-  _onBatch(count, pool, extra, addrs) {
+  _onBatch(count, extra, addrs, poolFull) {
     if (this._closed) return
+    const pool = this._pool
+    if (poolFull) checkNative(this._native.setPool((this._pool = newPool())), 'setPool')
     const closedNow = this._closedNow
     if (closedNow.size !== 0) closedNow.clear()
     const handles = this[kState]

@@ -42,17 +42,17 @@ export declare class NativeLoop {
   tlsFailure(id: number): TlsFailureJs | null
   /**
    * Creates the loop and starts watching it from libuv. `on_batch(count,
-   * pool, extra, addresses)` is called on the JavaScript thread once per
+   * extra, addresses, poolFull)` is called on the JavaScript thread once per
    * batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
-   * listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
+   * listener id, error code, buffer index (-1 none, 0 the pool, k `extra[k -
    * 1]`), offset, length, address index (-1 none), port, family (4 or 6),
-   * value). `meta` must hold at least 1024 * 11 numbers and must not be
-   * detached. `on_pool(pool)` is called with each new pool Buffer (to mark
-   * it untransferable). The loop starts unreferenced (it keeps the process
+   * value); with `poolFull`, JavaScript hands over a new pool (`setPool`)
+   * for the next batch. `meta` must hold at least 1024 * 11 numbers and
+   * must not be detached. The loop starts unreferenced (it keeps the process
    * alive only after `setRef(true)`) and not held (collectable once
    * JavaScript drops it, until `hold(true)`).
    */
-  constructor(onBatch: (count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void, meta: Float64Array, onPool: (pool: Buffer) => void)
+  constructor(onBatch: (count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void, meta: Float64Array)
   /**
    * Keeps (true) or stops keeping (false) the process alive for this loop.
    * Returns 0 (or EPANIC).
@@ -64,6 +64,11 @@ export declare class NativeLoop {
    * Returns 0 (or EPANIC).
    */
   hold(held: boolean): number
+  /**
+   * Hands over the Buffer small payloads are copied into from now on (see
+   * the constructor). Returns 0 (or EPANIC).
+   */
+  setPool(pool: Buffer): number
   /**
    * `send(id, bytes)` for this loop as a plain function: `bytes` must be a
    * Uint8Array; returns 0 or a negative netcore code. Unlike a method call it

@@ -40,14 +40,16 @@
 //!
 //! Each event's bytes are copied once out of the core's arena (which the next
 //! poll reuses) into memory JavaScript owns. Payloads under [`OWN_BUFFER`]
-//! are packed into a [`POOL`]-byte pool Buffer that lives across batches
-//! (JavaScript makes views of it, as of Node's own pooled Buffers); a region
-//! once handed out is never written again, and a new pool starts when the
-//! current one has no room. Each pool's ArrayBuffer is marked untransferable
-//! (as Node marks its own pools), so `postMessage` / `structuredClone` copy it
-//! instead of detaching every other event's bytes; should it be detached all
-//! the same, the pool's memory is looked up again for every batch and a new
-//! pool starts. Larger payloads get a Buffer of their own, so a retained
+//! are packed into a pool Buffer that JavaScript allocates, marks
+//! untransferable (as Node marks its own pools: `postMessage` /
+//! `structuredClone` copy it instead of detaching every other event's bytes)
+//! and hands over with `setPool`; JavaScript makes views of it, as of Node's
+//! own pooled Buffers. A region once handed out is never written again. When
+//! less than a payload's worth is left, `onBatch` is told to hand over a new
+//! pool; should a payload not fit all the same (a pool detached, or a batch
+//! of many), the batch ends before it and the rest is kept for the next poll
+//! ([`netcore_core::Batch::keep_from`]). The pool's memory is looked up for
+//! every batch. Larger payloads get a Buffer of their own, so a retained
 //! large chunk never pins its neighbours.
 //!
 //! The per-event numbers go into one `Float64Array` that JavaScript allocated
@@ -63,7 +65,7 @@
 
 #![deny(clippy::all)]
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::os::raw::c_int;
@@ -92,8 +94,6 @@ const STRIDE: usize = 11;
 const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
-/// Size of the pools small payloads are packed into.
-const POOL: usize = 128 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
 /// Largest id JavaScript can hold exactly.
@@ -200,29 +200,23 @@ fn napi_error(what: &str) -> Error {
   Error::new(Status::GenericFailure, format!("netcore: {what}"))
 }
 
-/// The pool small payloads are copied into (see the module docs).
-struct Pool {
-  /// Strong reference to the pool's Buffer.
-  buffer: sys::napi_ref,
-  /// Bytes handed out so far (never written again).
-  used: usize,
+/// Runs the body of a napi-rs function, turning a panic (a bug) into an
+/// `EPANIC` error.
+fn napi_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+  guarded(|| Ok(f())).unwrap_or_else(|e| Err(napi_error(e.name())))
 }
 
 /// Where one batch's values go while it is converted.
 struct BatchOut {
   /// The event numbers' memory (MAX_EVENTS * STRIDE numbers).
   meta: *mut f64,
-  /// The pool in use when the batch's first small payload came (buffer index 0).
-  pool: sys::napi_value,
-  /// The current pool's memory, checked for this batch (null: not yet).
-  pool_data: *mut u8,
-  /// Index of the pool small payloads now go to (0, or into `extra`).
-  pool_index: Option<usize>,
-  /// Buffers 1.. of the batch: later pools and payloads with a Buffer of their own.
+  /// The pool's memory and length, checked for this batch (buffer index 0).
+  pool: Option<(*mut u8, usize)>,
+  /// JavaScript is to hand over a new pool (see the module docs).
+  pool_full: bool,
+  /// Buffers 1.. of the batch: payloads with a Buffer of their own.
   extra: Vec<sys::napi_value>,
   addrs: Vec<sys::napi_value>,
-  /// Pools created for this batch, marked once it is converted.
-  new_pools: Vec<sys::napi_value>,
 }
 
 /// A loop and everything the JavaScript thread drives it with. Shared (`Rc`)
@@ -242,12 +236,13 @@ struct Driver {
   callback: Cell<sys::napi_ref>,
   /// Whether `callback` is strong (see [`Driver::hold`]).
   held: Cell<bool>,
-  /// Called with each new pool Buffer (to mark its memory untransferable).
-  on_pool: Cell<sys::napi_ref>,
   async_context: Cell<sys::napi_async_context>,
   /// The `Float64Array` events are described in.
   meta_ref: Cell<sys::napi_ref>,
-  pool: RefCell<Option<Pool>>,
+  /// JavaScript's pool Buffer (see [`Driver::set_pool`]) and the bytes of
+  /// it handed out so far.
+  pool: Cell<sys::napi_ref>,
+  pool_used: Cell<usize>,
   /// The `Rc` the cleanup hook holds (null once removed).
   hook: Cell<*const Driver>,
   closed: Cell<bool>,
@@ -293,15 +288,7 @@ impl Driver {
       return;
     }
     let Some(_scope) = HandleScope::open(self.env) else { return };
-    let mut out = BatchOut {
-      meta: ptr::null_mut(),
-      pool: ptr::null_mut(),
-      pool_data: ptr::null_mut(),
-      pool_index: None,
-      extra: Vec::new(),
-      addrs: Vec::new(),
-      new_pools: Vec::new(),
-    };
+    let mut out = BatchOut { meta: ptr::null_mut(), pool: None, pool_full: false, extra: Vec::new(), addrs: Vec::new() };
     let count = match self.meta_array() {
       // Only JavaScript detaching the private meta array gets here: poll
       // nothing (no event is lost) and do not spin on the fd either.
@@ -311,8 +298,15 @@ impl Driver {
       }
       Some(meta) => {
         out.meta = meta;
+        out.pool = self.pool_memory();
         match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
-          Ok(batch) => self.convert(&batch, &mut out),
+          Ok(batch) => {
+            let count = self.convert(&batch, &mut out);
+            if count < batch.events().len() {
+              batch.keep_from(count);
+            }
+            count
+          }
           Err(e) => {
             // Only a broken epoll instance gets here: report it, and stop
             // watching the fd for a while instead of spinning on it.
@@ -325,11 +319,7 @@ impl Driver {
         }
       }
     };
-    // Outside the conversion (JavaScript runs), before anything sees the pools.
-    for &pool in &out.new_pools {
-      self.mark_pool(pool);
-    }
-    if count > 0 && !self.closed.get() {
+    if (count > 0 || out.pool_full) && !self.closed.get() {
       self.deliver(count, &out);
     }
     if !self.closed.get() && !self.backoff.get() {
@@ -364,12 +354,21 @@ impl Driver {
       let data = batch.data(event);
       let (buf, offset) = if data.is_empty() {
         (-1.0, 0.0)
-      } else {
-        match self.place(data, out) {
-          Some((buf, offset)) => (buf as f64, offset as f64),
+      } else if data.len() >= OWN_BUFFER {
+        match self.own_buffer(data, out) {
+          Some(buf) => (buf as f64, 0.0),
           None => {
             error = NcError::ENOMEM.code();
             (-1.0, 0.0)
+          }
+        }
+      } else {
+        match self.pooled(data, out) {
+          Some(offset) => (0.0, offset as f64),
+          // This event and the rest wait for the next pool.
+          None => {
+            out.pool_full = true;
+            return index;
           }
         }
       };
@@ -405,96 +404,57 @@ impl Driver {
     events.len().min(MAX_EVENTS)
   }
 
-  /// Copies a payload into memory JavaScript owns: (buffer index, offset),
-  /// or `None` if no Buffer could be made (out of memory).
-  fn place(&self, data: &[u8], out: &mut BatchOut) -> Option<(usize, usize)> {
-    let env = self.env;
-    if data.len() >= OWN_BUFFER {
-      let mut value = ptr::null_mut();
-      let mut copy = ptr::null_mut();
-      // SAFETY: on the JavaScript thread inside a handle scope; `data` is valid.
-      let status =
-        unsafe { sys::napi_create_buffer_copy(env, data.len(), data.as_ptr().cast(), &mut copy, &mut value) };
-      if status != sys::Status::napi_ok {
-        return None;
-      }
-      out.extra.push(value);
-      return Some((out.extra.len(), 0));
+  /// Copies a payload into a Buffer of its own: its buffer index, or `None`
+  /// if no Buffer could be made (out of memory).
+  fn own_buffer(&self, data: &[u8], out: &mut BatchOut) -> Option<usize> {
+    let mut value = ptr::null_mut();
+    let mut copy = ptr::null_mut();
+    // SAFETY: on the JavaScript thread inside a handle scope; `data` is valid.
+    let status =
+      unsafe { sys::napi_create_buffer_copy(self.env, data.len(), data.as_ptr().cast(), &mut copy, &mut value) };
+    if status != sys::Status::napi_ok {
+      return None;
     }
-    let mut pool = self.pool.borrow_mut();
-    if out.pool_data.is_null() {
-      // The first small payload of this batch: check that the pool is still
-      // ours to write into (JavaScript may have transferred its ArrayBuffer).
-      if let Some(p) = pool.as_ref() {
-        let mut data = ptr::null_mut();
-        let mut length = 0usize;
-        // SAFETY: a live reference, inside a handle scope.
-        let value = unsafe { reference_value(env, p.buffer) }.unwrap_or(ptr::null_mut());
-        // SAFETY: as above, with the reference's value.
-        let ok = !value.is_null()
-          && unsafe { sys::napi_get_buffer_info(env, value, &mut data, &mut length) } == sys::Status::napi_ok;
-        if ok && length == POOL && !data.is_null() {
-          out.pool = value;
-          out.pool_data = data.cast();
-          out.pool_index = Some(0);
-        } else if let Some(old) = pool.take() {
-          // SAFETY: our own reference.
-          unsafe { sys::napi_delete_reference(env, old.buffer) };
-        }
-      }
-    }
-    let fits = !out.pool_data.is_null() && matches!(&*pool, Some(p) if p.used + data.len() <= POOL);
-    if !fits {
-      let mut value = ptr::null_mut();
-      let mut memory = ptr::null_mut();
-      // SAFETY: as above; the new Buffer is kept alive by the reference.
-      let reference = match unsafe { sys::napi_create_buffer(env, POOL, &mut memory, &mut value) } {
-        sys::Status::napi_ok => unsafe { reference(env, value, 1) },
-        _ => return None,
-      };
-      if reference.is_null() {
-        return None;
-      }
-      if let Some(old) = pool.replace(Pool { buffer: reference, used: 0 }) {
-        // SAFETY: our own reference; views JavaScript made keep the old pool alive.
-        unsafe { sys::napi_delete_reference(env, old.buffer) };
-      }
-      out.new_pools.push(value);
-      out.pool_data = memory.cast();
-      out.pool_index = Some(if out.pool.is_null() {
-        out.pool = value;
-        0
-      } else {
-        out.extra.push(value);
-        out.extra.len()
-      });
-    }
-    let p = pool.as_mut()?;
-    let offset = p.used;
-    // SAFETY: `pool_data` is the current pool's memory, checked for this
-    // batch (JavaScript does not run during a conversion), POOL bytes long,
-    // and offset + len <= POOL; this region was never handed out.
-    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), out.pool_data.add(offset), data.len()) };
-    p.used += data.len();
-    Some((out.pool_index?, offset))
+    out.extra.push(value);
+    Some(out.extra.len())
   }
 
-  /// Calls `onPool(pool)`, which marks the pool's ArrayBuffer untransferable
-  /// as Node marks its own pools: transferring it (`structuredClone(ev.data.buffer,
-  /// { transfer })`) would detach every other event's bytes in it.
-  fn mark_pool(&self, pool: sys::napi_value) {
-    let env = self.env;
+  /// Copies a small payload into the pool: its offset, or `None` if the
+  /// pool has no room for it.
+  fn pooled(&self, data: &[u8], out: &mut BatchOut) -> Option<usize> {
+    let (memory, length) = out.pool?;
+    let offset = self.pool_used.get();
+    let end = offset + data.len();
+    if end > length {
+      return None;
+    }
+    // SAFETY: `memory` is the pool's, checked for this batch (JavaScript
+    // does not run during a conversion), `length` bytes long, and this region
+    // was never handed out.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), memory.add(offset), data.len()) };
+    self.pool_used.set(end);
+    out.pool_full |= end + OWN_BUFFER > length;
+    Some(offset)
+  }
+
+  /// Takes `pool` (a Buffer) for the small payloads from now on.
+  fn set_pool(&self, pool: sys::napi_value) {
+    if self.closed.get() {
+      return;
+    }
+    // SAFETY: on the JavaScript thread, with a live value; the old
+    // reference is ours (views JavaScript made keep the old pool alive).
+    unsafe { sys::napi_delete_reference(self.env, self.pool.replace(reference(self.env, pool, 1))) };
+    self.pool_used.set(0);
+  }
+
+  /// The pool's memory and length, looked up for every batch: `None` for
+  /// none (yet) or one detached.
+  fn pool_memory(&self) -> Option<(*mut u8, usize)> {
     // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
-    unsafe {
-      let mut result = ptr::null_mut();
-      let called = reference_value(env, self.on_pool.get()).is_some_and(|func| {
-        sys::napi_call_function(env, undefined(env), func, 1, &pool, &mut result) == sys::Status::napi_ok
-      });
-      if !called {
-        // Marking cannot fail for a fresh Buffer; should it, the pool stays
-        // usable (only transferable) and the batch goes on.
-        take_exception(env);
-      }
+    match unsafe { typed_array(self.env, reference_value(self.env, self.pool.get())?)? } {
+      (sys::TypedarrayType::uint8_array, length, data) if !data.is_null() => Some((data.cast(), length)),
+      _ => None,
     }
   }
 
@@ -514,7 +474,7 @@ impl Driver {
     array
   }
 
-  /// Calls `onBatch(count, pool, extra, addresses)` in a callback scope. An
+  /// Calls `onBatch(count, extra, addresses, poolFull)` in a callback scope. An
   /// exception it lets through becomes an uncaught exception, as one thrown
   /// by any Node I/O callback does.
   fn deliver(&self, count: usize, out: &BatchOut) {
@@ -525,10 +485,11 @@ impl Driver {
       let undefined = undefined(env);
       let mut n = ptr::null_mut();
       sys::napi_create_uint32(env, count as u32, &mut n);
-      let pool = if out.pool.is_null() { undefined } else { out.pool };
       let extra = if out.extra.is_empty() { undefined } else { self.array(&out.extra) };
       let addrs = if out.addrs.is_empty() { undefined } else { self.array(&out.addrs) };
-      let argv = [n, pool, extra, addrs];
+      let mut pool_full = ptr::null_mut();
+      sys::napi_get_boolean(env, out.pool_full, &mut pool_full);
+      let argv = [n, extra, addrs, pool_full];
       let mut result = ptr::null_mut();
       let status =
         sys::napi_make_callback(env, self.async_context.get(), func, func, argv.len(), argv.as_ptr(), &mut result);
@@ -609,11 +570,8 @@ impl Driver {
         sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), hook as *mut c_void);
         drop(Rc::from_raw(hook));
       }
-      for reference in [&self.callback, &self.on_pool, &self.meta_ref] {
+      for reference in [&self.callback, &self.meta_ref, &self.pool] {
         sys::napi_delete_reference(env, reference.replace(ptr::null_mut()));
-      }
-      if let Some(pool) = self.pool.borrow_mut().take() {
-        sys::napi_delete_reference(env, pool.buffer);
       }
       sys::napi_async_destroy(env, self.async_context.replace(ptr::null_mut()));
     }
@@ -914,34 +872,28 @@ pub struct NativeLoop {
 #[napi]
 impl NativeLoop {
   /// Creates the loop and starts watching it from libuv. `on_batch(count,
-  /// pool, extra, addresses)` is called on the JavaScript thread once per
+  /// extra, addresses, poolFull)` is called on the JavaScript thread once per
   /// batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
-  /// listener id, error code, buffer index (-1 none, 0 `pool`, k `extra[k -
+  /// listener id, error code, buffer index (-1 none, 0 the pool, k `extra[k -
   /// 1]`), offset, length, address index (-1 none), port, family (4 or 6),
-  /// value). `meta` must hold at least 1024 * 11 numbers and must not be
-  /// detached. `on_pool(pool)` is called with each new pool Buffer (to mark
-  /// it untransferable). The loop starts unreferenced (it keeps the process
+  /// value); with `poolFull`, JavaScript hands over a new pool (`setPool`)
+  /// for the next batch. `meta` must hold at least 1024 * 11 numbers and
+  /// must not be detached. The loop starts unreferenced (it keeps the process
   /// alive only after `setRef(true)`) and not held (collectable once
   /// JavaScript drops it, until `hold(true)`).
   #[napi(constructor)]
   pub fn new(
     env: Env,
     #[napi(
-      ts_arg_type = "(count: number, pool: Buffer | undefined, extra: Buffer[] | undefined, addresses: string[] | undefined) => void"
+      ts_arg_type = "(count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void"
     )]
     on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
-    #[napi(ts_arg_type = "(pool: Buffer) => void")] on_pool: Function<'_, Unknown<'_>, Unknown<'_>>,
   ) -> Result<Self> {
-    guarded(|| Ok(Self::create(env, on_batch, meta, on_pool))).unwrap_or_else(|e| Err(napi_error(e.name())))
+    napi_guarded(|| Self::create(env, on_batch, meta))
   }
 
-  fn create(
-    env: Env,
-    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
-    meta: Unknown<'_>,
-    on_pool: Function<'_, Unknown<'_>, Unknown<'_>>,
-  ) -> Result<Self> {
+  fn create(env: Env, on_batch: Function<'_, Unknown<'_>, Unknown<'_>>, meta: Unknown<'_>) -> Result<Self> {
     let raw_env = env.raw();
     let func = on_batch.raw();
     // SAFETY: N-API calls on the JavaScript thread with values of this call.
@@ -973,10 +925,10 @@ impl NativeLoop {
         timer,
         callback: Cell::new(ptr::null_mut()),
         held: Cell::new(false),
-        on_pool: Cell::new(ptr::null_mut()),
         async_context: Cell::new(ptr::null_mut()),
         meta_ref: Cell::new(ptr::null_mut()),
-        pool: RefCell::new(None),
+        pool: Cell::new(ptr::null_mut()),
+        pool_used: Cell::new(0),
         hook: Cell::new(ptr::null()),
         closed: Cell::new(false),
         referenced: Cell::new(true),
@@ -986,10 +938,9 @@ impl NativeLoop {
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
       d.set_ref(false);
       d.callback.set(reference(raw_env, func, 0));
-      d.on_pool.set(reference(raw_env, on_pool.raw(), 1));
       d.meta_ref.set(reference(raw_env, meta.raw(), 1));
       let mut context = ptr::null_mut();
-      let ok = [&d.callback, &d.on_pool, &d.meta_ref].iter().all(|r| !r.get().is_null())
+      let ok = [&d.callback, &d.meta_ref].iter().all(|r| !r.get().is_null())
         && string(raw_env, "netcore.Loop")
           .is_some_and(|name| sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok);
       d.async_context.set(context);
@@ -1021,13 +972,20 @@ impl NativeLoop {
     self.d.run(|d| d.hold(held))
   }
 
+  /// Hands over the Buffer small payloads are copied into from now on (see
+  /// the constructor). Returns 0 (or EPANIC).
+  #[napi]
+  pub fn set_pool(&self, #[napi(ts_arg_type = "Buffer")] pool: Unknown<'_>) -> i32 {
+    self.d.run(|d| d.set_pool(pool.raw()))
+  }
+
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
   /// Uint8Array; returns 0 or a negative netcore code. Unlike a method call it
   /// skips the wrapper's per-call work (unwrapping `this`, tracking the
   /// borrowed bytes), which cost more than the send itself.
   #[napi(ts_return_type = "(id: number, data: Uint8Array) => number")]
   pub fn send_function(&self, env: Env) -> Result<Unknown<'static>> {
-    guarded(|| Ok(self.make_send_function(env))).unwrap_or_else(|e| Err(napi_error(e.name())))
+    napi_guarded(|| self.make_send_function(env))
   }
 
   fn make_send_function(&self, env: Env) -> Result<Unknown<'static>> {
