@@ -31,8 +31,25 @@
  * VERSIONS
  *   NC_VERSION_HEX is the header's version, nc_version_hex() the running
  *   library's; the same major version means compatible. Option structs
- *   (nc_connect_opts) start with their size: initialise them with their
- *   *_INIT macro, so a later library knows which fields the program has.
+ *   (nc_connect_opts, nc_tls_server_opts, nc_tls_client_opts,
+ *   nc_tls_session_info)
+ *   start with their size: initialise them with their *_INIT macro, so a
+ *   later library knows which fields the program has.
+ *
+ * TLS
+ *   Build a config once (nc_tls_server_config_new, nc_tls_client_config_new:
+ *   immutable, usable by any loops and threads at once), then give it to a
+ *   listener (nc_listener_set_tls), to a new connection (nc_start_tls_client
+ *   right after nc_tcp_connect) or to a live one (STARTTLS:
+ *   nc_start_tls_client, nc_start_tls_server). Each handshake ends with
+ *   exactly one NC_EV_TLS_READY or NC_EV_TLS_FAILED (then NC_EV_CLOSED);
+ *   sends and NC_EV_DATA are plaintext, and every other contract (water
+ *   marks, tokens, framing, pause, timeouts, graceful close with
+ *   close_notify) holds. What a handshake negotiated (nc_tls_info), the
+ *   peer's certificates (nc_tls_peer_certificate) and why it failed
+ *   (nc_tls_failure) are copied into the caller's memory. A library built
+ *   without TLS (nc_tls_supported() == 0) returns NC_EOPNOTSUPP from each
+ *   of these functions.
  *
  * THREADS
  *   Every function may be called from any thread, concurrently. One thread
@@ -73,6 +90,32 @@
  *     opts.timeout_ms = 5000;
  */
 #define NC_CONNECT_OPTS_INIT { .size = sizeof(struct nc_connect_opts) }
+
+/**
+ * Initialiser of a `struct nc_tls_server_opts`: sets `size`, every other
+ * field 0 (the default); then set `cert` and `key`:
+ *
+ *     struct nc_tls_server_opts opts = NC_TLS_SERVER_OPTS_INIT;
+ *     opts.cert.file = "cert.pem";
+ *     opts.key.file = "key.pem";
+ */
+#define NC_TLS_SERVER_OPTS_INIT { .size = sizeof(struct nc_tls_server_opts) }
+
+/**
+ * Initialiser of a `struct nc_tls_client_opts`: sets `size`, trusts the
+ * system's store (`system_roots` 1, the default), every other field 0 (the
+ * default). To trust a private CA alone:
+ *
+ *     struct nc_tls_client_opts opts = NC_TLS_CLIENT_OPTS_INIT;
+ *     opts.system_roots = 0;
+ *     opts.ca.file = "ca.pem";
+ */
+#define NC_TLS_CLIENT_OPTS_INIT { .size = sizeof(struct nc_tls_client_opts), .system_roots = 1 }
+
+/**
+ * Initialiser of a `struct nc_tls_session_info` before `nc_tls_info` fills it.
+ */
+#define NC_TLS_SESSION_INFO_INIT { .size = sizeof(struct nc_tls_session_info) }
 
 /**
  * The earlier name of `NC_KIND_TCP_CONNECTION` (deprecated: kept so that
@@ -397,13 +440,15 @@ typedef enum nc_event_kind {
   NC_EV_SHUTDOWN_COMPLETE = 14,
   /**
    * A connection's TLS handshake finished (exactly one `NC_EV_TLS_READY`
-   * or `NC_EV_TLS_FAILED` per handshake). The C functions that start TLS
-   * are not in this version of the ABI yet.
+   * or `NC_EV_TLS_FAILED` per handshake, after `nc_listener_set_tls`,
+   * `nc_start_tls_client` or `nc_start_tls_server`); `nc_tls_info` says
+   * what it negotiated. Data that came with the handshake's end follows.
    */
   NC_EV_TLS_READY = 15,
   /**
-   * A connection's TLS handshake failed (`error`: an `NC_ETLS*` code);
-   * `NC_EV_CLOSED` follows.
+   * A connection's TLS handshake failed (`error`: an `NC_ETLS*` code;
+   * `nc_tls_failure` has the peer's alert and a description);
+   * `NC_EV_CLOSED` follows with the same error.
    */
   NC_EV_TLS_FAILED = 16,
 } nc_event_kind;
@@ -477,9 +522,62 @@ typedef enum nc_kind {
 } nc_kind;
 
 /**
+ * `nc_tls_server_opts.min_version`, `nc_tls_client_opts.min_version`,
+ * `nc_tls_session_info.version`: a TLS protocol version.
+ */
+typedef enum nc_tls_version {
+  /**
+   * TLS 1.2.
+   */
+  NC_TLS1_2 = 12,
+  /**
+   * TLS 1.3.
+   */
+  NC_TLS1_3 = 13,
+} nc_tls_version;
+
+/**
+ * `nc_tls_server_opts.client_auth`: whether a server asks its clients for
+ * a certificate.
+ */
+typedef enum nc_tls_client_auth {
+  /**
+   * No client certificate is asked for (the default).
+   */
+  NC_TLS_CLIENT_AUTH_NONE = 0,
+  /**
+   * A client certificate is asked for and verified if sent; a client
+   * without one is accepted (`nc_tls_session_info.peer_verified` is 0).
+   */
+  NC_TLS_CLIENT_AUTH_OPTIONAL = 1,
+  /**
+   * A client without a valid certificate is refused.
+   */
+  NC_TLS_CLIENT_AUTH_REQUIRED = 2,
+} nc_tls_client_auth;
+
+/**
  * An event loop. Created by `nc_loop_new`, destroyed by `nc_loop_free`.
  */
 typedef struct nc_loop nc_loop;
+
+/**
+ * A client's TLS config, made by `nc_tls_client_config_new`: immutable,
+ * shared by every connection given it, on any loop and any thread at once
+ * (connections made with it share its session-resumption cache). Free it
+ * with `nc_tls_client_config_free` whenever the program no longer needs it:
+ * connections that use it keep their own reference.
+ */
+typedef struct nc_tls_client_config nc_tls_client_config;
+
+/**
+ * A server's TLS config, made by `nc_tls_server_config_new`: immutable,
+ * shared by every listener and connection given it, on any loop and any
+ * thread at once. Free it with `nc_tls_server_config_free` whenever the
+ * program no longer needs it: listeners and connections that use it keep
+ * their own reference.
+ */
+typedef struct nc_tls_server_config nc_tls_server_config;
 
 /**
  * A handle: a positive integer naming a socket of one loop, below 2^53 (exact
@@ -632,6 +730,172 @@ typedef struct nc_connect_opts {
    */
   size_t reconnect_count;
 } nc_connect_opts;
+
+/**
+ * Where PEM text comes from: a file or memory (set one of them; both NULL
+ * means none). Only read while the config is built.
+ */
+typedef struct nc_tls_pem {
+  /**
+   * A file holding PEM text, read when the config is built (NULL: none).
+   */
+  const char *file;
+  /**
+   * PEM text in memory (NULL: none).
+   */
+  const void *data;
+  /**
+   * Bytes at `data`.
+   */
+  size_t len;
+} nc_tls_pem;
+
+/**
+ * Options of `nc_tls_server_config_new`. Initialise it with
+ * `NC_TLS_SERVER_OPTS_INIT` (every field but `size` 0, the default), then
+ * set the certificate and key and what else you need. The struct may gain
+ * fields at its end in later versions; `size` tells the library which
+ * version the program was built with.
+ */
+typedef struct nc_tls_server_opts {
+  /**
+   * `sizeof(struct nc_tls_server_opts)` as the program sees it (set by
+   * `NC_TLS_SERVER_OPTS_INIT`); checked as `nc_connect_opts.size`.
+   */
+  size_t size;
+  /**
+   * The certificate chain, leaf first (required).
+   */
+  struct nc_tls_pem cert;
+  /**
+   * The leaf certificate's private key, PKCS#8, PKCS#1 or SEC1 (required).
+   */
+  struct nc_tls_pem key;
+  /**
+   * ALPN protocol names (NUL-terminated), in order of preference; when
+   * set, a client offering none of them is refused (alert 120). NULL/0:
+   * no ALPN. At most 64 names of 1 to 255 bytes.
+   */
+  const char *const *alpn;
+  /**
+   * Number of names at `alpn`.
+   */
+  size_t alpn_count;
+  /**
+   * The oldest version accepted: `NC_TLS1_2` or `NC_TLS1_3` (0: TLS 1.2).
+   */
+  int min_version;
+  /**
+   * `NC_TLS_CLIENT_AUTH_*` (0: none).
+   */
+  int client_auth;
+  /**
+   * The CA bundle client certificates are verified with (required unless
+   * `client_auth` is none).
+   */
+  struct nc_tls_pem client_ca;
+  /**
+   * How long a handshake may take, in milliseconds (0: 30 s; beyond
+   * `NC_MAX_DURATION_MS`: no limit).
+   */
+  uint64_t handshake_timeout_ms;
+} nc_tls_server_opts;
+
+/**
+ * Options of `nc_tls_client_config_new`. Initialise it with
+ * `NC_TLS_CLIENT_OPTS_INIT` (the system's trust store, every other field 0,
+ * the default), then set what you need. The struct may gain fields at its
+ * end in later versions; `size` tells the library which version the
+ * program was built with.
+ */
+typedef struct nc_tls_client_opts {
+  /**
+   * `sizeof(struct nc_tls_client_opts)` as the program sees it (set by
+   * `NC_TLS_CLIENT_OPTS_INIT`); checked as `nc_connect_opts.size`.
+   */
+  size_t size;
+  /**
+   * 1: trust the system's store (loaded once per process; `SSL_CERT_FILE`
+   * and `SSL_CERT_DIR` are honoured), as `NC_TLS_CLIENT_OPTS_INIT` sets
+   * it; 0: trust `ca` alone. At least one of the two is needed.
+   */
+  int system_roots;
+  /**
+   * A CA bundle to trust (e.g. a private CA).
+   */
+  struct nc_tls_pem ca;
+  /**
+   * A certificate chain for mutual TLS, leaf first (with `key`, or none).
+   */
+  struct nc_tls_pem cert;
+  /**
+   * The private key of `cert`'s leaf.
+   */
+  struct nc_tls_pem key;
+  /**
+   * ALPN protocol names (NUL-terminated) to offer, in order of
+   * preference. NULL/0: no ALPN. At most 64 names of 1 to 255 bytes.
+   */
+  const char *const *alpn;
+  /**
+   * Number of names at `alpn`.
+   */
+  size_t alpn_count;
+  /**
+   * The oldest version accepted: `NC_TLS1_2` or `NC_TLS1_3` (0: TLS 1.2).
+   */
+  int min_version;
+  /**
+   * How long a handshake may take, in milliseconds, counted from the
+   * connection (0: 30 s; beyond `NC_MAX_DURATION_MS`: no limit).
+   */
+  uint64_t handshake_timeout_ms;
+} nc_tls_client_opts;
+
+/**
+ * What a connection's handshake negotiated, copied by `nc_tls_info`.
+ * Initialise it with `NC_TLS_SESSION_INFO_INIT`; the struct may gain fields at its
+ * end in later versions (`size` says which the program has; the library
+ * writes only those).
+ */
+typedef struct nc_tls_session_info {
+  /**
+   * `sizeof(struct nc_tls_session_info)` as the program sees it (set by
+   * `NC_TLS_SESSION_INFO_INIT`); at least the size in this header, at most 4096.
+   */
+  size_t size;
+  /**
+   * The protocol version: `NC_TLS1_2` or `NC_TLS1_3`.
+   */
+  int version;
+  /**
+   * The version as OpenSSL, Python and Node print it, e.g. `"TLSv1.3"`.
+   */
+  char protocol[16];
+  /**
+   * The cipher suite's name, e.g. `"TLS13_AES_128_GCM_SHA256"`.
+   */
+  char cipher[64];
+  /**
+   * The ALPN protocol agreed on (`alpn_len` bytes, then a NUL); empty
+   * when none was.
+   */
+  char alpn[256];
+  /**
+   * Bytes at `alpn` (0: no ALPN protocol agreed on).
+   */
+  size_t alpn_len;
+  /**
+   * 1 if the session was resumed (no full handshake), else 0.
+   */
+  int resumed;
+  /**
+   * 1 if the peer presented a certificate that was verified (a client's
+   * view of its server always; a server's, whether its client sent
+   * one), else 0.
+   */
+  int peer_verified;
+} nc_tls_session_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1189,6 +1453,148 @@ int nc_getsockopt(struct nc_loop *loop,
  * connection still connecting), `NC_EINVAL`. Any thread.
  */
 int nc_fd(struct nc_loop *loop, nc_handle handle);
+
+/**
+ * Builds a server's TLS config from `opts` (see `nc_tls_server_opts`;
+ * required: the certificate chain and key) and stores it in `*config`.
+ * Returns 0; `NC_EINVAL` for bad options, with `nc_last_error_detail`
+ * naming the field and the reason (e.g. `"key: expected the private key of
+ * the certificate (this key does not match it)"`); an unreadable file's OS
+ * error (`NC_ENOENT`-style negated errno, `NC_EACCES`); `NC_EOPNOTSUPP` in
+ * a build without TLS. Writes `*config` only on success. `opts`, its
+ * strings and PEM data are only read during the call. The caller owns the
+ * config (free it with `nc_tls_server_config_free`) and may use it on any
+ * loop and thread, also at once. Any thread.
+ */
+int nc_tls_server_config_new(const struct nc_tls_server_opts *opts,
+                             struct nc_tls_server_config **config);
+
+/**
+ * Builds a client's TLS config from `opts` (see `nc_tls_client_opts`; NULL:
+ * the defaults, i.e. the system's trust store) and stores it in
+ * `*config`. Returns 0; `NC_EINVAL` for bad options (detail as for
+ * `nc_tls_server_config_new`; also when the system's store is asked for
+ * and none loads); an unreadable file's OS error; `NC_EOPNOTSUPP` in a
+ * build without TLS. Writes `*config` only on success. `opts`, its strings
+ * and PEM data are only read during the call. The caller owns the config
+ * (free it with `nc_tls_client_config_free`) and may use it on any loop and
+ * thread, also at once. Any thread.
+ */
+int nc_tls_client_config_new(const struct nc_tls_client_opts *opts,
+                             struct nc_tls_client_config **config);
+
+/**
+ * Frees a server config. NULL is ignored. Listeners and connections that
+ * use it keep working (they hold their own reference). Any thread; the
+ * pointer is invalid afterwards.
+ */
+void nc_tls_server_config_free(struct nc_tls_server_config *config);
+
+/**
+ * Frees a client config. NULL is ignored. Connections that use it keep
+ * working (they hold their own reference). Any thread; the pointer is
+ * invalid afterwards.
+ */
+void nc_tls_client_config_free(struct nc_tls_client_config *config);
+
+/**
+ * Sets the TLS config of a listener's later accepts (NULL: plaintext
+ * again): each connection it accepts from then on reports
+ * `NC_EV_ACCEPTED`, then `NC_EV_TLS_READY` or `NC_EV_TLS_FAILED` (then
+ * `NC_EV_CLOSED`); its data is plaintext. Connections accepted before keep
+ * theirs, so a new config rotates the certificate for new clients only.
+ * Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EWRONGKIND`
+ * (not a listener), `NC_EOPNOTSUPP` (no TLS in this build). The listener
+ * keeps its own reference to `config`. Any thread.
+ */
+int nc_listener_set_tls(struct nc_loop *loop,
+                        nc_handle listener,
+                        const struct nc_tls_server_config *config);
+
+/**
+ * Starts TLS as a client on a connection, verifying the server's
+ * certificate against `server_name` (a DNS name, also sent as SNI, or an
+ * IP literal): right after `nc_tcp_connect` / `nc_tcp_connect_ex` (the
+ * handshake starts once connected; the connect timeout also covers it),
+ * or on a live connection (STARTTLS). `NC_EV_TLS_READY` or
+ * `NC_EV_TLS_FAILED` follows; data sent meanwhile waits for the handshake,
+ * and data received is plaintext. Returns 0, `NC_EINVAL` (NULL, a bad
+ * name, a connection that already speaks TLS, or one that keeps received
+ * bytes not yet delivered: plaintext after the upgrade point),
+ * `NC_EPIPE` (after `nc_shutdown`), `NC_EBADHANDLE`, `NC_ECLOSED`,
+ * `NC_EWRONGKIND`, `NC_EOPNOTSUPP`. `server_name` is only read during the
+ * call; the connection keeps its own reference to `config`. Any thread.
+ */
+int nc_start_tls_client(struct nc_loop *loop,
+                        nc_handle handle,
+                        const struct nc_tls_client_config *config,
+                        const char *server_name);
+
+/**
+ * Starts TLS as a server on a live connection (STARTTLS: e.g. after
+ * sending "220 Ready to start TLS", which goes out first, as plaintext).
+ * Returns as `nc_start_tls_client`. The connection keeps its own reference
+ * to `config`. Any thread.
+ */
+int nc_start_tls_server(struct nc_loop *loop,
+                        nc_handle handle,
+                        const struct nc_tls_server_config *config);
+
+/**
+ * Stores what a connection's TLS handshake negotiated in `*info` (its
+ * `size` set by `NC_TLS_SESSION_INFO_INIT`). Returns 1 when it did, 0 when there
+ * is nothing to say yet (the handshake is not over, or the connection
+ * does not speak TLS; `*info` is left as it was), or `NC_EINVAL` (NULL,
+ * bad `info->size`), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EWRONGKIND`,
+ * `NC_EOPNOTSUPP`. Every string is copied into the struct: nothing in it
+ * points into the library. Any thread.
+ */
+int nc_tls_info(struct nc_loop *loop, nc_handle handle, struct nc_tls_session_info *info);
+
+/**
+ * Copies certificate `index` (0: the leaf) of the chain the peer sent,
+ * in DER, into `buf` (`cap` bytes) and its length into `*len`. Returns
+ * the number of certificates in the chain; 0 when there are none to read
+ * (the peer sent none, the handshake is not over, or no TLS; nothing is
+ * written); `NC_ENOBUFS` when `cap` is too small (`*len` is then set to
+ * the length needed, and nothing else is written: `buf` may be NULL with
+ * `cap` 0 to ask for it); `NC_EINVAL` (NULL `len`, `index` past the
+ * chain), `NC_EBADHANDLE`, `NC_ECLOSED`, `NC_EWRONGKIND`,
+ * `NC_EOPNOTSUPP`. Any thread.
+ */
+int nc_tls_peer_certificate(struct nc_loop *loop,
+                            nc_handle handle,
+                            size_t index,
+                            void *buf,
+                            size_t cap,
+                            size_t *len);
+
+/**
+ * Why a connection's TLS failed: stores the error (an `NC_ETLS*` code) in
+ * `*error`, the alert number the peer sent in `*alert` (-1: none; e.g. 48
+ * unknown_ca, 116 certificate_required, 120 no_application_protocol),
+ * and the TLS library's description in `reason` (`reason_size` bytes,
+ * NUL-terminated, cut to fit; `reason` may be NULL with size 0). Readable
+ * from the `NC_EV_TLS_FAILED` or `NC_EV_CLOSED` event until the poll after
+ * the one that delivered `NC_EV_CLOSED` (a failure after the handshake,
+ * e.g. a truncation or a forged record, is also recorded). Returns 1 when
+ * it stored a failure, 0 when there was none (nothing written), or
+ * `NC_EINVAL` (NULL `error` or `alert`), `NC_EBADHANDLE`,
+ * `NC_EWRONGKIND`, `NC_EOPNOTSUPP`. Any thread.
+ */
+int nc_tls_failure(struct nc_loop *loop,
+                   nc_handle handle,
+                   int *error,
+                   int *alert,
+                   char *reason,
+                   size_t reason_size);
+
+/**
+ * 1 if this library speaks TLS (built with its `tls` feature), else 0
+ * (then every `nc_tls_*` / TLS function returns `NC_EOPNOTSUPP`). Any
+ * thread; needs no loop.
+ */
+int nc_tls_supported(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -291,13 +291,57 @@ pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> Option<&'a [
 /// See [`try_slice_mut!`].
 ///
 /// # Safety
-/// `ptr` is NULL or points to `len` writable bytes, not aliased, for `'a`.
-pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize) -> Option<&'a mut [u8]> {
-    if ptr.is_null() || len > isize::MAX as usize {
+/// `ptr` is NULL or points to `len` writable `T`s, not aliased, for `'a`.
+pub(crate) unsafe fn slice_mut_arg<'a, T>(ptr: *mut T, len: usize) -> Option<&'a mut [T]> {
+    if ptr.is_null() || len.checked_mul(size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
         return None;
     }
-    // SAFETY: non-null, `len` writable bytes per the caller's contract.
+    // SAFETY: non-null, `len` writable elements per the caller's contract.
     Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// The largest `size` a growable C struct may claim: none will ever grow
+/// this far, so a garbage size is refused before any byte past the known
+/// fields is read.
+pub(crate) const MAX_STRUCT_SIZE: usize = 4096;
+
+/// The size a growable C struct (one that starts with a `size_t size`, set
+/// by its `*_INIT` macro) says it has, if this library knows every field
+/// of that size: at least `size_of::<T>()` and at most [`MAX_STRUCT_SIZE`],
+/// else `bad_size`.
+///
+/// # Safety
+/// `ptr` is non-null and valid for reads of a `usize`.
+pub(crate) unsafe fn struct_size<T>(ptr: *const T, bad_size: Error) -> Result<usize, Error> {
+    // SAFETY: every version of the struct starts with `size`.
+    let size = unsafe { ptr.cast::<usize>().read() };
+    if size < size_of::<T>() || size > MAX_STRUCT_SIZE {
+        return Err(bad_size);
+    }
+    Ok(size)
+}
+
+/// An input struct that can grow (`nc_connect_opts`, the TLS options):
+/// NULL is `None`; a size out of range is `bad_size`; bytes past the fields
+/// this library knows must be 0 (a newer program asking for something this
+/// library cannot do is refused, not ignored).
+///
+/// # Safety
+/// `ptr` is NULL or valid for its `size` bytes.
+pub(crate) unsafe fn sized_arg<'a, T>(ptr: *const T, bad_size: Error) -> Result<Option<&'a T>, Error> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-null, valid per the caller's contract.
+    let size = unsafe { struct_size(ptr, bad_size) }?;
+    let known = size_of::<T>();
+    // SAFETY: the program's struct has `size` bytes, per the contract.
+    let unknown = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>().add(known), size - known) };
+    if unknown.iter().any(|&b| b != 0) {
+        return Err(invalid!("opts", "0 in every field this library version does not know"));
+    }
+    // SAFETY: `size` >= the struct's size: a whole, valid struct per the contract.
+    Ok(Some(unsafe { &*ptr }))
 }
 
 /// A handle argument.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use netcore_core::{ConnectOptions, ConnectParams, Error, Family, MAX_BACKOFF_STEPS};
 
 use crate::boundary::{
-    boundary, handle_arg, invalid, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut, try_str,
-    userdata_arg, A_STRING,
+    boundary, handle_arg, invalid, sized_arg, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut,
+    try_str, userdata_arg, A_STRING,
 };
 use crate::types::*;
 
@@ -47,11 +47,6 @@ pub unsafe extern "C" fn nc_set_idle_timeout(r#loop: *mut nc_loop, handle: nc_ha
     }
 }
 
-/// The largest `nc_connect_opts.size` taken: the struct will never grow
-/// this far, so a garbage size is refused before any byte past the known
-/// fields is read.
-const MAX_OPTS_SIZE: usize = 4096;
-
 /// Converts C connect options (NULL = defaults) with the core's builder,
 /// which checks each value.
 ///
@@ -59,22 +54,11 @@ const MAX_OPTS_SIZE: usize = 4096;
 /// `opts` is NULL or valid for its `size` bytes, with valid strings and
 /// arrays inside.
 unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions, Error> {
-    if opts.is_null() {
+    let bad_size = invalid!("opts.size", "sizeof(struct nc_connect_opts), as NC_CONNECT_OPTS_INIT sets it");
+    // SAFETY: NULL or valid for its size, per the contract.
+    let Some(opts) = (unsafe { sized_arg(opts, bad_size) })? else {
         return Ok(ConnectOptions::default());
-    }
-    // SAFETY: every version of the struct starts with `size`.
-    let size = unsafe { opts.cast::<usize>().read() };
-    let known = size_of::<nc_connect_opts>();
-    if size < known || size > MAX_OPTS_SIZE {
-        return Err(invalid!("opts.size", "sizeof(struct nc_connect_opts), as NC_CONNECT_OPTS_INIT sets it"));
-    }
-    // SAFETY: the program's struct has `size` bytes, per the contract.
-    let unknown = unsafe { std::slice::from_raw_parts(opts.cast::<u8>().add(known), size - known) };
-    if unknown.iter().any(|&b| b != 0) {
-        return Err(invalid!("opts", "0 in every field this library version does not know"));
-    }
-    // SAFETY: `size` >= the struct's size: a whole, valid struct per the contract.
-    let opts = unsafe { &*opts };
+    };
     // Checked before the array is read: `reconnect_count` bounds the reading.
     if opts.reconnect_count > MAX_BACKOFF_STEPS {
         const _: () = assert!(MAX_BACKOFF_STEPS == 8, "the detail below says so");

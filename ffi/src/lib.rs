@@ -11,6 +11,7 @@
 
 mod boundary;
 mod control;
+mod tls;
 mod types;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -23,6 +24,7 @@ use boundary::{
     userdata_arg, A_BUFFER, NOT_NULL,
 };
 pub use control::*;
+pub use tls::*;
 pub use types::*;
 
 /// The major version of this header. Releases with the same major version

@@ -172,11 +172,13 @@ pub enum nc_event_kind {
     /// A listener's `nc_shutdown_server` is over; its `NC_EV_CLOSED` follows.
     NC_EV_SHUTDOWN_COMPLETE = 14,
     /// A connection's TLS handshake finished (exactly one `NC_EV_TLS_READY`
-    /// or `NC_EV_TLS_FAILED` per handshake). The C functions that start TLS
-    /// are not in this version of the ABI yet.
+    /// or `NC_EV_TLS_FAILED` per handshake, after `nc_listener_set_tls`,
+    /// `nc_start_tls_client` or `nc_start_tls_server`); `nc_tls_info` says
+    /// what it negotiated. Data that came with the handshake's end follows.
     NC_EV_TLS_READY = 15,
-    /// A connection's TLS handshake failed (`error`: an `NC_ETLS*` code);
-    /// `NC_EV_CLOSED` follows.
+    /// A connection's TLS handshake failed (`error`: an `NC_ETLS*` code;
+    /// `nc_tls_failure` has the peer's alert and a description);
+    /// `NC_EV_CLOSED` follows with the same error.
     NC_EV_TLS_FAILED = 16,
 }
 

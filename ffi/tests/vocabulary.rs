@@ -1,5 +1,6 @@
 //! The C header against the core's tables, both ways: every event kind,
-//! handle kind, option, address family and error code of the core has the
+//! handle kind, option, address family, TLS version, client authentication
+//! and error code of the core has the
 //! C constant of its name (`NC_EV_` + the name in upper case, ...) with its
 //! number in `include/netcore.h`, and every constant of those tables in the
 //! header is one of the core's; the `*_LAST` constants are the tables'
@@ -10,7 +11,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::path::Path;
 
 use netcore::{nc_event_name, nc_handle_kind_name, nc_option_name};
-use netcore_core::{Error, EventKind, Family, HandleKind, SockOption};
+use netcore_core::{ClientAuth, Error, EventKind, Family, HandleKind, SockOption, TlsVersion};
 
 /// The header's integer constants: enum members (`NC_X = 3,`) and
 /// `#define NC_X 3`.
@@ -66,6 +67,14 @@ fn every_c_constant_is_a_core_variant_and_every_core_variant_a_c_constant() {
     same_table(&constants, "NC_KIND_", &kinds);
     let families: Vec<_> = Family::ALL.iter().map(|&v| (v.name(), v as i64)).collect();
     same_table(&constants, "NC_FAMILY_", &families);
+    let auth: Vec<_> = ClientAuth::ALL.iter().map(|&v| (v.name(), v as i64)).collect();
+    same_table(&constants, "NC_TLS_CLIENT_AUTH_", &auth);
+    // Version names already start with tls: NC_TLS1_2.
+    let versions: BTreeMap<String, i64> =
+        TlsVersion::ALL.iter().map(|&v| (format!("NC_{}", v.name().to_ascii_uppercase()), v as i64)).collect();
+    let in_header: BTreeMap<String, i64> =
+        constants.iter().filter(|(n, _)| n.starts_with("NC_TLS1_")).map(|(n, &v)| (n.clone(), v)).collect();
+    assert_eq!(in_header, versions, "the header's TLS versions against the core's");
     // Error names already start with E: NC_EINVAL.
     let errors: Vec<_> = Error::ALL.iter().map(|&e| (e.name(), e.code() as i64)).collect();
     let error_constants: BTreeMap<String, i64> =

@@ -172,7 +172,20 @@
     X(timing_huge_shutdown_drain_completes_when_clients_close, 1) \
     X(timing_longest_connect_options_are_honoured, 1) \
     X(timing_next_timeout_rounds_up_so_a_host_loop_does_not_spin, 1) \
-    X(timing_cancelled_timers_leave_no_deadline_behind, 0)
+    X(timing_cancelled_timers_leave_no_deadline_behind, 0) \
+    /* test_tls.c */                              \
+    X(tls_configs_are_checked_and_a_refused_one_changes_nothing, 1) \
+    X(tls_netcore_echo_with_alpn_info_and_peer_certificate, 1) \
+    X(tls_functions_refuse_bad_arguments_and_plaintext_handles, 1) \
+    X(tls_unknown_ca_is_etlsunknownca_and_alert_48_at_the_server, 1) \
+    X(tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server, 1) \
+    X(tls_expired_is_etlsexpired_and_alert_45_at_the_server, 1) \
+    X(tls_missing_required_client_certificate_is_etlsbadcert_and_alert_116, 1) \
+    X(tls_plaintext_to_a_tls_port_is_etlsnottls, 1) \
+    X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \
+    X(tls_openssl_s_client_tls12_alpn_every_byte_each_way, 1) \
+    X(tls_netcore_client_with_certificate_to_openssl_s_server, 1) \
+    X(tls_openssl_s_server_refuses_a_client_without_certificate, 1)
 
 #define DECLARE_TEST(name, quick) void test_##name(void);
 TEST_LIST(DECLARE_TEST)
@@ -259,7 +272,7 @@ void sleep_ms(int ms);
  * child peer for each accepted connection from its `child` template).
  */
 
-#define MAX_KIND 16
+#define MAX_KIND (NC_EV_LAST + 1)
 
 typedef struct peer peer;
 typedef void (*peer_hook)(peer *p, nc_loop *loop, const nc_event *ev);

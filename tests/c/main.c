@@ -330,9 +330,10 @@ static void check_event(peer *p, const nc_event *ev) {
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s has listener %lld (must be 0)", who, kind,
                   (long long)ev->listener);
     if (ev->kind != NC_EV_CONNECT_FAILED && ev->kind != NC_EV_ERROR && ev->kind != NC_EV_CLOSED &&
-        ev->kind != NC_EV_RECONNECTING && ev->error != 0)
+        ev->kind != NC_EV_RECONNECTING && ev->kind != NC_EV_TLS_FAILED && ev->error != 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s carries error %s", who, kind, t_code(ev->error));
-    if ((ev->kind == NC_EV_CONNECT_FAILED || ev->kind == NC_EV_ERROR) && ev->error >= 0)
+    if ((ev->kind == NC_EV_CONNECT_FAILED || ev->kind == NC_EV_ERROR || ev->kind == NC_EV_TLS_FAILED) &&
+        ev->error >= 0)
         t_fail_at(__FILE__, __LINE__, 0, "%s: %s without an error code", who, kind);
     if (p->h && ev->handle != p->h)
         t_fail_at(__FILE__, __LINE__, 0, "%s: event for handle %lld, expected %lld", who,

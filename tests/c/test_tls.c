@@ -1,0 +1,752 @@
+/* TLS through the C API: configs and their checks, netcore against
+ * netcore, against the OpenSSL command line (s_client, s_server) and curl,
+ * the examples (HTTPS, STARTTLS), and the failures a peer can cause, each
+ * with its exact error and failure record. Certificates are made by
+ * tests/tls/make-certs.sh into a temporary directory, removed at exit. */
+#include "harness.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ------------------------------------------------------------ children */
+
+/* Every process a test starts, so that one left by a failed test is
+ * killed before the next test and at exit. */
+#define MAX_CHILDREN 8
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void) {
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    }
+}
+
+static void forget_child(pid_t pid) {
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == pid) children[i] = 0;
+}
+
+/* Starts argv[0] (searched in PATH) with stdin from `in` (NULL:
+ * /dev/null), stdout into the file `out` or, when `out_pipe` is not NULL,
+ * a pipe whose read end (non-blocking) is stored there, and stderr into
+ * the file `err` (NULL: /dev/null). */
+static pid_t spawn(char *const argv[], const char *in, const char *out, int *out_pipe, const char *err) {
+    int fds[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY, 0);
+    if (out_pipe) {
+        ASSERT(pipe(fds) == 0);
+        t_fd(fds[0]);
+        t_fd(fds[1]);
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        posix_spawn_file_actions_addclose(&fa, fds[0]);
+        posix_spawn_file_actions_addclose(&fa, fds[1]);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    }
+    posix_spawn_file_actions_addopen(&fa, 2, err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_MSG(rc == 0, "cannot start %s: %s", argv[0], strerror(rc));
+    int slot = 0;
+    while (slot < MAX_CHILDREN && children[slot] > 0) slot++;
+    ASSERT(slot < MAX_CHILDREN);
+    children[slot] = pid;
+    if (out_pipe) {
+        t_close(fds[1]);
+        set_nonblock(fds[0], 1);
+        *out_pipe = fds[0];
+    }
+    return pid;
+}
+
+/* Whether the child has exited (its status in *status); never blocks. */
+static int exited(pid_t pid, int *status) {
+    if (waitpid(pid, status, WNOHANG) != pid) return 0;
+    forget_child(pid);
+    return 1;
+}
+
+/* Polls `loop` (may be NULL) until the child exits, at most timeout_ms
+ * (scaled); returns its exit code, or -1 if it was killed by a signal. */
+static int wait_child(nc_loop *loop, pid_t pid, int timeout_ms) {
+    int64_t deadline = now_ms() + T_MS(timeout_ms);
+    int status = 0;
+    while (!exited(pid, &status)) {
+        ASSERT_MSG(now_ms() < deadline, "child %d did not exit within %d ms", (int)pid, T_MS(timeout_ms));
+        if (loop) poll_for(loop, 10);
+        else sleep_ms(10);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Appends what the pipe has now to buf (NUL-terminated, at most cap - 1
+ * bytes); returns 0 at EOF, else 1. */
+static int read_pipe(int fd, char *buf, size_t cap) {
+    size_t len = strlen(buf);
+    for (;;) {
+        if (len + 1 >= cap) return 1;
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n == 0) return 0;
+        if (n < 0) return 1; /* EAGAIN: nothing more now */
+        len += (size_t)n;
+        buf[len] = 0;
+    }
+}
+
+/* Reads the pipe, polling `loop` meanwhile, until it holds `want`, reaches
+ * EOF, or timeout_ms (scaled) passes. Returns whether `want` came. */
+static int wait_output(nc_loop *loop, int fd, char *buf, size_t cap, const char *want, int timeout_ms) {
+    int64_t deadline = now_ms() + T_MS(timeout_ms);
+    while (!strstr(buf, want) && now_ms() < deadline) {
+        if (!read_pipe(fd, buf, cap)) return strstr(buf, want) != NULL;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (loop) poll_for(loop, 5);
+        else poll(&pfd, 1, 10);
+    }
+    return strstr(buf, want) != NULL;
+}
+
+/* --------------------------------------------------------------- files */
+
+static char cert_dir[64];
+
+static void remove_cert_dir(void) {
+    kill_children();
+    DIR *d = opendir(cert_dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", cert_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(cert_dir);
+}
+
+/* A file of the temporary directory (a ring of buffers: valid for a few calls). */
+static const char *path_of(const char *name) {
+    static char ring[8][160];
+    static int next;
+    char *buf = ring[next++ % 8];
+    snprintf(buf, sizeof ring[0], "%s/%s", cert_dir, name);
+    return buf;
+}
+
+/* Makes the test certificates once per process (and server.der, the
+ * server certificate in DER, to compare with what a client reads). */
+static void certs(void) {
+    kill_children();
+    if (cert_dir[0]) return;
+    strcpy(cert_dir, "/tmp/netcore-c-tls-XXXXXX");
+    ASSERT_MSG(mkdtemp(cert_dir) != NULL, "mkdtemp: %s", strerror(errno));
+    atexit(remove_cert_dir);
+    /* The script sits next to this file's directory: tests/tls/. */
+    char script[256];
+    const char *slash = strrchr(__FILE__, '/');
+    snprintf(script, sizeof script, "%.*s/../tls/make-certs.sh", slash ? (int)(slash - __FILE__) : 1,
+             slash ? __FILE__ : ".");
+    char *make[] = {"bash", script, cert_dir, NULL};
+    ASSERT_MSG(wait_child(NULL, spawn(make, NULL, NULL, NULL, path_of("make-certs.log")), 120000) == 0,
+               "make-certs.sh failed (is the openssl CLI installed?)");
+    char *der[] = {"openssl", "x509", "-in", (char *)path_of("server.pem"), "-outform", "DER",
+                   "-out", (char *)path_of("server.der"), NULL};
+    ASSERT_EQ(wait_child(NULL, spawn(der, NULL, NULL, NULL, NULL), 60000), 0);
+}
+
+/* The whole file, NUL-terminated (freed after the test); *len its size. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ASSERT_MSG(f != NULL, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    ASSERT(buf != NULL);
+    for (size_t got; (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) free(buf);
+            ASSERT(grown != NULL);
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    char *out = t_alloc(n + 1);
+    memcpy(out, buf, n);
+    free(buf);
+    if (len) *len = n;
+    return out;
+}
+
+static void write_pattern_file(const char *path, size_t len, uint32_t seed) {
+    FILE *f = fopen(path, "wb");
+    ASSERT_MSG(f != NULL, "%s: %s", path, strerror(errno));
+    uint8_t chunk[65536];
+    for (size_t off = 0; off < len; off += sizeof chunk) {
+        size_t n = len - off < sizeof chunk ? len - off : sizeof chunk;
+        fill_pattern(chunk, n, seed, off);
+        ASSERT(fwrite(chunk, 1, n, f) == n);
+    }
+    ASSERT(fclose(f) == 0);
+}
+
+/* Case-insensitive strstr. */
+static int contains_nocase(const char *text, const char *word) {
+    size_t n = strlen(word);
+    for (; *text; text++) {
+        size_t i = 0;
+        while (i < n && tolower((unsigned char)text[i]) == tolower((unsigned char)word[i])) i++;
+        if (i == n) return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- configs */
+
+static nc_tls_server_config *server_config_for(const char *cert, int client_auth, const char *const *alpn,
+                                               size_t alpn_count, int min_version) {
+    char cert_name[64], key_name[64];
+    snprintf(cert_name, sizeof cert_name, "%s.pem", cert);
+    snprintf(key_name, sizeof key_name, "%s.key", cert);
+    struct nc_tls_server_opts o = NC_TLS_SERVER_OPTS_INIT;
+    o.cert.file = path_of(cert_name);
+    o.key.file = path_of(key_name);
+    o.alpn = alpn;
+    o.alpn_count = alpn_count;
+    o.min_version = min_version;
+    o.client_auth = client_auth;
+    if (client_auth != NC_TLS_CLIENT_AUTH_NONE) o.client_ca.file = path_of("ca.pem");
+    nc_tls_server_config *cfg = NULL;
+    ASSERT_OK(nc_tls_server_config_new(&o, &cfg));
+    ASSERT(cfg != NULL);
+    return cfg;
+}
+
+/* A client config trusting the test CA alone, with the client certificate
+ * when `with_cert`. */
+static nc_tls_client_config *client_config_for(int with_cert, const char *const *alpn, size_t alpn_count) {
+    struct nc_tls_client_opts o = NC_TLS_CLIENT_OPTS_INIT;
+    o.system_roots = 0;
+    o.ca.file = path_of("ca.pem");
+    if (with_cert) {
+        o.cert.file = path_of("client.pem");
+        o.key.file = path_of("client.key");
+    }
+    o.alpn = alpn;
+    o.alpn_count = alpn_count;
+    nc_tls_client_config *cfg = NULL;
+    ASSERT_OK(nc_tls_client_config_new(&o, &cfg));
+    ASSERT(cfg != NULL);
+    return cfg;
+}
+
+/* Configs are freed by the test that made them right after use: a
+ * listener or connection keeps its own reference (which this proves). */
+
+#define EXPECT_DETAIL(prefix)                                                                      \
+    ASSERT_MSG(strncmp(nc_last_error_detail(), prefix, strlen(prefix)) == 0, "detail \"%s\", expected \"%s...\"", \
+               nc_last_error_detail(), prefix)
+
+void test_tls_configs_are_checked_and_a_refused_one_changes_nothing(void) {
+    ASSERT_EQ(nc_tls_supported(), 1);
+    certs();
+    nc_tls_server_config *s = (nc_tls_server_config *)&s; /* a sentinel: must stay */
+    nc_tls_server_config *const sentinel = s;
+    ASSERT_RC(nc_tls_server_config_new(NULL, &s), NC_EINVAL);
+    EXPECT_DETAIL("opts:");
+    struct nc_tls_server_opts o = NC_TLS_SERVER_OPTS_INIT;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("opts.cert:");
+    o.cert.file = path_of("server.pem");
+    o.key.file = path_of("client.key");
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    ASSERT_MSG(strcmp(nc_last_error_detail(),
+                      "key: expected the private key of the certificate (this key does not match it)") == 0,
+               "detail \"%s\"", nc_last_error_detail());
+    o.key.file = path_of("no-such.key");
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), -ENOENT);
+    o.key.file = path_of("server.key");
+    o.key.data = "x";
+    o.key.len = 1;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("opts.key:");
+    o.key.data = NULL;
+    o.key.len = 0;
+    o.min_version = 11;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("min_version:");
+    o.min_version = NC_TLS1_3;
+    o.client_auth = 3;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("client_auth:");
+    o.client_auth = NC_TLS_CLIENT_AUTH_REQUIRED;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("client_ca:");
+    const char *many[65];
+    for (int i = 0; i < 65; i++) many[i] = "h2";
+    o.client_auth = NC_TLS_CLIENT_AUTH_NONE;
+    o.alpn = many;
+    o.alpn_count = 65;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("opts.alpn_count:");
+    const char *empty[] = {"h2", ""};
+    o.alpn = empty;
+    o.alpn_count = 2;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("alpn:");
+    o.alpn_count = 1;
+    o.size = sizeof o - 1;
+    ASSERT_RC(nc_tls_server_config_new(&o, &s), NC_EINVAL);
+    EXPECT_DETAIL("opts.size:");
+    o.size = sizeof o;
+    ASSERT_RC(nc_tls_server_config_new(&o, NULL), NC_EINVAL);
+    ASSERT(s == sentinel);
+    /* PEM in memory works as well as files. */
+    size_t cert_len, key_len;
+    o.cert.file = o.key.file = NULL;
+    o.cert.data = read_file(path_of("server.pem"), &cert_len);
+    o.cert.len = cert_len;
+    o.key.data = read_file(path_of("server.key"), &key_len);
+    o.key.len = key_len;
+    ASSERT_OK(nc_tls_server_config_new(&o, &s));
+    ASSERT(s != sentinel && s != NULL);
+    nc_tls_server_config_free(s);
+    nc_tls_server_config_free(NULL);
+
+    nc_tls_client_config *c = (nc_tls_client_config *)&c;
+    nc_tls_client_config *const csentinel = c;
+    struct nc_tls_client_opts co = NC_TLS_CLIENT_OPTS_INIT;
+    ASSERT_EQ(co.system_roots, 1);
+    co.system_roots = 0;
+    ASSERT_RC(nc_tls_client_config_new(&co, &c), NC_EINVAL);
+    EXPECT_DETAIL("ca:");
+    co.system_roots = 2;
+    ASSERT_RC(nc_tls_client_config_new(&co, &c), NC_EINVAL);
+    EXPECT_DETAIL("opts.system_roots:");
+    co.system_roots = 0;
+    co.ca.file = path_of("ca.pem");
+    co.cert.file = path_of("client.pem");
+    ASSERT_RC(nc_tls_client_config_new(&co, &c), NC_EINVAL);
+    EXPECT_DETAIL("key:");
+    ASSERT(c == csentinel);
+    co.key.file = path_of("client.key");
+    ASSERT_OK(nc_tls_client_config_new(&co, &c));
+    ASSERT(c != csentinel && c != NULL);
+    nc_tls_client_config_free(c);
+    nc_tls_client_config_free(NULL);
+}
+
+/* ------------------------------------------------- netcore and netcore */
+
+/* A TLS listener on 127.0.0.1 whose accepted connections get `child`'s
+ * behaviour; the config is freed at once (the listener keeps it). */
+static peer *tls_listener(nc_loop *loop, nc_tls_server_config *cfg, int *port, peer *child) {
+    peer *l = listener_peer(loop, "127.0.0.1", port, child);
+    ASSERT_OK(nc_listener_set_tls(loop, l->h, cfg));
+    nc_tls_server_config_free(cfg);
+    return l;
+}
+
+/* A client connecting to localhost:port that starts TLS at once. */
+static peer *tls_client(nc_loop *loop, int port, nc_tls_client_config *cfg, const char *name) {
+    peer *c = peer_new("client");
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, c));
+    ASSERT_OK(nc_start_tls_client(loop, c->h, cfg, name));
+    nc_tls_client_config_free(cfg);
+    return c;
+}
+
+void test_tls_netcore_echo_with_alpn_info_and_peer_certificate(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    const char *server_alpn[] = {"x-other", "echo/1"}, *client_alpn[] = {"echo/1"};
+    peer *child = peer_new("server");
+    child->echo = 1;
+    child->close_on_eof = 1;
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, server_alpn, 2, 0), &port,
+                           child);
+    peer *c = tls_client(loop, port, client_config_for(0, client_alpn, 1), "localhost");
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 0); /* not yet */
+    ASSERT_EQ(info.version, 0);
+    /* Sent before the handshake (even before the connection): it waits. */
+    size_t n = 256 * 1024;
+    uint8_t *msg = t_alloc(n);
+    fill_pattern(msg, n, 7, 0);
+    ASSERT_OK(nc_send(loop, c->h, msg, n));
+    c->verify = 1;
+    c->seed = 7;
+    ASSERT(wait_rx(loop, c, n, 30000));
+    ASSERT_EQ(c->bad_at, -1);
+    ASSERT_EQ(c->ev[NC_EV_TLS_READY], 1);
+    peer *s = wait_kid(loop, l, 0);
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 1);
+    ASSERT_EQ(s->kinds_log[0], NC_EV_ACCEPTED);
+    ASSERT_EQ(s->kinds_log[1], NC_EV_TLS_READY);
+
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 1);
+    ASSERT_EQ(info.version, NC_TLS1_3);
+    ASSERT_MSG(strcmp(info.protocol, "TLSv1.3") == 0, "protocol %s", info.protocol);
+    ASSERT_MSG(strncmp(info.cipher, "TLS13_", 6) == 0, "cipher %s", info.cipher);
+    ASSERT_EQ(info.alpn_len, 6);
+    ASSERT(strcmp(info.alpn, "echo/1") == 0);
+    ASSERT_EQ(info.resumed, 0);
+    ASSERT_EQ(info.peer_verified, 1);
+    struct nc_tls_session_info sinfo = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, s->h, &sinfo), 1);
+    ASSERT(strcmp(sinfo.cipher, info.cipher) == 0 && strcmp(sinfo.alpn, "echo/1") == 0);
+    ASSERT_EQ(sinfo.peer_verified, 0);
+    sinfo.size = 8;
+    ASSERT_RC(nc_tls_info(loop, s->h, &sinfo), NC_EINVAL);
+    EXPECT_DETAIL("info.size:");
+
+    /* The server's certificate, in DER, as openssl converts it. */
+    size_t len = 0, der_len;
+    const char *der = read_file(path_of("server.der"), &der_len);
+    ASSERT_RC(nc_tls_peer_certificate(loop, c->h, 0, NULL, 0, &len), NC_ENOBUFS);
+    ASSERT_EQ(len, der_len);
+    uint8_t *buf = t_alloc(len);
+    size_t got = 0;
+    ASSERT_RC(nc_tls_peer_certificate(loop, c->h, 0, buf, len, &got), 1); /* one certificate */
+    ASSERT_EQ(got, der_len);
+    ASSERT(memcmp(buf, der, der_len) == 0);
+    ASSERT_RC(nc_tls_peer_certificate(loop, c->h, 1, buf, len, &got), NC_EINVAL);
+    EXPECT_DETAIL("index:");
+    ASSERT_RC(nc_tls_peer_certificate(loop, s->h, 0, buf, len, &got), 0); /* the client sent none */
+
+    int error = 0, alert = 0;
+    char reason[8];
+    ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, reason, sizeof reason), 0);
+    ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 1), NC_EINVAL);
+
+    /* A graceful close: close_notify, then FIN; the server sees a clean EOF. */
+    ASSERT_OK(nc_close(loop, c->h));
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    ASSERT_EQ(s->ev[NC_EV_EOF], 1);
+    ASSERT_CODE(s->close_error, 0);
+    ASSERT_CODE(c->close_error, 0);
+    ASSERT_EQ(s->rx_total, n);
+}
+
+void test_tls_functions_refuse_bad_arguments_and_plaintext_handles(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
+    peer *c = connect_peer(loop, "127.0.0.1", port, "client");
+    nc_tls_client_config *cfg = client_config_for(0, NULL, 0);
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+    size_t len = 0;
+    int error, alert;
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 0); /* plaintext: nothing to say */
+    ASSERT_RC(nc_tls_peer_certificate(loop, c->h, 0, NULL, 0, &len), 0);
+    ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), 0);
+    ASSERT_RC(nc_tls_info(loop, c->h, NULL), NC_EINVAL);
+    ASSERT_RC(nc_tls_info(NULL, c->h, &info), NC_EINVAL);
+    ASSERT_RC(nc_tls_info(loop, l->h, &info), NC_EWRONGKIND);
+    ASSERT_RC(nc_start_tls_client(loop, c->h, NULL, "localhost"), NC_EINVAL);
+    ASSERT_RC(nc_start_tls_client(loop, c->h, cfg, NULL), NC_EINVAL);
+    ASSERT_RC(nc_start_tls_client(loop, c->h, cfg, "not a name!"), NC_EINVAL);
+    ASSERT_RC(nc_start_tls_client(loop, l->h, cfg, "localhost"), NC_EWRONGKIND);
+    ASSERT_RC(nc_start_tls_server(loop, c->h, NULL), NC_EINVAL);
+    ASSERT_RC(nc_listener_set_tls(loop, c->h, NULL), NC_EWRONGKIND);
+    ASSERT_RC(nc_listener_set_tls(NULL, l->h, NULL), NC_EINVAL);
+    ASSERT_OK(nc_listener_set_tls(loop, l->h, NULL)); /* plaintext again: nothing to clear */
+    ASSERT_RC(nc_tls_failure(loop, c->h, NULL, &alert, NULL, 0), NC_EINVAL);
+    ASSERT_RC(nc_tls_peer_certificate(loop, c->h, 0, NULL, 0, NULL), NC_EINVAL);
+    /* STARTTLS twice: the second is refused, the first goes on. */
+    ASSERT_OK(nc_start_tls_client(loop, c->h, cfg, "localhost"));
+    ASSERT_RC(nc_start_tls_client(loop, c->h, cfg, "localhost"), NC_EINVAL);
+    nc_tls_client_config_free(cfg);
+    ASSERT_OK(nc_close_reset(loop, c->h));
+    POLL_ASSERT(loop, p_closed, c, 5000);
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), NC_ECLOSED);
+    poll_now(loop);
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), NC_EBADHANDLE);
+    ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
+}
+
+/* ---------------------------------------------------------- failures */
+
+typedef struct {
+    const char *server_cert; /* make-certs.sh name */
+    int client_auth;         /* of the server */
+    int client_error;        /* the client's NC_EV_TLS_FAILED error; 0: it gets ready, then closes with */
+    int client_closed;       /* ... this NC_EV_CLOSED error */
+    int client_alert;        /* the alert in the client's failure record (-1: none) */
+    int server_error;        /* the server's NC_EV_TLS_FAILED error */
+    int server_alert;        /* the alert in its failure record (-1: none) */
+} failure_case;
+
+/* What nc_tls_failure said while a peer's NC_EV_CLOSED was handled (the
+ * record goes with the handle at the next poll). */
+typedef struct {
+    int rc, error, alert;
+    char reason[256];
+} failure_seen;
+
+static void failure_hook(peer *p, nc_loop *loop, const nc_event *ev) {
+    failure_seen *f = p->arg;
+    if (ev->kind != NC_EV_CLOSED) return;
+    memset(f->reason, 'x', sizeof f->reason);
+    f->rc = nc_tls_failure(loop, ev->handle, &f->error, &f->alert, f->reason, sizeof f->reason);
+}
+
+static void expect_failure_record(const peer *p, const failure_seen *f, int want_error, int want_alert) {
+    ASSERT_MSG(f->rc == 1, "%s: nc_tls_failure returned %s", p->name, t_code(f->rc));
+    ASSERT_MSG(f->error == want_error, "%s: error %s, expected %s (%s)", p->name, t_code(f->error),
+               t_code(want_error), f->reason);
+    ASSERT_MSG(f->alert == want_alert, "%s: alert %d, expected %d (%s)", p->name, f->alert, want_alert, f->reason);
+    ASSERT_MSG(memchr(f->reason, 0, sizeof f->reason) != NULL && f->reason[0] != 0, "%s: a reason", p->name);
+}
+
+/* A netcore client against a netcore server that fails as `fc` says. */
+static void netcore_failure(const failure_case *fc) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen client_seen, server_seen;
+    peer *child = peer_new("server");
+    child->hook = failure_hook;
+    child->arg = &server_seen;
+    int port;
+    peer *l = tls_listener(loop, server_config_for(fc->server_cert, fc->client_auth, NULL, 0, 0), &port, child);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    c->hook = failure_hook;
+    c->arg = &client_seen;
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    if (fc->client_error) {
+        ASSERT_EQ(c->ev[NC_EV_TLS_FAILED], 1);
+        ASSERT_EQ(c->ev[NC_EV_TLS_READY], 0);
+    } else {
+        ASSERT_EQ(c->ev[NC_EV_TLS_READY], 1);
+        ASSERT_EQ(c->ev[NC_EV_TLS_FAILED], 0);
+    }
+    ASSERT_CODE(c->close_error, fc->client_closed);
+    expect_failure_record(c, &client_seen, fc->client_closed, fc->client_alert);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 0);
+    ASSERT_CODE(s->close_error, fc->server_error);
+    expect_failure_record(s, &server_seen, fc->server_error, fc->server_alert);
+    ASSERT_EQ(c->rx_total + s->rx_total, 0);
+    poll_now(loop); /* the poll after both NC_EV_CLOSED: the records went with the handles */
+    int error, alert;
+    ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
+    ASSERT_RC(nc_tls_failure(loop, s->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
+}
+
+void test_tls_unknown_ca_is_etlsunknownca_and_alert_48_at_the_server(void) {
+    failure_case fc = {"untrusted", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSUNKNOWNCA, NC_ETLSUNKNOWNCA, -1, NC_ETLSALERT, 48};
+    netcore_failure(&fc);
+}
+
+void test_tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server(void) {
+    failure_case fc = {"wrongname", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSBADNAME, NC_ETLSBADNAME, -1, NC_ETLSALERT, 42};
+    netcore_failure(&fc);
+}
+
+void test_tls_expired_is_etlsexpired_and_alert_45_at_the_server(void) {
+    failure_case fc = {"expired", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSEXPIRED, NC_ETLSEXPIRED, -1, NC_ETLSALERT, 45};
+    netcore_failure(&fc);
+}
+
+/* TLS 1.3: the client finishes its handshake before the server refuses
+ * it, so it learns from the alert (116 certificate_required) that follows. */
+void test_tls_missing_required_client_certificate_is_etlsbadcert_and_alert_116(void) {
+    failure_case fc = {"server", NC_TLS_CLIENT_AUTH_REQUIRED, 0, NC_ETLSALERT, 116, NC_ETLSBADCERT, -1};
+    netcore_failure(&fc);
+}
+
+void test_tls_plaintext_to_a_tls_port_is_etlsnottls(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen seen;
+    peer *child = peer_new("server");
+    child->hook = failure_hook;
+    child->arg = &seen;
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port, child);
+    int fd = posix_connect("127.0.0.1", port);
+    const char *request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    ASSERT_OK(send_all(fd, request, strlen(request)));
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
+    ASSERT_EQ(s->rx_total, 0);
+    ASSERT_CODE(s->close_error, NC_ETLSNOTTLS);
+    expect_failure_record(s, &seen, NC_ETLSNOTTLS, -1);
+}
+
+/* ------------------------------------------------------------- OpenSSL */
+
+/* Bytes each way through openssl s_client: 10 MiB, 1 MiB when the suite
+ * runs slower (sanitizers, valgrind). */
+static size_t big_transfer(void) { return t_slow > 1 ? (size_t)1 << 20 : (size_t)10 << 20; }
+
+typedef struct {
+    size_t want;
+    int closing;
+    struct nc_tls_session_info info; /* read at NC_EV_TLS_READY */
+} close_after;
+
+/* Reads the session info when the handshake is over, and closes the
+ * connection gracefully once `want` bytes came and all were echoed. */
+static void close_after_hook(peer *p, nc_loop *loop, const nc_event *ev) {
+    close_after *ca = p->arg;
+    if (ev->kind == NC_EV_TLS_READY) EXPECT_RC(nc_tls_info(loop, ev->handle, &ca->info), 1);
+    if (!ca->closing && p->rx_total == ca->want && p->pend_len == 0 && !p->ev[NC_EV_CLOSED]) {
+        ca->closing = 1;
+        EXPECT_OK(nc_close(loop, p->h));
+    }
+}
+
+/* openssl s_client sends `n` pattern bytes to a netcore echo server (each
+ * checked by the server), which closes once it echoed them all; s_client's
+ * output is compared with what it sent byte for byte, its report must show
+ * the version and no "unexpected eof" (close_notify came), and netcore's
+ * session the version and the ALPN protocol s_client offered. */
+static void s_client_echo(const char *version_flag, const char *protocol) {
+    certs();
+    nc_loop *loop = t_loop();
+    size_t n = big_transfer();
+    const char *alpn[] = {"echo/1"};
+    close_after ca = {n, 0, NC_TLS_SESSION_INFO_INIT};
+    peer *child = peer_new("server");
+    child->echo = 1;
+    child->verify = 1;
+    child->seed = 3;
+    child->hook = close_after_hook;
+    child->arg = &ca;
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, alpn, 1, 0), &port, child);
+    write_pattern_file(path_of("s_client.in"), n, 3);
+    char connect[64];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", port);
+    char *argv[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-verify_return_error",
+                    "-brief", "-ign_eof", "-alpn", "echo/1", (char *)version_flag, "-CAfile",
+                    (char *)path_of("ca.pem"), NULL};
+    pid_t pid = spawn(argv, path_of("s_client.in"), path_of("s_client.out"), NULL, path_of("s_client.err"));
+    int status = wait_child(loop, pid, 120000);
+    const char *err = read_file(path_of("s_client.err"), NULL);
+    ASSERT_MSG(status == 0, "s_client exited %d: %s", status, err);
+    ASSERT_MSG(!contains_nocase(err, "unexpected eof"), "close_notify was missing: %s", err);
+    ASSERT_MSG(strstr(err, protocol) != NULL, "no %s in: %s", protocol, err);
+    size_t out_len;
+    const uint8_t *out = (const uint8_t *)read_file(path_of("s_client.out"), &out_len);
+    ASSERT_EQ(out_len, n);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_MSG(out[i] == pattern(3, i), "s_client received a wrong byte at %zu", i);
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(s->rx_total, n);
+    ASSERT_EQ(s->bad_at, -1);
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 1);
+    ASSERT_CODE(s->close_error, 0);
+    ASSERT_MSG(strcmp(ca.info.protocol, protocol) == 0, "netcore saw %s", ca.info.protocol);
+    ASSERT_MSG(strcmp(ca.info.alpn, "echo/1") == 0, "ALPN \"%s\"", ca.info.alpn);
+}
+
+void test_tls_openssl_s_client_tls13_alpn_every_byte_each_way(void) { s_client_echo("-tls1_3", "TLSv1.3"); }
+
+void test_tls_openssl_s_client_tls12_alpn_every_byte_each_way(void) { s_client_echo("-tls1_2", "TLSv1.2"); }
+
+/* Starts `openssl s_server` on a free port (a port just seen free may be
+ * taken before s_server binds it: a bounded number of tries) with `extra`
+ * arguments; returns its pid, the port in *port and its stdout in *out. */
+static pid_t start_s_server(char *const *extra, size_t nextra, int *port, int *out) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int probe = posix_listen("127.0.0.1", port);
+        t_close(probe);
+        char accept[32];
+        snprintf(accept, sizeof accept, "127.0.0.1:%d", *port);
+        char *argv[24] = {"openssl", "s_server", "-accept", accept, "-naccept", "1", "-cert",
+                          (char *)path_of("server.pem"), "-key", (char *)path_of("server.key"), "-CAfile",
+                          (char *)path_of("ca.pem")};
+        size_t argc = 12;
+        for (size_t i = 0; i < nextra && argc < 23; i++) argv[argc++] = extra[i];
+        argv[argc] = NULL;
+        pid_t pid = spawn(argv, NULL, NULL, out, path_of("s_server.err"));
+        char text[4096] = "";
+        if (wait_output(NULL, *out, text, sizeof text, "ACCEPT", 60000)) return pid;
+        int status = wait_child(NULL, pid, 60000);
+        const char *err = read_file(path_of("s_server.err"), NULL);
+        ASSERT_MSG(strstr(err, "in use") != NULL, "s_server exited %d: %s%s", status, text, err);
+        t_close(*out);
+    }
+    T_FAIL_(1, "no free port for s_server after 5 tries");
+    return -1;
+}
+
+/* `openssl s_server -rev -Verify 1` (line-reversing; a client certificate
+ * required) and peer `c` connecting to it as a TLS client, with the client
+ * certificate when `with_cert`; the server name is an IP literal, verified
+ * against the certificate's IP SAN. Returns s_server's pid. */
+static pid_t s_server_and_client(nc_loop *loop, peer *c, int with_cert) {
+    certs();
+    char *extra[] = {"-rev", "-Verify", "1"};
+    int port, out;
+    pid_t pid = start_s_server(extra, 3, &port, &out);
+    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "127.0.0.1", port, c));
+    nc_tls_client_config *cfg = client_config_for(with_cert, NULL, 0);
+    ASSERT_OK(nc_start_tls_client(loop, c->h, cfg, "127.0.0.1"));
+    nc_tls_client_config_free(cfg);
+    ASSERT_OK(nc_send(loop, c->h, "netcore\n", 8));
+    return pid;
+}
+
+void test_tls_netcore_client_with_certificate_to_openssl_s_server(void) {
+    nc_loop *loop = t_loop();
+    peer *c = peer_new("client");
+    c->store = 1;
+    pid_t pid = s_server_and_client(loop, c, 1);
+    WAIT_KIND(loop, c, NC_EV_DATA, 1, 30000);
+    ASSERT_MSG(c->rx_len == 8 && memcmp(c->rx, "erocten\n", 8) == 0, "s_server answered \"%s\"", (char *)c->rx);
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 1);
+    ASSERT_EQ(info.peer_verified, 1);
+    ASSERT_OK(nc_close(loop, c->h));
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    ASSERT_CODE(c->close_error, 0);
+    ASSERT_EQ(wait_child(loop, pid, 60000), 0);
+}
+
+/* Without a certificate, s_server -Verify 1 refuses the client: TLS 1.3
+ * lets the client finish first, then the alert closes it. */
+void test_tls_openssl_s_server_refuses_a_client_without_certificate(void) {
+    nc_loop *loop = t_loop();
+    failure_seen seen;
+    peer *c = peer_new("client");
+    c->hook = failure_hook;
+    c->arg = &seen;
+    pid_t pid = s_server_and_client(loop, c, 0);
+    POLL_ASSERT(loop, p_closed, c, 30000);
+    ASSERT_EQ(c->rx_total, 0);
+    ASSERT_CODE(c->close_error, NC_ETLSALERT);
+    expect_failure_record(c, &seen, NC_ETLSALERT, 116);
+    wait_child(loop, pid, 60000);
+}
