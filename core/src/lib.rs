@@ -89,7 +89,7 @@ pub use timer::MAX_DURATION;
 pub use tls::Session as TlsSession;
 pub use tls::TlsEvent;
 pub use tls::{
-    supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem, Roots,
-    ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
+    check_server_name, supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem,
+    Roots, ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
 };
 pub use vocabulary::vocabulary_json;

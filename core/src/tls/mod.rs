@@ -43,6 +43,18 @@ pub const fn supported() -> bool {
     cfg!(feature = "tls")
 }
 
+/// Checks a client's server name as [`crate::Loop::start_tls_client`] will
+/// (a DNS name or an IP address, an IPv6 one possibly in brackets), so that
+/// a binding can refuse a bad one before it opens the connection: `EINVAL`
+/// (`server_name`); `EOPNOTSUPP` in a build without TLS.
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+pub fn check_server_name(server_name: &str) -> Result<()> {
+    #[cfg(feature = "tls")]
+    return session::parse_server_name(server_name).map(drop);
+    #[cfg(not(feature = "tls"))]
+    return Err(Error::EOPNOTSUPP);
+}
+
 /// Where PEM text comes from: a file (read when the config is built) or
 /// memory.
 #[derive(Copy, Clone, Debug)]
@@ -305,5 +317,23 @@ impl std::fmt::Debug for ServerConfig {
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig").field("handshake_timeout", &self.handshake_timeout).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::check_server_name;
+    use crate::error::Error;
+
+    #[test]
+    fn check_server_name_takes_dns_names_and_ip_addresses_and_refuses_the_rest() {
+        for good in ["localhost", "example.com", "127.0.0.1", "::1", "[::1]"] {
+            assert_eq!(check_server_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "bad name", "[localhost", "a..b"] {
+            let e = check_server_name(bad).unwrap_err();
+            assert_eq!(e, Error::EINVAL, "{bad}");
+            assert_eq!(e.detail().map(|d| d.argument), Some("server_name"), "{bad}");
+        }
     }
 }

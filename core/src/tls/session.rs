@@ -24,6 +24,13 @@ use super::{ClientConfig, Failure, ServerConfig, TlsEvent, TlsInfo, TlsVersion};
 use crate::error::{invalid, Error, Result};
 use crate::timer;
 
+/// A client's server name: a DNS name or an IP address (an IPv6 one may
+/// be in brackets).
+pub(super) fn parse_server_name(server_name: &str) -> Result<ServerName<'static>> {
+    let name = server_name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(server_name);
+    ServerName::try_from(name.to_owned()).map_err(|_| invalid!("server_name", "a DNS name or an IP address"))
+}
+
 /// Where the session is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -50,10 +57,7 @@ impl Session {
     /// `server_name` (a DNS name, sent as SNI, or an IP address, which is
     /// verified but not sent), starting at `now`.
     pub fn client(config: &ClientConfig, server_name: &str, now: Instant) -> Result<Session> {
-        let name = server_name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(server_name);
-        let name = ServerName::try_from(name.to_owned())
-            .map_err(|_| invalid!("server_name", "a DNS name or an IP address"))?;
-        let conn = rustls::ClientConnection::new(config.rustls().clone(), name)
+        let conn = rustls::ClientConnection::new(config.rustls().clone(), parse_server_name(server_name)?)
             .map_err(|_| invalid!("server_name", "a DNS name or an IP address"))?;
         Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout())))
     }
