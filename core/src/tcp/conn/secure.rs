@@ -285,7 +285,8 @@ impl Conn {
 
     /// One read of ciphertext, decrypted onto the end of `buf` (framing
     /// cuts it there): `Bytes(0)` when the records held no data (handshake,
-    /// alerts). The peer's EOF without close_notify is `ETLSTRUNCATED`,
+    /// alerts). The peer's close_notify is `Eof` (on the call after the one
+    /// that read it); its EOF without close_notify is `ETLSTRUNCATED`,
     /// unless we sent close_notify or closed first. A failure writes the
     /// alert rustls queued, once, so the peer learns why.
     pub(super) fn recv_tls(&mut self, fd: std::os::fd::RawFd, buf: &mut Vec<u8>, size: usize) -> Recv {
@@ -293,6 +294,14 @@ impl Conn {
         let Some(secure) = self.tls.as_deref_mut() else {
             return Recv::Drained;
         };
+        // Nothing after the peer's close_notify counts: it is the EOF, even
+        // while the peer keeps its socket open for our close_notify (as
+        // asyncio does before its FIN).
+        if secure.session.received_close_notify() {
+            self.readable = false;
+            self.on_peer_eof();
+            return Recv::Eof;
+        }
         let (read, input) = CIPHERTEXT.with_borrow_mut(|ciphertext| {
             ciphertext.clear();
             let read = sys::recv_append(fd, ciphertext, size);
@@ -318,7 +327,9 @@ impl Conn {
             }
             (Ok(n), Ok(())) => {
                 self.touch();
-                if n < size && !self.read_closed {
+                // A close_notify read now is reported by the next call.
+                let notified = self.tls.as_deref().is_some_and(|secure| secure.session.received_close_notify());
+                if n < size && !self.read_closed && !notified {
                     self.readable = false;
                 }
                 Recv::Bytes(buf.len() - before)
