@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import netcore
 from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, parse_host_port
@@ -129,19 +130,21 @@ class EchoServer:
             print(f"{PROG}: second signal, not waiting any longer", file=sys.stderr)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = PROG, make: Callable[[netcore.Loop, str, int], EchoServer] = EchoServer) -> int:
+    """Serves until a signal; `make` builds the server (tls_echo_server.py's
+    is this one over TLS)."""
     if len(argv) != 2:
-        print(f"usage: {PROG} [HOST:]PORT", file=sys.stderr)
+        print(f"usage: {prog} [HOST:]PORT", file=sys.stderr)
         return 2
     try:
         host, port = parse_host_port(argv[1], "127.0.0.1")
     except ValueError as e:
-        die(PROG, str(e))
+        die(prog, str(e))
     with netcore.Loop() as loop:
         try:
-            server = EchoServer(loop, host, port)
+            server = make(loop, host, port)
         except OSError as e:
-            die(PROG, f"cannot listen on {argv[1]}: {e}")
+            die(prog, f"cannot listen on {argv[1]}: {e}")
         on_stop_signals(server.on_signal)
         print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
         loop.run(server.on_event, on_data=server.echo)  # until SIGINT/SIGTERM calls loop.stop()

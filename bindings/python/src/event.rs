@@ -8,7 +8,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::errors::error_value;
 
 /// The kinds' names, interned once, indexed by the core's numeric kind.
 static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
@@ -68,6 +67,7 @@ impl Event {
     /// Builds the Python event for a core event and its bytes.
     pub fn build<'py>(
         py: Python<'py>,
+        lp: &nc::Loop,
         ev: &nc::Event,
         bytes: &[u8],
         userdata: Option<Py<PyAny>>,
@@ -76,7 +76,7 @@ impl Event {
             nc::EventKind::Data | nc::EventKind::Datagram => Some(PyBytes::new(py, bytes).unbind()),
             _ => None,
         };
-        let error = ev.error.map(|e| error_value(py, e, None).unbind());
+        let error = ev.error.map(|e| crate::tls::event_error(py, lp, ev.handle, e).unbind());
         Bound::new(
             py,
             Event {

@@ -16,6 +16,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text, Token};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
+use crate::tls;
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -83,7 +84,7 @@ impl PyLoop {
 
     /// Runs one core operation on the loop: panics caught, errors mapped to
     /// exceptions.
-    fn core<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<T> {
+    pub(crate) fn core<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<T> {
         self.core_result(py, op)?.py_err(py)
     }
 
@@ -123,13 +124,13 @@ impl PyLoop {
     }
 
     /// Turns the events of a batch into Python events, with their user data.
-    fn convert<'py>(&self, py: Python<'py>, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
+    fn convert<'py>(&self, py: Python<'py>, lp: &nc::Loop, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
         let events = batch.events();
         let userdata: Vec<Option<Py<PyAny>>> = {
             let mut objects = self.objects.lock();
             events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
         };
-        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, ev, batch.data(ev), u)).collect()
+        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), u)).collect()
     }
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
@@ -249,7 +250,7 @@ impl PyLoop {
                 }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, ev, data, userdata).and_then(|e| event_args.call(callback, [e.into_any()]))
+                    Event::build(py, lp, ev, data, userdata).and_then(|e| event_args.call(callback, [e.into_any()]))
                 }
             };
             called.map_err(|e| raised = Some(e)).is_ok()
@@ -360,7 +361,7 @@ impl PyLoop {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t.0));
         let lp = self.owned(py)?;
         let events = match Self::wait(py, &lp, max, deadline, nowait)? {
-            Some(batch) => self.convert(py, &batch)?,
+            Some(batch) => self.convert(py, &lp, &batch)?,
             None => Vec::new(),
         };
         PyList::new(py, events)
@@ -549,7 +550,7 @@ impl PyLoop {
     /// set. backlog None or 0 is DEFAULT_BACKLOG. Each connection arrives as
     /// an "accepted" event and starts with this listener's user data. Returns
     /// the listener handle.
-    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None))]
+    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None, tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
@@ -560,9 +561,11 @@ impl PyLoop {
         reuse_port: bool,
         ipv6_only: bool,
         userdata: Option<&Obj<'_>>,
+        tls: Option<tls::Context<'_>>,
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
-        self.attach(py, userdata, |lp| lp.tcp_listen(&host.0, port.0, &opts, 1))
+        let tls = tls.as_ref().map(|t| t.server("tls")).transpose()?;
+        self.attach(py, userdata, |lp| tls::listen(lp, lp.tcp_listen(&host.0, port.0, &opts, 1), tls))
     }
 
     /// Starts a TCP connection to host (an IP literal, or a name resolved off
@@ -578,7 +581,7 @@ impl PyLoop {
     /// delays in seconds: auto-reconnect on unexpected loss, the last delay
     /// repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
     /// never.
-    #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None))]
+    #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None, tls=None, server_hostname=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
@@ -591,6 +594,8 @@ impl PyLoop {
         local_address: Option<Addr>,
         attempt_delay: Option<Secs>,
         reconnect: Option<&Obj<'_>>,
+        tls: Option<tls::Context<'_>>,
+        server_hostname: Option<Text>,
     ) -> PyResult<i64> {
         let reconnect: Vec<Duration> = match reconnect {
             Some(r) => items::<Secs>(r, "a sequence of delays in seconds")?.into_iter().map(|d| d.0).collect(),
@@ -604,7 +609,8 @@ impl PyLoop {
             reconnect: &reconnect,
         })
         .py_err(py)?;
-        self.attach(py, userdata, |lp| lp.tcp_connect_with(&host.0, port.0, &opts, 1))
+        let tls = tls::client_tls(py, tls.as_ref(), server_hostname, &host.0)?;
+        self.attach(py, userdata, |lp| tls::connect(lp, lp.tcp_connect_with(&host.0, port.0, &opts, 1), tls.as_ref()))
     }
 
     /// Answers host name `name` with `addresses` (IP literals, tried in this

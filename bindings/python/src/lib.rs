@@ -12,6 +12,7 @@ mod args;
 mod errors;
 mod event;
 mod event_loop;
+mod tls;
 
 use netcore_core as nc;
 use pyo3::prelude::*;
@@ -47,6 +48,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event::Event>()?;
     m.add_class::<event_loop::Closing>()?;
     m.add_function(wrap_pyfunction!(parse_address, m)?)?;
+    tls::register(m)?;
     m.setattr("_check_max_events", wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
     // Event kinds (netcore.DATA == "data") and options (netcore.NODELAY).
     for &kind in nc::EventKind::ALL {

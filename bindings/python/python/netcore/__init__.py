@@ -42,9 +42,12 @@ Events
     ``sent``          bytes sent with ``token=`` reached the kernel (``value``)
     ``reconnecting``  an auto-reconnecting connection retries (``value``: attempt)
     ``shutdown_complete`` a listener's ``shutdown_server`` drain is over
-    ``tls_ready``     a TLS handshake finished (TLS is not in this binding yet)
+    ``tls_ready``     a TLS handshake finished (``loop.tls_info(handle)``)
     ``tls_failed``    a TLS handshake failed (``error``); ``closed`` follows
     ================  ========================================================
+
+    TLS: ``tls=`` a :class:`TLSContext` on ``listen``/``connect``, or
+    ``start_tls`` on a live connection; TLS errors are ``ssl.SSLError``\ s.
 
     Three ways to consume them: ``loop.poll(timeout)`` returns a list;
     ``loop.run(callback, on_data=fn)`` calls back until ``loop.stop()``

@@ -47,9 +47,9 @@ class Error(OSError):
     codes: tuple[str, ...] = ()
 
 
-# Each class: (name, builtin base or None, codes, what they mean). The stub
+# Each class: (name, builtin base(s) or None, codes, what they mean). The stub
 # _errors.pyi declares them for type checkers.
-_CLASSES: list[tuple[str, type[Exception] | None, str, str]] = [
+_CLASSES: list[tuple[str, type[Exception] | tuple[type[Exception], ...] | None, str, str]] = [
     ("InvalidArgumentError", ValueError, "EINVAL", "an argument is out of range or unparsable (also a ValueError)."),
     ("BlockingIOError", builtins.BlockingIOError, "EAGAIN", "the send queue is full; wait for the handle's "
      '"writable" event.'),
@@ -82,14 +82,16 @@ _CLASSES: list[tuple[str, type[Exception] | None, str, str]] = [
      "the peer's certificate was refused (also an ssl.SSLCertVerificationError)."),
     ("TLSEOFError", ssl.SSLEOFError, "ETLSTRUNCATED", "the peer closed without close_notify (also an "
      "ssl.SSLEOFError)."),
-    ("TLSTimeoutError", builtins.TimeoutError, "ETLSTIMEDOUT", "the TLS handshake timed out (also a TimeoutError)."),
+    ("TLSTimeoutError", (ssl.SSLError, builtins.TimeoutError), "ETLSTIMEDOUT", "the TLS handshake timed out (also "
+     "an ssl.SSLError and a TimeoutError)."),
 ]
 
 #: The class of each code that has one.
 _BY_NAME: dict[str, type[Error]] = {}
 for _name, _base, _codes, _doc in _CLASSES:
     _attrs = {"__doc__": f"{' / '.join(_codes.split())}: {_doc}", "__module__": __name__, "codes": tuple(_codes.split())}
-    globals()[_name] = _cls = type(_name, (Error, _base) if _base else (Error,), _attrs)
+    _bases = _base if isinstance(_base, tuple) else (_base,) if _base else ()
+    globals()[_name] = _cls = type(_name, (Error, *_bases), _attrs)
     _BY_NAME.update(dict.fromkeys(_cls.codes, _cls))
 
 __all__ = ["Error", "error_class", *(name for name, *_ in _CLASSES if not hasattr(builtins, name))]

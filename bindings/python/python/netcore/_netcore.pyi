@@ -1,9 +1,11 @@
 """Type stubs for netcore's native module (re-exported by ``netcore``)."""
 
+import ssl
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Literal, Self, SupportsIndex, TypeAlias, final, overload
+from typing import Any, Final, Literal, Self, SupportsIndex, TypeAlias, TypedDict, final, overload
 
+from _typeshed import StrPath
 from typing_extensions import Buffer
 
 __version__: Final[str]
@@ -13,6 +15,12 @@ __all__ = [
     "Event",
     "Closing",
     "parse_address",
+    "TLSContext",
+    "TLS_SUPPORTED",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "MAX_ALPN_PROTOCOLS",
+    "TLS_VERSIONS",
+    "CLIENT_AUTH_MODES",
     "ACCEPTED",
     "CONNECTED",
     "CONNECT_FAILED",
@@ -107,6 +115,15 @@ MAX_DURATION: Final[float]
 DEFAULT_ATTEMPT_DELAY: Final[float]
 #: Longest attempt_delay connect() takes, in seconds.
 MAX_ATTEMPT_DELAY: Final[float]
+
+# TLS (see TLSContext): whether this build has it, the handshake timeout
+# when none is given (seconds), the most ALPN names a context takes, the
+# versions (as ssl prints them) and a server's client_auth modes.
+TLS_SUPPORTED: Final[bool]
+DEFAULT_HANDSHAKE_TIMEOUT: Final[float]
+MAX_ALPN_PROTOCOLS: Final[int]
+TLS_VERSIONS: Final[list[str]]
+CLIENT_AUTH_MODES: Final[list[str]]
 
 # The core's full lists (not in __all__): names in numeric order; options as
 # (name, constant, lowest, highest, is_bool); errors as (code, name, message).
@@ -300,9 +317,12 @@ class Loop:
         reuse_port: bool = False,
         ipv6_only: bool = False,
         userdata: object = None,
+        tls: TLSContext | None = None,
     ) -> int:
         """Listens for TCP connections; returns the listener handle. backlog
-        None or 0 is DEFAULT_BACKLOG."""
+        None or 0 is DEFAULT_BACKLOG. With ``tls`` (a server context) every
+        accepted connection starts a handshake: "tls_ready" or "tls_failed"
+        follows its "accepted"."""
     def connect(
         self,
         host: str,
@@ -314,9 +334,13 @@ class Loop:
         local_address: Address | None = None,
         attempt_delay: float | None = None,
         reconnect: Iterable[float] | None = None,
+        tls: TLSContext | None = None,
+        server_hostname: str | None = None,
     ) -> int:
         """Starts a TCP connection; returns its handle at once. A timeout or
-        reconnect delay beyond MAX_DURATION means never."""
+        reconnect delay beyond MAX_DURATION means never. With ``tls`` (a
+        client context) a handshake follows the connection, verifying the
+        server's certificate against ``server_hostname`` (default: host)."""
     def set_host_addresses(self, name: str, addresses: Iterable[str]) -> None:
         """Answers ``name`` with these IP addresses for connect() (no resolver)."""
     def timer(self, delay: float, repeat: float | None = None, *, userdata: object = None) -> int:
@@ -404,7 +428,79 @@ class Loop:
         """The peer's (host, port)."""
     def kind(self, handle: int) -> HandleKind:
         """"tcp_listener", "tcp_connection", "udp" or "timer"."""
+
+    # ---- TLS ----------------------------------------------------------------
+    def start_tls(self, handle: int, context: TLSContext, *, server_hostname: str | None = None) -> None:
+        """Starts TLS on a live connection (STARTTLS); ``server_hostname`` is
+        required with a client context. "tls_ready" or "tls_failed" follows.
+        InvalidArgumentError if it already speaks TLS or holds undelivered
+        input (bytes sent after the upgrade point)."""
+    def set_listener_tls(self, listener: int, context: TLSContext | None) -> None:
+        """The server context of a listener's later accepts (None: plaintext);
+        earlier connections keep theirs (certificate rotation)."""
+    def tls_info(self, handle: int) -> TLSInfo | None:
+        """What the handshake negotiated; None before it is over or without TLS."""
+    @overload
+    def peer_certificate(self, handle: int, binary_form: Literal[True] = True, *,
+                         chain: Literal[False] = False) -> bytes | None:
+        """The peer's certificate (DER), None if it sent none."""
+    @overload
+    def peer_certificate(self, handle: int, binary_form: Literal[True] = True, *,
+                         chain: Literal[True]) -> list[bytes]:
+        """The peer's certificate chain (DER, leaf first)."""
+
     def set_userdata(self, handle: int, obj: object) -> None:
         """Attaches any object to a handle (None removes it)."""
     def get_userdata(self, handle: int) -> Any:
         """The object attached to a live handle, or None."""
+
+class TLSInfo(TypedDict):
+    """What a TLS handshake negotiated (Loop.tls_info), named as in ssl."""
+
+    version: Literal["TLSv1.2", "TLSv1.3"]
+    cipher: str
+    selected_alpn_protocol: str | None
+    session_reused: bool
+    peer_verified: bool
+
+@final
+class TLSContext:
+    """Immutable TLS settings, shareable between loops and threads: pass it as
+    ``tls=`` to Loop.listen / Loop.connect, or to Loop.start_tls. Not an
+    ssl.SSLContext (one passed by mistake is a TypeError)."""
+
+    @staticmethod
+    def client(
+        *,
+        cafile: StrPath | None = None,
+        cadata: str | Buffer | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
+        check_hostname: Literal[True] = True,
+        alpn_protocols: Iterable[str | Buffer] | None = None,
+        minimum_version: str | ssl.TLSVersion | None = None,
+        load_default_certs: bool | None = None,
+        handshake_timeout: float | None = None,
+    ) -> TLSContext:
+        """A client context: the system trust store, or cafile/cadata (PEM);
+        certfile/keyfile for a client certificate."""
+    @staticmethod
+    def server(
+        certfile: StrPath,
+        keyfile: StrPath | None = None,
+        *,
+        cafile: StrPath | None = None,
+        cadata: str | Buffer | None = None,
+        client_auth: Literal["none", "optional", "required"] | ssl.VerifyMode | None = None,
+        alpn_protocols: Iterable[str | Buffer] | None = None,
+        minimum_version: str | ssl.TLSVersion | None = None,
+        handshake_timeout: float | None = None,
+    ) -> TLSContext:
+        """A server context: certificate chain and key (PEM files); client_auth
+        with cafile/cadata asks clients for a certificate."""
+    @property
+    def server_side(self) -> bool:
+        """True for a server context."""
+    @property
+    def handshake_timeout(self) -> float:
+        """How long a handshake may take, in seconds."""

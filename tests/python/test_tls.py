@@ -1,0 +1,571 @@
+"""TLS: netcore.TLSContext, tls= on listen/connect, start_tls, tls_info,
+peer_certificate and the TLS exceptions, against peers nobody here wrote
+(Python's ssl and asyncio, the openssl command line) and netcore itself.
+Certificates come from tests/tls/make-certs.sh, made once per session."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import netcore
+from conftest import ROOT, WAIT, EchoServer, Pump, free_port, run_env
+from test_examples import py, read_line, server
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command line is needed to make the test certificates")
+    out = tmp_path_factory.mktemp("certs")
+    subprocess.run(["bash", str(ROOT / "tests" / "tls" / "make-certs.sh"), str(out)], check=True, timeout=120)
+    return out
+
+
+def server_ctx(certs: Path, name: str = "server", **kw: object) -> netcore.TLSContext:
+    return netcore.TLSContext.server(certs / f"{name}.pem", certs / f"{name}.key", **kw)  # type: ignore[arg-type]
+
+
+def client_ctx(certs: Path, ca: str = "ca", **kw: object) -> netcore.TLSContext:
+    return netcore.TLSContext.client(cafile=certs / f"{ca}.pem", **kw)  # type: ignore[arg-type]
+
+
+def tls_echo(pump: Pump, ctx: netcore.TLSContext) -> EchoServer:
+    """conftest's echo server, its listener switched to TLS (set_listener_tls)."""
+    echo = EchoServer(pump)
+    pump.loop.set_listener_tls(echo.listener, ctx)
+    return echo
+
+
+def close_on_eof(pump: Pump) -> None:
+    """Closes each connection whose peer is done (its close_notify is the
+    EOF: a peer that waits for ours before its FIN, as asyncio and openssl
+    do, then gets it)."""
+    pump.hooks.append(lambda ev: ev.kind == "eof" and pump.loop.close(ev.handle))
+
+
+def wait_closed(pump: Pump, *handles: int) -> None:
+    pump.until(lambda: all(h in pump.closed for h in handles), what=f"closed of {handles}")
+
+
+def failure(pump: Pump, handle: int, kind: str = "tls_failed") -> BaseException:
+    """The exception of a handle's event, raised and caught by `except
+    ssl.SSLError` as the stdlib's own would be."""
+    pump.until(lambda: handle in pump.closed, what=f"closed of {handle}")
+    err = pump.first(handle, kind).error
+    assert err is not None
+    try:
+        raise err
+    except ssl.SSLError as caught:
+        return caught
+
+
+@contextmanager
+def background(pump: Pump) -> Iterator[None]:
+    """Drives the pump in a thread while the body talks to it from this one."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: pump.until(done.is_set, what="the test's end"))
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        pump.loop.wake()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+
+
+def der(certs: Path, name: str) -> bytes:
+    return ssl.PEM_cert_to_DER_cert((certs / f"{name}.pem").read_text())
+
+
+# --- the context ---------------------------------------------------------
+
+
+def test_contexts_take_ssl_vocabulary_and_the_core_judges_the_values(certs: Path) -> None:
+    srv = server_ctx(certs, alpn_protocols=["h2", b"echo"], client_auth=ssl.CERT_OPTIONAL, cafile=certs / "ca.pem")
+    assert srv.server_side and srv.handshake_timeout == netcore.DEFAULT_HANDSHAKE_TIMEOUT
+    cli = netcore.TLSContext.client(cadata=(certs / "ca.pem").read_text(), minimum_version=ssl.TLSVersion.TLSv1_3,
+                                    handshake_timeout=2.5)
+    assert not cli.server_side and cli.handshake_timeout == 2.5 and "client" in repr(cli)
+    assert netcore.TLS_SUPPORTED and netcore.TLS_VERSIONS == ["TLSv1.2", "TLSv1.3"]
+    assert netcore.CLIENT_AUTH_MODES == ["none", "optional", "required"]
+    # The key may be in the certificate's file, as for ssl's load_cert_chain.
+    both = certs / "both.pem"
+    both.write_bytes((certs / "server.pem").read_bytes() + (certs / "server.key").read_bytes())
+    assert netcore.TLSContext.server(both).server_side
+    # The core's refusals, rendered with the argument it names.
+    with pytest.raises(netcore.InvalidArgumentError, match=r"key: .*does not match"):
+        netcore.TLSContext.server(certs / "server.pem", certs / "client.key")
+    with pytest.raises(netcore.InvalidArgumentError, match="min_version: expected one of: tls1_2 tls1_3"):
+        netcore.TLSContext.client(minimum_version="TLSv1.1")
+    with pytest.raises(netcore.InvalidArgumentError, match="alpn"):
+        client_ctx(certs, alpn_protocols=[""])
+    with pytest.raises(netcore.InvalidArgumentError, match="client_ca"):
+        server_ctx(certs, client_auth="required")
+    with pytest.raises(netcore.InvalidArgumentError, match="client_auth"):
+        server_ctx(certs, client_auth="sometimes")
+    with pytest.raises(OSError) as missing:
+        netcore.TLSContext.client(cafile=certs / "missing.pem")
+    assert missing.value.errno == 2
+    with pytest.raises(netcore.NotSupportedError, match="check_hostname"):
+        client_ctx(certs, check_hostname=False)
+    with pytest.raises(TypeError):
+        netcore.TLSContext.client(cafile=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client_ctx(certs, alpn_protocols="h2")
+    with pytest.raises(AttributeError):
+        cli.server_side = True  # type: ignore[misc]
+
+
+def test_an_ssl_context_or_the_wrong_side_is_refused_and_changes_nothing(loop: netcore.Loop, certs: Path) -> None:
+    stdlib = ssl.create_default_context()
+    for call in (lambda: loop.listen("127.0.0.1", 0, tls=stdlib), lambda: loop.connect("127.0.0.1", 1, tls=stdlib)):
+        with pytest.raises(TypeError, match="not an ssl.SSLContext.*netcore.TLSContext"):
+            call()
+    with pytest.raises(TypeError, match="expected a netcore.TLSContext, not str"):
+        loop.listen("127.0.0.1", 0, tls="server.pem")
+    with pytest.raises(netcore.InvalidArgumentError, match="tls: expected a server context"):
+        loop.listen("127.0.0.1", 0, tls=client_ctx(certs))
+    with pytest.raises(netcore.InvalidArgumentError, match="tls: expected a client context"):
+        loop.connect("127.0.0.1", 1, tls=server_ctx(certs))
+    with pytest.raises(netcore.InvalidArgumentError, match="server_name"):
+        loop.connect("127.0.0.1", 1, tls=client_ctx(certs), server_hostname="not a name")
+    with pytest.raises(netcore.InvalidArgumentError, match="server_hostname: only with tls="):
+        loop.connect("127.0.0.1", 1, server_hostname="localhost")
+    assert loop.handle_count() == 0
+
+
+# --- netcore with itself, and with ssl / asyncio / openssl -------------------
+
+
+def test_a_netcore_client_and_server_echo_and_report_what_they_negotiated(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs, alpn_protocols=["h2", "echo"]))
+    client = loop.connect("localhost", echo.port, tls=client_ctx(certs, alpn_protocols=["echo"]))
+    assert loop.tls_info(client) is None  # not before the handshake
+    payload = os.urandom(MiB + 1)
+    loop.send(client, payload)  # waits for the handshake
+    pump.until(lambda: len(pump.received[client]) == len(payload), what="the echo")
+    assert pump.received[client] == payload
+    assert pump.kinds(client)[:2] == ["connected", "tls_ready"]
+    info = loop.tls_info(client)
+    assert info is not None and info["version"] == "TLSv1.3" and info["selected_alpn_protocol"] == "echo"
+    assert info["peer_verified"] and not info["session_reused"] and info["cipher"].startswith("TLS13_")
+    (conn,) = echo.conns
+    assert loop.tls_info(conn) == {**info, "peer_verified": False}  # the client sent no certificate
+    assert loop.peer_certificate(client) == der(certs, "server")
+    assert loop.peer_certificate(client, chain=True) == [der(certs, "server")]
+    assert loop.peer_certificate(conn) is None
+    with pytest.raises(netcore.NotSupportedError, match="binary_form"):
+        loop.peer_certificate(client, binary_form=False)
+    loop.close(client)
+    wait_closed(pump, client, conn)
+    assert pump.closed[client].error is None and pump.closed[conn].error is None
+    assert "eof" in pump.kinds(conn)  # our close_notify is a clean EOF
+
+
+def test_a_netcore_server_serves_an_asyncio_client_with_ssl(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs, alpn_protocols=["echo"]))
+    payload = os.urandom(2 * MiB)
+
+    async def client() -> tuple[bytes, str | None, str | None]:
+        ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        ctx.set_alpn_protocols(["echo"])
+        reader, writer = await asyncio.open_connection("127.0.0.1", echo.port, ssl=ctx, server_hostname="localhost")
+        writer.write(payload)
+        got = await reader.readexactly(len(payload))
+        sslobj = writer.get_extra_info("ssl_object")
+        writer.close()
+        await writer.wait_closed()
+        return got, sslobj.selected_alpn_protocol(), sslobj.version()
+
+    with background(pump):
+        got, alpn, version = asyncio.run(client())
+    assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+    assert (alpn, version) == ("echo", "TLSv1.3")
+    pump.until(lambda: not echo.conns, what="the server's close")
+    assert all(ev.error is None for ev in pump.of_kind("closed"))
+
+
+def test_a_netcore_client_with_a_certificate_talks_to_an_asyncio_server(loop: netcore.Loop, certs: Path) -> None:
+    seen: list[object] = []
+
+    async def main() -> None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certs / "ca.pem"))
+        ctx.load_cert_chain(certs / "server.pem", certs / "server.key")
+        ctx.verify_mode = ssl.CERT_REQUIRED
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("peercert")["subject"])
+            writer.write(b"hello " + await reader.readexactly(5))
+            await writer.drain()
+            writer.close()
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+        port = srv.sockets[0].getsockname()[1]
+        pump = Pump(loop)
+        close_on_eof(pump)
+        tls = client_ctx(certs, certfile=certs / "client.pem", keyfile=certs / "client.key")
+        client = loop.connect("127.0.0.1", port, tls=tls, server_hostname="localhost")
+        loop.send(client, b"world")
+        for _ in range(int(WAIT / 0.01)):  # bounded; asyncio runs between polls
+            pump.step(0)
+            if client in pump.closed:
+                break
+            await asyncio.sleep(0.01)
+        srv.close()
+        await srv.wait_closed()
+        assert bytes(pump.received[client]) == b"hello world"
+        assert pump.closed[client].error is None
+        assert pump.kinds(client)[:2] == ["connected", "tls_ready"] and "eof" in pump.kinds(client)
+
+    asyncio.run(main())
+    assert seen == [((("commonName", "netcore-test-client"),),)]
+
+
+def openssl(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, timeout=WAIT)
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_openssl_s_client_echoes_a_mebibyte_with_alpn_and_sees_close_notify(
+    loop: netcore.Loop, certs: Path, version: str
+) -> None:
+    pump = Pump(loop)
+    size = MiB + 7
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, alpn_protocols=["h2", "echo"]))
+    port = loop.local_address(listener)[1]
+    received: dict[int, int] = {}
+
+    def on_event(ev: netcore.Event) -> None:
+        # Echo, and close once the whole payload came back (s_client -quiet
+        # keeps reading until then).
+        if ev.kind == "data" and ev.data is not None:
+            loop.send(ev.handle, ev.data)
+            received[ev.handle] = received.get(ev.handle, 0) + len(ev.data)
+            if received[ev.handle] == size:
+                loop.close(ev.handle)
+
+    pump.hooks.append(on_event)
+    payload = os.urandom(size)
+    result: list[subprocess.CompletedProcess[bytes]] = []
+    with background(pump):
+        args = ["s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(certs / "ca.pem"),
+                "-verify_return_error", "-verify_hostname", "localhost", "-alpn", "echo", "-quiet", version]
+        result.append(openssl(*args, stdin=payload))
+    (done,) = result
+    assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(payload).digest(), done.stderr
+    assert b"unexpected eof" not in done.stderr.lower() and done.returncode == 0, done.stderr
+    (conn,) = received
+    assert pump.first(conn, "tls_ready") and pump.closed[conn].error is None
+
+
+def test_a_netcore_client_presents_its_certificate_to_openssl_s_server(loop: netcore.Loop, certs: Path) -> None:
+    port = free_port()
+    args = ["openssl", "s_server", "-accept", str(port), "-cert", str(certs / "server.pem"), "-key",
+            str(certs / "server.key"), "-CAfile", str(certs / "ca.pem"), "-Verify", "1", "-www", "-naccept", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(20):  # bounded: s_server prints a few lines before it
+            if read_line(proc) == b"ACCEPT\n":
+                break
+        pump = Pump(loop)
+        close_on_eof(pump)
+        tls = client_ctx(certs, certfile=certs / "client.pem", keyfile=certs / "client.key")
+        client = loop.connect("127.0.0.1", port, tls=tls)
+        loop.send(client, b"GET / HTTP/1.0\r\n\r\n")
+        wait_closed(pump, client)
+        page = bytes(pump.received[client])
+        assert page.startswith(b"HTTP/1.0 200 ok"), page[:200]
+        assert b"netcore-test-client" in page  # s_server saw our certificate
+        assert pump.closed[client].error is None
+        assert proc.wait(WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+# --- the failure table ---------------------------------------------------
+
+
+def handshake(loop: netcore.Loop, srv: netcore.TLSContext, cli: netcore.TLSContext,
+              server_hostname: str | None = None) -> tuple[Pump, int, int]:
+    """A netcore server and client, run until both are closed: (pump,
+    server connection, client)."""
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=srv)
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1], tls=cli,
+                          server_hostname=server_hostname or "localhost")
+    pump.until(lambda: bool(pump.of_kind("accepted")), what="accepted")
+    conn = pump.of_kind("accepted")[0].handle
+    wait_closed(pump, conn, client)
+    return pump, conn, client
+
+
+@pytest.mark.parametrize(
+    ("server_cert", "server_hostname", "name", "verify_code"),
+    [("untrusted", None, "ETLSUNKNOWNCA", 20), ("expired", None, "ETLSEXPIRED", 10),
+     ("server", "example.com", "ETLSBADNAME", 62)],
+    ids=["unknown CA", "expired", "wrong name"],
+)
+def test_a_refused_server_certificate_is_an_ssl_cert_verification_error(
+    loop: netcore.Loop, certs: Path, server_cert: str, server_hostname: str | None, name: str, verify_code: int
+) -> None:
+    pump, conn, client = handshake(loop, server_ctx(certs, server_cert), client_ctx(certs), server_hostname)
+    err = failure(pump, client)
+    assert type(err) is netcore.TLSCertificateError and isinstance(err, ssl.SSLCertVerificationError)
+    assert (err.name, err.verify_code, err.library) == (name, verify_code, "rustls")  # type: ignore[attr-defined]
+    assert err.reason and err.reason in str(err) and err.verify_message == err.reason  # type: ignore[attr-defined]
+    assert pump.closed[client].error is not None and pump.closed[client].error.name == name  # type: ignore[attr-defined]
+    # The server hears the client's alert.
+    alert = failure(pump, conn)
+    assert type(alert) is netcore.TLSError and alert.name == "ETLSALERT"  # type: ignore[attr-defined]
+    assert alert.alert in (42, 45, 46, 48)  # type: ignore[attr-defined]
+    assert pump.kinds(client).count("tls_failed") == 1 and "tls_ready" not in pump.kinds(client)
+
+
+def test_an_alpn_mismatch_is_no_shared_protocol_and_alert_120(loop: netcore.Loop, certs: Path) -> None:
+    pump, conn, client = handshake(loop, server_ctx(certs, alpn_protocols=["h2"]),
+                                   client_ctx(certs, alpn_protocols=["echo"]))
+    refused = failure(pump, conn)
+    assert type(refused) is netcore.TLSError and refused.name == "ETLSNOSHARED"  # type: ignore[attr-defined]
+    alerted = failure(pump, client)
+    assert type(alerted) is netcore.TLSError and alerted.alert == 120  # type: ignore[attr-defined]
+
+
+def test_a_missing_required_client_certificate_is_refused(loop: netcore.Loop, certs: Path) -> None:
+    srv = server_ctx(certs, client_auth="required", cafile=certs / "ca.pem")
+    pump, conn, client = handshake(loop, srv, client_ctx(certs))
+    refused = failure(pump, conn)
+    assert type(refused) is netcore.TLSCertificateError and refused.name == "ETLSBADCERT"  # type: ignore[attr-defined]
+    # A TLS 1.3 client is done before the server decides: its session ends
+    # with the server's alert 116 (certificate_required) as the close reason.
+    kind = "tls_failed" if "tls_failed" in pump.kinds(client) else "closed"
+    alerted = failure(pump, client, kind)
+    assert type(alerted) is netcore.TLSError and alerted.alert == 116  # type: ignore[attr-defined]
+    # With a certificate, the same server verifies it.
+    cli = client_ctx(certs, certfile=certs / "client.pem", keyfile=certs / "client.key")
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=srv)
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1], tls=cli, server_hostname="localhost")
+    pump.until(lambda: len(pump.of_kind("tls_ready")) == 2, what="both handshakes")
+    conn = pump.of_kind("accepted")[0].handle
+    info = loop.tls_info(conn)
+    assert info is not None and info["peer_verified"] and loop.peer_certificate(conn) == der(certs, "client")
+
+
+def test_plaintext_to_a_tls_port_is_not_tls(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        pump.until(lambda: bool(pump.closed), what="the server's close")
+    (conn,) = pump.closed
+    err = failure(pump, conn)
+    assert type(err) is netcore.TLSError and err.name == "ETLSNOTTLS"  # type: ignore[attr-defined]
+
+
+def test_tls_to_a_plaintext_port_is_not_tls(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0)
+    pump.hooks.append(lambda ev: ev.kind == "accepted" and loop.send(ev.handle, b"220 plaintext here\r\n"))
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1], tls=client_ctx(certs))
+    err = failure(pump, client)
+    assert type(err) is netcore.TLSError and err.name == "ETLSNOTTLS"  # type: ignore[attr-defined]
+
+
+def test_a_silent_peer_is_a_handshake_timeout_on_both_sides(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, handshake_timeout=0.2))
+    with socket.socket() as silent_server:
+        silent_server.bind(("127.0.0.1", 0))
+        silent_server.listen()
+        client = loop.connect("127.0.0.1", silent_server.getsockname()[1],
+                              tls=client_ctx(certs, handshake_timeout=0.2))
+        with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT):
+            pump.until(lambda: len(pump.closed) == 2, what="both handshakes' timeouts")
+    for handle in pump.closed:
+        err = failure(pump, handle)
+        assert type(err) is netcore.TLSTimeoutError and isinstance(err, TimeoutError)
+        assert err.name == "ETLSTIMEDOUT"  # type: ignore[attr-defined]
+    assert client in pump.closed
+
+
+def test_a_fin_without_close_notify_is_an_ssl_eof_error(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+
+    def truncating_client() -> None:
+        with socket.create_connection(("127.0.0.1", echo.port), timeout=WAIT) as raw:
+            tls = ctx.wrap_socket(raw, server_hostname="localhost")
+            tls.sendall(b"ping")
+            assert tls.recv(4) == b"ping"
+            # SSLSocket.shutdown drops the TLS layer without close_notify.
+            tls.shutdown(socket.SHUT_WR)
+            assert tls.recv(1) == b""  # the server closed
+
+    with background(pump):
+        truncating_client()
+    pump.until(lambda: bool(pump.closed), what="the server's close")
+    (conn,) = pump.closed
+    err = failure(pump, conn, "closed")
+    assert type(err) is netcore.TLSEOFError and isinstance(err, ssl.SSLEOFError)
+    assert err.name == "ETLSTRUNCATED"  # type: ignore[attr-defined]
+    assert "eof" not in pump.kinds(conn)
+
+
+# --- STARTTLS, rotation, flow control ------------------------------------
+
+
+def test_starttls_upgrades_a_live_connection_between_netcore_ends(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0)
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1])
+    loop.frame_delimited(client, b"\n")
+    srv, cli = server_ctx(certs), client_ctx(certs)
+
+    def on_event(ev: netcore.Event) -> None:
+        if ev.kind == "accepted":
+            loop.frame_delimited(ev.handle, b"\n")
+            loop.send(ev.handle, b"220 ready\n")
+        elif ev.kind == "data" and ev.data == b"STARTTLS":
+            loop.send(ev.handle, b"220 go ahead\n")  # plaintext: queued before the upgrade
+            loop.start_tls(ev.handle, srv)
+        elif ev.kind == "data" and ev.handle == client and ev.data == b"220 ready":
+            loop.send(client, b"STARTTLS\n")
+        elif ev.kind == "data" and ev.handle == client and ev.data == b"220 go ahead":
+            loop.start_tls(client, cli, server_hostname="localhost")
+            loop.send(client, b"secret\n")
+        elif ev.kind == "data" and ev.data == b"secret":
+            loop.send(ev.handle, b"got it\n")
+
+    pump.hooks.append(on_event)
+    pump.until(lambda: b"got it" in pump.received[client], what="the answer over TLS")
+    conn = pump.of_kind("accepted")[0].handle
+    assert pump.kinds(conn).count("tls_ready") == 1 and pump.kinds(client).count("tls_ready") == 1
+    assert loop.tls_info(client) is not None and loop.tls_info(conn) is not None
+    with pytest.raises(netcore.InvalidArgumentError):
+        loop.start_tls(client, cli, server_hostname="localhost")  # already TLS
+    with pytest.raises(netcore.InvalidArgumentError, match="server_hostname: required"):
+        loop.start_tls(conn, cli)
+    with pytest.raises(netcore.InvalidArgumentError, match="server_hostname: only with a client context"):
+        loop.start_tls(conn, srv, server_hostname="localhost")
+    with pytest.raises(TypeError, match="ssl.SSLContext"):
+        loop.start_tls(conn, ssl.create_default_context())
+
+
+def test_asyncio_streams_starttls_against_a_netcore_server(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0)
+    srv = server_ctx(certs)
+
+    def on_event(ev: netcore.Event) -> None:
+        if ev.kind == "data" and ev.data == b"STARTTLS\n":
+            loop.send(ev.handle, b"220 go ahead\n")
+            loop.start_tls(ev.handle, srv)
+        elif ev.kind == "data" and ev.data is not None:
+            loop.send(ev.handle, ev.data.upper())
+
+    pump.hooks.append(on_event)
+    close_on_eof(pump)
+
+    async def client() -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", loop.local_address(listener)[1])
+        writer.write(b"STARTTLS\n")
+        greeting = await reader.readline()
+        await writer.start_tls(ssl.create_default_context(cafile=str(certs / "ca.pem")), server_hostname="localhost")
+        writer.write(b"quiet please\n")
+        answer = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        return greeting, answer
+
+    with background(pump):
+        assert asyncio.run(client()) == (b"220 go ahead\n", b"QUIET PLEASE\n")
+
+
+def test_a_new_listener_context_applies_to_later_accepts_only(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    first = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    pump.until(lambda: "tls_ready" in pump.kinds(first), what="the first handshake")
+    loop.set_listener_tls(echo.listener, server_ctx(certs, "untrusted"))
+    second = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    assert type(failure(pump, second)) is netcore.TLSCertificateError
+    loop.send(first, b"still here")
+    pump.until(lambda: pump.received[first] == b"still here", what="the first connection's echo")
+    loop.set_listener_tls(echo.listener, None)  # plaintext from now on
+    with pytest.raises(netcore.InvalidArgumentError, match="context: expected a server context"):
+        loop.set_listener_tls(echo.listener, client_ctx(certs))
+
+
+def test_backpressure_tokens_and_pause_resume_hold_under_tls(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    pump.until(lambda: "tls_ready" in pump.kinds(client), what="the handshake")
+    (conn,) = echo.conns
+    loop.pause(conn)
+    loop.set_option(client, netcore.LOW_WATER, 16 * 1024)
+    loop.set_option(client, netcore.HIGH_WATER, 64 * 1024)
+    chunk = os.urandom(16 * 1024)
+    sent = bytearray()
+    for i in range(10_000):  # bounded: the queue fills long before
+        try:
+            loop.send(client, chunk, token=i)
+        except BlockingIOError:
+            break
+        sent += chunk
+    else:
+        raise AssertionError("the send queue never filled")
+    assert len(sent) >= 64 * 1024
+    loop.resume(conn)  # the server echoes what it kept while paused
+    pump.until(lambda: "writable" in pump.kinds(client), what="writable")
+    pump.until(lambda: len(pump.received[client]) == len(sent), what="every byte back")
+    assert pump.received[client] == sent
+    tokens = [ev.value for ev in pump.by_handle[client] if ev.kind == "sent"]
+    assert tokens == list(range(len(sent) // len(chunk)))
+
+
+# --- the examples ----------------------------------------------------------
+
+
+def test_the_tls_echo_server_and_client_examples(certs: Path) -> None:
+    env = {"NETCORE_TLS_CERT": str(certs / "server.pem"), "NETCORE_TLS_KEY": str(certs / "server.key")}
+    os.environ.update(env)
+    try:
+        with server(py("tls_echo_server.py")) as (proc, host, port):
+            out = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "ca.pem"), "hi there"],
+                                 capture_output=True, timeout=WAIT, env=run_env())
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.splitlines()[-1] == b"hi there" and out.stdout.startswith(b"TLSv1.3 ")
+            refused = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "other-ca.pem")],
+                                     capture_output=True, timeout=WAIT, env=run_env())
+            assert refused.returncode == 1 and b"not issued by a trusted authority" in refused.stderr
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+    finally:
+        for name in env:
+            del os.environ[name]
+    missing = subprocess.run([*py("tls_echo_server.py"), "0"], capture_output=True, timeout=WAIT, env=run_env())
+    assert missing.returncode == 1 and b"NETCORE_TLS_CERT" in missing.stderr
