@@ -255,8 +255,10 @@ def test_openssl_s_client_echoes_a_mebibyte_with_alpn_and_sees_close_notify(
 
     def on_event(ev: netcore.Event) -> None:
         # Echo, and close once the whole payload came back (s_client -quiet
-        # keeps reading until then).
-        if ev.kind == "data" and ev.data is not None:
+        # keeps reading until then). The queue holds it all: no EAGAIN.
+        if ev.kind == "accepted":
+            loop.set_option(ev.handle, netcore.HIGH_WATER, 4 * size)
+        elif ev.kind == "data" and ev.data is not None:
             loop.send(ev.handle, ev.data)
             received[ev.handle] = received.get(ev.handle, 0) + len(ev.data)
             if received[ev.handle] == size:
@@ -273,6 +275,7 @@ def test_openssl_s_client_echoes_a_mebibyte_with_alpn_and_sees_close_notify(
     assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(payload).digest(), done.stderr
     assert b"unexpected eof" not in done.stderr.lower() and done.returncode == 0, done.stderr
     (conn,) = received
+    wait_closed(pump, conn)
     assert pump.first(conn, "tls_ready") and pump.closed[conn].error is None
 
 
