@@ -315,7 +315,12 @@ impl State {
         }
         let queued = *entry.queued();
         let tls_failure = match entry {
-            Entry::Conn(c) => c.tls_failure().map(Box::new),
+            Entry::Conn(c) => {
+                if let Some(error) = reason {
+                    c.tls_interrupted(handle, error, events);
+                }
+                c.tls_failure().map(Box::new)
+            }
             _ => None,
         };
         let tombstone = Tombstone { userdata, kind, queued, tls_failure };

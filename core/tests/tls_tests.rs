@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{has, kinds, listen, poll_into, poll_until, Got};
 use netcore_core::{
-    ClientConfig, ClientOptions, ConnectOptions, ConnectParams, Error, EventKind, Framing, Handle, Loop, Pem, Roots,
-    ServerConfig, ServerOptions, TlsSession, TlsVersion,
+    ClientAuth, ClientConfig, ClientOptions, ConnectOptions, ConnectParams, Error, EventKind, Framing, Handle, Loop,
+    Pem, Roots, ServerConfig, ServerOptions, TlsSession, TlsVersion,
 };
 
 /// The directory of the test certificates (made once per test process)
@@ -136,34 +136,102 @@ fn a_tls_client_and_server_echo_every_byte_keep_tokens_and_close_with_close_noti
     assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, None);
 }
 
-#[test]
-fn an_unknown_ca_fails_both_ends_once_with_the_alert_recorded() {
+/// What one end of a failed handshake saw: its `TlsReady` (if any), its
+/// `TlsFailed` and `Closed` errors, and its failure record (read when the
+/// event that reports it is handled: it stays readable until the poll
+/// after the one that delivered `Closed`).
+#[derive(Debug, PartialEq)]
+struct End {
+    ready: bool,
+    failed: Option<Error>,
+    closed: Option<Error>,
+    alert: Option<u8>,
+}
+
+/// A netcore client with `client` connects to a netcore listener with
+/// `server`, verifying `name`; returns what each end saw once both closed,
+/// client first. Each end gets at most one TLS event.
+fn handshake_between(server: ServerConfig, client: &ClientConfig, name: &str) -> (End, End) {
     let lp = Loop::new().unwrap();
-    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
-    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
-    lp.start_tls_client(client, &client_config("other-ca.pem", &[]), "localhost").unwrap();
-    // The failure record is read when `TlsFailed` is handled (it stays
-    // readable until the poll after the one that delivered `Closed`).
+    let (_listener, port) = tls_listener(&lp, server);
+    let client_handle = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+    lp.start_tls_client(client_handle, client, name).unwrap();
     let (mut got, mut failures) = (Vec::new(), HashMap::new());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(has(&got, EventKind::Closed, client) && accepted(&got).is_some_and(|s| has(&got, EventKind::Closed, s))) {
+    let both_closed = |got: &[Got]| {
+        has(got, EventKind::Closed, client_handle) && accepted(got).is_some_and(|s| has(got, EventKind::Closed, s))
+    };
+    while !both_closed(&got) {
         assert!(Instant::now() < deadline, "{:?}", kinds(&got));
         let start = got.len();
         poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut got);
-        for e in got[start..].iter().filter(|e| e.kind == EventKind::TlsFailed) {
-            failures.insert(e.handle, lp.tls_failure(e.handle).unwrap().expect("a record"));
+        for e in &got[start..] {
+            if matches!(e.kind, EventKind::TlsFailed | EventKind::Closed) {
+                if let Some(failure) = lp.tls_failure(e.handle).unwrap() {
+                    assert!(!failure.reason.is_empty());
+                    failures.entry(e.handle).or_insert(failure);
+                }
+            }
         }
     }
-    let server = accepted(&got).unwrap();
-    assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSUNKNOWNCA));
-    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSUNKNOWNCA));
-    assert_eq!(event(&got, EventKind::TlsFailed, server).unwrap().error, Some(Error::ETLSALERT));
-    assert!(!has(&got, EventKind::TlsReady, client) && !has(&got, EventKind::TlsReady, server));
-    assert_eq!((failures[&server].error, failures[&server].alert), (Error::ETLSALERT, Some(48)), "unknown_ca");
-    assert_eq!(failures[&client].error, Error::ETLSUNKNOWNCA);
-    assert!(!failures[&client].reason.is_empty());
+    let end = |handle: Handle| {
+        let tls_events =
+            got.iter().filter(|e| e.handle == handle && matches!(e.kind, EventKind::TlsReady | EventKind::TlsFailed));
+        assert!(tls_events.count() <= 1, "one TLS event per handshake: {:?}", kinds(&got));
+        End {
+            ready: has(&got, EventKind::TlsReady, handle),
+            failed: event(&got, EventKind::TlsFailed, handle).and_then(|e| e.error),
+            closed: event(&got, EventKind::Closed, handle).and_then(|e| e.error),
+            alert: failures.get(&handle).and_then(|f| f.alert),
+        }
+    };
+    let server_handle = accepted(&got).unwrap();
     poll_into(&lp, 64, Some(Duration::ZERO), &mut Vec::new());
-    assert_eq!(lp.tls_failure(server).err(), Some(Error::EBADHANDLE), "released after Closed was delivered");
+    assert_eq!(lp.tls_failure(server_handle).err(), Some(Error::EBADHANDLE), "released after Closed was delivered");
+    (end(client_handle), end(server_handle))
+}
+
+fn failed(error: Error, alert: Option<u8>) -> End {
+    End { ready: false, failed: Some(error), closed: Some(error), alert }
+}
+
+fn server_with(cert: &str, alpn: &[&[u8]], client_auth: ClientAuth) -> ServerConfig {
+    let options = ServerOptions {
+        alpn,
+        client_auth,
+        client_ca: Some(Pem::Memory(pem("ca.pem"))),
+        ..ServerOptions::new(Pem::Memory(pem(&format!("{cert}.pem"))), Pem::Memory(pem(&format!("{cert}.key"))))
+    };
+    ServerConfig::new(&options).expect("server config")
+}
+
+/// The failure table, netcore against netcore: each end's exact error, the
+/// alert the other end sent, one TLS event per end, and both handles closed
+/// and released. (A TLS 1.3 client learns only after its Finished that the
+/// server wanted its certificate: ready, then closed by alert 116.)
+#[test]
+fn failed_handshakes_report_the_exact_error_and_alert_at_both_ends() {
+    let none = ClientAuth::None;
+    let ca = client_config("ca.pem", &[]);
+    let cases = [
+        ("unknown CA", server_with("server", &[], none), client_config("other-ca.pem", &[]), Error::ETLSUNKNOWNCA, 48),
+        ("expired", server_with("expired", &[], none), ca.clone(), Error::ETLSEXPIRED, 45),
+        ("wrong name", server_with("wrongname", &[], none), ca.clone(), Error::ETLSBADNAME, 42),
+    ];
+    for (what, server, client, error, alert) in cases {
+        let ends = handshake_between(server, &client, "localhost");
+        assert_eq!(ends, (failed(error, None), failed(Error::ETLSALERT, Some(alert))), "{what}");
+    }
+    let alpn =
+        handshake_between(server_with("server", &[b"h2"], none), &client_config("ca.pem", &[b"http/1.1"]), "localhost");
+    assert_eq!(
+        alpn,
+        (failed(Error::ETLSALERT, Some(120)), failed(Error::ETLSNOSHARED, None)),
+        "no_application_protocol"
+    );
+    let (client, server) = handshake_between(server_with("server", &[], ClientAuth::Required), &ca, "localhost");
+    assert_eq!(client, End { ready: true, failed: None, closed: Some(Error::ETLSALERT), alert: Some(116) });
+    assert_eq!(server, failed(Error::ETLSBADCERT, None), "no client certificate");
 }
 
 #[test]
@@ -263,6 +331,84 @@ fn a_fin_without_close_notify_after_data_closes_with_etlstruncated() {
     assert!(!has(&got, EventKind::Eof, server), "a truncated stream is no clean EOF");
 }
 
+/// The first bytes a TLS client sends: its ClientHello.
+fn client_hello() -> Vec<u8> {
+    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
+    let mut hello = Vec::new();
+    session.write_tls(&mut hello).unwrap();
+    hello
+}
+
+/// A raw peer's failures at a netcore TLS server, and a netcore client at a
+/// plaintext server: the exact `TlsFailed` and `Closed` errors.
+#[test]
+fn raw_peers_that_break_the_handshake_get_the_exact_error() {
+    let hello = client_hello();
+    let half = &hello[..hello.len() / 2];
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let outcome = |peer: &dyn Fn(TcpStream)| {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let got = poll_until(&lp, |g| accepted(g).is_some());
+        let server = accepted(&got).unwrap();
+        peer(stream);
+        let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+        let error = |kind| event(&got, kind, server).and_then(|e| e.error);
+        (error(EventKind::TlsFailed), error(EventKind::Closed))
+    };
+    let half_then_fin = outcome(&|mut s| {
+        s.write_all(half).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    assert_eq!(half_then_fin, (Some(Error::ETLSTRUNCATED), Some(Error::ETLSTRUNCATED)));
+    let half_then_rst = outcome(&|mut s| {
+        s.write_all(half).unwrap();
+        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    assert_eq!(half_then_rst, (Some(Error::ECONNRESET), Some(Error::ECONNRESET)), "the handshake's one TlsFailed");
+
+    // A TLS client reaching a plaintext server that greets first.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    let client = lp.tcp_connect("127.0.0.1", plain_port as i64, 1).unwrap();
+    lp.start_tls_client(client, &client_config("ca.pem", &[]), "localhost").unwrap();
+    let (mut greeter, _) = plain.accept().unwrap();
+    greeter.write_all(b"220 smtp.localhost ESMTP ready\r\n").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, client));
+    assert_eq!(event(&got, EventKind::TlsFailed, client).unwrap().error, Some(Error::ETLSNOTTLS));
+    assert_eq!(event(&got, EventKind::Closed, client).unwrap().error, Some(Error::ETLSNOTTLS));
+}
+
+/// One flipped byte in a record after the handshake: the server closes
+/// ETLSPROTOCOL (no `TlsFailed`: its handshake had succeeded) and tells the
+/// peer with alert 20, bad_record_mac.
+#[test]
+fn a_flipped_byte_in_a_record_closes_with_etlsprotocol_and_bad_record_mac() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
+    let mut seen = Vec::new();
+    drive(&lp, &mut stream, &mut session, &mut seen, |s, g| {
+        s.is_ready() && g.iter().any(|e| e.kind == EventKind::TlsReady)
+    });
+    let server = accepted(&seen).unwrap();
+    session.write_plaintext(&[b"a record that will not decrypt"]).unwrap();
+    let mut record = Vec::new();
+    session.write_tls(&mut record).unwrap();
+    let middle = record.len() / 2;
+    record[middle] ^= 0x01;
+    stream.write_all(&record).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSPROTOCOL));
+    assert!(!has(&got, EventKind::Data, server) && !has(&got, EventKind::TlsFailed, server), "{:?}", kinds(&got));
+    let mut alert = Vec::new();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.read_to_end(&mut alert).unwrap();
+    assert_eq!(session.handle_input(&alert, &mut Vec::new()), Err(Error::ETLSALERT));
+    assert_eq!(session.failure().unwrap().alert, Some(20), "bad_record_mac");
+}
+
 /// `openssl s_client` against a netcore server that greets and closes:
 /// OpenSSL gets the bytes and no "unexpected eof" (close_notify was sent).
 #[test]
@@ -314,6 +460,35 @@ fn openssl_s_client_reads_the_greeting_and_sees_close_notify_with_tls12_and_tls1
         let got = poll_until(&lp, |g| has(g, EventKind::Closed, server) || has(&seen, EventKind::Closed, server));
         let closed = event(&got, EventKind::Closed, server).or(event(&seen, EventKind::Closed, server)).unwrap();
         assert_eq!(closed.error, None, "{version}");
+    }
+}
+
+/// OpenSSL speaking only TLS 1.1 (allowed at security level 0) or offering
+/// an ALPN protocol the server does not have: the server refuses with
+/// ETLSNOSHARED and OpenSSL reports the alert it got.
+#[test]
+fn openssl_s_client_with_tls11_only_or_an_alpn_mismatch_is_etlsnoshared() {
+    for (args, alert) in [
+        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"][..], "alert handshake failure"),
+        (&["-tls1_3", "-alpn", "h2"][..], "no application protocol"),
+    ] {
+        let lp = Loop::new().unwrap();
+        let (_listener, port) = tls_listener(&lp, server_config(&[b"x-netcore"], Duration::from_secs(30)));
+        let child = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl runs");
+        let got = poll_until(&lp, |g| accepted(g).is_some_and(|s| has(g, EventKind::Closed, s)));
+        let server = accepted(&got).unwrap();
+        assert_eq!(event(&got, EventKind::TlsFailed, server).unwrap().error, Some(Error::ETLSNOSHARED), "{args:?}");
+        assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ETLSNOSHARED), "{args:?}");
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(alert), "{args:?}: {err}");
     }
 }
 

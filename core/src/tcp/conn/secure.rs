@@ -153,6 +153,17 @@ impl Conn {
         self.tls.as_ref().and_then(|t| t.session.failure()).map(|f| f.error)
     }
 
+    /// The connection is closing with `error` (the peer's reset, an idle
+    /// timeout…): a handshake under way on it is over too, so it owes its
+    /// one `TlsFailed`, with that error (the failure record stays empty: the
+    /// error is not TLS's).
+    pub fn tls_interrupted(&mut self, handle: Handle, error: Error, events: &mut Vec<Event>) {
+        let handshaking = self.tls.as_ref().is_some_and(|t| !t.session.is_ready() && t.session.failure().is_none());
+        if handshaking && self.is_connected() {
+            events.push(Event::new(EventKind::TlsFailed, handle, self.userdata).with_error(Some(error)));
+        }
+    }
+
     /// What the handshake negotiated (`None` before it is over, or without TLS).
     pub fn tls_info(&self) -> Option<TlsInfo> {
         self.tls.as_ref().and_then(|t| t.session.info())
