@@ -597,7 +597,7 @@ def test_server_on_every_interface_and_ipv6() -> None:
 
 def test_unsupported_arguments_are_refused() -> None:
     async def main() -> None:
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(TypeError, match="netcore.TLSContext"):
             await netcore.aio.create_server(Recorder, "127.0.0.1", 0, ssl=object())
         with pytest.raises(NotImplementedError):
             await netcore.aio.create_connection(Recorder, "127.0.0.1", 1, sock=socket.socket())

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 import netcore
+import netcore.aio
 from conftest import ROOT, WAIT, EchoServer, Pump, free_port, run_env
+from test_aio_unmodified import netcore_policy  # noqa: F401 (a fixture: asyncio.run on netcore.aio)
 from test_examples import py, read_line, server
 
 MiB = 1024 * 1024
@@ -572,3 +574,67 @@ def test_the_tls_echo_server_and_client_examples(certs: Path) -> None:
             del os.environ[name]
     missing = subprocess.run([*py("tls_echo_server.py"), "0"], capture_output=True, timeout=WAIT, env=run_env())
     assert missing.returncode == 1 and b"NETCORE_TLS_CERT" in missing.stderr
+
+
+# --- netcore.aio: ssl= with a TLSContext ---------------------------------
+
+
+async def streams_echo(server_ssl: object, client_ssl: object, payload: bytes) -> tuple[bytes, bytes]:
+    """asyncio streams code as anyone writes it (nothing netcore in it): an
+    echo server and a client over TLS; returns (the echo, the server's
+    reading of the client's EOF)."""
+    seen_eof = asyncio.get_running_loop().create_future()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        seen_eof.set_result(b"eof")
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ssl)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ssl, server_hostname="localhost")
+        writer.write(payload)
+        await writer.drain()
+        echo = await reader.readexactly(len(payload))
+        writer.close()
+        await writer.wait_closed()
+        return echo, await seen_eof
+
+
+def test_unmodified_asyncio_streams_run_over_netcore_tls(netcore_policy: None, certs: Path) -> None:  # noqa: F811
+    payload = os.urandom(MiB)
+    srv, cli = server_ctx(certs), client_ctx(certs)
+
+    async def main() -> None:
+        assert isinstance(asyncio.get_running_loop(), netcore.aio.EventLoop)
+        echo, eof = await streams_echo(srv, cli, payload)
+        assert echo == payload and eof == b"eof"
+        # netcore's TLS server, asyncio's own TLS client (the loop leaves an
+        # ssl.SSLContext to asyncio), in the same loop.
+        stdlib = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        echo, eof = await streams_echo(srv, stdlib, payload)
+        assert echo == payload and eof == b"eof"
+
+    asyncio.run(main())
+
+
+def test_netcore_aio_tls_failures_and_mistakes(certs: Path) -> None:
+    async def main() -> None:
+        server = await netcore.aio.start_server(lambda r, w: w.close(), "127.0.0.1", 0,
+                                                ssl=server_ctx(certs, "untrusted"))
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(ssl.SSLCertVerificationError) as refused:
+            await netcore.aio.open_connection("127.0.0.1", port, ssl=client_ctx(certs), server_hostname="localhost")
+        assert type(refused.value) is netcore.TLSCertificateError
+        assert refused.value.name == "ETLSUNKNOWNCA"  # type: ignore[attr-defined]
+        with pytest.raises(TypeError, match="not an ssl.SSLContext.*netcore.TLSContext"):
+            await netcore.aio.open_connection("127.0.0.1", port, ssl=ssl.create_default_context())
+        with pytest.raises(TypeError, match="not an ssl.SSLContext"):
+            await netcore.aio.start_server(lambda r, w: None, "127.0.0.1", 0, ssl=ssl.create_default_context())
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())

@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from netcore._aio_net import _hubs, create_connection, create_server
+from netcore._netcore import TLSContext
 from netcore._aio_udp import create_datagram_endpoint
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
@@ -15,20 +16,27 @@ __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
 _T = TypeVar("_T")
 
 
+def _foreign_ssl(kwds: dict[str, Any]) -> bool:
+    """``ssl=`` that only asyncio's own TLS takes (an ``ssl.SSLContext``,
+    or True): this loop leaves the call to asyncio."""
+    return kwds.get("ssl") not in (None, False) and not isinstance(kwds.get("ssl"), TLSContext)
+
+
 class EventLoop(asyncio.SelectorEventLoop):
     """asyncio's selector event loop with netcore's TCP and UDP:
     ``loop.create_server``, ``loop.create_connection`` (and so
     ``asyncio.start_server`` and ``asyncio.open_connection``) and
     ``loop.create_datagram_endpoint`` are netcore.aio's; what those do not
-    support yet (``ssl=``, ``sock=``) and everything else is asyncio's own."""
+    support (``sock=``, ``ssl=`` with anything but a netcore.TLSContext) and
+    everything else is asyncio's own."""
 
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if kwds.get("ssl") is not None or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
+        if _foreign_ssl(kwds) or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
             return await super().create_server(protocol_factory, host, port, **kwds)
         return await create_server(protocol_factory, host, port, **kwds)
 
     async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if kwds.get("ssl") is not None or kwds.get("sock") is not None:
+        if _foreign_ssl(kwds) or kwds.get("sock") is not None:
             return await super().create_connection(protocol_factory, host, port, **kwds)
         return await create_connection(protocol_factory, host, port, **kwds)
 

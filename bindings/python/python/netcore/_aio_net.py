@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netcore._errors import Error, InvalidArgumentError
-from netcore._netcore import DEFAULT_LOW_WATER, HIGH_WATER, LOW_WATER, Event, Loop, parse_address
+from netcore._netcore import DEFAULT_LOW_WATER, HIGH_WATER, LOW_WATER, Event, Loop, TLSContext, parse_address
 
 if TYPE_CHECKING:
     from netcore._netcore import Family
@@ -336,6 +336,7 @@ class Transport(_Endpoint, asyncio.Transport):
         "_low",
         "_big_token",
         "_big_size",
+        "_tls_waiting",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -360,6 +361,9 @@ class Transport(_Endpoint, asyncio.Transport):
         # size until its "sent" came.
         self._big_token = 0
         self._big_size = 0
+        # A TLS handshake is under way: the protocol (or create_connection's
+        # caller) gets the connection once it is over, as asyncio's.
+        self._tls_waiting = False
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
@@ -524,9 +528,14 @@ class Transport(_Endpoint, asyncio.Transport):
                 self._lose(ev.error)
         elif kind == "connected":
             self._peername = ev.addr
-            waiter = self._connect_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if not self._tls_waiting:
+                self._connected()
+        elif kind == "tls_ready":
+            self._tls_waiting = False
+            if self._server is not None:
+                self._server._start_transport(self)
+            else:
+                self._connected()
         elif kind == "sent":
             if ev.value == self._big_token:
                 self._big_size = 0
@@ -535,6 +544,12 @@ class Transport(_Endpoint, asyncio.Transport):
             waiter = self._connect_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_exception(ev.error or ConnectionError("connect failed"))
+
+    def _connected(self) -> None:
+        """create_connection's connection is up (and its TLS ready)."""
+        waiter = self._connect_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         if self._server is not None:
@@ -748,15 +763,18 @@ class Server(asyncio.AbstractServer):
         self._serving_forever_fut: asyncio.Future[None] | None = None
         # Connections accepted before start_serving().
         self._waiting: list[tuple[int, tuple[str, int] | None]] = []
+        # The listeners speak TLS: a connection's protocol waits for it.
+        self._tls = False
         # The context of create_server's caller: each connection gets a copy.
         self._context = contextvars.copy_context()
 
     def __repr__(self) -> str:
         return f"<netcore.aio.Server sockets={self.sockets!r}>"
 
-    def _listen(self, host: str, port: int, backlog: int, reuse_port: bool) -> None:
+    def _listen(self, host: str, port: int, backlog: int, reuse_port: bool, tls: TLSContext | None) -> None:
         v6 = ":" in host
-        handle = self._hub.nc.listen(host, port, backlog=backlog, reuse_port=reuse_port, ipv6_only=v6)
+        handle = self._hub.nc.listen(host, port, backlog=backlog, reuse_port=reuse_port, ipv6_only=v6, tls=tls)
+        self._tls = tls is not None
         assert self._listeners is not None
         self._listeners.append(handle)
         self._families[handle] = socket.AF_INET6 if v6 else socket.AF_INET
@@ -774,6 +792,15 @@ class Server(asyncio.AbstractServer):
             self._waiting.append((handle, addr))
             return
         transport = Transport(self._hub, handle, addr, self)
+        if self._tls:
+            # The protocol comes with "tls_ready"; a failed handshake never
+            # reaches it (its "closed" ends the transport quietly).
+            transport._tls_waiting = True
+        else:
+            self._start_transport(transport)
+
+    def _start_transport(self, transport: Transport) -> None:
+        """An accepted connection (its TLS ready) gets its protocol."""
         try:
             protocol = self._factory()
         except (SystemExit, KeyboardInterrupt):
@@ -918,6 +945,17 @@ async def _literals(hub: _Hub, host: str, port: int, family: int, type: int, fla
     return [str(info[4][0]) for info in infos]
 
 
+def _tls_context(ssl: Any, server_side: bool) -> Any:
+    """``ssl=`` as netcore takes it: None/False for none, True for a client
+    context with the system's trust store; anything else goes to netcore as
+    it is (an ``ssl.SSLContext`` is its TypeError naming TLSContext)."""
+    if ssl is None or ssl is False:
+        return None
+    if ssl is True and not server_side:
+        return TLSContext.client()
+    return ssl
+
+
 async def create_server(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
     host: str | Sequence[str] | None = None,
@@ -937,11 +975,12 @@ async def create_server(
     """``loop.create_server`` over netcore: listens on ``host`` (an IP
     literal, a name, a list of them, or None/"" for every interface) and
     ``port``; each connection gets ``protocol_factory()`` and a
-    :class:`Transport`. Not supported yet: ``ssl=``, ``sock=``,
-    ``reuse_address=False`` (netcore always sets SO_REUSEADDR)."""
+    :class:`Transport`. ``ssl`` is a :class:`netcore.TLSContext` (a server
+    one; an ``ssl.SSLContext`` is a TypeError): a connection's protocol
+    comes once its handshake is over, whose timeout is the context's. Not
+    supported yet: ``sock=``, ``reuse_address=False`` (netcore always sets
+    SO_REUSEADDR)."""
     del ssl_handshake_timeout, ssl_shutdown_timeout
-    if ssl is not None:
-        raise NotImplementedError("netcore.aio: ssl= is not supported yet")
     if sock is not None:
         raise NotImplementedError("netcore.aio: sock= is not supported yet")
     if reuse_address is False:
@@ -952,7 +991,7 @@ async def create_server(
         hosts = await _listen_hosts(hub, host, port or 0, family, flags)
         for name in hosts:
             try:
-                server._listen(name, port or 0, backlog, bool(reuse_port))
+                server._listen(name, port or 0, backlog, bool(reuse_port), _tls_context(ssl, server_side=True))
             except OSError:
                 # No IPv6 on this machine: the wildcard listens on IPv4 only.
                 if host in (None, "") and name == "::" and server._listeners:
@@ -988,26 +1027,31 @@ async def create_connection(
     """``loop.create_connection`` over netcore: connects to ``host`` (name
     resolution and Happy Eyeballs by netcore) and ``port``, then returns
     ``(transport, protocol_factory())`` once ``connection_made`` ran.
-    Cancelled, it closes the connection. Not supported yet: ``ssl=``,
-    ``sock=``."""
-    del proto, flags, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
-    if ssl is not None:
-        raise NotImplementedError("netcore.aio: ssl= is not supported yet")
+    Cancelled, it closes the connection. ``ssl`` is a
+    :class:`netcore.TLSContext` (a client one; True: the system's trust
+    store; an ``ssl.SSLContext`` is a TypeError): the connection is returned
+    once its handshake is over, verified against ``server_hostname``
+    (default: ``host``); a failed one raises its ``ssl.SSLError`` subclass.
+    Not supported yet: ``sock=``."""
+    del proto, flags, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
     if sock is not None:
         raise NotImplementedError("netcore.aio: sock= is not supported yet")
     if host is None or port is None:
         raise ValueError("host and port was not specified and no sock specified")
     families: dict[int, Family] = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
     fam = families.get(family)
+    tls = _tls_context(ssl, server_side=False)
     hub = _hub()
     try:
         handle = hub.nc.connect(
-            host, port, family=fam, local_address=local_addr, attempt_delay=happy_eyeballs_delay
+            host, port, family=fam, local_address=local_addr, attempt_delay=happy_eyeballs_delay, tls=tls,
+            server_hostname=server_hostname,
         )
     except BaseException:
         hub.release_soon()
         raise
     transport = Transport(hub, handle, None, None)
+    transport._tls_waiting = tls is not None
     transport._connect_waiter = hub.aloop.create_future()
     try:
         await transport._connect_waiter

@@ -31,9 +31,10 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
 - :class:`EventLoop` (:func:`run`, :func:`new_event_loop`, :class:`EventLoopPolicy`):
   an asyncio loop whose ``create_server``/``create_connection``/
   ``create_datagram_endpoint`` are these, so code that calls the loop's
-  methods (``asyncio.start_server``, uvicorn) runs unchanged. Not supported
-  yet: ``ssl=`` and ``sock=`` (the loop falls back to asyncio's own for
-  them), Unix sockets.
+  methods (``asyncio.start_server``, uvicorn) runs unchanged. ``ssl=`` takes
+  a :class:`netcore.TLSContext` (an ``ssl.SSLContext`` is a TypeError in the
+  functions; the loop leaves it to asyncio's own TLS). Not supported yet:
+  ``sock=`` (the loop falls back to asyncio's own), Unix sockets.
 
 The raw model, driven from asyncio (:func:`attach`)::
 
