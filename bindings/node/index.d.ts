@@ -602,3 +602,5 @@ export declare function parseAddress(host: string, port: number | string): Addre
 export * as net from './net'
 /** Node's `dgram` API on netcore's UDP sockets (see dgram.d.ts). */
 export * as dgram from './dgram'
+/** Node's `tls` API on netcore's TLS sockets (see tls.d.ts). */
+export * as tls from './tls'

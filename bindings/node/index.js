@@ -23,7 +23,7 @@ const { EventEmitter } = require('node:events')
 const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
-const tlsLayer = require('./tls.js')
+const tlsLayer = require('./secure.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
@@ -947,3 +947,4 @@ module.exports = {
 }
 Object.defineProperty(module.exports, 'net', { enumerable: true, get: () => require('./net.js') })
 Object.defineProperty(module.exports, 'dgram', { enumerable: true, get: () => require('./dgram.js') })
+Object.defineProperty(module.exports, 'tls', { enumerable: true, get: () => require('./tls.js') })

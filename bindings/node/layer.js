@@ -17,6 +17,8 @@ const METHODS = {
   closed: '_ncClosed',
   error: '_ncFailed',
   idle: '_ncIdle',
+  tls_ready: '_ncTlsReady',
+  tls_failed: '_ncTlsFailed',
 }
 
 const dispatchers = new WeakMap()

@@ -225,7 +225,7 @@ export interface TlsInfoJs {
 
 /**
  * What a config is built from, in the core's vocabulary (PEM text in
- * memory; `tls.js` joins Node's arrays of PEM blocks).
+ * memory; `secure.js` joins Node's arrays of PEM blocks).
  */
 export interface TlsOptions {
   /** The certificate chain, leaf first (a server's, or a client's for mutual TLS). */

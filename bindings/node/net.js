@@ -134,7 +134,7 @@ class Socket extends Duplex {
     const host = options.host || 'localhost'
     if (cb !== null) this.once('connect', cb)
     this._scope = new AsyncResource('netcore.net.Socket')
-    const connectOptions = { family: options.family === 0 ? undefined : options.family }
+    const connectOptions = this._connectOptions(options, host)
     if (options.localAddress !== undefined) connectOptions.localAddress = options.localAddress
     if (options.localPort !== undefined) connectOptions.localPort = options.localPort
     if (options.noDelay !== undefined) this.setNoDelay(options.noDelay)
@@ -155,6 +155,11 @@ class Socket extends Duplex {
     // Writes made before connect() are queued by netcore until the connection is up.
     this._sendHeld()
     return this
+  }
+
+  /** The options of netcore's connect() for net's `options` (tls.js adds TLS). */
+  _connectOptions(options) {
+    return { family: options.family === 0 ? undefined : options.family }
   }
 
   /** Takes a netcore connection handle (connecting, or accepted with `peer`). */
@@ -543,6 +548,11 @@ class Server extends EventEmitter {
     }
   }
 
+  /** The socket of an accepted connection (tls.js makes a TLSSocket). */
+  _newSocket() {
+    return new Socket({ allowHalfOpen: this.allowHalfOpen, loop: this._loop })
+  }
+
   _ncAccepted(ev) {
     if (this.maxConnections !== undefined && this.maxConnections !== null && this._connections >= this.maxConnections) {
       this._loop.close(ev.handle)
@@ -556,7 +566,7 @@ class Server extends EventEmitter {
       })
       return
     }
-    const socket = new Socket({ allowHalfOpen: this.allowHalfOpen, loop: this._loop })
+    const socket = this._newSocket()
     socket._scope = new AsyncResource('netcore.net.Socket') // in this server's scope: its store
     socket._server = this
     socket.server = this

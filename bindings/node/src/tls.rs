@@ -1,7 +1,7 @@
-//! TLS for Node, the native half of `tls.js`: the core's server and client
+//! TLS for Node, the native half of `secure.js`: the core's server and client
 //! configs as JavaScript objects, and the loop's TLS operations and queries
 //! (docs/design.md, "TLS"). Like the rest of the crate it converts and
-//! decides nothing: `tls.js` maps Node's option names onto [`TlsOptions`],
+//! decides nothing: `secure.js` maps Node's option names onto [`TlsOptions`],
 //! the core validates them and names what is wrong (an error code, its
 //! detail kept for `errorDetail()`).
 
@@ -15,7 +15,7 @@ use netcore_core::{
 use crate::{code_of, either, guarded, millis, NativeLoop};
 
 /// What a config is built from, in the core's vocabulary (PEM text in
-/// memory; `tls.js` joins Node's arrays of PEM blocks).
+/// memory; `secure.js` joins Node's arrays of PEM blocks).
 #[napi(object)]
 pub struct TlsOptions {
   /// The certificate chain, leaf first (a server's, or a client's for mutual TLS).

@@ -1,0 +1,128 @@
+'use strict'
+// require('netcore').tls: Node's tls API over netcore sockets, against
+// Node's own tls and https both ways, and against itself.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const https = require('node:https')
+const nodeTls = require('node:tls')
+const { tls } = require('netcore')
+const { newLoop, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
+const { pem, serverOptions, clientOptions } = require('../testlib/tls')
+
+/** Resolves with `emitter`'s first `event` (its arguments), rejects on its 'error'. */
+function once(emitter, event) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      emitter.once(event, (...args) => resolve(args))
+      if (event !== 'error') emitter.once('error', reject)
+    }),
+    WAIT_MS,
+    `'${event}'`,
+  )
+}
+
+/** Writes `payload`, ends, and resolves with everything read until 'end'. */
+async function exchange(socket, payload) {
+  const chunks = []
+  socket.on('data', (d) => chunks.push(d))
+  socket.end(payload)
+  await once(socket, 'end')
+  return Buffer.concat(chunks)
+}
+
+function listening(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
+}
+
+test('tls.createServer (netcore) and a client of Node\'s tls: secureConnection, ALPN, client certificate, 2 MiB piped back', async (t) => {
+  const loop = newLoop(t)
+  let seen
+  const server = tls.createServer({ loop, ...serverOptions('server', { ca: pem('ca'), requestCert: true, ALPNProtocols: ['h2', 'echo/1'] }) }, (socket) => {
+    seen = { alpn: socket.alpnProtocol, authorized: socket.authorized, cn: socket.getPeerCertificate().subject.CN, protocol: socket.getProtocol(), encrypted: socket.encrypted }
+    socket.pipe(socket)
+  })
+  const port = await listening(server)
+  t.after(() => server.close())
+  const client = nodeTls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca'), cert: pem('client'), key: pem('client.key'), ALPNProtocols: ['echo/1'] })
+  await once(client, 'secureConnect')
+  assert.equal(client.authorized, true, client.authorizationError)
+  const payload = randomBytes(2 * 1024 * 1024)
+  assert.equal(sha(await exchange(client, payload)), sha(payload))
+  assert.deepEqual(seen, { alpn: 'echo/1', authorized: true, cn: 'netcore-test-client', protocol: 'TLSv1.3', encrypted: true })
+})
+
+test('tls.connect (netcore) to a server of Node\'s tls: secureConnect, authorized, the server certificate, 1 MiB echoed', async (t) => {
+  const server = nodeTls.createServer({ ...serverOptions(), ALPNProtocols: ['echo/1'] }, (s) => s.pipe(s))
+  const port = await listening(server)
+  t.after(() => server.close())
+  const loop = newLoop(t)
+  const socket = tls.connect(port, 'localhost', { loop, ...clientOptions({ ALPNProtocols: ['echo/1'] }) })
+  await once(socket, 'secureConnect')
+  assert.equal(socket.authorized, true)
+  assert.equal(socket.alpnProtocol, 'echo/1')
+  assert.equal(socket.getPeerCertificate().subject.CN, 'localhost')
+  assert.equal(socket.getPeerX509Certificate().issuer, 'CN=netcore test CA')
+  assert.equal(socket.getCipher().version, 'TLSv1.3')
+  const payload = randomBytes(1024 * 1024)
+  assert.equal(sha(await exchange(socket, payload)), sha(payload))
+})
+
+test('Node\'s http serves HTTPS on tls.createServer sockets, fetched by Node\'s https with the test CA', async (t) => {
+  const loop = newLoop(t)
+  const body = randomBytes(4 * 1024 * 1024)
+  const app = http.createServer((req, res) => res.end(body))
+  const server = tls.createServer({ loop, ...serverOptions() }, (socket) => app.emit('connection', socket))
+  const port = await listening(server)
+  t.after(() => server.close())
+  const got = await withTimeout(
+    new Promise((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, servername: 'localhost', ca: pem('ca'), agent: false }, (res) => {
+          const chunks = []
+          res.on('data', (d) => chunks.push(d))
+          res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }))
+        })
+        .on('error', reject)
+    }),
+    WAIT_MS,
+    'the HTTPS response',
+  )
+  assert.equal(got.status, 200)
+  assert.equal(sha(got.body), sha(body))
+})
+
+test('a failed handshake: the client\'s error (netcore code and nodeCode), the server\'s tlsClientError', async (t) => {
+  const loop = newLoop(t)
+  const server = tls.createServer({ loop, ...serverOptions('expired') }, () => assert.fail('no secure connection'))
+  const clientError = once(server, 'tlsClientError')
+  const port = await listening(server)
+  t.after(() => server.close())
+  const socket = tls.connect({ loop, port, host: 'localhost', ...clientOptions() })
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  const [err] = await once(socket, 'error')
+  assert.equal(err.code, 'ETLSEXPIRED')
+  assert.equal(err.nodeCode, 'CERT_HAS_EXPIRED')
+  const [serverErr, serverSocket] = await clientError
+  assert.equal(serverErr.code, 'ETLSALERT')
+  assert.equal(serverErr.alert, 45)
+  assert.ok(serverSocket instanceof tls.TLSSocket)
+  assert.equal(await withTimeout(closed, WAIT_MS, "'close'"), true, 'hadError')
+})
+
+test('setSecureContext on a tls.Server: later connections get the new certificate', async (t) => {
+  const loop = newLoop(t)
+  const server = tls.createServer({ loop, ...serverOptions() }, (s) => s.pipe(s))
+  const port = await listening(server)
+  t.after(() => server.close())
+  const issuer = async (ca) => {
+    const socket = tls.connect({ loop, port, host: 'localhost', ca: pem(ca) })
+    await once(socket, 'secureConnect')
+    const name = socket.getPeerX509Certificate().issuer
+    assert.equal((await exchange(socket, 'ping')).toString(), 'ping')
+    return name
+  }
+  assert.equal(await issuer('ca'), 'CN=netcore test CA')
+  server.setSecureContext(serverOptions('untrusted'))
+  assert.equal(await issuer('other-ca'), 'CN=netcore untrusted CA')
+})
