@@ -1126,8 +1126,20 @@ def tls_section(res: dict, servers: list[Server], cfg: dict, targets) -> list[st
         resumed = fmt(get(summary, "hs_resumed", n, "value"), ",.0f", "n/a")
         if share is not None and share < 0.99:  # each worker's first handshake is a full one
             resumed += f" ({share:.0%} resumed)"
-        mine = [(name[len(n) + 2:], v) for name, _, v in targets if name.startswith(n + ": ")]
-        verdicts = "; ".join(f"{k}: {verdict_text(v)}" for k, v in mine)
+        # One entry per target; the echo sizes against one peer share an entry.
+        mine, echo = [], {}
+        for name, _, v in targets:
+            label = name.removeprefix(n + ": ")
+            m = re.fullmatch(r"echo throughput at (.+) ≥ (.+)", label)
+            if label == name:
+                continue
+            if m:
+                echo.setdefault(m.group(2), []).append((m.group(1), verdict_text(v)))
+            else:
+                mine.append(f"{label}: {verdict_text(v)}")
+        mine += [f"echo ≥ {peer} at {'/'.join(sz for sz, _ in got)}: {'/'.join(v for _, v in got)}"
+                 for peer, got in echo.items()]
+        verdicts = "; ".join(mine)
         cells = [n, fmt(get(summary, "callgrind", n, "per_echo"), ",.0f", "n/a")]
         cells += [fmt(get(summary, f"echo{sz}", n, "rps"), ",.0f", "n/a") for sz in sizes]
         cells += [fmt(get(summary, "bulk", n, "value"), ",.0f", "n/a"),
