@@ -160,11 +160,6 @@ function checkOptions(opts, name = 'options') {
   return opts
 }
 
-/** A send token: an integer JavaScript holds exactly, not negative. */
-function checkToken(token) {
-  return checkInt(token, 'options.token', 0, Number.MAX_SAFE_INTEGER)
-}
-
 /** A family: a number (the core's value) or a name (the core's, or `net`'s 'IPv4' / 'IPv6'). */
 function familyOf(family) {
   if (family === undefined || family === null) return 0
@@ -175,12 +170,12 @@ function familyOf(family) {
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
 
-/** Bytes for the native layer: Uint8Array views (no copy) or a string. */
 /** reusePort and ipv6Only, as listen() and udpBind() pass them. */
 function bindFlags(opts) {
   return [opt(opts, 'reusePort', 'boolean', false), opt(opts, 'ipv6Only', 'boolean', false)]
 }
 
+/** Bytes for the native layer: Uint8Array views (no copy) or a string. */
 function toBytes(data, name = 'data', encoding) {
   if (isUint8Array(data)) return data
   if (typeof data === 'string') return encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(data, encoding) : data
@@ -373,12 +368,7 @@ class Loop extends EventEmitter {
   }
 
   _checkOpen() {
-    if (this._closed) {
-      const err = new Error('loop is closed')
-      err.code = 'ECLOSED'
-      err.errno = CODES.ECLOSED
-      throw err
-    }
+    if (this._closed) throw netcoreError(CODES.ECLOSED, 'loop')
   }
 
   _open(id, kind, userdata, host, port) {
@@ -568,7 +558,8 @@ class Loop extends EventEmitter {
     if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an array', buffers)
     const bufs = buffers.map((b, i) => toBuffer(b, `buffers[${i}]`))
     const opts = checkOptions(options)
-    const token = opts.token === undefined ? undefined : checkToken(opts.token)
+    // An integer JavaScript holds exactly.
+    const token = opts.token === undefined ? undefined : checkInt(opts.token, 'options.token', 0, Number.MAX_SAFE_INTEGER)
     return this._sendResult(handle, this._native.sendv(handle, bufs, token))
   }
 
@@ -782,9 +773,9 @@ class Loop extends EventEmitter {
       if (closedNow.size !== 0 && kind !== KIND.CLOSED && closedNow.has(id)) continue
       let listenerId
       let data
-      let address
       let error
       let value
+      const address = addressOf(addrs, meta, o)
       switch (kind) {
         case KIND.DATA:
         case KIND.DATAGRAM: {
@@ -796,19 +787,16 @@ class Loop extends EventEmitter {
             const len = meta[o + 6]
             data = off === 0 && len === buf.length ? buf : Buffer.from(buf.buffer, buf.byteOffset + off, len)
           }
-          if (kind === KIND.DATAGRAM) address = addressOf(addrs, meta, o)
           break
         }
         case KIND.ACCEPTED: {
           listenerId = meta[o + 2]
-          address = addressOf(addrs, meta, o)
           const parent = handles.get(listenerId)
           state = this._open(id, 'tcp_connection', parent ? parent.userdata : undefined)
           state.connected = true
           break
         }
         case KIND.CONNECTED:
-          address = addressOf(addrs, meta, o)
           if (state) state.connected = true
           break
         case KIND.TLS_READY:
@@ -818,8 +806,6 @@ class Loop extends EventEmitter {
         case KIND.RECONNECTING:
           value = meta[o + 10]
           if (state && kind === KIND.RECONNECTING) state.connected = false
-          break
-        default:
           break
       }
       const code = meta[o + 3]

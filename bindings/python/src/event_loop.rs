@@ -515,13 +515,9 @@ impl PyLoop {
     /// Private (netcore.aio): forgets a hook given to _add_close_hook (the
     /// same object).
     fn _remove_close_hook(&self, hook: &Obj<'_>) {
-        let removed: Vec<Py<PyAny>> = {
-            let mut hooks = self.close_hooks.lock();
-            let (gone, kept) = take(&mut *hooks).into_iter().partition(|h| h.is(hook));
-            *hooks = kept;
-            gone
-        };
-        drop(removed);
+        // Dropped under the lock: the caller's `hook` keeps the object alive,
+        // so no destructor runs.
+        self.close_hooks.lock().retain(|h| !h.is(hook));
     }
 
     /// Whether close() was called.
