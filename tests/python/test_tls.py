@@ -439,6 +439,134 @@ def test_a_fin_without_close_notify_is_an_ssl_eof_error(loop: netcore.Loop, cert
     assert "eof" not in pump.kinds(conn)
 
 
+def client_hello(certs: Path) -> bytes:
+    """The first flight of Python's ssl client (a ClientHello), from memory."""
+    obj = ssl.create_default_context(cafile=str(certs / "ca.pem")).wrap_bio(
+        ssl.MemoryBIO(), out := ssl.MemoryBIO(), server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return out.read()
+
+
+@pytest.mark.parametrize("end", ["fin", "rst"])
+def test_half_a_client_hello_then_fin_or_rst_fails_the_handshake_once(loop: netcore.Loop, certs: Path,
+                                                                      end: str) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    hello = client_hello(certs)
+    with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT) as s:
+        pump.until(lambda: bool(pump.of_kind("accepted")), what="accepted")
+        s.sendall(hello[: len(hello) // 2])
+        if end == "fin":
+            s.shutdown(socket.SHUT_WR)
+        else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+        conn = pump.of_kind("accepted")[0].handle
+        wait_closed(pump, conn)
+    assert pump.kinds(conn).count("tls_failed") == 1
+    err = pump.first(conn, "tls_failed").error
+    if end == "fin":
+        assert type(failure(pump, conn)) is netcore.TLSEOFError
+    else:  # not a TLS failure: the OS's reset, as for any connection
+        assert type(err) is netcore.ConnectionResetError and pump.closed[conn].error is not None
+
+
+def test_a_flipped_byte_in_a_record_is_a_protocol_error(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    obj = ssl.create_default_context(cafile=str(certs / "ca.pem")).wrap_bio(
+        inc := ssl.MemoryBIO(), out := ssl.MemoryBIO(), server_hostname="localhost")
+
+    def forger() -> None:
+        with socket.create_connection(("127.0.0.1", echo.port), timeout=WAIT) as s:
+            for _ in range(100):  # bounded: a handshake is a few flights
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    s.sendall(out.read())
+                    inc.write(s.recv(65536))
+            s.sendall(out.read())  # the client's Finished
+            obj.write(b"a record that will not decrypt")
+            record = bytearray(out.read())
+            record[len(record) // 2] ^= 0x01
+            s.sendall(record)
+            assert s.recv(65536)  # the server's alert
+    with background(pump):
+        forger()
+    pump.until(lambda: bool(pump.closed), what="the server's close")
+    (conn,) = pump.closed
+    err = failure(pump, conn, "closed")
+    assert type(err) is netcore.TLSError and err.name == "ETLSPROTOCOL"  # type: ignore[attr-defined]
+    assert "tls_failed" not in pump.kinds(conn) and "data" not in pump.kinds(conn)  # its handshake had succeeded
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_a_tls_1_1_only_client_shares_no_version(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    refused: list[BaseException] = []
+
+    def old_client() -> None:
+        with socket.create_connection(("127.0.0.1", echo.port), timeout=WAIT) as raw:
+            try:
+                ctx.wrap_socket(raw, server_hostname="localhost")
+            except ssl.SSLError as e:
+                refused.append(e)
+    with background(pump):
+        old_client()
+    pump.until(lambda: bool(pump.closed), what="the server's close")
+    (conn,) = pump.closed
+    err = failure(pump, conn)
+    assert type(err) is netcore.TLSError and err.name == "ETLSNOSHARED"  # type: ignore[attr-defined]
+    assert len(refused) == 1
+
+
+@pytest.mark.parametrize("size", [1, 16383, 16384, 16385, 3 * MiB])
+def test_every_byte_arrives_at_record_edges_and_above_the_high_water_mark(loop: netcore.Loop, certs: Path,
+                                                                         size: int) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    payload = os.urandom(size)
+    loop.send(client, payload)  # one message, larger than the high mark at 3 MiB: taken whole into an empty queue
+    pump.until(lambda: len(pump.received[client]) >= size, what="the echo")
+    assert pump.received[client] == payload
+
+
+def test_starttls_refuses_plaintext_cut_into_the_same_batch(loop: netcore.Loop, certs: Path) -> None:
+    listener = loop.listen("127.0.0.1", 0)
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1])
+    srv = server_ctx(certs)
+    seen: list[tuple[str, int, bytes | None, BaseException | None]] = []
+    conn: list[int] = []
+
+    def on_event(ev: netcore.Event) -> None:
+        seen.append((ev.kind, ev.handle, ev.data, ev.error))
+        if ev.kind == "accepted":
+            conn.append(ev.handle)
+            loop.frame_delimited(ev.handle, b"\n")
+        elif ev.kind == "connected":
+            loop.send(client, b"STARTTLS\nINJECTED\n")  # one write: one read at the server
+        elif ev.kind == "data" and ev.data == b"STARTTLS":
+            loop.start_tls(ev.handle, srv)
+        elif ev.kind == "closed" and conn and ev.handle == conn[0]:
+            loop.stop()
+
+    stopper = loop.timer(WAIT)  # a hang guard: run() returns by then anyway
+    loop.set_userdata(stopper, "guard")
+    loop.run(lambda ev: loop.stop() if ev.kind == "timer" else on_event(ev))
+    of_server = [(kind, data, type(err)) for kind, h, data, err in seen if conn and h == conn[0]]
+    assert of_server == [("accepted", None, type(None)), ("data", b"STARTTLS", type(None)),
+                         ("tls_failed", None, netcore.TLSError), ("closed", None, netcore.TLSError)]
+    refused = [err for kind, h, _, err in seen if kind == "tls_failed"]
+    assert refused[0].name == "ETLSPROTOCOL" and "upgrade point" in refused[0].reason  # type: ignore[union-attr]
+
+
 # --- STARTTLS, rotation, flow control ------------------------------------
 
 
