@@ -137,6 +137,7 @@ TLS_PEERS = {
     "netcore-c-tls": ["openssl"],
     "netcore-py-tls": ["uvloop-tls", "asyncio-tls"],
     "netcore-node-tls": ["node-tls"],
+    "netcore-node-net-tls": ["node-tls"],
 }
 TLS_TARGETS = [
     ("netcore-c-tls", "openssl", 1.0, None, None),
@@ -488,6 +489,10 @@ def setup_tls_servers(plain: list[Server], smoke: bool) -> list[Server]:
             "examples/node/tls_echo_server.js (netcore Node binding)", "netcore-node"),
         tls("node-tls", "Node", "anchor", [*by["node-net"].argv, "--tls"],
             "bench/anchors/node_net_echo.js --tls (tls.createServer, noDelay)", "node-net"),
+        # The same anchor code on require('netcore').tls: the `tls`-compatible layer.
+        tls("netcore-node-net-tls", "Node", "netcore", [*by["netcore-node-net"].argv, "--tls"],
+            "bench/anchors/node_net_echo.js --netcore --tls (the same code on require('netcore').tls)",
+            "netcore-node-net"),
     ]
     if smoke:
         servers = servers[:2]

@@ -3,10 +3,11 @@
 // listener that pipes the socket into itself, socket.pipe(socket)), with the
 // `noDelay: true` server option.
 //
-//   usage: node node_net_echo.js [--netcore | --tls] [HOST:]PORT
+//   usage: node node_net_echo.js [--netcore] [--tls] [HOST:]PORT
 //
-// With --netcore the same code runs on require('netcore').net (netcore's
-// `net`-compatible layer) instead of require('node:net').
+// With --netcore the same code runs on require('netcore').net and
+// require('netcore').tls (netcore's `net`- and `tls`-compatible layers)
+// instead of require('node:net') and require('node:tls').
 //
 // With --tls it is the Node `tls` anchor: the same connection listener on
 // tls.createServer (as Node's `tls` documentation teaches it: `key` and
@@ -21,8 +22,11 @@
 // exits 0 on SIGINT or SIGTERM.
 'use strict';
 
-const flag = ['--netcore', '--tls'].includes(process.argv[2]) ? process.argv.splice(2, 1)[0] : null;
-const net = flag === '--netcore' ? require('../../bindings/node').net : require('node:net');
+const flags = new Set();
+while (['--netcore', '--tls'].includes(process.argv[2])) flags.add(process.argv.splice(2, 1)[0]);
+const lib = flags.has('--netcore')
+  ? require('../../bindings/node')
+  : { net: require('node:net'), tls: require('node:tls') };
 
 function parseAddr(arg) {
   let m = /^\[(.+)\]:(\d+)$/.exec(arg);
@@ -35,7 +39,7 @@ function parseAddr(arg) {
 
 const parsed = process.argv.length === 3 ? parseAddr(process.argv[2]) : null;
 if (parsed === null) {
-  console.error('usage: node_net_echo.js [--netcore | --tls] [HOST:]PORT');
+  console.error('usage: node_net_echo.js [--netcore] [--tls] [HOST:]PORT');
   process.exit(2);
 }
 const [host, port] = parsed;
@@ -45,17 +49,17 @@ function echo(socket) {
   socket.pipe(socket);
 }
 
-const server =
-  flag === '--tls'
-    ? require('node:tls').createServer(
-        {
-          noDelay: true,
-          key: require('node:fs').readFileSync(process.env.NETCORE_TLS_KEY),
-          cert: require('node:fs').readFileSync(process.env.NETCORE_TLS_CERT),
-        },
-        echo,
-      )
-    : net.createServer({ noDelay: true }, echo);
+const fs = require('node:fs');
+const server = flags.has('--tls')
+  ? lib.tls.createServer(
+      {
+        noDelay: true,
+        key: fs.readFileSync(process.env.NETCORE_TLS_KEY),
+        cert: fs.readFileSync(process.env.NETCORE_TLS_CERT),
+      },
+      echo,
+    )
+  : lib.net.createServer({ noDelay: true }, echo);
 
 server.listen({ host, port, backlog: 1024 }, () => {
   const a = server.address();
