@@ -663,14 +663,11 @@ class Loop extends EventEmitter {
     this._use(handle)
     checkInt(level, 'level', -(2 ** 31), 2 ** 31 - 1)
     checkInt(name, 'name', -(2 ** 31), 2 ** 31 - 1)
-    let bytes
-    if (typeof value === 'number') {
-      checkInt(value, 'value', -(2 ** 31), 2 ** 31 - 1)
-      bytes = new Uint8Array(Int32Array.of(value).buffer) // a C int, in the machine's byte order
-    } else {
-      bytes = toBuffer(value, 'value')
-    }
-    this._void(handle, this._native.setRawOption(handle, level, name, bytes), 'setsockopt')
+    const rc =
+      typeof value === 'number'
+        ? this._native.setRawOptionInt(handle, level, name, checkInt(value, 'value', -(2 ** 31), 2 ** 31 - 1))
+        : this._native.setRawOption(handle, level, name, toBuffer(value, 'value'))
+    this._void(handle, rc, 'setsockopt')
   }
 
   getRawOption(handle, level, name, size = 4) {

@@ -128,6 +128,8 @@ export declare class NativeLoop {
   shutdownServer(id: number, drainMs: number): number
   multicast(id: number, group: string, interface: string, join: boolean): number
   setRawOption(id: number, level: number, name: number, value: Uint8Array): number
+  /** r" A C int, in the machine's byte order. */
+  setRawOptionInt(id: number, level: number, name: number, value: number): number
   udpConnect(id: number, host: string, port: number): number
   /** r" Sends a string as UTF-8. */
   sendString(id: number, data: string): number

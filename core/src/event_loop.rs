@@ -744,6 +744,20 @@ impl Loop {
         crate::sys::getsockopt(fd, level, name, value).map_err(Error::from)
     }
 
+    /// [`Loop::set_raw_option`] with a C int in the machine's byte order,
+    /// the value most options take.
+    pub fn set_raw_option_int(&self, handle: Handle, level: i32, name: i32, value: i32) -> Result<()> {
+        self.set_raw_option(handle, level, name, &value.to_ne_bytes())
+    }
+
+    /// [`Loop::get_raw_option`] read as a C int in the machine's byte order
+    /// (bytes the OS did not write are zero).
+    pub fn raw_option_int(&self, handle: Handle, level: i32, name: i32) -> Result<i32> {
+        let mut value = [0; 4];
+        self.get_raw_option(handle, level, name, &mut value)?;
+        Ok(i32::from_ne_bytes(value))
+    }
+
     /// Reads a raw socket option of at most `size` bytes (1 to
     /// [`MAX_RAW_OPTION_SIZE`]) and returns the bytes the OS wrote: for a
     /// host that allocates the buffer itself.

@@ -326,6 +326,18 @@ fn raw_options_fd_linger_and_reuseport() {
 }
 
 #[test]
+fn a_raw_option_as_a_c_int_is_its_four_bytes_in_the_machines_order() {
+    let lp = Loop::new().unwrap();
+    let h = lp.tcp_listen("127.0.0.1", 0, &BindOptions::default(), 0).unwrap();
+    for value in [1, 0] {
+        lp.set_raw_option_int(h, libc::SOL_SOCKET, libc::SO_KEEPALIVE, value).unwrap();
+        assert_eq!(lp.raw_option(h, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 4), Ok(value.to_ne_bytes().to_vec()));
+        assert_eq!(lp.raw_option_int(h, libc::SOL_SOCKET, libc::SO_KEEPALIVE), Ok(value));
+    }
+    assert_eq!(lp.raw_option_int(h, libc::SOL_SOCKET, 9999), Err(Error::from_code(-libc::ENOPROTOOPT).unwrap()));
+}
+
+#[test]
 fn udp_multicast_on_loopback() {
     let lp = Loop::new().unwrap();
     let rx = lp.udp_bind("0.0.0.0", 0, &BindOptions::default(), 0).unwrap();

@@ -1172,6 +1172,8 @@ handle_methods! {
   shutdown_server(drain_ms: f64) => shutdown_server(millis(drain_ms));
   multicast(group: String, interface: String, join: bool) => udp_multicast(&group, &interface, join);
   set_raw_option(level: i32, name: i32, value: &[u8]) => set_raw_option(level, name, value);
+  /// A C int, in the machine's byte order.
+  set_raw_option_int(level: i32, name: i32, value: i32) => set_raw_option_int(level, name, value);
   udp_connect(host: String, port: f64) => udp_connect(&host, to_i64(port));
   /// Sends a string as UTF-8.
   send_string(data: String) => send(data.as_bytes());

@@ -827,19 +827,15 @@ impl PyLoop {
     /// setsockopt(level, name, value) on a handle's socket: value is an int
     /// (a C int) or bytes-like. Errors are the OS's.
     fn set_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, value: &Obj<'_>) -> PyResult<()> {
-        let (int, bytes);
-        let value: &[u8] = if is_index(value) {
-            let value = value.extract::<i32>().map_err(|e| match e.is_instance_of::<PyOverflowError>(py) {
-                true => invalid(py, "value: expected a C int"),
-                false => e,
-            })?;
-            int = value.to_ne_bytes();
-            &int
-        } else {
-            bytes = value.extract::<BytesArg>()?;
-            bytes.as_slice()
-        };
-        self.core(py, |lp| lp.set_raw_option(handle.0, level, name, value))
+        if !is_index(value) {
+            let bytes = value.extract::<BytesArg>()?;
+            return self.core(py, |lp| lp.set_raw_option(handle.0, level, name, bytes.as_slice()));
+        }
+        let value = value.extract::<i32>().map_err(|e| match e.is_instance_of::<PyOverflowError>(py) {
+            true => invalid(py, "value: expected a C int"),
+            false => e,
+        })?;
+        self.core(py, |lp| lp.set_raw_option_int(handle.0, level, name, value))
     }
 
     /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
@@ -847,14 +843,12 @@ impl PyLoop {
     /// MAX_RAW_OPTION_SIZE) bytes.
     #[pyo3(signature = (handle, level, name, buflen=0))]
     fn get_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
-        let mut value =
-            self.core(py, |lp| lp.raw_option(handle.0, level, name, if buflen == 0 { 4 } else { buflen }))?;
-        if buflen > 0 {
-            return Ok(PyBytes::new(py, &value).into_any().unbind());
+        if buflen == 0 {
+            let int = self.core(py, |lp| lp.raw_option_int(handle.0, level, name))?;
+            return Ok(int.into_pyobject(py)?.into_any().unbind());
         }
-        value.resize(4, 0);
-        let int = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
-        Ok(int.into_pyobject(py)?.into_any().unbind())
+        let value = self.core(py, |lp| lp.raw_option(handle.0, level, name, buflen))?;
+        Ok(PyBytes::new(py, &value).into_any().unbind())
     }
 
     /// The socket descriptor behind a handle, for calls netcore does not
