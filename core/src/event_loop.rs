@@ -21,7 +21,7 @@ use crate::batch::{Batch, Poller};
 use crate::connect_options::ConnectOptions;
 use crate::dialer::Dialer;
 use crate::error::{invalid, Error, Result};
-use crate::event::{Event, HandleKind};
+use crate::event::{Event, EventKind, HandleKind};
 use crate::framing::Framing;
 use crate::handle::{Handle, LoopTag};
 use crate::options::SockOption;
@@ -347,6 +347,16 @@ impl Loop {
     /// load unless something was closed or upgraded.
     pub fn skips(&self, event: &Event, interventions: usize) -> bool {
         self.interventions() != interventions && self.lock().screen(event)
+    }
+
+    /// [`Loop::skips`] for a host that keeps no events but knows which
+    /// connections it upgraded with [`Loop::start_tls_server`] or
+    /// [`Loop::start_tls_client`] since the batch was polled (the Node
+    /// binding): whether that batch's `Data` event of `handle` is skipped
+    /// (plaintext after the upgrade point, which closes the connection:
+    /// `TlsFailed`, then `Closed` with `ETLSPROTOCOL`).
+    pub fn skips_upgraded_data(&self, handle: Handle) -> bool {
+        self.lock().screen(&Event::new(EventKind::Data, handle, 0))
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no

@@ -569,6 +569,47 @@ fn starttls_refuses_plaintext_cut_into_the_same_batch_after_the_upgrade_point() 
     assert!(failure.reason.contains("upgrade point"), "{failure:?}");
 }
 
+/// The same injection for a host that delivers batches itself and asks
+/// only about the connections it upgraded (the Node binding):
+/// `skips_upgraded_data` refuses the second line.
+#[test]
+fn a_host_asking_about_its_upgraded_handles_never_gets_the_injected_line() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = common::connected_pair(&lp);
+    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"STARTTLS\nINJECTED\n").unwrap();
+    let config = server_config(&[], Duration::from_secs(30));
+    let mut delivered = Vec::new();
+    let mut upgraded = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !delivered.iter().any(|(kind, handle, _)| *kind == EventKind::Closed && *handle == server) {
+        assert!(Instant::now() < deadline, "timed out: {delivered:?}");
+        let batch = lp.poll(64, Some(Duration::from_millis(50))).unwrap();
+        let events: Vec<_> = batch.events().iter().map(|e| (e.clone(), batch.data(e).to_vec())).collect();
+        drop(batch);
+        for (event, data) in events {
+            if event.kind == EventKind::Data && upgraded && lp.skips_upgraded_data(event.handle) {
+                upgraded = false;
+                continue;
+            }
+            if event.kind == EventKind::Data && data == b"STARTTLS" {
+                lp.start_tls_server(server, &config).unwrap();
+                upgraded = true;
+            }
+            delivered.push((event.kind, event.handle, event.error));
+        }
+    }
+    let of_server: Vec<_> = delivered.iter().filter(|e| e.1 == server).map(|e| (e.0, e.2)).collect();
+    assert_eq!(
+        of_server,
+        [
+            (EventKind::Data, None),
+            (EventKind::TlsFailed, Some(Error::ETLSPROTOCOL)),
+            (EventKind::Closed, Some(Error::ETLSPROTOCOL))
+        ]
+    );
+}
+
 /// Bytes queued before STARTTLS (the kernel was full) still go first, as
 /// plaintext; the handshake and the protected data follow them.
 #[test]
