@@ -282,7 +282,8 @@ class Loop extends EventEmitter {
     this._refed = true // loop-level ref()/unref()
     this._closed = false
     this._nativeRef = false
-    this._closedNow = new Set() // handles closed by the user during the batch being delivered
+    this._closedNow = new Set() // handles closed (or upgraded to TLS) by the user during the batch being delivered
+    this._upgradedNow = new Set() // those upgraded to TLS, not closed (see secure.js's _skips)
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
@@ -330,6 +331,7 @@ class Loop extends EventEmitter {
    * the batch was polled).
    */
   _silence(handle, rc) {
+    this._upgradedNow.delete(handle)
     if (rc === 0) this._closedNow.add(handle)
     else if (!(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
     const state = this[kState].get(handle)
@@ -758,7 +760,10 @@ class Loop extends EventEmitter {
     const pool = this._pool
     if (poolFull) checkNative(this._native.setPool((this._pool = newPool())), 'setPool')
     const closedNow = this._closedNow
-    if (closedNow.size !== 0) closedNow.clear()
+    if (closedNow.size !== 0) {
+      closedNow.clear()
+      this._upgradedNow.clear()
+    }
     const handles = this[kState]
     const meta = this._meta
     const end = count * STRIDE
@@ -767,7 +772,7 @@ class Loop extends EventEmitter {
       const id = meta[o + 1]
       let state = handles.get(id)
       // See _silence().
-      if (closedNow.size !== 0 && kind !== KIND.CLOSED && closedNow.has(id)) continue
+      if (closedNow.size !== 0 && kind !== KIND.CLOSED && closedNow.has(id) && this._skips(id, kind === KIND.DATA)) continue
       let listenerId
       let data
       let error

@@ -29,6 +29,12 @@ export declare class NativeLoop {
   /** Starts TLS as a server on a live connection (STARTTLS). 0 or a negative code. */
   startTlsServer(id: number, tls: ServerTls): number
   /**
+   * Whether this batch's `data` event of a connection upgraded while the
+   * batch is delivered is skipped: plaintext after the upgrade point,
+   * which the core refuses (`tls_failed`, then `closed`, `ETLSPROTOCOL`).
+   */
+  skipsUpgradedData(id: number): boolean
+  /**
    * What the handshake negotiated; `null` before it is over or without
    * TLS; a negative code for a bad handle.
    */

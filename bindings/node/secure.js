@@ -179,6 +179,25 @@ const methods = {
       rc = this._native.startTlsClient(handle, ctx._clientTls(), servername)
     }
     this._void(handle, rc, 'startTls')
+    // The rest of the batch may hold plaintext that came after the upgrade point (see _skips).
+    this._closedNow.add(handle)
+    this._upgradedNow.add(handle)
+    // Data held while paused came before the upgrade too: refused the same way.
+    const state = this._state(handle)
+    if (state.held !== null && state.held.some((ev) => ev.type === 'data') && this._skips(handle, true)) state.held = null
+  },
+
+  /**
+   * Whether the batch being delivered skips an event of a handle closed or
+   * upgraded since it was polled (in _closedNow): every event of a closed
+   * one; the data of an upgraded one, which the core refuses (then
+   * 'tls_failed' and 'closed' with ETLSPROTOCOL, so it counts as closed).
+   */
+  _skips(id, isData) {
+    if (!this._upgradedNow.has(id)) return true
+    if (!isData || !this._native.skipsUpgradedData(id)) return false
+    this._upgradedNow.delete(id)
+    return true
   },
 
   /** What the handshake negotiated (the 'tls_ready' fields), or null before it is over or without TLS. */

@@ -154,6 +154,14 @@ impl NativeLoop {
     code_of(self.d.on(id, |h| self.d.core.start_tls_server(h, &tls.config)))
   }
 
+  /// Whether this batch's `data` event of a connection upgraded while the
+  /// batch is delivered is skipped: plaintext after the upgrade point,
+  /// which the core refuses (`tls_failed`, then `closed`, `ETLSPROTOCOL`).
+  #[napi]
+  pub fn skips_upgraded_data(&self, id: f64) -> bool {
+    self.d.on(id, |h| Ok(self.d.core.skips_upgraded_data(h))).unwrap_or(false)
+  }
+
   /// What the handshake negotiated; `null` before it is over or without
   /// TLS; a negative code for a bad handle.
   #[napi]

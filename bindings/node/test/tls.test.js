@@ -22,6 +22,18 @@ function watch(loop, handle, out) {
   loop.onHandle(handle, 'closed', (ev) => (out.closed = ev.error || null))
 }
 
+/** A TLS listener whose accepted connections' outcomes are recorded (see watch()) in `outcomes`, in order. */
+function watchedListener(loop, tls) {
+  const listener = loop.listen('127.0.0.1', 0, { tls })
+  const outcomes = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    const out = {}
+    outcomes.push(out)
+    watch(loop, ev.handle, out)
+  })
+  return { port: loop.localAddress(listener).port, outcomes }
+}
+
 /**
  * A netcore TLS server and a netcore TLS client on one loop, each side's
  * outcome recorded (see watch()) until both are closed.
@@ -264,6 +276,151 @@ test('failure: a FIN without close_notify after data (server closed ETLSTRUNCATE
   assertTlsError(server.closed, 'ETLSTRUNCATED', 'ECONNRESET')
 })
 
+/** A TCP relay to `port`: `onChunk(chunk, fromClient)` returns what to forward (default: the chunk). */
+async function relay(t, port, onChunk = (chunk) => chunk) {
+  // Half-open both ways: an end is forwarded as an end, nothing more.
+  const server = net.createServer({ allowHalfOpen: true }, (down) => {
+    const up = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    for (const [from, to, fromClient] of [[down, up, true], [up, down, false]]) {
+      from.on('data', (chunk) => {
+        for (const piece of [].concat(onChunk(chunk, fromClient))) to.write(piece)
+      })
+      from.on('end', () => to.end())
+      from.on('error', () => to.destroy())
+    }
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  return server.address().port
+}
+
+/** The first bytes of a real ClientHello (Node's tls, captured by a plain TCP server). */
+async function clientHelloStart(t) {
+  const capture = net.createServer()
+  await new Promise((resolve) => capture.listen(0, '127.0.0.1', resolve))
+  t.after(() => capture.close())
+  const hello = new Promise((resolve) => capture.once('connection', (s) => s.once('data', (d) => resolve(d)).on('error', () => {})))
+  const client = nodeTls.connect({ port: capture.address().port, host: '127.0.0.1', servername: 'localhost' })
+  client.on('error', () => {})
+  t.after(() => client.destroy())
+  return (await withTimeout(hello, WAIT_MS, 'the ClientHello')).subarray(0, 40)
+}
+
+test('failure: half a ClientHello then FIN (server ETLSTRUNCATED), then RST (server ECONNRESET)', async (t) => {
+  const half = await clientHelloStart(t)
+  const loop = newLoop(t)
+  const { port, outcomes } = watchedListener(loop, serverOptions())
+  const fin = net.connect(port, '127.0.0.1', () => fin.end(half))
+  fin.on('error', () => {})
+  await until(() => outcomes.length === 1 && outcomes[0].closed !== undefined, 'the first connection closed')
+  assertTlsError(outcomes[0].failed, 'ETLSTRUNCATED', 'ECONNRESET')
+  const rst = net.connect(port, '127.0.0.1', () => rst.write(half))
+  rst.on('error', () => {})
+  await until(() => outcomes.length === 2, 'the second connection')
+  rst.resetAndDestroy()
+  await until(() => outcomes[1].closed !== undefined, 'the second connection closed')
+  assert.equal(outcomes[1].failed.code, 'ECONNRESET')
+  assert.equal(outcomes[1].closed.code, 'ECONNRESET')
+})
+
+test('failure: one flipped byte in a record (server ETLSPROTOCOL, client alert 20 bad_record_mac)', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const server = {}
+  loop.onHandle(listener, 'accepted', (ev) => watch(loop, ev.handle, server))
+  let flip = false
+  const port = await relay(t, loop.localAddress(listener).port, (chunk, fromClient) => {
+    if (!fromClient || !flip) return chunk
+    flip = false
+    const copy = Buffer.from(chunk)
+    copy[copy.length - 1] ^= 0x01 // in the record's authentication tag
+    return copy
+  })
+  const client = {}
+  const handle = loop.connect('127.0.0.1', port, { tls: clientOptions(), servername: 'localhost' })
+  watch(loop, handle, client)
+  await until(() => client.ready !== undefined && server.ready !== undefined, 'both handshakes')
+  flip = true
+  loop.send(handle, 'tampered')
+  await until(() => server.closed !== undefined && client.closed !== undefined, 'both ends closed')
+  assertTlsError(server.closed, 'ETLSPROTOCOL', undefined)
+  assertTlsError(client.closed, 'ETLSALERT', undefined, 20)
+})
+
+test('failure: openssl s_client offering only TLS 1.1, and one offering another ALPN protocol (server ETLSNOSHARED)', async (t) => {
+  const loop = newLoop(t)
+  const { port, outcomes } = watchedListener(loop, serverOptions('server', { ALPNProtocols: ['h2'] }))
+  for (const args of [['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'], ['-alpn', 'echo/1']]) {
+    const r = await run(['openssl', 's_client', '-connect', `127.0.0.1:${port}`, ...args], { ms: WAIT_MS })
+    assert.notEqual(r.code, 0, 'openssl failed the handshake too')
+    await until(() => outcomes.length > 0 && outcomes.at(-1).closed !== undefined, 'the server closed')
+    assertTlsError(outcomes.at(-1).failed, 'ETLSNOSHARED', undefined)
+    if (args[0] === '-alpn') assert.match(r.stdout + r.stderr, /alert no application protocol/)
+  }
+})
+
+test('a netcore client with a certificate and ALPN against openssl s_server requiring one (-Verify, -rev)', async (t) => {
+  const child = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', `${certDir()}/server.pem`, '-key', `${certDir()}/server.key`, '-CAfile', `${certDir()}/ca.pem`, '-Verify', '1', '-verify_return_error', '-alpn', 'echo/1', '-rev', '-naccept', '1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stderr.on('data', (d) => (out += d))
+  const port = await withTimeout(new Promise((resolve) => child.stdout.on('data', (d) => {
+    out += d
+    const m = /ACCEPT 127\.0\.0\.1:(\d+)/.exec(out)
+    if (m) resolve(Number(m[1]))
+  })), WAIT_MS, 'openssl s_server')
+  const loop = newLoop(t)
+  const tls = createSecureContext(clientOptions({ cert: pem('client'), key: pem('client.key'), ALPNProtocols: ['echo/1'] }))
+  const { handle } = await loop.connectAsync('127.0.0.1', port, { tls, servername: 'localhost' })
+  loop.setFraming(handle, 'delimited')
+  const ready = await nextEvent(loop, 'tls_ready', { handle })
+  assert.equal(ready.alpnProtocol, 'echo/1')
+  const reply = nextEvent(loop, 'data', { handle })
+  loop.send(handle, 'netcore\n')
+  assert.equal((await reply).data.toString(), 'erocten')
+  loop.close(handle)
+})
+
+test('bytes at record boundaries (1 B, 16383, 16384, 16385, 1 MiB + 1), also through a relay forwarding one byte at a time', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: serverOptions() })
+  const tls = createSecureContext(clientOptions())
+  for (const size of [1, 16383, 16384, 16385, 1024 * 1024 + 1]) {
+    const payload = randomBytes(size)
+    const { data } = await roundTrip(loop, 'localhost', port, payload, { options: { tls } })
+    assert.equal(sha(data), sha(payload), `${size} bytes`)
+  }
+  const slow = await relay(t, port, (chunk) => [...chunk].map((byte) => Buffer.of(byte)))
+  const payload = randomBytes(16385)
+  const { data, closed } = await roundTrip(loop, '127.0.0.1', slow, payload, { options: { tls, servername: 'localhost' } })
+  assert.equal(closed.error, undefined)
+  assert.equal(sha(data), sha(payload), 'one byte at a time')
+})
+
+test('send tokens and pause/resume under TLS: sent after the bytes left, no data while paused, all of it after resume', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  let server
+  const received = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    server = ev.handle
+    loop.onHandle(server, 'data', (d) => received.push(Buffer.from(d.data)))
+  })
+  const { handle } = await loop.connectAsync('localhost', loop.localAddress(listener).port, { tls: clientOptions() })
+  await nextEvent(loop, 'tls_ready', { handle: server, filter: () => server !== undefined })
+  loop.pause(server)
+  const payload = randomBytes(256 * 1024)
+  const sent = nextEvent(loop, 'sent', { handle })
+  loop.send(handle, payload, { token: 7 })
+  assert.equal((await sent).value, 7)
+  const before = received.length
+  await nextEvent(loop, 'timer', { handle: loop.setTimer(50) }) // the loop keeps running while paused
+  assert.equal(received.length, before, 'no data while paused')
+  loop.resume(server)
+  await until(() => received.reduce((n, b) => n + b.length, 0) === payload.length, 'every byte after resume')
+  assert.equal(sha(Buffer.concat(received)), sha(payload))
+})
+
 // -- STARTTLS, rotation, backpressure --------------------------------------------------
 
 test('STARTTLS: a live plaintext connection upgraded by both ends, then data under TLS', async (t) => {
@@ -294,6 +451,29 @@ test('STARTTLS: a live plaintext connection upgraded by both ends, then data und
   await until(() => got.length === 2, 'the line sent under TLS')
   assert.deepEqual(got, ['STARTTLS', 'secret'])
   assert.throws(() => loop.startTls(handle, createSecureContext(clientOptions())), { code: 'EINVAL' }, 'already TLS')
+})
+
+test('STARTTLS injection: plaintext after STARTTLS in the same read is never delivered, the connection fails ETLSPROTOCOL', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const serverTls = createSecureContext(serverOptions())
+  const server = { lines: [] }
+  loop.onHandle(listener, 'accepted', ({ handle }) => {
+    watch(loop, handle, server)
+    loop.setFraming(handle, 'delimited')
+    loop.onHandle(handle, 'data', (ev) => {
+      server.lines.push(ev.data.toString())
+      if (ev.data.toString() === 'STARTTLS') loop.startTls(handle, serverTls, { isServer: true })
+    })
+  })
+  const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
+  loop.onHandle(handle, 'eof', () => loop.close(handle))
+  loop.send(handle, 'STARTTLS\nINJECTED\n')
+  await until(() => server.closed !== undefined, 'the server closed')
+  assert.deepEqual(server.lines, ['STARTTLS'])
+  assert.equal(server.failed.code, 'ETLSPROTOCOL')
+  assert.match(server.failed.reason, /upgrade point/)
+  assert.equal(server.closed.code, 'ETLSPROTOCOL')
 })
 
 test('setSecureContext rotates a listener\'s certificate for later accepts', async (t) => {
