@@ -732,6 +732,54 @@ fn tls_pair(lp: &Loop) -> (Handle, Handle) {
     (client, accepted(&got).unwrap())
 }
 
+/// The connection cap and a graceful server shutdown under TLS: a capped
+/// listener's second client waits (no handshake) until the first closes;
+/// the shutdown closes the server's TLS connection with close_notify, then
+/// FIN (the client sees a clean `Eof`, not ETLSTRUNCATED), then reports
+/// `ShutdownComplete`.
+#[test]
+fn a_capped_tls_server_accepts_in_turn_and_shuts_down_with_close_notify() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    lp.set_max_connections(listener, 1).unwrap();
+    let config = client_config("ca.pem", &[]);
+    let [first, second] = [1, 2].map(|userdata| {
+        let client = lp.tcp_connect("127.0.0.1", port as i64, userdata).unwrap();
+        lp.start_tls_client(client, &config, "localhost").unwrap();
+        client
+    });
+    let mut got = poll_until(&lp, |g| has(g, EventKind::TlsReady, first) && accepted(g).is_some());
+    for _ in 0..5 {
+        poll_into(&lp, 64, Some(Duration::from_millis(20)), &mut got);
+    }
+    assert!(!has(&got, EventKind::TlsReady, second), "at the cap: {:?}", kinds(&got));
+    lp.close(first).unwrap();
+    // The server closes its end on the first client's clean Eof.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has(&seen, EventKind::TlsReady, second) {
+        assert!(Instant::now() < deadline, "{:?}", kinds(&seen));
+        let start = seen.len();
+        poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut seen);
+        for e in seen[start..].iter().filter(|e| e.kind == EventKind::Eof) {
+            assert_eq!(e.error, None);
+            lp.close(e.handle).unwrap();
+        }
+    }
+    lp.shutdown_server(listener, Duration::from_secs(3600)).unwrap();
+    let server = accepted(&seen[seen.iter().rposition(|e| e.kind == EventKind::Accepted).unwrap()..]).unwrap();
+    let mut got = poll_until(&lp, |g| has(g, EventKind::Eof, second));
+    assert_eq!(event(&got, EventKind::Eof, second).unwrap().error, None, "close_notify came first");
+    lp.close(second).unwrap();
+    let listener_closed = has(&got, EventKind::Closed, listener);
+    got.extend(poll_until(&lp, |g| {
+        has(g, EventKind::Closed, second) && (listener_closed || has(g, EventKind::Closed, listener))
+    }));
+    let closed = |handle| event(&got, EventKind::Closed, handle).map(|e| e.error);
+    assert_eq!((closed(server), closed(second)), (Some(None), Some(None)), "{:?}", kinds(&got));
+    assert!(has(&got, EventKind::ShutdownComplete, listener), "{:?}", kinds(&got));
+}
+
 /// Backpressure under TLS: while the server is paused, the client's sends
 /// are refused whole with EAGAIN once its queue passes the high-water mark;
 /// `Writable` follows the resume; tokens fire in order; every line arrives

@@ -213,10 +213,16 @@ impl Conn {
     /// Writes the session's records, and hands it queued plaintext once the
     /// handshake is over, until the kernel would block or nothing is left.
     /// Tokens fire once the records of their messages are written.
+    /// After our FIN nothing can be written: records the session makes
+    /// then (a TLS 1.3 server's session tickets, when a close came during
+    /// its handshake) are not sent.
     pub(super) fn flush_tls(&mut self, handle: Handle, events: &mut Vec<Event>) -> Result<()> {
         let (Some(sock), Some(secure)) = (&self.sock, self.tls.as_deref_mut()) else {
             return Ok(());
         };
+        if self.phase.has(super::FIN_SENT) {
+            return Ok(());
+        }
         let mut writer: &TcpStream = sock;
         let mut wrote = false;
         while secure.plaintext_first > 0 {
