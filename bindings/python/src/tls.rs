@@ -161,7 +161,7 @@ impl TlsContext {
     /// "TLSv1.2" (default) or "TLSv1.3" (or an ssl.TLSVersion);
     /// `handshake_timeout` in seconds (default DEFAULT_HANDSHAKE_TIMEOUT).
     /// Bad files or values raise InvalidArgumentError naming the argument
-    /// (an unreadable file is an OSError with its errno). `check_hostname=False` is
+    /// (an unreadable file is the OS's error, errno ENOENT...). `check_hostname=False` is
     /// NotSupportedError: netcore always verifies the name.
     #[staticmethod]
     #[pyo3(signature = (*, cafile=None, cadata=None, certfile=None, keyfile=None, check_hostname=true,
