@@ -894,3 +894,30 @@ fn a_reconnect_after_a_backoff_longer_than_the_handshake_timeout_gets_a_fresh_ha
     assert!(!has(&got, EventKind::TlsFailed, client), "the fresh handshake failed: {:?}", kinds(&got));
     assert!(has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
 }
+
+/// The peer's close_notify is the server's `Eof` even while the peer keeps
+/// its socket open waiting for ours (as asyncio does before its FIN); the
+/// server's close then answers with its own close_notify.
+#[test]
+fn a_close_notify_without_a_fin_is_a_clean_eof_and_gets_ours() {
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
+    session.write_plaintext(&[b"bye"]).unwrap();
+    let mut seen = Vec::new();
+    drive(&lp, &mut stream, &mut session, &mut seen, |_, g| g.iter().any(|e| e.kind == EventKind::Data));
+    let server = accepted(&seen).unwrap();
+    session.close();
+    session.write_tls(&mut stream).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Eof, server));
+    assert!(!has(&got, EventKind::Closed, server), "the socket is still open: {:?}", kinds(&got));
+    lp.close(server).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
+    let mut answer = Vec::new();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.read_to_end(&mut answer).unwrap();
+    session.handle_input(&answer, &mut Vec::new()).unwrap();
+    assert!(session.received_close_notify(), "the server answered with its close_notify");
+}
