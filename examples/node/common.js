@@ -1,5 +1,8 @@
 'use strict'
-// Shared bits of the Node examples: loading netcore and parsing [HOST:]PORT.
+// Shared bits of the Node examples: loading netcore, parsing [HOST:]PORT,
+// reading the TLS servers' certificate and key.
+
+const fs = require('node:fs')
 
 /** The binding: `require('netcore')` when installed, else the one in this repository. */
 function loadNetcore() {
@@ -49,9 +52,28 @@ function serverTarget(prog) {
   }
 }
 
+/**
+ * The TLS servers' certificate chain and key: { cert, key }, read from the
+ * PEM files NETCORE_TLS_CERT and NETCORE_TLS_KEY name. Exits 2 (as PROG)
+ * when either is unset, 1 when a file cannot be read.
+ */
+function tlsFiles(prog) {
+  const { NETCORE_TLS_CERT: cert, NETCORE_TLS_KEY: key } = process.env
+  if (!cert || !key) {
+    process.stderr.write(`${prog}: NETCORE_TLS_CERT and NETCORE_TLS_KEY must name the PEM files of the certificate chain and its key\n`)
+    process.exit(2)
+  }
+  try {
+    return { cert: fs.readFileSync(cert), key: fs.readFileSync(key) }
+  } catch (err) {
+    process.stderr.write(`${prog}: ${err.message}\n`)
+    process.exit(1)
+  }
+}
+
 /** "ip:port", or "[ip6]:port" for IPv6, as the C examples print addresses. */
 function formatAddress({ address, port, family }) {
   return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`
 }
 
-module.exports = { loadNetcore, parseHostPort, serverTarget, formatAddress }
+module.exports = { loadNetcore, parseHostPort, serverTarget, tlsFiles, formatAddress }

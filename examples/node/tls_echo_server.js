@@ -12,21 +12,15 @@
 // exits 0. A client whose handshake fails is logged with netcore's code and
 // the TLS library's reason; the others are not disturbed.
 
-const fs = require('node:fs')
-const { loadNetcore } = require('./common')
+const { loadNetcore, tlsFiles } = require('./common')
 const { serve } = require('./echo_server')
 const { createSecureContext } = loadNetcore()
 
 const PROG = 'tls_echo_server'
 
 serve(PROG, () => {
-  const { NETCORE_TLS_CERT: cert, NETCORE_TLS_KEY: key } = process.env
-  if (!cert || !key) {
-    process.stderr.write(`${PROG}: NETCORE_TLS_CERT and NETCORE_TLS_KEY must name the PEM files of the certificate chain and its key\n`)
-    process.exit(2)
-  }
   try {
-    return { tls: createSecureContext({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }) }
+    return { tls: createSecureContext(tlsFiles(PROG)) }
   } catch (err) {
     process.stderr.write(`${PROG}: ${err.message}\n`)
     process.exit(1)

@@ -7,7 +7,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 const nodeTls = require('node:tls')
-const { spawn } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const { X509Certificate } = require('node:crypto')
 const { createSecureContext, SecureContext } = require('netcore')
 const { newLoop, nextEvent, until, echoServer, roundTrip, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
@@ -565,4 +565,26 @@ test('tls_echo_server.js without NETCORE_TLS_CERT / NETCORE_TLS_KEY exits 2, wit
   const mismatch = await run([process.execPath, `${NODE_EXAMPLES}/tls_echo_server.js`, '0'], { env: { ...env, NETCORE_TLS_CERT: `${certDir()}/server.pem`, NETCORE_TLS_KEY: `${certDir()}/client.key` } })
   assert.equal(mismatch.code, 1)
   assert.match(mismatch.stderr, /EINVAL \(key: /)
+})
+
+test('https_server.js: curl --cacert fetches from it over TLS with ALPN http/1.1; exits 0 on SIGTERM', async (t) => {
+  if (spawnSync('curl', ['--version']).error) return t.skip('curl is missing (make test installs it)')
+  const env = { ...process.env, NETCORE_TLS_CERT: `${certDir()}/server.pem`, NETCORE_TLS_KEY: `${certDir()}/server.key` }
+  const server = await startServer([process.execPath, `${NODE_EXAMPLES}/https_server.js`, '0'], { env })
+  t.after(() => server.child.kill('SIGKILL'))
+  const r = await run(['curl', '-sS', '--cacert', `${certDir()}/ca.pem`, `https://localhost:${server.port}/hi`], { ms: WAIT_MS })
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /^hello from netcore: GET \/hi over TLSv1\.3 \(TLS13_\w+\), ALPN http\/1\.1\n$/)
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
+})
+
+test('starttls_server.js: openssl s_client -starttls smtp upgrades the live connection and talks under TLS', async (t) => {
+  const env = { ...process.env, NETCORE_TLS_CERT: `${certDir()}/server.pem`, NETCORE_TLS_KEY: `${certDir()}/server.key` }
+  const server = await startServer([process.execPath, `${NODE_EXAMPLES}/starttls_server.js`, '0'], { env })
+  t.after(() => server.child.kill('SIGKILL'))
+  const argv = ['openssl', 's_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${server.port}`, '-CAfile', `${certDir()}/ca.pem`, '-verify_return_error', '-quiet']
+  const r = await run(argv, { input: 'hello\nQUIT\n', ms: WAIT_MS })
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /250 ok: hello\r\n221 bye\r\n$/)
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
 })
