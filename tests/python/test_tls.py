@@ -539,6 +539,66 @@ def test_every_byte_arrives_at_record_edges_and_above_the_high_water_mark(loop: 
     assert pump.received[client] == payload
 
 
+@contextmanager
+def one_byte_proxy(target_port: int) -> Iterator[int]:
+    """A TCP proxy on loopback that forwards each byte in a send of its own
+    (TCP_NODELAY), both ways, and half-closes as its peers do; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        dst.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while chunk := src.recv(65536):
+            for i in range(len(chunk)):
+                dst.sendall(chunk[i : i + 1])
+        dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        a, _ = listener.accept()
+        with a, socket.create_connection(("127.0.0.1", target_port)) as b:
+            back = threading.Thread(target=pipe, args=(b, a))
+            back.start()
+            pipe(a, b)
+            back.join(WAIT)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(WAIT)
+        listener.close()
+        assert not thread.is_alive()
+
+
+def test_every_byte_arrives_through_a_proxy_that_forwards_one_byte_at_a_time(loop: netcore.Loop,
+                                                                            certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    payload = os.urandom(16385)  # two records each way
+    with one_byte_proxy(echo.port) as port:
+        client = loop.connect("127.0.0.1", port, tls=client_ctx(certs), server_hostname="localhost")
+        loop.send(client, payload)
+        pump.until(lambda: len(pump.received[client]) >= len(payload), what="the echo")
+        loop.close(client)
+        wait_closed(pump, client)
+    assert pump.received[client] == payload
+    assert pump.closed[client].error is None
+
+
+def test_a_graceful_server_shutdown_ends_tls_connections_with_close_notify(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    loop.send(client, b"last words")
+    pump.until(lambda: pump.received[client] == b"last words", what="the echo")
+    loop.shutdown_server(echo.listener, WAIT)
+    pump.until(lambda: "eof" in pump.kinds(client), what="the server's close_notify")
+    loop.close(client)
+    wait_closed(pump, client)
+    assert pump.closed[client].error is None  # close_notify before the FIN: no TLSEOFError
+    pump.until(lambda: bool(pump.of_kind("shutdown_complete")), what="shutdown_complete")
+
+
 def test_starttls_refuses_plaintext_cut_into_the_same_batch(loop: netcore.Loop, certs: Path) -> None:
     listener = loop.listen("127.0.0.1", 0)
     client = loop.connect("127.0.0.1", loop.local_address(listener)[1])
