@@ -8,7 +8,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
-
 /// The kinds' names, interned once, indexed by the core's numeric kind.
 static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 

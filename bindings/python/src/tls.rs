@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::args::{items, BytesArg, must_be, type_name, Hd, Secs, Text};
+use crate::args::{items, must_be, type_name, BytesArg, Hd, Secs, Text};
 use crate::errors::{error_value, guard, invalid, to_pyerr_detail, IntoPyResult};
 use crate::event_loop::PyLoop;
 
@@ -94,9 +94,10 @@ impl FromPyObject<'_, '_> for Version {
 
     fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
         let name = str_or_member(&obj, "a TLS version (\"TLSv1.3\", ssl.TLSVersion.TLSv1_3 or \"tls1_3\")")?;
-        let by_protocol =
-            nc::TlsVersion::ALL.iter().copied().find(|v| [v.protocol().to_owned(), v.protocol().replace('.', "_")]
-                .contains(&name));
+        let by_protocol = nc::TlsVersion::ALL
+            .iter()
+            .copied()
+            .find(|v| [v.protocol().to_owned(), v.protocol().replace('.', "_")].contains(&name));
         match by_protocol {
             Some(v) => Ok(Version(v)),
             None => nc::TlsVersion::parse(&name).py_err(obj.py()).map(Version),
@@ -290,16 +291,19 @@ impl Context<'_> {
     pub fn server(&self, argument: &str) -> PyResult<&nc::ServerConfig> {
         match &self.0.get().config {
             Config::Server(s) => Ok(s),
-            Config::Client(_) => Err(invalid(
-                self.0.py(),
-                &format!("{argument}: expected a server context (netcore.TLSContext.server)"),
-            )),
+            Config::Client(_) => {
+                Err(invalid(self.0.py(), &format!("{argument}: expected a server context (netcore.TLSContext.server)")))
+            }
         }
     }
 }
 
 /// `Loop.listen(tls=...)`: a listener whose accepts speak TLS.
-pub fn listen(lp: &nc::Loop, listener: nc::Result<nc::Handle>, tls: Option<&nc::ServerConfig>) -> nc::Result<nc::Handle> {
+pub fn listen(
+    lp: &nc::Loop,
+    listener: nc::Result<nc::Handle>,
+    tls: Option<&nc::ServerConfig>,
+) -> nc::Result<nc::Handle> {
     let listener = listener?;
     if let Some(config) = tls {
         lp.set_listener_tls(listener, Some(config.clone()))?;
@@ -395,15 +399,21 @@ impl PyLoop {
     /// upgrade point) make it InvalidArgumentError, as does a connection
     /// that already speaks TLS.
     #[pyo3(signature = (handle, context, *, server_hostname=None))]
-    fn start_tls(&self, py: Python<'_>, handle: Hd, context: Context<'_>, server_hostname: Option<Text>) -> PyResult<()> {
+    fn start_tls(
+        &self,
+        py: Python<'_>,
+        handle: Hd,
+        context: Context<'_>,
+        server_hostname: Option<Text>,
+    ) -> PyResult<()> {
         match &context.0.get().config {
             Config::Server(config) => match server_hostname {
                 Some(_) => Err(invalid(py, "server_hostname: only with a client context")),
                 None => self.core(py, |lp| lp.start_tls_server(handle.0, config)),
             },
             Config::Client(config) => {
-                let name = server_hostname
-                    .ok_or_else(|| invalid(py, "server_hostname: required with a client context"))?;
+                let name =
+                    server_hostname.ok_or_else(|| invalid(py, "server_hostname: required with a client context"))?;
                 self.core(py, |lp| lp.start_tls_client(handle.0, config, &name.0))
             }
         }
