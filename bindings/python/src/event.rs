@@ -38,8 +38,8 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 /// data      for "data" and "datagram": the bytes; otherwise None
 /// addr      (host, port): the peer for "accepted"/"connected", the sender for
 ///           "datagram"; otherwise None
-/// error     the exception (not raised) for "connect_failed", "error" and an
-///           abnormal "closed"; otherwise None
+/// error     the exception (not raised) for "connect_failed", "tls_failed",
+///           "error" and an abnormal "closed" (TLS: with alert, reason); else None
 /// userdata  the handle's user data (see Loop.set_userdata), or None
 /// value     the token for "sent", the attempt number for "reconnecting"; else 0
 #[pyclass(frozen, module = "netcore", name = "Event")]

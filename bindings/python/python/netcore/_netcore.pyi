@@ -211,8 +211,8 @@ class Event:
         """Peer ("accepted", "connected") or sender ("datagram") address."""
     @property
     def error(self) -> OSError | None:
-        """For "connect_failed", "error" and an abnormal "closed": the
-        exception (a netcore.Error), not raised."""
+        """For "connect_failed", "tls_failed", "error" and an abnormal
+        "closed": the exception (a netcore.Error), not raised."""
     @property
     def userdata(self) -> Any:
         """The handle's user data, or None."""
