@@ -18,7 +18,7 @@ RELEASE  := target/release
 BUILD    := build
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
-EXAMPLES := echo_server echo_client chat_server udp_echo
+EXAMPLES := echo_server echo_client chat_server udp_echo tls_echo_server tls_client https_server starttls_server
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
 .PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-c-sanitize test-valgrind test-python test-node test-packages fuzz soak clean
@@ -71,11 +71,12 @@ C_TESTS_CC = $(CC) -std=c11 -Wall -Wextra -Werror -pedantic -O1 -g tests/c/*.c \
 	  $$(PKG_CONFIG_PATH=$(TEST_PREFIX)/lib/pkgconfig pkg-config --cflags --libs netcore) \
 	  -lpthread -Wl,-rpath,$(TEST_PREFIX)/lib
 
-test-c:
+# The TLS tests run the C examples (NC_EXAMPLES_DIR).
+test-c: examples
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	@mkdir -p $(BUILD)/tests
 	$(C_TESTS_CC) -o $(BUILD)/tests/c_tests
-	$(BUILD)/tests/c_tests
+	NC_EXAMPLES_DIR=$(BUILD)/examples $(BUILD)/tests/c_tests
 
 # The whole C suite again, its code built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (gcc's libasan/libubsan: Debian's gcc depends on
@@ -87,18 +88,19 @@ test-c:
 # toolchain (-Zsanitizer), which this project's stable toolchain cannot use.
 # Its own binary: ASan and valgrind cannot run in one process. NC_TEST_SLOW
 # scales the suite's hang guards for the slower instrumented code.
-test-c-sanitize:
+test-c-sanitize: examples
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	@mkdir -p $(BUILD)/tests-sanitize
 	$(C_TESTS_CC) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer -o $(BUILD)/tests-sanitize/c_tests
 	ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1 NC_TEST_SLOW=3 $(BUILD)/tests-sanitize/c_tests
+	  UBSAN_OPTIONS=print_stacktrace=1 NC_TEST_SLOW=3 NC_EXAMPLES_DIR=$(BUILD)/examples \
+	  $(BUILD)/tests-sanitize/c_tests
 
 # A representative subset under valgrind: every API path but the big transfers.
 test-valgrind: test-c
-	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-	  --suppressions=tests/c/valgrind.supp \
+	NC_EXAMPLES_DIR=$(BUILD)/examples valgrind --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite --suppressions=tests/c/valgrind.supp \
 	  --quiet $(BUILD)/tests/c_tests --quick
 
 # Builds the Python package into build/venv-python, runs pytest and mypy.

@@ -106,6 +106,25 @@ static inline int ex_parse_host_port(const char *arg, const char *default_host,
 }
 
 /*
+ * Reads a server's command line, "PROG [HOST:]PORT" (HOST defaults to
+ * 127.0.0.1), into host and port. Returns 0, or 2 (the exit status for a
+ * usage error) after saying what is wrong.
+ */
+static inline int ex_server_args(const char *prog, int argc, char **argv, char *host, size_t host_size, int *port)
+{
+    char err[EX_HOSTLEN + 64];
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s [HOST:]PORT\n", prog);
+        return 2;
+    }
+    if (ex_parse_host_port(argv[1], "127.0.0.1", host, host_size, port, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 2;
+    }
+    return 0;
+}
+
+/*
  * Splits an address into a host string (IPv6 without brackets, usable as
  * the host argument of nc_send_to / nc_tcp_connect) and a port, by
  * formatting it with nc_addr_format ("ip:port" or "[ip6]:port") and cutting
@@ -231,6 +250,146 @@ static inline int ex_install_stop_handlers(void)
     if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
         return -1;
     return 0;
+}
+
+/* ---- servers and TLS --------------------------------------------------- */
+
+/* Handles one event of a server's connections (ex_serve). */
+typedef void (*ex_event_fn)(void *ctx, nc_loop *loop, const nc_event *ev);
+
+/*
+ * Runs a server until its listener closes: polls `loop` and hands every
+ * event of its connections to on_event. The first SIGINT/SIGTERM shuts the
+ * listener down gracefully (nc_shutdown_server: no new connections, open
+ * ones flushed and closed, reset after EX_SHUTDOWN_MS); a second ends at
+ * once. Returns the exit status: 0 after a signal, 1 if polling failed.
+ * Call ex_install_stop_handlers first.
+ */
+static inline int ex_serve(const char *prog, nc_loop *loop, nc_handle listener, ex_event_fn on_event, void *ctx)
+{
+    nc_event events[64];
+    int shutting_down = 0;
+    for (;;) {
+        sig_atomic_t signals = *ex_stop_count();
+        if (signals >= 2) {
+            fprintf(stderr, "%s: second signal, closing everything now\n", prog);
+            return 0;
+        }
+        if (signals == 1 && !shutting_down) {
+            shutting_down = 1;
+            int rc = nc_shutdown_server(loop, listener, EX_SHUTDOWN_MS);
+            if (rc < 0) {
+                ex_report(prog, "nc_shutdown_server", rc);
+                return 1;
+            }
+        }
+        int n = nc_poll(loop, events, 64, EX_POLL_MS); /* a signal cuts the wait short */
+        if (n < 0) {
+            ex_report(prog, "nc_poll", n);
+            return 1;
+        }
+        for (int i = 0; i < n; i++) {
+            const nc_event *ev = &events[i];
+            if (ev->handle != listener)
+                on_event(ctx, loop, ev);
+            else if (ev->kind == NC_EV_CLOSED) /* the end of the shutdown */
+                return 0;
+            else if (ev->kind == NC_EV_ERROR) /* e.g. out of descriptors: it retries */
+                ex_report(prog, "listener", ev->error);
+        }
+    }
+}
+
+/* Prints why a refused call failed, with the argument it names:
+ * "PROG: WHAT: EINVAL (invalid argument): key: expected ...". */
+static inline void ex_report_detail(const char *prog, const char *what, int code)
+{
+    const char *detail = nc_last_error_detail();
+    fprintf(stderr, "%s: %s: %s (%s)%s%s\n", prog, what, nc_errname(code), nc_strerror(code),
+            detail[0] ? ": " : "", detail);
+}
+
+/*
+ * Builds a server's TLS config from the PEM files named by the environment
+ * variables NETCORE_TLS_CERT (the certificate chain, leaf first) and
+ * NETCORE_TLS_KEY (its private key), offering the `alpn_count` ALPN
+ * protocols in `alpn`. Returns 0; 2 after saying that a variable is
+ * missing; 1 after reporting why the files were refused.
+ */
+static inline int ex_tls_server_config(const char *prog, const char *const *alpn, size_t alpn_count,
+                                       nc_tls_server_config **config)
+{
+    const char *cert = getenv("NETCORE_TLS_CERT"), *key = getenv("NETCORE_TLS_KEY");
+    if (cert == NULL || key == NULL) {
+        fprintf(stderr, "%s: set NETCORE_TLS_CERT and NETCORE_TLS_KEY to PEM files "
+                        "(certificate chain, private key)\n", prog);
+        return 2;
+    }
+    struct nc_tls_server_opts opts = NC_TLS_SERVER_OPTS_INIT;
+    opts.cert.file = cert;
+    opts.key.file = key;
+    opts.alpn = alpn;
+    opts.alpn_count = alpn_count;
+    int rc = nc_tls_server_config_new(&opts, config);
+    if (rc < 0) {
+        ex_report_detail(prog, "TLS certificate and key", rc);
+        return 1;
+    }
+    return 0;
+}
+
+/* Prints why a connection failed (NC_EV_TLS_FAILED, an abnormal
+ * NC_EV_CLOSED): the code and, for a TLS failure, the alert the peer sent
+ * and the TLS library's reason. Call it while the event is handled (the
+ * failure record goes with the handle). */
+static inline void ex_report_tls_failure(const char *prog, nc_loop *loop, nc_handle handle, int code)
+{
+    int error = code, alert = -1;
+    char reason[256] = "";
+    nc_tls_failure(loop, handle, &error, &alert, reason, sizeof reason);
+    fprintf(stderr, "%s: %s (%s)", prog, nc_errname(error), nc_strerror(error));
+    if (alert >= 0)
+        fprintf(stderr, ", alert %d from the peer", alert);
+    fprintf(stderr, "%s%s\n", reason[0] ? ": " : "", reason);
+}
+
+/*
+ * The main of a TLS server: reads "[HOST:]PORT" and the certificate chain
+ * and key (ex_tls_server_config, offering the `alpn_count` ALPN protocols),
+ * listens and prints "listening on HOST:PORT"; with `on_listener` 1 gives
+ * the config to the listener, so that every connection it accepts speaks
+ * TLS (nc_listener_set_tls); then serves (ex_serve), passing the config to
+ * on_event as its ctx (a STARTTLS server upgrades connections with it).
+ * Returns the exit status.
+ */
+static inline int ex_tls_server_main(const char *prog, int argc, char **argv, const char *const *alpn,
+                                     size_t alpn_count, int on_listener, ex_event_fn on_event)
+{
+    char host[EX_HOSTLEN];
+    int port;
+    if (ex_server_args(prog, argc, argv, host, sizeof host, &port) != 0)
+        return 2;
+    nc_tls_server_config *tls = NULL;
+    int status = ex_tls_server_config(prog, alpn, alpn_count, &tls);
+    if (status != 0)
+        return status;
+    nc_loop *loop;
+    nc_handle listener;
+    if (ex_install_stop_handlers() != 0) {
+        fprintf(stderr, "%s: sigaction: %s\n", prog, strerror(errno));
+        status = 1;
+    } else if (ex_open_server(prog, argv[1], host, port, 1, &loop, &listener) != 0) {
+        status = 1;
+    } else {
+        /* The listener keeps its own reference: freeing ours below is fine. */
+        int rc = on_listener ? nc_listener_set_tls(loop, listener, tls) : 0;
+        if (rc < 0)
+            ex_report(prog, "nc_listener_set_tls", rc);
+        status = rc < 0 ? 1 : ex_serve(prog, loop, listener, on_event, tls);
+        nc_loop_free(loop);
+    }
+    nc_tls_server_config_free(tls);
+    return status;
 }
 
 /* Milliseconds on a monotonic clock. */

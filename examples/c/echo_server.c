@@ -27,7 +27,11 @@
  */
 #include "common.h"
 
+/* tls_echo_server.c is this program over TLS: it defines PROG and ECHO_TLS
+ * and includes this file. */
+#ifndef PROG
 #define PROG "echo_server"
+#endif
 #define MAX_EVENTS 256
 /* Largest piece of held bytes handed to nc_send at once: smaller than the
  * room NC_EV_WRITABLE promises (high-water minus low-water mark). */
@@ -267,9 +271,26 @@ int main(int argc, char **argv)
         return 1;
     }
 
+#ifdef ECHO_TLS
+    nc_tls_server_config *tls = NULL;
+    int tls_status = ex_tls_server_config(PROG, NULL, 0, &tls);
+    if (tls_status != 0)
+        return tls_status;
+#endif
     static server s; /* the event array is large: not on the stack */
     if (ex_open_server(PROG, argv[1], host, port, 1, &s.loop, &s.listener) != 0)
         return 1;
+#ifdef ECHO_TLS
+    /* Every connection accepted from now on speaks TLS; the echo code below
+     * is the same (data is plaintext). The listener keeps its own reference. */
+    int tls_rc = nc_listener_set_tls(s.loop, s.listener, tls);
+    nc_tls_server_config_free(tls);
+    if (tls_rc < 0) {
+        ex_report(PROG, "nc_listener_set_tls", tls_rc);
+        nc_loop_free(s.loop);
+        return 1;
+    }
+#endif
 
     int status = 0, shutting_down = 0;
     while (s.listener != 0) { /* until the listener's NC_EV_CLOSED */

@@ -185,7 +185,11 @@
     X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \
     X(tls_openssl_s_client_tls12_alpn_every_byte_each_way, 1) \
     X(tls_netcore_client_with_certificate_to_openssl_s_server, 1) \
-    X(tls_openssl_s_server_refuses_a_client_without_certificate, 1)
+    X(tls_openssl_s_server_refuses_a_client_without_certificate, 1) \
+    X(tls_examples_echo_server_and_client, 1)     \
+    X(tls_https_example_answers_curl, 1)          \
+    X(tls_starttls_example_with_openssl_s_client_starttls_smtp, 1) \
+    X(tls_starttls_example_drops_plaintext_injected_behind_starttls, 1)
 
 #define DECLARE_TEST(name, quick) void test_##name(void);
 TEST_LIST(DECLARE_TEST)

@@ -750,3 +750,119 @@ void test_tls_openssl_s_server_refuses_a_client_without_certificate(void) {
     expect_failure_record(c, &seen, NC_ETLSALERT, 116);
     wait_child(loop, pid, 60000);
 }
+
+/* ------------------------------------------------------------ examples */
+
+/* An example program, built by `make examples` (NC_EXAMPLES_DIR, default
+ * build/examples). */
+static const char *example(const char *name) {
+    static char buf[256];
+    const char *dir = getenv("NC_EXAMPLES_DIR");
+    snprintf(buf, sizeof buf, "%s/%s", dir ? dir : "build/examples", name);
+    ASSERT_MSG(access(buf, X_OK) == 0, "%s is not built (make examples)", buf);
+    return buf;
+}
+
+/* Starts an example server on 127.0.0.1:0 with the test certificate (in
+ * NETCORE_TLS_CERT / NETCORE_TLS_KEY); returns its pid and, from its
+ * "listening on" line, its port. */
+static pid_t start_example(const char *name, int *port) {
+    setenv("NETCORE_TLS_CERT", path_of("server.pem"), 1);
+    setenv("NETCORE_TLS_KEY", path_of("server.key"), 1);
+    char *argv[] = {(char *)example(name), "127.0.0.1:0", NULL};
+    int out;
+    pid_t pid = spawn(argv, NULL, NULL, &out, path_of("example.err"));
+    char text[256] = "";
+    ASSERT_MSG(wait_output(NULL, out, text, sizeof text, "\n", 30000), "%s printed \"%s\"", name, text);
+    ASSERT_MSG(sscanf(text, "listening on 127.0.0.1:%d", port) == 1 && *port > 0, "%s printed \"%s\"", name, text);
+    return pid;
+}
+
+/* SIGTERM: the example shuts down gracefully and exits 0. */
+static void stop_example(pid_t pid) {
+    ASSERT(kill(pid, SIGTERM) == 0);
+    ASSERT_EQ(wait_child(NULL, pid, 30000), 0);
+}
+
+void test_tls_examples_echo_server_and_client(void) {
+    certs();
+    int port;
+    pid_t server = start_example("tls_echo_server", &port);
+    char target[32];
+    snprintf(target, sizeof target, "localhost:%d", port);
+    char *argv[] = {(char *)example("tls_client"), target, "hello", "TLS world", NULL};
+    setenv("NETCORE_TLS_CA", path_of("ca.pem"), 1);
+    ASSERT_EQ(wait_child(NULL, spawn(argv, NULL, path_of("client.out"), NULL, path_of("client.err")), 30000), 0);
+    const char *out = read_file(path_of("client.out"), NULL);
+    ASSERT_MSG(strcmp(out, "hello\nTLS world\n") == 0, "tls_client printed \"%s\"", out);
+    /* Another CA: the client refuses the server, and says why. */
+    setenv("NETCORE_TLS_CA", path_of("other-ca.pem"), 1);
+    ASSERT_EQ(wait_child(NULL, spawn(argv, NULL, path_of("client.out"), NULL, path_of("client.err")), 30000), 1);
+    const char *err = read_file(path_of("client.err"), NULL);
+    ASSERT_MSG(strstr(err, "ETLSUNKNOWNCA") != NULL, "tls_client said \"%s\"", err);
+    unsetenv("NETCORE_TLS_CA");
+    stop_example(server);
+    /* Without its certificate the server does not start: exit 2. */
+    unsetenv("NETCORE_TLS_KEY");
+    char *bare[] = {(char *)example("tls_echo_server"), "127.0.0.1:0", NULL};
+    ASSERT_EQ(wait_child(NULL, spawn(bare, NULL, NULL, NULL, NULL), 30000), 2);
+}
+
+void test_tls_https_example_answers_curl(void) {
+    certs();
+    int port;
+    pid_t server = start_example("https_server", &port);
+    char url[64];
+    snprintf(url, sizeof url, "https://localhost:%d/", port);
+    char *argv[] = {"curl", "-sS", "--max-time", "60", "--cacert", (char *)path_of("ca.pem"), url, NULL};
+    int status = wait_child(NULL, spawn(argv, NULL, path_of("curl.out"), NULL, path_of("curl.err")), 90000);
+    ASSERT_MSG(status == 0, "curl exited %d: %s", status, read_file(path_of("curl.err"), NULL));
+    const char *page = read_file(path_of("curl.out"), NULL);
+    ASSERT_MSG(strcmp(page, "hello from netcore over TLS\n") == 0, "curl got \"%s\"", page);
+    stop_example(server);
+}
+
+void test_tls_starttls_example_with_openssl_s_client_starttls_smtp(void) {
+    certs();
+    int port;
+    pid_t server = start_example("starttls_server", &port);
+    FILE *f = fopen(path_of("smtp.in"), "w");
+    ASSERT(f != NULL);
+    fputs("EHLO netcore.test\nNOOP\nQUIT\n", f);
+    ASSERT(fclose(f) == 0);
+    char connect[32];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", port);
+    char *argv[] = {"openssl", "s_client", "-starttls", "smtp", "-connect", connect, "-servername", "localhost",
+                    "-verify_return_error", "-brief", "-crlf", "-ign_eof", "-CAfile", (char *)path_of("ca.pem"),
+                    NULL};
+    int status =
+        wait_child(NULL, spawn(argv, path_of("smtp.in"), path_of("smtp.out"), NULL, path_of("smtp.err")), 60000);
+    const char *err = read_file(path_of("smtp.err"), NULL);
+    const char *out = read_file(path_of("smtp.out"), NULL);
+    ASSERT_MSG(status == 0, "s_client exited %d: %s", status, err);
+    ASSERT_MSG(strstr(err, "Verification: OK") != NULL, "s_client said: %s", err);
+    ASSERT_MSG(!contains_nocase(err, "unexpected eof"), "close_notify was missing: %s", err);
+    /* Over TLS: EHLO without STARTTLS on offer, NOOP, QUIT. */
+    ASSERT_MSG(strcmp(out, "250 localhost greets you\r\n250 OK\r\n221 Bye\r\n") == 0, "s_client got \"%s\"", out);
+    stop_example(server);
+}
+
+/* Plaintext sent right behind STARTTLS, in the same segment (the injection
+ * of CVE-2021-23222), is never answered: the connection is dropped. */
+void test_tls_starttls_example_drops_plaintext_injected_behind_starttls(void) {
+    certs();
+    int port;
+    pid_t server = start_example("starttls_server", &port);
+    int fd = posix_connect("127.0.0.1", port);
+    char buf[512] = "";
+    int eof = 0, err = 0;
+    long n = recv_some(NULL, fd, (uint8_t *)buf, sizeof buf - 1, 10000, &eof, &err);
+    ASSERT_MSG(n > 0 && strncmp(buf, "220 ", 4) == 0, "greeting \"%s\"", buf);
+    const char *attack = "STARTTLS\r\nEHLO injected\r\n";
+    ASSERT_OK(send_all(fd, attack, strlen(attack)));
+    memset(buf, 0, sizeof buf);
+    n = recv_some(NULL, fd, (uint8_t *)buf, sizeof buf - 1, 10000, &eof, &err);
+    ASSERT_MSG(eof || err, "the connection stays open after an injection: \"%s\"", buf);
+    ASSERT_MSG(strstr(buf, "250") == NULL, "the injected EHLO was answered: \"%s\"", buf);
+    stop_example(server);
+}
