@@ -1001,6 +1001,16 @@ impl Gen {
     }
 }
 
+impl Drop for Gen {
+    /// Ends what is still open (a run's connections, at its end) with
+    /// close_notify under TLS, so servers see a clean close, not a truncation.
+    fn drop(&mut self) {
+        for slot in 0..self.slots.len() {
+            self.close(slot);
+        }
+    }
+}
+
 struct Report {
     total: u64,
     completed: u64,
