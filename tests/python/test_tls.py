@@ -812,6 +812,18 @@ def test_unmodified_asyncio_streams_run_over_netcore_tls(netcore_policy: None, c
 
 def test_netcore_aio_tls_failures_and_mistakes(certs: Path) -> None:
     async def main() -> None:
+        srv, cli = server_ctx(certs), client_ctx(certs)
+        contexts: list[object] = []
+        good = await netcore.aio.start_server(lambda r, w: contexts.append(w.get_extra_info("sslcontext")),
+                                              "127.0.0.1", 0, ssl=srv)
+        _, writer = await netcore.aio.open_connection("127.0.0.1", good.sockets[0].getsockname()[1], ssl=cli)
+        for _ in range(int(WAIT / 0.01)):  # bounded: the server's handshake ends after the client's
+            if contexts:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.get_extra_info("sslcontext") is cli and contexts == [srv]  # how uvicorn tells https
+        writer.close()
+        good.close()
         server = await netcore.aio.start_server(lambda r, w: w.close(), "127.0.0.1", 0,
                                                 ssl=server_ctx(certs, "untrusted"))
         port = server.sockets[0].getsockname()[1]

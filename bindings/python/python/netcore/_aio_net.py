@@ -337,6 +337,7 @@ class Transport(_Endpoint, asyncio.Transport):
         "_big_token",
         "_big_size",
         "_tls_waiting",
+        "_tls_context",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -364,6 +365,8 @@ class Transport(_Endpoint, asyncio.Transport):
         # A TLS handshake is under way: the protocol (or create_connection's
         # caller) gets the connection once it is over, as asyncio's.
         self._tls_waiting = False
+        # The TLSContext of a TLS connection (get_extra_info("sslcontext")).
+        self._tls_context: TLSContext | None = None
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
@@ -373,8 +376,11 @@ class Transport(_Endpoint, asyncio.Transport):
     # ---- asyncio.BaseTransport ---------------------------------------------
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """``peername``, ``sockname`` (socket-module tuples) and ``socket``
-        (an object with ``getpeername``/``getsockname``/``getsockopt``...)."""
+        """``peername``, ``sockname`` (socket-module tuples), ``socket``
+        (an object with ``getpeername``/``getsockname``/``getsockopt``...)
+        and, under TLS, ``sslcontext`` (the :class:`netcore.TLSContext`)."""
+        if name == "sslcontext":
+            return default if self._tls_context is None else self._tls_context
         try:
             if name == "peername":
                 if self._peername is None:
@@ -764,7 +770,7 @@ class Server(asyncio.AbstractServer):
         # Connections accepted before start_serving().
         self._waiting: list[tuple[int, tuple[str, int] | None]] = []
         # The listeners speak TLS: a connection's protocol waits for it.
-        self._tls = False
+        self._tls: TLSContext | None = None
         # The context of create_server's caller: each connection gets a copy.
         self._context = contextvars.copy_context()
 
@@ -774,7 +780,7 @@ class Server(asyncio.AbstractServer):
     def _listen(self, host: str, port: int, backlog: int, reuse_port: bool, tls: TLSContext | None) -> None:
         v6 = ":" in host
         handle = self._hub.nc.listen(host, port, backlog=backlog, reuse_port=reuse_port, ipv6_only=v6, tls=tls)
-        self._tls = tls is not None
+        self._tls = tls
         assert self._listeners is not None
         self._listeners.append(handle)
         self._families[handle] = socket.AF_INET6 if v6 else socket.AF_INET
@@ -792,9 +798,10 @@ class Server(asyncio.AbstractServer):
             self._waiting.append((handle, addr))
             return
         transport = Transport(self._hub, handle, addr, self)
-        if self._tls:
+        if self._tls is not None:
             # The protocol comes with "tls_ready"; a failed handshake never
             # reaches it (its "closed" ends the transport quietly).
+            transport._tls_context = self._tls
             transport._tls_waiting = True
         else:
             self._start_transport(transport)
@@ -1051,6 +1058,7 @@ async def create_connection(
         hub.release_soon()
         raise
     transport = Transport(hub, handle, None, None)
+    transport._tls_context = tls
     transport._tls_waiting = tls is not None
     transport._connect_waiter = hub.aloop.create_future()
     try:
