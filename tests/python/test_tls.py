@@ -713,6 +713,26 @@ def test_a_new_listener_context_applies_to_later_accepts_only(loop: netcore.Loop
         loop.set_listener_tls(echo.listener, client_ctx(certs))
 
 
+def test_a_reconnecting_tls_client_gets_a_fresh_resumed_handshake(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost",
+                          reconnect=[0.05])
+    loop.send(client, b"one")
+    # The echo comes after the server's session tickets: the client has them.
+    pump.until(lambda: pump.received[client] == b"one", what="the first echo")
+    first = loop.tls_info(client)
+    assert first is not None and not first["session_reused"]
+    (conn,) = echo.conns
+    loop.close_reset(conn)
+    pump.until(lambda: pump.kinds(client).count("tls_ready") == 2, what="the second handshake")
+    assert "reconnecting" in pump.kinds(client) and "tls_failed" not in pump.kinds(client)
+    second = loop.tls_info(client)
+    assert second is not None and second["session_reused"]
+    loop.send(client, b"two")
+    pump.until(lambda: pump.received[client] == b"onetwo", what="the echo over the new session")
+
+
 def test_backpressure_tokens_and_pause_resume_hold_under_tls(loop: netcore.Loop, certs: Path) -> None:
     pump = Pump(loop)
     echo = tls_echo(pump, server_ctx(certs))
