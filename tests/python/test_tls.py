@@ -399,7 +399,7 @@ def test_tls_to_a_plaintext_port_is_not_tls(loop: netcore.Loop, certs: Path) -> 
     assert type(err) is netcore.TLSError and err.name == "ETLSNOTTLS"  # type: ignore[attr-defined]
 
 
-def test_a_silent_peer_is_a_handshake_timeout_on_both_sides(loop: netcore.Loop, certs: Path) -> None:
+def test_a_silent_peer_is_a_handshake_timeout_on_both_sides_and_the_connect_timeout_covers_it(loop: netcore.Loop, certs: Path) -> None:
     pump = Pump(loop)
     listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, handshake_timeout=0.2))
     with socket.socket() as silent_server:
@@ -407,13 +407,15 @@ def test_a_silent_peer_is_a_handshake_timeout_on_both_sides(loop: netcore.Loop, 
         silent_server.listen()
         client = loop.connect("127.0.0.1", silent_server.getsockname()[1],
                               tls=client_ctx(certs, handshake_timeout=0.2))
+        # The connect timeout covers the handshake (here the shorter one).
+        bounded = loop.connect("127.0.0.1", silent_server.getsockname()[1], timeout=0.2, tls=client_ctx(certs))
         with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT):
-            pump.until(lambda: len(pump.closed) == 2, what="both handshakes' timeouts")
+            pump.until(lambda: len(pump.closed) == 3, what="the three handshakes' timeouts")
     for handle in pump.closed:
         err = failure(pump, handle)
         assert type(err) is netcore.TLSTimeoutError and isinstance(err, TimeoutError)
         assert err.name == "ETLSTIMEDOUT"  # type: ignore[attr-defined]
-    assert client in pump.closed
+    assert client in pump.closed and bounded in pump.closed
 
 
 def test_a_fin_without_close_notify_is_an_ssl_eof_error(loop: netcore.Loop, certs: Path) -> None:
