@@ -832,6 +832,38 @@ def test_unmodified_asyncio_streams_run_over_netcore_tls(netcore_policy: None, c
     asyncio.run(main())
 
 
+def test_unmodified_asyncio_streams_starttls_runs_over_netcore_tls(netcore_policy: None, certs: Path) -> None:  # noqa: F811
+    srv, cli = server_ctx(certs), client_ctx(certs)
+
+    async def main() -> tuple[bytes, bytes, object, object]:
+        # asyncio streams code (3.11's StreamWriter.start_tls), nothing netcore in it.
+        upgraded = asyncio.get_running_loop().create_future()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            assert await reader.readline() == b"STARTTLS\n"
+            writer.write(b"220 go ahead\n")
+            await writer.start_tls(srv)
+            upgraded.set_result(writer.get_extra_info("sslcontext"))
+            writer.write((await reader.readline()).upper())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            writer.write(b"STARTTLS\n")
+            greeting = await reader.readline()
+            await writer.start_tls(cli, server_hostname="localhost")
+            writer.write(b"quiet please\n")
+            answer = await reader.readline()
+            context = writer.get_extra_info("sslcontext")
+            writer.close()
+            await writer.wait_closed()
+            return greeting, answer, context, await upgraded
+
+    assert asyncio.run(main()) == (b"220 go ahead\n", b"QUIET PLEASE\n", cli, srv)
+
+
 def test_netcore_aio_tls_failures_and_mistakes(certs: Path) -> None:
     async def main() -> None:
         srv, cli = server_ctx(certs), client_ctx(certs)

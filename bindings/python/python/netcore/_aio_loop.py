@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from netcore._aio_net import _hubs, create_connection, create_server
+from netcore._aio_net import Transport, _hubs, create_connection, create_server
 from netcore._netcore import TLSContext
 from netcore._aio_udp import create_datagram_endpoint
 
@@ -39,6 +39,32 @@ class EventLoop(asyncio.SelectorEventLoop):
         if _foreign_ssl(kwds) or kwds.get("sock") is not None:
             return await super().create_connection(protocol_factory, host, port, **kwds)
         return await create_connection(protocol_factory, host, port, **kwds)
+
+    async def start_tls(
+        self,
+        transport: Any,
+        protocol: Any,
+        sslcontext: Any,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> Any:
+        """With a netcore.TLSContext (whose side must be ``server_side``'s),
+        netcore upgrades its own transport (the same one is returned, as
+        ``StreamWriter.start_tls`` needs); anything else is asyncio's."""
+        if not isinstance(sslcontext, TLSContext):
+            return await super().start_tls(
+                transport, protocol, sslcontext, server_side=server_side, server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+        if not isinstance(transport, Transport):
+            raise TypeError("a netcore.TLSContext upgrades a netcore.aio transport only")
+        if sslcontext.server_side != server_side:
+            raise ValueError(f"server_side={server_side} with a {'server' if sslcontext.server_side else 'client'} "
+                             "netcore.TLSContext")
+        return await transport._start_tls(sslcontext, server_hostname)
 
     async def create_datagram_endpoint(
         self, protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwds: Any

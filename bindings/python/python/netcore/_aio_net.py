@@ -538,7 +538,7 @@ class Transport(_Endpoint, asyncio.Transport):
                 self._connected()
         elif kind == "tls_ready":
             self._tls_waiting = False
-            if self._server is not None:
+            if self._server is not None and self._protocol is None:
                 self._server._start_transport(self)
             else:
                 self._connected()
@@ -551,8 +551,24 @@ class Transport(_Endpoint, asyncio.Transport):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(ev.error or ConnectionError("connect failed"))
 
+    async def _start_tls(self, context: TLSContext, server_hostname: str | None) -> Transport:
+        """``loop.start_tls`` over netcore (STARTTLS): this same transport,
+        its bytes protected once the handshake is over (its error raised
+        if it fails)."""
+        waiter: asyncio.Future[None] = self._aloop.create_future()
+        self._nc.start_tls(self._handle, context, server_hostname=None if context.server_side else server_hostname)
+        self._tls_context = context
+        self._tls_waiting = True
+        self._connect_waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._connect_waiter = None
+        return self
+
     def _connected(self) -> None:
-        """create_connection's connection is up (and its TLS ready)."""
+        """create_connection's connection is up (and its TLS ready), or
+        start_tls's handshake is over."""
         waiter = self._connect_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
