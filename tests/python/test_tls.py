@@ -135,6 +135,27 @@ def test_contexts_take_ssl_vocabulary_and_the_core_judges_the_values(certs: Path
         cli.server_side = True  # type: ignore[misc]
 
 
+def test_one_context_serves_loops_in_several_threads(certs: Path) -> None:
+    srv, cli = server_ctx(certs), client_ctx(certs)
+    results: list[bytes] = []
+
+    def echo_once(tag: bytes) -> None:
+        with netcore.Loop() as lp:
+            pump = Pump(lp)
+            echo = tls_echo(pump, srv)
+            client = lp.connect("127.0.0.1", echo.port, tls=cli, server_hostname="localhost")
+            lp.send(client, tag)
+            pump.until(lambda: pump.received[client] == tag, what="the echo")
+            results.append(bytes(pump.received[client]))
+
+    threads = [threading.Thread(target=echo_once, args=(b"thread %d" % i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert sorted(results) == [b"thread %d" % i for i in range(4)]
+
+
 def test_an_ssl_context_or_the_wrong_side_is_refused_and_changes_nothing(loop: netcore.Loop, certs: Path) -> None:
     stdlib = ssl.create_default_context()
     for call in (lambda: loop.listen("127.0.0.1", 0, tls=stdlib), lambda: loop.connect("127.0.0.1", 1, tls=stdlib)):
