@@ -125,6 +125,10 @@ def test_contexts_take_ssl_vocabulary_and_the_core_judges_the_values(certs: Path
     with pytest.raises(OSError) as missing:  # the OS's error, errno ENOENT (no class of its own)
         netcore.TLSContext.client(cafile=certs / "missing.pem")
     assert missing.value.errno == errno.ENOENT
+    with pytest.raises(netcore.InvalidArgumentError, match="ca: expected trust roots"):
+        netcore.TLSContext.client(load_default_certs=False)  # no roots at all
+    with pytest.raises(netcore.InvalidArgumentError, match="cadata: give cafile or cadata, not both"):
+        netcore.TLSContext.client(cafile=certs / "ca.pem", cadata=(certs / "ca.pem").read_text())
     with pytest.raises(netcore.NotSupportedError, match="check_hostname"):
         client_ctx(certs, check_hostname=False)
     with pytest.raises(TypeError):
