@@ -143,34 +143,41 @@ test('a netcore TLS client and a server of Node\'s own tls requiring a client ce
   assert.deepEqual(seen, { authorized: true, cn: 'netcore-test-client', alpn: 'echo/1' })
 })
 
-test('openssl s_client and a netcore TLS server: 2 MiB up and 6 MiB down sha256-checked, closed with close_notify', async (t) => {
-  const loop = newLoop(t)
-  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
-  const up = randomBytes(2 * 1024 * 1024)
-  const down = randomBytes(6 * 1024 * 1024)
-  const received = []
-  let total = 0
-  loop.onHandle(listener, 'accepted', ({ handle }) => {
-    loop.onHandle(handle, 'data', (ev) => {
-      received.push(Buffer.from(ev.data))
-      total += ev.data.length
-      if (total === up.length) pump(loop, handle, down, () => loop.close(handle))
+for (const version of ['tls1_2', 'tls1_3']) {
+  test(`openssl s_client -${version} -alpn and a netcore TLS server: 10 MiB each way sha256-checked, closed with close_notify`, async (t) => {
+    const loop = newLoop(t)
+    const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions('server', { ALPNProtocols: ['h2', 'echo/1'] }) })
+    const up = randomBytes(10 * 1024 * 1024)
+    const down = randomBytes(10 * 1024 * 1024)
+    const received = []
+    let total = 0
+    let ready
+    loop.onHandle(listener, 'accepted', ({ handle }) => {
+      loop.onHandle(handle, 'tls_ready', (ev) => (ready = ev.value))
+      loop.onHandle(handle, 'data', (ev) => {
+        received.push(Buffer.from(ev.data))
+        total += ev.data.length
+        if (total === up.length) pump(loop, handle, down, () => loop.close(handle))
+      })
     })
+    const port = loop.localAddress(listener).port
+    const argv = ['s_client', `-${version}`, '-alpn', 'echo/1', '-connect', `127.0.0.1:${port}`, '-CAfile', `${certDir()}/ca.pem`, '-verify_return_error', '-quiet']
+    const child = spawn('openssl', argv, { stdio: ['pipe', 'pipe', 'pipe'] })
+    t.after(() => child.kill('SIGKILL'))
+    const out = []
+    let stderr = ''
+    child.stdout.on('data', (d) => out.push(d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.stdin.end(up)
+    const code = await withTimeout(new Promise((resolve) => child.on('close', resolve)), WAIT_MS * 2, 'openssl s_client')
+    assert.equal(ready.protocol, version === 'tls1_2' ? 'TLSv1.2' : 'TLSv1.3')
+    assert.equal(ready.alpnProtocol, 'echo/1')
+    assert.equal(sha(Buffer.concat(received, total)), sha(up), 'the server got every byte')
+    assert.equal(sha(Buffer.concat(out)), sha(down), 'openssl got every byte')
+    assert.doesNotMatch(stderr, /unexpected eof/i)
+    assert.equal(code, 0, stderr)
   })
-  const port = loop.localAddress(listener).port
-  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', `${certDir()}/ca.pem`, '-verify_return_error', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] })
-  t.after(() => child.kill('SIGKILL'))
-  const out = []
-  let stderr = ''
-  child.stdout.on('data', (d) => out.push(d))
-  child.stderr.on('data', (d) => (stderr += d))
-  child.stdin.end(up)
-  const code = await withTimeout(new Promise((resolve) => child.on('close', resolve)), WAIT_MS * 2, 'openssl s_client')
-  assert.equal(sha(Buffer.concat(received, total)), sha(up), 'the server got every byte')
-  assert.equal(sha(Buffer.concat(out)), sha(down), 'openssl got every byte')
-  assert.doesNotMatch(stderr, /unexpected eof/i)
-  assert.equal(code, 0, stderr)
-})
+}
 
 // -- the failure table ---------------------------------------------------------------
 
@@ -180,6 +187,36 @@ test('failure: a server certificate of an unknown CA (client ETLSUNKNOWNCA, serv
   assert.equal(client.closed.code, 'ETLSUNKNOWNCA')
   assertTlsError(server.failed, 'ETLSALERT', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 48)
   assert.equal(client.ready, undefined)
+})
+
+test('nodeCode is the code Node\'s own tls client reports for the same certificate (unknown CA, expired, wrong name)', async (t) => {
+  for (const cert of ['untrusted', 'expired', 'wrongname']) {
+    const { client } = await pair(t, serverOptions(cert), clientOptions())
+    const loop = newLoop(t)
+    const { port } = watchedListener(loop, serverOptions(cert))
+    const socket = nodeTls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pem('ca') })
+    const [err] = await withTimeout(new Promise((resolve) => socket.once('error', (e) => resolve([e]))), WAIT_MS, 'the error of Node\'s client')
+    assert.equal(client.failed.nodeCode, err.code, `${cert}: netcore ${client.failed.code}`)
+  }
+})
+
+test('a Node client refusing the server certificate: the netcore server\'s nodeCode is what Node\'s own server reports (unknown CA, expired)', async (t) => {
+  for (const cert of ['untrusted', 'expired']) {
+    const nodeServer = nodeTls.createServer(serverOptions(cert))
+    const nodeSide = new Promise((resolve) => nodeServer.once('tlsClientError', (e) => resolve(e.code)))
+    await new Promise((resolve) => nodeServer.listen(0, '127.0.0.1', resolve))
+    t.after(() => nodeServer.close())
+    const loop = newLoop(t)
+    const { port, outcomes } = watchedListener(loop, serverOptions(cert))
+    for (const p of [nodeServer.address().port, port]) {
+      nodeTls.connect({ host: '127.0.0.1', port: p, servername: 'localhost', ca: pem('ca') }).on('error', () => {})
+    }
+    const expected = await withTimeout(nodeSide, WAIT_MS, 'the Node server\'s tlsClientError')
+    await until(() => outcomes.length === 1 && outcomes[0].closed !== undefined, 'the netcore server closed')
+    // Node's client checks the certificate after the handshake and closes without an alert.
+    assert.equal(outcomes[0].failed.code, 'ETLSTRUNCATED')
+    assert.equal(outcomes[0].failed.nodeCode, expected, cert)
+  }
 })
 
 test('failure: a certificate for another name (client ETLSBADNAME)', async (t) => {
