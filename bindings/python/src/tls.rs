@@ -397,7 +397,11 @@ impl PyLoop {
     /// "tls_failed" follows; data sent meanwhile waits for the handshake.
     /// Bytes received but not delivered yet (sent by the peer after the
     /// upgrade point) make it InvalidArgumentError, as does a connection
-    /// that already speaks TLS.
+    /// that already speaks TLS. Plaintext that came in the same read as the
+    /// upgrade command is refused too: run() and netcore.aio skip its
+    /// "data" and the connection fails (ETLSPROTOCOL); a list poll()
+    /// returned is already made, so after start_tls its later events of
+    /// this handle are to be dropped by the caller.
     #[pyo3(signature = (handle, context, *, server_hostname=None))]
     fn start_tls(
         &self,

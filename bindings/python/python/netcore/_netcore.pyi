@@ -434,7 +434,9 @@ class Loop:
         """Starts TLS on a live connection (STARTTLS); ``server_hostname`` is
         required with a client context. "tls_ready" or "tls_failed" follows.
         InvalidArgumentError if it already speaks TLS or holds undelivered
-        input (bytes sent after the upgrade point)."""
+        input (bytes sent after the upgrade point). run() and netcore.aio
+        refuse plaintext read with the upgrade command (the connection fails
+        ETLSPROTOCOL); from a poll() list, drop the handle's later events."""
     def set_listener_tls(self, listener: int, context: TLSContext | None) -> None:
         """The server context of a listener's later accepts (None: plaintext);
         earlier connections keep theirs (certificate rotation)."""
