@@ -59,6 +59,18 @@ class TLSSocket extends net.Socket {
     this.destroy()
   }
 
+  /**
+   * As Node's tls: a peer's FIN without close_notify after the handshake
+   * (netcore's ETLSTRUNCATED) ends the stream like a clean close, 'end'
+   * then 'close', without an 'error'; before the handshake it is an error.
+   */
+  _ncClosed(ev) {
+    if (ev.error === undefined || ev.error.code !== 'ETLSTRUNCATED' || this._info === null || this.destroyed) return super._ncClosed(ev)
+    this._handleClosed = true // nothing more is sent: the stream ends once its data is read
+    this._ncEof()
+    this.once('end', () => super._ncClosed({ ...ev, error: undefined }))
+  }
+
   /** The peer's certificate as tls returns it (toLegacyObject()), {} if it sent none, null once closed. */
   getPeerCertificate() {
     const cert = this.getPeerX509Certificate()

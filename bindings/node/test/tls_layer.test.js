@@ -4,10 +4,11 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
+const net = require('node:net')
 const https = require('node:https')
 const nodeTls = require('node:tls')
 const { tls } = require('netcore')
-const { newLoop, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
+const { newLoop, until, randomBytes, sha, withTimeout, WAIT_MS } = require('../testlib/helpers')
 const { pem, serverOptions, clientOptions } = require('../testlib/tls')
 
 /** Resolves with `emitter`'s first `event` (its arguments), rejects on its 'error'. */
@@ -125,4 +126,39 @@ test('setSecureContext on a tls.Server: later connections get the new certificat
   assert.equal(await issuer('ca'), 'CN=netcore test CA')
   server.setSecureContext(serverOptions('untrusted'))
   assert.equal(await issuer('other-ca'), 'CN=netcore untrusted CA')
+})
+
+test('as Node\'s tls: a client\'s FIN without close_notify after the handshake ends the server socket without an error', async (t) => {
+  const loop = newLoop(t)
+  const events = []
+  let serverSocket
+  const server = tls.createServer({ loop, ...serverOptions() }, (socket) => {
+    serverSocket = socket
+    socket.on('data', (d) => events.push(`data ${d}`))
+    socket.on('end', () => events.push('end'))
+    socket.on('error', (err) => events.push(`error ${err.code}`))
+  })
+  const port = await listening(server)
+  t.after(() => server.close())
+  // Node's tls client through a relay that ends the connection to the server itself: no close_notify.
+  let upstream
+  const relay = net.createServer({ allowHalfOpen: true }, (down) => {
+    upstream = net.connect(port, '127.0.0.1')
+    down.pipe(upstream)
+    upstream.pipe(down)
+    for (const s of [down, upstream]) s.on('error', () => {})
+  })
+  await listening(relay)
+  t.after(() => relay.close())
+  const client = nodeTls.connect({ host: '127.0.0.1', port: relay.address().port, servername: 'localhost', ca: pem('ca') })
+  client.on('error', () => {})
+  t.after(() => client.destroy())
+  await once(client, 'secureConnect')
+  client.write('cut short')
+  await until(() => events.length > 0, 'the data')
+  upstream.unpipe()
+  upstream.end()
+  const [hadError] = await once(serverSocket, 'close')
+  assert.equal(hadError, false)
+  assert.deepEqual(events, ['data cut short', 'end'])
 })
