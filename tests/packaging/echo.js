@@ -5,6 +5,8 @@ const netcore = require('netcore')
 // The layers load from the tarball too (their files are in package.json's "files").
 assert.equal(typeof netcore.net.createServer, 'function')
 assert.equal(typeof netcore.dgram.createSocket, 'function')
+assert.equal(typeof netcore.tls.createServer, 'function')
+assert.equal(typeof netcore.createSecureContext, 'function')
 
 const loop = netcore.createLoop()
 const listener = loop.listen('127.0.0.1', 0)
