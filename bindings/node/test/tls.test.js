@@ -625,3 +625,52 @@ test('starttls_server.js: openssl s_client -starttls smtp upgrades the live conn
   assert.match(r.stdout, /250 ok: hello\r\n221 bye\r\n$/)
   assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
 })
+
+// -- the connection contracts under TLS -------------------------------------------------
+
+test('the connect timeout covers the handshake: a silent server fails the client ETLSTIMEDOUT', async (t) => {
+  const silent = net.createServer((s) => s.on('error', () => {}))
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => silent.close())
+  const loop = newLoop(t)
+  const client = {}
+  watch(loop, loop.connect('127.0.0.1', silent.address().port, { tls: clientOptions(), servername: 'localhost', timeout: 100 }), client)
+  await until(() => client.closed !== undefined, 'the client closed')
+  assertTlsError(client.failed, 'ETLSTIMEDOUT', 'ERR_TLS_HANDSHAKE_TIMEOUT')
+  assert.equal(client.closed.code, 'ETLSTIMEDOUT')
+})
+
+test('auto-reconnect under TLS: a lost connection comes back with a fresh handshake', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  let handshakes = 0
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.onHandle(ev.handle, 'tls_ready', () => {
+      if (++handshakes === 1) loop.close(ev.handle) // the first connection is lost
+    })
+  })
+  const handle = loop.connect('localhost', loop.localAddress(listener).port, { tls: clientOptions(), reconnect: [20] })
+  const seen = []
+  for (const type of ['connected', 'tls_ready', 'reconnecting']) loop.onHandle(handle, type, () => seen.push(type))
+  await until(() => seen.length === 5, 'connected, ready, reconnecting, connected, ready')
+  assert.deepEqual(seen, ['connected', 'tls_ready', 'reconnecting', 'connected', 'tls_ready'])
+  assert.equal(handshakes, 2)
+  loop.close(handle)
+})
+
+test('graceful server shutdown under TLS: the client gets close_notify (a clean eof), then shutdown_complete', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const client = {}
+  const handle = loop.connect('localhost', loop.localAddress(listener).port, { tls: clientOptions() })
+  watch(loop, handle, client)
+  let eof = false
+  loop.onHandle(handle, 'eof', () => (eof = true))
+  await until(() => client.ready !== undefined, 'the handshake')
+  const complete = nextEvent(loop, 'shutdown_complete', { handle: listener })
+  loop.shutdownServer(listener, WAIT_MS)
+  await complete
+  await until(() => client.closed !== undefined, 'the client closed')
+  assert.equal(eof, true)
+  assert.equal(client.closed, null, 'closed without an error')
+})
