@@ -16,8 +16,17 @@ export interface TlsOptions extends SecureContextOptions {
   secureContext?: SecureContext
 }
 
-export interface ConnectionOptions extends TlsOptions, net.TcpSocketConnectOpts {
+export interface ConnectionOptions extends TlsOptions, Partial<net.TcpSocketConnectOpts> {
   /** The name the server's certificate is verified against (sent as SNI unless an IP); default `host`. */
+  servername?: string
+  /** STARTTLS: a connected socket of `require('netcore').net` whose connection becomes this TLS one (`port` and `host` are then not used). */
+  socket?: net.Socket
+}
+
+export interface TLSSocketOptions extends TlsOptions {
+  /** Start TLS as the server ('secure' when done); default false: as a client ('secureConnect'). */
+  isServer?: boolean
+  /** A client's name to verify (default: the host the socket connected to). */
   servername?: string
 }
 
@@ -31,6 +40,13 @@ export interface TlsServerOptions extends TlsOptions, net.ServerOpts {}
  * peer's FIN without close_notify after the handshake is a plain 'end'.
  */
 export declare class TLSSocket extends net.Socket {
+  /**
+   * STARTTLS: takes over the connection of a connected `net` socket of
+   * netcore (nothing left unread or unwritten in its stream buffers) and
+   * starts TLS on it; the old socket closes ('close', false) without
+   * touching the connection.
+   */
+  constructor(socket: net.Socket, options?: TLSSocketOptions)
   readonly encrypted: true
   /** Whether the peer's certificate was verified (a server: whether the client sent one). */
   authorized: boolean

@@ -9,11 +9,13 @@
 // writing, backpressure and closing are net.js's own. This file adds what
 // `tls` has beyond `net`: 'secureConnect' (client) and the server's
 // 'secureConnection' on netcore's 'tls_ready', 'tlsClientError' on its
-// 'tls_failed', and the session's getters (alpnProtocol, authorized,
-// getPeerCertificate(), getProtocol(), getCipher()).
+// 'tls_failed', the session's getters (alpnProtocol, authorized,
+// getPeerCertificate(), getProtocol(), getCipher()), and STARTTLS on a
+// connected net.js socket (new TLSSocket(socket, options), connect({ socket })).
 
 const netcore = require('./index.js')
 const net = require('./net.js')
+const { nodeError } = require('./layer.js')
 
 const { createSecureContext, SecureContext } = netcore
 
@@ -24,12 +26,14 @@ function contextOf(options) {
 
 /**
  * A TLS connection: net.js's Socket with tls.TLSSocket's events and
- * getters. Made by connect() (a client) or by a Server (for each accepted
- * connection).
+ * getters. Made by connect() (a client), by a Server (for each accepted
+ * connection), or from a connected net.js Socket (STARTTLS):
+ * `new TLSSocket(socket, { isServer, secureContext, servername })`.
  */
 class TLSSocket extends net.Socket {
-  constructor(options) {
-    super(options)
+  constructor(socket, options) {
+    const wrapped = socket instanceof net.Socket ? socket : null
+    super(wrapped === null ? socket : { allowHalfOpen: wrapped.allowHalfOpen, loop: wrapped._loop })
     this.encrypted = true
     this.authorized = false
     this.authorizationError = null
@@ -37,6 +41,32 @@ class TLSSocket extends net.Socket {
     this.servername = undefined
     this._context = null // the client's SecureContext (connect())
     this._info = null // what the handshake negotiated ('tls_ready')
+    this._isServer = false
+    if (wrapped !== null) this._upgrade(wrapped, options === undefined || options === null ? {} : options)
+  }
+
+  /**
+   * STARTTLS: starts TLS on the connection of `socket` (connected, nothing
+   * unread or unwritten in its stream buffers) and takes it over; `socket`
+   * closes without touching the connection ('close', false).
+   */
+  _upgrade(socket, options) {
+    if (socket._h === null || socket.connecting || socket._closing || socket._handleClosed) {
+      throw nodeError(Error, 'ERR_SOCKET_CLOSED', 'netcore.tls: the socket to upgrade must be connected and open')
+    }
+    if (socket.readableLength > 0 || socket.writableLength > 0) {
+      throw nodeError(Error, 'ERR_INVALID_STATE', 'netcore.tls: the socket to upgrade still has bytes in its stream buffers (read or written before the upgrade point)')
+    }
+    const handle = socket._h
+    this._isServer = Boolean(options.isServer)
+    this._loop.startTls(handle, contextOf(options), { isServer: this._isServer, servername: options.servername })
+    this.servername = options.servername
+    // The connection is this socket's from here on (the server counts it once).
+    Object.assign(this, { _scope: socket._scope, _server: socket._server, server: socket.server, _refed: socket._refed, _timeoutMs: socket._timeoutMs })
+    Object.assign(socket, { _h: null, _handleClosed: true, _server: null })
+    if (socket._nativePaused) this._loop.resume(handle)
+    this._attach(handle, socket._peer)
+    socket.destroy()
   }
 
   _connectOptions(options, host) {
@@ -48,13 +78,13 @@ class TLSSocket extends net.Socket {
     this._info = ev.value
     this.alpnProtocol = ev.alpnProtocol
     this.authorized = ev.authorized
-    if (this._server !== null) this._server.emit('secureConnection', this)
-    else this.emit('secureConnect')
+    if (this._server instanceof Server) this._server.emit('secureConnection', this)
+    else this.emit(this._isServer ? 'secure' : 'secureConnect')
   }
 
   /** A failed handshake: the client's 'error'; a server's 'tlsClientError' (the socket closes quietly). */
   _ncTlsFailed(ev) {
-    if (this._server === null) return this.destroy(ev.error)
+    if (!(this._server instanceof Server)) return this.destroy(ev.error)
     this._server.emit('tlsClientError', ev.error, this)
     this.destroy()
   }
@@ -139,10 +169,18 @@ function createServer(options, secureConnectionListener) {
 /**
  * connect(options[, cb]) or connect(port[, host][, options][, cb]): a
  * connecting TLSSocket; `cb` runs on 'secureConnect'. The server's
- * certificate is verified against `servername` (default: `host`).
+ * certificate is verified against `servername` (default: `host`). With
+ * `options.socket` (a connected net.js Socket): STARTTLS on its connection
+ * (default servername: the host it connected to).
  */
 function connect(...args) {
   const cb = typeof args[args.length - 1] === 'function' ? args.pop() : null
+  if (args[0] !== null && typeof args[0] === 'object' && args[0].socket instanceof net.Socket) {
+    // STARTTLS as a client: `socket` is connected already.
+    const socket = new TLSSocket(args[0].socket, { ...args[0], isServer: false, secureContext: contextOf(args[0]) })
+    if (cb !== null) socket.once('secureConnect', cb)
+    return socket
+  }
   let options
   if (args[0] !== null && typeof args[0] === 'object') options = { ...args[0] }
   else {

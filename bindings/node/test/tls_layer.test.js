@@ -162,3 +162,86 @@ test('as Node\'s tls: a client\'s FIN without close_notify after the handshake e
   assert.equal(hadError, false)
   assert.deepEqual(events, ['data cut short', 'end'])
 })
+
+/** An SMTP-style STARTTLS exchange on a plain socket `raw`: resolves once the server said "220 go" to STARTTLS. */
+async function askStartTls(raw) {
+  let text = ''
+  await withTimeout(
+    new Promise((resolve) => {
+      raw.on('data', function onData(d) {
+        text += d
+        if (text.includes('220 ready\r\n') && !text.includes('STARTTLS sent')) {
+          text += 'STARTTLS sent'
+          raw.write('STARTTLS\r\n')
+        }
+        if (text.includes('220 go\r\n')) {
+          raw.off('data', onData)
+          resolve()
+        }
+      })
+    }),
+    WAIT_MS,
+    'the STARTTLS exchange',
+  )
+}
+
+/** The server side: greets, answers STARTTLS with "220 go" and `upgrade(socket)`s. */
+function onStartTls(socket, upgrade) {
+  socket.write('220 ready\r\n')
+  socket.on('data', function onData(d) {
+    if (d.toString() !== 'STARTTLS\r\n') return
+    socket.off('data', onData)
+    socket.write('220 go\r\n')
+    upgrade(socket)
+  })
+}
+
+test('STARTTLS in the tls layer: new tls.TLSSocket(socket, { isServer }) on a netcore net socket, Node\'s tls.connect({ socket }) as the client', async (t) => {
+  const loop = newLoop(t)
+  const secureContext = tls.createSecureContext(serverOptions())
+  let upgraded
+  const server = require('netcore').net.createServer({ loop }, (socket) =>
+    onStartTls(socket, (plain) => {
+      upgraded = new tls.TLSSocket(plain, { isServer: true, secureContext })
+      upgraded.on('secure', () => upgraded.on('data', (d) => upgraded.write(`echo:${d}`)))
+    }),
+  )
+  const port = await listening(server)
+  t.after(() => server.close())
+  const raw = net.connect(port, '127.0.0.1')
+  t.after(() => raw.destroy())
+  await askStartTls(raw)
+  const secure = nodeTls.connect({ socket: raw, servername: 'localhost', ca: pem('ca') })
+  await once(secure, 'secureConnect')
+  secure.write('hi')
+  const [reply] = await once(secure, 'data')
+  assert.equal(reply.toString(), 'echo:hi')
+  assert.equal(upgraded.getProtocol(), 'TLSv1.3')
+  secure.end()
+  await once(upgraded, 'close')
+})
+
+test('STARTTLS in the tls layer: tls.connect({ socket }) on a netcore net socket against Node\'s new tls.TLSSocket(socket, { isServer })', async (t) => {
+  const secureContext = nodeTls.createSecureContext(serverOptions())
+  const server = net.createServer((socket) =>
+    onStartTls(socket, (plain) => {
+      const upgraded = new nodeTls.TLSSocket(plain, { isServer: true, secureContext })
+      upgraded.on('data', (d) => upgraded.write(`echo:${d}`))
+    }),
+  )
+  const port = await listening(server)
+  t.after(() => server.close())
+  const loop = newLoop(t)
+  const raw = require('netcore').net.connect({ port, host: 'localhost', loop })
+  t.after(() => raw.destroy())
+  await askStartTls(raw)
+  const secure = tls.connect({ socket: raw, ca: pem('ca') })
+  await once(secure, 'secureConnect')
+  assert.equal(secure.authorized, true)
+  assert.equal(secure.getPeerCertificate().subject.CN, 'localhost')
+  secure.write('hi')
+  const [reply] = await once(secure, 'data')
+  assert.equal(reply.toString(), 'echo:hi')
+  assert.equal(raw.destroyed, true, 'the plain socket handed its connection over')
+  secure.destroy()
+})

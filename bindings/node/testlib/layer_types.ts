@@ -28,3 +28,7 @@ const secure: tls.Server = tls.createServer({ cert: 'PEM', key: 'PEM', ALPNProto
 })
 secure.on('tlsClientError', (err) => console.error(err.code, err.nodeCode))
 const tlsClient: tls.TLSSocket = tls.connect({ port: 443, host: 'localhost', ca: ['PEM'] }, () => tlsClient.end(tlsClient.getProtocol()))
+const upgraded: tls.TLSSocket = new tls.TLSSocket(net.connect(25, 'localhost'), { isServer: false, ca: 'PEM' })
+upgraded.on('secureConnect', () => upgraded.end())
+const startTlsClient: tls.TLSSocket = tls.connect({ socket: net.connect(25, 'localhost'), ca: 'PEM' })
+void startTlsClient
