@@ -182,6 +182,10 @@
     X(tls_expired_is_etlsexpired_and_alert_45_at_the_server, 1) \
     X(tls_missing_required_client_certificate_is_etlsbadcert_and_alert_116, 1) \
     X(tls_plaintext_to_a_tls_port_is_etlsnottls, 1) \
+    X(tls_listener_config_rotates_for_later_accepts, 1) \
+    X(tls_handshake_timeout_option_is_etlstimedout, 1) \
+    X(tls_optional_client_auth_verifies_a_client_certificate_when_sent, 1) \
+    X(tls_min_version_tls13_refuses_openssl_s_client_tls12, 1) \
     X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \
     X(tls_openssl_s_client_tls12_alpn_every_byte_each_way, 1) \
     X(tls_netcore_client_with_certificate_to_openssl_s_server, 1) \

@@ -294,6 +294,7 @@ void test_err_null_loop(void) {
     const char *hosts[1] = {"127.0.0.1"};
     int one = 1;
     size_t onelen = sizeof one;
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
     loopback_port9(&a);
     struct {
         const char *what;
@@ -340,6 +341,12 @@ void test_err_null_loop(void) {
         {"nc_setsockopt", nc_setsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
         {"nc_getsockopt", nc_getsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
         {"nc_fd", nc_fd(NULL, 1)},
+        {"nc_listener_set_tls", nc_listener_set_tls(NULL, 1, NULL)},
+        {"nc_start_tls_client", nc_start_tls_client(NULL, 1, NULL, "localhost")},
+        {"nc_start_tls_server", nc_start_tls_server(NULL, 1, NULL)},
+        {"nc_tls_info", nc_tls_info(NULL, 1, &info)},
+        {"nc_tls_peer_certificate", nc_tls_peer_certificate(NULL, 1, 0, NULL, 0, &onelen)},
+        {"nc_tls_failure", nc_tls_failure(NULL, 1, &one, &one, NULL, 0)},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
         ASSERT_MSG(calls[i].rc == NC_EINVAL, "%s(NULL loop) returned %s, expected NC_EINVAL",
@@ -424,6 +431,7 @@ void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identit
     int one = 1;
     size_t onelen = sizeof one;
     nc_addr dest;
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
     loopback_port9(&dest);
     struct {
         const char *what;
@@ -455,6 +463,11 @@ void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identit
         {"nc_setsockopt", nc_setsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
         {"nc_getsockopt", nc_getsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
         {"nc_fd", nc_fd(loop, h)},
+        {"nc_listener_set_tls", nc_listener_set_tls(loop, h, NULL)},
+        {"nc_tls_info", nc_tls_info(loop, h, &info)},
+        {"nc_tls_peer_certificate", nc_tls_peer_certificate(loop, h, 0, NULL, 0, &onelen)},
+        /* a closed handle's failure record stays readable until the poll after NC_EV_CLOSED */
+        {"nc_tls_failure", code == NC_EBADHANDLE ? nc_tls_failure(loop, h, &one, &one, NULL, 0) : code},
         {"nc_set_userdata", identity ? nc_set_userdata(loop, h, NULL) : code},
         {"nc_get_userdata", identity ? nc_get_userdata(loop, h, &ud) : code},
         {"nc_handle_kind", identity ? nc_handle_kind(loop, h) : code},

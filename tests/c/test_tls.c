@@ -524,16 +524,22 @@ static void expect_failure_record(const peer *p, const failure_seen *f, int want
     ASSERT_MSG(memchr(f->reason, 0, sizeof f->reason) != NULL && f->reason[0] != 0, "%s: a reason", p->name);
 }
 
+/* A TLS listener whose connections record their failure in *seen. */
+static peer *recording_listener(nc_loop *loop, nc_tls_server_config *cfg, failure_seen *seen, int *port) {
+    peer *child = peer_new("server");
+    child->hook = failure_hook;
+    child->arg = seen;
+    return tls_listener(loop, cfg, port, child);
+}
+
 /* A netcore client against a netcore server that fails as `fc` says. */
 static void netcore_failure(const failure_case *fc) {
     certs();
     nc_loop *loop = t_loop();
     failure_seen client_seen, server_seen;
-    peer *child = peer_new("server");
-    child->hook = failure_hook;
-    child->arg = &server_seen;
     int port;
-    peer *l = tls_listener(loop, server_config_for(fc->server_cert, fc->client_auth, NULL, 0, 0), &port, child);
+    peer *l = recording_listener(loop, server_config_for(fc->server_cert, fc->client_auth, NULL, 0, 0),
+                                 &server_seen, &port);
     peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
     c->hook = failure_hook;
     c->arg = &client_seen;
@@ -586,11 +592,8 @@ void test_tls_plaintext_to_a_tls_port_is_etlsnottls(void) {
     certs();
     nc_loop *loop = t_loop();
     failure_seen seen;
-    peer *child = peer_new("server");
-    child->hook = failure_hook;
-    child->arg = &seen;
     int port;
-    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port, child);
+    peer *l = recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &seen, &port);
     int fd = posix_connect("127.0.0.1", port);
     const char *request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     ASSERT_OK(send_all(fd, request, strlen(request)));
@@ -600,6 +603,107 @@ void test_tls_plaintext_to_a_tls_port_is_etlsnottls(void) {
     ASSERT_EQ(s->rx_total, 0);
     ASSERT_CODE(s->close_error, NC_ETLSNOTTLS);
     expect_failure_record(s, &seen, NC_ETLSNOTTLS, -1);
+}
+
+/* A new config on a listener applies to later accepts (certificate
+ * rotation); NULL makes them plaintext again. */
+void test_tls_listener_config_rotates_for_later_accepts(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *child = peer_new("server");
+    child->echo = 1;
+    int port;
+    peer *l = tls_listener(loop, server_config_for("untrusted", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port, child);
+    peer *refused = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    POLL_ASSERT(loop, p_closed, refused, 10000);
+    ASSERT_CODE(refused->close_error, NC_ETLSUNKNOWNCA);
+    nc_tls_server_config *rotated = server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0);
+    ASSERT_OK(nc_listener_set_tls(loop, l->h, rotated));
+    nc_tls_server_config_free(rotated);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    WAIT_KIND(loop, c, NC_EV_TLS_READY, 1, 10000);
+    ASSERT_OK(nc_send(loop, c->h, "rotated", 7));
+    ASSERT(wait_rx(loop, c, 7, 10000));
+    ASSERT_OK(nc_listener_set_tls(loop, l->h, NULL));
+    peer *plain = connect_peer(loop, "127.0.0.1", port, "plain");
+    ASSERT_OK(nc_send(loop, plain->h, "clear", 5));
+    ASSERT(wait_rx(loop, plain, 5, 10000));
+    peer *s = wait_kid(loop, l, 2);
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, s->h, &info), 0); /* plaintext */
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY] + s->ev[NC_EV_TLS_FAILED], 0);
+}
+
+/* handshake_timeout_ms: a client that connects and says nothing is
+ * refused with NC_ETLSTIMEDOUT once it passes. */
+void test_tls_handshake_timeout_option_is_etlstimedout(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    struct nc_tls_server_opts o = NC_TLS_SERVER_OPTS_INIT;
+    o.cert.file = path_of("server.pem");
+    o.key.file = path_of("server.key");
+    o.handshake_timeout_ms = 200;
+    nc_tls_server_config *cfg;
+    ASSERT_OK(nc_tls_server_config_new(&o, &cfg));
+    failure_seen seen;
+    int port;
+    peer *l = recording_listener(loop, cfg, &seen, &port);
+    int fd = posix_connect("127.0.0.1", port); /* silent */
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
+    ASSERT_CODE(s->close_error, NC_ETLSTIMEDOUT);
+    expect_failure_record(s, &seen, NC_ETLSTIMEDOUT, -1);
+    t_close(fd);
+}
+
+/* client_auth optional: a client certificate is verified and readable by
+ * the server; a client without one is accepted, unverified. */
+void test_tls_optional_client_auth_verifies_a_client_certificate_when_sent(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_OPTIONAL, NULL, 0, 0), &port,
+                           peer_new("server"));
+    for (int with_cert = 1; with_cert >= 0; with_cert--) {
+        peer *c = tls_client(loop, port, client_config_for(with_cert, NULL, 0), "localhost");
+        WAIT_KIND(loop, c, NC_EV_TLS_READY, 1, 10000);
+        peer *s = wait_kid(loop, l, (size_t)(1 - with_cert));
+        WAIT_KIND(loop, s, NC_EV_TLS_READY, 1, 10000);
+        struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+        ASSERT_RC(nc_tls_info(loop, s->h, &info), 1);
+        ASSERT_EQ(info.peer_verified, with_cert);
+        size_t len = 0;
+        int count = nc_tls_peer_certificate(loop, s->h, 0, NULL, 0, &len);
+        ASSERT_EQ(count, with_cert ? NC_ENOBUFS : 0);
+        if (with_cert) {
+            uint8_t *der = t_alloc(len);
+            ASSERT_RC(nc_tls_peer_certificate(loop, s->h, 0, der, len, &len), 1);
+            ASSERT_EQ(der[0], 0x30); /* a DER SEQUENCE */
+        }
+    }
+}
+
+/* min_version TLS 1.3 refuses a client that stops at TLS 1.2:
+ * NC_ETLSNOSHARED at the server, a failed handshake at OpenSSL. */
+void test_tls_min_version_tls13_refuses_openssl_s_client_tls12(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen seen;
+    int port;
+    peer *l =
+        recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, NC_TLS1_3), &seen, &port);
+    char connect[32];
+    snprintf(connect, sizeof connect, "127.0.0.1:%d", port);
+    char *argv[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-tls1_2", "-brief",
+                    "-CAfile", (char *)path_of("ca.pem"), NULL};
+    int status = wait_child(loop, spawn(argv, NULL, NULL, NULL, path_of("s_client.err")), 60000);
+    ASSERT_MSG(status != 0, "s_client -tls1_2 connected to a TLS 1.3-only server");
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
+    ASSERT_CODE(s->close_error, NC_ETLSNOSHARED);
+    expect_failure_record(s, &seen, NC_ETLSNOSHARED, -1);
 }
 
 /* ------------------------------------------------------------- OpenSSL */
