@@ -225,7 +225,11 @@ export interface ConnectOptions {
    */
   reconnect?: number[]
   userdata?: unknown
-  /** TLS once connected ('tls_ready' or 'tls_failed' follows 'connected'); data sent meanwhile waits for the handshake. */
+  /**
+   * TLS once connected ('tls_ready' or 'tls_failed' follows 'connected'); data sent meanwhile waits for the
+   * handshake. Options make a new context per call: pass one SecureContext to share its config and its
+   * session cache (resumption) across connections.
+   */
   tls?: SecureContext | SecureContextOptions
   /** The name the server's certificate is verified against (and sent as SNI when not an IP); default `host`. */
   servername?: string

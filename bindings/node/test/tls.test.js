@@ -674,3 +674,17 @@ test('graceful server shutdown under TLS: the client gets close_notify (a clean 
   assert.equal(eof, true)
   assert.equal(client.closed, null, 'closed without an error')
 })
+
+test('one SecureContext shares its session cache: a second connection resumes, one with a fresh context does not', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: serverOptions() })
+  const shared = createSecureContext(clientOptions())
+  const resumed = async (tls) => {
+    const ready = nextEvent(loop, 'tls_ready', { filter: (ev) => loop.getUserdata(ev.handle) === tls })
+    await roundTrip(loop, 'localhost', port, Buffer.from('x'), { options: { tls, userdata: tls } })
+    return (await ready).resumed
+  }
+  assert.equal(await resumed(shared), false)
+  assert.equal(await resumed(shared), true)
+  assert.equal(await resumed(createSecureContext(clientOptions())), false)
+})
