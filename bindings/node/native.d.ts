@@ -161,6 +161,12 @@ export interface AddressInfo {
 }
 
 /**
+ * 0 if the core takes `servername` as a client's server name, or a
+ * negative code (with its detail): checked before a connection is made.
+ */
+export declare function checkServerName(servername: string): number
+
+/**
  * Builds a client config (trust roots: `ca`, or the system's store
  * without it): the config, or a negative code (with the core's detail).
  */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.ClientTls = nativeBinding.ClientTls
 module.exports.NativeLoop = nativeBinding.NativeLoop
 module.exports.ServerTls = nativeBinding.ServerTls
+module.exports.checkServerName = nativeBinding.checkServerName
 module.exports.clientTls = nativeBinding.clientTls
 module.exports.errorDetail = nativeBinding.errorDetail
 module.exports.errorInfo = nativeBinding.errorInfo

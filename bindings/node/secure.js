@@ -135,6 +135,8 @@ function connecting(opts, host) {
   if (opts.tls === undefined) return undefined
   const client = contextOf(opts.tls, 'options.tls')._clientTls()
   const servername = h.opt(opts, 'servername', 'string', host)
+  const rc = native.checkServerName(servername)
+  if (rc !== 0) throw h.nativeError(rc, 'connect')
   return (loop, id) => loop._native.startTlsClient(id, client, servername)
 }
 

@@ -109,6 +109,13 @@ pub fn client_tls(options: TlsOptions) -> Either<ClientTls, i32> {
   )
 }
 
+/// 0 if the core takes `servername` as a client's server name, or a
+/// negative code (with its detail): checked before a connection is made.
+#[napi]
+pub fn check_server_name(servername: String) -> i32 {
+  code_of(guarded(|| netcore_core::check_server_name(&servername)))
+}
+
 /// What a finished handshake negotiated, in Node's words.
 #[napi(object)]
 pub struct TlsInfoJs {
