@@ -1460,11 +1460,11 @@ int nc_fd(struct nc_loop *loop, nc_handle handle);
  * Returns 0; `NC_EINVAL` for bad options, with `nc_last_error_detail`
  * naming the field and the reason (e.g. `"key: expected the private key of
  * the certificate (this key does not match it)"`); an unreadable file's OS
- * error (`NC_ENOENT`-style negated errno, `NC_EACCES`); `NC_EOPNOTSUPP` in
- * a build without TLS. Writes `*config` only on success. `opts`, its
- * strings and PEM data are only read during the call. The caller owns the
- * config (free it with `nc_tls_server_config_free`) and may use it on any
- * loop and thread, also at once. Any thread.
+ * error (e.g. `-ENOENT`, which `nc_errname` names, or `NC_EACCES`);
+ * `NC_EOPNOTSUPP` in a build without TLS. Writes `*config` only on
+ * success. `opts`, its strings and PEM data are only read during the call.
+ * The caller owns the config (free it with `nc_tls_server_config_free`) and
+ * may use it on any loop and thread, also at once. Any thread.
  */
 int nc_tls_server_config_new(const struct nc_tls_server_opts *opts,
                              struct nc_tls_server_config **config);

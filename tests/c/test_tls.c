@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -704,6 +705,70 @@ void test_tls_min_version_tls13_refuses_openssl_s_client_tls12(void) {
     ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
     ASSERT_CODE(s->close_error, NC_ETLSNOSHARED);
     expect_failure_record(s, &seen, NC_ETLSNOSHARED, -1);
+}
+
+/* One echo over TLS on a loop of its own, in its own thread, with configs
+ * another thread uses at the same time. No harness peers: they are not
+ * thread-safe. */
+typedef struct {
+    nc_tls_server_config *server;
+    nc_tls_client_config *client;
+    size_t echoed;  /* bytes the client got back, each checked */
+    int wrong;      /* a byte differed */
+    int ready;      /* NC_EV_TLS_READY seen by client and server */
+} tls_thread;
+
+static void *tls_echo_thread(void *arg) {
+    tls_thread *t = arg;
+    enum { N = 64 * 1024 };
+    static _Thread_local uint8_t msg[N];
+    fill_pattern(msg, N, 11, 0);
+    nc_loop *loop = nc_loop_new();
+    EXPECT(loop != NULL);
+    if (!loop) return NULL;
+    nc_handle l = nc_tcp_listen(loop, "127.0.0.1", 0, 0, 0, NULL);
+    nc_addr a;
+    EXPECT(l > 0 && nc_local_addr(loop, l, &a) == 0);
+    EXPECT_OK(nc_listener_set_tls(loop, l, t->server));
+    nc_handle c = nc_tcp_connect(loop, "localhost", a.port, NULL);
+    EXPECT_OK(nc_start_tls_client(loop, c, t->client, "localhost"));
+    EXPECT_OK(nc_send(loop, c, msg, N));
+    nc_event evs[64];
+    int64_t deadline = now_ms() + T_MS(30000);
+    while (t->echoed < N && !t->wrong && now_ms() < deadline) {
+        int n = nc_poll(loop, evs, 64, 20);
+        for (int i = 0; i < n; i++) {
+            const nc_event *ev = &evs[i];
+            if (ev->kind == NC_EV_TLS_READY) t->ready++;
+            if (ev->kind != NC_EV_DATA) continue;
+            if (ev->handle != c) { /* the server side: echo (64 KiB fits below the high-water mark) */
+                EXPECT_OK(nc_send(loop, ev->handle, ev->data, ev->len));
+                continue;
+            }
+            for (size_t k = 0; k < ev->len; k++) t->wrong |= ev->data[k] != pattern(11, t->echoed + k);
+            t->echoed += ev->len;
+        }
+    }
+    nc_loop_free(loop);
+    return NULL;
+}
+
+/* Configs are shared: one pair serves two loops in two threads at once. */
+void test_tls_one_config_pair_serves_two_loops_in_two_threads(void) {
+    certs();
+    tls_thread t[2] = {{0}, {0}};
+    t[0].server = t[1].server = server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0);
+    t[0].client = t[1].client = client_config_for(0, NULL, 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) ASSERT(pthread_create(&th[i], NULL, tls_echo_thread, &t[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    nc_tls_server_config_free(t[0].server);
+    nc_tls_client_config_free(t[0].client);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(t[i].echoed, 64 * 1024);
+        ASSERT_EQ(t[i].wrong, 0);
+        ASSERT_EQ(t[i].ready, 2);
+    }
 }
 
 /* ------------------------------------------------------------- OpenSSL */
