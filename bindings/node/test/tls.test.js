@@ -689,3 +689,33 @@ test('one SecureContext shares its session cache: a second connection resumes, o
   assert.equal(await resumed(shared), true)
   assert.equal(await resumed(createSecureContext(clientOptions())), false)
 })
+
+test('the connection cap under TLS: a second client is accepted and handshakes only after the first closed', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions(), maxConnections: 1 })
+  const order = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.onHandle(ev.handle, 'eof', () => loop.close(ev.handle))
+    loop.onHandle(ev.handle, 'closed', () => order.push('server closed'))
+  })
+  const port = loop.localAddress(listener).port
+  const first = loop.connect('localhost', port, { tls: clientOptions() })
+  await nextEvent(loop, 'tls_ready', { handle: first })
+  const second = loop.connect('localhost', port, { tls: clientOptions() })
+  const secondReady = nextEvent(loop, 'tls_ready', { handle: second }).then(() => order.push('second ready'))
+  await nextEvent(loop, 'connected', { handle: second }) // in the backlog: the kernel accepted it
+  loop.close(first)
+  await secondReady
+  assert.deepEqual(order, ['server closed', 'second ready'])
+})
+
+test('a hard close under TLS: closeReset() on the client, the server closes ECONNRESET', async (t) => {
+  const { port, outcomes } = watchedListener(newLoop(t), serverOptions())
+  const loop = newLoop(t)
+  const handle = loop.connect('localhost', port, { tls: clientOptions() })
+  await nextEvent(loop, 'tls_ready', { handle })
+  await until(() => outcomes.length === 1 && outcomes[0].ready !== undefined, 'the server handshake')
+  loop.closeReset(handle)
+  await until(() => outcomes[0].closed !== undefined, 'the server closed')
+  assert.equal(outcomes[0].closed.code, 'ECONNRESET')
+})
