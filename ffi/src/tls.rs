@@ -348,7 +348,11 @@ unsafe fn free_config<T>(config: *mut T) {
 /// pointer is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tls_server_config_free(config: *mut nc_tls_server_config) {
-    boundary! { Ok(unsafe { free_config(config) }) }
+    boundary! {
+        // SAFETY: NULL or a config from nc_tls_server_config_new, freed once, per the contract.
+        unsafe { free_config(config) };
+        Ok(())
+    }
 }
 
 /// Frees a client config. NULL is ignored. Connections that use it keep
@@ -356,7 +360,11 @@ pub unsafe extern "C" fn nc_tls_server_config_free(config: *mut nc_tls_server_co
 /// invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn nc_tls_client_config_free(config: *mut nc_tls_client_config) {
-    boundary! { Ok(unsafe { free_config(config) }) }
+    boundary! {
+        // SAFETY: NULL or a config from nc_tls_client_config_new, freed once, per the contract.
+        unsafe { free_config(config) };
+        Ok(())
+    }
 }
 
 /// Sets the TLS config of a listener's later accepts (NULL: plaintext
