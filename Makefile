@@ -146,8 +146,9 @@ clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
 
-# Benchmark suite against libuv, asyncio, uvloop and Node's net (bench/run.py):
-#   make bench         full run (~20 min), regenerates bench/RESULTS.md and bench/chart.png
+# Benchmark suite against libuv, asyncio, uvloop and Node's net, and over TLS against OpenSSL,
+# asyncio/uvloop ssl= and Node tls (bench/run.py):
+#   make bench         full run (~40 min, half of it TLS), regenerates bench/RESULTS.md and bench/chart.png
 #   make bench-smoke   seconds-long run of every code path; non-zero exit on any error
 .PHONY: bench bench-smoke
 bench:

@@ -51,7 +51,9 @@ def panels(ax1, ax2, part, order, sizes, cfg, what):
             ax1.text(xi, 0, "not\navailable", ha="center", va="bottom", fontsize=8, color="#a00")
     ax1.set_ylim(0, (ymax or 1) * 1.18)
     ax1.set_xticks(list(x))
-    ax1.set_xticklabels([f"{s}\n({langs.get(s, '')})" for s in servers], fontsize=9)
+    crowded = len(servers) > 7
+    ax1.set_xticklabels([f"{s}\n({langs.get(s, '')})" for s in servers], fontsize=8 if crowded else 9,
+                        rotation=15 if crowded else 0, ha="right" if crowded else "center")
     for lbl, s in zip(ax1.get_xticklabels(), servers):
         if roles.get(s) == "netcore":
             lbl.set_fontweight("bold")
@@ -101,11 +103,13 @@ def main(src, dst):
     for (ax1, ax2), (part, order, sizes, what) in zip(axes, rows):
         panels(ax1, ax2, part, order, sizes, cfg, what)
 
-    runs = f"medians of {cfg.get('runs', '?')} runs"
-    peers = "libuv, uvloop, asyncio, Node net"
+    plain = res.get("servers")
+    runs = f"medians of {cfg.get('runs', '?')} runs" if plain else ""
+    peers = "libuv, uvloop, asyncio, Node net" if plain else ""
     if tls:
-        peers += "; over TLS OpenSSL, uvloop/asyncio ssl=, Node tls"
-        runs += f" (TLS {cfg.get('tls_runs', '?')})"
+        peers += "; over TLS " if plain else ""
+        peers += "OpenSSL, uvloop/asyncio ssl=, Node tls" + ("" if plain else " (TLS 1.3)")
+        runs += (" (TLS " if plain else "medians of ") + f"{cfg.get('tls_runs', '?')}" + (")" if plain else " runs")
     smoke = " — SMOKE RUN, figures not meaningful" if meta.get("smoke") else ""
     fig.suptitle(f"netcore vs {peers}\n{meta.get('date', '')}, {meta.get('nproc', '?')} × "
                  f"{meta.get('cpu_model', '?')}, {runs}{smoke}", fontsize=12)

@@ -26,7 +26,8 @@ yet) are reported as "not available". Exit status: 0 when every run was
 clean, 1 when any error was seen (a byte mismatch, a server that crashed or
 did not exit 0 on SIGINT, ...), 2 when the build failed.
 
-  bench/run.py            full suite (about 20 minutes on 2 cores)
+  bench/run.py            full suite (about 40 minutes on 2 cores: half of it
+                          the TLS table)
   bench/run.py --smoke    seconds-long run of every code path (C servers
                           plus whatever is available; TLS through the C
                           servers only; writes its report under
@@ -1116,6 +1117,8 @@ def tls_section(res: dict, servers: list[Server], cfg: dict, targets) -> list[st
     w(f"- idle: server RSS growth with {cfg['idle_conns']:,} TLS connections open, each having echoed "
       f"{cfg['idle_size']} bytes once, per connection ({cfg['tls_idle_runs']} run(s)).")
     w("")
+    w("Servers: " + "; ".join(f"{s.name}: {s.what}" + (f", {s.version}" if s.version else "") for s in servers) + ".")
+    w("")
     head = ["server", "instructions / 512 B echo"] + [f"echo {fmt_size(sz)} req/s" for sz in sizes]
     head += ["bulk MiB/s", "full handshakes/s", "resumed handshakes/s", "bytes / idle TLS connection",
              "target / met?"]
@@ -1408,7 +1411,7 @@ def main() -> int:
                                               version=s.version) for s in servers}}
         if tls_servers:
             res["tls"] = {"servers": {s.name: dict(lang=s.lang, role=s.role, available=s.available, why=s.why,
-                                                   version=s.version) for s in tls_servers}}
+                                                   version=s.version, what=s.what) for s in tls_servers}}
         budget = Budget(cfg["budget_s"])
         if args.smoke:
             smoke_extras(servers, cfg, res)
