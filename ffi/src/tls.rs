@@ -396,7 +396,12 @@ pub unsafe extern "C" fn nc_listener_set_tls(
 /// handshake starts once connected; the connect timeout also covers it),
 /// or on a live connection (STARTTLS). `NC_EV_TLS_READY` or
 /// `NC_EV_TLS_FAILED` follows; data sent meanwhile waits for the handshake,
-/// and data received is plaintext. Returns 0, `NC_EINVAL` (NULL, a bad
+/// and data received is plaintext. On a live connection, `NC_EV_DATA`
+/// events of it later in the batch being handled hold plaintext the peer
+/// sent after the upgrade point (an injection): `nc_run` does not deliver
+/// them and fails the connection (`NC_EV_TLS_FAILED`, then
+/// `NC_EV_CLOSED`, with `NC_ETLSPROTOCOL`); after `nc_poll`, the caller
+/// must skip them in its array and close the connection itself. Returns 0, `NC_EINVAL` (NULL, a bad
 /// name, a connection that already speaks TLS, or one that keeps received
 /// bytes not yet delivered: plaintext after the upgrade point),
 /// `NC_EPIPE` (after `nc_shutdown`), `NC_EBADHANDLE`, `NC_ECLOSED`,
