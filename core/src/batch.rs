@@ -44,6 +44,22 @@ impl Batch<'_> {
         self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
     }
 
+    /// The sender's path of a `Datagram` on a Unix datagram socket (`@name`
+    /// in the abstract namespace), valid as long as [`Batch::data`]; `None`
+    /// for an unnamed sender (which cannot be answered) and every other
+    /// event.
+    pub fn path(&self, event: &Event) -> Option<&str> {
+        let end = event.data_start + event.data_len;
+        let bytes = self.guard.arena.get(end..end + usize::from(event.path_len))?;
+        (!bytes.is_empty()).then(|| std::str::from_utf8(bytes).ok()).flatten()
+    }
+
+    /// The bytes of an event with its sender's path after them, to keep.
+    fn bytes_with_path(&self, event: &Event) -> &[u8] {
+        let end = event.data_start + event.data_len + usize::from(event.path_len);
+        self.guard.arena.get(event.data_start..end).unwrap_or(&[])
+    }
+
     /// Hands the events from index `from` on back to the loop, undelivered,
     /// for a host whose consumer stopped mid-batch (a callback raised): the
     /// next poll returns them first and alone, bytes included (copied out of
@@ -55,6 +71,6 @@ impl Batch<'_> {
     /// closed.
     pub fn keep_from(self, from: usize) {
         let rest = self.guard.batch.get(from..).unwrap_or(&[]);
-        self.state.lock().keep(rest.iter().map(|e| (e, self.data(e))));
+        self.state.lock().keep(rest.iter().map(|e| (e, self.bytes_with_path(e))));
     }
 }

@@ -113,7 +113,7 @@ impl State {
                 let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else {
                     return;
                 };
-                conn.connected(sock);
+                conn.connected(sock.into());
                 events.push(Event::new(EventKind::Connected, handle, conn.userdata()).with_addr(Some(peer)));
                 // A TLS client's handshake is timed from here, within
                 // what is left of the connect timeout.

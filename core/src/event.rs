@@ -27,7 +27,7 @@ named_enum! {
         /// The handle is gone (exactly once per handle); `error` is set when the
         /// end was abnormal (reset, oversized frame, ...).
         Closed = 7, "closed";
-        /// A UDP datagram arrived; `addr` is the sender.
+        /// A datagram arrived; `addr` (UDP) or `path` (Unix) is the sender.
         Datagram = 8, "datagram";
         /// A non-fatal or about-to-be-fatal error on the handle (e.g. `EMSGSIZE`
         /// before the connection is closed).
@@ -59,11 +59,12 @@ named_enum! {
     argument: "kind";
     /// What a handle names. The numeric values are part of the C ABI.
     pub enum HandleKind {
-        /// A TCP listener.
+        /// A listener: TCP, or a Unix stream one.
         TcpListener = 1, "tcp_listener";
-        /// A TCP connection (accepted or outgoing).
+        /// A stream connection (accepted, outgoing or adopted): TCP, or
+        /// Unix.
         TcpConnection = 2, "tcp_connection";
-        /// A UDP socket.
+        /// A datagram socket: UDP, or Unix.
         Udp = 3, "udp";
         /// A timer.
         Timer = 4, "timer";
@@ -83,17 +84,33 @@ pub struct Event {
     pub error: Option<Error>,
     /// The handle's user value.
     pub userdata: u64,
-    /// Peer (`Accepted`, `Connected`) or sender (`Datagram`) address.
+    /// Peer (`Accepted`, `Connected`) or sender (`Datagram`) address, on
+    /// IP sockets. A Unix datagram's sender is read with
+    /// [`crate::Batch::path`].
     pub addr: Option<SocketAddr>,
     /// The token (`Sent`) or attempt number (`Reconnecting`); 0 otherwise.
     pub value: u64,
+    /// Bytes of the sender's path, in the arena right after the data (a
+    /// Unix `Datagram`; 0 otherwise): no allocation, and nothing to drop.
+    pub(crate) path_len: u8,
     pub(crate) data_start: usize,
     pub(crate) data_len: usize,
 }
 
 impl Event {
     pub(crate) fn new(kind: EventKind, handle: Handle, userdata: u64) -> Event {
-        Event { kind, handle, listener: None, error: None, userdata, addr: None, value: 0, data_start: 0, data_len: 0 }
+        Event {
+            kind,
+            handle,
+            listener: None,
+            error: None,
+            userdata,
+            addr: None,
+            path_len: 0,
+            value: 0,
+            data_start: 0,
+            data_len: 0,
+        }
     }
 
     pub(crate) fn with_error(mut self, error: Option<Error>) -> Event {

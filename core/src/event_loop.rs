@@ -30,9 +30,11 @@ use crate::state::{Entry, State};
 use crate::tcp::attempt::Dialing;
 use crate::tcp::conn::{input_after_upgrade_point, Conn, Role};
 use crate::tcp::listener::{BindOptions, Listener};
+use crate::tcp::stream::Stream;
 use crate::timer::{later, Due, IdleTimeout, Timer};
 use crate::tls::{ClientConfig, Failure as TlsFailure, ServerConfig, TlsInfo};
 use crate::udp::Udp;
+use crate::unix::{self, PeerCredentials, Want};
 
 const WAKER: Token = Token(usize::MAX);
 /// Bounds of [`Loop::set_read_size`].
@@ -472,7 +474,7 @@ impl Loop {
     pub fn udp_connect(&self, handle: Handle, host: &str, port: i64) -> Result<()> {
         let addr = addr::literal(host, port)?;
         match self.state()?.entry(handle)? {
-            Entry::Udp(u) => Ok(u.sock().connect(addr)?),
+            Entry::Udp(u) => Ok(u.udp()?.connect(addr)?),
             _ => Err(Error::EWRONGKIND),
         }
     }
@@ -488,6 +490,7 @@ impl Loop {
         let Entry::Udp(u) = state.entry(handle)? else {
             return Err(Error::EWRONGKIND);
         };
+        let sock = u.udp()?;
         let result = match group {
             std::net::IpAddr::V4(g) => {
                 let iface = match interface {
@@ -495,9 +498,9 @@ impl Loop {
                     _ => interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?,
                 };
                 if join {
-                    u.sock().join_multicast_v4(&g, &iface)
+                    sock.join_multicast_v4(&g, &iface)
                 } else {
-                    u.sock().leave_multicast_v4(&g, &iface)
+                    sock.leave_multicast_v4(&g, &iface)
                 }
             }
             std::net::IpAddr::V6(g) => {
@@ -508,13 +511,164 @@ impl Loop {
                     }
                 };
                 if join {
-                    u.sock().join_multicast_v6(&g, index)
+                    sock.join_multicast_v6(&g, index)
                 } else {
-                    u.sock().leave_multicast_v6(&g, index)
+                    sock.leave_multicast_v6(&g, index)
                 }
             }
         };
         Ok(result?)
+    }
+
+    /// Listens for connections on the Unix socket `path`: a filesystem path
+    /// (the socket file it creates is removed when the listener closes), or
+    /// `@name` for `name` in Linux's abstract namespace. At most
+    /// [`crate::MAX_UNIX_PATH`] bytes (`EINVAL` with a detail beyond);
+    /// `EADDRINUSE` if the file exists. Of `opts`, only the backlog applies.
+    /// Connections behave as TCP ones (framing, water marks, TLS, ...);
+    /// their `Accepted` carries no address.
+    pub fn unix_listen(&self, path: &str, opts: &BindOptions, userdata: u64) -> Result<Handle> {
+        let listener = Listener::bind_unix(path, opts, userdata)?;
+        self.state()?.add(Entry::Listener(listener))
+    }
+
+    /// Connects to the Unix socket `path` (as [`Loop::unix_listen`] writes
+    /// it). A local connect succeeds or fails at once: a failure is returned
+    /// here (`ENOENT`, `ECONNREFUSED`, `EAGAIN` when the listener's backlog
+    /// is full), a success is a live connection whose `Connected` event (no
+    /// address) comes with the next poll. No reconnecting.
+    pub fn unix_connect(&self, path: &str, userdata: u64) -> Result<Handle> {
+        let addr = unix::sockaddr(path)?;
+        let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+        sock.set_nonblocking(true)?;
+        sock.connect(&addr)?;
+        let conn = Conn::established(Stream::Unix(mio::net::UnixStream::from_std(sock.into())), userdata);
+        let mut state = self.state()?;
+        let handle = state.add(Entry::Conn(conn))?;
+        state.with_pending(|_, events| events.push(Event::new(EventKind::Connected, handle, userdata)));
+        Ok(handle)
+    }
+
+    /// Binds a Unix datagram socket on `path` (as [`Loop::unix_listen`]
+    /// writes it; the socket file is removed when it closes). Its
+    /// `Datagram` events carry the sender's path in [`Event::path`]; send
+    /// with [`Loop::unix_send_to`], or [`Loop::send`] after
+    /// [`Loop::unix_dgram_connect`]. Handle kind: `Udp`.
+    pub fn unix_dgram_bind(&self, path: &str, userdata: u64) -> Result<Handle> {
+        let udp = Udp::bind_unix(path, userdata)?;
+        self.state()?.add(Entry::Udp(udp))
+    }
+
+    /// Sends one datagram from a Unix datagram socket to `path`
+    /// (`EWRONGKIND` on a UDP socket).
+    pub fn unix_send_to(&self, handle: Handle, path: &str, data: &[u8]) -> Result<()> {
+        let to = unix::sockaddr(path)?;
+        let mut state = self.state()?;
+        let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
+        u.send(Some(to), &[data])
+    }
+
+    /// Sets a Unix datagram socket's default peer (then [`Loop::send`]
+    /// works on it; `EWRONGKIND` on a UDP socket).
+    pub fn unix_dgram_connect(&self, handle: Handle, path: &str) -> Result<()> {
+        let to = unix::sockaddr(path)?;
+        match self.state()?.entry(handle)? {
+            Entry::Udp(u) if u.is_unix() => Ok(SockRef::from(u.sock()).connect(&to)?),
+            _ => Err(Error::EWRONGKIND),
+        }
+    }
+
+    /// The process, user and group of a Unix connection's peer
+    /// (`SO_PEERCRED`, as of its connect): `EWRONGKIND` on anything but a
+    /// Unix stream connection.
+    pub fn peer_credentials(&self, handle: Handle) -> Result<PeerCredentials> {
+        let mut state = self.state()?;
+        match state.entry(handle)? {
+            Entry::Conn(c) => match c.sock() {
+                Some(sock) if sock.is_unix() => unix::peer_credentials(sock.as_raw_fd()),
+                Some(_) => Err(Error::EWRONGKIND),
+                None => Err(Error::ENOTCONN),
+            },
+            _ => Err(Error::EWRONGKIND),
+        }
+    }
+
+    /// The Unix path of a socket's own end (`None` when unnamed; `@name` in
+    /// the abstract namespace); `EAFNOSUPPORT` on an IP socket.
+    pub fn local_path(&self, handle: Handle) -> Result<Option<String>> {
+        let mut state = self.state()?;
+        let addr = sock_ref(state.entry(handle)?)?.local_addr()?;
+        Self::unix_text(&addr)
+    }
+
+    /// The Unix path of a connection's (or connected datagram socket's)
+    /// peer, as [`Loop::local_path`].
+    pub fn peer_path(&self, handle: Handle) -> Result<Option<String>> {
+        let mut state = self.state()?;
+        let addr = sock_ref(state.entry(handle)?)?.peer_addr()?;
+        Self::unix_text(&addr)
+    }
+
+    fn unix_text(addr: &socket2::SockAddr) -> Result<Option<String>> {
+        match addr.is_unix() {
+            true => Ok(unix::text(addr)),
+            false => Err(Error::EAFNOSUPPORT),
+        }
+    }
+
+    /// Adopts a listening socket the program already has (TCP or Unix: an
+    /// inherited descriptor, systemd's `LISTEN_FDS`, one from another
+    /// library). On success the loop owns the socket: `fd` itself is closed
+    /// (the loop keeps a duplicate, made non-blocking) and closing the
+    /// handle closes the socket; a socket file it names is never removed.
+    /// On failure `fd` is left as it was: `EINVAL` (argument `fd`) if it is
+    /// not a listening stream socket of family IPv4, IPv6 or Unix.
+    ///
+    /// One listener shared by several loops (threads) or processes: give
+    /// each loop its own duplicate (`dup(fd)`) to adopt; each accepts from
+    /// the same backlog, and the kernel hands every connection to one of
+    /// them.
+    pub fn adopt_listener(&self, fd: RawFd, userdata: u64) -> Result<Handle> {
+        self.adopt(fd, Want::Listener, |sock, is_unix| Entry::Listener(Listener::adopted(sock, is_unix, userdata)))
+    }
+
+    /// Adopts a connected stream socket (TCP or Unix) as
+    /// [`Loop::adopt_listener`] does: `EINVAL` unless `fd` is a stream
+    /// socket that is not listening. No event announces it: the handle is
+    /// live at once, as a connection (TCP: `TCP_NODELAY` is left as it was).
+    pub fn adopt_connection(&self, fd: RawFd, userdata: u64) -> Result<Handle> {
+        self.adopt(fd, Want::Connection, |sock, is_unix| {
+            let sock = match is_unix {
+                true => Stream::Unix(mio::net::UnixStream::from_std(sock.into())),
+                false => Stream::Tcp(mio::net::TcpStream::from_std(sock.into())),
+            };
+            Entry::Conn(Conn::established(sock, userdata))
+        })
+    }
+
+    /// Adopts a datagram socket (UDP or Unix) as [`Loop::adopt_listener`]
+    /// does: `EINVAL` unless `fd` is a datagram socket.
+    pub fn adopt_udp(&self, fd: RawFd, userdata: u64) -> Result<Handle> {
+        self.adopt(fd, Want::Datagram, |sock, is_unix| Entry::Udp(Udp::adopted(sock, is_unix, userdata)))
+    }
+
+    fn adopt(&self, fd: RawFd, want: Want, entry: impl FnOnce(socket2::Socket, bool) -> Entry) -> Result<Handle> {
+        let is_unix = unix::check_adopted(fd, want)?;
+        let mut state = self.state()?;
+        let (sock, was_blocking) = unix::duplicate(fd)?;
+        match state.add(entry(sock, is_unix)) {
+            Ok(handle) => {
+                // SAFETY: the caller handed `fd` over; the loop owns its duplicate.
+                unsafe { libc::close(fd) };
+                Ok(handle)
+            }
+            Err(e) => {
+                if was_blocking {
+                    unix::restore_blocking(fd);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Starts a timer: a `Timer` event after `delay`, then every `repeat` if
@@ -582,7 +736,7 @@ impl Loop {
         }
         let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
-        u.send(Some(addr), &[data])
+        u.send(Some(addr.into()), &[data])
     }
 
     /// Closes a handle gracefully: a connection sends everything queued, then

@@ -63,6 +63,7 @@ mod tcp;
 mod timer;
 mod tls;
 mod udp;
+mod unix;
 mod vocabulary;
 
 pub use addr::{
@@ -92,4 +93,5 @@ pub use tls::{
     check_server_name, supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem,
     Roots, ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
 };
+pub use unix::{PeerCredentials, MAX_UNIX_PATH};
 pub use vocabulary::vocabulary_json;

@@ -43,12 +43,14 @@ impl Out<'_> {
         self.events.push(event);
     }
 
-    /// Adds an event with a copy of `bytes` (kept on a connection) at the
+    /// Adds an event with a copy of `bytes` (kept on a connection, or kept
+    /// by the host: then a datagram's sender path follows its data) at the
     /// end of the arena. Callers check [`Out::fits`] first.
     pub fn push_copy(&mut self, event: Event, bytes: &[u8]) {
         let start = self.arena.len();
         self.arena.extend_from_slice(bytes);
-        self.push_data(event, start, bytes.len());
+        let len = bytes.len().saturating_sub(usize::from(event.path_len));
+        self.push_data(event, start, len);
     }
 
     /// Adds an event whose bytes are `arena[start..start + len]`. Callers

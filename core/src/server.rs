@@ -42,7 +42,7 @@ impl State {
                         if let Ok(Entry::Listener(l)) = self.slab.get_mut(listener) {
                             l.count_connection();
                         }
-                        let mut event = Event::new(EventKind::Accepted, handle, userdata).with_addr(Some(peer));
+                        let mut event = Event::new(EventKind::Accepted, handle, userdata).with_addr(peer);
                         event.listener = Some(listener);
                         out.push(event);
                     }

@@ -1,11 +1,12 @@
-//! UDP sockets: datagrams in and out, with backpressure reported as `EAGAIN`.
+//! Datagram sockets (UDP or Unix): datagrams in and out, with
+//! backpressure reported as `EAGAIN`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-use mio::net::UdpSocket;
-use socket2::{SockRef, Type};
+use mio::net::{UdpSocket, UnixDatagram};
+use socket2::{SockAddr, SockRef, Socket, Type};
 
 use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
@@ -13,13 +14,24 @@ use crate::handle::Handle;
 use crate::out::{readiness, Out, Step};
 use crate::sys;
 use crate::tcp::listener::{bound_socket, BindOptions};
+use crate::tcp::stream::delegate_socket;
+use crate::unix::{self, SocketFile};
 
 /// Room for the largest UDP payload.
 const MAX_DATAGRAM: usize = 64 << 10;
 
-/// A bound UDP socket and its state in the loop.
+/// A datagram socket. A Unix one that bound its path keeps the socket
+/// file, removed when it closes.
+pub(crate) enum DgramSock {
+    Udp(UdpSocket),
+    Unix(UnixDatagram, #[allow(dead_code)] Option<SocketFile>),
+}
+
+delegate_socket!(DgramSock { Udp, Unix });
+
+/// A bound datagram socket and its state in the loop.
 pub(crate) struct Udp {
-    sock: UdpSocket,
+    sock: DgramSock,
     userdata: u64,
     /// The kernel may have datagrams (or an error) for us.
     readable: bool,
@@ -34,23 +46,49 @@ pub(crate) struct Udp {
 impl Udp {
     pub fn bind(addr: SocketAddr, opts: &BindOptions, userdata: u64) -> Result<Udp> {
         let sock = bound_socket(addr, Type::DGRAM, opts)?;
-        Ok(Udp {
-            sock: UdpSocket::from_std(sock.into()),
-            userdata,
-            readable: false,
-            write_ready: false,
-            queued: false,
-            want_writable: false,
-        })
+        Ok(Udp::new(DgramSock::Udp(UdpSocket::from_std(sock.into())), userdata))
+    }
+
+    /// A Unix datagram socket bound on `path` (see [`unix::sockaddr`]); the
+    /// socket file it creates is removed when it closes.
+    pub fn bind_unix(path: &str, userdata: u64) -> Result<Udp> {
+        let (sock, file) = unix::bound(path, Type::DGRAM)?;
+        Ok(Udp::new(DgramSock::Unix(UnixDatagram::from_std(sock.into()), file), userdata))
+    }
+
+    /// A datagram socket on an adopted descriptor (UDP or Unix).
+    pub fn adopted(sock: Socket, is_unix: bool, userdata: u64) -> Udp {
+        let sock = match is_unix {
+            true => DgramSock::Unix(UnixDatagram::from_std(sock.into()), None),
+            false => DgramSock::Udp(UdpSocket::from_std(sock.into())),
+        };
+        Udp::new(sock, userdata)
+    }
+
+    fn new(sock: DgramSock, userdata: u64) -> Udp {
+        Udp { sock, userdata, readable: false, write_ready: false, queued: false, want_writable: false }
     }
 
     /// The socket (for options, `connect` and multicast membership).
-    pub fn sock(&self) -> &UdpSocket {
+    pub fn sock(&self) -> &DgramSock {
         &self.sock
     }
 
+    /// The UDP socket: `EWRONGKIND` for a Unix one (an IP-only operation).
+    pub fn udp(&self) -> Result<&UdpSocket> {
+        match &self.sock {
+            DgramSock::Udp(s) => Ok(s),
+            DgramSock::Unix(..) => Err(Error::EWRONGKIND),
+        }
+    }
+
+    /// Whether this is a Unix datagram socket.
+    pub fn is_unix(&self) -> bool {
+        matches!(self.sock, DgramSock::Unix(..))
+    }
+
     /// The socket, to register or deregister it.
-    pub fn sock_mut(&mut self) -> &mut UdpSocket {
+    pub fn sock_mut(&mut self) -> &mut DgramSock {
         &mut self.sock
     }
 
@@ -73,8 +111,13 @@ impl Udp {
 
     /// Sends one datagram made of `bufs`, to `to` or to the connected peer.
     /// Empty buffers make a zero-length datagram, a valid one; only a call
-    /// with no buffer at all is `EINVAL`.
-    pub fn send(&mut self, to: Option<SocketAddr>, bufs: &[&[u8]]) -> Result<()> {
+    /// with no buffer at all is `EINVAL`. `to` must be of the socket's
+    /// family (`EWRONGKIND`: an IP address for a Unix socket or a path for
+    /// a UDP one).
+    pub fn send(&mut self, to: Option<SockAddr>, bufs: &[&[u8]]) -> Result<()> {
+        if to.as_ref().is_some_and(|to| to.is_unix() != self.is_unix()) {
+            return Err(Error::EWRONGKIND);
+        }
         if bufs.is_empty() {
             return Err(invalid!("data", "at least one buffer"));
         }
@@ -89,7 +132,7 @@ impl Udp {
             bufs
         };
         let result = match to {
-            Some(addr) => self.sock.send_to(bufs[0], addr).map(drop),
+            Some(addr) => SockRef::from(&self.sock).send_to(bufs[0], &addr).map(drop),
             None => sys::send_vectored(self.sock.as_raw_fd(), bufs).map(drop),
         };
         match result {
@@ -119,7 +162,15 @@ impl Udp {
                 Ok((len, from)) => {
                     // SAFETY: recv_from initialised `len` bytes of spare capacity.
                     unsafe { out.arena.set_len(start + len) };
-                    let event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
+                    let mut event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
+                    if let Some(path) = unix::text(&from) {
+                        // At most `MAX_UNIX_PATH` bytes (and an `@`), unless
+                        // made longer by replacement characters: dropped then.
+                        if let Ok(path_len) = u8::try_from(path.len()) {
+                            event.path_len = path_len;
+                            out.arena.extend_from_slice(path.as_bytes());
+                        }
+                    }
                     out.push_data(event, start, len);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,

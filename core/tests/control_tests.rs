@@ -93,7 +93,14 @@ fn idle_timeout_fires_on_silence_and_not_on_traffic() {
         busy_peer.write_all(b"x").unwrap();
         let batch = lp.poll(64, Some(ms(30))).unwrap();
         for e in batch.events() {
-            seen.push(Got { kind: e.kind, handle: e.handle, error: e.error, data: vec![], event: e.clone() });
+            seen.push(Got {
+                kind: e.kind,
+                handle: e.handle,
+                error: e.error,
+                data: vec![],
+                path: None,
+                event: e.clone(),
+            });
         }
         longest_gap = longest_gap.max(last_io.elapsed());
         last_io = Instant::now();

@@ -124,7 +124,14 @@ fn closes_once(lp: &Loop, hs: &[Handle]) -> Vec<Got> {
         let new: Vec<Got> = batch
             .events()
             .iter()
-            .map(|e| Got { kind: e.kind, handle: e.handle, error: e.error, data: Vec::new(), event: e.clone() })
+            .map(|e| Got {
+                kind: e.kind,
+                handle: e.handle,
+                error: e.error,
+                data: Vec::new(),
+                path: None,
+                event: e.clone(),
+            })
             .collect();
         drop(batch);
         for &h in &delivered {

@@ -921,3 +921,21 @@ fn a_close_notify_without_a_fin_is_a_clean_eof_and_gets_ours() {
     session.handle_input(&answer, &mut Vec::new()).unwrap();
     assert!(session.received_close_notify(), "the server answered with its close_notify");
 }
+
+/// TLS runs over a Unix socket as over TCP: a TLS Unix listener, and a
+/// client that upgrades its live connection (STARTTLS-style) and echoes.
+#[test]
+fn tls_runs_over_a_unix_socket() {
+    let lp = Loop::new().unwrap();
+    let name = format!("@netcore-tls-{}", std::process::id());
+    let listener = lp.unix_listen(&name, &netcore_core::BindOptions::default(), 0).unwrap();
+    lp.set_listener_tls(listener, Some(server_config(&[], Duration::from_secs(30)))).unwrap();
+    let client = lp.unix_connect(&name, 0).unwrap();
+    lp.start_tls_client(client, &client_config("ca.pem", &[]), "localhost").unwrap();
+    lp.send(client, b"secret over unix").unwrap();
+    let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Data));
+    let data = got.iter().find(|e| e.kind == EventKind::Data).unwrap();
+    assert_eq!(data.data, b"secret over unix");
+    assert!(has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
+    assert!(lp.tls_info(data.handle).unwrap().is_some(), "the server side speaks TLS");
+}

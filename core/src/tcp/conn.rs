@@ -17,8 +17,6 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::framing::{Framing, Next};
@@ -27,6 +25,7 @@ use crate::out::{readiness, Out, Step};
 use crate::sendq::SendQueue;
 use crate::sys;
 use crate::tcp::attempt::Dialing;
+use crate::tcp::stream::Stream;
 use crate::timer::IdleTimeout;
 
 /// Default of the most bytes one `recv` asks for (large reads: fewer system
@@ -131,9 +130,9 @@ enum Recv {
     Failed(Error),
 }
 
-/// One TCP connection (accepted or outgoing).
+/// One stream connection, TCP or Unix (accepted, outgoing or adopted).
 pub(crate) struct Conn {
-    sock: Option<TcpStream>,
+    sock: Option<Stream>,
     userdata: u64,
     framing: Framing,
     /// An outgoing connection's dialer (connects and reconnects).
@@ -170,8 +169,14 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection accepted by `listener`.
-    pub fn accepted(sock: TcpStream, userdata: u64, listener: Handle) -> Conn {
+    pub fn accepted(sock: Stream, userdata: u64, listener: Handle) -> Conn {
         Conn { listener: Some(listener), ..Conn::new(Some(sock), userdata) }
+    }
+
+    /// A connection on a socket that is already connected (a Unix connect,
+    /// an adopted descriptor).
+    pub fn established(sock: Stream, userdata: u64) -> Conn {
+        Conn::new(Some(sock), userdata)
     }
 
     /// An outgoing connection, with no socket until its dialer connects it.
@@ -179,7 +184,7 @@ impl Conn {
         Conn { dialing: Some(dialing), ..Conn::new(None, userdata) }
     }
 
-    fn new(sock: Option<TcpStream>, userdata: u64) -> Conn {
+    fn new(sock: Option<Stream>, userdata: u64) -> Conn {
         Conn {
             sock,
             userdata,
@@ -203,19 +208,19 @@ impl Conn {
     }
 
     /// The socket (none while an outgoing connection is not connected).
-    pub fn sock(&self) -> Option<&TcpStream> {
+    pub fn sock(&self) -> Option<&Stream> {
         self.sock.as_ref()
     }
 
     /// The socket, to register or deregister it.
-    pub fn sock_mut(&mut self) -> Option<&mut TcpStream> {
+    pub fn sock_mut(&mut self) -> Option<&mut Stream> {
         self.sock.as_mut()
     }
 
     /// The dialer connected the connection on `sock`: it is serviced as if
     /// readable and writable (input may already wait, and what was sent,
     /// shut down or closed meanwhile is carried out).
-    pub fn connected(&mut self, sock: TcpStream) {
+    pub fn connected(&mut self, sock: Stream) {
         self.sock = Some(sock);
         self.write_ready = true;
         self.readable = true;
@@ -521,7 +526,7 @@ impl Conn {
     /// Forgets the lost connection before a reconnect and returns its
     /// socket: unsent bytes and their tokens are dropped, the phase is open
     /// again; framing, options and user data stay.
-    pub fn reset_for_reconnect(&mut self) -> Option<TcpStream> {
+    pub fn reset_for_reconnect(&mut self) -> Option<Stream> {
         self.restart_tls();
         self.kept = None;
         self.sendq.clear();

@@ -1,13 +1,16 @@
-//! A TCP listener: bound with the options the user asked for.
+//! A listener (TCP or Unix): bound with the options the user asked for, or
+//! adopted from a descriptor the program already had.
 
 use std::io;
 use std::net::SocketAddr;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{invalid, Error, Result};
+use crate::tcp::stream::{ListenSock, Stream};
 use crate::tls::ServerConfig;
+use crate::unix;
 
 /// The listen backlog when none is given (a `backlog` of 0).
 pub const DEFAULT_BACKLOG: i32 = 1024;
@@ -16,7 +19,7 @@ pub const DEFAULT_BACKLOG: i32 = 1024;
 /// [`DEFAULT_BACKLOG`], no flags).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct BindOptions {
-    /// Listen backlog (TCP only): 1 to 65535, or 0 for [`DEFAULT_BACKLOG`].
+    /// Listen backlog (listeners only): 1 to 65535, or 0 for [`DEFAULT_BACKLOG`].
     pub backlog: i32,
     /// Set SO_REUSEPORT so several sockets can share the port.
     pub reuse_port: bool,
@@ -44,8 +47,8 @@ pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Re
 
 /// What one accept brought.
 pub(crate) enum Accepted {
-    /// A connection (`TCP_NODELAY` set) from this peer.
-    Conn(TcpStream, SocketAddr),
+    /// A connection (TCP: `TCP_NODELAY` set) from this peer (TCP only).
+    Conn(Stream, Option<SocketAddr>),
     /// Nothing more now: the backlog is empty, the cap is reached, the
     /// retry after a shortage is not due yet, or the listener is draining.
     Stop,
@@ -80,7 +83,7 @@ pub(crate) enum Gone {
 /// cap, descriptor shortages and graceful shutdown, without the loop.
 pub(crate) struct Listener {
     /// `None` once a graceful shutdown has stopped accepting.
-    sock: Option<TcpListener>,
+    sock: Option<ListenSock>,
     userdata: u64,
     /// The kernel may have connections for us.
     readable: bool,
@@ -112,17 +115,46 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
     )
 }
 
+/// The backlog `opts` asks for.
+fn backlog(opts: &BindOptions) -> Result<i32> {
+    match opts.backlog {
+        0 => Ok(DEFAULT_BACKLOG),
+        n if (1..=65535).contains(&n) => Ok(n),
+        _ => Err(invalid!("backlog", "0 (the default, 1024) or 1 to 65535")),
+    }
+}
+
 impl Listener {
     pub fn bind(addr: SocketAddr, opts: &BindOptions, userdata: u64) -> Result<Listener> {
-        let backlog = match opts.backlog {
-            0 => DEFAULT_BACKLOG,
-            n if (1..=65535).contains(&n) => n,
-            _ => return Err(invalid!("backlog", "0 (the default, 1024) or 1 to 65535")),
-        };
+        let backlog = backlog(opts)?;
         let sock = bound_socket(addr, Type::STREAM, opts)?;
         sock.listen(backlog)?;
-        Ok(Listener {
-            sock: Some(TcpListener::from_std(sock.into())),
+        Ok(Listener::new(ListenSock::Tcp(TcpListener::from_std(sock.into())), userdata))
+    }
+
+    /// Listens on a Unix socket `path` (see [`unix::sockaddr`]); the socket
+    /// file it creates is removed when the listener closes. Of the options,
+    /// only the backlog applies.
+    pub fn bind_unix(path: &str, opts: &BindOptions, userdata: u64) -> Result<Listener> {
+        let backlog = backlog(opts)?;
+        let (sock, file) = unix::bound(path, Type::STREAM)?;
+        sock.listen(backlog)?;
+        Ok(Listener::new(ListenSock::Unix(UnixListener::from_std(sock.into()), file), userdata))
+    }
+
+    /// A listener on an adopted listening socket (TCP or Unix; a socket
+    /// file it names is left in place when it closes: it is not ours).
+    pub fn adopted(sock: Socket, is_unix: bool, userdata: u64) -> Listener {
+        let sock = match is_unix {
+            true => ListenSock::Unix(UnixListener::from_std(sock.into()), None),
+            false => ListenSock::Tcp(TcpListener::from_std(sock.into())),
+        };
+        Listener::new(sock, userdata)
+    }
+
+    fn new(sock: ListenSock, userdata: u64) -> Listener {
+        Listener {
+            sock: Some(sock),
             userdata,
             readable: false,
             queued: false,
@@ -132,16 +164,16 @@ impl Listener {
             draining: false,
             retry_armed: false,
             tls: None,
-        })
+        }
     }
 
     /// The listening socket (none once a shutdown stopped accepting).
-    pub fn sock(&self) -> Option<&TcpListener> {
+    pub fn sock(&self) -> Option<&ListenSock> {
         self.sock.as_ref()
     }
 
     /// The listening socket, to register or deregister it.
-    pub fn sock_mut(&mut self) -> Option<&mut TcpListener> {
+    pub fn sock_mut(&mut self) -> Option<&mut ListenSock> {
         self.sock.as_mut()
     }
 
@@ -189,7 +221,6 @@ impl Listener {
         match sock.accept() {
             Ok((sock, peer)) => {
                 self.starved = false;
-                let _ = sock.set_nodelay(true);
                 Accepted::Conn(sock, peer)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -235,7 +266,7 @@ impl Listener {
 
     /// Starts a graceful shutdown: accepting stops, and the listening socket
     /// is returned to be deregistered and closed. `ECLOSED` if one is under way.
-    pub fn start_shutdown(&mut self) -> Result<(Option<TcpListener>, Drain)> {
+    pub fn start_shutdown(&mut self) -> Result<(Option<ListenSock>, Drain)> {
         if self.draining {
             return Err(Error::ECLOSED);
         }

@@ -17,6 +17,8 @@ pub struct Got {
     pub handle: Handle,
     pub error: Option<Error>,
     pub data: Vec<u8>,
+    /// A Unix datagram's sender path.
+    pub path: Option<String>,
     pub event: Event,
 }
 
@@ -42,6 +44,7 @@ pub fn poll_into(lp: &Loop, max: usize, wait: Option<Duration>, seen: &mut Vec<G
             handle: e.handle,
             error: e.error,
             data: batch.data(e).to_vec(),
+            path: batch.path(e).map(str::to_owned),
             event: e.clone(),
         });
     }

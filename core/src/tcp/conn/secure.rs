@@ -10,14 +10,13 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use super::{Conn, Recv};
 use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
 use crate::out::{Out, Step};
 use crate::sys;
+use crate::tcp::stream::Stream;
 use crate::tls::{ClientConfig, Failure, ServerConfig, Session, TlsEvent, TlsInfo};
 
 thread_local! {
@@ -223,7 +222,7 @@ impl Conn {
         if self.phase.has(super::FIN_SENT) {
             return Ok(());
         }
-        let mut writer: &TcpStream = sock;
+        let mut writer: &Stream = sock;
         let mut wrote = false;
         while secure.plaintext_first > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
@@ -293,7 +292,7 @@ impl Conn {
             secure.closing = true;
             secure.session.close();
         }
-        let mut writer: &TcpStream = sock;
+        let mut writer: &Stream = sock;
         match secure.session.write_tls(&mut writer) {
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => true,
             _ => !secure.session.wants_write(),
@@ -353,7 +352,7 @@ impl Conn {
             }
             (Ok(_), Err(e)) => {
                 if let (Some(sock), Some(secure)) = (&self.sock, self.tls.as_deref_mut()) {
-                    let mut writer: &TcpStream = sock;
+                    let mut writer: &Stream = sock;
                     let _ = secure.session.write_tls(&mut writer);
                 }
                 Recv::Failed(e)
