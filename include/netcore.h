@@ -557,6 +557,28 @@ typedef enum nc_tls_client_auth {
 } nc_tls_client_auth;
 
 /**
+ * `nc_tls_client_opts.verify_server`: how much of the server's
+ * certificate a client checks. The handshake's signatures are always
+ * checked (the server holds the key of the certificate it sent).
+ */
+typedef enum nc_tls_verify_server {
+  /**
+   * The chain up to a trusted root, the dates and the name (the default;
+   * anything less is for tests and private networks).
+   */
+  NC_TLS_VERIFY_FULL = 0,
+  /**
+   * The chain and the dates, not the name.
+   */
+  NC_TLS_VERIFY_SKIP_NAME = 1,
+  /**
+   * Nothing: any certificate is accepted; no trust roots are needed, and
+   * `nc_tls_session_info.peer_verified` is 0.
+   */
+  NC_TLS_VERIFY_OFF = 2,
+} nc_tls_verify_server;
+
+/**
  * An event loop. Created by `nc_loop_new`, destroyed by `nc_loop_free`.
  */
 typedef struct nc_loop nc_loop;
@@ -850,6 +872,11 @@ typedef struct nc_tls_client_opts {
    * connection (0: 30 s; beyond `NC_MAX_DURATION_MS`: no limit).
    */
   uint64_t handshake_timeout_ms;
+  /**
+   * How much of the server's certificate is checked: an
+   * `nc_tls_verify_server` (0: `NC_TLS_VERIFY_FULL`, the default).
+   */
+  int verify_server;
 } nc_tls_client_opts;
 
 /**

@@ -259,6 +259,8 @@ export interface TlsOptions {
   clientAuth?: string
   /** Milliseconds; none: [`DEFAULT_HANDSHAKE_TIMEOUT`]. */
   handshakeTimeout?: number
+  /** A [`VerifyServer`] name (clients only); none: the core's default. */
+  verifyServer?: string
 }
 
 /** The core's vocabulary ([`netcore_core::vocabulary_json`]), which index.js parses once. */

@@ -89,6 +89,8 @@ class SecureContext {
       // Node's requestCert / rejectUnauthorized, in the core's words.
       clientAuth: requestCert ? (this.rejectUnauthorized ? 'required' : 'optional') : undefined,
       handshakeTimeout: o.handshakeTimeout === undefined ? undefined : h.checkMillis(o.handshakeTimeout, 'options.handshakeTimeout'),
+      // A client that does not reject an unverified server checks nothing ('tls_ready' says authorized: false).
+      verifyServer: this.rejectUnauthorized ? undefined : 'off',
     }
     this._server = null
     this._client = null
@@ -101,9 +103,6 @@ class SecureContext {
   }
 
   _clientTls() {
-    if (!this.rejectUnauthorized) {
-      throw h.argError(Error, 'ERR_NOT_SUPPORTED', 'netcore always verifies the server: rejectUnauthorized: false is not supported (give its CA in options.ca)')
-    }
     if (this._client === null) this._client = build(native.clientTls, this._options, 'createSecureContext')
     return this._client
   }

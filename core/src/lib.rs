@@ -91,7 +91,8 @@ pub use tls::Session as TlsSession;
 pub use tls::TlsEvent;
 pub use tls::{
     check_server_name, supported as tls_supported, ClientAuth, ClientConfig, ClientOptions, Failure as TlsFailure, Pem,
-    Roots, ServerConfig, ServerOptions, TlsInfo, TlsVersion, DEFAULT_HANDSHAKE_TIMEOUT, MAX_ALPN_PROTOCOLS,
+    Roots, ServerConfig, ServerOptions, TlsInfo, TlsVersion, VerifyServer, DEFAULT_HANDSHAKE_TIMEOUT,
+    MAX_ALPN_PROTOCOLS,
 };
 pub use unix::{PeerCredentials, MAX_UNIX_PATH};
 pub use vocabulary::vocabulary_json;

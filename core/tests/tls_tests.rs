@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::{has, kinds, listen, poll_into, poll_until, Got};
 use netcore_core::{
     ClientAuth, ClientConfig, ClientOptions, ConnectOptions, ConnectParams, Error, EventKind, Framing, Handle, Loop,
-    Pem, Roots, ServerConfig, ServerOptions, TlsSession, TlsVersion,
+    Pem, Roots, ServerConfig, ServerOptions, TlsSession, TlsVersion, VerifyServer,
 };
 
 /// The directory of the test certificates (made once per test process)
@@ -232,6 +232,39 @@ fn failed_handshakes_report_the_exact_error_and_alert_at_both_ends() {
     let (client, server) = handshake_between(server_with("server", &[], ClientAuth::Required), &ca, "localhost");
     assert_eq!(client, End { ready: true, failed: None, closed: Some(Error::ETLSALERT), alert: Some(116) });
     assert_eq!(server, failed(Error::ETLSBADCERT, None), "no client certificate");
+}
+
+/// A client that checks less (`VerifyServer`): `SkipName` forgives a wrong
+/// name but not an unknown CA; `Off` takes any certificate, and its session
+/// says the peer was not verified.
+#[test]
+fn a_client_checks_the_server_as_much_as_verify_server_says() {
+    let outcome = |cert: &str, verify_server: VerifyServer| {
+        let lp = Loop::new().unwrap();
+        let (_listener, port) = tls_listener(&lp, server_with(cert, &[], ClientAuth::None));
+        let options = ClientOptions {
+            roots: Roots { system: false, ca: Some(Pem::Memory(pem("ca.pem"))) },
+            verify_server,
+            ..ClientOptions::default()
+        };
+        let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+        lp.start_tls_client(client, &ClientConfig::new(&options).unwrap(), "localhost").unwrap();
+        let got = poll_until(&lp, |g| has(g, EventKind::TlsReady, client) || has(g, EventKind::TlsFailed, client));
+        match event(&got, EventKind::TlsFailed, client) {
+            Some(failed) => Err(failed.error.unwrap()),
+            None => Ok(lp.tls_info(client).unwrap().expect("ready").peer_verified),
+        }
+    };
+    assert_eq!(outcome("wrongname", VerifyServer::Full), Err(Error::ETLSBADNAME));
+    assert_eq!(outcome("wrongname", VerifyServer::SkipName), Ok(true));
+    assert_eq!(outcome("untrusted", VerifyServer::SkipName), Err(Error::ETLSUNKNOWNCA));
+    assert_eq!(outcome("expired", VerifyServer::SkipName), Err(Error::ETLSEXPIRED));
+    assert_eq!(outcome("untrusted", VerifyServer::Off), Ok(false));
+    assert_eq!(outcome("expired", VerifyServer::Off), Ok(false));
+    let no_roots = ClientOptions { roots: Roots { system: false, ca: None }, ..ClientOptions::default() };
+    let refused = ClientConfig::new(&no_roots).err().map(|e| e.detail().map(|d| d.argument));
+    assert_eq!(refused, Some(Some("ca")), "trust roots are needed unless nothing is checked");
+    ClientConfig::new(&ClientOptions { verify_server: VerifyServer::Off, ..no_roots }).expect("no roots needed");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use netcore_core::{
     tls_supported, ClientAuth, ClientConfig, ClientOptions, Error, Pem, Roots, ServerConfig, ServerOptions, TlsVersion,
-    MAX_ALPN_PROTOCOLS,
+    VerifyServer, MAX_ALPN_PROTOCOLS,
 };
 
 use crate::boundary::{
@@ -63,6 +63,22 @@ pub enum nc_tls_version {
     NC_TLS1_2 = 12,
     /// TLS 1.3.
     NC_TLS1_3 = 13,
+}
+
+/// `nc_tls_client_opts.verify_server`: how much of the server's
+/// certificate a client checks. The handshake's signatures are always
+/// checked (the server holds the key of the certificate it sent).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum nc_tls_verify_server {
+    /// The chain up to a trusted root, the dates and the name (the default;
+    /// anything less is for tests and private networks).
+    NC_TLS_VERIFY_FULL = 0,
+    /// The chain and the dates, not the name.
+    NC_TLS_VERIFY_SKIP_NAME = 1,
+    /// Nothing: any certificate is accepted; no trust roots are needed, and
+    /// `nc_tls_session_info.peer_verified` is 0.
+    NC_TLS_VERIFY_OFF = 2,
 }
 
 /// `nc_tls_server_opts.client_auth`: whether a server asks its clients for
@@ -141,6 +157,9 @@ pub struct nc_tls_client_opts {
     /// How long a handshake may take, in milliseconds, counted from the
     /// connection (0: 30 s; beyond `NC_MAX_DURATION_MS`: no limit).
     pub handshake_timeout_ms: u64,
+    /// How much of the server's certificate is checked: an
+    /// `nc_tls_verify_server` (0: `NC_TLS_VERIFY_FULL`, the default).
+    pub verify_server: c_int,
 }
 
 /// What a connection's handshake negotiated, copied by `nc_tls_info`.
@@ -324,6 +343,7 @@ pub unsafe extern "C" fn nc_tls_client_config_new(
                     alpn: &alpn,
                     min_version: version_or(opts.min_version, defaults.min_version)?,
                     handshake_timeout: millis_or(opts.handshake_timeout_ms, defaults.handshake_timeout),
+                    verify_server: VerifyServer::parse_raw(opts.verify_server)?,
                 })?
             }
         };

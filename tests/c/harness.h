@@ -185,6 +185,7 @@
     X(tls_listener_config_rotates_for_later_accepts, 1) \
     X(tls_handshake_timeout_option_is_etlstimedout, 1) \
     X(tls_optional_client_auth_verifies_a_client_certificate_when_sent, 1) \
+    X(tls_verify_server_skip_name_and_off_check_less_of_the_server, 1) \
     X(tls_min_version_tls13_refuses_openssl_s_client_tls12, 1) \
     X(tls_one_config_pair_serves_two_loops_in_two_threads, 1) \
     X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \

@@ -685,6 +685,40 @@ void test_tls_optional_client_auth_verifies_a_client_certificate_when_sent(void)
     }
 }
 
+/* verify_server: NC_TLS_VERIFY_SKIP_NAME forgives a wrong name (the chain
+ * is still verified); NC_TLS_VERIFY_OFF takes a certificate nobody trusts,
+ * needs no trust roots, and its session says the peer was not verified. */
+void test_tls_verify_server_skip_name_and_off_check_less_of_the_server(void) {
+    certs();
+    const struct {
+        const char *cert;
+        int verify_server;
+        int peer_verified;
+    } cases[] = {{"wrongname", NC_TLS_VERIFY_SKIP_NAME, 1}, {"untrusted", NC_TLS_VERIFY_OFF, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nc_loop *loop = t_loop();
+        int port;
+        tls_listener(loop, server_config_for(cases[i].cert, NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port,
+                     peer_new("server"));
+        struct nc_tls_client_opts o = NC_TLS_CLIENT_OPTS_INIT;
+        o.system_roots = 0;
+        if (cases[i].verify_server != NC_TLS_VERIFY_OFF) o.ca.file = path_of("ca.pem");
+        o.verify_server = cases[i].verify_server;
+        nc_tls_client_config *cfg = NULL;
+        ASSERT_OK(nc_tls_client_config_new(&o, &cfg));
+        peer *c = tls_client(loop, port, cfg, "localhost");
+        WAIT_KIND(loop, c, NC_EV_TLS_READY, 1, 10000);
+        struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+        ASSERT_RC(nc_tls_info(loop, c->h, &info), 1);
+        ASSERT_EQ(info.peer_verified, cases[i].peer_verified);
+    }
+    struct nc_tls_client_opts bad = NC_TLS_CLIENT_OPTS_INIT;
+    bad.verify_server = 3;
+    nc_tls_client_config *cfg = NULL;
+    ASSERT_RC(nc_tls_client_config_new(&bad, &cfg), NC_EINVAL);
+    EXPECT_DETAIL("verify_server");
+}
+
 /* min_version TLS 1.3 refuses a client that stops at TLS 1.2:
  * NC_ETLSNOSHARED at the server, a failed handshake at OpenSSL. */
 void test_tls_min_version_tls13_refuses_openssl_s_client_tls12(void) {

@@ -129,8 +129,8 @@ def test_contexts_take_ssl_vocabulary_and_the_core_judges_the_values(certs: Path
         netcore.TLSContext.client(load_default_certs=False)  # no roots at all
     with pytest.raises(netcore.InvalidArgumentError, match="cadata: give cafile or cadata, not both"):
         netcore.TLSContext.client(cafile=certs / "ca.pem", cadata=(certs / "ca.pem").read_text())
-    with pytest.raises(netcore.NotSupportedError, match="check_hostname"):
-        client_ctx(certs, check_hostname=False)
+    with pytest.raises(netcore.InvalidArgumentError, match="verify_mode: CERT_NONE needs check_hostname=False"):
+        client_ctx(certs, verify_mode=ssl.CERT_NONE)
     with pytest.raises(TypeError):
         netcore.TLSContext.client(cafile=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -372,6 +372,25 @@ def test_a_refused_server_certificate_is_an_ssl_cert_verification_error(
     assert type(alert) is netcore.TLSError and alert.name == "ETLSALERT"  # type: ignore[attr-defined]
     assert alert.alert in (42, 45, 46, 48)  # type: ignore[attr-defined]
     assert pump.kinds(client).count("tls_failed") == 1 and "tls_ready" not in pump.kinds(client)
+
+
+@pytest.mark.parametrize(
+    ("server_cert", "kw", "peer_verified"),
+    [("wrongname", {"check_hostname": False}, True),
+     ("untrusted", {"check_hostname": False, "verify_mode": ssl.CERT_NONE}, False)],
+    ids=["check_hostname=False", "CERT_NONE"],
+)
+def test_a_client_checks_less_with_check_hostname_false_or_cert_none_as_in_ssl(
+    loop: netcore.Loop, certs: Path, server_cert: str, kw: dict[str, object], peer_verified: bool
+) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, server_cert))
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1], tls=client_ctx(certs, **kw),
+                          server_hostname="localhost")
+    pump.until(lambda: "tls_ready" in pump.kinds(client) or "tls_failed" in pump.kinds(client), what="handshake")
+    assert "tls_ready" in pump.kinds(client), pump.kinds(client)
+    info = loop.tls_info(client)
+    assert info is not None and info["peer_verified"] is peer_verified
 
 
 def test_an_alpn_mismatch_is_no_shared_protocol_and_alert_120(loop: netcore.Loop, certs: Path) -> None:

@@ -8,7 +8,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use netcore_core::{
-  ClientAuth, ClientConfig, ClientOptions, Pem, Roots, ServerConfig, ServerOptions, TlsVersion,
+  ClientAuth, ClientConfig, ClientOptions, Pem, Roots, ServerConfig, ServerOptions, TlsVersion, VerifyServer,
   DEFAULT_HANDSHAKE_TIMEOUT,
 };
 
@@ -33,6 +33,8 @@ pub struct TlsOptions {
   pub client_auth: Option<String>,
   /// Milliseconds; none: [`DEFAULT_HANDSHAKE_TIMEOUT`].
   pub handshake_timeout: Option<f64>,
+  /// A [`VerifyServer`] name (clients only); none: the core's default.
+  pub verify_server: Option<String>,
 }
 
 /// A version by the core's name (`tls1_3`) or the protocol name Node uses (`TLSv1.3`).
@@ -102,6 +104,7 @@ pub fn client_tls(options: TlsOptions) -> Either<ClientTls, i32> {
         alpn: &alpn,
         min_version: min_version.unwrap_or(defaults.min_version),
         handshake_timeout,
+        verify_server: options.verify_server.as_deref().map(VerifyServer::parse).transpose()?.unwrap_or(defaults.verify_server),
       };
       ClientConfig::new(&opts)
     }),

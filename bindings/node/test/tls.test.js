@@ -563,12 +563,24 @@ test('createSecureContext: the core judges the values, type errors are Node\'s',
   assert.throws(() => createSecureContext({ ALPNProtocols: 'h2' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => createSecureContext({ handshakeTimeout: -1 }), { code: 'ERR_OUT_OF_RANGE' })
   const loop = newLoop({ after: () => {} })
-  assert.throws(() => loop.connect('localhost', 1, { tls: { rejectUnauthorized: false } }), { code: 'ERR_NOT_SUPPORTED' })
   assert.throws(() => loop.connect('localhost', 1, { tls: clientOptions({ ca: 'not PEM' }) }), { code: 'EINVAL', argument: 'ca' })
   assert.throws(() => loop.listen('127.0.0.1', 0, { tls: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => loop.connect('127.0.0.1', 9, { tls: clientOptions(), servername: 'bad name!' }), { code: 'EINVAL', argument: 'server_name' })
   assert.equal(loop.handleCount, 0, 'nothing was created')
   loop.close()
+})
+
+test('rejectUnauthorized: false takes a server nobody trusts, and tls_ready says authorized: false', async (t) => {
+  const loop = newLoop(t)
+  const { port } = watchedListener(loop, createSecureContext(serverOptions('untrusted')))
+  const client = {}
+  const handle = loop.connect('localhost', port, { tls: createSecureContext({ rejectUnauthorized: false }) })
+  watch(loop, handle, client)
+  await until(() => client.ready !== undefined || client.failed !== undefined, 'the handshake')
+  assert.equal(client.failed, undefined)
+  assert.equal(client.ready.authorized, false)
+  loop.close(handle)
+  await until(() => client.closed !== undefined, 'closed')
 })
 
 // -- the examples -----------------------------------------------------------------------

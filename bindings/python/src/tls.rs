@@ -162,11 +162,14 @@ impl TlsContext {
     /// "TLSv1.2" (default) or "TLSv1.3" (or an ssl.TLSVersion);
     /// `handshake_timeout` in seconds (default DEFAULT_HANDSHAKE_TIMEOUT).
     /// Bad files or values raise InvalidArgumentError naming the argument
-    /// (an unreadable file is the OS's error, errno ENOENT...). `check_hostname=False` is
-    /// NotSupportedError: netcore always verifies the name.
+    /// (an unreadable file is the OS's error, errno ENOENT...). As in
+    /// `ssl`, `check_hostname=False` verifies the chain but not the name,
+    /// and `verify_mode=ssl.CERT_NONE` (with `check_hostname=False`)
+    /// nothing: for tests and private networks only.
     #[staticmethod]
     #[pyo3(signature = (*, cafile=None, cadata=None, certfile=None, keyfile=None, check_hostname=true,
-        alpn_protocols=None, minimum_version=None, load_default_certs=None, handshake_timeout=None))]
+        verify_mode=None, alpn_protocols=None, minimum_version=None, load_default_certs=None,
+        handshake_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn client(
         py: Python<'_>,
@@ -175,15 +178,20 @@ impl TlsContext {
         certfile: Option<File>,
         keyfile: Option<File>,
         check_hostname: bool,
+        verify_mode: Option<Auth>,
         alpn_protocols: Option<&Bound<'_, PyAny>>,
         minimum_version: Option<Version>,
         load_default_certs: Option<bool>,
         handshake_timeout: Option<Secs>,
     ) -> PyResult<TlsContext> {
-        if !check_hostname {
-            let detail = "check_hostname: netcore always verifies the server's name (choose it with server_hostname=)";
-            return Err(to_pyerr_detail(py, nc::Error::EOPNOTSUPP, detail));
-        }
+        let verify_server = match (verify_mode, check_hostname) {
+            (Some(Auth(nc::ClientAuth::None)), true) => {
+                return Err(invalid(py, "verify_mode: CERT_NONE needs check_hostname=False, as in ssl"));
+            }
+            (Some(Auth(nc::ClientAuth::None)), false) => nc::VerifyServer::Off,
+            (_, false) => nc::VerifyServer::SkipName,
+            (_, true) => nc::VerifyServer::Full,
+        };
         let ca = ca_source(py, cafile, cadata)?;
         let protocols = protocol_list(alpn_protocols)?;
         let alpn: Vec<&[u8]> = protocols.iter().map(|p| p.0.as_slice()).collect();
@@ -195,6 +203,7 @@ impl TlsContext {
             alpn: &alpn,
             min_version: minimum_version.map_or(defaults.min_version, |v| v.0),
             handshake_timeout: handshake_timeout.map_or(defaults.handshake_timeout, |t| t.0),
+            verify_server,
         };
         let config = py.detach(|| guard(|| nc::ClientConfig::new(&options))).py_err(py)?;
         Ok(TlsContext { config: Config::Client(config) })

@@ -6,13 +6,15 @@
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
-use rustls::crypto::CryptoProvider;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
-use rustls::RootCertStore;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use super::{ClientAuth, ClientOptions, Pem, ServerOptions, TlsVersion, MAX_ALPN_PROTOCOLS};
+use super::{ClientAuth, ClientOptions, Pem, ServerOptions, TlsVersion, VerifyServer, MAX_ALPN_PROTOCOLS};
 use crate::error::{invalid, Error, Result};
 
 /// The crypto provider of this build: aws-lc-rs when its feature is on,
@@ -141,8 +143,62 @@ pub(super) fn server(options: &ServerOptions<'_>) -> Result<Arc<rustls::ServerCo
     Ok(Arc::new(config))
 }
 
-/// A rustls client config from `options`.
-pub(super) fn client(options: &ClientOptions<'_>) -> Result<Arc<rustls::ClientConfig>> {
+/// The server-certificate check of a client that asked for less than
+/// [`VerifyServer::Full`]: webpki's check of the chain, with a wrong name
+/// forgiven (`SkipName`), or none at all (`Off`, `chain: None`). The
+/// handshake's signatures are always verified: the server must hold the
+/// key of the certificate it sent.
+#[derive(Debug)]
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Lenient {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            verdict => verdict,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The trust roots a client asked for (none needed when it checks nothing).
+fn client_roots(options: &ClientOptions<'_>) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     if options.roots.system {
         let system = system_roots().ok_or(invalid!(
@@ -158,11 +214,28 @@ pub(super) fn client(options: &ClientOptions<'_>) -> Result<Arc<rustls::ClientCo
         }
         None => {}
     }
+    Ok(roots)
+}
+
+/// A rustls client config from `options`.
+pub(super) fn client(options: &ClientOptions<'_>) -> Result<Arc<rustls::ClientConfig>> {
     let alpn = alpn(options.alpn)?;
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(options.min_version))
-        .map_err(|_| invalid!("min_version", "a version the crypto provider supports"))?
-        .with_root_certificates(roots);
+        .map_err(|_| invalid!("min_version", "a version the crypto provider supports"))?;
+    let builder = match options.verify_server {
+        VerifyServer::Full => builder.with_root_certificates(client_roots(options)?),
+        VerifyServer::SkipName => {
+            let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(client_roots(options)?), provider.clone())
+                .build()
+                .map_err(|_| invalid!("ca", "PEM text with at least one usable CA certificate"))?;
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Lenient { chain: Some(chain), provider }))
+        }
+        VerifyServer::Off => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Lenient { chain: None, provider }))
+        }
+    };
     let mut config = match (options.cert_chain, options.key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(chain), Some(key)) => {

@@ -102,6 +102,25 @@ named_enum! {
     }
 }
 
+named_enum! {
+    argument: "verify_server";
+    /// How much of the server's certificate a client checks. The numeric
+    /// values are part of the C ABI. The handshake's signatures are always
+    /// checked (the server holds the key of the certificate it sent).
+    pub enum VerifyServer {
+        /// The chain up to a trusted root, the dates and the name (the
+        /// default; anything less is for tests and private networks).
+        Full = 0, "full";
+        /// The chain and the dates, not the name (Python's
+        /// `check_hostname=False`).
+        SkipName = 1, "skip_name";
+        /// Nothing: any certificate is accepted, and the session says
+        /// `peer_verified: false` (Node's `rejectUnauthorized: false`,
+        /// Python's `CERT_NONE`). No trust roots are needed.
+        Off = 2, "off";
+    }
+}
+
 /// Which authorities a client trusts: the system's store, a CA bundle, or
 /// both (at least one).
 #[derive(Copy, Clone, Debug)]
@@ -177,6 +196,8 @@ pub struct ClientOptions<'a> {
     /// How long a handshake may take ([`crate::MAX_DURATION`] and beyond:
     /// no limit).
     pub handshake_timeout: Duration,
+    /// How much of the server's certificate is checked.
+    pub verify_server: VerifyServer,
 }
 
 impl Default for ClientOptions<'_> {
@@ -188,6 +209,7 @@ impl Default for ClientOptions<'_> {
             alpn: &[],
             min_version: TlsVersion::Tls12,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            verify_server: VerifyServer::Full,
         }
     }
 }
@@ -209,6 +231,7 @@ pub struct ClientConfig {
     #[cfg(feature = "tls")]
     inner: Arc<rustls::ClientConfig>,
     handshake_timeout: Duration,
+    verify_server: VerifyServer,
 }
 
 impl ServerConfig {
@@ -239,8 +262,11 @@ impl ClientConfig {
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     pub fn new(options: &ClientOptions<'_>) -> Result<ClientConfig> {
         #[cfg(feature = "tls")]
-        return config::client(options)
-            .map(|inner| ClientConfig { inner, handshake_timeout: options.handshake_timeout });
+        return config::client(options).map(|inner| ClientConfig {
+            inner,
+            handshake_timeout: options.handshake_timeout,
+            verify_server: options.verify_server,
+        });
         #[cfg(not(feature = "tls"))]
         return Err(Error::EOPNOTSUPP);
     }
@@ -248,6 +274,11 @@ impl ClientConfig {
     /// How long a handshake may take.
     pub fn handshake_timeout(&self) -> Duration {
         self.handshake_timeout
+    }
+
+    /// How much of the server's certificate is checked.
+    pub fn verify_server(&self) -> VerifyServer {
+        self.verify_server
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 use rustls::{CertificateError, Connection, HandshakeKind, InvalidMessage};
 use rustls_pki_types::ServerName;
 
-use super::{ClientConfig, Failure, ServerConfig, TlsEvent, TlsInfo, TlsVersion};
+use super::{ClientConfig, Failure, ServerConfig, TlsEvent, TlsInfo, TlsVersion, VerifyServer};
 use crate::error::{invalid, Error, Result};
 use crate::timer;
 
@@ -50,6 +50,9 @@ pub struct Session {
     failure: Option<Box<Failure>>,
     /// The peer sent close_notify.
     close_notify: bool,
+    /// A certificate the peer sends is verified (not for a client with
+    /// [`VerifyServer::Off`]).
+    verifies_peer: bool,
 }
 
 impl Session {
@@ -59,7 +62,8 @@ impl Session {
     pub fn client(config: &ClientConfig, server_name: &str, now: Instant) -> Result<Session> {
         let conn = rustls::ClientConnection::new(config.rustls().clone(), parse_server_name(server_name)?)
             .map_err(|_| invalid!("server_name", "a DNS name or an IP address"))?;
-        Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout())))
+        let verifies_peer = config.verify_server() != VerifyServer::Off;
+        Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout()), verifies_peer))
     }
 
     /// A server session, starting at `now`.
@@ -67,11 +71,12 @@ impl Session {
         // rustls fails here only on a config it cannot use; the config was
         // checked when it was built.
         let conn = rustls::ServerConnection::new(config.rustls().clone()).map_err(|_| Error::ETLSPROTOCOL)?;
-        Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout())))
+        Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout()), true))
     }
 
-    fn new(conn: Connection, deadline: Option<Instant>) -> Session {
-        Session { conn, state: State::Handshaking, deadline, event: None, failure: None, close_notify: false }
+    fn new(conn: Connection, deadline: Option<Instant>, verifies_peer: bool) -> Session {
+        let (event, failure, close_notify) = (None, None, false);
+        Session { conn, state: State::Handshaking, deadline, event, failure, close_notify, verifies_peer }
     }
 
     /// Takes bytes read from the peer: decrypts them, appending the
@@ -245,7 +250,7 @@ impl Session {
             cipher,
             alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
             resumed: self.conn.handshake_kind() == Some(HandshakeKind::Resumed),
-            peer_verified: self.conn.peer_certificates().is_some_and(|c| !c.is_empty()),
+            peer_verified: self.verifies_peer && self.conn.peer_certificates().is_some_and(|c| !c.is_empty()),
         })
     }
 

@@ -47,6 +47,9 @@ impl Session {
     pub fn close(&mut self) {
         match *self {}
     }
+    pub fn received_close_notify(&self) -> bool {
+        match *self {}
+    }
     pub fn refuse(&mut self, _: &str) {
         match *self {}
     }
