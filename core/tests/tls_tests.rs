@@ -902,6 +902,22 @@ fn a_tls_half_close_lets_the_peer_answer_after_a_clean_eof() {
     assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
 }
 
+/// The idle timeout under TLS: an idle TLS connection gets `Idle` (its
+/// handshake was its last traffic) and stays usable: protected data still
+/// goes through after it.
+#[test]
+fn an_idle_tls_connection_gets_idle_and_stays_usable() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = tls_pair(&lp);
+    lp.set_idle_timeout(client, Some(Duration::from_millis(100))).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Idle, client));
+    assert!(!has(&got, EventKind::Closed, client) && !has(&got, EventKind::TlsFailed, client), "{:?}", kinds(&got));
+    lp.set_idle_timeout(client, None).unwrap();
+    lp.send(client, b"after idle").unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Data, server));
+    assert_eq!(event(&got, EventKind::Data, server).unwrap().data, b"after idle");
+}
+
 #[test]
 fn a_reconnect_after_a_backoff_longer_than_the_handshake_timeout_gets_a_fresh_handshake() {
     let lp = Loop::new().unwrap();
