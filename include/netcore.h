@@ -375,6 +375,18 @@ typedef enum nc_error {
 #define NC_IPV6ONLY 2
 
 /**
+ * Most bytes of a Unix socket path (without the NUL; an abstract name is
+ * counted without its `@`). A buffer of `NC_UNIX_PATHSTRLEN` bytes holds
+ * any path `nc_local_path` / `nc_peer_path` write.
+ */
+#define NC_UNIX_PATH_MAX 107
+
+/**
+ * Buffer size that fits any Unix path with its `@` and NUL.
+ */
+#define NC_UNIX_PATHSTRLEN 109
+
+/**
  * Event kinds (`nc_event.kind`).
  */
 typedef enum nc_event_kind {
@@ -675,6 +687,13 @@ typedef struct nc_event {
    * `NC_EV_SENT`: the token; `NC_EV_RECONNECTING`: the attempt number (1, 2, ...). Otherwise 0.
    */
   uint64_t value;
+  /**
+   * `NC_EV_DATAGRAM` on a Unix datagram socket: the sender's path,
+   * NUL-terminated (`"@name"` in the abstract namespace), valid as long
+   * as `data`; pass it to `nc_unix_send_to` to answer. NULL for an
+   * unnamed sender (which cannot be answered) and every other event.
+   */
+  const char *path;
 } nc_event;
 
 /**
@@ -923,6 +942,24 @@ typedef struct nc_tls_session_info {
    */
   int peer_verified;
 } nc_tls_session_info;
+
+/**
+ * The process, user and group of a Unix connection's peer (`SO_PEERCRED`).
+ */
+typedef struct nc_credentials {
+  /**
+   * Process id (of the process that connected, or listened, as of then).
+   */
+  int32_t pid;
+  /**
+   * User id.
+   */
+  uint32_t uid;
+  /**
+   * Group id.
+   */
+  uint32_t gid;
+} nc_credentials;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1627,6 +1664,108 @@ int nc_tls_failure(struct nc_loop *loop,
  * thread; needs no loop.
  */
 int nc_tls_supported(void);
+
+/**
+ * Listens for stream connections on the Unix socket `path`: a filesystem
+ * path (the socket file it creates is removed when the listener closes;
+ * `NC_EADDRINUSE` if the file exists), or `"@name"` for `name` in Linux's
+ * abstract namespace (no file). At most `NC_UNIX_PATH_MAX` bytes (the `@`
+ * not counted), else `NC_EINVAL` (`nc_last_error_detail`: `path`).
+ * `backlog` as for `nc_tcp_listen`. Connections arrive as `NC_EV_ACCEPTED`
+ * (no address) and behave as TCP ones: framing, water marks, TLS
+ * (`nc_listener_set_tls`, `nc_start_tls_*`), graceful close. Handle kinds
+ * are those of TCP (`NC_KIND_TCP_LISTENER`, `NC_KIND_TCP_CONNECTION`).
+ * `path` is only read during the call. Any thread.
+ */
+nc_handle nc_unix_listen(struct nc_loop *loop, const char *path, int backlog, void *userdata);
+
+/**
+ * Connects to the Unix socket `path` (as `nc_unix_listen` writes it). A
+ * local connect succeeds or fails at once: a failure is returned here
+ * (`NC_EINVAL`, `-ENOENT`, `NC_ECONNREFUSED`, `NC_EAGAIN` when the
+ * listener's backlog is full), a success is a connection handle whose
+ * `NC_EV_CONNECTED` (no address) comes with the next poll. Any thread.
+ */
+nc_handle nc_unix_connect(struct nc_loop *loop, const char *path, void *userdata);
+
+/**
+ * Binds a Unix datagram socket on `path` (as `nc_unix_listen` writes it;
+ * the socket file is removed when it closes). Datagrams arrive as
+ * `NC_EV_DATAGRAM` with the sender's path in `nc_event.path` (NULL for an
+ * unnamed sender). Send with `nc_unix_send_to`, or `nc_send` after
+ * `nc_unix_dgram_connect`. Handle kind `NC_KIND_UDP`. Any thread.
+ */
+nc_handle nc_unix_dgram_bind(struct nc_loop *loop, const char *path, void *userdata);
+
+/**
+ * Sends one datagram from a Unix datagram socket to `path`. Returns 0,
+ * `NC_EAGAIN` (retry after `NC_EV_WRITABLE`), `NC_EWRONGKIND` (a UDP
+ * socket), `NC_EINVAL`, `-ENOENT`, `NC_ECONNREFUSED` (nobody bound
+ * there), ... Any thread.
+ */
+int nc_unix_send_to(struct nc_loop *loop,
+                    nc_handle handle,
+                    const char *path,
+                    const void *data,
+                    size_t len);
+
+/**
+ * Sets a Unix datagram socket's default peer (then `nc_send` sends
+ * there). Returns 0, `NC_EWRONGKIND` (a UDP socket), `NC_EINVAL`, ...
+ * Any thread.
+ */
+int nc_unix_dgram_connect(struct nc_loop *loop, nc_handle handle, const char *path);
+
+/**
+ * Stores a Unix connection's peer credentials in `*out`. Returns 0,
+ * `NC_EWRONGKIND` (not a Unix stream connection), `NC_EINVAL`,
+ * `NC_EBADHANDLE`, ... Writes `*out` only on success. Any thread.
+ */
+int nc_peer_credentials(struct nc_loop *loop, nc_handle handle, struct nc_credentials *out);
+
+/**
+ * Writes the Unix path of a socket's own end into `buf` (`size` bytes,
+ * NUL-terminated; `NC_UNIX_PATHSTRLEN` always suffices): `"@name"` in the
+ * abstract namespace, `""` when unnamed. Returns the length without the
+ * NUL, `NC_EAFNOSUPPORT` (an IP socket), `NC_ENOBUFS`, `NC_EINVAL`, ...
+ * Any thread.
+ */
+int nc_local_path(struct nc_loop *loop, nc_handle handle, char *buf, size_t size);
+
+/**
+ * `nc_local_path` for the peer of a Unix connection (or connected Unix
+ * datagram socket).
+ */
+int nc_peer_path(struct nc_loop *loop, nc_handle handle, char *buf, size_t size);
+
+/**
+ * Adopts a listening socket the program already has — TCP or Unix: an
+ * inherited descriptor, systemd's `LISTEN_FDS` (the first is 3), a socket
+ * from another library — and returns its listener handle. On success the
+ * loop owns the socket: `fd` itself is closed (the loop keeps a
+ * non-blocking duplicate, which `nc_raw_fd` returns), and a socket file
+ * it names is never removed. On failure `fd` is left as it was: `NC_EINVAL`
+ * (`nc_last_error_detail`: `fd`) if it is not a listening stream socket of
+ * family IPv4, IPv6 or Unix.
+ *
+ * One listener shared by several loops (threads) or processes: give each
+ * loop its own `dup(fd)` to adopt; each accepts from the same backlog, and
+ * the kernel hands every connection to one of them. Any thread.
+ */
+nc_handle nc_adopt_listener(struct nc_loop *loop, int fd, void *userdata);
+
+/**
+ * Adopts a connected stream socket (TCP or Unix) as `nc_adopt_listener`
+ * does (`NC_EINVAL` unless it is a stream socket that is not listening).
+ * No event announces it: the connection handle is live at once.
+ */
+nc_handle nc_adopt_connection(struct nc_loop *loop, int fd, void *userdata);
+
+/**
+ * Adopts a datagram socket (UDP or Unix) as `nc_adopt_listener` does
+ * (`NC_EINVAL` unless it is a datagram socket).
+ */
+nc_handle nc_adopt_udp(struct nc_loop *loop, int fd, void *userdata);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -49,9 +49,18 @@ impl Batch<'_> {
     /// for an unnamed sender (which cannot be answered) and every other
     /// event.
     pub fn path(&self, event: &Event) -> Option<&str> {
+        self.path_cstr(event)?.to_str().ok()
+    }
+
+    /// [`Batch::path`] with its NUL, as a C host hands it out.
+    #[inline]
+    pub fn path_cstr(&self, event: &Event) -> Option<&std::ffi::CStr> {
+        if event.path_len == 0 {
+            return None;
+        }
         let end = event.data_start + event.data_len;
         let bytes = self.guard.arena.get(end..end + usize::from(event.path_len))?;
-        (!bytes.is_empty()).then(|| std::str::from_utf8(bytes).ok()).flatten()
+        std::ffi::CStr::from_bytes_with_nul(bytes).ok()
     }
 
     /// The bytes of an event with its sender's path after them, to keep.

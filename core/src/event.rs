@@ -90,8 +90,9 @@ pub struct Event {
     pub addr: Option<SocketAddr>,
     /// The token (`Sent`) or attempt number (`Reconnecting`); 0 otherwise.
     pub value: u64,
-    /// Bytes of the sender's path, in the arena right after the data (a
-    /// Unix `Datagram`; 0 otherwise): no allocation, and nothing to drop.
+    /// Bytes of the sender's path and its NUL, in the arena right after the
+    /// data (a Unix `Datagram`; 0 otherwise): no allocation, and nothing to
+    /// drop.
     pub(crate) path_len: u8,
     pub(crate) data_start: usize,
     pub(crate) data_len: usize,

@@ -6,6 +6,7 @@
 //! operation. Operations never wait for a poll: they take `state`, act on the
 //! socket directly, and wake the poller only when they queued an event for it.
 
+use std::ffi::CStr;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -268,10 +269,16 @@ impl Loop {
     /// Once `close` or `close_reset` of a handle returned, `f` gets no more
     /// events of it but its `Closed` (the rest of the batch is skipped).
     pub fn run(&self, mut f: impl FnMut(&Event, &[u8])) -> Result<()> {
+        self.run_with_paths(|event, data, _| f(event, data))
+    }
+
+    /// [`Loop::run`], also handing `f` a Unix datagram's sender path
+    /// ([`Batch::path_cstr`]).
+    pub fn run_with_paths(&self, mut f: impl FnMut(&Event, &[u8], Option<&CStr>)) -> Result<()> {
         while !self.take_stop() {
             let batch = self.poll(RUN_MAX_EVENTS, None)?;
-            self.deliver(batch, |event, data| {
-                f(event, data);
+            self.deliver_with_paths(batch, |event, data, path| {
+                f(event, data, path);
                 true
             })?;
         }
@@ -286,6 +293,16 @@ impl Loop {
     /// (a host's callback raised), the events after that one are kept for
     /// the next poll ([`Batch::keep_from`]). Returns how many events `f` got.
     pub fn deliver(&self, batch: Batch<'_>, mut f: impl FnMut(&Event, &[u8]) -> bool) -> Result<usize> {
+        self.deliver_with_paths(batch, |event, data, _| f(event, data))
+    }
+
+    /// [`Loop::deliver`], also handing `f` a Unix datagram's sender path
+    /// ([`Batch::path_cstr`]).
+    pub fn deliver_with_paths(
+        &self,
+        batch: Batch<'_>,
+        mut f: impl FnMut(&Event, &[u8], Option<&CStr>) -> bool,
+    ) -> Result<usize> {
         let interventions = self.interventions();
         let mut count = 0;
         for (i, event) in batch.events().iter().enumerate() {
@@ -299,7 +316,7 @@ impl Loop {
                 }
             }
             count += 1;
-            if !f(event, batch.data(event)) {
+            if !f(event, batch.data(event), batch.path_cstr(event)) {
                 batch.keep_from(i + 1);
                 break;
             }

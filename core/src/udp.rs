@@ -164,11 +164,13 @@ impl Udp {
                     unsafe { out.arena.set_len(start + len) };
                     let mut event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
                     if let Some(path) = unix::text(&from) {
-                        // At most `MAX_UNIX_PATH` bytes (and an `@`), unless
-                        // made longer by replacement characters: dropped then.
-                        if let Ok(path_len) = u8::try_from(path.len()) {
+                        // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL
+                        // for C, unless replacement characters made it
+                        // longer: dropped then.
+                        if let Ok(path_len) = u8::try_from(path.len() + 1) {
                             event.path_len = path_len;
                             out.arena.extend_from_slice(path.as_bytes());
+                            out.arena.push(0);
                         }
                     }
                     out.push_data(event, start, len);

@@ -254,16 +254,28 @@ static int begin_shutdown(server *s)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* unix_echo_server.c and adopt_echo_server.c open their listener
+ * otherwise: they define ECHO_USAGE and ECHO_OPEN(arg, loop, listener),
+ * which returns 0, or the exit status after printing why. */
+#ifndef ECHO_OPEN
+#define ECHO_USAGE "[HOST:]PORT"
+static int echo_open(const char *spec, nc_loop **loop, nc_handle *listener)
 {
     char host[EX_HOSTLEN], err[EX_HOSTLEN + 64];
     int port;
-    if (argc != 2) {
-        fprintf(stderr, "usage: " PROG " [HOST:]PORT\n");
+    if (ex_parse_host_port(spec, "127.0.0.1", host, sizeof host, &port, err, sizeof err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err);
         return 2;
     }
-    if (ex_parse_host_port(argv[1], "127.0.0.1", host, sizeof host, &port, err, sizeof err) != 0) {
-        fprintf(stderr, PROG ": %s\n", err);
+    return ex_open_server(PROG, spec, host, port, 1, loop, listener);
+}
+#define ECHO_OPEN echo_open
+#endif
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: " PROG " " ECHO_USAGE "\n");
         return 2;
     }
     if (ex_install_stop_handlers() != 0) {
@@ -278,8 +290,9 @@ int main(int argc, char **argv)
         return tls_status;
 #endif
     static server s; /* the event array is large: not on the stack */
-    if (ex_open_server(PROG, argv[1], host, port, 1, &s.loop, &s.listener) != 0)
-        return 1;
+    int open_status = ECHO_OPEN(argv[1], &s.loop, &s.listener);
+    if (open_status != 0)
+        return open_status;
 #ifdef ECHO_TLS
     /* Every connection accepted from now on speaks TLS; the echo code below
      * is the same (data is plaintext). The listener keeps its own reference. */

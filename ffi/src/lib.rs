@@ -13,6 +13,7 @@ mod boundary;
 mod control;
 mod tls;
 mod types;
+mod unix;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use boundary::{
 pub use control::*;
 pub use tls::*;
 pub use types::*;
+pub use unix::*;
 
 /// The major version of this header. Releases with the same major version
 /// are compatible: a program built against one runs with a later one.
@@ -143,7 +145,7 @@ pub unsafe extern "C" fn nc_poll(
         let batch = lp.poll(max_events.min(c_int::MAX as usize), timeout)?;
         for (i, event) in batch.events().iter().enumerate() {
             // SAFETY: `events` has room for `max_events` entries and i < max_events.
-            unsafe { events.add(i).write(nc_event::new(event, batch.data(event))) };
+            unsafe { events.add(i).write(nc_event::new(event, batch.data(event), batch.path_cstr(event))) };
         }
         Ok(batch.events().len() as c_int)
     }
@@ -162,8 +164,8 @@ pub unsafe extern "C" fn nc_run(r#loop: *mut nc_loop, cb: nc_event_cb, arg: *mut
     boundary! {
         let lp = try_loop!(r#loop);
         let Some(cb) = cb else { return Err(invalid!("cb", "a callback, not NULL")) };
-        lp.run(|event, data| {
-            let event = nc_event::new(event, data);
+        lp.run_with_paths(|event, data, path| {
+            let event = nc_event::new(event, data, path);
             // SAFETY: a C callback the caller supplied, given a valid event.
             unsafe { cb(r#loop, &event, arg) };
         })
@@ -539,13 +541,7 @@ pub unsafe extern "C" fn nc_peer_addr(r#loop: *mut nc_loop, handle: nc_handle, a
 pub unsafe extern "C" fn nc_addr_format(addr: *const nc_addr, buf: *mut c_char, size: usize) -> c_int {
     boundary! {
         let (addr, out) = (try_ref!(addr), try_slice_mut!(buf, size));
-        let text = addr.to_socket_addr()?.to_string();
-        if text.len() >= out.len() {
-            return Err(Error::ENOBUFS);
-        }
-        out[..text.len()].copy_from_slice(text.as_bytes());
-        out[text.len()] = 0;
-        Ok(text.len() as c_int)
+        unix::write_text(&addr.to_socket_addr()?.to_string(), out)
     }
 }
 

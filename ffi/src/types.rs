@@ -1,7 +1,7 @@
 //! The C-visible types and constants.
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use netcore_core::{Error, Event, EventKind, HandleKind, Loop, SockOption};
@@ -111,10 +111,15 @@ pub struct nc_event {
     pub addr: nc_addr,
     /// `NC_EV_SENT`: the token; `NC_EV_RECONNECTING`: the attempt number (1, 2, ...). Otherwise 0.
     pub value: u64,
+    /// `NC_EV_DATAGRAM` on a Unix datagram socket: the sender's path,
+    /// NUL-terminated (`"@name"` in the abstract namespace), valid as long
+    /// as `data`; pass it to `nc_unix_send_to` to answer. NULL for an
+    /// unnamed sender (which cannot be answered) and every other event.
+    pub path: *const c_char,
 }
 
 impl nc_event {
-    pub(crate) fn new(event: &Event, data: &[u8]) -> nc_event {
+    pub(crate) fn new(event: &Event, data: &[u8], path: Option<&CStr>) -> nc_event {
         nc_event {
             kind: event.kind as c_int,
             error: event.error.map_or(0, Error::code),
@@ -125,6 +130,7 @@ impl nc_event {
             len: data.len(),
             addr: nc_addr::from_socket_addr(event.addr),
             value: event.value,
+            path: path.map_or(std::ptr::null(), CStr::as_ptr),
         }
     }
 }

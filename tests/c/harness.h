@@ -159,6 +159,11 @@
     X(life_loop_close_delivers_nothing_and_rejects_every_call, 1)  \
     X(life_resolver_burst_bounded, 1)             \
     X(life_resolver_close_cancels_queued, 1)                       \
+    /* test_unix.c */                             \
+    X(unix_echo_credentials_and_file, 1)          \
+    X(unix_bad_paths, 1)                          \
+    X(unix_datagrams_with_sender_paths, 1)        \
+    X(adopt_posix_sockets, 1)                     \
     /* test_abi.c */                              \
     X(abi_version_header_matches_library, 1)      \
     X(abi_error_codes_are_negated_errno_values, 1) \

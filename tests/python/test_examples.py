@@ -280,3 +280,84 @@ def test_chat_client_example(which: str) -> None:
             assert [line.split(": ", 1)[1] for line in lines] == ["one", "two"]
             listener.sendall(b"answer\n")
         assert stop(proc, signal.SIGTERM)[0] == 0
+
+
+def unix_echo(path: str, payload: bytes) -> bytes:
+    """Sends `payload` over a Unix stream socket, half-closes, returns all
+    that came back before the server closed (timeouts are hang guards)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(path)
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        for _ in range(100_000):  # bounded; each recv has the timeout
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return bytes(got)
+
+
+def test_c_unix_echo_server_on_a_path_removes_its_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "echo.sock")
+    proc = subprocess.Popen([c_example("unix_echo_server"), path], stdout=subprocess.PIPE, env=run_env())
+    try:
+        assert read_line(proc).decode().strip() == f"listening on {path}"
+        payload = bytes(range(256)) * 256
+        assert unix_echo(path, payload) == payload
+        assert unix_echo(path, b"again") == b"again"
+        assert os.path.exists(path)
+        assert stop(proc, signal.SIGTERM)[0] == 0
+        assert not os.path.exists(path), "the socket file goes with the listener"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_c_unix_echo_server_in_the_abstract_namespace() -> None:
+    name = f"@netcore-example-{os.getpid()}"
+    proc = subprocess.Popen([c_example("unix_echo_server"), name], stdout=subprocess.PIPE, env=run_env())
+    try:
+        assert read_line(proc).decode().strip() == f"listening on {name}"
+        assert unix_echo("\0" + name[1:], b"abstract") == b"abstract"
+        assert stop(proc, signal.SIGTERM)[0] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("how", ["fd", "systemd"])
+def test_c_adopt_echo_server_serves_an_inherited_listener(how: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        fd = listener.fileno()
+        prog = str(c_example("adopt_echo_server"))
+        if how == "fd":
+            cmd = [prog, str(fd)]
+        else:  # socket activation: the socket on descriptor 3, LISTEN_PID the server's own
+            cmd = ["bash", "-c", f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" systemd', prog]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, pass_fds=(fd,), env=run_env())
+        try:
+            assert read_line(proc).decode().startswith("listening on fd ")
+            listener.close()  # the server holds its own copy now
+            payload = b"adopted " * 1000
+            assert echo_over_socket("127.0.0.1", port, payload) == payload
+            assert stop(proc, signal.SIGTERM)[0] == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_c_adopt_echo_server_refuses_a_descriptor_that_is_not_a_listener() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        fd = udp.fileno()
+        cmd = [str(c_example("adopt_echo_server")), str(fd)]
+        done = subprocess.run(cmd, capture_output=True, pass_fds=(fd,), env=run_env(), timeout=30)
+        assert done.returncode == 1
+        assert b"EINVAL" in done.stderr and b"fd" in done.stderr, done.stderr
