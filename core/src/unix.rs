@@ -137,7 +137,7 @@ pub(crate) fn check_adopted(fd: RawFd, want: Want) -> Result<bool> {
     let listening = sock.is_listener().unwrap_or(false);
     let fits = match want {
         Want::Listener => ty == Type::STREAM && listening,
-        Want::Connection => ty == Type::STREAM && !listening,
+        Want::Connection => ty == Type::STREAM && !listening && sock.peer_addr().is_ok(),
         Want::Datagram => ty == Type::DGRAM,
     };
     if !fits {

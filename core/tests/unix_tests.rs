@@ -235,7 +235,9 @@ fn adopting_the_wrong_socket_is_refused_and_leaves_the_descriptor_as_it_was() {
     let (mut pipe_fds, file) = ([0; 2], std::fs::File::open("/dev/null").unwrap());
     // SAFETY: pipe writes two descriptors into the array.
     assert_eq!(unsafe { libc::pipe(pipe_fds.as_mut_ptr()) }, 0);
-    let cases: [(RawFd, &str); 6] = [
+    let unconnected = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let cases: [(RawFd, &str); 7] = [
+        (unconnected.as_raw_fd(), "connection"),
         (udp.as_raw_fd(), "listener"),
         (stream.as_raw_fd(), "listener"),
         (tcp_listener.as_raw_fd(), "connection"),

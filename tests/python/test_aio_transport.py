@@ -599,8 +599,10 @@ def test_unsupported_arguments_are_refused() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match="netcore.TLSContext"):
             await netcore.aio.create_server(Recorder, "127.0.0.1", 0, ssl=object())
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(ValueError):
             await netcore.aio.create_connection(Recorder, "127.0.0.1", 1, sock=socket.socket())
+        with socket.socket() as unconnected, pytest.raises(netcore.Error, match="fd"):
+            await netcore.aio.create_connection(Recorder, sock=unconnected)
         with pytest.raises(ValueError):
             await netcore.aio.create_connection(Recorder)
 

@@ -38,6 +38,8 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
 /// data      for "data" and "datagram": the bytes; otherwise None
 /// addr      (host, port): the peer for "accepted"/"connected", the sender for
 ///           "datagram"; otherwise None
+/// path      for "datagram" on a Unix datagram socket: the sender's path
+///           ("@name" in the abstract namespace); None for an unnamed sender
 /// error     the exception (not raised) for "connect_failed", "tls_failed",
 ///           "error" and an abnormal "closed" (TLS: with alert, reason); else None
 /// userdata  the handle's user data (see Loop.set_userdata), or None
@@ -55,6 +57,8 @@ pub struct Event {
     /// peer address of an accepted connection.
     address: Option<SocketAddr>,
     #[pyo3(get)]
+    path: Option<String>,
+    #[pyo3(get)]
     error: Option<Py<PyAny>>,
     #[pyo3(get)]
     userdata: Option<Py<PyAny>>,
@@ -69,6 +73,7 @@ impl Event {
         lp: &nc::Loop,
         ev: &nc::Event,
         bytes: &[u8],
+        path: Option<&std::ffi::CStr>,
         userdata: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, Event>> {
         let data = match ev.kind {
@@ -84,6 +89,7 @@ impl Event {
                 listener: ev.listener.map(|l| l.raw()),
                 data,
                 address: ev.addr,
+                path: path.map(|p| p.to_string_lossy().into_owned()),
                 error,
                 userdata,
                 value: ev.value,
@@ -126,6 +132,9 @@ impl Event {
         }
         if let Some(a) = self.addr(py)? {
             s.push_str(&format!(" addr={}", a.repr()?));
+        }
+        if let Some(p) = &self.path {
+            s.push_str(&format!(" path={p:?}"));
         }
         if let Some(e) = &self.error {
             s.push_str(&format!(" error={}", e.bind(py).repr()?));

@@ -130,7 +130,7 @@ impl PyLoop {
             let mut objects = self.objects.lock();
             events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
         };
-        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), u)).collect()
+        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), batch.path_cstr(ev), u)).collect()
     }
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
@@ -182,6 +182,25 @@ impl PyLoop {
     /// names (a new one, or one checked live), atomically with respect to
     /// event delivery: no event of the handle is converted in between, and a
     /// "closed" converted later finds the object and drops it.
+    /// Adopts a descriptor given as an int (handed over) or as an object
+    /// with fileno() and detach() (a socket.socket, detached once adopted).
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        sock: &Obj<'_>,
+        userdata: Option<&Obj<'_>>,
+        op: fn(&nc::Loop, std::os::fd::RawFd, u64) -> nc::Result<nc::Handle>,
+    ) -> PyResult<i64> {
+        let is_socket = !is_index(sock) && sock.hasattr("detach")?;
+        let fd: i32 = if is_socket { sock.call_method0("fileno")?.extract()? } else { sock.extract::<Int<i32>>()?.0 };
+        let handle = self.attach(py, userdata, |lp| op(lp, fd, 1))?;
+        if is_socket {
+            // The loop closed this number and owns a duplicate: the object must not close it again.
+            sock.call_method0("detach")?;
+        }
+        Ok(handle)
+    }
+
     fn attach(
         &self,
         py: Python<'_>,
@@ -242,7 +261,7 @@ impl PyLoop {
         let mut event_args = Args::<1>::default();
         let mut data_args = Args::<2>::default();
         let mut raised = None;
-        let delivered = lp.deliver(batch, |ev, data| {
+        let delivered = lp.deliver_with_paths(batch, |ev, data, path| {
             let called = match on_data {
                 Some(f) if ev.kind == nc::EventKind::Data => {
                     let Ok(handle) = ev.handle.raw().into_pyobject(py);
@@ -250,7 +269,8 @@ impl PyLoop {
                 }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, lp, ev, data, userdata).and_then(|e| event_args.call(callback, [e.into_any()]))
+                    Event::build(py, lp, ev, data, path, userdata)
+                        .and_then(|e| event_args.call(callback, [e.into_any()]))
                 }
             };
             called.map_err(|e| raised = Some(e)).is_ok()
@@ -665,6 +685,95 @@ impl PyLoop {
     ) -> PyResult<i64> {
         let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
         self.attach(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
+    }
+
+    /// Listens for stream connections on the Unix socket `path`: a
+    /// filesystem path (the socket file it creates is removed when the
+    /// listener closes; FileExistsError-like OSError EADDRINUSE if it
+    /// exists), or "@name" for Linux's abstract namespace. At most
+    /// MAX_UNIX_PATH bytes. Connections behave as TCP ones (framing, water
+    /// marks, tls=...); their "accepted" carries no addr. Returns the handle.
+    #[pyo3(signature = (path, *, backlog=None, userdata=None, tls=None))]
+    fn listen_unix(
+        &self,
+        py: Python<'_>,
+        path: Text,
+        backlog: Option<Int<i32>>,
+        userdata: Option<&Obj<'_>>,
+        tls: Option<tls::Context<'_>>,
+    ) -> PyResult<i64> {
+        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), ..nc::BindOptions::default() };
+        let tls = tls.as_ref().map(|t| t.server("tls")).transpose()?;
+        self.attach(py, userdata, |lp| tls::listen(lp, lp.unix_listen(&path.0, &opts, 1), tls))
+    }
+
+    /// Connects to the Unix socket `path` (as listen_unix writes it). A
+    /// local connect succeeds or fails at once: failures raise here
+    /// (FileNotFoundError, ConnectionRefusedError, BlockingIOError when the
+    /// backlog is full); a success returns the handle, whose "connected"
+    /// (no addr) comes with the next poll.
+    #[pyo3(signature = (path, *, userdata=None))]
+    fn connect_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
+        self.attach(py, userdata, |lp| lp.unix_connect(&path.0, 1))
+    }
+
+    /// Binds a Unix datagram socket on `path` (removed when it closes).
+    /// "datagram" events carry the sender's path in Event.path; answer with
+    /// send_to_unix. Kind "udp".
+    #[pyo3(signature = (path, *, userdata=None))]
+    fn udp_bind_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
+        self.attach(py, userdata, |lp| lp.unix_dgram_bind(&path.0, 1))
+    }
+
+    /// Sends one datagram from a Unix datagram socket to `path`.
+    fn send_to_unix(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, path: Text) -> PyResult<()> {
+        self.core(py, |lp| lp.unix_send_to(handle.0, &path.0, data.as_slice()))
+    }
+
+    /// Sets a Unix datagram socket's default peer (then send() sends there).
+    fn udp_connect_unix(&self, py: Python<'_>, handle: Hd, path: Text) -> PyResult<()> {
+        self.core(py, |lp| lp.unix_dgram_connect(handle.0, &path.0))
+    }
+
+    /// (pid, uid, gid) of a Unix connection's peer (SO_PEERCRED).
+    fn peer_credentials(&self, py: Python<'_>, handle: Hd) -> PyResult<(i32, u32, u32)> {
+        let c = self.core(py, |lp| lp.peer_credentials(handle.0))?;
+        Ok((c.pid, c.uid, c.gid))
+    }
+
+    /// The Unix path of a socket's own end ("@name" if abstract; None when
+    /// unnamed). OSError EAFNOSUPPORT on an IP socket.
+    fn local_path(&self, py: Python<'_>, handle: Hd) -> PyResult<Option<String>> {
+        self.core(py, |lp| lp.local_path(handle.0))
+    }
+
+    /// The Unix path of a connection's peer, as local_path.
+    fn peer_path(&self, py: Python<'_>, handle: Hd) -> PyResult<Option<String>> {
+        self.core(py, |lp| lp.peer_path(handle.0))
+    }
+
+    /// Adopts a listening socket the program already has (TCP or Unix): a
+    /// socket.socket (detached on success: the loop owns it) or a descriptor
+    /// number (handed over). ValueError-like EINVAL (argument "fd") if it is
+    /// not a listening stream socket; then nothing changed. Several loops
+    /// (threads, processes) share one listener by each adopting a
+    /// duplicate (os.dup / socket.dup()). Returns the listener handle.
+    #[pyo3(signature = (sock, *, userdata=None))]
+    fn adopt_listener(&self, py: Python<'_>, sock: &Obj<'_>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
+        self.adopt(py, sock, userdata, nc::Loop::adopt_listener)
+    }
+
+    /// Adopts a connected stream socket (TCP or Unix) as adopt_listener
+    /// does; the connection handle is live at once (no event announces it).
+    #[pyo3(signature = (sock, *, userdata=None))]
+    fn adopt_connection(&self, py: Python<'_>, sock: &Obj<'_>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
+        self.adopt(py, sock, userdata, nc::Loop::adopt_connection)
+    }
+
+    /// Adopts a datagram socket (UDP or Unix) as adopt_listener does.
+    #[pyo3(signature = (sock, *, userdata=None))]
+    fn adopt_udp(&self, py: Python<'_>, sock: &Obj<'_>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
+        self.adopt(py, sock, userdata, nc::Loop::adopt_udp)
     }
 
     /// Sets a UDP socket's default peer (an IP literal and port): send() then

@@ -26,10 +26,11 @@ import asyncio
 import collections
 import contextvars
 import logging
+import os
 import socket
 import sys
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netcore._errors import Error, InvalidArgumentError
@@ -39,7 +40,18 @@ if TYPE_CHECKING:
     from netcore._netcore import Family
     from netcore.aio import AsyncioDriver
 
-__all__ = ["Server", "Transport", "create_connection", "create_server", "open_connection", "start_server"]
+__all__ = [
+    "Server",
+    "Transport",
+    "create_connection",
+    "create_server",
+    "create_unix_connection",
+    "create_unix_server",
+    "open_connection",
+    "open_unix_connection",
+    "start_server",
+    "start_unix_server",
+]
 
 # asyncio's defaults (selector_events / transports).
 _DEFAULT_HIGH = 64 * 1024
@@ -796,10 +808,16 @@ class Server(asyncio.AbstractServer):
     def _listen(self, host: str, port: int, backlog: int, reuse_port: bool, tls: TLSContext | None) -> None:
         v6 = ":" in host
         handle = self._hub.nc.listen(host, port, backlog=backlog, reuse_port=reuse_port, ipv6_only=v6, tls=tls)
+        self._add_listener(handle, socket.AF_INET6 if v6 else socket.AF_INET, tls)
+
+    def _add_listener(self, handle: int, family: int, tls: TLSContext | None) -> None:
+        """A listener of this server (bound, Unix or adopted)."""
+        if tls is not None:
+            self._hub.nc.set_listener_tls(handle, tls)
         self._tls = tls
         assert self._listeners is not None
         self._listeners.append(handle)
-        self._families[handle] = socket.AF_INET6 if v6 else socket.AF_INET
+        self._families[handle] = family
         self._hub.owners[handle] = self
 
     def _event(self, ev: Event) -> None:
@@ -1001,17 +1019,19 @@ async def create_server(
     :class:`Transport`. ``ssl`` is a :class:`netcore.TLSContext` (a server
     one; an ``ssl.SSLContext`` is a TypeError): a connection's protocol
     comes once its handshake is over, whose timeout is the context's. Not
-    supported yet: ``sock=``, ``reuse_address=False`` (netcore always sets
-    SO_REUSEADDR)."""
+    supported: ``reuse_address=False`` (netcore always sets SO_REUSEADDR).
+    With ``sock`` (a listening TCP or Unix ``socket.socket``), the server
+    adopts it: netcore owns it from then on (the object is detached)."""
     del ssl_handshake_timeout, ssl_shutdown_timeout
-    if sock is not None:
-        raise NotImplementedError("netcore.aio: sock= is not supported yet")
     if reuse_address is False:
         raise NotImplementedError("netcore.aio: netcore always sets SO_REUSEADDR")
-    hub = _hub()
-    server = Server(hub, protocol_factory)
-    try:
-        hosts = await _listen_hosts(hub, host, port or 0, family, flags)
+    if sock is not None:
+        if host is not None or port is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        return await create_unix_server(protocol_factory, sock=sock, ssl=ssl, start_serving=start_serving)
+
+    async def listen(server: Server) -> None:
+        hosts = await _listen_hosts(server._hub, host, port or 0, family, flags)
         for name in hosts:
             try:
                 server._listen(name, port or 0, backlog, bool(reuse_port), _tls_context(ssl, server_side=True))
@@ -1020,13 +1040,8 @@ async def create_server(
                 if host in (None, "") and name == "::" and server._listeners:
                     continue
                 raise
-    except BaseException:
-        server.close()
-        hub.release_soon()
-        raise
-    if start_serving:
-        await server.start_serving()
-    return server
+
+    return await _serve(protocol_factory, listen, start_serving)
 
 
 async def create_connection(
@@ -1055,39 +1070,28 @@ async def create_connection(
     store; an ``ssl.SSLContext`` is a TypeError): the connection is returned
     once its handshake is over, verified against ``server_hostname``
     (default: ``host``); a failed one raises its ``ssl.SSLError`` subclass.
-    Not supported yet: ``sock=``."""
+    With ``sock`` (a connected TCP or Unix ``socket.socket``), the
+    connection adopts it: netcore owns it from then on (the object is
+    detached)."""
     del proto, flags, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
     if sock is not None:
-        raise NotImplementedError("netcore.aio: sock= is not supported yet")
+        if host is not None or port is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        return await create_unix_connection(protocol_factory, sock=sock, ssl=ssl, server_hostname=server_hostname)
     if host is None or port is None:
         raise ValueError("host and port was not specified and no sock specified")
     families: dict[int, Family] = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
     fam = families.get(family)
     tls = _tls_context(ssl, server_side=False)
-    hub = _hub()
-    try:
-        handle = hub.nc.connect(
-            host, port, family=fam, local_address=local_addr, attempt_delay=happy_eyeballs_delay, tls=tls,
+    target: tuple[str, int] = (host, port)
+
+    def connect(nc: Loop) -> int:
+        return nc.connect(
+            *target, family=fam, local_address=local_addr, attempt_delay=happy_eyeballs_delay, tls=tls,
             server_hostname=server_hostname,
         )
-    except BaseException:
-        hub.release_soon()
-        raise
-    transport = Transport(hub, handle, None, None)
-    transport._tls_context = tls
-    transport._tls_waiting = tls is not None
-    transport._connect_waiter = hub.aloop.create_future()
-    try:
-        await transport._connect_waiter
-        transport._connect_waiter = None
-        protocol = protocol_factory()
-        ready: asyncio.Future[None] = hub.aloop.create_future()
-        transport._start(protocol, ready)
-        await ready
-    except BaseException:
-        transport._force_close(None)
-        raise
-    return transport, protocol
+
+    return await _connect_on(protocol_factory, connect, tls_at_connect=tls)
 
 
 async def open_connection(
@@ -1123,3 +1127,155 @@ async def start_server(
 
     return await create_server(factory, host, port, **kwds)
 
+
+
+async def _serve(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    listen: Callable[[Server], Awaitable[None]],
+    start_serving: bool,
+) -> Server:
+    """A server whose listeners ``listen`` adds; closed if that fails."""
+    hub = _hub()
+    server = Server(hub, protocol_factory)
+    try:
+        await listen(server)
+    except BaseException:
+        server.close()
+        hub.release_soon()
+        raise
+    if start_serving:
+        await server.start_serving()
+    return server
+
+
+async def _connect_on(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    connect: Callable[[Loop], int],
+    *,
+    tls_at_connect: TLSContext | None = None,
+    start_tls: TLSContext | None = None,
+    server_hostname: str | None = None,
+    live: bool = False,
+) -> tuple[Transport, asyncio.BaseProtocol]:
+    """A transport on the connection ``connect`` makes, once it is up:
+    ``tls_at_connect`` is the context it was made with (its handshake
+    follows the connection); ``start_tls`` one to start on it once
+    connected (a Unix or adopted connection), verified against
+    ``server_hostname``; ``live``: connected already (adopted)."""
+    if start_tls is not None and not server_hostname:
+        raise ValueError("you have to pass server_hostname when using ssl")
+    hub = _hub()
+    try:
+        handle = connect(hub.nc)
+    except BaseException:
+        hub.release_soon()
+        raise
+    transport = Transport(hub, handle, None, None)
+    transport._tls_context = tls_at_connect
+    transport._tls_waiting = tls_at_connect is not None
+    try:
+        if not live:
+            transport._connect_waiter = hub.aloop.create_future()
+            await transport._connect_waiter
+            transport._connect_waiter = None
+        if start_tls is not None:
+            await transport._start_tls(start_tls, server_hostname)
+        protocol = protocol_factory()
+        ready: asyncio.Future[None] = hub.aloop.create_future()
+        transport._start(protocol, ready)
+        await ready
+    except BaseException:
+        transport._force_close(None)
+        raise
+    return transport, protocol
+
+
+async def create_unix_server(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    sock: socket.socket | None = None,
+    backlog: int = 100,
+    ssl: Any = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+    start_serving: bool = True,
+    cleanup_socket: bool = True,
+) -> Server:
+    """``loop.create_unix_server`` over netcore: listens on the Unix socket
+    ``path`` (``"@name"``: Linux's abstract namespace), or adopts ``sock``
+    (a listening Unix or TCP socket, detached); the socket file it creates
+    is removed when the server closes."""
+    del ssl_handshake_timeout, ssl_shutdown_timeout, cleanup_socket
+    if (path is None) == (sock is None):
+        raise ValueError("give exactly one of path and sock")
+
+    async def listen(server: Server) -> None:
+        nc = server._hub.nc
+        if sock is not None:
+            family = sock.family
+            handle = nc.adopt_listener(sock)
+        else:
+            family = socket.AF_UNIX
+            handle = nc.listen_unix(os.fspath(path), backlog=backlog)  # type: ignore[arg-type]
+        server._add_listener(handle, family, _tls_context(ssl, server_side=True))
+
+    return await _serve(protocol_factory, listen, start_serving)
+
+
+async def create_unix_connection(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    ssl: Any = None,
+    sock: socket.socket | None = None,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
+) -> tuple[Transport, asyncio.BaseProtocol]:
+    """``loop.create_unix_connection`` over netcore: connects to the Unix
+    socket ``path`` (or adopts the connected ``sock``); ``ssl`` as for
+    :func:`create_connection`, with ``server_hostname`` required."""
+    del ssl_handshake_timeout, ssl_shutdown_timeout
+    if (path is None) == (sock is None):
+        raise ValueError("give exactly one of path and sock")
+    tls = _tls_context(ssl, server_side=False)
+
+    def connect(nc: Loop) -> int:
+        if sock is not None:
+            return nc.adopt_connection(sock)
+        return nc.connect_unix(os.fspath(path))  # type: ignore[arg-type]
+
+    return await _connect_on(
+        protocol_factory, connect, start_tls=tls, server_hostname=server_hostname, live=sock is not None
+    )
+
+
+async def open_unix_connection(
+    path: str | os.PathLike[str] | None = None, *, limit: int = 2**16, **kwds: Any
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_unix_connection`` over netcore (``kwds`` as
+    :func:`create_unix_connection`'s)."""
+    aloop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=aloop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=aloop)
+    transport, _ = await create_unix_connection(lambda: protocol, path, **kwds)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, aloop)
+
+
+async def start_unix_server(
+    client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    limit: int = 2**16,
+    **kwds: Any,
+) -> Server:
+    """``asyncio.start_unix_server`` over netcore (``kwds`` as
+    :func:`create_unix_server`'s)."""
+    aloop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.StreamReaderProtocol:
+        reader = asyncio.StreamReader(limit=limit, loop=aloop)
+        return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=aloop)
+
+    return await create_unix_server(factory, path, **kwds)

@@ -1,5 +1,6 @@
 """Type stubs for netcore's native module (re-exported by ``netcore``)."""
 
+import socket
 import ssl
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -57,6 +58,7 @@ __all__ = [
     "MAX_DELIMITER",
     "MAX_BACKOFF_STEPS",
     "MAX_RAW_OPTION_SIZE",
+    "MAX_UNIX_PATH",
     "MAX_DURATION",
     "DEFAULT_ATTEMPT_DELAY",
     "MAX_ATTEMPT_DELAY",
@@ -108,6 +110,7 @@ MAX_DELIMITER: Final[int]
 #: Most delays in connect()'s reconnect schedule.
 MAX_BACKOFF_STEPS: Final[int]
 MAX_RAW_OPTION_SIZE: Final[int]
+MAX_UNIX_PATH: Final[int]
 #: Longest duration honoured, in seconds (100 years): every longer delay,
 #: period or timeout (``math.inf`` included) means "never".
 MAX_DURATION: Final[float]
@@ -209,6 +212,10 @@ class Event:
     @property
     def addr(self) -> Address | None:
         """Peer ("accepted", "connected") or sender ("datagram") address."""
+    @property
+    def path(self) -> str | None:
+        """For "datagram" on a Unix datagram socket: the sender's path
+        ("@name" if abstract); None for an unnamed sender."""
     @property
     def error(self) -> OSError | None:
         """For "connect_failed", "tls_failed", "error" and an abnormal
@@ -367,6 +374,36 @@ class Loop:
         """Binds a UDP socket; returns its handle."""
     def udp_connect(self, handle: int, host: str, port: SupportsIndex) -> None:
         """Sets a UDP socket's default peer."""
+    def listen_unix(
+        self,
+        path: str,
+        *,
+        backlog: SupportsIndex | None = None,
+        userdata: object = None,
+        tls: TlsContext | None = None,
+    ) -> int:
+        """Listens on a Unix socket path ("@name": abstract namespace); the
+        file it creates is removed when the listener closes."""
+    def connect_unix(self, path: str, *, userdata: object = None) -> int:
+        """Connects to a Unix socket path; failures raise at once."""
+    def udp_bind_unix(self, path: str, *, userdata: object = None) -> int:
+        """Binds a Unix datagram socket; datagrams carry Event.path."""
+    def send_to_unix(self, handle: int, data: Buffer, path: str) -> None:
+        """Sends one datagram from a Unix datagram socket to ``path``."""
+    def udp_connect_unix(self, handle: int, path: str) -> None:
+        """Sets a Unix datagram socket's default peer."""
+    def peer_credentials(self, handle: int) -> tuple[int, int, int]:
+        """(pid, uid, gid) of a Unix connection's peer (SO_PEERCRED)."""
+    def local_path(self, handle: int) -> str | None:
+        """The Unix path of the socket's own end (None when unnamed)."""
+    def peer_path(self, handle: int) -> str | None:
+        """The Unix path of the peer (None when unnamed)."""
+    def adopt_listener(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
+        """Adopts a listening socket (detached) or descriptor (handed over)."""
+    def adopt_connection(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
+        """Adopts a connected stream socket or descriptor."""
+    def adopt_udp(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
+        """Adopts a datagram socket or descriptor."""
 
     # ---- data ---------------------------------------------------------------
     def send(self, handle: int, data: Buffer, token: SupportsIndex | None = None) -> None:

@@ -93,10 +93,14 @@ __all__ = [
     "create_connection",
     "create_datagram_endpoint",
     "create_server",
+    "create_unix_connection",
+    "create_unix_server",
     "new_event_loop",
     "open_connection",
+    "open_unix_connection",
     "run",
     "start_server",
+    "start_unix_server",
 ]
 
 
@@ -276,7 +280,11 @@ from netcore._aio_net import (  # noqa: E402
     Transport,
     create_connection,
     create_server,
+    create_unix_connection,
+    create_unix_server,
     open_connection,
+    open_unix_connection,
     start_server,
+    start_unix_server,
 )
 from netcore._aio_udp import DatagramTransport, create_datagram_endpoint  # noqa: E402
