@@ -376,6 +376,21 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * out of range, 'EADDRINUSE', ....
    */
   listen(host: string, port: Port, options?: ListenOptions): Handle
+  /**
+   * Listens on the Unix socket `path` (a filesystem path, whose socket file
+   * goes when the listener closes, or '@name' in Linux's abstract namespace).
+   */
+  listenUnix(path: string, options?: { backlog?: number; userdata?: unknown }): Handle
+  /** Connects to the Unix socket `path`; throws at once on failure, 'connected' follows. */
+  connectUnix(path: string, options?: { userdata?: unknown }): Handle
+  /** Adopts a listening socket descriptor (TCP or Unix); the loop owns it on success. */
+  adoptListener(fd: number, options?: { userdata?: unknown }): Handle
+  /** Adopts a connected stream socket descriptor (TCP or Unix), live at once. */
+  adoptConnection(fd: number, options?: { userdata?: unknown }): Handle
+  /** Adopts a datagram socket descriptor (UDP or Unix). */
+  adoptUdp(fd: number, options?: { userdata?: unknown }): Handle
+  /** The pid, uid and gid of a Unix connection's peer (SO_PEERCRED). */
+  peerCredentials(handle: Handle): { pid: number; uid: number; gid: number }
   /** listen(), with the bound address. */
   listenAsync(host: string, port: Port, options?: ListenOptions): Promise<{ handle: Handle; address: AddressInfo }>
 

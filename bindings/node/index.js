@@ -445,6 +445,60 @@ class Loop extends EventEmitter {
     return { handle, address: this.localAddress(handle) }
   }
 
+  /**
+   * Listens on the Unix socket `path` (a filesystem path, whose socket file
+   * goes when the listener closes, or '@name' in Linux's abstract
+   * namespace). Connections behave as TCP ones; 'accepted' has no address.
+   */
+  listenUnix(path, options) {
+    this._checkOpen()
+    check(path, 'path', 'string')
+    const opts = checkOptions(options)
+    const rc = this._native.listenUnix(path, opt(opts, 'backlog', 'number', 0))
+    return this._created(rc, 'tcp_listener', 'listen', opts.userdata, path)
+  }
+
+  /** Connects to the Unix socket `path`: throws at once on failure; 'connected' follows. */
+  connectUnix(path, options) {
+    this._checkOpen()
+    check(path, 'path', 'string')
+    const opts = checkOptions(options)
+    return this._created(this._native.connectUnix(path), 'tcp_connection', 'connect', opts.userdata, path)
+  }
+
+  /**
+   * Adopts a socket descriptor the program has (TCP or Unix; the loop owns
+   * it on success, and it is left as it was on failure): a listening one
+   * (`adoptListener`), a connected one (`adoptConnection`, live at once) or
+   * a datagram one (`adoptUdp`). Several loops share one listener by each
+   * adopting its own duplicate.
+   */
+  adoptListener(fd, options) {
+    return this._adopt(fd, 0, 'tcp_listener', options)
+  }
+
+  adoptConnection(fd, options) {
+    return this._adopt(fd, 1, 'tcp_connection', options)
+  }
+
+  adoptUdp(fd, options) {
+    return this._adopt(fd, 2, 'udp', options)
+  }
+
+  _adopt(fd, which, kind, options) {
+    this._checkOpen()
+    fd = checkInt(fd, 'fd', 0, 2 ** 31 - 1)
+    const opts = checkOptions(options)
+    return this._created(this._native.adopt(fd, which), kind, 'adopt', opts.userdata)
+  }
+
+  /** `{ pid, uid, gid }` of a Unix connection's peer (SO_PEERCRED). */
+  peerCredentials(handle) {
+    const rc = this._native.peerCredentials(this._use(handle))
+    if (!Array.isArray(rc)) throw nativeError(rc, 'peerCredentials')
+    return { pid: rc[0], uid: rc[1], gid: rc[2] }
+  }
+
   connect(host, port, options) {
     this._checkOpen()
     check(host, 'host', 'string')

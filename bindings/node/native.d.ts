@@ -90,6 +90,17 @@ export declare class NativeLoop {
   close(): number
   /** `backlog` 0 means the core's default. */
   listen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
+  /** A listener on a Unix socket path (`@name`: the abstract namespace). */
+  listenUnix(path: string, backlog: number): number
+  /** A connection to a Unix socket path (fails at once or is connected). */
+  connectUnix(path: string): number
+  /**
+   * Adopts a listening socket descriptor (`kind` 0), a connected one (1)
+   * or a datagram one (2).
+   */
+  adopt(fd: number, kind: number): number
+  /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
+  peerCredentials(id: number): Array<number> | number
   /**
    * Each option left out (undefined) is the core's default; `family` is a
    * [`Family`] value.

@@ -1024,6 +1024,39 @@ impl NativeLoop {
     self.d.create(|| self.d.core.tcp_listen(&host, to_i64(port), &opts, 0))
   }
 
+  /// A listener on a Unix socket path (`@name`: the abstract namespace).
+  #[napi]
+  pub fn listen_unix(&self, path: String, backlog: f64) -> f64 {
+    let backlog = i32::try_from(to_i64(backlog)).unwrap_or(-1);
+    let opts = BindOptions { backlog, ..BindOptions::default() };
+    self.d.create(|| self.d.core.unix_listen(&path, &opts, 0))
+  }
+
+  /// A connection to a Unix socket path (fails at once or is connected).
+  #[napi]
+  pub fn connect_unix(&self, path: String) -> f64 {
+    self.d.create(|| self.d.core.unix_connect(&path, 0))
+  }
+
+  /// Adopts a listening socket descriptor (`kind` 0), a connected one (1)
+  /// or a datagram one (2).
+  #[napi]
+  pub fn adopt(&self, fd: i32, kind: i32) -> f64 {
+    self.d.create(|| match kind {
+      0 => self.d.core.adopt_listener(fd, 0),
+      1 => self.d.core.adopt_connection(fd, 0),
+      _ => self.d.core.adopt_udp(fd, 0),
+    })
+  }
+
+  /// `[pid, uid, gid]` of a Unix connection's peer, or a negative error code.
+  #[napi]
+  pub fn peer_credentials(&self, id: f64) -> Either<Vec<f64>, i32> {
+    either(self.d.on(id, |h| self.d.core.peer_credentials(h)), |c| {
+      vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]
+    })
+  }
+
   /// Each option left out (undefined) is the core's default; `family` is a
   /// [`Family`] value.
   #[napi]
