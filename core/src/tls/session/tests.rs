@@ -137,7 +137,8 @@ fn tls12_client() -> Session {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = ServerName::try_from("localhost").expect("a name");
-    Session::new(rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a client").into(), None)
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a client");
+    Session::new(conn.into(), None, true)
 }
 
 #[test]
