@@ -568,7 +568,7 @@ impl Loop {
 
     /// Binds a Unix datagram socket on `path` (as [`Loop::unix_listen`]
     /// writes it; the socket file is removed when it closes). Its
-    /// `Datagram` events carry the sender's path in [`Event::path`]; send
+    /// `Datagram` events carry the sender's path in [`Batch::path`]; send
     /// with [`Loop::unix_send_to`], or [`Loop::send`] after
     /// [`Loop::unix_dgram_connect`]. Handle kind: `Udp`.
     pub fn unix_dgram_bind(&self, path: &str, userdata: u64) -> Result<Handle> {
