@@ -22,6 +22,13 @@ export interface SocketConstructorOpts extends LoopOption {
   writableHighWaterMark?: number
 }
 
+/** A Unix socket to connect to ('@name': the abstract namespace). */
+export interface IpcSocketConnectOpts extends SocketConstructorOpts {
+  path: string
+  timeout?: number
+  signal?: AbortSignal
+}
+
 export interface TcpSocketConnectOpts extends SocketConstructorOpts {
   port: number | string
   /** Default 'localhost'. Names are resolved off the JavaScript thread; IPv4 and IPv6 are tried Happy Eyeballs style. */
@@ -50,7 +57,7 @@ export interface TcpSocketConnectOpts extends SocketConstructorOpts {
  */
 export declare class Socket extends Duplex {
   constructor(options?: SocketConstructorOpts)
-  connect(options: TcpSocketConnectOpts, connectionListener?: () => void): this
+  connect(options: TcpSocketConnectOpts | IpcSocketConnectOpts, connectionListener?: () => void): this
   connect(port: number | string, host?: string, connectionListener?: () => void): this
   connect(port: number | string, connectionListener?: () => void): this
   /** 'timeout' once after `timeout` ms without I/O, again only after more I/O; 0 turns it off. */
@@ -107,6 +114,8 @@ export interface ServerOpts extends LoopOption {
 
 export interface ListenOptions {
   port?: number | string
+  /** A Unix socket path ('@name': Linux's abstract namespace) instead of a port; address() is then the path. */
+  path?: string
   /** No host: '::' (IPv6 and IPv4), or '0.0.0.0' where IPv6 is missing. */
   host?: string
   /** Default: the core's (`vocabulary.defaults.backlog`). */
@@ -142,7 +151,7 @@ export declare class Server extends EventEmitter {
   listen(listeningListener?: () => void): this
   /** Stops listening; `callback` and 'close' once every connection closed (ERR_SERVER_NOT_RUNNING if it was not listening). */
   close(callback?: (err?: Error) => void): this
-  address(): AddressInfo | null
+  address(): AddressInfo | string | null
   getConnections(cb: (error: Error | null, count: number) => void): this
   ref(): this
   unref(): this
@@ -164,7 +173,7 @@ export declare class Server extends EventEmitter {
 
 export declare function createServer(connectionListener?: (socket: Socket) => void): Server
 export declare function createServer(options?: ServerOpts, connectionListener?: (socket: Socket) => void): Server
-export declare function connect(options: TcpSocketConnectOpts, connectionListener?: () => void): Socket
+export declare function connect(options: TcpSocketConnectOpts | IpcSocketConnectOpts, connectionListener?: () => void): Socket
 export declare function connect(port: number | string, host?: string, connectionListener?: () => void): Socket
 export declare function connect(port: number | string, connectionListener?: () => void): Socket
 export declare const createConnection: typeof connect

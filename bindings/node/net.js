@@ -48,11 +48,6 @@ function normalizeArgs(args) {
   return normalized
 }
 
-function unixUnsupported(path) {
-  if (path === undefined) return
-  throw nodeError(Error, 'ERR_NOT_SUPPORTED', `netcore.net: Unix domain sockets are not supported yet (path ${String(path)})`)
-}
-
 /** `net`'s keepalive delay (ms, 0 = the system's) as the core's idle seconds. */
 function keepAliveSeconds(enable, initialDelay) {
   if (!enable) return 0
@@ -124,11 +119,11 @@ class Socket extends Duplex {
 
   connect(...args) {
     const [options, cb] = args[0] !== null && typeof args[0] === 'object' && args[0][kNormalized] ? args[0] : normalizeArgs(args)
-    unixUnsupported(options.path)
     if (this._h !== null || this.destroyed) {
       throw nodeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
     }
-    if (options.port === undefined || options.port === null) {
+    const path = options.path
+    if ((options.port === undefined || options.port === null) && (path === undefined || path === null)) {
       throw nodeError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified')
     }
     const host = options.host || 'localhost'
@@ -141,7 +136,8 @@ class Socket extends Duplex {
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay)
     let handle
     try {
-      handle = this._loop.connect(host, options.port, connectOptions)
+      // A Unix path ('@name': the abstract namespace) connects or fails at once.
+      handle = path !== undefined && path !== null ? this._loop.connectUnix(String(path)) : this._loop.connect(host, options.port, connectOptions)
     } catch (err) {
       if (isArgumentError(err)) throw err
       process.nextTick(() => this.destroy(err))
@@ -188,7 +184,7 @@ class Socket extends Duplex {
 
   _ncConnected(ev) {
     this.connecting = false
-    this._peer = ev.address
+    this._peer = ev.address ?? null // none over a Unix socket
     this._applyOptions()
     if (this._finalCb !== null) {
       const cb = this._finalCb
@@ -510,7 +506,6 @@ class Server extends EventEmitter {
   /** (port[, host][, backlog][, cb]), (options[, cb]) or ([cb]); failures are 'error' events. */
   listen(...args) {
     const [options, cb] = normalizeArgs(args)
-    unixUnsupported(options.path)
     if (this._h !== null) throw nodeError(Error, 'ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.')
     const backlogArg = [args[1], args[2]].find((a) => typeof a === 'number')
     const backlog = options.backlog !== undefined ? options.backlog : backlogArg
@@ -520,7 +515,8 @@ class Server extends EventEmitter {
     const flags = { backlog, ipv6Only: Boolean(options.ipv6Only), reusePort: Boolean(options.reusePort) }
     let handle
     try {
-      handle = this._listen(options.host, port, flags)
+      const path = options.path
+      handle = path !== undefined && path !== null ? this._loop.listenUnix(String(path), { backlog }) : this._listen(options.host, port, flags)
     } catch (err) {
       if (isArgumentError(err)) throw err
       process.nextTick(() => this.emit('error', err))
@@ -529,7 +525,8 @@ class Server extends EventEmitter {
     this._h = handle
     dispatcherOf(this._loop).servers.set(handle, this)
     if (!this._refed) this._loop.unrefHandle(handle)
-    this._address = this._loop.localAddress(handle)
+    // net's address() of a Unix server is its path.
+    this._address = options.path !== undefined && options.path !== null ? String(options.path) : this._loop.localAddress(handle)
     if (options.signal !== undefined) this._unwatchSignal = watchSignal(options.signal, () => this.close())
     process.nextTick(() => {
       if (this._h === handle) this.emit('listening')
@@ -560,9 +557,9 @@ class Server extends EventEmitter {
         localAddress: this._address.address,
         localPort: this._address.port,
         localFamily: this._address.family,
-        remoteAddress: ev.address.address,
-        remotePort: ev.address.port,
-        remoteFamily: ev.address.family,
+        remoteAddress: ev.address?.address,
+        remotePort: ev.address?.port,
+        remoteFamily: ev.address?.family,
       })
       return
     }
@@ -606,7 +603,8 @@ class Server extends EventEmitter {
   }
 
   address() {
-    return this._h === null ? null : { ...this._address }
+    if (this._h === null) return null
+    return typeof this._address === 'string' ? this._address : { ...this._address }
   }
 
   getConnections(cb) {

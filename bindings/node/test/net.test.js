@@ -443,7 +443,6 @@ test('listen forms: (port, host, backlog, cb), options, no host (every address),
   peer.destroy()
   socket.destroy()
   assert.throws(() => a.listen(0), { code: 'ERR_SERVER_ALREADY_LISTEN' })
-  assert.throws(() => net.createServer().listen({ path: '/tmp/x.sock' }), { code: 'ERR_NOT_SUPPORTED' })
 })
 
 test('close(cb) waits for the connections; getConnections; close when not running', async (t) => {

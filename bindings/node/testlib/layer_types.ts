@@ -11,7 +11,7 @@ const server: net.Server = net.createServer({ pauseOnConnect: false }, (socket) 
 server.on('error', (err) => console.error(err.message))
 server.listen({ port: 0, host: '127.0.0.1', signal: AbortSignal.timeout(1000) }, () => {
   const address = server.address()
-  if (address === null) return
+  if (address === null || typeof address === 'string') return
   const client: net.Socket = net.connect(address.port, '127.0.0.1', () => client.end('hi'))
   client.once('end', () => server.close())
   const remote: string | undefined = client.remoteAddress
