@@ -15,6 +15,8 @@ export interface LoopOption {
 }
 
 export interface SocketConstructorOpts extends LoopOption {
+  /** A connected socket descriptor (TCP or Unix) to adopt: netcore owns it from then on. */
+  fd?: number
   /** Default false: when the peer ends, the socket ends its side too (as net). */
   allowHalfOpen?: boolean
   highWaterMark?: number
@@ -116,6 +118,8 @@ export interface ListenOptions {
   port?: number | string
   /** A Unix socket path ('@name': Linux's abstract namespace) instead of a port; address() is then the path. */
   path?: string
+  /** A listening socket descriptor (TCP or Unix) to adopt: netcore owns it from then on. */
+  fd?: number
   /** No host: '::' (IPv6 and IPv4), or '0.0.0.0' where IPv6 is missing. */
   host?: string
   /** Default: the core's (`vocabulary.defaults.backlog`). */

@@ -80,7 +80,6 @@ class Socket extends Duplex {
   constructor(options) {
     if (typeof options === 'number') options = { fd: options }
     options = options === undefined || options === null ? {} : options
-    if (options.fd !== undefined) unixUnsupported(`fd ${options.fd}`)
     super({
       allowHalfOpen: Boolean(options.allowHalfOpen),
       emitClose: false, // 'close' carries hadError and comes after netcore's 'closed', as net's does
@@ -113,6 +112,16 @@ class Socket extends Duplex {
     this._pendingOptions = [] // [name, value] set before the connection was up
     this._refed = true
     this._unwatchSignal = null
+    if (options.fd !== undefined && options.fd !== null) {
+      // A connected socket the program has (TCP or Unix): netcore owns it
+      // from now on; a descriptor that is not one throws, as net's does.
+      this._scope = new AsyncResource('netcore.net.Socket')
+      const handle = this._loop.adoptConnection(options.fd)
+      try {
+        this._peer = this._loop.remoteAddress(handle)
+      } catch {} // a Unix peer has no address
+      this._attach(handle)
+    }
   }
 
   // -- connecting ------------------------------------------------------------
@@ -516,7 +525,9 @@ class Server extends EventEmitter {
     let handle
     try {
       const path = options.path
-      handle = path !== undefined && path !== null ? this._loop.listenUnix(String(path), { backlog }) : this._listen(options.host, port, flags)
+      if (options.fd !== undefined && options.fd !== null) handle = this._loop.adoptListener(options.fd)
+      else if (path !== undefined && path !== null) handle = this._loop.listenUnix(String(path), { backlog })
+      else handle = this._listen(options.host, port, flags)
     } catch (err) {
       if (isArgumentError(err)) throw err
       process.nextTick(() => this.emit('error', err))
@@ -526,12 +537,22 @@ class Server extends EventEmitter {
     dispatcherOf(this._loop).servers.set(handle, this)
     if (!this._refed) this._loop.unrefHandle(handle)
     // net's address() of a Unix server is its path.
-    this._address = options.path !== undefined && options.path !== null ? String(options.path) : this._loop.localAddress(handle)
+    this._address = options.path !== undefined && options.path !== null ? String(options.path) : this._localAddress(handle)
     if (options.signal !== undefined) this._unwatchSignal = watchSignal(options.signal, () => this.close())
     process.nextTick(() => {
       if (this._h === handle) this.emit('listening')
     })
     return this
+  }
+
+  /** The listener's address; '' for an adopted Unix listener (its path is not known here). */
+  _localAddress(handle) {
+    try {
+      return this._loop.localAddress(handle)
+    } catch (err) {
+      if (err.code !== 'EAFNOSUPPORT') throw err
+      return ''
+    }
   }
 
   /** No host: every IPv6 and IPv4 address ('::'), or every IPv4 one where IPv6 is missing, as net does. */

@@ -69,3 +69,17 @@ test('net layer: listen({ path }) and connect(path) echo over a Unix socket, add
   const err = await new Promise((resolve) => failed.once('error', resolve))
   assert.equal(err.code, 'ENOENT')
 })
+
+test('net layer: new Socket({ fd }) and listen({ fd }) refuse a descriptor that is not the right socket', async (t) => {
+  const { net: ncnet } = require('..')
+  const fd = fs.openSync(os.devNull, 'r')
+  t.after(() => fs.closeSync(fd))
+  assert.throws(() => new ncnet.Socket({ fd }), { code: 'EINVAL' })
+  const server = ncnet.createServer()
+  const err = await new Promise((resolve) => {
+    server.once('error', resolve)
+    server.listen({ fd })
+  })
+  assert.equal(err.code, 'EINVAL')
+  assert.equal(fs.fstatSync(fd).isCharacterDevice(), true, 'left open and as it was')
+})
