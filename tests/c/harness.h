@@ -182,6 +182,9 @@
     X(tls_configs_are_checked_and_a_refused_one_changes_nothing, 1) \
     X(tls_netcore_echo_with_alpn_info_and_peer_certificate, 1) \
     X(tls_functions_refuse_bad_arguments_and_plaintext_handles, 1) \
+    X(tls_every_byte_arrives_at_record_edges_and_at_the_high_water_mark, 1) \
+    X(tls_every_byte_arrives_through_a_relay_forwarding_one_byte_at_a_time, 1) \
+    X(tls_backpressure_tokens_and_pause_resume, 1) \
     X(tls_unknown_ca_is_etlsunknownca_and_alert_48_at_the_server, 1) \
     X(tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server, 1) \
     X(tls_expired_is_etlsexpired_and_alert_45_at_the_server, 1) \

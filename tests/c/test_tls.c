@@ -1,7 +1,9 @@
 /* TLS through the C API: configs and their checks, netcore against
- * netcore, against the OpenSSL command line (s_client, s_server) and curl,
- * the examples (HTTPS, STARTTLS), and the failures a peer can cause, each
- * with its exact error and failure record. Certificates are made by
+ * netcore (record edges, a relay forwarding one byte at a time,
+ * backpressure with tokens and pause/resume), against the OpenSSL command
+ * line (s_client, s_server) and curl, the examples (HTTPS, STARTTLS), and
+ * the failures a peer can cause, each with its exact error and failure
+ * record. Certificates are made by
  * tests/tls/make-certs.sh into a temporary directory, removed at exit. */
 #include "harness.h"
 
@@ -10,10 +12,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -489,6 +493,261 @@ void test_tls_functions_refuse_bad_arguments_and_plaintext_handles(void) {
     poll_now(loop);
     ASSERT_RC(nc_tls_info(loop, c->h, &info), NC_EBADHANDLE);
     ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
+}
+
+/* A TLS echo server (children echo and close at EOF) on 127.0.0.1 and its port. */
+static peer *tls_echo_server(nc_loop *loop, int *port) {
+    peer *child = peer_new("server");
+    child->echo = 1;
+    child->close_on_eof = 1;
+    return tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), port, child);
+}
+
+/* Sends `n` pattern bytes (`seed`) as one message from a TLS client to
+ * `port`, checks every byte of the echo, then closes the client gracefully
+ * and expects a clean close on both sides. */
+static void tls_echo_checked(nc_loop *loop, peer *l, size_t kid, int port, size_t n, uint32_t seed) {
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    c->verify = 1;
+    c->seed = seed;
+    uint8_t *msg = t_alloc(n);
+    fill_pattern(msg, n, seed, 0);
+    /* One message, into an empty queue: taken whole even above the high-water mark. */
+    ASSERT_OK(nc_send(loop, c->h, msg, n));
+    t_free(msg);
+    ASSERT_MSG(wait_rx(loop, c, n, 30000), "%zu of %zu bytes echoed", c->rx_total, n);
+    ASSERT_MSG(c->bad_at == -1, "wrong byte at %lld of %zu", c->bad_at, n);
+    ASSERT_OK(nc_close(loop, c->h));
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    peer *s = wait_kid(loop, l, kid);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(c->rx_total, n);
+    ASSERT_EQ(s->rx_total, n);
+    ASSERT_EQ(c->ev[NC_EV_TLS_READY], 1);
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 1);
+    ASSERT_EQ(s->send_errors, 0);
+    ASSERT_CODE(c->close_error, 0);
+    ASSERT_CODE(s->close_error, 0);
+}
+
+/* Record edges (a TLS record holds at most 16384 plaintext bytes) and a
+ * message as large as the default high-water mark (256 KiB when the suite
+ * runs slower: sanitizers, valgrind), netcore client to netcore server. */
+void test_tls_every_byte_arrives_at_record_edges_and_at_the_high_water_mark(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_echo_server(loop, &port);
+    const size_t sizes[] = {1, 16383, 16384, 16385, t_slow > 1 ? (size_t)256 << 10 : (size_t)1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        tls_echo_checked(loop, l, i, port, sizes[i], (uint32_t)(20 + i));
+}
+
+/* A TCP relay on loopback, run by a thread: it forwards each byte in a
+ * send of its own (TCP_NODELAY), both ways, and passes each side's FIN on
+ * once everything before it went through. */
+typedef struct {
+    int fd[2];           /* the client's side and the server's side, non-blocking */
+    atomic_int stop;     /* set by the test: give up now */
+    size_t moved[2];     /* bytes forwarded from fd[i] to fd[1 - i] */
+    int failed;          /* an unexpected socket error (errno) */
+} byte_relay;
+
+static void *byte_relay_thread(void *arg) {
+    byte_relay *r = arg;
+    uint8_t buf[2][4096];
+    size_t have[2] = {0, 0}, off[2] = {0, 0};
+    int eof[2] = {0, 0}, fin_sent[2] = {0, 0};
+    /* Bounded: a deadline, and a cap on rounds well above what 2 x 16 KiB
+     * of TLS one byte at a time needs. */
+    int64_t deadline = now_ms() + T_MS(60000);
+    for (long round = 0; round < 10000000L && !atomic_load(&r->stop) && now_ms() < deadline; round++) {
+        if (fin_sent[0] && fin_sent[1]) break;
+        struct pollfd pfd[2];
+        for (int i = 0; i < 2; i++) {
+            pfd[i].fd = r->fd[i];
+            pfd[i].revents = 0;
+            /* Read from i while its buffer is empty; write to i what the other side sent. */
+            pfd[i].events =
+                (short)((!eof[i] && have[i] == off[i] ? POLLIN : 0) | (have[1 - i] > off[1 - i] ? POLLOUT : 0));
+        }
+        if (poll(pfd, 2, 20) < 0 && errno != EINTR) {
+            r->failed = errno;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            int o = 1 - i;
+            if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) && !eof[i] && have[i] == off[i]) {
+                ssize_t n = recv(r->fd[i], buf[i], sizeof buf[i], 0);
+                if (n > 0) {
+                    have[i] = (size_t)n;
+                    off[i] = 0;
+                } else if (n == 0) {
+                    eof[i] = 1;
+                } else if (errno != EAGAIN && errno != EINTR) {
+                    r->failed = errno;
+                    return NULL;
+                }
+            }
+            while (have[i] > off[i]) {
+                ssize_t n = send(r->fd[o], buf[i] + off[i], 1, MSG_NOSIGNAL); /* one byte per send */
+                if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+                if (n != 1) {
+                    r->failed = n < 0 ? errno : EIO;
+                    return NULL;
+                }
+                off[i]++;
+                r->moved[i]++;
+            }
+            if (eof[i] && have[i] == off[i] && !fin_sent[i]) {
+                shutdown(r->fd[o], SHUT_WR);
+                fin_sent[i] = 1;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Accepts one connection on the non-blocking listener `arg` points to. */
+typedef struct {
+    int lfd, fd;
+} accept_try;
+static int accepted(void *arg) {
+    accept_try *a = arg;
+    if (a->fd < 0) a->fd = accept(a->lfd, NULL, NULL);
+    return a->fd >= 0;
+}
+
+/* Two records each way (16 KiB + 1), every TLS byte in a TCP segment of
+ * its own: records reassembled from 1-byte reads on both sides, then a
+ * graceful close (close_notify, FIN) through the relay. */
+void test_tls_every_byte_arrives_through_a_relay_forwarding_one_byte_at_a_time(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port, relay_port;
+    peer *l = tls_echo_server(loop, &port);
+    int lfd = posix_listen("127.0.0.1", &relay_port);
+    ASSERT(set_nonblock(lfd, 1) == 0);
+    peer *c = tls_client(loop, relay_port, client_config_for(0, NULL, 0), "localhost");
+    accept_try a = {lfd, -1};
+    POLL_ASSERT(loop, accepted, &a, 10000);
+    byte_relay r = {{t_fd(a.fd), posix_connect("127.0.0.1", port)}, 0, {0, 0}, 0};
+    ASSERT(r.fd[1] >= 0);
+    int one = 1;
+    for (int i = 0; i < 2; i++) {
+        ASSERT(setsockopt(r.fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+        ASSERT(set_nonblock(r.fd[i], 1) == 0);
+    }
+    enum { N = 16 * 1024 + 1 };
+    static uint8_t msg[N];
+    fill_pattern(msg, N, 31, 0);
+    c->verify = 1;
+    c->seed = 31;
+    ASSERT_OK(nc_send(loop, c->h, msg, N));
+    /* No fatal assertion until the relay is joined: it uses `r`. */
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, byte_relay_thread, &r) == 0);
+    int echoed = wait_rx(loop, c, N, 60000);
+    int closed = 0;
+    if (echoed && nc_close(loop, c->h) == 0) closed = poll_until(loop, p_closed, c, 20000);
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_MSG(r.failed == 0, "relay: %s", strerror(r.failed));
+    ASSERT_MSG(echoed, "%zu of %d bytes echoed; the relay moved %zu and %zu", c->rx_total, N, r.moved[0],
+               r.moved[1]);
+    ASSERT_MSG(closed, "the client did not close");
+    ASSERT_EQ(c->rx_total, N);
+    ASSERT_MSG(c->bad_at == -1, "wrong byte at %lld", c->bad_at);
+    ASSERT_CODE(c->close_error, 0);
+    peer *s = wait_kid(loop, l, 0);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_EQ(s->rx_total, N);
+    ASSERT_CODE(s->close_error, 0);
+    /* Everything, handshake and records, went through the relay. */
+    ASSERT_MSG(r.moved[0] > N && r.moved[1] > N, "the relay moved %zu and %zu bytes", r.moved[0],
+               r.moved[1]);
+}
+
+/* The tokens of NC_EV_SENT, in order of arrival. */
+enum { MAX_CHUNKS = 4096 };
+typedef struct {
+    uint64_t token[MAX_CHUNKS];
+    size_t n;
+    int overflow;
+} tokens_seen;
+
+static void token_hook(peer *p, nc_loop *loop, const nc_event *ev) {
+    (void)loop;
+    tokens_seen *t = p->arg;
+    if (ev->kind != NC_EV_SENT) return;
+    if (t->n < MAX_CHUNKS) t->token[t->n++] = ev->value;
+    else t->overflow = 1;
+}
+
+enum { CHUNK = 16 * 1024 };
+
+/* Sends chunk `i`: stream offset i * CHUNK of pattern 41, token i. */
+static int send_chunk(nc_loop *loop, peer *c, size_t i) {
+    static uint8_t chunk[CHUNK];
+    fill_pattern(chunk, CHUNK, 41, i * CHUNK);
+    nc_buf b = {chunk, CHUNK};
+    return nc_sendv_token(loop, c->h, &b, 1, i);
+}
+
+/* With the server paused, the client's queue fills to its high-water mark
+ * (counted in bytes on the wire) and a send is refused whole (NC_EAGAIN);
+ * after the resume NC_EV_WRITABLE comes, the refused chunk goes, the tokens
+ * arrive in send order, and every byte comes back intact and in order. */
+void test_tls_backpressure_tokens_and_pause_resume(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_echo_server(loop, &port);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    tokens_seen *seen = t_alloc(sizeof *seen);
+    c->verify = 1;
+    c->seed = 41;
+    c->hook = token_hook;
+    c->arg = seen;
+    WAIT_KIND(loop, c, NC_EV_TLS_READY, 1, 10000);
+    peer *s = wait_kid(loop, l, 0);
+    WAIT_KIND(loop, s, NC_EV_TLS_READY, 1, 10000);
+    ASSERT_OK(nc_pause(loop, s->h));
+    /* A small kernel send buffer, so that the queue, not the kernel, holds the bytes. */
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_SNDBUF, 4096));
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_LOW_WATER, 16 * 1024));
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 64 * 1024));
+    /* Fill until a refusal outlasts a poll: the kernel may take part of the
+     * queue first (then NC_EV_WRITABLE comes while paused: fill again). */
+    size_t next = 0;
+    int settled = 0, writable = 0;
+    for (int round = 0; round < 64 && !settled; round++) {
+        int rc = 0;
+        while (next < MAX_CHUNKS - 1 && (rc = send_chunk(loop, c, next)) == 0) next++;
+        ASSERT_RC(rc, NC_EAGAIN);
+        writable = c->ev[NC_EV_WRITABLE];
+        poll_for(loop, 50);
+        settled = c->ev[NC_EV_WRITABLE] == writable;
+    }
+    ASSERT_MSG(settled, "the queue kept draining into the kernel while the server was paused");
+    /* Refused only when the chunk would take the queue past the mark. */
+    ASSERT_MSG((next + 1) * CHUNK > 64 * 1024, "refused after %zu bytes", next * CHUNK);
+    ASSERT_EQ(s->rx_total, 0); /* paused: nothing read */
+    ASSERT_EQ(c->rx_total, 0);
+    ASSERT_OK(nc_resume(loop, s->h)); /* the server echoes what it held */
+    WAIT_KIND(loop, c, NC_EV_WRITABLE, writable + 1, 30000);
+    /* The refused chunk goes now, with its token. */
+    ASSERT_OK(send_chunk(loop, c, next));
+    size_t chunks = next + 1, total = chunks * CHUNK;
+    ASSERT_MSG(wait_rx(loop, c, total, 60000), "%zu of %zu bytes echoed", c->rx_total, total);
+    WAIT_KIND(loop, c, NC_EV_SENT, (int)chunks, 30000);
+    ASSERT_MSG(c->bad_at == -1, "wrong byte at %lld", c->bad_at);
+    ASSERT_EQ(c->rx_total, total);
+    ASSERT_EQ(seen->overflow, 0);
+    ASSERT_EQ(seen->n, chunks);
+    for (size_t i = 0; i < seen->n; i++)
+        ASSERT_MSG(seen->token[i] == i, "token %llu came %zu-th", (unsigned long long)seen->token[i], i);
+    ASSERT_EQ(s->send_errors, 0);
 }
 
 /* ---------------------------------------------------------- failures */
