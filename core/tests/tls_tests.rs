@@ -564,6 +564,15 @@ fn starttls_upgrades_a_live_connection_and_is_refused_over_buffered_plaintext() 
     assert_eq!(lp.tls_info(server).unwrap(), None, "still plaintext");
 }
 
+/// A line-framed server connection whose peer wrote "STARTTLS\nINJECTED\n"
+/// in one write, and the config to upgrade it with.
+fn starttls_then_injected_line(lp: &Loop) -> (Handle, ServerConfig) {
+    let (client, server) = common::connected_pair(lp);
+    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
+    lp.send(client, b"STARTTLS\nINJECTED\n").unwrap();
+    (server, server_config(&[], Duration::from_secs(30)))
+}
+
 /// "STARTTLS\nINJECTED\n" in one write: both lines are events of one
 /// batch, and the second came after the upgrade point in plaintext (the
 /// CVE-2021-23222 class). Upgrading while handling the first, the host
@@ -571,10 +580,7 @@ fn starttls_upgrades_a_live_connection_and_is_refused_over_buffered_plaintext() 
 #[test]
 fn starttls_refuses_plaintext_cut_into_the_same_batch_after_the_upgrade_point() {
     let lp = Loop::new().unwrap();
-    let (client, server) = common::connected_pair(&lp);
-    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
-    lp.send(client, b"STARTTLS\nINJECTED\n").unwrap();
-    let config = server_config(&[], Duration::from_secs(30));
+    let (server, config) = starttls_then_injected_line(&lp);
     let mut delivered = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !delivered.iter().any(|(kind, handle, _, _)| *kind == EventKind::Closed && *handle == server) {
@@ -608,10 +614,7 @@ fn starttls_refuses_plaintext_cut_into_the_same_batch_after_the_upgrade_point() 
 #[test]
 fn a_host_asking_about_its_upgraded_handles_never_gets_the_injected_line() {
     let lp = Loop::new().unwrap();
-    let (client, server) = common::connected_pair(&lp);
-    lp.set_framing(server, Framing::delimited(b"\n", 1024).unwrap()).unwrap();
-    lp.send(client, b"STARTTLS\nINJECTED\n").unwrap();
-    let config = server_config(&[], Duration::from_secs(30));
+    let (server, config) = starttls_then_injected_line(&lp);
     let mut delivered = Vec::new();
     let mut upgraded = false;
     let deadline = Instant::now() + Duration::from_secs(60);
