@@ -242,6 +242,8 @@ export type Pem = string | Uint8Array | Array<string | Uint8Array>
  * createSecureContext() options, named as Node's `tls.createSecureContext`
  * / `tls.createServer` / `tls.connect` name them. The core validates the
  * values: a bad one throws 'EINVAL' with `.argument` and `.expected`.
+ * Node options netcore lacks (`pfx`, `passphrase`, `ciphers`, `SNICallback`,
+ * `checkServerIdentity`, ...) throw 'ERR_INVALID_ARG_VALUE'.
  */
 export interface SecureContextOptions {
   /** The certificate chain, leaf first (a server's; a client's for mutual TLS). */

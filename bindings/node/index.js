@@ -974,7 +974,7 @@ function createLoop() {
   return new Loop()
 }
 
-tlsLayer.install(Loop, NetcoreEvent, { argError, checkMillis, checkOptions, invalidArgType, nativeError, opt, toBuffer })
+tlsLayer.install(Loop, NetcoreEvent, { argError, checkMillis, checkOptions, invalidArgType, invalidArgValue, nativeError, opt, toBuffer })
 
 module.exports = {
   Loop,

@@ -45,6 +45,39 @@ const READY_FIELDS = ['protocol', 'cipher', 'alpnProtocol', 'authorized', 'resum
 // ---------------------------------------------------------------------------
 // Secure contexts
 
+/**
+ * Options of Node's tls.createSecureContext() / tls.connect() that netcore
+ * does not implement. Ignoring one would quietly change what the program
+ * asked for (a cipher list, a custom server check), so each is refused.
+ */
+const UNSUPPORTED = {
+  pfx: 'PKCS#12 is not supported: pass key and cert as PEM',
+  passphrase: 'encrypted keys are not supported: pass an unencrypted PEM key',
+  SNICallback: 'is not supported: use setSecureContext() to rotate the certificate',
+  checkServerIdentity: 'is not supported: use servername, or rejectUnauthorized: false and check getPeerCertificate() on tls_ready',
+  ciphers: 'is not supported: netcore offers rustls\'s safe defaults',
+  ecdhCurve: 'is not supported: netcore offers rustls\'s safe defaults',
+  sigalgs: 'is not supported: netcore offers rustls\'s safe defaults',
+  dhparam: 'is not supported: netcore offers no finite-field Diffie-Hellman',
+  secureProtocol: 'is not supported: use minVersion',
+  secureOptions: 'is not supported',
+  crl: 'is not supported',
+  ticketKeys: 'is not supported',
+  pskCallback: 'is not supported',
+  privateKeyEngine: 'is not supported',
+  clientCertEngine: 'is not supported',
+}
+
+/** Throws for the first option of UNSUPPORTED that is set, and for a maxVersion below TLS 1.3 (the core's maximum). */
+function refuseUnsupported(o) {
+  for (const [name, reason] of Object.entries(UNSUPPORTED)) {
+    if (o[name] !== undefined && o[name] !== null) throw h.invalidArgValue(`options.${name}`, o[name], reason)
+  }
+  if (o.maxVersion !== undefined && o.maxVersion !== 'TLSv1.3') {
+    throw h.invalidArgValue('options.maxVersion', o.maxVersion, "is not supported below 'TLSv1.3': use minVersion")
+  }
+}
+
 /** PEM text as one Buffer: a string, a Buffer / TypedArray, or an array of them (joined). */
 function pemOf(value, name) {
   if (value === undefined || value === null) return undefined
@@ -78,6 +111,7 @@ function build(make, options, syscall) {
 class SecureContext {
   constructor(options) {
     const o = h.checkOptions(options)
+    refuseUnsupported(o)
     const requestCert = h.opt(o, 'requestCert', 'boolean', false)
     this.rejectUnauthorized = h.opt(o, 'rejectUnauthorized', 'boolean', true)
     this._options = {

@@ -562,6 +562,12 @@ test('createSecureContext: the core judges the values, type errors are Node\'s',
   assert.throws(() => createSecureContext({ key: 5 }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => createSecureContext({ ALPNProtocols: 'h2' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => createSecureContext({ handshakeTimeout: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+  // Node options netcore does not implement are refused, never ignored.
+  for (const option of ['pfx', 'passphrase', 'ciphers', 'SNICallback', 'checkServerIdentity']) {
+    assert.throws(() => createSecureContext({ ...serverOptions(), [option]: 'x' }), { code: 'ERR_INVALID_ARG_VALUE', message: new RegExp(`options\\.${option}`) })
+  }
+  assert.throws(() => createSecureContext({ ...serverOptions(), maxVersion: 'TLSv1.2' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.ok(createSecureContext({ ...serverOptions(), maxVersion: 'TLSv1.3', ciphers: undefined }) instanceof SecureContext)
   const loop = newLoop({ after: () => {} })
   assert.throws(() => loop.connect('localhost', 1, { tls: clientOptions({ ca: 'not PEM' }) }), { code: 'EINVAL', argument: 'ca' })
   assert.throws(() => loop.listen('127.0.0.1', 0, { tls: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' })
