@@ -16,7 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["netcore-c", "libuv", "netcore-py", "uvloop", "asyncio", "netcore-node", "netcore-node-net", "node-net"]
+ORDER = ["netcore-c", "libuv", "netcore-py", "netcore-py-aio", "uvloop", "asyncio", "netcore-node", "netcore-node-net",
+         "node-net"]
 TLS_ORDER = ["netcore-c-tls", "openssl", "netcore-py-tls", "uvloop-tls", "asyncio-tls", "netcore-node-tls",
              "netcore-node-net-tls", "node-tls"]
 SIZE_COLORS = ["#9ecae1", "#4292c6", "#08519c"]

@@ -1,8 +1,8 @@
 'use strict'
 // Server CPU per operation of require('netcore').net against Node's own
-// `net`, same server code, interleaved runs (issue 13: the `net` layer's
-// echo and HTTP throughput against Node's). Not yet part of `make bench`
-// (which wants wrk for HTTP); loopback only.
+// `net`, same server code, interleaved runs: a quick check while working on
+// the layer. `make bench` compares throughput (bench/run.py: echo;
+// bench/http_bench.py: HTTP with wrk). Loopback only.
 //
 //   node bench/node_layer.js [echo|http] [operations] [runs]
 //

@@ -19,6 +19,9 @@ runs every comparison with every available echo server in turn:
      second, memory per idle TLS connection; TLS 1.3 with one cipher suite
      and group chosen by the load generator, the test certificate
      (ECDSA P-256) made at bench time by tests/tls/make-certs.sh
+  8. HTTP (issue 13, bench/http_bench.py): uvicorn (httptools and h11) on
+     netcore.aio's loop, uvloop and asyncio; Node's http.createServer() on
+     netcore's net sockets and on its own; driven by wrk
 
 Writes bench/RESULTS.md and bench/chart.png (the raw numbers go to
 build/bench/results.json). Servers that cannot run here (a binding not built
@@ -33,6 +36,7 @@ did not exit 0 on SIGINT, ...), 2 when the build failed.
                           servers only; writes its report under
                           build/bench/smoke/, not bench/)
   bench/run.py --only tls the TLS table alone (report under build/bench/partial/)
+  bench/run.py --only http the HTTP table alone (idem)
 
 Every server follows one contract: `SERVER [HOST:]PORT` prints one line
 `listening on HOST:PORT` once it accepts connections, echoes raw bytes and
@@ -60,6 +64,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import http_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -124,6 +130,7 @@ SMOKE = dict(
 PEERS = {
     "netcore-c": ["libuv"],
     "netcore-py": ["uvloop", "asyncio"],
+    "netcore-py-aio": ["uvloop", "asyncio"],
     "netcore-node": ["node-net"],
     "netcore-node-net": ["node-net"],
 }
@@ -307,8 +314,9 @@ def ensure_apt() -> None:
         want.append("libssl-dev")  # the OpenSSL anchor of the TLS table
     if not shutil.which("openssl"):
         want.append("openssl")  # tests/tls/make-certs.sh
+    want += http_bench.apt_missing()  # wrk
     if not want:
-        log("apt: libuv1-dev, libssl-dev, openssl, valgrind, matplotlib present")
+        log("apt: libuv1-dev, libssl-dev, openssl, valgrind, matplotlib, wrk present")
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         log(f"apt: missing {want}, but cannot apt-get here (not root or no apt-get)")
@@ -411,6 +419,9 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
                "bench/anchors/uvloop_echo.py (asyncio Protocol on uvloop)"),
         Server("asyncio", "Python", "anchor", [py, BENCH / "anchors" / "asyncio_echo.py"],
                "bench/anchors/asyncio_echo.py (asyncio Protocol, loop.create_server)"),
+        # The same Protocol on netcore.aio's event loop: the asyncio-compatible layer (issue 13).
+        Server("netcore-py-aio", "Python", "netcore", [netcore_py, BENCH / "anchors" / "netcore_aio_echo.py"],
+               "bench/anchors/netcore_aio_echo.py (asyncio_echo.py's Protocol on netcore.aio.run)"),
         Server("netcore-node", "Node", "netcore", [node or "node", ex_node],
                "examples/node/echo_server.js (netcore Node binding)"),
         Server("node-net", "Node", "anchor", [node or "node", BENCH / "anchors" / "node_net_echo.js"],
@@ -427,6 +438,8 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
         by["netcore-py"].unavailable("examples/python/echo_server.py does not exist yet")
     elif sh([netcore_py, "-c", "import netcore"], 60, check=False, quiet=True).returncode != 0:
         by["netcore-py"].unavailable("the netcore Python package is not installed (bindings/python not built)")
+    if not by["netcore-py"].available:
+        by["netcore-py-aio"].unavailable(by["netcore-py"].why)
     if sh([py, "-c", "import uvloop"], 60, check=False, quiet=True).returncode != 0:
         by["uvloop"].unavailable(f"uvloop is not installed in {py}" + (" (smoke runs do not install it)" if smoke else ""))
     if not node:
@@ -452,6 +465,7 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     nodev = first_line([node or "node", "--version"])
     by["node-net"].version = f"Node {nodev}"
     by["netcore-py"].version += f" on {first_line([netcore_py, '--version'])}"
+    by["netcore-py-aio"].version = by["netcore-py"].version
     by["netcore-node"].version += f" on Node {nodev}"
     by["netcore-node-net"].version = by["netcore-node"].version
     return servers
@@ -1174,7 +1188,8 @@ def tls_section(res: dict, servers: list[Server], cfg: dict, targets) -> list[st
 
 
 def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cfg: dict, smoke: bool,
-                 chart_name: str, targets, json_path: Path, tls_servers: list[Server], tls_targets) -> None:
+                 chart_name: str, targets, json_path: Path, tls_servers: list[Server], tls_targets,
+                 http_servers: list[Server]) -> None:
     names = [s.name for s in servers]
     avail = [s for s in servers if s.available]
     meta = res["meta"]
@@ -1312,6 +1327,8 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
 
     if tls_servers:
         L.extend(tls_section(res, tls_servers, cfg, tls_targets))
+    if http_servers:
+        L.extend(http_bench.section(sys.modules[__name__], res, http_servers))
     profs = [(n, cg[n]) for n in names if n in cg and cg[n].get("top")]
     if profs:
         w("## Where the instructions go")
@@ -1360,17 +1377,18 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="seconds-long run of every code path")
     ap.add_argument("--runs", type=int, help="rounds per comparison (default 7, TLS 3; smoke 1)")
     ap.add_argument("--no-setup", action="store_true", help="skip apt-get, builds and installs")
-    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls; tls is "
-                                   "the whole TLS table); the report then goes to build/bench/partial/")
+    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls,http; tls "
+                                   "and http are whole tables); the report then goes to build/bench/partial/")
     ap.add_argument("--servers", help="comma list of servers to run (same effect on the report location)")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls"}
+    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls", "http"}
     partial = bool(args.only or args.servers)
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.runs:
         cfg["runs"] = cfg["tls_runs"] = args.runs
     signal.signal(signal.SIGTERM, on_term)
     atexit.register(kill_all)
+    this = sys.modules[__name__]  # http_bench uses this module's servers, processes and report helpers
     global M
     M = Machine()
     nofile = raise_fd_limit()
@@ -1392,8 +1410,10 @@ def main() -> int:
         # A TLS server needs what its plaintext twin needs (netcore-py-tls: the Python binding).
         servers = setup_servers(args.smoke, keep and keep | {n.removesuffix("-tls") for n in keep})
         tls_servers = setup_tls_servers(servers, args.smoke) if "tls" in only else []
-        servers = [s for s in servers if (keep is None or s.name in keep)] if only - {"tls"} else []
+        http_servers = http_bench.setup(this, servers, args.smoke) if "http" in only else []
+        servers = [s for s in servers if (keep is None or s.name in keep)] if only - {"tls", "http"} else []
         tls_servers = [s for s in tls_servers if keep is None or s.name in keep]
+        http_servers = [s for s in http_servers if keep is None or s.name in keep]
         preflight(servers + tls_servers, args.smoke)
         avail = [s for s in servers if s.available]
         meta = dict(
@@ -1431,6 +1451,8 @@ def main() -> int:
             bench_callgrind(avail, cfg, res, budget, args.smoke)
         if any(s.available for s in tls_servers):
             bench_tls([s for s in tls_servers if s.available], cfg, res, args.smoke)
+        if http_servers:
+            http_bench.run(this, http_servers, cfg, res, args.smoke)
     finally:
         kill_all()
     summary = summarize(res)
@@ -1443,6 +1465,7 @@ def main() -> int:
                                        [t for t in TLS_TARGETS if t[0] in here],
                                        {k: v for k, v in TLS_PEERS.items() if k in here}, extra=())
         res["tls"]["targets"] = tls_targets
+    http_bench.summarize(this, res)
     res["summary"] = summary
     res["targets"] = targets
     res["errors"] = ERRORS
@@ -1455,9 +1478,9 @@ def main() -> int:
     res["errors"] = ERRORS
     json_path.write_text(json.dumps(res, indent=1, default=str))
     write_report(out_dir / "RESULTS.md", res, summary, servers, cfg, args.smoke, "chart.png", targets, json_path,
-                 tls_servers, tls_targets)
+                 tls_servers, tls_targets, http_servers)
     log(f"wrote {out_dir / 'RESULTS.md'} and {out_dir / 'chart.png'}")
-    for name, measured, v in targets + tls_targets:
+    for name, measured, v in targets + tls_targets + res.get("http", {}).get("targets", []):
         if v != "NOT MEASURED":
             log(f"target {v}: {name}: {measured}")
     if ERRORS:
