@@ -12,7 +12,8 @@ runs every comparison with every available echo server in turn:
   3. server CPU seconds per million messages (the 512 B echo runs)
   4. memory per idle connection (server RSS growth, 8,000 connections)
   5. single-connection bulk throughput
-  6. accept + close churn (connections per second)
+  6. accept + close churn (connections per second), from many loopback
+     source addresses so the client's TIME_WAIT does not limit it
   7. TLS (issue 12): netcore's TLS echo servers against an OpenSSL C server,
      Node `tls`, asyncio and uvloop with ssl=: instructions per 512 B echo,
      echo throughput at each size, bulk, full and resumed handshakes per
@@ -22,6 +23,10 @@ runs every comparison with every available echo server in turn:
   8. HTTP (issue 13, bench/http_bench.py): uvicorn (httptools and h11) on
      netcore.aio's loop, uvloop and asyncio; Node's http.createServer() on
      netcore's net sockets and on its own; driven by wrk
+  9. tail latency at fixed load (issue 14): open-loop p50/p90/p99/p99.9 at
+     50 % and 80 % of the slowest server's peak (bench/latency_bench.py)
+ 10. many connections (issue 14): 15,000 open, 1 % active: messages/s, p99,
+     server RSS (bench/latency_bench.py)
 
 Writes bench/RESULTS.md and bench/chart.png (the raw numbers go to
 build/bench/results.json). Servers that cannot run here (a binding not built
@@ -29,14 +34,18 @@ yet) are reported as "not available". Exit status: 0 when every run was
 clean, 1 when any error was seen (a byte mismatch, a server that crashed or
 did not exit 0 on SIGINT, ...), 2 when the build failed.
 
-  bench/run.py            full suite (about 40 minutes on 2 cores: half of it
-                          the TLS table)
+  bench/run.py            full suite (about 65 minutes on 2 cores: ~20 for
+                          comparisons 1-6, ~20 the TLS table, ~6 HTTP, ~20
+                          tail latency and many connections; time budgets cap
+                          comparisons 1-6 at 40 minutes, TLS at 35, latency
+                          and many connections at 25)
   bench/run.py --smoke    seconds-long run of every code path (C servers
                           plus whatever is available; TLS through the C
                           servers only; writes its report under
                           build/bench/smoke/, not bench/)
   bench/run.py --only tls the TLS table alone (report under build/bench/partial/)
-  bench/run.py --only http the HTTP table alone (idem)
+  bench/run.py --only http the HTTP table alone (idem; also echo, bulk,
+                          churn, idle, callgrind, latency, many)
 
 Every server follows one contract: `SERVER [HOST:]PORT` prints one line
 `listening on HOST:PORT` once it accepts connections, echoes raw bytes and
@@ -66,6 +75,7 @@ import time
 from pathlib import Path
 
 import http_bench
+import latency_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -1222,8 +1232,9 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
 
     w("## Targets")
     w("")
-    w("From issue 6 (instructions/echo and memory) and SPEC §5 (ahead of each peer in its language: "
-      "throughput at each size, bulk, churn). Computed from the medians below.")
+    w("From issue 6 (instructions/echo and memory), SPEC §5 (ahead of each peer in its language: "
+      "throughput at each size, bulk, churn) and issue 14 (p99 at fixed load ≤ each peer's; churn ≥ each peer). "
+      "Computed from the medians below.")
     w("")
     L.extend(targets_block(targets))
 
@@ -1310,25 +1321,13 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
         w(f"| {n} | {fmt(v, ',.0f', 'n/a')} | {ratio_text(summary, 'bulk', n, 'value') if v is not None else ''} |")
     w("")
 
-    w("## 6. Accept + close churn")
-    w("")
-    w(f"{cfg['churn_workers']} client workers, each in a loop: connect, send 1 byte, read the echo, close; "
-      f"{cfg['churn_duration']} s.")
-    w("")
-    w("| server | connections/s | p50 µs | p99 µs | vs peer |")
-    w("|---|---|---|---|---|")
-    for n in names:
-        d = summary.get("churn", {}).get(n)
-        if not d:
-            w(f"| {n} | n/a | | | |")
-            continue
-        w(f"| {n} | {fmt(d['value'])} | {fmt(d['p50'])} | {fmt(d['p99'])} | {ratio_text(summary, 'churn', n, 'value')} |")
-    w("")
+    L.extend(latency_bench.churn_section(res, summary, names, cfg))
 
     if tls_servers:
         L.extend(tls_section(res, tls_servers, cfg, tls_targets))
     if http_servers:
         L.extend(http_bench.section(sys.modules[__name__], res, http_servers))
+    L.extend(latency_bench.sections(res, names, cfg))
     profs = [(n, cg[n]) for n in names if n in cg and cg[n].get("top")]
     if profs:
         w("## Where the instructions go")
@@ -1377,18 +1376,21 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="seconds-long run of every code path")
     ap.add_argument("--runs", type=int, help="rounds per comparison (default 7, TLS 3; smoke 1)")
     ap.add_argument("--no-setup", action="store_true", help="skip apt-get, builds and installs")
-    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls,http; tls "
-                                   "and http are whole tables); the report then goes to build/bench/partial/")
+    ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls,http,"
+                                   "latency,many; tls and http are whole tables); the report then goes to "
+                                   "build/bench/partial/")
     ap.add_argument("--servers", help="comma list of servers to run (same effect on the report location)")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls", "http"}
+    only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls", "http",
+                                                         "latency", "many"}
     partial = bool(args.only or args.servers)
-    cfg = dict(SMOKE if args.smoke else FULL)
+    cfg = dict(SMOKE if args.smoke else FULL) | latency_bench.config(args.smoke)
     if args.runs:
         cfg["runs"] = cfg["tls_runs"] = args.runs
     signal.signal(signal.SIGTERM, on_term)
     atexit.register(kill_all)
     this = sys.modules[__name__]  # http_bench uses this module's servers, processes and report helpers
+    latency_bench.attach(this)  # and so does latency_bench
     global M
     M = Machine()
     nofile = raise_fd_limit()
@@ -1442,13 +1444,16 @@ def main() -> int:
                      ["--mode", "bulk", "--conns", 1, "--size", cfg["bulk_size"], "--window", cfg["bulk_window"],
                       "--duration", cfg["bulk_duration"], "--warmup", 0.2], "mib_per_s", "MiB/s")
         if "churn" in only:
-            bench_simple(avail, cfg, res, budget, "churn",
-                     ["--mode", "churn", "--conns", cfg["churn_workers"], "--duration", cfg["churn_duration"],
-                      "--warmup", 0.1], "requests_per_s", "connections/s")
+            latency_bench.bench_churn(avail, cfg, res, budget)
         if "idle" in only:
             bench_idle(avail, cfg, res, budget)
         if "callgrind" in only:
             bench_callgrind(avail, cfg, res, budget, args.smoke)
+        new_budget = Budget(cfg["new_budget_s"])
+        if "latency" in only:
+            latency_bench.bench_latency(avail, cfg, res, new_budget)
+        if "many" in only:
+            latency_bench.bench_many(avail, cfg, res, new_budget)
         if any(s.available for s in tls_servers):
             bench_tls([s for s in tls_servers if s.available], cfg, res, args.smoke)
         if http_servers:
@@ -1456,7 +1461,7 @@ def main() -> int:
     finally:
         kill_all()
     summary = summarize(res)
-    targets = evaluate_targets(summary, cfg["echo_sizes"], res)
+    targets = evaluate_targets(summary, cfg["echo_sizes"], res) + latency_bench.targets(res, PEERS)
     tls_targets = []
     if tls_servers:
         res["tls"]["summary"] = summarize(res["tls"])

@@ -17,6 +17,16 @@
 //!             each echoes S bytes once; prints an "established" line, then
 //!             holds them open until stdin reaches EOF (or --hold-max seconds)
 //!             and checks that none was closed meanwhile
+//!   openloop  N connections sending --rate messages per second in all on a
+//!             fixed schedule, latency from each message's due time
+//!             (openloop.rs)
+//!   many      opens --conns connections as idle does, then --active of them
+//!             have a message in flight at a time, in turn (many.rs)
+//!
+//! With --sources A-B,C every connection comes from one of those local
+//! addresses in turn (sources.rs), so TIME_WAIT spreads over them.
+//!
+//! Percentiles come from an HdrHistogram (latency.rs): within 0.1 %.
 //!
 //! A run lasts --duration seconds (after --warmup seconds that are not
 //! counted) or, for pingpong and pipeline, until --messages messages in total
@@ -31,6 +41,12 @@
 //! with --resumption off, resumed ones (session tickets kept by rustls's
 //! client session cache) with --resumption on; the report counts both kinds.
 
+mod latency;
+mod many;
+mod openloop;
+mod sources;
+
+use latency::Latencies;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rustls::client::Resumption;
@@ -40,7 +56,7 @@ use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,8 +70,10 @@ const PERIOD: usize = 251;
 const READ_BUF: usize = 64 * 1024;
 
 const USAGE: &str = "\
-usage: loadgen --addr HOST:PORT [--mode pingpong|pipeline|bulk|churn|idle]
+usage: loadgen --addr HOST:PORT [--mode pingpong|pipeline|bulk|churn|idle|openloop|many]
                [--conns N] [--size BYTES] [--depth D] [--window BYTES]
+               [--rate PER_SECOND]  (openloop)  [--active N]  (many)
+               [--sources A[-B][,...]]
                [--duration SECS | --messages COUNT] [--warmup SECS]
                [--concurrency N] [--hold-max SECS] [--timeout SECS]
                [--idle-conns N]   (idle mode: same as --conns)
@@ -69,6 +87,8 @@ enum Mode {
     Bulk,
     Churn,
     Idle,
+    OpenLoop,
+    Many,
 }
 
 impl Mode {
@@ -79,6 +99,8 @@ impl Mode {
             Mode::Bulk => "bulk",
             Mode::Churn => "churn",
             Mode::Idle => "idle",
+            Mode::OpenLoop => "openloop",
+            Mode::Many => "many",
         }
     }
 }
@@ -117,6 +139,12 @@ struct Opts {
     hold_max: f64,
     timeout: f64,
     tls: Option<TlsOpts>,
+    /// openloop: messages per second over all connections
+    rate: f64,
+    /// many: connections with a message in flight at a time
+    active: usize,
+    /// local addresses the connections come from, in turn (empty: any)
+    sources: Vec<Ipv4Addr>,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
@@ -136,6 +164,9 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut tls_name = "localhost".to_string();
     let mut tls_group = Group::X25519;
     let mut resumption = true;
+    let mut rate = None;
+    let mut active = 1;
+    let mut sources = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let flag = args[i].as_str();
@@ -172,6 +203,8 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
                     "bulk" => Mode::Bulk,
                     "churn" => Mode::Churn,
                     "idle" => Mode::Idle,
+                    "openloop" => Mode::OpenLoop,
+                    "many" => Mode::Many,
                     _ => return Err(format!("--mode: unknown mode '{value}'")),
                 }
             }
@@ -185,6 +218,9 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--concurrency" => concurrency = num(name, &value)?,
             "--hold-max" => hold_max = num(name, &value)?,
             "--timeout" => timeout = Some(num::<f64>(name, &value)?),
+            "--rate" => rate = Some(num::<f64>(name, &value)?),
+            "--active" => active = num(name, &value)?,
+            "--sources" => sources = sources::parse(&value)?,
             "--tls" => tls_ca = Some(PathBuf::from(value)),
             "--tls-name" => tls_name = value,
             "--tls-group" => {
@@ -215,8 +251,18 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     let depth = match mode {
         Mode::PingPong => 1,
         Mode::Pipeline => depth.unwrap_or(16),
+        Mode::OpenLoop => depth.unwrap_or(64),
         _ => 1,
     };
+    let rate = match (mode, rate) {
+        (Mode::OpenLoop, Some(r)) if r.is_finite() && r > 0.0 => r,
+        (Mode::OpenLoop, _) => return Err("openloop needs --rate, a positive number of messages per second".into()),
+        (_, None) => 0.0,
+        (_, Some(_)) => return Err("--rate is for openloop".into()),
+    };
+    if active == 0 {
+        return Err("--active must be positive".into());
+    }
     if conns == 0 || size == 0 || depth == 0 || window == 0 || concurrency == 0 {
         return Err("--conns, --size, --depth, --window and --concurrency must be positive".into());
     }
@@ -239,11 +285,29 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     }
     let timeout = timeout.unwrap_or(match (duration, mode) {
         (_, Mode::Idle) => 120.0,
+        (Some(d), Mode::Many) => warmup + d + 150.0,
         (Some(d), _) => warmup + d + 30.0,
         (None, _) => 300.0,
     });
     let tls = tls_ca.map(|ca| TlsOpts { ca, name: tls_name, group: tls_group, resumption });
-    Ok(Opts { addr, mode, conns, size, depth, window, duration, messages, warmup, concurrency, hold_max, timeout, tls })
+    Ok(Opts {
+        addr,
+        mode,
+        conns,
+        size,
+        depth,
+        window,
+        duration,
+        messages,
+        warmup,
+        concurrency,
+        hold_max,
+        timeout,
+        tls,
+        rate,
+        active,
+        sources,
+    })
 }
 
 /// The one client configuration every TLS connection of a run shares (so
@@ -380,7 +444,7 @@ struct Stats {
     /// messages completed at any time (warmup and drain included)
     total: u64,
     bytes: u64,
-    latencies_ns: Vec<u64>,
+    latencies: Latencies,
     errors: u64,
     first_error: Option<String>,
     /// TLS handshakes completed, full and resumed
@@ -416,6 +480,8 @@ struct Gen {
     stopping: bool,
     /// connect phase: no messages start yet (but connections are not done)
     holding: bool,
+    /// openloop: when each message is due
+    schedule: Option<openloop::Schedule>,
 }
 
 const SLOT_BITS: u32 = 24;
@@ -433,9 +499,15 @@ impl Gen {
             }
             None => None,
         };
+        let poll = Poll::new()?;
+        let schedule = match o.mode {
+            Mode::OpenLoop => Some(openloop::Schedule::new(o.rate, o.conns, poll.registry())?),
+            _ => None,
+        };
         Ok(Gen {
             tls,
-            poll: Poll::new()?,
+            poll,
+            schedule,
             pat: Pattern::new(max),
             buf: vec![0; READ_BUF],
             slots: Vec::new(),
@@ -462,7 +534,10 @@ impl Gen {
             }
             None => None,
         };
-        let mut stream = TcpStream::connect(self.o.addr)?;
+        let mut stream = match self.o.sources.len() {
+            0 => TcpStream::connect(self.o.addr)?,
+            k => sources::connect_from(self.o.sources[(self.next_id % k as u64) as usize], self.o.addr)?,
+        };
         self.generation = self.generation.wrapping_add(1) & ((1 << (usize::BITS - SLOT_BITS - 1)) - 1);
         let generation = self.generation;
         self.poll.registry().register(
@@ -519,7 +594,12 @@ impl Gen {
             return;
         }
         match mode {
-            Mode::PingPong | Mode::Pipeline => {
+            Mode::OpenLoop => {
+                if let Some(schedule) = self.schedule.as_mut().filter(|_| !stopping) {
+                    schedule.start_due(slot, c, size, depth);
+                }
+            }
+            Mode::PingPong | Mode::Pipeline | Mode::Many => {
                 let now = Instant::now();
                 while !stopping && c.inflight.len() < depth && c.started < c.target {
                     c.send_limit += size;
@@ -640,7 +720,7 @@ impl Gen {
                 self.stats.total += 1;
                 if counted && t0 >= self.measure_from {
                     self.stats.completed += 1;
-                    self.stats.latencies_ns.push(now.duration_since(t0).as_nanos() as u64);
+                    self.stats.latencies.record(now.duration_since(t0).as_nanos() as u64);
                 }
             }
             // Everything sent has come back: the socket holds nothing more
@@ -745,8 +825,10 @@ impl Gen {
         if c.state == State::Open && c.inflight.is_empty() && c.recvd == c.sent {
             match self.o.mode {
                 Mode::Churn => c.state = State::Done,
-                Mode::Idle => c.state = State::Held,
-                Mode::PingPong | Mode::Pipeline if c.started >= c.target || self.stopping => c.state = State::Done,
+                Mode::Idle | Mode::Many => c.state = State::Held,
+                Mode::PingPong | Mode::Pipeline | Mode::OpenLoop if c.started >= c.target || self.stopping => {
+                    c.state = State::Done
+                }
                 Mode::Bulk if self.stopping => c.state = State::Done,
                 _ => {}
             }
@@ -833,12 +915,19 @@ impl Gen {
                             self.service(slot, false);
                         }
                     }
+                    // Connections with nothing in flight are done now (an
+                    // open-loop one between two due times), with no event to come.
+                    open = self.count_live();
+                    continue;
                 }
             }
             let wake = match self.measure_until {
                 Some(u) if !self.stopping => u.min(hard_deadline),
                 _ => hard_deadline,
             };
+            if self.start_scheduled() {
+                open = self.count_live();
+            }
             let changed = self.poll_once(&mut events, wake)?;
             if changed.iter().any(|(_, _, st)| *st != Some(State::Open)) {
                 open = self.count_live();
@@ -920,14 +1009,34 @@ impl Gen {
 
     /// idle: open many connections that each echo once, then hold them.
     fn run_idle(&mut self, stop: &AtomicBool) -> io::Result<Report> {
+        let start = Instant::now();
+        let hard_deadline = start + secs(self.o.timeout);
+        let mut events = Events::with_capacity(1024);
+        let established = self.establish_held(&mut events, hard_deadline)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        println!(
+            "{{\"event\":\"established\",\"mode\":\"idle\",\"conns\":{established},\"elapsed_s\":{elapsed:.3},\"errors\":{}}}",
+            self.stats.errors
+        );
+        let _ = io::stdout().flush();
+        self.stats.completed = established as u64;
+        // Hold until told to stop; any data or close now is an error.
+        let hold_until = Instant::now() + secs(self.o.hold_max);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < hold_until {
+            self.poll_once(&mut events, hold_until)?;
+        }
+        Ok(self.report(elapsed))
+    }
+
+    /// Opens --conns connections (--concurrency connects at a time), each
+    /// echoing --size bytes once and then held. Returns how many are held;
+    /// fewer than --conns is recorded as an error.
+    fn establish_held(&mut self, events: &mut Events, hard_deadline: Instant) -> io::Result<usize> {
         let n = self.o.conns;
         if n >= 1 << SLOT_BITS {
             return Err(io::Error::other("too many connections"));
         }
         self.slots = (0..n).map(|_| None).collect();
-        let start = Instant::now();
-        let hard_deadline = start + secs(self.o.timeout);
-        let mut events = Events::with_capacity(1024);
         let mut next = 0;
         let mut busy = 0;
         let mut held = 0;
@@ -939,7 +1048,7 @@ impl Gen {
                 }
                 next += 1;
             }
-            for (_, before, after) in self.poll_once(&mut events, hard_deadline)? {
+            for (_, before, after) in self.poll_once(events, hard_deadline)? {
                 let was_busy = matches!(before, State::Connecting | State::Open);
                 match after {
                     Some(State::Held) if was_busy => {
@@ -955,43 +1064,26 @@ impl Gen {
             }
         }
         let established = self.slots.iter().flatten().filter(|c| c.state == State::Held).count();
-        let elapsed = start.elapsed().as_secs_f64();
         if established < n {
-            self.stats.error(format!("only {established} of {n} idle connections established"));
+            self.stats.error(format!("only {established} of {n} connections established"));
         }
-        println!(
-            "{{\"event\":\"established\",\"mode\":\"idle\",\"conns\":{established},\"elapsed_s\":{elapsed:.3},\"errors\":{}}}",
-            self.stats.errors
-        );
-        let _ = io::stdout().flush();
-        self.stats.completed = established as u64;
-        // Hold until told to stop; any data or close now is an error.
-        let hold_until = Instant::now() + secs(self.o.hold_max);
-        while !stop.load(Ordering::Relaxed) && Instant::now() < hold_until {
-            self.poll_once(&mut events, hold_until)?;
-        }
-        Ok(self.report(elapsed))
+        Ok(established)
     }
 
     fn report(&mut self, elapsed: f64) -> Report {
-        let lat = &mut self.stats.latencies_ns;
-        lat.sort_unstable();
-        let pct = |p: f64| -> f64 {
-            if lat.is_empty() {
-                return 0.0;
-            }
-            let i = ((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1;
-            lat[i] as f64 / 1000.0
-        };
-        let (p50, p99, max) = (pct(0.50), pct(0.99), lat.last().map_or(0.0, |&v| v as f64 / 1000.0));
+        let lat = &self.stats.latencies;
         Report {
             total: self.stats.total,
             completed: self.stats.completed,
             bytes: self.stats.bytes,
             elapsed,
-            p50,
-            p99,
-            max,
+            p50: lat.quantile_us(0.50),
+            p90: lat.quantile_us(0.90),
+            p99: lat.quantile_us(0.99),
+            p999: lat.quantile_us(0.999),
+            max: lat.max_us(),
+            samples: lat.count(),
+            late_starts: self.schedule.as_ref().map_or(0, |s| s.late),
             errors: self.stats.errors,
             first_error: self.stats.first_error.clone(),
             tls_full: self.stats.tls_full,
@@ -1011,14 +1103,21 @@ impl Drop for Gen {
     }
 }
 
+#[derive(Default)]
 struct Report {
     total: u64,
     completed: u64,
     bytes: u64,
     elapsed: f64,
     p50: f64,
+    p90: f64,
     p99: f64,
+    p999: f64,
     max: f64,
+    /// latencies recorded (the percentiles' sample count)
+    samples: u64,
+    /// openloop: messages started more than 1 ms after their due time
+    late_starts: u64,
     errors: u64,
     first_error: Option<String>,
     tls_full: u64,
@@ -1054,8 +1153,9 @@ fn to_json(o: &Opts, r: &Report) -> String {
     let tls = r.tls_params.as_deref().map_or("null".to_string(), json_str);
     format!(
         "{{\"mode\":\"{}\",\"addr\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"messages\":{},\"total_messages\":{},\"bytes\":{},\
-         \"elapsed_s\":{:.4},\"requests_per_s\":{:.1},\"mib_per_s\":{:.2},\"lat_p50_us\":{:.1},\"lat_p99_us\":{:.1},\
-         \"lat_max_us\":{:.1},\"tls\":{},\"tls_full\":{},\"tls_resumed\":{},\"errors\":{},\"error\":{}}}",
+         \"elapsed_s\":{:.4},\"requests_per_s\":{:.1},\"mib_per_s\":{:.2},\"lat_p50_us\":{:.1},\"lat_p90_us\":{:.1},\
+         \"lat_p99_us\":{:.1},\"lat_p999_us\":{:.1},\"lat_max_us\":{:.1},\"lat_samples\":{},\"rate_target\":{:.1},\
+         \"late_starts\":{},\"active\":{},\"sources\":{},\"tls\":{},\"tls_full\":{},\"tls_resumed\":{},\"errors\":{},\"error\":{}}}",
         o.mode.name(),
         o.addr,
         o.conns,
@@ -1068,8 +1168,15 @@ fn to_json(o: &Opts, r: &Report) -> String {
         per_s,
         mib_s,
         r.p50,
+        r.p90,
         r.p99,
+        r.p999,
         r.max,
+        r.samples,
+        o.rate,
+        r.late_starts,
+        if o.mode == Mode::Many { o.active } else { 0 },
+        o.sources.len(),
         tls,
         r.tls_full,
         r.tls_resumed,
@@ -1102,9 +1209,10 @@ fn main() -> ExitCode {
         });
     }
     let result = Gen::new(o.clone()).and_then(|mut g| match o.mode {
-        Mode::PingPong | Mode::Pipeline | Mode::Bulk => g.run_echo(),
+        Mode::PingPong | Mode::Pipeline | Mode::Bulk | Mode::OpenLoop => g.run_echo(),
         Mode::Churn => g.run_churn(),
         Mode::Idle => g.run_idle(&stop),
+        Mode::Many => g.run_many(),
     });
     match result {
         Ok(r) => {
@@ -1117,20 +1225,7 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            let r = Report {
-                total: 0,
-                completed: 0,
-                bytes: 0,
-                elapsed: 0.0,
-                p50: 0.0,
-                p99: 0.0,
-                max: 0.0,
-                errors: 1,
-                first_error: Some(e.to_string()),
-                tls_full: 0,
-                tls_resumed: 0,
-                tls_params: None,
-            };
+            let r = Report { errors: 1, first_error: Some(e.to_string()), ..Report::default() };
             println!("{}", to_json(&o, &r));
             eprintln!("loadgen: {e}");
             ExitCode::from(1)
@@ -1176,6 +1271,20 @@ mod tests {
         assert!(parse_args(&args("--addr 127.0.0.1:9 --mode churn --messages 5")).is_err());
         assert!(parse_args(&args("--conns 3")).is_err());
         assert!(parse_args(&args("--addr 127.0.0.1:9 --size 0")).is_err());
+    }
+
+    #[test]
+    fn parses_openloop_many_and_sources() {
+        let o = parse_args(&args("--addr 127.0.0.1:9 --mode openloop --rate 2500 --conns 50")).unwrap();
+        assert_eq!((o.mode, o.rate, o.depth, o.duration), (Mode::OpenLoop, 2500.0, 64, Some(5.0)));
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --mode openloop")).is_err());
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --mode openloop --rate 0")).is_err());
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --mode pingpong --rate 10")).is_err());
+        let o =
+            parse_args(&args("--addr 127.0.0.1:9 --mode many --conns 300 --active 3 --sources 127.0.0.2-127.0.0.5"))
+                .unwrap();
+        assert_eq!((o.mode, o.conns, o.active, o.sources.len()), (Mode::Many, 300, 3, 4));
+        assert!(parse_args(&args("--addr 127.0.0.1:9 --mode many --active 0")).is_err());
     }
 
     #[test]
