@@ -1,7 +1,8 @@
 //! A connection's TLS: the session between the socket and the send queue /
-//! framing (docs/design.md, "TLS"). Plaintext waits in the send queue (its
-//! water marks and tokens count plaintext) until the handshake is over,
-//! then the session takes it as its records leave; input is read as
+//! framing (docs/design.md, "TLS"). Plaintext waits in the send queue until
+//! the handshake is over, then the session takes it as its records leave;
+//! it stays counted in the queue (water marks, queued bytes) until its
+//! records are written, and its tokens fire then. Input is read as
 //! ciphertext into a per-thread buffer and decrypted into the arena, where
 //! framing cuts it as usual.
 
@@ -37,9 +38,10 @@ pub(crate) enum Role<'a> {
 /// The TLS state of a connection.
 pub(crate) struct Secure {
     session: Session,
-    /// Tokens of messages the session took whose records are not all
-    /// written yet: they fire once they are.
-    tokens: Vec<u64>,
+    /// Bytes at the front of the send queue that the session took but
+    /// whose records are not all written yet: they stay queued (so the
+    /// water marks see them) and leave, firing their tokens, once they are.
+    in_session: usize,
     /// close_notify is queued: no more plaintext goes in.
     closing: bool,
     /// Bytes at the front of the send queue that were queued before TLS
@@ -87,7 +89,7 @@ impl Conn {
         }
         let deadline = session.poll_timeout();
         let plaintext_first = self.sendq.len();
-        self.tls = Some(Box::new(Secure { session, tokens: Vec::new(), closing: false, plaintext_first, client }));
+        self.tls = Some(Box::new(Secure { session, in_session: 0, closing: false, plaintext_first, client }));
         // The ClientHello (a client's) goes at the next service.
         self.write_ready = true;
         Ok(deadline)
@@ -132,7 +134,7 @@ impl Conn {
             // Timed from its connection: no deadline through the backoff.
             session.set_deadline(None);
             secure.session = session;
-            secure.tokens.clear();
+            secure.in_session = 0;
             secure.closing = false;
             secure.plaintext_first = 0;
         }
@@ -254,20 +256,21 @@ impl Conn {
                     break Ok(());
                 }
             }
-            for token in secure.tokens.drain(..) {
-                events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+            if secure.in_session > 0 {
+                for token in self.sendq.consume(std::mem::take(&mut secure.in_session)) {
+                    events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+                }
             }
             if self.sendq.len() == 0 || !secure.session.is_ready() || secure.closing {
                 break Ok(());
             }
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
             let count = self.sendq.slices(&mut slices);
-            let taken = match secure.session.write_plaintext(&slices[..count]) {
+            secure.in_session = match secure.session.write_plaintext(&slices[..count]) {
                 Ok(n) => n,
                 Err(e) => break Err(e),
             };
-            secure.tokens.extend(self.sendq.consume(taken));
-            if taken == 0 {
+            if secure.in_session == 0 {
                 break Ok(());
             }
         };
