@@ -18,7 +18,7 @@ RELEASE  := target/release
 BUILD    := build
 STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
-EXAMPLES := echo_server echo_client chat_server udp_echo tls_echo_server tls_client https_server starttls_server unix_echo_server adopt_echo_server
+EXAMPLES := echo_server echo_client chat_server udp_echo tls_echo_server tls_client https_server starttls_server unix_echo_server adopt_echo_server multicore_echo_server
 TEST_PREFIX := $(CURDIR)/$(BUILD)/prefix
 
 .PHONY: all lib examples bindings header check-header install demo test test-rust test-c test-c-sanitize test-valgrind test-python test-node test-packages fuzz soak clean

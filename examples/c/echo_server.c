@@ -54,6 +54,7 @@ typedef struct server {
     nc_event events[MAX_EVENTS];
     int next, count;   /* events[next..count) are still to be handled */
     unsigned long timed_out;
+    unsigned long accepted; /* connections served (multicore_echo_server reports it) */
 } server;
 
 /*
@@ -198,7 +199,8 @@ static void on_event(server *s, const nc_event *ev)
         return;
     }
     switch (ev->kind) {
-    case NC_EV_ACCEPTED: /* nothing to do: a new connection needs no state */
+    case NC_EV_ACCEPTED: /* a new connection needs no state: only counted */
+        s->accepted++;
         break;
     case NC_EV_DATA:
         echo(s, ev);
@@ -257,7 +259,7 @@ static int begin_shutdown(server *s)
 /* unix_echo_server.c and adopt_echo_server.c open their listener
  * otherwise: they define ECHO_USAGE and ECHO_OPEN(arg, loop, listener),
  * which returns 0, or the exit status after printing why. */
-#ifndef ECHO_OPEN
+#if !defined(ECHO_OPEN) && !defined(ECHO_NO_MAIN)
 #define ECHO_USAGE "[HOST:]PORT"
 static int echo_open(const char *spec, nc_loop **loop, nc_handle *listener)
 {
@@ -272,6 +274,48 @@ static int echo_open(const char *spec, nc_loop **loop, nc_handle *listener)
 #define ECHO_OPEN echo_open
 #endif
 
+/* Serves until the listener's NC_EV_CLOSED (the graceful shutdown after a
+ * first SIGINT/SIGTERM) or a second signal, then frees the loop. Returns the
+ * exit status. multicore_echo_server.c runs one per thread. */
+static int echo_serve(server *s)
+{
+    int status = 0, shutting_down = 0;
+    while (s->listener != 0) { /* until the listener's NC_EV_CLOSED */
+        sig_atomic_t signals = *ex_stop_count();
+        if (signals >= 2) {
+            fprintf(stderr, PROG ": second signal, closing everything now\n");
+            break;
+        }
+        if (signals == 1 && !shutting_down) {
+            shutting_down = 1;
+            if (begin_shutdown(s) < 0) {
+                status = 1;
+                break;
+            }
+        }
+        /* A signal interrupts the wait: nc_poll then returns 0. */
+        int n = nc_poll(s->loop, s->events, MAX_EVENTS, EX_POLL_MS);
+        if (n < 0) {
+            ex_report(PROG, "nc_poll", n);
+            status = 1;
+            break;
+        }
+        s->count = n;
+        for (s->next = 0; s->next < s->count;) {
+            const nc_event *ev = &s->events[s->next++];
+            on_event(s, ev);
+        }
+    }
+    if (s->timed_out > 0)
+        fprintf(stderr, PROG ": %lu connection(s) did not close in time and were reset\n", s->timed_out);
+    nc_loop_free(s->loop); /* closes whatever is still open, at once */
+    while (s->busy != NULL)
+        held_free(s, s->busy);
+    return status;
+}
+
+/* multicore_echo_server.c has its own main (one loop per thread). */
+#ifndef ECHO_NO_MAIN
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -304,38 +348,6 @@ int main(int argc, char **argv)
         return 1;
     }
 #endif
-
-    int status = 0, shutting_down = 0;
-    while (s.listener != 0) { /* until the listener's NC_EV_CLOSED */
-        sig_atomic_t signals = *ex_stop_count();
-        if (signals >= 2) {
-            fprintf(stderr, PROG ": second signal, closing everything now\n");
-            break;
-        }
-        if (signals == 1 && !shutting_down) {
-            shutting_down = 1;
-            if (begin_shutdown(&s) < 0) {
-                status = 1;
-                break;
-            }
-        }
-        /* A signal interrupts the wait: nc_poll then returns 0. */
-        int n = nc_poll(s.loop, s.events, MAX_EVENTS, EX_POLL_MS);
-        if (n < 0) {
-            ex_report(PROG, "nc_poll", n);
-            status = 1;
-            break;
-        }
-        s.count = n;
-        for (s.next = 0; s.next < s.count;) {
-            const nc_event *ev = &s.events[s.next++];
-            on_event(&s, ev);
-        }
-    }
-    if (s.timed_out > 0)
-        fprintf(stderr, PROG ": %lu connection(s) did not close in time and were reset\n", s.timed_out);
-    nc_loop_free(s.loop); /* closes whatever is still open, at once */
-    while (s.busy != NULL)
-        held_free(&s, s.busy);
-    return status;
+    return echo_serve(&s);
 }
+#endif

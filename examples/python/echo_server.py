@@ -35,9 +35,12 @@ DATA, WRITABLE, EOF, ERROR, CLOSED = netcore.DATA, netcore.WRITABLE, netcore.EOF
 
 
 class EchoServer:
-    def __init__(self, loop: netcore.Loop, host: str, port: int) -> None:
+    """Serves the connections of `listener` (multicore_echo_server.py runs
+    one per process, each with its own loop)."""
+
+    def __init__(self, loop: netcore.Loop, listener: int) -> None:
         self.loop = loop
-        self.listener = loop.listen(host, port)
+        self.listener = listener
         # Bytes refused with EAGAIN, per connection, waiting for "writable".
         self.unsent: dict[int, list[bytes]] = {}
         # Connections whose peer sent EOF while bytes were still unsent.
@@ -118,6 +121,11 @@ class EchoServer:
         except netcore.Error:
             pass  # already closing or gone
 
+    def serve(self) -> None:
+        """Serves until on_signal() (SIGINT/SIGTERM), then shuts down."""
+        self.loop.run(self.on_event, on_data=self.echo)  # until on_signal calls loop.stop()
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Stops accepting, closes every connection gracefully (reset after
         SHUTDOWN_SECONDS) and waits for the listener's "closed"."""
@@ -130,9 +138,13 @@ class EchoServer:
             print(f"{PROG}: second signal, not waiting any longer", file=sys.stderr)
 
 
-def main(argv: list[str], prog: str = PROG, make: Callable[[netcore.Loop, str, int], EchoServer] = EchoServer) -> int:
-    """Serves until a signal; `make` builds the server (tls_echo_server.py's
-    is this one over TLS)."""
+def listen(loop: netcore.Loop, host: str, port: int) -> EchoServer:
+    return EchoServer(loop, loop.listen(host, port))
+
+
+def main(argv: list[str], prog: str = PROG, make: Callable[[netcore.Loop, str, int], EchoServer] = listen) -> int:
+    """Serves until a signal; `make` opens the listener and builds the
+    server (tls_echo_server.py's is this one over TLS)."""
     if len(argv) != 2:
         print(f"usage: {prog} [HOST:]PORT", file=sys.stderr)
         return 2
@@ -147,8 +159,7 @@ def main(argv: list[str], prog: str = PROG, make: Callable[[netcore.Loop, str, i
             die(prog, f"cannot listen on {argv[1]}: {e}")
         on_stop_signals(server.on_signal)
         print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
-        loop.run(server.on_event, on_data=server.echo)  # until SIGINT/SIGTERM calls loop.stop()
-        server.shutdown()
+        server.serve()
     return 0
 
 

@@ -31,8 +31,8 @@ PROG = "tls_echo_server"
 
 
 class TLSEchoServer(EchoServer):
-    def __init__(self, loop: netcore.Loop, host: str, port: int, context: netcore.TLSContext) -> None:
-        super().__init__(loop, host, port)
+    def __init__(self, loop: netcore.Loop, listener: int, context: netcore.TLSContext) -> None:
+        super().__init__(loop, listener)
         # Every connection accepted from now on starts with a handshake.
         loop.set_listener_tls(self.listener, context)
 
@@ -50,7 +50,7 @@ def tls_main(argv: list[str]) -> int:
         context = netcore.TLSContext.server(cert, key)
     except OSError as e:
         die(PROG, f"cannot use {cert} and {key}: {e}")
-    return main(argv, PROG, lambda loop, host, port: TLSEchoServer(loop, host, port, context))
+    return main(argv, PROG, lambda loop, host, port: TLSEchoServer(loop, loop.listen(host, port), context))
 
 
 if __name__ == "__main__":

@@ -361,3 +361,72 @@ def test_c_adopt_echo_server_refuses_a_descriptor_that_is_not_a_listener() -> No
         done = subprocess.run(cmd, capture_output=True, pass_fds=(fd,), env=run_env(), timeout=30)
         assert done.returncode == 1
         assert b"EINVAL" in done.stderr and b"fd" in done.stderr, done.stderr
+
+
+# ---- one loop per core ------------------------------------------------------------
+
+
+def multicore(example: str) -> list[str]:
+    return [str(c_example("multicore_echo_server"))] if example == "C" else py("multicore_echo_server.py")
+
+
+def worker_counts(stderr: bytes) -> list[int]:
+    """The "worker N: K connections" lines, as [K for N = 0, 1, ...]."""
+    lines = [line for line in stderr.decode().splitlines() if ": worker " in line]
+    counts = dict(line.split(": worker ", 1)[1].removesuffix(" connections").split(": ") for line in lines)
+    return [int(counts[str(n)]) for n in range(len(counts))]
+
+
+def echo_on(s: socket.socket, payload: bytes) -> bytes:
+    """Sends payload on a connected socket and reads as many bytes back."""
+    s.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        chunk = s.recv(65536)
+        assert chunk, "closed before the echo"
+        got += chunk
+    return got
+
+
+def echo_once(host: str, port: int, payload: bytes) -> bytes:
+    with socket.create_connection((host, port), timeout=WAIT) as s:
+        return echo_on(s, payload)
+
+
+def stop_workers(proc: subprocess.Popen[bytes]) -> tuple[int, list[int]]:
+    """SIGTERM; the exit status and the workers' counts."""
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(15)
+    assert proc.stderr is not None
+    return rc, worker_counts(proc.stderr.read())
+
+
+@pytest.mark.parametrize("example", ["C", "Python"])
+def test_multicore_echo_server_two_workers_share_one_listener(example: str) -> None:
+    # Each worker keeps at most one connection (-c 1): two connections open
+    # at once are served by two different workers, whichever accepts first.
+    with server([*multicore(example), "-w", "2", "-m", "shared", "-c", "1"], "127.0.0.1:0") as (proc, host, port):
+        first = socket.create_connection((host, port), timeout=WAIT)
+        second = socket.create_connection((host, port), timeout=WAIT)
+        with first, second:
+            assert echo_on(first, b"first") == b"first"
+            assert echo_on(second, b"second") == b"second"
+        for n in range(6):
+            assert echo_once(host, port, b"later %d" % n) == b"later %d" % n
+        rc, counts = stop_workers(proc)
+        assert rc == 0
+        assert len(counts) == 2 and min(counts) >= 1 and sum(counts) == 8, counts
+
+
+@pytest.mark.parametrize("example", ["C", "Python"])
+def test_multicore_echo_server_two_workers_reuse_one_port(example: str) -> None:
+    # SO_REUSEPORT: each worker listens on the port; the kernel picks one
+    # per connection (by a hash: which one is not asserted). Every
+    # connection is echoed, and the workers' counts add up.
+    with server([*multicore(example), "-w", "2", "-m", "reuseport"], "127.0.0.1:0") as (proc, host, port):
+        for n in range(8):
+            payload = bytes(range(256)) * (n + 1)
+            assert echo_once(host, port, payload) == payload
+        rc, counts = stop_workers(proc)
+        assert rc == 0
+        assert len(counts) == 2 and sum(counts) == 8, counts

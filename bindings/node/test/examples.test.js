@@ -158,3 +158,21 @@ test("the README quickstart's echo server survives a client that resets mid-echo
   assert.equal(r.code, 0)
   assert.match(r.stdout, /^listening on [\s\S]*\nechoed: hello\n$/)
 })
+
+test('multicore_echo_server.js: two worker_threads on one port (SO_REUSEPORT) serve every connection', async (t) => {
+  const server = await startServer(node('multicore_echo_server.js', '-w', '2', '127.0.0.1:0'))
+  t.after(() => server.child.kill('SIGKILL'))
+  const loop = newLoop(t)
+  // The kernel picks a worker per connection by a hash of the addresses:
+  // which one is not asserted; every connection is echoed and the workers'
+  // counts add up.
+  for (let i = 0; i < 8; i++) {
+    const payload = randomBytes(1024 * (i + 1))
+    const { data } = await roundTrip(loop, '127.0.0.1', server.port, payload)
+    assert.equal(sha(data), sha(payload))
+  }
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
+  const counts = [...server.stderr().matchAll(/worker (\d+): (\d+) connections/g)].map((m) => [Number(m[1]), Number(m[2])])
+  assert.deepEqual(counts.map(([w]) => w).sort(), [0, 1], server.stderr())
+  assert.equal(counts.reduce((sum, [, n]) => sum + n, 0), 8, server.stderr())
+})
