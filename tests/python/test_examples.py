@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -361,6 +362,92 @@ def test_c_adopt_echo_server_refuses_a_descriptor_that_is_not_a_listener() -> No
         done = subprocess.run(cmd, capture_output=True, pass_fds=(fd,), env=run_env(), timeout=30)
         assert done.returncode == 1
         assert b"EINVAL" in done.stderr and b"fd" in done.stderr, done.stderr
+
+
+# ---- other programs talk to the Unix-socket and adopted-socket examples ------
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (.ci/run installs it)")
+    return path
+
+
+def socat_echo(address: str, payload: bytes) -> bytes:
+    """socat between its stdin/stdout and `address`: it sends `payload`,
+    half-closes at the end of its input and exits once the server closed."""
+    done = subprocess.run([tool("socat"), "-t", str(WAIT), "-", address], input=payload, capture_output=True,
+                          timeout=WAIT * 2)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def curl_request_echoed(*args: str) -> bytes:
+    """curl's HTTP request as an echo server sends it back: curl takes the
+    answer for an HTTP/0.9 body and prints it. The server keeps the
+    connection open (curl never half-closes), so curl is stopped once the
+    whole request head is back."""
+    proc = subprocess.Popen([tool("curl"), "-sS", "-N", "--http0.9", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        got = b""
+        deadline = time.monotonic() + WAIT
+        while not got.endswith(b"\r\n\r\n"):
+            left = deadline - time.monotonic()
+            assert left > 0, f"curl printed {got!r} within {WAIT} s"
+            if select.select([proc.stdout], [], [], left)[0]:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                assert chunk, f"curl exited ({proc.wait(10)}): {proc.stderr.read() if proc.stderr else b''!r}"
+                got += chunk
+        return got
+    finally:
+        proc.kill()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def test_socat_and_curl_talk_to_the_c_unix_echo_server(tmp_path: Path) -> None:
+    path = str(tmp_path / "echo.sock")
+    name = f"@netcore-socat-{os.getpid()}"
+    payload = os.urandom(256 * 1024)
+    for where, socat_address in ((path, f"UNIX-CONNECT:{path}"), (name, f"ABSTRACT-CONNECT:{name[1:]}")):
+        proc = subprocess.Popen([c_example("unix_echo_server"), where], stdout=subprocess.PIPE, env=run_env())
+        try:
+            assert read_line(proc).decode().strip() == f"listening on {where}"
+            assert socat_echo(socat_address, payload) == payload
+            if where == path:  # curl reaches a socket file only
+                echoed = curl_request_echoed("--unix-socket", path, "http://localhost/over-unix")
+                assert echoed.startswith(b"GET /over-unix HTTP/1.1\r\nHost: localhost\r\n"), echoed
+                assert b"\r\nUser-Agent: curl/" in echoed
+            assert stop(proc, signal.SIGTERM)[0] == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_socat_and_curl_talk_to_the_c_adopt_echo_server() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        fd = listener.fileno()
+        proc = subprocess.Popen([c_example("adopt_echo_server"), str(fd)], stdout=subprocess.PIPE, pass_fds=(fd,),
+                                env=run_env())
+        try:
+            assert read_line(proc).decode().strip() == f"listening on fd {fd}"
+            listener.close()  # the server holds its own copy now
+            payload = os.urandom(256 * 1024)
+            assert socat_echo(f"TCP:127.0.0.1:{port}", payload) == payload
+            echoed = curl_request_echoed(f"http://127.0.0.1:{port}/adopted")
+            assert echoed.startswith(b"GET /adopted HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port), echoed
+            assert stop(proc, signal.SIGTERM)[0] == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
 
 
 # ---- one loop per core ------------------------------------------------------------
