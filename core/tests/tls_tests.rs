@@ -921,6 +921,33 @@ fn an_idle_tls_connection_gets_idle_and_stays_usable() {
     assert_eq!(event(&got, EventKind::Data, server).unwrap().data, b"after idle");
 }
 
+/// The idle timeout counts handshake traffic: a peer that trickles its
+/// ClientHello in pieces, for longer than the idle timeout in all but never
+/// silent for long, gets no `Idle`; once it falls silent, `Idle` comes.
+#[test]
+fn handshake_traffic_keeps_a_tls_connection_from_going_idle() {
+    let hello = client_hello();
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut got = poll_until(&lp, |g| accepted(g).is_some());
+    let server = accepted(&got).unwrap();
+    let idle = Duration::from_secs(2);
+    lp.set_idle_timeout(server, Some(idle)).unwrap();
+    // Eight pieces a quarter of the idle timeout apart: 2 s of handshake in all.
+    let pieces = 8;
+    for piece in hello.chunks(hello.len().div_ceil(pieces)) {
+        stream.write_all(piece).unwrap();
+        let until = Instant::now() + idle / 4;
+        while Instant::now() < until {
+            poll_into(&lp, 64, Some(Duration::from_millis(20)), &mut got);
+        }
+    }
+    assert!(!has(&got, EventKind::Idle, server), "handshake traffic counts: {:?}", kinds(&got));
+    let got = poll_until(&lp, |g| has(g, EventKind::Idle, server));
+    assert!(!has(&got, EventKind::Closed, server), "{:?}", kinds(&got));
+}
+
 #[test]
 fn a_reconnect_after_a_backoff_longer_than_the_handshake_timeout_gets_a_fresh_handshake() {
     let lp = Loop::new().unwrap();
