@@ -194,6 +194,10 @@ function toBuffer(data, name) {
 
 // Event kinds by name (upper case), for the delivery loop.
 const KIND = Object.fromEntries(VOCABULARY.events.map(({ name, value }) => [name.toUpperCase(), value]))
+const KIND_OF = new Map(VOCABULARY.events.map(({ name, value }) => [name, value]))
+/** The names a loop's listeners are cached for (see _handlers): every kind's, then 'drain'. */
+const LISTENED = [...EVENT_NAMES, 'drain']
+const DRAIN = EVENT_NAMES.length
 const STRIDE = 11 // numbers per event in a batch's meta array (src/lib.rs)
 const MAX_EVENTS = 1024 // events per batch at most (src/lib.rs)
 const POOL = 128 * 1024 // bytes per pool of small payloads (see newPool)
@@ -258,6 +262,16 @@ function newPool() {
   return pool
 }
 
+/**
+ * A payload's view of a pool: a Buffer (Buffer.prototype's methods,
+ * `Buffer.isBuffer`, `constructor`), made as Node makes its own (its
+ * FastBuffer is such a subclass) without Buffer.from's checks, which cost
+ * twice the view itself.
+ */
+class PoolSlice extends Uint8Array {}
+Object.setPrototypeOf(PoolSlice.prototype, Buffer.prototype)
+Object.defineProperty(PoolSlice.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
+
 /** A native method's 0, or throws its code (EPANIC: it caught a panic). */
 function checkNative(rc, syscall) {
   if (rc !== 0) throw netcoreError(rc, syscall)
@@ -285,11 +299,12 @@ class Loop extends EventEmitter {
     this._closedNow = new Set() // handles closed (or upgraded to TLS) by the user during the batch being delivered
     this._upgradedNow = new Set() // those upgraded to TLS, not closed (see secure.js's _skips)
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
+    this._handlers = null // the listeners of each kind (see _emitEach); dropped by every change
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
     // keeps it alive.
     this._batchCallback = (count, extra, addrs, poolFull) => this._onBatch(count, extra, addrs, poolFull)
-    this._pool = undefined // the first payload asks for one
+    this._pool = undefined // the pool's ArrayBuffer (see newPool); the first payload asks for one
     try {
       this._native = new native.NativeLoop(this._batchCallback, this._meta)
       this._send = this._native.sendFunction()
@@ -661,7 +676,8 @@ class Loop extends EventEmitter {
     const held = state.held
     if (!held) return
     while (held.length > 0 && (all || !state.paused) && !this._closed) {
-      this._emitEvent(handle, state, held.shift())
+      const ev = held.shift()
+      this._emitEvent(handle, state, ev, KIND_OF.get(ev.type))
     }
     if (held.length === 0 && state.held === held) state.held = null
   }
@@ -812,7 +828,11 @@ class Loop extends EventEmitter {
   _onBatch(count, extra, addrs, poolFull) {
     if (this._closed) return
     const pool = this._pool
-    if (poolFull) checkNative(this._native.setPool((this._pool = newPool())), 'setPool')
+    if (poolFull) {
+      const next = newPool()
+      this._pool = next.buffer
+      checkNative(this._native.setPool(next), 'setPool')
+    }
     const closedNow = this._closedNow
     if (closedNow.size !== 0) {
       closedNow.clear()
@@ -838,10 +858,8 @@ class Loop extends EventEmitter {
           const bi = meta[o + 4]
           if (bi < 0) data = EMPTY
           else {
-            const buf = bi === 0 ? pool : extra[bi - 1]
-            const off = meta[o + 5]
-            const len = meta[o + 6]
-            data = off === 0 && len === buf.length ? buf : Buffer.from(buf.buffer, buf.byteOffset + off, len)
+            // A payload of its own comes whole (src/lib.rs).
+            data = bi === 0 ? new PoolSlice(pool, meta[o + 5], meta[o + 6]) : extra[bi - 1]
           }
           break
         }
@@ -887,7 +905,7 @@ class Loop extends EventEmitter {
         continue
       }
       if (kind === KIND.CLOSED && state !== undefined && state.held) this._flushHeld(id, state, true)
-      this._emitEvent(id, state, ev)
+      this._emitEvent(id, state, ev, kind)
       if (this._closed) return
     }
   }
@@ -898,10 +916,16 @@ class Loop extends EventEmitter {
    * tick), and every other listener and the rest of the batch still get the
    * event. Listeners run in the loop's async context, as an EventEmitter's do.
    */
-  _emitEach(type, ev) {
-    const handler = this._events[type]
+  _emitEach(kind, ev) {
+    // By kind from a cache: a lookup by name in EventEmitter's dictionary cost more than the call.
+    const handler = (this._handlers ?? this._cacheHandlers())[kind]
     if (typeof handler === 'function') this._callSafely(handler, ev)
     else if (handler !== undefined) for (const fn of handler.slice()) this._callSafely(fn, ev)
+  }
+
+  _cacheHandlers() {
+    const events = this._events
+    return (this._handlers = LISTENED.map((name) => events[name]))
   }
 
   /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
@@ -923,7 +947,7 @@ class Loop extends EventEmitter {
     }
   }
 
-  _emitEvent(id, state, ev) {
+  _emitEvent(id, state, ev, kind) {
     const type = ev.type
     // Per-handle listeners first ('accepted' goes to the listener's).
     const owner = type === 'accepted' ? this[kState].get(ev.listener) : state
@@ -936,11 +960,11 @@ class Loop extends EventEmitter {
       }
     }
     if (type === 'error') {
-      if (this.listenerCount('error') > 0) this._emitEach('error', ev)
+      if (this.listenerCount('error') > 0) this._emitEach(kind, ev)
       else if (id === 0) process.emitWarning(ev.error)
     } else {
-      this._emitEach(type, ev)
-      if (type === 'writable') this._emitEach('drain', ev)
+      this._emitEach(kind, ev)
+      if (type === 'writable') this._emitEach(DRAIN, ev)
     }
     if (state === undefined) return
     // connectAsync()'s promise settles with the first of these ('connect_failed' always has an error).
@@ -951,6 +975,16 @@ class Loop extends EventEmitter {
       else reject(ev.error || netcoreError(CODES.ECLOSED, 'connect', state.host, state.port))
     }
     if (type === 'closed') this._release(id, state)
+  }
+}
+
+// Every change of a loop's listeners drops its cache of them (see _emitEach);
+// once() and removeAllListeners() go through these.
+for (const name of ['addListener', 'on', 'prependListener', 'removeListener', 'off', 'removeAllListeners']) {
+  const change = EventEmitter.prototype[name]
+  Loop.prototype[name] = function (...args) {
+    this._handlers = null
+    return change.apply(this, args)
   }
 }
 
