@@ -7,13 +7,20 @@
 import { EventEmitter } from 'node:events'
 import type { AddressInfo, Loop, NetcoreError } from './index'
 
-export type SocketType = 'udp4' | 'udp6'
+/** 'unix_dgram' (netcore's, beyond dgram's): a Unix datagram socket. */
+export type SocketType = 'udp4' | 'udp6' | 'unix_dgram'
 
-/** Where a message came from. */
+/** Where a message came from (a unix_dgram socket's messages come with a UnixRemoteInfo instead). */
 export interface RemoteInfo {
   address: string
   family: 'IPv4' | 'IPv6'
   port: number
+  size: number
+}
+
+/** Where a unix_dgram socket's message came from: the sender's path (undefined when it is unbound). */
+export interface UnixRemoteInfo {
+  path: string | undefined
   size: number
 }
 
@@ -51,14 +58,21 @@ export declare class Socket extends EventEmitter {
   bind(port?: number, callback?: () => void): this
   bind(callback?: () => void): this
   bind(options: BindOptions, callback?: () => void): this
+  /** A unix_dgram socket: its path ('@name': the abstract namespace); it sends only once bound. */
+  bind(path: string, callback?: () => void): this
   connect(port: number, address?: string, callback?: () => void): void
+  /** A unix_dgram socket: its default peer. */
+  connect(path: string, callback?: () => void): void
   connect(port: number, callback: () => void): void
   send(msg: Message, port?: number, address?: string, callback?: SendCallback): void
   send(msg: Message, port?: number, callback?: SendCallback): void
   send(msg: Message, callback?: SendCallback): void
+  /** A unix_dgram socket: to `path`. */
+  send(msg: Message, path: string, callback?: SendCallback): void
   send(msg: string | NodeJS.ArrayBufferView, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void
   send(msg: string | NodeJS.ArrayBufferView, offset: number, length: number, callback?: SendCallback): void
   close(callback?: () => void): this
+  /** The bound address (a unix_dgram socket's is `{ path }`, not an AddressInfo). */
   address(): AddressInfo
   remoteAddress(): AddressInfo
   setBroadcast(flag: boolean): void

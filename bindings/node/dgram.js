@@ -10,7 +10,12 @@
 //   'writable' (dgram's getSendQueueSize / getSendQueueCount count them);
 //   callbacks get (err, bytes) on a later tick, as dgram's;
 // - names other than IP literals are looked up with Node's dns.lookup, as
-//   dgram does; failures are 'error' events or callback errors, never throws.
+//   dgram does; failures are 'error' events or callback errors, never throws;
+// - one type more than dgram's: 'unix_dgram', a Unix datagram socket (the
+//   shape of the unix-dgram package): bind(path), send(msg, path) or
+//   connect(path) then send(msg), 'message' (msg, { path, size }) where
+//   path is the sender's (undefined when it is unbound). It sends only once
+//   bound (a Unix socket has no port to pick).
 
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
@@ -46,8 +51,8 @@ class Socket extends EventEmitter {
   constructor(options, listener) {
     super()
     if (typeof options === 'string') options = { type: options }
-    if (options === null || typeof options !== 'object' || (options.type !== 'udp4' && options.type !== 'udp6')) {
-      throw nodeError(TypeError, 'ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4, udp6')
+    if (options === null || typeof options !== 'object' || !['udp4', 'udp6', 'unix_dgram'].includes(options.type)) {
+      throw nodeError(TypeError, 'ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4, udp6, unix_dgram')
     }
     this.type = options.type
     this._loop = options.loop || netcore.defaultLoop()
@@ -60,13 +65,14 @@ class Socket extends EventEmitter {
     this._closed = false
     this._queue = [] // { data, port, host, ready, cb } not taken by netcore yet, in order
     this._refed = true
+    this._path = undefined // a unix_dgram socket's bound path
     if (typeof listener === 'function') this.on('message', listener)
     this._unwatchSignal = watchSignal(options.signal, () => {
       if (!this._closed) this.close()
     })
   }
 
-  /** bind([port][, address][, cb]) or bind(options[, cb]). */
+  /** bind([port][, address][, cb]) or bind(options[, cb]); a unix_dgram socket: bind(path[, cb]). */
   bind(...args) {
     const cb = typeof args[args.length - 1] === 'function' ? args.pop() : null
     const options = args[0] !== null && typeof args[0] === 'object' ? args[0] : { port: args[0], address: args[1] }
@@ -74,6 +80,11 @@ class Socket extends EventEmitter {
     if (this._binding) throw nodeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound')
     this._binding = true
     if (cb !== null) this.once('listening', cb)
+    if (this.type === 'unix_dgram') {
+      this._path = typeof args[0] === 'string' ? args[0] : options.path
+      process.nextTick(() => this._scope.runInAsyncScope(() => this._bound(() => this._loop.udpBindUnix(this._path))))
+      return this
+    }
     const port = options.port === undefined || options.port === null ? 0 : options.port
     if (typeof port !== 'number' && typeof port !== 'string') {
       throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "port" argument must be of type number')
@@ -82,19 +93,25 @@ class Socket extends EventEmitter {
       if (this._closed) return
       if (err) return this.emit('error', err)
       const flags = { reusePort: Boolean(this._options.reusePort), ipv6Only: Boolean(this._options.ipv6Only) }
-      try {
-        this._h = this._loop.udpBind(address, port, flags)
-      } catch (bindErr) {
-        return this.emit('error', bindErr) // e.g. EADDRINUSE, or a port out of the core's range
-      }
-      dispatcherOf(this._loop).sockets.set(this._h, this)
-      if (!this._refed) this._loop.unrefHandle(this._h)
-      if (this._options.recvBufferSize) this.setRecvBufferSize(this._options.recvBufferSize)
-      if (this._options.sendBufferSize) this.setSendBufferSize(this._options.sendBufferSize)
-      this.emit('listening')
-      this._flush()
+      this._bound(() => this._loop.udpBind(address, port, flags))
     })
     return this
+  }
+
+  /** Opens the socket with `open` (a Loop call returning its handle), then 'listening'; a failure is an 'error'. */
+  _bound(open) {
+    if (this._closed) return
+    try {
+      this._h = open()
+    } catch (bindErr) {
+      return this.emit('error', bindErr) // e.g. EADDRINUSE, or a port out of the core's range
+    }
+    dispatcherOf(this._loop).sockets.set(this._h, this)
+    if (!this._refed) this._loop.unrefHandle(this._h)
+    if (this._options.recvBufferSize) this.setRecvBufferSize(this._options.recvBufferSize)
+    if (this._options.sendBufferSize) this.setSendBufferSize(this._options.sendBufferSize)
+    this.emit('listening')
+    this._flush()
   }
 
   /** An IP literal as it is, a name through dns.lookup (this socket's family); `cb` on a later tick. */
@@ -113,37 +130,48 @@ class Socket extends EventEmitter {
     if (!this._binding) this.bind(0)
   }
 
+  /** A unix_dgram socket sends only once bind() was called: it has no port to pick. */
+  _checkUnixBound() {
+    if (this.type === 'unix_dgram' && !this._binding) throw notRunning()
+  }
+
+  /** connect(port[, address][, cb]); a unix_dgram socket: connect(path[, cb]). */
   connect(port, address, cb) {
     if (typeof address === 'function') {
       cb = address
       address = undefined
     }
     if (this._connected) throw nodeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected')
+    this._checkUnixBound()
     this._connected = true
     this._connecting = true
     if (cb) this.once('connect', cb)
-    this._whenBound(() =>
-      this._resolve(address || LOOPBACK[this.type], (err, host) => {
-        if (this._closed) return
-        if (!err) {
-          try {
-            this._loop.udpConnect(this._h, host, port)
-          } catch (e) {
-            err = e
-          }
+    const connectTo = (err, set) => {
+      if (this._closed) return
+      if (!err) {
+        try {
+          set()
+        } catch (e) {
+          err = e
         }
-        this._connecting = false
-        if (err) {
-          this._connected = false
-          return this.emit('error', err)
-        }
-        this.emit('connect')
-        this._flush()
-      }),
-    )
+      }
+      this._connecting = false
+      if (err) {
+        this._connected = false
+        return this.emit('error', err)
+      }
+      this.emit('connect')
+      this._flush()
+    }
+    this._whenBound(() => {
+      if (this.type === 'unix_dgram') return connectTo(null, () => this._loop.udpConnectUnix(this._h, port))
+      this._resolve(address || LOOPBACK[this.type], (err, host) =>
+        connectTo(err, () => this._loop.udpConnect(this._h, host, port)),
+      )
+    })
   }
 
-  /** send(msg[, offset, length][, port][, address][, callback]), as dgram. */
+  /** send(msg[, offset, length][, port][, address][, callback]), as dgram; a unix_dgram socket: send(msg[, offset, length][, path][, callback]). */
   send(msg, ...args) {
     const cb = typeof args[args.length - 1] === 'function' ? args.pop() : undefined
     let offset
@@ -160,8 +188,9 @@ class Socket extends EventEmitter {
       throw nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
     }
     if (this._closed) throw notRunning()
-    const host = this._connected ? undefined : address || LOOPBACK[this.type]
-    // ready: nothing to look up (connected, or an IP literal).
+    this._checkUnixBound()
+    const host = this._connected || this.type === 'unix_dgram' ? undefined : address || LOOPBACK[this.type]
+    // ready: nothing to look up (connected, Unix, or an IP literal). port: a unix_dgram socket's path.
     const item = { data: toDatagram(msg, offset, length), port, host, ready: host === undefined || nodeNet.isIP(host) !== 0, cb }
     this._queue.push(item)
     if (item.ready) {
@@ -190,7 +219,9 @@ class Socket extends EventEmitter {
       if (!item.ready) return // its name is still being looked up
       let sent
       try {
-        sent = this._connected ? this._loop.send(this._h, item.data) : this._loop.sendTo(this._h, item.data, item.host, item.port)
+        if (this._connected) sent = this._loop.send(this._h, item.data)
+        else if (this.type === 'unix_dgram') sent = this._loop.sendToUnix(this._h, item.data, item.port)
+        else sent = this._loop.sendTo(this._h, item.data, item.host, item.port)
       } catch (err) {
         queue.shift()
         this._done(item, err)
@@ -209,6 +240,7 @@ class Socket extends EventEmitter {
   }
 
   _ncDatagram(ev) {
+    if (ev.address === undefined) return this.emit('message', ev.data, { path: ev.path, size: ev.data.length })
     const { address, port, family } = ev.address
     this.emit('message', ev.data, { address, family, port, size: ev.data.length })
   }
@@ -245,8 +277,10 @@ class Socket extends EventEmitter {
     return this._h
   }
 
+  /** The bound address; a unix_dgram socket's: { path }. */
   address() {
-    return this._loop.localAddress(this._running())
+    const handle = this._running()
+    return this.type === 'unix_dgram' ? { path: this._path } : this._loop.localAddress(handle)
   }
 
   remoteAddress() {
@@ -317,7 +351,7 @@ class Socket extends EventEmitter {
   }
 }
 
-/** createSocket(type | options[, callback]): type 'udp4' or 'udp6'; `options.loop` picks the Loop. */
+/** createSocket(type | options[, callback]): type 'udp4', 'udp6' or 'unix_dgram'; `options.loop` picks the Loop. */
 function createSocket(options, callback) {
   return new Socket(options, callback)
 }

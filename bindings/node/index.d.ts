@@ -97,7 +97,7 @@ export interface NetcoreEvent<T extends EventType = EventType> {
    * for long.
    */
   data: Buffer | undefined
-  /** 'accepted' / 'connected': the peer; 'datagram': the sender. */
+  /** 'accepted' / 'connected': the peer; 'datagram': the sender (a UDP socket's; see `path`). */
   address: AddressInfo | undefined
   /** 'connect_failed', 'error', 'reconnecting', and 'closed' when the end was abnormal. */
   error: NetcoreError | undefined
@@ -105,6 +105,8 @@ export interface NetcoreEvent<T extends EventType = EventType> {
   userdata: unknown
   /** 'sent': the send token; 'reconnecting': the attempt number (1, 2, ...); 'tls_ready': a TlsInfo. */
   value: number | TlsInfo | undefined
+  /** 'datagram' on a Unix datagram socket: the sender's path (undefined when it is unbound). */
+  path: string | undefined
 }
 
 /** What a TLS handshake negotiated, as Node's TLSSocket names it. */
@@ -126,7 +128,8 @@ export interface DataEvent extends NetcoreEvent<'data'> {
 }
 export interface DatagramEvent extends NetcoreEvent<'datagram'> {
   data: Buffer
-  address: AddressInfo
+  /** The sender on a UDP socket; undefined on a Unix datagram socket (see `path`). */
+  address: AddressInfo | undefined
 }
 export interface AcceptedEvent extends NetcoreEvent<'accepted'> {
   listener: Handle
@@ -385,6 +388,14 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   listenUnix(path: string, options?: { backlog?: number; userdata?: unknown }): Handle
   /** Connects to the Unix socket `path`; throws at once on failure, 'connected' follows. */
   connectUnix(path: string, options?: { userdata?: unknown }): Handle
+  /**
+   * Binds a Unix datagram socket to `path` (a filesystem path, whose socket
+   * file goes when the socket closes, or '@name'); its 'datagram' events
+   * carry the sender's `path`.
+   */
+  udpBindUnix(path: string, options?: { userdata?: unknown }): Handle
+  /** Sets a Unix datagram socket's default peer: send() then goes there. */
+  udpConnectUnix(handle: Handle, path: string): void
   /** Adopts a listening socket descriptor (TCP or Unix); the loop owns it on success. */
   adoptListener(fd: number, options?: { userdata?: unknown }): Handle
   /** Adopts a connected stream socket descriptor (TCP or Unix), live at once. */
@@ -448,6 +459,8 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   sendv(handle: Handle, buffers: Data[], options?: { token?: number }): boolean
   /** Sends one datagram to host (an IP literal) and port; false = EAGAIN (not sent). */
   sendTo(handle: Handle, data: Data, host: string, port: Port): boolean
+  /** Sends one datagram from a Unix datagram socket to `path`; false = EAGAIN (not sent). */
+  sendToUnix(handle: Handle, data: Data, path: string): boolean
 
   /**
    * With a handle: closes it gracefully — a connection sends everything

@@ -207,7 +207,7 @@ const HANDLE_EVENTS = new Set([...VOCABULARY.events.map((e) => e.name), 'drain']
 
 /** One event: every field is present (undefined when it does not apply). */
 class NetcoreEvent {
-  constructor(type, handle, listener, data, address, error, userdata, value) {
+  constructor(type, handle, listener, data, address, error, userdata, value, path) {
     this.type = type
     this.handle = handle
     this.listener = listener
@@ -216,6 +216,7 @@ class NetcoreEvent {
     this.error = error
     this.userdata = userdata
     this.value = value
+    this.path = path
   }
 }
 
@@ -236,10 +237,17 @@ class HandleState {
   }
 }
 
+/** An event's peer address (family 4 or 6 in the meta array). */
 function addressOf(addrs, meta, o) {
   const index = meta[o + 7]
-  if (index < 0) return undefined
+  if (index < 0 || meta[o + 9] === 0) return undefined
   return { address: addrs[index], port: meta[o + 8], family: meta[o + 9] === 4 ? 'IPv4' : 'IPv6' }
+}
+
+/** The path a Unix datagram came from (family 0 in the meta array). */
+function pathOf(addrs, meta, o) {
+  const index = meta[o + 7]
+  return index >= 0 && meta[o + 9] === 0 ? addrs[index] : undefined
 }
 
 function syscallFor(kind, state) {
@@ -482,6 +490,19 @@ class Loop extends EventEmitter {
   }
 
   /**
+   * Binds a Unix datagram socket to `path` (a filesystem path, whose socket
+   * file goes when the socket closes, or '@name' in Linux's abstract
+   * namespace). Its 'datagram' events carry the sender's `path` (none for
+   * an unbound sender); send with sendToUnix(), or udpConnectUnix() then send().
+   */
+  udpBindUnix(path, options) {
+    this._checkOpen()
+    check(path, 'path', 'string')
+    const opts = checkOptions(options)
+    return this._created(this._native.udpBindUnix(path), 'udp', 'bind', opts.userdata, path)
+  }
+
+  /**
    * Adopts a socket descriptor the program has (TCP or Unix; the loop owns
    * it on success, and it is left as it was on failure): a listening one
    * (`adoptListener`), a connected one (`adoptConnection`, live at once) or
@@ -556,6 +577,13 @@ class Loop extends EventEmitter {
     check(host, 'host', 'string')
     port = checkPort(port)
     return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
+  }
+
+  /** Sets a Unix datagram socket's default peer: then send() works on it. */
+  udpConnectUnix(handle, path) {
+    this._use(handle)
+    check(path, 'path', 'string')
+    return this._void(handle, this._native.udpConnectUnix(handle, path), 'connect', path)
   }
 
   setHostAddresses(name, addresses) {
@@ -640,6 +668,14 @@ class Loop extends EventEmitter {
     check(host, 'host', 'string')
     port = checkPort(port)
     return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
+  }
+
+  /** Sends one datagram from a Unix datagram socket to `path`; false = EAGAIN (not sent). */
+  sendToUnix(handle, data, path) {
+    this._use(handle)
+    const bytes = toBuffer(data, 'data')
+    check(path, 'path', 'string')
+    return this._sendResult(handle, this._native.sendToUnix(handle, path, bytes), path)
   }
 
   // -- closing, flow -------------------------------------------------------------
@@ -895,6 +931,7 @@ class Loop extends EventEmitter {
         error,
         state ? state.userdata : undefined,
         value,
+        kind === KIND.DATAGRAM ? pathOf(addrs, meta, o) : undefined,
       )
       // While paused, 'data' is held back (and 'eof' behind held data, to keep
       // the order; with nothing held, 'eof' goes out at once: a peer close

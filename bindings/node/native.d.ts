@@ -95,6 +95,11 @@ export declare class NativeLoop {
   /** A connection to a Unix socket path (fails at once or is connected). */
   connectUnix(path: string): number
   /**
+   * A Unix datagram socket bound to `path` (`@name`: the abstract
+   * namespace); its datagrams carry the sender's path.
+   */
+  udpBindUnix(path: string): number
+  /**
    * Adopts a listening socket descriptor (`kind` 0), a connected one (1)
    * or a datagram one (2).
    */
@@ -148,9 +153,11 @@ export declare class NativeLoop {
   /** r" A C int, in the machine's byte order. */
   setRawOptionInt(id: number, level: number, name: number, value: number): number
   udpConnect(id: number, host: string, port: number): number
+  udpConnectUnix(id: number, path: string): number
   /** r" Sends a string as UTF-8. */
   sendString(id: number, data: string): number
   sendTo(id: number, host: string, port: number, data: Uint8Array): number
+  sendToUnix(id: number, path: string, data: Uint8Array): number
   closeHandle(id: number): number
   closeReset(id: number): number
   shutdownHandle(id: number): number

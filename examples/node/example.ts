@@ -91,8 +91,8 @@ function udpPing(): Promise<void> {
   const b = loop.udpBind('127.0.0.1', 0, { userdata: { role: 'pong' } })
   return new Promise((resolve) => {
     loop.onHandle(b, 'datagram', (ev) => {
-      const from: AddressInfo = ev.address
-      console.log(`datagram ${JSON.stringify(ev.data.toString())} from ${from.address}:${from.port}`, ev.userdata)
+      const from: AddressInfo | undefined = ev.address // undefined on a Unix datagram socket (ev.path)
+      console.log(`datagram ${JSON.stringify(ev.data.toString())} from ${from?.address}:${from?.port}`, ev.userdata)
       loop.close(a)
       loop.close(b)
       resolve()

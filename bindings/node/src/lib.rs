@@ -372,16 +372,20 @@ impl Driver {
           }
         }
       };
-      let (addr, port, family) = match event.addr {
-        // SAFETY: on the JavaScript thread inside a handle scope.
-        Some(a) => match unsafe { string(self.env, &addr_host(&a)) } {
-          Some(s) => {
-            out.addrs.push(s);
-            ((out.addrs.len() - 1) as f64, f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 })
-          }
-          None => (-1.0, 0.0, 0.0),
-        },
-        None => (-1.0, 0.0, 0.0),
+      // The peer: an IP address (family 4 or 6), or the path a Unix
+      // datagram came from (family 0).
+      let (peer, port, family) = match (event.addr, batch.path(event)) {
+        (Some(a), _) => (Some(addr_host(&a)), f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 }),
+        (None, Some(path)) => (Some(path.to_owned()), 0.0, 0.0),
+        (None, None) => (None, 0.0, 0.0),
+      };
+      // SAFETY: on the JavaScript thread inside a handle scope.
+      let addr = match peer.and_then(|text| unsafe { string(self.env, &text) }) {
+        Some(s) => {
+          out.addrs.push(s);
+          (out.addrs.len() - 1) as f64
+        }
+        None => -1.0,
       };
       write_meta(
         out,
@@ -1038,6 +1042,13 @@ impl NativeLoop {
     self.d.create(|| self.d.core.unix_connect(&path, 0))
   }
 
+  /// A Unix datagram socket bound to `path` (`@name`: the abstract
+  /// namespace); its datagrams carry the sender's path.
+  #[napi]
+  pub fn udp_bind_unix(&self, path: String) -> f64 {
+    self.d.create(|| self.d.core.unix_dgram_bind(&path, 0))
+  }
+
   /// Adopts a listening socket descriptor (`kind` 0), a connected one (1)
   /// or a datagram one (2).
   #[napi]
@@ -1208,9 +1219,11 @@ handle_methods! {
   /// A C int, in the machine's byte order.
   set_raw_option_int(level: i32, name: i32, value: i32) => set_raw_option_int(level, name, value);
   udp_connect(host: String, port: f64) => udp_connect(&host, to_i64(port));
+  udp_connect_unix(path: String) => unix_dgram_connect(&path);
   /// Sends a string as UTF-8.
   send_string(data: String) => send(data.as_bytes());
   send_to(host: String, port: f64, data: &[u8]) => send_to(&host, to_i64(port), data);
+  send_to_unix(path: String, data: &[u8]) => unix_send_to(&path, data);
   close_handle() => close();
   close_reset() => close_reset();
   shutdown_handle() => shutdown();

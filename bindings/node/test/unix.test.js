@@ -83,3 +83,65 @@ test('net layer: new Socket({ fd }) and listen({ fd }) refuse a descriptor that 
   assert.equal(err.code, 'EINVAL')
   assert.equal(fs.fstatSync(fd).isCharacterDevice(), true, 'left open and as it was')
 })
+
+test('Unix datagrams: bind on a path and in the abstract namespace, sendToUnix, the sender path, udpConnectUnix, the file goes on close', async (t) => {
+  const loop = newLoop(t)
+  const fileA = socketPath(t, 'a.sock')
+  const a = loop.udpBindUnix(fileA)
+  const abstract = `@netcore-node-dgram-${process.pid}`
+  const b = loop.udpBindUnix(abstract)
+  assert.ok(fs.existsSync(fileA))
+  // a -> b: b learns a's path; b answers there.
+  let got = nextEvent(loop, 'datagram', { handle: b })
+  assert.equal(loop.sendToUnix(a, 'ping', abstract), true)
+  let ev = await got
+  assert.equal(ev.data.toString(), 'ping')
+  assert.equal(ev.path, fileA)
+  assert.equal(ev.address, undefined)
+  got = nextEvent(loop, 'datagram', { handle: a })
+  loop.sendToUnix(b, Buffer.from('pong'), ev.path)
+  ev = await got
+  assert.equal(ev.data.toString(), 'pong')
+  assert.equal(ev.path, abstract)
+  // A default peer: send() goes there, whole datagrams each.
+  loop.udpConnectUnix(a, abstract)
+  got = nextEvent(loop, 'datagram', { handle: b })
+  loop.send(a, 'connected')
+  assert.equal((await got).data.toString(), 'connected')
+  assert.throws(() => loop.sendToUnix(a, 'x', socketPath(t, 'nobody.sock')), { code: 'ENOENT' })
+  const udp = loop.udpBind('127.0.0.1', 0)
+  assert.throws(() => loop.sendToUnix(udp, 'x', fileA), { code: 'EWRONGKIND' })
+  const closed = nextEvent(loop, 'closed', { handle: a })
+  loop.close(a)
+  await closed
+  assert.equal(fs.existsSync(fileA), false)
+})
+
+test("dgram layer: createSocket('unix_dgram'): bind(path), send(msg, path), 'message' with the sender's path, connect(path)", async (t) => {
+  const { dgram } = require('..')
+  const fileA = socketPath(t, 'a.sock')
+  const fileB = socketPath(t, 'b.sock')
+  const a = dgram.createSocket('unix_dgram')
+  const b = dgram.createSocket({ type: 'unix_dgram' })
+  t.after(() => {
+    for (const s of [a, b]) if (!s._closed) s.close()
+  })
+  assert.throws(() => a.send('too early', fileB), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' })
+  await Promise.all([new Promise((resolve) => a.bind(fileA, resolve)), new Promise((resolve) => b.bind(fileB, resolve))])
+  assert.deepEqual(a.address(), { path: fileA })
+  const message = (socket) => new Promise((resolve) => socket.once('message', (msg, rinfo) => resolve([msg.toString(), rinfo])))
+  let got = message(b)
+  const sent = await new Promise((resolve, reject) => a.send('hello', fileB, (err, bytes) => (err ? reject(err) : resolve(bytes))))
+  assert.equal(sent, 5)
+  assert.deepEqual(await got, ['hello', { path: fileA, size: 5 }])
+  got = message(a)
+  await new Promise((resolve) => b.connect(fileA, resolve))
+  b.send(Buffer.from('back'))
+  assert.deepEqual(await got, ['back', { path: fileB, size: 4 }])
+  await new Promise((resolve) => a.close(resolve))
+  assert.equal(fs.existsSync(fileA), false)
+  // Connected to a's path, which is gone: the callback gets the error.
+  const failed = await new Promise((resolve) => b.send('to nobody', (err) => resolve(err)))
+  assert.ok(failed && ['ECONNREFUSED', 'ENOENT'].includes(failed.code), String(failed))
+  assert.throws(() => dgram.createSocket('unix'), { code: 'ERR_SOCKET_BAD_TYPE' })
+})
