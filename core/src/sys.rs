@@ -1,9 +1,12 @@
 //! The few raw socket calls std and mio do not offer in the form needed here
-//! (Unix only): gather sends that never raise SIGPIPE, and reads straight into
-//! a vector's spare capacity.
+//! (Unix only): gather sends that never raise SIGPIPE, reads straight into
+//! a vector's spare capacity, and datagrams received many per call.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
+
+use socket2::{SockAddr, SockAddrStorage};
 
 /// Most buffers handed to one `sendmsg`.
 pub const MAX_IOV: usize = 64;
@@ -90,4 +93,88 @@ pub fn getsockopt(fd: RawFd, level: i32, name: i32, value: &mut [u8]) -> io::Res
     // SAFETY: the kernel writes at most `len` bytes into `value` and updates `len`.
     let ret = unsafe { libc::getsockopt(fd, level, name, value.as_mut_ptr() as *mut libc::c_void, &mut len) };
     check(ret as isize).map(|_| len as usize)
+}
+
+/// Most datagrams one [`Datagrams::recv`] receives.
+pub const RECV_BATCH: usize = 32;
+
+/// Headers and sender addresses for one batch of datagrams received with
+/// `recvmmsg` (on the stack: about 7 KiB); only the entries of the current
+/// call are initialised.
+pub struct Datagrams {
+    headers: [MaybeUninit<libc::mmsghdr>; RECV_BATCH],
+    iovs: [MaybeUninit<libc::iovec>; RECV_BATCH],
+    senders: [MaybeUninit<SockAddrStorage>; RECV_BATCH],
+    count: usize,
+}
+
+/// One datagram of a batch.
+pub struct Received {
+    /// Bytes written into its slot.
+    pub len: usize,
+    /// It was larger than its slot: the rest was discarded (`MSG_TRUNC`).
+    pub truncated: bool,
+    pub sender: SockAddr,
+}
+
+impl Datagrams {
+    pub fn new() -> Datagrams {
+        Datagrams {
+            headers: [const { MaybeUninit::uninit() }; RECV_BATCH],
+            iovs: [const { MaybeUninit::uninit() }; RECV_BATCH],
+            senders: [const { MaybeUninit::uninit() }; RECV_BATCH],
+            count: 0,
+        }
+    }
+
+    /// Receives up to `buf.len() / stride` datagrams (at most
+    /// [`RECV_BATCH`]) in one call, the i-th into `buf[i * stride..]`, cut
+    /// to `stride` bytes. Returns how many arrived. An error after some
+    /// datagrams arrived is returned by the next call (the kernel keeps it).
+    pub fn recv(&mut self, fd: RawFd, buf: &mut [MaybeUninit<u8>], stride: usize) -> io::Result<usize> {
+        let count = (buf.len() / stride.max(1)).min(RECV_BATCH);
+        self.count = 0;
+        for i in 0..count {
+            let sender = self.senders[i].write(SockAddrStorage::zeroed());
+            let namelen = sender.size_of();
+            let iov = self.iovs[i]
+                .write(libc::iovec { iov_base: buf[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: stride });
+            // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+            let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            // Every call sets the name length, control length and flags afresh:
+            // the kernel overwrote the previous call's.
+            msg_hdr.msg_name = sender as *mut SockAddrStorage as *mut libc::c_void;
+            msg_hdr.msg_namelen = namelen;
+            msg_hdr.msg_iov = iov;
+            msg_hdr.msg_iovlen = 1;
+            self.headers[i].write(libc::mmsghdr { msg_hdr, msg_len: 0 });
+        }
+        // SAFETY: the first `count` headers are initialised; each points at
+        // its own sender storage and iovec, and each iovec at `stride`
+        // bytes of `buf`, all of which outlive the call.
+        let n = retrying(|| unsafe {
+            libc::recvmmsg(fd, self.headers.as_mut_ptr() as *mut libc::mmsghdr, count as _, 0, std::ptr::null_mut())
+                as isize
+        })?;
+        self.count = n.min(count);
+        Ok(self.count)
+    }
+
+    /// The `i`-th datagram of the last call (`i` below what it returned).
+    pub fn get(&self, i: usize) -> Received {
+        assert!(i < self.count, "datagram {i} of {}", self.count);
+        // SAFETY: the first `count` headers, iovecs and senders were
+        // initialised by `recv` and filled in by the kernel; a sender
+        // storage is plain data, so reading a copy of it is sound.
+        let (header, slot, sender) = unsafe {
+            (self.headers[i].assume_init_ref(), self.iovs[i].assume_init_ref().iov_len, self.senders[i].as_ptr().read())
+        };
+        Received {
+            len: (header.msg_len as usize).min(slot),
+            truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            // SAFETY: the kernel wrote an address of the socket's family
+            // and its length into this zeroed storage.
+            sender: unsafe { SockAddr::new(sender, header.msg_hdr.msg_namelen) },
+        }
+    }
 }

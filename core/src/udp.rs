@@ -17,8 +17,18 @@ use crate::tcp::listener::{bound_socket, BindOptions};
 use crate::tcp::stream::delegate_socket;
 use crate::unix::{self, SocketFile};
 
-/// Room for the largest UDP payload.
+/// Room for the largest UDP payload (a larger Unix datagram is reported as
+/// `EMSGSIZE`).
 const MAX_DATAGRAM: usize = 64 << 10;
+
+/// Room after a datagram for its Unix sender's path and NUL (at most 255
+/// bytes: see `deliver`).
+const PATH_ROOM: usize = 256;
+
+/// The arena space one datagram of a batch is received into: 32 slots
+/// reserve 2 MiB of the arena's capacity, but the kernel touches only the
+/// pages the datagrams fill, and `deliver` packs them together.
+const SLOT: usize = MAX_DATAGRAM + PATH_ROOM;
 
 /// A datagram socket. A Unix one that bound its path keeps the socket
 /// file, removed when it closes.
@@ -151,37 +161,60 @@ impl Udp {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         self.write_ready = false;
+        let mut batch = sys::Datagrams::new();
         while self.readable {
-            if out.full() {
+            let room = out.cap.saturating_sub(out.events.len()).min(sys::RECV_BATCH);
+            if out.full() || room == 0 {
                 return Step::Requeue;
             }
             let start = out.arena.len();
-            out.arena.reserve(MAX_DATAGRAM);
-            let spare = &mut out.arena.spare_capacity_mut()[..MAX_DATAGRAM];
-            match SockRef::from(&self.sock).recv_from(spare) {
-                Ok((len, from)) => {
-                    // SAFETY: recv_from initialised `len` bytes of spare capacity.
-                    unsafe { out.arena.set_len(start + len) };
-                    let mut event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(from.as_socket());
-                    if let Some(path) = unix::text(&from) {
-                        // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL
-                        // for C, unless replacement characters made it
-                        // longer: dropped then.
-                        if let Ok(path_len) = u8::try_from(path.len() + 1) {
-                            event.path_len = path_len;
-                            out.arena.extend_from_slice(path.as_bytes());
-                            out.arena.push(0);
-                        }
-                    }
-                    out.push_data(event, start, len);
-                }
+            out.arena.reserve(room * SLOT);
+            let slots = &mut out.arena.spare_capacity_mut()[..room * SLOT];
+            match batch.recv(self.sock.as_raw_fd(), slots, SLOT) {
+                Ok(count) => self.deliver(handle, &batch, count, start, out),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // ICMP errors (e.g. port unreachable on a connected socket)
                 // are reported without closing the socket.
                 Err(e) => out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(e.into()))),
             }
         }
         Step::Idle
+    }
+
+    /// Turns the `count` datagrams just received into the slots after
+    /// `start` into events, moving each one's bytes (and a Unix sender's
+    /// path) down to the end of the previous one, so the arena holds no gaps.
+    fn deliver(&self, handle: Handle, batch: &sys::Datagrams, count: usize, start: usize, out: &mut Out<'_>) {
+        for i in 0..count {
+            let got = batch.get(i);
+            if got.truncated {
+                // Only a Unix datagram can outgrow a slot: it is dropped, not cut.
+                let error = io::Error::from_raw_os_error(libc::EMSGSIZE);
+                out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(error.into())));
+                continue;
+            }
+            let at = out.arena.len();
+            // SAFETY: slot `i` lies in the capacity reserved by `service`
+            // and the kernel wrote `got.len` bytes at its start; `at` is at
+            // or before it (every earlier datagram and path fit its own
+            // slot), so the copy stays in bounds (the ranges may overlap).
+            unsafe {
+                let base = out.arena.as_mut_ptr();
+                std::ptr::copy(base.add(start + i * SLOT), base.add(at), got.len);
+                out.arena.set_len(at + got.len);
+            }
+            let mut event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(got.sender.as_socket());
+            if let Some(path) = unix::text(&got.sender) {
+                // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for
+                // C, unless replacement characters made it longer: dropped
+                // then (a slot keeps `PATH_ROOM` bytes for it).
+                if let Ok(path_len) = u8::try_from(path.len() + 1) {
+                    event.path_len = path_len;
+                    out.arena.extend_from_slice(path.as_bytes());
+                    out.arena.push(0);
+                }
+            }
+            out.push_data(event, at, got.len);
+        }
     }
 }

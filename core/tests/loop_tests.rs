@@ -225,6 +225,49 @@ fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() 
     assert_eq!(lp.send_vectored(client, &[b"", b""]), Err(Error::EINVAL));
 }
 
+/// The datagrams `poll_into` collected for `handle`, polling at most `max`
+/// events at a time until `count` arrived.
+fn datagrams_for(lp: &Loop, handle: Handle, max: usize, count: usize) -> Vec<Got> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.iter().filter(|g: &&Got| g.kind == EventKind::Datagram).count() < count {
+        assert!(Instant::now() < deadline, "timed out; events so far: {:?}", kinds(&seen));
+        poll_into(lp, max, Some(Duration::from_millis(50)), &mut seen);
+    }
+    assert!(seen.iter().all(|g| g.kind == EventKind::Datagram && g.handle == handle), "{:?}", kinds(&seen));
+    seen
+}
+
+#[test]
+fn a_burst_of_datagrams_arrives_whole_in_order_with_its_senders_through_small_and_large_batches() {
+    let lp = Loop::new().unwrap();
+    let server = lp.udp_bind("127.0.0.1", 0, &BindOptions::default(), 0).unwrap();
+    let to = lp.local_addr(server).unwrap();
+    let senders =
+        [std::net::UdpSocket::bind("127.0.0.1:0").unwrap(), std::net::UdpSocket::bind("127.0.0.1:0").unwrap()];
+    // 80 datagrams of 0..=553 bytes (well inside the default receive buffer),
+    // more than one batch of 32, alternating between two senders.
+    let payload = |i: usize| -> Vec<u8> { (0..i * 7).map(|b| (b + i) as u8).collect() };
+    for max_events in [5, 64] {
+        for i in 0..80 {
+            senders[i % 2].send_to(&payload(i), to).unwrap();
+        }
+        let got = datagrams_for(&lp, server, max_events, 80);
+        assert_eq!(got.len(), 80);
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(g.data, payload(i), "datagram {i} with at most {max_events} events per poll");
+            assert_eq!(g.event.addr, Some(senders[i % 2].local_addr().unwrap()), "sender of datagram {i}");
+        }
+    }
+    // The largest IPv4 payload arrives whole, and an empty one after it.
+    let largest: Vec<u8> = (0..65_507u32).map(|b| (b % 251) as u8).collect();
+    senders[0].send_to(&largest, to).unwrap();
+    senders[1].send_to(b"", to).unwrap();
+    let got = datagrams_for(&lp, server, 64, 2);
+    assert_eq!((got[0].data.len(), got[1].data.len()), (largest.len(), 0));
+    assert!(got[0].data == largest, "the 65,507-byte datagram's bytes");
+}
+
 /// Sends six bytes to `server`, cut into one-byte frames, and polls until
 /// one batch holds several of them; passes `f` that batch and the index of
 /// its first frame.

@@ -167,6 +167,22 @@ fn unix_datagrams_carry_the_senders_path_and_are_answered_there() {
 }
 
 #[test]
+fn a_unix_datagram_larger_than_64_kib_is_reported_as_emsgsize_and_the_next_one_arrives() {
+    let lp = Loop::new().unwrap();
+    let path = temp_path("big.dgram");
+    let server = lp.unix_dgram_bind(path.to_str().unwrap(), 0).unwrap();
+    let sender_path = temp_path("big-sender.dgram");
+    let sender = UnixDatagram::bind(&sender_path).unwrap();
+    sender.send_to(&vec![7u8; 70_000], &path).unwrap();
+    sender.send_to(b"after", &path).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Datagram, server));
+    let seen: Vec<(EventKind, Option<Error>)> = got.iter().map(|g| (g.kind, g.error)).collect();
+    assert_eq!(seen, [(EventKind::Error, Some(Error::EMSGSIZE)), (EventKind::Datagram, None)]);
+    assert_eq!((got[1].data.as_slice(), got[1].path.as_deref()), (&b"after"[..], sender_path.to_str()));
+    std::fs::remove_file(&sender_path).unwrap();
+}
+
+#[test]
 fn peer_credentials_are_for_unix_connections_only() {
     let lp = Loop::new().unwrap();
     let (client, server) = common::connected_pair(&lp);

@@ -7,11 +7,11 @@
  * Prints "listening on HOST:PORT" once bound, echoes until SIGINT or
  * SIGTERM, then closes the socket and exits 0.
  *
- * The sender's address arrives in nc_event.addr; nc_send_to takes a host
- * string and a port, so the address is split with ex_addr_split
- * (common.h). When the kernel has no room for a reply (NC_EAGAIN) the
+ * The sender's address arrives in nc_event.addr and goes back as it is to
+ * nc_send_to_addr. When the kernel has no room for a reply (NC_EAGAIN) the
  * reply is kept, with the ones after it, and sent on NC_EV_WRITABLE; that
  * backlog is bounded (UDP may drop, but this program says when it does).
+ * The benchmark suite (bench/run.py) measures this program.
  */
 #include "common.h"
 
@@ -20,8 +20,7 @@
 #define BACKLOG_MAX 1024 /* replies kept while the kernel has no room */
 
 typedef struct reply {
-    char host[NC_ADDRSTRLEN];
-    int port;
+    nc_addr to;
     size_t len;
     unsigned char *data;
 } reply;
@@ -34,9 +33,9 @@ typedef struct udp_echo {
     unsigned long dropped;
 } udp_echo;
 
-static void keep(udp_echo *u, const char *host, int port, const uint8_t *data, size_t len)
+static void keep(udp_echo *u, const nc_addr *to, const uint8_t *data, size_t len)
 {
-    unsigned char *copy = malloc(len);
+    unsigned char *copy = malloc(len ? len : 1);
     if (u->count == BACKLOG_MAX || copy == NULL) {
         free(copy);
         if (u->dropped++ % 1000 == 0)
@@ -44,8 +43,7 @@ static void keep(udp_echo *u, const char *host, int port, const uint8_t *data, s
         return;
     }
     reply *r = &u->backlog[(u->head + u->count++) % BACKLOG_MAX];
-    strcpy(r->host, host);
-    r->port = port;
+    r->to = *to;
     r->len = len;
     r->data = memcpy(copy, data, len);
 }
@@ -55,7 +53,7 @@ static void flush_backlog(udp_echo *u)
 {
     while (u->count > 0) {
         reply *r = &u->backlog[u->head];
-        int rc = nc_send_to(u->loop, u->sock, r->host, r->port, r->data, r->len);
+        int rc = nc_send_to_addr(u->loop, u->sock, &r->to, r->data, r->len);
         if (rc == NC_EAGAIN)
             return;
         if (rc < 0)
@@ -68,25 +66,17 @@ static void flush_backlog(udp_echo *u)
 
 static void on_datagram(udp_echo *u, const nc_event *ev)
 {
-    char host[NC_ADDRSTRLEN];
-    int port;
-    int rc = ex_addr_split(&ev->addr, host, sizeof host, &port);
-    if (rc < 0) {
-        ex_report(PROG, "sender address", rc);
-        return;
-    }
-    if (ev->len == 0) /* netcore sends no empty datagrams (NC_EINVAL) */
-        return;
     if (u->count > 0) { /* keep the order: queue behind the backlog */
-        keep(u, host, port, ev->data, ev->len);
+        keep(u, &ev->addr, ev->data, ev->len);
         return;
     }
-    rc = nc_send_to(u->loop, u->sock, host, port, ev->data, ev->len);
+    int rc = nc_send_to_addr(u->loop, u->sock, &ev->addr, ev->data, ev->len);
     if (rc == NC_EAGAIN) {
-        keep(u, host, port, ev->data, ev->len);
+        keep(u, &ev->addr, ev->data, ev->len);
     } else if (rc < 0) {
         char what[NC_ADDRSTRLEN + 16];
-        snprintf(what, sizeof what, "reply to %s:%d", host, port);
+        nc_addr_format(&ev->addr, what, NC_ADDRSTRLEN);
+        strcat(what, ": reply");
         ex_report(PROG, what, rc);
     }
 }
