@@ -183,12 +183,17 @@ def run(b: ModuleType, servers: list, cfg: dict, res: dict, smoke: bool) -> None
                     return None
                 if h["warmup"] and wrk(b, rs, h["conns"], h["warmup"], what + " warm-up") is None:
                     return None
-                return wrk(b, rs, h["conns"], h["duration"], what)
+                c0 = rs.cpu_seconds()
+                r = wrk(b, rs, h["conns"], h["duration"], what)
+                if r is not None:
+                    r["cpu_us"] = (rs.cpu_seconds() - c0) / r["requests"] * 1e6
+                return r
 
             r = b.run_server(s, go, what, stop_timeout=15)
             if r:
                 out.setdefault(s.name, []).append(r)
-                b.log(f"{what}: {r['value']:.0f} requests/s, p50 {r['p50']:.0f} us, p99 {r['p99']:.0f} us")
+                b.log(f"{what}: {r['value']:.0f} requests/s, p50 {r['p50']:.0f} us, p99 {r['p99']:.0f} us, "
+                      f"{r['cpu_us']:.0f} server CPU us/request")
 
 
 def summarize(b: ModuleType, res: dict) -> None:
@@ -197,7 +202,7 @@ def summarize(b: ModuleType, res: dict) -> None:
     if not http:
         return
     runs = http.get("runs", {})
-    summary = {"http": {n: {k: b.med(rs, k) for k in ("value", "p50", "p99")} | {"n": len(rs)}
+    summary = {"http": {n: {k: b.med(rs, k) for k in ("value", "p50", "p99", "cpu_us")} | {"n": len(rs)}
                         for n, rs in runs.items()}}
     http["summary"] = summary
     http["targets"] = b.evaluate_targets(summary, [], {"http": runs}, [], PEERS,
@@ -216,21 +221,25 @@ def section(b: ModuleType, res: dict, servers: list) -> list[str]:
       "netcore's transports), on uvloop and on asyncio; Node's own `http.createServer()` fed by "
       "`require('netcore').net` sockets (`server.emit('connection', socket)`) and listening itself. "
       f"`wrk -t1 -c{h['conns']} --latency` on the load generator's CPU, {h['warmup']} s warm-up run, then "
-      f"{h['duration']} s measured (keep-alive); every answer \"Hello, world!\\n\" (checked once per run), any socket error or "
-      "non-2xx answer fails the run. Medians of the rounds.")
+      f"{h['duration']} s measured (keep-alive); every answer \"Hello, world!\\n\" (checked once per run), "
+      "any socket error or non-2xx answer fails the run. Server CPU: its utime+stime over the measured run "
+      "(all threads, kernel included) per request: less sensitive than requests/s to the other load on a shared "
+      "machine. Medians of the rounds.")
     w("")
-    w("| server | what | version | requests/s | p50 µs | p99 µs | vs peer | runs |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| server | what | version | requests/s | p50 µs | p99 µs | server CPU µs / request (lower is better) | "
+      "vs peer | runs |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for s in servers:
         if not s.available:
-            w(f"| {s.name} | {s.what} | {s.version} | **not available**: {s.why} | | | | 0 |")
+            w(f"| {s.name} | {s.what} | {s.version} | **not available**: {s.why} | | | | | 0 |")
             continue
         d = summary.get("http", {}).get(s.name)
         if not d:
-            w(f"| {s.name} | {s.what} | {s.version} | n/a | | | | 0 |")
+            w(f"| {s.name} | {s.what} | {s.version} | n/a | | | | | 0 |")
             continue
+        cpu = f"{b.fmt(d['cpu_us'], ',.1f')} ({b.ratio_text(summary, 'http', s.name, 'cpu_us', peers=PEERS)})"
         w(f"| {s.name} | {s.what} | {s.version} | {b.fmt(d['value'])} | {b.fmt(d['p50'])} | {b.fmt(d['p99'])} | "
-          f"{b.ratio_text(summary, 'http', s.name, 'value', peers=PEERS)} | {d['n']} |")
+          f"{cpu.replace(' ()', '')} | {b.ratio_text(summary, 'http', s.name, 'value', peers=PEERS)} | {d['n']} |")
     w("")
     w("HTTP targets (issue 13), from the medians above:")
     w("")
