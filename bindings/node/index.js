@@ -220,7 +220,11 @@ class NetcoreEvent {
   }
 }
 
-/** What JavaScript keeps per open handle. */
+/**
+ * What JavaScript keeps per open handle. The connections one listener
+ * accepted share one (`shared`, the listener's `accepted`) until something
+ * of theirs changes (see _own): an idle connection costs no object of its own.
+ */
 class HandleState {
   constructor(kind, userdata, host, port) {
     this.kind = kind
@@ -234,6 +238,8 @@ class HandleState {
     this.held = null // events held back while paused (see pause())
     this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
+    this.shared = false
+    this.accepted = null // a listener's: the state its connections share
   }
 }
 
@@ -396,8 +402,7 @@ class Loop extends EventEmitter {
     if (this._closed) throw netcoreError(CODES.ECLOSED, 'loop')
   }
 
-  _open(id, kind, userdata, host, port) {
-    const state = new HandleState(kind, userdata, host, port)
+  _open(id, state) {
     this[kState].set(id, state)
     // A loop with open handles stays alive for their events; without any, a
     // loop nothing refers to is collected (which closes it).
@@ -405,6 +410,28 @@ class Loop extends EventEmitter {
     this._refCount++
     this._updateRef()
     return state
+  }
+
+  /** A connection `parent` accepted: the state they share (a new one once the listener's userdata changed). */
+  _openAccepted(id, parent) {
+    const userdata = parent === undefined ? undefined : parent.userdata
+    let state = parent === undefined ? null : parent.accepted
+    if (state === null || state.userdata !== userdata) {
+      state = new HandleState('tcp_connection', userdata)
+      state.connected = true
+      state.shared = true
+      if (parent !== undefined) parent.accepted = state
+    }
+    return this._open(id, state)
+  }
+
+  /** The handle's own state, to change it (see HandleState). */
+  _own(id, state) {
+    if (!state.shared) return state
+    const own = new HandleState(state.kind, state.userdata)
+    own.connected = state.connected
+    this[kState].set(id, own)
+    return own
   }
 
   _release(id, state) {
@@ -425,7 +452,7 @@ class Loop extends EventEmitter {
   /** The handle a native call created, now open here; or throws the code it returned. */
   _created(rc, kind, syscall, userdata, host, port) {
     if (rc < 0) throw nativeError(rc, syscall, host, port)
-    this._open(rc, kind, userdata, host, port)
+    this._open(rc, new HandleState(kind, userdata, host, port))
     return rc
   }
 
@@ -440,7 +467,7 @@ class Loop extends EventEmitter {
   _refHandle(handle, refed) {
     const state = this._state(this._use(handle))
     if (state.refed !== refed) {
-      state.refed = refed
+      this._own(handle, state).refed = refed
       this._refCount += refed ? 1 : -1
       this._updateRef()
     }
@@ -692,7 +719,7 @@ class Loop extends EventEmitter {
   pause(handle) {
     this._void(handle, this._native.pause(this._use(handle)), 'pause')
     const state = this[kState].get(handle)
-    if (state) state.paused = true
+    if (state) this._own(handle, state).paused = true
   }
 
   resume(handle) {
@@ -825,7 +852,7 @@ class Loop extends EventEmitter {
 
   setUserdata(handle, value) {
     this._checkOpen()
-    this._state(check(handle, 'handle', 'number')).userdata = value
+    this._own(handle, this._state(check(handle, 'handle', 'number'))).userdata = value
   }
 
   getUserdata(handle) {
@@ -839,7 +866,7 @@ class Loop extends EventEmitter {
     check(event, 'event', 'string')
     if (!HANDLE_EVENTS.has(event)) throw invalidArgValue('event', event, `must be one of ${[...HANDLE_EVENTS].join(', ')}`)
     check(listener, 'listener', 'function')
-    const state = this._state(handle)
+    const state = this._own(handle, this._state(handle))
     if (state.listeners === null) state.listeners = new Map()
     const entry = { listener, scope: new AsyncResource('netcore.listener') }
     const list = state.listeners.get(event)
@@ -901,9 +928,7 @@ class Loop extends EventEmitter {
         }
         case KIND.ACCEPTED: {
           listenerId = meta[o + 2]
-          const parent = handles.get(listenerId)
-          state = this._open(id, 'tcp_connection', parent ? parent.userdata : undefined)
-          state.connected = true
+          state = this._openAccepted(id, handles.get(listenerId))
           break
         }
         case KIND.CONNECTED:
