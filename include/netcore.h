@@ -1511,6 +1511,16 @@ int nc_getsockopt(struct nc_loop *loop,
                   size_t *len);
 
 /**
+ * Stores in `*bytes` how many bytes sent on connection `handle` the kernel
+ * has not taken yet (under TLS: plaintext whose records are not all
+ * written): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
+ * compared with, as libuv's `uv_stream_get_write_queue_size`. Returns 0,
+ * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (not a connection), `NC_EINVAL`
+ * (`bytes` NULL). Any thread.
+ */
+int nc_queued_bytes(struct nc_loop *loop, nc_handle handle, size_t *bytes);
+
+/**
  * The socket's file descriptor, for system calls netcore does not wrap.
  * The loop keeps owning it: do not close it, read or write it. Returns it,
  * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python binding into a fresh virtual environment and runs its
-# tests: pytest on tests/python and mypy --strict on examples/python.
+# tests: pytest on tests/python and mypy --strict on examples/python and the package.
 # With --build-only it stops once the package is installed (for `make demo`).
 # Run from anywhere; works from the repository root. Exit status is non-zero
 # on any failure.
@@ -41,5 +41,5 @@ fi
 echo "== pytest tests/python"
 python -m pytest -q -o cache_dir=build/.pytest_cache tests/python
 
-echo "== mypy --strict examples/python"
-python -m mypy --strict --cache-dir build/.mypy_cache examples/python
+echo "== mypy --strict examples/python and the package (its stubs)"
+python -m mypy --strict --cache-dir build/.mypy_cache examples/python bindings/python/python/netcore

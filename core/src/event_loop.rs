@@ -741,6 +741,13 @@ impl Loop {
         result
     }
 
+    /// Bytes sent on a connection that the kernel has not taken yet (under
+    /// TLS: plaintext whose records are not all written) — the figure the
+    /// water marks are compared with, as libuv's `uv_stream_get_write_queue_size`.
+    pub fn queued_bytes(&self, handle: Handle) -> Result<usize> {
+        Ok(self.state()?.conn(handle)?.queued_bytes())
+    }
+
     /// Sends one datagram to `host` (an IP literal or `localhost`) and `port`.
     pub fn send_to(&self, handle: Handle, host: &str, port: i64, data: &[u8]) -> Result<()> {
         self.send_to_addr(handle, addr::literal(host, port)?, data)

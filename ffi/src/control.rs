@@ -261,6 +261,21 @@ pub unsafe extern "C" fn nc_getsockopt(
     }
 }
 
+/// Stores in `*bytes` how many bytes sent on connection `handle` the kernel
+/// has not taken yet (under TLS: plaintext whose records are not all
+/// written): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
+/// compared with, as libuv's `uv_stream_get_write_queue_size`. Returns 0,
+/// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (not a connection), `NC_EINVAL`
+/// (`bytes` NULL). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_queued_bytes(r#loop: *mut nc_loop, handle: nc_handle, bytes: *mut usize) -> c_int {
+    boundary! {
+        let (lp, bytes) = (try_loop!(r#loop), try_mut!(bytes));
+        *bytes = lp.queued_bytes(handle_arg(handle))?;
+        Ok(())
+    }
+}
+
 /// The socket's file descriptor, for system calls netcore does not wrap.
 /// The loop keeps owning it: do not close it, read or write it. Returns it,
 /// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (a timer), `NC_ENOTCONN` (a

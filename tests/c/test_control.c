@@ -237,6 +237,8 @@ void test_ctl_timer_order(void) {
     /* timers have no descriptor */
     peer *x = timer_peer(loop, 10000, 0, "x");
     ASSERT_RC(nc_fd(loop, x->h), NC_EWRONGKIND);
+    size_t queued = 0;
+    ASSERT_RC(nc_queued_bytes(loop, x->h, &queued), NC_EWRONGKIND); /* nor a send queue */
     ASSERT_OK(nc_close(loop, x->h));
     POLL_ASSERT(loop, p_closed, x, 5000);
     ASSERT_EQ(x->ev[NC_EV_TIMER], 0);

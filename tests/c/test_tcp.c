@@ -317,12 +317,18 @@ void test_tcp_backpressure_big_message_rule(void) {
     ASSERT_OK(nc_send(loop, c->h, buf + 600, 400));     /* exactly at the mark */
     ASSERT_RC(nc_send(loop, c->h, buf + 1000, 1), NC_EAGAIN); /* would pass it */
     ASSERT_RC(nc_send(loop, c->h, buf + 1000, 3000), NC_EAGAIN);
+    size_t queued = 0;
+    ASSERT_OK(nc_queued_bytes(loop, c->h, &queued));
+    ASSERT_EQ(queued, 1000); /* what the mark is compared with; refusals add nothing */
+    ASSERT_RC(nc_queued_bytes(loop, c->h, NULL), NC_EINVAL);
     int fd = posix_accept(lfd, 5000);
     ASSERT(fd >= 0);
     posix_read_verify(loop, fd, 1000, 23, 0, 5000);
     POLL_ASSERT(loop, p_writable, c, 5000);
     ASSERT_EQ(c->ev[NC_EV_WRITABLE], 1);
     ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
+    ASSERT_OK(nc_queued_bytes(loop, c->h, &queued));
+    ASSERT_EQ(queued, 0); /* the reader has every byte */
     /* larger than the mark, into an empty queue: accepted whole */
     ASSERT_OK(nc_send(loop, c->h, buf + 1000, 3000));
     posix_read_verify(loop, fd, 3000, 23, 1000, 5000);
@@ -335,6 +341,8 @@ void test_tcp_backpressure_big_message_rule(void) {
     fill_pattern(big, 2u << 20, 24, 0);
     ASSERT_OK(nc_send(loop, d->h, big, 2u << 20)); /* default mark: 1 MiB */
     ASSERT_RC(nc_send(loop, d->h, big, 1), NC_EAGAIN);
+    ASSERT_OK(nc_queued_bytes(loop, d->h, &queued));
+    ASSERT_EQ(queued, 2u << 20);
     int fd2 = posix_accept(lfd, 5000);
     ASSERT(fd2 >= 0);
     posix_read_verify(loop, fd2, 2u << 20, 24, 0, 10000);

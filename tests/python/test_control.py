@@ -248,6 +248,8 @@ def test_timers_fire_in_deadline_order_never_early(loop: netcore.Loop) -> None:
     x = loop.timer(100)
     with pytest.raises(netcore.WrongKindError):
         loop.raw_fd(x)
+    with pytest.raises(netcore.WrongKindError):
+        loop.queued_bytes(x)  # nor a send queue
     loop.close(x)
     pump.until(lambda: x in pump.closed)
     assert pump.kinds(x) == ["closed"]

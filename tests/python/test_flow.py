@@ -36,6 +36,8 @@ def test_backpressure_eagain_then_writable(loop: netcore.Loop) -> None:
     assert isinstance(err, netcore.BlockingIOError) and isinstance(err, netcore.Error)
     assert err.name == "EAGAIN" and err.errno == 11
     assert "writable" not in pump.kinds(server)
+    # refused: one more chunk would pass the mark, which the queue is within
+    assert 256 * 1024 - chunk < loop.queued_bytes(server) <= 256 * 1024
     loop.resume(client)
     pump.until(lambda: "writable" in pump.kinds(server), what="writable")
     # after writable, sending works again; every byte arrives in order
@@ -44,6 +46,7 @@ def test_backpressure_eagain_then_writable(loop: netcore.Loop) -> None:
     sent += tail
     pump.until(lambda: len(pump.received[client]) >= len(sent), timeout=60, what="all bytes")
     assert pump.received[client] == sent
+    assert loop.queued_bytes(server) == 0
 
 
 def test_graceful_close_delivers_32_mib(loop: netcore.Loop) -> None:

@@ -966,6 +966,12 @@ impl PyLoop {
         self.core(py, |lp| lp.raw_fd(handle.0))
     }
 
+    /// Bytes sent on a connection that the kernel has not taken yet: what
+    /// the HIGH_WATER and LOW_WATER marks are compared with.
+    fn queued_bytes(&self, py: Python<'_>, handle: Hd) -> PyResult<usize> {
+        self.core(py, |lp| lp.queued_bytes(handle.0))
+    }
+
     /// The local address of a handle as (host, port).
     fn local_address<'py>(&self, py: Python<'py>, handle: Hd) -> PyResult<Bound<'py, PyTuple>> {
         addr_tuple(py, self.core(py, |lp| lp.local_addr(handle.0))?)

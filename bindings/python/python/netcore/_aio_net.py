@@ -16,8 +16,8 @@ low mark) moves the overflow back into netcore; once it is empty
 ``resume_writing()`` is called. A single message larger than the high mark
 (netcore takes it whole into an empty queue) is sent with a token and
 pauses the protocol until its ``sent`` event. ``get_write_buffer_size()``
-reports the overflow and such a message: the rest of netcore's own queue
-(at most the high mark) is not visible from Python.
+is the overflow plus netcore's own queue (``Loop.queued_bytes``): every byte
+written and not yet taken by the kernel, as asyncio counts its buffer.
 """
 
 from __future__ import annotations
@@ -461,10 +461,13 @@ class Transport(_Endpoint, asyncio.Transport):
         return (self._low, self._high)
 
     def get_write_buffer_size(self) -> int:
-        """Bytes waiting in the transport's overflow queue, plus a message
-        larger than the high mark until netcore handed it to the kernel (see
-        the module notes: netcore's own queue is not counted otherwise)."""
-        return self._overflow_size + self._big_size
+        """Bytes written and not yet taken by the kernel: the transport's
+        overflow queue plus netcore's send queue (none once it is closed)."""
+        try:
+            queued = self._nc.queued_bytes(self._handle)
+        except Error:
+            queued = 0
+        return self._overflow_size + queued
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Sends ``data`` or buffers it; never loses bytes (see the module

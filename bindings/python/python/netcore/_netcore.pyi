@@ -380,7 +380,7 @@ class Loop:
         *,
         backlog: SupportsIndex | None = None,
         userdata: object = None,
-        tls: TlsContext | None = None,
+        tls: TLSContext | None = None,
     ) -> int:
         """Listens on a Unix socket path ("@name": abstract namespace); the
         file it creates is removed when the listener closes."""
@@ -459,6 +459,9 @@ class Loop:
         """getsockopt returning up to ``buflen`` bytes (an int when 0)."""
     def raw_fd(self, handle: int) -> int:
         """The socket descriptor behind a handle (netcore owns it)."""
+    def queued_bytes(self, handle: int) -> int:
+        """Bytes sent on a connection that the kernel has not taken yet
+        (what HIGH_WATER and LOW_WATER are compared with)."""
     def local_address(self, handle: int) -> Address:
         """The local (host, port)."""
     def peer_address(self, handle: int) -> Address:
