@@ -525,6 +525,8 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   getRawOption(handle: Handle, level: number, name: number, size?: number): Buffer
   /** The socket's file descriptor (the loop keeps owning it). */
   fd(handle: Handle): number
+  /** Bytes sent on a connection that the kernel has not taken yet: what the highWater / lowWater options are compared with. */
+  queuedBytes(handle: Handle): number
   kind(handle: Handle): HandleKind
   localAddress(handle: Handle): AddressInfo
   remoteAddress(handle: Handle): AddressInfo

@@ -817,6 +817,10 @@ class Loop extends EventEmitter {
     return this._value(handle, this._native.fd(this._use(handle)), 'fd')
   }
 
+  queuedBytes(handle) {
+    return this._value(handle, this._native.queuedBytes(this._use(handle)), 'queuedBytes')
+  }
+
   kind(handle) {
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.

@@ -122,6 +122,11 @@ export declare class NativeLoop {
   getRawOption(id: number, level: number, name: number, size: number): Buffer | number
   /** The socket's file descriptor (>= 0) or a negative error code. */
   fd(id: number): number
+  /**
+   * Bytes sent on a connection that the kernel has not taken yet (what
+   * the water marks are compared with), or a negative error code.
+   */
+  queuedBytes(id: number): number
   udpBind(host: string, port: number, reusePort: boolean, ipv6Only: boolean): number
   /**
    * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once

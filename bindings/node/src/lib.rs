@@ -1125,6 +1125,13 @@ impl NativeLoop {
     self.d.on(id, |h| self.d.core.raw_fd(h)).unwrap_or_else(fail)
   }
 
+  /// Bytes sent on a connection that the kernel has not taken yet (what
+  /// the water marks are compared with), or a negative error code.
+  #[napi]
+  pub fn queued_bytes(&self, id: f64) -> f64 {
+    self.d.on(id, |h| self.d.core.queued_bytes(h)).map_or_else(|e| fail(e).into(), |n| n as f64)
+  }
+
   #[napi]
   pub fn udp_bind(&self, host: String, port: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
     let opts = BindOptions { reuse_port, ipv6_only, ..BindOptions::default() };

@@ -46,6 +46,9 @@ test('backpressure: send refused (false) above the high-water mark, then writabl
   assert.equal(refusals, 1, 'the queue filled up before the first drain')
   assert.ok(off < payload.length)
   const refusedAt = off
+  // Refused: one more chunk would pass the mark, which the queue is within.
+  const queued = loop.queuedBytes(handle)
+  assert.ok(queued > 256 * 1024 - CHUNK && queued <= 256 * 1024, `queued ${queued}`)
 
   // Nothing moves while the server is paused.
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -83,6 +86,9 @@ test('a send larger than the high-water mark is accepted into an empty queue, re
   assert.equal(loop.send(handle, big), true)
   assert.equal(loop.send(handle, 'x'), false)
   assert.equal(loop.sendv(handle, ['a', 'b']), false)
+  // All but what the kernel took of the big message is queued; a listener has no queue.
+  assert.ok(loop.queuedBytes(handle) > big.length / 2, `queued ${loop.queuedBytes(handle)}`)
+  assert.throws(() => loop.queuedBytes(listener), { code: 'EWRONGKIND' })
 })
 
 test('pause() holds back data already on its way; resume() delivers it in order', async (t) => {
