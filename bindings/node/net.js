@@ -463,8 +463,10 @@ class Socket extends Duplex {
     return this._bytesSent + this.writableLength
   }
 
+  /** As net's (deprecated) bufferSize: the stream's buffer plus what netcore queued and the kernel has not taken. */
   get bufferSize() {
-    return this.writableLength
+    const open = this._h !== null && !this._handleClosed && !this.connecting
+    return this.writableLength + (open ? this._loop.queuedBytes(this._h) : 0)
   }
 
   get pending() {

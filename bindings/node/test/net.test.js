@@ -177,6 +177,8 @@ test('write() returns false once netcore refuses, then drain, and every byte arr
   const total = sent.length * 64 * 1024
   assert.equal(socket.bytesWritten, total)
   assert.ok(socket.writableLength > 0)
+  // bufferSize adds netcore's own queue (full: at least one chunk below its 1 MiB mark).
+  assert.ok(socket.bufferSize > socket.writableLength + 512 * 1024, `bufferSize ${socket.bufferSize}`)
   const drained = once(socket, 'drain', bounded())
   const received = collect(peer)
   peer.resume()
