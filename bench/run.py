@@ -27,6 +27,9 @@ runs every comparison with every available echo server in turn:
      50 % and 80 % of the slowest server's peak (bench/latency_bench.py)
  10. many connections (issue 14): 15,000 open, 1 % active: messages/s, p99,
      server RSS (bench/latency_bench.py)
+ 11. UDP (issue 14): datagram echo at 64 B and 1,200 B with many datagrams in
+     flight against libuv (UV_UDP_RECVMMSG), asyncio, uvloop and Node dgram:
+     datagrams/s, instructions and CPU per datagram, loss (bench/udp_bench.py)
 
 Writes bench/RESULTS.md and bench/chart.png (the raw numbers go to
 build/bench/results.json). Servers that cannot run here (a binding not built
@@ -76,6 +79,7 @@ from pathlib import Path
 
 import http_bench
 import latency_bench
+import udp_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -801,11 +805,16 @@ def bench_callgrind(servers, cfg, res, budget, smoke):
                 log(f"callgrind {s.name} run {rnd + 1}: {entry['per_echo']:.0f} instructions/echo")
 
 
-def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs) -> dict | None:
+def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs, mode_args=None,
+                  tag="") -> dict | None:
+    """Instructions per echo: a run of load_msgs messages minus one of
+    base_msgs; mode_args replace the TCP ping-pong options (the UDP mode's),
+    tag marks the files."""
+    mode_args = mode_args or ["--mode", "pingpong", "--conns", conns, "--size", size]
     files = {}
     load_time = 0.0
     for kind, msgs in (("load", load_msgs), ("base", base_msgs)):
-        path = cgdir / f"{s.name}.{rnd + 1}.{kind}.out"
+        path = cgdir / f"{s.name}{tag}.{rnd + 1}.{kind}.out"
         path.unlink(missing_ok=True)
         wrapper = [valgrind, "--tool=callgrind", f"--callgrind-out-file={path}"]
         what = f"callgrind {s.name} run {rnd + 1} {kind}"
@@ -813,8 +822,7 @@ def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs) ->
         def go(rs, msgs=msgs, kind=kind):
             nonlocal load_time
             t = time.monotonic()
-            r = loadgen(rs, ["--mode", "pingpong", "--conns", conns, "--size", size, "--messages", msgs],
-                        900, what)
+            r = loadgen(rs, [*mode_args, "--messages", msgs], 900, what)
             if kind == "load":
                 load_time = time.monotonic() - t
             else:
@@ -1328,6 +1336,7 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
     if http_servers:
         L.extend(http_bench.section(sys.modules[__name__], res, http_servers))
     L.extend(latency_bench.sections(res, names, cfg))
+    L.extend(udp_bench.report_section(sys.modules[__name__], res))
     profs = [(n, cg[n]) for n in names if n in cg and cg[n].get("top")]
     if profs:
         w("## Where the instructions go")
@@ -1377,19 +1386,19 @@ def main() -> int:
     ap.add_argument("--runs", type=int, help="rounds per comparison (default 7, TLS 3; smoke 1)")
     ap.add_argument("--no-setup", action="store_true", help="skip apt-get, builds and installs")
     ap.add_argument("--only", help="comma list of comparisons to run (echo,bulk,churn,idle,callgrind,tls,http,"
-                                   "latency,many; tls and http are whole tables); the report then goes to "
+                                   "latency,many,udp; tls, http and udp are whole tables); the report then goes to "
                                    "build/bench/partial/")
     ap.add_argument("--servers", help="comma list of servers to run (same effect on the report location)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else {"echo", "bulk", "churn", "idle", "callgrind", "tls", "http",
-                                                         "latency", "many"}
+                                                         "latency", "many", "udp"}
     partial = bool(args.only or args.servers)
     cfg = dict(SMOKE if args.smoke else FULL) | latency_bench.config(args.smoke)
     if args.runs:
         cfg["runs"] = cfg["tls_runs"] = args.runs
     signal.signal(signal.SIGTERM, on_term)
     atexit.register(kill_all)
-    this = sys.modules[__name__]  # http_bench uses this module's servers, processes and report helpers
+    this = sys.modules[__name__]  # http_bench and udp_bench use this module's servers, processes and report helpers
     latency_bench.attach(this)  # and so does latency_bench
     global M
     M = Machine()
@@ -1413,7 +1422,9 @@ def main() -> int:
         servers = setup_servers(args.smoke, keep and keep | {n.removesuffix("-tls") for n in keep})
         tls_servers = setup_tls_servers(servers, args.smoke) if "tls" in only else []
         http_servers = http_bench.setup(this, servers, args.smoke) if "http" in only else []
-        servers = [s for s in servers if (keep is None or s.name in keep)] if only - {"tls", "http"} else []
+        udp_servers = [s for s in udp_bench.setup(this, servers) if keep is None or s.name in keep
+                       ] if "udp" in only else []
+        servers = [s for s in servers if (keep is None or s.name in keep)] if only - {"tls", "http", "udp"} else []
         tls_servers = [s for s in tls_servers if keep is None or s.name in keep]
         http_servers = [s for s in http_servers if keep is None or s.name in keep]
         preflight(servers + tls_servers, args.smoke)
@@ -1458,6 +1469,8 @@ def main() -> int:
             bench_tls([s for s in tls_servers if s.available], cfg, res, args.smoke)
         if http_servers:
             http_bench.run(this, http_servers, cfg, res, args.smoke)
+        if udp_servers:
+            udp_bench.run(this, udp_servers, cfg, res, args.smoke)
     finally:
         kill_all()
     summary = summarize(res)
@@ -1488,6 +1501,7 @@ def main() -> int:
     for name, measured, v in targets + tls_targets + res.get("http", {}).get("targets", []):
         if v != "NOT MEASURED":
             log(f"target {v}: {name}: {measured}")
+    udp_bench.log_targets(this, res)
     if ERRORS:
         log(f"{len(ERRORS)} error(s):")
         for e in ERRORS:

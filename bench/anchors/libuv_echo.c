@@ -6,12 +6,23 @@
  * uv_write of the bytes read, freed in the write callback), plus
  * uv_tcp_nodelay on every accepted connection.
  *
- *   usage: libuv_echo [HOST:]PORT      (HOST defaults to 127.0.0.1; PORT 0
- *                                       picks a free port; IPv6 as [::1]:PORT)
+ *   usage: libuv_echo [--udp] [HOST:]PORT   (HOST defaults to 127.0.0.1; PORT 0
+ *                                            picks a free port; IPv6 as [::1]:PORT)
+ *
+ * With --udp it is the anchor of the UDP comparison instead: it sends every
+ * datagram back to its sender. The socket is made with
+ * uv_udp_init_ex(UV_UDP_RECVMMSG), so libuv receives with recvmmsg (up to 20
+ * datagrams a call, one 64 KiB chunk of the receive buffer each); the
+ * receive buffer is one static block handed out again on every alloc_cb
+ * (libuv calls back with UV_UDP_MMSG_CHUNK for the datagrams of a batch and
+ * UV_UDP_MMSG_FREE once the block may be reused: nothing to free). Replies
+ * go out with uv_udp_try_send; when the kernel has no room (UV_EAGAIN) the
+ * reply is copied and queued with uv_udp_send, which libuv sends in order.
  *
  * Same contract as netcore's example servers: prints one line
- * "listening on HOST:PORT" once it accepts connections, echoes raw bytes,
- * exits 0 on SIGINT or SIGTERM after closing its handles.
+ * "listening on HOST:PORT" once it accepts connections (or is bound),
+ * echoes raw bytes (datagrams), exits 0 on SIGINT or SIGTERM after closing
+ * its handles.
  *
  * Build: cc -O2 libuv_echo.c -o libuv_echo -luv
  */
@@ -21,9 +32,12 @@
 #include <uv.h>
 
 #define BACKLOG 1024
+/* libuv's recvmmsg width (UV__MMSG_MAXWIDTH) times its chunk size. */
+#define RECV_BLOCK (20 * 65536)
 
 static uv_loop_t *loop;
 static uv_tcp_t server;
+static uv_udp_t udp;
 static uv_signal_t sigint_watcher, sigterm_watcher;
 
 typedef struct {
@@ -89,6 +103,71 @@ static void on_new_connection(uv_stream_t *srv, int status)
     }
 }
 
+/* ---- --udp ---- */
+
+static char recv_block[RECV_BLOCK];
+
+typedef struct {
+    uv_udp_send_t req;
+    uv_buf_t buf;
+} send_req_t;
+
+static void alloc_block(uv_handle_t *handle, size_t suggested_size, uv_buf_t *buf)
+{
+    (void)handle;
+    (void)suggested_size;
+    *buf = uv_buf_init(recv_block, sizeof recv_block);
+}
+
+static void on_sent(uv_udp_send_t *req, int status)
+{
+    if (status)
+        fprintf(stderr, "libuv_echo: send error: %s\n", uv_strerror(status));
+    free(((send_req_t *)req)->buf.base);
+    free(req);
+}
+
+static void on_datagram(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                        unsigned flags)
+{
+    (void)flags;
+    if (nread < 0) {
+        fprintf(stderr, "libuv_echo: receive error: %s\n", uv_err_name((int)nread));
+        return;
+    }
+    if (addr == NULL) /* nothing more to read, or the end of a batch */
+        return;
+    uv_buf_t reply = uv_buf_init(buf->base, (unsigned int)nread);
+    int r = uv_udp_try_send(handle, &reply, 1, addr);
+    if (r >= 0)
+        return;
+    if (r != UV_EAGAIN) {
+        fprintf(stderr, "libuv_echo: send error: %s\n", uv_strerror(r));
+        return;
+    }
+    send_req_t *req = malloc(sizeof *req);
+    char *copy = malloc(nread ? (size_t)nread : 1);
+    if (req == NULL || copy == NULL) {
+        free(req);
+        free(copy);
+        return;
+    }
+    req->buf = uv_buf_init(memcpy(copy, buf->base, (size_t)nread), (unsigned int)nread);
+    uv_udp_send(&req->req, handle, &req->buf, 1, addr, on_sent);
+}
+
+static int udp_start(const struct sockaddr_storage *addr)
+{
+    int r = uv_udp_init_ex(loop, &udp, addr->ss_family | UV_UDP_RECVMMSG);
+    if (r == 0)
+        r = uv_udp_bind(&udp, (const struct sockaddr *)addr, 0);
+    if (r == 0)
+        r = uv_udp_recv_start(&udp, alloc_block, on_datagram);
+    return r;
+}
+
+/* ---- common ---- */
+
 static void close_walk(uv_handle_t *handle, void *arg)
 {
     (void)arg;
@@ -143,22 +222,28 @@ static int parse_addr(const char *arg, struct sockaddr_storage *out)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: libuv_echo [HOST:]PORT\n");
+    int use_udp = argc == 3 && strcmp(argv[1], "--udp") == 0;
+    if (argc != 2 + use_udp) {
+        fprintf(stderr, "usage: libuv_echo [--udp] [HOST:]PORT\n");
         return 2;
     }
     struct sockaddr_storage addr;
-    if (parse_addr(argv[1], &addr) != 0) {
-        fprintf(stderr, "libuv_echo: bad address '%s'\n", argv[1]);
+    if (parse_addr(argv[1 + use_udp], &addr) != 0) {
+        fprintf(stderr, "libuv_echo: bad address '%s'\n", argv[1 + use_udp]);
         return 2;
     }
     loop = uv_default_loop();
-    uv_tcp_init(loop, &server);
-    int r = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&server, BACKLOG, on_new_connection);
+    int r;
+    if (use_udp) {
+        r = udp_start(&addr);
+    } else {
+        uv_tcp_init(loop, &server);
+        r = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
+        if (r == 0)
+            r = uv_listen((uv_stream_t *)&server, BACKLOG, on_new_connection);
+    }
     if (r) {
-        fprintf(stderr, "libuv_echo: listen error: %s\n", uv_strerror(r));
+        fprintf(stderr, "libuv_echo: %s error: %s\n", use_udp ? "bind" : "listen", uv_strerror(r));
         return 1;
     }
     uv_signal_init(loop, &sigint_watcher);
@@ -169,7 +254,10 @@ int main(int argc, char **argv)
     struct sockaddr_storage bound;
     int len = sizeof bound;
     char ip[64];
-    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
+    if (use_udp)
+        uv_udp_getsockname(&udp, (struct sockaddr *)&bound, &len);
+    else
+        uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
     if (bound.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
         printf("listening on [%s]:%d\n", ip, ntohs(((struct sockaddr_in6 *)&bound)->sin6_port));

@@ -13,6 +13,7 @@
 //!             --window unechoed bytes in flight; counts bytes echoed back
 //!   churn     --conns workers, each in a loop: connect, send 1 byte, read the
 //!             echo, close; counts connections per second
+//!   udp       datagram echo over UDP (see udp.rs)
 //!   idle      opens --conns connections (--concurrency connects at a time),
 //!             each echoes S bytes once; prints an "established" line, then
 //!             holds them open until stdin reaches EOF (or --hold-max seconds)
@@ -45,6 +46,7 @@ mod latency;
 mod many;
 mod openloop;
 mod sources;
+mod udp;
 
 use latency::Latencies;
 use mio::net::TcpStream;
@@ -1187,6 +1189,9 @@ fn to_json(o: &Opts, r: &Report) -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if udp::wanted(&args) {
+        return udp::main(&args);
+    }
     let o = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
