@@ -130,7 +130,11 @@ impl PyLoop {
             let mut objects = self.objects.lock();
             events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
         };
-        events.iter().zip(userdata).map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), batch.path_cstr(ev), u)).collect()
+        events
+            .iter()
+            .zip(userdata)
+            .map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), batch.path_cstr(ev), u))
+            .collect()
     }
 
     /// Waits up to `deadline` (None = until events, a wake, or a signal) for
@@ -258,19 +262,16 @@ impl PyLoop {
         callback: &Obj<'_>,
         on_data: Option<&Obj<'_>>,
     ) -> PyResult<usize> {
-        let mut event_args = Args::<1>::default();
-        let mut data_args = Args::<2>::default();
         let mut raised = None;
         let delivered = lp.deliver_with_paths(batch, |ev, data, path| {
             let called = match on_data {
                 Some(f) if ev.kind == nc::EventKind::Data => {
                     let Ok(handle) = ev.handle.raw().into_pyobject(py);
-                    data_args.call(f, [handle.into_any(), PyBytes::new(py, data).into_any()])
+                    call_with(f, [handle.as_any(), PyBytes::new(py, data).as_any()])
                 }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, lp, ev, data, path, userdata)
-                        .and_then(|e| event_args.call(callback, [e.into_any()]))
+                    Event::build(py, lp, ev, data, path, userdata).and_then(|e| call_with(callback, [e.as_any()]))
                 }
             };
             called.map_err(|e| raised = Some(e)).is_ok()
@@ -300,45 +301,38 @@ impl PyLoop {
     }
 }
 
-/// An argument tuple for run()'s callbacks, reused from call to call while
-/// nothing else holds it: the limited API has no vectorcall before Python
-/// 3.12, and a new tuple per call costs about as much as the rest of the call.
-struct Args<'py, const N: usize> {
-    tuple: Option<Bound<'py, PyTuple>>,
+/// Calls `f(*args)` and drops what it returns. Vectorcall passes the
+/// arguments in place (no tuple), and its offset flag lets a bound method
+/// put its `self` in the slot before them instead of copying the arguments.
+#[inline(always)]
+fn call_with<const N: usize>(f: &Obj<'_>, args: [&Obj<'_>; N]) -> PyResult<()> {
+    const { assert!(N <= 2) };
+    let mut slots = [std::ptr::null_mut(); 3];
+    for (slot, arg) in slots[1..].iter_mut().zip(args) {
+        *slot = arg.as_ptr();
+    }
+    // SAFETY: `slots[1..=N]` are live objects, borrowed for the call, and
+    // `slots[0]` is the scratch slot the offset flag lends to the callee.
+    let result =
+        unsafe { vectorcall(f.as_ptr(), slots.as_ptr().add(1), N | VECTORCALL_ARGUMENTS_OFFSET, std::ptr::null_mut()) };
+    // SAFETY: a new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(f.py(), result) }.map(drop)
 }
 
-impl<const N: usize> Default for Args<'_, N> {
-    fn default() -> Self {
-        Args { tuple: None }
-    }
-}
+/// `PY_VECTORCALL_ARGUMENTS_OFFSET`.
+const VECTORCALL_ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
 
-impl<'py, const N: usize> Args<'py, N> {
-    /// Calls `f(*items)`; the items stay referenced until the next call or
-    /// until `self` is dropped.
-    #[inline(always)]
-    fn call(&mut self, f: &Bound<'py, PyAny>, items: [Bound<'py, PyAny>; N]) -> PyResult<()> {
-        let py = f.py();
-        let tuple = match self.tuple.take() {
-            // The callee did not keep the tuple (as *args, say): reuse it.
-            // SAFETY: `tuple` is a live object.
-            Some(tuple) if unsafe { ffi::Py_REFCNT(tuple.as_ptr()) } == 1 => tuple,
-            // SAFETY: PyTuple_New returns a new reference (or NULL with an
-            // exception set) to a tuple.
-            _ => unsafe {
-                Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(N as ffi::Py_ssize_t))?.cast_into_unchecked()
-            },
-        };
-        for (i, item) in items.into_iter().enumerate() {
-            // SAFETY: `tuple` has N items and is referenced only by us, the
-            // one case in which PyTuple_SetItem may fill or replace its items;
-            // it takes over the new item's reference and releases the old one.
-            unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
-        }
-        let result = f.call1(&tuple);
-        self.tuple = Some(tuple);
-        result.map(drop)
-    }
+extern "C" {
+    /// `PyObject_Vectorcall`: public (and exported) since CPython 3.9, in
+    /// the limited API from 3.12; PyO3's abi3-py311 declarations leave it
+    /// out, so a call would otherwise build an argument tuple.
+    #[link_name = "PyObject_Vectorcall"]
+    fn vectorcall(
+        callable: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargsf: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
 }
 
 #[pymethods]

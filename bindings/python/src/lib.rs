@@ -64,7 +64,14 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
         )*};
     }
     export!(DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_BACKLOG, DEFAULT_MAX_FRAME, DEFAULT_DELIMITER);
-    export!(DEFAULT_LENGTH_HEADER, MAX_FRAME_LIMIT, MAX_DELIMITER, MAX_BACKOFF_STEPS, MAX_RAW_OPTION_SIZE, MAX_UNIX_PATH);
+    export!(
+        DEFAULT_LENGTH_HEADER,
+        MAX_FRAME_LIMIT,
+        MAX_DELIMITER,
+        MAX_BACKOFF_STEPS,
+        MAX_RAW_OPTION_SIZE,
+        MAX_UNIX_PATH
+    );
     export!(MAX_DURATION.as_secs_f64(), DEFAULT_ATTEMPT_DELAY.as_secs_f64(), MAX_ATTEMPT_DELAY.as_secs_f64());
     // The core's full lists, for the vocabulary test and for tools.
     m.setattr("EVENT_KINDS", names(nc::EventKind::ALL, nc::EventKind::name))?;
