@@ -10,6 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
@@ -259,19 +260,19 @@ impl PyLoop {
         py: Python<'_>,
         lp: &nc::Loop,
         batch: nc::Batch<'_>,
-        callback: &Obj<'_>,
-        on_data: Option<&Obj<'_>>,
+        callback: &Callee<'_>,
+        on_data: Option<&Callee<'_>>,
     ) -> PyResult<usize> {
         let mut raised = None;
         let delivered = lp.deliver_with_paths(batch, |ev, data, path| {
             let called = match on_data {
                 Some(f) if ev.kind == nc::EventKind::Data => {
                     let Ok(handle) = ev.handle.raw().into_pyobject(py);
-                    call_with(f, [handle.as_any(), PyBytes::new(py, data).as_any()])
+                    f.call([handle.as_any(), PyBytes::new(py, data).as_any()])
                 }
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, lp, ev, data, path, userdata).and_then(|e| call_with(callback, [e.as_any()]))
+                    Event::build(py, lp, ev, data, path, userdata).and_then(|e| callback.call([e.as_any()]))
                 }
             };
             called.map_err(|e| raised = Some(e)).is_ok()
@@ -301,22 +302,50 @@ impl PyLoop {
     }
 }
 
-/// Calls `f(*args)` and drops what it returns. Vectorcall passes the
-/// arguments in place (no tuple), and its offset flag lets a bound method
-/// put its `self` in the slot before them instead of copying the arguments.
-#[inline(always)]
-fn call_with<const N: usize>(f: &Obj<'_>, args: [&Obj<'_>; N]) -> PyResult<()> {
-    const { assert!(N <= 2) };
-    let mut slots = [std::ptr::null_mut(); 3];
-    for (slot, arg) in slots[1..].iter_mut().zip(args) {
-        *slot = arg.as_ptr();
+/// A run() callback as it is called: a bound method (`server.echo`) split
+/// into its function and `self`, so that no method object has to put `self`
+/// in front of the arguments on every call.
+struct Callee<'py> {
+    func: Obj<'py>,
+    bound_self: Option<Obj<'py>>,
+}
+
+impl<'py> Callee<'py> {
+    fn new(f: &Obj<'py>) -> PyResult<Self> {
+        static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {
+            return Ok(Callee { func: f.getattr("__func__")?, bound_self: Some(f.getattr("__self__")?) });
+        }
+        Ok(Callee { func: f.clone(), bound_self: None })
     }
-    // SAFETY: `slots[1..=N]` are live objects, borrowed for the call, and
-    // `slots[0]` is the scratch slot the offset flag lends to the callee.
-    let result =
-        unsafe { vectorcall(f.as_ptr(), slots.as_ptr().add(1), N | VECTORCALL_ARGUMENTS_OFFSET, std::ptr::null_mut()) };
-    // SAFETY: a new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(f.py(), result) }.map(drop)
+
+    /// Calls the callback with `args` and drops what it returns. Vectorcall
+    /// passes the arguments in place (no tuple); the offset flag lets a
+    /// callable that must prepend something (a method object) use the slot
+    /// before them.
+    #[inline(always)]
+    fn call<const N: usize>(&self, args: [&Obj<'py>; N]) -> PyResult<()> {
+        const { assert!(N <= 2) };
+        let mut slots = [std::ptr::null_mut(); 4];
+        let first = 1 + usize::from(self.bound_self.is_some());
+        slots[1] = self.bound_self.as_ref().map_or(std::ptr::null_mut(), |s| s.as_ptr());
+        for (slot, arg) in slots[first..].iter_mut().zip(args) {
+            *slot = arg.as_ptr();
+        }
+        let nargs = first - 1 + N;
+        // SAFETY: `slots[1..=nargs]` are live objects, borrowed for the call;
+        // `slots[0]` is the scratch slot the offset flag lends to the callee.
+        let result = unsafe {
+            vectorcall(
+                self.func.as_ptr(),
+                slots.as_ptr().add(1),
+                nargs | VECTORCALL_ARGUMENTS_OFFSET,
+                std::ptr::null_mut(),
+            )
+        };
+        // SAFETY: a new reference, or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_err(self.func.py(), result) }.map(drop)
+    }
 }
 
 /// `PY_VECTORCALL_ARGUMENTS_OFFSET`.
@@ -412,6 +441,7 @@ impl PyLoop {
             return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
         let max = max_events_arg(py, max_events, nc::RUN_MAX_EVENTS)?;
+        let (callback, on_data) = (Callee::new(callback)?, on_data.map(Callee::new).transpose()?);
         // The last poll returned events: more are likely pending already.
         let mut busy = false;
         loop {
@@ -422,7 +452,7 @@ impl PyLoop {
             let batch = Self::wait(py, &lp, max, None, busy)?;
             busy = batch.is_some();
             if let Some(batch) = batch {
-                self.deliver(py, &lp, batch, callback, on_data)?;
+                self.deliver(py, &lp, batch, &callback, on_data.as_ref())?;
             }
             py.check_signals()?;
         }
@@ -436,7 +466,8 @@ impl PyLoop {
         let max = max_events_arg(py, Some(max_events), 0)?;
         let lp = self.owned(py)?;
         let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            Some(batch) => self.deliver(py, &lp, batch, callback, None),
+            // One batch: splitting a bound method would cost more than it saves.
+            Some(batch) => self.deliver(py, &lp, batch, &Callee { func: callback.clone(), bound_self: None }, None),
             None => Ok(0),
         };
         delivered
