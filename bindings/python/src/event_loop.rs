@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::mem::take;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError, PyValueError};
 use pyo3::ffi;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
@@ -300,6 +302,78 @@ impl PyLoop {
         };
         self.core(py, |lp| lp.udp_multicast(handle.0, &group.0, &interface, join))
     }
+}
+
+/// The `send` PyO3 generated, which [`send_fast`] hands every call it does
+/// not take itself.
+static SEND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `Loop.send` for the common case, an echo's: `send(handle, data)` with an
+/// `int` and a `bytes` below DETACH_SEND, without PyO3's argument parsing
+/// and call bookkeeping (more instructions than the rest of the send).
+/// Any other call goes to the generated method, so both behave the same.
+unsafe extern "C" fn send_fast(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls methods attached, with `nargs` arguments and
+    // then one value per name in `kwnames` at `args`, and `slf` checked to
+    // be a Loop by the method descriptor.
+    let py = unsafe { Python::assume_attached() };
+    let sent = catch_unwind(AssertUnwindSafe(|| unsafe {
+        if let (2, true) = (nargs, kwnames.is_null()) {
+            let (handle, data) = (*args, *args.add(1));
+            if ffi::PyLong_CheckExact(handle) != 0 && ffi::PyBytes_CheckExact(data) != 0 {
+                let mut overflow = 0;
+                let handle = nc::Handle::from_raw(ffi::PyLong_AsLongAndOverflow(handle, &mut overflow));
+                let data = Borrowed::from_ptr(py, data).cast_unchecked::<PyBytes>();
+                let data = data.as_bytes();
+                if overflow == 0 && data.len() < DETACH_SEND {
+                    let lp = Borrowed::from_ptr(py, slf).cast_unchecked::<PyLoop>();
+                    return lp.get().core(py, |lp| lp.send(handle, data)).map(|()| py.None().into_ptr());
+                }
+            }
+        }
+        let given = nargs as usize + kwnames.as_ref().map_or(0, |_| ffi::PyTuple_Size(kwnames) as usize);
+        let mut with_self = vec![slf];
+        with_self.extend_from_slice(std::slice::from_raw_parts(args, given));
+        // Set before send_fast was installed.
+        let general = SEND.get(py).ok_or_else(|| PyTypeError::new_err("netcore: Loop.send is not set up"))?;
+        Ok(vectorcall(general.as_ptr(), with_self.as_ptr(), nargs as usize + 1, kwnames))
+    }));
+    match sent {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            PanicException::new_err("netcore: send panicked").restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Puts [`send_fast`] in front of the generated `Loop.send` (same name,
+/// signature and doc).
+pub fn install_send_fast(py: Python<'_>) -> PyResult<()> {
+    let ty = py.get_type::<PyLoop>();
+    let general = ty.getattr("send")?;
+    let doc = format!("send{}\n--\n\n{}", general.getattr("__text_signature__")?, general.getattr("__doc__")?);
+    let doc = std::ffi::CString::new(doc).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    // Leaked: the type keeps using it until the process ends.
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: c"send".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: send_fast },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ml_doc: doc.into_raw(),
+    }));
+    // SAFETY: a live type and a method definition that outlives it; a new reference or NULL.
+    let fast = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))? };
+    SEND.get_or_init(py, || general.unbind());
+    ty.setattr("send", fast)
 }
 
 /// A run() callback as it is called: a bound method (`server.echo`) split

@@ -45,6 +45,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // `add` also lists a name in `__all__`, `setattr` leaves it out.
     m.setattr("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<event_loop::PyLoop>()?;
+    event_loop::install_send_fast(m.py())?;
     m.add_class::<event::Event>()?;
     m.add_class::<event_loop::Closing>()?;
     m.add_function(wrap_pyfunction!(parse_address, m)?)?;
