@@ -37,9 +37,10 @@ yet) are reported as "not available". Exit status: 0 when every run was
 clean, 1 when any error was seen (a byte mismatch, a server that crashed or
 did not exit 0 on SIGINT, ...), 2 when the build failed.
 
-  bench/run.py            full suite (about 65 minutes on 2 cores: ~20 for
-                          comparisons 1-6, ~20 the TLS table, ~6 HTTP, ~20
-                          tail latency and many connections; time budgets cap
+  bench/run.py            full suite (about 75 minutes on 2 cores: ~20 for
+                          comparisons 1-6, ~20 the TLS table, ~6 HTTP, ~12
+                          tail latency and many connections, ~15 UDP (5
+                          rounds, callgrind of every server); time budgets cap
                           comparisons 1-6 at 40 minutes, TLS at 35, latency
                           and many connections at 25)
   bench/run.py --smoke    seconds-long run of every code path (C servers
