@@ -31,11 +31,19 @@ struct Tokens {
     waiting: VecDeque<(u64, u64)>,
 }
 
-/// The bytes of accepted messages the kernel has not taken yet.
-pub(crate) struct SendQueue {
+/// Queued bytes, in the order they go out.
+#[derive(Default)]
+struct Chunks {
     chunks: VecDeque<Vec<u8>>,
     /// Bytes of `chunks.front()` already consumed.
     offset: usize,
+}
+
+/// The bytes of accepted messages the kernel has not taken yet.
+pub(crate) struct SendQueue {
+    /// Boxed, and only while bytes are queued: an idle connection carries
+    /// one null pointer.
+    chunks: Option<Box<Chunks>>,
     len: usize,
     high_water: u32,
     low_water: u32,
@@ -49,8 +57,7 @@ pub(crate) struct SendQueue {
 impl SendQueue {
     pub fn new() -> SendQueue {
         SendQueue {
-            chunks: VecDeque::new(),
-            offset: 0,
+            chunks: None,
             len: 0,
             high_water: DEFAULT_HIGH_WATER,
             low_water: DEFAULT_LOW_WATER,
@@ -142,7 +149,7 @@ impl SendQueue {
                 skip -= from;
             }
             self.len += rest;
-            self.chunks.push_back(chunk);
+            self.chunks.get_or_insert_with(Box::default).chunks.push_back(chunk);
         }
         token.filter(|_| rest == 0)
     }
@@ -150,13 +157,16 @@ impl SendQueue {
     /// The queued bytes, oldest first, as up to `slices.len()` slices (for
     /// one gather write); returns how many were filled.
     pub fn slices<'a>(&'a self, slices: &mut [&'a [u8]]) -> usize {
+        let Some(queued) = &self.chunks else {
+            return 0;
+        };
         let mut count = 0;
-        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+        for (slot, chunk) in slices.iter_mut().zip(&queued.chunks) {
             *slot = chunk;
             count += 1;
         }
         if count > 0 {
-            slices[0] = &slices[0][self.offset..];
+            slices[0] = &slices[0][queued.offset..];
         }
         count
     }
@@ -167,20 +177,21 @@ impl SendQueue {
     pub fn consume(&mut self, n: usize) -> Fired<'_> {
         debug_assert!(n <= self.len);
         self.len -= n;
-        let mut left = n;
-        while left > 0 {
-            let Some(front) = self.chunks.front() else { break };
-            let rest = front.len() - self.offset;
-            if left < rest {
-                self.offset += left;
-                break;
+        if self.len == 0 {
+            self.chunks = None;
+        } else if let Some(queued) = &mut self.chunks {
+            let mut left = n;
+            while left > 0 {
+                let Some(front) = queued.chunks.front() else { break };
+                let rest = front.len() - queued.offset;
+                if left < rest {
+                    queued.offset += left;
+                    break;
+                }
+                left -= rest;
+                queued.chunks.pop_front();
+                queued.offset = 0;
             }
-            left -= rest;
-            self.chunks.pop_front();
-            self.offset = 0;
-        }
-        if self.len == 0 && self.chunks.capacity() > 0 {
-            self.chunks = VecDeque::new();
         }
         if let Some(tokens) = &mut self.tokens {
             tokens.consumed += n as u64;

@@ -130,15 +130,34 @@ enum Recv {
     Failed(Error),
 }
 
+/// A connection's framing: `None` for stream framing, the default (boxed
+/// otherwise: an idle stream connection carries one null pointer).
+struct FramingSlot(Option<Box<Framing>>);
+
+impl FramingSlot {
+    fn new(framing: Framing) -> FramingSlot {
+        FramingSlot((framing != Framing::Stream).then(|| Box::new(framing)))
+    }
+
+    fn get(&self) -> &Framing {
+        self.0.as_deref().unwrap_or(&Framing::Stream)
+    }
+
+    fn is_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
 /// One stream connection, TCP or Unix (accepted, outgoing or adopted).
 pub(crate) struct Conn {
     sock: Option<Stream>,
     userdata: u64,
-    framing: Framing,
+    framing: FramingSlot,
     /// An outgoing connection's dialer (connects and reconnects).
     pub dialing: Option<Box<Dialing>>,
-    /// The listener that accepted this connection.
-    listener: Option<Handle>,
+    /// The listener that accepted this connection, or a handle of raw value
+    /// 0, which names nothing (8 bytes where an `Option` takes 16).
+    listener: Handle,
     idle: Option<Box<IdleTimeout>>,
     /// Input kept between reads (boxed: an idle connection carries one
     /// pointer, and none while nothing is kept).
@@ -170,7 +189,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// A connection accepted by `listener`.
     pub fn accepted(sock: Stream, userdata: u64, listener: Handle) -> Conn {
-        Conn { listener: Some(listener), ..Conn::new(Some(sock), userdata) }
+        Conn { listener, ..Conn::new(Some(sock), userdata) }
     }
 
     /// A connection on a socket that is already connected (a Unix connect,
@@ -188,9 +207,9 @@ impl Conn {
         Conn {
             sock,
             userdata,
-            framing: Framing::Stream,
+            framing: FramingSlot(None),
             dialing: None,
-            listener: None,
+            listener: Handle::from_raw(0),
             idle: None,
             kept: None,
             sendq: SendQueue::new(),
@@ -244,7 +263,7 @@ impl Conn {
 
     /// The listener that accepted this connection.
     pub fn listener(&self) -> Option<Handle> {
-        self.listener
+        Some(self.listener).filter(|listener| listener.raw() != 0)
     }
 
     /// The idle timeout, if one is set.
@@ -348,7 +367,7 @@ impl Conn {
 
     /// Sets how input is cut into frames; bytes kept so far are cut anew.
     pub fn set_framing(&mut self, framing: Framing) {
-        self.framing = framing;
+        self.framing = FramingSlot::new(framing);
         if let Some(kept) = &mut self.kept {
             kept.scanned = 0;
         }
@@ -657,12 +676,7 @@ impl Conn {
             return Step::Idle;
         };
         let fd = sock.as_raw_fd();
-        if matches!(self.framing, Framing::Stream)
-            && self.kept.is_none()
-            && !self.paused
-            && !self.is_closing()
-            && self.tls.is_none()
-        {
+        if self.framing.is_stream() && self.kept.is_none() && !self.paused && !self.is_closing() && self.tls.is_none() {
             return self.read_stream(fd, handle, out);
         }
         let mut reads = 0;
@@ -712,7 +726,7 @@ impl Conn {
         let data = Event::new(EventKind::Data, handle, self.userdata);
         loop {
             let rest = &kept.buf[kept.start..];
-            let (start, len, consumed) = match self.framing.next(rest, kept.scanned) {
+            let (start, len, consumed) = match self.framing.get().next(rest, kept.scanned) {
                 Ok(Next::Frame { start, len, consumed }) => (start, len, consumed),
                 Ok(Next::Incomplete) => {
                     kept.scanned = rest.len();
@@ -742,7 +756,7 @@ impl Conn {
         }
         if peer_eof {
             let tail = &kept.buf[kept.start..];
-            if !tail.is_empty() && self.framing.delivers_tail() {
+            if !tail.is_empty() && self.framing.get().delivers_tail() {
                 if !out.fits(tail.len()) {
                     out.stop_data();
                     return Some(Step::RequeueFirst);
@@ -764,7 +778,7 @@ impl Conn {
             kept.buf.drain(..kept.start);
             kept.start = 0;
         }
-        let room = self.framing.room(&kept.buf).min(read_size);
+        let room = self.framing.get().room(&kept.buf).min(read_size);
         debug_assert!(room > 0, "only an incomplete frame is read into");
         let got = self.recv_any(fd, &mut kept.buf, room);
         self.kept = Some(kept);
@@ -791,7 +805,7 @@ impl Conn {
             return got;
         }
         while !self.paused && !out.full() {
-            match self.framing.next(&out.arena[pos..], scanned) {
+            match self.framing.get().next(&out.arena[pos..], scanned) {
                 Ok(Next::Frame { start, len, consumed }) => {
                     out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos + start, len);
                     pos += consumed;
