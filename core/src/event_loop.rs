@@ -232,8 +232,10 @@ impl Loop {
         } else {
             // Oldest first: events of operations, resolver results, deadlines,
             // work left from earlier polls, then the new readiness.
-            let from_pending = state.pending.len().min(max);
-            out.events.extend(state.pending.drain(..from_pending));
+            if !state.pending.is_empty() {
+                let from_pending = state.pending.len().min(max);
+                out.events.extend(state.pending.drain(..from_pending));
+            }
             state.take_resolved(out.events);
             state.fire_deadlines(out.events);
             while !out.full() {

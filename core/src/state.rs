@@ -447,8 +447,14 @@ impl State {
     }
 
     /// Frees the tombstones whose `Closed` the previous poll handed out:
-    /// their handles are stale (`EBADHANDLE`) from now on.
+    /// their handles are stale (`EBADHANDLE`) from now on. (Every poll
+    /// calls this and the other per-poll chores below: each is inlined down
+    /// to the check that it has nothing to do.)
+    #[inline]
     pub fn release_delivered(&mut self) {
+        if self.delivered_closes.is_empty() {
+            return;
+        }
         for handle in std::mem::take(&mut self.delivered_closes) {
             if let Ok(Entry::Closed(_)) = self.slab.get_mut(handle) {
                 let _ = self.slab.remove(handle);
@@ -571,10 +577,15 @@ impl State {
     }
 
     /// Runs every deadline that is due.
+    #[inline]
     pub fn fire_deadlines(&mut self, events: &mut Vec<Event>) {
-        if self.deadlines.next().is_none() {
-            return;
+        if self.deadlines.next().is_some() {
+            self.fire_due_deadlines(events);
         }
+    }
+
+    #[inline(never)]
+    fn fire_due_deadlines(&mut self, events: &mut Vec<Event>) {
         let now = Instant::now();
         while let Some((when, handle, due, epoch)) = self.deadlines.pop_due(now) {
             match due {
@@ -637,6 +648,9 @@ impl State {
         if self.has_work() {
             return Some(Duration::ZERO);
         }
+        if self.deadlines.next().is_none() {
+            return requested;
+        }
         let slab = &mut self.slab;
         self.deadlines.prune(|d| deadline_is_live(slab, d));
         let next = self.deadlines.next().map(|when| when.saturating_duration_since(Instant::now()));
@@ -647,6 +661,7 @@ impl State {
     }
 
     /// Hands resolver results to their connections.
+    #[inline]
     pub fn take_resolved(&mut self, events: &mut Vec<Event>) {
         if self.resolved.is_empty() {
             return;

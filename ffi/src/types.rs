@@ -44,6 +44,10 @@ pub struct nc_addr {
 }
 
 impl nc_addr {
+    /// Kept out of line: most events carry no address, and converting one
+    /// inline made every event of a poll pay for reading it.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn from_socket_addr(addr: Option<SocketAddr>) -> nc_addr {
         let mut out = nc_addr::default();
         match addr {
@@ -128,7 +132,7 @@ impl nc_event {
             userdata: event.userdata as usize as *mut c_void,
             data: if data.is_empty() { std::ptr::null() } else { data.as_ptr() },
             len: data.len(),
-            addr: nc_addr::from_socket_addr(event.addr),
+            addr: if event.addr.is_some() { nc_addr::from_socket_addr(event.addr) } else { nc_addr::default() },
             value: event.value,
             path: path.map_or(std::ptr::null(), CStr::as_ptr),
         }
