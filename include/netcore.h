@@ -1753,7 +1753,7 @@ int nc_peer_path(struct nc_loop *loop, nc_handle handle, char *buf, size_t size)
  * inherited descriptor, systemd's `LISTEN_FDS` (the first is 3), a socket
  * from another library — and returns its listener handle. On success the
  * loop owns the socket: `fd` itself is closed (the loop keeps a
- * non-blocking duplicate, which `nc_raw_fd` returns), and a socket file
+ * non-blocking duplicate, which `nc_fd` returns), and a socket file
  * it names is never removed. On failure `fd` is left as it was: `NC_EINVAL`
  * (`nc_last_error_detail`: `fd`) if it is not a listening stream socket of
  * family IPv4, IPv6 or Unix.

@@ -163,7 +163,7 @@ pub unsafe extern "C" fn nc_peer_path(r#loop: *mut nc_loop, handle: nc_handle, b
 /// inherited descriptor, systemd's `LISTEN_FDS` (the first is 3), a socket
 /// from another library — and returns its listener handle. On success the
 /// loop owns the socket: `fd` itself is closed (the loop keeps a
-/// non-blocking duplicate, which `nc_raw_fd` returns), and a socket file
+/// non-blocking duplicate, which `nc_fd` returns), and a socket file
 /// it names is never removed. On failure `fd` is left as it was: `NC_EINVAL`
 /// (`nc_last_error_detail`: `fd`) if it is not a listening stream socket of
 /// family IPv4, IPv6 or Unix.
