@@ -3,7 +3,8 @@
 //! a vector's spare capacity, and datagrams received many per call.
 
 use std::io;
-use std::mem::MaybeUninit;
+use std::mem::{size_of, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 use socket2::{SockAddr, SockAddrStorage};
@@ -100,11 +101,12 @@ pub const RECV_BATCH: usize = 32;
 
 /// Headers and sender addresses for one batch of datagrams received with
 /// `recvmmsg` (on the stack: about 7 KiB); only the entries of the current
-/// call are initialised.
+/// call are initialised, and only the bytes the kernel wrote of a sender's
+/// address are read.
 pub struct Datagrams {
     headers: [MaybeUninit<libc::mmsghdr>; RECV_BATCH],
     iovs: [MaybeUninit<libc::iovec>; RECV_BATCH],
-    senders: [MaybeUninit<SockAddrStorage>; RECV_BATCH],
+    senders: [MaybeUninit<libc::sockaddr_storage>; RECV_BATCH],
     count: usize,
 }
 
@@ -114,7 +116,6 @@ pub struct Received {
     pub len: usize,
     /// It was larger than its slot: the rest was discarded (`MSG_TRUNC`).
     pub truncated: bool,
-    pub sender: SockAddr,
 }
 
 impl Datagrams {
@@ -135,16 +136,14 @@ impl Datagrams {
         let count = (buf.len() / stride.max(1)).min(RECV_BATCH);
         self.count = 0;
         for i in 0..count {
-            let sender = self.senders[i].write(SockAddrStorage::zeroed());
-            let namelen = sender.size_of();
             let iov = self.iovs[i]
                 .write(libc::iovec { iov_base: buf[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: stride });
             // SAFETY: msghdr is plain data; zeroed is a valid empty header.
             let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
             // Every call sets the name length, control length and flags afresh:
             // the kernel overwrote the previous call's.
-            msg_hdr.msg_name = sender as *mut SockAddrStorage as *mut libc::c_void;
-            msg_hdr.msg_namelen = namelen;
+            msg_hdr.msg_name = self.senders[i].as_mut_ptr() as *mut libc::c_void;
+            msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             msg_hdr.msg_iov = iov;
             msg_hdr.msg_iovlen = 1;
             self.headers[i].write(libc::mmsghdr { msg_hdr, msg_len: 0 });
@@ -160,21 +159,63 @@ impl Datagrams {
         Ok(self.count)
     }
 
+    /// The `i`-th header of the last call.
+    fn header(&self, i: usize) -> &libc::msghdr {
+        assert!(i < self.count, "datagram {i} of {}", self.count);
+        // SAFETY: the first `count` headers were initialised by `recv`.
+        unsafe { &self.headers[i].assume_init_ref().msg_hdr }
+    }
+
     /// The `i`-th datagram of the last call (`i` below what it returned).
     pub fn get(&self, i: usize) -> Received {
-        assert!(i < self.count, "datagram {i} of {}", self.count);
-        // SAFETY: the first `count` headers, iovecs and senders were
-        // initialised by `recv` and filled in by the kernel; a sender
-        // storage is plain data, so reading a copy of it is sound.
-        let (header, slot, sender) = unsafe {
-            (self.headers[i].assume_init_ref(), self.iovs[i].assume_init_ref().iov_len, self.senders[i].as_ptr().read())
-        };
-        Received {
-            len: (header.msg_len as usize).min(slot),
-            truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            // SAFETY: the kernel wrote an address of the socket's family
-            // and its length into this zeroed storage.
-            sender: unsafe { SockAddr::new(sender, header.msg_hdr.msg_namelen) },
+        let header = self.header(i);
+        // SAFETY: as in `header`; the iovecs were initialised with them.
+        let (len, slot) =
+            unsafe { (self.headers[i].assume_init_ref().msg_len, self.iovs[i].assume_init_ref().iov_len) };
+        Received { len: (len as usize).min(slot), truncated: header.msg_flags & libc::MSG_TRUNC != 0 }
+    }
+
+    /// The IP sender of the `i`-th datagram (`None` on a Unix socket), read
+    /// in place: no copy of the whole address storage.
+    pub fn sender_ip(&self, i: usize) -> Option<SocketAddr> {
+        let len = self.header(i).msg_namelen as usize;
+        let at = self.senders[i].as_ptr();
+        // SAFETY: the kernel wrote `len` bytes of address at `at`; each
+        // read below is of a prefix that length covers.
+        unsafe {
+            if len >= size_of::<libc::sockaddr_in>() && i32::from((*at).ss_family) == libc::AF_INET {
+                let a = &*(at as *const libc::sockaddr_in);
+                let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                return Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))));
+            }
+            if len >= size_of::<libc::sockaddr_in6>() && i32::from((*at).ss_family) == libc::AF_INET6 {
+                let a = &*(at as *const libc::sockaddr_in6);
+                let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+                return Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                )));
+            }
+        }
+        None
+    }
+
+    /// The sender of the `i`-th datagram as a whole address (a Unix path).
+    pub fn sender(&self, i: usize) -> SockAddr {
+        let len = (self.header(i).msg_namelen as usize).min(size_of::<libc::sockaddr_storage>());
+        let mut storage = SockAddrStorage::zeroed();
+        // SAFETY: the kernel wrote `len` bytes at the sender's storage;
+        // they are copied into a zeroed storage of the same size, which
+        // then holds an address of the socket's family and that length.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.senders[i].as_ptr() as *const u8,
+                storage.view_as::<libc::sockaddr_storage>() as *mut libc::sockaddr_storage as *mut u8,
+                len,
+            );
+            SockAddr::new(storage, len as libc::socklen_t)
         }
     }
 }

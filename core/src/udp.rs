@@ -203,8 +203,10 @@ impl Udp {
                 std::ptr::copy(base.add(start + i * SLOT), base.add(at), got.len);
                 out.arena.set_len(at + got.len);
             }
-            let mut event = Event::new(EventKind::Datagram, handle, self.userdata).with_addr(got.sender.as_socket());
-            if let Some(path) = unix::text(&got.sender) {
+            let mut event = Event::new(EventKind::Datagram, handle, self.userdata);
+            if !self.is_unix() {
+                event = event.with_addr(batch.sender_ip(i));
+            } else if let Some(path) = unix::text(&batch.sender(i)) {
                 // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for
                 // C, unless replacement characters made it longer: dropped
                 // then (a slot keeps `PATH_ROOM` bytes for it).
