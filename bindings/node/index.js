@@ -317,7 +317,7 @@ class Loop extends EventEmitter {
     // The native loop references the batch callback only weakly while no
     // handle is open (so that a dropped loop can be collected): the Loop
     // keeps it alive.
-    this._batchCallback = (count, extra, addrs, poolFull) => this._onBatch(count, extra, addrs, poolFull)
+    this._batchCallback = this._onBatch.bind(this) // bound: no function of its own for V8 to optimize
     this._pool = undefined // the pool's ArrayBuffer (see newPool); the first payload asks for one
     try {
       this._native = new native.NativeLoop(this._batchCallback, this._meta)

@@ -763,9 +763,12 @@ unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> netcor
   if sys::napi_get_value_double(env, argv[0], &mut id) != sys::Status::napi_ok {
     return Err(NcError::EBADHANDLE);
   }
-  let Some((sys::TypedarrayType::uint8_array, len, bytes)) = typed_array(env, argv[1]) else {
+  // The bytes of any ArrayBufferView (index.js passes Uint8Arrays): cheaper
+  // to ask for than a typed array's kind, length and memory.
+  let (mut bytes, mut len) = (ptr::null_mut(), 0usize);
+  if sys::napi_get_buffer_info(env, argv[1], &mut bytes, &mut len) != sys::Status::napi_ok {
     return Err(NcError::EINVAL);
-  };
+  }
   let bytes = if len == 0 || bytes.is_null() { &[][..] } else { std::slice::from_raw_parts(bytes as *const u8, len) };
   d.handle(id).and_then(|h| d.core.send(h, bytes))
 }
@@ -984,7 +987,7 @@ impl NativeLoop {
   }
 
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
-  /// Uint8Array; returns 0 or a negative netcore code. Unlike a method call it
+  /// Uint8Array (any ArrayBufferView's bytes are taken); returns 0 or a negative netcore code. Unlike a method call it
   /// skips the wrapper's per-call work (unwrapping `this`, tracking the
   /// borrowed bytes), which cost more than the send itself.
   #[napi(ts_return_type = "(id: number, data: Uint8Array) => number")]
