@@ -41,6 +41,7 @@ from _common import die, format_addr, on_stop_signals, parse_host_port
 from echo_server import EchoServer
 
 PROG = "multicore_echo_server"
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class CountingEchoServer(EchoServer):
@@ -59,6 +60,9 @@ class CountingEchoServer(EchoServer):
 def worker(index: int, host: str, port: int, shared: socket.socket | None, cap: int, ready: Connection) -> None:
     """One process, one loop: serves until SIGINT/SIGTERM. Sends the port it
     listens on (or an error message) through `ready` first."""
+    # A process group of its own: a terminal's Ctrl-C reaches the main
+    # process only, which passes it on once (twice would mean "now").
+    os.setpgid(0, 0)
     with netcore.Loop() as loop:
         try:
             listener = loop.adopt_listener(shared) if shared is not None else loop.listen(host, port, reuse_port=True)
@@ -69,6 +73,8 @@ def worker(index: int, host: str, port: int, shared: socket.socket | None, cap: 
             sys.exit(1)
         server = CountingEchoServer(loop, listener)
         on_stop_signals(server.on_signal)
+        # Blocked since the fork (see main): one that came meanwhile stops it now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         ready.send(loop.local_address(listener)[1])
         server.serve()
     print(f"{PROG}: worker {index}: {server.accepted} connections", file=sys.stderr)
@@ -110,7 +116,11 @@ def main(argv: list[str]) -> int:
     for index in range(args.workers):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=worker, args=(index, host, port, shared, args.cap, send))
+        # The worker starts with this process's handler (forward): signals
+        # wait, blocked, until it has its own.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         process.start()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         workers.append(process)
         send.close()
         answer = receive.recv() if receive.poll(30) else f"worker {index} did not start"
