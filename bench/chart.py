@@ -1,7 +1,10 @@
 """Draws bench/chart.png from a bench/run.py results file: the main table —
 echo throughput per server (ping-pong, 50 connections, three message sizes)
 and user-space instructions per echo (callgrind) — and, when the run has
-the TLS table, the same two panels for the TLS servers in a second row.
+them, one row more for each of: the TLS table (the same two panels), the
+UDP datagram echo (datagrams per second, instructions per datagram), and
+tail latency at fixed load with the many-connections run (p99 at 50 % and
+80 % of the slowest server's peak; bytes per connection at 15,000).
 
     usage: python3 chart.py RESULTS.json OUT.png
 
@@ -15,6 +18,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+import latency_bench  # noqa: E402  (bench/: the summaries of the comparisons it runs)
+import udp_bench  # noqa: E402
 
 ORDER = ["netcore-c", "libuv", "netcore-py", "netcore-py-aio", "uvloop", "asyncio", "netcore-node", "netcore-node-net",
          "node-net"]
@@ -90,6 +96,79 @@ def panels(ax1, ax2, part, order, sizes, cfg, what):
                labels=["netcore", "anchor"], fontsize=9, loc="upper left")
 
 
+def bars(ax, servers, roles, groups, ylabel, title, label=lambda v: f"{v:,.0f}"):
+    """Grouped bars: one bar per (group, server), `groups` = [(group label,
+    {server: value})]; netcore's servers' names in bold, a missing value
+    marked n/a."""
+    x = range(len(servers))
+    width = 0.8 / len(groups)
+    top = 0
+    for i, (name, values) in enumerate(groups):
+        xs = [xi - 0.4 + width * (i + 0.5) for xi in x]
+        vals = [values.get(s) for s in servers]
+        ax.bar(xs, [v or 0 for v in vals], width, label=name, color=SIZE_COLORS[i % 3], edgecolor="black",
+               linewidth=0.4)
+        for xx, v in zip(xs, vals):
+            if v:
+                top = max(top, v)
+                ax.text(xx, v, label(v), ha="center", va="bottom", fontsize=7.5, rotation=90)
+            else:
+                ax.text(xx, 0, "n/a", ha="center", va="bottom", fontsize=7, color="#a00")
+    ax.set_ylim(0, (top or 1) * 1.25)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(servers, rotation=25, ha="right", fontsize=8.5)
+    for lbl, s in zip(ax.get_xticklabels(), servers):
+        if roles.get(s) == "netcore":
+            lbl.set_fontweight("bold")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    if len(groups) > 1:
+        ax.legend(fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def udp_row(res):
+    """The UDP datagram echo's row, or None when the run has no UDP table."""
+    udp = res.get("udp")
+    if not udp or not udp.get("echo"):
+        return None
+    summary = udp_bench.summarize(udp)
+    servers = list(udp.get("servers", {}))
+    roles = {n: v.get("role") for n, v in udp.get("servers", {}).items()}
+
+    def metric(key):
+        return [(size_label(int(size)), {s: (cell.get(s) or {}).get(key) for s in servers})
+                for size, cell in summary.items()]
+
+    def draw(ax1, ax2):
+        bars(ax1, servers, roles, metric("dps"), "echoed datagrams per second (median)",
+             "UDP datagram echo (higher is better)", label=lambda v: f"{v / 1000:.0f}k")
+        bars(ax2, servers, roles, metric("per_dgram"), "instructions per echoed datagram",
+             "UDP: user-space instructions per datagram\ncallgrind (lower is better)")
+    return draw
+
+
+def latency_row(res):
+    """Tail latency at fixed load and the many-connections run, or None."""
+    latency = latency_bench.latency_summary(res)
+    many = latency_bench.many_summary(res)
+    if not latency and not many:
+        return None
+    servers = [s for s in ORDER if s in res.get("servers", {})]
+    roles = {n: v.get("role") for n, v in res.get("servers", {}).items()}
+
+    def draw(ax1, ax2):
+        groups = [(f"{load} % of the slowest peak", {s: (cells.get(s) or {}).get("p99") for s in servers})
+                  for load, cells in latency.items()]
+        bars(ax1, servers, roles, groups, "p99 latency, µs (median of runs)",
+             "open-loop echo at fixed rates: p99 latency (lower is better)")
+        count = res.get("many_conns", "many")
+        bars(ax2, servers, roles, [("", {s: (many.get(s) or {}).get("bytes_per_conn") for s in servers})],
+             "server RSS growth per connection, bytes", f"{count:,} connections, 1 % active: "
+             "memory per connection\n(lower is better)")
+    return draw
+
+
 def main(src, dst):
     res = json.load(open(src))
     meta = res.get("meta", {})
@@ -99,10 +178,14 @@ def main(src, dst):
     if tls:
         rows.append((tls, TLS_ORDER, cfg.get("tls_echo_sizes", [64, 512, 16384]), "TLS 1.3: "))
     rows = rows or [(res, ORDER, [64, 512, 16384], "")]
-    fig, axes = plt.subplots(len(rows), 2, figsize=(15, 6.2 * len(rows)), gridspec_kw={"width_ratios": [1.7, 1]},
+    extra = [draw for draw in (udp_row(res), latency_row(res)) if draw is not None]
+    height = len(rows) + len(extra)
+    fig, axes = plt.subplots(height, 2, figsize=(15, 6.2 * height), gridspec_kw={"width_ratios": [1.7, 1]},
                              squeeze=False)
     for (ax1, ax2), (part, order, sizes, what) in zip(axes, rows):
         panels(ax1, ax2, part, order, sizes, cfg, what)
+    for (ax1, ax2), draw in zip(axes[len(rows):], extra):
+        draw(ax1, ax2)
 
     plain = res.get("servers")
     runs = f"medians of {cfg.get('runs', '?')} runs" if plain else ""
@@ -114,7 +197,7 @@ def main(src, dst):
     smoke = " — SMOKE RUN, figures not meaningful" if meta.get("smoke") else ""
     fig.suptitle(f"netcore vs {peers}\n{meta.get('date', '')}, {meta.get('nproc', '?')} × "
                  f"{meta.get('cpu_model', '?')}, {runs}{smoke}", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.08 / len(rows)))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.08 / height))
     fig.savefig(dst, dpi=110)
 
 
