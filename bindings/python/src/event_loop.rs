@@ -406,16 +406,18 @@ impl<'py> Callee<'py> {
         for (slot, arg) in slots[first..].iter_mut().zip(args) {
             *slot = arg.as_ptr();
         }
-        let nargs = first - 1 + N;
-        // SAFETY: `slots[1..=nargs]` are live objects, borrowed for the call;
-        // `slots[0]` is the scratch slot the offset flag lends to the callee.
+        let (func, args, nargsf) =
+            (self.func.as_ptr(), slots[1..].as_ptr(), (first - 1 + N) | VECTORCALL_ARGUMENTS_OFFSET);
+        // SAFETY: `slots[1..]` starts with the arguments, live objects
+        // borrowed for the call; `slots[0]` is the scratch slot the offset
+        // flag lends to the callee. The callable's own vectorcall function
+        // (a Python function's) skips PyObject_Vectorcall's dispatch and its
+        // check for a C callee that returns a result with an error set.
         let result = unsafe {
-            vectorcall(
-                self.func.as_ptr(),
-                slots.as_ptr().add(1),
-                nargs | VECTORCALL_ARGUMENTS_OFFSET,
-                std::ptr::null_mut(),
-            )
+            match vectorcall_function(func) {
+                Some(call) => call(func, args, nargsf, std::ptr::null_mut()),
+                None => vectorcall(func, args, nargsf, std::ptr::null_mut()),
+            }
         };
         // SAFETY: a new reference, or NULL with an exception set.
         unsafe { Bound::from_owned_ptr_or_err(self.func.py(), result) }.map(drop)
@@ -436,6 +438,10 @@ extern "C" {
         nargsf: usize,
         kwnames: *mut ffi::PyObject,
     ) -> *mut ffi::PyObject;
+
+    /// `PyVectorcall_Function`: public since CPython 3.8, limited API from 3.12.
+    #[link_name = "PyVectorcall_Function"]
+    fn vectorcall_function(callable: *mut ffi::PyObject) -> Option<ffi::vectorcallfunc>;
 }
 
 #[pymethods]
