@@ -119,6 +119,31 @@ def echo_over_socket(host: str, port: int, payload: bytes) -> bytes:
         return bytes(got)
 
 
+def udp_echoes(host: str, port: int, payloads: list[bytes]) -> list[bytes]:
+    """Sends each datagram and waits for its echo (one at a time: loopback
+    UDP does not drop them then), from one client socket."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(WAIT)
+        s.connect((host, port))
+        got = []
+        for payload in payloads:
+            s.send(payload)
+            got.append(s.recv(65536))
+        return got
+
+
+@pytest.mark.parametrize("which", ["python", "c"])
+def test_udp_echo_examples(which: str) -> None:
+    cmd = py("udp_echo.py") if which == "python" else [str(c_example("udp_echo"))]
+    with server(cmd) as (proc, host, port):
+        assert host == "127.0.0.1" and port > 0
+        payloads = [b"", b"x", os.urandom(1200), os.urandom(65507)] + [os.urandom(i * 37) for i in range(1, 40)]
+        assert udp_echoes(host, port, payloads) == payloads
+        rc, _ = stop(proc, signal.SIGTERM)
+        assert rc == 0
+
+
 @pytest.mark.parametrize("example", ["echo_server.py", "asyncio_echo_server.py", "streams_echo_server.py"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_python_echo_servers(example: str, sig: int) -> None:

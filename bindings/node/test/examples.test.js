@@ -4,7 +4,9 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { newLoop, roundTrip, until, randomBytes, sha } = require('../testlib/helpers')
+const { once } = require('node:events')
+const dgram = require('node:dgram')
+const { newLoop, roundTrip, until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
 const { NODE_EXAMPLES, startServer, run, stop } = require('../testlib/procs')
 
 const node = (script, ...args) => [process.execPath, path.join(NODE_EXAMPLES, script), ...args]
@@ -43,6 +45,23 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     assert.equal(server.stdout(), `listening on 127.0.0.1:${server.port}\n`)
   })
 }
+
+test('udp_echo.js: echoes every datagram to its sender (empty to 65,507 B), exits 0 on SIGTERM', async (t) => {
+  const server = await startServer(node('udp_echo.js', '0'))
+  t.after(() => server.child.kill('SIGKILL'))
+  const socket = dgram.createSocket('udp4')
+  t.after(() => socket.close())
+  await new Promise((resolve) => socket.connect(server.port, '127.0.0.1', resolve))
+  const payloads = [Buffer.alloc(0), Buffer.from('x'), randomBytes(1200), randomBytes(65507)]
+  for (const payload of payloads) {
+    // One at a time: loopback UDP does not drop them then.
+    const echoed = once(socket, 'message', { signal: AbortSignal.timeout(WAIT_MS) })
+    socket.send(payload)
+    const [message] = await echoed
+    assert.ok(message.equals(payload), `a ${payload.length} B datagram came back intact`)
+  }
+  assert.deepEqual(await stop(server, 'SIGTERM'), { code: 0, signal: null })
+})
 
 test('echo_server.js: usage errors exit 2, a port in use exits 1', async (t) => {
   const usage = await run(node('echo_server.js'))
