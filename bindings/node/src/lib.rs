@@ -288,7 +288,8 @@ impl Driver {
       return;
     }
     let Some(_scope) = HandleScope::open(self.env) else { return };
-    let mut out = BatchOut { meta: ptr::null_mut(), pool: None, pool_full: false, extra: Vec::new(), addrs: Vec::new() };
+    let mut out =
+      BatchOut { meta: ptr::null_mut(), pool: None, pool_full: false, extra: Vec::new(), addrs: Vec::new() };
     let count = match self.meta_array() {
       // Only JavaScript detaching the private meta array gets here: poll
       // nothing (no event is lost) and do not spin on the fd either.

@@ -104,7 +104,12 @@ pub fn client_tls(options: TlsOptions) -> Either<ClientTls, i32> {
         alpn: &alpn,
         min_version: min_version.unwrap_or(defaults.min_version),
         handshake_timeout,
-        verify_server: options.verify_server.as_deref().map(VerifyServer::parse).transpose()?.unwrap_or(defaults.verify_server),
+        verify_server: options
+          .verify_server
+          .as_deref()
+          .map(VerifyServer::parse)
+          .transpose()?
+          .unwrap_or(defaults.verify_server),
       };
       ClientConfig::new(&opts)
     }),
