@@ -108,6 +108,9 @@ class Socket extends Duplex {
     this._bytesRead = 0
     this._bytesSent = 0
     this._timeoutMs = undefined
+    this._nativeTimeoutMs = 0 // the idle timeout netcore has for the handle (0 = none)
+    this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
+    this._ioSinceSetTimeout = false
     this._idleTold = false // 'timeout' emitted, no I/O since
     this._pendingOptions = [] // [name, value] set before the connection was up
     this._refed = true
@@ -173,7 +176,7 @@ class Socket extends Duplex {
     dispatcherOf(this._loop).sockets.set(handle, this)
     if (peer !== undefined) this._peer = peer
     if (!this._refed) this._loop.unrefHandle(handle)
-    if (this._timeoutMs) this._loop.setIdleTimeout(handle, this._timeoutMs)
+    if (this._timeoutMs) this._applyTimeout()
     if (!this.connecting) this._applyOptions()
   }
 
@@ -212,6 +215,7 @@ class Socket extends Duplex {
   _ncData(ev) {
     if (this.destroyed) return
     this._idleTold = false
+    this._ioSinceSetTimeout = true
     this._bytesRead += ev.data.length
     if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
       this._nativePaused = true
@@ -265,6 +269,7 @@ class Socket extends Duplex {
       return
     }
     this._idleTold = false
+    this._ioSinceSetTimeout = true
     cb()
   }
 
@@ -293,6 +298,7 @@ class Socket extends Duplex {
     if (sent) {
       this._held = null
       this._idleTold = false
+      this._ioSinceSetTimeout = true
       item.cb()
     }
   }
@@ -393,8 +399,32 @@ class Socket extends Duplex {
       if (timeout === 0) this.removeListener('timeout', callback)
       else this.once('timeout', callback)
     }
-    if (this._h !== null && !this._closing && !this._handleClosed) this._loop.setIdleTimeout(this._h, timeout === 0 ? null : timeout)
+    // http's keep-alive calls setTimeout(0) when a request comes and
+    // setTimeout(keepAliveTimeout) once its response is written: netcore gets
+    // the last value once, after a microtask, and nothing when it already has
+    // it and the socket did I/O meanwhile (its idle clock counts from that
+    // I/O, so it restarted all the same).
+    if (!this._timeoutQueued) {
+      this._timeoutQueued = true
+      this._ioSinceSetTimeout = false
+      queueMicrotask(() => this._applyQueuedTimeout())
+    }
     return this
+  }
+
+  _applyQueuedTimeout() {
+    this._timeoutQueued = false
+    const ms = this._timeoutMs
+    if (ms === this._nativeTimeoutMs && (ms === 0 || this._ioSinceSetTimeout)) return
+    this._applyTimeout()
+  }
+
+  /** Gives netcore the socket's timeout (it restarts netcore's idle clock). */
+  _applyTimeout() {
+    if (this._h === null || this._closing || this._handleClosed) return
+    const ms = this._timeoutMs
+    this._loop.setIdleTimeout(this._h, ms === 0 ? null : ms)
+    this._nativeTimeoutMs = ms
   }
 
   get timeout() {

@@ -48,6 +48,18 @@ const listen = (...args) => listenWith(net.createServer, ...args)
 /** A Node `net` server, the reference peer (see listenWith). */
 const nodeListen = (...args) => listenWith(nodeNet.createServer, ...args)
 
+/** A netcore client socket and the server's side of it, on a loop of their own: { loop, socket, peer }. */
+async function connectedOwnLoop(t) {
+  const loop = createLoop()
+  t.after(() => loop.close())
+  const { server, port } = await listen(t, { loop })
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  const [peer] = await accepted
+  return { loop, socket, peer }
+}
+
 /** The names of `socket`'s events as they come: 'error:CODE', 'close(hadError)'. */
 function record(socket) {
   const events = []
@@ -370,13 +382,7 @@ test('addresses, setNoDelay, setKeepAlive', async (t) => {
 })
 
 test("setTimeout: 'timeout' once per idle period, as net (netcore's idle repeats), again after I/O", async (t) => {
-  const loop = createLoop()
-  t.after(() => loop.close())
-  const { server, port } = await listen(t, { loop })
-  const accepted = once(server, 'connection', bounded())
-  const socket = net.connect({ port, host: '127.0.0.1', loop })
-  await once(socket, 'connect', bounded())
-  const [peer] = await accepted
+  const { loop, socket, peer } = await connectedOwnLoop(t)
   let timeouts = 0
   socket.setTimeout(20, () => timeouts++)
   socket.on('timeout', () => timeouts++)
@@ -390,6 +396,40 @@ test("setTimeout: 'timeout' once per idle period, as net (netcore's idle repeats
   peer.write('activity')
   await next(socket, 'timeout')
   assert.equal(timeouts, 3)
+  socket.destroy()
+  peer.destroy()
+})
+
+test('setTimeout: netcore gets the last value of a tick once, and nothing when it has it and there was I/O', async (t) => {
+  const { loop, socket, peer } = await connectedOwnLoop(t)
+  const told = []
+  const setIdleTimeout = loop.setIdleTimeout
+  loop.setIdleTimeout = (handle, ms) => {
+    told.push(ms)
+    return setIdleTimeout.call(loop, handle, ms)
+  }
+  const afterMicrotasks = () => new Promise((resolve) => setImmediate(resolve))
+  socket.setTimeout(20)
+  await afterMicrotasks()
+  assert.deepEqual(told, [20])
+  // http's keep-alive pattern: off when a request comes, on again after writing the response.
+  socket.setTimeout(0)
+  socket.write('response')
+  socket.setTimeout(20)
+  assert.equal(socket.timeout, 20)
+  await afterMicrotasks()
+  assert.deepEqual(told, [20], 'same value and I/O since: the idle clock already restarted')
+  // The same value without I/O restarts the clock, as net's setTimeout does.
+  socket.setTimeout(20)
+  await afterMicrotasks()
+  assert.deepEqual(told, [20, 20])
+  socket.setTimeout(20)
+  socket.setTimeout(0)
+  await afterMicrotasks()
+  assert.deepEqual(told, [20, 20, null], '0 turns it off')
+  socket.setTimeout(20)
+  await next(socket, 'timeout')
+  assert.deepEqual(told, [20, 20, null, 20])
   socket.destroy()
   peer.destroy()
 })
