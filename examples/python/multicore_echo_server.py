@@ -77,7 +77,9 @@ def worker(index: int, host: str, port: int, shared: socket.socket | None, cap: 
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         ready.send(loop.local_address(listener)[1])
         server.serve()
-    print(f"{PROG}: worker {index}: {server.accepted} connections", file=sys.stderr)
+    # One write(2) per line: the workers share stderr, and print() may write
+    # the text and its newline apart, letting another worker's line in between.
+    os.write(sys.stderr.fileno(), f"{PROG}: worker {index}: {server.accepted} connections\n".encode())
 
 
 def main(argv: list[str]) -> int:
