@@ -36,6 +36,19 @@ def parse_host_port(arg: str, default_host: str | None) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def server_address(prog: str, argv: list[str]) -> tuple[str, int]:
+    """A server example's one argument, [HOST:]PORT (HOST defaults to
+    127.0.0.1): without it, prints the usage line and exits 2; a malformed
+    one exits 1 with the reason."""
+    if len(argv) != 2:
+        print(f"usage: {prog} [HOST:]PORT", file=sys.stderr)
+        sys.exit(2)
+    try:
+        return parse_host_port(argv[1], "127.0.0.1")
+    except ValueError as e:
+        die(prog, str(e))
+
+
 def format_addr(addr: tuple[str, int]) -> str:
     """ "ip:port", or "[ip6]:port"."""
     host, port = addr

@@ -22,7 +22,7 @@ import sys
 import time
 
 import netcore
-from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, parse_host_port
+from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, server_address
 
 PROG = "chat_server"
 MAX_LINE = 64 * 1024
@@ -100,13 +100,7 @@ class Room:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {PROG} [HOST:]PORT", file=sys.stderr)
-        return 2
-    try:
-        host, port = parse_host_port(argv[1], "127.0.0.1")
-    except ValueError as e:
-        die(PROG, str(e))
+    host, port = server_address(PROG, argv)
     with netcore.Loop() as loop:
         try:
             room = Room(loop, host, port)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 import netcore
-from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, parse_host_port
+from _common import SHUTDOWN_SECONDS, die, format_addr, on_stop_signals, server_address
 
 PROG = "echo_server"
 DATA, WRITABLE, EOF, ERROR, CLOSED = netcore.DATA, netcore.WRITABLE, netcore.EOF, netcore.ERROR, netcore.CLOSED
@@ -145,13 +145,7 @@ def listen(loop: netcore.Loop, host: str, port: int) -> EchoServer:
 def main(argv: list[str], prog: str = PROG, make: Callable[[netcore.Loop, str, int], EchoServer] = listen) -> int:
     """Serves until a signal; `make` opens the listener and builds the
     server (tls_echo_server.py's is this one over TLS)."""
-    if len(argv) != 2:
-        print(f"usage: {prog} [HOST:]PORT", file=sys.stderr)
-        return 2
-    try:
-        host, port = parse_host_port(argv[1], "127.0.0.1")
-    except ValueError as e:
-        die(prog, str(e))
+    host, port = server_address(prog, argv)
     with netcore.Loop() as loop:
         try:
             server = make(loop, host, port)

@@ -21,7 +21,7 @@ import sys
 from collections import deque
 
 import netcore
-from _common import die, format_addr, on_stop_signals, parse_host_port
+from _common import die, format_addr, on_stop_signals, server_address
 
 PROG = "udp_echo"
 DATAGRAM, WRITABLE, ERROR = netcore.DATAGRAM, netcore.WRITABLE, netcore.ERROR
@@ -78,13 +78,7 @@ class UdpEcho:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {PROG} [HOST:]PORT", file=sys.stderr)
-        return 2
-    try:
-        host, port = parse_host_port(argv[1], "127.0.0.1")
-    except ValueError as e:
-        die(PROG, str(e))
+    host, port = server_address(PROG, argv)
     with netcore.Loop() as loop:
         try:
             server = UdpEcho(loop, host, port)
