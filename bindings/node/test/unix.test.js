@@ -70,6 +70,42 @@ test('net layer: listen({ path }) and connect(path) echo over a Unix socket, add
   assert.equal(err.code, 'ENOENT')
 })
 
+test('net layer: listen({ fd: 3 }) in a child process serves a listening socket it inherited (socket activation)', async (t) => {
+  const { spawn } = require('node:child_process')
+  // The parent's listening socket goes to the child as its fd 3.
+  const loop = newLoop(t)
+  const parent = loop.listen('127.0.0.1', 0)
+  const { port } = loop.localAddress(parent)
+  const child = spawn(process.execPath, ['-e', `
+    const { net } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const server = net.createServer((socket) => socket.pipe(socket))
+    server.on('error', (err) => { console.error(err.code); process.exit(1) })
+    server.listen({ fd: 3 }, () => console.log('adopted ' + server.address().port))
+    process.on('SIGTERM', () => server.close(() => process.exit(0)))
+  `], { stdio: ['ignore', 'pipe', 'inherit', loop.fd(parent)] })
+  t.after(() => child.kill('SIGKILL'))
+  const line = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()))
+    child.once('exit', (code) => reject(new Error(`child exited ${code}`)))
+  })
+  assert.equal(line, `adopted ${port}`)
+  // Only the child accepts from now on.
+  const closed = nextEvent(loop, 'closed', { handle: parent })
+  loop.close(parent)
+  await closed
+  const client = net.connect(port, '127.0.0.1')
+  const echoed = new Promise((resolve, reject) => {
+    client.once('data', resolve)
+    client.once('error', reject)
+  })
+  client.write('through the adopted listener')
+  assert.equal((await echoed).toString(), 'through the adopted listener')
+  client.destroy()
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  child.kill('SIGTERM')
+  assert.deepEqual(await exited, { code: 0, signal: null })
+})
+
 test('net layer: new Socket({ fd }) and listen({ fd }) refuse a descriptor that is not the right socket', async (t) => {
   const { net: ncnet } = require('..')
   const fd = fs.openSync(os.devNull, 'r')
