@@ -541,13 +541,24 @@ impl PyLoop {
     /// Private (netcore.aio): one round of run() without waiting: one
     /// poll(0) batch, each event passed to `callback`. An exception from it
     /// propagates and the rest of the batch is kept for the next round.
-    /// Returns how many events were delivered.
-    fn _dispatch(&self, py: Python<'_>, callback: &Obj<'_>, max_events: Int<usize>) -> PyResult<usize> {
+    /// Returns how many events were delivered. `on_data` as run()'s.
+    #[pyo3(signature = (callback, max_events, on_data=None, /))]
+    fn _dispatch(
+        &self,
+        py: Python<'_>,
+        callback: &Obj<'_>,
+        max_events: Int<usize>,
+        on_data: Option<&Obj<'_>>,
+    ) -> PyResult<usize> {
         let max = max_events_arg(py, Some(max_events), 0)?;
         let lp = self.owned(py)?;
+        // One batch: splitting a bound method would cost more than it saves.
+        fn callee<'py>(func: &Obj<'py>) -> Callee<'py> {
+            Callee { func: func.clone(), bound_self: None }
+        }
+        let on_data = on_data.filter(|f| !f.is_none()).map(callee);
         let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            // One batch: splitting a bound method would cost more than it saves.
-            Some(batch) => self.deliver(py, &lp, batch, &Callee { func: callback.clone(), bound_self: None }, None),
+            Some(batch) => self.deliver(py, &lp, batch, &callee(callback), on_data.as_ref()),
             None => Ok(0),
         };
         delivered

@@ -92,6 +92,14 @@ class _Hub:
         # exceptions themselves, and anything else (a bug here) goes to
         # asyncio's handler with the rest of the batch kept for next time.
         self.driver._deliver = self._on_event  # type: ignore[method-assign]
+        # Stream data without an Event object: the echo's hot path.
+        self.driver._on_data = self._on_data
+
+    def _on_data(self, handle: int, data: bytes) -> None:
+        owner = self.owners.get(handle)
+        if owner is not None:
+            # Stream data: only a Transport's handle has it.
+            owner._context.run(owner._data, data)  # type: ignore[union-attr]
 
     def _on_event(self, ev: Event) -> None:
         # Each owner's callbacks run in its own context, as asyncio's do.
@@ -255,7 +263,7 @@ class _Endpoint(asyncio.BaseTransport):
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         """Gives the endpoint to ``protocol``: ``connection_made`` on the
         next turn, reading on the one after, as asyncio does."""
-        self._protocol = protocol
+        self.set_protocol(protocol)
         self._aloop.call_soon(protocol.connection_made, self)
         self._aloop.call_soon(self._start_reading)
         if waiter is not None:
@@ -350,6 +358,7 @@ class Transport(_Endpoint, asyncio.Transport):
         "_big_size",
         "_tls_waiting",
         "_tls_context",
+        "_buffered",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -379,6 +388,8 @@ class Transport(_Endpoint, asyncio.Transport):
         self._tls_waiting = False
         # The TLSContext of a TLS connection (get_extra_info("sslcontext")).
         self._tls_context: TLSContext | None = None
+        # The protocol is a BufferedProtocol (decided once, not per read).
+        self._buffered = False
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
@@ -420,6 +431,10 @@ class Transport(_Endpoint, asyncio.Transport):
             self._lose(None)
         elif self._overflow is None:
             self._close_handle()
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
 
     # ---- asyncio.ReadTransport ---------------------------------------------
 
@@ -519,15 +534,29 @@ class Transport(_Endpoint, asyncio.Transport):
 
     # ---- events ------------------------------------------------------------
 
+    def _data(self, data: bytes, from_held: bool = False) -> None:
+        """Stream data to the protocol, or held while it does not read (or
+        earlier data is held). ``from_held``: ``data`` comes out of the held
+        queue and the caller saw that the protocol reads."""
+        if from_held or (self._reading and not self._paused and self._held is None):
+            try:
+                if self._buffered:
+                    _feed_buffered(self._protocol, data)
+                else:
+                    self._protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        elif not self._read_stopped:
+            self._hold(data)
+
     def _event(self, ev: Event) -> None:
         kind = ev.kind
         if kind == "data":
             data = ev.data
             assert data is not None
-            if self._reading and not self._paused and self._held is None:
-                self._data_received(data)
-            elif not self._read_stopped:
-                self._hold(data)
+            self._data(data)
         elif kind == "eof":
             if self._reading and not self._paused and self._held is None:
                 self._aloop.call_soon(self._eof_received)
@@ -600,18 +629,6 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._held and not self._paused:
             self._flush_held()
 
-    def _data_received(self, data: bytes) -> None:
-        protocol = self._protocol
-        try:
-            if isinstance(protocol, asyncio.BufferedProtocol):
-                _feed_buffered(protocol, data)
-            else:
-                protocol.data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-
     def _eof_received(self) -> None:
         if self._read_stopped or self._lost_called:
             return
@@ -656,7 +673,7 @@ class Transport(_Endpoint, asyncio.Transport):
                 self._lose(None)
                 return
             assert isinstance(item, bytes)
-            self._data_received(item)
+            self._data(item, from_held=True)
         if self._held is held and held is not None and not held:
             self._held = None
 

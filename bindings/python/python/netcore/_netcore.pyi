@@ -289,9 +289,15 @@ class Loop:
         milliseconds (0.0 = now; None = never)."""
     def handle_count(self) -> int:
         """Number of open handles."""
-    def _dispatch(self, callback: Callable[[Event], object], max_events: SupportsIndex, /) -> int:
-        """Private (netcore.aio): one round of run() without waiting; returns
-        how many events were delivered."""
+    def _dispatch(
+        self,
+        callback: Callable[[Event], object],
+        max_events: SupportsIndex,
+        on_data: Callable[[int, bytes], object] | None = None,
+        /,
+    ) -> int:
+        """Private (netcore.aio): one round of run() without waiting (with
+        run()'s ``on_data``); returns how many events were delivered."""
     def _add_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): ``hook()`` runs when the loop closes."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:

@@ -129,10 +129,13 @@ class AsyncioDriver:
         self._timer: asyncio.Handle | None = None
         self._closed = False
         self._dispatching = False
+        # Loop._dispatch's on_data (stream data as (handle, bytes), no
+        # Event): set by netcore.aio's own hub.
+        self._on_data: Callable[[int, bytes], object] | None = None
         # One object, so that close() can take it back.
         self._close_hook = self._loop_closed
         nc_loop._add_close_hook(self._close_hook)
-        self._aloop.add_reader(self._fd, self._on_readable)
+        self._aloop.add_reader(self._fd, self.dispatch)
         # Events may be pending already (e.g. sends made before attaching).
         self._schedule(0.0)
 
@@ -178,13 +181,14 @@ class AsyncioDriver:
         only to flush events synchronously."""
         if self._closed or self._dispatching:
             return 0
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         self._dispatching = True
         try:
             # The loop delivers as run() does (no event of a handle closed by
             # a callback but its "closed"); an exception _deliver lets through
             # propagates and the loop keeps the rest of the batch.
-            return self._nc._dispatch(self._deliver, self._max_events)
+            return self._nc._dispatch(self._deliver, self._max_events, self._on_data)
         except ClosedError:
             self.close()
             return 0
@@ -236,9 +240,6 @@ class AsyncioDriver:
         else:
             self._aloop.call_soon_threadsafe(self.close)
 
-    def _on_readable(self) -> None:
-        self.dispatch()
-
     def _on_timer(self) -> None:
         self._timer = None
         self.dispatch()
@@ -249,7 +250,8 @@ class AsyncioDriver:
             self._timer = None
 
     def _schedule(self, delay: float | None) -> None:
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         if delay is None or self._closed:
             return
         if delay <= 0:
