@@ -96,10 +96,13 @@ class _Hub:
         self.driver._on_data = self._on_data
 
     def _on_data(self, handle: int, data: bytes) -> None:
-        owner = self.owners.get(handle)
-        if owner is not None:
-            # Stream data: only a Transport's handle has it.
-            owner._context.run(owner._data, data)  # type: ignore[union-attr]
+        try:
+            owner = self.owners[handle]
+        except KeyError:
+            return
+        # Stream data: only a Transport's handle has it. The function, not
+        # a bound method made per read.
+        owner._context.run(_transport_data, owner, data)  # type: ignore[arg-type]
 
     def _on_event(self, ev: Event) -> None:
         # Each owner's callbacks run in its own context, as asyncio's do.
@@ -778,6 +781,9 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._server is not None:
             self._server._detach(self)
             self._server = None
+
+
+_transport_data = Transport._data
 
 
 def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:

@@ -225,7 +225,8 @@ class AsyncioDriver:
         except ClosedError:
             self.close()
             return
-        self._schedule(delay)
+        if delay is not None or self._timer is not None:
+            self._schedule(delay)
 
     def _loop_closed(self) -> None:
         """The netcore loop is closing (its descriptor is still open): detach
