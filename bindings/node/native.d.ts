@@ -77,11 +77,11 @@ export declare class NativeLoop {
   setPool(pool: Buffer): number
   /**
    * `send(id, bytes)` for this loop as a plain function: `bytes` must be a
-   * Uint8Array (any ArrayBufferView's bytes are taken); returns 0 or a negative netcore code. Unlike a method call it
+   * Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent), false (EAGAIN) or a negative netcore code. Unlike a method call it
    * skips the wrapper's per-call work (unwrapping `this`, tracking the
    * borrowed bytes), which cost more than the send itself.
    */
-  sendFunction(): (id: number, data: Uint8Array) => number
+  sendFunction(): (id: number, data: Uint8Array) => boolean | number
   /**
    * Closes the loop: every handle at once (reset), and no further batch is
    * delivered. Safe from inside the batch callback.

@@ -740,11 +740,16 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 }
 
 /// `send(id, bytes)` bound to one loop: a plain N-API function (see
-/// [`NativeLoop::send_function`]). Returns 0 or a negative netcore code.
+/// [`NativeLoop::send_function`]). Returns true (sent), false (EAGAIN) or
+/// another negative netcore code: a boolean costs no handle, a number does.
 unsafe extern "C" fn raw_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
   let code = code_of(guarded(|| send_call(env, info)));
   let mut result = ptr::null_mut();
-  sys::napi_create_int32(env, code, &mut result);
+  if code == 0 || code == NcError::EAGAIN.code() {
+    sys::napi_get_boolean(env, code == 0, &mut result);
+  } else {
+    sys::napi_create_int32(env, code, &mut result);
+  }
   result
 }
 
@@ -988,10 +993,10 @@ impl NativeLoop {
   }
 
   /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
-  /// Uint8Array (any ArrayBufferView's bytes are taken); returns 0 or a negative netcore code. Unlike a method call it
+  /// Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent), false (EAGAIN) or a negative netcore code. Unlike a method call it
   /// skips the wrapper's per-call work (unwrapping `this`, tracking the
   /// borrowed bytes), which cost more than the send itself.
-  #[napi(ts_return_type = "(id: number, data: Uint8Array) => number")]
+  #[napi(ts_return_type = "(id: number, data: Uint8Array) => boolean | number")]
   pub fn send_function(&self, env: Env) -> Result<Unknown<'static>> {
     napi_guarded(|| self.make_send_function(env))
   }
