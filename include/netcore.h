@@ -44,8 +44,8 @@
  *   nc_start_tls_client, nc_start_tls_server). Each handshake ends with
  *   exactly one NC_EV_TLS_READY or NC_EV_TLS_FAILED (then NC_EV_CLOSED);
  *   sends and NC_EV_DATA are plaintext, and every other contract (water
- *   marks, tokens, framing, pause, timeouts, graceful close with
- *   close_notify) holds. What a handshake negotiated (nc_tls_info), the
+ *   marks, counted in bytes on the wire with the records' overhead; tokens,
+ *   framing, pause, timeouts, graceful close with close_notify) holds. What a handshake negotiated (nc_tls_info), the
  *   peer's certificates (nc_tls_peer_certificate) and why it failed
  *   (nc_tls_failure) are copied into the caller's memory. A library built
  *   without TLS (nc_tls_supported() == 0) returns NC_EOPNOTSUPP from each
@@ -486,7 +486,7 @@ typedef enum nc_option {
    */
   NC_OPT_SNDBUF = 4,
   /**
-   * Option: send-queue high-water mark in bytes (1..2^30, >= the low-water mark). Default 1 MiB.
+   * Option: send-queue high-water mark in bytes on the wire (TLS record overhead included; 1..2^30, >= the low-water mark). Default 1 MiB.
    */
   NC_OPT_HIGH_WATER = 5,
   /**
@@ -1512,8 +1512,9 @@ int nc_getsockopt(struct nc_loop *loop,
 
 /**
  * Stores in `*bytes` how many bytes sent on connection `handle` the kernel
- * has not taken yet (under TLS: plaintext whose records are not all
- * written): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
+ * has not taken yet, counted as they go on the wire (under TLS: the
+ * queued plaintext plus the overhead of the records it makes, 22 bytes a
+ * record of up to 16 KiB with TLS 1.3): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
  * compared with, as libuv's `uv_stream_get_write_queue_size`. Returns 0,
  * or `NC_EBADHANDLE`, `NC_EWRONGKIND` (not a connection), `NC_EINVAL`
  * (`bytes` NULL). Any thread.

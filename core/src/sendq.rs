@@ -9,6 +9,10 @@
 //! than the high-water mark, except one message larger than the mark
 //! accepted into an empty queue. See docs/design.md, "Sending".
 //!
+//! Under TLS the queue holds plaintext but counts bytes on the wire: each
+//! message is cut into its own records ([`RecordLayout`]), whose overhead
+//! the water marks and [`SendQueue::wire_len`] include.
+//!
 //! [`push`]: SendQueue::push
 //! [`consume`]: SendQueue::consume
 
@@ -21,14 +25,51 @@ pub const DEFAULT_HIGH_WATER: u32 = 1 << 20;
 /// Default low-water mark: `Writable` fires once the queue is back at or below it.
 pub const DEFAULT_LOW_WATER: u32 = 256 << 10;
 
-/// Send tokens waiting for their message's last byte to be consumed.
-struct Tokens {
-    /// Bytes pushed since tokens were first used (plus what was queued
-    /// then), and bytes consumed since.
+/// What a queue keeps beyond its bytes, once it needs to: send tokens
+/// waiting for their message's last byte to be consumed, and under TLS the
+/// records of the queued messages.
+struct Ledger {
+    /// Bytes pushed since the ledger was made (plus what was queued then),
+    /// and bytes consumed since.
     pushed: u64,
     consumed: u64,
     /// (value of `pushed` after the message, token), oldest first.
     waiting: VecDeque<(u64, u64)>,
+    records: Option<Records>,
+}
+
+impl Ledger {
+    fn new(queued: usize) -> Box<Ledger> {
+        Box::new(Ledger { pushed: queued as u64, consumed: 0, waiting: VecDeque::new(), records: None })
+    }
+}
+
+/// How a TLS session cuts queued messages into records: each message's
+/// bytes into records of at most `max_plaintext` bytes (from the message's
+/// first byte), each record adding `overhead` bytes on the wire.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RecordLayout {
+    pub max_plaintext: usize,
+    pub overhead: usize,
+}
+
+impl RecordLayout {
+    /// Records that `bytes` of one message (or its rest from a record
+    /// boundary) make.
+    #[inline]
+    pub fn records(&self, bytes: usize) -> usize {
+        bytes.div_ceil(self.max_plaintext)
+    }
+}
+
+/// The records of the queued messages (TLS only).
+struct Records {
+    layout: RecordLayout,
+    /// Records the queued messages make (or what is left of them).
+    count: usize,
+    /// Bytes at the front that were queued before records were counted
+    /// (before STARTTLS): they go as they are, with no overhead.
+    unframed: usize,
 }
 
 /// Queued bytes, in the order they go out.
@@ -50,8 +91,9 @@ pub(crate) struct SendQueue {
     /// A message was refused with `EAGAIN`: `Writable` is owed once the
     /// queue is back at the low-water mark.
     want_writable: bool,
-    /// Boxed: a connection that never uses tokens carries one null pointer.
-    tokens: Option<Box<Tokens>>,
+    /// Boxed: a plain connection that never uses tokens carries one null
+    /// pointer.
+    ledger: Option<Box<Ledger>>,
 }
 
 impl SendQueue {
@@ -62,21 +104,49 @@ impl SendQueue {
             high_water: DEFAULT_HIGH_WATER,
             low_water: DEFAULT_LOW_WATER,
             want_writable: false,
-            tokens: None,
+            ledger: None,
         }
     }
 
-    /// Bytes queued.
+    /// Bytes queued (plaintext under TLS).
     #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Nothing queued and no token waiting: a send may go straight to the
-    /// kernel with nothing to account for.
+    /// Bytes the queued messages take on the wire: [`SendQueue::len`] plus
+    /// the overhead of their TLS records. The water marks count these.
+    #[inline]
+    pub fn wire_len(&self) -> usize {
+        self.len + self.records().map_or(0, |r| r.count * r.layout.overhead)
+    }
+
+    /// Bytes a message of `total` bytes adds to [`SendQueue::wire_len`].
+    fn wire_size(&self, total: usize) -> usize {
+        total + self.records().map_or(0, |r| r.layout.records(total) * r.layout.overhead)
+    }
+
+    fn records(&self) -> Option<&Records> {
+        self.ledger.as_ref().and_then(|l| l.records.as_ref())
+    }
+
+    /// From now on messages are cut into records of `layout` (TLS started,
+    /// or its handshake chose the cipher suite, which sets the overhead).
+    /// Bytes queued before the first call go as they are.
+    pub fn set_record_layout(&mut self, layout: RecordLayout) {
+        let queued = self.len;
+        let ledger = self.ledger.get_or_insert_with(|| Ledger::new(queued));
+        match &mut ledger.records {
+            Some(records) => records.layout = layout,
+            None => ledger.records = Some(Records { layout, count: 0, unframed: queued }),
+        }
+    }
+
+    /// Nothing queued and nothing to account for (no token waiting, no
+    /// records): a send may go straight to the kernel.
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.len == 0 && self.tokens.is_none()
+        self.len == 0 && self.ledger.is_none()
     }
 
     pub fn high_water(&self) -> u32 {
@@ -114,7 +184,7 @@ impl SendQueue {
         if total == 0 {
             return Err(invalid!("data", "at least 1 byte"));
         }
-        if self.len > 0 && self.len + total > self.high_water as usize {
+        if self.len > 0 && self.wire_len() + self.wire_size(total) > self.high_water as usize {
             self.want_writable = true;
             return Err(Error::EAGAIN);
         }
@@ -131,14 +201,15 @@ impl SendQueue {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let rest = total - sent;
         if let Some(token) = token.filter(|_| rest > 0) {
-            let queued = self.len as u64;
-            let tokens = self
-                .tokens
-                .get_or_insert_with(|| Box::new(Tokens { pushed: queued, consumed: 0, waiting: VecDeque::new() }));
-            tokens.waiting.push_back((tokens.pushed + rest as u64, token));
+            let queued = self.len;
+            let ledger = self.ledger.get_or_insert_with(|| Ledger::new(queued));
+            ledger.waiting.push_back((ledger.pushed + rest as u64, token));
         }
-        if let Some(tokens) = &mut self.tokens {
-            tokens.pushed += rest as u64;
+        if let Some(ledger) = &mut self.ledger {
+            ledger.pushed += rest as u64;
+            if let Some(records) = &mut ledger.records {
+                records.count += records.layout.records(rest);
+            }
         }
         if rest > 0 {
             let mut chunk = Vec::with_capacity(rest);
@@ -176,6 +247,9 @@ impl SendQueue {
     /// oldest first. An emptied queue gives its memory back.
     pub fn consume(&mut self, n: usize) -> Fired<'_> {
         debug_assert!(n <= self.len);
+        if self.records().is_some() {
+            self.release_records(n);
+        }
         self.len -= n;
         if self.len == 0 {
             self.chunks = None;
@@ -193,17 +267,46 @@ impl SendQueue {
                 queued.offset = 0;
             }
         }
-        if let Some(tokens) = &mut self.tokens {
-            tokens.consumed += n as u64;
+        if let Some(ledger) = &mut self.ledger {
+            ledger.consumed += n as u64;
         }
-        Fired { tokens: self.tokens.as_deref_mut() }
+        Fired { ledger: self.ledger.as_deref_mut() }
+    }
+
+    /// Before the first `n` queued bytes are dropped: the records they
+    /// finish leave the count. A message's rest left queued is still cut
+    /// from a record boundary (the session takes whole records of it, or
+    /// all of it), so it makes `records(rest)` records.
+    fn release_records(&mut self, n: usize) {
+        let records = self.ledger.as_deref_mut().and_then(|l| l.records.as_mut());
+        let (Some(records), Some(queued)) = (records, &self.chunks) else {
+            return;
+        };
+        let unframed = n.min(records.unframed);
+        records.unframed -= unframed;
+        let (mut left, mut skip, mut offset) = (n - unframed, records.unframed + unframed, queued.offset);
+        for chunk in &queued.chunks {
+            if left == 0 {
+                break;
+            }
+            let rest = chunk.len() - offset;
+            offset = 0;
+            if skip >= rest {
+                skip -= rest;
+                continue;
+            }
+            let (rest, taken) = (rest - skip, left.min(rest - skip));
+            skip = 0;
+            records.count -= records.layout.records(rest) - records.layout.records(rest - taken);
+            left -= taken;
+        }
     }
 
     /// Whether `Writable` is due: a message was refused and the queue is
     /// back at the low-water mark. Answers yes once per refusal.
     #[inline]
     pub fn writable_due(&mut self) -> bool {
-        let due = self.want_writable && self.len <= self.low_water as usize;
+        let due = self.want_writable && self.wire_len() <= self.low_water as usize;
         if due {
             self.want_writable = false;
         }
@@ -211,25 +314,29 @@ impl SendQueue {
     }
 
     /// Drops every queued byte and waiting token (the connection was lost);
-    /// the water marks stay.
+    /// the water marks and the record layout stay.
     pub fn clear(&mut self) {
+        let layout = self.records().map(|r| r.layout);
         *self = SendQueue { high_water: self.high_water, low_water: self.low_water, ..SendQueue::new() };
+        if let Some(layout) = layout {
+            self.set_record_layout(layout);
+        }
     }
 }
 
 /// The tokens [`SendQueue::consume`] made due, oldest first.
 pub(crate) struct Fired<'a> {
-    tokens: Option<&'a mut Tokens>,
+    ledger: Option<&'a mut Ledger>,
 }
 
 impl Iterator for Fired<'_> {
     type Item = u64;
 
     fn next(&mut self) -> Option<u64> {
-        let tokens = self.tokens.as_deref_mut()?;
-        match tokens.waiting.front() {
-            Some(&(end, token)) if end <= tokens.consumed => {
-                tokens.waiting.pop_front();
+        let ledger = self.ledger.as_deref_mut()?;
+        match ledger.waiting.front() {
+            Some(&(end, token)) if end <= ledger.consumed => {
+                ledger.waiting.pop_front();
                 Some(token)
             }
             _ => None,
@@ -338,5 +445,44 @@ mod tests {
         assert_eq!((q.high_water(), q.low_water()), (10, 4));
         q.push(&[b"d"], 0, Some(2));
         assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![2], "old tokens do not fire");
+    }
+
+    const RECORDS: RecordLayout = RecordLayout { max_plaintext: 10, overhead: 3 };
+
+    #[test]
+    fn under_tls_each_message_counts_its_records_until_they_leave() {
+        let mut q = queue(100, 10);
+        q.push(&[b"plain"], 0, None);
+        q.set_record_layout(RECORDS);
+        assert_eq!(q.wire_len(), 5, "bytes queued before records go as they are");
+        q.push(&[b"0123456789", b"abcde"], 0, None);
+        q.push(&[b"xy"], 0, Some(1));
+        assert_eq!(q.wire_len(), 5 + 15 + 2 * 3 + 2 + 3);
+        q.consume(5).count();
+        assert_eq!(q.wire_len(), 15 + 2 * 3 + 2 + 3);
+        q.consume(10).count();
+        assert_eq!(q.wire_len(), 5 + 3 + 2 + 3, "a record of the message left");
+        q.set_record_layout(RecordLayout { overhead: 4, ..RECORDS });
+        assert_eq!(q.wire_len(), 5 + 4 + 2 + 4, "a new overhead applies to what is queued");
+        assert_eq!(q.consume(7).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(q.wire_len(), 0);
+    }
+
+    #[test]
+    fn under_tls_the_water_marks_count_the_records_overhead() {
+        let mut q = queue(25, 12);
+        q.set_record_layout(RECORDS);
+        q.push(&[b"0123456789"], 0, None);
+        assert_eq!(q.admit(10), Err(Error::EAGAIN), "13 + 13 passes 25");
+        q.set_high_water(26).unwrap();
+        assert_eq!(q.admit(10), Ok(()), "13 + 13 reaches 26");
+        q.push(&[b"0123456789"], 0, None);
+        q.consume(10).count();
+        assert!(!q.writable_due(), "13 bytes on the wire are above 12");
+        q.consume(5).count();
+        assert!(q.writable_due(), "5 + 3 are not");
+        q.clear();
+        q.push(&[b"abc"], 0, None);
+        assert_eq!(q.wire_len(), 6, "a cleared queue still counts records");
     }
 }

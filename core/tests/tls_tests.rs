@@ -886,6 +886,50 @@ fn backpressure_tokens_and_pause_resume_hold_under_tls() {
     assert!(has(&seen, EventKind::Writable, client), "Writable after the refusal");
 }
 
+/// The water marks and `queued_bytes` count bytes on the wire: a message
+/// queued before the handshake ends counts its TLS 1.3 record's 22 bytes
+/// of overhead, so a high-water mark one byte short of three messages'
+/// wire bytes refuses the third (counting plaintext would admit it); the
+/// mark at exactly those bytes admits it. Once the records are written,
+/// nothing is queued and every byte arrived.
+#[test]
+fn the_water_marks_and_queued_bytes_count_the_tls_records_overhead() {
+    use netcore_core::SockOption;
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+    lp.start_tls_client(client, &client_config("ca.pem", &[]), "localhost").unwrap();
+    let message = |i: u8| vec![b'a' + i; 1000];
+    let wire = 1000 + 22;
+    lp.set_option(client, SockOption::LowWater, 0).unwrap();
+    lp.set_option(client, SockOption::HighWater, 3 * wire - 1).unwrap();
+    lp.send(client, &message(0)).unwrap();
+    lp.send(client, &message(1)).unwrap();
+    assert_eq!(lp.queued_bytes(client), Ok(2 * wire as usize));
+    assert_eq!(lp.send(client, &message(2)), Err(Error::EAGAIN), "3 * 1022 B passes the mark");
+    lp.set_option(client, SockOption::HighWater, 3 * wire).unwrap();
+    lp.send(client, &message(2)).unwrap();
+    assert_eq!(lp.queued_bytes(client), Ok(3 * wire as usize));
+    let want = [message(0), message(1), message(2)].concat();
+    let mut got = Vec::new();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received.len() < want.len() {
+        assert!(Instant::now() < deadline, "stalled at {} bytes: {:?}", received.len(), kinds(&got));
+        let start = got.len();
+        poll_into(&lp, 64, Some(Duration::from_millis(50)), &mut got);
+        for e in &got[start..] {
+            match e.kind {
+                EventKind::Data => received.extend_from_slice(&e.data),
+                EventKind::Closed | EventKind::TlsFailed => panic!("{:?}", kinds(&got)),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(received, want);
+    assert_eq!(lp.queued_bytes(client), Ok(0));
+}
+
 /// Half-close under TLS: `shutdown` sends close_notify then the FIN; the
 /// peer sees a clean `Eof` and can still answer, and the answer arrives.
 #[test]

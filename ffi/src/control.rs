@@ -262,8 +262,9 @@ pub unsafe extern "C" fn nc_getsockopt(
 }
 
 /// Stores in `*bytes` how many bytes sent on connection `handle` the kernel
-/// has not taken yet (under TLS: plaintext whose records are not all
-/// written): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
+/// has not taken yet, counted as they go on the wire (under TLS: the
+/// queued plaintext plus the overhead of the records it makes, 22 bytes a
+/// record of up to 16 KiB with TLS 1.3): the figure `NC_OPT_HIGH_WATER` and `NC_OPT_LOW_WATER` are
 /// compared with, as libuv's `uv_stream_get_write_queue_size`. Returns 0,
 /// or `NC_EBADHANDLE`, `NC_EWRONGKIND` (not a connection), `NC_EINVAL`
 /// (`bytes` NULL). Any thread.

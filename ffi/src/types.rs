@@ -274,7 +274,7 @@ pub enum nc_option {
     NC_OPT_RCVBUF = 3,
     /// Option: SO_SNDBUF in bytes (1..2^30); the kernel may round it.
     NC_OPT_SNDBUF = 4,
-    /// Option: send-queue high-water mark in bytes (1..2^30, >= the low-water mark). Default 1 MiB.
+    /// Option: send-queue high-water mark in bytes on the wire (TLS record overhead included; 1..2^30, >= the low-water mark). Default 1 MiB.
     NC_OPT_HIGH_WATER = 5,
     /// Option: send-queue low-water mark in bytes (0..the high-water mark). Default 256 KiB.
     NC_OPT_LOW_WATER = 6,

@@ -355,9 +355,10 @@ impl Conn {
         self.sock.is_some()
     }
 
-    /// Bytes waiting in the send queue.
+    /// Bytes waiting in the send queue, as they go on the wire (with the
+    /// overhead of their TLS records).
     pub fn queued_bytes(&self) -> usize {
-        self.sendq.len()
+        self.sendq.wire_len()
     }
 
     /// Whether servicing could make progress without a new readiness event.

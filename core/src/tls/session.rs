@@ -14,7 +14,7 @@
 //! input); after a failure `wants_write` stays true until the alert rustls
 //! queued has been written, so the peer learns why.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use rustls::{CertificateError, Connection, HandshakeKind, InvalidMessage};
@@ -22,7 +22,18 @@ use rustls_pki_types::ServerName;
 
 use super::{ClientConfig, Failure, ServerConfig, TlsEvent, TlsInfo, TlsVersion, VerifyServer};
 use crate::error::{invalid, Error, Result};
+use crate::sendq::RecordLayout;
 use crate::timer;
+
+/// Most plaintext bytes in one record (rustls' and the protocol's limit).
+const MAX_RECORD_PLAINTEXT: usize = 16_384;
+/// Record header (type, version, length) and AEAD tag, in every version.
+const RECORD_HEADER: usize = 5;
+const AEAD_TAG: usize = 16;
+/// Most plaintext one `write_plaintext` takes: four full records (what
+/// rustls would buffer by default), so a large message is not all
+/// encrypted ahead of the socket.
+const TAKE_BUDGET: usize = 4 * MAX_RECORD_PLAINTEXT;
 
 /// A client's server name: a DNS name or an IP address (an IPv6 one may
 /// be in brackets).
@@ -74,7 +85,10 @@ impl Session {
         Ok(Session::new(conn.into(), timer::later(now, config.handshake_timeout()), true))
     }
 
-    fn new(conn: Connection, deadline: Option<Instant>, verifies_peer: bool) -> Session {
+    fn new(mut conn: Connection, deadline: Option<Instant>, verifies_peer: bool) -> Session {
+        // `write_plaintext` bounds what it hands over itself, cutting only
+        // at record boundaries: rustls' own limit would cut anywhere.
+        conn.set_buffer_limit(None);
         let (event, failure, close_notify) = (None, None, false);
         Session { conn, state: State::Handshaking, deadline, event, failure, close_notify, verifies_peer }
     }
@@ -165,28 +179,48 @@ impl Session {
         self.event.take()
     }
 
-    /// Takes plaintext to send: returns how many bytes rustls took (all of
-    /// them unless its buffer of unsent bytes is full). Taken before the
-    /// handshake ends, they are sent once it does.
+    /// Takes plaintext to send, each buffer (one queued message, or its
+    /// rest from a record boundary) cut into its own records of
+    /// [`Session::record_layout`]: returns how many bytes it took, at most
+    /// 64 KiB, stopping at a record boundary inside a buffer.
+    /// Taken before the handshake ends, they are sent once it does.
     pub fn write_plaintext(&mut self, bufs: &[&[u8]]) -> Result<usize> {
         if let Some(failure) = &self.failure {
             return Err(failure.error);
         }
-        let mut slices = [IoSlice::new(&[]); crate::sys::MAX_IOV];
         let mut taken = 0;
-        for chunk in bufs.chunks(slices.len()) {
-            for (slice, buf) in slices.iter_mut().zip(chunk) {
-                *slice = IoSlice::new(buf);
+        for buf in bufs.iter().filter(|b| !b.is_empty()) {
+            let budget = TAKE_BUDGET - taken;
+            let want = if buf.len() <= budget { buf.len() } else { budget - budget % MAX_RECORD_PLAINTEXT };
+            if want == 0 {
+                break;
             }
-            let want: usize = chunk.iter().map(|b| b.len()).sum();
-            // rustls' writer never fails; it takes less when its buffer is full.
-            let n = self.conn.writer().write_vectored(&slices[..chunk.len()]).unwrap_or(0);
+            // rustls' writer never fails, and with no buffer limit it takes
+            // everything (a write that would need new keys first stops
+            // early, at a record boundary).
+            let n = self.conn.writer().write(&buf[..want]).unwrap_or(0);
             taken += n;
-            if n < want {
+            if n < buf.len() {
                 break;
             }
         }
         Ok(taken)
+    }
+
+    /// How messages handed to [`Session::write_plaintext`] are cut into
+    /// records: the negotiated cipher suite's overhead, or TLS 1.3's (the
+    /// usual case) until the handshake chose one.
+    pub fn record_layout(&self) -> RecordLayout {
+        let per_record = match self.conn.negotiated_cipher_suite() {
+            // TLS 1.2 AEADs: an explicit nonce (8 B for AES-GCM, none for
+            // ChaCha20-Poly1305) and the tag.
+            Some(rustls::SupportedCipherSuite::Tls12(suite)) => {
+                suite.aead_alg.key_block_shape().explicit_nonce_len + AEAD_TAG
+            }
+            // TLS 1.3: the inner content type byte and the tag.
+            _ => 1 + AEAD_TAG,
+        };
+        RecordLayout { max_plaintext: MAX_RECORD_PLAINTEXT, overhead: RECORD_HEADER + per_record }
     }
 
     /// Whether records (or an alert) wait to be written.

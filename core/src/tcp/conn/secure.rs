@@ -2,7 +2,10 @@
 //! framing (docs/design.md, "TLS"). Plaintext waits in the send queue until
 //! the handshake is over, then the session takes it as its records leave;
 //! it stays counted in the queue (water marks, queued bytes) until its
-//! records are written, and its tokens fire then. Input is read as
+//! records are written, and its tokens fire then. The queue counts it as
+//! the records it makes on the wire: the session cuts each message into
+//! its own records, so the overhead is known when it is queued (TLS 1.3's
+//! until the handshake chose the cipher suite). Input is read as
 //! ciphertext into a per-thread buffer and decrypted into the arena, where
 //! framing cuts it as usual.
 
@@ -89,6 +92,7 @@ impl Conn {
         }
         let deadline = session.poll_timeout();
         let plaintext_first = self.sendq.len();
+        self.sendq.set_record_layout(session.record_layout());
         self.tls = Some(Box::new(Secure { session, in_session: 0, closing: false, plaintext_first, client }));
         // The ClientHello (a client's) goes at the next service.
         self.write_ready = true;
@@ -133,6 +137,7 @@ impl Conn {
         if let Some(mut session) = fresh {
             // Timed from its connection: no deadline through the backoff.
             session.set_deadline(None);
+            self.sendq.set_record_layout(session.record_layout());
             secure.session = session;
             secure.in_session = 0;
             secure.closing = false;
@@ -182,11 +187,18 @@ impl Conn {
 
     /// Pushes the session's `TlsReady` or `TlsFailed`, if one is due.
     pub(super) fn tls_events(&mut self, handle: Handle, events: &mut Vec<Event>) {
-        let Some(event) = self.tls.as_deref_mut().and_then(|t| t.session.poll_event()) else {
+        let Some(secure) = self.tls.as_deref_mut() else {
+            return;
+        };
+        let Some(event) = secure.session.poll_event() else {
             return;
         };
         events.push(match event {
-            TlsEvent::Ready => Event::new(EventKind::TlsReady, handle, self.userdata),
+            TlsEvent::Ready => {
+                // The cipher suite is known: queued bytes count its overhead.
+                self.sendq.set_record_layout(secure.session.record_layout());
+                Event::new(EventKind::TlsReady, handle, self.userdata)
+            }
             TlsEvent::Failed(e) => Event::new(EventKind::TlsFailed, handle, self.userdata).with_error(Some(e)),
         });
     }

@@ -129,9 +129,16 @@ fn der(pem: &[u8]) -> Vec<u8> {
 /// A client session that offers TLS 1.2 alone (no option makes one: the
 /// configs have a minimum version, not a maximum), trusting the test CA.
 fn tls12_client() -> Session {
+    tls12_client_offering(|_| true)
+}
+
+/// A TLS 1.2 client offering only the cipher suites whose names `offer` keeps.
+fn tls12_client_offering(offer: fn(&str) -> bool) -> Session {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der(pem("ca.pem")).into()).expect("the test CA");
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::config::provider())
+    let mut provider = (*crate::tls::config::provider()).clone();
+    provider.cipher_suites.retain(|s| offer(s.suite().as_str().unwrap_or("")));
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
         .with_protocol_versions(&[&rustls::version::TLS12])
         .expect("TLS 1.2")
         .with_root_certificates(roots)
@@ -169,6 +176,53 @@ fn every_byte_arrives_both_ways_at_record_boundaries_and_in_one_large_input() {
             assert_eq!(pair.pump(), (Ok(()), Ok(())));
         }
         assert_eq!(std::mem::take(&mut pair.to_client), data, "{size} B server to client (gathered)");
+    }
+}
+
+/// The send queue counts its messages as the bytes their records take on
+/// the wire, exactly: every time the session takes queued messages and
+/// writes their records, the queue's wire length falls by the bytes
+/// written. Messages of 1 B to several records, with TLS 1.3 (22 B a
+/// record), TLS 1.2 AES-GCM (29 B) and TLS 1.2 ChaCha20-Poly1305 (21 B).
+#[test]
+fn the_send_queue_counts_exactly_the_bytes_the_records_take_on_the_wire() {
+    let gcm: fn(&str) -> bool = |name| name.contains("_GCM_");
+    let chacha: fn(&str) -> bool = |name| name.contains("CHACHA20");
+    for (tls12, overhead) in [(None, 22), (Some(gcm), 29), (Some(chacha), 21)] {
+        let mut pair = Pair::new(server_options("server"), client_options(), "localhost");
+        if let Some(offer) = tls12 {
+            pair.client = tls12_client_offering(offer);
+        }
+        assert_eq!(pair.client.record_layout().overhead, 22, "TLS 1.3's figure until the handshake ends");
+        assert_eq!(pair.pump(), (Ok(()), Ok(())));
+        let layout = pair.client.record_layout();
+        assert_eq!((layout.max_plaintext, layout.overhead), (16_384, overhead), "{:?}", pair.client.info());
+        let mut queue = crate::sendq::SendQueue::new();
+        queue.set_record_layout(layout);
+        let sizes: [usize; 7] = [1, 16_383, 16_384, 16_385, 100_000, 3, 70_000];
+        let messages: Vec<Vec<u8>> = sizes.iter().map(|&n| (0..n).map(|i| (i % 253) as u8).collect()).collect();
+        for message in &messages {
+            queue.admit(message.len()).expect("an empty queue admits");
+            queue.push(&[message], 0, None);
+        }
+        let records: usize = sizes.iter().map(|&n| n.div_ceil(16_384)).sum();
+        assert_eq!(queue.wire_len(), sizes.iter().sum::<usize>() + records * overhead);
+        for _ in 0..100 {
+            if queue.len() == 0 {
+                break;
+            }
+            let mut slices: [&[u8]; 4] = [&[]; 4];
+            let count = queue.slices(&mut slices);
+            let taken = pair.client.write_plaintext(&slices[..count]).expect("write");
+            let mut wire = Vec::new();
+            pair.client.write_tls(&mut wire).expect("memory takes everything");
+            let before = queue.wire_len();
+            queue.consume(taken).count();
+            assert_eq!(before - queue.wire_len(), wire.len(), "took {taken} B");
+            pair.server.handle_input(&wire, &mut pair.to_server).expect("records");
+        }
+        assert_eq!((queue.len(), queue.wire_len()), (0, 0));
+        assert_eq!(pair.to_server, messages.concat(), "every byte, in order");
     }
 }
 
