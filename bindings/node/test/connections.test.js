@@ -47,3 +47,37 @@ test('connect Promises: many in parallel', async (t) => {
     client.closeReset(r.handle)
   }
 })
+
+test('connections one listener accepted share JS state until one of them changes: its siblings keep theirs', async (t) => {
+  const server = newLoop(t)
+  const client = newLoop(t)
+  const listener = server.listen('127.0.0.1', 0, { userdata: 'listener data' })
+  const accepted = []
+  server.onHandle(listener, 'accepted', (ev) => accepted.push(ev.handle))
+  const port = server.localAddress(listener).port
+  const clients = []
+  for (let i = 0; i < 4; i++) clients.push((await client.connectAsync('127.0.0.1', port)).handle)
+  await until(() => accepted.length === 4, 'four accepted connections')
+  const [withUserdata, withListener, paused, untouched] = accepted
+
+  server.setUserdata(withUserdata, 'its own data')
+  const heardByListener = []
+  server.onHandle(withListener, 'data', (ev) => heardByListener.push(ev.handle))
+  server.pause(paused)
+  const got = new Map()
+  server.on('data', (ev) => got.set(ev.handle, ev.userdata))
+  for (const h of clients) assert.equal(client.send(h, 'ping'), true)
+  await until(() => got.size === 3, 'data on the three connections that read')
+
+  assert.equal(server.getUserdata(withUserdata), 'its own data')
+  for (const h of [withListener, paused, untouched]) assert.equal(server.getUserdata(h), 'listener data', `handle ${h}`)
+  assert.deepEqual([...got.entries()].sort(), [
+    [withUserdata, 'its own data'],
+    [withListener, 'listener data'],
+    [untouched, 'listener data'],
+  ].sort())
+  assert.deepEqual(heardByListener, [withListener], "a handle's listener hears only its own handle")
+  server.resume(paused)
+  await until(() => got.has(paused), 'data on the resumed connection')
+  assert.equal(got.get(paused), 'listener data')
+})
