@@ -1062,3 +1062,70 @@ fn tls_runs_over_a_unix_socket() {
     assert!(has(&got, EventKind::TlsReady, client), "{:?}", kinds(&got));
     assert!(lp.tls_info(data.handle).unwrap().is_some(), "the server side speaks TLS");
 }
+
+/// The whole TLS records at the start of `raw`: (content type, length).
+fn records(mut raw: &[u8]) -> Vec<(u8, usize)> {
+    let mut found = Vec::new();
+    while raw.len() >= 5 {
+        let length = usize::from(u16::from_be_bytes([raw[3], raw[4]]));
+        if raw.len() < 5 + length {
+            break;
+        }
+        found.push((raw[0], length));
+        raw = &raw[5 + length..];
+    }
+    found
+}
+
+/// Reads from a netcore TLS server (polling its loop) until `want` bytes of
+/// plaintext came; returns the records they came in.
+fn records_until(lp: &Loop, stream: &mut TcpStream, session: &mut TlsSession, want: usize) -> Vec<(u8, usize)> {
+    let (mut raw, mut plaintext) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    while plaintext.len() < want {
+        assert!(Instant::now() < deadline, "stalled at {} of {want} bytes", plaintext.len());
+        let mut buf = [0u8; 65536];
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("EOF at {} of {want} bytes", plaintext.len()),
+            Ok(n) => {
+                raw.extend_from_slice(&buf[..n]);
+                session.handle_input(&buf[..n], &mut plaintext).unwrap();
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("{e}"),
+        }
+        poll_into(lp, 64, Some(Duration::from_millis(5)), &mut Vec::new());
+    }
+    assert_eq!(plaintext.len(), want);
+    records(&raw)
+}
+
+#[test]
+fn a_gather_send_goes_in_one_record_where_it_fits() {
+    const APPLICATION_DATA: u8 = 23;
+    // TLS 1.3: the inner content type byte and the AEAD tag.
+    const OVERHEAD: usize = 1 + 16;
+    let lp = Loop::new().unwrap();
+    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
+    let mut seen = Vec::new();
+    drive(&lp, &mut stream, &mut session, &mut seen, |s, g| {
+        s.is_ready() && g.iter().any(|e| e.kind == EventKind::TlsReady)
+    });
+    let server = accepted(&seen).unwrap();
+    // What the server sends after its handshake (session tickets) comes first.
+    lp.send(server, b"ping").unwrap();
+    records_until(&lp, &mut stream, &mut session, 4);
+
+    let (a, b, c) = (vec![b'a'; 100], vec![b'b'; 1000], vec![b'c'; 5000]);
+    lp.send_vectored(server, &[&a, &b, &c]).unwrap();
+    let got = records_until(&lp, &mut stream, &mut session, 6100);
+    assert_eq!(got, [(APPLICATION_DATA, 6100 + OVERHEAD)], "three buffers, one record");
+
+    let part = vec![b'd'; 10_000];
+    lp.send_vectored(server, &[&part, &part, &part]).unwrap();
+    let got = records_until(&lp, &mut stream, &mut session, 30_000);
+    assert_eq!(got, [(APPLICATION_DATA, 16_384 + OVERHEAD), (APPLICATION_DATA, 13_616 + OVERHEAD)], "full records");
+}
