@@ -61,8 +61,10 @@ bindings: lib
 
 test: all check-header test-rust test-c test-c-sanitize test-valgrind test-python test-node test-packages bench-smoke
 
+# The last step builds the C ABI without TLS: its TLS functions exist and say so.
 test-rust:
 	$(CARGO) test --workspace --release
+	$(CARGO) test --release -p netcore-ffi --no-default-features --test tls_unsupported
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p netcore-core
 
 # The C tests build against the installed header and shared library, found
