@@ -18,9 +18,13 @@ from conftest import WAIT, free_port
 T = TypeVar("T")
 
 
-def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Runs ``main()`` in a fresh asyncio loop, bounded by WAIT (a hang
-    guard), and checks that netcore's hub let go of everything it opened."""
+def run(
+    main: Callable[[], Coroutine[Any, Any, T]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Runs ``main()`` in a fresh asyncio loop (asyncio's own, or one from
+    ``loop_factory``), bounded by WAIT (a hang guard), and checks that
+    netcore's hub let go of everything it opened."""
     import netcore._aio_net as net
 
     async def bounded() -> T:
@@ -33,7 +37,8 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         assert asyncio.get_running_loop() not in net._hubs, "netcore handles left open"
         return result
 
-    return asyncio.run(bounded())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(bounded())
 
 
 async def until(cond: Callable[[], bool], what: str) -> None:

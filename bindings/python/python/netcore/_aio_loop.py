@@ -1,13 +1,22 @@
-"""Private to :mod:`netcore.aio`: an asyncio event loop whose TCP and UDP
-endpoints are netcore's, for code that calls the loop's own methods."""
+"""Private to :mod:`netcore.aio`: an asyncio event loop whose TCP, Unix
+stream and UDP endpoints are netcore's, for code that calls the loop's own
+methods."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from netcore._aio_net import Transport, _hubs, create_connection, create_server
+from netcore._aio_net import (
+    Transport,
+    _hubs,
+    create_connection,
+    create_server,
+    create_unix_connection,
+    create_unix_server,
+)
 from netcore._netcore import TLSContext
 from netcore._aio_udp import create_datagram_endpoint
 
@@ -23,22 +32,35 @@ def _foreign_ssl(kwds: dict[str, Any]) -> bool:
 
 
 class EventLoop(asyncio.SelectorEventLoop):
-    """asyncio's selector event loop with netcore's TCP and UDP:
-    ``loop.create_server``, ``loop.create_connection`` (and so
-    ``asyncio.start_server`` and ``asyncio.open_connection``) and
-    ``loop.create_datagram_endpoint`` are netcore.aio's; what those do not
-    support (``sock=``, ``ssl=`` with anything but a netcore.TLSContext) and
-    everything else is asyncio's own."""
+    """asyncio's selector event loop with netcore's TCP, Unix stream and
+    UDP sockets: ``loop.create_server``, ``loop.create_connection``,
+    ``loop.create_unix_server``, ``loop.create_unix_connection`` (and so
+    ``asyncio.start_server``, ``asyncio.open_connection`` and their Unix
+    twins) and ``loop.create_datagram_endpoint`` are netcore.aio's, ``sock=``
+    included (netcore adopts the socket: the object is detached); what those
+    do not support (``ssl=`` with anything but a netcore.TLSContext,
+    ``reuse_address=False``, Unix datagram sockets) and everything else is
+    asyncio's own."""
 
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if _foreign_ssl(kwds) or kwds.get("sock") is not None or kwds.get("reuse_address") is False:
+        if _foreign_ssl(kwds) or kwds.get("reuse_address") is False:
             return await super().create_server(protocol_factory, host, port, **kwds)
         return await create_server(protocol_factory, host, port, **kwds)
 
     async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
-        if _foreign_ssl(kwds) or kwds.get("sock") is not None:
+        if _foreign_ssl(kwds):
             return await super().create_connection(protocol_factory, host, port, **kwds)
         return await create_connection(protocol_factory, host, port, **kwds)
+
+    async def create_unix_server(self, protocol_factory: Any, path: Any = None, **kwds: Any) -> Any:
+        if _foreign_ssl(kwds):
+            return await super().create_unix_server(protocol_factory, path, **kwds)
+        return await create_unix_server(protocol_factory, path, **kwds)
+
+    async def create_unix_connection(self, protocol_factory: Any, path: Any = None, **kwds: Any) -> Any:
+        if _foreign_ssl(kwds):
+            return await super().create_unix_connection(protocol_factory, path, **kwds)
+        return await create_unix_connection(protocol_factory, path, **kwds)
 
     async def start_tls(
         self,
@@ -69,7 +91,8 @@ class EventLoop(asyncio.SelectorEventLoop):
     async def create_datagram_endpoint(
         self, protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwds: Any
     ) -> Any:
-        if kwds.get("sock") is not None:
+        sock = kwds.get("sock")
+        if kwds.get("family") == socket.AF_UNIX or (sock is not None and sock.family == socket.AF_UNIX):
             return await super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
         return await create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
 
@@ -92,7 +115,7 @@ def new_event_loop() -> EventLoop:
 class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """The default policy with :class:`EventLoop` as its loop:
     ``asyncio.set_event_loop_policy(netcore.aio.EventLoopPolicy())`` makes
-    ``asyncio.run`` use netcore's TCP."""
+    ``asyncio.run`` use netcore's sockets."""
 
     def new_event_loop(self) -> EventLoop:
         return EventLoop()
@@ -100,7 +123,7 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
     """``asyncio.run`` on a new :class:`EventLoop`: ``netcore.aio.run(main())``
-    in place of ``asyncio.run(main())`` runs a whole program's TCP and UDP
-    on netcore."""
+    in place of ``asyncio.run(main())`` runs a whole program's TCP, Unix
+    stream and UDP sockets on netcore."""
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)

@@ -25,13 +25,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import errno
 import logging
 import os
 import socket
+import stat
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from ssl import SSLSocket
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from netcore._errors import Error, InvalidArgumentError
 from netcore._netcore import DEFAULT_LOW_WATER, HIGH_WATER, LOW_WATER, Event, Loop, TLSContext, parse_address
@@ -71,6 +74,9 @@ _LOST = object()
 
 # asyncio's logger: its transports' warnings go there.
 _logger = logging.getLogger("asyncio")
+
+# A Unix socket address as asyncio takes it.
+_UnixPath: TypeAlias = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
 
@@ -166,6 +172,44 @@ def _sockaddr(addr: tuple[str, int]) -> tuple[Any, ...]:
     return (host, port, 0, int(zone) if zone.isdigit() else 0)
 
 
+def _unix_address(path: str | None) -> str | bytes:
+    """A Unix address as the socket module gives it: the path, ``""`` when
+    unnamed, ``b"\\0name"`` for netcore's ``"@name"`` (the abstract
+    namespace)."""
+    if path is None:
+        return ""
+    if path.startswith("@"):
+        return b"\0" + os.fsencode(path[1:])
+    return path
+
+
+def _unix_path(path: _UnixPath) -> str:
+    """A Unix address as asyncio takes it (str, bytes or path-like; a
+    leading NUL is the abstract namespace) written as netcore reads it
+    (``"@name"`` for the abstract namespace)."""
+    text = os.fsdecode(path)
+    return "@" + text[1:] if text.startswith("\0") else text
+
+
+def _address(nc: Loop, handle: int, *, peer: bool) -> Any:
+    """A handle's peer (or local) address as the socket module gives it:
+    an IP tuple (see :func:`_sockaddr`) or a Unix address (see
+    :func:`_unix_address`)."""
+    try:
+        return _sockaddr(nc.peer_address(handle) if peer else nc.local_address(handle))
+    except Error as exc:
+        if exc.errno != errno.EAFNOSUPPORT:
+            raise
+    return _unix_address(nc.peer_path(handle) if peer else nc.local_path(handle))
+
+
+def _family(address: Any) -> int:
+    """The socket family of an address as :func:`_address` gives it."""
+    if isinstance(address, (str, bytes)):
+        return socket.AF_UNIX
+    return socket.AF_INET6 if len(address) == 4 else socket.AF_INET
+
+
 class _TransportSocket:
     """What ``get_extra_info('socket')`` and ``Server.sockets`` return, as
     asyncio's TransportSocket: the socket's addresses and options, without
@@ -189,16 +233,18 @@ class _TransportSocket:
 
     @property
     def proto(self) -> int:
+        if self._family == socket.AF_UNIX:
+            return 0
         return socket.IPPROTO_TCP if self._type == socket.SOCK_STREAM else socket.IPPROTO_UDP
 
     def fileno(self) -> int:
         return self._nc.raw_fd(self._handle)
 
-    def getpeername(self) -> tuple[Any, ...]:
-        return _sockaddr(self._nc.peer_address(self._handle))
+    def getpeername(self) -> Any:
+        return _address(self._nc, self._handle, peer=True)
 
-    def getsockname(self) -> tuple[Any, ...]:
-        return _sockaddr(self._nc.local_address(self._handle))
+    def getsockname(self) -> Any:
+        return _address(self._nc, self._handle, peer=False)
 
     def getsockopt(self, level: int, name: int, buflen: int = 0) -> int | bytes:
         return self._nc.get_raw_option(self._handle, level, name, buflen)
@@ -402,21 +448,23 @@ class Transport(_Endpoint, asyncio.Transport):
     # ---- asyncio.BaseTransport ---------------------------------------------
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """``peername``, ``sockname`` (socket-module tuples), ``socket``
-        (an object with ``getpeername``/``getsockname``/``getsockopt``...)
-        and, under TLS, ``sslcontext`` (the :class:`netcore.TLSContext`)."""
+        """``peername``, ``sockname`` (as the socket module gives them: IP
+        tuples; over Unix the path, ``""`` when unnamed, ``b"\\0name"`` in
+        the abstract namespace), ``socket`` (an object with
+        ``getpeername``/``getsockname``/``getsockopt``...) and, under TLS,
+        ``sslcontext`` (the :class:`netcore.TLSContext`)."""
         if name == "sslcontext":
             return default if self._tls_context is None else self._tls_context
         try:
             if name == "peername":
                 if self._peername is None:
-                    self._peername = self._nc.peer_address(self._handle)
+                    # Unix, or adopted: asked of the socket.
+                    return _address(self._nc, self._handle, peer=True)
                 return _sockaddr(self._peername)
             if name == "sockname":
-                return _sockaddr(self._nc.local_address(self._handle))
+                return _address(self._nc, self._handle, peer=False)
             if name == "socket":
-                peer = self._peername or self._nc.peer_address(self._handle)
-                family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
+                family = _family(_address(self._nc, self._handle, peer=False))
                 return _TransportSocket(self._nc, self._handle, family)
         except (Error, OSError):
             return default
@@ -837,14 +885,15 @@ class Server(asyncio.AbstractServer):
         self._add_listener(handle, socket.AF_INET6 if v6 else socket.AF_INET, tls)
 
     def _add_listener(self, handle: int, family: int, tls: TLSContext | None) -> None:
-        """A listener of this server (bound, Unix or adopted)."""
-        if tls is not None:
-            self._hub.nc.set_listener_tls(handle, tls)
-        self._tls = tls
+        """A listener of this server (bound, Unix or adopted): the server
+        owns it (and closes it if this fails) before its TLS is set."""
         assert self._listeners is not None
         self._listeners.append(handle)
         self._families[handle] = family
         self._hub.owners[handle] = self
+        if tls is not None:
+            self._hub.nc.set_listener_tls(handle, tls)
+        self._tls = tls
 
     def _event(self, ev: Event) -> None:
         if ev.kind == "closed":
@@ -1046,15 +1095,18 @@ async def create_server(
     one; an ``ssl.SSLContext`` is a TypeError): a connection's protocol
     comes once its handshake is over, whose timeout is the context's. Not
     supported: ``reuse_address=False`` (netcore always sets SO_REUSEADDR).
-    With ``sock`` (a listening TCP or Unix ``socket.socket``), the server
-    adopts it: netcore owns it from then on (the object is detached)."""
+    With ``sock`` (a bound or listening TCP or Unix stream
+    ``socket.socket``; listened on with ``backlog``, as asyncio does), the
+    server adopts it: netcore takes its descriptor and the object is
+    detached (``fileno()`` -1); ``sockets`` stand for it."""
     del ssl_handshake_timeout, ssl_shutdown_timeout
     if reuse_address is False:
         raise NotImplementedError("netcore.aio: netcore always sets SO_REUSEADDR")
     if sock is not None:
+        _check_socket(sock, socket.SOCK_STREAM)
         if host is not None or port is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
-        return await create_unix_server(protocol_factory, sock=sock, ssl=ssl, start_serving=start_serving)
+        return await _serve(protocol_factory, _adopt_listener(sock, backlog, ssl), start_serving)
 
     async def listen(server: Server) -> None:
         hosts = await _listen_hosts(server._hub, host, port or 0, family, flags)
@@ -1096,14 +1148,15 @@ async def create_connection(
     store; an ``ssl.SSLContext`` is a TypeError): the connection is returned
     once its handshake is over, verified against ``server_hostname``
     (default: ``host``); a failed one raises its ``ssl.SSLError`` subclass.
-    With ``sock`` (a connected TCP or Unix ``socket.socket``), the
-    connection adopts it: netcore owns it from then on (the object is
-    detached)."""
+    With ``sock`` (a connected TCP or Unix stream ``socket.socket``), the
+    connection adopts it: netcore takes its descriptor and the object is
+    detached (``fileno()`` -1); ``get_extra_info('socket')`` stands for it."""
     del proto, flags, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
     if sock is not None:
+        _check_socket(sock, socket.SOCK_STREAM)
         if host is not None or port is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
-        return await create_unix_connection(protocol_factory, sock=sock, ssl=ssl, server_hostname=server_hostname)
+        return await _adopt_connection(protocol_factory, sock, ssl, server_hostname)
     if host is None or port is None:
         raise ValueError("host and port was not specified and no sock specified")
     families: dict[int, Family] = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
@@ -1216,9 +1269,95 @@ async def _connect_on(
     return transport, protocol
 
 
+def _check_socket(sock: socket.socket, sock_type: int, *, unix: bool = False) -> None:
+    """Refuses a ``sock=`` as asyncio does: an ``ssl.SSLSocket`` (TypeError),
+    a socket of another type or (``unix``) family (ValueError)."""
+    if unix:
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+    elif sock_type == socket.SOCK_DGRAM:
+        if sock.type != socket.SOCK_DGRAM:
+            raise ValueError(f"A UDP Socket was expected, got {sock!r}")
+    else:
+        if isinstance(sock, SSLSocket):
+            raise TypeError("Socket cannot be of type SSLSocket")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+
+
+def _check_ssl_options(ssl: Any, handshake_timeout: float | None, shutdown_timeout: float | None) -> None:
+    """The TLS timeouts mean something only with ``ssl`` (asyncio's
+    ValueError otherwise)."""
+    if not ssl and handshake_timeout is not None:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if not ssl and shutdown_timeout is not None:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+
+
+def _adopt_listener(sock: socket.socket, backlog: int, ssl: Any) -> Callable[[Server], Awaitable[None]]:
+    """A server's listen step for ``sock=``: ``sock.listen(backlog)`` as
+    asyncio calls it (so a socket that is only bound will do), then netcore
+    adopts it. Ownership moves, as in asyncio, but the descriptor goes too:
+    the object is detached (``fileno()`` is -1, closing it does nothing);
+    the server's ``sockets`` stand for it, and closing the server closes
+    the socket."""
+
+    async def listen(server: Server) -> None:
+        sock.listen(backlog)
+        family = sock.family
+        server._add_listener(server._hub.nc.adopt_listener(sock), family, _tls_context(ssl, server_side=True))
+
+    return listen
+
+
+async def _adopt_connection(
+    protocol_factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket, ssl: Any, server_hostname: str | None
+) -> tuple[Transport, asyncio.BaseProtocol]:
+    """A transport on the connected ``sock=``, which netcore adopts: the
+    object is detached as in :func:`_adopt_listener` and
+    ``get_extra_info("socket")`` stands for it. With ``ssl``, a TLS
+    handshake (verified against ``server_hostname``) comes first."""
+    return await _connect_on(
+        protocol_factory,
+        lambda nc: nc.adopt_connection(sock),
+        start_tls=_tls_context(ssl, server_side=False),
+        server_hostname=server_hostname,
+        live=True,
+    )
+
+
+def _unix_target(path: _UnixPath | None, sock: socket.socket | None, neither: str) -> str | socket.socket:
+    """What a Unix server or connection is on: ``path`` as netcore writes
+    it, or ``sock`` to adopt; refused as asyncio refuses (``neither``: its
+    message when both are missing)."""
+    if path is None:
+        if sock is None:
+            raise ValueError(neither)
+        _check_socket(sock, socket.SOCK_STREAM, unix=True)
+        return sock
+    if sock is not None:
+        raise ValueError("path and sock can not be specified at the same time")
+    return _unix_path(path)
+
+
+def _remove_stale_socket(path: str) -> None:
+    """As asyncio's ``create_unix_server``: a socket file left at ``path``
+    (by a server that did not remove it) is removed before binding."""
+    if path.startswith("@"):
+        return
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        # The directory may let us create the socket but not check it.
+        _logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+
+
 async def create_unix_server(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
-    path: str | os.PathLike[str] | None = None,
+    path: _UnixPath | None = None,
     *,
     sock: socket.socket | None = None,
     backlog: int = 100,
@@ -1229,29 +1368,33 @@ async def create_unix_server(
     cleanup_socket: bool = True,
 ) -> Server:
     """``loop.create_unix_server`` over netcore: listens on the Unix socket
-    ``path`` (``"@name"``: Linux's abstract namespace), or adopts ``sock``
-    (a listening Unix or TCP socket, detached); the socket file it creates
-    is removed when the server closes."""
-    del ssl_handshake_timeout, ssl_shutdown_timeout, cleanup_socket
-    if (path is None) == (sock is None):
-        raise ValueError("give exactly one of path and sock")
+    ``path`` (as asyncio: a leading NUL names Linux's abstract namespace;
+    also netcore's ``"@name"``, so a file whose name starts with ``@`` is
+    written ``"./@name"``), or adopts the bound or listening Unix stream
+    ``sock`` (as :func:`create_server` does). As asyncio's, a stale socket
+    file at ``path`` is removed first; the file is removed when the server
+    closes (not supported: ``cleanup_socket=False``; an adopted socket's
+    file stays). ``ssl`` as for :func:`create_server`."""
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    where = _unix_target(path, sock, "path was not specified, and no sock specified")
+    if isinstance(where, socket.socket):
+        return await _serve(protocol_factory, _adopt_listener(where, backlog, ssl), start_serving)
+    if not cleanup_socket:
+        raise NotImplementedError("netcore.aio: the socket file a server created goes when it closes")
+    _remove_stale_socket(where)
 
     async def listen(server: Server) -> None:
-        nc = server._hub.nc
-        if sock is not None:
-            family = sock.family
-            handle = nc.adopt_listener(sock)
-        else:
-            family = socket.AF_UNIX
-            handle = nc.listen_unix(os.fspath(path), backlog=backlog)  # type: ignore[arg-type]
-        server._add_listener(handle, family, _tls_context(ssl, server_side=True))
+        handle = server._hub.nc.listen_unix(where, backlog=backlog)
+        server._add_listener(handle, socket.AF_UNIX, _tls_context(ssl, server_side=True))
 
     return await _serve(protocol_factory, listen, start_serving)
 
 
 async def create_unix_connection(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
-    path: str | os.PathLike[str] | None = None,
+    path: _UnixPath | None = None,
     *,
     ssl: Any = None,
     sock: socket.socket | None = None,
@@ -1260,25 +1403,29 @@ async def create_unix_connection(
     ssl_shutdown_timeout: float | None = None,
 ) -> tuple[Transport, asyncio.BaseProtocol]:
     """``loop.create_unix_connection`` over netcore: connects to the Unix
-    socket ``path`` (or adopts the connected ``sock``); ``ssl`` as for
-    :func:`create_connection`, with ``server_hostname`` required."""
-    del ssl_handshake_timeout, ssl_shutdown_timeout
-    if (path is None) == (sock is None):
-        raise ValueError("give exactly one of path and sock")
-    tls = _tls_context(ssl, server_side=False)
-
-    def connect(nc: Loop) -> int:
-        if sock is not None:
-            return nc.adopt_connection(sock)
-        return nc.connect_unix(os.fspath(path))  # type: ignore[arg-type]
-
+    socket ``path`` (written as for :func:`create_unix_server`) or adopts
+    the connected Unix stream ``sock`` (as :func:`create_connection` does);
+    ``ssl`` as for :func:`create_connection`, with ``server_hostname``
+    required."""
+    if ssl:
+        if server_hostname is None:
+            raise ValueError("you have to pass server_hostname when using ssl")
+    elif server_hostname is not None:
+        raise ValueError("server_hostname is only meaningful with ssl")
+    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    where = _unix_target(path, sock, "no path and sock were specified")
+    if isinstance(where, socket.socket):
+        return await _adopt_connection(protocol_factory, where, ssl, server_hostname)
     return await _connect_on(
-        protocol_factory, connect, start_tls=tls, server_hostname=server_hostname, live=sock is not None
+        protocol_factory,
+        lambda nc: nc.connect_unix(where),
+        start_tls=_tls_context(ssl, server_side=False),
+        server_hostname=server_hostname,
     )
 
 
 async def open_unix_connection(
-    path: str | os.PathLike[str] | None = None, *, limit: int = 2**16, **kwds: Any
+    path: _UnixPath | None = None, *, limit: int = 2**16, **kwds: Any
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_unix_connection`` over netcore (``kwds`` as
     :func:`create_unix_connection`'s)."""
@@ -1291,7 +1438,7 @@ async def open_unix_connection(
 
 async def start_unix_server(
     client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
-    path: str | os.PathLike[str] | None = None,
+    path: _UnixPath | None = None,
     *,
     limit: int = 2**16,
     **kwds: Any,

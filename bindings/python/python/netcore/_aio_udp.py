@@ -15,6 +15,7 @@ from typing import Any
 from netcore._aio_net import (
     _DEFAULT_HIGH,
     _DEFAULT_LOW,
+    _check_socket,
     _Endpoint,
     _Hub,
     _hub,
@@ -183,31 +184,35 @@ async def create_datagram_endpoint(
     """``loop.create_datagram_endpoint`` over netcore: binds ``local_addr``
     (default: the wildcard of the remote's family, any port), connects to
     ``remote_addr`` if given, and returns ``(transport,
-    protocol_factory())`` once ``connection_made`` ran. Not supported yet:
-    ``sock=``."""
-    del proto
+    protocol_factory())`` once ``connection_made`` ran. With ``sock`` (a
+    bound or connected UDP ``socket.socket``) netcore adopts it, as
+    ``create_server`` does: netcore takes its descriptor, the object is
+    detached and ``get_extra_info("socket")`` stands for it; a connected
+    one's peer is the transport's ``peername``. Not supported yet: Unix
+    datagram sockets."""
     if sock is not None:
-        raise NotImplementedError("netcore.aio: sock= is not supported yet")
-    if reuse_address:
+        _check_socket(sock, socket.SOCK_DGRAM)
+        modifiers = dict(local_addr=local_addr, remote_addr=remote_addr, family=family, proto=proto, flags=flags,
+                         reuse_port=reuse_port, allow_broadcast=allow_broadcast)
+        problems = ", ".join(f"{k}={v}" for k, v in modifiers.items() if v)
+        if problems:
+            raise ValueError(f"socket modifier keyword arguments can not be used when sock is specified. ({problems})")
+        if sock.family == socket.AF_UNIX:
+            raise NotImplementedError("netcore.aio: Unix datagram sockets are not supported yet")
+    elif reuse_address:
         raise ValueError(
             "Passing `reuse_address=True` is no longer supported, as the usage of "
             "SO_REUSEPORT in UDP poses a significant security concern."
         )
-    if local_addr is None and remote_addr is None and family == 0:
+    elif local_addr is None and remote_addr is None and family == 0:
         raise ValueError("unexpected address family")
     hub = _hub()
     try:
-        remote = None
-        if remote_addr is not None:
-            hosts = await _literals(hub, remote_addr[0], remote_addr[1], family, socket.SOCK_DGRAM, flags)
-            remote = (hosts[0], remote_addr[1])
-        if local_addr is not None:
-            hosts = await _literals(hub, local_addr[0], local_addr[1], family, socket.SOCK_DGRAM, flags)
-            local = (hosts[0], local_addr[1])
+        if sock is not None:
+            handle = hub.nc.adopt_udp(sock)
+            remote = _connected_peer(hub, handle)
         else:
-            v6 = family == socket.AF_INET6 or (remote is not None and ":" in remote[0])
-            local = ("::" if v6 else "0.0.0.0", 0)
-        handle = hub.nc.udp_bind(local[0], local[1], reuse_port=bool(reuse_port))
+            handle, remote = await _bind(hub, local_addr, remote_addr, family, flags, bool(reuse_port))
     except BaseException:
         hub.release_soon()
         raise
@@ -215,7 +220,7 @@ async def create_datagram_endpoint(
     try:
         if allow_broadcast:
             hub.nc.set_option(handle, BROADCAST, 1)
-        if remote is not None:
+        if remote is not None and sock is None:
             hub.nc.udp_connect(handle, remote[0], remote[1])
         protocol = protocol_factory()
         ready: asyncio.Future[None] = hub.aloop.create_future()
@@ -225,3 +230,34 @@ async def create_datagram_endpoint(
         transport.abort()
         raise
     return transport, protocol
+
+
+async def _bind(
+    hub: _Hub,
+    local_addr: tuple[str, int] | None,
+    remote_addr: tuple[str, int] | None,
+    family: int,
+    flags: int,
+    reuse_port: bool,
+) -> tuple[int, tuple[str, int] | None]:
+    """A new UDP handle bound to ``local_addr`` (resolved), and the
+    resolved ``remote_addr`` to connect it to."""
+    remote = None
+    if remote_addr is not None:
+        hosts = await _literals(hub, remote_addr[0], remote_addr[1], family, socket.SOCK_DGRAM, flags)
+        remote = (hosts[0], remote_addr[1])
+    if local_addr is not None:
+        hosts = await _literals(hub, local_addr[0], local_addr[1], family, socket.SOCK_DGRAM, flags)
+        local = (hosts[0], local_addr[1])
+    else:
+        v6 = family == socket.AF_INET6 or (remote is not None and ":" in remote[0])
+        local = ("::" if v6 else "0.0.0.0", 0)
+    return hub.nc.udp_bind(local[0], local[1], reuse_port=reuse_port), remote
+
+
+def _connected_peer(hub: _Hub, handle: int) -> tuple[str, int] | None:
+    """The peer an adopted UDP socket is connected to (None if it is not)."""
+    try:
+        return hub.nc.peer_address(handle)
+    except Error:
+        return None

@@ -1,4 +1,4 @@
-"""asyncio with netcore: asyncio's own TCP shapes over netcore, and a driver
+"""asyncio with netcore: asyncio's own socket shapes over netcore, and a driver
 that runs a raw netcore :class:`~netcore.Loop` inside an asyncio loop. Both
 live in the asyncio thread, with no extra thread.
 
@@ -28,13 +28,27 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
 - :func:`create_datagram_endpoint`: any ``asyncio.DatagramProtocol`` over a
   :class:`DatagramTransport` (``sendto`` queues what the kernel has no room
   for; OS errors go to ``error_received``).
+- :func:`create_unix_server` / :func:`create_unix_connection` /
+  :func:`start_unix_server` / :func:`open_unix_connection`: the same over
+  Unix stream sockets (a path; a leading NUL or netcore's ``"@name"`` is
+  Linux's abstract namespace). ``get_extra_info('peername'|'sockname')``
+  gives what asyncio gives: the path, ``""`` when unnamed, ``b"\\0name"``
+  in the abstract namespace.
+- ``sock=`` (create_server, create_connection, the Unix ones,
+  create_datagram_endpoint) adopts a socket made elsewhere: ownership moves
+  to netcore as it moves to asyncio, and the descriptor with it (the
+  object is detached: ``fileno()`` -1, closing it does nothing), so only
+  netcore can close the socket; ``get_extra_info('socket')`` and
+  ``Server.sockets`` stand for it.
 - :class:`EventLoop` (:func:`run`, :func:`new_event_loop`, :class:`EventLoopPolicy`):
   an asyncio loop whose ``create_server``/``create_connection``/
+  ``create_unix_server``/``create_unix_connection``/
   ``create_datagram_endpoint`` are these, so code that calls the loop's
-  methods (``asyncio.start_server``, uvicorn) runs unchanged. ``ssl=`` takes
-  a :class:`netcore.TLSContext` (an ``ssl.SSLContext`` is a TypeError in the
-  functions; the loop leaves it to asyncio's own TLS). Not supported yet:
-  ``sock=`` (the loop falls back to asyncio's own), Unix sockets.
+  methods (``asyncio.start_server``, ``asyncio.open_unix_connection``,
+  uvicorn) runs unchanged. ``ssl=`` takes a :class:`netcore.TLSContext` (an
+  ``ssl.SSLContext`` is a TypeError in the functions; the loop leaves it to
+  asyncio's own TLS). Not supported yet: Unix datagram sockets (the loop
+  leaves them to asyncio).
 
 The raw model, driven from asyncio (:func:`attach`)::
 

@@ -1,0 +1,319 @@
+"""netcore.aio.EventLoop's Unix stream sockets and ``sock=`` as asyncio's
+loop methods take them: unmodified asyncio code (asyncio.start_unix_server,
+asyncio.open_unix_connection, loop.create_server(sock=...)...), the
+addresses get_extra_info gives compared with what plain asyncio gives, and
+what asyncio refuses refused alike. Real sockets only: Unix paths in a
+temporary directory, abstract names unique per test, loopback for IP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import netcore.aio
+from conftest import WAIT
+from test_aio_transport import run
+from test_aio_udp import Datagrams
+from test_unix import Collect, Upper
+
+
+def abstract_name(test: str) -> str:
+    """A name in Linux's abstract namespace, spelled as asyncio takes it (a
+    leading NUL), that no other test or run uses."""
+    return f"\0netcore-{test}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+async def unix_echo_session(path: str) -> dict[str, Any]:
+    """asyncio code as anyone writes it: a Unix stream echo server and one
+    client. Returns what it saw: the echo and what each side's transport
+    says of its addresses."""
+    seen: dict[str, Any] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["server peername"] = writer.get_extra_info("peername")
+        seen["server sockname"] = writer.get_extra_info("sockname")
+        seen["server socket"] = writer.get_extra_info("socket").family
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_unix_server(handle, path)
+    async with server:
+        seen["listening on"] = server.sockets[0].getsockname()
+        reader, writer = await asyncio.open_unix_connection(path)
+        seen["client peername"] = writer.get_extra_info("peername")
+        seen["client sockname"] = writer.get_extra_info("sockname")
+        seen["client socket"] = writer.get_extra_info("socket").family
+        writer.write(b"over unix\n")
+        seen["echo"] = await reader.readline()
+        seen["then"] = await reader.read()
+        seen["on netcore"] = isinstance(server, netcore.aio.Server) and isinstance(
+            writer.transport, netcore.aio.Transport
+        )
+        writer.close()
+        await writer.wait_closed()
+    return seen
+
+
+@pytest.mark.parametrize("where", ["path", "abstract"])
+def test_unmodified_unix_stream_code_sees_what_asyncio_shows(tmp_path: Path, where: str) -> None:
+    def address(run: str) -> str:
+        if where == "path":
+            return str(tmp_path / f"{run}.sock")
+        return abstract_name(f"session-{run}")
+
+    def as_given(name: str) -> str | bytes:
+        """How the socket module gives an address back: an abstract name as bytes."""
+        return name.encode() if name.startswith("\0") else name
+
+    plain_path, path = address("asyncio"), address("netcore")
+    plain = run(lambda: unix_echo_session(plain_path), asyncio.new_event_loop)
+    ours = run(lambda: unix_echo_session(path), netcore.aio.new_event_loop)
+    assert plain["on netcore"] is False and ours["on netcore"] is True
+    assert ours["echo"] == b"over unix\n" and ours["then"] == b""
+    # Each run has its own address; everything else is as asyncio has it.
+    named = ("listening on", "server sockname", "client peername")
+    assert [plain[key] for key in named] == [as_given(plain_path)] * 3
+    assert [ours[key] for key in named] == [as_given(path)] * 3
+    assert {k: v for k, v in ours.items() if k not in named} == {
+        **{k: v for k, v in plain.items() if k not in named},
+        "on netcore": True,
+    }
+    assert (ours["server peername"], ours["client sockname"], ours["client socket"]) == ("", "", socket.AF_UNIX)
+    if where == "path":
+        assert not os.path.exists(path), "the server removed the file it created"
+
+
+def test_netcore_at_names_are_the_abstract_namespace_asyncio_reaches() -> None:
+    name = abstract_name("at")
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        server = await netcore.aio.create_unix_server(Upper, "@" + name[1:])
+        assert server.sockets[0].getsockname() == name.encode()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as plain:
+            plain.setblocking(False)
+            await loop.sock_connect(plain, name)
+            await loop.sock_sendall(plain, b"abstract")
+            got = b""
+            while len(got) < 8:
+                chunk = await loop.sock_recv(plain, 8)
+                assert chunk, "closed early"
+                got += chunk
+        server.close()
+        await server.wait_closed()
+        return got
+
+    assert run(main, netcore.aio.new_event_loop) == b"ABSTRACT"
+
+
+def test_a_stale_socket_file_is_replaced_as_asyncio_does(tmp_path: Path) -> None:
+    path = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+        gone.bind(str(path))  # closed without removing its file
+    assert path.exists()
+
+    async def main() -> bytes:
+        server = await asyncio.start_unix_server(lambda r, w: w.close(), path)  # a PathLike, as asyncio takes
+        assert isinstance(server, netcore.aio.Server)
+        reader, writer = await asyncio.open_unix_connection(path)
+        got = await reader.read()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return got
+
+    assert run(main, netcore.aio.new_event_loop) == b""
+    assert not path.exists()
+
+
+async def exchange(transport: asyncio.Transport, proto: Collect, data: bytes, server: asyncio.AbstractServer) -> bytes:
+    """Writes ``data`` and waits for the answer; then closes the
+    connection and the server."""
+    transport.write(data)
+    got = await proto.done
+    transport.close()
+    server.close()
+    await server.wait_closed()
+    return got
+
+
+def test_sock_for_create_server_and_create_connection() -> None:
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))  # bound only: create_server listens, as asyncio does
+        port = listener.getsockname()[1]
+        server = await loop.create_server(Upper, sock=listener)
+        assert isinstance(server, netcore.aio.Server)
+        assert listener.fileno() == -1, "detached: netcore owns the descriptor"
+        listener.close()  # does nothing now
+        assert server.sockets[0].getsockname() == ("127.0.0.1", port)
+
+        client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        client_name = client.getsockname()
+        transport, proto = await loop.create_connection(lambda: Collect(7), sock=client)
+        assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
+        assert client.fileno() == -1
+        assert transport.get_extra_info("peername") == ("127.0.0.1", port)
+        assert transport.get_extra_info("sockname") == client_name
+        sock = transport.get_extra_info("socket")
+        assert (sock.family, sock.getpeername()) == (socket.AF_INET, ("127.0.0.1", port))
+        return await exchange(transport, proto, b"adopted", server)
+
+    assert run(main, netcore.aio.new_event_loop) == b"ADOPTED"
+
+
+def test_sock_for_the_unix_server_and_connection(tmp_path: Path) -> None:
+    path = str(tmp_path / "adopted.sock")
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        server = await loop.create_unix_server(Upper, sock=listener)
+        assert isinstance(server, netcore.aio.Server) and listener.fileno() == -1
+        assert (server.sockets[0].family, server.sockets[0].getsockname()) == (socket.AF_UNIX, path)
+
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        transport, proto = await loop.create_unix_connection(lambda: Collect(4), sock=client)
+        assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
+        assert (transport.get_extra_info("peername"), transport.get_extra_info("sockname")) == (path, "")
+        assert transport.get_extra_info("socket").family == socket.AF_UNIX
+        return await exchange(transport, proto, b"unix", server)
+
+    assert run(main, netcore.aio.new_event_loop) == b"UNIX"
+    assert os.path.exists(path), "a socket netcore did not bind keeps its file, as under asyncio"
+
+
+def test_sock_for_create_datagram_endpoint() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            peer.settimeout(WAIT)
+            peer_addr = peer.getsockname()
+
+            bound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            bound.bind(("127.0.0.1", 0))
+            addr = bound.getsockname()
+            transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=bound)
+            assert isinstance(transport, netcore.aio.DatagramTransport) and isinstance(proto, Datagrams)
+            assert bound.fileno() == -1
+            assert (transport.get_extra_info("sockname"), transport.get_extra_info("peername")) == (addr, None)
+            peer.sendto(b"ping", addr)
+            assert await proto.received.get() == (b"ping", peer_addr)
+            transport.sendto(b"pong", peer_addr)
+            assert await asyncio.to_thread(peer.recvfrom, 100) == (b"pong", addr)
+            transport.close()
+
+            connected = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            connected.connect(peer_addr)
+            addr = connected.getsockname()
+            transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=connected)
+            assert isinstance(proto, Datagrams)
+            assert transport.get_extra_info("peername") == peer_addr
+            transport.sendto(b"to the connected peer")
+            assert await asyncio.to_thread(peer.recvfrom, 100) == (b"to the connected peer", addr)
+            peer.sendto(b"back", addr)
+            assert await proto.received.get() == (b"back", peer_addr)
+            transport.close()
+            await proto.lost
+
+    run(main, netcore.aio.new_event_loop)
+
+
+def test_unix_datagram_sockets_are_left_to_asyncio(tmp_path: Path) -> None:
+    async def main() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
+            unix.bind(str(tmp_path / "dgram.sock"))
+            with pytest.raises(NotImplementedError):
+                await netcore.aio.create_datagram_endpoint(Datagrams, sock=unix)
+            assert unix.fileno() >= 0, "a refused socket is left as it was"
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Datagrams, sock=unix)
+            assert not isinstance(transport, netcore.aio.DatagramTransport)
+            transport.close()
+
+    run(main, netcore.aio.new_event_loop)
+
+
+async def refusals(tmp_path: Path) -> list[type[BaseException] | None]:
+    """Calls asyncio refuses, each made through the running loop's methods;
+    returns what each raised (None: it was not refused)."""
+    loop = asyncio.get_running_loop()
+    made: list[socket.socket] = []
+
+    def sock(family: int, type: int, listening: bool = False) -> socket.socket:
+        s = socket.socket(family, type)
+        made.append(s)
+        if listening:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+        return s
+
+    tcp = (socket.AF_INET, socket.SOCK_STREAM)
+    udp = (socket.AF_INET, socket.SOCK_DGRAM)
+    unix = (socket.AF_UNIX, socket.SOCK_STREAM)
+    path = str(tmp_path / "never.sock")
+    calls: list[Callable[[], Coroutine[Any, Any, Any]]] = [
+        lambda: loop.create_server(Upper, "127.0.0.1", 0, sock=sock(*tcp, listening=True)),
+        lambda: loop.create_server(Upper, sock=sock(*udp)),
+        lambda: loop.create_connection(Upper, "127.0.0.1", 9, sock=sock(*tcp)),
+        lambda: loop.create_connection(Upper, sock=sock(*udp)),
+        lambda: loop.create_unix_server(Upper),
+        lambda: loop.create_unix_server(Upper, sock=sock(*tcp, listening=True)),
+        lambda: loop.create_unix_server(Upper, path, sock=sock(*unix)),
+        lambda: loop.create_unix_server(Upper, path, ssl_handshake_timeout=1.0),
+        lambda: loop.create_unix_connection(Upper),
+        lambda: loop.create_unix_connection(Upper, sock=sock(*tcp)),
+        lambda: loop.create_unix_connection(Upper, path, sock=sock(*unix)),
+        lambda: loop.create_unix_connection(Upper, path, server_hostname="localhost"),
+        lambda: loop.create_datagram_endpoint(Upper, sock=sock(*tcp)),
+        lambda: loop.create_datagram_endpoint(Upper, local_addr=("127.0.0.1", 0), sock=sock(*udp)),
+    ]
+    raised: list[type[BaseException] | None] = []
+    try:
+        for call in calls:
+            try:
+                await call()
+                raised.append(None)
+            except Exception as exc:  # noqa: BLE001 - what is compared
+                raised.append(type(exc))
+    finally:
+        for s in made:
+            s.close()
+    assert not os.path.exists(path)
+    return raised
+
+
+def test_what_asyncio_refuses_is_refused_alike(tmp_path: Path) -> None:
+    plain = run(lambda: refusals(tmp_path), asyncio.new_event_loop)
+    ours = run(lambda: refusals(tmp_path), netcore.aio.new_event_loop)
+    assert None not in plain
+    assert ours == plain
+
+
+def test_the_netcore_functions_refuse_what_they_cannot_do(tmp_path: Path) -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError):
+            await netcore.aio.create_unix_server(Upper, str(tmp_path / "a.sock"), ssl=True)
+        with pytest.raises(NotImplementedError):
+            await netcore.aio.create_unix_server(Upper, str(tmp_path / "a.sock"), cleanup_socket=False)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            tcp.listen()
+            with pytest.raises(ValueError):
+                await netcore.aio.create_unix_server(Upper, sock=tcp)
+            assert tcp.fileno() >= 0, "a refused socket is left as it was"
+
+    run(main, netcore.aio.new_event_loop)
+    assert not (tmp_path / "a.sock").exists()
