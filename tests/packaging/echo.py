@@ -1,6 +1,10 @@
-"""One loopback echo with an installed netcore wheel (tests/packaging/install.sh)."""
+"""One loopback echo with an installed netcore wheel (tests/packaging/install.sh):
+through the raw Loop, then through netcore.aio (asyncio's streams)."""
+
+import asyncio
 
 import netcore
+import netcore.aio
 
 with netcore.Loop() as loop:
     listener = loop.listen("127.0.0.1", 0)
@@ -17,4 +21,25 @@ with netcore.Loop() as loop:
         if echoed == b"ping":
             break
     assert echoed == b"ping", f"echoed {echoed!r}"
-    print(f"python: netcore {netcore.__version__} from {netcore.__file__}: echo ok")
+
+
+async def aio_echo() -> bytes:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    server = await netcore.aio.start_server(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await netcore.aio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(b"aio ping\n")
+        line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    return line
+
+
+# Bounded by wait_for: a hang fails the check instead of stalling it.
+aio_echoed = asyncio.run(asyncio.wait_for(aio_echo(), 30))
+assert aio_echoed == b"aio ping\n", f"aio echoed {aio_echoed!r}"
+print(f"python: netcore {netcore.__version__} from {netcore.__file__}: echo and netcore.aio echo ok")
