@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import NoReturn
+
+import netcore
 
 #: How long a server waits, after SIGINT/SIGTERM, for its connections to
 #: finish closing gracefully before they are reset.
@@ -68,3 +72,84 @@ def on_stop_signals(callback: Callable[[], None]) -> None:
 def die(prog: str, message: str) -> NoReturn:
     print(f"{prog}: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def tls_server_context(prog: str, alpn_protocols: Iterable[str] | None = None) -> netcore.TLSContext:
+    """The server context of a TLS example: the certificate chain (leaf
+    first) and private key are PEM files named by NETCORE_TLS_CERT and
+    NETCORE_TLS_KEY. Exits 1 with the reason if they are unset or unusable."""
+    cert, key = os.environ.get("NETCORE_TLS_CERT"), os.environ.get("NETCORE_TLS_KEY")
+    if not cert or not key:
+        die(prog, "set NETCORE_TLS_CERT and NETCORE_TLS_KEY to PEM files (certificate chain, private key)")
+    try:
+        return netcore.TLSContext.server(cert, key, alpn_protocols=alpn_protocols)
+    except OSError as e:
+        die(prog, f"cannot use {cert} and {key}: {e}")
+
+
+class Server:
+    """A server example's lifecycle: serves one listener's connections with
+    Loop.run() until SIGINT or SIGTERM, then stops accepting, closes every
+    connection gracefully (reset after SHUTDOWN_SECONDS) and returns once the
+    listener is closed; a second signal stops waiting. Subclasses handle
+    events in on_event and pass on those they do not take ("closed" at least)."""
+
+    #: The program name that prefixes messages on stderr.
+    prog = "server"
+
+    def __init__(self, loop: netcore.Loop, listener: int) -> None:
+        self.loop = loop
+        self.listener = listener
+        self.listener_closed = False
+        self.signals = 0  # SIGINT/SIGTERM received so far
+
+    def on_signal(self) -> None:
+        """First signal: run() returns and shutdown() starts. Second: shutdown()
+        stops waiting (leaving the loop's `with` block then closes everything)."""
+        self.signals += 1
+        self.loop.stop()
+
+    def on_event(self, ev: netcore.Event) -> None:
+        if ev.kind == netcore.CLOSED and ev.handle == self.listener:
+            self.listener_closed = True
+
+    def serve(self) -> None:
+        """Serves until on_signal(), then shuts down."""
+        self.loop.run(self.on_event)  # until on_signal calls loop.stop()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self.loop.shutdown_server(self.listener, SHUTDOWN_SECONDS)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS + 2
+        while not self.listener_closed and self.signals < 2 and time.monotonic() < deadline:
+            for ev in self.loop.poll(0.1):
+                self.on_event(ev)
+        if self.signals >= 2:
+            print(f"{self.prog}: second signal, not waiting any longer", file=sys.stderr)
+
+    def close(self, h: int) -> None:
+        try:
+            self.loop.close(h)
+        except netcore.Error:
+            pass  # already closing or gone
+
+    def report(self, h: int, error: BaseException | None) -> None:
+        """Logs a connection's error (e.g. a failed handshake) on stderr."""
+        if error is not None:
+            print(f"{self.prog}: handle {h}: {error}", file=sys.stderr)
+
+
+def serve_main(argv: list[str], prog: str, make: Callable[[netcore.Loop, str, int], Server]) -> int:
+    """A server example's main: listens on its one argument, [HOST:]PORT
+    (`make` opens the listener and builds the server), prints "listening on
+    HOST:PORT" and serves until a signal (Server.serve). Returns 0."""
+    host, port = server_address(prog, argv)
+    with netcore.Loop() as loop:
+        try:
+            server = make(loop, host, port)
+        except OSError as e:
+            die(prog, f"cannot listen on {argv[1]}: {e}")
+        on_stop_signals(server.on_signal)
+        print(f"listening on {format_addr(loop.local_address(server.listener))}", flush=True)
+        server.serve()
+    return 0

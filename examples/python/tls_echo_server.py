@@ -20,38 +20,33 @@ Try it with the test certificates:
 
 from __future__ import annotations
 
-import os
 import sys
 
 import netcore
-from _common import die
-from echo_server import EchoServer, main
+from _common import serve_main, tls_server_context
+from echo_server import EchoServer
 
 PROG = "tls_echo_server"
 
 
 class TLSEchoServer(EchoServer):
+    prog = PROG
+
     def __init__(self, loop: netcore.Loop, listener: int, context: netcore.TLSContext) -> None:
         super().__init__(loop, listener)
         # Every connection accepted from now on starts with a handshake.
         loop.set_listener_tls(self.listener, context)
 
     def on_event(self, ev: netcore.Event) -> None:
-        if ev.kind == netcore.TLS_FAILED and ev.error is not None:
-            print(f"{PROG}: handle {ev.handle}: {ev.error}", file=sys.stderr)
+        if ev.kind == netcore.TLS_FAILED:
+            self.report(ev.handle, ev.error)
         super().on_event(ev)
 
 
-def tls_main(argv: list[str]) -> int:
-    cert, key = os.environ.get("NETCORE_TLS_CERT"), os.environ.get("NETCORE_TLS_KEY")
-    if not cert or not key:
-        die(PROG, "set NETCORE_TLS_CERT and NETCORE_TLS_KEY to PEM files (certificate chain, private key)")
-    try:
-        context = netcore.TLSContext.server(cert, key)
-    except OSError as e:
-        die(PROG, f"cannot use {cert} and {key}: {e}")
-    return main(argv, PROG, lambda loop, host, port: TLSEchoServer(loop, loop.listen(host, port), context))
+def main(argv: list[str]) -> int:
+    context = tls_server_context(PROG)
+    return serve_main(argv, PROG, lambda loop, host, port: TLSEchoServer(loop, loop.listen(host, port), context))
 
 
 if __name__ == "__main__":
-    sys.exit(tls_main(sys.argv))
+    sys.exit(main(sys.argv))
