@@ -74,7 +74,10 @@ C_TESTS_CC = $(CC) -std=c11 -Wall -Wextra -Werror -pedantic -O1 -g tests/c/*.c \
 	  -lpthread -Wl,-rpath,$(TEST_PREFIX)/lib
 
 # The TLS tests run the C examples (NC_EXAMPLES_DIR).
+# openssl (the certificates, s_client, s_server) and curl: installed by
+# tests/need-commands.sh when missing (as root), else it says what to install.
 test-c: examples
+	bash tests/need-commands.sh openssl curl
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	@mkdir -p $(BUILD)/tests
 	$(C_TESTS_CC) -o $(BUILD)/tests/c_tests
@@ -91,6 +94,7 @@ test-c: examples
 # Its own binary: ASan and valgrind cannot run in one process. NC_TEST_SLOW
 # scales the suite's hang guards for the slower instrumented code.
 test-c-sanitize: examples
+	bash tests/need-commands.sh openssl curl
 	$(MAKE) --no-print-directory install PREFIX=$(TEST_PREFIX)
 	@mkdir -p $(BUILD)/tests-sanitize
 	$(C_TESTS_CC) -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -18,6 +18,8 @@ npm run build
 if [ "${1:-}" = "--build-only" ]; then
     exit 0
 fi
+# openssl (the TLS tests' certificates, s_client, s_server) and curl (a client of https_server.js).
+bash ../../tests/need-commands.sh openssl curl
 npm test
 npx tsc --noEmit --strict -p .
 echo "node binding: tests and type check passed"

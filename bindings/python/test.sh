@@ -38,6 +38,10 @@ if [ "${1:-}" = "--build-only" ]; then
     exit 0
 fi
 
+# openssl (the TLS tests' certificates, s_client, s_server), curl and socat
+# (clients of the example servers).
+bash tests/need-commands.sh openssl curl socat
+
 echo "== pytest tests/python"
 python -m pytest -q -o cache_dir=build/.pytest_cache tests/python
 

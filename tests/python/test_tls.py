@@ -9,7 +9,6 @@ import asyncio
 import errno
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -18,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -25,15 +25,14 @@ import netcore
 import netcore.aio
 from conftest import ROOT, WAIT, EchoServer, Pump, free_port, run_env
 from test_aio_unmodified import netcore_policy  # noqa: F401 (a fixture: asyncio.run on netcore.aio)
-from test_examples import py, read_line, server
+from test_examples import py, read_line, server, stop, tool
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command line is needed to make the test certificates")
+    tool("openssl")  # fails the session's TLS tests, saying what to install, when missing
     out = tmp_path_factory.mktemp("certs")
     subprocess.run(["bash", str(ROOT / "tests" / "tls" / "make-certs.sh"), str(out)], check=True, timeout=120)
     return out
@@ -267,27 +266,32 @@ def test_a_netcore_client_with_a_certificate_talks_to_an_asyncio_server(loop: ne
     assert seen == [((("commonName", "netcore-test-client"),),)]
 
 
-def openssl(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, timeout=WAIT)
+def openssl(*args: str, stdin: bytes = b"", timeout: float = WAIT) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_openssl_s_client_echoes_a_mebibyte_with_alpn_and_sees_close_notify(
+def test_openssl_s_client_echoes_ten_mebibytes_sha256_checked_with_alpn_and_sees_close_notify(
     loop: netcore.Loop, certs: Path, version: str
 ) -> None:
     pump = Pump(loop)
-    size = MiB + 7
+    size = 10 * MiB + 7
     listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, alpn_protocols=["h2", "echo"]))
     port = loop.local_address(listener)[1]
     received: dict[int, int] = {}
+    digest = hashlib.sha256()  # of what the server received
+    negotiated: list[netcore.TLSInfo | None] = []
 
     def on_event(ev: netcore.Event) -> None:
         # Echo, and close once the whole payload came back (s_client -quiet
         # keeps reading until then). The queue holds it all: no EAGAIN.
         if ev.kind == "accepted":
             loop.set_option(ev.handle, netcore.HIGH_WATER, 4 * size)
+        elif ev.kind == "tls_ready":
+            negotiated.append(loop.tls_info(ev.handle))
         elif ev.kind == "data" and ev.data is not None:
             loop.send(ev.handle, ev.data)
+            digest.update(ev.data)
             received[ev.handle] = received.get(ev.handle, 0) + len(ev.data)
             if received[ev.handle] == size:
                 loop.close(ev.handle)
@@ -298,13 +302,18 @@ def test_openssl_s_client_echoes_a_mebibyte_with_alpn_and_sees_close_notify(
     with background(pump):
         args = ["s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(certs / "ca.pem"),
                 "-verify_return_error", "-verify_hostname", "localhost", "-alpn", "echo", "-quiet", version]
-        result.append(openssl(*args, stdin=payload))
+        result.append(openssl(*args, stdin=payload, timeout=WAIT * 2))
     (done,) = result
-    assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(payload).digest(), done.stderr
+    expected = hashlib.sha256(payload).digest()
+    assert digest.digest() == expected, "the server got every byte"
+    assert hashlib.sha256(done.stdout).digest() == expected, done.stderr
     assert b"unexpected eof" not in done.stderr.lower() and done.returncode == 0, done.stderr
     (conn,) = received
     wait_closed(pump, conn)
     assert pump.first(conn, "tls_ready") and pump.closed[conn].error is None
+    (info,) = negotiated
+    assert info is not None and info["selected_alpn_protocol"] == "echo"
+    assert info["version"] == ("TLSv1.2" if version == "-tls1_2" else "TLSv1.3")
 
 
 def test_a_netcore_client_presents_its_certificate_to_openssl_s_server(loop: netcore.Loop, certs: Path) -> None:
@@ -495,28 +504,51 @@ def client_hello(certs: Path) -> bytes:
     return out.read()
 
 
-@pytest.mark.parametrize("end", ["fin", "rst"])
-def test_half_a_client_hello_then_fin_or_rst_fails_the_handshake_once(loop: netcore.Loop, certs: Path,
-                                                                      end: str) -> None:
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (FIN, or RST: then what came
+    before it); sock's timeout is the hang guard of each read."""
+    got = b""
+    for _ in range(10_000):
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return got
+        if not chunk:
+            return got
+        got += chunk
+    raise AssertionError(f"the peer kept sending: {len(got)} bytes")
+
+
+@pytest.mark.parametrize("end", ["fin", "rst", "silence"])
+def test_half_a_client_hello_then_fin_rst_or_silence_fails_the_handshake_once(loop: netcore.Loop, certs: Path,
+                                                                              end: str) -> None:
     pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    # A silent client is ended by the handshake timeout: a short one here.
+    timeout = 0.2 if end == "silence" else netcore.DEFAULT_HANDSHAKE_TIMEOUT
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, handshake_timeout=timeout))
     hello = client_hello(certs)
     with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT) as s:
         pump.until(lambda: bool(pump.of_kind("accepted")), what="accepted")
         s.sendall(hello[: len(hello) // 2])
         if end == "fin":
             s.shutdown(socket.SHUT_WR)
-        else:
+        elif end == "rst":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
         conn = pump.of_kind("accepted")[0].handle
         wait_closed(pump, conn)
+        if end == "silence":
+            read_to_end(s)  # the silent client sees the connection end
     assert pump.kinds(conn).count("tls_failed") == 1
     err = pump.first(conn, "tls_failed").error
     if end == "fin":
         assert type(failure(pump, conn)) is netcore.TLSEOFError
+    elif end == "silence":
+        timed_out = failure(pump, conn)
+        assert type(timed_out) is netcore.TLSTimeoutError and timed_out.name == "ETLSTIMEDOUT"  # type: ignore[attr-defined]
     else:  # not a TLS failure: the OS's reset, as for any connection
         assert type(err) is netcore.ConnectionResetError and pump.closed[conn].error is not None
+    pump.until(lambda: loop.handle_count() == 1, what="nothing left open but the listener")
 
 
 def test_a_flipped_byte_in_a_record_is_a_protocol_error(loop: netcore.Loop, certs: Path) -> None:
@@ -810,25 +842,72 @@ def test_backpressure_tokens_and_pause_resume_hold_under_tls(loop: netcore.Loop,
 # --- the examples ----------------------------------------------------------
 
 
-def test_the_tls_echo_server_and_client_examples(certs: Path) -> None:
+@contextmanager
+def tls_example(certs: Path, name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A Python TLS server example serving the test certificate (named by
+    NETCORE_TLS_CERT and NETCORE_TLS_KEY); yields (process, port) and kills
+    it if still running at the end."""
     env = {"NETCORE_TLS_CERT": str(certs / "server.pem"), "NETCORE_TLS_KEY": str(certs / "server.key")}
-    os.environ.update(env)
-    try:
-        with server(py("tls_echo_server.py")) as (proc, host, port):
-            out = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "ca.pem"), "hi there"],
+    with mock.patch.dict(os.environ, env), server(py(name)) as (proc, _, port):
+        yield proc, port
+
+
+def test_the_tls_echo_server_and_client_examples(certs: Path) -> None:
+    with tls_example(certs, "tls_echo_server.py") as (proc, port):
+        out = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "ca.pem"), "hi there"],
+                             capture_output=True, timeout=WAIT, env=run_env())
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[-1] == b"hi there" and out.stdout.startswith(b"TLSv1.3 ")
+        refused = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "other-ca.pem")],
                                  capture_output=True, timeout=WAIT, env=run_env())
-            assert out.returncode == 0, out.stderr
-            assert out.stdout.splitlines()[-1] == b"hi there" and out.stdout.startswith(b"TLSv1.3 ")
-            refused = subprocess.run([*py("tls_client.py"), f"localhost:{port}", str(certs / "other-ca.pem")],
-                                     capture_output=True, timeout=WAIT, env=run_env())
-            assert refused.returncode == 1 and b"not issued by a trusted authority" in refused.stderr
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(15) == 0
-    finally:
-        for name in env:
-            del os.environ[name]
+        assert refused.returncode == 1 and b"not issued by a trusted authority" in refused.stderr
+        assert stop(proc, signal.SIGTERM)[0] == 0
     missing = subprocess.run([*py("tls_echo_server.py"), "0"], capture_output=True, timeout=WAIT, env=run_env())
     assert missing.returncode == 1 and b"NETCORE_TLS_CERT" in missing.stderr
+
+
+def test_the_https_server_example_answers_curl_and_ssl_with_alpn_and_close_notify(certs: Path) -> None:
+    curl = [tool("curl"), "-sS", "--cacert", str(certs / "ca.pem")]
+    with tls_example(certs, "https_server.py") as (proc, port):
+        page = subprocess.run([*curl, f"https://localhost:{port}/"], capture_output=True, timeout=WAIT)
+        assert page.returncode == 0, page.stderr
+        assert page.stdout == b"hello from netcore over TLS\n"
+        elsewhere = subprocess.run([*curl, "-o", os.devnull, "-w", "%{http_code}", f"https://localhost:{port}/nowhere"],
+                                   capture_output=True, timeout=WAIT)
+        assert elsewhere.returncode == 0 and elsewhere.stdout == b"404", elsewhere.stderr
+        # Python's ssl: ALPN http/1.1, and the end of the answer is a
+        # close_notify (without it, recv raises SSLEOFError).
+        ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw, \
+                ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+            tls.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = read_to_end(tls)
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and answer.endswith(b"\r\n\r\nbad request\n")
+        assert b"\r\nConnection: close\r\n" in answer
+        assert stop(proc, signal.SIGTERM)[0] == 0
+
+
+def test_the_starttls_server_example_upgrades_for_openssl_s_client_starttls_smtp(certs: Path) -> None:
+    with tls_example(certs, "starttls_server.py") as (proc, port):
+        args = ["s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+                "-verify_return_error", "-brief", "-crlf", "-ign_eof", "-CAfile", str(certs / "ca.pem")]
+        done = openssl(*args, stdin=b"EHLO netcore.test\nNOOP\nQUIT\n")
+        assert done.returncode == 0, done.stderr
+        assert b"Verification: OK" in done.stderr, done.stderr
+        assert b"unexpected eof" not in done.stderr.lower(), "close_notify was missing"
+        # Over TLS: EHLO without STARTTLS on offer, NOOP, QUIT.
+        assert done.stdout == b"250 localhost greets you\r\n250 OK\r\n221 Bye\r\n"
+        # Plaintext right behind STARTTLS, in the same segment (the injection
+        # of CVE-2021-23222), is never answered: the connection is dropped.
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+            greeting = s.recv(512)
+            assert greeting.startswith(b"220 "), greeting
+            s.sendall(b"STARTTLS\r\nEHLO injected\r\n")
+            after = read_to_end(s)
+        assert b"250" not in after, after
+        assert stop(proc, signal.SIGTERM)[0] == 0
 
 
 # --- netcore.aio: ssl= with a TLSContext ---------------------------------
