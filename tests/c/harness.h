@@ -189,12 +189,26 @@
     X(tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server, 1) \
     X(tls_expired_is_etlsexpired_and_alert_45_at_the_server, 1) \
     X(tls_missing_required_client_certificate_is_etlsbadcert_and_alert_116, 1) \
+    X(tls_alpn_mismatch_is_etlsnoshared_and_alert_120_at_the_client, 1) \
     X(tls_plaintext_to_a_tls_port_is_etlsnottls, 1) \
+    X(tls_to_a_plaintext_port_is_etlsnottls, 1)    \
     X(tls_listener_config_rotates_for_later_accepts, 1) \
     X(tls_handshake_timeout_option_is_etlstimedout, 1) \
+    X(tls_half_a_client_hello_then_silence_is_etlstimedout, 1) \
+    X(tls_half_a_client_hello_then_fin_is_etlstruncated_then_rst_econnreset, 1) \
+    X(tls_fin_without_close_notify_after_data_is_etlstruncated, 1) \
+    X(tls_a_flipped_bit_in_a_record_is_etlsprotocol_and_alert_20_at_the_client, 1) \
     X(tls_optional_client_auth_verifies_a_client_certificate_when_sent, 1) \
     X(tls_verify_server_skip_name_and_off_check_less_of_the_server, 1) \
     X(tls_min_version_tls13_refuses_openssl_s_client_tls12, 1) \
+    X(tls_openssl_s_client_tls11_only_or_another_alpn_is_etlsnoshared, 1) \
+    X(tls_connect_timeout_covers_the_handshake_with_a_silent_server, 1) \
+    X(tls_reconnect_makes_a_fresh_handshake_that_resumes_the_session, 1) \
+    X(tls_connection_cap_holds_the_next_handshake_until_a_connection_closes, 1) \
+    X(tls_close_reset_is_a_reset_without_close_notify, 1) \
+    X(tls_half_close_sends_close_notify_and_the_answer_still_arrives, 1) \
+    X(tls_shutdown_server_delivers_the_queue_then_close_notify, 1) \
+    X(tls_idle_timeout_fires_and_the_connection_stays_usable, 1) \
     X(tls_one_config_pair_serves_two_loops_in_two_threads, 1) \
     X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \
     X(tls_openssl_s_client_tls12_alpn_every_byte_each_way, 1) \

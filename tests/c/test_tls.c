@@ -1,10 +1,13 @@
 /* TLS through the C API: configs and their checks, netcore against
  * netcore (record edges, a relay forwarding one byte at a time,
- * backpressure with tokens and pause/resume), against the OpenSSL command
- * line (s_client, s_server) and curl, the examples (HTTPS, STARTTLS), and
- * the failures a peer can cause, each with its exact error and failure
- * record. Certificates are made by
- * tests/tls/make-certs.sh into a temporary directory, removed at exit. */
+ * backpressure with tokens and pause/resume), the connection contracts
+ * under TLS (connect timeout, reconnect, cap, hard close, half-close,
+ * server shutdown, idle timeout), against the OpenSSL command line
+ * (s_client, s_server) and curl, the examples (HTTPS, STARTTLS), and the
+ * failures a peer can cause (raw, through a relay that corrupts or cuts,
+ * or OpenSSL), each with its exact error and failure record. Certificates
+ * are made by tests/tls/make-certs.sh into a temporary directory, removed
+ * at exit. */
 #include "harness.h"
 
 #include <ctype.h>
@@ -374,13 +377,19 @@ static peer *tls_listener(nc_loop *loop, nc_tls_server_config *cfg, int *port, p
     return l;
 }
 
-/* A client connecting to localhost:port that starts TLS at once. */
-static peer *tls_client(nc_loop *loop, int port, nc_tls_client_config *cfg, const char *name) {
+/* A client connecting to localhost:port with `opts` (NULL: none) that
+ * starts TLS at once. */
+static peer *tls_client_ex(nc_loop *loop, int port, const nc_connect_opts *opts, nc_tls_client_config *cfg,
+                           const char *name) {
     peer *c = peer_new("client");
-    c->h = ASSERT_HANDLE(nc_tcp_connect(loop, "localhost", port, c));
+    c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "localhost", port, opts, c));
     ASSERT_OK(nc_start_tls_client(loop, c->h, cfg, name));
     nc_tls_client_config_free(cfg);
     return c;
+}
+
+static peer *tls_client(nc_loop *loop, int port, nc_tls_client_config *cfg, const char *name) {
+    return tls_client_ex(loop, port, NULL, cfg, name);
 }
 
 void test_tls_netcore_echo_with_alpn_info_and_peer_certificate(void) {
@@ -495,12 +504,47 @@ void test_tls_functions_refuse_bad_arguments_and_plaintext_handles(void) {
     ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
 }
 
-/* A TLS echo server (children echo and close at EOF) on 127.0.0.1 and its port. */
-static peer *tls_echo_server(nc_loop *loop, int *port) {
+/* What an echo server's connections do: echo, and close at EOF. */
+static peer *echoing_child(void) {
     peer *child = peer_new("server");
     child->echo = 1;
     child->close_on_eof = 1;
-    return tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), port, child);
+    return child;
+}
+
+/* A TLS echo server on 127.0.0.1 and its port. */
+static peer *tls_echo_server(nc_loop *loop, int *port) {
+    return tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), port,
+                        echoing_child());
+}
+
+/* A TLS listener whose connections behave as `child`, a client of it in
+ * *client and the server's end in *server, both past their handshake;
+ * returns the listener. */
+static peer *tls_pair(nc_loop *loop, peer *child, peer **client, peer **server) {
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port, child);
+    *client = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    WAIT_KIND(loop, *client, NC_EV_TLS_READY, 1, 10000);
+    *server = wait_kid(loop, l, 0);
+    WAIT_KIND(loop, *server, NC_EV_TLS_READY, 1, 10000);
+    return l;
+}
+
+/* tls_pair whose server end keeps what it receives (rx). */
+static void tls_pair_storing(nc_loop *loop, peer **client, peer **server) {
+    peer *child = peer_new("server");
+    child->store = 1;
+    tls_pair(loop, child, client, server);
+}
+
+/* Polls until the client and the server's end have both closed (10 s
+ * each), and checks the errors of their NC_EV_CLOSED. */
+static void expect_both_closed(nc_loop *loop, peer *c, int client_error, peer *s, int server_error) {
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    POLL_ASSERT(loop, p_closed, s, 10000);
+    ASSERT_CODE(c->close_error, client_error);
+    ASSERT_CODE(s->close_error, server_error);
 }
 
 /* Sends `n` pattern bytes (`seed`) as one message from a TLS client to
@@ -545,10 +589,13 @@ void test_tls_every_byte_arrives_at_record_edges_and_at_the_high_water_mark(void
 
 /* A TCP relay on loopback, run by a thread: it forwards each byte in a
  * send of its own (TCP_NODELAY), both ways, and passes each side's FIN on
- * once everything before it went through. */
+ * once everything before it went through. On the test's word it corrupts
+ * or cuts what the client sends. */
 typedef struct {
     int fd[2];           /* the client's side and the server's side, non-blocking */
     atomic_int stop;     /* set by the test: give up now */
+    atomic_int flip;     /* set by the test: flip a bit of the last byte of the client's next read */
+    atomic_int cut;      /* set by the test: send the server a FIN, forward nothing more from the client */
     size_t moved[2];     /* bytes forwarded from fd[i] to fd[1 - i] */
     int failed;          /* an unexpected socket error (errno) */
 } byte_relay;
@@ -562,6 +609,12 @@ static void *byte_relay_thread(void *arg) {
      * of TLS one byte at a time needs. */
     int64_t deadline = now_ms() + T_MS(60000);
     for (long round = 0; round < 10000000L && !atomic_load(&r->stop) && now_ms() < deadline; round++) {
+        if (atomic_load(&r->cut) && !fin_sent[0]) {
+            eof[0] = 1;
+            off[0] = have[0];
+            shutdown(r->fd[1], SHUT_WR);
+            fin_sent[0] = 1;
+        }
         if (fin_sent[0] && fin_sent[1]) break;
         struct pollfd pfd[2];
         for (int i = 0; i < 2; i++) {
@@ -580,6 +633,8 @@ static void *byte_relay_thread(void *arg) {
             if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) && !eof[i] && have[i] == off[i]) {
                 ssize_t n = recv(r->fd[i], buf[i], sizeof buf[i], 0);
                 if (n > 0) {
+                    /* The end of a record read whole: its authentication tag. */
+                    if (i == 0 && atomic_exchange(&r->flip, 0)) buf[0][n - 1] ^= 0x01;
                     have[i] = (size_t)n;
                     off[i] = 0;
                 } else if (n == 0) {
@@ -618,40 +673,57 @@ static int accepted(void *arg) {
     return a->fd >= 0;
 }
 
+/* Accepts one connection on the POSIX listener `lfd`, polling `loop`
+ * meanwhile; returns its descriptor (closed after the test). */
+static int accept_polling(nc_loop *loop, int lfd) {
+    ASSERT(set_nonblock(lfd, 1) == 0);
+    accept_try a = {lfd, -1};
+    POLL_ASSERT(loop, accepted, &a, 10000);
+    return t_fd(a.fd);
+}
+
+/* A TLS client of the server at `port` through the relay `r`, whose thread
+ * (*th) runs when this returns. Until the test has joined it, no fatal
+ * assertion: the thread uses `r`. */
+static peer *relayed_tls_client(nc_loop *loop, int port, byte_relay *r, pthread_t *th) {
+    int relay_port;
+    int lfd = posix_listen("127.0.0.1", &relay_port);
+    peer *c = tls_client(loop, relay_port, client_config_for(0, NULL, 0), "localhost");
+    r->fd[0] = accept_polling(loop, lfd);
+    r->fd[1] = posix_connect("127.0.0.1", port);
+    int one = 1;
+    for (int i = 0; i < 2; i++) {
+        ASSERT(setsockopt(r->fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+        ASSERT(set_nonblock(r->fd[i], 1) == 0);
+    }
+    ASSERT(pthread_create(th, NULL, byte_relay_thread, r) == 0);
+    return c;
+}
+
 /* Two records each way (16 KiB + 1), every TLS byte in a TCP segment of
  * its own: records reassembled from 1-byte reads on both sides, then a
  * graceful close (close_notify, FIN) through the relay. */
 void test_tls_every_byte_arrives_through_a_relay_forwarding_one_byte_at_a_time(void) {
     certs();
     nc_loop *loop = t_loop();
-    int port, relay_port;
+    int port;
     peer *l = tls_echo_server(loop, &port);
-    int lfd = posix_listen("127.0.0.1", &relay_port);
-    ASSERT(set_nonblock(lfd, 1) == 0);
-    peer *c = tls_client(loop, relay_port, client_config_for(0, NULL, 0), "localhost");
-    accept_try a = {lfd, -1};
-    POLL_ASSERT(loop, accepted, &a, 10000);
-    byte_relay r = {{t_fd(a.fd), posix_connect("127.0.0.1", port)}, 0, {0, 0}, 0};
-    ASSERT(r.fd[1] >= 0);
-    int one = 1;
-    for (int i = 0; i < 2; i++) {
-        ASSERT(setsockopt(r.fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
-        ASSERT(set_nonblock(r.fd[i], 1) == 0);
-    }
     enum { N = 16 * 1024 + 1 };
     static uint8_t msg[N];
     fill_pattern(msg, N, 31, 0);
+    byte_relay r = {.fd = {-1, -1}};
+    pthread_t th;
+    peer *c = relayed_tls_client(loop, port, &r, &th);
+    /* No fatal assertion until the relay is joined: it uses `r`. */
     c->verify = 1;
     c->seed = 31;
-    ASSERT_OK(nc_send(loop, c->h, msg, N));
-    /* No fatal assertion until the relay is joined: it uses `r`. */
-    pthread_t th;
-    ASSERT(pthread_create(&th, NULL, byte_relay_thread, &r) == 0);
-    int echoed = wait_rx(loop, c, N, 60000);
+    int sent = nc_send(loop, c->h, msg, N);
+    int echoed = sent == 0 && wait_rx(loop, c, N, 60000);
     int closed = 0;
     if (echoed && nc_close(loop, c->h) == 0) closed = poll_until(loop, p_closed, c, 20000);
     atomic_store(&r.stop, 1);
     pthread_join(th, NULL);
+    ASSERT_OK(sent);
     ASSERT_MSG(r.failed == 0, "relay: %s", strerror(r.failed));
     ASSERT_MSG(echoed, "%zu of %d bytes echoed; the relay moved %zu and %zu", c->rx_total, N, r.moved[0],
                r.moved[1]);
@@ -701,17 +773,13 @@ static int send_chunk(nc_loop *loop, peer *c, size_t i) {
 void test_tls_backpressure_tokens_and_pause_resume(void) {
     certs();
     nc_loop *loop = t_loop();
-    int port;
-    peer *l = tls_echo_server(loop, &port);
-    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    peer *c, *s;
+    tls_pair(loop, echoing_child(), &c, &s);
     tokens_seen *seen = t_alloc(sizeof *seen);
     c->verify = 1;
     c->seed = 41;
     c->hook = token_hook;
     c->arg = seen;
-    WAIT_KIND(loop, c, NC_EV_TLS_READY, 1, 10000);
-    peer *s = wait_kid(loop, l, 0);
-    WAIT_KIND(loop, s, NC_EV_TLS_READY, 1, 10000);
     ASSERT_OK(nc_pause(loop, s->h));
     /* A small kernel send buffer, so that the queue, not the kernel, holds the bytes. */
     ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_SNDBUF, 4096));
@@ -760,17 +828,22 @@ typedef struct {
     int client_alert;        /* the alert in the client's failure record (-1: none) */
     int server_error;        /* the server's NC_EV_TLS_FAILED error */
     int server_alert;        /* the alert in its failure record (-1: none) */
+    const char *server_alpn; /* the one ALPN protocol each side has (NULL: none) */
+    const char *client_alpn;
 } failure_case;
 
-/* What nc_tls_failure said while a peer's NC_EV_CLOSED was handled (the
- * record goes with the handle at the next poll). */
+/* The error of a peer's NC_EV_TLS_FAILED, and what nc_tls_failure said
+ * while its NC_EV_CLOSED was handled (the record goes with the handle at
+ * the next poll). */
 typedef struct {
+    int failed_error;
     int rc, error, alert;
     char reason[256];
 } failure_seen;
 
 static void failure_hook(peer *p, nc_loop *loop, const nc_event *ev) {
     failure_seen *f = p->arg;
+    if (ev->kind == NC_EV_TLS_FAILED) f->failed_error = ev->error;
     if (ev->kind != NC_EV_CLOSED) return;
     memset(f->reason, 'x', sizeof f->reason);
     f->rc = nc_tls_failure(loop, ev->handle, &f->error, &f->alert, f->reason, sizeof f->reason);
@@ -792,34 +865,45 @@ static peer *recording_listener(nc_loop *loop, nc_tls_server_config *cfg, failur
     return tls_listener(loop, cfg, port, child);
 }
 
+/* `p`, whose hook is failure_hook, closes (within 10 s) after its
+ * handshake failed: its one NC_EV_TLS_FAILED and its NC_EV_CLOSED carry
+ * `error`. */
+static void expect_handshake_failed(nc_loop *loop, peer *p, const failure_seen *seen, int error) {
+    POLL_ASSERT(loop, p_closed, p, 10000);
+    ASSERT_EQ(p->ev[NC_EV_TLS_FAILED], 1);
+    ASSERT_EQ(p->ev[NC_EV_TLS_READY], 0);
+    ASSERT_CODE(seen->failed_error, error);
+    ASSERT_CODE(p->close_error, error);
+    ASSERT_EQ(p->rx_total, 0);
+}
+
 /* A netcore client against a netcore server that fails as `fc` says. */
 static void netcore_failure(const failure_case *fc) {
     certs();
     nc_loop *loop = t_loop();
     failure_seen client_seen, server_seen;
+    const char *const *server_alpn = fc->server_alpn ? &fc->server_alpn : NULL;
+    const char *const *client_alpn = fc->client_alpn ? &fc->client_alpn : NULL;
     int port;
-    peer *l = recording_listener(loop, server_config_for(fc->server_cert, fc->client_auth, NULL, 0, 0),
-                                 &server_seen, &port);
-    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    nc_tls_server_config *cfg =
+        server_config_for(fc->server_cert, fc->client_auth, server_alpn, server_alpn != NULL, 0);
+    peer *l = recording_listener(loop, cfg, &server_seen, &port);
+    peer *c = tls_client(loop, port, client_config_for(0, client_alpn, client_alpn != NULL), "localhost");
     c->hook = failure_hook;
     c->arg = &client_seen;
-    POLL_ASSERT(loop, p_closed, c, 10000);
-    peer *s = wait_kid(loop, l, 0);
-    POLL_ASSERT(loop, p_closed, s, 10000);
     if (fc->client_error) {
-        ASSERT_EQ(c->ev[NC_EV_TLS_FAILED], 1);
-        ASSERT_EQ(c->ev[NC_EV_TLS_READY], 0);
+        expect_handshake_failed(loop, c, &client_seen, fc->client_error);
     } else {
+        POLL_ASSERT(loop, p_closed, c, 10000);
         ASSERT_EQ(c->ev[NC_EV_TLS_READY], 1);
         ASSERT_EQ(c->ev[NC_EV_TLS_FAILED], 0);
     }
     ASSERT_CODE(c->close_error, fc->client_closed);
     expect_failure_record(c, &client_seen, fc->client_closed, fc->client_alert);
-    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
-    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 0);
-    ASSERT_CODE(s->close_error, fc->server_error);
+    peer *s = wait_kid(loop, l, 0);
+    expect_handshake_failed(loop, s, &server_seen, fc->server_error);
     expect_failure_record(s, &server_seen, fc->server_error, fc->server_alert);
-    ASSERT_EQ(c->rx_total + s->rx_total, 0);
+    ASSERT_EQ(c->rx_total, 0);
     poll_now(loop); /* the poll after both NC_EV_CLOSED: the records went with the handles */
     int error, alert;
     ASSERT_RC(nc_tls_failure(loop, c->h, &error, &alert, NULL, 0), NC_EBADHANDLE);
@@ -827,24 +911,35 @@ static void netcore_failure(const failure_case *fc) {
 }
 
 void test_tls_unknown_ca_is_etlsunknownca_and_alert_48_at_the_server(void) {
-    failure_case fc = {"untrusted", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSUNKNOWNCA, NC_ETLSUNKNOWNCA, -1, NC_ETLSALERT, 48};
+    failure_case fc = {"untrusted", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSUNKNOWNCA, NC_ETLSUNKNOWNCA, -1, NC_ETLSALERT, 48,
+                       NULL, NULL};
     netcore_failure(&fc);
 }
 
 void test_tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server(void) {
-    failure_case fc = {"wrongname", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSBADNAME, NC_ETLSBADNAME, -1, NC_ETLSALERT, 42};
+    failure_case fc = {"wrongname", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSBADNAME, NC_ETLSBADNAME, -1, NC_ETLSALERT, 42,
+                       NULL, NULL};
     netcore_failure(&fc);
 }
 
 void test_tls_expired_is_etlsexpired_and_alert_45_at_the_server(void) {
-    failure_case fc = {"expired", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSEXPIRED, NC_ETLSEXPIRED, -1, NC_ETLSALERT, 45};
+    failure_case fc = {"expired", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSEXPIRED, NC_ETLSEXPIRED, -1, NC_ETLSALERT, 45,
+                       NULL, NULL};
     netcore_failure(&fc);
 }
 
 /* TLS 1.3: the client finishes its handshake before the server refuses
  * it, so it learns from the alert (116 certificate_required) that follows. */
 void test_tls_missing_required_client_certificate_is_etlsbadcert_and_alert_116(void) {
-    failure_case fc = {"server", NC_TLS_CLIENT_AUTH_REQUIRED, 0, NC_ETLSALERT, 116, NC_ETLSBADCERT, -1};
+    failure_case fc = {"server", NC_TLS_CLIENT_AUTH_REQUIRED, 0, NC_ETLSALERT, 116, NC_ETLSBADCERT, -1, NULL, NULL};
+    netcore_failure(&fc);
+}
+
+/* The server has ALPN "h2" only, the client offers "echo/1" only: the
+ * server refuses (alert 120 no_application_protocol). */
+void test_tls_alpn_mismatch_is_etlsnoshared_and_alert_120_at_the_client(void) {
+    failure_case fc = {"server", NC_TLS_CLIENT_AUTH_NONE, NC_ETLSALERT, NC_ETLSALERT, 120, NC_ETLSNOSHARED, -1,
+                       "h2", "echo/1"};
     netcore_failure(&fc);
 }
 
@@ -858,11 +953,26 @@ void test_tls_plaintext_to_a_tls_port_is_etlsnottls(void) {
     const char *request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     ASSERT_OK(send_all(fd, request, strlen(request)));
     peer *s = wait_kid(loop, l, 0);
-    POLL_ASSERT(loop, p_closed, s, 10000);
-    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
-    ASSERT_EQ(s->rx_total, 0);
-    ASSERT_CODE(s->close_error, NC_ETLSNOTTLS);
+    expect_handshake_failed(loop, s, &seen, NC_ETLSNOTTLS);
     expect_failure_record(s, &seen, NC_ETLSNOTTLS, -1);
+}
+
+/* A TLS client whose server greets in plaintext (as SMTP does) reads no
+ * TLS record: NC_ETLSNOTTLS. */
+void test_tls_to_a_plaintext_port_is_etlsnottls(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen seen;
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    c->hook = failure_hook;
+    c->arg = &seen;
+    int fd = accept_polling(loop, lfd);
+    const char *greeting = "220 plaintext here\r\n";
+    ASSERT_OK(send_all(fd, greeting, strlen(greeting)));
+    expect_handshake_failed(loop, c, &seen, NC_ETLSNOTTLS);
+    expect_failure_record(c, &seen, NC_ETLSNOTTLS, -1);
 }
 
 /* A new config on a listener applies to later accepts (certificate
@@ -894,27 +1004,183 @@ void test_tls_listener_config_rotates_for_later_accepts(void) {
     ASSERT_EQ(s->ev[NC_EV_TLS_READY] + s->ev[NC_EV_TLS_FAILED], 0);
 }
 
-/* handshake_timeout_ms: a client that connects and says nothing is
- * refused with NC_ETLSTIMEDOUT once it passes. */
-void test_tls_handshake_timeout_option_is_etlstimedout(void) {
-    certs();
-    nc_loop *loop = t_loop();
+/* A server config whose handshakes may take `ms` milliseconds. */
+static nc_tls_server_config *server_config_with_handshake_timeout(uint64_t ms) {
     struct nc_tls_server_opts o = NC_TLS_SERVER_OPTS_INIT;
     o.cert.file = path_of("server.pem");
     o.key.file = path_of("server.key");
-    o.handshake_timeout_ms = 200;
-    nc_tls_server_config *cfg;
+    o.handshake_timeout_ms = ms;
+    nc_tls_server_config *cfg = NULL;
     ASSERT_OK(nc_tls_server_config_new(&o, &cfg));
+    return cfg;
+}
+
+/* The ClientHello a netcore client sends (its first TLS record), caught
+ * by a POSIX server; its length in *len. */
+static const uint8_t *client_hello(nc_loop *loop, size_t *len) {
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    int fd = accept_polling(loop, lfd);
+    uint8_t header[5];
+    int eof, err;
+    ASSERT_EQ(recv_some(loop, fd, header, sizeof header, 10000, &eof, &err), (long)sizeof header);
+    ASSERT_EQ(header[0], 22); /* a handshake record */
+    *len = sizeof header + ((size_t)header[3] << 8 | header[4]);
+    uint8_t *hello = t_alloc(*len);
+    memcpy(hello, header, sizeof header);
+    ASSERT_EQ(recv_some(loop, fd, hello + sizeof header, *len - sizeof header, 10000, &eof, &err),
+              (long)(*len - sizeof header));
+    ASSERT_OK(nc_close_reset(loop, c->h));
+    POLL_ASSERT(loop, p_closed, c, 10000);
+    return hello;
+}
+
+/* A POSIX client of the listener `l` (at `port`) that sends the first
+ * `len` bytes of `hello` once accepted as its connection `index`; returns
+ * its socket, and the server's end in *server. */
+static int raw_client(nc_loop *loop, peer *l, int port, size_t index, const uint8_t *hello, size_t len,
+                      peer **server) {
+    int fd = posix_connect("127.0.0.1", port);
+    *server = wait_kid(loop, l, index);
+    if (len) ASSERT_OK(send_all(fd, hello, len));
+    return fd;
+}
+
+/* A client that sends `len` bytes of `hello`, then nothing, is refused
+ * with NC_ETLSTIMEDOUT once the server's handshake timeout (200 ms) passes,
+ * and no sooner. */
+static void silent_client_times_out(nc_loop *loop, const uint8_t *hello, size_t len) {
     failure_seen seen;
     int port;
-    peer *l = recording_listener(loop, cfg, &seen, &port);
-    int fd = posix_connect("127.0.0.1", port); /* silent */
-    peer *s = wait_kid(loop, l, 0);
-    POLL_ASSERT(loop, p_closed, s, 10000);
-    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
-    ASSERT_CODE(s->close_error, NC_ETLSTIMEDOUT);
+    peer *l = recording_listener(loop, server_config_with_handshake_timeout(200), &seen, &port);
+    int64_t t0 = now_ms();
+    peer *s;
+    int fd = raw_client(loop, l, port, 0, hello, len, &s);
+    expect_handshake_failed(loop, s, &seen, NC_ETLSTIMEDOUT);
+    int64_t elapsed = now_ms() - t0;
+    ASSERT_MSG(elapsed >= 199, "refused after %lld ms (timeout 200 ms)", (long long)elapsed);
     expect_failure_record(s, &seen, NC_ETLSTIMEDOUT, -1);
     t_close(fd);
+}
+
+/* handshake_timeout_ms: a client that connects and says nothing. */
+void test_tls_handshake_timeout_option_is_etlstimedout(void) {
+    certs();
+    silent_client_times_out(t_loop(), NULL, 0);
+}
+
+/* ... and one that falls silent after half its ClientHello. */
+void test_tls_half_a_client_hello_then_silence_is_etlstimedout(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    size_t len;
+    const uint8_t *hello = client_hello(loop, &len);
+    silent_client_times_out(loop, hello, len / 2);
+}
+
+/* Half a ClientHello, then a FIN: the handshake was cut short. Then
+ * another half, and a reset: the OS's error, not TLS's (no record). */
+void test_tls_half_a_client_hello_then_fin_is_etlstruncated_then_rst_econnreset(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    size_t len;
+    const uint8_t *hello = client_hello(loop, &len);
+    failure_seen seen;
+    int port;
+    peer *l = recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &seen, &port);
+    peer *s;
+    int fd = raw_client(loop, l, port, 0, hello, len / 2, &s);
+    ASSERT(shutdown(fd, SHUT_WR) == 0);
+    expect_handshake_failed(loop, s, &seen, NC_ETLSTRUNCATED);
+    expect_failure_record(s, &seen, NC_ETLSTRUNCATED, -1);
+    fd = raw_client(loop, l, port, 1, hello, len / 2, &s);
+    struct linger reset = {1, 0};
+    ASSERT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
+    t_close(fd);
+    expect_handshake_failed(loop, s, &seen, NC_ECONNRESET);
+    ASSERT_EQ(seen.rc, 0);
+}
+
+/* Whether the listener's first connection has seen `n` events of `kind`:
+ * for waits that must not fail fatally while a relay thread runs. */
+typedef struct {
+    peer *listener;
+    int kind, n;
+} first_kid_wait;
+
+static int first_kid_saw(void *arg) {
+    first_kid_wait *w = arg;
+    return w->listener->nkids > 0 && w->listener->kids[0]->ev[w->kind] >= w->n;
+}
+
+/* A relay cuts the client off after its data: the server gets a FIN
+ * without close_notify, a truncation (not an EOF), after a handshake that
+ * had succeeded. */
+void test_tls_fin_without_close_notify_after_data_is_etlstruncated(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen seen;
+    int port;
+    peer *l = recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &seen, &port);
+    l->child->store = 1;
+    byte_relay r = {.fd = {-1, -1}};
+    pthread_t th;
+    peer *c = relayed_tls_client(loop, port, &r, &th);
+    /* No fatal assertion until the relay is joined: it uses `r`. */
+    first_kid_wait data = {l, NC_EV_DATA, 1}, closed = {l, NC_EV_CLOSED, 1};
+    int arrived = nc_send(loop, c->h, "cut short", 9) == 0 && poll_until(loop, first_kid_saw, &data, 30000);
+    atomic_store(&r.cut, 1);
+    int server_closed = arrived && poll_until(loop, first_kid_saw, &closed, 30000);
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_MSG(arrived, "the data did not arrive; the relay moved %zu and %zu bytes", r.moved[0], r.moved[1]);
+    ASSERT_MSG(server_closed, "the server did not close after the FIN");
+    peer *s = l->kids[0];
+    ASSERT_MSG(s->rx_len == 9 && memcmp(s->rx, "cut short", 9) == 0, "the server got %zu bytes", s->rx_len);
+    ASSERT_EQ(s->ev[NC_EV_TLS_READY], 1);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 0);
+    ASSERT_EQ(s->ev[NC_EV_EOF], 0);
+    ASSERT_CODE(s->close_error, NC_ETLSTRUNCATED);
+    expect_failure_record(s, &seen, NC_ETLSTRUNCATED, -1);
+}
+
+/* A relay flips one bit in the authentication tag of the client's first
+ * record after the handshake: the server closes NC_ETLSPROTOCOL (no
+ * NC_EV_TLS_FAILED: its handshake had succeeded; nothing delivered) and
+ * tells the client with alert 20, bad_record_mac. */
+void test_tls_a_flipped_bit_in_a_record_is_etlsprotocol_and_alert_20_at_the_client(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    failure_seen server_seen, client_seen;
+    int port;
+    peer *l = recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0),
+                                 &server_seen, &port);
+    byte_relay r = {.fd = {-1, -1}};
+    pthread_t th;
+    peer *c = relayed_tls_client(loop, port, &r, &th);
+    c->hook = failure_hook;
+    c->arg = &client_seen;
+    /* No fatal assertion until the relay is joined: it uses `r`. */
+    first_kid_wait ready = {l, NC_EV_TLS_READY, 1}, closed = {l, NC_EV_CLOSED, 1};
+    int handshaken = wait_kind(loop, c, NC_EV_TLS_READY, 1, 30000) && poll_until(loop, first_kid_saw, &ready, 30000);
+    int both_closed = 0;
+    if (handshaken) {
+        atomic_store(&r.flip, 1);
+        both_closed = nc_send(loop, c->h, "tampered", 8) == 0 && poll_until(loop, first_kid_saw, &closed, 30000) &&
+                      poll_until(loop, p_closed, c, 30000);
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_MSG(handshaken, "no handshake through the relay (it moved %zu and %zu bytes)", r.moved[0], r.moved[1]);
+    ASSERT_MSG(both_closed, "the tampered record did not close both ends");
+    peer *s = l->kids[0];
+    ASSERT_EQ(s->rx_total, 0);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 0);
+    ASSERT_CODE(s->close_error, NC_ETLSPROTOCOL);
+    expect_failure_record(s, &server_seen, NC_ETLSPROTOCOL, -1);
+    ASSERT_CODE(c->close_error, NC_ETLSALERT);
+    expect_failure_record(c, &client_seen, NC_ETLSALERT, 20);
 }
 
 /* client_auth optional: a client certificate is verified and readable by
@@ -978,28 +1244,228 @@ void test_tls_verify_server_skip_name_and_off_check_less_of_the_server(void) {
     EXPECT_DETAIL("verify_server");
 }
 
-/* min_version TLS 1.3 refuses a client that stops at TLS 1.2:
- * NC_ETLSNOSHARED at the server, a failed handshake at OpenSSL. */
-void test_tls_min_version_tls13_refuses_openssl_s_client_tls12(void) {
-    certs();
+/* `openssl s_client` with `args` against a netcore server with `cfg`
+ * that has nothing in common with it: s_client fails its handshake and
+ * says `says` (NULL: anything), the server fails NC_ETLSNOSHARED. */
+static void s_client_shares_nothing(nc_tls_server_config *cfg, char *const *args, size_t nargs, const char *says) {
     nc_loop *loop = t_loop();
     failure_seen seen;
     int port;
-    peer *l =
-        recording_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, NC_TLS1_3), &seen, &port);
+    peer *l = recording_listener(loop, cfg, &seen, &port);
     char connect[32];
     snprintf(connect, sizeof connect, "127.0.0.1:%d", port);
-    char *argv[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-tls1_2", "-brief",
-                    "-CAfile", (char *)path_of("ca.pem"), NULL};
+    char *argv[16] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-brief", "-CAfile",
+                      (char *)path_of("ca.pem")};
+    size_t argc = 9;
+    for (size_t i = 0; i < nargs && argc < 15; i++) argv[argc++] = args[i];
+    argv[argc] = NULL;
     int status = wait_child(loop, spawn(argv, NULL, NULL, NULL, path_of("s_client.err")), 60000);
-    ASSERT_MSG(status != 0, "s_client -tls1_2 connected to a TLS 1.3-only server");
+    const char *err = read_file(path_of("s_client.err"), NULL);
+    ASSERT_MSG(status != 0, "s_client %s connected: %s", args[0], err);
+    ASSERT_MSG(!says || contains_nocase(err, says), "s_client %s said: %s", args[0], err);
     peer *s = wait_kid(loop, l, 0);
-    POLL_ASSERT(loop, p_closed, s, 10000);
-    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 1);
-    ASSERT_CODE(s->close_error, NC_ETLSNOSHARED);
+    expect_handshake_failed(loop, s, &seen, NC_ETLSNOSHARED);
     expect_failure_record(s, &seen, NC_ETLSNOSHARED, -1);
 }
 
+/* min_version TLS 1.3 refuses a client that stops at TLS 1.2. */
+void test_tls_min_version_tls13_refuses_openssl_s_client_tls12(void) {
+    certs();
+    char *tls12[] = {"-tls1_2"};
+    s_client_shares_nothing(server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, NC_TLS1_3), tls12, 1, NULL);
+}
+
+/* A server with ALPN "h2" refuses an OpenSSL client that speaks only TLS
+ * 1.1 (it has to lower OpenSSL's security level to offer it), and one
+ * that offers another ALPN protocol. */
+void test_tls_openssl_s_client_tls11_only_or_another_alpn_is_etlsnoshared(void) {
+    certs();
+    const char *alpn[] = {"h2"};
+    char *tls11[] = {"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"};
+    s_client_shares_nothing(server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, alpn, 1, 0), tls11, 3,
+                            "alert handshake failure");
+    char *other_alpn[] = {"-alpn", "echo/1"};
+    s_client_shares_nothing(server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, alpn, 1, 0), other_alpn, 2,
+                            "no application protocol");
+}
+
+/* ------------------------------------------ connection contracts under TLS */
+
+/* A server that accepts (in the kernel's backlog) and never answers the
+ * ClientHello: the client fails NC_ETLSTIMEDOUT after its own handshake
+ * timeout, or after the connect timeout, which covers the handshake, when
+ * that ends first (the handshake timeout is then an hour). The timeout is
+ * scaled: a slow run must still connect before it. */
+void test_tls_connect_timeout_covers_the_handshake_with_a_silent_server(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    posix_listen("127.0.0.1", &port); /* never accepts */
+    const uint32_t timeout = (uint32_t)T_MS(200);
+    const struct {
+        uint64_t handshake_ms;
+        uint32_t connect_ms;
+    } cases[] = {{timeout, 0}, {3600 * 1000, timeout}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct nc_tls_client_opts o = NC_TLS_CLIENT_OPTS_INIT;
+        o.system_roots = 0;
+        o.ca.file = path_of("ca.pem");
+        o.handshake_timeout_ms = cases[i].handshake_ms;
+        nc_tls_client_config *cfg = NULL;
+        ASSERT_OK(nc_tls_client_config_new(&o, &cfg));
+        nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+        opts.timeout_ms = cases[i].connect_ms;
+        failure_seen seen;
+        int64_t t0 = now_ms();
+        peer *c = tls_client_ex(loop, port, &opts, cfg, "localhost");
+        c->hook = failure_hook;
+        c->arg = &seen;
+        expect_handshake_failed(loop, c, &seen, NC_ETLSTIMEDOUT);
+        int64_t elapsed = now_ms() - t0;
+        ASSERT_MSG(elapsed >= timeout - 1, "case %zu: failed after %lld ms (timeout %u ms)", i, (long long)elapsed,
+                   timeout);
+        ASSERT_EQ(c->ev[NC_EV_CONNECTED], 1);
+        ASSERT_EQ(c->ev[NC_EV_CONNECT_FAILED], 0);
+        expect_failure_record(c, &seen, NC_ETLSTIMEDOUT, -1);
+    }
+}
+
+/* An auto-reconnecting TLS client whose connection is reset gets a fresh
+ * session on the next connection, resumed from the tickets of the first
+ * (the client's config keeps its session cache). */
+void test_tls_reconnect_makes_a_fresh_handshake_that_resumes_the_session(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_echo_server(loop, &port);
+    static const uint32_t backoff[] = {50};
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.reconnect_ms = backoff;
+    opts.reconnect_count = 1;
+    peer *c = tls_client_ex(loop, port, &opts, client_config_for(0, NULL, 0), "localhost");
+    c->store = 1;
+    ASSERT_OK(nc_send(loop, c->h, "one", 3));
+    /* The echo comes after the server's session tickets: the client holds them. */
+    ASSERT(wait_rx(loop, c, 3, 10000));
+    struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 1);
+    ASSERT_EQ(info.resumed, 0);
+    ASSERT_OK(nc_close_reset(loop, wait_kid(loop, l, 0)->h));
+    WAIT_KIND(loop, c, NC_EV_TLS_READY, 2, 10000);
+    ASSERT_EQ(c->ev[NC_EV_RECONNECTING], 1);
+    ASSERT_EQ(c->ev[NC_EV_CONNECTED], 2);
+    ASSERT_EQ(c->ev[NC_EV_TLS_FAILED] + c->ev[NC_EV_CLOSED], 0);
+    ASSERT_RC(nc_tls_info(loop, c->h, &info), 1);
+    ASSERT_EQ(info.resumed, 1);
+    peer *s = wait_kid(loop, l, 1);
+    WAIT_KIND(loop, s, NC_EV_TLS_READY, 1, 10000);
+    struct nc_tls_session_info sinfo = NC_TLS_SESSION_INFO_INIT;
+    ASSERT_RC(nc_tls_info(loop, s->h, &sinfo), 1);
+    ASSERT_EQ(sinfo.resumed, 1);
+    ASSERT_OK(nc_send(loop, c->h, "two", 3));
+    ASSERT(wait_rx(loop, c, 6, 10000));
+    ASSERT_MSG(memcmp(c->rx, "onetwo", 6) == 0, "the client got \"%s\"", (char *)c->rx);
+}
+
+/* A TLS listener capped at one connection: a second client waits in the
+ * kernel's backlog, its handshake unanswered, until the first closes. */
+void test_tls_connection_cap_holds_the_next_handshake_until_a_connection_closes(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *child = peer_new("server");
+    child->close_on_eof = 1;
+    peer *first, *first_end;
+    peer *l = tls_pair(loop, child, &first, &first_end);
+    ASSERT_OK(nc_set_max_connections(loop, l->h, 1));
+    peer *second = tls_client(loop, local_port(loop, l->h), client_config_for(0, NULL, 0), "localhost");
+    WAIT_KIND(loop, second, NC_EV_CONNECTED, 1, 10000);
+    poll_for(loop, 200);
+    ASSERT_EQ(second->ev[NC_EV_TLS_READY] + second->ev[NC_EV_TLS_FAILED], 0);
+    ASSERT_EQ(l->nkids, 1);
+    ASSERT_OK(nc_close(loop, first->h));
+    WAIT_KIND(loop, second, NC_EV_TLS_READY, 1, 10000);
+    /* The first server connection closed (cleanly) before the second was accepted. */
+    ASSERT_EQ(first_end->ev[NC_EV_CLOSED], 1);
+    ASSERT_CODE(first_end->close_error, 0);
+    ASSERT_EQ(l->nkids, 2);
+}
+
+/* nc_close_reset on a TLS connection: no close_notify (the peer would
+ * report it as an EOF before the reset), the peer closes NC_ECONNRESET. */
+void test_tls_close_reset_is_a_reset_without_close_notify(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *c, *s;
+    tls_pair(loop, peer_new("server"), &c, &s);
+    ASSERT_OK(nc_send(loop, c->h, "ping", 4));
+    ASSERT(wait_rx(loop, s, 4, 10000));
+    ASSERT_OK(nc_close_reset(loop, c->h));
+    expect_both_closed(loop, c, 0, s, NC_ECONNRESET);
+    ASSERT_EQ(s->ev[NC_EV_EOF], 0);
+    ASSERT_EQ(s->ev[NC_EV_TLS_FAILED], 0);
+}
+
+/* nc_shutdown on a TLS connection: close_notify, then FIN, after the data;
+ * the peer sees a clean EOF, can still answer, and the answer arrives. */
+void test_tls_half_close_sends_close_notify_and_the_answer_still_arrives(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *c, *s;
+    tls_pair_storing(loop, &c, &s);
+    c->store = 1;
+    ASSERT_OK(nc_send(loop, c->h, "question", 8));
+    ASSERT_OK(nc_shutdown(loop, c->h));
+    ASSERT_RC(nc_send(loop, c->h, "more", 4), NC_EPIPE);
+    WAIT_KIND(loop, s, NC_EV_EOF, 1, 10000);
+    ASSERT_MSG(s->rx_len == 8 && memcmp(s->rx, "question", 8) == 0, "the server got %zu bytes", s->rx_len);
+    ASSERT_EQ(s->ev[NC_EV_CLOSED], 0);
+    ASSERT_EQ(c->ev[NC_EV_CLOSED], 0);
+    ASSERT_OK(nc_send(loop, s->h, "answer", 6));
+    ASSERT_OK(nc_close(loop, s->h));
+    expect_both_closed(loop, c, 0, s, 0);
+    ASSERT_MSG(c->rx_len == 6 && memcmp(c->rx, "answer", 6) == 0, "the client got %zu bytes", c->rx_len);
+    ASSERT_EQ(c->ev[NC_EV_EOF], 1); /* the server's close_notify and FIN */
+}
+
+/* nc_shutdown_server with a TLS connection whose queue holds 256 KiB: the
+ * client gets every byte, then close_notify (a clean EOF, on which it
+ * closes), then the listener's NC_EV_SHUTDOWN_COMPLETE and NC_EV_CLOSED. */
+void test_tls_shutdown_server_delivers_the_queue_then_close_notify(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *c, *s;
+    peer *l = tls_pair(loop, peer_new("server"), &c, &s);
+    c->verify = 1;
+    c->seed = 51;
+    c->close_on_eof = 1;
+    size_t n = 256 * 1024;
+    uint8_t *msg = t_alloc(n);
+    fill_pattern(msg, n, 51, 0);
+    ASSERT_OK(nc_send(loop, s->h, msg, n));
+    ASSERT_OK(nc_shutdown_server(loop, l->h, (uint64_t)T_MS(30000)));
+    expect_both_closed(loop, c, 0, s, 0);
+    ASSERT_EQ(c->rx_total, n);
+    ASSERT_MSG(c->bad_at == -1, "wrong byte at %lld", c->bad_at);
+    ASSERT_EQ(c->ev[NC_EV_EOF], 1);
+    POLL_ASSERT(loop, p_closed, l, 10000);
+    ASSERT_EQ(l->ev[NC_EV_SHUTDOWN_COMPLETE], 1);
+}
+
+/* An idle TLS connection gets NC_EV_IDLE (its handshake was its last
+ * traffic) and stays usable: protected data still goes through. */
+void test_tls_idle_timeout_fires_and_the_connection_stays_usable(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *c, *s;
+    tls_pair_storing(loop, &c, &s);
+    ASSERT_OK(nc_set_idle_timeout(loop, c->h, 100));
+    WAIT_KIND(loop, c, NC_EV_IDLE, 1, 10000);
+    ASSERT_EQ(c->ev[NC_EV_CLOSED] + c->ev[NC_EV_TLS_FAILED], 0);
+    ASSERT_OK(nc_set_idle_timeout(loop, c->h, 0));
+    ASSERT_OK(nc_send(loop, c->h, "after idle", 10));
+    ASSERT(wait_rx(loop, s, 10, 10000));
+    ASSERT(memcmp(s->rx, "after idle", 10) == 0);
+}
 /* One echo over TLS on a loop of its own, in its own thread, with configs
  * another thread uses at the same time. No harness peers: they are not
  * thread-safe. */
