@@ -364,6 +364,19 @@ fn a_fin_without_close_notify_after_data_closes_with_etlstruncated() {
     assert!(!has(&got, EventKind::Eof, server), "a truncated stream is no clean EOF");
 }
 
+/// A raw TCP client with its own TLS session, handshaken with a netcore TLS
+/// listener on `lp`: the stream, the session and the server's handle.
+fn handshaken_raw_client(lp: &Loop) -> (TcpStream, TlsSession, Handle) {
+    let (_listener, port) = tls_listener(lp, server_config(&[], Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
+    let mut seen = Vec::new();
+    drive(lp, &mut stream, &mut session, &mut seen, |s, g| {
+        s.is_ready() && g.iter().any(|e| e.kind == EventKind::TlsReady)
+    });
+    (stream, session, accepted(&seen).unwrap())
+}
+
 /// The first bytes a TLS client sends: its ClientHello.
 fn client_hello() -> Vec<u8> {
     let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
@@ -418,14 +431,7 @@ fn raw_peers_that_break_the_handshake_get_the_exact_error() {
 #[test]
 fn a_flipped_byte_in_a_record_closes_with_etlsprotocol_and_bad_record_mac() {
     let lp = Loop::new().unwrap();
-    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
-    let mut seen = Vec::new();
-    drive(&lp, &mut stream, &mut session, &mut seen, |s, g| {
-        s.is_ready() && g.iter().any(|e| e.kind == EventKind::TlsReady)
-    });
-    let server = accepted(&seen).unwrap();
+    let (mut stream, mut session, server) = handshaken_raw_client(&lp);
     session.write_plaintext(&[b"a record that will not decrypt"]).unwrap();
     let mut record = Vec::new();
     session.write_tls(&mut record).unwrap();
@@ -1107,14 +1113,7 @@ fn a_gather_send_goes_in_one_record_where_it_fits() {
     // TLS 1.3: the inner content type byte and the AEAD tag.
     const OVERHEAD: usize = 1 + 16;
     let lp = Loop::new().unwrap();
-    let (_listener, port) = tls_listener(&lp, server_config(&[], Duration::from_secs(30)));
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut session = TlsSession::client(&client_config("ca.pem", &[]), "localhost", Instant::now()).unwrap();
-    let mut seen = Vec::new();
-    drive(&lp, &mut stream, &mut session, &mut seen, |s, g| {
-        s.is_ready() && g.iter().any(|e| e.kind == EventKind::TlsReady)
-    });
-    let server = accepted(&seen).unwrap();
+    let (mut stream, mut session, server) = handshaken_raw_client(&lp);
     // What the server sends after its handshake (session tickets) comes first.
     lp.send(server, b"ping").unwrap();
     records_until(&lp, &mut stream, &mut session, 4);
