@@ -839,6 +839,65 @@ def test_backpressure_tokens_and_pause_resume_hold_under_tls(loop: netcore.Loop,
     assert tokens == list(range(len(sent) // len(chunk)))
 
 
+def test_the_connection_cap_holds_the_next_handshake_until_a_connection_closes(loop: netcore.Loop,
+                                                                                 certs: Path) -> None:
+    pump = Pump(loop)
+    close_on_eof(pump)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    loop.set_max_connections(listener, 1)
+    port = loop.local_address(listener)[1]
+    first = loop.connect("127.0.0.1", port, tls=client_ctx(certs), server_hostname="localhost")
+    pump.until(lambda: "tls_ready" in pump.kinds(first), what="the first handshake")
+    second = loop.connect("127.0.0.1", port, tls=client_ctx(certs), server_hostname="localhost")
+    pump.until(lambda: "connected" in pump.kinds(second), what="the second connect (the kernel's backlog)")
+    pump.settle(0.2)
+    assert "tls_ready" not in pump.kinds(second) and "tls_failed" not in pump.kinds(second)
+    (first_conn,) = [ev.handle for ev in pump.of_kind("accepted")]
+    loop.close(first)
+    pump.until(lambda: "tls_ready" in pump.kinds(second), what="the second handshake")
+    # The first server connection closed cleanly before the second was accepted.
+    assert pump.closed[first_conn].error is None
+    server_side = [ev.kind for ev in pump.events if ev.kind in ("accepted", "closed") and ev.handle != first]
+    assert server_side == ["accepted", "closed", "accepted"]
+
+
+def test_a_hard_close_is_a_reset_without_close_notify(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    loop.send(client, b"ping")
+    pump.until(lambda: pump.received[client] == b"ping", what="the echo")
+    (conn,) = echo.conns
+    loop.close_reset(client)
+    wait_closed(pump, client, conn)
+    assert pump.closed[client].error is None
+    reset = pump.closed[conn].error
+    assert type(reset) is netcore.ConnectionResetError and isinstance(reset, ConnectionResetError)
+    # No close_notify: it would have been a clean EOF before the reset.
+    assert "eof" not in pump.kinds(conn) and "tls_failed" not in pump.kinds(conn)
+
+
+def test_a_half_close_sends_close_notify_and_the_answer_still_arrives(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    client = loop.connect("127.0.0.1", loop.local_address(listener)[1], tls=client_ctx(certs),
+                          server_hostname="localhost")
+    loop.send(client, b"question")
+    loop.shutdown(client)  # close_notify, then FIN, after the question
+    with pytest.raises(BrokenPipeError):
+        loop.send(client, b"more")
+    pump.until(lambda: bool(pump.of_kind("eof")), what="the server's EOF")
+    (conn,) = [ev.handle for ev in pump.of_kind("accepted")]
+    assert pump.of_kind("eof")[0].handle == conn and pump.received[conn] == b"question"
+    assert not pump.closed
+    loop.send(conn, b"answer")
+    loop.close(conn)
+    wait_closed(pump, client, conn)
+    assert pump.closed[client].error is None and pump.closed[conn].error is None
+    assert pump.received[client] == b"answer"
+    assert pump.kinds(client).count("eof") == 1  # the server's close_notify and FIN
+
+
 # --- the examples ----------------------------------------------------------
 
 
