@@ -8,6 +8,7 @@ temporary directory, abstract names unique per test, loopback for IP."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import uuid
@@ -232,18 +233,119 @@ def test_sock_for_create_datagram_endpoint() -> None:
     run(main, netcore.aio.new_event_loop)
 
 
-def test_unix_datagram_sockets_are_left_to_asyncio(tmp_path: Path) -> None:
+class AnyDatagrams(Datagrams):
+    """Datagrams on any datagram transport: asyncio's own selector one is
+    not an asyncio.DatagramTransport (only duck-typed as one)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.calls.append("made")
+
+
+async def unix_datagram_session(server_addr: str, client_addr: str) -> dict[str, Any]:
+    """asyncio datagram code as anyone writes it, over Unix datagram
+    sockets: a server endpoint, a client connected to it from its own
+    address, one with no address, and a plain socket with none. Returns what
+    it saw, each of the two addresses replaced by its role (and its type:
+    the socket module gives an abstract name as bytes)."""
+    loop = asyncio.get_running_loop()
+    unix = socket.AF_UNIX
+
+    def role(addr: object) -> object:
+        for name, given in (("server", server_addr), ("client", client_addr)):
+            if addr in (given, given.encode()):
+                return f"{name} {type(addr).__name__}"
+        return addr
+
+    seen: dict[str, Any] = {}
+    server, at_server = await loop.create_datagram_endpoint(AnyDatagrams, local_addr=server_addr, family=unix)
+    client, at_client = await loop.create_datagram_endpoint(
+        AnyDatagrams, local_addr=client_addr, remote_addr=server_addr, family=unix
+    )
+    unbound, _ = await loop.create_datagram_endpoint(AnyDatagrams, remote_addr=server_addr, family=unix)
+    assert isinstance(at_server, AnyDatagrams) and isinstance(at_client, AnyDatagrams)
+    seen["made"] = [at_server.calls, at_client.calls]
+    for name, transport in (("server", server), ("client", client), ("unbound", unbound)):
+        seen[f"{name} addresses"] = [role(transport.get_extra_info(key)) for key in ("sockname", "peername")]
+        sock = transport.get_extra_info("socket")
+        seen[f"{name} socket"] = (sock.family, sock.type, role(sock.getsockname()))
+
+    client.sendto(b"ping")
+    client.sendto(b"")  # nothing is sent, as asyncio does
+    client.sendto(b"ping to the remote named", server_addr)
+    with pytest.raises(ValueError):
+        client.sendto(b"elsewhere", client_addr)
+    unbound.sendto(b"from nowhere")
+    with socket.socket(unix, socket.SOCK_DGRAM) as plain:
+        plain.sendto(b"plain", server_addr)
+    received = [await at_server.received.get() for _ in range(4)]
+    seen["server received"] = [(data, role(addr)) for data, addr in received]
+    server.sendto(b"pong", received[0][1])
+    seen["client received"] = [(data, role(addr)) for data, addr in [await at_client.received.get()]]
+    server.sendto(b"to no one", server_addr + "-missing")
+    seen["server errors"] = [exc.errno for exc in at_server.errors]
+    seen["on netcore"] = isinstance(server, netcore.aio.DatagramTransport)
+    for transport in (server, client, unbound):
+        transport.close()
+    seen["lost"] = [await at_server.lost, await at_client.lost]
+    return seen
+
+
+@pytest.mark.parametrize("where", ["path", "abstract"])
+def test_unmodified_unix_datagram_code_sees_what_asyncio_shows(tmp_path: Path, where: str) -> None:
+    def addresses(run: str) -> tuple[str, str]:
+        if where == "path":
+            server = tmp_path / f"{run}-server.sock"
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+                gone.bind(str(server))  # a stale file, removed before binding
+            return str(server), str(tmp_path / f"{run}-client.sock")
+        return abstract_name(f"dgram-server-{run}"), abstract_name(f"dgram-client-{run}")
+
+    plain_addresses, addresses_ours = addresses("asyncio"), addresses("netcore")
+    plain = run(lambda: unix_datagram_session(*plain_addresses), asyncio.new_event_loop)
+    ours = run(lambda: unix_datagram_session(*addresses_ours), netcore.aio.new_event_loop)
+    assert plain["on netcore"] is False and ours["on netcore"] is True
+    assert {**ours, "on netcore": False} == plain
+    # What the sessions saw, spelled out (the same under both loops).
+    named = "str" if where == "path" else "bytes"
+    assert ours["server addresses"] == [f"server {named}", None]
+    assert ours["client addresses"] == [f"client {named}", f"server {named}"]
+    assert ours["unbound addresses"] == ["", f"server {named}"]
+    assert ours["server received"] == [
+        (b"ping", f"client {named}"),
+        (b"ping to the remote named", f"client {named}"),
+        (b"from nowhere", None),
+        (b"plain", None),
+    ]
+    assert ours["client received"] == [(b"pong", f"server {named}")]
+    assert ours["server errors"] == [errno.ENOENT if where == "path" else errno.ECONNREFUSED]
+    if where == "path":
+        assert all(os.path.exists(path) for path in addresses_ours), "the files stay, as under asyncio"
+
+
+def test_sock_for_a_unix_datagram_endpoint(tmp_path: Path) -> None:
+    path, peer_path = str(tmp_path / "adopted.dgram"), str(tmp_path / "peer.dgram")
+
     async def main() -> None:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
-            unix.bind(str(tmp_path / "dgram.sock"))
-            with pytest.raises(NotImplementedError):
-                await netcore.aio.create_datagram_endpoint(Datagrams, sock=unix)
-            assert unix.fileno() >= 0, "a refused socket is left as it was"
-            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Datagrams, sock=unix)
-            assert not isinstance(transport, netcore.aio.DatagramTransport)
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as peer:
+            peer.bind(peer_path)
+            peer.setblocking(False)
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            unix.bind(path)
+            unix.connect(peer_path)
+            transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=unix)
+            assert isinstance(transport, netcore.aio.DatagramTransport) and isinstance(proto, Datagrams)
+            assert unix.fileno() == -1, "detached: netcore owns the descriptor"
+            assert [transport.get_extra_info(key) for key in ("sockname", "peername")] == [path, peer_path]
+            transport.sendto(b"to the connected peer")
+            assert await asyncio.wait_for(loop.sock_recvfrom(peer, 100), WAIT) == (b"to the connected peer", path)
+            peer.sendto(b"back", path)
+            assert await proto.received.get() == (b"back", peer_path)
             transport.close()
+            assert await proto.lost is None
 
     run(main, netcore.aio.new_event_loop)
+    assert os.path.exists(path), "a socket netcore did not bind keeps its file"
 
 
 async def refusals(tmp_path: Path) -> list[type[BaseException] | None]:
@@ -279,6 +381,10 @@ async def refusals(tmp_path: Path) -> list[type[BaseException] | None]:
         lambda: loop.create_unix_connection(Upper, path, server_hostname="localhost"),
         lambda: loop.create_datagram_endpoint(Upper, sock=sock(*tcp)),
         lambda: loop.create_datagram_endpoint(Upper, local_addr=("127.0.0.1", 0), sock=sock(*udp)),
+        lambda: loop.create_datagram_endpoint(Upper, local_addr=path.encode(), family=socket.AF_UNIX),
+        lambda: loop.create_datagram_endpoint(Upper, remote_addr=("127.0.0.1", 9), family=socket.AF_UNIX),
+        lambda: loop.create_datagram_endpoint(Upper, remote_addr=path, family=socket.AF_UNIX),
+        lambda: loop.create_datagram_endpoint(Upper, local_addr=path + "-dir/in", family=socket.AF_UNIX),
     ]
     raised: list[type[BaseException] | None] = []
     try:

@@ -1,11 +1,10 @@
-"""Private to :mod:`netcore.aio`: an asyncio event loop whose TCP, Unix
-stream and UDP endpoints are netcore's, for code that calls the loop's own
+"""Private to :mod:`netcore.aio`: an asyncio event loop whose TCP, UDP and
+Unix endpoints are netcore's, for code that calls the loop's own
 methods."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -32,15 +31,14 @@ def _foreign_ssl(kwds: dict[str, Any]) -> bool:
 
 
 class EventLoop(asyncio.SelectorEventLoop):
-    """asyncio's selector event loop with netcore's TCP, Unix stream and
-    UDP sockets: ``loop.create_server``, ``loop.create_connection``,
+    """asyncio's selector event loop with netcore's TCP, UDP and Unix
+    (stream and datagram) sockets: ``loop.create_server``, ``loop.create_connection``,
     ``loop.create_unix_server``, ``loop.create_unix_connection`` (and so
     ``asyncio.start_server``, ``asyncio.open_connection`` and their Unix
     twins) and ``loop.create_datagram_endpoint`` are netcore.aio's, ``sock=``
     included (netcore adopts the socket: the object is detached); what those
     do not support (``ssl=`` with anything but a netcore.TLSContext,
-    ``reuse_address=False``, Unix datagram sockets) and everything else is
-    asyncio's own."""
+    ``reuse_address=False``) and everything else is asyncio's own."""
 
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:
         if _foreign_ssl(kwds) or kwds.get("reuse_address") is False:
@@ -91,9 +89,6 @@ class EventLoop(asyncio.SelectorEventLoop):
     async def create_datagram_endpoint(
         self, protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwds: Any
     ) -> Any:
-        sock = kwds.get("sock")
-        if kwds.get("family") == socket.AF_UNIX or (sock is not None and sock.family == socket.AF_UNIX):
-            return await super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
         return await create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
 
     def close(self) -> None:

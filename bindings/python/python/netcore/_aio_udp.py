@@ -1,8 +1,8 @@
 """Private to :mod:`netcore.aio`: asyncio's ``create_datagram_endpoint``
-over a netcore UDP handle, with a ``DatagramTransport`` that behaves as
-asyncio's: ``sendto`` never loses a datagram to a full kernel buffer (it is
-queued and sent on netcore's ``writable``, ``pause_writing`` past the high
-mark), OS errors go to ``error_received``."""
+over a netcore datagram handle (UDP or Unix), with a ``DatagramTransport``
+that behaves as asyncio's: ``sendto`` never loses a datagram to a full
+kernel buffer (it is queued and sent on netcore's ``writable``,
+``pause_writing`` past the high mark), OS errors go to ``error_received``."""
 
 from __future__ import annotations
 
@@ -18,32 +18,39 @@ from netcore._aio_net import (
     _check_socket,
     _Endpoint,
     _Hub,
+    _address,
+    _family,
     _hub,
     _literals,
+    _remove_stale_socket,
     _sockaddr,
     _TransportSocket,
+    _unix_address,
+    _unix_path,
 )
 from netcore._errors import Error
 from netcore._netcore import BROADCAST, Event
 
 __all__ = ["DatagramTransport", "create_datagram_endpoint"]
 
-_Addr = tuple[Any, ...]
-
-
 class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
-    """A UDP socket as asyncio's ``DatagramTransport``: what
-    :func:`create_datagram_endpoint` hands to the protocol."""
+    """A UDP or Unix datagram socket as asyncio's ``DatagramTransport``:
+    what :func:`create_datagram_endpoint` hands to the protocol."""
 
-    __slots__ = ("_address", "_held", "_buffer", "_buffer_size")
+    __slots__ = ("_address", "_peername", "_family", "_held", "_buffer", "_buffer_size")
 
-    def __init__(self, hub: _Hub, handle: int, remote: tuple[str, int] | None) -> None:
+    def __init__(self, hub: _Hub, handle: int, address: Any, peername: Any) -> None:
+        """``peername``: the peer the socket is connected to, as the socket
+        module gives it (None if it is not); ``address``: where ``sendto``
+        without an address sends (None: nowhere), as the caller gave it."""
         super().__init__(hub, handle)
-        self._address = _sockaddr(remote) if remote is not None else None
+        self._address = address
+        self._peername = peername
+        self._family = _family(_address(hub.nc, handle, peer=False))
         # Datagrams that came before the protocol reads.
-        self._held: list[tuple[bytes, _Addr]] | None = []
+        self._held: list[tuple[bytes, Any]] | None = []
         # Datagrams the kernel had no room for yet, with their address.
-        self._buffer: collections.deque[tuple[bytes, _Addr | None]] = collections.deque()
+        self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._buffer_size = 0
 
     def __repr__(self) -> str:
@@ -54,13 +61,11 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
         """``peername`` (None unless connected), ``sockname`` and ``socket``."""
         try:
             if name == "peername":
-                return self._address
+                return self._peername
             if name == "sockname":
-                return _sockaddr(self._nc.local_address(self._handle))
+                return _address(self._nc, self._handle, peer=False)
             if name == "socket":
-                local = self._nc.local_address(self._handle)
-                family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
-                return _TransportSocket(self._nc, self._handle, family, socket.SOCK_DGRAM)
+                return _TransportSocket(self._nc, self._handle, self._family, socket.SOCK_DGRAM)
         except (Error, OSError):
             return default
         return default
@@ -69,17 +74,17 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
         return self._buffer_size
 
     def sendto(self, data: Any, addr: Any = None) -> None:
-        """Sends one datagram to ``addr`` (an IP literal and port), or to
-        the remote address when connected (``addr`` None or that address,
-        else ValueError)."""
+        """Sends one datagram to ``addr`` (an IP literal and port; a Unix
+        path), or to the remote address when there is one (``addr`` None or
+        that address, else ValueError)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if not data:
             return
         if self._address is not None:
-            if addr is not None and tuple(addr[:2]) != self._address[:2]:
+            if addr is not None and not self._is_remote(addr):
                 raise ValueError(f"Invalid address: must be None or {self._address}")
-            addr = None
+            addr = self._address
         elif addr is None:
             raise ValueError("no address given and the endpoint is not connected")
         if self._conn_lost or self._nc_closed:
@@ -113,11 +118,20 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
 
     # ---- internals -----------------------------------------------------------
 
-    def _send(self, data: bytes | bytearray | memoryview, addr: _Addr | None) -> bool:
-        """Sends now; False if the kernel has no room (then it is queued)."""
+    def _is_remote(self, addr: Any) -> bool:
+        """Whether ``addr`` names the remote address."""
+        if self._family == socket.AF_UNIX:
+            return addr in (self._address, self._peername)
+        return bool(tuple(addr[:2]) == self._address[:2])
+
+    def _send(self, data: bytes | bytearray | memoryview, addr: Any) -> bool:
+        """Sends now (to the connected peer if there is one, as asyncio
+        does); False if the kernel has no room (then it is queued)."""
         try:
-            if addr is None:
+            if self._peername is not None:
                 self._nc.send(self._handle, data)
+            elif self._family == socket.AF_UNIX:
+                self._nc.send_to_unix(self._handle, data, _unix_path(addr))
             else:
                 self._nc.send_to(self._handle, data, (addr[0], addr[1]))
         except BlockingIOError:
@@ -137,12 +151,16 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
     def _event(self, ev: Event) -> None:
         kind = ev.kind
         if kind == "datagram":
-            assert ev.data is not None and ev.addr is not None
+            assert ev.data is not None
+            if ev.addr is not None:
+                sender: Any = _sockaddr(ev.addr)
+            else:  # Unix: None from an unnamed socket, as recvfrom gives
+                sender = None if ev.path is None else _unix_address(ev.path)
             if self._reading:
                 if not self._closing:
-                    self._call_protocol("datagram_received", ev.data, _sockaddr(ev.addr))
+                    self._call_protocol("datagram_received", ev.data, sender)
             elif self._held is not None:
-                self._held.append((ev.data, _sockaddr(ev.addr)))
+                self._held.append((ev.data, sender))
         elif kind == "writable":
             self._flush()
         elif kind == "error":
@@ -170,8 +188,8 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
 
 async def create_datagram_endpoint(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
-    local_addr: tuple[str, int] | None = None,
-    remote_addr: tuple[str, int] | None = None,
+    local_addr: Any = None,
+    remote_addr: Any = None,
     *,
     family: int = 0,
     proto: int = 0,
@@ -184,12 +202,17 @@ async def create_datagram_endpoint(
     """``loop.create_datagram_endpoint`` over netcore: binds ``local_addr``
     (default: the wildcard of the remote's family, any port), connects to
     ``remote_addr`` if given, and returns ``(transport,
-    protocol_factory())`` once ``connection_made`` ran. With ``sock`` (a
-    bound or connected UDP ``socket.socket``) netcore adopts it, as
+    protocol_factory())`` once ``connection_made`` ran. With
+    ``family=socket.AF_UNIX`` the addresses are Unix paths (str; a leading
+    NUL or netcore's ``"@name"`` is the abstract namespace), either may be
+    omitted, and as under asyncio a stale socket file at ``local_addr`` is
+    removed first and the file stays after close. With ``sock`` (a bound or
+    connected UDP or Unix datagram ``socket.socket``) netcore adopts it, as
     ``create_server`` does: netcore takes its descriptor, the object is
     detached and ``get_extra_info("socket")`` stands for it; a connected
-    one's peer is the transport's ``peername``. Not supported yet: Unix
-    datagram sockets."""
+    one's peer is the transport's ``peername``."""
+    made_here = False  # a Unix socket made here for netcore to adopt
+    unix_remote = None
     if sock is not None:
         _check_socket(sock, socket.SOCK_DGRAM)
         modifiers = dict(local_addr=local_addr, remote_addr=remote_addr, family=family, proto=proto, flags=flags,
@@ -197,8 +220,6 @@ async def create_datagram_endpoint(
         problems = ", ".join(f"{k}={v}" for k, v in modifiers.items() if v)
         if problems:
             raise ValueError(f"socket modifier keyword arguments can not be used when sock is specified. ({problems})")
-        if sock.family == socket.AF_UNIX:
-            raise NotImplementedError("netcore.aio: Unix datagram sockets are not supported yet")
     elif reuse_address:
         raise ValueError(
             "Passing `reuse_address=True` is no longer supported, as the usage of "
@@ -206,22 +227,32 @@ async def create_datagram_endpoint(
         )
     elif local_addr is None and remote_addr is None and family == 0:
         raise ValueError("unexpected address family")
+    elif family == socket.AF_UNIX:
+        sock = _unix_socket(local_addr, remote_addr, proto, bool(reuse_port), bool(allow_broadcast))
+        made_here = True
+        unix_remote = remote_addr or None
     hub = _hub()
+    remote = None
     try:
         if sock is not None:
             handle = hub.nc.adopt_udp(sock)
-            remote = _connected_peer(hub, handle)
+            peer = _connected_peer(hub, handle)
+            address = unix_remote or peer
         else:
             handle, remote = await _bind(hub, local_addr, remote_addr, family, flags, bool(reuse_port))
+            peer = address = _sockaddr(remote) if remote is not None else None
     except BaseException:
+        if made_here and sock is not None:
+            sock.close()  # not adopted after all
         hub.release_soon()
         raise
-    transport = DatagramTransport(hub, handle, remote)
+    transport = DatagramTransport(hub, handle, address, peer)
     try:
-        if allow_broadcast:
-            hub.nc.set_option(handle, BROADCAST, 1)
-        if remote is not None and sock is None:
-            hub.nc.udp_connect(handle, remote[0], remote[1])
+        if sock is None:
+            if allow_broadcast:
+                hub.nc.set_option(handle, BROADCAST, 1)
+            if remote is not None:
+                hub.nc.udp_connect(handle, remote[0], remote[1])
         protocol = protocol_factory()
         ready: asyncio.Future[None] = hub.aloop.create_future()
         transport._start(protocol, ready)
@@ -230,6 +261,41 @@ async def create_datagram_endpoint(
         transport.abort()
         raise
     return transport, protocol
+
+
+def _unix_socket(
+    local_addr: Any, remote_addr: Any, proto: int, reuse_port: bool, allow_broadcast: bool
+) -> socket.socket:
+    """A Unix datagram socket made as asyncio makes one, for netcore to
+    adopt: bound to ``local_addr`` (a stale socket file there removed
+    first), connected to ``remote_addr`` (unless ``allow_broadcast``), the
+    socket module's own errors. netcore removes only files it bound itself,
+    so the file stays after close, as under asyncio."""
+    for addr in (local_addr, remote_addr):
+        if addr is not None and not isinstance(addr, str):
+            raise TypeError("string is expected")
+    if local_addr:
+        _remove_stale_socket(_unix_path(local_addr))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM, proto)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if allow_broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if local_addr:
+            sock.bind(_socket_module_path(local_addr))
+        if remote_addr and not allow_broadcast:
+            sock.connect(_socket_module_path(remote_addr))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _socket_module_path(path: str) -> str:
+    """A Unix path as the socket module takes it: netcore's ``"@name"`` is
+    the abstract namespace's leading NUL."""
+    return "\0" + path[1:] if path.startswith("@") else path
 
 
 async def _bind(
@@ -255,9 +321,10 @@ async def _bind(
     return hub.nc.udp_bind(local[0], local[1], reuse_port=reuse_port), remote
 
 
-def _connected_peer(hub: _Hub, handle: int) -> tuple[str, int] | None:
-    """The peer an adopted UDP socket is connected to (None if it is not)."""
+def _connected_peer(hub: _Hub, handle: int) -> Any:
+    """The peer an adopted datagram socket is connected to, as the socket
+    module gives it (None if it is not connected)."""
     try:
-        return hub.nc.peer_address(handle)
+        return _address(hub.nc, handle, peer=True)
     except Error:
         return None

@@ -27,7 +27,8 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   ``StreamReader``/``StreamWriter`` on that transport.
 - :func:`create_datagram_endpoint`: any ``asyncio.DatagramProtocol`` over a
   :class:`DatagramTransport` (``sendto`` queues what the kernel has no room
-  for; OS errors go to ``error_received``).
+  for; OS errors go to ``error_received``), UDP or, with
+  ``family=socket.AF_UNIX``, Unix datagram paths.
 - :func:`create_unix_server` / :func:`create_unix_connection` /
   :func:`start_unix_server` / :func:`open_unix_connection`: the same over
   Unix stream sockets (a path; a leading NUL or netcore's ``"@name"`` is
@@ -47,8 +48,7 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   methods (``asyncio.start_server``, ``asyncio.open_unix_connection``,
   uvicorn) runs unchanged. ``ssl=`` takes a :class:`netcore.TLSContext` (an
   ``ssl.SSLContext`` is a TypeError in the functions; the loop leaves it to
-  asyncio's own TLS). Not supported yet: Unix datagram sockets (the loop
-  leaves them to asyncio).
+  asyncio's own TLS).
 
 The raw model, driven from asyncio (:func:`attach`)::
 
