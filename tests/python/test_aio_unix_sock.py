@@ -11,6 +11,7 @@ import asyncio
 import errno
 import os
 import socket
+import stat
 import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -134,6 +135,34 @@ def test_a_stale_socket_file_is_replaced_as_asyncio_does(tmp_path: Path) -> None
 
     assert run(main, netcore.aio.new_event_loop) == b""
     assert not path.exists()
+
+
+def test_cleanup_socket_as_python_3_13_has_it(tmp_path: Path) -> None:
+    kept, replaced = tmp_path / "kept.sock", tmp_path / "replaced.sock"
+
+    async def serve_and_close(path: Path, **kwds: Any) -> bytes:
+        server = await netcore.aio.create_unix_server(Upper, str(path), **kwds)
+        transport, proto = await asyncio.get_running_loop().create_unix_connection(lambda: Collect(4), str(path))
+        assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
+        return await exchange(transport, proto, b"kept", server)
+
+    assert run(lambda: serve_and_close(kept, cleanup_socket=False), netcore.aio.new_event_loop) == b"KEPT"
+    assert stat.S_ISSOCK(kept.stat().st_mode), "cleanup_socket=False: the file stays"
+    assert run(lambda: serve_and_close(kept), netcore.aio.new_event_loop) == b"KEPT"
+    assert not kept.exists(), "the stale file was replaced, and the new one removed on close"
+
+    async def replace_the_file_then_close() -> None:
+        server = await netcore.aio.create_unix_server(Upper, str(replaced))
+        # Another socket's file takes the path (bound first, so it cannot
+        # reuse the inode of the server's file).
+        other.bind(str(tmp_path / "other.sock"))
+        os.replace(tmp_path / "other.sock", replaced)
+        server.close()
+        await server.wait_closed()
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+        run(replace_the_file_then_close, netcore.aio.new_event_loop)
+        assert stat.S_ISSOCK(replaced.stat().st_mode), "a file that is no longer the server's stays"
 
 
 async def exchange(transport: asyncio.Transport, proto: Collect, data: bytes, server: asyncio.AbstractServer) -> bytes:
@@ -412,8 +441,6 @@ def test_the_netcore_functions_refuse_what_they_cannot_do(tmp_path: Path) -> Non
     async def main() -> None:
         with pytest.raises(TypeError):
             await netcore.aio.create_unix_server(Upper, str(tmp_path / "a.sock"), ssl=True)
-        with pytest.raises(NotImplementedError):
-            await netcore.aio.create_unix_server(Upper, str(tmp_path / "a.sock"), cleanup_socket=False)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             tcp.listen()

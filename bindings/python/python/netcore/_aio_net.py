@@ -1372,18 +1372,27 @@ async def create_unix_server(
     also netcore's ``"@name"``, so a file whose name starts with ``@`` is
     written ``"./@name"``), or adopts the bound or listening Unix stream
     ``sock`` (as :func:`create_server` does). As asyncio's, a stale socket
-    file at ``path`` is removed first; the file is removed when the server
-    closes (not supported: ``cleanup_socket=False``; an adopted socket's
-    file stays). ``ssl`` as for :func:`create_server`."""
+    file at ``path`` is removed first; as in Python 3.13, the file is
+    removed when the server closes, if it is still the one the server
+    created, unless ``cleanup_socket=False`` (an adopted socket's file
+    always stays, as before 3.13). ``ssl`` as for :func:`create_server`."""
     if isinstance(ssl, bool):
         raise TypeError("ssl argument must be an SSLContext or None")
     _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     where = _unix_target(path, sock, "path was not specified, and no sock specified")
     if isinstance(where, socket.socket):
         return await _serve(protocol_factory, _adopt_listener(where, backlog, ssl), start_serving)
-    if not cleanup_socket:
-        raise NotImplementedError("netcore.aio: the socket file a server created goes when it closes")
     _remove_stale_socket(where)
+    if not cleanup_socket and not where.startswith("@"):
+        # netcore removes only the socket files it bound: one bound here
+        # and adopted stays.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(where)
+        except BaseException:
+            sock.close()
+            raise
+        return await _serve(protocol_factory, _adopt_listener(sock, backlog, ssl), start_serving)
 
     async def listen(server: Server) -> None:
         handle = server._hub.nc.listen_unix(where, backlog=backlog)
