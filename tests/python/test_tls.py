@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -896,6 +897,107 @@ def test_a_half_close_sends_close_notify_and_the_answer_still_arrives(loop: netc
     assert pump.closed[client].error is None and pump.closed[conn].error is None
     assert pump.received[client] == b"answer"
     assert pump.kinds(client).count("eof") == 1  # the server's close_notify and FIN
+
+
+def test_the_water_marks_and_queued_bytes_count_the_tls_records_overhead(loop: netcore.Loop, certs: Path) -> None:
+    """Queued before the handshake ends, each 1,000 B message is one TLS 1.3
+    record of 1,022 B on the wire (5 B header, 1 B content type, 16 B tag):
+    a high-water mark one byte short of three records refuses the third
+    message (counting plaintext would admit it), one at three admits it."""
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    wire = 1000 + 22
+    messages = [bytes([ord("a") + i]) * 1000 for i in range(3)]
+    loop.set_option(client, netcore.LOW_WATER, 0)
+    loop.set_option(client, netcore.HIGH_WATER, 3 * wire - 1)
+    loop.send(client, messages[0])
+    loop.send(client, messages[1])
+    assert loop.queued_bytes(client) == 2 * wire
+    with pytest.raises(BlockingIOError):
+        loop.send(client, messages[2])
+    loop.set_option(client, netcore.HIGH_WATER, 3 * wire)
+    loop.send(client, messages[2])
+    assert loop.queued_bytes(client) == 3 * wire
+    pump.until(lambda: len(pump.received[client]) >= 3000, what="the echo")
+    assert pump.received[client] == b"".join(messages)
+    assert loop.queued_bytes(client) == 0
+
+
+def tls_records(raw: bytes) -> list[tuple[int, int]]:
+    """The whole TLS records at the start of `raw`: (content type, length)."""
+    found = []
+    while len(raw) >= 5 and len(raw) >= 5 + (length := int.from_bytes(raw[3:5], "big")):
+        found.append((raw[0], length))
+        raw = raw[5 + length:]
+    return found
+
+
+def test_a_gather_send_goes_in_one_tls_record_where_it_fits(loop: netcore.Loop, certs: Path) -> None:
+    """A client of Python's ssl over a memory BIO, so the test sees the wire
+    bytes: sendv of 100 + 1,000 + 5,000 B comes as one record of 6,100 B
+    plus TLS 1.3's 17 (content type, tag); 3 x 10,000 B as full records."""
+    application_data, overhead = 23, 1 + 16
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    wire = bytearray()
+    with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT) as raw:
+        raw.setblocking(False)
+
+        def exchange() -> None:
+            """Our pending bytes out, one poll of the loop, the server's bytes in."""
+            if outgoing.pending:
+                raw.setblocking(True)
+                raw.sendall(outgoing.read())
+                raw.setblocking(False)
+            pump.step(0.005)
+            try:
+                chunk = raw.recv(65536)
+            except BlockingIOError:
+                return
+            assert chunk, "EOF from the server"
+            wire.extend(chunk)
+            incoming.write(chunk)
+
+        def records_until(want: int) -> list[tuple[int, int]]:
+            """Reads until `want` bytes of plaintext came; the records they came in."""
+            plaintext = bytearray()
+            deadline = time.monotonic() + WAIT
+            while len(plaintext) < want:
+                assert time.monotonic() < deadline, f"stalled at {len(plaintext)} of {want} bytes"
+                try:
+                    plaintext += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    exchange()
+            assert len(plaintext) == want
+            found = tls_records(bytes(wire))
+            wire.clear()
+            return found
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            assert time.monotonic() < deadline, "the handshake stalled"
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                exchange()
+        exchange()  # our Finished
+        pump.until(lambda: bool(pump.of_kind("tls_ready")), what="the server's handshake")
+        conn = pump.of_kind("tls_ready")[0].handle
+        # What the server sends after its handshake (session tickets) comes first.
+        loop.send(conn, b"ping")
+        records_until(4)
+
+        loop.sendv(conn, [b"a" * 100, b"b" * 1000, b"c" * 5000])
+        assert records_until(6100) == [(application_data, 6100 + overhead)], "three buffers, one record"
+        part = b"d" * 10_000
+        loop.sendv(conn, [part, part, part])
+        assert records_until(30_000) == [(application_data, 16_384 + overhead), (application_data, 13_616 + overhead)]
 
 
 # --- the examples ----------------------------------------------------------
