@@ -567,6 +567,106 @@ test('backpressure under TLS: send() refuses above the high-water mark, drain, e
   assert.equal(sha(Buffer.concat(received, total)), sha(payload))
 })
 
+test('water marks and queuedBytes count TLS records on the wire: a mark of 3 x 1022 - 1 refuses the third 1,000 B message, 3 x 1022 admits it', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: serverOptions() })
+  // Queued before the handshake ends (nothing runs the loop in between):
+  // each message is one TLS 1.3 record, 5 B header + 1 B content type + 16 B tag.
+  const handle = loop.connect('localhost', port, { tls: clientOptions() })
+  const wire = 1000 + 22
+  const messages = [0, 1, 2].map((i) => Buffer.alloc(1000, 97 + i))
+  loop.setOption(handle, 'low_water', 0)
+  loop.setOption(handle, 'high_water', 3 * wire - 1)
+  assert.equal(loop.send(handle, messages[0]), true)
+  assert.equal(loop.send(handle, messages[1]), true)
+  assert.equal(loop.queuedBytes(handle), 2 * wire)
+  assert.equal(loop.send(handle, messages[2]), false, 'counting plaintext would admit it')
+  loop.setOption(handle, 'high_water', 3 * wire)
+  assert.equal(loop.send(handle, messages[2]), true)
+  assert.equal(loop.queuedBytes(handle), 3 * wire)
+  const received = []
+  loop.onHandle(handle, 'data', (ev) => received.push(Buffer.from(ev.data)))
+  await until(() => received.reduce((n, b) => n + b.length, 0) >= 3000, 'the echo')
+  assert.deepEqual(Buffer.concat(received), Buffer.concat(messages))
+  assert.equal(loop.queuedBytes(handle), 0)
+})
+
+/** The whole TLS records at the start of `raw`: [content type, length]. */
+function tlsRecords(raw) {
+  const found = []
+  let at = 0
+  while (raw.length - at >= 5 && raw.length - at >= 5 + raw.readUInt16BE(at + 3)) {
+    found.push([raw[at], raw.readUInt16BE(at + 3)])
+    at += 5 + raw.readUInt16BE(at + 3)
+  }
+  return found
+}
+
+test('a gather send under TLS: sendv of 100 + 1,000 + 5,000 B is one record on the wire, 3 x 10,000 B full records', async (t) => {
+  const APPLICATION_DATA = 23
+  const OVERHEAD = 1 + 16 // TLS 1.3: the inner content type and the AEAD tag
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  let server
+  loop.onHandle(listener, 'accepted', (ev) => (server = ev.handle))
+  // A relay that keeps what the server sends, so the test sees its records.
+  let wire = []
+  const port = await relay(t, loop.localAddress(listener).port, (chunk, fromClient) => {
+    if (!fromClient) wire.push(chunk)
+    return chunk
+  })
+  const handle = loop.connect('127.0.0.1', port, { tls: clientOptions(), servername: 'localhost' })
+  let received = 0
+  loop.onHandle(handle, 'data', (ev) => (received += ev.data.length))
+  await nextEvent(loop, 'tls_ready', { handle: server, filter: () => server !== undefined })
+  const recordsUntil = async (total) => {
+    await until(() => received >= total, `${total} bytes`)
+    assert.equal(received, total)
+    const found = tlsRecords(Buffer.concat(wire))
+    wire = []
+    return found
+  }
+  // What the server sends after its handshake (session tickets) comes first.
+  loop.send(server, 'ping')
+  await recordsUntil(4)
+  assert.equal(loop.sendv(server, [Buffer.alloc(100, 97), Buffer.alloc(1000, 98), Buffer.alloc(5000, 99)]), true)
+  assert.deepEqual(await recordsUntil(4 + 6100), [[APPLICATION_DATA, 6100 + OVERHEAD]], 'three buffers, one record')
+  const part = Buffer.alloc(10000, 100)
+  assert.equal(loop.sendv(server, [part, part, part]), true)
+  assert.deepEqual(await recordsUntil(4 + 6100 + 30000),
+    [[APPLICATION_DATA, 16384 + OVERHEAD], [APPLICATION_DATA, 13616 + OVERHEAD]], 'full records')
+})
+
+test('a half-close under TLS: shutdown() sends close_notify, then FIN, after the data; the peer\'s answer still arrives', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
+  const server = { data: '' }
+  const order = []
+  loop.onHandle(listener, 'accepted', (ev) => {
+    loop.onHandle(ev.handle, 'data', (d) => (server.data += d.data))
+    loop.onHandle(ev.handle, 'eof', () => {
+      order.push('server eof')
+      assert.equal(loop.send(ev.handle, 'answer'), true)
+      loop.close(ev.handle)
+    })
+    loop.onHandle(ev.handle, 'closed', (c) => (server.closed = c.error || null))
+  })
+  const handle = loop.connect('localhost', loop.localAddress(listener).port, { tls: clientOptions() })
+  let answer = ''
+  loop.onHandle(handle, 'data', (d) => (answer += d.data))
+  loop.onHandle(handle, 'eof', () => order.push('client eof'))
+  const closed = nextEvent(loop, 'closed', { handle })
+  assert.equal(loop.send(handle, 'question'), true)
+  loop.shutdown(handle)
+  assert.throws(() => loop.send(handle, 'more'), { code: 'EPIPE' })
+  assert.equal((await closed).error, undefined)
+  await until(() => server.closed !== undefined, 'the server closed')
+  assert.equal(server.closed, null)
+  assert.equal(server.data, 'question')
+  assert.equal(answer, 'answer')
+  assert.deepEqual(order, ['server eof', 'client eof']) // the client's eof: the server's close_notify and FIN
+})
+
 // -- contexts ---------------------------------------------------------------------------
 
 test('createSecureContext: the core judges the values, type errors are Node\'s', () => {
