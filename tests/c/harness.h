@@ -184,6 +184,8 @@
     X(tls_functions_refuse_bad_arguments_and_plaintext_handles, 1) \
     X(tls_every_byte_arrives_at_record_edges_and_at_the_high_water_mark, 1) \
     X(tls_every_byte_arrives_through_a_relay_forwarding_one_byte_at_a_time, 1) \
+    X(tls_a_gather_send_goes_in_one_record_where_it_fits, 1) \
+    X(tls_water_marks_and_queued_bytes_count_the_records_on_the_wire, 1) \
     X(tls_backpressure_tokens_and_pause_resume, 1) \
     X(tls_unknown_ca_is_etlsunknownca_and_alert_48_at_the_server, 1) \
     X(tls_wrong_name_is_etlsbadname_and_alert_42_at_the_server, 1) \

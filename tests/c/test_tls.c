@@ -590,7 +590,7 @@ void test_tls_every_byte_arrives_at_record_edges_and_at_the_high_water_mark(void
 /* A TCP relay on loopback, run by a thread: it forwards each byte in a
  * send of its own (TCP_NODELAY), both ways, and passes each side's FIN on
  * once everything before it went through. On the test's word it corrupts
- * or cuts what the client sends. */
+ * or cuts what the client sends. It logs the records the server sends. */
 typedef struct {
     int fd[2];           /* the client's side and the server's side, non-blocking */
     atomic_int stop;     /* set by the test: give up now */
@@ -598,7 +598,38 @@ typedef struct {
     atomic_int cut;      /* set by the test: send the server a FIN, forward nothing more from the client */
     size_t moved[2];     /* bytes forwarded from fd[i] to fd[1 - i] */
     int failed;          /* an unexpected socket error (errno) */
+    /* The TLS records the server sent, logged as each header goes through
+     * (read them up to nrecords while the relay runs). */
+    struct {
+        uint8_t type;
+        uint16_t len;
+    } records[64];
+    atomic_size_t nrecords;
+    int records_overflow;
+    uint8_t header[5];   /* the record header being read */
+    size_t header_have;
+    size_t body_left;    /* bytes of the current record's body still to come */
 } byte_relay;
+
+/* Follows the record headers in what the server sent, byte by byte. */
+static void log_server_byte(byte_relay *r, uint8_t byte) {
+    if (r->body_left > 0) {
+        r->body_left--;
+        return;
+    }
+    r->header[r->header_have++] = byte;
+    if (r->header_have < sizeof r->header) return;
+    r->header_have = 0;
+    r->body_left = (size_t)r->header[3] << 8 | r->header[4];
+    size_t n = atomic_load(&r->nrecords);
+    if (n == sizeof r->records / sizeof r->records[0]) {
+        r->records_overflow = 1;
+        return;
+    }
+    r->records[n].type = r->header[0];
+    r->records[n].len = (uint16_t)r->body_left;
+    atomic_store(&r->nrecords, n + 1);
+}
 
 static void *byte_relay_thread(void *arg) {
     byte_relay *r = arg;
@@ -651,6 +682,7 @@ static void *byte_relay_thread(void *arg) {
                     r->failed = n < 0 ? errno : EIO;
                     return NULL;
                 }
+                if (i == 1) log_server_byte(r, buf[1][off[1]]);
                 off[i]++;
                 r->moved[i]++;
             }
@@ -738,6 +770,91 @@ void test_tls_every_byte_arrives_through_a_relay_forwarding_one_byte_at_a_time(v
     /* Everything, handshake and records, went through the relay. */
     ASSERT_MSG(r.moved[0] > N && r.moved[1] > N, "the relay moved %zu and %zu bytes", r.moved[0],
                r.moved[1]);
+}
+
+/* Whether the listener `arg` has a connection past its handshake. */
+static int first_kid_tls_ready(void *arg) {
+    peer *l = arg;
+    return l->nkids > 0 && l->kids[0]->ev[NC_EV_TLS_READY] > 0;
+}
+
+/* A gather send of 100 + 1,000 + 5,000 B goes in one TLS 1.3 record
+ * (6,100 B + 17: the inner content type and the tag), as the relay sees
+ * it on the wire; 3 x 10,000 B go in full records of 16 KiB. */
+void test_tls_a_gather_send_goes_in_one_record_where_it_fits(void) {
+    certs();
+    enum { APPLICATION_DATA = 23, OVERHEAD = 1 + 16 };
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port,
+                           peer_new("server"));
+    static uint8_t a[100], b[1000], c5[5000], part[10000];
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    memset(c5, 'c', sizeof c5);
+    memset(part, 'd', sizeof part);
+    const nc_buf gather[] = {{a, sizeof a}, {b, sizeof b}, {c5, sizeof c5}};
+    const nc_buf parts[] = {{part, sizeof part}, {part, sizeof part}, {part, sizeof part}};
+    byte_relay r = {.fd = {-1, -1}};
+    pthread_t th;
+    peer *c = relayed_tls_client(loop, port, &r, &th);
+    /* No fatal assertion until the relay is joined: it uses `r`. */
+    size_t before = 0, after_gather = 0, after_parts = 0;
+    int ok = poll_until(loop, first_kid_tls_ready, l, 10000);
+    peer *s = ok ? l->kids[0] : NULL;
+    /* What the server sends after its handshake (session tickets) goes first. */
+    ok = ok && nc_send(loop, s->h, "ping", 4) == 0 && wait_rx(loop, c, 4, 10000);
+    before = atomic_load(&r.nrecords);
+    ok = ok && nc_sendv(loop, s->h, gather, 3) == 0 && wait_rx(loop, c, 4 + 6100, 20000);
+    after_gather = atomic_load(&r.nrecords);
+    ok = ok && nc_sendv(loop, s->h, parts, 3) == 0 && wait_rx(loop, c, 4 + 6100 + 30000, 20000);
+    after_parts = atomic_load(&r.nrecords);
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_MSG(r.failed == 0, "relay: %s", strerror(r.failed));
+    ASSERT_MSG(ok, "the client got %zu bytes; the relay moved %zu and %zu", c->rx_total, r.moved[0], r.moved[1]);
+    ASSERT_EQ(c->rx_total, 4 + 6100 + 30000);
+    ASSERT(!r.records_overflow);
+    ASSERT_EQ(after_gather - before, 1); /* three buffers, one record */
+    ASSERT_EQ(r.records[before].type, APPLICATION_DATA);
+    ASSERT_EQ(r.records[before].len, 6100 + OVERHEAD);
+    ASSERT_EQ(after_parts - after_gather, 2); /* full records */
+    ASSERT_EQ(r.records[after_gather].len, 16384 + OVERHEAD);
+    ASSERT_EQ(r.records[after_gather + 1].len, 13616 + OVERHEAD);
+}
+
+/* The water marks and nc_queued_bytes count bytes on the wire: each
+ * 1,000 B message queued before the handshake ends is a TLS 1.3 record of
+ * 1,022 B (5 B header, 1 B content type, 16 B tag), so a high-water mark
+ * one byte short of three records refuses the third message (counting
+ * plaintext would admit it), and one at three records admits it. */
+void test_tls_water_marks_and_queued_bytes_count_the_records_on_the_wire(void) {
+    certs();
+    enum { WIRE = 1000 + 22 };
+    nc_loop *loop = t_loop();
+    int port;
+    tls_echo_server(loop, &port);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    c->store = 1;
+    static uint8_t msg[3][1000];
+    for (int i = 0; i < 3; i++) memset(msg[i], 'a' + i, sizeof msg[i]);
+    size_t queued = 0;
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_LOW_WATER, 0));
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 3 * WIRE - 1));
+    ASSERT_OK(nc_send(loop, c->h, msg[0], sizeof msg[0]));
+    ASSERT_OK(nc_send(loop, c->h, msg[1], sizeof msg[1]));
+    ASSERT_OK(nc_queued_bytes(loop, c->h, &queued));
+    ASSERT_EQ(queued, 2 * WIRE);
+    ASSERT_RC(nc_send(loop, c->h, msg[2], sizeof msg[2]), NC_EAGAIN);
+    ASSERT_OK(nc_setopt(loop, c->h, NC_OPT_HIGH_WATER, 3 * WIRE));
+    ASSERT_OK(nc_send(loop, c->h, msg[2], sizeof msg[2]));
+    ASSERT_OK(nc_queued_bytes(loop, c->h, &queued));
+    ASSERT_EQ(queued, 3 * WIRE);
+    ASSERT(wait_rx(loop, c, sizeof msg, 10000));
+    ASSERT_EQ(c->rx_len, sizeof msg);
+    ASSERT(memcmp(c->rx, msg, sizeof msg) == 0);
+    ASSERT_OK(nc_queued_bytes(loop, c->h, &queued));
+    ASSERT_EQ(queued, 0);
 }
 
 /* The tokens of NC_EV_SENT, in order of arrival. */
