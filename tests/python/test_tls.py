@@ -139,6 +139,45 @@ def test_contexts_take_ssl_vocabulary_and_the_core_judges_the_values(certs: Path
         cli.server_side = True  # type: ignore[misc]
 
 
+def test_contexts_take_pem_in_memory_as_cadata_certdata_and_keydata(loop: netcore.Loop, certs: Path) -> None:
+    pem = {name: (certs / name).read_text() for name in ("server.pem", "server.key", "ca.pem", "client.pem",
+                                                          "client.key")}
+    srv = netcore.TLSContext.server(certdata=pem["server.pem"], keydata=pem["server.key"].encode(),
+                                    cadata=pem["ca.pem"], client_auth="required")
+    cli = netcore.TLSContext.client(cadata=pem["ca.pem"].encode(), certdata=memoryview(pem["client.pem"].encode()),
+                                    keydata=bytearray(pem["client.key"].encode()))
+    pump = Pump(loop)
+    echo = tls_echo(pump, srv)
+    client = loop.connect("127.0.0.1", echo.port, tls=cli, server_hostname="localhost")
+    loop.send(client, b"from memory")
+    pump.until(lambda: pump.received[client] == b"from memory", what="the echo")
+    (conn,) = echo.conns
+    info = loop.tls_info(conn)
+    assert info is not None and info["peer_verified"]  # the client certificate, from certdata
+    assert loop.peer_certificate(conn) == der(certs, "client")
+    assert loop.peer_certificate(client) == der(certs, "server")
+    # The key may be in certdata, as in certfile.
+    assert netcore.TLSContext.server(certdata=pem["server.pem"] + pem["server.key"]).server_side
+    # Bad PEM text: the core says which part and what it expected.
+    with pytest.raises(netcore.InvalidArgumentError, match="cert: expected PEM text with at least one CERTIFICATE"):
+        netcore.TLSContext.server(certdata="not PEM at all", keydata=pem["server.key"])
+    with pytest.raises(netcore.InvalidArgumentError, match="key: expected PEM text with a private key"):
+        netcore.TLSContext.server(certdata=pem["server.pem"], keydata=pem["server.pem"])
+    with pytest.raises(netcore.InvalidArgumentError, match="key: expected the private key of the certificate"):
+        netcore.TLSContext.client(cadata=pem["ca.pem"], certdata=pem["client.pem"], keydata=pem["server.key"])
+    with pytest.raises(netcore.InvalidArgumentError, match="ca: expected PEM text with at least one usable CA"):
+        netcore.TLSContext.client(cadata=b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    # One of file and data, as for cafile and cadata.
+    with pytest.raises(netcore.InvalidArgumentError, match="certdata: give certfile or certdata, not both"):
+        netcore.TLSContext.server(certs / "server.pem", certs / "server.key", certdata=pem["server.pem"])
+    with pytest.raises(netcore.InvalidArgumentError, match="keydata: give keyfile or keydata, not both"):
+        netcore.TLSContext.client(certfile=certs / "client.pem", keyfile=certs / "client.key", keydata=pem["client.key"])
+    with pytest.raises(TypeError, match="needs certfile or certdata"):
+        netcore.TLSContext.server(keydata=pem["server.key"])
+    with pytest.raises(TypeError):
+        netcore.TLSContext.server(certdata=3)  # type: ignore[arg-type]
+
+
 def test_one_context_serves_loops_in_several_threads(certs: Path) -> None:
     srv, cli = server_ctx(certs), client_ctx(certs)
     results: list[bytes] = []

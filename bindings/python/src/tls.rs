@@ -20,7 +20,8 @@ use crate::errors::{error_value, guard, invalid, to_pyerr_detail, IntoPyResult};
 use crate::event_loop::PyLoop;
 
 /// A PEM source argument: a path (`str` or `os.PathLike`: read by the core
-/// when the context is built) or, for `cadata`, the text itself.
+/// when the context is built) or, for `cadata`, `certdata` and `keydata`,
+/// the text itself.
 enum Source {
     File(PathBuf),
     Memory(Vec<u8>),
@@ -120,11 +121,13 @@ impl FromPyObject<'_, '_> for Auth {
     }
 }
 
-/// The authorities of `cafile` or `cadata` (as `ssl` names them; one of
-/// the two, since the core takes one bundle).
-fn ca_source(py: Python<'_>, cafile: Option<File>, cadata: Option<Data>) -> PyResult<Option<Source>> {
-    match (cafile, cadata) {
-        (Some(_), Some(_)) => Err(invalid(py, "cadata: give cafile or cadata, not both")),
+/// One PEM source given as a file or as text in memory (`cafile` or
+/// `cadata`, as `ssl` names them; `certfile` or `certdata`; `keyfile` or
+/// `keydata`): one of the two at most, since the core takes one of each.
+fn source(py: Python<'_>, names: [&str; 2], file: Option<File>, data: Option<Data>) -> PyResult<Option<Source>> {
+    let [file_name, data_name] = names;
+    match (file, data) {
+        (Some(_), Some(_)) => Err(invalid(py, &format!("{data_name}: give {file_name} or {data_name}, not both"))),
         (file, data) => Ok(file.map(|f| f.0).or(data.map(|d| d.0))),
     }
 }
@@ -157,7 +160,8 @@ impl TlsContext {
     /// store, or against `cafile` / `cadata` (PEM) when given
     /// (`load_default_certs=True` keeps the system store too), and its name
     /// against `server_hostname`. `certfile`/`keyfile`: a client
-    /// certificate chain and its key (the key may be in `certfile`).
+    /// certificate chain and its key (the key may be in `certfile`), or
+    /// `certdata`/`keydata`: the same PEM text in memory (`str` or bytes).
     /// `alpn_protocols`: names to offer, in order; `minimum_version`:
     /// "TLSv1.2" (default) or "TLSv1.3" (or an ssl.TLSVersion);
     /// `handshake_timeout` in seconds (default DEFAULT_HANDSHAKE_TIMEOUT).
@@ -167,8 +171,8 @@ impl TlsContext {
     /// and `verify_mode=ssl.CERT_NONE` (with `check_hostname=False`)
     /// nothing: for tests and private networks only.
     #[staticmethod]
-    #[pyo3(signature = (*, cafile=None, cadata=None, certfile=None, keyfile=None, check_hostname=true,
-        verify_mode=None, alpn_protocols=None, minimum_version=None, load_default_certs=None,
+    #[pyo3(signature = (*, cafile=None, cadata=None, certfile=None, keyfile=None, certdata=None, keydata=None,
+        check_hostname=true, verify_mode=None, alpn_protocols=None, minimum_version=None, load_default_certs=None,
         handshake_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn client(
@@ -177,6 +181,8 @@ impl TlsContext {
         cadata: Option<Data>,
         certfile: Option<File>,
         keyfile: Option<File>,
+        certdata: Option<Data>,
+        keydata: Option<Data>,
         check_hostname: bool,
         verify_mode: Option<Auth>,
         alpn_protocols: Option<&Bound<'_, PyAny>>,
@@ -192,14 +198,16 @@ impl TlsContext {
             (_, false) => nc::VerifyServer::SkipName,
             (_, true) => nc::VerifyServer::Full,
         };
-        let ca = ca_source(py, cafile, cadata)?;
+        let ca = source(py, ["cafile", "cadata"], cafile, cadata)?;
+        let cert = source(py, ["certfile", "certdata"], certfile, certdata)?;
+        let key = source(py, ["keyfile", "keydata"], keyfile, keydata)?;
         let protocols = protocol_list(alpn_protocols)?;
         let alpn: Vec<&[u8]> = protocols.iter().map(|p| p.0.as_slice()).collect();
         let defaults = nc::ClientOptions::default();
         let options = nc::ClientOptions {
             roots: nc::Roots { system: load_default_certs.unwrap_or(ca.is_none()), ca: ca.as_ref().map(Source::pem) },
-            cert_chain: certfile.as_ref().map(|c| c.0.pem()),
-            key: keyfile.as_ref().or(certfile.as_ref()).map(|k| k.0.pem()),
+            cert_chain: cert.as_ref().map(Source::pem),
+            key: key.as_ref().or(cert.as_ref()).map(Source::pem),
             alpn: &alpn,
             min_version: minimum_version.map_or(defaults.min_version, |v| v.0),
             handshake_timeout: handshake_timeout.map_or(defaults.handshake_timeout, |t| t.0),
@@ -211,7 +219,8 @@ impl TlsContext {
 
     /// A server context: `certfile` holds the certificate chain (leaf
     /// first), `keyfile` its private key (default: the key is in
-    /// `certfile`). `client_auth` ("none" by default, "optional",
+    /// `certfile`); or `certdata`/`keydata`, the same PEM text in memory
+    /// (`str` or bytes; the key may be in `certdata`). `client_auth` ("none" by default, "optional",
     /// "required", or ssl.CERT_NONE/CERT_OPTIONAL/CERT_REQUIRED) asks
     /// clients for a certificate, verified against `cafile` / `cadata`.
     /// `alpn_protocols`: names accepted, in order of preference (a client
@@ -219,13 +228,15 @@ impl TlsContext {
     /// `handshake_timeout` as for client(). Errors as for client() (a key
     /// that does not match the certificate is InvalidArgumentError).
     #[staticmethod]
-    #[pyo3(signature = (certfile, keyfile=None, *, cafile=None, cadata=None, client_auth=None,
-        alpn_protocols=None, minimum_version=None, handshake_timeout=None))]
+    #[pyo3(signature = (certfile=None, keyfile=None, *, certdata=None, keydata=None, cafile=None, cadata=None,
+        client_auth=None, alpn_protocols=None, minimum_version=None, handshake_timeout=None))]
     #[allow(clippy::too_many_arguments)]
     fn server(
         py: Python<'_>,
-        certfile: File,
+        certfile: Option<File>,
         keyfile: Option<File>,
+        certdata: Option<Data>,
+        keydata: Option<Data>,
         cafile: Option<File>,
         cadata: Option<Data>,
         client_auth: Option<Auth>,
@@ -233,10 +244,14 @@ impl TlsContext {
         minimum_version: Option<Version>,
         handshake_timeout: Option<Secs>,
     ) -> PyResult<TlsContext> {
-        let ca = ca_source(py, cafile, cadata)?;
+        let cert = source(py, ["certfile", "certdata"], certfile, certdata)?.ok_or_else(|| {
+            PyTypeError::new_err("TLSContext.server() needs certfile or certdata (the certificate chain, PEM)")
+        })?;
+        let key = source(py, ["keyfile", "keydata"], keyfile, keydata)?;
+        let ca = source(py, ["cafile", "cadata"], cafile, cadata)?;
         let protocols = protocol_list(alpn_protocols)?;
         let alpn: Vec<&[u8]> = protocols.iter().map(|p| p.0.as_slice()).collect();
-        let defaults = nc::ServerOptions::new(certfile.0.pem(), keyfile.as_ref().unwrap_or(&certfile).0.pem());
+        let defaults = nc::ServerOptions::new(cert.pem(), key.as_ref().unwrap_or(&cert).pem());
         let options = nc::ServerOptions {
             alpn: &alpn,
             min_version: minimum_version.map_or(defaults.min_version, |v| v.0),

@@ -524,6 +524,8 @@ class TLSContext:
         cadata: str | Buffer | None = None,
         certfile: StrPath | None = None,
         keyfile: StrPath | None = None,
+        certdata: str | Buffer | None = None,
+        keydata: str | Buffer | None = None,
         check_hostname: bool = True,
         verify_mode: str | ssl.VerifyMode | None = None,
         alpn_protocols: Iterable[str | Buffer] | None = None,
@@ -532,12 +534,15 @@ class TLSContext:
         handshake_timeout: float | None = None,
     ) -> TLSContext:
         """A client context: the system trust store, or cafile/cadata (PEM);
-        certfile/keyfile for a client certificate."""
+        certfile/keyfile (or certdata/keydata: PEM in memory) for a client
+        certificate."""
     @staticmethod
     def server(
-        certfile: StrPath,
+        certfile: StrPath | None = None,
         keyfile: StrPath | None = None,
         *,
+        certdata: str | Buffer | None = None,
+        keydata: str | Buffer | None = None,
         cafile: StrPath | None = None,
         cadata: str | Buffer | None = None,
         client_auth: Literal["none", "optional", "required"] | ssl.VerifyMode | None = None,
@@ -545,8 +550,9 @@ class TLSContext:
         minimum_version: str | ssl.TLSVersion | None = None,
         handshake_timeout: float | None = None,
     ) -> TLSContext:
-        """A server context: certificate chain and key (PEM files); client_auth
-        with cafile/cadata asks clients for a certificate."""
+        """A server context: certificate chain and key, PEM files (certfile,
+        keyfile) or PEM in memory (certdata, keydata); client_auth with
+        cafile/cadata asks clients for a certificate."""
     @property
     def server_side(self) -> bool:
         """True for a server context."""
