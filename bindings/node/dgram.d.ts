@@ -40,6 +40,8 @@ export interface BindOptions {
   port?: number
   /** Default: '0.0.0.0' (udp4) or '::' (udp6); a name is looked up with dns.lookup. */
   address?: string
+  /** A bound datagram socket the program has: netcore adopts it (port and address are not used). */
+  fd?: number
 }
 
 /** Bytes of one datagram: an array is sent as one datagram. */

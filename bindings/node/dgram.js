@@ -72,7 +72,7 @@ class Socket extends EventEmitter {
     })
   }
 
-  /** bind([port][, address][, cb]) or bind(options[, cb]); a unix_dgram socket: bind(path[, cb]). */
+  /** bind([port][, address][, cb]) or bind(options[, cb]) (options.fd: adopt that socket); a unix_dgram socket: bind(path[, cb]). */
   bind(...args) {
     const cb = typeof args[args.length - 1] === 'function' ? args.pop() : null
     const options = args[0] !== null && typeof args[0] === 'object' ? args[0] : { port: args[0], address: args[1] }
@@ -80,6 +80,12 @@ class Socket extends EventEmitter {
     if (this._binding) throw nodeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound')
     this._binding = true
     if (cb !== null) this.once('listening', cb)
+    if (options.fd !== undefined && options.fd !== null) {
+      // A datagram socket the program has, as dgram's bind({ fd }): netcore
+      // owns it from now on; one that is not a datagram socket is an 'error'.
+      process.nextTick(() => this._scope.runInAsyncScope(() => this._bound(() => this._loop.adoptUdp(options.fd))))
+      return this
+    }
     if (this.type === 'unix_dgram') {
       this._path = typeof args[0] === 'string' ? args[0] : options.path
       process.nextTick(() => this._scope.runInAsyncScope(() => this._bound(() => this._loop.udpBindUnix(this._path))))

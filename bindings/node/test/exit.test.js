@@ -97,6 +97,41 @@ test('loop.unref() and unrefHandle() let the process exit with handles open', as
   assert.equal(c.killed, true, 'ref() after unref() keeps it alive again')
 })
 
+/**
+ * A child with a `net` server, a client and the accepted socket, all
+ * unref'd once connected, then `reRef` run; an unref'd timer prints "still
+ * alive" (and closes everything) only if something ref'd keeps the process
+ * running, so the output order tells, whatever the machine's speed.
+ */
+function netRefScript(reRef) {
+  return `const { net } = require('netcore')
+    process.on('exit', () => console.log('exit'))
+    let ready = 0
+    let socket
+    const server = net.createServer((accepted) => { accepted.unref(); whenBoth() })
+    server.listen(0, '127.0.0.1', () => { socket = net.connect(server.address().port, '127.0.0.1', whenBoth) })
+    function whenBoth() {
+      if (++ready < 2) return
+      server.unref()
+      socket.unref()
+      ${reRef}
+      console.log('ready')
+      setTimeout(() => { console.log('still alive'); socket.destroy(); server.close() }, 100).unref()
+    }`
+}
+
+test("net layer: unref'd servers and sockets let the process exit; ref() on either keeps it alive", async () => {
+  for (const [reRef, expected] of [
+    ['', 'ready\nexit\n'],
+    ['server.ref()', 'ready\nstill alive\nexit\n'],
+    ['socket.ref()', 'ready\nstill alive\nexit\n'],
+  ]) {
+    const r = await runNode(netRefScript(reRef))
+    assert.equal(r.killed, false, `${reRef || 'all unref'}: still running after 30 s; stderr: ${r.stderr}`)
+    assert.deepEqual([r.code, r.stdout], [0, expected], `${reRef || 'all unref'}; stderr: ${r.stderr}`)
+  }
+})
+
 test('a refused connection, a one-shot timer, a full echo exchange: each exits once done', async () => {
   const refused = await runNode(`${PRELUDE}
     createLoop().connectAsync('127.0.0.1', 9).catch((e) => console.log(e.code))`)

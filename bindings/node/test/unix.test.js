@@ -6,7 +6,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
-const { newLoop, nextEvent } = require('../testlib/helpers')
+const { newLoop, nextEvent, withTimeout, WAIT_MS } = require('../testlib/helpers')
 
 /** A path in a fresh temporary directory, removed after the test. */
 function socketPath(t, name) {
@@ -104,6 +104,104 @@ test('net layer: listen({ fd: 3 }) in a child process serves a listening socket 
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   child.kill('SIGTERM')
   assert.deepEqual(await exited, { code: 0, signal: null })
+})
+
+/**
+ * Runs `script` in a child Node that inherits, as fd 3, the client end of a
+ * TCP connection to a plain `node:net` server here and, as fd 4, a UDP
+ * socket bound on 127.0.0.1 (this process keeps no copy of either). The
+ * script must print `adopted [TCP peer port, UDP port]`, answer every TCP
+ * chunk and every datagram in upper case, and exit once the TCP peer ends.
+ * Checks all of that, both ways.
+ */
+async function adoptedInChild(t, script) {
+  const { spawn } = require('node:child_process')
+  const nodeDgram = require('node:dgram')
+  const server = net.createServer()
+  t.after(() => server.close())
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise((resolve) => server.once('connection', resolve))
+  const client = net.connect(server.address().port, '127.0.0.1')
+  client.pause() // never read here: the connection's bytes are the child's
+  await withTimeout(new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject) }), WAIT_MS, 'connect')
+  const peer = await withTimeout(accepted, WAIT_MS, 'accept')
+  const loop = newLoop(t)
+  const udp = loop.udpBind('127.0.0.1', 0)
+  const udpPort = loop.localAddress(udp).port
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', client, loop.fd(udp)] })
+  t.after(() => child.kill('SIGKILL'))
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  let stdout = ''
+  const adopted = new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+      if (stdout.includes('\n')) resolve(stdout.trim())
+    })
+    exited.then(({ code }) => reject(new Error(`child exited ${code} before adopting`)))
+  })
+  // The child has its copies now (spawn returns once it ran): close ours.
+  client.destroy()
+  const closed = nextEvent(loop, 'closed', { handle: udp })
+  loop.close(udp)
+  await closed
+  assert.equal(await withTimeout(adopted, WAIT_MS, "the child's line"), `adopted [${server.address().port},${udpPort}]`)
+
+  let answer = ''
+  const answered = new Promise((resolve) => peer.on('data', (chunk) => {
+    answer += chunk
+    if (answer.length >= 8) resolve(answer)
+  }))
+  peer.write('over tcp')
+  assert.equal(await withTimeout(answered, WAIT_MS, 'the TCP answer'), 'OVER TCP')
+
+  const plain = nodeDgram.createSocket('udp4')
+  t.after(() => plain.close())
+  await new Promise((resolve) => plain.bind(0, '127.0.0.1', resolve))
+  const reply = new Promise((resolve) => plain.once('message', (msg, rinfo) => resolve([msg.toString(), rinfo.port])))
+  plain.send('over udp', udpPort, '127.0.0.1')
+  assert.deepEqual(await withTimeout(reply, WAIT_MS, 'the UDP answer'), ['OVER UDP', udpPort])
+
+  peer.end()
+  assert.deepEqual(await withTimeout(exited, WAIT_MS, 'the child to exit'), { code: 0, signal: null })
+  assert.equal(stdout.trim(), `adopted [${server.address().port},${udpPort}]`, 'nothing else printed')
+}
+
+test('Loop: adoptConnection and adoptUdp take an inherited connected TCP fd and a bound UDP fd; data both ways', async (t) => {
+  await adoptedInChild(t, `
+    const loop = require(${JSON.stringify(path.join(__dirname, '..'))}).createLoop()
+    const conn = loop.adoptConnection(3)
+    const udp = loop.adoptUdp(4)
+    loop.on('data', (ev) => loop.send(conn, ev.data.toString().toUpperCase()))
+    loop.on('datagram', (ev) => loop.sendTo(udp, ev.data.toString().toUpperCase(), ev.address.address, ev.address.port))
+    loop.on('eof', () => { loop.close(conn); loop.close(udp) })
+    console.log('adopted ' + JSON.stringify([loop.remoteAddress(conn).port, loop.localAddress(udp).port]))
+  `)
+})
+
+test('net and dgram layers: new Socket({ fd }) and bind({ fd }) take an inherited connected TCP fd and a bound UDP fd; data both ways', async (t) => {
+  await adoptedInChild(t, `
+    const { net, dgram } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const socket = new net.Socket({ fd: 3 })
+    const udp = dgram.createSocket('udp4')
+    socket.on('data', (chunk) => socket.write(chunk.toString().toUpperCase()))
+    socket.on('end', () => { socket.end(); udp.close() })
+    udp.on('message', (msg, rinfo) => udp.send(msg.toString().toUpperCase(), rinfo.port, rinfo.address))
+    udp.bind({ fd: 4 }, () => console.log('adopted ' + JSON.stringify([socket.remotePort, udp.address().port])))
+  `)
+})
+
+test('dgram layer: bind({ fd }) with a descriptor that is not a datagram socket is an error event, the descriptor left open', async (t) => {
+  const { dgram } = require('..')
+  const fd = fs.openSync(os.devNull, 'r')
+  t.after(() => fs.closeSync(fd))
+  const udp = dgram.createSocket('udp4')
+  const err = await withTimeout(new Promise((resolve) => {
+    udp.once('error', resolve)
+    udp.bind({ fd })
+  }), WAIT_MS, 'the error')
+  assert.equal(err.code, 'EINVAL')
+  assert.equal(fs.fstatSync(fd).isCharacterDevice(), true, 'left open and as it was')
+  udp.close()
 })
 
 test('net layer: new Socket({ fd }) and listen({ fd }) refuse a descriptor that is not the right socket', async (t) => {
