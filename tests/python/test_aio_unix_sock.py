@@ -151,18 +151,38 @@ def test_cleanup_socket_as_python_3_13_has_it(tmp_path: Path) -> None:
     assert run(lambda: serve_and_close(kept), netcore.aio.new_event_loop) == b"KEPT"
     assert not kept.exists(), "the stale file was replaced, and the new one removed on close"
 
-    async def replace_the_file_then_close() -> None:
-        server = await netcore.aio.create_unix_server(Upper, str(replaced))
-        # Another socket's file takes the path (bound first, so it cannot
-        # reuse the inode of the server's file).
-        other.bind(str(tmp_path / "other.sock"))
-        os.replace(tmp_path / "other.sock", replaced)
+    async def adopt_and_close(**kwds: Any) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(kept))
+        server = await netcore.aio.create_unix_server(Upper, sock=listener, **kwds)
         server.close()
         await server.wait_closed()
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
-        run(replace_the_file_then_close, netcore.aio.new_event_loop)
-        assert stat.S_ISSOCK(replaced.stat().st_mode), "a file that is no longer the server's stays"
+    run(lambda: adopt_and_close(cleanup_socket=False), netcore.aio.new_event_loop)
+    assert stat.S_ISSOCK(kept.stat().st_mode), "an adopted socket's file stays with cleanup_socket=False"
+    kept.unlink()
+    run(adopt_and_close, netcore.aio.new_event_loop)
+    assert not kept.exists(), "and is removed by default"
+
+    async def replace_the_file_then_close(adopted: bool) -> None:
+        if adopted:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(replaced))
+            server = await netcore.aio.create_unix_server(Upper, sock=listener)
+        else:
+            server = await netcore.aio.create_unix_server(Upper, str(replaced))
+        # Another socket's file takes the path (bound first, so it cannot
+        # reuse the inode of the server's file).
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+            other.bind(str(tmp_path / "other.sock"))
+            os.replace(tmp_path / "other.sock", replaced)
+        server.close()
+        await server.wait_closed()
+
+    for adopted in (False, True):
+        run(lambda: replace_the_file_then_close(adopted), netcore.aio.new_event_loop)
+        assert stat.S_ISSOCK(replaced.stat().st_mode), f"adopted={adopted}: a file no longer the server's stays"
+        replaced.unlink()
 
 
 async def exchange(transport: asyncio.Transport, proto: Collect, data: bytes, server: asyncio.AbstractServer) -> bytes:
@@ -222,7 +242,7 @@ def test_sock_for_the_unix_server_and_connection(tmp_path: Path) -> None:
         return await exchange(transport, proto, b"unix", server)
 
     assert run(main, netcore.aio.new_event_loop) == b"UNIX"
-    assert os.path.exists(path), "a socket netcore did not bind keeps its file, as under asyncio"
+    assert not os.path.exists(path), "removed on close, as Python 3.13's cleanup_socket does"
 
 
 def test_sock_for_create_datagram_endpoint() -> None:

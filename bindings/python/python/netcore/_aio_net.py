@@ -875,6 +875,9 @@ class Server(asyncio.AbstractServer):
         self._tls: TLSContext | None = None
         # The context of create_server's caller: each connection gets a copy.
         self._context = contextvars.copy_context()
+        # An adopted Unix listener's socket file, removed on close (3.13's
+        # cleanup_socket; netcore removes those it bound itself).
+        self._socket_file: tuple[str, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<netcore.aio.Server sockets={self.sockets!r}>"
@@ -971,6 +974,8 @@ class Server(asyncio.AbstractServer):
                 self._hub.nc.close(handle)
             except Error:
                 pass
+        if self._socket_file is not None:
+            _remove_socket_file(*self._socket_file)
         waiting, self._waiting = self._waiting, []
         for handle, _ in waiting:
             self._hub.reset(handle)
@@ -1355,6 +1360,32 @@ def _remove_stale_socket(path: str) -> None:
         _logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
 
 
+def _socket_file(sock: socket.socket) -> tuple[str, int, int] | None:
+    """The file a Unix socket is bound to: (path, device, inode); None in
+    the abstract namespace, unbound, or gone."""
+    path = sock.getsockname()
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return path, st.st_dev, st.st_ino
+
+
+def _remove_socket_file(path: str, device: int, inode: int) -> None:
+    """Removes the socket file :func:`_socket_file` found, unless another
+    file took its path since."""
+    try:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == (device, inode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        _logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
+
+
 async def create_unix_server(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
     path: _UnixPath | None = None,
@@ -1372,16 +1403,19 @@ async def create_unix_server(
     also netcore's ``"@name"``, so a file whose name starts with ``@`` is
     written ``"./@name"``), or adopts the bound or listening Unix stream
     ``sock`` (as :func:`create_server` does). As asyncio's, a stale socket
-    file at ``path`` is removed first; as in Python 3.13, the file is
-    removed when the server closes, if it is still the one the server
-    created, unless ``cleanup_socket=False`` (an adopted socket's file
-    always stays, as before 3.13). ``ssl`` as for :func:`create_server`."""
+    file at ``path`` is removed first; as in Python 3.13, the socket's
+    file (also an adopted one's) is removed when the server closes, if it
+    is still the same file, unless ``cleanup_socket=False``. ``ssl`` as
+    for :func:`create_server`."""
     if isinstance(ssl, bool):
         raise TypeError("ssl argument must be an SSLContext or None")
     _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     where = _unix_target(path, sock, "path was not specified, and no sock specified")
     if isinstance(where, socket.socket):
-        return await _serve(protocol_factory, _adopt_listener(where, backlog, ssl), start_serving)
+        socket_file = _socket_file(where) if cleanup_socket else None
+        server = await _serve(protocol_factory, _adopt_listener(where, backlog, ssl), start_serving)
+        server._socket_file = socket_file
+        return server
     _remove_stale_socket(where)
     if not cleanup_socket and not where.startswith("@"):
         # netcore removes only the socket files it bound: one bound here
