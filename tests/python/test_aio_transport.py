@@ -256,6 +256,109 @@ def test_an_exception_in_data_received_is_reported_and_closes() -> None:
     run(main)
 
 
+def test_set_protocol_in_data_received_sends_the_next_data_to_the_new_protocol() -> None:
+    """The transport reads into the protocol it has now, as asyncio's
+    (netcore's native read path follows set_protocol at once)."""
+
+    class Handing(Recorder):
+        successor: Recorder | None = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            assert self.successor is not None
+            self.tr.set_protocol(self.successor)
+
+    async def main() -> None:
+        successor = Recorder()
+
+        def make() -> Recorder:
+            first = Handing()
+            first.successor = successor
+            return first
+
+        server, proto, reader, writer = await one_connection(make)
+        writer.write(b"first")
+        await until(lambda: bytes(proto.data) == b"first", "the first data")
+        for part in (b"second", b"third"):
+            writer.write(part)
+            await writer.drain()
+        await until(lambda: bytes(successor.data) == b"secondthird", "the rest, on the new protocol")
+        assert bytes(proto.data) == b"first"
+        writer.write_eof()
+        assert await successor.lost is None
+        assert successor.calls == ["data", "eof", "lost"] and proto.calls == ["made", "data"]
+        await close_all(server, writer)
+
+    run(main)
+
+
+def test_pause_reading_in_data_received_holds_the_rest_until_resumed() -> None:
+    """Paused from data_received, a protocol gets nothing more (the Recorder
+    asserts it) until resume_reading; every byte comes, in order."""
+
+    class Pausing(Recorder):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self.tr.pause_reading()
+            self.reading_paused = True
+
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection(Pausing)
+        sent = b"".join(bytes([i]) * 1000 for i in range(200))
+        for i in range(0, len(sent), 5000):
+            writer.write(sent[i : i + 5000])
+        await writer.drain()
+        resumes = 0
+        while len(proto.data) < len(sent):
+            await until(lambda: proto.reading_paused, "data_received (which pauses)")
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert proto.reading_paused and not proto.tr.is_reading()
+            proto.reading_paused = False
+            proto.tr.resume_reading()
+            resumes += 1
+            assert resumes <= len(sent)
+        assert bytes(proto.data) == sent
+        await close_all(server, writer)
+        assert await proto.lost is None
+
+    run(main)
+
+
+def test_no_data_received_after_close_while_writes_are_buffered() -> None:
+    """close() stops reading at once, as asyncio's (which removes its
+    reader), also while the buffered writes keep the connection open."""
+
+    class Closing(Recorder):
+        def data_received(self, data: bytes) -> None:
+            assert not self.tr.is_closing(), "data_received after close()"
+            super().data_received(data)
+
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection(Closing)
+        transport = proto.tr
+        sent = bytearray()
+        chunk = bytes(range(256)) * 200
+        # The client does not read yet: the writes end up buffered.
+        while "pause" not in proto.calls:
+            transport.write(chunk)
+            sent += chunk
+            assert len(sent) < 1 << 30
+        transport.close()
+        writer.write(b"too late")
+        await writer.drain()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert await reader.readexactly(len(sent)) == bytes(sent)
+        assert await reader.read() == b""
+        writer.close()
+        assert await proto.lost is None
+        assert proto.data == b""
+        await close_all(server, writer)
+
+    run(main)
+
+
 def test_a_protocol_factory_that_raises_leaks_nothing() -> None:
     def factory() -> asyncio.Protocol:
         raise RuntimeError("no protocol")

@@ -3,22 +3,21 @@
 
 use std::collections::HashMap;
 use std::mem::take;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use netcore_core as nc;
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
 use pyo3::ffi;
-use pyo3::panic::PanicException;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::aio::DataSink;
 use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text, Token};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
+use crate::fastcall::{fast_method, install_fast_method, Callee};
 use crate::tls;
 
 /// Any Python object.
@@ -29,7 +28,7 @@ type Obj<'py> = Bound<'py, PyAny>;
 const SLICE: Duration = Duration::from_millis(50);
 /// Sends of at least this many bytes from an exact `bytes` (the only
 /// buffer no thread can change) release the GIL.
-const DETACH_SEND: usize = 64 << 10;
+pub(crate) const DETACH_SEND: usize = 64 << 10;
 
 /// A poll's `max_events`, in the range the core sets.
 fn max_events_arg(py: Python<'_>, max: Option<Int<usize>>, default: usize) -> PyResult<usize> {
@@ -78,7 +77,11 @@ impl PyLoop {
 
     /// Runs one core operation on the loop (panics caught) and returns its
     /// unmapped result; `Err` only if the loop is closed.
-    fn core_result<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<nc::Result<T>> {
+    pub(crate) fn core_result<T>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&nc::Loop) -> nc::Result<T>,
+    ) -> PyResult<nc::Result<T>> {
         // The lock is released before any error is turned into a Python
         // exception (which runs Python code).
         let result = self.inner.read().as_ref().map(|lp| guard(|| op(lp)));
@@ -263,15 +266,12 @@ impl PyLoop {
         lp: &nc::Loop,
         batch: nc::Batch<'_>,
         callback: &Callee<'_>,
-        on_data: Option<&Callee<'_>>,
+        on_data: Option<&DataSink<'_>>,
     ) -> PyResult<usize> {
         let mut raised = None;
         let delivered = lp.deliver_with_paths(batch, |ev, data, path| {
             let called = match on_data {
-                Some(f) if ev.kind == nc::EventKind::Data => {
-                    let Ok(handle) = ev.handle.raw().into_pyobject(py);
-                    f.call([handle.as_any(), PyBytes::new(py, data).as_any()])
-                }
+                Some(sink) if ev.kind == nc::EventKind::Data => sink.deliver(py, ev.handle.raw(), data),
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
                     Event::build(py, lp, ev, data, path, userdata).and_then(|e| callback.call([e.as_any()]))
@@ -304,55 +304,26 @@ impl PyLoop {
     }
 }
 
-/// The `send` PyO3 generated, which [`send_fast`] hands every call it does
-/// not take itself.
-static SEND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// `Loop.send` for the common case, an echo's: `send(handle, data)` with an
-/// `int` and a `bytes` below DETACH_SEND, without PyO3's argument parsing
-/// and call bookkeeping (more instructions than the rest of the send).
-/// Any other call goes to the generated method, so both behave the same.
-unsafe extern "C" fn send_fast(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls methods attached, with `nargs` arguments and
-    // then one value per name in `kwnames` at `args`, and `slf` checked to
-    // be a Loop by the method descriptor.
-    let py = unsafe { Python::assume_attached() };
-    let sent = catch_unwind(AssertUnwindSafe(|| unsafe {
-        if let (2, true) = (nargs, kwnames.is_null()) {
-            let (handle, data) = (*args, *args.add(1));
-            if ffi::PyLong_CheckExact(handle) != 0 && ffi::PyBytes_CheckExact(data) != 0 {
-                let mut overflow = 0;
-                let handle = nc::Handle::from_raw(ffi::PyLong_AsLongAndOverflow(handle, &mut overflow));
-                let data = Borrowed::from_ptr(py, data).cast_unchecked::<PyBytes>();
-                let data = data.as_bytes();
-                if overflow == 0 && data.len() < DETACH_SEND {
-                    let lp = Borrowed::from_ptr(py, slf).cast_unchecked::<PyLoop>();
-                    return lp.get().core(py, |lp| lp.send(handle, data)).map(|()| py.None().into_ptr());
-                }
-            }
+fast_method! {
+    /// `Loop.send` for the common case, an echo's: `send(handle, data)` with
+    /// an `int` and a `bytes` below DETACH_SEND, without PyO3's argument
+    /// parsing and call bookkeeping (more instructions than the rest of the
+    /// send). Any other call goes to the generated method (SEND), so both
+    /// behave the same.
+    send_fast, SEND, |py, slf, args| {
+        let &[handle, data] = args else { return None };
+        if ffi::PyLong_CheckExact(handle) == 0 || ffi::PyBytes_CheckExact(data) == 0 {
+            return None;
         }
-        let given = nargs as usize + kwnames.as_ref().map_or(0, |_| ffi::PyTuple_Size(kwnames) as usize);
-        let mut with_self = vec![slf];
-        with_self.extend_from_slice(std::slice::from_raw_parts(args, given));
-        // Set before send_fast was installed.
-        let general = SEND.get(py).ok_or_else(|| PyTypeError::new_err("netcore: Loop.send is not set up"))?;
-        Ok(vectorcall(general.as_ptr(), with_self.as_ptr(), nargs as usize + 1, kwnames))
-    }));
-    match sent {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
+        let mut overflow = 0;
+        let handle = nc::Handle::from_raw(ffi::PyLong_AsLongAndOverflow(handle, &mut overflow));
+        let data = Borrowed::from_ptr(py, data).cast_unchecked::<PyBytes>();
+        let data = data.as_bytes();
+        if overflow != 0 || data.len() >= DETACH_SEND {
+            return None;
         }
-        Err(_) => {
-            PanicException::new_err("netcore: send panicked").restore(py);
-            std::ptr::null_mut()
-        }
+        let lp = Borrowed::from_ptr(py, slf).cast_unchecked::<PyLoop>();
+        Some(lp.get().core(py, |lp| lp.send(handle, data)).map(|()| py.None().into_ptr()))
     }
 }
 
@@ -360,88 +331,8 @@ unsafe extern "C" fn send_fast(
 /// signature and doc).
 pub fn install_send_fast(py: Python<'_>) -> PyResult<()> {
     let ty = py.get_type::<PyLoop>();
-    let general = ty.getattr("send")?;
-    let doc = format!("send{}\n--\n\n{}", general.getattr("__text_signature__")?, general.getattr("__doc__")?);
-    let doc = std::ffi::CString::new(doc).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    // Leaked: the type keeps using it until the process ends.
-    let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: c"send".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: send_fast },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-        ml_doc: doc.into_raw(),
-    }));
-    // SAFETY: a live type and a method definition that outlives it; a new reference or NULL.
-    let fast = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))? };
-    SEND.get_or_init(py, || general.unbind());
-    ty.setattr("send", fast)
-}
-
-/// A run() callback as it is called: a bound method (`server.echo`) split
-/// into its function and `self`, so that no method object has to put `self`
-/// in front of the arguments on every call.
-struct Callee<'py> {
-    func: Obj<'py>,
-    bound_self: Option<Obj<'py>>,
-}
-
-impl<'py> Callee<'py> {
-    fn new(f: &Obj<'py>) -> PyResult<Self> {
-        static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-        if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {
-            return Ok(Callee { func: f.getattr("__func__")?, bound_self: Some(f.getattr("__self__")?) });
-        }
-        Ok(Callee { func: f.clone(), bound_self: None })
-    }
-
-    /// Calls the callback with `args` and drops what it returns. Vectorcall
-    /// passes the arguments in place (no tuple); the offset flag lets a
-    /// callable that must prepend something (a method object) use the slot
-    /// before them.
-    #[inline(always)]
-    fn call<const N: usize>(&self, args: [&Obj<'py>; N]) -> PyResult<()> {
-        const { assert!(N <= 2) };
-        let mut slots = [std::ptr::null_mut(); 4];
-        let first = 1 + usize::from(self.bound_self.is_some());
-        slots[1] = self.bound_self.as_ref().map_or(std::ptr::null_mut(), |s| s.as_ptr());
-        for (slot, arg) in slots[first..].iter_mut().zip(args) {
-            *slot = arg.as_ptr();
-        }
-        let (func, args, nargsf) =
-            (self.func.as_ptr(), slots[1..].as_ptr(), (first - 1 + N) | VECTORCALL_ARGUMENTS_OFFSET);
-        // SAFETY: `slots[1..]` starts with the arguments, live objects
-        // borrowed for the call; `slots[0]` is the scratch slot the offset
-        // flag lends to the callee. The callable's own vectorcall function
-        // (a Python function's) skips PyObject_Vectorcall's dispatch and its
-        // check for a C callee that returns a result with an error set.
-        let result = unsafe {
-            match vectorcall_function(func) {
-                Some(call) => call(func, args, nargsf, std::ptr::null_mut()),
-                None => vectorcall(func, args, nargsf, std::ptr::null_mut()),
-            }
-        };
-        // SAFETY: a new reference, or NULL with an exception set.
-        unsafe { Bound::from_owned_ptr_or_err(self.func.py(), result) }.map(drop)
-    }
-}
-
-/// `PY_VECTORCALL_ARGUMENTS_OFFSET`.
-const VECTORCALL_ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
-
-extern "C" {
-    /// `PyObject_Vectorcall`: public (and exported) since CPython 3.9, in
-    /// the limited API from 3.12; PyO3's abi3-py311 declarations leave it
-    /// out, so a call would otherwise build an argument tuple.
-    #[link_name = "PyObject_Vectorcall"]
-    fn vectorcall(
-        callable: *mut ffi::PyObject,
-        args: *const *mut ffi::PyObject,
-        nargsf: usize,
-        kwnames: *mut ffi::PyObject,
-    ) -> *mut ffi::PyObject;
-
-    /// `PyVectorcall_Function`: public since CPython 3.8, limited API from 3.12.
-    #[link_name = "PyVectorcall_Function"]
-    fn vectorcall_function(callable: *mut ffi::PyObject) -> Option<ffi::vectorcallfunc>;
+    let signature: String = ty.getattr("send")?.getattr("__text_signature__")?.extract()?;
+    install_fast_method(&ty, c"send", &signature, send_fast, &SEND)
 }
 
 #[pymethods]
@@ -521,7 +412,8 @@ impl PyLoop {
             return Err(PyTypeError::new_err("on_data must be callable (or None)"));
         }
         let max = max_events_arg(py, max_events, nc::RUN_MAX_EVENTS)?;
-        let (callback, on_data) = (Callee::new(callback)?, on_data.map(Callee::new).transpose()?);
+        let on_data = on_data.map(|f| Callee::new(f).map(DataSink::Call)).transpose()?;
+        let callback = Callee::new(callback)?;
         // The last poll returned events: more are likely pending already.
         let mut busy = false;
         loop {
@@ -553,12 +445,9 @@ impl PyLoop {
         let max = max_events_arg(py, Some(max_events), 0)?;
         let lp = self.owned(py)?;
         // One batch: splitting a bound method would cost more than it saves.
-        fn callee<'py>(func: &Obj<'py>) -> Callee<'py> {
-            Callee { func: func.clone(), bound_self: None }
-        }
-        let on_data = on_data.filter(|f| !f.is_none()).map(callee);
+        let on_data = on_data.filter(|f| !f.is_none()).map(DataSink::whole);
         let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            Some(batch) => self.deliver(py, &lp, batch, &callee(callback), on_data.as_ref()),
+            Some(batch) => self.deliver(py, &lp, batch, &Callee::whole(callback), on_data.as_ref()),
             None => Ok(0),
         };
         delivered

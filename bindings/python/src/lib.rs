@@ -8,10 +8,12 @@
 //! events a poll returns by default, how long a wait goes without looking at
 //! signals, which sends release the GIL.
 
+mod aio;
 mod args;
 mod errors;
 mod event;
 mod event_loop;
+mod fastcall;
 mod tls;
 
 use netcore_core as nc;
@@ -50,6 +52,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::Closing>()?;
     m.add_function(wrap_pyfunction!(parse_address, m)?)?;
     tls::register(m)?;
+    aio::register(m)?;
     m.setattr("_check_max_events", wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
     // Event kinds (netcore.DATA == "data") and options (netcore.NODELAY).
     for &kind in nc::EventKind::ALL {

@@ -37,7 +37,18 @@ from ssl import SSLSocket
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from netcore._errors import Error, InvalidArgumentError
-from netcore._netcore import DEFAULT_LOW_WATER, HIGH_WATER, LOW_WATER, Event, Loop, TLSContext, parse_address
+from netcore._netcore import (
+    DEFAULT_LOW_WATER,
+    HIGH_WATER,
+    LOW_WATER,
+    Event,
+    Loop,
+    TLSContext,
+    _AioStream,
+    _AioStreams,
+    _install_aio_write,
+    parse_address,
+)
 
 if TYPE_CHECKING:
     from netcore._netcore import Family
@@ -72,6 +83,9 @@ _WAIT_FOR_CONNECTIONS = sys.version_info >= (3, 12, 1)
 # netcore closed the connection meanwhile (both directions were done).
 _LOST = object()
 
+# asyncio's message for an exception from data_received.
+_DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
+
 # asyncio's logger: its transports' warnings go there.
 _logger = logging.getLogger("asyncio")
 
@@ -98,17 +112,24 @@ class _Hub:
         # exceptions themselves, and anything else (a bug here) goes to
         # asyncio's handler with the rest of the batch kept for next time.
         self.driver._deliver = self._on_event  # type: ignore[method-assign]
-        # Stream data without an Event object: the echo's hot path.
-        self.driver._on_data = self._on_data
+        # Stream data without an Event object, natively to the protocol
+        # while it reads (see Transport._sync): the echo's hot path.
+        self.streams = _AioStreams(self._on_data, self._on_read_error)
+        self.driver._on_data = self.streams
 
     def _on_data(self, handle: int, data: bytes) -> None:
-        try:
-            owner = self.owners[handle]
-        except KeyError:
-            return
-        # Stream data: only a Transport's handle has it. The function, not
-        # a bound method made per read.
-        owner._context.run(_transport_data, owner, data)  # type: ignore[arg-type]
+        """Stream data that goes through the transport (not read now)."""
+        owner = self.owners.get(handle)
+        # Stream data: only a Transport's handle has it.
+        if isinstance(owner, Transport):
+            owner._context.run(owner._data, data)
+
+    def _on_read_error(self, handle: int, exc: BaseException) -> None:
+        """The protocol's data_received raised ``exc`` (not SystemExit or
+        KeyboardInterrupt, which propagate)."""
+        owner = self.owners.get(handle)
+        if isinstance(owner, Transport):
+            owner._context.run(owner._fatal_error, exc, _DATA_RECEIVED_FAILED)
 
     def _on_event(self, ev: Event) -> None:
         # Each owner's callbacks run in its own context, as asyncio's do.
@@ -133,6 +154,7 @@ class _Hub:
     def forget(self, handle: int) -> None:
         """``handle`` is gone (its "closed" event came)."""
         del self.owners[handle]
+        self.streams.forget(handle)
         self.release_soon()
 
     def release_soon(self) -> None:
@@ -309,6 +331,10 @@ class _Endpoint(asyncio.BaseTransport):
     def _event(self, ev: Event) -> None:
         raise NotImplementedError
 
+    def _sync(self) -> None:
+        """Called after every change of the state the native short ways
+        depend on (see Transport._sync)."""
+
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         """Gives the endpoint to ``protocol``: ``connection_made`` on the
         next turn, reading on the one after, as asyncio does."""
@@ -359,6 +385,7 @@ class _Endpoint(asyncio.BaseTransport):
         once everything queued is sent."""
         if not self._nc_closed:
             self._nc_closed = True
+            self._sync()
             self._quiet(self._nc.close)
 
     def _lose(self, exc: BaseException | None) -> None:
@@ -367,6 +394,7 @@ class _Endpoint(asyncio.BaseTransport):
             return
         self._conn_lost = 1
         self._closing = True
+        self._sync()
         self._aloop.call_soon(self._call_connection_lost, exc)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
@@ -374,6 +402,7 @@ class _Endpoint(asyncio.BaseTransport):
             return
         self._lost_called = True
         protocol, self._protocol = self._protocol, None
+        self._sync()
         try:
             if protocol is not None:
                 protocol.connection_lost(exc)
@@ -408,6 +437,7 @@ class Transport(_Endpoint, asyncio.Transport):
         "_tls_waiting",
         "_tls_context",
         "_buffered",
+        "_stream",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -439,7 +469,10 @@ class Transport(_Endpoint, asyncio.Transport):
         self._tls_context: TLSContext | None = None
         # The protocol is a BufferedProtocol (decided once, not per read).
         self._buffered = False
+        # The native short ways of data and writes: see _sync.
+        self._stream: _AioStream = hub.streams.open(hub.nc, handle, self._context)
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
+        self._sync()
 
     def __repr__(self) -> str:
         state = " closing" if self._closing else ""
@@ -478,6 +511,7 @@ class Transport(_Endpoint, asyncio.Transport):
         self._closing = True
         self._read_stopped = True
         self._held = None
+        self._sync()
         if self._nc_closed:
             self._lose(None)
         elif self._overflow is None:
@@ -486,6 +520,7 @@ class Transport(_Endpoint, asyncio.Transport):
     def set_protocol(self, protocol: Any) -> None:
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        self._sync()
 
     # ---- asyncio.ReadTransport ---------------------------------------------
 
@@ -497,6 +532,7 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._closing or self._paused:
             return
         self._paused = True
+        self._sync()
         self._quiet(self._nc.pause)
 
     def resume_reading(self) -> None:
@@ -504,6 +540,7 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._closing or not self._paused:
             return
         self._paused = False
+        self._sync()
         self._quiet(self._nc.resume)
         if self._held:
             self._schedule_flush()
@@ -521,6 +558,7 @@ class Transport(_Endpoint, asyncio.Transport):
             raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
         self._set_marks(high, low, old_low=self._low)
         self._high, self._low = high, low
+        self._sync()
         self._maybe_pause_protocol()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -538,7 +576,8 @@ class Transport(_Endpoint, asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Sends ``data`` or buffers it; never loses bytes (see the module
         notes); ``pause_writing()`` is called in here when the buffer passes
-        the high mark."""
+        the high mark. (Native in front, see _sync: a ``bytes`` written while
+        nothing is buffered goes straight to netcore.)"""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if self._eof_written:
@@ -552,14 +591,23 @@ class Transport(_Endpoint, asyncio.Transport):
             try:
                 if len(data) <= self._high:
                     self._nc.send(self._handle, data)
-                    return
-                self._send_big(data)
-                return
-            except BlockingIOError:
-                self._overflow = collections.deque()
-            except Error as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
-                return
+                else:
+                    self._send_big(data)
+            except (BlockingIOError, Error) as exc:
+                self._write_failed(data, exc)
+            return
+        self._buffer(data)
+        self._maybe_pause_protocol()
+
+    def _write_failed(self, data: bytes | bytearray | memoryview, exc: BaseException) -> None:
+        """netcore refused the send of ``data`` (queue empty until then):
+        a full queue (BlockingIOError) starts the overflow, anything else is
+        fatal."""
+        if not isinstance(exc, BlockingIOError):
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            return
+        self._overflow = collections.deque()
+        self._sync()
         self._buffer(data)
         self._maybe_pause_protocol()
 
@@ -572,6 +620,7 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._closing or self._eof_written:
             return
         self._eof_written = True
+        self._sync()
         if self._overflow is None:
             self._shutdown()
 
@@ -587,9 +636,11 @@ class Transport(_Endpoint, asyncio.Transport):
 
     def _data(self, data: bytes, from_held: bool = False) -> None:
         """Stream data to the protocol, or held while it does not read (or
-        earlier data is held). ``from_held``: ``data`` comes out of the held
-        queue and the caller saw that the protocol reads."""
-        if from_held or (self._reading and not self._paused and self._held is None):
+        earlier data is held), or dropped once reading stopped for good.
+        ``from_held``: ``data`` comes out of the held queue and the caller
+        saw that the protocol reads. (Data the protocol reads now goes to
+        data_received natively instead: see _sync.)"""
+        if from_held or (self._reading and not self._paused and self._held is None and not self._read_stopped):
             try:
                 if self._buffered:
                     _feed_buffered(self._protocol, data)
@@ -598,17 +649,33 @@ class Transport(_Endpoint, asyncio.Transport):
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+                self._fatal_error(exc, _DATA_RECEIVED_FAILED)
         elif not self._read_stopped:
             self._hold(data)
 
+    def _sync(self) -> None:
+        """Opens or closes the native short ways to match the state: data
+        goes straight to ``data_received`` (taken now, as uvloop takes it)
+        while the protocol reads and nothing is held; a ``bytes`` write of
+        up to the high mark goes straight to netcore while nothing is
+        buffered and the connection is writable. Everything else comes
+        through the Python code here."""
+        protocol = self._protocol
+        reads = (
+            protocol is not None
+            and self._reading
+            and not self._paused
+            and self._held is None
+            and not self._read_stopped
+            and not self._buffered
+        )
+        writes = self._overflow is None and not self._eof_written and not self._conn_lost and not self._nc_closed
+        self._stream.set(getattr(protocol, "data_received", None) if reads else None, self._high if writes else 0)
+
     def _event(self, ev: Event) -> None:
+        # Stream data never comes here: the hub's streams deliver it.
         kind = ev.kind
-        if kind == "data":
-            data = ev.data
-            assert data is not None
-            self._data(data)
-        elif kind == "eof":
+        if kind == "eof":
             if self._reading and not self._paused and self._held is None:
                 self._aloop.call_soon(self._eof_received)
             elif not self._read_stopped:
@@ -627,6 +694,7 @@ class Transport(_Endpoint, asyncio.Transport):
             else:
                 self._held = None
                 self._lose(ev.error)
+            self._sync()
         elif kind == "connected":
             self._peername = ev.addr
             if not self._tls_waiting:
@@ -677,6 +745,7 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._read_stopped:
             return
         self._reading = True
+        self._sync()
         if self._held and not self._paused:
             self._flush_held()
 
@@ -686,6 +755,7 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._paused:
             held = self._held = self._held or collections.deque()
             held.appendleft(None)
+            self._sync()
             return
         try:
             keep_open = self._protocol.eof_received()
@@ -702,6 +772,7 @@ class Transport(_Endpoint, asyncio.Transport):
     def _hold(self, item: bytes | object) -> None:
         if self._held is None:
             self._held = collections.deque()
+            self._sync()
         self._held.append(item)
 
     def _schedule_flush(self) -> None:
@@ -727,6 +798,7 @@ class Transport(_Endpoint, asyncio.Transport):
             self._data(item, from_held=True)
         if self._held is held and held is not None and not held:
             self._held = None
+            self._sync()
 
     # ---- writing internals -------------------------------------------------
 
@@ -757,6 +829,7 @@ class Transport(_Endpoint, asyncio.Transport):
                 return
             self._overflow_size -= len(overflow.popleft())
         self._overflow = None
+        self._sync()
         self._maybe_resume_protocol()
         if self._closing:
             self._close_handle()
@@ -831,7 +904,7 @@ class Transport(_Endpoint, asyncio.Transport):
             self._server = None
 
 
-_transport_data = Transport._data
+_install_aio_write(Transport)
 
 
 def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:

@@ -143,6 +143,26 @@ def parse_address(host: str, port: SupportsIndex) -> Address:
     ``("[fe80::1%lo]", 9)``); InvalidArgumentError for anything but an IP
     literal (or "localhost") and a port 0 to 65535."""
 
+@final
+class _AioStreams:
+    """Private (netcore.aio): the stream connections of one loop, by handle."""
+    def __init__(
+        self, through: Callable[[int, bytes], object], failed: Callable[[int, BaseException], object], /
+    ) -> None: ...
+    def open(self, lp: Loop, handle: int, context: Any, /) -> _AioStream:
+        """A connection's short ways (closed until set), registered until forget()."""
+    def forget(self, handle: int, /) -> None: ...
+
+@final
+class _AioStream:
+    """Private (netcore.aio): one connection's short ways."""
+    def set(self, reader: Callable[[bytes], object] | None, write_limit: int, /) -> None:
+        """Data straight to ``reader`` (None: through the transport); writes
+        up to ``write_limit`` bytes straight to netcore (0: none)."""
+
+def _install_aio_write(transport_type: type, /) -> None:
+    """Private (netcore.aio): the native write in front of ``transport_type.write``."""
+
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
     InvalidArgumentError if a poll would refuse it."""
@@ -293,11 +313,12 @@ class Loop:
         self,
         callback: Callable[[Event], object],
         max_events: SupportsIndex,
-        on_data: Callable[[int, bytes], object] | None = None,
+        on_data: Callable[[int, bytes], object] | _AioStreams | None = None,
         /,
     ) -> int:
         """Private (netcore.aio): one round of run() without waiting (with
-        run()'s ``on_data``); returns how many events were delivered."""
+        run()'s ``on_data``, or netcore.aio's streams); returns how many
+        events were delivered."""
     def _add_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): ``hook()`` runs when the loop closes."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:

@@ -94,7 +94,7 @@ from types import TracebackType
 from typing import SupportsIndex
 
 from netcore._errors import ClosedError
-from netcore._netcore import Event, Loop, _check_max_events
+from netcore._netcore import Event, Loop, _AioStreams, _check_max_events
 
 __all__ = [
     "AsyncioDriver",
@@ -144,8 +144,9 @@ class AsyncioDriver:
         self._closed = False
         self._dispatching = False
         # Loop._dispatch's on_data (stream data as (handle, bytes), no
-        # Event): set by netcore.aio's own hub.
-        self._on_data: Callable[[int, bytes], object] | None = None
+        # Event, or natively to netcore.aio's streams): set by netcore.aio's
+        # own hub.
+        self._on_data: Callable[[int, bytes], object] | _AioStreams | None = None
         # One object, so that close() can take it back.
         self._close_hook = self._loop_closed
         nc_loop._add_close_hook(self._close_hook)

@@ -1,0 +1,223 @@
+//! netcore.aio's per-message path in native code: a connection's data goes
+//! straight to its protocol's `data_received` (in the transport's context),
+//! and `Transport.write` straight to the core's send, with no Python frame
+//! of netcore's in between. The rules stay with the Python Transport
+//! (netcore/_aio_net.py): after every change of its state it tells its
+//! [`AioStream`] which short ways are open, and every case they do not
+//! take goes through it, as before.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use netcore_core as nc;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+use pyo3::{ffi, intern, PyTraverseError, PyVisit};
+
+use crate::args::Hd;
+use crate::errors::to_pyerr;
+use crate::event_loop::{PyLoop, DETACH_SEND};
+use crate::fastcall::{fast_method, install_fast_method, Callee};
+
+/// Any Python object.
+type Obj<'py> = Bound<'py, PyAny>;
+
+/// Where a poll's stream data goes: run()'s `on_data(handle, data)`, or
+/// netcore.aio's connections.
+pub enum DataSink<'py> {
+    Call(Callee<'py>),
+    Streams(Bound<'py, AioStreams>),
+}
+
+impl<'py> DataSink<'py> {
+    /// `f` as it is: netcore.aio's [`AioStreams`], or a callable.
+    pub fn whole(f: &Obj<'py>) -> Self {
+        match f.cast::<AioStreams>() {
+            Ok(streams) => DataSink::Streams(streams.clone()),
+            Err(_) => DataSink::Call(Callee::whole(f)),
+        }
+    }
+
+    /// Gives one "data" event's bytes to the sink.
+    pub fn deliver(&self, py: Python<'py>, handle: i64, data: &[u8]) -> PyResult<()> {
+        match self {
+            DataSink::Call(f) => {
+                let Ok(handle) = handle.into_pyobject(py);
+                f.call([handle.as_any(), PyBytes::new(py, data).as_any()])
+            }
+            DataSink::Streams(streams) => streams.get().deliver(py, handle, data),
+        }
+    }
+}
+
+/// Private (netcore.aio): the stream connections of one netcore loop, by
+/// handle; `Loop._dispatch` takes it as its `on_data`.
+#[pyclass(frozen, module = "netcore", name = "_AioStreams")]
+pub struct AioStreams {
+    streams: Mutex<HashMap<i64, Py<AioStream>>>,
+    /// `through(handle, data)`: data the protocol does not take now (or of
+    /// no connection here) goes to the transport.
+    through: Py<PyAny>,
+    /// `failed(handle, exception)`: `data_received` raised.
+    failed: Py<PyAny>,
+}
+
+impl AioStreams {
+    fn deliver(&self, py: Python<'_>, handle: i64, data: &[u8]) -> PyResult<()> {
+        let stream = self.streams.lock().get(&handle).map(|s| s.clone_ref(py));
+        let data = PyBytes::new(py, data);
+        let reader = stream.as_ref().and_then(|s| s.get().reader.lock().as_ref().map(|r| r.clone_ref(py)));
+        let (Some(stream), Some(reader)) = (stream, reader) else {
+            let Ok(handle) = handle.into_pyobject(py);
+            return Callee::whole(self.through.bind(py)).call([handle.as_any(), data.as_any()]);
+        };
+        // As asyncio's transports: KeyboardInterrupt and SystemExit
+        // propagate, anything else is the connection's fatal error.
+        match Callee::whole(stream.get().run.bind(py)).call([reader.bind(py), data.as_any()]) {
+            Err(e) if !e.is_instance_of::<PySystemExit>(py) && !e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+                let Ok(handle) = handle.into_pyobject(py);
+                // With its traceback, as the exception handler shows it.
+                Callee::whole(self.failed.bind(py)).call([handle.as_any(), e.into_value(py).bind(py).as_any()])
+            }
+            other => other,
+        }
+    }
+}
+
+#[pymethods]
+impl AioStreams {
+    #[new]
+    fn new(through: Py<PyAny>, failed: Py<PyAny>) -> Self {
+        AioStreams { streams: Mutex::new(HashMap::new()), through, failed }
+    }
+
+    /// The short ways of connection `handle` of `lp`, whose protocol's
+    /// callbacks run in `context` (closed until set); registered here
+    /// until `forget(handle)`.
+    fn open(&self, lp: Py<PyLoop>, handle: Hd, context: &Obj<'_>) -> PyResult<Py<AioStream>> {
+        let py = context.py();
+        let stream = AioStream {
+            lp,
+            handle: handle.0,
+            run: context.getattr(intern!(py, "run"))?.unbind(),
+            reader: Mutex::new(None),
+            write_limit: AtomicUsize::new(0),
+        };
+        let stream = Py::new(py, stream)?;
+        let old = self.streams.lock().insert(handle.0.raw(), stream.clone_ref(py));
+        drop(old);
+        Ok(stream)
+    }
+
+    /// The connection `handle` is gone (a no-op for any other handle).
+    fn forget(&self, handle: i64) {
+        let old = self.streams.lock().remove(&handle);
+        drop(old);
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.through)?;
+        visit.call(&self.failed)?;
+        // Under-reporting is safe for the collector; never block here.
+        if let Some(streams) = self.streams.try_lock() {
+            for s in streams.values() {
+                visit.call(s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let streams = std::mem::take(&mut *self.streams.lock());
+        drop(streams);
+    }
+}
+
+/// Private (netcore.aio): one connection's short ways (its Transport's
+/// `_stream`), opened and closed by the transport.
+#[pyclass(frozen, module = "netcore", name = "_AioStream")]
+pub struct AioStream {
+    lp: Py<PyLoop>,
+    handle: nc::Handle,
+    /// The transport's context's `run`.
+    run: Py<PyAny>,
+    /// The protocol's `data_received` while data goes straight to it, taken
+    /// when the transport gets the protocol, as uvloop does.
+    reader: Mutex<Option<Py<PyAny>>>,
+    /// The longest write sent straight to the core (0: none).
+    write_limit: AtomicUsize,
+}
+
+#[pymethods]
+impl AioStream {
+    /// Data goes straight to `reader` (None: through the transport); writes
+    /// of up to `write_limit` bytes go straight to the core (0: none).
+    fn set(&self, reader: Option<Py<PyAny>>, write_limit: usize) {
+        self.write_limit.store(write_limit, Ordering::Relaxed);
+        let old = std::mem::replace(&mut *self.reader.lock(), reader);
+        drop(old);
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.lp)?;
+        visit.call(&self.run)?;
+        if let Some(reader) = self.reader.try_lock() {
+            visit.call(reader.as_ref())?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.set(None, 0);
+    }
+}
+
+fast_method! {
+    /// `Transport.write(data)` for a `bytes` the connection's short way is
+    /// open for (see [`AioStream::set`]); any other call goes to the Python
+    /// method (WRITE).
+    write_fast, WRITE, |py, slf, args| {
+        let &[data] = args else { return None };
+        write_now(&Borrowed::from_ptr(py, slf), &Borrowed::from_ptr(py, data))
+    }
+}
+
+/// Sends `data` straight to the core if the transport's short way is open
+/// for it; `None` if not (the Python write takes it).
+fn write_now(transport: &Obj<'_>, data: &Obj<'_>) -> Option<PyResult<*mut ffi::PyObject>> {
+    let py = transport.py();
+    let bytes = data.cast_exact::<PyBytes>().ok()?.as_bytes();
+    if bytes.is_empty() || bytes.len() >= DETACH_SEND {
+        return None;
+    }
+    let stream = transport.getattr(intern!(py, "_stream")).ok()?;
+    let stream = stream.cast::<AioStream>().ok()?.get();
+    if bytes.len() > stream.write_limit.load(Ordering::Relaxed) {
+        return None;
+    }
+    match stream.lp.get().core_result(py, |lp| lp.send(stream.handle, bytes)).ok()? {
+        Ok(()) => Some(Ok(py.None().into_ptr())),
+        // Refused (queue full, connection failed): the transport's to handle,
+        // as a refusal of its own send.
+        Err(e) => {
+            let exc = to_pyerr(py, e).into_value(py);
+            Some(transport.call_method1(intern!(py, "_write_failed"), (data, exc)).map(Bound::into_ptr))
+        }
+    }
+}
+
+/// Private (netcore.aio): puts the native write in front of
+/// `transport_type.write`.
+#[pyfunction]
+fn _install_aio_write(transport_type: &Bound<'_, PyType>) -> PyResult<()> {
+    install_fast_method(transport_type, c"write", "($self, data, /)", write_fast, &WRITE)
+}
+
+/// Adds netcore.aio's private native parts to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.setattr("_AioStreams", m.py().get_type::<AioStreams>())?;
+    m.setattr("_AioStream", m.py().get_type::<AioStream>())?;
+    m.setattr("_install_aio_write", wrap_pyfunction!(_install_aio_write, m)?)
+}
