@@ -42,6 +42,18 @@ impl Ledger {
     fn new(queued: usize) -> Box<Ledger> {
         Box::new(Ledger { pushed: queued as u64, consumed: 0, waiting: VecDeque::new(), records: None })
     }
+
+    /// Forgets every message (counts, waiting tokens, records); a record
+    /// layout stays.
+    fn forget_messages(&mut self) {
+        self.pushed = 0;
+        self.consumed = 0;
+        self.waiting.clear();
+        if let Some(records) = &mut self.records {
+            records.count = 0;
+            records.unframed = 0;
+        }
+    }
 }
 
 /// How a TLS session cuts queued messages into records: each message's
@@ -128,6 +140,13 @@ impl SendQueue {
 
     fn records(&self) -> Option<&Records> {
         self.ledger.as_ref().and_then(|l| l.records.as_ref())
+    }
+
+    /// Bytes at the front that were queued before records were counted
+    /// (before STARTTLS): they go as they are, before any record.
+    #[inline]
+    pub fn unframed(&self) -> usize {
+        self.records().map_or(0, |r| r.unframed)
     }
 
     /// From now on messages are cut into records of `layout` (TLS started,
@@ -316,10 +335,15 @@ impl SendQueue {
     /// Drops every queued byte and waiting token (the connection was lost);
     /// the water marks and the record layout stay.
     pub fn clear(&mut self) {
-        let layout = self.records().map(|r| r.layout);
-        *self = SendQueue { high_water: self.high_water, low_water: self.low_water, ..SendQueue::new() };
-        if let Some(layout) = layout {
-            self.set_record_layout(layout);
+        self.chunks = None;
+        self.len = 0;
+        self.want_writable = false;
+        // The ledger stays only to keep a record layout.
+        if self.records().is_none() {
+            self.ledger = None;
+        }
+        if let Some(ledger) = self.ledger.as_deref_mut() {
+            ledger.forget_messages();
         }
     }
 }
@@ -484,5 +508,22 @@ mod tests {
         q.clear();
         q.push(&[b"abc"], 0, None);
         assert_eq!(q.wire_len(), 6, "a cleared queue still counts records");
+    }
+
+    #[test]
+    fn bytes_queued_before_records_are_unframed_until_they_leave_or_are_cleared() {
+        let mut q = queue(100, 10);
+        assert_eq!(q.unframed(), 0, "no records, nothing to tell apart");
+        q.push(&[b"220 go ahead\n"], 0, None);
+        q.set_record_layout(RECORDS);
+        q.push(&[b"secret"], 0, Some(1));
+        assert_eq!(q.unframed(), 13);
+        q.consume(5).count();
+        assert_eq!(q.unframed(), 8);
+        q.clear();
+        assert_eq!(q.unframed(), 0);
+        q.push(&[b"again"], 0, Some(2));
+        assert_eq!((q.unframed(), q.wire_len()), (0, 5 + 3), "the layout stayed");
+        assert_eq!(q.consume(5).collect::<Vec<_>>(), vec![2], "the cleared token does not fire");
     }
 }

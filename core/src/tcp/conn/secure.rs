@@ -47,9 +47,6 @@ pub(crate) struct Secure {
     in_session: usize,
     /// close_notify is queued: no more plaintext goes in.
     closing: bool,
-    /// Bytes at the front of the send queue that were queued before TLS
-    /// started (STARTTLS): they go as plaintext, before the handshake.
-    plaintext_first: usize,
     /// A client's config and server name, for the fresh session a
     /// reconnect needs.
     client: Option<(ClientConfig, String)>,
@@ -91,9 +88,8 @@ impl Conn {
             session.set_deadline(None);
         }
         let deadline = session.poll_timeout();
-        let plaintext_first = self.sendq.len();
         self.sendq.set_record_layout(session.record_layout());
-        self.tls = Some(Box::new(Secure { session, in_session: 0, closing: false, plaintext_first, client }));
+        self.tls = Some(Box::new(Secure { session, in_session: 0, closing: false, client }));
         // The ClientHello (a client's) goes at the next service.
         self.write_ready = true;
         Ok(deadline)
@@ -141,7 +137,6 @@ impl Conn {
             secure.session = session;
             secure.in_session = 0;
             secure.closing = false;
-            secure.plaintext_first = 0;
         }
     }
 
@@ -238,14 +233,14 @@ impl Conn {
         }
         let mut writer: &Stream = sock;
         let mut wrote = false;
-        while secure.plaintext_first > 0 {
+        // Bytes queued before TLS started (STARTTLS) go first, as plaintext.
+        while self.sendq.unframed() > 0 {
             let mut slices: [&[u8]; sys::MAX_IOV] = [&[]; sys::MAX_IOV];
             let count = self.sendq.slices(&mut slices);
-            let count = truncate(&mut slices[..count], secure.plaintext_first);
+            let count = truncate(&mut slices[..count], self.sendq.unframed());
             match Conn::transmit(sock.as_raw_fd(), &slices[..count]) {
                 Ok(n) => {
                     wrote |= n > 0;
-                    secure.plaintext_first -= n;
                     for token in self.sendq.consume(n) {
                         events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
                     }
@@ -255,7 +250,7 @@ impl Conn {
             }
         }
         let result = loop {
-            if secure.plaintext_first > 0 {
+            if self.sendq.unframed() > 0 {
                 break Ok(());
             }
             if secure.session.wants_write() {
