@@ -773,6 +773,25 @@ typedef struct nc_connect_opts {
 } nc_connect_opts;
 
 /**
+ * One datagram of a batched send (`nc_send_batch`).
+ */
+typedef struct nc_datagram {
+  /**
+   * The bytes (may be NULL only when `len` is 0).
+   */
+  const void *data;
+  /**
+   * Their number (0 sends an empty datagram).
+   */
+  size_t len;
+  /**
+   * The destination, e.g. a `NC_EV_DATAGRAM` event's `&ev->addr`; NULL:
+   * the socket's connected peer.
+   */
+  const struct nc_addr *to;
+} nc_datagram;
+
+/**
  * Where PEM text comes from: a file or memory (set one of them; both NULL
  * means none). Only read while the config is built.
  */
@@ -1467,6 +1486,30 @@ int nc_send_to_addr(struct nc_loop *loop,
                     const struct nc_addr *addr,
                     const void *data,
                     size_t len);
+
+/**
+ * Sends `count` datagrams from a UDP socket (or a connected Unix datagram
+ * socket) in order, as many per system call as the kernel takes
+ * (`sendmmsg`), each whole or not at all: `datagrams[i].len` bytes to
+ * `datagrams[i].to`, or to the connected peer where `to` is NULL.
+ * Returns how many went out, counted from the first: `count` when all
+ * did; fewer, `n`, when `datagrams[n]` could not go (a bad `to` or
+ * `data`, or the kernel refused it) — it and the ones after it were not
+ * sent; call again from `datagrams + n` to send them or to learn why.
+ * Returns a negative code when not even the first went: `NC_EAGAIN` (the
+ * kernel has no room: retry after `NC_EV_WRITABLE`), `NC_EINVAL` (a NULL
+ * `data` with a length, a bad `to` family, port 0), `NC_EMSGSIZE` (above
+ * 65,507 bytes on IPv4), `NC_ENOTCONN` (no `to` and no connected peer),
+ * `NC_EWRONGKIND` (an IP `to` on a Unix socket, or not a datagram
+ * socket), `NC_EBADHANDLE`, `NC_ECLOSED`, ...; and `NC_EINVAL` for a NULL
+ * `datagrams` with a `count`, or `count` above `INT_MAX`. `count` 0 sends
+ * nothing and returns 0. The array, the bytes and the addresses are only
+ * read during the call. Any thread.
+ */
+int nc_send_batch(struct nc_loop *loop,
+                  nc_handle handle,
+                  const struct nc_datagram *datagrams,
+                  size_t count);
 
 /**
  * Joins (`join` 1) or leaves (`join` 0) the multicast group `group` (an IP

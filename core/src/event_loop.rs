@@ -34,7 +34,7 @@ use crate::tcp::listener::{BindOptions, Listener};
 use crate::tcp::stream::Stream;
 use crate::timer::{later, Due, IdleTimeout, Timer};
 use crate::tls::{ClientConfig, Failure as TlsFailure, ServerConfig, TlsInfo};
-use crate::udp::Udp;
+use crate::udp::{self, DatagramToSend, Udp};
 use crate::unix::{self, PeerCredentials, Want};
 
 const WAKER: Token = Token(usize::MAX);
@@ -757,12 +757,43 @@ impl Loop {
 
     /// Sends one datagram to `addr` (e.g. the sender of a `Datagram` event).
     pub fn send_to_addr(&self, handle: Handle, addr: SocketAddr, data: &[u8]) -> Result<()> {
-        if addr.port() == 0 {
-            return Err(invalid!("port", "1 to 65535"));
-        }
+        udp::check_destination(&addr)?;
         let mut state = self.state()?;
         let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
         u.send(Some(addr.into()), &[data])
+    }
+
+    /// Sends datagrams from a UDP socket (or a connected Unix datagram
+    /// socket), in order, as many per system call as the kernel takes
+    /// (`sendmmsg`): each to its `to`, or to the connected peer. Each goes
+    /// whole or not at all. Returns how many went out, counted from the
+    /// first (0 for none given): all of them, or fewer when datagram `n`
+    /// could not go — it and the ones after it were not sent, and a call
+    /// from it sends them or reports why. An error when not even the first
+    /// went: `EAGAIN` when the kernel has no room (a `Writable` event
+    /// follows), `EINVAL` for port 0, `EWRONGKIND` for an IP `to` on a Unix
+    /// socket, an `Err` item as it is (a caller's own conversion error),
+    /// or the kernel's (`EMSGSIZE` above 65,507 bytes on IPv4). `EBADHANDLE`,
+    /// `ECLOSED`, `EWRONGKIND` (not a datagram socket) refuse the whole call.
+    ///
+    /// ```
+    /// use netcore_core::{BindOptions, DatagramToSend, Loop};
+    ///
+    /// let lp = Loop::new()?;
+    /// let sock = lp.udp_bind("127.0.0.1", 0, &BindOptions::default(), 0)?;
+    /// let to = Some(lp.local_addr(sock)?); // to itself
+    /// let datagrams = [DatagramToSend { data: b"one", to }, DatagramToSend { data: b"two", to }];
+    /// assert_eq!(lp.send_batch(sock, datagrams.map(Ok))?, 2);
+    /// # Ok::<(), netcore_core::Error>(())
+    /// ```
+    pub fn send_batch<'a>(
+        &self,
+        handle: Handle,
+        datagrams: impl IntoIterator<Item = Result<DatagramToSend<'a>>>,
+    ) -> Result<usize> {
+        let mut state = self.state()?;
+        let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
+        u.send_batch(datagrams)
     }
 
     /// Closes a handle gracefully: a connection sends everything queued, then

@@ -94,5 +94,6 @@ pub use tls::{
     Roots, ServerConfig, ServerOptions, TlsInfo, TlsVersion, VerifyServer, DEFAULT_HANDSHAKE_TIMEOUT,
     MAX_ALPN_PROTOCOLS,
 };
+pub use udp::DatagramToSend;
 pub use unix::{PeerCredentials, MAX_UNIX_PATH};
 pub use vocabulary::vocabulary_json;

@@ -1,6 +1,6 @@
 //! The few raw socket calls std and mio do not offer in the form needed here
 //! (Unix only): gather sends that never raise SIGPIPE, reads straight into
-//! a vector's spare capacity, and datagrams received many per call.
+//! a vector's spare capacity, and datagrams received and sent many per call.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
@@ -217,5 +217,121 @@ impl Datagrams {
             );
             SockAddr::new(storage, len as libc::socklen_t)
         }
+    }
+}
+
+/// Most datagrams one [`Outgoing::send`] hands the kernel (headers and
+/// addresses on the stack: about 7 KiB).
+pub const SEND_BATCH: usize = 64;
+
+/// An IP socket address as the kernel reads it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+union RawAddr {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+impl RawAddr {
+    /// `addr` in the kernel's form, and its length.
+    fn new(addr: &SocketAddr) -> (RawAddr, libc::socklen_t) {
+        match addr {
+            SocketAddr::V4(a) => {
+                let v4 = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+                    sin_zero: [0; 8],
+                };
+                (RawAddr { v4 }, size_of::<libc::sockaddr_in>() as libc::socklen_t)
+            }
+            SocketAddr::V6(a) => {
+                let v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_scope_id: a.scope_id(),
+                };
+                (RawAddr { v6 }, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+            }
+        }
+    }
+}
+
+/// Up to [`SEND_BATCH`] datagrams staged for one `sendmmsg`: each one's
+/// bytes (borrowed for `'a`) and destination (none: the connected peer).
+pub struct Outgoing<'a> {
+    headers: [MaybeUninit<libc::mmsghdr>; SEND_BATCH],
+    iovs: [MaybeUninit<libc::iovec>; SEND_BATCH],
+    addrs: [MaybeUninit<RawAddr>; SEND_BATCH],
+    len: usize,
+    bytes: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new() -> Outgoing<'a> {
+        Outgoing {
+            headers: [const { MaybeUninit::uninit() }; SEND_BATCH],
+            iovs: [const { MaybeUninit::uninit() }; SEND_BATCH],
+            addrs: [const { MaybeUninit::uninit() }; SEND_BATCH],
+            len: 0,
+            bytes: std::marker::PhantomData,
+        }
+    }
+
+    /// How many datagrams are staged.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no more fit.
+    pub fn is_full(&self) -> bool {
+        self.len == SEND_BATCH
+    }
+
+    /// Stages a datagram (the batch must not be full).
+    pub fn push(&mut self, data: &'a [u8], to: Option<&SocketAddr>) {
+        let i = self.len;
+        self.iovs[i].write(libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() });
+        let namelen = match to {
+            Some(to) => {
+                let (raw, len) = RawAddr::new(to);
+                self.addrs[i].write(raw);
+                len
+            }
+            None => 0,
+        };
+        // SAFETY: msghdr is plain data; zeroed is a valid empty header. Its
+        // pointers are set by `send`, once this batch no longer moves.
+        let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg_hdr.msg_namelen = namelen;
+        msg_hdr.msg_iovlen = 1;
+        self.headers[i].write(libc::mmsghdr { msg_hdr, msg_len: 0 });
+        self.len += 1;
+    }
+
+    /// Sends the staged datagrams in one `sendmmsg` (`MSG_NOSIGNAL`) and
+    /// empties the batch. Returns how many the kernel took, from the first:
+    /// fewer than staged when one failed (its error is not reported: a
+    /// send from it reports it), an error when not even the first went.
+    pub fn send(&mut self, fd: RawFd) -> io::Result<usize> {
+        let count = std::mem::take(&mut self.len);
+        for i in 0..count {
+            // SAFETY: the first `count` headers, iovecs and (where the
+            // name length is not 0) addresses were written by `push`.
+            let header = unsafe { &mut self.headers[i].assume_init_mut().msg_hdr };
+            header.msg_iov = self.iovs[i].as_mut_ptr();
+            if header.msg_namelen != 0 {
+                header.msg_name = self.addrs[i].as_mut_ptr() as *mut libc::c_void;
+            }
+        }
+        // SAFETY: the first `count` headers are initialised; each points at
+        // its own iovec (bytes borrowed for `'a`) and address, all alive
+        // during the call, which only reads them (and writes `msg_len`).
+        retrying(|| unsafe {
+            libc::sendmmsg(fd, self.headers.as_mut_ptr() as *mut libc::mmsghdr, count as _, libc::MSG_NOSIGNAL) as isize
+        })
+        .map(|sent| sent.min(count))
     }
 }

@@ -30,6 +30,23 @@ const PATH_ROOM: usize = 256;
 /// pages the datagrams fill, and `deliver` packs them together.
 const SLOT: usize = MAX_DATAGRAM + PATH_ROOM;
 
+/// One datagram of a batched send ([`crate::Loop::send_batch`]): its bytes
+/// and where it goes (`None`: the socket's connected peer).
+#[derive(Clone, Copy, Debug)]
+pub struct DatagramToSend<'a> {
+    pub data: &'a [u8],
+    pub to: Option<SocketAddr>,
+}
+
+/// Refuses port 0 as a destination (the kernel would answer `EINVAL` with
+/// no word on why).
+pub(crate) fn check_destination(to: &SocketAddr) -> Result<()> {
+    match to.port() {
+        0 => Err(invalid!("port", "1 to 65535")),
+        _ => Ok(()),
+    }
+}
+
 /// A datagram socket. A Unix one that bound its path keeps the socket
 /// file, removed when it closes.
 pub(crate) enum DgramSock {
@@ -151,6 +168,66 @@ impl Udp {
                 Err(Error::EAGAIN)
             }
             other => other.map_err(Error::from),
+        }
+    }
+
+    /// Sends the datagrams in order, up to [`sys::SEND_BATCH`] per system
+    /// call (`sendmmsg`), each whole or not at all. Returns how many went
+    /// out, counted from the first: fewer than given when one could not
+    /// go (a refused item, a bad destination, or the kernel's error); it
+    /// and the ones after it were not sent. An error only when not even
+    /// the first went (`EAGAIN`: `Writable` follows once there is room).
+    pub fn send_batch<'a>(&mut self, datagrams: impl IntoIterator<Item = Result<DatagramToSend<'a>>>) -> Result<usize> {
+        let mut datagrams = datagrams.into_iter();
+        let mut batch = sys::Outgoing::new();
+        let mut sent = 0;
+        loop {
+            let mut refused = None;
+            while !batch.is_full() {
+                let Some(next) = datagrams.next() else { break };
+                match next.and_then(|d| self.check_to(d.to.as_ref()).map(|()| d)) {
+                    Ok(d) => batch.push(d.data, d.to.as_ref()),
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
+            let staged = batch.len();
+            let stop = match staged {
+                0 => refused,
+                _ => match batch.send(self.sock.as_raw_fd()) {
+                    Ok(n) => {
+                        sent += n;
+                        // A short count: datagram `sent` failed; a later call from it says why.
+                        if n < staged {
+                            return Ok(sent);
+                        }
+                        refused
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.want_writable = true;
+                        Some(Error::EAGAIN)
+                    }
+                    Err(e) => Some(e.into()),
+                },
+            };
+            match stop {
+                Some(e) if sent == 0 => return Err(e),
+                Some(_) => return Ok(sent),
+                None if staged < sys::SEND_BATCH => return Ok(sent),
+                None => {}
+            }
+        }
+    }
+
+    /// A destination must be of the socket's family (`EWRONGKIND` for an
+    /// IP address on a Unix socket) and have a port.
+    fn check_to(&self, to: Option<&SocketAddr>) -> Result<()> {
+        match to {
+            Some(_) if self.is_unix() => Err(Error::EWRONGKIND),
+            Some(to) => check_destination(to),
+            None => Ok(()),
         }
     }
 

@@ -7,8 +7,10 @@
  * Prints "listening on HOST:PORT" once bound, echoes until SIGINT or
  * SIGTERM, then closes the socket and exits 0.
  *
- * The sender's address arrives in nc_event.addr and goes back as it is to
- * nc_send_to_addr. When the kernel has no room for a reply (NC_EAGAIN) the
+ * The replies to one poll's datagrams go out together with nc_send_batch
+ * (one system call for many datagrams), each to the sender's address as
+ * nc_event.addr gives it; they point into the poll's events, valid until
+ * the next poll. When the kernel has no room for a reply (NC_EAGAIN) that
  * reply is kept, with the ones after it, and sent on NC_EV_WRITABLE; that
  * backlog is bounded (UDP may drop, but this program says when it does).
  * The benchmark suite (bench/run.py) measures this program.
@@ -28,6 +30,8 @@ typedef struct reply {
 typedef struct udp_echo {
     nc_loop *loop;
     nc_handle sock; /* 0 once its NC_EV_CLOSED arrived */
+    nc_datagram replies[MAX_EVENTS]; /* this poll's, sent after its events */
+    size_t nreplies;
     reply backlog[BACKLOG_MAX]; /* a ring, oldest at head */
     size_t head, count;
     unsigned long dropped;
@@ -66,19 +70,36 @@ static void flush_backlog(udp_echo *u)
 
 static void on_datagram(udp_echo *u, const nc_event *ev)
 {
-    if (u->count > 0) { /* keep the order: queue behind the backlog */
+    if (u->count > 0) /* keep the order: queue behind the backlog */
         keep(u, &ev->addr, ev->data, ev->len);
-        return;
-    }
-    int rc = nc_send_to_addr(u->loop, u->sock, &ev->addr, ev->data, ev->len);
-    if (rc == NC_EAGAIN) {
-        keep(u, &ev->addr, ev->data, ev->len);
-    } else if (rc < 0) {
+    else
+        u->replies[u->nreplies++] = (nc_datagram){ev->data, ev->len, &ev->addr};
+}
+
+/* Sends this poll's replies; keeps the rest from the first NC_EAGAIN on and
+ * skips (reports) a reply the kernel refuses. */
+static void send_replies(udp_echo *u)
+{
+    size_t done = 0;
+    while (done < u->nreplies) {
+        int rc = nc_send_batch(u->loop, u->sock, u->replies + done, u->nreplies - done);
+        if (rc > 0) {
+            done += (size_t)rc;
+            continue; /* all sent, or a call from the first unsent says why */
+        }
+        const nc_datagram *r = &u->replies[done];
+        if (rc == NC_EAGAIN) {
+            for (; done < u->nreplies; r++, done++)
+                keep(u, r->to, r->data, r->len);
+            break;
+        }
         char what[NC_ADDRSTRLEN + 16];
-        nc_addr_format(&ev->addr, what, NC_ADDRSTRLEN);
+        nc_addr_format(r->to, what, NC_ADDRSTRLEN);
         strcat(what, ": reply");
         ex_report(PROG, what, rc);
+        done++;
     }
+    u->nreplies = 0;
 }
 
 static void on_event(udp_echo *u, const nc_event *ev)
@@ -133,6 +154,7 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < n; i++)
             on_event(&u, &events[i]);
+        send_replies(&u);
     }
 
     /* A UDP socket closes at once; its NC_EV_CLOSED comes with the next poll. */

@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
-use netcore_core::{ConnectOptions, ConnectParams, Error, Family, MAX_BACKOFF_STEPS};
+use netcore_core::{ConnectOptions, ConnectParams, DatagramToSend, Error, Family, MAX_BACKOFF_STEPS};
 
 use crate::boundary::{
-    boundary, handle_arg, invalid, sized_arg, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice, try_slice_mut,
-    try_str, userdata_arg, A_STRING,
+    boundary, handle_arg, invalid, sized_arg, slice_arg, str_arg, try_bytes, try_loop, try_mut, try_ref, try_slice,
+    try_slice_mut, try_str, userdata_arg, A_BUFFER, A_STRING,
 };
 use crate::types::*;
 
@@ -196,6 +196,47 @@ pub unsafe extern "C" fn nc_send_to_addr(
     boundary! {
         let (lp, addr, data) = (try_loop!(r#loop), try_ref!(addr), try_bytes!(data, len));
         lp.send_to_addr(handle_arg(handle), addr.to_socket_addr()?, data)
+    }
+}
+
+/// Sends `count` datagrams from a UDP socket (or a connected Unix datagram
+/// socket) in order, as many per system call as the kernel takes
+/// (`sendmmsg`), each whole or not at all: `datagrams[i].len` bytes to
+/// `datagrams[i].to`, or to the connected peer where `to` is NULL.
+/// Returns how many went out, counted from the first: `count` when all
+/// did; fewer, `n`, when `datagrams[n]` could not go (a bad `to` or
+/// `data`, or the kernel refused it) — it and the ones after it were not
+/// sent; call again from `datagrams + n` to send them or to learn why.
+/// Returns a negative code when not even the first went: `NC_EAGAIN` (the
+/// kernel has no room: retry after `NC_EV_WRITABLE`), `NC_EINVAL` (a NULL
+/// `data` with a length, a bad `to` family, port 0), `NC_EMSGSIZE` (above
+/// 65,507 bytes on IPv4), `NC_ENOTCONN` (no `to` and no connected peer),
+/// `NC_EWRONGKIND` (an IP `to` on a Unix socket, or not a datagram
+/// socket), `NC_EBADHANDLE`, `NC_ECLOSED`, ...; and `NC_EINVAL` for a NULL
+/// `datagrams` with a `count`, or `count` above `INT_MAX`. `count` 0 sends
+/// nothing and returns 0. The array, the bytes and the addresses are only
+/// read during the call. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_send_batch(
+    r#loop: *mut nc_loop,
+    handle: nc_handle,
+    datagrams: *const nc_datagram,
+    count: usize,
+) -> c_int {
+    boundary! {
+        let (lp, datagrams) = (try_loop!(r#loop), try_slice!(datagrams, count));
+        if count > c_int::MAX as usize {
+            return Err(invalid!("count", "0 to INT_MAX"));
+        }
+        let each = datagrams.iter().map(|d| {
+            // SAFETY: per the contract, `data` points to `len` readable bytes
+            // and `to` is NULL or a valid address.
+            let data = unsafe { slice_arg(d.data as *const u8, d.len) }.ok_or(invalid!("datagrams.data", A_BUFFER))?;
+            let to = unsafe { d.to.as_ref() }.map(|to| to.to_socket_addr()).transpose()?;
+            Ok(DatagramToSend { data, to })
+        });
+        // At most `count`, which fits a c_int.
+        lp.send_batch(handle_arg(handle), each).map(|sent| sent as c_int)
     }
 }
 

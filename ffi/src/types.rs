@@ -91,6 +91,18 @@ pub struct nc_buf {
     pub len: usize,
 }
 
+/// One datagram of a batched send (`nc_send_batch`).
+#[repr(C)]
+pub struct nc_datagram {
+    /// The bytes (may be NULL only when `len` is 0).
+    pub data: *const c_void,
+    /// Their number (0 sends an empty datagram).
+    pub len: usize,
+    /// The destination, e.g. a `NC_EV_DATAGRAM` event's `&ev->addr`; NULL:
+    /// the socket's connected peer.
+    pub to: *const nc_addr,
+}
+
 /// An event, filled in by `nc_poll` or passed to the `nc_run` callback.
 #[repr(C)]
 pub struct nc_event {

@@ -97,6 +97,7 @@
     X(udp_send_unconnected, 1)                    \
     X(udp_close_and_kinds, 1)                     \
     X(udp_empty_datagram_is_sent_and_received, 1) \
+    X(udp_send_batch, 1)                          \
     /* test_errors.c */                           \
     X(err_connect_refused, 1)                     \
     X(err_dns_invalid, 1)                         \

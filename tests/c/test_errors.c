@@ -296,6 +296,7 @@ void test_err_null_loop(void) {
     size_t onelen = sizeof one;
     struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
     loopback_port9(&a);
+    nc_datagram dg = {"x", 1, &a};
     struct {
         const char *what;
         long long rc;
@@ -337,6 +338,7 @@ void test_err_null_loop(void) {
         {"nc_shutdown_server", nc_shutdown_server(NULL, 1, 100)},
         {"nc_sendv_token", nc_sendv_token(NULL, 1, &b, 1, 7)},
         {"nc_send_to_addr", nc_send_to_addr(NULL, 1, &a, "x", 1)},
+        {"nc_send_batch", nc_send_batch(NULL, 1, &dg, 1)},
         {"nc_udp_multicast", nc_udp_multicast(NULL, 1, "239.1.2.3", "0.0.0.0", 1)},
         {"nc_setsockopt", nc_setsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
         {"nc_getsockopt", nc_getsockopt(NULL, 1, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},
@@ -433,6 +435,7 @@ void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identit
     nc_addr dest;
     struct nc_tls_session_info info = NC_TLS_SESSION_INFO_INIT;
     loopback_port9(&dest);
+    nc_datagram dg = {"x", 1, &dest};
     struct {
         const char *what;
         long long rc;
@@ -459,6 +462,7 @@ void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identit
         {"nc_shutdown_server", nc_shutdown_server(loop, h, 100)},
         {"nc_sendv_token", nc_sendv_token(loop, h, &b, 1, 7)},
         {"nc_send_to_addr", nc_send_to_addr(loop, h, &dest, "x", 1)},
+        {"nc_send_batch", nc_send_batch(loop, h, &dg, 1)},
         {"nc_udp_multicast", nc_udp_multicast(loop, h, "239.1.2.3", "0.0.0.0", 1)},
         {"nc_setsockopt", nc_setsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)},
         {"nc_getsockopt", nc_getsockopt(loop, h, SOL_SOCKET, SO_REUSEADDR, &one, &onelen)},

@@ -202,3 +202,73 @@ void test_udp_send_unconnected(void) {
                rc, nc_errname(rc));
     ASSERT_EQ(nc_handle_kind(loop, a), NC_KIND_UDP);
 }
+
+/* nc_send_batch: many datagrams per call, each to its own address (here
+ * alternating between two receivers) or to the connected peer; the count
+ * says how far a batch went when a datagram in the middle cannot go. */
+void test_udp_send_batch(void) {
+    nc_loop *loop = t_loop();
+    peer *b = peer_new("b"), *c = peer_new("c");
+    b->store = c->store = 1;
+    nc_handle a = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, NULL));
+    b->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, b));
+    c->h = ASSERT_HANDLE(nc_udp_bind(loop, "127.0.0.1", 0, 0, c));
+    nc_addr to[2], from;
+    ASSERT_OK(nc_local_addr(loop, b->h, &to[0]));
+    ASSERT_OK(nc_local_addr(loop, c->h, &to[1]));
+    ASSERT_OK(nc_local_addr(loop, a, &from));
+
+    /* 100 datagrams of 0..=990 bytes: more than one sendmmsg's worth */
+    static uint8_t src[100 * 10];
+    static nc_datagram batch[100];
+    fill_pattern(src, sizeof src, 53, 0);
+    for (size_t i = 0; i < 100; i++)
+        batch[i] = (nc_datagram){src, i * 10, &to[i % 2]};
+    ASSERT_EQ(nc_send_batch(loop, a, batch, 100), 100);
+    wait_dgrams(loop, b, 50);
+    wait_dgrams(loop, c, 50);
+    size_t off[2] = {0, 0};
+    for (size_t i = 0; i < 100; i++) {
+        peer *p = i % 2 ? c : b;
+        ASSERT_EQ(p->frame_len[i / 2], i * 10);
+        ASSERT(memcmp(p->rx + off[i % 2], src, i * 10) == 0);
+        off[i % 2] += i * 10;
+    }
+    ASSERT(addr_is(&b->addr, NC_AF_INET, "127.0.0.1", from.port));
+    ASSERT(addr_is(&c->addr, NC_AF_INET, "127.0.0.1", from.port));
+
+    /* an empty batch sends nothing; a NULL array with a count is refused */
+    ASSERT_EQ(nc_send_batch(loop, a, NULL, 0), 0);
+    ASSERT_RC(nc_send_batch(loop, a, NULL, 1), NC_EINVAL);
+
+    /* a bad datagram in the middle: the ones before it go, it and the ones
+     * after it do not; a call from it says why */
+    nc_addr port0 = to[0], no_family = to[0];
+    port0.port = 0;
+    no_family.family = NC_AF_NONE;
+    static uint8_t huge[70000];
+    nc_datagram mixed[4] = {{"0", 1, &to[0]}, {"1", 1, &to[0]}, {"2", 1, &port0}, {"3", 1, &to[0]}};
+    ASSERT_EQ(nc_send_batch(loop, a, mixed, 4), 2);
+    ASSERT_RC(nc_send_batch(loop, a, mixed + 2, 2), NC_EINVAL);
+    mixed[2].to = &no_family;
+    ASSERT_RC(nc_send_batch(loop, a, mixed + 2, 2), NC_EINVAL);
+    mixed[2] = (nc_datagram){NULL, 1, &to[0]};
+    ASSERT_EQ(nc_send_batch(loop, a, mixed + 1, 3), 1);
+    mixed[2] = (nc_datagram){huge, sizeof huge, &to[0]};
+    ASSERT_EQ(nc_send_batch(loop, a, mixed + 1, 3), 1);
+    ASSERT_RC(nc_send_batch(loop, a, mixed + 2, 2), NC_EMSGSIZE);
+    wait_dgrams(loop, b, 50 + 4);
+    poll_for(loop, 50);
+    ASSERT_EQ(b->ev[NC_EV_DATAGRAM], 54); /* "0", "1", "1", "1": nothing after a refusal */
+    ASSERT(memcmp(b->rx + off[0], "0111", 4) == 0);
+
+    /* without a destination: the connected peer, or NC_ENOTCONN */
+    nc_datagram to_peer[2] = {{"p", 1, NULL}, {"", 0, NULL}};
+    ASSERT_RC(nc_send_batch(loop, a, to_peer, 2), NC_ENOTCONN);
+    ASSERT_OK(nc_udp_connect(loop, a, "127.0.0.1", to[1].port));
+    ASSERT_EQ(nc_send_batch(loop, a, to_peer, 2), 2);
+    wait_dgrams(loop, c, 52);
+    ASSERT_EQ(c->frame_len[50], 1);
+    ASSERT_EQ(c->frame_len[51], 0);
+    ASSERT_EQ(b->ev[NC_EV_ERROR] + c->ev[NC_EV_ERROR], 0);
+}
