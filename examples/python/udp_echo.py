@@ -7,12 +7,13 @@
 Prints "listening on HOST:PORT" once bound, echoes until SIGINT or SIGTERM,
 then closes the socket and exits 0.
 
-Each "datagram" event carries the bytes and the sender's (host, port), which
-send_to() takes back as it is. When the kernel has no room for a reply,
-send_to() raises BlockingIOError: the reply is kept, with the ones after it,
-and sent on the socket's "writable" event. That backlog is bounded (UDP may
-drop, but this program says when it does). The benchmark suite
-(bench/run.py) measures this program against asyncio and uvloop.
+Each "datagram" event carries the bytes and the sender's (host, port). The
+replies to the datagrams of one poll() go out together with send_batch()
+(one system call for many datagrams), which returns how many it sent. When
+the kernel has no room, send_batch() raises BlockingIOError: the unsent
+replies are kept and sent on the socket's "writable" event. That backlog is
+bounded (UDP may drop, but this program says when it does). The benchmark
+suite (bench/run.py) measures this program against asyncio and uvloop.
 """
 
 from __future__ import annotations
@@ -27,34 +28,45 @@ PROG = "udp_echo"
 DATAGRAM, WRITABLE, ERROR = netcore.DATAGRAM, netcore.WRITABLE, netcore.ERROR
 BACKLOG_MAX = 1024  # replies kept while the kernel has no room
 
+Reply = tuple[bytes, tuple[str, int]]
+
 
 class UdpEcho:
     def __init__(self, loop: netcore.Loop, host: str, port: int) -> None:
         self.loop = loop
         self.sock = loop.udp_bind(host, port)
-        self.backlog: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self.backlog: deque[Reply] = deque()
         self.dropped = 0
 
-    def on_event(self, ev: netcore.Event) -> None:
-        kind = ev.kind
-        if kind == DATAGRAM:
-            data, addr = ev.data, ev.addr
-            if data is not None and addr is not None:
-                self.echo(data, addr)
-        elif kind == WRITABLE:
-            self.flush()
-        elif kind == ERROR and ev.error is not None:
-            # e.g. an ICMP error for an earlier reply: harmless
-            print(f"{PROG}: {ev.error}", file=sys.stderr)
+    def on_events(self, events: list[netcore.Event]) -> None:
+        replies: list[Reply] = []
+        for ev in events:
+            kind = ev.kind
+            if kind == DATAGRAM:
+                data, addr = ev.data, ev.addr
+                if data is not None and addr is not None:
+                    replies.append((data, addr))
+            elif kind == WRITABLE:
+                self.flush()
+            elif kind == ERROR and ev.error is not None:
+                # e.g. an ICMP error for an earlier reply: harmless
+                print(f"{PROG}: {ev.error}", file=sys.stderr)
+        if replies:
+            self.reply(replies)
 
-    def echo(self, data: bytes, addr: tuple[str, int]) -> None:
-        if not self.backlog:
+    def reply(self, replies: list[Reply]) -> None:
+        """Sends the replies in one batch (behind the backlog, if any)."""
+        sent = 0
+        while sent < len(replies) and not self.backlog:
             try:
-                self.loop.send_to(self.sock, data, addr)
-                return
+                sent += self.loop.send_batch(self.sock, replies[sent:] if sent else replies)
             except BlockingIOError:
-                pass
-        self.keep(data, addr)
+                break
+            except OSError as e:  # this reply alone is refused
+                print(f"{PROG}: reply to {format_addr(replies[sent][1])}: {e}", file=sys.stderr)
+                sent += 1
+        for data, addr in replies[sent:]:
+            self.keep(data, addr)
 
     def keep(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(self.backlog) < BACKLOG_MAX:
@@ -84,9 +96,17 @@ def main(argv: list[str]) -> int:
             server = UdpEcho(loop, host, port)
         except OSError as e:
             die(PROG, f"cannot bind {argv[1]}: {e}")
-        on_stop_signals(loop.stop)
+        stopping = False
+
+        def stop() -> None:
+            nonlocal stopping
+            stopping = True
+            loop.wake()  # poll() returns []
+
+        on_stop_signals(stop)
         print(f"listening on {format_addr(loop.local_address(server.sock))}", flush=True)
-        loop.run(server.on_event)  # until SIGINT/SIGTERM calls loop.stop()
+        while not stopping:
+            server.on_events(loop.poll(max_events=256))
         if server.backlog:
             print(f"{PROG}: {len(server.backlog)} queued replies not sent", file=sys.stderr)
     return 0

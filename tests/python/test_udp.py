@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 import netcore
@@ -91,3 +93,79 @@ def test_an_empty_datagram_is_sent_and_received(loop: netcore.Loop) -> None:
     pump.until(lambda: len(pump.of_kind("datagram")) >= 4, what="four empty datagrams")
     got = pump.of_kind("datagram")
     assert [(d.handle, d.data, d.addr) for d in got] == [(b, b"", loop.local_address(a))] * 4
+
+
+def _receiver(host: str = "127.0.0.1") -> socket.socket:
+    """A plain socket that receives what a batch sends."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    r = socket.socket(family, socket.SOCK_DGRAM)
+    r.bind((host, 0))
+    r.settimeout(10)
+    return r
+
+
+def _nothing_waiting(r: socket.socket) -> bool:
+    r.setblocking(False)
+    try:
+        r.recv(16)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        r.settimeout(10)
+
+
+def test_send_batch_delivers_every_datagram_in_order_to_its_address(loop: netcore.Loop) -> None:
+    sock = loop.udp_bind("127.0.0.1", 0)
+    me = loop.local_address(sock)
+    receivers = [_receiver(), _receiver()]
+    addrs = [r.getsockname()[:2] for r in receivers]
+    # 100 datagrams (more than one sendmmsg's worth), bytes and other buffers.
+    payloads = [bytes([i]) * (i * 7) for i in range(100)]
+    batch = [(p if i % 3 else bytearray(p), addrs[i % 2]) for i, p in enumerate(payloads)]
+    assert loop.send_batch(sock, batch) == 100
+    for i, p in enumerate(payloads):
+        data, sender = receivers[i % 2].recvfrom(2048)
+        assert (data, sender) == (p, me), f"datagram {i}"
+    assert all(_nothing_waiting(r) for r in receivers)
+    assert loop.send_batch(sock, []) == 0 and loop.send_batch(sock, iter(())) == 0
+
+
+def test_send_batch_stops_at_a_bad_datagram_and_a_call_from_it_raises_why(loop: netcore.Loop) -> None:
+    sock = loop.udp_bind("127.0.0.1", 0)
+    r = _receiver()
+    to = r.getsockname()
+    batch = [(b"0", to), (b"1", to), (b"bad", ("not an ip", 9)), (b"3", to)]
+    assert loop.send_batch(sock, batch) == 2
+    with pytest.raises(netcore.InvalidArgumentError):
+        loop.send_batch(sock, batch[2:])
+    batch[2] = (b"bad", (to[0], 0))
+    with pytest.raises(ValueError):
+        loop.send_batch(sock, batch[2:])
+    batch[2] = (b"x" * 70_000, to)
+    assert loop.send_batch(sock, batch[1:]) == 1
+    with pytest.raises(netcore.MessageTooLongError):
+        loop.send_batch(sock, batch[2:])
+    assert [r.recv(16) for _ in range(3)] == [b"0", b"1", b"1"]
+    assert _nothing_waiting(r), "nothing after the refused datagram went"
+    # A wrong type anywhere refuses the whole call: nothing is sent.
+    for bad in ([(b"0", to), (b"1",)], [(b"0", to), ("text", to)], [(b"0", to), (b"1", "127.0.0.1:9")], b"xy"):
+        with pytest.raises(TypeError):
+            loop.send_batch(sock, bad)
+    assert _nothing_waiting(r)
+
+
+def test_send_batch_to_the_connected_peer_and_over_ipv6(loop: netcore.Loop) -> None:
+    sock = loop.udp_bind("127.0.0.1", 0)
+    r = _receiver()
+    with pytest.raises(netcore.NotConnectedError):
+        loop.send_batch(sock, [(b"nowhere", None)])
+    loop.udp_connect(sock, *r.getsockname())
+    assert loop.send_batch(sock, [(b"a", None), (memoryview(b""), None)]) == 2
+    assert [r.recv(16), r.recv(16)] == [b"a", b""]
+    if has_ipv6():
+        six = loop.udp_bind("::1", 0)
+        r6 = _receiver("::1")
+        assert loop.send_batch(six, [(b"v6", r6.getsockname()[:2])]) == 1
+        data, sender = r6.recvfrom(16)
+        assert (data, sender[:2]) == (b"v6", loop.local_address(six))

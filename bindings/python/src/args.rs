@@ -143,6 +143,20 @@ impl FromPyObject<'_, '_> for Addr {
     }
 }
 
+/// One datagram of a batched send: a `(data, (host, port))` tuple, or
+/// `(data, None)` for the connected peer.
+pub struct DatagramArg<'py>(pub BytesArg<'py>, pub Option<Addr>);
+
+impl<'py> FromPyObject<'_, 'py> for DatagramArg<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let tuple = tuple.ok_or_else(|| must_be("a (data, (host, port) or None) tuple", &obj))?;
+        Ok(DatagramArg(tuple.get_item(0)?.extract()?, tuple.get_item(1)?.extract()?))
+    }
+}
+
 /// A socket option: a constant (`netcore.NODELAY`) or its name in either case.
 pub struct Opt(pub nc::SockOption);
 

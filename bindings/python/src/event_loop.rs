@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::aio::DataSink;
-use crate::args::{is_index, items, Addr, BytesArg, Hd, Int, Named, Opt, Secs, Text, Token};
+use crate::args::{is_index, items, Addr, BytesArg, DatagramArg, Hd, Int, Named, Opt, Secs, Text, Token};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 use crate::fastcall::{fast_method, install_fast_method, Callee};
@@ -823,6 +823,28 @@ impl PyLoop {
     /// BlockingIOError if the kernel has no room (a "writable" event follows).
     fn send_to(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, addr: Addr) -> PyResult<()> {
         self.core(py, |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice()))
+    }
+
+    /// Sends datagrams from a UDP socket, in order, as many per system call
+    /// as the kernel takes (sendmmsg): each item is (data, (host, port)), or
+    /// (data, None) for the connected peer. Each datagram goes whole or not
+    /// at all. Returns how many went out, counted from the first: all of
+    /// them, or fewer, n, when datagrams[n] could not go (a bad address, or
+    /// the kernel refused it): it and the ones after it were not sent, and
+    /// send_batch(handle, datagrams[n:]) sends them or raises why. Raises
+    /// when not even the first went: BlockingIOError when the kernel has no
+    /// room (a "writable" event follows), InvalidArgumentError (a
+    /// ValueError) for a bad address or port 0, MessageTooLongError for a
+    /// datagram too large, NotConnectedError for None without a peer. A
+    /// wrong type anywhere is TypeError before anything is sent. An empty
+    /// batch sends nothing and returns 0.
+    fn send_batch(&self, py: Python<'_>, handle: Hd, datagrams: &Obj<'_>) -> PyResult<usize> {
+        let held = items::<DatagramArg>(datagrams, "an iterable of (data, (host, port) or None) tuples")?;
+        let each = held.iter().map(|DatagramArg(data, to)| {
+            let to = to.as_ref().map(|Addr(host, port)| nc::socket_addr(host, *port)).transpose()?;
+            Ok(nc::DatagramToSend { data: data.as_slice(), to })
+        });
+        self.core(py, |lp| lp.send_batch(handle.0, each))
     }
 
     /// Closes at once: a connection drops its queue and resets (RST).

@@ -439,6 +439,12 @@ class Loop:
         """Sends several buffers as one message (writev)."""
     def send_to(self, handle: int, data: Buffer, addr: tuple[str, SupportsIndex]) -> None:
         """Sends one UDP datagram to ``(host, port)``."""
+    def send_batch(
+        self, handle: int, datagrams: Iterable[tuple[Buffer, tuple[str, SupportsIndex] | None]]
+    ) -> int:
+        """Sends ``(data, (host, port) or None)`` datagrams, many per system
+        call; returns how many went, from the first (fewer: the next one
+        failed, and a call from it raises why). Raises if none went."""
     def pause(self, handle: int) -> None:
         """Stops reading from a connection."""
     def resume(self, handle: int) -> None:
