@@ -88,6 +88,8 @@ mod tls;
 const MAX_EVENTS: usize = 1024;
 /// Numbers per event in the `meta` array JavaScript reads.
 const STRIDE: usize = 11;
+/// Bytes of the `meta` array the driver writes.
+const META_BYTES: usize = MAX_EVENTS * STRIDE * std::mem::size_of::<f64>();
 /// Most bytes per read, as Node's own sockets read: every payload is copied
 /// into a Buffer, and larger ones, above glibc's mmap threshold, made the
 /// process fault in fresh pages for most of them (`bench/node-binding.md`).
@@ -237,11 +239,15 @@ struct Driver {
   /// Whether `callback` is strong (see [`Driver::hold`]).
   held: Cell<bool>,
   async_context: Cell<sys::napi_async_context>,
-  /// The `Float64Array` events are described in.
+  /// The ArrayBuffer of the `Float64Array` events are described in, and
+  /// where in it the array starts.
   meta_ref: Cell<sys::napi_ref>,
-  /// JavaScript's pool Buffer (see [`Driver::set_pool`]) and the bytes of
-  /// it handed out so far.
+  meta_offset: usize,
+  /// The ArrayBuffer of JavaScript's pool Buffer (see [`Driver::set_pool`]),
+  /// where in it the Buffer starts and its length, and the bytes of it
+  /// handed out so far.
   pool: Cell<sys::napi_ref>,
+  pool_span: Cell<(usize, usize)>,
   pool_used: Cell<usize>,
   /// The `Rc` the cleanup hook holds (null once removed).
   hook: Cell<*const Driver>,
@@ -341,8 +347,11 @@ impl Driver {
   /// The memory of the meta array, checked again for every batch (an
   /// ArrayBuffer can be detached from JavaScript).
   fn meta_array(&self) -> Option<*mut f64> {
-    // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
-    unsafe { meta_memory(self.env, reference_value(self.env, self.meta_ref.get())?) }
+    let end = self.meta_offset + META_BYTES;
+    // SAFETY: on the JavaScript thread inside a handle scope, with a live
+    // reference; the ArrayBuffer holds `end` bytes, and the offset of a
+    // Float64Array is a multiple of 8.
+    unsafe { Some(buffer_memory(self.env, self.meta_ref.get(), end)?.add(self.meta_offset).cast()) }
   }
 
   /// Describes a poll's events in `meta` and copies their bytes out of the
@@ -442,25 +451,35 @@ impl Driver {
     Some(offset)
   }
 
-  /// Takes `pool` (a Buffer) for the small payloads from now on.
+  /// Takes `pool` (a Buffer) for the small payloads from now on; anything
+  /// else is no pool.
   fn set_pool(&self, pool: sys::napi_value) {
     if self.closed.get() {
       return;
     }
     // SAFETY: on the JavaScript thread, with a live value; the old
     // reference is ours (views JavaScript made keep the old pool alive).
-    unsafe { sys::napi_delete_reference(self.env, self.pool.replace(reference(self.env, pool, 1))) };
+    unsafe {
+      let (buffer, span) = match typed_array(self.env, pool) {
+        Some((sys::TypedarrayType::uint8_array, length, buffer, offset)) => {
+          (reference(self.env, buffer, 1), (offset, length))
+        }
+        _ => (ptr::null_mut(), (0, 0)),
+      };
+      sys::napi_delete_reference(self.env, self.pool.replace(buffer));
+      self.pool_span.set(span);
+    }
     self.pool_used.set(0);
   }
 
-  /// The pool's memory and length, looked up for every batch: `None` for
-  /// none (yet) or one detached.
+  /// The pool's memory and length, looked up for every batch (through its
+  /// ArrayBuffer, for less than through the Buffer): `None` for none (yet)
+  /// or one detached.
   fn pool_memory(&self) -> Option<(*mut u8, usize)> {
-    // SAFETY: on the JavaScript thread inside a handle scope, with a live reference.
-    match unsafe { typed_array(self.env, reference_value(self.env, self.pool.get())?)? } {
-      (sys::TypedarrayType::uint8_array, length, data) if !data.is_null() => Some((data.cast(), length)),
-      _ => None,
-    }
+    let (offset, length) = self.pool_span.get();
+    // SAFETY: on the JavaScript thread inside a handle scope, with a live
+    // reference; the ArrayBuffer holds `offset + length` bytes.
+    unsafe { Some((buffer_memory(self.env, self.pool.get(), offset + length)?.add(offset), length)) }
   }
 
   fn array(&self, items: &[sys::napi_value]) -> sys::napi_value {
@@ -623,31 +642,39 @@ unsafe fn reference_value(env: sys::napi_env, reference: sys::napi_ref) -> Optio
   (status == sys::Status::napi_ok && !value.is_null()).then_some(value)
 }
 
-/// A typed array's kind, length and memory.
+/// A typed array's kind, length, ArrayBuffer and byte offset in it.
 ///
 /// # Safety
 /// On the JavaScript thread inside a handle scope; `value` is live.
 unsafe fn typed_array(
   env: sys::napi_env,
   value: sys::napi_value,
-) -> Option<(sys::napi_typedarray_type, usize, *mut c_void)> {
-  let (mut kind, mut length, mut data) = (sys::TypedarrayType::int8_array, 0usize, ptr::null_mut());
+) -> Option<(sys::napi_typedarray_type, usize, sys::napi_value, usize)> {
+  let (mut kind, mut length, mut buffer, mut offset) = (sys::TypedarrayType::int8_array, 0, ptr::null_mut(), 0);
   let status =
-    sys::napi_get_typedarray_info(env, value, &mut kind, &mut length, &mut data, ptr::null_mut(), ptr::null_mut());
-  (status == sys::Status::napi_ok).then_some((kind, length, data))
+    sys::napi_get_typedarray_info(env, value, &mut kind, &mut length, ptr::null_mut(), &mut buffer, &mut offset);
+  (status == sys::Status::napi_ok).then_some((kind, length, buffer, offset))
 }
 
-/// The memory of a meta array: a `Float64Array` of at least MAX_EVENTS * STRIDE numbers.
+/// An ArrayBuffer's memory and length (null and 0 once detached); `None`
+/// for anything else (a SharedArrayBuffer included).
 ///
 /// # Safety
-/// As [`typed_array`].
-unsafe fn meta_memory(env: sys::napi_env, value: sys::napi_value) -> Option<*mut f64> {
-  match typed_array(env, value)? {
-    (sys::TypedarrayType::float64_array, length, data) if length >= MAX_EVENTS * STRIDE && !data.is_null() => {
-      Some(data.cast())
-    }
-    _ => None,
-  }
+/// On the JavaScript thread inside a handle scope; `value` is live.
+unsafe fn array_buffer(env: sys::napi_env, value: sys::napi_value) -> Option<(*mut u8, usize)> {
+  let (mut data, mut length) = (ptr::null_mut(), 0usize);
+  let status = sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length);
+  (status == sys::Status::napi_ok).then_some((data.cast(), length))
+}
+
+/// The memory of the ArrayBuffer `reference` holds, if it is alive and holds
+/// at least `size` bytes (a detached one holds none).
+///
+/// # Safety
+/// On the JavaScript thread inside a handle scope; `reference` is live or null.
+unsafe fn buffer_memory(env: sys::napi_env, reference: sys::napi_ref, size: usize) -> Option<*mut u8> {
+  let (data, length) = array_buffer(env, reference_value(env, reference)?)?;
+  (!data.is_null() && length >= size).then_some(data)
 }
 
 /// A new string.
@@ -911,9 +938,19 @@ impl NativeLoop {
     let func = on_batch.raw();
     // SAFETY: N-API calls on the JavaScript thread with values of this call.
     unsafe {
-      if meta_memory(raw_env, meta.raw()).is_none() {
-        return Err(Error::new(Status::InvalidArg, "netcore: meta must be a Float64Array of 1024 * 11 numbers"));
-      }
+      let (meta_buffer, meta_offset) = match typed_array(raw_env, meta.raw()) {
+        Some((sys::TypedarrayType::float64_array, length, buffer, offset))
+          if length >= MAX_EVENTS * STRIDE && array_buffer(raw_env, buffer).is_some() =>
+        {
+          (buffer, offset)
+        }
+        _ => {
+          return Err(Error::new(
+            Status::InvalidArg,
+            "netcore: meta must be a Float64Array of 1024 * 11 numbers on an ArrayBuffer",
+          ))
+        }
+      };
       let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
       core.set_read_size(READ_SIZE).map_err(|e| napi_error(&e.to_string()))?;
       let mut uv_loop = ptr::null_mut();
@@ -940,7 +977,9 @@ impl NativeLoop {
         held: Cell::new(false),
         async_context: Cell::new(ptr::null_mut()),
         meta_ref: Cell::new(ptr::null_mut()),
+        meta_offset,
         pool: Cell::new(ptr::null_mut()),
+        pool_span: Cell::new((0, 0)),
         pool_used: Cell::new(0),
         hook: Cell::new(ptr::null()),
         closed: Cell::new(false),
@@ -951,7 +990,7 @@ impl NativeLoop {
       uv::set_data(timer, Rc::into_raw(d.clone()).cast());
       d.set_ref(false);
       d.callback.set(reference(raw_env, func, 0));
-      d.meta_ref.set(reference(raw_env, meta.raw(), 1));
+      d.meta_ref.set(reference(raw_env, meta_buffer, 1));
       let mut context = ptr::null_mut();
       let ok = [&d.callback, &d.meta_ref].iter().all(|r| !r.get().is_null())
         && string(raw_env, "netcore.Loop")
