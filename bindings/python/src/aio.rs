@@ -7,7 +7,8 @@
 //! take goes through it, as before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use netcore_core as nc;
 use parking_lot::Mutex;
@@ -16,10 +17,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
-use crate::args::Hd;
+use crate::args::{Hd, Int};
 use crate::errors::to_pyerr;
 use crate::event_loop::{PyLoop, DETACH_SEND};
-use crate::fastcall::{fast_method, install_fast_method, Callee};
+use crate::fastcall::{fast_method, install_fast_method, split_method, Callee};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -52,11 +53,118 @@ impl<'py> DataSink<'py> {
     }
 }
 
+/// Private (netcore.aio): the work of `AsyncioDriver.dispatch`, native,
+/// and what the asyncio loop calls whenever the netcore loop's descriptor
+/// is readable: one poll(0) batch delivered, then `schedule(delay)` if
+/// netcore wants a poll again without new I/O (events kept, a timer), or
+/// `closed()` once the netcore loop is closed.
+#[pyclass(frozen, module = "netcore", name = "_AioDispatcher")]
+pub struct AioDispatcher {
+    lp: Py<PyLoop>,
+    max_events: usize,
+    /// `deliver(event)` for every event but stream data, and where stream
+    /// data goes (None: to `deliver` too).
+    route: Mutex<(Py<PyAny>, Option<Py<PyAny>>)>,
+    schedule: Py<PyAny>,
+    closed: Py<PyAny>,
+    /// Dispatching now: a dispatch from a callback is a no-op.
+    busy: AtomicBool,
+}
+
+#[pymethods]
+impl AioDispatcher {
+    #[new]
+    fn new(lp: Py<PyLoop>, max_events: Int<usize>, deliver: Py<PyAny>, schedule: Py<PyAny>, closed: Py<PyAny>) -> Self {
+        AioDispatcher {
+            lp,
+            max_events: max_events.0,
+            route: Mutex::new((deliver, None)),
+            schedule,
+            closed,
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    /// Events go to `deliver(event)` from now on, stream data to `on_data`
+    /// (`on_data(handle, data)`, or netcore.aio's streams; None: `deliver`).
+    fn route(&self, deliver: Py<PyAny>, on_data: Option<Py<PyAny>>) {
+        let old = std::mem::replace(&mut *self.route.lock(), (deliver, on_data));
+        drop(old);
+    }
+
+    /// Dispatches one batch; returns how many events were delivered.
+    fn __call__(&self, py: Python<'_>) -> PyResult<usize> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Ok(0);
+        }
+        let (deliver, on_data) = {
+            let route = self.route.lock();
+            (route.0.clone_ref(py), route.1.as_ref().map(|o| o.clone_ref(py)))
+        };
+        let lp = self.lp.get();
+        let on_data = on_data.as_ref().map(|o| DataSink::whole(o.bind(py)));
+        let delivered = lp.dispatch_once(py, &Callee::whole(deliver.bind(py)), self.max_events, on_data.as_ref());
+        self.busy.store(false, Ordering::Release);
+        // Closed before or while delivering (its ClosedError is the news).
+        if lp.closed() {
+            self.closed.call0(py)?;
+            return Ok(0);
+        }
+        // Kept by an exception, pending, or a timer: dispatch again then.
+        match lp.next_timeout(py) {
+            Ok(Some(delay)) => drop(self.schedule.call1(py, (delay,))?),
+            Ok(None) => {}
+            // Closed by another thread meanwhile.
+            Err(_) => {
+                self.closed.call0(py)?;
+                return Ok(0);
+            }
+        }
+        delivered
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.lp)?;
+        visit.call(&self.schedule)?;
+        visit.call(&self.closed)?;
+        if let Some(route) = self.route.try_lock() {
+            visit.call(&route.0)?;
+            visit.call(route.1.as_ref())?;
+        }
+        Ok(())
+    }
+}
+
+/// Hashes a handle (a small integer) with one multiplication: SipHash
+/// would cost more than the rest of the lookup, once per "data" event.
+#[derive(Default)]
+struct HandleHasher(u64);
+
+impl Hasher for HandleHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+}
+
 /// Private (netcore.aio): the stream connections of one netcore loop, by
 /// handle; `Loop._dispatch` takes it as its `on_data`.
 #[pyclass(frozen, module = "netcore", name = "_AioStreams")]
 pub struct AioStreams {
-    streams: Mutex<HashMap<i64, Py<AioStream>>>,
+    streams: Mutex<HashMap<i64, Py<AioStream>, BuildHasherDefault<HandleHasher>>>,
     /// `through(handle, data)`: data the protocol does not take now (or of
     /// no connection here) goes to the transport.
     through: Py<PyAny>,
@@ -68,14 +176,25 @@ impl AioStreams {
     fn deliver(&self, py: Python<'_>, handle: i64, data: &[u8]) -> PyResult<()> {
         let stream = self.streams.lock().get(&handle).map(|s| s.clone_ref(py));
         let data = PyBytes::new(py, data);
-        let reader = stream.as_ref().and_then(|s| s.get().reader.lock().as_ref().map(|r| r.clone_ref(py)));
-        let (Some(stream), Some(reader)) = (stream, reader) else {
+        let reader = stream.as_ref().and_then(|s| {
+            s.get()
+                .reader
+                .lock()
+                .as_ref()
+                .map(|(func, slf)| (func.clone_ref(py), slf.as_ref().map(|o| o.clone_ref(py))))
+        });
+        let (Some(stream), Some((func, slf))) = (stream, reader) else {
             let Ok(handle) = handle.into_pyobject(py);
             return Callee::whole(self.through.bind(py)).call([handle.as_any(), data.as_any()]);
         };
         // As asyncio's transports: KeyboardInterrupt and SystemExit
         // propagate, anything else is the connection's fatal error.
-        match Callee::whole(stream.get().run.bind(py)).call([reader.bind(py), data.as_any()]) {
+        let run = Callee::whole(stream.get().run.bind(py));
+        let called = match &slf {
+            Some(slf) => run.call([func.bind(py), slf.bind(py), data.as_any()]),
+            None => run.call([func.bind(py), data.as_any()]),
+        };
+        match called {
             Err(e) if !e.is_instance_of::<PySystemExit>(py) && !e.is_instance_of::<PyKeyboardInterrupt>(py) => {
                 let Ok(handle) = handle.into_pyobject(py);
                 // With its traceback, as the exception handler shows it.
@@ -90,7 +209,7 @@ impl AioStreams {
 impl AioStreams {
     #[new]
     fn new(through: Py<PyAny>, failed: Py<PyAny>) -> Self {
-        AioStreams { streams: Mutex::new(HashMap::new()), through, failed }
+        AioStreams { streams: Mutex::new(HashMap::default()), through, failed }
     }
 
     /// The short ways of connection `handle` of `lp`, whose protocol's
@@ -135,6 +254,10 @@ impl AioStreams {
     }
 }
 
+/// A `data_received`: the function and, for a bound method, its `self`
+/// (no method object made per call).
+type Reader = (Py<PyAny>, Option<Py<PyAny>>);
+
 /// Private (netcore.aio): one connection's short ways (its Transport's
 /// `_stream`), opened and closed by the transport.
 #[pyclass(frozen, module = "netcore", name = "_AioStream")]
@@ -145,7 +268,7 @@ pub struct AioStream {
     run: Py<PyAny>,
     /// The protocol's `data_received` while data goes straight to it, taken
     /// when the transport gets the protocol, as uvloop does.
-    reader: Mutex<Option<Py<PyAny>>>,
+    reader: Mutex<Option<Reader>>,
     /// The longest write sent straight to the core (0: none).
     write_limit: AtomicUsize,
 }
@@ -154,23 +277,30 @@ pub struct AioStream {
 impl AioStream {
     /// Data goes straight to `reader` (None: through the transport); writes
     /// of up to `write_limit` bytes go straight to the core (0: none).
-    fn set(&self, reader: Option<Py<PyAny>>, write_limit: usize) {
+    fn set(&self, reader: Option<&Obj<'_>>, write_limit: usize) -> PyResult<()> {
+        let reader = reader.map(split_method).transpose()?.map(|(f, s)| (f.unbind(), s.map(Bound::unbind)));
         self.write_limit.store(write_limit, Ordering::Relaxed);
         let old = std::mem::replace(&mut *self.reader.lock(), reader);
         drop(old);
+        Ok(())
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.lp)?;
         visit.call(&self.run)?;
         if let Some(reader) = self.reader.try_lock() {
-            visit.call(reader.as_ref())?;
+            if let Some((func, slf)) = reader.as_ref() {
+                visit.call(func)?;
+                visit.call(slf.as_ref())?;
+            }
         }
         Ok(())
     }
 
     fn __clear__(&self) {
-        self.set(None, 0);
+        self.write_limit.store(0, Ordering::Relaxed);
+        let old = self.reader.lock().take();
+        drop(old);
     }
 }
 
@@ -217,6 +347,7 @@ fn _install_aio_write(transport_type: &Bound<'_, PyType>) -> PyResult<()> {
 
 /// Adds netcore.aio's private native parts to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.setattr("_AioDispatcher", m.py().get_type::<AioDispatcher>())?;
     m.setattr("_AioStreams", m.py().get_type::<AioStreams>())?;
     m.setattr("_AioStream", m.py().get_type::<AioStream>())?;
     m.setattr("_install_aio_write", wrap_pyfunction!(_install_aio_write, m)?)

@@ -285,6 +285,26 @@ impl PyLoop {
         }
     }
 
+    /// One round of run() without waiting (netcore.aio's dispatch): one
+    /// poll(0) batch, each event passed to `callback`, data to `on_data`
+    /// if given. An exception from them propagates and the rest of the
+    /// batch is kept for the next round. Returns how many events were
+    /// delivered.
+    pub(crate) fn dispatch_once(
+        &self,
+        py: Python<'_>,
+        callback: &Callee<'_>,
+        max: usize,
+        on_data: Option<&DataSink<'_>>,
+    ) -> PyResult<usize> {
+        let lp = self.owned(py)?;
+        let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
+            Some(batch) => self.deliver(py, &lp, batch, callback, on_data),
+            None => Ok(0),
+        };
+        delivered
+    }
+
     /// Joins or leaves a multicast group; `interface` None is the core's
     /// default (any).
     fn multicast(
@@ -430,29 +450,6 @@ impl PyLoop {
         }
     }
 
-    /// Private (netcore.aio): one round of run() without waiting: one
-    /// poll(0) batch, each event passed to `callback`. An exception from it
-    /// propagates and the rest of the batch is kept for the next round.
-    /// Returns how many events were delivered. `on_data` as run()'s.
-    #[pyo3(signature = (callback, max_events, on_data=None, /))]
-    fn _dispatch(
-        &self,
-        py: Python<'_>,
-        callback: &Obj<'_>,
-        max_events: Int<usize>,
-        on_data: Option<&Obj<'_>>,
-    ) -> PyResult<usize> {
-        let max = max_events_arg(py, Some(max_events), 0)?;
-        let lp = self.owned(py)?;
-        // One batch: splitting a bound method would cost more than it saves.
-        let on_data = on_data.filter(|f| !f.is_none()).map(DataSink::whole);
-        let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            Some(batch) => self.deliver(py, &lp, batch, &Callee::whole(callback), on_data.as_ref()),
-            None => Ok(0),
-        };
-        delivered
-    }
-
     /// Makes the current (or next) run() return after its current batch.
     /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
@@ -481,7 +478,7 @@ impl PyLoop {
     /// fileno() stays quiet, rounded up to whole milliseconds (a host never
     /// wakes early and spins): 0.0 only when events are pending, None when
     /// only new I/O can produce events.
-    fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+    pub(crate) fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
         self.core(py, |lp| Ok(lp.next_timeout().map(|d| d.as_secs_f64())))
     }
 
@@ -547,7 +544,7 @@ impl PyLoop {
 
     /// Whether close() was called.
     #[getter]
-    fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.inner.read().is_none()
     }
 

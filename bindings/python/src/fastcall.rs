@@ -27,11 +27,8 @@ pub struct Callee<'py> {
 impl<'py> Callee<'py> {
     /// `f` split if it is a bound method (worth it for many calls).
     pub fn new(f: &Obj<'py>) -> PyResult<Self> {
-        static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-        if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {
-            return Ok(Callee { func: f.getattr("__func__")?, bound_self: Some(f.getattr("__self__")?) });
-        }
-        Ok(Self::whole(f))
+        let (func, bound_self) = split_method(f)?;
+        Ok(Callee { func, bound_self })
     }
 
     /// `f` as it is.
@@ -45,8 +42,8 @@ impl<'py> Callee<'py> {
     /// before them.
     #[inline(always)]
     pub fn call<const N: usize>(&self, args: [&Obj<'py>; N]) -> PyResult<()> {
-        const { assert!(N <= 2) };
-        let mut slots = [std::ptr::null_mut(); 4];
+        const { assert!(N <= 3) };
+        let mut slots = [std::ptr::null_mut(); 5];
         let first = 1 + usize::from(self.bound_self.is_some());
         slots[1] = self.bound_self.as_ref().map_or(std::ptr::null_mut(), |s| s.as_ptr());
         for (slot, arg) in slots[first..].iter_mut().zip(args) {
@@ -68,6 +65,16 @@ impl<'py> Callee<'py> {
         // SAFETY: a new reference, or NULL with an exception set.
         unsafe { Bound::from_owned_ptr_or_err(self.func.py(), result) }.map(drop)
     }
+}
+
+/// A bound method (`server.echo`) as its function and `self`; anything
+/// else as it is, with None.
+pub fn split_method<'py>(f: &Obj<'py>) -> PyResult<(Obj<'py>, Option<Obj<'py>>)> {
+    static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {
+        return Ok((f.getattr("__func__")?, Some(f.getattr("__self__")?)));
+    }
+    Ok((f.clone(), None))
 }
 
 /// `PY_VECTORCALL_ARGUMENTS_OFFSET`.

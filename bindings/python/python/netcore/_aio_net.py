@@ -107,15 +107,14 @@ class _Hub:
         from netcore.aio import attach
 
         self.driver: AsyncioDriver = attach(self.nc, self._on_event, loop=aloop)
+        # Stream data without an Event object, natively to the protocol
+        # while it reads (see Transport._sync): the echo's hot path.
+        self.streams = _AioStreams(self._on_data, self._on_read_error)
         # Events straight to _on_event, without the driver's per-event
         # exception wrapper: the transports report their protocols'
         # exceptions themselves, and anything else (a bug here) goes to
         # asyncio's handler with the rest of the batch kept for next time.
-        self.driver._deliver = self._on_event  # type: ignore[method-assign]
-        # Stream data without an Event object, natively to the protocol
-        # while it reads (see Transport._sync): the echo's hot path.
-        self.streams = _AioStreams(self._on_data, self._on_read_error)
-        self.driver._on_data = self.streams
+        self.driver._route(self._on_event, self.streams)
 
     def _on_data(self, handle: int, data: bytes) -> None:
         """Stream data that goes through the transport (not read now)."""

@@ -144,6 +144,23 @@ def parse_address(host: str, port: SupportsIndex) -> Address:
     literal (or "localhost") and a port 0 to 65535."""
 
 @final
+class _AioDispatcher:
+    """Private (netcore.aio): AsyncioDriver's dispatch, native."""
+    def __init__(
+        self,
+        lp: Loop,
+        max_events: SupportsIndex,
+        deliver: Callable[[Event], object],
+        schedule: Callable[[float], object],
+        closed: Callable[[], object],
+        /,
+    ) -> None: ...
+    def route(self, deliver: Callable[[Event], object], on_data: Callable[[int, bytes], object] | _AioStreams | None, /) -> None:
+        """Events to ``deliver``, stream data to ``on_data`` from now on."""
+    def __call__(self) -> int:
+        """One poll(0) batch delivered; returns how many events."""
+
+@final
 class _AioStreams:
     """Private (netcore.aio): the stream connections of one loop, by handle."""
     def __init__(
@@ -309,16 +326,6 @@ class Loop:
         milliseconds (0.0 = now; None = never)."""
     def handle_count(self) -> int:
         """Number of open handles."""
-    def _dispatch(
-        self,
-        callback: Callable[[Event], object],
-        max_events: SupportsIndex,
-        on_data: Callable[[int, bytes], object] | _AioStreams | None = None,
-        /,
-    ) -> int:
-        """Private (netcore.aio): one round of run() without waiting (with
-        run()'s ``on_data``, or netcore.aio's streams); returns how many
-        events were delivered."""
     def _add_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): ``hook()`` runs when the loop closes."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:

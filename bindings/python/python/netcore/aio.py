@@ -93,8 +93,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import SupportsIndex
 
-from netcore._errors import ClosedError
-from netcore._netcore import Event, Loop, _AioStreams, _check_max_events
+from netcore._netcore import Event, Loop, _AioDispatcher, _AioStreams, _check_max_events
 
 __all__ = [
     "AsyncioDriver",
@@ -142,15 +141,14 @@ class AsyncioDriver:
         self._fd = nc_loop.fileno()
         self._timer: asyncio.Handle | None = None
         self._closed = False
-        self._dispatching = False
-        # Loop._dispatch's on_data (stream data as (handle, bytes), no
-        # Event, or natively to netcore.aio's streams): set by netcore.aio's
-        # own hub.
-        self._on_data: Callable[[int, bytes], object] | _AioStreams | None = None
+        # The dispatch itself, native: the asyncio loop calls it whenever the
+        # descriptor is readable; it calls _schedule when netcore wants a
+        # dispatch without new I/O, and close once the netcore loop closed.
+        self._dispatcher = _AioDispatcher(nc_loop, self._max_events, self._deliver, self._schedule, self.close)
         # One object, so that close() can take it back.
         self._close_hook = self._loop_closed
         nc_loop._add_close_hook(self._close_hook)
-        self._aloop.add_reader(self._fd, self.dispatch)
+        self._aloop.add_reader(self._fd, self._dispatcher)
         # Events may be pending already (e.g. sends made before attaching).
         self._schedule(0.0)
 
@@ -194,22 +192,21 @@ class AsyncioDriver:
         """Polls once without waiting and delivers the events now; returns
         how many were delivered. Called by the driver itself; call it directly
         only to flush events synchronously."""
-        if self._closed or self._dispatching:
+        if self._closed:
             return 0
         if self._timer is not None:
             self._cancel_timer()
-        self._dispatching = True
-        try:
-            # The loop delivers as run() does (no event of a handle closed by
-            # a callback but its "closed"); an exception _deliver lets through
-            # propagates and the loop keeps the rest of the batch.
-            return self._nc._dispatch(self._deliver, self._max_events, self._on_data)
-        except ClosedError:
-            self.close()
-            return 0
-        finally:
-            self._dispatching = False
-            self._reschedule()
+        # The loop delivers as run() does (no event of a handle closed by a
+        # callback but its "closed"); an exception _deliver lets through
+        # propagates and the loop keeps the rest of the batch (a dispatch is
+        # scheduled for it). A dispatch from a callback is a no-op.
+        return self._dispatcher()
+
+    def _route(self, deliver: Callable[[Event], object], on_data: _AioStreams) -> None:
+        """netcore.aio's hub: events straight to ``deliver`` (no exception
+        wrapper: its transports report their protocols' exceptions
+        themselves), stream data to its streams."""
+        self._dispatcher.route(deliver, on_data)
 
     # ---- internals ----------------------------------------------------------
 
@@ -229,19 +226,6 @@ class AsyncioDriver:
                     "event": ev,
                 }
             )
-
-    def _reschedule(self) -> None:
-        """Arms the next dispatch: when netcore's next timer is due, or now
-        if events are pending or kept (the descriptor covers new I/O)."""
-        if self._closed:
-            return
-        try:
-            delay = self._nc.next_timeout()
-        except ClosedError:
-            self.close()
-            return
-        if delay is not None or self._timer is not None:
-            self._schedule(delay)
 
     def _loop_closed(self) -> None:
         """The netcore loop is closing (its descriptor is still open): detach
