@@ -169,3 +169,21 @@ def test_send_batch_to_the_connected_peer_and_over_ipv6(loop: netcore.Loop) -> N
         assert loop.send_batch(six, [(b"v6", r6.getsockname()[:2])]) == 1
         data, sender = r6.recvfrom(16)
         assert (data, sender[:2]) == (b"v6", loop.local_address(six))
+
+
+def test_send_batch_replies_to_event_senders_beyond_the_recent_address_cache(loop: netcore.Loop) -> None:
+    # ev.addr tuples of recent senders are reused (and recognised when sent
+    # back): twelve senders, more than the eight kept, each twice.
+    pump = Pump(loop)
+    sock = loop.udp_bind("127.0.0.1", 0)
+    to = loop.local_address(sock)
+    senders = [_receiver() for _ in range(12)]
+    for rnd in range(2):
+        for i, s in enumerate(senders):
+            s.sendto(bytes([rnd, i]), to)
+    pump.until(lambda: len([e for e in pump.by_handle[sock] if e.kind == "datagram"]) == 24)
+    events = [e for e in pump.by_handle[sock] if e.kind == "datagram"]
+    assert [e.addr for e in events] == [s.getsockname() for s in senders] * 2
+    assert loop.send_batch(sock, [(e.data, e.addr) for e in events]) == 24
+    for i, s in enumerate(senders):
+        assert [s.recvfrom(16) for _ in range(2)] == [(bytes([0, i]), to), (bytes([1, i]), to)]

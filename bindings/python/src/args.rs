@@ -143,9 +143,36 @@ impl FromPyObject<'_, '_> for Addr {
     }
 }
 
+/// A destination: an event's sender tuple as netcore made it (its address
+/// known), or any `(host, port)` tuple, for the core to parse.
+pub enum Destination {
+    Known(std::net::SocketAddr),
+    Given(Addr),
+}
+
+impl FromPyObject<'_, '_> for Destination {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        match crate::event::recent_addr(&obj) {
+            Some(addr) => Ok(Destination::Known(addr)),
+            None => Ok(Destination::Given(obj.extract()?)),
+        }
+    }
+}
+
+impl Destination {
+    pub fn socket_addr(&self) -> nc::Result<std::net::SocketAddr> {
+        match self {
+            Destination::Known(addr) => Ok(*addr),
+            Destination::Given(Addr(host, port)) => nc::socket_addr(host, *port),
+        }
+    }
+}
+
 /// One datagram of a batched send: a `(data, (host, port))` tuple, or
 /// `(data, None)` for the connected peer.
-pub struct DatagramArg<'py>(pub BytesArg<'py>, pub Option<Addr>);
+pub struct DatagramArg<'py>(pub BytesArg<'py>, pub Option<Destination>);
 
 impl<'py> FromPyObject<'_, 'py> for DatagramArg<'py> {
     type Error = PyErr;

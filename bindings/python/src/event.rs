@@ -23,10 +23,44 @@ fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
     all[kind as usize].clone_ref(py)
 }
 
+/// How many recent address tuples are kept for reuse (a server answers the
+/// same few peers over and over).
+const RECENT_ADDRS: usize = 8;
+
+/// Address tuples made recently on this thread, each with its address,
+/// replaced in turn. Holding a reference keeps each tuple's identity
+/// unique, so [`recent_addr`] can recognise one by pointer.
+type Recent = (usize, [Option<(SocketAddr, Py<PyTuple>)>; RECENT_ADDRS]);
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new((0, [const { None }; RECENT_ADDRS])) };
+}
+
 /// An `(host, port)` tuple, the host as the core formats it (an IPv6
-/// zone kept: `("fe80::1%2", 9)`).
+/// zone kept: `("fe80::1%2", 9)`). A recent one is reused: formatting the
+/// host is most of an echoed datagram's address cost.
 pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
-    (nc::addr_host(&addr), addr.port()).into_pyobject(py)
+    let found =
+        RECENT.with_borrow(|(_, slots)| slots.iter().flatten().find(|(a, _)| *a == addr).map(|(_, t)| t.clone_ref(py)));
+    if let Some(tuple) = found {
+        return Ok(tuple.into_bound(py));
+    }
+    // Made outside the borrow: Python code (a finalizer) may run meanwhile.
+    let tuple = (nc::addr_host(&addr), addr.port()).into_pyobject(py)?;
+    let evicted = RECENT.with_borrow_mut(|(next, slots)| {
+        let old = slots[*next].replace((addr, tuple.clone().unbind()));
+        *next = (*next + 1) % RECENT_ADDRS;
+        old
+    });
+    drop(evicted);
+    Ok(tuple)
+}
+
+/// The address of `obj` if it is one of the recent tuples of
+/// [`addr_tuple`] (the same object), so a reply to an event's sender skips
+/// parsing the host back.
+pub fn recent_addr(obj: &Bound<'_, PyAny>) -> Option<SocketAddr> {
+    RECENT.with_borrow(|(_, slots)| slots.iter().flatten().find(|(_, t)| t.as_ptr() == obj.as_ptr()).map(|(a, _)| *a))
 }
 
 /// One event from a netcore loop (read-only).

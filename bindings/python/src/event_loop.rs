@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::aio::DataSink;
-use crate::args::{is_index, items, Addr, BytesArg, DatagramArg, Hd, Int, Named, Opt, Secs, Text, Token};
+use crate::args::{is_index, items, Addr, BytesArg, DatagramArg, Destination, Hd, Int, Named, Opt, Secs, Text, Token};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 use crate::fastcall::{fast_method, install_fast_method, Callee};
@@ -838,7 +838,7 @@ impl PyLoop {
     fn send_batch(&self, py: Python<'_>, handle: Hd, datagrams: &Obj<'_>) -> PyResult<usize> {
         let held = items::<DatagramArg>(datagrams, "an iterable of (data, (host, port) or None) tuples")?;
         let each = held.iter().map(|DatagramArg(data, to)| {
-            let to = to.as_ref().map(|Addr(host, port)| nc::socket_addr(host, *port)).transpose()?;
+            let to = to.as_ref().map(Destination::socket_addr).transpose()?;
             Ok(nc::DatagramToSend { data: data.as_slice(), to })
         });
         self.core(py, |lp| lp.send_batch(handle.0, each))
