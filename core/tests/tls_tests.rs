@@ -504,12 +504,13 @@ fn openssl_s_client_reads_the_greeting_and_sees_close_notify_with_tls12_and_tls1
 
 /// OpenSSL speaking only TLS 1.1 (allowed at security level 0) or offering
 /// an ALPN protocol the server does not have: the server refuses with
-/// ETLSNOSHARED and OpenSSL reports the alert it got.
+/// ETLSNOSHARED and OpenSSL reports the alert it got (by number: its words
+/// differ between OpenSSL versions).
 #[test]
 fn openssl_s_client_with_tls11_only_or_an_alpn_mismatch_is_etlsnoshared() {
     for (args, alert) in [
-        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"][..], "alert handshake failure"),
-        (&["-tls1_3", "-alpn", "h2"][..], "no application protocol"),
+        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"][..], "SSL alert number 40"),
+        (&["-tls1_3", "-alpn", "h2"][..], "SSL alert number 120"),
     ] {
         let lp = Loop::new().unwrap();
         let (_listener, port) = tls_listener(&lp, server_config(&[b"x-netcore"], Duration::from_secs(30)));

@@ -972,72 +972,121 @@ def tls_records(raw: bytes) -> list[tuple[int, int]]:
     return found
 
 
-def test_a_gather_send_goes_in_one_tls_record_where_it_fits(loop: netcore.Loop, certs: Path) -> None:
-    """A client of Python's ssl over a memory BIO, so the test sees the wire
-    bytes: sendv of 100 + 1,000 + 5,000 B comes as one record of 6,100 B
-    plus TLS 1.3's 17 (content type, tag); 3 x 10,000 B as full records."""
-    application_data, overhead = 23, 1 + 16
-    pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
-    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    wire = bytearray()
-    with socket.create_connection(("127.0.0.1", loop.local_address(listener)[1]), timeout=WAIT) as raw:
-        raw.setblocking(False)
+class WireClient:
+    """A client of Python's ssl over a memory BIO and a plain socket to a
+    netcore TLS server driven by `pump` in this thread: the test sees (and
+    paces) the bytes on the wire."""
 
-        def exchange() -> None:
-            """Our pending bytes out, one poll of the loop, the server's bytes in."""
-            if outgoing.pending:
-                raw.setblocking(True)
-                raw.sendall(outgoing.read())
-                raw.setblocking(False)
-            pump.step(0.005)
-            try:
-                chunk = raw.recv(65536)
-            except BlockingIOError:
-                return
-            assert chunk, "EOF from the server"
-            wire.extend(chunk)
-            incoming.write(chunk)
+    def __init__(self, pump: Pump, port: int, certs: Path) -> None:
+        ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.pump = pump
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.wire = bytearray()  # what the server sent, since the last records_until()
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        self.raw.setblocking(False)
 
-        def records_until(want: int) -> list[tuple[int, int]]:
-            """Reads until `want` bytes of plaintext came; the records they came in."""
-            plaintext = bytearray()
-            deadline = time.monotonic() + WAIT
-            while len(plaintext) < want:
-                assert time.monotonic() < deadline, f"stalled at {len(plaintext)} of {want} bytes"
-                try:
-                    plaintext += tls.read(65536)
-                except ssl.SSLWantReadError:
-                    exchange()
-            assert len(plaintext) == want
-            found = tls_records(bytes(wire))
-            wire.clear()
-            return found
+    def close(self) -> None:
+        self.raw.close()
 
+    def send_raw(self, data: bytes) -> None:
+        self.raw.setblocking(True)
+        self.raw.sendall(data)
+        self.raw.setblocking(False)
+
+    def exchange(self) -> None:
+        """Our pending bytes out, one poll of the loop, the server's bytes in."""
+        if self.outgoing.pending:
+            self.send_raw(self.outgoing.read())
+        self.pump.step(0.005)
+        try:
+            chunk = self.raw.recv(65536)
+        except BlockingIOError:
+            return
+        assert chunk, "EOF from the server"
+        self.wire.extend(chunk)
+        self.incoming.write(chunk)
+
+    def handshake(self) -> None:
         deadline = time.monotonic() + WAIT
         while True:
             assert time.monotonic() < deadline, "the handshake stalled"
             try:
-                tls.do_handshake()
+                self.tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                exchange()
-        exchange()  # our Finished
+                self.exchange()
+        self.exchange()  # our Finished
+
+    def records_until(self, want: int) -> list[tuple[int, int]]:
+        """Reads until `want` bytes of plaintext came; the records they came in."""
+        plaintext = bytearray()
+        deadline = time.monotonic() + WAIT
+        while len(plaintext) < want:
+            assert time.monotonic() < deadline, f"stalled at {len(plaintext)} of {want} bytes"
+            try:
+                plaintext += self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self.exchange()
+        assert len(plaintext) == want
+        found = tls_records(bytes(self.wire))
+        self.wire.clear()
+        return found
+
+
+def test_a_gather_send_goes_in_one_tls_record_where_it_fits(loop: netcore.Loop, certs: Path) -> None:
+    """sendv of 100 + 1,000 + 5,000 B comes as one record of 6,100 B plus
+    TLS 1.3's 17 (content type, tag), as the wire shows; 3 x 10,000 B as
+    full records."""
+    application_data, overhead = 23, 1 + 16
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    client = WireClient(pump, loop.local_address(listener)[1], certs)
+    try:
+        client.handshake()
         pump.until(lambda: bool(pump.of_kind("tls_ready")), what="the server's handshake")
         conn = pump.of_kind("tls_ready")[0].handle
         # What the server sends after its handshake (session tickets) comes first.
         loop.send(conn, b"ping")
-        records_until(4)
-
+        client.records_until(4)
         loop.sendv(conn, [b"a" * 100, b"b" * 1000, b"c" * 5000])
-        assert records_until(6100) == [(application_data, 6100 + overhead)], "three buffers, one record"
+        assert client.records_until(6100) == [(application_data, 6100 + overhead)], "three buffers, one record"
         part = b"d" * 10_000
         loop.sendv(conn, [part, part, part])
-        assert records_until(30_000) == [(application_data, 16_384 + overhead), (application_data, 13_616 + overhead)]
+        assert client.records_until(30_000) == [(application_data, 16_384 + overhead),
+                                                (application_data, 13_616 + overhead)]
+    finally:
+        client.close()
 
+
+def test_handshake_traffic_keeps_a_tls_connection_from_going_idle(loop: netcore.Loop, certs: Path) -> None:
+    """A client that trickles its ClientHello in six pieces half a second
+    apart (3 s in all, never silent for a quarter of the 2 s idle timeout)
+    gets its handshake and the server no "idle"; once silent, "idle" comes."""
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs))
+    client = WireClient(pump, loop.local_address(listener)[1], certs)
+    try:
+        pump.until(lambda: bool(pump.of_kind("accepted")), what="accepted")
+        conn = pump.of_kind("accepted")[0].handle
+        idle = 2.0
+        loop.set_idle_timeout(conn, idle)
+        with pytest.raises(ssl.SSLWantReadError):
+            client.tls.do_handshake()
+        hello = client.outgoing.read()
+        pieces = 6
+        size = -(-len(hello) // pieces)
+        for at in range(0, len(hello), size):
+            client.send_raw(hello[at:at + size])
+            pump.settle(idle / 4)
+        client.handshake()
+        pump.until(lambda: "tls_ready" in pump.kinds(conn), what="the server's handshake")
+        assert "idle" not in pump.kinds(conn), f"handshake traffic counts: {pump.kinds(conn)}"
+        pump.until(lambda: "idle" in pump.kinds(conn), what="idle once silent")
+        assert conn not in pump.closed
+    finally:
+        client.close()
 
 # --- the examples ----------------------------------------------------------
 
