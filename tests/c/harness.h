@@ -210,6 +210,7 @@
     X(tls_connection_cap_holds_the_next_handshake_until_a_connection_closes, 1) \
     X(tls_close_reset_is_a_reset_without_close_notify, 1) \
     X(tls_half_close_sends_close_notify_and_the_answer_still_arrives, 1) \
+    X(tls_framing_cuts_the_plaintext_across_records, 1) \
     X(tls_shutdown_server_delivers_the_queue_then_close_notify, 1) \
     X(tls_idle_timeout_fires_and_the_connection_stays_usable, 1) \
     X(tls_one_config_pair_serves_two_loops_in_two_threads, 1) \

@@ -1546,6 +1546,29 @@ void test_tls_half_close_sends_close_notify_and_the_answer_still_arrives(void) {
     ASSERT_EQ(c->ev[NC_EV_EOF], 1); /* the server's close_notify and FIN */
 }
 
+static int three_frames(void *arg) {
+    return ((peer *)arg)->nframes >= 3;
+}
+
+/* Framing applies to the plaintext under TLS: two frames and the start of
+ * a third in one record, its end in the next, come out as three whole
+ * frames, one NC_EV_DATA each. */
+void test_tls_framing_cuts_the_plaintext_across_records(void) {
+    certs();
+    nc_loop *loop = t_loop();
+    peer *c, *s;
+    tls_pair_storing(loop, &c, &s);
+    ASSERT_OK(nc_frame_delimited(loop, s->h, "\n", 1, 1024));
+    ASSERT_OK(nc_send(loop, c->h, "one\ntwo\nthr", 11));
+    ASSERT_OK(nc_send(loop, c->h, "ee\n", 3));
+    POLL_ASSERT(loop, three_frames, s, 10000);
+    ASSERT_EQ(s->nframes, 3);
+    ASSERT_EQ(s->frame_len[0], 3);
+    ASSERT_EQ(s->frame_len[1], 3);
+    ASSERT_EQ(s->frame_len[2], 5);
+    ASSERT(s->rx_len == 11 && memcmp(s->rx, "onetwothree", 11) == 0);
+}
+
 /* nc_shutdown_server with a TLS connection whose queue holds 256 KiB: the
  * client gets every byte, then close_notify (a clean EOF, on which it
  * closes), then the listener's NC_EV_SHUTDOWN_COMPLETE and NC_EV_CLOSED. */

@@ -645,6 +645,21 @@ def test_a_tls_1_1_only_client_shares_no_version(loop: netcore.Loop, certs: Path
     assert len(refused) == 1
 
 
+def test_openssl_s_client_offering_another_alpn_protocol_shares_none(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0, tls=server_ctx(certs, alpn_protocols=["h2"]))
+    port = loop.local_address(listener)[1]
+    with background(pump):
+        done = openssl("s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", "-alpn", "echo/1")
+    assert done.returncode != 0
+    # By number: s_client's words for an alert differ between OpenSSL versions.
+    assert b"SSL alert number 120" in done.stdout + done.stderr, done.stderr
+    pump.until(lambda: bool(pump.closed), what="the server's close")
+    (conn,) = pump.closed
+    err = failure(pump, conn)
+    assert type(err) is netcore.TLSError and err.name == "ETLSNOSHARED"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("size", [1, 16383, 16384, 16385, 3 * MiB])
 def test_every_byte_arrives_at_record_edges_and_above_the_high_water_mark(loop: netcore.Loop, certs: Path,
                                                                          size: int) -> None:
@@ -1058,6 +1073,19 @@ def test_a_gather_send_goes_in_one_tls_record_where_it_fits(loop: netcore.Loop, 
                                                 (application_data, 13_616 + overhead)]
     finally:
         client.close()
+
+
+def test_an_idle_tls_connection_gets_idle_and_stays_usable(loop: netcore.Loop, certs: Path) -> None:
+    pump = Pump(loop)
+    echo = tls_echo(pump, server_ctx(certs))
+    client = loop.connect("127.0.0.1", echo.port, tls=client_ctx(certs), server_hostname="localhost")
+    pump.until(lambda: "tls_ready" in pump.kinds(client), what="the handshake")
+    loop.set_idle_timeout(client, 0.1)
+    pump.until(lambda: "idle" in pump.kinds(client), what="idle")
+    assert client not in pump.closed and "tls_failed" not in pump.kinds(client)
+    loop.set_idle_timeout(client, None)
+    loop.send(client, b"after idle")
+    pump.until(lambda: pump.received[client] == b"after idle", what="the echo")
 
 
 def test_handshake_traffic_keeps_a_tls_connection_from_going_idle(loop: netcore.Loop, certs: Path) -> None:

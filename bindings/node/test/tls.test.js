@@ -668,6 +668,23 @@ test('a half-close under TLS: shutdown() sends close_notify, then FIN, after the
   assert.deepEqual(order, ['server eof', 'client eof']) // the client's eof: the server's close_notify and FIN
 })
 
+test('an idle TLS connection gets idle and stays usable', async (t) => {
+  const loop = newLoop(t)
+  const { port } = echoServer(loop, '127.0.0.1', { tls: serverOptions() })
+  const handle = loop.connect('localhost', port, { tls: clientOptions() })
+  await nextEvent(loop, 'tls_ready', { handle })
+  const closed = []
+  loop.onHandle(handle, 'closed', (ev) => closed.push(ev))
+  loop.setIdleTimeout(handle, 100)
+  await nextEvent(loop, 'idle', { handle })
+  assert.equal(closed.length, 0)
+  loop.setIdleTimeout(handle, null)
+  let echoed = ''
+  loop.onHandle(handle, 'data', (ev) => (echoed += ev.data))
+  assert.equal(loop.send(handle, 'after idle'), true)
+  await until(() => echoed === 'after idle', 'the echo')
+})
+
 test('handshake traffic keeps a TLS connection from going idle: a ClientHello trickled over 3 s, idle timeout 2 s', async (t) => {
   const loop = newLoop(t)
   const listener = loop.listen('127.0.0.1', 0, { tls: serverOptions() })
