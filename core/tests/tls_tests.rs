@@ -956,6 +956,39 @@ fn a_tls_half_close_lets_the_peer_answer_after_a_clean_eof() {
     assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, None);
 }
 
+/// A hard close under TLS: `close_reset` sends no close_notify (the peer
+/// would take it for a clean EOF before the reset): the peer closes
+/// ECONNRESET, with no `Eof` and no `TlsFailed`.
+#[test]
+fn a_tls_hard_close_is_a_reset_without_close_notify() {
+    let lp = Loop::new().unwrap();
+    let (client, server) = tls_pair(&lp);
+    lp.send(client, b"ping").unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Data, server));
+    lp.close_reset(client).unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, server));
+    assert_eq!(event(&got, EventKind::Closed, server).unwrap().error, Some(Error::ECONNRESET));
+    assert!(!has(&got, EventKind::Eof, server) && !has(&got, EventKind::TlsFailed, server), "{:?}", kinds(&got));
+}
+
+/// Certificate rotation: a new config on a live TLS listener serves the
+/// connections accepted after it; an expired certificate refused the one
+/// before.
+#[test]
+fn a_new_listener_config_serves_later_accepts() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = tls_listener(&lp, server_with("expired", &[], ClientAuth::None));
+    let connect = || {
+        let client = lp.tcp_connect("127.0.0.1", port as i64, 1).unwrap();
+        lp.start_tls_client(client, &client_config("ca.pem", &[]), "localhost").unwrap();
+        let got = poll_until(&lp, |g| has(g, EventKind::TlsReady, client) || has(g, EventKind::Closed, client));
+        event(&got, EventKind::TlsFailed, client).and_then(|e| e.error)
+    };
+    assert_eq!(connect(), Some(Error::ETLSEXPIRED));
+    lp.set_listener_tls(listener, Some(server_config(&[], Duration::from_secs(30)))).unwrap();
+    assert_eq!(connect(), None, "the rotated certificate");
+}
+
 /// The idle timeout under TLS: an idle TLS connection gets `Idle` (its
 /// handshake was its last traffic) and stays usable: protected data still
 /// goes through after it.
