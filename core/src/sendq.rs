@@ -321,6 +321,13 @@ impl SendQueue {
         }
     }
 
+    /// Nothing queued and no `Writable` owed: servicing has nothing to
+    /// send or report for this queue.
+    #[inline]
+    pub fn is_settled(&self) -> bool {
+        self.len == 0 && !self.want_writable
+    }
+
     /// Whether `Writable` is due: a message was refused and the queue is
     /// back at the low-water mark. Answers yes once per refusal.
     #[inline]
