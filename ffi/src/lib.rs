@@ -144,8 +144,13 @@ pub unsafe extern "C" fn nc_poll(
         // The core refuses 0; the count returned must fit the return type.
         let batch = lp.poll(max_events.min(c_int::MAX as usize), timeout)?;
         for (i, event) in batch.events().iter().enumerate() {
-            // SAFETY: `events` has room for `max_events` entries and i < max_events.
-            unsafe { events.add(i).write(nc_event::new(event, batch.data(event), batch.path_cstr(event))) };
+            // SAFETY: `events` has room for `max_events` entries and i < max_events;
+            // the entry is written whole before it is referenced.
+            let slot = unsafe {
+                events.add(i).write(nc_event::without_origin(event, batch.data(event)));
+                &mut *events.add(i)
+            };
+            slot.set_origin(event.addr.as_ref(), batch.path_cstr(event));
         }
         Ok(batch.events().len() as c_int)
     }

@@ -136,6 +136,16 @@ pub struct nc_event {
 
 impl nc_event {
     pub(crate) fn new(event: &Event, data: &[u8], path: Option<&CStr>) -> nc_event {
+        let mut out = nc_event::without_origin(event, data);
+        out.set_origin(event.addr.as_ref(), path);
+        out
+    }
+
+    /// The event with no address and no path: what most events are. Written
+    /// whole before [`nc_event::set_origin`] adds the rare rest, so a poll
+    /// copying many events keeps nothing live across that out-of-line call.
+    #[inline(always)]
+    pub(crate) fn without_origin(event: &Event, data: &[u8]) -> nc_event {
         nc_event {
             kind: event.kind as c_int,
             error: event.error.map_or(0, Error::code),
@@ -144,9 +154,21 @@ impl nc_event {
             userdata: event.userdata as usize as *mut c_void,
             data: if data.is_empty() { std::ptr::null() } else { data.as_ptr() },
             len: data.len(),
-            addr: if event.addr.is_some() { nc_addr::from_socket_addr(event.addr) } else { nc_addr::default() },
+            addr: nc_addr::default(),
             value: event.value,
-            path: path.map_or(std::ptr::null(), CStr::as_ptr),
+            path: std::ptr::null(),
+        }
+    }
+
+    /// Adds where the event came from: the peer's or sender's address, a
+    /// Unix datagram sender's path.
+    #[inline(always)]
+    pub(crate) fn set_origin(&mut self, addr: Option<&SocketAddr>, path: Option<&CStr>) {
+        if let Some(&addr) = addr {
+            self.addr = nc_addr::from_socket_addr(Some(addr));
+        }
+        if let Some(path) = path {
+            self.path = path.as_ptr();
         }
     }
 }
