@@ -293,6 +293,17 @@ export interface SendOptions {
 /** Bytes to send: strings are sent as UTF-8 (or `encoding`). */
 export type Data = string | Buffer | Uint8Array | ArrayBufferView | ArrayBuffer
 
+/**
+ * One datagram of sendBatch(): its bytes and where it goes, `address` (an
+ * IP literal) and `port`, or neither for the connected peer. A 'datagram'
+ * event's sender spreads into it: `{ data, ...ev.address }`.
+ */
+export interface Datagram {
+  data: Data
+  address?: string
+  port?: Port
+}
+
 export type Framing =
   | 'stream'
   | { mode: 'stream' }
@@ -461,6 +472,19 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   sendTo(handle: Handle, data: Data, host: string, port: Port): boolean
   /** Sends one datagram from a Unix datagram socket to `path`; false = EAGAIN (not sent). */
   sendToUnix(handle: Handle, data: Data, path: string): boolean
+  /**
+   * Sends datagrams in order, as many per system call as the kernel takes
+   * (sendmmsg): each `{ data, address, port }`, or `{ data }` for the
+   * connected peer; each goes whole or not at all. Returns how many went,
+   * counted from the first: all of them, or fewer, n, when datagrams[n]
+   * could not go — it and the ones after it were not sent, and
+   * sendBatch(handle, datagrams.slice(n)) sends them or throws why. 0 for a
+   * non-empty batch: the kernel has no room (EAGAIN; 'drain' follows).
+   * Throws when the first cannot go for another reason (EINVAL for a bad
+   * address or port 0, EMSGSIZE, ENOTCONN); a wrong type anywhere throws
+   * before anything is sent.
+   */
+  sendBatch(handle: Handle, datagrams: Datagram[]): number
 
   /**
    * With a handle: closes it gracefully — a connection sends everything

@@ -711,6 +711,29 @@ class Loop extends EventEmitter {
     return this._sendResult(handle, this._native.sendToUnix(handle, path, bytes), path)
   }
 
+  /** Sends datagrams, many per system call (see index.d.ts); returns how many went (0: EAGAIN). */
+  sendBatch(handle, datagrams) {
+    this._use(handle)
+    if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array', datagrams)
+    const n = datagrams.length
+    const bufs = new Array(n)
+    const hosts = new Array(n)
+    const ports = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const d = datagrams[i]
+      if (d === null || typeof d !== 'object') throw invalidArgType(`datagrams[${i}]`, 'an object', d)
+      bufs[i] = toBuffer(d.data, `datagrams[${i}].data`)
+      const toPeer = d.address === undefined && d.port === undefined
+      // null: the connected peer; the core judges the values.
+      hosts[i] = toPeer ? null : check(d.address, `datagrams[${i}].address`, 'string')
+      ports[i] = toPeer ? 0 : checkPort(d.port, `datagrams[${i}].port`)
+    }
+    const rc = this._native.sendBatch(handle, bufs, hosts, ports)
+    if (rc >= 0) return rc
+    if (rc === CODES.EAGAIN) return 0
+    throw this._error(handle, rc, 'send')
+  }
+
   // -- closing, flow -------------------------------------------------------------
 
   closeReset(handle) {

@@ -78,8 +78,8 @@ use napi::sys;
 use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
-  addr_host, BindOptions, ConnectOptions, ConnectParams, Detail, Error as NcError, EventKind, Family, Framing,
-  FramingMode, FramingParams, Handle, Loop, SockOption,
+  addr_host, BindOptions, ConnectOptions, ConnectParams, DatagramToSend, Detail, Error as NcError, EventKind, Family,
+  Framing, FramingMode, FramingParams, Handle, Loop, SockOption,
 };
 
 mod tls;
@@ -1193,6 +1193,22 @@ impl NativeLoop {
     // JavaScript numbers hold integers exactly below 2^53 (index.js checks the range).
     let token = token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose();
     code_of(token.and_then(|token| self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token))))
+  }
+
+  /// Sends datagram `i`, `bufs[i]`, to `hosts[i]` and `ports[i]` (no host:
+  /// the connected peer). Returns how many went, from the first (see
+  /// `Loop::send_batch`), or a negative code when not even the first did.
+  #[napi]
+  pub fn send_batch(&self, id: f64, bufs: Vec<&[u8]>, hosts: Vec<Option<String>>, ports: Vec<f64>) -> i32 {
+    if hosts.len() != bufs.len() || ports.len() != bufs.len() {
+      return fail(NcError::EINVAL);
+    }
+    let each = bufs.iter().zip(hosts.iter().zip(&ports)).map(|(data, (host, &port))| {
+      let to = host.as_ref().map(|host| netcore_core::socket_addr(host, to_i64(port))).transpose()?;
+      Ok(DatagramToSend { data, to })
+    });
+    // At most the length of a JavaScript array of buffers: far below 2^31.
+    self.d.on(id, |h| self.d.core.send_batch(h, each)).map_or_else(fail, |sent| sent as i32)
   }
 
   /// `mode` is a [`FramingMode`] name; each parameter is given or not

@@ -108,3 +108,62 @@ test('UDP: a zero-length datagram is sent (sendTo, send, sendv) and arrives as a
   await until(() => got.length === 3, 'three empty datagrams')
   assert.deepEqual(got, [0, 0, 0])
 })
+
+/** Collects the datagrams `handle` receives: [text, sender port]. */
+function collect(loop, handle) {
+  const got = []
+  loop.onHandle(handle, 'datagram', (ev) => got.push([Buffer.from(ev.data).toString('latin1'), ev.address.port]))
+  return got
+}
+
+test('UDP sendBatch: every datagram arrives in order at its address, more than one sendmmsg worth', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const from = loop.localAddress(a).port
+  const rx = [loop.udpBind('127.0.0.1', 0), loop.udpBind('127.0.0.1', 0)]
+  const got = rx.map((h) => collect(loop, h))
+  const texts = Array.from({ length: 100 }, (_, i) => 'x'.repeat(i * 7) + i)
+  const batch = texts.map((text, i) => ({ data: i % 2 ? Buffer.from(text) : text, ...loop.localAddress(rx[i % 2]) }))
+  assert.equal(loop.sendBatch(a, batch), 100)
+  await until(() => got[0].length + got[1].length === 100, 'every datagram')
+  assert.deepEqual(got[0], texts.filter((_, i) => i % 2 === 0).map((text) => [text, from]))
+  assert.deepEqual(got[1], texts.filter((_, i) => i % 2 === 1).map((text) => [text, from]))
+  assert.equal(loop.sendBatch(a, []), 0)
+})
+
+test('UDP sendBatch: a bad datagram in the middle stops the batch there; a call from it throws why', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const b = loop.udpBind('127.0.0.1', 0)
+  const to = { address: '127.0.0.1', port: loop.localAddress(b).port }
+  const got = collect(loop, b)
+  const batch = [{ data: '0', ...to }, { data: '1', ...to }, { data: 'bad', address: 'not an ip', port: 9 }, { data: '3', ...to }]
+  assert.equal(loop.sendBatch(a, batch), 2)
+  assert.throws(() => loop.sendBatch(a, batch.slice(2)), { code: 'EINVAL' })
+  batch[2] = { data: 'bad', address: '127.0.0.1', port: 0 }
+  assert.throws(() => loop.sendBatch(a, batch.slice(2)), { code: 'EINVAL' })
+  batch[2] = { data: Buffer.alloc(70000), ...to }
+  assert.equal(loop.sendBatch(a, batch.slice(1)), 1)
+  assert.throws(() => loop.sendBatch(a, batch.slice(2)), { code: 'EMSGSIZE' })
+  // A wrong type anywhere throws before anything is sent.
+  for (const bad of [[{ data: 'ok', ...to }, null], [{ data: 'ok', ...to }, { data: 5, ...to }], [{ data: 'ok', ...to }, { data: 'x', address: 1, port: 2 }]]) {
+    assert.throws(() => loop.sendBatch(a, bad), { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  assert.throws(() => loop.sendBatch(a, 'x'), { code: 'ERR_INVALID_ARG_TYPE' })
+  // An end marker: once it arrives, everything sent before it has too.
+  assert.equal(loop.sendBatch(a, [{ data: 'end', ...to }]), 1)
+  await until(() => got.length === 4, 'the datagrams and the end marker')
+  assert.deepEqual(got.map(([text]) => text), ['0', '1', '1', 'end'])
+})
+
+test('UDP sendBatch: to the connected peer without an address', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const b = loop.udpBind('127.0.0.1', 0)
+  const got = collect(loop, b)
+  assert.throws(() => loop.sendBatch(a, [{ data: 'nowhere' }]), { code: 'ENOTCONN' })
+  loop.udpConnect(a, '127.0.0.1', loop.localAddress(b).port)
+  assert.equal(loop.sendBatch(a, [{ data: 'p' }, { data: '' }]), 2)
+  await until(() => got.length === 2, 'both datagrams')
+  assert.deepEqual(got.map(([text]) => text), ['p', ''])
+})
