@@ -359,6 +359,40 @@ def test_no_data_received_after_close_while_writes_are_buffered() -> None:
     run(main)
 
 
+def test_callbacks_scheduled_by_data_received_run_before_its_next_data() -> None:
+    """As in asyncio, a callback data_received schedules with call_soon
+    runs before the next data_received of the connection: netcore.aio takes
+    further batches in one loop turn only while the asyncio loop has nothing
+    else to do."""
+
+    class Scheduling(Recorder):
+        pending = False
+
+        def data_received(self, data: bytes) -> None:
+            assert not self.pending, "data_received before the callback it scheduled"
+            super().data_received(data)
+            self.pending = True
+            asyncio.get_running_loop().call_soon(self.ran)
+
+        def ran(self) -> None:
+            self.pending = False
+
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection(Scheduling)
+        sent = b"".join(b"%05d" % i for i in range(2000))
+        for i in range(0, len(sent), 5):
+            writer.write(sent[i : i + 5])
+            if i % 500 == 0:
+                await writer.drain()
+        await writer.drain()
+        await until(lambda: len(proto.data) == len(sent), "every byte")
+        assert bytes(proto.data) == sent
+        await close_all(server, writer)
+        assert await proto.lost is None
+
+    run(main)
+
+
 def test_a_protocol_factory_that_raises_leaks_nothing() -> None:
     def factory() -> asyncio.Protocol:
         raise RuntimeError("no protocol")

@@ -69,12 +69,32 @@ pub struct AioDispatcher {
     closed: Py<PyAny>,
     /// Dispatching now: a dispatch from a callback is a no-op.
     busy: AtomicBool,
+    /// The asyncio loop and its ready queue, when it is asyncio's own
+    /// (BaseEventLoop: `_ready`, `_scheduled`, `_stopping`): while it has
+    /// nothing else to do, a dispatch takes further batches at once.
+    host: Option<(Py<PyAny>, Py<PyAny>)>,
 }
+
+/// Batches one dispatch takes at most while the asyncio loop has nothing
+/// else to do (what it would do in as many turns, without them), so its
+/// other descriptors wait at most this long.
+const MAX_ROUNDS: usize = 16;
 
 #[pymethods]
 impl AioDispatcher {
     #[new]
-    fn new(lp: Py<PyLoop>, max_events: Int<usize>, deliver: Py<PyAny>, schedule: Py<PyAny>, closed: Py<PyAny>) -> Self {
+    fn new(
+        lp: Py<PyLoop>,
+        max_events: Int<usize>,
+        deliver: Py<PyAny>,
+        schedule: Py<PyAny>,
+        closed: Py<PyAny>,
+        aloop: &Obj<'_>,
+    ) -> Self {
+        let py = aloop.py();
+        let own = aloop.hasattr(intern!(py, "_scheduled")).unwrap_or(false)
+            && aloop.hasattr(intern!(py, "_stopping")).unwrap_or(false);
+        let ready = aloop.getattr(intern!(py, "_ready")).ok().filter(|_| own);
         AioDispatcher {
             lp,
             max_events: max_events.0,
@@ -82,6 +102,7 @@ impl AioDispatcher {
             schedule,
             closed,
             busy: AtomicBool::new(false),
+            host: ready.map(|r| (aloop.clone().unbind(), r.unbind())),
         }
     }
 
@@ -103,7 +124,19 @@ impl AioDispatcher {
         };
         let lp = self.lp.get();
         let on_data = on_data.as_ref().map(|o| DataSink::whole(o.bind(py)));
-        let delivered = lp.dispatch_once(py, &Callee::whole(deliver.bind(py)), self.max_events, on_data.as_ref());
+        let deliver = Callee::whole(deliver.bind(py));
+        let mut delivered = 0;
+        let mut result = Ok(());
+        for _ in 0..MAX_ROUNDS {
+            match lp.dispatch_once(py, &deliver, self.max_events, on_data.as_ref()) {
+                Ok(n) => delivered += n,
+                Err(e) => result = Err(e),
+            }
+            if result.is_err() || delivered == 0 || lp.closed() || !self.host_idle(py) {
+                break;
+            }
+        }
+        let delivered = result.map(|()| delivered);
         self.busy.store(false, Ordering::Release);
         // Closed before or while delivering (its ClosedError is the news).
         if lp.closed() {
@@ -124,6 +157,10 @@ impl AioDispatcher {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some((aloop, ready)) = &self.host {
+            visit.call(aloop)?;
+            visit.call(ready)?;
+        }
         visit.call(&self.lp)?;
         visit.call(&self.schedule)?;
         visit.call(&self.closed)?;
@@ -132,6 +169,30 @@ impl AioDispatcher {
             visit.call(route.1.as_ref())?;
         }
         Ok(())
+    }
+}
+
+impl AioDispatcher {
+    /// Whether the asyncio loop (asyncio's own) has nothing to do but this
+    /// dispatch: no callback ready (the protocols scheduled none), no timer
+    /// due, not stopping. Then the next batch comes now, as it would on the
+    /// loop's next turn. Anything unexpected: not idle.
+    fn host_idle(&self, py: Python<'_>) -> bool {
+        let Some((aloop, ready)) = &self.host else { return false };
+        let aloop = aloop.bind(py);
+        let idle = || -> PyResult<bool> {
+            if ready.bind(py).len()? != 0 || aloop.getattr(intern!(py, "_stopping"))?.is_truthy()? {
+                return Ok(false);
+            }
+            let timers = aloop.getattr(intern!(py, "_scheduled"))?;
+            if timers.len()? == 0 {
+                return Ok(true);
+            }
+            // asyncio's timers are a heap: the first is the earliest.
+            let first: f64 = timers.get_item(0)?.getattr(intern!(py, "_when"))?.extract()?;
+            Ok(first > aloop.call_method0(intern!(py, "time"))?.extract::<f64>()?)
+        };
+        idle().unwrap_or(false)
     }
 }
 

@@ -153,6 +153,7 @@ class _AioDispatcher:
         deliver: Callable[[Event], object],
         schedule: Callable[[float], object],
         closed: Callable[[], object],
+        aloop: Any,
         /,
     ) -> None: ...
     def route(self, deliver: Callable[[Event], object], on_data: Callable[[int, bytes], object] | _AioStreams | None, /) -> None:

@@ -144,7 +144,9 @@ class AsyncioDriver:
         # The dispatch itself, native: the asyncio loop calls it whenever the
         # descriptor is readable; it calls _schedule when netcore wants a
         # dispatch without new I/O, and close once the netcore loop closed.
-        self._dispatcher = _AioDispatcher(nc_loop, self._max_events, self._deliver, self._schedule, self.close)
+        self._dispatcher = _AioDispatcher(
+            nc_loop, self._max_events, self._deliver, self._schedule, self.close, self._aloop
+        )
         # One object, so that close() can take it back.
         self._close_hook = self._loop_closed
         nc_loop._add_close_hook(self._close_hook)
