@@ -213,6 +213,7 @@
     X(tls_framing_cuts_the_plaintext_across_records, 1) \
     X(tls_shutdown_server_delivers_the_queue_then_close_notify, 1) \
     X(tls_idle_timeout_fires_and_the_connection_stays_usable, 1) \
+    X(tls_handshake_traffic_keeps_a_connection_from_going_idle, 0) \
     X(tls_one_config_pair_serves_two_loops_in_two_threads, 1) \
     X(tls_openssl_s_client_tls13_alpn_every_byte_each_way, 1) \
     X(tls_openssl_s_client_tls12_alpn_every_byte_each_way, 1) \

@@ -714,21 +714,33 @@ static int accept_polling(nc_loop *loop, int lfd) {
     return t_fd(a.fd);
 }
 
-/* A TLS client of the server at `port` through the relay `r`, whose thread
- * (*th) runs when this returns. Until the test has joined it, no fatal
- * assertion: the thread uses `r`. */
-static peer *relayed_tls_client(nc_loop *loop, int port, byte_relay *r, pthread_t *th) {
+/* A TLS client of the server at `port` whose connection ends at r->fd[0];
+ * r->fd[1] is connected to the server (both TCP_NODELAY, blocking).
+ * Nothing moves between them until the test starts the relay. */
+static peer *tls_client_at_relay_sockets(nc_loop *loop, int port, byte_relay *r) {
     int relay_port;
     int lfd = posix_listen("127.0.0.1", &relay_port);
     peer *c = tls_client(loop, relay_port, client_config_for(0, NULL, 0), "localhost");
     r->fd[0] = accept_polling(loop, lfd);
+    ASSERT(set_nonblock(r->fd[0], 0) == 0);
     r->fd[1] = posix_connect("127.0.0.1", port);
     int one = 1;
-    for (int i = 0; i < 2; i++) {
-        ASSERT(setsockopt(r->fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
-        ASSERT(set_nonblock(r->fd[i], 1) == 0);
-    }
+    for (int i = 0; i < 2; i++) ASSERT(setsockopt(r->fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+    return c;
+}
+
+/* Starts the relay's thread (*th) on its two sockets. Until the test has
+ * joined it, no fatal assertion: the thread uses `r`. */
+static void start_relay(byte_relay *r, pthread_t *th) {
+    for (int i = 0; i < 2; i++) ASSERT(set_nonblock(r->fd[i], 1) == 0);
     ASSERT(pthread_create(th, NULL, byte_relay_thread, r) == 0);
+}
+
+/* A TLS client of the server at `port` through the relay `r`, whose thread
+ * (*th) runs when this returns (see start_relay). */
+static peer *relayed_tls_client(nc_loop *loop, int port, byte_relay *r, pthread_t *th) {
+    peer *c = tls_client_at_relay_sockets(loop, port, r);
+    start_relay(r, th);
     return c;
 }
 
@@ -1132,13 +1144,9 @@ static nc_tls_server_config *server_config_with_handshake_timeout(uint64_t ms) {
     return cfg;
 }
 
-/* The ClientHello a netcore client sends (its first TLS record), caught
- * by a POSIX server; its length in *len. */
-static const uint8_t *client_hello(nc_loop *loop, size_t *len) {
-    int port;
-    int lfd = posix_listen("127.0.0.1", &port);
-    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
-    int fd = accept_polling(loop, lfd);
+/* The first TLS record a netcore client sends on `fd` (its ClientHello),
+ * read whole; its length in *len. */
+static const uint8_t *read_client_hello(nc_loop *loop, int fd, size_t *len) {
     uint8_t header[5];
     int eof, err;
     ASSERT_EQ(recv_some(loop, fd, header, sizeof header, 10000, &eof, &err), (long)sizeof header);
@@ -1148,6 +1156,16 @@ static const uint8_t *client_hello(nc_loop *loop, size_t *len) {
     memcpy(hello, header, sizeof header);
     ASSERT_EQ(recv_some(loop, fd, hello + sizeof header, *len - sizeof header, 10000, &eof, &err),
               (long)(*len - sizeof header));
+    return hello;
+}
+
+/* The ClientHello a netcore client sends, caught by a POSIX server; its
+ * length in *len. */
+static const uint8_t *client_hello(nc_loop *loop, size_t *len) {
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    peer *c = tls_client(loop, port, client_config_for(0, NULL, 0), "localhost");
+    const uint8_t *hello = read_client_hello(loop, accept_polling(loop, lfd), len);
     ASSERT_OK(nc_close_reset(loop, c->h));
     POLL_ASSERT(loop, p_closed, c, 10000);
     return hello;
@@ -1607,6 +1625,49 @@ void test_tls_idle_timeout_fires_and_the_connection_stays_usable(void) {
     ASSERT_OK(nc_send(loop, c->h, "after idle", 10));
     ASSERT(wait_rx(loop, s, 10, 10000));
     ASSERT(memcmp(s->rx, "after idle", 10) == 0);
+}
+
+/* The idle timeout counts handshake traffic: the server's end gets the
+ * client's ClientHello in six pieces a quarter of its 2 s idle timeout
+ * apart (3 s in all, never silent for long), then the rest of the
+ * handshake through a relay. Its handshake completes with no NC_EV_IDLE;
+ * once the connection is silent, NC_EV_IDLE comes, and it still echoes.
+ * Not in --quick: it takes 5 s at any speed, and valgrind's slowdown would
+ * eat the margin between the pieces' gaps and the timeout. */
+void test_tls_handshake_traffic_keeps_a_connection_from_going_idle(void) {
+    enum { IDLE_MS = 2000, PIECES = 6 };
+    certs();
+    nc_loop *loop = t_loop();
+    int port;
+    peer *l = tls_listener(loop, server_config_for("server", NC_TLS_CLIENT_AUTH_NONE, NULL, 0, 0), &port,
+                           echoing_child());
+    byte_relay r = {.fd = {-1, -1}};
+    peer *c = tls_client_at_relay_sockets(loop, port, &r);
+    c->store = 1;
+    peer *s = wait_kid(loop, l, 0);
+    ASSERT_OK(nc_set_idle_timeout(loop, s->h, IDLE_MS));
+    size_t len;
+    const uint8_t *hello = read_client_hello(loop, r.fd[0], &len);
+    const size_t piece[] = {(len + PIECES - 1) / PIECES, 0};
+    ASSERT_OK(send_pieces(loop, r.fd[1], hello, len, piece, IDLE_MS / 4));
+    ASSERT_MSG(s->ev[NC_EV_IDLE] == 0, "NC_EV_IDLE while the ClientHello (%zu B) was arriving", len);
+    pthread_t th;
+    start_relay(&r, &th);
+    /* No fatal assertion until the relay is joined: it uses `r`. */
+    int handshaken = wait_kind(loop, s, NC_EV_TLS_READY, 1, 10000) && wait_kind(loop, c, NC_EV_TLS_READY, 1, 10000);
+    int idled = handshaken && wait_kind(loop, s, NC_EV_IDLE, 1, IDLE_MS + 10000);
+    int echoed = idled && nc_send(loop, c->h, "after idle", 10) == 0 && wait_rx(loop, c, 10, 10000);
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_MSG(r.failed == 0, "relay: %s", strerror(r.failed));
+    ASSERT_MSG(handshaken, "no handshake through the relay (it moved %zu and %zu bytes)", r.moved[0], r.moved[1]);
+    ASSERT_MSG(idled, "no NC_EV_IDLE once the connection was silent");
+    ASSERT_EQ(s->kinds_log[0], NC_EV_ACCEPTED);
+    ASSERT_EQ(s->kinds_log[1], NC_EV_TLS_READY);
+    ASSERT_EQ(s->kinds_log[2], NC_EV_IDLE);
+    ASSERT_MSG(echoed, "the echo after NC_EV_IDLE did not arrive (%zu bytes)", c->rx_len);
+    ASSERT(memcmp(c->rx, "after idle", 10) == 0);
+    ASSERT_EQ(s->ev[NC_EV_CLOSED] + s->ev[NC_EV_TLS_FAILED], 0);
 }
 /* One echo over TLS on a loop of its own, in its own thread, with configs
  * another thread uses at the same time. No harness peers: they are not
