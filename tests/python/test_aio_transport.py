@@ -526,10 +526,13 @@ def test_write_after_write_eof_raises_and_after_close_is_dropped() -> None:
         server, proto, reader, writer = await one_connection()
         transport = proto.tr
         assert transport.can_write_eof()
+        transport.write(b"")  # nothing to send: no error (the native write's short cut)
         transport.writelines([b"one ", bytearray(b"two "), memoryview(b"three")])
         transport.write_eof()
         with pytest.raises(RuntimeError):
             transport.write(b"x")
+        with pytest.raises(RuntimeError):
+            transport.write(b"")  # empty too, as asyncio's
         assert await reader.read() == b"one two three"
         transport.close()
         transport.close()  # idempotent

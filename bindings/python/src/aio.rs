@@ -380,13 +380,20 @@ fast_method! {
 fn write_now(transport: &Obj<'_>, data: &Obj<'_>) -> Option<PyResult<*mut ffi::PyObject>> {
     let py = transport.py();
     let bytes = data.cast_exact::<PyBytes>().ok()?.as_bytes();
-    if bytes.is_empty() || bytes.len() >= DETACH_SEND {
+    if bytes.len() >= DETACH_SEND {
         return None;
     }
     let stream = transport.getattr(intern!(py, "_stream")).ok()?;
     let stream = stream.cast::<AioStream>().ok()?.get();
-    if bytes.len() > stream.write_limit.load(Ordering::Relaxed) {
+    let limit = stream.write_limit.load(Ordering::Relaxed);
+    if limit == 0 || bytes.len() > limit {
         return None;
+    }
+    if bytes.is_empty() {
+        // Nothing to send, as the Python write decides: an open short way
+        // means no write_eof yet. (uvicorn's h11 protocol writes the b""
+        // that ends each response with a content-length.)
+        return Some(Ok(py.None().into_ptr()));
     }
     match stream.lp.get().core_result(py, |lp| lp.send(stream.handle, bytes)).ok()? {
         Ok(()) => Some(Ok(py.None().into_ptr())),
