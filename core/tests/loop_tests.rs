@@ -49,7 +49,9 @@ fn loop_to_loop_connect_send_close() {
     let server = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
     let data: Vec<u8> = got.iter().filter(|e| e.handle == server).flat_map(|e| e.data.clone()).collect();
     assert_eq!(data, b"queued before connect");
+    // Both ends start with TCP_NODELAY: a small echo must not wait for an ACK (Nagle).
     assert_eq!(lp.get_option(client, SockOption::NoDelay), Ok(1));
+    assert_eq!(lp.get_option(server, SockOption::NoDelay), Ok(1));
     lp.close(client).unwrap();
     assert_eq!(lp.close(client), Err(Error::ECLOSED));
     let got = poll_until(&lp, |g| has(g, EventKind::Eof, server) && has(g, EventKind::Closed, client));
