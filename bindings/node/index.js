@@ -202,6 +202,10 @@ const STRIDE = 11 // numbers per event in a batch's meta array (src/lib.rs)
 const MAX_EVENTS = 1024 // events per batch at most (src/lib.rs)
 const POOL = 128 * 1024 // bytes per pool of small payloads (see newPool)
 const EMPTY = Buffer.alloc(0)
+/** sendBatch's destination of each datagram (an index), reused by every call of up to MAX_EVENTS datagrams. */
+const DEST_SCRATCH = new Uint32Array(MAX_EVENTS)
+/** How many of the last distinct destinations sendBatch compares each datagram's with. */
+const RECENT_DESTINATIONS = 8
 /** The names onHandle() accepts: every event, plus 'drain' (emitted with 'writable'). */
 const HANDLE_EVENTS = new Set([...VOCABULARY.events.map((e) => e.name), 'drain'])
 
@@ -755,18 +759,40 @@ class Loop extends EventEmitter {
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array', datagrams)
     const n = datagrams.length
     const bufs = new Array(n)
-    const hosts = new Array(n)
-    const ports = new Array(n)
+    // Each distinct destination goes to the native layer once, and each
+    // datagram by its index: replies to a few peers convert and parse a few
+    // addresses, not one per datagram. null: the connected peer; the core
+    // judges the values.
+    const hosts = []
+    const ports = []
+    const dests = n <= DEST_SCRATCH.length ? DEST_SCRATCH : new Uint32Array(n)
     for (let i = 0; i < n; i++) {
       const d = datagrams[i]
       if (d === null || typeof d !== 'object') throw invalidArgType(`datagrams[${i}]`, 'an object', d)
-      bufs[i] = toBuffer(d.data, `datagrams[${i}].data`)
-      const toPeer = d.address === undefined && d.port === undefined
-      // null: the connected peer; the core judges the values.
-      hosts[i] = toPeer ? null : check(d.address, `datagrams[${i}].address`, 'string')
-      ports[i] = toPeer ? 0 : checkPort(d.port, `datagrams[${i}].port`)
+      const data = d.data
+      // The argument's name is made only when it is wrong.
+      bufs[i] = isUint8Array(data) ? data : toBuffer(data, `datagrams[${i}].data`)
+      let host = d.address
+      let port = d.port
+      if (host === undefined && port === undefined) {
+        host = null
+        port = 0
+      } else {
+        if (typeof host !== 'string') throw invalidArgType(`datagrams[${i}].address`, 'of type string', host)
+        if (typeof port !== 'number') port = checkPort(port, `datagrams[${i}].port`)
+      }
+      // The destinations seen last (RECENT_DESTINATIONS of them) are looked for.
+      const stop = Math.max(0, hosts.length - RECENT_DESTINATIONS)
+      let k = hosts.length - 1
+      while (k >= stop && (hosts[k] !== host || ports[k] !== port)) k--
+      if (k < stop) {
+        k = hosts.length
+        hosts.push(host)
+        ports.push(port)
+      }
+      dests[i] = k
     }
-    const rc = this._native.sendBatch(handle, bufs, hosts, ports)
+    const rc = this._native.sendBatch(handle, bufs, hosts, ports, dests)
     if (rc >= 0) return rc
     if (rc === CODES.EAGAIN) return 0
     throw this._error(handle, rc, 'send')

@@ -134,11 +134,13 @@ export declare class NativeLoop {
    */
   sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
   /**
-   * Sends datagram `i`, `bufs[i]`, to `hosts[i]` and `ports[i]` (no host:
-   * the connected peer). Returns how many went, from the first (see
-   * `Loop::send_batch`), or a negative code when not even the first did.
+   * Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
+   * and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
+   * destination parsed once, when first used. Returns how many went, from
+   * the first (see `Loop::send_batch`), or a negative code when not even
+   * the first did.
    */
-  sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>): number
+  sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>, dests: Uint32Array): number
   /**
    * `mode` is a [`FramingMode`] name; each parameter is given or not
    * (undefined), as [`Framing::build`] takes them.

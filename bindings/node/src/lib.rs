@@ -98,6 +98,9 @@ const READ_SIZE: usize = 64 << 10;
 const OWN_BUFFER: usize = 32 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
+/// How many of a batch's last distinct peer addresses an event's is compared
+/// with before a string is made for it.
+const RECENT_PEERS: usize = 8;
 /// Largest id JavaScript can hold exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
@@ -219,6 +222,9 @@ struct BatchOut {
   /// Buffers 1.. of the batch: payloads with a Buffer of their own.
   extra: Vec<sys::napi_value>,
   addrs: Vec<sys::napi_value>,
+  /// The IP addresses (port 0) strings were made for in this batch, with
+  /// each one's index in `addrs`.
+  hosts: Vec<(SocketAddr, f64)>,
 }
 
 /// A loop and everything the JavaScript thread drives it with. Shared (`Rc`)
@@ -294,8 +300,14 @@ impl Driver {
       return;
     }
     let Some(_scope) = HandleScope::open(self.env) else { return };
-    let mut out =
-      BatchOut { meta: ptr::null_mut(), pool: None, pool_full: false, extra: Vec::new(), addrs: Vec::new() };
+    let mut out = BatchOut {
+      meta: ptr::null_mut(),
+      pool: None,
+      pool_full: false,
+      extra: Vec::new(),
+      addrs: Vec::new(),
+      hosts: Vec::new(),
+    };
     let count = match self.meta_array() {
       // Only JavaScript detaching the private meta array gets here: poll
       // nothing (no event is lost) and do not spin on the fd either.
@@ -384,18 +396,10 @@ impl Driver {
       };
       // The peer: an IP address (family 4 or 6), or the path a Unix
       // datagram came from (family 0).
-      let (peer, port, family) = match (event.addr, batch.path(event)) {
-        (Some(a), _) => (Some(addr_host(&a)), f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 }),
-        (None, Some(path)) => (Some(path.to_owned()), 0.0, 0.0),
-        (None, None) => (None, 0.0, 0.0),
-      };
-      // SAFETY: on the JavaScript thread inside a handle scope.
-      let addr = match peer.and_then(|text| unsafe { string(self.env, &text) }) {
-        Some(s) => {
-          out.addrs.push(s);
-          (out.addrs.len() - 1) as f64
-        }
-        None => -1.0,
+      let (addr, port, family) = match (event.addr, batch.path(event)) {
+        (Some(a), _) => (self.peer_host(a, out), f64::from(a.port()), if a.is_ipv4() { 4.0 } else { 6.0 }),
+        (None, Some(path)) => (self.address_string(path, out), 0.0, 0.0),
+        (None, None) => (-1.0, 0.0, 0.0),
       };
       write_meta(
         out,
@@ -416,6 +420,35 @@ impl Driver {
       );
     }
     events.len().min(MAX_EVENTS)
+  }
+
+  /// The index in `out.addrs` of the string of `peer`'s IP address: the one
+  /// of an earlier event of this batch from the same address (a batch's
+  /// datagrams come from few peers), else a new one. -1 for none.
+  fn peer_host(&self, peer: SocketAddr, out: &mut BatchOut) -> f64 {
+    let mut host = peer;
+    host.set_port(0);
+    let recent = out.hosts.len().saturating_sub(RECENT_PEERS);
+    if let Some(&(_, index)) = out.hosts[recent..].iter().rev().find(|(h, _)| *h == host) {
+      return index;
+    }
+    let index = self.address_string(&addr_host(&peer), out);
+    if index >= 0.0 {
+      out.hosts.push((host, index));
+    }
+    index
+  }
+
+  /// Appends `text` to `out.addrs`: its index, or -1 if no string could be made.
+  fn address_string(&self, text: &str, out: &mut BatchOut) -> f64 {
+    // SAFETY: on the JavaScript thread inside a handle scope.
+    match unsafe { string(self.env, text) } {
+      Some(s) => {
+        out.addrs.push(s);
+        (out.addrs.len() - 1) as f64
+      }
+      None => -1.0,
+    }
   }
 
   /// Copies a payload into a Buffer of its own: its buffer index, or `None`
@@ -1195,17 +1228,31 @@ impl NativeLoop {
     code_of(token.and_then(|token| self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token))))
   }
 
-  /// Sends datagram `i`, `bufs[i]`, to `hosts[i]` and `ports[i]` (no host:
-  /// the connected peer). Returns how many went, from the first (see
-  /// `Loop::send_batch`), or a negative code when not even the first did.
+  /// Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
+  /// and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
+  /// destination parsed once, when first used. Returns how many went, from
+  /// the first (see `Loop::send_batch`), or a negative code when not even
+  /// the first did.
   #[napi]
-  pub fn send_batch(&self, id: f64, bufs: Vec<&[u8]>, hosts: Vec<Option<String>>, ports: Vec<f64>) -> i32 {
-    if hosts.len() != bufs.len() || ports.len() != bufs.len() {
+  pub fn send_batch(
+    &self,
+    id: f64,
+    bufs: Vec<&[u8]>,
+    hosts: Vec<Option<String>>,
+    ports: Vec<f64>,
+    dests: &[u32],
+  ) -> i32 {
+    if ports.len() != hosts.len() || dests.len() < bufs.len() {
       return fail(NcError::EINVAL);
     }
-    let each = bufs.iter().zip(hosts.iter().zip(&ports)).map(|(data, (host, &port))| {
-      let to = host.as_ref().map(|host| netcore_core::socket_addr(host, to_i64(port))).transpose()?;
-      Ok(DatagramToSend { data, to })
+    let mut parsed: Vec<Option<netcore_core::Result<Option<SocketAddr>>>> = vec![None; hosts.len()];
+    let each = bufs.iter().zip(dests).map(|(data, &dest)| {
+      let k = dest as usize;
+      let slot = parsed.get_mut(k).ok_or(NcError::EINVAL)?;
+      let to = *slot.get_or_insert_with(|| {
+        hosts[k].as_ref().map(|host| netcore_core::socket_addr(host, to_i64(ports[k]))).transpose()
+      });
+      Ok(DatagramToSend { data, to: to? })
     });
     // At most the length of a JavaScript array of buffers: far below 2^31.
     self.d.on(id, |h| self.d.core.send_batch(h, each)).map_or_else(fail, |sent| sent as i32)

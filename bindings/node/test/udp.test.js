@@ -131,6 +131,46 @@ test('UDP sendBatch: every datagram arrives in order at its address, more than o
   assert.equal(loop.sendBatch(a, []), 0)
 })
 
+test('UDP: twelve senders (more than a batch compares) each get their own address, and sendBatch replies reach each', async (t) => {
+  const loop = newLoop(t)
+  const server = loop.udpBind('127.0.0.1', 0)
+  const port = loop.localAddress(server).port
+  const senders = Array.from({ length: 12 }, (_, i) => loop.udpBind(`127.0.0.${i + 2}`, 0))
+  const events = []
+  loop.onHandle(server, 'datagram', (ev) => events.push({ text: Buffer.from(ev.data).toString(), address: ev.address }))
+  const replies = senders.map((h) => collect(loop, h))
+  // Twice round all twelve: the same peers, interleaved.
+  for (let round = 0; round < 2; round++) {
+    senders.forEach((h, i) => loop.sendTo(h, `${round}:${i}`, '127.0.0.1', port))
+  }
+  await until(() => events.length === 24, 'every datagram')
+  for (const { text, address } of events) {
+    const i = Number(text.split(':')[1])
+    assert.deepEqual(address, loop.localAddress(senders[i]), text)
+  }
+  assert.equal(loop.sendBatch(server, events.map(({ text, address }) => ({ data: text, ...address }))), 24)
+  await until(() => replies.every((got) => got.length === 2), 'every reply')
+  replies.forEach((got, i) => assert.deepEqual(got.map(([text]) => text).sort(), [`0:${i}`, `1:${i}`]))
+})
+
+test('UDP sendBatch: a batch longer than one delivery batch (1,100 datagrams, two destinations)', async (t) => {
+  const loop = newLoop(t)
+  const a = loop.udpBind('127.0.0.1', 0)
+  const rx = [loop.udpBind('127.0.0.1', 0), loop.udpBind('127.0.0.1', 0)]
+  for (const h of rx) loop.setOption(h, 'rcvbuf', 4 * 1024 * 1024)
+  const got = rx.map((h) => collect(loop, h))
+  const batch = Array.from({ length: 1100 }, (_, i) => ({ data: String(i), ...loop.localAddress(rx[i % 2]) }))
+  let sent = 0
+  for (let tries = 0; sent < batch.length && tries < 100; tries++) {
+    sent += loop.sendBatch(a, batch.slice(sent))
+    if (sent < batch.length) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  assert.equal(sent, 1100)
+  await until(() => got[0].length + got[1].length === 1100, 'every datagram')
+  assert.deepEqual(got[0].map(([text]) => Number(text)), batch.map((_, i) => i).filter((i) => i % 2 === 0))
+  assert.deepEqual(got[1].map(([text]) => Number(text)), batch.map((_, i) => i).filter((i) => i % 2 === 1))
+})
+
 test('UDP sendBatch: a bad datagram in the middle stops the batch there; a call from it throws why', async (t) => {
   const loop = newLoop(t)
   const a = loop.udpBind('127.0.0.1', 0)
