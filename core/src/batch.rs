@@ -13,6 +13,8 @@ pub(crate) struct Poller {
     pub events: Events,
     pub arena: Vec<u8>,
     pub batch: Vec<Event>,
+    /// The datagram receiver, made by the first datagram socket serviced.
+    pub datagrams: Option<Box<crate::sys::Datagrams>>,
     /// The poll that made this batch returned for a [`crate::Loop::wake`].
     pub woken: bool,
 }

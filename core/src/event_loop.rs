@@ -107,6 +107,7 @@ impl Loop {
             events: mio::Events::with_capacity(1024),
             arena: Vec::new(),
             batch: Vec::new(),
+            datagrams: None,
             woken: false,
         };
         Ok(Loop {
@@ -226,7 +227,13 @@ impl Loop {
             };
         let mut state = self.state()?;
         let read_size = state.read_size;
-        let mut out = Out { arena: &mut poller.arena, events: &mut poller.batch, cap: max, read_size };
+        let mut out = Out {
+            arena: &mut poller.arena,
+            events: &mut poller.batch,
+            datagrams: &mut poller.datagrams,
+            cap: max,
+            read_size,
+        };
         if kept {
             state.take_kept(&mut out);
         } else {

@@ -13,6 +13,8 @@ pub(crate) const ARENA_BUDGET: usize = 4 << 20;
 pub(crate) struct Out<'a> {
     pub arena: &'a mut Vec<u8>,
     pub events: &'a mut Vec<Event>,
+    /// The loop's datagram receiver (none until a datagram socket needs it).
+    pub datagrams: &'a mut Option<Box<crate::sys::Datagrams>>,
     pub cap: usize,
     /// Most bytes one read asks for.
     pub read_size: usize,

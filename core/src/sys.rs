@@ -99,16 +99,27 @@ pub fn getsockopt(fd: RawFd, level: i32, name: i32, value: &mut [u8]) -> io::Res
 /// Most datagrams one [`Datagrams::recv`] receives.
 pub const RECV_BATCH: usize = 32;
 
-/// Headers and sender addresses for one batch of datagrams received with
-/// `recvmmsg` (on the stack: about 7 KiB); only the entries of the current
-/// call are initialised, and only the bytes the kernel wrote of a sender's
-/// address are read.
+/// A loop's receiver of datagrams with `recvmmsg`: headers, sender
+/// addresses and [`RECV_BATCH`] slots of `stride` bytes, set up once (on
+/// the heap, so the headers' pointers to its own parts stay valid); a call
+/// only restores the name lengths the previous one's datagrams changed.
+/// The slots reserve `RECV_BATCH * stride` bytes of address space, but the
+/// kernel touches only the pages the datagrams fill. Only the bytes the
+/// kernel wrote of a datagram or a sender's address are read.
 pub struct Datagrams {
-    headers: [MaybeUninit<libc::mmsghdr>; RECV_BATCH],
-    iovs: [MaybeUninit<libc::iovec>; RECV_BATCH],
+    headers: [libc::mmsghdr; RECV_BATCH],
+    iovs: [libc::iovec; RECV_BATCH],
     senders: [MaybeUninit<libc::sockaddr_storage>; RECV_BATCH],
+    slots: Box<[MaybeUninit<u8>]>,
+    stride: usize,
+    /// Datagrams the last call received (whose headers the kernel changed).
     count: usize,
 }
+
+// SAFETY: the raw pointers in the headers and iovecs point only into this
+// value's own heap parts, which move with it to another thread; nothing else
+// holds them.
+unsafe impl Send for Datagrams {}
 
 /// One datagram of a batch.
 pub struct Received {
@@ -118,42 +129,50 @@ pub struct Received {
     pub truncated: bool,
 }
 
+const SENDER_ROOM: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
 impl Datagrams {
-    pub fn new() -> Datagrams {
-        Datagrams {
-            headers: [const { MaybeUninit::uninit() }; RECV_BATCH],
-            iovs: [const { MaybeUninit::uninit() }; RECV_BATCH],
+    /// A receiver whose slots hold `stride` bytes each.
+    pub fn new(stride: usize) -> Box<Datagrams> {
+        let mut me = Box::new(Datagrams {
+            // SAFETY: mmsghdr and iovec are plain data; zeroed is a valid empty value.
+            headers: unsafe { std::mem::zeroed() },
+            iovs: unsafe { std::mem::zeroed() },
             senders: [const { MaybeUninit::uninit() }; RECV_BATCH],
+            slots: Box::new_uninit_slice(RECV_BATCH * stride),
+            stride,
             count: 0,
+        });
+        let me_ref = &mut *me;
+        for i in 0..RECV_BATCH {
+            me_ref.iovs[i] =
+                libc::iovec { iov_base: me_ref.slots[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: stride };
+            let header = &mut me_ref.headers[i].msg_hdr;
+            header.msg_name = me_ref.senders[i].as_mut_ptr() as *mut libc::c_void;
+            header.msg_namelen = SENDER_ROOM;
+            header.msg_iov = &mut me_ref.iovs[i];
+            header.msg_iovlen = 1;
         }
+        me
     }
 
-    /// Receives up to `buf.len() / stride` datagrams (at most
-    /// [`RECV_BATCH`]) in one call, the i-th into `buf[i * stride..]`, cut
-    /// to `stride` bytes. Returns how many arrived. An error after some
-    /// datagrams arrived is returned by the next call (the kernel keeps it).
-    pub fn recv(&mut self, fd: RawFd, buf: &mut [MaybeUninit<u8>], stride: usize) -> io::Result<usize> {
-        let count = (buf.len() / stride.max(1)).min(RECV_BATCH);
-        self.count = 0;
-        for i in 0..count {
-            let iov = self.iovs[i]
-                .write(libc::iovec { iov_base: buf[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: stride });
-            // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-            let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-            // Every call sets the name length, control length and flags afresh:
-            // the kernel overwrote the previous call's.
-            msg_hdr.msg_name = self.senders[i].as_mut_ptr() as *mut libc::c_void;
-            msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            msg_hdr.msg_iov = iov;
-            msg_hdr.msg_iovlen = 1;
-            self.headers[i].write(libc::mmsghdr { msg_hdr, msg_len: 0 });
+    /// Receives up to `max` datagrams (at most [`RECV_BATCH`]) in one call,
+    /// each into its slot, cut to the slot's size. Returns how many arrived.
+    /// An error after some datagrams arrived is returned by the next call
+    /// (the kernel keeps it).
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        // The kernel wrote the sender's length into each header it filled;
+        // the flags and datagram lengths it sets afresh, and reads neither.
+        for header in &mut self.headers[..std::mem::take(&mut self.count)] {
+            header.msg_hdr.msg_namelen = SENDER_ROOM;
         }
-        // SAFETY: the first `count` headers are initialised; each points at
-        // its own sender storage and iovec, and each iovec at `stride`
-        // bytes of `buf`, all of which outlive the call.
+        let count = max.min(RECV_BATCH);
+        // SAFETY: the first `count` headers point at their own sender
+        // storage and iovec, and each iovec at its own `stride` bytes of
+        // `slots`; all of them live in this heap value, which outlives the
+        // call and has not moved since `new` set the pointers.
         let n = retrying(|| unsafe {
-            libc::recvmmsg(fd, self.headers.as_mut_ptr() as *mut libc::mmsghdr, count as _, 0, std::ptr::null_mut())
-                as isize
+            libc::recvmmsg(fd, self.headers.as_mut_ptr(), count as _, 0, std::ptr::null_mut()) as isize
         })?;
         self.count = n.min(count);
         Ok(self.count)
@@ -162,17 +181,23 @@ impl Datagrams {
     /// The `i`-th header of the last call.
     fn header(&self, i: usize) -> &libc::msghdr {
         assert!(i < self.count, "datagram {i} of {}", self.count);
-        // SAFETY: the first `count` headers were initialised by `recv`.
-        unsafe { &self.headers[i].assume_init_ref().msg_hdr }
+        &self.headers[i].msg_hdr
     }
 
     /// The `i`-th datagram of the last call (`i` below what it returned).
     pub fn get(&self, i: usize) -> Received {
         let header = self.header(i);
-        // SAFETY: as in `header`; the iovecs were initialised with them.
-        let (len, slot) =
-            unsafe { (self.headers[i].assume_init_ref().msg_len, self.iovs[i].assume_init_ref().iov_len) };
-        Received { len: (len as usize).min(slot), truncated: header.msg_flags & libc::MSG_TRUNC != 0 }
+        let len = (self.headers[i].msg_len as usize).min(self.stride);
+        Received { len, truncated: header.msg_flags & libc::MSG_TRUNC != 0 }
+    }
+
+    /// The bytes of the `i`-th datagram of the last call.
+    pub fn data(&self, i: usize) -> &[u8] {
+        let len = self.get(i).len;
+        let slot = &self.slots[i * self.stride..][..len];
+        // SAFETY: the kernel wrote the datagram's `len` bytes (at most the
+        // slot's size) at the start of its slot.
+        unsafe { &*(slot as *const [MaybeUninit<u8>] as *const [u8]) }
     }
 
     /// The IP sender of the `i`-th datagram (`None` on a Unix socket), read

@@ -21,14 +21,14 @@ use crate::unix::{self, SocketFile};
 /// `EMSGSIZE`).
 const MAX_DATAGRAM: usize = 64 << 10;
 
-/// Room after a datagram for its Unix sender's path and NUL (at most 255
-/// bytes: see `deliver`).
-const PATH_ROOM: usize = 256;
+/// The room for one datagram of a batch in the loop's receiver
+/// ([`sys::Datagrams`]): 32 slots reserve 2 MiB of address space, but the
+/// kernel touches only the pages the datagrams fill.
+const SLOT: usize = MAX_DATAGRAM;
 
-/// The arena space one datagram of a batch is received into: 32 slots
-/// reserve 2 MiB of the arena's capacity, but the kernel touches only the
-/// pages the datagrams fill, and `deliver` packs them together.
-const SLOT: usize = MAX_DATAGRAM + PATH_ROOM;
+/// The arena room a Unix sender's path may take: at most 255 bytes with
+/// its NUL (see `deliver`).
+const PATH_ROOM: usize = 255;
 
 /// One datagram of a batched send ([`crate::Loop::send_batch`]): its bytes
 /// and where it goes (`None`: the socket's connected peer).
@@ -238,17 +238,25 @@ impl Udp {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         self.write_ready = false;
-        let mut batch = sys::Datagrams::new();
+        let mut batch = out.datagrams.take().unwrap_or_else(|| sys::Datagrams::new(SLOT));
+        let step = self.receive(handle, &mut batch, out);
+        *out.datagrams = Some(batch);
+        step
+    }
+
+    /// Receives datagrams into the arena while the kernel has some and the
+    /// poll has room.
+    fn receive(&mut self, handle: Handle, batch: &mut sys::Datagrams, out: &mut Out<'_>) -> Step {
         while self.readable {
             let room = out.cap.saturating_sub(out.events.len()).min(sys::RECV_BATCH);
             if out.full() || room == 0 {
                 return Step::Requeue;
             }
-            let start = out.arena.len();
-            out.arena.reserve(room * SLOT);
-            let slots = &mut out.arena.spare_capacity_mut()[..room * SLOT];
-            match batch.recv(self.sock.as_raw_fd(), slots, SLOT) {
-                Ok(count) => self.deliver(handle, &batch, count, start, out),
+            match batch.recv(self.sock.as_raw_fd(), room) {
+                Ok(count) => {
+                    out.arena.reserve(count * (SLOT + PATH_ROOM));
+                    self.deliver(handle, batch, count, out)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 // ICMP errors (e.g. port unreachable on a connected socket)
                 // are reported without closing the socket.
@@ -258,10 +266,10 @@ impl Udp {
         Step::Idle
     }
 
-    /// Turns the `count` datagrams just received into the slots after
-    /// `start` into events, moving each one's bytes (and a Unix sender's
-    /// path) down to the end of the previous one, so the arena holds no gaps.
-    fn deliver(&self, handle: Handle, batch: &sys::Datagrams, count: usize, start: usize, out: &mut Out<'_>) {
+    /// Turns the `count` datagrams just received into events, each one's
+    /// bytes (and a Unix sender's path) copied to the end of the arena,
+    /// which has room for them.
+    fn deliver(&self, handle: Handle, batch: &sys::Datagrams, count: usize, out: &mut Out<'_>) {
         for i in 0..count {
             let got = batch.get(i);
             if got.truncated {
@@ -271,14 +279,13 @@ impl Udp {
                 continue;
             }
             let at = out.arena.len();
-            // SAFETY: slot `i` lies in the capacity reserved by `service`
-            // and the kernel wrote `got.len` bytes at its start; `at` is at
-            // or before it (every earlier datagram and path fit its own
-            // slot), so the copy stays in bounds (the ranges may overlap).
+            let data = batch.data(i);
+            // SAFETY: `receive` reserved a slot's size for each datagram of
+            // the batch and a path's room for each sender, and `data` (at
+            // most a slot) comes from the receiver, not from the arena.
             unsafe {
-                let base = out.arena.as_mut_ptr();
-                std::ptr::copy(base.add(start + i * SLOT), base.add(at), got.len);
-                out.arena.set_len(at + got.len);
+                std::ptr::copy_nonoverlapping(data.as_ptr(), out.arena.as_mut_ptr().add(at), data.len());
+                out.arena.set_len(at + data.len());
             }
             let mut event = Event::new(EventKind::Datagram, handle, self.userdata);
             if !self.is_unix() {
@@ -286,7 +293,7 @@ impl Udp {
             } else if let Some(path) = unix::text(&batch.sender(i)) {
                 // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for
                 // C, unless replacement characters made it longer: dropped
-                // then (a slot keeps `PATH_ROOM` bytes for it).
+                // then (the length must fit a byte).
                 if let Ok(path_len) = u8::try_from(path.len() + 1) {
                     event.path_len = path_len;
                     out.arena.extend_from_slice(path.as_bytes());
