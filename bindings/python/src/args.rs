@@ -1,9 +1,6 @@
 //! Argument conversion: Python objects to the core's types, as `#[pyfunction]`
 //! argument types. A wrong type is `TypeError`; a value is the core's to judge
-//! (its error names the argument and what it must be). An integer beyond the
-//! Rust type is saturated, so the core judges the type's extreme instead
-//! (refused where the range ends below it); only what the type cannot hold
-//! at all (a negative count, a negative or NaN duration) is refused here.
+//! (docs/design.md §5).
 
 use std::time::Duration;
 
@@ -43,10 +40,8 @@ macro_rules! saturating {
 }
 saturating!(i32: Some(i32::MIN), i64: Some(i64::MIN), u64: None, usize: None);
 
-/// An integer argument with `operator.index` semantics: an `int`, a `bool`
-/// (as Python's socket module takes it) or any object with `__index__` (a
-/// numpy integer, say), saturated to `T`'s range. A negative value for an
-/// unsigned `T` is refused (no saturation would keep its meaning).
+/// An integer (`int`, `bool` or any `__index__`) saturated to `T`'s range; a
+/// negative value for an unsigned `T` is refused (no saturation keeps its meaning).
 pub struct Int<T>(pub T);
 
 impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
@@ -66,8 +61,7 @@ impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
     }
 }
 
-/// A send token: any `u64`, taken exactly (a value no token can be is
-/// refused, never saturated into another token).
+/// A send token: any `u64`, taken exactly (never saturated into another token).
 pub struct Token(pub u64);
 
 impl FromPyObject<'_, '_> for Token {
@@ -85,8 +79,7 @@ impl FromPyObject<'_, '_> for Token {
     }
 }
 
-/// A handle argument. Integers no loop ever hands out (0, negative, huge)
-/// are accepted here; the loop rejects them with `BadHandleError`.
+/// A handle argument; integers no loop hands out are the loop's to reject (BadHandleError).
 pub struct Hd(pub nc::Handle);
 
 impl FromPyObject<'_, '_> for Hd {
@@ -97,9 +90,8 @@ impl FromPyObject<'_, '_> for Hd {
     }
 }
 
-/// A duration in seconds (int or float; NaN and negatives are
-/// ValueError). Anything beyond the core's `MAX_DURATION` (`inf` included)
-/// means "never", which the core decides: it gets the longest `Duration`.
+/// A duration in seconds (int or float; NaN and negatives are ValueError).
+/// Beyond `MAX_DURATION` (`inf` included) the core gets the longest `Duration`.
 pub struct Secs(pub Duration);
 
 impl FromPyObject<'_, '_> for Secs {
@@ -143,8 +135,7 @@ impl FromPyObject<'_, '_> for Addr {
     }
 }
 
-/// A destination: an event's sender tuple as netcore made it (its address
-/// known), or any `(host, port)` tuple, for the core to parse.
+/// A destination: an event's sender tuple as netcore made it (address known), or any other.
 pub enum Destination {
     Known(std::net::SocketAddr),
     Given(Addr),
@@ -170,8 +161,7 @@ impl Destination {
     }
 }
 
-/// One datagram of a batched send: a `(data, (host, port))` tuple, or
-/// `(data, None)` for the connected peer.
+/// One datagram of a batched send: `(data, (host, port))`, or `(data, None)` for the peer.
 pub struct DatagramArg<'py>(pub BytesArg<'py>, pub Option<Destination>);
 
 impl<'py> FromPyObject<'_, 'py> for DatagramArg<'py> {
@@ -216,10 +206,8 @@ macro_rules! named {
 }
 named!(nc::FramingMode, nc::Family);
 
-/// Bytes borrowed from a Python object without a copy: an exact `bytes`
-/// directly, anything else through the buffer protocol (bytearray,
-/// memoryview, array, mmap, numpy arrays, bytes subclasses...), which must
-/// be C-contiguous.
+/// Bytes borrowed without a copy: an exact `bytes` directly, anything else
+/// through the (C-contiguous) buffer protocol.
 pub enum BytesArg<'py> {
     Bytes(Bound<'py, PyBytes>),
     Buffer(PyUntypedBuffer),
@@ -244,10 +232,8 @@ impl<'py> FromPyObject<'_, 'py> for BytesArg<'py> {
 }
 
 impl BytesArg<'_> {
-    /// Whether the bytes cannot change while we read them without the GIL:
-    /// only an exact `bytes`. A read-only buffer promises nothing about its
-    /// memory (a read-only memoryview of a bytearray changes with the
-    /// bytearray), so any other buffer is read with the GIL held.
+    /// Whether the bytes cannot change while read without the GIL: only an
+    /// exact `bytes` (a read-only buffer promises nothing).
     pub fn immutable(&self) -> bool {
         matches!(self, BytesArg::Bytes(_))
     }
@@ -269,8 +255,7 @@ impl BytesArg<'_> {
     }
 }
 
-/// The items of an iterable argument (not a str or bytes, which iterate
-/// too but are surely a mistake), each converted.
+/// The items of an iterable argument (not a str or bytes: surely a mistake), each converted.
 pub fn items<'py, T>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<T>>
 where
     T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,

@@ -1,8 +1,5 @@
-//! netcore error codes to Python exceptions.
-//!
-//! The exception classes live in `netcore/_errors.py` (so they can inherit
-//! from both `netcore.Error` and the matching builtin `OSError` subclass);
-//! this module calls its factory `_make(code, name, message, errno, detail)`.
+//! netcore error codes to Python exceptions, made by `netcore/_errors.py`'s
+//! factory `_make` (docs/design.md §5).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -12,11 +9,9 @@ use pyo3::sync::PyOnceLock;
 
 static FACTORY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// An exception instance (not raised) for a netcore error, with a detail
-/// appended to its message: `detail` if given, else the core's (which
-/// argument was refused and what it must be). Its `errno` is the OS errno
-/// for codes the OS knows, the (negative) netcore code for the others. If
-/// the package's Python half is broken, the exception is what broke it.
+/// An exception instance (not raised) for a netcore error, with `detail` (else
+/// the core's) in its message. If the package's Python half is broken, the
+/// exception is what broke it.
 pub fn error_value<'py>(py: Python<'py>, e: nc::Error, detail: Option<&str>) -> Bound<'py, PyAny> {
     let core_detail = e.detail().map(nc::Detail::to_string);
     let detail = detail.or(core_detail.as_deref());

@@ -23,22 +23,19 @@ fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
     all[kind as usize].clone_ref(py)
 }
 
-/// How many recent address tuples are kept for reuse (a server answers the
-/// same few peers over and over).
+/// How many recent address tuples are kept for reuse (a server answers the same few peers).
 const RECENT_ADDRS: usize = 8;
 
-/// Address tuples made recently on this thread, each with its address,
-/// replaced in turn. Holding a reference keeps each tuple's identity
-/// unique, so [`recent_addr`] can recognise one by pointer.
+/// Address tuples made recently on this thread, with their addresses, replaced in
+/// turn; the references held keep each identity unique for [`recent_addr`].
 type Recent = (usize, [Option<(SocketAddr, Py<PyTuple>)>; RECENT_ADDRS]);
 
 thread_local! {
     static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new((0, [const { None }; RECENT_ADDRS])) };
 }
 
-/// An `(host, port)` tuple, the host as the core formats it (an IPv6
-/// zone kept: `("fe80::1%2", 9)`). A recent one is reused: formatting the
-/// host is most of an echoed datagram's address cost.
+/// An `(host, port)` tuple, the host as the core formats it (zone kept). A
+/// recent one is reused: formatting is most of an echoed datagram's address cost.
 pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
     let found =
         RECENT.with_borrow(|(_, slots)| slots.iter().flatten().find(|(a, _)| *a == addr).map(|(_, t)| t.clone_ref(py)));
@@ -56,28 +53,13 @@ pub fn addr_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py,
     Ok(tuple)
 }
 
-/// The address of `obj` if it is one of the recent tuples of
-/// [`addr_tuple`] (the same object), so a reply to an event's sender skips
-/// parsing the host back.
+/// The address of `obj` if it is one of [`addr_tuple`]'s recent tuples (the
+/// same object): a reply to an event's sender skips parsing the host back.
 pub fn recent_addr(obj: &Bound<'_, PyAny>) -> Option<SocketAddr> {
     RECENT.with_borrow(|(_, slots)| slots.iter().flatten().find(|(_, t)| t.as_ptr() == obj.as_ptr()).map(|(a, _)| *a))
 }
 
-/// One event from a netcore loop (read-only).
-///
-/// kind      what happened: one of the event kinds, each also a module
-///           constant ("data" is netcore.DATA; see help(netcore))
-/// handle    the handle it happened to
-/// listener  for "accepted": the listener that accepted; otherwise None
-/// data      for "data" and "datagram": the bytes; otherwise None
-/// addr      (host, port): the peer for "accepted"/"connected", the sender for
-///           "datagram"; otherwise None
-/// path      for "datagram" on a Unix datagram socket: the sender's path
-///           ("@name" in the abstract namespace); None for an unnamed sender
-/// error     the exception (not raised) for "connect_failed", "tls_failed",
-///           "error" and an abnormal "closed" (TLS: with alert, reason); else None
-/// userdata  the handle's user data (see Loop.set_userdata), or None
-/// value     the token for "sent", the attempt number for "reconnecting"; else 0
+/// One event from a netcore loop (read-only): kind, handle, listener, data, addr, path, error, userdata, value.
 #[pyclass(frozen, module = "netcore", name = "Event")]
 pub struct Event {
     kind: nc::EventKind,
@@ -87,8 +69,7 @@ pub struct Event {
     listener: Option<i64>,
     #[pyo3(get)]
     data: Option<Py<PyBytes>>,
-    /// Converted to a tuple only when read: most servers never look at the
-    /// peer address of an accepted connection.
+    /// Converted only when read: most servers never look at a peer's address.
     address: Option<SocketAddr>,
     #[pyo3(get)]
     path: Option<String>,
@@ -139,14 +120,13 @@ impl Event {
         ("kind", "handle", "data")
     }
 
-    /// What happened (see the class docstring for the kinds).
+    /// What happened: an event kind, each also a constant (netcore.DATA == "data").
     #[getter]
     fn kind(&self, py: Python<'_>) -> Py<PyString> {
         kind_string(py, self.kind)
     }
 
-    /// (host, port): the peer for "accepted"/"connected", the sender for
-    /// "datagram"; otherwise None.
+    /// (host, port): the peer for "accepted"/"connected", the sender for "datagram"; else None.
     #[getter]
     fn addr<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
         self.address.map(|a| addr_tuple(py, a)).transpose()

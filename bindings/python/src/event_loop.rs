@@ -1,5 +1,5 @@
 //! `netcore.Loop`: the core loop with Python's edges (the GIL, signals,
-//! user data as Python objects, callbacks that raise).
+//! user data as Python objects, callbacks that raise); docs/design.md §5.
 
 use std::collections::HashMap;
 use std::mem::take;
@@ -23,11 +23,9 @@ use crate::tls;
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
 
-/// Longest stretch spent waiting without the GIL and without looking at
-/// signals (Ctrl+C raises KeyboardInterrupt within it).
+/// Longest wait without the GIL and without looking at signals (Ctrl+C).
 const SLICE: Duration = Duration::from_millis(50);
-/// Sends of at least this many bytes from an exact `bytes` (the only
-/// buffer no thread can change) release the GIL.
+/// Sends of at least this many bytes from an exact `bytes` release the GIL.
 pub(crate) const DETACH_SEND: usize = 64 << 10;
 
 /// A poll's `max_events`, in the range the core sets.
@@ -37,27 +35,21 @@ fn max_events_arg(py: Python<'_>, max: Option<Int<usize>>, default: usize) -> Py
     Ok(max)
 }
 
-/// Checks a `max_events` for a later poll (netcore.aio.attach) and returns
-/// it as an int: InvalidArgumentError if it is out of range.
+/// Private (netcore.aio): `max_events` checked as a poll checks it.
 #[pyfunction]
 pub fn _check_max_events(py: Python<'_>, max_events: Int<usize>) -> PyResult<usize> {
     max_events_arg(py, Some(max_events), 0)
 }
 
-/// An event loop: see help(netcore) for the model. Closed on leaving a
-/// `with` block.
+/// An event loop (the model: help(netcore)); closed on leaving a `with` block.
 #[pyclass(frozen, subclass, weakref, module = "netcore", name = "Loop")]
 pub struct PyLoop {
-    /// `None` once closed. Operations hold the read lock only around the
-    /// core call itself, with the GIL held and no Python code running, so a
-    /// `close()` (the only writer, also under the GIL) never waits for them;
-    /// anything that releases the GIL (polls, large sends) works on a clone.
+    /// `None` once closed. Locked only around core calls, never while Python
+    /// code runs; work without the GIL uses a clone (docs/design.md §5).
     inner: RwLock<Option<nc::Loop>>,
-    /// User data per handle. Locked only around plain Rust work and
-    /// reference-count increments: never while Python code could run.
+    /// User data per handle; never locked while Python code could run.
     objects: Mutex<HashMap<i64, Py<PyAny>>>,
-    /// Called when the loop closes, before its descriptor does (netcore.aio
-    /// unregisters its reader, so a reused descriptor number is not watched).
+    /// Called when the loop closes, before its descriptor does (netcore.aio).
     close_hooks: Mutex<Vec<Py<PyAny>>>,
 }
 
@@ -88,8 +80,7 @@ impl PyLoop {
         result.ok_or_else(|| Self::closed_error(py))
     }
 
-    /// Runs one core operation on the loop: panics caught, errors mapped to
-    /// exceptions.
+    /// Runs one core operation on the loop: panics caught, errors raised.
     pub(crate) fn core<T>(&self, py: Python<'_>, op: impl FnOnce(&nc::Loop) -> nc::Result<T>) -> PyResult<T> {
         self.core_result(py, op)?.py_err(py)
     }
@@ -100,9 +91,8 @@ impl PyLoop {
         lp.ok_or_else(|| Self::closed_error(py))
     }
 
-    /// Drops every Python object the loop holds: user data, close hooks.
-    /// Their destructors may run Python code, so they run after the locks
-    /// are released.
+    /// Drops the loop's Python objects (user data, close hooks) after the
+    /// locks are released: their destructors may run Python code.
     fn drop_objects(&self) {
         let objects = take(&mut *self.objects.lock());
         let hooks = take(&mut *self.close_hooks.lock());
@@ -143,11 +133,9 @@ impl PyLoop {
             .collect()
     }
 
-    /// Waits up to `deadline` (None = until events, a wake, or a signal) for
-    /// one batch; `None` on timeout or on a wake (wake() or stop());
-    /// ClosedError once the loop is closed. With `eager`, the first poll does
-    /// not wait and keeps the GIL: when events are likely pending, they come
-    /// without a GIL hand-off.
+    /// Waits up to `deadline` (None: until events, a wake or a signal) for
+    /// one batch; `None` on timeout or a wake. With `eager` the first poll
+    /// neither waits nor releases the GIL (events are likely pending).
     fn wait<'a>(
         py: Python<'_>,
         lp: &'a nc::Loop,
@@ -188,10 +176,6 @@ impl PyLoop {
         }
     }
 
-    /// Runs `op` and stores `userdata` (None removes it) for the handle it
-    /// names (a new one, or one checked live), atomically with respect to
-    /// event delivery: no event of the handle is converted in between, and a
-    /// "closed" converted later finds the object and drops it.
     /// Adopts a descriptor given as an int (handed over) or as an object
     /// with fileno() and detach() (a socket.socket, detached once adopted).
     fn adopt(
@@ -211,6 +195,9 @@ impl PyLoop {
         Ok(handle)
     }
 
+    /// Runs `op` and stores `userdata` (None removes it) for the handle it
+    /// names, atomically with respect to event delivery: a "closed"
+    /// converted later finds the object and drops it.
     fn attach(
         &self,
         py: Python<'_>,
@@ -255,11 +242,9 @@ impl PyLoop {
         result.py_err(py)
     }
 
-    /// Calls run()'s callbacks for a batch, straight from the core's
-    /// buffers, as the core delivers (`nc::Loop::deliver`), and returns how
-    /// many it called. If one raises, the core keeps the rest of the batch
-    /// for the next poll; if one closes the loop, the rest goes with it
-    /// (ClosedError).
+    /// Calls run()'s callbacks for a batch straight from the core's buffers
+    /// (`nc::Loop::deliver`) and returns how many it called. If one raises,
+    /// the core keeps the rest of the batch for the next poll.
     fn deliver(
         &self,
         py: Python<'_>,
@@ -286,10 +271,7 @@ impl PyLoop {
     }
 
     /// One round of run() without waiting (netcore.aio's dispatch): one
-    /// poll(0) batch, each event passed to `callback`, data to `on_data`
-    /// if given. An exception from them propagates and the rest of the
-    /// batch is kept for the next round. Returns how many events were
-    /// delivered.
+    /// poll(0) batch delivered as [`PyLoop::deliver`] does; returns how many.
     pub(crate) fn dispatch_once(
         &self,
         py: Python<'_>,
@@ -305,8 +287,7 @@ impl PyLoop {
         delivered
     }
 
-    /// Joins or leaves a multicast group; `interface` None is the core's
-    /// default (any).
+    /// Joins or leaves a multicast group; `interface` None is the core's default.
     fn multicast(
         &self,
         py: Python<'_>,
@@ -325,11 +306,9 @@ impl PyLoop {
 }
 
 fast_method! {
-    /// `Loop.send` for the common case, an echo's: `send(handle, data)` with
-    /// an `int` and a `bytes` below DETACH_SEND, without PyO3's argument
-    /// parsing and call bookkeeping (more instructions than the rest of the
-    /// send). Any other call goes to the generated method (SEND), so both
-    /// behave the same.
+    /// `Loop.send` for an echo's call, `send(handle, data)` with an `int` and
+    /// a `bytes` below DETACH_SEND, without PyO3's argument parsing; any
+    /// other call goes to the generated method (SEND), so both behave alike.
     send_fast, SEND, |py, slf, args| {
         let &[handle, data] = args else { return None };
         if ffi::PyLong_CheckExact(handle) == 0 || ffi::PyBytes_CheckExact(data) == 0 {
@@ -347,8 +326,7 @@ fast_method! {
     }
 }
 
-/// Puts [`send_fast`] in front of the generated `Loop.send` (same name,
-/// signature and doc).
+/// Puts [`send_fast`] in front of the generated `Loop.send` (same signature and doc).
 pub fn install_send_fast(py: Python<'_>) -> PyResult<()> {
     let ty = py.get_type::<PyLoop>();
     let signature: String = ty.getattr("send")?.getattr("__text_signature__")?.extract()?;
@@ -357,9 +335,7 @@ pub fn install_send_fast(py: Python<'_>) -> PyResult<()> {
 
 #[pymethods]
 impl PyLoop {
-    /// Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of
-    /// resources. Takes no arguments; a subclass's `__init__` may take its
-    /// own (they are left to it, as object.__new__ does).
+    /// Creates a loop (OSError such as EMFILE if the system is out of resources).
     #[new]
     #[classmethod]
     #[pyo3(signature = (*args, **kwargs))]
@@ -377,11 +353,7 @@ impl PyLoop {
         })
     }
 
-    /// Waits up to `timeout` seconds (None = until something happens, 0 = not
-    /// at all) and returns up to `max_events` events, in order per handle.
-    /// Returns [] on timeout or when wake() interrupted the wait. The GIL is
-    /// released while waiting; a signal handler that raises (Ctrl+C:
-    /// KeyboardInterrupt) interrupts the wait within 50 ms.
+    /// Waits up to `timeout` seconds and returns up to `max_events` events ([] on timeout or wake()).
     #[pyo3(signature = (timeout=None, max_events=None), text_signature = "(self, /, timeout=None, max_events=1024)")]
     fn poll<'py>(
         &self,
@@ -401,18 +373,7 @@ impl PyLoop {
         PyList::new(py, events)
     }
 
-    /// Polls and calls `callback(event)` for every event until stop() is
-    /// called (from the callback, a signal handler or another thread).
-    /// Closing the loop (from the same places) ends it with ClosedError,
-    /// delivering nothing more. An exception from the callback stops run() and
-    /// propagates; the batch's remaining events are kept for the next
-    /// poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
-    ///
-    /// With `on_data`, every "data" event is delivered as
-    /// `on_data(handle, data)` (data: bytes) instead, without an Event object
-    /// (like asyncio's data_received); the other kinds still go to callback.
-    /// Exceptions from on_data behave as the callback's. The callbacks run
-    /// while run() holds the loop's poll: poll() from them raises BusyError.
+    /// Calls `callback(event)` for every event (`on_data(handle, data)` for "data") until stop().
     #[pyo3(
         signature = (callback, max_events=None, *, on_data=None),
         text_signature = "(self, /, callback, max_events=256, *, on_data=None)"
@@ -451,50 +412,20 @@ impl PyLoop {
     }
 
     /// Makes the current (or next) run() return after its current batch.
-    /// Safe from any thread and from signal handlers; a no-op once closed.
     fn stop(&self) {
         if let Some(lp) = &*self.inner.read() {
             lp.stop();
         }
     }
 
-    /// Interrupts a blocking poll() (which returns []), from any thread. A
-    /// wake with no poll waiting makes the next poll() return at once. A no-op
-    /// once closed.
+    /// Interrupts a blocking poll() (which returns []), from any thread.
     fn wake(&self) {
         if let Some(lp) = &*self.inner.read() {
             lp.wake();
         }
     }
 
-    /// The loop's pollable descriptor, readable while events are pending:
-    /// watch it (asyncio add_reader, selectors, ...) and call poll(0) when it
-    /// is readable. Do not read or close it.
-    fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
-        self.core(py, |lp| Ok(lp.fd()))
-    }
-
-    /// Seconds a host loop may wait before calling poll(0) again even if
-    /// fileno() stays quiet, rounded up to whole milliseconds (a host never
-    /// wakes early and spins): 0.0 only when events are pending, None when
-    /// only new I/O can produce events.
-    pub(crate) fn next_timeout(&self, py: Python<'_>) -> PyResult<Option<f64>> {
-        self.core(py, |lp| Ok(lp.next_timeout().map(|d| d.as_secs_f64())))
-    }
-
-    /// Closes the loop (no argument) or a handle (one argument).
-    ///
-    /// close(): closes every handle at once (queued data is dropped) and
-    /// frees the loop; later calls raise ClosedError. Close connections and
-    /// poll until their "closed" events first to flush them. Idempotent.
-    /// A poll() or run() waiting in another thread (or interrupted by the
-    /// signal handler that closes the loop) raises ClosedError.
-    ///
-    /// close(handle): closes gracefully. A connection sends everything
-    /// queued, then its FIN, then waits (briefly) for the peer's; "closed"
-    /// follows. Listeners and UDP sockets close at once. Raises ClosedError if
-    /// the handle is already closing or closed (until its "closed" event was
-    /// delivered), BadHandleError once it is gone.
+    /// close(): closes the loop and every handle at once. close(handle): closes a handle gracefully.
     #[pyo3(signature = (*args))]
     fn close(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         match args.len() {
@@ -524,8 +455,7 @@ impl PyLoop {
         }
     }
 
-    /// Private (netcore.aio): `hook()` is called when the loop closes, in
-    /// the closing thread, before the loop's descriptor closes.
+    /// Private (netcore.aio): `hook()` runs when the loop closes, before its descriptor does.
     fn _add_close_hook(&self, py: Python<'_>, hook: &Obj<'_>) -> PyResult<()> {
         if self.closed() {
             return Err(Self::closed_error(py));
@@ -534,8 +464,7 @@ impl PyLoop {
         Ok(())
     }
 
-    /// Private (netcore.aio): forgets a hook given to _add_close_hook (the
-    /// same object).
+    /// Private (netcore.aio): forgets a hook given to _add_close_hook (the same object).
     fn _remove_close_hook(&self, hook: &Obj<'_>) {
         // Dropped under the lock: the caller's `hook` keeps the object alive,
         // so no destructor runs.
@@ -558,16 +487,7 @@ impl PyLoop {
         Ok(false)
     }
 
-    /// Number of open handles.
-    fn handle_count(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core(py, |lp| Ok(lp.handle_count()))
-    }
-
-    /// Listens for TCP connections on host (an IP literal or "localhost") and
-    /// port (0 = any; read it back with local_address). SO_REUSEADDR is always
-    /// set. backlog None or 0 is DEFAULT_BACKLOG. Each connection arrives as
-    /// an "accepted" event and starts with this listener's user data. Returns
-    /// the listener handle.
+    /// Listens for TCP connections on host and port; returns the listener handle.
     #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None, tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn listen(
@@ -586,19 +506,7 @@ impl PyLoop {
         self.attach(py, userdata, |lp| tls::listen(lp, lp.tcp_listen(&host.0, port.0, &opts, 1), tls))
     }
 
-    /// Starts a TCP connection to host (an IP literal, or a name resolved off
-    /// the loop thread) and port (1 to 65535). Never blocks: the result
-    /// arrives as "connected", or "connect_failed" (error: DNSError,
-    /// ConnectionRefusedError, TimeoutError, ...) followed by "closed". Data
-    /// sent before "connected" is queued. Returns the connection handle.
-    ///
-    /// Options: timeout (seconds, resolution and every attempt included),
-    /// family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
-    /// first), attempt_delay (seconds between Happy Eyeballs attempts,
-    /// default DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
-    /// delays in seconds: auto-reconnect on unexpected loss, the last delay
-    /// repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
-    /// never.
+    /// Starts a TCP connection to host and port; returns its handle at once ("connected" follows).
     #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None, tls=None, server_hostname=None))]
     #[allow(clippy::too_many_arguments)]
     fn connect(
@@ -631,9 +539,7 @@ impl PyLoop {
         self.attach(py, userdata, |lp| tls::connect(lp, lp.tcp_connect_with(&host.0, port.0, &opts, 1), tls.as_ref()))
     }
 
-    /// Answers host name `name` with `addresses` (IP literals, tried in this
-    /// order) for this loop's connect() calls, without the system resolver,
-    /// like a hosts-file entry. An empty list removes the entry.
+    /// Answers host name `name` with these IP addresses for connect() (no resolver).
     fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Obj<'_>) -> PyResult<()> {
         let texts: Vec<String> =
             items::<Text>(addresses, "a list of IP address strings")?.into_iter().map(|t| t.0).collect();
@@ -641,40 +547,13 @@ impl PyLoop {
         self.core(py, |lp| lp.set_host_addresses(&name.0, &ips))
     }
 
-    /// Starts a timer: a "timer" event after `delay` seconds, then every
-    /// `repeat` seconds if given. A one-shot timer's "closed" follows its
-    /// "timer" event; cancel any timer with close(handle). A delay or repeat
-    /// beyond MAX_DURATION means never (the timer stays open). Returns its handle.
+    /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
     #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
     fn timer(&self, py: Python<'_>, delay: Secs, repeat: Option<Secs>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.attach(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
     }
 
-    /// Fires an "idle" event after `timeout` seconds without a successful
-    /// read or write on a connection, and again after each further timeout.
-    /// None turns it off; beyond MAX_DURATION it never fires.
-    #[pyo3(signature = (handle, timeout))]
-    fn set_idle_timeout(&self, py: Python<'_>, handle: Hd, timeout: Option<Secs>) -> PyResult<()> {
-        self.core(py, |lp| lp.set_idle_timeout(handle.0, timeout.map(|t| t.0)))
-    }
-
-    /// Caps a listener's open connections (0 = no cap): at the cap it stops
-    /// accepting (clients wait in the kernel backlog) and resumes below it.
-    fn set_max_connections(&self, py: Python<'_>, listener: Hd, max: Int<usize>) -> PyResult<()> {
-        self.core(py, |lp| lp.set_max_connections(listener.0, max.0))
-    }
-
-    /// Graceful server shutdown: stop accepting, close the listener's
-    /// connections gracefully, reset whatever is left after `drain` seconds
-    /// (beyond MAX_DURATION: never); then "shutdown_complete" and "closed" for
-    /// the listener.
-    fn shutdown_server(&self, py: Python<'_>, listener: Hd, drain: Secs) -> PyResult<()> {
-        self.core(py, |lp| lp.shutdown_server(listener.0, drain.0))
-    }
-
-    /// Binds a UDP socket on host (an IP literal or "localhost") and port
-    /// (0 = any). Datagrams arrive as "datagram" events with the sender's
-    /// address. Returns the handle.
+    /// Binds a UDP socket on host and port; returns its handle.
     #[pyo3(signature = (host, port, *, reuse_port=false, ipv6_only=false, userdata=None))]
     fn udp_bind(
         &self,
@@ -689,12 +568,7 @@ impl PyLoop {
         self.attach(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
     }
 
-    /// Listens for stream connections on the Unix socket `path`: a
-    /// filesystem path (the socket file it creates is removed when the
-    /// listener closes; FileExistsError-like OSError EADDRINUSE if it
-    /// exists), or "@name" for Linux's abstract namespace. At most
-    /// MAX_UNIX_PATH bytes. Connections behave as TCP ones (framing, water
-    /// marks, tls=...); their "accepted" carries no addr. Returns the handle.
+    /// Listens for stream connections on the Unix socket `path`; returns the listener handle.
     #[pyo3(signature = (path, *, backlog=None, userdata=None, tls=None))]
     fn listen_unix(
         &self,
@@ -709,64 +583,25 @@ impl PyLoop {
         self.attach(py, userdata, |lp| tls::listen(lp, lp.unix_listen(&path.0, &opts, 1), tls))
     }
 
-    /// Connects to the Unix socket `path` (as listen_unix writes it). A
-    /// local connect succeeds or fails at once: failures raise here
-    /// (FileNotFoundError, ConnectionRefusedError, BlockingIOError when the
-    /// backlog is full); a success returns the handle, whose "connected"
-    /// (no addr) comes with the next poll.
+    /// Connects to the Unix socket `path`; failures raise at once. Returns the handle.
     #[pyo3(signature = (path, *, userdata=None))]
     fn connect_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.attach(py, userdata, |lp| lp.unix_connect(&path.0, 1))
     }
 
-    /// Binds a Unix datagram socket on `path` (removed when it closes).
-    /// "datagram" events carry the sender's path in Event.path; answer with
-    /// send_to_unix. Kind "udp".
+    /// Binds a Unix datagram socket on `path`; returns its handle.
     #[pyo3(signature = (path, *, userdata=None))]
     fn udp_bind_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.attach(py, userdata, |lp| lp.unix_dgram_bind(&path.0, 1))
     }
 
-    /// Sends one datagram from a Unix datagram socket to `path`.
-    fn send_to_unix(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, path: Text) -> PyResult<()> {
-        self.core(py, |lp| lp.unix_send_to(handle.0, &path.0, data.as_slice()))
-    }
-
-    /// Sets a Unix datagram socket's default peer (then send() sends there).
-    fn udp_connect_unix(&self, py: Python<'_>, handle: Hd, path: Text) -> PyResult<()> {
-        self.core(py, |lp| lp.unix_dgram_connect(handle.0, &path.0))
-    }
-
-    /// (pid, uid, gid) of a Unix connection's peer (SO_PEERCRED).
-    fn peer_credentials(&self, py: Python<'_>, handle: Hd) -> PyResult<(i32, u32, u32)> {
-        let c = self.core(py, |lp| lp.peer_credentials(handle.0))?;
-        Ok((c.pid, c.uid, c.gid))
-    }
-
-    /// The Unix path of a socket's own end ("@name" if abstract; None when
-    /// unnamed). OSError EAFNOSUPPORT on an IP socket.
-    fn local_path(&self, py: Python<'_>, handle: Hd) -> PyResult<Option<String>> {
-        self.core(py, |lp| lp.local_path(handle.0))
-    }
-
-    /// The Unix path of a connection's peer, as local_path.
-    fn peer_path(&self, py: Python<'_>, handle: Hd) -> PyResult<Option<String>> {
-        self.core(py, |lp| lp.peer_path(handle.0))
-    }
-
-    /// Adopts a listening socket the program already has (TCP or Unix): a
-    /// socket.socket (detached on success: the loop owns it) or a descriptor
-    /// number (handed over). ValueError-like EINVAL (argument "fd") if it is
-    /// not a listening stream socket; then nothing changed. Several loops
-    /// (threads, processes) share one listener by each adopting a
-    /// duplicate (os.dup / socket.dup()). Returns the listener handle.
+    /// Adopts a listening socket (detached) or descriptor (handed over); returns the handle.
     #[pyo3(signature = (sock, *, userdata=None))]
     fn adopt_listener(&self, py: Python<'_>, sock: &Obj<'_>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.adopt(py, sock, userdata, nc::Loop::adopt_listener)
     }
 
-    /// Adopts a connected stream socket (TCP or Unix) as adopt_listener
-    /// does; the connection handle is live at once (no event announces it).
+    /// Adopts a connected stream socket or descriptor as adopt_listener does.
     #[pyo3(signature = (sock, *, userdata=None))]
     fn adopt_connection(&self, py: Python<'_>, sock: &Obj<'_>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
         self.adopt(py, sock, userdata, nc::Loop::adopt_connection)
@@ -778,22 +613,7 @@ impl PyLoop {
         self.adopt(py, sock, userdata, nc::Loop::adopt_udp)
     }
 
-    /// Sets a UDP socket's default peer (an IP literal and port): send() then
-    /// sends there, and only that peer's datagrams are received.
-    fn udp_connect(&self, py: Python<'_>, handle: Hd, host: Text, port: Int<i64>) -> PyResult<()> {
-        self.core(py, |lp| lp.udp_connect(handle.0, &host.0, port.0))
-    }
-
-    /// Sends data (bytes, bytearray, memoryview or any C-contiguous buffer;
-    /// read in place, not copied unless it must be queued) on a connection or
-    /// a connected UDP socket. The message is queued whole or refused whole:
-    /// BlockingIOError (EAGAIN) when the send queue is above its high-water
-    /// mark (option HIGH_WATER), and a "writable" event follows once it
-    /// falls to LOW_WATER. Never blocks; large `bytes` go without the GIL.
-    ///
-    /// With `token` (an int, 0 to 2**64-1; TCP only), a "sent" event whose
-    /// `value` is the token follows once the last of these bytes reached the
-    /// kernel.
+    /// Queues data on a connection (or connected UDP socket) whole, or raises BlockingIOError.
     #[pyo3(signature = (handle, data, token=None))]
     fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
         // The common case (what an echo sends back): small bytes, no token.
@@ -807,8 +627,7 @@ impl PyLoop {
         self.send_slices(py, handle.0, &[data.as_slice()], data.immutable(), token.map(|t| t.0))
     }
 
-    /// Sends several buffers as one message (one writev): queued whole or
-    /// refused whole, as send(); `token` as for send().
+    /// Sends several buffers as one message (writev), as send() does.
     #[pyo3(signature = (handle, buffers, token=None))]
     fn sendv(&self, py: Python<'_>, handle: Hd, buffers: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
         let held = items::<BytesArg>(buffers, "an iterable of bytes-like objects")?;
@@ -816,25 +635,7 @@ impl PyLoop {
         self.send_slices(py, handle.0, &slices, held.iter().all(BytesArg::immutable), token.map(|t| t.0))
     }
 
-    /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
-    /// BlockingIOError if the kernel has no room (a "writable" event follows).
-    fn send_to(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, addr: Addr) -> PyResult<()> {
-        self.core(py, |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice()))
-    }
-
-    /// Sends datagrams from a UDP socket, in order, as many per system call
-    /// as the kernel takes (sendmmsg): each item is (data, (host, port)), or
-    /// (data, None) for the connected peer. Each datagram goes whole or not
-    /// at all. Returns how many went out, counted from the first: all of
-    /// them, or fewer, n, when datagrams[n] could not go (a bad address, or
-    /// the kernel refused it): it and the ones after it were not sent, and
-    /// send_batch(handle, datagrams[n:]) sends them or raises why. Raises
-    /// when not even the first went: BlockingIOError when the kernel has no
-    /// room (a "writable" event follows), InvalidArgumentError (a
-    /// ValueError) for a bad address or port 0, MessageTooLongError for a
-    /// datagram too large, NotConnectedError for None without a peer. A
-    /// wrong type anywhere is TypeError before anything is sent. An empty
-    /// batch sends nothing and returns 0.
+    /// Sends `(data, (host, port) or None)` datagrams, many per system call; returns how many went.
     fn send_batch(&self, py: Python<'_>, handle: Hd, datagrams: &Obj<'_>) -> PyResult<usize> {
         let held = items::<DatagramArg>(datagrams, "an iterable of (data, (host, port) or None) tuples")?;
         let each = held.iter().map(|DatagramArg(data, to)| {
@@ -844,44 +645,7 @@ impl PyLoop {
         self.core(py, |lp| lp.send_batch(handle.0, each))
     }
 
-    /// Closes at once: a connection drops its queue and resets (RST).
-    /// "closed" comes with the next poll. From then on run() and netcore.aio
-    /// deliver no event of the handle but its "closed" (a list poll()
-    /// returned earlier is the caller's to finish); the same after close(handle).
-    fn close_reset(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
-        self.core(py, |lp| lp.close_reset(handle.0))
-    }
-
-    /// Half-closes a connection: FIN once everything queued is sent; reading
-    /// goes on until the peer's EOF. Later sends raise BrokenPipeError.
-    fn shutdown(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
-        self.core(py, |lp| lp.shutdown(handle.0))
-    }
-
-    /// Stops reading from a connection (a peer close is still noticed).
-    fn pause(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
-        self.core(py, |lp| lp.pause(handle.0))
-    }
-
-    /// Resumes reading from a paused connection.
-    fn resume(&self, py: Python<'_>, handle: Hd) -> PyResult<()> {
-        self.core(py, |lp| lp.resume(handle.0))
-    }
-
-    /// Sets how a connection's input is cut into "data" events:
-    ///
-    ///   set_framing(h, "stream")                       raw chunks (default)
-    ///   set_framing(h, "delimited", delimiter=b"\n", max_frame=1 MiB)
-    ///   set_framing(h, "fixed", size=N)
-    ///   set_framing(h, "length_prefixed", header=4, max_frame=1 MiB)
-    ///
-    /// Delimited frames are delivered without the delimiter (1 to 8 bytes;
-    /// default DEFAULT_DELIMITER); length-prefixed frames without their
-    /// big-endian length header (1, 2 or 4 bytes; default
-    /// DEFAULT_LENGTH_HEADER). A frame over max_frame (1 byte to
-    /// MAX_FRAME_LIMIT; default DEFAULT_MAX_FRAME) is an "error" event
-    /// (MessageTooLongError, EMSGSIZE) and the connection closes. A parameter
-    /// the mode does not take is InvalidArgumentError.
+    /// Sets how a connection's input is cut into "data" events ("stream", "delimited", ...).
     #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn set_framing(
@@ -930,22 +694,7 @@ impl PyLoop {
         self.set_framing(py, handle, Named(nc::FramingMode::LengthPrefixed), None, None, Some(header_bytes), max_frame)
     }
 
-    /// Sets an option: `option` is a constant (netcore.NODELAY, ...; see
-    /// help(netcore) for them all) or its name as a str ("nodelay", ...);
-    /// value is an int or bool (LINGER: seconds, -1 = off), range-checked
-    /// (InvalidArgumentError naming the option and its range).
-    fn set_option(&self, py: Python<'_>, handle: Hd, option: Opt, value: Int<i64>) -> PyResult<()> {
-        self.core(py, |lp| lp.set_option(handle.0, option.0, value.0))
-    }
-
-    /// Reads an option back (as set_option names it).
-    fn get_option(&self, py: Python<'_>, handle: Hd, option: Opt) -> PyResult<i64> {
-        self.core(py, |lp| lp.get_option(handle.0, option.0))
-    }
-
-    /// Joins a multicast group on a UDP socket. `interface`: the local IPv4
-    /// address of the interface for IPv4 groups ("0.0.0.0" = any), an
-    /// interface index (int) for IPv6 groups (0 = any).
+    /// Joins a multicast group on a UDP socket.
     #[pyo3(signature = (handle, group, interface=None))]
     fn udp_join(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Obj<'_>>) -> PyResult<()> {
         self.multicast(py, handle, group, interface, true)
@@ -957,8 +706,7 @@ impl PyLoop {
         self.multicast(py, handle, group, interface, false)
     }
 
-    /// setsockopt(level, name, value) on a handle's socket: value is an int
-    /// (a C int) or bytes-like. Errors are the OS's.
+    /// setsockopt(level, name, value) on a handle's socket (a C int or bytes-like value).
     fn set_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, value: &Obj<'_>) -> PyResult<()> {
         if !is_index(value) {
             let bytes = value.extract::<BytesArg>()?;
@@ -971,9 +719,7 @@ impl PyLoop {
         self.core(py, |lp| lp.set_raw_option_int(handle.0, level, name, value))
     }
 
-    /// getsockopt(level, name) on a handle's socket, like socket.getsockopt:
-    /// buflen 0 returns a C int, otherwise up to buflen (at most
-    /// MAX_RAW_OPTION_SIZE) bytes.
+    /// getsockopt(level, name) on a handle's socket: a C int, or up to `buflen` bytes.
     #[pyo3(signature = (handle, level, name, buflen=0))]
     fn get_raw_option(&self, py: Python<'_>, handle: Hd, level: i32, name: i32, buflen: usize) -> PyResult<Py<PyAny>> {
         if buflen == 0 {
@@ -982,18 +728,6 @@ impl PyLoop {
         }
         let value = self.core(py, |lp| lp.raw_option(handle.0, level, name, buflen))?;
         Ok(PyBytes::new(py, &value).into_any().unbind())
-    }
-
-    /// The socket descriptor behind a handle, for calls netcore does not
-    /// wrap. netcore owns it: do not close it or change its blocking mode.
-    fn raw_fd(&self, py: Python<'_>, handle: Hd) -> PyResult<i32> {
-        self.core(py, |lp| lp.raw_fd(handle.0))
-    }
-
-    /// Bytes sent on a connection that the kernel has not taken yet: what
-    /// the HIGH_WATER and LOW_WATER marks are compared with.
-    fn queued_bytes(&self, py: Python<'_>, handle: Hd) -> PyResult<usize> {
-        self.core(py, |lp| lp.queued_bytes(handle.0))
     }
 
     /// The local address of a handle as (host, port).
@@ -1006,15 +740,7 @@ impl PyLoop {
         addr_tuple(py, self.core(py, |lp| lp.peer_addr(handle.0))?)
     }
 
-    /// The kind of a live handle: "tcp_listener", "tcp_connection", "udp" or "timer".
-    fn kind(&self, py: Python<'_>, handle: Hd) -> PyResult<&'static str> {
-        self.core(py, |lp| lp.kind(handle.0)).map(nc::HandleKind::name)
-    }
-
-    /// Attaches any Python object to a handle (None removes it). It is
-    /// returned as `userdata` in the handle's events and dropped after the
-    /// handle's "closed" event. Connections accepted by a listener start with
-    /// the listener's user data.
+    /// Attaches any object to a handle (None removes it), returned as `event.userdata`.
     fn set_userdata(&self, py: Python<'_>, handle: Hd, obj: &Obj<'_>) -> PyResult<()> {
         self.attach(py, Some(obj), |lp| lp.kind(handle.0).map(|_| handle.0)).map(drop)
     }
@@ -1025,9 +751,7 @@ impl PyLoop {
         Ok(self.objects.lock().get(&handle.0.raw()).map(|o| o.clone_ref(py)))
     }
 
-    /// A context manager that closes `handle` gracefully on exit (unless it
-    /// closed meanwhile): `with loop.closing(loop.connect(...)) as h:`. The
-    /// handle must be live here (BadHandleError otherwise).
+    /// A context manager that closes `handle` gracefully on exit: `with loop.closing(h) as h:`.
     fn closing(slf: Bound<'_, Self>, handle: Hd) -> PyResult<Closing> {
         slf.get().core(slf.py(), |lp| lp.kind(handle.0))?;
         Ok(Closing { lp: slf.unbind(), handle: handle.0.raw() })
@@ -1060,8 +784,79 @@ impl PyLoop {
     }
 }
 
-/// A loop collected while open warns, as asyncio's loops and sockets do,
-/// and is closed.
+/// `fn name(arguments) -> T = |lp| call;` as a `Loop` method that runs
+/// `call` through [`PyLoop::core`] (panics caught, errors raised).
+macro_rules! core_methods {
+    ($(
+        $(#[doc = $doc:literal])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = |$lp:ident| $call:expr;
+    )*) => {
+        #[pymethods]
+        impl PyLoop {$(
+            $(#[doc = $doc])*
+            $vis fn $name(&self, py: Python<'_>, $($arg: $ty),*) -> PyResult<$ret> {
+                self.core(py, |$lp| $call)
+            }
+        )*}
+    };
+}
+
+// The Loop methods that are one core call each (the stub has their long docs).
+core_methods! {
+    /// The loop's descriptor, readable while events are pending (watch it; do not read or close it).
+    fn fileno() -> i32 = |lp| Ok(lp.fd());
+    /// Seconds a host loop may wait before calling poll(0) again (None: until new I/O).
+    pub(crate) fn next_timeout() -> Option<f64>
+        = |lp| Ok(lp.next_timeout().map(|d| d.as_secs_f64()));
+    /// Number of open handles.
+    fn handle_count() -> usize = |lp| Ok(lp.handle_count());
+    /// Fires "idle" events after `timeout` seconds without I/O on a connection (None: off).
+    fn set_idle_timeout(handle: Hd, timeout: Option<Secs>) -> ()
+        = |lp| lp.set_idle_timeout(handle.0, timeout.map(|t| t.0));
+    /// Caps a listener's open connections (0 = no cap).
+    fn set_max_connections(listener: Hd, max: Int<usize>) -> ()
+        = |lp| lp.set_max_connections(listener.0, max.0);
+    /// Graceful server shutdown: "shutdown_complete" then "closed" for the listener.
+    fn shutdown_server(listener: Hd, drain: Secs) -> () = |lp| lp.shutdown_server(listener.0, drain.0);
+    /// Sends one datagram from a Unix datagram socket to `path`.
+    fn send_to_unix(handle: Hd, data: BytesArg<'_>, path: Text) -> ()
+        = |lp| lp.unix_send_to(handle.0, &path.0, data.as_slice());
+    /// Sets a Unix datagram socket's default peer (then send() sends there).
+    fn udp_connect_unix(handle: Hd, path: Text) -> () = |lp| lp.unix_dgram_connect(handle.0, &path.0);
+    /// (pid, uid, gid) of a Unix connection's peer (SO_PEERCRED).
+    fn peer_credentials(handle: Hd) -> (i32, u32, u32)
+        = |lp| lp.peer_credentials(handle.0).map(|c| (c.pid, c.uid, c.gid));
+    /// The Unix path of a socket's own end ("@name" if abstract; None when unnamed).
+    fn local_path(handle: Hd) -> Option<String> = |lp| lp.local_path(handle.0);
+    /// The Unix path of a connection's peer, as local_path.
+    fn peer_path(handle: Hd) -> Option<String> = |lp| lp.peer_path(handle.0);
+    /// Sets a UDP socket's default peer (an IP literal and port).
+    fn udp_connect(handle: Hd, host: Text, port: Int<i64>) -> () = |lp| lp.udp_connect(handle.0, &host.0, port.0);
+    /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
+    fn send_to(handle: Hd, data: BytesArg<'_>, addr: Addr) -> ()
+        = |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice());
+    /// Closes at once: a connection drops its queue and resets (RST).
+    fn close_reset(handle: Hd) -> () = |lp| lp.close_reset(handle.0);
+    /// Half-closes a connection: FIN once everything queued is sent.
+    fn shutdown(handle: Hd) -> () = |lp| lp.shutdown(handle.0);
+    /// Stops reading from a connection (a peer close is still noticed).
+    fn pause(handle: Hd) -> () = |lp| lp.pause(handle.0);
+    /// Resumes reading from a paused connection.
+    fn resume(handle: Hd) -> () = |lp| lp.resume(handle.0);
+    /// Sets an option (a constant such as netcore.NODELAY, or its name), range-checked.
+    fn set_option(handle: Hd, option: Opt, value: Int<i64>) -> ()
+        = |lp| lp.set_option(handle.0, option.0, value.0);
+    /// Reads an option back (as set_option names it).
+    fn get_option(handle: Hd, option: Opt) -> i64 = |lp| lp.get_option(handle.0, option.0);
+    /// The socket descriptor behind a handle (netcore owns it: do not close it).
+    fn raw_fd(handle: Hd) -> i32 = |lp| lp.raw_fd(handle.0);
+    /// Bytes sent on a connection that the kernel has not taken yet.
+    fn queued_bytes(handle: Hd) -> usize = |lp| lp.queued_bytes(handle.0);
+    /// The kind of a live handle: "tcp_listener", "tcp_connection", "udp" or "timer".
+    fn kind(handle: Hd) -> &'static str = |lp| lp.kind(handle.0).map(nc::HandleKind::name);
+}
+
+/// A loop collected while open warns, as asyncio's loops and sockets do, and is closed.
 impl Drop for PyLoop {
     fn drop(&mut self) {
         let Some(lp) = self.inner.get_mut().take() else { return };

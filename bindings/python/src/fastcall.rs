@@ -1,7 +1,5 @@
-//! Calls without PyO3's per-call bookkeeping, for the per-message paths:
-//! [`Callee`] calls a Python callback with vectorcall, and a fast method
-//! ([`install_fast_method`]) takes the common case of a method's calls
-//! itself and hands every other call to the method it stands in front of.
+//! Calls without PyO3's per-call bookkeeping, for the per-message paths
+//! ([`Callee`], [`install_fast_method`]; docs/design.md §5).
 
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,9 +14,7 @@ use pyo3::types::PyType;
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
 
-/// A callback as it is called: a bound method (`server.echo`) split into
-/// its function and `self`, so that no method object has to put `self` in
-/// front of the arguments on every call.
+/// A callback as it is called: a bound method split into its function and `self`.
 pub struct Callee<'py> {
     func: Obj<'py>,
     bound_self: Option<Obj<'py>>,
@@ -36,10 +32,8 @@ impl<'py> Callee<'py> {
         Callee { func: f.clone(), bound_self: None }
     }
 
-    /// Calls the callback with `args` and drops what it returns. Vectorcall
-    /// passes the arguments in place (no tuple); the offset flag lets a
-    /// callable that must prepend something (a method object) use the slot
-    /// before them.
+    /// Calls the callback with `args` (in place, with vectorcall's offset
+    /// flag: the slot before them is the callee's) and drops what it returns.
     #[inline(always)]
     pub fn call<const N: usize>(&self, args: [&Obj<'py>; N]) -> PyResult<()> {
         const { assert!(N <= 3) };
@@ -67,8 +61,7 @@ impl<'py> Callee<'py> {
     }
 }
 
-/// A bound method (`server.echo`) as its function and `self`; anything
-/// else as it is, with None.
+/// A bound method as its function and `self`; anything else as it is, with None.
 pub fn split_method<'py>(f: &Obj<'py>) -> PyResult<(Obj<'py>, Option<Obj<'py>>)> {
     static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {

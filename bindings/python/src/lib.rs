@@ -1,12 +1,5 @@
-//! `netcore._netcore`: the native half of the `netcore` Python package.
-//!
-//! It maps the core's loop/handle/event model onto Python objects; the
-//! pure-Python half (`netcore/__init__.py`, `_errors.py`, `aio.py`) adds the
-//! exception classes and asyncio integration. The names, defaults and limits
-//! of the core's vocabulary come from its tables (`nc::EventKind::ALL`,
-//! `nc::SockOption::ALL`, ...); what is left here is Python's own: how many
-//! events a poll returns by default, how long a wait goes without looking at
-//! signals, which sends release the GIL.
+//! `netcore._netcore`: the native half of the `netcore` Python package, the
+//! core's model and vocabulary as Python objects (docs/design.md §5).
 
 mod aio;
 mod args;
@@ -23,13 +16,7 @@ use pyo3::types::PyTuple;
 use crate::args::{Int, Text};
 use crate::errors::IntoPyResult;
 
-/// Parses `(host, port)` as the loop does and returns it in the form the
-/// loop reports addresses: `("::1", 80)` for `("[::1]", 80)`,
-/// `("fe80::1%2", 9)` for `("fe80::1%eth0", 9)` (an IPv6 zone as its
-/// interface index, so a reply to a link-local peer leaves by the right
-/// interface), `("127.0.0.1", 1)` for `("localhost", 1)`. Like
-/// `socket.getaddrinfo`'s normal form, without resolving names:
-/// InvalidArgumentError for anything but an IP literal or a port out of range.
+/// `(host, port)` parsed as the loop parses it, in the form the loop reports addresses.
 #[pyfunction]
 fn parse_address(py: Python<'_>, host: Text, port: Int<i64>) -> PyResult<Bound<'_, PyTuple>> {
     let addr = nc::socket_addr(&host.0, port.0).py_err(py)?;
@@ -67,16 +54,11 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
             m.add(stringify!($name), nc::$name$(.$convert())?)?;
         )*};
     }
-    export!(DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_BACKLOG, DEFAULT_MAX_FRAME, DEFAULT_DELIMITER);
-    export!(
-        DEFAULT_LENGTH_HEADER,
-        MAX_FRAME_LIMIT,
-        MAX_DELIMITER,
-        MAX_BACKOFF_STEPS,
-        MAX_RAW_OPTION_SIZE,
-        MAX_UNIX_PATH
-    );
-    export!(MAX_DURATION.as_secs_f64(), DEFAULT_ATTEMPT_DELAY.as_secs_f64(), MAX_ATTEMPT_DELAY.as_secs_f64());
+    export! {
+        DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER, DEFAULT_BACKLOG, DEFAULT_MAX_FRAME, DEFAULT_DELIMITER,
+        DEFAULT_LENGTH_HEADER, MAX_FRAME_LIMIT, MAX_DELIMITER, MAX_BACKOFF_STEPS, MAX_RAW_OPTION_SIZE, MAX_UNIX_PATH,
+        MAX_DURATION.as_secs_f64(), DEFAULT_ATTEMPT_DELAY.as_secs_f64(), MAX_ATTEMPT_DELAY.as_secs_f64()
+    }
     // The core's full lists, for the vocabulary test and for tools.
     m.setattr("EVENT_KINDS", names(nc::EventKind::ALL, nc::EventKind::name))?;
     m.setattr("HANDLE_KINDS", names(nc::HandleKind::ALL, nc::HandleKind::name))?;

@@ -9,35 +9,11 @@ import ssl
 class Error(OSError):
     """Base class of every error netcore raises, or reports in an event's
     ``error``: an :class:`OSError`. Errors the operating system also knows are
-    *also* instances of the matching builtin class, so code written for
-    :mod:`socket` or :mod:`asyncio` catches them as usual::
-
-        netcore.ConnectionRefusedError  -> builtins.ConnectionRefusedError
-        netcore.ConnectionResetError    -> builtins.ConnectionResetError
-        netcore.TimeoutError            -> builtins.TimeoutError
-        netcore.BrokenPipeError         -> builtins.BrokenPipeError
-        netcore.BlockingIOError         -> builtins.BlockingIOError  (EAGAIN)
-        netcore.InvalidArgumentError    -> builtins.ValueError        (EINVAL)
-
-    The classes named like a builtin are attributes of :mod:`netcore` but not in
-    its ``__all__``: ``from netcore import *`` never shadows a builtin. A code
-    without a class of its own (see ``error_class``) is raised as ``Error``.
-    Wrong argument types raise ``TypeError``; a value the core refuses raises
-    ``InvalidArgumentError`` naming the argument and what it must be (``port:
-    expected 0 to 65535``).
-
-    Attributes of every instance:
-
-    ``errno``
-        the OS ``errno`` (e.g. ``errno.ECONNREFUSED``) for codes the OS knows; the
-        negative netcore code (e.g. -3001) for netcore-only codes.
-    ``strerror``
-        a short description, plus what was wrong when netcore knows it.
-    ``name`` / ``code``
-        the errno-style name, e.g. ``"ECONNREFUSED"`` or ``"EBADHANDLE"``
-        (``code`` mirrors Node's ``err.code``).
-    ``netcore_code``
-        the negative netcore code shared with the C API (``-errno`` for OS codes).
+    also instances of the matching builtin class (ConnectionRefusedError,
+    TimeoutError, ...; InvalidArgumentError is a ValueError). Attributes:
+    ``errno`` (the OS errno, or the negative netcore code), ``strerror``, ``name``
+    and ``code`` (``"ECONNREFUSED"``), ``netcore_code``; the type stub has the
+    details.
     """
 
     name: str = "EUNKNOWN"

@@ -139,9 +139,13 @@ ERROR_CODES: Final[list[tuple[int, str, str]]]
 
 def parse_address(host: str, port: SupportsIndex) -> Address:
     """``(host, port)`` parsed as the loop parses it and returned in the
-    form the loop reports addresses (``("fe80::1%1", 9)`` for
-    ``("[fe80::1%lo]", 9)``); InvalidArgumentError for anything but an IP
-    literal (or "localhost") and a port 0 to 65535."""
+    form the loop reports addresses: ``("::1", 80)`` for ``("[::1]", 80)``,
+    ``("fe80::1%1", 9)`` for ``("[fe80::1%lo]", 9)`` (an IPv6 zone as its
+    interface index, so a reply to a link-local peer leaves by the right
+    interface), ``("127.0.0.1", 1)`` for ``("localhost", 1)``. Like
+    ``socket.getaddrinfo``'s normal form, without resolving names:
+    InvalidArgumentError for anything but an IP literal (or "localhost") and
+    a port 0 to 65535."""
 
 @final
 class _AioDispatcher:
@@ -232,18 +236,20 @@ Family: TypeAlias = Literal["any", "ipv4", "ipv6"]
 
 @final
 class Event:
-    """One event from a netcore loop (read-only)."""
+    """One event from a netcore loop (read-only). Its fields are None (value:
+    0) for the kinds they do not belong to."""
 
     __match_args__: Final = ("kind", "handle", "data")
     @property
     def kind(self) -> EventKind:
-        """What happened."""
+        """What happened: one of the event kinds, each also a module constant
+        ("data" is netcore.DATA)."""
     @property
     def handle(self) -> int:
         """The handle it happened to."""
     @property
     def listener(self) -> int | None:
-        """For "accepted": the listener that accepted the connection."""
+        """For "accepted": the listener that accepted the connection; else None."""
     @property
     def data(self) -> bytes | None:
         """For "data" and "datagram": the bytes (a frame in framed modes)."""
@@ -257,10 +263,11 @@ class Event:
     @property
     def error(self) -> OSError | None:
         """For "connect_failed", "tls_failed", "error" and an abnormal
-        "closed": the exception (a netcore.Error), not raised."""
+        "closed": the exception (a netcore.Error, TLS ones with ``alert`` and
+        ``reason``), not raised."""
     @property
     def userdata(self) -> Any:
-        """The handle's user data, or None."""
+        """The handle's user data (see Loop.set_userdata), or None."""
     @property
     def value(self) -> int:
         """The token for "sent", the attempt number for "reconnecting"; else 0."""
@@ -283,7 +290,10 @@ class Loop:
     I/O result as an Event. A context manager (closed on exit). A loop
     collected while open warns (ResourceWarning) and is closed."""
 
-    def __init__(self) -> None: ...
+    def __init__(self) -> None:
+        """Creates a loop. Raises OSError (e.g. EMFILE) if the system is out of
+        resources. Takes no arguments; a subclass's ``__init__`` may take its
+        own (they are left to it, as ``object.__new__`` does)."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -299,9 +309,11 @@ class Loop:
     # ---- consuming events -------------------------------------------------
     def poll(self, timeout: float | None = None, max_events: SupportsIndex = 1024) -> list[Event]:
         """Waits up to ``timeout`` seconds (None = until something happens,
-        0 = not at all) and returns up to ``max_events`` events. Returns [] on
-        timeout or after wake(). KeyboardInterrupt arrives within 50 ms.
-        ClosedError if the loop is closed, also while this waits."""
+        0 = not at all) and returns up to ``max_events`` events, in order per
+        handle. Returns [] on timeout or when wake() interrupted the wait. The
+        GIL is released while waiting; a signal handler that raises (Ctrl+C:
+        KeyboardInterrupt) interrupts the wait within 50 ms. ClosedError if
+        the loop is closed, also while this waits."""
     def run(
         self,
         callback: Callable[[Event], object],
@@ -309,45 +321,74 @@ class Loop:
         *,
         on_data: Callable[[int, bytes], object] | None = None,
     ) -> None:
-        """Calls ``callback(event)`` for every event until stop(). With
-        ``on_data``, every "data" event comes as ``on_data(handle, data)``
-        instead (no Event object: the fast path for stream servers). An
-        exception from either stops run() and propagates; the batch's other
-        events are kept for the next poll()/run(). poll() from the callbacks
-        raises BusyError. Closing the loop (from a callback, another thread or
-        a signal handler) ends run() with ClosedError."""
+        """Polls and calls ``callback(event)`` for every event until stop() is
+        called (from the callback, a signal handler or another thread).
+        Closing the loop (from the same places) ends it with ClosedError,
+        delivering nothing more. An exception from the callback stops run()
+        and propagates; the batch's remaining events are kept for the next
+        poll()/run(). Ctrl+C raises KeyboardInterrupt within 50 ms.
+
+        With ``on_data``, every "data" event is delivered as
+        ``on_data(handle, data)`` instead, without an Event object (like
+        asyncio's data_received: the fast path for stream servers); the other
+        kinds still go to callback. Exceptions from on_data behave as the
+        callback's. The callbacks run while run() holds the loop's poll:
+        poll() from them raises BusyError."""
     def stop(self) -> None:
-        """Makes the current (or next) run() return after its current batch."""
+        """Makes the current (or next) run() return after its current batch.
+        Safe from any thread and from signal handlers; a no-op once closed."""
     def wake(self) -> None:
-        """Interrupts a blocking poll() from any thread."""
+        """Interrupts a blocking poll() (which returns []), from any thread. A
+        wake with no poll waiting makes the next poll() return at once. A
+        no-op once closed."""
     def fileno(self) -> int:
-        """A descriptor that is readable while events are pending."""
+        """The loop's pollable descriptor, readable while events are pending:
+        watch it (asyncio add_reader, selectors, ...) and call poll(0) when it
+        is readable. Do not read or close it."""
     def next_timeout(self) -> float | None:
-        """Seconds until poll(0) is due even without I/O, rounded up to whole
-        milliseconds (0.0 = now; None = never)."""
+        """Seconds a host loop may wait before calling poll(0) again even if
+        fileno() stays quiet, rounded up to whole milliseconds (a host never
+        wakes early and spins): 0.0 only when events are pending, None when
+        only new I/O can produce events."""
     def handle_count(self) -> int:
         """Number of open handles."""
     def _add_close_hook(self, hook: Callable[[], object], /) -> None:
-        """Private (netcore.aio): ``hook()`` runs when the loop closes."""
+        """Private (netcore.aio): ``hook()`` is called when the loop closes, in
+        the closing thread, before the loop's descriptor closes (so a reader
+        registered on it can be removed before the number is reused)."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): forgets a hook (the same object)."""
 
     # ---- closing ------------------------------------------------------------
     @overload
     def close(self) -> None:
-        """Closes the loop and every handle on it at once (a connection that
-        still had bytes queued is reset, so its peer sees the loss); a poll()
-        or run() waiting in another thread raises ClosedError."""
+        """Closes the loop: every handle at once (a connection that still had
+        bytes queued is reset, so its peer sees the loss) and frees the loop;
+        later calls raise ClosedError. Close connections and poll until their
+        "closed" events first to flush them. Idempotent. A poll() or run()
+        waiting in another thread (or interrupted by the signal handler that
+        closes the loop) raises ClosedError."""
     @overload
     def close(self, handle: int, /) -> None:
-        """Closes a handle gracefully (flush, then FIN); "closed" follows."""
+        """Closes a handle gracefully. A connection sends everything queued,
+        then its FIN, then waits (briefly) for the peer's; "closed" follows.
+        Listeners and UDP sockets close at once. Raises ClosedError if the
+        handle is already closing or closed (until its "closed" event was
+        delivered), BadHandleError once it is gone."""
     def close_reset(self, handle: int) -> None:
-        """Closes a handle at once; a connection resets (RST). run() and
-        netcore.aio deliver no more events of it but "closed"."""
+        """Closes at once: a connection drops its queue and resets (RST).
+        "closed" comes with the next poll. From then on run() and netcore.aio
+        deliver no event of the handle but its "closed" (a list poll()
+        returned earlier is the caller's to finish); the same after
+        close(handle)."""
     def shutdown(self, handle: int) -> None:
-        """Half-closes a connection (FIN once the queue is sent)."""
+        """Half-closes a connection: FIN once everything queued is sent;
+        reading goes on until the peer's EOF. Later sends raise
+        BrokenPipeError."""
     def closing(self, handle: int) -> Closing:
-        """A context manager that closes ``handle`` gracefully on exit."""
+        """A context manager that closes ``handle`` gracefully on exit (unless
+        it closed meanwhile): ``with loop.closing(loop.connect(...)) as h:``.
+        The handle must be live here (BadHandleError otherwise)."""
 
     # ---- creating handles -----------------------------------------------
     def listen(
@@ -361,10 +402,13 @@ class Loop:
         userdata: object = None,
         tls: TLSContext | None = None,
     ) -> int:
-        """Listens for TCP connections; returns the listener handle. backlog
-        None or 0 is DEFAULT_BACKLOG. With ``tls`` (a server context) every
-        accepted connection starts a handshake: "tls_ready" or "tls_failed"
-        follows its "accepted"."""
+        """Listens for TCP connections on host (an IP literal or "localhost")
+        and port (0 = any; read it back with local_address). SO_REUSEADDR is
+        always set. backlog None or 0 is DEFAULT_BACKLOG. Each connection
+        arrives as an "accepted" event and starts with this listener's user
+        data. With ``tls`` (a server context) every accepted connection
+        starts a handshake: "tls_ready" or "tls_failed" follows its
+        "accepted". Returns the listener handle."""
     def connect(
         self,
         host: str,
@@ -379,24 +423,44 @@ class Loop:
         tls: TLSContext | None = None,
         server_hostname: str | None = None,
     ) -> int:
-        """Starts a TCP connection; returns its handle at once. A timeout or
-        reconnect delay beyond MAX_DURATION means never. With ``tls`` (a
-        client context) a handshake follows the connection, verifying the
-        server's certificate against ``server_hostname`` (default: host)."""
+        """Starts a TCP connection to host (an IP literal, or a name resolved
+        off the loop thread) and port (1 to 65535). Never blocks: the result
+        arrives as "connected", or "connect_failed" (error: DNSError,
+        ConnectionRefusedError, TimeoutError, ...) followed by "closed". Data
+        sent before "connected" is queued. Returns the connection handle.
+
+        Options: timeout (seconds, resolution and every attempt included),
+        family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
+        first), attempt_delay (seconds between Happy Eyeballs attempts,
+        default DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
+        delays in seconds: auto-reconnect on unexpected loss, the last delay
+        repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
+        never. With ``tls`` (a client context) a handshake follows the
+        connection, verifying the server's certificate against
+        ``server_hostname`` (default: host)."""
     def set_host_addresses(self, name: str, addresses: Iterable[str]) -> None:
-        """Answers ``name`` with these IP addresses for connect() (no resolver)."""
+        """Answers host name ``name`` with ``addresses`` (IP literals, tried in
+        this order) for this loop's connect() calls, without the system
+        resolver, like a hosts-file entry. An empty list removes the entry."""
     def timer(self, delay: float, repeat: float | None = None, *, userdata: object = None) -> int:
-        """Starts a timer ("timer" events); cancel it with close(handle). A
-        repeat of None or 0 fires once; a delay or repeat beyond MAX_DURATION
-        means never (the timer stays open)."""
+        """Starts a timer: a "timer" event after ``delay`` seconds, then every
+        ``repeat`` seconds if given (None or 0 fires once). A one-shot timer's
+        "closed" follows its "timer" event; cancel any timer with
+        close(handle). A delay or repeat beyond MAX_DURATION means never (the
+        timer stays open). Returns its handle."""
     def set_idle_timeout(self, handle: int, timeout: float | None) -> None:
-        """"idle" events after ``timeout`` seconds without I/O (None or 0 = off;
-        beyond MAX_DURATION: never)."""
+        """Fires an "idle" event after ``timeout`` seconds without a
+        successful read or write on a connection, and again after each
+        further timeout. None (or 0) turns it off; beyond MAX_DURATION it
+        never fires."""
     def set_max_connections(self, listener: int, max: SupportsIndex) -> None:
-        """Caps a listener's open connections (0 = no cap)."""
+        """Caps a listener's open connections (0 = no cap): at the cap it stops
+        accepting (clients wait in the kernel backlog) and resumes below it."""
     def shutdown_server(self, listener: int, drain: float) -> None:
-        """Graceful server shutdown; "shutdown_complete" then "closed". A
-        ``drain`` beyond MAX_DURATION is never forced."""
+        """Graceful server shutdown: stop accepting, close the listener's
+        connections gracefully, reset whatever is left after ``drain`` seconds
+        (beyond MAX_DURATION: never); then "shutdown_complete" and "closed"
+        for the listener."""
     def udp_bind(
         self,
         host: str,
@@ -406,9 +470,12 @@ class Loop:
         ipv6_only: bool = False,
         userdata: object = None,
     ) -> int:
-        """Binds a UDP socket; returns its handle."""
+        """Binds a UDP socket on host (an IP literal or "localhost") and port
+        (0 = any). Datagrams arrive as "datagram" events with the sender's
+        address. Returns the handle."""
     def udp_connect(self, handle: int, host: str, port: SupportsIndex) -> None:
-        """Sets a UDP socket's default peer."""
+        """Sets a UDP socket's default peer (an IP literal and port): send()
+        then sends there, and only that peer's datagrams are received."""
     def listen_unix(
         self,
         path: str,
@@ -417,44 +484,83 @@ class Loop:
         userdata: object = None,
         tls: TLSContext | None = None,
     ) -> int:
-        """Listens on a Unix socket path ("@name": abstract namespace); the
-        file it creates is removed when the listener closes."""
+        """Listens for stream connections on the Unix socket ``path``: a
+        filesystem path (the socket file it creates is removed when the
+        listener closes; OSError EADDRINUSE if it exists), or "@name" for
+        Linux's abstract namespace. At most MAX_UNIX_PATH bytes. Connections
+        behave as TCP ones (framing, water marks, tls=...); their "accepted"
+        carries no addr. Returns the handle."""
     def connect_unix(self, path: str, *, userdata: object = None) -> int:
-        """Connects to a Unix socket path; failures raise at once."""
+        """Connects to the Unix socket ``path`` (as listen_unix writes it). A
+        local connect succeeds or fails at once: failures raise here
+        (FileNotFoundError, ConnectionRefusedError, BlockingIOError when the
+        backlog is full); a success returns the handle, whose "connected" (no
+        addr) comes with the next poll."""
     def udp_bind_unix(self, path: str, *, userdata: object = None) -> int:
-        """Binds a Unix datagram socket; datagrams carry Event.path."""
+        """Binds a Unix datagram socket on ``path`` (removed when it closes).
+        "datagram" events carry the sender's path in Event.path; answer with
+        send_to_unix. Kind "udp"."""
     def send_to_unix(self, handle: int, data: Buffer, path: str) -> None:
         """Sends one datagram from a Unix datagram socket to ``path``."""
     def udp_connect_unix(self, handle: int, path: str) -> None:
-        """Sets a Unix datagram socket's default peer."""
+        """Sets a Unix datagram socket's default peer (then send() sends there)."""
     def peer_credentials(self, handle: int) -> tuple[int, int, int]:
         """(pid, uid, gid) of a Unix connection's peer (SO_PEERCRED)."""
     def local_path(self, handle: int) -> str | None:
-        """The Unix path of the socket's own end (None when unnamed)."""
+        """The Unix path of a socket's own end ("@name" if abstract; None when
+        unnamed). OSError EAFNOSUPPORT on an IP socket."""
     def peer_path(self, handle: int) -> str | None:
-        """The Unix path of the peer (None when unnamed)."""
+        """The Unix path of a connection's peer, as local_path."""
     def adopt_listener(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
-        """Adopts a listening socket (detached) or descriptor (handed over)."""
+        """Adopts a listening socket the program already has (TCP or Unix): a
+        socket.socket (detached on success: the loop owns it) or a descriptor
+        number (handed over). InvalidArgumentError (argument "fd") if it is
+        not a listening stream socket; then nothing changed. Several loops
+        (threads, processes) share one listener by each adopting a duplicate
+        (os.dup / socket.dup()). Returns the listener handle."""
     def adopt_connection(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
-        """Adopts a connected stream socket or descriptor."""
+        """Adopts a connected stream socket (TCP or Unix) as adopt_listener
+        does; the connection handle is live at once (no event announces it)."""
     def adopt_udp(self, sock: socket.socket | SupportsIndex, *, userdata: object = None) -> int:
-        """Adopts a datagram socket or descriptor."""
+        """Adopts a datagram socket (UDP or Unix) as adopt_listener does."""
 
     # ---- data ---------------------------------------------------------------
     def send(self, handle: int, data: Buffer, token: SupportsIndex | None = None) -> None:
-        """Queues data whole or raises BlockingIOError (EAGAIN)."""
+        """Sends data (bytes, bytearray, memoryview or any C-contiguous buffer;
+        read in place, not copied unless it must be queued) on a connection or
+        a connected UDP socket. The message is queued whole or refused whole:
+        BlockingIOError (EAGAIN) when the send queue is above its high-water
+        mark (option HIGH_WATER), and a "writable" event follows once it falls
+        to LOW_WATER. Never blocks; large ``bytes`` go without the GIL.
+
+        With ``token`` (an int, 0 to 2**64-1; TCP only), a "sent" event whose
+        ``value`` is the token follows once the last of these bytes reached
+        the kernel."""
     def sendv(self, handle: int, buffers: Iterable[Buffer], token: SupportsIndex | None = None) -> None:
-        """Sends several buffers as one message (writev)."""
+        """Sends several buffers as one message (one writev): queued whole or
+        refused whole, as send(); ``token`` as for send()."""
     def send_to(self, handle: int, data: Buffer, addr: tuple[str, SupportsIndex]) -> None:
-        """Sends one UDP datagram to ``(host, port)``."""
+        """Sends one UDP datagram to ``addr``, a (host, port) tuple with an IP
+        literal. BlockingIOError if the kernel has no room (a "writable" event
+        follows)."""
     def send_batch(
         self, handle: int, datagrams: Iterable[tuple[Buffer, tuple[str, SupportsIndex] | None]]
     ) -> int:
-        """Sends ``(data, (host, port) or None)`` datagrams, many per system
-        call; returns how many went, from the first (fewer: the next one
-        failed, and a call from it raises why). Raises if none went."""
+        """Sends datagrams from a UDP socket, in order, as many per system call
+        as the kernel takes (sendmmsg): each item is (data, (host, port)), or
+        (data, None) for the connected peer. Each datagram goes whole or not
+        at all. Returns how many went out, counted from the first: all of
+        them, or fewer, n, when datagrams[n] could not go (a bad address, or
+        the kernel refused it): it and the ones after it were not sent, and
+        send_batch(handle, datagrams[n:]) sends them or raises why. Raises
+        when not even the first went: BlockingIOError when the kernel has no
+        room (a "writable" event follows), InvalidArgumentError (a
+        ValueError) for a bad address or port 0, MessageTooLongError for a
+        datagram too large, NotConnectedError for None without a peer. A
+        wrong type anywhere is TypeError before anything is sent. An empty
+        batch sends nothing and returns 0."""
     def pause(self, handle: int) -> None:
-        """Stops reading from a connection."""
+        """Stops reading from a connection (a peer close is still noticed)."""
     def resume(self, handle: int) -> None:
         """Resumes reading from a paused connection."""
 
@@ -469,7 +575,20 @@ class Loop:
         header: SupportsIndex | None = None,
         max_frame: SupportsIndex | None = None,
     ) -> None:
-        """Sets how a connection's input is cut into "data" events."""
+        """Sets how a connection's input is cut into "data" events::
+
+            set_framing(h, "stream")                       raw chunks (default)
+            set_framing(h, "delimited", delimiter=b"\\n", max_frame=1 MiB)
+            set_framing(h, "fixed", size=N)
+            set_framing(h, "length_prefixed", header=4, max_frame=1 MiB)
+
+        Delimited frames are delivered without the delimiter (1 to 8 bytes;
+        default DEFAULT_DELIMITER); length-prefixed frames without their
+        big-endian length header (1, 2 or 4 bytes; default
+        DEFAULT_LENGTH_HEADER). A frame over max_frame (1 byte to
+        MAX_FRAME_LIMIT; default DEFAULT_MAX_FRAME) is an "error" event
+        (MessageTooLongError, EMSGSIZE) and the connection closes. A
+        parameter the mode does not take is InvalidArgumentError."""
     def frame_delimited(self, handle: int, delimiter: Buffer, max_frame: SupportsIndex | None = None) -> None:
         """Frames end with ``delimiter`` (1 to 8 bytes); max_frame defaults to DEFAULT_MAX_FRAME."""
     def frame_fixed(self, handle: int, size: SupportsIndex) -> None:
@@ -481,34 +600,42 @@ class Loop:
 
     # ---- options, addresses, user data --------------------------------------
     def set_option(self, handle: int, option: int | OptionName, value: SupportsIndex) -> None:
-        """Sets an option (range-checked)."""
+        """Sets an option: ``option`` is a constant (netcore.NODELAY, ...) or
+        its name as a str ("nodelay", ...); value is an int or bool (LINGER:
+        seconds, -1 = off), range-checked (InvalidArgumentError naming the
+        option and its range)."""
     def get_option(self, handle: int, option: int | OptionName) -> int:
-        """Reads an option back."""
+        """Reads an option back (as set_option names it)."""
     def udp_join(self, handle: int, group: str, interface: str | int | None = None) -> None:
-        """Joins a multicast group."""
+        """Joins a multicast group on a UDP socket. ``interface``: the local
+        IPv4 address of the interface for IPv4 groups ("0.0.0.0" = any), an
+        interface index (int) for IPv6 groups (0 = any)."""
     def udp_leave(self, handle: int, group: str, interface: str | int | None = None) -> None:
-        """Leaves a multicast group."""
+        """Leaves a multicast group joined with udp_join."""
     def set_raw_option(
         self, handle: int, level: SupportsIndex, name: SupportsIndex, value: SupportsIndex | Buffer
     ) -> None:
-        """setsockopt on the handle's socket."""
+        """setsockopt(level, name, value) on a handle's socket: value is an
+        int (a C int) or bytes-like. Errors are the OS's."""
     @overload
     def get_raw_option(self, handle: int, level: int, name: int) -> int:
-        """getsockopt returning a C int."""
+        """getsockopt returning a C int, like socket.getsockopt."""
     @overload
     def get_raw_option(self, handle: int, level: int, name: int, buflen: int) -> int | bytes:
-        """getsockopt returning up to ``buflen`` bytes (an int when 0)."""
+        """getsockopt returning up to ``buflen`` (at most MAX_RAW_OPTION_SIZE)
+        bytes (an int when 0)."""
     def raw_fd(self, handle: int) -> int:
-        """The socket descriptor behind a handle (netcore owns it)."""
+        """The socket descriptor behind a handle, for calls netcore does not
+        wrap. netcore owns it: do not close it or change its blocking mode."""
     def queued_bytes(self, handle: int) -> int:
         """Bytes sent on a connection that the kernel has not taken yet
         (what HIGH_WATER and LOW_WATER are compared with)."""
     def local_address(self, handle: int) -> Address:
-        """The local (host, port)."""
+        """The local address of a handle as (host, port)."""
     def peer_address(self, handle: int) -> Address:
-        """The peer's (host, port)."""
+        """The peer address of a connection (or connected UDP socket) as (host, port)."""
     def kind(self, handle: int) -> HandleKind:
-        """"tcp_listener", "tcp_connection", "udp" or "timer"."""
+        """The kind of a live handle: "tcp_listener", "tcp_connection", "udp" or "timer"."""
 
     # ---- TLS ----------------------------------------------------------------
     def start_tls(self, handle: int, context: TLSContext, *, server_hostname: str | None = None) -> None:
@@ -533,7 +660,10 @@ class Loop:
         """The peer's certificate chain (DER, leaf first)."""
 
     def set_userdata(self, handle: int, obj: object) -> None:
-        """Attaches any object to a handle (None removes it)."""
+        """Attaches any object to a handle (None removes it). It is returned as
+        ``userdata`` in the handle's events and dropped after the handle's
+        "closed" event. Connections accepted by a listener start with the
+        listener's user data."""
     def get_userdata(self, handle: int) -> Any:
         """The object attached to a live handle, or None."""
 
