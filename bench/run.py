@@ -414,15 +414,17 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
         if other.exists() and sh([other, "-c", "import netcore"], 60, check=False, quiet=True).returncode == 0:
             netcore_py = str(other)
 
-    # Node: the binding must load; build it when it does not (not in smoke).
+    # Node: always rebuild the addon (not in smoke), as the Python binding above: an addon
+    # that merely loads may be an old build, and its figures would not be this tree's.
     node_dir = ROOT / "bindings" / "node"
-    if node and ex_node.exists() and (node_dir / "package.json").exists() and not smoke:
-        if sh([node, "-e", "require(process.argv[1])", node_dir], 60, check=False, quiet=True).returncode != 0:
-            try:
+    rebuild_node = not smoke and (wanted is None or any(n.startswith("netcore-node") for n in wanted))
+    if node and ex_node.exists() and (node_dir / "package.json").exists() and rebuild_node:
+        try:
+            if not (node_dir / "node_modules").exists():
                 sh(["npm", "ci"], 1200, cwd=node_dir)
-                sh(["npm", "run", "build"], 1800, cwd=node_dir)
-            except RuntimeError as e:
-                log(f"netcore Node binding: {e}")
+            sh(["npm", "run", "build"], 1800, cwd=node_dir)
+        except RuntimeError as e:
+            log(f"netcore Node binding: {e}")
 
     # The libuv anchor.
     libuv_bin = BUILD / "libuv_echo"

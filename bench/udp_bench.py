@@ -139,7 +139,9 @@ def echo_round(R, servers: list, ucfg: dict, out: dict, rnd: int) -> None:
                             rcvbuf_errors=None if e0 is None or e1 is None else e1 - e0)
 
             r = R.run_server(s, go, what)
-            if r:
+            if r and r["echoed"] == 0:
+                R.error(f"{what}: not one datagram echoed")
+            elif r:
                 cell.setdefault(s.name, []).append(r)
                 R.log(f"{what}: {r['dps']:,.0f} datagrams/s, {r['cpu_per_M']:.2f} CPU s/M, lost {r['lost']}, "
                       f"RcvbufErrors +{r['rcvbuf_errors']}")
