@@ -395,6 +395,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Listens on the Unix socket `path` (a filesystem path, whose socket file
    * goes when the listener closes, or '@name' in Linux's abstract namespace).
+   * Its connections behave as TCP ones; 'accepted' has no address.
    */
   listenUnix(path: string, options?: { backlog?: number; userdata?: unknown }): Handle
   /** Connects to the Unix socket `path`; throws at once on failure, 'connected' follows. */
@@ -402,12 +403,17 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /**
    * Binds a Unix datagram socket to `path` (a filesystem path, whose socket
    * file goes when the socket closes, or '@name'); its 'datagram' events
-   * carry the sender's `path`.
+   * carry the sender's `path` (none for an unbound sender). Send with
+   * sendToUnix(), or udpConnectUnix() then send().
    */
   udpBindUnix(path: string, options?: { userdata?: unknown }): Handle
   /** Sets a Unix datagram socket's default peer: send() then goes there. */
   udpConnectUnix(handle: Handle, path: string): void
-  /** Adopts a listening socket descriptor (TCP or Unix); the loop owns it on success. */
+  /**
+   * Adopts a listening socket descriptor (TCP or Unix); the loop owns it on
+   * success, and it is left as it was on failure (so for every adopt*()).
+   * Several loops share one listener by each adopting its own duplicate.
+   */
   adoptListener(fd: number, options?: { userdata?: unknown }): Handle
   /** Adopts a connected stream socket descriptor (TCP or Unix), live at once. */
   adoptConnection(fd: number, options?: { userdata?: unknown }): Handle

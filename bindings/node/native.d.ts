@@ -104,8 +104,6 @@ export declare class NativeLoop {
    * or a datagram one (2).
    */
   adopt(fd: number, kind: number): number
-  /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
-  peerCredentials(id: number): Array<number> | number
   /**
    * Each option left out (undefined) is the core's default; `family` is a
    * [`Family`] value.
@@ -118,15 +116,6 @@ export declare class NativeLoop {
   setHostAddresses(name: string, addresses: Array<string>): number
   /** A timer: `delay_ms`, then every `repeat_ms` if given. */
   timer(delayMs: number, repeatMs?: number | undefined | null): number
-  /** The option's bytes, or a negative error code. */
-  getRawOption(id: number, level: number, name: number, size: number): Buffer | number
-  /** The socket's file descriptor (>= 0) or a negative error code. */
-  fd(id: number): number
-  /**
-   * Bytes sent on a connection that the kernel has not taken yet (what
-   * the water marks are compared with), or a negative error code.
-   */
-  queuedBytes(id: number): number
   udpBind(host: string, port: number, reusePort: boolean, ipv6Only: boolean): number
   /**
    * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
@@ -153,10 +142,6 @@ export declare class NativeLoop {
    * negative themselves: linger -1 means off).
    */
   getOption(id: number, option: string): number | Array<number>
-  localAddress(id: number): AddressInfo | number
-  remoteAddress(id: number): AddressInfo | number
-  /** A [`HandleKind`] value, or a negative error code. */
-  kind(id: number): number
   /** r" No `timeout_ms` turns the idle timeout off. */
   setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number
@@ -176,6 +161,21 @@ export declare class NativeLoop {
   shutdownHandle(id: number): number
   pause(id: number): number
   resume(id: number): number
+  /** r" `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
+  peerCredentials(id: number): Array<number> | number
+  /** r" The option's bytes, or a negative error code. */
+  getRawOption(id: number, level: number, name: number, size: number): Buffer | number
+  /** r" The socket's file descriptor (>= 0) or a negative error code. */
+  fd(id: number): number
+  /**
+   * r" Bytes sent on a connection that the kernel has not taken yet (what
+   * r" the water marks are compared with), or a negative error code.
+   */
+  queuedBytes(id: number): number
+  localAddress(id: number): AddressInfo | number
+  remoteAddress(id: number): AddressInfo | number
+  /** r" A [`HandleKind`] value, or a negative error code. */
+  kind(id: number): number
 }
 
 /**

@@ -1,67 +1,9 @@
-//! netcore for Node: the native half of `require('netcore')`.
-//!
-//! This crate is deliberately thin. It owns one netcore [`Loop`] per
-//! `NativeLoop`, drives it from Node's own event loop, and converts between
-//! the core's types and JavaScript's: handles are numbers, errors negative
-//! codes (with the core's detail kept for [`error_detail`]), the core's
-//! vocabulary is exported once ([`vocabulary`]). Everything Node-flavoured
-//! (the EventEmitter, type checks, `Error` objects with `.code`, Promises,
-//! ref counting of open handles) lives in the hand-written `index.js`. Why
-//! the design is what it is, measured: `bench/node-binding.md`.
-//!
-//! # How events reach JavaScript
-//!
-//! On the JavaScript thread, with no thread of our own. The core loop has an
-//! embed descriptor (its epoll fd: readable while it has something to do,
-//! wakes from other threads included) and a next-deadline query. Node-API
-//! hands out the environment's real `uv_loop_t*` (`napi_get_uv_event_loop`,
-//! one per environment, so worker threads get theirs) and Node exports
-//! libuv's `uv_*` symbols, which this addon declares (`mod uv`). So each loop
-//! has a `uv_poll_t` on the embed fd and a `uv_timer_t` armed to the core's
-//! next deadline; when either fires, [`Driver::drive`] polls the core with a
-//! zero timeout and calls the JavaScript batch callback once for the whole
-//! batch, through `napi_make_callback` (a callback scope: promise
-//! continuations and `process.nextTick` callbacks run after each batch, as
-//! after any Node I/O callback). `ref()` / `unref()` are `uv_ref` /
-//! `uv_unref` on both handles; closing the loop (or the environment's
-//! teardown, through a cleanup hook) `uv_close`s them. `send` is a plain
-//! N-API function ([`NativeLoop::send_function`]): napi-rs's method wrapper
-//! cost more than the send itself.
-//!
-//! A loop's JavaScript object is reachable from its batch callback, which
-//! the driver references: strongly while the loop has open handles (their
-//! events must reach it, as an active Node socket stays alive), weakly
-//! otherwise, so a loop dropped without `close()` is collected and its
-//! `NativeLoop`'s finalizer closes the core loop and frees its descriptors.
-//! The next poll happens only after JavaScript returned from the previous
-//! batch, so a slow consumer slows reading (the kernel's windows do the rest).
-//!
-//! # Data
-//!
-//! Each event's bytes are copied once out of the core's arena (which the next
-//! poll reuses) into memory JavaScript owns. Payloads under [`OWN_BUFFER`]
-//! are packed into a pool Buffer that JavaScript allocates, marks
-//! untransferable (as Node marks its own pools: `postMessage` /
-//! `structuredClone` copy it instead of detaching every other event's bytes)
-//! and hands over with `setPool`; JavaScript makes views of it, as of Node's
-//! own pooled Buffers. A region once handed out is never written again. When
-//! less than a payload's worth is left, `onBatch` is told to hand over a new
-//! pool; should a payload not fit all the same (a pool detached, or a batch
-//! of many), the batch ends before it and the rest is kept for the next poll
-//! ([`netcore_core::Batch::keep_from`]). The pool's memory is looked up for
-//! every batch. Larger payloads get a Buffer of their own, so a retained
-//! large chunk never pins its neighbours.
-//!
-//! The per-event numbers go into one `Float64Array` that JavaScript allocated
-//! once and passed to the constructor ([`STRIDE`] numbers per event): nothing
-//! is allocated for them per batch (its memory, too, is looked up per batch).
-//!
-//! # Handles
-//!
-//! JavaScript sees the core's handles themselves: they are loop-scoped and
-//! below 2^53, so exact in a JavaScript number, and the core rejects a stale
-//! handle or another loop's with `EBADHANDLE`. A number that is not a
-//! positive integer below 2^53 is `EBADHANDLE` here, before the core.
+//! netcore for Node: the native half of `require('netcore')`. It owns one
+//! netcore [`Loop`] per `NativeLoop`, drives it from Node's own event loop
+//! (a libuv poll handle on the core's fd and a timer for its deadlines, no
+//! thread) and converts between the core's types and JavaScript's; the
+//! hand-written `index.js` does everything Node-flavoured. How and why:
+//! `docs/design.md`, section 6.
 
 #![deny(clippy::all)]
 
@@ -179,6 +121,11 @@ fn either<T, U>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> U) -> Eith
   result.map_or_else(|e| Either::B(fail(e)), |v| Either::A(f(v)))
 }
 
+/// A number for JavaScript (not negative), or a negative code (see [`fail`]).
+fn number<T>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> f64) -> f64 {
+  result.map_or_else(|e| fail(e).into(), f)
+}
+
 fn to_i64(value: f64) -> i64 {
   // Anything but an integer becomes a value out of every range the core
   // accepts (-1 would not do: linger -1 means off).
@@ -217,7 +164,7 @@ struct BatchOut {
   meta: *mut f64,
   /// The pool's memory and length, checked for this batch (buffer index 0).
   pool: Option<(*mut u8, usize)>,
-  /// JavaScript is to hand over a new pool (see the module docs).
+  /// JavaScript is to hand over a new pool (`docs/design.md` 6.2).
   pool_full: bool,
   /// Buffers 1.. of the batch: payloads with a Buffer of their own.
   extra: Vec<sys::napi_value>,
@@ -665,10 +612,11 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
   unsafe { ptr::copy_nonoverlapping(values.as_ptr(), out.meta.add(index * STRIDE), STRIDE) };
 }
 
+// N-API helpers. Safety, for each: called on the JavaScript thread, inside a
+// handle scope (but `reference` and `take_exception`), with live values and
+// references (`buffer_memory`'s may be null).
+
 /// The value of a reference, if it is alive.
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope; `reference` is live.
 unsafe fn reference_value(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
   let mut value = ptr::null_mut();
   let status = sys::napi_get_reference_value(env, reference, &mut value);
@@ -676,9 +624,6 @@ unsafe fn reference_value(env: sys::napi_env, reference: sys::napi_ref) -> Optio
 }
 
 /// A typed array's kind, length, ArrayBuffer and byte offset in it.
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope; `value` is live.
 unsafe fn typed_array(
   env: sys::napi_env,
   value: sys::napi_value,
@@ -691,9 +636,6 @@ unsafe fn typed_array(
 
 /// An ArrayBuffer's memory and length (null and 0 once detached); `None`
 /// for anything else (a SharedArrayBuffer included).
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope; `value` is live.
 unsafe fn array_buffer(env: sys::napi_env, value: sys::napi_value) -> Option<(*mut u8, usize)> {
   let (mut data, mut length) = (ptr::null_mut(), 0usize);
   let status = sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length);
@@ -702,18 +644,12 @@ unsafe fn array_buffer(env: sys::napi_env, value: sys::napi_value) -> Option<(*m
 
 /// The memory of the ArrayBuffer `reference` holds, if it is alive and holds
 /// at least `size` bytes (a detached one holds none).
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope; `reference` is live or null.
 unsafe fn buffer_memory(env: sys::napi_env, reference: sys::napi_ref, size: usize) -> Option<*mut u8> {
   let (data, length) = array_buffer(env, reference_value(env, reference)?)?;
   (!data.is_null() && length >= size).then_some(data)
 }
 
 /// A new string.
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope.
 unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
   let mut value = ptr::null_mut();
   let status = sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value);
@@ -721,9 +657,6 @@ unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
 }
 
 /// A new reference to `value` (weak for a `count` of 0), or null if none could be made.
-///
-/// # Safety
-/// On the JavaScript thread; `value` is live.
 unsafe fn reference(env: sys::napi_env, value: sys::napi_value, count: u32) -> sys::napi_ref {
   let mut reference = ptr::null_mut();
   sys::napi_create_reference(env, value, count, &mut reference);
@@ -731,9 +664,6 @@ unsafe fn reference(env: sys::napi_env, value: sys::napi_value, count: u32) -> s
 }
 
 /// `undefined`.
-///
-/// # Safety
-/// On the JavaScript thread inside a handle scope.
 unsafe fn undefined(env: sys::napi_env) -> sys::napi_value {
   let mut value = ptr::null_mut();
   sys::napi_get_undefined(env, &mut value);
@@ -741,9 +671,6 @@ unsafe fn undefined(env: sys::napi_env) -> sys::napi_value {
 }
 
 /// Takes the pending exception, if there is one.
-///
-/// # Safety
-/// On the JavaScript thread.
 unsafe fn take_exception(env: sys::napi_env) -> Option<sys::napi_value> {
   let mut pending = false;
   let mut err = ptr::null_mut();
@@ -1141,14 +1068,6 @@ impl NativeLoop {
     })
   }
 
-  /// `[pid, uid, gid]` of a Unix connection's peer, or a negative error code.
-  #[napi]
-  pub fn peer_credentials(&self, id: f64) -> Either<Vec<f64>, i32> {
-    either(self.d.on(id, |h| self.d.core.peer_credentials(h)), |c| {
-      vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]
-    })
-  }
-
   /// Each option left out (undefined) is the core's default; `family` is a
   /// [`Family`] value.
   #[napi]
@@ -1192,25 +1111,6 @@ impl NativeLoop {
   #[napi]
   pub fn timer(&self, delay_ms: f64, repeat_ms: Option<f64>) -> f64 {
     self.d.create(|| self.d.core.timer_start(millis(delay_ms), repeat_ms.map(millis), 0))
-  }
-
-  /// The option's bytes, or a negative error code.
-  #[napi]
-  pub fn get_raw_option(&self, id: f64, level: i32, name: i32, size: f64) -> Either<Buffer, i32> {
-    either(self.d.on(id, |h| self.d.core.raw_option(h, level, name, to_usize(size))), Buffer::from)
-  }
-
-  /// The socket's file descriptor (>= 0) or a negative error code.
-  #[napi]
-  pub fn fd(&self, id: f64) -> i32 {
-    self.d.on(id, |h| self.d.core.raw_fd(h)).unwrap_or_else(fail)
-  }
-
-  /// Bytes sent on a connection that the kernel has not taken yet (what
-  /// the water marks are compared with), or a negative error code.
-  #[napi]
-  pub fn queued_bytes(&self, id: f64) -> f64 {
-    self.d.on(id, |h| self.d.core.queued_bytes(h)).map_or_else(|e| fail(e).into(), |n| n as f64)
   }
 
   #[napi]
@@ -1292,35 +1192,23 @@ impl NativeLoop {
     let result = guarded(|| SockOption::parse(&option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
     result.map_or_else(|e| Either::B(vec![fail(e)]), |v| Either::A(v as f64))
   }
-
-  #[napi]
-  pub fn local_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    either(self.d.on(id, |h| self.d.core.local_addr(h)), address_info)
-  }
-
-  #[napi]
-  pub fn remote_address(&self, id: f64) -> Either<AddressInfo, i32> {
-    either(self.d.on(id, |h| self.d.core.peer_addr(h)), address_info)
-  }
-
-  /// A [`HandleKind`] value, or a negative error code.
-  #[napi]
-  pub fn kind(&self, id: f64) -> i32 {
-    self.d.on(id, |h| self.d.core.kind(h)).map_or_else(fail, |kind| kind as i32)
-  }
 }
 
-/// Methods that run one core operation on the handle `id`; each returns 0 or
-/// a negative code. Written `name(arguments) => operation(arguments after the handle)`.
+/// Methods that run one core operation on the handle `id`, written
+/// `name(arguments) -> type = reply(operation(arguments after the handle));`:
+/// `reply` turns the operation's result into the JavaScript value ([`code_of`]:
+/// 0 or a negative code; [`either`] and [`number`]: the value made by the
+/// function given after the operation, or a negative code).
 macro_rules! handle_methods {
-  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $op:ident($($value:expr),*);)*) => {
+  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $js:ty =
+    $reply:ident($op:ident($($value:expr),*)$(, $convert:expr)?);)*) => {
     #[napi]
     impl NativeLoop {
       $(
         $(#[$doc])*
         #[napi]
-        pub fn $name(&self, id: f64, $($arg: $ty),*) -> i32 {
-          code_of(self.d.on(id, |h| self.d.core.$op(h, $($value),*)))
+        pub fn $name(&self, id: f64, $($arg: $ty),*) -> $js {
+          $reply(self.d.on(id, |h| self.d.core.$op(h, $($value),*))$(, $convert)?)
         }
       )*
     }
@@ -1329,24 +1217,39 @@ macro_rules! handle_methods {
 
 handle_methods! {
   /// No `timeout_ms` turns the idle timeout off.
-  set_idle_timeout(timeout_ms: Option<f64>) => set_idle_timeout(timeout_ms.map(millis));
-  set_max_connections(max: f64) => set_max_connections(to_usize(max));
-  shutdown_server(drain_ms: f64) => shutdown_server(millis(drain_ms));
-  multicast(group: String, interface: String, join: bool) => udp_multicast(&group, &interface, join);
-  set_raw_option(level: i32, name: i32, value: &[u8]) => set_raw_option(level, name, value);
+  set_idle_timeout(timeout_ms: Option<f64>) -> i32 = code_of(set_idle_timeout(timeout_ms.map(millis)));
+  set_max_connections(max: f64) -> i32 = code_of(set_max_connections(to_usize(max)));
+  shutdown_server(drain_ms: f64) -> i32 = code_of(shutdown_server(millis(drain_ms)));
+  multicast(group: String, interface: String, join: bool) -> i32 = code_of(udp_multicast(&group, &interface, join));
+  set_raw_option(level: i32, name: i32, value: &[u8]) -> i32 = code_of(set_raw_option(level, name, value));
   /// A C int, in the machine's byte order.
-  set_raw_option_int(level: i32, name: i32, value: i32) => set_raw_option_int(level, name, value);
-  udp_connect(host: String, port: f64) => udp_connect(&host, to_i64(port));
-  udp_connect_unix(path: String) => unix_dgram_connect(&path);
+  set_raw_option_int(level: i32, name: i32, value: i32) -> i32 = code_of(set_raw_option_int(level, name, value));
+  udp_connect(host: String, port: f64) -> i32 = code_of(udp_connect(&host, to_i64(port)));
+  udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
   /// Sends a string as UTF-8.
-  send_string(data: String) => send(data.as_bytes());
-  send_to(host: String, port: f64, data: &[u8]) => send_to(&host, to_i64(port), data);
-  send_to_unix(path: String, data: &[u8]) => unix_send_to(&path, data);
-  close_handle() => close();
-  close_reset() => close_reset();
-  shutdown_handle() => shutdown();
-  pause() => pause();
-  resume() => resume();
+  send_string(data: String) -> i32 = code_of(send(data.as_bytes()));
+  send_to(host: String, port: f64, data: &[u8]) -> i32 = code_of(send_to(&host, to_i64(port), data));
+  send_to_unix(path: String, data: &[u8]) -> i32 = code_of(unix_send_to(&path, data));
+  close_handle() -> i32 = code_of(close());
+  close_reset() -> i32 = code_of(close_reset());
+  shutdown_handle() -> i32 = code_of(shutdown());
+  pause() -> i32 = code_of(pause());
+  resume() -> i32 = code_of(resume());
+  /// `[pid, uid, gid]` of a Unix connection's peer, or a negative error code.
+  peer_credentials() -> Either<Vec<f64>, i32> =
+    either(peer_credentials(), |c| vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]);
+  /// The option's bytes, or a negative error code.
+  get_raw_option(level: i32, name: i32, size: f64) -> Either<Buffer, i32> =
+    either(raw_option(level, name, to_usize(size)), Buffer::from);
+  /// The socket's file descriptor (>= 0) or a negative error code.
+  fd() -> f64 = number(raw_fd(), f64::from);
+  /// Bytes sent on a connection that the kernel has not taken yet (what
+  /// the water marks are compared with), or a negative error code.
+  queued_bytes() -> f64 = number(queued_bytes(), |n| n as f64);
+  local_address() -> Either<AddressInfo, i32> = either(local_addr(), address_info);
+  remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
+  /// A [`HandleKind`] value, or a negative error code.
+  kind() -> f64 = number(kind(), |kind| f64::from(kind as i32));
 }
 
 impl Drop for NativeLoop {
