@@ -142,17 +142,17 @@ export declare class NativeLoop {
    * negative themselves: linger -1 means off).
    */
   getOption(id: number, option: string): number | Array<number>
-  /** r" No `timeout_ms` turns the idle timeout off. */
+  /** No `timeout_ms` turns the idle timeout off. */
   setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number
   shutdownServer(id: number, drainMs: number): number
   multicast(id: number, group: string, interface: string, join: boolean): number
   setRawOption(id: number, level: number, name: number, value: Uint8Array): number
-  /** r" A C int, in the machine's byte order. */
+  /** A C int, in the machine's byte order. */
   setRawOptionInt(id: number, level: number, name: number, value: number): number
   udpConnect(id: number, host: string, port: number): number
   udpConnectUnix(id: number, path: string): number
-  /** r" Sends a string as UTF-8. */
+  /** Sends a string as UTF-8. */
   sendString(id: number, data: string): number
   sendTo(id: number, host: string, port: number, data: Uint8Array): number
   sendToUnix(id: number, path: string, data: Uint8Array): number
@@ -161,20 +161,20 @@ export declare class NativeLoop {
   shutdownHandle(id: number): number
   pause(id: number): number
   resume(id: number): number
-  /** r" `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
+  /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
   peerCredentials(id: number): Array<number> | number
-  /** r" The option's bytes, or a negative error code. */
+  /** The option's bytes, or a negative error code. */
   getRawOption(id: number, level: number, name: number, size: number): Buffer | number
-  /** r" The socket's file descriptor (>= 0) or a negative error code. */
+  /** The socket's file descriptor (>= 0) or a negative error code. */
   fd(id: number): number
   /**
-   * r" Bytes sent on a connection that the kernel has not taken yet (what
-   * r" the water marks are compared with), or a negative error code.
+   * Bytes sent on a connection that the kernel has not taken yet (what
+   * the water marks are compared with), or a negative error code.
    */
   queuedBytes(id: number): number
   localAddress(id: number): AddressInfo | number
   remoteAddress(id: number): AddressInfo | number
-  /** r" A [`HandleKind`] value, or a negative error code. */
+  /** A [`HandleKind`] value, or a negative error code. */
   kind(id: number): number
 }
 

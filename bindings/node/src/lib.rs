@@ -1198,7 +1198,9 @@ impl NativeLoop {
 /// `name(arguments) -> type = reply(operation(arguments after the handle));`:
 /// `reply` turns the operation's result into the JavaScript value ([`code_of`]:
 /// 0 or a negative code; [`either`] and [`number`]: the value made by the
-/// function given after the operation, or a negative code).
+/// function given after the operation, or a negative code). Their docs are
+/// written `#[doc = "..."]`: napi-derive copies a `///` comment passed
+/// through `macro_rules!` into `native.d.ts` with its `r"` prefix.
 macro_rules! handle_methods {
   ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $js:ty =
     $reply:ident($op:ident($($value:expr),*)$(, $convert:expr)?);)*) => {
@@ -1216,17 +1218,17 @@ macro_rules! handle_methods {
 }
 
 handle_methods! {
-  /// No `timeout_ms` turns the idle timeout off.
+  #[doc = " No `timeout_ms` turns the idle timeout off."]
   set_idle_timeout(timeout_ms: Option<f64>) -> i32 = code_of(set_idle_timeout(timeout_ms.map(millis)));
   set_max_connections(max: f64) -> i32 = code_of(set_max_connections(to_usize(max)));
   shutdown_server(drain_ms: f64) -> i32 = code_of(shutdown_server(millis(drain_ms)));
   multicast(group: String, interface: String, join: bool) -> i32 = code_of(udp_multicast(&group, &interface, join));
   set_raw_option(level: i32, name: i32, value: &[u8]) -> i32 = code_of(set_raw_option(level, name, value));
-  /// A C int, in the machine's byte order.
+  #[doc = " A C int, in the machine's byte order."]
   set_raw_option_int(level: i32, name: i32, value: i32) -> i32 = code_of(set_raw_option_int(level, name, value));
   udp_connect(host: String, port: f64) -> i32 = code_of(udp_connect(&host, to_i64(port)));
   udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
-  /// Sends a string as UTF-8.
+  #[doc = " Sends a string as UTF-8."]
   send_string(data: String) -> i32 = code_of(send(data.as_bytes()));
   send_to(host: String, port: f64, data: &[u8]) -> i32 = code_of(send_to(&host, to_i64(port), data));
   send_to_unix(path: String, data: &[u8]) -> i32 = code_of(unix_send_to(&path, data));
@@ -1235,20 +1237,20 @@ handle_methods! {
   shutdown_handle() -> i32 = code_of(shutdown());
   pause() -> i32 = code_of(pause());
   resume() -> i32 = code_of(resume());
-  /// `[pid, uid, gid]` of a Unix connection's peer, or a negative error code.
+  #[doc = " `[pid, uid, gid]` of a Unix connection's peer, or a negative error code."]
   peer_credentials() -> Either<Vec<f64>, i32> =
     either(peer_credentials(), |c| vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]);
-  /// The option's bytes, or a negative error code.
+  #[doc = " The option's bytes, or a negative error code."]
   get_raw_option(level: i32, name: i32, size: f64) -> Either<Buffer, i32> =
     either(raw_option(level, name, to_usize(size)), Buffer::from);
-  /// The socket's file descriptor (>= 0) or a negative error code.
+  #[doc = " The socket's file descriptor (>= 0) or a negative error code."]
   fd() -> f64 = number(raw_fd(), f64::from);
-  /// Bytes sent on a connection that the kernel has not taken yet (what
-  /// the water marks are compared with), or a negative error code.
+  #[doc = " Bytes sent on a connection that the kernel has not taken yet (what"]
+  #[doc = " the water marks are compared with), or a negative error code."]
   queued_bytes() -> f64 = number(queued_bytes(), |n| n as f64);
   local_address() -> Either<AddressInfo, i32> = either(local_addr(), address_info);
   remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
-  /// A [`HandleKind`] value, or a negative error code.
+  #[doc = " A [`HandleKind`] value, or a negative error code."]
   kind() -> f64 = number(kind(), |kind| f64::from(kind as i32));
 }
 

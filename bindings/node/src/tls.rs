@@ -43,7 +43,10 @@ fn version(name: &str) -> netcore_core::Result<TlsVersion> {
 }
 
 /// The parts every config takes: ALPN slices, minimum version, handshake timeout.
-fn common(options: &TlsOptions) -> netcore_core::Result<(Vec<&[u8]>, Option<TlsVersion>, std::time::Duration)> {
+type CommonParts<'a> = (Vec<&'a [u8]>, Option<TlsVersion>, std::time::Duration);
+
+/// Reads [`CommonParts`] from the options.
+fn common(options: &TlsOptions) -> netcore_core::Result<CommonParts<'_>> {
   let min_version = options.min_version.as_deref().map(version).transpose()?;
   let timeout = options.handshake_timeout.map_or(DEFAULT_HANDSHAKE_TIMEOUT, millis);
   Ok((options.alpn.iter().map(|p| &p[..]).collect(), min_version, timeout))
