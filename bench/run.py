@@ -420,7 +420,7 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
     rebuild_node = not smoke and (wanted is None or any(n.startswith("netcore-node") for n in wanted))
     if node and ex_node.exists() and (node_dir / "package.json").exists() and rebuild_node:
         try:
-            if not (node_dir / "node_modules").exists():
+            if node_modules_stale(node_dir):
                 sh(["npm", "ci"], 1200, cwd=node_dir)
             sh(["npm", "run", "build"], 1800, cwd=node_dir)
         except RuntimeError as e:
@@ -698,6 +698,13 @@ class Budget:
 
 
 # ---- comparisons -------------------------------------------------------------------
+
+
+def node_modules_stale(node_dir: Path) -> bool:
+    """Whether `npm ci` must run: no node_modules yet, or package-lock.json
+    changed since npm last installed (npm keeps its copy of the lock there)."""
+    installed = node_dir / "node_modules" / ".package-lock.json"
+    return not installed.exists() or installed.stat().st_mtime < (node_dir / "package-lock.json").stat().st_mtime
 
 
 def run_server(srv: Server, fn, what: str, **kw):
