@@ -9,7 +9,7 @@ use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyTuple, PyType};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -78,7 +78,7 @@ extern "C" {
     /// the limited API from 3.12; PyO3's abi3-py311 declarations leave it
     /// out, so a call would otherwise build an argument tuple.
     #[link_name = "PyObject_Vectorcall"]
-    fn vectorcall(
+    pub fn vectorcall(
         callable: *mut ffi::PyObject,
         args: *const *mut ffi::PyObject,
         nargsf: usize,
@@ -91,10 +91,11 @@ extern "C" {
 }
 
 /// The body of a fast method (a `PyCFunctionFastWithKeywords`): `take`
-/// gets the call's positional arguments when there are no keywords and
-/// returns the result if it takes the call (`None`: not its case); every
-/// call it leaves goes to `general`, the method the fast one stands in front
-/// of, with `self` first. Panics become PanicException.
+/// gets the call's arguments (the positional ones, then one value per
+/// keyword) and its keywords' names (None: no keywords) and returns the
+/// result if it takes the call (`None`: not its case); every call it leaves
+/// goes to `general`, the method the fast one stands in front of, with
+/// `self` first. Panics become PanicException.
 ///
 /// # Safety
 /// As a `PyCFunctionFastWithKeywords` called by CPython: attached, `nargs`
@@ -106,20 +107,23 @@ pub unsafe fn call_fast(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
     general: &PyOnceLock<Py<PyAny>>,
-    take: impl FnOnce(Python<'_>, &[*mut ffi::PyObject]) -> Option<PyResult<*mut ffi::PyObject>>,
+    take: impl FnOnce(
+        Python<'_>,
+        &[*mut ffi::PyObject],
+        Option<&Borrowed<'_, '_, PyTuple>>,
+    ) -> Option<PyResult<*mut ffi::PyObject>>,
 ) -> *mut ffi::PyObject {
     // SAFETY: see the function's contract.
     let py = unsafe { Python::assume_attached() };
     let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        let positional = std::slice::from_raw_parts(args, nargs as usize);
-        if kwnames.is_null() {
-            if let Some(taken) = take(py, positional) {
-                return taken;
-            }
+        let names = (!kwnames.is_null()).then(|| Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>());
+        let given = nargs as usize + names.as_ref().map_or(0, |n| n.len());
+        let all = std::slice::from_raw_parts(args, given);
+        if let Some(taken) = take(py, all, names.as_ref()) {
+            return taken;
         }
-        let given = nargs as usize + kwnames.as_ref().map_or(0, |_| ffi::PyTuple_Size(kwnames) as usize);
         let mut with_self = vec![slf];
-        with_self.extend_from_slice(std::slice::from_raw_parts(args, given));
+        with_self.extend_from_slice(all);
         // Set before the fast method was installed.
         let general = general.get(py).ok_or_else(|| PyTypeError::new_err("netcore: fast method not set up"))?;
         Ok(vectorcall(general.as_ptr(), with_self.as_ptr(), nargs as usize + 1, kwnames))
@@ -140,9 +144,20 @@ pub unsafe fn call_fast(
 /// Defines the fast method `$name` (a `PyCFunctionFastWithKeywords`,
 /// see [`call_fast`]) and `$general`, where [`install_fast_method`] keeps
 /// the method it stands in front of: `|py, slf, args| take` is its case
+/// when there are no keywords, `|py, slf, args, kwnames| take` with them
 /// (`slf` and `args`: raw pointers; unsafe code allowed).
 macro_rules! fast_method {
     ($(#[$doc:meta])* $name:ident, $general:ident, |$py:ident, $slf:ident, $args:ident| $take:expr) => {
+        $crate::fastcall::fast_method! {
+            $(#[$doc])* $name, $general, |$py, $slf, $args, kwnames| {
+                if kwnames.is_some() {
+                    return None;
+                }
+                $take
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $general:ident, |$py:ident, $slf:ident, $args:ident, $kwnames:ident| $take:expr) => {
         static $general: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
         $(#[$doc])*
@@ -155,7 +170,7 @@ macro_rules! fast_method {
             // SAFETY: CPython's call of a fast method, `slf` checked by its
             // descriptor.
             unsafe {
-                $crate::fastcall::call_fast(slf, args, nargs, kwnames, &$general, |$py, $args| {
+                $crate::fastcall::call_fast(slf, args, nargs, kwnames, &$general, |$py, $args, $kwnames| {
                     let $slf = slf;
                     $take
                 })

@@ -2,6 +2,7 @@
 //! core's model and vocabulary as Python objects (docs/design.md §5).
 
 mod aio;
+mod aio_loop;
 mod args;
 mod errors;
 mod event;
@@ -40,6 +41,7 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_address, m)?)?;
     tls::register(m)?;
     aio::register(m)?;
+    aio_loop::register(m)?;
     m.setattr("_check_max_events", wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
     // Event kinds (netcore.DATA == "data") and options (netcore.NODELAY).
     for &kind in nc::EventKind::ALL {

@@ -16,7 +16,7 @@ from netcore._aio_net import (
     create_unix_connection,
     create_unix_server,
 )
-from netcore._netcore import TLSContext
+from netcore._netcore import TLSContext, _install_aio_call_soon
 from netcore._aio_udp import create_datagram_endpoint
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
@@ -99,6 +99,11 @@ class EventLoop(asyncio.SelectorEventLoop):
         if hub is not None:
             hub.release(force=True)
         super().close()
+
+
+# Native, as uvloop's: the handles it makes are netcore._Handle objects,
+# asyncio.Handle in behaviour but not in type. Debug mode keeps asyncio's.
+_install_aio_call_soon(EventLoop)
 
 
 def new_event_loop() -> EventLoop:

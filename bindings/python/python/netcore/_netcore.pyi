@@ -185,6 +185,22 @@ class _AioStream:
 def _install_aio_write(transport_type: type, /) -> None:
     """Private (netcore.aio): the native write in front of ``transport_type.write``."""
 
+@final
+class _Handle:
+    """Private (netcore.aio): what ``EventLoop.call_soon`` returns out of
+    debug mode, an ``asyncio.Handle`` in behaviour but not in type."""
+    def cancel(self) -> None: ...
+    def cancelled(self) -> bool: ...
+    def get_context(self) -> Any: ...
+    @property
+    def _cancelled(self) -> bool: ...
+    def _run(self) -> None:
+        """Runs the callback in its context; exceptions (but SystemExit and
+        KeyboardInterrupt) go to the loop's exception handler."""
+
+def _install_aio_call_soon(loop_type: type, /) -> None:
+    """Private (netcore.aio): the native call_soon in front of ``loop_type.call_soon``."""
+
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
     InvalidArgumentError if a poll would refuse it."""

@@ -1,0 +1,189 @@
+"""netcore.aio's native loop core (call_soon's handles) behaves as asyncio's
+selector loop does: the same scenarios run on both and must agree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import netcore
+import netcore.aio
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "netcore": netcore.aio.new_event_loop,
+    "asyncio": asyncio.SelectorEventLoop,
+}
+
+current: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def loop(request: pytest.FixtureRequest) -> Any:
+    lp = LOOPS[request.param]()
+    yield lp
+    lp.close()
+
+
+def test_call_soon_handle_is_native_out_of_debug_mode() -> None:
+    lp = netcore.aio.new_event_loop()
+    try:
+        assert isinstance(lp.call_soon(print), netcore._netcore._Handle)
+        # Debug mode keeps asyncio's own call_soon (its checks, its Handle).
+        lp.set_debug(True)
+        assert isinstance(lp.call_soon(print), asyncio.Handle)
+    finally:
+        lp.close()
+
+
+def test_call_soon_runs_in_order(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[object] = []
+    for i in range(5):
+        loop.call_soon(ran.append, i)
+    loop.call_soon(lambda *args: ran.append(args), "a", "b", "c", "d", "e")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == [0, 1, 2, 3, 4, ("a", "b", "c", "d", "e")]
+
+
+def test_cancel_before_run(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[int] = []
+    handle = loop.call_soon(ran.append, 1)
+    assert not handle.cancelled()
+    assert "append" in repr(handle)
+    handle.cancel()
+    handle.cancel()
+    assert handle.cancelled()
+    assert repr(handle) == "<Handle cancelled>"
+    loop.call_soon(ran.append, 2)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == [2]
+
+
+def test_a_callback_can_cancel_a_later_one(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[int] = []
+    first = loop.call_soon(lambda: second.cancel())
+    second = loop.call_soon(ran.append, 2)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == [] and not first.cancelled() and second.cancelled()
+
+
+def test_exception_reaches_the_handler_as_asyncio_reports_it(loop: asyncio.AbstractEventLoop) -> None:
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+
+    def fail(x: int) -> None:
+        raise ValueError(x)
+
+    handle = loop.call_soon(fail, 7)
+    ran: list[int] = []
+    loop.call_soon(ran.append, 1)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == [1]
+    assert len(seen) == 1
+    context = seen[0]
+    assert sorted(context) == ["exception", "handle", "message"]
+    assert context["handle"] is handle
+    assert isinstance(context["exception"], ValueError) and context["exception"].args == (7,)
+    assert context["message"].startswith("Exception in callback ")
+    assert "fail(7)" in context["message"]
+
+
+def test_keyboard_interrupt_propagates(loop: asyncio.AbstractEventLoop) -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+
+
+def test_callbacks_run_in_their_context(loop: asyncio.AbstractEventLoop) -> None:
+    seen: list[str] = []
+    context = contextvars.copy_context()
+    context.run(current.set, "given")
+    current.set("caller")
+    handle = loop.call_soon(lambda: seen.append(current.get()), context=context)
+    # Handle.get_context: asyncio's from Python 3.12, netcore's always.
+    assert getattr(handle, "get_context", lambda: context)() is context
+    # No context: a copy of the caller's, taken now.
+    loop.call_soon(lambda: seen.append(current.get()))
+    loop.call_soon(lambda: seen.append(current.get()), context=None)
+    current.set("later")
+    loop.call_soon(current.set, "changed in a copy")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["given", "caller", "caller"]
+    assert current.get() == "later"
+
+
+def test_call_soon_on_a_closed_loop_raises(loop: asyncio.AbstractEventLoop) -> None:
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon(print)
+
+
+def test_call_soon_threadsafe_wakes_the_loop(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[str] = []
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        def from_thread() -> None:
+            ran.append(threading.current_thread().name)
+            done.set()
+
+        thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(from_thread), name="waker")
+        # Waiting on nothing else: only the wakeup brings the callback in.
+        loop.call_later(0.05, thread.start)
+        await asyncio.wait_for(done.wait(), 5)
+        thread.join()
+
+    loop.run_until_complete(main())
+    assert ran == [threading.current_thread().name]
+
+
+def test_tasks_and_futures_on_native_handles(loop: asyncio.AbstractEventLoop) -> None:
+    async def child(n: int) -> tuple[str, int]:
+        await asyncio.sleep(0)
+        return current.get(), n * 2
+
+    async def main() -> list[tuple[str, int]]:
+        current.set("task")
+        return list(await asyncio.gather(*(child(n) for n in range(10))))
+
+    assert loop.run_until_complete(main()) == [("task", n * 2) for n in range(10)]
+
+
+def test_stop_from_a_callback_runs_the_ones_already_ready(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[int] = []
+    loop.call_soon(loop.stop)
+    loop.call_soon(ran.append, 1)
+    loop.run_forever()
+    assert ran == [1]
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def test_timers_run_in_deadline_order_and_cancelled_ones_do_not(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[str] = []
+    now = loop.time()
+    loop.call_at(now + 0.03, ran.append, "c")
+    loop.call_at(now + 0.01, ran.append, "a1")
+    # Equal deadlines: in the order they were scheduled.
+    loop.call_at(now + 0.01, ran.append, "a2")
+    loop.call_later(0.02, ran.append, "b")
+    cancelled = loop.call_later(0.015, ran.append, "never")
+    cancelled.cancel()
+    assert cancelled.cancelled()
+    timer = loop.call_at(now + 0.04, loop.stop)
+    assert timer.when() == now + 0.04
+    loop.run_forever()
+    assert ran == ["a1", "a2", "b", "c"]
