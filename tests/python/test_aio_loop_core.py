@@ -29,15 +29,58 @@ def loop(request: pytest.FixtureRequest) -> Any:
     lp.close()
 
 
-def test_call_soon_handle_is_native_out_of_debug_mode() -> None:
+def test_handles_are_native_out_of_debug_mode() -> None:
     lp = netcore.aio.new_event_loop()
     try:
         assert isinstance(lp.call_soon(print), netcore._netcore._Handle)
-        # Debug mode keeps asyncio's own call_soon (its checks, its Handle).
+        assert isinstance(lp.call_later(1, print), netcore._netcore._TimerHandle)
+        assert isinstance(lp.call_at(lp.time(), print), netcore._netcore._TimerHandle)
+        # Debug mode keeps asyncio's own methods (their checks, their handles).
         lp.set_debug(True)
         assert isinstance(lp.call_soon(print), asyncio.Handle)
+        assert isinstance(lp.call_later(1, print), asyncio.TimerHandle)
     finally:
         lp.close()
+
+
+def test_native_and_asyncio_timers_share_the_heap() -> None:
+    lp = netcore.aio.new_event_loop()
+    ran: list[str] = []
+    try:
+        now = lp.time()
+        lp.call_at(now + 0.02, ran.append, "native 2")
+        lp.set_debug(True)
+        lp.call_at(now + 0.01, ran.append, "asyncio 1")
+        lp.call_at(now + 0.03, ran.append, "asyncio 3")
+        lp.set_debug(False)
+        lp.call_at(now + 0.005, ran.append, "native 0")
+        lp.call_at(now + 0.04, lp.stop)
+        lp.run_forever()
+        assert ran == ["native 0", "asyncio 1", "native 2", "asyncio 3"]
+    finally:
+        lp.close()
+
+
+def test_timer_repr_and_when(loop: asyncio.AbstractEventLoop) -> None:
+    timer = loop.call_at(12.5, print, "x")
+    assert timer.when() == 12.5
+    assert repr(timer) == "<TimerHandle when=12.5 print('x')>"
+    timer.cancel()
+    assert repr(timer) == "<TimerHandle cancelled when=12.5>"
+
+
+def test_cancelled_timers_are_counted_and_swept(loop: asyncio.AbstractEventLoop) -> None:
+    timers = [loop.call_later(3600, print) for _ in range(300)]
+    for timer in timers[:200]:
+        timer.cancel()
+        timer.cancel()
+    assert getattr(loop, "_timer_cancelled_count") == 200
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    # asyncio's sweep: most of the heap was cancelled, so all of them went.
+    assert len(getattr(loop, "_scheduled")) == 100
+    assert getattr(loop, "_timer_cancelled_count") == 0
+    assert not any(t.cancelled() for t in getattr(loop, "_scheduled"))
 
 
 def test_call_soon_runs_in_order(loop: asyncio.AbstractEventLoop) -> None:

@@ -1,14 +1,19 @@
 //! netcore.aio's event loop core in native code: `call_soon` makes a native
 //! [`AioHandle`] (asyncio.Handle's behaviour, no Python frame to make or
-//! run it). asyncio's own `call_soon` keeps every case it does not take:
-//! debug mode (its checks and source tracebacks), a closed loop (its
-//! error), keywords other than `context=`.
+//! run it), `call_at` / `call_later` a native [`AioTimerHandle`] on
+//! asyncio's own timer heap. asyncio's `_run_once` still runs the loop.
+//! asyncio's methods keep every case these do not take: debug mode (its
+//! checks and source tracebacks), a closed loop (its error), keywords other
+//! than `context=`, a deadline or delay of another type.
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::pyclass::CompareOp;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
 use crate::fastcall::{fast_method, install_fast_method, vectorcall};
@@ -19,7 +24,7 @@ type Obj<'py> = Bound<'py, PyAny>;
 /// Private (netcore.aio): what `EventLoop.call_soon` returns, an
 /// `asyncio.Handle` in all but its type: `cancel()`, `cancelled()`,
 /// `get_context()`, and `_run()` / `_cancelled` for asyncio's `_run_once`.
-#[pyclass(frozen, module = "netcore", name = "_Handle")]
+#[pyclass(frozen, subclass, module = "netcore", name = "_Handle")]
 pub struct AioHandle {
     /// The callback and its arguments; None once cancelled (as asyncio
     /// drops them, so they are freed at once).
@@ -70,6 +75,49 @@ impl AioHandle {
     /// and KeyboardInterrupt propagate, any other exception goes to the
     /// loop's exception handler (`message`, `exception`, `handle`).
     fn _run(slf: &Bound<'_, Self>) -> PyResult<()> {
+        AioHandle::run(slf)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        self.repr(py, "Handle", None)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.context)?;
+        visit.call(&self.aloop)?;
+        if let Some(call) = self.call.try_lock() {
+            if let Some((callback, args)) = call.as_ref() {
+                visit.call(callback)?;
+                visit.call(args)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.cancel();
+    }
+}
+
+impl AioHandle {
+    /// asyncio's repr of a Handle (`name`) or, with `when`, a TimerHandle.
+    fn repr(&self, py: Python<'_>, name: &str, when: Option<f64>) -> PyResult<String> {
+        let call = self.call.lock().as_ref().map(|(c, a)| (c.clone_ref(py), a.clone_ref(py)));
+        let mut info = vec![name.to_owned()];
+        if call.is_none() {
+            info.push("cancelled".to_owned());
+        }
+        if let Some(when) = when {
+            info.push(format!("when={}", PyFloat::new(py, when).repr()?));
+        }
+        if let Some((callback, args)) = call {
+            info.push(callback_source(py, &callback, &args)?);
+        }
+        Ok(format!("<{}>", info.join(" ")))
+    }
+
+    /// [`AioHandle::_run`].
+    fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         let Some((callback, args)) = this.call.lock().as_ref().map(|(c, a)| (c.clone_ref(py), a.clone_ref(py))) else {
@@ -103,29 +151,78 @@ impl AioHandle {
             }
         }
     }
+}
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let call = self.call.lock().as_ref().map(|(c, a)| (c.clone_ref(py), a.clone_ref(py)));
-        match call {
-            Some((callback, args)) => Ok(format!("<Handle {}>", callback_source(py, &callback, &args)?)),
-            None => Ok("<Handle cancelled>".to_owned()),
-        }
+/// Private (netcore.aio): what `EventLoop.call_at` / `call_later` return,
+/// an `asyncio.TimerHandle` in all but its type (and `==`, which is
+/// identity): `when()`, `cancel()` counted for asyncio's heap sweep, and
+/// `_when` / `_scheduled` / ordering by deadline for asyncio's `_run_once`.
+#[pyclass(frozen, extends = AioHandle, module = "netcore", name = "_TimerHandle")]
+pub struct AioTimerHandle {
+    when: f64,
+    /// In the loop's `_scheduled` heap (asyncio's `_scheduled`).
+    scheduled: AtomicBool,
+}
+
+#[pymethods]
+impl AioTimerHandle {
+    fn when(&self) -> f64 {
+        self.when
     }
 
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.context)?;
-        visit.call(&self.aloop)?;
-        if let Some(call) = self.call.try_lock() {
-            if let Some((callback, args)) = call.as_ref() {
-                visit.call(callback)?;
-                visit.call(args)?;
-            }
+    #[getter]
+    fn _when(&self) -> f64 {
+        self.when
+    }
+
+    #[getter]
+    fn _scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::Relaxed)
+    }
+
+    #[setter(_scheduled)]
+    fn set_scheduled(&self, scheduled: bool) {
+        self.scheduled.store(scheduled, Ordering::Relaxed);
+    }
+
+    /// As asyncio's: a timer still in the heap is counted (the loop's
+    /// `_timer_handle_cancelled`), so `_run_once` sweeps the heap once
+    /// cancelled timers are most of it.
+    fn cancel(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let handle = slf.as_super().get();
+        if !handle.cancelled() && slf.get()._scheduled() {
+            let aloop = handle.aloop.bind(py);
+            let count: isize = aloop.getattr(intern!(py, "_timer_cancelled_count"))?.extract()?;
+            aloop.setattr(intern!(py, "_timer_cancelled_count"), count + 1)?;
         }
+        handle.cancel();
         Ok(())
     }
 
-    fn __clear__(&self) {
-        self.cancel();
+    /// Ordered by deadline, against any timer with a `_when` (asyncio's own
+    /// TimerHandle too); `==` is identity.
+    fn __richcmp__(&self, other: &Obj<'_>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        let other = match other.cast::<AioTimerHandle>() {
+            Ok(timer) => timer.get().when,
+            Err(_) => match other.getattr(intern!(py, "_when")).and_then(|w| w.extract::<f64>()) {
+                Ok(when) => when,
+                Err(_) => return Ok(py.NotImplemented()),
+            },
+        };
+        let ordered = match op {
+            CompareOp::Lt => self.when < other,
+            CompareOp::Le => self.when <= other,
+            CompareOp::Gt => self.when > other,
+            CompareOp::Ge => self.when >= other,
+            CompareOp::Eq | CompareOp::Ne => return Ok(py.NotImplemented()),
+        };
+        Ok(PyBool::new(py, ordered).to_owned().into_any().unbind())
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        slf.as_super().get().repr(slf.py(), "TimerHandle", Some(slf.get().when))
     }
 }
 
@@ -133,17 +230,55 @@ fast_method! {
     /// `EventLoop.call_soon(callback, *args, context=None)` on an open loop
     /// out of debug mode; any other call goes to asyncio's (CALL_SOON).
     call_soon_fast, CALL_SOON, |py, slf, args, kwnames| {
-        call_soon_now(&Borrowed::from_ptr(py, slf), args, kwnames)
+        let aloop = Borrowed::from_ptr(py, slf);
+        let (&callback, args, context) = fast_call(&aloop, args, kwnames)?;
+        let handle = new_handle(&aloop, callback, args, context).and_then(|h| Bound::new(py, h));
+        Some(handle.and_then(|handle| {
+            aloop.getattr(intern!(py, "_ready"))?.call_method1(intern!(py, "append"), (&handle,))?;
+            Ok(handle.into_ptr())
+        }))
     }
 }
 
-/// asyncio's `call_soon` (its `_call_soon`, `Handle(...)` and the append to
-/// `_ready`) for the cases [`call_soon_fast`] takes; `None` for the others.
-fn call_soon_now(
+fast_method! {
+    /// `EventLoop.call_at(when, callback, *args, context=None)` with a
+    /// float `when`, as [`call_soon_fast`]; any other call goes to asyncio's
+    /// (CALL_AT).
+    call_at_fast, CALL_AT, |py, slf, args, kwnames| {
+        let aloop = Borrowed::from_ptr(py, slf);
+        let (&when, args, context) = fast_call(&aloop, args, kwnames)?;
+        let when = Borrowed::from_ptr(py, when).cast_exact::<PyFloat>().ok()?.value();
+        let (&callback, args) = args.split_first()?;
+        Some(schedule(&aloop, when, callback, args, context))
+    }
+}
+
+fast_method! {
+    /// `EventLoop.call_later(delay, callback, *args, context=None)` with a
+    /// float or int `delay`, as [`call_at_fast`] at `time() + delay`; any
+    /// other call goes to asyncio's (CALL_LATER).
+    call_later_fast, CALL_LATER, |py, slf, args, kwnames| {
+        let aloop = Borrowed::from_ptr(py, slf);
+        let (&delay, args, context) = fast_call(&aloop, args, kwnames)?;
+        let delay = Borrowed::from_ptr(py, delay);
+        let delay = match delay.cast_exact::<PyFloat>() {
+            Ok(delay) => delay.value(),
+            Err(_) => delay.cast_exact::<PyInt>().ok()?.extract::<f64>().ok()?,
+        };
+        let now: f64 = aloop.call_method0(intern!(py, "time")).ok()?.extract().ok()?;
+        let (&callback, args) = args.split_first()?;
+        Some(schedule(&aloop, now + delay, callback, args, context))
+    }
+}
+
+/// A call the fast methods take: on an open loop out of debug mode, with
+/// at least one positional argument and no keyword but `context=`; its
+/// first argument, the rest and the context. `None` for the others.
+fn fast_call<'a>(
     aloop: &Obj<'_>,
-    args: &[*mut ffi::PyObject],
+    args: &'a [*mut ffi::PyObject],
     kwnames: Option<&Borrowed<'_, '_, PyTuple>>,
-) -> Option<PyResult<*mut ffi::PyObject>> {
+) -> Option<(&'a *mut ffi::PyObject, &'a [*mut ffi::PyObject], Option<*mut ffi::PyObject>)> {
     let py = aloop.py();
     let (positional, context) = match kwnames {
         None => (args, None),
@@ -153,22 +288,23 @@ fn call_soon_now(
         }
         Some(_) => return None,
     };
-    let (&callback, rest) = positional.split_first()?;
     if aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
         || aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?
     {
         return None;
     }
-    Some(make_handle(aloop, callback, rest, context))
+    let (first, rest) = positional.split_first()?;
+    Some((first, rest, context))
 }
 
-/// A new [`AioHandle`] appended to the loop's `_ready`.
-fn make_handle(
+/// asyncio's `Handle(callback, args, loop, context)`: the context given
+/// (None: a copy of the current one).
+fn new_handle(
     aloop: &Obj<'_>,
     callback: *mut ffi::PyObject,
     args: &[*mut ffi::PyObject],
     context: Option<*mut ffi::PyObject>,
-) -> PyResult<*mut ffi::PyObject> {
+) -> PyResult<AioHandle> {
     let py = aloop.py();
     // SAFETY: the call's arguments, live for its duration.
     let borrow = |p: *mut ffi::PyObject| unsafe { Borrowed::from_ptr(py, p) };
@@ -177,9 +313,26 @@ fn make_handle(
         None => copy_context(py)?.call0()?.unbind(),
     };
     let call = (borrow(callback).to_owned().unbind(), PyTuple::new(py, args.iter().map(|&a| borrow(a)))?.unbind());
-    let handle = Bound::new(py, AioHandle { call: Mutex::new(Some(call)), context, aloop: aloop.clone().unbind() })?;
-    aloop.getattr(intern!(py, "_ready"))?.call_method1(intern!(py, "append"), (&handle,))?;
-    Ok(handle.into_ptr())
+    Ok(AioHandle { call: Mutex::new(Some(call)), context, aloop: aloop.clone().unbind() })
+}
+
+/// A new [`AioTimerHandle`] pushed on the loop's `_scheduled` heap.
+fn schedule(
+    aloop: &Obj<'_>,
+    when: f64,
+    callback: *mut ffi::PyObject,
+    args: &[*mut ffi::PyObject],
+    context: Option<*mut ffi::PyObject>,
+) -> PyResult<*mut ffi::PyObject> {
+    static HEAPPUSH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = aloop.py();
+    let heappush =
+        HEAPPUSH.get_or_try_init(py, || Ok::<_, PyErr>(py.import("heapq")?.getattr("heappush")?.unbind()))?;
+    let timer = PyClassInitializer::from(new_handle(aloop, callback, args, context)?)
+        .add_subclass(AioTimerHandle { when, scheduled: AtomicBool::new(true) });
+    let timer = Bound::new(py, timer)?;
+    heappush.call1(py, (aloop.getattr(intern!(py, "_scheduled"))?, &timer))?;
+    Ok(timer.into_ptr())
 }
 
 /// `contextvars.copy_context`.
@@ -189,15 +342,19 @@ fn copy_context(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|copy| copy.bind(py))
 }
 
-/// Private (netcore.aio): puts the native `call_soon` in front of
-/// `loop_type.call_soon` (asyncio's).
+/// Private (netcore.aio): puts the native `call_soon`, `call_at` and
+/// `call_later` in front of `loop_type`'s (asyncio's).
 #[pyfunction]
-fn _install_aio_call_soon(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
-    install_fast_method(loop_type, c"call_soon", "($self, callback, *args, context=None)", call_soon_fast, &CALL_SOON)
+fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
+    install_fast_method(loop_type, c"call_soon", "($self, callback, *args, context=None)", call_soon_fast, &CALL_SOON)?;
+    install_fast_method(loop_type, c"call_at", "($self, when, callback, *args, context=None)", call_at_fast, &CALL_AT)?;
+    let signature = "($self, delay, callback, *args, context=None)";
+    install_fast_method(loop_type, c"call_later", signature, call_later_fast, &CALL_LATER)
 }
 
 /// Adds netcore.aio's private native loop parts to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_Handle", m.py().get_type::<AioHandle>())?;
-    m.setattr("_install_aio_call_soon", wrap_pyfunction!(_install_aio_call_soon, m)?)
+    m.setattr("_TimerHandle", m.py().get_type::<AioTimerHandle>())?;
+    m.setattr("_install_aio_loop_core", wrap_pyfunction!(_install_aio_loop_core, m)?)
 }

@@ -16,7 +16,7 @@ from netcore._aio_net import (
     create_unix_connection,
     create_unix_server,
 )
-from netcore._netcore import TLSContext, _install_aio_call_soon
+from netcore._netcore import TLSContext, _install_aio_loop_core
 from netcore._aio_udp import create_datagram_endpoint
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
@@ -101,9 +101,10 @@ class EventLoop(asyncio.SelectorEventLoop):
         super().close()
 
 
-# Native, as uvloop's: the handles it makes are netcore._Handle objects,
-# asyncio.Handle in behaviour but not in type. Debug mode keeps asyncio's.
-_install_aio_call_soon(EventLoop)
+# call_soon, call_at and call_later native, as uvloop's: their handles are
+# netcore._Handle / _TimerHandle objects, asyncio's Handle / TimerHandle in
+# behaviour but not in type. Debug mode keeps asyncio's.
+_install_aio_loop_core(EventLoop)
 
 
 def new_event_loop() -> EventLoop:

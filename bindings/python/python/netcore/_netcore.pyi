@@ -185,7 +185,6 @@ class _AioStream:
 def _install_aio_write(transport_type: type, /) -> None:
     """Private (netcore.aio): the native write in front of ``transport_type.write``."""
 
-@final
 class _Handle:
     """Private (netcore.aio): what ``EventLoop.call_soon`` returns out of
     debug mode, an ``asyncio.Handle`` in behaviour but not in type."""
@@ -198,8 +197,26 @@ class _Handle:
         """Runs the callback in its context; exceptions (but SystemExit and
         KeyboardInterrupt) go to the loop's exception handler."""
 
-def _install_aio_call_soon(loop_type: type, /) -> None:
-    """Private (netcore.aio): the native call_soon in front of ``loop_type.call_soon``."""
+@final
+class _TimerHandle(_Handle):
+    """Private (netcore.aio): what ``EventLoop.call_at`` and ``call_later``
+    return out of debug mode, an ``asyncio.TimerHandle`` in behaviour but
+    not in type (and ``==`` is identity); ordered by deadline."""
+    def when(self) -> float: ...
+    @property
+    def _when(self) -> float: ...
+    @property
+    def _scheduled(self) -> bool: ...
+    @_scheduled.setter
+    def _scheduled(self, scheduled: bool) -> None: ...
+    def __lt__(self, other: Any) -> bool: ...
+    def __le__(self, other: Any) -> bool: ...
+    def __gt__(self, other: Any) -> bool: ...
+    def __ge__(self, other: Any) -> bool: ...
+
+def _install_aio_loop_core(loop_type: type, /) -> None:
+    """Private (netcore.aio): the native ``call_soon``, ``call_at`` and
+    ``call_later`` in front of ``loop_type``'s (asyncio's)."""
 
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
