@@ -230,3 +230,36 @@ def test_timers_run_in_deadline_order_and_cancelled_ones_do_not(loop: asyncio.Ab
     assert timer.when() == now + 0.04
     loop.run_forever()
     assert ran == ["a1", "a2", "b", "c"]
+
+
+def test_create_task_names_contexts_and_factories(loop: asyncio.AbstractEventLoop) -> None:
+    async def read() -> str:
+        return current.get()
+
+    context = contextvars.copy_context()
+    context.run(current.set, "task context")
+
+    async def main() -> None:
+        named = loop.create_task(read(), name="named")
+        assert named.get_name() == "named"
+        assert await loop.create_task(read(), context=context) == "task context"
+        made: list[object] = []
+
+        def factory(lp: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+            task = asyncio.Task(coro, loop=lp, **kwargs)
+            made.append(task)
+            return task
+
+        loop.set_task_factory(factory)
+        task = loop.create_task(read())
+        assert made == [task]
+        loop.set_task_factory(None)
+        await asyncio.gather(named, task)
+
+    loop.run_until_complete(main())
+
+
+def test_time_is_monotonic_looked_up_per_call(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert abs(loop.time() - __import__("time").monotonic()) < 1
+    monkeypatch.setattr("time.monotonic", lambda: 42.0)
+    assert loop.time() == 42.0

@@ -1,7 +1,8 @@
 //! netcore.aio's event loop core in native code: `call_soon` makes a native
 //! [`AioHandle`] (asyncio.Handle's behaviour, no Python frame to make or
 //! run it), `call_at` / `call_later` a native [`AioTimerHandle`] on
-//! asyncio's own timer heap. asyncio's `_run_once` still runs the loop.
+//! asyncio's own timer heap; `create_task` and `time` skip asyncio's
+//! Python frames. asyncio's `_run_once` still runs the loop.
 //! asyncio's methods keep every case these do not take: debug mode (its
 //! checks and source tracebacks), a closed loop (its error), keywords other
 //! than `context=`, a deadline or delay of another type.
@@ -288,13 +289,79 @@ fn fast_call<'a>(
         }
         Some(_) => return None,
     };
-    if aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
-        || aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?
-    {
+    if !open_out_of_debug(aloop)? {
         return None;
     }
     let (first, rest) = positional.split_first()?;
     Some((first, rest, context))
+}
+
+/// Whether `aloop` is open and out of debug mode (`None`: unknown).
+fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
+    let py = aloop.py();
+    Some(
+        !aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
+            && !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?,
+    )
+}
+
+fast_method! {
+    /// `EventLoop.time()`: asyncio's `time.monotonic()`, without its frame.
+    time_fast, TIME, |py, _slf, args| {
+        static TIME: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+        if !args.is_empty() {
+            return None;
+        }
+        let time = TIME.get_or_try_init(py, || py.import("time").map(Bound::unbind));
+        // Looked up per call, as asyncio does (a test may patch it).
+        Some(time.and_then(|time| Ok(time.bind(py).getattr(intern!(py, "monotonic"))?.call0()?.into_ptr())))
+    }
+}
+
+fast_method! {
+    /// `EventLoop.create_task(coro, *, name=None, context=None)` on an open
+    /// loop out of debug mode without a task factory: asyncio's
+    /// `tasks.Task(coro, loop=self, name=name, context=context)`; any other
+    /// call goes to asyncio's (CREATE_TASK).
+    create_task_fast, CREATE_TASK, |py, slf, args, kwnames| {
+        let aloop = Borrowed::from_ptr(py, slf);
+        let names: Vec<Bound<'_, PyAny>> = kwnames.map(|n| n.iter().collect()).unwrap_or_default();
+        let known = [intern!(py, "name"), intern!(py, "context")];
+        if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| n.eq(k).unwrap_or(false))) {
+            return None;
+        }
+        if !open_out_of_debug(&aloop)? || !aloop.getattr(intern!(py, "_task_factory")).ok()?.is_none() {
+            return None;
+        }
+        Some(new_task(&aloop, args, names))
+    }
+}
+
+/// `tasks.Task(coro, loop=aloop, **keywords)`, `args`: the coroutine, then
+/// the values of the keywords `names`.
+fn new_task<'py>(
+    aloop: &Obj<'py>,
+    args: &[*mut ffi::PyObject],
+    names: Vec<Bound<'py, PyAny>>,
+) -> PyResult<*mut ffi::PyObject> {
+    static TASKS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let py = aloop.py();
+    let tasks = TASKS.get_or_try_init(py, || py.import("asyncio.tasks").map(Bound::unbind))?;
+    // Looked up per call, as asyncio does.
+    let task = tasks.bind(py).getattr(intern!(py, "Task"))?;
+    let mut all_names = vec![intern!(py, "loop").clone().into_any()];
+    all_names.extend(names);
+    let kwnames = PyTuple::new(py, all_names)?;
+    let mut slots = vec![std::ptr::null_mut(), args[0], aloop.as_ptr()];
+    slots.extend_from_slice(&args[1..]);
+    // SAFETY: `slots[1..]`: the coroutine and the keywords' values, live
+    // for the call; `slots[0]` the scratch slot the offset flag lends; a
+    // new reference or NULL with an exception set.
+    let result = unsafe {
+        let nargsf = 1 | (1 << (usize::BITS - 1));
+        Bound::from_owned_ptr_or_err(py, vectorcall(task.as_ptr(), slots[1..].as_ptr(), nargsf, kwnames.as_ptr()))
+    };
+    result.map(Bound::into_ptr)
 }
 
 /// asyncio's `Handle(callback, args, loop, context)`: the context given
@@ -342,14 +409,18 @@ fn copy_context(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|copy| copy.bind(py))
 }
 
-/// Private (netcore.aio): puts the native `call_soon`, `call_at` and
-/// `call_later` in front of `loop_type`'s (asyncio's).
+/// Private (netcore.aio): puts the native `call_soon`, `call_at`,
+/// `call_later`, `time` and `create_task` in front of `loop_type`'s
+/// (asyncio's).
 #[pyfunction]
 fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
     install_fast_method(loop_type, c"call_soon", "($self, callback, *args, context=None)", call_soon_fast, &CALL_SOON)?;
     install_fast_method(loop_type, c"call_at", "($self, when, callback, *args, context=None)", call_at_fast, &CALL_AT)?;
     let signature = "($self, delay, callback, *args, context=None)";
-    install_fast_method(loop_type, c"call_later", signature, call_later_fast, &CALL_LATER)
+    install_fast_method(loop_type, c"call_later", signature, call_later_fast, &CALL_LATER)?;
+    install_fast_method(loop_type, c"time", "($self, /)", time_fast, &TIME)?;
+    let signature = "($self, coro, *, name=None, context=None)";
+    install_fast_method(loop_type, c"create_task", signature, create_task_fast, &CREATE_TASK)
 }
 
 /// Adds netcore.aio's private native loop parts to the module.

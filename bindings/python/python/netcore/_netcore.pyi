@@ -215,8 +215,9 @@ class _TimerHandle(_Handle):
     def __ge__(self, other: Any) -> bool: ...
 
 def _install_aio_loop_core(loop_type: type, /) -> None:
-    """Private (netcore.aio): the native ``call_soon``, ``call_at`` and
-    ``call_later`` in front of ``loop_type``'s (asyncio's)."""
+    """Private (netcore.aio): the native ``call_soon``, ``call_at``,
+    ``call_later``, ``time`` and ``create_task`` in front of
+    ``loop_type``'s (asyncio's)."""
 
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
