@@ -29,7 +29,7 @@ use crate::options::SockOption;
 use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
 use crate::tcp::attempt::Dialing;
-use crate::tcp::conn::{input_after_upgrade_point, Conn, Role};
+use crate::tcp::conn::{input_after_upgrade_point, Conn, Role, Sent};
 use crate::tcp::listener::{BindOptions, Listener};
 use crate::tcp::stream::Stream;
 use crate::timer::{later, Due, IdleTimeout, Timer};
@@ -733,21 +733,33 @@ impl Loop {
         let mut guard = self.state()?;
         let state = &mut *guard;
         let conn = match state.slab.get_mut(handle)? {
-            Entry::Closed(_) => return Err(Error::ECLOSED),
             Entry::Conn(c) => c,
-            Entry::Udp(u) if token.is_none() => return u.send(None, bufs),
-            Entry::Attempt(_) => return Err(Error::EBADHANDLE),
-            _ => return Err(Error::EWRONGKIND),
+            other => return Self::send_not_conn(other, bufs, token),
         };
         let queued_events = state.pending.len();
         let result = conn.send(handle, bufs, token, &mut state.pending);
+        if matches!(result, Ok(Sent::AtOnce)) {
+            return Ok(());
+        }
         if conn.has_failed() {
             state.requeue(handle);
             state.notify();
         } else if state.pending.len() > queued_events {
             state.notify();
         }
-        result
+        result.map(drop)
+    }
+
+    /// [`Loop::send_with_token`] on a handle that is not a connection (kept
+    /// out of line: the connection's path checks one kind).
+    #[cold]
+    fn send_not_conn(entry: &mut Entry, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
+        match entry {
+            Entry::Closed(_) => Err(Error::ECLOSED),
+            Entry::Udp(u) if token.is_none() => u.send(None, bufs),
+            Entry::Attempt(_) => Err(Error::EBADHANDLE),
+            _ => Err(Error::EWRONGKIND),
+        }
     }
 
     /// Bytes sent on a connection that the kernel has not taken yet (under

@@ -505,23 +505,50 @@ impl State {
         let Some((handle, entry)) = self.slab.at_mut(event.token().0) else {
             return;
         };
-        match entry {
-            Entry::Listener(l) => l.on_readiness(),
-            Entry::Conn(c) => c.on_readiness(event),
-            Entry::Udp(u) => u.on_readiness(event),
-            Entry::Attempt(_) | Entry::Timer(_) | Entry::Closed(_) => {}
-        }
-        let queued = entry.queued();
+        // A connection first: the common case tests its kind once.
+        let work = match entry {
+            Entry::Conn(c) => {
+                c.on_readiness(event);
+                if !Self::serve_now(c.queued_mut(), handle, out, &mut self.ready) {
+                    return;
+                }
+                Self::conn_work(handle, c, out, &mut self.deadlines)
+            }
+            other => {
+                Self::other_readiness(other, event);
+                if !Self::serve_now(other.queued(), handle, out, &mut self.ready) {
+                    return;
+                }
+                Self::work(handle, other, out, &mut self.deadlines)
+            }
+        };
+        self.finish_work(handle, work, out);
+    }
+
+    /// Whether a handle with new readiness is serviced now: not while it
+    /// waits in the ready queue, nor when the batch is full (then it joins
+    /// the queue).
+    #[inline(always)]
+    fn serve_now(queued: &mut bool, handle: Handle, out: &Out<'_>, ready: &mut VecDeque<Handle>) -> bool {
         if *queued {
-            return;
+            return false;
         }
         if out.full() {
             *queued = true;
-            self.ready.push_back(handle);
-            return;
+            ready.push_back(handle);
+            return false;
         }
-        let work = Self::work(handle, entry, out, &mut self.deadlines);
-        self.finish_work(handle, work, out);
+        true
+    }
+
+    /// [`State::on_readiness`] for a handle that is not a connection.
+    #[cold]
+    fn other_readiness(entry: &mut Entry, event: &mio::event::Event) {
+        match entry {
+            Entry::Listener(l) => l.on_readiness(),
+            Entry::Udp(u) => u.on_readiness(event),
+            Entry::Conn(_) | Entry::Attempt(_) | Entry::Timer(_) | Entry::Closed(_) => {}
+        }
     }
 
     /// Does the work one handle from the ready queue allows.
@@ -542,23 +569,29 @@ impl State {
             Entry::Attempt(_) => Work::Attempt,
             Entry::Timer(_) | Entry::Closed(_) => Work::Done(Step::Idle),
             Entry::Udp(u) => Work::Done(u.service(handle, out)),
-            // Resolving, connecting, or waiting to reconnect: only the dialer works.
-            Entry::Conn(c) if !c.is_connected() => Work::Dial,
-            Entry::Conn(c) => {
-                let step = c.service(handle, out);
-                if step != Step::Idle {
-                    return Work::Done(step);
-                }
-                if c.arm_linger() {
-                    deadlines.push(later(Instant::now(), CLOSE_LINGER), handle, Due::Linger, 0);
-                }
-                // With auto-reconnect, the peer's EOF is a loss like any other.
-                if c.peer_eof() && c.dialing.as_ref().is_some_and(|d| d.dialer.auto_reconnects()) {
-                    Work::Done(Step::Finish(None))
-                } else {
-                    Work::Done(Step::Idle)
-                }
-            }
+            Entry::Conn(c) => Self::conn_work(handle, c, out, deadlines),
+        }
+    }
+
+    /// [`State::work`] for a connection.
+    #[inline(always)]
+    fn conn_work(handle: Handle, c: &mut Conn, out: &mut Out<'_>, deadlines: &mut Deadlines) -> Work {
+        // Resolving, connecting, or waiting to reconnect: only the dialer works.
+        if !c.is_connected() {
+            return Work::Dial;
+        }
+        let step = c.service(handle, out);
+        if step != Step::Idle {
+            return Work::Done(step);
+        }
+        if c.arm_linger() {
+            deadlines.push(later(Instant::now(), CLOSE_LINGER), handle, Due::Linger, 0);
+        }
+        // With auto-reconnect, the peer's EOF is a loss like any other.
+        if c.peer_eof() && c.dialing.as_ref().is_some_and(|d| d.dialer.auto_reconnects()) {
+            Work::Done(Step::Finish(None))
+        } else {
+            Work::Done(Step::Idle)
         }
     }
 

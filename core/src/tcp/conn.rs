@@ -120,6 +120,15 @@ impl Phase {
     }
 }
 
+/// How [`Conn::send`] took a message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Straight to the kernel, whole: nothing queued, no event, no failure.
+    AtOnce,
+    /// Queued (maybe in part), with a token, or on a slower path.
+    Other,
+}
+
 /// What one read brought.
 enum Recv {
     Bytes(usize),
@@ -378,8 +387,17 @@ impl Conn {
     /// high-water mark; a message larger than the mark is accepted only into
     /// an empty queue). Sends at once when nothing is queued. With a `token`,
     /// a `Sent` event reports when the last of these bytes reached the kernel.
-    #[inline]
-    pub fn send(&mut self, handle: Handle, bufs: &[&[u8]], token: Option<u64>, events: &mut Vec<Event>) -> Result<()> {
+    /// `Ok(Sent::AtOnce)` is the common case, which the caller need not look
+    /// into further: the bytes went straight to the kernel, whole, so nothing
+    /// was queued, no event added and nothing failed.
+    #[inline(always)]
+    pub fn send(
+        &mut self,
+        handle: Handle,
+        bufs: &[&[u8]],
+        token: Option<u64>,
+        events: &mut Vec<Event>,
+    ) -> Result<Sent> {
         // The common case first: one buffer into an empty queue with nothing
         // to account for (no tokens, no idle timer) goes straight to the kernel.
         if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
@@ -391,12 +409,12 @@ impl Conn {
             {
                 let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 if matches!(attempt, Ok(n) if n == one.len()) {
-                    return Ok(());
+                    return Ok(Sent::AtOnce);
                 }
-                return self.after_direct_send(handle, bufs, None, attempt, events);
+                return self.after_direct_send(handle, bufs, None, attempt, events).map(|()| Sent::Other);
             }
         }
-        self.send_general(handle, bufs, token, events)
+        self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
     }
 
     fn send_general(
