@@ -186,6 +186,10 @@ pub(crate) struct Conn {
     error_seen: bool,
     /// The user paused reading.
     paused: bool,
+    /// Connected, [`Phase::Open`], plaintext, stream framing, not paused:
+    /// what the fast send and read paths need besides per-turn facts, in
+    /// one test. Kept by [`Conn::refresh_plain`] wherever one of them changes.
+    plain: bool,
     /// In the loop's ready queue (the reactor's bookkeeping).
     queued: bool,
     /// A send failed for good (reset, broken pipe): close with this reason.
@@ -214,6 +218,7 @@ impl Conn {
 
     fn new(sock: Option<Stream>, userdata: u64) -> Conn {
         Conn {
+            plain: sock.is_some(),
             sock,
             userdata,
             framing: FramingSlot(None),
@@ -250,6 +255,7 @@ impl Conn {
     /// shut down or closed meanwhile is carried out).
     pub fn connected(&mut self, sock: Stream) {
         self.sock = Some(sock);
+        self.refresh_plain();
         self.write_ready = true;
         self.readable = true;
     }
@@ -320,6 +326,7 @@ impl Conn {
     /// input to deliver without a new readiness event.
     pub fn set_paused(&mut self, paused: bool) -> bool {
         self.paused = paused;
+        self.refresh_plain();
         self.has_buffered_work()
     }
 
@@ -344,7 +351,7 @@ impl Conn {
 
     /// The peer's EOF was read.
     fn on_peer_eof(&mut self) {
-        self.phase = match self.phase {
+        self.set_phase(match self.phase {
             Phase::Open => Phase::PeerClosed,
             Phase::FinQueued => Phase::FinQueuedPeerClosed,
             Phase::HalfClosedLocal => Phase::Done,
@@ -355,7 +362,22 @@ impl Conn {
             | Phase::Done
             | Phase::ClosingPeerClosed
             | Phase::Finished) => seen,
-        };
+        });
+    }
+
+    /// Moves to `phase` (the one way the phase changes).
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.refresh_plain();
+    }
+
+    /// Recomputes [`Conn::plain`] after a change of what it caches.
+    fn refresh_plain(&mut self) {
+        self.plain = self.sock.is_some()
+            && self.phase == Phase::Open
+            && self.tls.is_none()
+            && self.framing.is_stream()
+            && !self.paused;
     }
 
     /// Established (not resolving, connecting or waiting to reconnect: the
@@ -378,6 +400,7 @@ impl Conn {
     /// Sets how input is cut into frames; bytes kept so far are cut anew.
     pub fn set_framing(&mut self, framing: Framing) {
         self.framing = FramingSlot::new(framing);
+        self.refresh_plain();
         if let Some(kept) = &mut self.kept {
             kept.scanned = 0;
         }
@@ -398,15 +421,11 @@ impl Conn {
         token: Option<u64>,
         events: &mut Vec<Event>,
     ) -> Result<Sent> {
-        // The common case first: one buffer into an empty queue with nothing
-        // to account for (no tokens, no idle timer) goes straight to the kernel.
+        // The common case first: one buffer into an empty queue of a plain
+        // connection with nothing to account for (no tokens, no idle timer)
+        // goes straight to the kernel.
         if let ([one], None, Some(sock)) = (bufs, token, &self.sock) {
-            if self.sendq.is_idle()
-                && self.idle.is_none()
-                && !self.fin_requested()
-                && !one.is_empty()
-                && self.tls.is_none()
-            {
+            if self.plain && self.sendq.is_idle() && self.idle.is_none() && !one.is_empty() {
                 let attempt = Self::transmit(sock.as_raw_fd(), bufs);
                 if matches!(attempt, Ok(n) if n == one.len()) {
                     return Ok(Sent::AtOnce);
@@ -424,8 +443,8 @@ impl Conn {
         token: Option<u64>,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        // (The fast path above is only taken before any FIN was asked for,
-        // so closing connections all come here.)
+        // (The fast path above is only taken while the phase is open, so
+        // closing connections all come here.)
         if self.is_closing() {
             return Err(Error::ECLOSED);
         }
@@ -530,7 +549,7 @@ impl Conn {
     pub fn start_close(&mut self, reason: Option<Error>) {
         self.close_reason = self.close_reason.or(reason);
         self.kept = None;
-        self.phase = match self.phase {
+        self.set_phase(match self.phase {
             Phase::Open | Phase::FinQueued => Phase::Closing,
             Phase::PeerClosed | Phase::FinQueuedPeerClosed => Phase::ClosingPeerClosed,
             Phase::HalfClosedLocal => Phase::Lingering,
@@ -540,16 +559,17 @@ impl Conn {
             | Phase::Lingering
             | Phase::LingeringArmed
             | Phase::Finished) => closing,
-        };
+        });
     }
 
     /// Half-close: FIN once everything queued is sent (`EPIPE` if asked before).
     pub fn request_shutdown(&mut self) -> Result<()> {
-        self.phase = match self.phase {
+        let phase = match self.phase {
             Phase::Open => Phase::FinQueued,
             Phase::PeerClosed => Phase::FinQueuedPeerClosed,
             _ => return Err(Error::EPIPE),
         };
+        self.set_phase(phase);
         Ok(())
     }
 
@@ -571,8 +591,9 @@ impl Conn {
         self.readable = false;
         self.write_ready = false;
         self.read_closed = false;
-        self.phase = Phase::Open;
-        self.sock.take()
+        let sock = self.sock.take();
+        self.set_phase(Phase::Open);
+        sock
     }
 
     /// Why `Closed` should report the connection ended.
@@ -595,7 +616,7 @@ impl Conn {
     pub fn arm_linger(&mut self) -> bool {
         let unarmed = self.phase == Phase::Lingering;
         if unarmed {
-            self.phase = Phase::LingeringArmed;
+            self.set_phase(Phase::LingeringArmed);
         }
         unarmed
     }
@@ -622,15 +643,12 @@ impl Conn {
     #[inline(always)]
     fn plain_read_turn(&self) -> Option<RawFd> {
         let sock = self.sock.as_ref()?;
-        let plain = self.phase == Phase::Open
+        let plain = self.plain
             && self.readable
             && !self.error_seen
-            && !self.paused
             && self.failed.is_none()
             && self.sendq.is_settled()
-            && self.kept.is_none()
-            && self.tls.is_none()
-            && self.framing.is_stream();
+            && self.kept.is_none();
         plain.then(|| sock.as_raw_fd())
     }
 
@@ -689,12 +707,12 @@ impl Conn {
                 // ENOTCONN here means the peer already reset; reading reports it.
                 let _ = sock.shutdown(Shutdown::Write);
             }
-            self.phase = match self.phase {
+            self.set_phase(match self.phase {
                 Phase::FinQueued => Phase::HalfClosedLocal,
                 Phase::FinQueuedPeerClosed => Phase::Done,
                 Phase::Closing => Phase::Lingering,
                 _ => Phase::Finished,
-            };
+            });
         }
         match self.phase {
             Phase::Finished => Step::Finish(self.close_reason),

@@ -90,6 +90,7 @@ impl Conn {
         let deadline = session.poll_timeout();
         self.sendq.set_record_layout(session.record_layout());
         self.tls = Some(Box::new(Secure { session, in_session: 0, closing: false, client }));
+        self.refresh_plain();
         // The ClientHello (a client's) goes at the next service.
         self.write_ready = true;
         Ok(deadline)
