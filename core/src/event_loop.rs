@@ -811,8 +811,14 @@ impl Loop {
         datagrams: impl IntoIterator<Item = Result<DatagramToSend<'a>>>,
     ) -> Result<usize> {
         let mut state = self.state()?;
-        let Entry::Udp(u) = state.entry(handle)? else { return Err(Error::EWRONGKIND) };
-        u.send_batch(datagrams)
+        let mut sender = state.sender.take().unwrap_or_else(crate::sys::Outgoing::new);
+        let sent = match state.entry(handle) {
+            Ok(Entry::Udp(u)) => u.send_batch(&mut sender, datagrams),
+            Ok(_) => Err(Error::EWRONGKIND),
+            Err(e) => Err(e),
+        };
+        state.sender = Some(sender);
+        sent
     }
 
     /// Closes a handle gracefully: a connection sends everything queued, then

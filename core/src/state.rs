@@ -162,6 +162,8 @@ pub(crate) struct State {
     /// Events a host handed back undelivered, oldest first, with their bytes
     /// ([`crate::Batch::keep_from`]): the next poll returns them alone.
     pub kept: VecDeque<(Event, Box<[u8]>)>,
+    /// The datagram sender, made by the first batched send.
+    pub sender: Option<Box<crate::sys::Outgoing>>,
     /// Tombstones whose `Closed` event no poll has handed out yet.
     undelivered_closes: usize,
     /// Tombstones whose `Closed` the last poll handed out: freed by the next.
@@ -192,6 +194,7 @@ impl State {
             waker,
             me,
             pending: Vec::new(),
+            sender: None,
             ready: VecDeque::new(),
             deadlines: Deadlines::new(),
             resolved: Vec::new(),

@@ -245,8 +245,8 @@ impl Datagrams {
     }
 }
 
-/// Most datagrams one [`Outgoing::send`] hands the kernel (headers and
-/// addresses on the stack: about 7 KiB).
+/// Most datagrams one [`Staged::send`] hands the kernel (a loop's
+/// [`Outgoing`] holds headers and addresses for them: about 7 KiB).
 pub const SEND_BATCH: usize = 64;
 
 /// An IP socket address as the kernel reads it.
@@ -284,27 +284,60 @@ impl RawAddr {
     }
 }
 
-/// Up to [`SEND_BATCH`] datagrams staged for one `sendmmsg`: each one's
-/// bytes (borrowed for `'a`) and destination (none: the connected peer).
-pub struct Outgoing<'a> {
-    headers: [MaybeUninit<libc::mmsghdr>; SEND_BATCH],
-    iovs: [MaybeUninit<libc::iovec>; SEND_BATCH],
+/// A loop's sender of datagrams with `sendmmsg`: headers, iovecs and
+/// destination addresses for [`SEND_BATCH`] datagrams, set up once (on the
+/// heap, so the headers' pointers to its own parts stay valid), as the
+/// receiver ([`Datagrams`]) is. Staging a datagram writes only its bytes'
+/// place, its address and the address's length. Datagrams are staged
+/// through [`Outgoing::stage`], whose borrow keeps their bytes alive until
+/// they are sent.
+pub struct Outgoing {
+    headers: [libc::mmsghdr; SEND_BATCH],
+    iovs: [libc::iovec; SEND_BATCH],
     addrs: [MaybeUninit<RawAddr>; SEND_BATCH],
+}
+
+// SAFETY: the raw pointers in the headers point only into this value's own
+// heap parts, which move with it to another thread; the iovecs' pointers are
+// only followed during a send, while the bytes they point at are borrowed.
+unsafe impl Send for Outgoing {}
+
+impl Outgoing {
+    pub fn new() -> Box<Outgoing> {
+        let mut me = Box::new(Outgoing {
+            // SAFETY: mmsghdr and iovec are plain data; zeroed is a valid empty value.
+            headers: unsafe { std::mem::zeroed() },
+            iovs: unsafe { std::mem::zeroed() },
+            addrs: [const { MaybeUninit::uninit() }; SEND_BATCH],
+        });
+        let me_ref = &mut *me;
+        for i in 0..SEND_BATCH {
+            let header = &mut me_ref.headers[i].msg_hdr;
+            // With a name length of 0 the kernel ignores the name: the
+            // datagram goes to the connected peer.
+            header.msg_name = me_ref.addrs[i].as_mut_ptr() as *mut libc::c_void;
+            header.msg_iov = &mut me_ref.iovs[i];
+            header.msg_iovlen = 1;
+        }
+        me
+    }
+
+    /// An empty batch to stage datagrams borrowed for `'a` in.
+    pub fn stage<'a>(&mut self) -> Staged<'_, 'a> {
+        Staged { sender: self, len: 0, bytes: std::marker::PhantomData }
+    }
+}
+
+/// Up to [`SEND_BATCH`] datagrams staged for one `sendmmsg` in a loop's
+/// [`Outgoing`]: each one's bytes (borrowed for `'a`) and destination
+/// (none: the connected peer).
+pub struct Staged<'s, 'a> {
+    sender: &'s mut Outgoing,
     len: usize,
     bytes: std::marker::PhantomData<&'a [u8]>,
 }
 
-impl<'a> Outgoing<'a> {
-    pub fn new() -> Outgoing<'a> {
-        Outgoing {
-            headers: [const { MaybeUninit::uninit() }; SEND_BATCH],
-            iovs: [const { MaybeUninit::uninit() }; SEND_BATCH],
-            addrs: [const { MaybeUninit::uninit() }; SEND_BATCH],
-            len: 0,
-            bytes: std::marker::PhantomData,
-        }
-    }
-
+impl<'a> Staged<'_, 'a> {
     /// How many datagrams are staged.
     pub fn len(&self) -> usize {
         self.len
@@ -318,21 +351,16 @@ impl<'a> Outgoing<'a> {
     /// Stages a datagram (the batch must not be full).
     pub fn push(&mut self, data: &'a [u8], to: Option<&SocketAddr>) {
         let i = self.len;
-        self.iovs[i].write(libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() });
-        let namelen = match to {
+        let sender = &mut *self.sender;
+        sender.iovs[i] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+        sender.headers[i].msg_hdr.msg_namelen = match to {
             Some(to) => {
                 let (raw, len) = RawAddr::new(to);
-                self.addrs[i].write(raw);
+                sender.addrs[i].write(raw);
                 len
             }
             None => 0,
         };
-        // SAFETY: msghdr is plain data; zeroed is a valid empty header. Its
-        // pointers are set by `send`, once this batch no longer moves.
-        let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg_hdr.msg_namelen = namelen;
-        msg_hdr.msg_iovlen = 1;
-        self.headers[i].write(libc::mmsghdr { msg_hdr, msg_len: 0 });
         self.len += 1;
     }
 
@@ -342,20 +370,12 @@ impl<'a> Outgoing<'a> {
     /// send from it reports it), an error when not even the first went.
     pub fn send(&mut self, fd: RawFd) -> io::Result<usize> {
         let count = std::mem::take(&mut self.len);
-        for i in 0..count {
-            // SAFETY: the first `count` headers, iovecs and (where the
-            // name length is not 0) addresses were written by `push`.
-            let header = unsafe { &mut self.headers[i].assume_init_mut().msg_hdr };
-            header.msg_iov = self.iovs[i].as_mut_ptr();
-            if header.msg_namelen != 0 {
-                header.msg_name = self.addrs[i].as_mut_ptr() as *mut libc::c_void;
-            }
-        }
-        // SAFETY: the first `count` headers are initialised; each points at
-        // its own iovec (bytes borrowed for `'a`) and address, all alive
-        // during the call, which only reads them (and writes `msg_len`).
+        // SAFETY: the first `count` headers point at their own iovec, each
+        // set by `push` to bytes borrowed for `'a` (alive during the call),
+        // and where the name length is not 0 at an address `push` wrote;
+        // the call only reads them (and writes `msg_len`).
         retrying(|| unsafe {
-            libc::sendmmsg(fd, self.headers.as_mut_ptr() as *mut libc::mmsghdr, count as _, libc::MSG_NOSIGNAL) as isize
+            libc::sendmmsg(fd, self.sender.headers.as_mut_ptr(), count as _, libc::MSG_NOSIGNAL) as isize
         })
         .map(|sent| sent.min(count))
     }

@@ -171,15 +171,19 @@ impl Udp {
         }
     }
 
-    /// Sends the datagrams in order, up to [`sys::SEND_BATCH`] per system
-    /// call (`sendmmsg`), each whole or not at all. Returns how many went
+    /// Sends the datagrams in order with the loop's `sender`, up to
+    /// [`sys::SEND_BATCH`] per system call (`sendmmsg`), each whole or not at all. Returns how many went
     /// out, counted from the first: fewer than given when one could not
     /// go (a refused item, a bad destination, or the kernel's error); it
     /// and the ones after it were not sent. An error only when not even
     /// the first went (`EAGAIN`: `Writable` follows once there is room).
-    pub fn send_batch<'a>(&mut self, datagrams: impl IntoIterator<Item = Result<DatagramToSend<'a>>>) -> Result<usize> {
+    pub fn send_batch<'a>(
+        &mut self,
+        sender: &mut sys::Outgoing,
+        datagrams: impl IntoIterator<Item = Result<DatagramToSend<'a>>>,
+    ) -> Result<usize> {
         let mut datagrams = datagrams.into_iter();
-        let mut batch = sys::Outgoing::new();
+        let mut batch = sender.stage();
         let mut sent = 0;
         loop {
             let mut refused = None;
