@@ -291,20 +291,32 @@ impl Udp {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), out.arena.as_mut_ptr().add(at), data.len());
                 out.arena.set_len(at + data.len());
             }
-            let mut event = Event::new(EventKind::Datagram, handle, self.userdata);
-            if !self.is_unix() {
-                event = event.with_addr(batch.sender_ip(i));
-            } else if let Some(path) = unix::text(&batch.sender(i)) {
-                // At most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for
-                // C, unless replacement characters made it longer: dropped
-                // then (the length must fit a byte).
-                if let Ok(path_len) = u8::try_from(path.len() + 1) {
-                    event.path_len = path_len;
-                    out.arena.extend_from_slice(path.as_bytes());
-                    out.arena.push(0);
-                }
-            }
-            out.push_data(event, at, got.len);
+            let (addr, path_len) = match self.is_unix() {
+                false => (batch.sender_ip(i), 0),
+                true => (None, Self::append_path(batch, i, out.arena)),
+            };
+            // Written whole, in place: an event is ~100 bytes, and building
+            // it in steps moved it several times per datagram.
+            out.events.push(Event {
+                addr,
+                path_len,
+                data_start: at,
+                data_len: got.len,
+                ..Event::new(EventKind::Datagram, handle, self.userdata)
+            });
         }
+    }
+
+    /// Appends the Unix sender's path of the `i`-th datagram and its NUL to
+    /// the arena (which has room for them) and returns their length: at
+    /// most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for C, unless
+    /// replacement characters made it longer: dropped then, and 0 (the
+    /// length must fit a byte), as for an unnamed sender.
+    fn append_path(batch: &sys::Datagrams, i: usize, arena: &mut Vec<u8>) -> u8 {
+        let Some(path) = unix::text(&batch.sender(i)) else { return 0 };
+        let Ok(path_len) = u8::try_from(path.len() + 1) else { return 0 };
+        arena.extend_from_slice(path.as_bytes());
+        arena.push(0);
+        path_len
     }
 }

@@ -44,27 +44,36 @@ pub struct nc_addr {
 }
 
 impl nc_addr {
-    /// Kept out of line: most events carry no address, and converting one
-    /// inline made every event of a poll pay for reading it.
-    #[cold]
-    #[inline(never)]
+    /// `addr` in the C form (`NC_AF_NONE` for none).
     pub(crate) fn from_socket_addr(addr: Option<SocketAddr>) -> nc_addr {
         let mut out = nc_addr::default();
-        match addr {
-            Some(SocketAddr::V4(a)) => {
-                out.family = NC_AF_INET;
-                out.ip[..4].copy_from_slice(&a.ip().octets());
-                out.port = a.port();
-            }
-            Some(SocketAddr::V6(a)) => {
-                out.family = NC_AF_INET6;
-                out.ip = a.ip().octets();
-                out.port = a.port();
-                out.scope_id = a.scope_id();
-            }
-            None => {}
+        if let Some(addr) = addr {
+            out.fill(&addr);
         }
         out
+    }
+
+    /// Writes `addr` into this address, which is empty (`NC_AF_NONE`, all
+    /// zero): in place, as a poll fills an event's, without building the
+    /// address aside and copying it in. Kept out of line: most events carry
+    /// no address, and converting one inline made every event of a poll pay
+    /// for reading it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn fill(&mut self, addr: &SocketAddr) {
+        match addr {
+            SocketAddr::V4(a) => {
+                self.family = NC_AF_INET;
+                self.ip[..4].copy_from_slice(&a.ip().octets());
+                self.port = a.port();
+            }
+            SocketAddr::V6(a) => {
+                self.family = NC_AF_INET6;
+                self.ip = a.ip().octets();
+                self.port = a.port();
+                self.scope_id = a.scope_id();
+            }
+        }
     }
 
     pub(crate) fn to_socket_addr(self) -> Result<SocketAddr, Error> {
@@ -164,8 +173,8 @@ impl nc_event {
     /// Unix datagram sender's path.
     #[inline(always)]
     pub(crate) fn set_origin(&mut self, addr: Option<&SocketAddr>, path: Option<&CStr>) {
-        if let Some(&addr) = addr {
-            self.addr = nc_addr::from_socket_addr(Some(addr));
+        if let Some(addr) = addr {
+            self.addr.fill(addr);
         }
         if let Some(path) = path {
             self.path = path.as_ptr();
