@@ -291,10 +291,8 @@ impl Udp {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), out.arena.as_mut_ptr().add(at), data.len());
                 out.arena.set_len(at + data.len());
             }
-            let (addr, path_len) = match self.is_unix() {
-                false => (batch.sender_ip(i), 0),
-                true => (None, Self::append_path(batch, i, out.arena)),
-            };
+            let (addr, path_len) =
+                if self.is_unix() { (None, Self::append_path(batch, i, out.arena)) } else { (batch.sender_ip(i), 0) };
             // Written whole, in place: an event is ~100 bytes, and building
             // it in steps moved it several times per datagram.
             out.events.push(Event {

@@ -17,7 +17,7 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
-use crate::fastcall::{fast_method, install_fast_method, vectorcall};
+use crate::fastcall::{call_in_place, fast_method, install_fast_method};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -45,10 +45,8 @@ fn context_run(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 /// (`format_helpers._format_callback_source`), as its Handle shows it.
 fn callback_source(py: Python<'_>, callback: &Py<PyAny>, args: &Py<PyTuple>) -> PyResult<String> {
     static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let format = FORMAT.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("asyncio.format_helpers")?.getattr("_format_callback_source")?.unbind())
-    })?;
-    format.call1(py, (callback, args))?.extract(py)
+    let format = FORMAT.import(py, "asyncio.format_helpers", "_format_callback_source")?;
+    format.call1((callback, args))?.extract()
 }
 
 #[pymethods]
@@ -129,16 +127,8 @@ impl AioHandle {
         let mut slots = Vec::with_capacity(3 + args_bound.len());
         slots.extend([std::ptr::null_mut(), this.context.as_ptr(), callback.as_ptr()]);
         slots.extend(args_bound.iter_borrowed().map(|a| a.as_ptr()));
-        // SAFETY: `slots[1..]` are live objects borrowed for the call,
-        // `slots[0]` the scratch slot the offset flag lends to the callee;
-        // a new reference or NULL with an exception set.
-        let result = unsafe {
-            let nargsf = (slots.len() - 1) | (1 << (usize::BITS - 1));
-            Bound::from_owned_ptr_or_err(
-                py,
-                vectorcall(run.as_ptr(), slots[1..].as_ptr(), nargsf, std::ptr::null_mut()),
-            )
-        };
+        // SAFETY: the context, the callback and its arguments, held above for the call.
+        let result = unsafe { call_in_place(run, &slots, slots.len() - 1, None) };
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_instance_of::<PySystemExit>(py) || e.is_instance_of::<PyKeyboardInterrupt>(py) => Err(e),
@@ -354,14 +344,9 @@ fn new_task<'py>(
     let kwnames = PyTuple::new(py, all_names)?;
     let mut slots = vec![std::ptr::null_mut(), args[0], aloop.as_ptr()];
     slots.extend_from_slice(&args[1..]);
-    // SAFETY: `slots[1..]`: the coroutine and the keywords' values, live
-    // for the call; `slots[0]` the scratch slot the offset flag lends; a
-    // new reference or NULL with an exception set.
-    let result = unsafe {
-        let nargsf = 1 | (1 << (usize::BITS - 1));
-        Bound::from_owned_ptr_or_err(py, vectorcall(task.as_ptr(), slots[1..].as_ptr(), nargsf, kwnames.as_ptr()))
-    };
-    result.map(Bound::into_ptr)
+    // SAFETY: the coroutine and the keywords' values (the fast call's
+    // arguments) and the loop, live for the call.
+    unsafe { call_in_place(&task, &slots, 1, Some(&kwnames)) }.map(Bound::into_ptr)
 }
 
 /// asyncio's `Handle(callback, args, loop, context)`: the context given
@@ -393,20 +378,18 @@ fn schedule(
 ) -> PyResult<*mut ffi::PyObject> {
     static HEAPPUSH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = aloop.py();
-    let heappush =
-        HEAPPUSH.get_or_try_init(py, || Ok::<_, PyErr>(py.import("heapq")?.getattr("heappush")?.unbind()))?;
+    let heappush = HEAPPUSH.import(py, "heapq", "heappush")?;
     let timer = PyClassInitializer::from(new_handle(aloop, callback, args, context)?)
         .add_subclass(AioTimerHandle { when, scheduled: AtomicBool::new(true) });
     let timer = Bound::new(py, timer)?;
-    heappush.call1(py, (aloop.getattr(intern!(py, "_scheduled"))?, &timer))?;
+    heappush.call1((aloop.getattr(intern!(py, "_scheduled"))?, &timer))?;
     Ok(timer.into_ptr())
 }
 
 /// `contextvars.copy_context`.
 fn copy_context(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static COPY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    COPY.get_or_try_init(py, || Ok::<_, PyErr>(py.import("contextvars")?.getattr("copy_context")?.unbind()))
-        .map(|copy| copy.bind(py))
+    COPY.import(py, "contextvars", "copy_context")
 }
 
 /// Private (netcore.aio): puts the native `call_soon`, `call_at`,

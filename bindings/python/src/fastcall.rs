@@ -73,6 +73,24 @@ pub fn split_method<'py>(f: &Obj<'py>) -> PyResult<(Obj<'py>, Option<Obj<'py>>)>
 /// `PY_VECTORCALL_ARGUMENTS_OFFSET`.
 const VECTORCALL_ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
 
+/// Calls `callable` with `slots[1..]`: `nargs` positional arguments, then
+/// one value per name in `kwnames`; `slots[0]` is the scratch slot
+/// vectorcall's offset flag lends to the callee.
+///
+/// # Safety
+/// `slots[1..]` are live objects, borrowed for the call.
+pub unsafe fn call_in_place<'py>(
+    callable: &Obj<'py>,
+    slots: &[*mut ffi::PyObject],
+    nargs: usize,
+    kwnames: Option<&Bound<'py, PyTuple>>,
+) -> PyResult<Obj<'py>> {
+    let kwnames = kwnames.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+    let result = vectorcall(callable.as_ptr(), slots[1..].as_ptr(), nargs | VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    // SAFETY: a new reference, or NULL with an exception set.
+    Bound::from_owned_ptr_or_err(callable.py(), result)
+}
+
 extern "C" {
     /// `PyObject_Vectorcall`: public (and exported) since CPython 3.9, in
     /// the limited API from 3.12; PyO3's abi3-py311 declarations leave it
