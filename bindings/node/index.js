@@ -19,12 +19,16 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
 const ERRORS = new Map(native.errorTable().map((e) => [e.code, e]))
 const CODES = Object.fromEntries([...ERRORS.values()].map((e) => [e.name, e.code]))
+/** A name of the core's (snake_case) as JavaScript spells it. */
+function camel(name) {
+  return name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+}
 // The core's vocabulary (event kinds, handle kinds, options, framing modes,
-// families, defaults), read once, its keys camelCase: this file keeps no table of its own.
+// families, defaults, operations), read once, its keys camelCase: this file keeps no table of its own.
 const VOCABULARY = JSON.parse(native.vocabularyJson(), (key, value) =>
   value === null || typeof value !== 'object' || Array.isArray(value)
     ? value
-    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c) => c.toUpperCase()), v])),
+    : Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v])),
 )
 /** names[value] = name ('unknown' for numbers without one), for a list of the core's { name, value }. */
 function byNumber(list) {
@@ -154,11 +158,6 @@ function familyOf(family) {
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
 
-/** reusePort and ipv6Only, as listen() and udpBind() pass them. */
-function bindFlags(opts) {
-  return [opt(opts, 'reusePort', 'boolean', false), opt(opts, 'ipv6Only', 'boolean', false)]
-}
-
 /** Bytes for the native layer: Uint8Array views (no copy) or a string. */
 function toBytes(data, name = 'data', encoding) {
   if (isUint8Array(data)) return data
@@ -171,6 +170,19 @@ function toBytes(data, name = 'data', encoding) {
 function toBuffer(data, name) {
   const bytes = toBytes(data, name)
   return typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes
+}
+
+/** The check and conversion of each kind of argument in the core's description of an operation. */
+const CONVERT = {
+  host: (value, name) => check(value, name, 'string'),
+  path: (value, name) => check(value, name, 'string'),
+  port: checkPort,
+  millis: checkMillis,
+  optional_millis: optionalMillis,
+  integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
+  bytes: toBuffer,
+  number: (value, name) => check(value, name, 'number'),
+  bool: (value, name) => check(value, name, 'boolean'),
 }
 
 // ---------------------------------------------------------------------------
@@ -502,15 +514,13 @@ class Loop extends EventEmitter {
 
   // -- creating handles --------------------------------------------------------
 
+  // The core's listen (made by operationMethod), and the options only JavaScript has.
   listen(host, port, options) {
     this._checkOpen()
-    check(host, 'host', 'string')
-    port = checkPort(port)
     const opts = checkOptions(options)
     const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
     const secure = tlsLayer.listening(opts)
-    const rc = this._native.listen(host, port, opt(opts, 'backlog', 'number', 0), ...bindFlags(opts))
-    const id = this._created(rc, 'tcp_listener', 'listen', opts.userdata, host, port)
+    const id = this._listen(host, port, opts)
     if (max > 0) this._native.setMaxConnections(id, max)
     if (secure !== undefined) this._startSecure(id, secure, 'listen')
     return id
@@ -519,47 +529,6 @@ class Loop extends EventEmitter {
   async listenAsync(host, port, options) {
     const handle = this.listen(host, port, options)
     return { handle, address: this.localAddress(handle) }
-  }
-
-  listenUnix(path, options) {
-    this._checkOpen()
-    check(path, 'path', 'string')
-    const opts = checkOptions(options)
-    const rc = this._native.listenUnix(path, opt(opts, 'backlog', 'number', 0))
-    return this._created(rc, 'tcp_listener', 'listen', opts.userdata, path)
-  }
-
-  connectUnix(path, options) {
-    this._checkOpen()
-    check(path, 'path', 'string')
-    const opts = checkOptions(options)
-    return this._created(this._native.connectUnix(path), 'tcp_connection', 'connect', opts.userdata, path)
-  }
-
-  udpBindUnix(path, options) {
-    this._checkOpen()
-    check(path, 'path', 'string')
-    const opts = checkOptions(options)
-    return this._created(this._native.udpBindUnix(path), 'udp', 'bind', opts.userdata, path)
-  }
-
-  adoptListener(fd, options) {
-    return this._adopt(fd, 0, 'tcp_listener', options)
-  }
-
-  adoptConnection(fd, options) {
-    return this._adopt(fd, 1, 'tcp_connection', options)
-  }
-
-  adoptUdp(fd, options) {
-    return this._adopt(fd, 2, 'udp', options)
-  }
-
-  _adopt(fd, which, kind, options) {
-    this._checkOpen()
-    fd = checkInt(fd, 'fd', 0, 2 ** 31 - 1)
-    const opts = checkOptions(options)
-    return this._created(this._native.adopt(fd, which), kind, 'adopt', opts.userdata)
   }
 
   peerCredentials(handle) {
@@ -597,41 +566,12 @@ class Loop extends EventEmitter {
     })
   }
 
-  udpBind(host, port, options) {
-    this._checkOpen()
-    check(host, 'host', 'string')
-    port = checkPort(port)
-    const opts = checkOptions(options)
-    return this._created(this._native.udpBind(host, port, ...bindFlags(opts)), 'udp', 'bind', opts.userdata, host, port)
-  }
-
-  udpConnect(handle, host, port) {
-    this._use(handle)
-    check(host, 'host', 'string')
-    port = checkPort(port)
-    return this._void(handle, this._native.udpConnect(handle, host, port), 'connect', host, port)
-  }
-
-  udpConnectUnix(handle, path) {
-    this._use(handle)
-    check(path, 'path', 'string')
-    return this._void(handle, this._native.udpConnectUnix(handle, path), 'connect', path)
-  }
-
   setHostAddresses(name, addresses) {
     this._checkOpen()
     check(name, 'name', 'string')
     if (!Array.isArray(addresses)) throw invalidArgType('addresses', 'an array of strings', addresses)
     addresses.forEach((a, i) => check(a, `addresses[${i}]`, 'string'))
     this._void(0, this._native.setHostAddresses(name, addresses), 'setHostAddresses', name)
-  }
-
-  setTimer(delay, repeat, options) {
-    this._checkOpen()
-    checkMillis(delay, 'delay')
-    repeat = optionalMillis(repeat, 'repeat')
-    const opts = checkOptions(options)
-    return this._created(this._native.timer(delay, repeat), 'timer', 'timer', opts.userdata)
   }
 
   /** Throws for a failed native call (0 = success). */
@@ -700,21 +640,6 @@ class Loop extends EventEmitter {
     return this._sendResult(handle, this._native.sendv(handle, bufs, token))
   }
 
-  sendTo(handle, data, host, port) {
-    this._use(handle)
-    const bytes = toBuffer(data, 'data')
-    check(host, 'host', 'string')
-    port = checkPort(port)
-    return this._sendResult(handle, this._native.sendTo(handle, host, port, bytes), host, port)
-  }
-
-  sendToUnix(handle, data, path) {
-    this._use(handle)
-    const bytes = toBuffer(data, 'data')
-    check(path, 'path', 'string')
-    return this._sendResult(handle, this._native.sendToUnix(handle, path, bytes), path)
-  }
-
   sendBatch(handle, datagrams) {
     this._use(handle)
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array', datagrams)
@@ -765,10 +690,6 @@ class Loop extends EventEmitter {
     this._silence(handle, this._native.closeReset(this._use(handle)))
   }
 
-  shutdown(handle) {
-    this._void(handle, this._native.shutdownHandle(this._use(handle)), 'shutdown')
-  }
-
   // Events already on their way when pause() returns are held (see _onBatch).
   pause(handle) {
     this._void(handle, this._native.pause(this._use(handle)), 'pause')
@@ -813,22 +734,6 @@ class Loop extends EventEmitter {
     this._void(handle, rc, 'setFraming')
   }
 
-  setIdleTimeout(handle, timeout) {
-    this._use(handle)
-    this._void(handle, this._native.setIdleTimeout(handle, optionalMillis(timeout, 'timeout')), 'setIdleTimeout')
-  }
-
-  setMaxConnections(handle, max) {
-    this._use(handle)
-    checkInt(max, 'max', 0, 2 ** 32 - 1)
-    this._void(handle, this._native.setMaxConnections(handle, max), 'setMaxConnections')
-  }
-
-  shutdownServer(handle, drainTimeout) {
-    this._use(handle)
-    this._void(handle, this._native.shutdownServer(handle, checkMillis(drainTimeout, 'drainTimeout')), 'shutdownServer')
-  }
-
   // -- options, addresses --------------------------------------------------------
 
   setOption(handle, name, value) {
@@ -867,27 +772,11 @@ class Loop extends EventEmitter {
     return this._value(handle, this._native.getRawOption(handle, level, name, size), 'getsockopt')
   }
 
-  fd(handle) {
-    return this._value(handle, this._native.fd(this._use(handle)), 'fd')
-  }
-
-  queuedBytes(handle) {
-    return this._value(handle, this._native.queuedBytes(this._use(handle)), 'queuedBytes')
-  }
-
   kind(handle) {
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.
     this._state(this._use(handle))
     return HANDLE_KINDS[this._value(handle, this._native.kind(handle), 'kind')]
-  }
-
-  localAddress(handle) {
-    return this._value(handle, this._native.localAddress(this._use(handle)), 'getsockname')
-  }
-
-  remoteAddress(handle) {
-    return this._value(handle, this._native.remoteAddress(this._use(handle)), 'getpeername')
   }
 
   addMembership(handle, group, iface) {
@@ -1102,6 +991,43 @@ class Loop extends EventEmitter {
     }
     if (type === 'closed') this._release(id, state)
   }
+}
+
+/**
+ * A Loop method made from the core's description of an operation
+ * (VOCABULARY.operations): it checks and converts the arguments (and a
+ * handle-creating one's options, each given or undefined: the core's
+ * default) as described, calls the native method of the same name with them
+ * and turns its result into the method's. Errors name the host or path and
+ * the port argument, if the operation takes them.
+ */
+function operationMethod(op) {
+  const nativeName = camel(op.name)
+  const syscall = op.syscall ?? nativeName
+  const args = op.args.map((arg) => ({ ...arg, name: camel(arg.name) }))
+  const options = op.options.map((arg) => ({ ...arg, name: camel(arg.name) }))
+  const addressAt = args.findIndex((arg) => arg.kind === 'host' || arg.kind === 'path')
+  const portAt = args.findIndex((arg) => arg.kind === 'port')
+  return function (...given) {
+    const handle = op.onHandle ? this._use(given.shift()) : this._checkOpen()
+    const values = args.map((arg, i) => CONVERT[arg.kind](given[i], arg.name, arg))
+    const address = addressAt < 0 ? undefined : values[addressAt]
+    const port = portAt < 0 ? undefined : values[portAt]
+    if (!op.onHandle) {
+      const opts = checkOptions(given[args.length])
+      for (const o of options) values.push(opts[o.name] === undefined ? undefined : CONVERT[o.kind](opts[o.name], `options.${o.name}`, o))
+      return this._created(this._native[nativeName](...values), op.creates, syscall, opts.userdata, address, port)
+    }
+    const rc = this._native[nativeName](handle, ...values)
+    if (op.returns === 'value') return this._value(handle, rc, syscall)
+    if (op.returns === 'sent') return this._sendResult(handle, rc, address, port)
+    this._void(handle, rc, syscall, address, port)
+  }
+}
+
+for (const op of VOCABULARY.operations) {
+  const name = camel(op.name)
+  Loop.prototype[name === 'listen' ? '_listen' : name] = operationMethod(op)
 }
 
 // Every change of a loop's listeners drops its cache of them (see _emitEach);

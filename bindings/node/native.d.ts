@@ -88,22 +88,6 @@ export declare class NativeLoop {
    * Returns 0 (or EPANIC).
    */
   close(): number
-  /** `backlog` 0 means the core's default. */
-  listen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
-  /** A listener on a Unix socket path (`@name`: the abstract namespace). */
-  listenUnix(path: string, backlog: number): number
-  /** A connection to a Unix socket path (fails at once or is connected). */
-  connectUnix(path: string): number
-  /**
-   * A Unix datagram socket bound to `path` (`@name`: the abstract
-   * namespace); its datagrams carry the sender's path.
-   */
-  udpBindUnix(path: string): number
-  /**
-   * Adopts a listening socket descriptor (`kind` 0), a connected one (1)
-   * or a datagram one (2).
-   */
-  adopt(fd: number, kind: number): number
   /**
    * Each option left out (undefined) is the core's default; `family` is a
    * [`Family`] value.
@@ -114,9 +98,6 @@ export declare class NativeLoop {
    * empty list removes the entry).
    */
   setHostAddresses(name: string, addresses: Array<string>): number
-  /** A timer: `delay_ms`, then every `repeat_ms` if given. */
-  timer(delayMs: number, repeatMs?: number | undefined | null): number
-  udpBind(host: string, port: number, reusePort: boolean, ipv6Only: boolean): number
   /**
    * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
    * the bytes reached the kernel.
@@ -154,11 +135,11 @@ export declare class NativeLoop {
   udpConnectUnix(id: number, path: string): number
   /** Sends a string as UTF-8. */
   sendString(id: number, data: string): number
-  sendTo(id: number, host: string, port: number, data: Uint8Array): number
-  sendToUnix(id: number, path: string, data: Uint8Array): number
+  sendTo(id: number, data: Uint8Array, host: string, port: number): number
+  sendToUnix(id: number, data: Uint8Array, path: string): number
   closeHandle(id: number): number
   closeReset(id: number): number
-  shutdownHandle(id: number): number
+  shutdown(id: number): number
   pause(id: number): number
   resume(id: number): number
   /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
@@ -176,6 +157,26 @@ export declare class NativeLoop {
   remoteAddress(id: number): AddressInfo | number
   /** A [`HandleKind`] value, or a negative error code. */
   kind(id: number): number
+  /** Each option left out (undefined) is the core's default. */
+  listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
+  /** A listener on a Unix socket path (`@name`: the abstract namespace). */
+  listenUnix(path: string, backlog?: number | undefined | null): number
+  /** A connection to a Unix socket path (fails at once or is connected). */
+  connectUnix(path: string): number
+  udpBind(host: string, port: number, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
+  /**
+   * A Unix datagram socket bound to `path` (`@name`: the abstract
+   * namespace); its datagrams carry the sender's path.
+   */
+  udpBindUnix(path: string): number
+  /** Adopts a listening socket descriptor. */
+  adoptListener(fd: number): number
+  /** Adopts a connected socket descriptor. */
+  adoptConnection(fd: number): number
+  /** Adopts a datagram socket descriptor. */
+  adoptUdp(fd: number): number
+  /** A timer: `delay_ms`, then every `repeat_ms` if given. */
+  setTimer(delayMs: number, repeatMs?: number | undefined | null): number
 }
 
 /**

@@ -96,4 +96,4 @@ pub use tls::{
 };
 pub use udp::DatagramToSend;
 pub use unix::{PeerCredentials, MAX_UNIX_PATH};
-pub use vocabulary::vocabulary_json;
+pub use vocabulary::{vocabulary_json, Arg, ArgKind, Operation, Returns, OPERATIONS};

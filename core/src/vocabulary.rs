@@ -1,12 +1,158 @@
 //! The core's vocabulary as one JSON document, for a binding that reads it
 //! once when it loads (Node) instead of mapping each table and constant to
 //! its own types. The tables stay the source; this only renders them.
+//! [`OPERATIONS`] describes the arguments of the loop's operations once, so
+//! that a binding builds its argument checks from it (`docs/design.md` 6.3).
 
 use crate::{
     EventKind, Family, FramingMode, HandleKind, SockOption, DEFAULT_ATTEMPT_DELAY, DEFAULT_BACKLOG, DEFAULT_DELIMITER,
     DEFAULT_HIGH_WATER, DEFAULT_LENGTH_HEADER, DEFAULT_LOW_WATER, DEFAULT_MAX_FRAME, MAX_BACKOFF_STEPS, MAX_DELIMITER,
     MAX_FRAME_LIMIT, MAX_RAW_OPTION_SIZE,
 };
+
+/// What a binding checks an argument is before it crosses (its type, and a
+/// number the binding can convert); every value's meaning and range the core
+/// judges when the operation runs.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgKind {
+    /// A host name or IP literal.
+    Host,
+    /// A port: a number, or a string of digits.
+    Port,
+    /// A Unix socket path (`@name`: the abstract namespace).
+    Path,
+    /// Milliseconds, not negative (anything beyond the core's longest
+    /// duration, infinity included, means never).
+    Millis,
+    /// Milliseconds, or none.
+    OptionalMillis,
+    /// An integer from `min` to `max`.
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// Bytes (a string is sent as UTF-8).
+    Bytes,
+    Number,
+    Bool,
+}
+
+impl ArgKind {
+    fn name(self) -> &'static str {
+        match self {
+            ArgKind::Host => "host",
+            ArgKind::Port => "port",
+            ArgKind::Path => "path",
+            ArgKind::Millis => "millis",
+            ArgKind::OptionalMillis => "optional_millis",
+            ArgKind::Integer { .. } => "integer",
+            ArgKind::Bytes => "bytes",
+            ArgKind::Number => "number",
+            ArgKind::Bool => "bool",
+        }
+    }
+}
+
+/// One argument (or option) of an operation.
+#[derive(Clone, Copy, Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+}
+
+/// What an operation returns.
+#[derive(Clone, Copy, Debug)]
+pub enum Returns {
+    /// A new handle of this kind.
+    Handle(HandleKind),
+    Nothing,
+    /// A value (a number, an address, bytes).
+    Value,
+    /// Whether the bytes were queued (false: refused whole, `EAGAIN`).
+    Sent,
+}
+
+/// One operation of the loop, as a binding exposes it: the arguments it
+/// takes in order (after the handle, for one on a handle), the options a
+/// handle-creating one takes (each left out: the core's default), and the
+/// system call its errors name (none: the operation's own name).
+#[derive(Clone, Copy, Debug)]
+pub struct Operation {
+    pub name: &'static str,
+    pub syscall: Option<&'static str>,
+    pub on_handle: bool,
+    pub args: &'static [Arg],
+    pub options: &'static [Arg],
+    pub returns: Returns,
+}
+
+const fn arg(name: &'static str, kind: ArgKind) -> Arg {
+    Arg { name, kind }
+}
+
+const HOST: Arg = arg("host", ArgKind::Host);
+const PORT: Arg = arg("port", ArgKind::Port);
+const PATH: Arg = arg("path", ArgKind::Path);
+const DATA: Arg = arg("data", ArgKind::Bytes);
+const BACKLOG: Arg = arg("backlog", ArgKind::Number);
+const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
+/// A descriptor, as a C `int` holds it.
+const FD: Arg = arg("fd", ArgKind::Integer { min: 0, max: i32::MAX as i64 });
+const fn creates(
+    name: &'static str,
+    syscall: &'static str,
+    args: &'static [Arg],
+    options: &'static [Arg],
+    kind: HandleKind,
+) -> Operation {
+    Operation { name, syscall: Some(syscall), on_handle: false, args, options, returns: Returns::Handle(kind) }
+}
+
+const fn on_handle(
+    name: &'static str,
+    syscall: Option<&'static str>,
+    args: &'static [Arg],
+    returns: Returns,
+) -> Operation {
+    Operation { name, syscall, on_handle: true, args, options: &[], returns }
+}
+
+/// The operations a binding builds from this description (the others,
+/// `connect` and the sends on the hot path among them, it writes by hand).
+pub const OPERATIONS: &[Operation] = &[
+    creates("listen", "listen", &[HOST, PORT], &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1]], HandleKind::TcpListener),
+    creates("listen_unix", "listen", &[PATH], &[BACKLOG], HandleKind::TcpListener),
+    creates("connect_unix", "connect", &[PATH], &[], HandleKind::TcpConnection),
+    creates("udp_bind", "bind", &[HOST, PORT], &BIND_FLAGS, HandleKind::Udp),
+    creates("udp_bind_unix", "bind", &[PATH], &[], HandleKind::Udp),
+    creates("adopt_listener", "adopt", &[FD], &[], HandleKind::TcpListener),
+    creates("adopt_connection", "adopt", &[FD], &[], HandleKind::TcpConnection),
+    creates("adopt_udp", "adopt", &[FD], &[], HandleKind::Udp),
+    creates(
+        "set_timer",
+        "timer",
+        &[arg("delay", ArgKind::Millis), arg("repeat", ArgKind::OptionalMillis)],
+        &[],
+        HandleKind::Timer,
+    ),
+    on_handle("udp_connect", Some("connect"), &[HOST, PORT], Returns::Nothing),
+    on_handle("udp_connect_unix", Some("connect"), &[PATH], Returns::Nothing),
+    on_handle("shutdown", Some("shutdown"), &[], Returns::Nothing),
+    on_handle("set_idle_timeout", None, &[arg("timeout", ArgKind::OptionalMillis)], Returns::Nothing),
+    on_handle(
+        "set_max_connections",
+        None,
+        &[arg("max", ArgKind::Integer { min: 0, max: u32::MAX as i64 })],
+        Returns::Nothing,
+    ),
+    on_handle("shutdown_server", None, &[arg("drain_timeout", ArgKind::Millis)], Returns::Nothing),
+    on_handle("send_to", Some("send"), &[DATA, HOST, PORT], Returns::Sent),
+    on_handle("send_to_unix", Some("send"), &[DATA, PATH], Returns::Sent),
+    on_handle("fd", None, &[], Returns::Value),
+    on_handle("queued_bytes", None, &[], Returns::Value),
+    on_handle("local_address", Some("getsockname"), &[], Returns::Value),
+    on_handle("remote_address", Some("getpeername"), &[], Returns::Value),
+];
 
 /// A JSON array of `item` for each of `all`.
 fn list<T: Copy>(all: &[T], item: impl Fn(T) -> String) -> String {
@@ -21,14 +167,45 @@ fn named<T: Copy>(all: &[T], name_value: impl Fn(T) -> (&'static str, i32)) -> S
     })
 }
 
+/// `{"name", "kind", "min", "max"}` (the bounds of an integer) for each of `args`.
+fn args_json(args: &[Arg]) -> String {
+    list(args, |a| {
+        let (min, max) = match a.kind {
+            ArgKind::Integer { min, max } => (min.to_string(), max.to_string()),
+            _ => ("null".into(), "null".into()),
+        };
+        format!(r#"{{"name":"{}","kind":"{}","min":{min},"max":{max}}}"#, a.name, a.kind.name())
+    })
+}
+
+fn operation_json(op: Operation) -> String {
+    let (returns, creates) = match op.returns {
+        Returns::Handle(kind) => ("handle", format!(r#""{}""#, kind.name())),
+        Returns::Nothing => ("nothing", "null".into()),
+        Returns::Value => ("value", "null".into()),
+        Returns::Sent => ("sent", "null".into()),
+    };
+    format!(
+        r#"{{"name":"{}","syscall":{},"on_handle":{},"args":{},"options":{},"returns":"{returns}","creates":{creates}}}"#,
+        op.name,
+        op.syscall.map_or("null".into(), |s| format!(r#""{s}""#)),
+        op.on_handle,
+        args_json(op.args),
+        args_json(op.options)
+    )
+}
+
 /// Every event kind, handle kind, framing mode and family as
 /// `{"name", "value"}`; every socket option as `{"name", "value", "min",
 /// "max", "is_bool", "applies_to": [handle kind names]}`; and the defaults
 /// and limits (`backlog`, `max_frame`, `max_frame_limit`, `delimiter`,
 /// `max_delimiter`, `length_header`, `high_water`, `low_water`,
-/// `attempt_delay_ms`, `max_reconnect_steps`, `max_raw_option_size`), in one JSON object with the
-/// keys `events`, `handle_kinds`, `options`, `framing_modes`, `families`
-/// and `defaults`.
+/// `attempt_delay_ms`, `max_reconnect_steps`, `max_raw_option_size`); and
+/// [`OPERATIONS`] as `{"name", "syscall", "on_handle", "args", "options",
+/// "returns": "handle" | "nothing" | "value" | "sent", "creates": a handle
+/// kind's name or null}`; in one JSON object with the keys `events`,
+/// `handle_kinds`, `options`, `framing_modes`, `families`, `defaults` and
+/// `operations`.
 pub fn vocabulary_json() -> String {
     let option = |o: SockOption| {
         let applies_to = HandleKind::ALL.iter().filter(|&&k| o.applies_to(k)).map(|k| format!(r#""{}""#, k.name()));
@@ -58,13 +235,14 @@ pub fn vocabulary_json() -> String {
         ("max_raw_option_size", MAX_RAW_OPTION_SIZE.to_string()),
     ];
     format!(
-        r#"{{"events":{},"handle_kinds":{},"options":{},"framing_modes":{},"families":{},"defaults":{{{}}}}}"#,
+        r#"{{"events":{},"handle_kinds":{},"options":{},"framing_modes":{},"families":{},"defaults":{{{}}},"operations":{}}}"#,
         named(EventKind::ALL, |v| (v.name(), v as i32)),
         named(HandleKind::ALL, |v| (v.name(), v as i32)),
         list(SockOption::ALL, option),
         named(FramingMode::ALL, |v| (v.name(), v as i32)),
         named(Family::ALL, |v| (v.name(), v as i32)),
-        defaults.map(|(key, value)| format!(r#""{key}":{value}"#)).join(",")
+        defaults.map(|(key, value)| format!(r#""{key}":{value}"#)).join(","),
+        list(OPERATIONS, operation_json)
     )
 }
 
@@ -90,6 +268,10 @@ mod tests {
         assert!(json.contains(r#""delimiter":"\n""#), "the delimiter, escaped");
         assert!(json.contains(&format!(r#""backlog":{DEFAULT_BACKLOG}"#)));
         assert!(json.contains(r#""attempt_delay_ms":250,"#));
+        for op in OPERATIONS {
+            assert!(json.contains(&format!(r#"{{"name":"{}","syscall":"#, op.name)), "{op:?}");
+        }
+        assert!(json.contains(r#"{"name":"fd","kind":"integer","min":0,"max":2147483647}"#), "an integer's bounds");
         // Balanced, as far as a JSON parser would see (no brace or bracket in names).
         for (open, close) in [('{', '}'), ('[', ']')] {
             assert_eq!(json.matches(open).count(), json.matches(close).count());

@@ -1028,46 +1028,6 @@ impl NativeLoop {
     self.d.run(|d| d.close())
   }
 
-  /// `backlog` 0 means the core's default.
-  #[napi]
-  pub fn listen(&self, host: String, port: f64, backlog: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
-    let backlog = i32::try_from(to_i64(backlog)).unwrap_or(-1);
-    let opts = BindOptions { backlog, reuse_port, ipv6_only };
-    self.d.create(|| self.d.core.tcp_listen(&host, to_i64(port), &opts, 0))
-  }
-
-  /// A listener on a Unix socket path (`@name`: the abstract namespace).
-  #[napi]
-  pub fn listen_unix(&self, path: String, backlog: f64) -> f64 {
-    let backlog = i32::try_from(to_i64(backlog)).unwrap_or(-1);
-    let opts = BindOptions { backlog, ..BindOptions::default() };
-    self.d.create(|| self.d.core.unix_listen(&path, &opts, 0))
-  }
-
-  /// A connection to a Unix socket path (fails at once or is connected).
-  #[napi]
-  pub fn connect_unix(&self, path: String) -> f64 {
-    self.d.create(|| self.d.core.unix_connect(&path, 0))
-  }
-
-  /// A Unix datagram socket bound to `path` (`@name`: the abstract
-  /// namespace); its datagrams carry the sender's path.
-  #[napi]
-  pub fn udp_bind_unix(&self, path: String) -> f64 {
-    self.d.create(|| self.d.core.unix_dgram_bind(&path, 0))
-  }
-
-  /// Adopts a listening socket descriptor (`kind` 0), a connected one (1)
-  /// or a datagram one (2).
-  #[napi]
-  pub fn adopt(&self, fd: i32, kind: i32) -> f64 {
-    self.d.create(|| match kind {
-      0 => self.d.core.adopt_listener(fd, 0),
-      1 => self.d.core.adopt_connection(fd, 0),
-      _ => self.d.core.adopt_udp(fd, 0),
-    })
-  }
-
   /// Each option left out (undefined) is the core's default; `family` is a
   /// [`Family`] value.
   #[napi]
@@ -1105,18 +1065,6 @@ impl NativeLoop {
   pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
     let ips = netcore_core::ip_addresses(&addresses);
     code_of(guarded(|| ips.and_then(|ips| self.d.core.set_host_addresses(&name, &ips))))
-  }
-
-  /// A timer: `delay_ms`, then every `repeat_ms` if given.
-  #[napi]
-  pub fn timer(&self, delay_ms: f64, repeat_ms: Option<f64>) -> f64 {
-    self.d.create(|| self.d.core.timer_start(millis(delay_ms), repeat_ms.map(millis), 0))
-  }
-
-  #[napi]
-  pub fn udp_bind(&self, host: String, port: f64, reuse_port: bool, ipv6_only: bool) -> f64 {
-    let opts = BindOptions { reuse_port, ipv6_only, ..BindOptions::default() };
-    self.d.create(|| self.d.core.udp_bind(&host, to_i64(port), &opts, 0))
   }
 
   /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
@@ -1230,11 +1178,11 @@ handle_methods! {
   udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
   #[doc = " Sends a string as UTF-8."]
   send_string(data: String) -> i32 = code_of(send(data.as_bytes()));
-  send_to(host: String, port: f64, data: &[u8]) -> i32 = code_of(send_to(&host, to_i64(port), data));
-  send_to_unix(path: String, data: &[u8]) -> i32 = code_of(unix_send_to(&path, data));
+  send_to(data: &[u8], host: String, port: f64) -> i32 = code_of(send_to(&host, to_i64(port), data));
+  send_to_unix(data: &[u8], path: String) -> i32 = code_of(unix_send_to(&path, data));
   close_handle() -> i32 = code_of(close());
   close_reset() -> i32 = code_of(close_reset());
-  shutdown_handle() -> i32 = code_of(shutdown());
+  shutdown() -> i32 = code_of(shutdown());
   pause() -> i32 = code_of(pause());
   resume() -> i32 = code_of(resume());
   #[doc = " `[pid, uid, gid]` of a Unix connection's peer, or a negative error code."]
@@ -1252,6 +1200,57 @@ handle_methods! {
   remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
   #[doc = " A [`HandleKind`] value, or a negative error code."]
   kind() -> f64 = number(kind(), |kind| f64::from(kind as i32));
+}
+
+/// Methods that create a handle, written `name(arguments) = operation(arguments);`:
+/// each returns the new handle or a negative code (see [`Driver::create`]).
+/// Docs as in [`handle_methods`].
+macro_rules! create_methods {
+  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*);)*) => {
+    #[napi]
+    impl NativeLoop {
+      $(
+        $(#[$doc])*
+        #[napi]
+        pub fn $name(&self, $($arg: $ty),*) -> f64 {
+          self.d.create(|| self.d.core.$op($($value),*))
+        }
+      )*
+    }
+  };
+}
+
+create_methods! {
+  #[doc = " Each option left out (undefined) is the core's default."]
+  listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
+    tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only), 0);
+  #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
+  listen_unix(path: String, backlog: Option<f64>) = unix_listen(&path, &bind_options(backlog, None, None), 0);
+  #[doc = " A connection to a Unix socket path (fails at once or is connected)."]
+  connect_unix(path: String) = unix_connect(&path, 0);
+  udp_bind(host: String, port: f64, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
+    udp_bind(&host, to_i64(port), &bind_options(None, reuse_port, ipv6_only), 0);
+  #[doc = " A Unix datagram socket bound to `path` (`@name`: the abstract"]
+  #[doc = " namespace); its datagrams carry the sender's path."]
+  udp_bind_unix(path: String) = unix_dgram_bind(&path, 0);
+  #[doc = " Adopts a listening socket descriptor."]
+  adopt_listener(fd: i32) = adopt_listener(fd, 0);
+  #[doc = " Adopts a connected socket descriptor."]
+  adopt_connection(fd: i32) = adopt_connection(fd, 0);
+  #[doc = " Adopts a datagram socket descriptor."]
+  adopt_udp(fd: i32) = adopt_udp(fd, 0);
+  #[doc = " A timer: `delay_ms`, then every `repeat_ms` if given."]
+  set_timer(delay_ms: f64, repeat_ms: Option<f64>) = timer_start(millis(delay_ms), repeat_ms.map(millis), 0);
+}
+
+/// The core's [`BindOptions`], but for each one given.
+fn bind_options(backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>) -> BindOptions {
+  let defaults = BindOptions::default();
+  BindOptions {
+    backlog: backlog.map_or(defaults.backlog, |b| i32::try_from(to_i64(b)).unwrap_or(-1)),
+    reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
+    ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
+  }
 }
 
 impl Drop for NativeLoop {
