@@ -37,8 +37,10 @@ PROTOCOLS = ("httptools", "h11")
 # The issue's targets: each netcore layer's requests/s >= its peers' with the same server code.
 PEERS = {f"netcore-aio-{p}": [f"uvloop-{p}", f"asyncio-{p}"] for p in PROTOCOLS} | {"netcore-node-http": ["node-http"]}
 # Whole seconds: wrk takes no fractions. warmup 0: no warm-up run.
-FULL = dict(conns=50, duration=3, warmup=1)
-SMOKE = dict(conns=4, duration=1, warmup=0)
+# min_rounds: one round's requests/s move by up to ±30 % on a shared machine
+# (other load, not the server), so three rounds' median could flip a verdict.
+FULL = dict(conns=50, duration=3, warmup=1, min_rounds=5)
+SMOKE = dict(conns=4, duration=1, warmup=0, min_rounds=1)
 
 
 def apt_missing() -> list[str]:
@@ -163,14 +165,14 @@ def check_answer(rs) -> str | None:
 
 
 def run(b: ModuleType, servers: list, cfg: dict, res: dict, smoke: bool) -> None:
-    """cfg['runs'] rounds of every available server in turn (order rotated
-    each round); results under res['http']."""
+    """cfg['runs'] rounds (at least min_rounds) of every available server in
+    turn (order rotated each round); results under res['http']."""
     h = SMOKE if smoke else FULL
     out = res.setdefault("http", {}).setdefault("runs", {})
     res["http"]["config"] = h
     budget = b.Budget(cfg["budget_s"])
     avail = [s for s in servers if s.available]
-    for rnd in range(cfg["runs"]):
+    for rnd in range(max(cfg["runs"], h["min_rounds"])):
         if not budget.check(f"http round {rnd + 1}"):
             return
         for s in b.rotate(avail, rnd):

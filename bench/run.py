@@ -830,10 +830,11 @@ NODE_HASH_SEED = "--hash-seed=1"
 
 
 def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs, mode_args=None,
-                  tag="") -> dict | None:
+                  tag="", idle_base=True) -> dict | None:
     """Instructions per echo: a run of load_msgs messages minus one of
     base_msgs; mode_args replace the TCP ping-pong options (the UDP mode's),
-    tag marks the files."""
+    tag marks the files. idle_base keeps the baseline server up, idle, as
+    long as the loaded one ran."""
     mode_args = mode_args or ["--mode", "pingpong", "--conns", conns, "--size", size]
     if s.lang == "Node":
         # V8 draws a random hash seed at start-up and searches primes with it:
@@ -855,7 +856,7 @@ def callgrind_one(s, valgrind, cgdir, rnd, conns, size, load_msgs, base_msgs, mo
             r = loadgen(rs, [*mode_args, "--messages", msgs], 900, what)
             if kind == "load":
                 load_time = time.monotonic() - t
-            else:
+            elif idle_base:
                 # Keep the baseline server up as long as the loaded one
                 # was: timer wakeups and the like cancel out.
                 time.sleep(max(0.0, min(load_time - (time.monotonic() - t), 120)))
