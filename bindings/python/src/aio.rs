@@ -406,11 +406,23 @@ fn write_now(transport: &Obj<'_>, data: &Obj<'_>) -> Option<PyResult<*mut ffi::P
     }
 }
 
-/// Private (netcore.aio): puts the native write in front of
-/// `transport_type.write`.
+fast_method! {
+    /// `Transport.is_closing()` (uvicorn asks it once per request), without
+    /// a Python frame (IS_CLOSING).
+    is_closing_fast, IS_CLOSING, |py, slf, args| {
+        if !args.is_empty() {
+            return None;
+        }
+        Some(Borrowed::from_ptr(py, slf).getattr(intern!(py, "_closing")).map(Bound::into_ptr))
+    }
+}
+
+/// Private (netcore.aio): puts the native `write` and `is_closing` in
+/// front of `transport_type`'s.
 #[pyfunction]
-fn _install_aio_write(transport_type: &Bound<'_, PyType>) -> PyResult<()> {
-    install_fast_method(transport_type, c"write", "($self, data, /)", write_fast, &WRITE)
+fn _install_aio_transport(transport_type: &Bound<'_, PyType>) -> PyResult<()> {
+    install_fast_method(transport_type, c"write", "($self, data, /)", write_fast, &WRITE)?;
+    install_fast_method(transport_type, c"is_closing", "($self, /)", is_closing_fast, &IS_CLOSING)
 }
 
 /// Adds netcore.aio's private native parts to the module.
@@ -418,5 +430,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_AioDispatcher", m.py().get_type::<AioDispatcher>())?;
     m.setattr("_AioStreams", m.py().get_type::<AioStreams>())?;
     m.setattr("_AioStream", m.py().get_type::<AioStream>())?;
-    m.setattr("_install_aio_write", wrap_pyfunction!(_install_aio_write, m)?)
+    m.setattr("_install_aio_transport", wrap_pyfunction!(_install_aio_transport, m)?)
 }

@@ -1,8 +1,8 @@
 //! netcore.aio's event loop core in native code: `call_soon` makes a native
 //! [`AioHandle`] (asyncio.Handle's behaviour, no Python frame to make or
 //! run it), `call_at` / `call_later` a native [`AioTimerHandle`] on
-//! asyncio's own timer heap; `create_task` and `time` skip asyncio's
-//! Python frames. asyncio's `_run_once` still runs the loop.
+//! asyncio's own timer heap; `create_task`, `time` and `get_debug` skip
+//! asyncio's Python frames. asyncio's `_run_once` still runs the loop.
 //! asyncio's methods keep every case these do not take: debug mode (its
 //! checks and source tracebacks), a closed loop (its error), keywords other
 //! than `context=`, a deadline or delay of another type.
@@ -14,10 +14,10 @@ use pyo3::sync::PyOnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::pyclass::CompareOp;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
-use crate::fastcall::{call_in_place, fast_method, install_fast_method};
+use crate::fastcall::{call_in_place, call_method, fast_method, install_fast_method, Callee};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -124,11 +124,23 @@ impl AioHandle {
         };
         let run = context_run(py)?;
         let args_bound = args.bind(py);
-        let mut slots = Vec::with_capacity(3 + args_bound.len());
-        slots.extend([std::ptr::null_mut(), this.context.as_ptr(), callback.as_ptr()]);
-        slots.extend(args_bound.iter_borrowed().map(|a| a.as_ptr()));
+        // On the stack for the usual few arguments: no allocation per callback.
+        let mut on_stack = [std::ptr::null_mut(); 6];
+        let mut on_heap = Vec::new();
+        let slots = match on_stack.get_mut(..3 + args_bound.len()) {
+            Some(slots) => slots,
+            None => {
+                on_heap.resize(3 + args_bound.len(), std::ptr::null_mut());
+                &mut on_heap[..]
+            }
+        };
+        slots[1] = this.context.as_ptr();
+        slots[2] = callback.as_ptr();
+        for (slot, arg) in slots[3..].iter_mut().zip(args_bound.iter_borrowed()) {
+            *slot = arg.as_ptr();
+        }
         // SAFETY: the context, the callback and its arguments, held above for the call.
-        let result = unsafe { call_in_place(run, &slots, slots.len() - 1, None) };
+        let result = unsafe { call_in_place(run, slots, slots.len() - 1, None) };
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_instance_of::<PySystemExit>(py) || e.is_instance_of::<PyKeyboardInterrupt>(py) => Err(e),
@@ -223,9 +235,10 @@ fast_method! {
     call_soon_fast, CALL_SOON, |py, slf, args, kwnames| {
         let aloop = Borrowed::from_ptr(py, slf);
         let (&callback, args, context) = fast_call(&aloop, args, kwnames)?;
+        let ready = aloop.getattr(intern!(py, "_ready")).ok()?;
         let handle = new_handle(&aloop, callback, args, context).and_then(|h| Bound::new(py, h));
         Some(handle.and_then(|handle| {
-            aloop.getattr(intern!(py, "_ready"))?.call_method1(intern!(py, "append"), (&handle,))?;
+            call_method(&ready, intern!(py, "append"), [handle.as_any()])?;
             Ok(handle.into_ptr())
         }))
     }
@@ -240,7 +253,8 @@ fast_method! {
         let (&when, args, context) = fast_call(&aloop, args, kwnames)?;
         let when = Borrowed::from_ptr(py, when).cast_exact::<PyFloat>().ok()?.value();
         let (&callback, args) = args.split_first()?;
-        Some(schedule(&aloop, when, callback, args, context))
+        let timers = aloop.getattr(intern!(py, "_scheduled")).ok()?;
+        Some(schedule(&aloop, &timers, when, callback, args, context))
     }
 }
 
@@ -256,9 +270,10 @@ fast_method! {
             Ok(delay) => delay.value(),
             Err(_) => delay.cast_exact::<PyInt>().ok()?.extract::<f64>().ok()?,
         };
-        let now: f64 = aloop.call_method0(intern!(py, "time")).ok()?.extract().ok()?;
+        let now: f64 = call_method(&aloop, intern!(py, "time"), []).ok()?.extract().ok()?;
         let (&callback, args) = args.split_first()?;
-        Some(schedule(&aloop, now + delay, callback, args, context))
+        let timers = aloop.getattr(intern!(py, "_scheduled")).ok()?;
+        Some(schedule(&aloop, &timers, now + delay, callback, args, context))
     }
 }
 
@@ -273,7 +288,7 @@ fn fast_call<'a>(
     let py = aloop.py();
     let (positional, context) = match kwnames {
         None => (args, None),
-        Some(names) if names.len() == 1 && names.get_item(0).ok()?.eq(intern!(py, "context")).ok()? => {
+        Some(names) if names.len() == 1 && is_name(&names.get_item(0).ok()?, intern!(py, "context")) => {
             let (&context, positional) = args.split_last()?;
             (positional, Some(context))
         }
@@ -286,6 +301,12 @@ fn fast_call<'a>(
     Some((first, rest, context))
 }
 
+/// Whether keyword `given` is `name` (the same interned string, as a
+/// call's keywords usually are, or equal).
+fn is_name(given: &Obj<'_>, name: &Bound<'_, PyString>) -> bool {
+    given.is(name) || given.eq(name).unwrap_or(false)
+}
+
 /// Whether `aloop` is open and out of debug mode (`None`: unknown).
 fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
     let py = aloop.py();
@@ -293,6 +314,17 @@ fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
         !aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
             && !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?,
     )
+}
+
+fast_method! {
+    /// `EventLoop.get_debug()` (asyncio's `Task` asks it of its loop once
+    /// per task), without asyncio's frame.
+    get_debug_fast, GET_DEBUG, |py, slf, args| {
+        if !args.is_empty() {
+            return None;
+        }
+        Some(Borrowed::from_ptr(py, slf).getattr(intern!(py, "_debug")).map(Bound::into_ptr))
+    }
 }
 
 fast_method! {
@@ -317,7 +349,7 @@ fast_method! {
         let aloop = Borrowed::from_ptr(py, slf);
         let names: Vec<Bound<'_, PyAny>> = kwnames.map(|n| n.iter().collect()).unwrap_or_default();
         let known = [intern!(py, "name"), intern!(py, "context")];
-        if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| n.eq(k).unwrap_or(false))) {
+        if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| is_name(n, k))) {
             return None;
         }
         if !open_out_of_debug(&aloop)? || !aloop.getattr(intern!(py, "_task_factory")).ok()?.is_none() {
@@ -335,13 +367,19 @@ fn new_task<'py>(
     names: Vec<Bound<'py, PyAny>>,
 ) -> PyResult<*mut ffi::PyObject> {
     static TASKS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    static LOOP_ONLY: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
     let py = aloop.py();
     let tasks = TASKS.get_or_try_init(py, || py.import("asyncio.tasks").map(Bound::unbind))?;
     // Looked up per call, as asyncio does.
     let task = tasks.bind(py).getattr(intern!(py, "Task"))?;
-    let mut all_names = vec![intern!(py, "loop").clone().into_any()];
-    all_names.extend(names);
-    let kwnames = PyTuple::new(py, all_names)?;
+    let kwnames = if names.is_empty() {
+        // The usual call (no name, no context): its keywords' names made once.
+        LOOP_ONLY.get_or_try_init(py, || PyTuple::new(py, [intern!(py, "loop")]).map(Bound::unbind))?.bind(py).clone()
+    } else {
+        let mut all_names = vec![intern!(py, "loop").clone().into_any()];
+        all_names.extend(names);
+        PyTuple::new(py, all_names)?
+    };
     let mut slots = vec![std::ptr::null_mut(), args[0], aloop.as_ptr()];
     slots.extend_from_slice(&args[1..]);
     // SAFETY: the coroutine and the keywords' values (the fast call's
@@ -368,9 +406,10 @@ fn new_handle(
     Ok(AioHandle { call: Mutex::new(Some(call)), context, aloop: aloop.clone().unbind() })
 }
 
-/// A new [`AioTimerHandle`] pushed on the loop's `_scheduled` heap.
+/// A new [`AioTimerHandle`] pushed on the loop's `_scheduled` heap, `timers`.
 fn schedule(
     aloop: &Obj<'_>,
+    timers: &Obj<'_>,
     when: f64,
     callback: *mut ffi::PyObject,
     args: &[*mut ffi::PyObject],
@@ -382,7 +421,7 @@ fn schedule(
     let timer = PyClassInitializer::from(new_handle(aloop, callback, args, context)?)
         .add_subclass(AioTimerHandle { when, scheduled: AtomicBool::new(true) });
     let timer = Bound::new(py, timer)?;
-    heappush.call1((aloop.getattr(intern!(py, "_scheduled"))?, &timer))?;
+    Callee::whole(heappush).call([timers, timer.as_any()])?;
     Ok(timer.into_ptr())
 }
 
@@ -393,8 +432,8 @@ fn copy_context(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 }
 
 /// Private (netcore.aio): puts the native `call_soon`, `call_at`,
-/// `call_later`, `time` and `create_task` in front of `loop_type`'s
-/// (asyncio's).
+/// `call_later`, `time`, `get_debug` and `create_task` in front of
+/// `loop_type`'s (asyncio's).
 #[pyfunction]
 fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
     install_fast_method(loop_type, c"call_soon", "($self, callback, *args, context=None)", call_soon_fast, &CALL_SOON)?;
@@ -402,6 +441,7 @@ fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
     let signature = "($self, delay, callback, *args, context=None)";
     install_fast_method(loop_type, c"call_later", signature, call_later_fast, &CALL_LATER)?;
     install_fast_method(loop_type, c"time", "($self, /)", time_fast, &TIME)?;
+    install_fast_method(loop_type, c"get_debug", "($self, /)", get_debug_fast, &GET_DEBUG)?;
     let signature = "($self, coro, *, name=None, context=None)";
     install_fast_method(loop_type, c"create_task", signature, create_task_fast, &CREATE_TASK)
 }

@@ -101,7 +101,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         super().close()
 
 
-# call_soon, call_at, call_later, time and create_task native, as uvloop's:
+# call_soon, call_at, call_later, time, get_debug and create_task native, as uvloop's:
 # the handles are netcore._Handle / _TimerHandle objects, asyncio's Handle /
 # TimerHandle in behaviour but not in type. Debug mode keeps asyncio's.
 _install_aio_loop_core(EventLoop)

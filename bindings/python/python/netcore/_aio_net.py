@@ -46,7 +46,7 @@ from netcore._netcore import (
     TLSContext,
     _AioStream,
     _AioStreams,
-    _install_aio_write,
+    _install_aio_transport,
     parse_address,
 )
 
@@ -903,7 +903,7 @@ class Transport(_Endpoint, asyncio.Transport):
             self._server = None
 
 
-_install_aio_write(Transport)
+_install_aio_transport(Transport)
 
 
 def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:

@@ -182,8 +182,8 @@ class _AioStream:
         """Data straight to ``reader`` (None: through the transport); writes
         up to ``write_limit`` bytes straight to netcore (0: none)."""
 
-def _install_aio_write(transport_type: type, /) -> None:
-    """Private (netcore.aio): the native write in front of ``transport_type.write``."""
+def _install_aio_transport(transport_type: type, /) -> None:
+    """Private (netcore.aio): the native ``write`` and ``is_closing`` in front of ``transport_type``'s."""
 
 class _Handle:
     """Private (netcore.aio): what ``EventLoop.call_soon`` returns out of
