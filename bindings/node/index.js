@@ -149,11 +149,17 @@ function checkOptions(opts, name = 'options') {
 }
 
 /** A family: a number (the core's value) or a name (the core's, or `net`'s 'IPv4' / 'IPv6'). */
-function familyOf(family) {
-  if (family === undefined || family === null) return 0
+function familyOf(family, name) {
+  if (family === null) return undefined // the core's default
   if (typeof family === 'number') return family
-  const value = FAMILIES.get(check(family, 'options.family', 'string').toLowerCase())
+  const value = FAMILIES.get(check(family, name, 'string').toLowerCase())
   return value === undefined ? -1 : value
+}
+
+/** `list` if it is an array, each item checked by `each(item, its name)`. */
+function checkList(list, name, expected, each) {
+  if (!Array.isArray(list)) throw invalidArgType(name, expected, list)
+  return list.map((item, i) => each(item, `${name}[${i}]`))
 }
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
@@ -172,17 +178,27 @@ function toBuffer(data, name) {
   return typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes
 }
 
+const checkString = (value, name) => check(value, name, 'string')
+
 /** The check and conversion of each kind of argument in the core's description of an operation. */
 const CONVERT = {
-  host: (value, name) => check(value, name, 'string'),
-  path: (value, name) => check(value, name, 'string'),
+  host: checkString,
+  path: checkString,
+  text: checkString,
   port: checkPort,
   millis: checkMillis,
   optional_millis: optionalMillis,
   integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
   bytes: toBuffer,
   number: (value, name) => check(value, name, 'number'),
+  optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
   bool: (value, name) => check(value, name, 'boolean'),
+  // An interface's address or index (a number or a string); none: the core's default for the group's family.
+  interface: (value, name) => (typeof value === 'number' ? String(value) : value === undefined ? undefined : checkString(value, name)),
+  family: familyOf,
+  // false, as null: no reconnecting.
+  millis_list: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
+  strings: (value, name) => checkList(value, name, 'an array of strings', checkString),
 }
 
 // ---------------------------------------------------------------------------
@@ -514,15 +530,13 @@ class Loop extends EventEmitter {
 
   // -- creating handles --------------------------------------------------------
 
-  // The core's listen (made by operationMethod), and the options only JavaScript has.
+  // The core's listen (made by operationMethod as _listen), and maxConnections.
   listen(host, port, options) {
     this._checkOpen()
     const opts = checkOptions(options)
     const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
-    const secure = tlsLayer.listening(opts)
     const id = this._listen(host, port, opts)
     if (max > 0) this._native.setMaxConnections(id, max)
-    if (secure !== undefined) this._startSecure(id, secure, 'listen')
     return id
   }
 
@@ -537,41 +551,11 @@ class Loop extends EventEmitter {
     return { pid: rc[0], uid: rc[1], gid: rc[2] }
   }
 
-  connect(host, port, options) {
-    this._checkOpen()
-    check(host, 'host', 'string')
-    port = checkPort(port)
-    const opts = checkOptions(options)
-    const localHost = opt(opts, 'localAddress', 'string', undefined)
-    const localPort = opts.localPort === undefined ? 0 : checkPort(opts.localPort, 'options.localPort')
-    let reconnect
-    if (opts.reconnect !== undefined && opts.reconnect !== null && opts.reconnect !== false) {
-      if (!Array.isArray(opts.reconnect)) throw invalidArgType('options.reconnect', 'an array of numbers', opts.reconnect)
-      reconnect = opts.reconnect.map((ms, i) => checkMillis(ms, `options.reconnect[${i}]`))
-    }
-    const timeout = optionalMillis(opts.timeout, 'options.timeout')
-    const delay = optionalMillis(opts.attemptDelay, 'options.attemptDelay')
-    const family = familyOf(opts.family)
-    const secure = tlsLayer.connecting(opts, host)
-    const rc = this._native.connect(host, port, timeout, family, localHost, localPort, delay, reconnect)
-    const id = this._created(rc, 'tcp_connection', 'connect', opts.userdata, host, port)
-    if (secure !== undefined) this._startSecure(id, secure, 'connect')
-    return id
-  }
-
   connectAsync(host, port, options) {
     return new Promise((resolve, reject) => {
       const handle = this.connect(host, port, options)
       this[kState].get(handle).pending = { resolve, reject }
     })
-  }
-
-  setHostAddresses(name, addresses) {
-    this._checkOpen()
-    check(name, 'name', 'string')
-    if (!Array.isArray(addresses)) throw invalidArgType('addresses', 'an array of strings', addresses)
-    addresses.forEach((a, i) => check(a, `addresses[${i}]`, 'string'))
-    this._void(0, this._native.setHostAddresses(name, addresses), 'setHostAddresses', name)
   }
 
   /** Throws for a failed native call (0 = success). */
@@ -764,35 +748,11 @@ class Loop extends EventEmitter {
     this._void(handle, rc, 'setsockopt')
   }
 
-  getRawOption(handle, level, name, size = 4) {
-    this._use(handle)
-    checkInt(level, 'level')
-    checkInt(name, 'name')
-    check(size, 'size', 'number')
-    return this._value(handle, this._native.getRawOption(handle, level, name, size), 'getsockopt')
-  }
-
   kind(handle) {
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.
     this._state(this._use(handle))
     return HANDLE_KINDS[this._value(handle, this._native.kind(handle), 'kind')]
-  }
-
-  addMembership(handle, group, iface) {
-    this._multicast(handle, group, iface, true)
-  }
-
-  dropMembership(handle, group, iface) {
-    this._multicast(handle, group, iface, false)
-  }
-
-  _multicast(handle, group, iface, join) {
-    this._use(handle)
-    check(group, 'group', 'string')
-    // No interface: '' (the core's default for the group's family); an index as a number or a string.
-    iface = iface === undefined ? '' : typeof iface === 'number' ? String(iface) : check(iface, 'interface', 'string')
-    this._void(handle, this._native.multicast(handle, group, iface, join), join ? 'addMembership' : 'dropMembership')
   }
 
   // -- user data, per-handle listeners ---------------------------------------------
@@ -993,6 +953,9 @@ class Loop extends EventEmitter {
   }
 }
 
+/** listen's and connect's TLS setup (secure.js): checked with their options, started on the new handle. */
+const SECURE = { listen: tlsLayer.listening, connect: tlsLayer.connecting }
+
 /**
  * A Loop method made from the core's description of an operation
  * (VOCABULARY.operations): it checks and converts the arguments (and a
@@ -1002,23 +965,27 @@ class Loop extends EventEmitter {
  * the port argument, if the operation takes them.
  */
 function operationMethod(op) {
-  const nativeName = camel(op.name)
-  const syscall = op.syscall ?? nativeName
+  const name = camel(op.name)
+  const syscall = op.syscall ?? name
   const args = op.args.map((arg) => ({ ...arg, name: camel(arg.name) }))
   const options = op.options.map((arg) => ({ ...arg, name: camel(arg.name) }))
   const addressAt = args.findIndex((arg) => arg.kind === 'host' || arg.kind === 'path')
   const portAt = args.findIndex((arg) => arg.kind === 'port')
+  const secure = SECURE[name]
   return function (...given) {
     const handle = op.onHandle ? this._use(given.shift()) : this._checkOpen()
     const values = args.map((arg, i) => CONVERT[arg.kind](given[i], arg.name, arg))
     const address = addressAt < 0 ? undefined : values[addressAt]
     const port = portAt < 0 ? undefined : values[portAt]
-    if (!op.onHandle) {
+    if (op.returns === 'handle') {
       const opts = checkOptions(given[args.length])
       for (const o of options) values.push(opts[o.name] === undefined ? undefined : CONVERT[o.kind](opts[o.name], `options.${o.name}`, o))
-      return this._created(this._native[nativeName](...values), op.creates, syscall, opts.userdata, address, port)
+      const start = secure === undefined ? undefined : secure(opts, address)
+      const id = this._created(this._native[name](...values), op.creates, syscall, opts.userdata, address, port)
+      if (start !== undefined) this._startSecure(id, start, syscall)
+      return id
     }
-    const rc = this._native[nativeName](handle, ...values)
+    const rc = op.onHandle ? this._native[name](handle, ...values) : this._native[name](...values)
     if (op.returns === 'value') return this._value(handle, rc, syscall)
     if (op.returns === 'sent') return this._sendResult(handle, rc, address, port)
     this._void(handle, rc, syscall, address, port)

@@ -89,10 +89,10 @@ export declare class NativeLoop {
    */
   close(): number
   /**
-   * Each option left out (undefined) is the core's default; `family` is a
-   * [`Family`] value.
+   * Each option left out (undefined) is the core's default (no local
+   * port: any); `family` is a [`Family`] value.
    */
-  connect(host: string, port: number, timeoutMs: number | undefined | null, family: number, localHost: string | undefined | null, localPort: number, attemptDelayMs?: number | undefined | null, reconnectMs?: Array<number> | undefined | null): number
+  connect(host: string, port: number, localHost?: string | undefined | null, localPort?: number | undefined | null, reconnectMs?: Array<number> | undefined | null, timeoutMs?: number | undefined | null, attemptDelayMs?: number | undefined | null, family?: number | undefined | null): number
   /**
    * Answers `name` with these IP literals for this loop's connections (an
    * empty list removes the entry).
@@ -127,7 +127,9 @@ export declare class NativeLoop {
   setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number
   shutdownServer(id: number, drainMs: number): number
-  multicast(id: number, group: string, interface: string, join: boolean): number
+  /** No `interface`: the core's default for the group's family. */
+  addMembership(id: number, group: string, interface?: string | undefined | null): number
+  dropMembership(id: number, group: string, interface?: string | undefined | null): number
   setRawOption(id: number, level: number, name: number, value: Uint8Array): number
   /** A C int, in the machine's byte order. */
   setRawOptionInt(id: number, level: number, name: number, value: number): number
@@ -144,8 +146,8 @@ export declare class NativeLoop {
   resume(id: number): number
   /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
   peerCredentials(id: number): Array<number> | number
-  /** The option's bytes, or a negative error code. */
-  getRawOption(id: number, level: number, name: number, size: number): Buffer | number
+  /** The option's bytes (no `size`: a C int's), or a negative error code. */
+  getRawOption(id: number, level: number, name: number, size?: number | undefined | null): Buffer | number
   /** The socket's file descriptor (>= 0) or a negative error code. */
   fd(id: number): number
   /**

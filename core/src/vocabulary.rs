@@ -26,6 +26,8 @@ pub enum ArgKind {
     Millis,
     /// Milliseconds, or none.
     OptionalMillis,
+    /// A list of milliseconds, each not negative, or none.
+    MillisList,
     /// An integer from `min` to `max`.
     Integer {
         min: i64,
@@ -34,7 +36,17 @@ pub enum ArgKind {
     /// Bytes (a string is sent as UTF-8).
     Bytes,
     Number,
+    /// A number, or none.
+    OptionalNumber,
     Bool,
+    /// A [`Family`]: its value or its name.
+    Family,
+    /// A list of strings.
+    Strings,
+    /// An interface's address or index, or none.
+    Interface,
+    /// Any other string (errors name only a host or a path).
+    Text,
 }
 
 impl ArgKind {
@@ -45,10 +57,16 @@ impl ArgKind {
             ArgKind::Path => "path",
             ArgKind::Millis => "millis",
             ArgKind::OptionalMillis => "optional_millis",
+            ArgKind::MillisList => "millis_list",
             ArgKind::Integer { .. } => "integer",
             ArgKind::Bytes => "bytes",
             ArgKind::Number => "number",
+            ArgKind::OptionalNumber => "optional_number",
             ArgKind::Bool => "bool",
+            ArgKind::Family => "family",
+            ArgKind::Strings => "strings",
+            ArgKind::Interface => "interface",
+            ArgKind::Text => "text",
         }
     }
 }
@@ -96,6 +114,12 @@ const PATH: Arg = arg("path", ArgKind::Path);
 const DATA: Arg = arg("data", ArgKind::Bytes);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
 const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
+/// A multicast group and the interface to join it on.
+const MEMBERSHIP: [Arg; 2] = [arg("group", ArgKind::Text), arg("interface", ArgKind::Interface)];
+/// A socket option's level or name, a C `int`.
+const fn c_int(name: &'static str) -> Arg {
+    arg(name, ArgKind::Integer { min: i32::MIN as i64, max: i32::MAX as i64 })
+}
 /// A descriptor, as a C `int` holds it.
 const FD: Arg = arg("fd", ArgKind::Integer { min: 0, max: i32::MAX as i64 });
 const fn creates(
@@ -118,9 +142,23 @@ const fn on_handle(
 }
 
 /// The operations a binding builds from this description (the others,
-/// `connect` and the sends on the hot path among them, it writes by hand).
+/// the sends on the hot path among them, it writes by hand).
 pub const OPERATIONS: &[Operation] = &[
     creates("listen", "listen", &[HOST, PORT], &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1]], HandleKind::TcpListener),
+    creates(
+        "connect",
+        "connect",
+        &[HOST, PORT],
+        &[
+            arg("local_address", ArgKind::Host),
+            arg("local_port", ArgKind::Port),
+            arg("reconnect", ArgKind::MillisList),
+            arg("timeout", ArgKind::OptionalMillis),
+            arg("attempt_delay", ArgKind::OptionalMillis),
+            arg("family", ArgKind::Family),
+        ],
+        HandleKind::TcpConnection,
+    ),
     creates("listen_unix", "listen", &[PATH], &[BACKLOG], HandleKind::TcpListener),
     creates("connect_unix", "connect", &[PATH], &[], HandleKind::TcpConnection),
     creates("udp_bind", "bind", &[HOST, PORT], &BIND_FLAGS, HandleKind::Udp),
@@ -135,6 +173,14 @@ pub const OPERATIONS: &[Operation] = &[
         &[],
         HandleKind::Timer,
     ),
+    Operation {
+        name: "set_host_addresses",
+        syscall: None,
+        on_handle: false,
+        args: &[arg("name", ArgKind::Host), arg("addresses", ArgKind::Strings)],
+        options: &[],
+        returns: Returns::Nothing,
+    },
     on_handle("udp_connect", Some("connect"), &[HOST, PORT], Returns::Nothing),
     on_handle("udp_connect_unix", Some("connect"), &[PATH], Returns::Nothing),
     on_handle("shutdown", Some("shutdown"), &[], Returns::Nothing),
@@ -148,10 +194,18 @@ pub const OPERATIONS: &[Operation] = &[
     on_handle("shutdown_server", None, &[arg("drain_timeout", ArgKind::Millis)], Returns::Nothing),
     on_handle("send_to", Some("send"), &[DATA, HOST, PORT], Returns::Sent),
     on_handle("send_to_unix", Some("send"), &[DATA, PATH], Returns::Sent),
+    on_handle("add_membership", None, &MEMBERSHIP, Returns::Nothing),
+    on_handle("drop_membership", None, &MEMBERSHIP, Returns::Nothing),
     on_handle("fd", None, &[], Returns::Value),
     on_handle("queued_bytes", None, &[], Returns::Value),
     on_handle("local_address", Some("getsockname"), &[], Returns::Value),
     on_handle("remote_address", Some("getpeername"), &[], Returns::Value),
+    on_handle(
+        "get_raw_option",
+        Some("getsockopt"),
+        &[c_int("level"), c_int("name"), arg("size", ArgKind::OptionalNumber)],
+        Returns::Value,
+    ),
 ];
 
 /// A JSON array of `item` for each of `all`.

@@ -1028,35 +1028,32 @@ impl NativeLoop {
     self.d.run(|d| d.close())
   }
 
-  /// Each option left out (undefined) is the core's default; `family` is a
-  /// [`Family`] value.
+  /// Each option left out (undefined) is the core's default (no local
+  /// port: any); `family` is a [`Family`] value.
   #[napi]
   #[allow(clippy::too_many_arguments)]
   pub fn connect(
     &self,
     host: String,
     port: f64,
-    timeout_ms: Option<f64>,
-    family: i32,
     local_host: Option<String>,
-    local_port: f64,
-    attempt_delay_ms: Option<f64>,
+    local_port: Option<f64>,
     reconnect_ms: Option<Vec<f64>>,
+    timeout_ms: Option<f64>,
+    attempt_delay_ms: Option<f64>,
+    family: Option<i32>,
   ) -> f64 {
     let reconnect: Vec<Duration> = reconnect_ms.iter().flatten().map(|&ms| millis(ms)).collect();
-    let opts = guarded(|| {
-      ConnectOptions::build(ConnectParams {
+    self.d.create(|| {
+      let opts = ConnectOptions::build(ConnectParams {
         timeout: timeout_ms.map(millis),
-        family: Family::parse_raw(family)?,
-        local_address: local_host.as_deref().map(|host| (host, to_i64(local_port))),
+        family: family.map_or(Ok(Family::default()), Family::parse_raw)?,
+        local_address: local_host.as_deref().map(|host| (host, local_port.map_or(0, to_i64))),
         attempt_delay: attempt_delay_ms.map(millis),
         reconnect: &reconnect,
-      })
-    });
-    match opts {
-      Ok(opts) => self.d.create(|| self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0)),
-      Err(e) => f64::from(fail(e)),
-    }
+      })?;
+      self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0)
+    })
   }
 
   /// Answers `name` with these IP literals for this loop's connections (an
@@ -1170,7 +1167,11 @@ handle_methods! {
   set_idle_timeout(timeout_ms: Option<f64>) -> i32 = code_of(set_idle_timeout(timeout_ms.map(millis)));
   set_max_connections(max: f64) -> i32 = code_of(set_max_connections(to_usize(max)));
   shutdown_server(drain_ms: f64) -> i32 = code_of(shutdown_server(millis(drain_ms)));
-  multicast(group: String, interface: String, join: bool) -> i32 = code_of(udp_multicast(&group, &interface, join));
+  #[doc = " No `interface`: the core's default for the group's family."]
+  add_membership(group: String, interface: Option<String>) -> i32 =
+    code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), true));
+  drop_membership(group: String, interface: Option<String>) -> i32 =
+    code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), false));
   set_raw_option(level: i32, name: i32, value: &[u8]) -> i32 = code_of(set_raw_option(level, name, value));
   #[doc = " A C int, in the machine's byte order."]
   set_raw_option_int(level: i32, name: i32, value: i32) -> i32 = code_of(set_raw_option_int(level, name, value));
@@ -1188,9 +1189,9 @@ handle_methods! {
   #[doc = " `[pid, uid, gid]` of a Unix connection's peer, or a negative error code."]
   peer_credentials() -> Either<Vec<f64>, i32> =
     either(peer_credentials(), |c| vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]);
-  #[doc = " The option's bytes, or a negative error code."]
-  get_raw_option(level: i32, name: i32, size: f64) -> Either<Buffer, i32> =
-    either(raw_option(level, name, to_usize(size)), Buffer::from);
+  #[doc = " The option's bytes (no `size`: a C int's), or a negative error code."]
+  get_raw_option(level: i32, name: i32, size: Option<f64>) -> Either<Buffer, i32> =
+    either(raw_option(level, name, size.map_or(std::mem::size_of::<c_int>(), to_usize)), Buffer::from);
   #[doc = " The socket's file descriptor (>= 0) or a negative error code."]
   fd() -> f64 = number(raw_fd(), f64::from);
   #[doc = " Bytes sent on a connection that the kernel has not taken yet (what"]
