@@ -189,7 +189,6 @@ const CONVERT = {
   millis: checkMillis,
   optional_millis: optionalMillis,
   integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
-  bytes: toBuffer,
   number: (value, name) => check(value, name, 'number'),
   optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
   bool: (value, name) => check(value, name, 'boolean'),
@@ -624,6 +623,24 @@ class Loop extends EventEmitter {
     return this._sendResult(handle, this._native.sendv(handle, bufs, token))
   }
 
+  // sendTo and sendToUnix are written out, not made from the core's
+  // description of operations: a per-datagram path (the dgram layer's) that a
+  // method shared by every operation would make megamorphic.
+  sendTo(handle, data, host, port) {
+    this._use(handle)
+    const bytes = toBuffer(data, 'data')
+    check(host, 'host', 'string')
+    port = checkPort(port)
+    return this._sendResult(handle, this._native.sendTo(handle, bytes, host, port), host, port)
+  }
+
+  sendToUnix(handle, data, path) {
+    this._use(handle)
+    const bytes = toBuffer(data, 'data')
+    check(path, 'path', 'string')
+    return this._sendResult(handle, this._native.sendToUnix(handle, bytes, path), path)
+  }
+
   sendBatch(handle, datagrams) {
     this._use(handle)
     if (!Array.isArray(datagrams)) throw invalidArgType('datagrams', 'an array', datagrams)
@@ -987,7 +1004,6 @@ function operationMethod(op) {
     }
     const rc = op.onHandle ? this._native[name](handle, ...values) : this._native[name](...values)
     if (op.returns === 'value') return this._value(handle, rc, syscall)
-    if (op.returns === 'sent') return this._sendResult(handle, rc, address, port)
     this._void(handle, rc, syscall, address, port)
   }
 }

@@ -33,8 +33,6 @@ pub enum ArgKind {
         min: i64,
         max: i64,
     },
-    /// Bytes (a string is sent as UTF-8).
-    Bytes,
     Number,
     /// A number, or none.
     OptionalNumber,
@@ -59,7 +57,6 @@ impl ArgKind {
             ArgKind::OptionalMillis => "optional_millis",
             ArgKind::MillisList => "millis_list",
             ArgKind::Integer { .. } => "integer",
-            ArgKind::Bytes => "bytes",
             ArgKind::Number => "number",
             ArgKind::OptionalNumber => "optional_number",
             ArgKind::Bool => "bool",
@@ -86,8 +83,6 @@ pub enum Returns {
     Nothing,
     /// A value (a number, an address, bytes).
     Value,
-    /// Whether the bytes were queued (false: refused whole, `EAGAIN`).
-    Sent,
 }
 
 /// One operation of the loop, as a binding exposes it: the arguments it
@@ -111,7 +106,6 @@ const fn arg(name: &'static str, kind: ArgKind) -> Arg {
 const HOST: Arg = arg("host", ArgKind::Host);
 const PORT: Arg = arg("port", ArgKind::Port);
 const PATH: Arg = arg("path", ArgKind::Path);
-const DATA: Arg = arg("data", ArgKind::Bytes);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
 const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
 /// A multicast group and the interface to join it on.
@@ -192,8 +186,6 @@ pub const OPERATIONS: &[Operation] = &[
         Returns::Nothing,
     ),
     on_handle("shutdown_server", None, &[arg("drain_timeout", ArgKind::Millis)], Returns::Nothing),
-    on_handle("send_to", Some("send"), &[DATA, HOST, PORT], Returns::Sent),
-    on_handle("send_to_unix", Some("send"), &[DATA, PATH], Returns::Sent),
     on_handle("add_membership", None, &MEMBERSHIP, Returns::Nothing),
     on_handle("drop_membership", None, &MEMBERSHIP, Returns::Nothing),
     on_handle("fd", None, &[], Returns::Value),
@@ -237,7 +229,6 @@ fn operation_json(op: Operation) -> String {
         Returns::Handle(kind) => ("handle", format!(r#""{}""#, kind.name())),
         Returns::Nothing => ("nothing", "null".into()),
         Returns::Value => ("value", "null".into()),
-        Returns::Sent => ("sent", "null".into()),
     };
     format!(
         r#"{{"name":"{}","syscall":{},"on_handle":{},"args":{},"options":{},"returns":"{returns}","creates":{creates}}}"#,
