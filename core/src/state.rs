@@ -503,7 +503,9 @@ impl State {
 
     /// Records readiness from mio and services the handle at once, unless it
     /// is already waiting in the ready queue (or the batch is full: then it
-    /// joins the queue).
+    /// joins the queue). Inlined into the poll's loop, its one caller: a
+    /// call per readiness event cost ~14 instructions per echo (bench/NOTES.md).
+    #[inline(always)]
     pub fn on_readiness(&mut self, event: &mio::event::Event, out: &mut Out<'_>) {
         let Some((handle, entry)) = self.slab.at_mut(event.token().0) else {
             return;
