@@ -46,6 +46,17 @@ impl Batch<'_> {
         self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
     }
 
+    /// [`Batch::data`] as the C API hands it out: where the event's
+    /// [`Event::data_len`] bytes start, null for none. Without `data`'s
+    /// range check (a poll copies every event): the batch placed the bytes.
+    #[inline]
+    pub fn data_ptr(&self, event: &Event) -> *const u8 {
+        if event.data_len == 0 {
+            return std::ptr::null();
+        }
+        self.guard.arena.as_ptr().wrapping_add(event.data_start)
+    }
+
     /// The sender's path of a `Datagram` on a Unix datagram socket (`@name`
     /// in the abstract namespace), valid as long as [`Batch::data`]; `None`
     /// for an unnamed sender (which cannot be answered) and every other

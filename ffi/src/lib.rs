@@ -147,7 +147,7 @@ pub unsafe extern "C" fn nc_poll(
             // SAFETY: `events` has room for `max_events` entries and i < max_events;
             // the entry is written whole before it is referenced.
             let slot = unsafe {
-                events.add(i).write(nc_event::without_origin(event, batch.data(event)));
+                events.add(i).write(nc_event::without_origin(event, batch.data_ptr(event), event.data_len()));
                 &mut *events.add(i)
             };
             slot.set_origin(event.addr.as_ref(), batch.path_cstr(event));

@@ -145,7 +145,8 @@ pub struct nc_event {
 
 impl nc_event {
     pub(crate) fn new(event: &Event, data: &[u8], path: Option<&CStr>) -> nc_event {
-        let mut out = nc_event::without_origin(event, data);
+        let bytes = if data.is_empty() { std::ptr::null() } else { data.as_ptr() };
+        let mut out = nc_event::without_origin(event, bytes, data.len());
         out.set_origin(event.addr.as_ref(), path);
         out
     }
@@ -154,15 +155,15 @@ impl nc_event {
     /// whole before [`nc_event::set_origin`] adds the rare rest, so a poll
     /// copying many events keeps nothing live across that out-of-line call.
     #[inline(always)]
-    pub(crate) fn without_origin(event: &Event, data: &[u8]) -> nc_event {
+    pub(crate) fn without_origin(event: &Event, data: *const u8, len: usize) -> nc_event {
         nc_event {
             kind: event.kind as c_int,
             error: event.error.map_or(0, Error::code),
             handle: event.handle.raw(),
             listener: event.listener.map_or(0, |h| h.raw()),
             userdata: event.userdata as usize as *mut c_void,
-            data: if data.is_empty() { std::ptr::null() } else { data.as_ptr() },
-            len: data.len(),
+            data,
+            len,
             addr: nc_addr::default(),
             value: event.value,
             path: std::ptr::null(),
