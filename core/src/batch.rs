@@ -51,6 +51,7 @@ impl Batch<'_> {
     /// range check (a poll copies every event): the batch placed the bytes.
     #[inline]
     pub fn data_ptr(&self, event: &Event) -> *const u8 {
+        debug_assert!(self.guard.arena.get(event.data_start..event.data_start + event.data_len).is_some());
         if event.data_len == 0 {
             return std::ptr::null();
         }
