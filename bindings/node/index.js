@@ -981,8 +981,7 @@ const SECURE = { listen: tlsLayer.listening, connect: tlsLayer.connecting }
  * and turns its result into the method's. Errors name the host or path and
  * the port argument, if the operation takes them.
  */
-function operationMethod(op) {
-  const name = camel(op.name)
+function operationMethod(op, name) {
   const syscall = op.syscall ?? name
   const args = op.args.map((arg) => ({ ...arg, name: camel(arg.name) }))
   const options = op.options.map((arg) => ({ ...arg, name: camel(arg.name) }))
@@ -1010,7 +1009,7 @@ function operationMethod(op) {
 
 for (const op of VOCABULARY.operations) {
   const name = camel(op.name)
-  Loop.prototype[name === 'listen' ? '_listen' : name] = operationMethod(op)
+  Loop.prototype[name === 'listen' ? '_listen' : name] = operationMethod(op, name)
 }
 
 // Every change of a loop's listeners drops its cache of them (see _emitEach);

@@ -46,15 +46,12 @@ impl Batch<'_> {
         self.guard.arena.get(event.data_start..event.data_start + event.data_len).unwrap_or(&[])
     }
 
-    /// [`Batch::data`] as the C API hands it out: where the event's
-    /// [`Event::data_len`] bytes start, null for none. Without `data`'s
-    /// range check (a poll copies every event): the batch placed the bytes.
+    /// Where [`Batch::data`]'s [`Event::data_len`] bytes start, without
+    /// `data`'s range check (a C poll copies every event): the batch placed
+    /// the bytes itself.
     #[inline]
     pub fn data_ptr(&self, event: &Event) -> *const u8 {
         debug_assert!(self.guard.arena.get(event.data_start..event.data_start + event.data_len).is_some());
-        if event.data_len == 0 {
-            return std::ptr::null();
-        }
         self.guard.arena.as_ptr().wrapping_add(event.data_start)
     }
 

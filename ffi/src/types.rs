@@ -145,8 +145,7 @@ pub struct nc_event {
 
 impl nc_event {
     pub(crate) fn new(event: &Event, data: &[u8], path: Option<&CStr>) -> nc_event {
-        let bytes = if data.is_empty() { std::ptr::null() } else { data.as_ptr() };
-        let mut out = nc_event::without_origin(event, bytes, data.len());
+        let mut out = nc_event::without_origin(event, data.as_ptr(), data.len());
         out.set_origin(event.addr.as_ref(), path);
         out
     }
@@ -162,7 +161,7 @@ impl nc_event {
             handle: event.handle.raw(),
             listener: event.listener.map_or(0, |h| h.raw()),
             userdata: event.userdata as usize as *mut c_void,
-            data,
+            data: if len == 0 { std::ptr::null() } else { data },
             len,
             addr: nc_addr::default(),
             value: event.value,
