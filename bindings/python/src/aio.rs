@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use netcore_core as nc;
 use parking_lot::Mutex;
@@ -18,7 +19,7 @@ use pyo3::types::{PyBytes, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
 use crate::args::{Hd, Int};
-use crate::errors::to_pyerr;
+use crate::errors::{to_pyerr, IntoPyResult};
 use crate::event_loop::{PyLoop, DETACH_SEND};
 use crate::fastcall::{fast_method, install_fast_method, split_method, Callee};
 
@@ -425,10 +426,56 @@ fn _install_aio_transport(transport_type: &Bound<'_, PyType>) -> PyResult<()> {
     install_fast_method(transport_type, c"is_closing", "($self, /)", is_closing_fast, &IS_CLOSING)
 }
 
+/// Private (netcore.aio): `max_events` checked as a poll checks it.
+#[pyfunction]
+fn _check_max_events(py: Python<'_>, max_events: Int<usize>) -> PyResult<usize> {
+    nc::Loop::check_max_events(max_events.0).py_err(py)?;
+    Ok(max_events.0)
+}
+
+impl PyLoop {
+    /// One round of run() without waiting (the dispatcher's): one poll(0)
+    /// batch delivered as [`PyLoop::deliver`] does; returns how many.
+    fn dispatch_once(
+        &self,
+        py: Python<'_>,
+        callback: &Callee<'_>,
+        max: usize,
+        on_data: Option<&DataSink<'_>>,
+    ) -> PyResult<usize> {
+        let lp = self.owned(py)?;
+        let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
+            Some(batch) => self.deliver(py, &lp, batch, callback, on_data),
+            None => Ok(0),
+        };
+        delivered
+    }
+}
+
+#[pymethods]
+impl PyLoop {
+    /// Private (netcore.aio): `hook()` runs when the loop closes, before its descriptor does.
+    fn _add_close_hook(&self, py: Python<'_>, hook: &Obj<'_>) -> PyResult<()> {
+        if self.closed() {
+            return Err(Self::closed_error(py));
+        }
+        self.close_hooks.lock().push(hook.clone().unbind());
+        Ok(())
+    }
+
+    /// Private (netcore.aio): forgets a hook given to _add_close_hook (the same object).
+    fn _remove_close_hook(&self, hook: &Obj<'_>) {
+        // Dropped under the lock: the caller's `hook` keeps the object alive,
+        // so no destructor runs.
+        self.close_hooks.lock().retain(|h| !h.is(hook));
+    }
+}
+
 /// Adds netcore.aio's private native parts to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_AioDispatcher", m.py().get_type::<AioDispatcher>())?;
     m.setattr("_AioStreams", m.py().get_type::<AioStreams>())?;
     m.setattr("_AioStream", m.py().get_type::<AioStream>())?;
-    m.setattr("_install_aio_transport", wrap_pyfunction!(_install_aio_transport, m)?)
+    m.setattr("_install_aio_transport", wrap_pyfunction!(_install_aio_transport, m)?)?;
+    m.setattr("_check_max_events", wrap_pyfunction!(_check_max_events, m)?)
 }

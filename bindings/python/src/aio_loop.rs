@@ -17,10 +17,60 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
-use crate::fastcall::{call_in_place, call_method, fast_method, install_fast_method, Callee};
+use crate::fastcall::{fast_method, install_fast_method, vectorcall, Callee, VECTORCALL_ARGUMENTS_OFFSET};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
+
+/// Calls `callable` with `slots[1..]`: `nargs` positional arguments, then
+/// one value per name in `kwnames`; `slots[0]` is the scratch slot
+/// vectorcall's offset flag lends to the callee.
+///
+/// # Safety
+/// `slots[1..]` are live objects, borrowed for the call.
+unsafe fn call_in_place<'py>(
+    callable: &Obj<'py>,
+    slots: &[*mut ffi::PyObject],
+    nargs: usize,
+    kwnames: Option<&Bound<'py, PyTuple>>,
+) -> PyResult<Obj<'py>> {
+    let kwnames = kwnames.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+    let result = vectorcall(callable.as_ptr(), slots[1..].as_ptr(), nargs | VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    // SAFETY: a new reference, or NULL with an exception set.
+    Bound::from_owned_ptr_or_err(callable.py(), result)
+}
+
+/// `obj.<name>(*args)` without a bound method object or an argument tuple
+/// (`PyObject_VectorcallMethod`).
+fn call_method<'py, const N: usize>(
+    obj: &Obj<'py>,
+    name: &Bound<'py, PyString>,
+    args: [&Obj<'py>; N],
+) -> PyResult<Obj<'py>> {
+    const { assert!(N <= 3) };
+    let mut slots = [obj.as_ptr(); 4];
+    for (slot, arg) in slots[1..].iter_mut().zip(args) {
+        *slot = arg.as_ptr();
+    }
+    // SAFETY: `obj` and the arguments, live for the call; a new reference,
+    // or NULL with an exception set.
+    unsafe {
+        let result = vectorcall_method(name.as_ptr(), slots.as_ptr(), 1 + N, std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(obj.py(), result)
+    }
+}
+
+extern "C" {
+    /// `PyObject_VectorcallMethod`: public (and exported) since CPython
+    /// 3.9, in the limited API from 3.12, as [`vectorcall`].
+    #[link_name = "PyObject_VectorcallMethod"]
+    fn vectorcall_method(
+        name: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargsf: usize,
+        kwnames: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+}
 
 /// Private (netcore.aio): what `EventLoop.call_soon` returns, an
 /// `asyncio.Handle` in all but its type: `cancel()`, `cancelled()`,

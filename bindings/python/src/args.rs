@@ -61,79 +61,69 @@ impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
     }
 }
 
+/// `impl FromPyObject for T` whose `extract(obj)` is `body` (`'py`: the
+/// lifetime of a Python object the value keeps).
+macro_rules! from_python {
+    ($t:ty, |$obj:ident| $body:block) => {
+        impl<'py> FromPyObject<'_, 'py> for $t {
+            type Error = PyErr;
+
+            fn extract($obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> $body
+        }
+    };
+}
+
 /// A send token: any `u64`, taken exactly (never saturated into another token).
 pub struct Token(pub u64);
 
-impl FromPyObject<'_, '_> for Token {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        match obj.extract::<u64>() {
-            Ok(token) => Ok(Token(token)),
-            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
-                Err(invalid(obj.py(), &format!("expected a token from 0 to 2**64-1, got {}", &*obj)))
-            }
-            Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
-            Err(e) => Err(e),
+from_python!(Token, |obj| {
+    match obj.extract::<u64>() {
+        Ok(token) => Ok(Token(token)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Err(invalid(obj.py(), &format!("expected a token from 0 to 2**64-1, got {}", &*obj)))
         }
+        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
+        Err(e) => Err(e),
     }
-}
+});
 
 /// A handle argument; integers no loop hands out are the loop's to reject (BadHandleError).
 pub struct Hd(pub nc::Handle);
 
-impl FromPyObject<'_, '_> for Hd {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        Int::<i64>::extract(obj).map(|Int(raw)| Hd(nc::Handle::from_raw(raw)))
-    }
-}
+from_python!(Hd, |obj| { Int::<i64>::extract(obj).map(|Int(raw)| Hd(nc::Handle::from_raw(raw))) });
 
 /// A duration in seconds (int or float; NaN and negatives are ValueError).
 /// Beyond `MAX_DURATION` (`inf` included) the core gets the longest `Duration`.
 pub struct Secs(pub Duration);
 
-impl FromPyObject<'_, '_> for Secs {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        let secs: f64 = match obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
-            true => Err(must_be("a number of seconds", &obj))?,
-            false => obj.extract().map_err(|_| must_be("a number of seconds", &obj))?,
-        };
-        if secs.is_nan() || secs < 0.0 {
-            return Err(invalid(obj.py(), &format!("expected a number of seconds >= 0, got {secs}")));
-        }
-        // Only an overflow is left to fail: far beyond MAX_DURATION, so never.
-        Ok(Secs(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
+from_python!(Secs, |obj| {
+    let secs: f64 = match obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
+        true => Err(must_be("a number of seconds", &obj))?,
+        false => obj.extract().map_err(|_| must_be("a number of seconds", &obj))?,
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(invalid(obj.py(), &format!("expected a number of seconds >= 0, got {secs}")));
     }
-}
+    // Only an overflow is left to fail: far beyond MAX_DURATION, so never.
+    Ok(Secs(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
+});
 
 /// A `str` argument (a host, a name).
 pub struct Text(pub String);
 
-impl FromPyObject<'_, '_> for Text {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        let s = obj.cast::<PyString>().map_err(|_| must_be("a str", &obj))?;
-        Ok(Text(s.to_str()?.to_owned()))
-    }
-}
+from_python!(Text, |obj| {
+    let s = obj.cast::<PyString>().map_err(|_| must_be("a str", &obj))?;
+    Ok(Text(s.to_str()?.to_owned()))
+});
 
 /// A `(host, port)` address tuple.
 pub struct Addr(pub String, pub i64);
 
-impl FromPyObject<'_, '_> for Addr {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
-        let tuple = tuple.ok_or_else(|| must_be("a (host, port) tuple", &obj))?;
-        Ok(Addr(tuple.get_item(0)?.extract::<Text>()?.0, tuple.get_item(1)?.extract::<Int<i64>>()?.0))
-    }
-}
+from_python!(Addr, |obj| {
+    let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+    let tuple = tuple.ok_or_else(|| must_be("a (host, port) tuple", &obj))?;
+    Ok(Addr(tuple.get_item(0)?.extract::<Text>()?.0, tuple.get_item(1)?.extract::<Int<i64>>()?.0))
+});
 
 /// A destination: an event's sender tuple as netcore made it (address known), or any other.
 pub enum Destination {
@@ -141,16 +131,12 @@ pub enum Destination {
     Given(Addr),
 }
 
-impl FromPyObject<'_, '_> for Destination {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        match crate::event::recent_addr(&obj) {
-            Some(addr) => Ok(Destination::Known(addr)),
-            None => Ok(Destination::Given(obj.extract()?)),
-        }
+from_python!(Destination, |obj| {
+    match crate::event::recent_addr(&obj) {
+        Some(addr) => Ok(Destination::Known(addr)),
+        None => Ok(Destination::Given(obj.extract()?)),
     }
-}
+});
 
 impl Destination {
     pub fn socket_addr(&self) -> nc::Result<std::net::SocketAddr> {
@@ -164,44 +150,55 @@ impl Destination {
 /// One datagram of a batched send: `(data, (host, port))`, or `(data, None)` for the peer.
 pub struct DatagramArg<'py>(pub BytesArg<'py>, pub Option<Destination>);
 
-impl<'py> FromPyObject<'_, 'py> for DatagramArg<'py> {
-    type Error = PyErr;
+from_python!(DatagramArg<'py>, |obj| {
+    let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+    let tuple = tuple.ok_or_else(|| must_be("a (data, (host, port) or None) tuple", &obj))?;
+    Ok(DatagramArg(tuple.get_item(0)?.extract()?, tuple.get_item(1)?.extract()?))
+});
 
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        let tuple = obj.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
-        let tuple = tuple.ok_or_else(|| must_be("a (data, (host, port) or None) tuple", &obj))?;
-        Ok(DatagramArg(tuple.get_item(0)?.extract()?, tuple.get_item(1)?.extract()?))
+/// A list of delays in seconds (connect's `reconnect`).
+pub struct Delays(pub Vec<Duration>);
+
+from_python!(Delays, |obj| {
+    let delays = items::<Secs>(&obj, "a sequence of delays in seconds")?;
+    Ok(Delays(delays.into_iter().map(|d| d.0).collect()))
+});
+
+/// A list of `str` (IP address literals).
+pub struct Texts(pub Vec<String>);
+
+from_python!(Texts, |obj| {
+    Ok(Texts(items::<Text>(&obj, "a list of IP address strings")?.into_iter().map(|t| t.0).collect()))
+});
+
+/// A multicast interface: its address (a str) or index (an int), as the core takes it.
+pub struct Interface(pub String);
+
+from_python!(Interface, |obj| {
+    match is_index(&obj) {
+        true => Ok(Interface(obj.extract::<Int<u64>>()?.0.to_string())),
+        false => Ok(Interface(obj.extract::<Text>()?.0)),
     }
-}
+});
 
 /// A socket option: a constant (`netcore.NODELAY`) or its name in either case.
 pub struct Opt(pub nc::SockOption);
 
-impl FromPyObject<'_, '_> for Opt {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-        let parsed = match obj.cast::<PyString>() {
-            Ok(name) => nc::SockOption::parse(&name.to_str()?.to_ascii_lowercase()),
-            Err(_) if is_index(&obj) => nc::SockOption::parse_raw(obj.extract::<Int<i32>>()?.0),
-            Err(_) => return Err(must_be("an option constant (netcore.NODELAY, ...) or its name", &obj)),
-        };
-        parsed.py_err(obj.py()).map(Opt)
-    }
-}
+from_python!(Opt, |obj| {
+    let parsed = match obj.cast::<PyString>() {
+        Ok(name) => nc::SockOption::parse(&name.to_str()?.to_ascii_lowercase()),
+        Err(_) if is_index(&obj) => nc::SockOption::parse_raw(obj.extract::<Int<i32>>()?.0),
+        Err(_) => return Err(must_be("an option constant (netcore.NODELAY, ...) or its name", &obj)),
+    };
+    parsed.py_err(obj.py()).map(Opt)
+});
 
 /// A value of one of the core's named enumerations (a framing mode, a family).
 pub struct Named<T>(pub T);
 
 macro_rules! named {
     ($($t:ty),*) => {$(
-        impl FromPyObject<'_, '_> for Named<$t> {
-            type Error = PyErr;
-
-            fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-                <$t>::parse(&obj.extract::<Text>()?.0).py_err(obj.py()).map(Named)
-            }
-        }
+        from_python!(Named<$t>, |obj| { <$t>::parse(&obj.extract::<Text>()?.0).py_err(obj.py()).map(Named) });
     )*};
 }
 named!(nc::FramingMode, nc::Family);
@@ -213,23 +210,19 @@ pub enum BytesArg<'py> {
     Buffer(PyUntypedBuffer),
 }
 
-impl<'py> FromPyObject<'_, 'py> for BytesArg<'py> {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        if let Ok(b) = obj.cast_exact::<PyBytes>() {
-            return Ok(BytesArg::Bytes(b.to_owned()));
-        }
-        if obj.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("expected a bytes-like object, not str (encode it first)"));
-        }
-        let buf = PyUntypedBuffer::get(&obj).map_err(|_| must_be("a bytes-like object", &obj))?;
-        if !buf.is_c_contiguous() {
-            return Err(PyTypeError::new_err("expected a C-contiguous buffer"));
-        }
-        Ok(BytesArg::Buffer(buf))
+from_python!(BytesArg<'py>, |obj| {
+    if let Ok(b) = obj.cast_exact::<PyBytes>() {
+        return Ok(BytesArg::Bytes(b.to_owned()));
     }
-}
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err("expected a bytes-like object, not str (encode it first)"));
+    }
+    let buf = PyUntypedBuffer::get(&obj).map_err(|_| must_be("a bytes-like object", &obj))?;
+    if !buf.is_c_contiguous() {
+        return Err(PyTypeError::new_err("expected a C-contiguous buffer"));
+    }
+    Ok(BytesArg::Buffer(buf))
+});
 
 impl BytesArg<'_> {
     /// Whether the bytes cannot change while read without the GIL: only an

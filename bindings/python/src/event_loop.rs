@@ -14,7 +14,10 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::aio::DataSink;
-use crate::args::{is_index, items, Addr, BytesArg, DatagramArg, Destination, Hd, Int, Named, Opt, Secs, Text, Token};
+use crate::args::{
+    is_index, items, Addr, BytesArg, DatagramArg, Delays, Destination, Hd, Int, Interface, Named, Opt, Secs, Text,
+    Texts, Token,
+};
 use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 use crate::fastcall::{fast_method, install_fast_method, Callee};
@@ -35,12 +38,6 @@ fn max_events_arg(py: Python<'_>, max: Option<Int<usize>>, default: usize) -> Py
     Ok(max)
 }
 
-/// Private (netcore.aio): `max_events` checked as a poll checks it.
-#[pyfunction]
-pub fn _check_max_events(py: Python<'_>, max_events: Int<usize>) -> PyResult<usize> {
-    max_events_arg(py, Some(max_events), 0)
-}
-
 /// An event loop (the model: help(netcore)); closed on leaving a `with` block.
 #[pyclass(frozen, subclass, weakref, module = "netcore", name = "Loop")]
 pub struct PyLoop {
@@ -50,12 +47,12 @@ pub struct PyLoop {
     /// User data per handle; never locked while Python code could run.
     objects: Mutex<HashMap<i64, Py<PyAny>>>,
     /// Called when the loop closes, before its descriptor does (netcore.aio).
-    close_hooks: Mutex<Vec<Py<PyAny>>>,
+    pub(crate) close_hooks: Mutex<Vec<Py<PyAny>>>,
 }
 
 impl PyLoop {
     /// The error for any use of a closed loop.
-    fn closed_error(py: Python<'_>) -> PyErr {
+    pub(crate) fn closed_error(py: Python<'_>) -> PyErr {
         to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")
     }
 
@@ -86,7 +83,7 @@ impl PyLoop {
     }
 
     /// A clone of the core loop, for work done without the GIL.
-    fn owned(&self, py: Python<'_>) -> PyResult<nc::Loop> {
+    pub(crate) fn owned(&self, py: Python<'_>) -> PyResult<nc::Loop> {
         let lp = self.inner.read().clone();
         lp.ok_or_else(|| Self::closed_error(py))
     }
@@ -136,7 +133,7 @@ impl PyLoop {
     /// Waits up to `deadline` (None: until events, a wake or a signal) for
     /// one batch; `None` on timeout or a wake. With `eager` the first poll
     /// neither waits nor releases the GIL (events are likely pending).
-    fn wait<'a>(
+    pub(crate) fn wait<'a>(
         py: Python<'_>,
         lp: &'a nc::Loop,
         max: usize,
@@ -245,7 +242,7 @@ impl PyLoop {
     /// Calls run()'s callbacks for a batch straight from the core's buffers
     /// (`nc::Loop::deliver`) and returns how many it called. If one raises,
     /// the core keeps the rest of the batch for the next poll.
-    fn deliver(
+    pub(crate) fn deliver(
         &self,
         py: Python<'_>,
         lp: &nc::Loop,
@@ -268,40 +265,6 @@ impl PyLoop {
             (Some(e), _) => Err(e),
             (None, delivered) => Self::loop_result(py, delivered),
         }
-    }
-
-    /// One round of run() without waiting (netcore.aio's dispatch): one
-    /// poll(0) batch delivered as [`PyLoop::deliver`] does; returns how many.
-    pub(crate) fn dispatch_once(
-        &self,
-        py: Python<'_>,
-        callback: &Callee<'_>,
-        max: usize,
-        on_data: Option<&DataSink<'_>>,
-    ) -> PyResult<usize> {
-        let lp = self.owned(py)?;
-        let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            Some(batch) => self.deliver(py, &lp, batch, callback, on_data),
-            None => Ok(0),
-        };
-        delivered
-    }
-
-    /// Joins or leaves a multicast group; `interface` None is the core's default.
-    fn multicast(
-        &self,
-        py: Python<'_>,
-        handle: Hd,
-        group: Text,
-        interface: Option<&Obj<'_>>,
-        join: bool,
-    ) -> PyResult<()> {
-        let interface = match interface.filter(|i| !i.is_none()) {
-            None => String::new(),
-            Some(i) if is_index(i) => i.extract::<Int<u64>>()?.0.to_string(),
-            Some(i) => i.extract::<Text>()?.0,
-        };
-        self.core(py, |lp| lp.udp_multicast(handle.0, &group.0, &interface, join))
     }
 }
 
@@ -455,22 +418,6 @@ impl PyLoop {
         }
     }
 
-    /// Private (netcore.aio): `hook()` runs when the loop closes, before its descriptor does.
-    fn _add_close_hook(&self, py: Python<'_>, hook: &Obj<'_>) -> PyResult<()> {
-        if self.closed() {
-            return Err(Self::closed_error(py));
-        }
-        self.close_hooks.lock().push(hook.clone().unbind());
-        Ok(())
-    }
-
-    /// Private (netcore.aio): forgets a hook given to _add_close_hook (the same object).
-    fn _remove_close_hook(&self, hook: &Obj<'_>) {
-        // Dropped under the lock: the caller's `hook` keeps the object alive,
-        // so no destructor runs.
-        self.close_hooks.lock().retain(|h| !h.is(hook));
-    }
-
     /// Whether close() was called.
     #[getter]
     pub(crate) fn closed(&self) -> bool {
@@ -487,25 +434,6 @@ impl PyLoop {
         Ok(false)
     }
 
-    /// Listens for TCP connections on host and port; returns the listener handle.
-    #[pyo3(signature = (host, port, *, backlog=None, reuse_port=false, ipv6_only=false, userdata=None, tls=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn listen(
-        &self,
-        py: Python<'_>,
-        host: Text,
-        port: Int<i64>,
-        backlog: Option<Int<i32>>,
-        reuse_port: bool,
-        ipv6_only: bool,
-        userdata: Option<&Obj<'_>>,
-        tls: Option<tls::Context<'_>>,
-    ) -> PyResult<i64> {
-        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
-        let tls = tls.as_ref().map(|t| t.server("tls")).transpose()?;
-        self.attach(py, userdata, |lp| tls::listen(lp, lp.tcp_listen(&host.0, port.0, &opts, 1), tls))
-    }
-
     /// Starts a TCP connection to host and port; returns its handle at once ("connected" follows).
     #[pyo3(signature = (host, port, *, userdata=None, timeout=None, family=None, local_address=None, attempt_delay=None, reconnect=None, tls=None, server_hostname=None))]
     #[allow(clippy::too_many_arguments)]
@@ -519,80 +447,21 @@ impl PyLoop {
         family: Option<Named<nc::Family>>,
         local_address: Option<Addr>,
         attempt_delay: Option<Secs>,
-        reconnect: Option<&Obj<'_>>,
+        reconnect: Option<Delays>,
         tls: Option<tls::Context<'_>>,
         server_hostname: Option<Text>,
     ) -> PyResult<i64> {
-        let reconnect: Vec<Duration> = match reconnect {
-            Some(r) => items::<Secs>(r, "a sequence of delays in seconds")?.into_iter().map(|d| d.0).collect(),
-            None => Vec::new(),
-        };
-        let opts = nc::ConnectOptions::build(nc::ConnectParams {
-            timeout: timeout.map(|t| t.0),
-            family: family.map_or(nc::Family::default(), |f| f.0),
-            local_address: local_address.as_ref().map(|Addr(host, port)| (host.as_str(), *port)),
-            attempt_delay: attempt_delay.map(|d| d.0),
-            reconnect: &reconnect,
-        })
-        .py_err(py)?;
         let tls = tls::client_tls(py, tls.as_ref(), server_hostname, &host.0)?;
-        self.attach(py, userdata, |lp| tls::connect(lp, lp.tcp_connect_with(&host.0, port.0, &opts, 1), tls.as_ref()))
-    }
-
-    /// Answers host name `name` with these IP addresses for connect() (no resolver).
-    fn set_host_addresses(&self, py: Python<'_>, name: Text, addresses: &Obj<'_>) -> PyResult<()> {
-        let texts: Vec<String> =
-            items::<Text>(addresses, "a list of IP address strings")?.into_iter().map(|t| t.0).collect();
-        let ips = nc::ip_addresses(&texts).py_err(py)?;
-        self.core(py, |lp| lp.set_host_addresses(&name.0, &ips))
-    }
-
-    /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
-    #[pyo3(signature = (delay, repeat=None, *, userdata=None))]
-    fn timer(&self, py: Python<'_>, delay: Secs, repeat: Option<Secs>, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
-        self.attach(py, userdata, |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1))
-    }
-
-    /// Binds a UDP socket on host and port; returns its handle.
-    #[pyo3(signature = (host, port, *, reuse_port=false, ipv6_only=false, userdata=None))]
-    fn udp_bind(
-        &self,
-        py: Python<'_>,
-        host: Text,
-        port: Int<i64>,
-        reuse_port: bool,
-        ipv6_only: bool,
-        userdata: Option<&Obj<'_>>,
-    ) -> PyResult<i64> {
-        let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
-        self.attach(py, userdata, |lp| lp.udp_bind(&host.0, port.0, &opts, 1))
-    }
-
-    /// Listens for stream connections on the Unix socket `path`; returns the listener handle.
-    #[pyo3(signature = (path, *, backlog=None, userdata=None, tls=None))]
-    fn listen_unix(
-        &self,
-        py: Python<'_>,
-        path: Text,
-        backlog: Option<Int<i32>>,
-        userdata: Option<&Obj<'_>>,
-        tls: Option<tls::Context<'_>>,
-    ) -> PyResult<i64> {
-        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), ..nc::BindOptions::default() };
-        let tls = tls.as_ref().map(|t| t.server("tls")).transpose()?;
-        self.attach(py, userdata, |lp| tls::listen(lp, lp.unix_listen(&path.0, &opts, 1), tls))
-    }
-
-    /// Connects to the Unix socket `path`; failures raise at once. Returns the handle.
-    #[pyo3(signature = (path, *, userdata=None))]
-    fn connect_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
-        self.attach(py, userdata, |lp| lp.unix_connect(&path.0, 1))
-    }
-
-    /// Binds a Unix datagram socket on `path`; returns its handle.
-    #[pyo3(signature = (path, *, userdata=None))]
-    fn udp_bind_unix(&self, py: Python<'_>, path: Text, userdata: Option<&Obj<'_>>) -> PyResult<i64> {
-        self.attach(py, userdata, |lp| lp.unix_dgram_bind(&path.0, 1))
+        self.attach(py, userdata, |lp| {
+            let opts = nc::ConnectOptions::build(nc::ConnectParams {
+                timeout: timeout.map(|t| t.0),
+                family: family.map_or(nc::Family::default(), |f| f.0),
+                local_address: local_address.as_ref().map(|Addr(host, port)| (host.as_str(), *port)),
+                attempt_delay: attempt_delay.map(|d| d.0),
+                reconnect: reconnect.as_ref().map_or(&[], |r| &r.0),
+            })?;
+            tls::connect(lp, lp.tcp_connect_with(&host.0, port.0, &opts, 1), tls.as_ref())
+        })
     }
 
     /// Adopts a listening socket (detached) or descriptor (handed over); returns the handle.
@@ -616,13 +485,6 @@ impl PyLoop {
     /// Queues data on a connection (or connected UDP socket) whole, or raises BlockingIOError.
     #[pyo3(signature = (handle, data, token=None))]
     fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
-        // The common case (what an echo sends back): small bytes, no token.
-        if let (Ok(bytes), None) = (data.cast_exact::<PyBytes>(), &token) {
-            let bytes = bytes.as_bytes();
-            if bytes.len() < DETACH_SEND {
-                return self.core(py, |lp| lp.send(handle.0, bytes));
-            }
-        }
         let data: BytesArg = data.extract()?;
         self.send_slices(py, handle.0, &[data.as_slice()], data.immutable(), token.map(|t| t.0))
     }
@@ -643,67 +505,6 @@ impl PyLoop {
             Ok(nc::DatagramToSend { data: data.as_slice(), to })
         });
         self.core(py, |lp| lp.send_batch(handle.0, each))
-    }
-
-    /// Sets how a connection's input is cut into "data" events ("stream", "delimited", ...).
-    #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn set_framing(
-        &self,
-        py: Python<'_>,
-        handle: Hd,
-        mode: Named<nc::FramingMode>,
-        delimiter: Option<BytesArg<'_>>,
-        size: Option<Int<usize>>,
-        header: Option<Int<usize>>,
-        max_frame: Option<Int<usize>>,
-    ) -> PyResult<()> {
-        let delimiter = delimiter.as_ref().map(BytesArg::as_slice);
-        let (size, header, max_frame) = (size.map(|s| s.0), header.map(|h| h.0), max_frame.map(|m| m.0));
-        let framing =
-            nc::Framing::build(mode.0, nc::FramingParams { delimiter, size, header, max_frame }).py_err(py)?;
-        self.core(py, |lp| lp.set_framing(handle.0, framing))
-    }
-
-    /// set_framing(handle, "delimited", delimiter=delimiter, max_frame=max_frame).
-    #[pyo3(signature = (handle, delimiter, max_frame=None))]
-    fn frame_delimited(
-        &self,
-        py: Python<'_>,
-        handle: Hd,
-        delimiter: BytesArg<'_>,
-        max_frame: Option<Int<usize>>,
-    ) -> PyResult<()> {
-        self.set_framing(py, handle, Named(nc::FramingMode::Delimited), Some(delimiter), None, None, max_frame)
-    }
-
-    /// set_framing(handle, "fixed", size=size).
-    fn frame_fixed(&self, py: Python<'_>, handle: Hd, size: Int<usize>) -> PyResult<()> {
-        self.set_framing(py, handle, Named(nc::FramingMode::Fixed), None, Some(size), None, None)
-    }
-
-    /// set_framing(handle, "length_prefixed", header=header_bytes, max_frame=max_frame).
-    #[pyo3(signature = (handle, header_bytes, max_frame=None))]
-    fn frame_length_prefixed(
-        &self,
-        py: Python<'_>,
-        handle: Hd,
-        header_bytes: Int<usize>,
-        max_frame: Option<Int<usize>>,
-    ) -> PyResult<()> {
-        self.set_framing(py, handle, Named(nc::FramingMode::LengthPrefixed), None, None, Some(header_bytes), max_frame)
-    }
-
-    /// Joins a multicast group on a UDP socket.
-    #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_join(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Obj<'_>>) -> PyResult<()> {
-        self.multicast(py, handle, group, interface, true)
-    }
-
-    /// Leaves a multicast group joined with udp_join.
-    #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_leave(&self, py: Python<'_>, handle: Hd, group: Text, interface: Option<&Obj<'_>>) -> PyResult<()> {
-        self.multicast(py, handle, group, interface, false)
     }
 
     /// setsockopt(level, name, value) on a handle's socket (a C int or bytes-like value).
@@ -785,20 +586,82 @@ impl PyLoop {
 }
 
 /// `fn name(arguments) -> T = |lp| call;` as a `Loop` method that runs
-/// `call` through [`PyLoop::core`] (panics caught, errors raised).
+/// `call` through [`PyLoop::core`] (panics caught, errors raised); a
+/// `#[pyo3(signature = ...)]` before it gives defaults.
 macro_rules! core_methods {
     ($(
-        $(#[doc = $doc:literal])*
+        $(#[$attr:meta])*
         $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = |$lp:ident| $call:expr;
     )*) => {
         #[pymethods]
         impl PyLoop {$(
-            $(#[doc = $doc])*
+            $(#[$attr])*
+            #[allow(clippy::too_many_arguments)]
             $vis fn $name(&self, py: Python<'_>, $($arg: $ty),*) -> PyResult<$ret> {
                 self.core(py, |$lp| $call)
             }
         )*}
     };
+}
+
+/// `fn name(arguments = default; options = default) = |lp| call;` as a
+/// `Loop` method that makes a handle: the options are keyword-only, and so
+/// is the `userdata` every such method takes, stored for the handle by
+/// [`PyLoop::attach`] around `call`.
+macro_rules! handle_methods {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident(
+            $($arg:ident: $ty:ty $(= $arg_default:tt)?),* $(; $($opt:ident: $opt_ty:ty = $opt_default:tt),*)?
+        ) = |$lp:ident| $call:expr;
+    )*) => {
+        #[pymethods]
+        impl PyLoop {$(
+            $(#[doc = $doc])*
+            #[pyo3(signature = ($($arg $(= $arg_default)?,)* *, $($($opt = $opt_default,)*)? userdata = None))]
+            #[allow(clippy::too_many_arguments)]
+            fn $name(
+                &self,
+                py: Python<'_>,
+                $($arg: $ty,)*
+                $($($opt: $opt_ty,)*)?
+                userdata: Option<&Obj<'_>>,
+            ) -> PyResult<i64> {
+                self.attach(py, userdata, |$lp| $call)
+            }
+        )*}
+    };
+}
+
+handle_methods! {
+    /// Listens for TCP connections on host and port; returns the listener handle.
+    fn listen(
+        host: Text,
+        port: Int<i64>;
+        backlog: Option<Int<i32>> = None,
+        reuse_port: bool = false,
+        ipv6_only: bool = false,
+        tls: Option<tls::Context<'_>> = None
+    ) = |lp| {
+        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
+        tls::listen(lp, tls.as_ref(), || lp.tcp_listen(&host.0, port.0, &opts, 1))
+    };
+    /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
+    fn timer(delay: Secs, repeat: Option<Secs> = None) = |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1);
+    /// Binds a UDP socket on host and port; returns its handle.
+    fn udp_bind(host: Text, port: Int<i64>; reuse_port: bool = false, ipv6_only: bool = false) = |lp| {
+        let opts = nc::BindOptions { reuse_port, ipv6_only, ..nc::BindOptions::default() };
+        lp.udp_bind(&host.0, port.0, &opts, 1)
+    };
+    /// Listens for stream connections on the Unix socket `path`; returns the listener handle.
+    fn listen_unix(path: Text; backlog: Option<Int<i32>> = None, tls: Option<tls::Context<'_>> = None) = |lp| {
+        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), ..nc::BindOptions::default() };
+        tls::listen(lp, tls.as_ref(), || lp.unix_listen(&path.0, &opts, 1))
+    };
+    /// Connects to the Unix socket `path`; failures raise at once. Returns the handle.
+    fn connect_unix(path: Text) = |lp| lp.unix_connect(&path.0, 1);
+    /// Binds a Unix datagram socket on `path`; returns its handle.
+    fn udp_bind_unix(path: Text) = |lp| lp.unix_dgram_bind(&path.0, 1);
 }
 
 // The Loop methods that are one core call each (the stub has their long docs).
@@ -843,6 +706,9 @@ core_methods! {
     fn pause(handle: Hd) -> () = |lp| lp.pause(handle.0);
     /// Resumes reading from a paused connection.
     fn resume(handle: Hd) -> () = |lp| lp.resume(handle.0);
+    /// Answers host name `name` with these IP addresses for connect() (no resolver).
+    fn set_host_addresses(name: Text, addresses: Texts) -> ()
+        = |lp| lp.set_host_addresses(&name.0, &nc::ip_addresses(&addresses.0)?);
     /// Sets an option (a constant such as netcore.NODELAY, or its name), range-checked.
     fn set_option(handle: Hd, option: Opt, value: Int<i64>) -> ()
         = |lp| lp.set_option(handle.0, option.0, value.0);
@@ -854,6 +720,47 @@ core_methods! {
     fn queued_bytes(handle: Hd) -> usize = |lp| lp.queued_bytes(handle.0);
     /// The kind of a live handle: "tcp_listener", "tcp_connection", "udp" or "timer".
     fn kind(handle: Hd) -> &'static str = |lp| lp.kind(handle.0).map(nc::HandleKind::name);
+    /// Sets how a connection's input is cut into "data" events ("stream", "delimited", ...).
+    #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
+    fn set_framing(
+        handle: Hd,
+        mode: Named<nc::FramingMode>,
+        delimiter: Option<BytesArg<'_>>,
+        size: Option<Int<usize>>,
+        header: Option<Int<usize>>,
+        max_frame: Option<Int<usize>>
+    ) -> () = |lp| {
+        let delimiter = delimiter.as_ref().map(BytesArg::as_slice);
+        let (size, header, max_frame) = (size.map(|s| s.0), header.map(|h| h.0), max_frame.map(|m| m.0));
+        lp.set_framing(handle.0, nc::Framing::build(mode.0, nc::FramingParams { delimiter, size, header, max_frame })?)
+    };
+    /// set_framing(handle, "delimited", delimiter=delimiter, max_frame=max_frame).
+    #[pyo3(signature = (handle, delimiter, max_frame=None))]
+    fn frame_delimited(handle: Hd, delimiter: BytesArg<'_>, max_frame: Option<Int<usize>>) -> () = |lp| {
+        let (delimiter, max_frame) = (Some(delimiter.as_slice()), max_frame.map(|m| m.0));
+        let params = nc::FramingParams { delimiter, max_frame, ..Default::default() };
+        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::Delimited, params)?)
+    };
+    /// set_framing(handle, "fixed", size=size).
+    fn frame_fixed(handle: Hd, size: Int<usize>) -> () = |lp| {
+        let params = nc::FramingParams { size: Some(size.0), ..Default::default() };
+        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::Fixed, params)?)
+    };
+    /// set_framing(handle, "length_prefixed", header=header_bytes, max_frame=max_frame).
+    #[pyo3(signature = (handle, header_bytes, max_frame=None))]
+    fn frame_length_prefixed(handle: Hd, header_bytes: Int<usize>, max_frame: Option<Int<usize>>) -> () = |lp| {
+        let (header, max_frame) = (Some(header_bytes.0), max_frame.map(|m| m.0));
+        let params = nc::FramingParams { header, max_frame, ..Default::default() };
+        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::LengthPrefixed, params)?)
+    };
+    /// Joins a multicast group on a UDP socket.
+    #[pyo3(signature = (handle, group, interface=None))]
+    fn udp_join(handle: Hd, group: Text, interface: Option<Interface>) -> ()
+        = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), true);
+    /// Leaves a multicast group joined with udp_join.
+    #[pyo3(signature = (handle, group, interface=None))]
+    fn udp_leave(handle: Hd, group: Text, interface: Option<Interface>) -> ()
+        = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), false);
 }
 
 /// A loop collected while open warns, as asyncio's loops and sockets do, and is closed.

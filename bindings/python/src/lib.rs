@@ -42,7 +42,6 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tls::register(m)?;
     aio::register(m)?;
     aio_loop::register(m)?;
-    m.setattr("_check_max_events", wrap_pyfunction!(event_loop::_check_max_events, m)?)?;
     // Event kinds (netcore.DATA == "data") and options (netcore.NODELAY).
     for &kind in nc::EventKind::ALL {
         m.add(kind.name().to_uppercase(), kind.name())?;

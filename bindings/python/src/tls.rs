@@ -311,25 +311,28 @@ impl<'py> FromPyObject<'_, 'py> for Context<'py> {
 }
 
 impl Context<'_> {
-    /// The server config, or InvalidArgumentError naming `argument`.
-    pub fn server(&self, argument: &str) -> PyResult<&nc::ServerConfig> {
+    /// The server config, or EINVAL with `wrong` (which argument, what was expected).
+    pub fn server(&self, wrong: &'static nc::Detail) -> nc::Result<&nc::ServerConfig> {
         match &self.0.get().config {
             Config::Server(s) => Ok(s),
-            Config::Client(_) => {
-                Err(invalid(self.0.py(), &format!("{argument}: expected a server context (netcore.TLSContext.server)")))
-            }
+            Config::Client(_) => Err(nc::Error::invalid(wrong)),
         }
     }
 }
 
-/// `Loop.listen(tls=...)`: a listener whose accepts speak TLS.
+/// What a client context given where a server one is needed gets.
+const NOT_SERVER: &str = "a server context (netcore.TLSContext.server)";
+
+/// `Loop.listen(tls=...)`: `listen()` makes a listener, whose accepts speak TLS.
 pub fn listen(
     lp: &nc::Loop,
-    listener: nc::Result<nc::Handle>,
-    tls: Option<&nc::ServerConfig>,
+    tls: Option<&Context<'_>>,
+    listen: impl FnOnce() -> nc::Result<nc::Handle>,
 ) -> nc::Result<nc::Handle> {
-    let listener = listener?;
-    if let Some(config) = tls {
+    static WRONG: nc::Detail = nc::Detail { argument: "tls", expected: NOT_SERVER };
+    let config = tls.map(|t| t.server(&WRONG)).transpose()?;
+    let listener = listen()?;
+    if let Some(config) = config {
         lp.set_listener_tls(listener, Some(config.clone()))?;
     }
     Ok(listener)
@@ -451,8 +454,8 @@ impl PyLoop {
     /// from now on). Connections accepted before keep theirs: this rotates
     /// a certificate without a restart.
     fn set_listener_tls(&self, py: Python<'_>, listener: Hd, context: Option<Context<'_>>) -> PyResult<()> {
-        let config = context.as_ref().map(|c| c.server("context")).transpose()?.cloned();
-        self.core(py, |lp| lp.set_listener_tls(listener.0, config))
+        static WRONG: nc::Detail = nc::Detail { argument: "context", expected: NOT_SERVER };
+        self.core(py, |lp| lp.set_listener_tls(listener.0, context.map(|c| c.server(&WRONG).cloned()).transpose()?))
     }
 
     /// What a connection's TLS handshake negotiated, as a dict (names as
