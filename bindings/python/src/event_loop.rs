@@ -6,6 +6,7 @@ use std::mem::take;
 use std::time::{Duration, Instant};
 
 use netcore_core as nc;
+use netcore_core::{FramingMode, FramingParams};
 use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
 use pyo3::ffi;
@@ -484,8 +485,7 @@ impl PyLoop {
 
     /// Queues data on a connection (or connected UDP socket) whole, or raises BlockingIOError.
     #[pyo3(signature = (handle, data, token=None))]
-    fn send(&self, py: Python<'_>, handle: Hd, data: &Obj<'_>, token: Option<Token>) -> PyResult<()> {
-        let data: BytesArg = data.extract()?;
+    fn send(&self, py: Python<'_>, handle: Hd, data: BytesArg<'_>, token: Option<Token>) -> PyResult<()> {
         self.send_slices(py, handle.0, &[data.as_slice()], data.immutable(), token.map(|t| t.0))
     }
 
@@ -724,7 +724,7 @@ core_methods! {
     #[pyo3(signature = (handle, mode, *, delimiter=None, size=None, header=None, max_frame=None))]
     fn set_framing(
         handle: Hd,
-        mode: Named<nc::FramingMode>,
+        mode: Named<FramingMode>,
         delimiter: Option<BytesArg<'_>>,
         size: Option<Int<usize>>,
         header: Option<Int<usize>>,
@@ -732,26 +732,22 @@ core_methods! {
     ) -> () = |lp| {
         let delimiter = delimiter.as_ref().map(BytesArg::as_slice);
         let (size, header, max_frame) = (size.map(|s| s.0), header.map(|h| h.0), max_frame.map(|m| m.0));
-        lp.set_framing(handle.0, nc::Framing::build(mode.0, nc::FramingParams { delimiter, size, header, max_frame })?)
+        frame(lp, handle, mode.0, FramingParams { delimiter, size, header, max_frame })
     };
     /// set_framing(handle, "delimited", delimiter=delimiter, max_frame=max_frame).
     #[pyo3(signature = (handle, delimiter, max_frame=None))]
     fn frame_delimited(handle: Hd, delimiter: BytesArg<'_>, max_frame: Option<Int<usize>>) -> () = |lp| {
         let (delimiter, max_frame) = (Some(delimiter.as_slice()), max_frame.map(|m| m.0));
-        let params = nc::FramingParams { delimiter, max_frame, ..Default::default() };
-        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::Delimited, params)?)
+        frame(lp, handle, FramingMode::Delimited, FramingParams { delimiter, max_frame, ..Default::default() })
     };
     /// set_framing(handle, "fixed", size=size).
-    fn frame_fixed(handle: Hd, size: Int<usize>) -> () = |lp| {
-        let params = nc::FramingParams { size: Some(size.0), ..Default::default() };
-        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::Fixed, params)?)
-    };
+    fn frame_fixed(handle: Hd, size: Int<usize>) -> ()
+        = |lp| frame(lp, handle, FramingMode::Fixed, FramingParams { size: Some(size.0), ..Default::default() });
     /// set_framing(handle, "length_prefixed", header=header_bytes, max_frame=max_frame).
     #[pyo3(signature = (handle, header_bytes, max_frame=None))]
     fn frame_length_prefixed(handle: Hd, header_bytes: Int<usize>, max_frame: Option<Int<usize>>) -> () = |lp| {
         let (header, max_frame) = (Some(header_bytes.0), max_frame.map(|m| m.0));
-        let params = nc::FramingParams { header, max_frame, ..Default::default() };
-        lp.set_framing(handle.0, nc::Framing::build(nc::FramingMode::LengthPrefixed, params)?)
+        frame(lp, handle, FramingMode::LengthPrefixed, FramingParams { header, max_frame, ..Default::default() })
     };
     /// Joins a multicast group on a UDP socket.
     #[pyo3(signature = (handle, group, interface=None))]
@@ -761,6 +757,11 @@ core_methods! {
     #[pyo3(signature = (handle, group, interface=None))]
     fn udp_leave(handle: Hd, group: Text, interface: Option<Interface>) -> ()
         = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), false);
+}
+
+/// Sets a connection's framing: `mode` with `params`, as the core completes and checks them.
+fn frame(lp: &nc::Loop, handle: Hd, mode: FramingMode, params: FramingParams<'_>) -> nc::Result<()> {
+    lp.set_framing(handle.0, nc::Framing::build(mode, params)?)
 }
 
 /// A loop collected while open warns, as asyncio's loops and sockets do, and is closed.
