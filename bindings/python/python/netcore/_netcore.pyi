@@ -433,8 +433,8 @@ class Loop:
         backlog: SupportsIndex | None = None,
         reuse_port: bool = False,
         ipv6_only: bool = False,
-        userdata: object = None,
         tls: TLSContext | None = None,
+        userdata: object = None,
     ) -> int:
         """Listens for TCP connections on host (an IP literal or "localhost")
         and port (0 = any; read it back with local_address). SO_REUSEADDR is
@@ -515,8 +515,8 @@ class Loop:
         path: str,
         *,
         backlog: SupportsIndex | None = None,
-        userdata: object = None,
         tls: TLSContext | None = None,
+        userdata: object = None,
     ) -> int:
         """Listens for stream connections on the Unix socket ``path``: a
         filesystem path (the socket file it creates is removed when the
