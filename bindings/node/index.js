@@ -750,8 +750,8 @@ class Loop extends EventEmitter {
     this._use(handle)
     const option = OPTIONS.get(check(name, 'name', 'string'))
     const value = this._native.getOption(handle, name)
-    if (typeof value !== 'number') throw this._error(handle, value[0], 'getsockopt')
-    return option.isBool ? value !== 0 : value
+    if (!Array.isArray(value)) throw this._error(handle, value, 'getsockopt')
+    return option.isBool ? value[0] !== 0 : value[0]
   }
 
   setRawOption(handle, level, name, value) {

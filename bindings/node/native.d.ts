@@ -89,20 +89,10 @@ export declare class NativeLoop {
    */
   close(): number
   /**
-   * Each option left out (undefined) is the core's default (no local
-   * port: any); `family` is a [`Family`] value.
-   */
-  connect(host: string, port: number, localHost?: string | undefined | null, localPort?: number | undefined | null, reconnectMs?: Array<number> | undefined | null, timeoutMs?: number | undefined | null, attemptDelayMs?: number | undefined | null, family?: number | undefined | null): number
-  /**
    * Answers `name` with these IP literals for this loop's connections (an
    * empty list removes the entry).
    */
   setHostAddresses(name: string, addresses: Array<string>): number
-  /**
-   * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
-   * the bytes reached the kernel.
-   */
-  sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
   /**
    * Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
    * and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
@@ -111,18 +101,6 @@ export declare class NativeLoop {
    * the first did.
    */
   sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>, dests: Uint32Array): number
-  /**
-   * `mode` is a [`FramingMode`] name; each parameter is given or not
-   * (undefined), as [`Framing::build`] takes them.
-   */
-  setFraming(id: number, mode: string, delimiter?: Buffer | undefined | null, size?: number | undefined | null, header?: number | undefined | null, maxFrame?: number | undefined | null): number
-  /** `option` is a [`SockOption`] name. */
-  setOption(id: number, option: string, value: number): number
-  /**
-   * The option's value, or a negative error code in an array (values may be
-   * negative themselves: linger -1 means off).
-   */
-  getOption(id: number, option: string): number | Array<number>
   /** No `timeout_ms` turns the idle timeout off. */
   setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
   setMaxConnections(id: number, max: number): number
@@ -130,11 +108,28 @@ export declare class NativeLoop {
   /** No `interface`: the core's default for the group's family. */
   addMembership(id: number, group: string, interface?: string | undefined | null): number
   dropMembership(id: number, group: string, interface?: string | undefined | null): number
+  /** `option` is a [`SockOption`] name. */
+  setOption(id: number, option: string, value: number): number
+  /**
+   * The option's value in an array (values may be negative themselves:
+   * linger -1 means off), or a negative error code.
+   */
+  getOption(id: number, option: string): Array<number> | number
   setRawOption(id: number, level: number, name: number, value: Uint8Array): number
   /** A C int, in the machine's byte order. */
   setRawOptionInt(id: number, level: number, name: number, value: number): number
   udpConnect(id: number, host: string, port: number): number
   udpConnectUnix(id: number, path: string): number
+  /**
+   * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
+   * the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
+   */
+  sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
+  /**
+   * `mode` is a [`FramingMode`] name; each parameter is given or not
+   * (undefined), as [`Framing::build`] takes them.
+   */
+  setFraming(id: number, mode: string, delimiter?: Buffer | undefined | null, size?: number | undefined | null, header?: number | undefined | null, maxFrame?: number | undefined | null): number
   /** Sends a string as UTF-8. */
   sendString(id: number, data: string): number
   sendTo(id: number, data: Uint8Array, host: string, port: number): number
@@ -163,6 +158,11 @@ export declare class NativeLoop {
   listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
   /** A listener on a Unix socket path (`@name`: the abstract namespace). */
   listenUnix(path: string, backlog?: number | undefined | null): number
+  /**
+   * Each option left out (undefined) is the core's default (no local
+   * port: any); `family` is a [`Family`] value.
+   */
+  connect(host: string, port: number, localHost?: string | undefined | null, localPort?: number | undefined | null, reconnectMs?: Array<number> | undefined | null, timeoutMs?: number | undefined | null, attemptDelayMs?: number | undefined | null, family?: number | undefined | null): number
   /** A connection to a Unix socket path (fails at once or is connected). */
   connectUnix(path: string): number
   udpBind(host: string, port: number, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number

@@ -121,11 +121,6 @@ fn either<T, U>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> U) -> Eith
   result.map_or_else(|e| Either::B(fail(e)), |v| Either::A(f(v)))
 }
 
-/// A number for JavaScript (not negative), or a negative code (see [`fail`]).
-fn number<T>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> f64) -> f64 {
-  result.map_or_else(|e| fail(e).into(), f)
-}
-
 fn to_i64(value: f64) -> i64 {
   // Anything but an integer becomes a value out of every range the core
   // accepts (-1 would not do: linger -1 means off).
@@ -1028,49 +1023,12 @@ impl NativeLoop {
     self.d.run(|d| d.close())
   }
 
-  /// Each option left out (undefined) is the core's default (no local
-  /// port: any); `family` is a [`Family`] value.
-  #[napi]
-  #[allow(clippy::too_many_arguments)]
-  pub fn connect(
-    &self,
-    host: String,
-    port: f64,
-    local_host: Option<String>,
-    local_port: Option<f64>,
-    reconnect_ms: Option<Vec<f64>>,
-    timeout_ms: Option<f64>,
-    attempt_delay_ms: Option<f64>,
-    family: Option<i32>,
-  ) -> f64 {
-    let reconnect: Vec<Duration> = reconnect_ms.iter().flatten().map(|&ms| millis(ms)).collect();
-    self.d.create(|| {
-      let opts = ConnectOptions::build(ConnectParams {
-        timeout: timeout_ms.map(millis),
-        family: family.map_or(Ok(Family::default()), Family::parse_raw)?,
-        local_address: local_host.as_deref().map(|host| (host, local_port.map_or(0, to_i64))),
-        attempt_delay: attempt_delay_ms.map(millis),
-        reconnect: &reconnect,
-      })?;
-      self.d.core.tcp_connect_with(&host, to_i64(port), &opts, 0)
-    })
-  }
-
   /// Answers `name` with these IP literals for this loop's connections (an
   /// empty list removes the entry).
   #[napi]
   pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
     let ips = netcore_core::ip_addresses(&addresses);
     code_of(guarded(|| ips.and_then(|ips| self.d.core.set_host_addresses(&name, &ips))))
-  }
-
-  /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
-  /// the bytes reached the kernel.
-  #[napi]
-  pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>, token: Option<f64>) -> i32 {
-    // JavaScript numbers hold integers exactly below 2^53 (index.js checks the range).
-    let token = token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose();
-    code_of(token.and_then(|token| self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token))))
   }
 
   /// Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
@@ -1101,41 +1059,6 @@ impl NativeLoop {
     });
     // At most the length of a JavaScript array of buffers: far below 2^31.
     self.d.on(id, |h| self.d.core.send_batch(h, each)).map_or_else(fail, |sent| sent as i32)
-  }
-
-  /// `mode` is a [`FramingMode`] name; each parameter is given or not
-  /// (undefined), as [`Framing::build`] takes them.
-  #[napi]
-  pub fn set_framing(
-    &self,
-    id: f64,
-    mode: String,
-    delimiter: Option<Buffer>,
-    size: Option<f64>,
-    header: Option<f64>,
-    max_frame: Option<f64>,
-  ) -> i32 {
-    let framing = guarded(|| {
-      let [size, header, max_frame] = [size, header, max_frame].map(|n| n.map(to_usize));
-      let params = FramingParams { delimiter: delimiter.as_deref(), size, header, max_frame };
-      Framing::build(FramingMode::parse(&mode)?, params)
-    });
-    code_of(framing.and_then(|f| self.d.on(id, |h| self.d.core.set_framing(h, f))))
-  }
-
-  /// `option` is a [`SockOption`] name.
-  #[napi]
-  pub fn set_option(&self, id: f64, option: String, value: f64) -> i32 {
-    let option = guarded(|| SockOption::parse(&option));
-    code_of(option.and_then(|o| self.d.on(id, |h| self.d.core.set_option(h, o, to_i64(value)))))
-  }
-
-  /// The option's value, or a negative error code in an array (values may be
-  /// negative themselves: linger -1 means off).
-  #[napi]
-  pub fn get_option(&self, id: f64, option: String) -> Either<f64, Vec<i32>> {
-    let result = guarded(|| SockOption::parse(&option)).and_then(|o| self.d.on(id, |h| self.d.core.get_option(h, o)));
-    result.map_or_else(|e| Either::B(vec![fail(e)]), |v| Either::A(v as f64))
   }
 }
 
@@ -1172,11 +1095,25 @@ handle_methods! {
     code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), true));
   drop_membership(group: String, interface: Option<String>) -> i32 =
     code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), false));
+  #[doc = " `option` is a [`SockOption`] name."]
+  set_option(option: String, value: f64) -> i32 = code_of(set_option(SockOption::parse(&option)?, to_i64(value)));
+  #[doc = " The option's value in an array (values may be negative themselves:"]
+  #[doc = " linger -1 means off), or a negative error code."]
+  get_option(option: String) -> Either<Vec<f64>, i32> =
+    either(get_option(SockOption::parse(&option)?), |value| vec![value as f64]);
   set_raw_option(level: i32, name: i32, value: &[u8]) -> i32 = code_of(set_raw_option(level, name, value));
   #[doc = " A C int, in the machine's byte order."]
   set_raw_option_int(level: i32, name: i32, value: i32) -> i32 = code_of(set_raw_option_int(level, name, value));
   udp_connect(host: String, port: f64) -> i32 = code_of(udp_connect(&host, to_i64(port)));
   udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
+  #[doc = " Sends `bufs`; with a `token`, a `Sent` event carrying it follows once"]
+  #[doc = " the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly)."]
+  sendv(bufs: Vec<&[u8]>, token: Option<f64>) -> i32 =
+    code_of(send_with_token(&bufs, token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose()?));
+  #[doc = " `mode` is a [`FramingMode`] name; each parameter is given or not"]
+  #[doc = " (undefined), as [`Framing::build`] takes them."]
+  set_framing(mode: String, delimiter: Option<Buffer>, size: Option<f64>, header: Option<f64>, max_frame: Option<f64>) -> i32 =
+    code_of(set_framing(framing(&mode, delimiter.as_deref(), [size, header, max_frame])?));
   #[doc = " Sends a string as UTF-8."]
   send_string(data: String) -> i32 = code_of(send(data.as_bytes()));
   send_to(data: &[u8], host: String, port: f64) -> i32 = code_of(send_to(&host, to_i64(port), data));
@@ -1193,14 +1130,14 @@ handle_methods! {
   get_raw_option(level: i32, name: i32, size: Option<f64>) -> Either<Buffer, i32> =
     either(raw_option(level, name, size.map_or(std::mem::size_of::<c_int>(), to_usize)), Buffer::from);
   #[doc = " The socket's file descriptor (>= 0) or a negative error code."]
-  fd() -> f64 = number(raw_fd(), f64::from);
+  fd() -> Either<f64, i32> = either(raw_fd(), f64::from);
   #[doc = " Bytes sent on a connection that the kernel has not taken yet (what"]
   #[doc = " the water marks are compared with), or a negative error code."]
-  queued_bytes() -> f64 = number(queued_bytes(), |n| n as f64);
+  queued_bytes() -> Either<f64, i32> = either(queued_bytes(), |n| n as f64);
   local_address() -> Either<AddressInfo, i32> = either(local_addr(), address_info);
   remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
   #[doc = " A [`HandleKind`] value, or a negative error code."]
-  kind() -> f64 = number(kind(), |kind| f64::from(kind as i32));
+  kind() -> Either<f64, i32> = either(kind(), |kind| f64::from(kind as i32));
 }
 
 /// Methods that create a handle, written `name(arguments) = operation(arguments);`:
@@ -1227,6 +1164,24 @@ create_methods! {
     tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only), 0);
   #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
   listen_unix(path: String, backlog: Option<f64>) = unix_listen(&path, &bind_options(backlog, None, None), 0);
+  #[doc = " Each option left out (undefined) is the core's default (no local"]
+  #[doc = " port: any); `family` is a [`Family`] value."]
+  #[allow(clippy::too_many_arguments)]
+  connect(
+    host: String,
+    port: f64,
+    local_host: Option<String>,
+    local_port: Option<f64>,
+    reconnect_ms: Option<Vec<f64>>,
+    timeout_ms: Option<f64>,
+    attempt_delay_ms: Option<f64>,
+    family: Option<i32>
+  ) = tcp_connect_with(
+    &host,
+    to_i64(port),
+    &connect_options(local_host.as_deref(), local_port, reconnect_ms, timeout_ms, attempt_delay_ms, family)?,
+    0
+  );
   #[doc = " A connection to a Unix socket path (fails at once or is connected)."]
   connect_unix(path: String) = unix_connect(&path, 0);
   udp_bind(host: String, port: f64, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
@@ -1252,6 +1207,31 @@ fn bind_options(backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Optio
     reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
     ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
   }
+}
+
+/// The core's [`ConnectOptions`], but for each one given.
+fn connect_options(
+  local_host: Option<&str>,
+  local_port: Option<f64>,
+  reconnect_ms: Option<Vec<f64>>,
+  timeout_ms: Option<f64>,
+  attempt_delay_ms: Option<f64>,
+  family: Option<i32>,
+) -> netcore_core::Result<ConnectOptions> {
+  let reconnect: Vec<Duration> = reconnect_ms.iter().flatten().map(|&ms| millis(ms)).collect();
+  ConnectOptions::build(ConnectParams {
+    timeout: timeout_ms.map(millis),
+    family: family.map_or(Ok(Family::default()), Family::parse_raw)?,
+    local_address: local_host.map(|host| (host, local_port.map_or(0, to_i64))),
+    attempt_delay: attempt_delay_ms.map(millis),
+    reconnect: &reconnect,
+  })
+}
+
+/// The core's [`Framing`] in the mode named `mode`, with each parameter given or not.
+fn framing(mode: &str, delimiter: Option<&[u8]>, numbers: [Option<f64>; 3]) -> netcore_core::Result<Framing> {
+  let [size, header, max_frame] = numbers.map(|n| n.map(to_usize));
+  Framing::build(FramingMode::parse(mode)?, FramingParams { delimiter, size, header, max_frame })
 }
 
 impl Drop for NativeLoop {
