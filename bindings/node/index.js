@@ -198,6 +198,8 @@ const CONVERT = {
   // false, as null: no reconnecting.
   millis_list: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
   strings: (value, name) => checkList(value, name, 'an array of strings', checkString),
+  // A C int, or the option's bytes.
+  raw_value: (value, name) => (typeof value === 'number' ? checkInt(value, name) : toBuffer(value, name)),
 }
 
 // ---------------------------------------------------------------------------
@@ -752,17 +754,6 @@ class Loop extends EventEmitter {
     const value = this._native.getOption(handle, name)
     if (!Array.isArray(value)) throw this._error(handle, value, 'getsockopt')
     return option.isBool ? value[0] !== 0 : value[0]
-  }
-
-  setRawOption(handle, level, name, value) {
-    this._use(handle)
-    checkInt(level, 'level')
-    checkInt(name, 'name')
-    const rc =
-      typeof value === 'number'
-        ? this._native.setRawOptionInt(handle, level, name, checkInt(value, 'value'))
-        : this._native.setRawOption(handle, level, name, toBuffer(value, 'value'))
-    this._void(handle, rc, 'setsockopt')
   }
 
   kind(handle) {

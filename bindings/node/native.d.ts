@@ -115,9 +115,8 @@ export declare class NativeLoop {
    * linger -1 means off), or a negative error code.
    */
   getOption(id: number, option: string): Array<number> | number
-  setRawOption(id: number, level: number, name: number, value: Uint8Array): number
-  /** A C int, in the machine's byte order. */
-  setRawOptionInt(id: number, level: number, name: number, value: number): number
+  /** `value`: a C int (in the machine's byte order) or the option's bytes. */
+  setRawOption(id: number, level: number, name: number, value: number | Uint8Array): number
   udpConnect(id: number, host: string, port: number): number
   udpConnectUnix(id: number, path: string): number
   /**

@@ -45,6 +45,8 @@ pub enum ArgKind {
     Interface,
     /// Any other string (errors name only a host or a path).
     Text,
+    /// A raw socket option's value: a C `int`, or its bytes.
+    RawValue,
 }
 
 impl ArgKind {
@@ -64,6 +66,7 @@ impl ArgKind {
             ArgKind::Strings => "strings",
             ArgKind::Interface => "interface",
             ArgKind::Text => "text",
+            ArgKind::RawValue => "raw_value",
         }
     }
 }
@@ -192,6 +195,12 @@ pub const OPERATIONS: &[Operation] = &[
     on_handle("queued_bytes", None, &[], Returns::Value),
     on_handle("local_address", Some("getsockname"), &[], Returns::Value),
     on_handle("remote_address", Some("getpeername"), &[], Returns::Value),
+    on_handle(
+        "set_raw_option",
+        Some("setsockopt"),
+        &[c_int("level"), c_int("name"), arg("value", ArgKind::RawValue)],
+        Returns::Nothing,
+    ),
     on_handle(
         "get_raw_option",
         Some("getsockopt"),

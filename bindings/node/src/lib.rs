@@ -73,22 +73,11 @@ mod uv {
     pub fn uv_close(handle: *mut c_void, cb: Option<CloseCb>);
     pub fn uv_ref(handle: *mut c_void);
     pub fn uv_unref(handle: *mut c_void);
+    /// A handle's `data` field: the driver's address.
+    pub fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void);
+    pub fn uv_handle_get_data(handle: *const c_void) -> *mut c_void;
     pub fn malloc(size: usize) -> *mut c_void;
     pub fn free(ptr: *mut c_void);
-  }
-
-  /// libuv handles start with `void* data`: the driver's address goes there.
-  ///
-  /// # Safety
-  /// `handle` is a live libuv handle.
-  pub unsafe fn set_data(handle: *mut c_void, data: *const c_void) {
-    *(handle as *mut *const c_void) = data;
-  }
-
-  /// # Safety
-  /// `handle` is a live libuv handle.
-  pub unsafe fn data(handle: *mut c_void) -> *const c_void {
-    *(handle as *const *const c_void)
   }
 }
 
@@ -678,7 +667,7 @@ unsafe fn take_exception(env: sys::napi_env) -> Option<sys::napi_value> {
 /// # Safety
 /// `handle` is one of a driver's handles, not yet closed (its `Rc` lives).
 unsafe fn driver<'a>(handle: *mut c_void) -> &'a Driver {
-  &*(uv::data(handle) as *const Driver)
+  &*(uv::uv_handle_get_data(handle) as *const Driver)
 }
 
 /// Runs a callback from libuv or Node, keeping a panic (a bug) from
@@ -711,7 +700,7 @@ unsafe extern "C" fn on_timer(handle: *mut c_void) {
 
 /// The close callback of both handles: releases the handle's `Rc` and memory.
 unsafe extern "C" fn on_closed(handle: *mut c_void) {
-  no_unwind(|| drop(Rc::from_raw(uv::data(handle) as *const Driver)));
+  no_unwind(|| drop(Rc::from_raw(uv::uv_handle_get_data(handle) as *const Driver)));
   uv::free(handle);
 }
 
@@ -941,8 +930,8 @@ impl NativeLoop {
         referenced: Cell::new(true),
         backoff: Cell::new(false),
       });
-      uv::set_data(poll, Rc::into_raw(d.clone()).cast());
-      uv::set_data(timer, Rc::into_raw(d.clone()).cast());
+      uv::uv_handle_set_data(poll, Rc::into_raw(d.clone()).cast_mut().cast());
+      uv::uv_handle_set_data(timer, Rc::into_raw(d.clone()).cast_mut().cast());
       d.set_ref(false);
       d.callback.set(reference(raw_env, func, 0));
       d.meta_ref.set(reference(raw_env, meta_buffer, 1));
@@ -1101,9 +1090,12 @@ handle_methods! {
   #[doc = " linger -1 means off), or a negative error code."]
   get_option(option: String) -> Either<Vec<f64>, i32> =
     either(get_option(SockOption::parse(&option)?), |value| vec![value as f64]);
-  set_raw_option(level: i32, name: i32, value: &[u8]) -> i32 = code_of(set_raw_option(level, name, value));
-  #[doc = " A C int, in the machine's byte order."]
-  set_raw_option_int(level: i32, name: i32, value: i32) -> i32 = code_of(set_raw_option_int(level, name, value));
+  #[doc = " `value`: a C int (in the machine's byte order) or the option's bytes."]
+  set_raw_option(level: i32, name: i32, value: Either<i32, &[u8]>) -> i32 =
+    code_of(set_raw_option(level, name, &match value {
+      Either::A(int) => int.to_ne_bytes().to_vec(),
+      Either::B(bytes) => bytes.to_vec(),
+    }));
   udp_connect(host: String, port: f64) -> i32 = code_of(udp_connect(&host, to_i64(port)));
   udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
   #[doc = " Sends `bufs`; with a `token`, a `Sent` event carrying it follows once"]
