@@ -642,6 +642,8 @@ export interface Defaults {
 }
 /** See {@link vocabulary}. */
 export interface Vocabulary {
+  /** Every error code netcore defines, with its name and description. */
+  errors: { code: number; name: string; message: string }[]
   events: Named[]
   handleKinds: Named[]
   options: OptionInfo[]

@@ -17,19 +17,19 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 // ---------------------------------------------------------------------------
 // Errors
 
-const ERRORS = new Map(native.errorTable().map((e) => [e.code, e]))
-const CODES = Object.fromEntries([...ERRORS.values()].map((e) => [e.name, e.code]))
 /** A name of the core's (snake_case) as JavaScript spells it. */
 function camel(name) {
   return name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
 }
-// The core's vocabulary (event kinds, handle kinds, options, framing modes,
+// The core's vocabulary (error codes, event kinds, handle kinds, options, framing modes,
 // families, defaults, operations), read once, its keys camelCase: this file keeps no table of its own.
 const VOCABULARY = JSON.parse(native.vocabularyJson(), (key, value) =>
   value === null || typeof value !== 'object' || Array.isArray(value)
     ? value
     : Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v])),
 )
+const ERRORS = new Map(VOCABULARY.errors.map((e) => [e.code, e]))
+const CODES = Object.fromEntries(VOCABULARY.errors.map((e) => [e.name, e.code]))
 /** names[value] = name ('unknown' for numbers without one), for a list of the core's { name, value }. */
 function byNumber(list) {
   // A packed array (no holes): the delivery loop indexes it for every event.

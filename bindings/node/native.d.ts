@@ -220,20 +220,17 @@ export interface DetailInfo {
 export declare function errorDetail(): DetailInfo | null
 
 /**
- * The name and description of any other negative code (an errno from the
- * system); any other number gets EINVAL's.
+ * The name and description of a negative code the vocabulary does not
+ * list (an errno from the system); any other number gets EINVAL's.
  */
 export declare function errorInfo(code: number): ErrorInfo
 
-/** One entry of the error table (`errorTable()`). */
+/** The name and description of an error code. */
 export interface ErrorInfo {
   code: number
   name: string
   message: string
 }
-
-/** Every error code netcore defines, with its name and description. */
-export declare function errorTable(): Array<ErrorInfo>
 
 /**
  * Parses an address as every method that takes one does (an IP literal,

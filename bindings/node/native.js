@@ -842,7 +842,6 @@ module.exports.checkServerName = nativeBinding.checkServerName
 module.exports.clientTls = nativeBinding.clientTls
 module.exports.errorDetail = nativeBinding.errorDetail
 module.exports.errorInfo = nativeBinding.errorInfo
-module.exports.errorTable = nativeBinding.errorTable
 module.exports.parseAddress = nativeBinding.parseAddress
 module.exports.serverTls = nativeBinding.serverTls
 module.exports.vocabularyJson = nativeBinding.vocabularyJson

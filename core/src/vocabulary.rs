@@ -5,9 +5,9 @@
 //! that a binding builds its argument checks from it (`docs/design.md` 6.3).
 
 use crate::{
-    EventKind, Family, FramingMode, HandleKind, SockOption, DEFAULT_ATTEMPT_DELAY, DEFAULT_BACKLOG, DEFAULT_DELIMITER,
-    DEFAULT_HIGH_WATER, DEFAULT_LENGTH_HEADER, DEFAULT_LOW_WATER, DEFAULT_MAX_FRAME, MAX_BACKOFF_STEPS, MAX_DELIMITER,
-    MAX_FRAME_LIMIT, MAX_RAW_OPTION_SIZE,
+    Error, EventKind, Family, FramingMode, HandleKind, SockOption, DEFAULT_ATTEMPT_DELAY, DEFAULT_BACKLOG,
+    DEFAULT_DELIMITER, DEFAULT_HIGH_WATER, DEFAULT_LENGTH_HEADER, DEFAULT_LOW_WATER, DEFAULT_MAX_FRAME,
+    MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_FRAME_LIMIT, MAX_RAW_OPTION_SIZE,
 };
 
 /// What a binding checks an argument is before it crosses (its type, and a
@@ -249,7 +249,8 @@ fn operation_json(op: Operation) -> String {
     )
 }
 
-/// Every event kind, handle kind, framing mode and family as
+/// Every error code the library defines as `{"code", "name", "message"}`;
+/// every event kind, handle kind, framing mode and family as
 /// `{"name", "value"}`; every socket option as `{"name", "value", "min",
 /// "max", "is_bool", "applies_to": [handle kind names]}`; and the defaults
 /// and limits (`backlog`, `max_frame`, `max_frame_limit`, `delimiter`,
@@ -257,7 +258,7 @@ fn operation_json(op: Operation) -> String {
 /// `attempt_delay_ms`, `max_reconnect_steps`, `max_raw_option_size`); and
 /// [`OPERATIONS`] as `{"name", "syscall", "on_handle", "args", "options",
 /// "returns": "handle" | "nothing" | "value" | "sent", "creates": a handle
-/// kind's name or null}`; in one JSON object with the keys `events`,
+/// kind's name or null}`; in one JSON object with the keys `errors`, `events`,
 /// `handle_kinds`, `options`, `framing_modes`, `families`, `defaults` and
 /// `operations`.
 pub fn vocabulary_json() -> String {
@@ -288,8 +289,11 @@ pub fn vocabulary_json() -> String {
         ("max_reconnect_steps", MAX_BACKOFF_STEPS.to_string()),
         ("max_raw_option_size", MAX_RAW_OPTION_SIZE.to_string()),
     ];
+    // The messages are ASCII: Debug formatting of a str is a JSON string then.
+    let error = |e: Error| format!(r#"{{"code":{},"name":"{}","message":{:?}}}"#, e.code(), e.name(), e.message());
     format!(
-        r#"{{"events":{},"handle_kinds":{},"options":{},"framing_modes":{},"families":{},"defaults":{{{}}},"operations":{}}}"#,
+        r#"{{"errors":{},"events":{},"handle_kinds":{},"options":{},"framing_modes":{},"families":{},"defaults":{{{}}},"operations":{}}}"#,
+        list(Error::ALL, error),
         named(EventKind::ALL, |v| (v.name(), v as i32)),
         named(HandleKind::ALL, |v| (v.name(), v as i32)),
         list(SockOption::ALL, option),
@@ -307,6 +311,10 @@ mod tests {
     #[test]
     fn names_every_entry_of_every_table_and_the_defaults() {
         let json = vocabulary_json();
+        for e in Error::ALL {
+            assert!(e.message().is_ascii(), "{e:?}");
+            assert!(json.contains(&format!(r#"{{"code":{},"name":"{}","message":"#, e.code(), e.name())), "{e:?}");
+        }
         for e in EventKind::ALL {
             assert!(json.contains(&format!(r#"{{"name":"{}","value":{}}}"#, e.name(), *e as i32)), "{e:?}");
         }

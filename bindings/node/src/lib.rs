@@ -793,7 +793,7 @@ pub fn parse_address(host: String, port: f64) -> Either<AddressInfo, i32> {
   either(guarded(|| netcore_core::socket_addr(&host, to_i64(port))), address_info)
 }
 
-/// One entry of the error table (`errorTable()`).
+/// The name and description of an error code.
 #[napi(object)]
 pub struct ErrorInfo {
   pub code: i32,
@@ -801,21 +801,12 @@ pub struct ErrorInfo {
   pub message: String,
 }
 
-fn info(e: NcError) -> ErrorInfo {
-  ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() }
-}
-
-/// Every error code netcore defines, with its name and description.
-#[napi]
-pub fn error_table() -> Vec<ErrorInfo> {
-  NcError::ALL.iter().map(|&e| info(e)).collect()
-}
-
-/// The name and description of any other negative code (an errno from the
-/// system); any other number gets EINVAL's.
+/// The name and description of a negative code the vocabulary does not
+/// list (an errno from the system); any other number gets EINVAL's.
 #[napi]
 pub fn error_info(code: i32) -> ErrorInfo {
-  info(NcError::from_code(code).unwrap_or(NcError::EINVAL))
+  let e = NcError::from_code(code).unwrap_or(NcError::EINVAL);
+  ErrorInfo { code: e.code(), name: e.name().to_owned(), message: e.message().to_owned() }
 }
 
 /// What was wrong with an argument (`Detail` in the core).
