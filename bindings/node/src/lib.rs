@@ -385,15 +385,10 @@ impl Driver {
   /// Copies a payload into a Buffer of its own: its buffer index, or `None`
   /// if no Buffer could be made (out of memory).
   fn own_buffer(&self, data: &[u8], out: &mut BatchOut) -> Option<usize> {
-    let mut value = ptr::null_mut();
-    let mut copy = ptr::null_mut();
     // SAFETY: on the JavaScript thread inside a handle scope; `data` is valid.
-    let status =
-      unsafe { sys::napi_create_buffer_copy(self.env, data.len(), data.as_ptr().cast(), &mut copy, &mut value) };
-    if status != sys::Status::napi_ok {
-      return None;
-    }
-    out.extra.push(value);
+    let copy =
+      |v| unsafe { sys::napi_create_buffer_copy(self.env, data.len(), data.as_ptr().cast(), ptr::null_mut(), v) };
+    out.extra.push(unsafe { written(copy)? });
     Some(out.extra.len())
   }
 
@@ -446,20 +441,18 @@ impl Driver {
     unsafe { Some((buffer_memory(self.env, self.pool.get(), offset + length)?.add(offset), length)) }
   }
 
+  /// An array of `items`, or `undefined` for none.
   fn array(&self, items: &[sys::napi_value]) -> sys::napi_value {
-    let mut array = ptr::null_mut();
     // SAFETY: on the JavaScript thread inside a handle scope.
     unsafe {
-      if items.is_empty()
-        || sys::napi_create_array_with_length(self.env, items.len(), &mut array) != sys::Status::napi_ok
-      {
-        return undefined(self.env);
-      }
+      let array =
+        (!items.is_empty()).then(|| written(|a| sys::napi_create_array_with_length(self.env, items.len(), a)));
+      let Some(array) = array.flatten() else { return undefined(self.env) };
       for (i, &item) in items.iter().enumerate() {
         sys::napi_set_element(self.env, array, i as u32, item);
       }
+      array
     }
-    array
   }
 
   /// Calls `onBatch(count, extra, addresses, poolFull)` in a callback scope. An
@@ -470,18 +463,12 @@ impl Driver {
     // SAFETY: on the JavaScript thread inside a handle scope, with live references.
     unsafe {
       let Some(func) = reference_value(env, self.callback.get()) else { return };
-      let undefined = undefined(env);
-      let mut n = ptr::null_mut();
-      sys::napi_create_uint32(env, count as u32, &mut n);
-      let extra = if out.extra.is_empty() { undefined } else { self.array(&out.extra) };
-      let addrs = if out.addrs.is_empty() { undefined } else { self.array(&out.addrs) };
-      let mut pool_full = ptr::null_mut();
-      sys::napi_get_boolean(env, out.pool_full, &mut pool_full);
-      let argv = [n, extra, addrs, pool_full];
-      let mut result = ptr::null_mut();
-      let status =
-        sys::napi_make_callback(env, self.async_context.get(), func, func, argv.len(), argv.as_ptr(), &mut result);
-      if let Some(err) = (status != sys::Status::napi_ok).then(|| take_exception(env)).flatten() {
+      let n = written(|v| sys::napi_create_uint32(env, count as u32, v)).unwrap_or_else(|| undefined(env));
+      let pool_full = written(|v| sys::napi_get_boolean(env, out.pool_full, v)).unwrap_or_else(|| undefined(env));
+      let argv = [n, self.array(&out.extra), self.array(&out.addrs), pool_full];
+      let context = self.async_context.get();
+      let called = written(|r| sys::napi_make_callback(env, context, func, func, argv.len(), argv.as_ptr(), r));
+      if let Some(err) = called.is_none().then(|| take_exception(env)).flatten() {
         sys::napi_fatal_exception(env, err);
       }
     }
@@ -574,10 +561,8 @@ struct HandleScope {
 
 impl HandleScope {
   fn open(env: sys::napi_env) -> Option<Self> {
-    let mut scope = ptr::null_mut();
     // SAFETY: on the JavaScript thread, outside any other N-API call.
-    (unsafe { sys::napi_open_handle_scope(env, &mut scope) } == sys::Status::napi_ok)
-      .then_some(HandleScope { env, scope })
+    unsafe { written(|scope| sys::napi_open_handle_scope(env, scope)) }.map(|scope| HandleScope { env, scope })
   }
 }
 
@@ -600,11 +585,16 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
 // handle scope (but `reference` and `take_exception`), with live values and
 // references (`buffer_memory`'s may be null).
 
+/// What an N-API call wrote through its last pointer, if it succeeded.
+#[inline]
+unsafe fn written<T>(call: impl FnOnce(*mut T) -> sys::napi_status) -> Option<T> {
+  let mut value = std::mem::MaybeUninit::<T>::zeroed();
+  (call(value.as_mut_ptr()) == sys::Status::napi_ok).then(|| value.assume_init())
+}
+
 /// The value of a reference, if it is alive.
 unsafe fn reference_value(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
-  let mut value = ptr::null_mut();
-  let status = sys::napi_get_reference_value(env, reference, &mut value);
-  (status == sys::Status::napi_ok && !value.is_null()).then_some(value)
+  written(|v| sys::napi_get_reference_value(env, reference, v)).filter(|v| !v.is_null())
 }
 
 /// A typed array's kind, length, ArrayBuffer and byte offset in it.
@@ -621,9 +611,9 @@ unsafe fn typed_array(
 /// An ArrayBuffer's memory and length (null and 0 once detached); `None`
 /// for anything else (a SharedArrayBuffer included).
 unsafe fn array_buffer(env: sys::napi_env, value: sys::napi_value) -> Option<(*mut u8, usize)> {
-  let (mut data, mut length) = (ptr::null_mut(), 0usize);
-  let status = sys::napi_get_arraybuffer_info(env, value, &mut data, &mut length);
-  (status == sys::Status::napi_ok).then_some((data.cast(), length))
+  let mut length = 0;
+  let data: *mut c_void = written(|data| sys::napi_get_arraybuffer_info(env, value, data, &mut length))?;
+  Some((data.cast(), length))
 }
 
 /// The memory of the ArrayBuffer `reference` holds, if it is alive and holds
@@ -635,31 +625,23 @@ unsafe fn buffer_memory(env: sys::napi_env, reference: sys::napi_ref, size: usiz
 
 /// A new string.
 unsafe fn string(env: sys::napi_env, s: &str) -> Option<sys::napi_value> {
-  let mut value = ptr::null_mut();
-  let status = sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut value);
-  (status == sys::Status::napi_ok).then_some(value)
+  written(|v| sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, v))
 }
 
 /// A new reference to `value` (weak for a `count` of 0), or null if none could be made.
 unsafe fn reference(env: sys::napi_env, value: sys::napi_value, count: u32) -> sys::napi_ref {
-  let mut reference = ptr::null_mut();
-  sys::napi_create_reference(env, value, count, &mut reference);
-  reference
+  written(|r| sys::napi_create_reference(env, value, count, r)).unwrap_or(ptr::null_mut())
 }
 
 /// `undefined`.
 unsafe fn undefined(env: sys::napi_env) -> sys::napi_value {
-  let mut value = ptr::null_mut();
-  sys::napi_get_undefined(env, &mut value);
-  value
+  written(|v| sys::napi_get_undefined(env, v)).unwrap_or(ptr::null_mut())
 }
 
 /// Takes the pending exception, if there is one.
 unsafe fn take_exception(env: sys::napi_env) -> Option<sys::napi_value> {
-  let mut pending = false;
-  let mut err = ptr::null_mut();
-  sys::napi_is_exception_pending(env, &mut pending);
-  (pending && sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok).then_some(err)
+  let pending = written(|p| sys::napi_is_exception_pending(env, p)) == Some(true);
+  pending.then(|| written(|err| sys::napi_get_and_clear_last_exception(env, err))).flatten()
 }
 
 /// Recovers the driver of a libuv handle.
@@ -715,13 +697,11 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 /// another negative netcore code: a boolean costs no handle, a number does.
 unsafe extern "C" fn raw_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
   let code = code_of(guarded(|| send_call(env, info)));
-  let mut result = ptr::null_mut();
-  if code == 0 || code == NcError::EAGAIN.code() {
-    sys::napi_get_boolean(env, code == 0, &mut result);
-  } else {
-    sys::napi_create_int32(env, code, &mut result);
-  }
-  result
+  let result = written(|r| match code == 0 || code == NcError::EAGAIN.code() {
+    true => sys::napi_get_boolean(env, code == 0, r),
+    false => sys::napi_create_int32(env, code, r),
+  });
+  result.unwrap_or(ptr::null_mut())
 }
 
 unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> netcore_core::Result<()> {
@@ -736,10 +716,7 @@ unsafe fn send_call(env: sys::napi_env, info: sys::napi_callback_info) -> netcor
   }
   // The function's own `Rc` (released by its finalizer) keeps the driver alive.
   let d = &*(data as *const Driver);
-  let mut id = 0.0;
-  if sys::napi_get_value_double(env, argv[0], &mut id) != sys::Status::napi_ok {
-    return Err(NcError::EBADHANDLE);
-  }
+  let id = written(|id| sys::napi_get_value_double(env, argv[0], id)).ok_or(NcError::EBADHANDLE)?;
   // The bytes of any ArrayBufferView (index.js passes Uint8Arrays): cheaper
   // to ask for than a typed array's kind, length and memory.
   let (mut bytes, mut len) = (ptr::null_mut(), 0usize);
@@ -888,11 +865,8 @@ impl NativeLoop {
       };
       let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
       core.set_read_size(READ_SIZE).map_err(|e| napi_error(&e.to_string()))?;
-      let mut uv_loop = ptr::null_mut();
-      if sys::napi_get_uv_event_loop(raw_env, &mut uv_loop) != sys::Status::napi_ok || uv_loop.is_null() {
-        return Err(napi_error("no libuv loop for this environment"));
-      }
-      let uv_loop = uv_loop.cast::<c_void>();
+      let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
+      let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
       let fd = core.fd();
       let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
       let timer = match new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h)) {
