@@ -114,11 +114,6 @@ function check(value, name, type) {
   return value
 }
 
-/** `opts[key]` if it is a `type`, or `dflt` when it is undefined. */
-function opt(opts, key, type, dflt) {
-  return opts[key] === undefined ? dflt : check(opts[key], `options.${key}`, type)
-}
-
 /** A port: a number or a numeric string, as `net` accepts. */
 function checkPort(port, name = 'port') {
   if (typeof port === 'string' && port.trim() !== '' && /^\d+$/.test(port.trim())) port = Number(port)
@@ -207,7 +202,6 @@ const CONVERT = {
 
 // Event kinds by name (upper case), for the delivery loop.
 const KIND = Object.fromEntries(VOCABULARY.events.map(({ name, value }) => [name.toUpperCase(), value]))
-const KIND_OF = new Map(VOCABULARY.events.map(({ name, value }) => [name, value]))
 /** The names a loop's listeners are cached for (see _handlers): every kind's, then 'drain'. */
 const LISTENED = [...EVENT_NAMES, 'drain']
 const DRAIN = EVENT_NAMES.length
@@ -718,7 +712,7 @@ class Loop extends EventEmitter {
     if (!held) return
     while (held.length > 0 && (all || !state.paused) && !this._closed) {
       const ev = held.shift()
-      this._emitEvent(handle, state, ev, KIND_OF.get(ev.type))
+      this._emitEvent(handle, state, ev, EVENT_NAMES.indexOf(ev.type))
     }
     if (held.length === 0 && state.held === held) state.held = null
   }
@@ -1029,7 +1023,7 @@ function parseAddress(host, port) {
   return result
 }
 
-tlsLayer.install(Loop, NetcoreEvent, { argError, checkMillis, checkOptions, invalidArgType, invalidArgValue, nativeError, opt, toBuffer })
+tlsLayer.install(Loop, NetcoreEvent, { check, checkMillis, checkOptions, invalidArgType, invalidArgValue, nativeError, toBuffer })
 
 module.exports = {
   Loop,

@@ -15,6 +15,11 @@ const native = require('./native.js')
 /** index.js's helpers (see install()). */
 let h = null
 
+/** `opts[key]` if it is a `type`, or `dflt` when it is undefined. */
+function opt(opts, key, type, dflt) {
+  return opts[key] === undefined ? dflt : h.check(opts[key], `options.${key}`, type)
+}
+
 /**
  * Node's equivalent `code` of netcore's TLS errors, where Node has one
  * (`nodeCode` on the Error). An alert from the peer is named by its number
@@ -112,14 +117,14 @@ class SecureContext {
   constructor(options) {
     const o = h.checkOptions(options)
     refuseUnsupported(o)
-    const requestCert = h.opt(o, 'requestCert', 'boolean', false)
-    this.rejectUnauthorized = h.opt(o, 'rejectUnauthorized', 'boolean', true)
+    const requestCert = opt(o, 'requestCert', 'boolean', false)
+    this.rejectUnauthorized = opt(o, 'rejectUnauthorized', 'boolean', true)
     this._options = {
       cert: pemOf(o.cert, 'options.cert'),
       key: pemOf(o.key, 'options.key'),
       ca: pemOf(o.ca, 'options.ca'),
       alpn: alpnOf(o.ALPNProtocols),
-      minVersion: h.opt(o, 'minVersion', 'string', undefined),
+      minVersion: opt(o, 'minVersion', 'string', undefined),
       // Node's requestCert / rejectUnauthorized, in the core's words.
       clientAuth: requestCert ? (this.rejectUnauthorized ? 'required' : 'optional') : undefined,
       handshakeTimeout: o.handshakeTimeout === undefined ? undefined : h.checkMillis(o.handshakeTimeout, 'options.handshakeTimeout'),
@@ -167,7 +172,7 @@ function listening(opts) {
 function connecting(opts, host) {
   if (opts.tls === undefined) return undefined
   const client = contextOf(opts.tls, 'options.tls')._clientTls()
-  const servername = h.opt(opts, 'servername', 'string', host)
+  const servername = opt(opts, 'servername', 'string', host)
   const rc = native.checkServerName(servername)
   if (rc !== 0) throw h.nativeError(rc, 'connect')
   return (loop, id) => loop._native.startTlsClient(id, client, servername)
@@ -207,9 +212,9 @@ const methods = {
     const ctx = contextOf(context, 'context')
     const opts = h.checkOptions(options)
     let rc
-    if (h.opt(opts, 'isServer', 'boolean', false)) rc = this._native.startTlsServer(handle, ctx._serverTls())
+    if (opt(opts, 'isServer', 'boolean', false)) rc = this._native.startTlsServer(handle, ctx._serverTls())
     else {
-      const servername = h.opt(opts, 'servername', 'string', this._state(handle).host)
+      const servername = opt(opts, 'servername', 'string', this._state(handle).host)
       if (servername === undefined) throw h.invalidArgType('options.servername', 'of type string', servername)
       rc = this._native.startTlsClient(handle, ctx._clientTls(), servername)
     }
