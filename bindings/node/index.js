@@ -38,7 +38,6 @@ function byNumber(list) {
   return names
 }
 const EVENT_NAMES = byNumber(VOCABULARY.events)
-const HANDLE_KINDS = byNumber(VOCABULARY.handleKinds)
 const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 
@@ -754,7 +753,7 @@ class Loop extends EventEmitter {
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.
     this._state(this._use(handle))
-    return HANDLE_KINDS[this._value(handle, this._native.kind(handle), 'kind')]
+    return this._value(handle, this._native.kind(handle), 'kind')
   }
 
   // -- user data, per-handle listeners ---------------------------------------------

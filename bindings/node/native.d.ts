@@ -151,8 +151,8 @@ export declare class NativeLoop {
   queuedBytes(id: number): number
   localAddress(id: number): AddressInfo | number
   remoteAddress(id: number): AddressInfo | number
-  /** A [`HandleKind`] value, or a negative error code. */
-  kind(id: number): number
+  /** A [`HandleKind`]'s name, or a negative error code. */
+  kind(id: number): string | number
   /** Each option left out (undefined) is the core's default. */
   listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
   /** A listener on a Unix socket path (`@name`: the abstract namespace). */

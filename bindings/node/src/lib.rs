@@ -21,7 +21,7 @@ use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
   addr_host, BindOptions, ConnectOptions, ConnectParams, DatagramToSend, Detail, Error as NcError, EventKind, Family,
-  Framing, FramingMode, FramingParams, Handle, Loop, SockOption,
+  Framing, FramingMode, FramingParams, Handle, HandleKind, Loop, SockOption,
 };
 
 mod tls;
@@ -697,10 +697,9 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) {
 /// another negative netcore code: a boolean costs no handle, a number does.
 unsafe extern "C" fn raw_send(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
   let code = code_of(guarded(|| send_call(env, info)));
-  let result = written(|r| match code == 0 || code == NcError::EAGAIN.code() {
-    true => sys::napi_get_boolean(env, code == 0, r),
-    false => sys::napi_create_int32(env, code, r),
-  });
+  let boolean = code == 0 || code == NcError::EAGAIN.code();
+  let result =
+    written(|r| if boolean { sys::napi_get_boolean(env, code == 0, r) } else { sys::napi_create_int32(env, code, r) });
   result.unwrap_or(ptr::null_mut())
 }
 
@@ -1019,8 +1018,9 @@ impl NativeLoop {
 /// Methods that run one core operation on the handle `id`, written
 /// `name(arguments) -> type = reply(operation(arguments after the handle));`:
 /// `reply` turns the operation's result into the JavaScript value ([`code_of`]:
-/// 0 or a negative code; [`either`] and [`number`]: the value made by the
-/// function given after the operation, or a negative code). Their docs are
+/// 0 or a negative code; [`either`]: the value made by the function given
+/// after the operation, or a negative code). The arguments run inside the
+/// guarded operation: a conversion there may fail with `?`. Their docs are
 /// written `#[doc = "..."]`: napi-derive copies a `///` comment passed
 /// through `macro_rules!` into `native.d.ts` with its `r"` prefix.
 macro_rules! handle_methods {
@@ -1093,13 +1093,13 @@ handle_methods! {
   queued_bytes() -> Either<f64, i32> = either(queued_bytes(), |n| n as f64);
   local_address() -> Either<AddressInfo, i32> = either(local_addr(), address_info);
   remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
-  #[doc = " A [`HandleKind`] value, or a negative error code."]
-  kind() -> Either<f64, i32> = either(kind(), |kind| f64::from(kind as i32));
+  #[doc = " A [`HandleKind`]'s name, or a negative error code."]
+  kind() -> Either<&'static str, i32> = either(kind(), HandleKind::name);
 }
 
 /// Methods that create a handle, written `name(arguments) = operation(arguments);`:
 /// each returns the new handle or a negative code (see [`Driver::create`]).
-/// Docs as in [`handle_methods`].
+/// Docs and `?` in the arguments as in [`handle_methods`].
 macro_rules! create_methods {
   ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*);)*) => {
     #[napi]
