@@ -158,18 +158,13 @@ function checkList(list, name, expected, each) {
 
 const DATA_TYPES = 'of type string or an instance of Buffer, TypedArray, or DataView'
 
-/** Bytes for the native layer: Uint8Array views (no copy) or a string. */
-function toBytes(data, name = 'data', encoding) {
+/** Bytes for the native layer: Uint8Array views (no copy), or a string's in `encoding` (none: UTF-8). */
+function toBuffer(data, name = 'data', encoding) {
   if (isUint8Array(data)) return data
-  if (typeof data === 'string') return encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(data, encoding) : data
+  if (typeof data === 'string') return Buffer.from(data, encoding)
   if (isArrayBufferView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   if (isAnyArrayBuffer(data)) return new Uint8Array(data)
   throw invalidArgType(name, DATA_TYPES, data)
-}
-
-function toBuffer(data, name) {
-  const bytes = toBytes(data, name)
-  return typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes
 }
 
 const checkString = (value, name) => check(value, name, 'string')
@@ -597,9 +592,8 @@ class Loop extends EventEmitter {
       encoding = options.encoding
       token = options.token
     }
-    const bytes = toBytes(data, 'data', encoding)
-    if (token !== undefined) return this.sendv(handle, [bytes], { token })
-    return typeof bytes === 'string' ? this._sendResult(handle, this._native.sendString(handle, bytes)) : this._sendBytes(handle, bytes)
+    const bytes = toBuffer(data, 'data', encoding)
+    return token === undefined ? this._sendBytes(handle, bytes) : this.sendv(handle, [bytes], { token })
   }
 
   /** _send's true (sent) or false (EAGAIN), or throws the code it returned. */

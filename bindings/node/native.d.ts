@@ -129,8 +129,6 @@ export declare class NativeLoop {
    * (undefined), as [`Framing::build`] takes them.
    */
   setFraming(id: number, mode: string, delimiter?: Buffer | undefined | null, size?: number | undefined | null, header?: number | undefined | null, maxFrame?: number | undefined | null): number
-  /** Sends a string as UTF-8. */
-  sendString(id: number, data: string): number
   sendTo(id: number, data: Uint8Array, host: string, port: number): number
   sendToUnix(id: number, data: Uint8Array, path: string): number
   closeHandle(id: number): number

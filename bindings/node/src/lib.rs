@@ -1071,8 +1071,6 @@ handle_methods! {
   #[doc = " (undefined), as [`Framing::build`] takes them."]
   set_framing(mode: String, delimiter: Option<Buffer>, size: Option<f64>, header: Option<f64>, max_frame: Option<f64>) -> i32 =
     code_of(set_framing(framing(&mode, delimiter.as_deref(), [size, header, max_frame])?));
-  #[doc = " Sends a string as UTF-8."]
-  send_string(data: String) -> i32 = code_of(send(data.as_bytes()));
   send_to(data: &[u8], host: String, port: f64) -> i32 = code_of(send_to(&host, to_i64(port), data));
   send_to_unix(data: &[u8], path: String) -> i32 = code_of(unix_send_to(&path, data));
   close_handle() -> i32 = code_of(close());
