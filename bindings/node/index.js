@@ -584,16 +584,9 @@ class Loop extends EventEmitter {
       return this._sendBytes(handle, data)
     }
     this._use(handle)
-    let encoding
-    let token
-    if (typeof options === 'string') encoding = options
-    else if (options !== undefined && options !== null) {
-      checkOptions(options)
-      encoding = options.encoding
-      token = options.token
-    }
-    const bytes = toBuffer(data, 'data', encoding)
-    return token === undefined ? this._sendBytes(handle, bytes) : this.sendv(handle, [bytes], { token })
+    const opts = typeof options === 'string' ? { encoding: options } : checkOptions(options)
+    const bytes = toBuffer(data, 'data', opts.encoding)
+    return opts.token === undefined ? this._sendBytes(handle, bytes) : this.sendv(handle, [bytes], opts)
   }
 
   /** _send's true (sent) or false (EAGAIN), or throws the code it returned. */

@@ -495,33 +495,18 @@ impl Driver {
   /// handles, whose events must reach it) or weak (`false`: an unreferenced
   /// loop may be collected, which closes it).
   fn hold(&self, held: bool) {
-    if self.closed.get() || self.held.replace(held) == held {
-      return;
-    }
-    let mut count = 0;
-    // SAFETY: on the JavaScript thread, with a live reference (not closed).
-    unsafe {
-      if held {
-        sys::napi_reference_ref(self.env, self.callback.get(), &mut count);
-      } else {
-        sys::napi_reference_unref(self.env, self.callback.get(), &mut count);
-      }
+    if !self.closed.get() && self.held.replace(held) != held {
+      let change = if held { sys::napi_reference_ref } else { sys::napi_reference_unref };
+      // SAFETY: on the JavaScript thread, with a live reference (not closed).
+      unsafe { change(self.env, self.callback.get(), &mut 0) };
     }
   }
 
   fn set_ref(&self, referenced: bool) {
-    if self.closed.get() || self.referenced.replace(referenced) == referenced {
-      return;
-    }
-    // SAFETY: live handles (the loop is not closed).
-    unsafe {
-      if referenced {
-        uv::uv_ref(self.poll);
-        uv::uv_ref(self.timer);
-      } else {
-        uv::uv_unref(self.poll);
-        uv::uv_unref(self.timer);
-      }
+    if !self.closed.get() && self.referenced.replace(referenced) != referenced {
+      let change = if referenced { uv::uv_ref } else { uv::uv_unref };
+      // SAFETY: live handles (the loop is not closed).
+      unsafe { [self.poll, self.timer].into_iter().for_each(|handle| change(handle)) };
     }
   }
 
@@ -899,11 +884,10 @@ impl NativeLoop {
       d.set_ref(false);
       d.callback.set(reference(raw_env, func, 0));
       d.meta_ref.set(reference(raw_env, meta_buffer, 1));
-      let mut context = ptr::null_mut();
-      let ok = [&d.callback, &d.meta_ref].iter().all(|r| !r.get().is_null())
-        && string(raw_env, "netcore.Loop")
-          .is_some_and(|name| sys::napi_async_init(raw_env, func, name, &mut context) == sys::Status::napi_ok);
-      d.async_context.set(context);
+      let name = string(raw_env, "netcore.Loop");
+      let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
+      d.async_context.set(context.unwrap_or(ptr::null_mut()));
+      let ok = context.is_some() && [&d.callback, &d.meta_ref].iter().all(|r| !r.get().is_null());
       let hook = Rc::into_raw(d.clone());
       d.hook.set(hook);
       let ok = ok
