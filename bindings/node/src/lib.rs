@@ -231,42 +231,35 @@ impl Driver {
       return;
     }
     let Some(_scope) = HandleScope::open(self.env) else { return };
+    let Some(meta) = self.meta_array() else {
+      // Only JavaScript detaching the private meta array gets here: poll
+      // nothing (no event is lost) and do not spin on the fd either.
+      return self.back_off();
+    };
     let mut out = BatchOut {
-      meta: ptr::null_mut(),
-      pool: None,
+      meta,
+      pool: self.pool_memory(),
       pool_full: false,
       extra: Vec::new(),
       addrs: Vec::new(),
       hosts: Vec::new(),
     };
-    let count = match self.meta_array() {
-      // Only JavaScript detaching the private meta array gets here: poll
-      // nothing (no event is lost) and do not spin on the fd either.
-      None => {
-        self.back_off();
-        0
-      }
-      Some(meta) => {
-        out.meta = meta;
-        out.pool = self.pool_memory();
-        match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
-          Ok(batch) => {
-            let count = self.convert(&batch, &mut out);
-            if count < batch.events().len() {
-              batch.keep_from(count);
-            }
-            count
-          }
-          Err(e) => {
-            // Only a broken epoll instance gets here: report it, and stop
-            // watching the fd for a while instead of spinning on it.
-            let code = f64::from(e.code());
-            let error = [f64::from(EventKind::Error as i32), 0.0, 0.0, code, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0];
-            write_meta(&out, 0, &error);
-            self.back_off();
-            1
-          }
+    let count = match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
+      Ok(batch) => {
+        let count = self.convert(&batch, &mut out);
+        if count < batch.events().len() {
+          batch.keep_from(count);
         }
+        count
+      }
+      Err(e) => {
+        // Only a broken epoll instance gets here: report it, and stop
+        // watching the fd for a while instead of spinning on it.
+        let code = f64::from(e.code());
+        let error = [f64::from(EventKind::Error as i32), 0.0, 0.0, code, -1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0];
+        write_meta(&out, 0, &error);
+        self.back_off();
+        1
       }
     };
     if (count > 0 || out.pool_full) && !self.closed.get() {
