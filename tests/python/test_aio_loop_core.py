@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -263,3 +264,98 @@ def test_time_is_monotonic_looked_up_per_call(loop: asyncio.AbstractEventLoop, m
     assert abs(loop.time() - __import__("time").monotonic()) < 1
     monkeypatch.setattr("time.monotonic", lambda: 42.0)
     assert loop.time() == 42.0
+
+
+def test_run_once_is_native_out_of_debug_mode() -> None:
+    assert type(netcore.aio.EventLoop._run_once).__name__ == "method_descriptor"
+
+
+def test_debug_mode_turned_on_by_a_callback_times_the_next_ones(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    current_handles: list[object] = []
+
+    def turn_debug_on() -> None:
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0
+
+    # Both ready in the same turn: the second one already runs in debug mode.
+    loop.call_soon(turn_debug_on)
+    second = loop.call_soon(lambda: current_handles.append(getattr(loop, "_current_handle")))
+    loop.call_soon(loop.stop)
+    with caplog.at_level("WARNING", logger="asyncio"):
+        loop.run_forever()
+    assert current_handles == [second]
+    assert getattr(loop, "_current_handle") is None
+    slow = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Executing <Handle")]
+    assert len(slow) == 2 and "took" in slow[0]
+
+
+def test_handles_of_asyncio_in_the_queues_run_as_asyncio_runs_them(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[str] = []
+    ready: Any = getattr(loop, "_ready")
+    timers: list[Any] = getattr(loop, "_scheduled")
+    ready.append(asyncio.Handle(ran.append, ("plain handle",), loop))
+    cancelled = asyncio.Handle(ran.append, ("never",), loop)
+    cancelled.cancel()
+    ready.append(cancelled)
+    now = loop.time()
+    loop.call_at(now + 0.02, ran.append, "loop timer")
+    heapq.heappush(timers, asyncio.TimerHandle(now + 0.01, ran.append, ("plain timer",), loop))
+    gone = asyncio.TimerHandle(now + 0.015, ran.append, ("never",), loop)
+    heapq.heappush(timers, gone)
+    gone.cancel()
+    loop.call_at(now + 0.03, loop.stop)
+    loop.run_forever()
+    assert ran == ["plain handle", "plain timer", "loop timer"]
+    assert not getattr(gone, "_scheduled")
+
+
+def test_equal_deadlines_keep_asyncio_s_order() -> None:
+    """The heap's order of timers with equal deadlines is heapq's on both loops."""
+    orders = []
+    for make in (netcore.aio.new_event_loop, asyncio.SelectorEventLoop):
+        lp = make()
+        ran: list[int] = []
+        try:
+            now = lp.time()
+            timers = [lp.call_at(now + 0.001 * (n % 3), ran.append, n) for n in range(40)]
+            for timer in timers[::7]:
+                timer.cancel()
+            lp.call_at(now + 0.01, lp.stop)
+            lp.run_forever()
+        finally:
+            lp.close()
+        orders.append(ran)
+    assert orders[0] == orders[1]
+
+
+def test_an_interrupted_turn_leaves_the_rest_ready(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[int] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    loop.call_soon(ran.append, 1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+    assert ran == []
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == [1]
+
+
+def test_a_turn_outside_run_forever_sees_a_loop_its_callback_closed(loop: asyncio.AbstractEventLoop) -> None:
+    refused: list[str] = []
+
+    def close_then_schedule() -> None:
+        loop.close()
+        try:
+            loop.call_soon(print)
+        except RuntimeError as e:
+            refused.append(str(e))
+
+    loop.call_soon(close_then_schedule)
+    getattr(loop, "_run_once")()
+    assert refused == ["Event loop is closed"]

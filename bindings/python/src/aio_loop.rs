@@ -2,22 +2,24 @@
 //! [`AioHandle`] (asyncio.Handle's behaviour, no Python frame to make or
 //! run it), `call_at` / `call_later` a native [`AioTimerHandle`] on
 //! asyncio's own timer heap; `create_task`, `time` and `get_debug` skip
-//! asyncio's Python frames. asyncio's `_run_once` still runs the loop.
+//! asyncio's Python frames; `_run_once`, the loop's turn, checks and runs
+//! netcore's handles and orders its timers without Python attribute lookups.
 //! asyncio's methods keep every case these do not take: debug mode (its
 //! checks and source tracebacks), a closed loop (its error), keywords other
 //! than `context=`, a deadline or delay of another type.
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::pyclass::CompareOp;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
-use crate::fastcall::{fast_method, install_fast_method, vectorcall, Callee, VECTORCALL_ARGUMENTS_OFFSET};
+use crate::fastcall::{fast_method, install_fast_method, vectorcall, VECTORCALL_ARGUMENTS_OFFSET};
 
 /// Any Python object.
 type Obj<'py> = Bound<'py, PyAny>;
@@ -93,8 +95,9 @@ fn context_run(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// asyncio's own text for a callback and its arguments
 /// (`format_helpers._format_callback_source`), as its Handle shows it.
-fn callback_source(py: Python<'_>, callback: &Py<PyAny>, args: &Py<PyTuple>) -> PyResult<String> {
+fn callback_source(callback: &Obj<'_>, args: &Bound<'_, PyTuple>) -> PyResult<String> {
     static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = callback.py();
     let format = FORMAT.import(py, "asyncio.format_helpers", "_format_callback_source")?;
     format.call1((callback, args))?.extract()
 }
@@ -118,6 +121,13 @@ impl AioHandle {
 
     fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
         self.context.clone_ref(py)
+    }
+
+    /// The callback (None once cancelled), as asyncio's debug mode reads
+    /// it (`_format_handle`).
+    #[getter]
+    fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.call.lock().as_ref().map(|(callback, _)| callback.clone_ref(py))
     }
 
     /// Runs the callback in its context; as asyncio's Handle, SystemExit
@@ -151,7 +161,7 @@ impl AioHandle {
 impl AioHandle {
     /// asyncio's repr of a Handle (`name`) or, with `when`, a TimerHandle.
     fn repr(&self, py: Python<'_>, name: &str, when: Option<f64>) -> PyResult<String> {
-        let call = self.call.lock().as_ref().map(|(c, a)| (c.clone_ref(py), a.clone_ref(py)));
+        let call = self.call.lock().as_ref().map(|(c, a)| (c.bind(py).clone(), a.bind(py).clone()));
         let mut info = vec![name.to_owned()];
         if call.is_none() {
             info.push("cancelled".to_owned());
@@ -160,7 +170,7 @@ impl AioHandle {
             info.push(format!("when={}", PyFloat::new(py, when).repr()?));
         }
         if let Some((callback, args)) = call {
-            info.push(callback_source(py, &callback, &args)?);
+            info.push(callback_source(&callback, &args)?);
         }
         Ok(format!("<{}>", info.join(" ")))
     }
@@ -169,24 +179,27 @@ impl AioHandle {
     fn run(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let Some((callback, args)) = this.call.lock().as_ref().map(|(c, a)| (c.clone_ref(py), a.clone_ref(py))) else {
+        // Bound, not Py: called from a fast method, where PyO3 would defer
+        // a Py's release to its pool (it does not count such a call as
+        // attached), at a cost per callback.
+        let call = this.call.lock().as_ref().map(|(c, a)| (c.bind(py).clone(), a.bind(py).clone()));
+        let Some((callback, args)) = call else {
             return Ok(());
         };
         let run = context_run(py)?;
-        let args_bound = args.bind(py);
         // On the stack for the usual few arguments: no allocation per callback.
         let mut on_stack = [std::ptr::null_mut(); 6];
         let mut on_heap = Vec::new();
-        let slots = match on_stack.get_mut(..3 + args_bound.len()) {
+        let slots = match on_stack.get_mut(..3 + args.len()) {
             Some(slots) => slots,
             None => {
-                on_heap.resize(3 + args_bound.len(), std::ptr::null_mut());
+                on_heap.resize(3 + args.len(), std::ptr::null_mut());
                 &mut on_heap[..]
             }
         };
         slots[1] = this.context.as_ptr();
         slots[2] = callback.as_ptr();
-        for (slot, arg) in slots[3..].iter_mut().zip(args_bound.iter_borrowed()) {
+        for (slot, arg) in slots[3..].iter_mut().zip(args.iter_borrowed()) {
             *slot = arg.as_ptr();
         }
         // SAFETY: the context, the callback and its arguments, held above for the call.
@@ -196,8 +209,7 @@ impl AioHandle {
             Err(e) if e.is_instance_of::<PySystemExit>(py) || e.is_instance_of::<PyKeyboardInterrupt>(py) => Err(e),
             Err(e) => {
                 let context = PyDict::new(py);
-                context
-                    .set_item("message", format!("Exception in callback {}", callback_source(py, &callback, &args)?))?;
+                context.set_item("message", format!("Exception in callback {}", callback_source(&callback, &args)?))?;
                 context.set_item("exception", e.into_value(py))?;
                 context.set_item("handle", slf)?;
                 this.aloop.call_method1(py, intern!(py, "call_exception_handler"), (context,)).map(drop)
@@ -357,13 +369,36 @@ fn is_name(given: &Obj<'_>, name: &Bound<'_, PyString>) -> bool {
     given.is(name) || given.eq(name).unwrap_or(false)
 }
 
+thread_local! {
+    /// The loop whose callbacks [`run_once`] runs on this thread now, if it
+    /// is running (`run_forever`'s) and open: `close()` refuses to close a
+    /// running loop, so the fast methods need not read its `_closed`.
+    static RUNNING_OPEN: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+}
+
 /// Whether `aloop` is open and out of debug mode (`None`: unknown).
 fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
     let py = aloop.py();
     Some(
         !aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
-            && !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?,
+            && (RUNNING_OPEN.get() == aloop.as_ptr()
+                || !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?),
     )
+}
+
+/// [`RUNNING_OPEN`] set for as long as it lives, then what it was.
+struct RunningOpen(*mut ffi::PyObject);
+
+impl RunningOpen {
+    fn set(aloop: *mut ffi::PyObject) -> Self {
+        RunningOpen(RUNNING_OPEN.replace(aloop))
+    }
+}
+
+impl Drop for RunningOpen {
+    fn drop(&mut self) {
+        RUNNING_OPEN.set(self.0);
+    }
 }
 
 fast_method! {
@@ -465,14 +500,265 @@ fn schedule(
     args: &[*mut ffi::PyObject],
     context: Option<*mut ffi::PyObject>,
 ) -> PyResult<*mut ffi::PyObject> {
-    static HEAPPUSH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = aloop.py();
-    let heappush = HEAPPUSH.import(py, "heapq", "heappush")?;
+    let timers = timers.cast::<PyList>()?;
     let timer = PyClassInitializer::from(new_handle(aloop, callback, args, context)?)
         .add_subclass(AioTimerHandle { when, scheduled: AtomicBool::new(true) });
     let timer = Bound::new(py, timer)?;
-    Callee::whole(heappush).call([timers, timer.as_any()])?;
+    heap_push(timers, timer.as_any())?;
     Ok(timer.into_ptr())
+}
+
+fast_method! {
+    /// `EventLoop._run_once()`, asyncio's turn of the loop
+    /// (base_events.py), with netcore's handles checked and run and its
+    /// timers ordered without Python attribute lookups; other handles
+    /// through their `_cancelled`, `_run()`, `_when`, `_scheduled` and `<`,
+    /// as asyncio's does. Debug mode (checked before each callback, as
+    /// asyncio does) runs a callback as asyncio's does (RUN_IN_DEBUG).
+    run_once_fast, RUN_ONCE, |py, slf, args| {
+        if !args.is_empty() {
+            return None;
+        }
+        Some(run_once(&Borrowed::from_ptr(py, slf)).map(|()| py.None().into_ptr()))
+    }
+}
+
+/// `run_in_debug(loop, handle)`: one callback run as asyncio's `_run_once`
+/// runs it in debug mode (netcore/_aio_loop.py).
+static RUN_IN_DEBUG: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// [`run_once_fast`]: sweep cancelled timers, wait for I/O (not when
+/// callbacks are ready), move due timers to the ready queue, run the
+/// callbacks that were ready then.
+fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
+    static BASE_EVENTS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let py = aloop.py();
+    let base_events = BASE_EVENTS.get_or_try_init(py, || py.import("asyncio.base_events").map(Bound::unbind))?.bind(py);
+    let ready = aloop.getattr(intern!(py, "_ready"))?;
+    let timers = sweep_cancelled_timers(aloop, base_events)?;
+
+    let timeout = if ready.is_truthy()? || aloop.getattr(intern!(py, "_stopping"))?.is_truthy()? {
+        PyInt::new(py, 0).into_any()
+    } else if !timers.is_empty() {
+        // min(max(0, when - time()), MAXIMUM_SELECT_TIMEOUT), its types too.
+        let wait = timer_when(&timers.get_item(0)?)? - loop_time(aloop)?;
+        let longest = base_events.getattr(intern!(py, "MAXIMUM_SELECT_TIMEOUT"))?;
+        match wait > 0.0 {
+            false => PyInt::new(py, 0).into_any(),
+            true if longest.lt(wait)? => longest,
+            true => PyFloat::new(py, wait).into_any(),
+        }
+    } else {
+        py.None().into_bound(py)
+    };
+    let events = call_method(&aloop.getattr(intern!(py, "_selector"))?, intern!(py, "select"), [&timeout])?;
+    call_method(aloop, intern!(py, "_process_events"), [&events])?;
+    drop(events);
+
+    let end_time = loop_time(aloop)? + aloop.getattr(intern!(py, "_clock_resolution"))?.extract::<f64>()?;
+    let timers = aloop.getattr(intern!(py, "_scheduled"))?.cast_into::<PyList>()?;
+    while !timers.is_empty() {
+        if timer_when(&timers.get_item(0)?)? >= end_time {
+            break;
+        }
+        let timer = heap_pop(&timers)?;
+        set_unscheduled(&timer)?;
+        call_method(&ready, intern!(py, "append"), [&timer])?;
+    }
+
+    // The callbacks ready now; those they schedule run on the next turn.
+    let running_open =
+        !aloop.getattr(intern!(py, "_thread_id"))?.is_none() && !aloop.getattr(intern!(py, "_closed"))?.is_truthy()?;
+    let _running = RunningOpen::set(if running_open { aloop.as_ptr() } else { std::ptr::null_mut() });
+    let ntodo = ready.len()?;
+    let popleft = ready.getattr(intern!(py, "popleft"))?;
+    for _ in 0..ntodo {
+        let handle = popleft.call0()?;
+        let own = own_handle(&handle);
+        let cancelled = match own {
+            Some(own) => own.get().cancelled(),
+            None => handle.getattr(intern!(py, "_cancelled"))?.is_truthy()?,
+        };
+        if cancelled {
+            continue;
+        }
+        if aloop.getattr(intern!(py, "_debug"))?.is_truthy()? {
+            let run_in_debug = RUN_IN_DEBUG.get(py).ok_or_else(|| PyRuntimeError::new_err("netcore: no debug run"))?;
+            run_in_debug.call1(py, (aloop, &handle))?;
+        } else if let Some(own) = own {
+            AioHandle::run(own)?;
+        } else {
+            call_method(&handle, intern!(py, "_run"), [])?;
+        }
+    }
+    Ok(())
+}
+
+/// The start of asyncio's turn: once cancelled timers are most of a heap
+/// longer than `_MIN_SCHEDULED_TIMER_HANDLES`, a new heap of the others;
+/// otherwise the cancelled ones at its top popped. Returns the heap.
+fn sweep_cancelled_timers<'py>(aloop: &Obj<'py>, base_events: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyList>> {
+    let py = aloop.py();
+    let timers = aloop.getattr(intern!(py, "_scheduled"))?.cast_into::<PyList>()?;
+    let count = intern!(py, "_timer_cancelled_count");
+    let many: f64 = base_events.getattr(intern!(py, "_MIN_SCHEDULED_TIMER_HANDLES"))?.extract()?;
+    let scheduled = timers.len() as f64;
+    if scheduled > many {
+        let fraction: f64 = base_events.getattr(intern!(py, "_MIN_CANCELLED_TIMER_HANDLES_FRACTION"))?.extract()?;
+        if aloop.getattr(count)?.extract::<f64>()? / scheduled > fraction {
+            let kept = PyList::empty(py);
+            for timer in timers.iter() {
+                if is_cancelled(&timer)? {
+                    set_unscheduled(&timer)?;
+                } else {
+                    kept.append(timer)?;
+                }
+            }
+            heapify(&kept)?;
+            aloop.setattr(intern!(py, "_scheduled"), &kept)?;
+            aloop.setattr(count, 0)?;
+            return Ok(kept);
+        }
+    }
+    while !timers.is_empty() && is_cancelled(&timers.get_item(0)?)? {
+        aloop.setattr(count, aloop.getattr(count)?.sub(1)?)?;
+        set_unscheduled(&heap_pop(&timers)?)?;
+    }
+    Ok(timers)
+}
+
+/// `loop.time()`, as asyncio's turn calls it (a subclass's own too).
+fn loop_time(aloop: &Obj<'_>) -> PyResult<f64> {
+    call_method(aloop, intern!(aloop.py(), "time"), [])?.extract()
+}
+
+/// `handle` if it is netcore's own handle or timer (not a subclass, which
+/// may run otherwise).
+fn own_handle<'a, 'py>(handle: &'a Obj<'py>) -> Option<&'a Bound<'py, AioHandle>> {
+    if handle.is_exact_instance_of::<AioHandle>() || handle.is_exact_instance_of::<AioTimerHandle>() {
+        handle.cast::<AioHandle>().ok()
+    } else {
+        None
+    }
+}
+
+/// `handle._cancelled`.
+fn is_cancelled(handle: &Obj<'_>) -> PyResult<bool> {
+    match own_handle(handle) {
+        Some(own) => Ok(own.get().cancelled()),
+        None => handle.getattr(intern!(handle.py(), "_cancelled"))?.is_truthy(),
+    }
+}
+
+/// `timer._scheduled = False`.
+fn set_unscheduled(timer: &Obj<'_>) -> PyResult<()> {
+    match timer.cast_exact::<AioTimerHandle>() {
+        Ok(own) => {
+            own.get().set_scheduled(false);
+            Ok(())
+        }
+        Err(_) => timer.setattr(intern!(timer.py(), "_scheduled"), false),
+    }
+}
+
+/// `timer._when`.
+fn timer_when(timer: &Obj<'_>) -> PyResult<f64> {
+    match timer.cast_exact::<AioTimerHandle>() {
+        Ok(own) => Ok(own.get().when),
+        Err(_) => timer.getattr(intern!(timer.py(), "_when"))?.extract(),
+    }
+}
+
+/// `a < b` in the timer heap: netcore's timers by deadline (what their
+/// `<` says), anything else by Python's `<`.
+fn timer_lt(a: &Obj<'_>, b: &Obj<'_>) -> PyResult<bool> {
+    match (a.cast_exact::<AioTimerHandle>(), b.cast_exact::<AioTimerHandle>()) {
+        (Ok(a), Ok(b)) => Ok(a.get().when < b.get().when),
+        _ => a.lt(b),
+    }
+}
+
+// heapq's push, pop and heapify (Modules/_heapqmodule.c, step for step, so
+// a heap of netcore's and asyncio's timers keeps the order heapq gives it),
+// with netcore's timers compared natively.
+
+/// `heapq.heappush(heap, item)`.
+fn heap_push(heap: &Bound<'_, PyList>, item: &Obj<'_>) -> PyResult<()> {
+    heap.append(item)?;
+    sift_down(heap, 0, heap.len() - 1)
+}
+
+/// `heapq.heappop(heap)`.
+fn heap_pop<'py>(heap: &Bound<'py, PyList>) -> PyResult<Obj<'py>> {
+    let Some(last) = heap.len().checked_sub(1) else {
+        return Err(PyIndexError::new_err("index out of range"));
+    };
+    let last_item = heap.get_item(last)?;
+    heap.del_item(last)?;
+    if last == 0 {
+        return Ok(last_item);
+    }
+    let first = heap.get_item(0)?;
+    heap.set_item(0, last_item)?;
+    sift_up(heap, 0)?;
+    Ok(first)
+}
+
+/// `heapq.heapify(heap)`.
+fn heapify(heap: &Bound<'_, PyList>) -> PyResult<()> {
+    for pos in (0..heap.len() / 2).rev() {
+        sift_up(heap, pos)?;
+    }
+    Ok(())
+}
+
+/// heapq's `_siftdown`: the item at `pos` moved up towards `start` past
+/// every parent it is less than.
+fn sift_down(heap: &Bound<'_, PyList>, start: usize, mut pos: usize) -> PyResult<()> {
+    let size = heap.len();
+    while pos > start {
+        let parent = (pos - 1) >> 1;
+        let less = timer_lt(&heap.get_item(pos)?, &heap.get_item(parent)?)?;
+        same_size(heap, size)?;
+        if !less {
+            break;
+        }
+        swap(heap, pos, parent)?;
+        pos = parent;
+    }
+    Ok(())
+}
+
+/// heapq's `_siftup`: the smaller child moved up until a leaf is free for
+/// the item at `pos`, which then moves up as far as it must.
+fn sift_up(heap: &Bound<'_, PyList>, mut pos: usize) -> PyResult<()> {
+    let (start, end) = (pos, heap.len());
+    while pos < end >> 1 {
+        let mut child = 2 * pos + 1;
+        if child + 1 < end {
+            let less = timer_lt(&heap.get_item(child)?, &heap.get_item(child + 1)?)?;
+            same_size(heap, end)?;
+            child += usize::from(!less);
+        }
+        swap(heap, pos, child)?;
+        pos = child;
+    }
+    sift_down(heap, start, pos)
+}
+
+/// heapq's error when a comparison changed the heap's size.
+fn same_size(heap: &Bound<'_, PyList>, size: usize) -> PyResult<()> {
+    if heap.len() != size {
+        return Err(PyRuntimeError::new_err("list changed size during iteration"));
+    }
+    Ok(())
+}
+
+fn swap(heap: &Bound<'_, PyList>, a: usize, b: usize) -> PyResult<()> {
+    let (item_a, item_b) = (heap.get_item(a)?, heap.get_item(b)?);
+    heap.set_item(a, item_b)?;
+    heap.set_item(b, item_a)
 }
 
 /// `contextvars.copy_context`.
@@ -482,16 +768,22 @@ fn copy_context(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 }
 
 /// Private (netcore.aio): puts the native `call_soon`, `call_at`,
-/// `call_later`, `time`, `get_debug` and `create_task` in front of
-/// `loop_type`'s (asyncio's).
+/// `call_later`, `time`, `get_debug`, `create_task` and `_run_once` in
+/// front of `loop_type`'s (asyncio's); `_run_once` runs a callback in debug
+/// mode by `run_in_debug(loop, handle)`.
 #[pyfunction]
-fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>) -> PyResult<()> {
+fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>, run_in_debug: &Obj<'_>) -> PyResult<()> {
+    let py = loop_type.py();
+    if RUN_IN_DEBUG.set(py, run_in_debug.clone().unbind()).is_err() {
+        return Err(PyRuntimeError::new_err("netcore: the loop core is installed once"));
+    }
     install_fast_method(loop_type, c"call_soon", "($self, callback, *args, context=None)", call_soon_fast, &CALL_SOON)?;
     install_fast_method(loop_type, c"call_at", "($self, when, callback, *args, context=None)", call_at_fast, &CALL_AT)?;
     let signature = "($self, delay, callback, *args, context=None)";
     install_fast_method(loop_type, c"call_later", signature, call_later_fast, &CALL_LATER)?;
     install_fast_method(loop_type, c"time", "($self, /)", time_fast, &TIME)?;
     install_fast_method(loop_type, c"get_debug", "($self, /)", get_debug_fast, &GET_DEBUG)?;
+    install_fast_method(loop_type, c"_run_once", "($self, /)", run_once_fast, &RUN_ONCE)?;
     let signature = "($self, coro, *, name=None, context=None)";
     install_fast_method(loop_type, c"create_task", signature, create_task_fast, &CREATE_TASK)
 }

@@ -5,6 +5,8 @@ methods."""
 from __future__ import annotations
 
 import asyncio
+from asyncio.base_events import _format_handle  # type: ignore[attr-defined]
+from asyncio.log import logger
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -101,10 +103,24 @@ class EventLoop(asyncio.SelectorEventLoop):
         super().close()
 
 
-# call_soon, call_at, call_later, time, get_debug and create_task native, as uvloop's:
-# the handles are netcore._Handle / _TimerHandle objects, asyncio's Handle /
+def _run_in_debug(loop: EventLoop, handle: Any) -> None:
+    """One callback of the native ``_run_once`` in debug mode, as asyncio's
+    ``_run_once`` runs it: the loop's current handle, a warning if slow."""
+    try:
+        loop._current_handle = handle  # type: ignore[attr-defined]
+        t0 = loop.time()
+        handle._run()
+        dt = loop.time() - t0
+        if dt >= loop.slow_callback_duration:
+            logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+    finally:
+        loop._current_handle = None  # type: ignore[attr-defined]
+
+
+# call_soon, call_at, call_later, time, get_debug, create_task and _run_once native, as
+# uvloop's: the handles are netcore._Handle / _TimerHandle objects, asyncio's Handle /
 # TimerHandle in behaviour but not in type. Debug mode keeps asyncio's.
-_install_aio_loop_core(EventLoop)
+_install_aio_loop_core(EventLoop, _run_in_debug)
 
 
 def new_event_loop() -> EventLoop:

@@ -193,6 +193,8 @@ class _Handle:
     def get_context(self) -> Any: ...
     @property
     def _cancelled(self) -> bool: ...
+    @property
+    def _callback(self) -> Any: ...
     def _run(self) -> None:
         """Runs the callback in its context; exceptions (but SystemExit and
         KeyboardInterrupt) go to the loop's exception handler."""
@@ -214,10 +216,11 @@ class _TimerHandle(_Handle):
     def __gt__(self, other: Any) -> bool: ...
     def __ge__(self, other: Any) -> bool: ...
 
-def _install_aio_loop_core(loop_type: type, /) -> None:
+def _install_aio_loop_core(loop_type: type, run_in_debug: Callable[[Any, Any], None], /) -> None:
     """Private (netcore.aio): the native ``call_soon``, ``call_at``,
-    ``call_later``, ``time`` and ``create_task`` in front of
-    ``loop_type``'s (asyncio's)."""
+    ``call_later``, ``time``, ``get_debug``, ``create_task`` and
+    ``_run_once`` in front of ``loop_type``'s (asyncio's);
+    ``_run_once`` runs a callback in debug mode by ``run_in_debug(loop, handle)``."""
 
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
