@@ -409,7 +409,7 @@ def setup_servers(smoke: bool, wanted: set[str] | None = None) -> list[Server]:
         except RuntimeError as e:
             log(f"uvloop: {e}")
     netcore_py = py
-    rebuild_py = not smoke and (wanted is None or "netcore-py" in wanted)
+    rebuild_py = not smoke and (wanted is None or any(n.startswith(("netcore-py", "netcore-aio")) for n in wanted))
     if rebuild_py and (ROOT / "bindings" / "python" / "pyproject.toml").exists() and VENV_PY.exists():
         # Always reinstall: measure the binding as it is in this tree.
         try:
