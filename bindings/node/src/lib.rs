@@ -218,10 +218,7 @@ impl Driver {
 
   /// Creates a handle: the handle, or a negative code.
   fn create(&self, make: impl FnOnce() -> netcore_core::Result<Handle>) -> f64 {
-    match guarded(make) {
-      Ok(handle) => handle.raw() as f64,
-      Err(e) => f64::from(fail(e)),
-    }
+    guarded(make).map_or_else(|e| fail(e).into(), |handle| handle.raw() as f64)
   }
 
   /// One turn: polls the core without waiting, hands the batch to
@@ -846,13 +843,8 @@ impl NativeLoop {
       let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
       let fd = core.fd();
       let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
-      let timer = match new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h)) {
-        Ok(t) => t,
-        Err(e) => {
-          uv::uv_close(poll, Some(uv::free));
-          return Err(e);
-        }
-      };
+      let timer = new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h));
+      let timer = timer.inspect_err(|_| uv::uv_close(poll, Some(uv::free)))?;
       // From here on, `Driver::close` releases everything.
       let d = Rc::new(Driver {
         env: raw_env,
