@@ -385,7 +385,10 @@ class _Endpoint(asyncio.BaseTransport):
         if not self._nc_closed:
             self._nc_closed = True
             self._sync()
-            self._quiet(self._nc.close)
+            try:
+                self._nc.close(self._handle)
+            except Error:
+                pass
 
     def _lose(self, exc: BaseException | None) -> None:
         """Schedules ``connection_lost(exc)``, once."""
@@ -468,10 +471,11 @@ class Transport(_Endpoint, asyncio.Transport):
         self._tls_context: TLSContext | None = None
         # The protocol is a BufferedProtocol (decided once, not per read).
         self._buffered = False
-        # The native short ways of data and writes: see _sync.
+        # The native short ways of data and writes (see _sync): closed
+        # until reading starts (_start_reading syncs), so connection_made's
+        # writes take the Python write, which does the same.
         self._stream: _AioStream = hub.streams.open(hub.nc, handle, self._context)
         self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
-        self._sync()
 
     def __repr__(self) -> str:
         state = " closing" if self._closing else ""
@@ -510,16 +514,21 @@ class Transport(_Endpoint, asyncio.Transport):
         self._closing = True
         self._read_stopped = True
         self._held = None
+        if self._overflow is None and not self._nc_closed:
+            # Syncs the state changed here too.
+            self._close_handle()
+            return
         self._sync()
         if self._nc_closed:
             self._lose(None)
-        elif self._overflow is None:
-            self._close_handle()
 
     def set_protocol(self, protocol: Any) -> None:
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
-        self._sync()
+        # Until reading starts the short ways do not depend on the
+        # protocol (a new connection's _start: no _sync).
+        if self._reading:
+            self._sync()
 
     # ---- asyncio.ReadTransport ---------------------------------------------
 
@@ -692,7 +701,10 @@ class Transport(_Endpoint, asyncio.Transport):
                 self._held.append(_LOST)
             else:
                 self._held = None
-                self._lose(ev.error)
+                if not self._conn_lost:
+                    # Syncs the state changed here too.
+                    self._lose(ev.error)
+                    return
             self._sync()
         elif kind == "connected":
             self._peername = ev.addr
@@ -737,7 +749,7 @@ class Transport(_Endpoint, asyncio.Transport):
 
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         if self._server is not None:
-            self._server._attach(self)
+            self._server._clients.add(self)
         super()._start(protocol, waiter)
 
     def _start_reading(self) -> None:
@@ -1004,9 +1016,6 @@ class Server(asyncio.AbstractServer):
             )
             return
         transport._start(protocol)
-
-    def _attach(self, transport: Transport) -> None:
-        self._clients.add(transport)
 
     def _detach(self, transport: Transport) -> None:
         self._clients.discard(transport)
