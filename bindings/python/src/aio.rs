@@ -52,6 +52,25 @@ impl<'py> DataSink<'py> {
             DataSink::Streams(streams) => streams.get().deliver(py, handle, data),
         }
     }
+
+    /// Gives any other event of one of netcore.aio's connections straight
+    /// to its transport's `_event`, in the transport's context, as the
+    /// hub's `_on_event` would (one Python frame less per event); None if
+    /// `handle` is none of them (the event goes to the callback).
+    pub fn event(&self, py: Python<'py>, handle: i64, event: &Obj<'py>) -> Option<PyResult<()>> {
+        let DataSink::Streams(streams) = self else { return None };
+        let (stream, (func, slf)) = streams
+            .get()
+            .streams
+            .lock()
+            .get(&handle)
+            .map(|(s, on_event)| (s.clone_ref(py), clone_reader(py, on_event)))?;
+        let run = Callee::whole(stream.get().run.bind(py));
+        Some(match &slf {
+            Some(slf) => run.call([func.bind(py), slf.bind(py), event]),
+            None => run.call([func.bind(py), event]),
+        })
+    }
 }
 
 /// Private (netcore.aio): the work of `AsyncioDriver.dispatch`, native,
@@ -226,7 +245,7 @@ impl Hasher for HandleHasher {
 /// handle; `Loop._dispatch` takes it as its `on_data`.
 #[pyclass(frozen, module = "netcore", name = "_AioStreams")]
 pub struct AioStreams {
-    streams: Mutex<HashMap<i64, Py<AioStream>, BuildHasherDefault<HandleHasher>>>,
+    streams: Mutex<HashMap<i64, Connection, BuildHasherDefault<HandleHasher>>>,
     /// `through(handle, data)`: data the protocol does not take now (or of
     /// no connection here) goes to the transport.
     through: Py<PyAny>,
@@ -236,15 +255,10 @@ pub struct AioStreams {
 
 impl AioStreams {
     fn deliver(&self, py: Python<'_>, handle: i64, data: &[u8]) -> PyResult<()> {
-        let stream = self.streams.lock().get(&handle).map(|s| s.clone_ref(py));
+        let stream = self.streams.lock().get(&handle).map(|(s, _)| s.clone_ref(py));
         let data = PyBytes::new(py, data);
-        let reader = stream.as_ref().and_then(|s| {
-            s.get()
-                .reader
-                .lock()
-                .as_ref()
-                .map(|(func, slf)| (func.clone_ref(py), slf.as_ref().map(|o| o.clone_ref(py))))
-        });
+        let reader =
+            stream.as_ref().and_then(|s| s.get().reader.lock().as_ref().map(|reader| clone_reader(py, reader)));
         let (Some(stream), Some((func, slf))) = (stream, reader) else {
             let Ok(handle) = handle.into_pyobject(py);
             return Callee::whole(self.through.bind(py)).call([handle.as_any(), data.as_any()]);
@@ -275,10 +289,12 @@ impl AioStreams {
     }
 
     /// The short ways of connection `handle` of `lp`, whose protocol's
-    /// callbacks run in `context` (closed until set); registered here
+    /// callbacks run in `context` (closed until set) and whose other
+    /// events go to `on_event(event)` (in `context` too); registered here
     /// until `forget(handle)`.
-    fn open(&self, lp: Py<PyLoop>, handle: Hd, context: &Obj<'_>) -> PyResult<Py<AioStream>> {
+    fn open(&self, lp: Py<PyLoop>, handle: Hd, context: &Obj<'_>, on_event: &Obj<'_>) -> PyResult<Py<AioStream>> {
         let py = context.py();
+        let (func, slf) = split_method(on_event)?;
         let stream = AioStream {
             lp,
             handle: handle.0,
@@ -287,7 +303,11 @@ impl AioStreams {
             write_limit: AtomicUsize::new(0),
         };
         let stream = Py::new(py, stream)?;
-        let old = self.streams.lock().insert(handle.0.raw(), stream.clone_ref(py));
+        // on_event is held here, not by the stream (which its transport
+        // holds): no reference cycle, the transport goes with its last
+        // reference.
+        let on_event = (func.unbind(), slf.map(Bound::unbind));
+        let old = self.streams.lock().insert(handle.0.raw(), (stream.clone_ref(py), on_event));
         drop(old);
         Ok(stream)
     }
@@ -303,8 +323,10 @@ impl AioStreams {
         visit.call(&self.failed)?;
         // Under-reporting is safe for the collector; never block here.
         if let Some(streams) = self.streams.try_lock() {
-            for s in streams.values() {
+            for (s, (func, slf)) in streams.values() {
                 visit.call(s)?;
+                visit.call(func)?;
+                visit.call(slf.as_ref())?;
             }
         }
         Ok(())
@@ -316,9 +338,17 @@ impl AioStreams {
     }
 }
 
-/// A `data_received`: the function and, for a bound method, its `self`
-/// (no method object made per call).
+/// A `data_received` (or a transport's `_event`): the function and, for a
+/// bound method, its `self` (no method object made per call).
 type Reader = (Py<PyAny>, Option<Py<PyAny>>);
+
+/// A new reference to `reader`'s objects (to call it after a lock is released).
+fn clone_reader(py: Python<'_>, (func, slf): &Reader) -> Reader {
+    (func.clone_ref(py), slf.as_ref().map(|o| o.clone_ref(py)))
+}
+
+/// A connection of [`AioStreams`]: its short ways and its transport's `_event`.
+type Connection = (Py<AioStream>, Reader);
 
 /// Private (netcore.aio): one connection's short ways (its Transport's
 /// `_stream`), opened and closed by the transport.
@@ -345,6 +375,21 @@ impl AioStream {
         let old = std::mem::replace(&mut *self.reader.lock(), reader);
         drop(old);
         Ok(())
+    }
+
+    /// Sets the connection's water marks in netcore, within its range, in
+    /// the order that keeps low <= high at every step (`old_low`: its low
+    /// mark now); refused (the connection or the loop is gone): nothing to
+    /// set. One native call per new connection.
+    fn set_marks(&self, py: Python<'_>, high: Int<i64>, low: Int<i64>, old_low: Int<i64>) {
+        let range = nc::SockOption::HighWater.range();
+        let high = high.0.clamp(*range.start(), *range.end());
+        let low = (nc::SockOption::LowWater, low.0.min(high));
+        let high = (nc::SockOption::HighWater, high);
+        let steps = if high.1 >= old_low.0 { [high, low] } else { [low, high] };
+        let set =
+            |lp: &nc::Loop| steps.into_iter().try_for_each(|(option, value)| lp.set_option(self.handle, option, value));
+        drop(self.lp.get().core_result(py, set));
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

@@ -39,8 +39,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from netcore._errors import Error, InvalidArgumentError
 from netcore._netcore import (
     DEFAULT_LOW_WATER,
-    HIGH_WATER,
-    LOW_WATER,
     Event,
     Loop,
     TLSContext,
@@ -70,8 +68,6 @@ __all__ = [
 # asyncio's defaults (selector_events / transports).
 _DEFAULT_HIGH = 64 * 1024
 _DEFAULT_LOW = _DEFAULT_HIGH // 4
-# The widest water mark netcore takes (its option range).
-_MAX_MARK = 1 << 30
 # Overflow chunks grow up to this size, so that a flush is few sends.
 _CHUNK = 64 * 1024
 # As asyncio's: warn once this many writes were dropped after the loss.
@@ -132,6 +128,8 @@ class _Hub:
 
     def _on_event(self, ev: Event) -> None:
         # Each owner's callbacks run in its own context, as asyncio's do.
+        # (A Transport's events come to its _event natively, see
+        # Transport.__init__: these are the other owners'.)
         owner = self.owners.get(ev.handle)
         if owner is not None:
             owner._context.run(owner._event, ev)
@@ -474,8 +472,8 @@ class Transport(_Endpoint, asyncio.Transport):
         # The native short ways of data and writes (see _sync): closed
         # until reading starts (_start_reading syncs), so connection_made's
         # writes take the Python write, which does the same.
-        self._stream: _AioStream = hub.streams.open(hub.nc, handle, self._context)
-        self._set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, old_low=DEFAULT_LOW_WATER)
+        self._stream: _AioStream = hub.streams.open(hub.nc, handle, self._context, self._event)
+        self._stream.set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, DEFAULT_LOW_WATER)
 
     def __repr__(self) -> str:
         state = " closing" if self._closing else ""
@@ -564,7 +562,7 @@ class Transport(_Endpoint, asyncio.Transport):
             low = high // 4
         if not high >= low >= 0:
             raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._set_marks(high, low, old_low=self._low)
+        self._stream.set_marks(high, low, self._low)
         self._high, self._low = high, low
         self._sync()
         self._maybe_pause_protocol()
@@ -868,18 +866,6 @@ class Transport(_Endpoint, asyncio.Transport):
             return
         self._protocol_paused = False
         self._call_protocol("resume_writing")
-
-    def _set_marks(self, high: int, low: int, *, old_low: int) -> None:
-        """Sets netcore's marks (within its range), in the order that keeps
-        low <= high at every step (``old_low``: netcore's low mark now)."""
-        high = min(max(high, 1), _MAX_MARK)
-        low = min(low, high)
-        first, second = ((HIGH_WATER, high), (LOW_WATER, low)) if high >= old_low else ((LOW_WATER, low), (HIGH_WATER, high))
-        try:
-            self._nc.set_option(self._handle, first[0], first[1])
-            self._nc.set_option(self._handle, second[0], second[1])
-        except Error:
-            pass
 
     # ---- closing internals -------------------------------------------------
 

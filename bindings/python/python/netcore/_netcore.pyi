@@ -171,8 +171,9 @@ class _AioStreams:
     def __init__(
         self, through: Callable[[int, bytes], object], failed: Callable[[int, BaseException], object], /
     ) -> None: ...
-    def open(self, lp: Loop, handle: int, context: Any, /) -> _AioStream:
-        """A connection's short ways (closed until set), registered until forget()."""
+    def open(self, lp: Loop, handle: int, context: Any, on_event: Callable[[Event], object], /) -> _AioStream:
+        """A connection's short ways (closed until set), registered until
+        forget(); its other events go to ``on_event`` (in ``context``)."""
     def forget(self, handle: int, /) -> None: ...
 
 @final
@@ -181,6 +182,8 @@ class _AioStream:
     def set(self, reader: Callable[[bytes], object] | None, write_limit: int, /) -> None:
         """Data straight to ``reader`` (None: through the transport); writes
         up to ``write_limit`` bytes straight to netcore (0: none)."""
+    def set_marks(self, high: int, low: int, old_low: int, /) -> None:
+        """The connection's water marks in netcore (within its range; ``old_low``: its low mark now)."""
 
 def _install_aio_transport(transport_type: type, /) -> None:
     """Private (netcore.aio): the native ``write`` and ``is_closing`` in front of ``transport_type``'s."""
