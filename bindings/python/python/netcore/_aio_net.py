@@ -745,11 +745,6 @@ class Transport(_Endpoint, asyncio.Transport):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
-        if self._server is not None:
-            self._server._clients.add(self)
-        super()._start(protocol, waiter)
-
     def _start_reading(self) -> None:
         if self._read_stopped:
             return
@@ -1001,6 +996,7 @@ class Server(asyncio.AbstractServer):
                 {"message": "Error on transport creation for incoming connection", "exception": exc}
             )
             return
+        self._clients.add(transport)
         transport._start(protocol)
 
     def _detach(self, transport: Transport) -> None:
