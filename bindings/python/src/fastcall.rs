@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -65,7 +66,8 @@ impl<'py> Callee<'py> {
 pub fn split_method<'py>(f: &Obj<'py>) -> PyResult<(Obj<'py>, Option<Obj<'py>>)> {
     static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     if f.get_type().is(METHOD_TYPE.import(f.py(), "types", "MethodType")?) {
-        return Ok((f.getattr("__func__")?, Some(f.getattr("__self__")?)));
+        let py = f.py();
+        return Ok((f.getattr(intern!(py, "__func__"))?, Some(f.getattr(intern!(py, "__self__"))?)));
     }
     Ok((f.clone(), None))
 }
