@@ -20,6 +20,7 @@ use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
 use crate::args::{Hd, Int};
 use crate::errors::{to_pyerr, IntoPyResult};
+use crate::event::addr_tuple;
 use crate::event_loop::{PyLoop, DETACH_SEND};
 use crate::fastcall::{fast_method, install_fast_method, split_method, Callee};
 
@@ -51,6 +52,23 @@ impl<'py> DataSink<'py> {
             }
             DataSink::Streams(streams) => streams.get().deliver(py, handle, data),
         }
+    }
+
+    /// Gives a connection accepted by one of netcore.aio's servers
+    /// straight to the server's `accept(handle, addr)`, in its context, as
+    /// the hub's `_on_event` would, without an Event and that frame; None
+    /// if `ev` is no such event (it goes to the callback).
+    pub fn accept(&self, py: Python<'py>, ev: &nc::Event) -> Option<PyResult<()>> {
+        let (DataSink::Streams(streams), nc::EventKind::Accepted, Some(listener)) = (self, ev.kind, ev.listener) else {
+            return None;
+        };
+        let (run, accept) =
+            streams.get().listeners.lock().get(&listener.raw()).map(|(r, a)| (r.clone_ref(py), a.clone_ref(py)))?;
+        let Ok(handle) = ev.handle.raw().into_pyobject(py);
+        Some(ev.addr.map(|a| addr_tuple(py, a)).transpose().and_then(|addr| {
+            let addr = addr.map_or_else(|| py.None().into_bound(py), Bound::into_any);
+            Callee::whole(run.bind(py)).call([accept.bind(py), handle.as_any(), &addr])
+        }))
     }
 
     /// Gives any other event of one of netcore.aio's connections straight
@@ -246,6 +264,9 @@ impl Hasher for HandleHasher {
 #[pyclass(frozen, module = "netcore", name = "_AioStreams")]
 pub struct AioStreams {
     streams: Mutex<HashMap<i64, Connection, BuildHasherDefault<HandleHasher>>>,
+    /// The servers' listeners, by handle: the server's context's `run` and
+    /// its `accept(handle, addr)`.
+    listeners: Mutex<HashMap<i64, (Py<PyAny>, Py<PyAny>), BuildHasherDefault<HandleHasher>>>,
     /// `through(handle, data)`: data the protocol does not take now (or of
     /// no connection here) goes to the transport.
     through: Py<PyAny>,
@@ -285,7 +306,12 @@ impl AioStreams {
 impl AioStreams {
     #[new]
     fn new(through: Py<PyAny>, failed: Py<PyAny>) -> Self {
-        AioStreams { streams: Mutex::new(HashMap::default()), through, failed }
+        AioStreams {
+            streams: Mutex::new(HashMap::default()),
+            listeners: Mutex::new(HashMap::default()),
+            through,
+            failed,
+        }
     }
 
     /// The short ways of connection `handle` of `lp`, whose protocol's
@@ -312,10 +338,20 @@ impl AioStreams {
         Ok(stream)
     }
 
-    /// The connection `handle` is gone (a no-op for any other handle).
+    /// The connections listener `handle` accepts go to `accept(handle,
+    /// addr)`, called in `context`, until `forget(handle)`.
+    fn listen(&self, handle: Hd, context: &Obj<'_>, accept: Py<PyAny>) -> PyResult<()> {
+        let run = context.getattr(intern!(context.py(), "run"))?.unbind();
+        let old = self.listeners.lock().insert(handle.0.raw(), (run, accept));
+        drop(old);
+        Ok(())
+    }
+
+    /// The connection or listener `handle` is gone (a no-op for any other handle).
     fn forget(&self, handle: i64) {
         let old = self.streams.lock().remove(&handle);
-        drop(old);
+        let listener = self.listeners.lock().remove(&handle);
+        drop((old, listener));
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -329,12 +365,19 @@ impl AioStreams {
                 visit.call(slf.as_ref())?;
             }
         }
+        if let Some(listeners) = self.listeners.try_lock() {
+            for (run, accept) in listeners.values() {
+                visit.call(run)?;
+                visit.call(accept)?;
+            }
+        }
         Ok(())
     }
 
     fn __clear__(&self) {
         let streams = std::mem::take(&mut *self.streams.lock());
-        drop(streams);
+        let listeners = std::mem::take(&mut *self.listeners.lock());
+        drop((streams, listeners));
     }
 }
 

@@ -257,12 +257,15 @@ impl PyLoop {
                 Some(sink) if ev.kind == nc::EventKind::Data => sink.deliver(py, ev.handle.raw(), data),
                 _ => {
                     let userdata = Self::userdata_of(py, &mut self.objects.lock(), ev);
-                    Event::build(py, lp, ev, data, path, userdata).and_then(|e| {
-                        match on_data.and_then(|sink| sink.event(py, ev.handle.raw(), e.as_any())) {
-                            Some(called) => called,
-                            None => callback.call([e.as_any()]),
-                        }
-                    })
+                    match on_data.and_then(|sink| sink.accept(py, ev)) {
+                        Some(accepted) => accepted,
+                        None => Event::build(py, lp, ev, data, path, userdata).and_then(|e| {
+                            match on_data.and_then(|sink| sink.event(py, ev.handle.raw(), e.as_any())) {
+                                Some(called) => called,
+                                None => callback.call([e.as_any()]),
+                            }
+                        }),
+                    }
                 }
             };
             called.map_err(|e| raised = Some(e)).is_ok()

@@ -129,7 +129,8 @@ class _Hub:
     def _on_event(self, ev: Event) -> None:
         # Each owner's callbacks run in its own context, as asyncio's do.
         # (A Transport's events come to its _event natively, see
-        # Transport.__init__: these are the other owners'.)
+        # Transport.__init__, and a Server's connections to its _accept,
+        # see Server._add_listener: these are the other events.)
         owner = self.owners.get(ev.handle)
         if owner is not None:
             owner._context.run(owner._event, ev)
@@ -959,6 +960,8 @@ class Server(asyncio.AbstractServer):
         self._listeners.append(handle)
         self._families[handle] = family
         self._hub.owners[handle] = self
+        # Its connections come to _accept natively (in this server's context).
+        self._hub.streams.listen(handle, self._context, self._accept)
         if tls is not None:
             self._hub.nc.set_listener_tls(handle, tls)
         self._tls = tls

@@ -174,6 +174,8 @@ class _AioStreams:
     def open(self, lp: Loop, handle: int, context: Any, on_event: Callable[[Event], object], /) -> _AioStream:
         """A connection's short ways (closed until set), registered until
         forget(); its other events go to ``on_event`` (in ``context``)."""
+    def listen(self, handle: int, context: Any, accept: Callable[[int, tuple[str, int] | None], object], /) -> None:
+        """The connections listener ``handle`` accepts go to ``accept(handle, addr)`` (in ``context``)."""
     def forget(self, handle: int, /) -> None: ...
 
 @final
