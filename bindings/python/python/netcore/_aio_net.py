@@ -439,6 +439,7 @@ class Transport(_Endpoint, asyncio.Transport):
         "_tls_context",
         "_buffered",
         "_stream",
+        "_shut",
     )
 
     def __init__(self, hub: _Hub, handle: int, peername: tuple[str, int] | None, server: Server | None) -> None:
@@ -475,6 +476,8 @@ class Transport(_Endpoint, asyncio.Transport):
         # writes take the Python write, which does the same.
         self._stream: _AioStream = hub.streams.open(hub.nc, handle, self._context, self._event)
         self._stream.set_marks(_DEFAULT_HIGH, _DEFAULT_LOW, DEFAULT_LOW_WATER)
+        # The short ways are closed for good (see _sync).
+        self._shut = False
 
     def __repr__(self) -> str:
         state = " closing" if self._closing else ""
@@ -667,6 +670,8 @@ class Transport(_Endpoint, asyncio.Transport):
         up to the high mark goes straight to netcore while nothing is
         buffered and the connection is writable. Everything else comes
         through the Python code here."""
+        if self._shut:
+            return
         protocol = self._protocol
         reads = (
             protocol is not None
@@ -678,6 +683,8 @@ class Transport(_Endpoint, asyncio.Transport):
         )
         writes = self._overflow is None and not self._eof_written and not self._conn_lost and not self._nc_closed
         self._stream.set(getattr(protocol, "data_received", None) if reads else None, self._high if writes else 0)
+        # Both final: nothing reopens them (the rest of a close syncs for nothing).
+        self._shut = self._nc_closed and self._read_stopped
 
     def _event(self, ev: Event) -> None:
         # Stream data never comes here: the hub's streams deliver it.
