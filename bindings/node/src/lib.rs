@@ -38,6 +38,10 @@ const META_BYTES: usize = MAX_EVENTS * STRIDE * std::mem::size_of::<f64>();
 const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
+/// Payloads at least this large that do not fit the pool get a Buffer of
+/// their own too, rather than being kept (two more copies) for the next
+/// poll: a batch of 16 KiB echoes fills a pool after 7 events.
+const OWN_BUFFER_WHEN_FULL: usize = 4 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
 /// How many of a batch's last distinct peer addresses an event's is compared
@@ -297,7 +301,9 @@ impl Driver {
       let data = batch.data(event);
       let (buf, offset) = if data.is_empty() {
         (-1.0, 0.0)
-      } else if data.len() >= OWN_BUFFER {
+      } else if let Some(offset) = self.pooled(data, out) {
+        (0.0, offset as f64)
+      } else if data.len() >= OWN_BUFFER_WHEN_FULL {
         match self.own_buffer(data, out) {
           Some(buf) => (buf as f64, 0.0),
           None => {
@@ -306,14 +312,9 @@ impl Driver {
           }
         }
       } else {
-        match self.pooled(data, out) {
-          Some(offset) => (0.0, offset as f64),
-          // This event and the rest wait for the next pool.
-          None => {
-            out.pool_full = true;
-            return index;
-          }
-        }
+        // This event and the rest wait for the next pool.
+        out.pool_full = true;
+        return index;
       };
       // The peer: an IP address (family 4 or 6), or the path a Unix
       // datagram came from (family 0).
@@ -383,8 +384,11 @@ impl Driver {
   }
 
   /// Copies a small payload into the pool: its offset, or `None` if the
-  /// pool has no room for it.
+  /// payload is not small or the pool has no room for it.
   fn pooled(&self, data: &[u8], out: &mut BatchOut) -> Option<usize> {
+    if data.len() >= OWN_BUFFER {
+      return None;
+    }
     let (memory, length) = out.pool?;
     let offset = self.pool_used.get();
     let end = offset + data.len();

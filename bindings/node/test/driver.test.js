@@ -72,6 +72,7 @@ test('a timer set from inside an event listener fires, and one set far out does 
 
 for (const [FRAME, COUNT] of [
   [100, 3000], // 300,000 bytes
+  [5000, 400], // 2,000,000 bytes: pooled, and Buffers of their own once a batch fills its pool
   [20000, 60], // 1,200,000 bytes: still pooled (under 32 KiB), several per pool
   [40000, 20], // Buffers of their own
 ]) {
