@@ -278,7 +278,7 @@ class HandleState {
     this.connected = kind !== 'tcp_connection'
     this.listeners = null // Map<event, Function[]>
     this.paused = false
-    this.held = null // events held back while paused (see pause())
+    this.held = null // { kind, ev } of the events held back while paused (see pause())
     this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
     this.shared = false
@@ -697,8 +697,8 @@ class Loop extends EventEmitter {
     const held = state.held
     if (!held) return
     while (held.length > 0 && (all || !state.paused) && !this._closed) {
-      const ev = held.shift()
-      this._emitEvent(handle, state, ev, EVENT_NAMES.indexOf(ev.type))
+      const { kind, ev } = held.shift()
+      this._emitEvent(handle, state, ev, kind)
     }
     if (held.length === 0 && state.held === held) state.held = null
   }
@@ -860,8 +860,8 @@ class Loop extends EventEmitter {
       // the order; with nothing held, 'eof' goes out at once: a peer close
       // is noticed while paused).
       if (state !== undefined && (kind === KIND.DATA ? state.paused || state.held : kind === KIND.EOF && state.held)) {
-        if (state.held) state.held.push(ev)
-        else state.held = [ev]
+        if (state.held) state.held.push({ kind, ev })
+        else state.held = [{ kind, ev }]
         continue
       }
       if (kind === KIND.CLOSED && state !== undefined && state.held) this._flushHeld(id, state, true)

@@ -224,7 +224,7 @@ const methods = {
     this._upgradedNow.add(handle)
     // Data held while paused came before the upgrade too: refused the same way.
     const state = this._state(handle)
-    if (state.held !== null && state.held.some((ev) => ev.type === 'data') && this._skips(handle, true)) state.held = null
+    if (state.held !== null && state.held.some((held) => held.ev.type === 'data') && this._skips(handle, true)) state.held = null
   },
 
   /**
