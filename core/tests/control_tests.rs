@@ -117,7 +117,7 @@ fn connect_timeout_against_a_full_backlog() {
     let lp = Loop::new().unwrap();
     // Listening on a loop that is never polled: nothing is ever accepted.
     let unpolled = Loop::new().unwrap();
-    let opts = BindOptions { backlog: 1, ..Default::default() };
+    let opts = BindOptions { backlog: Some(1), ..Default::default() };
     let listener = unpolled.tcp_listen("127.0.0.1", 0, &opts, 0).unwrap();
     let port = unpolled.local_addr(listener).unwrap().port();
     let _fillers = fill_backlog(unpolled.local_addr(listener).unwrap());
@@ -144,7 +144,7 @@ fn happy_eyeballs_first_success_wins_and_losers_close() {
     // ::1 on the same port accepts nothing: its SYNs go unanswered.
     // (on a loop that is never polled, so nothing is ever accepted).
     let unpolled = Loop::new().unwrap();
-    let stalled = BindOptions { backlog: 1, ipv6_only: true, ..Default::default() };
+    let stalled = BindOptions { backlog: Some(1), ipv6_only: true, ..Default::default() };
     let v6 = unpolled.tcp_listen("::1", port as i64, &stalled, 0).unwrap();
     let _fillers = fill_backlog(unpolled.local_addr(v6).unwrap());
     lp.set_host_addresses("dual.test", &["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()]).unwrap();

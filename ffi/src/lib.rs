@@ -226,7 +226,11 @@ fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
     if flags & !(NC_REUSEPORT | NC_IPV6ONLY) != 0 {
         return Err(invalid!("flags", "0, NC_REUSEPORT, NC_IPV6ONLY or both"));
     }
-    Ok(BindOptions { backlog, reuse_port: flags & NC_REUSEPORT != 0, ipv6_only: flags & NC_IPV6ONLY != 0 })
+    Ok(BindOptions {
+        backlog: Some(backlog),
+        reuse_port: flags & NC_REUSEPORT != 0,
+        ipv6_only: flags & NC_IPV6ONLY != 0,
+    })
 }
 
 /// Listens for TCP connections on `host` (an IPv4 or IPv6 literal such as

@@ -45,7 +45,7 @@ pub unsafe extern "C" fn nc_unix_listen(
 ) -> nc_handle {
     boundary! {
         let (lp, path) = (try_loop!(r#loop), try_str!(path));
-        lp.unix_listen(path, &BindOptions { backlog, ..BindOptions::default() }, userdata_arg(userdata))
+        lp.unix_listen(path, &BindOptions { backlog: Some(backlog), ..BindOptions::default() }, userdata_arg(userdata))
     }
 }
 

@@ -1131,7 +1131,7 @@ create_methods! {
 fn bind_options(backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>) -> BindOptions {
   let defaults = BindOptions::default();
   BindOptions {
-    backlog: backlog.map_or(defaults.backlog, |b| i32::try_from(to_i64(b)).unwrap_or(-1)),
+    backlog: backlog.map(|b| i32::try_from(to_i64(b)).unwrap_or(-1)),
     reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
     ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
   }

@@ -651,7 +651,7 @@ handle_methods! {
         ipv6_only: bool = false,
         tls: Option<tls::Context<'_>> = None
     ) = |lp| {
-        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), reuse_port, ipv6_only };
+        let opts = nc::BindOptions { backlog: backlog.map(|b| b.0), reuse_port, ipv6_only };
         tls::listen(lp, tls.as_ref(), || lp.tcp_listen(&host.0, port.0, &opts, 1))
     };
     /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
@@ -663,7 +663,7 @@ handle_methods! {
     };
     /// Listens for stream connections on the Unix socket `path`; returns the listener handle.
     fn listen_unix(path: Text; backlog: Option<Int<i32>> = None, tls: Option<tls::Context<'_>> = None) = |lp| {
-        let opts = nc::BindOptions { backlog: backlog.map_or(0, |b| b.0), ..nc::BindOptions::default() };
+        let opts = nc::BindOptions { backlog: backlog.map(|b| b.0), ..nc::BindOptions::default() };
         tls::listen(lp, tls.as_ref(), || lp.unix_listen(&path.0, &opts, 1))
     };
     /// Connects to the Unix socket `path`; failures raise at once. Returns the handle.

@@ -12,15 +12,16 @@ use crate::tcp::stream::{ListenSock, Stream};
 use crate::tls::ServerConfig;
 use crate::unix;
 
-/// The listen backlog when none is given (a `backlog` of 0).
+/// The listen backlog when none is given (a `backlog` of `None` or 0).
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// Options for binding a listener or a UDP socket (the default: backlog
 /// [`DEFAULT_BACKLOG`], no flags).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct BindOptions {
-    /// Listen backlog (listeners only): 1 to 65535, or 0 for [`DEFAULT_BACKLOG`].
-    pub backlog: i32,
+    /// Listen backlog (listeners only): 1 to 65535, or `None` (or 0, as C
+    /// spells it) for [`DEFAULT_BACKLOG`]. Bindings pass what the user gave.
+    pub backlog: Option<i32>,
     /// Set SO_REUSEPORT so several sockets can share the port.
     pub reuse_port: bool,
     /// For an IPv6 address: accept IPv6 only (no IPv4-mapped peers).
@@ -118,8 +119,8 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 /// The backlog `opts` asks for.
 fn backlog(opts: &BindOptions) -> Result<i32> {
     match opts.backlog {
-        0 => Ok(DEFAULT_BACKLOG),
-        n if (1..=65535).contains(&n) => Ok(n),
+        None | Some(0) => Ok(DEFAULT_BACKLOG),
+        Some(n) if (1..=65535).contains(&n) => Ok(n),
         _ => Err(invalid!("backlog", "0 (the default, 1024) or 1 to 65535")),
     }
 }
