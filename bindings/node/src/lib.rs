@@ -564,9 +564,19 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
 // handle scope (but `reference` and `take_exception`), with live values and
 // references (`buffer_memory`'s may be null).
 
+/// A type an N-API call writes through an out-parameter: a plain value or
+/// pointer, for which all-zero bits are a valid value (0, false, null).
+/// `written` relies on it: it starts from zero, so a call that reports
+/// success without writing still yields a valid `T`, never uninitialised
+/// memory.
+trait NapiOut: Copy {}
+impl NapiOut for bool {}
+impl NapiOut for f64 {}
+impl<P> NapiOut for *mut P {}
+
 /// What an N-API call wrote through its last pointer, if it succeeded.
 #[inline]
-unsafe fn written<T>(call: impl FnOnce(*mut T) -> sys::napi_status) -> Option<T> {
+unsafe fn written<T: NapiOut>(call: impl FnOnce(*mut T) -> sys::napi_status) -> Option<T> {
   let mut value = std::mem::MaybeUninit::<T>::zeroed();
   (call(value.as_mut_ptr()) == sys::Status::napi_ok).then(|| value.assume_init())
 }
