@@ -362,8 +362,15 @@ class Loop extends EventEmitter {
     // keeps it alive.
     this._batchCallback = this._onBatch.bind(this) // bound: no function of its own for V8 to optimize
     this._pool = undefined // the pool's ArrayBuffer (see newPool); the first payload asks for one
+    this._rolledPool = undefined // the last pool the native loop asked for in mid-batch
+    // Referenced weakly by the native loop, as the batch callback is.
+    this._poolMaker = () => {
+      const next = newPool()
+      this._rolledPool = next.buffer
+      return next
+    }
     try {
-      this._native = new native.NativeLoop(this._batchCallback, this._meta)
+      this._native = new native.NativeLoop(this._batchCallback, this._meta, this._poolMaker)
       this._send = this._native.sendFunction()
     } catch (err) {
       throw err.message === 'netcore: EPANIC' ? netcoreError(CODES.EPANIC, 'createLoop') : err
@@ -786,6 +793,11 @@ class Loop extends EventEmitter {
   _onBatch(count, extra, addrs, poolFull) {
     if (this._closed) return
     const pool = this._pool
+    if (this._rolledPool !== undefined) {
+      // The batch filled pools and the native loop made new ones (they come in extra): the last is its pool now.
+      this._pool = this._rolledPool
+      this._rolledPool = undefined
+    }
     if (poolFull) {
       const next = newPool()
       this._pool = next.buffer
@@ -818,9 +830,11 @@ class Loop extends EventEmitter {
         case KIND.DATAGRAM: {
           const bi = meta[o + 4]
           if (bi < 0) data = EMPTY
+          else if (bi === 0) data = new PoolSlice(pool, meta[o + 5], meta[o + 6])
           else {
-            // A payload of its own comes whole (src/lib.rs).
-            data = bi === 0 ? new PoolSlice(pool, meta[o + 5], meta[o + 6]) : extra[bi - 1]
+            // A payload of its own comes whole; one in a pool made in mid-batch is a view (src/lib.rs).
+            const buffer = extra[bi - 1]
+            data = buffer.length === meta[o + 6] ? buffer : new PoolSlice(buffer.buffer, meta[o + 5], meta[o + 6])
           }
           break
         }

@@ -50,15 +50,18 @@ export declare class NativeLoop {
    * Creates the loop and starts watching it from libuv. `on_batch(count,
    * extra, addresses, poolFull)` is called on the JavaScript thread once per
    * batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
-   * listener id, error code, buffer index (-1 none, 0 the pool, k `extra[k -
-   * 1]`), offset, length, address index (-1 none), port, family (4 or 6),
-   * value); with `poolFull`, JavaScript hands over a new pool (`setPool`)
-   * for the next batch. `meta` must hold at least 1024 * 11 numbers and
-   * must not be detached. The loop starts unreferenced (it keeps the process
-   * alive only after `setRef(true)`) and not held (collectable once
-   * JavaScript drops it, until `hold(true)`).
+   * listener id, error code, buffer index (-1 none, 0 the pool the batch
+   * started with, k `extra[k - 1]`: a payload's own Buffer, whole, or a
+   * pool `new_pool()` made in mid-batch), offset, length, address index
+   * (-1 none), port, family (4 or 6), value); with `poolFull`, JavaScript
+   * hands over a new pool (`setPool`) for the next batch. `new_pool()`
+   * returns a pool Buffer (weakly referenced: keep it alive). `meta` must
+   * hold at least 1024 * 11 numbers and must not be detached. The loop
+   * starts unreferenced (it keeps the process alive only after
+   * `setRef(true)`) and not held (collectable once JavaScript drops it,
+   * until `hold(true)`).
    */
-  constructor(onBatch: (count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void, meta: Float64Array)
+  constructor(onBatch: (count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void, meta: Float64Array, newPool: () => Buffer)
   /**
    * Keeps (true) or stops keeping (false) the process alive for this loop.
    * Returns 0 (or EPANIC).

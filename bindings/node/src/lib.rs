@@ -38,10 +38,6 @@ const META_BYTES: usize = MAX_EVENTS * STRIDE * std::mem::size_of::<f64>();
 const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
-/// Payloads at least this large that do not fit the pool get a Buffer of
-/// their own too, rather than being kept (two more copies) for the next
-/// poll: a batch of 16 KiB echoes fills a pool after 7 events.
-const OWN_BUFFER_WHEN_FULL: usize = 4 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
 /// How many of a batch's last distinct peer addresses an event's is compared
@@ -150,11 +146,15 @@ fn napi_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 struct BatchOut {
   /// The event numbers' memory (MAX_EVENTS * STRIDE numbers).
   meta: *mut f64,
-  /// The pool's memory and length, checked for this batch (buffer index 0).
+  /// The pool's memory and length, checked for this batch.
   pool: Option<(*mut u8, usize)>,
+  /// The pool's buffer index: 0 for the one the batch started with, k for
+  /// one made in mid-batch (`extra[k - 1]`).
+  pool_index: f64,
   /// JavaScript is to hand over a new pool (`docs/design.md` 6.2).
   pool_full: bool,
-  /// Buffers 1.. of the batch: payloads with a Buffer of their own.
+  /// Buffers 1.. of the batch: payloads with a Buffer of their own, and
+  /// pools made in mid-batch.
   extra: Vec<sys::napi_value>,
   addrs: Vec<sys::napi_value>,
   /// The IP addresses (port 0) strings were made for in this batch, with
@@ -190,6 +190,9 @@ struct Driver {
   pool: Cell<sys::napi_ref>,
   pool_span: Cell<(usize, usize)>,
   pool_used: Cell<usize>,
+  /// JavaScript's `newPool()`, called when a batch fills the pool (weak:
+  /// the JavaScript Loop keeps it alive, as it does the batch callback).
+  pool_maker: Cell<sys::napi_ref>,
   /// The `Rc` the cleanup hook holds (null once removed).
   hook: Cell<*const Driver>,
   closed: Cell<bool>,
@@ -240,6 +243,7 @@ impl Driver {
     let mut out = BatchOut {
       meta,
       pool: self.pool_memory(),
+      pool_index: 0.0,
       pool_full: false,
       extra: Vec::new(),
       addrs: Vec::new(),
@@ -301,9 +305,7 @@ impl Driver {
       let data = batch.data(event);
       let (buf, offset) = if data.is_empty() {
         (-1.0, 0.0)
-      } else if let Some(offset) = self.pooled(data, out) {
-        (0.0, offset as f64)
-      } else if data.len() >= OWN_BUFFER_WHEN_FULL {
+      } else if data.len() >= OWN_BUFFER {
         match self.own_buffer(data, out) {
           Some(buf) => (buf as f64, 0.0),
           None => {
@@ -312,9 +314,14 @@ impl Driver {
           }
         }
       } else {
-        // This event and the rest wait for the next pool.
-        out.pool_full = true;
-        return index;
+        match self.pooled(data, out).or_else(|| self.roll_pool(out).and_then(|()| self.pooled(data, out))) {
+          Some(offset) => (out.pool_index, offset as f64),
+          // No pool could be made: this event and the rest wait for the next poll.
+          None => {
+            out.pool_full = true;
+            return index;
+          }
+        }
       };
       // The peer: an IP address (family 4 or 6), or the path a Unix
       // datagram came from (family 0).
@@ -384,11 +391,8 @@ impl Driver {
   }
 
   /// Copies a small payload into the pool: its offset, or `None` if the
-  /// payload is not small or the pool has no room for it.
+  /// pool has no room for it.
   fn pooled(&self, data: &[u8], out: &mut BatchOut) -> Option<usize> {
-    if data.len() >= OWN_BUFFER {
-      return None;
-    }
     let (memory, length) = out.pool?;
     let offset = self.pool_used.get();
     let end = offset + data.len();
@@ -402,6 +406,32 @@ impl Driver {
     self.pool_used.set(end);
     out.pool_full |= end + OWN_BUFFER > length;
     Some(offset)
+  }
+
+  /// Takes a new pool from JavaScript's `newPool()` in mid-batch (it runs
+  /// no other JavaScript), rather than keeping the rest of the batch for the
+  /// next poll (two more copies each: a batch of 16 KiB echoes fills a pool
+  /// after 7). The pool goes into the batch's buffers, where JavaScript
+  /// finds its payloads. `None` if no pool came.
+  fn roll_pool(&self, out: &mut BatchOut) -> Option<()> {
+    let env = self.env;
+    // SAFETY: on the JavaScript thread inside a handle scope, with a live
+    // reference; the call gets no arguments.
+    let pool = unsafe {
+      let maker = reference_value(env, self.pool_maker.get())?;
+      let made = written(|v| sys::napi_call_function(env, undefined(env), maker, 0, ptr::null(), v));
+      if made.is_none() {
+        // The failure shows again when JavaScript makes the next pool itself.
+        take_exception(env);
+      }
+      made?
+    };
+    self.set_pool(pool);
+    out.pool = Some(self.pool_memory()?);
+    out.extra.push(pool);
+    out.pool_index = out.extra.len() as f64;
+    out.pool_full = false;
+    Some(())
   }
 
   /// Takes `pool` (a Buffer) for the small payloads from now on; anything
@@ -524,7 +554,7 @@ impl Driver {
         sys::napi_remove_env_cleanup_hook(env, Some(cleanup_hook), hook as *mut c_void);
         drop(Rc::from_raw(hook));
       }
-      for reference in [&self.callback, &self.meta_ref, &self.pool] {
+      for reference in [&self.callback, &self.meta_ref, &self.pool, &self.pool_maker] {
         sys::napi_delete_reference(env, reference.replace(ptr::null_mut()));
       }
       sys::napi_async_destroy(env, self.async_context.replace(ptr::null_mut()));
@@ -814,13 +844,16 @@ impl NativeLoop {
   /// Creates the loop and starts watching it from libuv. `on_batch(count,
   /// extra, addresses, poolFull)` is called on the JavaScript thread once per
   /// batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
-  /// listener id, error code, buffer index (-1 none, 0 the pool, k `extra[k -
-  /// 1]`), offset, length, address index (-1 none), port, family (4 or 6),
-  /// value); with `poolFull`, JavaScript hands over a new pool (`setPool`)
-  /// for the next batch. `meta` must hold at least 1024 * 11 numbers and
-  /// must not be detached. The loop starts unreferenced (it keeps the process
-  /// alive only after `setRef(true)`) and not held (collectable once
-  /// JavaScript drops it, until `hold(true)`).
+  /// listener id, error code, buffer index (-1 none, 0 the pool the batch
+  /// started with, k `extra[k - 1]`: a payload's own Buffer, whole, or a
+  /// pool `new_pool()` made in mid-batch), offset, length, address index
+  /// (-1 none), port, family (4 or 6), value); with `poolFull`, JavaScript
+  /// hands over a new pool (`setPool`) for the next batch. `new_pool()`
+  /// returns a pool Buffer (weakly referenced: keep it alive). `meta` must
+  /// hold at least 1024 * 11 numbers and must not be detached. The loop
+  /// starts unreferenced (it keeps the process alive only after
+  /// `setRef(true)`) and not held (collectable once JavaScript drops it,
+  /// until `hold(true)`).
   #[napi(constructor)]
   pub fn new(
     env: Env,
@@ -829,11 +862,17 @@ impl NativeLoop {
     )]
     on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
+    #[napi(ts_arg_type = "() => Buffer")] new_pool: Function<'_, (), Unknown<'_>>,
   ) -> Result<Self> {
-    napi_guarded(|| Self::create(env, on_batch, meta))
+    napi_guarded(|| Self::create(env, on_batch, meta, new_pool.raw()))
   }
 
-  fn create(env: Env, on_batch: Function<'_, Unknown<'_>, Unknown<'_>>, meta: Unknown<'_>) -> Result<Self> {
+  fn create(
+    env: Env,
+    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
+    meta: Unknown<'_>,
+    new_pool: sys::napi_value,
+  ) -> Result<Self> {
     let raw_env = env.raw();
     let func = on_batch.raw();
     // SAFETY: N-API calls on the JavaScript thread with values of this call.
@@ -873,6 +912,7 @@ impl NativeLoop {
         pool: Cell::new(ptr::null_mut()),
         pool_span: Cell::new((0, 0)),
         pool_used: Cell::new(0),
+        pool_maker: Cell::new(ptr::null_mut()),
         hook: Cell::new(ptr::null()),
         closed: Cell::new(false),
         referenced: Cell::new(true),
@@ -883,10 +923,11 @@ impl NativeLoop {
       d.set_ref(false);
       d.callback.set(reference(raw_env, func, 0));
       d.meta_ref.set(reference(raw_env, meta_buffer, 1));
+      d.pool_maker.set(reference(raw_env, new_pool, 0));
       let name = string(raw_env, "netcore.Loop");
       let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
       d.async_context.set(context.unwrap_or(ptr::null_mut()));
-      let ok = context.is_some() && [&d.callback, &d.meta_ref].iter().all(|r| !r.get().is_null());
+      let ok = context.is_some() && [&d.callback, &d.meta_ref, &d.pool_maker].iter().all(|r| !r.get().is_null());
       let hook = Rc::into_raw(d.clone());
       d.hook.set(hook);
       let ok = ok
