@@ -14,14 +14,12 @@ up). Prints one line: "SERVER: N instructions/connection".
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from run import BUILD, VENV_PY, parse_callgrind_total
+from run import VENV_PY, callgrind_per_unit
 
 ANCHORS = Path(__file__).resolve().parent / "anchors"
 WORKERS = 4
@@ -40,40 +38,24 @@ def churn(port: int, connections: int, failures: list[BaseException]) -> None:
         failures.append(exc)
 
 
-def instructions(server: str, connections: int, port: int) -> int:
-    """Total instructions of one server run serving `connections` connections."""
-    out = BUILD / "callgrind" / f"churn.{server}.{connections}.out"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", VENV_PY, ANCHORS / server,
-         f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ANCHORS)
-    try:
-        assert proc.stdout is not None
-        if not proc.stdout.readline().startswith(b"listening"):
-            raise RuntimeError(f"{server}: the server did not start")
-        failures: list[BaseException] = []
-        workers = [threading.Thread(target=churn, args=(port, connections // WORKERS, failures))
-                   for _ in range(WORKERS)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if failures:
-            raise RuntimeError(f"{server}: {failures[0]!r}")
-        proc.send_signal(signal.SIGINT)
-        proc.wait(120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return parse_callgrind_total(out)
+def drive(port: int, connections: int) -> None:
+    """`connections` churned connections, spread over WORKERS threads."""
+    failures: list[BaseException] = []
+    workers = [threading.Thread(target=churn, args=(port, connections // WORKERS, failures))
+               for _ in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise RuntimeError(repr(failures[0]))
 
 
 def main() -> None:
     server = sys.argv[1]
-    short = instructions(server, SHORT, 18771)
-    long = instructions(server, LONG, 18772)
-    print(f"{server}: {(long - short) / (LONG - SHORT):.0f} instructions/connection")
+    per = callgrind_per_unit(f"churn.{server}", lambda port: [VENV_PY, ANCHORS / server, f"127.0.0.1:{port}"],
+                             drive, SHORT, LONG, 18771, ANCHORS)
+    print(f"{server}: {per:.0f} instructions/connection")
 
 
 if __name__ == "__main__":

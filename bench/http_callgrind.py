@@ -14,13 +14,11 @@ one line: "LOOP PROTOCOL: N instructions/request".
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
-from run import BUILD, VENV_PY, parse_callgrind_total
+from run import VENV_PY, callgrind_per_unit
 
 ANCHORS = Path(__file__).resolve().parent / "anchors"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -29,44 +27,30 @@ CONNECTIONS = 16
 SHORT, LONG = 320, 4320
 
 
-def instructions(loop: str, protocol: str, requests: int, port: int) -> int:
-    """Total instructions of one server run answering `requests` requests."""
-    out = BUILD / "callgrind" / f"http.{loop}.{protocol}.{requests}.out"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", VENV_PY, ANCHORS / "uvicorn_hello.py",
-         "--loop", loop, "--http", protocol, f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ANCHORS)
-    try:
-        assert server.stdout is not None
-        if not server.stdout.readline().startswith(b"listening"):
-            raise RuntimeError(f"{loop} {protocol}: the server did not start")
-        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
-        for _ in range(requests // CONNECTIONS):
-            for conn in conns:
-                conn.sendall(REQUEST)
-            for conn in conns:
-                answer = b""
-                while not answer.endswith(BODY):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        raise RuntimeError(f"{loop} {protocol}: the server closed a connection")
-                    answer += chunk
+def drive(port: int, requests: int) -> None:
+    """`requests` keep-alive GETs, in rounds of one per connection."""
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+    for _ in range(requests // CONNECTIONS):
         for conn in conns:
-            conn.close()
-        server.send_signal(signal.SIGINT)
-        server.wait(120)
-    finally:
-        if server.poll() is None:
-            server.kill()
-    return parse_callgrind_total(out)
+            conn.sendall(REQUEST)
+        for conn in conns:
+            answer = b""
+            while not answer.endswith(BODY):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise RuntimeError("the server closed a connection")
+                answer += chunk
+    for conn in conns:
+        conn.close()
 
 
 def main() -> None:
     loop, protocol = sys.argv[1:3]
-    short = instructions(loop, protocol, SHORT, 18761)
-    long = instructions(loop, protocol, LONG, 18762)
-    print(f"{loop} {protocol}: {(long - short) / (LONG - SHORT):.0f} instructions/request")
+    per = callgrind_per_unit(
+        f"http.{loop}.{protocol}",
+        lambda port: [VENV_PY, ANCHORS / "uvicorn_hello.py", "--loop", loop, "--http", protocol, f"127.0.0.1:{port}"],
+        drive, SHORT, LONG, 18761, ANCHORS)
+    print(f"{loop} {protocol}: {per:.0f} instructions/request")
 
 
 if __name__ == "__main__":

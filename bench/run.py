@@ -789,6 +789,33 @@ def parse_callgrind_total(path: Path) -> int:
     raise RuntimeError(f"no summary/totals line in {path}")
 
 
+def callgrind_per_unit(name: str, argv_at, drive, short: int, long: int, port: int, cwd: Path) -> float:
+    """Instructions per unit of work of a server under callgrind: two runs of
+    `argv_at(port)` (a server that prints "listening ..." once it accepts),
+    each loaded by `drive(port, units)` and then ended by SIGINT, one with
+    `short` units and one with `long`; (long run - short run) / (long -
+    short), so start-up and shutdown cancel out. The runs use `port` and
+    `port + 1`; their profiles go to build/bench/callgrind/NAME.UNITS.out."""
+    totals = []
+    for units, at in ((short, port), (long, port + 1)):
+        out = BUILD / "callgrind" / f"{name}.{units}.out"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv_at(at)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd)
+        try:
+            assert proc.stdout is not None
+            if not proc.stdout.readline().startswith(b"listening"):
+                raise RuntimeError(f"{name}: the server did not start")
+            drive(at, units)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        totals.append(parse_callgrind_total(out))
+    return (totals[1] - totals[0]) / (long - short)
+
+
 def annotate(path: Path) -> dict[str, int]:
     """Exclusive Ir per function, from callgrind_annotate."""
     r = sh(["callgrind_annotate", "--auto=no", "--threshold=100", "--inclusive=no", path], 300, check=False, quiet=True)
