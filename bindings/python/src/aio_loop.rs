@@ -3,13 +3,14 @@
 //! run it), `call_at` / `call_later` a native [`AioTimerHandle`] on
 //! asyncio's own timer heap; `create_task`, `time` and `get_debug` skip
 //! asyncio's Python frames; `_run_once`, the loop's turn, checks and runs
-//! netcore's handles and orders its timers without Python attribute lookups.
+//! netcore's handles and orders its timers without Python attribute lookups,
+//! and waits on asyncio's epoll selector without its Python frames.
 //! asyncio's methods keep every case these do not take: debug mode (its
 //! checks and source tracebacks), a closed loop (its error), keywords other
 //! than `context=`, a deadline or delay of another type.
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
+use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::cell::Cell;
@@ -512,7 +513,8 @@ fn schedule(
 fast_method! {
     /// `EventLoop._run_once()`, asyncio's turn of the loop
     /// (base_events.py), with netcore's handles checked and run and its
-    /// timers ordered without Python attribute lookups; other handles
+    /// timers ordered without Python attribute lookups, its selector's
+    /// wait and events natively (see [`select_and_process`]); other handles
     /// through their `_cancelled`, `_run()`, `_when`, `_scheduled` and `<`,
     /// as asyncio's does. Debug mode (checked before each callback, as
     /// asyncio does) runs a callback as asyncio's does (RUN_IN_DEBUG).
@@ -552,9 +554,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
     } else {
         py.None().into_bound(py)
     };
-    let events = call_method(&aloop.getattr(intern!(py, "_selector"))?, intern!(py, "select"), [&timeout])?;
-    call_method(aloop, intern!(py, "_process_events"), [&events])?;
-    drop(events);
+    select_and_process(aloop, &ready, &timeout)?;
 
     let end_time = loop_time(aloop)? + aloop.getattr(intern!(py, "_clock_resolution"))?.extract::<f64>()?;
     let timers = aloop.getattr(intern!(py, "_scheduled"))?.cast_into::<PyList>()?;
@@ -593,6 +593,94 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
         }
     }
     Ok(())
+}
+
+/// asyncio's `self._process_events(self._selector.select(timeout))`:
+/// natively for asyncio's `EpollSelector` and event processing (no
+/// subclass or override of either), without their Python frames (`select`,
+/// `_process_events`, and per event `_key_from_fd` and `_add_callback`);
+/// step for step as they do: the ready readers and writers appended to
+/// `ready`, a cancelled one's descriptor unregistered. Any other selector
+/// or loop through Python.
+fn select_and_process(aloop: &Obj<'_>, ready: &Obj<'_>, timeout: &Obj<'_>) -> PyResult<()> {
+    // selectors' EVENT_READ / EVENT_WRITE, select's EPOLLIN / EPOLLOUT.
+    const READ: u32 = 1;
+    const WRITE: u32 = 2;
+    const EPOLLIN: u32 = 0x001;
+    const EPOLLOUT: u32 = 0x004;
+    let py = aloop.py();
+    let selector = aloop.getattr(intern!(py, "_selector"))?;
+    if !asyncio_epoll(aloop, &selector)? {
+        let events = call_method(&selector, intern!(py, "select"), [timeout])?;
+        call_method(aloop, intern!(py, "_process_events"), [&events])?;
+        return Ok(());
+    }
+    // EpollSelector.select: None waits; a timeout is rounded up to epoll's
+    // millisecond, so that it waits at least that long.
+    let timeout = match timeout.is_none() {
+        true => -1.0,
+        false => match timeout.extract::<f64>()? {
+            t if t <= 0.0 => 0.0,
+            t => (t * 1e3).ceil() * 1e-3,
+        },
+    };
+    let fd_to_key = selector.getattr(intern!(py, "_fd_to_key"))?.cast_into::<PyDict>()?;
+    let max_events = PyInt::new(py, fd_to_key.len().max(1));
+    let epoll = selector.getattr(intern!(py, "_selector"))?;
+    let fd_events = match call_method(&epoll, intern!(py, "poll"), [&PyFloat::new(py, timeout), &max_events]) {
+        Ok(fd_events) => fd_events.cast_into::<PyList>()?,
+        Err(e) if e.is_instance_of::<PyInterruptedError>(py) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for fd_event in fd_events.iter() {
+        let (fd, event): (Obj<'_>, u32) = fd_event.extract()?;
+        let Some(key) = fd_to_key.get_item(&fd)? else { continue };
+        // SelectorKey(fileobj, fd, events, data), asyncio's data (reader, writer).
+        let key = key.cast_into::<PyTuple>()?;
+        let mut mask = 0;
+        if event & !EPOLLIN != 0 {
+            mask |= WRITE;
+        }
+        if event & !EPOLLOUT != 0 {
+            mask |= READ;
+        }
+        mask &= key.get_item(2)?.extract::<u32>()?;
+        let (reader, writer): (Obj<'_>, Obj<'_>) = key.get_item(3)?.extract()?;
+        for (bit, handle, remove) in
+            [(READ, reader, intern!(py, "_remove_reader")), (WRITE, writer, intern!(py, "_remove_writer"))]
+        {
+            if mask & bit == 0 || handle.is_none() {
+                continue;
+            }
+            if is_cancelled(&handle)? {
+                call_method(aloop, remove, [&key.get_item(0)?])?;
+            } else {
+                call_method(ready, intern!(py, "append"), [&handle])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `selector` is asyncio's `EpollSelector` and `aloop`'s class
+/// processes its events with asyncio's own `_process_events` and
+/// `_add_callback`: what [`select_and_process`] does natively.
+fn asyncio_epoll(aloop: &Obj<'_>, selector: &Obj<'_>) -> PyResult<bool> {
+    /// asyncio's `EpollSelector` (None where there is no epoll), `_process_events` and `_add_callback`.
+    static OWN: PyOnceLock<(Option<Py<PyAny>>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+    let py = aloop.py();
+    let (epoll, process_events, add_callback) = OWN.get_or_try_init(py, || {
+        let base = py.import("asyncio.selector_events")?.getattr("BaseSelectorEventLoop")?;
+        Ok::<_, PyErr>((
+            py.import("selectors")?.getattr("EpollSelector").ok().map(Bound::unbind),
+            base.getattr("_process_events")?.unbind(),
+            base.getattr("_add_callback")?.unbind(),
+        ))
+    })?;
+    let class = aloop.get_type();
+    Ok(epoll.as_ref().is_some_and(|epoll| selector.get_type().is(epoll))
+        && class.getattr(intern!(py, "_process_events"))?.is(process_events)
+        && class.getattr(intern!(py, "_add_callback"))?.is(add_callback))
 }
 
 /// The start of asyncio's turn: once cancelled timers are most of a heap
