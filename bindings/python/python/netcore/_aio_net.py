@@ -299,7 +299,8 @@ class _Endpoint(asyncio.BaseTransport):
     )
 
     def __init__(self, hub: _Hub, handle: int) -> None:
-        super().__init__()
+        # asyncio.BaseTransport.__init__'s one step, without its call.
+        self._extra: dict[str, Any] = {}
         self._hub = hub
         self._nc = hub.nc
         self._aloop = hub.aloop
