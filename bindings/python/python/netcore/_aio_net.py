@@ -336,12 +336,21 @@ class _Endpoint(asyncio.BaseTransport):
 
     def _start(self, protocol: asyncio.BaseProtocol, waiter: asyncio.Future[None] | None = None) -> None:
         """Gives the endpoint to ``protocol``: ``connection_made`` on the
-        next turn, reading on the one after, as asyncio does."""
+        next turn, then reading starts, as asyncio does."""
         self.set_protocol(protocol)
-        self._aloop.call_soon(protocol.connection_made, self)
-        self._aloop.call_soon(self._start_reading)
+        self._aloop.call_soon(self._made, protocol)
         if waiter is not None:
             self._aloop.call_soon(_set_result_unless_cancelled, waiter)
+
+    def _made(self, protocol: asyncio.BaseProtocol) -> None:
+        """``protocol.connection_made``, then reading starts: asyncio's two
+        callbacks in a row, in one (a callback less per connection).
+        Reading starts even if connection_made raised, as asyncio's would;
+        the exception then goes to the loop's handler as this callback's."""
+        try:
+            protocol.connection_made(self)
+        finally:
+            self._start_reading()
 
     def _start_reading(self) -> None:
         self._reading = True
