@@ -256,6 +256,30 @@ def test_an_exception_in_data_received_is_reported_and_closes() -> None:
     run(main)
 
 
+def test_an_exception_in_connection_made_is_reported_and_reading_starts() -> None:
+    """As asyncio (connection_made and the start of reading are callbacks
+    in a row): the exception goes to the loop's handler and the protocol
+    still gets the data."""
+
+    class Failing(Recorder):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            raise ValueError("boom")
+
+    async def main() -> None:
+        contexts: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        server, proto, reader, writer = await one_connection(Failing)
+        writer.write(b"hi")
+        await until(lambda: bytes(proto.data) == b"hi", "data_received")
+        assert len(contexts) == 1 and isinstance(contexts[0]["exception"], ValueError)
+        assert proto.calls == ["made", "data"]
+        await close_all(server, writer)
+        assert await proto.lost is None
+
+    run(main)
+
+
 def test_set_protocol_in_data_received_sends_the_next_data_to_the_new_protocol() -> None:
     """The transport reads into the protocol it has now, as asyncio's
     (netcore's native read path follows set_protocol at once)."""
