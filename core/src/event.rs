@@ -94,6 +94,9 @@ pub struct Event {
     /// data (a Unix `Datagram`; 0 otherwise): no allocation, and nothing to
     /// drop.
     pub(crate) path_len: u8,
+    /// The bytes are in the loop's datagram receiver, in slot `data_start`
+    /// (a received datagram), not at `data_start` in the arena.
+    pub(crate) in_receiver: bool,
     pub(crate) data_start: usize,
     pub(crate) data_len: usize,
 }
@@ -108,6 +111,7 @@ impl Event {
             userdata,
             addr: None,
             path_len: 0,
+            in_receiver: false,
             value: 0,
             data_start: 0,
             data_len: 0,

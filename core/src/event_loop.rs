@@ -206,6 +206,9 @@ impl Loop {
     fn poll_once(&self, poller: &mut Poller, max: usize, wait: Option<Duration>) -> Result<bool> {
         reset_arena(&mut poller.arena);
         poller.batch.clear();
+        if let Some(receiver) = &mut poller.datagrams {
+            receiver.clear();
+        }
         let (wait, kept) = {
             let mut state = self.state()?;
             state.notified = false;

@@ -58,6 +58,7 @@ impl Out<'_> {
     /// Adds an event whose bytes are `arena[start..start + len]`. Callers
     /// check [`Out::full`] first.
     pub fn push_data(&mut self, mut event: Event, start: usize, len: usize) {
+        event.in_receiver = false;
         event.data_start = start;
         event.data_len = len;
         self.events.push(event);

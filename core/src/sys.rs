@@ -100,20 +100,26 @@ pub fn getsockopt(fd: RawFd, level: i32, name: i32, value: &mut [u8]) -> io::Res
 pub const RECV_BATCH: usize = 32;
 
 /// A loop's receiver of datagrams with `recvmmsg`: headers, sender
-/// addresses and [`RECV_BATCH`] slots of `stride` bytes, set up once (on
-/// the heap, so the headers' pointers to its own parts stay valid); a call
-/// only restores the name lengths the previous one's datagrams changed.
-/// The slots reserve `RECV_BATCH * stride` bytes of address space, but the
+/// addresses and `slots` slots of `stride` bytes, set up once (on the heap,
+/// so the headers' pointers to its own parts stay valid). The datagrams of
+/// one poll fill the slots in turn and stay there, where the poll's events
+/// point, until [`Datagrams::clear`] at the next poll: no copy. A slot takes
+/// `room` bytes of datagram (more is cut, `MSG_TRUNC`); the rest of its
+/// stride may take bytes appended after the datagram ([`Datagrams::append`]).
+/// The slots reserve `slots * stride` bytes of address space, but the
 /// kernel touches only the pages the datagrams fill. Only the bytes the
-/// kernel wrote of a datagram or a sender's address are read.
+/// kernel (or `append`) wrote of a slot or a sender's address are read.
 pub struct Datagrams {
-    headers: [libc::mmsghdr; RECV_BATCH],
-    iovs: [libc::iovec; RECV_BATCH],
-    senders: [MaybeUninit<libc::sockaddr_storage>; RECV_BATCH],
+    headers: Box<[libc::mmsghdr]>,
+    iovs: Box<[libc::iovec]>,
+    senders: Box<[MaybeUninit<libc::sockaddr_storage>]>,
+    /// Bytes written at the start of each filled slot (datagram and appended).
+    written: Box<[usize]>,
     slots: Box<[MaybeUninit<u8>]>,
     stride: usize,
-    /// Datagrams the last call received (whose headers the kernel changed).
-    count: usize,
+    room: usize,
+    /// Slots filled since the last [`Datagrams::clear`].
+    used: usize,
 }
 
 // SAFETY: the raw pointers in the headers and iovecs point only into this
@@ -132,72 +138,114 @@ pub struct Received {
 const SENDER_ROOM: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
 impl Datagrams {
-    /// A receiver whose slots hold `stride` bytes each.
-    pub fn new(stride: usize) -> Box<Datagrams> {
+    /// A receiver of `slots` slots, each holding a datagram of up to `room`
+    /// bytes and `extra` bytes appended after it.
+    pub fn new(slots: usize, room: usize, extra: usize) -> Box<Datagrams> {
+        let stride = room + extra;
         let mut me = Box::new(Datagrams {
             // SAFETY: mmsghdr and iovec are plain data; zeroed is a valid empty value.
-            headers: unsafe { std::mem::zeroed() },
-            iovs: unsafe { std::mem::zeroed() },
-            senders: [const { MaybeUninit::uninit() }; RECV_BATCH],
-            slots: Box::new_uninit_slice(RECV_BATCH * stride),
+            headers: (0..slots).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            iovs: (0..slots).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            senders: (0..slots).map(|_| MaybeUninit::uninit()).collect(),
+            written: vec![0; slots].into_boxed_slice(),
+            slots: Box::new_uninit_slice(slots * stride),
             stride,
-            count: 0,
+            room,
+            used: 0,
         });
         let me_ref = &mut *me;
-        for i in 0..RECV_BATCH {
+        for i in 0..slots {
             me_ref.iovs[i] =
-                libc::iovec { iov_base: me_ref.slots[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: stride };
+                libc::iovec { iov_base: me_ref.slots[i * stride..].as_mut_ptr() as *mut libc::c_void, iov_len: room };
             let header = &mut me_ref.headers[i].msg_hdr;
             header.msg_name = me_ref.senders[i].as_mut_ptr() as *mut libc::c_void;
-            header.msg_namelen = SENDER_ROOM;
             header.msg_iov = &mut me_ref.iovs[i];
             header.msg_iovlen = 1;
         }
         me
     }
 
-    /// Receives up to `max` datagrams (at most [`RECV_BATCH`]) in one call,
-    /// each into its slot, cut to the slot's size. Returns how many arrived.
-    /// An error after some datagrams arrived is returned by the next call
-    /// (the kernel keeps it).
-    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
-        // The kernel wrote the sender's length into each header it filled;
-        // the flags and datagram lengths it sets afresh, and reads neither.
-        for header in &mut self.headers[..std::mem::take(&mut self.count)] {
-            header.msg_hdr.msg_namelen = SENDER_ROOM;
-        }
-        let count = max.min(RECV_BATCH);
-        // SAFETY: the first `count` headers point at their own sender
-        // storage and iovec, and each iovec at its own `stride` bytes of
-        // `slots`; all of them live in this heap value, which outlives the
-        // call and has not moved since `new` set the pointers.
-        let n = retrying(|| unsafe {
-            libc::recvmmsg(fd, self.headers.as_mut_ptr(), count as _, 0, std::ptr::null_mut()) as isize
-        })?;
-        self.count = n.min(count);
-        Ok(self.count)
+    /// Frees every slot for a new poll (the events that pointed into them
+    /// are gone).
+    pub fn clear(&mut self) {
+        self.used = 0;
     }
 
-    /// The `i`-th header of the last call.
+    /// Slots left until [`Datagrams::clear`].
+    pub fn free(&self) -> usize {
+        self.headers.len() - self.used
+    }
+
+    /// Receives up to `max` datagrams (at most [`RECV_BATCH`] and the free
+    /// slots) in one call, each into the next free slot, cut to the slot's
+    /// room. Returns the indexes of those that arrived. An error after some
+    /// datagrams arrived is returned by the next call (the kernel keeps it).
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> io::Result<std::ops::Range<usize>> {
+        let first = self.used;
+        let count = max.min(RECV_BATCH).min(self.free());
+        // The kernel writes the sender's length over the room given; the
+        // flags and datagram lengths it sets afresh, and reads neither.
+        for header in &mut self.headers[first..first + count] {
+            header.msg_hdr.msg_namelen = SENDER_ROOM;
+        }
+        // SAFETY: the `count` headers from `first` point at their own sender
+        // storage and iovec, and each iovec at `room` bytes of its own slot;
+        // all of them live in this heap value, which outlives the call and
+        // has not moved since `new` set the pointers.
+        let n = retrying(|| unsafe {
+            libc::recvmmsg(fd, self.headers[first..].as_mut_ptr(), count as _, 0, std::ptr::null_mut()) as isize
+        })?;
+        self.used += n.min(count);
+        for i in first..self.used {
+            self.written[i] = (self.headers[i].msg_len as usize).min(self.room);
+        }
+        Ok(first..self.used)
+    }
+
+    /// The `i`-th header filled since the last clear.
     fn header(&self, i: usize) -> &libc::msghdr {
-        assert!(i < self.count, "datagram {i} of {}", self.count);
+        assert!(i < self.used, "datagram {i} of {}", self.used);
         &self.headers[i].msg_hdr
     }
 
-    /// The `i`-th datagram of the last call (`i` below what it returned).
+    /// The `i`-th datagram filled since the last clear.
     pub fn get(&self, i: usize) -> Received {
         let header = self.header(i);
-        let len = (self.headers[i].msg_len as usize).min(self.stride);
+        let len = (self.headers[i].msg_len as usize).min(self.room);
         Received { len, truncated: header.msg_flags & libc::MSG_TRUNC != 0 }
     }
 
-    /// The bytes of the `i`-th datagram of the last call.
-    pub fn data(&self, i: usize) -> &[u8] {
-        let len = self.get(i).len;
-        let slot = &self.slots[i * self.stride..][..len];
-        // SAFETY: the kernel wrote the datagram's `len` bytes (at most the
-        // slot's size) at the start of its slot.
-        unsafe { &*(slot as *const [MaybeUninit<u8>] as *const [u8]) }
+    /// Where slot `i` starts (its bytes are read with [`Datagrams::bytes`]).
+    #[inline]
+    pub fn slot_ptr(&self, i: usize) -> *const u8 {
+        self.slots.as_ptr().wrapping_add(i * self.stride) as *const u8
+    }
+
+    /// The first `len` bytes of slot `i` (filled since the last clear):
+    /// `None` beyond what was written there.
+    #[inline]
+    pub fn bytes(&self, i: usize, len: usize) -> Option<&[u8]> {
+        if i >= self.used || len > self.written[i] {
+            return None;
+        }
+        // SAFETY: the kernel (and `append`) wrote `written[i]` bytes at the
+        // start of slot `i`, within its stride.
+        Some(unsafe { std::slice::from_raw_parts(self.slot_ptr(i), len) })
+    }
+
+    /// Appends `bytes` after what slot `i` (filled since the last clear)
+    /// holds; false when they do not fit its stride (nothing is written then).
+    pub fn append(&mut self, i: usize, bytes: &[u8]) -> bool {
+        self.header(i);
+        let at = self.written[i];
+        let Some(dest) = self.slots[i * self.stride..][..self.stride].get_mut(at..at + bytes.len()) else {
+            return false;
+        };
+        for (d, b) in dest.iter_mut().zip(bytes) {
+            d.write(*b);
+        }
+        self.written[i] = at + bytes.len();
+        true
     }
 
     /// The IP sender of the `i`-th datagram (`None` on a Unix socket), read

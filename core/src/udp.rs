@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 
 use mio::net::{UdpSocket, UnixDatagram};
@@ -21,13 +22,14 @@ use crate::unix::{self, SocketFile};
 /// `EMSGSIZE`).
 const MAX_DATAGRAM: usize = 64 << 10;
 
-/// The room for one datagram of a batch in the loop's receiver
-/// ([`sys::Datagrams`]): 32 slots reserve 2 MiB of address space, but the
-/// kernel touches only the pages the datagrams fill.
-const SLOT: usize = MAX_DATAGRAM;
+/// Datagrams one poll receives at most, each in its own slot of the loop's
+/// receiver ([`sys::Datagrams`]), where its event's bytes stay until the
+/// next poll: 128 slots reserve 8 MiB of address space, but the kernel
+/// touches only the pages the datagrams fill.
+const POLL_SLOTS: usize = 128;
 
-/// The arena room a Unix sender's path may take: at most 255 bytes with
-/// its NUL (see `deliver`).
+/// The room after a datagram in its slot for a Unix sender's path: at most
+/// 255 bytes with its NUL (see `deliver`).
 const PATH_ROOM: usize = 255;
 
 /// One datagram of a batched send ([`crate::Loop::send_batch`]): its bytes
@@ -242,25 +244,22 @@ impl Udp {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         self.write_ready = false;
-        let mut batch = out.datagrams.take().unwrap_or_else(|| sys::Datagrams::new(SLOT));
+        let mut batch = out.datagrams.take().unwrap_or_else(|| sys::Datagrams::new(POLL_SLOTS, MAX_DATAGRAM, PATH_ROOM));
         let step = self.receive(handle, &mut batch, out);
         *out.datagrams = Some(batch);
         step
     }
 
-    /// Receives datagrams into the arena while the kernel has some and the
-    /// poll has room.
+    /// Receives datagrams into the receiver's free slots while the kernel
+    /// has some and the poll has room.
     fn receive(&mut self, handle: Handle, batch: &mut sys::Datagrams, out: &mut Out<'_>) -> Step {
         while self.readable {
-            let room = out.cap.saturating_sub(out.events.len()).min(sys::RECV_BATCH);
+            let room = out.cap.saturating_sub(out.events.len()).min(batch.free());
             if out.full() || room == 0 {
                 return Step::Requeue;
             }
             match batch.recv(self.sock.as_raw_fd(), room) {
-                Ok(count) => {
-                    out.arena.reserve(count * (SLOT + PATH_ROOM));
-                    self.deliver(handle, batch, count, out)
-                }
+                Ok(slots) => self.deliver(handle, batch, slots, out),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 // ICMP errors (e.g. port unreachable on a connected socket)
                 // are reported without closing the socket.
@@ -270,11 +269,10 @@ impl Udp {
         Step::Idle
     }
 
-    /// Turns the `count` datagrams just received into events, each one's
-    /// bytes (and a Unix sender's path) copied to the end of the arena,
-    /// which has room for them.
-    fn deliver(&self, handle: Handle, batch: &sys::Datagrams, count: usize, out: &mut Out<'_>) {
-        for i in 0..count {
+    /// Turns the datagrams just received into events whose bytes (and a
+    /// Unix sender's path after them) stay in their slots: no copy.
+    fn deliver(&self, handle: Handle, batch: &mut sys::Datagrams, slots: Range<usize>, out: &mut Out<'_>) {
+        for i in slots {
             let got = batch.get(i);
             if got.truncated {
                 // Only a Unix datagram can outgrow a slot: it is dropped, not cut.
@@ -282,39 +280,32 @@ impl Udp {
                 out.push(Event::new(EventKind::Error, handle, self.userdata).with_error(Some(error.into())));
                 continue;
             }
-            let at = out.arena.len();
-            let data = batch.data(i);
-            // SAFETY: `receive` reserved a slot's size for each datagram of
-            // the batch and a path's room for each sender, and `data` (at
-            // most a slot) comes from the receiver, not from the arena.
-            unsafe {
-                std::ptr::copy_nonoverlapping(data.as_ptr(), out.arena.as_mut_ptr().add(at), data.len());
-                out.arena.set_len(at + data.len());
-            }
             let (addr, path_len) =
-                if self.is_unix() { (None, Self::append_path(batch, i, out.arena)) } else { (batch.sender_ip(i), 0) };
+                if self.is_unix() { (None, Self::append_path(batch, i)) } else { (batch.sender_ip(i), 0) };
             // Written whole, in place: an event is ~100 bytes, and building
             // it in steps moved it several times per datagram.
             out.events.push(Event {
                 addr,
                 path_len,
-                data_start: at,
+                in_receiver: true,
+                data_start: i,
                 data_len: got.len,
                 ..Event::new(EventKind::Datagram, handle, self.userdata)
             });
         }
     }
 
-    /// Appends the Unix sender's path of the `i`-th datagram and its NUL to
-    /// the arena (which has room for them) and returns their length: at
-    /// most `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for C, unless
+    /// Appends the Unix sender's path of the `i`-th datagram and its NUL
+    /// after the datagram in its slot and returns their length: at most
+    /// `MAX_UNIX_PATH` bytes (and an `@`) and a NUL for C, unless
     /// replacement characters made it longer: dropped then, and 0 (the
     /// length must fit a byte), as for an unnamed sender.
-    fn append_path(batch: &sys::Datagrams, i: usize, arena: &mut Vec<u8>) -> u8 {
+    fn append_path(batch: &mut sys::Datagrams, i: usize) -> u8 {
         let Some(path) = unix::text(&batch.sender(i)) else { return 0 };
         let Ok(path_len) = u8::try_from(path.len() + 1) else { return 0 };
-        arena.extend_from_slice(path.as_bytes());
-        arena.push(0);
-        path_len
+        match batch.append(i, path.as_bytes()) && batch.append(i, &[0]) {
+            true => path_len,
+            false => 0,
+        }
     }
 }
