@@ -244,7 +244,8 @@ impl Udp {
             out.push(Event::new(EventKind::Writable, handle, self.userdata));
         }
         self.write_ready = false;
-        let mut batch = out.datagrams.take().unwrap_or_else(|| sys::Datagrams::new(POLL_SLOTS, MAX_DATAGRAM, PATH_ROOM));
+        let mut batch =
+            out.datagrams.take().unwrap_or_else(|| sys::Datagrams::new(POLL_SLOTS, MAX_DATAGRAM, PATH_ROOM));
         let step = self.receive(handle, &mut batch, out);
         *out.datagrams = Some(batch);
         step
