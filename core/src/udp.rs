@@ -255,6 +255,11 @@ impl Udp {
     /// has some and the poll has room.
     fn receive(&mut self, handle: Handle, batch: &mut sys::Datagrams, out: &mut Out<'_>) -> Step {
         while self.readable {
+            if batch.free() == 0 {
+                // The slots hold this poll's datagrams: no other socket's
+                // data goes in either (it would be serviced in a loop).
+                out.stop_data();
+            }
             let room = out.cap.saturating_sub(out.events.len()).min(batch.free());
             if out.full() || room == 0 {
                 return Step::Requeue;

@@ -155,3 +155,29 @@ fn a_unix_datagram_socket_sends_a_batch_to_its_connected_peer_but_refuses_ip_des
     let ip = [DatagramToSend { data: b"x", to: Some("127.0.0.1:9".parse().unwrap()) }];
     assert_eq!(lp.send_batch(sock, all_ok(&ip)), Err(Error::EWRONGKIND));
 }
+
+#[test]
+fn more_datagrams_than_one_poll_receives_arrive_over_several_polls_whole_in_order() {
+    let lp = Loop::new().unwrap();
+    let sockets = [bound(&lp, "127.0.0.1"), bound(&lp, "127.0.0.1")];
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // 150 each: together more than a poll's 128 receiver slots, each
+    // socket's within its default receive buffer.
+    for i in 0..300u32 {
+        sender.send_to(&i.to_be_bytes(), sockets[(i % 2) as usize].1).unwrap();
+    }
+    let mut got: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+    let mut polls = 0;
+    while got[0].len() + got[1].len() < 300 {
+        polls += 1;
+        assert!(polls < 100, "datagrams stopped arriving: {} of 300", got[0].len() + got[1].len());
+        let batch = lp.poll(1024, Some(Duration::from_secs(5))).unwrap();
+        for event in batch.events() {
+            let which = sockets.iter().position(|s| s.0 == event.handle).unwrap();
+            got[which].push(u32::from_be_bytes(batch.data(event).try_into().unwrap()));
+        }
+    }
+    assert!(polls > 1, "one poll took all 300 datagrams");
+    assert_eq!(got[0], (0..300).filter(|i| i % 2 == 0).collect::<Vec<_>>());
+    assert_eq!(got[1], (0..300).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+}
