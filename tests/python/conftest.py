@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -9,6 +10,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,13 @@ def listen_local(loop: netcore.Loop) -> tuple[int, int]:
     """A listener on 127.0.0.1 with a free port: (handle, port)."""
     listener = loop.listen("127.0.0.1", 0)
     return listener, loop.local_address(listener)[1]
+
+
+def exception_contexts() -> list[dict[str, Any]]:
+    """The contexts the running loop's exception handler gets from now on."""
+    contexts: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+    return contexts
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 import netcore.aio
-from conftest import WAIT, free_port
+from conftest import WAIT, exception_contexts, free_port
 
 T = TypeVar("T")
 
@@ -241,8 +241,7 @@ def test_an_exception_in_data_received_is_reported_and_closes() -> None:
             raise ValueError("boom")
 
     async def main() -> None:
-        contexts: list[dict[str, Any]] = []
-        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        contexts = exception_contexts()
         server, proto, reader, writer = await one_connection(Failing)
         writer.write(b"hi")
         exc = await proto.lost
@@ -267,8 +266,7 @@ def test_an_exception_in_connection_made_is_reported_and_reading_starts() -> Non
             raise ValueError("boom")
 
     async def main() -> None:
-        contexts: list[dict[str, Any]] = []
-        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        contexts = exception_contexts()
         server, proto, reader, writer = await one_connection(Failing)
         writer.write(b"hi")
         await until(lambda: bytes(proto.data) == b"hi", "data_received")
@@ -422,8 +420,7 @@ def test_a_protocol_factory_that_raises_leaks_nothing() -> None:
         raise RuntimeError("no protocol")
 
     async def main() -> None:
-        contexts: list[dict[str, Any]] = []
-        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        contexts = exception_contexts()
         server, port = await serve(factory)
         # The connection is reset: the client sees it while connecting or
         # while reading.

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 import netcore
 import netcore.aio
-from conftest import WAIT, has_ipv6
+from conftest import WAIT, exception_contexts, has_ipv6
 from test_aio_transport import run
 
 
@@ -115,8 +114,7 @@ def test_an_exception_in_datagram_received_is_reported_and_reading_goes_on(peer:
                 raise netcore.ClosedError("boom")
 
     async def main() -> None:
-        contexts: list[dict[str, Any]] = []
-        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: contexts.append(ctx))
+        contexts = exception_contexts()
         transport, proto = await netcore.aio.create_datagram_endpoint(Failing, local_addr=("127.0.0.1", 0))
         assert isinstance(proto, Failing)
         local = transport.get_extra_info("sockname")
