@@ -32,10 +32,6 @@ const MAX_EVENTS: usize = 1024;
 const STRIDE: usize = 11;
 /// Bytes of the `meta` array the driver writes.
 const META_BYTES: usize = MAX_EVENTS * STRIDE * std::mem::size_of::<f64>();
-/// Most bytes per read, as Node's own sockets read: every payload is copied
-/// into a Buffer, and larger ones, above glibc's mmap threshold, made the
-/// process fault in fresh pages for most of them (`bench/node-binding.md`).
-const READ_SIZE: usize = 64 << 10;
 /// Payloads at least this large get a Buffer of their own.
 const OWN_BUFFER: usize = 32 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
@@ -891,7 +887,6 @@ impl NativeLoop {
         }
       };
       let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
-      core.set_read_size(READ_SIZE).map_err(|e| napi_error(&e.to_string()))?;
       let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
       let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
       let fd = core.fd();
