@@ -986,11 +986,19 @@ def bench_simple(servers, cfg, res, budget, key, args, metric, unit):
             return
         for s in rotate(servers, rnd):
             what = f"{key} {s.name} run {rnd + 1}"
-            r = run_server(s, lambda rs: loadgen(rs, args, 90, what), what)
+
+            def go(rs, what=what):
+                c0 = rs.cpu_seconds()
+                r = loadgen(rs, args, 90, what)
+                return r and dict(r, cpu_s=rs.cpu_seconds() - c0)
+
+            r = run_server(s, go, what)
             if r:
                 out.setdefault(s.name, []).append(dict(value=r[metric], p50=r["lat_p50_us"], p99=r["lat_p99_us"],
                                                        tls=r.get("tls"), tls_full=r.get("tls_full", 0),
-                                                       tls_resumed=r.get("tls_resumed", 0)))
+                                                       tls_resumed=r.get("tls_resumed", 0))
+                                                  | ({"cpu_ms_per_mib": r["cpu_s"] * 1e3 / max(r["bytes"] / 2**20, 1)}
+                                                     if metric == "mib_per_s" else {}))
                 log(f"{what}: {r[metric]:.1f} {unit}" + (f" ({r['tls_resumed']} resumed, {r['tls_full']} full)"
                                                         if key.startswith("hs") else ""))
 
@@ -1060,6 +1068,7 @@ def summarize(res: dict) -> dict:
                  for n, runs in res.get("idle", {}).items()}
     for key in ("bulk", "churn", "hs_full", "hs_resumed"):
         s[key] = {n: {"value": med(runs, "value"), "p50": med(runs, "p50"), "p99": med(runs, "p99"), "n": len(runs),
+                      "cpu_ms_per_mib": med(runs, "cpu_ms_per_mib") if key == "bulk" else None,
                       "resumed": sum(r.get("tls_resumed", 0) for r in runs),
                       "handshakes": sum(r.get("tls_resumed", 0) + r.get("tls_full", 0) for r in runs)}
                   for n, runs in res.get(key, {}).items()}
@@ -1404,13 +1413,17 @@ def write_report(path: Path, res: dict, summary: dict, servers: list[Server], cf
     w("## 5. Single-connection bulk throughput")
     w("")
     w(f"One connection, {fmt_size(cfg['bulk_size'])} writes, at most {cfg['bulk_window'] >> 20} MiB in flight, "
-      f"{cfg['bulk_duration']} s; MiB/s of checked bytes echoed back.")
+      f"{cfg['bulk_duration']} s; MiB/s of checked bytes echoed back. Server CPU: utime+stime (all threads, kernel "
+      "included) over the whole load-generator run (its 0.2 s warm-up too) per MiB echoed in the measured "
+      "seconds; less sensitive than MiB/s to the machine's other load. Medians of the rounds.")
     w("")
-    w("| server | MiB/s | vs peer |")
-    w("|---|---|---|")
+    w("| server | MiB/s | vs peer | server CPU ms / MiB (lower is better) | vs peer |")
+    w("|---|---|---|---|---|")
     for n in names:
         v = get(summary, "bulk", n, "value")
-        w(f"| {n} | {fmt(v, ',.0f', 'n/a')} | {ratio_text(summary, 'bulk', n, 'value') if v is not None else ''} |")
+        c = get(summary, "bulk", n, "cpu_ms_per_mib")
+        w(f"| {n} | {fmt(v, ',.0f', 'n/a')} | {ratio_text(summary, 'bulk', n, 'value') if v is not None else ''} "
+          f"| {fmt(c, ',.2f', 'n/a')} | {ratio_text(summary, 'bulk', n, 'cpu_ms_per_mib') if c is not None else ''} |")
     w("")
 
     L.extend(latency_bench.churn_section(res, summary, names, cfg))
