@@ -601,7 +601,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
 /// `_process_events`, and per event `_key_from_fd` and `_add_callback`);
 /// step for step as they do: the ready readers and writers appended to
 /// `ready`, a cancelled one's descriptor unregistered. Any other selector
-/// or loop through Python.
+/// or loop, or a CPython not in [`SELECT_CHECKED_ON`], through Python.
 fn select_and_process(aloop: &Obj<'_>, ready: &Obj<'_>, timeout: &Obj<'_>) -> PyResult<()> {
     // selectors' EVENT_READ / EVENT_WRITE, select's EPOLLIN / EPOLLOUT.
     const READ: u32 = 1;
@@ -662,17 +662,31 @@ fn select_and_process(aloop: &Obj<'_>, ready: &Obj<'_>, timeout: &Obj<'_>) -> Py
     Ok(())
 }
 
+/// The CPython versions (major, minor) whose `EpollSelector.select`,
+/// `BaseSelectorEventLoop._process_events` and `_add_callback`
+/// [`select_and_process`] was checked against, step for step (3.13 rewrote
+/// `select`'s loop, not what it does). A copy cannot follow a later
+/// version's change: on any other version asyncio's own run
+/// (tests/python/test_aio_select.py compares the two).
+const SELECT_CHECKED_ON: [(u8, u8); 3] = [(3, 11), (3, 12), (3, 13)];
+
 /// Whether `selector` is asyncio's `EpollSelector` and `aloop`'s class
 /// processes its events with asyncio's own `_process_events` and
-/// `_add_callback`: what [`select_and_process`] does natively.
+/// `_add_callback`, on a version in [`SELECT_CHECKED_ON`]: what
+/// [`select_and_process`] does natively.
 fn asyncio_epoll(aloop: &Obj<'_>, selector: &Obj<'_>) -> PyResult<bool> {
-    /// asyncio's `EpollSelector` (None where there is no epoll), `_process_events` and `_add_callback`.
+    /// asyncio's `EpollSelector` (None where there is no epoll or the
+    /// version was not checked), `_process_events` and `_add_callback`.
     static OWN: PyOnceLock<(Option<Py<PyAny>>, Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
     let py = aloop.py();
     let (epoll, process_events, add_callback) = OWN.get_or_try_init(py, || {
         let base = py.import("asyncio.selector_events")?.getattr("BaseSelectorEventLoop")?;
+        // As `sys` reports it (a test stands in an unchecked one there).
+        let version = py.import("sys")?.getattr("version_info")?;
+        let version: (u8, u8) = (version.get_item(0)?.extract()?, version.get_item(1)?.extract()?);
+        let checked = SELECT_CHECKED_ON.contains(&version);
         Ok::<_, PyErr>((
-            py.import("selectors")?.getattr("EpollSelector").ok().map(Bound::unbind),
+            py.import("selectors")?.getattr("EpollSelector").ok().filter(|_| checked).map(Bound::unbind),
             base.getattr("_process_events")?.unbind(),
             base.getattr("_add_callback")?.unbind(),
         ))
