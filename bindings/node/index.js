@@ -526,16 +526,7 @@ class Loop extends EventEmitter {
 
   // -- creating handles --------------------------------------------------------
 
-  // The core's listen (made by operationMethod as _listen), and maxConnections.
-  listen(host, port, options) {
-    this._checkOpen()
-    const opts = checkOptions(options)
-    const max = opts.maxConnections === undefined ? 0 : checkInt(opts.maxConnections, 'options.maxConnections', 0, 2 ** 32 - 1)
-    const id = this._listen(host, port, opts)
-    if (max > 0) this._native.setMaxConnections(id, max)
-    return id
-  }
-
+  // listen() and the others the core describes are made by operationMethod (below).
   async listenAsync(host, port, options) {
     const handle = this.listen(host, port, options)
     return { handle, address: this.localAddress(handle) }
@@ -994,7 +985,7 @@ function operationMethod(op, name) {
 
 for (const op of VOCABULARY.operations) {
   const name = camel(op.name)
-  Loop.prototype[name === 'listen' ? '_listen' : name] = operationMethod(op, name)
+  Loop.prototype[name] = operationMethod(op, name)
 }
 
 // Every change of a loop's listeners drops its cache of them (see _emitEach);

@@ -154,8 +154,8 @@ export declare class NativeLoop {
   remoteAddress(id: number): AddressInfo | number
   /** A [`HandleKind`]'s name, or a negative error code. */
   kind(id: number): string | number
-  /** Each option left out (undefined) is the core's default. */
-  listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
+  /** Each option left out (undefined) is the core's default (`max_connections`: no cap). */
+  listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null, maxConnections?: number | undefined | null): number
   /** A listener on a Unix socket path (`@name`: the abstract namespace). */
   listenUnix(path: string, backlog?: number | undefined | null): number
   /**

@@ -110,6 +110,8 @@ const HOST: Arg = arg("host", ArgKind::Host);
 const PORT: Arg = arg("port", ArgKind::Port);
 const PATH: Arg = arg("path", ArgKind::Path);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
+/// A listener's cap on open connections (0: none), as a listen option or set later.
+const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: u32::MAX as i64 };
 const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
 /// A multicast group and the interface to join it on.
 const MEMBERSHIP: [Arg; 2] = [arg("group", ArgKind::Text), arg("interface", ArgKind::Interface)];
@@ -141,7 +143,13 @@ const fn on_handle(
 /// The operations a binding builds from this description (the others,
 /// the sends on the hot path among them, it writes by hand).
 pub const OPERATIONS: &[Operation] = &[
-    creates("listen", "listen", &[HOST, PORT], &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1]], HandleKind::TcpListener),
+    creates(
+        "listen",
+        "listen",
+        &[HOST, PORT],
+        &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1], arg("max_connections", MAX_CONNECTIONS)],
+        HandleKind::TcpListener,
+    ),
     creates(
         "connect",
         "connect",
@@ -182,12 +190,7 @@ pub const OPERATIONS: &[Operation] = &[
     on_handle("udp_connect_unix", Some("connect"), &[PATH], Returns::Nothing),
     on_handle("shutdown", Some("shutdown"), &[], Returns::Nothing),
     on_handle("set_idle_timeout", None, &[arg("timeout", ArgKind::OptionalMillis)], Returns::Nothing),
-    on_handle(
-        "set_max_connections",
-        None,
-        &[arg("max", ArgKind::Integer { min: 0, max: u32::MAX as i64 })],
-        Returns::Nothing,
-    ),
+    on_handle("set_max_connections", None, &[arg("max", MAX_CONNECTIONS)], Returns::Nothing),
     on_handle("shutdown_server", None, &[arg("drain_timeout", ArgKind::Millis)], Returns::Nothing),
     on_handle("add_membership", None, &MEMBERSHIP, Returns::Nothing),
     on_handle("drop_membership", None, &MEMBERSHIP, Returns::Nothing),

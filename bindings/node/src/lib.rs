@@ -1114,18 +1114,21 @@ handle_methods! {
   kind() -> Either<&'static str, i32> = either(kind(), HandleKind::name);
 }
 
-/// Methods that create a handle, written `name(arguments) = operation(arguments);`:
-/// each returns the new handle or a negative code (see [`Driver::create`]).
-/// Docs and `?` in the arguments as in [`handle_methods`].
+/// Methods that create a handle, written `name(arguments) = operation(arguments);`,
+/// optionally `... then set(arguments after the handle);`: a setting of the new
+/// handle (it fails only once the loop is closed, the handle with it). Each returns
+/// the new handle or a negative code (see [`Driver::create`]). Docs and `?` in the
+/// arguments as in [`handle_methods`].
 macro_rules! create_methods {
-  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*);)*) => {
+  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*)
+    $(then $set:ident($($setting:expr),*))?;)*) => {
     #[napi]
     impl NativeLoop {
       $(
         $(#[$doc])*
         #[napi]
         pub fn $name(&self, $($arg: $ty),*) -> f64 {
-          self.d.create(|| self.d.core.$op($($value),*))
+          self.d.create(|| self.d.core.$op($($value),*)$(.and_then(|h| self.d.core.$set(h, $($setting),*).and(Ok(h))))?)
         }
       )*
     }
@@ -1133,9 +1136,10 @@ macro_rules! create_methods {
 }
 
 create_methods! {
-  #[doc = " Each option left out (undefined) is the core's default."]
-  listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
-    tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only), 0);
+  #[doc = " Each option left out (undefined) is the core's default (`max_connections`: no cap)."]
+  listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>,
+    max_connections: Option<f64>) = tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only), 0)
+    then set_max_connections(max_connections.map_or(0, to_usize));
   #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
   listen_unix(path: String, backlog: Option<f64>) = unix_listen(&path, &bind_options(backlog, None, None), 0);
   #[doc = " Each option left out (undefined) is the core's default (no local"]

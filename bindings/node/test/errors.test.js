@@ -102,6 +102,8 @@ test('values the core refuses throw EINVAL with its detail; negative durations R
   assert.throws(() => loop.udpBind('127.0.0.1', 65536), refused('port'))
   assert.throws(() => loop.listen('127.0.0.1', 0, { backlog: -1 }), refused('backlog'))
   assert.throws(() => loop.listen('127.0.0.1', 0, { backlog: 65536 }), refused('backlog'))
+  const maxConnections = /^The value of "options\.maxConnections" is out of range\. It must be an integer >= 0 and <= 4294967295\. Received -1$/
+  assert.throws(() => loop.listen('127.0.0.1', 0, { maxConnections: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: maxConnections })
   assert.throws(() => loop.connect('127.0.0.1', 80, { family: 5 }), refused('family'))
   assert.throws(() => loop.connect('127.0.0.1', 80, { family: 'IPv5' }), refused('family'))
   assert.throws(() => loop.connect('127.0.0.1', 80, { reconnect: new Array(9).fill(10) }), refused('reconnect'))
