@@ -359,3 +359,39 @@ def test_a_turn_outside_run_forever_sees_a_loop_its_callback_closed(loop: asynci
     loop.call_soon(close_then_schedule)
     getattr(loop, "_run_once")()
     assert refused == ["Event loop is closed"]
+
+
+def test_settings_changed_by_a_callback_hold_for_the_next_ones_in_the_turn(loop: asyncio.AbstractEventLoop) -> None:
+    """netcore's turn reads _debug and _task_factory once while they are
+    unchanged: set_debug and set_task_factory from a callback still reach
+    the next callbacks of the same turn."""
+    seen: list[object] = []
+    made: list[object] = []
+
+    def factory(lp: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+        made.append(coro)
+        return asyncio.Task(coro, loop=lp, **kwargs)
+
+    async def nothing() -> None:
+        pass
+
+    def create_task() -> None:
+        seen.append(loop.create_task(nothing()))
+
+    # All ready in the same turn.
+    loop.call_soon(lambda: seen.append(loop.get_debug()))
+    loop.call_soon(create_task)
+    loop.call_soon(loop.set_task_factory, factory)
+    loop.call_soon(create_task)
+    loop.call_soon(loop.set_debug, True)
+    loop.call_soon(lambda: seen.append((loop.get_debug(), type(loop.call_soon(print)))))
+    loop.call_soon(loop.set_debug, False)
+    loop.call_soon(loop.set_task_factory, None)
+    loop.call_soon(lambda: seen.append((loop.get_debug(), loop.get_task_factory())))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen[0] is False
+    assert len(made) == 1 and made[0] is getattr(seen[2], "get_coro")()
+    assert seen[3] == (True, asyncio.Handle)
+    assert seen[4] == (False, None)
+    loop.run_until_complete(asyncio.gather(seen[1], seen[2]))  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyKeyboardInterrupt, Py
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -298,7 +298,7 @@ fast_method! {
     call_soon_fast, CALL_SOON, |py, slf, args, kwnames| {
         let aloop = Borrowed::from_ptr(py, slf);
         let (&callback, args, context) = fast_call(&aloop, args, kwnames)?;
-        let ready = aloop.getattr(intern!(py, "_ready")).ok()?;
+        let ready = held_or_read(&aloop, |turn| turn.ready, intern!(py, "_ready")).ok()?;
         let handle = new_handle(&aloop, callback, args, context).and_then(|h| Bound::new(py, h));
         Some(handle.and_then(|handle| {
             call_method(&ready, intern!(py, "append"), [handle.as_any()])?;
@@ -316,7 +316,7 @@ fast_method! {
         let (&when, args, context) = fast_call(&aloop, args, kwnames)?;
         let when = Borrowed::from_ptr(py, when).cast_exact::<PyFloat>().ok()?.value();
         let (&callback, args) = args.split_first()?;
-        let timers = aloop.getattr(intern!(py, "_scheduled")).ok()?;
+        let timers = held_or_read(&aloop, |turn| turn.timers, intern!(py, "_scheduled")).ok()?;
         Some(schedule(&aloop, &timers, when, callback, args, context))
     }
 }
@@ -335,7 +335,7 @@ fast_method! {
         };
         let now: f64 = call_method(&aloop, intern!(py, "time"), []).ok()?.extract().ok()?;
         let (&callback, args) = args.split_first()?;
-        let timers = aloop.getattr(intern!(py, "_scheduled")).ok()?;
+        let timers = held_or_read(&aloop, |turn| turn.timers, intern!(py, "_scheduled")).ok()?;
         Some(schedule(&aloop, &timers, now + delay, callback, args, context))
     }
 }
@@ -370,36 +370,133 @@ fn is_name(given: &Obj<'_>, name: &Bound<'_, PyString>) -> bool {
     given.is(name) || given.eq(name).unwrap_or(false)
 }
 
+/// The loop whose callbacks [`run_once`] runs on this thread now, if it is
+/// running (`run_forever`'s) and open, and what the fast methods its
+/// callbacks call read of it, read once a turn instead of once a call (a
+/// read of the loop's attribute costs ~190 instructions; bench/NOTES.md):
+/// `close()` refuses to close a running loop, so they need not read its
+/// `_closed`; asyncio replaces `_ready` and `_scheduled` only between
+/// turns; `_debug` and `_task_factory` are read again after any
+/// `set_debug` or `set_task_factory` ([`SETTINGS_CHANGES`]; a write to
+/// `_debug` itself is seen from the next turn).
+struct Turn {
+    aloop: *mut ffi::PyObject,
+    /// Its `_ready` and `_scheduled`, held by [`run_once`] for the turn.
+    ready: *mut ffi::PyObject,
+    timers: *mut ffi::PyObject,
+    /// Its `_debug` if a bool (True or False, which live as long as the
+    /// interpreter); null until read.
+    debug: Cell<*mut ffi::PyObject>,
+    /// Whether it has a `_task_factory`; None until read.
+    task_factory: Cell<Option<bool>>,
+    /// [`SETTINGS_CHANGES`] when `debug` and `task_factory` were read.
+    read_at: Cell<u64>,
+}
+
+/// How many times `set_debug` or `set_task_factory` was called on one of
+/// netcore.aio's loops ([`_aio_loop_changed`]).
+static SETTINGS_CHANGES: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    /// The loop whose callbacks [`run_once`] runs on this thread now, if it
-    /// is running (`run_forever`'s) and open: `close()` refuses to close a
-    /// running loop, so the fast methods need not read its `_closed`.
-    static RUNNING_OPEN: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+    /// The [`Turn`] [`run_once`] runs on this thread now (null: none).
+    static RUNNING: Cell<*const Turn> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The turn [`run_once`] runs on this thread now, if it is `aloop`'s.
+fn running_turn<'a>(aloop: &'a Obj<'_>) -> Option<&'a Turn> {
+    // SAFETY: null, or a Turn on run_once's stack, set there for as long as
+    // it runs callbacks (RunningTurn); a call on this thread that reads it
+    // is one of those callbacks' and ends before them.
+    unsafe { RUNNING.get().as_ref() }.filter(|turn| turn.aloop == aloop.as_ptr())
+}
+
+impl Turn {
+    /// Forgets `debug` and `task_factory` if a loop's settings changed since
+    /// they were read.
+    fn forget_changed(&self) {
+        let changes = SETTINGS_CHANGES.load(Ordering::Relaxed);
+        if self.read_at.replace(changes) != changes {
+            self.debug.set(std::ptr::null_mut());
+            self.task_factory.set(None);
+        }
+    }
+}
+
+/// `aloop._debug`.
+fn loop_debug<'py>(aloop: &Obj<'py>) -> PyResult<Obj<'py>> {
+    let py = aloop.py();
+    let Some(turn) = running_turn(aloop) else {
+        return aloop.getattr(intern!(py, "_debug"));
+    };
+    turn.forget_changed();
+    if !turn.debug.get().is_null() {
+        // SAFETY: True or False, alive as long as the interpreter.
+        return Ok(unsafe { Borrowed::from_ptr(py, turn.debug.get()) }.to_owned());
+    }
+    let debug = aloop.getattr(intern!(py, "_debug"))?;
+    if debug.is_instance_of::<PyBool>() {
+        turn.debug.set(debug.as_ptr());
+    }
+    Ok(debug)
+}
+
+/// Whether `aloop._task_factory` is set.
+fn has_task_factory(aloop: &Obj<'_>) -> PyResult<bool> {
+    let read = || Ok::<_, PyErr>(!aloop.getattr(intern!(aloop.py(), "_task_factory"))?.is_none());
+    let Some(turn) = running_turn(aloop) else {
+        return read();
+    };
+    turn.forget_changed();
+    if let Some(known) = turn.task_factory.get() {
+        return Ok(known);
+    }
+    let has = read()?;
+    turn.task_factory.set(Some(has));
+    Ok(has)
+}
+
+/// `aloop.<name>`: what its running turn holds of it (`held`), if any.
+fn held_or_read<'py>(
+    aloop: &Obj<'py>,
+    held: fn(&Turn) -> *mut ffi::PyObject,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Obj<'py>> {
+    match running_turn(aloop) {
+        // SAFETY: held by run_once for the turn.
+        Some(turn) => Ok(unsafe { Borrowed::from_ptr(aloop.py(), held(turn)) }.to_owned()),
+        None => aloop.getattr(name),
+    }
 }
 
 /// Whether `aloop` is open and out of debug mode (`None`: unknown).
 fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
     let py = aloop.py();
     Some(
-        !aloop.getattr(intern!(py, "_debug")).ok()?.is_truthy().ok()?
-            && (RUNNING_OPEN.get() == aloop.as_ptr()
-                || !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?),
+        !loop_debug(aloop).ok()?.is_truthy().ok()?
+            && (running_turn(aloop).is_some() || !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?),
     )
 }
 
-/// [`RUNNING_OPEN`] set for as long as it lives, then what it was.
-struct RunningOpen(*mut ffi::PyObject);
+/// [`RUNNING`] set for as long as it lives, then what it was.
+struct RunningTurn(*const Turn);
 
-impl RunningOpen {
-    fn set(aloop: *mut ffi::PyObject) -> Self {
-        RunningOpen(RUNNING_OPEN.replace(aloop))
+impl RunningTurn {
+    fn set(turn: *const Turn) -> Self {
+        RunningTurn(RUNNING.replace(turn))
     }
 }
 
-impl Drop for RunningOpen {
+impl Drop for RunningTurn {
     fn drop(&mut self) {
-        RUNNING_OPEN.set(self.0);
+        RUNNING.set(self.0);
     }
+}
+
+/// Private (netcore.aio): `set_debug` or `set_task_factory` was called on
+/// a loop: a running [`Turn`] reads them again.
+#[pyfunction]
+fn _aio_loop_changed() {
+    SETTINGS_CHANGES.fetch_add(1, Ordering::Relaxed);
 }
 
 fast_method! {
@@ -409,7 +506,7 @@ fast_method! {
         if !args.is_empty() {
             return None;
         }
-        Some(Borrowed::from_ptr(py, slf).getattr(intern!(py, "_debug")).map(Bound::into_ptr))
+        Some(loop_debug(&Borrowed::from_ptr(py, slf)).map(Bound::into_ptr))
     }
 }
 
@@ -438,7 +535,7 @@ fast_method! {
         if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| is_name(n, k))) {
             return None;
         }
-        if !open_out_of_debug(&aloop)? || !aloop.getattr(intern!(py, "_task_factory")).ok()?.is_none() {
+        if !open_out_of_debug(&aloop)? || has_task_factory(&aloop).ok()? {
             return None;
         }
         Some(new_task(&aloop, args, names))
@@ -570,7 +667,15 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
     // The callbacks ready now; those they schedule run on the next turn.
     let running_open =
         !aloop.getattr(intern!(py, "_thread_id"))?.is_none() && !aloop.getattr(intern!(py, "_closed"))?.is_truthy()?;
-    let _running = RunningOpen::set(if running_open { aloop.as_ptr() } else { std::ptr::null_mut() });
+    let turn = Turn {
+        aloop: aloop.as_ptr(),
+        ready: ready.as_ptr(),
+        timers: timers.as_ptr(),
+        debug: Cell::new(std::ptr::null_mut()),
+        task_factory: Cell::new(None),
+        read_at: Cell::new(SETTINGS_CHANGES.load(Ordering::Relaxed)),
+    };
+    let _running = RunningTurn::set(if running_open { &turn } else { std::ptr::null() });
     let ntodo = ready.len()?;
     let popleft = ready.getattr(intern!(py, "popleft"))?;
     for _ in 0..ntodo {
@@ -583,7 +688,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
         if cancelled {
             continue;
         }
-        if aloop.getattr(intern!(py, "_debug"))?.is_truthy()? {
+        if loop_debug(aloop)?.is_truthy()? {
             let run_in_debug = RUN_IN_DEBUG.get(py).ok_or_else(|| PyRuntimeError::new_err("netcore: no debug run"))?;
             run_in_debug.call1(py, (aloop, &handle))?;
         } else if let Some(own) = own {
@@ -894,5 +999,6 @@ fn _install_aio_loop_core(loop_type: &Bound<'_, PyType>, run_in_debug: &Obj<'_>)
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_Handle", m.py().get_type::<AioHandle>())?;
     m.setattr("_TimerHandle", m.py().get_type::<AioTimerHandle>())?;
-    m.setattr("_install_aio_loop_core", wrap_pyfunction!(_install_aio_loop_core, m)?)
+    m.setattr("_install_aio_loop_core", wrap_pyfunction!(_install_aio_loop_core, m)?)?;
+    m.setattr("_aio_loop_changed", wrap_pyfunction!(_aio_loop_changed, m)?)
 }

@@ -18,7 +18,7 @@ from netcore._aio_net import (
     create_unix_connection,
     create_unix_server,
 )
-from netcore._netcore import TLSContext, _install_aio_loop_core
+from netcore._netcore import TLSContext, _aio_loop_changed, _install_aio_loop_core
 from netcore._aio_udp import create_datagram_endpoint
 
 __all__ = ["EventLoop", "EventLoopPolicy", "new_event_loop", "run"]
@@ -92,6 +92,15 @@ class EventLoop(asyncio.SelectorEventLoop):
         self, protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwds: Any
     ) -> Any:
         return await create_datagram_endpoint(protocol_factory, local_addr, remote_addr, **kwds)
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # The native turn's copy of it (read once a turn) is read again.
+        _aio_loop_changed()
+
+    def set_task_factory(self, factory: Any) -> None:
+        super().set_task_factory(factory)
+        _aio_loop_changed()
 
     def close(self) -> None:
         """Closes netcore's side too: whatever this loop still has open

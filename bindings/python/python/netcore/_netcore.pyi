@@ -227,6 +227,10 @@ def _install_aio_loop_core(loop_type: type, run_in_debug: Callable[[Any, Any], N
     ``_run_once`` in front of ``loop_type``'s (asyncio's);
     ``_run_once`` runs a callback in debug mode by ``run_in_debug(loop, handle)``."""
 
+def _aio_loop_changed() -> None:
+    """Private (netcore.aio): ``set_debug`` or ``set_task_factory`` was
+    called on a loop; the native turn running reads them again."""
+
 def _check_max_events(max_events: SupportsIndex) -> int:
     """Private (netcore.aio): ``max_events`` as an int, or
     InvalidArgumentError if a poll would refuse it."""
