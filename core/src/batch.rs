@@ -4,7 +4,7 @@
 use mio::{Events, Poll};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::event::Event;
+use crate::event::{DataAt, Event};
 use crate::state::State;
 
 /// What only the polling caller touches: mio's poll, the batch and its arena.
@@ -43,7 +43,7 @@ impl Batch<'_> {
     /// They stay in place, at the same address, until the next poll of this
     /// loop: the C API hands that pointer out.
     pub fn data(&self, event: &Event) -> &[u8] {
-        self.span(event, event.data_len).unwrap_or(&[])
+        self.span(event, event.data_len()).unwrap_or(&[])
     }
 
     /// Where [`Batch::data`]'s [`Event::data_len`] bytes start, without
@@ -51,10 +51,12 @@ impl Batch<'_> {
     /// the bytes itself.
     #[inline]
     pub fn data_ptr(&self, event: &Event) -> *const u8 {
-        debug_assert!(self.span(event, event.data_len).is_some());
-        match (event.in_receiver, &self.guard.datagrams) {
-            (true, Some(receiver)) => receiver.slot_ptr(event.data_start),
-            _ => self.guard.arena.as_ptr().wrapping_add(event.data_start),
+        debug_assert!(self.span(event, event.data_len()).is_some());
+        match (event.data_at(), &self.guard.datagrams) {
+            (DataAt::Arena(offset), _) => self.guard.arena.as_ptr().wrapping_add(offset),
+            (DataAt::Slot(slot), Some(receiver)) => receiver.slot_ptr(slot),
+            // Never: the batch of a received datagram has the receiver.
+            (DataAt::Slot(_), None) => std::ptr::null(),
         }
     }
 
@@ -62,10 +64,10 @@ impl Batch<'_> {
     /// in a received datagram's slot.
     #[inline]
     fn span(&self, event: &Event, len: usize) -> Option<&[u8]> {
-        match (event.in_receiver, &self.guard.datagrams) {
-            (false, _) => self.guard.arena.get(event.data_start..event.data_start + len),
-            (true, Some(receiver)) => receiver.bytes(event.data_start, len),
-            (true, None) => None,
+        match (event.data_at(), &self.guard.datagrams) {
+            (DataAt::Arena(offset), _) => self.guard.arena.get(offset..offset + len),
+            (DataAt::Slot(slot), Some(receiver)) => receiver.bytes(slot, len),
+            (DataAt::Slot(_), None) => None,
         }
     }
 
@@ -83,13 +85,13 @@ impl Batch<'_> {
         if event.path_len == 0 {
             return None;
         }
-        let bytes = self.span(event, event.data_len + usize::from(event.path_len))?;
-        std::ffi::CStr::from_bytes_with_nul(&bytes[event.data_len..]).ok()
+        let bytes = self.span(event, event.data_len() + usize::from(event.path_len))?;
+        std::ffi::CStr::from_bytes_with_nul(&bytes[event.data_len()..]).ok()
     }
 
     /// The bytes of an event with its sender's path after them, to keep.
     fn bytes_with_path(&self, event: &Event) -> &[u8] {
-        self.span(event, event.data_len + usize::from(event.path_len)).unwrap_or(&[])
+        self.span(event, event.data_len() + usize::from(event.path_len)).unwrap_or(&[])
     }
 
     /// Hands the events from index `from` on back to the loop, undelivered,

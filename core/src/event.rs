@@ -71,6 +71,18 @@ named_enum! {
     }
 }
 
+/// Where an event's bytes are. A poll puts them in one of two stores, each
+/// with its own kind of index, so one is never read as the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DataAt {
+    /// At this offset in the poll's arena: stream data, frames, and any
+    /// event a host kept (copied back by the next poll).
+    Arena(usize),
+    /// At the start of this slot of the loop's datagram receiver: a
+    /// datagram this poll received (no copy).
+    Slot(usize),
+}
+
 /// One event. Its bytes, if any, are read with [`crate::Batch::data`].
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -94,11 +106,15 @@ pub struct Event {
     /// data (a Unix `Datagram`; 0 otherwise): no allocation, and nothing to
     /// drop.
     pub(crate) path_len: u8,
-    /// The bytes are in the loop's datagram receiver, in slot `data_start`
-    /// (a received datagram), not at `data_start` in the arena.
-    pub(crate) in_receiver: bool,
-    pub(crate) data_start: usize,
-    pub(crate) data_len: usize,
+    /// Where the bytes are, read and written only as a [`DataAt`]
+    /// ([`Event::data_at`], [`Event::with_data`]): slot `data_index` of the
+    /// datagram receiver if `in_slot`, else offset `data_index` of the
+    /// arena. Two fields private to this module rather than one `DataAt`,
+    /// whose tag would take a word of its own (8 bytes more per event),
+    /// while `in_slot` fits in the padding after `kind`.
+    in_slot: bool,
+    data_index: usize,
+    data_len: usize,
 }
 
 impl Event {
@@ -111,9 +127,9 @@ impl Event {
             userdata,
             addr: None,
             path_len: 0,
-            in_receiver: false,
+            in_slot: false,
             value: 0,
-            data_start: 0,
+            data_index: 0,
             data_len: 0,
         }
     }
@@ -131,6 +147,26 @@ impl Event {
     pub(crate) fn with_value(mut self, value: u64) -> Event {
         self.value = value;
         self
+    }
+
+    /// The event with `len` bytes at `at`.
+    #[inline]
+    pub(crate) fn with_data(mut self, at: DataAt, len: usize) -> Event {
+        (self.in_slot, self.data_index) = match at {
+            DataAt::Arena(offset) => (false, offset),
+            DataAt::Slot(slot) => (true, slot),
+        };
+        self.data_len = len;
+        self
+    }
+
+    /// Where the bytes are.
+    #[inline]
+    pub(crate) fn data_at(&self) -> DataAt {
+        match self.in_slot {
+            true => DataAt::Slot(self.data_index),
+            false => DataAt::Arena(self.data_index),
+        }
     }
 
     /// Number of data bytes the event carries.

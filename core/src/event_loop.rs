@@ -265,7 +265,7 @@ impl Loop {
             // Overflow is newer than anything still pending, and carries no
             // bytes (data events are only added below `max`).
             let overflow = out.events.split_off(max);
-            debug_assert!(overflow.iter().all(|e| e.data_len == 0));
+            debug_assert!(overflow.iter().all(|e| e.data_len() == 0));
             state.pending.extend(overflow);
         }
         state.note_delivered(out.events);

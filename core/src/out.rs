@@ -3,7 +3,7 @@
 //! Every per-socket state machine writes here; none knows the loop.
 
 use crate::error::Error;
-use crate::event::Event;
+use crate::event::{DataAt, Event};
 
 /// Arena bytes after which a poll stops reading (the rest waits for the next
 /// poll), so one busy loop never holds more than this much input at once.
@@ -57,11 +57,8 @@ impl Out<'_> {
 
     /// Adds an event whose bytes are `arena[start..start + len]`. Callers
     /// check [`Out::full`] first.
-    pub fn push_data(&mut self, mut event: Event, start: usize, len: usize) {
-        event.in_receiver = false;
-        event.data_start = start;
-        event.data_len = len;
-        self.events.push(event);
+    pub fn push_data(&mut self, event: Event, start: usize, len: usize) {
+        self.events.push(event.with_data(DataAt::Arena(start), len));
     }
 }
 

@@ -10,7 +10,7 @@ use mio::net::{UdpSocket, UnixDatagram};
 use socket2::{SockAddr, SockRef, Socket, Type};
 
 use crate::error::{invalid, Error, Result};
-use crate::event::{Event, EventKind};
+use crate::event::{DataAt, Event, EventKind};
 use crate::handle::Handle;
 use crate::out::{readiness, Out, Step};
 use crate::sys;
@@ -288,16 +288,11 @@ impl Udp {
             }
             let (addr, path_len) =
                 if self.is_unix() { (None, Self::append_path(batch, i)) } else { (batch.sender_ip(i), 0) };
-            // Written whole, in place: an event is ~100 bytes, and building
-            // it in steps moved it several times per datagram.
-            out.events.push(Event {
-                addr,
-                path_len,
-                in_receiver: true,
-                data_start: i,
-                data_len: got.len,
-                ..Event::new(EventKind::Datagram, handle, self.userdata)
-            });
+            let mut event = Event::new(EventKind::Datagram, handle, self.userdata)
+                .with_addr(addr)
+                .with_data(DataAt::Slot(i), got.len);
+            event.path_len = path_len;
+            out.events.push(event);
         }
     }
 
