@@ -304,7 +304,10 @@ impl Udp {
     fn append_path(batch: &mut sys::Datagrams, i: usize) -> u8 {
         let Some(path) = unix::text(&batch.sender(i)) else { return 0 };
         let Ok(path_len) = u8::try_from(path.len() + 1) else { return 0 };
-        match batch.append(i, path.as_bytes()) && batch.append(i, &[0]) {
+        let appended = batch.append(i, path.as_bytes()) && batch.append(i, &[0]);
+        // Never false: a slot has PATH_ROOM (255) bytes after the datagram's room, and `path_len` fits a u8.
+        debug_assert!(appended, "a path of {path_len} bytes did not fit slot {i}");
+        match appended {
             true => path_len,
             false => 0,
         }
