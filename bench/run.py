@@ -998,7 +998,7 @@ def bench_simple(servers, cfg, res, budget, key, args, metric, unit):
                                                        tls=r.get("tls"), tls_full=r.get("tls_full", 0),
                                                        tls_resumed=r.get("tls_resumed", 0))
                                                   | ({"cpu_ms_per_mib": r["cpu_s"] * 1e3 / max(r["bytes"] / 2**20, 1)}
-                                                     if metric == "mib_per_s" else {}))
+                                                     if key == "bulk" else {}))
                 log(f"{what}: {r[metric]:.1f} {unit}" + (f" ({r['tls_resumed']} resumed, {r['tls_full']} full)"
                                                         if key.startswith("hs") else ""))
 
