@@ -397,7 +397,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * goes when the listener closes, or '@name' in Linux's abstract namespace).
    * Its connections behave as TCP ones; 'accepted' has no address.
    */
-  listenUnix(path: string, options?: { backlog?: number; userdata?: unknown }): Handle
+  listenUnix(path: string, options?: { backlog?: number; maxConnections?: number; userdata?: unknown }): Handle
   /** Connects to the Unix socket `path`; throws at once on failure, 'connected' follows. */
   connectUnix(path: string, options?: { userdata?: unknown }): Handle
   /**

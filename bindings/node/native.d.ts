@@ -157,7 +157,7 @@ export declare class NativeLoop {
   /** Each option left out (undefined) is the core's default (`max_connections`: no cap). */
   listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null, maxConnections?: number | undefined | null): number
   /** A listener on a Unix socket path (`@name`: the abstract namespace). */
-  listenUnix(path: string, backlog?: number | undefined | null): number
+  listenUnix(path: string, backlog?: number | undefined | null, maxConnections?: number | undefined | null): number
   /**
    * Each option left out (undefined) is the core's default (no local
    * port: any); `family` is a [`Family`] value.

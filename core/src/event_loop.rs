@@ -553,7 +553,7 @@ impl Loop {
     /// (the socket file it creates is removed when the listener closes), or
     /// `@name` for `name` in Linux's abstract namespace. At most
     /// [`crate::MAX_UNIX_PATH`] bytes (`EINVAL` with a detail beyond);
-    /// `EADDRINUSE` if the file exists. Of `opts`, only the backlog applies.
+    /// `EADDRINUSE` if the file exists. Of `opts`, the backlog and the cap apply.
     /// Connections behave as TCP ones (framing, water marks, TLS, ...);
     /// their `Accepted` carries no address.
     pub fn unix_listen(&self, path: &str, opts: &BindOptions, userdata: u64) -> Result<Handle> {

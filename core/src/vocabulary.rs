@@ -91,7 +91,11 @@ pub enum Returns {
 /// One operation of the loop, as a binding exposes it: the arguments it
 /// takes in order (after the handle, for one on a handle), the options a
 /// handle-creating one takes (each left out: the core's default), and the
-/// system call its errors name (none: the operation's own name).
+/// system call its errors name (none: the operation's own name). The options
+/// are the core's (`BindOptions`, `ConnectOptions`): Python and Node take
+/// each as a keyword; C's flat functions take those their signature has
+/// (`nc_tcp_listen`: backlog and flags) and set the rest with the operation
+/// of the same meaning (the cap: `nc_set_max_connections`).
 #[derive(Clone, Copy, Debug)]
 pub struct Operation {
     pub name: &'static str,
@@ -110,8 +114,10 @@ const HOST: Arg = arg("host", ArgKind::Host);
 const PORT: Arg = arg("port", ArgKind::Port);
 const PATH: Arg = arg("path", ArgKind::Path);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
-/// A listener's cap on open connections (0: none), as a listen option or set later.
+/// A listener's cap on open connections (0: none), as a listen option
+/// ([`crate::BindOptions::max_connections`]) or set later.
 const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: u32::MAX as i64 };
+const MAX_CONNECTIONS_OPTION: Arg = arg("max_connections", MAX_CONNECTIONS);
 const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
 /// A multicast group and the interface to join it on.
 const MEMBERSHIP: [Arg; 2] = [arg("group", ArgKind::Text), arg("interface", ArgKind::Interface)];
@@ -147,7 +153,7 @@ pub const OPERATIONS: &[Operation] = &[
         "listen",
         "listen",
         &[HOST, PORT],
-        &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1], arg("max_connections", MAX_CONNECTIONS)],
+        &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1], MAX_CONNECTIONS_OPTION],
         HandleKind::TcpListener,
     ),
     creates(
@@ -164,7 +170,7 @@ pub const OPERATIONS: &[Operation] = &[
         ],
         HandleKind::TcpConnection,
     ),
-    creates("listen_unix", "listen", &[PATH], &[BACKLOG], HandleKind::TcpListener),
+    creates("listen_unix", "listen", &[PATH], &[BACKLOG, MAX_CONNECTIONS_OPTION], HandleKind::TcpListener),
     creates("connect_unix", "connect", &[PATH], &[], HandleKind::TcpConnection),
     creates("udp_bind", "bind", &[HOST, PORT], &BIND_FLAGS, HandleKind::Udp),
     creates("udp_bind_unix", "bind", &[PATH], &[], HandleKind::Udp),

@@ -232,6 +232,27 @@ fn connection_cap_holds_the_eleventh_client() {
     drop(clients);
 }
 
+/// The cap given as a bind option holds from the first accept, on TCP and
+/// Unix listeners alike.
+#[test]
+fn connection_cap_as_a_listen_option() {
+    let lp = Loop::new().unwrap();
+    let opts = BindOptions { max_connections: 1, ..BindOptions::default() };
+    let tcp = lp.tcp_listen("127.0.0.1", 0, &opts, 0).unwrap();
+    let port = lp.local_addr(tcp).unwrap().port();
+    let path = format!("@netcore-cap-option-{}", std::process::id());
+    let unix = lp.unix_listen(&path, &opts, 0).unwrap();
+    let _tcp_clients: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let _unix_clients: Vec<_> = (0..2).map(|_| lp.unix_connect(&path, 0).unwrap()).collect();
+    let accepted_by = |g: &[Got], l: Handle| {
+        g.iter().filter(|e| e.kind == EventKind::Accepted && e.event.listener == Some(l)).count()
+    };
+    let mut got = poll_until(&lp, |g| accepted_by(g, tcp) >= 1 && accepted_by(g, unix) >= 1);
+    std::thread::sleep(ms(100));
+    got.extend(poll_until(&lp, |_| true));
+    assert_eq!((accepted_by(&got, tcp), accepted_by(&got, unix)), (1, 1), "the second client of each waits");
+}
+
 /// A listener and one accepted connection with `len` bytes queued toward its
 /// client (whose socket is returned): (listener, port, client, server side).
 fn server_with_queued_client(lp: &Loop, len: usize) -> (Handle, u16, TcpStream, Handle) {

@@ -230,6 +230,7 @@ fn bind_options(backlog: c_int, flags: u32) -> Result<BindOptions, Error> {
         backlog: Some(backlog),
         reuse_port: flags & NC_REUSEPORT != 0,
         ipv6_only: flags & NC_IPV6ONLY != 0,
+        ..BindOptions::default()
     })
 }
 

@@ -634,6 +634,23 @@ def test_max_connections_eleventh_waits_until_one_closes(
         loop.set_max_connections(last.handle, 5)
 
 
+def test_max_connections_as_a_listen_keyword(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
+    """The cap given to listen / listen_unix holds from the first accept."""
+    pump = Pump(loop)
+    tcp = loop.listen("127.0.0.1", 0, max_connections=1)
+    port = loop.local_address(tcp)[1]
+    path = f"@netcore-py-cap-{os.getpid()}"
+    unix = loop.listen_unix(path, max_connections=1)
+    for _ in range(2):
+        posix_connect(sockets, port)
+        loop.connect_unix(path)
+    pump.until(lambda: len(accepted_on(pump, tcp)) == 1 and len(accepted_on(pump, unix)) == 1)
+    pump.settle(0.2)
+    assert (len(accepted_on(pump, tcp)), len(accepted_on(pump, unix))) == (1, 1), "accepted past the cap of 1"
+    with pytest.raises(ValueError):
+        loop.listen("127.0.0.1", 0, max_connections=-1)
+
+
 # ------------------------------------------------------------------ EMFILE
 
 # The child: an echo server whose RLIMIT_NOFILE leaves it HEADROOM spare

@@ -1114,21 +1114,18 @@ handle_methods! {
   kind() -> Either<&'static str, i32> = either(kind(), HandleKind::name);
 }
 
-/// Methods that create a handle, written `name(arguments) = operation(arguments);`,
-/// optionally `... then set(arguments after the handle);`: a setting of the new
-/// handle (it fails only once the loop is closed, the handle with it). Each returns
-/// the new handle or a negative code (see [`Driver::create`]). Docs and `?` in the
-/// arguments as in [`handle_methods`].
+/// Methods that create a handle, written `name(arguments) = operation(arguments);`.
+/// Each returns the new handle or a negative code (see [`Driver::create`]). Docs
+/// and `?` in the arguments as in [`handle_methods`].
 macro_rules! create_methods {
-  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*)
-    $(then $set:ident($($setting:expr),*))?;)*) => {
+  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*);)*) => {
     #[napi]
     impl NativeLoop {
       $(
         $(#[$doc])*
         #[napi]
         pub fn $name(&self, $($arg: $ty),*) -> f64 {
-          self.d.create(|| self.d.core.$op($($value),*)$(.and_then(|h| self.d.core.$set(h, $($setting),*).and(Ok(h))))?)
+          self.d.create(|| self.d.core.$op($($value),*))
         }
       )*
     }
@@ -1138,10 +1135,11 @@ macro_rules! create_methods {
 create_methods! {
   #[doc = " Each option left out (undefined) is the core's default (`max_connections`: no cap)."]
   listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>,
-    max_connections: Option<f64>) = tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only), 0)
-    then set_max_connections(max_connections.map_or(0, to_usize));
+    max_connections: Option<f64>) =
+    tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only, max_connections), 0);
   #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
-  listen_unix(path: String, backlog: Option<f64>) = unix_listen(&path, &bind_options(backlog, None, None), 0);
+  listen_unix(path: String, backlog: Option<f64>, max_connections: Option<f64>) =
+    unix_listen(&path, &bind_options(backlog, None, None, max_connections), 0);
   #[doc = " Each option left out (undefined) is the core's default (no local"]
   #[doc = " port: any); `family` is a [`Family`] value."]
   #[allow(clippy::too_many_arguments)]
@@ -1163,7 +1161,7 @@ create_methods! {
   #[doc = " A connection to a Unix socket path (fails at once or is connected)."]
   connect_unix(path: String) = unix_connect(&path, 0);
   udp_bind(host: String, port: f64, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
-    udp_bind(&host, to_i64(port), &bind_options(None, reuse_port, ipv6_only), 0);
+    udp_bind(&host, to_i64(port), &bind_options(None, reuse_port, ipv6_only, None), 0);
   #[doc = " A Unix datagram socket bound to `path` (`@name`: the abstract"]
   #[doc = " namespace); its datagrams carry the sender's path."]
   udp_bind_unix(path: String) = unix_dgram_bind(&path, 0);
@@ -1178,12 +1176,18 @@ create_methods! {
 }
 
 /// The core's [`BindOptions`], but for each one given.
-fn bind_options(backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>) -> BindOptions {
+fn bind_options(
+  backlog: Option<f64>,
+  reuse_port: Option<bool>,
+  ipv6_only: Option<bool>,
+  max_connections: Option<f64>,
+) -> BindOptions {
   let defaults = BindOptions::default();
   BindOptions {
     backlog: backlog.map(|b| i32::try_from(to_i64(b)).unwrap_or(-1)),
     reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
     ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
+    max_connections: max_connections.map_or(defaults.max_connections, to_usize),
   }
 }
 

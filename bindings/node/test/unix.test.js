@@ -51,6 +51,21 @@ test('Unix: a Node client talks to a netcore Unix listener; a descriptor that is
   loop.close(listener)
 })
 
+test('Unix: maxConnections caps a Unix listener from the start', async (t) => {
+  const loop = newLoop(t)
+  const file = socketPath(t, 'cap.sock')
+  const listener = loop.listenUnix(file, { maxConnections: 1 })
+  const accepted = []
+  loop.on('accepted', (ev) => accepted.push(ev.listener))
+  const first = nextEvent(loop, 'accepted')
+  loop.connectUnix(file)
+  loop.connectUnix(file)
+  await first
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.deepEqual(accepted, [listener], 'the second client waits')
+  loop.close(listener)
+})
+
 test('net layer: listen({ path }) and connect(path) echo over a Unix socket, address() is the path', async (t) => {
   const { net: ncnet } = require('..')
   const file = socketPath(t, 'net.sock')

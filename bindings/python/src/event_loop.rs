@@ -649,9 +649,15 @@ handle_methods! {
         backlog: Option<Int<i32>> = None,
         reuse_port: bool = false,
         ipv6_only: bool = false,
+        max_connections: Option<Int<usize>> = None,
         tls: Option<tls::Context<'_>> = None
     ) = |lp| {
-        let opts = nc::BindOptions { backlog: backlog.map(|b| b.0), reuse_port, ipv6_only };
+        let opts = nc::BindOptions {
+            backlog: backlog.map(|b| b.0),
+            reuse_port,
+            ipv6_only,
+            max_connections: max_connections.map_or(0, |m| m.0),
+        };
         tls::listen(lp, tls.as_ref(), || lp.tcp_listen(&host.0, port.0, &opts, 1))
     };
     /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
@@ -662,8 +668,17 @@ handle_methods! {
         lp.udp_bind(&host.0, port.0, &opts, 1)
     };
     /// Listens for stream connections on the Unix socket `path`; returns the listener handle.
-    fn listen_unix(path: Text; backlog: Option<Int<i32>> = None, tls: Option<tls::Context<'_>> = None) = |lp| {
-        let opts = nc::BindOptions { backlog: backlog.map(|b| b.0), ..nc::BindOptions::default() };
+    fn listen_unix(
+        path: Text;
+        backlog: Option<Int<i32>> = None,
+        max_connections: Option<Int<usize>> = None,
+        tls: Option<tls::Context<'_>> = None
+    ) = |lp| {
+        let opts = nc::BindOptions {
+            backlog: backlog.map(|b| b.0),
+            max_connections: max_connections.map_or(0, |m| m.0),
+            ..nc::BindOptions::default()
+        };
         tls::listen(lp, tls.as_ref(), || lp.unix_listen(&path.0, &opts, 1))
     };
     /// Connects to the Unix socket `path`; failures raise at once. Returns the handle.

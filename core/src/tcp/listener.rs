@@ -26,6 +26,9 @@ pub struct BindOptions {
     pub reuse_port: bool,
     /// For an IPv6 address: accept IPv6 only (no IPv4-mapped peers).
     pub ipv6_only: bool,
+    /// Listeners only: the cap on open connections from the start, as
+    /// [`crate::Loop::set_max_connections`] sets it later (0: no cap).
+    pub max_connections: usize,
 }
 
 /// Creates a non-blocking socket of `ty`, sets the options and binds it.
@@ -130,17 +133,17 @@ impl Listener {
         let backlog = backlog(opts)?;
         let sock = bound_socket(addr, Type::STREAM, opts)?;
         sock.listen(backlog)?;
-        Ok(Listener::new(ListenSock::Tcp(TcpListener::from_std(sock.into())), userdata))
+        Ok(Listener::new(ListenSock::Tcp(TcpListener::from_std(sock.into())), opts.max_connections, userdata))
     }
 
     /// Listens on a Unix socket `path` (see [`unix::sockaddr`]); the socket
     /// file it creates is removed when the listener closes. Of the options,
-    /// only the backlog applies.
+    /// the backlog and the cap apply.
     pub fn bind_unix(path: &str, opts: &BindOptions, userdata: u64) -> Result<Listener> {
         let backlog = backlog(opts)?;
         let (sock, file) = unix::bound(path, Type::STREAM)?;
         sock.listen(backlog)?;
-        Ok(Listener::new(ListenSock::Unix(UnixListener::from_std(sock.into()), file), userdata))
+        Ok(Listener::new(ListenSock::Unix(UnixListener::from_std(sock.into()), file), opts.max_connections, userdata))
     }
 
     /// A listener on an adopted listening socket (TCP or Unix; a socket
@@ -150,17 +153,17 @@ impl Listener {
             true => ListenSock::Unix(UnixListener::from_std(sock.into()), None),
             false => ListenSock::Tcp(TcpListener::from_std(sock.into())),
         };
-        Listener::new(sock, userdata)
+        Listener::new(sock, 0, userdata)
     }
 
-    fn new(sock: ListenSock, userdata: u64) -> Listener {
+    fn new(sock: ListenSock, max_connections: usize, userdata: u64) -> Listener {
         Listener {
             sock: Some(sock),
             userdata,
             readable: false,
             queued: false,
             starved: false,
-            max_connections: 0,
+            max_connections,
             active: 0,
             draining: false,
             retry_armed: false,

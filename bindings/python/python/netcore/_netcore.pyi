@@ -445,12 +445,15 @@ class Loop:
         backlog: SupportsIndex | None = None,
         reuse_port: bool = False,
         ipv6_only: bool = False,
+        max_connections: SupportsIndex = 0,
         tls: TLSContext | None = None,
         userdata: object = None,
     ) -> int:
         """Listens for TCP connections on host (an IP literal or "localhost")
         and port (0 = any; read it back with local_address). SO_REUSEADDR is
-        always set. backlog None or 0 is DEFAULT_BACKLOG. Each connection
+        always set. backlog None or 0 is DEFAULT_BACKLOG. max_connections
+        caps the open connections from the start, as set_max_connections
+        (0: no cap). Each connection
         arrives as an "accepted" event and starts with this listener's user
         data. With ``tls`` (a server context) every accepted connection
         starts a handshake: "tls_ready" or "tls_failed" follows its
@@ -527,13 +530,15 @@ class Loop:
         path: str,
         *,
         backlog: SupportsIndex | None = None,
+        max_connections: SupportsIndex = 0,
         tls: TLSContext | None = None,
         userdata: object = None,
     ) -> int:
         """Listens for stream connections on the Unix socket ``path``: a
         filesystem path (the socket file it creates is removed when the
         listener closes; OSError EADDRINUSE if it exists), or "@name" for
-        Linux's abstract namespace. At most MAX_UNIX_PATH bytes. Connections
+        Linux's abstract namespace. At most MAX_UNIX_PATH bytes. backlog
+        and max_connections as listen's. Connections
         behave as TCP ones (framing, water marks, tls=...); their "accepted"
         carries no addr. Returns the handle."""
     def connect_unix(self, path: str, *, userdata: object = None) -> int:
