@@ -1135,11 +1135,15 @@ macro_rules! create_methods {
 create_methods! {
   #[doc = " Each option left out (undefined) is the core's default (`max_connections`: no cap)."]
   listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>,
-    max_connections: Option<f64>) =
-    tcp_listen(&host, to_i64(port), &bind_options(backlog, reuse_port, ipv6_only, max_connections), 0);
+    max_connections: Option<f64>) = tcp_listen(
+    &host,
+    to_i64(port),
+    &BindOptions::given(backlog.map(backlog_arg), reuse_port, ipv6_only, max_connections.map(to_usize)),
+    0
+  );
   #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
   listen_unix(path: String, backlog: Option<f64>, max_connections: Option<f64>) =
-    unix_listen(&path, &bind_options(backlog, None, None, max_connections), 0);
+    unix_listen(&path, &BindOptions::given(backlog.map(backlog_arg), None, None, max_connections.map(to_usize)), 0);
   #[doc = " Each option left out (undefined) is the core's default (no local"]
   #[doc = " port: any); `family` is a [`Family`] value."]
   #[allow(clippy::too_many_arguments)]
@@ -1161,7 +1165,7 @@ create_methods! {
   #[doc = " A connection to a Unix socket path (fails at once or is connected)."]
   connect_unix(path: String) = unix_connect(&path, 0);
   udp_bind(host: String, port: f64, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
-    udp_bind(&host, to_i64(port), &bind_options(None, reuse_port, ipv6_only, None), 0);
+    udp_bind(&host, to_i64(port), &BindOptions::given(None, reuse_port, ipv6_only, None), 0);
   #[doc = " A Unix datagram socket bound to `path` (`@name`: the abstract"]
   #[doc = " namespace); its datagrams carry the sender's path."]
   udp_bind_unix(path: String) = unix_dgram_bind(&path, 0);
@@ -1175,20 +1179,9 @@ create_methods! {
   set_timer(delay_ms: f64, repeat_ms: Option<f64>) = timer_start(millis(delay_ms), repeat_ms.map(millis), 0);
 }
 
-/// The core's [`BindOptions`], but for each one given.
-fn bind_options(
-  backlog: Option<f64>,
-  reuse_port: Option<bool>,
-  ipv6_only: Option<bool>,
-  max_connections: Option<f64>,
-) -> BindOptions {
-  let defaults = BindOptions::default();
-  BindOptions {
-    backlog: backlog.map(|b| i32::try_from(to_i64(b)).unwrap_or(-1)),
-    reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
-    ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
-    max_connections: max_connections.map_or(defaults.max_connections, to_usize),
-  }
+/// A backlog as the core takes it (out of `i32`: one it refuses).
+fn backlog_arg(value: f64) -> i32 {
+  i32::try_from(to_i64(value)).unwrap_or(-1)
 }
 
 /// The core's [`ConnectOptions`], but for each one given.

@@ -31,6 +31,24 @@ pub struct BindOptions {
     pub max_connections: usize,
 }
 
+impl BindOptions {
+    /// The options a binding was given, each left out (`None`) the default.
+    pub fn given(
+        backlog: Option<i32>,
+        reuse_port: Option<bool>,
+        ipv6_only: Option<bool>,
+        max_connections: Option<usize>,
+    ) -> BindOptions {
+        let defaults = BindOptions::default();
+        BindOptions {
+            backlog: backlog.or(defaults.backlog),
+            reuse_port: reuse_port.unwrap_or(defaults.reuse_port),
+            ipv6_only: ipv6_only.unwrap_or(defaults.ipv6_only),
+            max_connections: max_connections.unwrap_or(defaults.max_connections),
+        }
+    }
+}
+
 /// Creates a non-blocking socket of `ty`, sets the options and binds it.
 pub(crate) fn bound_socket(addr: SocketAddr, ty: Type, opts: &BindOptions) -> Result<Socket> {
     let protocol = if ty == Type::STREAM { Protocol::TCP } else { Protocol::UDP };
