@@ -89,7 +89,9 @@ pub(crate) fn readiness(event: &mio::event::Event) -> (bool, bool) {
 pub(crate) enum Step {
     /// Nothing more until the next readiness event.
     Idle,
-    /// Work is left (the batch filled up): service it again next poll.
+    /// Work is left (input waits, or the batch filled up): service it again
+    /// after the handles already queued, in this poll while the batch and
+    /// the arena have room, else in the next.
     Requeue,
     /// A kept frame waits for an empty arena: service it first next poll.
     RequeueFirst,

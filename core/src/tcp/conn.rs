@@ -32,10 +32,11 @@ use crate::timer::IdleTimeout;
 /// calls in bulk transfers; the arena is loop-wide, so idle connections do
 /// not pay for it). See [`crate::Loop::set_read_size`].
 pub const DEFAULT_READ_SIZE: usize = 256 << 10;
-/// Most reads from one connection in one turn: a fast sender cannot fill a
-/// poll's arena alone, and a `pause` takes effect within one read. One read
-/// also keeps a bulk transfer's bytes in cache between the read and the
-/// host's copy and send (measurements: bench/NOTES.md).
+/// Most reads from one connection in one turn: connections with input
+/// waiting take turns (round-robin), and a `pause` takes effect within one
+/// read. A lone fast sender is read again in the same poll until the arena's
+/// budget; reading it once per poll instead was measured and kept out
+/// (bench/NOTES.md).
 const READS_PER_TURN: u32 = 1;
 /// A kept incomplete frame up to this size is copied in front of the next
 /// read into the arena, where frames are then cut without a copy. A larger
