@@ -297,8 +297,9 @@ fast_method! {
     /// out of debug mode; any other call goes to asyncio's (CALL_SOON).
     call_soon_fast, CALL_SOON, |py, slf, args, kwnames| {
         let aloop = Borrowed::from_ptr(py, slf);
-        let (&callback, args, context) = fast_call(&aloop, args, kwnames)?;
-        let ready = held_or_read(&aloop, |turn| turn.ready, intern!(py, "_ready")).ok()?;
+        let reads = LoopReads::new(&aloop);
+        let (&callback, args, context) = fast_call(&reads, args, kwnames)?;
+        let ready = reads.held(|turn| turn.ready, intern!(py, "_ready")).ok()?;
         let handle = new_handle(&aloop, callback, args, context).and_then(|h| Bound::new(py, h));
         Some(handle.and_then(|handle| {
             call_method(&ready, intern!(py, "append"), [handle.as_any()])?;
@@ -313,10 +314,11 @@ fast_method! {
     /// (CALL_AT).
     call_at_fast, CALL_AT, |py, slf, args, kwnames| {
         let aloop = Borrowed::from_ptr(py, slf);
-        let (&when, args, context) = fast_call(&aloop, args, kwnames)?;
+        let reads = LoopReads::new(&aloop);
+        let (&when, args, context) = fast_call(&reads, args, kwnames)?;
         let when = Borrowed::from_ptr(py, when).cast_exact::<PyFloat>().ok()?.value();
         let (&callback, args) = args.split_first()?;
-        let timers = held_or_read(&aloop, |turn| turn.timers, intern!(py, "_scheduled")).ok()?;
+        let timers = reads.held(|turn| turn.timers, intern!(py, "_scheduled")).ok()?;
         Some(schedule(&aloop, &timers, when, callback, args, context))
     }
 }
@@ -327,7 +329,8 @@ fast_method! {
     /// other call goes to asyncio's (CALL_LATER).
     call_later_fast, CALL_LATER, |py, slf, args, kwnames| {
         let aloop = Borrowed::from_ptr(py, slf);
-        let (&delay, args, context) = fast_call(&aloop, args, kwnames)?;
+        let reads = LoopReads::new(&aloop);
+        let (&delay, args, context) = fast_call(&reads, args, kwnames)?;
         let delay = Borrowed::from_ptr(py, delay);
         let delay = match delay.cast_exact::<PyFloat>() {
             Ok(delay) => delay.value(),
@@ -335,7 +338,7 @@ fast_method! {
         };
         let now: f64 = call_method(&aloop, intern!(py, "time"), []).ok()?.extract().ok()?;
         let (&callback, args) = args.split_first()?;
-        let timers = held_or_read(&aloop, |turn| turn.timers, intern!(py, "_scheduled")).ok()?;
+        let timers = reads.held(|turn| turn.timers, intern!(py, "_scheduled")).ok()?;
         Some(schedule(&aloop, &timers, now + delay, callback, args, context))
     }
 }
@@ -344,11 +347,11 @@ fast_method! {
 /// at least one positional argument and no keyword but `context=`; its
 /// first argument, the rest and the context. `None` for the others.
 fn fast_call<'a>(
-    aloop: &Obj<'_>,
+    reads: &LoopReads<'_, '_>,
     args: &'a [*mut ffi::PyObject],
     kwnames: Option<&Borrowed<'_, '_, PyTuple>>,
 ) -> Option<(&'a *mut ffi::PyObject, &'a [*mut ffi::PyObject], Option<*mut ffi::PyObject>)> {
-    let py = aloop.py();
+    let py = reads.aloop.py();
     let (positional, context) = match kwnames {
         None => (args, None),
         Some(names) if names.len() == 1 && is_name(&names.get_item(0).ok()?, intern!(py, "context")) => {
@@ -357,7 +360,7 @@ fn fast_call<'a>(
         }
         Some(_) => return None,
     };
-    if !open_out_of_debug(aloop)? {
+    if !reads.open_out_of_debug()? {
         return None;
     }
     let (first, rest) = positional.split_first()?;
@@ -384,9 +387,8 @@ struct Turn {
     /// Its `_ready` and `_scheduled`, held by [`run_once`] for the turn.
     ready: *mut ffi::PyObject,
     timers: *mut ffi::PyObject,
-    /// Its `_debug` if a bool (True or False, which live as long as the
-    /// interpreter); null until read.
-    debug: Cell<*mut ffi::PyObject>,
+    /// Its `_debug` if a bool (None: another object); None until read.
+    debug: Cell<Option<Option<bool>>>,
     /// Whether it has a `_task_factory`; None until read.
     task_factory: Cell<Option<bool>>,
     /// [`SETTINGS_CHANGES`] when `debug` and `task_factory` were read.
@@ -402,79 +404,96 @@ thread_local! {
     static RUNNING: Cell<*const Turn> = const { Cell::new(std::ptr::null()) };
 }
 
-/// The turn [`run_once`] runs on this thread now, if it is `aloop`'s.
-fn running_turn<'a>(aloop: &'a Obj<'_>) -> Option<&'a Turn> {
-    // SAFETY: null, or a Turn on run_once's stack, set there for as long as
-    // it runs callbacks (RunningTurn); a call on this thread that reads it
-    // is one of those callbacks' and ends before them.
-    unsafe { RUNNING.get().as_ref() }.filter(|turn| turn.aloop == aloop.as_ptr())
-}
-
 impl Turn {
     /// Forgets `debug` and `task_factory` if a loop's settings changed since
     /// they were read.
     fn forget_changed(&self) {
         let changes = SETTINGS_CHANGES.load(Ordering::Relaxed);
         if self.read_at.replace(changes) != changes {
-            self.debug.set(std::ptr::null_mut());
+            self.debug.set(None);
             self.task_factory.set(None);
         }
     }
 }
 
-/// `aloop._debug`.
-fn loop_debug<'py>(aloop: &Obj<'py>) -> PyResult<Obj<'py>> {
-    let py = aloop.py();
-    let Some(turn) = running_turn(aloop) else {
-        return aloop.getattr(intern!(py, "_debug"));
-    };
-    turn.forget_changed();
-    if !turn.debug.get().is_null() {
-        // SAFETY: True or False, alive as long as the interpreter.
-        return Ok(unsafe { Borrowed::from_ptr(py, turn.debug.get()) }.to_owned());
-    }
-    let debug = aloop.getattr(intern!(py, "_debug"))?;
-    if debug.is_instance_of::<PyBool>() {
-        turn.debug.set(debug.as_ptr());
-    }
-    Ok(debug)
+/// A loop as the fast methods read it: through what its running [`Turn`]
+/// keeps, if it runs one on this thread (looked up once, for the call).
+struct LoopReads<'a, 'py> {
+    aloop: &'a Obj<'py>,
+    turn: Option<&'a Turn>,
 }
 
-/// Whether `aloop._task_factory` is set.
-fn has_task_factory(aloop: &Obj<'_>) -> PyResult<bool> {
-    let read = || Ok::<_, PyErr>(!aloop.getattr(intern!(aloop.py(), "_task_factory"))?.is_none());
-    let Some(turn) = running_turn(aloop) else {
-        return read();
-    };
-    turn.forget_changed();
-    if let Some(known) = turn.task_factory.get() {
-        return Ok(known);
+impl<'a, 'py> LoopReads<'a, 'py> {
+    fn new(aloop: &'a Obj<'py>) -> Self {
+        // SAFETY: null, or a Turn on run_once's stack, set there for as long
+        // as it runs callbacks (RunningTurn); a call on this thread that
+        // reads it is one of those callbacks' and ends before them.
+        let turn = unsafe { RUNNING.get().as_ref() }.filter(|turn| turn.aloop == aloop.as_ptr());
+        LoopReads { aloop, turn }
     }
-    let has = read()?;
-    turn.task_factory.set(Some(has));
-    Ok(has)
-}
 
-/// `aloop.<name>`: what its running turn holds of it (`held`), if any.
-fn held_or_read<'py>(
-    aloop: &Obj<'py>,
-    held: fn(&Turn) -> *mut ffi::PyObject,
-    name: &Bound<'py, PyString>,
-) -> PyResult<Obj<'py>> {
-    match running_turn(aloop) {
-        // SAFETY: held by run_once for the turn.
-        Some(turn) => Ok(unsafe { Borrowed::from_ptr(aloop.py(), held(turn)) }.to_owned()),
-        None => aloop.getattr(name),
+    /// What `read` makes of the loop: once a turn (`slot`, until a setting
+    /// changes) if it runs one, else once a call.
+    fn kept<T: Copy>(
+        &self,
+        slot: fn(&Turn) -> &Cell<Option<T>>,
+        read: impl FnOnce(&Obj<'py>) -> PyResult<T>,
+    ) -> PyResult<T> {
+        let Some(turn) = self.turn else {
+            return read(self.aloop);
+        };
+        turn.forget_changed();
+        if let Some(known) = slot(turn).get() {
+            return Ok(known);
+        }
+        let value = read(self.aloop)?;
+        slot(turn).set(Some(value));
+        Ok(value)
     }
-}
 
-/// Whether `aloop` is open and out of debug mode (`None`: unknown).
-fn open_out_of_debug(aloop: &Obj<'_>) -> Option<bool> {
-    let py = aloop.py();
-    Some(
-        !loop_debug(aloop).ok()?.is_truthy().ok()?
-            && (running_turn(aloop).is_some() || !aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?),
-    )
+    /// `aloop._debug` if a bool (None: another object, which asyncio's
+    /// methods take).
+    fn debug(&self) -> PyResult<Option<bool>> {
+        self.kept(
+            |turn| &turn.debug,
+            |aloop| Ok(aloop.getattr(intern!(aloop.py(), "_debug"))?.cast_exact::<PyBool>().ok().map(|d| d.is_true())),
+        )
+    }
+
+    /// Whether `aloop._debug` is true.
+    fn debug_on(&self) -> PyResult<bool> {
+        match self.debug()? {
+            Some(debug) => Ok(debug),
+            None => self.aloop.getattr(intern!(self.aloop.py(), "_debug"))?.is_truthy(),
+        }
+    }
+
+    /// Whether `aloop._task_factory` is set.
+    fn has_task_factory(&self) -> PyResult<bool> {
+        self.kept(
+            |turn| &turn.task_factory,
+            |aloop| Ok(!aloop.getattr(intern!(aloop.py(), "_task_factory"))?.is_none()),
+        )
+    }
+
+    /// `aloop.<name>`: what its running turn holds of it (`held`), if any.
+    fn held(&self, held: fn(&Turn) -> *mut ffi::PyObject, name: &Bound<'py, PyString>) -> PyResult<Obj<'py>> {
+        match self.turn {
+            // SAFETY: held by run_once for the turn.
+            Some(turn) => Ok(unsafe { Borrowed::from_ptr(self.aloop.py(), held(turn)) }.to_owned()),
+            None => self.aloop.getattr(name),
+        }
+    }
+
+    /// Whether `aloop` is open and out of debug mode with a bool `_debug`
+    /// (`None`: unknown, or another `_debug`).
+    fn open_out_of_debug(&self) -> Option<bool> {
+        let py = self.aloop.py();
+        Some(
+            !self.debug().ok()??
+                && (self.turn.is_some() || !self.aloop.getattr(intern!(py, "_closed")).ok()?.is_truthy().ok()?),
+        )
+    }
 }
 
 /// [`RUNNING`] set for as long as it lives, then what it was.
@@ -506,7 +525,10 @@ fast_method! {
         if !args.is_empty() {
             return None;
         }
-        Some(loop_debug(&Borrowed::from_ptr(py, slf)).map(Bound::into_ptr))
+        let aloop = Borrowed::from_ptr(py, slf);
+        // Another `_debug` than a bool: asyncio's, which returns it as it is.
+        let debug = LoopReads::new(&aloop).debug().transpose()?;
+        Some(debug.map(|debug| PyBool::new(py, debug).to_owned().into_ptr()))
     }
 }
 
@@ -535,7 +557,8 @@ fast_method! {
         if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| is_name(n, k))) {
             return None;
         }
-        if !open_out_of_debug(&aloop)? || has_task_factory(&aloop).ok()? {
+        let reads = LoopReads::new(&aloop);
+        if !reads.open_out_of_debug()? || reads.has_task_factory().ok()? {
             return None;
         }
         Some(new_task(&aloop, args, names))
@@ -671,11 +694,12 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
         aloop: aloop.as_ptr(),
         ready: ready.as_ptr(),
         timers: timers.as_ptr(),
-        debug: Cell::new(std::ptr::null_mut()),
+        debug: Cell::new(None),
         task_factory: Cell::new(None),
         read_at: Cell::new(SETTINGS_CHANGES.load(Ordering::Relaxed)),
     };
     let _running = RunningTurn::set(if running_open { &turn } else { std::ptr::null() });
+    let reads = LoopReads::new(aloop);
     let ntodo = ready.len()?;
     let popleft = ready.getattr(intern!(py, "popleft"))?;
     for _ in 0..ntodo {
@@ -688,7 +712,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
         if cancelled {
             continue;
         }
-        if loop_debug(aloop)?.is_truthy()? {
+        if reads.debug_on()? {
             let run_in_debug = RUN_IN_DEBUG.get(py).ok_or_else(|| PyRuntimeError::new_err("netcore: no debug run"))?;
             run_in_debug.call1(py, (aloop, &handle))?;
         } else if let Some(own) = own {
@@ -877,13 +901,25 @@ fn timer_when(timer: &Obj<'_>) -> PyResult<f64> {
     }
 }
 
-/// `a < b` in the timer heap: netcore's timers by deadline (what their
-/// `<` says), anything else by Python's `<`.
-fn timer_lt(a: &Obj<'_>, b: &Obj<'_>) -> PyResult<bool> {
-    match (a.cast_exact::<AioTimerHandle>(), b.cast_exact::<AioTimerHandle>()) {
-        (Ok(a), Ok(b)) => Ok(a.get().when < b.get().when),
-        _ => a.lt(b),
+/// `heap[a] < heap[b]` in the timer heap of `size` items: netcore's timers
+/// by deadline (what their `<` says), natively; anything else by Python's
+/// `<`, after which the heap must still have `size` items (heapq's check).
+fn timer_lt(heap: &Bound<'_, PyList>, a: usize, b: usize, size: usize) -> PyResult<bool> {
+    let (item_a, item_b) = (heap_item(heap, a)?, heap_item(heap, b)?);
+    if let (Ok(a), Ok(b)) = (item_a.cast_exact::<AioTimerHandle>(), item_b.cast_exact::<AioTimerHandle>()) {
+        return Ok(a.get().when < b.get().when);
     }
+    // Owned: Python's `<` may change the heap.
+    let less = item_a.to_owned().lt(item_b.to_owned())?;
+    same_size(heap, size)?;
+    Ok(less)
+}
+
+/// `heap[index]`, borrowed from the heap (without a reference count's
+/// two calls): for as long as no Python code runs.
+fn heap_item<'a, 'py>(heap: &'a Bound<'py, PyList>, index: usize) -> PyResult<Borrowed<'a, 'py, PyAny>> {
+    // SAFETY: a borrowed reference, or NULL with IndexError set.
+    unsafe { Borrowed::from_ptr_or_err(heap.py(), ffi::PyList_GetItem(heap.as_ptr(), index as ffi::Py_ssize_t)) }
 }
 
 // heapq's push, pop and heapify (Modules/_heapqmodule.c, step for step, so
@@ -926,8 +962,7 @@ fn sift_down(heap: &Bound<'_, PyList>, start: usize, mut pos: usize) -> PyResult
     let size = heap.len();
     while pos > start {
         let parent = (pos - 1) >> 1;
-        let less = timer_lt(&heap.get_item(pos)?, &heap.get_item(parent)?)?;
-        same_size(heap, size)?;
+        let less = timer_lt(heap, pos, parent, size)?;
         if !less {
             break;
         }
@@ -944,8 +979,7 @@ fn sift_up(heap: &Bound<'_, PyList>, mut pos: usize) -> PyResult<()> {
     while pos < end >> 1 {
         let mut child = 2 * pos + 1;
         if child + 1 < end {
-            let less = timer_lt(&heap.get_item(child)?, &heap.get_item(child + 1)?)?;
-            same_size(heap, end)?;
+            let less = timer_lt(heap, child, child + 1, end)?;
             child += usize::from(!less);
         }
         swap(heap, pos, child)?;
@@ -963,9 +997,15 @@ fn same_size(heap: &Bound<'_, PyList>, size: usize) -> PyResult<()> {
 }
 
 fn swap(heap: &Bound<'_, PyList>, a: usize, b: usize) -> PyResult<()> {
-    let (item_a, item_b) = (heap.get_item(a)?, heap.get_item(b)?);
-    heap.set_item(a, item_b)?;
-    heap.set_item(b, item_a)
+    let (item_a, item_b) = (heap_item(heap, a)?.to_owned(), heap_item(heap, b)?.to_owned());
+    // SAFETY: both indices in the list (read above); PyList_SetItem takes
+    // the new references into_ptr gives and drops the ones the slots held,
+    // of items held above (nothing is freed, no Python code runs).
+    unsafe {
+        ffi::PyList_SetItem(heap.as_ptr(), a as ffi::Py_ssize_t, item_b.into_ptr());
+        ffi::PyList_SetItem(heap.as_ptr(), b as ffi::Py_ssize_t, item_a.into_ptr());
+    }
+    Ok(())
 }
 
 /// `contextvars.copy_context`.
