@@ -541,7 +541,7 @@ fast_method! {
         }
         let time = TIME.get_or_try_init(py, || py.import("time").map(Bound::unbind));
         // Looked up per call, as asyncio does (a test may patch it).
-        Some(time.and_then(|time| Ok(time.bind(py).getattr(intern!(py, "monotonic"))?.call0()?.into_ptr())))
+        Some(time.and_then(|time| Ok(module_attr(time.bind(py), intern!(py, "monotonic"))?.call0()?.into_ptr())))
     }
 }
 
@@ -554,7 +554,10 @@ fast_method! {
         let aloop = Borrowed::from_ptr(py, slf);
         let names: Vec<Bound<'_, PyAny>> = kwnames.map(|n| n.iter().collect()).unwrap_or_default();
         let known = [intern!(py, "name"), intern!(py, "context")];
-        if args.len() != 1 + names.len() || !names.iter().all(|n| known.iter().any(|k| is_name(n, k))) {
+        if args.len() != 1 + names.len()
+            || names.len() > known.len()
+            || !names.iter().all(|n| known.iter().any(|k| is_name(n, k)))
+        {
             return None;
         }
         let reads = LoopReads::new(&aloop);
@@ -566,7 +569,7 @@ fast_method! {
 }
 
 /// `tasks.Task(coro, loop=aloop, **keywords)`, `args`: the coroutine, then
-/// the values of the keywords `names`.
+/// the values of the keywords `names` (at most two: `name`, `context`).
 fn new_task<'py>(
     aloop: &Obj<'py>,
     args: &[*mut ffi::PyObject],
@@ -577,7 +580,7 @@ fn new_task<'py>(
     let py = aloop.py();
     let tasks = TASKS.get_or_try_init(py, || py.import("asyncio.tasks").map(Bound::unbind))?;
     // Looked up per call, as asyncio does.
-    let task = tasks.bind(py).getattr(intern!(py, "Task"))?;
+    let task = module_attr(tasks.bind(py), intern!(py, "Task"))?;
     let kwnames = if names.is_empty() {
         // The usual call (no name, no context): its keywords' names made once.
         LOOP_ONLY.get_or_try_init(py, || PyTuple::new(py, [intern!(py, "loop")]).map(Bound::unbind))?.bind(py).clone()
@@ -586,11 +589,14 @@ fn new_task<'py>(
         all_names.extend(names);
         PyTuple::new(py, all_names)?
     };
-    let mut slots = vec![std::ptr::null_mut(), args[0], aloop.as_ptr()];
-    slots.extend_from_slice(&args[1..]);
+    // On the stack: no allocation per task.
+    let mut slots = [std::ptr::null_mut(); 5];
+    let slots = slots.get_mut(..2 + args.len()).ok_or_else(|| PyRuntimeError::new_err("netcore: too many keywords"))?;
+    (slots[1], slots[2]) = (args[0], aloop.as_ptr());
+    slots[3..].copy_from_slice(&args[1..]);
     // SAFETY: the coroutine and the keywords' values (the fast call's
     // arguments) and the loop, live for the call.
-    unsafe { call_in_place(&task, &slots, 1, Some(&kwnames)) }.map(Bound::into_ptr)
+    unsafe { call_in_place(&task, slots, 1, Some(&kwnames)) }.map(Bound::into_ptr)
 }
 
 /// asyncio's `Handle(callback, args, loop, context)`: the context given
@@ -665,7 +671,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
     } else if !timers.is_empty() {
         // min(max(0, when - time()), MAXIMUM_SELECT_TIMEOUT), its types too.
         let wait = timer_when(&timers.get_item(0)?)? - loop_time(aloop)?;
-        let longest = base_events.getattr(intern!(py, "MAXIMUM_SELECT_TIMEOUT"))?;
+        let longest = module_attr(base_events, intern!(py, "MAXIMUM_SELECT_TIMEOUT"))?;
         match wait > 0.0 {
             false => PyInt::new(py, 0).into_any(),
             true if longest.lt(wait)? => longest,
@@ -833,10 +839,11 @@ fn sweep_cancelled_timers<'py>(aloop: &Obj<'py>, base_events: &Bound<'py, PyModu
     let py = aloop.py();
     let timers = aloop.getattr(intern!(py, "_scheduled"))?.cast_into::<PyList>()?;
     let count = intern!(py, "_timer_cancelled_count");
-    let many: f64 = base_events.getattr(intern!(py, "_MIN_SCHEDULED_TIMER_HANDLES"))?.extract()?;
+    let many: f64 = module_attr(base_events, intern!(py, "_MIN_SCHEDULED_TIMER_HANDLES"))?.extract()?;
     let scheduled = timers.len() as f64;
     if scheduled > many {
-        let fraction: f64 = base_events.getattr(intern!(py, "_MIN_CANCELLED_TIMER_HANDLES_FRACTION"))?.extract()?;
+        let fraction: f64 =
+            module_attr(base_events, intern!(py, "_MIN_CANCELLED_TIMER_HANDLES_FRACTION"))?.extract()?;
         if aloop.getattr(count)?.extract::<f64>()? / scheduled > fraction {
             let kept = PyList::empty(py);
             for timer in timers.iter() {
@@ -1006,6 +1013,15 @@ fn swap(heap: &Bound<'_, PyList>, a: usize, b: usize) -> PyResult<()> {
         ffi::PyList_SetItem(heap.as_ptr(), b as ffi::Py_ssize_t, item_a.into_ptr());
     }
     Ok(())
+}
+
+/// `module.<name>`, from the module's dict (a module's getattr costs ~250
+/// instructions, its dict ~50); what the dict lacks, by its getattr.
+fn module_attr<'py>(module: &Bound<'py, PyModule>, name: &Bound<'py, PyString>) -> PyResult<Obj<'py>> {
+    match module.dict().get_item(name)? {
+        Some(value) => Ok(value),
+        None => module.getattr(name),
+    }
 }
 
 /// `contextvars.copy_context`.
