@@ -1448,8 +1448,8 @@ int nc_set_read_size(struct nc_loop *loop, size_t bytes);
 /**
  * Caps the connections a listener keeps open at once (0 = no cap). At the
  * cap it stops accepting (clients wait in the kernel backlog) and resumes
- * when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any
- * thread.
+ * when one closes. Returns 0, `NC_EINVAL` (`max` beyond 4294967295),
+ * `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any thread.
  */
 int nc_set_max_connections(struct nc_loop *loop, nc_handle listener, size_t max);
 

@@ -30,7 +30,7 @@ use crate::out::{reset_arena, Out};
 use crate::state::{Entry, State};
 use crate::tcp::attempt::Dialing;
 use crate::tcp::conn::{input_after_upgrade_point, Conn, Role, Sent};
-use crate::tcp::listener::{BindOptions, Listener};
+use crate::tcp::listener::{BindOptions, Listener, MAX_CONNECTIONS};
 use crate::tcp::stream::Stream;
 use crate::timer::{later, Due, IdleTimeout, Timer};
 use crate::tls::{ClientConfig, Failure as TlsFailure, ServerConfig, TlsInfo};
@@ -925,7 +925,11 @@ impl Loop {
 
     /// Caps a listener's open connections (0 = no cap): at the cap it stops
     /// accepting (clients wait in the backlog) and resumes below it.
+    /// `EINVAL` beyond [`MAX_CONNECTIONS`].
     pub fn set_max_connections(&self, listener: Handle, max: usize) -> Result<()> {
+        if max > MAX_CONNECTIONS {
+            return Err(invalid!("max", "0 (no cap) to 4294967295"));
+        }
         let mut state = self.state()?;
         let Entry::Listener(l) = state.entry(listener)? else {
             return Err(Error::EWRONGKIND);

@@ -84,7 +84,7 @@ pub use handle::{Handle, MAX_LOOPS};
 pub use options::SockOption;
 pub use resolver::MAX_RESOLVER_THREADS;
 pub use sendq::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
-pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG};
+pub use tcp::listener::{BindOptions, DEFAULT_BACKLOG, MAX_CONNECTIONS};
 pub use timer::MAX_DURATION;
 #[cfg(feature = "tls")]
 pub use tls::Session as TlsSession;

@@ -116,7 +116,7 @@ const PATH: Arg = arg("path", ArgKind::Path);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
 /// A listener's cap on open connections (0: none), as a listen option
 /// ([`crate::BindOptions::max_connections`]) or set later.
-const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: u32::MAX as i64 };
+const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: crate::MAX_CONNECTIONS as i64 };
 const MAX_CONNECTIONS_OPTION: Arg = arg("max_connections", MAX_CONNECTIONS);
 const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
 /// A multicast group and the interface to join it on.

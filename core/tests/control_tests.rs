@@ -253,6 +253,18 @@ fn connection_cap_as_a_listen_option() {
     assert_eq!((accepted_by(&got, tcp), accepted_by(&got, unix)), (1, 1), "the second client of each waits");
 }
 
+/// A cap beyond `MAX_CONNECTIONS` (the vocabulary's range) is `EINVAL`,
+/// as a listen option and set later alike.
+#[test]
+fn connection_cap_beyond_its_range_is_einval() {
+    let lp = Loop::new().unwrap();
+    let too_many = BindOptions { max_connections: netcore_core::MAX_CONNECTIONS + 1, ..BindOptions::default() };
+    assert_eq!(lp.tcp_listen("127.0.0.1", 0, &too_many, 0).unwrap_err(), Error::EINVAL);
+    let l = lp.tcp_listen("127.0.0.1", 0, &BindOptions::default(), 0).unwrap();
+    assert_eq!(lp.set_max_connections(l, netcore_core::MAX_CONNECTIONS + 1).unwrap_err(), Error::EINVAL);
+    lp.set_max_connections(l, netcore_core::MAX_CONNECTIONS).unwrap();
+}
+
 /// A listener and one accepted connection with `len` bytes queued toward its
 /// client (whose socket is returned): (listener, port, client, server side).
 fn server_with_queued_client(lp: &Loop, len: usize) -> (Handle, u16, TcpStream, Handle) {

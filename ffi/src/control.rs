@@ -144,8 +144,8 @@ pub unsafe extern "C" fn nc_set_read_size(r#loop: *mut nc_loop, bytes: usize) ->
 
 /// Caps the connections a listener keeps open at once (0 = no cap). At the
 /// cap it stops accepting (clients wait in the kernel backlog) and resumes
-/// when one closes. Returns 0, `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any
-/// thread.
+/// when one closes. Returns 0, `NC_EINVAL` (`max` beyond 4294967295),
+/// `NC_EWRONGKIND` or `NC_EBADHANDLE`. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_set_max_connections(r#loop: *mut nc_loop, listener: nc_handle, max: usize) -> c_int {
     boundary! { try_loop!(r#loop).set_max_connections(handle_arg(listener), max) }

@@ -649,6 +649,8 @@ def test_max_connections_as_a_listen_keyword(loop: netcore.Loop, sockets: list[s
     assert (len(accepted_on(pump, tcp)), len(accepted_on(pump, unix))) == (1, 1), "accepted past the cap of 1"
     with pytest.raises(ValueError):
         loop.listen("127.0.0.1", 0, max_connections=-1)
+    with pytest.raises(netcore.InvalidArgumentError, match="max_connections"):
+        loop.listen("127.0.0.1", 0, max_connections=2**32)
 
 
 # ------------------------------------------------------------------ EMFILE

@@ -146,12 +146,24 @@ fn backlog(opts: &BindOptions) -> Result<i32> {
     }
 }
 
+/// Largest cap on a listener's open connections (`EINVAL` beyond).
+pub const MAX_CONNECTIONS: usize = u32::MAX as usize;
+
+/// The cap `opts` gives a new listener.
+fn cap(opts: &BindOptions) -> Result<usize> {
+    match opts.max_connections {
+        max @ 0..=MAX_CONNECTIONS => Ok(max),
+        _ => Err(invalid!("max_connections", "0 (no cap) to 4294967295")),
+    }
+}
+
 impl Listener {
     pub fn bind(addr: SocketAddr, opts: &BindOptions, userdata: u64) -> Result<Listener> {
         let backlog = backlog(opts)?;
+        let max_connections = cap(opts)?;
         let sock = bound_socket(addr, Type::STREAM, opts)?;
         sock.listen(backlog)?;
-        Ok(Listener::new(ListenSock::Tcp(TcpListener::from_std(sock.into())), opts.max_connections, userdata))
+        Ok(Listener::new(ListenSock::Tcp(TcpListener::from_std(sock.into())), max_connections, userdata))
     }
 
     /// Listens on a Unix socket `path` (see [`unix::sockaddr`]); the socket
@@ -159,9 +171,10 @@ impl Listener {
     /// the backlog and the cap apply.
     pub fn bind_unix(path: &str, opts: &BindOptions, userdata: u64) -> Result<Listener> {
         let backlog = backlog(opts)?;
+        let max_connections = cap(opts)?;
         let (sock, file) = unix::bound(path, Type::STREAM)?;
         sock.listen(backlog)?;
-        Ok(Listener::new(ListenSock::Unix(UnixListener::from_std(sock.into()), file), opts.max_connections, userdata))
+        Ok(Listener::new(ListenSock::Unix(UnixListener::from_std(sock.into()), file), max_connections, userdata))
     }
 
     /// A listener on an adopted listening socket (TCP or Unix; a socket

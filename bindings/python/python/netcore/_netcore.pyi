@@ -445,7 +445,7 @@ class Loop:
         backlog: SupportsIndex | None = None,
         reuse_port: bool = False,
         ipv6_only: bool = False,
-        max_connections: SupportsIndex = 0,
+        max_connections: SupportsIndex | None = None,
         tls: TLSContext | None = None,
         userdata: object = None,
     ) -> int:
@@ -453,7 +453,7 @@ class Loop:
         and port (0 = any; read it back with local_address). SO_REUSEADDR is
         always set. backlog None or 0 is DEFAULT_BACKLOG. max_connections
         caps the open connections from the start, as set_max_connections
-        (0: no cap). Each connection
+        (None or 0: no cap; at most 4294967295). Each connection
         arrives as an "accepted" event and starts with this listener's user
         data. With ``tls`` (a server context) every accepted connection
         starts a handshake: "tls_ready" or "tls_failed" follows its
@@ -530,7 +530,7 @@ class Loop:
         path: str,
         *,
         backlog: SupportsIndex | None = None,
-        max_connections: SupportsIndex = 0,
+        max_connections: SupportsIndex | None = None,
         tls: TLSContext | None = None,
         userdata: object = None,
     ) -> int:
