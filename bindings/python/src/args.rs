@@ -98,10 +98,8 @@ from_python!(Hd, |obj| { Int::<i64>::extract(obj).map(|Int(raw)| Hd(nc::Handle::
 pub struct Secs(pub Duration);
 
 from_python!(Secs, |obj| {
-    let secs: f64 = match obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
-        true => Err(must_be("a number of seconds", &obj))?,
-        false => obj.extract().map_err(|_| must_be("a number of seconds", &obj))?,
-    };
+    let refused = obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>();
+    let secs: f64 = obj.extract().ok().filter(|_| !refused).ok_or_else(|| must_be("a number of seconds", &obj))?;
     if secs.is_nan() || secs < 0.0 {
         return Err(invalid(obj.py(), &format!("expected a number of seconds >= 0, got {secs}")));
     }

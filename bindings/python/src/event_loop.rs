@@ -130,10 +130,7 @@ impl PyLoop {
         let mut blocking = !eager;
         loop {
             let polled = if blocking {
-                let slice = match deadline {
-                    None => SLICE,
-                    Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
-                };
+                let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
                 py.detach(|| guard(|| lp.poll(max, Some(slice))))
             } else {
                 guard(|| lp.poll(max, Some(Duration::ZERO)))
@@ -399,10 +396,9 @@ impl PyLoop {
                 let inner = self.inner.write().take();
                 // Every socket closes now; a poll waiting in another thread
                 // (with its own reference) returns ECLOSED.
-                if let Some(lp) = &inner {
+                if let Some(lp) = inner {
                     lp.close_loop();
                 }
-                drop(inner);
                 self.drop_objects();
                 Ok(())
             }

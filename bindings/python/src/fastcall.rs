@@ -130,9 +130,7 @@ pub unsafe fn call_fast(
                 vectorcall(f.as_ptr(), with_self.as_ptr(), nargs as usize + 1, kwnames)
             }),
         };
-        // The error restored in here: a PyResult carried out of
-        // catch_unwind costs ~500 instructions a call (its moves, as
-        // LLVM lays them out).
+        // The error restored in here: a PyResult carried out of catch_unwind costs its moves every call.
         result.unwrap_or_else(|e| {
             e.restore(py);
             std::ptr::null_mut()
