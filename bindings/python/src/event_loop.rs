@@ -302,11 +302,7 @@ impl PyLoop {
             return Err(PyTypeError::new_err("Loop() takes no arguments"));
         }
         let lp = guard(nc::Loop::new).py_err(py)?;
-        Ok(PyLoop {
-            inner: RwLock::new(Some(lp)),
-            objects: Mutex::new(HashMap::new()),
-            close_hooks: Mutex::new(Vec::new()),
-        })
+        Ok(PyLoop { inner: RwLock::new(Some(lp)), objects: Default::default(), close_hooks: Default::default() })
     }
 
     /// Waits up to `timeout` seconds and returns up to `max_events` events ([] on timeout or wake()).
