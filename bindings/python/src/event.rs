@@ -13,12 +13,9 @@ static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
 fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
     let all = KIND_STRINGS.get_or_init(py, || {
-        let len = nc::EventKind::ALL.iter().map(|&k| k as usize + 1).max().unwrap_or(0);
-        let mut names = vec![""; len];
-        for &k in nc::EventKind::ALL {
-            names[k as usize] = k.name();
-        }
-        names.iter().map(|n| PyString::intern(py, n).unbind()).collect()
+        let len = nc::EventKind::ALL.iter().map(|&k| k as i32 + 1).max().unwrap_or(0);
+        let name = |raw| nc::EventKind::from_raw(raw).map_or("", nc::EventKind::name);
+        (0..len).map(|raw| PyString::intern(py, name(raw)).unbind()).collect()
     });
     all[kind as usize].clone_ref(py)
 }
