@@ -533,7 +533,7 @@ impl PyLoop {
     ) -> PyResult<usize> {
         let lp = self.owned(py)?;
         let delivered = match Self::wait(py, &lp, max, Some(Instant::now()), true)? {
-            Some(batch) => self.deliver(py, &lp, batch, callback, on_data),
+            Some(batch) => self.deliver(py, &lp, batch, |e| callback.call([e.as_any()]), on_data),
             None => Ok(0),
         };
         delivered

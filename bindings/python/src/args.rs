@@ -48,16 +48,24 @@ impl<'py, T: Saturating> FromPyObject<'_, 'py> for Int<T> {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        match obj.extract::<T>() {
-            Ok(v) => Ok(Int(v)),
-            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => match (obj.lt(0)?, T::MIN) {
-                (false, _) => Ok(Int(T::MAX)),
-                (true, Some(min)) => Ok(Int(min)),
-                (true, None) => Err(invalid(obj.py(), &format!("expected a non-negative integer, got {}", &*obj))),
-            },
-            Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
-            Err(e) => Err(e),
-        }
+        let saturated = || match (obj.lt(0)?, T::MIN) {
+            (false, _) => Ok(T::MAX),
+            (true, Some(min)) => Ok(min),
+            (true, None) => Err(invalid(obj.py(), &format!("expected a non-negative integer, got {}", &*obj))),
+        };
+        int(&obj, saturated).map(Int)
+    }
+}
+
+/// An integer `T` (a wrong type is TypeError), or `out_of_range()` for one `T` cannot hold.
+pub fn int<'py, T>(obj: &Bound<'py, PyAny>, out_of_range: impl FnOnce() -> PyResult<T>) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    match obj.extract::<T>() {
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => out_of_range(),
+        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", obj)),
+        other => other,
     }
 }
 
@@ -77,14 +85,7 @@ macro_rules! from_python {
 pub struct Token(pub u64);
 
 from_python!(Token, |obj| {
-    match obj.extract::<u64>() {
-        Ok(token) => Ok(Token(token)),
-        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
-            Err(invalid(obj.py(), &format!("expected a token from 0 to 2**64-1, got {}", &*obj)))
-        }
-        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(must_be("an int", &obj)),
-        Err(e) => Err(e),
-    }
+    int(&obj, || Err(invalid(obj.py(), &format!("expected a token from 0 to 2**64-1, got {}", &*obj)))).map(Token)
 });
 
 /// A handle argument; integers no loop hands out are the loop's to reject (BadHandleError).
@@ -97,10 +98,8 @@ from_python!(Hd, |obj| { Int::<i64>::extract(obj).map(|Int(raw)| Hd(nc::Handle::
 pub struct Secs(pub Duration);
 
 from_python!(Secs, |obj| {
-    let secs: f64 = match obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
-        true => Err(must_be("a number of seconds", &obj))?,
-        false => obj.extract().map_err(|_| must_be("a number of seconds", &obj))?,
-    };
+    let refused = obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>();
+    let secs: f64 = obj.extract().ok().filter(|_| !refused).ok_or_else(|| must_be("a number of seconds", &obj))?;
     if secs.is_nan() || secs < 0.0 {
         return Err(invalid(obj.py(), &format!("expected a number of seconds >= 0, got {secs}")));
     }

@@ -27,15 +27,10 @@ pub fn to_pyerr(py: Python<'_>, e: nc::Error) -> PyErr {
     PyErr::from_value(error_value(py, e, None))
 }
 
-/// The exception to raise for a netcore error, with a detail.
-pub fn to_pyerr_detail(py: Python<'_>, e: nc::Error, detail: &str) -> PyErr {
-    PyErr::from_value(error_value(py, e, Some(detail)))
-}
-
 /// `EINVAL` for a value no conversion can hold: raised as
 /// `netcore.InvalidArgumentError`, which is also a `ValueError`.
 pub fn invalid(py: Python<'_>, detail: &str) -> PyErr {
-    to_pyerr_detail(py, nc::Error::EINVAL, detail)
+    PyErr::from_value(error_value(py, nc::Error::EINVAL, Some(detail)))
 }
 
 /// Runs a core call, turning a panic into `EPANIC` (never unwinding into Python).

@@ -13,12 +13,9 @@ static KIND_STRINGS: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
 fn kind_string(py: Python<'_>, kind: nc::EventKind) -> Py<PyString> {
     let all = KIND_STRINGS.get_or_init(py, || {
-        let len = nc::EventKind::ALL.iter().map(|&k| k as usize + 1).max().unwrap_or(0);
-        let mut names = vec![""; len];
-        for &k in nc::EventKind::ALL {
-            names[k as usize] = k.name();
-        }
-        names.iter().map(|n| PyString::intern(py, n).unbind()).collect()
+        let len = nc::EventKind::ALL.iter().map(|&k| k as i32 + 1).max().unwrap_or(0);
+        let name = |raw| nc::EventKind::from_raw(raw).map_or("", nc::EventKind::name);
+        (0..len).map(|raw| PyString::intern(py, name(raw)).unbind()).collect()
     });
     all[kind as usize].clone_ref(py)
 }
@@ -133,43 +130,34 @@ impl Event {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let mut s = format!("<netcore.Event {} handle={}", kind_string(py, self.kind).bind(py).to_str()?, self.handle);
-        if let Some(l) = self.listener {
-            s.push_str(&format!(" listener={l}"));
-        }
-        if let Some(d) = &self.data {
+        let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string());
+        let data = self.data.as_ref().map(|d| {
             let bytes = d.bind(py).as_bytes();
-            let shown = &bytes[..bytes.len().min(32)];
-            let repr = PyBytes::new(py, shown).repr()?;
             let more = if bytes.len() > 32 { "..." } else { "" };
-            s.push_str(&format!(" data={repr}{more} ({} bytes)", bytes.len()));
+            repr(PyBytes::new(py, &bytes[..bytes.len().min(32)]).as_any())
+                .map(|r| format!("{r}{more} ({} bytes)", bytes.len()))
+        });
+        // The fields shown when set, in this order.
+        let fields = [
+            ("listener", self.listener.map(|l| l.to_string())),
+            ("data", data.transpose()?),
+            ("addr", self.addr(py)?.map(|a| repr(a.as_any())).transpose()?),
+            ("path", self.path.as_ref().map(|p| format!("{p:?}"))),
+            ("error", self.error.as_ref().map(|e| repr(e.bind(py))).transpose()?),
+            ("value", (self.value != 0).then(|| self.value.to_string())),
+            ("userdata", self.userdata.as_ref().map(|u| repr(u.bind(py))).transpose()?),
+        ];
+        let mut s = format!("<netcore.Event {} handle={}", kind_string(py, self.kind).bind(py).to_str()?, self.handle);
+        for (name, shown) in fields {
+            if let Some(shown) = shown {
+                s += &format!(" {name}={shown}");
+            }
         }
-        if let Some(a) = self.addr(py)? {
-            s.push_str(&format!(" addr={}", a.repr()?));
-        }
-        if let Some(p) = &self.path {
-            s.push_str(&format!(" path={p:?}"));
-        }
-        if let Some(e) = &self.error {
-            s.push_str(&format!(" error={}", e.bind(py).repr()?));
-        }
-        if self.value != 0 {
-            s.push_str(&format!(" value={}", self.value));
-        }
-        if let Some(u) = &self.userdata {
-            s.push_str(&format!(" userdata={}", u.bind(py).repr()?));
-        }
-        s.push('>');
-        Ok(s)
+        Ok(s + ">")
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Some(u) = &self.userdata {
-            visit.call(u)?;
-        }
-        if let Some(e) = &self.error {
-            visit.call(e)?;
-        }
-        Ok(())
+        visit.call(&self.userdata)?;
+        visit.call(&self.error)
     }
 }

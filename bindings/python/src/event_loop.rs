@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use netcore_core as nc;
 use netcore_core::{FramingMode, FramingParams};
 use parking_lot::{Mutex, RwLock};
-use pyo3::exceptions::{PyOverflowError, PyResourceWarning, PyTypeError};
+use pyo3::exceptions::{PyResourceWarning, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
@@ -16,10 +16,10 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::aio::DataSink;
 use crate::args::{
-    is_index, items, Addr, BytesArg, DatagramArg, Delays, Destination, Hd, Int, Interface, Named, Opt, Secs, Text,
+    int, is_index, items, Addr, BytesArg, DatagramArg, Delays, Destination, Hd, Int, Interface, Named, Opt, Secs, Text,
     Texts, Token,
 };
-use crate::errors::{guard, invalid, to_pyerr, to_pyerr_detail, IntoPyResult};
+use crate::errors::{error_value, guard, invalid, to_pyerr, IntoPyResult};
 use crate::event::{addr_tuple, Event};
 use crate::fastcall::{fast_method, install_fast_method, Callee};
 use crate::tls;
@@ -54,7 +54,7 @@ pub struct PyLoop {
 impl PyLoop {
     /// The error for any use of a closed loop.
     pub(crate) fn closed_error(py: Python<'_>) -> PyErr {
-        to_pyerr_detail(py, nc::Error::ECLOSED, "the loop is closed")
+        PyErr::from_value(error_value(py, nc::Error::ECLOSED, Some("the loop is closed")))
     }
 
     /// A core result with ECLOSED as the closed loop's ClosedError.
@@ -117,20 +117,6 @@ impl PyLoop {
         }
     }
 
-    /// Turns the events of a batch into Python events, with their user data.
-    fn convert<'py>(&self, py: Python<'py>, lp: &nc::Loop, batch: &nc::Batch<'_>) -> PyResult<Vec<Bound<'py, Event>>> {
-        let events = batch.events();
-        let userdata: Vec<Option<Py<PyAny>>> = {
-            let mut objects = self.objects.lock();
-            events.iter().map(|ev| Self::userdata_of(py, &mut objects, ev)).collect()
-        };
-        events
-            .iter()
-            .zip(userdata)
-            .map(|(ev, u)| Event::build(py, lp, ev, batch.data(ev), batch.path_cstr(ev), u))
-            .collect()
-    }
-
     /// Waits up to `deadline` (None: until events, a wake or a signal) for
     /// one batch; `None` on timeout or a wake. With `eager` the first poll
     /// neither waits nor releases the GIL (events are likely pending).
@@ -144,10 +130,7 @@ impl PyLoop {
         let mut blocking = !eager;
         loop {
             let polled = if blocking {
-                let slice = match deadline {
-                    None => SLICE,
-                    Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
-                };
+                let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
                 py.detach(|| guard(|| lp.poll(max, Some(slice))))
             } else {
                 guard(|| lp.poll(max, Some(Duration::ZERO)))
@@ -240,15 +223,16 @@ impl PyLoop {
         result.py_err(py)
     }
 
-    /// Calls run()'s callbacks for a batch straight from the core's buffers
-    /// (`nc::Loop::deliver`) and returns how many it called. If one raises,
-    /// the core keeps the rest of the batch for the next poll.
-    pub(crate) fn deliver(
+    /// Hands a batch's events (with their user data) to `callback`, or
+    /// run()'s `on_data`, straight from the core's buffers (`nc::Loop::deliver`);
+    /// returns how many. If one raises, the core keeps the rest of the batch
+    /// for the next poll.
+    pub(crate) fn deliver<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         lp: &nc::Loop,
         batch: nc::Batch<'_>,
-        callback: &Callee<'_>,
+        mut callback: impl FnMut(Bound<'py, Event>) -> PyResult<()>,
         on_data: Option<&DataSink<'_>>,
     ) -> PyResult<usize> {
         let mut raised = None;
@@ -262,7 +246,7 @@ impl PyLoop {
                         None => Event::build(py, lp, ev, data, path, userdata).and_then(|e| {
                             match on_data.and_then(|sink| sink.event(py, ev.handle.raw(), e.as_any())) {
                                 Some(called) => called,
-                                None => callback.call([e.as_any()]),
+                                None => callback(e),
                             }
                         }),
                     }
@@ -318,11 +302,7 @@ impl PyLoop {
             return Err(PyTypeError::new_err("Loop() takes no arguments"));
         }
         let lp = guard(nc::Loop::new).py_err(py)?;
-        Ok(PyLoop {
-            inner: RwLock::new(Some(lp)),
-            objects: Mutex::new(HashMap::new()),
-            close_hooks: Mutex::new(Vec::new()),
-        })
+        Ok(PyLoop { inner: RwLock::new(Some(lp)), objects: Default::default(), close_hooks: Default::default() })
     }
 
     /// Waits up to `timeout` seconds and returns up to `max_events` events ([] on timeout or wake()).
@@ -338,11 +318,11 @@ impl PyLoop {
         // Far-future timeouts are waits without a deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t.0));
         let lp = self.owned(py)?;
-        let events = match Self::wait(py, &lp, max, deadline, nowait)? {
-            Some(batch) => self.convert(py, &lp, &batch)?,
-            None => Vec::new(),
-        };
-        PyList::new(py, events)
+        let events = PyList::empty(py);
+        if let Some(batch) = Self::wait(py, &lp, max, deadline, nowait)? {
+            self.deliver(py, &lp, batch, |e| events.append(e), None)?;
+        }
+        Ok(events)
     }
 
     /// Calls `callback(event)` for every event (`on_data(handle, data)` for "data") until stop().
@@ -377,7 +357,7 @@ impl PyLoop {
             let batch = Self::wait(py, &lp, max, None, busy)?;
             busy = batch.is_some();
             if let Some(batch) = batch {
-                self.deliver(py, &lp, batch, &callback, on_data.as_ref())?;
+                self.deliver(py, &lp, batch, |e| callback.call([e.as_any()]), on_data.as_ref())?;
             }
             py.check_signals()?;
         }
@@ -412,10 +392,9 @@ impl PyLoop {
                 let inner = self.inner.write().take();
                 // Every socket closes now; a poll waiting in another thread
                 // (with its own reference) returns ECLOSED.
-                if let Some(lp) = &inner {
+                if let Some(lp) = inner {
                     lp.close_loop();
                 }
-                drop(inner);
                 self.drop_objects();
                 Ok(())
             }
@@ -521,10 +500,7 @@ impl PyLoop {
             let bytes = value.extract::<BytesArg>()?;
             return self.core(py, |lp| lp.set_raw_option(handle.0, level, name, bytes.as_slice()));
         }
-        let value = value.extract::<i32>().map_err(|e| match e.is_instance_of::<PyOverflowError>(py) {
-            true => invalid(py, "value: expected a C int"),
-            false => e,
-        })?;
+        let value = int(value, || Err(invalid(py, "value: expected a C int")))?;
         self.core(py, |lp| lp.set_raw_option_int(handle.0, level, name, value))
     }
 
@@ -575,17 +551,9 @@ impl PyLoop {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // Under-reporting is safe for the collector; never block here.
-        if let Some(objects) = self.objects.try_lock() {
-            for o in objects.values() {
-                visit.call(o)?;
-            }
-        }
-        if let Some(hooks) = self.close_hooks.try_lock() {
-            for h in hooks.iter() {
-                visit.call(h)?;
-            }
-        }
-        Ok(())
+        let (objects, hooks) = (self.objects.try_lock(), self.close_hooks.try_lock());
+        let hooks = hooks.iter().flat_map(|h| h.iter());
+        objects.iter().flat_map(|o| o.values()).chain(hooks).try_for_each(|o| visit.call(o))
     }
 
     fn __clear__(&self) {

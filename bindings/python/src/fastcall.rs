@@ -123,11 +123,14 @@ pub unsafe fn call_fast(
         let all = std::slice::from_raw_parts(args, given);
         let result = match take(py, all, names.as_ref()) {
             Some(taken) => taken,
-            None => call_general(py, slf, all, nargs as usize, kwnames, general),
+            // Left to `general(slf, *args)` (set before the fast method was
+            // installed), with the call's own arguments.
+            None => general.get(py).ok_or_else(|| PyTypeError::new_err("netcore: fast method not set up")).map(|f| {
+                let with_self = [&[slf][..], all].concat();
+                vectorcall(f.as_ptr(), with_self.as_ptr(), nargs as usize + 1, kwnames)
+            }),
         };
-        // The error restored in here: a PyResult carried out of
-        // catch_unwind costs ~500 instructions a call (its moves, as
-        // LLVM lays them out).
+        // The error restored in here: a PyResult carried out of catch_unwind costs its moves every call.
         result.unwrap_or_else(|e| {
             e.restore(py);
             std::ptr::null_mut()
@@ -137,27 +140,6 @@ pub unsafe fn call_fast(
         PanicException::new_err("netcore: a fast method panicked").restore(py);
         std::ptr::null_mut()
     })
-}
-
-/// The call a fast method leaves: `general(slf, *args)`, `nargs`
-/// positional arguments and then one value per name in `kwnames`.
-///
-/// # Safety
-/// As [`call_fast`]'s.
-unsafe fn call_general(
-    py: Python<'_>,
-    slf: *mut ffi::PyObject,
-    args: &[*mut ffi::PyObject],
-    nargs: usize,
-    kwnames: *mut ffi::PyObject,
-    general: &PyOnceLock<Py<PyAny>>,
-) -> PyResult<*mut ffi::PyObject> {
-    let mut with_self = vec![slf];
-    with_self.extend_from_slice(args);
-    // Set before the fast method was installed.
-    let general = general.get(py).ok_or_else(|| PyTypeError::new_err("netcore: fast method not set up"))?;
-    // SAFETY: the call's own arguments, live for its duration.
-    Ok(unsafe { vectorcall(general.as_ptr(), with_self.as_ptr(), nargs + 1, kwnames) })
 }
 
 /// Defines the fast method `$name` (a `PyCFunctionFastWithKeywords`,
@@ -210,7 +192,8 @@ pub fn install_fast_method(
     general: &PyOnceLock<Py<PyAny>>,
 ) -> PyResult<()> {
     let py = ty.py();
-    let method = ty.getattr(name.to_str().map_err(|e| PyValueError::new_err(e.to_string()))?)?;
+    let attr = name.to_str().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let method = ty.getattr(attr)?;
     let doc: String = method.getattr("__doc__")?.extract::<Option<String>>()?.unwrap_or_default();
     let doc = format!("{}{signature}\n--\n\n{doc}", name.to_string_lossy());
     let doc = std::ffi::CString::new(doc).map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -227,5 +210,5 @@ pub fn install_fast_method(
         return Err(PyTypeError::new_err("netcore: fast method installed twice"));
     }
     general.get_or_init(py, || method.unbind());
-    ty.setattr(name.to_str().map_err(|e| PyValueError::new_err(e.to_string()))?, descriptor)
+    ty.setattr(attr, descriptor)
 }

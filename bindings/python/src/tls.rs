@@ -16,7 +16,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::args::{items, must_be, type_name, BytesArg, Hd, Secs, Text};
-use crate::errors::{error_value, guard, invalid, to_pyerr_detail, IntoPyResult};
+use crate::errors::{error_value, guard, invalid, IntoPyResult};
 use crate::event_loop::PyLoop;
 
 /// A PEM source argument: a path (`str` or `os.PathLike`: read by the core
@@ -484,7 +484,7 @@ impl PyLoop {
     fn peer_certificate(&self, py: Python<'_>, handle: Hd, binary_form: bool, chain: bool) -> PyResult<Py<PyAny>> {
         if !binary_form {
             let detail = "binary_form: netcore returns the DER bytes only (binary_form=True)";
-            return Err(to_pyerr_detail(py, nc::Error::EOPNOTSUPP, detail));
+            return Err(PyErr::from_value(error_value(py, nc::Error::EOPNOTSUPP, Some(detail))));
         }
         let certs = self.core(py, |lp| lp.tls_peer_certificates(handle.0))?;
         let mut ders = certs.iter().map(|c| PyBytes::new(py, c));

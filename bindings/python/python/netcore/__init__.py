@@ -16,21 +16,17 @@ from __future__ import annotations
 # in __all__, so that `from netcore import *` does not shadow the builtins.
 # The `X as X` form marks them as re-exported for type checkers.
 from netcore._errors import *  # noqa: F403
-from netcore._errors import BlockingIOError as BlockingIOError
-from netcore._errors import BrokenPipeError as BrokenPipeError
-from netcore._errors import ConnectionAbortedError as ConnectionAbortedError
-from netcore._errors import ConnectionRefusedError as ConnectionRefusedError
-from netcore._errors import ConnectionResetError as ConnectionResetError
-from netcore._errors import InterruptedError as InterruptedError
-from netcore._errors import PermissionError as PermissionError
-from netcore._errors import TimeoutError as TimeoutError
-from netcore._errors import __all__ as _error_names
+from netcore._errors import (
+    BlockingIOError as BlockingIOError, BrokenPipeError as BrokenPipeError,
+    ConnectionAbortedError as ConnectionAbortedError, ConnectionRefusedError as ConnectionRefusedError,
+    ConnectionResetError as ConnectionResetError, InterruptedError as InterruptedError,
+    PermissionError as PermissionError, TimeoutError as TimeoutError, __all__ as _error_names,
+)
 
 # Loop, Event, parse_address, the event kinds (netcore.DATA == "data"), the
 # options (netcore.NODELAY) and the core's defaults and limits: the native
 # module sets them from the core's tables.
 from netcore._netcore import *  # noqa: F403
-from netcore._netcore import __all__ as _native_names
-from netcore._netcore import __version__ as __version__
+from netcore._netcore import __all__ as _native_names, __version__ as __version__
 
 __all__ = ["__version__", *_native_names, *_error_names]

@@ -83,7 +83,6 @@ def _make(code: int, name: str, message: str, errno: int, detail: str | None) ->
     expected) when it has one."""
     strerror = message if not detail else f"{message} ({detail})"
     exc = error_class(name)(errno, strerror)
-    exc.name = name
-    exc.code = name
+    exc.name = exc.code = name
     exc.netcore_code = code
     return exc
