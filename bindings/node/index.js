@@ -11,6 +11,7 @@ const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
 const tlsLayer = require('./secure.js')
+const { nodeError } = require('./layer.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
@@ -21,8 +22,8 @@ const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 function camel(name) {
   return name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
 }
-// The core's vocabulary (error codes, event kinds, handle kinds, options, framing modes,
-// families, defaults, operations), read once, its keys camelCase: this file keeps no table of its own.
+// The core's vocabulary (error codes, event and handle kinds, options, framing modes, families,
+// defaults, operations), read once, its keys camelCase: this file keeps no table of its own.
 const VOCABULARY = JSON.parse(native.vocabularyJson(), (key, value) =>
   value === null || typeof value !== 'object' || Array.isArray(value)
     ? value
@@ -30,14 +31,9 @@ const VOCABULARY = JSON.parse(native.vocabularyJson(), (key, value) =>
 )
 const ERRORS = new Map(VOCABULARY.errors.map((e) => [e.code, e]))
 const CODES = Object.fromEntries(VOCABULARY.errors.map((e) => [e.name, e.code]))
-/** names[value] = name ('unknown' for numbers without one), for a list of the core's { name, value }. */
-function byNumber(list) {
-  // A packed array (no holes): the delivery loop indexes it for every event.
-  const names = Array.from({ length: Math.max(...list.map((v) => v.value)) + 1 }, () => 'unknown')
-  for (const { name, value } of list) names[value] = name
-  return names
-}
-const EVENT_NAMES = byNumber(VOCABULARY.events)
+/** Event names by number ('unknown' for numbers without one): packed (no holes), as the delivery loop reads it. */
+const EVENT_NAMES = Array.from({ length: Math.max(...VOCABULARY.events.map((e) => e.value)) + 1 }, () => 'unknown')
+for (const { name, value } of VOCABULARY.events) EVENT_NAMES[value] = name
 const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 
@@ -78,19 +74,12 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
-/** An Error of Node's own kinds for a bad argument (ERR_INVALID_ARG_TYPE, ...). */
-function argError(Type, code, message) {
-  const err = new Type(message)
-  err.code = code
-  return err
-}
-
 function invalidArgType(name, expected, actual) {
-  return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
+  return nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
 }
 
 function invalidArgValue(name, value, reason) {
-  return argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${util.inspect(value)}`)
+  return nodeError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${name}' ${reason}. Received ${util.inspect(value)}`)
 }
 
 /** The Error for a code a native call just returned, with the core's detail. */
@@ -99,7 +88,7 @@ function nativeError(code, syscall, address, port) {
 }
 
 function outOfRange(name, range, value) {
-  return argError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`)
+  return nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(value)}`)
 }
 
 // ---------------------------------------------------------------------------
@@ -129,11 +118,6 @@ function checkInt(value, name, min = -(2 ** 31), max = 2 ** 31 - 1) {
 function checkMillis(value, name) {
   if (check(value, name, 'number') >= 0) return value
   throw outOfRange(name, '>= 0 (milliseconds)', value)
-}
-
-/** Optional milliseconds: undefined for undefined or null. */
-function optionalMillis(value, name) {
-  return value === undefined || value === null ? undefined : checkMillis(value, name)
 }
 
 function checkOptions(opts, name = 'options') {
@@ -176,7 +160,7 @@ const CONVERT = {
   text: checkString,
   port: checkPort,
   millis: checkMillis,
-  optional_millis: optionalMillis,
+  optional_millis: (value, name) => (value === undefined || value === null ? undefined : checkMillis(value, name)),
   integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
   number: (value, name) => check(value, name, 'number'),
   optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
@@ -286,19 +270,6 @@ class HandleState {
   }
 }
 
-/** An event's peer address (family 4 or 6 in the meta array). */
-function addressOf(addrs, meta, o) {
-  const index = meta[o + 7]
-  if (index < 0 || meta[o + 9] === 0) return undefined
-  return { address: addrs[index], port: meta[o + 8], family: meta[o + 9] === 4 ? 'IPv4' : 'IPv6' }
-}
-
-/** The path a Unix datagram came from (family 0 in the meta array). */
-function pathOf(addrs, meta, o) {
-  const index = meta[o + 7]
-  return index >= 0 && meta[o + 9] === 0 ? addrs[index] : undefined
-}
-
 function syscallFor(kind, state) {
   if (kind === KIND.CONNECT_FAILED || kind === KIND.RECONNECTING) return 'connect'
   if (!state) return 'poll'
@@ -334,12 +305,6 @@ function checkNative(rc, syscall) {
   if (rc !== 0) throw netcoreError(rc, syscall)
 }
 
-function rethrowLater(err) {
-  process.nextTick(() => {
-    throw err
-  })
-}
-
 // ---------------------------------------------------------------------------
 // The loop
 
@@ -362,7 +327,7 @@ class Loop extends EventEmitter {
     // keeps it alive.
     this._batchCallback = this._onBatch.bind(this) // bound: no function of its own for V8 to optimize
     this._pool = undefined // the pool's ArrayBuffer (see newPool); the first payload asks for one
-    this._rolledPool = undefined // the last pool the native loop asked for in mid-batch
+    this._rolledPool = undefined // the last pool the native loop took in mid-batch
     // Referenced weakly by the native loop, as the batch callback is.
     this._poolMaker = () => {
       const next = newPool()
@@ -781,18 +746,13 @@ class Loop extends EventEmitter {
 
   // -- event delivery ----------------------------------------------------------------
 
-  _onBatch(count, extra, addrs, poolFull) {
+  _onBatch(count, extra, addrs) {
     if (this._closed) return
     const pool = this._pool
     if (this._rolledPool !== undefined) {
-      // The batch filled pools and the native loop made new ones (they come in extra): the last is its pool now.
+      // The native loop took new pools in mid-batch (they come in extra): the last is its pool now.
       this._pool = this._rolledPool
       this._rolledPool = undefined
-    }
-    if (poolFull) {
-      const next = newPool()
-      this._pool = next.buffer
-      checkNative(this._native.setPool(next), 'setPool')
     }
     const closedNow = this._closedNow
     if (closedNow.size !== 0) {
@@ -815,7 +775,10 @@ class Loop extends EventEmitter {
       let data
       let error
       let value
-      const address = addressOf(addrs, meta, o)
+      // The peer: an IP address (family 4 or 6), or the path a Unix datagram came from (family 0).
+      const ai = meta[o + 7]
+      const family = meta[o + 9]
+      const address = ai < 0 || family === 0 ? undefined : { address: addrs[ai], port: meta[o + 8], family: family === 4 ? 'IPv4' : 'IPv6' }
       switch (kind) {
         case KIND.DATA:
         case KIND.DATAGRAM: {
@@ -859,7 +822,7 @@ class Loop extends EventEmitter {
         error,
         state ? state.userdata : undefined,
         value,
-        kind === KIND.DATAGRAM ? pathOf(addrs, meta, o) : undefined,
+        ai >= 0 && family === 0 ? addrs[ai] : undefined,
       )
       // While paused, 'data' is held back (and 'eof' behind held data, to keep
       // the order; with nothing held, 'eof' goes out at once: a peer close
@@ -898,20 +861,18 @@ class Loop extends EventEmitter {
 
   /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
   _callHandleListeners(list, ev) {
-    for (const { scope, listener } of list.slice()) {
-      try {
-        scope.runInAsyncScope(listener, this, ev)
-      } catch (err) {
-        rethrowLater(err)
-      }
-    }
+    for (const { scope, listener } of list.slice()) this._callSafely(listener, ev, scope)
   }
 
-  _callSafely(fn, ev) {
+  /** Calls `fn` with `ev` (in `scope` if given); an exception it throws is rethrown on the next tick. */
+  _callSafely(fn, ev, scope) {
     try {
-      fn.call(this, ev)
+      if (scope === undefined) fn.call(this, ev)
+      else scope.runInAsyncScope(fn, this, ev)
     } catch (err) {
-      rethrowLater(err)
+      process.nextTick(() => {
+        throw err
+      })
     }
   }
 
