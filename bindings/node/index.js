@@ -212,11 +212,7 @@ class NetcoreEvent {
 /** A handle's low 22 bits: its slot in the core's slab, + 1 (core/src/handle.rs). */
 const SLOT_MASK = (1 << 22) - 1
 
-/**
- * A loop's HandleStates by handle: a Map that also keeps them in arrays by
- * the handle's slot, which the delivery loop reads (see _onBatch): an array
- * read costs less than hashing the number.
- */
+/** A loop's HandleStates by handle: a Map that also keeps them in arrays by slot for _onBatch (cheaper than hashing). */
 class HandleStates extends Map {
   constructor() {
     super()
@@ -248,9 +244,8 @@ class HandleStates extends Map {
 }
 
 /**
- * What JavaScript keeps per open handle. The connections one listener
- * accepted share one (`shared`, the listener's `accepted`) until something
- * of theirs changes (see _own): an idle connection costs no object of its own.
+ * What JavaScript keeps per open handle. The connections one listener accepted share one (`shared`, the
+ * listener's `accepted`) until something of theirs changes (see _own): an idle connection costs no object.
  */
 class HandleState {
   constructor(kind, userdata, host, port) {
@@ -270,6 +265,7 @@ class HandleState {
   }
 }
 
+/** The syscall an event's error names. */
 function syscallFor(kind, state) {
   if (kind === KIND.CONNECT_FAILED || kind === KIND.RECONNECTING) return 'connect'
   if (!state) return 'poll'
@@ -280,9 +276,8 @@ function syscallFor(kind, state) {
 }
 
 /**
- * A pool the native loop copies small payloads into (src/lib.rs). Transferring
- * its ArrayBuffer would detach the bytes of every other event in it, so it is
- * copied instead, as Node's own pools are.
+ * A pool the native loop copies small payloads into (src/lib.rs), untransferable as Node's own
+ * pools are: transferring it would detach the bytes of every other event in it.
  */
 function newPool() {
   const pool = Buffer.allocUnsafeSlow(POOL)
@@ -291,18 +286,18 @@ function newPool() {
 }
 
 /**
- * A payload's view of a pool: a Buffer (Buffer.prototype's methods,
- * `Buffer.isBuffer`, `constructor`), made as Node makes its own (its
- * FastBuffer is such a subclass) without Buffer.from's checks, which cost
- * twice the view itself.
+ * A payload's view of a pool: a Buffer (its prototype, `Buffer.isBuffer`, `constructor`), made as Node
+ * makes its own FastBuffer, without Buffer.from's checks (which cost twice the view itself).
  */
 class PoolSlice extends Uint8Array {}
 Object.setPrototypeOf(PoolSlice.prototype, Buffer.prototype)
 Object.defineProperty(PoolSlice.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
 
-/** A native method's 0, or throws its code (EPANIC: it caught a panic). */
-function checkNative(rc, syscall) {
-  if (rc !== 0) throw netcoreError(rc, syscall)
+/** An uncaught exception, as a listener's that throws is in Node. */
+function rethrowLater(err) {
+  process.nextTick(() => {
+    throw err
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -322,9 +317,7 @@ class Loop extends EventEmitter {
     this._upgradedNow = new Set() // those upgraded to TLS, not closed (see secure.js's _skips)
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     this._handlers = null // the listeners of each kind (see _emitEach); dropped by every change
-    // The native loop references the batch callback only weakly while no
-    // handle is open (so that a dropped loop can be collected): the Loop
-    // keeps it alive.
+    // Referenced only weakly by the native loop while no handle is open (so a dropped loop is collected).
     this._batchCallback = this._onBatch.bind(this) // bound: no function of its own for V8 to optimize
     this._pool = undefined // the pool's ArrayBuffer (see newPool); the first payload asks for one
     this._rolledPool = undefined // the last pool the native loop took in mid-batch
@@ -366,13 +359,10 @@ class Loop extends EventEmitter {
   }
 
   /**
-   * After close() or closeReset(): closing a handle that is already closing
-   * ('closed' still on its way) is a no-op, as socket.end() and
-   * socket.destroy() twice are in Node. Once either returned, no event of
-   * the handle but 'closed' is emitted, as the core's run() promises: those
-   * held while paused are dropped, and the rest of the batch skips them by
-   * the core's rule (Loop::skips: the handles whose close succeeded since
-   * the batch was polled).
+   * After close() or closeReset(): closing a handle already closing is a no-op, as socket.end() and
+   * socket.destroy() twice are in Node. Once either returned, no event of the handle but 'closed' is
+   * emitted, as the core's run() promises: those held while paused are dropped, and the rest of the
+   * batch skips them by the core's rule (Loop::skips: handles closed since the batch was polled).
    */
   _silence(handle, rc) {
     this._upgradedNow.delete(handle)
@@ -385,7 +375,7 @@ class Loop extends EventEmitter {
   _closeLoop() {
     if (this._closed) return
     this._closed = true
-    checkNative(this._native.close(), 'close')
+    this._void(0, this._native.close(), 'close')
     this._nativeRef = false
     const states = [...this[kState].values()]
     this[kState].clear()
@@ -402,7 +392,7 @@ class Loop extends EventEmitter {
     const want = !this._closed && refed && this._refCount > 0
     if (want !== this._nativeRef) {
       this._nativeRef = want
-      checkNative(this._native.setRef(want), 'ref')
+      this._void(0, this._native.setRef(want), 'ref')
     }
     return this
   }
@@ -421,7 +411,7 @@ class Loop extends EventEmitter {
     this[kState].set(id, state)
     // A loop with open handles stays alive for their events; without any, a
     // loop nothing refers to is collected (which closes it).
-    if (this[kState].size === 1) checkNative(this._native.hold(true), 'hold')
+    if (this[kState].size === 1) this._void(0, this._native.hold(true), 'hold')
     this._refCount++
     this._updateRef()
     return state
@@ -451,7 +441,7 @@ class Loop extends EventEmitter {
 
   _release(id, state) {
     this[kState].delete(id)
-    if (this[kState].size === 0) checkNative(this._native.hold(false), 'hold')
+    if (this[kState].size === 0) this._void(0, this._native.hold(false), 'hold')
     if (state.refed) {
       this._refCount--
       this._updateRef()
@@ -510,7 +500,7 @@ class Loop extends EventEmitter {
     })
   }
 
-  /** Throws for a failed native call (0 = success). */
+  /** Throws for a failed native call (0 = success; handle 0: the loop's own). */
   _void(handle, rc, syscall, address, port) {
     if (rc !== 0) throw this._error(handle, rc, syscall, address, port)
   }
@@ -522,10 +512,8 @@ class Loop extends EventEmitter {
   }
 
   /**
-   * The Error for a native code. The core answers ECLOSED for a closed
-   * handle until its poll after the one that handed out 'closed'; for
-   * JavaScript the handle is gone once 'closed' was emitted (its state is
-   * released): EBADHANDLE, as for any stale handle.
+   * The Error for a native code. The core answers ECLOSED for a closed handle until the poll after
+   * 'closed'; for JavaScript it is gone once 'closed' was emitted: EBADHANDLE, as any stale handle.
    */
   _error(handle, rc, syscall, address, port) {
     if (rc === CODES.ECLOSED && !this[kState].has(handle)) rc = CODES.EBADHANDLE
@@ -842,10 +830,9 @@ class Loop extends EventEmitter {
   }
 
   /**
-   * emit(), except that a listener that throws does not keep the others from
-   * running: as in Node, the exception is uncaught (rethrown on the next
-   * tick), and every other listener and the rest of the batch still get the
-   * event. Listeners run in the loop's async context, as an EventEmitter's do.
+   * emit(), except that a listener that throws does not keep the others or the rest of the batch from
+   * the event: as in Node, the exception is uncaught (rethrowLater). Listeners run in the loop's
+   * async context, as an EventEmitter's do.
    */
   _emitEach(kind, ev) {
     // By kind from a cache: a lookup by name in EventEmitter's dictionary cost more than the call.
@@ -861,18 +848,21 @@ class Loop extends EventEmitter {
 
   /** Runs a handle's listeners (onHandle entries), each in its own async context; see _emitEach. */
   _callHandleListeners(list, ev) {
-    for (const { scope, listener } of list.slice()) this._callSafely(listener, ev, scope)
+    for (const { scope, listener } of list.slice()) {
+      try {
+        scope.runInAsyncScope(listener, this, ev)
+      } catch (err) {
+        rethrowLater(err)
+      }
+    }
   }
 
-  /** Calls `fn` with `ev` (in `scope` if given); an exception it throws is rethrown on the next tick. */
-  _callSafely(fn, ev, scope) {
+  // Apart from _callHandleListeners: merged (one branch more), the echo measured +3 % instructions.
+  _callSafely(fn, ev) {
     try {
-      if (scope === undefined) fn.call(this, ev)
-      else scope.runInAsyncScope(fn, this, ev)
+      fn.call(this, ev)
     } catch (err) {
-      process.nextTick(() => {
-        throw err
-      })
+      rethrowLater(err)
     }
   }
 
@@ -911,12 +901,10 @@ class Loop extends EventEmitter {
 const SECURE = { listen: tlsLayer.listening, connect: tlsLayer.connecting }
 
 /**
- * A Loop method made from the core's description of an operation
- * (VOCABULARY.operations): it checks and converts the arguments (and a
- * handle-creating one's options, each given or undefined: the core's
- * default) as described, calls the native method of the same name with them
- * and turns its result into the method's. Errors name the host or path and
- * the port argument, if the operation takes them.
+ * A Loop method made from the core's description of an operation (VOCABULARY.operations): it checks
+ * and converts the arguments (and a handle-creating one's options, each given or undefined: the
+ * core's default), calls the native method of the same name and turns its result into the method's.
+ * Errors name the host or path and the port argument, if the operation takes them.
  */
 function operationMethod(op, name) {
   const syscall = op.syscall ?? name

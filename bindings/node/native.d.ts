@@ -93,9 +93,8 @@ export declare class NativeLoop {
   /**
    * Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
    * and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
-   * destination parsed once, when first used. Returns how many went, from
-   * the first (see `Loop::send_batch`), or a negative code when not even
-   * the first did.
+   * destination parsed once. Returns how many went, from the first (see
+   * `Loop::send_batch`), or a negative code when not even the first did.
    */
   sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>, dests: Uint32Array): number
   /** No `timeout_ms` turns the idle timeout off. */

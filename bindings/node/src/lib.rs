@@ -162,9 +162,8 @@ struct Driver {
   poll: *mut c_void,
   timer: *mut c_void,
   /// The batch callback (also the receiver and async resource of each call).
-  /// Weak while the loop has no open handle: the callback reaches the
-  /// JavaScript Loop, so a strong reference would keep a dropped loop (and
-  /// through its `NativeLoop`, this driver and its descriptors) alive forever.
+  /// Weak while the loop has no open handle: it reaches the JavaScript Loop,
+  /// so a strong reference would keep a dropped loop (and this driver) alive.
   callback: Cell<sys::napi_ref>,
   /// Whether `callback` is strong (see [`Driver::hold`]).
   held: Cell<bool>,
@@ -425,8 +424,7 @@ impl Driver {
   }
 
   /// The pool's memory and length, looked up for every batch (through its
-  /// ArrayBuffer, for less than through the Buffer): `None` for none (yet)
-  /// or one detached.
+  /// ArrayBuffer, cheaper than the Buffer): `None` for none (yet) or one detached.
   fn pool_memory(&self) -> Option<(*mut u8, usize)> {
     let (offset, length) = self.pool_span.get();
     // SAFETY: on the JavaScript thread inside a handle scope, with a live
@@ -504,8 +502,7 @@ impl Driver {
 
   /// Closes the core loop (every socket at once, nothing more is delivered),
   /// the libuv handles and the JavaScript references (the core loop's memory
-  /// and descriptor go with the last `Rc`). Idempotent; safe from inside a
-  /// batch callback.
+  /// goes with the last `Rc`). Idempotent; safe from inside a batch callback.
   fn close(&self) {
     if self.closed.replace(true) {
       return;
@@ -562,11 +559,9 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
 // handle scope (but `reference` and `take_exception`), with live values and
 // references (`buffer_memory`'s may be null).
 
-/// A type an N-API call writes through an out-parameter: a plain value or
-/// pointer, for which all-zero bits are a valid value (0, false, null).
-/// `written` relies on it: it starts from zero, so a call that reports
-/// success without writing still yields a valid `T`, never uninitialised
-/// memory.
+/// A type an N-API call writes through an out-parameter, for which all-zero
+/// bits are a valid value (0, false, null): `written` starts from zero, so a
+/// call that reports success without writing yields no uninitialised memory.
 trait NapiOut: Copy {}
 impl NapiOut for bool {}
 impl NapiOut for f64 {}
@@ -964,9 +959,8 @@ impl NativeLoop {
 
   /// Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
   /// and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
-  /// destination parsed once, when first used. Returns how many went, from
-  /// the first (see `Loop::send_batch`), or a negative code when not even
-  /// the first did.
+  /// destination parsed once. Returns how many went, from the first (see
+  /// `Loop::send_batch`), or a negative code when not even the first did.
   #[napi]
   pub fn send_batch(
     &self,
@@ -979,13 +973,11 @@ impl NativeLoop {
     if ports.len() != hosts.len() || dests.len() < bufs.len() {
       return fail(NcError::EINVAL);
     }
-    let mut parsed: Vec<Option<netcore_core::Result<Option<SocketAddr>>>> = vec![None; hosts.len()];
-    let each = bufs.iter().zip(dests).map(|(data, &dest)| {
-      let k = dest as usize;
-      let slot = parsed.get_mut(k).ok_or(NcError::EINVAL)?;
-      let to = *slot.get_or_insert_with(|| {
-        hosts[k].as_ref().map(|host| netcore_core::socket_addr(host, to_i64(ports[k]))).transpose()
-      });
+    let parse =
+      |(host, &port): (&Option<String>, &f64)| host.as_deref().map(|h| netcore_core::socket_addr(h, to_i64(port)));
+    let parsed: Vec<_> = hosts.iter().zip(&ports).map(|dest| parse(dest).transpose()).collect();
+    let each = bufs.iter().zip(dests).map(|(data, &k)| {
+      let to = *parsed.get(k as usize).ok_or(NcError::EINVAL)?;
       Ok(DatagramToSend { data, to: to? })
     });
     // At most the length of a JavaScript array of buffers: far below 2^31.
