@@ -488,9 +488,8 @@ class Loop extends EventEmitter {
   }
 
   peerCredentials(handle) {
-    const rc = this._native.peerCredentials(this._use(handle))
-    if (!Array.isArray(rc)) throw nativeError(rc, 'peerCredentials')
-    return { pid: rc[0], uid: rc[1], gid: rc[2] }
+    const [pid, uid, gid] = this._value(handle, this._native.peerCredentials(this._use(handle)), 'peerCredentials')
+    return { pid, uid, gid }
   }
 
   connectAsync(host, port, options) {
@@ -682,9 +681,8 @@ class Loop extends EventEmitter {
   getOption(handle, name) {
     this._use(handle)
     const option = OPTIONS.get(check(name, 'name', 'string'))
-    const value = this._native.getOption(handle, name)
-    if (!Array.isArray(value)) throw this._error(handle, value, 'getsockopt')
-    return option.isBool ? value[0] !== 0 : value[0]
+    const [value] = this._value(handle, this._native.getOption(handle, name), 'getsockopt')
+    return option.isBool ? value !== 0 : value
   }
 
   kind(handle) {

@@ -824,80 +824,68 @@ impl NativeLoop {
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
     #[napi(ts_arg_type = "() => Buffer")] new_pool: Function<'_, (), Unknown<'_>>,
   ) -> Result<Self> {
-    napi_guarded(|| Self::create(env, on_batch, meta, new_pool.raw()))
-  }
-
-  fn create(
-    env: Env,
-    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
-    meta: Unknown<'_>,
-    new_pool: sys::napi_value,
-  ) -> Result<Self> {
-    let raw_env = env.raw();
-    let func = on_batch.raw();
-    // SAFETY: N-API calls on the JavaScript thread with values of this call.
-    unsafe {
-      let (meta_buffer, meta_offset) = match typed_array(raw_env, meta.raw()) {
-        Some((sys::TypedarrayType::float64_array, length, buffer, offset))
-          if length >= MAX_EVENTS * STRIDE && array_buffer(raw_env, buffer).is_some() =>
-        {
-          (buffer, offset)
+    napi_guarded(|| {
+      let (raw_env, func, new_pool) = (env.raw(), on_batch.raw(), new_pool.raw());
+      // SAFETY: N-API calls on the JavaScript thread with values of this call.
+      unsafe {
+        let meta = typed_array(raw_env, meta.raw()).filter(|&(kind, length, buffer, _)| {
+          kind == sys::TypedarrayType::float64_array
+            && length >= MAX_EVENTS * STRIDE
+            && array_buffer(raw_env, buffer).is_some()
+        });
+        let Some((_, _, meta_buffer, meta_offset)) = meta else {
+          let message = "netcore: meta must be a Float64Array of 1024 * 11 numbers on an ArrayBuffer";
+          return Err(Error::new(Status::InvalidArg, message));
+        };
+        let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
+        let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
+        let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
+        let fd = core.fd();
+        let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
+        let timer = new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h));
+        let timer = timer.inspect_err(|_| uv::uv_close(poll, Some(uv::free)))?;
+        // From here on, `Driver::close` releases everything.
+        let d = Rc::new(Driver {
+          env: raw_env,
+          core,
+          poll,
+          timer,
+          callback: Cell::new(ptr::null_mut()),
+          held: Cell::new(false),
+          async_context: Cell::new(ptr::null_mut()),
+          meta_ref: Cell::new(ptr::null_mut()),
+          meta_offset,
+          pool: Cell::new(ptr::null_mut()),
+          pool_span: Cell::new((0, 0)),
+          pool_used: Cell::new(0),
+          pool_maker: Cell::new(ptr::null_mut()),
+          hook: Cell::new(ptr::null()),
+          closed: Cell::new(false),
+          referenced: Cell::new(true),
+          backoff: Cell::new(false),
+        });
+        uv::uv_handle_set_data(poll, Rc::into_raw(d.clone()).cast_mut().cast());
+        uv::uv_handle_set_data(timer, Rc::into_raw(d.clone()).cast_mut().cast());
+        d.set_ref(false);
+        d.callback.set(reference(raw_env, func, 0));
+        d.meta_ref.set(reference(raw_env, meta_buffer, 1));
+        d.pool_maker.set(reference(raw_env, new_pool, 0));
+        let name = string(raw_env, "netcore.Loop");
+        let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
+        d.async_context.set(context.unwrap_or(ptr::null_mut()));
+        let ok = context.is_some() && [&d.callback, &d.meta_ref, &d.pool_maker].iter().all(|r| !r.get().is_null());
+        let hook = Rc::into_raw(d.clone());
+        d.hook.set(hook);
+        let ok = ok
+          && sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), hook as *mut c_void) == sys::Status::napi_ok
+          && uv::uv_poll_start(poll, uv::READABLE, on_poll) == 0;
+        if !ok {
+          d.close();
+          return Err(napi_error("cannot set up the loop's driver"));
         }
-        _ => {
-          return Err(Error::new(
-            Status::InvalidArg,
-            "netcore: meta must be a Float64Array of 1024 * 11 numbers on an ArrayBuffer",
-          ))
-        }
-      };
-      let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
-      let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
-      let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
-      let fd = core.fd();
-      let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
-      let timer = new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h));
-      let timer = timer.inspect_err(|_| uv::uv_close(poll, Some(uv::free)))?;
-      // From here on, `Driver::close` releases everything.
-      let d = Rc::new(Driver {
-        env: raw_env,
-        core,
-        poll,
-        timer,
-        callback: Cell::new(ptr::null_mut()),
-        held: Cell::new(false),
-        async_context: Cell::new(ptr::null_mut()),
-        meta_ref: Cell::new(ptr::null_mut()),
-        meta_offset,
-        pool: Cell::new(ptr::null_mut()),
-        pool_span: Cell::new((0, 0)),
-        pool_used: Cell::new(0),
-        pool_maker: Cell::new(ptr::null_mut()),
-        hook: Cell::new(ptr::null()),
-        closed: Cell::new(false),
-        referenced: Cell::new(true),
-        backoff: Cell::new(false),
-      });
-      uv::uv_handle_set_data(poll, Rc::into_raw(d.clone()).cast_mut().cast());
-      uv::uv_handle_set_data(timer, Rc::into_raw(d.clone()).cast_mut().cast());
-      d.set_ref(false);
-      d.callback.set(reference(raw_env, func, 0));
-      d.meta_ref.set(reference(raw_env, meta_buffer, 1));
-      d.pool_maker.set(reference(raw_env, new_pool, 0));
-      let name = string(raw_env, "netcore.Loop");
-      let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
-      d.async_context.set(context.unwrap_or(ptr::null_mut()));
-      let ok = context.is_some() && [&d.callback, &d.meta_ref, &d.pool_maker].iter().all(|r| !r.get().is_null());
-      let hook = Rc::into_raw(d.clone());
-      d.hook.set(hook);
-      let ok = ok
-        && sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), hook as *mut c_void) == sys::Status::napi_ok
-        && uv::uv_poll_start(poll, uv::READABLE, on_poll) == 0;
-      if !ok {
-        d.close();
-        return Err(napi_error("cannot set up the loop's driver"));
+        Ok(NativeLoop { d })
       }
-      Ok(NativeLoop { d })
-    }
+    })
   }
 
   /// Keeps (true) or stops keeping (false) the process alive for this loop.
