@@ -660,9 +660,7 @@ class Loop extends EventEmitter {
     check(framing.mode, 'framing.mode', 'string')
     const delimiter = framing.delimiter === undefined ? undefined : toBuffer(framing.delimiter, 'framing.delimiter')
     // The core's parameters, camelCase (max_frame: maxFrame); each one given or not.
-    const [size, header, maxFrame] = ['size', 'header', 'maxFrame'].map((key) =>
-      framing[key] === undefined ? undefined : check(framing[key], `framing.${key}`, 'number'),
-    )
+    const [size, header, maxFrame] = ['size', 'header', 'maxFrame'].map((key) => CONVERT.optional_number(framing[key], `framing.${key}`))
     const rc = this._native.setFraming(handle, framing.mode, delimiter, size, header, maxFrame)
     this._void(handle, rc, 'setFraming')
   }
