@@ -63,7 +63,7 @@ function setRef(owner, refed, open) {
 }
 
 // ---------------------------------------------------------------------------
-// Errors and AbortSignals, as Node's own modules make them
+// Errors (index.js's too) and AbortSignals, as Node's own modules make them
 
 function nodeError(Type, code, message) {
   const err = new Type(message)

@@ -48,20 +48,19 @@ export declare class NativeLoop {
   tlsFailure(id: number): TlsFailureJs | null
   /**
    * Creates the loop and starts watching it from libuv. `on_batch(count,
-   * extra, addresses, poolFull)` is called on the JavaScript thread once per
-   * batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
+   * extra, addresses)` is called on the JavaScript thread once per batch;
+   * event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
    * listener id, error code, buffer index (-1 none, 0 the pool the batch
    * started with, k `extra[k - 1]`: a payload's own Buffer, whole, or a
-   * pool `new_pool()` made in mid-batch), offset, length, address index
-   * (-1 none), port, family (4 or 6), value); with `poolFull`, JavaScript
-   * hands over a new pool (`setPool`) for the next batch. `new_pool()`
-   * returns a pool Buffer (weakly referenced: keep it alive). `meta` must
-   * hold at least 1024 * 11 numbers and must not be detached. The loop
-   * starts unreferenced (it keeps the process alive only after
-   * `setRef(true)`) and not held (collectable once JavaScript drops it,
-   * until `hold(true)`).
+   * pool made in mid-batch), offset, length, address index (-1 none), port,
+   * family (4 or 6; 0: the address is a path), value). `new_pool()` returns
+   * the next pool Buffer, when one fills (weakly referenced: keep it
+   * alive). `meta` must hold at least 1024 * 11 numbers and must not be
+   * detached. The loop starts unreferenced (it keeps the process alive only
+   * after `setRef(true)`) and not held (collectable once JavaScript drops
+   * it, until `hold(true)`).
    */
-  constructor(onBatch: (count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void, meta: Float64Array, newPool: () => Buffer)
+  constructor(onBatch: (count: number, extra: Buffer[] | undefined, addresses: string[] | undefined) => void, meta: Float64Array, newPool: () => Buffer)
   /**
    * Keeps (true) or stops keeping (false) the process alive for this loop.
    * Returns 0 (or EPANIC).
@@ -74,15 +73,10 @@ export declare class NativeLoop {
    */
   hold(held: boolean): number
   /**
-   * Hands over the Buffer small payloads are copied into from now on (see
-   * the constructor). Returns 0 (or EPANIC).
-   */
-  setPool(pool: Buffer): number
-  /**
-   * `send(id, bytes)` for this loop as a plain function: `bytes` must be a
-   * Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent), false (EAGAIN) or a negative netcore code. Unlike a method call it
-   * skips the wrapper's per-call work (unwrapping `this`, tracking the
-   * borrowed bytes), which cost more than the send itself.
+   * `send(id, bytes)` for this loop as a plain function: `bytes` is a
+   * Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent),
+   * false (EAGAIN) or a negative netcore code. A method's wrapper
+   * (unwrapping `this`, tracking the borrowed bytes) cost more than the send.
    */
   sendFunction(): (id: number, data: Uint8Array) => boolean | number
   /**
@@ -99,9 +93,8 @@ export declare class NativeLoop {
   /**
    * Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
    * and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
-   * destination parsed once, when first used. Returns how many went, from
-   * the first (see `Loop::send_batch`), or a negative code when not even
-   * the first did.
+   * destination parsed once. Returns how many went, from the first (see
+   * `Loop::send_batch`), or a negative code when not even the first did.
    */
   sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>, dests: Uint32Array): number
   /** No `timeout_ms` turns the idle timeout off. */

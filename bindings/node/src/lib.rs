@@ -36,8 +36,7 @@ const META_BYTES: usize = MAX_EVENTS * STRIDE * std::mem::size_of::<f64>();
 const OWN_BUFFER: usize = 32 << 10;
 /// How long the driver waits before polling again after the core failed to poll.
 const BACKOFF_MS: u64 = 50;
-/// How many of a batch's last distinct peer addresses an event's is compared
-/// with before a string is made for it.
+/// How many of a batch's last distinct peer addresses an event's is compared with.
 const RECENT_PEERS: usize = 8;
 /// Largest id JavaScript can hold exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -77,16 +76,13 @@ mod uv {
   }
 }
 
-/// Runs `f`, turning a panic (a bug) into `EPANIC`: no panic unwinds into V8
-/// or libuv. Each native method converts the result as it reports errors.
+/// Runs `f`, turning a panic (a bug) into `EPANIC`: no panic unwinds into V8 or libuv.
 fn guarded<T>(f: impl FnOnce() -> netcore_core::Result<T>) -> netcore_core::Result<T> {
   std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(NcError::EPANIC))
 }
 
 thread_local! {
-  /// The detail of the error the last failed native call returned as a code
-  /// (see [`error_detail`]): every code goes through [`fail`], which sets or
-  /// clears it, and it is read once.
+  /// The detail of the last code [`fail`] returned (cleared if none), read once by [`error_detail`].
   static DETAIL: Cell<Option<&'static Detail>> = const { Cell::new(None) };
 }
 
@@ -106,9 +102,9 @@ fn either<T, U>(result: netcore_core::Result<T>, f: impl FnOnce(T) -> U) -> Eith
   result.map_or_else(|e| Either::B(fail(e)), |v| Either::A(f(v)))
 }
 
+/// An integer from JavaScript; anything else becomes a value out of every
+/// range the core accepts (-1 would not do: linger -1 means off).
 fn to_i64(value: f64) -> i64 {
-  // Anything but an integer becomes a value out of every range the core
-  // accepts (-1 would not do: linger -1 means off).
   if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e15 {
     value as i64
   } else {
@@ -117,8 +113,7 @@ fn to_i64(value: f64) -> i64 {
 }
 
 /// Milliseconds from JavaScript (index.js checks they are not negative);
-/// anything beyond the core's `MAX_DURATION` (Infinity included) becomes the
-/// longest `Duration`, which the core treats as never.
+/// beyond `MAX_DURATION` (Infinity included), the longest `Duration`: never.
 fn millis(ms: f64) -> Duration {
   Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
@@ -132,8 +127,7 @@ fn napi_error(what: &str) -> Error {
   Error::new(Status::GenericFailure, format!("netcore: {what}"))
 }
 
-/// Runs the body of a napi-rs function, turning a panic (a bug) into an
-/// `EPANIC` error.
+/// Runs the body of a napi-rs function, turning a panic (a bug) into an `EPANIC` error.
 fn napi_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
   guarded(|| Ok(f())).unwrap_or_else(|e| Err(napi_error(e.name())))
 }
@@ -142,20 +136,19 @@ fn napi_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 struct BatchOut {
   /// The event numbers' memory (MAX_EVENTS * STRIDE numbers).
   meta: *mut f64,
-  /// The pool's memory and length, checked for this batch.
+  /// The pool's memory and length, checked for this batch, and its buffer
+  /// index: 0 for the one the batch started with, k for `extra[k - 1]`.
   pool: Option<(*mut u8, usize)>,
-  /// The pool's buffer index: 0 for the one the batch started with, k for
-  /// one made in mid-batch (`extra[k - 1]`).
   pool_index: f64,
-  /// JavaScript is to hand over a new pool (`docs/design.md` 6.2).
-  pool_full: bool,
   /// Buffers 1.. of the batch: payloads with a Buffer of their own, and
   /// pools made in mid-batch.
   extra: Vec<sys::napi_value>,
+  /// The batch's address strings, and the IP addresses (port 0) among them
+  /// with each one's index.
   addrs: Vec<sys::napi_value>,
-  /// The IP addresses (port 0) strings were made for in this batch, with
-  /// each one's index in `addrs`.
   hosts: Vec<(SocketAddr, f64)>,
+  /// What `newPool()` threw, rethrown once the batch is delivered.
+  exception: Option<sys::napi_value>,
 }
 
 /// A loop and everything the JavaScript thread drives it with. Shared (`Rc`)
@@ -169,9 +162,8 @@ struct Driver {
   poll: *mut c_void,
   timer: *mut c_void,
   /// The batch callback (also the receiver and async resource of each call).
-  /// Weak while the loop has no open handle: the callback reaches the
-  /// JavaScript Loop, so a strong reference would keep a dropped loop (and
-  /// through its `NativeLoop`, this driver and its descriptors) alive forever.
+  /// Weak while the loop has no open handle: it reaches the JavaScript Loop,
+  /// so a strong reference would keep a dropped loop (and this driver) alive.
   callback: Cell<sys::napi_ref>,
   /// Whether `callback` is strong (see [`Driver::hold`]).
   held: Cell<bool>,
@@ -180,14 +172,13 @@ struct Driver {
   /// where in it the array starts.
   meta_ref: Cell<sys::napi_ref>,
   meta_offset: usize,
-  /// The ArrayBuffer of JavaScript's pool Buffer (see [`Driver::set_pool`]),
-  /// where in it the Buffer starts and its length, and the bytes of it
-  /// handed out so far.
+  /// The ArrayBuffer of the pool Buffer small payloads are copied into,
+  /// where in it the Buffer starts and its length, and the bytes handed out.
   pool: Cell<sys::napi_ref>,
   pool_span: Cell<(usize, usize)>,
   pool_used: Cell<usize>,
-  /// JavaScript's `newPool()`, called when a batch fills the pool (weak:
-  /// the JavaScript Loop keeps it alive, as it does the batch callback).
+  /// JavaScript's `newPool()`, called for each pool (weak: the JavaScript
+  /// Loop keeps it alive, as it does the batch callback).
   pool_maker: Cell<sys::napi_ref>,
   /// The `Rc` the cleanup hook holds (null once removed).
   hook: Cell<*const Driver>,
@@ -198,11 +189,11 @@ struct Driver {
 }
 
 impl Driver {
-  fn handle(&self, id: f64) -> std::result::Result<Handle, NcError> {
-    if !((1.0..=MAX_SAFE_INTEGER).contains(&id) && id.fract() == 0.0) {
-      return Err(NcError::EBADHANDLE);
-    }
-    Ok(Handle::from_raw(id as i64))
+  /// The core handle `id` names: EBADHANDLE for anything but a positive
+  /// integer JavaScript holds exactly.
+  fn handle(&self, id: f64) -> netcore_core::Result<Handle> {
+    let exact = (1.0..=MAX_SAFE_INTEGER).contains(&id) && id.fract() == 0.0;
+    exact.then(|| Handle::from_raw(id as i64)).ok_or(NcError::EBADHANDLE)
   }
 
   /// Runs `op` with the core handle `id` names (EBADHANDLE if none); a panic
@@ -240,10 +231,10 @@ impl Driver {
       meta,
       pool: self.pool_memory(),
       pool_index: 0.0,
-      pool_full: false,
       extra: Vec::new(),
       addrs: Vec::new(),
       hosts: Vec::new(),
+      exception: None,
     };
     let count = match self.core.poll(MAX_EVENTS, Some(Duration::ZERO)) {
       Ok(batch) => {
@@ -263,8 +254,12 @@ impl Driver {
         1
       }
     };
-    if (count > 0 || out.pool_full) && !self.closed.get() {
+    if count > 0 && !self.closed.get() {
       self.deliver(count, &out);
+    }
+    if let Some(err) = out.exception {
+      // SAFETY: on the JavaScript thread inside a handle scope.
+      unsafe { sys::napi_fatal_exception(self.env, err) };
     }
     if !self.closed.get() && !self.backoff.get() {
       self.arm_timer();
@@ -312,11 +307,8 @@ impl Driver {
       } else {
         match self.pooled(data, out).or_else(|| self.roll_pool(out).and_then(|()| self.pooled(data, out))) {
           Some(offset) => (out.pool_index, offset as f64),
-          // No pool could be made: this event and the rest wait for the next poll.
-          None => {
-            out.pool_full = true;
-            return index;
-          }
+          // No pool came: this event and the rest wait for the next poll.
+          None => return index,
         }
       };
       // The peer: an IP address (family 4 or 6), or the path a Unix
@@ -400,60 +392,39 @@ impl Driver {
     // was never handed out.
     unsafe { ptr::copy_nonoverlapping(data.as_ptr(), memory.add(offset), data.len()) };
     self.pool_used.set(end);
-    out.pool_full |= end + OWN_BUFFER > length;
     Some(offset)
   }
 
-  /// Takes a new pool from JavaScript's `newPool()` in mid-batch (it runs
-  /// no other JavaScript), rather than keeping the rest of the batch for the
-  /// next poll (two more copies each: a batch of 16 KiB echoes fills a pool
-  /// after 7). The pool goes into the batch's buffers, where JavaScript
-  /// finds its payloads. `None` if no pool came.
+  /// Takes a new pool from JavaScript's `newPool()` (which runs no other
+  /// JavaScript) in mid-batch, rather than keeping the rest of the batch for
+  /// the next poll; it goes into the batch's buffers, where JavaScript finds
+  /// its payloads. `None` if no pool came.
   fn roll_pool(&self, out: &mut BatchOut) -> Option<()> {
     let env = self.env;
-    // SAFETY: on the JavaScript thread inside a handle scope, with a live
-    // reference; the call gets no arguments.
-    let pool = unsafe {
+    // SAFETY: on the JavaScript thread inside a handle scope, with live
+    // references; the old pool's is ours (views of it keep it alive).
+    unsafe {
       let maker = reference_value(env, self.pool_maker.get())?;
-      let made = written(|v| sys::napi_call_function(env, undefined(env), maker, 0, ptr::null(), v));
-      if made.is_none() {
-        // The failure shows again when JavaScript makes the next pool itself.
-        take_exception(env);
-      }
-      made?
-    };
-    self.set_pool(pool);
-    out.pool = Some(self.pool_memory()?);
-    out.extra.push(pool);
+      let pool = written(|v| sys::napi_call_function(env, undefined(env), maker, 0, ptr::null(), v));
+      let Some(pool) = pool else {
+        out.exception = take_exception(env);
+        return None;
+      };
+      let Some((sys::TypedarrayType::uint8_array, length, buffer, offset)) = typed_array(env, pool) else {
+        return None;
+      };
+      sys::napi_delete_reference(env, self.pool.replace(reference(env, buffer, 1)));
+      self.pool_span.set((offset, length));
+      self.pool_used.set(0);
+      out.pool = Some(self.pool_memory()?);
+      out.extra.push(pool);
+    }
     out.pool_index = out.extra.len() as f64;
-    out.pool_full = false;
     Some(())
   }
 
-  /// Takes `pool` (a Buffer) for the small payloads from now on; anything
-  /// else is no pool.
-  fn set_pool(&self, pool: sys::napi_value) {
-    if self.closed.get() {
-      return;
-    }
-    // SAFETY: on the JavaScript thread, with a live value; the old
-    // reference is ours (views JavaScript made keep the old pool alive).
-    unsafe {
-      let (buffer, span) = match typed_array(self.env, pool) {
-        Some((sys::TypedarrayType::uint8_array, length, buffer, offset)) => {
-          (reference(self.env, buffer, 1), (offset, length))
-        }
-        _ => (ptr::null_mut(), (0, 0)),
-      };
-      sys::napi_delete_reference(self.env, self.pool.replace(buffer));
-      self.pool_span.set(span);
-    }
-    self.pool_used.set(0);
-  }
-
   /// The pool's memory and length, looked up for every batch (through its
-  /// ArrayBuffer, for less than through the Buffer): `None` for none (yet)
-  /// or one detached.
+  /// ArrayBuffer, cheaper than the Buffer): `None` for none (yet) or one detached.
   fn pool_memory(&self) -> Option<(*mut u8, usize)> {
     let (offset, length) = self.pool_span.get();
     // SAFETY: on the JavaScript thread inside a handle scope, with a live
@@ -475,7 +446,7 @@ impl Driver {
     }
   }
 
-  /// Calls `onBatch(count, extra, addresses, poolFull)` in a callback scope. An
+  /// Calls `onBatch(count, extra, addresses)` in a callback scope. An
   /// exception it lets through becomes an uncaught exception, as one thrown
   /// by any Node I/O callback does.
   fn deliver(&self, count: usize, out: &BatchOut) {
@@ -484,8 +455,7 @@ impl Driver {
     unsafe {
       let Some(func) = reference_value(env, self.callback.get()) else { return };
       let n = written(|v| sys::napi_create_uint32(env, count as u32, v)).unwrap_or_else(|| undefined(env));
-      let pool_full = written(|v| sys::napi_get_boolean(env, out.pool_full, v)).unwrap_or_else(|| undefined(env));
-      let argv = [n, self.array(&out.extra), self.array(&out.addrs), pool_full];
+      let argv = [n, self.array(&out.extra), self.array(&out.addrs)];
       let context = self.async_context.get();
       let called = written(|r| sys::napi_make_callback(env, context, func, func, argv.len(), argv.as_ptr(), r));
       if let Some(err) = called.is_none().then(|| take_exception(env)).flatten() {
@@ -532,8 +502,7 @@ impl Driver {
 
   /// Closes the core loop (every socket at once, nothing more is delivered),
   /// the libuv handles and the JavaScript references (the core loop's memory
-  /// and descriptor go with the last `Rc`). Idempotent; safe from inside a
-  /// batch callback.
+  /// goes with the last `Rc`). Idempotent; safe from inside a batch callback.
   fn close(&self) {
     if self.closed.replace(true) {
       return;
@@ -590,11 +559,9 @@ fn write_meta(out: &BatchOut, index: usize, values: &[f64; STRIDE]) {
 // handle scope (but `reference` and `take_exception`), with live values and
 // references (`buffer_memory`'s may be null).
 
-/// A type an N-API call writes through an out-parameter: a plain value or
-/// pointer, for which all-zero bits are a valid value (0, false, null).
-/// `written` relies on it: it starts from zero, so a call that reports
-/// success without writing still yields a valid `T`, never uninitialised
-/// memory.
+/// A type an N-API call writes through an out-parameter, for which all-zero
+/// bits are a valid value (0, false, null): `written` starts from zero, so a
+/// call that reports success without writing yields no uninitialised memory.
 trait NapiOut: Copy {}
 impl NapiOut for bool {}
 impl NapiOut for f64 {}
@@ -838,102 +805,87 @@ pub struct NativeLoop {
 #[napi]
 impl NativeLoop {
   /// Creates the loop and starts watching it from libuv. `on_batch(count,
-  /// extra, addresses, poolFull)` is called on the JavaScript thread once per
-  /// batch; event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
+  /// extra, addresses)` is called on the JavaScript thread once per batch;
+  /// event `i` is described by `meta[i * 11 .. i * 11 + 11]` (kind, id,
   /// listener id, error code, buffer index (-1 none, 0 the pool the batch
   /// started with, k `extra[k - 1]`: a payload's own Buffer, whole, or a
-  /// pool `new_pool()` made in mid-batch), offset, length, address index
-  /// (-1 none), port, family (4 or 6), value); with `poolFull`, JavaScript
-  /// hands over a new pool (`setPool`) for the next batch. `new_pool()`
-  /// returns a pool Buffer (weakly referenced: keep it alive). `meta` must
-  /// hold at least 1024 * 11 numbers and must not be detached. The loop
-  /// starts unreferenced (it keeps the process alive only after
-  /// `setRef(true)`) and not held (collectable once JavaScript drops it,
-  /// until `hold(true)`).
+  /// pool made in mid-batch), offset, length, address index (-1 none), port,
+  /// family (4 or 6; 0: the address is a path), value). `new_pool()` returns
+  /// the next pool Buffer, when one fills (weakly referenced: keep it
+  /// alive). `meta` must hold at least 1024 * 11 numbers and must not be
+  /// detached. The loop starts unreferenced (it keeps the process alive only
+  /// after `setRef(true)`) and not held (collectable once JavaScript drops
+  /// it, until `hold(true)`).
   #[napi(constructor)]
   pub fn new(
     env: Env,
-    #[napi(
-      ts_arg_type = "(count: number, extra: Buffer[] | undefined, addresses: string[] | undefined, poolFull: boolean) => void"
-    )]
+    #[napi(ts_arg_type = "(count: number, extra: Buffer[] | undefined, addresses: string[] | undefined) => void")]
     on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
     #[napi(ts_arg_type = "Float64Array")] meta: Unknown<'_>,
     #[napi(ts_arg_type = "() => Buffer")] new_pool: Function<'_, (), Unknown<'_>>,
   ) -> Result<Self> {
-    napi_guarded(|| Self::create(env, on_batch, meta, new_pool.raw()))
-  }
-
-  fn create(
-    env: Env,
-    on_batch: Function<'_, Unknown<'_>, Unknown<'_>>,
-    meta: Unknown<'_>,
-    new_pool: sys::napi_value,
-  ) -> Result<Self> {
-    let raw_env = env.raw();
-    let func = on_batch.raw();
-    // SAFETY: N-API calls on the JavaScript thread with values of this call.
-    unsafe {
-      let (meta_buffer, meta_offset) = match typed_array(raw_env, meta.raw()) {
-        Some((sys::TypedarrayType::float64_array, length, buffer, offset))
-          if length >= MAX_EVENTS * STRIDE && array_buffer(raw_env, buffer).is_some() =>
-        {
-          (buffer, offset)
+    napi_guarded(|| {
+      let (raw_env, func, new_pool) = (env.raw(), on_batch.raw(), new_pool.raw());
+      // SAFETY: N-API calls on the JavaScript thread with values of this call.
+      unsafe {
+        let meta = typed_array(raw_env, meta.raw()).filter(|&(kind, length, buffer, _)| {
+          kind == sys::TypedarrayType::float64_array
+            && length >= MAX_EVENTS * STRIDE
+            && array_buffer(raw_env, buffer).is_some()
+        });
+        let Some((_, _, meta_buffer, meta_offset)) = meta else {
+          let message = "netcore: meta must be a Float64Array of 1024 * 11 numbers on an ArrayBuffer";
+          return Err(Error::new(Status::InvalidArg, message));
+        };
+        let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
+        let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
+        let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
+        let fd = core.fd();
+        let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
+        let timer = new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h));
+        let timer = timer.inspect_err(|_| uv::uv_close(poll, Some(uv::free)))?;
+        // From here on, `Driver::close` releases everything.
+        let d = Rc::new(Driver {
+          env: raw_env,
+          core,
+          poll,
+          timer,
+          callback: Cell::new(ptr::null_mut()),
+          held: Cell::new(false),
+          async_context: Cell::new(ptr::null_mut()),
+          meta_ref: Cell::new(ptr::null_mut()),
+          meta_offset,
+          pool: Cell::new(ptr::null_mut()),
+          pool_span: Cell::new((0, 0)),
+          pool_used: Cell::new(0),
+          pool_maker: Cell::new(ptr::null_mut()),
+          hook: Cell::new(ptr::null()),
+          closed: Cell::new(false),
+          referenced: Cell::new(true),
+          backoff: Cell::new(false),
+        });
+        uv::uv_handle_set_data(poll, Rc::into_raw(d.clone()).cast_mut().cast());
+        uv::uv_handle_set_data(timer, Rc::into_raw(d.clone()).cast_mut().cast());
+        d.set_ref(false);
+        d.callback.set(reference(raw_env, func, 0));
+        d.meta_ref.set(reference(raw_env, meta_buffer, 1));
+        d.pool_maker.set(reference(raw_env, new_pool, 0));
+        let name = string(raw_env, "netcore.Loop");
+        let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
+        d.async_context.set(context.unwrap_or(ptr::null_mut()));
+        let ok = context.is_some() && [&d.callback, &d.meta_ref, &d.pool_maker].iter().all(|r| !r.get().is_null());
+        let hook = Rc::into_raw(d.clone());
+        d.hook.set(hook);
+        let ok = ok
+          && sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), hook as *mut c_void) == sys::Status::napi_ok
+          && uv::uv_poll_start(poll, uv::READABLE, on_poll) == 0;
+        if !ok {
+          d.close();
+          return Err(napi_error("cannot set up the loop's driver"));
         }
-        _ => {
-          return Err(Error::new(
-            Status::InvalidArg,
-            "netcore: meta must be a Float64Array of 1024 * 11 numbers on an ArrayBuffer",
-          ))
-        }
-      };
-      let core = Loop::new().map_err(|e| napi_error(&e.to_string()))?;
-      let uv_loop = written(|l| sys::napi_get_uv_event_loop(raw_env, l)).filter(|l| !l.is_null());
-      let uv_loop = uv_loop.ok_or_else(|| napi_error("no libuv loop for this environment"))?.cast::<c_void>();
-      let fd = core.fd();
-      let poll = new_handle(uv::POLL, |h| uv::uv_poll_init(uv_loop, h, fd))?;
-      let timer = new_handle(uv::TIMER, |h| uv::uv_timer_init(uv_loop, h));
-      let timer = timer.inspect_err(|_| uv::uv_close(poll, Some(uv::free)))?;
-      // From here on, `Driver::close` releases everything.
-      let d = Rc::new(Driver {
-        env: raw_env,
-        core,
-        poll,
-        timer,
-        callback: Cell::new(ptr::null_mut()),
-        held: Cell::new(false),
-        async_context: Cell::new(ptr::null_mut()),
-        meta_ref: Cell::new(ptr::null_mut()),
-        meta_offset,
-        pool: Cell::new(ptr::null_mut()),
-        pool_span: Cell::new((0, 0)),
-        pool_used: Cell::new(0),
-        pool_maker: Cell::new(ptr::null_mut()),
-        hook: Cell::new(ptr::null()),
-        closed: Cell::new(false),
-        referenced: Cell::new(true),
-        backoff: Cell::new(false),
-      });
-      uv::uv_handle_set_data(poll, Rc::into_raw(d.clone()).cast_mut().cast());
-      uv::uv_handle_set_data(timer, Rc::into_raw(d.clone()).cast_mut().cast());
-      d.set_ref(false);
-      d.callback.set(reference(raw_env, func, 0));
-      d.meta_ref.set(reference(raw_env, meta_buffer, 1));
-      d.pool_maker.set(reference(raw_env, new_pool, 0));
-      let name = string(raw_env, "netcore.Loop");
-      let context = name.and_then(|name| written(|c| sys::napi_async_init(raw_env, func, name, c)));
-      d.async_context.set(context.unwrap_or(ptr::null_mut()));
-      let ok = context.is_some() && [&d.callback, &d.meta_ref, &d.pool_maker].iter().all(|r| !r.get().is_null());
-      let hook = Rc::into_raw(d.clone());
-      d.hook.set(hook);
-      let ok = ok
-        && sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup_hook), hook as *mut c_void) == sys::Status::napi_ok
-        && uv::uv_poll_start(poll, uv::READABLE, on_poll) == 0;
-      if !ok {
-        d.close();
-        return Err(napi_error("cannot set up the loop's driver"));
+        Ok(NativeLoop { d })
       }
-      Ok(NativeLoop { d })
-    }
+    })
   }
 
   /// Keeps (true) or stops keeping (false) the process alive for this loop.
@@ -951,40 +903,30 @@ impl NativeLoop {
     self.d.run(|d| d.hold(held))
   }
 
-  /// Hands over the Buffer small payloads are copied into from now on (see
-  /// the constructor). Returns 0 (or EPANIC).
-  #[napi]
-  pub fn set_pool(&self, #[napi(ts_arg_type = "Buffer")] pool: Unknown<'_>) -> i32 {
-    self.d.run(|d| d.set_pool(pool.raw()))
-  }
-
-  /// `send(id, bytes)` for this loop as a plain function: `bytes` must be a
-  /// Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent), false (EAGAIN) or a negative netcore code. Unlike a method call it
-  /// skips the wrapper's per-call work (unwrapping `this`, tracking the
-  /// borrowed bytes), which cost more than the send itself.
+  /// `send(id, bytes)` for this loop as a plain function: `bytes` is a
+  /// Uint8Array (any ArrayBufferView's bytes are taken); returns true (sent),
+  /// false (EAGAIN) or a negative netcore code. A method's wrapper
+  /// (unwrapping `this`, tracking the borrowed bytes) cost more than the send.
   #[napi(ts_return_type = "(id: number, data: Uint8Array) => boolean | number")]
   pub fn send_function(&self, env: Env) -> Result<Unknown<'static>> {
-    napi_guarded(|| self.make_send_function(env))
-  }
-
-  fn make_send_function(&self, env: Env) -> Result<Unknown<'static>> {
-    let raw_env = env.raw();
-    let data = Rc::into_raw(self.d.clone()) as *mut c_void;
-    let name = "send";
-    let mut func = ptr::null_mut();
-    // SAFETY: on the JavaScript thread; the function owns the `Rc` passed as
-    // its data, released by its finalizer (or here if it cannot be made).
-    unsafe {
-      if sys::napi_create_function(raw_env, name.as_ptr().cast(), name.len() as isize, Some(raw_send), data, &mut func)
-        != sys::Status::napi_ok
-        || sys::napi_add_finalizer(raw_env, func, data, Some(release_driver), ptr::null_mut(), ptr::null_mut())
-          != sys::Status::napi_ok
-      {
-        drop(Rc::from_raw(data as *const Driver));
-        return Err(napi_error("cannot create the send function"));
+    napi_guarded(|| {
+      let env = env.raw();
+      let data = Rc::into_raw(self.d.clone()) as *mut c_void;
+      // SAFETY: on the JavaScript thread; the function owns the `Rc` passed as
+      // its data, released by its finalizer (or here if it cannot be made).
+      unsafe {
+        let func = written(|f| sys::napi_create_function(env, c"send".as_ptr(), 4, Some(raw_send), data, f));
+        let finalized = |&f: &sys::napi_value| {
+          sys::napi_add_finalizer(env, f, data, Some(release_driver), ptr::null_mut(), ptr::null_mut())
+            == sys::Status::napi_ok
+        };
+        let Some(func) = func.filter(finalized) else {
+          drop(Rc::from_raw(data as *const Driver));
+          return Err(napi_error("cannot create the send function"));
+        };
+        Ok(Unknown::from_raw_unchecked(env, func))
       }
-      Ok(Unknown::from_raw_unchecked(raw_env, func))
-    }
+    })
   }
 
   /// Closes the loop: every handle at once (reset), and no further batch is
@@ -1005,9 +947,8 @@ impl NativeLoop {
 
   /// Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
   /// and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
-  /// destination parsed once, when first used. Returns how many went, from
-  /// the first (see `Loop::send_batch`), or a negative code when not even
-  /// the first did.
+  /// destination parsed once. Returns how many went, from the first (see
+  /// `Loop::send_batch`), or a negative code when not even the first did.
   #[napi]
   pub fn send_batch(
     &self,
@@ -1020,13 +961,11 @@ impl NativeLoop {
     if ports.len() != hosts.len() || dests.len() < bufs.len() {
       return fail(NcError::EINVAL);
     }
-    let mut parsed: Vec<Option<netcore_core::Result<Option<SocketAddr>>>> = vec![None; hosts.len()];
-    let each = bufs.iter().zip(dests).map(|(data, &dest)| {
-      let k = dest as usize;
-      let slot = parsed.get_mut(k).ok_or(NcError::EINVAL)?;
-      let to = *slot.get_or_insert_with(|| {
-        hosts[k].as_ref().map(|host| netcore_core::socket_addr(host, to_i64(ports[k]))).transpose()
-      });
+    let parse =
+      |(host, &port): (&Option<String>, &f64)| host.as_deref().map(|h| netcore_core::socket_addr(h, to_i64(port)));
+    let parsed: Vec<_> = hosts.iter().zip(&ports).map(|dest| parse(dest).transpose()).collect();
+    let each = bufs.iter().zip(dests).map(|(data, &k)| {
+      let to = *parsed.get(k as usize).ok_or(NcError::EINVAL)?;
       Ok(DatagramToSend { data, to: to? })
     });
     // At most the length of a JavaScript array of buffers: far below 2^31.
