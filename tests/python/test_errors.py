@@ -49,6 +49,13 @@ def test_address_in_use(loop: netcore.Loop) -> None:
     # SO_REUSEPORT on both lets two listeners share a port
     b = loop.listen("127.0.0.1", 0, reuse_port=True)
     loop.listen("127.0.0.1", loop.local_address(b)[1], reuse_port=True)
+    # None (the default) is the core's default: off, so the port stays taken
+    for off in (None, False):
+        with pytest.raises(netcore.AddressInUseError):
+            loop.listen("127.0.0.1", loop.local_address(b)[1], reuse_port=off)
+    u = loop.udp_bind("127.0.0.1", 0, reuse_port=None, ipv6_only=None)
+    with pytest.raises(netcore.AddressInUseError):
+        loop.udp_bind("127.0.0.1", loop.local_address(u)[1], reuse_port=None)
 
 
 def test_wrong_types_are_type_errors(loop: netcore.Loop) -> None:

@@ -615,20 +615,20 @@ handle_methods! {
         host: Text,
         port: Int<i64>;
         backlog: Option<Int<i32>> = None,
-        reuse_port: bool = false,
-        ipv6_only: bool = false,
+        reuse_port: Option<bool> = None,
+        ipv6_only: Option<bool> = None,
         max_connections: Option<Int<usize>> = None,
         tls: Option<tls::Context<'_>> = None
     ) = |lp| {
         let max_connections = max_connections.map(|m| m.0);
-        let opts = nc::BindOptions::given(backlog.map(|b| b.0), Some(reuse_port), Some(ipv6_only), max_connections);
+        let opts = nc::BindOptions::given(backlog.map(|b| b.0), reuse_port, ipv6_only, max_connections);
         tls::listen(lp, tls.as_ref(), || lp.tcp_listen(&host.0, port.0, &opts, 1))
     };
     /// Starts a timer ("timer" events after `delay`, then every `repeat` seconds); returns its handle.
     fn timer(delay: Secs, repeat: Option<Secs> = None) = |lp| lp.timer_start(delay.0, repeat.map(|r| r.0), 1);
     /// Binds a UDP socket on host and port; returns its handle.
-    fn udp_bind(host: Text, port: Int<i64>; reuse_port: bool = false, ipv6_only: bool = false) = |lp| {
-        let opts = nc::BindOptions::given(None, Some(reuse_port), Some(ipv6_only), None);
+    fn udp_bind(host: Text, port: Int<i64>; reuse_port: Option<bool> = None, ipv6_only: Option<bool> = None) = |lp| {
+        let opts = nc::BindOptions::given(None, reuse_port, ipv6_only, None);
         lp.udp_bind(&host.0, port.0, &opts, 1)
     };
     /// Listens for stream connections on the Unix socket `path`; returns the listener handle.

@@ -443,15 +443,16 @@ class Loop:
         port: SupportsIndex,
         *,
         backlog: SupportsIndex | None = None,
-        reuse_port: bool = False,
-        ipv6_only: bool = False,
+        reuse_port: bool | None = None,
+        ipv6_only: bool | None = None,
         max_connections: SupportsIndex | None = None,
         tls: TLSContext | None = None,
         userdata: object = None,
     ) -> int:
         """Listens for TCP connections on host (an IP literal or "localhost")
         and port (0 = any; read it back with local_address). SO_REUSEADDR is
-        always set. backlog None or 0 is DEFAULT_BACKLOG. max_connections
+        always set; reuse_port (SO_REUSEPORT) and ipv6_only (IPV6_V6ONLY)
+        only with True. backlog None or 0 is DEFAULT_BACKLOG. max_connections
         caps the open connections from the start, as set_max_connections
         (None or 0: no cap; at most 4294967295). Each connection
         arrives as an "accepted" event and starts with this listener's user
@@ -515,12 +516,13 @@ class Loop:
         host: str,
         port: SupportsIndex,
         *,
-        reuse_port: bool = False,
-        ipv6_only: bool = False,
+        reuse_port: bool | None = None,
+        ipv6_only: bool | None = None,
         userdata: object = None,
     ) -> int:
         """Binds a UDP socket on host (an IP literal or "localhost") and port
-        (0 = any). Datagrams arrive as "datagram" events with the sender's
+        (0 = any); reuse_port (SO_REUSEPORT) and ipv6_only (IPV6_V6ONLY) only
+        with True. Datagrams arrive as "datagram" events with the sender's
         address. Returns the handle."""
     def udp_connect(self, handle: int, host: str, port: SupportsIndex) -> None:
         """Sets a UDP socket's default peer (an IP literal and port): send()
