@@ -915,7 +915,10 @@ impl NativeLoop {
       // SAFETY: on the JavaScript thread; the function owns the `Rc` passed as
       // its data, released by its finalizer (or here if it cannot be made).
       unsafe {
-        let func = written(|f| sys::napi_create_function(env, c"send".as_ptr(), 4, Some(raw_send), data, f));
+        let name = c"send";
+        let func = written(|f| {
+          sys::napi_create_function(env, name.as_ptr(), name.count_bytes() as isize, Some(raw_send), data, f)
+        });
         let finalized = |&f: &sys::napi_value| {
           sys::napi_add_finalizer(env, f, data, Some(release_driver), ptr::null_mut(), ptr::null_mut())
             == sys::Status::napi_ok
