@@ -229,6 +229,55 @@ test('a worker whose loop is unref()ed ends by itself once its work is done', as
   assert.equal(r.exitCode, 0)
 })
 
+test('a newPool() that throws in mid-batch is an uncaught exception after the batch; the events it held back come next, intact', async () => {
+  // Four paused connections' 192,000 bytes arrive in one batch: more than
+  // the first pool holds, so the driver asks newPool() again in mid-batch.
+  const code = `
+    const { createLoop } = require('netcore')
+    const POOL = 128 * 1024
+    const alloc = Buffer.allocUnsafeSlow
+    let pools = 0
+    Buffer.allocUnsafeSlow = (size) => {
+      if (size === POOL && ++pools === 2) throw new Error('no second pool')
+      return alloc(size)
+    }
+    const caught = []
+    process.on('uncaughtException', (e) => caught.push(e.message + ' after ' + frames.length + ' frames'))
+    const loop = createLoop()
+    const listener = loop.listen('127.0.0.1', 0)
+    const CONNS = 4, FRAME = 1000, FRAMES = 48
+    const message = (c) => Buffer.concat(Array.from({ length: FRAMES }, (_, i) => Buffer.alloc(FRAME, c + ':' + i + '|')))
+    const served = []
+    const frames = []
+    loop.on('accepted', (ev) => {
+      loop.pause(ev.handle)
+      loop.setFraming(ev.handle, { mode: 'fixed', size: FRAME })
+      served.push(ev.handle)
+      if (served.length === CONNS) setTimeout(() => served.forEach((h) => loop.resume(h)), 100)
+    })
+    loop.on('data', (ev) => {
+      frames.push(ev.data.toString('latin1'))
+      if (frames.length < CONNS * FRAMES) return
+      const expected = Array.from({ length: CONNS }, (_, c) => message(c).toString('latin1')).sort()
+      const got = Array.from({ length: CONNS }, (_, c) => frames.filter((f) => f.startsWith(c + ':')).join('')).sort()
+      console.log(JSON.stringify({ caught, pools, intact: got.every((m, c) => m === expected[c]) }))
+      loop.close()
+    })
+    ;(async () => {
+      const port = loop.localAddress(listener).port
+      for (let c = 0; c < CONNS; c++) {
+        const { handle } = await loop.connectAsync('127.0.0.1', port)
+        loop.send(handle, message(c))
+      }
+    })()`
+  const r = await runChild(code)
+  assert.equal(r.exitCode, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.deepEqual(out.caught, ['no second pool after 131 frames'], 'thrown once, after the first pool was delivered')
+  assert.equal(out.pools, 3, 'the next batch asked again')
+  assert.equal(out.intact, true, 'every frame arrived, each connection in order')
+})
+
 test('process exit with loops still open (closed or not) is clean', async () => {
   const code = `
     const { createLoop } = require('netcore')
