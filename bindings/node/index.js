@@ -159,8 +159,8 @@ const CONVERT = {
   path: checkString,
   text: checkString,
   port: checkPort,
-  millis: checkMillis,
-  optional_millis: (value, name) => (value === undefined || value === null ? undefined : checkMillis(value, name)),
+  duration: checkMillis,
+  optional_duration: (value, name) => (value === undefined || value === null ? undefined : checkMillis(value, name)),
   integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
   number: (value, name) => check(value, name, 'number'),
   optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
@@ -169,7 +169,7 @@ const CONVERT = {
   interface: (value, name) => (typeof value === 'number' ? String(value) : value === undefined ? undefined : checkString(value, name)),
   family: familyOf,
   // false, as null: no reconnecting.
-  millis_list: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
+  durations: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
   strings: (value, name) => checkList(value, name, 'an array of strings', checkString),
   // A C int, or the option's bytes.
   raw_value: (value, name) => (typeof value === 'number' ? checkInt(value, name) : toBuffer(value, name)),
@@ -928,9 +928,10 @@ function operationMethod(op, name) {
   }
 }
 
+// The operations the class writes by hand (close, setOption, ...) keep their methods.
 for (const op of VOCABULARY.operations) {
   const name = camel(op.name)
-  Loop.prototype[name] = operationMethod(op, name)
+  if (!Object.hasOwn(Loop.prototype, name)) Loop.prototype[name] = operationMethod(op, name)
 }
 
 // Every change of a loop's listeners drops its cache of them (see _emitEach);
