@@ -168,7 +168,7 @@ const CONVERT = {
   optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
   bool: (value, name) => check(value, name, 'boolean'),
   // An interface's address or index (a number or a string); none: the core's default for the group's family.
-  interface: (value, name) => (typeof value === 'number' ? String(value) : value === undefined ? undefined : checkString(value, name)),
+  interface: (value, name) => (typeof value === 'number' || value === undefined ? value : checkString(value, name)),
   family: familyOf,
   // false, as null: no reconnecting.
   durations: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
