@@ -560,6 +560,10 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   kind(handle: Handle): HandleKind
   localAddress(handle: Handle): AddressInfo
   remoteAddress(handle: Handle): AddressInfo
+  /** The Unix path of a socket's own end ('@name' if abstract; null when unnamed). */
+  localPath(handle: Handle): string | null
+  /** The Unix path of a connection's (or connected datagram socket's) peer, as localPath(). */
+  peerPath(handle: Handle): string | null
   /** Joins a multicast group (UDP); `iface`: local IPv4 address or IPv6 interface index. */
   addMembership(handle: Handle, group: string, iface?: string | number): void
   dropMembership(handle: Handle, group: string, iface?: string | number): void

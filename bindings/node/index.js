@@ -36,6 +36,8 @@ const EVENT_NAMES = Array.from({ length: Math.max(...VOCABULARY.events.map((e) =
 for (const { name, value } of VOCABULARY.events) EVENT_NAMES[value] = name
 const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
+/** Each operation's index, which the native invoke() takes, by the core's name. */
+const OP = Object.fromEntries(VOCABULARY.operations.map((op, i) => [op.name, i]))
 
 /** The core's name and description of a code; other errnos are asked for once each. */
 function errorInfo(code) {
@@ -159,17 +161,17 @@ const CONVERT = {
   path: checkString,
   text: checkString,
   port: checkPort,
-  millis: checkMillis,
-  optional_millis: (value, name) => (value === undefined || value === null ? undefined : checkMillis(value, name)),
+  duration: checkMillis,
+  optional_duration: (value, name) => (value === undefined || value === null ? undefined : checkMillis(value, name)),
   integer: (value, name, arg) => checkInt(value, name, arg.min, arg.max),
   number: (value, name) => check(value, name, 'number'),
   optional_number: (value, name) => (value === undefined ? undefined : check(value, name, 'number')),
   bool: (value, name) => check(value, name, 'boolean'),
   // An interface's address or index (a number or a string); none: the core's default for the group's family.
-  interface: (value, name) => (typeof value === 'number' ? String(value) : value === undefined ? undefined : checkString(value, name)),
+  interface: (value, name) => (typeof value === 'number' || value === undefined ? value : checkString(value, name)),
   family: familyOf,
   // false, as null: no reconnecting.
-  millis_list: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
+  durations: (value, name) => (value === null || value === false ? undefined : checkList(value, name, 'an array of numbers', checkMillis)),
   strings: (value, name) => checkList(value, name, 'an array of strings', checkString),
   // A C int, or the option's bytes.
   raw_value: (value, name) => (typeof value === 'number' ? checkInt(value, name) : toBuffer(value, name)),
@@ -355,7 +357,7 @@ class Loop extends EventEmitter {
 
   close(handle) {
     if (arguments.length === 0) return this._closeLoop()
-    this._silence(handle, this._native.closeHandle(this._use(handle)))
+    this._silence(handle, this._native.invoke(OP.close, this._use(handle), []))
   }
 
   /**
@@ -487,11 +489,6 @@ class Loop extends EventEmitter {
     return { handle, address: this.localAddress(handle) }
   }
 
-  peerCredentials(handle) {
-    const [pid, uid, gid] = this._value(handle, this._native.peerCredentials(this._use(handle)), 'peerCredentials')
-    return { pid, uid, gid }
-  }
-
   connectAsync(host, port, options) {
     return new Promise((resolve, reject) => {
       const handle = this.connect(host, port, options)
@@ -620,18 +617,18 @@ class Loop extends EventEmitter {
   // -- closing, flow -------------------------------------------------------------
 
   closeReset(handle) {
-    this._silence(handle, this._native.closeReset(this._use(handle)))
+    this._silence(handle, this._native.invoke(OP.close_reset, this._use(handle), []))
   }
 
   // Events already on their way when pause() returns are held (see _onBatch).
   pause(handle) {
-    this._void(handle, this._native.pause(this._use(handle)), 'pause')
+    this._void(handle, this._native.invoke(OP.pause, this._use(handle), []), 'pause')
     const state = this[kState].get(handle)
     if (state) this._own(handle, state).paused = true
   }
 
   resume(handle) {
-    this._void(handle, this._native.resume(this._use(handle)), 'resume')
+    this._void(handle, this._native.invoke(OP.resume, this._use(handle), []), 'resume')
     const state = this[kState].get(handle)
     if (state) {
       state.paused = false
@@ -661,7 +658,7 @@ class Loop extends EventEmitter {
     const delimiter = framing.delimiter === undefined ? undefined : toBuffer(framing.delimiter, 'framing.delimiter')
     // The core's parameters, camelCase (max_frame: maxFrame); each one given or not.
     const [size, header, maxFrame] = ['size', 'header', 'maxFrame'].map((key) => CONVERT.optional_number(framing[key], `framing.${key}`))
-    const rc = this._native.setFraming(handle, framing.mode, delimiter, size, header, maxFrame)
+    const rc = this._native.invoke(OP.set_framing, handle, [framing.mode, delimiter, size, header, maxFrame])
     this._void(handle, rc, 'setFraming')
   }
 
@@ -673,13 +670,13 @@ class Loop extends EventEmitter {
     const isBool = option !== undefined && option.isBool
     if (typeof value === 'boolean' && isBool) value = value ? 1 : 0
     if (typeof value !== 'number') throw invalidArgType('value', isBool ? 'of type boolean' : 'of type number', value)
-    this._void(handle, this._native.setOption(handle, name, value), 'setsockopt')
+    this._void(handle, this._native.invoke(OP.set_option, handle, [name, value]), 'setsockopt')
   }
 
   getOption(handle, name) {
     this._use(handle)
     const option = OPTIONS.get(check(name, 'name', 'string'))
-    const [value] = this._value(handle, this._native.getOption(handle, name), 'getsockopt')
+    const [value] = this._value(handle, this._native.invoke(OP.get_option, handle, [name]), 'getsockopt')
     return option.isBool ? value !== 0 : value
   }
 
@@ -687,7 +684,7 @@ class Loop extends EventEmitter {
     // The core still answers for a closed handle until its next poll; for
     // JavaScript it is gone once 'closed' was emitted.
     this._state(this._use(handle))
-    return this._value(handle, this._native.kind(handle), 'kind')
+    return this._value(handle, this._native.invoke(OP.kind, handle, []), 'kind')
   }
 
   // -- user data, per-handle listeners ---------------------------------------------
@@ -899,10 +896,10 @@ const SECURE = { listen: tlsLayer.listening, connect: tlsLayer.connecting }
 /**
  * A Loop method made from the core's description of an operation (VOCABULARY.operations): it checks
  * and converts the arguments (and a handle-creating one's options, each given or undefined: the
- * core's default), calls the native method of the same name and turns its result into the method's.
- * Errors name the host or path and the port argument, if the operation takes them.
+ * core's default), runs the operation (the native invoke() with its index) and turns its result into
+ * the method's. Errors name the host or path and the port argument, if the operation takes them.
  */
-function operationMethod(op, name) {
+function operationMethod(op, index, name) {
   const syscall = op.syscall ?? name
   const args = op.args.map((arg) => ({ ...arg, name: camel(arg.name) }))
   const options = op.options.map((arg) => ({ ...arg, name: camel(arg.name) }))
@@ -910,7 +907,7 @@ function operationMethod(op, name) {
   const portAt = args.findIndex((arg) => arg.kind === 'port')
   const secure = SECURE[name]
   return function (...given) {
-    const handle = op.onHandle ? this._use(given.shift()) : this._checkOpen()
+    const handle = op.onHandle ? this._use(given.shift()) : (this._checkOpen(), 0)
     const values = args.map((arg, i) => CONVERT[arg.kind](given[i], arg.name, arg))
     const address = addressAt < 0 ? undefined : values[addressAt]
     const port = portAt < 0 ? undefined : values[portAt]
@@ -918,20 +915,22 @@ function operationMethod(op, name) {
       const opts = checkOptions(given[args.length])
       for (const o of options) values.push(opts[o.name] === undefined ? undefined : CONVERT[o.kind](opts[o.name], `options.${o.name}`, o))
       const start = secure === undefined ? undefined : secure(opts, address)
-      const id = this._created(this._native[name](...values), op.creates, syscall, opts.userdata, address, port)
+      const id = this._created(this._native.invoke(index, 0, values), op.creates, syscall, opts.userdata, address, port)
       if (start !== undefined) this._startSecure(id, start, syscall)
       return id
     }
-    const rc = op.onHandle ? this._native[name](handle, ...values) : this._native[name](...values)
-    if (op.returns === 'value') return this._value(handle, rc, syscall)
-    this._void(handle, rc, syscall, address, port)
+    const result = this._native.invoke(index, handle, values)
+    if (op.returns === 'nothing') return this._void(handle, result, syscall, address, port)
+    const value = this._value(handle, result, syscall)
+    return Array.isArray(value) ? value[0] : value // an integer comes in an array (it may be negative)
   }
 }
 
-for (const op of VOCABULARY.operations) {
+// The operations the class writes by hand (close, setOption, ...) keep their methods.
+VOCABULARY.operations.forEach((op, index) => {
   const name = camel(op.name)
-  Loop.prototype[name] = operationMethod(op, name)
-}
+  if (!Object.hasOwn(Loop.prototype, name)) Loop.prototype[name] = operationMethod(op, index, name)
+})
 
 // Every change of a loop's listeners drops its cache of them (see _emitEach);
 // once() and removeAllListeners() go through these.

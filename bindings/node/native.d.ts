@@ -86,10 +86,24 @@ export declare class NativeLoop {
    */
   close(): number
   /**
-   * Answers `name` with these IP literals for this loop's connections (an
-   * empty list removes the entry).
+   * Runs operation `op` (its index in the vocabulary's `operations`) on the
+   * handle `id` (ignored by an operation on none) with `args`: its
+   * arguments, then its options (undefined: the core's default), each as
+   * index.js checked it for its kind (a number is milliseconds for a
+   * duration). Returns the new handle, 0 for nothing, an integer in an
+   * array (it may be negative: linger -1), or the value (an address, a
+   * Buffer, a name, a path or null, credentials); or a negative code.
    */
-  setHostAddresses(name: string, addresses: Array<string>): number
+  invoke(op: number, id: number, args: Array<unknown>): number | [number] | string | Buffer | AddressInfo | Credentials | null
+  /**
+   * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
+   * the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
+   */
+  sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
+  /** Sends one datagram to `host` and `port`. */
+  sendTo(id: number, data: Uint8Array, host: string, port: number): number
+  /** Sends one datagram from a Unix datagram socket to `path`. */
+  sendToUnix(id: number, data: Uint8Array, path: string): number
   /**
    * Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
    * and `ports[k]` for `k = dests[i]` (no host: the connected peer), each
@@ -97,81 +111,6 @@ export declare class NativeLoop {
    * `Loop::send_batch`), or a negative code when not even the first did.
    */
   sendBatch(id: number, bufs: Array<Uint8Array>, hosts: Array<string | undefined | null>, ports: Array<number>, dests: Uint32Array): number
-  /** No `timeout_ms` turns the idle timeout off. */
-  setIdleTimeout(id: number, timeoutMs?: number | undefined | null): number
-  setMaxConnections(id: number, max: number): number
-  shutdownServer(id: number, drainMs: number): number
-  /** No `interface`: the core's default for the group's family. */
-  addMembership(id: number, group: string, interface?: string | undefined | null): number
-  dropMembership(id: number, group: string, interface?: string | undefined | null): number
-  /** `option` is a [`SockOption`] name. */
-  setOption(id: number, option: string, value: number): number
-  /**
-   * The option's value in an array (values may be negative themselves:
-   * linger -1 means off), or a negative error code.
-   */
-  getOption(id: number, option: string): Array<number> | number
-  /** `value`: a C int (in the machine's byte order) or the option's bytes. */
-  setRawOption(id: number, level: number, name: number, value: number | Uint8Array): number
-  udpConnect(id: number, host: string, port: number): number
-  udpConnectUnix(id: number, path: string): number
-  /**
-   * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
-   * the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
-   */
-  sendv(id: number, bufs: Array<Uint8Array>, token?: number | undefined | null): number
-  /**
-   * `mode` is a [`FramingMode`] name; each parameter is given or not
-   * (undefined), as [`Framing::build`] takes them.
-   */
-  setFraming(id: number, mode: string, delimiter?: Buffer | undefined | null, size?: number | undefined | null, header?: number | undefined | null, maxFrame?: number | undefined | null): number
-  sendTo(id: number, data: Uint8Array, host: string, port: number): number
-  sendToUnix(id: number, data: Uint8Array, path: string): number
-  closeHandle(id: number): number
-  closeReset(id: number): number
-  shutdown(id: number): number
-  pause(id: number): number
-  resume(id: number): number
-  /** `[pid, uid, gid]` of a Unix connection's peer, or a negative error code. */
-  peerCredentials(id: number): Array<number> | number
-  /** The option's bytes (no `size`: a C int's), or a negative error code. */
-  getRawOption(id: number, level: number, name: number, size?: number | undefined | null): Buffer | number
-  /** The socket's file descriptor (>= 0) or a negative error code. */
-  fd(id: number): number
-  /**
-   * Bytes sent on a connection that the kernel has not taken yet (what
-   * the water marks are compared with), or a negative error code.
-   */
-  queuedBytes(id: number): number
-  localAddress(id: number): AddressInfo | number
-  remoteAddress(id: number): AddressInfo | number
-  /** A [`HandleKind`]'s name, or a negative error code. */
-  kind(id: number): string | number
-  /** Each option left out (undefined) is the core's default (`max_connections`: no cap). */
-  listen(host: string, port: number, backlog?: number | undefined | null, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null, maxConnections?: number | undefined | null): number
-  /** A listener on a Unix socket path (`@name`: the abstract namespace). */
-  listenUnix(path: string, backlog?: number | undefined | null, maxConnections?: number | undefined | null): number
-  /**
-   * Each option left out (undefined) is the core's default (no local
-   * port: any); `family` is a [`Family`] value.
-   */
-  connect(host: string, port: number, localHost?: string | undefined | null, localPort?: number | undefined | null, reconnectMs?: Array<number> | undefined | null, timeoutMs?: number | undefined | null, attemptDelayMs?: number | undefined | null, family?: number | undefined | null): number
-  /** A connection to a Unix socket path (fails at once or is connected). */
-  connectUnix(path: string): number
-  udpBind(host: string, port: number, reusePort?: boolean | undefined | null, ipv6Only?: boolean | undefined | null): number
-  /**
-   * A Unix datagram socket bound to `path` (`@name`: the abstract
-   * namespace); its datagrams carry the sender's path.
-   */
-  udpBindUnix(path: string): number
-  /** Adopts a listening socket descriptor. */
-  adoptListener(fd: number): number
-  /** Adopts a connected socket descriptor. */
-  adoptConnection(fd: number): number
-  /** Adopts a datagram socket descriptor. */
-  adoptUdp(fd: number): number
-  /** A timer: `delay_ms`, then every `repeat_ms` if given. */
-  setTimer(delayMs: number, repeatMs?: number | undefined | null): number
 }
 
 /**
@@ -198,6 +137,13 @@ export declare function checkServerName(servername: string): number
  * without it): the config, or a negative code (with the core's detail).
  */
 export declare function clientTls(options: TlsOptions): ClientTls | number
+
+/** The pid, uid and gid of a Unix connection's peer. */
+export interface Credentials {
+  pid: number
+  uid: number
+  gid: number
+}
 
 /** What was wrong with an argument (`Detail` in the core). */
 export interface DetailInfo {

@@ -261,7 +261,7 @@ const methods = {
     const rc = start(this, id)
     if (rc === 0) return
     const err = this._error(id, rc, syscall)
-    this._silence(id, this._native.closeReset(id))
+    this.closeReset(id)
     throw err
   },
 }

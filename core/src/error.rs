@@ -23,7 +23,7 @@ pub struct Error(NonZeroUsize);
 
 /// What was wrong with an argument: its name (as the C API, Python and Node
 /// all spell it) and what it must be.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Detail {
     /// The argument or option, e.g. `"port"`.
     pub argument: &'static str,

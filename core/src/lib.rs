@@ -52,6 +52,7 @@ mod event_loop;
 mod framing;
 mod handle;
 mod names;
+mod operation;
 mod options;
 mod out;
 mod resolver;
@@ -81,6 +82,7 @@ pub use framing::{
     MAX_DELIMITER, MAX_FRAME_LIMIT,
 };
 pub use handle::{Handle, MAX_LOOPS};
+pub use operation::{Arg, ArgKind, Operation, Output, Returns, Value, OPERATIONS};
 pub use options::SockOption;
 pub use resolver::MAX_RESOLVER_THREADS;
 pub use sendq::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
@@ -96,4 +98,4 @@ pub use tls::{
 };
 pub use udp::DatagramToSend;
 pub use unix::{PeerCredentials, MAX_UNIX_PATH};
-pub use vocabulary::{vocabulary_json, Arg, ArgKind, Operation, Returns, OPERATIONS};
+pub use vocabulary::vocabulary_json;

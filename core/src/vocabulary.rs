@@ -1,222 +1,15 @@
 //! The core's vocabulary as one JSON document, for a binding that reads it
 //! once when it loads (Node) instead of mapping each table and constant to
 //! its own types. The tables stay the source; this only renders them.
-//! [`OPERATIONS`] describes the arguments of the loop's operations once, so
-//! that a binding builds its argument checks from it (`docs/design.md` 6.3).
+//! The loop's [`OPERATIONS`] are rendered too, so that a binding builds its
+//! methods and argument checks from them (`docs/design.md` 6.3).
 
+use crate::operation::{Arg, ArgKind, Operation, Returns, OPERATIONS};
 use crate::{
     Error, EventKind, Family, FramingMode, HandleKind, SockOption, DEFAULT_ATTEMPT_DELAY, DEFAULT_BACKLOG,
     DEFAULT_DELIMITER, DEFAULT_HIGH_WATER, DEFAULT_LENGTH_HEADER, DEFAULT_LOW_WATER, DEFAULT_MAX_FRAME,
     MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_FRAME_LIMIT, MAX_RAW_OPTION_SIZE,
 };
-
-/// What a binding checks an argument is before it crosses (its type, and a
-/// number the binding can convert); every value's meaning and range the core
-/// judges when the operation runs.
-#[derive(Clone, Copy, Debug)]
-pub enum ArgKind {
-    /// A host name or IP literal.
-    Host,
-    /// A port: a number, or a string of digits.
-    Port,
-    /// A Unix socket path (`@name`: the abstract namespace).
-    Path,
-    /// Milliseconds, not negative (anything beyond the core's longest
-    /// duration, infinity included, means never).
-    Millis,
-    /// Milliseconds, or none.
-    OptionalMillis,
-    /// A list of milliseconds, each not negative, or none.
-    MillisList,
-    /// An integer from `min` to `max`.
-    Integer {
-        min: i64,
-        max: i64,
-    },
-    Number,
-    /// A number, or none.
-    OptionalNumber,
-    Bool,
-    /// A [`Family`]: its value or its name.
-    Family,
-    /// A list of strings.
-    Strings,
-    /// An interface's address or index, or none.
-    Interface,
-    /// Any other string (errors name only a host or a path).
-    Text,
-    /// A raw socket option's value: a C `int`, or its bytes.
-    RawValue,
-}
-
-impl ArgKind {
-    fn name(self) -> &'static str {
-        match self {
-            ArgKind::Host => "host",
-            ArgKind::Port => "port",
-            ArgKind::Path => "path",
-            ArgKind::Millis => "millis",
-            ArgKind::OptionalMillis => "optional_millis",
-            ArgKind::MillisList => "millis_list",
-            ArgKind::Integer { .. } => "integer",
-            ArgKind::Number => "number",
-            ArgKind::OptionalNumber => "optional_number",
-            ArgKind::Bool => "bool",
-            ArgKind::Family => "family",
-            ArgKind::Strings => "strings",
-            ArgKind::Interface => "interface",
-            ArgKind::Text => "text",
-            ArgKind::RawValue => "raw_value",
-        }
-    }
-}
-
-/// One argument (or option) of an operation.
-#[derive(Clone, Copy, Debug)]
-pub struct Arg {
-    pub name: &'static str,
-    pub kind: ArgKind,
-}
-
-/// What an operation returns.
-#[derive(Clone, Copy, Debug)]
-pub enum Returns {
-    /// A new handle of this kind.
-    Handle(HandleKind),
-    Nothing,
-    /// A value (a number, an address, bytes).
-    Value,
-}
-
-/// One operation of the loop, as a binding exposes it: the arguments it
-/// takes in order (after the handle, for one on a handle), the options a
-/// handle-creating one takes (each left out: the core's default), and the
-/// system call its errors name (none: the operation's own name). The options
-/// are the core's (`BindOptions`, `ConnectOptions`): Python and Node take
-/// each as a keyword; C's flat functions take those their signature has
-/// (`nc_tcp_listen`: backlog and flags) and set the rest with the operation
-/// of the same meaning (the cap: `nc_set_max_connections`).
-#[derive(Clone, Copy, Debug)]
-pub struct Operation {
-    pub name: &'static str,
-    pub syscall: Option<&'static str>,
-    pub on_handle: bool,
-    pub args: &'static [Arg],
-    pub options: &'static [Arg],
-    pub returns: Returns,
-}
-
-const fn arg(name: &'static str, kind: ArgKind) -> Arg {
-    Arg { name, kind }
-}
-
-const HOST: Arg = arg("host", ArgKind::Host);
-const PORT: Arg = arg("port", ArgKind::Port);
-const PATH: Arg = arg("path", ArgKind::Path);
-const BACKLOG: Arg = arg("backlog", ArgKind::Number);
-/// A listener's cap on open connections (0: none), as a listen option
-/// ([`crate::BindOptions::max_connections`]) or set later.
-const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: crate::MAX_CONNECTIONS as i64 };
-const MAX_CONNECTIONS_OPTION: Arg = arg("max_connections", MAX_CONNECTIONS);
-const BIND_FLAGS: [Arg; 2] = [arg("reuse_port", ArgKind::Bool), arg("ipv6_only", ArgKind::Bool)];
-/// A multicast group and the interface to join it on.
-const MEMBERSHIP: [Arg; 2] = [arg("group", ArgKind::Text), arg("interface", ArgKind::Interface)];
-/// A socket option's level or name, a C `int`.
-const fn c_int(name: &'static str) -> Arg {
-    arg(name, ArgKind::Integer { min: i32::MIN as i64, max: i32::MAX as i64 })
-}
-/// A descriptor, as a C `int` holds it.
-const FD: Arg = arg("fd", ArgKind::Integer { min: 0, max: i32::MAX as i64 });
-const fn creates(
-    name: &'static str,
-    syscall: &'static str,
-    args: &'static [Arg],
-    options: &'static [Arg],
-    kind: HandleKind,
-) -> Operation {
-    Operation { name, syscall: Some(syscall), on_handle: false, args, options, returns: Returns::Handle(kind) }
-}
-
-const fn on_handle(
-    name: &'static str,
-    syscall: Option<&'static str>,
-    args: &'static [Arg],
-    returns: Returns,
-) -> Operation {
-    Operation { name, syscall, on_handle: true, args, options: &[], returns }
-}
-
-/// The operations a binding builds from this description (the others,
-/// the sends on the hot path among them, it writes by hand).
-pub const OPERATIONS: &[Operation] = &[
-    creates(
-        "listen",
-        "listen",
-        &[HOST, PORT],
-        &[BACKLOG, BIND_FLAGS[0], BIND_FLAGS[1], MAX_CONNECTIONS_OPTION],
-        HandleKind::TcpListener,
-    ),
-    creates(
-        "connect",
-        "connect",
-        &[HOST, PORT],
-        &[
-            arg("local_address", ArgKind::Host),
-            arg("local_port", ArgKind::Port),
-            arg("reconnect", ArgKind::MillisList),
-            arg("timeout", ArgKind::OptionalMillis),
-            arg("attempt_delay", ArgKind::OptionalMillis),
-            arg("family", ArgKind::Family),
-        ],
-        HandleKind::TcpConnection,
-    ),
-    creates("listen_unix", "listen", &[PATH], &[BACKLOG, MAX_CONNECTIONS_OPTION], HandleKind::TcpListener),
-    creates("connect_unix", "connect", &[PATH], &[], HandleKind::TcpConnection),
-    creates("udp_bind", "bind", &[HOST, PORT], &BIND_FLAGS, HandleKind::Udp),
-    creates("udp_bind_unix", "bind", &[PATH], &[], HandleKind::Udp),
-    creates("adopt_listener", "adopt", &[FD], &[], HandleKind::TcpListener),
-    creates("adopt_connection", "adopt", &[FD], &[], HandleKind::TcpConnection),
-    creates("adopt_udp", "adopt", &[FD], &[], HandleKind::Udp),
-    creates(
-        "set_timer",
-        "timer",
-        &[arg("delay", ArgKind::Millis), arg("repeat", ArgKind::OptionalMillis)],
-        &[],
-        HandleKind::Timer,
-    ),
-    Operation {
-        name: "set_host_addresses",
-        syscall: None,
-        on_handle: false,
-        args: &[arg("name", ArgKind::Host), arg("addresses", ArgKind::Strings)],
-        options: &[],
-        returns: Returns::Nothing,
-    },
-    on_handle("udp_connect", Some("connect"), &[HOST, PORT], Returns::Nothing),
-    on_handle("udp_connect_unix", Some("connect"), &[PATH], Returns::Nothing),
-    on_handle("shutdown", Some("shutdown"), &[], Returns::Nothing),
-    on_handle("set_idle_timeout", None, &[arg("timeout", ArgKind::OptionalMillis)], Returns::Nothing),
-    on_handle("set_max_connections", None, &[arg("max", MAX_CONNECTIONS)], Returns::Nothing),
-    on_handle("shutdown_server", None, &[arg("drain_timeout", ArgKind::Millis)], Returns::Nothing),
-    on_handle("add_membership", None, &MEMBERSHIP, Returns::Nothing),
-    on_handle("drop_membership", None, &MEMBERSHIP, Returns::Nothing),
-    on_handle("fd", None, &[], Returns::Value),
-    on_handle("queued_bytes", None, &[], Returns::Value),
-    on_handle("local_address", Some("getsockname"), &[], Returns::Value),
-    on_handle("remote_address", Some("getpeername"), &[], Returns::Value),
-    on_handle(
-        "set_raw_option",
-        Some("setsockopt"),
-        &[c_int("level"), c_int("name"), arg("value", ArgKind::RawValue)],
-        Returns::Nothing,
-    ),
-    on_handle(
-        "get_raw_option",
-        Some("getsockopt"),
-        &[c_int("level"), c_int("name"), arg("size", ArgKind::OptionalNumber)],
-        Returns::Value,
-    ),
-];
 
 /// A JSON array of `item` for each of `all`.
 fn list<T: Copy>(all: &[T], item: impl Fn(T) -> String) -> String {
@@ -243,7 +36,7 @@ fn args_json(args: &[Arg]) -> String {
 }
 
 fn operation_json(op: Operation) -> String {
-    let (returns, creates) = match op.returns {
+    let (returns, creates) = match op.returns() {
         Returns::Handle(kind) => ("handle", format!(r#""{}""#, kind.name())),
         Returns::Nothing => ("nothing", "null".into()),
         Returns::Value => ("value", "null".into()),
@@ -252,7 +45,7 @@ fn operation_json(op: Operation) -> String {
         r#"{{"name":"{}","syscall":{},"on_handle":{},"args":{},"options":{},"returns":"{returns}","creates":{creates}}}"#,
         op.name,
         op.syscall.map_or("null".into(), |s| format!(r#""{s}""#)),
-        op.on_handle,
+        op.on_handle(),
         args_json(op.args),
         args_json(op.options)
     )
@@ -266,7 +59,7 @@ fn operation_json(op: Operation) -> String {
 /// `max_delimiter`, `length_header`, `high_water`, `low_water`,
 /// `attempt_delay_ms`, `max_reconnect_steps`, `max_raw_option_size`); and
 /// [`OPERATIONS`] as `{"name", "syscall", "on_handle", "args", "options",
-/// "returns": "handle" | "nothing" | "value" | "sent", "creates": a handle
+/// "returns": "handle" | "nothing" | "value", "creates": a handle
 /// kind's name or null}`; in one JSON object with the keys `errors`, `events`,
 /// `handle_kinds`, `options`, `framing_modes`, `families`, `defaults` and
 /// `operations`.

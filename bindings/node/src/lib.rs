@@ -20,8 +20,7 @@ use napi::sys;
 use napi::JsValue;
 use napi_derive::napi;
 use netcore_core::{
-  addr_host, BindOptions, ConnectOptions, ConnectParams, DatagramToSend, Detail, Error as NcError, EventKind, Family,
-  Framing, FramingMode, FramingParams, Handle, HandleKind, Loop, SockOption,
+  addr_host, ArgKind, DatagramToSend, Detail, Error as NcError, EventKind, Handle, Loop, Output, Value, OPERATIONS,
 };
 
 mod tls;
@@ -118,11 +117,6 @@ fn millis(ms: f64) -> Duration {
   Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
-/// As [`to_i64`]: anything else than a count becomes a value out of every range.
-fn to_usize(value: f64) -> usize {
-  usize::try_from(to_i64(value)).unwrap_or(usize::MAX)
-}
-
 fn napi_error(what: &str) -> Error {
   Error::new(Status::GenericFailure, format!("netcore: {what}"))
 }
@@ -208,11 +202,6 @@ impl Driver {
       op(self);
       Ok(())
     }))
-  }
-
-  /// Creates a handle: the handle, or a negative code.
-  fn create(&self, make: impl FnOnce() -> netcore_core::Result<Handle>) -> f64 {
-    guarded(make).map_or_else(|e| fail(e).into(), |handle| handle.raw() as f64)
   }
 
   /// One turn: polls the core without waiting, hands the batch to
@@ -743,6 +732,59 @@ fn address_info(addr: SocketAddr) -> AddressInfo {
   }
 }
 
+/// The pid, uid and gid of a Unix connection's peer.
+#[napi(object)]
+pub struct Credentials {
+  pub pid: i32,
+  pub uid: u32,
+  pub gid: u32,
+}
+
+/// A JavaScript value as the core takes an argument of `kind` (index.js
+/// checked its type): a number is milliseconds for a duration kind, an
+/// integer otherwise; an array, of durations or of strings; bytes, a Uint8Array's.
+fn value(kind: ArgKind, arg: &Unknown<'_>) -> netcore_core::Result<Value> {
+  let durations = matches!(kind, ArgKind::Duration | ArgKind::OptionalDuration | ArgKind::Durations);
+  let number = |n: f64| if durations { Value::Duration(millis(n)) } else { Value::Int(to_i64(n)) };
+  // SAFETY: each cast is to the type JavaScript reports for the value.
+  let converted = unsafe {
+    match arg.get_type() {
+      Ok(ValueType::Undefined | ValueType::Null) => Ok(Value::Absent),
+      Ok(ValueType::Boolean) => arg.cast::<bool>().map(Value::Bool),
+      Ok(ValueType::Number) => arg.cast::<f64>().map(number),
+      Ok(ValueType::String) => arg.cast::<String>().map(Value::Text),
+      Ok(ValueType::Object) if arg.is_typedarray().unwrap_or(false) => {
+        arg.cast::<&[u8]>().map(|b| Value::Bytes(b.to_vec()))
+      }
+      Ok(ValueType::Object) if durations => {
+        arg.cast::<Vec<f64>>().map(|ms| Value::Durations(ms.into_iter().map(millis).collect()))
+      }
+      Ok(ValueType::Object) => arg.cast::<Vec<String>>().map(Value::Texts),
+      _ => return Err(NcError::EINVAL),
+    }
+  };
+  converted.map_err(|_| NcError::EINVAL)
+}
+
+/// An operation's result for JavaScript (see [`NativeLoop::invoke`]).
+pub struct Reply(netcore_core::Result<Output>);
+
+impl ToNapiValue for Reply {
+  unsafe fn to_napi_value(env: sys::napi_env, reply: Reply) -> Result<sys::napi_value> {
+    match reply.0 {
+      Err(e) => i32::to_napi_value(env, fail(e)),
+      Ok(Output::Nothing) => i32::to_napi_value(env, 0),
+      Ok(Output::Handle(handle)) => f64::to_napi_value(env, handle.raw() as f64),
+      Ok(Output::Int(n)) => Vec::to_napi_value(env, vec![n as f64]),
+      Ok(Output::Addr(addr)) => AddressInfo::to_napi_value(env, address_info(addr)),
+      Ok(Output::Bytes(bytes)) => Buffer::to_napi_value(env, bytes.into()),
+      Ok(Output::Name(name)) => <&str>::to_napi_value(env, name),
+      Ok(Output::Path(path)) => Option::to_napi_value(env, path),
+      Ok(Output::Credentials(c)) => Credentials::to_napi_value(env, Credentials { pid: c.pid, uid: c.uid, gid: c.gid }),
+    }
+  }
+}
+
 /// Parses an address as every method that takes one does (an IP literal,
 /// IPv6 with an optional zone, or `localhost`) and formats it as every
 /// address this binding returns; a negative error code if it is not one.
@@ -940,12 +982,42 @@ impl NativeLoop {
     self.d.run(|d| d.close())
   }
 
-  /// Answers `name` with these IP literals for this loop's connections (an
-  /// empty list removes the entry).
+  /// Runs operation `op` (its index in the vocabulary's `operations`) on the
+  /// handle `id` (ignored by an operation on none) with `args`: its
+  /// arguments, then its options (undefined: the core's default), each as
+  /// index.js checked it for its kind (a number is milliseconds for a
+  /// duration). Returns the new handle, 0 for nothing, an integer in an
+  /// array (it may be negative: linger -1), or the value (an address, a
+  /// Buffer, a name, a path or null, credentials); or a negative code.
+  #[napi(ts_return_type = "number | [number] | string | Buffer | AddressInfo | Credentials | null")]
+  pub fn invoke(&self, op: u32, id: f64, args: Vec<Unknown<'_>>) -> Reply {
+    Reply(guarded(|| {
+      let op = OPERATIONS.get(op as usize).ok_or(NcError::EINVAL)?;
+      let handle = op.on_handle().then(|| self.d.handle(id)).transpose()?;
+      let kinds = op.args.iter().chain(op.options).map(|arg| arg.kind);
+      let values = kinds.zip(&args).map(|(kind, arg)| value(kind, arg)).collect::<netcore_core::Result<Vec<_>>>()?;
+      self.d.core.invoke(op, handle, &values, 0)
+    }))
+  }
+
+  /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
+  /// the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
   #[napi]
-  pub fn set_host_addresses(&self, name: String, addresses: Vec<String>) -> i32 {
-    let ips = netcore_core::ip_addresses(&addresses);
-    code_of(guarded(|| ips.and_then(|ips| self.d.core.set_host_addresses(&name, &ips))))
+  pub fn sendv(&self, id: f64, bufs: Vec<&[u8]>, token: Option<f64>) -> i32 {
+    let token = token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose();
+    code_of(self.d.on(id, |h| self.d.core.send_with_token(h, &bufs, token?)))
+  }
+
+  /// Sends one datagram to `host` and `port`.
+  #[napi]
+  pub fn send_to(&self, id: f64, data: &[u8], host: String, port: f64) -> i32 {
+    code_of(self.d.on(id, |h| self.d.core.send_to(h, &host, to_i64(port), data)))
+  }
+
+  /// Sends one datagram from a Unix datagram socket to `path`.
+  #[napi]
+  pub fn send_to_unix(&self, id: f64, data: &[u8], path: String) -> i32 {
+    code_of(self.d.on(id, |h| self.d.core.unix_send_to(h, &path, data)))
   }
 
   /// Sends datagram `i`, `bufs[i]`, to destination `dests[i]`: `hosts[k]`
@@ -974,181 +1046,6 @@ impl NativeLoop {
     // At most the length of a JavaScript array of buffers: far below 2^31.
     self.d.on(id, |h| self.d.core.send_batch(h, each)).map_or_else(fail, |sent| sent as i32)
   }
-}
-
-/// Methods that run one core operation on the handle `id`, written
-/// `name(arguments) -> type = reply(operation(arguments after the handle));`:
-/// `reply` turns the operation's result into the JavaScript value ([`code_of`]:
-/// 0 or a negative code; [`either`]: the value made by the function given
-/// after the operation, or a negative code). The arguments run inside the
-/// guarded operation: a conversion there may fail with `?`. Their docs are
-/// written `#[doc = "..."]`: napi-derive copies a `///` comment passed
-/// through `macro_rules!` into `native.d.ts` with its `r"` prefix.
-macro_rules! handle_methods {
-  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $js:ty =
-    $reply:ident($op:ident($($value:expr),*)$(, $convert:expr)?);)*) => {
-    #[napi]
-    impl NativeLoop {
-      $(
-        $(#[$doc])*
-        #[napi]
-        pub fn $name(&self, id: f64, $($arg: $ty),*) -> $js {
-          $reply(self.d.on(id, |h| self.d.core.$op(h, $($value),*))$(, $convert)?)
-        }
-      )*
-    }
-  };
-}
-
-handle_methods! {
-  #[doc = " No `timeout_ms` turns the idle timeout off."]
-  set_idle_timeout(timeout_ms: Option<f64>) -> i32 = code_of(set_idle_timeout(timeout_ms.map(millis)));
-  set_max_connections(max: f64) -> i32 = code_of(set_max_connections(to_usize(max)));
-  shutdown_server(drain_ms: f64) -> i32 = code_of(shutdown_server(millis(drain_ms)));
-  #[doc = " No `interface`: the core's default for the group's family."]
-  add_membership(group: String, interface: Option<String>) -> i32 =
-    code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), true));
-  drop_membership(group: String, interface: Option<String>) -> i32 =
-    code_of(udp_multicast(&group, interface.as_deref().unwrap_or_default(), false));
-  #[doc = " `option` is a [`SockOption`] name."]
-  set_option(option: String, value: f64) -> i32 = code_of(set_option(SockOption::parse(&option)?, to_i64(value)));
-  #[doc = " The option's value in an array (values may be negative themselves:"]
-  #[doc = " linger -1 means off), or a negative error code."]
-  get_option(option: String) -> Either<Vec<f64>, i32> =
-    either(get_option(SockOption::parse(&option)?), |value| vec![value as f64]);
-  #[doc = " `value`: a C int (in the machine's byte order) or the option's bytes."]
-  set_raw_option(level: i32, name: i32, value: Either<i32, &[u8]>) -> i32 =
-    code_of(set_raw_option(level, name, &match value {
-      Either::A(int) => int.to_ne_bytes().to_vec(),
-      Either::B(bytes) => bytes.to_vec(),
-    }));
-  udp_connect(host: String, port: f64) -> i32 = code_of(udp_connect(&host, to_i64(port)));
-  udp_connect_unix(path: String) -> i32 = code_of(unix_dgram_connect(&path));
-  #[doc = " Sends `bufs`; with a `token`, a `Sent` event carrying it follows once"]
-  #[doc = " the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly)."]
-  sendv(bufs: Vec<&[u8]>, token: Option<f64>) -> i32 =
-    code_of(send_with_token(&bufs, token.map(|t| u64::try_from(to_i64(t)).map_err(|_| NcError::EINVAL)).transpose()?));
-  #[doc = " `mode` is a [`FramingMode`] name; each parameter is given or not"]
-  #[doc = " (undefined), as [`Framing::build`] takes them."]
-  set_framing(mode: String, delimiter: Option<Buffer>, size: Option<f64>, header: Option<f64>, max_frame: Option<f64>) -> i32 =
-    code_of(set_framing(framing(&mode, delimiter.as_deref(), [size, header, max_frame])?));
-  send_to(data: &[u8], host: String, port: f64) -> i32 = code_of(send_to(&host, to_i64(port), data));
-  send_to_unix(data: &[u8], path: String) -> i32 = code_of(unix_send_to(&path, data));
-  close_handle() -> i32 = code_of(close());
-  close_reset() -> i32 = code_of(close_reset());
-  shutdown() -> i32 = code_of(shutdown());
-  pause() -> i32 = code_of(pause());
-  resume() -> i32 = code_of(resume());
-  #[doc = " `[pid, uid, gid]` of a Unix connection's peer, or a negative error code."]
-  peer_credentials() -> Either<Vec<f64>, i32> =
-    either(peer_credentials(), |c| vec![f64::from(c.pid), f64::from(c.uid), f64::from(c.gid)]);
-  #[doc = " The option's bytes (no `size`: a C int's), or a negative error code."]
-  get_raw_option(level: i32, name: i32, size: Option<f64>) -> Either<Buffer, i32> =
-    either(raw_option(level, name, size.map_or(std::mem::size_of::<c_int>(), to_usize)), Buffer::from);
-  #[doc = " The socket's file descriptor (>= 0) or a negative error code."]
-  fd() -> Either<f64, i32> = either(raw_fd(), f64::from);
-  #[doc = " Bytes sent on a connection that the kernel has not taken yet (what"]
-  #[doc = " the water marks are compared with), or a negative error code."]
-  queued_bytes() -> Either<f64, i32> = either(queued_bytes(), |n| n as f64);
-  local_address() -> Either<AddressInfo, i32> = either(local_addr(), address_info);
-  remote_address() -> Either<AddressInfo, i32> = either(peer_addr(), address_info);
-  #[doc = " A [`HandleKind`]'s name, or a negative error code."]
-  kind() -> Either<&'static str, i32> = either(kind(), HandleKind::name);
-}
-
-/// Methods that create a handle, written `name(arguments) = operation(arguments);`.
-/// Each returns the new handle or a negative code (see [`Driver::create`]). Docs
-/// and `?` in the arguments as in [`handle_methods`].
-macro_rules! create_methods {
-  ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) = $op:ident($($value:expr),*);)*) => {
-    #[napi]
-    impl NativeLoop {
-      $(
-        $(#[$doc])*
-        #[napi]
-        pub fn $name(&self, $($arg: $ty),*) -> f64 {
-          self.d.create(|| self.d.core.$op($($value),*))
-        }
-      )*
-    }
-  };
-}
-
-create_methods! {
-  #[doc = " Each option left out (undefined) is the core's default (`max_connections`: no cap)."]
-  listen(host: String, port: f64, backlog: Option<f64>, reuse_port: Option<bool>, ipv6_only: Option<bool>,
-    max_connections: Option<f64>) = tcp_listen(
-    &host,
-    to_i64(port),
-    &BindOptions::given(backlog.map(backlog_arg), reuse_port, ipv6_only, max_connections.map(to_usize)),
-    0
-  );
-  #[doc = " A listener on a Unix socket path (`@name`: the abstract namespace)."]
-  listen_unix(path: String, backlog: Option<f64>, max_connections: Option<f64>) =
-    unix_listen(&path, &BindOptions::given(backlog.map(backlog_arg), None, None, max_connections.map(to_usize)), 0);
-  #[doc = " Each option left out (undefined) is the core's default (no local"]
-  #[doc = " port: any); `family` is a [`Family`] value."]
-  #[allow(clippy::too_many_arguments)]
-  connect(
-    host: String,
-    port: f64,
-    local_host: Option<String>,
-    local_port: Option<f64>,
-    reconnect_ms: Option<Vec<f64>>,
-    timeout_ms: Option<f64>,
-    attempt_delay_ms: Option<f64>,
-    family: Option<i32>
-  ) = tcp_connect_with(
-    &host,
-    to_i64(port),
-    &connect_options(local_host.as_deref(), local_port, reconnect_ms, timeout_ms, attempt_delay_ms, family)?,
-    0
-  );
-  #[doc = " A connection to a Unix socket path (fails at once or is connected)."]
-  connect_unix(path: String) = unix_connect(&path, 0);
-  udp_bind(host: String, port: f64, reuse_port: Option<bool>, ipv6_only: Option<bool>) =
-    udp_bind(&host, to_i64(port), &BindOptions::given(None, reuse_port, ipv6_only, None), 0);
-  #[doc = " A Unix datagram socket bound to `path` (`@name`: the abstract"]
-  #[doc = " namespace); its datagrams carry the sender's path."]
-  udp_bind_unix(path: String) = unix_dgram_bind(&path, 0);
-  #[doc = " Adopts a listening socket descriptor."]
-  adopt_listener(fd: i32) = adopt_listener(fd, 0);
-  #[doc = " Adopts a connected socket descriptor."]
-  adopt_connection(fd: i32) = adopt_connection(fd, 0);
-  #[doc = " Adopts a datagram socket descriptor."]
-  adopt_udp(fd: i32) = adopt_udp(fd, 0);
-  #[doc = " A timer: `delay_ms`, then every `repeat_ms` if given."]
-  set_timer(delay_ms: f64, repeat_ms: Option<f64>) = timer_start(millis(delay_ms), repeat_ms.map(millis), 0);
-}
-
-/// A backlog as the core takes it (out of `i32`: one it refuses).
-fn backlog_arg(value: f64) -> i32 {
-  i32::try_from(to_i64(value)).unwrap_or(-1)
-}
-
-/// The core's [`ConnectOptions`], but for each one given.
-fn connect_options(
-  local_host: Option<&str>,
-  local_port: Option<f64>,
-  reconnect_ms: Option<Vec<f64>>,
-  timeout_ms: Option<f64>,
-  attempt_delay_ms: Option<f64>,
-  family: Option<i32>,
-) -> netcore_core::Result<ConnectOptions> {
-  let reconnect: Vec<Duration> = reconnect_ms.iter().flatten().map(|&ms| millis(ms)).collect();
-  ConnectOptions::build(ConnectParams {
-    timeout: timeout_ms.map(millis),
-    family: family.map_or(Ok(Family::default()), Family::parse_raw)?,
-    local_address: local_host.map(|host| (host, local_port.map_or(0, to_i64))),
-    attempt_delay: attempt_delay_ms.map(millis),
-    reconnect: &reconnect,
-  })
-}
-
-/// The core's [`Framing`] in the mode named `mode`, with each parameter given or not.
-fn framing(mode: &str, delimiter: Option<&[u8]>, numbers: [Option<f64>; 3]) -> netcore_core::Result<Framing> {
-  let [size, header, max_frame] = numbers.map(|n| n.map(to_usize));
-  Framing::build(FramingMode::parse(mode)?, FramingParams { delimiter, size, header, max_frame })
 }
 
 impl Drop for NativeLoop {
