@@ -1,11 +1,13 @@
 """The Python surface against the core's vocabulary: the native module
 exports the core's full lists (event kinds, handle kinds, options with their
-ranges, framing modes, families, defaults, error codes), and every name in
-them is what Python accepts, returns and declares; IPv6 zones round-trip."""
+ranges, framing modes, families, defaults, error codes, the loop's
+operations), and every name in them is what Python accepts, returns and
+declares; IPv6 zones round-trip."""
 
 from __future__ import annotations
 
 import ast
+import inspect
 import socket
 from pathlib import Path
 
@@ -111,6 +113,32 @@ def test_every_family_is_accepted_by_connect(loop: netcore.Loop) -> None:
     for family in _netcore.FAMILIES:
         loop.close_reset(loop.connect("localhost", port, family=family))  # type: ignore[arg-type]
     assert stub_literals("Family") == _netcore.FAMILIES
+
+
+# Where Python names an operation, or one of its parameters, its own way
+# (None: a parameter Python folds into another, the local port into
+# local_address's (host, port)).
+PYTHON_NAMES = {"set_timer": "timer", "add_membership": "udp_join", "drop_membership": "udp_leave",
+                "fd": "raw_fd", "remote_address": "peer_address"}
+PYTHON_PARAMS = {("adopt_listener", "fd"): "sock", ("adopt_connection", "fd"): "sock", ("adopt_udp", "fd"): "sock",
+                 ("shutdown_server", "drain_timeout"): "drain", ("get_raw_option", "size"): "buflen",
+                 ("connect", "local_port"): None}
+
+
+def test_every_core_operation_is_a_loop_method_with_the_core_s_parameters() -> None:
+    assert len(_netcore.OPERATIONS) == 36
+    for name, on_handle, args, options in _netcore.OPERATIONS:
+        if name == "close":  # Loop.close(handle) is Loop.close(*args), beside the loop's close()
+            continue
+        method = getattr(netcore.Loop, PYTHON_NAMES.get(name, name))
+        # after self and (for an operation on one) the handle; Python's own keywords aside
+        params = list(inspect.signature(method).parameters.values())[1 + on_handle:]
+        positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        keywords = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"userdata", "tls", "server_hostname"}
+        renamed = ([PYTHON_PARAMS.get((name, n), n) for n in names] for names in (args, options))
+        python_args, python_options = ([n for n in names if n] for names in renamed)
+        assert positional == python_args, name
+        assert keywords == set(python_options), name
 
 
 def test_the_defaults_are_the_core_s() -> None:

@@ -68,6 +68,9 @@ fn _netcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let options =
         nc::SockOption::ALL.iter().map(|&o| (o.name(), o as i32, *o.range().start(), *o.range().end(), o.is_bool()));
     m.setattr("OPTIONS", options.collect::<Vec<_>>())?;
+    let names_of = |args: &[nc::Arg]| args.iter().map(|a| a.name).collect::<Vec<_>>();
+    let operations = nc::OPERATIONS.iter().map(|op| (op.name, op.on_handle(), names_of(op.args), names_of(op.options)));
+    m.setattr("OPERATIONS", operations.collect::<Vec<_>>())?;
     // The error taxonomy: (code, name, message), for the Python half's tables.
     let codes: Vec<(i32, &str, &str)> = nc::Error::ALL.iter().map(|e| (e.code(), e.name(), e.message())).collect();
     m.setattr("ERROR_CODES", codes)?;

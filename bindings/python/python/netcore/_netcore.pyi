@@ -129,13 +129,15 @@ TLS_VERSIONS: Final[list[str]]
 CLIENT_AUTH_MODES: Final[list[str]]
 
 # The core's full lists (not in __all__): names in numeric order; options as
-# (name, constant, lowest, highest, is_bool); errors as (code, name, message).
+# (name, constant, lowest, highest, is_bool); errors as (code, name, message);
+# the loop's operations as (name, on a handle, argument names, option names).
 EVENT_KINDS: Final[list[str]]
 HANDLE_KINDS: Final[list[str]]
 FRAMING_MODES: Final[list[str]]
 FAMILIES: Final[list[str]]
 OPTIONS: Final[list[tuple[str, int, int, int, bool]]]
 ERROR_CODES: Final[list[tuple[int, str, str]]]
+OPERATIONS: Final[list[tuple[str, bool, list[str], list[str]]]]
 
 def parse_address(host: str, port: SupportsIndex) -> Address:
     """``(host, port)`` parsed as the loop parses it and returned in the
