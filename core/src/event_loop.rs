@@ -928,7 +928,7 @@ impl Loop {
     /// `EINVAL` beyond [`MAX_CONNECTIONS`].
     pub fn set_max_connections(&self, listener: Handle, max: usize) -> Result<()> {
         if max > MAX_CONNECTIONS {
-            return Err(invalid!("max", "0 (no cap) to 4294967295"));
+            return Err(invalid!("max", crate::tcp::listener::MAX_CONNECTIONS_RANGE));
         }
         let mut state = self.state()?;
         let Entry::Listener(l) = state.entry(listener)? else {

@@ -281,8 +281,16 @@ impl<'a> Args<'a> {
     /// kind), else `EINVAL` naming the argument. Past the values given: absent.
     fn read<T>(&mut self, take: impl FnOnce(&'a Value) -> Option<T>) -> Result<T> {
         const ABSENT: &Value = &Value::Absent;
-        let wrong = self.params.next().map_or(Error::EINVAL, |arg| Error::invalid(&arg.wrong));
-        take(self.values.next().unwrap_or(ABSENT)).ok_or(wrong)
+        let param = self.params.next();
+        let value = self.values.next().unwrap_or(ABSENT);
+        let wrong = param.map_or(Error::EINVAL, |arg| Error::invalid(&arg.wrong));
+        // An integer kind's range is kept here, not left to each binding.
+        if let (Some(Arg { kind: ArgKind::Integer { min, max }, .. }), Value::Int(n)) = (param, value) {
+            if !(*min..=*max).contains(n) {
+                return Err(wrong);
+            }
+        }
+        take(value).ok_or(wrong)
     }
 
     /// As [`Args::read`], but `None` for an absent value.
@@ -309,7 +317,8 @@ impl Value {
         }
     }
 
-    /// An integer as a C `int` takes it, saturated (the core judges the extremes).
+    /// An integer as a C `int` takes it, saturated (the core judges the
+    /// extremes; an [`ArgKind::Integer`]'s range [`Args::read`] keeps).
     fn c_int(&self) -> Option<i32> {
         self.int().map(|n| n.clamp(i32::MIN.into(), i32::MAX.into()) as i32)
     }
@@ -381,24 +390,31 @@ const fn arg(name: &'static str, kind: ArgKind) -> Arg {
     Arg { name, kind, wrong: Detail { argument: name, expected: kind.expected() } }
 }
 
+/// An integer argument from `min` to `max`, `expected` saying so in its errors.
+const fn integer(name: &'static str, min: i64, max: i64, expected: &'static str) -> Arg {
+    Arg { name, kind: ArgKind::Integer { min, max }, wrong: Detail { argument: name, expected } }
+}
+
 const HOST: Arg = arg("host", ArgKind::Host);
 const PORT: Arg = arg("port", ArgKind::Port);
 const PATH: Arg = arg("path", ArgKind::Path);
 const BACKLOG: Arg = arg("backlog", ArgKind::Number);
 /// A listener's cap on open connections (0: none), as a listen option
 /// ([`crate::BindOptions::max_connections`]) or set later.
-const MAX_CONNECTIONS: ArgKind = ArgKind::Integer { min: 0, max: crate::MAX_CONNECTIONS as i64 };
-const MAX_CONNECTIONS_OPTION: Arg = arg("max_connections", MAX_CONNECTIONS);
+const fn max_connections(name: &'static str) -> Arg {
+    integer(name, 0, crate::MAX_CONNECTIONS as i64, crate::tcp::listener::MAX_CONNECTIONS_RANGE)
+}
+const MAX_CONNECTIONS_OPTION: Arg = max_connections("max_connections");
 const REUSE_PORT: Arg = arg("reuse_port", ArgKind::Bool);
 const IPV6_ONLY: Arg = arg("ipv6_only", ArgKind::Bool);
 /// A multicast group and the interface to join it on.
 const MEMBERSHIP: &[Arg] = &[arg("group", ArgKind::Text), arg("interface", ArgKind::Interface)];
 /// A socket option's level or name, a C `int`.
 const fn c_int(name: &'static str) -> Arg {
-    arg(name, ArgKind::Integer { min: i32::MIN as i64, max: i32::MAX as i64 })
+    integer(name, i32::MIN as i64, i32::MAX as i64, "a C int (-2147483648 to 2147483647)")
 }
 /// A descriptor, as a C `int` holds it.
-const FD: Arg = arg("fd", ArgKind::Integer { min: 0, max: i32::MAX as i64 });
+const FD: Arg = integer("fd", 0, i32::MAX as i64, "a descriptor (0 to 2147483647)");
 const SOCK_OPTION: Arg = arg("option", ArgKind::SockOption);
 
 const fn creates(
@@ -541,7 +557,7 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("set_idle_timeout", None, &[arg("timeout", ArgKind::OptionalDuration)], |lp, h, a| {
         lp.set_idle_timeout(h, a.optional(Value::duration)?)
     }),
-    acts_on("set_max_connections", None, &[arg("max", MAX_CONNECTIONS)], |lp, h, a| {
+    acts_on("set_max_connections", None, &[max_connections("max")], |lp, h, a| {
         lp.set_max_connections(h, a.read(Value::count)?)
     }),
     acts_on("shutdown_server", None, &[arg("drain_timeout", ArgKind::Duration)], |lp, h, a| {
@@ -686,6 +702,26 @@ mod tests {
                 assert_eq!(e.detail().map(|d| d.argument), Some(arg.name));
             }
         }
+    }
+
+    #[test]
+    fn an_integer_beyond_its_range_is_refused_naming_the_range() {
+        let lp = Loop::new().unwrap();
+        let mut checked = 0;
+        for op in OPERATIONS {
+            for (i, arg) in params(op).enumerate() {
+                let ArgKind::Integer { min, max } = arg.kind else { continue };
+                for beyond in [min - 1, max + 1] {
+                    let mut values: Vec<Value> = params(op).map(|arg| sample(op, arg)).collect();
+                    values[i] = Value::Int(beyond);
+                    let e = run(&lp, op, &values).expect_err(op.name);
+                    assert_eq!(e.detail(), Some(&arg.wrong), "{} {} {beyond}", op.name, arg.name);
+                    assert!(arg.wrong.expected.contains(&max.to_string()), "{}", arg.wrong.expected);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 12, "fd three times, level and name twice, max_connections three times: {checked}");
     }
 
     #[test]

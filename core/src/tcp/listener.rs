@@ -148,6 +148,8 @@ fn backlog(opts: &BindOptions) -> Result<i32> {
 
 /// Largest cap on a listener's open connections (`EINVAL` beyond).
 pub const MAX_CONNECTIONS: usize = u32::MAX as usize;
+/// [`MAX_CONNECTIONS`]'s range, as errors word it.
+pub(crate) const MAX_CONNECTIONS_RANGE: &str = "0 (no cap) to 4294967295";
 
 /// The cap `opts` gives a new listener.
 fn cap(opts: &BindOptions) -> Result<usize> {
