@@ -624,7 +624,8 @@ impl Conn {
 
     /// Does all the work readiness allows: sends queued bytes, reads and
     /// frames input, advances shutdown. Connection attempts are handled by the
-    /// loop before this is called. Inlined into the reactor's two callers:
+    /// loop before this is called; `out` has room for an event (the reactor
+    /// checks before it services a handle). Inlined into the reactor's two callers:
     /// its own call and frame cost ~30 instructions per echo (bench/NOTES.md).
     #[inline(always)]
     pub fn service(&mut self, handle: Handle, out: &mut Out<'_>) -> Step {
@@ -750,7 +751,7 @@ impl Conn {
         };
         let fd = sock.as_raw_fd();
         if self.framing.is_stream() && self.kept.is_none() && !self.paused && !self.is_closing() && self.tls.is_none() {
-            return self.read_stream(fd, handle, out);
+            return if out.full() { Step::Requeue } else { self.read_stream(fd, handle, out) };
         }
         let mut reads = 0;
         loop {
@@ -904,19 +905,23 @@ impl Conn {
     }
 
     /// [`Conn::read`] for the common case, stream framing with nothing kept
-    /// back: every read is one `Data` event, straight from the arena.
+    /// back: every read is one `Data` event, straight from the arena. `out`
+    /// has room for one: each caller checked (the echo path's check is the
+    /// reactor's, before [`Conn::service`]; one more here cost ~4
+    /// instructions per echo).
     #[inline(always)]
     fn read_stream(&mut self, fd: RawFd, handle: Handle, out: &mut Out<'_>) -> Step {
+        debug_assert!(!out.full());
         for _ in 0..READS_PER_TURN {
-            if out.full() {
-                return Step::Requeue;
-            }
             let pos = out.arena.len();
             match self.recv(fd, out.arena, out.read_size) {
                 Recv::Bytes(n) => {
                     out.push_data(Event::new(EventKind::Data, handle, self.userdata), pos, n);
                     if !self.readable {
                         return Step::Idle;
+                    }
+                    if out.full() {
+                        return Step::Requeue;
                     }
                 }
                 Recv::Drained => return Step::Idle,
