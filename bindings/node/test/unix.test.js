@@ -28,6 +28,9 @@ test('Unix: listen on a path, connect, echo, peer credentials, the file goes wit
   loop.send(client, 'over unix')
   assert.equal((await got).data.toString(), 'over unix')
   assert.deepEqual(loop.peerCredentials(server), { pid: process.pid, uid: process.getuid(), gid: process.getgid() })
+  assert.equal(loop.localPath(listener), file)
+  assert.equal(loop.peerPath(client), file)
+  assert.equal(loop.localPath(client), null, "an unbound client's end has no name")
   const closed = nextEvent(loop, 'closed', { handle: listener })
   loop.close(listener)
   await closed
