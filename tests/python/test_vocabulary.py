@@ -118,8 +118,7 @@ def test_every_family_is_accepted_by_connect(loop: netcore.Loop) -> None:
 # Where Python names an operation, or one of its parameters, its own way
 # (None: a parameter Python folds into another, the local port into
 # local_address's (host, port)).
-PYTHON_NAMES = {"set_timer": "timer", "add_membership": "udp_join", "drop_membership": "udp_leave",
-                "fd": "raw_fd", "remote_address": "peer_address"}
+PYTHON_NAMES = {"set_timer": "timer", "fd": "raw_fd", "remote_address": "peer_address"}
 PYTHON_PARAMS = {("adopt_listener", "fd"): "sock", ("adopt_connection", "fd"): "sock", ("adopt_udp", "fd"): "sock",
                  ("shutdown_server", "drain_timeout"): "drain", ("get_raw_option", "size"): "buflen",
                  ("connect", "local_port"): None}
