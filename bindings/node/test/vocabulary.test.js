@@ -46,7 +46,7 @@ test('the vocabulary lists every kind, option, mode and family once, by number',
 
 test('every event kind is named in index.d.ts and accepted by onHandle', (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(60000)
+  const timer = loop.timer(60000)
   for (const { name } of vocabulary.events) {
     assert.ok(DTS.includes(`type: '${name}'`) || DTS.includes(`'${name}'`), `index.d.ts names the '${name}' event`)
     loop.onHandle(timer, name, () => {})
@@ -56,7 +56,7 @@ test('every event kind is named in index.d.ts and accepted by onHandle', (t) => 
 
 test('events are emitted under the core names (timer, closed, accepted, connected, data, eof)', async (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(1)
+  const timer = loop.timer(1)
   const fired = nextEvent(loop, 'timer', { handle: timer })
   const closed = nextEvent(loop, 'closed', { handle: timer })
   assert.equal((await fired).type, 'timer')
@@ -77,7 +77,7 @@ test('events are emitted under the core names (timer, closed, accepted, connecte
 test('every handle kind is what kind() returns for such a handle', async (t) => {
   const loop = newLoop(t)
   const { listener, client } = await connected(loop)
-  const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0), timer: loop.setTimer(60000) }
+  const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0), timer: loop.timer(60000) }
   for (const { name } of vocabulary.handleKinds) {
     assert.ok(name in handles, `a handle of kind ${name} was made`)
     assert.equal(loop.kind(handles[name]), name)
