@@ -2,8 +2,9 @@
 // The Node surface against the core's vocabulary, walked in full from the
 // native module: every event kind is emitted under its name (and typed in
 // index.d.ts), every option name is accepted by setOption/getOption, every
-// framing mode by setFraming, every handle kind is what kind() returns, and
-// the defaults are the core's.
+// framing mode by setFraming, every handle kind is what kind() returns,
+// every operation is the Loop method of its name (camelCase), and the
+// defaults are the core's.
 //
 // Loopback only; every wait is bounded (helpers' nextEvent).
 const test = require('node:test')
@@ -82,6 +83,18 @@ test('every handle kind is what kind() returns for such a handle', async (t) => 
     assert.ok(name in handles, `a handle of kind ${name} was made`)
     assert.equal(loop.kind(handles[name]), name)
     assert.ok(DTS.includes(`'${name}'`), `index.d.ts names the handle kind ${name}`)
+  }
+})
+
+test('every operation of the core is the Loop method of its name, camelCase, declared in index.d.ts', (t) => {
+  const loop = newLoop(t)
+  const declared = DTS.slice(DTS.indexOf('export declare class Loop '))
+  const loopClass = declared.slice(0, declared.indexOf('\n}\n'))
+  assert.ok(vocabulary.operations.length > 0)
+  for (const { name } of vocabulary.operations) {
+    const method = name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+    assert.equal(typeof loop[method], 'function', `the core's ${name} is Loop.${method}`)
+    assert.match(loopClass, new RegExp(`\\n  ${method}[(<]`), `index.d.ts declares Loop.${method}`)
   }
 })
 
