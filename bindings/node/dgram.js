@@ -292,7 +292,7 @@ class Socket extends EventEmitter {
   remoteAddress() {
     const handle = this._running()
     if (!this._connected || this._connecting) throw nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
-    return this._loop.remoteAddress(handle)
+    return this._loop.peerAddress(handle)
   }
 
   _option(name, value) {

@@ -455,7 +455,7 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * NaN is a RangeError that changes nothing; one beyond the core's
    * MAX_DURATION (Infinity included) means "never".
    */
-  setTimer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
+  timer(delay: number, repeat?: number, options?: { userdata?: unknown }): Handle
 
   /**
    * Sends on a connection or connected UDP socket. Never blocks and never
@@ -554,12 +554,12 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /** getsockopt(level, name) into `size` bytes (default 4, at most `vocabulary.defaults.maxRawOptionSize`). */
   getRawOption(handle: Handle, level: number, name: number, size?: number): Buffer
   /** The socket's file descriptor (the loop keeps owning it). */
-  fd(handle: Handle): number
+  rawFd(handle: Handle): number
   /** Bytes sent on a connection that the kernel has not taken yet: what the highWater / lowWater options are compared with. */
   queuedBytes(handle: Handle): number
   kind(handle: Handle): HandleKind
   localAddress(handle: Handle): AddressInfo
-  remoteAddress(handle: Handle): AddressInfo
+  peerAddress(handle: Handle): AddressInfo
   /** The Unix path of a socket's own end ('@name' if abstract; null when unnamed). */
   localPath(handle: Handle): string | null
   /** The Unix path of a connection's (or connected datagram socket's) peer, as localPath(). */
@@ -665,7 +665,7 @@ export declare const vocabulary: Readonly<Vocabulary>
  * Parses an address as every method that takes one does (an IP literal, IPv6
  * with an optional zone as a number or interface name, or 'localhost') and
  * formats it as every address netcore returns (events, localAddress,
- * remoteAddress): `parseAddress('[fe80::1%lo]', 9)` is
+ * peerAddress): `parseAddress('[fe80::1%lo]', 9)` is
  * `{ address: 'fe80::1%1', port: 9, family: 'IPv6' }`. Throws EINVAL (with
  * `.argument`) for anything else.
  */

@@ -121,7 +121,7 @@ class Socket extends Duplex {
       this._scope = new AsyncResource('netcore.net.Socket')
       const handle = this._loop.adoptConnection(options.fd)
       try {
-        this._peer = this._loop.remoteAddress(handle)
+        this._peer = this._loop.peerAddress(handle)
       } catch {} // a Unix peer has no address
       this._attach(handle)
     }

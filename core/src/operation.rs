@@ -200,11 +200,11 @@ enum Run {
 /// takes each as a keyword, Node in an options object; C's flat functions
 /// take those their signature has (`nc_tcp_listen`: backlog and flags) and
 /// set the rest with the operation of the same meaning (the cap:
-/// `nc_set_max_connections`). A binding may name an operation its own way
-/// (Python's `timer` is `set_timer`).
+/// `nc_set_max_connections`).
 #[derive(Clone, Copy)]
 pub struct Operation {
-    /// The core's name for it (snake_case; Node's method is its camelCase).
+    /// The core's name for it, snake_case: Python's method has this name,
+    /// Node's its camelCase.
     pub name: &'static str,
     /// The system call its errors name (none: the operation's own name).
     pub syscall: Option<&'static str>,
@@ -529,7 +529,7 @@ pub static OPERATIONS: &[Operation] = &[
         lp.adopt_udp(a.read(Value::c_int)?, userdata)
     }),
     creates(
-        "set_timer",
+        "timer",
         "timer",
         &[arg("delay", ArgKind::Duration), arg("repeat", ArgKind::OptionalDuration)],
         &[],
@@ -610,10 +610,10 @@ pub static OPERATIONS: &[Operation] = &[
             lp.raw_option(h, level, name, size).map(Output::Bytes)
         },
     ),
-    reads("fd", None, &[], |lp, h, _| lp.raw_fd(h).map(|fd| Output::Int(fd.into()))),
+    reads("raw_fd", None, &[], |lp, h, _| lp.raw_fd(h).map(|fd| Output::Int(fd.into()))),
     reads("queued_bytes", None, &[], |lp, h, _| lp.queued_bytes(h).map(|n| Output::Int(n as i64))),
     reads("local_address", Some("getsockname"), &[], |lp, h, _| lp.local_addr(h).map(Output::Addr)),
-    reads("remote_address", Some("getpeername"), &[], |lp, h, _| lp.peer_addr(h).map(Output::Addr)),
+    reads("peer_address", Some("getpeername"), &[], |lp, h, _| lp.peer_addr(h).map(Output::Addr)),
     reads("local_path", Some("getsockname"), &[], |lp, h, _| lp.local_path(h).map(Output::Path)),
     reads("peer_path", Some("getpeername"), &[], |lp, h, _| lp.peer_path(h).map(Output::Path)),
     reads("peer_credentials", None, &[], |lp, h, _| lp.peer_credentials(h).map(Output::Credentials)),
@@ -776,8 +776,8 @@ mod tests {
         assert_eq!(lp.invoke(kind, Some(timer), &[], 0), Ok(Output::Name("timer")));
         let e = lp.invoke(kind, None, &[], 0).unwrap_err();
         assert_eq!(e.detail().map(|d| d.argument), Some("handle"));
-        let set_timer = Operation::named("set_timer").unwrap();
-        let e = lp.invoke(set_timer, Some(timer), &[Value::Duration(Duration::ZERO)], 0).unwrap_err();
+        let start_timer = Operation::named("timer").unwrap();
+        let e = lp.invoke(start_timer, Some(timer), &[Value::Duration(Duration::ZERO)], 0).unwrap_err();
         assert_eq!(e.detail().map(|d| d.argument), Some("handle"));
         let e = lp.invoke(kind, Some(timer), &[Value::Absent], 0).unwrap_err();
         assert_eq!(e.detail().map(|d| d.argument), Some("args"));

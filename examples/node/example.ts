@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     await udpPing()
     await loop.connectAsync('127.0.0.1', 9).catch((err: NetcoreError) => console.log(`expected: ${err.message}`))
   } finally {
-    const timer = loop.setTimer(10)
+    const timer = loop.timer(10)
     loop.onHandle(timer, 'timer', () => loop.close(listener)) // then the process exits by itself
   }
 }

@@ -1184,7 +1184,7 @@ def test_udp_multicast_join_receive_leave(loop: netcore.Loop) -> None:
     rport = loop.local_address(rx)[1]
     # only the groups this socket joined, not every group the host is in
     loop.set_raw_option(rx, socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-    loop.udp_join(rx, group, "127.0.0.1")
+    loop.add_membership(rx, group, "127.0.0.1")
     tx = loop.udp_bind("127.0.0.1", 0)
     tx_addr = loop.local_address(tx)
     loop.set_raw_option(tx, socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
@@ -1206,7 +1206,7 @@ def test_udp_multicast_join_receive_leave(loop: netcore.Loop) -> None:
     assert datagrams(tx)[0].data == b"reply" and datagrams(tx)[0].addr == ("127.0.0.1", rport)
 
     # leave: group datagrams stop, unicast still arrives
-    loop.udp_leave(rx, group, "127.0.0.1")
+    loop.drop_membership(rx, group, "127.0.0.1")
     loop.send_to(tx, b"gone", (group, rport))
     pump.settle(0.3)
     assert len(datagrams(rx)) == 1, "a datagram to the group arrived after leaving it"
@@ -1215,9 +1215,9 @@ def test_udp_multicast_join_receive_leave(loop: netcore.Loop) -> None:
     assert datagrams(rx)[1].data == b"unicast"
     # leaving again is the OS's error; a unicast address is no group
     with pytest.raises(OSError):
-        loop.udp_leave(rx, group, "127.0.0.1")
+        loop.drop_membership(rx, group, "127.0.0.1")
     with pytest.raises(ValueError):
-        loop.udp_join(rx, "127.0.0.1", "127.0.0.1")
+        loop.add_membership(rx, "127.0.0.1", "127.0.0.1")
     with pytest.raises(ValueError):
-        loop.udp_join(rx, "not an ip", "127.0.0.1")
+        loop.add_membership(rx, "not an ip", "127.0.0.1")
     assert not pump.of_kind("error")

@@ -115,22 +115,20 @@ def test_every_family_is_accepted_by_connect(loop: netcore.Loop) -> None:
     assert stub_literals("Family") == _netcore.FAMILIES
 
 
-# Where Python names an operation, or one of its parameters, its own way
-# (None: a parameter Python folds into another, the local port into
-# local_address's (host, port)).
-PYTHON_NAMES = {"set_timer": "timer", "add_membership": "udp_join", "drop_membership": "udp_leave",
-                "fd": "raw_fd", "remote_address": "peer_address"}
+# Where Python names an operation's parameter its own way (None: a
+# parameter Python folds into another, the local port into local_address's
+# (host, port)). Its operations have the core's names.
 PYTHON_PARAMS = {("adopt_listener", "fd"): "sock", ("adopt_connection", "fd"): "sock", ("adopt_udp", "fd"): "sock",
                  ("shutdown_server", "drain_timeout"): "drain", ("get_raw_option", "size"): "buflen",
                  ("connect", "local_port"): None}
 
 
-def test_every_core_operation_is_a_loop_method_with_the_core_s_parameters() -> None:
+def test_every_core_operation_is_the_loop_method_of_its_name_with_its_parameters() -> None:
     assert len(_netcore.OPERATIONS) == 36
     for name, on_handle, args, options in _netcore.OPERATIONS:
         if name == "close":  # Loop.close(handle) is Loop.close(*args), beside the loop's close()
             continue
-        method = getattr(netcore.Loop, PYTHON_NAMES.get(name, name))
+        method = getattr(netcore.Loop, name)
         # after self and (for an operation on one) the handle; Python's own keywords aside
         params = list(inspect.signature(method).parameters.values())[1 + on_handle:]
         positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]

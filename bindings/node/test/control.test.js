@@ -1,7 +1,7 @@
 'use strict'
 // Timers, timeouts, resilience and server control through the JS API:
 // timers, idle timeout, connect timeout, Happy Eyeballs, auto-reconnect, the
-// connection cap, graceful server shutdown, send tokens, raw options / fd /
+// connection cap, graceful server shutdown, send tokens, raw options / rawFd /
 // linger, SO_REUSEPORT across two loops, UDP multicast on loopback.
 // (EMFILE is left to the C and Python suites.)
 //
@@ -157,7 +157,7 @@ test('timers: one-shots fire once each, in deadline order, never early, then clo
   const after = []
   const timers = delays.map((d, i) => {
     before.push(performance.now())
-    const h = loop.setTimer(d, undefined, { userdata: i })
+    const h = loop.timer(d, undefined, { userdata: i })
     after.push(performance.now())
     return h
   })
@@ -195,8 +195,8 @@ test('timers: one-shots fire once each, in deadline order, never early, then clo
     assert.throws(() => loop.kind(h), { code: 'EBADHANDLE' })
   }
   // timers have no descriptor
-  const x = loop.setTimer(10000)
-  assert.throws(() => loop.fd(x), { code: 'EWRONGKIND' })
+  const x = loop.timer(10000)
+  assert.throws(() => loop.rawFd(x), { code: 'EWRONGKIND' })
   loop.close(x)
   await until(() => log.index(x, 'closed') >= 0, 'the long timer to close')
   assert.equal(log.of(x, 'timer').length, 0)
@@ -207,7 +207,7 @@ test('timers: a repeating timer fires every period (never early) until closed', 
   const loop = newLoop(t)
   const log = recordAll(loop)
   const t0 = performance.now()
-  const r = loop.setTimer(10, 25)
+  const r = loop.timer(10, 25)
   await until(() => log.of(r, 'timer').length >= 6, 'six firings')
   assert.equal(log.of(r, 'closed').length, 0)
   log
@@ -226,13 +226,13 @@ test('timers: a repeating timer fires every period (never early) until closed', 
   assert.equal(log.of(r, 'closed').length, 1)
   assert.equal(log.of(r, 'closed')[0].ev.error, undefined)
   assert.equal(log.of(r).at(-1).type, 'closed')
-  assert.throws(() => loop.setTimer(10, -1), { name: 'RangeError' })
+  assert.throws(() => loop.timer(10, -1), { name: 'RangeError' })
 })
 
 test('timers: a repeat of 0 is a one-shot timer (the core says so, as in C)', T, async (t) => {
   const loop = newLoop(t)
   const log = recordAll(loop)
-  const once = loop.setTimer(1, 0)
+  const once = loop.timer(1, 0)
   await until(() => log.of(once, 'closed').length === 1, 'the one-shot timer to close')
   assert.deepEqual(log.of(once).map((e) => e.type), ['timer', 'closed'])
 })
@@ -241,9 +241,9 @@ test('timers: close() cancels pending one-shot and repeating timers', T, async (
   const loop = newLoop(t)
   const log = recordAll(loop)
   // the cancelled timers are due long after their close, however slow the machine
-  const oneShot = loop.setTimer(60000)
-  const repeating = loop.setTimer(60000, 30)
-  const kept = loop.setTimer(120)
+  const oneShot = loop.timer(60000)
+  const repeating = loop.timer(60000, 30)
+  const kept = loop.timer(120)
   await sleep(10)
   loop.close(oneShot)
   loop.close(repeating)
@@ -280,8 +280,8 @@ test(
       const end = performance.now() + ms
       while (performance.now() < end);
     }
-    const oneShot = loop.setTimer(0)
-    const repeating = loop.setTimer(0, 1000)
+    const oneShot = loop.timer(0)
+    const repeating = loop.timer(0, 1000)
     busy(30) // both come due meanwhile
     loop.close(oneShot)
     loop.close(repeating)
@@ -324,7 +324,7 @@ test('timers: 10,000 timers over 0..200 ms all fire once, none early', T, async 
   t0 = performance.now()
   for (let i = 0; i < N; i++) {
     const d = (i * 7919) % 201 // 0..200, shuffled
-    delay.set(loop.setTimer(d), d)
+    delay.set(loop.timer(d), d)
   }
   const created = performance.now() - t0
   await until(() => closed >= N, `${N} timers to fire and close`)
@@ -481,7 +481,7 @@ test('Happy Eyeballs: ::1 stalls, 127.0.0.1 wins after the attempt delay, the lo
   const elapsed = performance.now() - started
   assert.deepEqual(ev.address, { address: '127.0.0.1', port, family: 'IPv4' }, 'the IPv4 attempt wins')
   assert.ok(elapsed >= 99, `connected after ${elapsed.toFixed(0)} ms: before the 100 ms attempt delay`)
-  assert.deepEqual(loop.remoteAddress(c), { address: '127.0.0.1', port, family: 'IPv4' })
+  assert.deepEqual(loop.peerAddress(c), { address: '127.0.0.1', port, family: 'IPv4' })
   await until(() => srv.conns.length === 1, 'the accept')
   await sleep(50)
   // the client socket and the accepted one; the losing IPv6 attempt is gone
@@ -883,9 +883,9 @@ test("send tokens: 'sent' in send order, and only once the bytes left for the ke
   assert.throws(() => loop.send(listener, 'x', { token: 9 }), { code: 'EWRONGKIND' })
 })
 
-// ------------------------------------------------------ raw options, fd, linger
+// --------------------------------------------------- raw options, rawFd, linger
 
-test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options give the errno; fd is the socket', T, async (t) => {
+test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options give the errno; rawFd is the socket', T, async (t) => {
   const loop = newLoop(t)
   const srv = server(loop)
   const { handle: c } = await bounded(loop.connectAsync('127.0.0.1', srv.port), 'connect')
@@ -922,12 +922,12 @@ test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options
     }
     assert.equal(int(loop.getRawOption(h, SOL_SOCKET, SO_TYPE)), type)
     // the descriptor is the socket
-    const fd = loop.fd(h)
+    const fd = loop.rawFd(h)
     assert.ok(Number.isInteger(fd) && fd > 2)
     assert.ok(fs.fstatSync(fd).isSocket(), 'fstat(fd) is a socket')
     assert.match(fs.readlinkSync(`/proc/self/fd/${fd}`), /^socket:\[\d+\]$/)
   }
-  assert.notEqual(loop.fd(c), loop.fd(srv.listener))
+  assert.notEqual(loop.rawFd(c), loop.rawFd(srv.listener))
   // a TCP-level option: TCP_NODELAY is on by default
   assert.notEqual(int(loop.getRawOption(c, IPPROTO_TCP, TCP_NODELAY)), 0)
   loop.setRawOption(c, IPPROTO_TCP, TCP_NODELAY, 0)
@@ -939,7 +939,7 @@ test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options
   // a closed handle has no descriptor
   loop.close(u)
   await nextEvent(loop, 'closed', { handle: u })
-  assert.throws(() => loop.fd(u), { code: 'EBADHANDLE' })
+  assert.throws(() => loop.rawFd(u), { code: 'EBADHANDLE' })
 })
 
 test('linger: -1 (off, default), 0, 1..32767 s, round trip and as SO_LINGER; out of range is refused', T, async (t) => {
@@ -962,7 +962,7 @@ test('linger: -1 (off, default), 0, 1..32767 s, round trip and as SO_LINGER; out
     assert.throws(() => loop.setOption(h, 'linger', '3'), { name: 'TypeError' })
     assert.equal(loop.getOption(h, 'linger'), 3, 'unchanged by refused values')
   }
-  const timer = loop.setTimer(100000)
+  const timer = loop.timer(100000)
   assert.throws(() => loop.setOption(timer, 'linger', 1), { code: 'EWRONGKIND' })
   assert.throws(() => loop.getOption(timer, 'linger'), { code: 'EWRONGKIND' })
   loop.close(timer)

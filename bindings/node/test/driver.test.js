@@ -29,7 +29,7 @@ function runChild(code) {
 
 test('promise continuations and nextTick callbacks queued by a batch run before the next batch', async (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(1, 1)
+  const timer = loop.timer(1, 1)
   const order = []
   let fired = 0
   let violations = 0
@@ -55,13 +55,13 @@ test('promise continuations and nextTick callbacks queued by a batch run before 
 
 test('a timer set from inside an event listener fires, and one set far out does not hold back I/O', async (t) => {
   const loop = newLoop(t)
-  const far = loop.setTimer(60000)
+  const far = loop.timer(60000)
   const server = echoServer(loop)
   const { handle } = await loop.connectAsync('127.0.0.1', server.port)
   const got = []
   loop.onHandle(handle, 'data', () => {
     got.push('data')
-    const inner = loop.setTimer(5)
+    const inner = loop.timer(5)
     loop.onHandle(inner, 'timer', () => got.push('timer'))
   })
   loop.send(handle, 'x')
@@ -170,7 +170,7 @@ test("transferring a data Buffer's pooled ArrayBuffer copies it: the events kept
 test('closing the loop from inside a listener, then opening another one, works', async () => {
   const { createLoop } = require('netcore')
   const first = createLoop()
-  const t1 = first.setTimer(1)
+  const t1 = first.timer(1)
   let inside = false
   first.on('timer', (ev) => {
     if (ev.handle !== t1) return
@@ -181,7 +181,7 @@ test('closing the loop from inside a listener, then opening another one, works',
   assert.equal(first.closed, true)
   const second = createLoop()
   try {
-    const t2 = second.setTimer(1)
+    const t2 = second.timer(1)
     const ev = await new Promise((resolve) => second.on('timer', resolve))
     assert.equal(ev.handle, t2)
   } finally {
@@ -281,8 +281,8 @@ test('a newPool() that throws in mid-batch is an uncaught exception after the ba
 test('process exit with loops still open (closed or not) is clean', async () => {
   const code = `
     const { createLoop } = require('netcore')
-    const a = createLoop(); a.listen('127.0.0.1', 0); a.setTimer(100000); a.unref()
-    const b = createLoop(); b.setTimer(10); b.on('timer', () => { b.close(); console.log('done') })`
+    const a = createLoop(); a.listen('127.0.0.1', 0); a.timer(100000); a.unref()
+    const b = createLoop(); b.timer(10); b.on('timer', () => { b.close(); console.log('done') })`
   const r = await runChild(code)
   assert.equal(r.signal, null, r.stderr)
   assert.equal(r.exitCode, 0, r.stderr)
@@ -295,7 +295,7 @@ test("with an 'uncaughtException' handler, events keep coming after a listener t
     process.on('uncaughtException', (e) => console.log('caught ' + e.message))
     const loop = createLoop()
     let n = 0
-    loop.setTimer(1, 5)
+    loop.timer(1, 5)
     loop.on('timer', () => {
       n++
       if (n === 2) throw new Error('boom')

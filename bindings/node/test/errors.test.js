@@ -87,7 +87,7 @@ test('wrong argument types throw TypeError', (t) => {
   assert.throws(() => loop.setOption(1, 42, 1), typeError)
   assert.throws(() => loop.setOption(1, 'high_water', true), typeError)
   assert.throws(() => loop.onHandle(1, 'data', 'not a function'), { name: 'TypeError' })
-  assert.throws(() => loop.setTimer('10'), typeError)
+  assert.throws(() => loop.timer('10'), typeError)
   assert.throws(() => loop.connect('127.0.0.1', 80, { family: true }), typeError)
 })
 
@@ -109,8 +109,8 @@ test('values the core refuses throw EINVAL with its detail; negative durations R
   assert.throws(() => loop.connect('127.0.0.1', 80, { reconnect: new Array(9).fill(10) }), refused('reconnect'))
   assert.throws(() => loop.connect('127.0.0.1', 80, { attemptDelay: 60001 }), refused('attempt_delay'))
   assert.throws(() => loop.connect('127.0.0.1', 80, { timeout: -5 }), { name: 'RangeError' })
-  assert.throws(() => loop.setTimer(-1), { name: 'RangeError' })
-  assert.throws(() => loop.setTimer(10, 0.0001 - 1), { name: 'RangeError' })
+  assert.throws(() => loop.timer(-1), { name: 'RangeError' })
+  assert.throws(() => loop.timer(10, 0.0001 - 1), { name: 'RangeError' })
   const listener = loop.listen('127.0.0.1', 0)
   assert.throws(() => loop.setOption(listener, 'nodelay', 2), refused('nodelay'))
   assert.throws(() => loop.setOption(listener, 'keepalive', 40000), refused('keepalive'))
@@ -207,7 +207,7 @@ test('closed, stale and unknown handles: EBADHANDLE; wrong kinds: EWRONGKIND', a
 
   const listener = loop.listen('127.0.0.1', 0)
   assert.throws(() => loop.send(listener, 'x'), { code: 'EWRONGKIND' })
-  assert.throws(() => loop.remoteAddress(listener), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.peerAddress(listener), { code: 'EWRONGKIND' })
   assert.throws(() => loop.setMaxConnections(u2, 1), { code: 'EWRONGKIND' })
   assert.throws(() => loop.send(listener, ''), (err) => err.code === 'EWRONGKIND' || err.code === 'EINVAL')
 })

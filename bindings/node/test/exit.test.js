@@ -140,7 +140,7 @@ test('a refused connection, a one-shot timer, a full echo exchange: each exits o
 
   const timer = await runNode(`${PRELUDE}
     const loop = createLoop()
-    loop.setTimer(200)
+    loop.timer(200)
     loop.on('timer', () => console.log('fired'))`)
   assert.equal(timer.killed, false, timer.stderr)
   assert.equal(timer.stdout.trim(), 'fired')
@@ -164,7 +164,7 @@ test('a refused connection, a one-shot timer, a full echo exchange: each exits o
 test('an exception in a listener is an uncaught exception (exit code 1), as in Node', async () => {
   const r = await runNode(`${PRELUDE}
     const loop = createLoop()
-    loop.setTimer(10)
+    loop.timer(10)
     loop.on('timer', () => { throw new Error('boom from a listener') })`)
   assert.equal(r.killed, false)
   assert.equal(r.code, 1)

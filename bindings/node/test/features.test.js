@@ -10,10 +10,10 @@ test('timers: one-shot (then closed), repeating, cancelled', async (t) => {
   loop.on('timer', (ev) => events.push(['timer', ev.handle, ev.userdata]))
   loop.on('closed', (ev) => events.push(['closed', ev.handle]))
   const started = performance.now()
-  const once = loop.setTimer(30, undefined, { userdata: 'once' })
+  const once = loop.timer(30, undefined, { userdata: 'once' })
   assert.equal(loop.kind(once), 'timer')
-  const repeat = loop.setTimer(10, 10)
-  const cancelled = loop.setTimer(1000)
+  const repeat = loop.timer(10, 10)
+  const cancelled = loop.timer(1000)
   loop.close(cancelled)
   await until(() => events.filter((e) => e[1] === repeat).length >= 5, 'five repeats')
   loop.close(repeat)
@@ -159,7 +159,7 @@ test('per-handle listeners run before the loop listeners and can be removed', as
   assert.deepEqual(order, ['handle:a', 'loop:a', 'loop:b'])
 })
 
-test('options, raw options, addresses, fd, kind', async (t) => {
+test('options, raw options, addresses, rawFd, kind', async (t) => {
   const loop = newLoop(t)
   const listener = loop.listen('127.0.0.1', 0)
   const { handle } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
@@ -187,11 +187,11 @@ test('options, raw options, addresses, fd, kind', async (t) => {
     assert.equal(loop.getOption(handle, 'keepalive') > 0, true)
   }
   assert.throws(() => loop.getRawOption(handle, 1, 99999), (err) => typeof err.code === 'string' && err.errno < 0)
-  const fd = loop.fd(handle)
+  const fd = loop.rawFd(handle)
   assert.ok(Number.isInteger(fd) && fd > 2)
   const local = loop.localAddress(handle)
-  const remote = loop.remoteAddress(handle)
-  assert.equal(remote.port, loop.localAddress(listener).port)
+  const peer = loop.peerAddress(handle)
+  assert.equal(peer.port, loop.localAddress(listener).port)
   assert.equal(local.address, '127.0.0.1')
 })
 

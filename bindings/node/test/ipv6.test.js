@@ -32,7 +32,7 @@ test('TCP over IPv6 loopback: listen on ::1, connect, echo, addresses', async (t
   // Bracketed literals work too.
   const { handle, address } = await loop.connectAsync('[::1]', server.port)
   assert.deepEqual(address, { address: '::1', port: server.port, family: 'IPv6' })
-  assert.equal(loop.remoteAddress(handle).family, 'IPv6')
+  assert.equal(loop.peerAddress(handle).family, 'IPv6')
   assert.equal(loop.localAddress(handle).address, '::1')
   loop.closeReset(handle)
 })

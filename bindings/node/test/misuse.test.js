@@ -63,13 +63,13 @@ test('a loop is not collected while it has open handles, nor while JavaScript re
     const { createLoop } = require('netcore')
     ;(function () {
       const loop = createLoop()
-      loop.onHandle(loop.setTimer(100), 'timer', () => console.log('dropped loop fired'))
+      loop.onHandle(loop.timer(100), 'timer', () => console.log('dropped loop fired'))
     })()
     const kept = createLoop()
     globalThis.gc()
     setTimeout(() => {
       globalThis.gc()
-      kept.onHandle(kept.setTimer(1), 'timer', () => console.log('kept loop fired'))
+      kept.onHandle(kept.timer(1), 'timer', () => console.log('kept loop fired'))
     }, 200)`
   const r = await runChild(code, ['--expose-gc'])
   assert.equal(r.code, 0, r.stderr)
@@ -84,7 +84,7 @@ test('a listener that throws does not silence the other listeners of that event'
     process.on('uncaughtException', (e) => caught.push(e.message))
     const loop = createLoop()
     const calls = []
-    const t = loop.setTimer(1)
+    const t = loop.timer(1)
     loop.onHandle(t, 'timer', () => { calls.push('h1'); throw new Error('h1') })
     loop.onHandle(t, 'timer', () => calls.push('h2'))
     loop.on('timer', () => { calls.push('l1'); throw new Error('l1') })
@@ -97,7 +97,7 @@ test('a listener that throws does not silence the other listeners of that event'
 
 test('onHandle() rejects an unknown event name, listing the valid ones', (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(10000)
+  const timer = loop.timer(10000)
   for (const name of ['close', 'end', 'connect', 'Data', '']) {
     assert.throws(
       () => loop.onHandle(timer, name, () => {}),
@@ -120,7 +120,7 @@ test('numeric-string ports are accepted by every port argument, as net accepts t
   const accepted = nextEvent(loop, 'accepted')
   const { handle } = await loop.connectAsync('127.0.0.1', port, { localPort: '0' })
   await accepted
-  assert.equal(loop.remoteAddress(handle).port, Number(port))
+  assert.equal(loop.peerAddress(handle).port, Number(port))
   const rx = loop.udpBind('127.0.0.1', '0')
   const rxPort = String(loop.localAddress(rx).port)
   const tx = loop.udpBind('127.0.0.1', 0)
@@ -128,7 +128,7 @@ test('numeric-string ports are accepted by every port argument, as net accepts t
   assert.equal(loop.sendTo(tx, 'to', '127.0.0.1', rxPort), true)
   assert.equal((await datagram).data.toString(), 'to')
   loop.udpConnect(tx, '127.0.0.1', rxPort)
-  assert.equal(loop.remoteAddress(tx).port, Number(rxPort))
+  assert.equal(loop.peerAddress(tx).port, Number(rxPort))
   assert.throws(() => loop.listen('127.0.0.1', '80a'), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => loop.connect('127.0.0.1', '70000'), { code: 'EINVAL', argument: 'port' })
 })
@@ -138,7 +138,7 @@ test('onHandle listeners run in the AsyncLocalStorage context they were added in
   const loop = als.run('loop', () => newLoop(t))
   const seen = []
   const done = als.run('request', () => {
-    const timer = loop.setTimer(1)
+    const timer = loop.timer(1)
     loop.onHandle(timer, 'timer', () => seen.push(`handle ${als.getStore()}`))
     loop.on('timer', () => seen.push(`loop ${als.getStore()}`))
     return new Promise((resolve) => loop.onHandle(timer, 'closed', resolve))
@@ -207,7 +207,7 @@ async function everyKind(loop) {
   const accepted = nextEvent(loop, 'accepted', { filter: (ev) => ev.listener === listener })
   const { handle: client } = await loop.connectAsync('127.0.0.1', loop.localAddress(listener).port)
   const server = (await accepted).handle
-  return { listener, client, server, udp: loop.udpBind('127.0.0.1', 0), timer: loop.setTimer(60000) }
+  return { listener, client, server, udp: loop.udpBind('127.0.0.1', 0), timer: loop.timer(60000) }
 }
 
 /** Every Loop method that takes a handle, called with `h` and otherwise valid arguments. */
@@ -230,10 +230,10 @@ const HANDLE_METHODS = {
   getOption: (loop, h) => loop.getOption(h, 'nodelay'),
   setRawOption: (loop, h) => loop.setRawOption(h, 1, 9, 1),
   getRawOption: (loop, h) => loop.getRawOption(h, 1, 9),
-  fd: (loop, h) => loop.fd(h),
+  rawFd: (loop, h) => loop.rawFd(h),
   kind: (loop, h) => loop.kind(h),
   localAddress: (loop, h) => loop.localAddress(h),
-  remoteAddress: (loop, h) => loop.remoteAddress(h),
+  peerAddress: (loop, h) => loop.peerAddress(h),
   addMembership: (loop, h) => loop.addMembership(h, '224.0.0.251', '127.0.0.1'),
   dropMembership: (loop, h) => loop.dropMembership(h, '224.0.0.251', '127.0.0.1'),
   setUserdata: (loop, h) => loop.setUserdata(h, 1),

@@ -24,8 +24,8 @@ test('durations: negative and NaN durations throw RangeError and change nothing'
   const before = loop.handleCount
   for (const bad of BAD) {
     const calls = [
-      () => loop.setTimer(bad),
-      () => loop.setTimer(1, bad),
+      () => loop.timer(bad),
+      () => loop.timer(1, bad),
       () => loop.connect('127.0.0.1', port, { timeout: bad }),
       () => loop.connect('127.0.0.1', port, { reconnect: [10, bad] }),
       () => loop.connect('127.0.0.1', port, { attemptDelay: bad }),
@@ -43,8 +43,8 @@ test('durations: negative and NaN durations throw RangeError and change nothing'
 test('durations: long and never-ending timers, idle timeouts and drains are accepted and cancellable', T, async (t) => {
   const loop = newLoop(t)
   const longest = 2 ** 31
-  const timer = loop.setTimer(longest, longest)
-  loop.close(loop.setTimer(Infinity, 2 ** 64))
+  const timer = loop.timer(longest, longest)
+  loop.close(loop.timer(Infinity, 2 ** 64))
   const listener = loop.listen('127.0.0.1', 0)
   const accepted = nextEvent(loop, 'accepted')
   const client = loop.connect('127.0.0.1', loop.localAddress(listener).port, { timeout: longest, reconnect: [longest] })

@@ -468,7 +468,7 @@ test('send tokens and pause/resume under TLS: sent after the bytes left, no data
   loop.send(handle, payload, { token: 7 })
   assert.equal((await sent).value, 7)
   const before = received.length
-  await nextEvent(loop, 'timer', { handle: loop.setTimer(50) }) // the loop keeps running while paused
+  await nextEvent(loop, 'timer', { handle: loop.timer(50) }) // the loop keeps running while paused
   assert.equal(received.length, before, 'no data while paused')
   loop.resume(server)
   await until(() => received.reduce((n, b) => n + b.length, 0) === payload.length, 'every byte after resume')

@@ -21,7 +21,7 @@ test('UDP: sendTo, datagram events with the sender address, connected send', asy
 
   // Reply through a connected socket: send() without an address.
   loop.udpConnect(b, '127.0.0.1', aAddr.port)
-  assert.deepEqual(loop.remoteAddress(b), { address: '127.0.0.1', port: aAddr.port, family: 'IPv4' })
+  assert.deepEqual(loop.peerAddress(b), { address: '127.0.0.1', port: aAddr.port, family: 'IPv4' })
   const back = nextEvent(loop, 'datagram', { handle: a })
   assert.equal(loop.send(b, Buffer.from('pong')), true)
   assert.equal((await back).data.toString(), 'pong')

@@ -100,7 +100,7 @@ test('net layer: listen({ fd: 3 }) in a child process serves a listening socket 
     server.on('error', (err) => { console.error(err.code); process.exit(1) })
     server.listen({ fd: 3 }, () => console.log('adopted ' + server.address().port))
     process.on('SIGTERM', () => server.close(() => process.exit(0)))
-  `], { stdio: ['ignore', 'pipe', 'inherit', loop.fd(parent)] })
+  `], { stdio: ['ignore', 'pipe', 'inherit', loop.rawFd(parent)] })
   t.after(() => child.kill('SIGKILL'))
   const line = await new Promise((resolve, reject) => {
     child.stdout.once('data', (chunk) => resolve(chunk.toString().trim()))
@@ -146,7 +146,7 @@ async function adoptedInChild(t, script) {
   const loop = newLoop(t)
   const udp = loop.udpBind('127.0.0.1', 0)
   const udpPort = loop.localAddress(udp).port
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', client, loop.fd(udp)] })
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', client, loop.rawFd(udp)] })
   t.after(() => child.kill('SIGKILL'))
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   let stdout = ''
@@ -192,7 +192,7 @@ test('Loop: adoptConnection and adoptUdp take an inherited connected TCP fd and 
     loop.on('data', (ev) => loop.send(conn, ev.data.toString().toUpperCase()))
     loop.on('datagram', (ev) => loop.sendTo(udp, ev.data.toString().toUpperCase(), ev.address.address, ev.address.port))
     loop.on('eof', () => { loop.close(conn); loop.close(udp) })
-    console.log('adopted ' + JSON.stringify([loop.remoteAddress(conn).port, loop.localAddress(udp).port]))
+    console.log('adopted ' + JSON.stringify([loop.peerAddress(conn).port, loop.localAddress(udp).port]))
   `)
 })
 

@@ -2,8 +2,9 @@
 // The Node surface against the core's vocabulary, walked in full from the
 // native module: every event kind is emitted under its name (and typed in
 // index.d.ts), every option name is accepted by setOption/getOption, every
-// framing mode by setFraming, every handle kind is what kind() returns, and
-// the defaults are the core's.
+// framing mode by setFraming, every handle kind is what kind() returns,
+// every operation is the Loop method of its name (camelCase), and the
+// defaults are the core's.
 //
 // Loopback only; every wait is bounded (helpers' nextEvent).
 const test = require('node:test')
@@ -46,7 +47,7 @@ test('the vocabulary lists every kind, option, mode and family once, by number',
 
 test('every event kind is named in index.d.ts and accepted by onHandle', (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(60000)
+  const timer = loop.timer(60000)
   for (const { name } of vocabulary.events) {
     assert.ok(DTS.includes(`type: '${name}'`) || DTS.includes(`'${name}'`), `index.d.ts names the '${name}' event`)
     loop.onHandle(timer, name, () => {})
@@ -56,7 +57,7 @@ test('every event kind is named in index.d.ts and accepted by onHandle', (t) => 
 
 test('events are emitted under the core names (timer, closed, accepted, connected, data, eof)', async (t) => {
   const loop = newLoop(t)
-  const timer = loop.setTimer(1)
+  const timer = loop.timer(1)
   const fired = nextEvent(loop, 'timer', { handle: timer })
   const closed = nextEvent(loop, 'closed', { handle: timer })
   assert.equal((await fired).type, 'timer')
@@ -77,11 +78,23 @@ test('events are emitted under the core names (timer, closed, accepted, connecte
 test('every handle kind is what kind() returns for such a handle', async (t) => {
   const loop = newLoop(t)
   const { listener, client } = await connected(loop)
-  const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0), timer: loop.setTimer(60000) }
+  const handles = { tcp_listener: listener, tcp_connection: client, udp: loop.udpBind('127.0.0.1', 0), timer: loop.timer(60000) }
   for (const { name } of vocabulary.handleKinds) {
     assert.ok(name in handles, `a handle of kind ${name} was made`)
     assert.equal(loop.kind(handles[name]), name)
     assert.ok(DTS.includes(`'${name}'`), `index.d.ts names the handle kind ${name}`)
+  }
+})
+
+test('every operation of the core is the Loop method of its name, camelCase, declared in index.d.ts', (t) => {
+  const loop = newLoop(t)
+  const declared = DTS.slice(DTS.indexOf('export declare class Loop '))
+  const loopClass = declared.slice(0, declared.indexOf('\n}\n'))
+  assert.ok(vocabulary.operations.length > 0)
+  for (const { name } of vocabulary.operations) {
+    const method = name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+    assert.equal(typeof loop[method], 'function', `the core's ${name} is Loop.${method}`)
+    assert.match(loopClass, new RegExp(`\\n  ${method}[(<]`), `index.d.ts declares Loop.${method}`)
   }
 })
 

@@ -734,11 +734,11 @@ core_methods! {
     };
     /// Joins a multicast group on a UDP socket.
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_join(handle: Hd, group: Text, interface: Option<Interface>) -> ()
+    fn add_membership(handle: Hd, group: Text, interface: Option<Interface>) -> ()
         = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), true);
-    /// Leaves a multicast group joined with udp_join.
+    /// Leaves a multicast group joined with add_membership.
     #[pyo3(signature = (handle, group, interface=None))]
-    fn udp_leave(handle: Hd, group: Text, interface: Option<Interface>) -> ()
+    fn drop_membership(handle: Hd, group: Text, interface: Option<Interface>) -> ()
         = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), false);
 }
 

@@ -661,12 +661,12 @@ class Loop:
         option and its range)."""
     def get_option(self, handle: int, option: int | OptionName) -> int:
         """Reads an option back (as set_option names it)."""
-    def udp_join(self, handle: int, group: str, interface: str | int | None = None) -> None:
+    def add_membership(self, handle: int, group: str, interface: str | int | None = None) -> None:
         """Joins a multicast group on a UDP socket. ``interface``: the local
         IPv4 address of the interface for IPv4 groups ("0.0.0.0" = any), an
         interface index (int) for IPv6 groups (0 = any)."""
-    def udp_leave(self, handle: int, group: str, interface: str | int | None = None) -> None:
-        """Leaves a multicast group joined with udp_join."""
+    def drop_membership(self, handle: int, group: str, interface: str | int | None = None) -> None:
+        """Leaves a multicast group joined with add_membership."""
     def set_raw_option(
         self, handle: int, level: SupportsIndex, name: SupportsIndex, value: SupportsIndex | Buffer
     ) -> None:
