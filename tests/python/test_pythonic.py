@@ -9,6 +9,7 @@ import gc
 import socket
 import threading
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,9 @@ BUILTIN_NAMED = [
     "ConnectionAbortedError",
     "ConnectionRefusedError",
     "ConnectionResetError",
+    "FileNotFoundError",
     "InterruptedError",
+    "NotADirectoryError",
     "PermissionError",
     "TimeoutError",
 ]
@@ -46,7 +49,9 @@ def test_star_import_shadows_no_builtin() -> None:
     assert "Loop" in namespace and "BadHandleError" in namespace
 
 
-def test_errors_named_like_builtins_are_attributes_and_subclasses_of_the_builtins(loop: netcore.Loop) -> None:
+def test_errors_named_like_builtins_are_attributes_and_subclasses_of_the_builtins(
+    loop: netcore.Loop, tmp_path: Path
+) -> None:
     for name in BUILTIN_NAMED:
         cls = getattr(netcore, name)
         assert issubclass(cls, getattr(builtins, name)) and issubclass(cls, netcore.Error), name
@@ -57,6 +62,14 @@ def test_errors_named_like_builtins_are_attributes_and_subclasses_of_the_builtin
     err = pump.first(c, "connect_failed").error
     assert isinstance(err, netcore.ConnectionRefusedError) and isinstance(err, builtins.ConnectionRefusedError)
     assert err.errno == errno.ECONNREFUSED
+    # A Unix socket's path: as socket.connect raises it (and asyncio's create_unix_connection).
+    with pytest.raises(builtins.FileNotFoundError) as missing:
+        loop.connect_unix(str(tmp_path / "nobody.sock"))
+    assert isinstance(missing.value, netcore.FileNotFoundError) and missing.value.errno == errno.ENOENT
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(builtins.NotADirectoryError) as not_dir:
+        loop.connect_unix(str(tmp_path / "file" / "x.sock"))
+    assert isinstance(not_dir.value, netcore.NotADirectoryError) and not_dir.value.errno == errno.ENOTDIR
 
 
 def test_integer_arguments_take_any_object_with_index(loop: netcore.Loop) -> None:

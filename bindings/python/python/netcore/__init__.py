@@ -11,7 +11,7 @@ and ``help(netcore.aio)`` cover the errors and the asyncio driver.
 
 from __future__ import annotations
 
-# The exception classes. The eight named like builtins (TimeoutError, ...)
+# The exception classes. The ten named like builtins (TimeoutError, ...)
 # are subclasses of those builtins: attributes (netcore.TimeoutError) but not
 # in __all__, so that `from netcore import *` does not shadow the builtins.
 # The `X as X` form marks them as re-exported for type checkers.
@@ -20,7 +20,8 @@ from netcore._errors import (
     BlockingIOError as BlockingIOError, BrokenPipeError as BrokenPipeError,
     ConnectionAbortedError as ConnectionAbortedError, ConnectionRefusedError as ConnectionRefusedError,
     ConnectionResetError as ConnectionResetError, InterruptedError as InterruptedError,
-    PermissionError as PermissionError, TimeoutError as TimeoutError, __all__ as _error_names,
+    PermissionError as PermissionError, TimeoutError as TimeoutError, FileNotFoundError as FileNotFoundError,
+    NotADirectoryError as NotADirectoryError, __all__ as _error_names,
 )
 
 # Loop, Event, parse_address, the event kinds (netcore.DATA == "data"), the
