@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -565,6 +567,32 @@ def test_write_after_write_eof_raises_and_after_close_is_dropped() -> None:
     run(main)
 
 
+def test_close_with_nothing_to_send_calls_connection_lost_on_the_next_turn() -> None:
+    """As asyncio's transport: nothing buffered, connection_lost comes one
+    turn after close(), so a StreamWriter's drain() after close() raises
+    (it yields once for the loss), as CPython's test_streams checks; with
+    bytes still queued it waits for them (see the test above)."""
+
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        transport.close()
+        assert proto.calls == ["made"]
+        await asyncio.sleep(0)
+        assert proto.calls == ["made", "lost"] and await proto.lost is None
+        assert await reader.read() == b"", "the FIN went out"
+
+        client_reader, client_writer = await netcore.aio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        client_writer.close()
+        with pytest.raises(ConnectionResetError):
+            client_writer.write(b"data")
+            await client_writer.drain()
+        await client_writer.wait_closed()
+        await close_all(server, writer)
+
+    run(main)
+
+
 def test_abort_drops_the_buffer_and_calls_connection_lost_once() -> None:
     async def main() -> None:
         server, proto, reader, writer = await one_connection()
@@ -648,6 +676,41 @@ def test_create_connection_talks_to_an_asyncio_server() -> None:
         await shut(plain)
 
     run(main)
+
+
+def test_bind_failures_name_the_address_as_asyncio_does() -> None:
+    """create_server, create_connection's local_addr and create_unix_server
+    word a failed bind as asyncio does: the class and errno stay, the
+    message names the address."""
+
+    async def main() -> None:
+        taken = await netcore.aio.create_server(Recorder, "127.0.0.1", 0)
+        port = taken.sockets[0].getsockname()[1]
+        with pytest.raises(OSError) as bound:
+            await netcore.aio.create_server(Recorder, "127.0.0.1", port, reuse_port=False)
+        assert isinstance(bound.value, netcore.AddressInUseError) and bound.value.errno == errno.EADDRINUSE
+        assert f"error while attempting to bind on address ('127.0.0.1', {port}): address already in use" in str(
+            bound.value
+        )
+        with pytest.raises(OSError) as local:
+            await netcore.aio.create_connection(Recorder, "127.0.0.1", port, local_addr=("127.0.0.1", port))
+        assert local.value.errno == errno.EADDRINUSE and f"('127.0.0.1', {port})" in str(local.value.strerror)
+        await shut(taken)
+
+    run(main)
+
+
+def test_create_unix_server_on_a_file_names_the_path(tmp_path: Path) -> None:
+    not_a_socket = tmp_path / "file"
+    not_a_socket.write_bytes(b"")
+
+    async def main() -> None:
+        with pytest.raises(OSError, match=r"Address .*file' is already in use") as in_use:
+            await netcore.aio.create_unix_server(Recorder, str(not_a_socket))
+        assert in_use.value.errno == errno.EADDRINUSE
+
+    run(main)
+    assert not_a_socket.read_bytes() == b"", "the file is left as it was"
 
 
 def test_create_connection_refused() -> None:

@@ -204,9 +204,9 @@ def test_sock_for_create_server_and_create_connection() -> None:
         port = listener.getsockname()[1]
         server = await loop.create_server(Upper, sock=listener)
         assert isinstance(server, netcore.aio.Server)
-        assert listener.fileno() == -1, "detached: netcore owns the descriptor"
-        listener.close()  # does nothing now
-        assert server.sockets[0].getsockname() == ("127.0.0.1", port)
+        # As asyncio's: the object stays usable, and server.sockets shows it.
+        assert server.sockets[0].fileno() == listener.fileno() >= 0
+        assert server.sockets[0].getsockname() == listener.getsockname() == ("127.0.0.1", port)
 
         client = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         client_name = client.getsockname()
@@ -217,9 +217,34 @@ def test_sock_for_create_server_and_create_connection() -> None:
         assert transport.get_extra_info("sockname") == client_name
         sock = transport.get_extra_info("socket")
         assert (sock.family, sock.getpeername()) == (socket.AF_INET, ("127.0.0.1", port))
-        return await exchange(transport, proto, b"adopted", server)
+        got = await exchange(transport, proto, b"adopted", server)
+        assert listener.fileno() == -1, "closed with the server"
+        return got
 
     assert run(main, netcore.aio.new_event_loop) == b"ADOPTED"
+
+
+def test_one_listening_socket_serves_two_servers() -> None:
+    """Each sock= server listens on its own duplicate: the object stays the
+    caller's until a server closes it, and the other server (or loop, or
+    process) keeps accepting from the same socket."""
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        first = await loop.create_server(Upper, sock=listener)
+        second = await loop.create_server(Upper, sock=listener)
+        assert first.sockets[0].fileno() == second.sockets[0].fileno() == listener.fileno()
+        first.close()
+        await first.wait_closed()
+        assert listener.fileno() == -1 and first.sockets == ()
+        assert second.sockets[0].getsockname() == ("127.0.0.1", port), "netcore's duplicate, still listening"
+        transport, proto = await loop.create_connection(lambda: Collect(5), "127.0.0.1", port)
+        assert isinstance(proto, Collect)
+        return await exchange(transport, proto, b"still", second)
+
+    assert run(main, netcore.aio.new_event_loop) == b"STILL"
 
 
 def test_sock_for_the_unix_server_and_connection(tmp_path: Path) -> None:
@@ -230,7 +255,7 @@ def test_sock_for_the_unix_server_and_connection(tmp_path: Path) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
         server = await loop.create_unix_server(Upper, sock=listener)
-        assert isinstance(server, netcore.aio.Server) and listener.fileno() == -1
+        assert isinstance(server, netcore.aio.Server) and server.sockets[0].fileno() == listener.fileno() >= 0
         assert (server.sockets[0].family, server.sockets[0].getsockname()) == (socket.AF_UNIX, path)
 
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -239,7 +264,9 @@ def test_sock_for_the_unix_server_and_connection(tmp_path: Path) -> None:
         assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
         assert (transport.get_extra_info("peername"), transport.get_extra_info("sockname")) == (path, "")
         assert transport.get_extra_info("socket").family == socket.AF_UNIX
-        return await exchange(transport, proto, b"unix", server)
+        got = await exchange(transport, proto, b"unix", server)
+        assert listener.fileno() == -1, "closed with the server"
+        return got
 
     assert run(main, netcore.aio.new_event_loop) == b"UNIX"
     assert not os.path.exists(path), "removed on close, as Python 3.13's cleanup_socket does"

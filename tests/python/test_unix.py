@@ -162,7 +162,7 @@ def test_aio_protocols_over_unix_and_over_adopted_sockets() -> None:
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
         adopted = await netcore.aio.create_server(Upper, sock=listener)
-        assert listener.fileno() == -1
+        assert listener.fileno() != -1, "a listener stays usable (netcore listens on a duplicate)"
         client = socket.create_connection(("127.0.0.1", port))
         transport, proto = await netcore.aio.create_connection(lambda: Collect(7), sock=client)
         assert client.fileno() == -1
@@ -171,6 +171,7 @@ def test_aio_protocols_over_unix_and_over_adopted_sockets() -> None:
         transport.close()
         adopted.close()
         await adopted.wait_closed()
+        assert listener.fileno() == -1, "and closes with the server"
         return results
 
     assert asyncio.run(main()) == [b"HELLO", b"ADOPTED"]

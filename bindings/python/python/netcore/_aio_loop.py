@@ -38,7 +38,7 @@ class EventLoop(asyncio.SelectorEventLoop):
     ``loop.create_unix_server``, ``loop.create_unix_connection`` (and so
     ``asyncio.start_server``, ``asyncio.open_connection`` and their Unix
     twins) and ``loop.create_datagram_endpoint`` are netcore.aio's, ``sock=``
-    included (netcore adopts the socket: the object is detached); what those
+    included (netcore adopts the socket); what those
     do not support (``ssl=`` with anything but a netcore.TLSContext,
     ``reuse_address=False``) and everything else is asyncio's own."""
 

@@ -32,6 +32,7 @@ import socket
 import stat
 import sys
 import weakref
+from asyncio.trsock import TransportSocket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from ssl import SSLSocket
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -528,8 +529,13 @@ class Transport(_Endpoint, asyncio.Transport):
         self._read_stopped = True
         self._held = None
         if self._overflow is None and not self._nc_closed:
+            # Nothing left to send (TLS has its close_notify): asyncio calls
+            # connection_lost on the next turn, not once netcore's "closed" comes.
+            sent = self._tls_context is None and self.get_write_buffer_size() == 0
             # Syncs the state changed here too.
             self._close_handle()
+            if sent:
+                self._lose(None)
             return
         self._sync()
         if self._nc_closed:
@@ -962,6 +968,9 @@ class Server(asyncio.AbstractServer):
         # An adopted Unix listener's socket file, removed on close (3.13's
         # cleanup_socket; netcore removes those it bound itself).
         self._socket_file: tuple[str, int, int] | None = None
+        # The sockets given as ``sock=``, by the handle of netcore's duplicate:
+        # they stay usable, as asyncio's, and close with the server.
+        self._adopted: dict[int, socket.socket] = {}
 
     def __repr__(self) -> str:
         return f"<netcore.aio.Server sockets={self.sockets!r}>"
@@ -1042,11 +1051,19 @@ class Server(asyncio.AbstractServer):
                 waiter.set_result(None)
 
     @property
-    def sockets(self) -> tuple[_TransportSocket, ...]:
-        """The listening sockets (empty once closed)."""
+    def sockets(self) -> tuple[_TransportSocket | TransportSocket, ...]:
+        """The listening sockets (empty once closed): a ``sock=`` given as
+        asyncio shows it while it is open (another server given it may have
+        closed it), the others as :class:`_TransportSocket`."""
         if self._listeners is None:
             return ()
-        return tuple(_TransportSocket(self._hub.nc, h, self._families[h]) for h in self._listeners)
+        return tuple(self._socket(h) for h in self._listeners)
+
+    def _socket(self, handle: int) -> _TransportSocket | TransportSocket:
+        sock = self._adopted.get(handle)
+        if sock is not None and sock.fileno() != -1:
+            return TransportSocket(sock)
+        return _TransportSocket(self._hub.nc, handle, self._families[handle])
 
     def close(self) -> None:
         """Stops listening; open connections stay."""
@@ -1058,6 +1075,9 @@ class Server(asyncio.AbstractServer):
                 self._hub.nc.close(handle)
             except Error:
                 pass
+        adopted, self._adopted = self._adopted, {}
+        for sock in adopted.values():
+            sock.close()
         if self._socket_file is not None:
             _remove_socket_file(*self._socket_file)
         waiting, self._waiting = self._waiting, []
@@ -1150,6 +1170,17 @@ async def _literals(hub: _Hub, host: str, port: int, family: int, type: int, fla
     return [str(info[4][0]) for info in infos]
 
 
+# What a failed bind() raises (netcore binds inside listen and connect).
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def _name_bind_address(exc: OSError, address: object) -> None:
+    """Words a failed bind's ``exc`` as asyncio does, naming the address
+    (its class and errno stay); any other error is left as it is."""
+    if exc.errno in _BIND_ERRORS:
+        exc.strerror = f"error while attempting to bind on address {address!r}: {str(exc.strerror).lower()}"
+
+
 def _tls_context(ssl: Any, server_side: bool) -> Any:
     """``ssl=`` as netcore takes it: None/False for none, True for a client
     context with the system's trust store; anything else goes to netcore as
@@ -1186,8 +1217,9 @@ async def create_server(
     supported: ``reuse_address=False`` (netcore always sets SO_REUSEADDR).
     With ``sock`` (a bound or listening TCP or Unix stream
     ``socket.socket``; listened on with ``backlog``, as asyncio does), the
-    server adopts it: netcore takes its descriptor and the object is
-    detached (``fileno()`` -1); ``sockets`` stand for it."""
+    server adopts it: netcore listens on a duplicate of its descriptor, the
+    object stays usable, ``sockets`` show it and it closes with the
+    server."""
     del ssl_handshake_timeout, ssl_shutdown_timeout
     if reuse_address is False:
         raise NotImplementedError("netcore.aio: netcore always sets SO_REUSEADDR")
@@ -1202,10 +1234,11 @@ async def create_server(
         for name in hosts:
             try:
                 server._listen(name, port or 0, backlog, bool(reuse_port), _tls_context(ssl, server_side=True))
-            except OSError:
+            except OSError as exc:
                 # No IPv6 on this machine: the wildcard listens on IPv4 only.
                 if host in (None, "") and name == "::" and server._listeners:
                     continue
+                _name_bind_address(exc, (name, port or 0))
                 raise
 
     return await _serve(protocol_factory, listen, start_serving)
@@ -1259,7 +1292,12 @@ async def create_connection(
             server_hostname=server_hostname,
         )
 
-    return await _connect_on(protocol_factory, connect, tls_at_connect=tls)
+    try:
+        return await _connect_on(protocol_factory, connect, tls_at_connect=tls)
+    except OSError as exc:
+        if local_addr is not None:
+            _name_bind_address(exc, local_addr)
+        raise
 
 
 async def open_connection(
@@ -1386,15 +1424,21 @@ def _check_ssl_options(ssl: Any, handshake_timeout: float | None, shutdown_timeo
 def _adopt_listener(sock: socket.socket, backlog: int, ssl: Any) -> Callable[[Server], Awaitable[None]]:
     """A server's listen step for ``sock=``: ``sock.listen(backlog)`` as
     asyncio calls it (so a socket that is only bound will do), then netcore
-    adopts it. Ownership moves, as in asyncio, but the descriptor goes too:
-    the object is detached (``fileno()`` is -1, closing it does nothing);
-    the server's ``sockets`` stand for it, and closing the server closes
-    the socket."""
+    adopts a duplicate of its descriptor. Ownership moves, as in asyncio:
+    the object stays usable (``getsockname()``, options, ``fileno()``; non-
+    blocking now), the server's ``sockets`` show it, and closing the server
+    closes it."""
 
     async def listen(server: Server) -> None:
         sock.listen(backlog)
-        family = sock.family
-        server._add_listener(server._hub.nc.adopt_listener(sock), family, _tls_context(ssl, server_side=True))
+        duplicate = os.dup(sock.fileno())
+        try:
+            handle = server._hub.nc.adopt_listener(duplicate)
+        except BaseException:
+            os.close(duplicate)
+            raise
+        server._adopted[handle] = sock
+        server._add_listener(handle, sock.family, _tls_context(ssl, server_side=True))
 
     return listen
 
@@ -1403,8 +1447,9 @@ async def _adopt_connection(
     protocol_factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket, ssl: Any, server_hostname: str | None
 ) -> tuple[Transport, asyncio.BaseProtocol]:
     """A transport on the connected ``sock=``, which netcore adopts: the
-    object is detached as in :func:`_adopt_listener` and
-    ``get_extra_info("socket")`` stands for it. With ``ssl``, a TLS
+    object is detached (``fileno()`` -1: a descriptor left open here would
+    keep the connection from closing) and ``get_extra_info("socket")``
+    stands for it. With ``ssl``, a TLS
     handshake (verified against ``server_hostname``) comes first."""
     return await _connect_on(
         protocol_factory,
@@ -1513,7 +1558,13 @@ async def create_unix_server(
         return await _serve(protocol_factory, _adopt_listener(sock, backlog, ssl), start_serving)
 
     async def listen(server: Server) -> None:
-        handle = server._hub.nc.listen_unix(where, backlog=backlog)
+        try:
+            handle = server._hub.nc.listen_unix(where, backlog=backlog)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                # A file that is not a socket is there (a stale socket went above).
+                exc.strerror = f"Address {where!r} is already in use"
+            raise
         server._add_listener(handle, socket.AF_UNIX, _tls_context(ssl, server_side=True))
 
     return await _serve(protocol_factory, listen, start_serving)
