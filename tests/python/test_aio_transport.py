@@ -961,3 +961,43 @@ def test_callbacks_run_in_their_creators_context() -> None:
         await shut(server)
 
     run(main)
+
+
+def test_loop_sendfile_writes_the_file_with_flow_control(tmp_path: Path) -> None:
+    """loop.sendfile on a netcore transport (asyncio's fallback: netcore has
+    no sendfile(2) path): every byte of the range arrives, the write pauses
+    stay with sendfile (a slow reader makes them), the file's position is
+    after the last byte sent, and reading resumes after."""
+    content = bytes(range(256)) * (8 << 10)  # 2 MiB
+    path = tmp_path / "content"
+    path.write_bytes(content)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server, proto, reader, writer = await one_connection()
+        await shut(server)
+        transport = proto.tr
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 << 10)
+        with open(path, "rb") as file:
+            sending = asyncio.ensure_future(loop.sendfile(transport, file, 1000, len(content) - 2000))
+            # Nothing is read yet: the buffer fills and sendfile waits.
+            await until(lambda: transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1], "a pause")
+            assert not sending.done()
+            got = await reader.readexactly(len(content) - 2000)
+            assert await sending == len(content) - 2000
+            assert file.tell() == len(content) - 1000
+        assert got == content[1000:-1000]
+        assert "pause" not in proto.calls and "resume" not in proto.calls
+        assert transport.is_reading()
+        writer.write(b"after")
+        await until(lambda: bytes(proto.data) == b"after", "data after sendfile")
+        with open(path, "rb") as file:
+            with pytest.raises(RuntimeError, match="fallback is disabled"):
+                await loop.sendfile(transport, file, fallback=False)
+            transport.close()
+            with pytest.raises(RuntimeError, match="closing"):
+                await loop.sendfile(transport, file)
+        await read_end(reader)
+        writer.close()
+
+    run(main, netcore.aio.new_event_loop)

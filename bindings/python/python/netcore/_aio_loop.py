@@ -52,6 +52,20 @@ class EventLoop(asyncio.SelectorEventLoop):
             return await super().create_connection(protocol_factory, host, port, **kwds)
         return await create_connection(protocol_factory, host, port, **kwds)
 
+    async def sendfile(
+        self, transport: Any, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
+    ) -> int:
+        """asyncio's, and for netcore's transports (no sendfile(2) path) what
+        asyncio falls back to: the file read in blocks and written with
+        the transport's flow control (``fallback=False``: RuntimeError)."""
+        if not isinstance(transport, Transport):
+            return await super().sendfile(transport, file, offset, count, fallback=fallback)
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        if not fallback:
+            raise RuntimeError(f"fallback is disabled and native sendfile is not supported for transport {transport!r}")
+        return await transport._sendfile(file, offset, count)
+
     async def create_unix_server(self, protocol_factory: Any, path: Any = None, **kwds: Any) -> Any:
         if _foreign_ssl(kwds):
             return await super().create_unix_server(protocol_factory, path, **kwds)

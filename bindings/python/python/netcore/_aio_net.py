@@ -887,6 +887,47 @@ class Transport(_Endpoint, asyncio.Transport):
         self._protocol_paused = False
         self._call_protocol("resume_writing")
 
+    # ---- loop.sendfile ------------------------------------------------------
+
+    async def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
+        """``loop.sendfile``'s work: netcore has no sendfile(2) path, so this
+        is what asyncio falls back to for such a transport: the file read in
+        blocks off the loop's thread (its position left after the last byte
+        sent) and each block written once the buffer is below the high mark.
+        Reading is paused meanwhile, and the write pauses go to a
+        :class:`_FileSender`, not to the protocol, which then learns where
+        writing stands."""
+        if offset:
+            file.seek(offset)
+        sender = _FileSender(self)
+        was_reading, was_paused = self.is_reading(), self._protocol_paused
+        if was_paused:
+            sender.pause_writing()
+        self.pause_reading()
+        self.set_protocol(sender)
+        block = bytearray(_CHUNK)
+        sent = 0
+        try:
+            while count is None or sent < count:
+                view = memoryview(block)[: _CHUNK if count is None else min(_CHUNK, count - sent)]
+                read = await self._aloop.run_in_executor(None, file.readinto, view)
+                if not read:
+                    break
+                await sender.writable()
+                if self._closing:
+                    raise ConnectionError("the connection closed during sendfile")
+                self.write(view[:read])
+                sent += read
+            return sent
+        finally:
+            if sent:
+                file.seek(offset + sent)
+            self.set_protocol(sender.protocol)
+            if was_reading:
+                self.resume_reading()
+            if self._protocol_paused != was_paused and not self._lost_called:
+                self._call_protocol("pause_writing" if self._protocol_paused else "resume_writing")
+
     # ---- closing internals -------------------------------------------------
 
     def _shutdown(self) -> None:
@@ -922,6 +963,37 @@ class Transport(_Endpoint, asyncio.Transport):
 
 
 _install_aio_transport(Transport)
+
+
+class _FileSender(asyncio.Protocol):
+    """A transport's protocol while :meth:`Transport._sendfile` writes a
+    file to it: holds the write pauses, and passes a loss on to the
+    connection's protocol."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.protocol = transport.get_protocol()
+        self._aloop = transport._aloop
+        self._ready: asyncio.Future[None] | None = None
+
+    async def writable(self) -> None:
+        """Returns once writing is not paused (raises if the connection is lost meanwhile)."""
+        if self._ready is not None:
+            await self._ready
+
+    def pause_writing(self) -> None:
+        if self._ready is None:
+            self._ready = self._aloop.create_future()
+
+    def resume_writing(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None and not ready.done():
+            ready.set_exception(exc or ConnectionResetError("the connection was lost during sendfile"))
+        self.protocol.connection_lost(exc)
 
 
 def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
