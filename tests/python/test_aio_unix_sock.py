@@ -212,16 +212,53 @@ def test_sock_for_create_server_and_create_connection() -> None:
         client_name = client.getsockname()
         transport, proto = await loop.create_connection(lambda: Collect(7), sock=client)
         assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
-        assert client.fileno() == -1
+        assert transport.get_extra_info("socket").fileno() == client.fileno() >= 0
         assert transport.get_extra_info("peername") == ("127.0.0.1", port)
         assert transport.get_extra_info("sockname") == client_name
         sock = transport.get_extra_info("socket")
         assert (sock.family, sock.getpeername()) == (socket.AF_INET, ("127.0.0.1", port))
+        clients.append(client)
         got = await exchange(transport, proto, b"adopted", server)
         assert listener.fileno() == -1, "closed with the server"
         return got
 
+    clients: list[socket.socket] = []
     assert run(main, netcore.aio.new_event_loop) == b"ADOPTED"
+    assert clients[0].fileno() == -1, "closed with the connection"
+
+
+def test_an_adopted_connection_ends_when_its_transport_does() -> None:
+    """The object netcore adopted a duplicate of closes with the transport,
+    so the peer sees the end whoever ends first: our close (netcore sends the
+    FIN), the peer's EOF (the FIN goes when the last descriptor closes) and
+    an abort (the reset, likewise)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            for ending in ("close", "peer's eof", "abort"):
+                client = socket.create_connection(listener.getsockname(), timeout=WAIT)
+                peer, _ = listener.accept()
+                peer.settimeout(WAIT)
+                with peer:
+                    transport, _ = await loop.create_connection(asyncio.Protocol, sock=client)
+                    if ending == "peer's eof":
+                        peer.shutdown(socket.SHUT_WR)  # eof_received returns None: the transport closes
+                    elif ending == "close":
+                        transport.close()
+                    else:
+                        transport.abort()
+                    try:
+                        assert await asyncio.to_thread(peer.recv, 10) == b"", ending
+                    except ConnectionResetError:
+                        assert ending == "abort"
+                for _ in range(1000):
+                    if client.fileno() == -1:
+                        break
+                    await asyncio.sleep(0.005)
+                assert client.fileno() == -1, ending
+
+    run(main, netcore.aio.new_event_loop)
 
 
 def test_one_listening_socket_serves_two_servers() -> None:
@@ -285,7 +322,7 @@ def test_sock_for_create_datagram_endpoint() -> None:
             addr = bound.getsockname()
             transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=bound)
             assert isinstance(transport, netcore.aio.DatagramTransport) and isinstance(proto, Datagrams)
-            assert bound.fileno() == -1
+            assert transport.get_extra_info("socket").fileno() == bound.fileno() >= 0
             assert (transport.get_extra_info("sockname"), transport.get_extra_info("peername")) == (addr, None)
             peer.sendto(b"ping", addr)
             assert await proto.received.get() == (b"ping", peer_addr)
@@ -411,7 +448,7 @@ def test_sock_for_a_unix_datagram_endpoint(tmp_path: Path) -> None:
             unix.connect(peer_path)
             transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=unix)
             assert isinstance(transport, netcore.aio.DatagramTransport) and isinstance(proto, Datagrams)
-            assert unix.fileno() == -1, "detached: netcore owns the descriptor"
+            assert transport.get_extra_info("socket").fileno() == unix.fileno() >= 0, "the caller's object, usable"
             assert [transport.get_extra_info(key) for key in ("sockname", "peername")] == [path, peer_path]
             transport.sendto(b"to the connected peer")
             assert await asyncio.wait_for(loop.sock_recvfrom(peer, 100), WAIT) == (b"to the connected peer", path)
@@ -419,6 +456,7 @@ def test_sock_for_a_unix_datagram_endpoint(tmp_path: Path) -> None:
             assert await proto.received.get() == (b"back", peer_path)
             transport.close()
             assert await proto.lost is None
+            assert unix.fileno() == -1, "closed with the transport"
 
     run(main, netcore.aio.new_event_loop)
     assert os.path.exists(path), "a socket netcore did not bind keeps its file"

@@ -172,6 +172,9 @@ class _Hub:
             del _hubs[self.aloop]
         self.driver.close()
         self.nc.close()
+        # sock= objects of what was still open go with it.
+        for owner in set(self.owners.values()):
+            owner._close_adopted()
 
 
 def _hub() -> _Hub:
@@ -296,6 +299,7 @@ class _Endpoint(asyncio.BaseTransport):
         "_protocol_paused",
         "_reading",
         "_context",
+        "_sock",
         "__weakref__",
     )
 
@@ -317,6 +321,8 @@ class _Endpoint(asyncio.BaseTransport):
         # A copy of the creator's context (create_connection's caller, or
         # the server's): the protocol's callbacks run in it.
         self._context = contextvars.copy_context()
+        # The sock= object netcore adopted a duplicate of (see _adopt).
+        self._sock: socket.socket | None = None
         hub.owners[handle] = self
 
     def is_closing(self) -> bool:
@@ -330,6 +336,23 @@ class _Endpoint(asyncio.BaseTransport):
 
     def _event(self, ev: Event) -> None:
         raise NotImplementedError
+
+    def _netcore_closed(self) -> None:
+        """netcore's "closed" came: the handle is gone."""
+        self._nc_closed = True
+        self._hub.forget(self._handle)
+        self._close_adopted()
+
+    def _close_adopted(self) -> None:
+        """Closes the sock= object, now that netcore is done with the socket."""
+        if self._sock is not None:
+            self._sock.close()
+
+    def _socket(self, type: int = socket.SOCK_STREAM) -> _TransportSocket | TransportSocket:
+        """``get_extra_info("socket")``: a sock= object as asyncio shows it, or netcore's view."""
+        if self._sock is not None:
+            return TransportSocket(self._sock)
+        return _TransportSocket(self._nc, self._handle, _family(_address(self._nc, self._handle, peer=False)), type)
 
     def _sync(self) -> None:
         """Called after every change of the state the native short ways
@@ -514,8 +537,7 @@ class Transport(_Endpoint, asyncio.Transport):
             if name == "sockname":
                 return _address(self._nc, self._handle, peer=False)
             if name == "socket":
-                family = _family(_address(self._nc, self._handle, peer=False))
-                return _TransportSocket(self._nc, self._handle, family)
+                return self._socket()
         except (Error, OSError):
             return default
         return default
@@ -714,8 +736,7 @@ class Transport(_Endpoint, asyncio.Transport):
         elif kind == "writable":
             self._flush_overflow()
         elif kind == "closed":
-            self._nc_closed = True
-            self._hub.forget(self._handle)
+            self._netcore_closed()
             self._overflow = None
             waiter = self._connect_waiter
             if waiter is not None and not waiter.done():
@@ -1131,6 +1152,12 @@ class Server(asyncio.AbstractServer):
             return ()
         return tuple(self._socket(h) for h in self._listeners)
 
+    def _close_adopted(self) -> None:
+        """Closes the sock= objects (netcore listens on duplicates)."""
+        adopted, self._adopted = self._adopted, {}
+        for sock in adopted.values():
+            sock.close()
+
     def _socket(self, handle: int) -> _TransportSocket | TransportSocket:
         sock = self._adopted.get(handle)
         if sock is not None and sock.fileno() != -1:
@@ -1147,9 +1174,7 @@ class Server(asyncio.AbstractServer):
                 self._hub.nc.close(handle)
             except Error:
                 pass
-        adopted, self._adopted = self._adopted, {}
-        for sock in adopted.values():
-            sock.close()
+        self._close_adopted()
         if self._socket_file is not None:
             _remove_socket_file(*self._socket_file)
         waiting, self._waiting = self._waiting, []
@@ -1343,8 +1368,9 @@ async def create_connection(
     once its handshake is over, verified against ``server_hostname``
     (default: ``host``); a failed one raises its ``ssl.SSLError`` subclass.
     With ``sock`` (a connected TCP or Unix stream ``socket.socket``), the
-    connection adopts it: netcore takes its descriptor and the object is
-    detached (``fileno()`` -1); ``get_extra_info('socket')`` stands for it."""
+    connection adopts it as :func:`create_server` does: the object stays
+    usable, ``get_extra_info('socket')`` shows it and it closes with the
+    transport."""
     del proto, flags, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
     if sock is not None:
         _check_socket(sock, socket.SOCK_STREAM)
@@ -1433,13 +1459,14 @@ async def _connect_on(
     tls_at_connect: TLSContext | None = None,
     start_tls: TLSContext | None = None,
     server_hostname: str | None = None,
-    live: bool = False,
+    adopted: socket.socket | None = None,
 ) -> tuple[Transport, asyncio.BaseProtocol]:
     """A transport on the connection ``connect`` makes, once it is up:
     ``tls_at_connect`` is the context it was made with (its handshake
     follows the connection); ``start_tls`` one to start on it once
     connected (a Unix or adopted connection), verified against
-    ``server_hostname``; ``live``: connected already (adopted)."""
+    ``server_hostname``; ``adopted``: the sock= object whose descriptor
+    ``connect`` adopted (connected already; it closes with the transport)."""
     if start_tls is not None and not server_hostname:
         raise ValueError("you have to pass server_hostname when using ssl")
     hub = _hub()
@@ -1449,10 +1476,11 @@ async def _connect_on(
         hub.release_soon()
         raise
     transport = Transport(hub, handle, None, None)
+    transport._sock = adopted
     transport._tls_context = tls_at_connect
     transport._tls_waiting = tls_at_connect is not None
     try:
-        if not live:
+        if adopted is None:
             transport._connect_waiter = hub.aloop.create_future()
             await transport._connect_waiter
             transport._connect_waiter = None
@@ -1493,6 +1521,20 @@ def _check_ssl_options(ssl: Any, handshake_timeout: float | None, shutdown_timeo
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
+def _adopt(sock: socket.socket, adopt: Callable[[int], int]) -> int:
+    """netcore's handle (``adopt``'s) on a duplicate of ``sock``'s
+    descriptor: as in asyncio, the object stays usable (its options, its
+    addresses, ``fileno()``; non-blocking now), and whoever keeps it closes
+    it once netcore is done with the socket (a descriptor left open would
+    keep a connection from ending)."""
+    duplicate = os.dup(sock.fileno())
+    try:
+        return adopt(duplicate)
+    except BaseException:
+        os.close(duplicate)
+        raise
+
+
 def _adopt_listener(sock: socket.socket, backlog: int, ssl: Any) -> Callable[[Server], Awaitable[None]]:
     """A server's listen step for ``sock=``: ``sock.listen(backlog)`` as
     asyncio calls it (so a socket that is only bound will do), then netcore
@@ -1503,12 +1545,7 @@ def _adopt_listener(sock: socket.socket, backlog: int, ssl: Any) -> Callable[[Se
 
     async def listen(server: Server) -> None:
         sock.listen(backlog)
-        duplicate = os.dup(sock.fileno())
-        try:
-            handle = server._hub.nc.adopt_listener(duplicate)
-        except BaseException:
-            os.close(duplicate)
-            raise
+        handle = _adopt(sock, server._hub.nc.adopt_listener)
         server._adopted[handle] = sock
         server._add_listener(handle, sock.family, _tls_context(ssl, server_side=True))
 
@@ -1518,17 +1555,16 @@ def _adopt_listener(sock: socket.socket, backlog: int, ssl: Any) -> Callable[[Se
 async def _adopt_connection(
     protocol_factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket, ssl: Any, server_hostname: str | None
 ) -> tuple[Transport, asyncio.BaseProtocol]:
-    """A transport on the connected ``sock=``, which netcore adopts: the
-    object is detached (``fileno()`` -1: a descriptor left open here would
-    keep the connection from closing) and ``get_extra_info("socket")``
-    stands for it. With ``ssl``, a TLS
-    handshake (verified against ``server_hostname``) comes first."""
+    """A transport on the connected ``sock=``, which netcore adopts (see
+    :func:`_adopt`; ``get_extra_info("socket")`` shows the object, which
+    closes with the connection). With ``ssl``, a TLS handshake (verified
+    against ``server_hostname``) comes first."""
     return await _connect_on(
         protocol_factory,
-        lambda nc: nc.adopt_connection(sock),
+        lambda nc: _adopt(sock, nc.adopt_connection),
         start_tls=_tls_context(ssl, server_side=False),
         server_hostname=server_hostname,
-        live=True,
+        adopted=sock,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from netcore._aio_net import (
     _DEFAULT_HIGH,
     _DEFAULT_LOW,
+    _adopt,
     _check_socket,
     _Endpoint,
     _Hub,
@@ -24,7 +25,6 @@ from netcore._aio_net import (
     _literals,
     _remove_stale_socket,
     _sockaddr,
-    _TransportSocket,
     _unix_address,
     _unix_path,
 )
@@ -65,7 +65,7 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
             if name == "sockname":
                 return _address(self._nc, self._handle, peer=False)
             if name == "socket":
-                return _TransportSocket(self._nc, self._handle, self._family, socket.SOCK_DGRAM)
+                return self._socket(socket.SOCK_DGRAM)
         except (Error, OSError):
             return default
         return default
@@ -167,8 +167,7 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
             if ev.error is not None and not self._closing:
                 self._call_protocol("error_received", ev.error)
         elif kind == "closed":
-            self._nc_closed = True
-            self._hub.forget(self._handle)
+            self._netcore_closed()
             self._lose(ev.error)
 
     def _flush(self) -> None:
@@ -208,9 +207,10 @@ async def create_datagram_endpoint(
     omitted, and as under asyncio a stale socket file at ``local_addr`` is
     removed first and the file stays after close. With ``sock`` (a bound or
     connected UDP or Unix datagram ``socket.socket``) netcore adopts it, as
-    ``create_server`` does: netcore takes its descriptor, the object is
-    detached and ``get_extra_info("socket")`` stands for it; a connected
-    one's peer is the transport's ``peername``."""
+    ``create_server`` does: netcore works on a duplicate of its descriptor,
+    the object stays usable, ``get_extra_info("socket")`` shows it and it
+    closes with the transport; a connected one's peer is the transport's
+    ``peername``."""
     made_here = False  # a Unix socket made here for netcore to adopt
     unix_remote = None
     if sock is not None:
@@ -235,7 +235,7 @@ async def create_datagram_endpoint(
     remote = None
     try:
         if sock is not None:
-            handle = hub.nc.adopt_udp(sock)
+            handle = _adopt(sock, hub.nc.adopt_udp)
             peer = _connected_peer(hub, handle)
             address = unix_remote or peer
         else:
@@ -247,6 +247,10 @@ async def create_datagram_endpoint(
         hub.release_soon()
         raise
     transport = DatagramTransport(hub, handle, address, peer)
+    if made_here and sock is not None:
+        sock.close()  # netcore has its own duplicate
+    else:
+        transport._sock = sock
     try:
         if sock is None:
             if allow_broadcast:

@@ -37,12 +37,10 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   in the abstract namespace.
 - ``sock=`` (create_server, create_connection, the Unix ones,
   create_datagram_endpoint) adopts a socket made elsewhere: ownership moves
-  to netcore as it moves to asyncio. A server's listening socket stays
-  usable as asyncio's does (netcore listens on a duplicate; ``Server.sockets``
-  shows the object, which closes with the server); a connection's or
-  datagram socket's descriptor goes to netcore (the object is detached:
-  ``fileno()`` -1, closing it does nothing), so only netcore can close the
-  socket; ``get_extra_info('socket')`` stands for it.
+  to netcore as it moves to asyncio. netcore works on a duplicate of its
+  descriptor and the object stays usable, as asyncio's does
+  (``Server.sockets`` and ``get_extra_info('socket')`` show it); it closes
+  with the server or transport.
 - :class:`EventLoop` (:func:`run`, :func:`new_event_loop`, :class:`EventLoopPolicy`):
   an asyncio loop whose ``create_server``/``create_connection``/
   ``create_unix_server``/``create_unix_connection``/
