@@ -338,10 +338,12 @@ class _Endpoint(asyncio.BaseTransport):
         raise NotImplementedError
 
     def _netcore_closed(self) -> None:
-        """netcore's "closed" came: the handle is gone."""
+        """netcore's "closed" came: the handle is gone, and a sock= object
+        with it (see _close_adopted)."""
         self._nc_closed = True
         self._hub.forget(self._handle)
-        self._close_adopted()
+        if self._sock is not None:
+            self._sock.close()
 
     def _close_adopted(self) -> None:
         """Closes the sock= object, now that netcore is done with the socket."""
@@ -553,7 +555,10 @@ class Transport(_Endpoint, asyncio.Transport):
         if self._overflow is None and not self._nc_closed:
             # Nothing left to send (TLS has its close_notify): asyncio calls
             # connection_lost on the next turn, not once netcore's "closed" comes.
-            sent = self._tls_context is None and self.get_write_buffer_size() == 0
+            try:
+                sent = self._tls_context is None and self._nc.queued_bytes(self._handle) == 0
+            except Error:
+                sent = False
             # Syncs the state changed here too.
             self._close_handle()
             if sent:
