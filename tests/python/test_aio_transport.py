@@ -713,6 +713,26 @@ def test_create_unix_server_on_a_file_names_the_path(tmp_path: Path) -> None:
     assert not_a_socket.read_bytes() == b"", "the file is left as it was"
 
 
+def test_a_port_may_be_a_string_of_digits_as_asyncio_takes_it() -> None:
+    """asyncio resolves (host, port) with getaddrinfo, which takes "8080" as
+    well as 8080 (socket.getnameinfo gives ports as strings)."""
+
+    async def main() -> None:
+        server = await netcore.aio.create_server(Recorder, "127.0.0.1", "0")
+        port = server.sockets[0].getsockname()[1]
+        transport, proto = await netcore.aio.create_connection(Recorder, "127.0.0.1", str(port))
+        assert transport.get_extra_info("peername") == ("127.0.0.1", port)
+        transport.close()
+        udp, _ = await netcore.aio.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", "0"), remote_addr=("127.0.0.1", str(port))
+        )
+        assert udp.get_extra_info("peername") == ("127.0.0.1", port)
+        udp.close()
+        await shut(server)
+
+    run(main)
+
+
 def test_create_connection_refused() -> None:
     async def main() -> None:
         with pytest.raises(ConnectionRefusedError):

@@ -213,6 +213,8 @@ def test_sock_for_create_server_and_create_connection() -> None:
         transport, proto = await loop.create_connection(lambda: Collect(7), sock=client)
         assert isinstance(transport, netcore.aio.Transport) and isinstance(proto, Collect)
         assert transport.get_extra_info("socket").fileno() == client.fileno() >= 0
+        with pytest.raises(RuntimeError, match="is used by transport"):
+            loop.add_reader(client, lambda: None)  # as asyncio refuses a transport's descriptor
         assert transport.get_extra_info("peername") == ("127.0.0.1", port)
         assert transport.get_extra_info("sockname") == client_name
         sock = transport.get_extra_info("socket")
@@ -323,6 +325,7 @@ def test_sock_for_create_datagram_endpoint() -> None:
             transport, proto = await loop.create_datagram_endpoint(Datagrams, sock=bound)
             assert isinstance(transport, netcore.aio.DatagramTransport) and isinstance(proto, Datagrams)
             assert transport.get_extra_info("socket").fileno() == bound.fileno() >= 0
+            assert isinstance(transport, asyncio.Transport), "as asyncio's datagram transport is"
             assert (transport.get_extra_info("sockname"), transport.get_extra_info("peername")) == (addr, None)
             peer.sendto(b"ping", addr)
             assert await proto.received.get() == (b"ping", peer_addr)

@@ -345,6 +345,16 @@ class _Endpoint(asyncio.BaseTransport):
         if self._sock is not None:
             self._sock.close()
 
+    def _keep(self, sock: socket.socket) -> None:
+        """Keeps the sock= object netcore adopted a duplicate of (see
+        _adopt): it closes with the endpoint, and meanwhile asyncio's
+        add_reader/add_writer refuse it, as they refuse a transport's own
+        descriptor (asyncio's loop registers its transports by descriptor)."""
+        self._sock = sock
+        transports = getattr(self._aloop, "_transports", None)
+        if transports is not None:
+            transports[sock.fileno()] = self
+
     def _close_adopted(self) -> None:
         """Closes the sock= object, now that netcore is done with the socket."""
         if self._sock is not None:
@@ -1272,6 +1282,19 @@ async def _literals(hub: _Hub, host: str, port: int, family: int, type: int, fla
     return [str(info[4][0]) for info in infos]
 
 
+def _port(port: int | str | bytes | None, sock_type: int = socket.SOCK_STREAM) -> int:
+    """A port as asyncio takes one (getaddrinfo's service): a number, a
+    string of digits, or a service name (looked up in the local services
+    database); None is 0. Anything else is left to netcore to refuse."""
+    if isinstance(port, bytes):
+        port = port.decode("ascii", "replace")
+    if not isinstance(port, str):
+        return 0 if port is None else port
+    if port.isdigit():
+        return int(port)
+    return socket.getservbyname(port, "udp" if sock_type == socket.SOCK_DGRAM else "tcp")
+
+
 # What a failed bind() raises (netcore binds inside listen and connect).
 _BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
@@ -1297,7 +1320,7 @@ def _tls_context(ssl: Any, server_side: bool) -> Any:
 async def create_server(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
     host: str | Sequence[str] | None = None,
-    port: int | None = None,
+    port: int | str | None = None,
     *,
     family: int = socket.AF_UNSPEC,
     flags: int = socket.AI_PASSIVE,
@@ -1331,16 +1354,18 @@ async def create_server(
             raise ValueError("host/port and sock can not be specified at the same time")
         return await _serve(protocol_factory, _adopt_listener(sock, backlog, ssl), start_serving)
 
+    number = _port(port)
+
     async def listen(server: Server) -> None:
-        hosts = await _listen_hosts(server._hub, host, port or 0, family, flags)
+        hosts = await _listen_hosts(server._hub, host, number, family, flags)
         for name in hosts:
             try:
-                server._listen(name, port or 0, backlog, bool(reuse_port), _tls_context(ssl, server_side=True))
+                server._listen(name, number, backlog, bool(reuse_port), _tls_context(ssl, server_side=True))
             except OSError as exc:
                 # No IPv6 on this machine: the wildcard listens on IPv4 only.
                 if host in (None, "") and name == "::" and server._listeners:
                     continue
-                _name_bind_address(exc, (name, port or 0))
+                _name_bind_address(exc, (name, number))
                 raise
 
     return await _serve(protocol_factory, listen, start_serving)
@@ -1349,7 +1374,7 @@ async def create_server(
 async def create_connection(
     protocol_factory: Callable[[], asyncio.BaseProtocol],
     host: str | None = None,
-    port: int | None = None,
+    port: int | str | None = None,
     *,
     ssl: Any = None,
     family: int = 0,
@@ -1387,7 +1412,7 @@ async def create_connection(
     families: dict[int, Family] = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
     fam = families.get(family)
     tls = _tls_context(ssl, server_side=False)
-    target: tuple[str, int] = (host, port)
+    target: tuple[str, int] = (host, _port(port))
 
     def connect(nc: Loop) -> int:
         return nc.connect(
@@ -1404,7 +1429,7 @@ async def create_connection(
 
 
 async def open_connection(
-    host: str | None = None, port: int | None = None, *, limit: int = 2**16, **kwds: Any
+    host: str | None = None, port: int | str | None = None, *, limit: int = 2**16, **kwds: Any
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_connection`` over netcore: asyncio's own
     ``StreamReader``/``StreamWriter`` on a :class:`Transport` (``kwds`` as
@@ -1420,7 +1445,7 @@ async def open_connection(
 async def start_server(
     client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
     host: str | Sequence[str] | None = None,
-    port: int | None = None,
+    port: int | str | None = None,
     *,
     limit: int = 2**16,
     **kwds: Any,
@@ -1481,7 +1506,8 @@ async def _connect_on(
         hub.release_soon()
         raise
     transport = Transport(hub, handle, None, None)
-    transport._sock = adopted
+    if adopted is not None:
+        transport._keep(adopted)
     transport._tls_context = tls_at_connect
     transport._tls_waiting = tls_at_connect is not None
     try:

@@ -23,6 +23,7 @@ from netcore._aio_net import (
     _family,
     _hub,
     _literals,
+    _port,
     _remove_stale_socket,
     _sockaddr,
     _unix_address,
@@ -33,9 +34,10 @@ from netcore._netcore import BROADCAST, Event
 
 __all__ = ["DatagramTransport", "create_datagram_endpoint"]
 
-class DatagramTransport(_Endpoint, asyncio.DatagramTransport):
+class DatagramTransport(_Endpoint, asyncio.DatagramTransport, asyncio.Transport):
     """A UDP or Unix datagram socket as asyncio's ``DatagramTransport``:
-    what :func:`create_datagram_endpoint` hands to the protocol."""
+    what :func:`create_datagram_endpoint` hands to the protocol (also an
+    ``asyncio.Transport``, as asyncio's own datagram transport is)."""
 
     __slots__ = ("_address", "_peername", "_family", "_held", "_buffer", "_buffer_size")
 
@@ -247,10 +249,11 @@ async def create_datagram_endpoint(
         hub.release_soon()
         raise
     transport = DatagramTransport(hub, handle, address, peer)
-    if made_here and sock is not None:
-        sock.close()  # netcore has its own duplicate
-    else:
-        transport._sock = sock
+    if sock is not None:
+        if made_here:
+            sock.close()  # netcore has its own duplicate
+        else:
+            transport._keep(sock)
     try:
         if sock is None:
             if allow_broadcast:
@@ -314,11 +317,13 @@ async def _bind(
     resolved ``remote_addr`` to connect it to."""
     remote = None
     if remote_addr is not None:
-        hosts = await _literals(hub, remote_addr[0], remote_addr[1], family, socket.SOCK_DGRAM, flags)
-        remote = (hosts[0], remote_addr[1])
+        port = _port(remote_addr[1], socket.SOCK_DGRAM)
+        hosts = await _literals(hub, remote_addr[0], port, family, socket.SOCK_DGRAM, flags)
+        remote = (hosts[0], port)
     if local_addr is not None:
-        hosts = await _literals(hub, local_addr[0], local_addr[1], family, socket.SOCK_DGRAM, flags)
-        local = (hosts[0], local_addr[1])
+        port = _port(local_addr[1], socket.SOCK_DGRAM)
+        hosts = await _literals(hub, local_addr[0], port, family, socket.SOCK_DGRAM, flags)
+        local = (hosts[0], port)
     else:
         v6 = family == socket.AF_INET6 or (remote is not None and ":" in remote[0])
         local = ("::" if v6 else "0.0.0.0", 0)
