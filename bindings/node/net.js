@@ -224,7 +224,10 @@ class Socket extends Duplex {
   }
 
   _ncEof() {
-    if (!this.destroyed) this.push(null)
+    if (this.destroyed) return
+    this.push(null)
+    // As net does: 'end' (and, without allowHalfOpen, the close that follows) comes even when nobody reads, if nothing is left unread.
+    this.read(0)
   }
 
   _ncWritable() {

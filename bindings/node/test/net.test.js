@@ -569,6 +569,16 @@ test('unref(): a listening server does not keep the process alive; ref() does', 
 
 // -- code nobody here wrote ------------------------------------------------------
 
+// -- differences Node's own test/parallel/test-net-*.js found ---------------------
+
+test("the peer ends and nobody reads: 'end' and 'close' come all the same, as net's", async (t) => {
+  const { server, port } = await nodeListen(t)
+  server.on('connection', (peer) => peer.end())
+  const socket = net.connect(port, '127.0.0.1') // no 'data' listener, never resumed
+  const events = record(socket)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['connect', 'ready', 'end', 'finish', 'close(false)'])
+})
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
