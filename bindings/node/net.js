@@ -245,8 +245,10 @@ class Socket extends Duplex {
     dispatcherOf(this._loop).sockets.delete(this._h)
     this._handleClosed = true
     this.connecting = false
-    if (!this.destroyed) this.destroy(ev.error)
-    else this._emitCloseIfDone()
+    if (this.destroyed) this._emitCloseIfDone()
+    else if (ev.error) this.destroy(ev.error)
+    // A clean close: after the 'end' and 'finish' already queued, so their listeners see the socket not yet destroyed, as net's do.
+    else process.nextTick(() => this.destroy())
   }
 
   // -- Duplex implementation --------------------------------------------------

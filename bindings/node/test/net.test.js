@@ -579,6 +579,19 @@ test("the peer ends and nobody reads: 'end' and 'close' come all the same, as ne
   await next(socket, 'close')
   assert.deepEqual(events, ['connect', 'ready', 'end', 'finish', 'close(false)'])
 })
+test("'end' and 'finish' listeners see the socket not yet destroyed when the peer closes at once", async (t) => {
+  const { port } = await nodeListen(t, {}, (peer) => peer.resume())
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect', bounded())
+  const seen = {}
+  socket.on('end', () => (seen.end = socket.destroyed))
+  socket.on('finish', () => (seen.finish = socket.destroyed))
+  socket.resume()
+  socket.end()
+  await next(socket, 'close')
+  assert.deepEqual(seen, { end: false, finish: false })
+  assert.equal(socket.destroyed, true)
+})
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
