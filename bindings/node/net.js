@@ -90,10 +90,28 @@ class Socket extends Duplex {
       writableHighWaterMark: options.writableHighWaterMark,
     })
     this._loop = options.loop || netcore.defaultLoop()
-    this._h = null // the netcore handle, once connect() or accept made one
-    this._scope = null // the AsyncResource the socket's events run in
     this._server = null
     this.server = null
+    this._timeoutMs = undefined
+    this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
+    this._refed = true
+    this._initConnectionState()
+    if (options.fd !== undefined && options.fd !== null) {
+      // A connected socket the program has (TCP or Unix): netcore owns it
+      // from now on; a descriptor that is not one throws, as net's does.
+      this._scope = new AsyncResource('netcore.net.Socket')
+      const handle = this._loop.adoptConnection(options.fd)
+      try {
+        this._peer = this._loop.peerAddress(handle)
+      } catch {} // a Unix peer has no address
+      this._attach(handle)
+    }
+  }
+
+  /** The state of one connection: set by the constructor, and again when a closed socket connects anew. */
+  _initConnectionState() {
+    this._h = null // the netcore handle, once connect() or accept made one
+    this._scope = null // the AsyncResource the socket's events run in
     this.connecting = false
     this._closing = false // netcore close() / closeReset() called
     this._handleClosed = false // netcore 'closed' delivered (or there never was a handle)
@@ -107,32 +125,23 @@ class Socket extends Duplex {
     this._local = null
     this._bytesRead = 0
     this._bytesSent = 0
-    this._timeoutMs = undefined
     this._nativeTimeoutMs = 0 // the idle timeout netcore has for the handle (0 = none)
-    this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
     this._ioSinceSetTimeout = false
     this._idleTold = false // 'timeout' emitted, no I/O since
     this._pendingOptions = [] // [name, value] set before the connection was up
-    this._refed = true
     this._unwatchSignal = null
-    if (options.fd !== undefined && options.fd !== null) {
-      // A connected socket the program has (TCP or Unix): netcore owns it
-      // from now on; a descriptor that is not one throws, as net's does.
-      this._scope = new AsyncResource('netcore.net.Socket')
-      const handle = this._loop.adoptConnection(options.fd)
-      try {
-        this._peer = this._loop.peerAddress(handle)
-      } catch {} // a Unix peer has no address
-      this._attach(handle)
-    }
   }
 
   // -- connecting ------------------------------------------------------------
 
   connect(...args) {
     const [options, cb] = args[0] !== null && typeof args[0] === 'object' && args[0][kNormalized] ? args[0] : normalizeArgs(args)
-    if (this._h !== null || this.destroyed) {
-      throw nodeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
+    if (this.destroyed && this._closeEmitted) {
+      // net lets a closed socket connect again (a reconnect from its 'close' listener): a fresh stream and counters.
+      this._undestroy()
+      this._initConnectionState()
+    } else if (this._h !== null || this.destroyed) {
+(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
     }
     const path = options.path
     if ((options.port === undefined || options.port === null) && (path === undefined || path === null)) {

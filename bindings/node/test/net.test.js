@@ -592,6 +592,34 @@ test("'end' and 'finish' listeners see the socket not yet destroyed when the pee
   assert.deepEqual(seen, { end: false, finish: false })
   assert.equal(socket.destroyed, true)
 })
+test("a closed socket connects again (from its 'close' listener): fresh stream, counters per connection", async (t) => {
+  const received = []
+  const { port } = await nodeListen(t, {}, (peer) => {
+    const chunks = collect(peer)
+    chunks.ended.then(() => received.push(chunks.data().toString()))
+    peer.on('end', () => peer.end())
+  })
+  const socket = new net.Socket()
+  const written = []
+  let connections = 0
+  socket.on('connect', () => {
+    connections++
+    socket.end(`hello ${connections}`)
+  })
+  socket.on('finish', () => written.push(socket.bytesWritten))
+  const done = new Promise((resolve) => {
+    socket.on('close', (hadError) => {
+      assert.equal(hadError, false)
+      if (connections < 2) socket.connect(port, '127.0.0.1')
+      else resolve()
+    })
+  })
+  socket.connect(port, '127.0.0.1')
+  await done
+  assert.deepEqual(written, [7, 7])
+  await until(() => received.length === 2, 'both connections to reach the server')
+  assert.deepEqual(received.sort(), ['hello 1', 'hello 2'])
+})
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
