@@ -704,10 +704,21 @@ function connect(...args) {
   return socket.connect(normalized)
 }
 
+/** `cls`, callable without `new` as well (net.Socket(), net.Server(listener) and net.Stream() are, in old code). */
+function callableWithoutNew(cls) {
+  return new Proxy(cls, {
+    apply(target, thisArg, args) {
+      return new target(...args)
+    },
+  })
+}
+
+const CallableSocket = callableWithoutNew(Socket)
+
 module.exports = {
-  Socket,
-  Stream: Socket,
-  Server,
+  Socket: CallableSocket,
+  Stream: CallableSocket,
+  Server: callableWithoutNew(Server),
   createServer,
   connect,
   createConnection: connect,

@@ -620,6 +620,21 @@ test("a closed socket connects again (from its 'close' listener): fresh stream, 
   await until(() => received.length === 2, 'both connections to reach the server')
   assert.deepEqual(received.sort(), ['hello 1', 'hello 2'])
 })
+test('net.Socket(), net.Stream() and net.Server(listener) work without new, as in old code', async (t) => {
+  const socket = net.Socket()
+  assert.ok(socket instanceof net.Socket)
+  assert.ok(net.Stream() instanceof net.Socket)
+  socket.destroy()
+  const server = net.Server((conn) => conn.end('hi'))
+  assert.ok(server instanceof net.Server)
+  t.after(() => server.close())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening', bounded())
+  const client = nodeNet.connect(server.address().port, '127.0.0.1')
+  const reply = collect(client)
+  await reply.ended
+  assert.equal(reply.data().toString(), 'hi')
+})
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
