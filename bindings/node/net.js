@@ -198,7 +198,14 @@ class Socket extends Duplex {
 
   _setOption(name, value) {
     if (this._h === null || this.connecting) this._pendingOptions.push([name, value])
-    else if (!this._closing && !this._handleClosed) this._loop.setOption(this._h, name, value)
+    else if (!this._closing && !this._handleClosed) {
+      try {
+        this._loop.setOption(this._h, name, value)
+      } catch (err) {
+        // A Unix socket has no TCP options: net's setNoDelay() / setKeepAlive() do nothing there.
+        if (err.code !== 'EOPNOTSUPP') throw err
+      }
+    }
   }
 
   // -- netcore events (run in this socket's async scope) ----------------------

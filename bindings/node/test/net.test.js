@@ -10,6 +10,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const nodeNet = require('node:net')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { once } = require('node:events')
@@ -634,6 +636,25 @@ test('net.Socket(), net.Stream() and net.Server(listener) work without new, as i
   const reply = collect(client)
   await reply.ended
   assert.equal(reply.data().toString(), 'hi')
+})
+test('setNoDelay() and setKeepAlive() on a Unix socket do nothing (no throw), as net\'s', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netcore-net-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const server = net.createServer((conn) => {
+    assert.equal(conn.setNoDelay(true), conn)
+    assert.equal(conn.setKeepAlive(true, 1000), conn)
+    conn.end('over unix')
+  })
+  t.after(() => server.close())
+  server.listen(path.join(dir, 's.sock'))
+  await once(server, 'listening', bounded())
+  const client = net.connect(path.join(dir, 's.sock'))
+  client.setNoDelay(true) // before the connection: tried once it is up
+  await once(client, 'connect', bounded())
+  client.setKeepAlive(true)
+  const reply = collect(client)
+  await reply.ended
+  assert.equal(reply.data().toString(), 'over unix')
 })
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
