@@ -93,6 +93,7 @@ class Socket extends Duplex {
     this._server = null
     this.server = null
     this._timeoutMs = undefined
+    this._timeoutProperty = undefined // what `timeout` reads
     this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
     this._refed = true
     this._initConnectionState()
@@ -141,7 +142,7 @@ class Socket extends Duplex {
       this._undestroy()
       this._initConnectionState()
     } else if (this._h !== null || this.destroyed) {
-(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
+      throw nodeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
     }
     const path = options.path
     if ((options.port === undefined || options.port === null) && (path === undefined || path === null)) {
@@ -252,7 +253,7 @@ class Socket extends Duplex {
 
   /** netcore repeats 'idle' while idle; net's 'timeout' comes once, then again only after I/O. */
   _ncIdle() {
-    if (this._idleTold) return
+    if (this._idleTold || this.destroyed) return
     this._idleTold = true
     this.emit('timeout')
   }
@@ -411,10 +412,18 @@ class Socket extends Duplex {
    * again only after more I/O; 0 turns it off.
    */
   setTimeout(timeout, callback) {
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+    if (this.destroyed) return this // as net's: a destroyed socket has no timer to set
+    if (typeof timeout !== 'number') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "msecs" argument must be of type number. Received ${typeof timeout}`)
+    }
+    if (!(timeout >= 0) || timeout === Infinity) {
       throw nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${timeout}`)
     }
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "callback" argument must be of type function. Received ${typeof callback}`)
+    }
     this._timeoutMs = timeout
+    this._timeoutProperty = timeout
     this._idleTold = false
     if (typeof callback === 'function') {
       if (timeout === 0) this.removeListener('timeout', callback)
@@ -449,7 +458,12 @@ class Socket extends Duplex {
   }
 
   get timeout() {
-    return this._timeoutMs
+    return this._timeoutProperty
+  }
+
+  /** As in net, `timeout` is a plain property: assigning it only changes what it reads (setTimeout() arms the timer). */
+  set timeout(value) {
+    this._timeoutProperty = value
   }
 
   setNoDelay(noDelay = true) {

@@ -581,6 +581,7 @@ test("the peer ends and nobody reads: 'end' and 'close' come all the same, as ne
   await next(socket, 'close')
   assert.deepEqual(events, ['connect', 'ready', 'end', 'finish', 'close(false)'])
 })
+
 test("'end' and 'finish' listeners see the socket not yet destroyed when the peer closes at once", async (t) => {
   const { port } = await nodeListen(t, {}, (peer) => peer.resume())
   const socket = net.connect(port, '127.0.0.1')
@@ -594,6 +595,7 @@ test("'end' and 'finish' listeners see the socket not yet destroyed when the pee
   assert.deepEqual(seen, { end: false, finish: false })
   assert.equal(socket.destroyed, true)
 })
+
 test("a closed socket connects again (from its 'close' listener): fresh stream, counters per connection", async (t) => {
   const received = []
   const { port } = await nodeListen(t, {}, (peer) => {
@@ -622,6 +624,7 @@ test("a closed socket connects again (from its 'close' listener): fresh stream, 
   await until(() => received.length === 2, 'both connections to reach the server')
   assert.deepEqual(received.sort(), ['hello 1', 'hello 2'])
 })
+
 test('net.Socket(), net.Stream() and net.Server(listener) work without new, as in old code', async (t) => {
   const socket = net.Socket()
   assert.ok(socket instanceof net.Socket)
@@ -637,6 +640,7 @@ test('net.Socket(), net.Stream() and net.Server(listener) work without new, as i
   await reply.ended
   assert.equal(reply.data().toString(), 'hi')
 })
+
 test('setNoDelay() and setKeepAlive() on a Unix socket do nothing (no throw), as net\'s', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netcore-net-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -656,6 +660,23 @@ test('setNoDelay() and setKeepAlive() on a Unix socket do nothing (no throw), as
   await reply.ended
   assert.equal(reply.data().toString(), 'over unix')
 })
+
+test('socket.timeout is a plain property; setTimeout() checks its arguments as net and does nothing once destroyed', async (t) => {
+  const socket = new net.Socket()
+  socket.timeout = 0 // strict mode: assigning must not throw
+  assert.equal(socket.timeout, 0)
+  assert.throws(() => socket.setTimeout('100'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => socket.setTimeout(Infinity), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => socket.setTimeout(-1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => socket.setTimeout(10, 'not a function'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.equal(socket.setTimeout(1000), socket)
+  assert.equal(socket.timeout, 1000)
+  socket.destroy()
+  assert.equal(socket.setTimeout(1, () => {}), socket)
+  assert.equal(socket.listenerCount('timeout'), 0)
+  assert.equal(socket.timeout, 1000)
+})
+
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
