@@ -21,6 +21,7 @@
 const { Duplex } = require('node:stream')
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
+const { inspect } = require('node:util')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
 const { dispatcherOf, nodeError, abortError, isArgumentError, watchSignal, setRef } = require('./layer.js')
@@ -54,6 +55,19 @@ function keepAliveSeconds(enable, initialDelay) {
   const seconds = Math.floor((Number(initialDelay) || 0) / 1000)
   // 0 means "the system's default" in `net`: Linux's tcp_keepalive_time (the core cannot leave it unset).
   return seconds >= 1 ? seconds : 7200
+}
+
+/**
+ * A failure of a native connect / listen call as net reports it: a port the core
+ * refused (its detail names the argument 'port') is net's RangeError
+ * ERR_SOCKET_BAD_PORT, thrown; argument errors are thrown as they are; null for
+ * anything else (the caller's 'error' event).
+ */
+function thrownArgumentError(err, port) {
+  if (err.argument === 'port') {
+    return nodeError(RangeError, 'ERR_SOCKET_BAD_PORT', `options.port should be >= 0 and < 65536. Received ${inspect(port)}.`)
+  }
+  return isArgumentError(err) ? err : null
 }
 
 function emitClose(socket) {
@@ -161,7 +175,8 @@ class Socket extends Duplex {
       // A Unix path ('@name': the abstract namespace) connects or fails at once.
       handle = path !== undefined && path !== null ? this._loop.connectUnix(String(path)) : this._loop.connect(host, options.port, connectOptions)
     } catch (err) {
-      if (isArgumentError(err)) throw err
+      const thrown = thrownArgumentError(err, options.port)
+      if (thrown !== null) throw thrown
       process.nextTick(() => this.destroy(err))
       return this
     }
@@ -596,7 +611,8 @@ class Server extends EventEmitter {
       else if (path !== undefined && path !== null) handle = this._loop.listenUnix(String(path), { backlog })
       else handle = this._listen(options.host, port, flags)
     } catch (err) {
-      if (isArgumentError(err)) throw err
+      const thrown = thrownArgumentError(err, port)
+      if (thrown !== null) throw thrown
       process.nextTick(() => this.emit('error', err))
       return this
     }

@@ -677,6 +677,16 @@ test('socket.timeout is a plain property; setTimeout() checks its arguments as n
   assert.equal(socket.timeout, 1000)
 })
 
+test("a port out of range throws net's RangeError ERR_SOCKET_BAD_PORT from connect() and listen(), not an 'error' event", () => {
+  const badPort = { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' }
+  for (const port of [-1, 65536, 1.5, NaN, Infinity]) {
+    assert.throws(() => net.connect({ port, host: '127.0.0.1' }), badPort, `connect({ port: ${port} })`)
+    assert.throws(() => new net.Socket().connect(port, '127.0.0.1'), badPort, `socket.connect(${port})`)
+    assert.throws(() => net.createServer().listen(port, '127.0.0.1'), badPort, `listen(${port})`)
+    assert.throws(() => net.createServer().listen({ port }), badPort, `listen({ port: ${port} })`)
+  }
+})
+
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
