@@ -687,6 +687,19 @@ test("a port out of range throws net's RangeError ERR_SOCKET_BAD_PORT from conne
   }
 })
 
+test('connect({ localPort }) without a localAddress binds that port (on the any-address), as net does', async (t) => {
+  const localPort = await closedPort(t) // free, and never connected from: no TIME_WAIT on it
+  const { server, port } = await listen(t)
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect({ port, host: '127.0.0.1', localPort })
+  await once(socket, 'connect', bounded())
+  const [peer] = await accepted
+  assert.equal(socket.localPort, localPort)
+  assert.equal(peer.remotePort, localPort)
+  socket.destroy()
+  peer.destroy()
+})
+
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
