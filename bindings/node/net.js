@@ -421,6 +421,8 @@ class Socket extends Duplex {
 
   /** Closes with a reset (RST) instead of a FIN, as net.Socket's resetAndDestroy(). */
   resetAndDestroy() {
+    // As net's: a socket that never had a connection has nothing to reset, and says so.
+    if (this._h === null) return this.destroy(nodeError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed'))
     this._reset = true
     return this.destroy()
   }

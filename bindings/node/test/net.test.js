@@ -700,6 +700,14 @@ test('connect({ localPort }) without a localAddress binds that port (on the any-
   peer.destroy()
 })
 
+test("resetAndDestroy() on a socket that never connected: error ERR_SOCKET_CLOSED, close(true), as net's", async () => {
+  const socket = new net.Socket()
+  const events = record(socket)
+  assert.equal(socket.resetAndDestroy(), socket)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['error:ERR_SOCKET_CLOSED', 'close(true)'])
+})
+
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
   const httpServer = http.createServer((req, res) => {
