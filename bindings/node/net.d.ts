@@ -74,7 +74,7 @@ export declare class Socket extends Duplex {
   unref(): this
   /** The local address, or {} before the connection is up. */
   address(): AddressInfo | {}
-  readonly timeout: number | undefined
+  timeout: number | undefined
   readonly connecting: boolean
   readonly pending: boolean
   readonly readyState: 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed'

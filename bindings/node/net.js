@@ -21,6 +21,7 @@
 const { Duplex } = require('node:stream')
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
+const { inspect } = require('node:util')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
 const { dispatcherOf, nodeError, abortError, isArgumentError, watchSignal, setRef } = require('./layer.js')
@@ -54,6 +55,19 @@ function keepAliveSeconds(enable, initialDelay) {
   const seconds = Math.floor((Number(initialDelay) || 0) / 1000)
   // 0 means "the system's default" in `net`: Linux's tcp_keepalive_time (the core cannot leave it unset).
   return seconds >= 1 ? seconds : 7200
+}
+
+/**
+ * A failure of a native connect / listen call as net reports it: a port the core
+ * refused (its detail names the argument 'port') is net's RangeError
+ * ERR_SOCKET_BAD_PORT, thrown; argument errors are thrown as they are; null for
+ * anything else (the caller's 'error' event).
+ */
+function thrownArgumentError(err, port) {
+  if (err.argument === 'port') {
+    return nodeError(RangeError, 'ERR_SOCKET_BAD_PORT', `options.port should be >= 0 and < 65536. Received ${inspect(port)}.`)
+  }
+  return isArgumentError(err) ? err : null
 }
 
 function emitClose(socket) {
@@ -90,10 +104,29 @@ class Socket extends Duplex {
       writableHighWaterMark: options.writableHighWaterMark,
     })
     this._loop = options.loop || netcore.defaultLoop()
-    this._h = null // the netcore handle, once connect() or accept made one
-    this._scope = null // the AsyncResource the socket's events run in
     this._server = null
     this.server = null
+    this._timeoutMs = undefined
+    this._timeoutProperty = undefined // what `timeout` reads
+    this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
+    this._refed = true
+    this._initConnectionState()
+    if (options.fd !== undefined && options.fd !== null) {
+      // A connected socket the program has (TCP or Unix): netcore owns it
+      // from now on; a descriptor that is not one throws, as net's does.
+      this._scope = new AsyncResource('netcore.net.Socket')
+      const handle = this._loop.adoptConnection(options.fd)
+      try {
+        this._peer = this._loop.peerAddress(handle)
+      } catch {} // a Unix peer has no address
+      this._attach(handle)
+    }
+  }
+
+  /** The state of one connection: set by the constructor, and again when a closed socket connects anew. */
+  _initConnectionState() {
+    this._h = null // the netcore handle, once connect() or accept made one
+    this._scope = null // the AsyncResource the socket's events run in
     this.connecting = false
     this._closing = false // netcore close() / closeReset() called
     this._handleClosed = false // netcore 'closed' delivered (or there never was a handle)
@@ -107,31 +140,22 @@ class Socket extends Duplex {
     this._local = null
     this._bytesRead = 0
     this._bytesSent = 0
-    this._timeoutMs = undefined
     this._nativeTimeoutMs = 0 // the idle timeout netcore has for the handle (0 = none)
-    this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
     this._ioSinceSetTimeout = false
     this._idleTold = false // 'timeout' emitted, no I/O since
     this._pendingOptions = [] // [name, value] set before the connection was up
-    this._refed = true
     this._unwatchSignal = null
-    if (options.fd !== undefined && options.fd !== null) {
-      // A connected socket the program has (TCP or Unix): netcore owns it
-      // from now on; a descriptor that is not one throws, as net's does.
-      this._scope = new AsyncResource('netcore.net.Socket')
-      const handle = this._loop.adoptConnection(options.fd)
-      try {
-        this._peer = this._loop.peerAddress(handle)
-      } catch {} // a Unix peer has no address
-      this._attach(handle)
-    }
   }
 
   // -- connecting ------------------------------------------------------------
 
   connect(...args) {
     const [options, cb] = args[0] !== null && typeof args[0] === 'object' && args[0][kNormalized] ? args[0] : normalizeArgs(args)
-    if (this._h !== null || this.destroyed) {
+    if (this.destroyed && this._closeEmitted) {
+      // net lets a closed socket connect again (a reconnect from its 'close' listener): a fresh stream and counters.
+      this._undestroy()
+      this._initConnectionState()
+    } else if (this._h !== null || this.destroyed) {
       throw nodeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected')
     }
     const path = options.path
@@ -143,7 +167,16 @@ class Socket extends Duplex {
     this._scope = new AsyncResource('netcore.net.Socket')
     const connectOptions = this._connectOptions(options, host)
     if (options.localAddress !== undefined) connectOptions.localAddress = options.localAddress
-    if (options.localPort !== undefined) connectOptions.localPort = options.localPort
+    if (options.localPort !== undefined) {
+      connectOptions.localPort = options.localPort
+      // net binds a localPort given alone on the any-address of the peer's family; the core binds only with a localAddress.
+      if (options.localAddress === undefined) {
+        const ipv6 = connectOptions.family === 6 || (connectOptions.family === undefined && nodeNet.isIPv6(host))
+        connectOptions.localAddress = ipv6 ? '::' : '0.0.0.0'
+        // A name then resolves to that family only, so the bound address fits the peer's.
+        if (connectOptions.family === undefined && !ipv6) connectOptions.family = 4
+      }
+    }
     if (options.noDelay !== undefined) this.setNoDelay(options.noDelay)
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay)
     let handle
@@ -151,7 +184,8 @@ class Socket extends Duplex {
       // A Unix path ('@name': the abstract namespace) connects or fails at once.
       handle = path !== undefined && path !== null ? this._loop.connectUnix(String(path)) : this._loop.connect(host, options.port, connectOptions)
     } catch (err) {
-      if (isArgumentError(err)) throw err
+      const thrown = thrownArgumentError(err, options.port)
+      if (thrown !== null) throw thrown
       process.nextTick(() => this.destroy(err))
       return this
     }
@@ -189,7 +223,14 @@ class Socket extends Duplex {
 
   _setOption(name, value) {
     if (this._h === null || this.connecting) this._pendingOptions.push([name, value])
-    else if (!this._closing && !this._handleClosed) this._loop.setOption(this._h, name, value)
+    else if (!this._closing && !this._handleClosed) {
+      try {
+        this._loop.setOption(this._h, name, value)
+      } catch (err) {
+        // A Unix socket has no TCP options: net's setNoDelay() / setKeepAlive() do nothing there.
+        if (err.code !== 'EOPNOTSUPP') throw err
+      }
+    }
   }
 
   // -- netcore events (run in this socket's async scope) ----------------------
@@ -224,7 +265,10 @@ class Socket extends Duplex {
   }
 
   _ncEof() {
-    if (!this.destroyed) this.push(null)
+    if (this.destroyed) return
+    this.push(null)
+    // As net does: 'end' (and, without allowHalfOpen, the close that follows) comes even when nobody reads, if nothing is left unread.
+    this.read(0)
   }
 
   _ncWritable() {
@@ -233,7 +277,7 @@ class Socket extends Duplex {
 
   /** netcore repeats 'idle' while idle; net's 'timeout' comes once, then again only after I/O. */
   _ncIdle() {
-    if (this._idleTold) return
+    if (this._idleTold || this.destroyed) return
     this._idleTold = true
     this.emit('timeout')
   }
@@ -242,8 +286,10 @@ class Socket extends Duplex {
     dispatcherOf(this._loop).sockets.delete(this._h)
     this._handleClosed = true
     this.connecting = false
-    if (!this.destroyed) this.destroy(ev.error)
-    else this._emitCloseIfDone()
+    if (this.destroyed) this._emitCloseIfDone()
+    else if (ev.error) this.destroy(ev.error)
+    // A clean close: after the 'end' and 'finish' already queued, so their listeners see the socket not yet destroyed, as net's do.
+    else process.nextTick(() => this.destroy())
   }
 
   // -- Duplex implementation --------------------------------------------------
@@ -375,6 +421,8 @@ class Socket extends Duplex {
 
   /** Closes with a reset (RST) instead of a FIN, as net.Socket's resetAndDestroy(). */
   resetAndDestroy() {
+    // As net's: a socket that never had a connection has nothing to reset, and says so.
+    if (this._h === null) return this.destroy(nodeError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed'))
     this._reset = true
     return this.destroy()
   }
@@ -390,10 +438,18 @@ class Socket extends Duplex {
    * again only after more I/O; 0 turns it off.
    */
   setTimeout(timeout, callback) {
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+    if (this.destroyed) return this // as net's: a destroyed socket has no timer to set
+    if (typeof timeout !== 'number') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "msecs" argument must be of type number. Received ${typeof timeout}`)
+    }
+    if (!(timeout >= 0) || timeout === Infinity) {
       throw nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${timeout}`)
     }
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "callback" argument must be of type function. Received ${typeof callback}`)
+    }
     this._timeoutMs = timeout
+    this._timeoutProperty = timeout
     this._idleTold = false
     if (typeof callback === 'function') {
       if (timeout === 0) this.removeListener('timeout', callback)
@@ -428,7 +484,12 @@ class Socket extends Duplex {
   }
 
   get timeout() {
-    return this._timeoutMs
+    return this._timeoutProperty
+  }
+
+  /** As in net, `timeout` is a plain property: assigning it only changes what it reads (setTimeout() arms the timer). */
+  set timeout(value) {
+    this._timeoutProperty = value
   }
 
   setNoDelay(noDelay = true) {
@@ -561,7 +622,8 @@ class Server extends EventEmitter {
       else if (path !== undefined && path !== null) handle = this._loop.listenUnix(String(path), { backlog })
       else handle = this._listen(options.host, port, flags)
     } catch (err) {
-      if (isArgumentError(err)) throw err
+      const thrown = thrownArgumentError(err, port)
+      if (thrown !== null) throw thrown
       process.nextTick(() => this.emit('error', err))
       return this
     }
@@ -690,10 +752,21 @@ function connect(...args) {
   return socket.connect(normalized)
 }
 
+/** `cls`, callable without `new` as well (net.Socket(), net.Server(listener) and net.Stream() are, in old code). */
+function callableWithoutNew(cls) {
+  return new Proxy(cls, {
+    apply(target, thisArg, args) {
+      return new target(...args)
+    },
+  })
+}
+
+const CallableSocket = callableWithoutNew(Socket)
+
 module.exports = {
-  Socket,
-  Stream: Socket,
-  Server,
+  Socket: CallableSocket,
+  Stream: CallableSocket,
+  Server: callableWithoutNew(Server),
   createServer,
   connect,
   createConnection: connect,

@@ -10,6 +10,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const nodeNet = require('node:net')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { once } = require('node:events')
@@ -568,6 +570,143 @@ test('unref(): a listening server does not keep the process alive; ref() does', 
 })
 
 // -- code nobody here wrote ------------------------------------------------------
+
+// -- differences Node's own test/parallel/test-net-*.js found ---------------------
+
+test("the peer ends and nobody reads: 'end' and 'close' come all the same, as net's", async (t) => {
+  const { server, port } = await nodeListen(t)
+  server.on('connection', (peer) => peer.end())
+  const socket = net.connect(port, '127.0.0.1') // no 'data' listener, never resumed
+  const events = record(socket)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['connect', 'ready', 'end', 'finish', 'close(false)'])
+})
+
+test("'end' and 'finish' listeners see the socket not yet destroyed when the peer closes at once", async (t) => {
+  const { port } = await nodeListen(t, {}, (peer) => peer.resume())
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect', bounded())
+  const seen = {}
+  socket.on('end', () => (seen.end = socket.destroyed))
+  socket.on('finish', () => (seen.finish = socket.destroyed))
+  socket.resume()
+  socket.end()
+  await next(socket, 'close')
+  assert.deepEqual(seen, { end: false, finish: false })
+  assert.equal(socket.destroyed, true)
+})
+
+test("a closed socket connects again (from its 'close' listener): fresh stream, counters per connection", async (t) => {
+  const received = []
+  const { port } = await nodeListen(t, {}, (peer) => {
+    const chunks = collect(peer)
+    chunks.ended.then(() => received.push(chunks.data().toString()))
+    peer.on('end', () => peer.end())
+  })
+  const socket = new net.Socket()
+  const written = []
+  let connections = 0
+  socket.on('connect', () => {
+    connections++
+    socket.end(`hello ${connections}`)
+  })
+  socket.on('finish', () => written.push(socket.bytesWritten))
+  const done = new Promise((resolve) => {
+    socket.on('close', (hadError) => {
+      assert.equal(hadError, false)
+      if (connections < 2) socket.connect(port, '127.0.0.1')
+      else resolve()
+    })
+  })
+  socket.connect(port, '127.0.0.1')
+  await done
+  assert.deepEqual(written, [7, 7])
+  await until(() => received.length === 2, 'both connections to reach the server')
+  assert.deepEqual(received.sort(), ['hello 1', 'hello 2'])
+})
+
+test('net.Socket(), net.Stream() and net.Server(listener) work without new, as in old code', async (t) => {
+  const socket = net.Socket()
+  assert.ok(socket instanceof net.Socket)
+  assert.ok(net.Stream() instanceof net.Socket)
+  socket.destroy()
+  const server = net.Server((conn) => conn.end('hi'))
+  assert.ok(server instanceof net.Server)
+  t.after(() => server.close())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening', bounded())
+  const client = nodeNet.connect(server.address().port, '127.0.0.1')
+  const reply = collect(client)
+  await reply.ended
+  assert.equal(reply.data().toString(), 'hi')
+})
+
+test('setNoDelay() and setKeepAlive() on a Unix socket do nothing (no throw), as net\'s', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netcore-net-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const server = net.createServer((conn) => {
+    assert.equal(conn.setNoDelay(true), conn)
+    assert.equal(conn.setKeepAlive(true, 1000), conn)
+    conn.end('over unix')
+  })
+  t.after(() => server.close())
+  server.listen(path.join(dir, 's.sock'))
+  await once(server, 'listening', bounded())
+  const client = net.connect(path.join(dir, 's.sock'))
+  client.setNoDelay(true) // before the connection: tried once it is up
+  await once(client, 'connect', bounded())
+  client.setKeepAlive(true)
+  const reply = collect(client)
+  await reply.ended
+  assert.equal(reply.data().toString(), 'over unix')
+})
+
+test('socket.timeout is a plain property; setTimeout() checks its arguments as net and does nothing once destroyed', async (t) => {
+  const socket = new net.Socket()
+  socket.timeout = 0 // strict mode: assigning must not throw
+  assert.equal(socket.timeout, 0)
+  assert.throws(() => socket.setTimeout('100'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => socket.setTimeout(Infinity), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => socket.setTimeout(-1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => socket.setTimeout(10, 'not a function'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  assert.equal(socket.setTimeout(1000), socket)
+  assert.equal(socket.timeout, 1000)
+  socket.destroy()
+  assert.equal(socket.setTimeout(1, () => {}), socket)
+  assert.equal(socket.listenerCount('timeout'), 0)
+  assert.equal(socket.timeout, 1000)
+})
+
+test("a port out of range throws net's RangeError ERR_SOCKET_BAD_PORT from connect() and listen(), not an 'error' event", () => {
+  const badPort = { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' }
+  for (const port of [-1, 65536, 1.5, NaN, Infinity]) {
+    assert.throws(() => net.connect({ port, host: '127.0.0.1' }), badPort, `connect({ port: ${port} })`)
+    assert.throws(() => new net.Socket().connect(port, '127.0.0.1'), badPort, `socket.connect(${port})`)
+    assert.throws(() => net.createServer().listen(port, '127.0.0.1'), badPort, `listen(${port})`)
+    assert.throws(() => net.createServer().listen({ port }), badPort, `listen({ port: ${port} })`)
+  }
+})
+
+test('connect({ localPort }) without a localAddress binds that port (on the any-address), as net does', async (t) => {
+  const localPort = await closedPort(t) // free, and never connected from: no TIME_WAIT on it
+  const { server, port } = await listen(t)
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect({ port, host: '127.0.0.1', localPort })
+  await once(socket, 'connect', bounded())
+  const [peer] = await accepted
+  assert.equal(socket.localPort, localPort)
+  assert.equal(peer.remotePort, localPort)
+  socket.destroy()
+  peer.destroy()
+})
+
+test("resetAndDestroy() on a socket that never connected: error ERR_SOCKET_CLOSED, close(true), as net's", async () => {
+  const socket = new net.Socket()
+  const events = record(socket)
+  assert.equal(socket.resetAndDestroy(), socket)
+  await next(socket, 'close')
+  assert.deepEqual(events, ['error:ERR_SOCKET_CLOSED', 'close(true)'])
+})
 
 test("Node's http server serves requests over netcore sockets (http.get, fetch, keep-alive, 1 MiB each way)", async (t) => {
   const big = randomBytes(1024 * 1024)
