@@ -239,13 +239,15 @@ class Socket extends Duplex {
     this.connecting = false
     this._peer = ev.address ?? null // none over a Unix socket
     this._applyOptions()
+    this.emit('connect')
+    this.emit('ready')
+    // As net's: what was written while connecting goes once 'connect' is out (its callback after it), then an end().
+    this._sendHeld()
     if (this._finalCb !== null) {
       const cb = this._finalCb
       this._finalCb = null
       this._final(cb)
     }
-    this.emit('connect')
-    this.emit('ready')
   }
 
   _ncFailed(ev) {
@@ -302,7 +304,9 @@ class Socket extends Duplex {
   }
 
   _write(data, encoding, cb) {
-    if (this._held !== null || this._h === null || this._handleClosed) return this._send({ data, encoding, cb, vector: false })
+    if (this._held !== null || this._h === null || this.connecting || this._handleClosed) {
+      return this._send({ data, encoding, cb, vector: false })
+    }
     // The common case, without the held item's object: netcore takes the chunk at once.
     let sent
     try {
@@ -323,10 +327,10 @@ class Socket extends Duplex {
     this._send({ data: chunks, encoding: undefined, cb, vector: true })
   }
 
-  /** Sends `item` now, or holds it (netcore refused it whole, or there is no connection yet). */
+  /** Sends `item` now, or holds it (netcore refused it whole, or the connection is not up yet). */
   _send(item) {
     this._held = item
-    if (this._h !== null) this._sendHeld()
+    if (this._h !== null && !this.connecting) this._sendHeld()
   }
 
   /** Sends the held item; its callback runs once netcore took every byte of it. */

@@ -700,6 +700,32 @@ test('connect({ localPort }) without a localAddress binds that port (on the any-
   peer.destroy()
 })
 
+test("a write made while connecting goes after 'connect' (its callback too), and one destroyed first gets an error, as net's", async (t) => {
+  const { server, port } = await listen(t)
+  const accepted = once(server, 'connection', bounded())
+  const socket = net.connect({ port, host: '127.0.0.1' })
+  const order = []
+  socket.on('connect', () => order.push('connect'))
+  assert.equal(socket.connecting, true)
+  socket.write('early', () => order.push('written'))
+  socket.end(() => order.push('finished'))
+  const [peer] = await accepted
+  peer.setEncoding('utf8')
+  let got = ''
+  peer.on('data', (chunk) => (got += chunk))
+  await once(peer, 'end', bounded())
+  assert.equal(got, 'early')
+  assert.deepEqual(order, ['connect', 'written', 'finished'])
+  peer.destroy()
+
+  const doomed = net.connect({ port, host: '127.0.0.1' })
+  doomed.on('error', () => {})
+  const written = new Promise((resolve) => doomed.write('never', resolve))
+  doomed.destroy()
+  const err = await written
+  assert.ok(err instanceof Error, 'the callback of a write that never went gets an error')
+})
+
 test("resetAndDestroy() on a socket that never connected: error ERR_SOCKET_CLOSED, close(true), as net's", async () => {
   const socket = new net.Socket()
   const events = record(socket)
