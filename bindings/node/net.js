@@ -70,6 +70,11 @@ function thrownArgumentError(err, port) {
   return isArgumentError(err) ? err : null
 }
 
+/** A chunk's length in bytes (a string's in `encoding`). */
+function byteLength(chunk, encoding) {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length
+}
+
 function emitClose(socket) {
   socket.emit('close', socket._hadError)
   const server = socket._server
@@ -554,8 +559,15 @@ class Socket extends Duplex {
   }
 
   /** Bytes handed to netcore plus those still in the stream's buffer, as net counts them. */
+  /** As net's: the bytes sent and those still waiting, a string's counted in its encoding. */
   get bytesWritten() {
-    return this._bytesSent + this.writableLength
+    let bytes = this._bytesSent
+    const held = this._held
+    if (held !== null) {
+      bytes += held.vector ? held.data.reduce((sum, { chunk, encoding }) => sum + byteLength(chunk, encoding), 0) : byteLength(held.data, held.encoding)
+    }
+    for (const { chunk, encoding } of this.writableBuffer) bytes += byteLength(chunk, encoding)
+    return bytes
   }
 
   /** As net's (deprecated) bufferSize: the stream's buffer plus what netcore queued and the kernel has not taken. */
@@ -564,8 +576,9 @@ class Socket extends Duplex {
     return this.writableLength + (open ? this._loop.queuedBytes(this._h) : 0)
   }
 
+  /** As net's: no connection (not yet, or no more). */
   get pending() {
-    return this._h === null || this.connecting
+    return this._h === null || this.connecting || this._handleClosed
   }
 
   get readyState() {

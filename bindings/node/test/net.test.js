@@ -707,16 +707,20 @@ test("a write made while connecting goes after 'connect' (its callback too), and
   const order = []
   socket.on('connect', () => order.push('connect'))
   assert.equal(socket.connecting, true)
-  socket.write('early', () => order.push('written'))
+  socket.write('early É', () => order.push('written'))
+  assert.equal(socket.bytesWritten, 8, 'a waiting string counts in bytes, as net counts it')
   socket.end(() => order.push('finished'))
   const [peer] = await accepted
   peer.setEncoding('utf8')
   let got = ''
   peer.on('data', (chunk) => (got += chunk))
   await once(peer, 'end', bounded())
-  assert.equal(got, 'early')
+  assert.equal(got, 'early É')
+  assert.equal(socket.bytesWritten, 8)
   assert.deepEqual(order, ['connect', 'written', 'finished'])
   peer.destroy()
+  await once(socket, 'close', bounded())
+  assert.equal(socket.pending, true, 'pending again once closed, as net says')
 
   const doomed = net.connect({ port, host: '127.0.0.1' })
   doomed.on('error', () => {})
