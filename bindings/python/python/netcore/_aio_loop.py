@@ -38,8 +38,8 @@ class EventLoop(asyncio.SelectorEventLoop):
     ``loop.create_unix_server``, ``loop.create_unix_connection`` (and so
     ``asyncio.start_server``, ``asyncio.open_connection`` and their Unix
     twins) and ``loop.create_datagram_endpoint`` are netcore.aio's, ``sock=``
-    included (netcore adopts the socket); what those
-    do not support (``ssl=`` with anything but a netcore.TLSContext,
+    included (netcore adopts a duplicate of the socket); what those do not
+    support (``ssl=`` with anything but a netcore.TLSContext,
     ``reuse_address=False``) and everything else is asyncio's own."""
 
     async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None, **kwds: Any) -> Any:

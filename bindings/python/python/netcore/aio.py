@@ -47,9 +47,9 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   ``create_datagram_endpoint`` are these, so code that calls the loop's
   methods (``asyncio.start_server``, ``asyncio.open_unix_connection``,
   uvicorn) runs unchanged; its ``sendfile`` writes a file to one of their
-  transports as asyncio's fallback does (netcore has no sendfile(2) path). ``ssl=`` takes a :class:`netcore.TLSContext` (an
-  ``ssl.SSLContext`` is a TypeError in the functions; the loop leaves it to
-  asyncio's own TLS).
+  transports as asyncio's fallback does (netcore has no sendfile(2) path).
+  ``ssl=`` takes a :class:`netcore.TLSContext` (an ``ssl.SSLContext`` is a
+  TypeError in the functions; the loop leaves it to asyncio's own TLS).
 
 The raw model, driven from asyncio (:func:`attach`)::
 
