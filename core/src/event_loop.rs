@@ -212,6 +212,7 @@ impl Loop {
         let (wait, kept) = {
             let mut state = self.state()?;
             state.notified = false;
+            state.flush_deferred();
             state.release_delivered();
             state.closed_by_user.clear();
             state.upgraded_by_user.clear();
@@ -753,6 +754,39 @@ impl Loop {
         result.map(drop)
     }
 
+    /// [`Loop::send`] for a host that sends several small messages per
+    /// connection per turn (an HTTP server's head and body): on an open
+    /// plaintext connection with nothing queued, up to 4 KiB waits in the
+    /// queue until [`Loop::flush_deferred`] or the next poll, and goes out
+    /// with whatever else was sent on it meanwhile in one system call.
+    /// Anything else is sent as [`Loop::send`] sends it. Water marks and
+    /// errors as [`Loop::send`]'s; a send that fails when flushed closes the
+    /// connection with its error (`Closed`). Returns whether the loop had
+    /// nothing deferred since its last flush or poll: the host then
+    /// arranges one flush, after its turn's callbacks ran.
+    pub fn send_deferred(&self, handle: Handle, data: &[u8]) -> Result<bool> {
+        let mut guard = self.state()?;
+        let state = &mut *guard;
+        if let Entry::Conn(conn) = state.slab.get_mut(handle)? {
+            if let Some(first) = conn.defer(data)? {
+                let loop_first = first && state.deferred.is_empty();
+                if first {
+                    state.deferred.push(handle);
+                }
+                return Ok(loop_first);
+            }
+        }
+        drop(guard);
+        self.send(handle, data).map(|()| false)
+    }
+
+    /// Sends the bytes [`Loop::send_deferred`] left waiting (a poll does so
+    /// first too). `ECLOSED` once the loop is closed.
+    pub fn flush_deferred(&self) -> Result<()> {
+        self.state()?.flush_deferred();
+        Ok(())
+    }
+
     /// [`Loop::send_with_token`] on a handle that is not a connection (kept
     /// out of line: the connection's path checks one kind).
     #[cold]
@@ -1107,6 +1141,8 @@ impl Loop {
         if state.keeps_data(handle) {
             return Err(input_after_upgrade_point());
         }
+        // Bytes sent before the upgrade leave as plaintext.
+        state.flush_deferred();
         let conn = state.conn(handle)?;
         let live = conn.is_connected();
         let deadline = conn.start_tls(role, Instant::now())?;

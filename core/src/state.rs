@@ -159,6 +159,9 @@ pub(crate) struct State {
     /// Live connections the user upgraded to TLS (STARTTLS) since the last
     /// poll: their later `Data` events in the batch are refused ([`State::screen`]).
     pub upgraded_by_user: Vec<Handle>,
+    /// Connections with deferred sends ([`crate::Loop::send_deferred`]),
+    /// each once: flushed by [`State::flush_deferred`].
+    pub deferred: Vec<Handle>,
     /// Events a host handed back undelivered, oldest first, with their bytes
     /// ([`crate::Batch::keep_from`]): the next poll returns them alone.
     pub kept: VecDeque<(Event, Box<[u8]>)>,
@@ -205,6 +208,7 @@ impl State {
             idle_epoch: 0,
             closed_by_user: Vec::new(),
             upgraded_by_user: Vec::new(),
+            deferred: Vec::new(),
             kept: VecDeque::new(),
             undelivered_closes: 0,
             delivered_closes: Vec::new(),
@@ -251,6 +255,26 @@ impl State {
             self.notify();
         }
         result
+    }
+
+    /// Sends every connection's deferred bytes; a connection whose send
+    /// failed is serviced (closed with the error) by the next poll, which
+    /// also delivers the `Writable` events owed.
+    pub fn flush_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        let events = self.pending.len();
+        for handle in deferred.drain(..) {
+            let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else { continue };
+            if conn.flush_deferred(handle, &mut self.pending) {
+                self.requeue(handle);
+                self.notify();
+            }
+        }
+        if self.pending.len() > events {
+            self.notify();
+        }
+        // The emptied list goes back: its room serves the next turn.
+        self.deferred = deferred;
     }
 
     /// Puts a handle in the ready queue (once).

@@ -126,6 +126,74 @@ fn backpressure_eagain_then_writable() {
 }
 
 #[test]
+fn deferred_sends_wait_for_the_flush_or_the_next_poll_and_leave_in_order() {
+    let lp = Loop::new().unwrap();
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    assert_eq!(lp.send_deferred(conn, b"head "), Ok(true), "the loop's first deferred send");
+    assert_eq!(lp.send_deferred(conn, b"body"), Ok(false));
+    assert_eq!(lp.queued_bytes(conn), Ok(9));
+    let mut buf = [0; 16];
+    assert_eq!(client.read(&mut buf).map_err(|e| e.kind()), Err(std::io::ErrorKind::WouldBlock), "nothing sent yet");
+    lp.flush_deferred().unwrap();
+    assert_eq!(lp.queued_bytes(conn), Ok(0));
+    client.set_nonblocking(false).unwrap();
+    client.read_exact(&mut buf[..9]).unwrap();
+    assert_eq!(&buf[..9], b"head body");
+
+    assert_eq!(lp.send_deferred(conn, b"head "), Ok(true), "the flush emptied the loop's list");
+    lp.send(conn, b"now").unwrap();
+    assert_eq!(lp.queued_bytes(conn), Ok(0), "an ordinary send goes at once, the deferred bytes first");
+    client.read_exact(&mut buf[..8]).unwrap();
+    assert_eq!(&buf[..8], b"head now");
+
+    assert_eq!(lp.send_deferred(conn, b"polled"), Ok(false), "only a flush or a poll empties the loop's list");
+    drop(lp.poll(1, Some(Duration::ZERO)).unwrap());
+    client.read_exact(&mut buf[..6]).unwrap();
+    assert_eq!(&buf[..6], b"polled", "a poll flushes first");
+
+    let big: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    assert_eq!(lp.send_deferred(conn, &big), Ok(false), "over 4 KiB is an ordinary send");
+    assert_eq!(lp.queued_bytes(conn), Ok(0));
+    let mut got = vec![0; big.len()];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(got, big);
+    assert_eq!(lp.send_deferred(conn, b""), Err(Error::EINVAL), "an empty send is refused as send refuses it");
+}
+
+#[test]
+fn a_deferred_send_refused_above_the_high_water_mark_gets_writable_once_flushed() {
+    let lp = Loop::new().unwrap();
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    lp.set_option(conn, SockOption::LowWater, 0).unwrap();
+    lp.set_option(conn, SockOption::HighWater, 16).unwrap();
+    assert_eq!(lp.send_deferred(conn, b"0123456789"), Ok(true));
+    assert_eq!(lp.send_deferred(conn, b"0123456789"), Err(Error::EAGAIN), "10 + 10 queued is over 16");
+    lp.flush_deferred().unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Writable, conn));
+    assert_eq!(got.iter().filter(|e| e.kind == EventKind::Writable).count(), 1);
+    let mut buf = [0; 10];
+    client.set_nonblocking(false).unwrap();
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"0123456789", "the refused send is not sent");
+}
+
+#[test]
+fn a_deferred_send_that_fails_when_flushed_closes_the_connection_with_its_error() {
+    let lp = Loop::new().unwrap();
+    let (client, conn) = framed_pair(&lp, Framing::Stream);
+    // A reset from the peer that the loop has not polled for yet.
+    socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(client);
+    assert_eq!(lp.send_deferred(conn, b"lost"), Ok(true));
+    lp.flush_deferred().unwrap();
+    let got = poll_until(&lp, |g| has(g, EventKind::Closed, conn));
+    let closed = got.iter().find(|e| e.kind == EventKind::Closed).unwrap();
+    assert!([Some(Error::ECONNRESET), Some(Error::EPIPE)].contains(&closed.error), "{:?}", closed.error);
+    lp.close_loop();
+    assert_eq!(lp.flush_deferred(), Err(Error::ECLOSED));
+}
+
+#[test]
 fn a_paused_connection_still_notices_the_peer_closing() {
     let lp = Loop::new().unwrap();
     let (_l, port) = listen(&lp);

@@ -593,6 +593,53 @@ def test_close_with_nothing_to_send_calls_connection_lost_on_the_next_turn() -> 
     run(main)
 
 
+@pytest.mark.parametrize("on_netcore_loop", [True, False])
+def test_small_writes_of_one_turn_leave_together_at_its_end_on_netcore_aio_loop(on_netcore_loop: bool) -> None:
+    """On netcore.aio's own loop, a transport's small writes of one turn
+    wait in netcore's queue until the turn's callbacks are done, then
+    leave in one system call (uvicorn writes an answer's head and body
+    apart); on another loop they go at once. Either way the peer gets them
+    in order, and a close() sends them first."""
+
+    async def main() -> None:
+        server, proto, reader, writer = await one_connection()
+        transport = proto.tr
+        transport.write(b"head ")
+        transport.write(b"body")
+        assert transport.get_write_buffer_size() == (9 if on_netcore_loop else 0)
+        assert await reader.readexactly(9) == b"head body"
+        assert transport.get_write_buffer_size() == 0
+        transport.write(b"last")
+        transport.close()
+        assert await reader.read() == b"last"
+        await proto.lost
+        await close_all(server, writer)
+
+    run(main, netcore.aio.new_event_loop if on_netcore_loop else None)
+
+
+def test_a_write_in_the_turn_that_stops_netcore_aio_loop_still_leaves() -> None:
+    """The turn's end sends what it deferred even when the loop stops
+    after it (run_until_complete returns) and never runs again."""
+    loop = netcore.aio.new_event_loop()
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        transport, _ = loop.run_until_complete(
+            loop.create_connection(asyncio.Protocol, *listener.getsockname()))
+        peer, _ = listener.accept()
+
+        async def write() -> None:
+            transport.write(b"in the last turn")
+
+        loop.run_until_complete(write())
+        peer.settimeout(WAIT)
+        assert peer.recv(64) == b"in the last turn"
+        peer.close()
+    finally:
+        loop.close()
+        listener.close()
+
+
 def test_abort_drops_the_buffer_and_calls_connection_lost_once() -> None:
     async def main() -> None:
         server, proto, reader, writer = await one_connection()

@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
+use crate::aio_loop::send_at_turn_end;
 use crate::args::{Hd, Int};
 use crate::errors::{to_pyerr, IntoPyResult};
 use crate::event::addr_tuple;
@@ -484,7 +485,9 @@ fn write_now(transport: &Obj<'_>, data: &Obj<'_>) -> Option<PyResult<*mut ffi::P
         // that ends each response with a content-length.)
         return Some(Ok(py.None().into_ptr()));
     }
-    match stream.lp.get().core_result(py, |lp| lp.send(stream.handle, bytes)).ok()? {
+    let send =
+        |lp: &nc::Loop| send_at_turn_end(lp, stream.handle, bytes).unwrap_or_else(|| lp.send(stream.handle, bytes));
+    match stream.lp.get().core_result(py, send).ok()? {
         Ok(()) => Some(Ok(py.None().into_ptr())),
         // Refused (queue full, connection failed): the transport's to handle,
         // as a refusal of its own send.
@@ -549,6 +552,12 @@ impl PyLoop {
         }
         self.close_hooks.lock().push(hook.clone().unbind());
         Ok(())
+    }
+
+    /// Private (netcore.aio): the bytes `handle` has queued once the sends
+    /// deferred to the end of the turn went (a closing transport's check).
+    fn _queued_after_flush(&self, py: Python<'_>, handle: Hd) -> PyResult<usize> {
+        self.core(py, |lp| lp.flush_deferred().and_then(|()| lp.queued_bytes(handle.0)))
     }
 
     /// Private (netcore.aio): forgets a hook given to _add_close_hook (the same object).

@@ -9,17 +9,19 @@
 //! checks and source tracebacks), a closed loop (its error), keywords other
 //! than `context=`, a deadline or delay of another type.
 
+use netcore_core as nc;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
+use crate::errors::guard;
 use crate::fastcall::{fast_method, install_fast_method, vectorcall, VECTORCALL_ARGUMENTS_OFFSET};
 
 /// Any Python object.
@@ -398,6 +400,33 @@ struct Turn {
     task_factory: Cell<Option<bool>>,
     /// [`SETTINGS_CHANGES`] when `debug` and `task_factory` were read.
     read_at: Cell<u64>,
+    /// The core loops this turn's callbacks deferred sends on
+    /// ([`send_at_turn_end`]), flushed when the turn ends.
+    deferred: RefCell<Vec<nc::Loop>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        // A loop closed meanwhile has nothing left to send.
+        for lp in self.deferred.get_mut().drain(..) {
+            drop(guard(|| lp.flush_deferred()));
+        }
+    }
+}
+
+/// Sends `data` on `handle` when this turn's callbacks are done, with the
+/// connection's other sends of the turn in one system call (an HTTP
+/// server's head and body; [`nc::Loop::send_deferred`]), if a turn of
+/// netcore.aio's loop runs callbacks on this thread; `None` if not.
+pub(crate) fn send_at_turn_end(lp: &nc::Loop, handle: nc::Handle, data: &[u8]) -> Option<nc::Result<()>> {
+    // SAFETY: RUNNING points to the live turn of run_once on this thread
+    // as it runs callbacks (RunningTurn); this call is one of theirs.
+    let turn = unsafe { RUNNING.get().as_ref() }?;
+    Some(lp.send_deferred(handle, data).map(|first| {
+        if first {
+            turn.deferred.borrow_mut().push(lp.clone());
+        }
+    }))
 }
 
 /// How many times `set_debug` or `set_task_factory` was called on one of
@@ -708,6 +737,7 @@ fn run_once(aloop: &Obj<'_>) -> PyResult<()> {
         debug: Cell::new(None),
         task_factory: Cell::new(None),
         read_at: Cell::new(SETTINGS_CHANGES.load(Ordering::Relaxed)),
+        deferred: RefCell::new(Vec::new()),
     };
     let _running = RunningTurn::set(if running_open { &turn } else { std::ptr::null() });
     let reads = LoopReads::new(aloop);

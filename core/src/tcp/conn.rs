@@ -43,6 +43,10 @@ const READS_PER_TURN: u32 = 1;
 /// one takes its reads into its own buffer until it is complete, so a frame
 /// spanning many reads is copied once, not once per read.
 const COPY_BACK_LIMIT: usize = 64 << 10;
+/// Most bytes one deferred send ([`Conn::defer`]) takes: copying them into
+/// the queue must cost well under the system call that coalescing saves
+/// (~2.5 µs on loopback; 4 KiB copy in ~0.2 µs). Larger sends go at once.
+const DEFER_MAX: usize = 4 << 10;
 
 /// Input kept on a connection between polls: frames the last batch had no
 /// room for, then the start of an incomplete frame.
@@ -193,6 +197,9 @@ pub(crate) struct Conn {
     plain: bool,
     /// In the loop's ready queue (the reactor's bookkeeping).
     queued: bool,
+    /// Bytes were queued by [`Conn::defer`] and wait for
+    /// [`Conn::flush_deferred`] (and the handle is in the loop's list).
+    deferred: bool,
     /// A send failed for good (reset, broken pipe): close with this reason.
     failed: Option<Error>,
     /// The TLS session of a connection that speaks TLS (boxed: a plaintext
@@ -236,6 +243,7 @@ impl Conn {
             error_seen: false,
             paused: false,
             queued: false,
+            deferred: false,
             failed: None,
             tls: None,
         }
@@ -437,6 +445,41 @@ impl Conn {
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
     }
 
+    /// Queues `data` to be sent by [`Conn::flush_deferred`] instead of at
+    /// once, so that several small sends of one turn leave in one system
+    /// call. Only an open plaintext connection with nothing queued (or
+    /// only deferred bytes) defers, and only up to [`DEFER_MAX`] bytes:
+    /// `Ok(None)` otherwise, and the caller sends as usual. `Ok(Some(first))`:
+    /// queued (refused whole above the high-water mark, as any send), and
+    /// whether these are the connection's first deferred bytes.
+    pub fn defer(&mut self, data: &[u8]) -> Result<Option<bool>> {
+        if !self.plain || data.is_empty() || data.len() > DEFER_MAX || !(self.deferred || self.sendq.is_idle()) {
+            return Ok(None);
+        }
+        self.sendq.admit(data.len())?;
+        self.sendq.push(&[data], 0, None);
+        Ok(Some(!std::mem::replace(&mut self.deferred, true)))
+    }
+
+    /// Sends what [`Conn::defer`] queued, with anything queued behind it,
+    /// as far as the kernel takes it (the rest waits for send space, as
+    /// after any partial send), and owes `Writable` if a send refused
+    /// meanwhile now fits. A failure is kept for the reactor to close the
+    /// connection with; `true` then.
+    pub fn flush_deferred(&mut self, handle: Handle, events: &mut Vec<Event>) -> bool {
+        if !std::mem::take(&mut self.deferred) {
+            return false;
+        }
+        if let Err(error) = self.flush(handle, events) {
+            self.failed = Some(error);
+            return true;
+        }
+        if self.sendq.writable_due() && !self.is_closing() {
+            events.push(Event::new(EventKind::Writable, handle, self.userdata));
+        }
+        false
+    }
+
     fn send_general(
         &mut self,
         handle: Handle,
@@ -451,6 +494,14 @@ impl Conn {
         }
         if self.fin_requested() {
             return Err(Error::EPIPE);
+        }
+        // A send that is not deferred goes now, and so do the bytes deferred
+        // before it (or the queue would refuse what it takes when empty).
+        if std::mem::take(&mut self.deferred) {
+            if let Err(error) = self.flush(handle, events) {
+                self.failed = Some(error);
+                return Err(error);
+            }
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         self.sendq.admit(total)?;

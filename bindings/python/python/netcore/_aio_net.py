@@ -566,7 +566,7 @@ class Transport(_Endpoint, asyncio.Transport):
             # Nothing left to send (TLS has its close_notify): asyncio calls
             # connection_lost on the next turn, not once netcore's "closed" comes.
             try:
-                sent = self._tls_context is None and self._nc.queued_bytes(self._handle) == 0
+                sent = self._tls_context is None and self._nc._queued_after_flush(self._handle) == 0
             except Error:
                 sent = False
             # Syncs the state changed here too.

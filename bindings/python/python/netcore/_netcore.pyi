@@ -406,6 +406,9 @@ class Loop:
         registered on it can be removed before the number is reused)."""
     def _remove_close_hook(self, hook: Callable[[], object], /) -> None:
         """Private (netcore.aio): forgets a hook (the same object)."""
+    def _queued_after_flush(self, handle: int, /) -> int:
+        """Private (netcore.aio): the bytes ``handle`` has queued once the
+        sends deferred to the end of the turn went."""
 
     # ---- closing ------------------------------------------------------------
     @overload
