@@ -734,12 +734,18 @@ impl Loop {
     /// carrying it follows once the last of these bytes reached the kernel
     /// (TCP only).
     pub fn send_with_token(&self, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
-        let mut guard = self.state()?;
-        let state = &mut *guard;
+        Self::send_locked(&mut *self.state()?, handle, bufs, token)
+    }
+
+    #[inline(always)]
+    fn send_locked(state: &mut State, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
         let conn = match state.slab.get_mut(handle)? {
             Entry::Conn(c) => c,
             other => return Self::send_not_conn(other, bufs, token),
         };
+        if conn.has_deferred() {
+            return Self::send_after_deferred(state, handle, bufs, token);
+        }
         let queued_events = state.pending.len();
         let result = conn.send(handle, bufs, token, &mut state.pending);
         if matches!(result, Ok(Sent::AtOnce)) {
@@ -756,28 +762,28 @@ impl Loop {
 
     /// [`Loop::send`] for a host that sends several small messages per
     /// connection per turn (an HTTP server's head and body): on an open
-    /// plaintext connection with nothing queued, up to 4 KiB waits in the
-    /// queue until [`Loop::flush_deferred`] or the next poll, and goes out
-    /// with whatever else was sent on it meanwhile in one system call.
-    /// Anything else is sent as [`Loop::send`] sends it. Water marks and
-    /// errors as [`Loop::send`]'s; a send that fails when flushed closes the
-    /// connection with its error (`Closed`). Returns whether the loop had
-    /// nothing deferred since its last flush or poll: the host then
-    /// arranges one flush, after its turn's callbacks ran.
+    /// plaintext connection with nothing queued, up to 4 KiB (in all, and
+    /// within the high-water mark) waits in the loop until
+    /// [`Loop::flush_deferred`] or the next poll, and leaves with the
+    /// connection's other deferred sends in one system call. Past that, or
+    /// on any other handle, it is sent as [`Loop::send`] sends it, after
+    /// the bytes deferred before; so are a send, close, shutdown or TLS
+    /// upgrade of a connection with deferred bytes. Errors as [`Loop::send`]'s;
+    /// a send that fails when flushed closes the connection with its error
+    /// (`Closed`). Returns whether the loop had nothing deferred since its
+    /// last flush or poll: the host then arranges one flush, after its
+    /// turn's callbacks ran.
     pub fn send_deferred(&self, handle: Handle, data: &[u8]) -> Result<bool> {
         let mut guard = self.state()?;
         let state = &mut *guard;
         if let Entry::Conn(conn) = state.slab.get_mut(handle)? {
-            if let Some(first) = conn.defer(data)? {
-                let loop_first = first && state.deferred.is_empty();
-                if first {
-                    state.deferred.push(handle);
-                }
-                return Ok(loop_first);
+            if conn.defer(data.len()) {
+                let first = state.deferred.is_empty();
+                state.deferred.push(handle, data);
+                return Ok(first);
             }
         }
-        drop(guard);
-        self.send(handle, data).map(|()| false)
+        Self::send_locked(state, handle, &[data], None).map(|()| false)
     }
 
     /// Sends the bytes [`Loop::send_deferred`] left waiting (a poll does so
@@ -785,6 +791,13 @@ impl Loop {
     pub fn flush_deferred(&self) -> Result<()> {
         self.state()?.flush_deferred();
         Ok(())
+    }
+
+    /// [`Loop::send_locked`] on a connection with deferred bytes: they go first.
+    #[cold]
+    fn send_after_deferred(state: &mut State, handle: Handle, bufs: &[&[u8]], token: Option<u64>) -> Result<()> {
+        state.flush_deferred_of(handle);
+        Self::send_locked(state, handle, bufs, token)
     }
 
     /// [`Loop::send_with_token`] on a handle that is not a connection (kept
@@ -866,6 +879,7 @@ impl Loop {
     /// but `Closed`, and so are the handle's kept ones ([`Batch::keep_from`]).
     pub fn close(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
+        state.flush_deferred_of(handle);
         let conn = match state.entry(handle)? {
             Entry::Conn(_) => state.conn(handle)?,
             _ => {
@@ -903,6 +917,7 @@ impl Loop {
     /// Half-closes a connection: FIN once everything queued is sent; reading goes on.
     pub fn shutdown(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
+        state.flush_deferred_of(handle);
         let conn = state.conn(handle)?;
         conn.request_shutdown()?;
         conn.want_flush();
@@ -1142,7 +1157,7 @@ impl Loop {
             return Err(input_after_upgrade_point());
         }
         // Bytes sent before the upgrade leave as plaintext.
-        state.flush_deferred();
+        state.flush_deferred_of(handle);
         let conn = state.conn(handle)?;
         let live = conn.is_connected();
         let deadline = conn.start_tls(role, Instant::now())?;

@@ -31,6 +31,9 @@ pub const MAX_LOOPS: usize = 1 << TAG_BITS;
 const MAX_GENERATION: u32 = (1 << GENERATION_BITS) - 1;
 
 impl Handle {
+    /// A handle of raw value 0, which names nothing (no slab hands it out).
+    pub(crate) const NONE: Handle = Handle(0);
+
     /// The handle as the integer the C API and bindings hand out (below 2^53).
     pub fn raw(self) -> i64 {
         self.0

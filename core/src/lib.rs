@@ -45,6 +45,7 @@ mod addr;
 mod batch;
 mod connect;
 mod connect_options;
+mod deferred;
 mod dialer;
 mod error;
 mod event;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token, Waker};
 use parking_lot::Mutex;
 
+use crate::deferred::Deferred;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, HandleKind};
 use crate::handle::{Handle, LoopTag, Slab};
@@ -159,9 +160,9 @@ pub(crate) struct State {
     /// Live connections the user upgraded to TLS (STARTTLS) since the last
     /// poll: their later `Data` events in the batch are refused ([`State::screen`]).
     pub upgraded_by_user: Vec<Handle>,
-    /// Connections with deferred sends ([`crate::Loop::send_deferred`]),
-    /// each once: flushed by [`State::flush_deferred`].
-    pub deferred: Vec<Handle>,
+    /// The bytes of deferred sends ([`crate::Loop::send_deferred`]) until
+    /// [`State::flush_deferred`].
+    pub deferred: Deferred,
     /// Events a host handed back undelivered, oldest first, with their bytes
     /// ([`crate::Batch::keep_from`]): the next poll returns them alone.
     pub kept: VecDeque<(Event, Box<[u8]>)>,
@@ -208,7 +209,7 @@ impl State {
             idle_epoch: 0,
             closed_by_user: Vec::new(),
             upgraded_by_user: Vec::new(),
-            deferred: Vec::new(),
+            deferred: Deferred::default(),
             kept: VecDeque::new(),
             undelivered_closes: 0,
             delivered_closes: Vec::new(),
@@ -258,23 +259,33 @@ impl State {
     }
 
     /// Sends every connection's deferred bytes; a connection whose send
-    /// failed is serviced (closed with the error) by the next poll, which
-    /// also delivers the `Writable` events owed.
+    /// failed is serviced (closed with the error) by the next poll.
     pub fn flush_deferred(&mut self) {
         let mut deferred = std::mem::take(&mut self.deferred);
-        let events = self.pending.len();
-        for handle in deferred.drain(..) {
-            let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) else { continue };
-            if conn.flush_deferred(handle, &mut self.pending) {
+        deferred.drain(|handle, bytes| self.send_deferred(handle, bytes));
+        // The emptied buffer goes back: its room serves the next turn.
+        self.deferred = deferred;
+    }
+
+    /// Sends `handle`'s deferred bytes now, before anything else is done
+    /// with its sending (a send that is not deferred, a close, a shutdown,
+    /// a TLS upgrade).
+    pub fn flush_deferred_of(&mut self, handle: Handle) {
+        if !matches!(self.slab.get_mut(handle), Ok(Entry::Conn(c)) if c.has_deferred()) {
+            return;
+        }
+        let mut deferred = std::mem::take(&mut self.deferred);
+        deferred.take_runs_of(handle, |bytes| self.send_deferred(handle, bytes));
+        self.deferred = deferred;
+    }
+
+    fn send_deferred(&mut self, handle: Handle, bytes: &[u8]) {
+        if let Ok(Entry::Conn(conn)) = self.slab.get_mut(handle) {
+            if conn.send_deferred(handle, bytes, &mut self.pending) {
                 self.requeue(handle);
                 self.notify();
             }
         }
-        if self.pending.len() > events {
-            self.notify();
-        }
-        // The emptied list goes back: its room serves the next turn.
-        self.deferred = deferred;
     }
 
     /// Puts a handle in the ready queue (once).
@@ -380,6 +391,7 @@ impl State {
         self.resolved = Vec::new();
         self.closed_by_user = Vec::new();
         self.upgraded_by_user = Vec::new();
+        self.deferred = Deferred::default();
         self.kept = VecDeque::new();
         self.undelivered_closes = 0;
         self.delivered_closes = Vec::new();

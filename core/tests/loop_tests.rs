@@ -161,20 +161,49 @@ fn deferred_sends_wait_for_the_flush_or_the_next_poll_and_leave_in_order() {
 }
 
 #[test]
-fn a_deferred_send_refused_above_the_high_water_mark_gets_writable_once_flushed() {
+fn past_the_deferral_limit_a_send_goes_at_once_after_the_deferred_bytes() {
     let lp = Loop::new().unwrap();
     let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    client.set_nonblocking(false).unwrap();
+    let mut buf = [0; 4100];
     lp.set_option(conn, SockOption::LowWater, 0).unwrap();
     lp.set_option(conn, SockOption::HighWater, 16).unwrap();
     assert_eq!(lp.send_deferred(conn, b"0123456789"), Ok(true));
-    assert_eq!(lp.send_deferred(conn, b"0123456789"), Err(Error::EAGAIN), "10 + 10 queued is over 16");
-    lp.flush_deferred().unwrap();
-    let got = poll_until(&lp, |g| has(g, EventKind::Writable, conn));
-    assert_eq!(got.iter().filter(|e| e.kind == EventKind::Writable).count(), 1);
-    let mut buf = [0; 10];
-    client.set_nonblocking(false).unwrap();
+    assert_eq!(lp.send_deferred(conn, b"abcdefghij"), Ok(false), "10 + 10 is past the high-water mark");
+    assert_eq!(lp.queued_bytes(conn), Ok(0));
+    client.read_exact(&mut buf[..20]).unwrap();
+    assert_eq!(&buf[..20], b"0123456789abcdefghij");
+
+    lp.set_option(conn, SockOption::HighWater, 1 << 20).unwrap();
+    let page = [b'p'; 4096];
+    assert_eq!(lp.send_deferred(conn, &page), Ok(false), "the loop's list is emptied by a flush or a poll only");
+    assert_eq!(lp.queued_bytes(conn), Ok(4096), "4 KiB deferred");
+    assert_eq!(lp.send_deferred(conn, b"more"), Ok(false));
+    assert_eq!(lp.queued_bytes(conn), Ok(0), "past 4 KiB in all: sent at once, after the deferred page");
     client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"0123456789", "the refused send is not sent");
+    assert!(buf[..4096].iter().all(|&b| b == b'p') && &buf[4096..] == b"more");
+}
+
+#[test]
+fn a_close_sends_the_deferred_bytes_before_its_fin_and_a_reset_drops_them() {
+    let lp = Loop::new().unwrap();
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    client.set_nonblocking(false).unwrap();
+    assert_eq!(lp.send_deferred(conn, b"last words"), Ok(true));
+    lp.close(conn).unwrap();
+    let mut got = [0; 10];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"last words", "sent by close itself, before any poll");
+    drop(client);
+    poll_until(&lp, |g| has(g, EventKind::Closed, conn));
+
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    client.set_nonblocking(false).unwrap();
+    lp.send_deferred(conn, b"dropped").unwrap();
+    lp.close_reset(conn).unwrap();
+    lp.flush_deferred().unwrap();
+    let mut got = Vec::new();
+    assert!(client.read_to_end(&mut got).is_err() || got.is_empty(), "nothing of it arrived: {got:?}");
 }
 
 #[test]

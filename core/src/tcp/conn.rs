@@ -43,9 +43,9 @@ const READS_PER_TURN: u32 = 1;
 /// one takes its reads into its own buffer until it is complete, so a frame
 /// spanning many reads is copied once, not once per read.
 const COPY_BACK_LIMIT: usize = 64 << 10;
-/// Most bytes one deferred send ([`Conn::defer`]) takes: copying them into
-/// the queue must cost well under the system call that coalescing saves
-/// (~2.5 µs on loopback; 4 KiB copy in ~0.2 µs). Larger sends go at once.
+/// Most bytes a connection defers at once ([`Conn::defer`]): copying them
+/// must cost well under the system call that coalescing saves (~2.5 µs on
+/// loopback; 4 KiB is copied in ~0.2 µs). A send past it goes at once.
 const DEFER_MAX: usize = 4 << 10;
 
 /// Input kept on a connection between polls: frames the last batch had no
@@ -197,9 +197,9 @@ pub(crate) struct Conn {
     plain: bool,
     /// In the loop's ready queue (the reactor's bookkeeping).
     queued: bool,
-    /// Bytes were queued by [`Conn::defer`] and wait for
-    /// [`Conn::flush_deferred`] (and the handle is in the loop's list).
-    deferred: bool,
+    /// Bytes of this connection's deferred sends ([`Conn::defer`]) that
+    /// wait in the loop's buffer ([`crate::deferred::Deferred`]).
+    deferred: u32,
     /// A send failed for good (reset, broken pipe): close with this reason.
     failed: Option<Error>,
     /// The TLS session of a connection that speaks TLS (boxed: a plaintext
@@ -231,7 +231,7 @@ impl Conn {
             userdata,
             framing: FramingSlot(None),
             dialing: None,
-            listener: Handle::from_raw(0),
+            listener: Handle::NONE,
             idle: None,
             kept: None,
             sendq: SendQueue::new(),
@@ -243,7 +243,7 @@ impl Conn {
             error_seen: false,
             paused: false,
             queued: false,
-            deferred: false,
+            deferred: 0,
             failed: None,
             tls: None,
         }
@@ -395,10 +395,10 @@ impl Conn {
         self.sock.is_some()
     }
 
-    /// Bytes waiting in the send queue, as they go on the wire (with the
-    /// overhead of their TLS records).
+    /// Bytes waiting to be sent: in the send queue, as they go on the wire
+    /// (with the overhead of their TLS records), and deferred.
     pub fn queued_bytes(&self) -> usize {
-        self.sendq.wire_len()
+        self.sendq.wire_len() + self.deferred as usize
     }
 
     /// Whether servicing could make progress without a new readiness event.
@@ -445,39 +445,41 @@ impl Conn {
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
     }
 
-    /// Queues `data` to be sent by [`Conn::flush_deferred`] instead of at
-    /// once, so that several small sends of one turn leave in one system
-    /// call. Only an open plaintext connection with nothing queued (or
-    /// only deferred bytes) defers, and only up to [`DEFER_MAX`] bytes:
-    /// `Ok(None)` otherwise, and the caller sends as usual. `Ok(Some(first))`:
-    /// queued (refused whole above the high-water mark, as any send), and
-    /// whether these are the connection's first deferred bytes.
-    pub fn defer(&mut self, data: &[u8]) -> Result<Option<bool>> {
-        if !self.plain || data.is_empty() || data.len() > DEFER_MAX || !(self.deferred || self.sendq.is_idle()) {
-            return Ok(None);
+    /// Counts `len` bytes as deferred if this connection may defer them:
+    /// open, plaintext, nothing queued, and at most [`DEFER_MAX`] (and the
+    /// high-water mark) deferred in all. `false`: the caller sends them
+    /// as usual (after the bytes deferred before).
+    pub fn defer(&mut self, len: usize) -> bool {
+        let total = self.deferred as usize + len;
+        let room = DEFER_MAX.min(self.sendq.high_water() as usize);
+        let deferrable = self.plain && len > 0 && total <= room && self.sendq.is_idle();
+        if deferrable {
+            self.deferred = total as u32;
         }
-        self.sendq.admit(data.len())?;
-        self.sendq.push(&[data], 0, None);
-        Ok(Some(!std::mem::replace(&mut self.deferred, true)))
+        deferrable
     }
 
-    /// Sends what [`Conn::defer`] queued, with anything queued behind it,
-    /// as far as the kernel takes it (the rest waits for send space, as
-    /// after any partial send), and owes `Writable` if a send refused
-    /// meanwhile now fits. A failure is kept for the reactor to close the
-    /// connection with; `true` then.
-    pub fn flush_deferred(&mut self, handle: Handle, events: &mut Vec<Event>) -> bool {
-        if !std::mem::take(&mut self.deferred) {
+    /// Bytes deferred and not sent yet.
+    #[inline(always)]
+    pub fn has_deferred(&self) -> bool {
+        self.deferred > 0
+    }
+
+    /// Sends `bytes`, deferred before, as a send would have: straight to
+    /// the kernel if nothing is queued, the rest queued. Nothing if the
+    /// connection dropped its deferred bytes meanwhile (a reset). A failure
+    /// is kept for the reactor to close the connection with; `true` then.
+    pub fn send_deferred(&mut self, handle: Handle, bytes: &[u8], events: &mut Vec<Event>) -> bool {
+        let Some(left) = (self.deferred as usize).checked_sub(bytes.len()) else {
             return false;
-        }
-        if let Err(error) = self.flush(handle, events) {
-            self.failed = Some(error);
-            return true;
-        }
-        if self.sendq.writable_due() && !self.is_closing() {
-            events.push(Event::new(EventKind::Writable, handle, self.userdata));
-        }
-        false
+        };
+        self.deferred = left as u32;
+        let attempt = match &self.sock {
+            Some(sock) if self.sendq.len() == 0 => Self::transmit(sock.as_raw_fd(), &[bytes]),
+            Some(_) => Ok(0),
+            None => return false,
+        };
+        self.after_direct_send(handle, &[bytes], None, attempt, events).is_err()
     }
 
     fn send_general(
@@ -494,14 +496,6 @@ impl Conn {
         }
         if self.fin_requested() {
             return Err(Error::EPIPE);
-        }
-        // A send that is not deferred goes now, and so do the bytes deferred
-        // before it (or the queue would refuse what it takes when empty).
-        if std::mem::take(&mut self.deferred) {
-            if let Err(error) = self.flush(handle, events) {
-                self.failed = Some(error);
-                return Err(error);
-            }
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         self.sendq.admit(total)?;
@@ -627,6 +621,7 @@ impl Conn {
 
     /// Hard close: drop the queue and make `close` send a reset.
     pub fn reset(&mut self) {
+        self.deferred = 0;
         if let Some(sock) = &self.sock {
             // Best effort: a socket that cannot take the option just closes.
             let _ = socket2::SockRef::from(sock).set_linger(Some(std::time::Duration::ZERO));
@@ -640,6 +635,7 @@ impl Conn {
         self.restart_tls();
         self.kept = None;
         self.sendq.clear();
+        self.deferred = 0;
         self.readable = false;
         self.write_ready = false;
         self.read_closed = false;
