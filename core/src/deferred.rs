@@ -7,6 +7,10 @@
 
 use crate::handle::Handle;
 
+/// Room the buffer keeps from turn to turn at most: a turn that deferred
+/// more (many connections) does not hold on to its peak.
+const KEPT_ROOM: usize = 256 << 10;
+
 /// The deferred bytes and whose they are.
 #[derive(Default)]
 pub(crate) struct Deferred {
@@ -33,7 +37,7 @@ impl Deferred {
     }
 
     /// Calls `f` with each run, in order, and empties the buffer (keeping
-    /// its room).
+    /// its room, up to [`KEPT_ROOM`]).
     pub fn drain(&mut self, mut f: impl FnMut(Handle, &[u8])) {
         let mut offset = 0;
         for &(handle, len) in &self.runs {
@@ -44,6 +48,10 @@ impl Deferred {
         }
         self.runs.clear();
         self.bytes.clear();
+        if self.bytes.capacity() > KEPT_ROOM {
+            self.bytes.shrink_to(KEPT_ROOM);
+            self.runs.shrink_to(KEPT_ROOM / 64);
+        }
     }
 
     /// Calls `f` with each run of `handle`, in order, and marks them sent.
@@ -79,5 +87,15 @@ mod tests {
         deferred.drain(|handle, bytes| runs.push((handle, bytes.to_vec())));
         assert_eq!(runs, [(a, b"head body".to_vec()), (a, b"late".to_vec())], "b's run went early");
         assert!(deferred.is_empty());
+    }
+
+    #[test]
+    fn a_turn_that_deferred_much_does_not_keep_its_peak() {
+        let mut deferred = Deferred::default();
+        for raw in 1..=1000 {
+            deferred.push(Handle::from_raw(1 << 32 | raw), &[0; 4096]);
+        }
+        deferred.drain(|_, _| {});
+        assert!(deferred.bytes.capacity() <= KEPT_ROOM && deferred.runs.capacity() <= KEPT_ROOM / 64);
     }
 }
