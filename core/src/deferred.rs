@@ -23,6 +23,7 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }

@@ -743,13 +743,12 @@ impl Loop {
             Entry::Conn(c) => c,
             other => return Self::send_not_conn(other, bufs, token),
         };
-        if conn.has_deferred() {
-            return Self::send_after_deferred(state, handle, bufs, token);
-        }
         let queued_events = state.pending.len();
         let result = conn.send(handle, bufs, token, &mut state.pending);
-        if matches!(result, Ok(Sent::AtOnce)) {
-            return Ok(());
+        match result {
+            Ok(Sent::AtOnce) => return Ok(()),
+            Ok(Sent::AfterDeferred) => return Self::send_after_deferred(state, handle, bufs, token),
+            _ => {}
         }
         if conn.has_failed() {
             state.requeue(handle);

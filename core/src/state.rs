@@ -260,7 +260,16 @@ impl State {
 
     /// Sends every connection's deferred bytes; a connection whose send
     /// failed is serviced (closed with the error) by the next poll.
+    /// Inlined: every poll asks, and most have nothing deferred.
+    #[inline(always)]
     pub fn flush_deferred(&mut self) {
+        if !self.deferred.is_empty() {
+            self.flush_all_deferred();
+        }
+    }
+
+    #[inline(never)]
+    fn flush_all_deferred(&mut self) {
         let mut deferred = std::mem::take(&mut self.deferred);
         deferred.drain(|handle, bytes| self.send_deferred(handle, bytes));
         // The emptied buffer goes back: its room serves the next turn.

@@ -132,6 +132,8 @@ pub(crate) enum Sent {
     AtOnce,
     /// Queued (maybe in part), with a token, or on a slower path.
     Other,
+    /// Not taken: the connection's deferred bytes must go first.
+    AfterDeferred,
 }
 
 /// What one read brought.
@@ -191,9 +193,10 @@ pub(crate) struct Conn {
     error_seen: bool,
     /// The user paused reading.
     paused: bool,
-    /// Connected, [`Phase::Open`], plaintext, stream framing, not paused:
-    /// what the fast send and read paths need besides per-turn facts, in
-    /// one test. Kept by [`Conn::refresh_plain`] wherever one of them changes.
+    /// Connected, [`Phase::Open`], plaintext, stream framing, not paused,
+    /// nothing deferred: what the fast send and read paths need besides
+    /// per-turn facts, in one test. Kept by [`Conn::refresh_plain`] wherever
+    /// one of them changes.
     plain: bool,
     /// In the loop's ready queue (the reactor's bookkeeping).
     queued: bool,
@@ -386,7 +389,8 @@ impl Conn {
             && self.phase == Phase::Open
             && self.tls.is_none()
             && self.framing.is_stream()
-            && !self.paused;
+            && !self.paused
+            && self.deferred == 0;
     }
 
     /// Established (not resolving, connecting or waiting to reconnect: the
@@ -442,6 +446,9 @@ impl Conn {
                 return self.after_direct_send(handle, bufs, None, attempt, events).map(|()| Sent::Other);
             }
         }
+        if self.deferred > 0 {
+            return Ok(Sent::AfterDeferred);
+        }
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
     }
 
@@ -452,9 +459,13 @@ impl Conn {
     pub fn defer(&mut self, len: usize) -> bool {
         let total = self.deferred as usize + len;
         let room = DEFER_MAX.min(self.sendq.high_water() as usize);
-        let deferrable = self.plain && len > 0 && total <= room && self.sendq.is_idle();
+        // (Deferred bytes make a connection not `plain`, so that the fast
+        // send path stays off while they wait; nothing else can change
+        // meanwhile that would refuse more.)
+        let deferrable = (self.plain || self.deferred > 0) && len > 0 && total <= room && self.sendq.is_idle();
         if deferrable {
             self.deferred = total as u32;
+            self.refresh_plain();
         }
         deferrable
     }
@@ -474,6 +485,7 @@ impl Conn {
             return false;
         };
         self.deferred = left as u32;
+        self.refresh_plain();
         let attempt = match &self.sock {
             Some(sock) if self.sendq.len() == 0 => Self::transmit(sock.as_raw_fd(), &[bytes]),
             Some(_) => Ok(0),
@@ -622,6 +634,7 @@ impl Conn {
     /// Hard close: drop the queue and make `close` send a reset.
     pub fn reset(&mut self) {
         self.deferred = 0;
+        self.refresh_plain();
         if let Some(sock) = &self.sock {
             // Best effort: a socket that cannot take the option just closes.
             let _ = socket2::SockRef::from(sock).set_linger(Some(std::time::Duration::ZERO));
