@@ -425,7 +425,9 @@ impl Conn {
     /// a `Sent` event reports when the last of these bytes reached the kernel.
     /// `Ok(Sent::AtOnce)` is the common case, which the caller need not look
     /// into further: the bytes went straight to the kernel, whole, so nothing
-    /// was queued, no event added and nothing failed.
+    /// was queued, no event added and nothing failed. `Ok(Sent::AfterDeferred)`:
+    /// nothing was done; the caller sends the connection's deferred bytes
+    /// ([`Conn::send_deferred`]) and asks again.
     #[inline(always)]
     pub fn send(
         &mut self,
