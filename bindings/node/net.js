@@ -375,7 +375,7 @@ class Socket extends Duplex {
     if (data.length === 0) return true // netcore rejects empty sends; `net` accepts them as no-ops
     const isString = typeof data === 'string'
     const ok = isString ? this._loop.send(this._h, data, encoding) : this._loop.send(this._h, data)
-    if (ok) this._bytesSent += isString ? Buffer.byteLength(data, encoding) : data.length
+    if (ok) this._bytesSent += byteLength(data, encoding)
     return ok
   }
 

@@ -360,11 +360,14 @@ class _Endpoint(asyncio.BaseTransport):
         if self._sock is not None:
             self._sock.close()
 
-    def _socket(self, type: int = socket.SOCK_STREAM) -> _TransportSocket | TransportSocket:
-        """``get_extra_info("socket")``: a sock= object as asyncio shows it, or netcore's view."""
+    def _socket(self, type: int = socket.SOCK_STREAM, family: int | None = None) -> _TransportSocket | TransportSocket:
+        """``get_extra_info("socket")``: a sock= object as asyncio shows it,
+        or netcore's view (of ``family`` if the caller knows it)."""
         if self._sock is not None:
             return TransportSocket(self._sock)
-        return _TransportSocket(self._nc, self._handle, _family(_address(self._nc, self._handle, peer=False)), type)
+        if family is None:
+            family = _family(_address(self._nc, self._handle, peer=False))
+        return _TransportSocket(self._nc, self._handle, family, type)
 
     def _sync(self) -> None:
         """Called after every change of the state the native short ways

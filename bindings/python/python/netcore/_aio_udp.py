@@ -67,7 +67,7 @@ class DatagramTransport(_Endpoint, asyncio.DatagramTransport, asyncio.Transport)
             if name == "sockname":
                 return _address(self._nc, self._handle, peer=False)
             if name == "socket":
-                return self._socket(socket.SOCK_DGRAM)
+                return self._socket(socket.SOCK_DGRAM, self._family)
         except (Error, OSError):
             return default
         return default
