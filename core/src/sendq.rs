@@ -103,6 +103,11 @@ pub(crate) struct SendQueue {
     /// A message was refused with `EAGAIN`: `Writable` is owed once the
     /// queue is back at the low-water mark.
     want_writable: bool,
+    /// Bytes of the connection's sends deferred to the end of the host's
+    /// turn ([`crate::tcp::conn::Conn::defer`]): not in this queue but in
+    /// the loop's buffer ([`crate::deferred::Deferred`]). Kept here, where
+    /// the struct has room for them: an idle connection's slot stays small.
+    pub deferred: u32,
     /// Boxed: a plain connection that never uses tokens carries one null
     /// pointer.
     ledger: Option<Box<Ledger>>,
@@ -116,6 +121,7 @@ impl SendQueue {
             high_water: DEFAULT_HIGH_WATER,
             low_water: DEFAULT_LOW_WATER,
             want_writable: false,
+            deferred: 0,
             ledger: None,
         }
     }

@@ -200,9 +200,6 @@ pub(crate) struct Conn {
     plain: bool,
     /// In the loop's ready queue (the reactor's bookkeeping).
     queued: bool,
-    /// Bytes of this connection's deferred sends ([`Conn::defer`]) that
-    /// wait in the loop's buffer ([`crate::deferred::Deferred`]).
-    deferred: u32,
     /// A send failed for good (reset, broken pipe): close with this reason.
     failed: Option<Error>,
     /// The TLS session of a connection that speaks TLS (boxed: a plaintext
@@ -246,7 +243,6 @@ impl Conn {
             error_seen: false,
             paused: false,
             queued: false,
-            deferred: 0,
             failed: None,
             tls: None,
         }
@@ -390,7 +386,7 @@ impl Conn {
             && self.tls.is_none()
             && self.framing.is_stream()
             && !self.paused
-            && self.deferred == 0;
+            && self.sendq.deferred == 0;
     }
 
     /// Established (not resolving, connecting or waiting to reconnect: the
@@ -402,7 +398,7 @@ impl Conn {
     /// Bytes waiting to be sent: in the send queue, as they go on the wire
     /// (with the overhead of their TLS records), and deferred.
     pub fn queued_bytes(&self) -> usize {
-        self.sendq.wire_len() + self.deferred as usize
+        self.sendq.wire_len() + self.sendq.deferred as usize
     }
 
     /// Whether servicing could make progress without a new readiness event.
@@ -448,7 +444,7 @@ impl Conn {
                 return self.after_direct_send(handle, bufs, None, attempt, events).map(|()| Sent::Other);
             }
         }
-        if self.deferred > 0 {
+        if self.sendq.deferred > 0 {
             return Ok(Sent::AfterDeferred);
         }
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
@@ -459,14 +455,14 @@ impl Conn {
     /// high-water mark) deferred in all. `false`: the caller sends them
     /// as usual (after the bytes deferred before).
     pub fn defer(&mut self, len: usize) -> bool {
-        let total = self.deferred as usize + len;
+        let total = self.sendq.deferred as usize + len;
         let room = DEFER_MAX.min(self.sendq.high_water() as usize);
         // (Deferred bytes make a connection not `plain`, so that the fast
         // send path stays off while they wait; nothing else can change
         // meanwhile that would refuse more.)
-        let deferrable = (self.plain || self.deferred > 0) && len > 0 && total <= room && self.sendq.is_idle();
+        let deferrable = (self.plain || self.sendq.deferred > 0) && len > 0 && total <= room && self.sendq.is_idle();
         if deferrable {
-            self.deferred = total as u32;
+            self.sendq.deferred = total as u32;
             self.refresh_plain();
         }
         deferrable
@@ -475,7 +471,7 @@ impl Conn {
     /// Bytes deferred and not sent yet.
     #[inline(always)]
     pub fn has_deferred(&self) -> bool {
-        self.deferred > 0
+        self.sendq.deferred > 0
     }
 
     /// Sends `bytes`, deferred before, as a send would have: straight to
@@ -483,10 +479,10 @@ impl Conn {
     /// connection dropped its deferred bytes meanwhile (a reset). A failure
     /// is kept for the reactor to close the connection with; `true` then.
     pub fn send_deferred(&mut self, handle: Handle, bytes: &[u8], events: &mut Vec<Event>) -> bool {
-        let Some(left) = (self.deferred as usize).checked_sub(bytes.len()) else {
+        let Some(left) = (self.sendq.deferred as usize).checked_sub(bytes.len()) else {
             return false;
         };
-        self.deferred = left as u32;
+        self.sendq.deferred = left as u32;
         self.refresh_plain();
         let attempt = match &self.sock {
             Some(sock) if self.sendq.len() == 0 => Self::transmit(sock.as_raw_fd(), &[bytes]),
@@ -635,7 +631,7 @@ impl Conn {
 
     /// Hard close: drop the queue and make `close` send a reset.
     pub fn reset(&mut self) {
-        self.deferred = 0;
+        self.sendq.deferred = 0;
         self.refresh_plain();
         if let Some(sock) = &self.sock {
             // Best effort: a socket that cannot take the option just closes.
@@ -650,7 +646,7 @@ impl Conn {
         self.restart_tls();
         self.kept = None;
         self.sendq.clear();
-        self.deferred = 0;
+        self.sendq.deferred = 0;
         self.readable = false;
         self.write_ready = false;
         self.read_closed = false;
