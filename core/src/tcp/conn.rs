@@ -444,7 +444,7 @@ impl Conn {
                 return self.after_direct_send(handle, bufs, None, attempt, events).map(|()| Sent::Other);
             }
         }
-        if self.sendq.deferred > 0 {
+        if self.has_deferred() {
             return Ok(Sent::AfterDeferred);
         }
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
@@ -460,7 +460,7 @@ impl Conn {
         // (Deferred bytes make a connection not `plain`, so that the fast
         // send path stays off while they wait; nothing else can change
         // meanwhile that would refuse more.)
-        let deferrable = (self.plain || self.sendq.deferred > 0) && len > 0 && total <= room && self.sendq.is_idle();
+        let deferrable = (self.plain || self.has_deferred()) && len > 0 && total <= room && self.sendq.is_idle();
         if deferrable {
             self.sendq.deferred = total as u32;
             self.refresh_plain();
