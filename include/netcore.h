@@ -744,11 +744,13 @@ typedef struct nc_connect_opts {
    */
   int family;
   /**
-   * Bind the client socket to this IP literal first (NULL = any).
+   * Bind the client socket to this IP literal first (NULL or "" = any
+   * address) ...
    */
   const char *local_host;
   /**
-   * ... and this port (0 = any).
+   * ... and this port (0 = any). A port without a host binds on the
+   * any-address of each attempt's family.
    */
   int local_port;
   /**

@@ -172,16 +172,7 @@ class Socket extends Duplex {
     this._scope = new AsyncResource('netcore.net.Socket')
     const connectOptions = this._connectOptions(options, host)
     if (options.localAddress !== undefined) connectOptions.localAddress = options.localAddress
-    if (options.localPort !== undefined) {
-      connectOptions.localPort = options.localPort
-      // net binds a localPort given alone on the any-address of the peer's family; the core binds only with a localAddress.
-      if (options.localAddress === undefined) {
-        const ipv6 = connectOptions.family === 6 || (connectOptions.family === undefined && nodeNet.isIPv6(host))
-        connectOptions.localAddress = ipv6 ? '::' : '0.0.0.0'
-        // A name then resolves to that family only, so the bound address fits the peer's.
-        if (connectOptions.family === undefined && !ipv6) connectOptions.family = 4
-      }
-    }
+    if (options.localPort !== undefined) connectOptions.localPort = options.localPort
     if (options.noDelay !== undefined) this.setNoDelay(options.noDelay)
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay)
     let handle

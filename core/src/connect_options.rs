@@ -1,7 +1,7 @@
 //! How to make an outgoing connection: the options, their defaults and
 //! limits, and a builder that checks each one as it is given.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::addr;
@@ -45,8 +45,8 @@ pub struct ConnectOptions {
     pub timeout: Option<Duration>,
     /// Address families allowed.
     pub family: Family,
-    /// Bind the client socket to this local address first.
-    pub local_addr: Option<SocketAddr>,
+    /// Where the client socket binds before it connects (none: the system picks).
+    pub local: Option<LocalBind>,
     /// Delay before starting the next attempt while earlier ones are still
     /// in flight (default [`DEFAULT_ATTEMPT_DELAY`], at most [`MAX_ATTEMPT_DELAY`]).
     pub attempt_delay: Option<Duration>,
@@ -65,9 +65,12 @@ pub struct ConnectParams<'a> {
     pub timeout: Option<Duration>,
     /// See [`ConnectOptions::family`].
     pub family: Family,
-    /// A local address to bind first: an IP literal (or `localhost`) and a
-    /// port, 0 to 65535 (0 = any).
-    pub local_address: Option<(&'a str, i64)>,
+    /// A local address to bind first: an IP literal (or `localhost`; empty:
+    /// any address, as Python's `""`) ...
+    pub local_host: Option<&'a str>,
+    /// ... and port, 0 to 65535 (0 = any). A port given without a host binds
+    /// on the any-address of each attempt's family, as Node's `localPort`.
+    pub local_port: Option<i64>,
     /// See [`ConnectOptions::attempt_delay`].
     pub attempt_delay: Option<Duration>,
     /// See [`ConnectOptions::reconnect`].
@@ -82,8 +85,10 @@ impl ConnectOptions {
         if let Some(timeout) = params.timeout {
             options = options.with_timeout(timeout)?;
         }
-        if let Some((host, port)) = params.local_address {
-            options = options.with_local_address(host, port)?;
+        match (params.local_host.filter(|host| !host.is_empty()), params.local_port) {
+            (Some(host), port) => options = options.with_local_address(host, port.unwrap_or(0))?,
+            (None, Some(port)) => options = options.with_local_port(port)?,
+            (None, None) => {}
         }
         if let Some(delay) = params.attempt_delay {
             options = options.with_attempt_delay(delay)?;
@@ -109,7 +114,14 @@ impl ConnectOptions {
     /// With a local address to bind first: `host` an IP literal (or
     /// `localhost`), `port` 0 to 65535 (0 = any).
     pub fn with_local_address(mut self, host: &str, port: i64) -> Result<ConnectOptions> {
-        self.local_addr = Some(addr::literal(host, port)?);
+        self.local = Some(LocalBind::Addr(addr::literal(host, i64::from(local_port(port)?))?));
+        Ok(self)
+    }
+
+    /// With a local port to bind first (0 to 65535, 0 = any) on the
+    /// any-address of each attempt's family.
+    pub fn with_local_port(mut self, port: i64) -> Result<ConnectOptions> {
+        self.local = Some(LocalBind::Port(local_port(port)?));
         Ok(self)
     }
 
@@ -143,7 +155,7 @@ impl ConnectOptions {
             checked = checked.with_attempt_delay(delay)?;
         }
         checked.with_reconnect(self.reconnect.iter().copied())?;
-        if self.local_addr.is_some_and(|local| !self.allows_family(&local)) {
+        if matches!(self.local, Some(LocalBind::Addr(local)) if !self.allows_family(&local)) {
             return Err(invalid!("local_address", "an address of the family asked for"));
         }
         Ok(())
@@ -159,7 +171,40 @@ impl ConnectOptions {
 
     /// Whether a connection may be attempted to `addr`.
     pub(crate) fn allows(&self, addr: &SocketAddr) -> bool {
-        self.allows_family(addr) && self.local_addr.is_none_or(|local| local.is_ipv4() == addr.is_ipv4())
+        self.allows_family(addr) && self.local.is_none_or(|local| local.fits(addr))
+    }
+}
+
+/// A local port, named as the option that gives it.
+fn local_port(port: i64) -> Result<u16> {
+    addr::port(port).map_err(|_| invalid!("local_port", "0 to 65535"))
+}
+
+/// Where a client socket binds before it connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalBind {
+    /// This address (port 0: any); attempts go only to its family.
+    Addr(SocketAddr),
+    /// This port on the any-address of each attempt's family.
+    Port(u16),
+}
+
+impl LocalBind {
+    /// Whether an attempt to `peer` can bind here.
+    fn fits(self, peer: &SocketAddr) -> bool {
+        match self {
+            LocalBind::Addr(local) => local.is_ipv4() == peer.is_ipv4(),
+            LocalBind::Port(_) => true,
+        }
+    }
+
+    /// The address an attempt to `peer` binds.
+    pub(crate) fn for_peer(self, peer: &SocketAddr) -> SocketAddr {
+        match self {
+            LocalBind::Addr(local) => local,
+            LocalBind::Port(port) if peer.is_ipv4() => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+            LocalBind::Port(port) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        }
     }
 }
 
@@ -174,23 +219,41 @@ mod tests {
         let none = ConnectParams::default();
         assert_eq!(ConnectOptions::build(none), Ok(ConnectOptions::default()));
         assert_eq!(refused(ConnectParams { timeout: Some(Duration::ZERO), ..none }), Some("timeout"));
-        assert_eq!(refused(ConnectParams { local_address: Some(("::1", -1)), ..none }), Some("port"));
+        assert_eq!(
+            refused(ConnectParams { local_host: Some("::1"), local_port: Some(-1), ..none }),
+            Some("local_port")
+        );
+        assert_eq!(refused(ConnectParams { local_port: Some(1 << 16), ..none }), Some("local_port"));
         let slow = Some(Duration::from_secs(61));
         assert_eq!(refused(ConnectParams { attempt_delay: slow, ..none }), Some("attempt_delay"));
         assert_eq!(refused(ConnectParams { reconnect: &[Duration::ZERO; 9], ..none }), Some("reconnect"));
         let all = ConnectParams {
             timeout: Some(Duration::from_secs(1)),
             family: Family::V6,
-            local_address: Some(("::1", 0)),
+            local_host: Some("::1"),
+            local_port: Some(0),
             attempt_delay: Some(Duration::from_millis(10)),
             reconnect: &[Duration::from_millis(5)],
         };
         let built = ConnectOptions::build(all).unwrap();
         assert_eq!((built.timeout, built.family, built.attempt_delay), (all.timeout, Family::V6, all.attempt_delay));
         assert_eq!(
-            (built.local_addr.map(|a| a.to_string()), built.reconnect),
-            (Some("[::1]:0".into()), vec![all.reconnect[0]])
+            (built.local, built.reconnect),
+            (Some(LocalBind::Addr("[::1]:0".parse().unwrap())), vec![all.reconnect[0]])
         );
+    }
+
+    #[test]
+    fn a_local_port_alone_binds_on_the_any_address_of_each_attempt_s_family() {
+        let port_only = |host| ConnectParams { local_host: host, local_port: Some(5000), ..Default::default() };
+        for params in [port_only(None), port_only(Some(""))] {
+            let local = ConnectOptions::build(params).unwrap().local.unwrap();
+            assert_eq!(local, LocalBind::Port(5000));
+            assert_eq!(local.for_peer(&"127.0.0.1:80".parse().unwrap()), "0.0.0.0:5000".parse().unwrap());
+            assert_eq!(local.for_peer(&"[::1]:80".parse().unwrap()), "[::]:5000".parse().unwrap());
+        }
+        let v6_only = ConnectOptions::build(ConnectParams { family: Family::V6, ..port_only(None) }).unwrap();
+        assert_eq!((v6_only.check(), v6_only.allows(&"[::1]:80".parse().unwrap())), (Ok(()), true));
     }
 
     #[test]
@@ -200,7 +263,8 @@ mod tests {
         assert_eq!(refused(opts().with_timeout(Duration::ZERO)), Some("timeout"));
         assert_eq!(refused(opts().with_attempt_delay(Duration::from_secs(61))), Some("attempt_delay"));
         assert_eq!(refused(opts().with_reconnect([Duration::ZERO; 9])), Some("reconnect"));
-        assert_eq!(refused(opts().with_local_address("::1", 70000)), Some("port"));
+        assert_eq!(refused(opts().with_local_address("::1", 70000)), Some("local_port"));
+        assert_eq!(refused(opts().with_local_port(-1)), Some("local_port"));
         let v4_with_v6_local = opts().with_family(Family::V4).with_local_address("::1", 0).unwrap();
         assert_eq!(v4_with_v6_local.check().unwrap_err().detail().map(|d| d.argument), Some("local_address"));
         let fine = opts().with_timeout(Duration::from_secs(1)).and_then(|o| o.with_reconnect([Duration::ZERO; 8]));

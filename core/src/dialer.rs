@@ -311,7 +311,7 @@ impl Dialer {
     /// Starts the next attempt, with the stagger delay before the one after;
     /// with no address left and nothing in flight, the cycle has failed.
     fn start_attempt(&mut self, now: Instant) {
-        let (local, delay) = (self.opts.local_addr, self.opts.attempt_delay.unwrap_or(DEFAULT_ATTEMPT_DELAY));
+        let (local, delay) = (self.opts.local, self.opts.attempt_delay.unwrap_or(DEFAULT_ATTEMPT_DELAY));
         let id = self.last_id.wrapping_add(1);
         let Some(race) = self.race() else {
             return;
@@ -328,7 +328,7 @@ impl Dialer {
         race.in_flight.push(id);
         race.next_attempt = if race.next < race.addrs.len() { later(now, delay) } else { None };
         self.last_id = id;
-        self.actions.push_back(Action::StartAttempt { id, addr, local });
+        self.actions.push_back(Action::StartAttempt { id, addr, local: local.map(|local| local.for_peer(&addr)) });
     }
 
     /// Queues an abort for every attempt in flight.
@@ -389,7 +389,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::connect_options::Family;
+    use crate::connect_options::{Family, LocalBind};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -454,7 +454,11 @@ mod tests {
     fn a_literal_is_attempted_at_once_without_resolution() {
         let t0 = Instant::now();
         let local = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        let mut d = Dialer::new("127.0.0.1".into(), 80, ConnectOptions { local_addr: local, ..Default::default() });
+        let mut d = Dialer::new(
+            "127.0.0.1".into(),
+            80,
+            ConnectOptions { local: local.map(LocalBind::Addr), ..Default::default() },
+        );
         d.start(t0);
         let actions = drain(&mut d).0;
         assert!(

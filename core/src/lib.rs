@@ -73,7 +73,7 @@ pub use addr::{
 };
 pub use batch::Batch;
 pub use connect_options::{
-    ConnectOptions, ConnectParams, Family, DEFAULT_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY, MAX_BACKOFF_STEPS,
+    ConnectOptions, ConnectParams, Family, LocalBind, DEFAULT_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY, MAX_BACKOFF_STEPS,
 };
 pub use error::{Detail, Error, Result};
 pub use event::{Event, EventKind, HandleKind};

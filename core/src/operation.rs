@@ -489,7 +489,8 @@ pub static OPERATIONS: &[Operation] = &[
             let opts = ConnectOptions::build(ConnectParams {
                 timeout,
                 family: a.optional(Value::family)?.transpose()?.unwrap_or_default(),
-                local_address: local_host.map(|host| (host, local_port.unwrap_or(0))),
+                local_host,
+                local_port,
                 attempt_delay,
                 reconnect,
             })?;

@@ -164,11 +164,29 @@ fn happy_eyeballs_first_success_wins_and_losers_close() {
     let got = poll_until(&lp, |g| has(g, EventKind::Closed, client6));
     assert_eq!(got.iter().find(|g| g.kind == EventKind::ConnectFailed).map(|g| g.error), Some(Some(Error::ETIMEDOUT)));
     // Forced IPv4 with a local bind address.
-    let local =
-        ConnectOptions { family: Family::V4, local_addr: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+    let local = ConnectOptions::default().with_family(Family::V4).with_local_address("127.0.0.1", 0).unwrap();
     let bound = lp.tcp_connect_with("dual.test", port as i64, &local, 0).unwrap();
     poll_until(&lp, |g| has(g, EventKind::Connected, bound));
     assert_eq!(lp.local_addr(bound).unwrap().ip().to_string(), "127.0.0.1");
+}
+
+#[test]
+fn a_local_port_alone_is_bound_on_the_any_address_of_the_peer_s_family() {
+    let lp = Loop::new().unwrap();
+    for host in ["127.0.0.1", "::1"] {
+        let listener = lp.tcp_listen(host, 0, &BindOptions::default(), 0).unwrap();
+        let port = lp.local_addr(listener).unwrap().port();
+        // A port free a moment ago (loopback, this family).
+        let local_port = std::net::TcpListener::bind((host, 0)).unwrap().local_addr().unwrap().port();
+        let opts = ConnectOptions::default().with_local_port(i64::from(local_port)).unwrap();
+        let client = lp.tcp_connect_with(host, port as i64, &opts, 0).unwrap();
+        let got = poll_until(&lp, |g| {
+            has(g, EventKind::Connected, client) && g.iter().any(|e| e.kind == EventKind::Accepted)
+        });
+        let accepted = got.iter().find(|g| g.kind == EventKind::Accepted).unwrap();
+        assert_eq!(accepted.event.addr.map(|a| a.port()), Some(local_port), "{host}: the peer sees the port");
+        assert_eq!(lp.local_addr(client).unwrap().ip().to_string(), host);
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use netcore_core::{
     check_port, ip_literal, socket_addr, BindOptions, ConnectOptions, Error, EventKind, Family, Framing, Handle,
-    HandleKind, Loop, SockOption, MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_DURATION, MAX_FRAME_LIMIT,
+    HandleKind, LocalBind, Loop, SockOption, MAX_BACKOFF_STEPS, MAX_DELIMITER, MAX_DURATION, MAX_FRAME_LIMIT,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -250,7 +250,7 @@ fn connect_options() -> impl Strategy<Value = ConnectOptions> {
             timeout,
             family,
             // Port 0 only: a client never takes a fixed port someone else may use.
-            local_addr: local.and_then(|host| socket_addr(&host, 0).ok()),
+            local: local.and_then(|host| socket_addr(&host, 0).ok()).map(LocalBind::Addr),
             attempt_delay,
             reconnect,
         },
@@ -259,9 +259,9 @@ fn connect_options() -> impl Strategy<Value = ConnectOptions> {
 
 /// What the documentation promises `tcp_connect_with` checks before it starts.
 fn options_are_valid(opts: &ConnectOptions) -> bool {
-    let family_ok = match (opts.family, opts.local_addr) {
-        (Family::V4, Some(a)) => a.is_ipv4(),
-        (Family::V6, Some(a)) => a.is_ipv6(),
+    let family_ok = match (opts.family, opts.local) {
+        (Family::V4, Some(LocalBind::Addr(a))) => a.is_ipv4(),
+        (Family::V6, Some(LocalBind::Addr(a))) => a.is_ipv6(),
         _ => true,
     };
     opts.reconnect.len() <= MAX_BACKOFF_STEPS

@@ -70,11 +70,9 @@ unsafe fn connect_options(opts: *const nc_connect_opts) -> Result<ConnectOptions
         // 0 leaves a value out (the core's default).
         timeout: (opts.timeout_ms > 0).then(|| millis(opts.timeout_ms as u64)),
         family: Family::parse_raw(opts.family)?,
-        local_address: if opts.local_host.is_null() {
-            None
-        } else {
-            Some((try_str!(opts.local_host), opts.local_port as i64))
-        },
+        local_host: if opts.local_host.is_null() { None } else { Some(try_str!(opts.local_host)) },
+        // 0: any port, as no port.
+        local_port: (opts.local_port != 0).then_some(opts.local_port as i64),
         attempt_delay: (opts.attempt_delay_ms > 0).then(|| millis(opts.attempt_delay_ms as u64)),
         reconnect: &reconnect,
     })

@@ -281,9 +281,11 @@ pub struct nc_connect_opts {
     pub timeout_ms: u32,
     /// `NC_FAMILY_ANY`, `NC_FAMILY_IPV4` or `NC_FAMILY_IPV6`.
     pub family: c_int,
-    /// Bind the client socket to this IP literal first (NULL = any).
+    /// Bind the client socket to this IP literal first (NULL or "" = any
+    /// address) ...
     pub local_host: *const c_char,
-    /// ... and this port (0 = any).
+    /// ... and this port (0 = any). A port without a host binds on the
+    /// any-address of each attempt's family.
     pub local_port: c_int,
     /// Happy Eyeballs: start the next address after this many milliseconds
     /// while earlier attempts are still in flight (0 = 250 ms; max 60000).

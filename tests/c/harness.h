@@ -135,6 +135,7 @@
     X(ctl_idle_timeout, 1)                        \
     X(ctl_connect_timeout, 1)                     \
     X(ctl_happy_eyeballs, 1)                      \
+    X(ctl_local_port_alone, 1)                    \
     X(ctl_reconnect, 1)                           \
     X(ctl_reconnect_close_during_backoff, 1)      \
     X(ctl_max_connections, 1)                     \

@@ -559,6 +559,29 @@ void test_ctl_happy_eyeballs(void) {
     ASSERT_CODE(gone->connect_error, NC_EDNS);
 }
 
+/* A local port given without a local host binds on the any-address of the
+ * peer's family: the server sees the connection come from that port. */
+void test_ctl_local_port_alone(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = plain_server(loop, "127.0.0.1", &port);
+    /* a port that was free a moment ago */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ASSERT(probe >= 0 && bind(probe, (struct sockaddr *)&sin, sizeof sin) == 0);
+    int lport = sock_port(probe);
+    close(probe);
+    peer *c = peer_new("client");
+    nc_connect_opts opts = NC_CONNECT_OPTS_INIT;
+    opts.local_port = lport;
+    c->h = ASSERT_HANDLE(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, c));
+    POLL_ASSERT(loop, p_connected, c, 5000);
+    wait_nkids(loop, srv, 1);
+    ASSERT_EQ(srv->kids[0]->addr.port, lport);
+    opts.local_port = 70000;
+    ASSERT_RC(nc_tcp_connect_ex(loop, "127.0.0.1", port, &opts, NULL), NC_EINVAL);
+}
+
 /* ------------------------------------------------------ auto-reconnect */
 
 static int reconnecting_values_ok(const peer *p, int from, int count, char *why, size_t n) {

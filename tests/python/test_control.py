@@ -491,6 +491,16 @@ def test_happy_eyeballs_family_and_local_address(loop: netcore.Loop) -> None:
         with pytest.raises(ValueError):
             loop.connect("dual.test", port, family="ipv6", local_address=("127.0.0.1", 0))
 
+        # a port on any address ("", as socket.bind takes it): the peer's family's
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        c = loop.connect("127.0.0.1", port, local_address=("", free))
+        pump.until(lambda: "connected" in pump.kinds(c) or c in pump.closed, timeout=5)
+        assert loop.local_address(c) == ("127.0.0.1", free)
+        with pytest.raises(netcore.InvalidArgumentError, match="local_port"):
+            loop.connect("127.0.0.1", port, local_address=("", 1 << 16))
+
 
 # ----------------------------------------------------------- auto-reconnect
 

@@ -513,17 +513,26 @@ test('Happy Eyeballs: ::1 stalls, 127.0.0.1 wins after the attempt delay, the lo
   assert.equal(loop.localAddress(c4).address, '127.0.0.2')
   await until(() => srv.conns.length === 3, 'the third accept')
   assert.equal(srv.conns[2].peer.address, '127.0.0.2', 'the server sees the bound address')
-  // and a local port
-  const probe = loop.listen('127.0.0.1', 0)
-  const freePort = loop.localAddress(probe).port
-  const probeClosed = nextEvent(loop, 'closed', { handle: probe })
-  loop.close(probe)
-  await probeClosed
+  // and a local port (one that was free a moment ago)
+  const freePort = async () => {
+    const probe = loop.listen('127.0.0.1', 0)
+    const probeClosed = nextEvent(loop, 'closed', { handle: probe })
+    const free = loop.localAddress(probe).port
+    loop.close(probe)
+    await probeClosed
+    return free
+  }
+  const localPort = await freePort()
   const { handle: c5 } = await bounded(
-    loop.connectAsync('dual.test', port, { family: 4, localAddress: '127.0.0.1', localPort: freePort }),
+    loop.connectAsync('dual.test', port, { family: 4, localAddress: '127.0.0.1', localPort }),
     'the connect from a local port',
   )
-  assert.deepEqual(loop.localAddress(c5), { address: '127.0.0.1', port: freePort, family: 'IPv4' })
+  assert.deepEqual(loop.localAddress(c5), { address: '127.0.0.1', port: localPort, family: 'IPv4' })
+  // a local port alone binds on the any-address of the peer's family
+  const alone = await freePort()
+  const { handle: c6 } = await bounded(loop.connectAsync('127.0.0.1', port, { localPort: alone }), 'the connect from a port alone')
+  assert.deepEqual(loop.localAddress(c6), { address: '127.0.0.1', port: alone, family: 'IPv4' })
+  assert.throws(() => loop.connect('127.0.0.1', port, { localPort: 65536 }), { code: 'EINVAL', argument: 'local_port' })
 
   // an IPv4 local address cannot go with IPv6 only
   assert.throws(() => loop.connect('dual.test', port, { family: 6, localAddress: '127.0.0.1' }), { code: 'EINVAL' })

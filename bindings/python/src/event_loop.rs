@@ -444,7 +444,8 @@ impl PyLoop {
             let opts = nc::ConnectOptions::build(nc::ConnectParams {
                 timeout: timeout.map(|t| t.0),
                 family: family.map_or(nc::Family::default(), |f| f.0),
-                local_address: local_address.as_ref().map(|Addr(host, port)| (host.as_str(), *port)),
+                local_host: local_address.as_ref().map(|Addr(host, _)| host.as_str()),
+                local_port: local_address.as_ref().map(|&Addr(_, port)| port),
                 attempt_delay: attempt_delay.map(|d| d.0),
                 reconnect: reconnect.as_ref().map_or(&[], |r| &r.0),
             })?;

@@ -486,7 +486,7 @@ class Loop:
 
         Options: timeout (seconds, resolution and every attempt included),
         family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
-        first), attempt_delay (seconds between Happy Eyeballs attempts,
+        first; host "": any address of each attempt's family), attempt_delay (seconds between Happy Eyeballs attempts,
         default DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
         delays in seconds: auto-reconnect on unexpected loss, the last delay
         repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
