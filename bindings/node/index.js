@@ -258,9 +258,6 @@ class HandleState {
     this.refed = true
     this.connected = kind !== 'tcp_connection'
     this.listeners = null // Map<event, Function[]>
-    this.paused = false
-    this.held = null // { kind, ev } of the events held back while paused (see pause())
-    this.flushScheduled = false
     this.pending = null // { resolve, reject } of connectAsync
     this.shared = false
     this.accepted = null // a listener's: the state its connections share
@@ -317,6 +314,7 @@ class Loop extends EventEmitter {
     this._nativeRef = false
     this._closedNow = new Set() // handles closed (or upgraded to TLS) by the user during the batch being delivered
     this._upgradedNow = new Set() // those upgraded to TLS, not closed (see secure.js's _skips)
+    this._pausedNow = new Set() // handles paused by the user during the batch being delivered
     this._meta = new Float64Array(MAX_EVENTS * STRIDE)
     this._handlers = null // the listeners of each kind (see _emitEach); dropped by every change
     // Referenced only weakly by the native loop while no handle is open (so a dropped loop is collected).
@@ -370,8 +368,6 @@ class Loop extends EventEmitter {
     this._upgradedNow.delete(handle)
     if (rc === 0) this._closedNow.add(handle)
     else if (!(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
-    const state = this[kState].get(handle)
-    if (state !== undefined) state.held = null
   }
 
   _closeLoop() {
@@ -620,34 +616,14 @@ class Loop extends EventEmitter {
     this._silence(handle, this._native.invoke(OP.close_reset, this._use(handle), []))
   }
 
-  // Events already on their way when pause() returns are held (see _onBatch).
+  // The rest of the batch being delivered may hold more of its input (see _onBatch).
   pause(handle) {
     this._void(handle, this._native.invoke(OP.pause, this._use(handle), []), 'pause')
-    const state = this[kState].get(handle)
-    if (state) this._own(handle, state).paused = true
+    this._pausedNow.add(handle)
   }
 
   resume(handle) {
     this._void(handle, this._native.invoke(OP.resume, this._use(handle), []), 'resume')
-    const state = this[kState].get(handle)
-    if (state) {
-      state.paused = false
-      if (state.held && !state.flushScheduled) {
-        state.flushScheduled = true
-        process.nextTick(() => this._flushHeld(handle, state, false))
-      }
-    }
-  }
-
-  _flushHeld(handle, state, all) {
-    state.flushScheduled = false
-    const held = state.held
-    if (!held) return
-    while (held.length > 0 && (all || !state.paused) && !this._closed) {
-      const { kind, ev } = held.shift()
-      this._emitEvent(handle, state, ev, kind)
-    }
-    if (held.length === 0 && state.held === held) state.held = null
   }
 
   setFraming(handle, framing) {
@@ -740,6 +716,8 @@ class Loop extends EventEmitter {
       closedNow.clear()
       this._upgradedNow.clear()
     }
+    const pausedNow = this._pausedNow
+    if (pausedNow.size !== 0) pausedNow.clear()
     const handles = this[kState]
     const { _ids: ids, _states: states } = handles
     const meta = this._meta
@@ -790,6 +768,8 @@ class Loop extends EventEmitter {
           if (state && kind === KIND.RECONNECTING) state.connected = false
           break
       }
+      // The core's pause rule: a connection paused since the poll keeps its data (and an 'eof' behind it) until resume().
+      if (pausedNow.size !== 0 && (kind === KIND.DATA || kind === KIND.EOF) && pausedNow.has(id) && this._native.keepPaused(id, data ?? null)) continue
       const code = meta[o + 3]
       if (code !== 0) {
         error = tlsLayer.withFailure(this, id, netcoreError(code, syscallFor(kind, state), state && state.host, state && state.port))
@@ -805,15 +785,6 @@ class Loop extends EventEmitter {
         value,
         ai >= 0 && family === 0 ? addrs[ai] : undefined,
       )
-      // While paused, 'data' is held back (and 'eof' behind held data, to keep
-      // the order; with nothing held, 'eof' goes out at once: a peer close
-      // is noticed while paused).
-      if (state !== undefined && (kind === KIND.DATA ? state.paused || state.held : kind === KIND.EOF && state.held)) {
-        if (state.held) state.held.push({ kind, ev })
-        else state.held = [{ kind, ev }]
-        continue
-      }
-      if (kind === KIND.CLOSED && state !== undefined && state.held) this._flushHeld(id, state, true)
       // 'data' without a handle's own listeners needs none of _emitEvent's
       // work: a smaller hot path for V8 to compile and run.
       if (kind === KIND.DATA && (state === undefined || state.listeners === null)) this._emitEach(kind, ev)

@@ -96,6 +96,13 @@ export declare class NativeLoop {
    */
   invoke(op: number, id: number, args: Array<unknown>): number | [number] | string | Buffer | AddressInfo | Credentials | null
   /**
+   * The core's pause rule for a batch being delivered ([`Loop::hold`]):
+   * hands back a `data` event's bytes (an `eof`: none) of a connection
+   * paused since the batch was polled. True: the connection keeps it for
+   * after `resume`, and index.js skips it.
+   */
+  keepPaused(id: number, data?: Uint8Array | undefined | null): boolean
+  /**
    * Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
    * the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
    */

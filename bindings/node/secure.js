@@ -222,9 +222,6 @@ const methods = {
     // The rest of the batch may hold plaintext that came after the upgrade point (see _skips).
     this._closedNow.add(handle)
     this._upgradedNow.add(handle)
-    // Data held while paused came before the upgrade too: refused the same way.
-    const state = this._state(handle)
-    if (state.held !== null && state.held.some((held) => held.ev.type === 'data') && this._skips(handle, true)) state.held = null
   },
 
   /**

@@ -324,7 +324,7 @@ impl Loop {
                 if self.is_closed() {
                     return Err(Error::ECLOSED);
                 }
-                if self.skips(event, interventions) {
+                if self.skips(event, batch.data(event), interventions) {
                     continue;
                 }
             }
@@ -373,12 +373,26 @@ impl Loop {
     /// `Data` event of a connection upgraded to TLS since then
     /// ([`Loop::start_tls_server`] on a live connection): plaintext that
     /// came after the upgrade point, which closes the connection
-    /// (`TlsFailed`, then `Closed` with `ETLSPROTOCOL`). A host that makes
-    /// every close and upgrade itself may keep those sets of handles instead
-    /// and ask only about theirs (the Node binding does). Costs one atomic
-    /// load unless something was closed or upgraded.
-    pub fn skips(&self, event: &Event, interventions: usize) -> bool {
-        self.interventions() != interventions && self.lock().screen(event)
+    /// (`TlsFailed`, then `Closed` with `ETLSPROTOCOL`); and a `Data` or
+    /// `Eof` event of a connection paused since then, which the connection
+    /// keeps, its bytes (`data`) included, and delivers again once resumed
+    /// ([`Loop::hold`]). A host that makes every close, upgrade and pause
+    /// itself may keep those sets of handles instead and ask only about
+    /// theirs (the Node binding does). Costs one atomic load unless
+    /// something was closed, upgraded or paused.
+    pub fn skips(&self, event: &Event, data: &[u8], interventions: usize) -> bool {
+        self.interventions() != interventions && self.lock().screen(event, data)
+    }
+
+    /// The pause rule of [`Loop::skips`] for a host that delivers a batch
+    /// itself and knows which connections it paused since the batch was
+    /// polled (the Node binding): hands back a `Data` event's bytes
+    /// (`Some`) or an `Eof` (`None`) of `handle`. `true`: the connection
+    /// keeps it, and delivers it again, in order, once resumed (kept are
+    /// data while paused and, to keep the order, while earlier data is
+    /// kept; an `Eof` behind kept data, reported again after it).
+    pub fn hold(&self, handle: Handle, data: Option<&[u8]>) -> bool {
+        self.lock().hold(handle, data)
     }
 
     /// [`Loop::skips`] for a host that keeps no events but knows which
@@ -388,7 +402,8 @@ impl Loop {
     /// (plaintext after the upgrade point, which closes the connection:
     /// `TlsFailed`, then `Closed` with `ETLSPROTOCOL`).
     pub fn skips_upgraded_data(&self, handle: Handle) -> bool {
-        self.lock().screen(&Event::new(EventKind::Data, handle, 0))
+        let mut state = self.lock();
+        state.upgraded_by_user.contains(&handle) && state.screen(&Event::new(EventKind::Data, handle, 0), &[])
     }
 
     /// Interrupts a blocking poll from any thread: it returns, with no
@@ -924,9 +939,14 @@ impl Loop {
         Ok(())
     }
 
-    /// Stops reading from a connection (the kernel buffers, then the peer waits).
+    /// Stops reading from a connection (the kernel buffers, then the peer
+    /// waits). No `Data` of it is delivered after this returns: those of the
+    /// batch being handled are kept and come after [`Loop::resume`]
+    /// ([`Loop::skips`]).
     pub fn pause(&self, handle: Handle) -> Result<()> {
         self.state()?.conn(handle)?.set_paused(true);
+        // The batch being handled may hold more of its input.
+        self.shared.interventions.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -433,27 +433,41 @@ impl State {
         self.kept = kept.into_iter().filter(|(event, _)| !self.skips(event)).collect();
     }
 
-    /// Whether the host skips `event` of the batch being handled: the close
-    /// rule ([`State::skips`]), and a `Data` event of a connection upgraded
-    /// to TLS since the poll. Its bytes came after the upgrade point in
-    /// plaintext (an injection, CVE-2021-23222's class), so the connection
-    /// is refused: `TlsFailed`, then `Closed` with `ETLSPROTOCOL`.
-    pub fn screen(&mut self, event: &Event) -> bool {
+    /// Whether the host skips `event` (with its bytes, `data`) of the batch
+    /// being handled: the close rule ([`State::skips`]); a `Data` event of
+    /// a connection upgraded to TLS since the poll, whose bytes came after
+    /// the upgrade point in plaintext (an injection, CVE-2021-23222's
+    /// class), so the connection is refused: `TlsFailed`, then `Closed` with
+    /// `ETLSPROTOCOL`; and the pause rule: the connection keeps a `Data` or
+    /// `Eof` event of its own while paused ([`Conn::hold`]).
+    pub fn screen(&mut self, event: &Event, data: &[u8]) -> bool {
         if self.skips(event) {
             return true;
         }
         let handle = event.handle;
-        if event.kind != EventKind::Data || !self.upgraded_by_user.contains(&handle) {
-            return false;
-        }
-        self.with_pending(|state, events| {
-            if let Ok(Entry::Conn(conn)) = state.slab.get_mut(handle) {
-                let error = conn.refuse_plaintext_after_upgrade(handle, events);
-                state.finish(handle, Some(error), events);
+        match event.kind {
+            EventKind::Data if self.upgraded_by_user.contains(&handle) => {
+                self.with_pending(|state, events| {
+                    if let Ok(Entry::Conn(conn)) = state.slab.get_mut(handle) {
+                        let error = conn.refuse_plaintext_after_upgrade(handle, events);
+                        state.finish(handle, Some(error), events);
+                    }
+                });
+                self.note_closed_by_user(handle);
+                true
             }
-        });
-        self.note_closed_by_user(handle);
-        true
+            EventKind::Data => self.hold(handle, Some(data)),
+            EventKind::Eof => self.hold(handle, None),
+            _ => false,
+        }
+    }
+
+    /// [`Conn::hold`] on `handle`'s connection, if it is one.
+    pub fn hold(&mut self, handle: Handle, data: Option<&[u8]>) -> bool {
+        match self.slab.get_mut(handle) {
+            Ok(Entry::Conn(conn)) => conn.hold(data),
+            _ => false,
+        }
     }
 
     /// Whether events handed back undelivered hold input of `handle`.
@@ -469,7 +483,7 @@ impl State {
     /// was closed, which empties it).
     pub fn keep<'b>(&mut self, events: impl DoubleEndedIterator<Item = (&'b Event, &'b [u8])>) {
         for (event, bytes) in events.rev() {
-            if self.screen(event) || self.slab.get_mut(event.handle).is_err() {
+            if self.screen(event, bytes) || self.slab.get_mut(event.handle).is_err() {
                 continue;
             }
             let is_closed = event.kind == EventKind::Closed;

@@ -425,8 +425,12 @@ pub unsafe extern "C" fn nc_shutdown(r#loop: *mut nc_loop, handle: nc_handle) ->
 
 /// Stops reading a connection: the kernel buffers, then the peer is slowed
 /// by TCP flow control. A reset, or the peer's close once all its data was
-/// delivered, is still reported (`NC_EV_EOF` while paused). Returns 0 or a
-/// negative code. Any thread.
+/// delivered, is still reported (`NC_EV_EOF` while paused). From an
+/// `nc_run` callback: no `NC_EV_DATA` of the connection follows, not even
+/// the rest of the batch in progress, which the connection keeps (with an
+/// `NC_EV_EOF` behind it) and delivers after `nc_resume`, in order; events
+/// `nc_poll` already returned are the caller's. Returns 0 or a negative
+/// code. Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn nc_pause(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
     boundary! { try_loop!(r#loop).pause(handle_arg(handle)) }

@@ -155,6 +155,7 @@
     X(life_half_close_eof_eclosed_until_closed_delivered, 1) \
     X(life_one_shot_timer_eclosed_until_closed_delivered, 1) \
     X(life_run_no_data_after_close_reset, 1)      \
+    X(life_run_no_data_after_pause, 1)            \
     X(life_paused_connection_reports_eof_after_all_data, 1)                 \
     X(life_loop_close_wakes_poll_forever, 1)      \
     X(life_loop_close_wakes_run, 1)               \

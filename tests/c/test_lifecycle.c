@@ -160,6 +160,45 @@ void test_life_run_no_data_after_close_reset(void) {
     ASSERT_EQ(r.other, 0);
 }
 
+/* nc_pause from an nc_run callback: no NC_EV_DATA of the connection
+ * follows, not even the rest of the batch in progress, until nc_resume;
+ * then the rest comes, in order. */
+typedef struct {
+    nc_handle conn;
+    char got[4];
+    size_t len;
+} pause_run;
+
+static void pause_on_first_data(nc_loop *loop, const nc_event *ev, void *arg) {
+    pause_run *r = arg;
+    if (ev->kind == NC_EV_TIMER) {
+        nc_stop(loop); /* the guard: something is missing */
+    } else if (ev->handle == r->conn && ev->kind == NC_EV_DATA) {
+        if (r->len + ev->len <= sizeof r->got) memcpy(r->got + r->len, ev->data, ev->len);
+        r->len += ev->len;
+        if (r->len == ev->len) EXPECT_OK(nc_pause(loop, r->conn));
+        if (r->len == ev->len || r->len >= 3) nc_stop(loop);
+    }
+}
+
+void test_life_run_no_data_after_pause(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    peer *srv = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
+    int fd = t_fd(posix_connect("127.0.0.1", port));
+    peer *kid = wait_kid(loop, srv, 0);
+    ASSERT_OK(nc_frame_fixed(loop, kid->h, 1));
+    /* three one-byte frames from one read: three NC_EV_DATA in one batch */
+    ASSERT_EQ(send_all(fd, "abc", 3), 0);
+    ASSERT_HANDLE(nc_timer_start(loop, T_MS(10000), 0, NULL));
+    pause_run r = {kid->h, {0}, 0};
+    ASSERT_OK(nc_run(loop, pause_on_first_data, &r));
+    ASSERT_EQ(r.len, 1);
+    ASSERT_OK(nc_resume(loop, kid->h));
+    ASSERT_OK(nc_run(loop, pause_on_first_data, &r));
+    ASSERT(r.len == 3 && memcmp(r.got, "abc", 3) == 0);
+}
+
 /* Pausing stops reading, not the news of the peer's close: NC_EV_EOF comes
  * while paused once every byte before it was delivered. */
 static void pause_after_data(peer *p, nc_loop *loop, const nc_event *ev) {

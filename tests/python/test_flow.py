@@ -141,3 +141,30 @@ def test_pause_still_notices_peer_close(loop: netcore.Loop) -> None:
     loop.close(server)
     pump.until(lambda: client in pump.closed and server in pump.closed)
     assert pump.closed[server].error is None
+
+
+def test_pause_from_a_callback_holds_the_rest_of_the_batch_until_resume(loop: netcore.Loop) -> None:
+    """No "data" after pause() returns, even of the batch being handled; the
+    rest comes after resume(), in order, as asyncio's pause_reading promises."""
+    pump = Pump(loop)
+    server, client = connected_pair(loop, pump)
+    loop.frame_fixed(server, 1)
+    loop.send(client, b"abcdef")
+    guard = loop.timer(10.0)
+    got = []
+
+    def on_event(ev: netcore.Event) -> None:
+        if ev.handle == server and ev.kind == "data":
+            got.append(ev.data)
+            loop.pause(server)
+            loop.stop()
+        elif ev.handle == guard:
+            loop.stop()
+
+    loop.run(on_event)
+    loop.close(guard)
+    assert got == [b"a"]
+    for _ in range(5):
+        assert not [ev for ev in loop.poll(0.02) if ev.handle == server and ev.kind == "data"], "paused"
+    loop.resume(server)
+    pump.until(lambda: pump.received[server] == b"bcdef", what="the rest after resume()")

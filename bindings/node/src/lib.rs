@@ -1000,6 +1000,15 @@ impl NativeLoop {
     }))
   }
 
+  /// The core's pause rule for a batch being delivered ([`Loop::hold`]):
+  /// hands back a `data` event's bytes (an `eof`: none) of a connection
+  /// paused since the batch was polled. True: the connection keeps it for
+  /// after `resume`, and index.js skips it.
+  #[napi]
+  pub fn keep_paused(&self, id: f64, data: Option<&[u8]>) -> bool {
+    self.d.on(id, |h| Ok(self.d.core.hold(h, data))).unwrap_or(false)
+  }
+
   /// Sends `bufs`; with a `token`, a `Sent` event carrying it follows once
   /// the bytes reached the kernel (index.js checks it is an integer JavaScript holds exactly).
   #[napi]

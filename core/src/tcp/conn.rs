@@ -12,6 +12,7 @@ mod secure;
 
 pub(crate) use secure::{input_after_upgrade_point, Role};
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
@@ -48,9 +49,13 @@ const COPY_BACK_LIMIT: usize = 64 << 10;
 /// loopback; 4 KiB is copied in ~0.2 µs). A send past it goes at once.
 const DEFER_MAX: usize = 4 << 10;
 
-/// Input kept on a connection between polls: frames the last batch had no
-/// room for, then the start of an incomplete frame.
+/// Input kept on a connection between polls: frames handed back
+/// undelivered because the user paused the connection ([`Conn::hold`]),
+/// then frames the last batch had no room for, then the start of an
+/// incomplete frame.
+#[derive(Default)]
 struct Kept {
+    held: VecDeque<Box<[u8]>>,
     buf: Vec<u8>,
     /// Bytes at the front of `buf` already delivered.
     start: usize,
@@ -336,6 +341,21 @@ impl Conn {
         self.paused = paused;
         self.refresh_plain();
         self.has_buffered_work()
+    }
+
+    /// Takes back a `Data` event's bytes (`Some`) or an `Eof` (`None`) that
+    /// the host had not delivered when the user paused the connection:
+    /// `true` if kept, to be delivered again, in order, once resumed. Kept
+    /// are data while paused and, to keep the order, while earlier data is
+    /// held; an `Eof` behind held data (reported again after it).
+    pub fn hold(&mut self, data: Option<&[u8]>) -> bool {
+        let holding = self.kept.as_ref().is_some_and(|kept| !kept.held.is_empty());
+        if !(self.paused || holding) || self.is_closing() {
+            return false;
+        }
+        let Some(bytes) = data else { return holding };
+        self.kept.get_or_insert_with(Box::default).held.push_back(bytes.into());
+        true
     }
 
     /// Whether the user closed the connection (gracefully or not yet done):
@@ -856,6 +876,14 @@ impl Conn {
         let peer_eof = self.peer_eof();
         let kept = self.kept.as_deref_mut()?;
         let data = Event::new(EventKind::Data, handle, self.userdata);
+        while let Some(frame) = kept.held.front() {
+            if !out.fits(frame.len()) {
+                out.stop_data();
+                return Some(Step::RequeueFirst);
+            }
+            out.push_copy(data.clone(), frame);
+            kept.held.pop_front();
+        }
         loop {
             let rest = &kept.buf[kept.start..];
             let (start, len, consumed) = match self.framing.get().next(rest, kept.scanned) {
@@ -924,6 +952,7 @@ impl Conn {
         let mut pos = out.arena.len();
         let mut scanned = 0;
         if let Some(kept) = kept {
+            debug_assert!(kept.held.is_empty(), "held frames are delivered before anything is read");
             out.arena.extend_from_slice(&kept.buf[kept.start..]);
             scanned = kept.scanned;
         }
@@ -956,7 +985,8 @@ impl Conn {
             }
         }
         if pos < out.arena.len() {
-            self.kept = Some(Box::new(Kept { buf: out.arena[pos..].to_vec(), start: 0, scanned }));
+            let buf = out.arena[pos..].to_vec();
+            self.kept = Some(Box::new(Kept { buf, scanned, ..Kept::default() }));
             out.arena.truncate(pos);
         }
         got

@@ -618,7 +618,10 @@ class Loop:
         wrong type anywhere is TypeError before anything is sent. An empty
         batch sends nothing and returns 0."""
     def pause(self, handle: int) -> None:
-        """Stops reading from a connection (a peer close is still noticed)."""
+        """Stops reading from a connection (a peer close is still noticed).
+        No "data" of it follows, not even the rest of the batch being
+        handled (run(), poll()'s list aside): the connection keeps that, with
+        an "eof" behind it, and delivers it after resume(), in order."""
     def resume(self, handle: int) -> None:
         """Resumes reading from a paused connection."""
 
