@@ -143,17 +143,23 @@ static void reset_on_first_data(nc_loop *loop, const nc_event *ev, void *arg) {
     else if (ev->kind != NC_EV_DATA) r->other++;
 }
 
-void test_life_run_no_data_after_close_reset(void) {
-    nc_loop *loop = t_loop();
+/* An accepted connection that frames its input byte by byte, with "abc"
+ * sent to it (three NC_EV_DATA in one batch from one read), and a 10 s
+ * timer as an nc_run callback's hang guard. */
+static nc_handle three_frames_coming(nc_loop *loop) {
     int port;
     peer *srv = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
     int fd = t_fd(posix_connect("127.0.0.1", port));
     peer *kid = wait_kid(loop, srv, 0);
     ASSERT_OK(nc_frame_fixed(loop, kid->h, 1));
-    /* three one-byte frames from one read: three NC_EV_DATA in one batch */
     ASSERT_EQ(send_all(fd, "abc", 3), 0);
     ASSERT_HANDLE(nc_timer_start(loop, T_MS(10000), 0, NULL));
-    reset_run r = {kid->h, 0, 0, 0};
+    return kid->h;
+}
+
+void test_life_run_no_data_after_close_reset(void) {
+    nc_loop *loop = t_loop();
+    reset_run r = {three_frames_coming(loop), 0, 0, 0};
     ASSERT_OK(nc_run(loop, reset_on_first_data, &r));
     ASSERT_EQ(r.data, 1);
     ASSERT_EQ(r.closed, 1);
@@ -183,18 +189,10 @@ static void pause_on_first_data(nc_loop *loop, const nc_event *ev, void *arg) {
 
 void test_life_run_no_data_after_pause(void) {
     nc_loop *loop = t_loop();
-    int port;
-    peer *srv = listener_peer(loop, "127.0.0.1", &port, peer_new("server"));
-    int fd = t_fd(posix_connect("127.0.0.1", port));
-    peer *kid = wait_kid(loop, srv, 0);
-    ASSERT_OK(nc_frame_fixed(loop, kid->h, 1));
-    /* three one-byte frames from one read: three NC_EV_DATA in one batch */
-    ASSERT_EQ(send_all(fd, "abc", 3), 0);
-    ASSERT_HANDLE(nc_timer_start(loop, T_MS(10000), 0, NULL));
-    pause_run r = {kid->h, {0}, 0};
+    pause_run r = {three_frames_coming(loop), {0}, 0};
     ASSERT_OK(nc_run(loop, pause_on_first_data, &r));
     ASSERT_EQ(r.len, 1);
-    ASSERT_OK(nc_resume(loop, kid->h));
+    ASSERT_OK(nc_resume(loop, r.conn));
     ASSERT_OK(nc_run(loop, pause_on_first_data, &r));
     ASSERT(r.len == 3 && memcmp(r.got, "abc", 3) == 0);
 }
