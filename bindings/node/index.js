@@ -622,10 +622,6 @@ class Loop extends EventEmitter {
     this._pausedNow.add(handle)
   }
 
-  resume(handle) {
-    this._void(handle, this._native.invoke(OP.resume, this._use(handle), []), 'resume')
-  }
-
   setFraming(handle, framing) {
     this._use(handle)
     if (typeof framing === 'string') framing = { mode: framing }
