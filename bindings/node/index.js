@@ -34,7 +34,6 @@ const CODES = Object.fromEntries(VOCABULARY.errors.map((e) => [e.name, e.code]))
 /** Event names by number ('unknown' for numbers without one): packed (no holes), as the delivery loop reads it. */
 const EVENT_NAMES = Array.from({ length: Math.max(...VOCABULARY.events.map((e) => e.value)) + 1 }, () => 'unknown')
 for (const { name, value } of VOCABULARY.events) EVENT_NAMES[value] = name
-const OPTIONS = new Map(VOCABULARY.options.map((o) => [o.name, o]))
 const FAMILIES = new Map(VOCABULARY.families.map((f) => [f.name, f.value]))
 /** Each operation's index, which the native invoke() takes, by the core's name. */
 const OP = Object.fromEntries(VOCABULARY.operations.map((op, i) => [op.name, i]))
@@ -175,6 +174,9 @@ const CONVERT = {
   strings: (value, name) => checkList(value, name, 'an array of strings', checkString),
   // A C int, or the option's bytes.
   raw_value: (value, name) => (typeof value === 'number' ? checkInt(value, name) : toBuffer(value, name)),
+  sock_option: checkString,
+  // A boolean for a boolean option (the core judges which).
+  option_value: (value, name) => (typeof value === 'boolean' ? value : check(value, name, 'number')),
 }
 
 // ---------------------------------------------------------------------------
@@ -634,23 +636,7 @@ class Loop extends EventEmitter {
     this._void(handle, rc, 'setFraming')
   }
 
-  // -- options, addresses --------------------------------------------------------
-
-  setOption(handle, name, value) {
-    this._use(handle)
-    const option = OPTIONS.get(check(name, 'name', 'string'))
-    const isBool = option !== undefined && option.isBool
-    if (typeof value === 'boolean' && isBool) value = value ? 1 : 0
-    if (typeof value !== 'number') throw invalidArgType('value', isBool ? 'of type boolean' : 'of type number', value)
-    this._void(handle, this._native.invoke(OP.set_option, handle, [name, value]), 'setsockopt')
-  }
-
-  getOption(handle, name) {
-    this._use(handle)
-    const option = OPTIONS.get(check(name, 'name', 'string'))
-    const [value] = this._value(handle, this._native.invoke(OP.get_option, handle, [name]), 'getsockopt')
-    return option.isBool ? value !== 0 : value
-  }
+  // -- handles -------------------------------------------------------------------
 
   kind(handle) {
     // The core still answers for a closed handle until its next poll; for

@@ -91,10 +91,11 @@ export declare class NativeLoop {
    * arguments, then its options (undefined: the core's default), each as
    * index.js checked it for its kind (a number is milliseconds for a
    * duration). Returns the new handle, 0 for nothing, an integer in an
-   * array (it may be negative: linger -1), or the value (an address, a
-   * Buffer, a name, a path or null, credentials); or a negative code.
+   * array (it may be negative: linger -1), or the value (a boolean
+   * option's flag, an address, a Buffer, a name, a path or null,
+   * credentials); or a negative code.
    */
-  invoke(op: number, id: number, args: Array<unknown>): number | [number] | string | Buffer | AddressInfo | Credentials | null
+  invoke(op: number, id: number, args: Array<unknown>): number | [number] | boolean | string | Buffer | AddressInfo | Credentials | null
   /**
    * The core's pause rule for a batch being delivered ([`Loop::hold`]):
    * hands back a `data` event's bytes (an `eof`: none) of a connection

@@ -61,6 +61,9 @@ pub enum ArgKind {
     RawValue,
     /// A [`SockOption`]: its name ([`Value::Text`]) or its value ([`Value::Int`]).
     SockOption,
+    /// A [`SockOption`]'s value: [`Value::Int`], or [`Value::Bool`] for a
+    /// boolean option (which reads back as [`Output::Bool`]).
+    OptionValue,
     /// A [`FramingMode`]'s name: [`Value::Text`].
     FramingMode,
     /// Bytes: [`Value::Bytes`].
@@ -87,6 +90,7 @@ impl ArgKind {
             ArgKind::Text => "text",
             ArgKind::RawValue => "raw_value",
             ArgKind::SockOption => "sock_option",
+            ArgKind::OptionValue => "option_value",
             ArgKind::FramingMode => "framing_mode",
             ArgKind::Bytes => "bytes",
         }
@@ -107,6 +111,7 @@ impl ArgKind {
             ArgKind::Interface => "an interface's address or index, or none",
             ArgKind::RawValue => "a C int or bytes",
             ArgKind::SockOption => "an option's name or value",
+            ArgKind::OptionValue => "an integer (or a boolean, for a boolean option)",
             ArgKind::FramingMode => "a framing mode's name",
             ArgKind::Bytes => "bytes",
         }
@@ -166,6 +171,8 @@ pub enum Output {
     Handle(Handle),
     /// A number (a descriptor, a byte count, an option's value).
     Int(i64),
+    /// A boolean option's value.
+    Bool(bool),
     /// A socket's address.
     Addr(SocketAddr),
     /// A raw option's bytes.
@@ -373,6 +380,14 @@ impl Value {
         self.c_int().map(SockOption::parse_raw).or_else(|| self.text().map(SockOption::parse))
     }
 
+    /// A value for `option`: an integer, or a boolean for a boolean option.
+    fn option_value(&self, option: SockOption) -> Option<i64> {
+        match self {
+            Value::Bool(flag) if option.is_bool() => Some(i64::from(*flag)),
+            _ => self.int(),
+        }
+    }
+
     /// An interface's address, or its index as text, as [`Loop::udp_multicast`] takes it.
     fn interface(&self) -> Option<Cow<'_, str>> {
         self.text().map(Cow::Borrowed).or_else(|| self.int().map(|index| Cow::Owned(index.to_string())))
@@ -570,11 +585,14 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("drop_membership", None, MEMBERSHIP, |lp, h, a| {
         lp.udp_multicast(h, a.read(Value::text)?, &a.optional(Value::interface)?.unwrap_or_default(), false)
     }),
-    acts_on("set_option", Some("setsockopt"), &[SOCK_OPTION, arg("value", ArgKind::Number)], |lp, h, a| {
-        lp.set_option(h, a.read(Value::sock_option)??, a.read(Value::int)?)
+    acts_on("set_option", Some("setsockopt"), &[SOCK_OPTION, arg("value", ArgKind::OptionValue)], |lp, h, a| {
+        let option = a.read(Value::sock_option)??;
+        lp.set_option(h, option, a.read(|value| value.option_value(option))?)
     }),
     reads("get_option", Some("getsockopt"), &[SOCK_OPTION], |lp, h, a| {
-        lp.get_option(h, a.read(Value::sock_option)??).map(Output::Int)
+        let option = a.read(Value::sock_option)??;
+        let value = lp.get_option(h, option)?;
+        Ok(if option.is_bool() { Output::Bool(value != 0) } else { Output::Int(value) })
     }),
     Operation {
         name: "set_framing",
@@ -635,7 +653,7 @@ mod tests {
             ArgKind::Text => Value::Text("239.1.2.3".into()),
             ArgKind::Port => Value::Int(0),
             ArgKind::Integer { max, .. } => Value::Int(max),
-            ArgKind::Number | ArgKind::OptionalNumber | ArgKind::RawValue => Value::Int(4),
+            ArgKind::Number | ArgKind::OptionalNumber | ArgKind::RawValue | ArgKind::OptionValue => Value::Int(4),
             ArgKind::Duration | ArgKind::OptionalDuration => Value::Duration(secs),
             ArgKind::Durations => Value::Durations(vec![secs]),
             ArgKind::Bool => Value::Bool(false),
@@ -651,7 +669,7 @@ mod tests {
     /// A value of no kind `kind` takes.
     fn wrong(kind: ArgKind) -> Value {
         match kind {
-            ArgKind::Bool => Value::Text("yes".into()),
+            ArgKind::Bool | ArgKind::OptionValue => Value::Text("yes".into()),
             _ => Value::Bool(true),
         }
     }
@@ -770,7 +788,14 @@ mod tests {
         let broadcast = SockOption::Broadcast;
         lp.invoke(set, Some(udp), &[Value::Text(broadcast.name().into()), Value::Int(1)], 0).unwrap();
         let read = lp.invoke(get, Some(udp), &[Value::Int(broadcast as i32 as i64)], 0);
-        assert_eq!(read, Ok(Output::Int(1)));
+        assert_eq!(read, Ok(Output::Bool(true)), "a boolean option reads back as a boolean");
+        lp.invoke(set, Some(udp), &[Value::Text(broadcast.name().into()), Value::Bool(false)], 0).unwrap();
+        assert_eq!(lp.invoke(get, Some(udp), &[Value::Text(broadcast.name().into())], 0), Ok(Output::Bool(false)));
+        let ttl = Value::Text(SockOption::MulticastTtl.name().into());
+        let e = lp.invoke(set, Some(udp), &[ttl.clone(), Value::Bool(true)], 0).unwrap_err();
+        assert_eq!(e.detail().map(|d| d.argument), Some("value"), "no boolean for a numeric option");
+        lp.invoke(set, Some(udp), &[ttl.clone(), Value::Int(3)], 0).unwrap();
+        assert_eq!(lp.invoke(get, Some(udp), &[ttl], 0), Ok(Output::Int(3)));
     }
 
     #[test]

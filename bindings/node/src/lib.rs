@@ -776,6 +776,7 @@ impl ToNapiValue for Reply {
       Ok(Output::Nothing) => i32::to_napi_value(env, 0),
       Ok(Output::Handle(handle)) => f64::to_napi_value(env, handle.raw() as f64),
       Ok(Output::Int(n)) => Vec::to_napi_value(env, vec![n as f64]),
+      Ok(Output::Bool(flag)) => bool::to_napi_value(env, flag),
       Ok(Output::Addr(addr)) => AddressInfo::to_napi_value(env, address_info(addr)),
       Ok(Output::Bytes(bytes)) => Buffer::to_napi_value(env, bytes.into()),
       Ok(Output::Name(name)) => <&str>::to_napi_value(env, name),
@@ -987,9 +988,10 @@ impl NativeLoop {
   /// arguments, then its options (undefined: the core's default), each as
   /// index.js checked it for its kind (a number is milliseconds for a
   /// duration). Returns the new handle, 0 for nothing, an integer in an
-  /// array (it may be negative: linger -1), or the value (an address, a
-  /// Buffer, a name, a path or null, credentials); or a negative code.
-  #[napi(ts_return_type = "number | [number] | string | Buffer | AddressInfo | Credentials | null")]
+  /// array (it may be negative: linger -1), or the value (a boolean
+  /// option's flag, an address, a Buffer, a name, a path or null,
+  /// credentials); or a negative code.
+  #[napi(ts_return_type = "number | [number] | boolean | string | Buffer | AddressInfo | Credentials | null")]
   pub fn invoke(&self, op: u32, id: f64, args: Vec<Unknown<'_>>) -> Reply {
     Reply(guarded(|| {
       let op = OPERATIONS.get(op as usize).ok_or(NcError::EINVAL)?;
