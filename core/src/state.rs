@@ -498,13 +498,22 @@ impl State {
         }
     }
 
-    /// Moves kept events into a poll's batch, oldest first, as many as fit.
+    /// Moves kept events into a poll's batch, oldest first, as many as fit;
+    /// the input of a connection paused meanwhile goes back to it instead
+    /// (the pause rule of [`State::screen`]).
     pub fn take_kept(&mut self, out: &mut Out) {
         while !out.full() {
             let Some((event, bytes)) = self.kept.pop_front() else {
                 break;
             };
-            out.push_copy(event, &bytes);
+            let input = match event.kind {
+                EventKind::Data => Some(Some(&bytes[..])),
+                EventKind::Eof => Some(None),
+                _ => None,
+            };
+            if !input.is_some_and(|data| self.hold(event.handle, data)) {
+                out.push_copy(event, &bytes);
+            }
         }
     }
 
