@@ -942,7 +942,8 @@ impl Loop {
     /// Stops reading from a connection (the kernel buffers, then the peer
     /// waits). No `Data` of it is delivered after this returns: those of the
     /// batch being handled are kept and come after [`Loop::resume`]
-    /// ([`Loop::skips`]).
+    /// ([`Loop::deliver`], and hosts that screen with [`Loop::skips`] or
+    /// [`Loop::hold`]; events a host already took out of a batch are its own).
     pub fn pause(&self, handle: Handle) -> Result<()> {
         self.state()?.conn(handle)?.set_paused(true);
         // The batch being handled may hold more of its input.
