@@ -486,8 +486,9 @@ class Loop:
 
         Options: timeout (seconds, resolution and every attempt included),
         family ("any", "ipv4", "ipv6"), local_address ((host, port) to bind
-        first; host "": any address of each attempt's family), attempt_delay (seconds between Happy Eyeballs attempts,
-        default DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
+        first; host "": any address of each attempt's family), attempt_delay
+        (seconds between Happy Eyeballs attempts, default
+        DEFAULT_ATTEMPT_DELAY), reconnect (up to MAX_BACKOFF_STEPS
         delays in seconds: auto-reconnect on unexpected loss, the last delay
         repeating; "reconnecting" events). Durations beyond MAX_DURATION mean
         never. With ``tls`` (a client context) a handshake follows the
