@@ -456,8 +456,16 @@ impl State {
                 self.note_closed_by_user(handle);
                 true
             }
-            EventKind::Data => self.hold(handle, Some(data)),
-            EventKind::Eof => self.hold(handle, None),
+            _ => self.holds(event, data),
+        }
+    }
+
+    /// The pause rule for one event: whether its connection keeps it, a
+    /// `Data` with its bytes or an `Eof` ([`State::hold`]).
+    fn holds(&mut self, event: &Event, data: &[u8]) -> bool {
+        match event.kind {
+            EventKind::Data => self.hold(event.handle, Some(data)),
+            EventKind::Eof => self.hold(event.handle, None),
             _ => false,
         }
     }
@@ -500,18 +508,13 @@ impl State {
 
     /// Moves kept events into a poll's batch, oldest first, as many as fit;
     /// the input of a connection paused meanwhile goes back to it instead
-    /// (the pause rule of [`State::screen`]).
+    /// ([`State::holds`]).
     pub fn take_kept(&mut self, out: &mut Out) {
         while !out.full() {
             let Some((event, bytes)) = self.kept.pop_front() else {
                 break;
             };
-            let input = match event.kind {
-                EventKind::Data => Some(Some(&bytes[..])),
-                EventKind::Eof => Some(None),
-                _ => None,
-            };
-            if !input.is_some_and(|data| self.hold(event.handle, data)) {
+            if !self.holds(&event, &bytes) {
                 out.push_copy(event, &bytes);
             }
         }
