@@ -91,7 +91,7 @@ test('a send larger than the high-water mark is accepted into an empty queue, re
   assert.throws(() => loop.queuedBytes(listener), { code: 'EWRONGKIND' })
 })
 
-test('pause() holds back data already on its way; resume() delivers it in order', async (t) => {
+test("pause() holds back data already on its way, and the peer's 'eof' behind it; resume() delivers both in order", async (t) => {
   const loop = newLoop(t)
   const listener = loop.listen('127.0.0.1', 0)
   const accepted = nextEvent(loop, 'accepted')
@@ -107,12 +107,14 @@ test('pause() holds back data already on its way; resume() delivers it in order'
       pausedAt = got.length
     }
   })
+  loop.onHandle(server, 'eof', () => got.push('(eof)'))
   const lines = Array.from({ length: 50 }, (_, i) => `line ${i}`)
   loop.send(handle, lines.join('\n') + '\n')
+  loop.shutdown(handle)
   await until(() => pausedAt > 0, 'the pause')
   await new Promise((resolve) => setTimeout(resolve, 50))
-  assert.equal(got.length, pausedAt, "no 'data' after pause()")
+  assert.equal(got.length, pausedAt, "no 'data' and no 'eof' after pause()")
   loop.resume(server)
-  await until(() => got.length === lines.length, 'every line')
-  assert.deepEqual(got, lines)
+  await until(() => got.length === lines.length + 1, "every line and the 'eof'")
+  assert.deepEqual(got, [...lines, '(eof)'])
 })
