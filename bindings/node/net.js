@@ -396,8 +396,11 @@ class Socket extends Duplex {
     else if (!this._closing && !this._handleClosed) {
       this._closing = true
       try {
+        // Asked before the close: the core answers ECLOSED after it.
+        const flushing = !this._reset && this._loop.queuedBytes(this._h) > 0
         if (this._reset) this._loop.closeReset(this._h)
         else this._loop.close(this._h) // graceful: what netcore already queued still goes, then FIN
+        this._letGo(flushing)
       } catch {
         // The handle is already on its way out ('closed' follows), or its loop was closed (nothing follows).
         if (this._loop.closed) this._handleClosed = true
@@ -409,7 +412,19 @@ class Socket extends Duplex {
     this._emitCloseIfDone()
   }
 
-  /** 'close' once destroyed and netcore's 'closed' came (or there was no handle). */
+  /**
+   * Lets go of the handle netcore is closing: 'close' comes now, as a destroyed net.Socket's does, not
+   * when netcore's close ends (a graceful one waits up to 2 s for the peer's FIN). A handle `flushing`
+   * what netcore still has queued keeps the process alive until its close ends; any other no longer does.
+   */
+  _letGo(flushing) {
+    dispatcherOf(this._loop).sockets.delete(this._h)
+    this._handleClosed = true
+    this.connecting = false
+    if (!flushing) this._loop.unrefHandle(this._h)
+  }
+
+  /** 'close' once destroyed and netcore's 'closed' came or the handle was let go (or there was no handle). */
   _emitCloseIfDone() {
     if (this._handleClosed && this.destroyed && !this._closeEmitted) {
       this._closeEmitted = true

@@ -158,6 +158,29 @@ test('destroy(): close(false); destroy(err): error, close(true)', async (t) => {
   assert.deepEqual(failedEvents, ['error:EBOOM', 'close(true)'])
 })
 
+test("destroy() emits 'close' at once, as net's does, while netcore's close still sends what was written and waits for the peer", async (t) => {
+  // A peer that never closes its side: netcore's graceful close waits up to 2 s for its FIN.
+  let peer
+  const { port } = await nodeListen(t, { allowHalfOpen: true }, (s) => (peer = s))
+  const loop = createLoop()
+  t.after(() => loop.close())
+  const socket = net.connect({ port, host: '127.0.0.1', loop })
+  await once(socket, 'connect', bounded())
+  await until(() => peer !== undefined, 'the peer')
+  const received = []
+  peer.on('data', (chunk) => received.push(chunk))
+  const peerEnded = next(peer, 'end')
+  const payload = randomBytes(1 << 20)
+  socket.write(payload)
+  socket.destroy()
+  await next(socket, 'close')
+  assert.equal(loop.handleCount, 1, "'close' came before netcore's close ended")
+  await peerEnded
+  assert.equal(sha(Buffer.concat(received)), sha(payload), 'everything written before destroy() arrived')
+  peer.end()
+  await until(() => loop.handleCount === 0, "netcore's close ends with the peer's FIN")
+})
+
 test("destroy() after the socket's loop was closed still emits close(false)", async (t) => {
   const { port } = await nodeListen(t, (s) => s.resume())
   const loop = createLoop()
