@@ -438,7 +438,8 @@ typedef enum nc_event_kind {
    */
   NC_EV_IDLE = 11,
   /**
-   * The bytes of a `nc_sendv_token` send reached the kernel (`value`: the token).
+   * The bytes of a `nc_sendv_token` send, or every byte sent before a
+   * `nc_notify_when_sent`, reached the kernel (`value`: the token).
    */
   NC_EV_SENT = 12,
   /**
@@ -1481,6 +1482,17 @@ int nc_sendv_token(struct nc_loop *loop,
                    const struct nc_buf *bufs,
                    size_t count,
                    uint64_t token);
+
+/**
+ * Asks for `NC_EV_SENT` with `value` = `token` once the kernel has taken
+ * every byte sent on a connection so far (from the next `nc_poll` on if
+ * it already has): what a write callback, or a shutdown's completion
+ * (then the FIN follows at once), waits for. Bytes sent later do not hold
+ * it back; none comes if the connection is lost first (`NC_EV_CLOSED`
+ * says why). Returns 0, `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
+ * Any thread.
+ */
+int nc_notify_when_sent(struct nc_loop *loop, nc_handle handle, uint64_t token);
 
 /**
  * Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`

@@ -518,6 +518,14 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */
   shutdown(handle: Handle): void
   /**
+   * Asks for a 'sent' event whose `value` is `token` (an integer from 0 to
+   * Number.MAX_SAFE_INTEGER) once the kernel has taken every byte sent on
+   * the connection so far (from the next batch on if it already has): what
+   * a write callback or a shutdown's completion waits for. Bytes sent later
+   * do not hold it back; none comes if the connection is lost first.
+   */
+  notifyWhenSent(handle: Handle, token: number): void
+  /**
    * Stops reading. No 'data' for this handle is emitted after pause()
    * returns; events already on their way are held and delivered in order
    * after resume() (or just before 'closed'). A peer close is still noticed

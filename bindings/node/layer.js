@@ -17,6 +17,7 @@ const METHODS = {
   closed: '_ncClosed',
   error: '_ncFailed',
   idle: '_ncIdle',
+  sent: '_ncSent',
   tls_ready: '_ncTlsReady',
   tls_failed: '_ncTlsFailed',
 }

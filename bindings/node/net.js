@@ -84,6 +84,9 @@ function emitClose(socket) {
   }
 }
 
+/** The token of the 'sent' event _final() waits for (the socket's handle carries no other). */
+const FINAL_TOKEN = 1
+
 function destroyedError() {
   return nodeError(Error, 'ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed')
 }
@@ -141,6 +144,7 @@ class Socket extends Duplex {
     this._held = null // { data, encoding, cb, vector } refused by netcore, sent again on 'writable'
     this._nativePaused = false
     this._finalCb = null // _final() waiting for 'connect'
+    this._flushedCb = null // _final() waiting for the kernel to take what netcore has queued
     this._peer = null
     this._local = null
     this._bytesRead = 0
@@ -377,10 +381,24 @@ class Socket extends Duplex {
     }
     if (this._closing || this._handleClosed) return cb()
     try {
+      // 'finish' once the kernel has every byte written, as net's comes once its shutdown is done:
+      // a program may exit then. Asked before the shutdown (the FIN follows those bytes).
+      if (this._loop.queuedBytes(this._h) > 0) {
+        this._loop.notifyWhenSent(this._h, FINAL_TOKEN)
+        this._flushedCb = cb
+      }
       this._loop.shutdown(this._h) // FIN once everything queued is sent
     } catch (err) {
+      this._flushedCb = null
       return cb(err)
     }
+    if (this._flushedCb === null) cb()
+  }
+
+  _ncSent(ev) {
+    const cb = this._flushedCb
+    if (ev.value !== FINAL_TOKEN || cb === null) return
+    this._flushedCb = null
     cb()
   }
 
@@ -392,6 +410,7 @@ class Socket extends Duplex {
     }
     const held = this._held
     this._held = null
+    this._flushedCb = null // the stream is destroyed: no 'finish'
     if (this._h === null) this._handleClosed = true
     else if (!this._closing && !this._handleClosed) {
       this._closing = true

@@ -939,6 +939,20 @@ impl Loop {
         Ok(())
     }
 
+    /// Asks for a `Sent` event carrying `token` once the kernel has taken
+    /// every byte sent on a connection so far (at the next poll if it has
+    /// already): what a write callback or a shutdown's completion waits for.
+    /// Bytes sent later do not hold it back. None comes if the connection
+    /// is lost first (its `Closed` event says why).
+    pub fn notify_when_sent(&self, handle: Handle, token: u64) -> Result<()> {
+        let mut state = self.state()?;
+        state.flush_deferred_of(handle);
+        state.with_pending(|state, events| {
+            state.conn(handle)?.notify_when_sent(handle, token, events);
+            Ok(())
+        })
+    }
+
     /// Stops reading from a connection (the kernel buffers, then the peer
     /// waits). No `Data` of it is delivered after this returns: those of the
     /// batch being handled are kept and come after [`Loop::resume`]

@@ -431,6 +431,8 @@ const fn c_int(name: &'static str) -> Arg {
 /// A descriptor, as a C `int` holds it.
 const FD: Arg = integer("fd", 0, i32::MAX as i64, "a descriptor (0 to 2147483647)");
 const SOCK_OPTION: Arg = arg("option", ArgKind::SockOption);
+/// A `Sent` event's token, as every binding can hold it.
+const TOKEN: Arg = integer("token", 0, i64::MAX, "a token (0 to 9223372036854775807)");
 
 const fn creates(
     name: &'static str,
@@ -568,6 +570,7 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("close", Some("close"), &[], |lp, h, _| lp.close(h)),
     acts_on("close_reset", Some("close"), &[], |lp, h, _| lp.close_reset(h)),
     acts_on("shutdown", Some("shutdown"), &[], |lp, h, _| lp.shutdown(h)),
+    acts_on("notify_when_sent", None, &[TOKEN], |lp, h, a| lp.notify_when_sent(h, a.read(Value::count)? as u64)),
     acts_on("pause", None, &[], |lp, h, _| lp.pause(h)),
     acts_on("resume", None, &[], |lp, h, _| lp.resume(h)),
     acts_on("set_idle_timeout", None, &[arg("timeout", ArgKind::OptionalDuration)], |lp, h, a| {
@@ -730,7 +733,8 @@ mod tests {
         for op in OPERATIONS {
             for (i, arg) in params(op).enumerate() {
                 let ArgKind::Integer { min, max } = arg.kind else { continue };
-                for beyond in [min - 1, max + 1] {
+                // (A bound at i64's own end has nothing beyond it.)
+                for beyond in [min.checked_sub(1), max.checked_add(1)].into_iter().flatten() {
                     let mut values: Vec<Value> = params(op).map(|arg| sample(op, arg)).collect();
                     values[i] = Value::Int(beyond);
                     let e = run(&lp, op, &values).expect_err(op.name);
@@ -743,8 +747,9 @@ mod tests {
             }
         }
         // Both bounds of: fd (three adopt operations), level and name (the two
-        // raw-option operations), max_connections (two listens and set_max_connections).
-        assert_eq!(checked, 2 * (3 + 2 * 2 + 3));
+        // raw-option operations), max_connections (two listens and
+        // set_max_connections); the lower one of notify_when_sent's token.
+        assert_eq!(checked, 2 * (3 + 2 * 2 + 3) + 1);
     }
 
     #[test]

@@ -226,9 +226,7 @@ impl SendQueue {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let rest = total - sent;
         if let Some(token) = token.filter(|_| rest > 0) {
-            let queued = self.len;
-            let ledger = self.ledger.get_or_insert_with(|| Ledger::new(queued));
-            ledger.waiting.push_back((ledger.pushed + rest as u64, token));
+            self.keep_token(rest, token);
         }
         if let Some(ledger) = &mut self.ledger {
             ledger.pushed += rest as u64;
@@ -248,6 +246,24 @@ impl SendQueue {
             self.chunks.get_or_insert_with(Box::default).chunks.push_back(chunk);
         }
         token.filter(|_| rest == 0)
+    }
+
+    /// A token for every byte queued so far: returned if none is (it is due
+    /// at once), else kept until [`SendQueue::consume`] takes the last of them.
+    pub fn mark(&mut self, token: u64) -> Option<u64> {
+        if self.len == 0 {
+            return Some(token);
+        }
+        self.keep_token(0, token);
+        None
+    }
+
+    /// Keeps `token` until the byte `more` bytes past the end of the queue
+    /// (its last if 0) is consumed.
+    fn keep_token(&mut self, more: usize, token: u64) {
+        let queued = self.len;
+        let ledger = self.ledger.get_or_insert_with(|| Ledger::new(queued));
+        ledger.waiting.push_back((ledger.pushed + more as u64, token));
     }
 
     /// The queued bytes, oldest first, as up to `slices.len()` slices (for
@@ -447,6 +463,19 @@ mod tests {
         q.push(&[b"x"], 0, Some(7));
         assert_eq!(q.consume(9).collect::<Vec<_>>(), vec![]);
         assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![7]);
+    }
+
+    #[test]
+    fn a_mark_fires_with_the_last_byte_queued_before_it() {
+        let mut q = queue(100, 10);
+        assert_eq!(q.mark(1), Some(1), "nothing queued: due at once");
+        q.push(&[b"abc"], 0, None);
+        assert_eq!(q.mark(2), None);
+        q.push(&[b"de"], 0, Some(3));
+        assert_eq!(q.mark(4), None);
+        assert_eq!(q.consume(2).collect::<Vec<_>>(), vec![], "1 byte before mark 2 is left");
+        assert_eq!(q.consume(1).collect::<Vec<_>>(), vec![2], "bytes queued after a mark do not hold it");
+        assert_eq!(q.consume(2).collect::<Vec<_>>(), vec![3, 4], "in the order asked");
     }
 
     #[test]

@@ -354,6 +354,36 @@ fn send_tokens_follow_the_bytes() {
 }
 
 #[test]
+fn a_notice_when_sent_comes_once_the_kernel_took_every_byte_sent_before_it() {
+    let lp = Loop::new().unwrap();
+    let (listener, port) = listen(&lp);
+    let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let conn = poll_until(&lp, |g| !g.is_empty())[0].handle;
+    let sent =
+        |g: &[Got], token| g.iter().any(|e| e.kind == EventKind::Sent && e.handle == conn && e.event.value == token);
+    assert_eq!(lp.notify_when_sent(listener, 1), Err(Error::EWRONGKIND));
+    lp.notify_when_sent(conn, 1).unwrap();
+    poll_until(&lp, |g| sent(g, 1));
+    lp.set_option(conn, SockOption::HighWater, 64 << 20).unwrap();
+    let big = vec![1u8; 8 << 20];
+    lp.send(conn, &big).unwrap();
+    lp.notify_when_sent(conn, 2).unwrap();
+    assert!(lp.queued_bytes(conn).unwrap() > 0, "more than the kernel takes from a peer that does not read");
+    let mut got = Vec::new();
+    poll_into(&lp, 64, Some(ms(100)), &mut got);
+    assert!(!sent(&got, 2), "bytes before the notice are still queued");
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0; 8 << 20];
+        peer.read_exact(&mut buf).unwrap();
+    });
+    poll_until(&lp, |g| sent(g, 2));
+    assert_eq!(lp.queued_bytes(conn), Ok(0));
+    reader.join().unwrap();
+    lp.close(conn).unwrap();
+    assert_eq!(lp.notify_when_sent(conn, 3), Err(Error::ECLOSED));
+}
+
+#[test]
 fn raw_options_fd_linger_and_reuseport() {
     let lp = Loop::new().unwrap();
     let opts = BindOptions { reuse_port: true, ..Default::default() };

@@ -180,6 +180,18 @@ pub unsafe extern "C" fn nc_sendv_token(
     }
 }
 
+/// Asks for `NC_EV_SENT` with `value` = `token` once the kernel has taken
+/// every byte sent on a connection so far (from the next `nc_poll` on if
+/// it already has): what a write callback, or a shutdown's completion
+/// (then the FIN follows at once), waits for. Bytes sent later do not hold
+/// it back; none comes if the connection is lost first (`NC_EV_CLOSED`
+/// says why). Returns 0, `NC_EBADHANDLE`, `NC_ECLOSED` or `NC_EWRONGKIND`.
+/// Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_notify_when_sent(r#loop: *mut nc_loop, handle: nc_handle, token: u64) -> c_int {
+    boundary! { try_loop!(r#loop).notify_when_sent(handle_arg(handle), token) }
+}
+
 /// Sends one datagram from a UDP socket to `addr` (e.g. a `NC_EV_DATAGRAM`
 /// event's sender). Returns as `nc_send_to`. `addr` and the bytes are only
 /// read during the call. Any thread.

@@ -217,7 +217,8 @@ pub enum nc_event_kind {
     /// A connection saw no successful read or write for its idle timeout
     /// (`nc_set_idle_timeout`); it fires again after each further timeout.
     NC_EV_IDLE = 11,
-    /// The bytes of a `nc_sendv_token` send reached the kernel (`value`: the token).
+    /// The bytes of a `nc_sendv_token` send, or every byte sent before a
+    /// `nc_notify_when_sent`, reached the kernel (`value`: the token).
     NC_EV_SENT = 12,
     /// An auto-reconnecting connection was lost or failed to connect and will
     /// try again (`value`: attempt number, `error`: why).

@@ -144,6 +144,7 @@
     X(ctl_shutdown_server_resets_stuck_after_drain, 1) \
     X(ctl_shutdown_server_no_connections, 1)      \
     X(ctl_send_tokens, 1)                         \
+    X(ctl_notify_when_sent, 1)                    \
     X(ctl_raw_options_and_fd, 1)                  \
     X(ctl_linger, 1)                              \
     X(ctl_reuseport_two_loops, 1)                 \

@@ -1341,6 +1341,46 @@ void test_ctl_send_tokens(void) {
     ASSERT_EQ(log_find(k, NC_EV_SENT, 3)->value, 42);
 }
 
+/* nc_notify_when_sent: NC_EV_SENT with the token at the next poll when
+ * nothing is queued, else only once the kernel took every byte sent before. */
+void test_ctl_notify_when_sent(void) {
+    nc_loop *loop = t_loop();
+    log_reset();
+    int port;
+    peer *srv = plain_server(loop, "127.0.0.1", &port);
+    int fd = small_rcvbuf_client(port);
+    wait_nkids(loop, srv, 1);
+    peer *k = srv->kids[0];
+    ASSERT_RC(nc_notify_when_sent(loop, srv->h, 1), NC_EWRONGKIND);
+    ASSERT_OK(nc_notify_when_sent(loop, k->h, 1));
+    WAIT_KIND(loop, k, NC_EV_SENT, 1, 5000);
+    ASSERT_EQ(log_find(k, NC_EV_SENT, 0)->value, 1);
+    ASSERT_OK(nc_setopt(loop, k->h, NC_OPT_HIGH_WATER, 64 << 20));
+    ASSERT_OK(nc_setopt(loop, k->h, NC_OPT_SNDBUF, 65536));
+    enum { BIG = 8 << 20 };
+    uint8_t *big = t_alloc(BIG);
+    memset(big, 'n', BIG);
+    ASSERT_OK(nc_send(loop, k->h, big, BIG));
+    t_free(big);
+    ASSERT_OK(nc_notify_when_sent(loop, k->h, 2));
+    poll_for(loop, 300);
+    ASSERT_MSG(k->ev[NC_EV_SENT] == 1, "the notice came while the peer reads nothing (8 MiB are queued)");
+    reader rd;
+    memset(&rd, 0, sizeof rd);
+    rd.fd = fd;
+    rd.want = BIG;
+    rd.timeout_ms = T_MS(20000);
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, reader_thread, &rd) == 0);
+    WAIT_KIND(loop, k, NC_EV_SENT, 2, 20000);
+    size_t queued = 1;
+    ASSERT_OK(nc_queued_bytes(loop, k->h, &queued));
+    pthread_join(th, NULL);
+    ASSERT_EQ(log_find(k, NC_EV_SENT, 1)->value, 2);
+    ASSERT_MSG(queued == 0, "%zu bytes still queued at the notice", queued);
+    ASSERT_EQ(atomic_load(&rd.got), BIG);
+}
+
 /* --------------------------------------------------- raw options, fd */
 
 /* nc_setsockopt / nc_getsockopt round trip, the negated errno for an unknown

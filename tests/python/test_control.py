@@ -1026,6 +1026,40 @@ def test_send_tokens_in_order_after_bytes_left(loop: netcore.Loop, sockets: list
     assert sent()[-1] == 42
 
 
+def test_notify_when_sent_waits_for_every_byte_sent_before(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
+    pump = Pump(loop)
+    listener = loop.listen("127.0.0.1", 0)
+    client = posix_connect(sockets, loop.local_address(listener)[1], rcvbuf=4096)
+    pump.until(lambda: len(accepted_on(pump, listener)) == 1)
+    k = accepted_on(pump, listener)[0].handle
+
+    def sent() -> list[int]:
+        return [e.value for e in pump.by_handle[k] if e.kind == "sent"]
+
+    with pytest.raises(netcore.WrongKindError):
+        loop.notify_when_sent(listener, 1)
+    with pytest.raises(netcore.InvalidArgumentError):
+        loop.notify_when_sent(k, -1)
+    loop.notify_when_sent(k, 2**64 - 1)
+    pump.until(lambda: sent() == [2**64 - 1], timeout=5, what="the notice with nothing queued")
+    loop.set_option(k, netcore.HIGH_WATER, 64 << 20)
+    loop.set_option(k, netcore.SNDBUF, 65536)
+    big = pattern(8 << 20)
+    loop.send(k, big)
+    loop.notify_when_sent(k, 7)
+    pump.settle(0.3)
+    assert len(sent()) == 1, "the notice came while the peer reads nothing (8 MiB queued)"
+    rd = Reader(client, want=len(big), timeout=20)
+    queued_at_notice: list[int] = []
+    pump.hooks.append(lambda ev: ev.kind == "sent" and queued_at_notice.append(loop.queued_bytes(k)))
+    rd.start()
+    pump.until(lambda: len(sent()) == 2, timeout=20, what="the notice")
+    rd.join(25)
+    assert sent()[-1] == 7
+    assert queued_at_notice == [0]
+    assert bytes(rd.data) == big
+
+
 # ------------------------------------------------------ raw options and fd
 
 

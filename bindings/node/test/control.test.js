@@ -892,6 +892,41 @@ test("send tokens: 'sent' in send order, and only once the bytes left for the ke
   assert.throws(() => loop.send(listener, 'x', { token: 9 }), { code: 'EWRONGKIND' })
 })
 
+test("notifyWhenSent(): 'sent' with the token once the kernel took every byte sent before it", T, async (t) => {
+  const loop = newLoop(t)
+  const log = recordAll(loop)
+  const listener = loop.listen('127.0.0.1', 0)
+  const accepted = nextEvent(loop, 'accepted')
+  const client = (await bounded(loop.connectAsync('127.0.0.1', loop.localAddress(listener).port), 'connect')).handle
+  const k = (await accepted).handle
+  const sent = () => log.of(k, 'sent').map((e) => e.ev.value)
+  assert.throws(() => loop.notifyWhenSent(listener, 1), { code: 'EWRONGKIND' })
+  assert.throws(() => loop.notifyWhenSent(k, -1), { code: 'ERR_OUT_OF_RANGE' })
+  loop.notifyWhenSent(k, 1)
+  await until(() => sent().length === 1, 'the notice with nothing queued')
+  // As in the send-token test: the client reads nothing, its kernel buffers are bounded.
+  loop.setOption(client, 'rcvbuf', 256 * 1024)
+  loop.pause(client)
+  loop.setOption(k, 'high_water', 64 * 1024 * 1024)
+  loop.setOption(k, 'sndbuf', 65536)
+  let got = 0
+  loop.onHandle(client, 'data', (ev) => (got += ev.data.length))
+  let queuedAtNotice = -1
+  loop.onHandle(k, 'sent', (ev) => {
+    if (ev.value === 2) queuedAtNotice = loop.queuedBytes(k)
+  })
+  const BIG = 8 * 1024 * 1024
+  assert.equal(loop.send(k, Buffer.alloc(BIG, 'n')), true)
+  loop.notifyWhenSent(k, 2)
+  await sleep(300)
+  assert.deepEqual(sent(), [1], 'the notice came while the peer reads nothing (8 MiB queued)')
+  loop.resume(client)
+  await until(() => sent().length === 2, 'the notice', 20000)
+  assert.deepEqual(sent(), [1, 2])
+  assert.equal(queuedAtNotice, 0)
+  await until(() => got === BIG, 'everything read')
+})
+
 // --------------------------------------------------- raw options, rawFd, linger
 
 test('raw options: SO_KEEPALIVE round trip on every socket kind, unknown options give the errno; rawFd is the socket', T, async (t) => {

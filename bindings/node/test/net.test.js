@@ -158,6 +158,37 @@ test('destroy(): close(false); destroy(err): error, close(true)', async (t) => {
   assert.deepEqual(failedEvents, ['error:EBOOM', 'close(true)'])
 })
 
+test("'finish' (end()'s callback) waits until the kernel has every byte written, as net's: a program may exit then", async (t) => {
+  let peer
+  const { port } = await nodeListen(t, (s) => {
+    peer = s
+    s.pause()
+  })
+  const socket = net.connect(port, '127.0.0.1')
+  // A failed check leaves no paused peer behind to keep the process alive.
+  t.after(() => {
+    peer?.destroy()
+    socket.destroy()
+  })
+  await once(socket, 'connect', bounded())
+  await until(() => peer !== undefined, 'the peer')
+  // More than the kernel's buffers can hold (their largest sizes, tcp_rmem's and tcp_wmem's last numbers).
+  const largest = (name) => Number(fs.readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[2])
+  const payload = randomBytes(largest('tcp_rmem') + largest('tcp_wmem') + (8 << 20))
+  let finished = false
+  socket.end(payload, () => (finished = true))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.equal(finished, false, "no 'finish' while netcore still has bytes the kernel did not take")
+  assert.ok(socket.bufferSize > 0)
+  const received = []
+  peer.on('data', (chunk) => received.push(chunk))
+  peer.resume()
+  await until(() => finished, "'finish'")
+  assert.equal(socket.bufferSize, 0)
+  await next(peer, 'end')
+  assert.equal(sha(Buffer.concat(received)), sha(payload))
+})
+
 test("destroy() emits 'close' at once, as net's does, while netcore's close still sends what was written and waits for the peer", async (t) => {
   // A peer that never closes its side: netcore's graceful close waits up to 2 s for its FIN.
   let peer

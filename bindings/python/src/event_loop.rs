@@ -686,6 +686,8 @@ core_methods! {
     fn close_reset(handle: Hd) -> () = |lp| lp.close_reset(handle.0);
     /// Half-closes a connection: FIN once everything queued is sent.
     fn shutdown(handle: Hd) -> () = |lp| lp.shutdown(handle.0);
+    /// A "sent" event with `token` once the kernel took every byte sent on the connection so far.
+    fn notify_when_sent(handle: Hd, token: Token) -> () = |lp| lp.notify_when_sent(handle.0, token.0);
     /// Stops reading from a connection (a peer close is still noticed).
     fn pause(handle: Hd) -> () = |lp| lp.pause(handle.0);
     /// Resumes reading from a paused connection.

@@ -470,6 +470,15 @@ impl Conn {
         self.send_general(handle, bufs, token, events).map(|()| Sent::Other)
     }
 
+    /// A `Sent` event with `token` once the kernel took every byte queued
+    /// so far (added to `events` now if it has). Deferred bytes are sent
+    /// first ([`Conn::send_deferred`]).
+    pub fn notify_when_sent(&mut self, handle: Handle, token: u64, events: &mut Vec<Event>) {
+        if let Some(token) = self.sendq.mark(token) {
+            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
+        }
+    }
+
     /// Counts `len` bytes as deferred if this connection may defer them:
     /// open, plaintext, nothing queued, and at most [`DEFER_MAX`] (and the
     /// high-water mark) deferred in all. `false`: the caller sends them

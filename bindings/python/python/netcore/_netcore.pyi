@@ -436,6 +436,12 @@ class Loop:
         """Half-closes a connection: FIN once everything queued is sent;
         reading goes on until the peer's EOF. Later sends raise
         BrokenPipeError."""
+    def notify_when_sent(self, handle: int, token: SupportsIndex) -> None:
+        """Asks for a "sent" event whose ``value`` is ``token`` (0 to 2**64-1)
+        once the kernel has taken every byte sent on the connection so far
+        (from the next poll on if it already has): what a write callback or
+        a shutdown's completion waits for. Bytes sent later do not hold it
+        back; none comes if the connection is lost first."""
     def closing(self, handle: int) -> Closing:
         """A context manager that closes ``handle`` gracefully on exit (unless
         it closed meanwhile): ``with loop.closing(loop.connect(...)) as h:``.
