@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import errno
 import socket
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -563,6 +564,52 @@ def test_write_after_write_eof_raises_and_after_close_is_dropped() -> None:
         writer.close()
         assert await proto.lost is None
         await close_all(server, writer)
+
+    run(main)
+
+
+def test_close_with_bytes_queued_calls_connection_lost_once_the_kernel_has_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As asyncio's transport: connection_lost comes once what was written
+    is flushed, not when netcore's graceful close ends: that lingers for
+    the peer's FIN, which this peer sends only after connection_lost."""
+    import netcore._aio_net as net
+
+    handled = net.Transport._event
+
+    def noting_closed(transport: Any, ev: Any) -> None:
+        # Noted while the protocol has not had its connection_lost.
+        if ev.kind == "closed" and transport._protocol is not None:
+            transport._protocol.calls.append("netcore closed")
+        handled(transport, ev)
+
+    monkeypatch.setattr(net.Transport, "_event", noting_closed)
+    big = bytes(range(256)) * 65536  # 16 MiB: more than the kernel's buffers take at once
+    received = bytearray()
+    lost_seen = threading.Event()
+
+    def peer(sock: socket.socket) -> None:
+        with sock:
+            while chunk := sock.recv(1 << 20):
+                received.extend(chunk)
+            lost_seen.wait(WAIT)
+
+    async def main() -> None:
+        protocols: list[Recorder] = []
+        server, port = await serve(lambda: protocols.append(Recorder()) or protocols[-1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        reader = threading.Thread(target=peer, args=(sock,))
+        reader.start()
+        await until(lambda: bool(protocols) and protocols[0].transport is not None, "connection_made")
+        proto = protocols[0]
+        proto.tr.write(big)
+        assert proto.tr.get_write_buffer_size() > 0
+        proto.tr.close()
+        assert await proto.lost is None
+        lost_seen.set()
+        await asyncio.to_thread(reader.join, WAIT)
+        assert received == big
+        assert "lost" in proto.calls and "netcore closed" not in proto.calls, "connection_lost waited for netcore's close"
+        await shut(server)
 
     run(main)
 

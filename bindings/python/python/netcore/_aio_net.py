@@ -79,6 +79,8 @@ _WAIT_FOR_CONNECTIONS = sys.version_info >= (3, 12, 1)
 # Held after the data and EOF a paused protocol has still to read, when
 # netcore closed the connection meanwhile (both directions were done).
 _LOST = object()
+#: The token of the "sent" event close() waits for (big writes count theirs up from 1).
+_FLUSHED = 2**64 - 1
 
 # asyncio's message for an exception from data_received.
 _DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
@@ -567,9 +569,13 @@ class Transport(_Endpoint, asyncio.Transport):
         self._held = None
         if self._overflow is None and not self._nc_closed:
             # Nothing left to send (TLS has its close_notify): asyncio calls
-            # connection_lost on the next turn, not once netcore's "closed" comes.
+            # connection_lost on the next turn, not once netcore's "closed" comes;
+            # with bytes left, once the kernel took them ("sent" with _FLUSHED).
             try:
-                sent = self._tls_context is None and self._nc._queued_after_flush(self._handle) == 0
+                plain = self._tls_context is None
+                sent = plain and self._nc._queued_after_flush(self._handle) == 0
+                if plain and not sent:
+                    self._nc.notify_when_sent(self._handle, _FLUSHED)
             except Error:
                 sent = False
             # Syncs the state changed here too.
@@ -779,7 +785,10 @@ class Transport(_Endpoint, asyncio.Transport):
             else:
                 self._connected()
         elif kind == "sent":
-            if ev.value == self._big_token:
+            if ev.value == _FLUSHED:
+                if not self._conn_lost:
+                    self._lose(None)
+            elif ev.value == self._big_token:
                 self._big_size = 0
                 self._maybe_resume_protocol()
         elif kind == "connect_failed":
