@@ -976,7 +976,10 @@ def test_shutdown_server_with_nothing_open(loop: netcore.Loop) -> None:
 # --------------------------------------------------------------- send tokens
 
 
-def test_send_tokens_in_order_after_bytes_left(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
+def stalled_connection(loop: netcore.Loop, sockets: list[socket.socket]) -> tuple[Pump, int, socket.socket, int]:
+    """(pump, listener, client, k): the loop's connection k from a client
+    socket that reads nothing yet, with small kernel buffers, so that a big
+    send stays queued in netcore."""
     pump = Pump(loop)
     listener = loop.listen("127.0.0.1", 0)
     client = posix_connect(sockets, loop.local_address(listener)[1], rcvbuf=4096)
@@ -984,6 +987,11 @@ def test_send_tokens_in_order_after_bytes_left(loop: netcore.Loop, sockets: list
     k = accepted_on(pump, listener)[0].handle
     loop.set_option(k, netcore.HIGH_WATER, 64 << 20)
     loop.set_option(k, netcore.SNDBUF, 65536)
+    return pump, listener, client, k
+
+
+def test_send_tokens_in_order_after_bytes_left(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
+    pump, listener, client, k = stalled_connection(loop, sockets)
     big = pattern(8 << 20)
     loop.send(k, b"small", token=1)
     loop.sendv(k, [memoryview(big)[: len(big) // 2], memoryview(big)[len(big) // 2 :]], token=2)
@@ -1027,11 +1035,7 @@ def test_send_tokens_in_order_after_bytes_left(loop: netcore.Loop, sockets: list
 
 
 def test_notify_when_sent_waits_for_every_byte_sent_before(loop: netcore.Loop, sockets: list[socket.socket]) -> None:
-    pump = Pump(loop)
-    listener = loop.listen("127.0.0.1", 0)
-    client = posix_connect(sockets, loop.local_address(listener)[1], rcvbuf=4096)
-    pump.until(lambda: len(accepted_on(pump, listener)) == 1)
-    k = accepted_on(pump, listener)[0].handle
+    pump, listener, client, k = stalled_connection(loop, sockets)
 
     def sent() -> list[int]:
         return [e.value for e in pump.by_handle[k] if e.kind == "sent"]
@@ -1042,8 +1046,6 @@ def test_notify_when_sent_waits_for_every_byte_sent_before(loop: netcore.Loop, s
         loop.notify_when_sent(k, -1)
     loop.notify_when_sent(k, 2**64 - 1)
     pump.until(lambda: sent() == [2**64 - 1], timeout=5, what="the notice with nothing queued")
-    loop.set_option(k, netcore.HIGH_WATER, 64 << 20)
-    loop.set_option(k, netcore.SNDBUF, 65536)
     big = pattern(8 << 20)
     loop.send(k, big)
     loop.notify_when_sent(k, 7)

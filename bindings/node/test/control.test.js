@@ -838,25 +838,32 @@ test(
 
 // ------------------------------------------------------------ send tokens
 
-test("send tokens: 'sent' in send order, and only once the bytes left for the kernel", T, async (t) => {
+/**
+ * A loop's connection `k` from its own `client`, which reads nothing until resume(client): its kernel
+ * buffers are bounded (a fixed SO_RCVBUF, set before any data, turns autotuning off; it grows the
+ * buffer, so TCP does not stall), so a big send stays queued in netcore. `received()`: what the client got.
+ */
+async function stalledConnection(t) {
   const loop = newLoop(t)
   const log = recordAll(loop)
   const listener = loop.listen('127.0.0.1', 0)
   const accepted = nextEvent(loop, 'accepted')
   const client = (await bounded(loop.connectAsync('127.0.0.1', loop.localAddress(listener).port), 'connect')).handle
   const k = (await accepted).handle
-  // The client does not read, the kernel buffers are bounded (a fixed
-  // SO_RCVBUF, set before any data, turns autotuning off; it grows the
-  // buffer, so TCP does not stall): the big send stays queued in netcore.
   loop.setOption(client, 'rcvbuf', 256 * 1024)
   loop.pause(client)
   loop.setOption(k, 'high_water', 64 * 1024 * 1024)
   loop.setOption(k, 'sndbuf', 65536)
   let got = 0
   loop.onHandle(client, 'data', (ev) => (got += ev.data.length))
+  return { loop, log, listener, client, k, received: () => got }
+}
+
+test("send tokens: 'sent' in send order, and only once the bytes left for the kernel", T, async (t) => {
+  const { loop, log, listener, client, k, received } = await stalledConnection(t)
   let readAtToken2 = -1
   loop.onHandle(k, 'sent', (ev) => {
-    if (ev.value === 2) readAtToken2 = got
+    if (ev.value === 2) readAtToken2 = received()
   })
   const BIG = 8 * 1024 * 1024
   const big = Buffer.alloc(BIG, 'b')
@@ -873,7 +880,7 @@ test("send tokens: 'sent' in send order, and only once the bytes left for the ke
   // the peer reads everything
   loop.resume(client)
   await until(() => log.of(k, 'sent').length === 3, "all three 'sent' events", 20000)
-  await until(() => got === 5 + BIG + 4, 'everything read')
+  await until(() => received() === 5 + BIG + 4, 'everything read')
   assert.deepEqual(
     log.of(k, 'sent').map((e) => e.ev.value),
     [1, 2, 3],
@@ -893,24 +900,12 @@ test("send tokens: 'sent' in send order, and only once the bytes left for the ke
 })
 
 test("notifyWhenSent(): 'sent' with the token once the kernel took every byte sent before it", T, async (t) => {
-  const loop = newLoop(t)
-  const log = recordAll(loop)
-  const listener = loop.listen('127.0.0.1', 0)
-  const accepted = nextEvent(loop, 'accepted')
-  const client = (await bounded(loop.connectAsync('127.0.0.1', loop.localAddress(listener).port), 'connect')).handle
-  const k = (await accepted).handle
+  const { loop, log, listener, client, k, received } = await stalledConnection(t)
   const sent = () => log.of(k, 'sent').map((e) => e.ev.value)
   assert.throws(() => loop.notifyWhenSent(listener, 1), { code: 'EWRONGKIND' })
   assert.throws(() => loop.notifyWhenSent(k, -1), { code: 'ERR_OUT_OF_RANGE' })
   loop.notifyWhenSent(k, 1)
   await until(() => sent().length === 1, 'the notice with nothing queued')
-  // As in the send-token test: the client reads nothing, its kernel buffers are bounded.
-  loop.setOption(client, 'rcvbuf', 256 * 1024)
-  loop.pause(client)
-  loop.setOption(k, 'high_water', 64 * 1024 * 1024)
-  loop.setOption(k, 'sndbuf', 65536)
-  let got = 0
-  loop.onHandle(client, 'data', (ev) => (got += ev.data.length))
   let queuedAtNotice = -1
   loop.onHandle(k, 'sent', (ev) => {
     if (ev.value === 2) queuedAtNotice = loop.queuedBytes(k)
@@ -924,7 +919,7 @@ test("notifyWhenSent(): 'sent' with the token once the kernel took every byte se
   await until(() => sent().length === 2, 'the notice', 20000)
   assert.deepEqual(sent(), [1, 2])
   assert.equal(queuedAtNotice, 0)
-  await until(() => got === BIG, 'everything read')
+  await until(() => received() === BIG, 'everything read')
 })
 
 // --------------------------------------------------- raw options, rawFd, linger
