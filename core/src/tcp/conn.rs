@@ -471,8 +471,8 @@ impl Conn {
     }
 
     /// A `Sent` event with `token` once the kernel took every byte queued
-    /// so far (added to `events` now if it has). Deferred bytes are sent
-    /// first ([`Conn::send_deferred`]).
+    /// so far (added to `events` now if it has). The caller sends the
+    /// connection's deferred bytes first (they are not queued yet).
     pub fn notify_when_sent(&mut self, handle: Handle, token: u64, events: &mut Vec<Event>) {
         if let Some(token) = self.sendq.mark(token) {
             events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
