@@ -330,13 +330,21 @@ fn graceful_server_shutdown_resets_stuck_after_drain() {
     assert_eq!(stuck_closed.error, Some(Error::ETIMEDOUT), "the stuck one was forced");
 }
 
+/// A connection accepted from a plain socket that reads nothing yet, its
+/// high-water mark raised so that a big send is queued whole: (listener,
+/// peer socket, connection).
+fn queued_to_plain_peer(lp: &Loop) -> (Handle, TcpStream, Handle) {
+    let (listener, port) = listen(lp);
+    let peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let conn = poll_until(lp, |g| !g.is_empty())[0].handle;
+    lp.set_option(conn, SockOption::HighWater, 64 << 20).unwrap();
+    (listener, peer, conn)
+}
+
 #[test]
 fn send_tokens_follow_the_bytes() {
     let lp = Loop::new().unwrap();
-    let (_l, port) = listen(&lp);
-    let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let conn = poll_until(&lp, |g| !g.is_empty())[0].handle;
-    lp.set_option(conn, SockOption::HighWater, 64 << 20).unwrap();
+    let (_listener, mut peer, conn) = queued_to_plain_peer(&lp);
     let big = vec![1u8; 8 << 20];
     lp.send_with_token(conn, &[b"small"], Some(1)).unwrap();
     lp.send_with_token(conn, &[&big], Some(2)).unwrap();
@@ -356,15 +364,12 @@ fn send_tokens_follow_the_bytes() {
 #[test]
 fn a_notice_when_sent_comes_once_the_kernel_took_every_byte_sent_before_it() {
     let lp = Loop::new().unwrap();
-    let (listener, port) = listen(&lp);
-    let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let conn = poll_until(&lp, |g| !g.is_empty())[0].handle;
+    let (listener, mut peer, conn) = queued_to_plain_peer(&lp);
     let sent =
         |g: &[Got], token| g.iter().any(|e| e.kind == EventKind::Sent && e.handle == conn && e.event.value == token);
     assert_eq!(lp.notify_when_sent(listener, 1), Err(Error::EWRONGKIND));
     lp.notify_when_sent(conn, 1).unwrap();
     poll_until(&lp, |g| sent(g, 1));
-    lp.set_option(conn, SockOption::HighWater, 64 << 20).unwrap();
     let big = vec![1u8; 8 << 20];
     lp.send(conn, &big).unwrap();
     lp.notify_when_sent(conn, 2).unwrap();

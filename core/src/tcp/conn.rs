@@ -474,9 +474,7 @@ impl Conn {
     /// so far (added to `events` now if it has). The caller sends the
     /// connection's deferred bytes first (they are not queued yet).
     pub fn notify_when_sent(&mut self, handle: Handle, token: u64, events: &mut Vec<Event>) {
-        if let Some(token) = self.sendq.mark(token) {
-            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-        }
+        report_sent(events, handle, self.userdata, self.sendq.mark(token));
     }
 
     /// Counts `len` bytes as deferred if this connection may defer them:
@@ -574,9 +572,7 @@ impl Conn {
         if sent > 0 {
             self.touch();
         }
-        if let Some(token) = self.sendq.push(bufs, sent, token) {
-            events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-        }
+        report_sent(events, handle, self.userdata, self.sendq.push(bufs, sent, token));
         // A partial send that did not hit EAGAIN (more buffers than one call
         // takes) arms no writable edge: keep sending until the kernel says so.
         if sent > 0 && self.sendq.len() > 0 {
@@ -619,9 +615,7 @@ impl Conn {
                     if n > 0 {
                         self.touch();
                     }
-                    for token in self.sendq.consume(n) {
-                        events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-                    }
+                    report_sent(events, handle, self.userdata, self.sendq.consume(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
@@ -1068,6 +1062,12 @@ impl Conn {
             Err(e) => Recv::Failed(e.into()),
         }
     }
+}
+
+/// Adds a `Sent` event of `handle` for each of `tokens` (of the messages
+/// and marks whose last byte the kernel took), in order.
+fn report_sent(events: &mut Vec<Event>, handle: Handle, userdata: u64, tokens: impl IntoIterator<Item = u64>) {
+    events.extend(tokens.into_iter().map(|token| Event::new(EventKind::Sent, handle, userdata).with_value(token)));
 }
 
 #[cfg(test)]

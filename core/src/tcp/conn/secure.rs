@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use super::{Conn, Recv};
+use super::{report_sent, Conn, Recv};
 use crate::error::{invalid, Error, Result};
 use crate::event::{Event, EventKind};
 use crate::handle::Handle;
@@ -242,9 +242,7 @@ impl Conn {
             match Conn::transmit(sock.as_raw_fd(), &slices[..count]) {
                 Ok(n) => {
                     wrote |= n > 0;
-                    for token in self.sendq.consume(n) {
-                        events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-                    }
+                    report_sent(events, handle, self.userdata, self.sendq.consume(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
@@ -265,9 +263,7 @@ impl Conn {
                 }
             }
             if secure.in_session > 0 {
-                for token in self.sendq.consume(std::mem::take(&mut secure.in_session)) {
-                    events.push(Event::new(EventKind::Sent, handle, self.userdata).with_value(token));
-                }
+                report_sent(events, handle, self.userdata, self.sendq.consume(std::mem::take(&mut secure.in_session)));
             }
             if self.sendq.len() == 0 || !secure.session.is_ready() || secure.closing {
                 break Ok(());
