@@ -8,7 +8,8 @@
 #   make header     regenerate include/netcore.h after changing ffi/src
 #   make fuzz       every fuzz target with many cases (a few minutes)
 #   make soak       10 minutes of client swarms against the C, Python and Node
-#                   echo servers; writes SOAK.md (not part of make test)
+#                   echo servers and the asyncio and net layers, then 10 more
+#                   over TLS; writes SOAK.md (not part of make test)
 
 PREFIX   ?= /usr/local
 CARGO    ?= cargo
@@ -142,11 +143,13 @@ fuzz:
 
 # Soak test (bench/soak.py): SOAK_SECS seconds (default 600) of SOAK_CONNS
 # (default 50) clients per server with random sizes, pauses, half-closes,
-# resets and reconnects against the C, Python and Node echo servers; every
-# byte checked, server RSS sampled every second. Writes SOAK.md (short runs:
-# build/soak/SOAK.md). Not part of `make test`.
+# resets and reconnects against the C, Python and Node echo servers and the
+# same servers on netcore.aio and the `net` layer; then the same over TLS
+# (SOAK_TLS=1). Every byte checked, server RSS sampled every second. Writes
+# SOAK.md (short runs: build/soak/SOAK.md). Not part of `make test`.
 soak: all bindings
 	python3 bench/soak.py
+	SOAK_TLS=1 python3 bench/soak.py
 
 clean:
 	$(CARGO) clean

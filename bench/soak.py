@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """netcore's soak test (`make soak`; not part of `make test` or CI).
 
-Starts the C, Python and Node echo servers (examples/*/echo_server*, each
-on 127.0.0.1:0, following bench/run.py's server contract: one line
-`listening on HOST:PORT`, exit 0 on SIGINT) and, for SOAK_SECS seconds
+Starts the C, Python and Node echo servers (examples/*/echo_server*) and
+the same-shaped servers on the layers users already know: asyncio's
+documented echo Protocol on netcore.aio, and Node's documented
+`socket.pipe(socket)` server on netcore's `net` layer (bench/anchors/). Each
+listens on 127.0.0.1:0 and follows bench/run.py's server contract (one line
+`listening on HOST:PORT`, exit 0 on SIGINT). For SOAK_SECS seconds
 (default 600), runs a swarm of SOAK_CONNS (default 50) concurrent clients
 against each. Every client connection is a session of:
 
@@ -17,6 +20,11 @@ against each. Every client connection is a session of:
     of the echo until the server's EOF), or a reset (SO_LINGER 0 close at a
     random point mid-stream);
   - then the client reconnects at once (a new session on the same slot).
+
+With SOAK_TLS=1 the same sessions run over TLS against the TLS echo servers
+(TLS_SERVERS; test certificates made into build/soak/certs): the client
+verifies the certificate, its half-close is close_notify, and the server's
+echo must end with its own close_notify (a bare TCP EOF is an error).
 
 Every byte is checked: each session sends a stream drawn from its own seeded
 generator and compares the echo with it. A byte that differs is corrupted;
@@ -47,6 +55,7 @@ import re
 import selectors
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -57,7 +66,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECS = float(os.environ.get("SOAK_SECS", "600"))
 SOAK_CONNS = int(os.environ.get("SOAK_CONNS", "50"))
-# SOAK_SERVERS: a comma list of servers to run (default all: C,Python,Node).
+# SOAK_TLS=1: the same soak over TLS, against the TLS echo servers (TLS_SERVERS).
+SOAK_TLS = os.environ.get("SOAK_TLS", "") == "1"
+# SOAK_SERVERS: a comma list of servers to run (default all of SERVERS, or TLS_SERVERS).
 # A session with no byte in or out for this long is stalled: its unechoed
 # bytes count as lost (a live echo server never lets this happen).
 STALL_SECS = 60.0
@@ -70,11 +81,135 @@ SERVERS = {
     "C": [ROOT / "build" / "examples" / "echo_server"],
     "Python": [ROOT / "build" / "venv-python" / "bin" / "python", ROOT / "examples" / "python" / "echo_server.py"],
     "Node": ["node", ROOT / "examples" / "node" / "echo_server.js"],
+    "netcore.aio": [ROOT / "build" / "venv-python" / "bin" / "python", ROOT / "bench" / "anchors" / "netcore_aio_echo.py"],
+    "Node net layer": ["node", ROOT / "bench" / "anchors" / "node_net_echo.js", "--netcore"],
 }
+# The same servers over TLS (certificates from tests/tls/make-certs.sh, made in build/soak/certs).
+TLS_SERVERS = {
+    "C": [ROOT / "build" / "examples" / "tls_echo_server"],
+    "Python": [SERVERS["Python"][0], ROOT / "examples" / "python" / "tls_echo_server.py"],
+    "Node": ["node", ROOT / "examples" / "node" / "tls_echo_server.js"],
+    "netcore.aio": [*SERVERS["netcore.aio"], "--tls"],
+    "Node tls layer": [*SERVERS["Node net layer"], "--tls"],
+}
+CERTS = ROOT / "build" / "soak" / "certs"
 
 
 def log(msg: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- a session's byte stream: plaintext or TLS ------------------------------------
+
+
+class PlainLink:
+    """The socket itself."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: memoryview) -> int:
+        return self.sock.send(data)
+
+    def recv(self) -> bytes:
+        return self.sock.recv(256 << 10)
+
+    def shutdown_write(self) -> None:
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def flush(self) -> None:
+        pass
+
+    def has_output(self) -> bool:
+        return False
+
+    def can_send(self) -> bool:
+        return True
+
+
+class TlsLink:
+    """TLS on the socket: an ssl.SSLObject on memory BIOs, so the session's
+    selector loop drives the handshake, the records and close_notify. Raises
+    BlockingIOError as a non-blocking socket does; ciphertext the socket did
+    not take waits in `out` (at most one CHUNK's records: `send` waits for it)."""
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+        self.sock = sock
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.out = b""
+        self.ready = False  # handshake done
+        self.eof = False  # the socket's EOF was given to the TLS object
+        self.closed = False  # the server's close_notify came
+
+    def flush(self) -> None:
+        self.out += self.outgoing.read()
+        if self.out:
+            try:
+                self.out = self.out[self.sock.send(self.out):]
+            except BlockingIOError:
+                pass
+
+    def has_output(self) -> bool:
+        return bool(self.out)
+
+    def can_send(self) -> bool:
+        return self.ready and not self.out
+
+    def handshake(self) -> bool:
+        if not self.ready:
+            try:
+                self.tls.do_handshake()
+                self.ready = True
+            except ssl.SSLWantReadError:
+                pass
+            self.flush()
+        return self.ready
+
+    def send(self, data: memoryview) -> int:
+        self.flush()
+        if not self.handshake() or self.out:
+            raise BlockingIOError
+        n = self.tls.write(data)
+        self.flush()
+        return n
+
+    def recv(self) -> bytes:
+        """Plaintext read; b"" once the server's close_notify came (a bare
+        TCP EOF raises ssl.SSLEOFError: the server left without one)."""
+        if self.closed:
+            return b""
+        if not self.eof:
+            chunk = self.sock.recv(256 << 10)  # BlockingIOError: nothing came
+            if chunk:
+                self.incoming.write(chunk)
+            else:
+                self.eof = True
+                self.incoming.write_eof()
+        if not self.handshake():
+            raise BlockingIOError
+        parts = []
+        try:
+            while not self.closed:
+                parts.append(self.tls.read(256 << 10))
+                # close_notify: b"", or SSLZeroReturnError once ours went too.
+                self.closed = not parts[-1]
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            self.closed = True
+        self.flush()
+        if parts or self.closed:
+            return b"".join(parts)
+        raise BlockingIOError
+
+    def shutdown_write(self) -> None:
+        """close_notify: TLS's half-close (the server's echo still comes)."""
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self.flush()
 
 
 # ---- one client session ---------------------------------------------------------
@@ -103,6 +238,7 @@ class Session:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.sock.connect_ex(swarm.addr)
+        self.link = TlsLink(self.sock, swarm.tls) if swarm.tls else PlainLink(self.sock)
         self.connected = False
         self.watching = 0  # the events registered with the selector
         self.watch(time.monotonic())
@@ -122,7 +258,8 @@ class Session:
         events = 0
         # A pending reset also waits for "writable": it is done in write().
         more = self.sent < len(self.data) or (0 <= self.reset_at <= self.sent)
-        if not self.connected or (more and now >= self.write_pause_until):
+        sending = more and now >= self.write_pause_until and self.link.can_send()
+        if not self.connected or sending or self.link.has_output():
             events |= selectors.EVENT_WRITE
         if self.connected and now >= self.read_pause_until:
             events |= selectors.EVENT_READ
@@ -160,10 +297,13 @@ class Session:
         if self.reset_at >= 0:
             end = min(end, self.reset_at)
         try:
-            n = self.sock.send(self.data[self.sent : end])
+            self.link.flush()
+            if self.sent == end:
+                return  # only the TLS records of what was sent before
+            n = self.link.send(self.data[self.sent : end])
         except BlockingIOError:
             return
-        except OSError as e:
+        except OSError as e:  # ssl.SSLError too
             return self.end(f"send: {e}", error=True)
         self.sent += n
         self.swarm.stats["bytes_sent"] += n
@@ -173,17 +313,17 @@ class Session:
         if self.rng.random() < 0.01:
             self.read_pause_until = now + self.rng.uniform(0.05, 0.5)
         if self.sent == len(self.data) and self.ending == "half-close" and not self.shut:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.link.shutdown_write()
             self.shut = True
             self.swarm.stats["half_closes"] += 1
 
     def read(self) -> bool:
         """Reads what is there; False when the session ended."""
         try:
-            chunk = self.sock.recv(256 << 10)
+            chunk = self.link.recv()
         except BlockingIOError:
             return True
-        except OSError as e:
+        except OSError as e:  # ssl.SSLError too
             return self.end(f"recv: {e}", error=True)
         if not chunk:
             return self.on_eof()
@@ -251,6 +391,7 @@ class Swarm:
     def __init__(self, name: str, addr: tuple[str, int], conns: int, until: float) -> None:
         self.name = name
         self.addr = addr
+        self.tls = ssl.create_default_context(cafile=CERTS / "ca.pem") if SOAK_TLS else None
         self.until = until
         self.sel = selectors.DefaultSelector()
         self.stats = {k: 0 for k in ("bytes_sent", "bytes_verified", "lost", "corrupted", "connections",
@@ -310,10 +451,11 @@ def swarm_main(name: str, addr: tuple[str, int], conns: int, until: float, out) 
 class Server:
     def __init__(self, name: str, argv: list) -> None:
         self.name = name
-        self.err_path = ROOT / "build" / "soak" / f"{name}.err"
+        self.err_path = ROOT / "build" / "soak" / f"{name}{' TLS' if SOAK_TLS else ''}.err"
         self.err = open(self.err_path, "wb")
+        env = dict(os.environ, NETCORE_TLS_CERT=str(CERTS / "server.pem"), NETCORE_TLS_KEY=str(CERTS / "server.key"))
         self.proc = subprocess.Popen([str(a) for a in argv] + ["127.0.0.1:0"], stdout=subprocess.PIPE,
-                                     stderr=self.err, stdin=subprocess.DEVNULL, cwd=ROOT)
+                                     stderr=self.err, stdin=subprocess.DEVNULL, cwd=ROOT, env=env)
         line = self.proc.stdout.readline().decode(errors="replace").strip()
         m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
@@ -378,11 +520,12 @@ def write_report(path: Path, results: dict, servers: dict, started: datetime.dat
             ("client-side errors", "errors"), ("sessions unfinished at the end", "unfinished")]
     names = list(servers)
     out = [
-        "# Soak test",
+        f"## {'TLS' if SOAK_TLS else 'Plaintext'}",
         "",
-        f"Command: `make soak` (SOAK_SECS={SOAK_SECS:g}, SOAK_CONNS={SOAK_CONNS}), driver `bench/soak.py`.",
+        f"Command: `make soak` (SOAK_SECS={SOAK_SECS:g}, SOAK_CONNS={SOAK_CONNS}{', SOAK_TLS=1' if SOAK_TLS else ''}), "
+        "driver `bench/soak.py`.",
         "",
-        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}, {SOAK_SECS:g} s per server, all three at once",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}, {SOAK_SECS:g} s per server, all {len(names)} at once",
         f"- machine: {machine()}",
         f"- netcore: {rev.stdout.strip()}",
         f"- load average at start / end: {load[0]:.1f} / {load[1]:.1f}"
@@ -390,7 +533,9 @@ def write_report(path: Path, results: dict, servers: dict, started: datetime.dat
         "- clients: per server, SOAK_CONNS concurrent connections on 127.0.0.1; each session sends 1 to 4 rounds "
         "of 1 B .. 1 MiB (log-uniform) from its own seeded stream with random write and read pauses, and ends "
         "with a close, a half-close (then reads the rest of the echo until EOF) or a reset mid-stream; then the "
-        "slot reconnects.",
+        "slot reconnects."
+        + (" Over TLS (Python's ssl on memory BIOs, certificate verified): the half-close is close_notify, and "
+           "the server's own close_notify must end its echo (a bare TCP EOF is an error)." if SOAK_TLS else ""),
         "- RSS rule: warm-up = first min(60 s, SOAK_SECS/5); flat when the median VmRSS of the last W seconds "
         "exceeds the median of the first W seconds after warm-up by at most max(10 %, 2 MiB), "
         "W = min(60 s, a third of the time after warm-up); sampled every second.",
@@ -413,8 +558,15 @@ def write_report(path: Path, results: dict, servers: dict, started: datetime.dat
     notes = [(n, t) for n in names for t in results[n]["notes"]]
     if notes:
         out += ["", "Notes (first per server):", ""] + [f"- {n}: {t}" for n, t in notes]
+    # The file keeps the other mode's section: each run replaces its own.
+    sections = {}
+    if path.exists():
+        for part in path.read_text().split("\n## ")[1:]:
+            sections[part.split("\n", 1)[0]] = "## " + part.rstrip("\n") + "\n"
+    sections[out[0][3:]] = "\n".join(out) + "\n"
+    body = "\n".join(sections[k] for k in ("Plaintext", "TLS") if k in sections)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out) + "\n")
+    path.write_text("# Soak test\n\n" + body)
 
 
 def main() -> int:
@@ -423,8 +575,12 @@ def main() -> int:
     load_start = os.getloadavg()[0]
     servers: dict[str, Server] = {}
     try:
-        wanted = os.environ.get("SOAK_SERVERS", ",".join(SERVERS)).split(",")
-        for name, argv in ((n, SERVERS[n]) for n in wanted):
+        table = TLS_SERVERS if SOAK_TLS else SERVERS
+        if SOAK_TLS and not (CERTS / "ca.pem").exists():
+            subprocess.run(["bash", ROOT / "tests" / "tls" / "make-certs.sh", CERTS], check=True,
+                           stdout=subprocess.DEVNULL)
+        wanted = os.environ.get("SOAK_SERVERS", ",".join(table)).split(",")
+        for name, argv in ((n, table[n]) for n in wanted):
             servers[name] = Server(name, argv)
             log(f"{name} echo server pid {servers[name].proc.pid} on port {servers[name].addr[1]}")
         t0 = time.monotonic()
