@@ -15,6 +15,10 @@
 //   are held until netcore's 'writable', so no byte is dropped and the
 //   Writable's own buffer (and write() returning false, 'drain') does the rest;
 // - push() returning false pauses the handle, _read() resumes it;
+// - netcore closes a connection on its own (a reset it reads, a failed send)
+//   while the events it polled before are still being delivered; until its
+//   'closed' comes the handle answers ECLOSED, which the socket takes as a
+//   no-op (_onHandle), and a write waits for the error of that 'closed';
 // - network failures arrive as 'error' events (on nextTick when the native
 //   call failed at once); wrong argument types still throw, as in `net`.
 
@@ -225,7 +229,7 @@ class Socket extends Duplex {
     if (this._h === null || this.connecting) this._pendingOptions.push([name, value])
     else if (!this._closing && !this._handleClosed) {
       try {
-        this._loop.setOption(this._h, name, value)
+        this._onHandle('setOption', name, value)
       } catch (err) {
         // A Unix socket has no TCP options: net's setNoDelay() / setKeepAlive() do nothing there.
         if (err.code !== 'EOPNOTSUPP') throw err
@@ -262,7 +266,7 @@ class Socket extends Duplex {
     this._bytesRead += ev.data.length
     if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
       this._nativePaused = true
-      this._loop.pause(this._h)
+      this._onHandle('pause')
     }
   }
 
@@ -294,12 +298,26 @@ class Socket extends Duplex {
     else process.nextTick(() => this.destroy())
   }
 
+  /**
+   * `loop[method](handle, ...args)`; undefined if netcore answers ECLOSED. The core closes a connection
+   * on its own (a reset, a failed send) while the events it polled before are still being delivered:
+   * its 'closed' comes after them, and until then the socket cannot know. Pausing, resuming, options,
+   * timeouts and queue sizes no longer matter then.
+   */
+  _onHandle(method, ...args) {
+    try {
+      return this._loop[method](this._h, ...args)
+    } catch (err) {
+      if (err.code !== 'ECLOSED') throw err
+    }
+  }
+
   // -- Duplex implementation --------------------------------------------------
 
   _read() {
     if (this._nativePaused && !this._closing && !this._handleClosed) {
       this._nativePaused = false
-      this._loop.resume(this._h)
+      this._onHandle('resume')
     }
   }
 
@@ -312,7 +330,8 @@ class Socket extends Duplex {
     try {
       sent = this._sendOne(data, encoding)
     } catch (err) {
-      return cb(err)
+      if (err.code !== 'ECLOSED') return cb(err)
+      sent = false // held: the error of the 'closed' that follows ends it (see _onHandle)
     }
     if (!sent) {
       this._held = { data, encoding, cb, vector: false } // refused whole: sent again on 'writable'
@@ -341,6 +360,7 @@ class Socket extends Duplex {
     try {
       sent = this._sendNow(item)
     } catch (err) {
+      if (err.code === 'ECLOSED') return // still held, as in _write
       this._held = null
       item.cb(err)
       return
@@ -390,7 +410,8 @@ class Socket extends Duplex {
       this._loop.shutdown(this._h) // FIN once everything queued is sent
     } catch (err) {
       this._flushedCb = null
-      return cb(err)
+      // ECLOSED: the 'closed' that follows destroys the stream with its error (see _onHandle).
+      return err.code === 'ECLOSED' ? undefined : cb(err)
     }
     if (this._flushedCb === null) cb()
   }
@@ -513,7 +534,7 @@ class Socket extends Duplex {
   _applyTimeout() {
     if (this._h === null || this._closing || this._handleClosed) return
     const ms = this._timeoutMs
-    this._loop.setIdleTimeout(this._h, ms === 0 ? null : ms)
+    this._onHandle('setIdleTimeout', ms === 0 ? null : ms)
     this._nativeTimeoutMs = ms
   }
 
@@ -598,7 +619,7 @@ class Socket extends Duplex {
   /** As net's (deprecated) bufferSize: the stream's buffer plus what netcore queued and the kernel has not taken. */
   get bufferSize() {
     const open = this._h !== null && !this._handleClosed && !this.connecting
-    return this.writableLength + (open ? this._loop.queuedBytes(this._h) : 0)
+    return this.writableLength + (open ? (this._onHandle('queuedBytes') ?? 0) : 0)
   }
 
   /** As net's: no connection (not yet, or no more). */
@@ -728,7 +749,7 @@ class Server extends EventEmitter {
     this._connections++
     if (this.pauseOnConnect) {
       socket._nativePaused = true
-      this._loop.pause(ev.handle)
+      socket._onHandle('pause')
       socket.pause()
     }
     if (this.noDelay !== undefined) socket.setNoDelay(this.noDelay)

@@ -19,7 +19,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const { Readable, Writable } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const { createLoop, net } = require('netcore')
-const { nextEvent, until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
+const { nextEvent, until, withTimeout, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
 const { run } = require('../testlib/procs')
 
 /** events.once() options bounding the wait (a hang guard, never asserted on). */
@@ -367,6 +367,63 @@ test('push() === false pauses the handle; reading again resumes it, nothing lost
   await received.ended
   assert.equal(sha(received.data()), sha(payload))
   assert.equal(socket.bytesRead, payload.length)
+})
+
+test('clients that reset mid-stream at a piped server: no throw, every server socket ends with ECONNRESET, the server serves on', async (t) => {
+  // The core closes a connection on its own once it reads the reset, after the events it polled before
+  // it: the server socket, paused by its pipe, may get more data (push() false: pause) from a handle
+  // that answers ECLOSED, and its 'closed' comes after. When that happens is timing: many rounds.
+  const codes = new Map()
+  const { server, port } = await listen(t, (socket) => {
+    socket.on('error', (err) => codes.set(err.code, (codes.get(err.code) ?? 0) + 1))
+    socket.pipe(socket)
+  })
+  const chunk = Buffer.alloc(64 * 1024, 1)
+  const resetting = (i) => new Promise((resolve) => {
+    const client = nodeNet.connect(port, '127.0.0.1', () => {
+      client.pause() // reads nothing: the server's sends fill up and its pipe pauses the socket
+      let n = 0
+      const fill = () => {
+        while (n < 64 && client.write(chunk)) n++
+      }
+      fill()
+      client.on('drain', fill)
+      setTimeout(() => client.resetAndDestroy(), (i * 7) % 60)
+    })
+    client.on('error', () => {})
+    client.on('close', resolve)
+  })
+  for (let round = 0; round < 40; round++) {
+    const clients = Array.from({ length: 10 }, (_, k) => resetting(round * 10 + k))
+    await withTimeout(Promise.all(clients), WAIT_MS, `the clients of round ${round} to close`)
+  }
+  const connections = () => new Promise((resolve) => server.getConnections((_, count) => resolve(count)))
+  let open = -1
+  await until(() => {
+    connections().then((count) => (open = count))
+    return open === 0
+  }, 'every server socket to close')
+  assert.deepEqual([...codes.keys()], ['ECONNRESET'])
+  const client = nodeNet.connect(port, '127.0.0.1', () => client.end('still serving'))
+  const echoed = collect(client)
+  await echoed.ended
+  assert.equal(echoed.data().toString(), 'still serving')
+})
+
+test("a connection the core closed before its socket heard of it: the socket's methods do not throw, a write waits for the 'close'", async (t) => {
+  const { loop, socket, peer } = await connectedOwnLoop(t)
+  peer.on('error', () => {}) // ECONNRESET
+  const events = record(socket)
+  loop.closeReset(socket._h) // as the core does when it reads a reset: 'closed' comes on a later turn
+  assert.equal(socket.setNoDelay(true), socket)
+  assert.equal(socket.setKeepAlive(true, 1000), socket)
+  assert.equal(socket.setTimeout(100), socket)
+  assert.equal(socket.bufferSize, 0)
+  let written
+  socket.write('lost', (err) => (written = err))
+  await once(socket, 'close', bounded())
+  assert.equal(written?.code, 'ERR_STREAM_DESTROYED')
+  assert.deepEqual(events, ['close(false)'])
 })
 
 test('pipe(): an echo server made with socket.pipe(socket), fed by pipeline()', async (t) => {
