@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import errno
 import socket
+import struct
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -702,6 +703,50 @@ def test_abort_drops_the_buffer_and_calls_connection_lost_once() -> None:
             transport.write("text")  # type: ignore[arg-type]
         await read_end(reader)
         await close_all(server, writer)
+
+    run(main)
+
+
+def test_peers_that_reset_mid_stream_lose_their_echo_server_connections_with_connection_reset_error() -> None:
+    """netcore closes a connection on its own once it reads a reset, while
+    the data it read before is still being delivered: an echo's write then
+    meets a closing handle. connection_lost still gets ConnectionResetError,
+    as asyncio's transports give it, not netcore's ClosedError. When that
+    happens is timing: 400 connections, in rounds of 10 that write without
+    reading, then reset."""
+    losses: list[BaseException | None] = []
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)  # type: ignore[attr-defined]
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            losses.append(exc)
+
+    def resetting_clients(port: int) -> None:
+        for round_ in range(40):
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(10)]
+            for s in socks:
+                s.setblocking(False)
+            for _ in range(1 + round_ % 8):  # fill both ends' buffers a while
+                for s in socks:
+                    try:
+                        s.send(b"x" * 65536)
+                    except BlockingIOError:
+                        pass
+            for s in socks:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+
+    async def main() -> None:
+        server, port = await serve(Echo)
+        await asyncio.get_running_loop().run_in_executor(None, resetting_clients, port)
+        await until(lambda: len(losses) == 400, "every connection_lost")
+        assert all(isinstance(exc, ConnectionResetError) for exc in losses), {type(exc) for exc in losses}
+        await shut(server)
 
     run(main)
 

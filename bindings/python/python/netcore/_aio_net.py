@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from ssl import SSLSocket
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from netcore._errors import Error, InvalidArgumentError
+from netcore._errors import ClosedError, Error, InvalidArgumentError
 from netcore._netcore import (
     DEFAULT_LOW_WATER,
     Event,
@@ -677,7 +677,7 @@ class Transport(_Endpoint, asyncio.Transport):
         a full queue (BlockingIOError) starts the overflow, anything else is
         fatal."""
         if not isinstance(exc, BlockingIOError):
-            self._fatal_error(exc, "Fatal write error on socket transport")
+            self._send_failed(exc, "Fatal write error on socket transport")
             return
         self._overflow = collections.deque()
         self._sync()
@@ -902,7 +902,7 @@ class Transport(_Endpoint, asyncio.Transport):
             except BlockingIOError:
                 return
             except Error as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
+                self._send_failed(exc, "Fatal write error on socket transport")
                 return
             self._overflow_size -= len(overflow.popleft())
         self._overflow = None
@@ -982,7 +982,16 @@ class Transport(_Endpoint, asyncio.Transport):
         try:
             self._nc.shutdown(self._handle)
         except Error as exc:
-            self._fatal_error(exc, "Fatal error on socket transport")
+            self._send_failed(exc, "Fatal error on socket transport")
+
+    def _send_failed(self, exc: BaseException, message: str) -> None:
+        """A send or shutdown failed: fatal, but for ClosedError on an open
+        loop. netcore closes a connection on its own (a reset it read, a
+        failed send) while the events it polled before are still being
+        delivered; its "closed" follows and brings connection_lost the cause
+        (ConnectionResetError, as asyncio's transports report it)."""
+        if not isinstance(exc, ClosedError) or self._nc.closed:
+            self._fatal_error(exc, message)
 
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
