@@ -18,7 +18,8 @@ against each. Every client connection is a session of:
   - an ending drawn at random: a normal close after the last echo, a
     half-close (shutdown(SHUT_WR) after the last bytes, then read the rest
     of the echo until the server's EOF), or a reset (SO_LINGER 0 close at a
-    random point mid-stream);
+    random point mid-stream; in half of them the client reads nothing, and
+    resets at the latest once the server stops taking its bytes);
   - then the client reconnects at once (a new session on the same slot).
 
 With SOAK_TLS=1 the same sessions run over TLS against the TLS echo servers
@@ -231,6 +232,7 @@ class Session:
         self.sent = 0  # bytes of `data` sent
         self.echoed = 0  # bytes of `data` echoed back and verified
         self.reset_at = -1  # reset once this many bytes of the round are sent
+        self.deaf = False  # a reset round that reads nothing: it resets once its writes block, if not before
         self.write_pause_until = 0.0
         self.read_pause_until = 0.0
         self.last_progress = time.monotonic()
@@ -253,6 +255,10 @@ class Session:
         self.rounds -= 1
         if self.ending == "reset" and self.rounds == 0:
             self.reset_at = self.rng.randint(0, size)
+            # Half of them read nothing: the server's sends back up, it stops reading, then the reset comes.
+            self.deaf = self.rng.random() < 0.5
+            if self.deaf:
+                self.read_pause_until = float("inf")
 
     def interest(self, now: float) -> int:
         events = 0
@@ -302,6 +308,8 @@ class Session:
                 return  # only the TLS records of what was sent before
             n = self.link.send(self.data[self.sent : end])
         except BlockingIOError:
+            if self.deaf:
+                self.reset()
             return
         except OSError as e:  # ssl.SSLError too
             return self.end(f"send: {e}", error=True)
@@ -310,7 +318,7 @@ class Session:
         self.last_progress = now
         if self.rng.random() < 0.02:
             self.write_pause_until = now + self.rng.uniform(0, 0.2)
-        if self.rng.random() < 0.01:
+        if self.rng.random() < 0.01 and not self.deaf:
             self.read_pause_until = now + self.rng.uniform(0.05, 0.5)
         if self.sent == len(self.data) and self.ending == "half-close" and not self.shut:
             self.link.shutdown_write()
@@ -532,7 +540,8 @@ def write_report(path: Path, results: dict, servers: dict, started: datetime.dat
         + (" (other builds and tests were running on this machine during the run)" if max(load) > 2 else ""),
         "- clients: per server, SOAK_CONNS concurrent connections on 127.0.0.1; each session sends 1 to 4 rounds "
         "of 1 B .. 1 MiB (log-uniform) from its own seeded stream with random write and read pauses, and ends "
-        "with a close, a half-close (then reads the rest of the echo until EOF) or a reset mid-stream; then the "
+        "with a close, a half-close (then reads the rest of the echo until EOF) or a reset mid-stream (half of those "
+        "read nothing and reset once their writes block, if not before); then the "
         "slot reconnects."
         + (" Over TLS (Python's ssl on memory BIOs, certificate verified): the half-close is close_notify, and "
            "the server's own close_notify must end its echo (a bare TCP EOF is an error)." if SOAK_TLS else ""),
