@@ -106,6 +106,8 @@ def log(msg: str) -> None:
 class PlainLink:
     """The socket itself."""
 
+    ready = True  # for data (TLS: once the handshake is done)
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
@@ -267,7 +269,7 @@ class Session:
         sending = more and now >= self.write_pause_until and self.link.can_send()
         if not self.connected or sending or self.link.has_output():
             events |= selectors.EVENT_WRITE
-        if self.connected and now >= self.read_pause_until:
+        if self.connected and (now >= self.read_pause_until or not self.link.ready):
             events |= selectors.EVENT_READ
         return events
 
@@ -308,7 +310,7 @@ class Session:
                 return  # only the TLS records of what was sent before
             n = self.link.send(self.data[self.sent : end])
         except BlockingIOError:
-            if self.deaf:
+            if self.deaf and self.link.ready:
                 self.reset()
             return
         except OSError as e:  # ssl.SSLError too
