@@ -45,6 +45,18 @@ def run(
         return runner.run(bounded())
 
 
+def kernel_buffers() -> int:
+    """The most a loopback connection's kernel buffers can hold: the
+    largest send buffer plus the largest receive buffer (tcp_wmem, tcp_rmem)."""
+    total = 0
+    for name in ("tcp_wmem", "tcp_rmem"):
+        try:
+            total += int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+        except (OSError, ValueError, IndexError):
+            total += 32 << 20
+    return total
+
+
 async def until(cond: Callable[[], bool], what: str) -> None:
     """Waits (bounded by WAIT, in loop turns) for ``cond()``."""
     deadline = asyncio.get_running_loop().time() + WAIT
@@ -527,7 +539,7 @@ def test_a_write_larger_than_the_high_mark_pauses_until_the_kernel_has_it() -> N
     async def main() -> None:
         server, proto, reader, writer = await one_connection()
         transport = proto.tr
-        big = bytes(range(256)) * 65536  # 16 MiB: more than the kernel's buffers take at once
+        big = bytes(range(256)) * ((kernel_buffers() + (1 << 20)) // 256)  # more than the kernel takes at once
         proto.in_write = True
         transport.write(big)
         proto.in_write = False
@@ -584,12 +596,14 @@ def test_close_with_bytes_queued_calls_connection_lost_once_the_kernel_has_them(
         handled(transport, ev)
 
     monkeypatch.setattr(net.Transport, "_event", noting_closed)
-    big = bytes(range(256)) * 65536  # 16 MiB: more than the kernel's buffers take at once
+    # More than both ends' kernel buffers can hold while the peer reads nothing.
+    big = bytes(range(256)) * ((kernel_buffers() + (1 << 20)) // 256)
     received = bytearray()
-    lost_seen = threading.Event()
+    reading, lost_seen = threading.Event(), threading.Event()
 
     def peer(sock: socket.socket) -> None:
         with sock:
+            reading.wait(WAIT)
             while chunk := sock.recv(1 << 20):
                 received.extend(chunk)
             lost_seen.wait(WAIT)
@@ -604,6 +618,7 @@ def test_close_with_bytes_queued_calls_connection_lost_once_the_kernel_has_them(
         proto = protocols[0]
         proto.tr.write(big)
         assert proto.tr.get_write_buffer_size() > 0
+        reading.set()
         proto.tr.close()
         assert await proto.lost is None
         lost_seen.set()
