@@ -18,7 +18,7 @@
 // - netcore closes a connection on its own (a reset it reads, a failed send)
 //   while the events it polled before are still being delivered; until its
 //   'closed' comes the handle answers ECLOSED, which the socket takes as a
-//   no-op (_onHandle), and a write waits for the error of that 'closed';
+//   no-op (_unlessClosing), and a write waits for the error of that 'closed';
 // - network failures arrive as 'error' events (on nextTick when the native
 //   call failed at once); wrong argument types still throw, as in `net`.
 
@@ -229,7 +229,7 @@ class Socket extends Duplex {
     if (this._h === null || this.connecting) this._pendingOptions.push([name, value])
     else if (!this._closing && !this._handleClosed) {
       try {
-        this._onHandle('setOption', name, value)
+        this._unlessClosing('setOption', name, value)
       } catch (err) {
         // A Unix socket has no TCP options: net's setNoDelay() / setKeepAlive() do nothing there.
         if (err.code !== 'EOPNOTSUPP') throw err
@@ -266,7 +266,7 @@ class Socket extends Duplex {
     this._bytesRead += ev.data.length
     if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
       this._nativePaused = true
-      this._onHandle('pause')
+      this._unlessClosing('pause')
     }
   }
 
@@ -304,7 +304,7 @@ class Socket extends Duplex {
    * its 'closed' comes after them, and until then the socket cannot know. Pausing, resuming, options,
    * timeouts and queue sizes no longer matter then.
    */
-  _onHandle(method, ...args) {
+  _unlessClosing(method, ...args) {
     try {
       return this._loop[method](this._h, ...args)
     } catch (err) {
@@ -317,7 +317,7 @@ class Socket extends Duplex {
   _read() {
     if (this._nativePaused && !this._closing && !this._handleClosed) {
       this._nativePaused = false
-      this._onHandle('resume')
+      this._unlessClosing('resume')
     }
   }
 
@@ -331,7 +331,7 @@ class Socket extends Duplex {
       sent = this._sendOne(data, encoding)
     } catch (err) {
       if (err.code !== 'ECLOSED') return cb(err)
-      sent = false // held: the error of the 'closed' that follows ends it (see _onHandle)
+      sent = false // held: the error of the 'closed' that follows ends it (see _unlessClosing)
     }
     if (!sent) {
       this._held = { data, encoding, cb, vector: false } // refused whole: sent again on 'writable'
@@ -410,7 +410,7 @@ class Socket extends Duplex {
       this._loop.shutdown(this._h) // FIN once everything queued is sent
     } catch (err) {
       this._flushedCb = null
-      // ECLOSED: the 'closed' that follows destroys the stream with its error (see _onHandle).
+      // ECLOSED: the 'closed' that follows destroys the stream with its error (see _unlessClosing).
       return err.code === 'ECLOSED' ? undefined : cb(err)
     }
     if (this._flushedCb === null) cb()
@@ -534,7 +534,7 @@ class Socket extends Duplex {
   _applyTimeout() {
     if (this._h === null || this._closing || this._handleClosed) return
     const ms = this._timeoutMs
-    this._onHandle('setIdleTimeout', ms === 0 ? null : ms)
+    this._unlessClosing('setIdleTimeout', ms === 0 ? null : ms)
     this._nativeTimeoutMs = ms
   }
 
@@ -619,7 +619,7 @@ class Socket extends Duplex {
   /** As net's (deprecated) bufferSize: the stream's buffer plus what netcore queued and the kernel has not taken. */
   get bufferSize() {
     const open = this._h !== null && !this._handleClosed && !this.connecting
-    return this.writableLength + (open ? (this._onHandle('queuedBytes') ?? 0) : 0)
+    return this.writableLength + (open ? (this._unlessClosing('queuedBytes') ?? 0) : 0)
   }
 
   /** As net's: no connection (not yet, or no more). */
@@ -749,7 +749,7 @@ class Server extends EventEmitter {
     this._connections++
     if (this.pauseOnConnect) {
       socket._nativePaused = true
-      socket._onHandle('pause')
+      socket._unlessClosing('pause')
       socket.pause()
     }
     if (this.noDelay !== undefined) socket.setNoDelay(this.noDelay)

@@ -111,7 +111,7 @@ class TLSSocket extends net.Socket {
   /** The peer's certificate as a crypto.X509Certificate (undefined if none). */
   getPeerX509Certificate() {
     if (this._h === null || this._handleClosed) return undefined
-    return this._onHandle('getPeerCertificate') ?? undefined
+    return this._unlessClosing('getPeerCertificate') ?? undefined
   }
 
   /** 'TLSv1.2' / 'TLSv1.3', or null before the handshake is over. */

@@ -369,7 +369,7 @@ test('push() === false pauses the handle; reading again resumes it, nothing lost
   assert.equal(socket.bytesRead, payload.length)
 })
 
-test('clients that reset mid-stream at a piped server: no throw, every server socket ends with ECONNRESET, the server serves on', async (t) => {
+test("clients that reset mid-stream at a piped server: no throw, each server socket's error is the reset's (never ECLOSED), the server serves on", async (t) => {
   // The core closes a connection on its own once it reads the reset, after the events it polled before
   // it: the server socket, paused by its pipe, may get more data (push() false: pause) from a handle
   // that answers ECLOSED, and its 'closed' comes after. When that happens is timing: many rounds.
@@ -403,7 +403,8 @@ test('clients that reset mid-stream at a piped server: no throw, every server so
     connections().then((count) => (open = count))
     return open === 0
   }, 'every server socket to close')
-  assert.deepEqual([...codes.keys()], ['ECONNRESET'])
+  assert.ok(codes.size > 0, 'no server socket saw the resets')
+  for (const code of codes.keys()) assert.ok(code === 'ECONNRESET' || code === 'EPIPE', `a server socket's error: ${code}`)
   const client = nodeNet.connect(port, '127.0.0.1', () => client.end('still serving'))
   const echoed = collect(client)
   await echoed.ended
