@@ -612,7 +612,7 @@ def test_close_with_bytes_queued_calls_connection_lost_once_the_kernel_has_them(
         protocols: list[Recorder] = []
         server, port = await serve(lambda: protocols.append(Recorder()) or protocols[-1])
         sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-        reader = threading.Thread(target=peer, args=(sock,))
+        reader = threading.Thread(target=peer, args=(sock,), daemon=True)  # a failed assertion leaves it waiting
         reader.start()
         await until(lambda: bool(protocols) and protocols[0].transport is not None, "connection_made")
         proto = protocols[0]
