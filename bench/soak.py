@@ -305,9 +305,8 @@ class Session:
         if self.reset_at >= 0:
             end = min(end, self.reset_at)
         try:
-            self.link.flush()
             if self.sent == end:
-                return  # only the TLS records of what was sent before
+                return self.link.flush()  # only the TLS records of what was sent before
             n = self.link.send(self.data[self.sent : end])
         except BlockingIOError:
             if self.deaf and self.link.ready:
