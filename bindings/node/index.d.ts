@@ -26,8 +26,8 @@ export type Port = number | string
  */
 export interface AddressInfo {
   address: string
-  port: number
   family: 'IPv4' | 'IPv6'
+  port: number
 }
 
 /**

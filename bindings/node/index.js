@@ -266,14 +266,20 @@ class HandleState {
   }
 }
 
-/** The syscall an event's error names. */
+/** The syscall an event's error names, as Node's `net` and `dgram` name it. */
 function syscallFor(kind, state) {
   if (kind === KIND.CONNECT_FAILED || kind === KIND.RECONNECTING) return 'connect'
   if (!state) return 'poll'
   if (state.kind === 'tcp_listener') return 'accept'
-  if (state.kind === 'udp') return 'recv'
+  if (state.kind === 'udp') return 'recvmsg'
   if (!state.connected) return 'connect'
   return 'read'
+}
+
+/** The Error of an event's code: only a connect's names the address and port it went to, as in `net`. */
+function eventError(code, kind, state) {
+  const syscall = syscallFor(kind, state)
+  return syscall === 'connect' ? netcoreError(code, syscall, state && state.host, state && state.port) : netcoreError(code, syscall)
 }
 
 /**
@@ -719,7 +725,7 @@ class Loop extends EventEmitter {
       // The peer: an IP address (family 4 or 6), or the path a Unix datagram came from (family 0).
       const ai = meta[o + 7]
       const family = meta[o + 9]
-      const address = ai < 0 || family === 0 ? undefined : { address: addrs[ai], port: meta[o + 8], family: family === 4 ? 'IPv4' : 'IPv6' }
+      const address = ai < 0 || family === 0 ? undefined : { address: addrs[ai], family: family === 4 ? 'IPv4' : 'IPv6', port: meta[o + 8] }
       switch (kind) {
         case KIND.DATA:
         case KIND.DATAGRAM: {
@@ -754,7 +760,7 @@ class Loop extends EventEmitter {
       if (pausedNow.size !== 0 && (kind === KIND.DATA || kind === KIND.EOF) && pausedNow.has(id) && this._native.keepPaused(id, data ?? null)) continue
       const code = meta[o + 3]
       if (code !== 0) {
-        error = tlsLayer.withFailure(this, id, netcoreError(code, syscallFor(kind, state), state && state.host, state && state.port))
+        error = tlsLayer.withFailure(this, id, eventError(code, kind, state))
       }
       const ev = new NetcoreEvent(
         EVENT_NAMES[kind],

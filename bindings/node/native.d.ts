@@ -127,11 +127,11 @@ export declare class NativeLoop {
  */
 export declare class ServerTls {}
 
-/** The address of a socket, as JavaScript sees it. */
+/** The address of a socket, as JavaScript sees it (its keys in the order of `net`'s `address()`). */
 export interface AddressInfo {
   address: string
-  port: number
   family: string
+  port: number
 }
 
 /**

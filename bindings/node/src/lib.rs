@@ -716,19 +716,19 @@ unsafe fn new_handle(kind: c_int, init: impl FnOnce(*mut c_void) -> c_int) -> Re
   Ok(memory)
 }
 
-/// The address of a socket, as JavaScript sees it.
+/// The address of a socket, as JavaScript sees it (its keys in the order of `net`'s `address()`).
 #[napi(object)]
 pub struct AddressInfo {
   pub address: String,
-  pub port: u32,
   pub family: String,
+  pub port: u32,
 }
 
 fn address_info(addr: SocketAddr) -> AddressInfo {
   AddressInfo {
     address: addr_host(&addr),
-    port: u32::from(addr.port()),
     family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned(),
+    port: u32::from(addr.port()),
   }
 }
 

@@ -105,6 +105,25 @@ test('connected socket: connect event, send without an address, remoteAddress; p
   assert.throws(() => socket.connect(peerPort), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' })
 })
 
+test("a connected socket's send refused by the peer's host: an error event named as dgram's (recvmsg, no address)", async (t) => {
+  // A port nothing listens on: each send draws an ICMP port unreachable, reported on the next receive.
+  const { socket: probe, port: deadPort } = await bound(t, nodeDgram)
+  probe.close()
+  await once(probe, 'close', bounded())
+  const refusal = async (module) => {
+    const socket = module.createSocket('udp4')
+    t.after(() => socket.close())
+    await new Promise((resolve) => socket.connect(deadPort, '127.0.0.1', resolve))
+    const failed = once(socket, 'error', bounded())
+    socket.send('anyone?')
+    const [err] = await failed
+    return { code: err.code, syscall: err.syscall, message: err.message, named: 'address' in err || 'port' in err }
+  }
+  const expected = await refusal(nodeDgram)
+  assert.deepEqual(expected, { code: 'ECONNREFUSED', syscall: 'recvmsg', message: 'recvmsg ECONNREFUSED', named: false })
+  assert.deepEqual(await refusal(dgram), expected)
+})
+
 test('bind to a port in use: an error event, no throw', async (t) => {
   const { port } = await bound(t, nodeDgram)
   const socket = dgram.createSocket('udp4')

@@ -118,13 +118,30 @@ test('a client that ends first: connect, ready, finish, end, close(false)', asyn
   assert.equal(socket.bytesWritten, 3)
 })
 
-test('reset by the peer: error(ECONNRESET), close(true), no end', async (t) => {
+test('reset by the peer: error(ECONNRESET) named as net names it, close(true), no end', async (t) => {
   const { port } = await nodeListen(t, (s) => s.once('data', () => s.resetAndDestroy()))
   const socket = net.connect(port, '127.0.0.1', () => socket.write('x'))
   const events = record(socket)
-  socket.on('error', () => {})
+  let error
+  socket.on('error', (err) => (error = err))
   await next(socket, 'close')
   assert.deepEqual(events, ['connect', 'ready', 'error:ECONNRESET', 'close(true)'])
+  // A read's error names no address (only a connect's does), as net's: 'read ECONNRESET'.
+  assert.equal(error.message, 'read ECONNRESET')
+  assert.equal(error.syscall, 'read')
+  assert.ok(!('address' in error) && !('port' in error), 'no address or port')
+})
+
+test("address(): its keys in net's order (address, family, port), on servers and sockets", async (t) => {
+  const { server, port } = await listen(t)
+  const { server: nodeServer } = await nodeListen(t)
+  const order = Object.keys(nodeServer.address())
+  assert.deepEqual(order, ['address', 'family', 'port'])
+  assert.deepEqual(Object.keys(server.address()), order)
+  const socket = net.connect(port, '127.0.0.1')
+  t.after(() => socket.destroy())
+  await once(socket, 'connect', bounded())
+  assert.deepEqual(Object.keys(socket.address()), order)
 })
 
 test('refused: error(ECONNREFUSED) as an event with net\'s fields, close(true), no connect', async (t) => {
@@ -182,10 +199,12 @@ test("'finish' (end()'s callback) waits until the kernel has every byte written,
   assert.ok(socket.bufferSize > 0)
   const received = []
   peer.on('data', (chunk) => received.push(chunk))
+  // Listened for first: the peer may read to the end before the wait for 'finish' sees it.
+  const peerEnded = next(peer, 'end')
   peer.resume()
   await until(() => finished, "'finish'")
   assert.equal(socket.bufferSize, 0)
-  await next(peer, 'end')
+  await peerEnded
   assert.equal(sha(Buffer.concat(received)), sha(payload))
 })
 
