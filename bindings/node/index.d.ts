@@ -497,9 +497,10 @@ export declare class Loop extends EventEmitter<LoopEvents> {
    * queued, then FIN; 'closed' follows. Listeners, UDP sockets and timers
    * close at once. A no-op for a handle already closing ('closed' on its
    * way); between a close and its 'closed' every other operation but kind()
-   * throws 'ECLOSED', after 'closed' 'EBADHANDLE'. Once close() or
-   * closeReset() returned, no event of the handle but 'closed' is emitted
-   * (events already on their way, or held while paused, are dropped).
+   * throws 'ECLOSED', after 'closed' 'EBADHANDLE'. Once close(),
+   * closeReset() or closeAbort() returned, no event of the handle but
+   * 'closed' is emitted (events already on their way, or held while paused,
+   * are dropped).
    *
    * Without arguments: closes the loop — every socket at once (what is
    * queued is dropped, and a connection that still had bytes queued is
@@ -511,10 +512,19 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   close(): void
   /**
    * Closes at once: a connection drops its queue and resets (RST). Like
-   * `socket.destroy()`. No event but 'closed' follows for the handle, not
-   * even data that had already arrived (see close()).
+   * `socket.resetAndDestroy()`. No event but 'closed' follows for the
+   * handle, not even data that had already arrived (see close()).
    */
   closeReset(handle: Handle): void
+  /**
+   * Closes at once without a needless reset, as `socket.destroy()` closes
+   * Node's socket: what is still queued in netcore is dropped and the
+   * socket closed without waiting for the peer, which gets what the kernel
+   * took, then a FIN; if queued bytes were dropped, a reset (RST) instead,
+   * so that it cannot take the lost bytes for a clean end. Also ends a
+   * graceful close under way. 'closed' follows as after closeReset().
+   */
+  closeAbort(handle: Handle): void
   /** Half-close: FIN once everything queued is sent; reading goes on. Like `socket.end()`. */
   shutdown(handle: Handle): void
   /**

@@ -363,16 +363,26 @@ class Loop extends EventEmitter {
 
   close(handle) {
     if (arguments.length === 0) return this._closeLoop()
-    this._silence(handle, this._native.invoke(OP.close, this._use(handle), []))
+    this._closeWith(OP.close, handle)
+  }
+
+  closeReset(handle) {
+    this._closeWith(OP.close_reset, handle)
+  }
+
+  closeAbort(handle) {
+    this._closeWith(OP.close_abort, handle)
   }
 
   /**
-   * After close() or closeReset(): closing a handle already closing is a no-op, as socket.end() and
-   * socket.destroy() twice are in Node. Once either returned, no event of the handle but 'closed' is
-   * emitted, as the core's run() promises: those held while paused are dropped, and the rest of the
-   * batch skips them by the core's rule (Loop::skips: handles closed since the batch was polled).
+   * Closes `handle` by the core's operation `op` (close, close_reset, close_abort). Closing a handle
+   * already closing is a no-op, as socket.end() and socket.destroy() twice are in Node. Once it returned,
+   * no event of the handle but 'closed' is emitted, as the core's run() promises: those held while paused
+   * are dropped, and the rest of the batch skips them by the core's rule (Loop::skips: handles closed
+   * since the batch was polled).
    */
-  _silence(handle, rc) {
+  _closeWith(op, handle) {
+    const rc = this._native.invoke(op, this._use(handle), [])
     this._upgradedNow.delete(handle)
     if (rc === 0) this._closedNow.add(handle)
     else if (!(rc === CODES.ECLOSED && this[kState].has(handle))) throw this._error(handle, rc, 'close')
@@ -620,10 +630,6 @@ class Loop extends EventEmitter {
 
   // -- closing, flow -------------------------------------------------------------
 
-  closeReset(handle) {
-    this._silence(handle, this._native.invoke(OP.close_reset, this._use(handle), []))
-  }
-
   // The rest of the batch being delivered may hold more of its input (see _onBatch).
   pause(handle) {
     this._void(handle, this._native.invoke(OP.pause, this._use(handle), []), 'pause')
@@ -716,7 +722,7 @@ class Loop extends EventEmitter {
       // handles.get(id) by slot (see HandleStates), inline: a function of its own would be one more for V8 to optimize.
       const slot = id & SLOT_MASK
       let state = ids[slot] === id ? states[slot] : undefined
-      // See _silence().
+      // See _closeWith().
       if (closedNow.size !== 0 && kind !== KIND.CLOSED && closedNow.has(id) && this._skips(id, kind === KIND.DATA)) continue
       let listenerId
       let data

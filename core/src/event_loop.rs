@@ -917,14 +917,34 @@ impl Loop {
     /// also while a graceful close is under way. `ECLOSED` once it is closed.
     pub fn close_reset(&self, handle: Handle) -> Result<()> {
         let mut state = self.state()?;
+        self.close_at_once(&mut state, handle, |_| true)
+    }
+
+    /// Closes a handle at once, as asyncio's `Transport.abort()` and libuv's
+    /// `uv_close` close a connection: its deferred bytes are offered to the
+    /// kernel, what the kernel does not take is dropped, and the socket is
+    /// closed without waiting for the peer. The kernel sends what it took,
+    /// then a FIN; if bytes were dropped, a reset (RST) instead, so that the
+    /// peer cannot take the lost bytes for a clean end. Also while a graceful
+    /// close is under way (it ends it); other handles close as with
+    /// [`Loop::close_reset`]. `ECLOSED` once it is closed.
+    pub fn close_abort(&self, handle: Handle) -> Result<()> {
+        let mut state = self.state()?;
+        state.flush_deferred_of(handle);
+        self.close_at_once(&mut state, handle, |conn| conn.queued_bytes() > 0)
+    }
+
+    /// Closes `handle` now, a connection with a reset if `reset(conn)` says
+    /// so ([`Loop::close_reset`], [`Loop::close_abort`]).
+    fn close_at_once(&self, state: &mut State, handle: Handle, reset: impl FnOnce(&Conn) -> bool) -> Result<()> {
         match state.identity(handle)? {
             Entry::Closed(_) => return Err(Error::ECLOSED),
-            // Also a connection closing gracefully: the reset bounds its close.
-            Entry::Conn(c) => c.reset(),
+            // Also a connection closing gracefully: this bounds its close.
+            Entry::Conn(c) if reset(c) => c.reset(),
             _ => {}
         }
         state.with_pending(|state, events| state.finish(handle, None, events));
-        self.closed_by_user(&mut state, handle);
+        self.closed_by_user(state, handle);
         Ok(())
     }
 

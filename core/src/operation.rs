@@ -569,6 +569,7 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("udp_connect_unix", Some("connect"), &[PATH], |lp, h, a| lp.unix_dgram_connect(h, a.read(Value::text)?)),
     acts_on("close", Some("close"), &[], |lp, h, _| lp.close(h)),
     acts_on("close_reset", Some("close"), &[], |lp, h, _| lp.close_reset(h)),
+    acts_on("close_abort", Some("close"), &[], |lp, h, _| lp.close_abort(h)),
     acts_on("shutdown", Some("shutdown"), &[], |lp, h, _| lp.shutdown(h)),
     acts_on("notify_when_sent", None, &[TOKEN], |lp, h, a| lp.notify_when_sent(h, a.read(Value::count)? as u64)),
     acts_on("pause", None, &[], |lp, h, _| lp.pause(h)),

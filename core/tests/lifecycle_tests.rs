@@ -49,6 +49,7 @@ fn every_operation(lp: &Loop, h: Handle) -> Vec<(&'static str, Option<Error>)> {
         ("kind", lp.kind(h).err()),
         ("close", lp.close(h).err()),
         ("close_reset", lp.close_reset(h).err()),
+        ("close_abort", lp.close_abort(h).err()),
     ]
 }
 

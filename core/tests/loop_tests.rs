@@ -207,6 +207,41 @@ fn a_close_sends_the_deferred_bytes_before_its_fin_and_a_reset_drops_them() {
 }
 
 #[test]
+fn close_abort_ends_with_a_fin_after_what_the_kernel_took_or_with_a_reset_if_it_dropped_bytes() {
+    let lp = Loop::new().unwrap();
+    // Nothing the kernel refused: the deferred bytes too reach the peer, then a clean end.
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    lp.send(conn, b"last ").unwrap();
+    lp.send_deferred(conn, b"words").unwrap();
+    lp.close_abort(conn).unwrap();
+    assert_eq!(lp.close_abort(conn), Err(Error::ECLOSED));
+    let batch = lp.poll(16, Some(Duration::ZERO)).unwrap();
+    assert!(batch.events().iter().any(|e| e.kind == EventKind::Closed && e.handle == conn), "closed at once");
+    drop(batch);
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last words");
+
+    // A peer that reads nothing: what the kernel refused is dropped, and the peer is reset.
+    let (mut client, conn) = framed_pair(&lp, Framing::Stream);
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..256 {
+        if lp.send(conn, &chunk) == Err(Error::EAGAIN) {
+            break;
+        }
+    }
+    assert!(lp.queued_bytes(conn).unwrap() > 0);
+    lp.close_abort(conn).unwrap();
+    poll_until(&lp, |g| has(g, EventKind::Closed, conn));
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let read = client.read_to_end(&mut Vec::new());
+    assert_eq!(read.map_err(|e| e.kind()).err(), Some(std::io::ErrorKind::ConnectionReset));
+}
+
+#[test]
 fn a_deferred_send_that_fails_when_flushed_closes_the_connection_with_its_error() {
     let lp = Loop::new().unwrap();
     let (client, conn) = framed_pair(&lp, Framing::Stream);

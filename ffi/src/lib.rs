@@ -412,6 +412,21 @@ pub unsafe extern "C" fn nc_close_reset(r#loop: *mut nc_loop, handle: nc_handle)
     boundary! { try_loop!(r#loop).close_reset(handle_arg(handle)) }
 }
 
+/// Closes a handle at once without a needless reset, as libuv's `uv_close`
+/// and asyncio's `Transport.abort()` close a connection: what is still
+/// queued in netcore (not yet taken by the kernel) is dropped, and the
+/// socket is closed without waiting for the peer. The peer gets what the
+/// kernel took, then a FIN; if queued bytes were dropped, a reset (RST)
+/// instead, so that it cannot take the lost bytes for a clean end. Also
+/// ends a graceful close under way. Other handles close as with
+/// `nc_close_reset`. `NC_EV_CLOSED` comes with the next poll, with the same
+/// rules as after `nc_close_reset`. Returns 0, `NC_EBADHANDLE`, or
+/// `NC_ECLOSED` if the handle is already closed. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_close_abort(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).close_abort(handle_arg(handle)) }
+}
+
 /// Half-closes a connection: the FIN goes out once everything queued is
 /// sent; reading goes on until the peer's EOF, after which the connection
 /// closes by itself (`NC_EV_EOF`, then `NC_EV_CLOSED`, in one batch: while

@@ -1166,6 +1166,7 @@ fn check_null_loop() -> Result<(), TestCaseError> {
             ("nc_send", nc_send(lp, 1, host as *const c_void, 1) as i64),
             ("nc_close", nc_close(lp, 1) as i64),
             ("nc_close_reset", nc_close_reset(lp, 1) as i64),
+            ("nc_close_abort", nc_close_abort(lp, 1) as i64),
             ("nc_getopt", nc_getopt(lp, 1, 1, &mut value) as i64),
             ("nc_handle_kind", nc_handle_kind(lp, 1) as i64),
             ("nc_set_read_size", nc_set_read_size(lp, 65536) as i64),

@@ -48,6 +48,7 @@
     X(tcp_graceful_close_flushes_queue, 1)        \
     X(tcp_close_reset_posix_peer, 1)              \
     X(tcp_close_reset_netcore_peer, 1)            \
+    X(tcp_close_abort_posix_peer, 1)              \
     X(tcp_half_close_client_first, 1)             \
     X(tcp_half_close_server_first, 1)             \
     X(tcp_half_close_posix_peer, 1)               \

@@ -482,6 +482,48 @@ void test_tcp_close_reset_posix_peer(void) {
     ASSERT_MSG(got < queued, "the reset delivered the whole queue (%zu bytes)", got);
 }
 
+void test_tcp_close_abort_posix_peer(void) {
+    nc_loop *loop = t_loop();
+    int port;
+    int lfd = posix_listen("127.0.0.1", &port);
+    /* nothing left queued: the peer gets every byte, then a clean EOF, and CLOSED comes at once */
+    peer *c = connect_peer(loop, "127.0.0.1", port, "client");
+    int fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    ASSERT_OK(nc_send(loop, c->h, "last words", 10));
+    ASSERT_OK(nc_close_abort(loop, c->h));
+    ASSERT_RC(nc_send(loop, c->h, "x", 1), NC_ECLOSED);
+    ASSERT_RC(nc_close_abort(loop, c->h), NC_ECLOSED);
+    nc_event ev[8];
+    int n = nc_poll(loop, ev, 8, 0);
+    int closed_at_once = 0;
+    for (int i = 0; i < n; i++) closed_at_once |= ev[i].kind == NC_EV_CLOSED && ev[i].handle == c->h;
+    ASSERT_MSG(closed_at_once, "no NC_EV_CLOSED in the first poll after nc_close_abort (%d events)", n);
+    uint8_t rb[32];
+    int eof = 0, err = 0;
+    long r = recv_some(NULL, fd, rb, sizeof rb, 5000, &eof, &err);
+    ASSERT_MSG(r == 10 && memcmp(rb, "last words", 10) == 0 && eof && !err,
+               "peer read %ld bytes, eof %d, error %s", r, eof, strerror(err));
+
+    /* with a queue that the peer is not reading: dropped, and the peer sees a reset, not an EOF */
+    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
+    int fd2 = posix_accept(lfd, 5000);
+    ASSERT(fd2 >= 0);
+    size_t queued = fill_until_eagain(loop, d->h, 2, 64 * 1024, (size_t)512 << 20);
+    ASSERT_OK(nc_close_abort(loop, d->h));
+    POLL_ASSERT(loop, p_closed, d, 5000);
+    uint8_t *sink = t_alloc(1 << 20);
+    size_t got = 0;
+    int64_t deadline = now_ms() + T_MS(10000);
+    eof = err = 0;
+    while (!eof && !err && now_ms() < deadline && got <= queued) {
+        got += (size_t)recv_some(NULL, fd2, sink, 1 << 20, 100, &eof, &err);
+    }
+    ASSERT_MSG(err == ECONNRESET, "peer read %zu of %zu queued bytes, eof %d, error %d (%s); "
+                                  "expected ECONNRESET",
+               got, queued, eof, err, strerror(err));
+}
+
 void test_tcp_close_reset_netcore_peer(void) {
     nc_loop *loop = t_loop();
     int port;

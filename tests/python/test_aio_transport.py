@@ -1077,15 +1077,62 @@ def test_a_cancelled_stream_reader_closes_cleanly() -> None:
     run(main)
 
 
+@pytest.mark.parametrize("aio", [netcore.aio, asyncio], ids=["netcore", "asyncio"])
+def test_abort_after_a_write_the_peer_reads_it_then_eof_as_with_asyncio(aio: Any) -> None:
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readexactly(2)
+            writer.write(b"partial answer")
+            writer.transport.abort()
+
+        server = await aio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await aio.open_connection("127.0.0.1", port)
+        writer.write(b"hi")
+        assert await reader.read() == b"partial answer", "every byte, then EOF (not a reset)"
+        writer.close()
+        await shut(server)
+
+    run(main)
+
+
+def test_abort_with_bytes_still_buffered_resets_the_peer_which_cannot_take_the_loss_for_an_end() -> None:
+    async def main() -> None:
+        aborted = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # More than the kernel can hold for a peer that reads nothing: netcore and the transport keep the rest.
+            writer.write(b"q" * (kernel_buffers() + (4 << 20)))
+            assert writer.transport.get_write_buffer_size() > 0
+            writer.transport.abort()
+            aborted.set()
+
+        server = await netcore.aio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await netcore.aio.open_connection("127.0.0.1", port, limit=1024)
+        await aborted.wait()
+        with pytest.raises(ConnectionResetError):
+            while await reader.read(1 << 20):
+                pass
+        writer.close()
+        await shut(server)
+
+    run(main)
+
+
 def test_drain_raises_after_the_connection_is_lost() -> None:
     async def main() -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # A reset, as an asyncio program makes one: abort() alone ends with a FIN.
+            sock = writer.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
 
         server = await netcore.aio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await netcore.aio.open_connection("127.0.0.1", port)
-        await read_end(reader)
+        with pytest.raises(ConnectionResetError):
+            await reader.read()
         await until(lambda: writer.transport.is_closing(), "the loss")
         with pytest.raises(ConnectionResetError):
             writer.write(b"x")

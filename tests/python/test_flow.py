@@ -91,6 +91,36 @@ def test_hard_close_resets_peer(loop: netcore.Loop) -> None:
         assert time.monotonic() < deadline
 
 
+def test_close_abort_ends_with_eof_after_what_the_kernel_took_or_resets_if_it_drops_bytes(loop: netcore.Loop) -> None:
+    listener, port = listen_local(loop)
+    pump = Pump(loop)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as peer:
+        pump.until(lambda: len(pump.of_kind("accepted")) == 1)
+        conn = pump.of_kind("accepted")[0].handle
+        loop.send(conn, b"last words")
+        loop.close_abort(conn)
+        with pytest.raises(netcore.ClosedError):
+            loop.close_abort(conn)
+        assert any(e.kind == "closed" and e.handle == conn for e in loop.poll(0)), "closed at once"
+        received = b""
+        while chunk := peer.recv(65536):
+            received += chunk
+        assert received == b"last words", "every byte, then EOF (no reset)"
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as peer:
+        pump.until(lambda: len(pump.of_kind("accepted")) == 2)
+        conn = pump.of_kind("accepted")[1].handle
+        with pytest.raises(BlockingIOError):
+            for _ in range(1024):
+                loop.send(conn, b"q" * (1 << 20))  # the peer reads nothing: netcore queues, then refuses
+        assert loop.queued_bytes(conn) > 0
+        loop.close_abort(conn)
+        pump.until(lambda: conn in pump.closed)
+        with pytest.raises(ConnectionResetError):
+            for _ in range(100_000):
+                if not peer.recv(1 << 20):
+                    break
+
+
 def test_peer_reset_reported_in_closed(loop: netcore.Loop) -> None:
     pump = Pump(loop)
     server, client = connected_pair(loop, pump)

@@ -61,6 +61,7 @@ def every_operation(loop: netcore.Loop) -> dict[str, Callable[[int], object]]:
         "get_userdata": loop.get_userdata,
         "close": loop.close,
         "close_reset": loop.close_reset,
+        "close_abort": loop.close_abort,
         "closing": loop.closing,
     }
 

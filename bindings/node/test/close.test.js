@@ -1,6 +1,7 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const net = require('node:net')
 const { newLoop, nextEvent, until, randomBytes, sha, WAIT_MS } = require('../testlib/helpers')
 
 async function pair(loop) {
@@ -54,6 +55,44 @@ test('hard close (closeReset): the peer sees ECONNRESET', async (t) => {
   assert.equal(peer.error && peer.error.code, 'ECONNRESET')
   assert.equal(peer.error.errno, -104)
   assert.match(peer.error.message, /ECONNRESET/)
+})
+
+test('closeAbort: the peer gets what the kernel took, then EOF; a reset if queued bytes were dropped', async (t) => {
+  const loop = newLoop(t)
+  const listener = loop.listen('127.0.0.1', 0)
+  const port = loop.localAddress(listener).port
+  /** A Node client of the listener, paused; the connection netcore accepted; how the client's stream ends. */
+  const connect = async () => {
+    const accepted = nextEvent(loop, 'accepted')
+    const socket = net.connect(port, '127.0.0.1').pause()
+    t.after(() => socket.destroy())
+    const ended = new Promise((resolve) => {
+      const chunks = []
+      socket.on('data', (chunk) => chunks.push(chunk))
+      socket.on('end', () => resolve({ received: Buffer.concat(chunks).toString() }))
+      socket.on('error', (err) => resolve({ error: err.code }))
+    })
+    return { socket, handle: (await accepted).handle, ended }
+  }
+
+  const first = await connect()
+  let closed = nextEvent(loop, 'closed', { handle: first.handle })
+  assert.equal(loop.send(first.handle, 'last words'), true)
+  loop.closeAbort(first.handle)
+  loop.closeAbort(first.handle) // a no-op while 'closed' is on its way
+  assert.equal((await closed).error, undefined)
+  first.socket.resume()
+  assert.deepEqual(await first.ended, { received: 'last words' })
+
+  const second = await connect()
+  const chunk = Buffer.alloc(1 << 20, 'q')
+  for (let i = 0; i < 1024 && loop.send(second.handle, chunk); i++); // the client reads nothing: netcore queues, then refuses
+  assert.ok(loop.queuedBytes(second.handle) > 0)
+  closed = nextEvent(loop, 'closed', { handle: second.handle })
+  loop.closeAbort(second.handle)
+  await closed
+  second.socket.resume()
+  assert.deepEqual(await second.ended, { error: 'ECONNRESET' })
 })
 
 test('half close: shutdown() sends FIN, reading goes on', async (t) => {

@@ -684,6 +684,8 @@ core_methods! {
         = |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice());
     /// Closes at once: a connection drops its queue and resets (RST).
     fn close_reset(handle: Hd) -> () = |lp| lp.close_reset(handle.0);
+    /// Closes at once: drops what netcore still queues (then RST), else FIN after what the kernel took.
+    fn close_abort(handle: Hd) -> () = |lp| lp.close_abort(handle.0);
     /// Half-closes a connection: FIN once everything queued is sent.
     fn shutdown(handle: Hd) -> () = |lp| lp.shutdown(handle.0);
     /// A "sent" event with `token` once the kernel took every byte sent on the connection so far.

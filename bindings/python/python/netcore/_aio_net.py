@@ -701,7 +701,7 @@ class Transport(_Endpoint, asyncio.Transport):
         return True
 
     def abort(self) -> None:
-        """Closes at once (reset), dropping what is buffered;
+        """Closes at once, dropping what is buffered (see _force_close);
         ``connection_lost(None)`` follows."""
         self._force_close(None)
 
@@ -994,8 +994,13 @@ class Transport(_Endpoint, asyncio.Transport):
             self._fatal_error(exc, message)
 
     def _force_close(self, exc: BaseException | None) -> None:
+        """As asyncio's: drops what is buffered and closes the socket at
+        once. The peer gets what the kernel took, then a FIN; a reset if
+        bytes were dropped (this transport's, or netcore's queue: see
+        close_abort), so that it cannot take the loss for a clean end."""
         if self._conn_lost:
             return
+        dropped = self._overflow_size > 0
         self._closing = True
         self._read_stopped = True
         self._held = None
@@ -1003,7 +1008,7 @@ class Transport(_Endpoint, asyncio.Transport):
         self._overflow_size = 0
         if not self._nc_closed:
             self._nc_closed = True
-            self._hub.reset(self._handle)
+            self._quiet(self._nc.close_reset if dropped else self._nc.close_abort)
         self._lose(exc)
 
     def _fatal_error(self, exc: BaseException, message: str) -> None:

@@ -432,6 +432,14 @@ class Loop:
         deliver no event of the handle but its "closed" (a list poll()
         returned earlier is the caller's to finish); the same after
         close(handle)."""
+    def close_abort(self, handle: int) -> None:
+        """Closes at once without a needless reset, as asyncio's
+        ``Transport.abort()`` closes a connection: what is still queued in
+        netcore is dropped and the socket closed without waiting for the
+        peer. The peer gets what the kernel took, then a FIN; if queued
+        bytes were dropped, a reset (RST) instead, so that it cannot take
+        the lost bytes for a clean end. Also ends a graceful close under
+        way. "closed" comes with the next poll, as after close_reset()."""
     def shutdown(self, handle: int) -> None:
         """Half-closes a connection: FIN once everything queued is sent;
         reading goes on until the peer's EOF. Later sends raise

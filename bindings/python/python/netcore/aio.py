@@ -23,6 +23,9 @@ one prefix (``asyncio.open_connection`` -> ``netcore.aio.open_connection``,
   bytes, ``pause_writing``/``resume_writing`` at the water marks,
   ``pause_reading``, ``write_eof``, ``abort``, ``get_extra_info``...);
   :class:`Server` as asyncio's (``async with``, ``serve_forever``...).
+  ``abort()`` ends as asyncio's and uvloop's do, with a FIN after what the
+  kernel took, unless it drops bytes still buffered: then with a reset, so
+  that the peer cannot take the loss for a clean end (asyncio's FIN).
 - :func:`start_server` / :func:`open_connection`: asyncio's own
   ``StreamReader``/``StreamWriter`` on that transport.
 - :func:`create_datagram_endpoint`: any ``asyncio.DatagramProtocol`` over a
