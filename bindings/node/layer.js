@@ -6,6 +6,8 @@
 // AsyncResource (`_scope`), so AsyncLocalStorage stores follow sockets as
 // they do with Node's own.
 
+const { getSystemErrorMap } = require('node:util')
+
 /** The owner's method for each netcore event (an owner implements those its handle can get). */
 const METHODS = {
   connected: '_ncConnected',
@@ -79,6 +81,17 @@ function abortError(signal) {
   return err
 }
 
+/** libuv's EAI_NONAME: the errno of the ENOTFOUND errors Node's dns.lookup makes. */
+const EAI_NONAME = [...getSystemErrorMap()].find(([, [name]]) => name === 'EAI_NONAME')?.[0]
+
+/** A connect's error, netcore's EDNS made as Node's dns.lookup reports a name that does not resolve: 'getaddrinfo ENOTFOUND host'. */
+function lookupError(err) {
+  if (err.code !== 'EDNS') return err
+  const host = err.address
+  const notFound = new Error(`getaddrinfo ENOTFOUND ${host}`)
+  return Object.assign(notFound, { errno: EAI_NONAME, code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host })
+}
+
 /** Errors that are the caller's mistake (thrown at once); the rest are the network's ('error' event). */
 function isArgumentError(err) {
   return err instanceof TypeError || err instanceof RangeError
@@ -98,4 +111,4 @@ function watchSignal(signal, onAbort) {
   return () => signal.removeEventListener('abort', onAbort)
 }
 
-module.exports = { dispatcherOf, setRef, nodeError, abortError, isArgumentError, watchSignal }
+module.exports = { dispatcherOf, setRef, nodeError, abortError, isArgumentError, lookupError, watchSignal }

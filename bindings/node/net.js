@@ -28,7 +28,7 @@ const { AsyncResource } = require('node:async_hooks')
 const { inspect } = require('node:util')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-const { dispatcherOf, nodeError, abortError, isArgumentError, watchSignal, setRef } = require('./layer.js')
+const { dispatcherOf, nodeError, abortError, isArgumentError, lookupError, watchSignal, setRef } = require('./layer.js')
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -256,7 +256,7 @@ class Socket extends Duplex {
 
   _ncFailed(ev) {
     this.connecting = false
-    this.destroy(ev.error)
+    this.destroy(lookupError(ev.error))
   }
 
   _ncData(ev) {

@@ -896,6 +896,15 @@ def test_create_connection_refused() -> None:
     run(main)
 
 
+def test_a_name_that_does_not_resolve_raises_socket_gaierror_as_asyncio() -> None:
+    async def main() -> None:
+        # A reserved name (RFC 6761): netcore refuses it without asking a resolver.
+        with pytest.raises(socket.gaierror):
+            await netcore.aio.open_connection("no-such-host.invalid", 80)
+
+    run(main)
+
+
 def test_cancelled_create_connection_closes_the_connection() -> None:
     async def main() -> None:
         server_side: list[Recorder] = []

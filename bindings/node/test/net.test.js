@@ -8,6 +8,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const util = require('node:util')
 const http = require('node:http')
 const nodeNet = require('node:net')
 const fs = require('node:fs')
@@ -142,6 +143,19 @@ test("address(): its keys in net's order (address, family, port), on servers and
   t.after(() => socket.destroy())
   await once(socket, 'connect', bounded())
   assert.deepEqual(Object.keys(socket.address()), order)
+})
+
+test("a name that does not resolve: error(ENOTFOUND) as net's dns.lookup makes it, close(true)", async () => {
+  // A reserved name (RFC 6761): netcore refuses it without asking a resolver.
+  const socket = net.connect(80, 'no-such-host.invalid')
+  const closed = next(socket, 'close')
+  const [err] = await next(socket, 'error')
+  assert.equal(err.message, 'getaddrinfo ENOTFOUND no-such-host.invalid')
+  assert.equal(err.code, 'ENOTFOUND')
+  assert.equal(err.syscall, 'getaddrinfo')
+  assert.equal(err.hostname, 'no-such-host.invalid')
+  assert.equal(util.getSystemErrorName(err.errno), 'EAI_NONAME')
+  assert.deepEqual(await closed, [true])
 })
 
 test('refused: error(ECONNREFUSED) as an event with net\'s fields, close(true), no connect', async (t) => {

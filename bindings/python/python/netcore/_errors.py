@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import socket
 import ssl
 
 
@@ -49,7 +50,8 @@ _CLASSES: list[tuple[str, type[Exception] | tuple[type[Exception], ...] | None, 
     ("BusyError", None, "EBUSY", "another thread is polling this loop."),
     ("BadHandleError", None, "EBADHANDLE", 'the handle is unknown, of another loop, or gone (from the poll after '
      'the one that delivered its "closed" event).'),
-    ("DNSError", None, "EDNS", "the host name could not be resolved."),
+    ("DNSError", socket.gaierror, "EDNS", "the host name could not be resolved (also a socket.gaierror, as "
+     "asyncio raises it)."),
     ("ClosedError", None, "ECLOSED", 'the handle is closing or closed and its "closed" event is not delivered '
      "yet (or the loop is closed)."),
     ("WrongKindError", None, "EWRONGKIND", "the handle is of the wrong kind for this operation."),
