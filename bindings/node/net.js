@@ -151,6 +151,7 @@ class Socket extends Duplex {
     this._flushedCb = null // _final() waiting for the kernel to take what netcore has queued
     this._peer = null
     this._local = null
+    this._lookedUp = null // the host name connect() had netcore resolve (not an IP literal or a path), for 'lookup'
     this._bytesRead = 0
     this._bytesSent = 0
     this._nativeTimeoutMs = 0 // the idle timeout netcore has for the handle (0 = none)
@@ -176,6 +177,7 @@ class Socket extends Duplex {
       throw nodeError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified')
     }
     const host = options.host || 'localhost'
+    this._lookedUp = (path === undefined || path === null) && !nodeNet.isIP(host) ? host : null
     if (cb !== null) this.once('connect', cb)
     this._scope = new AsyncResource('netcore.net.Socket')
     const connectOptions = this._connectOptions(options, host)
@@ -243,6 +245,10 @@ class Socket extends Duplex {
     this.connecting = false
     this._peer = ev.address ?? null // none over a Unix socket
     this._applyOptions()
+    // net emits 'lookup' once dns.lookup answers, before connecting; netcore resolves and connects in one step.
+    if (this._lookedUp !== null && this._peer !== null) {
+      this.emit('lookup', null, this._peer.address, nodeNet.isIP(this._peer.address), this._lookedUp)
+    }
     this.emit('connect')
     this.emit('ready')
     // As net's: what was written while connecting goes once 'connect' is out (its callback after it), then an end().
@@ -256,7 +262,9 @@ class Socket extends Duplex {
 
   _ncFailed(ev) {
     this.connecting = false
-    this.destroy(lookupError(ev.error))
+    const err = lookupError(ev.error)
+    if (err.code === 'ENOTFOUND' && this._lookedUp !== null) this.emit('lookup', err, undefined, undefined, this._lookedUp)
+    this.destroy(err)
   }
 
   _ncData(ev) {

@@ -148,6 +148,8 @@ test("address(): its keys in net's order (address, family, port), on servers and
 test("a name that does not resolve: error(ENOTFOUND) as net's dns.lookup makes it, close(true)", async () => {
   // A reserved name (RFC 6761): netcore refuses it without asking a resolver.
   const socket = net.connect(80, 'no-such-host.invalid')
+  let lookedUp = null
+  socket.on('lookup', (...args) => (lookedUp = args))
   const closed = next(socket, 'close')
   const [err] = await next(socket, 'error')
   assert.equal(err.message, 'getaddrinfo ENOTFOUND no-such-host.invalid')
@@ -156,6 +158,29 @@ test("a name that does not resolve: error(ENOTFOUND) as net's dns.lookup makes i
   assert.equal(err.hostname, 'no-such-host.invalid')
   assert.equal(util.getSystemErrorName(err.errno), 'EAI_NONAME')
   assert.deepEqual(await closed, [true])
+  assert.equal(lookedUp[0], err, "'lookup' came first, with the error")
+  assert.deepEqual(lookedUp.slice(1), [undefined, undefined, 'no-such-host.invalid'])
+})
+
+test("'lookup' before 'connect' for a host name, its arguments typed as net's; none for an IP literal", async (t) => {
+  const { port } = await nodeListen(t, (s) => s.destroy())
+  const seen = async (module, host) => {
+    const socket = module.connect(port, host)
+    t.after(() => socket.destroy())
+    const order = []
+    socket.on('lookup', (...args) => order.push(['lookup', ...args]))
+    socket.on('connect', () => order.push(['connect', socket.remoteAddress]))
+    await next(socket, 'connect')
+    return order
+  }
+  const types = (order) => order.map((args) => args.map((arg) => (arg === null ? 'null' : typeof arg)))
+  const expected = await seen(nodeNet, 'localhost')
+  const got = await seen(net, 'localhost')
+  assert.deepEqual(types(got), types(expected))
+  // netcore resolves and connects in one step: the address is the one it connected to.
+  const [[, err, address, family, host], [, remote]] = got
+  assert.deepEqual([err, address, family, host], [null, remote, net.isIP(remote), 'localhost'])
+  assert.deepEqual(await seen(net, '127.0.0.1'), [['connect', '127.0.0.1']])
 })
 
 test('refused: error(ECONNREFUSED) as an event with net\'s fields, close(true), no connect', async (t) => {
