@@ -896,6 +896,28 @@ def test_create_connection_refused() -> None:
     run(main)
 
 
+def test_tls_arguments_without_ssl_are_asyncio_s_errors() -> None:
+    async def main() -> None:
+        aloop = asyncio.get_running_loop()
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("create_connection", {"server_hostname": "example"}),
+            ("create_connection", {"ssl_handshake_timeout": 1.0}),
+            ("create_connection", {"ssl_shutdown_timeout": 1.0}),
+            ("create_server", {"ssl_handshake_timeout": 1.0}),
+            ("create_server", {"ssl_shutdown_timeout": 1.0}),
+            ("create_server", {"ssl": True}),
+        ]
+        for name, kwargs in calls:
+            errors = []
+            for create in (getattr(aloop, name), getattr(netcore.aio, name)):
+                with pytest.raises((ValueError, TypeError)) as info:
+                    await create(asyncio.Protocol, "127.0.0.1", free_port(), **kwargs)
+                errors.append((type(info.value), str(info.value)))
+            assert errors[1] == errors[0], (name, kwargs)
+
+    run(main)
+
+
 def test_a_name_that_does_not_resolve_raises_socket_gaierror_as_asyncio() -> None:
     async def main() -> None:
         # A reserved name (RFC 6761): netcore refuses it without asking a resolver.

@@ -1371,7 +1371,9 @@ async def create_server(
     server adopts it: netcore listens on a duplicate of its descriptor, the
     object stays usable, ``sockets`` show it and it closes with the
     server."""
-    del ssl_handshake_timeout, ssl_shutdown_timeout
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if reuse_address is False:
         raise NotImplementedError("netcore.aio: netcore always sets SO_REUSEADDR")
     if sock is not None:
@@ -1427,7 +1429,8 @@ async def create_connection(
     connection adopts it as :func:`create_server` does: the object stays
     usable, ``get_extra_info('socket')`` shows it and it closes with the
     transport."""
-    del proto, flags, ssl_handshake_timeout, ssl_shutdown_timeout, interleave, all_errors
+    del proto, flags, interleave, all_errors
+    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout, server_hostname)
     if sock is not None:
         _check_socket(sock, socket.SOCK_STREAM)
         if host is not None or port is not None:
@@ -1569,13 +1572,16 @@ def _check_socket(sock: socket.socket, sock_type: int, *, unix: bool = False) ->
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
 
 
-def _check_ssl_options(ssl: Any, handshake_timeout: float | None, shutdown_timeout: float | None) -> None:
-    """The TLS timeouts mean something only with ``ssl`` (asyncio's
-    ValueError otherwise)."""
-    if not ssl and handshake_timeout is not None:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if not ssl and shutdown_timeout is not None:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+def _check_ssl_options(
+    ssl: Any, handshake_timeout: float | None, shutdown_timeout: float | None, server_hostname: str | None = None
+) -> None:
+    """``server_hostname`` and the TLS timeouts mean something only with
+    ``ssl`` (asyncio's ValueError otherwise, in asyncio's order)."""
+    given = (("server_hostname", server_hostname), ("ssl_handshake_timeout", handshake_timeout),
+             ("ssl_shutdown_timeout", shutdown_timeout))
+    for name, value in given:
+        if not ssl and value is not None:
+            raise ValueError(f"{name} is only meaningful with ssl")
 
 
 def _adopt(sock: socket.socket, adopt: Callable[[int], int]) -> int:
@@ -1750,12 +1756,9 @@ async def create_unix_connection(
     the connected Unix stream ``sock`` (as :func:`create_connection` does);
     ``ssl`` as for :func:`create_connection`, with ``server_hostname``
     required."""
-    if ssl:
-        if server_hostname is None:
-            raise ValueError("you have to pass server_hostname when using ssl")
-    elif server_hostname is not None:
-        raise ValueError("server_hostname is only meaningful with ssl")
-    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if ssl and server_hostname is None:
+        raise ValueError("you have to pass server_hostname when using ssl")
+    _check_ssl_options(ssl, ssl_handshake_timeout, ssl_shutdown_timeout, server_hostname)
     where = _unix_target(path, sock, "no path and sock were specified")
     if isinstance(where, socket.socket):
         return await _adopt_connection(protocol_factory, where, ssl, server_hostname)
