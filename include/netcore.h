@@ -332,7 +332,7 @@ typedef enum nc_error {
 /**
  * The last option: options are numbered 1 to `NC_OPT_LAST`.
  */
-#define NC_OPT_LAST 10
+#define NC_OPT_LAST 11
 
 /**
  * The last handle kind: kinds are numbered 1 to `NC_KIND_LAST`.
@@ -510,6 +510,10 @@ typedef enum nc_option {
    * Option: multicast TTL / hop limit on a UDP socket, 0..255.
    */
   NC_OPT_MULTICAST_TTL = 10,
+  /**
+   * Option: unicast TTL / hop limit (IP_TTL, IPV6_UNICAST_HOPS), 1..255.
+   */
+  NC_OPT_TTL = 11,
 } nc_option;
 
 /**

@@ -22,7 +22,7 @@ const { AsyncResource } = require('node:async_hooks')
 const dns = require('node:dns')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-const { dispatcherOf, nodeError, watchSignal, setRef } = require('./layer.js')
+const { dispatcherOf, nodeError, badPortError, watchSignal, setRef } = require('./layer.js')
 
 const ANY = { udp4: '0.0.0.0', udp6: '::' }
 const LOOPBACK = { udp4: '127.0.0.1', udp6: '::1' }
@@ -40,6 +40,13 @@ function toDatagram(msg, offset, length) {
     'ERR_INVALID_ARG_TYPE',
     'The "buffer" argument must be of type string or an instance of Buffer, TypedArray, or DataView',
   )
+}
+
+/** dgram's check of a destination port (a number or a numeric string, 1 to 65535): the number, or throws its RangeError. */
+function destinationPort(port) {
+  const number = typeof port === 'string' && port.trim() !== '' ? Number(port) : port
+  if (typeof number !== 'number' || number !== number >>> 0 || number === 0 || number > 0xffff) throw badPortError(port, false)
+  return number
 }
 
 function notRunning() {
@@ -186,13 +193,15 @@ class Socket extends EventEmitter {
       offset = args.shift()
       length = args.shift()
     }
-    const [port, address] = args
+    let [port, address] = args
     if (this._connected && port !== undefined && port !== null) {
       throw nodeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected')
     }
-    if (!this._connected && (port === undefined || port === null)) {
+    if (!this._connected && (port === undefined || port === null) && this.type === 'unix_dgram') {
       throw nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
     }
+    // Thrown as dgram throws it, not left to netcore's verdict after a bind or a lookup ('error' events).
+    if (!this._connected && this.type !== 'unix_dgram') port = destinationPort(port)
     if (this._closed) throw notRunning()
     this._checkUnixBound()
     const host = this._connected || this.type === 'unix_dgram' ? undefined : address || LOOPBACK[this.type]
@@ -303,6 +312,11 @@ class Socket extends EventEmitter {
 
   setBroadcast(flag) {
     this._option('broadcast', Boolean(flag))
+  }
+
+  setTTL(ttl) {
+    this._option('ttl', ttl)
+    return ttl
   }
 
   setMulticastTTL(ttl) {

@@ -340,6 +340,8 @@ export interface SocketOptions {
   multicast_loop: boolean
   /** Multicast TTL / hop limit, 0 to 255 (UDP). */
   multicast_ttl: number
+  /** Unicast TTL / hop limit (IP_TTL, IPV6_UNICAST_HOPS), 1 to 255. */
+  ttl: number
 }
 export type SocketOptionName = keyof SocketOptions
 

@@ -11,7 +11,7 @@ const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
 const tlsLayer = require('./secure.js')
-const { nodeError } = require('./layer.js')
+const { describe, nodeError } = require('./layer.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
@@ -60,19 +60,6 @@ function netcoreError(code, syscall, address, port, detail) {
   if (port !== undefined) err.port = port
   err.description = description
   return err
-}
-
-function describe(value) {
-  if (value === null) return 'null'
-  if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
-  if (typeof value === 'object') {
-    const ctor = value.constructor && value.constructor.name
-    return ctor ? `an instance of ${ctor}` : util.inspect(value, { depth: -1 })
-  }
-  let shown = util.inspect(value)
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
-  return `type ${typeof value} (${shown})`
 }
 
 function invalidArgType(name, expected, actual) {

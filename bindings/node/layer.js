@@ -6,7 +6,7 @@
 // AsyncResource (`_scope`), so AsyncLocalStorage stores follow sockets as
 // they do with Node's own.
 
-const { getSystemErrorMap } = require('node:util')
+const { getSystemErrorMap, inspect } = require('node:util')
 
 /** The owner's method for each netcore event (an owner implements those its handle can get). */
 const METHODS = {
@@ -74,6 +74,25 @@ function nodeError(Type, code, message) {
   return err
 }
 
+/** A value as Node's argument errors show it after 'Received' (`type number (70000)`, `an instance of Foo`, `null`). */
+function describe(value) {
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const ctor = value.constructor && value.constructor.name
+    return ctor ? `an instance of ${ctor}` : inspect(value, { depth: -1 })
+  }
+  let shown = inspect(value)
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
+  return `type ${typeof value} (${shown})`
+}
+
+/** Node's ERR_SOCKET_BAD_PORT for `port` (a destination's must not be 0: `allowZero` false). */
+function badPortError(port, allowZero = true) {
+  return nodeError(RangeError, 'ERR_SOCKET_BAD_PORT', `Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describe(port)}.`)
+}
+
 function abortError(signal) {
   const err = new Error('The operation was aborted', { cause: signal.reason })
   err.name = 'AbortError'
@@ -111,4 +130,4 @@ function watchSignal(signal, onAbort) {
   return () => signal.removeEventListener('abort', onAbort)
 }
 
-module.exports = { dispatcherOf, setRef, nodeError, abortError, isArgumentError, lookupError, watchSignal }
+module.exports = { dispatcherOf, setRef, describe, nodeError, badPortError, abortError, isArgumentError, lookupError, watchSignal }

@@ -25,10 +25,9 @@
 const { Duplex } = require('node:stream')
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
-const { inspect } = require('node:util')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-const { dispatcherOf, nodeError, abortError, isArgumentError, lookupError, watchSignal, setRef } = require('./layer.js')
+const { dispatcherOf, nodeError, badPortError, abortError, isArgumentError, lookupError, watchSignal, setRef } = require('./layer.js')
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -68,9 +67,7 @@ function keepAliveSeconds(enable, initialDelay) {
  * anything else (the caller's 'error' event).
  */
 function thrownArgumentError(err, port) {
-  if (err.argument === 'port') {
-    return nodeError(RangeError, 'ERR_SOCKET_BAD_PORT', `options.port should be >= 0 and < 65536. Received ${inspect(port)}.`)
-  }
+  if (err.argument === 'port') return badPortError(port)
   return isArgumentError(err) ? err : null
 }
 

@@ -34,6 +34,8 @@ named_enum! {
         MulticastLoop = 9, "multicast_loop";
         /// Multicast TTL / hop limit (UDP), 0 to 255.
         MulticastTtl = 10, "multicast_ttl";
+        /// Unicast TTL / hop limit (IP_TTL, IPV6_UNICAST_HOPS), 1 to 255.
+        Ttl = 11, "ttl";
     }
 }
 
@@ -44,7 +46,7 @@ fn is_v6(sock: &SockRef<'_>) -> bool {
 }
 
 /// What each option's value must be, in [`SockOption::ALL`] order.
-static DETAILS: [Detail; 10] = [
+static DETAILS: [Detail; 11] = [
     Detail { argument: SockOption::NoDelay.name(), expected: "0 or 1" },
     Detail { argument: SockOption::KeepAlive.name(), expected: "0 (off) or 1 to 32767 seconds" },
     Detail { argument: SockOption::RecvBuffer.name(), expected: "1 to 1073741824 bytes" },
@@ -55,6 +57,7 @@ static DETAILS: [Detail; 10] = [
     Detail { argument: SockOption::Linger.name(), expected: "-1 (off), 0 (reset on close) or 1 to 32767 seconds" },
     Detail { argument: SockOption::MulticastLoop.name(), expected: "0 or 1" },
     Detail { argument: SockOption::MulticastTtl.name(), expected: "0 to 255" },
+    Detail { argument: SockOption::Ttl.name(), expected: "1 to 255" },
 ];
 
 impl SockOption {
@@ -64,6 +67,7 @@ impl SockOption {
             SockOption::NoDelay | SockOption::Broadcast | SockOption::MulticastLoop => 0..=1,
             SockOption::Linger => -1..=32767,
             SockOption::MulticastTtl => 0..=255,
+            SockOption::Ttl => 1..=255,
             SockOption::KeepAlive => 0..=32767,
             SockOption::RecvBuffer | SockOption::SendBuffer | SockOption::HighWater => 1..=GIB,
             SockOption::LowWater => 0..=GIB,
@@ -79,7 +83,7 @@ impl SockOption {
     pub fn applies_to(self, kind: HandleKind) -> bool {
         use SockOption::*;
         match self {
-            RecvBuffer | SendBuffer => kind != HandleKind::Timer,
+            RecvBuffer | SendBuffer | Ttl => kind != HandleKind::Timer,
             Broadcast | MulticastLoop | MulticastTtl => kind == HandleKind::Udp,
             NoDelay | KeepAlive | Linger => matches!(kind, HandleKind::TcpConnection | HandleKind::TcpListener),
             HighWater | LowWater => kind == HandleKind::TcpConnection,
@@ -118,6 +122,8 @@ impl SockOption {
             SockOption::MulticastLoop => sock.set_multicast_loop_v4(value != 0)?,
             SockOption::MulticastTtl if is_v6(&sock) => sock.set_multicast_hops_v6(value as u32)?,
             SockOption::MulticastTtl => sock.set_multicast_ttl_v4(value as u32)?,
+            SockOption::Ttl if is_v6(&sock) => sock.set_unicast_hops_v6(value as u32)?,
+            SockOption::Ttl => sock.set_ttl_v4(value as u32)?,
             SockOption::HighWater | SockOption::LowWater => return Err(Error::EWRONGKIND),
         }
         Ok(())
@@ -137,6 +143,8 @@ impl SockOption {
             SockOption::MulticastLoop => sock.multicast_loop_v4()? as i64,
             SockOption::MulticastTtl if is_v6(&sock) => sock.multicast_hops_v6()? as i64,
             SockOption::MulticastTtl => sock.multicast_ttl_v4()? as i64,
+            SockOption::Ttl if is_v6(&sock) => sock.unicast_hops_v6()? as i64,
+            SockOption::Ttl => sock.ttl_v4()? as i64,
             SockOption::HighWater | SockOption::LowWater => return Err(Error::EWRONGKIND),
         })
     }
@@ -153,6 +161,7 @@ mod tests {
         assert!(SockOption::RecvBuffer.check(0).is_err());
         assert!(SockOption::HighWater.check(GIB + 1).is_err());
         assert!(SockOption::LowWater.check(0).is_ok());
+        assert!(SockOption::Ttl.check(0).is_err() && SockOption::Ttl.check(256).is_err());
         assert_eq!(SockOption::from_raw(99), None);
         assert_eq!(SockOption::from_raw(5), Some(SockOption::HighWater));
         assert_eq!(SockOption::parse("nodelay"), Ok(SockOption::NoDelay));

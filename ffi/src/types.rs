@@ -239,7 +239,7 @@ pub enum nc_event_kind {
 /// The last event kind: kinds are numbered 1 to `NC_EV_LAST`.
 pub const NC_EV_LAST: c_int = 16;
 /// The last option: options are numbered 1 to `NC_OPT_LAST`.
-pub const NC_OPT_LAST: c_int = 10;
+pub const NC_OPT_LAST: c_int = 11;
 /// The last handle kind: kinds are numbered 1 to `NC_KIND_LAST`.
 pub const NC_KIND_LAST: c_int = 4;
 // The core's tables are numbered 1 to their length; the C enums mirror them
@@ -332,6 +332,8 @@ pub enum nc_option {
     NC_OPT_MULTICAST_LOOP = 9,
     /// Option: multicast TTL / hop limit on a UDP socket, 0..255.
     NC_OPT_MULTICAST_TTL = 10,
+    /// Option: unicast TTL / hop limit (IP_TTL, IPV6_UNICAST_HOPS), 1..255.
+    NC_OPT_TTL = 11,
 }
 
 /// What a handle names (`nc_handle_kind`).

@@ -36,7 +36,7 @@ use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
 use netcore::*;
-use netcore_core::Error;
+use netcore_core::{Error, SockOption};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
@@ -376,7 +376,8 @@ enum Call {
 fn call() -> impl Strategy<Value = Call> {
     let t = target;
     // Option numbers: mostly real ones; values: mostly in some option's range.
-    let opt = || prop_oneof![4 => 1..=10, 1 => -1..=12, 1 => any::<c_int>()];
+    let last = SockOption::ALL.len() as c_int;
+    let opt = move || prop_oneof![4 => 1..=last, 1 => -1..=last + 2, 1 => any::<c_int>()];
     let value = prop_oneof![
         4 => -1i64..=2,
         2 => 1i64..=1 << 20,

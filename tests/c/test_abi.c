@@ -134,7 +134,7 @@ static void check_constant(const char *(*name_of)(int), int value, const char *c
     X(ERROR) X(TIMER) X(IDLE) X(SENT) X(RECONNECTING) X(SHUTDOWN_COMPLETE) X(TLS_READY) X(TLS_FAILED)
 #define OPTIONS(X)                                                                             \
     X(NODELAY) X(KEEPALIVE) X(RCVBUF) X(SNDBUF) X(HIGH_WATER) X(LOW_WATER) X(BROADCAST) X(LINGER) \
-    X(MULTICAST_LOOP) X(MULTICAST_TTL)
+    X(MULTICAST_LOOP) X(MULTICAST_TTL) X(TTL)
 #define HANDLE_KINDS(X) X(TCP_LISTENER) X(TCP_CONNECTION) X(UDP) X(TIMER)
 #define COUNT(id) +1
 #define CHECK_EVENT(id) check_constant(nc_event_name, NC_EV_##id, "NC_EV_" #id, 6);

@@ -1583,6 +1583,15 @@ void test_ctl_udp_multicast(void) {
     ASSERT_OK(nc_getopt(loop, tx->h, NC_OPT_MULTICAST_TTL, &v));
     ASSERT_EQ(v, 3);
     ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_MULTICAST_TTL, 256), NC_EINVAL);
+    ASSERT_OK(nc_setopt(loop, tx->h, NC_OPT_TTL, 7));
+    ASSERT_OK(nc_getopt(loop, tx->h, NC_OPT_TTL, &v));
+    ASSERT_EQ(v, 7);
+    int ttl = 0;
+    socklen_t ttl_len = sizeof ttl;
+    ASSERT_OK(getsockopt(nc_fd(loop, tx->h), IPPROTO_IP, IP_TTL, &ttl, &ttl_len));
+    ASSERT_EQ(ttl, 7);
+    ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_TTL, 0), NC_EINVAL);
+    ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_TTL, 256), NC_EINVAL);
     ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_MULTICAST_LOOP, 2), NC_EINVAL);
     struct in_addr lo;
     lo.s_addr = htonl(INADDR_LOOPBACK);

@@ -42,7 +42,7 @@ def test_the_core_lists_are_complete() -> None:
     assert _netcore.HANDLE_KINDS == ["tcp_listener", "tcp_connection", "udp", "timer"]
     assert _netcore.FRAMING_MODES == ["stream", "delimited", "fixed", "length_prefixed"]
     assert _netcore.FAMILIES == ["any", "ipv4", "ipv6"]
-    assert len(_netcore.OPTIONS) == 10
+    assert len(_netcore.OPTIONS) == 11
 
 
 def test_every_event_kind_is_a_constant_and_in_the_stub() -> None:

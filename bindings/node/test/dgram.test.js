@@ -124,6 +124,35 @@ test("a connected socket's send refused by the peer's host: an error event named
   assert.deepEqual(await refusal(dgram), expected)
 })
 
+test("send() throws a bad destination port as dgram does (RangeError ERR_SOCKET_BAD_PORT, Node's message), never an 'error' event", async (t) => {
+  const { socket: ours } = await bound(t, dgram)
+  const { socket: theirs } = await bound(t, nodeDgram)
+  ours.on('error', (err) => assert.fail(`an 'error' event: ${err.message}`))
+  for (const port of [0, 70000, -1, 1.5, 'abc', '', undefined, null]) {
+    const thrown = (socket) => {
+      try {
+        socket.send('x', port, '127.0.0.1')
+      } catch (err) {
+        return { name: err.name, code: err.code, message: err.message }
+      }
+      return 'sent'
+    }
+    assert.deepEqual(thrown(ours), thrown(theirs), `port ${JSON.stringify(port)}`)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50)) // an 'error' event would come by now
+})
+
+test('setTTL: the unicast TTL, 1 to 255, EINVAL outside as dgram', async (t) => {
+  const { socket } = await bound(t, dgram)
+  const { socket: theirs } = await bound(t, nodeDgram)
+  assert.equal(socket.setTTL(7), 7)
+  assert.equal(socket._loop.getOption(socket._h, 'ttl'), 7)
+  for (const ttl of [0, 256]) {
+    assert.throws(() => theirs.setTTL(ttl), { code: 'EINVAL' })
+    assert.throws(() => socket.setTTL(ttl), { code: 'EINVAL' })
+  }
+})
+
 test('bind to a port in use: an error event, no throw', async (t) => {
   const { port } = await bound(t, nodeDgram)
   const socket = dgram.createSocket('udp4')

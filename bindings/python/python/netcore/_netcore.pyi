@@ -48,6 +48,7 @@ __all__ = [
     "LINGER",
     "MULTICAST_LOOP",
     "MULTICAST_TTL",
+    "TTL",
     "DEFAULT_HIGH_WATER",
     "DEFAULT_LOW_WATER",
     "DEFAULT_BACKLOG",
@@ -93,6 +94,7 @@ BROADCAST: Final[int]
 LINGER: Final[int]
 MULTICAST_LOOP: Final[int]
 MULTICAST_TTL: Final[int]
+TTL: Final[int]
 
 # The core's defaults and limits.
 DEFAULT_HIGH_WATER: Final[int]
@@ -273,6 +275,7 @@ OptionName: TypeAlias = Literal[
     "linger",
     "multicast_loop",
     "multicast_ttl",
+    "ttl",
 ]
 
 FramingMode: TypeAlias = Literal["stream", "delimited", "fixed", "length_prefixed"]
