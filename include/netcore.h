@@ -1562,6 +1562,16 @@ int nc_udp_multicast(struct nc_loop *loop,
                      int join);
 
 /**
+ * Sets the interface a UDP socket sends multicast datagrams from: `iface`
+ * as `nc_udp_multicast` takes it for the socket's family (an IPv4
+ * socket: the interface's local IPv4 address; an IPv6 socket: its index
+ * as a decimal string; `"0.0.0.0"`, `"0"` or `""`: the system's choice).
+ * Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS
+ * error. The string is only read during the call. Any thread.
+ */
+int nc_udp_multicast_interface(struct nc_loop *loop, nc_handle handle, const char *iface);
+
+/**
  * Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
  * for options netcore does not name. Returns 0 or the negated errno
  * (e.g. -ENOPROTOOPT; `nc_errname` names it), or

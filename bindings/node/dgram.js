@@ -20,9 +20,10 @@
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
 const dns = require('node:dns')
+const os = require('node:os')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-const { dispatcherOf, nodeError, badPortError, watchSignal, setRef } = require('./layer.js')
+const { dispatcherOf, describe, nodeError, badPortError, watchSignal, setRef } = require('./layer.js')
 
 const ANY = { udp4: '0.0.0.0', udp6: '::' }
 const LOOPBACK = { udp4: '127.0.0.1', udp6: '::1' }
@@ -47,6 +48,21 @@ function destinationPort(port) {
   const number = typeof port === 'string' && port.trim() !== '' ? Number(port) : port
   if (typeof number !== 'number' || number !== number >>> 0 || number === 0 || number > 0xffff) throw badPortError(port, false)
   return number
+}
+
+/** The interface index of an IPv6 multicast interface as dgram names it ('::%eth1', '::%2'; no scope: the system's choice). */
+function scopeIndex(interfaceAddress) {
+  const scope = interfaceAddress.split('%')[1]
+  if (scope === undefined) return 0
+  if (/^\d+$/.test(scope)) return Number(scope)
+  const found = (os.networkInterfaces()[scope] || []).find((entry) => entry.family === 'IPv6')
+  return found === undefined ? scope : found.scopeid // an unknown name: the core's EINVAL
+}
+
+/** A membership's group, which dgram requires. */
+function groupOf(multicastAddress) {
+  if (!multicastAddress) throw nodeError(TypeError, 'ERR_MISSING_ARGS', 'The "multicastAddress" argument must be specified')
+  return multicastAddress
 }
 
 function notRunning() {
@@ -330,11 +346,21 @@ class Socket extends EventEmitter {
   }
 
   addMembership(group, iface) {
-    this._loop.addMembership(this._running(), group, iface)
+    const handle = this._running()
+    this._loop.addMembership(handle, groupOf(group), iface)
   }
 
   dropMembership(group, iface) {
-    this._loop.dropMembership(this._running(), group, iface)
+    const handle = this._running()
+    this._loop.dropMembership(handle, groupOf(group), iface)
+  }
+
+  setMulticastInterface(interfaceAddress) {
+    if (typeof interfaceAddress !== 'string') {
+      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "interfaceAddress" argument must be of type string. Received ${describe(interfaceAddress)}`)
+    }
+    const handle = this._running()
+    this._loop.setMulticastInterface(handle, this.type === 'udp6' ? scopeIndex(interfaceAddress) : interfaceAddress)
   }
 
   setRecvBufferSize(size) {

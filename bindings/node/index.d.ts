@@ -587,6 +587,8 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   /** Joins a multicast group (UDP); `iface`: local IPv4 address or IPv6 interface index. */
   addMembership(handle: Handle, group: string, iface?: string | number): void
   dropMembership(handle: Handle, group: string, iface?: string | number): void
+  /** Sets the interface a UDP socket sends multicast from: an IPv4 socket's local address, an IPv6 one's index (0: the system's). */
+  setMulticastInterface(handle: Handle, iface: string | number): void
 
   /** Sets (null: clears) the TLS of a listener's later accepts (certificate rotation); accepted connections keep theirs. */
   setSecureContext(listener: Handle, context: SecureContext | SecureContextOptions | null): void

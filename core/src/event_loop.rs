@@ -537,30 +537,27 @@ impl Loop {
         };
         let sock = u.udp()?;
         let result = match group {
-            std::net::IpAddr::V4(g) => {
-                let iface = match interface {
-                    "" => std::net::Ipv4Addr::UNSPECIFIED,
-                    _ => interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group"))?,
-                };
-                if join {
-                    sock.join_multicast_v4(&g, &iface)
-                } else {
-                    sock.leave_multicast_v4(&g, &iface)
-                }
-            }
-            std::net::IpAddr::V6(g) => {
-                let index = match interface {
-                    "" => 0,
-                    _ => {
-                        interface.parse().map_err(|_| invalid!("interface", "an interface index for an IPv6 group"))?
-                    }
-                };
-                if join {
-                    sock.join_multicast_v6(&g, index)
-                } else {
-                    sock.leave_multicast_v6(&g, index)
-                }
-            }
+            std::net::IpAddr::V4(g) if join => sock.join_multicast_v4(&g, &ipv4_interface(interface)?),
+            std::net::IpAddr::V4(g) => sock.leave_multicast_v4(&g, &ipv4_interface(interface)?),
+            std::net::IpAddr::V6(g) if join => sock.join_multicast_v6(&g, ipv6_interface(interface)?),
+            std::net::IpAddr::V6(g) => sock.leave_multicast_v6(&g, ipv6_interface(interface)?),
+        };
+        Ok(result?)
+    }
+
+    /// Sets the interface a UDP socket sends multicast datagrams from, named
+    /// as [`Loop::udp_multicast`] names one for the socket's family: its
+    /// local IPv4 address on an IPv4 socket, its index on an IPv6 one
+    /// (`0.0.0.0`, `0` or empty: the system's choice).
+    pub fn udp_multicast_interface(&self, handle: Handle, interface: &str) -> Result<()> {
+        let mut state = self.state()?;
+        let Entry::Udp(u) = state.entry(handle)? else {
+            return Err(Error::EWRONGKIND);
+        };
+        let sock = SockRef::from(u.udp()?);
+        let result = match sock.local_addr()?.is_ipv6() {
+            true => sock.set_multicast_if_v6(ipv6_interface(interface)?),
+            false => sock.set_multicast_if_v4(&ipv4_interface(interface)?),
         };
         Ok(result?)
     }
@@ -1247,5 +1244,21 @@ impl Loop {
             Entry::Closed(t) => Ok(t.tls_failure().cloned()),
             _ => Err(Error::EWRONGKIND),
         }
+    }
+}
+
+/// A multicast interface for IPv4, as [`Loop::udp_multicast`] takes it: its local address (empty: any).
+fn ipv4_interface(interface: &str) -> Result<std::net::Ipv4Addr> {
+    match interface {
+        "" => Ok(std::net::Ipv4Addr::UNSPECIFIED),
+        _ => interface.parse().map_err(|_| invalid!("interface", "an IPv4 address for an IPv4 group or socket")),
+    }
+}
+
+/// A multicast interface for IPv6, as [`Loop::udp_multicast`] takes it: its index (empty: any).
+fn ipv6_interface(interface: &str) -> Result<u32> {
+    match interface {
+        "" => Ok(0),
+        _ => interface.parse().map_err(|_| invalid!("interface", "an interface index for an IPv6 group or socket")),
     }
 }

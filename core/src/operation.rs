@@ -589,6 +589,9 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("drop_membership", None, MEMBERSHIP, |lp, h, a| {
         lp.udp_multicast(h, a.read(Value::text)?, &a.optional(Value::interface)?.unwrap_or_default(), false)
     }),
+    acts_on("set_multicast_interface", None, &[arg("interface", ArgKind::Interface)], |lp, h, a| {
+        lp.udp_multicast_interface(h, &a.read(Value::interface)?)
+    }),
     acts_on("set_option", Some("setsockopt"), &[SOCK_OPTION, arg("value", ArgKind::OptionValue)], |lp, h, a| {
         let option = a.read(Value::sock_option)??;
         lp.set_option(h, option, a.read(|value| value.option_value(option))?)

@@ -438,7 +438,11 @@ fn udp_multicast_on_loopback() {
     lp.udp_multicast(rx, "239.1.2.3", "127.0.0.1", true).unwrap();
     let tx = lp.udp_bind("127.0.0.1", 0, &BindOptions::default(), 0).unwrap();
     lp.set_option(tx, SockOption::MulticastLoop, 1).unwrap();
-    lp.set_raw_option(tx, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &[127, 0, 0, 1]).unwrap();
+    lp.udp_multicast_interface(tx, "127.0.0.1").unwrap();
+    let mut chosen = [0u8; 4];
+    lp.get_raw_option(tx, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mut chosen).unwrap();
+    assert_eq!(chosen, [127, 0, 0, 1]);
+    assert_eq!(lp.udp_multicast_interface(tx, "zzz"), Err(Error::EINVAL));
     lp.send_to(tx, "239.1.2.3", port as i64, b"to the group").unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Datagram, rx));
     assert_eq!(got.iter().find(|e| e.kind == EventKind::Datagram).unwrap().data, b"to the group");
@@ -451,4 +455,10 @@ fn udp_multicast_on_loopback() {
     if joined.is_ok() {
         lp.udp_multicast(rx, "239.1.2.4", "", false).unwrap();
     }
+    // An IPv6 socket takes an interface index (0: the system's choice), not an address.
+    let tx6 = lp.udp_bind("::1", 0, &BindOptions::default(), 0).unwrap();
+    lp.udp_multicast_interface(tx6, "0").unwrap();
+    assert_eq!(lp.udp_multicast_interface(tx6, "127.0.0.1"), Err(Error::EINVAL));
+    let (listener, _) = listen(&lp);
+    assert_eq!(lp.udp_multicast_interface(listener, "127.0.0.1"), Err(Error::EWRONGKIND));
 }

@@ -270,6 +270,24 @@ pub unsafe extern "C" fn nc_udp_multicast(
     }
 }
 
+/// Sets the interface a UDP socket sends multicast datagrams from: `iface`
+/// as `nc_udp_multicast` takes it for the socket's family (an IPv4
+/// socket: the interface's local IPv4 address; an IPv6 socket: its index
+/// as a decimal string; `"0.0.0.0"`, `"0"` or `""`: the system's choice).
+/// Returns 0, `NC_EINVAL`, `NC_EBADHANDLE`, `NC_EWRONGKIND`, or the OS
+/// error. The string is only read during the call. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_udp_multicast_interface(
+    r#loop: *mut nc_loop,
+    handle: nc_handle,
+    iface: *const c_char,
+) -> c_int {
+    boundary! {
+        let (lp, iface) = (try_loop!(r#loop), try_str!(iface));
+        lp.udp_multicast_interface(handle_arg(handle), iface)
+    }
+}
+
 /// Raw `setsockopt(fd, level, name, value, len)` on a socket's descriptor,
 /// for options netcore does not name. Returns 0 or the negated errno
 /// (e.g. -ENOPROTOOPT; `nc_errname` names it), or

@@ -1593,7 +1593,12 @@ void test_ctl_udp_multicast(void) {
     ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_TTL, 0), NC_EINVAL);
     ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_TTL, 256), NC_EINVAL);
     ASSERT_RC(nc_setopt(loop, tx->h, NC_OPT_MULTICAST_LOOP, 2), NC_EINVAL);
+    ASSERT_RC(nc_udp_multicast_interface(loop, tx->h, "not an address"), NC_EINVAL);
+    ASSERT_OK(nc_udp_multicast_interface(loop, tx->h, "127.0.0.1"));
     struct in_addr lo;
+    socklen_t lo_len = sizeof lo;
+    ASSERT_OK(getsockopt(nc_fd(loop, tx->h), IPPROTO_IP, IP_MULTICAST_IF, &lo, &lo_len));
+    ASSERT_EQ(ntohl(lo.s_addr), INADDR_LOOPBACK);
     lo.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_OK(nc_setsockopt(loop, tx->h, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof lo));
 

@@ -1173,6 +1173,21 @@ def test_multicast_loop_and_ttl_options(loop: netcore.Loop) -> None:
         loop.set_option(u, mc_loop, 2)
 
 
+def test_set_multicast_interface_takes_an_address_on_ipv4_and_an_index_on_ipv6(loop: netcore.Loop) -> None:
+    u = loop.udp_bind("127.0.0.1", 0)
+    assert loop.get_raw_option(u, socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == bytes(4)
+    loop.set_multicast_interface(u, "127.0.0.1")
+    assert loop.get_raw_option(u, socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == bytes([127, 0, 0, 1])
+    with pytest.raises(netcore.InvalidArgumentError, match="interface"):
+        loop.set_multicast_interface(u, "not an address")
+    v6 = loop.udp_bind("::1", 0)
+    loop.set_multicast_interface(v6, 0)
+    with pytest.raises(netcore.InvalidArgumentError, match="interface"):
+        loop.set_multicast_interface(v6, "127.0.0.1")
+    with pytest.raises(netcore.WrongKindError):
+        loop.set_multicast_interface(loop.timer(100), "127.0.0.1")
+
+
 # ---------------------------------------------------------------- REUSEPORT
 
 

@@ -39,6 +39,7 @@ def every_operation(loop: netcore.Loop) -> dict[str, Callable[[int], object]]:
         "udp_connect": lambda h: loop.udp_connect(h, "127.0.0.1", 9),
         "add_membership": lambda h: loop.add_membership(h, "239.1.2.3"),
         "drop_membership": lambda h: loop.drop_membership(h, "239.1.2.3"),
+        "set_multicast_interface": lambda h: loop.set_multicast_interface(h, "127.0.0.1"),
         "pause": loop.pause,
         "resume": loop.resume,
         "shutdown": loop.shutdown,

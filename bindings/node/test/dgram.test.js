@@ -153,6 +153,33 @@ test('setTTL: the unicast TTL, 1 to 255, EINVAL outside as dgram', async (t) => 
   }
 })
 
+test('setMulticastInterface picks the interface multicast goes out of; bad arguments throw as dgram', async (t) => {
+  const { socket: rx, port } = await bound(t, dgram, 'udp4', '0.0.0.0')
+  rx.addMembership('239.1.2.5', '127.0.0.1')
+  const { socket: tx } = await bound(t, dgram)
+  tx.setMulticastLoopback(true)
+  // IPPROTO_IP, IP_MULTICAST_IF (Linux): the interface's address, 0.0.0.0 until set.
+  const chosen = () => [...tx._loop.getRawOption(tx._h, 0, 32, 4)]
+  assert.deepEqual(chosen(), [0, 0, 0, 0])
+  tx.setMulticastInterface('127.0.0.1')
+  assert.deepEqual(chosen(), [127, 0, 0, 1])
+  const got = once(rx, 'message', bounded())
+  tx.send('to the group', port, '239.1.2.5')
+  assert.equal((await got)[0].toString(), 'to the group')
+  const { socket: theirs } = await bound(t, nodeDgram)
+  for (const [call, code] of [
+    [(s) => s.setMulticastInterface('not an address'), 'EINVAL'],
+    [(s) => s.setMulticastInterface(42), 'ERR_INVALID_ARG_TYPE'],
+    [(s) => s.addMembership(), 'ERR_MISSING_ARGS'],
+  ]) {
+    assert.throws(() => call(theirs), { code })
+    assert.throws(() => call(tx), { code })
+  }
+  const { socket: v6 } = await bound(t, dgram, 'udp6', '::1')
+  v6.setMulticastInterface('::') // no scope: the system's choice
+  assert.throws(() => v6.setMulticastInterface('::%no-such-interface'), { code: 'EINVAL' })
+})
+
 test('bind to a port in use: an error event, no throw', async (t) => {
   const { port } = await bound(t, nodeDgram)
   const socket = dgram.createSocket('udp4')

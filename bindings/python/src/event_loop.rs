@@ -745,6 +745,9 @@ core_methods! {
     #[pyo3(signature = (handle, group, interface=None))]
     fn drop_membership(handle: Hd, group: Text, interface: Option<Interface>) -> ()
         = |lp| lp.udp_multicast(handle.0, &group.0, interface.as_ref().map_or("", |i| &i.0), false);
+    /// Sets the interface a UDP socket sends multicast datagrams from (an address, or an IPv6 index).
+    fn set_multicast_interface(handle: Hd, interface: Interface) -> ()
+        = |lp| lp.udp_multicast_interface(handle.0, &interface.0);
 }
 
 /// Sets a connection's framing: `mode` with `params`, as the core completes and checks them.

@@ -691,6 +691,10 @@ class Loop:
         interface index (int) for IPv6 groups (0 = any)."""
     def drop_membership(self, handle: int, group: str, interface: str | int | None = None) -> None:
         """Leaves a multicast group joined with add_membership."""
+    def set_multicast_interface(self, handle: int, interface: str | int) -> None:
+        """Sets the interface a UDP socket sends multicast datagrams from: on
+        an IPv4 socket its local address, on an IPv6 one its index
+        (``"0.0.0.0"`` or 0: the system's choice)."""
     def set_raw_option(
         self, handle: int, level: SupportsIndex, name: SupportsIndex, value: SupportsIndex | Buffer
     ) -> None:
