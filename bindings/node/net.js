@@ -437,6 +437,7 @@ class Socket extends Duplex {
     const held = this._held
     this._held = null
     this._flushedCb = null // the stream is destroyed: no 'finish'
+    this._local = null // as net's: a destroyed socket has no local address (its peer's stays)
     if (this._h === null) this._handleClosed = true
     else if (!this._closing && !this._handleClosed) {
       this._closing = true

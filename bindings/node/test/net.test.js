@@ -133,7 +133,7 @@ test('reset by the peer: error(ECONNRESET) named as net names it, close(true), n
   assert.ok(!('address' in error) && !('port' in error), 'no address or port')
 })
 
-test("address(): its keys in net's order (address, family, port), on servers and sockets", async (t) => {
+test("address(): its keys in net's order (address, family, port), on servers and sockets; {} once destroyed", async (t) => {
   const { server, port } = await listen(t)
   const { server: nodeServer } = await nodeListen(t)
   const order = Object.keys(nodeServer.address())
@@ -143,6 +143,15 @@ test("address(): its keys in net's order (address, family, port), on servers and
   t.after(() => socket.destroy())
   await once(socket, 'connect', bounded())
   assert.deepEqual(Object.keys(socket.address()), order)
+  // Once destroyed, as net's: no local address (the peer's stays).
+  const theirs = nodeNet.connect(port, '127.0.0.1')
+  await once(theirs, 'connect', bounded())
+  for (const s of [theirs, socket]) {
+    assert.deepEqual([s.localAddress, s.remoteAddress], ['127.0.0.1', '127.0.0.1'])
+    s.destroy()
+    await once(s, 'close', bounded())
+    assert.deepEqual([s.address(), s.remoteAddress], [{}, '127.0.0.1'])
+  }
 })
 
 test("a name that does not resolve: error(ENOTFOUND) as net's dns.lookup makes it, close(true)", async () => {
