@@ -35,8 +35,9 @@ export interface TlsServerOptions extends TlsOptions, net.ServerOpts {}
 /**
  * A TLS connection: net.Socket's stream and events, plus 'secureConnect'
  * (a client, once the handshake is over). A failed handshake is an 'error'
- * with netcore's code ('ETLSUNKNOWNCA', 'ETLSEXPIRED', ...), the peer's
- * `alert`, the library's `reason` and Node's `nodeCode`. As in Node's tls, a
+ * with Node's code where Node has one ('UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+ * 'CERT_HAS_EXPIRED', ...; netcore's in `netcoreCode`: 'ETLSUNKNOWNCA', ...),
+ * the peer's `alert` and the library's `reason`. As in Node's tls, a
  * peer's FIN without close_notify after the handshake is a plain 'end'.
  */
 export declare class TLSSocket extends net.Socket {

@@ -19,6 +19,12 @@ const { nodeError } = require('./layer.js')
 
 const { createSecureContext, SecureContext } = netcore
 
+/** A TLS failure's Error with Node's code where Node has one (`nodeCode`), netcore's kept in `netcoreCode`. */
+function nodeTlsError(err) {
+  if (err.nodeCode !== undefined) Object.assign(err, { netcoreCode: err.code, code: err.nodeCode })
+  return err
+}
+
 /** options.secureContext, or a context made from the options themselves (as tls does). */
 function contextOf(options) {
   return options.secureContext instanceof SecureContext ? options.secureContext : createSecureContext(options)
@@ -84,8 +90,9 @@ class TLSSocket extends net.Socket {
 
   /** A failed handshake: the client's 'error'; a server's 'tlsClientError' (the socket closes quietly). */
   _ncTlsFailed(ev) {
-    if (!(this._server instanceof Server)) return this.destroy(ev.error)
-    this._server.emit('tlsClientError', ev.error, this)
+    const err = nodeTlsError(ev.error)
+    if (!(this._server instanceof Server)) return this.destroy(err)
+    this._server.emit('tlsClientError', err, this)
     this.destroy()
   }
 
@@ -95,7 +102,9 @@ class TLSSocket extends net.Socket {
    * then 'close', without an 'error'; before the handshake it is an error.
    */
   _ncClosed(ev) {
-    if (ev.error === undefined || ev.error.code !== 'ETLSTRUNCATED' || this._info === null || this.destroyed) return super._ncClosed(ev)
+    if (ev.error === undefined || ev.error.code !== 'ETLSTRUNCATED' || this._info === null || this.destroyed) {
+      return super._ncClosed(ev.error === undefined ? ev : { ...ev, error: nodeTlsError(ev.error) })
+    }
     this._handleClosed = true // nothing more is sent: the stream ends once its data is read
     this._ncEof()
     this.once('end', () => super._ncClosed({ ...ev, error: undefined }))

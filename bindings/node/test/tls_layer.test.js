@@ -93,7 +93,7 @@ test('Node\'s http serves HTTPS on tls.createServer sockets, fetched by Node\'s 
   assert.equal(sha(got.body), sha(body))
 })
 
-test('a failed handshake: the client\'s error (netcore code and nodeCode), the server\'s tlsClientError', async (t) => {
+test('a failed handshake: the client\'s error (Node\'s code, netcore\'s in netcoreCode), the server\'s tlsClientError', async (t) => {
   const loop = newLoop(t)
   const server = tls.createServer({ loop, ...serverOptions('expired') }, () => assert.fail('no secure connection'))
   const clientError = once(server, 'tlsClientError')
@@ -102,13 +102,30 @@ test('a failed handshake: the client\'s error (netcore code and nodeCode), the s
   const socket = tls.connect({ loop, port, host: 'localhost', ...clientOptions() })
   const closed = new Promise((resolve) => socket.once('close', resolve))
   const [err] = await once(socket, 'error')
-  assert.equal(err.code, 'ETLSEXPIRED')
-  assert.equal(err.nodeCode, 'CERT_HAS_EXPIRED')
+  assert.equal(err.code, 'CERT_HAS_EXPIRED')
+  assert.equal(err.netcoreCode, 'ETLSEXPIRED')
   const [serverErr, serverSocket] = await clientError
-  assert.equal(serverErr.code, 'ETLSALERT')
+  assert.equal(serverErr.code, 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED')
+  assert.equal(serverErr.netcoreCode, 'ETLSALERT')
   assert.equal(serverErr.alert, 45)
   assert.ok(serverSocket instanceof tls.TLSSocket)
   assert.equal(await withTimeout(closed, WAIT_MS, "'close'"), true, 'hadError')
+})
+
+test("a certificate the client cannot trust: the same error code as Node's tls client gets", async (t) => {
+  const loop = newLoop(t)
+  const server = tls.createServer({ loop, ...serverOptions() }, (s) => s.end())
+  server.on('tlsClientError', () => {})
+  const port = await listening(server)
+  t.after(() => server.close())
+  const refusal = async (module) => {
+    const socket = module.connect({ port, host: '127.0.0.1', servername: 'localhost' }) // no ca: the test CA is unknown
+    const [err] = await once(socket, 'error')
+    return err.code
+  }
+  const expected = await refusal(nodeTls)
+  assert.equal(expected, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+  assert.equal(await refusal(tls), expected)
 })
 
 test('setSecureContext on a tls.Server: later connections get the new certificate', async (t) => {
