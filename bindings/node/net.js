@@ -23,6 +23,7 @@
 //   call failed at once); wrong argument types still throw, as in `net`.
 
 const { Duplex } = require('node:stream')
+const { isUint8Array } = require('node:util').types
 const { EventEmitter } = require('node:events')
 const { AsyncResource } = require('node:async_hooks')
 const nodeNet = require('node:net')
@@ -119,6 +120,10 @@ class Socket extends Duplex {
     this._timeoutProperty = undefined // what `timeout` reads
     this._timeoutQueued = false // setTimeout() calls wait for one microtask (see setTimeout)
     this._refed = true
+    // onread: as net's, data goes to this buffer and callback instead of the stream (an invalid one is ignored, as there).
+    const { onread } = options
+    const valid = onread !== null && typeof onread === 'object' && typeof onread.callback === 'function'
+    this._onread = valid && (isUint8Array(onread.buffer) || typeof onread.buffer === 'function') ? onread : null
     this._initConnectionState()
     if (options.fd !== undefined && options.fd !== null) {
       // A connected socket the program has (TCP or Unix): netcore owns it
@@ -148,6 +153,8 @@ class Socket extends Duplex {
     this._flushedCb = null // _final() waiting for the kernel to take what netcore has queued
     this._peer = null
     this._local = null
+    this._unread = null // onread: the rest of a chunk whose callback returned false, for after resume()
+    this._eofAfterUnread = false // onread: the peer's EOF came while _unread waited
     this._lookedUp = null // the host name connect() had netcore resolve (not an IP literal or a path), for 'lookup'
     this._bytesRead = 0
     this._bytesSent = 0
@@ -269,14 +276,44 @@ class Socket extends Duplex {
     this._idleTold = false
     this._ioSinceSetTimeout = true
     this._bytesRead += ev.data.length
-    if (!this.push(ev.data) && !this._nativePaused && !this._closing) {
+    if (!(this._onread === null ? this.push(ev.data) : this._readInto(ev.data))) this._pauseNative()
+  }
+
+  /** Stops netcore reading the connection (see _resumeReading). */
+  _pauseNative() {
+    if (!this._nativePaused && this._h !== null && !this.connecting && !this._closing && !this._handleClosed) {
       this._nativePaused = true
       this._unlessClosing('pause')
     }
   }
 
+  /**
+   * onread: `data` copied into the caller's buffer (a new one from `buffer()` each time, if it is a
+   * function), a bufferful per callback. false: a callback returned false, as net's pauses then; the
+   * rest waits for resume().
+   */
+  _readInto(data) {
+    const { buffer, callback } = this._onread
+    for (let offset = 0; offset < data.length; ) {
+      const target = typeof buffer === 'function' ? buffer() : buffer
+      const n = Math.min(target.length, data.length - offset)
+      target.set(data.subarray(offset, offset + n))
+      offset += n
+      if (callback.call(this, n, target) === false) {
+        if (offset < data.length) this._unread = Buffer.from(data.subarray(offset))
+        this.pause()
+        return false
+      }
+    }
+    return true
+  }
+
   _ncEof() {
     if (this.destroyed) return
+    if (this._unread !== null) {
+      this._eofAfterUnread = true // onread: the end comes after the bytes kept for resume()
+      return
+    }
     this.push(null)
     // As net does: 'end' (and, without allowHalfOpen, the close that follows) comes even when nobody reads, if nothing is left unread.
     this.read(0)
@@ -320,6 +357,28 @@ class Socket extends Duplex {
   // -- Duplex implementation --------------------------------------------------
 
   _read() {
+    this._resumeReading()
+  }
+
+  /** As net's with onread: pause() stops the callbacks (the stream's own pause() stops only 'data'). */
+  pause() {
+    if (this._onread !== null) this._pauseNative()
+    return super.pause()
+  }
+
+  resume() {
+    if (this._onread !== null) this._resumeReading()
+    return super.resume()
+  }
+
+  /** netcore reads the connection again, after what onread kept of the last chunk. */
+  _resumeReading() {
+    if (this._unread !== null) {
+      const rest = this._unread
+      this._unread = null
+      if (!this._readInto(rest)) return
+      if (this._eofAfterUnread) this._ncEof()
+    }
     if (this._nativePaused && !this._closing && !this._handleClosed) {
       this._nativePaused = false
       this._unlessClosing('resume')

@@ -192,6 +192,36 @@ test("'lookup' before 'connect' for a host name, its arguments typed as net's; n
   assert.deepEqual(await seen(net, '127.0.0.1'), [['connect', '127.0.0.1']])
 })
 
+test("onread: a bufferful per callback and no 'data', then 'end' and 'close', as net's; false pauses until resume()", async (t) => {
+  const { port } = await nodeListen(t, (s) => s.end('abcdefghij'))
+  /** The callbacks' bytes and the socket's events; `pauseFirst`: the first callback returns false, resume() 50 ms later. */
+  const run = async (module, pauseFirst) => {
+    const seen = []
+    const socket = module.connect({
+      port,
+      host: '127.0.0.1',
+      onread: {
+        buffer: () => Buffer.alloc(4),
+        callback: (n, buf) => {
+          seen.push(buf.toString('latin1', 0, n))
+          if (!pauseFirst || seen.length > 1) return true
+          setTimeout(() => seen.push('resume') && socket.resume(), 50)
+          return false
+        },
+      },
+    })
+    socket.on('data', () => seen.push('data'))
+    socket.on('end', () => seen.push('end'))
+    await next(socket, 'close')
+    return seen
+  }
+  const expected = await run(nodeNet, false)
+  assert.deepEqual(expected, ['abcd', 'efgh', 'ij', 'end'])
+  assert.deepEqual(await run(net, false), expected)
+  // Node's own loses the rest here (its 'end' comes while paused); netcore keeps it for resume().
+  assert.deepEqual(await run(net, true), ['abcd', 'resume', 'efgh', 'ij', 'end'])
+})
+
 test('refused: error(ECONNREFUSED) as an event with net\'s fields, close(true), no connect', async (t) => {
   const port = await closedPort(t)
   const socket = net.connect({ port, host: '127.0.0.1' })
