@@ -1151,6 +1151,14 @@ nc_handle nc_udp_bind(struct nc_loop *loop,
 int nc_udp_connect(struct nc_loop *loop, nc_handle handle, const char *host, int port);
 
 /**
+ * Dissolves a datagram socket's default peer (`nc_udp_connect`,
+ * `nc_unix_dgram_connect`): `nc_send` fails with `NC_ENOTCONN` again and
+ * datagrams from any sender are received. Returns 0, `NC_ENOTCONN` if it
+ * has none, `NC_EBADHANDLE`, `NC_EWRONGKIND`. Any thread.
+ */
+int nc_udp_disconnect(struct nc_loop *loop, nc_handle handle);
+
+/**
  * Sends `len` bytes (copied before returning when they cannot go out at
  * once). On a connection the bytes are queued whole or refused whole:
  * `NC_EAGAIN` when the queue would pass its high-water mark (nothing is

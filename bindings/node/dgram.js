@@ -65,6 +65,10 @@ function groupOf(multicastAddress) {
   return multicastAddress
 }
 
+function notConnected() {
+  return nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
+}
+
 function notRunning() {
   return nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running')
 }
@@ -213,9 +217,7 @@ class Socket extends EventEmitter {
     if (this._connected && port !== undefined && port !== null) {
       throw nodeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected')
     }
-    if (!this._connected && (port === undefined || port === null) && this.type === 'unix_dgram') {
-      throw nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
-    }
+    if (!this._connected && (port === undefined || port === null) && this.type === 'unix_dgram') throw notConnected()
     // Thrown as dgram throws it, not left to netcore's verdict after a bind or a lookup ('error' events).
     if (!this._connected && this.type !== 'unix_dgram') port = destinationPort(port)
     if (this._closed) throw notRunning()
@@ -314,9 +316,17 @@ class Socket extends EventEmitter {
     return this.type === 'unix_dgram' ? { path: this._path } : this._loop.localAddress(handle)
   }
 
+  /** As dgram's: the socket has no default peer any more (it keeps its own address, which dgram's may lose). */
+  disconnect() {
+    const handle = this._running()
+    if (!this._connected || this._connecting) throw notConnected()
+    this._loop.udpDisconnect(handle)
+    this._connected = false
+  }
+
   remoteAddress() {
     const handle = this._running()
-    if (!this._connected || this._connecting) throw nodeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected')
+    if (!this._connected || this._connecting) throw notConnected()
     return this._loop.peerAddress(handle)
   }
 

@@ -443,6 +443,8 @@ export declare class Loop extends EventEmitter<LoopEvents> {
   udpBind(host: string, port: Port, options?: UdpBindOptions): Handle
   /** Sets a UDP socket's default peer (then send() works on it). */
   udpConnect(handle: Handle, host: string, port: Port): void
+  /** Dissolves a datagram socket's default peer (it keeps its own address); ENOTCONN if it has none. */
+  udpDisconnect(handle: Handle): void
 
   /**
    * Answers `name` with `addresses` (IP literals, tried in this order, Happy

@@ -524,6 +524,26 @@ impl Loop {
         }
     }
 
+    /// Dissolves a datagram socket's default peer ([`Loop::udp_connect`],
+    /// [`Loop::unix_dgram_connect`]): `send` needs an address again, and
+    /// datagrams from any sender arrive. The socket keeps its local
+    /// address. `ENOTCONN` if it has no peer.
+    pub fn udp_disconnect(&self, handle: Handle) -> Result<()> {
+        let mut state = self.state()?;
+        let Entry::Udp(u) = state.entry(handle)? else {
+            return Err(Error::EWRONGKIND);
+        };
+        let sock = SockRef::from(u.sock());
+        sock.peer_addr()?;
+        let local = sock.local_addr()?;
+        crate::sys::disconnect(sock.as_raw_fd())?;
+        // Linux unbinds a UDP socket bound to port 0 as it disconnects: bind it again where it was.
+        if sock.local_addr()?.as_socket().is_some_and(|now| now.port() == 0) {
+            sock.bind(&local)?;
+        }
+        Ok(())
+    }
+
     /// Joins (`join` true) or leaves a multicast group on a UDP socket.
     /// `interface` is the local IPv4 address of the interface (IPv4 groups;
     /// `0.0.0.0` = any) or an interface index as a number (IPv6 groups;

@@ -589,6 +589,7 @@ pub static OPERATIONS: &[Operation] = &[
     acts_on("drop_membership", None, MEMBERSHIP, |lp, h, a| {
         lp.udp_multicast(h, a.read(Value::text)?, &a.optional(Value::interface)?.unwrap_or_default(), false)
     }),
+    acts_on("udp_disconnect", Some("connect"), &[], |lp, h, _| lp.udp_disconnect(h)),
     acts_on("set_multicast_interface", None, &[arg("interface", ArgKind::Interface)], |lp, h, a| {
         lp.udp_multicast_interface(h, &a.read(Value::interface)?)
     }),

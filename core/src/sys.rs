@@ -80,6 +80,15 @@ pub fn bytes_readable(fd: RawFd) -> io::Result<usize> {
     check(ret as isize).map(|_| n.max(0) as usize)
 }
 
+/// Dissolves a datagram socket's default peer: `connect` to an `AF_UNSPEC` address.
+pub fn disconnect(fd: RawFd) -> io::Result<()> {
+    let unspecified = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
+    let len = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+    // SAFETY: the kernel reads `len` bytes of a live sockaddr.
+    let ret = unsafe { libc::connect(fd, &unspecified, len) };
+    check(ret as isize).map(drop)
+}
+
 /// `setsockopt` with raw bytes.
 pub fn setsockopt(fd: RawFd, level: i32, name: i32, value: &[u8]) -> io::Result<()> {
     let len = libc::socklen_t::try_from(value.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;

@@ -29,6 +29,7 @@ fn every_operation(lp: &Loop, h: Handle) -> Vec<(&'static str, Option<Error>)> {
         ("send_with_token", lp.send_with_token(h, &[b"x"], Some(1)).err()),
         ("send_to", lp.send_to(h, "127.0.0.1", 9, b"x").err()),
         ("udp_connect", lp.udp_connect(h, "127.0.0.1", 9).err()),
+        ("udp_disconnect", lp.udp_disconnect(h).err()),
         ("udp_multicast", lp.udp_multicast(h, "239.1.2.3", "0.0.0.0", true).err()),
         ("udp_multicast_interface", lp.udp_multicast_interface(h, "").err()),
         ("pause", lp.pause(h).err()),

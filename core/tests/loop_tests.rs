@@ -359,6 +359,29 @@ fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() 
     assert_eq!(lp.send_vectored(client, &[b"", b""]), Err(Error::EINVAL));
 }
 
+#[test]
+fn udp_disconnect_dissolves_the_default_peer() {
+    let lp = Loop::new().unwrap();
+    let opts = BindOptions::default();
+    let a = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
+    let b = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
+    let b_port = lp.local_addr(b).unwrap().port() as i64;
+    assert_eq!(lp.udp_disconnect(a), Err(Error::ENOTCONN));
+    lp.udp_connect(a, "127.0.0.1", b_port).unwrap();
+    assert_eq!(lp.peer_addr(a).unwrap().port() as i64, b_port);
+    let a_addr = lp.local_addr(a).unwrap();
+    lp.udp_disconnect(a).unwrap();
+    assert_eq!(lp.local_addr(a), Ok(a_addr), "still bound where it was");
+    assert_eq!(lp.peer_addr(a), Err(Error::ENOTCONN));
+    assert_eq!(lp.send(a, b"where to?"), Err(Error::ENOTCONN), "no default peer any more");
+    lp.send_to(a, "127.0.0.1", b_port, b"addressed").unwrap();
+    assert_eq!(datagrams_for(&lp, b, 16, 1)[0].data, b"addressed");
+    lp.send_to(b, "127.0.0.1", a_addr.port().into(), b"to the same port").unwrap();
+    assert_eq!(datagrams_for(&lp, a, 16, 1)[0].data, b"to the same port");
+    let (client, _server) = connected_pair(&lp);
+    assert_eq!(lp.udp_disconnect(client), Err(Error::EWRONGKIND));
+}
+
 /// The datagrams `poll_into` collected for `handle`, polling at most `max`
 /// events at a time until `count` arrived.
 fn datagrams_for(lp: &Loop, handle: Handle, max: usize, count: usize) -> Vec<Got> {

@@ -157,6 +157,9 @@ fn unix_datagrams_carry_the_senders_path_and_are_answered_there() {
     lp.send(a, b"connected").unwrap();
     let got = poll_until(&lp, |g| has(g, EventKind::Datagram, b));
     assert_eq!(got.iter().find(|g| g.kind == EventKind::Datagram).unwrap().data, b"connected");
+    lp.udp_disconnect(a).unwrap();
+    assert_eq!(lp.send(a, b"where to?"), Err(Error::ENOTCONN), "no default peer any more");
+    lp.unix_dgram_connect(a, b_text).unwrap();
     assert_eq!(lp.send_to(a, "127.0.0.1", 9, b"x").unwrap_err(), Error::EWRONGKIND, "no IP address on a Unix socket");
     assert_eq!(lp.udp_connect(a, "127.0.0.1", 9).unwrap_err(), Error::EWRONGKIND);
     let udp = lp.udp_bind("127.0.0.1", 0, &BindOptions::default(), 0).unwrap();

@@ -315,6 +315,15 @@ pub unsafe extern "C" fn nc_udp_connect(
     boundary! { try_loop!(r#loop).udp_connect(handle_arg(handle), try_str!(host), port as i64) }
 }
 
+/// Dissolves a datagram socket's default peer (`nc_udp_connect`,
+/// `nc_unix_dgram_connect`): `nc_send` fails with `NC_ENOTCONN` again and
+/// datagrams from any sender are received. Returns 0, `NC_ENOTCONN` if it
+/// has none, `NC_EBADHANDLE`, `NC_EWRONGKIND`. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn nc_udp_disconnect(r#loop: *mut nc_loop, handle: nc_handle) -> c_int {
+    boundary! { try_loop!(r#loop).udp_disconnect(handle_arg(handle)) }
+}
+
 /// Sends `len` bytes (copied before returning when they cannot go out at
 /// once). On a connection the bytes are queued whole or refused whole:
 /// `NC_EAGAIN` when the queue would pass its high-water mark (nothing is

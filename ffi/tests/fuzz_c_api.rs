@@ -1169,6 +1169,7 @@ fn check_null_loop() -> Result<(), TestCaseError> {
             ("nc_close_reset", nc_close_reset(lp, 1) as i64),
             ("nc_close_abort", nc_close_abort(lp, 1) as i64),
             ("nc_udp_multicast_interface", nc_udp_multicast_interface(lp, 1, host) as i64),
+            ("nc_udp_disconnect", nc_udp_disconnect(lp, 1) as i64),
             ("nc_getopt", nc_getopt(lp, 1, 1, &mut value) as i64),
             ("nc_handle_kind", nc_handle_kind(lp, 1) as i64),
             ("nc_set_read_size", nc_set_read_size(lp, 65536) as i64),

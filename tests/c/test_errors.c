@@ -441,6 +441,7 @@ void expect_every_call_rejects(nc_loop *loop, nc_handle h, int code, int identit
         long long rc;
     } calls[] = {
         {"nc_udp_connect", nc_udp_connect(loop, h, "127.0.0.1", 80)},
+        {"nc_udp_disconnect", nc_udp_disconnect(loop, h)},
         {"nc_send", nc_send(loop, h, "x", 1)},
         {"nc_sendv", nc_sendv(loop, h, &b, 1)},
         {"nc_send_to", nc_send_to(loop, h, "127.0.0.1", 80, "x", 1)},
@@ -554,6 +555,7 @@ void test_err_wrong_kind(void) {
     ASSERT_RC(nc_send_to(loop, l, "127.0.0.1", 80, "x", 1), NC_EWRONGKIND);
     ASSERT_RC(nc_udp_connect(loop, c, "127.0.0.1", 80), NC_EWRONGKIND);
     ASSERT_RC(nc_udp_connect(loop, l, "127.0.0.1", 80), NC_EWRONGKIND);
+    ASSERT_RC(nc_udp_disconnect(loop, c), NC_EWRONGKIND);
     ASSERT_RC(nc_shutdown(loop, l), NC_EWRONGKIND);
     ASSERT_RC(nc_shutdown(loop, u), NC_EWRONGKIND);
     ASSERT_RC(nc_pause(loop, l), NC_EWRONGKIND);

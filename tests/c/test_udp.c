@@ -110,6 +110,15 @@ void test_udp_connected(void) {
     ASSERT_EQ(a->rx_len, 4);
     ASSERT(memcmp(a->rx, "back", 4) == 0);
     ASSERT(addr_is(&a->addr, NC_AF_INET, "127.0.0.1", pb));
+
+    /* disconnected: no default peer, and any sender's datagrams arrive again */
+    ASSERT_OK(nc_udp_disconnect(loop, a->h));
+    ASSERT_RC(nc_udp_disconnect(loop, a->h), NC_ENOTCONN);
+    ASSERT_RC(nc_peer_addr(loop, a->h, &peer_addr), NC_ENOTCONN);
+    ASSERT_RC(nc_send(loop, a->h, "x", 1), NC_ENOTCONN);
+    ASSERT_OK(nc_send_to(loop, c->h, "127.0.0.1", pa, "anyone", 6));
+    wait_dgrams(loop, a, 2);
+    ASSERT(addr_is(&a->addr, NC_AF_INET, "127.0.0.1", local_port(loop, c->h)));
 }
 
 void test_udp_close_and_kinds(void) {

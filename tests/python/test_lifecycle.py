@@ -40,6 +40,7 @@ def every_operation(loop: netcore.Loop) -> dict[str, Callable[[int], object]]:
         "add_membership": lambda h: loop.add_membership(h, "239.1.2.3"),
         "drop_membership": lambda h: loop.drop_membership(h, "239.1.2.3"),
         "set_multicast_interface": lambda h: loop.set_multicast_interface(h, "127.0.0.1"),
+        "udp_disconnect": loop.udp_disconnect,
         "pause": loop.pause,
         "resume": loop.resume,
         "shutdown": loop.shutdown,

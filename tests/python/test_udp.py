@@ -49,6 +49,16 @@ def test_connected_udp(loop: netcore.Loop) -> None:
     pump.until(lambda: len([e for e in pump.by_handle[b] if e.kind == "datagram"]) == 2)
     got = [e.data for e in pump.by_handle[b] if e.kind == "datagram"]
     assert got == [b"via send", b"gathered"]
+    here = loop.local_address(a)
+    loop.udp_disconnect(a)
+    assert loop.local_address(a) == here, "still bound where it was"
+    with pytest.raises(netcore.NotConnectedError):
+        loop.peer_address(a)
+    with pytest.raises(netcore.NotConnectedError):
+        loop.udp_disconnect(a)
+    c = loop.udp_bind("127.0.0.1", 0)
+    loop.send_to(c, b"from anyone", here)
+    pump.until(lambda: any(e.kind == "datagram" for e in pump.by_handle[a]))
 
 
 def test_udp_options_and_wrong_kind(loop: netcore.Loop) -> None:

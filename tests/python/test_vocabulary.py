@@ -125,7 +125,7 @@ PYTHON_PARAMS = {("adopt_listener", "fd"): "sock", ("adopt_connection", "fd"): "
 
 
 def test_every_core_operation_is_the_loop_method_of_its_name_with_its_parameters() -> None:
-    assert len(_netcore.OPERATIONS) == 39
+    assert len(_netcore.OPERATIONS) == 40
     for name, on_handle, args, options in _netcore.OPERATIONS:
         if name == "close":  # Loop.close(handle) is Loop.close(*args), beside the loop's close()
             continue

@@ -105,6 +105,21 @@ test('connected socket: connect event, send without an address, remoteAddress; p
   assert.throws(() => socket.connect(peerPort), { code: 'ERR_SOCKET_DGRAM_IS_CONNECTED' })
 })
 
+test('disconnect(): no default peer, sends need an address again, the socket keeps its port; not connected: throws as dgram', async (t) => {
+  const { socket: peer, port: peerPort } = await bound(t, nodeDgram)
+  const { socket, port } = await bound(t, dgram)
+  await new Promise((resolve) => socket.connect(peerPort, '127.0.0.1', resolve))
+  socket.disconnect()
+  assert.equal(socket.address().port, port)
+  assert.throws(() => socket.remoteAddress(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' })
+  assert.throws(() => socket.disconnect(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' })
+  const { socket: theirs } = await bound(t, nodeDgram)
+  assert.throws(() => theirs.disconnect(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' })
+  const got = once(peer, 'message', bounded())
+  socket.send('addressed', peerPort, '127.0.0.1')
+  assert.equal((await got)[0].toString(), 'addressed')
+})
+
 test("a connected socket's send refused by the peer's host: an error event named as dgram's (recvmsg, no address)", async (t) => {
   // A port nothing listens on: each send draws an ICMP port unreachable, reported on the next receive.
   const { socket: probe, port: deadPort } = await bound(t, nodeDgram)

@@ -679,6 +679,8 @@ core_methods! {
     fn peer_path(handle: Hd) -> Option<String> = |lp| lp.peer_path(handle.0);
     /// Sets a UDP socket's default peer (an IP literal and port).
     fn udp_connect(handle: Hd, host: Text, port: Int<i64>) -> () = |lp| lp.udp_connect(handle.0, &host.0, port.0);
+    /// Dissolves a datagram socket's default peer (it keeps its own address).
+    fn udp_disconnect(handle: Hd) -> () = |lp| lp.udp_disconnect(handle.0);
     /// Sends one datagram to addr, a (host, port) tuple with an IP literal.
     fn send_to(handle: Hd, data: BytesArg<'_>, addr: Addr) -> ()
         = |lp| lp.send_to(handle.0, &addr.0, addr.1, data.as_slice());

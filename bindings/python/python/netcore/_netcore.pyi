@@ -550,6 +550,11 @@ class Loop:
     def udp_connect(self, handle: int, host: str, port: SupportsIndex) -> None:
         """Sets a UDP socket's default peer (an IP literal and port): send()
         then sends there, and only that peer's datagrams are received."""
+    def udp_disconnect(self, handle: int) -> None:
+        """Dissolves a datagram socket's default peer (udp_connect,
+        udp_connect_unix): send() needs an address again and datagrams from
+        any sender arrive; the socket keeps its own address. NotConnectedError
+        if it has no peer."""
     def listen_unix(
         self,
         path: str,
