@@ -213,13 +213,13 @@ class Socket extends EventEmitter {
       offset = args.shift()
       length = args.shift()
     }
-    let [port, address] = args
-    if (this._connected && port !== undefined && port !== null) {
+    const [given, address] = args
+    if (this._connected && given !== undefined && given !== null) {
       throw nodeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected')
     }
-    if (!this._connected && (port === undefined || port === null) && this.type === 'unix_dgram') throw notConnected()
+    if (!this._connected && (given === undefined || given === null) && this.type === 'unix_dgram') throw notConnected()
     // Thrown as dgram throws it, not left to netcore's verdict after a bind or a lookup ('error' events).
-    if (!this._connected && this.type !== 'unix_dgram') port = destinationPort(port)
+    const port = this._connected || this.type === 'unix_dgram' ? given : destinationPort(given)
     if (this._closed) throw notRunning()
     this._checkUnixBound()
     const host = this._connected || this.type === 'unix_dgram' ? undefined : address || LOOPBACK[this.type]

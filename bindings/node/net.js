@@ -377,7 +377,10 @@ class Socket extends Duplex {
       const rest = this._unread
       this._unread = null
       if (!this._readInto(rest)) return
-      if (this._eofAfterUnread) this._ncEof()
+      if (this._eofAfterUnread) {
+        this._eofAfterUnread = false
+        this._ncEof()
+      }
     }
     if (this._nativePaused && !this._closing && !this._handleClosed) {
       this._nativePaused = false

@@ -441,6 +441,29 @@ void test_tcp_graceful_close_flushes_queue(void) {
     ASSERT_CODE(c->close_error, 0);
 }
 
+/* A connection to the POSIX listener `lfd` whose peer reads nothing: its queue is filled, then
+ * `close_at_once` closes it, and the peer must see a reset before the whole queue. */
+static void assert_queue_dropped_with_a_reset(nc_loop *loop, int lfd, int port,
+                                              int (*close_at_once)(nc_loop *, nc_handle)) {
+    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
+    int fd = posix_accept(lfd, 5000);
+    ASSERT(fd >= 0);
+    size_t queued = fill_until_eagain(loop, d->h, 2, 64 * 1024, (size_t)512 << 20);
+    ASSERT_OK(close_at_once(loop, d->h));
+    POLL_ASSERT(loop, p_closed, d, 5000);
+    uint8_t *sink = t_alloc(1 << 20);
+    size_t got = 0;
+    int64_t deadline = now_ms() + T_MS(10000);
+    int eof = 0, err = 0;
+    while (!eof && !err && now_ms() < deadline && got <= queued) {
+        got += (size_t)recv_some(NULL, fd, sink, 1 << 20, 100, &eof, &err);
+    }
+    ASSERT_MSG(err == ECONNRESET, "peer read %zu of %zu queued bytes, eof %d, error %d (%s); "
+                                  "expected ECONNRESET",
+               got, queued, eof, err, strerror(err));
+    ASSERT_MSG(got < queued, "the reset delivered the whole queue (%zu bytes)", got);
+}
+
 void test_tcp_close_reset_posix_peer(void) {
     nc_loop *loop = t_loop();
     int port;
@@ -462,24 +485,7 @@ void test_tcp_close_reset_posix_peer(void) {
                err, strerror(err));
 
     /* with a queue that the peer is not reading: dropped, and the peer sees the reset */
-    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
-    int fd2 = posix_accept(lfd, 5000);
-    ASSERT(fd2 >= 0);
-    size_t queued = fill_until_eagain(loop, d->h, 2, 64 * 1024, (size_t)512 << 20);
-    ASSERT_OK(nc_close_reset(loop, d->h));
-    POLL_ASSERT(loop, p_closed, d, 5000);
-    uint8_t *sink = t_alloc(1 << 20);
-    size_t got = 0;
-    int64_t deadline = now_ms() + T_MS(10000);
-    eof = err = 0;
-    while (!eof && !err && now_ms() < deadline && got <= queued) {
-        long r = recv_some(NULL, fd2, sink, 1 << 20, 100, &eof, &err);
-        got += (size_t)r;
-    }
-    ASSERT_MSG(err == ECONNRESET, "peer read %zu of %zu queued bytes, eof %d, error %d (%s); "
-                                  "expected ECONNRESET",
-               got, queued, eof, err, strerror(err));
-    ASSERT_MSG(got < queued, "the reset delivered the whole queue (%zu bytes)", got);
+    assert_queue_dropped_with_a_reset(loop, lfd, port, nc_close_reset);
 }
 
 void test_tcp_close_abort_posix_peer(void) {
@@ -506,22 +512,7 @@ void test_tcp_close_abort_posix_peer(void) {
                "peer read %ld bytes, eof %d, error %s", r, eof, strerror(err));
 
     /* with a queue that the peer is not reading: dropped, and the peer sees a reset, not an EOF */
-    peer *d = connect_peer(loop, "127.0.0.1", port, "client2");
-    int fd2 = posix_accept(lfd, 5000);
-    ASSERT(fd2 >= 0);
-    size_t queued = fill_until_eagain(loop, d->h, 2, 64 * 1024, (size_t)512 << 20);
-    ASSERT_OK(nc_close_abort(loop, d->h));
-    POLL_ASSERT(loop, p_closed, d, 5000);
-    uint8_t *sink = t_alloc(1 << 20);
-    size_t got = 0;
-    int64_t deadline = now_ms() + T_MS(10000);
-    eof = err = 0;
-    while (!eof && !err && now_ms() < deadline && got <= queued) {
-        got += (size_t)recv_some(NULL, fd2, sink, 1 << 20, 100, &eof, &err);
-    }
-    ASSERT_MSG(err == ECONNRESET, "peer read %zu of %zu queued bytes, eof %d, error %d (%s); "
-                                  "expected ECONNRESET",
-               got, queued, eof, err, strerror(err));
+    assert_queue_dropped_with_a_reset(loop, lfd, port, nc_close_abort);
 }
 
 void test_tcp_close_reset_netcore_peer(void) {
