@@ -23,7 +23,7 @@ const dns = require('node:dns')
 const os = require('node:os')
 const nodeNet = require('node:net')
 const netcore = require('./index.js')
-const { dispatcherOf, describe, nodeError, badPortError, watchSignal, setRef } = require('./layer.js')
+const { dispatcherOf, nodeError, invalidArgType, badPortError, watchSignal, setRef } = require('./layer.js')
 
 const ANY = { udp4: '0.0.0.0', udp6: '::' }
 const LOOPBACK = { udp4: '127.0.0.1', udp6: '::1' }
@@ -366,9 +366,7 @@ class Socket extends EventEmitter {
   }
 
   setMulticastInterface(interfaceAddress) {
-    if (typeof interfaceAddress !== 'string') {
-      throw nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "interfaceAddress" argument must be of type string. Received ${describe(interfaceAddress)}`)
-    }
+    if (typeof interfaceAddress !== 'string') throw invalidArgType('interfaceAddress', 'of type string', interfaceAddress)
     const handle = this._running()
     this._loop.setMulticastInterface(handle, this.type === 'udp6' ? scopeIndex(interfaceAddress) : interfaceAddress)
   }

@@ -11,7 +11,7 @@ const util = require('node:util')
 const { markAsUntransferable } = require('node:worker_threads')
 const native = require('./native.js')
 const tlsLayer = require('./secure.js')
-const { describe, nodeError } = require('./layer.js')
+const { invalidArgType, nodeError } = require('./layer.js')
 
 const { isUint8Array, isArrayBufferView, isAnyArrayBuffer } = util.types
 
@@ -60,10 +60,6 @@ function netcoreError(code, syscall, address, port, detail) {
   if (port !== undefined) err.port = port
   err.description = description
   return err
-}
-
-function invalidArgType(name, expected, actual) {
-  return nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
 }
 
 function invalidArgValue(name, value, reason) {

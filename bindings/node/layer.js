@@ -88,6 +88,11 @@ function describe(value) {
   return `type ${typeof value} (${shown})`
 }
 
+/** Node's ERR_INVALID_ARG_TYPE: argument `name` must be `expected` ('of type string', 'an array', ...). */
+function invalidArgType(name, expected, actual) {
+  return nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(actual)}`)
+}
+
 /** Node's ERR_SOCKET_BAD_PORT for `port` (a destination's must not be 0: `allowZero` false). */
 function badPortError(port, allowZero = true) {
   return nodeError(RangeError, 'ERR_SOCKET_BAD_PORT', `Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describe(port)}.`)
@@ -130,4 +135,4 @@ function watchSignal(signal, onAbort) {
   return () => signal.removeEventListener('abort', onAbort)
 }
 
-module.exports = { dispatcherOf, setRef, describe, nodeError, badPortError, abortError, isArgumentError, lookupError, watchSignal }
+module.exports = { dispatcherOf, setRef, nodeError, invalidArgType, badPortError, abortError, isArgumentError, lookupError, watchSignal }

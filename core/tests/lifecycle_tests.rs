@@ -223,30 +223,34 @@ fn a_fired_one_shot_timer_is_closed_not_stale_until_closed_is_delivered() {
 }
 
 #[test]
-fn run_delivers_nothing_but_closed_for_a_handle_after_close_reset_returned() {
-    let lp = Loop::new().unwrap();
-    let (listener, port) = listen(&lp);
-    let mut peer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
-    let conn = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
-    lp.set_framing(conn, Framing::fixed(1).unwrap()).unwrap();
-    // Three one-byte frames from one read: three Data events in one batch.
-    std::io::Write::write_all(&mut peer, b"abc").unwrap();
-    let guard = lp.timer_start(Duration::from_secs(10), None, 0).unwrap();
-    let mut seen = Vec::new();
-    lp.run(|e, _| {
-        seen.push((e.kind, e.handle));
-        if e.handle == conn && e.kind == EventKind::Data {
-            lp.close_reset(conn).unwrap();
-        }
-        if (e.handle == conn && e.kind == EventKind::Closed) || e.handle == guard {
-            lp.stop();
-        }
-    })
-    .unwrap();
-    let of_conn: Vec<EventKind> = seen.iter().filter(|(_, h)| *h == conn).map(|(k, _)| *k).collect();
-    assert_eq!(of_conn, [EventKind::Data, EventKind::Closed], "all events: {seen:?}");
-    let _ = listener;
+fn run_delivers_nothing_but_closed_for_a_handle_after_close_reset_or_close_abort_returned() {
+    let closes: [(&str, fn(&Loop, Handle) -> netcore_core::Result<()>); 2] =
+        [("close_reset", Loop::close_reset), ("close_abort", Loop::close_abort)];
+    for (name, close) in closes {
+        let lp = Loop::new().unwrap();
+        let (listener, port) = listen(&lp);
+        let mut peer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let got = poll_until(&lp, |g| g.iter().any(|e| e.kind == EventKind::Accepted));
+        let conn = got.iter().find(|e| e.kind == EventKind::Accepted).unwrap().handle;
+        lp.set_framing(conn, Framing::fixed(1).unwrap()).unwrap();
+        // Three one-byte frames from one read: three Data events in one batch.
+        std::io::Write::write_all(&mut peer, b"abc").unwrap();
+        let guard = lp.timer_start(Duration::from_secs(10), None, 0).unwrap();
+        let mut seen = Vec::new();
+        lp.run(|e, _| {
+            seen.push((e.kind, e.handle));
+            if e.handle == conn && e.kind == EventKind::Data {
+                close(&lp, conn).unwrap();
+            }
+            if (e.handle == conn && e.kind == EventKind::Closed) || e.handle == guard {
+                lp.stop();
+            }
+        })
+        .unwrap();
+        let of_conn: Vec<EventKind> = seen.iter().filter(|(_, h)| *h == conn).map(|(k, _)| *k).collect();
+        assert_eq!(of_conn, [EventKind::Data, EventKind::Closed], "{name}: all events: {seen:?}");
+        let _ = listener;
+    }
 }
 
 /// Closes `lp` from another thread once `waiter` is about to wait on it, and

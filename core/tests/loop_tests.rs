@@ -338,13 +338,18 @@ fn the_read_size_bounds_every_data_chunk() {
     assert_eq!(received, sent);
 }
 
-#[test]
-fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() {
-    let lp = Loop::new().unwrap();
+/// Two UDP sockets on 127.0.0.1: `(a, b, b's port)`.
+fn udp_pair(lp: &Loop) -> (Handle, Handle, i64) {
     let opts = BindOptions::default();
     let a = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
     let b = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
-    let b_port = lp.local_addr(b).unwrap().port() as i64;
+    (a, b, lp.local_addr(b).unwrap().port().into())
+}
+
+#[test]
+fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() {
+    let lp = Loop::new().unwrap();
+    let (a, b, b_port) = udp_pair(&lp);
     lp.send_to(a, "127.0.0.1", b_port, b"").unwrap();
     lp.udp_connect(a, "127.0.0.1", b_port).unwrap();
     lp.send(a, b"").unwrap();
@@ -362,10 +367,7 @@ fn an_empty_udp_datagram_is_sent_and_received_but_an_empty_tcp_send_is_einval() 
 #[test]
 fn udp_disconnect_dissolves_the_default_peer() {
     let lp = Loop::new().unwrap();
-    let opts = BindOptions::default();
-    let a = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
-    let b = lp.udp_bind("127.0.0.1", 0, &opts, 0).unwrap();
-    let b_port = lp.local_addr(b).unwrap().port() as i64;
+    let (a, b, b_port) = udp_pair(&lp);
     assert_eq!(lp.udp_disconnect(a), Err(Error::ENOTCONN));
     lp.udp_connect(a, "127.0.0.1", b_port).unwrap();
     assert_eq!(lp.peer_addr(a).unwrap().port() as i64, b_port);
